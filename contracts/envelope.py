@@ -1,0 +1,83 @@
+"""The one envelope every TalentLoop event travels in.
+
+CloudEvents 1.0 in *structured* mode (the Kafka protocol binding's
+`application/cloudevents+json`): the whole event, attributes and `data`, is one JSON
+document in the record value. We chose structured mode so that any client that can read
+a Kafka value (kcat, confluent-kafka, a partner's own consumer) gets the full event
+without knowing our header conventions. The record key is the event's `subject`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+CONTENT_TYPE = "application/cloudevents+json"
+SCHEMA_BASE = "urn:talentloop:schemas"
+
+
+class ContractError(ValueError):
+    """Bytes that are not a valid TalentLoop event; never worth retrying."""
+
+
+class Envelope(BaseModel):
+    """CloudEvents 1.0 attributes plus TalentLoop's extension attributes."""
+
+    # Unknown extension attributes from newer producers are tolerated, not kept.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: uuid.UUID = Field(description="Unique per event; consumers de-duplicate on it.")
+    source: str = Field(description="URI-reference of the emitting service, e.g. /talentloop/intake.")
+    type: str = Field(
+        pattern=r"^[a-z_]+(\.[a-z_]+)+\.v[0-9]+$",
+        description="Event type with its major version, e.g. referral.submitted.v1.",
+    )
+    time: AwareDatetime = Field(description="When the fact happened (UTC).")
+    subject: str = Field(description="The referral id (opening id for opening events); also the Kafka key.")
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataschema: str | None = Field(default=None, description="URI of the payload's JSON Schema.")
+    correlationid: str = Field(description="Shared by every event caused by one outside request.")
+    causationid: str | None = Field(default=None, description="Id of the event or request that caused this one.")
+    partnerid: str | None = Field(default=None, description="The referring partner, where there is one.")
+    employerid: str | None = Field(default=None, description="The employer concerned, where there is one.")
+    data: dict[str, Any]
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | None) -> Envelope:
+        if not raw:
+            raise ContractError("empty record value: expected a CloudEvents JSON document")
+        try:
+            doc = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ContractError(f"record value is not JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ContractError("record value is JSON but not an object")
+        try:
+            return cls.model_validate(doc)
+        except ValidationError as exc:
+            raise ContractError(f"invalid envelope: {_summarize(exc)}") from None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _summarize(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def summarize_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad field, for dead-letter reasons and problem details."""
+    return _summarize(exc)

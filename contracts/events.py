@@ -1,0 +1,244 @@
+"""Version 1 payloads (the envelope's `data`) of the referral lifecycle.
+
+Each class names its CloudEvents `type` (with the major version) and the topic it is
+published on. Payloads carry a pseudonymous candidate id, never contact data or
+demographics: those stay with intake.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from contracts import topics
+
+ONET_SOC = r"^\d{2}-\d{4}(\.\d{2})?$"
+SkillList = list[str]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_type: ClassVar[str]
+    topic: ClassVar[topics.Topic]
+
+    def subject(self) -> str:
+        """The Kafka key and CloudEvents subject: the referral id unless overridden."""
+        return str(getattr(self, "referral_id"))
+
+
+# --- shared value objects -------------------------------------------------------------
+
+
+class WageUnit(StrEnum):
+    hour = "hour"
+    week = "week"
+    month = "month"
+    year = "year"
+
+
+class Wage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    amount: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
+    unit: WageUnit
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
+class Credential(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    issuer: str | None = None
+    ctdl_id: str | None = Field(default=None, description="Credential Engine CTID, where the partner has one.")
+    status: str = Field(default="completed", pattern=r"^(completed|in_progress)$")
+    awarded_on: date | None = None
+
+
+class Training(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    program: str = Field(min_length=1, max_length=200)
+    provider: str | None = None
+    completed_on: date | None = None
+
+
+class Consent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    share_with_employers: bool = Field(description="The candidate agreed that employers may see the referral.")
+    given_at: AwareDatetime
+
+
+class DeclineReason(StrEnum):
+    position_filled = "position_filled"
+    no_capacity = "no_capacity"
+    requirements_not_met = "requirements_not_met"
+    candidate_unreachable = "candidate_unreachable"
+    candidate_withdrew = "candidate_withdrew"
+    not_selected_after_interview = "not_selected_after_interview"
+    other = "other"
+
+
+class EmploymentType(StrEnum):
+    full_time = "full_time"
+    part_time = "part_time"
+    internship = "internship"
+    apprenticeship = "apprenticeship"
+
+
+class Benefits(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    health: bool = False
+    retirement: bool = False
+    paid_leave: bool = False
+
+
+class InterviewMode(StrEnum):
+    in_person = "in_person"
+    video = "video"
+    phone = "phone"
+
+
+class InterviewOutcome(StrEnum):
+    advanced = "advanced"
+    not_selected = "not_selected"
+    no_show = "no_show"
+
+
+class NearestOpening(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    opening_id: str
+    employer_id: str
+    missing_skills: SkillList
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+class OpeningPostedV1(Payload):
+    event_type: ClassVar[str] = "opening.posted.v1"
+    topic: ClassVar[topics.Topic] = topics.OPENINGS
+
+    opening_id: str
+    employer_id: str
+    title: str = Field(min_length=1, max_length=200)
+    onet_soc_code: str = Field(pattern=ONET_SOC)
+    required_skills: SkillList = Field(min_length=1)
+    preferred_skills: SkillList = Field(default_factory=list)
+    capacity: int = Field(ge=1, le=10_000, description="How many referrals the employer will take.")
+    wage: Wage
+    location: str = Field(min_length=1, max_length=200)
+    remote: bool = False
+
+    def subject(self) -> str:
+        return self.opening_id
+
+
+class ReferralSubmittedV1(Payload):
+    event_type: ClassVar[str] = "referral.submitted.v1"
+    topic: ClassVar[topics.Topic] = topics.REFERRALS
+
+    referral_id: str
+    partner_id: str
+    candidate_id: str = Field(description="Pseudonymous; links one person's referrals without identifying them.")
+    skills: SkillList = Field(min_length=1)
+    credentials: list[Credential] = Field(default_factory=list)
+    training: Training | None = None
+    target_onet_soc_code: str | None = Field(default=None, pattern=ONET_SOC)
+    target_opening_id: str | None = None
+    consent: Consent
+
+
+class ReferralRoutedV1(Payload):
+    event_type: ClassVar[str] = "referral.routed.v1"
+    topic: ClassVar[topics.Topic] = topics.ROUTING
+
+    referral_id: str
+    partner_id: str
+    candidate_id: str
+    opening_id: str
+    employer_id: str
+    score: float = Field(ge=0, le=1)
+    matched_skills: SkillList
+    missing_skills: SkillList = Field(description="Preferred skills the candidate lacks (required ones all match).")
+    candidate_skills: SkillList
+    credentials: list[Credential] = Field(default_factory=list)
+    explanation: str
+
+
+class ReferralUnmatchedV1(Payload):
+    event_type: ClassVar[str] = "referral.unmatched.v1"
+    topic: ClassVar[topics.Topic] = topics.ROUTING
+
+    referral_id: str
+    partner_id: str
+    candidate_id: str
+    reason: str
+    missing_skills: SkillList = Field(description="Required skills missing for the nearest openings.")
+    nearest: list[NearestOpening] = Field(default_factory=list)
+
+
+class ReferralAcknowledgedV1(Payload):
+    event_type: ClassVar[str] = "referral.acknowledged.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+
+
+class ReferralDeclinedV1(Payload):
+    event_type: ClassVar[str] = "referral.declined.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+    reason: DeclineReason
+    detail: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _other_needs_detail(self) -> ReferralDeclinedV1:
+        if self.reason is DeclineReason.other and not self.detail:
+            raise ValueError("reason 'other' needs a detail")
+        return self
+
+
+class InterviewScheduledV1(Payload):
+    event_type: ClassVar[str] = "interview.scheduled.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+    interview_id: str
+    scheduled_for: AwareDatetime
+    mode: InterviewMode
+
+
+class InterviewCompletedV1(Payload):
+    event_type: ClassVar[str] = "interview.completed.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+    interview_id: str
+    outcome: InterviewOutcome
+
+
+class PlacementReportedV1(Payload):
+    event_type: ClassVar[str] = "placement.reported.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+    job_title: str = Field(min_length=1, max_length=200)
+    onet_soc_code: str = Field(pattern=ONET_SOC)
+    wage: Wage
+    hours_per_week: float = Field(gt=0, le=80)
+    employment_type: EmploymentType
+    benefits: Benefits
+    start_date: date

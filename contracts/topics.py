@@ -1,0 +1,32 @@
+"""Kafka topics and who writes them. Keys are the referral id (opening id for openings)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PREFIX = "talentloop"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    producer: str
+    description: str
+    partitions: int = 3
+
+
+OPENINGS = Topic(f"{PREFIX}.openings", "employer_gateway", "Openings posted by employers; key: opening id.")
+REFERRALS = Topic(f"{PREFIX}.referrals", "intake", "Referrals accepted from partners; key: referral id.")
+ROUTING = Topic(f"{PREFIX}.routing", "routing", "Routing decisions (routed, unmatched); key: referral id.")
+EMPLOYER_ACTIONS = Topic(
+    f"{PREFIX}.employer-actions",
+    "employer_gateway",
+    "What employers did with a referral: acknowledge, decline, interviews, placement; key: referral id.",
+)
+
+ALL: tuple[Topic, ...] = (OPENINGS, REFERRALS, ROUTING, EMPLOYER_ACTIONS)
+
+
+def dead_letter_topic(consumer: str) -> str:
+    """One dead-letter topic per consuming service, so a replay goes back to the right one."""
+    return f"{PREFIX}.deadletter.{consumer}"

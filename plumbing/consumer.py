@@ -1,0 +1,122 @@
+"""Applying events exactly once in effect: inbox, bounded retries, dead letters.
+
+`EventConsumer.process` is the whole delivery policy for one Kafka record, independent
+of the client library that fetched it:
+
+1. Bytes that are not a valid event (bad JSON, bad envelope, unknown type, bad payload)
+   go straight to the consumer's dead-letter topic: retrying cannot fix them.
+2. Event types this consumer has no handler for are skipped (other consumers own them).
+3. The handler runs inside one PostgreSQL transaction together with the inbox claim, so a
+   redelivered event id changes nothing, and the effect and its outgoing events (outbox)
+   commit together.
+4. `Rejected` (the domain refuses the fact) is dead-lettered at once with its reason; any
+   other error is retried with backoff up to `max_attempts`, then dead-lettered. The
+   partition is held only for those bounded retries.
+
+The offset may be committed only after `process` returns. If the dead-letter publish
+itself fails, `process` raises, so the record is not committed and comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from contracts import ContractError, Envelope, payload_of
+from contracts.events import Payload
+from contracts.topics import dead_letter_topic
+from plumbing import inbox
+from plumbing.logging import bind_context, get_logger
+
+log = get_logger(__name__)
+
+Handler = Callable[[asyncpg.Connection, Envelope, Payload], Awaitable[None]]
+
+
+class Rejected(Exception):
+    """The domain refuses this event (e.g. a transition the lifecycle forbids)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """What we need of a Kafka record, whichever client fetched it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+@dataclass
+class EventConsumer:
+    name: str
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    handlers: dict[str, Handler]
+    max_attempts: int = 3
+    backoff_s: float = 0.2
+    counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return dead_letter_topic(self.name)
+
+    async def process(self, record: Record) -> str:
+        """Apply one record; returns applied, duplicate, ignored or dead_lettered."""
+        try:
+            envelope = Envelope.from_bytes(record.value)
+            handler = self.handlers.get(envelope.type)
+            if handler is None:
+                return self._count("ignored")
+            payload = payload_of(envelope)
+        except ContractError as exc:
+            await self._dead_letter(record, f"contract: {exc}", "ContractError", attempts=1)
+            return self._count("dead_lettered")
+
+        bind_context(correlation_id=envelope.correlationid, event_id=str(envelope.id), event_type=envelope.type)
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    if not await inbox.claim(conn, self.name, envelope.id):
+                        return self._count("duplicate")
+                    await handler(conn, envelope, payload)
+                return self._count("applied")
+            except Rejected as exc:
+                await self._dead_letter(record, f"rejected: {exc}", "Rejected", attempts=attempt)
+                return self._count("dead_lettered")
+            except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered
+                log.warning("consumer.attempt_failed", attempt=attempt, error=repr(exc))
+                if attempt == self.max_attempts:
+                    await self._dead_letter(record, f"failed after {attempt} attempts: {exc!r}", type(exc).__name__, attempt)
+                    return self._count("dead_lettered")
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    async def _dead_letter(self, record: Record, reason: str, error_type: str, attempts: int) -> None:
+        headers = [
+            *[(k, v) for k, v in record.headers if not k.startswith("dlq.")],
+            ("dlq.reason", reason.encode()[:4000]),
+            ("dlq.error_type", error_type.encode()),
+            ("dlq.consumer", self.name.encode()),
+            ("dlq.original_topic", record.topic.encode()),
+            ("dlq.original_partition", str(record.partition).encode()),
+            ("dlq.original_offset", str(record.offset).encode()),
+            ("dlq.attempts", str(attempts).encode()),
+            ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        await self.producer.send_and_wait(
+            self.dead_letter_topic, record.value or b"", key=record.key, headers=headers
+        )
+        log.error("consumer.dead_lettered", reason=reason, topic=record.topic, offset=record.offset)
+
+    def _count(self, outcome: str) -> str:
+        self.counts[outcome] += 1
+        return outcome

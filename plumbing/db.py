@@ -1,0 +1,58 @@
+"""PostgreSQL access: one schema per service, migrations as readable SQL files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import asyncpg
+
+PLUMBING_SQL = Path(__file__).parent / "sql"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+async def create_pool(database_url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool whose connections see only the service's own schema (plus public)."""
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"bad schema name {schema!r}")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    finally:
+        await conn.close()
+    return await asyncpg.create_pool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": schema, "application_name": f"talentloop-{schema}"},
+    )
+
+
+async def migrate(pool: asyncpg.Pool, *dirs: Path) -> list[str]:
+    """Apply every not-yet-applied `*.sql` file, in name order, each in its own transaction.
+
+    The shared plumbing tables come first; a service passes its own `migrations/` folder.
+    An advisory lock keeps two processes of one service from migrating at once.
+    """
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        schema = await conn.fetchval("SELECT current_schema()")
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", schema)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+            for folder in (PLUMBING_SQL, *dirs):
+                for path in sorted(folder.glob("*.sql")):
+                    name = f"{folder.parent.name}/{path.name}"
+                    if name in done:
+                        continue
+                    async with conn.transaction():
+                        await conn.execute(path.read_text())
+                        await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+                    applied.append(name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", schema)
+    return applied

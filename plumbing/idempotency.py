@@ -1,0 +1,78 @@
+"""The Idempotency-Key header on POSTs (IETF httpapi-idempotency-key-header draft).
+
+Same key and same payload replays the stored response; same key with another payload is
+422; the same key while its first request is still running is 409. Keys are scoped to the
+calling principal, and a request that fails releases its key so it can be retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from fastapi.responses import JSONResponse
+
+from plumbing.auth import Principal
+from plumbing.problems import Problem
+
+Effect = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+def fingerprint(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def run_once(
+    pool: asyncpg.Pool,
+    who: Principal,
+    key: str | None,
+    payload: Any,
+    effect: Effect,
+) -> JSONResponse:
+    """Run `effect` in one transaction, at most once per (principal, key)."""
+    if key is None:
+        async with pool.acquire() as conn, conn.transaction():
+            status, body = await effect(conn)
+        return JSONResponse(body, status_code=status)
+    if not 1 <= len(key) <= 255:
+        raise Problem(400, "bad-idempotency-key", "Idempotency-Key must be 1 to 255 characters")
+
+    digest = fingerprint(payload)
+    inserted = await pool.fetchval(
+        "INSERT INTO idempotency_keys (principal, key, request_hash) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING RETURNING 1",
+        who.ref,
+        key,
+        digest,
+    )
+    if not inserted:
+        row = await pool.fetchrow(
+            "SELECT request_hash, status_code, response FROM idempotency_keys WHERE principal = $1 AND key = $2",
+            who.ref,
+            key,
+        )
+        if row is None:  # released by a failed first attempt between our two statements
+            raise Problem(409, "idempotency-key-in-use", "Retry", "the first request with this key just failed; retry")
+        if row["request_hash"] != digest:
+            raise Problem(422, "idempotency-key-reused", "Idempotency-Key reused with a different payload")
+        if row["status_code"] is None:
+            raise Problem(409, "idempotency-key-in-use", "A request with this Idempotency-Key is still in progress")
+        return JSONResponse(json.loads(row["response"]), status_code=row["status_code"], headers={"Idempotent-Replayed": "true"})
+
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            status, body = await effect(conn)
+            await conn.execute(
+                "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE principal = $1 AND key = $2",
+                who.ref,
+                key,
+                status,
+                json.dumps(body, default=str),
+            )
+    except BaseException:
+        await pool.execute("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2", who.ref, key)
+        raise
+    return JSONResponse(body, status_code=status)

@@ -1,0 +1,90 @@
+"""RFC 9457 problem details for every HTTP error a service returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "urn:talentloop:problem"
+
+
+class ProblemDetail(BaseModel):
+    """The body of every error response (RFC 9457)."""
+
+    type: str = Field(examples=[f"{TYPE_BASE}:invalid-transition"])
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = Field(default=None, description="Field errors, for validation problems.")
+    current_state: str | None = Field(default=None, description="For invalid transitions: the state now.")
+
+
+class Problem(Exception):
+    def __init__(self, status: int, slug: str, title: str, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": f"{TYPE_BASE}:{self.slug}",
+            "title": self.title,
+            "status": self.status,
+        }
+        if self.detail:
+            doc["detail"] = self.detail
+        if instance:
+            doc["instance"] = instance
+        doc.update(self.extra)
+        return doc
+
+
+def not_found(what: str) -> Problem:
+    # Foreign tenants get the same answer as missing ids, so ids cannot be probed.
+    return Problem(404, "not-found", "Not found", f"no {what} with that id is visible to you")
+
+
+def problem_response(problem: Problem, request: Request) -> JSONResponse:
+    return JSONResponse(
+        problem.body(str(request.url.path)), status_code=problem.status, media_type=MEDIA_TYPE, headers=problem.headers
+    )
+
+
+def install(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request)
+
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        problem = Problem(422, "validation", "Request is not valid", f"{len(errors)} field error(s)", errors=errors)
+        return problem_response(problem, request)
+
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        problem = Problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail))
+        return problem_response(problem, request)
+
+    app.add_exception_handler(Problem, on_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the problem details a route may return."""
+    return {
+        s: {"model": ProblemDetail, "content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)"}
+        for s in statuses
+    }

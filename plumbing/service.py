@@ -1,0 +1,140 @@
+"""Assembles one service process: database, outbox relay, consumer, HTTP API, health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request, Response
+from faststream.kafka import KafkaBroker
+
+from contracts.topics import Topic
+from plumbing import db, outbox, problems, subscriber
+from plumbing.auth import KeyRing
+from plumbing.consumer import EventConsumer, Handler
+from plumbing.kafka import new_producer
+from plumbing.logging import bind_context, clear_context, configure, get_logger
+from plumbing.settings import Settings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ServiceDefinition:
+    """What makes a service itself; everything else is the same for all four."""
+
+    name: str
+    title: str
+    description: str
+    migrations: Path
+    routers: list[APIRouter] = field(default_factory=list)
+    consumes: tuple[Topic, ...] = ()
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    required_settings: tuple[str, ...] = ()
+
+
+def correlation_id(request: Request) -> str:
+    return request.state.correlation_id
+
+
+def pool_of(request: Request) -> asyncpg.Pool:
+    return request.app.state.pool
+
+
+def create_app(definition: ServiceDefinition, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    missing = [name for name in definition.required_settings if getattr(settings, name) is None]
+    if missing:
+        raise SystemExit(f"{definition.name}: missing settings {missing} (see README, 'Configuration')")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure(definition.name, settings.log_level)
+        pool = await db.create_pool(settings.database_url, definition.name)
+        applied = await db.migrate(pool, definition.migrations)
+        producer = new_producer(settings.kafka_bootstrap_servers, f"talentloop-{definition.name}")
+        await producer.start()
+        relay = outbox.OutboxRelay(pool, producer, batch=settings.outbox_batch, poll_s=settings.outbox_poll_s)
+        relay_task = asyncio.create_task(relay.run(), name=f"{definition.name}-outbox-relay")
+        broker: KafkaBroker | None = None
+        consumer: EventConsumer | None = None
+        if definition.handlers:
+            consumer = EventConsumer(
+                definition.name,
+                pool,
+                producer,
+                definition.handlers,
+                max_attempts=settings.max_attempts,
+                backoff_s=settings.retry_backoff_s,
+            )
+            broker = KafkaBroker(settings.kafka_bootstrap_servers, consumer_only=True, graceful_timeout=15.0)
+            subscriber.attach(broker, consumer, [t.name for t in definition.consumes])
+            await broker.start()
+        app.state.settings = settings
+        app.state.pool = pool
+        app.state.keyring = KeyRing.load(settings.credentials_file)
+        app.state.relay = relay
+        app.state.consumer = consumer
+        log.info("service.started", migrations=applied, port=settings.port_for(definition.name))
+        try:
+            yield
+        finally:
+            if broker is not None:
+                await broker.stop()
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+            await producer.stop()
+            await pool.close()
+            log.info("service.stopped")
+
+    app = FastAPI(title=definition.title, description=definition.description, version="1.0.0", lifespan=lifespan)
+    problems.install(app)
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Any) -> Response:
+        clear_context()
+        request.state.correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        bind_context(service=definition.name, correlation_id=request.state.correlation_id)
+        response: Response = await call_next(request)
+        response.headers["X-Correlation-Id"] = request.state.correlation_id
+        return response
+
+    @app.get("/health", tags=["operations"], summary="Liveness, database, outbox backlog and consumer counts")
+    async def health(request: Request) -> dict[str, Any]:
+        state = request.app.state
+        try:
+            backlog = await outbox.backlog(state.pool)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise problems.Problem(503, "unhealthy", "Database unreachable", repr(exc)) from None
+        return {
+            "service": definition.name,
+            "status": "ok",
+            "outbox_backlog": backlog,
+            "published": state.relay.published,
+            "consumer": dict(state.consumer.counts) if state.consumer else None,
+        }
+
+    for router in definition.routers:
+        app.include_router(router)
+    return app
+
+
+def run(definition: ServiceDefinition) -> None:
+    """The `main` of every service: one process, one uvicorn server."""
+    import uvicorn
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(definition, settings),
+        host=settings.http_host,
+        port=settings.port_for(definition.name),
+        log_config=None,
+        access_log=False,
+    )

@@ -1,0 +1,33 @@
+"""Settings every service reads from the environment (embedded-stack defaults)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORTS = {"intake": 8001, "routing": 8002, "employer_gateway": 8003, "outcomes": 8004}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:54329/talentloop", alias="DATABASE_URL"
+    )
+    credentials_file: Path | None = Field(default=None, alias="TALENTLOOP_CREDENTIALS")
+    http_host: str = Field(default="127.0.0.1", alias="TALENTLOOP_HTTP_HOST")
+    http_port: int | None = Field(default=None, alias="TALENTLOOP_HTTP_PORT")
+    # Secret for intake's pseudonymous candidate ids (HMAC); `talentloop up` generates one.
+    pseudonym_key: str | None = Field(default=None, alias="TALENTLOOP_PSEUDONYM_KEY")
+    log_level: str = Field(default="INFO", alias="TALENTLOOP_LOG_LEVEL")
+    # A handler gets this many tries (with backoff) before its message is dead-lettered.
+    max_attempts: int = Field(default=3, ge=1, alias="TALENTLOOP_MAX_ATTEMPTS")
+    retry_backoff_s: float = Field(default=0.2, ge=0, alias="TALENTLOOP_RETRY_BACKOFF_S")
+    outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
+    outbox_batch: int = Field(default=200, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
+
+    def port_for(self, service: str) -> int:
+        return self.http_port or DEFAULT_PORTS[service]

@@ -1,0 +1,75 @@
+"""Outcomes' HTTP API: referral timelines and the funnel, scoped to the caller."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from plumbing import problems
+from plumbing.auth import Principal, principal
+from plumbing.service import pool_of
+from services.outcomes import domain, store
+
+router = APIRouter(prefix="/v1", tags=["outcomes"])
+Caller = Annotated[Principal, Depends(principal)]
+
+
+@router.get(
+    "/referrals/{referral_id}/timeline",
+    summary="Every recorded event of a referral, in the order they happened",
+    description="Partners see their own referrals; employers see their part of referrals routed to them; "
+    "operators see everything.",
+    responses=problems.responses(401, 404),
+)
+async def timeline(referral_id: str, request: Request, who: Caller) -> dict[str, Any]:
+    pool = pool_of(request)
+    view = await store.referral_view(pool, referral_id)
+    visible = view is not None and (
+        who.kind == "operator"
+        or (who.kind == "partner" and view["partner_id"] == who.id)
+        or (who.kind == "employer" and view["employer_id"] == who.id)
+    )
+    if not visible:
+        raise problems.not_found("referral")
+    rows = await store.timeline(pool, referral_id, who.id if who.kind == "employer" else None)
+    return {
+        "referral_id": referral_id,
+        "status": view["status"],
+        "stages": list(view["stages"]),
+        "anomalies": list(view["anomalies"]),
+        "events": [
+            {
+                "seq": r["seq"],
+                "event_id": str(r["event_id"]),
+                "type": r["event_type"],
+                "occurred_at": r["occurred_at"].isoformat(),
+                "recorded_at": r["recorded_at"].isoformat(),
+                "data": json.loads(r["envelope"])["data"],
+            }
+            for r in rows
+        ],
+    }
+
+
+@router.get(
+    "/funnel",
+    summary="Referrals per funnel stage, in total, by partner and by employer",
+    description="Stages are cumulative and derived from facts (a placement counts as acknowledged even if "
+    "the acknowledgement has not arrived yet). Partners and employers see only their own referrals.",
+    responses=problems.responses(401),
+)
+async def funnel(request: Request, who: Caller) -> dict[str, Any]:
+    pool = pool_of(request)
+    partner_id = who.id if who.kind == "partner" else None
+    employer_id = who.id if who.kind == "employer" else None
+    result: dict[str, Any] = {"stages": list(domain.STAGES), "scope": who.ref}
+    for name, group in (("total", None), ("by_partner", "partner"), ("by_employer", "employer")):
+        rows = await store.funnel_counts(pool, group, partner_id, employer_id)
+        table: dict[str, dict[str, int]] = {}
+        for r in rows:
+            if r["key"] is not None:
+                table.setdefault(r["key"], {s: 0 for s in domain.STAGES})[r["stage"]] = r["n"]
+        result[name] = table.get("all", {s: 0 for s in domain.STAGES}) if group is None else dict(sorted(table.items()))
+    return result

@@ -1,0 +1,147 @@
+"""`talentloop`: run the local network and look at it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from talentloop import credentials, network
+from talentloop.network import NetworkConfig
+
+app = typer.Typer(help="TalentLoop: an event-driven referral network for workforce partnerships.", no_args_is_help=True)
+Home = Annotated[Path | None, typer.Option(help="State directory (default: $TALENTLOOP_HOME or ./.talentloop)")]
+
+
+def _config(home: Path | None, kafka_port: int | None = None, pg_port: int | None = None, base_port: int | None = None) -> NetworkConfig:
+    cfg = NetworkConfig.load(home)
+    if kafka_port:
+        cfg.kafka_port, cfg.controller_port = kafka_port, kafka_port + 1
+    if pg_port:
+        cfg.pg_port = pg_port
+    if base_port:
+        cfg.ports = {name: base_port + i for i, name in enumerate(cfg.ports)}
+    return cfg
+
+
+def _print_network(net: network.Network, cfg: NetworkConfig) -> None:
+    typer.echo(f"Kafka      {net.bootstrap}")
+    typer.echo(f"PostgreSQL {net.database_url}")
+    for name, url in net.urls.items():
+        typer.echo(f"{name:<17}{url}  (OpenAPI: {url}/docs)")
+    typer.echo(f"API keys   {cfg.home / 'keys.json'}")
+    typer.echo(f"Logs       {cfg.home / 'logs'}")
+
+
+@app.command()
+def up(
+    home: Home = None,
+    kafka_port: Annotated[int | None, typer.Option(help="Kafka port (controller uses the next one)")] = None,
+    pg_port: Annotated[int | None, typer.Option(help="PostgreSQL port")] = None,
+    base_port: Annotated[int | None, typer.Option(help="First of four HTTP ports for the services")] = None,
+) -> None:
+    """Start Kafka, PostgreSQL and the four services (reuses whatever already runs)."""
+    cfg = _config(home, kafka_port, pg_port, base_port)
+    net = network.up(cfg)
+    typer.echo(f"TalentLoop is up in {net.timings['total_s']:.1f}s (stack {net.timings['stack_s']:.1f}s).")
+    _print_network(net, cfg)
+
+
+@app.command()
+def down(home: Home = None) -> None:
+    """Stop the services, Kafka and PostgreSQL started by `up`."""
+    network.down(_config(home))
+    typer.echo("TalentLoop is down.")
+
+
+@app.command()
+def status(home: Home = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show what runs: the broker, the database and each service's health."""
+    report = network.status(_config(home))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    for name, state in report["stack"].items():
+        typer.echo(f"{name:<17}{state}")
+    for name, svc in report["services"].items():
+        health = svc["health"]
+        line = "down" if health is None else f"ok  backlog={health['outbox_backlog']} consumer={health['consumer']}"
+        typer.echo(f"{name:<17}{svc['url']:<24}{line}")
+
+
+@app.command()
+def funnel(home: Home = None) -> None:
+    """Print the funnel from the outcomes service (as the operator)."""
+    cfg = _config(home)
+    keys = credentials.load_keys(cfg.home)
+    r = httpx.get(
+        f"http://127.0.0.1:{cfg.ports['outcomes']}/v1/funnel",
+        headers={"Authorization": f"Bearer {keys['operator:' + credentials.OPERATOR]}"},
+    )
+    r.raise_for_status()
+    typer.echo(format_funnel(r.json()))
+
+
+def format_funnel(doc: dict) -> str:
+    stages = doc["stages"]
+    columns = {"total": doc["total"], **doc["by_partner"]}
+    width = max(len(c) for c in columns) + 2
+    lines = [f"{'stage':<14}" + "".join(f"{c:>{width}}" for c in columns)]
+    for stage in stages:
+        lines.append(f"{stage:<14}" + "".join(f"{col.get(stage, 0):>{width}}" for col in columns.values()))
+    return "\n".join(lines)
+
+
+@app.command()
+def demo(
+    home: Home = None,
+    referrals: Annotated[int, typer.Option(help="How many referrals the partners send")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed for the demo's choices")] = 7,
+    detach: Annotated[bool, typer.Option(help="Leave the network running and return")] = False,
+) -> None:
+    """Start the network, drive partners and employers through it, and print the funnel."""
+    from talentloop import demo as demo_driver
+
+    cfg = _config(home)
+    typer.echo("Starting the local network (first run downloads Kafka's jars with Maven)...")
+    net = network.up(cfg)
+    typer.echo(f"Up in {net.timings['total_s']:.1f}s.")
+    _print_network(net, cfg)
+    typer.echo(f"\nDriving the demo: 3 employers, 6 openings, 3 partners, {referrals} referrals...")
+    result = asyncio.run(demo_driver.run(net.urls, credentials.load_keys(cfg.home), referrals, seed))
+    typer.echo(f"Done in {result.seconds:.1f}s.\n\nFunnel from the outcomes service ({net.urls['outcomes']}/v1/funnel):")
+    typer.echo(format_funnel(result.funnel))
+    typer.echo("\nWhat the demo drove: " + ", ".join(f"{k}={v}" for k, v in sorted(result.tally.counts.items())))
+    typer.echo("Ledger matches the demo: " + ("yes" if result.matches else "NO"))
+    typer.echo(
+        "\nLook around: `talentloop status`, `talentloop funnel`, the OpenAPI pages above "
+        f"(keys in {cfg.home / 'keys.json'}), logs in {cfg.home / 'logs'}."
+    )
+    if not result.matches:
+        raise typer.Exit(1)
+    if detach:
+        typer.echo("Left running; stop it with `talentloop down`.")
+        return
+    typer.echo("Press Ctrl-C to stop everything (or run `talentloop down` elsewhere).")
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stop and any(s.pid() for s in cfg.services()):
+        time.sleep(0.5)
+    network.down(cfg)
+    typer.echo("TalentLoop is down.")
+
+
+if __name__ == "__main__":
+    app()

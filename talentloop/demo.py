@@ -1,0 +1,228 @@
+"""Drives a demo network over the services' public HTTP APIs, as partners and employers would.
+
+Three employers post six openings; three partners (a nonprofit, a college, a bootcamp)
+refer candidates, some of whom lack required skills; employers acknowledge or decline,
+interview and place. The demo keeps its own tally of what it did and then checks the
+outcomes service's funnel against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from talentloop.credentials import EMPLOYERS, OPERATOR, PARTNERS
+
+OPENINGS: dict[str, list[dict[str, Any]]] = {
+    "civic-data-labs": [
+        {"title": "Junior Data Analyst", "onet_soc_code": "15-2051.00", "required_skills": ["python", "sql"],
+         "preferred_skills": ["pandas", "tableau"], "wage": 31.5},
+        {"title": "Junior Web Developer", "onet_soc_code": "15-1254.00",
+         "required_skills": ["javascript", "html", "css"], "preferred_skills": ["react", "git"], "wage": 33.0},
+    ],
+    "harborview-health": [
+        {"title": "IT Support Specialist", "onet_soc_code": "15-1232.00",
+         "required_skills": ["troubleshooting", "windows"], "preferred_skills": ["networking", "customer service"],
+         "wage": 26.0},
+        {"title": "Security Analyst Apprentice", "onet_soc_code": "15-1212.00", "required_skills": ["networking", "linux"],
+         "preferred_skills": ["security+", "python"], "wage": 29.0},
+    ],
+    "bluewave-fintech": [
+        {"title": "Junior Software Developer", "onet_soc_code": "15-1252.00", "required_skills": ["python", "git"],
+         "preferred_skills": ["docker", "aws", "sql"], "wage": 38.0},
+        {"title": "QA Analyst", "onet_soc_code": "15-1253.00", "required_skills": ["testing", "sql"],
+         "preferred_skills": ["selenium", "python"], "wage": 30.0},
+    ],
+}
+
+# Each partner trains for some tracks; a candidate gets a track's skills plus extras.
+TRACKS: dict[str, list[list[str]]] = {
+    "northside-tech-collective": [["troubleshooting", "windows", "customer service"], ["testing", "sql", "excel"]],
+    "riverbend-community-college": [["networking", "linux", "security+"], ["python", "sql", "pandas"]],
+    "forge-coding-bootcamp": [["javascript", "html", "css", "react"], ["python", "git", "docker"]],
+}
+EXTRAS = ["git", "excel", "aws", "tableau", "selenium", "python", "sql", "communication"]
+
+
+@dataclass
+class Tally:
+    """What the demo did, counted the way the funnel counts (cumulative stages)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    by_partner: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def add(self, partner: str, stage: str) -> None:
+        self.counts[stage] += 1
+        self.by_partner.setdefault(partner, Counter())[stage] += 1
+
+
+@dataclass
+class DemoResult:
+    tally: Tally
+    funnel: dict[str, Any]
+    seconds: float
+    matches: bool
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def _poll(what: str, check, timeout: float = 120.0, every: float = 0.3):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"demo: timed out waiting for {what}")
+        await asyncio.sleep(every)
+
+
+def candidate(rng: random.Random, partner: str, n: int) -> dict[str, Any]:
+    skills = list(rng.choice(TRACKS[partner]))
+    skills += rng.sample(EXTRAS, 2)
+    if rng.random() < 0.2:  # some candidates lack one of their track's core skills
+        skills.pop(rng.randrange(2))
+    return {
+        "external_id": f"{partner[:4]}-{n:05d}",
+        "candidate": {"given_name": f"Demo{n}", "family_name": "Candidate", "email": f"demo{n}@example.org"},
+        "skills": sorted(set(skills)),
+        "training": {"program": "Tech career track", "provider": partner},
+        "consent": {"share_with_employers": True, "given_at": datetime.now(UTC).isoformat()},
+    }
+
+
+async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, seed: int = 7) -> DemoResult:
+    rng = random.Random(seed)
+    started = time.monotonic()
+    tally = Tally()
+    op = _auth(keys[f"operator:{OPERATOR}"])
+    limits = httpx.Limits(max_connections=20)
+    async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
+        # 1. Employers post openings.
+        opening_ids = []
+        for employer, posts in OPENINGS.items():
+            for post in posts:
+                body = {**post, "capacity": 25, "location": "New York, NY", "remote": rng.random() < 0.3,
+                        "wage": {"amount": str(post["wage"]), "unit": "hour"}}
+                r = await http.post(f"{urls['employer_gateway']}/v1/openings", json=body,
+                                    headers={**_auth(keys[f"employer:{employer}"]), "Idempotency-Key": f"demo-{seed}-{post['title']}"})
+                r.raise_for_status()
+                opening_ids.append(r.json()["opening_id"])
+
+        async def catalogue_ready():  # type: ignore[no-untyped-def]
+            r = await http.get(f"{urls['routing']}/v1/openings", headers=op)
+            known = {o["opening_id"] for o in r.json()}
+            return True if set(opening_ids) <= known else None
+
+        await _poll("routing to see every opening", catalogue_ready)
+
+        # 2. Partners refer candidates (concurrently, as real partners would).
+        async def refer(n: int) -> None:
+            partner = PARTNERS[n % len(PARTNERS)]
+            r = await http.post(f"{urls['intake']}/v1/referrals", json=candidate(rng, partner, n),
+                                headers={**_auth(keys[f"partner:{partner}"]), "Idempotency-Key": f"demo-{seed}-{n}"})
+            r.raise_for_status()
+            tally.add(partner, "referred")
+
+        await asyncio.gather(*(refer(n) for n in range(referrals)))
+
+        async def funnel():  # type: ignore[no-untyped-def]
+            r = await http.get(f"{urls['outcomes']}/v1/funnel", headers=op)
+            r.raise_for_status()
+            return r.json()
+
+        async def all_decided():  # type: ignore[no-untyped-def]
+            f = (await funnel())["total"]
+            return f if f["referred"] == referrals and f["routed"] + f["unmatched"] == referrals else None
+
+        await _poll("routing to decide every referral", all_decided)
+
+        # 3. Employers work their inboxes.
+        async def inbox(employer: str) -> list[dict]:
+            items, after = [], None
+            while True:
+                params = {"limit": 100, **({"after": after} if after else {})}
+                r = await http.get(f"{urls['employer_gateway']}/v1/referrals", params=params,
+                                   headers=_auth(keys[f"employer:{employer}"]))
+                r.raise_for_status()
+                page = r.json()
+                items += page["items"]
+                if page["next_after"] is None:
+                    return items
+                after = page["next_after"]
+
+        routed_total = (await funnel())["total"]["routed"]
+
+        async def inboxes_full():  # type: ignore[no-untyped-def]
+            boxes = {e: await inbox(e) for e in EMPLOYERS}
+            return boxes if sum(map(len, boxes.values())) == routed_total else None
+
+        boxes = await _poll("the gateway to receive every routed referral", inboxes_full)
+        partner_of = {i["referral_id"]: i["partner_id"] for items in boxes.values() for i in items}
+        for partner in partner_of.values():
+            tally.add(partner, "routed")
+        tally.counts["unmatched"] = referrals - routed_total
+        for employer, items in boxes.items():
+            await asyncio.gather(*(_work(http, urls, keys[f"employer:{employer}"], i, partner_of[i["referral_id"]],
+                                         random.Random(f"{seed}-{i['referral_id']}"), tally) for i in items))
+
+        # 4. Wait for the ledger to catch up, then compare.
+        expected = {s: tally.counts[s] for s in ("referred", "routed", "acknowledged", "interviewed", "placed", "declined")}
+
+        async def caught_up():  # type: ignore[no-untyped-def]
+            f = await funnel()
+            return f if all(f["total"][s] == n for s, n in expected.items()) else None
+
+        try:
+            final = await _poll("the ledger to record every step", caught_up, timeout=60.0)
+            matches = final["total"]["unmatched"] == tally.counts["unmatched"]
+        except TimeoutError:
+            final, matches = await funnel(), False
+    return DemoResult(tally, final, time.monotonic() - started, matches)
+
+
+async def _work(http: httpx.AsyncClient, urls: dict[str, str], key: str, item: dict, partner: str,
+                rng: random.Random, tally: Tally) -> None:
+    """One employer's handling of one referral: decline, or acknowledge -> interview -> place."""
+    base = f"{urls['employer_gateway']}/v1/referrals/{item['referral_id']}"
+    headers = _auth(key)
+
+    async def post(path: str, body: dict | None = None) -> dict:
+        r = await http.post(f"{base}{path}", json=body, headers={**headers, "Idempotency-Key": f"{item['referral_id']}{path}"})
+        r.raise_for_status()
+        return r.json()
+
+    if rng.random() < 0.15:
+        await post("/decline", {"reason": rng.choice(["position_filled", "requirements_not_met", "no_capacity"])})
+        tally.add(partner, "declined")
+        return
+    await post("/acknowledge")
+    tally.add(partner, "acknowledged")
+    if rng.random() < 0.3:
+        return  # still in review
+    interview = await post("/interviews", {"scheduled_for": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
+                                           "mode": "video"})
+    tally.add(partner, "interviewed")
+    advanced = rng.random() < 0.6
+    await post(f"/interviews/{interview['interview_id']}/outcome", {"outcome": "advanced" if advanced else "not_selected"})
+    if not advanced:
+        await post("/decline", {"reason": "not_selected_after_interview"})
+        tally.add(partner, "declined")
+        return
+    await post("/placement", {
+        "job_title": "Junior Technologist", "onet_soc_code": "15-1252.00",
+        "wage": {"amount": str(round(rng.uniform(24, 42), 2)), "unit": "hour"}, "hours_per_week": 40,
+        "employment_type": rng.choice(["full_time", "full_time", "apprenticeship"]),
+        "benefits": {"health": True, "retirement": rng.random() < 0.7, "paid_leave": True},
+        "start_date": (date.today() + timedelta(days=14)).isoformat(),
+    })
+    tally.add(partner, "placed")
