@@ -15,7 +15,11 @@ import typer
 from talentloop import credentials, network
 from talentloop.network import NetworkConfig
 
-app = typer.Typer(help="TalentLoop: an event-driven referral network for workforce partnerships.", no_args_is_help=True)
+app = typer.Typer(
+    help="TalentLoop: an event-driven referral network for workforce partnerships.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 Home = Annotated[Path | None, typer.Option(help="State directory (default: $TALENTLOOP_HOME or ./.talentloop)")]
 
 
@@ -90,7 +94,10 @@ def funnel(home: Home = None) -> None:
 
 def format_funnel(doc: dict) -> str:
     stages = doc["stages"]
-    columns = {"total": doc["total"], **doc["by_partner"]}
+    columns = {"total": doc["total"]}
+    if doc.get("since_start") and doc["since_start"] != doc["total"]:
+        columns["this run"] = doc["since_start"]  # the ledger also holds earlier runs
+    columns.update(doc["by_partner"])
     width = max(len(c) for c in columns) + 2
     lines = [f"{'stage':<14}" + "".join(f"{c:>{width}}" for c in columns)]
     for stage in stages:
@@ -114,7 +121,15 @@ def demo(
     typer.echo(f"Up in {net.timings['total_s']:.1f}s.")
     _print_network(net, cfg)
     typer.echo(f"\nDriving the demo: 3 employers, 6 openings, 3 partners, {referrals} referrals...")
-    result = asyncio.run(demo_driver.run(net.urls, credentials.load_keys(cfg.home), referrals, seed))
+    try:
+        result = asyncio.run(demo_driver.run(net.urls, credentials.load_keys(cfg.home), referrals, seed))
+    except httpx.HTTPStatusError as exc:
+        typer.echo(f"demo failed: {exc.request.method} {exc.request.url} -> {exc.response.status_code}", err=True)
+        typer.echo(exc.response.text, err=True)
+        raise typer.Exit(1) from None
+    except TimeoutError as exc:
+        typer.echo(f"{exc}; see `talentloop status` and the logs in {cfg.home / 'logs'}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"Done in {result.seconds:.1f}s.\n\nFunnel from the outcomes service ({net.urls['outcomes']}/v1/funnel):")
     typer.echo(format_funnel(result.funnel))
     typer.echo("\nWhat the demo drove: " + ", ".join(f"{k}={v}" for k, v in sorted(result.tally.counts.items())))

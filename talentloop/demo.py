@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -102,6 +103,7 @@ def candidate(rng: random.Random, partner: str, n: int) -> dict[str, Any]:
 
 async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, seed: int = 7) -> DemoResult:
     rng = random.Random(seed)
+    run_id = uuid.uuid4().hex[:8]  # idempotency keys are per run: each run refers new people
     started = time.monotonic()
     tally = Tally()
     op = _auth(keys[f"operator:{OPERATOR}"])
@@ -129,19 +131,24 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
         async def refer(n: int) -> None:
             partner = PARTNERS[n % len(PARTNERS)]
             r = await http.post(f"{urls['intake']}/v1/referrals", json=candidate(rng, partner, n),
-                                headers={**_auth(keys[f"partner:{partner}"]), "Idempotency-Key": f"demo-{seed}-{n}"})
+                                headers={**_auth(keys[f"partner:{partner}"]), "Idempotency-Key": f"demo-{run_id}-{n}"})
             r.raise_for_status()
             tally.add(partner, "referred")
 
-        await asyncio.gather(*(refer(n) for n in range(referrals)))
-
         async def funnel():  # type: ignore[no-untyped-def]
+            """The funnel's totals counted since the demo began (the ledger may hold earlier runs)."""
             r = await http.get(f"{urls['outcomes']}/v1/funnel", headers=op)
             r.raise_for_status()
-            return r.json()
+            doc = r.json()
+            doc["since_start"] = {s: n - baseline.get(s, 0) for s, n in doc["total"].items()}
+            return doc
+
+        baseline: dict[str, int] = {}
+        baseline = (await funnel())["total"]
+        await asyncio.gather(*(refer(n) for n in range(referrals)))
 
         async def all_decided():  # type: ignore[no-untyped-def]
-            f = (await funnel())["total"]
+            f = (await funnel())["since_start"]
             return f if f["referred"] == referrals and f["routed"] + f["unmatched"] == referrals else None
 
         await _poll("routing to decide every referral", all_decided)
@@ -150,7 +157,7 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
         async def inbox(employer: str) -> list[dict]:
             items, after = [], None
             while True:
-                params = {"limit": 100, **({"after": after} if after else {})}
+                params = {"limit": 100, "status": "routed", **({"after": after} if after else {})}
                 r = await http.get(f"{urls['employer_gateway']}/v1/referrals", params=params,
                                    headers=_auth(keys[f"employer:{employer}"]))
                 r.raise_for_status()
@@ -160,7 +167,7 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
                     return items
                 after = page["next_after"]
 
-        routed_total = (await funnel())["total"]["routed"]
+        routed_total = (await funnel())["since_start"]["routed"]
 
         async def inboxes_full():  # type: ignore[no-untyped-def]
             boxes = {e: await inbox(e) for e in EMPLOYERS}
@@ -180,11 +187,11 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
 
         async def caught_up():  # type: ignore[no-untyped-def]
             f = await funnel()
-            return f if all(f["total"][s] == n for s, n in expected.items()) else None
+            return f if all(f["since_start"][s] == n for s, n in expected.items()) else None
 
         try:
             final = await _poll("the ledger to record every step", caught_up, timeout=60.0)
-            matches = final["total"]["unmatched"] == tally.counts["unmatched"]
+            matches = final["since_start"]["unmatched"] == tally.counts["unmatched"]
         except TimeoutError:
             final, matches = await funnel(), False
     return DemoResult(tally, final, time.monotonic() - started, matches)

@@ -1,0 +1,511 @@
+"""A single-node Apache Kafka (KRaft, combined broker+controller) run from Maven Central jars.
+
+No Docker and no Kafka distribution: `mvn` resolves the broker jars listed in
+`deploy/kafka/pom.xml` once into a user cache, and `java` runs `kafka.Kafka` from them as a
+detached process that outlives the caller (`talentloop up` starts it and exits).
+
+Layout under `state_dir/kafka/`: `server.properties`, `log4j2.properties`, `data/` (log.dirs,
+formatted on first start), `kafka.log` (server log), `kafka.out` (JVM stdout/stderr),
+`kafka.pid`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+from deploy._proc import (
+    LocalServiceError,
+    cmdline,
+    file_lock,
+    file_size,
+    pid_alive,
+    port_open,
+    read_pid,
+    remember_child,
+    run_coro,
+    tail,
+    terminate,
+    write_pid,
+)
+from deploy.topics import TopicSpec, create_topics
+
+__all__ = [
+    "KAFKA_VERSION",
+    "LocalKafkaError",
+    "LocalKafka",
+    "TopicSpec",
+    "create_topics",
+    "ensure_kafka_jars",
+]
+
+POM_PATH = Path(__file__).resolve().parent / "kafka" / "pom.xml"
+_MARKER = ".talentloop-complete"
+
+
+def _pom_kafka_version() -> str:
+    try:
+        match = re.search(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>", POM_PATH.read_text())
+    except OSError:
+        match = None
+    return match.group(1) if match else "4.4.0"
+
+
+KAFKA_VERSION = _pom_kafka_version()
+
+
+class LocalKafkaError(LocalServiceError):
+    """The local Kafka broker could not be set up, started or stopped."""
+
+
+def cache_root() -> Path:
+    env = os.environ.get("TALENTLOOP_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "talentloop"
+
+
+def _require_tool(name: str, hint: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise LocalKafkaError(f"`{name}` was not found on PATH. {hint}")
+    return path
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    return _require_tool(
+        "java",
+        "The local Kafka broker needs a JDK or JRE 17+ (e.g. `apt-get install openjdk-17-jre-headless`, "
+        "`brew install openjdk@17`), or set KAFKA_BOOTSTRAP_SERVERS to use an existing broker.",
+    )
+
+
+def ensure_kafka_jars(cache_dir: Path | None = None) -> Path:
+    """Resolve the Kafka broker jars into `cache_dir` (once) and return that directory.
+
+    Default: `~/.cache/talentloop/kafka-<version>/libs` (`$TALENTLOOP_CACHE` replaces
+    `~/.cache/talentloop`). Safe to call concurrently: one process downloads into a temp
+    directory and renames it into place; a marker (holding the POM's hash) says it is complete.
+    """
+    libs = Path(cache_dir) if cache_dir is not None else cache_root() / f"kafka-{KAFKA_VERSION}" / "libs"
+    libs = libs.expanduser().absolute()
+    pom = POM_PATH.read_bytes()
+    digest = hashlib.sha256(pom).hexdigest()
+    marker = libs / _MARKER
+
+    def complete() -> bool:
+        try:
+            return marker.read_text().strip() == digest
+        except OSError:
+            return False
+
+    if complete():
+        return libs
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(libs.parent / f".{libs.name}.lock"):
+        if complete():
+            return libs
+        mvn = _require_tool(
+            "mvn",
+            "Apache Maven is needed once to download the Kafka broker jars from Maven Central "
+            "(e.g. `apt-get install maven`, `brew install maven`); or set KAFKA_BOOTSTRAP_SERVERS "
+            "to use an existing broker.",
+        )
+        _java()
+        work = Path(tempfile.mkdtemp(prefix=f".{libs.name}-tmp-", dir=libs.parent))
+        try:
+            (work / "pom.xml").write_bytes(pom)
+            out = work / "libs"
+            result = subprocess.run(
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(work / "pom.xml"),
+                    "dependency:copy-dependencies",
+                    "-DincludeScope=runtime",
+                    f"-DoutputDirectory={out}",
+                ],
+                cwd=work,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+            )
+            jars = list(out.glob("*.jar")) if out.is_dir() else []
+            if result.returncode != 0 or not jars:
+                detail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+                raise LocalKafkaError(
+                    f"`mvn dependency:copy-dependencies` failed (exit {result.returncode}) resolving "
+                    f"Kafka {KAFKA_VERSION} from Maven Central; check network/proxy settings "
+                    f"(~/.m2/settings.xml).\n{detail}"
+                )
+            (out / _MARKER).write_text(digest + "\n")
+            if libs.exists():  # stale or partial copy (e.g. the POM changed)
+                old = libs.with_name(f".{libs.name}-old-{os.getpid()}")
+                os.rename(libs, old)
+                shutil.rmtree(old, ignore_errors=True)
+            os.rename(out, libs)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return libs
+
+
+_CDS_QUIET = ["-Xlog:cds=off", "-Xlog:cds+dynamic=off"]
+
+
+def _cds_archive(java: str, libs: Path) -> Path | None:
+    """Where the class-data-sharing archive for this JVM build + jar set lives (None: disabled)."""
+    if os.environ.get("TALENTLOOP_KAFKA_CDS", "1") == "0":
+        return None
+    java_real = Path(os.path.realpath(java))
+    fingerprint = [str(java_real), str(libs)]
+    for f in (java_real, java_real.parent.parent / "lib" / "server" / "libjvm.so", libs / _MARKER):
+        try:
+            st = f.stat()
+            fingerprint.append(f"{f}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            pass
+    key = hashlib.sha256("|".join(fingerprint).encode()).hexdigest()[:16]
+    return libs.parent / f"kafka-cds-{key}.jsa"
+
+
+def _random_cluster_id() -> str:
+    """Same format as `kafka-storage random-uuid`: URL-safe base64 of a random UUID, no padding."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
+
+
+class LocalKafka:
+    """One KRaft node (broker+controller) on 127.0.0.1, state under `state_dir/kafka/`."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        port: int = 9092,
+        controller_port: int = 9093,
+        heap: str = "768m",
+    ) -> None:
+        self.state_dir = Path(state_dir).expanduser().absolute()
+        self.port = port
+        self.controller_port = controller_port
+        self.heap = heap
+        self.dir = self.state_dir / "kafka"
+        self.data_dir = self.dir / "data"
+        self.properties_file = self.dir / "server.properties"
+        self.log4j_file = self.dir / "log4j2.properties"
+        self.log_file = self.dir / "kafka.log"
+        self.out_file = self.dir / "kafka.out"
+        self.pid_file = self.dir / "kafka.pid"
+        self._lock_file = self.dir / ".lock"
+        self._cds_pending_file = self.dir / "cds.pending"
+        self._log_offsets = (0, 0)  # where this start's output begins in kafka.log / kafka.out
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _is_ours(self, pid: int | None) -> bool:
+        if not pid_alive(pid):
+            return False
+        assert pid is not None
+        args = cmdline(pid)
+        return "kafka.Kafka" in args and str(self.properties_file) in args
+
+    @property
+    def pid(self) -> int | None:
+        """The broker's pid if it is running, else None."""
+        pid = read_pid(self.pid_file)
+        return pid if self._is_ours(pid) else None
+
+    def _running_pid(self) -> int | None:
+        """Like `pid`, but also finds our broker if its pid file was lost (and rewrites it)."""
+        pid = self.pid
+        if pid is not None:
+            return pid
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            args = proc.info["cmdline"] or []
+            if "kafka.Kafka" in args and str(self.properties_file) in args and self._is_ours(proc.pid):
+                write_pid(self.pid_file, proc.pid)
+                return proc.pid
+        return None
+
+    def is_running(self) -> bool:
+        return self.pid is not None
+
+    # -- start ---------------------------------------------------------------------------
+
+    def start(self, timeout: float = 90) -> str:
+        """Start the broker (or reuse the running one) and return its bootstrap address."""
+        deadline = time.monotonic() + timeout
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with file_lock(self._lock_file):
+            pid = self._running_pid()
+            if pid is not None:
+                running = self._configured_ports()
+                if running != (self.port, self.controller_port):
+                    raise LocalKafkaError(
+                        f"Kafka from {self.dir} is already running (pid {pid}) on ports {running}, "
+                        f"not {(self.port, self.controller_port)}; stop it first."
+                    )
+                self._wait_ready(pid, None, deadline)
+                return self.bootstrap
+            self.pid_file.unlink(missing_ok=True)  # stale or absent
+
+            for p in (self.port, self.controller_port):
+                if port_open(p):
+                    raise LocalKafkaError(
+                        f"port 127.0.0.1:{p} is already in use by another process; "
+                        f"choose other Kafka ports or stop that process."
+                    )
+            java = _java()
+            libs = ensure_kafka_jars()
+            self._write_config()
+            if not (self.data_dir / "meta.properties").exists():
+                self._format(java, libs)
+
+            cds_args = self._cds_args(java, libs)
+            cmd = [
+                java,
+                f"-Xmx{self.heap}",
+                *cds_args,
+                "-XX:+UseG1GC",
+                "-XX:MaxGCPauseMillis=20",
+                "-XX:InitiatingHeapOccupancyPercent=35",
+                "-XX:+ExplicitGCInvokesConcurrent",
+                "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={self.log4j_file}",
+                f"-Dkafka.logs.dir={self.dir}",
+                "-cp",
+                f"{libs}/*",
+                "kafka.Kafka",
+                str(self.properties_file),
+            ]
+            self._log_offsets = (file_size(self.log_file), file_size(self.out_file))
+            with self.out_file.open("ab") as out:
+                proc = subprocess.Popen(
+                    cmd,
+                    cwd=self.dir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            remember_child(proc)
+            write_pid(self.pid_file, proc.pid)
+            try:
+                self._wait_ready(proc.pid, proc, deadline)
+            except BaseException:
+                self._kill_quietly(proc.pid)
+                raise
+            return self.bootstrap
+
+    def _cds_args(self, java: str, libs: Path) -> list[str]:
+        """JVM flags for an application class-data-sharing archive (cuts ~35% off start time).
+
+        The archive is specific to the JVM build and the jar set, so its name hashes both and it
+        lives next to the jar cache. The first broker without one dumps it when it exits after a
+        SIGTERM from stop() (that stop takes a few seconds longer, once). A stale or mismatched
+        archive is ignored by the JVM. Set TALENTLOOP_KAFKA_CDS=0 to disable.
+        """
+        self._discard_pending_cds()
+        archive = _cds_archive(java, libs)
+        if archive is None:
+            return []
+        if archive.is_file() and archive.stat().st_size > 0:
+            return [f"-XX:SharedArchiveFile={archive}", *_CDS_QUIET]
+        dir_key = hashlib.sha256(str(self.dir).encode()).hexdigest()[:12]
+        pending = archive.with_name(f"{archive.name}.{dir_key}.tmp")
+        pending.unlink(missing_ok=True)
+        self._cds_pending_file.write_text(f"{pending}\n{archive}\n")
+        return [f"-XX:ArchiveClassesAtExit={pending}", *_CDS_QUIET]
+
+    def _publish_cds_archive(self) -> None:
+        """After the broker exited: move a freshly dumped archive into place (atomically)."""
+        try:
+            pending, archive = self._cds_pending_file.read_text().split()
+        except (OSError, ValueError):
+            return
+        self._cds_pending_file.unlink(missing_ok=True)
+        tmp = Path(pending)
+        try:
+            if tmp.stat().st_size > 0:
+                os.replace(tmp, archive)
+        except OSError:
+            pass
+        tmp.unlink(missing_ok=True)
+
+    def _configured_ports(self) -> tuple[int, int] | None:
+        try:
+            text = self.properties_file.read_text()
+        except OSError:
+            return None
+        m = re.search(r"^listeners=PLAINTEXT://[^:]+:(\d+),CONTROLLER://[^:]+:(\d+)", text, re.M)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    def _write_config(self) -> None:
+        listeners = f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "listeners": listeners,
+            "advertised.listeners": listeners,
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "3",
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+        }
+        body = "# Written by deploy/kafka_local.py on every start; edits are overwritten.\n"
+        body += "".join(f"{k}={v}\n" for k, v in props.items())
+        self.properties_file.write_text(body)
+
+        log = str(self.log_file)
+        self.log4j_file.write_text(
+            "# Written by deploy/kafka_local.py on every start.\n"
+            "status = warn\n"
+            "name = talentloop-kafka\n"
+            "appender.server.type = RollingFile\n"
+            "appender.server.name = SERVER\n"
+            f"appender.server.fileName = {log}\n"
+            f"appender.server.filePattern = {log}.%i\n"
+            "appender.server.layout.type = PatternLayout\n"
+            "appender.server.layout.pattern = [%d] %p %m (%c)%n\n"
+            "appender.server.policies.type = Policies\n"
+            "appender.server.policies.size.type = SizeBasedTriggeringPolicy\n"
+            "appender.server.policies.size.size = 50MB\n"
+            "appender.server.strategy.type = DefaultRolloverStrategy\n"
+            "appender.server.strategy.max = 3\n"
+            "rootLogger.level = INFO\n"
+            "rootLogger.appenderRef.server.ref = SERVER\n"
+            "logger.request.name = kafka.request.logger\n"
+            "logger.request.level = WARN\n"
+        )
+
+    def _format(self, java: str, libs: Path) -> None:
+        if self.data_dir.exists():  # a previous format was interrupted
+            shutil.rmtree(self.data_dir)
+        archive = _cds_archive(java, libs)
+        cds = [f"-XX:SharedArchiveFile={archive}", *_CDS_QUIET] if archive and archive.is_file() else []
+        result = subprocess.run(
+            [
+                java,
+                "-Xmx256m",
+                "-XX:TieredStopAtLevel=1",  # a short-lived tool: the C1 compiler alone is faster
+                *cds,
+                f"-Dlog4j2.configurationFile={self.log4j_file}",
+                "-cp",
+                f"{libs}/*",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                _random_cluster_id(),
+                "-c",
+                str(self.properties_file),
+                "--standalone",
+            ],
+            cwd=self.dir,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise LocalKafkaError(
+                f"formatting Kafka storage in {self.data_dir} failed (exit {result.returncode}):\n"
+                + "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+            )
+
+    def _wait_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, deadline: float) -> None:
+        error = run_coro(self._await_ready(pid, proc, deadline))
+        if error is not None:
+            raise LocalKafkaError(f"{error}\n{self._diagnostics()}")
+
+    async def _await_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, deadline: float) -> str | None:
+        from aiokafka.client import AIOKafkaClient
+
+        last_error = "no answer on the port yet"
+        while True:
+            exited = proc.poll() if proc is not None else (None if pid_alive(pid) else "?")
+            if exited is not None:
+                return f"Kafka (pid {pid}) exited with code {exited} before it was ready."
+            if port_open(self.port):
+                client = AIOKafkaClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+                try:
+                    await client.bootstrap()
+                    if any(b.nodeId == 1 for b in client.cluster.brokers()):
+                        return None
+                    last_error = "metadata response lists no brokers yet"
+                except Exception as exc:  # not ready yet; retry
+                    last_error = f"{type(exc).__name__}: {exc}"
+                finally:
+                    await client.close()
+            if time.monotonic() >= deadline:
+                return (
+                    f"Kafka (pid {pid}) did not answer a metadata request on {self.bootstrap} "
+                    f"in time (last: {last_error})."
+                )
+            await asyncio.sleep(0.1)
+
+    def _diagnostics(self) -> str:
+        log_since, out_since = self._log_offsets
+        log = tail(self.log_file, 40, log_since)
+        out = tail(self.out_file, 20, out_since)
+        hint = ""
+        if "UnsupportedClassVersionError" in out:
+            hint = "\nHint: Kafka 4.x needs Java 17 or newer (`java -version`)."
+        elif "Address already in use" in log + out:
+            hint = "\nHint: a port is taken; choose other ports."
+        return f"--- {self.out_file} (tail) ---\n{out}\n--- {self.log_file} (tail) ---\n{log}{hint}"
+
+    # -- stop ----------------------------------------------------------------------------
+
+    def _discard_pending_cds(self) -> None:
+        try:
+            Path(self._cds_pending_file.read_text().split()[0]).unlink(missing_ok=True)
+        except (OSError, IndexError):
+            pass
+        self._cds_pending_file.unlink(missing_ok=True)
+
+    def _kill_quietly(self, pid: int) -> None:
+        try:
+            terminate(pid, 5.0)
+        finally:
+            self.pid_file.unlink(missing_ok=True)
+            self._discard_pending_cds()
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM (controlled shutdown), then SIGKILL after `timeout` s. No-op if not running."""
+        if not self.dir.exists():
+            return
+        with file_lock(self._lock_file):
+            pid = self._running_pid()
+            if pid is not None:
+                terminate(pid, timeout, signal.SIGTERM)
+                self._publish_cds_archive()
+            self.pid_file.unlink(missing_ok=True)
