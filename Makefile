@@ -1,0 +1,47 @@
+# The two commands a new machine needs: `make demo` and `make test`. Both install what
+# they need into .venv first (prerequisites: Python 3.11+, Java 17+, Maven).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-unit up down status tools clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null || { echo "Java 17+ is required (Debian: apt-get install openjdk-17-jre-headless)"; exit 1; }
+	@command -v mvn  >/dev/null || { echo "Maven is required to fetch Kafka's jars (Debian: apt-get install maven)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $@
+
+# kcat (librdkafka's CLI) is the independent client of the interop test. Installed when we
+# may (root with apt-get); otherwise that one test is skipped and says why.
+tools:
+	@command -v kcat >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && apt-get install -y -qq kcat >/dev/null) || echo "could not install kcat"; \
+	  else echo "kcat is not installed (apt-get install kcat): its interop test will be skipped"; fi; }
+
+demo: install
+	$(BIN)/talentloop demo
+
+test: install tools
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest -m unit
+
+up: install
+	$(BIN)/talentloop up
+
+down: install
+	$(BIN)/talentloop down
+
+status: install
+	$(BIN)/talentloop status
+
+clean: down
+	rm -rf .talentloop

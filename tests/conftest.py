@@ -1,0 +1,68 @@
+"""Session fixtures: one real Kafka broker and one real PostgreSQL on free loopback ports.
+
+Started with the same code as `talentloop up` (no Docker here). KAFKA_BOOTSTRAP_SERVERS and
+DATABASE_URL, when set, point the tests at an existing broker and database instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from deploy.stack import StackInfo
+from deploy.topics import TopicSpec, create_topics
+from plumbing import db
+from talentloop import network
+from talentloop.network import NetworkConfig
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def network_config(tmp_path_factory: pytest.TempPathFactory) -> NetworkConfig:
+    home: Path = tmp_path_factory.mktemp("talentloop-home")
+    return NetworkConfig(
+        home=home,
+        kafka_port=free_port(),
+        controller_port=free_port(),
+        pg_port=free_port(),
+        ports={name: free_port() for name in ("intake", "routing", "employer_gateway", "outcomes")},
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(network_config: NetworkConfig) -> Iterator[StackInfo]:
+    info = network_config.stack().start()
+    asyncio.run(create_topics(info.bootstrap, network.topic_specs()))
+    yield info
+    network.down(network_config)
+
+
+@pytest.fixture
+async def pool(stack: StackInfo) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on a fresh schema with the plumbing tables, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    pool = await db.create_pool(stack.database_url, schema)
+    await db.migrate(pool)
+    yield pool
+    await pool.close()
+    conn = await asyncpg.connect(stack.database_url)
+    await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    await conn.close()
+
+
+@pytest.fixture
+async def topic(stack: StackInfo) -> str:
+    name = f"test.{uuid.uuid4().hex[:10]}"
+    await create_topics(stack.bootstrap, [TopicSpec(name, partitions=1)])
+    return name

@@ -1,0 +1,64 @@
+"""A consumer process for the crash test: the services' own consumer wiring, plus a crash.
+
+With --crash-after N it applies N events and then dies (os._exit) right after the N-th
+event's database transaction committed and before FastStream commits its offset: the
+worst moment. Without it, it runs until it has processed --expect records, then writes
+its counts as JSON to --counts and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+
+from faststream.kafka import KafkaBroker
+
+from plumbing import db, subscriber
+from plumbing.consumer import EventConsumer, Record
+from plumbing.kafka import new_producer
+
+
+async def apply(conn, env, payload):  # type: ignore[no-untyped-def]
+    await conn.execute(
+        "INSERT INTO effects VALUES ($1, 1) ON CONFLICT (referral_id) DO UPDATE SET times = effects.times + 1",
+        payload.referral_id,
+    )
+
+
+class CrashingConsumer(EventConsumer):
+    crash_after: int = 0
+
+    async def process(self, record: Record) -> str:
+        outcome = await super().process(record)
+        if self.crash_after and self.counts["applied"] == self.crash_after:
+            os._exit(17)  # committed in PostgreSQL; the Kafka offset is not
+        return outcome
+
+
+async def main(args: argparse.Namespace) -> None:
+    pool = await db.create_pool(args.database_url, args.schema)
+    producer = new_producer(args.bootstrap, "crash-test")
+    await producer.start()
+    consumer = CrashingConsumer(args.group, pool, producer, {"referral.submitted.v1": apply})
+    consumer.crash_after = args.crash_after
+    broker = KafkaBroker(args.bootstrap, consumer_only=True)
+    subscriber.attach(broker, consumer, [args.topic])
+    await broker.start()
+    while consumer.counts["applied"] + consumer.counts["duplicate"] < args.expect:
+        await asyncio.sleep(0.05)
+    await broker.stop()
+    await producer.stop()
+    await pool.close()
+    with open(args.counts, "w") as f:
+        json.dump(dict(consumer.counts), f)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    for name in ("bootstrap", "database-url", "schema", "topic", "group", "counts"):
+        parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--crash-after", type=int, default=0)
+    parser.add_argument("--expect", type=int, default=10**9)
+    asyncio.run(main(parser.parse_args()))
