@@ -80,6 +80,16 @@ def status(home: Home = None, as_json: Annotated[bool, typer.Option("--json")] =
 
 
 @app.command()
+def keys(home: Home = None) -> None:
+    """Create the local principals' API keys if missing, and show where they are."""
+    cfg = _config(home)
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    hashed = credentials.ensure(cfg.home)
+    typer.echo(f"Hashed keys for the services: {hashed}")
+    typer.echo(f"Plaintext keys for you (mode 0600): {cfg.home / 'keys.json'}")
+
+
+@app.command()
 def funnel(home: Home = None) -> None:
     """Print the funnel from the outcomes service (as the operator)."""
     cfg = _config(home)
