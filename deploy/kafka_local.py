@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from deploy._proc import (
+from deploy.processes import (
     LocalServiceError,
     cmdline,
     file_lock,

@@ -25,7 +25,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from deploy._proc import (
+from deploy.processes import (
     LocalServiceError,
     cmdline,
     file_lock,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from deploy._proc import LocalServiceError
+from deploy.processes import LocalServiceError
 from deploy.kafka_local import LocalKafka
 from deploy.postgres_local import LocalPostgres
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from deploy.processes import pid_alive, read_pid, remember_child, tail, terminate, write_pid
 
 SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
 
@@ -36,11 +36,8 @@ class ServiceProcess:
         return self.state_dir / "logs" / f"{self.name}.log"
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        return pid if _alive(pid) else None
+        pid = read_pid(self.pid_file)
+        return pid if pid_alive(pid) else None
 
     def healthy(self) -> dict | None:
         try:
@@ -48,20 +45,6 @@ class ServiceProcess:
         except httpx.HTTPError:
             return None
         return r.json() if r.status_code == 200 else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); treat it as gone.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def processes(state_dir: Path, ports: dict[str, int]) -> list[ServiceProcess]:
@@ -92,7 +75,8 @@ def start(service: ServiceProcess, env: dict[str, str]) -> int:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    service.pid_file.write_text(str(proc.pid))
+    remember_child(proc)
+    write_pid(service.pid_file, proc.pid)
     return proc.pid
 
 
@@ -103,7 +87,7 @@ def wait_healthy(services: list[ServiceProcess], timeout: float = 60.0) -> None:
         pending = [s for s in pending if s.healthy() is None]
         for s in pending:
             if s.pid() is None:
-                raise RuntimeError(f"{s.name} exited during start; see {s.log_file}:\n{_tail(s.log_file)}")
+                raise RuntimeError(f"{s.name} exited during start; see {s.log_file}:\n{tail(s.log_file, 30)}")
         if pending and time.monotonic() > deadline:
             names = ", ".join(s.name for s in pending)
             raise TimeoutError(f"not healthy after {timeout:.0f}s: {names}; logs in {pending[0].log_file.parent}")
@@ -114,20 +98,5 @@ def wait_healthy(services: list[ServiceProcess], timeout: float = 60.0) -> None:
 def stop(service: ServiceProcess, timeout: float = 20.0) -> None:
     pid = service.pid()
     if pid is not None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+        terminate(pid, timeout)
     service.pid_file.unlink(missing_ok=True)
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
