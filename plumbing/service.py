@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -73,7 +74,10 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
                 max_attempts=settings.max_attempts,
                 backoff_s=settings.retry_backoff_s,
             )
-            broker = KafkaBroker(settings.kafka_bootstrap_servers, consumer_only=True, graceful_timeout=15.0)
+            # Per-message "Received/Processed" lines at DEBUG: our consumer logs what matters.
+            broker = KafkaBroker(
+                settings.kafka_bootstrap_servers, consumer_only=True, graceful_timeout=15.0, log_level=logging.DEBUG
+            )
             subscriber.attach(broker, consumer, [t.name for t in definition.consumes])
             await broker.start()
         app.state.settings = settings
@@ -111,7 +115,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         state = request.app.state
         try:
             backlog = await outbox.backlog(state.pool)
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise problems.Problem(503, "unhealthy", "Database unreachable", repr(exc)) from None
         return {
             "service": definition.name,
