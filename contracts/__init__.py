@@ -1,6 +1,6 @@
-"""TalentLoop's event contracts: the envelope, versioned payloads and topics. No I/O."""
+"""TalentLoop's event contracts: the envelope, versioned payloads, topics, upcasters. No I/O."""
 
 from contracts.envelope import CONTENT_TYPE, ContractError, Envelope
-from contracts.registry import PAYLOADS, build, payload_of
+from contracts.registry import PAYLOADS, build, latest_type, payload_of
 
-__all__ = ["CONTENT_TYPE", "PAYLOADS", "ContractError", "Envelope", "build", "payload_of"]
+__all__ = ["CONTENT_TYPE", "PAYLOADS", "ContractError", "Envelope", "build", "latest_type", "payload_of"]

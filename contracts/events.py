@@ -21,10 +21,17 @@ SkillList = list[str]
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Tolerant reader: properties a newer minor version adds are ignored, which is what
+    # makes adding optional properties compatible in both directions (see compat.py).
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     event_type: ClassVar[str]
+    schema_version: ClassVar[str] = "1.0"  # major.minor; the major is also in event_type
     topic: ClassVar[topics.Topic]
+
+    @classmethod
+    def family(cls) -> str:
+        return cls.event_type.rsplit(".", 1)[0]
 
     def subject(self) -> str:
         """The Kafka key and CloudEvents subject: the referral id unless overridden."""
@@ -42,14 +49,14 @@ class WageUnit(StrEnum):
 
 
 class Wage(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
     amount: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
     unit: WageUnit
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
 class Credential(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
     name: str = Field(min_length=1, max_length=200)
     issuer: str | None = None
     ctdl_id: str | None = Field(default=None, description="Credential Engine CTID, where the partner has one.")
@@ -58,14 +65,14 @@ class Credential(BaseModel):
 
 
 class Training(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
     program: str = Field(min_length=1, max_length=200)
     provider: str | None = None
     completed_on: date | None = None
 
 
 class Consent(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
     share_with_employers: bool = Field(description="The candidate agreed that employers may see the referral.")
     given_at: AwareDatetime
 
@@ -88,7 +95,7 @@ class EmploymentType(StrEnum):
 
 
 class Benefits(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
     health: bool = False
     retirement: bool = False
     paid_leave: bool = False
@@ -107,7 +114,7 @@ class InterviewOutcome(StrEnum):
 
 
 class NearestOpening(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
     opening_id: str
     employer_id: str
     missing_skills: SkillList
@@ -148,6 +155,42 @@ class ReferralSubmittedV1(Payload):
     target_onet_soc_code: str | None = Field(default=None, pattern=ONET_SOC)
     target_opening_id: str | None = None
     consent: Consent
+
+
+class SkillRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    id: str | None = Field(description="Id in the skills vocabulary; null when the text matched no skill.")
+    text: str = Field(min_length=1, max_length=200, description="The skill as the partner wrote it.")
+
+
+class ConsentScope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    share_with_employers: bool = Field(description="Employers may see the referral (needed for routing).")
+    aggregate_reports: bool = Field(description="The referral may be counted in aggregate reports.")
+    given_at: AwareDatetime
+
+
+class ReferralSubmittedV2(Payload):
+    """v2: skills as vocabulary ids with the original text kept, and an explicit consent scope."""
+
+    event_type: ClassVar[str] = "referral.submitted.v2"
+    schema_version: ClassVar[str] = "2.0"
+    topic: ClassVar[topics.Topic] = topics.REFERRALS
+
+    referral_id: str
+    partner_id: str
+    candidate_id: str = Field(description="Pseudonymous; links one person's referrals without identifying them.")
+    skills: list[SkillRef] = Field(min_length=1)
+    skills_vocabulary: str = Field(description="Version of the skills vocabulary the ids come from.")
+    credentials: list[Credential] = Field(default_factory=list)
+    training: Training | None = None
+    target_onet_soc_code: str | None = Field(default=None, pattern=ONET_SOC)
+    target_opening_id: str | None = None
+    consent: ConsentScope
+
+    def skill_keys(self) -> list[str]:
+        """What matching compares: the vocabulary id, or the normalized text of an unknown skill."""
+        return [s.id or " ".join(s.text.casefold().split()) for s in self.skills]
 
 
 class ReferralRoutedV1(Payload):

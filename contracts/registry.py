@@ -9,12 +9,14 @@ from pydantic import ValidationError
 
 from contracts import events
 from contracts.envelope import SCHEMA_BASE, ContractError, Envelope, now, summarize_validation_error
+from contracts.upcasting import UPCASTERS
 
 PAYLOADS: dict[str, type[events.Payload]] = {
     cls.event_type: cls
     for cls in (
         events.OpeningPostedV1,
         events.ReferralSubmittedV1,
+        events.ReferralSubmittedV2,
         events.ReferralRoutedV1,
         events.ReferralUnmatchedV1,
         events.ReferralAcknowledgedV1,
@@ -24,6 +26,23 @@ PAYLOADS: dict[str, type[events.Payload]] = {
         events.PlacementReportedV1,
     )
 }
+
+
+def latest_type(event_type: str) -> str:
+    """The newest supported type of `event_type`'s family (itself if it is the newest)."""
+    if event_type not in PAYLOADS:
+        raise ContractError(f"unknown event type {event_type!r}")
+    while event_type in UPCASTERS:
+        event_type = UPCASTERS[event_type][0]
+    return event_type
+
+
+def latest_types() -> list[str]:
+    return sorted({latest_type(t) for t in PAYLOADS})
+
+
+def dataschema(model: type[events.Payload]) -> str:
+    return f"{SCHEMA_BASE}:{model.family()}:{model.schema_version}"
 
 
 def build(
@@ -42,7 +61,7 @@ def build(
         type=payload.event_type,
         time=time or now(),
         subject=payload.subject(),
-        dataschema=f"{SCHEMA_BASE}:{payload.event_type}",
+        dataschema=dataschema(type(payload)),
         correlationid=correlation_id,
         causationid=causation_id,
         partnerid=partner_id if partner_id is not None else getattr(payload, "partner_id", None),
@@ -52,11 +71,20 @@ def build(
 
 
 def payload_of(envelope: Envelope) -> events.Payload:
-    """The typed payload; a ContractError (not worth retrying) if it does not fit."""
-    model = PAYLOADS.get(envelope.type)
+    """The payload as the newest version of its type (upcast step by step).
+
+    Raises ContractError (never worth retrying) for an unknown type or data that does not
+    fit its own version's model.
+    """
+    event_type = envelope.type
+    model = PAYLOADS.get(event_type)
     if model is None:
-        raise ContractError(f"unknown event type {envelope.type!r}")
+        raise ContractError(f"unknown event type {event_type!r}")
     try:
-        return model.model_validate(envelope.data)
+        payload = model.model_validate(envelope.data)
+        while event_type in UPCASTERS:
+            event_type, upcast = UPCASTERS[event_type]
+            payload = PAYLOADS[event_type].model_validate(upcast(payload.model_dump(mode="json")))
     except ValidationError as exc:
-        raise ContractError(f"invalid {envelope.type} data: {summarize_validation_error(exc)}") from None
+        raise ContractError(f"invalid {event_type} data: {summarize_validation_error(exc)}") from None
+    return payload

@@ -3,9 +3,11 @@
 `EventConsumer.process` is the whole delivery policy for one Kafka record, independent
 of the client library that fetched it:
 
-1. Bytes that are not a valid event (bad JSON, bad envelope, unknown type, bad payload)
-   go straight to the consumer's dead-letter topic: retrying cannot fix them.
-2. Event types this consumer has no handler for are skipped (other consumers own them).
+1. Bytes that are not a valid event (bad JSON, bad envelope, a type or version this
+   build does not know, bad payload) go straight to the consumer's dead-letter topic:
+   retrying cannot fix them; after an upgrade they can be replayed.
+2. Known event types this consumer has no handler for are skipped (others own them).
+   Older versions are upcast, so a handler sees only the newest model.
 3. The handler runs inside one PostgreSQL transaction together with the inbox claim, so a
    redelivered event id changes nothing, and the effect and its outgoing events (outbox)
    commit together.
@@ -28,7 +30,7 @@ from datetime import UTC, datetime
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from contracts import ContractError, Envelope, payload_of
+from contracts import ContractError, Envelope, latest_type, payload_of
 from contracts.events import Payload
 from contracts.topics import dead_letter_topic
 from plumbing import inbox
@@ -65,6 +67,11 @@ class EventConsumer:
     backoff_s: float = 0.2
     counts: Counter[str] = field(default_factory=Counter)
 
+    def __post_init__(self) -> None:
+        stale = [t for t in self.handlers if latest_type(t) != t]
+        if stale:
+            raise ValueError(f"handlers must be registered for the newest versions, not {stale}")
+
     @property
     def dead_letter_topic(self) -> str:
         return dead_letter_topic(self.name)
@@ -73,7 +80,8 @@ class EventConsumer:
         """Apply one record; returns applied, duplicate, ignored or dead_lettered."""
         try:
             envelope = Envelope.from_bytes(record.value)
-            handler = self.handlers.get(envelope.type)
+            # Handlers are registered for the newest version; older ones are upcast to it.
+            handler = self.handlers.get(latest_type(envelope.type))
             if handler is None:
                 return self._count("ignored")
             payload = payload_of(envelope)

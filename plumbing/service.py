@@ -50,13 +50,13 @@ def pool_of(request: Request) -> asyncpg.Pool:
 
 def create_app(definition: ServiceDefinition, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    missing = [name for name in definition.required_settings if getattr(settings, name) is None]
-    if missing:
-        raise SystemExit(f"{definition.name}: missing settings {missing} (see README, 'Configuration')")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure(definition.name, settings.log_level)
+        missing = [name for name in definition.required_settings if getattr(settings, name) is None]
+        if missing:
+            raise RuntimeError(f"{definition.name}: missing settings {missing} (see README, 'Configuration')")
         pool = await db.create_pool(settings.database_url, definition.name)
         applied = await db.migrate(pool, definition.migrations)
         producer = new_producer(settings.kafka_bootstrap_servers, f"talentloop-{definition.name}")

@@ -116,7 +116,7 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
                 body = {**post, "capacity": 25, "location": "New York, NY", "remote": rng.random() < 0.3,
                         "wage": {"amount": str(post["wage"]), "unit": "hour"}}
                 r = await http.post(f"{urls['employer_gateway']}/v1/openings", json=body,
-                                    headers={**_auth(keys[f"employer:{employer}"]), "Idempotency-Key": f"demo-{seed}-{post['title']}"})
+                                    headers={**_auth(keys[f"employer:{employer}"]), "Idempotency-Key": f"demo-{run_id}-{post['title']}"})
                 r.raise_for_status()
                 opening_ids.append(r.json()["opening_id"])
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from contracts import events
+from contracts import events, vocabulary
 
 _NOT_DIGITS = re.compile(r"\D")
 
@@ -41,7 +41,10 @@ class Contact(BaseModel):
 
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    share_with_employers: bool
+    share_with_employers: bool = Field(description="Required to be true: routing shows the referral to employers.")
+    aggregate_reports: bool = Field(
+        default=False, description="The candidate agreed to be counted in aggregate reports (default: not asked, so no)."
+    )
     given_at: datetime
 
 
@@ -97,21 +100,30 @@ def new_referral_id() -> str:
     return f"ref_{uuid.uuid4().hex}"
 
 
-def accept(referral: ReferralIn, partner_id: str, secret: bytes) -> events.ReferralSubmittedV1:
+def skill_refs(texts: list[str]) -> list[events.SkillRef]:
+    """Each skill as the vocabulary's id (null when unknown) with the partner's own text kept."""
+    vocab = vocabulary.skills()
+    return [events.SkillRef(id=(found.id if (found := vocab.lookup(t)) else None), text=t) for t in texts]
+
+
+def accept(referral: ReferralIn, partner_id: str, secret: bytes) -> events.ReferralSubmittedV2:
     if not referral.consent.share_with_employers:
         raise ConsentNeeded("the candidate has not consented to share the referral with employers")
     if referral.consent.given_at.tzinfo is None:
         raise ConsentNeeded("consent.given_at needs a time zone")
-    return events.ReferralSubmittedV1(
+    return events.ReferralSubmittedV2(
         referral_id=new_referral_id(),
         partner_id=partner_id,
         candidate_id=candidate_id(referral.candidate, secret),
-        skills=referral.skills,
+        skills=skill_refs(referral.skills),
+        skills_vocabulary=vocabulary.skills().version,
         credentials=referral.credentials,
         training=referral.training,
         target_onet_soc_code=referral.target_onet_soc_code,
         target_opening_id=referral.target_opening_id,
-        consent=events.Consent(
-            share_with_employers=referral.consent.share_with_employers, given_at=referral.consent.given_at
+        consent=events.ConsentScope(
+            share_with_employers=referral.consent.share_with_employers,
+            aggregate_reports=referral.consent.aggregate_reports,
+            given_at=referral.consent.given_at,
         ),
     )

@@ -11,7 +11,7 @@ from services.intake.domain import ReferralIn
 
 
 async def insert_referral(
-    conn: asyncpg.Connection, event: events.ReferralSubmittedV1, submitted: ReferralIn
+    conn: asyncpg.Connection, event: events.ReferralSubmittedV2, submitted: ReferralIn
 ) -> None:
     await conn.execute(
         "INSERT INTO referrals (referral_id, partner_id, external_id, candidate_id, contact, submission)"
@@ -40,6 +40,7 @@ async def get_referral(pool: asyncpg.Pool, referral_id: str, partner_id: str) ->
         "external_id": row["external_id"],
         "candidate_id": row["candidate_id"],
         "skills": submission["skills"],
+        "consent": submission["consent"],
         "target_onet_soc_code": submission.get("target_onet_soc_code"),
         "submitted_at": row["submitted_at"].isoformat(),
     }

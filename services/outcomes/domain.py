@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-FACT_OF_TYPE: dict[str, str] = {
-    "referral.submitted.v1": "submitted",
-    "referral.routed.v1": "routed",
-    "referral.unmatched.v1": "unmatched",
-    "referral.acknowledged.v1": "acknowledged",
-    "referral.declined.v1": "declined",
-    "interview.scheduled.v1": "interview_scheduled",
-    "interview.completed.v1": "interview_completed",
-    "placement.reported.v1": "placed",
+# event family (the type without its version: every version states the same fact) -> fact
+FACT_OF_FAMILY: dict[str, str] = {
+    "referral.submitted": "submitted",
+    "referral.routed": "routed",
+    "referral.unmatched": "unmatched",
+    "referral.acknowledged": "acknowledged",
+    "referral.declined": "declined",
+    "interview.scheduled": "interview_scheduled",
+    "interview.completed": "interview_completed",
+    "placement.reported": "placed",
 }
 
 # Funnel stages in order, then the side exits.
@@ -28,7 +29,7 @@ STAGES = FUNNEL + EXITS
 
 # stage -> facts any one of which shows the stage was reached
 EVIDENCE: dict[str, frozenset[str]] = {
-    "referred": frozenset(FACT_OF_TYPE.values()),
+    "referred": frozenset(FACT_OF_FAMILY.values()),
     "routed": frozenset({"routed", "acknowledged", "declined", "interview_scheduled", "interview_completed", "placed"}),
     "acknowledged": frozenset({"acknowledged", "interview_scheduled", "interview_completed", "placed"}),
     "interviewed": frozenset({"interview_scheduled", "interview_completed"}),
@@ -46,7 +47,7 @@ CONFLICTS: dict[tuple[str, str], str] = {
 
 
 def fact_of(event_type: str) -> str | None:
-    return FACT_OF_TYPE.get(event_type)
+    return FACT_OF_FAMILY.get(event_type.rsplit(".", 1)[0])
 
 
 def stages_reached(facts: Iterable[str]) -> list[str]:

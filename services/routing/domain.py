@@ -1,5 +1,8 @@
 """Skills-based matching: pure functions from a referral and open openings to a decision.
 
+Skills are compared by their id in the skills vocabulary, so "JS" on a referral matches
+"JavaScript" on an opening; a skill the vocabulary lacks is compared by its normalized text.
+
 Rules (first version; issue 5 deepens them):
 - A candidate is routed only to an opening whose required skills they all have and
   which has capacity left. Missing a required skill is never outweighed by anything.
@@ -16,13 +19,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contracts import vocabulary
+
 REQUIRED_WEIGHT = 0.7
 PREFERRED_WEIGHT = 0.3
 NEAREST = 3
 
 
-def normalize_skill(skill: str) -> str:
-    return " ".join(skill.strip().lower().split())
+def canonical_skill(text: str) -> str:
+    """The skills vocabulary's id for `text` (any alias or spelling), else the normalized text."""
+    found = vocabulary.skills().lookup(text)
+    return found.id if found else " ".join(text.casefold().split())
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class Unmatched:
 
 
 def skills(values: list[str]) -> frozenset[str]:
-    return frozenset(normalize_skill(v) for v in values if v.strip())
+    return frozenset(canonical_skill(v) for v in values if v.strip())
 
 
 def decide(candidate: Candidate, openings: list[Opening]) -> Routed | Unmatched:

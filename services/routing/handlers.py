@@ -15,12 +15,12 @@ async def on_opening_posted(conn: asyncpg.Connection, env: Envelope, event: even
     await store.upsert_opening(conn, event, env.time)
 
 
-async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: events.ReferralSubmittedV1) -> None:
+async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: events.ReferralSubmittedV2) -> None:
     if await store.already_decided(conn, event.referral_id):
         return  # the same referral under another event id (a producer retry): decided once
     candidate = domain.Candidate(
         referral_id=event.referral_id,
-        skills=domain.skills(event.skills),
+        skills=frozenset(event.skill_keys()),
         target_onet_soc_code=event.target_onet_soc_code,
         target_opening_id=event.target_opening_id,
     )
@@ -58,5 +58,5 @@ async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: 
 
 HANDLERS = {
     events.OpeningPostedV1.event_type: on_opening_posted,
-    events.ReferralSubmittedV1.event_type: on_referral_submitted,
+    events.ReferralSubmittedV2.event_type: on_referral_submitted,
 }

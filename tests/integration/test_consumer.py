@@ -35,9 +35,10 @@ async def effects(pool):
 
 
 async def count_effect(conn, env, payload):
-    if "poison" in payload.skills:
+    texts = [s.text for s in payload.skills]
+    if "poison" in texts:
         raise RuntimeError("this handler always fails on poison")
-    if "refuse" in payload.skills:
+    if "refuse" in texts:
         raise Rejected("the domain refuses this fact")
     await conn.execute(
         "INSERT INTO effects VALUES ($1, 1) ON CONFLICT (referral_id) DO UPDATE SET times = effects.times + 1",
@@ -48,7 +49,7 @@ async def count_effect(conn, env, payload):
 async def test_a_redelivered_event_changes_nothing(effects, stack):
     producer = new_producer(stack.bootstrap, "test")
     await producer.start()
-    consumer = EventConsumer("t_inbox", effects, producer, {"referral.submitted.v1": count_effect})
+    consumer = EventConsumer("t_inbox", effects, producer, {"referral.submitted.v2": count_effect})
     value, _ = event_bytes("ref_dup")
     record = Record("t", 0, 0, b"ref_dup", value)
     try:
@@ -65,7 +66,7 @@ async def test_bad_records_are_dead_lettered_with_reason_and_original_bytes_and_
     producer = new_producer(stack.bootstrap, "test")
     await producer.start()
     consumer = EventConsumer(
-        name, effects, producer, {"referral.submitted.v1": count_effect}, max_attempts=3, backoff_s=0.01
+        name, effects, producer, {"referral.submitted.v2": count_effect}, max_attempts=3, backoff_s=0.01
     )
     broker = KafkaBroker(stack.bootstrap, consumer_only=True)
     subscriber.attach(broker, consumer, [topic])
@@ -105,3 +106,4 @@ async def test_bad_records_are_dead_lettered_with_reason_and_original_bytes_and_
     assert all(h["dlq.original_topic"] == topic.encode() for h in reasons)
     assert [int(h["dlq.original_offset"]) for h in reasons] == [0, 1, 2]
     assert all(r.key == b"k1" for r in letters)
+

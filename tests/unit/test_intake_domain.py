@@ -22,7 +22,9 @@ def referral(**over):
 def test_accept_builds_a_submitted_event_without_contact_data():
     event = accept(referral(), "p1", SECRET)
     dumped = event.model_dump_json()
-    assert event.partner_id == "p1" and event.skills == ["Python", "SQL"]
+    assert event.partner_id == "p1" and event.event_type == "referral.submitted.v2"
+    assert [(s.id, s.text) for s in event.skills] == [("python", "Python"), ("sql", "SQL")]
+    assert event.consent.aggregate_reports is False  # not asked means no
     assert "Ana" not in dumped and "example.org" not in dumped.lower()
 
 

@@ -51,3 +51,8 @@ def test_target_opening_wins_when_eligible():
 def test_decision_is_deterministic_whatever_the_catalogue_order():
     ops = [opening(x, ["python"], remaining=3) for x in "dcba"]
     assert decide(cand("python"), ops).opening.opening_id == decide(cand("python"), ops[::-1]).opening.opening_id == "a"
+
+
+def test_skills_match_through_the_vocabulary_aliases():
+    d = decide(cand("JS", "HTML5", "CSS3"), [opening("web", ["JavaScript", "html", "css"])])
+    assert isinstance(d, Routed) and d.matched == ["css", "html", "javascript"]

@@ -1,0 +1,42 @@
+"""Upcasters: old major versions of an event, read as the newest.
+
+Consumers accept every supported version and see only the newest model. One function per
+major step, applied in order (v1 -> v2 -> ...), each a pure function of the old payload's
+data. An old version stays readable for as long as its upcaster is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from contracts import vocabulary
+
+Data = dict[str, Any]
+
+
+def referral_submitted_v1_to_v2(data: Data) -> Data:
+    vocab = vocabulary.skills()
+    skills = []
+    for text in data["skills"]:
+        found = vocab.lookup(text)
+        skills.append({"id": found.id if found else None, "text": text})
+    consent = data["consent"]
+    return {
+        **{k: v for k, v in data.items() if k not in ("skills", "consent")},
+        "skills": skills,
+        "skills_vocabulary": vocab.version,
+        # v1 asked only about employers; without a recorded answer the referral is kept
+        # out of aggregate reports rather than assumed in.
+        "consent": {
+            "share_with_employers": consent["share_with_employers"],
+            "aggregate_reports": False,
+            "given_at": consent["given_at"],
+        },
+    }
+
+
+# old event type -> (next event type, upcaster)
+UPCASTERS: dict[str, tuple[str, Callable[[Data], Data]]] = {
+    "referral.submitted.v1": ("referral.submitted.v2", referral_submitted_v1_to_v2),
+}
