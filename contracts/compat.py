@@ -62,12 +62,12 @@ def resolve(schema: dict[str, Any]) -> dict[str, Any]:
     return walk(schema)
 
 
-def _shape(node: Any) -> Any:
+def shape(node: Any) -> Any:
     """A schema without documentation keywords, for comparing what it accepts."""
     if isinstance(node, dict):
-        return {k: _shape(v) for k, v in sorted(node.items()) if k not in IGNORED_KEYWORDS}
+        return {k: shape(v) for k, v in sorted(node.items()) if k not in IGNORED_KEYWORDS}
     if isinstance(node, list):
-        return [_shape(v) for v in node]
+        return [shape(v) for v in node]
     return node
 
 
@@ -76,7 +76,7 @@ def _is_object(node: dict[str, Any]) -> bool:
 
 
 def _describe(node: dict[str, Any]) -> str:
-    return json.dumps(_shape(node), sort_keys=True)[:200]
+    return json.dumps(shape(node), sort_keys=True)[:200]
 
 
 def compare(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[Violation]:
@@ -87,10 +87,10 @@ def compare(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[Vi
         rest_old = {k: v for k, v in old.items() if k != "items"}
         rest_new = {k: v for k, v in new.items() if k != "items"}
         found = compare(old["items"], new["items"], f"{path}[]")
-        if _shape(rest_old) != _shape(rest_new):
+        if shape(rest_old) != shape(rest_new):
             found.append(Violation(path, "type-changed", f"{_describe(rest_old)} became {_describe(rest_new)}"))
         return found
-    if _shape(old) != _shape(new):
+    if shape(old) != shape(new):
         return [Violation(path or "(root)", "type-changed", f"{_describe(old)} became {_describe(new)}")]
     return []
 

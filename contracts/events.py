@@ -1,4 +1,4 @@
-"""Version 1 payloads (the envelope's `data`) of the referral lifecycle.
+"""Payloads (the envelope's `data`) of the referral lifecycle, every supported version.
 
 Each class names its CloudEvents `type` (with the major version) and the topic it is
 published on. Payloads carry a pseudonymous candidate id, never contact data or
@@ -15,6 +15,7 @@ from typing import ClassVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts import topics
+from contracts.glossary import describe
 
 ONET_SOC = r"^\d{2}-\d{4}(\.\d{2})?$"
 SkillList = list[str]
@@ -23,7 +24,7 @@ SkillList = list[str]
 class Payload(BaseModel):
     # Tolerant reader: properties a newer minor version adds are ignored, which is what
     # makes adding optional properties compatible in both directions (see compat.py).
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
 
     event_type: ClassVar[str]
     schema_version: ClassVar[str] = "1.0"  # major.minor; the major is also in event_type
@@ -49,14 +50,18 @@ class WageUnit(StrEnum):
 
 
 class Wage(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """Pay for a period."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
     amount: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
     unit: WageUnit
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
 class Credential(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """A credential the candidate holds or is working toward."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
     name: str = Field(min_length=1, max_length=200)
     issuer: str | None = None
     ctdl_id: str | None = Field(default=None, description="Credential Engine CTID, where the partner has one.")
@@ -65,14 +70,18 @@ class Credential(BaseModel):
 
 
 class Training(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """A training program the candidate took."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
     program: str = Field(min_length=1, max_length=200)
     provider: str | None = None
     completed_on: date | None = None
 
 
 class Consent(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """The candidate's consent (v1: sharing with employers only)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
     share_with_employers: bool = Field(description="The candidate agreed that employers may see the referral.")
     given_at: AwareDatetime
 
@@ -95,7 +104,9 @@ class EmploymentType(StrEnum):
 
 
 class Benefits(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """Basic benefits of a placement."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
     health: bool = False
     retirement: bool = False
     paid_leave: bool = False
@@ -114,7 +125,9 @@ class InterviewOutcome(StrEnum):
 
 
 class NearestOpening(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """An opening the candidate came close to, and the required skills missing for it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
     opening_id: str
     employer_id: str
     missing_skills: SkillList
@@ -124,6 +137,8 @@ class NearestOpening(BaseModel):
 
 
 class OpeningPostedV1(Payload):
+    """An employer posted an opening (key: opening id)."""
+
     event_type: ClassVar[str] = "opening.posted.v1"
     topic: ClassVar[topics.Topic] = topics.OPENINGS
 
@@ -143,6 +158,8 @@ class OpeningPostedV1(Payload):
 
 
 class ReferralSubmittedV1(Payload):
+    """A partner referred a candidate and intake accepted it (v1: skills as free text). Superseded by v2; still accepted through the upcaster."""
+
     event_type: ClassVar[str] = "referral.submitted.v1"
     topic: ClassVar[topics.Topic] = topics.REFERRALS
 
@@ -158,13 +175,17 @@ class ReferralSubmittedV1(Payload):
 
 
 class SkillRef(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """One skill: the vocabulary id and the text it came from."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
     id: str | None = Field(description="Id in the skills vocabulary; null when the text matched no skill.")
     text: str = Field(min_length=1, max_length=200, description="The skill as the partner wrote it.")
 
 
 class ConsentScope(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    """The candidate's consent and its scope."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
     share_with_employers: bool = Field(description="Employers may see the referral (needed for routing).")
     aggregate_reports: bool = Field(description="The referral may be counted in aggregate reports.")
     given_at: AwareDatetime
@@ -194,6 +215,8 @@ class ReferralSubmittedV2(Payload):
 
 
 class ReferralRoutedV1(Payload):
+    """Routing matched the referral to an opening; `missing_skills` are preferred skills the candidate lacks."""
+
     event_type: ClassVar[str] = "referral.routed.v1"
     topic: ClassVar[topics.Topic] = topics.ROUTING
 
@@ -211,6 +234,8 @@ class ReferralRoutedV1(Payload):
 
 
 class ReferralUnmatchedV1(Payload):
+    """No open opening fits; `missing_skills` are required skills lacking for the nearest openings."""
+
     event_type: ClassVar[str] = "referral.unmatched.v1"
     topic: ClassVar[topics.Topic] = topics.ROUTING
 
@@ -223,6 +248,8 @@ class ReferralUnmatchedV1(Payload):
 
 
 class ReferralAcknowledgedV1(Payload):
+    """The employer acknowledged the routed referral."""
+
     event_type: ClassVar[str] = "referral.acknowledged.v1"
     topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
 
@@ -232,6 +259,8 @@ class ReferralAcknowledgedV1(Payload):
 
 
 class ReferralDeclinedV1(Payload):
+    """The employer declined the referral; `reason` is a decline code."""
+
     event_type: ClassVar[str] = "referral.declined.v1"
     topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
 
@@ -249,6 +278,8 @@ class ReferralDeclinedV1(Payload):
 
 
 class InterviewScheduledV1(Payload):
+    """The employer scheduled an interview."""
+
     event_type: ClassVar[str] = "interview.scheduled.v1"
     topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
 
@@ -261,6 +292,8 @@ class InterviewScheduledV1(Payload):
 
 
 class InterviewCompletedV1(Payload):
+    """The employer recorded an interview's outcome."""
+
     event_type: ClassVar[str] = "interview.completed.v1"
     topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
 
@@ -272,6 +305,8 @@ class InterviewCompletedV1(Payload):
 
 
 class PlacementReportedV1(Payload):
+    """The employer hired the candidate."""
+
     event_type: ClassVar[str] = "placement.reported.v1"
     topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
 

@@ -68,18 +68,27 @@ def render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=False) + "\n"
 
 
-def write() -> list[Path]:
-    """Publish the schema of every model version not yet published.
+def same_shape(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Equal but for documentation (descriptions, examples, titles): a new optional field
+    is compatible, but it is a new minor version, not the same shape."""
+    return compat.shape(compat.resolve(a)) == compat.shape(compat.resolve(b))
 
-    A published version is never rewritten: a model that no longer matches its file must
-    get a new version (that is what `problems()` reports).
+
+def write() -> list[Path]:
+    """Publish every model version not yet published, and refresh documentation-only changes.
+
+    A published version whose shape no longer matches its model is never rewritten: the
+    model must get a new version (that is what `problems()` reports).
     """
     written = []
     for path, schema in expected().items():
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render(schema))
-            written.append(path)
+        if path.exists():
+            current = json.loads(path.read_text())
+            if current == schema or not same_shape(current, schema):
+                continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(schema))
+        written.append(path)
     return written
 
 
@@ -98,7 +107,9 @@ def problems() -> list[str]:
         rel = path.relative_to(SCHEMA_DIR.parent.parent)
         if not path.exists():
             found.append(f"{rel}: missing; run `python -m contracts write` and commit it")
-        elif json.loads(path.read_text()) != schema:
+        elif (committed := json.loads(path.read_text())) != schema and same_shape(committed, schema):
+            found.append(f"{rel}: documentation changed; run `python -m contracts write` and commit it")
+        elif committed != schema:
             found.append(
                 f"{rel}: differs from the model; if the change is compatible, bump the model's "
                 "schema_version (minor) and run `python -m contracts write`; never edit a published version"

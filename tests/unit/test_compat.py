@@ -93,3 +93,14 @@ def test_a_removed_optional_field_reused_with_another_type_is_caught_transitivel
     assert violations(v1, v2) == []  # neighbours look fine...
     [v] = violations(v0, v1, v2)  # ...but 1.0's data has note: string
     assert (v.old_version, v.new_version, v.field, v.rule) == ("1.0", "1.2", "note", "type-changed")
+
+
+def test_only_documentation_changes_count_as_the_same_published_version():
+    def redocument(s):
+        s["properties"]["score"]["description"] = "Reworded"
+
+    def add_optional(s):
+        s["properties"]["note"] = {"type": "string"}
+
+    assert schemas.same_shape(BASE, evolve(redocument))
+    assert not schemas.same_shape(BASE, evolve(add_optional))  # compatible, but a new minor version

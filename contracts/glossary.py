@@ -1,0 +1,85 @@
+"""Descriptions of the fields events share, and examples from the golden fixtures.
+
+Applied to every event and value-object schema, so a field means the same thing wherever
+it appears and the published JSON Schemas and AsyncAPI documents carry descriptions and
+examples without repeating them in each model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+GLOSSARY: dict[str, str] = {
+    "referral_id": "The referral's id, created once by intake; the Kafka key of every event about it.",
+    "partner_id": "The referring partner organization (nonprofit, college, bootcamp).",
+    "employer_id": "The employer the opening or referral belongs to.",
+    "opening_id": "The employer's opening.",
+    "candidate_id": "Pseudonymous candidate id (keyed hash); reveals nothing about the person.",
+    "interview_id": "The interview, as created by the employer gateway.",
+    "title": "Job title as the employer advertises it.",
+    "job_title": "Job title of the placement.",
+    "onet_soc_code": "O*NET-SOC occupation code, e.g. 15-1252.00 (Software Developers).",
+    "target_onet_soc_code": "O*NET-SOC code of the occupation the candidate is referred for, if any.",
+    "target_opening_id": "A specific opening the partner refers the candidate to, if any.",
+    "required_skills": "Skills a candidate must all have to be routed to the opening.",
+    "preferred_skills": "Skills that raise a candidate's score but are not required.",
+    "skills": "The candidate's skills.",
+    "skills_vocabulary": "Version of the skills vocabulary the skill ids come from.",
+    "matched_skills": "Skills of the opening (required and preferred) the candidate has.",
+    "missing_skills": "Skills the candidate lacks (see the event's description for which).",
+    "candidate_skills": "All the candidate's skills, as vocabulary ids or normalized text.",
+    "credentials": "Credentials (certificates, certifications, degrees) the candidate holds or pursues.",
+    "training": "The training program the partner delivered.",
+    "capacity": "How many referrals the employer will take for this opening.",
+    "wage": "Pay, with its unit.",
+    "amount": "Amount of money, with two decimals, as a string.",
+    "unit": "Period the amount is paid for.",
+    "currency": "ISO 4217 currency code.",
+    "location": "Where the work is (city, region).",
+    "remote": "Whether the job can be done remotely.",
+    "score": "Match score from 0 to 1 (0.7 for all required skills plus 0.3 times preferred coverage).",
+    "explanation": "Why the candidate was routed to this opening, in plain words.",
+    "reason": "Why, as a code or sentence (see the event's description).",
+    "detail": "Free text; required when the reason is 'other'.",
+    "nearest": "The openings the candidate came closest to, with what was missing for each.",
+    "scheduled_for": "When the interview takes place (UTC).",
+    "mode": "How the interview is held.",
+    "outcome": "What came of the interview.",
+    "hours_per_week": "Contracted hours per week.",
+    "employment_type": "Full-time, part-time, internship or apprenticeship.",
+    "benefits": "Basic benefits offered (the good-job test looks at these).",
+    "health": "Employer-sponsored health insurance.",
+    "retirement": "Retirement plan.",
+    "paid_leave": "Paid time off.",
+    "start_date": "First day of work.",
+    "consent": "What the candidate consented to, and when.",
+    "share_with_employers": "The candidate agreed that employers may see the referral.",
+    "aggregate_reports": "The candidate agreed to be counted in aggregate reports.",
+    "given_at": "When consent was given (UTC).",
+    "name": "Name as the issuer states it.",
+    "issuer": "Organization that issues the credential.",
+    "ctdl_id": "Credential Engine CTID (CTDL), where the partner has one.",
+    "status": "completed or in_progress.",
+    "awarded_on": "Date the credential was awarded.",
+    "program": "Program name.",
+    "provider": "Organization that delivered the training.",
+    "completed_on": "Date the candidate completed the program.",
+    "id": "Id in the skills vocabulary; null when the text matched no skill.",
+    "text": "The skill as the partner wrote it.",
+}
+
+
+def describe(schema: dict[str, Any], model: type) -> None:
+    """pydantic `json_schema_extra` hook: fill in missing field descriptions and examples."""
+    for name, prop in schema.get("properties", {}).items():
+        if "description" not in prop and name in GLOSSARY:
+            prop["description"] = GLOSSARY[name]
+    event_type = getattr(model, "event_type", None)
+    if isinstance(event_type, str):
+        example = FIXTURES / model.family() / f"{model.schema_version}.json"  # type: ignore[attr-defined]
+        if example.exists():
+            schema["examples"] = [json.loads(example.read_text())["data"]]
