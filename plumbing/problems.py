@@ -82,9 +82,46 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
 
 
+DESCRIPTIONS = {
+    400: "Bad request (e.g. a malformed Idempotency-Key)",
+    401: "Missing or unknown API key",
+    403: "This route is not for your kind of credentials",
+    404: "No such resource visible to you",
+    409: "Conflict: a transition the lifecycle forbids, or an Idempotency-Key still in use",
+    422: "The request body or parameters are not valid, or an Idempotency-Key was reused with another body",
+    503: "A dependency (database) is unreachable",
+}
+PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetail"}
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting the problem details a route may return."""
-    return {
-        s: {"model": ProblemDetail, "content": {MEDIA_TYPE: {}}, "description": "Problem details (RFC 9457)"}
-        for s in statuses
-    }
+    """OpenAPI `responses=` entries for the problem details a route may return."""
+    return {s: {"description": DESCRIPTIONS[s]} for s in statuses}
+
+
+def document(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the service does: every error is problem+json.
+
+    FastAPI documents its own validation error shape (HTTPValidationError) for 422; ours is
+    a problem detail, as are all 4xx/5xx answers, so the document is rewritten once.
+    """
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = original()
+        for ops in doc.get("paths", {}).values():
+            for op in ops.values():
+                for status, response in op.get("responses", {}).items():
+                    if status.isdigit() and int(status) >= 400:
+                        response["content"] = {MEDIA_TYPE: {"schema": PROBLEM_REF}}
+                        response["description"] = DESCRIPTIONS.get(int(status), response.get("description", ""))
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(name, None)
+        schemas["ProblemDetail"] = ProblemDetail.model_json_schema()
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -100,6 +100,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
 
     app = FastAPI(title=definition.title, description=definition.description, version="1.0.0", lifespan=lifespan)
     problems.install(app)
+    problems.document(app)
 
     @app.middleware("http")
     async def correlate(request: Request, call_next: Any) -> Response:
@@ -110,7 +111,12 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         response.headers["X-Correlation-Id"] = request.state.correlation_id
         return response
 
-    @app.get("/health", tags=["operations"], summary="Liveness, database, outbox backlog and consumer counts")
+    @app.get(
+        "/health",
+        tags=["operations"],
+        summary="Liveness, database, outbox backlog and consumer counts",
+        responses=problems.responses(503),
+    )
     async def health(request: Request) -> dict[str, Any]:
         state = request.app.state
         try:

@@ -79,6 +79,35 @@ def status(home: Home = None, as_json: Annotated[bool, typer.Option("--json")] =
         typer.echo(f"{name:<17}{svc['url']:<24}{line}")
 
 
+specs_app = typer.Typer(help="The published API documents under contracts/ (OpenAPI, AsyncAPI, JSON Schema).")
+app.add_typer(specs_app, name="specs")
+
+
+@specs_app.command("write")
+def specs_write() -> None:
+    """Regenerate the OpenAPI and AsyncAPI documents and publish new event schema versions."""
+    from contracts import schemas
+    from talentloop import specs
+
+    for path in [*schemas.write(), *specs.write()]:
+        typer.echo(f"wrote {path}")
+    specs_check()
+
+
+@specs_app.command("check")
+def specs_check() -> None:
+    """Fail if any published document differs from the code, or a schema history breaks."""
+    from contracts import schemas
+    from talentloop import specs
+
+    found = [*schemas.problems(), *specs.drift()]
+    for line in found:
+        typer.echo(line)
+    typer.echo("specs: OK" if not found else f"specs: {len(found)} problem(s)")
+    if found:
+        raise typer.Exit(1)
+
+
 @app.command()
 def keys(home: Home = None) -> None:
     """Create the local principals' API keys if missing, and show where they are."""

@@ -1,0 +1,35 @@
+"""The committed OpenAPI documents match the code, validate, and document every error."""
+
+import json
+
+import pytest
+from openapi_spec_validator import validate
+
+from talentloop import specs
+
+pytestmark = pytest.mark.unit
+DOCS = specs.documents()
+
+
+def test_committed_documents_match_the_code():
+    assert specs.drift() == []
+
+
+@pytest.mark.parametrize("path", sorted(DOCS), ids=lambda p: p.stem)
+def test_document_is_valid_openapi(path):
+    validate(json.loads(path.read_text()))
+
+
+@pytest.mark.parametrize("path", sorted(DOCS), ids=lambda p: p.stem)
+def test_every_route_documents_its_problem_details(path):
+    doc = json.loads(path.read_text())
+    for route, ops in doc["paths"].items():
+        for method, op in ops.items():
+            errors = {s: r for s, r in op["responses"].items() if int(s) >= 400}
+            assert errors, f"{method} {route} documents no errors"
+            for status, response in errors.items():
+                assert list(response["content"]) == ["application/problem+json"], (method, route, status)
+            if route.startswith("/v1/"):
+                assert "401" in errors, f"{method} {route} does not document 401"
+            if method == "post":
+                assert {"409", "422"} <= errors.keys(), f"{method} {route}: idempotency errors undocumented"
