@@ -46,7 +46,10 @@ async def main(args: argparse.Namespace) -> None:
     broker = KafkaBroker(args.bootstrap, consumer_only=True)
     subscriber.attach(broker, consumer, [args.topic])
     await broker.start()
+    deadline = asyncio.get_running_loop().time() + args.max_seconds
     while consumer.counts["applied"] + consumer.counts["duplicate"] < args.expect:
+        if asyncio.get_running_loop().time() > deadline:
+            raise SystemExit(f"gave up after {args.max_seconds}s with counts {dict(consumer.counts)}")
         await asyncio.sleep(0.05)
     await broker.stop()
     await producer.stop()
@@ -61,4 +64,5 @@ if __name__ == "__main__":
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--crash-after", type=int, default=0)
     parser.add_argument("--expect", type=int, default=10**9)
+    parser.add_argument("--max-seconds", type=float, default=120.0)
     asyncio.run(main(parser.parse_args()))

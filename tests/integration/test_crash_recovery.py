@@ -36,7 +36,12 @@ async def run_consumer(stack, pool, topic: str, group: str, counts: Path, **extr
     for name, value in extra.items():
         args += [f"--{name.replace('_', '-')}", str(value)]
     proc = await asyncio.create_subprocess_exec(*args, cwd=Path(__file__).parents[2])
-    return await asyncio.wait_for(proc.wait(), timeout=90)
+    try:
+        return await asyncio.wait_for(proc.wait(), timeout=90)
+    finally:
+        if proc.returncode is None:  # timed out or cancelled: leave no consumer behind
+            proc.kill()
+            await proc.wait()
 
 
 async def test_crash_after_db_commit_before_offset_commit(pool, topic, stack, tmp_path):
