@@ -1,0 +1,62 @@
+"""End-to-end fixtures: the four services as separate OS processes on the session's stack.
+
+`running_network` starts intake, routing, employer_gateway and outcomes with
+`talentloop.network.up` (the same code as `talentloop up`) on top of the session `stack`
+fixture, whose teardown (`network.down`) stops the services and then the stack.
+Every test collected under tests/e2e is marked `e2e`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from deploy.stack import StackInfo
+from talentloop import network
+from talentloop.credentials import load_keys
+from talentloop.network import NetworkConfig
+from tests.e2e.helpers import VERSIONS, Api, RunningNetwork
+
+E2E_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if E2E_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if VERSIONS:
+        terminalreporter.section("e2e interop client versions")
+        for name, version in VERSIONS.items():
+            terminalreporter.write_line(f"{name}: {version}")
+
+
+@pytest.fixture(scope="session")
+def running_network(stack: StackInfo, network_config: NetworkConfig) -> RunningNetwork:
+    t0 = time.monotonic()
+    net = network.up(network_config)  # reuses the session stack; the stack fixture's teardown calls network.down
+    return RunningNetwork(
+        urls=net.urls,
+        keys=load_keys(network_config.home),
+        bootstrap=net.bootstrap,
+        network=net,
+        startup_s=round(time.monotonic() - t0, 2),
+    )
+
+
+@pytest.fixture(scope="session")
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=15.0) as client:
+        yield client
+
+
+@pytest.fixture
+def api(running_network: RunningNetwork, http: httpx.AsyncClient) -> Api:
+    return Api(running_network, http)
