@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit up down status tools clean
+.PHONY: install demo test test-unit up down status tools kcat clean
 
 install: $(STAMP)
 
@@ -18,8 +18,16 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # kcat (librdkafka's CLI) is the independent client of the interop test. Installed when we
-# may (root with apt-get); otherwise that one test is skipped and says why.
-tools:
+# may (root with apt-get); otherwise that one test is skipped and says why. The AsyncAPI
+# parser (npm, pinned by tools/asyncapi/package-lock.json) validates contracts/asyncapi.
+tools: tools/asyncapi/node_modules/.installed
+
+tools/asyncapi/node_modules/.installed: tools/asyncapi/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js and npm are required to validate the AsyncAPI documents"; exit 1; }
+	cd tools/asyncapi && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+kcat:
 	@command -v kcat >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    (apt-get update -qq && apt-get install -y -qq kcat >/dev/null) || echo "could not install kcat"; \
@@ -28,7 +36,7 @@ tools:
 demo: install
 	$(BIN)/talentloop demo
 
-test: install tools
+test: install tools kcat
 	$(BIN)/pytest
 
 test-unit: install

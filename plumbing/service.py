@@ -13,8 +13,12 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response
+from faststream import FastStream
 from faststream.kafka import KafkaBroker
+from faststream.specification.asyncapi import AsyncAPI
 
+from contracts import messages
+from contracts.events import Payload
 from contracts.topics import Topic
 from plumbing import db, outbox, problems, subscriber
 from plumbing.auth import KeyRing
@@ -37,6 +41,7 @@ class ServiceDefinition:
     routers: list[APIRouter] = field(default_factory=list)
     consumes: tuple[Topic, ...] = ()
     handlers: dict[str, Handler] = field(default_factory=dict)
+    emits: tuple[type[Payload], ...] = ()  # what its outbox publishes, for the AsyncAPI document
     required_settings: tuple[str, ...] = ()
 
 
@@ -134,6 +139,31 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     for router in definition.routers:
         app.include_router(router)
     return app
+
+
+def asyncapi_app(definition: ServiceDefinition, bootstrap: str = "127.0.0.1:9092") -> FastStream:
+    """The service's FastStream app as `faststream docs gen` sees it; never started.
+
+    Its subscribers are built by the same `subscriber.attach` as the running service's.
+    Publishers are declared for the events the service's outbox relay publishes (the relay
+    uses an idempotent aiokafka producer directly, so these objects only document them).
+    """
+    broker = KafkaBroker(bootstrap, consumer_only=True, description="Apache Kafka (local default; see README)")
+    if definition.handlers:
+        consumer = EventConsumer(definition.name, None, None, definition.handlers)  # type: ignore[arg-type]
+        subscriber.attach(broker, consumer, [t.name for t in definition.consumes])
+    for model in definition.emits:
+        broker.publisher(
+            model.topic.name,
+            schema=messages.message_model(model),
+            title=f"{definition.name}:{model.event_type}",
+            description=f"{model.__doc__} Key: the event's subject. Written by {definition.name}'s outbox relay "
+            "(idempotent producer, acks=all); delivered at least once, so consumers de-duplicate on `id`.",
+        )
+    spec = AsyncAPI(
+        title=definition.title, version="1.0.0", description=definition.description, schema_version="3.0.0"
+    )
+    return FastStream(broker, specification=spec)
 
 
 def run(definition: ServiceDefinition) -> None:

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import WithJsonSchema
 
+from contracts import messages
 from plumbing.consumer import EventConsumer, Record
 
 
@@ -36,16 +38,19 @@ async def _tolerant_parser(record: Any, original: Callable[[Any], Awaitable[Any]
 
 
 def attach(broker: KafkaBroker, consumer: EventConsumer, topics: list[str]) -> None:
-    @broker.subscriber(
-        *topics,
-        group_id=consumer.name,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_raw_body,
-        parser=_tolerant_parser,
-        title=f"{consumer.name}:events",
-        description=f"Every lifecycle event {consumer.name} applies ({', '.join(sorted(consumer.handlers))}).",
-    )
+    """One subscriber per topic, all in the consumer's group, each committing after the effect."""
+    for topic in topics:
+        _attach_one(broker, consumer, topic)
+
+
+def _attach_one(broker: KafkaBroker, consumer: EventConsumer, topic: str) -> None:
+    handled = set(consumer.handlers)
+    # A topic outside the contracts (a test's, a replay's) may carry any handled event.
+    accepted = messages.accepted_on(topic, handled) or messages.versions_of(handled)
+    # The body stays raw bytes at run time (we parse and dead-letter ourselves); the schema
+    # tells the AsyncAPI document which whole CloudEvents messages this topic brings us.
+    Body = Annotated[bytes, WithJsonSchema(messages.schema_of(accepted))]
+
     async def on_record(body: bytes, msg: KafkaMessage) -> None:
         r = msg.raw_message
         try:
@@ -55,3 +60,19 @@ def attach(broker: KafkaBroker, consumer: EventConsumer, topics: list[str]) -> N
             # redelivery so a broker outage does not become a hot loop.
             await asyncio.sleep(1.0)
             raise
+
+    # Annotations set explicitly: `Body` is local, so a postponed (string) annotation
+    # could not be resolved by FastStream.
+    on_record.__annotations__ = {"body": Body, "msg": KafkaMessage, "return": None}
+    broker.subscriber(
+        topic,
+        group_id=consumer.name,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_raw_body,
+        parser=_tolerant_parser,
+        title=f"{consumer.name}:{topic}",
+        description=f"{consumer.name} applies {', '.join(m.event_type for m in accepted)} from {topic} "
+        "(older versions are upcast); anything it cannot parse or apply goes to "
+        f"{consumer.dead_letter_topic} with the reason.",
+    )(on_record)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from plumbing.service import ServiceDefinition, create_app
+from plumbing.service import ServiceDefinition, asyncapi_app, create_app
 
 CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"
 
@@ -31,15 +31,21 @@ def openapi(definition: ServiceDefinition) -> dict[str, Any]:
     return create_app(definition).openapi()
 
 
+def asyncapi(definition: ServiceDefinition) -> dict[str, Any]:
+    """What `faststream docs gen services.<name>.app:asyncapi --factory` writes."""
+    return json.loads(asyncapi_app(definition).schema.to_specification().to_json())
+
+
 def documents() -> dict[Path, dict[str, Any]]:
     docs: dict[Path, dict[str, Any]] = {}
     for d in definitions():
         docs[CONTRACTS / "openapi" / f"{d.name}.json"] = openapi(d)
+        docs[CONTRACTS / "asyncapi" / f"{d.name}.json"] = asyncapi(d)
     return docs
 
 
 def render(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, indent=2) + "\n"
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
 def write() -> list[Path]:

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from plumbing.service import ServiceDefinition
+from contracts import events
+from plumbing.service import ServiceDefinition, asyncapi_app
 from services.intake.api import router
 
 DEFINITION = ServiceDefinition(
@@ -11,5 +12,11 @@ DEFINITION = ServiceDefinition(
     description="Partners submit referrals; intake validates them and protects personal data.",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
+    emits=(events.ReferralSubmittedV2,),
     required_settings=("pseudonym_key",),
 )
+
+
+def asyncapi():  # type: ignore[no-untyped-def]
+    """`faststream docs gen services.intake.app:asyncapi --factory`"""
+    return asyncapi_app(DEFINITION)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from contracts import topics
-from plumbing.service import ServiceDefinition
+from plumbing.service import ServiceDefinition, asyncapi_app
 from services.outcomes.api import router
 from services.outcomes.handlers import HANDLERS
 
@@ -16,3 +16,8 @@ DEFINITION = ServiceDefinition(
     consumes=(topics.REFERRALS, topics.ROUTING, topics.EMPLOYER_ACTIONS),
     handlers=HANDLERS,
 )
+
+
+def asyncapi():  # type: ignore[no-untyped-def]
+    """`faststream docs gen services.outcomes.app:asyncapi --factory`"""
+    return asyncapi_app(DEFINITION)

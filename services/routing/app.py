@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from contracts import topics
-from plumbing.service import ServiceDefinition
+from contracts import events, topics
+from plumbing.service import ServiceDefinition, asyncapi_app
 from services.routing.api import router
 from services.routing.handlers import HANDLERS
 
@@ -13,6 +13,12 @@ DEFINITION = ServiceDefinition(
     description="Skills-based matching of referrals to employers' openings.",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
+    emits=(events.ReferralRoutedV1, events.ReferralUnmatchedV1),
     consumes=(topics.OPENINGS, topics.REFERRALS),
     handlers=HANDLERS,
 )
+
+
+def asyncapi():  # type: ignore[no-untyped-def]
+    """`faststream docs gen services.routing.app:asyncapi --factory`"""
+    return asyncapi_app(DEFINITION)
