@@ -152,22 +152,38 @@ def demo(
     detach: Annotated[bool, typer.Option(help="Leave the network running and return")] = False,
 ) -> None:
     """Start the network, drive partners and employers through it, and print the funnel."""
+    cfg = _config(home)
+    # Ctrl-C, or a plain `kill`, stops everything at any stage (also when started from a
+    # script, where SIGINT may arrive ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    typer.echo("Starting the local network (first run downloads Kafka's jars with Maven)...")
+    try:
+        net = network.up(cfg)
+        typer.echo(f"Up in {net.timings['total_s']:.1f}s.")
+        _print_network(net, cfg)
+        _drive_and_wait(cfg, net, referrals, seed, detach)
+    except KeyboardInterrupt:
+        typer.echo("\nInterrupted: stopping everything...")
+        network.down(cfg)
+        typer.echo("TalentLoop is down.")
+        raise typer.Exit(130) from None
+
+
+def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, seed: int, detach: bool) -> None:
     from talentloop import demo as demo_driver
 
-    cfg = _config(home)
-    typer.echo("Starting the local network (first run downloads Kafka's jars with Maven)...")
-    net = network.up(cfg)
-    typer.echo(f"Up in {net.timings['total_s']:.1f}s.")
-    _print_network(net, cfg)
     typer.echo(f"\nDriving the demo: 3 employers, 6 openings, 3 partners, {referrals} referrals...")
     try:
         result = asyncio.run(demo_driver.run(net.urls, credentials.load_keys(cfg.home), referrals, seed))
     except httpx.HTTPStatusError as exc:
         typer.echo(f"demo failed: {exc.request.method} {exc.request.url} -> {exc.response.status_code}", err=True)
         typer.echo(exc.response.text, err=True)
+        typer.echo("The network is left running to look into it; `talentloop down` stops it.", err=True)
         raise typer.Exit(1) from None
     except TimeoutError as exc:
         typer.echo(f"{exc}; see `talentloop status` and the logs in {cfg.home / 'logs'}", err=True)
+        typer.echo("The network is left running to look into it; `talentloop down` stops it.", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"Done in {result.seconds:.1f}s.\n\nFunnel from the outcomes service ({net.urls['outcomes']}/v1/funnel):")
     typer.echo(format_funnel(result.funnel))
@@ -183,16 +199,12 @@ def demo(
         typer.echo("Left running; stop it with `talentloop down`.")
         return
     typer.echo("Press Ctrl-C to stop everything (or run `talentloop down` elsewhere).")
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    while not stop and any(s.pid() for s in cfg.services()):
-        time.sleep(0.5)
+    try:
+        while any(s.pid() for s in cfg.services()):
+            time.sleep(0.5)
+        typer.echo("The services were stopped from elsewhere.")
+    except KeyboardInterrupt:
+        typer.echo("\nStopping everything...")
     network.down(cfg)
     typer.echo("TalentLoop is down.")
 

@@ -27,19 +27,23 @@ async def append(conn: asyncpg.Connection, env: Envelope, topic: str) -> bool:
 
 
 async def record_fact(conn: asyncpg.Connection, env: Envelope, fact: str) -> None:
-    """Merge one fact into the referral's projection and re-derive stages and status."""
-    row = await conn.fetchrow(
-        "SELECT facts FROM referral_facts WHERE referral_id = $1 FOR UPDATE", env.subject
-    )
-    facts = sorted(set(row["facts"] if row else []) | {fact})
+    """Merge one fact into the referral's projection and re-derive stages and status.
+
+    Events of one referral arrive on several topics, applied by concurrent consumers. The
+    row is created first (a concurrent creator waits on the primary key) and then locked,
+    so two facts recorded at once are merged, never one overwriting the other.
+    """
     await conn.execute(
-        "INSERT INTO referral_facts (referral_id, partner_id, employer_id, facts, stages, status, anomalies)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        " ON CONFLICT (referral_id) DO UPDATE SET"
-        "   partner_id = COALESCE(referral_facts.partner_id, EXCLUDED.partner_id),"
-        "   employer_id = COALESCE(EXCLUDED.employer_id, referral_facts.employer_id),"
-        "   facts = EXCLUDED.facts, stages = EXCLUDED.stages, status = EXCLUDED.status,"
-        "   anomalies = EXCLUDED.anomalies, updated_at = now()",
+        "INSERT INTO referral_facts (referral_id, status) VALUES ($1, 'submitted') ON CONFLICT DO NOTHING",
+        env.subject,
+    )
+    row = await conn.fetchrow("SELECT facts FROM referral_facts WHERE referral_id = $1 FOR UPDATE", env.subject)
+    facts = sorted(set(row["facts"]) | {fact})
+    await conn.execute(
+        "UPDATE referral_facts SET"
+        "   partner_id = COALESCE(partner_id, $2), employer_id = COALESCE($3, employer_id),"
+        "   facts = $4, stages = $5, status = $6, anomalies = $7, updated_at = now()"
+        " WHERE referral_id = $1",
         env.subject,
         env.partnerid,
         env.employerid,
