@@ -37,6 +37,7 @@ demo: install
 	$(BIN)/talentloop demo
 
 test: install tools kcat
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 test-unit: install

@@ -36,7 +36,7 @@ class Payload(BaseModel):
 
     def subject(self) -> str:
         """The Kafka key and CloudEvents subject: the referral id unless overridden."""
-        return str(getattr(self, "referral_id"))
+        return str(self.referral_id)
 
 
 # --- shared value objects -------------------------------------------------------------

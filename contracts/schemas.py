@@ -120,7 +120,7 @@ def problems() -> list[str]:
         by_major: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         for version, schema in versions.items():
             by_major[version.split(".")[0]][version] = schema
-        for major, history in by_major.items():
+        for history in by_major.values():
             found += [f"{family}: {v}" for v in compat.check_history(history)]
         majors = sorted(int(m) for m in by_major)
         for m in majors[:-1]:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from deploy.processes import LocalServiceError
 from deploy.kafka_local import LocalKafka
 from deploy.postgres_local import LocalPostgres
+from deploy.processes import LocalServiceError
 
 __all__ = ["LocalStack", "StackError", "StackInfo"]
 

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from talentloop.credentials import EMPLOYERS, OPERATOR, PARTNERS
+from talentloop.waiting import until
 
 OPENINGS: dict[str, list[dict[str, Any]]] = {
     "civic-data-labs": [
@@ -76,17 +77,6 @@ def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-async def _poll(what: str, check, timeout: float = 120.0, every: float = 0.3):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"demo: timed out waiting for {what}")
-        await asyncio.sleep(every)
-
-
 def candidate(rng: random.Random, partner: str, n: int) -> dict[str, Any]:
     skills = list(rng.choice(TRACKS[partner]))
     skills += rng.sample(EXTRAS, 2)
@@ -125,7 +115,7 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
             known = {o["opening_id"] for o in r.json()}
             return True if set(opening_ids) <= known else None
 
-        await _poll("routing to see every opening", catalogue_ready)
+        await until("routing to see every opening", catalogue_ready)
 
         # 2. Partners refer candidates (concurrently, as real partners would).
         async def refer(n: int) -> None:
@@ -151,7 +141,7 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
             f = (await funnel())["since_start"]
             return f if f["referred"] == referrals and f["routed"] + f["unmatched"] == referrals else None
 
-        await _poll("routing to decide every referral", all_decided)
+        await until("routing to decide every referral", all_decided)
 
         # 3. Employers work their inboxes.
         async def inbox(employer: str) -> list[dict]:
@@ -173,7 +163,7 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
             boxes = {e: await inbox(e) for e in EMPLOYERS}
             return boxes if sum(map(len, boxes.values())) == routed_total else None
 
-        boxes = await _poll("the gateway to receive every routed referral", inboxes_full)
+        boxes = await until("the gateway to receive every routed referral", inboxes_full)
         partner_of = {i["referral_id"]: i["partner_id"] for items in boxes.values() for i in items}
         for partner in partner_of.values():
             tally.add(partner, "routed")
@@ -190,7 +180,7 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
             return f if all(f["since_start"][s] == n for s, n in expected.items()) else None
 
         try:
-            final = await _poll("the ledger to record every step", caught_up, timeout=60.0)
+            final = await until("the ledger to record every step", caught_up, timeout=60.0)
             matches = final["since_start"]["unmatched"] == tally.counts["unmatched"]
         except TimeoutError:
             final, matches = await funnel(), False

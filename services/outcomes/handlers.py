@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncpg
 
 from contracts import Envelope
-from contracts.registry import latest_types
 from contracts.events import Payload
+from contracts.registry import latest_types
 from services.outcomes import domain, store
 
 

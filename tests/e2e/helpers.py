@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,6 +11,7 @@ from typing import Any, TypeVar
 import httpx
 
 from talentloop.network import Network
+from talentloop.waiting import until
 
 T = TypeVar("T")
 
@@ -40,14 +39,7 @@ class RunningNetwork:
 async def poll(what: str, check: Callable[[], Awaitable[T | None]], timeout: float = POLL_TIMEOUT,
                every: float = 0.2) -> T:
     """Call `check` until it returns something other than None; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(every)
+    return await until(what, check, timeout, every)
 
 
 def unique(prefix: str = "skill") -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from contracts import Envelope, build, events, topics
 from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
-from tests.e2e.helpers import OPERATOR, Api, opening_body, poll, referral_body, unique
+from tests.e2e.helpers import Api, opening_body, poll, referral_body, unique
 from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.e2e

@@ -30,7 +30,7 @@ async def test_facts_recorded_concurrently_for_a_new_referral_are_all_kept(pool)
     for attempt in range(10):  # a race: give it several chances to show
         referral_id = f"ref_race_{attempt}"
 
-        async def record(fact: str) -> None:
+        async def record(fact: str, referral_id: str = referral_id) -> None:
             async with pool.acquire() as conn, conn.transaction():
                 await store.record_fact(conn, envelope(referral_id), fact)
 
