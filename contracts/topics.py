@@ -27,6 +27,15 @@ EMPLOYER_ACTIONS = Topic(
 ALL: tuple[Topic, ...] = (OPENINGS, REFERRALS, ROUTING, EMPLOYER_ACTIONS)
 
 
+def consumer_group(consumer: str, topic: str) -> str:
+    """One Kafka consumer group per consuming service and topic.
+
+    A service reads each topic with its own consumer; one group per topic keeps them from
+    rebalancing each other (a shared group re-balances every member as each one joins).
+    """
+    return f"{consumer}.{topic}"
+
+
 def dead_letter_topic(consumer: str) -> str:
     """One dead-letter topic per consuming service, so a replay goes back to the right one."""
     return f"{PREFIX}.deadletter.{consumer}"

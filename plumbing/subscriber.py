@@ -21,6 +21,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import WithJsonSchema
 
 from contracts import messages
+from contracts.topics import consumer_group
 from plumbing.consumer import EventConsumer, Record
 
 
@@ -38,7 +39,7 @@ async def _tolerant_parser(record: Any, original: Callable[[Any], Awaitable[Any]
 
 
 def attach(broker: KafkaBroker, consumer: EventConsumer, topics: list[str]) -> None:
-    """One subscriber per topic, all in the consumer's group, each committing after the effect."""
+    """One subscriber (and consumer group) per topic, each committing after the effect."""
     for topic in topics:
         _attach_one(broker, consumer, topic)
 
@@ -66,7 +67,7 @@ def _attach_one(broker: KafkaBroker, consumer: EventConsumer, topic: str) -> Non
     on_record.__annotations__ = {"body": Body, "msg": KafkaMessage, "return": None}
     broker.subscriber(
         topic,
-        group_id=consumer.name,
+        group_id=consumer_group(consumer.name, topic),
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw_body,
