@@ -2,7 +2,9 @@
 
 Same key and same payload replays the stored response; same key with another payload is
 422; the same key while its first request is still running is 409. Keys are scoped to the
-calling principal, and a request that fails releases its key so it can be retried.
+calling principal, and a request that fails releases its key so it can be retried. A
+claim left "in progress" by a process that died mid-request expires after
+`IN_FLIGHT_EXPIRY` so the client's retry is not refused forever.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from plumbing.auth import Principal
 from plumbing.problems import Problem
 
 Effect = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
+IN_FLIGHT_EXPIRY = "60 seconds"  # far longer than any request's transaction
 
 
 def fingerprint(payload: Any) -> str:
@@ -41,6 +44,12 @@ async def run_once(
         raise Problem(400, "bad-idempotency-key", "Idempotency-Key must be 1 to 255 characters")
 
     digest = fingerprint(payload)
+    await pool.execute(
+        "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status_code IS NULL"
+        f" AND created_at < now() - interval '{IN_FLIGHT_EXPIRY}'",
+        who.ref,
+        key,
+    )
     inserted = await pool.fetchval(
         "INSERT INTO idempotency_keys (principal, key, request_hash) VALUES ($1, $2, $3) "
         "ON CONFLICT DO NOTHING RETURNING 1",
