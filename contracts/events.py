@@ -174,6 +174,20 @@ class ReferralSubmittedV1(Payload):
     consent: Consent
 
 
+class Sealed(BaseModel):
+    """Personal data encrypted with the candidate's own key (AES-256-GCM).
+
+    Only a service allowed to read the candidate's key can open it; erasing the candidate
+    deletes the key, which makes every copy (on every topic, in every replica) unreadable.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    alg: str = Field(default="A256GCM", pattern=r"^A256GCM$", description="Encryption algorithm (JWA name).")
+    kid: str = Field(description="Which key: the candidate id and the key's version.")
+    nonce: str = Field(description="96-bit nonce, base64url without padding.")
+    ciphertext: str = Field(description="Ciphertext and tag, base64url without padding.")
+
+
 class SkillRef(BaseModel):
     """One skill: the vocabulary id and the text it came from."""
 
@@ -192,10 +206,14 @@ class ConsentScope(BaseModel):
 
 
 class ReferralSubmittedV2(Payload):
-    """v2: skills as vocabulary ids with the original text kept, and an explicit consent scope."""
+    """v2: skills as vocabulary ids with the original text kept, and an explicit consent scope.
+
+    2.1 adds `contact_sealed`: the candidate's contact details, encrypted with the
+    candidate's key, for the services that may show them to a consenting employer.
+    """
 
     event_type: ClassVar[str] = "referral.submitted.v2"
-    schema_version: ClassVar[str] = "2.0"
+    schema_version: ClassVar[str] = "2.1"
     topic: ClassVar[topics.Topic] = topics.REFERRALS
 
     referral_id: str
@@ -208,10 +226,80 @@ class ReferralSubmittedV2(Payload):
     target_onet_soc_code: str | None = Field(default=None, pattern=ONET_SOC)
     target_opening_id: str | None = None
     consent: ConsentScope
+    contact_sealed: Sealed | None = Field(
+        default=None, description="Contact details (name, e-mail, phone), sealed with the candidate's key."
+    )
 
     def skill_keys(self) -> list[str]:
-        """What matching compares: the vocabulary id, or the normalized text of an unknown skill."""
-        return [s.id or " ".join(s.text.casefold().split()) for s in self.skills]
+        return skill_keys(self.skills)
+
+
+def skill_keys(skills: list[SkillRef]) -> list[str]:
+    """What matching compares: the vocabulary id, or the normalized text of an unknown skill."""
+    return [s.id or " ".join(s.text.casefold().split()) for s in skills]
+
+
+class ReferralUpdatedV1(Payload):
+    """The referring partner updated the referral's profile; carries the whole profile as it now is."""
+
+    event_type: ClassVar[str] = "referral.updated.v1"
+    topic: ClassVar[topics.Topic] = topics.REFERRALS
+
+    referral_id: str
+    partner_id: str
+    candidate_id: str
+    changed: list[str] = Field(min_length=1, description="Which parts changed: skills, credentials, training, contact.")
+    skills: list[SkillRef] = Field(min_length=1)
+    skills_vocabulary: str
+    credentials: list[Credential] = Field(default_factory=list)
+    training: Training | None = None
+    contact_sealed: Sealed | None = Field(default=None, description="The contact details as they now are, sealed.")
+
+    def skill_keys(self) -> list[str]:
+        return skill_keys(self.skills)
+
+
+class WithdrawalReason(StrEnum):
+    candidate_request = "candidate_request"
+    found_employment = "found_employment"
+    no_longer_available = "no_longer_available"
+    submitted_in_error = "submitted_in_error"
+    candidate_erased = "candidate_erased"
+    other = "other"
+
+
+class ReferralWithdrawnV1(Payload):
+    """The referring partner (or an erasure) withdrew the referral; no one may act on it any more."""
+
+    event_type: ClassVar[str] = "referral.withdrawn.v1"
+    topic: ClassVar[topics.Topic] = topics.REFERRALS
+
+    referral_id: str
+    partner_id: str
+    candidate_id: str
+    reason: WithdrawalReason
+    withdrawn_at: AwareDatetime
+
+
+class ErasureRequester(StrEnum):
+    partner = "partner"
+    operator = "operator"
+
+
+class CandidateErasedV1(Payload):
+    """A candidate's personal data was erased: their key is destroyed and every service drops what it
+    holds about them. Counts in the ledger remain; nothing links them to the person any more."""
+
+    event_type: ClassVar[str] = "candidate.erased.v1"
+    topic: ClassVar[topics.Topic] = topics.CANDIDATES
+
+    candidate_id: str
+    referral_ids: list[str] = Field(description="Every referral of the candidate, so services can find what to drop.")
+    requested_by: ErasureRequester
+    erased_at: AwareDatetime
+
+    def subject(self) -> str:
+        return self.candidate_id
 
 
 class ReferralRoutedV1(Payload):

@@ -70,6 +70,12 @@ GLOSSARY: dict[str, str] = {
     "completed_on": "Date the candidate completed the program.",
     "id": "Id in the skills vocabulary; null when the text matched no skill.",
     "text": "The skill as the partner wrote it.",
+    "contact_sealed": "The candidate's contact details, sealed with the candidate's key (see Sealed).",
+    "changed": "Which parts of the profile this update changed.",
+    "withdrawn_at": "When the referral was withdrawn (UTC).",
+    "referral_ids": "Every referral of the candidate.",
+    "requested_by": "Who asked for the erasure: the referring partner on the person's behalf, or an operator.",
+    "erased_at": "When the personal data was erased (UTC).",
 }
 
 

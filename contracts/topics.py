@@ -24,7 +24,22 @@ EMPLOYER_ACTIONS = Topic(
     "What employers did with a referral: acknowledge, decline, interviews, placement; key: referral id.",
 )
 
-ALL: tuple[Topic, ...] = (OPENINGS, REFERRALS, ROUTING, EMPLOYER_ACTIONS)
+CANDIDATES = Topic(
+    f"{PREFIX}.candidates",
+    "intake",
+    "Facts about a candidate across all their referrals (erasure); key: candidate id.",
+)
+
+ALL: tuple[Topic, ...] = (OPENINGS, REFERRALS, ROUTING, EMPLOYER_ACTIONS, CANDIDATES)
+
+
+def partner_inbound(partner_id: str) -> str:
+    """The raw topic a partner publishes its own records to, in its own shape (not events).
+
+    Intake consumes it through the partner's adapter and deletes what it has processed,
+    so the partner's plaintext does not stay on the broker.
+    """
+    return f"{PREFIX}.inbound.{partner_id}"
 
 
 def consumer_group(consumer: str, topic: str) -> str:
