@@ -22,6 +22,7 @@ itself fails, `process` raises, so the record is not committed and comes back.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,24 +58,81 @@ class Record:
     headers: Sequence[tuple[str, bytes]] = ()
 
 
+Effect = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
 @dataclass
-class EventConsumer:
+class RecordConsumer:
+    """Inbox, bounded retries and dead letters for one consumer, whatever its records are."""
+
     name: str
     pool: asyncpg.Pool
     producer: AIOKafkaProducer
-    handlers: dict[str, Handler]
     max_attempts: int = 3
     backoff_s: float = 0.2
     counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return dead_letter_topic(self.name)
+
+    async def process(self, record: Record) -> str:
+        raise NotImplementedError
+
+    async def apply(self, record: Record, claim_id: uuid.UUID, effect: Effect) -> str:
+        """Run `effect` once per `claim_id`, in one transaction with the inbox claim."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    if not await inbox.claim(conn, self.name, claim_id):
+                        return self._count("duplicate")
+                    await effect(conn)
+                return self._count("applied")
+            except Rejected as exc:
+                await self.dead_letter(record, f"rejected: {exc}", "Rejected", attempts=attempt)
+                return self._count("dead_lettered")
+            except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered
+                log.warning("consumer.attempt_failed", attempt=attempt, error=repr(exc))
+                if attempt == self.max_attempts:
+                    await self.dead_letter(record, f"failed after {attempt} attempts: {exc!r}", type(exc).__name__, attempt)
+                    return self._count("dead_lettered")
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    async def dead_letter(
+        self, record: Record, reason: str, error_type: str, attempts: int, extra: Sequence[tuple[str, bytes]] = ()
+    ) -> str:
+        headers = [
+            *[(k, v) for k, v in record.headers if not k.startswith("dlq.")],
+            ("dlq.reason", reason.encode()[:4000]),
+            ("dlq.error_type", error_type.encode()),
+            ("dlq.consumer", self.name.encode()),
+            ("dlq.original_topic", record.topic.encode()),
+            ("dlq.original_partition", str(record.partition).encode()),
+            ("dlq.original_offset", str(record.offset).encode()),
+            ("dlq.attempts", str(attempts).encode()),
+            ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
+            *extra,
+        ]
+        await self.producer.send_and_wait(
+            self.dead_letter_topic, record.value or b"", key=record.key, headers=headers
+        )
+        log.error("consumer.dead_lettered", reason=reason, topic=record.topic, offset=record.offset)
+        return self._count("dead_lettered")
+
+    def _count(self, outcome: str) -> str:
+        self.counts[outcome] += 1
+        return outcome
+
+
+@dataclass
+class EventConsumer(RecordConsumer):
+    handlers: dict[str, Handler] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         stale = [t for t in self.handlers if latest_type(t) != t]
         if stale:
             raise ValueError(f"handlers must be registered for the newest versions, not {stale}")
-
-    @property
-    def dead_letter_topic(self) -> str:
-        return dead_letter_topic(self.name)
 
     async def process(self, record: Record) -> str:
         """Apply one record; returns applied, duplicate, ignored or dead_lettered."""
@@ -86,45 +144,11 @@ class EventConsumer:
                 return self._count("ignored")
             payload = payload_of(envelope)
         except ContractError as exc:
-            await self._dead_letter(record, f"contract: {exc}", "ContractError", attempts=1)
-            return self._count("dead_lettered")
+            return await self.dead_letter(record, f"contract: {exc}", "ContractError", attempts=1)
 
         bind_context(correlation_id=envelope.correlationid, event_id=str(envelope.id), event_type=envelope.type)
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    if not await inbox.claim(conn, self.name, envelope.id):
-                        return self._count("duplicate")
-                    await handler(conn, envelope, payload)
-                return self._count("applied")
-            except Rejected as exc:
-                await self._dead_letter(record, f"rejected: {exc}", "Rejected", attempts=attempt)
-                return self._count("dead_lettered")
-            except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered
-                log.warning("consumer.attempt_failed", attempt=attempt, error=repr(exc))
-                if attempt == self.max_attempts:
-                    await self._dead_letter(record, f"failed after {attempt} attempts: {exc!r}", type(exc).__name__, attempt)
-                    return self._count("dead_lettered")
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")
 
-    async def _dead_letter(self, record: Record, reason: str, error_type: str, attempts: int) -> None:
-        headers = [
-            *[(k, v) for k, v in record.headers if not k.startswith("dlq.")],
-            ("dlq.reason", reason.encode()[:4000]),
-            ("dlq.error_type", error_type.encode()),
-            ("dlq.consumer", self.name.encode()),
-            ("dlq.original_topic", record.topic.encode()),
-            ("dlq.original_partition", str(record.partition).encode()),
-            ("dlq.original_offset", str(record.offset).encode()),
-            ("dlq.attempts", str(attempts).encode()),
-            ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
-        ]
-        await self.producer.send_and_wait(
-            self.dead_letter_topic, record.value or b"", key=record.key, headers=headers
-        )
-        log.error("consumer.dead_lettered", reason=reason, topic=record.topic, offset=record.offset)
+        async def effect(conn: asyncpg.Connection) -> None:
+            await handler(conn, envelope, payload)
 
-    def _count(self, outcome: str) -> str:
-        self.counts[outcome] += 1
-        return outcome
+        return await self.apply(record, envelope.id, effect)

@@ -33,12 +33,14 @@ FOR UPDATE SKIP LOCKED
 
 
 async def enqueue(conn: asyncpg.Connection, envelope: Envelope, payload_type: type[Payload]) -> None:
-    await conn.execute(
+    await enqueue_many(conn, [(envelope, payload_type)])
+
+
+async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[Envelope, type[Payload]]]) -> None:
+    """Several events in one round trip (bulk imports write thousands per transaction)."""
+    await conn.executemany(
         "INSERT INTO outbox (event_id, topic, key, value) VALUES ($1, $2, $3, $4)",
-        envelope.id,
-        payload_type.topic.name,
-        envelope.subject,
-        envelope.to_bytes(),
+        [(env.id, model.topic.name, env.subject, env.to_bytes()) for env, model in items],
     )
 
 

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request, Response
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
@@ -43,6 +44,24 @@ class ServiceDefinition:
     handlers: dict[str, Handler] = field(default_factory=dict)
     emits: tuple[type[Payload], ...] = ()  # what its outbox publishes, for the AsyncAPI document
     required_settings: tuple[str, ...] = ()
+    # Service-specific start-up (after the database and producer, before the broker starts):
+    # may put things on app.state, subscribe more consumers, start background tasks.
+    on_start: Callable[[Runtime], Awaitable[None]] | None = None
+    # Subscribers `on_start` would add, declared for the AsyncAPI document (never started).
+    document_subscribers: Callable[[KafkaBroker, Settings], None] | None = None
+
+
+@dataclass
+class Runtime:
+    """What a running service is made of, for `ServiceDefinition.on_start`."""
+
+    app: FastAPI
+    settings: Settings
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    broker: KafkaBroker
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    subscribed: bool = False
 
 
 def correlation_id(request: Request) -> str:
@@ -68,37 +87,42 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         await producer.start()
         relay = outbox.OutboxRelay(pool, producer, batch=settings.outbox_batch, poll_s=settings.outbox_poll_s)
         relay_task = asyncio.create_task(relay.run(), name=f"{definition.name}-outbox-relay")
-        broker: KafkaBroker | None = None
         consumer: EventConsumer | None = None
+        # Per-message "Received/Processed" lines at DEBUG: our consumers log what matters.
+        broker = KafkaBroker(
+            settings.kafka_bootstrap_servers, consumer_only=True, graceful_timeout=15.0, log_level=logging.DEBUG
+        )
+        runtime = Runtime(app, settings, pool, producer, broker)
+        app.state.settings = settings
+        app.state.pool = pool
+        app.state.keyring = KeyRing.load(settings.credentials_file)
+        app.state.relay = relay
         if definition.handlers:
             consumer = EventConsumer(
                 definition.name,
                 pool,
                 producer,
-                definition.handlers,
+                handlers=definition.handlers,
                 max_attempts=settings.max_attempts,
                 backoff_s=settings.retry_backoff_s,
             )
-            # Per-message "Received/Processed" lines at DEBUG: our consumer logs what matters.
-            broker = KafkaBroker(
-                settings.kafka_bootstrap_servers, consumer_only=True, graceful_timeout=15.0, log_level=logging.DEBUG
-            )
             subscriber.attach(broker, consumer, [t.name for t in definition.consumes])
-            await broker.start()
-        app.state.settings = settings
-        app.state.pool = pool
-        app.state.keyring = KeyRing.load(settings.credentials_file)
-        app.state.relay = relay
+            runtime.subscribed = True
         app.state.consumer = consumer
+        if definition.on_start is not None:
+            await definition.on_start(runtime)
+        if runtime.subscribed:
+            await broker.start()
         log.info("service.started", migrations=applied, port=settings.port_for(definition.name))
         try:
             yield
         finally:
-            if broker is not None:
+            if runtime.subscribed:
                 await broker.stop()
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            for task in (*runtime.tasks, relay_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await producer.stop()
             await pool.close()
             log.info("service.stopped")
@@ -150,8 +174,10 @@ def asyncapi_app(definition: ServiceDefinition, bootstrap: str = "127.0.0.1:9092
     """
     broker = KafkaBroker(bootstrap, consumer_only=True, description="Apache Kafka (local default; see README)")
     if definition.handlers:
-        consumer = EventConsumer(definition.name, None, None, definition.handlers)  # type: ignore[arg-type]
+        consumer = EventConsumer(definition.name, None, None, handlers=definition.handlers)  # type: ignore[arg-type]
         subscriber.attach(broker, consumer, [t.name for t in definition.consumes])
+    if definition.document_subscribers is not None:
+        definition.document_subscribers(broker, Settings())
     for model in definition.emits:
         broker.publisher(
             model.topic.name,

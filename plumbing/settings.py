@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     http_port: int | None = Field(default=None, alias="TALENTLOOP_HTTP_PORT")
     # Secret for intake's pseudonymous candidate ids (HMAC); `talentloop up` generates one.
     pseudonym_key: str | None = Field(default=None, alias="TALENTLOOP_PSEUDONYM_KEY")
+    # Wraps every candidate's personal-data key (plumbing/vault.py); `talentloop up` generates one.
+    master_key: str | None = Field(default=None, alias="TALENTLOOP_MASTER_KEY")
+    # Partner adapter mappings (one YAML file each), for intake.
+    adapters_dir: Path = Field(default=Path(__file__).parent.parent / "deploy" / "adapters", alias="TALENTLOOP_ADAPTERS")
     log_level: str = Field(default="INFO", alias="TALENTLOOP_LOG_LEVEL")
     # A handler gets this many tries (with backoff) before its message is dead-lettered.
     max_attempts: int = Field(default=3, ge=1, alias="TALENTLOOP_MAX_ATTEMPTS")

@@ -22,7 +22,7 @@ from pydantic import WithJsonSchema
 
 from contracts import messages
 from contracts.topics import consumer_group
-from plumbing.consumer import EventConsumer, Record
+from plumbing.consumer import EventConsumer, Record, RecordConsumer
 
 
 async def _raw_body(msg: Any) -> bytes:
@@ -41,16 +41,24 @@ async def _tolerant_parser(record: Any, original: Callable[[Any], Awaitable[Any]
 def attach(broker: KafkaBroker, consumer: EventConsumer, topics: list[str]) -> None:
     """One subscriber (and consumer group) per topic, each committing after the effect."""
     for topic in topics:
-        _attach_one(broker, consumer, topic)
+        handled = set(consumer.handlers)
+        # A topic outside the contracts (a test's, a replay's) may carry any handled event.
+        accepted = messages.accepted_on(topic, handled) or messages.versions_of(handled)
+        description = (
+            f"{consumer.name} applies {', '.join(m.event_type for m in accepted)} from {topic} "
+            "(older versions are upcast); anything it cannot parse or apply goes to "
+            f"{consumer.dead_letter_topic} with the reason."
+        )
+        attach_records(broker, consumer, topic, messages.schema_of(accepted), description)
 
 
-def _attach_one(broker: KafkaBroker, consumer: EventConsumer, topic: str) -> None:
-    handled = set(consumer.handlers)
-    # A topic outside the contracts (a test's, a replay's) may carry any handled event.
-    accepted = messages.accepted_on(topic, handled) or messages.versions_of(handled)
-    # The body stays raw bytes at run time (we parse and dead-letter ourselves); the schema
-    # tells the AsyncAPI document which whole CloudEvents messages this topic brings us.
-    Body = Annotated[bytes, WithJsonSchema(messages.schema_of(accepted))]
+def attach_records(
+    broker: KafkaBroker, consumer: RecordConsumer, topic: str, schema: dict[str, Any], description: str
+) -> None:
+    """Subscribe `consumer.process` to `topic`; `schema` documents the records for AsyncAPI."""
+    # The body stays raw bytes at run time (the consumer parses and dead-letters itself);
+    # the schema tells the AsyncAPI document what the topic brings.
+    Body = Annotated[bytes, WithJsonSchema(schema)]
 
     async def on_record(body: bytes, msg: KafkaMessage) -> None:
         r = msg.raw_message
@@ -73,7 +81,5 @@ def _attach_one(broker: KafkaBroker, consumer: EventConsumer, topic: str) -> Non
         decoder=_raw_body,
         parser=_tolerant_parser,
         title=f"{consumer.name}:{topic}",
-        description=f"{consumer.name} applies {', '.join(m.event_type for m in accepted)} from {topic} "
-        "(older versions are upcast); anything it cannot parse or apply goes to "
-        f"{consumer.dead_letter_topic} with the reason.",
+        description=description,
     )(on_record)

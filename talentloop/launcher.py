@@ -7,12 +7,14 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from deploy.processes import pid_alive, read_pid, remember_child, tail, terminate, write_pid
+from plumbing import vault
 
 SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
 
@@ -51,12 +53,21 @@ def processes(state_dir: Path, ports: dict[str, int]) -> list[ServiceProcess]:
     return [ServiceProcess(name, ports[name], state_dir) for name in SERVICES]
 
 
-def pseudonym_key(state_dir: Path) -> str:
-    path = state_dir / "pseudonym.key"
+def _secret_file(state_dir: Path, name: str, make: Callable[[], str]) -> str:
+    path = state_dir / name
     if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        path.touch(mode=0o600)
+        path.write_text(make())
     return path.read_text().strip()
+
+
+def pseudonym_key(state_dir: Path) -> str:
+    return _secret_file(state_dir, "pseudonym.key", lambda: secrets.token_hex(32))
+
+
+def master_key(state_dir: Path) -> str:
+    """The key that wraps every candidate key (see plumbing/vault.py); lose it and sealed data is gone."""
+    return _secret_file(state_dir, "master.key", vault.new_master_key)
 
 
 def start(service: ServiceProcess, env: dict[str, str]) -> int:

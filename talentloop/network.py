@@ -90,6 +90,7 @@ def up(cfg: NetworkConfig) -> Network:
         "DATABASE_URL": stack.database_url,
         "TALENTLOOP_CREDENTIALS": str(creds),
         "TALENTLOOP_PSEUDONYM_KEY": launcher.pseudonym_key(cfg.home),
+        "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
     }
     services = cfg.services()
     for service in services:

@@ -1,65 +1,410 @@
-"""Intake's HTTP API for partners."""
+"""Intake's HTTP API for partners (and operators, for erasure)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+import asyncpg
+from fastapi import APIRouter, Body, Depends, File, Header, Request, UploadFile
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field, model_validator
 
-from plumbing import idempotency, outbox, problems
+from contracts import events
+from contracts.topics import partner_inbound
+from plumbing import idempotency, problems
 from plumbing.auth import Principal, principal, require
 from plumbing.service import correlation_id, pool_of
-from services.intake import domain, store
+from services.intake import csv_import, domain, mapping, store
+from services.intake.pipeline import Accepted, Conflict, Duplicate, Intake, NotFound
 
-SOURCE = "/talentloop/intake"
 router = APIRouter(prefix="/v1", tags=["referrals"])
 Caller = Annotated[Principal, Depends(principal)]
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", description="Repeat a POST safely: same key, same answer.")
+    str | None, Header(alias="Idempotency-Key", description="Repeat a request safely: same key, same answer.")
 ]
+NDJSON = "application/x-ndjson"
 
 
 class ReferralAccepted(BaseModel):
     referral_id: str
-    candidate_id: str
+    candidate_id: str = Field(description="Pseudonymous; the same person referred again gets the same id.")
     status: str = "submitted"
+    unknown_skills: list[str] = Field(description="Skills not in the vocabulary: kept as written, flagged for review.")
+
+
+class Withdrawal(BaseModel):
+    reason: events.WithdrawalReason = Field(description="Why the referral is withdrawn.")
+
+    @model_validator(mode="after")
+    def _not_erasure(self) -> Withdrawal:
+        if self.reason is events.WithdrawalReason.candidate_erased:
+            raise ValueError("use POST /v1/erasures to erase a candidate")
+        return self
+
+
+class ErasureRequest(BaseModel):
+    """Partners name a referral they made; operators may also name the candidate."""
+
+    referral_id: str | None = None
+    candidate_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ErasureRequest:
+        if (self.referral_id is None) == (self.candidate_id is None):
+            raise ValueError("give exactly one of referral_id or candidate_id")
+        return self
+
+
+def _intake(request: Request) -> Intake:
+    return request.app.state.intake
+
+
+def _adapter(request: Request, partner_id: str, fmt: str) -> mapping.Adapter:
+    found = request.app.state.adapters.get((partner_id, fmt))
+    if found is None:
+        raise problems.Problem(
+            404, "no-adapter", "No adapter", f"no {fmt} adapter is configured for {partner_id} (see docs/adapters.md)"
+        )
+    return found
+
+
+def _duplicate_problem(result: Duplicate) -> problems.Problem:
+    problem = problems.Problem(
+        409, result.code, "Duplicate referral", result.message, existing_referral_id=result.existing_referral_id
+    )
+    problem.headers["Location"] = f"/v1/referrals/{result.existing_referral_id}"
+    return problem
+
+
+def _invalid(errors: list[mapping.FieldError]) -> problems.Problem:
+    return problems.Problem(
+        422,
+        "invalid-record",
+        "The record cannot become a referral",
+        f"{len(errors)} error(s)",
+        errors=[e.model_dump() for e in errors],
+    )
+
+
+async def _submit_one(request: Request, who: Principal, referral: domain.ReferralIn, entry: str, key: str | None, payload: Any) -> JSONResponse:
+    async def effect(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
+        (result,) = await _intake(request).submit(conn, who.id, [referral], entry=entry, correlation_id=correlation_id(request))
+        if isinstance(result, Duplicate):
+            raise _duplicate_problem(result)
+        assert isinstance(result, Accepted)
+        body = ReferralAccepted(
+            referral_id=result.referral_id, candidate_id=result.candidate_id, unknown_skills=result.unknown_skills
+        )
+        return 201, body.model_dump()
+
+    return await idempotency.run_once(pool_of(request), who, key, payload, effect)
 
 
 @router.post(
     "/referrals",
     status_code=201,
     response_model=ReferralAccepted,
-    summary="Refer a candidate",
+    summary="Refer a candidate (TalentLoop's own JSON shape)",
     responses=problems.responses(400, 401, 403, 409, 422),
 )
 async def submit_referral(
     body: domain.ReferralIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     require(who, "partner")
-    secret = request.app.state.settings.pseudonym_key.encode()
-    try:
-        event = domain.accept(body, who.id, secret)
-    except domain.ConsentNeeded as exc:
-        raise problems.Problem(422, "consent-required", "Consent required", str(exc)) from None
+    return await _submit_one(request, who, body, "api", idempotency_key, body.model_dump(mode="json"))
 
-    async def effect(conn):  # type: ignore[no-untyped-def]
-        await store.insert_referral(conn, event, body)
-        await outbox.emit(conn, event, source=SOURCE, correlation_id=correlation_id(request))
-        return 201, ReferralAccepted(referral_id=event.referral_id, candidate_id=event.candidate_id).model_dump()
 
-    return await idempotency.run_once(pool_of(request), who, idempotency_key, body.model_dump(mode="json"), effect)
+@router.post(
+    "/webhooks/referrals",
+    status_code=201,
+    response_model=ReferralAccepted,
+    summary="Refer a candidate in the partner's own JSON shape, mapped by its adapter",
+    responses=problems.responses(400, 401, 403, 404, 409, 422),
+)
+async def partner_webhook(
+    request: Request,
+    who: Caller,
+    record: Annotated[dict[str, Any], Body(description="One record, shaped as the partner's system sends it.")],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    require(who, "partner")
+    adapter = _adapter(request, who.id, "json")
+    referral, errors = mapping.referral_from(adapter, record)
+    if referral is None:
+        raise _invalid(errors)
+    return await _submit_one(request, who, referral, "webhook", idempotency_key, record)
 
 
 @router.get(
     "/referrals/{referral_id}",
-    summary="A referral this partner submitted, as intake recorded it",
+    summary="A referral this partner submitted, as intake holds it now",
     responses=problems.responses(401, 403, 404),
 )
-async def get_referral(referral_id: str, request: Request, who: Caller) -> dict:
+async def get_referral(referral_id: str, request: Request, who: Caller) -> dict[str, Any]:
     require(who, "partner")
-    found = await store.get_referral(pool_of(request), referral_id, who.id)
-    if found is None:
-        raise problems.not_found("referral")
-    return found
+    async with pool_of(request).acquire() as conn:
+        row = await store.find(conn, referral_id, who.id)
+        if row is None:
+            raise problems.not_found("referral")
+        submission = json.loads(row["submission"])
+        contact = None
+        if row["status"] != "erased":
+            current = await _intake(request).current(conn, row)
+            contact = current.candidate.model_dump()
+    return {
+        "referral_id": row["referral_id"],
+        "external_id": row["external_id"],
+        "candidate_id": row["candidate_id"],
+        "status": row["status"],
+        "entry": row["entry"],
+        "candidate": contact,
+        "demographics_on_file": row["demographics_sealed"] is not None,
+        "skills": submission.get("skills", []),
+        "credentials": submission.get("credentials", []),
+        "training": submission.get("training"),
+        "target_onet_soc_code": submission.get("target_onet_soc_code"),
+        "target_opening_id": submission.get("target_opening_id"),
+        "consent": submission.get("consent"),
+        "submitted_at": row["submitted_at"].isoformat(),
+        "updated_at": _iso(row["updated_at"]),
+        "withdrawn_at": _iso(row["withdrawn_at"]),
+        "withdrawal_reason": row["withdrawal_reason"],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _conflict(exc: Conflict) -> problems.Problem:
+    return problems.Problem(409, "invalid-transition", "Not possible now", str(exc), current_state=exc.state)
+
+
+@router.patch(
+    "/referrals/{referral_id}",
+    summary="Update the candidate's profile (contact, skills, credentials, training, demographics)",
+    responses=problems.responses(400, 401, 403, 404, 409, 422),
+)
+async def update_referral(
+    referral_id: str, change: domain.Profile, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    require(who, "partner")
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
+        try:
+            changed = await _intake(request).update(conn, who.id, referral_id, change, correlation_id(request))
+        except NotFound:
+            raise problems.not_found("referral") from None
+        except Conflict as exc:
+            raise _conflict(exc) from None
+        return 200, {"referral_id": referral_id, "changed": changed}
+
+    payload = {"referral_id": referral_id, **change.model_dump(mode="json", exclude_unset=True)}
+    return await idempotency.run_once(pool_of(request), who, idempotency_key, payload, effect)
+
+
+@router.post(
+    "/referrals/{referral_id}/withdraw",
+    summary="Withdraw a referral: nobody may act on it any more",
+    responses=problems.responses(400, 401, 403, 404, 409, 422),
+)
+async def withdraw_referral(
+    referral_id: str, body: Withdrawal, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    require(who, "partner")
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
+        try:
+            at = await _intake(request).withdraw(conn, who.id, referral_id, body.reason, correlation_id(request))
+        except NotFound:
+            raise problems.not_found("referral") from None
+        except Conflict as exc:
+            raise _conflict(exc) from None
+        return 200, {"referral_id": referral_id, "status": "withdrawn", "withdrawn_at": at.isoformat()}
+
+    payload = {"referral_id": referral_id, **body.model_dump(mode="json")}
+    return await idempotency.run_once(pool_of(request), who, idempotency_key, payload, effect)
+
+
+@router.post(
+    "/erasures",
+    tags=["personal data"],
+    summary="Erase a candidate's personal data everywhere (the person's right to erasure)",
+    description="Destroys the candidate's key (every sealed copy becomes unreadable), unlinks their identities, "
+    "withdraws their open referrals and emits `candidate.erased` so every service drops what it holds. "
+    "Counts remain. A partner names one of its referrals; an operator may name the candidate id.",
+    responses=problems.responses(400, 401, 403, 404, 409, 422),
+)
+async def erase(body: ErasureRequest, request: Request, who: Caller) -> dict[str, Any]:
+    require(who, "partner", "operator")
+    async with pool_of(request).acquire() as conn, conn.transaction():
+        candidate_id = body.candidate_id
+        if body.referral_id is not None:
+            partner = who.id if who.kind == "partner" else None
+            row = await conn.fetchrow(
+                "SELECT candidate_id, status FROM referrals WHERE referral_id = $1 AND ($2::text IS NULL OR partner_id = $2)",
+                body.referral_id,
+                partner,
+            )
+            if row is None:
+                raise problems.not_found("referral")
+            if row["status"] == "erased":
+                raise problems.Problem(409, "already-erased", "Already erased", current_state="erased")
+            candidate_id = row["candidate_id"]
+        elif who.kind != "operator":
+            raise problems.Problem(403, "forbidden", "Forbidden", "partners name a referral_id, not a candidate_id")
+        assert candidate_id is not None
+        done = await store.erasure(conn, candidate_id)
+        if done is None:
+            try:
+                await _intake(request).erase(
+                    conn, candidate_id, events.ErasureRequester(who.kind), who.ref, correlation_id(request)
+                )
+            except NotFound:
+                raise problems.not_found("candidate") from None
+            done = await store.erasure(conn, candidate_id)
+    return {"candidate_id": candidate_id, "referrals": done["referral_count"], "erased_at": done["erased_at"].isoformat()}
+
+
+# --- bulk CSV ------------------------------------------------------------------------------
+
+imports = APIRouter(prefix="/v1/imports", tags=["imports"])
+
+
+def _summary(row: asyncpg.Record) -> dict[str, Any]:
+    unknown = json.loads(row["unknown_skills"]) if isinstance(row["unknown_skills"], str) else row["unknown_skills"]
+    return {
+        "import_id": row["import_id"],
+        "status": row["status"],
+        "filename": row["filename"],
+        "rows": row["rows"],
+        "accepted": row["accepted"],
+        "duplicates": row["duplicates"],
+        "rejected": row["rejected"],
+        "unknown_skills": unknown,
+        "failure": row["failure"],
+        "started_at": row["started_at"].isoformat(),
+        "finished_at": _iso(row["finished_at"]),
+        "error_report": f"/v1/imports/{row['import_id']}/errors",
+    }
+
+
+@imports.post(
+    "",
+    status_code=201,
+    summary="Import a CSV of referrals in the partner's own columns (mapped by its adapter)",
+    description="Good rows are accepted even when others fail. `Accept: application/json` (default) answers with "
+    "the summary when done; `Accept: text/csv` with the error report (row, column, code, message, "
+    "existing_referral_id) and the counts in X-Import-* headers; `Accept: application/x-ndjson` streams one "
+    "progress line per committed batch, then the summary.",
+    responses=problems.responses(400, 401, 403, 404, 409, 422),
+)
+async def import_csv(
+    request: Request,
+    who: Caller,
+    file: Annotated[UploadFile, File(description="The CSV, UTF-8, with the header row the adapter names.")],
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    require(who, "partner")
+    adapter = _adapter(request, who.id, "csv")
+    pool = pool_of(request)
+    digest, size = await asyncio.to_thread(csv_import.sha256_of, file.file)
+    if idempotency_key is not None:
+        earlier = await store.import_by_key(pool, who.id, idempotency_key)
+        if earlier is not None:
+            if earlier["file_sha256"] != digest:
+                raise problems.Problem(422, "idempotency-key-reused", "Idempotency-Key reused with a different file")
+            if earlier["status"] == "running":
+                raise problems.Problem(409, "idempotency-key-in-use", "This import is still running")
+            return JSONResponse(_summary(earlier), status_code=201, headers={"Idempotent-Replayed": "true"})
+    try:
+        csv_import.check_header(file.file, adapter)
+    except csv_import.ImportRefused as exc:
+        raise problems.Problem(422, exc.code, "The file cannot be imported", exc.message) from None
+    import_id = f"imp_{uuid.uuid4().hex}"
+    if await store.start_import(pool, import_id, who.id, file.filename, digest, idempotency_key) is None:
+        raise problems.Problem(409, "idempotency-key-in-use", "An import with this Idempotency-Key just started")
+    progress = csv_import.Progress(import_id, size)
+    steps = _drive(request, adapter, file, progress)
+    accept = request.headers.get("accept", "")
+    if NDJSON in accept:
+        return StreamingResponse((json.dumps(step) + "\n" async for step in steps), media_type=NDJSON)
+    final: dict[str, Any] = {}
+    async for step in steps:
+        final = step
+    if "text/csv" in accept:
+        rows = await store.import_errors(pool, import_id)
+        headers = {f"X-Import-{k.replace('_', '-').title()}": str(final[k]) for k in ("import_id", "rows", "accepted", "duplicates", "rejected", "status")}
+        return Response("".join(csv_import.error_report(rows)), media_type="text/csv", status_code=201, headers=headers)
+    return JSONResponse(final, status_code=201)
+
+
+async def _drive(
+    request: Request, adapter: mapping.Adapter, file: UploadFile, progress: csv_import.Progress
+) -> AsyncIterator[dict[str, Any]]:
+    pool = pool_of(request)
+    status, failure = "done", None
+    try:
+        async for step in csv_import.run(
+            pool, _intake(request), adapter, file.file, progress, correlation_id=correlation_id(request)
+        ):
+            yield step.as_dict()
+    except csv_import.ImportRefused as exc:
+        status, failure = "failed", f"{exc.code}: {exc.message}"
+    except Exception as exc:
+        status, failure = "failed", f"internal: {type(exc).__name__}"
+        raise
+    finally:
+        top = dict(progress.unknown_skills.most_common(50))
+        row = await store.finish_import(pool, progress.import_id, status, top, failure)
+        await file.close()
+    yield _summary(row)
+
+
+@imports.get("/{import_id}", summary="An import's summary", responses=problems.responses(401, 403, 404))
+async def get_import(import_id: str, request: Request, who: Caller) -> dict[str, Any]:
+    require(who, "partner")
+    row = await store.get_import(pool_of(request), import_id, who.id)
+    if row is None:
+        raise problems.not_found("import")
+    return _summary(row)
+
+
+@imports.get(
+    "/{import_id}/errors",
+    summary="An import's error report (CSV: row, column, code, message, existing_referral_id)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, **problems.responses(401, 403, 404)},
+)
+async def get_import_errors(import_id: str, request: Request, who: Caller) -> Response:
+    require(who, "partner")
+    pool = pool_of(request)
+    if await store.get_import(pool, import_id, who.id) is None:
+        raise problems.not_found("import")
+    return Response("".join(csv_import.error_report(await store.import_errors(pool, import_id))), media_type="text/csv")
+
+
+@router.get(
+    "/adapters",
+    tags=["adapters"],
+    summary="The adapters configured for this partner: formats, CSV columns, Kafka topic",
+    responses=problems.responses(401, 403),
+)
+async def my_adapters(request: Request, who: Caller) -> list[dict[str, Any]]:
+    require(who, "partner")
+    return [
+        {
+            "format": a.format,
+            "description": a.description,
+            "columns": sorted(a.columns()) if a.format == "csv" else None,
+            "kafka_topic": partner_inbound(a.partner_id) if a.kafka else None,
+            "fields": {target: rule.model_dump(by_alias=True, exclude_defaults=True) for target, rule in a.fields.items()},
+        }
+        for (partner, _), a in sorted(request.app.state.adapters.items())
+        if partner == who.id
+    ]

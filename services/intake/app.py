@@ -1,19 +1,84 @@
-"""The intake service: partners' referrals in, validated `referral.submitted` events out."""
+"""The intake service: partners' referrals in (API, webhook, CSV, Kafka), `referral.*` events out."""
 
+from __future__ import annotations
+
+import asyncio
 from pathlib import Path
 
+from faststream.kafka import KafkaBroker
+
 from contracts import events
-from plumbing.service import ServiceDefinition, asyncapi_app
-from services.intake.api import router
+from deploy.topics import TopicSpec, create_topics
+from plumbing import subscriber
+from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
+from plumbing.settings import Settings
+from plumbing.vault import Vault, parse_master_key
+from services.intake import inbound, mapping, store
+from services.intake.api import imports, router
+from services.intake.pipeline import Intake
+
+# Kept short: records there are partners' plaintext, deleted anyway once processed.
+INBOUND_RETENTION_MS = str(24 * 3600 * 1000)
+
+
+def _inbound_description(topic: str) -> str:
+    return (
+        f"A partner's own JSON records, mapped by its adapter into referral.submitted; bad or duplicate records "
+        f"go to talentloop.deadletter.intake with the reason. Processed records are deleted from {topic}."
+    )
+
+
+async def on_start(rt: Runtime) -> None:
+    settings = rt.settings
+    vault = Vault(parse_master_key(settings.master_key or ""))
+    async with rt.pool.acquire() as conn, conn.transaction():
+        await Vault.ensure_schema(conn)
+    secret = (settings.pseudonym_key or "").encode()
+    await store.seal_legacy_contacts(rt.pool, vault, secret)
+    intake = Intake(vault, secret)
+    adapters = mapping.load_all(settings.adapters_dir)
+    rt.app.state.intake = intake
+    rt.app.state.adapters = adapters
+    topics = inbound.inbound_topics(adapters)
+    if not topics:
+        return
+    await create_topics(
+        settings.kafka_bootstrap_servers,
+        [TopicSpec(t, config={"retention.ms": INBOUND_RETENTION_MS}) for t in topics],
+    )
+    consumer = inbound.InboundConsumer(
+        "intake", rt.pool, rt.producer, settings.max_attempts, settings.retry_backoff_s, intake=intake, adapters=topics
+    )
+    for topic in topics:
+        subscriber.attach_records(rt.broker, consumer, topic, _record_schema(), _inbound_description(topic))
+    rt.subscribed = True
+    rt.app.state.consumer = consumer
+    truncator = inbound.Truncator(settings.kafka_bootstrap_servers, list(topics))
+    rt.tasks.append(asyncio.create_task(truncator.run(), name="intake-inbound-truncator"))
+
+
+def _record_schema() -> dict:
+    return {"type": "object", "description": "The partner's own record (see its adapter in deploy/adapters/)."}
+
+
+def _document(broker: KafkaBroker, settings: Settings) -> None:
+    adapters = mapping.load_all(settings.adapters_dir)
+    for topic in inbound.inbound_topics(adapters):
+        consumer = inbound.InboundConsumer("intake", None, None)  # type: ignore[arg-type]
+        subscriber.attach_records(broker, consumer, topic, _record_schema(), _inbound_description(topic))
+
 
 DEFINITION = ServiceDefinition(
     name="intake",
     title="TalentLoop intake",
-    description="Partners submit referrals; intake validates them and protects personal data.",
+    description="Partners submit referrals (JSON API, their own webhook JSON, CSV, their own Kafka topic); intake "
+    "validates and de-duplicates them, seals personal data, and publishes referral events.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[router],
-    emits=(events.ReferralSubmittedV2,),
-    required_settings=("pseudonym_key",),
+    routers=[router, imports],
+    emits=(events.ReferralSubmittedV2, events.ReferralUpdatedV1, events.ReferralWithdrawnV1, events.CandidateErasedV1),
+    required_settings=("pseudonym_key", "master_key"),
+    on_start=on_start,
+    document_subscribers=_document,
 )
 
 

@@ -1,42 +1,129 @@
 """What intake decides about a partner's referral, without I/O.
 
-A referral is accepted only with the candidate's consent to share it with employers.
-The candidate id is pseudonymous: an HMAC of the normalized e-mail (or phone) under a
-network-wide secret, so the same person referred twice links to one candidate while the
-id reveals nothing and cannot be reversed without the secret.
+A referral is the canonical shape every entry path produces (our JSON API directly; a
+partner's webhook JSON, CSV rows and Kafka records through its adapter). Validation
+normalizes what can be normalized (e-mail, phone to E.164, O*NET-SOC codes, skills to the
+vocabulary) and refuses the rest with an error code a partner can act on.
+
+Candidates are pseudonymous. The same person is recognized across referrals and partners
+by keyed hashes (HMAC under a network secret) of their normalized e-mail and phone, so
+one partner's data is never shown to another, and nothing in an id can be reversed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from contracts import events, vocabulary
 
-_NOT_DIGITS = re.compile(r"\D")
+DEFAULT_PHONE_REGION = "US"
 
 
-class ConsentNeeded(Exception):
-    pass
+# --- normalization (each raises PydanticCustomError with the code partners see) -------
+
+
+def normalize_email(text: str) -> str:
+    try:
+        return validate_email(text.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise PydanticCustomError("invalid_email", "not a valid e-mail address: {why}", {"why": str(exc)}) from None
+
+
+def normalize_phone(text: str, region: str = DEFAULT_PHONE_REGION) -> str:
+    """E.164 (+15551234567); numbers without a country code are read in `region`."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        raise PydanticCustomError("invalid_phone", "not a possible phone number (region {region})", {"region": region})
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_occupation(code: str) -> str:
+    """An O*NET-SOC code the network routes to, in its full form (15-1252 -> 15-1252.00)."""
+    code = code.strip()
+    full = code if "." in code else f"{code}.00"
+    if full not in vocabulary.occupations():
+        raise PydanticCustomError(
+            "unknown_occupation",
+            "not an O*NET-SOC occupation this network routes to (see contracts/vocabulary/occupations.yaml)",
+        )
+    return full
+
+
+# --- the canonical referral ------------------------------------------------------------
 
 
 class Contact(BaseModel):
+    """Personal data: stored and published only sealed with the candidate's key."""
+
     model_config = ConfigDict(extra="forbid")
     given_name: str = Field(min_length=1, max_length=100)
     family_name: str = Field(min_length=1, max_length=100)
-    email: EmailStr | None = None
-    phone: str | None = Field(default=None, min_length=7, max_length=32)
+    email: str | None = Field(default=None, max_length=320, description="Normalized to lower case.")
+    phone: str | None = Field(default=None, max_length=32, description="Normalized to E.164, e.g. +13125550100.")
+
+    @field_validator("given_name", "family_name")
+    @classmethod
+    def _collapse_spaces(cls, value: str) -> str:
+        return " ".join(value.split())
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return normalize_email(value) if value else None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        region = (info.context or {}).get("phone_region", DEFAULT_PHONE_REGION)
+        return normalize_phone(value, region) if value else None
 
     @model_validator(mode="after")
     def _reachable(self) -> Contact:
         if not self.email and not self.phone:
-            raise ValueError("an email or a phone number is required")
+            raise PydanticCustomError("contact_required", "an e-mail address or a phone number is required")
         return self
+
+
+class RaceEthnicity(StrEnum):
+    """OMB SPD 15 (2024) minimum categories, self-identified; several may apply."""
+
+    american_indian_or_alaska_native = "american_indian_or_alaska_native"
+    asian = "asian"
+    black_or_african_american = "black_or_african_american"
+    hispanic_or_latino = "hispanic_or_latino"
+    middle_eastern_or_north_african = "middle_eastern_or_north_african"
+    native_hawaiian_or_pacific_islander = "native_hawaiian_or_pacific_islander"
+    white = "white"
+
+
+class Gender(StrEnum):
+    female = "female"
+    male = "male"
+    nonbinary = "nonbinary"
+    self_described = "self_described"
+
+
+class Demographics(BaseModel):
+    """Self-identified, optional; sealed at rest, never sent to employers, used only in
+    suppressed aggregate reports when the candidate consented to them."""
+
+    model_config = ConfigDict(extra="forbid")
+    race_ethnicity: list[RaceEthnicity] = Field(default_factory=list, max_length=7)
+    gender: Gender | None = None
+    veteran_status: bool | None = None
 
 
 class ConsentIn(BaseModel):
@@ -45,11 +132,58 @@ class ConsentIn(BaseModel):
     aggregate_reports: bool = Field(
         default=False, description="The candidate agreed to be counted in aggregate reports (default: not asked, so no)."
     )
-    given_at: datetime
+    given_at: datetime = Field(description="When consent was given, with a time zone.")
+
+    @field_validator("share_with_employers")
+    @classmethod
+    def _must_share(cls, value: bool) -> bool:
+        if not value:
+            raise PydanticCustomError(
+                "consent_required", "the candidate has not consented to share the referral with employers"
+            )
+        return value
+
+    @field_validator("given_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise PydanticCustomError("timezone_required", "consent.given_at needs a time zone")
+        if value > datetime.now(UTC):
+            raise PydanticCustomError("future_date", "consent cannot be given in the future")
+        return value
+
+
+def _clean_skills(value: list[str]) -> list[str]:
+    cleaned = list(dict.fromkeys(" ".join(s.split()) for s in value if s.strip()))
+    if not cleaned:
+        raise PydanticCustomError("skills_required", "at least one non-blank skill is required")
+    return cleaned
+
+
+class Profile(BaseModel):
+    """What a partner may change after submitting (PATCH /v1/referrals/{id}); absent means unchanged."""
+
+    model_config = ConfigDict(extra="forbid")
+    candidate: Contact | None = None
+    skills: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    credentials: list[events.Credential] | None = None
+    training: events.Training | None = None
+    demographics: Demographics | None = None
+
+    @field_validator("skills")
+    @classmethod
+    def _skills(cls, value: list[str] | None) -> list[str] | None:
+        return _clean_skills(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _something(self) -> Profile:
+        if not self.model_fields_set:
+            raise PydanticCustomError("empty_update", "name at least one of candidate, skills, credentials, training")
+        return self
 
 
 class ReferralIn(BaseModel):
-    """A partner's referral as posted to `POST /v1/referrals`."""
+    """A referral in TalentLoop's own shape (`POST /v1/referrals`); adapters produce the same."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -67,33 +201,83 @@ class ReferralIn(BaseModel):
             ]
         },
     )
-    external_id: str | None = Field(default=None, max_length=100, description="The partner's own reference.")
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=100, description="The partner's own reference; unique per partner."
+    )
     candidate: Contact
+    demographics: Demographics | None = None
     skills: list[str] = Field(min_length=1, max_length=100)
-    credentials: list[events.Credential] = Field(default_factory=list)
+    credentials: list[events.Credential] = Field(default_factory=list, max_length=20)
     training: events.Training | None = None
-    target_onet_soc_code: str | None = Field(default=None, pattern=events.ONET_SOC)
-    target_opening_id: str | None = None
+    target_onet_soc_code: str | None = Field(default=None, description="O*NET-SOC code, e.g. 15-1252.00")
+    target_opening_id: str | None = Field(default=None, max_length=100)
     consent: ConsentIn
 
     @field_validator("skills")
     @classmethod
-    def _skills_not_blank(cls, value: list[str]) -> list[str]:
-        cleaned = [" ".join(s.split()) for s in value if s.strip()]
-        if not cleaned:
-            raise ValueError("at least one non-blank skill is required")
-        return cleaned
+    def _skills(cls, value: list[str]) -> list[str]:
+        return _clean_skills(value)
+
+    @field_validator("target_onet_soc_code")
+    @classmethod
+    def _occupation(cls, value: str | None) -> str | None:
+        return normalize_occupation(value) if value else None
+
+    def target_key(self) -> str:
+        """What "the same target" means for duplicate detection."""
+        if self.target_opening_id:
+            return f"opening:{self.target_opening_id}"
+        if self.target_onet_soc_code:
+            return f"occupation:{self.target_onet_soc_code}"
+        return "any"
 
 
-def normalized_identity(contact: Contact) -> str:
+def validate_referral(data: Any, phone_region: str = DEFAULT_PHONE_REGION) -> ReferralIn:
+    """Raises pydantic.ValidationError; `error_code` turns each error into a partner-facing code."""
+    return ReferralIn.model_validate(data, context={"phone_region": phone_region})
+
+
+# pydantic's built-in error types, as the codes in problem details and CSV error reports
+_CODES = {
+    "missing": "missing-value",
+    "string_too_short": "missing-value",
+    "too_short": "missing-value",
+    "string_too_long": "too-long",
+    "too_long": "too-many",
+    "extra_forbidden": "unknown-field",
+    "enum": "invalid-value",
+    "literal_error": "invalid-value",
+    "string_pattern_mismatch": "invalid-value",
+    "bool_parsing": "invalid-boolean",
+    "bool_type": "invalid-boolean",
+    "date_parsing": "bad-date",
+    "date_from_datetime_parsing": "bad-date",
+    "date_from_datetime_inexact": "bad-date",
+    "datetime_parsing": "bad-date",
+    "datetime_from_date_parsing": "bad-date",
+}
+
+
+def error_code(error_type: str) -> str:
+    return _CODES.get(error_type, error_type.replace("_", "-"))
+
+
+# --- identities and ids ----------------------------------------------------------------
+
+
+def identity_hashes(contact: Contact, secret: bytes) -> list[str]:
+    """Keyed hashes of the normalized e-mail and phone: what links one person's referrals."""
+    found = []
     if contact.email:
-        return "email:" + str(contact.email).strip().lower()
-    return "phone:" + _NOT_DIGITS.sub("", contact.phone or "")
+        found.append("email:" + hmac.new(secret, contact.email.encode(), hashlib.sha256).hexdigest())
+    if contact.phone:
+        found.append("phone:" + hmac.new(secret, contact.phone.encode(), hashlib.sha256).hexdigest())
+    return found
 
 
-def candidate_id(contact: Contact, secret: bytes) -> str:
-    digest = hmac.new(secret, normalized_identity(contact).encode(), hashlib.sha256).hexdigest()
-    return f"cand_{digest[:32]}"
+def new_candidate_id() -> str:
+    # Random, not derived from the identity: after an erasure nothing can re-create it.
+    return f"cand_{uuid.uuid4().hex}"
 
 
 def new_referral_id() -> str:
@@ -106,15 +290,20 @@ def skill_refs(texts: list[str]) -> list[events.SkillRef]:
     return [events.SkillRef(id=(found.id if (found := vocab.lookup(t)) else None), text=t) for t in texts]
 
 
-def accept(referral: ReferralIn, partner_id: str, secret: bytes) -> events.ReferralSubmittedV2:
-    if not referral.consent.share_with_employers:
-        raise ConsentNeeded("the candidate has not consented to share the referral with employers")
-    if referral.consent.given_at.tzinfo is None:
-        raise ConsentNeeded("consent.given_at needs a time zone")
+def unknown_skills(refs: list[events.SkillRef]) -> list[str]:
+    return [r.text for r in refs if r.id is None]
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+def submitted(
+    referral: ReferralIn, referral_id: str, partner_id: str, candidate_id: str, contact_sealed: events.Sealed
+) -> events.ReferralSubmittedV2:
     return events.ReferralSubmittedV2(
-        referral_id=new_referral_id(),
+        referral_id=referral_id,
         partner_id=partner_id,
-        candidate_id=candidate_id(referral.candidate, secret),
+        candidate_id=candidate_id,
         skills=skill_refs(referral.skills),
         skills_vocabulary=vocabulary.skills().version,
         credentials=referral.credentials,
@@ -126,4 +315,34 @@ def accept(referral: ReferralIn, partner_id: str, secret: bytes) -> events.Refer
             aggregate_reports=referral.consent.aggregate_reports,
             given_at=referral.consent.given_at,
         ),
+        contact_sealed=contact_sealed,
+    )
+
+
+def apply_update(current: ReferralIn, change: Profile) -> tuple[ReferralIn, list[str]]:
+    """The referral after the update, and which parts actually changed."""
+    fields = {name: getattr(change, name) for name in change.model_fields_set}
+    updated = current.model_copy(update=fields)
+    # Demographics never leave intake, so not even the fact that they changed is published.
+    changed = [
+        "contact" if name == "candidate" else name
+        for name in sorted(fields)
+        if getattr(current, name) != fields[name] and name != "demographics"
+    ]
+    return updated, changed
+
+
+def updated_event(
+    referral: ReferralIn, referral_id: str, partner_id: str, candidate_id: str, changed: list[str], contact_sealed: events.Sealed
+) -> events.ReferralUpdatedV1:
+    return events.ReferralUpdatedV1(
+        referral_id=referral_id,
+        partner_id=partner_id,
+        candidate_id=candidate_id,
+        changed=changed,
+        skills=skill_refs(referral.skills),
+        skills_vocabulary=vocabulary.skills().version,
+        credentials=referral.credentials,
+        training=referral.training,
+        contact_sealed=contact_sealed,
     )

@@ -1,46 +1,302 @@
-"""Intake's tables (schema `intake`), in plain SQL."""
+"""Intake's tables (schema `intake`), in plain SQL. Personal data only ever arrives sealed."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 
 from contracts import events
-from services.intake.domain import ReferralIn
+from plumbing.vault import Vault
+from services.intake import domain
 
 
-async def insert_referral(
-    conn: asyncpg.Connection, event: events.ReferralSubmittedV2, submitted: ReferralIn
-) -> None:
+@dataclass(frozen=True)
+class NewReferral:
+    referral_id: str
+    partner_id: str
+    external_id: str | None
+    candidate_id: str
+    target_key: str
+    entry: str
+    contact_sealed: events.Sealed
+    demographics_sealed: events.Sealed | None
+    submission: events.ReferralSubmittedV2
+
+
+# --- candidates ----------------------------------------------------------------------------
+
+
+async def resolve_candidates(conn: asyncpg.Connection, identities: list[list[str]]) -> list[str]:
+    """The candidate of each list of identity hashes: an existing one if any hash is known,
+    else a new one; every hash not yet known is linked to the result.
+
+    Race-safe without locks: proposals are inserted with ON CONFLICT DO NOTHING, and the
+    winner (committed first) is read back, so two requests for one new person agree.
+    """
+    wanted = sorted({h for hs in identities for h in hs})
+    known = await _lookup(conn, wanted)
+    proposals: dict[str, str] = {}
+    for hashes in identities:
+        if any(h in known or h in proposals for h in hashes):
+            continue
+        fresh = domain.new_candidate_id()
+        proposals.update({h: fresh for h in hashes})
+    if proposals:
+        await _link(conn, proposals)
+        known = await _lookup(conn, wanted)
+    chosen = [next(known[h] for h in hs if h in known) for hs in identities]
+    # A new phone for a person known by e-mail (or the reverse) joins their identities.
+    extra = {h: c for hs, c in zip(identities, chosen, strict=True) for h in hs if h not in known}
+    if extra:
+        await _link(conn, extra)
+    return chosen
+
+
+async def _lookup(conn: asyncpg.Connection, hashes: list[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT identity_hash, candidate_id FROM candidate_identities WHERE identity_hash = ANY($1::text[])", hashes
+    )
+    return {r["identity_hash"]: r["candidate_id"] for r in rows}
+
+
+async def _link(conn: asyncpg.Connection, pairs: dict[str, str]) -> None:
     await conn.execute(
-        "INSERT INTO referrals (referral_id, partner_id, external_id, candidate_id, contact, submission)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        event.referral_id,
-        event.partner_id,
-        submitted.external_id,
-        event.candidate_id,
-        submitted.candidate.model_dump_json(),
-        event.model_dump_json(),
+        "INSERT INTO candidate_identities (identity_hash, candidate_id)"
+        " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+        list(pairs),
+        list(pairs.values()),
     )
 
 
-async def get_referral(pool: asyncpg.Pool, referral_id: str, partner_id: str) -> dict | None:
-    row = await pool.fetchrow(
-        "SELECT referral_id, external_id, candidate_id, submission, submitted_at FROM referrals"
-        " WHERE referral_id = $1 AND partner_id = $2",
+# --- referrals -------------------------------------------------------------------------------
+
+
+async def lock(conn: asyncpg.Connection, keys: list[str]) -> None:
+    """Transaction-scoped locks on duplicate-check keys, in one order so batches never deadlock."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k",
+        sorted(set(keys)),
+    )
+
+
+async def active_matches(
+    conn: asyncpg.Connection, partner_id: str, external_ids: list[str], pairs: list[tuple[str, str]]
+) -> list[asyncpg.Record]:
+    """Active referrals of this partner with one of these external ids or (candidate, target) pairs."""
+    return await conn.fetch(
+        """
+        SELECT referral_id, external_id, candidate_id, target_key FROM referrals
+        WHERE partner_id = $1 AND status = 'active'
+          AND (external_id = ANY($2::text[])
+               OR (candidate_id, target_key) IN (SELECT * FROM unnest($3::text[], $4::text[])))
+        """,
+        partner_id,
+        external_ids,
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+    )
+
+
+async def insert_referrals(conn: asyncpg.Connection, rows: list[NewReferral]) -> None:
+    await conn.executemany(
+        "INSERT INTO referrals (referral_id, partner_id, external_id, candidate_id, target_key, entry,"
+        " contact_sealed, demographics_sealed, submission) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        [
+            (
+                r.referral_id,
+                r.partner_id,
+                r.external_id,
+                r.candidate_id,
+                r.target_key,
+                r.entry,
+                r.contact_sealed.model_dump_json(),
+                r.demographics_sealed.model_dump_json() if r.demographics_sealed else None,
+                r.submission.model_dump_json(),
+            )
+            for r in rows
+        ],
+    )
+
+
+async def find(conn: asyncpg.Connection, referral_id: str, partner_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM referrals WHERE referral_id = $1 AND partner_id = $2" + (" FOR UPDATE" if for_update else ""),
         referral_id,
         partner_id,
     )
-    if row is None:
-        return None
-    submission = json.loads(row["submission"])
-    return {
-        "referral_id": row["referral_id"],
-        "external_id": row["external_id"],
-        "candidate_id": row["candidate_id"],
-        "skills": submission["skills"],
-        "consent": submission["consent"],
-        "target_onet_soc_code": submission.get("target_onet_soc_code"),
-        "submitted_at": row["submitted_at"].isoformat(),
-    }
+
+
+def sealed(value: str | None) -> events.Sealed | None:
+    return events.Sealed.model_validate_json(value) if value else None
+
+
+async def save_update(
+    conn: asyncpg.Connection,
+    referral_id: str,
+    submission: events.ReferralSubmittedV2,
+    contact: events.Sealed,
+    demographics: events.Sealed | None,
+) -> None:
+    await conn.execute(
+        "UPDATE referrals SET submission = $2, contact_sealed = $3, demographics_sealed = $4, updated_at = now()"
+        " WHERE referral_id = $1",
+        referral_id,
+        submission.model_dump_json(),
+        contact.model_dump_json(),
+        demographics.model_dump_json() if demographics else None,
+    )
+
+
+async def withdraw(conn: asyncpg.Connection, referral_id: str, reason: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE referrals SET status = 'withdrawn', withdrawn_at = $2, withdrawal_reason = $3 WHERE referral_id = $1",
+        referral_id,
+        at,
+        reason,
+    )
+
+
+# --- erasure ---------------------------------------------------------------------------------
+
+
+async def candidate_of(conn: asyncpg.Connection, referral_id: str, partner_id: str) -> str | None:
+    return await conn.fetchval(
+        "SELECT candidate_id FROM referrals WHERE referral_id = $1 AND partner_id = $2 AND status <> 'erased'",
+        referral_id,
+        partner_id,
+    )
+
+
+async def referrals_of(conn: asyncpg.Connection, candidate_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT referral_id, partner_id, status FROM referrals WHERE candidate_id = $1 ORDER BY submitted_at FOR UPDATE",
+        candidate_id,
+    )
+
+
+async def erase(conn: asyncpg.Connection, candidate_id: str, requested_by: str, principal: str, count: int) -> None:
+    """Drop everything intake holds about the person; keep one row per referral for the counts."""
+    await conn.execute("DELETE FROM candidate_identities WHERE candidate_id = $1", candidate_id)
+    await conn.execute(
+        "UPDATE referrals SET status = 'erased', candidate_id = 'erased', external_id = NULL, contact_sealed = NULL,"
+        " demographics_sealed = NULL, submission = submission - 'contact_sealed' - 'skills' - 'credentials' - 'training'"
+        "   || jsonb_build_object('candidate_id', 'erased'),"
+        " withdrawn_at = COALESCE(withdrawn_at, now()), withdrawal_reason = COALESCE(withdrawal_reason, 'candidate_erased')"
+        " WHERE candidate_id = $1",
+        candidate_id,
+    )
+    await conn.execute(
+        "INSERT INTO erasures (candidate_id, requested_by, principal, referral_count) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT DO NOTHING",
+        candidate_id,
+        requested_by,
+        principal,
+        count,
+    )
+
+
+async def erasure(conn: asyncpg.Connection | asyncpg.Pool, candidate_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM erasures WHERE candidate_id = $1", candidate_id)
+
+
+# --- imports ---------------------------------------------------------------------------------
+
+
+async def start_import(
+    pool: asyncpg.Pool, import_id: str, partner_id: str, filename: str | None, sha256: str, key: str | None
+) -> asyncpg.Record | None:
+    """A new import row, or None when this partner already used the idempotency key."""
+    return await pool.fetchrow(
+        "INSERT INTO imports (import_id, partner_id, filename, file_sha256, idempotency_key)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING *",
+        import_id,
+        partner_id,
+        filename,
+        sha256,
+        key,
+    )
+
+
+async def import_by_key(pool: asyncpg.Pool, partner_id: str, key: str) -> asyncpg.Record | None:
+    return await pool.fetchrow("SELECT * FROM imports WHERE partner_id = $1 AND idempotency_key = $2", partner_id, key)
+
+
+async def get_import(pool: asyncpg.Pool, import_id: str, partner_id: str) -> asyncpg.Record | None:
+    return await pool.fetchrow("SELECT * FROM imports WHERE import_id = $1 AND partner_id = $2", import_id, partner_id)
+
+
+async def record_import_batch(
+    conn: asyncpg.Connection,
+    import_id: str,
+    rows: int,
+    accepted: int,
+    duplicates: int,
+    rejected: int,
+    errors: list[tuple[Any, ...]],
+) -> None:
+    await conn.execute(
+        "UPDATE imports SET rows = rows + $2, accepted = accepted + $3, duplicates = duplicates + $4,"
+        " rejected = rejected + $5 WHERE import_id = $1",
+        import_id,
+        rows,
+        accepted,
+        duplicates,
+        rejected,
+    )
+    if errors:
+        await conn.executemany(
+            "INSERT INTO import_errors (import_id, row_number, field, code, message, referral_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            [(import_id, *e) for e in errors],
+        )
+
+
+async def finish_import(
+    pool: asyncpg.Pool, import_id: str, status: str, unknown_skills: dict[str, int], failure: str | None = None
+) -> asyncpg.Record:
+    return await pool.fetchrow(
+        "UPDATE imports SET status = $2, unknown_skills = $3, failure = $4, finished_at = now()"
+        " WHERE import_id = $1 RETURNING *",
+        import_id,
+        status,
+        json.dumps(unknown_skills),
+        failure,
+    )
+
+
+async def import_errors(pool: asyncpg.Pool, import_id: str) -> list[asyncpg.Record]:
+    return await pool.fetch(
+        "SELECT row_number, field, code, message, referral_id FROM import_errors WHERE import_id = $1"
+        " ORDER BY row_number, field",
+        import_id,
+    )
+
+
+# --- the plaintext of schema version 001 -----------------------------------------------------
+
+
+async def seal_legacy_contacts(pool: asyncpg.Pool, vault: Vault, secret: bytes) -> int:
+    """Seal contacts stored in plaintext before 002, link their identities, drop the column."""
+    async with pool.acquire() as conn, conn.transaction():
+        has_column = await conn.fetchval(
+            "SELECT true FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = 'referrals' AND column_name = 'contact'"
+        )
+        if not has_column:
+            return 0
+        rows = await conn.fetch("SELECT referral_id, candidate_id, contact FROM referrals WHERE contact IS NOT NULL")
+        keys = await vault.keys(conn, [r["candidate_id"] for r in rows], create=True)
+        for r in rows:
+            contact = domain.Contact.model_validate_json(r["contact"])
+            await _link(conn, {h: r["candidate_id"] for h in domain.identity_hashes(contact, secret)})
+            await conn.execute(
+                "UPDATE referrals SET contact_sealed = $2 WHERE referral_id = $1",
+                r["referral_id"],
+                keys[r["candidate_id"]].seal(contact.model_dump(), "contact").model_dump_json(),
+            )
+        await conn.execute("ALTER TABLE referrals DROP COLUMN contact")
+        return len(rows)

@@ -49,7 +49,7 @@ async def count_effect(conn, env, payload):
 async def test_a_redelivered_event_changes_nothing(effects, stack):
     producer = new_producer(stack.bootstrap, "test")
     await producer.start()
-    consumer = EventConsumer("t_inbox", effects, producer, {"referral.submitted.v2": count_effect})
+    consumer = EventConsumer("t_inbox", effects, producer, handlers={"referral.submitted.v2": count_effect})
     value, _ = event_bytes("ref_dup")
     record = Record("t", 0, 0, b"ref_dup", value)
     try:
@@ -66,7 +66,7 @@ async def test_bad_records_are_dead_lettered_with_reason_and_original_bytes_and_
     producer = new_producer(stack.bootstrap, "test")
     await producer.start()
     consumer = EventConsumer(
-        name, effects, producer, {"referral.submitted.v2": count_effect}, max_attempts=3, backoff_s=0.01
+        name, effects, producer, handlers={"referral.submitted.v2": count_effect}, max_attempts=3, backoff_s=0.01
     )
     broker = KafkaBroker(stack.bootstrap, consumer_only=True)
     subscriber.attach(broker, consumer, [topic])

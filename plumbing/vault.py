@@ -1,0 +1,147 @@
+"""Per-candidate encryption keys (crypto-shredding) and sealing of personal data.
+
+Every candidate gets a random 256-bit key. Personal data (contact details, demographics)
+is sealed with it (AES-256-GCM) before it is stored or published, so the database and
+Kafka only ever hold ciphertext. Candidate keys are kept in the `keyvault` schema,
+wrapped (encrypted) with the network's master key; erasure deletes the candidate's key,
+which makes every copy of their data unreadable, including copies on Kafka topics and in
+backups that no service can reach to delete.
+
+The associated data binds each ciphertext to its key id and its purpose, so a sealed
+contact cannot be passed off as another candidate's or as demographics.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from contracts.events import Sealed
+
+SCHEMA_SQL = """
+CREATE SCHEMA IF NOT EXISTS keyvault;
+CREATE TABLE IF NOT EXISTS keyvault.candidate_keys (
+    candidate_id text PRIMARY KEY,
+    version      int         NOT NULL DEFAULT 1,
+    wrapped      bytea       NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+class Unreadable(Exception):
+    """The key is gone (erased) or the ciphertext does not match it."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def parse_master_key(text: str) -> bytes:
+    """The master key as configured: 32 bytes, base64url (`talentloop up` generates one)."""
+    try:
+        key = _unb64(text.strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ValueError("TALENTLOOP_MASTER_KEY must be 32 random bytes, base64url-encoded")
+    return key
+
+
+def new_master_key() -> str:
+    return _b64(os.urandom(32))
+
+
+@dataclass(frozen=True)
+class CandidateKey:
+    candidate_id: str
+    version: int
+    secret: bytes
+
+    @property
+    def kid(self) -> str:
+        return f"{self.candidate_id}#{self.version}"
+
+    def seal(self, data: dict[str, Any], purpose: str) -> Sealed:
+        nonce = os.urandom(12)
+        plaintext = json.dumps(data, separators=(",", ":"), sort_keys=True, default=str).encode()
+        ciphertext = AESGCM(self.secret).encrypt(nonce, plaintext, f"{self.kid}|{purpose}".encode())
+        return Sealed(kid=self.kid, nonce=_b64(nonce), ciphertext=_b64(ciphertext))
+
+    def open(self, sealed: Sealed, purpose: str) -> dict[str, Any]:
+        if sealed.kid != self.kid:
+            raise Unreadable(f"sealed with {sealed.kid}, not {self.kid}")
+        try:
+            plaintext = AESGCM(self.secret).decrypt(
+                _unb64(sealed.nonce), _unb64(sealed.ciphertext), f"{sealed.kid}|{purpose}".encode()
+            )
+        except InvalidTag:
+            raise Unreadable("ciphertext does not match the key") from None
+        return json.loads(plaintext)
+
+
+class Vault:
+    """Candidate keys, wrapped with the master key; reads and writes on the caller's connection,
+    so creating a key commits with the data it protects."""
+
+    def __init__(self, master_key: bytes) -> None:
+        self._master = AESGCM(master_key)
+
+    @staticmethod
+    async def ensure_schema(conn: asyncpg.Connection) -> None:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('keyvault'))")
+        await conn.execute(SCHEMA_SQL)
+
+    def _wrap(self, candidate_id: str, secret: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._master.encrypt(nonce, secret, candidate_id.encode())
+
+    def _unwrap(self, candidate_id: str, version: int, wrapped: bytes) -> CandidateKey:
+        try:
+            secret = self._master.decrypt(wrapped[:12], wrapped[12:], candidate_id.encode())
+        except InvalidTag:
+            raise Unreadable(f"the key of {candidate_id} is not wrapped with this master key") from None
+        return CandidateKey(candidate_id, version, secret)
+
+    async def keys(self, conn: asyncpg.Connection, candidate_ids: list[str], create: bool = False) -> dict[str, CandidateKey]:
+        """The keys of these candidates; with `create`, a new key for each that has none."""
+        wanted = sorted(set(candidate_ids))
+        if create and wanted:
+            await conn.execute(
+                "INSERT INTO keyvault.candidate_keys (candidate_id, wrapped)"
+                " SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
+                wanted,
+                [self._wrap(c, os.urandom(32)) for c in wanted],
+            )
+        rows = await conn.fetch(
+            "SELECT candidate_id, version, wrapped FROM keyvault.candidate_keys WHERE candidate_id = ANY($1::text[])",
+            wanted,
+        )
+        return {r["candidate_id"]: self._unwrap(r["candidate_id"], r["version"], r["wrapped"]) for r in rows}
+
+    async def key(self, conn: asyncpg.Connection, candidate_id: str) -> CandidateKey | None:
+        return (await self.keys(conn, [candidate_id])).get(candidate_id)
+
+    async def open(self, conn: asyncpg.Connection, candidate_id: str, sealed: Sealed, purpose: str) -> dict[str, Any]:
+        key = await self.key(conn, candidate_id)
+        if key is None:
+            raise Unreadable(f"no key for {candidate_id} (erased?)")
+        return key.open(sealed, purpose)
+
+    @staticmethod
+    async def destroy(conn: asyncpg.Connection, candidate_id: str) -> bool:
+        """Crypto-shred: without its key, every sealed copy of the candidate's data is noise."""
+        return await conn.fetchval(
+            "DELETE FROM keyvault.candidate_keys WHERE candidate_id = $1 RETURNING true", candidate_id
+        ) is True

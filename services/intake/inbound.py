@@ -1,0 +1,110 @@
+"""The Kafka entry path: a partner publishes its own JSON records to its inbound topic.
+
+Each record goes through the partner's adapter and then the same `Intake.submit` as the
+HTTP paths. A record that cannot become a referral (not JSON, unmappable, invalid, a
+duplicate) is dead-lettered to `talentloop.deadletter.intake` with the reason and a
+`dlq.errors` header listing every field error, so the partner can fix and re-publish.
+The record's topic, partition and offset are its idempotency key: a redelivery after a
+crash changes nothing.
+
+Records on inbound topics are the partner's plaintext personal data. Once processed,
+`Truncator` deletes them from the broker (DeleteRecords up to the committed offset), so
+they do not outlive their processing; see docs/intake.md on what stays in dead letters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass, field
+
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from aiokafka.errors import KafkaError
+
+from contracts.topics import consumer_group, partner_inbound
+from plumbing.consumer import Record, RecordConsumer, Rejected
+from plumbing.logging import get_logger
+from services.intake import mapping
+from services.intake.pipeline import Duplicate, Intake
+
+log = get_logger(__name__)
+CLAIMS = uuid.UUID("6f1d3c1e-3a51-4d8e-9a64-6b1f0f1c7a10")  # namespace of record claim ids
+
+
+def claim_id(record: Record) -> uuid.UUID:
+    return uuid.uuid5(CLAIMS, f"{record.topic}/{record.partition}/{record.offset}")
+
+
+@dataclass
+class InboundConsumer(RecordConsumer):
+    intake: Intake | None = None
+    adapters: dict[str, mapping.Adapter] = field(default_factory=dict)  # by inbound topic
+
+    async def process(self, record: Record) -> str:
+        adapter = self.adapters.get(record.topic)
+        if adapter is None:
+            return await self.dead_letter(record, "no adapter for this topic", "NoAdapter", attempts=1)
+        try:
+            raw = json.loads(record.value or b"")
+        except (ValueError, UnicodeDecodeError):
+            return await self.dead_letter(record, "not-json: the record is not a JSON document", "InvalidRecord", 1)
+        referral, errors = mapping.referral_from(adapter, raw)
+        if referral is None:
+            summary = "; ".join(f"{e.field or '(record)'}: {e.code}" for e in errors)
+            detail = json.dumps([e.model_dump() for e in errors]).encode()
+            return await self.dead_letter(
+                record, f"invalid-record: {summary}", "InvalidRecord", 1, extra=[("dlq.errors", detail[:16000])]
+            )
+        correlation = str(claim_id(record))
+        assert self.intake is not None
+
+        async def effect(conn) -> None:  # type: ignore[no-untyped-def]
+            (result,) = await self.intake.submit(  # type: ignore[union-attr]
+                conn, adapter.partner_id, [referral], entry="kafka", correlation_id=correlation
+            )
+            if isinstance(result, Duplicate):
+                raise Rejected(f"{result.code}: {result.message} (existing referral {result.existing_referral_id})")
+
+        return await self.apply(record, claim_id(record), effect)
+
+
+def inbound_topics(adapters: dict[tuple[str, str], mapping.Adapter]) -> dict[str, mapping.Adapter]:
+    return {partner_inbound(a.partner_id): a for a in adapters.values() if a.kafka}
+
+
+class Truncator:
+    """Deletes what intake has committed on inbound topics, every `every_s` seconds."""
+
+    def __init__(self, bootstrap: str, topics: list[str], every_s: float = 5.0) -> None:
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self._every_s = every_s
+        self.deleted_up_to: dict[TopicPartition, int] = {}
+
+    async def run(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="talentloop-intake-truncator")
+        await admin.start()
+        try:
+            while True:
+                try:
+                    await self.truncate_once(admin)
+                except KafkaError as exc:
+                    log.warning("inbound.truncate_failed", error=repr(exc))
+                await asyncio.sleep(self._every_s)
+        finally:
+            await admin.close()
+
+    async def truncate_once(self, admin: AIOKafkaAdminClient) -> int:
+        deletions: dict[TopicPartition, RecordsToDelete] = {}
+        for topic in self._topics:
+            committed = await admin.list_consumer_group_offsets(consumer_group("intake", topic))
+            for tp, meta in committed.items():
+                if tp.topic == topic and meta.offset > self.deleted_up_to.get(tp, 0):
+                    deletions[tp] = RecordsToDelete(before_offset=meta.offset)
+        if deletions:
+            await admin.delete_records(deletions, timeout_ms=10_000)
+            for tp, what in deletions.items():
+                self.deleted_up_to[tp] = what.before_offset
+        return len(deletions)

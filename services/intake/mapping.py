@@ -1,0 +1,434 @@
+"""Partner adapters: a declarative mapping from a partner's own records to our referral.
+
+Each partner gets a YAML file in the adapters folder (`TALENTLOOP_ADAPTERS`, default
+`deploy/adapters/`), validated when it is loaded, so a wrong mapping fails at start with
+the file and the field named, never row by row in production. Adding a partner is a data
+change: no code. See docs/adapters.md for the format; the pieces are:
+
+- `format`: `json` (webhook bodies and records on the partner's Kafka topic) or `csv`.
+- `fields`: target (a path in the referral: `candidate.email`, `credentials[0].status`)
+  -> rule: `from` a source path (JSON: dotted, `[]` walks a list; CSV: the column name),
+  or `const`; then optionally `default`, `transform`, `split`, `map`, `date_format`.
+- A list of objects (credentials from a JSON array) uses `each` (the source list) and
+  `fields` (rules relative to each element).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from services.intake import domain
+
+# --- what can be mapped, and to which kind of value ------------------------------------
+
+TEXT, DATE, DATETIME, BOOL, LIST = "text", "date", "datetime", "bool", "list"
+Kind = str | tuple[str, ...]  # a tuple is an enumeration of allowed values
+
+CREDENTIAL_FIELDS: dict[str, Kind] = {
+    "name": TEXT,
+    "issuer": TEXT,
+    "ctdl_id": TEXT,
+    "status": ("completed", "in_progress"),
+    "awarded_on": DATE,
+}
+TARGETS: dict[str, Kind] = {
+    "external_id": TEXT,
+    "candidate.given_name": TEXT,
+    "candidate.family_name": TEXT,
+    "candidate.email": TEXT,
+    "candidate.phone": TEXT,
+    "skills": LIST,
+    "training.program": TEXT,
+    "training.provider": TEXT,
+    "training.completed_on": DATE,
+    "target_onet_soc_code": TEXT,
+    "target_opening_id": TEXT,
+    "consent.share_with_employers": BOOL,
+    "consent.aggregate_reports": BOOL,
+    "consent.given_at": DATETIME,
+    "demographics.race_ethnicity": tuple(domain.RaceEthnicity),
+    "demographics.gender": tuple(domain.Gender),
+    "demographics.veteran_status": BOOL,
+}
+LIST_TARGETS = {"skills", "demographics.race_ethnicity"}
+REQUIRED = ("candidate.given_name", "candidate.family_name", "skills", "consent.share_with_employers", "consent.given_at")
+_INDEXED_CREDENTIAL = re.compile(r"^credentials\[(\d)\]\.(\w+)$")
+_TRUE = {"true", "yes", "y", "1", "t"}
+_FALSE = {"false", "no", "n", "0", "f"}
+Transform = Literal["strip", "lower", "upper", "title", "collapse_spaces"]
+
+
+def kind_of(target: str) -> Kind | None:
+    if target in TARGETS:
+        return TARGETS[target]
+    if m := _INDEXED_CREDENTIAL.match(target):
+        return CREDENTIAL_FIELDS.get(m.group(2))
+    return None
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    """One thing wrong with one record: where in the partner's record, a code, and why.
+
+    Messages never repeat the partner's value except for coded (mapped) fields, so error
+    reports and dead letters do not copy personal data around.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    field: str = Field(description="The partner's field (CSV column or JSON path); empty for the whole record.")
+    code: str
+    message: str
+
+
+class Unmappable(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# --- the mapping file ----------------------------------------------------------------------
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    source: str | list[str] | None = Field(default=None, alias="from", description="Path(s); the first non-blank wins.")
+    const: Any = None
+    default: Any = None
+    transform: list[Transform] = Field(default_factory=list)
+    split: str | None = Field(default=None, description="Separator that turns one text into a list.")
+    map: dict[str, Any] | None = Field(default=None, description="Partner value -> our value (case-insensitive).")
+    unmapped: Literal["error", "keep", "drop"] = "error"
+    date_format: str | None = Field(default=None, description="strptime format of the partner's dates.")
+    each: str | None = Field(default=None, description="For `credentials`: the source list of objects.")
+    fields: dict[str, Rule] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Rule:
+        given = [n for n in ("source", "const", "each") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `from`, `const` or `each`")
+        if (self.each is None) != (self.fields is None):
+            raise ValueError("`each` and `fields` go together")
+        if self.date_format:
+            sample = datetime(2026, 1, 31, 13, 45, 7)
+            try:
+                datetime.strptime(sample.strftime(self.date_format), self.date_format)
+            except ValueError:
+                raise ValueError(f"date_format {self.date_format!r} cannot read its own output") from None
+        return self
+
+    def sources(self) -> list[str]:
+        if self.source is None:
+            return [self.each] if self.each else []
+        return [self.source] if isinstance(self.source, str) else list(self.source)
+
+
+class Adapter(BaseModel):
+    """One partner's mapping for one kind of input."""
+
+    model_config = ConfigDict(extra="forbid")
+    partner_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    description: str = ""
+    format: Literal["json", "csv"]
+    kafka: bool = Field(default=False, description="json only: also read talentloop.inbound.<partner_id>.")
+    phone_region: str = Field(default=domain.DEFAULT_PHONE_REGION, pattern=r"^[A-Z]{2}$")
+    timezone: str = Field(default="UTC", description="For dates without a time zone (IANA name).")
+    csv_delimiter: str = Field(default=",", min_length=1, max_length=1)
+    fields: dict[str, Rule]
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _targets(self) -> Adapter:
+        for target, rule in self.fields.items():
+            if target == "credentials":
+                if rule.each is None:
+                    raise ValueError("`credentials` needs `each` and `fields` (or map credentials[N].name etc.)")
+                for sub, subrule in (rule.fields or {}).items():
+                    if sub not in CREDENTIAL_FIELDS:
+                        raise ValueError(f"credentials.{sub}: not a credential field ({', '.join(CREDENTIAL_FIELDS)})")
+                    _check_values(f"credentials.{sub}", CREDENTIAL_FIELDS[sub], subrule)
+                continue
+            kind = kind_of(target)
+            if kind is None:
+                raise ValueError(f"{target}: not a referral field; mappable: {', '.join(TARGETS)}, credentials")
+            if rule.each is not None:
+                raise ValueError(f"{target}: `each` is only for credentials")
+            _check_values(target, kind, rule)
+            if self.format == "csv" and any("[]" in s for s in rule.sources()):
+                raise ValueError(f"{target}: CSV columns are plain names; `[]` is for JSON")
+        missing = [t for t in REQUIRED if t not in self.fields]
+        if not {"candidate.email", "candidate.phone"} & set(self.fields):
+            missing.append("candidate.email or candidate.phone")
+        if missing:
+            raise ValueError(f"every referral needs {', '.join(missing)}; map them (or give a const)")
+        if self.kafka and self.format != "json":
+            raise ValueError("kafka: true needs format: json (records on the topic are JSON)")
+        return self
+
+    def columns(self) -> set[str]:
+        """Source columns a CSV must have (those without a const or default)."""
+        return {s for r in self.fields.values() if r.default is None for s in r.sources()}
+
+    def source_of(self, target: str) -> str:
+        """The partner's field a target comes from, for error messages."""
+        if target in self.fields:
+            return " | ".join(self.fields[target].sources()) or target
+        if m := re.match(r"^credentials\[(\d+)\]\.(\w+)$", target):
+            rule = self.fields.get("credentials")
+            if rule and rule.fields and m.group(2) in rule.fields:
+                inner = " | ".join(rule.fields[m.group(2)].sources())
+                return f"{rule.each}[{m.group(1)}].{inner}"
+        return target
+
+
+def _check_values(target: str, kind: Kind, rule: Rule) -> None:
+    """const, default and map values must be values of the target's kind."""
+    values = [v for v in (rule.const, rule.default) if v is not None]
+    if rule.map:
+        values += [v for v in rule.map.values() if v is not None]
+    for value in values:
+        items = value if isinstance(value, list) and (target in LIST_TARGETS) else [value]
+        for item in items:
+            if isinstance(kind, tuple) and item not in kind:
+                raise ValueError(f"{target}: {item!r} is not one of {', '.join(kind)}")
+            if kind == BOOL and not isinstance(item, bool):
+                raise ValueError(f"{target}: {item!r} must be true or false")
+    if rule.date_format and kind not in (DATE, DATETIME):
+        raise ValueError(f"{target}: date_format on a field that is not a date")
+
+
+def load(path: Path) -> Adapter:
+    try:
+        doc = yaml.safe_load(path.read_text())
+        return Adapter.model_validate(doc)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ValueError(f"{path}: invalid adapter:\n{exc}") from None
+
+
+def load_all(folder: Path) -> dict[tuple[str, str], Adapter]:
+    """Every `*.yaml` in the folder, keyed by (partner id, format); two for one key is an error."""
+    adapters: dict[tuple[str, str], Adapter] = {}
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        adapter = load(path)
+        key = (adapter.partner_id, adapter.format)
+        if key in adapters:
+            raise ValueError(f"{path}: a second {adapter.format} adapter for {adapter.partner_id}")
+        adapters[key] = adapter
+    return adapters
+
+
+# --- applying a mapping (pure) -----------------------------------------------------------
+
+
+def _walk(record: Any, path: str, csv: bool) -> Any:
+    if csv:
+        return record.get(path)
+    values = [record]
+    many = False
+    for part in path.split("."):
+        step = part[:-2] if part.endswith("[]") else part
+        nxt = []
+        for v in values:
+            got = v.get(step) if isinstance(v, dict) else None
+            if part.endswith("[]"):
+                many = True
+                nxt.extend(got if isinstance(got, list) else [])
+            elif got is not None:
+                nxt.append(got)
+        values = nxt
+    if many:
+        return values
+    return values[0] if values else None
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def _transform(value: Any, steps: list[str]) -> Any:
+    if not isinstance(value, str):
+        return value
+    for step in steps:
+        value = {
+            "strip": str.strip,
+            "lower": str.lower,
+            "upper": str.upper,
+            "title": str.title,
+            "collapse_spaces": lambda s: " ".join(s.split()),
+        }[step](value)
+    return value
+
+
+def _map_one(value: Any, rule: Rule) -> Any:
+    if rule.map is None:
+        return value
+    lookup = {str(k).strip().casefold(): v for k, v in rule.map.items()}
+    key = str(value).strip().casefold()
+    if key in lookup:
+        return lookup[key]
+    if rule.unmapped == "keep":
+        return value
+    if rule.unmapped == "drop":
+        return None
+    known = ", ".join(str(k) for k in rule.map)
+    raise Unmappable("unmapped-value", f"{str(value)[:40]!r} is not one of the mapped values ({known})")
+
+
+def _as_kind(value: Any, kind: Kind, rule: Rule, zone: ZoneInfo) -> Any:
+    if kind in (DATE, DATETIME) and isinstance(value, str) and rule.date_format:
+        try:
+            parsed = datetime.strptime(value.strip(), rule.date_format)
+        except ValueError:
+            raise Unmappable("bad-date", f"not a date in the format {rule.date_format}") from None
+        if kind == DATE:
+            return parsed.date().isoformat()
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC).isoformat()
+    if kind == DATETIME and isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        # A bare date means that day's start where the partner is.
+        return datetime.combine(date.fromisoformat(value.strip()), datetime.min.time(), zone).astimezone(UTC).isoformat()
+    if kind == BOOL and isinstance(value, str):
+        word = value.strip().casefold()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise Unmappable("invalid-boolean", "expected yes/no, true/false or 1/0")
+    return value
+
+
+def _value(record: Any, rule: Rule, kind: Kind, target: str, adapter: Adapter) -> Any:
+    csv = adapter.format == "csv"
+    if rule.const is not None:
+        return rule.const
+    value = None
+    for path in rule.sources():
+        value = _walk(record, path, csv)
+        if not _blank(value):
+            break
+    value = _transform(value, rule.transform) if not isinstance(value, list) else [_transform(v, rule.transform) for v in value]
+    if rule.split and isinstance(value, str):
+        value = [part.strip() for part in value.split(rule.split)]
+    if isinstance(value, list):
+        value = [v for v in value if not _blank(v)]
+    if _blank(value):
+        return rule.default
+    if isinstance(value, list):
+        mapped = [_map_one(v, rule) for v in value]
+        flat = [x for v in mapped for x in (v if isinstance(v, list) else [v]) if x is not None]
+        if target not in LIST_TARGETS and kind != LIST:
+            raise Unmappable("invalid-value", "expected one value, got a list")
+        return [_as_kind(v, kind, rule, ZoneInfo(adapter.timezone)) for v in flat]
+    value = _map_one(value, rule)
+    if value is None:
+        return rule.default
+    if target in LIST_TARGETS and not isinstance(value, list):
+        value = [value]
+    return _as_kind(value, kind, rule, ZoneInfo(adapter.timezone))
+
+
+def _put(doc: dict[str, Any], target: str, value: Any) -> None:
+    node: Any = doc
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", target)
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        key: Any = int(part[1:-1]) if part.startswith("[") else part
+        if isinstance(key, int):
+            while len(node) <= key:
+                node.append({})
+        if last:
+            node[key] = value
+        else:
+            nxt_is_index = parts[i + 1].startswith("[")
+            if isinstance(key, int):
+                node = node[key]
+            else:
+                node = node.setdefault(key, [] if nxt_is_index else {})
+
+
+def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[FieldError]]:
+    """The partner's record in our referral's shape, and what could not be mapped."""
+    doc: dict[str, Any] = {}
+    errors: list[FieldError] = []
+    if not isinstance(record, dict):
+        return doc, [FieldError(field="", code="not-an-object", message="a record must be a JSON object")]
+    for target, rule in adapter.fields.items():
+        try:
+            if target == "credentials":
+                items = _walk(record, f"{rule.each}[]", False) if rule.each else []
+                creds = []
+                for item in items:
+                    one = {}
+                    for sub, subrule in (rule.fields or {}).items():
+                        v = _value(item, subrule, CREDENTIAL_FIELDS[sub], sub, adapter)
+                        if v is not None:
+                            one[sub] = v
+                    if one:
+                        creds.append(one)
+                doc["credentials"] = creds
+                continue
+            value = _value(record, rule, kind_of(target), target, adapter)  # type: ignore[arg-type]
+        except Unmappable as exc:
+            errors.append(FieldError(field=adapter.source_of(target), code=exc.code, message=exc.message))
+            continue
+        if value is not None:
+            _put(doc, target, value)
+    if isinstance(doc.get("credentials"), list):
+        # credentials[N].x from flat columns: a row without a credential name has none there.
+        doc["credentials"] = [c for c in doc["credentials"] if c and c.get("name")]
+    return doc, errors
+
+
+def validation_errors(adapter: Adapter | None, exc: ValidationError) -> list[FieldError]:
+    """pydantic errors on the canonical referral, named by the partner's own fields."""
+    found = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        target = ".".join(loc)
+        target = re.sub(r"\.(\d+)\.", r"[\1].", target)
+        target = re.sub(r"\.(\d+)$", "", target)
+        where = adapter.source_of(target) if adapter else target
+        found.append(FieldError(field=where, code=domain.error_code(err["type"]), message=_safe_message(err)))
+    return found
+
+
+def _safe_message(err: Any) -> str:
+    # pydantic puts the input in some messages (e.g. "Input should be ... [input_value='x']"
+    # only in str(exc), not in msg); msg alone is safe except for our e-mail explanation.
+    if err["type"] == "invalid_email":
+        return "not a valid e-mail address"
+    return str(err["msg"])
+
+
+def to_referral(adapter: Adapter | None, doc: dict[str, Any]) -> tuple[domain.ReferralIn | None, list[FieldError]]:
+    region = adapter.phone_region if adapter else domain.DEFAULT_PHONE_REGION
+    try:
+        return domain.validate_referral(doc, region), []
+    except ValidationError as exc:
+        return None, validation_errors(adapter, exc)
+
+
+def referral_from(adapter: Adapter, record: Any) -> tuple[domain.ReferralIn | None, list[FieldError]]:
+    """Map and validate one partner record: the referral, or every error found in it."""
+    doc, errors = translate(adapter, record)
+    referral, invalid = to_referral(adapter, doc)
+    # A field that failed to map is also reported missing by validation: keep the cause.
+    failed = {e.field for e in errors}
+    return (referral if not errors else None), errors + [e for e in invalid if e.field not in failed]

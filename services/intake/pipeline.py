@@ -1,0 +1,241 @@
+"""The one way referrals enter the network, whatever the entry path, and how they change.
+
+Every path (our JSON API, a partner's webhook, a CSV row, a record on the partner's
+Kafka topic) ends in `Intake.submit` with validated referrals, in the caller's
+transaction: candidates are resolved by keyed hashes, duplicates are found under
+advisory locks (so two concurrent requests cannot both accept the same person for the
+same target), personal data is sealed with the candidate's key, and the referral and its
+`referral.submitted` event commit together (outbox).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from contracts import build, events
+from plumbing import outbox
+from plumbing.vault import CandidateKey, Vault
+from services.intake import domain, store
+
+SOURCE = "/talentloop/intake"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    referral_id: str
+    candidate_id: str
+    unknown_skills: list[str]
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    existing_referral_id: str
+    code: str  # duplicate-referral: same person and target; external-id-in-use: the reference names someone else
+
+    @property
+    def message(self) -> str:
+        if self.code == "external-id-in-use":
+            return "this external_id already names another person's active referral"
+        return "this person is already referred by you for the same target"
+
+
+class NotFound(Exception):
+    pass
+
+
+class Conflict(Exception):
+    def __init__(self, message: str, state: str) -> None:
+        super().__init__(message)
+        self.state = state
+
+
+@dataclass
+class Intake:
+    vault: Vault
+    secret: bytes  # for identity hashes
+
+    async def submit(
+        self,
+        conn: asyncpg.Connection,
+        partner_id: str,
+        referrals: list[domain.ReferralIn],
+        *,
+        entry: str,
+        correlation_id: str,
+    ) -> list[Accepted | Duplicate]:
+        """Accept each referral or name the existing one it duplicates, in input order."""
+        if not referrals:
+            return []
+        candidates = await store.resolve_candidates(
+            conn, [domain.identity_hashes(r.candidate, self.secret) for r in referrals]
+        )
+        external = [r.external_id for r in referrals if r.external_id]
+        pairs = [(c, r.target_key()) for r, c in zip(referrals, candidates, strict=True)]
+        await store.lock(
+            conn, [f"{partner_id}|ext|{e}" for e in external] + [f"{partner_id}|{c}|{t}" for c, t in pairs]
+        )
+        by_external: dict[str, tuple[str, str]] = {}
+        by_pair: dict[tuple[str, str], str] = {}
+        for row in await store.active_matches(conn, partner_id, external, pairs):
+            if row["external_id"]:
+                by_external[row["external_id"]] = (row["referral_id"], row["candidate_id"])
+            by_pair[(row["candidate_id"], row["target_key"])] = row["referral_id"]
+        keys = await self.vault.keys(conn, candidates, create=True)
+
+        results: list[Accepted | Duplicate] = []
+        new: list[store.NewReferral] = []
+        for referral, candidate_id, pair in zip(referrals, candidates, pairs, strict=True):
+            found = self._duplicate(referral, candidate_id, pair, by_external, by_pair)
+            if found:
+                results.append(found)
+                continue
+            referral_id = domain.new_referral_id()
+            row = _new_row(referral, referral_id, partner_id, candidate_id, entry, keys[candidate_id])
+            new.append(row)
+            if referral.external_id:  # later rows of the same batch see this one
+                by_external[referral.external_id] = (referral_id, candidate_id)
+            by_pair[pair] = referral_id
+            results.append(Accepted(referral_id, candidate_id, domain.unknown_skills(row.submission.skills)))
+        await store.insert_referrals(conn, new)
+        await outbox.enqueue_many(
+            conn,
+            [(build(r.submission, source=SOURCE, correlation_id=correlation_id), events.ReferralSubmittedV2) for r in new],
+        )
+        return results
+
+    @staticmethod
+    def _duplicate(
+        referral: domain.ReferralIn,
+        candidate_id: str,
+        pair: tuple[str, str],
+        by_external: dict[str, tuple[str, str]],
+        by_pair: dict[tuple[str, str], str],
+    ) -> Duplicate | None:
+        if referral.external_id and referral.external_id in by_external:
+            existing, whose = by_external[referral.external_id]
+            return Duplicate(existing, "duplicate-referral" if whose == candidate_id else "external-id-in-use")
+        if pair in by_pair:
+            return Duplicate(by_pair[pair], "duplicate-referral")
+        return None
+
+    # --- after submission ------------------------------------------------------------------
+
+    async def current(self, conn: asyncpg.Connection, row: asyncpg.Record) -> domain.ReferralIn:
+        """The referral as it now stands, personal data opened with the candidate's key."""
+        key = await self.vault.key(conn, row["candidate_id"])
+        if key is None:
+            raise Conflict("the candidate's personal data was erased", "erased")
+        submission = events.ReferralSubmittedV2.model_validate_json(row["submission"])
+        demographics = store.sealed(row["demographics_sealed"])
+        return domain.ReferralIn.model_construct(
+            external_id=row["external_id"],
+            candidate=domain.Contact.model_construct(**key.open(store.sealed(row["contact_sealed"]), "contact")),
+            demographics=domain.Demographics(**key.open(demographics, "demographics")) if demographics else None,
+            skills=[s.text for s in submission.skills],
+            credentials=list(submission.credentials),
+            training=submission.training,
+            target_onet_soc_code=submission.target_onet_soc_code,
+            target_opening_id=submission.target_opening_id,
+            consent=domain.ConsentIn.model_construct(**submission.consent.model_dump()),
+        )
+
+    async def update(
+        self, conn: asyncpg.Connection, partner_id: str, referral_id: str, change: domain.Profile, correlation_id: str
+    ) -> list[str]:
+        """Apply the partner's change; publish `referral.updated` when anything visible changed."""
+        row = await _active(conn, referral_id, partner_id)
+        before = await self.current(conn, row)
+        after, changed = domain.apply_update(before, change)
+        key = await self.vault.key(conn, row["candidate_id"])
+        assert key is not None  # current() checked
+        if change.candidate is not None:
+            # The person may now also be reached by a new e-mail or phone: link it to them.
+            await store.resolve_candidates(conn, [domain.identity_hashes(after.candidate, self.secret)])
+        sealed = _new_row(after, referral_id, partner_id, row["candidate_id"], row["entry"], key)
+        await store.save_update(conn, referral_id, sealed.submission, sealed.contact_sealed, sealed.demographics_sealed)
+        if changed:
+            event = domain.updated_event(after, referral_id, partner_id, row["candidate_id"], changed, sealed.contact_sealed)
+            await outbox.emit(conn, event, source=SOURCE, correlation_id=correlation_id)
+        return changed
+
+    async def withdraw(
+        self,
+        conn: asyncpg.Connection,
+        partner_id: str,
+        referral_id: str,
+        reason: events.WithdrawalReason,
+        correlation_id: str,
+    ) -> datetime:
+        row = await _active(conn, referral_id, partner_id)
+        at = datetime.now(UTC)
+        await store.withdraw(conn, referral_id, reason.value, at)
+        event = events.ReferralWithdrawnV1(
+            referral_id=referral_id, partner_id=partner_id, candidate_id=row["candidate_id"], reason=reason, withdrawn_at=at
+        )
+        await outbox.emit(conn, event, source=SOURCE, correlation_id=correlation_id)
+        return at
+
+    async def erase(
+        self,
+        conn: asyncpg.Connection,
+        candidate_id: str,
+        requested_by: events.ErasureRequester,
+        principal: str,
+        correlation_id: str,
+    ) -> events.CandidateErasedV1:
+        """Forget the person everywhere: destroy their key, unlink their identities, withdraw
+        their open referrals, and tell every service to drop what it holds."""
+        rows = await store.referrals_of(conn, candidate_id)
+        if not rows:
+            raise NotFound(candidate_id)
+        now = datetime.now(UTC)
+        for row in rows:
+            if row["status"] == "active":
+                withdrawn = events.ReferralWithdrawnV1(
+                    referral_id=row["referral_id"],
+                    partner_id=row["partner_id"],
+                    candidate_id=candidate_id,
+                    reason=events.WithdrawalReason.candidate_erased,
+                    withdrawn_at=now,
+                )
+                await outbox.emit(conn, withdrawn, source=SOURCE, correlation_id=correlation_id)
+        await self.vault.destroy(conn, candidate_id)
+        await store.erase(conn, candidate_id, requested_by.value, principal, len(rows))
+        erased = events.CandidateErasedV1(
+            candidate_id=candidate_id,
+            referral_ids=[r["referral_id"] for r in rows],
+            requested_by=requested_by,
+            erased_at=now,
+        )
+        await outbox.emit(conn, erased, source=SOURCE, correlation_id=correlation_id)
+        return erased
+
+
+async def _active(conn: asyncpg.Connection, referral_id: str, partner_id: str) -> asyncpg.Record:
+    row = await store.find(conn, referral_id, partner_id, for_update=True)
+    if row is None:
+        raise NotFound(referral_id)
+    if row["status"] != "active":
+        raise Conflict(f"the referral is {row['status']}", row["status"])
+    return row
+
+
+def _new_row(
+    referral: domain.ReferralIn, referral_id: str, partner_id: str, candidate_id: str, entry: str, key: CandidateKey
+) -> store.NewReferral:
+    contact = key.seal(referral.candidate.model_dump(), "contact")
+    demographics = key.seal(referral.demographics.model_dump(mode="json"), "demographics") if referral.demographics else None
+    return store.NewReferral(
+        referral_id=referral_id,
+        partner_id=partner_id,
+        external_id=referral.external_id,
+        candidate_id=candidate_id,
+        target_key=referral.target_key(),
+        entry=entry,
+        contact_sealed=contact,
+        demographics_sealed=demographics,
+        submission=domain.submitted(referral, referral_id, partner_id, candidate_id, contact),
+    )
