@@ -50,6 +50,15 @@ class Problem(Exception):
         return doc
 
 
+# Validation error types that deserve their own problem type when they are the only cause
+# (e.g. intake's consent_required), so a client can branch on `type` alone.
+NAMED_VALIDATION_ERRORS: dict[str, tuple[str, str]] = {}
+
+
+def name_validation_error(error_type: str, slug: str, title: str) -> None:
+    NAMED_VALIDATION_ERRORS[error_type] = (slug, title)
+
+
 def not_found(what: str) -> Problem:
     # Foreign tenants get the same answer as missing ids, so ids cannot be probed.
     return Problem(404, "not-found", "Not found", f"no {what} with that id is visible to you")
@@ -70,7 +79,12 @@ def install(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"], "type": e["type"]}
             for e in exc.errors()
         ]
-        problem = Problem(422, "validation", "Request is not valid", f"{len(errors)} field error(s)", errors=errors)
+        kinds = {e["type"] for e in errors}
+        if len(kinds) == 1 and (named := NAMED_VALIDATION_ERRORS.get(next(iter(kinds)))):
+            detail = "; ".join(e["message"] for e in errors)
+            problem = Problem(422, named[0], named[1], detail, errors=errors)
+        else:
+            problem = Problem(422, "validation", "Request is not valid", f"{len(errors)} field error(s)", errors=errors)
         return problem_response(problem, request)
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,12 +1,13 @@
 """Made-up jobseekers in each example partner's own record shape (deploy/adapters/).
 
 Used by the demo, the benchmark, the tests and `examples/partners/`. Names, e-mails
-(example.org) and phone numbers (555-01xx, reserved for fiction) are invented.
+(example.org) and phone numbers (exchange 555) are invented.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import random
 from collections.abc import Iterator
@@ -63,7 +64,7 @@ def person(n: int, run: str = "demo", seed: int = 7) -> Person:
         given=given,
         family=family,
         email=f"{given.lower()}.{family.lower()}.{run}.{n}@example.org",
-        phone=f"+1 (312) 555-01{n % 100:02d}",
+        phone=_phone(n, run),
         skills=skills,
         program=program,
         soc=soc,
@@ -73,6 +74,14 @@ def person(n: int, run: str = "demo", seed: int = 7) -> Person:
         gender=rng.choice(["female", "male", "nonbinary", "unknown"]),
         veteran=rng.random() < 0.08,
     )
+
+
+def _phone(n: int, run: str) -> str:
+    """Distinct for every (n, run) up to 720,000 people per run: the same phone is the same person."""
+    salt = int(hashlib.sha256(run.encode()).hexdigest(), 16)
+    area = 200 + (n + salt) % 800
+    line = 100 + (n // 800 + salt // 800) % 900
+    return f"+1 ({area}) 555-{line:04d}"
 
 
 # --- each partner's shape ------------------------------------------------------------------
@@ -90,7 +99,7 @@ RIVERBEND_COLUMNS = ["STUDENT_ID", "FIRST_NM", "LAST_NM", "PERSONAL_EMAIL", "CAM
 def northside_row(p: Person, run: str = "demo") -> dict[str, str]:
     gender = {"female": "Female", "male": "Male", "nonbinary": "Non-binary", "unknown": "Prefer not to say"}[p.gender]
     return {
-        "Contact ID": f"003{run[:4]}{p.n:08d}",
+        "Contact ID": f"003{run}{p.n:08d}",
         "First Name": p.given,
         "Last Name": p.family,
         "Email": p.email,
@@ -114,7 +123,7 @@ def northside_row(p: Person, run: str = "demo") -> dict[str, str]:
 
 def riverbend_row(p: Person, run: str = "demo") -> dict[str, str]:
     return {
-        "STUDENT_ID": f"RB{run[:4].upper()}{p.n:07d}",
+        "STUDENT_ID": f"RB{run.upper()}{p.n:07d}",
         "FIRST_NM": p.given.upper(),
         "LAST_NM": p.family.upper(),
         "PERSONAL_EMAIL": p.email if p.n % 4 else "",

@@ -23,6 +23,7 @@ from services.intake import csv_import, domain, mapping, store
 from services.intake.pipeline import Accepted, Conflict, Duplicate, Intake, NotFound
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
+problems.name_validation_error("consent_required", "consent-required", "Consent required")
 Caller = Annotated[Principal, Depends(principal)]
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", description="Repeat a request safely: same key, same answer.")

@@ -191,6 +191,8 @@ class Adapter(BaseModel):
         """The partner's field a target comes from, for error messages."""
         if target in self.fields:
             return " | ".join(self.fields[target].sources()) or target
+        if target == "candidate":  # "an e-mail or a phone": both fields
+            return " | ".join(self.source_of(t) for t in ("candidate.email", "candidate.phone") if t in self.fields)
         if m := re.match(r"^credentials\[(\d+)\]\.(\w+)$", target):
             rule = self.fields.get("credentials")
             if rule and rule.fields and m.group(2) in rule.fields:
@@ -374,10 +376,15 @@ def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[Field
             if target == "credentials":
                 items = _walk(record, f"{rule.each}[]", False) if rule.each else []
                 creds = []
-                for item in items:
+                for i, item in enumerate(items):
                     one = {}
                     for sub, subrule in (rule.fields or {}).items():
-                        v = _value(item, subrule, CREDENTIAL_FIELDS[sub], sub, adapter)
+                        try:
+                            v = _value(item, subrule, CREDENTIAL_FIELDS[sub], sub, adapter)
+                        except Unmappable as exc:
+                            where = f"{rule.each}[{i}].{' | '.join(subrule.sources())}"
+                            errors.append(FieldError(field=where, code=exc.code, message=exc.message))
+                            continue
                         if v is not None:
                             one[sub] = v
                     if one:
