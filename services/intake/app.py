@@ -17,8 +17,10 @@ from services.intake import inbound, mapping, store
 from services.intake.api import imports, router
 from services.intake.pipeline import Intake
 
-# Kept short: records there are partners' plaintext, deleted anyway once processed.
-INBOUND_RETENTION_MS = str(24 * 3600 * 1000)
+# Records there are partners' plaintext. Intake deletes them from reads once processed
+# (DeleteRecords); on disk they go when Kafka deletes their segment: segments roll hourly
+# and nothing is kept longer than a day, processed or not.
+INBOUND_TOPIC_CONFIG = {"retention.ms": str(24 * 3600 * 1000), "segment.ms": str(3600 * 1000)}
 
 
 def _inbound_description(topic: str) -> str:
@@ -44,7 +46,7 @@ async def on_start(rt: Runtime) -> None:
         return
     await create_topics(
         settings.kafka_bootstrap_servers,
-        [TopicSpec(t, config={"retention.ms": INBOUND_RETENTION_MS}) for t in topics],
+        [TopicSpec(t, config=INBOUND_TOPIC_CONFIG) for t in topics],
     )
     consumer = inbound.InboundConsumer(
         "intake", rt.pool, rt.producer, settings.max_attempts, settings.retry_backoff_s, intake=intake, adapters=topics
