@@ -12,7 +12,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from talentloop import credentials, network
+from talentloop import credentials, importer, network
 from talentloop.network import NetworkConfig
 
 app = typer.Typer(
@@ -116,6 +116,49 @@ def keys(home: Home = None) -> None:
     hashed = credentials.ensure(cfg.home)
     typer.echo(f"Hashed keys for the services: {hashed}")
     typer.echo(f"Plaintext keys for you (mode 0600): {cfg.home / 'keys.json'}")
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The partner's CSV, in its own columns.")],
+    partner: Annotated[str, typer.Option(help="Partner id; its adapter in deploy/adapters maps the columns.")],
+    errors: Annotated[Path | None, typer.Option(help="Write the error report (CSV) here.")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(help="Repeat safely: same key and file, same answer.")] = None,
+    home: Home = None,
+) -> None:
+    """Import a CSV of referrals through intake, with a progress bar."""
+    cfg = _config(home)
+    key = credentials.load_keys(cfg.home).get(f"partner:{partner}")
+    if key is None:
+        raise typer.BadParameter(f"no API key for partner {partner!r} in {cfg.home / 'keys.json'}", param_hint="--partner")
+    url = f"http://127.0.0.1:{cfg.ports['intake']}"
+    size = file.stat().st_size
+    with typer.progressbar(length=size, label=f"Importing {file.name}", show_eta=True) as bar:
+        done = 0
+
+        def advance(step: dict) -> None:
+            nonlocal done
+            bar.update(step["bytes_read"] - done)
+            done = step["bytes_read"]
+
+        try:
+            summary = importer.import_csv(url, key, file, advance, idempotency_key=idempotency_key)
+        except importer.ImportFailed as exc:
+            typer.echo(f"\nimport failed: {exc}", err=True)
+            raise typer.Exit(1) from None
+        bar.update(size - done)
+    typer.echo(
+        f"{summary['rows']} rows: {summary['accepted']} accepted, {summary['duplicates']} duplicates, "
+        f"{summary['rejected']} rejected  (import {summary['import_id']})"
+    )
+    if summary["unknown_skills"]:
+        top = ", ".join(f"{s} ({n})" for s, n in list(summary["unknown_skills"].items())[:10])
+        typer.echo(f"Skills not in the vocabulary (kept, flagged): {top}")
+    if errors is not None:
+        errors.write_text(importer.error_report(url, key, summary))
+        typer.echo(f"Error report: {errors}")
+    elif summary["rejected"] or summary["duplicates"]:
+        typer.echo(f"Error report: GET {url}{summary['error_report']} (or rerun with --errors FILE)")
 
 
 @app.command()

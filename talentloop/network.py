@@ -15,7 +15,7 @@ from deploy.topics import TopicSpec, create_topics
 from plumbing.settings import DEFAULT_PORTS
 from talentloop import credentials, launcher
 
-CONSUMERS = ("routing", "employer_gateway", "outcomes")
+CONSUMERS = ("intake", "routing", "employer_gateway", "outcomes")  # each has a dead-letter topic
 
 
 def default_home() -> Path:
@@ -78,7 +78,8 @@ class Network:
     timings: dict[str, float]
 
 
-def up(cfg: NetworkConfig) -> Network:
+def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None) -> Network:
+    """Start the stack and the services (all, or `only` these, e.g. for a benchmark)."""
     cfg.home.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     stack = cfg.stack().start()
@@ -92,7 +93,7 @@ def up(cfg: NetworkConfig) -> Network:
         "TALENTLOOP_PSEUDONYM_KEY": launcher.pseudonym_key(cfg.home),
         "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
     }
-    services = cfg.services()
+    services = [s for s in cfg.services() if only is None or s.name in only]
     for service in services:
         launcher.start(service, env)
     launcher.wait_healthy(services)
