@@ -87,6 +87,7 @@ class FieldError(BaseModel):
     field: str = Field(description="The partner's field (CSV column or JSON path); empty for the whole record.")
     code: str
     message: str
+    target: str | None = Field(default=None, exclude=True)  # the referral field, to relate causes
 
 
 class Unmappable(Exception):
@@ -393,7 +394,7 @@ def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[Field
                 continue
             value = _value(record, rule, kind_of(target), target, adapter)  # type: ignore[arg-type]
         except Unmappable as exc:
-            errors.append(FieldError(field=adapter.source_of(target), code=exc.code, message=exc.message))
+            errors.append(FieldError(field=adapter.source_of(target), code=exc.code, message=exc.message, target=target))
             continue
         if value is not None:
             _put(doc, target, value)
@@ -412,7 +413,9 @@ def validation_errors(adapter: Adapter | None, exc: ValidationError) -> list[Fie
         target = re.sub(r"\.(\d+)\.", r"[\1].", target)
         target = re.sub(r"\.(\d+)$", "", target)
         where = adapter.source_of(target) if adapter else target
-        found.append(FieldError(field=where, code=domain.error_code(err["type"]), message=_safe_message(err)))
+        found.append(
+            FieldError(field=where, code=domain.error_code(err["type"]), message=_safe_message(err), target=target)
+        )
     return found
 
 
@@ -436,6 +439,11 @@ def referral_from(adapter: Adapter, record: Any) -> tuple[domain.ReferralIn | No
     """Map and validate one partner record: the referral, or every error found in it."""
     doc, errors = translate(adapter, record)
     referral, invalid = to_referral(adapter, doc)
-    # A field that failed to map is also reported missing by validation: keep the cause.
-    failed = {e.field for e in errors}
-    return (referral if not errors else None), errors + [e for e in invalid if e.field not in failed]
+    # A field that failed to map is also reported missing by validation (or its parent
+    # object is): keep only the cause.
+    failed = {e.target for e in errors if e.target}
+
+    def consequence(e: FieldError) -> bool:
+        return e.target is not None and any(f == e.target or f.startswith(e.target + ".") for f in failed)
+
+    return (referral if not errors else None), errors + [e for e in invalid if not consequence(e)]
