@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -187,3 +188,28 @@ def write_csv(path: Any, columns: list[str], rows: Iterator[dict[str, str]]) -> 
             writer.writerow(row)
             count += 1
     return count
+
+
+def write_examples(folder: Any, count: int = 10) -> list[Any]:
+    """The files in examples/partners/ (kept true by a test that regenerates them)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    people = [person(n, run="example") for n in range(count)]
+    files = {
+        "northside-tech-collective.csv": csv_text(NORTHSIDE_COLUMNS, [northside_row(p, "example") for p in people]),
+        "riverbend-community-college.csv": csv_text(RIVERBEND_COLUMNS, [riverbend_row(p, "example") for p in people]),
+        "forge-coding-bootcamp.webhook.json": json.dumps(forge_payload(people[0], "example"), indent=2) + "\n",
+        "forge-coding-bootcamp.kafka.ndjson": "".join(json.dumps(forge_payload(p, "example")) + "\n" for p in people[1:4]),
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return [folder / name for name in files]
+
+
+if __name__ == "__main__":
+    import sys
+
+    for path in write_examples(sys.argv[1] if len(sys.argv) > 1 else "examples/partners"):
+        print(f"wrote {path}")

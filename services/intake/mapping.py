@@ -15,6 +15,7 @@ change: no code. See docs/adapters.md for the format; the pieces are:
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -127,6 +128,10 @@ class Rule(BaseModel):
             except ValueError:
                 raise ValueError(f"date_format {self.date_format!r} cannot read its own output") from None
         return self
+
+    def model_post_init(self, _context: Any) -> None:
+        # Looked up for every row: build the case-insensitive table once.
+        self._lookup = {str(k).strip().casefold(): v for k, v in (self.map or {}).items()}
 
     def sources(self) -> list[str]:
         if self.source is None:
@@ -283,7 +288,7 @@ def _transform(value: Any, steps: list[str]) -> Any:
 def _map_one(value: Any, rule: Rule) -> Any:
     if rule.map is None:
         return value
-    lookup = {str(k).strip().casefold(): v for k, v in rule.map.items()}
+    lookup = rule._lookup
     key = str(value).strip().casefold()
     if key in lookup:
         return lookup[key]
@@ -347,9 +352,14 @@ def _value(record: Any, rule: Rule, kind: Kind, target: str, adapter: Adapter) -
     return _as_kind(value, kind, rule, ZoneInfo(adapter.timezone))
 
 
+@functools.cache
+def _parts(target: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"[^.\[\]]+|\[\d+\]", target))
+
+
 def _put(doc: dict[str, Any], target: str, value: Any) -> None:
     node: Any = doc
-    parts = re.findall(r"[^.\[\]]+|\[\d+\]", target)
+    parts = _parts(target)
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         key: Any = int(part[1:-1]) if part.startswith("[") else part

@@ -13,9 +13,9 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from contracts import Envelope, events, topics
+from talentloop import samples
 from tests.e2e.helpers import Api, assert_problem, poll, referral_body, unique
 from tests.kafka_helpers import read_topic
-from talentloop import samples
 
 FORGE = "forge-coding-bootcamp"  # json adapter (webhook + Kafka)
 RIVERBEND = "riverbend-community-college"  # csv adapter
