@@ -218,7 +218,7 @@ def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, se
 
     typer.echo(f"\nDriving the demo: 3 employers, 6 openings, 3 partners, {referrals} referrals...")
     try:
-        result = asyncio.run(demo_driver.run(net.urls, credentials.load_keys(cfg.home), referrals, seed))
+        result = asyncio.run(demo_driver.run(net.urls, credentials.load_keys(cfg.home), referrals, seed, net.bootstrap))
     except httpx.HTTPStatusError as exc:
         typer.echo(f"demo failed: {exc.request.method} {exc.request.url} -> {exc.response.status_code}", err=True)
         typer.echo(exc.response.text, err=True)

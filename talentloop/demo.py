@@ -1,7 +1,9 @@
 """Drives a demo network over the services' public HTTP APIs, as partners and employers would.
 
-Three employers post six openings; three partners (a nonprofit, a college, a bootcamp)
-refer candidates, some of whom lack required skills; employers acknowledge or decline,
+Three employers post six openings; three partners refer candidates, each its own way
+through its adapter (deploy/adapters): a nonprofit and a college upload CSV exports, a
+bootcamp fires webhooks and publishes to its Kafka topic. Some candidates lack required
+skills; employers acknowledge or decline,
 interview and place. The demo keeps its own tally of what it did and then checks the
 outcomes service's funnel against it.
 """
@@ -9,6 +11,8 @@ outcomes service's funnel against it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import random
 import time
 import uuid
@@ -18,7 +22,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaProducer
 
+from contracts.topics import partner_inbound
+from talentloop import samples
 from talentloop.credentials import EMPLOYERS, OPERATOR, PARTNERS
 from talentloop.waiting import until
 
@@ -77,21 +84,55 @@ def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def candidate(rng: random.Random, partner: str, n: int) -> dict[str, Any]:
+def candidate(rng: random.Random, partner: str, n: int, run_id: str) -> samples.Person:
+    """A made-up person with one of the partner's tracks; some lack a core skill."""
     skills = list(rng.choice(TRACKS[partner]))
     skills += rng.sample(EXTRAS, 2)
-    if rng.random() < 0.2:  # some candidates lack one of their track's core skills
+    if rng.random() < 0.2:
         skills.pop(rng.randrange(2))
-    return {
-        "external_id": f"{partner[:4]}-{n:05d}",
-        "candidate": {"given_name": f"Demo{n}", "family_name": "Candidate", "email": f"demo{n}@example.org"},
-        "skills": sorted(set(skills)),
-        "training": {"program": "Tech career track", "provider": partner},
-        "consent": {"share_with_employers": True, "given_at": datetime.now(UTC).isoformat()},
-    }
+    # No target occupation: routing may send them to any opening their skills fit.
+    return dataclasses.replace(samples.person(n, run=run_id), skills=sorted(set(skills)), soc="")
 
 
-async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, seed: int = 7) -> DemoResult:
+async def refer_all(http: httpx.AsyncClient, urls: dict[str, str], keys: dict[str, str], bootstrap: str | None,
+                    people: dict[str, list[samples.Person]], run_id: str) -> Counter[str]:
+    """Each partner its own way: Northside and Riverbend upload CSV exports, Forge's CRM
+    fires webhooks, and (when the broker is known) publishes the rest to its Kafka topic."""
+    referred: Counter[str] = Counter()
+    for partner, shape, columns in (("northside-tech-collective", samples.northside_row, samples.NORTHSIDE_COLUMNS),
+                                    ("riverbend-community-college", samples.riverbend_row, samples.RIVERBEND_COLUMNS)):
+        text = samples.csv_text(columns, [shape(p, run_id) for p in people[partner]])
+        r = await http.post(f"{urls['intake']}/v1/imports", files={"file": (f"{partner}.csv", text.encode(), "text/csv")},
+                            headers={**_auth(keys[f"partner:{partner}"]), "Idempotency-Key": f"demo-{run_id}-{partner}"})
+        r.raise_for_status()
+        referred[partner] += r.json()["accepted"]
+    forge = "forge-coding-bootcamp"
+    by_kafka = people[forge][1::2] if bootstrap else []
+    by_webhook = [p for p in people[forge] if p not in by_kafka]
+
+    async def webhook(p: samples.Person) -> None:
+        r = await http.post(f"{urls['intake']}/v1/webhooks/referrals", json=samples.forge_payload(p, run_id),
+                            headers={**_auth(keys[f"partner:{forge}"]), "Idempotency-Key": f"demo-{run_id}-{p.n}"})
+        r.raise_for_status()
+        referred[forge] += 1
+
+    await asyncio.gather(*(webhook(p) for p in by_webhook))
+    if by_kafka:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+        await producer.start()
+        try:
+            for p in by_kafka:
+                await producer.send(partner_inbound(forge), json.dumps(samples.forge_payload(p, run_id)).encode(),
+                                    key=f"{run_id}-{p.n}".encode())
+            await producer.flush()
+        finally:
+            await producer.stop()
+        referred[forge] += len(by_kafka)
+    return referred
+
+
+async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, seed: int = 7,
+              bootstrap: str | None = None) -> DemoResult:
     rng = random.Random(seed)
     run_id = uuid.uuid4().hex[:8]  # idempotency keys are per run: each run refers new people
     started = time.monotonic()
@@ -117,13 +158,11 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
 
         await until("routing to see every opening", catalogue_ready)
 
-        # 2. Partners refer candidates (concurrently, as real partners would).
-        async def refer(n: int) -> None:
+        # 2. Partners refer candidates, each through its own adapter.
+        people: dict[str, list[samples.Person]] = {p: [] for p in PARTNERS}
+        for n in range(referrals):
             partner = PARTNERS[n % len(PARTNERS)]
-            r = await http.post(f"{urls['intake']}/v1/referrals", json=candidate(rng, partner, n),
-                                headers={**_auth(keys[f"partner:{partner}"]), "Idempotency-Key": f"demo-{run_id}-{n}"})
-            r.raise_for_status()
-            tally.add(partner, "referred")
+            people[partner].append(candidate(rng, partner, n, run_id))
 
         async def funnel():  # type: ignore[no-untyped-def]
             """The funnel's totals counted since the demo began (the ledger may hold earlier runs)."""
@@ -135,7 +174,9 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
 
         baseline: dict[str, int] = {}
         baseline = (await funnel())["total"]
-        await asyncio.gather(*(refer(n) for n in range(referrals)))
+        for partner, n in (await refer_all(http, urls, keys, bootstrap, people, run_id)).items():
+            for _ in range(n):
+                tally.add(partner, "referred")
 
         async def all_decided():  # type: ignore[no-untyped-def]
             f = (await funnel())["since_start"]

@@ -292,3 +292,26 @@ async def test_partner_kafka_topic_is_an_entry_path_with_dead_letters(api: Api) 
         return True if not any(r.key == b"g" for r in records) else None
 
     await poll("processed records deleted from the inbound topic", truncated, timeout=30.0)
+
+
+def test_talentloop_import_command(api: Api, network_config, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    run = uuid.uuid4().hex[:6]
+    rows = [samples.northside_row(samples.person(n, run=run), run) for n in range(7)]
+    rows[3]["Consent Date"] = "yesterday"
+    path = tmp_path / "crm-export.csv"
+    path.write_text(samples.csv_text(samples.NORTHSIDE_COLUMNS, rows))
+    report_path = tmp_path / "errors.csv"
+    env = {**os.environ, "TALENTLOOP_HOME": str(network_config.home)}
+    cmd = [sys.executable, "-m", "talentloop.cli", "import", str(path), "--partner", NORTHSIDE, "--errors", str(report_path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "7 rows: 6 accepted, 0 duplicates, 1 rejected" in done.stdout, done.stdout
+    assert [(e["row"], e["column"], e["code"]) for e in report(report_path.read_text())] == [
+        ("5", "Consent Date", "bad-date")
+    ]
+    bad = subprocess.run([*cmd[:4], str(tmp_path / "nope.csv"), *cmd[5:]], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0
