@@ -41,6 +41,9 @@ def test_every_message_is_a_described_cloudevent_with_examples(path):
         payload = message["payload"]
         if "$ref" in payload:
             payload = schemas[payload["$ref"].rsplit("/", 1)[-1]]
+        if ":talentloop.inbound." in name:  # a partner's own records, not our events
+            assert "adapter" in payload.get("description", ""), name
+            continue
         branches = payload.get("oneOf", [payload])
         for branch in branches:
             assert branch.get("description", "").startswith("CloudEvents message"), name
