@@ -41,7 +41,7 @@ async def main(args: argparse.Namespace) -> None:
     pool = await db.create_pool(args.database_url, args.schema)
     producer = new_producer(args.bootstrap, "crash-test")
     await producer.start()
-    consumer = CrashingConsumer(args.group, pool, producer, {"referral.submitted.v2": apply})
+    consumer = CrashingConsumer(args.group, pool, producer, handlers={"referral.submitted.v2": apply})
     consumer.crash_after = args.crash_after
     broker = KafkaBroker(args.bootstrap, consumer_only=True)
     subscriber.attach(broker, consumer, [args.topic])
