@@ -335,14 +335,7 @@ def apply_update(current: ReferralIn, change: Profile) -> tuple[ReferralIn, list
 def updated_event(
     referral: ReferralIn, referral_id: str, partner_id: str, candidate_id: str, changed: list[str], contact_sealed: events.Sealed
 ) -> events.ReferralUpdatedV1:
-    return events.ReferralUpdatedV1(
-        referral_id=referral_id,
-        partner_id=partner_id,
-        candidate_id=candidate_id,
-        changed=changed,
-        skills=skill_refs(referral.skills),
-        skills_vocabulary=vocabulary.skills().version,
-        credentials=referral.credentials,
-        training=referral.training,
-        contact_sealed=contact_sealed,
-    )
+    """The whole profile as it now is (the same fields `submitted` publishes), and what changed."""
+    now = submitted(referral, referral_id, partner_id, candidate_id, contact_sealed)
+    profile = {name: getattr(now, name) for name in events.ReferralUpdatedV1.model_fields if name != "changed"}
+    return events.ReferralUpdatedV1(**profile, changed=changed)
