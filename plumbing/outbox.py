@@ -38,9 +38,13 @@ async def enqueue(conn: asyncpg.Connection, envelope: Envelope, payload_type: ty
 
 async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[Envelope, type[Payload]]]) -> None:
     """Several events in one round trip (bulk imports write thousands per transaction)."""
-    await conn.executemany(
-        "INSERT INTO outbox (event_id, topic, key, value) VALUES ($1, $2, $3, $4)",
-        [(env.id, model.topic.name, env.subject, env.to_bytes()) for env, model in items],
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, value)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])",
+        [env.id for env, _ in items],
+        [model.topic.name for _, model in items],
+        [env.subject for env, _ in items],
+        [env.to_bytes() for env, _ in items],
     )
 
 

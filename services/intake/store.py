@@ -87,38 +87,42 @@ async def active_matches(
     conn: asyncpg.Connection, partner_id: str, external_ids: list[str], pairs: list[tuple[str, str]]
 ) -> list[asyncpg.Record]:
     """Active referrals of this partner with one of these external ids or (candidate, target) pairs."""
-    return await conn.fetch(
-        """
-        SELECT referral_id, external_id, candidate_id, target_key FROM referrals
-        WHERE partner_id = $1 AND status = 'active'
-          AND (external_id = ANY($2::text[])
-               OR (candidate_id, target_key) IN (SELECT * FROM unnest($3::text[], $4::text[])))
-        """,
+    # Two probes, each led by its selective column (candidate id, external id).
+    rows = await conn.fetch(
+        "SELECT referral_id, external_id, candidate_id, target_key FROM referrals"
+        " WHERE candidate_id = ANY($2::text[]) AND partner_id = $1 AND status = 'active'",
         partner_id,
-        external_ids,
-        [p[0] for p in pairs],
-        [p[1] for p in pairs],
+        sorted({p[0] for p in pairs}),
     )
+    if external_ids:
+        rows += await conn.fetch(
+            "SELECT referral_id, external_id, candidate_id, target_key FROM referrals"
+            " WHERE external_id = ANY($2::text[]) AND partner_id = $1 AND status = 'active'",
+            partner_id,
+            external_ids,
+        )
+    wanted, externals = set(pairs), set(external_ids)
+    return [r for r in rows if (r["candidate_id"], r["target_key"]) in wanted or r["external_id"] in externals]
 
 
 async def insert_referrals(conn: asyncpg.Connection, rows: list[NewReferral]) -> None:
-    await conn.executemany(
+    if not rows:
+        return
+    # One statement for the whole batch (unnest), far cheaper than a row at a time.
+    await conn.execute(
         "INSERT INTO referrals (referral_id, partner_id, external_id, candidate_id, target_key, entry,"
-        " contact_sealed, demographics_sealed, submission) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        [
-            (
-                r.referral_id,
-                r.partner_id,
-                r.external_id,
-                r.candidate_id,
-                r.target_key,
-                r.entry,
-                r.contact_sealed.model_dump_json(),
-                r.demographics_sealed.model_dump_json() if r.demographics_sealed else None,
-                r.submission.model_dump_json(),
-            )
-            for r in rows
-        ],
+        " contact_sealed, demographics_sealed, submission)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+        " $7::jsonb[], $8::jsonb[], $9::jsonb[])",
+        [r.referral_id for r in rows],
+        [r.partner_id for r in rows],
+        [r.external_id for r in rows],
+        [r.candidate_id for r in rows],
+        [r.target_key for r in rows],
+        [r.entry for r in rows],
+        [r.contact_sealed.model_dump_json() for r in rows],
+        [r.demographics_sealed.model_dump_json() if r.demographics_sealed else None for r in rows],
+        [r.submission.model_dump_json() for r in rows],
     )
 
 

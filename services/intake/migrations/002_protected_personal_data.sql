@@ -20,8 +20,9 @@ UPDATE referrals SET target_key = COALESCE(
     'occupation:' || (submission->>'target_onet_soc_code'),
     'any');
 -- Duplicate checks: the same person for the same target, or the partner's own reference.
-CREATE INDEX referrals_dedupe ON referrals (partner_id, candidate_id, target_key) WHERE status = 'active';
-CREATE INDEX referrals_external ON referrals (partner_id, external_id) WHERE external_id IS NOT NULL;
+-- The selective column leads, so the lookup stays an index probe whatever the statistics say.
+CREATE INDEX referrals_dedupe ON referrals (candidate_id, partner_id, target_key) WHERE status = 'active';
+CREATE INDEX referrals_external ON referrals (external_id, partner_id) WHERE external_id IS NOT NULL;
 CREATE INDEX referrals_candidate ON referrals (candidate_id);
 
 -- Keyed hashes (HMAC) of a normalized e-mail or phone -> the candidate they identify.
