@@ -24,6 +24,7 @@ class ProblemDetail(BaseModel):
     instance: str | None = None
     errors: list[dict[str, Any]] | None = Field(default=None, description="Field errors, for validation problems.")
     current_state: str | None = Field(default=None, description="For invalid transitions: the state now.")
+    existing_referral_id: str | None = Field(default=None, description="For duplicates: the referral already accepted.")
 
 
 class Problem(Exception):
