@@ -349,16 +349,19 @@ async def _drive(
     request: Request, adapter: mapping.Adapter, file: UploadFile, progress: csv_import.Progress
 ) -> AsyncIterator[dict[str, Any]]:
     pool = pool_of(request)
-    status, failure = "done", None
+    # Until the last batch is in, a stop for any reason (the client went away, the
+    # database failed) leaves the import "failed"; its committed batches stay accepted.
+    status, failure = "failed", "interrupted before the end of the file"
     try:
         async for step in csv_import.run(
             pool, _intake(request), adapter, file.file, progress, correlation_id=correlation_id(request)
         ):
             yield step.as_dict()
+        status, failure = "done", None
     except csv_import.ImportRefused as exc:
-        status, failure = "failed", f"{exc.code}: {exc.message}"
+        failure = f"{exc.code}: {exc.message}"
     except Exception as exc:
-        status, failure = "failed", f"internal: {type(exc).__name__}"
+        failure = f"internal: {type(exc).__name__}"
         raise
     finally:
         top = dict(progress.unknown_skills.most_common(50))

@@ -10,6 +10,7 @@ numbers are spreadsheet rows: the header is row 1, the first record row 2.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import hashlib
 import io
@@ -80,8 +81,7 @@ def check_header(file: IO[bytes], adapter: mapping.Adapter) -> None:
 
 
 def _rows(file: IO[bytes], adapter: mapping.Adapter) -> Iterator[tuple[int, dict[str, str]]]:
-    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")  # utf-8-sig: spreadsheets add a BOM
-    reader = csv.DictReader(text, delimiter=adapter.csv_delimiter)
+    reader = csv.DictReader(_lines(file), delimiter=adapter.csv_delimiter)
     try:
         header = reader.fieldnames or []
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -100,8 +100,12 @@ def _rows(file: IO[bytes], adapter: mapping.Adapter) -> Iterator[tuple[int, dict
             yield number, row
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ImportRefused("not-csv", f"row {number + 1} cannot be read as UTF-8 CSV: {exc}") from None
-    finally:
-        text.detach()
+
+
+def _lines(file: IO[bytes]) -> Iterator[str]:
+    """Decoded line by line, so a bad byte fails its own row and not the rows before it."""
+    for i, raw in enumerate(file):
+        yield (raw[3:] if i == 0 and raw.startswith(codecs.BOM_UTF8) else raw).decode("utf-8")
 
 
 def _translate(adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]]) -> tuple[
@@ -136,9 +140,15 @@ async def run(
     stores the current one, so the two overlap instead of taking turns.
     """
     rows = _rows(file, adapter)
+    broken: list[ImportRefused] = []  # a row that cannot be read ends the file after the rows before it
 
-    def next_batch() -> asyncio.Future[tuple[list, list]] | None:
-        chunk = [r for _, r in zip(range(batch), rows, strict=False)]
+    def next_batch() -> asyncio.Future[tuple[list, list, int]] | None:
+        chunk = []
+        try:
+            for _, row in zip(range(batch), rows, strict=False):
+                chunk.append(row)
+        except ImportRefused as exc:
+            broken.append(exc)
         return asyncio.ensure_future(asyncio.to_thread(_translate, adapter, chunk)) if chunk else None
 
     upcoming = next_batch()
@@ -166,6 +176,10 @@ async def run(
         progress.rejected += rejected
         progress.bytes_read = min(progress.bytes_total, _position(file))
         yield progress
+        if broken and upcoming is None:
+            break
+    if broken:
+        raise broken[0]
 
 
 def _position(file: IO[bytes]) -> int:

@@ -1,4 +1,5 @@
-"""The routing service: matches submitted referrals to open openings, with an explanation."""
+"""The routing service: matches submitted (and updated) referrals to open openings, with an explanation;
+withdrawn and erased referrals give their slot back."""
 
 from pathlib import Path
 
@@ -14,7 +15,7 @@ DEFINITION = ServiceDefinition(
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
     emits=(events.ReferralRoutedV1, events.ReferralUnmatchedV1),
-    consumes=(topics.OPENINGS, topics.REFERRALS),
+    consumes=(topics.OPENINGS, topics.REFERRALS, topics.CANDIDATES),
     handlers=HANDLERS,
 )
 

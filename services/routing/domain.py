@@ -13,6 +13,12 @@ Rules (first version; issue 5 deepens them):
   target opening goes there whenever it is eligible for it.
 - Otherwise the referral is unmatched, with the required skills it lacks for the three
   nearest openings (most required skills covered), which feeds the skills-gap report.
+
+After the first decision (see `decides_again` and `releases_slot`):
+- An update of an unmatched referral is decided again with the updated skills; a routed
+  referral stays where it is (the employer may already be acting on it).
+- A withdrawal (or the candidate's erasure) frees the slot a routed referral took, and a
+  withdrawn referral is never decided again.
 """
 
 from __future__ import annotations
@@ -124,3 +130,17 @@ def _routed(candidate: Candidate, opening: Opening) -> Routed:
         + f". {opening.remaining - 1} slot(s) left after this referral."
     )
     return Routed(opening, _score(candidate, opening), matched, missing, explanation)
+
+
+# Outcomes of a stored decision. WITHDRAWN_UNSEEN: withdrawn (or erased) before any decision.
+ROUTED, UNMATCHED, WITHDRAWN_UNSEEN = "routed", "unmatched", "withdrawn"
+
+
+def decides_again(outcome: str, withdrawn: bool) -> bool:
+    """Does an update of the referral's profile lead to a new decision?"""
+    return outcome == UNMATCHED and not withdrawn
+
+
+def releases_slot(outcome: str, withdrawn: bool) -> bool:
+    """Does withdrawing the referral give its opening a slot back? (Once: a second withdrawal does not.)"""
+    return outcome == ROUTED and not withdrawn

@@ -33,9 +33,9 @@ async def webhook(api: Api, partner: str, record: Any, headers: dict[str, str] |
                                headers={**api.net.auth(f"partner:{partner}"), **(headers or {})})
 
 
-async def upload(api: Api, partner: str, text: str, accept: str = "application/json",
+async def upload(api: Api, partner: str, text: str | bytes, accept: str = "application/json",
                  headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    files = {"file": ("export.csv", text.encode(), "text/csv")}
+    files = {"file": ("export.csv", text if isinstance(text, bytes) else text.encode(), "text/csv")}
     return await api.http.post(api.url("intake", "/v1/imports"), files=files, timeout=60.0,
                                headers={**api.net.auth(f"partner:{partner}"), "Accept": accept, **(headers or {})})
 
@@ -315,3 +315,15 @@ def test_talentloop_import_command(api: Api, network_config, tmp_path) -> None: 
     ]
     bad = subprocess.run([*cmd[:4], str(tmp_path / "nope.csv"), *cmd[5:]], env=env, capture_output=True, text=True)
     assert bad.returncode != 0
+
+
+async def test_an_unreadable_row_fails_the_import_but_keeps_the_rows_before_it(api: Api) -> None:
+    run = uuid.uuid4().hex[:6]
+    text, _ = riverbend_file([samples.person(n, run=run) for n in range(620)], run)
+    lines = text.encode().split(b"\n")
+    lines[611] = lines[611].replace(b"Certificate", b"Certific\xff\xfete")  # not UTF-8, in row 612
+    r = await upload(api, RIVERBEND, b"\n".join(lines))
+    assert r.status_code == 201, r.text
+    summary = r.json()
+    assert summary["status"] == "failed" and summary["failure"].startswith("not-csv"), summary
+    assert summary["accepted"] == 610 and summary["rows"] == 610, summary
