@@ -14,7 +14,7 @@ DEFINITION = ServiceDefinition(
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
     emits=(events.OpeningPostedV1, events.ReferralAcknowledgedV1, events.ReferralDeclinedV1, events.InterviewScheduledV1, events.InterviewCompletedV1, events.PlacementReportedV1),
-    consumes=(topics.ROUTING,),
+    consumes=(topics.ROUTING, topics.REFERRALS, topics.CANDIDATES),
     handlers=HANDLERS,
 )
 

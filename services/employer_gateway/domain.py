@@ -3,6 +3,11 @@
 Pure: each method checks the transition against the current state, updates the state and
 returns the event payload to publish; a forbidden transition raises InvalidTransition
 naming the current state (the API turns it into a 409 problem).
+
+The referring partner may withdraw a referral (intake's `referral.withdrawn`): it becomes
+`withdrawn` unless it was placed already, and no employer action is allowed on it. When
+the candidate is erased, a referral still in progress is withdrawn and its stored routing
+loses the personal parts (`without_personal_data`).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from contracts import events
 
@@ -20,8 +26,11 @@ class State(StrEnum):
     interviewing = "interviewing"
     declined = "declined"
     placed = "placed"
+    withdrawn = "withdrawn"
 
 
+# No employer action leads out of these (ALLOWED names none of them).
+FINAL = frozenset({State.declined, State.placed, State.withdrawn})
 class InvalidTransition(Exception):
     def __init__(self, action: str, current: State, detail: str | None = None) -> None:
         super().__init__(detail or f"cannot {action} a referral that is {current.value}")
@@ -124,3 +133,73 @@ class Referral:
         )
         self.state = State.placed
         return event
+
+    def withdraw(self) -> bool:
+        """The partner withdrew the referral: nobody may act on it any more. A placement stands.
+
+        Returns whether the state changed (a second withdrawal changes nothing).
+        """
+        if self.state in (State.placed, State.withdrawn):
+            return False
+        self.state = State.withdrawn
+        return True
+
+    def close_on_erasure(self) -> bool:
+        """The candidate was erased: a referral still in progress is withdrawn; a final one stays."""
+        if self.state in FINAL:
+            return False
+        self.state = State.withdrawn
+        return True
+
+
+# --- what the inbox stores about the candidate -----------------------------------------
+
+ERASED = "erased"
+# Personal parts of the stored routing decision (a referral.routed payload) and of profiles.
+PERSONAL_KEYS = ("candidate_skills", "credentials", "training", "contact_sealed")
+
+
+def without_personal_data(routing: dict[str, Any]) -> dict[str, Any]:
+    """The stored routing decision once the candidate is erased: no candidate id, skills,
+    credentials or training; the opening's side (score, matched skills, explanation) stays."""
+    out = {k: v for k, v in routing.items() if k not in PERSONAL_KEYS}
+    out["candidate_id"] = ERASED
+    return out
+
+
+def profile_of(event: events.ReferralUpdatedV1) -> dict[str, Any]:
+    """The parts of an updated referral the inbox shows, in the routing decision's terms."""
+    return {
+        "candidate_skills": sorted(set(event.skill_keys())),
+        "credentials": [c.model_dump(mode="json") for c in event.credentials],
+    }
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What arrived about a referral before its routing decision did (other topics)."""
+
+    withdrawn: bool = False
+    erased: bool = False
+    profile: dict[str, Any] | None = None  # the latest referral.updated profile
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    state: State
+    candidate_id: str
+    routing: dict[str, Any]
+
+
+def inbox_entry(routing: dict[str, Any], notice: Notice) -> InboxEntry:
+    """A routed referral as it enters the inbox, with what arrived before it applied.
+
+    An update's profile is newer than the one routing decided on, so it wins; an erased
+    candidate's referral enters without personal data and withdrawn, as a withdrawn one does.
+    """
+    if notice.profile is not None and not notice.erased:
+        routing = {**routing, **notice.profile}
+    if notice.erased:
+        routing = without_personal_data(routing)
+    state = State.withdrawn if notice.withdrawn or notice.erased else State.routed
+    return InboxEntry(state, routing["candidate_id"], routing)

@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from contracts import events
-from services.employer_gateway.domain import Interview, Referral, State
+from services.employer_gateway.domain import InboxEntry, Interview, Notice, Referral, State
 
 
 async def insert_opening(conn: asyncpg.Connection, event: events.OpeningPostedV1) -> None:
@@ -27,7 +27,17 @@ async def list_openings(pool: asyncpg.Pool, employer_id: str) -> list[dict]:
     return [{**json.loads(r["posting"]), "posted_at": r["posted_at"].isoformat()} for r in rows]
 
 
-async def insert_routed(conn: asyncpg.Connection, event: events.ReferralRoutedV1, routed_at: datetime) -> None:
+async def lock_referral(conn: asyncpg.Connection, referral_id: str) -> None:
+    """Serialize this transaction with every other one about the referral (until it ends).
+
+    Routing decisions, withdrawals, updates and erasures of one referral arrive on three
+    topics, applied by concurrent consumers; without this, an erasure could miss a routed
+    row inserted (not yet committed) at the same moment, and the other way round.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('employer_gateway.referral:' || $1, 0))", referral_id)
+
+
+async def insert_routed(conn: asyncpg.Connection, event: events.ReferralRoutedV1, routed_at: datetime, entry: InboxEntry) -> None:
     await conn.execute(
         "INSERT INTO referrals (referral_id, employer_id, opening_id, partner_id, candidate_id, state, routing,"
         " routed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (referral_id) DO NOTHING",
@@ -35,18 +45,90 @@ async def insert_routed(conn: asyncpg.Connection, event: events.ReferralRoutedV1
         event.employer_id,
         event.opening_id,
         event.partner_id,
-        event.candidate_id,
-        State.routed.value,
-        event.model_dump_json(),
+        entry.candidate_id,
+        entry.state.value,
+        json.dumps(entry.routing),
         routed_at,
     )
 
 
-async def load(conn: asyncpg.Connection, referral_id: str, employer_id: str) -> tuple[Referral, str] | None:
-    """The employer's referral (locked for update) and its partner id; None if not theirs."""
+async def notice(conn: asyncpg.Connection, referral_id: str) -> Notice:
+    row = await conn.fetchrow("SELECT * FROM referral_notices WHERE referral_id = $1", referral_id)
+    if row is None:
+        return Notice()
+    return Notice(
+        withdrawn=row["withdrawn_at"] is not None,
+        erased=row["erased_at"] is not None,
+        profile=json.loads(row["profile"]) if row["profile"] is not None else None,
+    )
+
+
+async def note_withdrawal(conn: asyncpg.Connection, referral_id: str, at: datetime, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO referral_notices (referral_id, withdrawn_at, withdrawal_reason) VALUES ($1, $2, $3)"
+        " ON CONFLICT (referral_id) DO UPDATE SET"
+        "   withdrawn_at = COALESCE(referral_notices.withdrawn_at, EXCLUDED.withdrawn_at),"
+        "   withdrawal_reason = COALESCE(referral_notices.withdrawal_reason, EXCLUDED.withdrawal_reason)",
+        referral_id,
+        at,
+        reason,
+    )
+
+
+async def note_profile(conn: asyncpg.Connection, referral_id: str, profile: dict, at: datetime) -> bool:
+    """Keep the profile if it is the newest seen for a referral whose candidate is not erased."""
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO referral_notices (referral_id, profile, profile_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (referral_id) DO UPDATE SET profile = EXCLUDED.profile, profile_at = EXCLUDED.profile_at"
+            " WHERE referral_notices.erased_at IS NULL"
+            "   AND (referral_notices.profile_at IS NULL OR referral_notices.profile_at <= EXCLUDED.profile_at)"
+            " RETURNING 1",
+            referral_id,
+            json.dumps(profile),
+            at,
+        )
+    )
+
+
+async def note_erasure(conn: asyncpg.Connection, referral_ids: list[str], at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO referral_notices (referral_id, erased_at) SELECT r, $2 FROM unnest($1::text[]) AS r ORDER BY r"
+        " ON CONFLICT (referral_id) DO UPDATE SET"
+        "   erased_at = COALESCE(referral_notices.erased_at, EXCLUDED.erased_at), profile = NULL, profile_at = NULL",
+        referral_ids,
+        at,
+    )
+
+
+async def referrals_of_candidate(conn: asyncpg.Connection, candidate_id: str) -> list[str]:
+    return [r["referral_id"] for r in await conn.fetch("SELECT referral_id FROM referrals WHERE candidate_id = $1", candidate_id)]
+
+
+async def stored_routing(conn: asyncpg.Connection, referral_id: str) -> tuple[str, dict] | None:
+    """The referral's candidate id and stored routing decision, if it is in an inbox."""
+    row = await conn.fetchrow("SELECT candidate_id, routing FROM referrals WHERE referral_id = $1", referral_id)
+    return (row["candidate_id"], json.loads(row["routing"])) if row else None
+
+
+async def set_routing(conn: asyncpg.Connection, referral_id: str, candidate_id: str, routing: dict) -> None:
+    await conn.execute(
+        "UPDATE referrals SET candidate_id = $2, routing = $3, updated_at = now() WHERE referral_id = $1",
+        referral_id,
+        candidate_id,
+        json.dumps(routing),
+    )
+
+
+async def load(
+    conn: asyncpg.Connection, referral_id: str, employer_id: str | None
+) -> tuple[Referral, str] | None:
+    """The employer's referral (locked for update) and its partner id; None if not theirs.
+
+    `employer_id=None` loads it whoever the employer is (for intake's events)."""
     row = await conn.fetchrow(
         "SELECT referral_id, employer_id, opening_id, partner_id, state FROM referrals"
-        " WHERE referral_id = $1 AND employer_id = $2 FOR UPDATE",
+        " WHERE referral_id = $1 AND ($2::text IS NULL OR employer_id = $2) FOR UPDATE",
         referral_id,
         employer_id,
     )
@@ -116,10 +198,10 @@ async def inbox_page(
                 "candidate_id": r["candidate_id"],
                 "state": r["state"],
                 "score": routing["score"],
-                "skills": routing["candidate_skills"],
+                "skills": routing.get("candidate_skills", []),  # gone once the candidate is erased
                 "matched_skills": routing["matched_skills"],
                 "missing_skills": routing["missing_skills"],
-                "credentials": routing["credentials"],
+                "credentials": routing.get("credentials", []),
                 "explanation": routing["explanation"],
                 "routed_at": r["routed_at"].isoformat(),
                 "updated_at": r["updated_at"].isoformat(),
