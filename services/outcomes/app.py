@@ -13,7 +13,7 @@ DEFINITION = ServiceDefinition(
     description="The talent-pipeline ledger: timelines for partners and employers, the funnel for everyone.",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
-    consumes=(topics.REFERRALS, topics.ROUTING, topics.EMPLOYER_ACTIONS),
+    consumes=(topics.REFERRALS, topics.ROUTING, topics.EMPLOYER_ACTIONS, topics.CANDIDATES),
     handlers=HANDLERS,
 )
 

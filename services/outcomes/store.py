@@ -2,28 +2,87 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 import asyncpg
 
 from contracts import Envelope
 from services.outcomes import domain
 
 
-async def append(conn: asyncpg.Connection, env: Envelope, topic: str) -> bool:
-    """Append the event to the ledger; False if this event id is already there."""
+async def lock_referral(conn: asyncpg.Connection, referral_id: str) -> None:
+    """Serialize this transaction with every other one about the referral (until it ends).
+
+    A referral's events and its candidate's erasure arrive on different topics, applied by
+    concurrent consumers; without this an erasure could miss an event being appended at the
+    same moment and leave it unredacted.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('outcomes.referral:' || $1, 0))", referral_id)
+
+
+async def append(
+    conn: asyncpg.Connection, env: Envelope, topic: str, *, redacted: bool = False, about_referral: bool = True
+) -> bool:
+    """Append the event to the ledger; False if this event id is already there.
+
+    `redacted`: the candidate was erased before the event arrived; it is stored redacted.
+    `about_referral=False`: a candidate event (its subject is the candidate, not a referral).
+    """
+    if redacted:
+        env = env.model_copy(update={"data": domain.redact(env.data)})
     row = await conn.fetchrow(
         "INSERT INTO ledger (event_id, event_type, referral_id, partner_id, employer_id, occurred_at,"
-        " source_topic, envelope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        " source_topic, envelope, redacted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END)"
         " ON CONFLICT (event_id) DO NOTHING RETURNING seq",
         env.id,
         env.type,
-        env.subject,
+        env.subject if about_referral else None,
         env.partnerid,
         env.employerid,
         env.time,
         topic,
         env.model_dump_json(exclude_none=True),
+        redacted,
     )
     return row is not None
+
+
+async def is_erased(conn: asyncpg.Connection, referral_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM erased_referrals WHERE referral_id = $1", referral_id))
+
+
+async def mark_erased(conn: asyncpg.Connection, referral_ids: list[str], at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO erased_referrals (referral_id, erased_at) SELECT r, $2 FROM unnest($1::text[]) AS r"
+        " ON CONFLICT (referral_id) DO NOTHING",
+        referral_ids,
+        at,
+    )
+
+
+async def redact(conn: asyncpg.Connection, referral_ids: list[str]) -> int:
+    """Take the erased candidate's personal parts out of the referrals' ledger rows.
+
+    The only change the ledger allows: its trigger lets it through while
+    `talentloop.redacting` is on, which is switched on for these statements only (and
+    would end with the transaction anyway). Rows redacted before are left alone.
+    """
+    rows = await conn.fetch(
+        "SELECT seq, envelope FROM ledger WHERE referral_id = ANY($1) AND redacted_at IS NULL ORDER BY seq FOR UPDATE",
+        referral_ids,
+    )
+    if not rows:
+        return 0
+    changed = []
+    for r in rows:
+        envelope = json.loads(r["envelope"])
+        envelope["data"] = domain.redact(envelope["data"])
+        changed.append((r["seq"], json.dumps(envelope)))
+    await conn.execute("SELECT set_config('talentloop.redacting', 'on', true)")
+    await conn.executemany("UPDATE ledger SET envelope = $2, redacted_at = now() WHERE seq = $1", changed)
+    await conn.execute("SELECT set_config('talentloop.redacting', 'off', true)")
+    return len(changed)
 
 
 async def record_fact(conn: asyncpg.Connection, env: Envelope, fact: str) -> None:
