@@ -156,6 +156,33 @@ async def test_erasure_leaves_no_plaintext_anywhere_and_counts_remain(api: Api, 
         await api.wait_timeline(referral_id, lambda t: any(e["type"].startswith("referral.withdrawn") for e in t["events"]),
                                 "withdrawn by the erasure")
 
+    # Every service dropped the pseudonymous id too; only intake's erasure record keeps it.
+    async def dropped_everywhere() -> bool | None:
+        conn = await asyncpg.connect(db_url)
+        try:
+            held = {
+                "routing": await conn.fetchval(
+                    "SELECT count(*) FROM routing.decisions WHERE candidate_id = $1", first["candidate_id"]),
+                "employer_gateway": await conn.fetchval(
+                    "SELECT count(*) FROM employer_gateway.referrals WHERE candidate_id = $1", first["candidate_id"]),
+                "outcomes": await conn.fetchval(
+                    "SELECT count(*) FROM outcomes.ledger WHERE envelope::text LIKE '%' || $1 || '%'", first["candidate_id"]),
+                "intake": await conn.fetchval(
+                    "SELECT count(*) FROM intake.referrals WHERE candidate_id = $1", first["candidate_id"]),
+            }
+        finally:
+            await conn.close()
+        return True if not any(held.values()) else None
+
+    await poll("every service to drop the candidate id", dropped_everywhere)
+    conn = await asyncpg.connect(db_url)
+    try:
+        ledger = await conn.fetch("SELECT envelope FROM outcomes.ledger WHERE referral_id = ANY($1)", ids)
+    finally:
+        await conn.close()
+    assert len(ledger) >= 6  # submitted and withdrawn of each referral at least: the counts remain
+    assert not any("contact_sealed" in row["envelope"] for row in ledger)
+
     digits = "".join(ch for ch in c["phone_local"] if ch.isdigit())
     needles = [c["given"], c["family"], c["email"], c["phone_local"], digits]
     assert await scan_topics(api.net.bootstrap, [n.encode() for n in needles]) == {}
