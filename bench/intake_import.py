@@ -92,7 +92,8 @@ def main() -> None:
         t = time.monotonic()
         written = samples.write_csv(csv_path, samples.RIVERBEND_COLUMNS,
                                     (samples.riverbend_row(samples.person(n, run="bench"), "bench") for n in range(args.rows)))
-        print(f"wrote {written} rows ({csv_path.stat().st_size / 1e6:.1f} MB) in {time.monotonic() - t:.1f} s")
+        file_mb = round(csv_path.stat().st_size / 1e6, 1)
+        print(f"wrote {written} rows ({file_mb} MB) in {time.monotonic() - t:.1f} s")
         try:
             net = network.up(cfg, only=("intake",))
             key = credentials.load_keys(home)[f"partner:{PARTNER}"]
@@ -129,7 +130,7 @@ def main() -> None:
         "events_published": published,
         "intake_peak_rss_mb": round(rss.peak / 2**20, 1),
         "client_peak_rss_mb": round(client_peak / 2**20, 1),
-        "file_mb": round(csv_path.stat().st_size / 1e6, 1) if csv_path.exists() else None,
+        "file_mb": file_mb,
         "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
