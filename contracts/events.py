@@ -112,6 +112,47 @@ class Benefits(BaseModel):
     paid_leave: bool = False
 
 
+class DegreeLevel(StrEnum):
+    """Highest degree completed (a requirement only when the employer marks it mandatory)."""
+
+    associate = "associate"
+    bachelor = "bachelor"
+    master = "master"
+    doctorate = "doctorate"
+
+    @property
+    def rank(self) -> int:
+        return list(DegreeLevel).index(self) + 1
+
+
+class CredentialRequirement(BaseModel):
+    """A credential an opening requires: met by a completed credential with the same CTDL id, or
+    the same name when the opening gives no id."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    name: str = Field(min_length=1, max_length=200)
+    ctdl_id: str | None = Field(default=None, description="Credential Engine CTID, where known.")
+
+
+class MatchDetails(BaseModel):
+    """Why routing chose this opening, part by part (the score adds these up)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    required_matched: SkillList = Field(description="Required skills of the opening the candidate has (all of them).")
+    preferred_matched: SkillList
+    preferred_missing: SkillList
+    credentials_matched: list[str] = Field(default_factory=list, description="Required credentials the candidate holds.")
+    location: str = Field(description="remote, same_location, or different_location.")
+    score_parts: dict[str, float] = Field(description="Each weighted part of the score: skills, preferred, location.")
+    alternatives: int = Field(ge=0, description="How many other open openings the candidate was eligible for.")
+    fairness: str | None = Field(default=None, description="Set when the fair-share rule changed the choice.")
+
+
+class OpeningCloseReason(StrEnum):
+    closed = "closed"
+    filled = "filled"
+
+
 class InterviewMode(StrEnum):
     in_person = "in_person"
     video = "video"
@@ -131,6 +172,9 @@ class NearestOpening(BaseModel):
     opening_id: str
     employer_id: str
     missing_skills: SkillList
+    missing_requirements: list[str] = Field(
+        default_factory=list, description="Mandatory credentials or degree the candidate lacks for it (1.1)."
+    )
 
 
 # --- events ---------------------------------------------------------------------------
@@ -140,6 +184,7 @@ class OpeningPostedV1(Payload):
     """An employer posted an opening (key: opening id)."""
 
     event_type: ClassVar[str] = "opening.posted.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.OPENINGS
 
     opening_id: str
@@ -152,6 +197,50 @@ class OpeningPostedV1(Payload):
     wage: Wage
     location: str = Field(min_length=1, max_length=200)
     remote: bool = False
+    required_credentials: list[CredentialRequirement] = Field(
+        default_factory=list, description="Credentials a candidate must hold (1.1)."
+    )
+    degree_required: DegreeLevel | None = Field(
+        default=None, description="Minimum degree, only when the employer marks a degree mandatory (1.1)."
+    )
+
+    def subject(self) -> str:
+        return self.opening_id
+
+
+class OpeningUpdatedV1(Payload):
+    """The employer changed an opening; carries the whole posting as it now is."""
+
+    event_type: ClassVar[str] = "opening.updated.v1"
+    topic: ClassVar[topics.Topic] = topics.OPENINGS
+
+    opening_id: str
+    employer_id: str
+    title: str = Field(min_length=1, max_length=200)
+    onet_soc_code: str = Field(pattern=ONET_SOC)
+    required_skills: SkillList = Field(min_length=1)
+    preferred_skills: SkillList = Field(default_factory=list)
+    capacity: int = Field(ge=1, le=10_000, description="How many referrals the employer will take.")
+    wage: Wage
+    location: str = Field(min_length=1, max_length=200)
+    remote: bool = False
+    required_credentials: list[CredentialRequirement] = Field(default_factory=list)
+    degree_required: DegreeLevel | None = None
+
+    def subject(self) -> str:
+        return self.opening_id
+
+
+class OpeningClosedV1(Payload):
+    """The employer closed the opening, or marked it filled: no more referrals go there."""
+
+    event_type: ClassVar[str] = "opening.closed.v1"
+    topic: ClassVar[topics.Topic] = topics.OPENINGS
+
+    opening_id: str
+    employer_id: str
+    reason: OpeningCloseReason
+    closed_at: AwareDatetime
 
     def subject(self) -> str:
         return self.opening_id
@@ -210,10 +299,11 @@ class ReferralSubmittedV2(Payload):
 
     2.1 adds `contact_sealed`: the candidate's contact details, encrypted with the
     candidate's key, for the services that may show them to a consenting employer.
+    2.2 adds `highest_degree` and `location` for matching.
     """
 
     event_type: ClassVar[str] = "referral.submitted.v2"
-    schema_version: ClassVar[str] = "2.1"
+    schema_version: ClassVar[str] = "2.2"
     topic: ClassVar[topics.Topic] = topics.REFERRALS
 
     referral_id: str
@@ -229,6 +319,8 @@ class ReferralSubmittedV2(Payload):
     contact_sealed: Sealed | None = Field(
         default=None, description="Contact details (name, e-mail, phone), sealed with the candidate's key."
     )
+    highest_degree: DegreeLevel | None = Field(default=None, description="Highest degree completed, if any (2.2).")
+    location: str | None = Field(default=None, max_length=200, description="Where the candidate can work (2.2).")
 
     def skill_keys(self) -> list[str]:
         return skill_keys(self.skills)
@@ -243,6 +335,7 @@ class ReferralUpdatedV1(Payload):
     """The referring partner updated the referral's profile; carries the whole profile as it now is."""
 
     event_type: ClassVar[str] = "referral.updated.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.REFERRALS
 
     referral_id: str
@@ -254,6 +347,8 @@ class ReferralUpdatedV1(Payload):
     credentials: list[Credential] = Field(default_factory=list)
     training: Training | None = None
     contact_sealed: Sealed | None = Field(default=None, description="The contact details as they now are, sealed.")
+    highest_degree: DegreeLevel | None = Field(default=None, description="Highest degree completed, if any (1.1).")
+    location: str | None = Field(default=None, max_length=200, description="Where the candidate can work (1.1).")
 
     def skill_keys(self) -> list[str]:
         return skill_keys(self.skills)
@@ -306,6 +401,7 @@ class ReferralRoutedV1(Payload):
     """Routing matched the referral to an opening; `missing_skills` are preferred skills the candidate lacks."""
 
     event_type: ClassVar[str] = "referral.routed.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.ROUTING
 
     referral_id: str
@@ -319,12 +415,15 @@ class ReferralRoutedV1(Payload):
     candidate_skills: SkillList
     credentials: list[Credential] = Field(default_factory=list)
     explanation: str
+    attempt: int = Field(default=1, ge=1, description="Which routing attempt this is (1.1).")
+    details: MatchDetails | None = Field(default=None, description="The explanation part by part (1.1).")
 
 
 class ReferralUnmatchedV1(Payload):
     """No open opening fits; `missing_skills` are required skills lacking for the nearest openings."""
 
     event_type: ClassVar[str] = "referral.unmatched.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.ROUTING
 
     referral_id: str
@@ -333,6 +432,7 @@ class ReferralUnmatchedV1(Payload):
     reason: str
     missing_skills: SkillList = Field(description="Required skills missing for the nearest openings.")
     nearest: list[NearestOpening] = Field(default_factory=list)
+    attempt: int = Field(default=1, ge=1, description="Which routing attempt this is (1.1).")
 
 
 class ReferralAcknowledgedV1(Payload):

@@ -76,6 +76,14 @@ GLOSSARY: dict[str, str] = {
     "referral_ids": "Every referral of the candidate.",
     "requested_by": "Who asked for the erasure: the referring partner on the person's behalf, or an operator.",
     "erased_at": "When the personal data was erased (UTC).",
+    "required_credentials": "Credentials a candidate must hold to be routed to the opening.",
+    "degree_required": "Minimum degree level; set only when the employer marks a degree mandatory.",
+    "highest_degree": "Highest degree the candidate completed, if any.",
+    "attempt": "Which routing attempt this is (1 for the first decision).",
+    "details": "Why this opening, part by part.",
+    "closed_at": "When the opening closed (UTC).",
+    "preferred_matched": "Preferred skills of the opening the candidate has.",
+    "preferred_missing": "Preferred skills of the opening the candidate lacks.",
 }
 
 

@@ -15,6 +15,8 @@ PAYLOADS: dict[str, type[events.Payload]] = {
     cls.event_type: cls
     for cls in (
         events.OpeningPostedV1,
+        events.OpeningUpdatedV1,
+        events.OpeningClosedV1,
         events.ReferralSubmittedV1,
         events.ReferralSubmittedV2,
         events.ReferralUpdatedV1,
