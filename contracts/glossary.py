@@ -41,7 +41,8 @@ GLOSSARY: dict[str, str] = {
     "currency": "ISO 4217 currency code.",
     "location": "Where the work is (city, region).",
     "remote": "Whether the job can be done remotely.",
-    "score": "Match score from 0 to 1 (0.7 for all required skills plus 0.3 times preferred coverage).",
+    "score": "Match score from 0 to 1: 0.6 x required skills + 0.2 x preferred skills + 0.1 x required credentials"
+    " + 0.1 x location (see docs/routing.md).",
     "explanation": "Why the candidate was routed to this opening, in plain words.",
     "reason": "Why, as a code or sentence (see the event's description).",
     "detail": "Free text; required when the reason is 'other'.",

@@ -169,6 +169,8 @@ class Profile(BaseModel):
     credentials: list[events.Credential] | None = None
     training: events.Training | None = None
     demographics: Demographics | None = None
+    highest_degree: events.DegreeLevel | None = None
+    location: str | None = Field(default=None, max_length=200)
 
     @field_validator("skills")
     @classmethod
@@ -178,7 +180,9 @@ class Profile(BaseModel):
     @model_validator(mode="after")
     def _something(self) -> Profile:
         if not self.model_fields_set:
-            raise PydanticCustomError("empty_update", "name at least one of candidate, skills, credentials, training")
+            raise PydanticCustomError(
+                "empty_update", "name at least one of candidate, skills, credentials, training, highest_degree, location"
+            )
         return self
 
 
@@ -211,6 +215,8 @@ class ReferralIn(BaseModel):
     training: events.Training | None = None
     target_onet_soc_code: str | None = Field(default=None, description="O*NET-SOC code, e.g. 15-1252.00")
     target_opening_id: str | None = Field(default=None, max_length=100)
+    highest_degree: events.DegreeLevel | None = Field(default=None, description="Highest degree completed, if any.")
+    location: str | None = Field(default=None, max_length=200, description="Where the candidate can work (city, region).")
     consent: ConsentIn
 
     @field_validator("skills")
@@ -316,6 +322,8 @@ def submitted(
             given_at=referral.consent.given_at,
         ),
         contact_sealed=contact_sealed,
+        highest_degree=referral.highest_degree,
+        location=referral.location,
     )
 
 

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contracts import events
 from services.intake import domain
 
 # --- what can be mapped, and to which kind of value ------------------------------------
@@ -51,6 +52,8 @@ TARGETS: dict[str, Kind] = {
     "training.completed_on": DATE,
     "target_onet_soc_code": TEXT,
     "target_opening_id": TEXT,
+    "highest_degree": tuple(events.DegreeLevel),
+    "location": TEXT,
     "consent.share_with_employers": BOOL,
     "consent.aggregate_reports": BOOL,
     "consent.given_at": DATETIME,

@@ -139,6 +139,8 @@ class Intake:
             training=submission.training,
             target_onet_soc_code=submission.target_onet_soc_code,
             target_opening_id=submission.target_opening_id,
+            highest_degree=submission.highest_degree,
+            location=submission.location,
             consent=domain.ConsentIn.model_construct(**submission.consent.model_dump()),
         )
 

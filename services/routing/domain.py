@@ -3,19 +3,28 @@
 Skills are compared by their id in the skills vocabulary, so "JS" on a referral matches
 "JavaScript" on an opening; a skill the vocabulary lacks is compared by its normalized text.
 
-Rules (first version; issue 5 deepens them):
-- A candidate is routed only to an opening whose required skills they all have and
-  which has capacity left. Missing a required skill is never outweighed by anything.
-- Score = 0.7 x required coverage (always 1.0 when eligible) + 0.3 x preferred coverage,
-  so among eligible openings preferred skills decide. Ties go to the opening with more
-  capacity left, then to the smaller opening id, so the decision is deterministic.
-- A referral naming a target occupation (O*NET-SOC) is matched within it; one naming a
-  target opening goes there whenever it is eligible for it.
-- Otherwise the referral is unmatched, with the required skills it lacks for the three
-  nearest openings (most required skills covered), which feeds the skills-gap report.
+Rules (docs/routing.md explains them for partners and employers):
+- **Mandatory requirements are never traded away.** A candidate is routed only to an open
+  opening with a slot left whose required skills they all have, whose required
+  credentials they hold (a completed credential with the same CTDL id, or the same name
+  when the opening gives no id), and whose degree requirement, set only when the employer
+  marks a degree mandatory, they meet or exceed.
+- **Score** (0..1, deterministic): 0.6 x required-skill coverage (1 when eligible) + 0.2 x
+  preferred-skill coverage + 0.1 x required-credential coverage + 0.1 x location (remote
+  or the same location: 1; candidate's location unknown: 0.5; elsewhere: 0). Among
+  eligible openings the named target opening wins, then the higher score, then the
+  opening with more slots left, then the smaller opening id.
+- **Fair share.** While an opening is young (FAIR_SHARE_HOLD after posting), no partner
+  may take more than FAIR_SHARE of its slots (rounded up, at least one), so one large
+  partner cannot fill a scarce opening before the others refer anyone. After the hold the
+  remaining slots are open to all. A candidate held back by the rule goes to their next
+  best opening, or waits unmatched with that reason.
+- A referral naming a target occupation (O*NET-SOC) is matched within it.
+- Otherwise the referral is unmatched, with what it lacks (skills, credentials, degree)
+  for the three nearest openings, which feeds the skills-gap report.
 
 After the first decision (see `decides_again` and `releases_slot`):
-- An update of an unmatched referral is decided again with the updated skills; a routed
+- An update of an unmatched referral is decided again with the updated profile; a routed
   referral stays where it is (the employer may already be acting on it).
 - A withdrawal (or the candidate's erasure) frees the slot a routed referral took, and a
   withdrawn referral is never decided again.
@@ -23,19 +32,27 @@ After the first decision (see `decides_again` and `releases_slot`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from contracts import vocabulary
+from contracts import events, vocabulary
 
-REQUIRED_WEIGHT = 0.7
-PREFERRED_WEIGHT = 0.3
+WEIGHTS = {"skills": 0.6, "preferred": 0.2, "credentials": 0.1, "location": 0.1}
 NEAREST = 3
+FAIR_SHARE = 0.5
+FAIR_SHARE_HOLD = timedelta(days=3)
 
 
 def canonical_skill(text: str) -> str:
     """The skills vocabulary's id for `text` (any alias or spelling), else the normalized text."""
     found = vocabulary.skills().lookup(text)
     return found.id if found else " ".join(text.casefold().split())
+
+
+def credential_key(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,13 @@ class Opening:
     required: frozenset[str]
     preferred: frozenset[str]
     remaining: int
+    capacity: int = 0
+    location: str = ""
+    remote: bool = False
+    credentials: tuple[events.CredentialRequirement, ...] = ()
+    degree: events.DegreeLevel | None = None
+    posted_at: datetime | None = None
+    taken_by: Mapping[str, int] = field(default_factory=dict)  # partner -> slots held
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,11 @@ class Candidate:
     skills: frozenset[str]
     target_onet_soc_code: str | None = None
     target_opening_id: str | None = None
+    partner_id: str = ""
+    credentials: frozenset[str] = frozenset()  # CTDL ids and normalized names of completed credentials
+    degree: events.DegreeLevel | None = None
+    location: str | None = None
+    excluded: frozenset[str] = frozenset()  # openings this referral may not go to (e.g. a lost race)
 
 
 @dataclass(frozen=True)
@@ -64,12 +93,14 @@ class Routed:
     matched: list[str]
     missing_preferred: list[str]
     explanation: str
+    details: events.MatchDetails
 
 
 @dataclass(frozen=True)
 class Near:
     opening: Opening
     missing_required: list[str]
+    missing_requirements: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -86,23 +117,77 @@ def skills(values: list[str]) -> frozenset[str]:
     return frozenset(canonical_skill(v) for v in values if v.strip())
 
 
-def decide(candidate: Candidate, openings: list[Opening]) -> Routed | Unmatched:
-    pool = [o for o in openings if _in_target(candidate, o)]
+def held_credentials(credentials: list[events.Credential]) -> frozenset[str]:
+    done = [c for c in credentials if c.status == "completed"]
+    return frozenset([c.ctdl_id for c in done if c.ctdl_id] + [credential_key(c.name) for c in done])
+
+
+# --- requirements --------------------------------------------------------------------------
+
+
+def missing_requirements(candidate: Candidate, opening: Opening) -> list[str]:
+    """Mandatory credentials and degree the candidate lacks for the opening, in words."""
+    missing = [f"credential: {r.name}" for r in opening.credentials if not _holds(candidate, r)]
+    if opening.degree and (candidate.degree is None or candidate.degree.rank < opening.degree.rank):
+        missing.append(f"degree: {opening.degree.value} or higher")
+    return missing
+
+
+def _holds(candidate: Candidate, requirement: events.CredentialRequirement) -> bool:
+    if requirement.ctdl_id:
+        return requirement.ctdl_id in candidate.credentials
+    return credential_key(requirement.name) in candidate.credentials
+
+
+def meets_mandatory(candidate: Candidate, opening: Opening) -> bool:
+    return opening.required <= candidate.skills and not missing_requirements(candidate, opening)
+
+
+def fair_share(opening: Opening) -> int:
+    return max(1, math.ceil(opening.capacity * FAIR_SHARE))
+
+
+def held_back(candidate: Candidate, opening: Opening, now: datetime) -> bool:
+    """Does the fair-share rule keep this partner's candidate out of the opening now?"""
+    young = opening.posted_at is not None and now < opening.posted_at + FAIR_SHARE_HOLD
+    return young and opening.taken_by.get(candidate.partner_id, 0) >= fair_share(opening)
+
+
+# --- the decision ----------------------------------------------------------------------------
+
+
+def decide(candidate: Candidate, openings: list[Opening], now: datetime | None = None) -> Routed | Unmatched:
+    pool = [o for o in openings if _in_target(candidate, o) and o.opening_id not in candidate.excluded]
     if not pool:
         what = f"occupation {candidate.target_onet_soc_code}" if candidate.target_onet_soc_code else "any occupation"
         return Unmatched(f"no open opening for {what}", [])
 
-    eligible = [o for o in pool if o.remaining > 0 and o.required <= candidate.skills]
+    fits = [o for o in pool if meets_mandatory(candidate, o)]
+    with_slot = [o for o in fits if o.remaining > 0]
+    eligible = [o for o in with_slot if now is None or not held_back(candidate, o, now)]
     if eligible:
-        best = min(eligible, key=lambda o: (_target_rank(candidate, o), -_score(candidate, o), -o.remaining, o.opening_id))
-        return _routed(candidate, best)
+        best = min(eligible, key=lambda o: _rank(candidate, o))
+        fairness = None
+        if len(eligible) < len(with_slot) and _rank(candidate, min(with_slot, key=lambda o: _rank(candidate, o))) < _rank(
+            candidate, best
+        ):
+            fairness = "a better-scoring opening is held for other partners' candidates (fair share)"
+        return _routed(candidate, best, len(eligible) - 1, fairness)
 
-    nearest = sorted(pool, key=lambda o: (-len(o.required & candidate.skills), len(o.required), o.opening_id))[:NEAREST]
-    full = [o for o in pool if o.remaining <= 0 and o.required <= candidate.skills]
-    reason = (
-        "openings that fit are full" if full else "missing required skills for every open opening"
+    nearest = sorted(
+        pool,
+        key=lambda o: (-len(o.required & candidate.skills), len(missing_requirements(candidate, o)), len(o.required), o.opening_id),
+    )[:NEAREST]
+    if with_slot:
+        reason = "the openings that fit are held for other partners' candidates for now (fair share)"
+    elif fits:
+        reason = "openings that fit are full"
+    else:
+        reason = "missing required skills or requirements for every open opening"
+    return Unmatched(
+        reason,
+        [Near(o, sorted(o.required - candidate.skills), missing_requirements(candidate, o)) for o in nearest],
     )
-    return Unmatched(reason, [Near(o, sorted(o.required - candidate.skills)) for o in nearest])
 
 
 def _in_target(candidate: Candidate, opening: Opening) -> bool:
@@ -110,26 +195,69 @@ def _in_target(candidate: Candidate, opening: Opening) -> bool:
     return code is None or opening.onet_soc_code[:7] == code[:7]
 
 
-def _target_rank(candidate: Candidate, opening: Opening) -> int:
-    return 0 if opening.opening_id == candidate.target_opening_id else 1
+def _rank(candidate: Candidate, opening: Opening) -> tuple[int, float, int, str]:
+    return (0 if opening.opening_id == candidate.target_opening_id else 1, -score(candidate, opening),
+            -opening.remaining, opening.opening_id)
 
 
-def _score(candidate: Candidate, opening: Opening) -> float:
-    preferred = len(opening.preferred & candidate.skills) / len(opening.preferred) if opening.preferred else 1.0
-    return round(REQUIRED_WEIGHT + PREFERRED_WEIGHT * preferred, 4)
+def _location(candidate: Candidate, opening: Opening) -> tuple[str, float]:
+    if opening.remote:
+        return "remote", 1.0
+    if candidate.location is None:
+        return "unknown", 0.5
+    if credential_key(candidate.location) == credential_key(opening.location):
+        return "same_location", 1.0
+    return "different_location", 0.0
 
 
-def _routed(candidate: Candidate, opening: Opening) -> Routed:
+def score_parts(candidate: Candidate, opening: Opening) -> dict[str, float]:
+    def coverage(wanted: frozenset[str] | int, have: int) -> float:
+        total = wanted if isinstance(wanted, int) else len(wanted)
+        return have / total if total else 1.0
+
+    held = sum(1 for r in opening.credentials if _holds(candidate, r))
+    parts = {
+        "skills": coverage(opening.required, len(opening.required & candidate.skills)),
+        "preferred": coverage(opening.preferred, len(opening.preferred & candidate.skills)),
+        "credentials": coverage(len(opening.credentials), held),
+        "location": _location(candidate, opening)[1],
+    }
+    return {k: round(WEIGHTS[k] * v, 4) for k, v in parts.items()}
+
+
+def score(candidate: Candidate, opening: Opening) -> float:
+    return round(sum(score_parts(candidate, opening).values()), 4)
+
+
+def _routed(candidate: Candidate, opening: Opening, alternatives: int, fairness: str | None) -> Routed:
     matched = sorted((opening.required | opening.preferred) & candidate.skills)
     missing = sorted(opening.preferred - candidate.skills)
     have_pref = len(opening.preferred) - len(missing)
+    place, _ = _location(candidate, opening)
+    creds = [r.name for r in opening.credentials if _holds(candidate, r)]
     explanation = (
         f"Has all {len(opening.required)} required skills for '{opening.title}'"
         f" and {have_pref} of {len(opening.preferred)} preferred"
         + (f"; lacks preferred: {', '.join(missing)}" if missing else "")
+        + (f"; holds the required {', '.join(creds)}" if creds else "")
+        + (f"; meets the {opening.degree.value} degree requirement" if opening.degree else "")
+        + {"remote": "; remote job", "same_location": "; same location", "unknown": "",
+           "different_location": "; works elsewhere"}[place]
+        + (f"; {alternatives} other opening(s) also fit" if alternatives else "")
+        + (f"; {fairness}" if fairness else "")
         + f". {opening.remaining - 1} slot(s) left after this referral."
     )
-    return Routed(opening, _score(candidate, opening), matched, missing, explanation)
+    details = events.MatchDetails(
+        required_matched=sorted(opening.required),
+        preferred_matched=sorted(opening.preferred & candidate.skills),
+        preferred_missing=missing,
+        credentials_matched=creds,
+        location=place,
+        score_parts=score_parts(candidate, opening),
+        alternatives=alternatives,
+        fairness=fairness,
+    )
+    return Routed(opening, score(candidate, opening), matched, missing, explanation, details)
 
 
 # Outcomes of a stored decision. WITHDRAWN_UNSEEN: withdrawn (or erased) before any decision.

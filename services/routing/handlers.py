@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import datetime
+
 import asyncpg
 
 from contracts import Envelope, events
@@ -15,35 +18,50 @@ async def on_opening_posted(conn: asyncpg.Connection, env: Envelope, event: even
     await store.upsert_opening(conn, event, env.time)
 
 
-async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: events.ReferralSubmittedV2) -> None:
-    if await store.already_decided(conn, event.referral_id):
-        return  # the same referral under another event id (a producer retry), or withdrawn: decided once
-    candidate = domain.Candidate(
+async def on_opening_updated(conn: asyncpg.Connection, env: Envelope, event: events.OpeningUpdatedV1) -> None:
+    await store.upsert_opening(conn, event, env.time)
+
+
+async def on_opening_closed(conn: asyncpg.Connection, env: Envelope, event: events.OpeningClosedV1) -> None:
+    await store.close_opening(conn, event)
+
+
+def _candidate(
+    event: events.ReferralSubmittedV2 | events.ReferralUpdatedV1,
+    target_onet_soc_code: str | None,
+    target_opening_id: str | None,
+) -> domain.Candidate:
+    return domain.Candidate(
         referral_id=event.referral_id,
         skills=frozenset(event.skill_keys()),
-        target_onet_soc_code=event.target_onet_soc_code,
-        target_opening_id=event.target_opening_id,
+        target_onet_soc_code=target_onet_soc_code,
+        target_opening_id=target_opening_id,
+        partner_id=event.partner_id,
+        credentials=domain.held_credentials(event.credentials),
+        degree=event.highest_degree,
+        location=event.location,
     )
-    decision = domain.decide(candidate, await store.open_openings(conn))
-    if not await store.record_decision(conn, candidate, event.partner_id, event.candidate_id, decision):
-        return  # decided or withdrawn concurrently (the erasure arrives on another topic)
-    await _emit(conn, env, candidate, decision, event.partner_id, event.candidate_id, event.credentials)
+
+
+async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: events.ReferralSubmittedV2) -> None:
+    candidate = _candidate(event, event.target_onet_soc_code, event.target_opening_id)
+    if not await store.claim(conn, candidate, event.candidate_id):
+        return  # decided already (a producer retry under another event id), or withdrawn first
+    decision = await _decide(conn, candidate, env.time)
+    await store.record(conn, event.referral_id, decision, attempt=1)
+    await _emit(conn, env, candidate, decision, event.candidate_id, event.credentials, attempt=1)
 
 
 async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: events.ReferralUpdatedV1) -> None:
-    """An unmatched referral is decided again with its new skills; any other stays as it is."""
+    """An unmatched referral is decided again with its new profile; any other stays as it is."""
     row = await store.decision_for_update(conn, event.referral_id)
     if row is None or not domain.decides_again(row["outcome"], row["withdrawn_at"] is not None):
         return
-    candidate = domain.Candidate(
-        referral_id=event.referral_id,
-        skills=frozenset(event.skill_keys()),
-        target_onet_soc_code=row["target_onet_soc_code"],
-        target_opening_id=row["target_opening_id"],
-    )
-    decision = domain.decide(candidate, await store.open_openings(conn))
-    await store.record_redecision(conn, event.referral_id, decision)
-    await _emit(conn, env, candidate, decision, event.partner_id, event.candidate_id, event.credentials)
+    candidate = _candidate(event, row["target_onet_soc_code"], row["target_opening_id"])
+    await store.update_profile(conn, candidate)
+    decision = await _decide(conn, candidate, env.time)
+    await store.record(conn, event.referral_id, decision, attempt=row["attempt"] + 1)
+    await _emit(conn, env, candidate, decision, event.candidate_id, event.credentials, attempt=row["attempt"] + 1)
 
 
 async def on_referral_withdrawn(conn: asyncpg.Connection, env: Envelope, event: events.ReferralWithdrawnV1) -> None:
@@ -57,17 +75,35 @@ async def on_candidate_erased(conn: asyncpg.Connection, env: Envelope, event: ev
     await store.forget_candidate(conn, event.candidate_id, event.referral_ids)
 
 
+async def _decide(conn: asyncpg.Connection, candidate: domain.Candidate, now: datetime) -> domain.Routed | domain.Unmatched:
+    """Decide and take the slot. The openings are read without locks, so the chosen one may
+    have filled (or reached this partner's fair share) meanwhile: then read again, which
+    shows why; an opening lost repeatedly is left out, so this always ends. `now` is the
+    event's time, so a replay decides as the first run did."""
+    lost: dict[str, int] = {}
+    while True:
+        decision = domain.decide(candidate, await store.openings_for(conn, candidate), now)
+        if not isinstance(decision, domain.Routed):
+            return decision
+        chosen = decision.opening.opening_id
+        if await store.take_slot(conn, candidate, chosen, now):
+            return decision
+        lost[chosen] = lost.get(chosen, 0) + 1
+        if lost[chosen] >= 3:
+            candidate = dataclasses.replace(candidate, excluded=candidate.excluded | {chosen})
+
+
 async def _emit(
     conn: asyncpg.Connection,
     env: Envelope,
     candidate: domain.Candidate,
     decision: domain.Routed | domain.Unmatched,
-    partner_id: str,
     candidate_id: str,
     credentials: list[events.Credential],
+    attempt: int,
 ) -> None:
     """Publish the decision (routed or unmatched) through the outbox of this transaction."""
-    common = {"referral_id": candidate.referral_id, "partner_id": partner_id, "candidate_id": candidate_id}
+    common = {"referral_id": candidate.referral_id, "partner_id": candidate.partner_id, "candidate_id": candidate_id}
     out: events.Payload
     if isinstance(decision, domain.Routed):
         out = events.ReferralRoutedV1(
@@ -80,6 +116,8 @@ async def _emit(
             candidate_skills=sorted(candidate.skills),
             credentials=credentials,
             explanation=decision.explanation,
+            attempt=attempt,
+            details=decision.details,
         )
     else:
         out = events.ReferralUnmatchedV1(
@@ -88,16 +126,22 @@ async def _emit(
             missing_skills=decision.missing_skills,
             nearest=[
                 events.NearestOpening(
-                    opening_id=n.opening.opening_id, employer_id=n.opening.employer_id, missing_skills=n.missing_required
+                    opening_id=n.opening.opening_id,
+                    employer_id=n.opening.employer_id,
+                    missing_skills=n.missing_required,
+                    missing_requirements=n.missing_requirements,
                 )
                 for n in decision.nearest
             ],
+            attempt=attempt,
         )
     await outbox.emit(conn, out, source=SOURCE, correlation_id=env.correlationid, causation_id=str(env.id))
 
 
 HANDLERS = {
     events.OpeningPostedV1.event_type: on_opening_posted,
+    events.OpeningUpdatedV1.event_type: on_opening_updated,
+    events.OpeningClosedV1.event_type: on_opening_closed,
     events.ReferralSubmittedV2.event_type: on_referral_submitted,
     events.ReferralUpdatedV1.event_type: on_referral_updated,
     events.ReferralWithdrawnV1.event_type: on_referral_withdrawn,

@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime
 
 import asyncpg
 
 from contracts import events
-from services.routing.domain import ROUTED, UNMATCHED, Candidate, Opening, Routed, Unmatched, releases_slot, skills
+from services.routing.domain import (
+    ROUTED,
+    UNMATCHED,
+    Candidate,
+    Opening,
+    Routed,
+    Unmatched,
+    held_back,
+    releases_slot,
+    skills,
+)
 
 
-async def upsert_opening(conn: asyncpg.Connection, event: events.OpeningPostedV1, posted_at) -> None:
+async def upsert_opening(
+    conn: asyncpg.Connection, event: events.OpeningPostedV1 | events.OpeningUpdatedV1, at: datetime
+) -> None:
+    """The posting as it now is; a posted event that comes after an update changes nothing."""
+    posted = isinstance(event, events.OpeningPostedV1)
     await conn.execute(
         "INSERT INTO openings (opening_id, employer_id, title, onet_soc_code, required_skills, preferred_skills,"
-        " capacity, posted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        " ON CONFLICT (opening_id) DO NOTHING",
+        " capacity, posted_at, location, remote, required_credentials, degree_required, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        " ON CONFLICT (opening_id) DO UPDATE SET title = $3, onet_soc_code = $4, required_skills = $5,"
+        " preferred_skills = $6, capacity = GREATEST($7, openings.routed_count), location = $9, remote = $10,"
+        " required_credentials = $11, degree_required = $12, updated_at = $13"
+        " WHERE NOT $14 AND (openings.updated_at IS NULL OR openings.updated_at <= $13)",
         event.opening_id,
         event.employer_id,
         event.title,
@@ -23,77 +42,126 @@ async def upsert_opening(conn: asyncpg.Connection, event: events.OpeningPostedV1
         sorted(skills(event.required_skills)),
         sorted(skills(event.preferred_skills)),
         event.capacity,
-        posted_at,
+        at,
+        event.location,
+        event.remote,
+        json.dumps([r.model_dump() for r in event.required_credentials]),
+        event.degree_required.value if event.degree_required else None,
+        None if posted else at,
+        posted,
     )
 
 
-async def open_openings(conn: asyncpg.Connection) -> list[Opening]:
-    """Openings with capacity left, locked so concurrent decisions cannot overfill one."""
-    rows = await conn.fetch(
-        "SELECT * FROM openings WHERE routed_count < capacity ORDER BY opening_id FOR UPDATE"
+async def close_opening(conn: asyncpg.Connection, event: events.OpeningClosedV1) -> None:
+    await conn.execute(
+        "UPDATE openings SET state = $2, updated_at = $3 WHERE opening_id = $1", event.opening_id, event.reason.value,
+        event.closed_at,
     )
-    return [
-        Opening(
-            opening_id=r["opening_id"],
-            employer_id=r["employer_id"],
-            title=r["title"],
-            onet_soc_code=r["onet_soc_code"],
-            required=frozenset(r["required_skills"]),
-            preferred=frozenset(r["preferred_skills"]),
-            remaining=r["capacity"] - r["routed_count"],
-        )
-        for r in rows
-    ]
 
 
-async def record_decision(
-    conn: asyncpg.Connection,
-    candidate: Candidate,
-    partner_id: str,
-    candidate_id: str,
-    decision: Routed | Unmatched,
-) -> bool:
-    """Store the first decision on a referral; False if one (or a withdrawal) is already there.
+def _opening(r: asyncpg.Record, taken_by: dict[str, int]) -> Opening:
+    return Opening(
+        opening_id=r["opening_id"],
+        employer_id=r["employer_id"],
+        title=r["title"],
+        onet_soc_code=r["onet_soc_code"],
+        required=frozenset(r["required_skills"]),
+        preferred=frozenset(r["preferred_skills"]),
+        remaining=r["capacity"] - r["routed_count"],
+        capacity=r["capacity"],
+        location=r["location"],
+        remote=r["remote"],
+        credentials=tuple(events.CredentialRequirement(**c) for c in json.loads(r["required_credentials"])),
+        degree=events.DegreeLevel(r["degree_required"]) if r["degree_required"] else None,
+        posted_at=r["posted_at"],
+        taken_by=taken_by,
+    )
 
-    The decision row is written before the slot is taken, so a referral decided (or
-    withdrawn) concurrently under another event id never takes a second slot.
+
+async def openings_for(conn: asyncpg.Connection, candidate: Candidate) -> list[Opening]:
+    """The open openings a decision about `candidate` needs: those whose required skills it
+    covers (the only ones it can go to) and those it overlaps (the nearest, if none fits).
+
+    Read without locks: `take_slot` re-checks the chosen one under its row lock.
     """
-    routed = isinstance(decision, Routed)
-    inserted = await conn.fetchval(
-        "INSERT INTO decisions (referral_id, partner_id, candidate_id, outcome, opening_id, score,"
-        " target_onet_soc_code, target_opening_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        " ON CONFLICT (referral_id) DO NOTHING RETURNING 1",
-        candidate.referral_id,
-        partner_id,
-        candidate_id,
-        ROUTED if routed else UNMATCHED,
-        decision.opening.opening_id if routed else None,
-        decision.score if routed else None,
+    rows = await conn.fetch(
+        "SELECT * FROM openings WHERE state = 'open' AND required_skills && $1::text[]"
+        " AND ($2::text IS NULL OR left(onet_soc_code, 7) = left($2, 7))",
+        sorted(candidate.skills),
         candidate.target_onet_soc_code,
-        candidate.target_opening_id,
     )
-    if inserted and routed:
-        await _take_slot(conn, decision.opening.opening_id)
-    return bool(inserted)
+    held = await conn.fetch(
+        "SELECT opening_id, partner_id, count(*) AS n FROM decisions WHERE outcome = 'routed' AND withdrawn_at IS NULL"
+        " AND opening_id = ANY($1::text[]) GROUP BY opening_id, partner_id",
+        [r["opening_id"] for r in rows],
+    )
+    taken: dict[str, dict[str, int]] = {}
+    for h in held:
+        taken.setdefault(h["opening_id"], {})[h["partner_id"]] = h["n"]
+    return [_opening(r, taken.get(r["opening_id"], {})) for r in rows]
 
 
-async def record_redecision(conn: asyncpg.Connection, referral_id: str, decision: Routed | Unmatched) -> None:
-    """Replace an unmatched decision (locked by `decision_for_update`) by a new one."""
+async def take_slot(conn: asyncpg.Connection, candidate: Candidate, opening_id: str, now: datetime) -> bool:
+    """Take a slot of the opening for the candidate if it is still open, has one, and the
+    fair-share rule still allows it: re-checked under the opening's row lock, so concurrent
+    decisions can neither overfill it nor exceed a partner's share."""
+    row = await conn.fetchrow("SELECT * FROM openings WHERE opening_id = $1 FOR UPDATE", opening_id)
+    if row is None or row["state"] != "open" or row["routed_count"] >= row["capacity"]:
+        return False
+    held = await conn.fetchval(
+        "SELECT count(*) FROM decisions WHERE opening_id = $1 AND partner_id = $2 AND outcome = 'routed'"
+        " AND withdrawn_at IS NULL",
+        opening_id,
+        candidate.partner_id,
+    )
+    if held_back(candidate, _opening(row, {candidate.partner_id: held}), now):
+        return False
+    await conn.execute("UPDATE openings SET routed_count = routed_count + 1 WHERE opening_id = $1", opening_id)
+    return True
+
+
+async def claim(conn: asyncpg.Connection, candidate: Candidate, candidate_id: str) -> bool:
+    """Claim the first decision on a referral (as unmatched until decided); False if a decision
+    or a withdrawal is already there, so a referral is never decided twice from its submission."""
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO decisions (referral_id, partner_id, candidate_id, outcome, target_onet_soc_code,"
+            " target_opening_id, credentials, degree, location) VALUES ($1, $2, $3, 'unmatched', $4, $5, $6, $7, $8)"
+            " ON CONFLICT (referral_id) DO NOTHING RETURNING 1",
+            candidate.referral_id,
+            candidate.partner_id,
+            candidate_id,
+            candidate.target_onet_soc_code,
+            candidate.target_opening_id,
+            sorted(candidate.credentials),
+            candidate.degree.value if candidate.degree else None,
+            candidate.location,
+        )
+    )
+
+
+async def record(conn: asyncpg.Connection, referral_id: str, decision: Routed | Unmatched, attempt: int) -> None:
+    """Store a decision on a claimed referral (its slot, if routed, is already taken)."""
     routed = isinstance(decision, Routed)
     await conn.execute(
-        "UPDATE decisions SET outcome = $2, opening_id = $3, score = $4, decided_at = now()"
-        " WHERE referral_id = $1 AND outcome = 'unmatched' AND withdrawn_at IS NULL",
+        "UPDATE decisions SET outcome = $2, opening_id = $3, score = $4, attempt = $5, decided_at = now()"
+        " WHERE referral_id = $1",
         referral_id,
         ROUTED if routed else UNMATCHED,
         decision.opening.opening_id if routed else None,
         decision.score if routed else None,
+        attempt,
     )
-    if routed:
-        await _take_slot(conn, decision.opening.opening_id)
 
 
-async def _take_slot(conn: asyncpg.Connection, opening_id: str) -> None:
-    await conn.execute("UPDATE openings SET routed_count = routed_count + 1 WHERE opening_id = $1", opening_id)
+async def update_profile(conn: asyncpg.Connection, candidate: Candidate) -> None:
+    await conn.execute(
+        "UPDATE decisions SET credentials = $2, degree = $3, location = $4 WHERE referral_id = $1",
+        candidate.referral_id,
+        sorted(candidate.credentials),
+        candidate.degree.value if candidate.degree else None,
+        candidate.location,
+    )
 
 
 async def decision_for_update(conn: asyncpg.Connection, referral_id: str) -> asyncpg.Record | None:
@@ -159,6 +227,7 @@ async def already_decided(conn: asyncpg.Connection, referral_id: str) -> bool:
 async def catalogue(pool: asyncpg.Pool) -> list[dict]:
     rows = await pool.fetch(
         "SELECT opening_id, employer_id, title, onet_soc_code, required_skills, preferred_skills, capacity,"
-        " routed_count FROM openings ORDER BY posted_at, opening_id"
+        " routed_count, state, location, remote, required_credentials, degree_required FROM openings"
+        " ORDER BY posted_at, opening_id"
     )
-    return [dict(r) for r in rows]
+    return [{**dict(r), "required_credentials": json.loads(r["required_credentials"])} for r in rows]

@@ -1,0 +1,19 @@
+-- Richer matching (issue 5): requirements, location, the opening's lifecycle, fair share.
+ALTER TABLE openings
+    ADD COLUMN location             text    NOT NULL DEFAULT '',
+    ADD COLUMN remote               boolean NOT NULL DEFAULT false,
+    ADD COLUMN required_credentials jsonb   NOT NULL DEFAULT '[]',
+    ADD COLUMN degree_required      text,
+    ADD COLUMN state                text    NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed', 'filled')),
+    ADD COLUMN updated_at           timestamptz;
+-- Candidates for a decision: open openings whose required skills the candidate covers
+-- (required_skills <@ theirs) or overlaps (&&, for the nearest ones).
+CREATE INDEX openings_required_skills ON openings USING gin (required_skills) WHERE state = 'open';
+
+ALTER TABLE decisions
+    ADD COLUMN attempt     int NOT NULL DEFAULT 1,
+    ADD COLUMN credentials text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN degree      text,
+    ADD COLUMN location    text;
+-- Slots a partner holds in an opening (the fair-share rule counts them).
+CREATE INDEX decisions_held ON decisions (opening_id, partner_id) WHERE outcome = 'routed' AND withdrawn_at IS NULL;

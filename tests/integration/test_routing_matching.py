@@ -1,0 +1,96 @@
+"""Routing on real PostgreSQL: the openings catalogue's lifecycle, mandatory requirements in
+the events, and capacity and fair share under concurrent decisions."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from contracts import events
+from plumbing.consumer import EventConsumer
+from services.routing.app import DEFINITION as ROUTING
+from tests.integration import test_withdraw_update_erase as shared
+from tests.integration.test_withdraw_update_erase import CONSENT, T0, deliver, opening, outbox, routed_count, skill_refs
+
+pytestmark = pytest.mark.integration
+make_pool = shared.make_pool  # the fixture: one fresh schema per service
+
+
+@pytest.fixture
+async def routing(make_pool) -> EventConsumer:  # type: ignore[no-untyped-def]
+    return await shared.consumer_for(make_pool, ROUTING)
+
+
+def referral(ref: str, *skills: str, partner: str = "p1", credentials=(), degree=None) -> events.ReferralSubmittedV2:  # type: ignore[no-untyped-def]
+    return events.ReferralSubmittedV2(
+        referral_id=ref, partner_id=partner, candidate_id=f"cand_{ref}", skills=skill_refs(*skills),
+        skills_vocabulary="2026.11", credentials=[events.Credential(name=c) for c in credentials],
+        consent=CONSENT, highest_degree=degree,
+    )
+
+
+def updated_opening(oid: str, required: list[str], capacity: int, **more) -> events.OpeningUpdatedV1:  # type: ignore[no-untyped-def]
+    posted = opening(oid, required, capacity)
+    return events.OpeningUpdatedV1(**{**posted.model_dump(), "required_skills": required, "capacity": capacity, **more})
+
+
+async def decisions(routing, kind: str = "referral.routed.v1") -> list:  # type: ignore[no-untyped-def]
+    return [e for e in await outbox(routing.pool) if e.type == kind]
+
+
+async def test_the_catalogue_follows_posted_updated_and_closed(routing):
+    await deliver(routing, opening("opn1", ["python"], capacity=1), time=T0)
+    await deliver(routing, referral("r1", "python"))
+    await deliver(routing, updated_opening("opn1", ["python", "sql"], 3), time=T0 + timedelta(hours=1))
+    await deliver(routing, opening("opn1", ["python"], capacity=1), time=T0)  # a late copy of the posting: ignored
+    await deliver(routing, referral("r2", "python"))  # now lacks sql
+    await deliver(routing, referral("r3", "python", "sql"))
+    close = events.OpeningClosedV1(opening_id="opn1", employer_id="emp1", reason=events.OpeningCloseReason.filled,
+                                   closed_at=T0 + timedelta(hours=2))
+    await deliver(routing, close)
+    await deliver(routing, referral("r4", "python", "sql"))
+    routed = {e.data["referral_id"]: e.data for e in await decisions(routing)}
+    unmatched = {e.data["referral_id"]: e.data for e in await decisions(routing, "referral.unmatched.v1")}
+    assert set(routed) == {"r1", "r3"} and set(unmatched) == {"r2", "r4"}
+    assert unmatched["r2"]["nearest"][0]["missing_skills"] == ["sql"]
+    assert unmatched["r4"]["reason"] == "no open opening for any occupation"
+    assert routed["r3"]["attempt"] == 1 and routed["r3"]["details"]["required_matched"] == ["python", "sql"]
+    assert await routed_count(routing.pool, "opn1") == 2
+
+
+async def test_mandatory_credentials_and_degree_are_in_the_decision(routing):
+    req = [events.CredentialRequirement(name="CompTIA Security+")]
+    posting = opening("sec1", ["linux"], capacity=5).model_copy(
+        update={"required_credentials": req, "degree_required": events.DegreeLevel.associate})
+    await deliver(routing, posting, time=T0)
+    await deliver(routing, referral("ok", "linux", credentials=["CompTIA Security+"], degree=events.DegreeLevel.bachelor))
+    await deliver(routing, referral("no", "linux", credentials=["CompTIA A+"]))
+    [routed] = await decisions(routing)
+    [unmatched] = await decisions(routing, "referral.unmatched.v1")
+    assert routed.data["referral_id"] == "ok"
+    assert "holds the required CompTIA Security+" in routed.data["explanation"]
+    assert unmatched.data["nearest"][0]["missing_requirements"] == [
+        "credential: CompTIA Security+", "degree: associate or higher"]
+
+
+async def test_concurrent_decisions_respect_capacity_and_fair_share(routing):
+    # A young opening (posted now): no partner may take more than half of its 4 slots.
+    await deliver(routing, opening("hot", ["python"], capacity=4), time=T0)
+    refs = [referral(f"{p}-{i}", "python", partner=p) for p in ("big", "small") for i in range(6)]
+
+    async def one(r: events.ReferralSubmittedV2) -> None:
+        await deliver(routing, r, time=T0 + timedelta(minutes=5))
+
+    await asyncio.gather(*(one(r) for r in refs))
+    routed = [e.data for e in await decisions(routing)]
+    assert await routed_count(routing.pool, "hot") == len(routed) == 4
+    by_partner = {p: sum(1 for d in routed if d["partner_id"] == p) for p in ("big", "small")}
+    assert by_partner == {"big": 2, "small": 2}
+    unmatched = await decisions(routing, "referral.unmatched.v1")
+    assert len(unmatched) == 8
+    assert {u.data["reason"] for u in unmatched} <= {
+        "openings that fit are full",
+        "the openings that fit are held for other partners' candidates for now (fair share)",
+    }
