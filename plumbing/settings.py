@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # A handler gets this many tries (with backoff) before its message is dead-lettered.
     max_attempts: int = Field(default=3, ge=1, alias="TALENTLOOP_MAX_ATTEMPTS")
     retry_backoff_s: float = Field(default=0.2, ge=0, alias="TALENTLOOP_RETRY_BACKOFF_S")
+    # Routing decides a referral at most this many times (first decision, then re-routes).
+    max_routing_attempts: int = Field(default=3, ge=1, alias="TALENTLOOP_MAX_ROUTING_ATTEMPTS")
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=200, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
 

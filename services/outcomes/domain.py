@@ -61,9 +61,15 @@ def fact_of(event_type: str) -> str | None:
     return FACT_OF_FAMILY.get(event_type.rsplit(".", 1)[0])
 
 
+# A routed event whose `attempt` is above 1 also records this fact: routing decided again
+# (a new opening fitted a waiting referral), so an earlier "unmatched" is history, not a conflict.
+REROUTED = "rerouted"
+
+
 def _rerouted(seen: set[str]) -> bool:
-    """Unmatched, then updated and routed: the update explains the second decision."""
-    return "unmatched" in seen and "updated" in seen and bool(seen & EVIDENCE["routed"])
+    """Unmatched, then routed after an update or as a later routing attempt: the second
+    decision supersedes the first."""
+    return "unmatched" in seen and bool(seen & {"updated", REROUTED}) and bool(seen & EVIDENCE["routed"])
 
 
 def stages_reached(facts: Iterable[str]) -> list[str]:

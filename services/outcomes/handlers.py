@@ -21,6 +21,8 @@ async def on_lifecycle_event(conn: asyncpg.Connection, env: Envelope, payload: P
     fact = domain.fact_of(env.type)
     if fact is not None:
         await store.record_fact(conn, env, fact)
+    if fact == "routed" and getattr(payload, "attempt", 1) > 1:
+        await store.record_fact(conn, env, domain.REROUTED)
 
 
 async def on_candidate_erased(conn: asyncpg.Connection, env: Envelope, payload: events.CandidateErasedV1) -> None:

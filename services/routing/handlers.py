@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import datetime
 
 import asyncpg
 
 from contracts import Envelope, events
 from plumbing import outbox
+from plumbing.settings import Settings
 from services.routing import domain, store
 
 SOURCE = "/talentloop/routing"
@@ -16,10 +18,31 @@ SOURCE = "/talentloop/routing"
 
 async def on_opening_posted(conn: asyncpg.Connection, env: Envelope, event: events.OpeningPostedV1) -> None:
     await store.upsert_opening(conn, event, env.time)
+    await _reroute_waiting(conn, env, event.opening_id, event.capacity)
 
 
 async def on_opening_updated(conn: asyncpg.Connection, env: Envelope, event: events.OpeningUpdatedV1) -> None:
     await store.upsert_opening(conn, event, env.time)
+    await _reroute_waiting(conn, env, event.opening_id, event.capacity)
+
+
+async def _reroute_waiting(conn: asyncpg.Connection, env: Envelope, opening_id: str, capacity: int) -> None:
+    """A new (or bigger, or changed) opening: referrals waiting unmatched whose skills now fit
+    are decided again, oldest first, each decision a new attempt (up to the configured
+    maximum). A waiting referral may end up elsewhere if a better opening fits."""
+    max_attempts = routing_settings().max_routing_attempts
+    for candidate, row in await store.waiting_for(conn, opening_id, max_attempts, limit=capacity * 4):
+        decision = await _decide(conn, candidate, env.time)
+        if not isinstance(decision, domain.Routed):
+            continue  # still waiting: no new event, the attempt is not used up
+        attempt = row["attempt"] + 1
+        await store.record(conn, candidate.referral_id, decision, attempt=attempt)
+        await _emit(conn, env, candidate, decision, row["candidate_id"] or "erased", store.credential_list(row), attempt)
+
+
+@functools.cache
+def routing_settings() -> Settings:
+    return Settings()
 
 
 async def on_opening_closed(conn: asyncpg.Connection, env: Envelope, event: events.OpeningClosedV1) -> None:
@@ -45,7 +68,7 @@ def _candidate(
 
 async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: events.ReferralSubmittedV2) -> None:
     candidate = _candidate(event, event.target_onet_soc_code, event.target_opening_id)
-    if not await store.claim(conn, candidate, event.candidate_id):
+    if not await store.claim(conn, candidate, event.candidate_id, event.credentials):
         return  # decided already (a producer retry under another event id), or withdrawn first
     decision = await _decide(conn, candidate, env.time)
     await store.record(conn, event.referral_id, decision, attempt=1)
@@ -58,7 +81,7 @@ async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: ev
     if row is None or not domain.decides_again(row["outcome"], row["withdrawn_at"] is not None):
         return
     candidate = _candidate(event, row["target_onet_soc_code"], row["target_opening_id"])
-    await store.update_profile(conn, candidate)
+    await store.update_profile(conn, candidate, event.credentials)
     decision = await _decide(conn, candidate, env.time)
     await store.record(conn, event.referral_id, decision, attempt=row["attempt"] + 1)
     await _emit(conn, env, candidate, decision, event.candidate_id, event.credentials, attempt=row["attempt"] + 1)

@@ -120,13 +120,16 @@ async def take_slot(conn: asyncpg.Connection, candidate: Candidate, opening_id: 
     return True
 
 
-async def claim(conn: asyncpg.Connection, candidate: Candidate, candidate_id: str) -> bool:
+async def claim(
+    conn: asyncpg.Connection, candidate: Candidate, candidate_id: str, credentials: list[events.Credential]
+) -> bool:
     """Claim the first decision on a referral (as unmatched until decided); False if a decision
     or a withdrawal is already there, so a referral is never decided twice from its submission."""
     return bool(
         await conn.fetchval(
             "INSERT INTO decisions (referral_id, partner_id, candidate_id, outcome, target_onet_soc_code,"
-            " target_opening_id, credentials, degree, location) VALUES ($1, $2, $3, 'unmatched', $4, $5, $6, $7, $8)"
+            " target_opening_id, credentials, degree, location, skills, credential_list)"
+            " VALUES ($1, $2, $3, 'unmatched', $4, $5, $6, $7, $8, $9, $10)"
             " ON CONFLICT (referral_id) DO NOTHING RETURNING 1",
             candidate.referral_id,
             candidate.partner_id,
@@ -136,6 +139,8 @@ async def claim(conn: asyncpg.Connection, candidate: Candidate, candidate_id: st
             sorted(candidate.credentials),
             candidate.degree.value if candidate.degree else None,
             candidate.location,
+            sorted(candidate.skills),
+            json.dumps([c.model_dump(mode="json") for c in credentials]),
         )
     )
 
@@ -154,14 +159,55 @@ async def record(conn: asyncpg.Connection, referral_id: str, decision: Routed | 
     )
 
 
-async def update_profile(conn: asyncpg.Connection, candidate: Candidate) -> None:
+async def update_profile(conn: asyncpg.Connection, candidate: Candidate, credentials: list[events.Credential]) -> None:
     await conn.execute(
-        "UPDATE decisions SET credentials = $2, degree = $3, location = $4 WHERE referral_id = $1",
+        "UPDATE decisions SET credentials = $2, degree = $3, location = $4, skills = $5, credential_list = $6"
+        " WHERE referral_id = $1",
         candidate.referral_id,
         sorted(candidate.credentials),
         candidate.degree.value if candidate.degree else None,
         candidate.location,
+        sorted(candidate.skills),
+        json.dumps([c.model_dump(mode="json") for c in credentials]),
     )
+
+
+async def waiting_for(
+    conn: asyncpg.Connection, opening_id: str, max_attempts: int, limit: int
+) -> list[tuple[Candidate, asyncpg.Record]]:
+    """Unmatched referrals, oldest first, whose skills cover the opening's required skills and
+    whose target allows it, with routing attempts left; locked (others skip them)."""
+    rows = await conn.fetch(
+        """
+        SELECT d.* FROM decisions d, openings o
+        WHERE o.opening_id = $1 AND d.outcome = 'unmatched' AND d.withdrawn_at IS NULL AND d.attempt < $2
+          AND d.skills @> o.required_skills
+          AND (d.target_onet_soc_code IS NULL OR left(d.target_onet_soc_code, 7) = left(o.onet_soc_code, 7))
+        ORDER BY d.decided_at, d.referral_id
+        LIMIT $3
+        FOR UPDATE OF d SKIP LOCKED
+        """,
+        opening_id,
+        max_attempts,
+        limit,
+    )
+    return [
+        (Candidate(
+            referral_id=r["referral_id"],
+            skills=frozenset(r["skills"]),
+            target_onet_soc_code=r["target_onet_soc_code"],
+            target_opening_id=r["target_opening_id"],
+            partner_id=r["partner_id"] or "",
+            credentials=frozenset(r["credentials"]),
+            degree=events.DegreeLevel(r["degree"]) if r["degree"] else None,
+            location=r["location"],
+        ), r)
+        for r in rows
+    ]
+
+
+def credential_list(row: asyncpg.Record) -> list[events.Credential]:
+    return [events.Credential.model_validate(c) for c in json.loads(row["credential_list"])]
 
 
 async def decision_for_update(conn: asyncpg.Connection, referral_id: str) -> asyncpg.Record | None:
@@ -211,7 +257,8 @@ async def withdraw(conn: asyncpg.Connection, referral_ids: list[str], at: dateti
 async def forget_candidate(conn: asyncpg.Connection, candidate_id: str, referral_ids: list[str]) -> int:
     """Drop the erased person's pseudonymous id from every decision; counts stay."""
     result = await conn.execute(
-        "UPDATE decisions SET candidate_id = NULL"
+        "UPDATE decisions SET candidate_id = NULL, skills = '{}', credentials = '{}', degree = NULL, location = NULL,"
+        " credential_list = '[]'"
         " WHERE (referral_id = ANY($1) OR candidate_id = $2) AND candidate_id IS NOT NULL",
         referral_ids,
         candidate_id,

@@ -94,3 +94,23 @@ async def test_concurrent_decisions_respect_capacity_and_fair_share(routing):
         "openings that fit are full",
         "the openings that fit are held for other partners' candidates for now (fair share)",
     }
+
+
+async def test_a_new_opening_reroutes_waiting_referrals_oldest_first_within_the_attempt_limit(routing):
+    await deliver(routing, referral("w1", "rust"), time=T0)
+    await deliver(routing, referral("w2", "rust"), time=T0 + timedelta(minutes=1))
+    await deliver(routing, referral("w3", "rust", "python"), time=T0 + timedelta(minutes=2))
+    await routing.pool.execute("UPDATE decisions SET attempt = 3 WHERE referral_id = 'w3'")  # used up its attempts
+    await deliver(routing, referral("gone", "rust"), time=T0)
+    await routing.pool.execute("UPDATE decisions SET withdrawn_at = now() WHERE referral_id = 'gone'")
+    assert await decisions(routing) == []
+
+    await deliver(routing, opening("rust1", ["rust"], capacity=1), time=T0 + timedelta(days=5))
+    [first] = await decisions(routing)
+    assert (first.data["referral_id"], first.data["attempt"], first.data["opening_id"]) == ("w1", 2, "rust1")
+    assert first.data["candidate_id"] == "cand_w1" and first.causationid is not None
+    # More capacity: the next in line; w3 has no attempts left, the withdrawn one never comes back.
+    await deliver(routing, updated_opening("rust1", ["rust"], 5), time=T0 + timedelta(days=6))
+    routed = [e.data["referral_id"] for e in await decisions(routing)]
+    assert routed == ["w1", "w2"]
+    assert await routed_count(routing.pool, "rust1") == 2

@@ -155,3 +155,12 @@ def test_routing_many_never_exceeds_capacity_nor_a_partners_fair_share(stream, f
             if young and added:
                 # New slots go to a partner only while it holds no more than its fair share.
                 assert o.taken_by[partner] <= max(domain.fair_share(o), start[o.opening_id].get(partner, 0))
+
+
+def test_outcomes_count_a_rerouted_referral_as_routed_without_an_anomaly():
+    from services.outcomes import domain as outcomes
+
+    facts = ["submitted", "unmatched", "routed", outcomes.REROUTED]
+    assert "unmatched" not in outcomes.stages_reached(facts) and "routed" in outcomes.stages_reached(facts)
+    assert outcomes.anomalies(facts) == []
+    assert outcomes.anomalies(["submitted", "unmatched", "routed"]) == ["referral both routed and unmatched"]

@@ -10,10 +10,15 @@ ALTER TABLE openings
 -- (required_skills <@ theirs) or overlaps (&&, for the nearest ones).
 CREATE INDEX openings_required_skills ON openings USING gin (required_skills) WHERE state = 'open';
 
+-- What a later decision about a waiting (unmatched) referral needs; cleared on erasure.
 ALTER TABLE decisions
     ADD COLUMN attempt     int NOT NULL DEFAULT 1,
+    ADD COLUMN skills      text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN credential_list jsonb NOT NULL DEFAULT '[]',  -- as the referral states them, for re-routed events
     ADD COLUMN credentials text[] NOT NULL DEFAULT '{}',
     ADD COLUMN degree      text,
     ADD COLUMN location    text;
 -- Slots a partner holds in an opening (the fair-share rule counts them).
 CREATE INDEX decisions_held ON decisions (opening_id, partner_id) WHERE outcome = 'routed' AND withdrawn_at IS NULL;
+-- Referrals waiting for an opening: found again when one appears that their skills cover.
+CREATE INDEX decisions_waiting ON decisions USING gin (skills) WHERE outcome = 'unmatched' AND withdrawn_at IS NULL;
