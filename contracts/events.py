@@ -508,3 +508,33 @@ class PlacementReportedV1(Payload):
     employment_type: EmploymentType
     benefits: Benefits
     start_date: date
+
+
+class GapOutcome(StrEnum):
+    routed = "routed"
+    unmatched = "unmatched"
+
+
+class SkillsGapObservedV1(Payload):
+    """One routing decision seen as skills demand and supply for one occupation: what the
+    opening (the one routed to, or one of the nearest) asks, what the candidate holds, and
+    what is missing. Outcomes sums these into the skills-gap report; trainers read it to
+    change curricula. Key: the occupation's O*NET-SOC code."""
+
+    event_type: ClassVar[str] = "skills.gap_observed.v1"
+    topic: ClassVar[topics.Topic] = topics.SKILLS_GAP
+
+    referral_id: str
+    partner_id: str
+    onet_soc_code: str = Field(pattern=ONET_SOC)
+    opening_id: str | None = Field(description="The opening compared with; null when no opening was near.")
+    outcome: GapOutcome
+    held: SkillList = Field(description="The candidate's skills (vocabulary ids, or normalized text).")
+    demanded_required: SkillList
+    demanded_preferred: SkillList
+    missing_required: SkillList
+    missing_preferred: SkillList
+    missing_requirements: list[str] = Field(default_factory=list, description="Mandatory credentials or degree lacking.")
+
+    def subject(self) -> str:
+        return self.onet_soc_code

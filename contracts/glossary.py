@@ -83,6 +83,11 @@ GLOSSARY: dict[str, str] = {
     "attempt": "Which routing attempt this is (1 for the first decision).",
     "details": "Why this opening, part by part.",
     "closed_at": "When the opening closed (UTC).",
+    "held": "The candidate's skills, as vocabulary ids or normalized text.",
+    "demanded_required": "Required skills of the opening compared with.",
+    "demanded_preferred": "Preferred skills of the opening compared with.",
+    "missing_required": "Required skills of that opening the candidate lacks.",
+    "missing_requirements": "Mandatory credentials or degree the candidate lacks for that opening.",
     "preferred_matched": "Preferred skills of the opening the candidate has.",
     "preferred_missing": "Preferred skills of the opening the candidate lacks.",
 }

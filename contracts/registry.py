@@ -29,6 +29,7 @@ PAYLOADS: dict[str, type[events.Payload]] = {
         events.InterviewScheduledV1,
         events.InterviewCompletedV1,
         events.PlacementReportedV1,
+        events.SkillsGapObservedV1,
     )
 }
 

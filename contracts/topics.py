@@ -30,7 +30,13 @@ CANDIDATES = Topic(
     "Facts about a candidate across all their referrals (erasure); key: candidate id.",
 )
 
-ALL: tuple[Topic, ...] = (OPENINGS, REFERRALS, ROUTING, EMPLOYER_ACTIONS, CANDIDATES)
+SKILLS_GAP = Topic(
+    f"{PREFIX}.skills-gap",
+    "routing",
+    "What routing saw of skills demanded and held, per decision and occupation; key: O*NET-SOC code.",
+)
+
+ALL: tuple[Topic, ...] = (OPENINGS, REFERRALS, ROUTING, EMPLOYER_ACTIONS, CANDIDATES, SKILLS_GAP)
 
 
 def partner_inbound(partner_id: str) -> str:

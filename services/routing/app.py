@@ -14,7 +14,7 @@ DEFINITION = ServiceDefinition(
     description="Skills-based matching of referrals to employers' openings.",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
-    emits=(events.ReferralRoutedV1, events.ReferralUnmatchedV1),
+    emits=(events.ReferralRoutedV1, events.ReferralUnmatchedV1, events.SkillsGapObservedV1),
     consumes=(topics.OPENINGS, topics.REFERRALS, topics.CANDIDATES),
     handlers=HANDLERS,
 )

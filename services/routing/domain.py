@@ -260,6 +260,35 @@ def _routed(candidate: Candidate, opening: Opening, alternatives: int, fairness:
     return Routed(opening, score(candidate, opening), matched, missing, explanation, details)
 
 
+def gap_observations(candidate: Candidate, decision: Routed | Unmatched) -> list[events.SkillsGapObservedV1]:
+    """The decision as skills demand and supply: against the opening routed to, or against
+    each of the nearest openings (or, with none near, the target occupation alone)."""
+    held = sorted(candidate.skills)
+
+    def seen(opening: Opening | None, code: str, outcome: events.GapOutcome) -> events.SkillsGapObservedV1:
+        return events.SkillsGapObservedV1(
+            referral_id=candidate.referral_id,
+            partner_id=candidate.partner_id,
+            onet_soc_code=code,
+            opening_id=opening.opening_id if opening else None,
+            outcome=outcome,
+            held=held,
+            demanded_required=sorted(opening.required) if opening else [],
+            demanded_preferred=sorted(opening.preferred) if opening else [],
+            missing_required=sorted(opening.required - candidate.skills) if opening else [],
+            missing_preferred=sorted(opening.preferred - candidate.skills) if opening else [],
+            missing_requirements=missing_requirements(candidate, opening) if opening else [],
+        )
+
+    if isinstance(decision, Routed):
+        return [seen(decision.opening, decision.opening.onet_soc_code, events.GapOutcome.routed)]
+    if decision.nearest:
+        return [seen(n.opening, n.opening.onet_soc_code, events.GapOutcome.unmatched) for n in decision.nearest]
+    if candidate.target_onet_soc_code:
+        return [seen(None, candidate.target_onet_soc_code, events.GapOutcome.unmatched)]
+    return []
+
+
 # Outcomes of a stored decision. WITHDRAWN_UNSEEN: withdrawn (or erased) before any decision.
 ROUTED, UNMATCHED, WITHDRAWN_UNSEEN = "routed", "unmatched", "withdrawn"
 

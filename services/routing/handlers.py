@@ -125,7 +125,8 @@ async def _emit(
     credentials: list[events.Credential],
     attempt: int,
 ) -> None:
-    """Publish the decision (routed or unmatched) through the outbox of this transaction."""
+    """Publish the decision (routed or unmatched), and what it shows of the skills gap, through
+    the outbox of this transaction."""
     common = {"referral_id": candidate.referral_id, "partner_id": candidate.partner_id, "candidate_id": candidate_id}
     out: events.Payload
     if isinstance(decision, domain.Routed):
@@ -158,7 +159,8 @@ async def _emit(
             ],
             attempt=attempt,
         )
-    await outbox.emit(conn, out, source=SOURCE, correlation_id=env.correlationid, causation_id=str(env.id))
+    for event in [out, *domain.gap_observations(candidate, decision)]:
+        await outbox.emit(conn, event, source=SOURCE, correlation_id=env.correlationid, causation_id=str(env.id))
 
 
 HANDLERS = {

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from contracts import events
+from contracts import Envelope, events
 from plumbing.consumer import EventConsumer
 from services.routing.app import DEFINITION as ROUTING
 from tests.integration import test_withdraw_update_erase as shared
-from tests.integration.test_withdraw_update_erase import CONSENT, T0, deliver, opening, outbox, routed_count, skill_refs
+from tests.integration.test_withdraw_update_erase import CONSENT, T0, deliver, opening, routed_count, skill_refs
 
 pytestmark = pytest.mark.integration
 make_pool = shared.make_pool  # the fixture: one fresh schema per service
@@ -36,8 +36,9 @@ def updated_opening(oid: str, required: list[str], capacity: int, **more) -> eve
     return events.OpeningUpdatedV1(**{**posted.model_dump(), "required_skills": required, "capacity": capacity, **more})
 
 
-async def decisions(routing, kind: str = "referral.routed.v1") -> list:  # type: ignore[no-untyped-def]
-    return [e for e in await outbox(routing.pool) if e.type == kind]
+async def decisions(routing, kind: str = "referral.routed.v1") -> list[Envelope]:  # type: ignore[no-untyped-def]
+    rows = await routing.pool.fetch("SELECT value FROM outbox ORDER BY id")
+    return [e for e in (Envelope.from_bytes(r["value"]) for r in rows) if e.type == kind]
 
 
 async def test_the_catalogue_follows_posted_updated_and_closed(routing):
@@ -114,3 +115,11 @@ async def test_a_new_opening_reroutes_waiting_referrals_oldest_first_within_the_
     routed = [e.data["referral_id"] for e in await decisions(routing)]
     assert routed == ["w1", "w2"]
     assert await routed_count(routing.pool, "rust1") == 2
+
+
+async def test_decisions_publish_skills_gap_observations_keyed_by_occupation(routing):
+    await deliver(routing, opening("da1", ["python", "statistics"], capacity=2, soc="15-2051.00"), time=T0)
+    await deliver(routing, referral("g1", "python"))
+    [gap] = await decisions(routing, "skills.gap_observed.v1")
+    assert gap.subject == "15-2051.00" and gap.data["missing_required"] == ["statistics"]
+    assert gap.data["outcome"] == "unmatched" and gap.data["referral_id"] == "g1"

@@ -164,3 +164,17 @@ def test_outcomes_count_a_rerouted_referral_as_routed_without_an_anomaly():
     assert "unmatched" not in outcomes.stages_reached(facts) and "routed" in outcomes.stages_reached(facts)
     assert outcomes.anomalies(facts) == []
     assert outcomes.anomalies(["submitted", "unmatched", "routed"]) == ["referral both routed and unmatched"]
+
+
+def test_each_decision_is_a_skills_gap_observation_per_occupation():
+    data = opening("d", ["python", "statistics"], ["tableau"])
+    d = decide(cand("python", "sql", soc="15-1252.00"), [data], NOW)
+    [seen] = domain.gap_observations(cand("python", "sql"), d)
+    assert (seen.onet_soc_code, seen.outcome, seen.missing_required, seen.missing_preferred) == (
+        "15-1252.00", "unmatched", ["statistics"], ["tableau"])
+    assert seen.held == ["python", "sql"] and seen.demanded_required == ["python", "statistics"]
+    routed = decide(cand("python", "statistics"), [data], NOW)
+    assert [g.outcome for g in domain.gap_observations(cand("python", "statistics"), routed)] == ["routed"]
+    nothing_near = decide(cand("cobol", soc="15-1299.08"), [data], NOW)
+    [alone] = domain.gap_observations(cand("cobol", soc="15-1299.08"), nothing_near)
+    assert alone.onet_soc_code == "15-1299.08" and alone.opening_id is None
