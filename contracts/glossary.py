@@ -87,6 +87,7 @@ GLOSSARY: dict[str, str] = {
     "demanded_required": "Required skills of the opening compared with.",
     "demanded_preferred": "Preferred skills of the opening compared with.",
     "missing_required": "Required skills of that opening the candidate lacks.",
+    "missing_preferred": "Preferred skills of that opening the candidate lacks.",
     "missing_requirements": "Mandatory credentials or degree the candidate lacks for that opening.",
     "preferred_matched": "Preferred skills of the opening the candidate has.",
     "preferred_missing": "Preferred skills of the opening the candidate lacks.",
