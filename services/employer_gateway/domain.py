@@ -8,11 +8,16 @@ The referring partner may withdraw a referral (intake's `referral.withdrawn`): i
 `withdrawn` unless it was placed already, and no employer action is allowed on it. When
 the candidate is erased, a referral still in progress is withdrawn and its stored routing
 loses the personal parts (`without_personal_data`).
+
+An employer's opening is open until they close it or mark it filled; only an open opening
+may be updated, and its capacity not below the referrals already routed to it
+(`update_opening`, `close_opening`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -31,9 +36,15 @@ class State(StrEnum):
 
 # No employer action leads out of these (ALLOWED names none of them).
 FINAL = frozenset({State.declined, State.placed, State.withdrawn})
+
+
 class InvalidTransition(Exception):
-    def __init__(self, action: str, current: State, detail: str | None = None) -> None:
-        super().__init__(detail or f"cannot {action} a referral that is {current.value}")
+    """An action the current state forbids (of a referral, or of an opening: `subject`)."""
+
+    def __init__(
+        self, action: str, current: StrEnum, detail: str | None = None, *, subject: str = "a referral"
+    ) -> None:
+        super().__init__(detail or f"cannot {action} {subject} that is {current.value}")
         self.action = action
         self.current = current
 
@@ -203,3 +214,71 @@ def inbox_entry(routing: dict[str, Any], notice: Notice) -> InboxEntry:
         routing = without_personal_data(routing)
     state = State.withdrawn if notice.withdrawn or notice.erased else State.routed
     return InboxEntry(state, routing["candidate_id"], routing)
+
+
+# --- an employer's opening ----------------------------------------------------------------
+
+
+class OpeningState(StrEnum):
+    open = "open"
+    closed = "closed"
+    filled = "filled"
+
+
+OPENING_ALLOWED: dict[str, frozenset[OpeningState]] = {
+    "update": frozenset({OpeningState.open}),
+    "close": frozenset({OpeningState.open}),
+}
+CLOSED_AS = {
+    events.OpeningCloseReason.closed: OpeningState.closed,
+    events.OpeningCloseReason.filled: OpeningState.filled,
+}
+# What an employer may change: the whole posting but its ids.
+POSTING_FIELDS = frozenset(events.OpeningUpdatedV1.model_fields) - {"opening_id", "employer_id"}
+
+
+class CapacityBelowRouted(Exception):
+    def __init__(self, capacity: int, routed: int) -> None:
+        super().__init__(f"capacity {capacity} is below the {routed} referral(s) already routed to this opening")
+        self.capacity = capacity
+        self.routed = routed
+
+
+@dataclass(frozen=True)
+class Opening:
+    posting: events.OpeningUpdatedV1  # the whole posting as it now is
+    state: OpeningState = OpeningState.open
+    closed_at: datetime | None = None
+
+
+def _check_opening(action: str, opening: Opening) -> None:
+    if opening.state not in OPENING_ALLOWED[action]:
+        raise InvalidTransition(action, opening.state, subject="an opening")
+
+
+def update_opening(
+    opening: Opening, changes: Mapping[str, Any], routed: int
+) -> tuple[Opening, events.OpeningUpdatedV1]:
+    """The opening with `changes` (some posting fields) applied, and the event carrying the whole posting.
+
+    `routed` is how many referrals routed to the opening are still in play (not withdrawn or
+    declined): a new capacity may not be below it. A capacity left as it is is not checked.
+    """
+    _check_opening("update", opening)
+    if unknown := set(changes) - POSTING_FIELDS:
+        raise ValueError(f"not part of a posting: {', '.join(sorted(unknown))}")
+    posting = events.OpeningUpdatedV1.model_validate({**opening.posting.model_dump(), **changes})
+    if "capacity" in changes and posting.capacity < routed:
+        raise CapacityBelowRouted(posting.capacity, routed)
+    return replace(opening, posting=posting), posting
+
+
+def close_opening(
+    opening: Opening, reason: events.OpeningCloseReason, at: datetime
+) -> tuple[Opening, events.OpeningClosedV1]:
+    """The opening closed (`closed`) or filled (`filled`), for good, and the event saying so."""
+    _check_opening("close", opening)
+    event = events.OpeningClosedV1(
+        opening_id=opening.posting.opening_id, employer_id=opening.posting.employer_id, reason=reason, closed_at=at
+    )
+    return replace(opening, state=CLOSED_AS[reason], closed_at=at), event
