@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts import events
 from plumbing import idempotency, outbox, problems
 from plumbing.auth import Principal, principal, require
 from plumbing.service import correlation_id, pool_of
-from services.employer_gateway import store
-from services.employer_gateway.domain import InvalidTransition, Referral, State, UnknownInterview
+from services.employer_gateway import domain, store
+from services.employer_gateway.domain import InvalidTransition, Opening, Referral, State, UnknownInterview
 
 SOURCE = "/talentloop/employer-gateway"
 router = APIRouter(prefix="/v1", tags=["employers"])
@@ -27,16 +27,64 @@ IdempotencyKey = Annotated[
 ACTION_ERRORS = problems.responses(400, 401, 403, 404, 409, 422)
 
 
+Title = Annotated[str, Field(min_length=1, max_length=200, examples=["Junior Software Developer"])]
+SocCode = Annotated[str, Field(pattern=events.ONET_SOC, examples=["15-1252.00"])]
+RequiredSkills = Annotated[list[str], Field(min_length=1, examples=[["python", "sql"]])]
+Capacity = Annotated[int, Field(ge=1, le=10_000, description="How many referrals you will take for this opening.")]
+Location = Annotated[str, Field(min_length=1, max_length=200, examples=["Bronx, NY"])]
+RequiredCredentials = Annotated[
+    list[events.CredentialRequirement], Field(description="Credentials a candidate must hold.")
+]
+DegreeRequired = Annotated[
+    events.DegreeLevel | None, Field(description="Minimum degree; only if you make a degree mandatory.")
+]
+
+
 class OpeningIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=200, examples=["Junior Software Developer"])
-    onet_soc_code: str = Field(pattern=events.ONET_SOC, examples=["15-1252.00"])
-    required_skills: list[str] = Field(min_length=1, examples=[["python", "sql"]])
+    title: Title
+    onet_soc_code: SocCode
+    required_skills: RequiredSkills
     preferred_skills: list[str] = Field(default_factory=list, examples=[["docker"]])
-    capacity: int = Field(ge=1, le=10_000, description="How many referrals you will take for this opening.")
+    capacity: Capacity
     wage: events.Wage
-    location: str = Field(min_length=1, max_length=200, examples=["Bronx, NY"])
+    location: Location
     remote: bool = False
+    required_credentials: RequiredCredentials = Field(default_factory=list)
+    degree_required: DegreeRequired = None
+
+
+class OpeningPatch(BaseModel):
+    """The parts of the posting to change; what is left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: Title | None = None
+    onet_soc_code: SocCode | None = None
+    required_skills: RequiredSkills | None = None
+    preferred_skills: list[str] | None = None
+    capacity: Capacity | None = None
+    wage: events.Wage | None = None
+    location: Location | None = None
+    remote: bool | None = None
+    required_credentials: RequiredCredentials | None = None
+    degree_required: DegreeRequired = Field(default=None, description="null: no degree is mandatory any more.")
+
+    @model_validator(mode="after")
+    def something_and_no_nulls(self) -> OpeningPatch:
+        if not self.model_fields_set:
+            raise ValueError("nothing to update")
+        nulls = sorted(f for f in self.model_fields_set if f != "degree_required" and getattr(self, f) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: events.OpeningCloseReason = Field(description="`filled`: you hired for it; `closed`: for any other reason.")
 
 
 class DeclineIn(BaseModel):
@@ -87,10 +135,77 @@ async def post_opening(
     return await idempotency.run_once(pool_of(request), who, idempotency_key, body.model_dump(mode="json"), effect)
 
 
-@router.get("/openings", summary="Your openings", responses=problems.responses(401, 403))
+@router.get("/openings", summary="Your openings, with their state", responses=problems.responses(401, 403))
 async def list_openings(request: Request, who: Caller) -> list[dict[str, Any]]:
     require(who, "employer")
     return await store.list_openings(pool_of(request), who.id)
+
+
+def refused(exc: InvalidTransition) -> problems.Problem:
+    """A transition the lifecycle forbids, as the 409 problem naming the current state."""
+    return problems.Problem(
+        409, "invalid-transition", "Transition not allowed", str(exc), current_state=exc.current.value
+    )
+
+
+async def _change_opening(
+    request: Request,
+    who: Principal,
+    opening_id: str,
+    key: str | None,
+    body: BaseModel,
+    decide: Callable[[Opening, int], tuple[Opening, events.Payload]],
+) -> JSONResponse:
+    """Load the employer's opening, apply one domain change (given how many referrals are
+    routed to it and still in play), store it and its event."""
+    require(who, "employer")
+
+    async def effect(conn):  # type: ignore[no-untyped-def]
+        opening = await store.load_opening(conn, opening_id, who.id)
+        if opening is None:
+            raise problems.not_found("opening")
+        try:
+            opening, event = decide(opening, await store.routed_to(conn, opening_id))
+        except InvalidTransition as exc:
+            raise refused(exc) from None
+        except domain.CapacityBelowRouted as exc:
+            raise problems.Problem(
+                409, "capacity-below-routed", "Capacity below the referrals routed", str(exc), routed=exc.routed
+            ) from None
+        view = await store.save_opening(conn, opening)
+        envelope = await outbox.emit(conn, event, source=SOURCE, correlation_id=correlation_id(request))
+        return 200, {**view, "event": {"id": str(envelope.id), "type": envelope.type}}
+
+    fingerprint = {"path": request.url.path, "body": body.model_dump(mode="json", exclude_unset=True)}
+    return await idempotency.run_once(pool_of(request), who, key, fingerprint, effect)
+
+
+@router.patch(
+    "/openings/{opening_id}",
+    summary="Change an open opening (only the fields given); publishes the whole posting",
+    responses=ACTION_ERRORS,
+)
+async def update_opening(
+    opening_id: str, body: OpeningPatch, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    def decide(opening: Opening, routed: int) -> tuple[Opening, events.Payload]:
+        return domain.update_opening(opening, body.changes(), routed)
+
+    return await _change_opening(request, who, opening_id, idempotency_key, body, decide)
+
+
+@router.post(
+    "/openings/{opening_id}/close",
+    summary="Close an opening, or mark it filled: no more referrals are routed to it",
+    responses=ACTION_ERRORS,
+)
+async def close_opening(
+    opening_id: str, body: CloseIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    def decide(opening: Opening, routed: int) -> tuple[Opening, events.Payload]:
+        return domain.close_opening(opening, body.reason, datetime.now(UTC))
+
+    return await _change_opening(request, who, opening_id, idempotency_key, body, decide)
 
 
 @router.get("/referrals", summary="Referrals routed to you (paged)", responses=problems.responses(401, 403, 422))
@@ -129,9 +244,7 @@ async def _act(
         try:
             event = decide(referral)
         except InvalidTransition as exc:
-            raise problems.Problem(
-                409, "invalid-transition", "Transition not allowed", str(exc), current_state=exc.current.value
-            ) from None
+            raise refused(exc) from None
         except UnknownInterview:
             raise problems.not_found("interview") from None
         await store.save(conn, referral)

@@ -13,7 +13,16 @@ DEFINITION = ServiceDefinition(
     description="Employers' API: openings, the referral inbox, acknowledgements, interviews and placements.",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
-    emits=(events.OpeningPostedV1, events.ReferralAcknowledgedV1, events.ReferralDeclinedV1, events.InterviewScheduledV1, events.InterviewCompletedV1, events.PlacementReportedV1),
+    emits=(
+        events.OpeningPostedV1,
+        events.OpeningUpdatedV1,
+        events.OpeningClosedV1,
+        events.ReferralAcknowledgedV1,
+        events.ReferralDeclinedV1,
+        events.InterviewScheduledV1,
+        events.InterviewCompletedV1,
+        events.PlacementReportedV1,
+    ),
     consumes=(topics.ROUTING, topics.REFERRALS, topics.CANDIDATES),
     handlers=HANDLERS,
 )

@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from contracts import events
-from services.employer_gateway.domain import InboxEntry, Interview, Notice, Referral, State
+from services.employer_gateway.domain import InboxEntry, Interview, Notice, Opening, OpeningState, Referral, State
 
 
 async def insert_opening(conn: asyncpg.Connection, event: events.OpeningPostedV1) -> None:
@@ -22,9 +22,52 @@ async def insert_opening(conn: asyncpg.Connection, event: events.OpeningPostedV1
 
 async def list_openings(pool: asyncpg.Pool, employer_id: str) -> list[dict]:
     rows = await pool.fetch(
-        "SELECT posting, posted_at FROM openings WHERE employer_id = $1 ORDER BY posted_at, opening_id", employer_id
+        "SELECT * FROM openings WHERE employer_id = $1 ORDER BY posted_at, opening_id", employer_id
     )
-    return [{**json.loads(r["posting"]), "posted_at": r["posted_at"].isoformat()} for r in rows]
+    return [opening_view(r) for r in rows]
+
+
+def opening_view(row: asyncpg.Record) -> dict:
+    """An opening as the employer sees it: the whole posting (1.1 fields filled in for older
+    rows), its state and when it was posted, last updated and closed."""
+    posting = events.OpeningUpdatedV1.model_validate_json(row["posting"]).model_dump(mode="json")
+    when = {k: row[k].isoformat() if row[k] else None for k in ("posted_at", "updated_at", "closed_at")}
+    return {**posting, "state": row["state"], **when}
+
+
+async def load_opening(conn: asyncpg.Connection, opening_id: str, employer_id: str) -> Opening | None:
+    """The employer's opening, locked for update (so changes to one opening happen one at a
+    time); None if it is not theirs."""
+    row = await conn.fetchrow(
+        "SELECT posting, state, closed_at FROM openings WHERE opening_id = $1 AND employer_id = $2 FOR UPDATE",
+        opening_id,
+        employer_id,
+    )
+    if row is None:
+        return None
+    posting = events.OpeningUpdatedV1.model_validate_json(row["posting"])
+    return Opening(posting, OpeningState(row["state"]), row["closed_at"])
+
+
+async def save_opening(conn: asyncpg.Connection, opening: Opening) -> dict:
+    """Store the opening's posting and state; returns it as the employer sees it."""
+    row = await conn.fetchrow(
+        "UPDATE openings SET posting = $2, state = $3, closed_at = $4, updated_at = now()"
+        " WHERE opening_id = $1 RETURNING *",
+        opening.posting.opening_id,
+        opening.posting.model_dump_json(),
+        opening.state.value,
+        opening.closed_at,
+    )
+    return opening_view(row)
+
+
+async def routed_to(conn: asyncpg.Connection, opening_id: str) -> int:
+    """Referrals routed to the opening and still in play (neither withdrawn nor declined)."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM referrals WHERE opening_id = $1 AND state NOT IN ('withdrawn', 'declined')",
+        opening_id,
+    )
 
 
 async def lock_referral(conn: asyncpg.Connection, referral_id: str) -> None:

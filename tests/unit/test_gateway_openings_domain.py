@@ -24,7 +24,8 @@ FILLED = events.OpeningCloseReason.filled
 def opening(state: OpeningState = OpeningState.open, capacity: int = 3) -> Opening:
     posting = events.OpeningUpdatedV1(
         opening_id="opn", employer_id="emp", title="Dev", onet_soc_code="15-1252.00", required_skills=["python"],
-        preferred_skills=["docker"], capacity=capacity, wage=events.Wage(amount="25", unit="hour"), location="Bronx, NY",
+        preferred_skills=["docker"], capacity=capacity, wage=events.Wage(amount="25", unit="hour"),
+        location="Bronx, NY",
         required_credentials=[events.CredentialRequirement(name="OSHA 10")],
         degree_required=events.DegreeLevel.associate,
     )
