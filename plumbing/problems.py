@@ -25,6 +25,7 @@ class ProblemDetail(BaseModel):
     errors: list[dict[str, Any]] | None = Field(default=None, description="Field errors, for validation problems.")
     current_state: str | None = Field(default=None, description="For invalid transitions: the state now.")
     existing_referral_id: str | None = Field(default=None, description="For duplicates: the referral already accepted.")
+    routed: int | None = Field(default=None, description="For capacity-below-routed: referrals already routed there.")
 
 
 class Problem(Exception):

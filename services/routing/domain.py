@@ -159,8 +159,8 @@ def held_back(candidate: Candidate, opening: Opening, now: datetime) -> bool:
 def decide(candidate: Candidate, openings: list[Opening], now: datetime | None = None) -> Routed | Unmatched:
     pool = [o for o in openings if _in_target(candidate, o) and o.opening_id not in candidate.excluded]
     if not pool:
-        what = f"occupation {candidate.target_onet_soc_code}" if candidate.target_onet_soc_code else "any occupation"
-        return Unmatched(f"no open opening for {what}", [])
+        what = f" in occupation {candidate.target_onet_soc_code}" if candidate.target_onet_soc_code else ""
+        return Unmatched(f"no open opening{what} asks for any of the candidate's skills", [])
 
     fits = [o for o in pool if meets_mandatory(candidate, o)]
     with_slot = [o for o in fits if o.remaining > 0]

@@ -105,9 +105,13 @@ async def _decide(conn: asyncpg.Connection, candidate: domain.Candidate, now: da
     event's time, so a replay decides as the first run did."""
     lost: dict[str, int] = {}
     while True:
-        decision = domain.decide(candidate, await store.openings_for(conn, candidate), now)
+        covering = await store.openings_for(conn, candidate)
+        decision = domain.decide(candidate, covering, now)
         if not isinstance(decision, domain.Routed):
-            return decision
+            # Nothing to route to: look wider for the nearest openings; the reason stays the
+            # one the covering openings gave (full, held for others, requirements), if any.
+            wider = domain.decide(candidate, await store.openings_for(conn, candidate, nearest=True), now)
+            return dataclasses.replace(wider, reason=decision.reason) if covering else wider
         chosen = decision.opening.opening_id
         if await store.take_slot(conn, candidate, chosen, now):
             return decision

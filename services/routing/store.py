@@ -21,6 +21,8 @@ from services.routing.domain import (
     skills,
 )
 
+NEAREST_POOL = 50  # openings weighed for "nearest" when none fits: those sharing the most required skills
+
 
 async def upsert_opening(
     conn: asyncpg.Connection, event: events.OpeningPostedV1 | events.OpeningUpdatedV1, at: datetime
@@ -78,18 +80,33 @@ def _opening(r: asyncpg.Record, taken_by: dict[str, int]) -> Opening:
     )
 
 
-async def openings_for(conn: asyncpg.Connection, candidate: Candidate) -> list[Opening]:
-    """The open openings a decision about `candidate` needs: those whose required skills it
-    covers (the only ones it can go to) and those it overlaps (the nearest, if none fits).
+async def openings_for(conn: asyncpg.Connection, candidate: Candidate, *, nearest: bool = False) -> list[Opening]:
+    """The open openings a decision about `candidate` needs, read without locks (`take_slot`
+    re-checks the chosen one under its row lock).
 
-    Read without locks: `take_slot` re-checks the chosen one under its row lock.
+    First only those whose required skills the candidate covers (`<@`, the only ones it can
+    go to: few, through the GIN index). With `nearest`, for an unmatched decision: the
+    openings sharing the most required skills with it (`&&`), at most NEAREST_POOL.
     """
-    rows = await conn.fetch(
-        "SELECT * FROM openings WHERE state = 'open' AND required_skills && $1::text[]"
-        " AND ($2::text IS NULL OR left(onet_soc_code, 7) = left($2, 7))",
-        sorted(candidate.skills),
-        candidate.target_onet_soc_code,
-    )
+    skills_ = sorted(candidate.skills)
+    target = candidate.target_onet_soc_code
+    if not nearest:
+        rows = await conn.fetch(
+            "SELECT * FROM openings WHERE state = 'open' AND required_skills <@ $1::text[]"
+            " AND ($2::text IS NULL OR left(onet_soc_code, 7) = left($2, 7))",
+            skills_,
+            target,
+        )
+    else:
+        rows = await conn.fetch(
+            "SELECT o.* FROM openings o WHERE state = 'open' AND required_skills && $1::text[]"
+            " AND ($2::text IS NULL OR left(onet_soc_code, 7) = left($2, 7))"
+            " ORDER BY (SELECT count(*) FROM unnest(o.required_skills) AS s WHERE s = ANY($1::text[])) DESC,"
+            " cardinality(o.required_skills), o.opening_id LIMIT $3",
+            skills_,
+            target,
+            NEAREST_POOL,
+        )
     held = await conn.fetch(
         "SELECT opening_id, partner_id, count(*) AS n FROM decisions WHERE outcome = 'routed' AND withdrawn_at IS NULL"
         " AND opening_id = ANY($1::text[]) GROUP BY opening_id, partner_id",

@@ -56,7 +56,7 @@ async def test_the_catalogue_follows_posted_updated_and_closed(routing):
     unmatched = {e.data["referral_id"]: e.data for e in await decisions(routing, "referral.unmatched.v1")}
     assert set(routed) == {"r1", "r3"} and set(unmatched) == {"r2", "r4"}
     assert unmatched["r2"]["nearest"][0]["missing_skills"] == ["sql"]
-    assert unmatched["r4"]["reason"] == "no open opening for any occupation"
+    assert unmatched["r4"]["reason"] == "no open opening asks for any of the candidate's skills"
     assert routed["r3"]["attempt"] == 1 and routed["r3"]["details"]["required_matched"] == ["python", "sql"]
     assert await routed_count(routing.pool, "opn1") == 2
 
