@@ -180,12 +180,8 @@ class NearestOpening(BaseModel):
 # --- events ---------------------------------------------------------------------------
 
 
-class OpeningPostedV1(Payload):
-    """An employer posted an opening (key: opening id)."""
-
-    event_type: ClassVar[str] = "opening.posted.v1"
-    schema_version: ClassVar[str] = "1.1"
-    topic: ClassVar[topics.Topic] = topics.OPENINGS
+class _Posting(Payload):
+    """The fields of an opening's posting, shared by posted and updated."""
 
     opening_id: str
     employer_id: str
@@ -198,37 +194,29 @@ class OpeningPostedV1(Payload):
     location: str = Field(min_length=1, max_length=200)
     remote: bool = False
     required_credentials: list[CredentialRequirement] = Field(
-        default_factory=list, description="Credentials a candidate must hold (1.1)."
+        default_factory=list, description="Credentials a candidate must hold (opening.posted 1.1)."
     )
     degree_required: DegreeLevel | None = Field(
-        default=None, description="Minimum degree, only when the employer marks a degree mandatory (1.1)."
+        default=None, description="Minimum degree, only when the employer marks a degree mandatory (opening.posted 1.1)."
     )
 
     def subject(self) -> str:
         return self.opening_id
 
 
-class OpeningUpdatedV1(Payload):
+class OpeningPostedV1(_Posting):
+    """An employer posted an opening (key: opening id)."""
+
+    event_type: ClassVar[str] = "opening.posted.v1"
+    schema_version: ClassVar[str] = "1.1"
+    topic: ClassVar[topics.Topic] = topics.OPENINGS
+
+
+class OpeningUpdatedV1(_Posting):
     """The employer changed an opening; carries the whole posting as it now is."""
 
     event_type: ClassVar[str] = "opening.updated.v1"
     topic: ClassVar[topics.Topic] = topics.OPENINGS
-
-    opening_id: str
-    employer_id: str
-    title: str = Field(min_length=1, max_length=200)
-    onet_soc_code: str = Field(pattern=ONET_SOC)
-    required_skills: SkillList = Field(min_length=1)
-    preferred_skills: SkillList = Field(default_factory=list)
-    capacity: int = Field(ge=1, le=10_000, description="How many referrals the employer will take.")
-    wage: Wage
-    location: str = Field(min_length=1, max_length=200)
-    remote: bool = False
-    required_credentials: list[CredentialRequirement] = Field(default_factory=list)
-    degree_required: DegreeLevel | None = None
-
-    def subject(self) -> str:
-        return self.opening_id
 
 
 class OpeningClosedV1(Payload):
