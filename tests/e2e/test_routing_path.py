@@ -3,7 +3,6 @@ opening's lifecycle (gateway -> Kafka -> routing), explanations and re-routing."
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from contracts import Envelope, topics
@@ -83,4 +82,3 @@ async def test_skills_gap_observations_are_published_per_occupation(api: Api) ->
 
     [gap] = await poll("a skills-gap observation", observed)
     assert gap.subject == "15-2051.00" and gap.data["missing_required"] == [missing.casefold()]
-    assert uuid.UUID(str(gap.id))
