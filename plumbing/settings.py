@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     retry_backoff_s: float = Field(default=0.2, ge=0, alias="TALENTLOOP_RETRY_BACKOFF_S")
     # Routing decides a referral at most this many times (first decision, then re-routes).
     max_routing_attempts: int = Field(default=3, ge=1, alias="TALENTLOOP_MAX_ROUTING_ATTEMPTS")
+    # How often routing looks for openings whose fair-share hold has ended.
+    reroute_sweep_s: float = Field(default=60.0, gt=0, alias="TALENTLOOP_REROUTE_SWEEP_S")
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=200, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
 

@@ -1,12 +1,19 @@
 """The routing service: matches submitted (and updated) referrals to open openings, with an explanation;
 withdrawn and erased referrals give their slot back."""
 
+import asyncio
 from pathlib import Path
 
 from contracts import events, topics
-from plumbing.service import ServiceDefinition, asyncapi_app
+from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
+from services.routing import sweeper
 from services.routing.api import router
 from services.routing.handlers import HANDLERS
+
+
+async def on_start(rt: Runtime) -> None:
+    rt.tasks.append(asyncio.create_task(sweeper.run(rt.pool, rt.settings.reroute_sweep_s), name="routing-hold-sweeper"))
+
 
 DEFINITION = ServiceDefinition(
     name="routing",
@@ -17,6 +24,7 @@ DEFINITION = ServiceDefinition(
     emits=(events.ReferralRoutedV1, events.ReferralUnmatchedV1, events.SkillsGapObservedV1),
     consumes=(topics.OPENINGS, topics.REFERRALS, topics.CANDIDATES),
     handlers=HANDLERS,
+    on_start=on_start,
 )
 
 

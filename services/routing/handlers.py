@@ -18,26 +18,39 @@ SOURCE = "/talentloop/routing"
 
 async def on_opening_posted(conn: asyncpg.Connection, env: Envelope, event: events.OpeningPostedV1) -> None:
     await store.upsert_opening(conn, event, env.time)
-    await _reroute_waiting(conn, env, event.opening_id, event.capacity)
+    await reroute_waiting(conn, Cause.of(env), event.opening_id, event.capacity)
 
 
 async def on_opening_updated(conn: asyncpg.Connection, env: Envelope, event: events.OpeningUpdatedV1) -> None:
     await store.upsert_opening(conn, event, env.time)
-    await _reroute_waiting(conn, env, event.opening_id, event.capacity)
+    await reroute_waiting(conn, Cause.of(env), event.opening_id, event.capacity)
 
 
-async def _reroute_waiting(conn: asyncpg.Connection, env: Envelope, opening_id: str, capacity: int) -> None:
+@dataclasses.dataclass(frozen=True)
+class Cause:
+    """What a decision answers: its time (fair share is judged then) and the event behind it."""
+
+    time: datetime
+    correlation_id: str
+    causation_id: str | None = None
+
+    @classmethod
+    def of(cls, env: Envelope) -> Cause:
+        return cls(env.time, env.correlationid, str(env.id))
+
+
+async def reroute_waiting(conn: asyncpg.Connection, cause: Cause, opening_id: str, capacity: int) -> None:
     """A new (or bigger, or changed) opening: referrals waiting unmatched whose skills now fit
     are decided again, oldest first, each decision a new attempt (up to the configured
     maximum). A waiting referral may end up elsewhere if a better opening fits."""
     max_attempts = routing_settings().max_routing_attempts
     for candidate, row in await store.waiting_for(conn, opening_id, max_attempts, limit=capacity * 4):
-        decision = await _decide(conn, candidate, env.time)
+        decision = await _decide(conn, candidate, cause.time)
         if not isinstance(decision, domain.Routed):
             continue  # still waiting: no new event, the attempt is not used up
         attempt = row["attempt"] + 1
         await store.record(conn, candidate.referral_id, decision, attempt=attempt)
-        await _emit(conn, env, candidate, decision, row["candidate_id"] or "erased", store.credential_list(row), attempt)
+        await _emit(conn, cause, candidate, decision, row["candidate_id"] or "erased", store.credential_list(row), attempt)
 
 
 @functools.cache
@@ -72,7 +85,7 @@ async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: 
         return  # decided already (a producer retry under another event id), or withdrawn first
     decision = await _decide(conn, candidate, env.time)
     await store.record(conn, event.referral_id, decision, attempt=1)
-    await _emit(conn, env, candidate, decision, event.candidate_id, event.credentials, attempt=1)
+    await _emit(conn, Cause.of(env), candidate, decision, event.candidate_id, event.credentials, attempt=1)
 
 
 async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: events.ReferralUpdatedV1) -> None:
@@ -84,7 +97,7 @@ async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: ev
     await store.update_profile(conn, candidate, event.credentials)
     decision = await _decide(conn, candidate, env.time)
     await store.record(conn, event.referral_id, decision, attempt=row["attempt"] + 1)
-    await _emit(conn, env, candidate, decision, event.candidate_id, event.credentials, attempt=row["attempt"] + 1)
+    await _emit(conn, Cause.of(env), candidate, decision, event.candidate_id, event.credentials, attempt=row["attempt"] + 1)
 
 
 async def on_referral_withdrawn(conn: asyncpg.Connection, env: Envelope, event: events.ReferralWithdrawnV1) -> None:
@@ -122,7 +135,7 @@ async def _decide(conn: asyncpg.Connection, candidate: domain.Candidate, now: da
 
 async def _emit(
     conn: asyncpg.Connection,
-    env: Envelope,
+    cause: Cause,
     candidate: domain.Candidate,
     decision: domain.Routed | domain.Unmatched,
     candidate_id: str,
@@ -164,7 +177,7 @@ async def _emit(
             attempt=attempt,
         )
     for event in [out, *domain.gap_observations(candidate, decision)]:
-        await outbox.emit(conn, event, source=SOURCE, correlation_id=env.correlationid, causation_id=str(env.id))
+        await outbox.emit(conn, event, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.causation_id)
 
 
 HANDLERS = {

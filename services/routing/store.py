@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -225,6 +225,19 @@ async def waiting_for(
 
 def credential_list(row: asyncpg.Record) -> list[events.Credential]:
     return [events.Credential.model_validate(c) for c in json.loads(row["credential_list"])]
+
+
+async def holds_ended(conn: asyncpg.Connection, now: datetime, hold: timedelta, limit: int) -> list[asyncpg.Record]:
+    """Open openings whose fair-share hold has ended and that were not swept yet; marked swept."""
+    return await conn.fetch(
+        "UPDATE openings SET hold_released = true WHERE opening_id IN ("
+        "  SELECT opening_id FROM openings WHERE state = 'open' AND NOT hold_released AND posted_at + $2 <= $1"
+        "  ORDER BY posted_at, opening_id LIMIT $3 FOR UPDATE SKIP LOCKED)"
+        " RETURNING opening_id, capacity",
+        now,
+        hold,
+        limit,
+    )
 
 
 async def decision_for_update(conn: asyncpg.Connection, referral_id: str) -> asyncpg.Record | None:

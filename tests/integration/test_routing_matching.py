@@ -123,3 +123,19 @@ async def test_decisions_publish_skills_gap_observations_keyed_by_occupation(rou
     [gap] = await decisions(routing, "skills.gap_observed.v1")
     assert gap.subject == "15-2051.00" and gap.data["missing_required"] == ["statistics"]
     assert gap.data["outcome"] == "unmatched" and gap.data["referral_id"] == "g1"
+
+
+async def test_when_the_fair_share_hold_ends_the_sweeper_routes_the_partners_waiting_candidates(routing):
+    from services.routing import sweeper
+
+    await deliver(routing, opening("young", ["python"], capacity=2), time=T0)
+    for i in range(3):  # one partner only: its share of the young opening is 1 slot
+        await deliver(routing, referral(f"solo-{i}", "python"), time=T0 + timedelta(minutes=i))
+    assert [e.data["referral_id"] for e in await decisions(routing)] == ["solo-0"]
+    assert await sweeper.sweep_once(routing.pool, T0 + timedelta(days=1)) == 0  # still young
+
+    assert await sweeper.sweep_once(routing.pool, T0 + timedelta(days=3, minutes=1)) == 1
+    routed = [(e.data["referral_id"], e.data["attempt"]) for e in await decisions(routing)]
+    assert routed == [("solo-0", 1), ("solo-1", 2)]  # oldest waiting first; the slot count holds
+    assert await routed_count(routing.pool, "young") == 2
+    assert await sweeper.sweep_once(routing.pool, T0 + timedelta(days=4)) == 0  # each opening once

@@ -5,6 +5,7 @@ ALTER TABLE openings
     ADD COLUMN required_credentials jsonb   NOT NULL DEFAULT '[]',
     ADD COLUMN degree_required      text,
     ADD COLUMN state                text    NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed', 'filled')),
+    ADD COLUMN hold_released        boolean NOT NULL DEFAULT false,  -- the fair-share hold ended and was swept
     ADD COLUMN updated_at           timestamptz;
 -- Candidates for a decision: open openings whose required skills the candidate covers
 -- (required_skills <@ theirs) or overlaps (&&, for the nearest ones).
