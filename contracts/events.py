@@ -314,9 +314,15 @@ class ReferralSubmittedV2(Payload):
         return skill_keys(self.skills)
 
 
+def text_key(text: str) -> str:
+    """How free text (an unknown skill, a credential's name, a place) is compared: casefolded,
+    spaces collapsed."""
+    return " ".join(text.casefold().split())
+
+
 def skill_keys(skills: list[SkillRef]) -> list[str]:
     """What matching compares: the vocabulary id, or the normalized text of an unknown skill."""
-    return [s.id or " ".join(s.text.casefold().split()) for s in skills]
+    return [s.id or text_key(s.text) for s in skills]
 
 
 class ReferralUpdatedV1(Payload):

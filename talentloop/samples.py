@@ -14,6 +14,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 GIVEN = ["Ana", "Malik", "Priya", "Tomás", "Keisha", "Wei", "Fatima", "Jordan", "Sofia", "Dmitri", "Aisha", "Luis",
@@ -192,8 +193,6 @@ def write_csv(path: Any, columns: list[str], rows: Iterator[dict[str, str]]) -> 
 
 def write_examples(folder: Any, count: int = 10) -> list[Any]:
     """The files in examples/partners/ (kept true by a test that regenerates them)."""
-    from pathlib import Path
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     people = [person(n, run="example") for n in range(count)]

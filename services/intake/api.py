@@ -246,12 +246,7 @@ async def erase(body: ErasureRequest, request: Request, who: Caller) -> dict[str
     async with pool_of(request).acquire() as conn, conn.transaction():
         candidate_id = body.candidate_id
         if body.referral_id is not None:
-            partner = who.id if who.kind == "partner" else None
-            row = await conn.fetchrow(
-                "SELECT candidate_id, status FROM referrals WHERE referral_id = $1 AND ($2::text IS NULL OR partner_id = $2)",
-                body.referral_id,
-                partner,
-            )
+            row = await store.candidate_of(conn, body.referral_id, who.id if who.kind == "partner" else None)
             if row is None:
                 raise problems.not_found("referral")
             if row["status"] == "erased":

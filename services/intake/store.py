@@ -167,9 +167,10 @@ async def withdraw(conn: asyncpg.Connection, referral_id: str, reason: str, at: 
 # --- erasure ---------------------------------------------------------------------------------
 
 
-async def candidate_of(conn: asyncpg.Connection, referral_id: str, partner_id: str) -> str | None:
-    return await conn.fetchval(
-        "SELECT candidate_id FROM referrals WHERE referral_id = $1 AND partner_id = $2 AND status <> 'erased'",
+async def candidate_of(conn: asyncpg.Connection, referral_id: str, partner_id: str | None) -> asyncpg.Record | None:
+    """The referral's candidate and status; `partner_id` None (an operator) sees every partner's."""
+    return await conn.fetchrow(
+        "SELECT candidate_id, status FROM referrals WHERE referral_id = $1 AND ($2::text IS NULL OR partner_id = $2)",
         referral_id,
         partner_id,
     )

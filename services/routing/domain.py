@@ -48,11 +48,7 @@ FAIR_SHARE_HOLD = timedelta(days=3)
 def canonical_skill(text: str) -> str:
     """The skills vocabulary's id for `text` (any alias or spelling), else the normalized text."""
     found = vocabulary.skills().lookup(text)
-    return found.id if found else " ".join(text.casefold().split())
-
-
-def credential_key(text: str) -> str:
-    return " ".join(text.casefold().split())
+    return found.id if found else events.text_key(text)
 
 
 @dataclass(frozen=True)
@@ -119,7 +115,7 @@ def skills(values: list[str]) -> frozenset[str]:
 
 def held_credentials(credentials: list[events.Credential]) -> frozenset[str]:
     done = [c for c in credentials if c.status == "completed"]
-    return frozenset([c.ctdl_id for c in done if c.ctdl_id] + [credential_key(c.name) for c in done])
+    return frozenset([c.ctdl_id for c in done if c.ctdl_id] + [events.text_key(c.name) for c in done])
 
 
 # --- requirements --------------------------------------------------------------------------
@@ -136,7 +132,7 @@ def missing_requirements(candidate: Candidate, opening: Opening) -> list[str]:
 def _holds(candidate: Candidate, requirement: events.CredentialRequirement) -> bool:
     if requirement.ctdl_id:
         return requirement.ctdl_id in candidate.credentials
-    return credential_key(requirement.name) in candidate.credentials
+    return events.text_key(requirement.name) in candidate.credentials
 
 
 def meets_mandatory(candidate: Candidate, opening: Opening) -> bool:
@@ -205,7 +201,7 @@ def _location(candidate: Candidate, opening: Opening) -> tuple[str, float]:
         return "remote", 1.0
     if candidate.location is None:
         return "unknown", 0.5
-    if credential_key(candidate.location) == credential_key(opening.location):
+    if events.text_key(candidate.location) == events.text_key(opening.location):
         return "same_location", 1.0
     return "different_location", 0.0
 

@@ -153,12 +153,19 @@ async def claim(
             candidate_id,
             candidate.target_onet_soc_code,
             candidate.target_opening_id,
-            sorted(candidate.credentials),
-            candidate.degree.value if candidate.degree else None,
-            candidate.location,
-            sorted(candidate.skills),
-            json.dumps([c.model_dump(mode="json") for c in credentials]),
+            *_profile(candidate, credentials),
         )
+    )
+
+
+def _profile(candidate: Candidate, credentials: list[events.Credential]) -> tuple[object, ...]:
+    """The columns (credentials, degree, location, skills, credential_list) a later decision needs."""
+    return (
+        sorted(candidate.credentials),
+        candidate.degree.value if candidate.degree else None,
+        candidate.location,
+        sorted(candidate.skills),
+        json.dumps([c.model_dump(mode="json") for c in credentials]),
     )
 
 
@@ -181,11 +188,7 @@ async def update_profile(conn: asyncpg.Connection, candidate: Candidate, credent
         "UPDATE decisions SET credentials = $2, degree = $3, location = $4, skills = $5, credential_list = $6"
         " WHERE referral_id = $1",
         candidate.referral_id,
-        sorted(candidate.credentials),
-        candidate.degree.value if candidate.degree else None,
-        candidate.location,
-        sorted(candidate.skills),
-        json.dumps([c.model_dump(mode="json") for c in credentials]),
+        *_profile(candidate, credentials),
     )
 
 
@@ -294,11 +297,6 @@ async def forget_candidate(conn: asyncpg.Connection, candidate_id: str, referral
         candidate_id,
     )
     return int(result.split()[-1])
-
-
-async def already_decided(conn: asyncpg.Connection, referral_id: str) -> bool:
-    """A decision or a withdrawal exists: the referral is never decided from its submission again."""
-    return bool(await conn.fetchval("SELECT 1 FROM decisions WHERE referral_id = $1", referral_id))
 
 
 async def catalogue(pool: asyncpg.Pool) -> list[dict]:
