@@ -15,10 +15,10 @@ from contracts import events
 from plumbing import idempotency, outbox, problems
 from plumbing.auth import Principal, principal, require
 from plumbing.service import correlation_id, pool_of
-from services.employer_gateway import domain, store
+from services.employer_gateway import domain, handlers, store
 from services.employer_gateway.domain import InvalidTransition, Opening, Referral, State, UnknownInterview
 
-SOURCE = "/talentloop/employer-gateway"
+SOURCE = handlers.SOURCE
 router = APIRouter(prefix="/v1", tags=["employers"])
 Caller = Annotated[Principal, Depends(principal)]
 IdempotencyKey = Annotated[
@@ -174,7 +174,12 @@ async def _change_opening(
             ) from None
         view = await store.save_opening(conn, opening)
         envelope = await outbox.emit(conn, event, source=SOURCE, correlation_id=correlation_id(request))
-        return 200, {**view, "event": {"id": str(envelope.id), "type": envelope.type}}
+        extra = {}
+        if isinstance(event, events.OpeningClosedV1):
+            extra["declined_referrals"] = await handlers.decline_for_closed_opening(
+                conn, opening_id, event.reason, envelope.correlationid, str(envelope.id)
+            )
+        return 200, {**view, "event": {"id": str(envelope.id), "type": envelope.type}, **extra}
 
     fingerprint = {"path": request.url.path, "body": body.model_dump(mode="json", exclude_unset=True)}
     return await idempotency.run_once(pool_of(request), who, key, fingerprint, effect)
@@ -196,7 +201,8 @@ async def update_opening(
 
 @router.post(
     "/openings/{opening_id}/close",
-    summary="Close an opening, or mark it filled: no more referrals are routed to it",
+    summary="Close an opening, or mark it filled: no more referrals are routed to it, and those still in"
+    " progress there are declined (`declined_referrals`) so routing can send them elsewhere",
     responses=ACTION_ERRORS,
 )
 async def close_opening(

@@ -5,13 +5,19 @@ returns the event payload to publish; a forbidden transition raises InvalidTrans
 naming the current state (the API turns it into a 409 problem).
 
 The referring partner may withdraw a referral (intake's `referral.withdrawn`): it becomes
-`withdrawn` unless it was placed already, and no employer action is allowed on it. When
+`withdrawn` unless it was placed or declined already, and no employer action is allowed on it. When
 the candidate is erased, a referral still in progress is withdrawn and its stored routing
 loses the personal parts (`without_personal_data`).
 
 An employer's opening is open until they close it or mark it filled; only an open opening
 may be updated, and its capacity not below the referrals already routed to it
-(`update_opening`, `close_opening`).
+(`update_opening`, `close_opening`). Closing declines the referrals still in progress there
+(`decline_for_closed_opening`), and so does a referral that reaches an opening closed
+meanwhile: routing then routes them again, to another employer. An employer should report a
+placement before marking the opening filled.
+
+One referral may be routed to several employers in turn (after a decline): each employer
+has its own `Referral`, keyed by the referral id and the employer.
 """
 
 from __future__ import annotations
@@ -77,6 +83,7 @@ class Referral:
     opening_id: str
     state: State = State.routed
     interviews: dict[str, Interview] = field(default_factory=dict)
+    decline_reason: events.DeclineReason | None = None
 
     def _check(self, action: str) -> None:
         if self.state not in ALLOWED[action]:
@@ -94,7 +101,16 @@ class Referral:
         self._check("decline")
         event = events.ReferralDeclinedV1(**self._ids(), reason=reason, detail=detail)
         self.state = State.declined
+        self.decline_reason = reason
         return event
+
+    def decline_for_closed_opening(self, closed_as: events.OpeningCloseReason) -> events.ReferralDeclinedV1 | None:
+        """The opening closed (or filled) with this referral still in progress: it is declined,
+        so routing can send it elsewhere. A final referral stays as it is (None)."""
+        if self.state in FINAL:
+            return None
+        reason, detail = DECLINE_ON_CLOSE[closed_as]
+        return self.decline(reason, detail)
 
     def schedule_interview(
         self, interview_id: str, scheduled_for: datetime, mode: events.InterviewMode
@@ -146,11 +162,12 @@ class Referral:
         return event
 
     def withdraw(self) -> bool:
-        """The partner withdrew the referral: nobody may act on it any more. A placement stands.
+        """The partner withdrew the referral: nobody may act on it any more. A placement, and an
+        employer's decline, stand.
 
         Returns whether the state changed (a second withdrawal changes nothing).
         """
-        if self.state in (State.placed, State.withdrawn):
+        if self.state in FINAL:
             return False
         self.state = State.withdrawn
         return True
@@ -228,6 +245,11 @@ class OpeningState(StrEnum):
 OPENING_ALLOWED: dict[str, frozenset[OpeningState]] = {
     "update": frozenset({OpeningState.open}),
     "close": frozenset({OpeningState.open}),
+}
+# The decline a referral in progress gets when its opening closes (the codes of LIFECYCLE.md).
+DECLINE_ON_CLOSE = {
+    events.OpeningCloseReason.filled: (events.DeclineReason.position_filled, "the employer marked the opening filled"),
+    events.OpeningCloseReason.closed: (events.DeclineReason.no_capacity, "the employer closed the opening"),
 }
 CLOSED_AS = {
     events.OpeningCloseReason.closed: OpeningState.closed,

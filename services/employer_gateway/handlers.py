@@ -6,24 +6,62 @@ from __future__ import annotations
 import asyncpg
 
 from contracts import Envelope, events
+from plumbing import outbox
 from services.employer_gateway import domain, store
+from services.employer_gateway.domain import OpeningState
+
+SOURCE = "/talentloop/employer-gateway"
 
 
 async def on_referral_routed(conn: asyncpg.Connection, env: Envelope, event: events.ReferralRoutedV1) -> None:
     await store.lock_referral(conn, event.referral_id)
     entry = domain.inbox_entry(event.model_dump(mode="json"), await store.notice(conn, event.referral_id))
-    await store.insert_routed(conn, event, env.time, entry)
+    if not await store.insert_routed(conn, event, env.time, entry):
+        return
+    state = await store.opening_state(conn, event.opening_id)
+    if state not in (None, OpeningState.open):
+        # Routing decided before it learnt the opening had closed: decline it as the close
+        # would have, so routing sends it elsewhere.
+        await decline_for_closed_opening(
+            conn, event.opening_id, events.OpeningCloseReason(state.value), env.correlationid, str(env.id)
+        )
+
+
+async def decline_for_closed_opening(
+    conn: asyncpg.Connection,
+    opening_id: str,
+    closed_as: events.OpeningCloseReason,
+    correlation_id: str,
+    causation_id: str | None = None,
+) -> list[str]:
+    """Decline every referral still in progress at the closed opening; their events go out
+    through the outbox of this transaction. Returns the declined referral ids."""
+    declined = []
+    for referral, partner_id in await store.in_progress_at(conn, opening_id):
+        event = referral.decline_for_closed_opening(closed_as)
+        if event is None:
+            continue
+        await store.save(conn, referral)
+        await outbox.emit(
+            conn,
+            event,
+            source=SOURCE,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            partner_id=partner_id,
+        )
+        declined.append(referral.referral_id)
+    return declined
 
 
 async def on_referral_withdrawn(conn: asyncpg.Connection, env: Envelope, event: events.ReferralWithdrawnV1) -> None:
     await store.lock_referral(conn, event.referral_id)
-    found = await store.load(conn, event.referral_id, None)
-    if found is None:  # not routed here (yet): remember it, so it enters the inbox withdrawn
-        await store.note_withdrawal(conn, event.referral_id, event.withdrawn_at, event.reason.value)
-        return
-    referral, _ = found
-    if referral.withdraw():
-        await store.save(conn, referral)
+    # Remembered whether it is routed here yet or not: a later routing (after a decline
+    # elsewhere, or still to come) enters the inbox withdrawn.
+    await store.note_withdrawal(conn, event.referral_id, event.withdrawn_at, event.reason.value)
+    for referral, _ in await store.load_all(conn, event.referral_id):
+        if referral.withdraw():
+            await store.save(conn, referral)
 
 
 async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: events.ReferralUpdatedV1) -> None:
@@ -33,9 +71,9 @@ async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: ev
     profile = domain.profile_of(event)
     if not await store.note_profile(conn, event.referral_id, profile, env.time):
         return  # the candidate was erased, or a newer update was applied already
-    stored = await store.stored_routing(conn, event.referral_id)
-    if stored is not None and stored[0] != domain.ERASED:
-        await store.set_routing(conn, event.referral_id, stored[0], {**stored[1], **profile})
+    for employer_id, candidate_id, routing in await store.stored_routings(conn, event.referral_id):
+        if candidate_id != domain.ERASED:
+            await store.set_routing(conn, event.referral_id, employer_id, candidate_id, {**routing, **profile})
 
 
 async def on_candidate_erased(conn: asyncpg.Connection, env: Envelope, event: events.CandidateErasedV1) -> None:
@@ -43,16 +81,15 @@ async def on_candidate_erased(conn: asyncpg.Connection, env: Envelope, event: ev
     for referral_id in referral_ids:  # in one order, so two erasures cannot deadlock
         await store.lock_referral(conn, referral_id)
     await store.note_erasure(conn, referral_ids, event.erased_at)
-    for referral_id in referral_ids:
-        found = await store.load(conn, referral_id, None)
-        if found is None:
-            continue  # not routed here (yet): the notice makes it enter without personal data
-        referral, _ = found
-        if referral.close_on_erasure():
-            await store.save(conn, referral)
-        stored = await store.stored_routing(conn, referral_id)
-        if stored is not None and stored[0] != domain.ERASED:
-            await store.set_routing(conn, referral_id, domain.ERASED, domain.without_personal_data(stored[1]))
+    for referral_id in referral_ids:  # not routed here (yet): the notice makes it enter without personal data
+        for referral, _ in await store.load_all(conn, referral_id):
+            if referral.close_on_erasure():
+                await store.save(conn, referral)
+        for employer_id, candidate_id, routing in await store.stored_routings(conn, referral_id):
+            if candidate_id != domain.ERASED:
+                await store.set_routing(
+                    conn, referral_id, employer_id, domain.ERASED, domain.without_personal_data(routing)
+                )
 
 
 HANDLERS = {

@@ -80,10 +80,14 @@ async def lock_referral(conn: asyncpg.Connection, referral_id: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('employer_gateway.referral:' || $1, 0))", referral_id)
 
 
-async def insert_routed(conn: asyncpg.Connection, event: events.ReferralRoutedV1, routed_at: datetime, entry: InboxEntry) -> None:
-    await conn.execute(
+async def insert_routed(
+    conn: asyncpg.Connection, event: events.ReferralRoutedV1, routed_at: datetime, entry: InboxEntry
+) -> bool:
+    """Put the routed referral in the employer's inbox; False if it is there already (a repeat)."""
+    return bool(await conn.fetchval(
         "INSERT INTO referrals (referral_id, employer_id, opening_id, partner_id, candidate_id, state, routing,"
-        " routed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (referral_id) DO NOTHING",
+        " routed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (referral_id, employer_id) DO NOTHING"
+        " RETURNING 1",
         event.referral_id,
         event.employer_id,
         event.opening_id,
@@ -92,7 +96,23 @@ async def insert_routed(conn: asyncpg.Connection, event: events.ReferralRoutedV1
         entry.state.value,
         json.dumps(entry.routing),
         routed_at,
+    ))
+
+
+async def opening_state(conn: asyncpg.Connection, opening_id: str) -> OpeningState | None:
+    state = await conn.fetchval("SELECT state FROM openings WHERE opening_id = $1", opening_id)
+    return OpeningState(state) if state else None
+
+
+async def in_progress_at(conn: asyncpg.Connection, opening_id: str) -> list[tuple[Referral, str]]:
+    """The referrals routed to the opening and not yet final, locked, in referral order."""
+    ids = await conn.fetch(
+        "SELECT referral_id, employer_id FROM referrals WHERE opening_id = $1"
+        " AND state NOT IN ('declined', 'placed', 'withdrawn') ORDER BY referral_id",
+        opening_id,
     )
+    found = [await load(conn, r["referral_id"], r["employer_id"]) for r in ids]
+    return [f for f in found if f is not None]
 
 
 async def notice(conn: asyncpg.Connection, referral_id: str) -> Notice:
@@ -148,60 +168,89 @@ async def referrals_of_candidate(conn: asyncpg.Connection, candidate_id: str) ->
     return [r["referral_id"] for r in await conn.fetch("SELECT referral_id FROM referrals WHERE candidate_id = $1", candidate_id)]
 
 
-async def stored_routing(conn: asyncpg.Connection, referral_id: str) -> tuple[str, dict] | None:
-    """The referral's candidate id and stored routing decision, if it is in an inbox."""
-    row = await conn.fetchrow("SELECT candidate_id, routing FROM referrals WHERE referral_id = $1", referral_id)
-    return (row["candidate_id"], json.loads(row["routing"])) if row else None
-
-
-async def set_routing(conn: asyncpg.Connection, referral_id: str, candidate_id: str, routing: dict) -> None:
-    await conn.execute(
-        "UPDATE referrals SET candidate_id = $2, routing = $3, updated_at = now() WHERE referral_id = $1",
+async def stored_routings(conn: asyncpg.Connection, referral_id: str) -> list[tuple[str, str, dict]]:
+    """(employer id, candidate id, stored routing decision) of each inbox the referral is in."""
+    rows = await conn.fetch(
+        "SELECT employer_id, candidate_id, routing FROM referrals WHERE referral_id = $1 ORDER BY employer_id",
         referral_id,
+    )
+    return [(r["employer_id"], r["candidate_id"], json.loads(r["routing"])) for r in rows]
+
+
+async def set_routing(
+    conn: asyncpg.Connection, referral_id: str, employer_id: str, candidate_id: str, routing: dict
+) -> None:
+    await conn.execute(
+        "UPDATE referrals SET candidate_id = $3, routing = $4, updated_at = now()"
+        " WHERE referral_id = $1 AND employer_id = $2",
+        referral_id,
+        employer_id,
         candidate_id,
         json.dumps(routing),
     )
 
 
-async def load(
-    conn: asyncpg.Connection, referral_id: str, employer_id: str | None
-) -> tuple[Referral, str] | None:
-    """The employer's referral (locked for update) and its partner id; None if not theirs.
+async def load(conn: asyncpg.Connection, referral_id: str, employer_id: str) -> tuple[Referral, str] | None:
+    """The employer's referral (locked for update) and its partner id; None if not theirs."""
+    rows = await _load(conn, referral_id, employer_id)
+    return rows[0] if rows else None
 
-    `employer_id=None` loads it whoever the employer is (for intake's events)."""
-    row = await conn.fetchrow(
-        "SELECT referral_id, employer_id, opening_id, partner_id, state FROM referrals"
-        " WHERE referral_id = $1 AND ($2::text IS NULL OR employer_id = $2) FOR UPDATE",
+
+async def load_all(conn: asyncpg.Connection, referral_id: str) -> list[tuple[Referral, str]]:
+    """The referral as each employer it was routed to has it (for intake's events), locked."""
+    return await _load(conn, referral_id, None)
+
+
+async def _load(conn: asyncpg.Connection, referral_id: str, employer_id: str | None) -> list[tuple[Referral, str]]:
+    rows = await conn.fetch(
+        "SELECT referral_id, employer_id, opening_id, partner_id, state, decline_reason FROM referrals"
+        " WHERE referral_id = $1 AND ($2::text IS NULL OR employer_id = $2) ORDER BY employer_id FOR UPDATE",
         referral_id,
         employer_id,
     )
-    if row is None:
-        return None
-    referral = Referral(row["referral_id"], row["employer_id"], row["opening_id"], State(row["state"]))
-    for i in await conn.fetch(
-        "SELECT interview_id, scheduled_for, mode, outcome FROM interviews WHERE referral_id = $1", referral_id
-    ):
-        referral.interviews[i["interview_id"]] = Interview(
-            i["interview_id"],
-            i["scheduled_for"],
-            events.InterviewMode(i["mode"]),
-            events.InterviewOutcome(i["outcome"]) if i["outcome"] else None,
+    interviews = await conn.fetch(
+        "SELECT interview_id, employer_id, scheduled_for, mode, outcome FROM interviews"
+        " WHERE referral_id = $1 AND ($2::text IS NULL OR employer_id = $2)",
+        referral_id,
+        employer_id,
+    )
+    out = []
+    for row in rows:
+        referral = Referral(
+            row["referral_id"],
+            row["employer_id"],
+            row["opening_id"],
+            State(row["state"]),
+            decline_reason=events.DeclineReason(row["decline_reason"]) if row["decline_reason"] else None,
         )
-    return referral, row["partner_id"]
+        for i in interviews:
+            if i["employer_id"] == referral.employer_id:
+                referral.interviews[i["interview_id"]] = Interview(
+                    i["interview_id"],
+                    i["scheduled_for"],
+                    events.InterviewMode(i["mode"]),
+                    events.InterviewOutcome(i["outcome"]) if i["outcome"] else None,
+                )
+        out.append((referral, row["partner_id"]))
+    return out
 
 
 async def save(conn: asyncpg.Connection, referral: Referral) -> None:
     await conn.execute(
-        "UPDATE referrals SET state = $2, updated_at = now() WHERE referral_id = $1",
+        "UPDATE referrals SET state = $3, decline_reason = $4, updated_at = now()"
+        " WHERE referral_id = $1 AND employer_id = $2",
         referral.referral_id,
+        referral.employer_id,
         referral.state.value,
+        referral.decline_reason.value if referral.decline_reason else None,
     )
     for i in referral.interviews.values():
         await conn.execute(
-            "INSERT INTO interviews (interview_id, referral_id, scheduled_for, mode, outcome)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (interview_id) DO UPDATE SET outcome = EXCLUDED.outcome",
+            "INSERT INTO interviews (interview_id, referral_id, employer_id, scheduled_for, mode, outcome)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (interview_id) DO UPDATE SET outcome = EXCLUDED.outcome",
             i.interview_id,
             referral.referral_id,
+            referral.employer_id,
             i.scheduled_for,
             i.mode.value,
             i.outcome.value if i.outcome else None,
@@ -219,7 +268,8 @@ async def inbox_page(
 ) -> list[dict]:
     """The employer's routed referrals in arrival order, paged by the `seq` cursor."""
     rows = await pool.fetch(
-        "SELECT seq, referral_id, opening_id, partner_id, candidate_id, state, routing, routed_at, updated_at FROM referrals"
+        "SELECT seq, referral_id, opening_id, partner_id, candidate_id, state, decline_reason, routing, routed_at,"
+        " updated_at FROM referrals"
         " WHERE employer_id = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR opening_id = $3)"
         " AND seq > coalesce($4::bigint, 0)"
         " ORDER BY seq LIMIT $5",
@@ -240,6 +290,7 @@ async def inbox_page(
                 "partner_id": r["partner_id"],
                 "candidate_id": r["candidate_id"],
                 "state": r["state"],
+                "decline_reason": r["decline_reason"],
                 "score": routing["score"],
                 "skills": routing.get("candidate_skills", []),  # gone once the candidate is erased
                 "matched_skills": routing["matched_skills"],

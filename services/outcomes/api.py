@@ -19,26 +19,27 @@ Caller = Annotated[Principal, Depends(principal)]
 @router.get(
     "/referrals/{referral_id}/timeline",
     summary="Every recorded event of a referral, in the order they happened",
-    description="Partners see their own referrals; employers see their part of referrals routed to them; "
-    "operators see everything.",
+    description="Partners see their own referrals; employers see their part of referrals routed to them "
+    "(their events only, without the referral's overall status); operators see everything.",
     responses=problems.responses(401, 404),
 )
 async def timeline(referral_id: str, request: Request, who: Caller) -> dict[str, Any]:
     pool = pool_of(request)
     view = await store.referral_view(pool, referral_id)
+    employer = who.id if who.kind == "employer" else None
+    rows = await store.timeline(pool, referral_id, employer) if view is not None else []
     visible = view is not None and (
-        who.kind == "operator"
-        or (who.kind == "partner" and view["partner_id"] == who.id)
-        or (who.kind == "employer" and view["employer_id"] == who.id)
+        who.kind == "operator" or (who.kind == "partner" and view["partner_id"] == who.id) or (employer and rows)
     )
     if not visible:
         raise problems.not_found("referral")
-    rows = await store.timeline(pool, referral_id, who.id if who.kind == "employer" else None)
+    # An employer sees its own part only: not what became of the referral elsewhere.
+    whole = {} if employer else {
+        "status": view["status"], "stages": list(view["stages"]), "anomalies": list(view["anomalies"])
+    }
     return {
         "referral_id": referral_id,
-        "status": view["status"],
-        "stages": list(view["stages"]),
-        "anomalies": list(view["anomalies"]),
+        **whole,
         "events": [
             {
                 "seq": r["seq"],

@@ -5,9 +5,11 @@ acknowledgement. The ledger keeps every fact; the funnel stage a referral has re
 derived from the facts with the lifecycle's implications (a placement implies an
 acknowledgement and a routing), so a late or missing event never makes counts go wrong.
 
-A withdrawal is a side exit like unmatched and declined. An update adds no stage, but it
-explains a referral both unmatched and routed: routing decides an unmatched referral again
-when its skills change, so once routed it no longer counts as unmatched.
+A withdrawal is a side exit like unmatched and declined. Routing decides a referral again
+(a new attempt) when an unmatched one's skills change or a new opening fits it, and when an
+employer declines it: the newest decision is the current one (`derive`), so a referral
+unmatched and then routed no longer counts as unmatched, and one declined and routed to
+another employer is in review again.
 
 When a candidate is erased, the ledger keeps every event of their referrals (counts stay)
 but `redact` takes the personal parts out of each one's data.
@@ -16,6 +18,7 @@ but `redact` takes the personal parts out of each one's data.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 # event family (the type without its version: every version states the same fact) -> fact
@@ -61,47 +64,141 @@ def fact_of(event_type: str) -> str | None:
     return FACT_OF_FAMILY.get(event_type.rsplit(".", 1)[0])
 
 
-# A routed event whose `attempt` is above 1 also records this fact: routing decided again
-# (a new opening fitted a waiting referral), so an earlier "unmatched" is history, not a conflict.
-REROUTED = "rerouted"
+DECISIONS = frozenset({"routed", "unmatched"})
 
 
-def _rerouted(seen: set[str]) -> bool:
-    """Unmatched, then routed after an update or as a later routing attempt: the second
-    decision supersedes the first."""
-    return "unmatched" in seen and bool(seen & {"updated", REROUTED}) and bool(seen & EVIDENCE["routed"])
+@dataclass(frozen=True, order=True)
+class Fact:
+    """One fact about a referral and whose it is: the employer it happened at (routing
+    decisions and employer actions) and, for a routing decision, its attempt.
+
+    A declined referral is routed again, to another employer, as a new attempt: facts of
+    several employers may then belong to one referral. Routing never sends a referral back
+    to an employer, so the employer tells which routing an employer's action belongs to.
+    """
+
+    name: str
+    employer_id: str | None = None
+    attempt: int | None = None
 
 
-def stages_reached(facts: Iterable[str]) -> list[str]:
-    seen = set(facts)
-    return [stage for stage in STAGES if EVIDENCE[stage] & seen and not (stage == "unmatched" and _rerouted(seen))]
+@dataclass(frozen=True)
+class Derived:
+    stages: list[str]
+    status: str
+    anomalies: list[str]
+    employer_id: str | None  # the employer of the current routing, if routed
+    attempt: int  # the current routing decision's attempt (0: none yet)
 
 
-def anomalies(facts: Iterable[str]) -> list[str]:
-    seen = set(facts)
-    return [
-        why
-        for (a, b), why in CONFLICTS.items()
-        if a in seen and b in seen and not ("unmatched" in (a, b) and _rerouted(seen))
-    ]
+def scoped(name: str, employer_id: str | None, attempt: int | None) -> Fact:
+    """A fact as recorded: the employer for an employer's action or a routing, the attempt
+    for a routing decision (older versions without one are attempt 1)."""
+    return Fact(
+        name,
+        employer_id if name in EMPLOYER_FACTS or name == "routed" else None,
+        (attempt or 1) if name in DECISIONS else None,
+    )
 
 
-def partner_status(facts: Iterable[str]) -> str:
+def _fact(f: Fact | str) -> Fact:
+    return Fact(f) if isinstance(f, str) else f
+
+
+def derive(facts: Iterable[Fact | str]) -> Derived:
+    """Stages, partner status and anomalies from the facts seen, in any order.
+
+    The current routing is the decision with the highest attempt (routed before unmatched at
+    the same attempt: before attempts were counted, an update's new decision had the same
+    one). The funnel stages count what happened at any employer (declined by one, hired by
+    the next: it was acknowledged, and placed); the side exits and the status follow the
+    current routing.
+    """
+    seen = {_fact(f) for f in facts}
+    names = {f.name for f in seen}
+    decisions = sorted(
+        ((f.attempt or 1, f.name == "routed", f) for f in seen if f.name in DECISIONS), key=lambda d: d[:2]
+    )
+    current = decisions[-1][2] if decisions else None
+    attempt = (current.attempt or 1) if current else 0
+    at_employer = _facts_by_employer(seen)
+    employer: str | None = None
+    if current is not None and current.name == "routed":
+        employer = current.employer_id
+    elif current is None and at_employer:
+        employer = max(at_employer, key=str)  # no decision seen yet, but an employer acted: that is the routing
+    mine = at_employer.get(employer, set()) if current is None or current.name == "routed" else set()
+    tie = _tie(decisions)
+    status = _status(names, mine, current is not None and current.name == "unmatched")
+    unmatched_now = current is not None and (current.name == "unmatched" or (tie and "updated" not in names))
+    stages = [s for s in FUNNEL if EVIDENCE[s] & names]
+    exits = {
+        "unmatched": unmatched_now and "placed" not in names,
+        "declined": status == "declined",
+        "withdrawn": "withdrawn" in names,
+    }
+    stages += [s for s in EXITS if exits[s]]
+    return Derived(stages, status, _anomalies(names, at_employer, current, tie), employer, attempt)
+
+
+def _facts_by_employer(seen: set[Fact]) -> dict[str | None, set[str]]:
+    out: dict[str | None, set[str]] = {}
+    for f in seen:
+        if f.name in EMPLOYER_FACTS or f.name == "routed":
+            out.setdefault(f.employer_id, set()).add(f.name)
+    return out
+
+
+def _tie(decisions: list[tuple[int, bool, Fact]]) -> bool:
+    """Routed and unmatched at the same (newest) attempt."""
+    return len(decisions) > 1 and decisions[-1][0] == decisions[-2][0] and decisions[-1][1] != decisions[-2][1]
+
+
+EMPLOYER_FACTS = frozenset({"acknowledged", "declined", "interview_scheduled", "interview_completed", "placed"})
+
+
+def _status(names: set[str], mine: set[str], unmatched_now: bool) -> str:
     """The closed-loop status the referring partner sees (LIFECYCLE.md vocabulary)."""
-    seen = set(facts)
-    if "placed" in seen:
+    if "placed" in names:
         return "hired"
-    if "withdrawn" in seen:
+    if "withdrawn" in names:
         return "withdrawn"
-    if "declined" in seen:
+    if unmatched_now:
+        return "not_matched"
+    if "declined" in mine:
         return "declined"
-    if seen & {"interview_scheduled", "interview_completed"}:
+    if mine & {"interview_scheduled", "interview_completed"}:
         return "interviewing"
-    if seen & {"routed", "acknowledged"}:
+    if mine & {"routed", "acknowledged"}:
         return "in_review"
-    if "unmatched" in seen:
+    if "unmatched" in names:
         return "not_matched"
     return "submitted"
+
+
+def _anomalies(
+    names: set[str], at_employer: dict[str | None, set[str]], current: Fact | None, tie: bool
+) -> list[str]:
+    out = []
+    if any({"declined", "placed"} <= facts for facts in at_employer.values()):
+        out.append(CONFLICTS[("declined", "placed")])
+    if "placed" in names and current is not None and current.name == "unmatched":
+        out.append(CONFLICTS[("placed", "unmatched")])
+    if tie and "updated" not in names:
+        out.append(CONFLICTS[("routed", "unmatched")])
+    return out
+
+
+def stages_reached(facts: Iterable[Fact | str]) -> list[str]:
+    return derive(facts).stages
+
+
+def anomalies(facts: Iterable[Fact | str]) -> list[str]:
+    return derive(facts).anomalies
+
+
+def partner_status(facts: Iterable[Fact | str]) -> str:
+    return derive(facts).status
 
 
 # --- erasure ----------------------------------------------------------------------------

@@ -20,9 +20,7 @@ async def on_lifecycle_event(conn: asyncpg.Connection, env: Envelope, payload: P
         return
     fact = domain.fact_of(env.type)
     if fact is not None:
-        await store.record_fact(conn, env, fact)
-    if fact == "routed" and getattr(payload, "attempt", 1) > 1:
-        await store.record_fact(conn, env, domain.REROUTED)
+        await store.record_fact(conn, env, domain.scoped(fact, env.employerid, getattr(payload, "attempt", None)))
 
 
 async def on_candidate_erased(conn: asyncpg.Connection, env: Envelope, payload: events.CandidateErasedV1) -> None:

@@ -85,7 +85,7 @@ async def redact(conn: asyncpg.Connection, referral_ids: list[str]) -> int:
     return len(changed)
 
 
-async def record_fact(conn: asyncpg.Connection, env: Envelope, fact: str) -> None:
+async def record_fact(conn: asyncpg.Connection, env: Envelope, fact: domain.Fact) -> None:
     """Merge one fact into the referral's projection and re-derive stages and status.
 
     Events of one referral arrive on several topics, applied by concurrent consumers. The
@@ -96,21 +96,28 @@ async def record_fact(conn: asyncpg.Connection, env: Envelope, fact: str) -> Non
         "INSERT INTO referral_facts (referral_id, status) VALUES ($1, 'submitted') ON CONFLICT DO NOTHING",
         env.subject,
     )
-    row = await conn.fetchrow("SELECT facts FROM referral_facts WHERE referral_id = $1 FOR UPDATE", env.subject)
-    facts = sorted(set(row["facts"]) | {fact})
+    row = await conn.fetchrow("SELECT scoped_facts FROM referral_facts WHERE referral_id = $1 FOR UPDATE", env.subject)
+    facts = sorted({domain.Fact(*f) for f in json.loads(row["scoped_facts"])} | {fact}, key=_order)
+    derived = domain.derive(facts)
     await conn.execute(
         "UPDATE referral_facts SET"
-        "   partner_id = COALESCE(partner_id, $2), employer_id = COALESCE($3, employer_id),"
-        "   facts = $4, stages = $5, status = $6, anomalies = $7, updated_at = now()"
+        "   partner_id = COALESCE(partner_id, $2), employer_id = $3,"
+        "   facts = $4, scoped_facts = $5, stages = $6, status = $7, anomalies = $8, attempt = $9, updated_at = now()"
         " WHERE referral_id = $1",
         env.subject,
         env.partnerid,
-        env.employerid,
-        facts,
-        domain.stages_reached(facts),
-        domain.partner_status(facts),
-        domain.anomalies(facts),
+        derived.employer_id,
+        sorted({f.name for f in facts}),
+        json.dumps([[f.name, f.employer_id, f.attempt] for f in facts]),
+        derived.stages,
+        derived.status,
+        derived.anomalies,
+        derived.attempt,
     )
+
+
+def _order(fact: domain.Fact) -> tuple[str, str, int]:
+    return fact.name, fact.employer_id or "", fact.attempt or 0
 
 
 async def referral_view(pool: asyncpg.Pool, referral_id: str) -> asyncpg.Record | None:

@@ -1,5 +1,5 @@
 """The routing service: matches submitted (and updated) referrals to open openings, with an explanation;
-withdrawn and erased referrals give their slot back."""
+withdrawn and erased referrals give their slot back; declined ones are routed again elsewhere."""
 
 import asyncio
 from pathlib import Path
@@ -22,7 +22,7 @@ DEFINITION = ServiceDefinition(
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
     emits=(events.ReferralRoutedV1, events.ReferralUnmatchedV1, events.SkillsGapObservedV1),
-    consumes=(topics.OPENINGS, topics.REFERRALS, topics.CANDIDATES),
+    consumes=(topics.OPENINGS, topics.REFERRALS, topics.CANDIDATES, topics.EMPLOYER_ACTIONS),
     handlers=HANDLERS,
     on_start=on_start,
 )

@@ -28,6 +28,10 @@ After the first decision (see `decides_again` and `releases_slot`):
   referral stays where it is (the employer may already be acting on it).
 - A withdrawal (or the candidate's erasure) frees the slot a routed referral took, and a
   withdrawn referral is never decided again.
+- An employer's decline (including the declines a closed opening makes) frees the slot
+  and the referral is decided again, as a new attempt, among the other employers'
+  openings: a referral never goes back to an employer it has been routed to
+  (`after_decline`). With no routing attempts left it stays declined.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class Candidate:
     degree: events.DegreeLevel | None = None
     location: str | None = None
     excluded: frozenset[str] = frozenset()  # openings this referral may not go to (e.g. a lost race)
+    excluded_employers: frozenset[str] = frozenset()  # employers it was routed to before (they declined)
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,13 @@ def held_back(candidate: Candidate, opening: Opening, now: datetime) -> bool:
 
 
 def decide(candidate: Candidate, openings: list[Opening], now: datetime | None = None) -> Routed | Unmatched:
-    pool = [o for o in openings if _in_target(candidate, o) and o.opening_id not in candidate.excluded]
+    pool = [
+        o
+        for o in openings
+        if _in_target(candidate, o)
+        and o.opening_id not in candidate.excluded
+        and o.employer_id not in candidate.excluded_employers
+    ]
     if not pool:
         what = f" in occupation {candidate.target_onet_soc_code}" if candidate.target_onet_soc_code else ""
         return Unmatched(f"no open opening{what} asks for any of the candidate's skills", [])
@@ -286,7 +297,7 @@ def gap_observations(candidate: Candidate, decision: Routed | Unmatched) -> list
 
 
 # Outcomes of a stored decision. WITHDRAWN_UNSEEN: withdrawn (or erased) before any decision.
-ROUTED, UNMATCHED, WITHDRAWN_UNSEEN = "routed", "unmatched", "withdrawn"
+ROUTED, UNMATCHED, WITHDRAWN_UNSEEN, DECLINED = "routed", "unmatched", "withdrawn", "declined"
 
 
 def decides_again(outcome: str, withdrawn: bool) -> bool:
@@ -297,3 +308,23 @@ def decides_again(outcome: str, withdrawn: bool) -> bool:
 def releases_slot(outcome: str, withdrawn: bool) -> bool:
     """Does withdrawing the referral give its opening a slot back? (Once: a second withdrawal does not.)"""
     return outcome == ROUTED and not withdrawn
+
+
+@dataclass(frozen=True)
+class AfterDecline:
+    """What an employer's decline does to routing's decision on the referral."""
+
+    applies: bool  # the decline is about the referral's current routing (not a repeat or a stale one)
+    frees_slot: bool
+    decide_again: bool  # attempts are left: decide among the other employers' openings
+
+
+def after_decline(
+    outcome: str, withdrawn: bool, opening_id: str | None, declined_opening_id: str, attempt: int, max_attempts: int
+) -> AfterDecline:
+    """A decline applies only to the routing it names: routed to that opening and not
+    withdrawn (a withdrawal gave the slot back already). A repeated or late decline of an
+    earlier routing changes nothing."""
+    if outcome != ROUTED or withdrawn or opening_id != declined_opening_id:
+        return AfterDecline(False, False, False)
+    return AfterDecline(True, True, attempt < max_attempts)

@@ -66,6 +66,7 @@ def _candidate(
     event: events.ReferralSubmittedV2 | events.ReferralUpdatedV1,
     target_onet_soc_code: str | None,
     target_opening_id: str | None,
+    excluded_employers: frozenset[str] = frozenset(),
 ) -> domain.Candidate:
     return domain.Candidate(
         referral_id=event.referral_id,
@@ -76,6 +77,7 @@ def _candidate(
         credentials=domain.held_credentials(event.credentials),
         degree=event.highest_degree,
         location=event.location,
+        excluded_employers=excluded_employers,
     )
 
 
@@ -93,11 +95,35 @@ async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: ev
     row = await store.decision_for_update(conn, event.referral_id)
     if row is None or not domain.decides_again(row["outcome"], row["withdrawn_at"] is not None):
         return
-    candidate = _candidate(event, row["target_onet_soc_code"], row["target_opening_id"])
+    candidate = _candidate(event, row["target_onet_soc_code"], row["target_opening_id"], frozenset(row["declined_by"]))
     await store.update_profile(conn, candidate, event.credentials)
     decision = await _decide(conn, candidate, env.time)
     await store.record(conn, event.referral_id, decision, attempt=row["attempt"] + 1)
     await _emit(conn, Cause.of(env), candidate, decision, event.candidate_id, event.credentials, attempt=row["attempt"] + 1)
+
+
+async def on_referral_declined(conn: asyncpg.Connection, env: Envelope, event: events.ReferralDeclinedV1) -> None:
+    """The employer declined (or closed the opening): the slot is free and, with attempts
+    left, the referral is decided again among other employers' openings, a new attempt
+    whichever way it goes (routed, or unmatched and waiting)."""
+    row = await store.decision_for_update(conn, event.referral_id)
+    if row is None:
+        return  # routing has no decision on it: nothing was routed from here
+    after = domain.after_decline(
+        row["outcome"], row["withdrawn_at"] is not None, row["opening_id"], event.opening_id, row["attempt"],
+        routing_settings().max_routing_attempts,
+    )
+    if not after.applies:
+        return
+    await store.decline(conn, event.referral_id, event.employer_id, event.opening_id)
+    if not after.decide_again:
+        return
+    row = await store.decision_for_update(conn, event.referral_id)
+    candidate = store.candidate_of(row)
+    decision = await _decide(conn, candidate, env.time)
+    attempt = row["attempt"] + 1
+    await store.record(conn, event.referral_id, decision, attempt=attempt)
+    await _emit(conn, Cause.of(env), candidate, decision, row["candidate_id"] or "erased", store.credential_list(row), attempt)
 
 
 async def on_referral_withdrawn(conn: asyncpg.Connection, env: Envelope, event: events.ReferralWithdrawnV1) -> None:
@@ -187,5 +213,6 @@ HANDLERS = {
     events.ReferralSubmittedV2.event_type: on_referral_submitted,
     events.ReferralUpdatedV1.event_type: on_referral_updated,
     events.ReferralWithdrawnV1.event_type: on_referral_withdrawn,
+    events.ReferralDeclinedV1.event_type: on_referral_declined,
     events.CandidateErasedV1.event_type: on_candidate_erased,
 }

@@ -195,13 +195,14 @@ async def update_profile(conn: asyncpg.Connection, candidate: Candidate, credent
 async def waiting_for(
     conn: asyncpg.Connection, opening_id: str, max_attempts: int, limit: int
 ) -> list[tuple[Candidate, asyncpg.Record]]:
-    """Unmatched referrals, oldest first, whose skills cover the opening's required skills and
-    whose target allows it, with routing attempts left; locked (others skip them)."""
+    """Unmatched referrals, oldest first, whose skills cover the opening's required skills,
+    whose target allows it and whose earlier employers do not include the opening's, with
+    routing attempts left; locked (others skip them)."""
     rows = await conn.fetch(
         """
         SELECT d.* FROM decisions d, openings o
         WHERE o.opening_id = $1 AND d.outcome = 'unmatched' AND d.withdrawn_at IS NULL AND d.attempt < $2
-          AND d.skills @> o.required_skills
+          AND d.skills @> o.required_skills AND NOT (o.employer_id = ANY(d.declined_by))
           AND (d.target_onet_soc_code IS NULL OR left(d.target_onet_soc_code, 7) = left(o.onet_soc_code, 7))
         ORDER BY d.decided_at, d.referral_id
         LIMIT $3
@@ -211,19 +212,22 @@ async def waiting_for(
         max_attempts,
         limit,
     )
-    return [
-        (Candidate(
-            referral_id=r["referral_id"],
-            skills=frozenset(r["skills"]),
-            target_onet_soc_code=r["target_onet_soc_code"],
-            target_opening_id=r["target_opening_id"],
-            partner_id=r["partner_id"] or "",
-            credentials=frozenset(r["credentials"]),
-            degree=events.DegreeLevel(r["degree"]) if r["degree"] else None,
-            location=r["location"],
-        ), r)
-        for r in rows
-    ]
+    return [(candidate_of(r), r) for r in rows]
+
+
+def candidate_of(row: asyncpg.Record) -> Candidate:
+    """The referral as a later decision sees it: the profile kept with its decision."""
+    return Candidate(
+        referral_id=row["referral_id"],
+        skills=frozenset(row["skills"]),
+        target_onet_soc_code=row["target_onet_soc_code"],
+        target_opening_id=row["target_opening_id"],
+        partner_id=row["partner_id"] or "",
+        credentials=frozenset(row["credentials"]),
+        degree=events.DegreeLevel(row["degree"]) if row["degree"] else None,
+        location=row["location"],
+        excluded_employers=frozenset(row["declined_by"]),
+    )
 
 
 def credential_list(row: asyncpg.Record) -> list[events.Credential]:
@@ -245,6 +249,18 @@ async def holds_ended(conn: asyncpg.Connection, now: datetime, hold: timedelta, 
 
 async def decision_for_update(conn: asyncpg.Connection, referral_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM decisions WHERE referral_id = $1 FOR UPDATE", referral_id)
+
+
+async def decline(conn: asyncpg.Connection, referral_id: str, employer_id: str, opening_id: str) -> None:
+    """The employer declined the referral routed to its opening: the slot is free again, the
+    employer is never chosen again for it, and it stays declined unless decided again."""
+    await conn.execute(
+        "UPDATE decisions SET outcome = 'declined', declined_by = array_append(declined_by, $2)"
+        " WHERE referral_id = $1",
+        referral_id,
+        employer_id,
+    )
+    await conn.execute("UPDATE openings SET routed_count = routed_count - 1 WHERE opening_id = $1", opening_id)
 
 
 async def withdraw(conn: asyncpg.Connection, referral_ids: list[str], at: datetime, reason: str) -> list[str]:

@@ -82,3 +82,38 @@ async def test_skills_gap_observations_are_published_per_occupation(api: Api) ->
 
     [gap] = await poll("a skills-gap observation", observed)
     assert gap.subject == "15-2051.00" and gap.data["missing_required"] == [missing.casefold()]
+
+
+async def test_a_decline_and_a_closed_opening_route_the_referral_again_elsewhere(api: Api) -> None:
+    other = "harborview-health"
+    skill = unique("again")
+    first = await api.open_opening(EMPLOYER, opening_body([skill], capacity=5))
+    second = await api.open_opening(other, opening_body([skill], capacity=2))
+    referral_id = await api.refer(PARTNER, referral_body([skill]))
+    routed = await decision_of(api, referral_id)
+    assert (routed.data["opening_id"], routed.data["employer_id"]) == (first, EMPLOYER)  # more slots left
+    await api.wait_in_inbox(EMPLOYER, referral_id, first)
+
+    r = await api.act(EMPLOYER, referral_id, "decline", {"reason": "requirements_not_met"})
+    assert r.status_code == 200, r.text
+    again = await decision_of(api, referral_id, attempt=2)
+    assert (again.type, again.data["opening_id"], again.data["employer_id"]) == ("referral.routed.v1", second, other)
+    assert (await api.wait_in_inbox(other, referral_id, second))["state"] == "routed"
+    in_review = await api.wait_timeline(referral_id, lambda t: t["status"] == "in_review" and len(t["events"]) >= 4,
+                                        "routed again, in review")
+    assert in_review["anomalies"] == [] and "declined" not in in_review["stages"]
+
+    # The second employer closes its opening: the referral is declined there too and, with no
+    # other opening for it, waits unmatched (attempt 3).
+    r = await api.http.post(api.url("employer_gateway", f"/v1/openings/{second}/close"), json={"reason": "closed"},
+                            headers=api.net.auth(f"employer:{other}"))
+    assert r.status_code == 200 and r.json()["declined_referrals"] == [referral_id], r.text
+    waiting = await decision_of(api, referral_id, attempt=3)
+    assert waiting.type == "referral.unmatched.v1"
+    done = await api.wait_timeline(referral_id, lambda t: t["status"] == "not_matched", "waiting again")
+    assert [e["type"].rsplit(".", 1)[0] for e in done["events"]].count("referral.declined") == 2
+
+    # The first employer sees its own part only.
+    r = await api.timeline(referral_id, f"employer:{EMPLOYER}")
+    assert r.status_code == 200 and "status" not in r.json()
+    assert {e["data"].get("employer_id") for e in r.json()["events"]} == {EMPLOYER}

@@ -231,3 +231,63 @@ async def test_concurrent_partial_updates_of_one_opening_both_apply(gateway_pool
             assert (item["title"], item["location"]) == (title, location), attempt
     last = (await opening_events(gateway_pool))[-1]
     assert (last.data["title"], last.data["location"]) == ("Title 4", "Place 4")
+
+
+async def declines(pool: asyncpg.Pool) -> dict[str, Envelope]:
+    rows = await pool.fetch("SELECT value FROM outbox WHERE topic = 'talentloop.employer-actions' ORDER BY id")
+    found = [Envelope.from_bytes(r["value"]) for r in rows]
+    return {e.subject: e for e in found if e.type == "referral.declined.v1"}
+
+
+async def test_closing_declines_the_referrals_still_in_progress_and_those_routed_after_it(gateway_pool):
+    consumer = EventConsumer(GATEWAY.name, gateway_pool, None, handlers=GATEWAY.handlers)  # type: ignore[arg-type]
+    async with gateway_app(gateway_pool) as http:
+        oid = await post_opening(http, capacity=5)
+        for ref in ("ref_new", "ref_acked", "ref_placed", "ref_declined"):
+            await deliver(consumer, routed(ref, cand=f"cand_{ref}").model_copy(update={"opening_id": oid}))
+        assert (await http.post("/v1/referrals/ref_acked/acknowledge")).status_code == 200
+        assert (await http.post("/v1/referrals/ref_placed/acknowledge")).status_code == 200
+        from tests.integration.test_withdraw_update_erase import PLACEMENT
+
+        assert (await http.post("/v1/referrals/ref_placed/placement", json=PLACEMENT)).status_code == 200
+        r = await http.post("/v1/referrals/ref_declined/decline", json={"reason": "candidate_unreachable"})
+        assert r.status_code == 200
+
+        r = await http.post(f"/v1/openings/{oid}/close", json={"reason": "filled"})
+        assert r.status_code == 200, r.text
+        assert r.json()["declined_referrals"] == ["ref_acked", "ref_new"]
+        # Routing had already decided for this opening when it closed: declined on arrival.
+        await deliver(consumer, routed("ref_late", cand="cand_late").model_copy(update={"opening_id": oid}))
+
+        r = await http.get("/v1/referrals", params={"opening_id": oid})
+        states = {i["referral_id"]: (i["state"], i["decline_reason"]) for i in r.json()["items"]}
+    assert states == {
+        "ref_new": ("declined", "position_filled"),
+        "ref_acked": ("declined", "position_filled"),
+        "ref_placed": ("placed", None),
+        "ref_declined": ("declined", "candidate_unreachable"),
+        "ref_late": ("declined", "position_filled"),
+    }
+    sent = await declines(gateway_pool)
+    assert set(sent) == {"ref_new", "ref_acked", "ref_declined", "ref_late"}
+    assert sent["ref_late"].data["detail"] == "the employer marked the opening filled"
+    assert sent["ref_late"].partnerid == "p1" and sent["ref_late"].causationid is not None
+
+
+async def test_a_referral_routed_again_is_a_separate_copy_in_each_employers_inbox(gateway_pool):
+    consumer = EventConsumer(GATEWAY.name, gateway_pool, None, handlers=GATEWAY.handlers)  # type: ignore[arg-type]
+    await deliver(consumer, routed("ref_r", cand="cand_r", employer="emp1"))
+    async with gateway_app(gateway_pool, "emp1") as emp1, gateway_app(gateway_pool, "emp2") as emp2:
+        r = await emp1.post("/v1/referrals/ref_r/decline", json={"reason": "requirements_not_met"})
+        assert r.status_code == 200, r.text
+        assert (await emp2.post("/v1/referrals/ref_r/acknowledge")).status_code == 404  # not routed to emp2 yet
+        second = routed("ref_r", cand="cand_r", employer="emp2").model_copy(update={"opening_id": "opn2", "attempt": 2})
+        await deliver(consumer, second)
+        await deliver(consumer, second)  # a redelivery under another event id changes nothing
+        assert (await emp2.post("/v1/referrals/ref_r/acknowledge")).status_code == 200
+        r = await emp1.post("/v1/referrals/ref_r/acknowledge")
+        assert r.status_code == 409 and r.json()["current_state"] == "declined"
+        await deliver(consumer, withdrawn("ref_r", cand="cand_r"))
+        mine = {i["referral_id"]: i["state"] for i in (await emp1.get("/v1/referrals")).json()["items"]}
+        theirs = {i["referral_id"]: i["state"] for i in (await emp2.get("/v1/referrals")).json()["items"]}
+    assert mine == {"ref_r": "declined"} and theirs == {"ref_r": "withdrawn"}

@@ -11,7 +11,7 @@ import pytest
 
 from contracts import Envelope
 from plumbing import db
-from services.outcomes import store
+from services.outcomes import domain, store
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(store.__file__).parent / "migrations"
@@ -32,7 +32,7 @@ async def test_facts_recorded_concurrently_for_a_new_referral_are_all_kept(pool)
 
         async def record(fact: str, referral_id: str = referral_id) -> None:
             async with pool.acquire() as conn, conn.transaction():
-                await store.record_fact(conn, envelope(referral_id), fact)
+                await store.record_fact(conn, envelope(referral_id), domain.Fact(fact))
 
         await asyncio.gather(*(record(f) for f in FACTS))
         row = await pool.fetchrow("SELECT facts, stages FROM referral_facts WHERE referral_id = $1", referral_id)

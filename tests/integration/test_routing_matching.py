@@ -139,3 +139,51 @@ async def test_when_the_fair_share_hold_ends_the_sweeper_routes_the_partners_wai
     assert routed == [("solo-0", 1), ("solo-1", 2)]  # oldest waiting first; the slot count holds
     assert await routed_count(routing.pool, "young") == 2
     assert await sweeper.sweep_once(routing.pool, T0 + timedelta(days=4)) == 0  # each opening once
+
+
+def declined(ref: str, opening_id: str, employer: str, reason=events.DeclineReason.requirements_not_met):  # type: ignore[no-untyped-def]
+    return events.ReferralDeclinedV1(referral_id=ref, employer_id=employer, opening_id=opening_id, reason=reason)
+
+
+def other_employer(posting: events.OpeningPostedV1, employer: str) -> events.OpeningPostedV1:
+    return posting.model_copy(update={"employer_id": employer})
+
+
+async def test_a_declined_referral_is_routed_again_to_another_employer_as_a_new_attempt(routing):
+    await deliver(routing, opening("a1", ["python"], capacity=2), time=T0 - timedelta(days=5))
+    await deliver(routing, other_employer(opening("a2", ["python"], capacity=1), "emp1"), time=T0 - timedelta(days=5))
+    await deliver(routing, other_employer(opening("b1", ["python"], capacity=1), "emp2"), time=T0 - timedelta(days=5))
+    await deliver(routing, referral("d1", "python"), time=T0)
+    [first] = await decisions(routing)
+    assert (first.data["opening_id"], first.data["attempt"]) == ("a1", 1)  # the bigger of emp1's openings
+
+    await deliver(routing, declined("d1", "a1", "emp1"), time=T0 + timedelta(hours=1))
+    second = (await decisions(routing))[-1]
+    # Not emp1's other opening: a referral never goes back to an employer that had it.
+    assert (second.data["opening_id"], second.data["employer_id"], second.data["attempt"]) == ("b1", "emp2", 2)
+    assert second.data["candidate_id"] == "cand_d1" and second.causationid is not None
+    assert await routed_count(routing.pool, "a1") == 0 and await routed_count(routing.pool, "b1") == 1
+
+    await deliver(routing, declined("d1", "a1", "emp1"), time=T0 + timedelta(hours=2))  # a repeat: nothing
+    await deliver(routing, declined("d1", "b1", "emp2"), time=T0 + timedelta(hours=3))
+    [waiting] = await decisions(routing, "referral.unmatched.v1")
+    assert (waiting.data["referral_id"], waiting.data["attempt"]) == ("d1", 3)
+    assert len(await decisions(routing)) == 2 and await routed_count(routing.pool, "b1") == 0
+
+    # A new opening of an employer that declined it does not bring it back; another's does not
+    # either: its three attempts are used.
+    await deliver(routing, other_employer(opening("b2", ["python"], capacity=1), "emp2"), time=T0 + timedelta(days=1))
+    await deliver(routing, other_employer(opening("c1", ["python"], capacity=1), "emp3"), time=T0 + timedelta(days=1))
+    assert len(await decisions(routing)) == 2
+
+
+async def test_with_no_attempts_left_a_declined_referral_stays_declined(routing):
+    await deliver(routing, opening("x1", ["go"], capacity=1), time=T0 - timedelta(days=5))
+    await deliver(routing, other_employer(opening("y1", ["go"], capacity=1), "emp2"), time=T0 - timedelta(days=5))
+    await deliver(routing, referral("last", "go"), time=T0)
+    await routing.pool.execute("UPDATE decisions SET attempt = 3 WHERE referral_id = 'last'")
+    await deliver(routing, declined("last", "x1", "emp1"), time=T0 + timedelta(hours=1))
+    assert len(await decisions(routing)) == 1 and await decisions(routing, "referral.unmatched.v1") == []
+    row = await routing.pool.fetchrow("SELECT outcome, declined_by FROM decisions WHERE referral_id = 'last'")
+    assert (row["outcome"], row["declined_by"]) == ("declined", ["emp1"])
+    assert await routed_count(routing.pool, "x1") == 0

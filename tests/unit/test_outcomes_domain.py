@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from services.outcomes.domain import anomalies, partner_status, stages_reached
+from services.outcomes.domain import Fact, anomalies, derive, partner_status, stages_reached
 
 pytestmark = pytest.mark.unit
 
@@ -39,3 +39,34 @@ def test_partner_status(facts, status):
 def test_forbidden_combinations_are_flagged():
     assert anomalies(["declined", "placed"]) == ["placement reported for a declined referral"]
     assert anomalies(["routed", "acknowledged", "placed"]) == []
+
+
+# Re-routing: declined by one employer, routed again (a new attempt) to another.
+DECLINED_BY_1 = [Fact("submitted"), Fact("routed", "emp1", 1), Fact("acknowledged", "emp1"), Fact("declined", "emp1")]
+
+
+def test_a_referral_declined_and_routed_again_is_in_review_with_the_new_employer():
+    facts = [*DECLINED_BY_1, Fact("routed", "emp2", 2)]
+    for order in itertools.permutations(facts):
+        d = derive(order)
+        assert (d.status, d.employer_id, d.attempt, d.anomalies) == ("in_review", "emp2", 2, [])
+        assert d.stages == ["referred", "routed", "acknowledged"]  # acknowledged once, at emp1; no exit now
+
+
+def test_declined_then_waiting_is_not_matched_and_hired_at_the_next_employer_is_hired():
+    assert derive([*DECLINED_BY_1, Fact("unmatched", attempt=2)]).status == "not_matched"
+    assert derive(DECLINED_BY_1).stages[-1] == "declined"
+    hired = derive([*DECLINED_BY_1, Fact("routed", "emp2", 2), Fact("placed", "emp2")])
+    assert (hired.status, hired.anomalies) == ("hired", [])
+    assert hired.stages == ["referred", "routed", "acknowledged", "placed"]
+
+
+def test_an_employer_action_before_its_routing_arrives_belongs_to_that_employer():
+    # emp1's decline arrived, its routing (attempt 1) not yet; attempt 2 went to emp2.
+    d = derive([Fact("declined", "emp1"), Fact("routed", "emp2", 2)])
+    assert (d.status, d.employer_id) == ("in_review", "emp2")
+
+
+def test_a_placement_at_the_employer_that_declined_is_flagged():
+    assert derive([*DECLINED_BY_1, Fact("placed", "emp1")]).anomalies == ["placement reported for a declined referral"]
+    assert derive([*DECLINED_BY_1, Fact("routed", "emp2", 2), Fact("placed", "emp2")]).anomalies == []

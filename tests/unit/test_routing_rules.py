@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,8 +21,8 @@ A_PLUS = events.CredentialRequirement(name="CompTIA A+")
 
 
 def opening(oid: str, required, preferred=(), *, capacity=5, taken=0, credentials=(), degree=None, location="Bronx, NY",
-            remote=False, posted=NOW - timedelta(days=10), taken_by=None) -> Opening:  # type: ignore[no-untyped-def]
-    return Opening(oid, f"emp-{oid}", f"title {oid}", "15-1252.00", frozenset(required), frozenset(preferred),
+            remote=False, posted=NOW - timedelta(days=10), taken_by=None, employer=None) -> Opening:  # type: ignore[no-untyped-def]
+    return Opening(oid, employer or f"emp-{oid}", f"title {oid}", "15-1252.00", frozenset(required), frozenset(preferred),
                    capacity - taken, capacity, location, remote, tuple(credentials), degree, posted, taken_by or {})
 
 
@@ -160,9 +161,11 @@ def test_routing_many_never_exceeds_capacity_nor_a_partners_fair_share(stream, f
 def test_outcomes_count_a_rerouted_referral_as_routed_without_an_anomaly():
     from services.outcomes import domain as outcomes
 
-    facts = ["submitted", "unmatched", "routed", outcomes.REROUTED]
+    Fact = outcomes.Fact
+    facts = [Fact("submitted"), Fact("unmatched", attempt=1), Fact("routed", "emp1", 2)]
     assert "unmatched" not in outcomes.stages_reached(facts) and "routed" in outcomes.stages_reached(facts)
     assert outcomes.anomalies(facts) == []
+    # The same attempt both routed and unmatched (no update between) is a conflict.
     assert outcomes.anomalies(["submitted", "unmatched", "routed"]) == ["referral both routed and unmatched"]
 
 
@@ -178,3 +181,20 @@ def test_each_decision_is_a_skills_gap_observation_per_occupation():
     nothing_near = decide(cand("cobol", soc="15-1299.08"), [data], NOW)
     [alone] = domain.gap_observations(cand("cobol", soc="15-1299.08"), nothing_near)
     assert alone.onet_soc_code == "15-1299.08" and alone.opening_id is None
+
+
+def test_a_referral_never_goes_back_to_an_employer_that_declined_it():
+    first = opening("a", ["python"], employer="emp1")
+    other = opening("b", ["python"], employer="emp2")
+    assert decide(cand("python"), [first, other], NOW).opening.opening_id == "a"
+    again = dataclasses.replace(cand("python"), excluded_employers=frozenset({"emp1"}))
+    assert decide(again, [first, other], NOW).opening.opening_id == "b"
+    assert isinstance(decide(again, [first], NOW), domain.Unmatched)
+
+
+def test_a_decline_applies_only_to_the_current_routing_and_uses_an_attempt():
+    assert domain.after_decline("routed", False, "opn_a", "opn_a", 1, 3) == domain.AfterDecline(True, True, True)
+    assert domain.after_decline("routed", False, "opn_a", "opn_a", 3, 3) == domain.AfterDecline(True, True, False)
+    for outcome, withdrawn, current in [("routed", False, "opn_b"), ("routed", True, "opn_a"),
+                                        ("declined", False, "opn_a"), ("unmatched", False, None)]:
+        assert not domain.after_decline(outcome, withdrawn, current, "opn_a", 1, 3).applies

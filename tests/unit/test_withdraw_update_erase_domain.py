@@ -44,16 +44,17 @@ def placement(r: Referral):
     )
 
 
-@pytest.mark.parametrize("state", [State.routed, State.acknowledged, State.interviewing, State.declined])
-def test_withdrawal_moves_any_referral_but_a_placed_one_to_withdrawn(state):
+@pytest.mark.parametrize("state", [State.routed, State.acknowledged, State.interviewing])
+def test_withdrawal_moves_any_referral_in_progress_to_withdrawn(state):
     r = Referral("ref", "emp", "opn", state)
     assert r.withdraw() is True and r.state is State.withdrawn
     assert r.withdraw() is False and r.state is State.withdrawn  # a second withdrawal changes nothing
 
 
-def test_a_placement_stands_when_the_referral_is_withdrawn():
-    r = Referral("ref", "emp", "opn", State.placed)
-    assert r.withdraw() is False and r.state is State.placed
+@pytest.mark.parametrize("state", [State.placed, State.declined])
+def test_a_placement_or_a_decline_stands_when_the_referral_is_withdrawn(state):
+    r = Referral("ref", "emp", "opn", state)
+    assert r.withdraw() is False and r.state is state
 
 
 def test_every_employer_action_on_a_withdrawn_referral_is_refused_naming_the_state():
