@@ -280,6 +280,10 @@ class ConsentScope(BaseModel):
     share_with_employers: bool = Field(description="Employers may see the referral (needed for routing).")
     aggregate_reports: bool = Field(description="The referral may be counted in aggregate reports.")
     given_at: AwareDatetime
+    share_contact: bool = Field(
+        default=False,
+        description="Employers the referral is routed to may see the candidate's contact details (2.3).",
+    )
 
 
 class ReferralSubmittedV2(Payload):
@@ -288,10 +292,11 @@ class ReferralSubmittedV2(Payload):
     2.1 adds `contact_sealed`: the candidate's contact details, encrypted with the
     candidate's key, for the services that may show them to a consenting employer.
     2.2 adds `highest_degree` and `location` for matching.
+    2.3 adds `consent.share_contact`: whether employers may see the contact details.
     """
 
     event_type: ClassVar[str] = "referral.submitted.v2"
-    schema_version: ClassVar[str] = "2.2"
+    schema_version: ClassVar[str] = "2.3"
     topic: ClassVar[topics.Topic] = topics.REFERRALS
 
     referral_id: str
@@ -502,6 +507,143 @@ class PlacementReportedV1(Payload):
     employment_type: EmploymentType
     benefits: Benefits
     start_date: date
+
+
+class InterviewRescheduledV1(Payload):
+    """The employer moved an interview to another time (or changed how it is held)."""
+
+    event_type: ClassVar[str] = "interview.rescheduled.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+    interview_id: str
+    scheduled_for: AwareDatetime
+    mode: InterviewMode
+
+
+class CancelledBy(StrEnum):
+    employer = "employer"
+    candidate = "candidate"
+
+
+class InterviewCancelledV1(Payload):
+    """An interview will not take place; the referral stays with the employer."""
+
+    event_type: ClassVar[str] = "interview.cancelled.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+    interview_id: str
+    cancelled_by: CancelledBy
+    detail: str | None = Field(default=None, max_length=1000)
+
+
+class OfferExtendedV1(Payload):
+    """The employer offered the candidate the job, on these terms."""
+
+    event_type: ClassVar[str] = "offer.extended.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+    offer_id: str
+    job_title: str = Field(min_length=1, max_length=200)
+    onet_soc_code: str = Field(pattern=ONET_SOC)
+    wage: Wage
+    hours_per_week: float = Field(gt=0, le=80)
+    employment_type: EmploymentType
+    benefits: Benefits
+    start_date: date
+    expires_on: date | None = None
+
+
+class OfferDeclineReason(StrEnum):
+    compensation = "compensation"
+    schedule = "schedule"
+    location = "location"
+    accepted_other_offer = "accepted_other_offer"
+    no_longer_interested = "no_longer_interested"
+    other = "other"
+
+
+class OfferDeclinedV1(Payload):
+    """The candidate turned the offer down (the employer reports it). The referral ends there."""
+
+    event_type: ClassVar[str] = "offer.declined.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+    offer_id: str
+    reason: OfferDeclineReason
+    detail: str | None = Field(default=None, max_length=1000)
+
+
+RETENTION_MILESTONES = (30, 90, 180)
+
+
+class RetentionCheckedV1(Payload):
+    """A retention check-in, 30, 90 or 180 days after the start date: still employed or not."""
+
+    event_type: ClassVar[str] = "retention.checked.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+    milestone_days: int = Field(json_schema_extra={"enum": list(RETENTION_MILESTONES)})
+    still_employed: bool
+    checked_on: date
+    wage: Wage | None = Field(default=None, description="Pay at the check-in, if it changed or is known.")
+    hours_per_week: float | None = Field(default=None, gt=0, le=80)
+
+    @model_validator(mode="after")
+    def _known_milestone(self) -> RetentionCheckedV1:
+        if self.milestone_days not in RETENTION_MILESTONES:
+            raise ValueError(f"milestone_days must be one of {RETENTION_MILESTONES}")
+        return self
+
+
+class SeparationReason(StrEnum):
+    resigned = "resigned"
+    dismissed = "dismissed"
+    laid_off = "laid_off"
+    contract_ended = "contract_ended"
+    other = "other"
+
+
+class SeparationReportedV1(Payload):
+    """The placed candidate left the job."""
+
+    event_type: ClassVar[str] = "separation.reported.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+    separated_on: date
+    reason: SeparationReason
+    detail: str | None = Field(default=None, max_length=1000)
+
+
+class ReferralStaleV1(Payload):
+    """The employer has not acknowledged the routed referral within the configured number of
+    business days: the loop must not silently stay open."""
+
+    event_type: ClassVar[str] = "referral.stale.v1"
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+    routed_at: AwareDatetime
+    business_days: int = Field(ge=1, description="Business days without an acknowledgement.")
 
 
 class GapOutcome(StrEnum):

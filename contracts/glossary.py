@@ -91,6 +91,16 @@ GLOSSARY: dict[str, str] = {
     "missing_requirements": "Mandatory credentials or degree the candidate lacks for that opening.",
     "preferred_matched": "Preferred skills of the opening the candidate has.",
     "preferred_missing": "Preferred skills of the opening the candidate lacks.",
+    "share_contact": "The candidate agreed that employers the referral is routed to may see their contact details.",
+    "cancelled_by": "Who called the interview off.",
+    "offer_id": "The offer, as created by the employer gateway.",
+    "expires_on": "Last day the candidate may accept the offer, if the employer set one.",
+    "milestone_days": "Days after the start date this check-in is for: 30, 90 or 180.",
+    "still_employed": "Whether the candidate still works there.",
+    "checked_on": "Date of the check-in.",
+    "separated_on": "Last day of employment.",
+    "routed_at": "When routing sent the referral to the employer (UTC).",
+    "business_days": "Business days (Monday to Friday, holidays excluded) without an acknowledgement.",
 }
 
 

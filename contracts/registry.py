@@ -29,6 +29,13 @@ PAYLOADS: dict[str, type[events.Payload]] = {
         events.InterviewScheduledV1,
         events.InterviewCompletedV1,
         events.PlacementReportedV1,
+        events.InterviewRescheduledV1,
+        events.InterviewCancelledV1,
+        events.OfferExtendedV1,
+        events.OfferDeclinedV1,
+        events.RetentionCheckedV1,
+        events.SeparationReportedV1,
+        events.ReferralStaleV1,
         events.SkillsGapObservedV1,
     )
 }

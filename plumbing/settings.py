@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     max_routing_attempts: int = Field(default=3, ge=1, alias="TALENTLOOP_MAX_ROUTING_ATTEMPTS")
     # How often routing looks for openings whose fair-share hold has ended.
     reroute_sweep_s: float = Field(default=60.0, gt=0, alias="TALENTLOOP_REROUTE_SWEEP_S")
+    # The gateway publishes referral.stale for a referral not acknowledged within this many
+    # business days (Monday to Friday in the business time zone, holidays excluded).
+    stale_business_days: int = Field(default=2, ge=1, alias="TALENTLOOP_STALE_BUSINESS_DAYS")
+    business_timezone: str = Field(default="UTC", alias="TALENTLOOP_BUSINESS_TIMEZONE")
+    holidays: str = Field(default="", alias="TALENTLOOP_HOLIDAYS", description="Comma-separated ISO dates.")
+    stale_sweep_s: float = Field(default=60.0, gt=0, alias="TALENTLOOP_STALE_SWEEP_S")
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=200, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
 

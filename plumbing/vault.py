@@ -63,6 +63,11 @@ def new_master_key() -> str:
     return _b64(os.urandom(32))
 
 
+def candidate_of(sealed: Sealed) -> str:
+    """Whose key sealed it (a kid is `<candidate id>#<key version>`)."""
+    return sealed.kid.rsplit("#", 1)[0]
+
+
 @dataclass(frozen=True)
 class CandidateKey:
     candidate_id: str

@@ -166,7 +166,7 @@ def forge_payload(p: Person, run: str = "demo") -> dict[str, Any]:
             },
             "cohort": {"track": p.program, "graduated_on": p.completed.isoformat()},
             "goal": {"soc": p.soc},
-            "consent": {"employers": True, "reporting": p.n % 2 == 0, "at": f"{p.consent_on.isoformat()}T17:00:00-08:00"},
+            "consent": {"employers": True, "reporting": p.n % 2 == 0, "contact": p.n % 4 != 1, "at": f"{p.consent_on.isoformat()}T17:00:00-08:00"},
         },
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -15,6 +15,7 @@ from contracts import events
 from plumbing import idempotency, outbox, problems
 from plumbing.auth import Principal, principal, require
 from plumbing.service import correlation_id, pool_of
+from plumbing.vault import Unreadable, Vault, candidate_of
 from services.employer_gateway import domain, handlers, store
 from services.employer_gateway.domain import InvalidTransition, Opening, Referral, State, UnknownInterview
 
@@ -104,7 +105,7 @@ class InterviewOutcomeIn(BaseModel):
     outcome: events.InterviewOutcome
 
 
-class PlacementIn(BaseModel):
+class TermsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     job_title: str = Field(min_length=1, max_length=200)
     onet_soc_code: str = Field(pattern=events.ONET_SOC)
@@ -113,6 +114,56 @@ class PlacementIn(BaseModel):
     employment_type: events.EmploymentType
     benefits: events.Benefits = Field(default_factory=events.Benefits)
     start_date: date
+
+    def terms(self) -> domain.Terms:
+        return domain.Terms(**{f: getattr(self, f) for f in TermsIn.model_fields})
+
+
+class PlacementIn(TermsIn):
+    pass
+
+
+class OfferIn(TermsIn):
+    expires_on: date | None = Field(default=None, description="Last day the candidate may accept.")
+
+
+class OfferDeclinedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: events.OfferDeclineReason
+    detail: str | None = Field(default=None, max_length=1000)
+
+
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scheduled_for: AwareDatetime
+    mode: events.InterviewMode | None = Field(default=None, description="Left out: as before.")
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cancelled_by: events.CancelledBy
+    detail: str | None = Field(default=None, max_length=1000)
+
+
+class RetentionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    milestone_days: Literal[30, 90, 180]
+    still_employed: bool = Field(description="false ends the employment (state `separated`).")
+    checked_on: date = Field(description="Not before the start date plus the milestone's days; not in the future.")
+    wage: events.Wage | None = None
+    hours_per_week: float | None = Field(default=None, gt=0, le=80)
+
+
+class SeparationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    separated_on: date
+    reason: events.SeparationReason
+    detail: str | None = Field(default=None, max_length=1000)
+
+
+def not_in_future(day: date, field: str) -> None:
+    if day > datetime.now(UTC).date():
+        raise problems.Problem(422, "validation", "Request is not valid", f"{field} is in the future")
 
 
 @router.post(
@@ -227,7 +278,40 @@ async def inbox(
     items = await store.inbox_page(
         pool_of(request), who.id, state=status.value if status else None, opening_id=opening_id, after=after, limit=limit
     )
+    await with_contacts(request, items)
     return {"items": items, "next_after": items[-1]["cursor"] if len(items) == limit else None}
+
+
+@router.get(
+    "/referrals/{referral_id}",
+    summary="One referral routed to you, with its interviews, offers and employment",
+    responses=problems.responses(401, 403, 404),
+)
+async def referral(referral_id: str, request: Request, who: Caller) -> dict[str, Any]:
+    require(who, "employer")
+    found = await store.referral_detail(pool_of(request), referral_id, who.id)
+    if found is None:
+        raise problems.not_found("referral")
+    await with_contacts(request, [found])
+    return found
+
+
+async def with_contacts(request: Request, items: list[dict[str, Any]]) -> None:
+    """Set each item's `contact`: the candidate's details where they consented to employers
+    seeing them and the referral is in progress or placed; otherwise null (also once the
+    candidate is erased: their key is gone)."""
+    shown = [i["referral_id"] for i in items if State(i["state"]) in domain.SHOWS_CONTACT]
+    vault: Vault = request.app.state.vault
+    async with pool_of(request).acquire() as conn:
+        sealed = await store.shared_contacts(conn, shown)
+        keys = await vault.keys(conn, [candidate_of(s) for s in sealed.values()])
+    for item in items:
+        s = sealed.get(item["referral_id"])
+        key = keys.get(candidate_of(s)) if s else None
+        try:
+            item["contact"] = key.open(s, "contact") if key and s else None
+        except Unreadable:
+            item["contact"] = None
 
 
 async def _act(
@@ -253,6 +337,8 @@ async def _act(
             raise refused(exc) from None
         except UnknownInterview:
             raise problems.not_found("interview") from None
+        except domain.UnknownOffer:
+            raise problems.not_found("offer") from None
         await store.save(conn, referral)
         envelope = await outbox.emit(
             conn, event, source=SOURCE, correlation_id=correlation_id(request), partner_id=partner_id
@@ -262,6 +348,7 @@ async def _act(
             "state": referral.state.value,
             "event": {"id": str(envelope.id), "type": envelope.type},
             **({"interview_id": event.interview_id} if isinstance(event, events.InterviewScheduledV1) else {}),
+            **({"offer_id": event.offer_id} if isinstance(event, events.OfferExtendedV1) else {}),
         }
 
     fingerprint = {"path": request.url.path, "body": body.model_dump(mode="json") if body else None}
@@ -320,9 +407,18 @@ async def interview_outcome(
     )
 
 
-@router.post("/referrals/{referral_id}/placement", summary="Report a placement (a hire)", responses=ACTION_ERRORS)
-async def placement(
-    referral_id: str, body: PlacementIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+@router.post(
+    "/referrals/{referral_id}/interviews/{interview_id}/reschedule",
+    summary="Move an interview to another time (or mode)",
+    responses=ACTION_ERRORS,
+)
+async def reschedule_interview(
+    referral_id: str,
+    interview_id: str,
+    body: RescheduleIn,
+    request: Request,
+    who: Caller,
+    idempotency_key: IdempotencyKey = None,
 ):
     return await _act(
         request,
@@ -330,7 +426,99 @@ async def placement(
         referral_id,
         idempotency_key,
         body,
-        lambda r: r.report_placement(**body.model_dump(exclude={"wage", "benefits"}), wage=body.wage, benefits=body.benefits),
+        lambda r: r.reschedule_interview(interview_id, body.scheduled_for, body.mode),
     )
 
 
+@router.post(
+    "/referrals/{referral_id}/interviews/{interview_id}/cancel",
+    summary="Call an interview off (by you or by the candidate)",
+    responses=ACTION_ERRORS,
+)
+async def cancel_interview(
+    referral_id: str, interview_id: str, body: CancelIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+):
+    return await _act(
+        request,
+        who,
+        referral_id,
+        idempotency_key,
+        body,
+        lambda r: r.cancel_interview(interview_id, body.cancelled_by, body.detail),
+    )
+
+
+@router.post(
+    "/referrals/{referral_id}/offers", status_code=201, summary="Offer the candidate the job", responses=ACTION_ERRORS
+)
+async def extend_offer(
+    referral_id: str, body: OfferIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+):
+    offer_id = f"off_{uuid.uuid4().hex}"
+    return await _act(
+        request,
+        who,
+        referral_id,
+        idempotency_key,
+        body,
+        lambda r: r.extend_offer(offer_id, body.terms(), body.expires_on),
+        status=201,
+    )
+
+
+@router.post(
+    "/referrals/{referral_id}/offers/{offer_id}/declined",
+    summary="Report that the candidate turned the offer down (the referral ends here)",
+    responses=ACTION_ERRORS,
+)
+async def offer_declined(
+    referral_id: str, offer_id: str, body: OfferDeclinedIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+):
+    return await _act(
+        request,
+        who,
+        referral_id,
+        idempotency_key,
+        body,
+        lambda r: r.record_offer_declined(offer_id, body.reason, body.detail),
+    )
+
+
+@router.post("/referrals/{referral_id}/placement", summary="Report a placement (a hire)", responses=ACTION_ERRORS)
+async def placement(
+    referral_id: str, body: PlacementIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+):
+    return await _act(request, who, referral_id, idempotency_key, body, lambda r: r.report_placement(body.terms()))
+
+
+@router.post(
+    "/referrals/{referral_id}/retention",
+    summary="Report a retention check-in (30, 90 or 180 days after the start date)",
+    responses=ACTION_ERRORS,
+)
+async def retention(
+    referral_id: str, body: RetentionIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+):
+    not_in_future(body.checked_on, "checked_on")
+    return await _act(
+        request,
+        who,
+        referral_id,
+        idempotency_key,
+        body,
+        lambda r: r.check_retention(
+            body.milestone_days, body.still_employed, body.checked_on, body.wage, body.hours_per_week
+        ),
+    )
+
+
+@router.post(
+    "/referrals/{referral_id}/separation", summary="Report that the placed candidate left the job", responses=ACTION_ERRORS
+)
+async def separation(
+    referral_id: str, body: SeparationIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+):
+    not_in_future(body.separated_on, "separated_on")
+    return await _act(
+        request, who, referral_id, idempotency_key, body, lambda r: r.report_separation(body.separated_on, body.reason, body.detail)
+    )

@@ -1,11 +1,24 @@
 """The employer gateway: employers post openings and report what happened to referrals."""
 
+import asyncio
 from pathlib import Path
 
 from contracts import events, topics
-from plumbing.service import ServiceDefinition, asyncapi_app
+from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
+from plumbing.vault import Vault, parse_master_key
+from services.employer_gateway import stale
 from services.employer_gateway.api import router
 from services.employer_gateway.handlers import HANDLERS
+
+
+async def on_start(rt: Runtime) -> None:
+    """The vault (to show consenting candidates' contact details) and the stale sweeper."""
+    async with rt.pool.acquire() as conn, conn.transaction():
+        await Vault.ensure_schema(conn)
+    rt.app.state.vault = Vault(parse_master_key(rt.settings.master_key or ""))
+    calendar = stale.BusinessCalendar.from_settings(rt.settings)
+    rt.tasks.append(asyncio.create_task(stale.run(rt.pool, calendar, rt.settings.stale_sweep_s), name="gateway-stale"))
+
 
 DEFINITION = ServiceDefinition(
     name="employer_gateway",
@@ -22,9 +35,18 @@ DEFINITION = ServiceDefinition(
         events.InterviewScheduledV1,
         events.InterviewCompletedV1,
         events.PlacementReportedV1,
+        events.InterviewRescheduledV1,
+        events.InterviewCancelledV1,
+        events.OfferExtendedV1,
+        events.OfferDeclinedV1,
+        events.RetentionCheckedV1,
+        events.SeparationReportedV1,
+        events.ReferralStaleV1,
     ),
     consumes=(topics.ROUTING, topics.REFERRALS, topics.CANDIDATES),
     handlers=HANDLERS,
+    on_start=on_start,
+    required_settings=("master_key",),
 )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -35,13 +35,21 @@ class State(StrEnum):
     routed = "routed"
     acknowledged = "acknowledged"
     interviewing = "interviewing"
-    declined = "declined"
+    offered = "offered"
     placed = "placed"
-    withdrawn = "withdrawn"
+    declined = "declined"  # by the employer (or because the opening closed)
+    offer_declined = "offer_declined"  # the candidate turned the offer down
+    separated = "separated"  # placed, then left the job
+    withdrawn = "withdrawn"  # by the referring partner (or the candidate's erasure)
 
 
-# No employer action leads out of these (ALLOWED names none of them).
-FINAL = frozenset({State.declined, State.placed, State.withdrawn})
+# Still with the employer, heading for a hire: what a withdrawal, an erasure or a closed
+# opening ends.
+IN_PROGRESS = frozenset({State.routed, State.acknowledged, State.interviewing, State.offered})
+# The candidate's contact details (where they consented) are shown only in these.
+SHOWS_CONTACT = IN_PROGRESS | {State.placed}
+# No employer action leads out of these.
+FINAL = frozenset({State.declined, State.offer_declined, State.separated, State.withdrawn})
 
 
 class InvalidTransition(Exception):
@@ -50,7 +58,7 @@ class InvalidTransition(Exception):
     def __init__(
         self, action: str, current: StrEnum, detail: str | None = None, *, subject: str = "a referral"
     ) -> None:
-        super().__init__(detail or f"cannot {action} {subject} that is {current.value}")
+        super().__init__(detail or f"cannot {action.replace('_', ' ')} {subject} that is {current.value}")
         self.action = action
         self.current = current
 
@@ -59,12 +67,22 @@ class UnknownInterview(Exception):
     pass
 
 
+class UnknownOffer(Exception):
+    pass
+
+
 ALLOWED: dict[str, frozenset[State]] = {
     "acknowledge": frozenset({State.routed}),
-    "decline": frozenset({State.routed, State.acknowledged, State.interviewing}),
+    "decline": frozenset({State.routed, State.acknowledged, State.interviewing, State.offered}),
     "schedule_interview": frozenset({State.acknowledged, State.interviewing}),
+    "reschedule_interview": frozenset({State.interviewing}),
+    "cancel_interview": frozenset({State.interviewing}),
     "record_interview_outcome": frozenset({State.interviewing}),
-    "report_placement": frozenset({State.acknowledged, State.interviewing}),
+    "extend_offer": frozenset({State.acknowledged, State.interviewing}),
+    "record_offer_declined": frozenset({State.offered}),
+    "report_placement": frozenset({State.acknowledged, State.interviewing, State.offered}),
+    "check_retention": frozenset({State.placed}),
+    "report_separation": frozenset({State.placed}),
 }
 
 
@@ -74,6 +92,44 @@ class Interview:
     scheduled_for: datetime
     mode: events.InterviewMode
     outcome: events.InterviewOutcome | None = None
+    cancelled_by: events.CancelledBy | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.outcome is None and self.cancelled_by is None
+
+
+@dataclass
+class Terms:
+    """A job's terms, as an offer states them and a placement reports them."""
+
+    job_title: str
+    onet_soc_code: str
+    wage: events.Wage
+    hours_per_week: float
+    employment_type: events.EmploymentType
+    benefits: events.Benefits
+    start_date: date
+
+    def fields(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+@dataclass
+class Offer:
+    offer_id: str
+    terms: Terms
+    expires_on: date | None = None
+    declined: events.OfferDeclineReason | None = None
+
+
+@dataclass
+class Employment:
+    """The placement, and what is known since: retention check-ins and the separation."""
+
+    start_date: date
+    checked: dict[int, bool] = field(default_factory=dict)  # milestone days -> still employed
+    separated_on: date | None = None
 
 
 @dataclass
@@ -84,6 +140,8 @@ class Referral:
     state: State = State.routed
     interviews: dict[str, Interview] = field(default_factory=dict)
     decline_reason: events.DeclineReason | None = None
+    offers: dict[str, Offer] = field(default_factory=dict)
+    employment: Employment | None = None
 
     def _check(self, action: str) -> None:
         if self.state not in ALLOWED[action]:
@@ -106,11 +164,13 @@ class Referral:
 
     def decline_for_closed_opening(self, closed_as: events.OpeningCloseReason) -> events.ReferralDeclinedV1 | None:
         """The opening closed (or filled) with this referral still in progress: it is declined,
-        so routing can send it elsewhere. A final referral stays as it is (None)."""
-        if self.state in FINAL:
+        so routing can send it elsewhere. Any other referral stays as it is (None)."""
+        if self.state not in IN_PROGRESS:
             return None
         reason, detail = DECLINE_ON_CLOSE[closed_as]
         return self.decline(reason, detail)
+
+    # --- interviews
 
     def schedule_interview(
         self, interview_id: str, scheduled_for: datetime, mode: events.InterviewMode
@@ -122,62 +182,134 @@ class Referral:
             **self._ids(), interview_id=interview_id, scheduled_for=scheduled_for, mode=mode
         )
 
-    def record_interview_outcome(
-        self, interview_id: str, outcome: events.InterviewOutcome
-    ) -> events.InterviewCompletedV1:
+    def _open_interview(self, action: str, interview_id: str) -> Interview:
         interview = self.interviews.get(interview_id)
         if interview is None:
             raise UnknownInterview(interview_id)
-        self._check("record_interview_outcome")
+        self._check(action)
         if interview.outcome is not None:
-            raise InvalidTransition(
-                "record_interview_outcome", self.state, f"interview {interview_id} already has an outcome"
-            )
+            raise InvalidTransition(action, self.state, f"interview {interview_id} already has an outcome")
+        if interview.cancelled_by is not None:
+            raise InvalidTransition(action, self.state, f"interview {interview_id} was cancelled")
+        return interview
+
+    def reschedule_interview(
+        self, interview_id: str, scheduled_for: datetime, mode: events.InterviewMode | None
+    ) -> events.InterviewRescheduledV1:
+        interview = self._open_interview("reschedule_interview", interview_id)
+        interview.scheduled_for = scheduled_for
+        interview.mode = mode or interview.mode
+        return events.InterviewRescheduledV1(
+            **self._ids(), interview_id=interview_id, scheduled_for=scheduled_for, mode=interview.mode
+        )
+
+    def cancel_interview(
+        self, interview_id: str, cancelled_by: events.CancelledBy, detail: str | None
+    ) -> events.InterviewCancelledV1:
+        interview = self._open_interview("cancel_interview", interview_id)
+        interview.cancelled_by = cancelled_by
+        return events.InterviewCancelledV1(
+            **self._ids(), interview_id=interview_id, cancelled_by=cancelled_by, detail=detail
+        )
+
+    def record_interview_outcome(
+        self, interview_id: str, outcome: events.InterviewOutcome
+    ) -> events.InterviewCompletedV1:
+        interview = self._open_interview("record_interview_outcome", interview_id)
         interview.outcome = outcome
         return events.InterviewCompletedV1(**self._ids(), interview_id=interview_id, outcome=outcome)
 
-    def report_placement(
-        self,
-        *,
-        job_title: str,
-        onet_soc_code: str,
-        wage: events.Wage,
-        hours_per_week: float,
-        employment_type: events.EmploymentType,
-        benefits: events.Benefits,
-        start_date: date,
-    ) -> events.PlacementReportedV1:
+    # --- offer and hire
+
+    def extend_offer(self, offer_id: str, terms: Terms, expires_on: date | None) -> events.OfferExtendedV1:
+        self._check("extend_offer")
+        self.offers[offer_id] = Offer(offer_id, terms, expires_on)
+        self.state = State.offered
+        return events.OfferExtendedV1(**self._ids(), offer_id=offer_id, **terms.fields(), expires_on=expires_on)
+
+    def record_offer_declined(
+        self, offer_id: str, reason: events.OfferDeclineReason, detail: str | None
+    ) -> events.OfferDeclinedV1:
+        offer = self.offers.get(offer_id)
+        if offer is None:
+            raise UnknownOffer(offer_id)
+        self._check("record_offer_declined")
+        offer.declined = reason
+        self.state = State.offer_declined
+        return events.OfferDeclinedV1(**self._ids(), offer_id=offer_id, reason=reason, detail=detail)
+
+    def report_placement(self, terms: Terms) -> events.PlacementReportedV1:
         self._check("report_placement")
-        event = events.PlacementReportedV1(
+        event = events.PlacementReportedV1(**self._ids(), **terms.fields())
+        self.state = State.placed
+        self.employment = Employment(terms.start_date)
+        return event
+
+    # --- after the hire
+
+    def check_retention(
+        self,
+        milestone_days: int,
+        still_employed: bool,
+        checked_on: date,
+        wage: events.Wage | None = None,
+        hours_per_week: float | None = None,
+    ) -> events.RetentionCheckedV1:
+        """A check-in for one milestone (30, 90 or 180 days after the start date), once, not
+        before the milestone. Not employed any more ends the employment (`separated`)."""
+        self._check("check_retention")
+        assert self.employment is not None  # placed
+        if milestone_days in self.employment.checked:
+            raise InvalidTransition(
+                "check_retention", self.state, f"the {milestone_days}-day check-in was reported already"
+            )
+        due = self.employment.start_date + timedelta(days=milestone_days)
+        if checked_on < due:
+            raise InvalidTransition(
+                "check_retention", self.state, f"the {milestone_days}-day check-in is due on {due.isoformat()}"
+            )
+        event = events.RetentionCheckedV1(
             **self._ids(),
-            job_title=job_title,
-            onet_soc_code=onet_soc_code,
+            milestone_days=milestone_days,
+            still_employed=still_employed,
+            checked_on=checked_on,
             wage=wage,
             hours_per_week=hours_per_week,
-            employment_type=employment_type,
-            benefits=benefits,
-            start_date=start_date,
         )
-        self.state = State.placed
+        self.employment.checked[milestone_days] = still_employed
+        if not still_employed:
+            self.state = State.separated
         return event
+
+    def report_separation(
+        self, separated_on: date, reason: events.SeparationReason, detail: str | None
+    ) -> events.SeparationReportedV1:
+        self._check("report_separation")
+        assert self.employment is not None  # placed
+        if separated_on < self.employment.start_date:
+            raise InvalidTransition(
+                "report_separation", self.state, f"the separation date is before the start date {self.employment.start_date}"
+            )
+        self.employment.separated_on = separated_on
+        self.state = State.separated
+        return events.SeparationReportedV1(**self._ids(), separated_on=separated_on, reason=reason, detail=detail)
+
+    # --- the partner's side
 
     def withdraw(self) -> bool:
         """The partner withdrew the referral: nobody may act on it any more. A placement, and an
-        employer's decline, stand.
+        employer's decline, stand (only a referral in progress is withdrawn).
 
         Returns whether the state changed (a second withdrawal changes nothing).
         """
-        if self.state in FINAL:
+        if self.state not in IN_PROGRESS:
             return False
         self.state = State.withdrawn
         return True
 
     def close_on_erasure(self) -> bool:
-        """The candidate was erased: a referral still in progress is withdrawn; a final one stays."""
-        if self.state in FINAL:
-            return False
-        self.state = State.withdrawn
-        return True
+        """The candidate was erased: a referral still in progress is withdrawn; any other stays."""
+        return self.withdraw()
 
 
 # --- what the inbox stores about the candidate -----------------------------------------

@@ -64,10 +64,18 @@ async def on_referral_withdrawn(conn: asyncpg.Connection, env: Envelope, event: 
             await store.save(conn, referral)
 
 
+async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: events.ReferralSubmittedV2) -> None:
+    """The sealed contact details and whether the candidate lets employers see them."""
+    await store.lock_referral(conn, event.referral_id)
+    await store.keep_contact(conn, event.referral_id, event.consent.share_contact, event.contact_sealed, env.time)
+
+
 async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: events.ReferralUpdatedV1) -> None:
     """The inbox shows the newest profile: kept in the notices (for a decision still to come)
     and written into the stored routing decision when the referral is already here."""
     await store.lock_referral(conn, event.referral_id)
+    if event.contact_sealed is not None:
+        await store.keep_contact(conn, event.referral_id, None, event.contact_sealed, env.time)
     profile = domain.profile_of(event)
     if not await store.note_profile(conn, event.referral_id, profile, env.time):
         return  # the candidate was erased, or a newer update was applied already
@@ -81,6 +89,7 @@ async def on_candidate_erased(conn: asyncpg.Connection, env: Envelope, event: ev
     for referral_id in referral_ids:  # in one order, so two erasures cannot deadlock
         await store.lock_referral(conn, referral_id)
     await store.note_erasure(conn, referral_ids, event.erased_at)
+    await store.forget_contacts(conn, referral_ids)
     for referral_id in referral_ids:  # not routed here (yet): the notice makes it enter without personal data
         for referral, _ in await store.load_all(conn, referral_id):
             if referral.close_on_erasure():
@@ -95,6 +104,7 @@ async def on_candidate_erased(conn: asyncpg.Connection, env: Envelope, event: ev
 HANDLERS = {
     events.ReferralRoutedV1.event_type: on_referral_routed,
     events.ReferralWithdrawnV1.event_type: on_referral_withdrawn,
+    events.ReferralSubmittedV2.event_type: on_referral_submitted,
     events.ReferralUpdatedV1.event_type: on_referral_updated,
     events.CandidateErasedV1.event_type: on_candidate_erased,
 }

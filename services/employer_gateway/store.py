@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 
 from contracts import events
-from services.employer_gateway.domain import InboxEntry, Interview, Notice, Opening, OpeningState, Referral, State
+from services.employer_gateway.domain import (
+    IN_PROGRESS,
+    Employment,
+    InboxEntry,
+    Interview,
+    Notice,
+    Offer,
+    Opening,
+    OpeningState,
+    Referral,
+    State,
+    Terms,
+)
 
 
 async def insert_opening(conn: asyncpg.Connection, event: events.OpeningPostedV1) -> None:
@@ -65,7 +77,7 @@ async def save_opening(conn: asyncpg.Connection, opening: Opening) -> dict:
 async def routed_to(conn: asyncpg.Connection, opening_id: str) -> int:
     """Referrals routed to the opening and still in play (neither withdrawn nor declined)."""
     return await conn.fetchval(
-        "SELECT count(*) FROM referrals WHERE opening_id = $1 AND state NOT IN ('withdrawn', 'declined')",
+        "SELECT count(*) FROM referrals WHERE opening_id = $1 AND state NOT IN ('withdrawn', 'declined', 'offer_declined')",
         opening_id,
     )
 
@@ -107,9 +119,10 @@ async def opening_state(conn: asyncpg.Connection, opening_id: str) -> OpeningSta
 async def in_progress_at(conn: asyncpg.Connection, opening_id: str) -> list[tuple[Referral, str]]:
     """The referrals routed to the opening and not yet final, locked, in referral order."""
     ids = await conn.fetch(
-        "SELECT referral_id, employer_id FROM referrals WHERE opening_id = $1"
-        " AND state NOT IN ('declined', 'placed', 'withdrawn') ORDER BY referral_id",
+        "SELECT referral_id, employer_id FROM referrals WHERE opening_id = $1 AND state = ANY($2)"
+        " ORDER BY referral_id",
         opening_id,
+        [s.value for s in IN_PROGRESS],
     )
     found = [await load(conn, r["referral_id"], r["employer_id"]) for r in ids]
     return [f for f in found if f is not None]
@@ -208,53 +221,119 @@ async def _load(conn: asyncpg.Connection, referral_id: str, employer_id: str | N
         referral_id,
         employer_id,
     )
+    if not rows:
+        return []
+    args = (referral_id, employer_id)
+    where = " WHERE referral_id = $1 AND ($2::text IS NULL OR employer_id = $2)"
     interviews = await conn.fetch(
-        "SELECT interview_id, employer_id, scheduled_for, mode, outcome FROM interviews"
-        " WHERE referral_id = $1 AND ($2::text IS NULL OR employer_id = $2)",
-        referral_id,
-        employer_id,
+        "SELECT interview_id, employer_id, scheduled_for, mode, outcome, cancelled_by FROM interviews" + where, *args
     )
+    offers = await conn.fetch("SELECT * FROM offers" + where, *args)
+    employments = {r["employer_id"]: r for r in await conn.fetch("SELECT * FROM employments" + where, *args)}
     out = []
     for row in rows:
+        employer = row["employer_id"]
         referral = Referral(
             row["referral_id"],
-            row["employer_id"],
+            employer,
             row["opening_id"],
             State(row["state"]),
             decline_reason=events.DeclineReason(row["decline_reason"]) if row["decline_reason"] else None,
         )
-        for i in interviews:
-            if i["employer_id"] == referral.employer_id:
-                referral.interviews[i["interview_id"]] = Interview(
-                    i["interview_id"],
-                    i["scheduled_for"],
-                    events.InterviewMode(i["mode"]),
-                    events.InterviewOutcome(i["outcome"]) if i["outcome"] else None,
-                )
+        for i in (i for i in interviews if i["employer_id"] == employer):
+            referral.interviews[i["interview_id"]] = Interview(
+                i["interview_id"],
+                i["scheduled_for"],
+                events.InterviewMode(i["mode"]),
+                events.InterviewOutcome(i["outcome"]) if i["outcome"] else None,
+                events.CancelledBy(i["cancelled_by"]) if i["cancelled_by"] else None,
+            )
+        for o in (o for o in offers if o["employer_id"] == employer):
+            referral.offers[o["offer_id"]] = Offer(
+                o["offer_id"],
+                terms_from(json.loads(o["terms"])),
+                o["expires_on"],
+                events.OfferDeclineReason(o["declined_reason"]) if o["declined_reason"] else None,
+            )
+        if (e := employments.get(employer)) is not None:
+            checked = {int(days): still for days, still in json.loads(e["checked"]).items()}
+            referral.employment = Employment(e["start_date"], checked, e["separated_on"])
         out.append((referral, row["partner_id"]))
     return out
 
 
+def terms_from(doc: dict) -> Terms:
+    return Terms(
+        job_title=doc["job_title"],
+        onet_soc_code=doc["onet_soc_code"],
+        wage=events.Wage.model_validate(doc["wage"]),
+        hours_per_week=doc["hours_per_week"],
+        employment_type=events.EmploymentType(doc["employment_type"]),
+        benefits=events.Benefits.model_validate(doc["benefits"]),
+        start_date=date.fromisoformat(doc["start_date"]),
+    )
+
+
+def _terms_json(terms: Terms) -> str:
+    return json.dumps(
+        {
+            **terms.fields(),
+            "wage": terms.wage.model_dump(mode="json"),
+            "benefits": terms.benefits.model_dump(mode="json"),
+            "start_date": terms.start_date.isoformat(),
+        }
+    )
+
+
 async def save(conn: asyncpg.Connection, referral: Referral) -> None:
+    """Store the referral's state and everything hanging off it (interviews, offers, employment)."""
+    ids = (referral.referral_id, referral.employer_id)
     await conn.execute(
         "UPDATE referrals SET state = $3, decline_reason = $4, updated_at = now()"
         " WHERE referral_id = $1 AND employer_id = $2",
-        referral.referral_id,
-        referral.employer_id,
+        *ids,
         referral.state.value,
         referral.decline_reason.value if referral.decline_reason else None,
     )
     for i in referral.interviews.values():
         await conn.execute(
-            "INSERT INTO interviews (interview_id, referral_id, employer_id, scheduled_for, mode, outcome)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (interview_id) DO UPDATE SET outcome = EXCLUDED.outcome",
+            "INSERT INTO interviews (interview_id, referral_id, employer_id, scheduled_for, mode, outcome, cancelled_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (interview_id) DO UPDATE SET"
+            " scheduled_for = EXCLUDED.scheduled_for, mode = EXCLUDED.mode, outcome = EXCLUDED.outcome,"
+            " cancelled_by = EXCLUDED.cancelled_by",
             i.interview_id,
-            referral.referral_id,
-            referral.employer_id,
+            *ids,
             i.scheduled_for,
             i.mode.value,
             i.outcome.value if i.outcome else None,
+            i.cancelled_by.value if i.cancelled_by else None,
         )
+    for o in referral.offers.values():
+        await conn.execute(
+            "INSERT INTO offers (offer_id, referral_id, employer_id, terms, expires_on, declined_reason)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (offer_id) DO UPDATE SET declined_reason = EXCLUDED.declined_reason",
+            o.offer_id,
+            *ids,
+            _terms_json(o.terms),
+            o.expires_on,
+            o.declined.value if o.declined else None,
+        )
+    if (e := referral.employment) is not None:
+        await conn.execute(
+            "INSERT INTO employments (referral_id, employer_id, start_date, checked, separated_on)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (referral_id, employer_id) DO UPDATE SET"
+            " checked = EXCLUDED.checked, separated_on = EXCLUDED.separated_on",
+            *ids,
+            e.start_date,
+            json.dumps({str(days): still for days, still in sorted(e.checked.items())}),
+            e.separated_on,
+        )
+
+
+INBOX_COLUMNS = (
+    "seq, referral_id, opening_id, partner_id, candidate_id, state, decline_reason, routing, routed_at, updated_at,"
+    " stale_at"
+)
 
 
 async def inbox_page(
@@ -268,8 +347,7 @@ async def inbox_page(
 ) -> list[dict]:
     """The employer's routed referrals in arrival order, paged by the `seq` cursor."""
     rows = await pool.fetch(
-        "SELECT seq, referral_id, opening_id, partner_id, candidate_id, state, decline_reason, routing, routed_at,"
-        " updated_at FROM referrals"
+        f"SELECT {INBOX_COLUMNS} FROM referrals"
         " WHERE employer_id = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR opening_id = $3)"
         " AND seq > coalesce($4::bigint, 0)"
         " ORDER BY seq LIMIT $5",
@@ -279,26 +357,110 @@ async def inbox_page(
         after,
         limit,
     )
-    out = []
-    for r in rows:
-        routing = json.loads(r["routing"])
-        out.append(
-            {
-                "cursor": r["seq"],
-                "referral_id": r["referral_id"],
-                "opening_id": r["opening_id"],
-                "partner_id": r["partner_id"],
-                "candidate_id": r["candidate_id"],
-                "state": r["state"],
-                "decline_reason": r["decline_reason"],
-                "score": routing["score"],
-                "skills": routing.get("candidate_skills", []),  # gone once the candidate is erased
-                "matched_skills": routing["matched_skills"],
-                "missing_skills": routing["missing_skills"],
-                "credentials": routing.get("credentials", []),
-                "explanation": routing["explanation"],
-                "routed_at": r["routed_at"].isoformat(),
-                "updated_at": r["updated_at"].isoformat(),
-            }
+    return [inbox_item(r) for r in rows]
+
+
+def inbox_item(r: asyncpg.Record) -> dict:
+    """A referral as the employer sees it: what routing decided and why, and its state. Never
+    the candidate's demographics (the gateway never receives them)."""
+    routing = json.loads(r["routing"])
+    return {
+        "cursor": r["seq"],
+        "referral_id": r["referral_id"],
+        "opening_id": r["opening_id"],
+        "partner_id": r["partner_id"],
+        "candidate_id": r["candidate_id"],
+        "state": r["state"],
+        "decline_reason": r["decline_reason"],
+        "attempt": routing.get("attempt", 1),
+        "score": routing["score"],
+        "skills": routing.get("candidate_skills", []),  # gone once the candidate is erased
+        "matched_skills": routing["matched_skills"],
+        "missing_skills": routing["missing_skills"],
+        "credentials": routing.get("credentials", []),
+        "explanation": routing["explanation"],
+        "details": routing.get("details"),
+        "routed_at": r["routed_at"].isoformat(),
+        "updated_at": r["updated_at"].isoformat(),
+        "stale_at": r["stale_at"].isoformat() if r["stale_at"] else None,
+    }
+
+
+async def referral_detail(pool: asyncpg.Pool, referral_id: str, employer_id: str) -> dict | None:
+    """One of the employer's referrals with its interviews, offers and employment; None if not theirs."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            f"SELECT {INBOX_COLUMNS} FROM referrals WHERE referral_id = $1 AND employer_id = $2",
+            referral_id,
+            employer_id,
         )
-    return out
+        if row is None:
+            return None
+        [(referral, _)] = await _load(conn, referral_id, employer_id)
+    employment = referral.employment
+    return {
+        **inbox_item(row),
+        "interviews": [
+            {
+                "interview_id": i.interview_id,
+                "scheduled_for": i.scheduled_for.isoformat(),
+                "mode": i.mode.value,
+                "outcome": i.outcome.value if i.outcome else None,
+                "cancelled_by": i.cancelled_by.value if i.cancelled_by else None,
+            }
+            for i in sorted(referral.interviews.values(), key=lambda i: (i.scheduled_for, i.interview_id))
+        ],
+        "offers": [
+            {
+                "offer_id": o.offer_id,
+                **json.loads(_terms_json(o.terms)),
+                "expires_on": o.expires_on.isoformat() if o.expires_on else None,
+                "declined_reason": o.declined.value if o.declined else None,
+            }
+            for o in referral.offers.values()
+        ],
+        "employment": None
+        if employment is None
+        else {
+            "start_date": employment.start_date.isoformat(),
+            "retention": {str(days): still for days, still in sorted(employment.checked.items())},
+            "separated_on": employment.separated_on.isoformat() if employment.separated_on else None,
+        },
+    }
+
+
+# --- the candidate's contact details ----------------------------------------------------
+
+
+async def keep_contact(
+    conn: asyncpg.Connection, referral_id: str, share_contact: bool | None, sealed: events.Sealed | None, at: datetime
+) -> None:
+    """Keep the newest sealed contact details (and, from a submission, the consent to share
+    them); nothing once the candidate is erased. `share_contact=None`: an update, which
+    changes only the details."""
+    await conn.execute(
+        "INSERT INTO contacts (referral_id, share_contact, contact_sealed, updated_at)"
+        " SELECT $1, coalesce($2, false), $3, $4"
+        " WHERE NOT EXISTS (SELECT 1 FROM referral_notices WHERE referral_id = $1 AND erased_at IS NOT NULL)"
+        " ON CONFLICT (referral_id) DO UPDATE SET share_contact = coalesce($2, contacts.share_contact),"
+        "   contact_sealed = EXCLUDED.contact_sealed, updated_at = EXCLUDED.updated_at"
+        " WHERE contacts.updated_at <= EXCLUDED.updated_at",
+        referral_id,
+        share_contact,
+        sealed.model_dump_json() if sealed else None,
+        at,
+    )
+
+
+async def forget_contacts(conn: asyncpg.Connection, referral_ids: list[str]) -> None:
+    await conn.execute("DELETE FROM contacts WHERE referral_id = ANY($1::text[])", referral_ids)
+
+
+async def shared_contacts(conn: asyncpg.Connection | asyncpg.Pool, referral_ids: list[str]) -> dict[str, events.Sealed]:
+    """The sealed contact details of those referrals whose candidate allowed employers to see them."""
+    rows = await conn.fetch(
+        "SELECT referral_id, contact_sealed FROM contacts WHERE referral_id = ANY($1::text[])"
+        " AND share_contact AND contact_sealed IS NOT NULL",
+        referral_ids,
+    )
+    return {r["referral_id"]: events.Sealed.model_validate_json(r["contact_sealed"]) for r in rows}

@@ -132,6 +132,11 @@ class ConsentIn(BaseModel):
     aggregate_reports: bool = Field(
         default=False, description="The candidate agreed to be counted in aggregate reports (default: not asked, so no)."
     )
+    share_contact: bool = Field(
+        default=False,
+        description="The candidate agreed that employers the referral is routed to may see their contact details"
+        " (default: no; employers then reach the candidate through the partner).",
+    )
     given_at: datetime = Field(description="When consent was given, with a time zone.")
 
     @field_validator("share_with_employers")
@@ -320,6 +325,7 @@ def submitted(
             share_with_employers=referral.consent.share_with_employers,
             aggregate_reports=referral.consent.aggregate_reports,
             given_at=referral.consent.given_at,
+            share_contact=referral.consent.share_contact,
         ),
         contact_sealed=contact_sealed,
         highest_degree=referral.highest_degree,

@@ -56,6 +56,7 @@ TARGETS: dict[str, Kind] = {
     "location": TEXT,
     "consent.share_with_employers": BOOL,
     "consent.aggregate_reports": BOOL,
+    "consent.share_contact": BOOL,
     "consent.given_at": DATETIME,
     "demographics.race_ethnicity": tuple(domain.RaceEthnicity),
     "demographics.gender": tuple(domain.Gender),

@@ -33,7 +33,16 @@ FACT_OF_FAMILY: dict[str, str] = {
     "interview.scheduled": "interview_scheduled",
     "interview.completed": "interview_completed",
     "placement.reported": "placed",
+    "interview.rescheduled": "interview_rescheduled",
+    "interview.cancelled": "interview_cancelled",
+    "offer.extended": "offered",
+    "offer.declined": "offer_declined",
+    "retention.checked": "retention_checked",
+    "separation.reported": "separated",
+    "referral.stale": "stale",
 }
+INTERVIEW_FACTS = frozenset({"interview_scheduled", "interview_rescheduled", "interview_cancelled", "interview_completed"})
+HIRE_FACTS = frozenset({"placed", "retention_checked", "separated"})
 
 # Funnel stages in order, then the side exits.
 FUNNEL = ("referred", "routed", "acknowledged", "interviewed", "placed")
@@ -43,10 +52,12 @@ STAGES = FUNNEL + EXITS
 # stage -> facts any one of which shows the stage was reached
 EVIDENCE: dict[str, frozenset[str]] = {
     "referred": frozenset(FACT_OF_FAMILY.values()),
-    "routed": frozenset({"routed", "acknowledged", "declined", "interview_scheduled", "interview_completed", "placed"}),
-    "acknowledged": frozenset({"acknowledged", "interview_scheduled", "interview_completed", "placed"}),
-    "interviewed": frozenset({"interview_scheduled", "interview_completed"}),
-    "placed": frozenset({"placed"}),
+    "routed": frozenset(
+        {"routed", "acknowledged", "declined", "stale", "offered", "offer_declined"} | INTERVIEW_FACTS | HIRE_FACTS
+    ),
+    "acknowledged": frozenset({"acknowledged", "offered", "offer_declined"} | INTERVIEW_FACTS | HIRE_FACTS),
+    "interviewed": INTERVIEW_FACTS,
+    "placed": HIRE_FACTS,
     "unmatched": frozenset({"unmatched"}),
     "declined": frozenset({"declined"}),
     "withdrawn": frozenset({"withdrawn"}),
@@ -133,7 +144,7 @@ def derive(facts: Iterable[Fact | str]) -> Derived:
     unmatched_now = current is not None and (current.name == "unmatched" or (tie and "updated" not in names))
     stages = [s for s in FUNNEL if EVIDENCE[s] & names]
     exits = {
-        "unmatched": unmatched_now and "placed" not in names,
+        "unmatched": unmatched_now and not names & HIRE_FACTS,
         "declined": status == "declined",
         "withdrawn": "withdrawn" in names,
     }
@@ -154,12 +165,12 @@ def _tie(decisions: list[tuple[int, bool, Fact]]) -> bool:
     return len(decisions) > 1 and decisions[-1][0] == decisions[-2][0] and decisions[-1][1] != decisions[-2][1]
 
 
-EMPLOYER_FACTS = frozenset({"acknowledged", "declined", "interview_scheduled", "interview_completed", "placed"})
+EMPLOYER_FACTS = frozenset({"acknowledged", "declined", "stale", "offered", "offer_declined"} | INTERVIEW_FACTS | HIRE_FACTS)
 
 
 def _status(names: set[str], mine: set[str], unmatched_now: bool) -> str:
     """The closed-loop status the referring partner sees (LIFECYCLE.md vocabulary)."""
-    if "placed" in names:
+    if names & HIRE_FACTS:
         return "hired"
     if "withdrawn" in names:
         return "withdrawn"
@@ -167,7 +178,11 @@ def _status(names: set[str], mine: set[str], unmatched_now: bool) -> str:
         return "not_matched"
     if "declined" in mine:
         return "declined"
-    if mine & {"interview_scheduled", "interview_completed"}:
+    if "offer_declined" in mine:
+        return "closed"
+    if "offered" in mine:
+        return "offered"
+    if mine & INTERVIEW_FACTS:
         return "interviewing"
     if mine & {"routed", "acknowledged"}:
         return "in_review"
@@ -180,9 +195,9 @@ def _anomalies(
     names: set[str], at_employer: dict[str | None, set[str]], current: Fact | None, tie: bool
 ) -> list[str]:
     out = []
-    if any({"declined", "placed"} <= facts for facts in at_employer.values()):
+    if any("declined" in facts and facts & HIRE_FACTS for facts in at_employer.values()):
         out.append(CONFLICTS[("declined", "placed")])
-    if "placed" in names and current is not None and current.name == "unmatched":
+    if names & HIRE_FACTS and current is not None and current.name == "unmatched":
         out.append(CONFLICTS[("placed", "unmatched")])
     if tie and "updated" not in names:
         out.append(CONFLICTS[("routed", "unmatched")])

@@ -16,6 +16,7 @@ import pytest
 from contracts import Envelope
 from plumbing import db
 from plumbing.consumer import EventConsumer
+from plumbing.vault import Vault
 from services.employer_gateway.app import DEFINITION as GATEWAY
 from tests.integration.test_withdraw_update_erase import deliver, gateway_app, routed, withdrawn
 
@@ -38,6 +39,8 @@ POSTING = {
 @pytest.fixture
 async def gateway_pool(pool: asyncpg.Pool) -> asyncpg.Pool:
     await db.migrate(pool, GATEWAY.migrations)
+    async with pool.acquire() as conn, conn.transaction():
+        await Vault.ensure_schema(conn)
     return pool
 
 

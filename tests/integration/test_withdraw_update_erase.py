@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +24,7 @@ from contracts import Envelope, build, events, payload_of
 from plumbing import db, problems
 from plumbing.auth import Principal, principal
 from plumbing.consumer import EventConsumer, Record
+from plumbing.vault import Vault
 from services.employer_gateway import api as gateway_api
 from services.employer_gateway import store as gateway_store
 from services.employer_gateway.app import DEFINITION as GATEWAY
@@ -49,6 +51,8 @@ async def make_pool(stack) -> AsyncIterator[MakePool]:  # type: ignore[no-untype
         pool = await db.create_pool(stack.database_url, schema)
         made.append((pool, schema))
         await db.migrate(pool, migrations)
+        async with pool.acquire() as conn, conn.transaction():
+            await Vault.ensure_schema(conn)
         return pool
 
     yield make
@@ -253,6 +257,9 @@ async def test_erasure_withdraws_every_referral_forgets_the_candidate_and_blocks
 # --- employer gateway -----------------------------------------------------------------------
 
 
+TEST_VAULT = Vault(os.urandom(32))  # the gateway opens consenting candidates' contact details with it
+
+
 def gateway_app(pool: asyncpg.Pool, employer: str = "emp1") -> httpx.AsyncClient:
     app = FastAPI()
     problems.install(app)
@@ -264,6 +271,7 @@ def gateway_app(pool: asyncpg.Pool, employer: str = "emp1") -> httpx.AsyncClient
 
     app.include_router(gateway_api.router)
     app.state.pool = pool
+    app.state.vault = TEST_VAULT
     app.dependency_overrides[principal] = lambda: Principal("employer", employer)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 

@@ -1,19 +1,36 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from contracts import events
-from services.employer_gateway.domain import InvalidTransition, Referral, State, UnknownInterview
+from services.employer_gateway.domain import (
+    ALLOWED,
+    Employment,
+    Interview,
+    InvalidTransition,
+    Offer,
+    Referral,
+    State,
+    Terms,
+    UnknownInterview,
+    UnknownOffer,
+)
 
 pytestmark = pytest.mark.unit
 WHEN = datetime(2026, 12, 1, 15, tzinfo=UTC)
+START = date(2027, 1, 4)
+TERMS = Terms("Dev", "15-1252.00", events.Wage(amount="30", unit="hour"), 40, events.EmploymentType.full_time,
+              events.Benefits(health=True), START)
 
 
 def placement(r: Referral):
-    return r.report_placement(
-        job_title="Dev", onet_soc_code="15-1252.00", wage=events.Wage(amount="30", unit="hour"), hours_per_week=40,
-        employment_type=events.EmploymentType.full_time, benefits=events.Benefits(health=True), start_date=date(2027, 1, 4),
-    )
+    return r.report_placement(TERMS)
+
+
+def placed() -> Referral:
+    r = Referral("ref", "emp", "opn", State.acknowledged)
+    placement(r)
+    return r
 
 
 def test_happy_path_emits_each_event_in_order():
@@ -60,3 +77,114 @@ def test_decline_after_interview_is_allowed():
     r = Referral("ref", "emp", "opn", State.interviewing)
     e = r.decline(events.DeclineReason.not_selected_after_interview, None)
     assert e.reason == "not_selected_after_interview" and r.state is State.declined
+
+
+def test_the_whole_path_with_offer_retention_and_separation():
+    r = Referral("ref", "emp", "opn")
+    out = [r.acknowledge(), r.schedule_interview("i1", WHEN, events.InterviewMode.video)]
+    out.append(r.reschedule_interview("i1", WHEN + timedelta(days=1), None))
+    out.append(r.record_interview_outcome("i1", events.InterviewOutcome.advanced))
+    out.append(r.extend_offer("o1", TERMS, date(2026, 12, 20)))
+    assert r.state is State.offered
+    out.append(placement(r))
+    out += [r.check_retention(30, True, START + timedelta(days=30)), r.check_retention(90, True, START + timedelta(days=95))]
+    out.append(r.report_separation(START + timedelta(days=120), events.SeparationReason.resigned, None))
+    assert [e.event_type.rsplit(".", 1)[0] for e in out] == [
+        "referral.acknowledged", "interview.scheduled", "interview.rescheduled", "interview.completed", "offer.extended",
+        "placement.reported", "retention.checked", "retention.checked", "separation.reported",
+    ]
+    assert out[2].mode is events.InterviewMode.video and r.interviews["i1"].scheduled_for == WHEN + timedelta(days=1)
+    assert r.state is State.separated and r.employment.checked == {30: True, 90: True}
+    with pytest.raises(InvalidTransition) as err:
+        r.check_retention(180, True, START + timedelta(days=200))
+    assert err.value.current is State.separated
+
+
+def test_a_retention_check_in_comes_once_and_not_before_its_milestone():
+    r = placed()
+    with pytest.raises(InvalidTransition, match="due on 2027-04-04"):
+        r.check_retention(90, True, START + timedelta(days=89))
+    r.check_retention(90, True, START + timedelta(days=90))
+    with pytest.raises(InvalidTransition, match="reported already"):
+        r.check_retention(90, True, START + timedelta(days=91))
+    r.check_retention(30, True, START + timedelta(days=91))  # a late 30-day check-in is still welcome
+
+
+def test_a_check_in_saying_not_employed_any_more_ends_the_employment():
+    r = placed()
+    e = r.check_retention(30, False, START + timedelta(days=30))
+    assert e.still_employed is False and r.state is State.separated
+
+
+def test_a_separation_before_the_start_date_is_refused():
+    r = placed()
+    with pytest.raises(InvalidTransition, match="before the start date"):
+        r.report_separation(START - timedelta(days=1), events.SeparationReason.other, "x")
+    assert r.state is State.placed
+
+
+def test_a_cancelled_interview_takes_no_outcome_and_cannot_move():
+    r = Referral("ref", "emp", "opn", State.acknowledged)
+    r.schedule_interview("i1", WHEN, events.InterviewMode.phone)
+    e = r.cancel_interview("i1", events.CancelledBy.candidate, "sick")
+    assert e.cancelled_by is events.CancelledBy.candidate and r.state is State.interviewing
+    for action in (lambda: r.record_interview_outcome("i1", events.InterviewOutcome.advanced),
+                   lambda: r.reschedule_interview("i1", WHEN, None),
+                   lambda: r.cancel_interview("i1", events.CancelledBy.employer, None)):
+        with pytest.raises(InvalidTransition, match="was cancelled"):
+            action()
+    with pytest.raises(UnknownInterview):
+        r.reschedule_interview("nope", WHEN, None)
+
+
+def test_the_candidate_turning_the_offer_down_ends_the_referral():
+    r = Referral("ref", "emp", "opn", State.interviewing)
+    r.extend_offer("o1", TERMS, None)
+    with pytest.raises(UnknownOffer):
+        r.record_offer_declined("o2", events.OfferDeclineReason.compensation, None)
+    e = r.record_offer_declined("o1", events.OfferDeclineReason.compensation, None)
+    assert e.offer_id == "o1" and r.state is State.offer_declined
+    with pytest.raises(InvalidTransition):
+        placement(r)
+
+
+def test_an_offer_needs_an_acknowledgement_first_and_may_be_rescinded_by_declining():
+    r = Referral("ref", "emp", "opn")
+    with pytest.raises(InvalidTransition) as err:
+        r.extend_offer("o1", TERMS, None)
+    assert err.value.current is State.routed and "cannot extend offer" in str(err.value)
+    r.acknowledge()
+    r.extend_offer("o1", TERMS, None)
+    assert r.decline(events.DeclineReason.position_filled, None).reason == "position_filled"
+
+
+# Each action, called on a referral that has interview i1, offer o1 and an employment.
+ACTIONS = {
+    "acknowledge": lambda r: r.acknowledge(),
+    "decline": lambda r: r.decline(events.DeclineReason.no_capacity, None),
+    "schedule_interview": lambda r: r.schedule_interview("i2", WHEN, events.InterviewMode.video),
+    "reschedule_interview": lambda r: r.reschedule_interview("i1", WHEN, None),
+    "cancel_interview": lambda r: r.cancel_interview("i1", events.CancelledBy.employer, None),
+    "record_interview_outcome": lambda r: r.record_interview_outcome("i1", events.InterviewOutcome.advanced),
+    "extend_offer": lambda r: r.extend_offer("o2", TERMS, None),
+    "record_offer_declined": lambda r: r.record_offer_declined("o1", events.OfferDeclineReason.other, "x"),
+    "report_placement": placement,
+    "check_retention": lambda r: r.check_retention(30, True, START + timedelta(days=30)),
+    "report_separation": lambda r: r.report_separation(START, events.SeparationReason.laid_off, None),
+}
+
+
+@pytest.mark.parametrize("state", list(State))
+@pytest.mark.parametrize("action", sorted(ALLOWED))
+def test_every_action_is_allowed_only_from_its_states(state, action):
+    """The ALLOWED table is the state machine: an action outside its states is refused naming the state."""
+    r = Referral("ref", "emp", "opn", state)
+    r.interviews["i1"] = Interview("i1", WHEN, events.InterviewMode.video)
+    r.offers["o1"] = Offer("o1", TERMS)
+    r.employment = Employment(START)
+    if state in ALLOWED[action]:
+        ACTIONS[action](r)
+    else:
+        with pytest.raises(InvalidTransition) as err:
+            ACTIONS[action](r)
+        assert err.value.current is state and r.state is state

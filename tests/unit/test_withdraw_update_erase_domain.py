@@ -1,7 +1,7 @@
 """Withdrawals, updates and erasure in the pure domains of routing, the gateway and outcomes."""
 
 import itertools
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -34,14 +34,13 @@ def test_only_the_first_withdrawal_of_a_routed_referral_frees_a_slot(outcome, wi
     assert routing.releases_slot(outcome, withdrawn) is frees
 
 
+from tests.unit.test_gateway_domain import TERMS  # noqa: E402
+
 # --- gateway state machine ------------------------------------------------------------------
 
 
 def placement(r: Referral):
-    return r.report_placement(
-        job_title="Dev", onet_soc_code="15-1252.00", wage=events.Wage(amount="30", unit="hour"), hours_per_week=40,
-        employment_type=events.EmploymentType.full_time, benefits=events.Benefits(), start_date=date(2027, 1, 4),
-    )
+    return r.report_placement(TERMS)
 
 
 @pytest.mark.parametrize("state", [State.routed, State.acknowledged, State.interviewing])

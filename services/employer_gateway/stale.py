@@ -1,0 +1,113 @@
+"""Stale referrals: routed to an employer and not acknowledged within N business days.
+
+No event marks that moment, so a sweeper looks for them (every TALENTLOOP_STALE_SWEEP_S)
+and publishes `referral.stale` once per referral and employer, so the loop never silently
+stays open: the partner learns the employer has not answered, the employer gets a reminder
+(its webhook), and outcomes records it.
+
+Business days are Monday to Friday in the business time zone, without the configured
+holidays. A referral routed at a given moment of a business day is stale N business days
+later at the same time of day; one routed on a weekend or holiday counts from the start of
+the next business day (routed Friday 15:00 with N = 2: stale Tuesday 15:00).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from contracts import events
+from plumbing import outbox
+from plumbing.logging import get_logger
+from plumbing.settings import Settings
+from services.employer_gateway.handlers import SOURCE
+
+log = get_logger(__name__)
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    days: int
+    tz: ZoneInfo
+    holidays: frozenset[date] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BusinessCalendar:
+        holidays = frozenset(date.fromisoformat(d.strip()) for d in settings.holidays.split(",") if d.strip())
+        return cls(settings.stale_business_days, ZoneInfo(settings.business_timezone), holidays)
+
+    def is_business_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self.holidays
+
+    def stale_at(self, routed_at: datetime) -> datetime:
+        """When a referral routed at `routed_at` becomes stale (unless acknowledged before)."""
+        local = routed_at.astimezone(self.tz)
+        day, at = local.date(), local.timetz().replace(tzinfo=None)
+        if not self.is_business_day(day):
+            at = time(0)
+            while not self.is_business_day(day):
+                day += timedelta(days=1)
+        for _ in range(self.days):
+            day += timedelta(days=1)
+            while not self.is_business_day(day):
+                day += timedelta(days=1)
+        return datetime.combine(day, at, self.tz).astimezone(UTC)
+
+    def earliest_routed_at(self, now: datetime) -> datetime:
+        """No referral routed after this can be stale at `now` (N business days are at least N days)."""
+        return now - timedelta(days=self.days)
+
+
+def due(rows: Iterable[asyncpg.Record], calendar: BusinessCalendar, now: datetime) -> list[asyncpg.Record]:
+    return [r for r in rows if calendar.stale_at(r["routed_at"]) <= now]
+
+
+async def sweep_once(pool: asyncpg.Pool, calendar: BusinessCalendar, now: datetime | None = None) -> int:
+    """Publish referral.stale for the referrals due by `now`, at most BATCH; returns how many.
+
+    The oldest come first and the moment a referral is due grows with its routing time, so
+    a batch that stops short of BATCH leaves none due behind it."""
+    now = now or datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        candidates = await conn.fetch(
+            "SELECT referral_id, employer_id, opening_id, partner_id, routed_at FROM referrals"
+            " WHERE state = 'routed' AND stale_at IS NULL AND routed_at <= $1"
+            " ORDER BY routed_at, referral_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            calendar.earliest_routed_at(now),
+            BATCH,
+        )
+        stale = due(candidates, calendar, now)
+        for r in stale:
+            event = events.ReferralStaleV1(
+                referral_id=r["referral_id"],
+                employer_id=r["employer_id"],
+                opening_id=r["opening_id"],
+                routed_at=r["routed_at"],
+                business_days=calendar.days,
+            )
+            await outbox.emit(conn, event, source=SOURCE, correlation_id=f"stale:{r['referral_id']}",
+                              partner_id=r["partner_id"])
+        await conn.execute(
+            "UPDATE referrals SET stale_at = $3 FROM unnest($1::text[], $2::text[]) AS s(referral_id, employer_id)"
+            " WHERE referrals.referral_id = s.referral_id AND referrals.employer_id = s.employer_id",
+            [r["referral_id"] for r in stale],
+            [r["employer_id"] for r in stale],
+            now,
+        )
+    return len(stale)
+
+
+async def run(pool: asyncpg.Pool, calendar: BusinessCalendar, every_s: float) -> None:
+    while True:
+        try:
+            while await sweep_once(pool, calendar) == BATCH:
+                pass
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("gateway.stale_sweep_failed", error=repr(exc))  # the database is away: next round
+        await asyncio.sleep(every_s)
