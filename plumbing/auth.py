@@ -1,73 +1,127 @@
-"""Bearer keys -> principals (partner, employer or operator). Keys are stored hashed."""
+"""Bearer API keys -> principals (partner, employer or operator), with scopes.
+
+A key reads `tl_<kind3>_<key id>_<secret>` (e.g. `tl_emp_key_4f0c…_Qm9v…`): the key id is
+public and finds the key's row in PostgreSQL (plumbing/apikeys.py) without a scan; only the
+SHA-256 of the secret is stored. `principal` (the FastAPI dependency every route takes)
+authenticates the key and checks the scope the request needs, so routes need not:
+
+- `webhooks` for any path under `/v1/webhooks` (whatever the method);
+- `read` for GET and HEAD, `write` for any other method;
+- none for a caller's own key management (`GET /v1/keys`, `POST /v1/keys/rotate`).
+
+Routes still say which kinds of principal they serve with `require(who, *kinds)`.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
+import re
 import secrets
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from fastapi import Request
 
 from plumbing.problems import Problem
 
 Kind = Literal["partner", "employer", "operator"]
+Scope = Literal["read", "write", "webhooks"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+SCOPES: tuple[Scope, ...] = get_args(Scope)
+ALL_SCOPES: frozenset[str] = frozenset(SCOPES)
+KIND_TAGS = {kind: kind[:3] for kind in KINDS}  # partner -> par, employer -> emp, operator -> ope
+
+_KEY = re.compile(r"^tl_(par|emp|ope)_(key_[0-9a-f]{20})_([A-Za-z0-9_-]{32,})$")
+_READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+# A caller may list and rotate its own keys whatever scopes its key has (rotation keeps them).
+_SELF_SERVICE = {("GET", "/v1/keys"), ("HEAD", "/v1/keys"), ("POST", "/v1/keys/rotate")}
 
 
 @dataclass(frozen=True)
 class Principal:
     kind: Kind
     id: str
+    scopes: frozenset[str] = field(default=ALL_SCOPES, compare=False)
+    key_id: str | None = field(default=None, compare=False)  # the key it authenticated with
 
     @property
     def ref(self) -> str:
         return f"{self.kind}:{self.id}"
 
 
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+@dataclass(frozen=True)
+class PresentedKey:
+    kind_tag: str
+    key_id: str
+    secret: str
 
 
-def new_key(kind: Kind) -> str:
-    return f"tl_{kind[:3]}_{secrets.token_urlsafe(24)}"
+class InvalidKey(Exception):
+    """The presented key is malformed, unknown, has the wrong secret, expired or was revoked."""
 
 
-class KeyRing:
-    """Maps a presented key to its principal by the key's SHA-256; plaintext is never kept."""
-
-    def __init__(self, principals_by_hash: dict[str, Principal]) -> None:
-        self._by_hash = principals_by_hash
-
-    @classmethod
-    def load(cls, path: Path | None) -> KeyRing:
-        if path is None or not path.exists():
-            return cls({})
-        doc = json.loads(path.read_text())
-        return cls({k["sha256"]: Principal(k["kind"], k["id"]) for k in doc["keys"]})
-
-    def lookup(self, key: str) -> Principal | None:
-        return self._by_hash.get(hash_key(key))
+def new_key_id() -> str:
+    return f"key_{secrets.token_hex(10)}"
 
 
-def write_keyring(path: Path, keys: dict[str, Principal]) -> None:
-    """Store the hashes of `keys` (plaintext -> principal) as a credentials file."""
-    doc = {"keys": [{"sha256": hash_key(k), "kind": p.kind, "id": p.id} for k, p in keys.items()]}
-    path.write_text(json.dumps(doc, indent=2))
-    path.chmod(0o600)
+def format_key(kind: Kind, key_id: str, secret: str) -> str:
+    return f"tl_{KIND_TAGS[kind]}_{key_id}_{secret}"
 
 
-def principal(request: Request) -> Principal:
-    """FastAPI dependency: the caller, or 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    found = request.app.state.keyring.lookup(key.strip()) if scheme.lower() == "bearer" and key else None
-    if found is None:
-        problem = Problem(401, "unauthorized", "Unauthorized", "send 'Authorization: Bearer <your API key>'")
-        problem.headers["WWW-Authenticate"] = "Bearer"
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits: a plain SHA-256 of it cannot be brute-forced
+
+
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def parse_key(text: str) -> PresentedKey:
+    match = _KEY.match(text)
+    if match is None:
+        raise InvalidKey("not a TalentLoop API key (tl_<kind>_<key id>_<secret>)")
+    return PresentedKey(*match.groups())
+
+
+def required_scope(method: str, path: str) -> Scope | None:
+    """The scope a request needs: webhooks paths need `webhooks`, reads `read`, the rest `write`."""
+    path = path.rstrip("/") or "/"
+    if path == "/v1/webhooks" or path.startswith("/v1/webhooks/"):
+        return "webhooks"
+    if (method.upper(), path) in _SELF_SERVICE:
+        return None
+    return "read" if method.upper() in _READ_METHODS else "write"
+
+
+def _unauthorized(detail: str, challenge: str) -> Problem:
+    problem = Problem(401, "unauthorized", "Unauthorized", detail)
+    problem.headers["WWW-Authenticate"] = challenge
+    return problem
+
+
+async def principal(request: Request) -> Principal:
+    """FastAPI dependency: the caller (401 without a valid key), allowed this request (else 403)."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise _unauthorized("send 'Authorization: Bearer <your API key>'", "Bearer")
+    try:
+        who: Principal = await request.app.state.keys.authenticate(key)
+    except InvalidKey as exc:
+        raise _unauthorized(str(exc), 'Bearer error="invalid_token"') from None
+    needed = required_scope(request.method, request.url.path)
+    if needed is not None and needed not in who.scopes:
+        has = ", ".join(sorted(who.scopes)) or "none"
+        problem = Problem(
+            403,
+            "insufficient-scope",
+            "Insufficient scope",
+            f"this request needs an API key with the '{needed}' scope; yours has: {has}",
+            required_scope=needed,
+        )
+        problem.headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{needed}"'
         raise problem
-    return found
+    return who
 
 
 def require(who: Principal, *kinds: Kind) -> None:

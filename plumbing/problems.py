@@ -26,6 +26,7 @@ class ProblemDetail(BaseModel):
     current_state: str | None = Field(default=None, description="For invalid transitions: the state now.")
     existing_referral_id: str | None = Field(default=None, description="For duplicates: the referral already accepted.")
     routed: int | None = Field(default=None, description="For capacity-below-routed: referrals already routed there.")
+    required_scope: str | None = Field(default=None, description="For insufficient-scope: the API key scope needed.")
 
 
 class Problem(Exception):
@@ -100,8 +101,8 @@ def install(app: FastAPI) -> None:
 
 DESCRIPTIONS = {
     400: "Bad request (e.g. a malformed Idempotency-Key)",
-    401: "Missing or unknown API key",
-    403: "This route is not for your kind of credentials",
+    401: "Missing, unknown, expired or revoked API key",
+    403: "This route is not for your kind of credentials, or your API key lacks the scope it needs",
     404: "No such resource visible to you",
     409: "Conflict: a transition the lifecycle forbids, or an Idempotency-Key still in use",
     422: "The request body or parameters are not valid, or an Idempotency-Key was reused with another body",
@@ -129,6 +130,9 @@ def document(app: FastAPI) -> None:
         doc = original()
         for ops in doc.get("paths", {}).values():
             for op in ops.values():
+                # Every authenticated route may also refuse a key without the scope it needs.
+                if "401" in op.get("responses", {}):
+                    op["responses"].setdefault("403", {})
                 for status, response in op.get("responses", {}).items():
                     if status.isdigit() and int(status) >= 400:
                         response["content"] = {MEDIA_TYPE: {"schema": PROBLEM_REF}}

@@ -21,8 +21,7 @@ from faststream.specification.asyncapi import AsyncAPI
 from contracts import messages
 from contracts.events import Payload
 from contracts.topics import Topic
-from plumbing import db, outbox, problems, subscriber
-from plumbing.auth import KeyRing
+from plumbing import apikeys, db, keys_api, outbox, problems, subscriber
 from plumbing.consumer import EventConsumer, Handler
 from plumbing.kafka import new_producer
 from plumbing.logging import bind_context, clear_context, configure, get_logger
@@ -83,6 +82,8 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
             raise RuntimeError(f"{definition.name}: missing settings {missing} (see README, 'Configuration')")
         pool = await db.create_pool(settings.database_url, definition.name)
         applied = await db.migrate(pool, definition.migrations)
+        async with pool.acquire() as conn:
+            await apikeys.ensure_schema(conn)  # shared by every service: any of them authenticates any key
         producer = new_producer(settings.kafka_bootstrap_servers, f"talentloop-{definition.name}")
         await producer.start()
         relay = outbox.OutboxRelay(pool, producer, batch=settings.outbox_batch, poll_s=settings.outbox_poll_s)
@@ -95,7 +96,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         runtime = Runtime(app, settings, pool, producer, broker)
         app.state.settings = settings
         app.state.pool = pool
-        app.state.keyring = KeyRing.load(settings.credentials_file)
+        app.state.keys = apikeys.ApiKeys(pool, cache_s=settings.key_cache_s, grace_s=settings.key_rotation_grace_s)
         app.state.relay = relay
         if definition.handlers:
             consumer = EventConsumer(
@@ -162,6 +163,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
 
     for router in definition.routers:
         app.include_router(router)
+    app.include_router(keys_api.router)  # every service answers its own callers' key management
     return app
 
 

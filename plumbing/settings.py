@@ -17,7 +17,10 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:54329/talentloop", alias="DATABASE_URL"
     )
-    credentials_file: Path | None = Field(default=None, alias="TALENTLOOP_CREDENTIALS")
+    # API keys (plumbing/apikeys.py): a rotated key stays valid this long; each process caches
+    # keys this long, which bounds how late a revocation made elsewhere takes effect.
+    key_rotation_grace_s: float = Field(default=86400.0, ge=0, alias="TALENTLOOP_KEY_ROTATION_GRACE_S")
+    key_cache_s: float = Field(default=5.0, ge=0, alias="TALENTLOOP_KEY_CACHE_S")
     http_host: str = Field(default="127.0.0.1", alias="TALENTLOOP_HTTP_HOST")
     http_port: int | None = Field(default=None, alias="TALENTLOOP_HTTP_PORT")
     # Secret for intake's pseudonymous candidate ids (HMAC); `talentloop up` generates one.

@@ -6,12 +6,18 @@ import asyncio
 import json
 import signal
 import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import asyncpg
 import httpx
 import typer
 
+from plumbing import apikeys
+from plumbing.auth import KINDS
+from plumbing.settings import Settings
 from talentloop import credentials, importer, network
 from talentloop.network import NetworkConfig
 
@@ -20,10 +26,13 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+T = TypeVar("T")
 Home = Annotated[Path | None, typer.Option(help="State directory (default: $TALENTLOOP_HOME or ./.talentloop)")]
 
 
-def _config(home: Path | None, kafka_port: int | None = None, pg_port: int | None = None, base_port: int | None = None) -> NetworkConfig:
+def _config(
+    home: Path | None, kafka_port: int | None = None, pg_port: int | None = None, base_port: int | None = None
+) -> NetworkConfig:
     cfg = NetworkConfig.load(home)
     if kafka_port:
         cfg.kafka_port, cfg.controller_port = kafka_port, kafka_port + 1
@@ -108,14 +117,144 @@ def specs_check() -> None:
         raise typer.Exit(1)
 
 
-@app.command()
-def keys(home: Home = None) -> None:
-    """Create the local principals' API keys if missing, and show where they are."""
+keys_app = typer.Typer(
+    help="API keys in the network's database: list, create, rotate, revoke (see docs/api-keys.md). "
+    "Without a command: create the demo principals' keys if missing and show where they are."
+)
+app.add_typer(keys_app, name="keys")
+
+
+def _key_store(cfg: NetworkConfig, action: Callable[[apikeys.ApiKeys], Awaitable[T]]) -> T:
+    """Run `action` on the key store of the network's database (the local PostgreSQL or DATABASE_URL)."""
+
+    async def go() -> T:
+        url = network.database_url(cfg)
+        try:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
+        except (OSError, asyncpg.PostgresError) as exc:
+            typer.echo(f"cannot reach the database at {url} ({exc}); start the network with `talentloop up`", err=True)
+            raise typer.Exit(1) from None
+        try:
+            async with pool.acquire() as conn:
+                await apikeys.ensure_schema(conn)
+            return await action(apikeys.ApiKeys(pool))
+        finally:
+            await pool.close()
+
+    return asyncio.run(go())
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _show_new(issued: apikeys.Issued) -> None:
+    info = issued.info
+    typer.echo(f"{info.key_id}  {info.kind}:{info.principal_id}  scopes={','.join(info.scopes)}")
+    typer.echo(f"Key (shown once, store it now): {issued.key}")
+
+
+@keys_app.callback(invoke_without_command=True)
+def keys(ctx: typer.Context, home: Home = None) -> None:
+    """Create the demo principals' keys if missing, store them in the database if it runs, and show where."""
+    if ctx.invoked_subcommand is not None:
+        return
     cfg = _config(home)
     cfg.home.mkdir(parents=True, exist_ok=True)
-    hashed = credentials.ensure(cfg.home)
-    typer.echo(f"Hashed keys for the services: {hashed}")
-    typer.echo(f"Plaintext keys for you (mode 0600): {cfg.home / 'keys.json'}")
+    path = credentials.ensure(cfg.home)
+    typer.echo(f"Plaintext keys for you (mode 0600): {path}")
+    try:
+        added = asyncio.run(credentials.seed(network.database_url(cfg), cfg.home))
+    except (OSError, asyncpg.PostgresError):
+        typer.echo("The database is not running: `talentloop up` stores their hashes in it.")
+        return
+    typer.echo(f"Hashes in the database ({network.database_url(cfg)}, schema credentials): {added} new")
+
+
+@keys_app.command("list")
+def keys_list(
+    home: Home = None,
+    kind: Annotated[str | None, typer.Option(help="partner, employer or operator")] = None,
+    id: Annotated[str | None, typer.Option("--id", help="The principal's id")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List API keys (never their secrets), newest first."""
+    found = _key_store(_config(home), lambda store: store.list(kind, id))  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    if as_json:
+        typer.echo(json.dumps([k.public(now) for k in found], indent=2, default=str))
+        return
+    typer.echo(f"{'key id':<25} {'principal':<40} {'scopes':<21} {'status':<8} {'expires':<17} {'last used':<17} label")
+    for k in found:
+        status = k.status(now) + ("*" if k.replaced_by and k.status(now) == "active" else "")
+        typer.echo(
+            f"{k.key_id:<25} {k.kind + ':' + k.principal_id:<40} {','.join(k.scopes):<21} {status:<8} "
+            f"{_when(k.expires_at):<17} {_when(k.last_used_at):<17} {k.label or ''}"
+        )
+    if any(k.replaced_by and k.status(now) == "active" for k in found):
+        typer.echo("* rotated: valid until it expires")
+
+
+@keys_app.command("create")
+def keys_create(
+    kind: Annotated[str, typer.Option(help="partner, employer or operator")],
+    id: Annotated[str, typer.Option("--id", help="The principal's id")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: read, write, webhooks")] = "read,write",
+    label: Annotated[str | None, typer.Option(help="What the key is for")] = None,
+    expires_in_days: Annotated[float | None, typer.Option(help="Default: never expires")] = None,
+    home: Home = None,
+) -> None:
+    """Issue a new API key for a principal; its plaintext is shown once."""
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    try:
+        chosen = apikeys.check_scopes(s.strip() for s in scopes.split(",") if s.strip())
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    issued = _key_store(
+        _config(home),
+        lambda store: store.issue(kind, id, chosen, label=label, expires_at=expires),  # type: ignore[arg-type]
+    )
+    _show_new(issued)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: Annotated[str, typer.Argument(help="The key to replace (key_...)")],
+    grace_s: Annotated[
+        float | None, typer.Option(help="How long the old key stays valid (default: the setting)")
+    ] = None,
+    home: Home = None,
+) -> None:
+    """Replace a key by a new one (same principal and scopes); the old one expires after the grace period."""
+    cfg = _config(home)
+    if grace_s is None:
+        grace_s = Settings().key_rotation_grace_s
+    try:
+        new, old = _key_store(cfg, lambda store: store.rotate(key_id, grace_s))
+    except apikeys.KeyNotFound:
+        raise typer.BadParameter(f"no key {key_id}") from None
+    except apikeys.KeyConflict as exc:
+        typer.echo(f"cannot rotate: {exc}", err=True)
+        raise typer.Exit(1) from None
+    _show_new(new)
+    typer.echo(f"{old.key_id} stays valid until {_when(old.expires_at)} UTC.")
+    if credentials.replace_key(cfg.home, old.key_id, new.key):
+        typer.echo(f"Updated {credentials.keys_file(cfg.home)} with the new key.")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key to revoke (key_...)")], home: Home = None) -> None:
+    """Revoke a key at once (services that cached it stop accepting it within TALENTLOOP_KEY_CACHE_S)."""
+    try:
+        info = _key_store(_config(home), lambda store: store.revoke(key_id))
+    except apikeys.KeyNotFound:
+        raise typer.BadParameter(f"no key {key_id}") from None
+    except apikeys.KeyConflict as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Revoked {info.key_id} ({info.kind}:{info.principal_id}) at {_when(info.revoked_at)} UTC.")
 
 
 @app.command("import")
@@ -130,7 +269,9 @@ def import_file(
     cfg = _config(home)
     key = credentials.load_keys(cfg.home).get(f"partner:{partner}")
     if key is None:
-        raise typer.BadParameter(f"no API key for partner {partner!r} in {cfg.home / 'keys.json'}", param_hint="--partner")
+        raise typer.BadParameter(
+            f"no API key for partner {partner!r} in {cfg.home / 'keys.json'}", param_hint="--partner"
+        )
     url = f"http://127.0.0.1:{cfg.ports['intake']}"
     size = file.stat().st_size
     with typer.progressbar(length=size, label=f"Importing {file.name}", show_eta=True) as bar:
@@ -228,7 +369,9 @@ def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, se
         typer.echo(f"{exc}; see `talentloop status` and the logs in {cfg.home / 'logs'}", err=True)
         typer.echo("The network is left running to look into it; `talentloop down` stops it.", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"Done in {result.seconds:.1f}s.\n\nFunnel from the outcomes service ({net.urls['outcomes']}/v1/funnel):")
+    typer.echo(
+        f"Done in {result.seconds:.1f}s.\n\nFunnel from the outcomes service ({net.urls['outcomes']}/v1/funnel):"
+    )
     typer.echo(format_funnel(result.funnel))
     typer.echo("\nWhat the demo drove: " + ", ".join(f"{k}={v}" for k, v in sorted(result.tally.counts.items())))
     typer.echo("Ledger matches the demo: " + ("yes" if result.matches else "NO"))

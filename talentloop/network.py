@@ -74,7 +74,7 @@ class Network:
     bootstrap: str
     database_url: str
     urls: dict[str, str]
-    credentials_file: Path
+    keys_file: Path  # the demo principals' plaintext keys (keys.json)
     timings: dict[str, float]
 
 
@@ -85,11 +85,11 @@ def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None) -> Network:
     stack = cfg.stack().start()
     t_stack = time.monotonic() - t0
     asyncio.run(create_topics(stack.bootstrap, topic_specs()))
-    creds = credentials.ensure(cfg.home)
+    keys_file = credentials.ensure(cfg.home)
+    asyncio.run(credentials.seed(stack.database_url, cfg.home))  # hashed, once; a later `up` changes nothing
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
         "DATABASE_URL": stack.database_url,
-        "TALENTLOOP_CREDENTIALS": str(creds),
         "TALENTLOOP_PSEUDONYM_KEY": launcher.pseudonym_key(cfg.home),
         "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
     }
@@ -101,11 +101,16 @@ def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None) -> Network:
         bootstrap=stack.bootstrap,
         database_url=stack.database_url,
         urls={s.name: s.url for s in services},
-        credentials_file=creds,
+        keys_file=keys_file,
         timings={"stack_s": round(t_stack, 2), "total_s": round(time.monotonic() - t0, 2)},
     )
     cfg.save({"bootstrap": network.bootstrap, "database_url": network.database_url, "urls": network.urls})
     return network
+
+
+def database_url(cfg: NetworkConfig) -> str:
+    """The network's database: DATABASE_URL when set, else the local PostgreSQL of `cfg`."""
+    return LocalStack.external_database() or cfg.stack().postgres.database_url
 
 
 def down(cfg: NetworkConfig) -> None:
