@@ -3,8 +3,9 @@
 Three employers post six openings; three partners refer candidates, each its own way
 through its adapter (deploy/adapters): a nonprofit and a college upload CSV exports, a
 bootcamp fires webhooks and publishes to its Kafka topic. Some candidates lack required
-skills; employers acknowledge or decline,
-interview and place. The demo keeps its own tally of what it did and then checks the
+skills; employers acknowledge or decline, interview, offer and place. A declined referral
+is routed again to another employer (or waits unmatched), and the demo works those too,
+round after round. It keeps its own tally of what it did, per referral, and then checks the
 outcomes service's funnel against it.
 """
 
@@ -25,6 +26,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from contracts.topics import partner_inbound
+from plumbing.settings import Settings
 from talentloop import samples
 from talentloop.credentials import EMPLOYERS, OPERATOR, PARTNERS
 from talentloop.waiting import until
@@ -62,14 +64,33 @@ EXTRAS = ["git", "excel", "aws", "tableau", "selenium", "python", "sql", "commun
 
 @dataclass
 class Tally:
-    """What the demo did, counted the way the funnel counts (cumulative stages)."""
+    """What the demo did, counted the way the funnel counts: a stage once per referral,
+    whichever employer it was reached at, and the exit the referral ends in."""
 
-    counts: Counter[str] = field(default_factory=Counter)
-    by_partner: dict[str, Counter[str]] = field(default_factory=dict)
+    referred: Counter[str] = field(default_factory=Counter)  # partner -> referrals
+    partner_of: dict[str, str] = field(default_factory=dict)
+    reached: dict[str, set[str]] = field(default_factory=dict)  # referral -> stages
+    exits: dict[str, str] = field(default_factory=dict)  # referral routed once -> unmatched | declined
+    unmatched_at_first: int = 0  # never routed (the demo never sees their ids)
 
-    def add(self, partner: str, stage: str) -> None:
-        self.counts[stage] += 1
-        self.by_partner.setdefault(partner, Counter())[stage] += 1
+    def add(self, referral_id: str, partner: str, stage: str) -> None:
+        self.partner_of[referral_id] = partner
+        self.reached.setdefault(referral_id, set()).add(stage)
+
+    def exit(self, referral_id: str, stage: str | None) -> None:
+        if stage is None:
+            self.exits.pop(referral_id, None)
+        else:
+            self.exits[referral_id] = stage
+
+    @property
+    def counts(self) -> Counter[str]:
+        out = Counter({"referred": sum(self.referred.values())})
+        for stages in self.reached.values():
+            out.update(stages)
+        out.update(self.exits.values())
+        out["unmatched"] += self.unmatched_at_first
+        return out
 
 
 @dataclass
@@ -174,9 +195,7 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
 
         baseline: dict[str, int] = {}
         baseline = (await funnel())["total"]
-        for partner, n in (await refer_all(http, urls, keys, bootstrap, people, run_id)).items():
-            for _ in range(n):
-                tally.add(partner, "referred")
+        tally.referred.update(await refer_all(http, urls, keys, bootstrap, people, run_id))
 
         async def all_decided():  # type: ignore[no-untyped-def]
             f = (await funnel())["since_start"]
@@ -205,62 +224,107 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
             return boxes if sum(map(len, boxes.values())) == routed_total else None
 
         boxes = await until("the gateway to receive every routed referral", inboxes_full)
-        partner_of = {i["referral_id"]: i["partner_id"] for items in boxes.values() for i in items}
-        for partner in partner_of.values():
-            tally.add(partner, "routed")
-        tally.counts["unmatched"] = referrals - routed_total
-        for employer, items in boxes.items():
-            await asyncio.gather(*(_work(http, urls, keys[f"employer:{employer}"], i, partner_of[i["referral_id"]],
-                                         random.Random(f"{seed}-{i['referral_id']}"), tally) for i in items))
+        work = [(employer, i) for employer, items in boxes.items() for i in items]
+        for _, item in work:
+            tally.add(item["referral_id"], item["partner_id"], "routed")
+        tally.unmatched_at_first = referrals - routed_total
+        while work:
+            outcomes = await asyncio.gather(*(
+                _work(http, urls, keys[f"employer:{employer}"], item, random.Random(f"{seed}-{item['referral_id']}"),
+                      tally) for employer, item in work))
+            # Declined ones are routed again (another employer, or they wait): work those next.
+            again = [item for item, declined in zip((i for _, i in work), outcomes, strict=True) if declined]
+            work = [w for w in await asyncio.gather(*(_rerouted(http, urls, keys, op, item, tally) for item in again))
+                    if w is not None]
 
         # 4. Wait for the ledger to catch up, then compare.
-        expected = {s: tally.counts[s] for s in ("referred", "routed", "acknowledged", "interviewed", "placed", "declined")}
+        expected = tally.counts
 
         async def caught_up():  # type: ignore[no-untyped-def]
             f = await funnel()
-            return f if all(f["since_start"][s] == n for s, n in expected.items()) else None
+            return f if all(f["since_start"][s] == expected[s] for s in f["since_start"]) else None
 
         try:
             final = await until("the ledger to record every step", caught_up, timeout=60.0)
-            matches = final["since_start"]["unmatched"] == tally.counts["unmatched"]
+            matches = True
         except TimeoutError:
             final, matches = await funnel(), False
     return DemoResult(tally, final, time.monotonic() - started, matches)
 
 
-async def _work(http: httpx.AsyncClient, urls: dict[str, str], key: str, item: dict, partner: str,
-                rng: random.Random, tally: Tally) -> None:
-    """One employer's handling of one referral: decline, or acknowledge -> interview -> place."""
+MAX_ROUTING_ATTEMPTS = Settings().max_routing_attempts
+
+
+async def _rerouted(http: httpx.AsyncClient, urls: dict[str, str], keys: dict[str, str], op: dict[str, str],
+                    item: dict, tally: Tally) -> tuple[str, dict] | None:
+    """Routing's next decision on a declined referral: (employer, inbox item) when it was
+    routed again, None when it waits unmatched or had no attempt left (then it stays declined)."""
+    referral_id, attempt = item["referral_id"], item["attempt"]
+    if attempt >= MAX_ROUTING_ATTEMPTS:
+        return None
+
+    async def decided():  # type: ignore[no-untyped-def]
+        r = await http.get(f"{urls['outcomes']}/v1/referrals/{referral_id}/timeline", headers=op)
+        r.raise_for_status()
+        found = [e for e in r.json()["events"]
+                 if e["type"].startswith(("referral.routed.", "referral.unmatched.")) and e["data"].get("attempt") == attempt + 1]
+        return found[0] if found else None
+
+    decision = await until(f"routing to decide {referral_id} again", decided)
+    if decision["type"].startswith("referral.unmatched."):
+        tally.exit(referral_id, "unmatched")
+        return None
+    employer = decision["data"]["employer_id"]
+
+    async def in_inbox():  # type: ignore[no-untyped-def]
+        r = await http.get(f"{urls['employer_gateway']}/v1/referrals/{referral_id}", headers=_auth(keys[f"employer:{employer}"]))
+        return r.json() if r.status_code == 200 else None
+
+    tally.exit(referral_id, None)
+    return employer, await until(f"{referral_id} in {employer}'s inbox", in_inbox)
+
+
+async def _work(http: httpx.AsyncClient, urls: dict[str, str], key: str, item: dict, rng: random.Random,
+                tally: Tally) -> bool:
+    """One employer's handling of one referral: decline, or acknowledge -> interview -> offer
+    -> place (or decline after the interview). Returns whether it declined."""
     base = f"{urls['employer_gateway']}/v1/referrals/{item['referral_id']}"
     headers = _auth(key)
+    referral_id, partner = item["referral_id"], item["partner_id"]
 
     async def post(path: str, body: dict | None = None) -> dict:
-        r = await http.post(f"{base}{path}", json=body, headers={**headers, "Idempotency-Key": f"{item['referral_id']}{path}"})
+        r = await http.post(f"{base}{path}", json=body,
+                            headers={**headers, "Idempotency-Key": f"{referral_id}-{key[-6:]}{path}"})
         r.raise_for_status()
         return r.json()
 
+    async def decline(reason: str) -> bool:
+        await post("/decline", {"reason": reason})
+        tally.exit(referral_id, "declined")
+        return True
+
     if rng.random() < 0.15:
-        await post("/decline", {"reason": rng.choice(["position_filled", "requirements_not_met", "no_capacity"])})
-        tally.add(partner, "declined")
-        return
+        return await decline(rng.choice(["position_filled", "requirements_not_met", "no_capacity"]))
     await post("/acknowledge")
-    tally.add(partner, "acknowledged")
+    tally.add(referral_id, partner, "acknowledged")
     if rng.random() < 0.3:
-        return  # still in review
+        return False  # still in review
     interview = await post("/interviews", {"scheduled_for": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
                                            "mode": "video"})
-    tally.add(partner, "interviewed")
+    tally.add(referral_id, partner, "interviewed")
     advanced = rng.random() < 0.6
     await post(f"/interviews/{interview['interview_id']}/outcome", {"outcome": "advanced" if advanced else "not_selected"})
     if not advanced:
-        await post("/decline", {"reason": "not_selected_after_interview"})
-        tally.add(partner, "declined")
-        return
-    await post("/placement", {
+        return await decline("not_selected_after_interview")
+    terms = {
         "job_title": "Junior Technologist", "onet_soc_code": "15-1252.00",
         "wage": {"amount": str(round(rng.uniform(24, 42), 2)), "unit": "hour"}, "hours_per_week": 40,
         "employment_type": rng.choice(["full_time", "full_time", "apprenticeship"]),
         "benefits": {"health": True, "retirement": rng.random() < 0.7, "paid_leave": True},
         "start_date": (date.today() + timedelta(days=14)).isoformat(),
-    })
-    tally.add(partner, "placed")
+    }
+    await post("/offers", {**terms, "expires_on": (date.today() + timedelta(days=7)).isoformat()})
+    await post("/placement", terms)
+    tally.add(referral_id, partner, "placed")
+    tally.exit(referral_id, None)
+    return False
