@@ -293,10 +293,11 @@ class ReferralSubmittedV2(Payload):
     candidate's key, for the services that may show them to a consenting employer.
     2.2 adds `highest_degree` and `location` for matching.
     2.3 adds `consent.share_contact`: whether employers may see the contact details.
+    2.4 adds `demographics_sealed`, for the outcomes service's suppressed aggregate reports.
     """
 
     event_type: ClassVar[str] = "referral.submitted.v2"
-    schema_version: ClassVar[str] = "2.3"
+    schema_version: ClassVar[str] = "2.4"
     topic: ClassVar[topics.Topic] = topics.REFERRALS
 
     referral_id: str
@@ -314,6 +315,12 @@ class ReferralSubmittedV2(Payload):
     )
     highest_degree: DegreeLevel | None = Field(default=None, description="Highest degree completed, if any (2.2).")
     location: str | None = Field(default=None, max_length=200, description="Where the candidate can work (2.2).")
+    demographics_sealed: Sealed | None = Field(
+        default=None,
+        description="Self-identified race/ethnicity, gender and veteran status, sealed with the candidate's key; only"
+        " when the candidate consented to aggregate reports. Opened only by the outcomes service, for reports that"
+        " suppress small cells; never shown to employers (2.4).",
+    )
 
     def skill_keys(self) -> list[str]:
         return skill_keys(self.skills)

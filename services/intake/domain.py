@@ -309,8 +309,14 @@ def unknown_skills(refs: list[events.SkillRef]) -> list[str]:
 
 
 def submitted(
-    referral: ReferralIn, referral_id: str, partner_id: str, candidate_id: str, contact_sealed: events.Sealed
+    referral: ReferralIn,
+    referral_id: str,
+    partner_id: str,
+    candidate_id: str,
+    contact_sealed: events.Sealed,
+    demographics_sealed: events.Sealed | None = None,
 ) -> events.ReferralSubmittedV2:
+    """The event: demographics only with the candidate's consent to aggregate reports."""
     return events.ReferralSubmittedV2(
         referral_id=referral_id,
         partner_id=partner_id,
@@ -330,6 +336,7 @@ def submitted(
         contact_sealed=contact_sealed,
         highest_degree=referral.highest_degree,
         location=referral.location,
+        demographics_sealed=demographics_sealed if referral.consent.aggregate_reports else None,
     )
 
 

@@ -239,5 +239,5 @@ def _new_row(
         entry=entry,
         contact_sealed=contact,
         demographics_sealed=demographics,
-        submission=domain.submitted(referral, referral_id, partner_id, candidate_id, contact),
+        submission=domain.submitted(referral, referral_id, partner_id, candidate_id, contact, demographics),
     )

@@ -73,7 +73,7 @@ async def test_webhook_maps_the_partners_json_and_publishes_sealed_contact(api: 
     assert {s["text"] for s in stored["skills"] if s["id"] is None} == set(body["unknown_skills"])
 
     (event,) = await events_of(api, body["referral_id"])
-    assert event.type == "referral.submitted.v2" and event.dataschema.endswith(":2.3")
+    assert event.type == "referral.submitted.v2" and event.dataschema.endswith(":2.4")
     raw = json.dumps(event.data)
     assert p.email.lower() not in raw and p.family not in raw and "+1312" not in raw
     assert event.data["contact_sealed"]["alg"] == "A256GCM"

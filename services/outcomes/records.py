@@ -1,0 +1,113 @@
+"""What the reports read: one record per referral, and the skills-gap observations.
+
+The outcomes service derives these from its ledger (`store.report_records`,
+`store.gap_records`); report functions (`services/outcomes/reports/`) are pure functions of
+them, so each figure can be tested on a known dataset without a database.
+
+Demographics are present only for candidates who consented to aggregate reports and were
+not erased (they arrive sealed with the candidate's key and are opened for the report only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+# Funnel stages a referral may reach, in order (cumulative: a later stage implies the earlier).
+FUNNEL = ("referred", "routed", "acknowledged", "interviewed", "offered", "placed", "retained_90_days")
+
+
+@dataclass(frozen=True)
+class Demographics:
+    race_ethnicity: tuple[str, ...] = ()  # OMB SPD 15 (2024) categories; several may apply
+    gender: str | None = None  # female | male | nonbinary | self_described
+    veteran_status: bool | None = None
+
+
+@dataclass(frozen=True)
+class Placement:
+    employer_id: str
+    job_title: str
+    onet_soc_code: str
+    wage_amount: Decimal
+    wage_unit: str  # hour | week | month | year
+    currency: str
+    hours_per_week: float
+    employment_type: str  # full_time | part_time | internship | apprenticeship
+    health: bool
+    retirement: bool
+    paid_leave: bool
+    start_date: date
+
+    @property
+    def hourly_wage(self) -> Decimal:
+        """The wage per hour (a weekly, monthly or yearly amount over the contracted hours)."""
+        weeks = {"hour": None, "week": Decimal(1), "month": Decimal(52) / Decimal(12), "year": Decimal(52)}[self.wage_unit]
+        if weeks is None:
+            return self.wage_amount
+        return (self.wage_amount / weeks / Decimal(str(self.hours_per_week))).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class Credential:
+    name: str
+    status: str  # completed | in_progress
+    awarded_on: date | None = None
+
+
+@dataclass(frozen=True)
+class ReferralRecord:
+    referral_id: str
+    partner_id: str
+    referred_at: datetime
+    # The training program (as the partner names it) and its provider; completion is the
+    # "exit" date the WIOA indicators count quarters from.
+    program: str | None = None
+    provider: str | None = None
+    training_completed_on: date | None = None
+    # The occupation the referral is about: the placement's, else the routed opening's,
+    # else the target the partner named.
+    occupation: str | None = None
+    employer_id: str | None = None  # the employer of the current routing (or the hire)
+    # When each funnel stage was first reached (FUNNEL names; "referred" is referred_at).
+    reached: dict[str, datetime] = field(default_factory=dict)
+    status: str = "submitted"  # the partner-facing status (docs/lifecycle.md)
+    exit: str | None = None  # unmatched | declined | withdrawn | offer_declined | separated, when it ended there
+    placement: Placement | None = None
+    retention: dict[int, bool] = field(default_factory=dict)  # 30/90/180 days -> still employed
+    separated_on: date | None = None
+    highest_degree: str | None = None  # associate | bachelor | master | doctorate
+    credentials: tuple[Credential, ...] = ()
+    skills_added: int = 0  # skills gained in updates after the referral (measurable skill gains)
+    aggregate_consent: bool = False
+    demographics: Demographics | None = None  # only with aggregate consent, never after erasure
+
+
+@dataclass(frozen=True)
+class GapRecord:
+    """One skills.gap_observed event: demand and supply for one occupation at one decision."""
+
+    onet_soc_code: str
+    outcome: str  # routed | unmatched
+    demanded_required: tuple[str, ...]
+    demanded_preferred: tuple[str, ...]
+    held: tuple[str, ...]
+    missing_required: tuple[str, ...]
+    missing_preferred: tuple[str, ...]
+    observed_at: datetime
+    referral_id: str | None = None
+    partner_id: str | None = None
+    declined: bool = False  # routed, and that employer then declined the referral
+
+
+@dataclass(frozen=True)
+class OpeningRecord:
+    """An opening as posted (or last updated): what employers demand."""
+
+    opening_id: str
+    employer_id: str
+    onet_soc_code: str
+    required_skills: tuple[str, ...]
+    preferred_skills: tuple[str, ...]
+    posted_at: datetime
