@@ -653,6 +653,47 @@ class ReferralStaleV1(Payload):
     business_days: int = Field(ge=1, description="Business days without an acknowledgement.")
 
 
+class PartnerStatus(StrEnum):
+    """What the referring partner sees (docs/lifecycle.md maps them to findhelp and FHIR)."""
+
+    submitted = "submitted"
+    in_review = "in_review"
+    not_matched = "not_matched"
+    declined = "declined"
+    interviewing = "interviewing"
+    offered = "offered"
+    hired = "hired"
+    retained_90_days = "retained_90_days"
+    closed = "closed"
+    withdrawn = "withdrawn"
+
+
+class StatusDetail(BaseModel):
+    """Why, with the status: what the partner needs to act on it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    missing_skills: list[str] | None = Field(default=None, description="not_matched: required skills lacking.")
+    reason: str | None = Field(default=None, description="declined, closed, withdrawn: the reason code or words.")
+    job_title: str | None = Field(default=None, description="hired: the job.")
+    wage_band: str | None = Field(default=None, description="hired: the hourly wage's range, not the exact wage.")
+    benefits: Benefits | None = Field(default=None, description="hired: basic benefits.")
+    start_date: date | None = Field(default=None, description="hired: first day of work.")
+
+
+class ReferralStatusChangedV1(Payload):
+    """The closed loop: the referral's partner-facing status changed (derived by outcomes from
+    the ledger). Every status change of a referral reaches its referring partner."""
+
+    event_type: ClassVar[str] = "referral.status_changed.v1"
+    topic: ClassVar[topics.Topic] = topics.PARTNER_STATUS
+
+    referral_id: str
+    partner_id: str
+    status: PartnerStatus
+    previous_status: PartnerStatus | None = Field(description="null for the first status.")
+    detail: StatusDetail = Field(default_factory=StatusDetail)
+
+
 class GapOutcome(StrEnum):
     routed = "routed"
     unmatched = "unmatched"

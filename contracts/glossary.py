@@ -91,6 +91,8 @@ GLOSSARY: dict[str, str] = {
     "missing_requirements": "Mandatory credentials or degree the candidate lacks for that opening.",
     "preferred_matched": "Preferred skills of the opening the candidate has.",
     "preferred_missing": "Preferred skills of the opening the candidate lacks.",
+    "previous_status": "The partner-facing status before this change; null for the first.",
+    "wage_band": "The hourly wage's range (not the exact wage).",
     "share_contact": "The candidate agreed that employers the referral is routed to may see their contact details.",
     "cancelled_by": "Who called the interview off.",
     "offer_id": "The offer, as created by the employer gateway.",

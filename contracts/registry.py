@@ -36,6 +36,7 @@ PAYLOADS: dict[str, type[events.Payload]] = {
         events.RetentionCheckedV1,
         events.SeparationReportedV1,
         events.ReferralStaleV1,
+        events.ReferralStatusChangedV1,
         events.SkillsGapObservedV1,
     )
 }

@@ -21,7 +21,8 @@ ROUTING = Topic(f"{PREFIX}.routing", "routing", "Routing decisions (routed, unma
 EMPLOYER_ACTIONS = Topic(
     f"{PREFIX}.employer-actions",
     "employer_gateway",
-    "What employers did with a referral: acknowledge, decline, interviews, placement; key: referral id.",
+    "What employers did with a referral: acknowledge, decline, interviews, offers, placement, retention,"
+    " separation, stale; key: referral id.",
 )
 
 CANDIDATES = Topic(
@@ -36,7 +37,13 @@ SKILLS_GAP = Topic(
     "What routing saw of skills demanded and held, per decision and occupation; key: O*NET-SOC code.",
 )
 
-ALL: tuple[Topic, ...] = (OPENINGS, REFERRALS, ROUTING, EMPLOYER_ACTIONS, CANDIDATES, SKILLS_GAP)
+PARTNER_STATUS = Topic(
+    f"{PREFIX}.partner-status",
+    "outcomes",
+    "The closed loop: every change of a referral's partner-facing status, for the referring partner; key: referral id.",
+)
+
+ALL: tuple[Topic, ...] = (OPENINGS, REFERRALS, ROUTING, EMPLOYER_ACTIONS, CANDIDATES, SKILLS_GAP, PARTNER_STATUS)
 
 
 def partner_inbound(partner_id: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts import CONTENT_TYPE
 
@@ -20,3 +20,15 @@ def new_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
         linger_ms=5,
         request_timeout_ms=30_000,
     )
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of those of `topics` that exist, for a consumer that assigns them itself.
+
+    aiokafka's `partitions_for_topic` only reads the client's metadata cache, which holds
+    nothing for topics the consumer has not subscribed to: refresh it first.
+    """
+    await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
+    return [
+        TopicPartition(topic, p) for topic in topics for p in sorted(consumer.partitions_for_topic(topic) or ())
+    ]

@@ -113,6 +113,11 @@ def database_url(cfg: NetworkConfig) -> str:
     return LocalStack.external_database() or cfg.stack().postgres.database_url
 
 
+def bootstrap(cfg: NetworkConfig) -> str:
+    """The network's Kafka: KAFKA_BOOTSTRAP_SERVERS when set, else the local broker of `cfg`."""
+    return LocalStack.external_kafka() or cfg.stack().kafka.bootstrap
+
+
 def down(cfg: NetworkConfig) -> None:
     for service in reversed(cfg.services()):
         launcher.stop(service)

@@ -1,8 +1,9 @@
-"""The outcomes service: the shared ledger of every lifecycle event, timelines and the funnel."""
+"""The outcomes service: the shared ledger of every lifecycle event, the closed loop back to
+the referring partner, timelines, the funnel and the reports."""
 
 from pathlib import Path
 
-from contracts import topics
+from contracts import events, topics
 from plumbing.service import ServiceDefinition, asyncapi_app
 from services.outcomes.api import router
 from services.outcomes.handlers import HANDLERS
@@ -13,7 +14,15 @@ DEFINITION = ServiceDefinition(
     description="The talent-pipeline ledger: timelines for partners and employers, the funnel for everyone.",
     migrations=Path(__file__).parent / "migrations",
     routers=[router],
-    consumes=(topics.REFERRALS, topics.ROUTING, topics.EMPLOYER_ACTIONS, topics.CANDIDATES),
+    emits=(events.ReferralStatusChangedV1,),
+    consumes=(
+        topics.REFERRALS,
+        topics.ROUTING,
+        topics.EMPLOYER_ACTIONS,
+        topics.CANDIDATES,
+        topics.OPENINGS,
+        topics.SKILLS_GAP,
+    ),
     handlers=HANDLERS,
 )
 

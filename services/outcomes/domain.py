@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from services.outcomes import records
+
 # event family (the type without its version: every version states the same fact) -> fact
 FACT_OF_FAMILY: dict[str, str] = {
     "referral.submitted": "submitted",
@@ -42,11 +44,13 @@ FACT_OF_FAMILY: dict[str, str] = {
     "referral.stale": "stale",
 }
 INTERVIEW_FACTS = frozenset({"interview_scheduled", "interview_rescheduled", "interview_cancelled", "interview_completed"})
-HIRE_FACTS = frozenset({"placed", "retention_checked", "separated"})
+# A retention check-in is one of three facts, by what it says (`fact_of`).
+RETAINED_90 = "retained_90_days"
+HIRE_FACTS = frozenset({"placed", "retention_checked", RETAINED_90, "separated"})
 
-# Funnel stages in order, then the side exits.
-FUNNEL = ("referred", "routed", "acknowledged", "interviewed", "placed")
-EXITS = ("unmatched", "declined", "withdrawn")
+# Funnel stages in order, then the side exits (`closed`: the candidate turned the offer down).
+FUNNEL = records.FUNNEL
+EXITS = ("unmatched", "declined", "withdrawn", "closed")
 STAGES = FUNNEL + EXITS
 
 # stage -> facts any one of which shows the stage was reached
@@ -57,10 +61,13 @@ EVIDENCE: dict[str, frozenset[str]] = {
     ),
     "acknowledged": frozenset({"acknowledged", "offered", "offer_declined"} | INTERVIEW_FACTS | HIRE_FACTS),
     "interviewed": INTERVIEW_FACTS,
+    "offered": frozenset({"offered", "offer_declined"}) | HIRE_FACTS,
     "placed": HIRE_FACTS,
+    "retained_90_days": frozenset({RETAINED_90}),
     "unmatched": frozenset({"unmatched"}),
     "declined": frozenset({"declined"}),
     "withdrawn": frozenset({"withdrawn"}),
+    "closed": frozenset({"offer_declined"}),
 }
 
 # Pairs of facts the lifecycle forbids together: flagged in the ledger, never dropped.
@@ -71,8 +78,15 @@ CONFLICTS: dict[tuple[str, str], str] = {
 }
 
 
-def fact_of(event_type: str) -> str | None:
-    return FACT_OF_FAMILY.get(event_type.rsplit(".", 1)[0])
+def fact_of(event_type: str, data: dict[str, Any] | None = None) -> str | None:
+    """The fact an event states; a retention check-in's depends on what it says."""
+    fact = FACT_OF_FAMILY.get(event_type.rsplit(".", 1)[0])
+    if fact == "retention_checked" and data is not None:
+        if not data.get("still_employed", True):
+            return "separated"
+        if data.get("milestone_days", 0) >= 90:
+            return RETAINED_90
+    return fact
 
 
 DECISIONS = frozenset({"routed", "unmatched"})
@@ -147,6 +161,7 @@ def derive(facts: Iterable[Fact | str]) -> Derived:
         "unmatched": unmatched_now and not names & HIRE_FACTS,
         "declined": status == "declined",
         "withdrawn": "withdrawn" in names,
+        "closed": "offer_declined" in mine and not names & HIRE_FACTS,
     }
     stages += [s for s in EXITS if exits[s]]
     return Derived(stages, status, _anomalies(names, at_employer, current, tie), employer, attempt)
@@ -170,6 +185,10 @@ EMPLOYER_FACTS = frozenset({"acknowledged", "declined", "stale", "offered", "off
 
 def _status(names: set[str], mine: set[str], unmatched_now: bool) -> str:
     """The closed-loop status the referring partner sees (LIFECYCLE.md vocabulary)."""
+    if "separated" in names:
+        return "closed"
+    if RETAINED_90 in names:
+        return "retained_90_days"
     if names & HIRE_FACTS:
         return "hired"
     if "withdrawn" in names:

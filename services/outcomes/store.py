@@ -8,7 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from contracts import Envelope
-from services.outcomes import domain
+from services.outcomes import domain, projection, records_json
 
 
 async def lock_referral(conn: asyncpg.Connection, referral_id: str) -> None:
@@ -22,22 +22,30 @@ async def lock_referral(conn: asyncpg.Connection, referral_id: str) -> None:
 
 
 async def append(
-    conn: asyncpg.Connection, env: Envelope, topic: str, *, redacted: bool = False, about_referral: bool = True
+    conn: asyncpg.Connection,
+    env: Envelope,
+    topic: str,
+    *,
+    referral_id: str | None,
+    opening_id: str | None = None,
+    redacted: bool = False,
 ) -> bool:
     """Append the event to the ledger; False if this event id is already there.
 
+    `referral_id`: the referral it is about (None for a candidate's or an opening's event).
     `redacted`: the candidate was erased before the event arrived; it is stored redacted.
-    `about_referral=False`: a candidate event (its subject is the candidate, not a referral).
     """
     if redacted:
         env = env.model_copy(update={"data": domain.redact(env.data)})
     row = await conn.fetchrow(
-        "INSERT INTO ledger (event_id, event_type, referral_id, partner_id, employer_id, occurred_at,"
-        " source_topic, envelope, redacted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END)"
+        "INSERT INTO ledger (event_id, event_type, referral_id, opening_id, partner_id, employer_id, occurred_at,"
+        " source_topic, envelope, redacted_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10 THEN now() END)"
         " ON CONFLICT (event_id) DO NOTHING RETURNING seq",
         env.id,
         env.type,
-        env.subject if about_referral else None,
+        referral_id,
+        opening_id,
         env.partnerid,
         env.employerid,
         env.time,
@@ -85,39 +93,77 @@ async def redact(conn: asyncpg.Connection, referral_ids: list[str]) -> int:
     return len(changed)
 
 
-async def record_fact(conn: asyncpg.Connection, env: Envelope, fact: domain.Fact) -> None:
-    """Merge one fact into the referral's projection and re-derive stages and status.
-
-    Events of one referral arrive on several topics, applied by concurrent consumers. The
-    row is created first (a concurrent creator waits on the primary key) and then locked,
-    so two facts recorded at once are merged, never one overwriting the other.
-    """
-    await conn.execute(
-        "INSERT INTO referral_facts (referral_id, status) VALUES ($1, 'submitted') ON CONFLICT DO NOTHING",
-        env.subject,
-    )
-    row = await conn.fetchrow("SELECT scoped_facts FROM referral_facts WHERE referral_id = $1 FOR UPDATE", env.subject)
-    facts = sorted({domain.Fact(*f) for f in json.loads(row["scoped_facts"])} | {fact}, key=_order)
-    derived = domain.derive(facts)
-    await conn.execute(
-        "UPDATE referral_facts SET"
-        "   partner_id = COALESCE(partner_id, $2), employer_id = $3,"
-        "   facts = $4, scoped_facts = $5, stages = $6, status = $7, anomalies = $8, attempt = $9, updated_at = now()"
+async def ledger_events(conn: asyncpg.Connection, referral_id: str) -> list[projection.LedgerEvent]:
+    rows = await conn.fetch(
+        "SELECT event_type, occurred_at, employer_id, partner_id, envelope -> 'data' AS data FROM ledger"
         " WHERE referral_id = $1",
-        env.subject,
-        env.partnerid,
-        derived.employer_id,
-        sorted({f.name for f in facts}),
-        json.dumps([[f.name, f.employer_id, f.attempt] for f in facts]),
-        derived.stages,
-        derived.status,
-        derived.anomalies,
-        derived.attempt,
+        referral_id,
     )
+    return [
+        projection.LedgerEvent(r["event_type"], r["occurred_at"], r["employer_id"], json.loads(r["data"]), r["partner_id"])
+        for r in rows
+    ]
 
 
-def _order(fact: domain.Fact) -> tuple[str, str, int]:
-    return fact.name, fact.employer_id or "", fact.attempt or 0
+async def reproject(conn: asyncpg.Connection, referral_id: str) -> tuple[str | None, projection.Projection | None]:
+    """Derive the referral's projection again from all its ledger events and store it;
+    returns the partner status it had before (None if new) and the projection.
+
+    The caller holds the referral's lock (`lock_referral`), so concurrent events of one
+    referral are projected one after the other and none is lost.
+    """
+    found = await ledger_events(conn, referral_id)
+    if not found:
+        return None, None
+    before = await conn.fetchval("SELECT status FROM referral_facts WHERE referral_id = $1", referral_id)
+    p = projection.project(referral_id, found)
+    d, r = p.derived, p.record
+    await conn.execute(
+        """
+        INSERT INTO referral_facts (referral_id, partner_id, employer_id, facts, scoped_facts, stages, status, anomalies,
+            attempt, exit, record, partner_detail, candidate_id, demographics_sealed, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
+        ON CONFLICT (referral_id) DO UPDATE SET partner_id = $2, employer_id = $3, facts = $4, scoped_facts = $5,
+            stages = $6, status = $7, anomalies = $8, attempt = $9, exit = $10, record = $11, partner_detail = $12,
+            candidate_id = $13, demographics_sealed = $14, updated_at = now()
+        """,
+        referral_id,
+        r.partner_id or None,
+        r.employer_id,
+        sorted({f.name for f in p.facts}),
+        json.dumps([[f.name, f.employer_id, f.attempt] for f in p.facts]),
+        d.stages,
+        d.status,
+        d.anomalies,
+        d.attempt,
+        r.exit,
+        json.dumps(records_json.dump(projection.without_demographics(r))),
+        json.dumps(p.partner_status.detail),
+        p.candidate_id,
+        json.dumps(p.demographics_sealed) if p.demographics_sealed else None,
+    )
+    return before, p
+
+
+async def upsert_opening(conn: asyncpg.Connection, data: dict, at: datetime, closed: bool) -> None:
+    """The opening as last posted or updated (a late older event changes nothing); closing keeps the posting."""
+    if closed:
+        await conn.execute(
+            "UPDATE openings SET state = $2 WHERE opening_id = $1", data["opening_id"], data.get("reason", "closed")
+        )
+        return
+    await conn.execute(
+        "INSERT INTO openings (opening_id, employer_id, onet_soc_code, required_skills, preferred_skills, posted_at,"
+        " changed_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
+        " ON CONFLICT (opening_id) DO UPDATE SET onet_soc_code = $3, required_skills = $4, preferred_skills = $5,"
+        " changed_at = $6, posted_at = LEAST(openings.posted_at, $6) WHERE openings.changed_at <= $6",
+        data["opening_id"],
+        data["employer_id"],
+        data["onet_soc_code"],
+        sorted(data.get("required_skills", [])),
+        sorted(data.get("preferred_skills", [])),
+        at,
+    )
 
 
 async def referral_view(pool: asyncpg.Pool, referral_id: str) -> asyncpg.Record | None:

@@ -106,7 +106,7 @@ async def test_referral_from_opening_to_placement(api: Api) -> None:
     assert [family(t) for t in types] == [family(t) for t in HIRED_PATH], types
     assert types == HIRED_PATH
     assert timeline["status"] == "hired"
-    assert timeline["stages"] == ["referred", "routed", "acknowledged", "interviewed", "placed"]
+    assert timeline["stages"] == ["referred", "routed", "acknowledged", "interviewed", "offered", "placed"]
     assert timeline["anomalies"] == []
     assert all(e["data"]["referral_id"] == referral_id for e in timeline["events"])
     routed = timeline["events"][1]["data"]

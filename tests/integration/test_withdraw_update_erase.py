@@ -445,11 +445,11 @@ async def test_erasure_redacts_the_ledger_keeps_the_counts_and_the_ledger_stays_
     await deliver(outcomes, updated("ref_b", "Canary Skill", cand="cand_x"))
     await deliver(outcomes, submitted("ref_keep", "Python", cand="cand_y"))
     before = await funnel(pool)
-    facts_before = [dict(r) for r in await pool.fetch("SELECT referral_id, facts, stages, status FROM referral_facts")]
+    facts_before = [dict(r) for r in await pool.fetch("SELECT referral_id, facts, stages, status FROM referral_facts ORDER BY referral_id")]
 
     erasure = await deliver(outcomes, erased("cand_x", "ref_a", "ref_b"))
     assert await funnel(pool) == before  # counts do not change through erasure
-    assert [dict(r) for r in await pool.fetch("SELECT referral_id, facts, stages, status FROM referral_facts")] == facts_before
+    assert [dict(r) for r in await pool.fetch("SELECT referral_id, facts, stages, status FROM referral_facts ORDER BY referral_id")] == facts_before
 
     rows = await pool.fetch("SELECT * FROM ledger ORDER BY seq")
     redacted = [r for r in rows if r["referral_id"] in ("ref_a", "ref_b")]

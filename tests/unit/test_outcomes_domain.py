@@ -8,13 +8,13 @@ pytestmark = pytest.mark.unit
 
 
 def test_placement_implies_acknowledged_and_routed_even_if_they_arrive_later():
-    assert stages_reached(["placed"]) == ["referred", "routed", "acknowledged", "placed"]
+    assert stages_reached(["placed"]) == ["referred", "routed", "acknowledged", "offered", "placed"]
 
 
 def test_stages_do_not_depend_on_arrival_order():
     facts = ["submitted", "routed", "acknowledged", "interview_scheduled", "placed"]
     results = {tuple(stages_reached(p)) for p in itertools.permutations(facts)}
-    assert results == {("referred", "routed", "acknowledged", "interviewed", "placed")}
+    assert results == {("referred", "routed", "acknowledged", "interviewed", "offered", "placed")}
 
 
 def test_unmatched_is_an_exit_not_a_funnel_stage():
@@ -58,7 +58,7 @@ def test_declined_then_waiting_is_not_matched_and_hired_at_the_next_employer_is_
     assert derive(DECLINED_BY_1).stages[-1] == "declined"
     hired = derive([*DECLINED_BY_1, Fact("routed", "emp2", 2), Fact("placed", "emp2")])
     assert (hired.status, hired.anomalies) == ("hired", [])
-    assert hired.stages == ["referred", "routed", "acknowledged", "placed"]
+    assert hired.stages == ["referred", "routed", "acknowledged", "offered", "placed"]
 
 
 def test_an_employer_action_before_its_routing_arrives_belongs_to_that_employer():
@@ -70,3 +70,17 @@ def test_an_employer_action_before_its_routing_arrives_belongs_to_that_employer(
 def test_a_placement_at_the_employer_that_declined_is_flagged():
     assert derive([*DECLINED_BY_1, Fact("placed", "emp1")]).anomalies == ["placement reported for a declined referral"]
     assert derive([*DECLINED_BY_1, Fact("routed", "emp2", 2), Fact("placed", "emp2")]).anomalies == []
+
+
+def test_an_offer_turned_down_closes_the_referral_and_retention_reaches_the_last_stage():
+    from services.outcomes.domain import fact_of
+
+    turned_down = derive(["routed", "acknowledged", "offered", "offer_declined"])
+    assert (turned_down.status, turned_down.stages[-1]) == ("closed", "closed")
+    assert "offered" in turned_down.stages and "placed" not in turned_down.stages
+    assert fact_of("retention.checked.v1", {"milestone_days": 90, "still_employed": True}) == "retained_90_days"
+    assert fact_of("retention.checked.v1", {"milestone_days": 30, "still_employed": True}) == "retention_checked"
+    assert fact_of("retention.checked.v1", {"milestone_days": 180, "still_employed": False}) == "separated"
+    kept = derive(["placed", "retention_checked", "retained_90_days"])
+    assert kept.status == "retained_90_days" and kept.stages[-1] == "retained_90_days"
+    assert derive(["placed", "retained_90_days", "separated"]).status == "closed"

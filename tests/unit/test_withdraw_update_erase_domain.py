@@ -149,7 +149,7 @@ def test_withdrawn_is_a_side_exit_and_updated_adds_no_stage():
     assert outcomes.fact_of("candidate.erased.v1") is None  # about a person, not a referral's stage
     assert outcomes.stages_reached(["submitted", "updated"]) == ["referred"]
     assert outcomes.stages_reached(["submitted", "routed", "withdrawn"]) == ["referred", "routed", "withdrawn"]
-    assert outcomes.EXITS == ("unmatched", "declined", "withdrawn")
+    assert outcomes.EXITS == ("unmatched", "declined", "withdrawn", "closed")
 
 
 @pytest.mark.parametrize(

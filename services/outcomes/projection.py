@@ -1,0 +1,264 @@
+"""A referral as the ledger shows it: derived from all its ledger events, in any order.
+
+Pure: `project` takes the referral's events (as stored, maybe redacted) and returns its
+stages and partner status (`domain.derive`), the record the reports read
+(`records.ReferralRecord`, without demographics, which stay sealed) and what the referring
+partner is told (`PartnerStatus`). The same events give the same projection whatever order
+they arrived in, which is what makes a rebuild from Kafka equal the live projection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from services.outcomes import domain
+from services.outcomes.records import Credential, Placement, ReferralRecord
+
+
+@dataclass(frozen=True)
+class LedgerEvent:
+    event_type: str
+    occurred_at: datetime
+    employer_id: str | None
+    data: dict[str, Any]
+    partner_id: str | None = None  # the envelope's
+
+    @property
+    def family(self) -> str:
+        return self.event_type.rsplit(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class PartnerStatus:
+    """What the referring partner sees (LIFECYCLE.md statuses), with why."""
+
+    status: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Projection:
+    derived: domain.Derived
+    facts: list[domain.Fact]
+    record: ReferralRecord
+    partner_status: PartnerStatus
+    candidate_id: str | None
+    demographics_sealed: dict[str, Any] | None
+
+
+def facts_of(events: Iterable[LedgerEvent]) -> list[domain.Fact]:
+    out = []
+    for e in events:
+        name = domain.fact_of(e.event_type, e.data)
+        if name is not None:
+            out.append(domain.scoped(name, e.employer_id, e.data.get("attempt")))
+    return sorted(set(out), key=lambda f: (f.name, f.employer_id or "", f.attempt or 0))
+
+
+def _ordered(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
+    """A total order that does not depend on arrival: time, then type, then content."""
+    return sorted(events, key=lambda e: (e.occurred_at, e.event_type, repr(sorted(e.data.items()))))
+
+
+def _latest(events: list[LedgerEvent], *families: str, employer: str | None = None) -> LedgerEvent | None:
+    found = [e for e in events if e.family in families and (employer is None or e.employer_id == employer)]
+    return found[-1] if found else None
+
+
+def project(referral_id: str, events: Iterable[LedgerEvent]) -> Projection:
+    ordered = _ordered(events)
+    facts = facts_of(ordered)
+    derived = domain.derive(facts)
+    submitted = _latest(ordered, "referral.submitted")
+    profile = _latest(ordered, "referral.submitted", "referral.updated")
+    placement_event = _latest(ordered, "placement.reported")
+    hired_at = placement_event.employer_id if placement_event else None
+    employer = hired_at or derived.employer_id
+    record = ReferralRecord(
+        referral_id=referral_id,
+        partner_id=_partner(ordered),
+        referred_at=submitted.occurred_at if submitted else ordered[0].occurred_at,
+        occupation=_occupation(ordered, placement_event, employer, submitted),
+        employer_id=employer,
+        reached=_reached(ordered),
+        status=derived.status,
+        exit=_exit(derived, facts),
+        placement=_placement(placement_event),
+        retention=_retention(ordered, hired_at),
+        separated_on=_separated_on(ordered, hired_at),
+        aggregate_consent=bool(submitted and (submitted.data.get("consent") or {}).get("aggregate_reports")),
+        skills_added=_skills_added(submitted, profile),
+        **_profile(profile),
+    )
+    return Projection(
+        derived=derived,
+        facts=facts,
+        record=record,
+        partner_status=PartnerStatus(derived.status, _why(derived, ordered, employer, record)),
+        candidate_id=(submitted or profile).data.get("candidate_id") if (submitted or profile) else None,
+        demographics_sealed=submitted.data.get("demographics_sealed") if submitted else None,
+    )
+
+
+def _partner(events: list[LedgerEvent]) -> str:
+    return next((e.partner_id or e.data["partner_id"] for e in events if e.partner_id or e.data.get("partner_id")), "")
+
+
+def _reached(events: list[LedgerEvent]) -> dict[str, datetime]:
+    """When each funnel stage was first reached (by its evidence: a later stage's fact
+    shows an earlier stage was reached by then)."""
+    reached: dict[str, datetime] = {}
+    for e in events:
+        name = domain.fact_of(e.event_type, e.data)
+        if name is None:
+            continue
+        for stage in domain.FUNNEL:
+            if name in domain.EVIDENCE[stage] and stage not in reached:
+                reached[stage] = e.occurred_at
+    return {stage: reached[stage] for stage in domain.FUNNEL if stage in reached}
+
+
+def _exit(derived: domain.Derived, facts: list[domain.Fact]) -> str | None:
+    for stage, exit_ in (("withdrawn", "withdrawn"), ("declined", "declined"), ("unmatched", "unmatched"),
+                         ("closed", "offer_declined")):
+        if stage in derived.stages:
+            return exit_
+    return "separated" if any(f.name == "separated" for f in facts) else None
+
+
+def _occupation(
+    events: list[LedgerEvent], placement: LedgerEvent | None, employer: str | None, submitted: LedgerEvent | None
+) -> str | None:
+    """The placement's occupation, else the routed opening's (from routing's skills-gap
+    observation of that decision), else the target the partner named."""
+    if placement is not None:
+        return placement.data.get("onet_soc_code")
+    routed = _latest(events, "referral.routed", employer=employer) if employer else None
+    if routed is not None:
+        gap = next(
+            (e for e in reversed(events) if e.family == "skills.gap_observed"
+             and e.data.get("opening_id") == routed.data.get("opening_id")),
+            None,
+        )
+        if gap is not None:
+            return gap.data.get("onet_soc_code")
+    return submitted.data.get("target_onet_soc_code") if submitted else None
+
+
+def _placement(event: LedgerEvent | None) -> Placement | None:
+    if event is None:
+        return None
+    d = event.data
+    wage, benefits = d["wage"], d.get("benefits") or {}
+    return Placement(
+        employer_id=d["employer_id"],
+        job_title=d["job_title"],
+        onet_soc_code=d["onet_soc_code"],
+        wage_amount=Decimal(str(wage["amount"])),
+        wage_unit=wage["unit"],
+        currency=wage.get("currency", "USD"),
+        hours_per_week=float(d["hours_per_week"]),
+        employment_type=d["employment_type"],
+        health=bool(benefits.get("health")),
+        retirement=bool(benefits.get("retirement")),
+        paid_leave=bool(benefits.get("paid_leave")),
+        start_date=date.fromisoformat(d["start_date"]),
+    )
+
+
+def _retention(events: list[LedgerEvent], employer: str | None) -> dict[int, bool]:
+    checks = [e for e in events if e.family == "retention.checked" and e.employer_id == employer]
+    return {int(e.data["milestone_days"]): bool(e.data["still_employed"]) for e in checks}
+
+
+def _separated_on(events: list[LedgerEvent], employer: str | None) -> date | None:
+    separation = _latest(events, "separation.reported", employer=employer)
+    if separation is not None:
+        return date.fromisoformat(separation.data["separated_on"])
+    ended = [e for e in events if e.family == "retention.checked" and e.employer_id == employer
+             and not e.data.get("still_employed", True)]
+    return date.fromisoformat(ended[0].data["checked_on"]) if ended else None
+
+
+def _profile(profile: LedgerEvent | None) -> dict[str, Any]:
+    """Training, degree and credentials as the partner last stated them (gone once redacted)."""
+    if profile is None:
+        return {}
+    training = profile.data.get("training") or {}
+    completed = training.get("completed_on")
+    return {
+        "program": training.get("program"),
+        "provider": training.get("provider"),
+        "training_completed_on": date.fromisoformat(completed) if completed else None,
+        "highest_degree": profile.data.get("highest_degree"),
+        "credentials": tuple(
+            Credential(c["name"], c.get("status", "completed"),
+                       date.fromisoformat(c["awarded_on"]) if c.get("awarded_on") else None)
+            for c in profile.data.get("credentials") or []
+        ),
+    }
+
+
+def _skill_keys(event: LedgerEvent | None) -> set[str]:
+    if event is None:
+        return set()
+    return {s.get("id") or " ".join(str(s.get("text", "")).casefold().split())
+            for s in event.data.get("skills") or [] if isinstance(s, dict)}
+
+
+def _skills_added(submitted: LedgerEvent | None, profile: LedgerEvent | None) -> int:
+    """Skills in the latest profile that the referral did not have when submitted."""
+    if submitted is None or profile is None or profile is submitted:
+        return 0
+    return len(_skill_keys(profile) - _skill_keys(submitted))
+
+
+def _why(derived: domain.Derived, events: list[LedgerEvent], employer: str | None, record: ReferralRecord) -> dict:
+    """The details a partner needs with the status (LIFECYCLE.md: missing skills, the decline
+    reason, the job's title, wage band and benefits, why it closed)."""
+    status = derived.status
+    if status == "not_matched":
+        unmatched = _latest(events, "referral.unmatched")
+        return {"missing_skills": unmatched.data.get("missing_skills", []) if unmatched else []}
+    if status == "declined":
+        declined = _latest(events, "referral.declined", employer=employer)
+        return {"reason": declined.data.get("reason")} if declined else {}
+    if status in ("hired", "retained_90_days") and record.placement is not None:
+        p = record.placement
+        return {
+            "job_title": p.job_title,
+            "wage_band": wage_band(p.hourly_wage),
+            "benefits": {"health": p.health, "retirement": p.retirement, "paid_leave": p.paid_leave},
+            "start_date": p.start_date.isoformat(),
+        }
+    if status == "closed":
+        ended = _latest(events, "offer.declined", "separation.reported")
+        if ended is not None:
+            return {"reason": f"{'offer declined' if ended.family == 'offer.declined' else 'separated'}: "
+                              f"{ended.data.get('reason')}"}
+        return {"reason": "separated"}
+    if status == "withdrawn":
+        withdrawn = _latest(events, "referral.withdrawn")
+        return {"reason": withdrawn.data.get("reason")} if withdrawn else {}
+    return {}
+
+
+WAGE_BANDS = (Decimal(15), Decimal(20), Decimal(25), Decimal(30), Decimal(40), Decimal(50))
+
+
+def wage_band(hourly: Decimal) -> str:
+    """A range, not the exact wage: what the partner needs to know about a hire."""
+    low = Decimal(0)
+    for high in WAGE_BANDS:
+        if hourly < high:
+            return f"${low}-{high}/hour" if low else f"under ${high}/hour"
+        low = high
+    return f"${low}/hour and more"
+
+
+def without_demographics(record: ReferralRecord) -> ReferralRecord:
+    return replace(record, demographics=None)
