@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from contracts import events
 from plumbing import problems
-from plumbing.auth import Principal, principal
+from plumbing.auth import Principal, principal, require
 from plumbing.service import pool_of
 from services.outcomes import domain, store
 
@@ -35,7 +36,10 @@ async def timeline(referral_id: str, request: Request, who: Caller) -> dict[str,
         raise problems.not_found("referral")
     # An employer sees its own part only: not what became of the referral elsewhere.
     whole = {} if employer else {
-        "status": view["status"], "stages": list(view["stages"]), "anomalies": list(view["anomalies"])
+        "status": view["status"],
+        "detail": json.loads(view["partner_detail"]),
+        "stages": list(view["stages"]),
+        "anomalies": list(view["anomalies"]),
     }
     return {
         "referral_id": referral_id,
@@ -58,7 +62,8 @@ async def timeline(referral_id: str, request: Request, who: Caller) -> dict[str,
     "/funnel",
     summary="Referrals per funnel stage, in total, by partner and by employer",
     description="Stages are cumulative and derived from facts (a placement counts as acknowledged even if "
-    "the acknowledgement has not arrived yet). Partners and employers see only their own referrals.",
+    "the acknowledgement has not arrived yet). Partners and employers see only their own referrals, and the "
+    "coalition-wide totals (`coalition`).",
     responses=problems.responses(401),
 )
 async def funnel(request: Request, who: Caller) -> dict[str, Any]:
@@ -66,6 +71,10 @@ async def funnel(request: Request, who: Caller) -> dict[str, Any]:
     partner_id = who.id if who.kind == "partner" else None
     employer_id = who.id if who.kind == "employer" else None
     result: dict[str, Any] = {"stages": list(domain.STAGES), "scope": who.ref}
+    if who.kind != "operator":
+        # Everyone may compare with the whole network's totals (counts only, no one's referrals).
+        coalition = await store.funnel_counts(pool, None, None, None)
+        result["coalition"] = {s: 0 for s in domain.STAGES} | {r["stage"]: r["n"] for r in coalition}
     for name, group in (("total", None), ("by_partner", "partner"), ("by_employer", "employer")):
         rows = await store.funnel_counts(pool, group, partner_id, employer_id)
         table: dict[str, dict[str, int]] = {}
@@ -74,3 +83,33 @@ async def funnel(request: Request, who: Caller) -> dict[str, Any]:
                 table.setdefault(r["key"], {s: 0 for s in domain.STAGES})[r["stage"]] = r["n"]
         result[name] = table.get("all", {s: 0 for s in domain.STAGES}) if group is None else dict(sorted(table.items()))
     return result
+
+
+@router.get(
+    "/partner/referrals",
+    summary="Your referrals and what became of them (the closed loop), paged",
+    description="Each referral's partner-facing status with why (missing skills, the decline reason, the job's "
+    "title, wage band and benefits, why it closed). The same changes arrive as `referral.status_changed` events on "
+    "`talentloop.partner-status` and as signed webhooks.",
+    responses=problems.responses(401, 403, 422),
+)
+async def partner_referrals(
+    request: Request,
+    who: Caller,
+    status: Annotated[events.PartnerStatus | None, Query(description="Only referrals with this status")] = None,
+    after: Annotated[str | None, Query(description="The last referral id of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    require(who, "partner")
+    rows = await store.partner_referrals(pool_of(request), who.id, status.value if status else None, after, limit)
+    items = [
+        {
+            "referral_id": r["referral_id"],
+            "status": r["status"],
+            "detail": json.loads(r["partner_detail"]),
+            "stages": list(r["stages"]),
+            "updated_at": r["updated_at"].isoformat(),
+        }
+        for r in rows
+    ]
+    return {"items": items, "next_after": items[-1]["referral_id"] if len(items) == limit else None}

@@ -4,9 +4,18 @@ the referring partner, timelines, the funnel and the reports."""
 from pathlib import Path
 
 from contracts import events, topics
-from plumbing.service import ServiceDefinition, asyncapi_app
+from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
+from plumbing.vault import Vault, parse_master_key
 from services.outcomes.api import router
 from services.outcomes.handlers import HANDLERS
+
+
+async def on_start(rt: Runtime) -> None:
+    """The vault: reports open consenting candidates' sealed demographics (never stored open)."""
+    async with rt.pool.acquire() as conn, conn.transaction():
+        await Vault.ensure_schema(conn)
+    rt.app.state.vault = Vault(parse_master_key(rt.settings.master_key or ""))
+
 
 DEFINITION = ServiceDefinition(
     name="outcomes",
@@ -24,6 +33,8 @@ DEFINITION = ServiceDefinition(
         topics.SKILLS_GAP,
     ),
     handlers=HANDLERS,
+    on_start=on_start,
+    required_settings=("master_key",),
 )
 
 

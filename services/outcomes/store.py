@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 
 import asyncpg
 
 from contracts import Envelope
-from services.outcomes import domain, projection, records_json
+from contracts.events import Sealed
+from plumbing.vault import Unreadable, Vault
+from services.outcomes import domain, projection, records, records_json
 
 
 async def lock_referral(conn: asyncpg.Connection, referral_id: str) -> None:
@@ -175,6 +178,7 @@ async def timeline(pool: asyncpg.Pool, referral_id: str, employer_id: str | None
     return await pool.fetch(
         "SELECT seq, event_id, event_type, occurred_at, recorded_at, partner_id, employer_id, envelope"
         " FROM ledger WHERE referral_id = $1 AND ($2::text IS NULL OR employer_id = $2)"
+        " AND event_type NOT LIKE 'skills.gap_observed.%'"  # routing's analytics, not a step of the referral
         " ORDER BY occurred_at, seq",
         referral_id,
         employer_id,
@@ -200,3 +204,85 @@ async def anomalies(pool: asyncpg.Pool) -> list[asyncpg.Record]:
     return await pool.fetch(
         "SELECT referral_id, anomalies FROM referral_facts WHERE cardinality(anomalies) > 0 ORDER BY referral_id"
     )
+
+
+async def partner_referrals(
+    pool: asyncpg.Pool, partner_id: str, status: str | None, after: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """The partner's referrals with their status, paged by referral id."""
+    return await pool.fetch(
+        "SELECT referral_id, status, partner_detail, stages, employer_id, updated_at FROM referral_facts"
+        " WHERE partner_id = $1 AND ($2::text IS NULL OR status = $2) AND referral_id > coalesce($3, '')"
+        " ORDER BY referral_id LIMIT $4",
+        partner_id,
+        status,
+        after,
+        limit,
+    )
+
+
+# --- what the reports read --------------------------------------------------------------
+
+
+async def report_records(
+    pool: asyncpg.Pool, vault: Vault | None, partner_id: str | None = None
+) -> list[records.ReferralRecord]:
+    """Every referral's record (one partner's, or all), with demographics opened where the
+    candidate consented to aggregate reports (and was not erased: then the key is gone)."""
+    rows = await pool.fetch(
+        "SELECT record, candidate_id, demographics_sealed FROM referral_facts"
+        " WHERE record IS NOT NULL AND ($1::text IS NULL OR partner_id = $1) ORDER BY referral_id",
+        partner_id,
+    )
+    readable = [r for r in rows if r["demographics_sealed"] and r["candidate_id"] not in (None, domain.ERASED)]
+    keys = {}
+    if vault is not None and readable:
+        async with pool.acquire() as conn:
+            keys = await vault.keys(conn, sorted({r["candidate_id"] for r in readable}))
+    out = []
+    for r in rows:
+        record = records_json.load(records.ReferralRecord, json.loads(r["record"]))
+        key = keys.get(r["candidate_id"])
+        box = Sealed.model_validate_json(r["demographics_sealed"]) if r["demographics_sealed"] else None
+        if record.aggregate_consent and key is not None and box is not None:
+            try:
+                d = key.open(box, "demographics")
+            except Unreadable:
+                d = None
+            if d is not None:
+                record = replace(record, demographics=records.Demographics(
+                    tuple(d.get("race_ethnicity") or ()), d.get("gender"), d.get("veteran_status")))
+        out.append(record)
+    return out
+
+
+async def gap_records(pool: asyncpg.Pool) -> list[records.GapRecord]:
+    rows = await pool.fetch(
+        """
+        SELECT l.envelope -> 'data' AS data, l.occurred_at, l.partner_id,
+               EXISTS (SELECT 1 FROM ledger d WHERE d.referral_id = l.referral_id
+                       AND d.event_type LIKE 'referral.declined.%'
+                       AND d.envelope -> 'data' ->> 'opening_id' = l.envelope -> 'data' ->> 'opening_id') AS declined
+        FROM ledger l WHERE l.event_type LIKE 'skills.gap_observed.%' ORDER BY l.occurred_at, l.event_id
+        """
+    )
+    out = []
+    for r in rows:
+        d = json.loads(r["data"])
+        out.append(records.GapRecord(
+            onet_soc_code=d["onet_soc_code"], outcome=d["outcome"],
+            demanded_required=tuple(d.get("demanded_required", [])), demanded_preferred=tuple(d.get("demanded_preferred", [])),
+            held=tuple(d.get("held", [])), missing_required=tuple(d.get("missing_required", [])),
+            missing_preferred=tuple(d.get("missing_preferred", [])), observed_at=r["occurred_at"],
+            referral_id=d.get("referral_id"), partner_id=r["partner_id"] or d.get("partner_id"), declined=r["declined"],
+        ))
+    return out
+
+
+async def opening_records(pool: asyncpg.Pool) -> list[records.OpeningRecord]:
+    rows = await pool.fetch("SELECT * FROM openings ORDER BY opening_id")
+    return [
+        records.OpeningRecord(r["opening_id"], r["employer_id"], r["onet_soc_code"], tuple(r["required_skills"]),
+                              tuple(r["preferred_skills"]), r["posted_at"])
+        for r in rows
+    ]

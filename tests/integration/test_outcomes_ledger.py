@@ -1,0 +1,118 @@
+"""The outcomes ledger on real PostgreSQL: events of one referral delivered out of order
+across topics, and more than once, give one projection; every status change reaches the
+referring partner once; partners see only their own referrals (and the coalition's totals).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import timedelta
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from contracts import Envelope, build
+from plumbing import problems
+from plumbing.auth import Principal, principal
+from services.outcomes import api as outcomes_api
+from services.outcomes.app import DEFINITION as OUTCOMES
+from tests.integration.test_outcomes_store import lifecycle
+from tests.integration.test_withdraw_update_erase import T0, TEST_VAULT, consumer_for, make_pool  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+def envelopes(ref: str, partner: str = "p1") -> list[Envelope]:
+    """One referral's lifecycle, each event an hour after the previous, as the services send them."""
+    return [
+        build(p, source="/test", correlation_id="c", partner_id=partner, time=T0 + timedelta(hours=i))
+        for i, p in enumerate(lifecycle(ref))
+    ]
+
+
+async def apply(consumer, env: Envelope) -> None:  # type: ignore[no-untyped-def]
+    from contracts import payload_of
+
+    async with consumer.pool.acquire() as conn, conn.transaction():
+        await consumer.handlers[env.type](conn, env, payload_of(env))
+
+
+async def projection(pool: asyncpg.Pool, ref: str) -> dict:
+    row = await pool.fetchrow(
+        "SELECT partner_id, employer_id, facts, stages, status, anomalies, exit, record::text AS record"
+        " FROM referral_facts WHERE referral_id = $1", ref)
+    return dict(row)
+
+
+async def status_changes(pool: asyncpg.Pool, ref: str) -> list[tuple[str | None, str]]:
+    rows = await pool.fetch("SELECT value FROM outbox WHERE topic = 'talentloop.partner-status' ORDER BY id")
+    found = [Envelope.from_bytes(r["value"]) for r in rows]
+    return [(e.data["previous_status"], e.data["status"]) for e in found if e.subject == ref]
+
+
+async def test_any_arrival_order_and_any_repeats_give_the_same_projection(make_pool):  # noqa: F811
+    consumer = await consumer_for(make_pool, OUTCOMES)
+    in_order = envelopes("ref_order")
+    for env in in_order:
+        await apply(consumer, env)
+    expected = await projection(consumer.pool, "ref_order")
+    assert expected["status"] == "hired" and expected["stages"][-1] == "placed"
+
+    rng = random.Random(7)
+    orders = list(itertools.permutations(range(len(in_order))))
+    for n, order in enumerate(rng.sample(orders, 6)):
+        ref = f"ref_shuffled_{n}"
+        shuffled = envelopes(ref)
+        picked = [shuffled[i] for i in order]
+        picked += rng.sample(picked, 3)  # some delivered twice (same event ids)
+        for env in picked:
+            await apply(consumer, env)
+        got = await projection(consumer.pool, ref)
+        assert {**got, "record": None} == {**expected, "record": None}, order
+        assert got["record"].replace(ref, "REF") == expected["record"].replace("ref_order", "REF")
+        count = await consumer.pool.fetchval("SELECT count(*) FROM ledger WHERE referral_id = $1", ref)
+        assert count == len(in_order)
+
+
+async def test_every_status_change_reaches_the_partner_once(make_pool):  # noqa: F811
+    consumer = await consumer_for(make_pool, OUTCOMES)
+    for env in envelopes("ref_loop"):
+        await apply(consumer, env)
+        await apply(consumer, env)  # a redelivery says nothing new
+    assert await status_changes(consumer.pool, "ref_loop") == [
+        (None, "submitted"), ("submitted", "in_review"), ("in_review", "interviewing"), ("interviewing", "hired")
+    ]
+    rows = await consumer.pool.fetch("SELECT value FROM outbox WHERE topic = 'talentloop.partner-status' ORDER BY id")
+    hired = Envelope.from_bytes(rows[-1]["value"])
+    assert hired.data["detail"]["job_title"] == "Dev" and hired.data["detail"]["wage_band"] == "$30-40/hour"
+    assert hired.partnerid == "p1" and hired.dataschema.endswith("referral.status_changed:1.0")
+
+
+def outcomes_app(pool: asyncpg.Pool, who: Principal) -> httpx.AsyncClient:
+    app = FastAPI()
+    problems.install(app)
+    app.include_router(outcomes_api.router)
+    app.state.pool = pool
+    app.state.vault = TEST_VAULT
+    app.dependency_overrides[principal] = lambda: who
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://outcomes")
+
+
+async def test_a_partner_sees_its_own_referrals_and_only_the_coalitions_totals(make_pool):  # noqa: F811
+    consumer = await consumer_for(make_pool, OUTCOMES)
+    for env in envelopes("ref_mine", partner="p1") + envelopes("ref_theirs", partner="p2"):
+        await apply(consumer, env)
+    async with outcomes_app(consumer.pool, Principal("partner", "p1")) as mine:
+        listed = (await mine.get("/v1/partner/referrals")).json()["items"]
+        assert [i["referral_id"] for i in listed] == ["ref_mine"] and listed[0]["status"] == "hired"
+        assert (await mine.get("/v1/referrals/ref_mine/timeline")).status_code == 200
+        other = await mine.get("/v1/referrals/ref_theirs/timeline")
+        assert other.status_code == 404 and "ref_theirs" not in other.json().get("detail", "")
+        funnel = (await mine.get("/v1/funnel")).json()
+        assert funnel["total"]["referred"] == 1 and funnel["coalition"]["referred"] == 2
+        assert list(funnel["by_partner"]) == ["p1"]
+    async with outcomes_app(consumer.pool, Principal("employer", "emp1")) as employer:
+        assert (await employer.get("/v1/partner/referrals")).status_code == 403
