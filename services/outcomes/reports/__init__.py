@@ -1,0 +1,51 @@
+"""The coalition's reports (issue #7 item 4) as pure functions of the report records.
+
+    reports = build_reports(records, gaps, openings, ReportSettings(GoodJobPolicy(Decimal("25.00"), "…")))
+    files = to_csv(reports)            # {"funnel.csv": "...", ...}
+    page = to_html(reports, "Q1 outcomes", "2024-04-02", "all partners")
+
+Every value in `reports` is JSON-ready (str, int, float, None, lists and dicts). The
+definitions are in each module's docstring and in docs/reports.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from services.outcomes.records import GapRecord, OpeningRecord, ReferralRecord
+from services.outcomes.reports.funnel import funnels
+from services.outcomes.reports.good_jobs import GoodJobPolicy, good_jobs
+from services.outcomes.reports.render import to_csv, to_html
+from services.outcomes.reports.skills_gap import skills_gap
+from services.outcomes.reports.suppression import THRESHOLD
+from services.outcomes.reports.transparency import transparency
+from services.outcomes.reports.wioa import indicators
+
+__all__ = ["GoodJobPolicy", "ReportSettings", "build_reports", "to_csv", "to_html"]
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    good_jobs: GoodJobPolicy
+    period: str = "month"  # or "quarter": how the funnel buckets referred_at
+    as_of: date | None = None  # WIOA windows must have closed by then; None: measure every exiter
+    top_skills: int = 10
+    suppression_threshold: int = THRESHOLD  # counts from 1 to this are suppressed
+
+
+def build_reports(
+    records: Iterable[ReferralRecord],
+    gaps: Iterable[GapRecord],
+    openings: Iterable[OpeningRecord],
+    settings: ReportSettings,
+) -> dict:
+    records = list(records)
+    return {
+        "funnel": funnels(records, settings.period),
+        "good_jobs": good_jobs(records, settings.good_jobs),
+        "wioa": indicators(records, settings.as_of),
+        "skills_gap": skills_gap(gaps, openings, settings.top_skills),
+        "transparency": transparency(records, settings.suppression_threshold),
+    }

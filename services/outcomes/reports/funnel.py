@@ -1,0 +1,111 @@
+"""The funnel: how many referrals reached each stage, grouped, with conversion and time.
+
+A record counts in a stage when its `reached` has that stage ("referred" always: a record
+exists because its referral was made, at `referred_at`). Stages are cumulative in the
+lifecycle's sense (a placement shows the referral was routed and acknowledged), but not every
+stage lies on every path: a placement reported without an interview never reached
+"interviewed", so "offered" may count more referrals than "interviewed".
+
+- conversion_from_previous = count(stage) / count(previous stage)
+- conversion_from_referred = count(stage) / count(referred)
+- median days between consecutive stages (and from referred to placed): the median, over the
+  records that reached both stages, of (reached[later] - reached[earlier]) in days.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from services.outcomes.records import FUNNEL, ReferralRecord
+from services.outcomes.reports.stats import label, median_days, rate
+
+DIMENSIONS = ("partner", "employer", "program", "occupation", "occupation_detailed", "period")
+SPANS = tuple(zip(FUNNEL, FUNNEL[1:], strict=False)) + (("referred", "placed"),)
+
+
+def detailed_soc(code: str | None) -> str | None:
+    """The 6-digit SOC detailed occupation of an O*NET-SOC code ("15-1252.01" -> "15-1252")."""
+    return code.split(".", 1)[0] if code else code
+
+
+def period_of(record: ReferralRecord, period: str) -> str:
+    """The month ("2024-03") or quarter ("2024-Q1") of `referred_at`, in the time zone it carries."""
+    day = record.referred_at.date()
+    if period == "month":
+        return f"{day.year:04d}-{day.month:02d}"
+    if period == "quarter":
+        return f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}"
+    raise ValueError(f"period is month or quarter, not {period!r}")
+
+
+def key_of(dimension: str, period: str = "month") -> Callable[[ReferralRecord], str]:
+    keys: dict[str, Callable[[ReferralRecord], object]] = {
+        "partner": lambda r: r.partner_id,
+        "employer": lambda r: r.employer_id,
+        "program": lambda r: r.program,
+        "occupation": lambda r: r.occupation,
+        "occupation_detailed": lambda r: detailed_soc(r.occupation),
+        "period": lambda r: period_of(r, period),
+    }
+    if dimension not in keys:
+        raise ValueError(f"unknown dimension {dimension!r}; one of {DIMENSIONS}")
+    get = keys[dimension]
+    return lambda r: label(get(r))
+
+
+def reached_at(record: ReferralRecord, stage: str):
+    if stage == "referred":
+        return record.reached.get("referred", record.referred_at)
+    return record.reached.get(stage)
+
+
+def summarize(records: Iterable[ReferralRecord]) -> dict:
+    """One group's funnel: counts, conversions and median days."""
+    records = list(records)
+    counts = {stage: sum(1 for r in records if reached_at(r, stage) is not None) for stage in FUNNEL}
+    stages = []
+    for i, stage in enumerate(FUNNEL):
+        previous = counts[FUNNEL[i - 1]] if i else counts[stage]
+        stages.append({
+            "stage": stage,
+            "count": counts[stage],
+            "conversion_from_previous": rate(counts[stage], previous) if i else None,
+            "conversion_from_referred": rate(counts[stage], counts["referred"]),
+        })
+    durations = []
+    for earlier, later in SPANS:
+        days = [
+            (reached_at(r, later) - reached_at(r, earlier)).total_seconds() / 86400
+            for r in records
+            if reached_at(r, earlier) is not None and reached_at(r, later) is not None
+        ]
+        durations.append({"from": earlier, "to": later, "records": len(days), "median_days": median_days(days)})
+    return {"records": len(records), "stages": stages, "median_days": durations}
+
+
+def funnel(records: Iterable[ReferralRecord], by: str | None = None, period: str = "month") -> dict:
+    """The funnel in total, or grouped by one of DIMENSIONS (groups sorted by label)."""
+    records = list(records)
+    if by is None:
+        return {"dimension": None, "groups": [], "total": summarize(records)}
+    key = key_of(by, period)
+    groups: dict[str, list[ReferralRecord]] = defaultdict(list)
+    for r in records:
+        groups[key(r)].append(r)
+    return {
+        "dimension": by,
+        "period": period if by == "period" else None,
+        "groups": [{"group": g, **summarize(groups[g])} for g in sorted(groups)],
+        "total": summarize(records),
+    }
+
+
+def funnels(records: Iterable[ReferralRecord], period: str = "month") -> dict:
+    """The totals and the funnel by every dimension."""
+    records = list(records)
+    return {
+        "total": summarize(records),
+        "by": {dimension: funnel(records, dimension, period)["groups"] for dimension in DIMENSIONS},
+        "period": period,
+    }

@@ -1,0 +1,245 @@
+"""The reports as CSV files (one per table) and as one self-contained HTML page.
+
+The HTML page has no external assets and no script: inline SVG bar charts (each with a text
+title and the figures also in a table), semantic tables with captions and header cells, and
+every text from the data escaped. Suppressed cells show "—" for every kind of suppression
+(a reader must not tell a small count from a cell suppressed to protect it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from html import escape
+
+SUPPRESSED_CSV = "suppressed"
+SUPPRESSED_HTML = "—"
+
+
+def _csv(header: list[str], rows: list[list]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    return buffer.getvalue()
+
+
+def _funnel_groups(reports: dict):
+    f = reports["funnel"]
+    yield "total", "all", f["total"]
+    for dimension, groups in f["by"].items():
+        for g in groups:
+            yield dimension, g["group"], g
+
+
+def _count(cell: dict, suppressed: str):
+    return suppressed if cell["suppressed"] else cell["count"]
+
+
+def _rate(row: dict, suppressed: str):
+    return suppressed if row["placed"]["suppressed"] or row["referred"]["suppressed"] else row["placement_rate"]
+
+
+def _wage(row: dict, suppressed: str):
+    return suppressed if row["placed"]["suppressed"] else row["median_hourly_wage"]
+
+
+def to_csv(reports: dict) -> dict[str, str]:
+    """File name -> CSV text, one file per report table."""
+    files = {}
+    files["funnel.csv"] = _csv(
+        ["dimension", "group", "stage", "count", "conversion_from_previous", "conversion_from_referred"],
+        [[d, g, s["stage"], s["count"], s["conversion_from_previous"], s["conversion_from_referred"]]
+         for d, g, summary in _funnel_groups(reports) for s in summary["stages"]],
+    )
+    files["funnel_days.csv"] = _csv(
+        ["dimension", "group", "from_stage", "to_stage", "records", "median_days"],
+        [[d, g, m["from"], m["to"], m["records"], m["median_days"]]
+         for d, g, summary in _funnel_groups(reports) for m in summary["median_days"]],
+    )
+    gj = reports["good_jobs"]
+    good_rows = [("total", "all", gj["total"])] + [
+        (d, g["group"], g) for d, groups in gj["by"].items() for g in groups
+    ]
+    files["good_jobs.csv"] = _csv(
+        ["dimension", "group", "placements", "good_jobs", "good_job_rate", "at_or_above_threshold", "with_health",
+         "with_paid_leave", "with_basic_benefits", "with_retirement", "good_jobs_with_retirement", "p25_hourly",
+         "median_hourly", "p75_hourly"],
+        [[d, g, s["placements"], s["good_jobs"], s["good_job_rate"], s["at_or_above_threshold"], s["with_health"],
+          s["with_paid_leave"], s["with_basic_benefits"], s["with_retirement"], s["good_jobs_with_retirement"],
+          s["wages"]["p25_hourly"], s["wages"]["median_hourly"], s["wages"]["p75_hourly"]]
+         for d, g, s in good_rows],
+    )
+    files["wioa.csv"] = _csv(
+        ["indicator", "name", "numerator", "denominator", "value", "not_yet_measurable", "pirl_elements",
+         "pirl_names", "method"],
+        [[i["indicator"], i["name"], i["numerator"], i["denominator"], i["value"], i.get("not_yet_measurable"),
+          " ".join(str(p["element"]) for p in i["pirl"]), "; ".join(p["name"] for p in i["pirl"]), i["method"]]
+         for i in reports["wioa"]["indicators"]],
+    )
+    occupations = reports["skills_gap"]["occupations"]
+    files["skills_demanded.csv"] = _csv(
+        ["occupation", "rank", "skill", "required", "preferred", "share_of_openings"],
+        [[o["occupation"], n, s["skill"], s["required"], s["preferred"], s["share"]]
+         for o in occupations for n, s in enumerate(o["demanded"], 1)],
+    )
+    files["skills_missing.csv"] = _csv(
+        ["occupation", "rank", "skill", "missing_required", "missing_preferred", "share_of_candidates"],
+        [[o["occupation"], n, s["skill"], s["missing_required"], s["missing_preferred"], s["share"]]
+         for o in occupations for n, s in enumerate(o["missing"], 1)],
+    )
+    files["transparency.csv"] = _csv(
+        ["dimension", "category", "placed", "not_placed", "referred", "placement_rate", "median_hourly_wage"],
+        [[name, row["category"], _count(row["placed"], SUPPRESSED_CSV), _count(row["not_placed"], SUPPRESSED_CSV),
+          _count(row["referred"], SUPPRESSED_CSV), _rate(row, SUPPRESSED_CSV), _wage(row, SUPPRESSED_CSV)]
+         for name, table in reports["transparency"]["tables"].items() for row in [*table["rows"], table["total"]]],
+    )
+    return files
+
+
+# --- HTML ------------------------------------------------------------------------------------
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1a1a1a}
+table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #bbb;padding:.25rem .5rem;text-align:right}
+th[scope=row],caption{text-align:left}caption{font-weight:600;padding:.25rem 0}
+svg text{font-size:12px;fill:#1a1a1a}.bar{fill:#2b6cb0}.bar2{fill:#c05621}.note{font-size:.9rem;color:#444}
+"""
+
+
+def _pct(value) -> str:
+    return "" if value is None else f"{value * 100:.1f}%"
+
+
+def _cell(value) -> str:
+    return escape("" if value is None else str(value))
+
+
+def _bars(title: str, rows: list[tuple[str, float, str]], css: str = "bar") -> str:
+    """A horizontal bar chart: (label, value, text shown at the bar's end)."""
+    width, label_w, bar_h, gap = 640, 200, 18, 6
+    top = max((v for _, v, _ in rows), default=0) or 1
+    height = len(rows) * (bar_h + gap) + gap
+    parts = [f'<svg role="img" aria-label="{escape(title)}" width="{width}" height="{height}"'
+             f' viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>']
+    for n, (label, value, text) in enumerate(rows):
+        y = gap + n * (bar_h + gap)
+        w = int((width - label_w - 120) * (value / top))
+        parts.append(f'<text x="0" y="{y + 13}">{escape(label)}</text>'
+                     f'<rect class="{css}" x="{label_w}" y="{y}" width="{w}" height="{bar_h}"/>'
+                     f'<text x="{label_w + w + 4}" y="{y + 13}">{escape(text)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table(caption: str, header: list[str], rows: list[list], row_headers: bool = True) -> str:
+    head = "".join(f'<th scope="col">{escape(h)}</th>' for h in header)
+    body = []
+    for row in rows:
+        first = f'<th scope="row">{_cell(row[0])}</th>' if row_headers else f"<td>{_cell(row[0])}</td>"
+        body.append("<tr>" + first + "".join(f"<td>{_cell(v)}</td>" for v in row[1:]) + "</tr>")
+    return (f"<table><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def _funnel_section(f: dict) -> str:
+    stages = f["total"]["stages"]
+    chart = _bars("Funnel: referrals reaching each stage", [
+        (s["stage"], s["count"], f"{s['count']}" + (f" ({_pct(s['conversion_from_previous'])} of previous)"
+                                                     if s["conversion_from_previous"] is not None else ""))
+        for s in stages])
+    table = _table("Funnel: counts and conversion", ["stage", "count", "from previous stage", "from referred"],
+                   [[s["stage"], s["count"], _pct(s["conversion_from_previous"]), _pct(s["conversion_from_referred"])]
+                    for s in stages])
+    days = _table("Median days between stages (records that reached both)", ["from", "to", "records", "median days"],
+                  [[m["from"], m["to"], m["records"], m["median_days"]] for m in f["total"]["median_days"]])
+    by_partner = _table("Funnel by partner", ["partner", "referred", "placed", "placed / referred"],
+                        [[g["group"], g["stages"][0]["count"], g["stages"][5]["count"],
+                          _pct(g["stages"][5]["conversion_from_referred"])] for g in f["by"]["partner"]])
+    return f'<section id="funnel"><h2>Funnel</h2>{chart}{table}{days}{by_partner}</section>'
+
+
+def _good_jobs_section(gj: dict) -> str:
+    t, policy = gj["total"], gj["policy"]
+    intro = (f"<p>A good job pays at least {escape(str(policy['hourly_threshold']))} {escape(policy['currency'])}"
+             f" an hour ({escape(policy['threshold_source'])}) and offers {escape(policy['basic_benefits'])}."
+             f" Good-job rate: <strong>{escape(_pct(t['good_job_rate']) or 'n/a')}</strong> of {t['placements']}"
+             f" placements. Hourly wage p25 / median / p75: {_cell(t['wages']['p25_hourly'])} /"
+             f" {_cell(t['wages']['median_hourly'])} / {_cell(t['wages']['p75_hourly'])}.</p>")
+    chart = _bars("Good-job rate by partner", [
+        (g["group"], g["good_job_rate"] or 0, f"{_pct(g['good_job_rate'])} of {g['placements']}")
+        for g in gj["by"]["partner"]], "bar2")
+    tables = "".join(
+        _table(f"Good jobs by {d}", [d, "placements", "good jobs", "rate", "with retirement", "median hourly"],
+               [[g["group"], g["placements"], g["good_jobs"], _pct(g["good_job_rate"]), g["with_retirement"],
+                 g["wages"]["median_hourly"]] for g in groups])
+        for d, groups in gj["by"].items())
+    return f'<section id="good-jobs"><h2>Good jobs</h2>{intro}{chart}{tables}</section>'
+
+
+def _wioa_section(w: dict) -> str:
+    rows = [[i["name"], i["numerator"], i["denominator"],
+             i["value"] if isinstance(i["value"], str) or i["value"] is None else _pct(i["value"]),
+             "; ".join(f"{p['element']} {p['name']}" for p in i["pirl"]) or "none", i["method"]]
+            for i in w["indicators"]]
+    note = (f'<p class="note">Exit cohort: {w["exit_cohort"]} referrals with a training completion date'
+            f' ({w["not_in_cohort"]} without one are not in it). Measured as of {_cell(w["as_of"] or "all dates")}.'
+            " Every figure is a proxy from employer reports, not UI wage records.</p>")
+    return (f'<section id="wioa"><h2>WIOA primary indicators</h2>{note}'
+            + _table("WIOA indicators with their PIRL data elements",
+                     ["indicator", "numerator", "denominator", "value", "PIRL elements", "method"], rows)
+            + "</section>")
+
+
+def _skills_section(s: dict) -> str:
+    parts = ['<section id="skills-gap"><h2>Skills gap by occupation</h2>']
+    for o in s["occupations"]:
+        occ = o["occupation"]
+        parts.append(f"<h3>{escape(occ)}</h3>")
+        parts.append(_bars(f"Skills most demanded by {o['openings']} openings for {occ}",
+                           [(x["skill"], x["required"] + x["preferred"],
+                             f"{x['required']} required, {x['preferred']} preferred") for x in o["demanded"]]))
+        parts.append(_bars(f"Skills most often missing among {o['candidates_not_through']} candidates not through, {occ}",
+                           [(x["skill"], x["missing_required"] + x["missing_preferred"],
+                             f"{x['missing_required']} required, {x['missing_preferred']} preferred")
+                            for x in o["missing"]], "bar2"))
+        parts.append(_table(f"Skills demanded and missing, {occ}", ["skill", "required", "preferred", "share"],
+                            [[x["skill"], x["required"], x["preferred"], _pct(x["share"])] for x in o["demanded"]]))
+        parts.append(_table(f"Skills missing among candidates not through, {occ}",
+                            ["skill", "missing (required)", "missing (preferred)", "share"],
+                            [[x["skill"], x["missing_required"], x["missing_preferred"], _pct(x["share"])]
+                             for x in o["missing"]]))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _shown(cell: dict) -> str:
+    return SUPPRESSED_HTML if cell["suppressed"] else str(cell["count"])
+
+
+def _transparency_section(t: dict) -> str:
+    population = SUPPRESSED_HTML if t["population"] is None else str(t["population"])
+    parts = ['<section id="transparency"><h2>Placements and wages by demographics</h2>',
+             f"<p>Counted: {escape(t['population_definition'])}: {escape(population)} referrals.</p>"]
+    for name, table in t["tables"].items():
+        rows = [[r["category"], _shown(r["placed"]), _shown(r["not_placed"]), _shown(r["referred"]),
+                 _rate(r, SUPPRESSED_HTML) if _rate(r, SUPPRESSED_HTML) == SUPPRESSED_HTML else _pct(r["placement_rate"]),
+                 _wage(r, SUPPRESSED_HTML)]
+                for r in [*table["rows"], table["total"]]]
+        parts.append(_table(f"Placements by {name.replace('_', ' ')}",
+                            [name.replace("_", " "), "placed", "not placed", "referred", "placement rate",
+                             "median hourly wage (placed)"], rows))
+    parts.append(f'<p class="note" id="suppression-note">{SUPPRESSED_HTML} marks a suppressed cell: a count from 1'
+                 f" to {t['threshold']}, or a cell suppressed with it so that it cannot be worked out from the totals"
+                 " (no published figure pins a suppressed cell to one value or to fewer than three). Rates and median"
+                 " wages of suppressed cells are suppressed too.</p></section>")
+    return "".join(parts)
+
+
+def to_html(reports: dict, title: str, generated_on: str, scope: str) -> str:
+    body = (_funnel_section(reports["funnel"]) + _good_jobs_section(reports["good_jobs"])
+            + _wioa_section(reports["wioa"]) + _skills_section(reports["skills_gap"])
+            + _transparency_section(reports["transparency"]))
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body><header><h1>{escape(title)}</h1>"
+            f"<p>Generated {escape(generated_on)}. Scope: {escape(scope)}.</p></header><main>{body}</main></body></html>")

@@ -1,0 +1,102 @@
+"""Skills gap by occupation: what openings demand, and what candidates who did not get
+through were missing.
+
+- Demanded: over the openings of the occupation (`OpeningRecord.onet_soc_code`), for each skill
+  the openings requiring it (`required`) and preferring it (`preferred`); share = openings that
+  require or prefer it / openings of the occupation. Ranked by required, then preferred.
+- Missing: over the skills-gap observations of the occupation where the candidate did not get
+  through (`outcome == "unmatched"`, or routed and then `declined`), for each skill the
+  candidates missing it as a requirement (`missing_required`) and as a preference
+  (`missing_preferred`). A candidate counts once per skill and occupation however many
+  observations show the gap (one referral is decided again after a decline); observations
+  without a referral id (erased) count one each. share = candidates missing the skill (either
+  way) / candidates counted for the occupation. Ranked by missing_required, then
+  missing_preferred.
+Ties are broken by the skill id, so the ranking is stable.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from services.outcomes.records import GapRecord, OpeningRecord
+from services.outcomes.reports.stats import rate
+
+
+def demanded(openings: Iterable[OpeningRecord], top: int = 10) -> dict[str, dict]:
+    by_occupation: dict[str, list[OpeningRecord]] = defaultdict(list)
+    for o in openings:
+        by_occupation[o.onet_soc_code].append(o)
+    out = {}
+    for occupation, group in by_occupation.items():
+        required: dict[str, int] = defaultdict(int)
+        preferred: dict[str, int] = defaultdict(int)
+        mentioned: dict[str, int] = defaultdict(int)
+        for o in group:
+            for s in set(o.required_skills):
+                required[s] += 1
+            for s in set(o.preferred_skills):
+                preferred[s] += 1
+            for s in set(o.required_skills) | set(o.preferred_skills):
+                mentioned[s] += 1
+        ranked = sorted(mentioned, key=lambda s: (-required[s], -preferred[s], s))[:top]
+        out[occupation] = {
+            "openings": len(group),
+            "skills": [{"skill": s, "required": required[s], "preferred": preferred[s],
+                        "share": rate(mentioned[s], len(group))} for s in ranked],
+        }
+    return out
+
+
+def not_through(gap: GapRecord) -> bool:
+    return gap.outcome == "unmatched" or gap.declined
+
+
+def missing(gaps: Iterable[GapRecord], top: int = 10) -> dict[str, dict]:
+    # (occupation, candidate) -> the skills missing as requirement / preference in any observation
+    candidates: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
+    for i, g in enumerate(gaps):
+        if not not_through(g):
+            continue
+        who = g.referral_id or f"observation-{i}"
+        req, pref = candidates.setdefault((g.onet_soc_code, who), (set(), set()))
+        req.update(g.missing_required)
+        pref.update(g.missing_preferred)
+    by_occupation: dict[str, list[tuple[set[str], set[str]]]] = defaultdict(list)
+    for (occupation, _), sets in candidates.items():
+        by_occupation[occupation].append(sets)
+    out = {}
+    for occupation, people in by_occupation.items():
+        required: dict[str, int] = defaultdict(int)
+        preferred: dict[str, int] = defaultdict(int)
+        either: dict[str, int] = defaultdict(int)
+        for req, pref in people:
+            for s in req:
+                required[s] += 1
+            for s in pref:
+                preferred[s] += 1
+            for s in req | pref:
+                either[s] += 1
+        ranked = sorted(either, key=lambda s: (-required[s], -preferred[s], s))[:top]
+        out[occupation] = {
+            "candidates": len(people),
+            "skills": [{"skill": s, "missing_required": required[s], "missing_preferred": preferred[s],
+                        "share": rate(either[s], len(people))} for s in ranked],
+        }
+    return out
+
+
+def skills_gap(gaps: Iterable[GapRecord], openings: Iterable[OpeningRecord], top: int = 10) -> dict:
+    demand, gap = demanded(openings, top), missing(gaps, top)
+    return {
+        "top": top,
+        "occupations": [
+            {"occupation": occ,
+             "openings": demand.get(occ, {}).get("openings", 0),
+             "demanded": demand.get(occ, {}).get("skills", []),
+             "candidates_not_through": gap.get(occ, {}).get("candidates", 0),
+             "missing": gap.get(occ, {}).get("skills", [])}
+            for occ in sorted(set(demand) | set(gap))
+        ],
+    }
