@@ -1,0 +1,665 @@
+"""Benchmark: concurrent employers' calls against the employer gateway on the real stack.
+
+    .venv/bin/python bench/gateway_load.py [--referrals 2000] [--concurrency 32] [--seed 7] [--timeout 900]
+
+Starts a fresh local stack (Kafka, PostgreSQL) and only the employer gateway in a temporary
+state directory. Each demo employer (keys from the stack's keys.json) posts one opening
+through the API; then `--referrals` `referral.routed.v1` events, each routed to one of those
+openings, are published straight onto talentloop.routing (one idempotent producer, as routing's
+outbox would), and the script waits until every one is a row of the gateway's inbox.
+
+The load: `--concurrency` clients (asyncio tasks in this process, each with its own
+httpx.AsyncClient and one keep-alive connection) take referrals from one queue and walk each through the employer's path, every
+POST with its own Idempotency-Key:
+
+    POST acknowledge -> POST interviews -> POST interviews/{id}/outcome (advanced)
+    -> POST offers -> POST placement
+
+and, chosen per referral with the seed, GET /v1/referrals/{id} afterwards (30%), the next page
+of the employer's inbox, GET /v1/referrals?after=... (10%, each client pages on through each
+inbox), and the placement POST again with the same key and body (5%), which must be a replay
+(`Idempotent-Replayed: true`, no new event). Every request's latency and status is recorded;
+any non-2xx answer, transport error or missing replay header is an error.
+
+After the load it waits until the gateway's outbox is empty and until talentloop.employer-actions
+(read from offset 0) holds exactly one event per accepted action for the seeded referrals
+(5 per referral: acknowledged, interview scheduled and completed, offer extended, placement
+reported). Prints and writes bench/results/gateway_load.json: requests, errors, wall seconds,
+requests/s, p50/p90/p99/max latency overall and per action, the gateway's peak RSS and CPU
+seconds, the outbox backlog when the load ended and how long it took to drain, the events on
+Kafka, the gateway's warning/error log lines, and the machine.
+
+Exits 1 when any request failed, the events on Kafka do not match the accepted actions, or
+the run (seeding, load and drain together) takes longer than `--timeout` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from contracts import build, events, topics
+from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
+from talentloop import credentials, network
+from talentloop.network import NetworkConfig
+
+try:  # run as a script, bench/ is on sys.path; as `python -m bench.gateway_load`, the repository root is
+    from intake_import import PeakRss, free_port
+    from routing import end_offset_total, percentile
+except ImportError:
+    from bench.intake_import import PeakRss, free_port
+    from bench.routing import end_offset_total, percentile
+
+RESULTS = Path(__file__).parent / "results" / "gateway_load.json"
+SOURCE = "/talentloop/bench/gateway-load"
+PREFIX = "bench-gw-"
+PATH = ("acknowledge", "interview", "interview_outcome", "offer", "placement")  # one event each
+EXPECTED_TYPES = {
+    events.ReferralAcknowledgedV1.event_type,
+    events.InterviewScheduledV1.event_type,
+    events.InterviewCompletedV1.event_type,
+    events.OfferExtendedV1.event_type,
+    events.PlacementReportedV1.event_type,
+}
+DETAIL_SHARE, INBOX_SHARE, REPLAY_SHARE = 0.30, 0.10, 0.05
+MAX_REFERRALS, MAX_CONCURRENCY = 100_000, 1024
+SKILLS = ("python", "sql", "git", "javascript", "linux", "docker", "excel", "customer_service")
+
+
+# --- the seeded referrals ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    referral_id: str
+    employer_id: str
+    detail: bool  # GET /v1/referrals/{id} after the path
+    inbox: bool  # GET the next page of the employer's inbox after the path
+    replay: bool  # POST placement again with the same key
+
+
+def plan(rng: random.Random, n: int) -> list[Planned]:
+    return [
+        Planned(
+            referral_id=f"{PREFIX}{i:07d}",
+            employer_id=rng.choice(credentials.EMPLOYERS),
+            detail=rng.random() < DETAIL_SHARE,
+            inbox=rng.random() < INBOX_SHARE,
+            replay=rng.random() < REPLAY_SHARE,
+        )
+        for i in range(n)
+    ]
+
+
+def routed_event(rng: random.Random, p: Planned, opening_id: str) -> events.ReferralRoutedV1:
+    held = rng.sample(SKILLS, rng.randint(2, 5))
+    matched = [s for s in held if s in ("python", "sql")] or held[:1]
+    return events.ReferralRoutedV1(
+        referral_id=p.referral_id,
+        partner_id=rng.choice(credentials.PARTNERS),
+        candidate_id=f"cand-{rng.getrandbits(64):016x}",
+        opening_id=opening_id,
+        employer_id=p.employer_id,
+        score=round(rng.uniform(0.5, 1.0), 3),
+        matched_skills=matched,
+        missing_skills=[],
+        candidate_skills=held,
+        explanation=f"has the required skills {', '.join(matched)}",
+    )
+
+
+OPENING = {
+    "title": "Junior Data Technician",
+    "onet_soc_code": "15-1211.00",
+    "required_skills": ["python"],
+    "preferred_skills": ["sql"],
+    "capacity": 10_000,
+    "wage": {"amount": "28.50", "unit": "hour"},
+    "location": "Springfield, IL",
+    "remote": False,
+}
+
+
+def terms(rng: random.Random) -> dict:
+    return {
+        "job_title": "Junior Data Technician",
+        "onet_soc_code": "15-1211.00",
+        "wage": {"amount": f"{rng.uniform(24, 42):.2f}", "unit": "hour"},
+        "hours_per_week": 40,
+        "employment_type": rng.choice(["full_time", "full_time", "apprenticeship"]),
+        "benefits": {"health": True, "retirement": rng.random() < 0.7, "paid_leave": True},
+        "start_date": (date.today() + timedelta(days=14)).isoformat(),
+    }
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+@dataclass
+class Recorder:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # action -> ms
+    statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # action -> status
+    errors: list[dict] = field(default_factory=list)  # the first few, for the report
+    error_count: int = 0
+    accepted: Counter = field(default_factory=Counter)  # action -> 2xx answers that were not replays
+    replays: int = 0
+    finished: list[tuple[float, float]] = field(default_factory=list)  # (monotonic end, ms) of every request
+
+    def time(self, action: str, t: float) -> None:
+        end = time.perf_counter()
+        self.latencies[action].append((end - t) * 1000)
+        self.finished.append((time.monotonic(), (end - t) * 1000))
+
+    def fail(self, action: str, what: dict) -> None:
+        self.error_count += 1
+        if len(self.errors) < 20:
+            self.errors.append({"action": action, **what})
+
+
+class Client:
+    """One employer-side client: sends a request, times it, checks and records the answer."""
+
+    def __init__(self, http: httpx.AsyncClient, base: str, keys: dict[str, str], rec: Recorder) -> None:
+        self.http, self.base, self.keys, self.rec = http, base, keys, rec
+
+    async def call(
+        self,
+        action: str,
+        employer: str,
+        method: str,
+        path: str,
+        *,
+        body: dict | None = None,
+        idem: str | None = None,
+        params: dict | None = None,
+        replay: bool = False,
+    ) -> dict | None:
+        headers = {"Authorization": f"Bearer {self.keys[employer]}"}
+        if idem is not None:
+            headers["Idempotency-Key"] = idem
+        t = time.perf_counter()
+        try:
+            r = await self.http.request(method, f"{self.base}{path}", json=body, headers=headers, params=params)
+        except httpx.HTTPError as exc:
+            self.rec.time(action, t)
+            self.rec.statuses[action]["transport-error"] += 1
+            self.rec.fail(action, {"path": path, "error": repr(exc), "ms": round(self.rec.latencies[action][-1], 1)})
+            return None
+        self.rec.time(action, t)
+        self.rec.statuses[action][r.status_code] += 1
+        if not r.is_success:
+            self.rec.fail(action, {"path": path, "status": r.status_code, "body": r.text[:500]})
+            return None
+        replayed = r.headers.get("Idempotent-Replayed") == "true"
+        if replay != replayed:
+            self.rec.fail(action, {"path": path, "status": r.status_code, "error": f"Idempotent-Replayed={replayed}"})
+            return None
+        if replayed:
+            self.rec.replays += 1
+        elif method == "POST":
+            self.rec.accepted[action] += 1
+        return r.json()
+
+
+async def walk(client: Client, p: Planned, rng: random.Random, cursors: dict[str, int | None]) -> None:
+    """One referral through the employer's path; stops at the first failed step."""
+    e, base = p.employer_id, f"/v1/referrals/{p.referral_id}"
+    idem = f"{p.referral_id}-"
+    if await client.call("acknowledge", e, "POST", f"{base}/acknowledge", idem=idem + "ack") is None:
+        return
+    when = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    interview = await client.call(
+        "interview", e, "POST", f"{base}/interviews", body={"scheduled_for": when, "mode": "video"}, idem=idem + "int"
+    )
+    if interview is None:
+        return
+    outcome = await client.call(
+        "interview_outcome",
+        e,
+        "POST",
+        f"{base}/interviews/{interview['interview_id']}/outcome",
+        body={"outcome": "advanced"},
+        idem=idem + "outcome",
+    )
+    if outcome is None:
+        return
+    job = terms(rng)
+    offer = {**job, "expires_on": (date.today() + timedelta(days=7)).isoformat()}
+    if await client.call("offer", e, "POST", f"{base}/offers", body=offer, idem=idem + "offer") is None:
+        return
+    if await client.call("placement", e, "POST", f"{base}/placement", body=job, idem=idem + "placement") is None:
+        return
+    if p.replay:
+        await client.call(
+            "placement_replay", e, "POST", f"{base}/placement", body=job, idem=idem + "placement", replay=True
+        )
+    if p.detail:
+        found = await client.call("get_referral", e, "GET", base)
+        if found is not None and (found["state"] != "placed" or not found["employment"]):
+            client.rec.fail("get_referral", {"path": base, "error": f"state {found['state']} after placement"})
+    if p.inbox:
+        params = {"limit": 100, **({"after": cursors[e]} if cursors.get(e) is not None else {})}
+        page = await client.call("get_inbox", e, "GET", "/v1/referrals", params=params)
+        if page is not None:
+            cursors[e] = page["next_after"]  # None at the end: start again at the first page
+
+
+async def load(
+    base: str, keys: dict[str, str], rec: Recorder, work: list[Planned], concurrency: int, seed: int
+) -> None:
+    """`concurrency` clients, each with its own httpx.AsyncClient and one keep-alive connection
+    (as separate employers' systems would be; one shared pool of many connections costs the
+    client more CPU than the gateway spends: httpcore scans its whole pool for every request)."""
+    queue: asyncio.Queue[Planned] = asyncio.Queue()
+    for p in work:
+        queue.put_nowait(p)
+
+    async def worker(n: int) -> None:
+        rng = random.Random(seed * 10_000 + n)
+        cursors: dict[str, int | None] = {}
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
+            client = Client(http, base, keys, rec)
+            while True:
+                try:
+                    p = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                await walk(client, p, rng, cursors)
+
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+
+
+def timeline(finished: list[tuple[float, float]], start: float, window: float = 10.0) -> list[dict]:
+    """Requests finished per window of the load, their rate and median latency (a slowdown
+    as the tables grow shows here)."""
+    buckets: dict[int, list[float]] = defaultdict(list)
+    for at, ms in finished:
+        buckets[int((at - start) // window)].append(ms)
+    return [
+        {
+            "from_s": int(b * window),
+            "requests": len(v),
+            "per_s": round(len(v) / window, 1),
+            "p50_ms": round(percentile(sorted(v), 50), 1),
+        }
+        for b, v in sorted(buckets.items())
+    ]
+
+
+def stats(values: list[float]) -> dict:
+    s = sorted(values)
+    if not s:
+        return {"count": 0}
+    return {
+        "count": len(s),
+        "p50": round(percentile(s, 50), 1),
+        "p90": round(percentile(s, 90), 1),
+        "p99": round(percentile(s, 99), 1),
+        "max": round(s[-1], 1),
+        "mean": round(sum(s) / len(s), 1),
+    }
+
+
+# --- the stack -----------------------------------------------------------------------------
+
+
+async def publish(bootstrap: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = new_producer(bootstrap, client_id="bench-gateway-load")
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topics.ROUTING.name, value, key=key, headers=[CONTENT_TYPE_HEADER])
+            for key, value in records
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def inbox_rows(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM employer_gateway.referrals WHERE referral_id LIKE $1", PREFIX + "%"
+    )
+
+
+async def backlog(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM employer_gateway.outbox WHERE published_at IS NULL")
+
+
+class ActionEvents:
+    """Reads talentloop.employer-actions from offset 0: events per type for the seeded referrals."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        self.types: Counter[str] = Counter()
+        self.per_referral: Counter[str] = Counter()
+        self.others = 0  # records not about a seeded referral
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        topic = topics.EMPLOYER_ACTIONS.name
+        await end_offset_total(self.consumer, topic)  # loads the topic's metadata
+        tps = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic))]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_beginning(*tps)
+
+    async def poll(self) -> None:
+        batches = await self.consumer.getmany(timeout_ms=200, max_records=5000)
+        for records in batches.values():
+            for rec in records:
+                key = rec.key.decode() if rec.key else ""
+                if not key.startswith(PREFIX):
+                    self.others += 1
+                    continue
+                self.types[json.loads(rec.value).get("type", "?")] += 1
+                self.per_referral[key] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.types.values())
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+
+class Timeout(Exception):
+    pass
+
+
+async def run(
+    net: network.Network, gateway_pid: int, keys_by_employer: dict[str, str], args: argparse.Namespace, out: dict
+) -> dict:
+    """Seed, load, drain; `out` gets what is known so far (also when it times out)."""
+    deadline = time.monotonic() + args.timeout
+
+    def left(what: str) -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise Timeout(f"{what}: --timeout {args.timeout:.0f} s reached")
+        return remaining
+
+    rng = random.Random(args.seed)
+    work = plan(rng, args.referrals)
+    base = net.urls["employer_gateway"]
+    rec = Recorder()
+    conn = await asyncpg.connect(net.database_url)
+    try:
+        async with httpx.AsyncClient(timeout=30.0) as http:  # set-up and /health; the load has its own
+            # 1. one opening per employer, through the API
+            openings = {}
+            for employer, key in keys_by_employer.items():
+                r = await http.post(
+                    f"{base}/v1/openings",
+                    json=OPENING,
+                    headers={"Authorization": f"Bearer {key}", "Idempotency-Key": f"bench-opening-{employer}"},
+                )
+                r.raise_for_status()
+                openings[employer] = r.json()["opening_id"]
+
+            # 2. the routed referrals, straight onto talentloop.routing
+            records = []
+            for p in work:
+                env = build(routed_event(rng, p, openings[p.employer_id]), source=SOURCE, correlation_id="bench-gw")
+                records.append((env.subject.encode(), env.to_bytes()))
+            t0 = time.monotonic()
+            await publish(net.bootstrap, records)
+            t_published = time.monotonic() - t0
+            while (n := await inbox_rows(conn)) < len(work):
+                try:
+                    left(f"the gateway's inbox holds {n} of {len(work)} referrals")
+                except Timeout:
+                    out["inbox_rows"] = n
+                    raise
+                await asyncio.sleep(0.2)
+            t_inbox = time.monotonic() - t0
+            print(
+                f"{len(work)} referral.routed events published in {t_published:.1f} s, "
+                f"all in the gateway's inbox after {t_inbox:.1f} s ({len(work) / t_inbox:.0f}/s)"
+            )
+            out["seeding"] = {
+                "publish_seconds": round(t_published, 2),
+                "in_inbox_seconds": round(t_inbox, 2),
+                "referrals_per_s": round(len(work) / t_inbox, 1),
+                "by_employer": dict(Counter(p.employer_id for p in work)),
+            }
+
+            # 3. the load
+            await asyncio.sleep(1.0)  # let the consumer's last commits and the relay settle
+            proc = psutil.Process(gateway_pid)
+            me = psutil.Process()
+            cpu0, me0 = sum(proc.cpu_times()[:2]), sum(me.cpu_times()[:2])
+            machine0 = psutil.cpu_times()
+            relay0 = (await http.get(f"{base}/health")).json()["published"]
+            print(f"load: {args.concurrency} clients, {len(work)} referrals ...")
+            w0 = time.monotonic()
+            task = asyncio.create_task(load(base, keys_by_employer, rec, work, args.concurrency, args.seed))
+            last = w0
+            while not task.done():
+                await asyncio.wait({task}, timeout=min(1.0, max(0.01, deadline - time.monotonic())))
+                if time.monotonic() - last >= 10 and not task.done():
+                    last = time.monotonic()
+                    done = sum(rec.accepted.values())
+                    print(f"  {last - w0:5.0f} s: {done} actions accepted, {rec.error_count} errors")
+                if not task.done() and time.monotonic() >= deadline:
+                    task.cancel()
+                    out["requests_so_far"] = sum(len(v) for v in rec.latencies.values())
+                    raise Timeout(f"load: --timeout {args.timeout:.0f} s reached")
+            task.result()
+            wall = time.monotonic() - w0
+            gateway_cpu = sum(proc.cpu_times()[:2]) - cpu0
+            client_cpu = sum(me.cpu_times()[:2]) - me0
+            machine1 = psutil.cpu_times()
+            busy = sum(machine1) - machine1.idle - sum(machine0) + machine0.idle
+            machine_busy = busy / (sum(machine1) - sum(machine0))
+            backlog_at_end = await backlog(conn)
+            print(f"load done in {wall:.1f} s; outbox backlog {backlog_at_end}")
+
+            # 4. drain: the outbox empty, and every accepted action on Kafka
+            expected = sum(rec.accepted[a] for a in PATH)
+            found = ActionEvents(net.bootstrap)
+            await found.start()
+            drained_after = None
+            try:
+                while True:
+                    if drained_after is None and await backlog(conn) == 0:
+                        drained_after = time.monotonic() - w0 - wall
+                    await found.poll()
+                    if drained_after is not None and found.total >= expected:
+                        break
+                    try:
+                        left(f"drain: backlog {await backlog(conn)}, {found.total} of {expected} events on Kafka")
+                    except Timeout:
+                        out["events_on_kafka"] = found.total
+                        raise
+                on_kafka_after = time.monotonic() - w0 - wall
+                for _ in range(5):  # anything extra (duplicates) shortly after
+                    await found.poll()
+            finally:
+                await found.stop()
+            relay_published = (await http.get(f"{base}/health")).json()["published"] - relay0
+    finally:
+        await conn.close()
+
+    requests = sum(len(v) for v in rec.latencies.values())
+    everything = [ms for v in rec.latencies.values() for ms in v]
+    per_referral = Counter(found.per_referral.values())
+    return {
+        **out,
+        "requests": requests,
+        "errors": rec.error_count,
+        "wall_seconds": round(wall, 2),
+        "requests_per_s": round(requests / wall, 1),
+        "latency_ms": stats(everything),
+        "by_action": {
+            a: {**stats(rec.latencies[a]), "statuses": {str(k): v for k, v in sorted(rec.statuses[a].items(), key=str)}}
+            for a in sorted(rec.latencies)
+        },
+        "timeline_10s": timeline(rec.finished, w0),
+        "accepted_actions": sum(rec.accepted[a] for a in PATH),
+        "replays": rec.replays,
+        "referrals_placed": rec.accepted["placement"],
+        "outbox_backlog_at_end": backlog_at_end,
+        "outbox_drained_after_s": round(drained_after, 2),
+        "all_events_on_kafka_after_s": round(on_kafka_after, 2),
+        "events_on_kafka": found.total,
+        "events_by_type": dict(sorted(found.types.items())),
+        "referrals_with_5_events": per_referral.get(5, 0),
+        "events_match_accepted": found.total == expected and set(found.types) <= EXPECTED_TYPES,
+        "relay_published_since_load": relay_published,
+        "gateway_cpu_seconds": round(gateway_cpu, 1),
+        "client_cpu_seconds": round(client_cpu, 1),
+        # the whole machine during the load: this script, the gateway, PostgreSQL, Kafka, and anything else running
+        "machine_cpu_busy_percent": round(100 * machine_busy, 1),
+        "first_errors": rec.errors,
+    }
+
+
+def log_problems(log_file: Path) -> dict:
+    """The gateway's log lines at warning level or above, by event name."""
+    seen: Counter[str] = Counter()
+    samples: list[str] = []
+    if not log_file.exists():
+        return {}
+    for line in log_file.read_text(errors="replace").splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            if "Traceback" in line or "ERROR" in line:
+                seen["(unstructured)"] += 1
+            continue
+        if doc.get("level") in ("warning", "error", "critical", "exception"):
+            seen[f"{doc.get('level')}: {doc.get('event')}"] += 1
+            if len(samples) < 5:
+                samples.append(line[:400])
+    return {"counts": dict(seen.most_common()), "samples": samples}
+
+
+def source_tree() -> dict:
+    """The commit measured, and the files changed in the work tree beyond it (they were measured too)."""
+    import subprocess  # noqa: PLC0415 - only here
+
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        return done.stdout.rstrip("\n")
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_changes": changed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--referrals", type=int, default=2_000, help=f"referrals to seed (1 to {MAX_REFERRALS})")
+    parser.add_argument("--concurrency", type=int, default=32, help=f"concurrent clients (1 to {MAX_CONCURRENCY})")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--timeout", type=float, default=15 * 60, help="seconds for seeding, load and drain together (default 900)"
+    )
+    args = parser.parse_args()
+    if not 1 <= args.referrals <= MAX_REFERRALS:
+        parser.error(f"--referrals must be 1 to {MAX_REFERRALS}")
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        parser.error(f"--concurrency must be 1 to {MAX_CONCURRENCY}")
+    if args.timeout <= 0:
+        parser.error("--timeout must be positive")
+
+    started = time.monotonic()
+    failure = None
+    with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
+        home = Path(tmp)
+        cfg = NetworkConfig(
+            home=home,
+            kafka_port=free_port(),
+            controller_port=free_port(),
+            pg_port=free_port(),
+            ports={n: free_port() for n in ("intake", "routing", "employer_gateway", "outcomes")},
+        )
+        try:
+            net = network.up(cfg, only=("employer_gateway",))
+            print(f"stack and employer gateway up in {net.timings['total_s']} s")
+            keys = credentials.load_keys(home)
+            keys_by_employer = {e: keys[f"employer:{e}"] for e in credentials.EMPLOYERS}
+            gateway = next(s for s in cfg.services() if s.name == "employer_gateway")
+            rss = PeakRss(gateway.pid())
+            rss.start()
+            partial: dict = {}
+            try:
+                measured = asyncio.run(run(net, gateway.pid(), keys_by_employer, args, partial))
+            except Timeout as exc:
+                failure, measured = str(exc), partial
+            rss.running = False
+            rss.join()
+            problems = log_problems(gateway.log_file)
+        finally:
+            network.down(cfg)
+
+    result = {
+        "benchmark": "employer gateway under concurrent employers' calls (HTTP -> PostgreSQL -> outbox -> Kafka)",
+        "complete": failure is None,
+        **({"failure": failure} if failure else {}),
+        "referrals": args.referrals,
+        "concurrency": args.concurrency,
+        "seed": args.seed,
+        **measured,
+        "gateway_peak_rss_mb": round(rss.peak / 2**20, 1),
+        "client_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
+        "gateway_log_warnings": problems,
+        "source": source_tree(),
+        "total_wall_seconds": round(time.monotonic() - started, 1),
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        },
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    if failure:
+        print(f"gave up: {failure}", file=sys.stderr)
+        sys.exit(1)
+    lat = result["latency_ms"]
+    print(
+        f"{result['requests']} requests from {args.concurrency} clients in {result['wall_seconds']} s: "
+        f"{result['requests_per_s']}/s, {result['errors']} errors; latency p50 {lat['p50']} ms, p90 {lat['p90']} ms, "
+        f"p99 {lat['p99']} ms, max {lat['max']} ms; outbox backlog {result['outbox_backlog_at_end']} at the end, "
+        f"drained after {result['outbox_drained_after_s']} s; {result['events_on_kafka']} events on Kafka for "
+        f"{result['accepted_actions']} accepted actions; gateway peak RSS {result['gateway_peak_rss_mb']} MiB; "
+        f"written to {RESULTS}"
+    )
+    if result["errors"] or not result["events_match_accepted"]:
+        why = []
+        if result["errors"]:
+            why.append(f"{result['errors']} requests failed")
+        if not result["events_match_accepted"]:
+            why.append(f"{result['events_on_kafka']} events on Kafka for {result['accepted_actions']} accepted actions")
+        print("FAILED: " + "; ".join(why), file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
