@@ -17,11 +17,17 @@ of the client library that fetched it:
 
 The offset may be committed only after `process` returns. If the dead-letter publish
 itself fails, `process` raises, so the record is not committed and comes back.
+
+`handle` is what the subscriber calls: `process` inside a consumer span that continues the
+trace the record's `traceparent` header carries (so events the handler emits carry it on),
+counted and timed in the process's metrics (`plumbing/metrics.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,12 +36,13 @@ from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from opentelemetry.trace import Status, StatusCode
 
 from contracts import ContractError, Envelope, latest_type, payload_of
 from contracts.events import Payload
 from contracts.topics import dead_letter_topic
-from plumbing import inbox
-from plumbing.logging import bind_context, get_logger
+from plumbing import inbox, metrics, tracing
+from plumbing.logging import bind_context, get_logger, unbind_context
 
 log = get_logger(__name__)
 
@@ -62,6 +69,22 @@ Effect = Callable[[asyncpg.Connection], Awaitable[None]]
 
 
 @dataclass
+class _Delivery:
+    """What `process` learns about the record in hand, for `handle`'s span and metrics."""
+
+    event_type: str
+
+
+_delivery: contextvars.ContextVar[_Delivery | None] = contextvars.ContextVar("talentloop_delivery", default=None)
+
+
+def _note_event_type(event_type: str) -> None:
+    delivery = _delivery.get()
+    if delivery is not None:
+        delivery.event_type = event_type
+
+
+@dataclass
 class RecordConsumer:
     """Inbox, bounded retries and dead letters for one consumer, whatever its records are."""
 
@@ -76,8 +99,31 @@ class RecordConsumer:
     def dead_letter_topic(self) -> str:
         return dead_letter_topic(self.name)
 
+    # The `event_type` label of records whose type `process` does not name (a partner's raw
+    # record, bytes that are not an event).
+    record_type = "record"
+
     async def process(self, record: Record) -> str:
         raise NotImplementedError
+
+    async def handle(self, record: Record) -> str:
+        """`process` in a consumer span (child of the record's trace context), counted and timed."""
+        delivery = _Delivery(self.record_type)
+        token = _delivery.set(delivery)
+        start = time.perf_counter()
+        try:
+            with tracing.consumer_span(record.topic, record.headers, self.name) as span:
+                outcome = await self.process(record)
+                span.set_attribute("talentloop.event_type", delivery.event_type)
+                span.set_attribute("talentloop.outcome", outcome)
+                if outcome == "dead_lettered":
+                    span.set_status(Status(StatusCode.ERROR, "dead-lettered"))
+        finally:
+            _delivery.reset(token)
+            # What `process` bound describes this record only; the next one starts clean.
+            unbind_context("correlation_id", "event_id", "event_type")
+        metrics.consumed(self.name, record.topic, delivery.event_type, outcome, time.perf_counter() - start)
+        return outcome
 
     async def apply(self, record: Record, claim_id: uuid.UUID, effect: Effect) -> str:
         """Run `effect` once per `claim_id`, in one transaction with the inbox claim."""
@@ -118,6 +164,7 @@ class RecordConsumer:
             self.dead_letter_topic, record.value or b"", key=record.key, headers=headers
         )
         log.error("consumer.dead_lettered", reason=reason, topic=record.topic, offset=record.offset)
+        metrics.dead_lettered(self.name, record.topic, error_type)
         return self._count("dead_lettered")
 
     def _count(self, outcome: str) -> str:
@@ -134,10 +181,13 @@ class EventConsumer(RecordConsumer):
         if stale:
             raise ValueError(f"handlers must be registered for the newest versions, not {stale}")
 
+    record_type = "invalid"  # until the envelope is parsed
+
     async def process(self, record: Record) -> str:
         """Apply one record; returns applied, duplicate, ignored or dead_lettered."""
         try:
             envelope = Envelope.from_bytes(record.value)
+            _note_event_type(envelope.type)
             # Handlers are registered for the newest version; older ones are upcast to it.
             handler = self.handlers.get(latest_type(envelope.type))
             if handler is None:

@@ -1,4 +1,9 @@
-"""JSON logs through structlog, with the correlation id of the work in hand."""
+"""JSON logs through structlog, with the correlation id and the trace of the work in hand.
+
+Every line logged inside a span (an HTTP request, a consumed event) carries `trace_id` and
+`span_id` of that span (`add_trace_ids`), next to what the request or consumer bound with
+`bind_context` (`service`, `correlation_id`, `event_id`, `event_type`).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,21 @@ import logging
 import sys
 
 import structlog
+from opentelemetry import trace
+from structlog.typing import EventDict, WrappedLogger
 
 bind_context = structlog.contextvars.bind_contextvars
 clear_context = structlog.contextvars.clear_contextvars
+unbind_context = structlog.contextvars.unbind_contextvars
+
+
+def add_trace_ids(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: the current span's trace and span ids, as W3C lowercase hex."""
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        event_dict.setdefault("trace_id", trace.format_trace_id(ctx.trace_id))
+        event_dict.setdefault("span_id", trace.format_span_id(ctx.span_id))
+    return event_dict
 
 
 def configure(service: str, level: str = "INFO") -> None:
@@ -18,6 +35,7 @@ def configure(service: str, level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

@@ -6,25 +6,31 @@ rows with FOR UPDATE SKIP LOCKED (insert order is not commit order, so it never 
 id sequence), publishes them through an idempotent producer, waits for every ack, and
 only then marks them published. A crash between the acks and the mark republishes the
 batch: consumers' inboxes make that harmless.
+
+Each row keeps the W3C trace context (`traceparent`, `tracestate`) of the span that wrote
+it (an HTTP request, a consumed event); the relay sends it as Kafka headers, so the trace
+continues in whichever consumer reads the event (`plumbing/tracing.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from contracts import Envelope, build
 from contracts.events import Payload
+from plumbing import metrics, tracing
 from plumbing.kafka import CONTENT_TYPE_HEADER
 from plumbing.logging import get_logger
 
 log = get_logger(__name__)
 
 CLAIM = """
-SELECT id, topic, key, value FROM outbox
+SELECT id, topic, key, value, traceparent, tracestate FROM outbox
 WHERE published_at IS NULL
 ORDER BY id
 LIMIT $1
@@ -37,14 +43,20 @@ async def enqueue(conn: asyncpg.Connection, envelope: Envelope, payload_type: ty
 
 
 async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[Envelope, type[Payload]]]) -> None:
-    """Several events in one round trip (bulk imports write thousands per transaction)."""
+    """Several events in one round trip (bulk imports write thousands per transaction).
+
+    They carry the trace context current here (none outside a span).
+    """
+    traceparent, tracestate = tracing.outbox_context()
     await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, value)"
-        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])",
+        "INSERT INTO outbox (event_id, topic, key, value, traceparent, tracestate)"
+        " SELECT *, $5::text, $6::text FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])",
         [env.id for env, _ in items],
         [model.topic.name for _, model in items],
         [env.subject for env, _ in items],
         [env.to_bytes() for env, _ in items],
+        traceparent,
+        tracestate,
     )
 
 
@@ -75,6 +87,15 @@ async def backlog(pool: asyncpg.Pool) -> int:
     return await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
 
 
+async def backlog_and_age(pool: asyncpg.Pool) -> tuple[int, float]:
+    """Unpublished rows and the age in seconds of the oldest of them (0 if none)."""
+    row = await pool.fetchrow(
+        "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age"
+        " FROM outbox WHERE published_at IS NULL"
+    )
+    return row["n"], max(0.0, row["age"])
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -83,8 +104,10 @@ class OutboxRelay:
         *,
         batch: int = 200,
         poll_s: float = 0.5,
+        service: str | None = None,
     ) -> None:
         self._pool = pool
+        self._service = service  # the metrics label; by default the schema the pool uses
         self._producer = producer
         self._batch = batch
         self._poll_s = poll_s
@@ -94,12 +117,17 @@ class OutboxRelay:
     async def publish_once(self) -> int:
         """Publish one batch; return how many rows it published."""
         async with self._pool.acquire() as conn, conn.transaction():
+            if self._service is None:
+                self._service = await conn.fetchval("SELECT current_schema()")
             rows = await conn.fetch(CLAIM, self._batch)
             if not rows:
                 return 0
             sent = [
                 await self._producer.send(
-                    r["topic"], r["value"], key=r["key"].encode(), headers=[CONTENT_TYPE_HEADER]
+                    r["topic"],
+                    r["value"],
+                    key=r["key"].encode(),
+                    headers=[CONTENT_TYPE_HEADER, *tracing.kafka_headers(r["traceparent"], r["tracestate"])],
                 )
                 for r in rows
             ]
@@ -108,6 +136,8 @@ class OutboxRelay:
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
             )
         self.published += len(rows)
+        for topic, n in Counter(r["topic"] for r in rows).items():
+            metrics.published(self._service, topic, n)
         return len(rows)
 
     async def run(self) -> None:

@@ -1,10 +1,17 @@
-"""Assembles one service process: database, outbox relay, consumer, HTTP API, health."""
+"""Assembles one service process: database, outbox relay, consumer, HTTP API, health, metrics.
+
+Every HTTP request runs in a server span (continuing an incoming W3C `traceparent`) and is
+timed by route template; `GET /metrics` serves the process's Prometheus registry
+(docs/observability.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,7 +28,7 @@ from faststream.specification.asyncapi import AsyncAPI
 from contracts import messages
 from contracts.events import Payload
 from contracts.topics import Topic
-from plumbing import apikeys, db, keys_api, outbox, problems, subscriber
+from plumbing import apikeys, db, keys_api, metrics, outbox, problems, subscriber, tracing
 from plumbing.consumer import EventConsumer, Handler
 from plumbing.kafka import new_producer
 from plumbing.logging import bind_context, clear_context, configure, get_logger
@@ -77,6 +84,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure(definition.name, settings.log_level)
+        tracing.configure(definition.name)
         missing = [name for name in definition.required_settings if getattr(settings, name) is None]
         if missing:
             raise RuntimeError(f"{definition.name}: missing settings {missing} (see README, 'Configuration')")
@@ -86,7 +94,9 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
             await apikeys.ensure_schema(conn)  # shared by every service: any of them authenticates any key
         producer = new_producer(settings.kafka_bootstrap_servers, f"talentloop-{definition.name}")
         await producer.start()
-        relay = outbox.OutboxRelay(pool, producer, batch=settings.outbox_batch, poll_s=settings.outbox_poll_s)
+        relay = outbox.OutboxRelay(
+            pool, producer, batch=settings.outbox_batch, poll_s=settings.outbox_poll_s, service=definition.name
+        )
         relay_task = asyncio.create_task(relay.run(), name=f"{definition.name}-outbox-relay")
         consumer: EventConsumer | None = None
         # Per-message "Received/Processed" lines at DEBUG: our consumers log what matters.
@@ -128,7 +138,13 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
             await pool.close()
             log.info("service.stopped")
 
-    app = FastAPI(title=definition.title, description=definition.description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title=definition.title,
+        description=definition.description,
+        version="1.0.0",
+        lifespan=lifespan,
+        **_without_native_telemetry(),
+    )
     problems.install(app)
     problems.document(app)
 
@@ -137,8 +153,24 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         clear_context()
         request.state.correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
         bind_context(service=definition.name, correlation_id=request.state.correlation_id)
-        response: Response = await call_next(request)
+        start = time.perf_counter()
+        status = 500  # if the app raises past its exception handlers
+        with tracing.server_span(request.method, request.headers, definition.name) as span:
+            try:
+                response: Response = await call_next(request)
+                status = response.status_code
+            finally:
+                # The template (`/v1/referrals/{referral_id}`), never the concrete path: ids stay
+                # out of labels and span names, and the series stay few.
+                route = getattr(request.scope.get("route"), "path", None) or metrics.UNMATCHED_ROUTE
+                span.update_name(f"{request.method} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                metrics.http_request(definition.name, route, request.method, status, time.perf_counter() - start)
         response.headers["X-Correlation-Id"] = request.state.correlation_id
+        ids = tracing.ids_of(span)
+        if ids is not None:
+            response.headers["X-Trace-Id"] = ids[0]
         return response
 
     @app.get(
@@ -161,10 +193,35 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
             "consumer": dict(state.consumer.counts) if state.consumer else None,
         }
 
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus text exposition; no auth and no personal data (labels are listed in the docs)."""
+        pool = getattr(request.app.state, "pool", None)
+        if pool is not None:
+            try:
+                n, oldest_s = await outbox.backlog_and_age(pool)
+                metrics.outbox_state(definition.name, n, oldest_s)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # Still answer: the last known backlog stays, and a scrape is not an outage.
+                log.warning("metrics.backlog_unavailable", error=repr(exc))
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
     for router in definition.routers:
         app.include_router(router)
     app.include_router(keys_api.router)  # every service answers its own callers' key management
     return app
+
+
+def _without_native_telemetry() -> dict[str, Any]:
+    """Turn off FastAPI's own OpenTelemetry instrumentation where it has one (recent releases).
+
+    Our `correlate` middleware makes the one server span per request, the same with every
+    FastAPI version we accept; FastAPI's would add a second server span (with the concrete
+    path, ids included) and spans for every dependency and serialization step.
+    """
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    return {}
 
 
 def asyncapi_app(definition: ServiceDefinition, bootstrap: str = "127.0.0.1:9092") -> FastStream:

@@ -7,6 +7,8 @@
   before our code sees the record); we want the original bytes to parse or dead-letter.
 - A parser that tolerates header values that are not UTF-8 (faststream#2458), which would
   otherwise fail before our handler and be skipped by the next commit.
+- The handler gets the record's original headers (`raw_message`), so the trace context
+  (`traceparent`) and anything else arrive byte for byte.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def attach_records(
     async def on_record(body: bytes, msg: KafkaMessage) -> None:
         r = msg.raw_message
         try:
-            await consumer.process(Record(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ())))
+            # `handle`: `process` in a span continuing the record's trace, counted in the metrics.
+            await consumer.handle(Record(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ())))
         except Exception:
             # Not even the dead letter could be written (broker away): pause before the
             # redelivery so a broker outage does not become a hot loop.
