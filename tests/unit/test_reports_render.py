@@ -1,0 +1,74 @@
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from services.outcomes.records import Demographics, GapRecord, OpeningRecord, Placement, ReferralRecord
+from services.outcomes.reports import GoodJobPolicy, ReportSettings, build_reports, to_csv, to_html
+
+pytestmark = pytest.mark.unit
+
+EVIL = "<script>alert('x')</script>"
+T = datetime(2024, 1, 10, tzinfo=UTC)
+
+
+def record(n, partner, placed, gender):
+    p = Placement("E1", "Analyst", "15-1252.00", Decimal("30"), "hour", "USD", 40.0, "full_time", True, True, True,
+                  date(2024, 3, 1)) if placed else None
+    reached = {"referred": T, "routed": T + timedelta(days=1)}
+    if placed:
+        reached |= {"acknowledged": T + timedelta(days=2), "offered": T + timedelta(days=9),
+                    "placed": T + timedelta(days=10)}
+    return ReferralRecord(f"r{n}", partner, T, program="Bootcamp", training_completed_on=date(2024, 2, 1),
+                          occupation="15-1252.00", employer_id="E1", reached=reached, placement=p,
+                          aggregate_consent=True, demographics=Demographics(("white",), gender, False))
+
+
+RECORDS = [record(n, EVIL if n % 2 else "P1", n < 14, "female" if n < 20 else "male") for n in range(25)]
+GAPS = [GapRecord("15-1252.00", "unmatched", ("python",), (), (), ("python",), (), T, "r20", "P1")]
+OPENINGS = [OpeningRecord("o1", "E1", "15-1252.00", ("python", EVIL), (), T)]
+SETTINGS = ReportSettings(GoodJobPolicy(Decimal("25"), "MIT Living Wage, test county"))
+
+
+@pytest.fixture(scope="module")
+def reports():
+    return build_reports(RECORDS, GAPS, OPENINGS, SETTINGS)
+
+
+def test_build_reports_gives_every_report(reports):
+    assert set(reports) == {"funnel", "good_jobs", "wioa", "skills_gap", "transparency"}
+    assert reports["funnel"]["total"]["stages"][5]["count"] == 14
+    assert reports["good_jobs"]["total"]["good_jobs"] == 14
+
+
+def test_csv_files_have_headers_and_rows(reports):
+    files = to_csv(reports)
+    assert set(files) == {"funnel.csv", "funnel_days.csv", "good_jobs.csv", "wioa.csv", "skills_demanded.csv",
+                          "skills_missing.csv", "transparency.csv"}
+    funnel = list(csv.DictReader(io.StringIO(files["funnel.csv"])))
+    assert list(funnel[0]) == ["dimension", "group", "stage", "count", "conversion_from_previous",
+                               "conversion_from_referred"]
+    assert {"dimension": "total", "group": "all", "stage": "placed", "count": "14",
+            "conversion_from_previous": "1.0", "conversion_from_referred": "0.56"} in funnel
+    wioa = list(csv.DictReader(io.StringIO(files["wioa.csv"])))
+    assert wioa[0]["pirl_elements"] == "901 1602" and wioa[0]["denominator"] == "25"
+    transparency = list(csv.DictReader(io.StringIO(files["transparency.csv"])))
+    male = next(r for r in transparency if r["dimension"] == "gender" and r["category"] == "male")
+    assert male == {"dimension": "gender", "category": "male", "placed": "0", "not_placed": "suppressed",
+                    "referred": "suppressed", "placement_rate": "suppressed", "median_hourly_wage": ""}
+
+
+def test_html_has_every_section_escapes_text_and_marks_suppression(reports):
+    page = to_html(reports, "Coalition outcomes <Q1>", "2024-04-02", "all partners")
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "Coalition outcomes &lt;Q1&gt;" in page and "2024-04-02" in page
+    for section in ('id="funnel"', 'id="good-jobs"', 'id="wioa"', 'id="skills-gap"', 'id="transparency"',
+                    'id="suppression-note"'):
+        assert section in page
+    assert page.count("<svg") >= 4 and "<caption>" in page and '<th scope="col">' in page
+    assert "Employed in 2nd Quarter After Exit Quarter (WIOA)" in page
+    assert "—" in page
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no external asset
