@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     business_timezone: str = Field(default="UTC", alias="TALENTLOOP_BUSINESS_TIMEZONE")
     holidays: str = Field(default="", alias="TALENTLOOP_HOLIDAYS", description="Comma-separated ISO dates.")
     stale_sweep_s: float = Field(default=60.0, gt=0, alias="TALENTLOOP_STALE_SWEEP_S")
+    # Outcomes' good-job test: an hourly wage at or above this (the local living or self-
+    # sufficiency wage the coalition adopts) plus basic benefits; see docs/reports.md.
+    good_job_hourly_wage: str = Field(default="25.00", alias="TALENTLOOP_GOOD_JOB_WAGE")
+    good_job_wage_source: str = Field(
+        default="coalition default; set TALENTLOOP_GOOD_JOB_WAGE to your area's living wage",
+        alias="TALENTLOOP_GOOD_JOB_WAGE_SOURCE",
+    )
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=200, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
 

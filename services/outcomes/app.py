@@ -8,6 +8,7 @@ from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.vault import Vault, parse_master_key
 from services.outcomes.api import router
 from services.outcomes.handlers import HANDLERS
+from services.outcomes.reports_api import router as reports_router
 
 
 async def on_start(rt: Runtime) -> None:
@@ -22,7 +23,7 @@ DEFINITION = ServiceDefinition(
     title="TalentLoop outcomes",
     description="The talent-pipeline ledger: timelines for partners and employers, the funnel for everyone.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, reports_router],
     emits=(events.ReferralStatusChangedV1,),
     consumes=(
         topics.REFERRALS,

@@ -1,0 +1,75 @@
+"""The reports over HTTP: JSON, CSV exports and a human-readable HTML page.
+
+Operators get the whole coalition; a partner gets the same reports over its own referrals.
+Transparency tables suppress small cells whoever asks (docs/reports.md).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+
+from plumbing import problems
+from plumbing.auth import Principal, principal, require
+from plumbing.service import pool_of
+from services.outcomes import store
+from services.outcomes.reports import GoodJobPolicy, ReportSettings, build_reports, to_csv, to_html
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+Caller = Annotated[Principal, Depends(principal)]
+Period = Annotated[Literal["month", "quarter"], Query(description="How the funnel buckets referrals by date")]
+AsOf = Annotated[date | None, Query(description="WIOA: count only exits whose measurement window has closed by then")]
+
+
+async def _reports(request: Request, who: Principal, period: str, as_of: date | None) -> tuple[dict[str, Any], str]:
+    require(who, "operator", "partner")
+    settings = request.app.state.settings
+    partner = who.id if who.kind == "partner" else None
+    pool = pool_of(request)
+    records = await store.report_records(pool, getattr(request.app.state, "vault", None), partner)
+    gaps = [g for g in await store.gap_records(pool) if partner is None or g.partner_id == partner]
+    policy = GoodJobPolicy(Decimal(settings.good_job_hourly_wage), settings.good_job_wage_source)
+    built = build_reports(records, gaps, await store.opening_records(pool), ReportSettings(policy, period, as_of))
+    return built, (f"partner {partner}" if partner else "all partners")
+
+
+@router.get("", summary="Every report as JSON", responses=problems.responses(401, 403, 422))
+async def reports_json(request: Request, who: Caller, period: Period = "month", as_of: AsOf = None) -> dict[str, Any]:
+    built, scope = await _reports(request, who, period, as_of)
+    return {"scope": scope, "generated_at": datetime.now(UTC).isoformat(), **built}
+
+
+@router.get(
+    "/report.html",
+    summary="The reports as one human-readable HTML page with charts",
+    response_class=HTMLResponse,
+    responses=problems.responses(401, 403, 422),
+)
+async def reports_html(request: Request, who: Caller, period: Period = "month", as_of: AsOf = None) -> HTMLResponse:
+    built, scope = await _reports(request, who, period, as_of)
+    page = to_html(built, "TalentLoop outcomes", datetime.now(UTC).date().isoformat(), scope)
+    return HTMLResponse(page)
+
+
+@router.get(
+    "/{name}.csv",
+    summary="One report table as CSV (funnel, funnel_days, good_jobs, wioa, skills_gap, transparency, …)",
+    response_class=PlainTextResponse,
+    responses=problems.responses(401, 403, 404, 422),
+)
+async def reports_csv(
+    name: str, request: Request, who: Caller, period: Period = "month", as_of: AsOf = None
+) -> PlainTextResponse:
+    built, _ = await _reports(request, who, period, as_of)
+    files = to_csv(built)
+    if f"{name}.csv" not in files:
+        raise problems.Problem(
+            404, "not-found", "Not found", f"no report table {name!r}; there are: {', '.join(sorted(files))}"
+        )
+    return PlainTextResponse(
+        files[f"{name}.csv"], media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    )
