@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_PORTS = {"intake": 8001, "routing": 8002, "employer_gateway": 8003, "outcomes": 8004}
+DEFAULT_PORTS = {"intake": 8001, "routing": 8002, "employer_gateway": 8003, "outcomes": 8004, "console": 8005}
 
 
 class Settings(BaseSettings):
@@ -50,6 +50,15 @@ class Settings(BaseSettings):
         default="coalition default; set TALENTLOOP_GOOD_JOB_WAGE to your area's living wage",
         alias="TALENTLOOP_GOOD_JOB_WAGE_SOURCE",
     )
+    # Outbound webhooks (plumbing/webhooks.py): per-request timeout, retry backoff (doubling
+    # from the base, capped), attempts before a delivery is failed, and how long the previous
+    # signing secret keeps signing after a rotation.
+    webhook_timeout_s: float = Field(default=5.0, gt=0, alias="TALENTLOOP_WEBHOOK_TIMEOUT_S")
+    webhook_backoff_s: float = Field(default=10.0, gt=0, alias="TALENTLOOP_WEBHOOK_BACKOFF_S")
+    webhook_backoff_cap_s: float = Field(default=3600.0, gt=0, alias="TALENTLOOP_WEBHOOK_BACKOFF_CAP_S")
+    webhook_max_attempts: int = Field(default=12, ge=1, alias="TALENTLOOP_WEBHOOK_MAX_ATTEMPTS")
+    webhook_rotation_grace_s: float = Field(default=86400.0, ge=0, alias="TALENTLOOP_WEBHOOK_ROTATION_GRACE_S")
+    webhook_poll_s: float = Field(default=1.0, gt=0, alias="TALENTLOOP_WEBHOOK_POLL_S")
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=200, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
 

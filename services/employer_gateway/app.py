@@ -4,18 +4,23 @@ import asyncio
 from pathlib import Path
 
 from contracts import events, topics
+from plumbing import webhooks
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.vault import Vault, parse_master_key
+from plumbing.webhooks_api import router_for
 from services.employer_gateway import stale
 from services.employer_gateway.api import router
-from services.employer_gateway.handlers import HANDLERS
+from services.employer_gateway.handlers import EMPLOYER_NOTIFICATIONS, HANDLERS
 
 
 async def on_start(rt: Runtime) -> None:
-    """The vault (to show consenting candidates' contact details) and the stale sweeper."""
+    """The vault (to show consenting candidates' contact details), the webhook dispatcher and
+    the stale sweeper."""
     async with rt.pool.acquire() as conn, conn.transaction():
         await Vault.ensure_schema(conn)
     rt.app.state.vault = Vault(parse_master_key(rt.settings.master_key or ""))
+    dispatcher, rt.app.state.webhook_box = webhooks.start(rt.pool, rt.settings)
+    rt.tasks.append(asyncio.create_task(dispatcher.run(), name="gateway-webhooks"))
     calendar = stale.BusinessCalendar.from_settings(rt.settings)
     rt.tasks.append(asyncio.create_task(stale.run(rt.pool, calendar, rt.settings.stale_sweep_s), name="gateway-stale"))
 
@@ -25,7 +30,7 @@ DEFINITION = ServiceDefinition(
     title="TalentLoop employer gateway",
     description="Employers' API: openings, the referral inbox, acknowledgements, interviews and placements.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[router],
+    routers=[router, router_for("employer", EMPLOYER_NOTIFICATIONS)],
     emits=(
         events.OpeningPostedV1,
         events.OpeningUpdatedV1,

@@ -6,11 +6,23 @@ from __future__ import annotations
 import asyncpg
 
 from contracts import Envelope, events
-from plumbing import outbox
+from plumbing import outbox, webhooks
 from services.employer_gateway import domain, store
 from services.employer_gateway.domain import OpeningState
 
 SOURCE = "/talentloop/employer-gateway"
+# What employers' webhook endpoints are told about (docs/webhooks.md): the ids and the new
+# state only; the details are behind the API, with its consent and tenancy rules.
+EMPLOYER_NOTIFICATIONS = ["referral.routed", "referral.withdrawn", "referral.updated", "referral.stale"]
+
+
+async def notify_employer(
+    conn: asyncpg.Connection, env: Envelope, event_type: str, employer_id: str, data: dict
+) -> None:
+    await webhooks.enqueue(
+        conn, f"employer:{employer_id}", event_id=env.id, event_type=event_type,
+        subject=data["referral_id"], occurred_at=env.time, data=data,
+    )
 
 
 async def on_referral_routed(conn: asyncpg.Connection, env: Envelope, event: events.ReferralRoutedV1) -> None:
@@ -18,6 +30,10 @@ async def on_referral_routed(conn: asyncpg.Connection, env: Envelope, event: eve
     entry = domain.inbox_entry(event.model_dump(mode="json"), await store.notice(conn, event.referral_id))
     if not await store.insert_routed(conn, event, env.time, entry):
         return
+    await notify_employer(conn, env, "referral.routed", event.employer_id, {
+        "referral_id": event.referral_id, "opening_id": event.opening_id, "state": entry.state.value,
+        "attempt": event.attempt,
+    })
     state = await store.opening_state(conn, event.opening_id)
     if state not in (None, OpeningState.open):
         # Routing decided before it learnt the opening had closed: decline it as the close
@@ -62,6 +78,9 @@ async def on_referral_withdrawn(conn: asyncpg.Connection, env: Envelope, event: 
     for referral, _ in await store.load_all(conn, event.referral_id):
         if referral.withdraw():
             await store.save(conn, referral)
+            await notify_employer(conn, env, "referral.withdrawn", referral.employer_id, {
+                "referral_id": referral.referral_id, "opening_id": referral.opening_id, "state": referral.state.value,
+            })
 
 
 async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: events.ReferralSubmittedV2) -> None:
@@ -82,6 +101,9 @@ async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: ev
     for employer_id, candidate_id, routing in await store.stored_routings(conn, event.referral_id):
         if candidate_id != domain.ERASED:
             await store.set_routing(conn, event.referral_id, employer_id, candidate_id, {**routing, **profile})
+            await notify_employer(conn, env, "referral.updated", employer_id, {
+                "referral_id": event.referral_id, "opening_id": routing["opening_id"], "changed": event.changed,
+            })
 
 
 async def on_candidate_erased(conn: asyncpg.Connection, env: Envelope, event: events.CandidateErasedV1) -> None:

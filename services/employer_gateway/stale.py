@@ -25,7 +25,7 @@ from contracts import events
 from plumbing import outbox
 from plumbing.logging import get_logger
 from plumbing.settings import Settings
-from services.employer_gateway.handlers import SOURCE
+from services.employer_gateway.handlers import SOURCE, notify_employer
 
 log = get_logger(__name__)
 BATCH = 500
@@ -91,8 +91,12 @@ async def sweep_once(pool: asyncpg.Pool, calendar: BusinessCalendar, now: dateti
                 routed_at=r["routed_at"],
                 business_days=calendar.days,
             )
-            await outbox.emit(conn, event, source=SOURCE, correlation_id=f"stale:{r['referral_id']}",
-                              partner_id=r["partner_id"])
+            envelope = await outbox.emit(conn, event, source=SOURCE, correlation_id=f"stale:{r['referral_id']}",
+                                         partner_id=r["partner_id"])
+            await notify_employer(conn, envelope, "referral.stale", r["employer_id"], {
+                "referral_id": r["referral_id"], "opening_id": r["opening_id"], "state": "routed",
+                "routed_at": r["routed_at"].isoformat(), "business_days": calendar.days,
+            })
         await conn.execute(
             "UPDATE referrals SET stale_at = $3 FROM unnest($1::text[], $2::text[]) AS s(referral_id, employer_id)"
             " WHERE referrals.referral_id = s.referral_id AND referrals.employer_id = s.employer_id",

@@ -1,21 +1,27 @@
 """The outcomes service: the shared ledger of every lifecycle event, the closed loop back to
 the referring partner, timelines, the funnel and the reports."""
 
+import asyncio
 from pathlib import Path
 
 from contracts import events, topics
+from plumbing import webhooks
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.vault import Vault, parse_master_key
+from plumbing.webhooks_api import router_for
 from services.outcomes.api import router
 from services.outcomes.handlers import HANDLERS
 from services.outcomes.reports_api import router as reports_router
 
 
 async def on_start(rt: Runtime) -> None:
-    """The vault: reports open consenting candidates' sealed demographics (never stored open)."""
+    """The vault (reports open consenting candidates' sealed demographics, never stored open)
+    and the dispatcher of partners' webhooks."""
     async with rt.pool.acquire() as conn, conn.transaction():
         await Vault.ensure_schema(conn)
     rt.app.state.vault = Vault(parse_master_key(rt.settings.master_key or ""))
+    dispatcher, rt.app.state.webhook_box = webhooks.start(rt.pool, rt.settings)
+    rt.tasks.append(asyncio.create_task(dispatcher.run(), name="outcomes-webhooks"))
 
 
 DEFINITION = ServiceDefinition(
@@ -23,7 +29,7 @@ DEFINITION = ServiceDefinition(
     title="TalentLoop outcomes",
     description="The talent-pipeline ledger: timelines for partners and employers, the funnel for everyone.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[router, reports_router],
+    routers=[router, reports_router, router_for("partner", [events.ReferralStatusChangedV1.event_type])],
     emits=(events.ReferralStatusChangedV1,),
     consumes=(
         topics.REFERRALS,

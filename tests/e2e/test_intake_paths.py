@@ -78,7 +78,10 @@ async def test_webhook_maps_the_partners_json_and_publishes_sealed_contact(api: 
     assert p.email.lower() not in raw and p.family not in raw and "+1312" not in raw
     assert event.data["contact_sealed"]["alg"] == "A256GCM"
     assert event.data["contact_sealed"]["kid"].startswith(body["candidate_id"])
-    assert "demographics" not in raw and "female" not in raw
+    # Demographics travel only sealed (and only with consent to aggregate reports), never open.
+    assert "demographics" not in event.data and "female" not in raw
+    sealed = event.data["demographics_sealed"]
+    assert sealed is None or (sealed["alg"] == "A256GCM" and sealed["kid"].startswith(body["candidate_id"]))
 
 
 async def test_webhook_errors_name_the_partners_fields(api: Api) -> None:

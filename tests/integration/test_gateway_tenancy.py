@@ -1,5 +1,5 @@
-"""Tenancy: an employer asking for another employer's opening, referral, interview or offer
-gets 404 (not 403: it cannot even tell the id exists), on every route that takes an id.
+"""Tenancy: an employer asking for another employer's opening, referral, interview, offer,
+webhook endpoint or delivery gets 404 (not 403: it cannot even tell the id exists), on every route that takes an id.
 
 The route list comes from the gateway's own routers, so a new route with an id fails this
 test until it is covered here.
@@ -37,7 +37,12 @@ BODIES = {
     ("POST", "/v1/referrals/{referral_id}/retention"): {"milestone_days": 30, "still_employed": True, "checked_on": TODAY},
     ("POST", "/v1/referrals/{referral_id}/separation"): {"separated_on": TODAY, "reason": "resigned"},
 }
+BODIES[("PATCH", "/v1/webhooks/endpoints/{endpoint_id}")] = {"active": False}
 NO_BODY = {
+    ("DELETE", "/v1/webhooks/endpoints/{endpoint_id}"),
+    ("POST", "/v1/webhooks/endpoints/{endpoint_id}/rotate-secret"),
+    ("GET", "/v1/webhooks/deliveries/{delivery_id}"),
+    ("POST", "/v1/webhooks/deliveries/{delivery_id}/redeliver"),
     ("GET", "/v1/referrals/{referral_id}"),
     ("POST", "/v1/referrals/{referral_id}/acknowledge"),
 }
@@ -66,10 +71,17 @@ async def test_another_employers_ids_are_404_on_every_route(gateway_pool):  # no
             "interview_id"
         ]
         offer_id = (await owner.post("/v1/referrals/ref_owned/offers", json=TERMS)).json()["offer_id"]
-        ids = {"opening_id": opening_id, "referral_id": "ref_owned", "interview_id": interview_id, "offer_id": offer_id}
+        endpoint_id = (await owner.post("/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/hooks"})).json()[
+            "endpoint_id"
+        ]
+        await deliver(consumer, routed("ref_hooked", cand="cand_hooked"))  # queues a delivery to that endpoint
+        delivery_id = (await owner.get("/v1/webhooks/deliveries")).json()["items"][0]["delivery_id"]
+        ids = {"opening_id": opening_id, "referral_id": "ref_owned", "interview_id": interview_id, "offer_id": offer_id,
+               "endpoint_id": endpoint_id, "delivery_id": delivery_id}
 
         published = await gateway_pool.fetchval("SELECT count(*) FROM outbox")
-        calls = [(m, p.format(**ids), BODIES.get((m, p))) for m, p in sorted(routes_with_ids())]
+        # DELETE last: the owner's delete removes the endpoint the other routes use.
+        calls = [(m, p.format(**ids), BODIES.get((m, p))) for m, p in sorted(routes_with_ids(), key=lambda r: r[0] == "DELETE")]
         for method, url, body in calls:
             r = await other.request(method, url, json=body)
             assert r.status_code == 404, f"{method} {url}: {r.status_code} {r.text}"

@@ -21,11 +21,11 @@ import pytest
 from fastapi import FastAPI
 
 from contracts import Envelope, build, events, payload_of
-from plumbing import db, problems
+from plumbing import db, problems, webhooks
 from plumbing.auth import Principal, principal
 from plumbing.consumer import EventConsumer, Record
+from plumbing.settings import Settings
 from plumbing.vault import Vault
-from services.employer_gateway import api as gateway_api
 from services.employer_gateway import store as gateway_store
 from services.employer_gateway.app import DEFINITION as GATEWAY
 from services.employer_gateway.domain import InvalidTransition, State
@@ -269,9 +269,12 @@ def gateway_app(pool: asyncpg.Pool, employer: str = "emp1") -> httpx.AsyncClient
         request.state.correlation_id = "test"
         return await call_next(request)
 
-    app.include_router(gateway_api.router)
+    for router in GATEWAY.routers:  # the referral API and the webhooks API
+        app.include_router(router)
     app.state.pool = pool
     app.state.vault = TEST_VAULT
+    app.state.webhook_box = webhooks.SecretBox(os.urandom(32))
+    app.state.settings = Settings()
     app.dependency_overrides[principal] = lambda: Principal("employer", employer)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 

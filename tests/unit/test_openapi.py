@@ -31,6 +31,7 @@ def test_every_route_documents_its_problem_details(path):
                 assert list(response["content"]) == ["application/problem+json"], (method, route, status)
             if route.startswith("/v1/"):
                 assert "401" in errors, f"{method} {route} does not document 401"
-            # Key management ignores Idempotency-Key: a replay would need the new key's plaintext stored.
-            if method == "post" and not route.startswith("/v1/keys"):
+            # Key and webhook-endpoint management ignore Idempotency-Key: a replay would need the new
+            # key's or signing secret's plaintext stored (and a redelivery is harmless to repeat).
+            if method == "post" and not route.startswith(("/v1/keys", "/v1/webhooks")):
                 assert {"409", "422"} <= errors.keys(), f"{method} {route}: idempotency errors undocumented"

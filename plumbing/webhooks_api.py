@@ -1,0 +1,132 @@
+"""The webhooks API an owner uses to manage its endpoints and see its deliveries.
+
+One router per kind of owner: the employer gateway mounts it for employers, outcomes for
+partners. Every route is under /v1/webhooks/ (API keys need the `webhooks` scope); another
+owner's endpoint or delivery id answers 404, as a missing one does.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from plumbing import problems, webhooks
+from plumbing.auth import Kind, Principal, principal, require
+from plumbing.service import pool_of
+
+Caller = Annotated[Principal, Depends(principal)]
+ERRORS = problems.responses(400, 401, 403, 404, 422)
+
+
+class EndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=2000, examples=["https://ats.example.com/talentloop/webhooks"])
+    event_types: list[str] = Field(default_factory=list, description="Only these event types; empty: all.")
+
+
+class EndpointPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = Field(default=None, max_length=2000)
+    event_types: list[str] | None = None
+    active: bool | None = None
+
+    @model_validator(mode="after")
+    def something(self) -> EndpointPatch:
+        if not self.model_fields_set:
+            raise ValueError("nothing to update")
+        return self
+
+
+def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
+    """The routes for owners of `kind`; `events_sent` are the event types they may receive."""
+    router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+    description = "Event types sent: " + ", ".join(f"`{t}`" for t in events_sent) + ". See docs/webhooks.md."
+
+    def owner(who: Principal) -> str:
+        require(who, kind)
+        return who.ref
+
+    def box(request: Request) -> webhooks.SecretBox:
+        return request.app.state.webhook_box
+
+    def bad_url(exc: webhooks.BadUrl) -> problems.Problem:
+        return problems.Problem(422, "validation", "Request is not valid", str(exc), errors=[
+            {"field": "url", "code": "bad_url", "message": str(exc)}])
+
+    @router.post("/endpoints", status_code=201, summary="Register an endpoint (its secret is shown once)",
+                 description=description, responses=ERRORS)
+    async def create(body: EndpointIn, request: Request, who: Caller) -> dict[str, Any]:
+        async with pool_of(request).acquire() as conn:
+            try:
+                view, secret = await webhooks.create_endpoint(conn, box(request), owner(who), body.url, body.event_types)
+            except webhooks.BadUrl as exc:
+                raise bad_url(exc) from None
+        return {**view, "secret": secret}
+
+    @router.get("/endpoints", summary="Your endpoints", responses=ERRORS)
+    async def list_(request: Request, who: Caller) -> list[dict[str, Any]]:
+        return await webhooks.list_endpoints(pool_of(request), owner(who))
+
+    @router.patch("/endpoints/{endpoint_id}", summary="Change an endpoint's URL, event types or switch it off",
+                  responses=ERRORS)
+    async def update(endpoint_id: str, body: EndpointPatch, request: Request, who: Caller) -> dict[str, Any]:
+        async with pool_of(request).acquire() as conn:
+            try:
+                view = await webhooks.update_endpoint(conn, owner(who), endpoint_id, body.model_dump(exclude_unset=True))
+            except webhooks.BadUrl as exc:
+                raise bad_url(exc) from None
+        if view is None:
+            raise problems.not_found("endpoint")
+        return view
+
+    @router.delete("/endpoints/{endpoint_id}", status_code=204, summary="Remove an endpoint and its deliveries",
+                   responses=ERRORS)
+    async def delete(endpoint_id: str, request: Request, who: Caller) -> Response:
+        async with pool_of(request).acquire() as conn:
+            if not await webhooks.delete_endpoint(conn, owner(who), endpoint_id):
+                raise problems.not_found("endpoint")
+        return Response(status_code=204)
+
+    @router.post("/endpoints/{endpoint_id}/rotate-secret",
+                 summary="A new signing secret (shown once); the old one keeps signing for the grace period",
+                 responses=ERRORS)
+    async def rotate(endpoint_id: str, request: Request, who: Caller) -> dict[str, Any]:
+        grace = timedelta(seconds=request.app.state.settings.webhook_rotation_grace_s)
+        async with pool_of(request).acquire() as conn:
+            found = await webhooks.rotate_secret(conn, box(request), owner(who), endpoint_id, grace)
+        if found is None:
+            raise problems.not_found("endpoint")
+        view, secret = found
+        return {**view, "secret": secret}
+
+    @router.get("/deliveries", summary="The delivery log (paged)", responses=ERRORS)
+    async def deliveries(
+        request: Request,
+        who: Caller,
+        status: Literal["pending", "delivered", "failed"] | None = None,
+        after: Annotated[str | None, Query(description="The last delivery id of the previous page")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, Any]:
+        items = await webhooks.list_deliveries(pool_of(request), owner(who), status, after, limit)
+        return {"items": items, "next_after": items[-1]["delivery_id"] if len(items) == limit else None}
+
+    @router.get("/deliveries/{delivery_id}", summary="One delivery: its body and every attempt", responses=ERRORS)
+    async def delivery(delivery_id: str, request: Request, who: Caller) -> dict[str, Any]:
+        found = await webhooks.delivery(pool_of(request), owner(who), delivery_id)
+        if found is None:
+            raise problems.not_found("delivery")
+        return found
+
+    @router.post("/deliveries/{delivery_id}/redeliver", summary="Send a delivery again now (failed or not)",
+                 responses=ERRORS)
+    async def redeliver(delivery_id: str, request: Request, who: Caller) -> dict[str, Any]:
+        async with pool_of(request).acquire() as conn:
+            found = await webhooks.redeliver(conn, owner(who), delivery_id)
+        if found is None:
+            raise problems.not_found("delivery")
+        return found
+
+    return router

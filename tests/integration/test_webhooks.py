@@ -1,0 +1,234 @@
+"""Outbound webhooks against a real local HTTP receiver (127.0.0.1) and real PostgreSQL: it
+fails, times out and recovers; a healthy endpoint is not held up meanwhile; retries stop
+at the limit; a redelivery goes through; signatures verify, also during a secret rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+import uvicorn
+
+from plumbing import db, webhooks
+from tests.integration.test_withdraw_update_erase import make_pool  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.integration
+POLICY = webhooks.Policy(timeout_s=0.6, base_s=0.05, cap_s=0.2, max_attempts=4, poll_s=0.05)
+BOX = webhooks.SecretBox(os.urandom(32))
+
+
+class Receiver:
+    """An HTTP server whose paths answer from a script: a status code, or "hang" (no answer
+    before the client's timeout); when the script runs out, the last entry repeats."""
+
+    def __init__(self) -> None:
+        self.scripts: dict[str, list[int | str]] = {}
+        self.received: list[tuple[str, float, dict[str, str], bytes]] = []
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        path = scope["path"]
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.received.append((path, time.monotonic(), headers, body))
+        script = self.scripts.get(path, [200])
+        step = script.pop(0) if len(script) > 1 else script[0]
+        if step == "hang":
+            await asyncio.sleep(POLICY.timeout_s * 3)
+            step = 200
+        await send({"type": "http.response.start", "status": step, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": f"answered {step}".encode()})
+
+    def got(self, path: str) -> list[tuple[float, dict[str, str], bytes]]:
+        return [(t, h, b) for p, t, h, b in self.received if p == path]
+
+
+@pytest.fixture
+async def receiver():  # type: ignore[no-untyped-def]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = Receiver()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    app.base = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    yield app
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def hooks_pool(pool: asyncpg.Pool) -> asyncpg.Pool:
+    await db.migrate(pool)
+    return pool
+
+
+async def endpoint(pool: asyncpg.Pool, owner: str, url: str, types: list[str] | None = None) -> tuple[str, str]:
+    async with pool.acquire() as conn:
+        view, secret = await webhooks.create_endpoint(conn, BOX, owner, url, types or [])
+    return view["endpoint_id"], secret
+
+
+async def notify(pool: asyncpg.Pool, owner: str, n: int = 1, event_id: uuid.UUID | None = None) -> list[str]:
+    ids = []
+    async with pool.acquire() as conn, conn.transaction():
+        for i in range(n):
+            ids += await webhooks.enqueue(conn, owner, event_id=event_id or uuid.uuid4(), event_type="referral.routed",
+                                          subject=f"ref_{i}", occurred_at=datetime.now(UTC), data={"referral_id": f"ref_{i}"})
+    return ids
+
+
+async def until(what, check, timeout: float = 15.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while (value := await check()) is None:
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+    return value
+
+
+async def statuses(pool: asyncpg.Pool, ids: list[str]) -> dict[str, str]:
+    rows = await pool.fetch("SELECT delivery_id, status FROM webhook_deliveries WHERE delivery_id = ANY($1)", ids)
+    return {r["delivery_id"]: r["status"] for r in rows}
+
+
+async def running(pool: asyncpg.Pool):  # type: ignore[no-untyped-def]
+    dispatcher = webhooks.Dispatcher(pool, BOX, POLICY)
+    return asyncio.create_task(dispatcher.run())
+
+
+async def test_a_failing_then_hanging_endpoint_recovers_and_never_holds_up_a_healthy_one(hooks_pool, receiver):
+    owner = f"employer:{uuid.uuid4().hex[:6]}"
+    flaky_id, flaky_secret = await endpoint(hooks_pool, owner, receiver.base + "/flaky")
+    _, healthy_secret = await endpoint(hooks_pool, owner, receiver.base + "/healthy")
+    receiver.scripts["/flaky"] = [500, 200, "hang", 200]
+    ids = await notify(hooks_pool, owner, n=2)
+    assert len(ids) == 4
+    task = await running(hooks_pool)
+    try:
+        # While the flaky endpoint hangs, a new notification reaches the healthy one at once.
+        await until("the hang", lambda: _first(receiver, "/flaky", 3))
+        ids += await notify(hooks_pool, owner, n=1)
+        async def all_delivered():  # type: ignore[no-untyped-def]
+            found = await statuses(hooks_pool, ids)
+            return found if set(found.values()) == {"delivered"} else None
+
+        await until("every delivery", all_delivered)
+    finally:
+        task.cancel()
+    flaky, healthy = receiver.got("/flaky"), receiver.got("/healthy")
+    assert len(healthy) == 3 and len(flaky) == 3 + 2  # two of the tries failed
+    hang_started = flaky[2][0]
+    assert hang_started < healthy[2][0] < hang_started + POLICY.timeout_s  # not held up by the hang
+    for _t, headers, body in flaky:
+        webhooks.verify(flaky_secret, headers, body)
+    for _, headers, body in healthy:
+        webhooks.verify(healthy_secret, headers, body)
+        with pytest.raises(webhooks.InvalidSignature):
+            webhooks.verify(flaky_secret, headers, body)
+    assert json.loads(healthy[0][2])["type"] == "referral.routed"
+    log = await hooks_pool.fetch(
+        "SELECT a.status_code, a.error FROM webhook_attempts a JOIN webhook_deliveries d USING (delivery_id)"
+        " WHERE d.endpoint_id = $1 ORDER BY a.id", flaky_id)
+    assert [(r["status_code"], r["error"]) for r in log] == [
+        (500, "HTTP 500"), (200, None), (None, "no answer within 0.6 s"), (200, None), (200, None)]
+
+
+async def test_retries_stop_at_the_limit_and_a_redelivery_goes_through(hooks_pool, receiver):
+    owner = f"partner:{uuid.uuid4().hex[:6]}"
+    receiver.scripts["/down"] = [503]
+    await endpoint(hooks_pool, owner, receiver.base + "/down")
+    [delivery_id] = await notify(hooks_pool, owner)
+    task = await running(hooks_pool)
+    try:
+        async def failed():  # type: ignore[no-untyped-def]
+            return (await statuses(hooks_pool, [delivery_id]))[delivery_id] == "failed" or None
+
+        await until("the delivery to fail", failed)
+        assert len(receiver.got("/down")) == POLICY.max_attempts
+        receiver.scripts["/down"] = [200]
+        async with hooks_pool.acquire() as conn:
+            assert await webhooks.redeliver(conn, "partner:someone-else", delivery_id) is None  # not theirs
+            assert (await webhooks.redeliver(conn, owner, delivery_id))["status"] == "pending"
+
+        async def delivered():  # type: ignore[no-untyped-def]
+            return (await statuses(hooks_pool, [delivery_id]))[delivery_id] == "delivered" or None
+
+        await until("the redelivery", delivered)
+    finally:
+        task.cancel()
+    shown = await webhooks.delivery(hooks_pool, owner, delivery_id)
+    assert [a["status_code"] for a in shown["log"]] == [503] * POLICY.max_attempts + [200]
+
+
+async def test_one_delivery_per_event_and_endpoint_and_only_wanted_types(hooks_pool, receiver):
+    owner = f"employer:{uuid.uuid4().hex[:6]}"
+    await endpoint(hooks_pool, owner, receiver.base + "/all")
+    await endpoint(hooks_pool, owner, receiver.base + "/stale-only", ["referral.stale"])
+    event_id = uuid.uuid4()
+    assert len(await notify(hooks_pool, owner, event_id=event_id)) == 1
+    assert await notify(hooks_pool, owner, event_id=event_id) == []
+
+
+async def test_during_a_rotation_both_secrets_sign_and_afterwards_only_the_new_one(hooks_pool, receiver):
+    owner = f"employer:{uuid.uuid4().hex[:6]}"
+    endpoint_id, old = await endpoint(hooks_pool, owner, receiver.base + "/rotating")
+    async with hooks_pool.acquire() as conn:
+        _, new = await webhooks.rotate_secret(conn, BOX, owner, endpoint_id, timedelta(minutes=5))
+    await notify(hooks_pool, owner)
+    task = await running(hooks_pool)
+    try:
+        await until("the signed request", lambda: _first(receiver, "/rotating"))
+        await hooks_pool.execute("UPDATE webhook_endpoints SET previous_until = now() - interval '1 s'")
+        await notify(hooks_pool, owner)
+        await until("the second request", lambda: _first(receiver, "/rotating", 2))
+    finally:
+        task.cancel()
+    (_, during, body1), (_, after, body2) = receiver.got("/rotating")
+    webhooks.verify(old, during, body1) or webhooks.verify(new, during, body1)
+    webhooks.verify(new, after, body2)
+    with pytest.raises(webhooks.InvalidSignature):
+        webhooks.verify(old, after, body2)
+    assert during[webhooks.SIGNATURE.lower()].count("v1=") == 2 and after[webhooks.SIGNATURE.lower()].count("v1=") == 1
+
+
+async def _first(receiver: Receiver, path: str, n: int = 1):  # type: ignore[no-untyped-def]
+    return True if len(receiver.got(path)) >= n else None
+
+
+async def test_employers_manage_their_endpoints_over_the_api(make_pool):  # type: ignore[no-untyped-def]  # noqa: F811
+    from services.employer_gateway.app import DEFINITION as GATEWAY
+    from tests.integration.test_withdraw_update_erase import gateway_app
+
+    pool = await make_pool(GATEWAY.migrations)
+    async with gateway_app(pool, "emp1") as http:
+        r = await http.post("/v1/webhooks/endpoints", json={"url": "https://ats.example.com/hooks",
+                                                              "event_types": ["referral.routed"]})
+        assert r.status_code == 201 and r.json()["secret"].startswith("whsec_"), r.text
+        endpoint_id = r.json()["endpoint_id"]
+        listed = (await http.get("/v1/webhooks/endpoints")).json()
+        assert [e["endpoint_id"] for e in listed] == [endpoint_id] and "secret" not in listed[0]
+        stored = await pool.fetchval("SELECT secret_sealed FROM webhook_endpoints")
+        assert r.json()["secret"].encode() not in stored  # encrypted at rest
+        for bad in ("ftp://ats.example.com/x", "https://user:pw@ats.example.com/x", "not a url"):
+            r = await http.post("/v1/webhooks/endpoints", json={"url": bad})
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == "url", bad
+        rotated = (await http.post(f"/v1/webhooks/endpoints/{endpoint_id}/rotate-secret")).json()
+        assert rotated["secret"].startswith("whsec_") and rotated["previous_secret_valid_until"]
+        r = await http.patch(f"/v1/webhooks/endpoints/{endpoint_id}", json={"active": False})
+        assert r.status_code == 200 and r.json()["active"] is False
+        assert (await http.get("/v1/webhooks/deliveries")).json() == {"items": [], "next_after": None}
