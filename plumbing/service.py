@@ -262,4 +262,8 @@ def run(definition: ServiceDefinition) -> None:
         port=settings.port_for(definition.name),
         log_config=None,
         access_log=False,
+        # Longer than clients keep idle connections (httpx: 5 s), so a client never sends a
+        # request on a connection the server is closing at that moment (the gateway load
+        # benchmark saw that race with both at uvicorn's default of 5 s).
+        timeout_keep_alive=75,
     )
