@@ -18,7 +18,7 @@ import typer
 from plumbing import apikeys
 from plumbing.auth import KINDS
 from plumbing.settings import Settings
-from talentloop import credentials, importer, network
+from talentloop import credentials, importer, network, ops_cli
 from talentloop.network import NetworkConfig
 
 app = typer.Typer(
@@ -57,9 +57,9 @@ def up(
     home: Home = None,
     kafka_port: Annotated[int | None, typer.Option(help="Kafka port (controller uses the next one)")] = None,
     pg_port: Annotated[int | None, typer.Option(help="PostgreSQL port")] = None,
-    base_port: Annotated[int | None, typer.Option(help="First of four HTTP ports for the services")] = None,
+    base_port: Annotated[int | None, typer.Option(help="First of five HTTP ports (the four services, then the console)")] = None,
 ) -> None:
-    """Start Kafka, PostgreSQL and the four services (reuses whatever already runs)."""
+    """Start Kafka, PostgreSQL, the four services and the operator console (reuses whatever already runs)."""
     cfg = _config(home, kafka_port, pg_port, base_port)
     net = network.up(cfg)
     typer.echo(f"TalentLoop is up in {net.timings['total_s']:.1f}s (stack {net.timings['stack_s']:.1f}s).")
@@ -84,7 +84,7 @@ def status(home: Home = None, as_json: Annotated[bool, typer.Option("--json")] =
         typer.echo(f"{name:<17}{state}")
     for name, svc in report["services"].items():
         health = svc["health"]
-        line = "down" if health is None else f"ok  backlog={health['outbox_backlog']} consumer={health['consumer']}"
+        line = "down" if health is None else f"ok  backlog={health.get('outbox_backlog')} consumer={health.get('consumer')}"
         typer.echo(f"{name:<17}{svc['url']:<24}{line}")
 
 
@@ -421,6 +421,8 @@ def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, se
     network.down(cfg)
     typer.echo("TalentLoop is down.")
 
+
+ops_cli.register(app)  # tail, lag, health, replay, dlq, adapters (docs/operators.md)
 
 if __name__ == "__main__":
     app()

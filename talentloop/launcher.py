@@ -1,4 +1,4 @@
-"""Starts and stops the four services as separate OS processes, detached from the caller."""
+"""Starts and stops the four services and the console as separate OS processes, detached from the caller."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import httpx
 
 from deploy.processes import pid_alive, read_pid, remember_child, tail, terminate, write_pid
 from plumbing import vault
+from plumbing.settings import DEFAULT_PORTS
 
-SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
+SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "console")  # console: the operators' pages
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class ServiceProcess:
 
 
 def processes(state_dir: Path, ports: dict[str, int]) -> list[ServiceProcess]:
-    return [ServiceProcess(name, ports[name], state_dir) for name in SERVICES]
+    return [ServiceProcess(name, ports.get(name) or DEFAULT_PORTS[name], state_dir) for name in SERVICES]
 
 
 def _secret_file(state_dir: Path, name: str, make: Callable[[], str]) -> str:

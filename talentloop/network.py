@@ -59,7 +59,7 @@ class NetworkConfig:
             kafka_port=cfg["kafka_port"],
             controller_port=cfg["controller_port"],
             pg_port=cfg["pg_port"],
-            ports=cfg["ports"],
+            ports={**DEFAULT_PORTS, **cfg["ports"]},  # a network.json from before the console has no port for it
         )
 
 
@@ -92,6 +92,8 @@ def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None) -> Network:
         "DATABASE_URL": stack.database_url,
         "TALENTLOOP_PSEUDONYM_KEY": launcher.pseudonym_key(cfg.home),
         "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
+        # For the console: the services it asks for health, the funnel and reports.
+        "TALENTLOOP_SERVICE_URLS": json.dumps({s.name: s.url for s in cfg.services()}),
     }
     services = [s for s in cfg.services() if only is None or s.name in only]
     for service in services:

@@ -19,7 +19,7 @@ from contracts.topics import partner_inbound
 from plumbing import idempotency, problems
 from plumbing.auth import Principal, principal, require
 from plumbing.service import correlation_id, pool_of
-from services.intake import csv_import, domain, mapping, store
+from services.intake import csv_import, domain, inbound, mapping, store
 from services.intake.pipeline import Accepted, Conflict, Duplicate, Intake, NotFound
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
@@ -407,3 +407,39 @@ async def my_adapters(request: Request, who: Caller) -> list[dict[str, Any]]:
         for (partner, _), a in sorted(request.app.state.adapters.items())
         if partner == who.id
     ]
+
+
+@router.post(
+    "/adapters/reload",
+    tags=["adapters"],
+    summary="Operators: re-read the adapters folder (TALENTLOOP_ADAPTERS) without a restart",
+    description="Every adapter is validated first; an invalid one leaves the running adapters unchanged (422 "
+    "`invalid-adapters`, naming the file and field). Records read after the reload, replayed dead letters "
+    "included, use the new mappings. A partner topic that is new to `kafka: true` is subscribed at the next start "
+    "(`restart_required_for`).",
+    responses=problems.responses(401, 403, 422),
+)
+async def reload_adapters(request: Request, who: Caller) -> dict[str, Any]:
+    require(who, "operator")
+    folder = request.app.state.settings.adapters_dir
+    try:
+        adapters = mapping.load_all(folder)
+    except ValueError as exc:
+        raise problems.Problem(422, "invalid-adapters", "Invalid adapters", str(exc)) from None
+    request.app.state.adapters = adapters
+    new: list[str] = []
+    consumer = getattr(request.app.state, "consumer", None)
+    if isinstance(consumer, inbound.InboundConsumer):
+        topics = inbound.inbound_topics(adapters)
+        new = sorted(set(topics) - set(consumer.adapters))
+        # Only the topics intake is subscribed to; one whose adapter went away dead-letters as `NoAdapter`.
+        consumer.adapters = {t: topics[t] for t in consumer.adapters if t in topics}
+    return {
+        "folder": str(folder),
+        "adapters": [
+            {"partner_id": a.partner_id, "format": a.format,
+             "kafka_topic": partner_inbound(a.partner_id) if a.kafka else None}
+            for _, a in sorted(adapters.items())
+        ],
+        "restart_required_for": new,
+    }

@@ -1,0 +1,53 @@
+"""The operators' console: a small web app over plumbing/operations.py (docs/operators.md).
+
+Pages for the live event stream (server-sent events, filtered), the funnel and good jobs
+(from outcomes, with the operator's own key, server-side), consumer lag, dead letters with
+a replay button, and health; the same data as JSON under /api for scripts (Bearer key).
+Operators only: a browser logs in with its operator key once and gets an HttpOnly,
+SameSite=Strict session cookie (the key never travels in a URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+from plumbing.operations import Operations
+from plumbing.service import Runtime, ServiceDefinition
+from plumbing.settings import DEFAULT_PORTS
+from services.console import api, pages
+from services.console.sessions import Sessions
+
+
+def service_urls() -> dict[str, str]:
+    """The services to watch: TALENTLOOP_SERVICE_URLS (JSON, set by `talentloop up`), else the defaults."""
+    raw = os.environ.get("TALENTLOOP_SERVICE_URLS")
+    if raw:
+        return dict(json.loads(raw))
+    return {name: f"http://127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()}
+
+
+async def _close_on_stop(ops: Operations) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await ops.close()
+
+
+async def on_start(rt: Runtime) -> None:
+    ops = Operations(rt.settings.kafka_bootstrap_servers, rt.settings.database_url, service_urls())
+    rt.app.state.ops = ops
+    rt.app.state.sessions = Sessions()
+    rt.tasks.append(asyncio.create_task(_close_on_stop(ops), name="console-operations"))
+
+
+DEFINITION = ServiceDefinition(
+    name="console",
+    title="TalentLoop operators' console",
+    description="Live events, funnel and good jobs, consumer lag, dead letters and their replay, health. Operators only.",
+    migrations=Path(__file__).parent / "migrations",  # none: replays are recorded in the `operations` schema
+    routers=[pages.router, api.router],
+    on_start=on_start,
+)
