@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit up down status tools kcat clean
+.PHONY: install demo test test-unit up down status tools kcat chromium clean
 
 install: $(STAMP)
 
@@ -33,10 +33,19 @@ kcat:
 	    (apt-get update -qq && apt-get install -y -qq kcat >/dev/null) || echo "could not install kcat"; \
 	  else echo "kcat is not installed (apt-get install kcat): its interop test will be skipped"; fi; }
 
+# Debian's Chromium and ChromeDriver for the console's browser test (tests/e2e/test_console_browser.py),
+# installed when we may (root with apt-get) and skipped when /usr/bin/chromium is there already.
+chromium:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "could not install chromium"; \
+	  else echo "chromium is not installed (apt-get install chromium chromium-driver): the browser test needs it"; fi; }
+
 demo: install
 	$(BIN)/talentloop demo
 
-test: install tools kcat
+test: install tools kcat chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

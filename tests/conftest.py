@@ -36,7 +36,7 @@ def network_config(tmp_path_factory: pytest.TempPathFactory) -> NetworkConfig:
         kafka_port=free_port(),
         controller_port=free_port(),
         pg_port=free_port(),
-        ports={name: free_port() for name in ("intake", "routing", "employer_gateway", "outcomes")},
+        ports={name: free_port() for name in ("intake", "routing", "employer_gateway", "outcomes", "console")},
     )
 
 

@@ -8,6 +8,8 @@ Every test collected under tests/e2e is marked `e2e`.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +19,7 @@ import httpx
 import pytest
 
 from deploy.stack import StackInfo
+from plumbing.settings import Settings
 from talentloop import network
 from talentloop.credentials import load_keys
 from talentloop.network import NetworkConfig
@@ -39,8 +42,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def running_network(stack: StackInfo, network_config: NetworkConfig) -> RunningNetwork:
+def adapters_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the adapters folder that the network's intake reads (TALENTLOOP_ADAPTERS), so a
+    test may change a mapping and reload it (`talentloop adapters reload`) without touching deploy/."""
+    folder = tmp_path_factory.mktemp("adapters")
+    for path in Settings().adapters_dir.glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def running_network(stack: StackInfo, network_config: NetworkConfig, adapters_dir: Path) -> RunningNetwork:
     t0 = time.monotonic()
+    os.environ["TALENTLOOP_ADAPTERS"] = str(adapters_dir)  # the services inherit it (talentloop.launcher)
     net = network.up(network_config)  # reuses the session stack; the stack fixture's teardown calls network.down
     return RunningNetwork(
         urls=net.urls,
