@@ -19,3 +19,14 @@ async def claim(conn: asyncpg.Connection, consumer: str, event_id: uuid.UUID) ->
         event_id,
     )
     return row is not None
+
+
+async def claim_many(conn: asyncpg.Connection, consumer: str, event_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """`claim` for several events in one statement; returns those not applied before."""
+    rows = await conn.fetch(
+        "INSERT INTO inbox (consumer, event_id) SELECT $1, e FROM unnest($2::uuid[]) AS e"
+        " ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer,
+        event_ids,
+    )
+    return {r["event_id"] for r in rows}

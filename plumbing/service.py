@@ -29,7 +29,7 @@ from contracts import messages
 from contracts.events import Payload
 from contracts.topics import Topic
 from plumbing import apikeys, db, keys_api, metrics, outbox, problems, subscriber, tracing
-from plumbing.consumer import EventConsumer, Handler
+from plumbing.consumer import BatchHandler, EventConsumer, Handler
 from plumbing.kafka import new_producer
 from plumbing.logging import bind_context, clear_context, configure, get_logger
 from plumbing.settings import Settings
@@ -48,6 +48,9 @@ class ServiceDefinition:
     routers: list[APIRouter] = field(default_factory=list)
     consumes: tuple[Topic, ...] = ()
     handlers: dict[str, Handler] = field(default_factory=dict)
+    # Set-based handling of several events per transaction (subscribed in batches); the
+    # per-event `handlers` stay the fallback when a batch fails.
+    batch_handler: BatchHandler | None = None
     emits: tuple[type[Payload], ...] = ()  # what its outbox publishes, for the AsyncAPI document
     required_settings: tuple[str, ...] = ()
     # Service-specific start-up (after the database and producer, before the broker starts):
@@ -114,6 +117,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
                 pool,
                 producer,
                 handlers=definition.handlers,
+                batch_handler=definition.batch_handler,
                 max_attempts=settings.max_attempts,
                 backoff_s=settings.retry_backoff_s,
             )

@@ -51,7 +51,58 @@ def attach(broker: KafkaBroker, consumer: EventConsumer, topics: list[str]) -> N
             "(older versions are upcast); anything it cannot parse or apply goes to "
             f"{consumer.dead_letter_topic} with the reason."
         )
-        attach_records(broker, consumer, topic, messages.schema_of(accepted), description)
+        attach = attach_batches if consumer.batch_handler is not None else attach_records
+        attach(broker, consumer, topic, messages.schema_of(accepted), description)
+
+
+def attach_batches(
+    broker: KafkaBroker, consumer: EventConsumer, topic: str, schema: dict[str, Any], description: str
+) -> None:
+    """Subscribe `consumer.process_batch` to `topic`: up to BATCH records per call, the
+    offsets committed after the batch's effect (as `attach_records` does for one)."""
+    Body = Annotated[list[bytes], WithJsonSchema(schema)]
+
+    async def on_batch(body: list[bytes], msg: KafkaMessage) -> None:
+        records = [
+            Record(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ())) for r in msg.raw_message
+        ]
+        try:
+            await consumer.process_batch(records)
+        except Exception:
+            await asyncio.sleep(1.0)  # as in attach_records: no hot loop while the broker is away
+            raise
+
+    on_batch.__annotations__ = {"body": Body, "msg": KafkaMessage, "return": None}
+    broker.subscriber(
+        topic,
+        group_id=consumer_group(consumer.name, topic),
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        batch=True,
+        max_records=BATCH,
+        batch_timeout_ms=100,
+        decoder=_raw_batch,
+        parser=_tolerant_batch_parser,
+        title=f"{consumer.name}:{topic}",
+        description=description,
+    )(on_batch)
+
+
+BATCH = 500
+
+
+async def _raw_batch(msg: Any) -> list[bytes]:
+    return msg.body
+
+
+async def _tolerant_batch_parser(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    safe = tuple(
+        dataclasses.replace(r, headers=tuple((k, v.decode("utf-8", "replace").encode()) for k, v in (r.headers or ())))
+        for r in records
+    )
+    message = await original(safe)
+    message.raw_message = records
+    return message
 
 
 def attach_records(

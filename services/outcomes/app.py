@@ -11,6 +11,7 @@ from plumbing.vault import Vault, parse_master_key
 from plumbing.webhooks_api import router_for
 from services.outcomes.api import router
 from services.outcomes.handlers import HANDLERS
+from services.outcomes.ingest import batch_handler
 from services.outcomes.reports_api import router as reports_router
 
 
@@ -40,6 +41,7 @@ DEFINITION = ServiceDefinition(
         topics.SKILLS_GAP,
     ),
     handlers=HANDLERS,
+    batch_handler=batch_handler(live=True),
     on_start=on_start,
     required_settings=("master_key",),
 )

@@ -1,7 +1,7 @@
 """Rebuild: replay every topic outcomes consumes from offset 0 into empty projections.
 
-The replay runs the live handlers (`handlers(live=False)`: no partner is notified again)
-into a fresh schema (default `outcomes_rebuild`, dropped and created anew), in batches of
+The replay runs the live ingestion (`ingest.batch_handler(live=False)`: no partner is
+notified again) into a fresh schema (default `outcomes_rebuild`, dropped and created anew), in batches of
 records per transaction, up to the end offsets the topics had when it started. Then it
 hashes the normalized content of the ledger and of the projections, live and rebuilt: the
 projections follow from the ledger's facts whatever order they arrive in, so a live network
@@ -21,11 +21,13 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from contracts import ContractError, Envelope, payload_of
+from contracts.events import Payload
 from contracts.registry import latest_type
 from plumbing import db
 from plumbing.kafka import partitions_of
 from services.outcomes.app import DEFINITION
-from services.outcomes.handlers import handlers
+from services.outcomes.handlers import HANDLERS
+from services.outcomes.ingest import batch_handler
 
 # What the hash covers: every derived table, and the ledger, without arrival-dependent columns
 # (sequence numbers, the time a row was written or redacted).
@@ -98,7 +100,7 @@ async def fresh_schema(database_url: str, schema: str) -> asyncpg.Pool:
 async def replay(bootstrap: str, pool: asyncpg.Pool, result: Result, batch: int = 1000) -> None:
     """Every record of the topics, from offset 0 to the end offsets at the start, applied in
     transactions of up to `batch` records."""
-    apply = handlers(live=False)
+    ingest = batch_handler(live=False)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=batch)
     await consumer.start()
     try:
@@ -110,9 +112,10 @@ async def replay(bootstrap: str, pool: asyncpg.Pool, result: Result, batch: int 
         while todo:
             fetched = await consumer.getmany(*todo, timeout_ms=500, max_records=batch)
             records = [r for tp, recs in fetched.items() for r in recs if r.offset < ends[tp]]
+            items = [item for item in (_parse(r.value, result) for r in records) if item is not None]
             async with pool.acquire() as conn, conn.transaction():
-                for record in records:
-                    await _apply(conn, apply, record.value, result)
+                await ingest(conn, items)
+            result.events += len(items)
             for tp in list(todo):
                 if await consumer.position(tp) >= ends[tp]:
                     todo.discard(tp)
@@ -120,19 +123,16 @@ async def replay(bootstrap: str, pool: asyncpg.Pool, result: Result, batch: int 
         await consumer.stop()
 
 
-async def _apply(conn: asyncpg.Connection, apply: dict, value: bytes | None, result: Result) -> None:
+def _parse(value: bytes | None, result: Result) -> tuple[Envelope, Payload] | None:
     try:
         envelope = Envelope.from_bytes(value or b"")
-        handler = apply.get(latest_type(envelope.type))
-        if handler is None:
+        if latest_type(envelope.type) not in HANDLERS:
             result.skipped["not for outcomes"] += 1
-            return
-        payload = payload_of(envelope)
+            return None
+        return envelope, payload_of(envelope)
     except ContractError:
         result.skipped["not a valid event (dead-lettered when live)"] += 1
-        return
-    await handler(conn, envelope, payload)
-    result.events += 1
+        return None
 
 
 async def rebuild(bootstrap: str, database_url: str, schema: str = "outcomes_rebuild", batch: int = 1000) -> Result:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from datetime import datetime
 
@@ -59,6 +60,48 @@ async def append(
     return row is not None
 
 
+async def lock_referrals(conn: asyncpg.Connection, referral_ids: list[str]) -> None:
+    """`lock_referral` for several, in one order (so two batches cannot deadlock)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('outcomes.referral:' || r, 0))"
+        " FROM (SELECT r FROM unnest($1::text[]) AS r ORDER BY r) AS ordered",
+        sorted(set(referral_ids)),
+    )
+
+
+async def erased_among(conn: asyncpg.Connection, referral_ids: list[str]) -> set[str]:
+    rows = await conn.fetch("SELECT referral_id FROM erased_referrals WHERE referral_id = ANY($1::text[])", referral_ids)
+    return {r["referral_id"] for r in rows}
+
+
+async def append_many(
+    conn: asyncpg.Connection, items: list[tuple[Envelope, str, str]], erased: set[str]
+) -> set[uuid.UUID]:
+    """`append` for several events about referrals ((envelope, topic, referral id)); returns
+    the ids of those not in the ledger before."""
+    envelopes = [
+        env.model_copy(update={"data": domain.redact(env.data)}) if rid in erased else env for env, _, rid in items
+    ]
+    rows = await conn.fetch(
+        "INSERT INTO ledger (event_id, event_type, referral_id, partner_id, employer_id, occurred_at, source_topic,"
+        " envelope, redacted_at)"
+        " SELECT e, t, r, p, m, o, s, v::jsonb, CASE WHEN x THEN now() END"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],"
+        "            $8::text[], $9::bool[]) AS u(e, t, r, p, m, o, s, v, x)"
+        " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+        [e.id for e in envelopes],
+        [e.type for e in envelopes],
+        [rid for _, _, rid in items],
+        [e.partnerid for e in envelopes],
+        [e.employerid for e in envelopes],
+        [e.time for e in envelopes],
+        [topic for _, topic, _ in items],
+        [e.model_dump_json(exclude_none=True) for e in envelopes],
+        [rid in erased for _, _, rid in items],
+    )
+    return {r["event_id"] for r in rows}
+
+
 async def is_erased(conn: asyncpg.Connection, referral_id: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM erased_referrals WHERE referral_id = $1", referral_id))
 
@@ -108,28 +151,19 @@ async def ledger_events(conn: asyncpg.Connection, referral_id: str) -> list[proj
     ]
 
 
-async def reproject(conn: asyncpg.Connection, referral_id: str) -> tuple[str | None, projection.Projection | None]:
-    """Derive the referral's projection again from all its ledger events and store it;
-    returns the partner status it had before (None if new) and the projection.
+UPSERT_PROJECTION = """
+INSERT INTO referral_facts (referral_id, partner_id, employer_id, facts, scoped_facts, stages, status, anomalies,
+    attempt, exit, record, partner_detail, candidate_id, demographics_sealed, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
+ON CONFLICT (referral_id) DO UPDATE SET partner_id = $2, employer_id = $3, facts = $4, scoped_facts = $5,
+    stages = $6, status = $7, anomalies = $8, attempt = $9, exit = $10, record = $11, partner_detail = $12,
+    candidate_id = $13, demographics_sealed = $14, updated_at = now()
+"""
 
-    The caller holds the referral's lock (`lock_referral`), so concurrent events of one
-    referral are projected one after the other and none is lost.
-    """
-    found = await ledger_events(conn, referral_id)
-    if not found:
-        return None, None
-    before = await conn.fetchval("SELECT status FROM referral_facts WHERE referral_id = $1", referral_id)
-    p = projection.project(referral_id, found)
+
+def _projection_row(referral_id: str, p: projection.Projection) -> tuple[object, ...]:
     d, r = p.derived, p.record
-    await conn.execute(
-        """
-        INSERT INTO referral_facts (referral_id, partner_id, employer_id, facts, scoped_facts, stages, status, anomalies,
-            attempt, exit, record, partner_detail, candidate_id, demographics_sealed, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
-        ON CONFLICT (referral_id) DO UPDATE SET partner_id = $2, employer_id = $3, facts = $4, scoped_facts = $5,
-            stages = $6, status = $7, anomalies = $8, attempt = $9, exit = $10, record = $11, partner_detail = $12,
-            candidate_id = $13, demographics_sealed = $14, updated_at = now()
-        """,
+    return (
         referral_id,
         r.partner_id or None,
         r.employer_id,
@@ -145,7 +179,48 @@ async def reproject(conn: asyncpg.Connection, referral_id: str) -> tuple[str | N
         p.candidate_id,
         json.dumps(p.demographics_sealed) if p.demographics_sealed else None,
     )
+
+
+async def reproject(conn: asyncpg.Connection, referral_id: str) -> tuple[str | None, projection.Projection | None]:
+    """Derive the referral's projection again from all its ledger events and store it;
+    returns the partner status it had before (None if new) and the projection.
+
+    The caller holds the referral's lock (`lock_referral`), so concurrent events of one
+    referral are projected one after the other and none is lost.
+    """
+    found = await ledger_events(conn, referral_id)
+    if not found:
+        return None, None
+    before = await conn.fetchval("SELECT status FROM referral_facts WHERE referral_id = $1", referral_id)
+    p = projection.project(referral_id, found)
+    await conn.execute(UPSERT_PROJECTION, *_projection_row(referral_id, p))
     return before, p
+
+
+async def reproject_many(
+    conn: asyncpg.Connection, referral_ids: list[str]
+) -> dict[str, tuple[str | None, projection.Projection]]:
+    """`reproject` for several referrals in a few statements; the caller holds their locks."""
+    rows = await conn.fetch(
+        "SELECT referral_id, event_type, occurred_at, employer_id, partner_id, envelope -> 'data' AS data FROM ledger"
+        " WHERE referral_id = ANY($1::text[])",
+        referral_ids,
+    )
+    events: dict[str, list[projection.LedgerEvent]] = {}
+    for r in rows:
+        events.setdefault(r["referral_id"], []).append(
+            projection.LedgerEvent(r["event_type"], r["occurred_at"], r["employer_id"], json.loads(r["data"]),
+                                   r["partner_id"])
+        )
+    before = {
+        r["referral_id"]: r["status"]
+        for r in await conn.fetch(
+            "SELECT referral_id, status FROM referral_facts WHERE referral_id = ANY($1::text[])", referral_ids
+        )
+    }
+    out = {rid: (before.get(rid), projection.project(rid, found)) for rid, found in sorted(events.items())}
+    await conn.executemany(UPSERT_PROJECTION, [_projection_row(rid, p) for rid, (_, p) in out.items()])
+    return out
 
 
 async def upsert_opening(conn: asyncpg.Connection, data: dict, at: datetime, closed: bool) -> None:

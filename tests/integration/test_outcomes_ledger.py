@@ -146,3 +146,32 @@ async def test_the_reports_come_as_json_csv_and_html_for_operators_and_each_part
         assert doc["scope"] == "partner p1" and "p2" not in str(doc["funnel"])
     async with app_for(Principal("employer", "emp1")) as employer:
         assert (await employer.get("/v1/reports")).status_code == 403
+
+
+async def test_batches_give_what_event_by_event_gives(make_pool):  # noqa: F811
+    """The live consumer takes records in batches (`ingest.py`); the projections are those of
+    applying each event on its own."""
+    from plumbing.consumer import EventConsumer, Record
+    from services.outcomes.ingest import batch_handler
+
+    one_by_one = await consumer_for(make_pool, OUTCOMES)
+    batched_pool = await make_pool(OUTCOMES.migrations)
+    batched = EventConsumer("outcomes", batched_pool, None, handlers=OUTCOMES.handlers,  # type: ignore[arg-type]
+                            batch_handler=batch_handler(live=True))
+    rng = random.Random(11)
+    stream = [env for n in range(6) for env in envelopes(f"ref_b{n}", partner=f"p{n % 2}")]
+    for env in stream:
+        await apply(one_by_one, env)
+    shuffled = rng.sample(stream, len(stream)) + rng.sample(stream, 5)  # out of order, and some twice
+    for start in range(0, len(shuffled), 7):
+        records = [Record(e.subject, 0, i, e.subject.encode(), e.to_bytes()) for i, e in enumerate(shuffled[start:start + 7])]
+        outcomes = await batched.process_batch(records)
+        assert set(outcomes) <= {"applied", "duplicate"}
+    assert batched.counts["applied"] == len(stream) and batched.counts["duplicate"] == 5
+    for n in range(6):
+        ref = f"ref_b{n}"
+        assert await projection(batched_pool, ref) == await projection(one_by_one.pool, ref)
+        # Several steps of one referral in one batch are one change: from what the partner was
+        # last told to where the referral now is (never a status it did not reach).
+        told = await status_changes(batched_pool, ref)
+        assert told[-1][1] == "hired" and all(prev == nxt for (_, nxt), (prev, _) in zip(told, told[1:], strict=False))
