@@ -416,7 +416,8 @@ async def my_adapters(request: Request, who: Caller) -> list[dict[str, Any]]:
     description="Every adapter is validated first; an invalid one leaves the running adapters unchanged (422 "
     "`invalid-adapters`, naming the file and field). Records read after the reload, replayed dead letters "
     "included, use the new mappings. A partner topic that is new to `kafka: true` is subscribed at the next start "
-    "(`restart_required_for`).",
+    "(`restart_required_for`). Repeating it is harmless (it re-reads the same files), so `Idempotency-Key` is "
+    "ignored.",
     responses=problems.responses(401, 403, 422),
 )
 async def reload_adapters(request: Request, who: Caller) -> dict[str, Any]:
