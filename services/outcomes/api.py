@@ -25,10 +25,11 @@ Caller = Annotated[Principal, Depends(principal)]
     responses=problems.responses(401, 404),
 )
 async def timeline(referral_id: str, request: Request, who: Caller) -> dict[str, Any]:
-    pool = pool_of(request)
-    view = await store.referral_view(pool, referral_id)
     employer = who.id if who.kind == "employer" else None
-    rows = await store.timeline(pool, referral_id, employer) if view is not None else []
+    # One snapshot: the status and the events it follows from, never a mix of two moments.
+    async with pool_of(request).acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        view = await store.referral_view(conn, referral_id)
+        rows = await store.timeline(conn, referral_id, employer) if view is not None else []
     visible = view is not None and (
         who.kind == "operator" or (who.kind == "partner" and view["partner_id"] == who.id) or (employer and rows)
     )

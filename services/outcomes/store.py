@@ -244,11 +244,13 @@ async def upsert_opening(conn: asyncpg.Connection, data: dict, at: datetime, clo
     )
 
 
-async def referral_view(pool: asyncpg.Pool, referral_id: str) -> asyncpg.Record | None:
+async def referral_view(pool: asyncpg.Pool | asyncpg.Connection, referral_id: str) -> asyncpg.Record | None:
     return await pool.fetchrow("SELECT * FROM referral_facts WHERE referral_id = $1", referral_id)
 
 
-async def timeline(pool: asyncpg.Pool, referral_id: str, employer_id: str | None = None) -> list[asyncpg.Record]:
+async def timeline(
+    pool: asyncpg.Pool | asyncpg.Connection, referral_id: str, employer_id: str | None = None
+) -> list[asyncpg.Record]:
     """Events in the order they happened (arrival order breaks ties); an employer sees its own part."""
     return await pool.fetch(
         "SELECT seq, event_id, event_type, occurred_at, recorded_at, partner_id, employer_id, envelope"
