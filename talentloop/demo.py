@@ -324,6 +324,7 @@ async def _work(http: httpx.AsyncClient, urls: dict[str, str], key: str, item: d
         "start_date": (date.today() + timedelta(days=14)).isoformat(),
     }
     await post("/offers", {**terms, "expires_on": (date.today() + timedelta(days=7)).isoformat()})
+    tally.add(referral_id, partner, "offered")
     await post("/placement", terms)
     tally.add(referral_id, partner, "placed")
     tally.exit(referral_id, None)
