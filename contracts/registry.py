@@ -55,6 +55,11 @@ def latest_types() -> list[str]:
     return sorted({latest_type(t) for t in PAYLOADS})
 
 
+def emitted_by(service: str) -> tuple[type[events.Payload], ...]:
+    """The newest version of every event on the topics `service` writes (contracts.topics)."""
+    return tuple(PAYLOADS[t] for t in latest_types() if PAYLOADS[t].topic.producer == service)
+
+
 def dataschema(model: type[events.Payload]) -> str:
     return f"{SCHEMA_BASE}:{model.family()}:{model.schema_version}"
 

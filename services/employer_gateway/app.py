@@ -3,7 +3,8 @@
 import asyncio
 from pathlib import Path
 
-from contracts import events, topics
+from contracts import topics
+from contracts.registry import emitted_by
 from plumbing import webhooks
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.vault import Vault, parse_master_key
@@ -31,23 +32,7 @@ DEFINITION = ServiceDefinition(
     description="Employers' API: openings, the referral inbox, acknowledgements, interviews and placements.",
     migrations=Path(__file__).parent / "migrations",
     routers=[router, router_for("employer", EMPLOYER_NOTIFICATIONS)],
-    emits=(
-        events.OpeningPostedV1,
-        events.OpeningUpdatedV1,
-        events.OpeningClosedV1,
-        events.ReferralAcknowledgedV1,
-        events.ReferralDeclinedV1,
-        events.InterviewScheduledV1,
-        events.InterviewCompletedV1,
-        events.PlacementReportedV1,
-        events.InterviewRescheduledV1,
-        events.InterviewCancelledV1,
-        events.OfferExtendedV1,
-        events.OfferDeclinedV1,
-        events.RetentionCheckedV1,
-        events.SeparationReportedV1,
-        events.ReferralStaleV1,
-    ),
+    emits=emitted_by("employer_gateway"),
     consumes=(topics.ROUTING, topics.REFERRALS, topics.CANDIDATES),
     handlers=HANDLERS,
     on_start=on_start,
