@@ -65,7 +65,9 @@ class InvalidSignature(Exception):
     pass
 
 
-def verify(secret: str, headers: Mapping[str, str], body: bytes, tolerance_s: int = 300, now: float | None = None) -> None:
+def verify(
+    secret: str, headers: Mapping[str, str], body: bytes, tolerance_s: int = 300, now: float | None = None
+) -> None:
     """What a receiver does: the signature must match `secret` over the raw body and the
     timestamp, and the timestamp must be recent (replays of old requests fail)."""
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -220,8 +222,13 @@ async def enqueue(
     """Queue a notification for each of the owner's active endpoints that wants this type,
     in the caller's transaction. Callers pass only data the owner may see. Returns the
     delivery ids (none for an event id already queued to an endpoint)."""
-    body = {"id": str(event_id), "type": event_type, "occurred_at": occurred_at.isoformat(), "subject": subject,
-            "data": data}
+    body = {
+        "id": str(event_id),
+        "type": event_type,
+        "occurred_at": occurred_at.isoformat(),
+        "subject": subject,
+        "data": data,
+    }
     rows = await conn.fetch(
         "INSERT INTO webhook_deliveries (delivery_id, endpoint_id, owner, event_id, event_type, body)"
         " SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), endpoint_id, owner, $2, $3, $4"
@@ -266,7 +273,9 @@ async def list_deliveries(
 
 
 async def delivery(pool: asyncpg.Pool, owner: str, delivery_id: str) -> dict[str, Any] | None:
-    row = await pool.fetchrow("SELECT * FROM webhook_deliveries WHERE owner = $1 AND delivery_id = $2", owner, delivery_id)
+    row = await pool.fetchrow(
+        "SELECT * FROM webhook_deliveries WHERE owner = $1 AND delivery_id = $2", owner, delivery_id
+    )
     if row is None:
         return None
     attempts = await pool.fetch(
@@ -306,8 +315,9 @@ class Policy:
 
     @classmethod
     def from_settings(cls, s: Settings) -> Policy:
-        return cls(s.webhook_timeout_s, s.webhook_backoff_s, s.webhook_backoff_cap_s, s.webhook_max_attempts,
-                   s.webhook_poll_s)
+        return cls(
+            s.webhook_timeout_s, s.webhook_backoff_s, s.webhook_backoff_cap_s, s.webhook_max_attempts, s.webhook_poll_s
+        )
 
 
 class Dispatcher:
@@ -399,7 +409,9 @@ class Dispatcher:
                 started = time.monotonic()
                 status, error, excerpt = None, None, None
                 try:
-                    r = await self._client.post(row["url"], content=body, headers=headers, timeout=self._policy.timeout_s)
+                    r = await self._client.post(
+                        row["url"], content=body, headers=headers, timeout=self._policy.timeout_s
+                    )
                     status, excerpt = r.status_code, r.text[:EXCERPT]
                     if not 200 <= r.status_code < 300:
                         error = f"HTTP {r.status_code}"
@@ -414,20 +426,27 @@ class Dispatcher:
             self._busy.discard(row["endpoint_id"])
             self._wake.set()  # the endpoint is free: its next delivery may go
 
-    async def _record(self, row: asyncpg.Record, status: int | None, error: str | None, excerpt: str | None,
-                      duration_ms: int) -> None:
+    async def _record(
+        self, row: asyncpg.Record, status: int | None, error: str | None, excerpt: str | None, duration_ms: int
+    ) -> None:
         attempts = row["attempts"] + 1
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO webhook_attempts (delivery_id, status_code, duration_ms, error, response_excerpt)"
                 " VALUES ($1, $2, $3, $4, $5)",
-                row["delivery_id"], status, duration_ms, error, excerpt,
+                row["delivery_id"],
+                status,
+                duration_ms,
+                error,
+                excerpt,
             )
             if error is None:
                 await conn.execute(
                     "UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, last_status = $3,"
                     " last_error = NULL, delivered_at = now() WHERE delivery_id = $1",
-                    row["delivery_id"], attempts, status,
+                    row["delivery_id"],
+                    attempts,
+                    status,
                 )
                 return
             failed = attempts >= self._policy.max_attempts
@@ -435,10 +454,16 @@ class Dispatcher:
             await conn.execute(
                 "UPDATE webhook_deliveries SET status = $2, attempts = $3, last_status = $4, last_error = $5,"
                 " next_attempt_at = now() + make_interval(secs => $6) WHERE delivery_id = $1",
-                row["delivery_id"], "failed" if failed else "pending", attempts, status, error, delay,
+                row["delivery_id"],
+                "failed" if failed else "pending",
+                attempts,
+                status,
+                error,
+                delay,
             )
-        log.info("webhooks.attempt_failed", delivery_id=row["delivery_id"], attempts=attempts, error=error,
-                 gave_up=failed)
+        log.info(
+            "webhooks.attempt_failed", delivery_id=row["delivery_id"], attempts=attempts, error=error, gave_up=failed
+        )
 
 
 def start(pool: asyncpg.Pool, settings: Settings) -> tuple[Dispatcher, SecretBox]:

@@ -53,15 +53,27 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
         return request.app.state.webhook_box
 
     def bad_url(exc: webhooks.BadUrl) -> problems.Problem:
-        return problems.Problem(422, "validation", "Request is not valid", str(exc), errors=[
-            {"field": "url", "code": "bad_url", "message": str(exc)}])
+        return problems.Problem(
+            422,
+            "validation",
+            "Request is not valid",
+            str(exc),
+            errors=[{"field": "url", "code": "bad_url", "message": str(exc)}],
+        )
 
-    @router.post("/endpoints", status_code=201, summary="Register an endpoint (its secret is shown once)",
-                 description=description, responses=ERRORS)
+    @router.post(
+        "/endpoints",
+        status_code=201,
+        summary="Register an endpoint (its secret is shown once)",
+        description=description,
+        responses=ERRORS,
+    )
     async def create(body: EndpointIn, request: Request, who: Caller) -> dict[str, Any]:
         async with pool_of(request).acquire() as conn:
             try:
-                view, secret = await webhooks.create_endpoint(conn, box(request), owner(who), body.url, body.event_types)
+                view, secret = await webhooks.create_endpoint(
+                    conn, box(request), owner(who), body.url, body.event_types
+                )
             except webhooks.BadUrl as exc:
                 raise bad_url(exc) from None
         return {**view, "secret": secret}
@@ -70,29 +82,35 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
     async def list_(request: Request, who: Caller) -> list[dict[str, Any]]:
         return await webhooks.list_endpoints(pool_of(request), owner(who))
 
-    @router.patch("/endpoints/{endpoint_id}", summary="Change an endpoint's URL, event types or switch it off",
-                  responses=ERRORS)
+    @router.patch(
+        "/endpoints/{endpoint_id}", summary="Change an endpoint's URL, event types or switch it off", responses=ERRORS
+    )
     async def update(endpoint_id: str, body: EndpointPatch, request: Request, who: Caller) -> dict[str, Any]:
         async with pool_of(request).acquire() as conn:
             try:
-                view = await webhooks.update_endpoint(conn, owner(who), endpoint_id, body.model_dump(exclude_unset=True))
+                view = await webhooks.update_endpoint(
+                    conn, owner(who), endpoint_id, body.model_dump(exclude_unset=True)
+                )
             except webhooks.BadUrl as exc:
                 raise bad_url(exc) from None
         if view is None:
             raise problems.not_found("endpoint")
         return view
 
-    @router.delete("/endpoints/{endpoint_id}", status_code=204, summary="Remove an endpoint and its deliveries",
-                   responses=ERRORS)
+    @router.delete(
+        "/endpoints/{endpoint_id}", status_code=204, summary="Remove an endpoint and its deliveries", responses=ERRORS
+    )
     async def delete(endpoint_id: str, request: Request, who: Caller) -> Response:
         async with pool_of(request).acquire() as conn:
             if not await webhooks.delete_endpoint(conn, owner(who), endpoint_id):
                 raise problems.not_found("endpoint")
         return Response(status_code=204)
 
-    @router.post("/endpoints/{endpoint_id}/rotate-secret",
-                 summary="A new signing secret (shown once); the old one keeps signing for the grace period",
-                 responses=ERRORS)
+    @router.post(
+        "/endpoints/{endpoint_id}/rotate-secret",
+        summary="A new signing secret (shown once); the old one keeps signing for the grace period",
+        responses=ERRORS,
+    )
     async def rotate(endpoint_id: str, request: Request, who: Caller) -> dict[str, Any]:
         grace = timedelta(seconds=request.app.state.settings.webhook_rotation_grace_s)
         async with pool_of(request).acquire() as conn:
@@ -120,8 +138,9 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
             raise problems.not_found("delivery")
         return found
 
-    @router.post("/deliveries/{delivery_id}/redeliver", summary="Send a delivery again now (failed or not)",
-                 responses=ERRORS)
+    @router.post(
+        "/deliveries/{delivery_id}/redeliver", summary="Send a delivery again now (failed or not)", responses=ERRORS
+    )
     async def redeliver(delivery_id: str, request: Request, who: Caller) -> dict[str, Any]:
         async with pool_of(request).acquire() as conn:
             found = await webhooks.redeliver(conn, owner(who), delivery_id)

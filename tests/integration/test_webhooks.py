@@ -88,8 +88,15 @@ async def notify(pool: asyncpg.Pool, owner: str, n: int = 1, event_id: uuid.UUID
     ids = []
     async with pool.acquire() as conn, conn.transaction():
         for i in range(n):
-            ids += await webhooks.enqueue(conn, owner, event_id=event_id or uuid.uuid4(), event_type="referral.routed",
-                                          subject=f"ref_{i}", occurred_at=datetime.now(UTC), data={"referral_id": f"ref_{i}"})
+            ids += await webhooks.enqueue(
+                conn,
+                owner,
+                event_id=event_id or uuid.uuid4(),
+                event_type="referral.routed",
+                subject=f"ref_{i}",
+                occurred_at=datetime.now(UTC),
+                data={"referral_id": f"ref_{i}"},
+            )
     return ids
 
 
@@ -123,6 +130,7 @@ async def test_a_failing_then_hanging_endpoint_recovers_and_never_holds_up_a_hea
         # While the flaky endpoint hangs, a new notification reaches the healthy one at once.
         await until("the hang", lambda: _first(receiver, "/flaky", 3))
         ids += await notify(hooks_pool, owner, n=1)
+
         async def all_delivered():  # type: ignore[no-untyped-def]
             found = await statuses(hooks_pool, ids)
             return found if set(found.values()) == {"delivered"} else None
@@ -143,9 +151,16 @@ async def test_a_failing_then_hanging_endpoint_recovers_and_never_holds_up_a_hea
     assert json.loads(healthy[0][2])["type"] == "referral.routed"
     log = await hooks_pool.fetch(
         "SELECT a.status_code, a.error FROM webhook_attempts a JOIN webhook_deliveries d USING (delivery_id)"
-        " WHERE d.endpoint_id = $1 ORDER BY a.id", flaky_id)
+        " WHERE d.endpoint_id = $1 ORDER BY a.id",
+        flaky_id,
+    )
     assert [(r["status_code"], r["error"]) for r in log] == [
-        (500, "HTTP 500"), (200, None), (None, "no answer within 0.6 s"), (200, None), (200, None)]
+        (500, "HTTP 500"),
+        (200, None),
+        (None, "no answer within 0.6 s"),
+        (200, None),
+        (200, None),
+    ]
 
 
 async def test_retries_stop_at_the_limit_and_a_redelivery_goes_through(hooks_pool, receiver):
@@ -155,6 +170,7 @@ async def test_retries_stop_at_the_limit_and_a_redelivery_goes_through(hooks_poo
     [delivery_id] = await notify(hooks_pool, owner)
     task = await running(hooks_pool)
     try:
+
         async def failed():  # type: ignore[no-untyped-def]
             return (await statuses(hooks_pool, [delivery_id]))[delivery_id] == "failed" or None
 
@@ -216,8 +232,9 @@ async def test_employers_manage_their_endpoints_over_the_api(make_pool):  # type
 
     pool = await make_pool(GATEWAY.migrations)
     async with gateway_app(pool, "emp1") as http:
-        r = await http.post("/v1/webhooks/endpoints", json={"url": "https://ats.example.com/hooks",
-                                                              "event_types": ["referral.routed"]})
+        r = await http.post(
+            "/v1/webhooks/endpoints", json={"url": "https://ats.example.com/hooks", "event_types": ["referral.routed"]}
+        )
         assert r.status_code == 201 and r.json()["secret"].startswith("whsec_"), r.text
         endpoint_id = r.json()["endpoint_id"]
         listed = (await http.get("/v1/webhooks/endpoints")).json()
