@@ -216,16 +216,22 @@ async def enqueue(
     event_id: uuid.UUID,
     event_type: str,
     subject: str,
-    occurred_at: datetime,
     data: dict[str, Any],
+    occurred_at: datetime | None = None,
 ) -> list[str]:
-    """Queue a notification for each of the owner's active endpoints that wants this type,
-    in the caller's transaction. Callers pass only data the owner may see. Returns the
-    delivery ids (none for an event id already queued to an endpoint)."""
+    """Queue a notification to `owner` (`employer:<id>`, `partner:<id>`) for each of its
+    active endpoints whose filter takes `event_type`. Call it inside the transaction that
+    records the change (as `outbox.emit`): the notification exists if and only if the change
+    committed, and the dispatcher is woken at commit.
+
+    The body sent is `{"id": event_id, "type", "occurred_at" (default: now), "subject",
+    "data"}`. Pass only data the owner may see, and nothing personal: ids and states; the
+    details stay behind the API. Idempotent: an `event_id` already queued to an endpoint is
+    not queued again (redelivered events are harmless). Returns the new delivery ids."""
     body = {
         "id": str(event_id),
         "type": event_type,
-        "occurred_at": occurred_at.isoformat(),
+        "occurred_at": (occurred_at or datetime.now(UTC)).isoformat(),
         "subject": subject,
         "data": data,
     }
@@ -356,24 +362,31 @@ class Dispatcher:
         self._wake.set()
 
     async def dispatch_due(self) -> int:
-        """Start a request for each due delivery whose endpoint is not busy (the oldest per endpoint)."""
+        """Start a request for the oldest due delivery of each active endpoint that is not busy here.
+
+        One short statement claims them (`FOR UPDATE SKIP LOCKED`, so dispatchers in other
+        processes skip rather than wait) and leases them (`next_attempt_at` moves past the
+        request's deadline; if this process dies mid-request, the delivery is due again then)."""
         free = self._policy.concurrency - len(self._busy)
         if free <= 0:
             return 0
         rows = await self._pool.fetch(
             """
             WITH due AS (
-                SELECT delivery_id FROM (
-                    SELECT DISTINCT ON (endpoint_id) delivery_id, next_attempt_at FROM webhook_deliveries
-                    WHERE status = 'pending' AND next_attempt_at <= now() AND NOT (endpoint_id = ANY($1::text[]))
-                    ORDER BY endpoint_id, next_attempt_at, delivery_id
-                ) AS oldest_per_endpoint
-                ORDER BY next_attempt_at LIMIT $2
+                SELECT oldest.delivery_id
+                FROM webhook_endpoints e
+                CROSS JOIN LATERAL (
+                    SELECT delivery_id, next_attempt_at FROM webhook_deliveries
+                    WHERE endpoint_id = e.endpoint_id AND status = 'pending' AND next_attempt_at <= now()
+                    ORDER BY next_attempt_at, delivery_id LIMIT 1
+                    FOR UPDATE SKIP LOCKED  -- another dispatcher's claim in progress: not waited for
+                ) AS oldest
+                WHERE e.active AND NOT (e.endpoint_id = ANY($1::text[]))  -- a paused endpoint keeps its queue
+                ORDER BY oldest.next_attempt_at LIMIT $2
             )
             UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $3)
             FROM due, webhook_endpoints e
             WHERE d.delivery_id = due.delivery_id AND e.endpoint_id = d.endpoint_id
-              AND d.status = 'pending' AND d.next_attempt_at <= now()  -- rechecked if another dispatcher won
             RETURNING d.delivery_id, d.endpoint_id, d.body, d.attempts, e.url, e.secret_sealed, e.previous_sealed,
                       e.previous_until
             """,
@@ -402,29 +415,45 @@ class Dispatcher:
                 headers = {
                     "Content-Type": "application/json",
                     "User-Agent": "TalentLoop-Webhooks/1",
+                    "Accept-Encoding": "identity",  # the excerpt is read raw: nothing to inflate
                     WEBHOOK_ID: row["delivery_id"],
                     TIMESTAMP: str(stamp),
                     SIGNATURE: sign(self._secrets(row), stamp, body),
                 }
                 started = time.monotonic()
-                status, error, excerpt = None, None, None
-                try:
-                    r = await self._client.post(
-                        row["url"], content=body, headers=headers, timeout=self._policy.timeout_s
-                    )
-                    status, excerpt = r.status_code, r.text[:EXCERPT]
-                    if not 200 <= r.status_code < 300:
-                        error = f"HTTP {r.status_code}"
-                except httpx.TimeoutException:
-                    error = f"no answer within {self._policy.timeout_s:g} s"
-                except httpx.HTTPError as exc:
-                    error = f"{type(exc).__name__}: {exc}"[:EXCERPT]
+                status, error, excerpt = await self._post(row["url"], body, headers)
                 await self._record(row, status, error, excerpt, int((time.monotonic() - started) * 1000))
         except Exception as exc:  # the database is away: the lease expires and it is tried again
             log.warning("webhooks.delivery_failed", delivery_id=row["delivery_id"], error=repr(exc))
         finally:
             self._busy.discard(row["endpoint_id"])
             self._wake.set()  # the endpoint is free: its next delivery may go
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None, str | None]:
+        """(status, error, excerpt of the answer). The timeout bounds the whole wait for the
+        answer's status (httpx's own timeouts are per read: a trickling server would outlast
+        them); then at most a few KB of the answer are read, in what is left of that time."""
+        deadline = asyncio.get_running_loop().time() + self._policy.timeout_s
+        request = self._client.build_request("POST", url, content=body, headers=headers)
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await self._client.send(request, stream=True)
+        except (TimeoutError, httpx.TimeoutException):
+            return None, f"no answer within {self._policy.timeout_s:g} s", None
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:EXCERPT], None
+        try:
+            read = b""
+            with contextlib.suppress(TimeoutError, httpx.HTTPError):
+                async with asyncio.timeout_at(deadline):
+                    async for part in response.aiter_raw():
+                        read += part
+                        if len(read) >= 4 * EXCERPT:
+                            break
+        finally:
+            await response.aclose()
+        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+        return response.status_code, error, read.decode("utf-8", "replace")[:EXCERPT]
 
     async def _record(
         self, row: asyncpg.Record, status: int | None, error: str | None, excerpt: str | None, duration_ms: int
