@@ -61,6 +61,19 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
             errors=[{"field": "url", "code": "bad_url", "message": str(exc)}],
         )
 
+    def check_types(event_types: list[str] | None) -> None:
+        """A filter naming a type never sent would silently receive nothing: refuse it."""
+        unknown = sorted(set(event_types or []) - set(events_sent))
+        if unknown:
+            message = f"not sent here: {', '.join(unknown)}; the types sent are {', '.join(events_sent)}"
+            raise problems.Problem(
+                422,
+                "validation",
+                "Request is not valid",
+                message,
+                errors=[{"field": "event_types", "code": "unknown_event_type", "message": message}],
+            )
+
     @router.post(
         "/endpoints",
         status_code=201,
@@ -69,11 +82,11 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
         responses=ERRORS,
     )
     async def create(body: EndpointIn, request: Request, who: Caller) -> dict[str, Any]:
+        ref = owner(who)
+        check_types(body.event_types)
         async with pool_of(request).acquire() as conn:
             try:
-                view, secret = await webhooks.create_endpoint(
-                    conn, box(request), owner(who), body.url, body.event_types
-                )
+                view, secret = await webhooks.create_endpoint(conn, box(request), ref, body.url, body.event_types)
             except webhooks.BadUrl as exc:
                 raise bad_url(exc) from None
         return {**view, "secret": secret}
@@ -86,11 +99,11 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
         "/endpoints/{endpoint_id}", summary="Change an endpoint's URL, event types or switch it off", responses=ERRORS
     )
     async def update(endpoint_id: str, body: EndpointPatch, request: Request, who: Caller) -> dict[str, Any]:
+        ref = owner(who)
+        check_types(body.event_types)
         async with pool_of(request).acquire() as conn:
             try:
-                view = await webhooks.update_endpoint(
-                    conn, owner(who), endpoint_id, body.model_dump(exclude_unset=True)
-                )
+                view = await webhooks.update_endpoint(conn, ref, endpoint_id, body.model_dump(exclude_unset=True))
             except webhooks.BadUrl as exc:
                 raise bad_url(exc) from None
         if view is None:
