@@ -138,3 +138,23 @@ def test_secrets_are_sealed_per_endpoint_and_only_the_same_master_key_opens_them
 
     with pytest.raises(InvalidTag):
         AESGCM(master).decrypt(sealed[:12], sealed[12:], b"whe_1")
+
+
+def test_the_receiver_snippet_in_the_docs_accepts_and_rejects_as_verify_does() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text()
+    snippet = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(snippet, scope)  # noqa: S102  (our own documentation)
+    documented = scope["verify"]
+    import time
+
+    stamp = int(time.time())
+    signed = headers_for(["whsec_new", "whsec_old"], stamp)
+    assert documented("whsec_new", signed, BODY) and documented("whsec_old", signed, BODY)
+    assert documented("whsec_new", {k.lower(): v for k, v in signed.items()}, BODY)
+    assert not documented("whsec_other", signed, BODY)
+    assert not documented("whsec_new", signed, BODY + b" ")
+    assert not documented("whsec_new", headers_for(["whsec_new"], stamp - 301), BODY)
+    assert not documented("whsec_new", {}, BODY)
