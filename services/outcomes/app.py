@@ -10,8 +10,7 @@ from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.vault import Vault, parse_master_key
 from plumbing.webhooks_api import router_for
 from services.outcomes.api import router
-from services.outcomes.handlers import HANDLERS
-from services.outcomes.ingest import batch_handler
+from services.outcomes.handlers import HANDLERS, batch_handler
 from services.outcomes.reports_api import router as reports_router
 
 

@@ -2,8 +2,16 @@
 it; it redacts the ledger when a candidate is erased and, live, tells the referring partner
 whenever a referral's status changes (the closed loop).
 
-A rebuild (`services/outcomes/rebuild.py`) runs the same handlers with `live=False`: the
-same ledger and projections, but no notification is sent again.
+One path for one event and for many: the live consumer hands over batches of records
+(`batch_handler`), a redelivered or failed record comes alone (`handlers`), and both end in
+`_about_referrals`: lock the referrals, append every event in one statement, derive each
+touched referral's projection once from all its ledger rows, store them together, and (live)
+notify each status change. Openings and erasures are few and go one by one; a batch holding
+an erasure is applied event by event, in order, because an erasure changes how the events
+after it are stored.
+
+A rebuild (`services/outcomes/rebuild.py`) runs the same code with `live=False`: the same
+ledger and projections, but no notification is sent again.
 """
 
 from __future__ import annotations
@@ -12,54 +20,85 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from contracts import Envelope, events
+from contracts import Envelope, events, latest_type
 from contracts.events import Payload
 from contracts.registry import latest_types
+from plumbing.consumer import BatchHandler, Handler
 from services.outcomes import domain, notify, store
 
-Handler = Callable[[asyncpg.Connection, Envelope, Payload], Awaitable[None]]
+OPENING_EVENTS = (events.OpeningPostedV1, events.OpeningUpdatedV1, events.OpeningClosedV1)
+
+
+async def _about_referrals(conn: asyncpg.Connection, items: list[tuple[Envelope, Payload]], live: bool) -> None:
+    # Routing's skills-gap observations are keyed by occupation but belong to a referral.
+    about = [(env, type(p).topic.name, getattr(p, "referral_id", None) or env.subject) for env, p in items]
+    referral_ids = sorted({rid for _, _, rid in about})
+    await store.lock_referrals(conn, referral_ids)
+    # The ledger keeps each envelope as received (an old version stays an old version),
+    # redacted if the candidate was erased before it arrived.
+    appended = await store.append_many(conn, about, await store.erased_among(conn, referral_ids))
+    touched = sorted({rid for env, _, rid in about if env.id in appended})
+    if not touched:
+        return
+    projected = await store.reproject_many(conn, touched)
+    if not live:
+        return
+    latest = {rid: env for env, _, rid in sorted(about, key=lambda a: a[0].time)}  # the newest event causes it
+    for rid, (before, p) in projected.items():
+        if p.partner_status.status != before:
+            await notify.status_changed(conn, latest[rid], p, before)
+
+
+async def _on_opening_event(conn: asyncpg.Connection, env: Envelope, payload: Payload) -> None:
+    if not await store.append(conn, env, type(payload).topic.name, referral_id=None, opening_id=env.subject):
+        return
+    await store.upsert_opening(
+        conn, payload.model_dump(mode="json"), env.time, closed=isinstance(payload, events.OpeningClosedV1)
+    )
+
+
+async def _on_candidate_erased(conn: asyncpg.Connection, env: Envelope, payload: events.CandidateErasedV1) -> None:
+    """Record the erasure and redact the person's referrals in the ledger and projections.
+    The facts (and so the funnel's counts) stay as they are."""
+    referral_ids = sorted(set(payload.referral_ids))
+    await store.lock_referrals(conn, referral_ids)
+    # The erasure is recorded without the person's id (subject and data): what remains says
+    # that one candidate's referrals were erased, when, and at whose request.
+    recorded = env.model_copy(update={"subject": domain.ERASED})
+    if not await store.append(conn, recorded, type(payload).topic.name, referral_id=None, redacted=True):
+        return
+    await store.mark_erased(conn, referral_ids, payload.erased_at)
+    await store.redact(conn, referral_ids)
+    await store.reproject_many(conn, referral_ids)
 
 
 def handlers(*, live: bool) -> dict[str, Handler]:
+    """One event at a time (a record the batch could not apply comes this way)."""
+
     async def on_lifecycle_event(conn: asyncpg.Connection, env: Envelope, payload: Payload) -> None:
-        # Routing's skills-gap observations are keyed by occupation but belong to a referral.
-        referral_id = getattr(payload, "referral_id", None) or env.subject
-        await store.lock_referral(conn, referral_id)
-        # The ledger keeps the envelope as received (an old version stays an old version),
-        # redacted if the candidate was erased before it arrived.
-        erased = await store.is_erased(conn, referral_id)
-        if not await store.append(conn, env, type(payload).topic.name, referral_id=referral_id, redacted=erased):
-            return
-        before, projected = await store.reproject(conn, referral_id)
-        if live and projected is not None and projected.partner_status.status != before:
-            await notify.status_changed(conn, env, projected, before)
-
-    async def on_opening_event(conn: asyncpg.Connection, env: Envelope, payload: Payload) -> None:
-        if not await store.append(conn, env, type(payload).topic.name, referral_id=None, opening_id=env.subject):
-            return
-        await store.upsert_opening(
-            conn, payload.model_dump(mode="json"), env.time, closed=isinstance(payload, events.OpeningClosedV1)
-        )
-
-    async def on_candidate_erased(conn: asyncpg.Connection, env: Envelope, payload: events.CandidateErasedV1) -> None:
-        """Record the erasure and redact the person's referrals in the ledger and projections.
-        The facts (and so the funnel's counts) stay as they are."""
-        referral_ids = sorted(set(payload.referral_ids))
-        for referral_id in referral_ids:  # in one order, so two erasures cannot deadlock
-            await store.lock_referral(conn, referral_id)
-        # The erasure is recorded without the person's id (subject and data): what remains says
-        # that one candidate's referrals were erased, when, and at whose request.
-        recorded = env.model_copy(update={"subject": domain.ERASED})
-        if not await store.append(conn, recorded, type(payload).topic.name, referral_id=None, redacted=True):
-            return
-        await store.mark_erased(conn, referral_ids, payload.erased_at)
-        await store.redact(conn, referral_ids)
-        for referral_id in referral_ids:
-            await store.reproject(conn, referral_id)
+        await _about_referrals(conn, [(env, payload)], live)
 
     lifecycle = {t: on_lifecycle_event for t in latest_types() if domain.fact_of(t) or t.startswith("skills.")}
-    openings = {t: on_opening_event for t in latest_types() if t.startswith("opening.")}
-    return {**lifecycle, **openings, events.CandidateErasedV1.event_type: on_candidate_erased}  # type: ignore[dict-item]
+    openings = {t: _on_opening_event for t in latest_types() if t.startswith("opening.")}
+    return {**lifecycle, **openings, events.CandidateErasedV1.event_type: _on_candidate_erased}  # type: ignore[dict-item]
+
+
+def batch_handler(*, live: bool) -> BatchHandler:
+    one_by_one: dict[str, Callable[..., Awaitable[None]]] = handlers(live=live)
+
+    async def ingest(conn: asyncpg.Connection, items: list[tuple[Envelope, Payload]]) -> None:
+        if any(isinstance(p, events.CandidateErasedV1) for _, p in items):
+            for env, payload in items:
+                await one_by_one[latest_type(env.type)](conn, env, payload)
+            return
+        for env, payload in items:
+            if isinstance(payload, OPENING_EVENTS):
+                await _on_opening_event(conn, env, payload)
+        about = [(env, p) for env, p in items if not isinstance(p, OPENING_EVENTS)]
+        if about:
+            await _about_referrals(conn, about, live)
+
+    return ingest
 
 
 HANDLERS = handlers(live=True)

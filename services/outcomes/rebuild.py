@@ -26,8 +26,7 @@ from contracts.registry import latest_type
 from plumbing import db
 from plumbing.kafka import partitions_of
 from services.outcomes.app import DEFINITION
-from services.outcomes.handlers import HANDLERS
-from services.outcomes.ingest import batch_handler
+from services.outcomes.handlers import HANDLERS, batch_handler
 
 # What the hash covers: every derived table, and the ledger, without arrival-dependent columns
 # (sequence numbers, the time a row was written or redacted).

@@ -15,16 +15,6 @@ from plumbing.vault import Unreadable, Vault
 from services.outcomes import domain, projection, records, records_json
 
 
-async def lock_referral(conn: asyncpg.Connection, referral_id: str) -> None:
-    """Serialize this transaction with every other one about the referral (until it ends).
-
-    A referral's events and its candidate's erasure arrive on different topics, applied by
-    concurrent consumers; without this an erasure could miss an event being appended at the
-    same moment and leave it unredacted.
-    """
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('outcomes.referral:' || $1, 0))", referral_id)
-
-
 async def append(
     conn: asyncpg.Connection,
     env: Envelope,
@@ -61,7 +51,12 @@ async def append(
 
 
 async def lock_referrals(conn: asyncpg.Connection, referral_ids: list[str]) -> None:
-    """`lock_referral` for several, in one order (so two batches cannot deadlock)."""
+    """Serialize this transaction with every other one about these referrals (until it ends).
+
+    A referral's events and its candidate's erasure arrive on different topics, applied by
+    concurrent consumers; without this an erasure could miss an event being appended at the
+    same moment and leave it unredacted. Locks are taken in one order, so two batches cannot
+    deadlock."""
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('outcomes.referral:' || r, 0))"
         " FROM (SELECT r FROM unnest($1::text[]) AS r ORDER BY r) AS ordered",
@@ -102,10 +97,6 @@ async def append_many(
     return {r["event_id"] for r in rows}
 
 
-async def is_erased(conn: asyncpg.Connection, referral_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM erased_referrals WHERE referral_id = $1", referral_id))
-
-
 async def mark_erased(conn: asyncpg.Connection, referral_ids: list[str], at: datetime) -> None:
     await conn.execute(
         "INSERT INTO erased_referrals (referral_id, erased_at) SELECT r, $2 FROM unnest($1::text[]) AS r"
@@ -139,18 +130,6 @@ async def redact(conn: asyncpg.Connection, referral_ids: list[str]) -> int:
     return len(changed)
 
 
-async def ledger_events(conn: asyncpg.Connection, referral_id: str) -> list[projection.LedgerEvent]:
-    rows = await conn.fetch(
-        "SELECT event_type, occurred_at, employer_id, partner_id, envelope -> 'data' AS data FROM ledger"
-        " WHERE referral_id = $1",
-        referral_id,
-    )
-    return [
-        projection.LedgerEvent(r["event_type"], r["occurred_at"], r["employer_id"], json.loads(r["data"]), r["partner_id"])
-        for r in rows
-    ]
-
-
 UPSERT_PROJECTION = """
 INSERT INTO referral_facts (referral_id, partner_id, employer_id, facts, scoped_facts, stages, status, anomalies,
     attempt, exit, record, partner_detail, candidate_id, demographics_sealed, updated_at)
@@ -181,26 +160,14 @@ def _projection_row(referral_id: str, p: projection.Projection) -> tuple[object,
     )
 
 
-async def reproject(conn: asyncpg.Connection, referral_id: str) -> tuple[str | None, projection.Projection | None]:
-    """Derive the referral's projection again from all its ledger events and store it;
-    returns the partner status it had before (None if new) and the projection.
-
-    The caller holds the referral's lock (`lock_referral`), so concurrent events of one
-    referral are projected one after the other and none is lost.
-    """
-    found = await ledger_events(conn, referral_id)
-    if not found:
-        return None, None
-    before = await conn.fetchval("SELECT status FROM referral_facts WHERE referral_id = $1", referral_id)
-    p = projection.project(referral_id, found)
-    await conn.execute(UPSERT_PROJECTION, *_projection_row(referral_id, p))
-    return before, p
-
-
 async def reproject_many(
     conn: asyncpg.Connection, referral_ids: list[str]
 ) -> dict[str, tuple[str | None, projection.Projection]]:
-    """`reproject` for several referrals in a few statements; the caller holds their locks."""
+    """Derive the referrals' projections again from all their ledger events and store them;
+    returns, per referral, the partner status it had before (None if new) and the projection.
+
+    The caller holds the referrals' locks (`lock_referrals`), so concurrent events of one
+    referral are projected one after the other and none is lost."""
     rows = await conn.fetch(
         "SELECT referral_id, event_type, occurred_at, employer_id, partner_id, envelope -> 'data' AS data FROM ledger"
         " WHERE referral_id = ANY($1::text[])",

@@ -152,7 +152,7 @@ async def test_batches_give_what_event_by_event_gives(make_pool):  # noqa: F811
     """The live consumer takes records in batches (`ingest.py`); the projections are those of
     applying each event on its own."""
     from plumbing.consumer import EventConsumer, Record
-    from services.outcomes.ingest import batch_handler
+    from services.outcomes.handlers import batch_handler
 
     one_by_one = await consumer_for(make_pool, OUTCOMES)
     batched_pool = await make_pool(OUTCOMES.migrations)
