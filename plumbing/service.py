@@ -255,8 +255,11 @@ def asyncapi_app(definition: ServiceDefinition, bootstrap: str = "127.0.0.1:9092
     return FastStream(broker, specification=spec)
 
 
-def run(definition: ServiceDefinition) -> None:
-    """The `main` of every service: one process, one uvicorn server."""
+def run(definition: ServiceDefinition, graceful_shutdown_s: float | None = None) -> None:
+    """The `main` of every service: one process, one uvicorn server.
+
+    `graceful_shutdown_s`: how long a stop waits for open requests (None: until they end;
+    a server with never-ending streams, like the console's, needs a bound)."""
     import uvicorn
 
     settings = Settings()
@@ -270,4 +273,5 @@ def run(definition: ServiceDefinition) -> None:
         # request on a connection the server is closing at that moment (the gateway load
         # benchmark saw that race with both at uvicorn's default of 5 s).
         timeout_keep_alive=75,
+        timeout_graceful_shutdown=graceful_shutdown_s,
     )

@@ -27,17 +27,25 @@ from contracts.topics import consumer_group
 from plumbing.consumer import EventConsumer, Record, RecordConsumer
 
 
-async def _raw_body(msg: Any) -> bytes:
-    return msg.body
+async def _raw_body(msg: Any) -> Any:
+    return msg.body  # bytes, or a list of bytes for a batch
 
 
-async def _tolerant_parser(record: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
-    safe = dataclasses.replace(
+def _utf8_headers(record: Any) -> Any:
+    return dataclasses.replace(
         record, headers=tuple((k, v.decode("utf-8", "replace").encode()) for k, v in (record.headers or ()))
     )
-    message = await original(safe)
-    message.raw_message = record
+
+
+async def _tolerant_parser(raw: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Header values that are not UTF-8 made safe for FastStream (one record or a batch)."""
+    message = await original(tuple(map(_utf8_headers, raw)) if isinstance(raw, tuple) else _utf8_headers(raw))
+    message.raw_message = raw
     return message
+
+
+def _record(r: Any) -> Record:
+    return Record(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
 
 
 def attach(broker: KafkaBroker, consumer: EventConsumer, topics: list[str]) -> None:
@@ -55,78 +63,59 @@ def attach(broker: KafkaBroker, consumer: EventConsumer, topics: list[str]) -> N
         attach(broker, consumer, topic, messages.schema_of(accepted), description)
 
 
+BATCH = 500
+
+
 def attach_batches(
     broker: KafkaBroker, consumer: EventConsumer, topic: str, schema: dict[str, Any], description: str
 ) -> None:
     """Subscribe `consumer.process_batch` to `topic`: up to BATCH records per call, the
     offsets committed after the batch's effect (as `attach_records` does for one)."""
-    Body = Annotated[list[bytes], WithJsonSchema(schema)]
 
     async def on_batch(body: list[bytes], msg: KafkaMessage) -> None:
-        records = [
-            Record(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ())) for r in msg.raw_message
-        ]
-        try:
-            await consumer.process_batch(records)
-        except Exception:
-            await asyncio.sleep(1.0)  # as in attach_records: no hot loop while the broker is away
-            raise
+        await _pausing_on_failure(consumer.process_batch([_record(r) for r in msg.raw_message]))
 
-    on_batch.__annotations__ = {"body": Body, "msg": KafkaMessage, "return": None}
-    broker.subscriber(
-        topic,
-        group_id=consumer_group(consumer.name, topic),
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        batch=True,
-        max_records=BATCH,
-        batch_timeout_ms=100,
-        decoder=_raw_batch,
-        parser=_tolerant_batch_parser,
-        title=f"{consumer.name}:{topic}",
-        description=description,
-    )(on_batch)
-
-
-BATCH = 500
-
-
-async def _raw_batch(msg: Any) -> list[bytes]:
-    return msg.body
-
-
-async def _tolerant_batch_parser(records: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
-    safe = tuple(
-        dataclasses.replace(r, headers=tuple((k, v.decode("utf-8", "replace").encode()) for k, v in (r.headers or ())))
-        for r in records
-    )
-    message = await original(safe)
-    message.raw_message = records
-    return message
+    _subscribe(broker, consumer, topic, description, on_batch, list[bytes], schema,
+               batch=True, max_records=BATCH, batch_timeout_ms=100)
 
 
 def attach_records(
     broker: KafkaBroker, consumer: RecordConsumer, topic: str, schema: dict[str, Any], description: str
 ) -> None:
     """Subscribe `consumer.process` to `topic`; `schema` documents the records for AsyncAPI."""
-    # The body stays raw bytes at run time (the consumer parses and dead-letters itself);
-    # the schema tells the AsyncAPI document what the topic brings.
-    Body = Annotated[bytes, WithJsonSchema(schema)]
 
     async def on_record(body: bytes, msg: KafkaMessage) -> None:
-        r = msg.raw_message
-        try:
-            # `handle`: `process` in a span continuing the record's trace, counted in the metrics.
-            await consumer.handle(Record(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ())))
-        except Exception:
-            # Not even the dead letter could be written (broker away): pause before the
-            # redelivery so a broker outage does not become a hot loop.
-            await asyncio.sleep(1.0)
-            raise
+        # `handle`: `process` in a span continuing the record's trace, counted in the metrics.
+        await _pausing_on_failure(consumer.handle(_record(msg.raw_message)))
 
-    # Annotations set explicitly: `Body` is local, so a postponed (string) annotation
-    # could not be resolved by FastStream.
-    on_record.__annotations__ = {"body": Body, "msg": KafkaMessage, "return": None}
+    _subscribe(broker, consumer, topic, description, on_record, bytes, schema)
+
+
+async def _pausing_on_failure(work: Awaitable[object]) -> None:
+    try:
+        await work
+    except Exception:
+        # Not even the dead letter could be written (broker away): pause before the
+        # redelivery so a broker outage does not become a hot loop.
+        await asyncio.sleep(1.0)
+        raise
+
+
+def _subscribe(
+    broker: KafkaBroker,
+    consumer: RecordConsumer,
+    topic: str,
+    description: str,
+    handler: Callable[..., Awaitable[None]],
+    body: Any,
+    schema: dict[str, Any],
+    **options: Any,
+) -> None:
+    # The body stays raw bytes at run time (the consumer parses and dead-letters itself);
+    # the schema tells the AsyncAPI document what the topic brings. Annotations are set
+    # explicitly: the annotated type is local, so a postponed (string) annotation could not
+    # be resolved by FastStream.
+    handler.__annotations__ = {"body": Annotated[body, WithJsonSchema(schema)], "msg": KafkaMessage, "return": None}
     broker.subscriber(
         topic,
         group_id=consumer_group(consumer.name, topic),
@@ -136,4 +125,5 @@ def attach_records(
         parser=_tolerant_parser,
         title=f"{consumer.name}:{topic}",
         description=description,
-    )(on_record)
+        **options,
+    )(handler)
