@@ -5,6 +5,7 @@ at the limit; a redelivery goes through; signatures verify, also during a secret
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -236,3 +237,121 @@ async def test_during_a_rotation_both_secrets_sign_and_afterwards_only_the_new_o
 
 async def _first(receiver: Receiver, path: str, n: int = 1):  # type: ignore[no-untyped-def]
     return True if len(receiver.got(path)) >= n else None
+
+
+@pytest.fixture
+async def trickling_status():  # type: ignore[no-untyped-def]
+    """A raw TCP server that sends its status line one byte every 0.1 s: each read arrives well
+    within httpx's per-read timeout, but the whole answer would take seconds."""
+    got: list[float] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got.append(time.monotonic())
+        with contextlib.suppress(OSError):
+            await reader.readuntil(b"\r\n\r\n")
+            for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok":
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}/slow", got
+    server.close()
+
+
+async def attempts_of(pool: asyncpg.Pool, delivery_id: str) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT * FROM webhook_attempts WHERE delivery_id = $1 ORDER BY id", delivery_id)
+
+
+async def test_the_timeout_bounds_the_whole_answer_not_each_read(hooks_pool, trickling_status):
+    url, got = trickling_status
+    owner = f"employer:{uuid.uuid4().hex[:6]}"
+    await endpoint(hooks_pool, owner, url)
+    [delivery_id] = await notify(hooks_pool, owner)
+    task = await running(hooks_pool)
+    try:
+        await until("the first attempt", lambda: _logged(hooks_pool, delivery_id))
+    finally:
+        task.cancel()
+    [first, *_] = await attempts_of(hooks_pool, delivery_id)
+    assert (first["status_code"], first["error"]) == (None, "no answer within 0.6 s")
+    assert POLICY.timeout_s * 1000 - 50 <= first["duration_ms"] < POLICY.timeout_s * 1000 + 300
+
+
+async def test_a_slow_body_after_a_2xx_is_delivered_in_time_and_only_an_excerpt_is_kept(hooks_pool, receiver):
+    owner = f"employer:{uuid.uuid4().hex[:6]}"
+    receiver.scripts["/trickle"] = ["trickle"]
+    receiver.scripts["/big"] = ["big"]
+    await endpoint(hooks_pool, owner, receiver.base + "/trickle")
+    await endpoint(hooks_pool, owner, receiver.base + "/big")
+    ids = await notify(hooks_pool, owner)
+    task = await running(hooks_pool)
+    try:
+        for delivery_id in ids:
+            await until("the attempt", lambda d=delivery_id: _logged(hooks_pool, d))
+    finally:
+        task.cancel()
+    found = {}
+    for delivery_id in ids:
+        [attempt] = await attempts_of(hooks_pool, delivery_id)
+        found[attempt["response_excerpt"][0]] = attempt
+    assert set(found) == {"t", "B"}
+    trickled, big = found["t"], found["B"]
+    assert trickled["status_code"] == 200 and trickled["error"] is None
+    assert trickled["duration_ms"] < POLICY.timeout_s * 1000 + 300  # did not wait for the whole body
+    assert 0 < len(trickled["response_excerpt"]) < 500
+    assert big["status_code"] == 200 and big["response_excerpt"] == "B" * 500
+    assert set((await statuses(hooks_pool, ids)).values()) == {"delivered"}
+
+
+async def test_a_paused_endpoint_keeps_its_queue_until_it_is_switched_back_on(hooks_pool, receiver):
+    owner = f"employer:{uuid.uuid4().hex[:6]}"
+    endpoint_id, _ = await endpoint(hooks_pool, owner, receiver.base + "/paused")
+    [delivery_id] = await notify(hooks_pool, owner)
+    async with hooks_pool.acquire() as conn:
+        assert (await webhooks.update_endpoint(conn, owner, endpoint_id, {"active": False}))["active"] is False
+        assert await webhooks.enqueue(conn, owner, event_id=uuid.uuid4(), event_type="x", subject="s", data={}) == []
+    task = await running(hooks_pool)
+    try:
+        await asyncio.sleep(POLICY.poll_s * 10)
+        assert receiver.got("/paused") == []
+        row = await hooks_pool.fetchrow("SELECT status, attempts FROM webhook_deliveries")
+        assert (row["status"], row["attempts"]) == ("pending", 0)  # no attempt spent while paused
+        async with hooks_pool.acquire() as conn:
+            await webhooks.update_endpoint(conn, owner, endpoint_id, {"active": True})
+
+        async def delivered():  # type: ignore[no-untyped-def]
+            return (await statuses(hooks_pool, [delivery_id]))[delivery_id] == "delivered" or None
+
+        await until("the delivery after the pause", delivered)
+    finally:
+        task.cancel()
+    assert len(receiver.got("/paused")) == 1
+
+
+async def test_two_dispatchers_on_one_database_send_each_delivery_once(hooks_pool, receiver):
+    owner = f"employer:{uuid.uuid4().hex[:6]}"
+    for name in ("a", "b", "c"):
+        await endpoint(hooks_pool, owner, receiver.base + f"/twice-{name}")
+    ids = await notify(hooks_pool, owner, n=10)
+    assert len(ids) == 30
+    tasks = [await running(hooks_pool), await running(hooks_pool)]  # as two processes of one service would
+    try:
+
+        async def all_delivered():  # type: ignore[no-untyped-def]
+            found = await statuses(hooks_pool, ids)
+            return found if set(found.values()) == {"delivered"} else None
+
+        await until("every delivery", all_delivered)
+        await asyncio.sleep(POLICY.poll_s * 4)  # a duplicate would have arrived by now
+    finally:
+        for task in tasks:
+            task.cancel()
+    sent = [h[webhooks.WEBHOOK_ID.lower()] for p, _t, h, _b in receiver.received if p.startswith("/twice-")]
+    assert sorted(sent) == sorted(ids)
+
+
+async def _logged(pool: asyncpg.Pool, delivery_id: str):  # type: ignore[no-untyped-def]
+    return True if await attempts_of(pool, delivery_id) else None
