@@ -441,26 +441,28 @@ class ReferralUnmatchedV1(Payload):
     attempt: int = Field(default=1, ge=1, description="Which routing attempt this is (1.1).")
 
 
-class ReferralAcknowledgedV1(Payload):
+class _EmployerAction(Payload):
+    """What an employer did with (or what happened at an employer to) a referral routed to it,
+    on `talentloop.employer-actions`: every such event names the referral, the employer and
+    the opening."""
+
+    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
+
+    referral_id: str
+    employer_id: str
+    opening_id: str
+
+
+class ReferralAcknowledgedV1(_EmployerAction):
     """The employer acknowledged the routed referral."""
 
     event_type: ClassVar[str] = "referral.acknowledged.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
 
 
-class ReferralDeclinedV1(Payload):
+class ReferralDeclinedV1(_EmployerAction):
     """The employer declined the referral; `reason` is a decline code."""
 
     event_type: ClassVar[str] = "referral.declined.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
     reason: DeclineReason
     detail: str | None = Field(default=None, max_length=1000)
 
@@ -471,42 +473,27 @@ class ReferralDeclinedV1(Payload):
         return self
 
 
-class InterviewScheduledV1(Payload):
+class InterviewScheduledV1(_EmployerAction):
     """The employer scheduled an interview."""
 
     event_type: ClassVar[str] = "interview.scheduled.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
     interview_id: str
     scheduled_for: AwareDatetime
     mode: InterviewMode
 
 
-class InterviewCompletedV1(Payload):
+class InterviewCompletedV1(_EmployerAction):
     """The employer recorded an interview's outcome."""
 
     event_type: ClassVar[str] = "interview.completed.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
     interview_id: str
     outcome: InterviewOutcome
 
 
-class PlacementReportedV1(Payload):
+class PlacementReportedV1(_EmployerAction):
     """The employer hired the candidate."""
 
     event_type: ClassVar[str] = "placement.reported.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
     job_title: str = Field(min_length=1, max_length=200)
     onet_soc_code: str = Field(pattern=ONET_SOC)
     wage: Wage
@@ -516,15 +503,10 @@ class PlacementReportedV1(Payload):
     start_date: date
 
 
-class InterviewRescheduledV1(Payload):
+class InterviewRescheduledV1(_EmployerAction):
     """The employer moved an interview to another time (or changed how it is held)."""
 
     event_type: ClassVar[str] = "interview.rescheduled.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
     interview_id: str
     scheduled_for: AwareDatetime
     mode: InterviewMode
@@ -535,29 +517,19 @@ class CancelledBy(StrEnum):
     candidate = "candidate"
 
 
-class InterviewCancelledV1(Payload):
+class InterviewCancelledV1(_EmployerAction):
     """An interview will not take place; the referral stays with the employer."""
 
     event_type: ClassVar[str] = "interview.cancelled.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
     interview_id: str
     cancelled_by: CancelledBy
     detail: str | None = Field(default=None, max_length=1000)
 
 
-class OfferExtendedV1(Payload):
+class OfferExtendedV1(_EmployerAction):
     """The employer offered the candidate the job, on these terms."""
 
     event_type: ClassVar[str] = "offer.extended.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
     offer_id: str
     job_title: str = Field(min_length=1, max_length=200)
     onet_soc_code: str = Field(pattern=ONET_SOC)
@@ -578,15 +550,10 @@ class OfferDeclineReason(StrEnum):
     other = "other"
 
 
-class OfferDeclinedV1(Payload):
+class OfferDeclinedV1(_EmployerAction):
     """The candidate turned the offer down (the employer reports it). The referral ends there."""
 
     event_type: ClassVar[str] = "offer.declined.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
     offer_id: str
     reason: OfferDeclineReason
     detail: str | None = Field(default=None, max_length=1000)
@@ -595,15 +562,10 @@ class OfferDeclinedV1(Payload):
 RETENTION_MILESTONES = (30, 90, 180)
 
 
-class RetentionCheckedV1(Payload):
+class RetentionCheckedV1(_EmployerAction):
     """A retention check-in, 30, 90 or 180 days after the start date: still employed or not."""
 
     event_type: ClassVar[str] = "retention.checked.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
     milestone_days: int = Field(json_schema_extra={"enum": list(RETENTION_MILESTONES)})
     still_employed: bool
     checked_on: date
@@ -625,30 +587,20 @@ class SeparationReason(StrEnum):
     other = "other"
 
 
-class SeparationReportedV1(Payload):
+class SeparationReportedV1(_EmployerAction):
     """The placed candidate left the job."""
 
     event_type: ClassVar[str] = "separation.reported.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
     separated_on: date
     reason: SeparationReason
     detail: str | None = Field(default=None, max_length=1000)
 
 
-class ReferralStaleV1(Payload):
+class ReferralStaleV1(_EmployerAction):
     """The employer has not acknowledged the routed referral within the configured number of
     business days: the loop must not silently stay open."""
 
     event_type: ClassVar[str] = "referral.stale.v1"
-    topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
-
-    referral_id: str
-    employer_id: str
-    opening_id: str
     routed_at: AwareDatetime
     business_days: int = Field(ge=1, description="Business days without an acknowledgement.")
 
