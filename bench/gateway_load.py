@@ -38,8 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import resource
 import sys
@@ -53,7 +51,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import psutil
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from contracts import build, events, topics
 from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
@@ -61,11 +59,9 @@ from talentloop import credentials, network
 from talentloop.network import NetworkConfig
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.gateway_load`, the repository root is
-    from intake_import import PeakRss, free_port
-    from routing import end_offset_total, percentile
+    from common import PeakRss, free_port, machine, percentile, read_from_start
 except ImportError:
-    from bench.intake_import import PeakRss, free_port
-    from bench.routing import end_offset_total, percentile
+    from bench.common import PeakRss, free_port, machine, percentile, read_from_start
 
 RESULTS = Path(__file__).parent / "results" / "gateway_load.json"
 SOURCE = "/talentloop/bench/gateway-load"
@@ -357,11 +353,7 @@ class ActionEvents:
 
     async def start(self) -> None:
         await self.consumer.start()
-        topic = topics.EMPLOYER_ACTIONS.name
-        await end_offset_total(self.consumer, topic)  # loads the topic's metadata
-        tps = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic))]
-        self.consumer.assign(tps)
-        await self.consumer.seek_to_beginning(*tps)
+        await read_from_start(self.consumer, topics.EMPLOYER_ACTIONS.name)
 
     async def poll(self) -> None:
         batches = await self.consumer.getmany(timeout_ms=200, max_records=5000)
@@ -627,13 +619,7 @@ def main() -> None:
         "gateway_log_warnings": problems,
         "source": source_tree(),
         "total_wall_seconds": round(time.monotonic() - started, 1),
-        "machine": {
-            "cpus": psutil.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_avg_1m": round(os.getloadavg()[0], 2),
-        },
+        "machine": machine(),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -15,46 +15,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import resource
-import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import asyncpg
-import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts import topics
 from talentloop import credentials, importer, network, samples
+
+try:  # run as a script, bench/ is on sys.path; as `python -m bench.intake_import`, the repository root is
+    from common import PeakRss, free_port, machine
+except ImportError:
+    from bench.common import PeakRss, free_port, machine
 from talentloop.network import NetworkConfig
 
 PARTNER = "riverbend-community-college"
 RESULTS = Path(__file__).parent / "results" / "intake_import.json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PeakRss(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.proc = psutil.Process(pid)
-        self.peak = 0
-        self.running = True
-
-    def run(self) -> None:
-        while self.running:
-            try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
-            except psutil.Error:
-                return
-            time.sleep(0.05)
 
 
 async def events_on_kafka(bootstrap: str) -> int:
@@ -131,7 +110,7 @@ def main() -> None:
         "intake_peak_rss_mb": round(rss.peak / 2**20, 1),
         "client_peak_rss_mb": round(client_peak / 2**20, 1),
         "file_mb": file_mb,
-        "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import random
 import resource
 import sys
@@ -73,9 +72,9 @@ from talentloop import credentials, network
 from talentloop.network import NetworkConfig
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.outcomes_ledger`, the repository root is
-    from intake_import import PeakRss, free_port
+    from common import PeakRss, free_port, machine
 except ImportError:
-    from bench.intake_import import PeakRss, free_port
+    from bench.common import PeakRss, free_port, machine
 
 RESULTS = Path(__file__).parent / "results" / "outcomes_ledger.json"
 INTAKE, ROUTING, GATEWAY = "/talentloop/intake", "/talentloop/routing", "/talentloop/employer-gateway"
@@ -551,12 +550,7 @@ def main() -> None:
         "seed": args.seed,
         "bench_process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
         "total_wall_seconds": round(time.monotonic() - started, 1),
-        "machine": {
-            "cpus": psutil.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import platform
 import random
 import resource
 import sys
@@ -43,7 +42,7 @@ from pathlib import Path
 
 import asyncpg
 import psutil
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from contracts import build, events, topics, vocabulary
 from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
@@ -51,9 +50,9 @@ from talentloop import credentials, network
 from talentloop.network import NetworkConfig
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.routing`, the repository root is
-    from intake_import import PeakRss, free_port
+    from common import PeakRss, end_offset_total, free_port, machine, percentile, read_from_start
 except ImportError:
-    from bench.intake_import import PeakRss, free_port
+    from bench.common import PeakRss, end_offset_total, free_port, machine, percentile, read_from_start
 
 RESULTS = Path(__file__).parent / "results" / "routing.json"
 SOURCE = "/talentloop/bench/routing"
@@ -219,14 +218,6 @@ async def database_summary(url: str) -> dict:
         await conn.close()
 
 
-async def end_offset_total(consumer: AIOKafkaConsumer, topic: str) -> int:
-    parts = consumer.partitions_for_topic(topic) or set()
-    if not parts:
-        await consumer._client.force_metadata_update()  # noqa: SLF001 - metadata for a topic we do not subscribe
-        parts = consumer.partitions_for_topic(topic) or set()
-    return sum((await consumer.end_offsets([TopicPartition(topic, p) for p in parts])).values())
-
-
 class Decisions:
     """Reads talentloop.routing from offset 0: the first decision event per referral."""
 
@@ -245,11 +236,7 @@ class Decisions:
 
     async def start(self) -> None:
         await self.consumer.start()
-        topic = topics.ROUTING.name
-        await end_offset_total(self.consumer, topic)  # loads the topic's metadata
-        tps = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic))]
-        self.consumer.assign(tps)
-        await self.consumer.seek_to_beginning(*tps)
+        await read_from_start(self.consumer, topics.ROUTING.name)
 
     async def poll(self) -> None:
         batches = await self.consumer.getmany(timeout_ms=200, max_records=5000)
@@ -272,14 +259,6 @@ class Decisions:
 
     async def stop(self) -> None:
         await self.consumer.stop()
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest rank."""
-    if not sorted_values:
-        return float("nan")
-    k = max(0, min(len(sorted_values) - 1, int(-(-p * len(sorted_values) // 100)) - 1))
-    return sorted_values[k]
 
 
 async def run(
@@ -416,7 +395,7 @@ def main() -> None:
         "routing_peak_rss_mb": round(rss.peak / 2**20, 1),
         "client_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
         "total_wall_seconds": round(time.monotonic() - started, 1),
-        "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
