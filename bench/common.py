@@ -8,17 +8,31 @@ import platform
 import socket
 import threading
 import time
+from pathlib import Path
 
 import psutil
 from aiokafka import AIOKafkaConsumer
 
 from plumbing.kafka import partitions_of
+from plumbing.settings import DEFAULT_PORTS
+from talentloop.network import NetworkConfig
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def isolated_network(home: Path) -> NetworkConfig:
+    """A network in `home` on free ports, so a benchmark never meets one already running."""
+    return NetworkConfig(
+        home=home,
+        kafka_port=free_port(),
+        controller_port=free_port(),
+        pg_port=free_port(),
+        ports={name: free_port() for name in DEFAULT_PORTS},
+    )
 
 
 class PeakRss(threading.Thread):

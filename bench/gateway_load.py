@@ -56,12 +56,11 @@ from aiokafka import AIOKafkaConsumer
 from contracts import build, events, topics
 from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
 from talentloop import credentials, network
-from talentloop.network import NetworkConfig
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.gateway_load`, the repository root is
-    from common import PeakRss, free_port, machine, percentile, read_from_start
+    from common import PeakRss, isolated_network, machine, percentile, read_from_start
 except ImportError:
-    from bench.common import PeakRss, free_port, machine, percentile, read_from_start
+    from bench.common import PeakRss, isolated_network, machine, percentile, read_from_start
 
 RESULTS = Path(__file__).parent / "results" / "gateway_load.json"
 SOURCE = "/talentloop/bench/gateway-load"
@@ -580,13 +579,7 @@ def main() -> None:
     failure = None
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
         home = Path(tmp)
-        cfg = NetworkConfig(
-            home=home,
-            kafka_port=free_port(),
-            controller_port=free_port(),
-            pg_port=free_port(),
-            ports={n: free_port() for n in ("intake", "routing", "employer_gateway", "outcomes")},
-        )
+        cfg = isolated_network(home)
         try:
             net = network.up(cfg, only=("employer_gateway",))
             print(f"stack and employer gateway up in {net.timings['total_s']} s")

@@ -27,10 +27,9 @@ from contracts import topics
 from talentloop import credentials, importer, network, samples
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.intake_import`, the repository root is
-    from common import PeakRss, free_port, machine
+    from common import PeakRss, isolated_network, machine
 except ImportError:
-    from bench.common import PeakRss, free_port, machine
-from talentloop.network import NetworkConfig
+    from bench.common import PeakRss, isolated_network, machine
 
 PARTNER = "riverbend-community-college"
 RESULTS = Path(__file__).parent / "results" / "intake_import.json"
@@ -65,8 +64,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
         home = Path(tmp)
-        cfg = NetworkConfig(home=home, kafka_port=free_port(), controller_port=free_port(), pg_port=free_port(),
-                            ports={n: free_port() for n in ("intake", "routing", "employer_gateway", "outcomes")})
+        cfg = isolated_network(home)
         csv_path = home / "registrar.csv"
         t = time.monotonic()
         written = samples.write_csv(csv_path, samples.RIVERBEND_COLUMNS,

@@ -69,12 +69,11 @@ from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
 from services.outcomes.app import DEFINITION
 from services.outcomes.rebuild import rebuild
 from talentloop import credentials, network
-from talentloop.network import NetworkConfig
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.outcomes_ledger`, the repository root is
-    from common import PeakRss, free_port, machine
+    from common import PeakRss, isolated_network, machine
 except ImportError:
-    from bench.common import PeakRss, free_port, machine
+    from bench.common import PeakRss, isolated_network, machine
 
 RESULTS = Path(__file__).parent / "results" / "outcomes_ledger.json"
 INTAKE, ROUTING, GATEWAY = "/talentloop/intake", "/talentloop/routing", "/talentloop/employer-gateway"
@@ -477,13 +476,7 @@ def main() -> None:
     started = time.monotonic()
     complete = False
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
-        cfg = NetworkConfig(
-            home=Path(tmp),
-            kafka_port=free_port(),
-            controller_port=free_port(),
-            pg_port=free_port(),
-            ports={s: free_port() for s in ("intake", "routing", "employer_gateway", "outcomes")},
-        )
+        cfg = isolated_network(Path(tmp))
         try:
             net = network.up(cfg, only=())  # the stack and its topics; no service yet
             print(f"stack up in {net.timings['total_s']} s", flush=True)

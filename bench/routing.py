@@ -47,12 +47,11 @@ from aiokafka import AIOKafkaConsumer
 from contracts import build, events, topics, vocabulary
 from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
 from talentloop import credentials, network
-from talentloop.network import NetworkConfig
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.routing`, the repository root is
-    from common import PeakRss, end_offset_total, free_port, machine, percentile, read_from_start
+    from common import PeakRss, end_offset_total, isolated_network, machine, percentile, read_from_start
 except ImportError:
-    from bench.common import PeakRss, end_offset_total, free_port, machine, percentile, read_from_start
+    from bench.common import PeakRss, end_offset_total, isolated_network, machine, percentile, read_from_start
 
 RESULTS = Path(__file__).parent / "results" / "routing.json"
 SOURCE = "/talentloop/bench/routing"
@@ -367,13 +366,7 @@ def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
         home = Path(tmp)
-        cfg = NetworkConfig(
-            home=home,
-            kafka_port=free_port(),
-            controller_port=free_port(),
-            pg_port=free_port(),
-            ports={n: free_port() for n in ("intake", "routing", "employer_gateway", "outcomes")},
-        )
+        cfg = isolated_network(home)
         try:
             net = network.up(cfg, only=("routing",))
             print(f"stack and routing up in {net.timings['total_s']} s")
