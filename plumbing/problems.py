@@ -27,6 +27,7 @@ class ProblemDetail(BaseModel):
     existing_referral_id: str | None = Field(default=None, description="For duplicates: the referral already accepted.")
     routed: int | None = Field(default=None, description="For capacity-below-routed: referrals already routed there.")
     required_scope: str | None = Field(default=None, description="For insufficient-scope: the API key scope needed.")
+    max_bytes: int | None = Field(default=None, description="For content-too-large: the most bytes this body may have.")
 
 
 class Problem(Exception):
@@ -62,6 +63,24 @@ def name_validation_error(error_type: str, slug: str, title: str) -> None:
     NAMED_VALIDATION_ERRORS[error_type] = (slug, title)
 
 
+def invalid(pydantic_errors: Any) -> Problem:
+    """422 for pydantic errors (a request's, or `ValidationError.errors()` of a check a route
+    makes itself), one entry per field, the same shape either way."""
+    errors = [
+        {
+            "field": ".".join(str(p) for p in e["loc"] if p != "body"),
+            "message": e["msg"],
+            "type": e["type"],
+        }
+        for e in pydantic_errors
+    ]
+    kinds = {e["type"] for e in errors}
+    if len(kinds) == 1 and (named := NAMED_VALIDATION_ERRORS.get(next(iter(kinds)))):
+        detail = "; ".join(e["message"] for e in errors)
+        return Problem(422, named[0], named[1], detail, errors=errors)
+    return Problem(422, "validation", "Request is not valid", f"{len(errors)} field error(s)", errors=errors)
+
+
 def not_found(what: str) -> Problem:
     # Foreign tenants get the same answer as missing ids, so ids cannot be probed.
     return Problem(404, "not-found", "Not found", f"no {what} with that id is visible to you")
@@ -78,17 +97,7 @@ def install(app: FastAPI) -> None:
         return problem_response(exc, request)
 
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"], "type": e["type"]}
-            for e in exc.errors()
-        ]
-        kinds = {e["type"] for e in errors}
-        if len(kinds) == 1 and (named := NAMED_VALIDATION_ERRORS.get(next(iter(kinds)))):
-            detail = "; ".join(e["message"] for e in errors)
-            problem = Problem(422, named[0], named[1], detail, errors=errors)
-        else:
-            problem = Problem(422, "validation", "Request is not valid", f"{len(errors)} field error(s)", errors=errors)
-        return problem_response(problem, request)
+        return problem_response(invalid(exc.errors()), request)
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         problem = Problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail))
@@ -105,6 +114,7 @@ DESCRIPTIONS = {
     403: "This route is not for your kind of credentials, or your API key lacks the scope it needs",
     404: "No such resource visible to you",
     409: "Conflict: a transition the lifecycle forbids, or an Idempotency-Key still in use",
+    413: "The request body is larger than this route accepts (`max_bytes` says how large it may be)",
     422: "The request body or parameters are not valid, or an Idempotency-Key was reused with another body",
     503: "A dependency (database) is unreachable",
 }
@@ -133,6 +143,9 @@ def document(app: FastAPI) -> None:
                 # Every authenticated route may also refuse a key without the scope it needs.
                 if "401" in op.get("responses", {}):
                     op["responses"].setdefault("403", {})
+                # Every body is size-limited (plumbing/body_limits.py).
+                if "requestBody" in op:
+                    op.setdefault("responses", {}).setdefault("413", {})
                 for status, response in op.get("responses", {}).items():
                     if status.isdigit() and int(status) >= 400:
                         response["content"] = {MEDIA_TYPE: {"schema": PROBLEM_REF}}

@@ -29,6 +29,7 @@ from contracts import messages
 from contracts.events import Payload
 from contracts.topics import Topic
 from plumbing import apikeys, db, keys_api, metrics, outbox, problems, subscriber, tracing
+from plumbing.body_limits import install as limit_bodies
 from plumbing.consumer import BatchHandler, EventConsumer, Handler
 from plumbing.kafka import new_producer
 from plumbing.logging import bind_context, clear_context, configure, get_logger
@@ -151,6 +152,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     )
     problems.install(app)
     problems.document(app)
+    limit_bodies(app, settings)  # before `correlate`, so a 413 is correlated and counted too
 
     @app.middleware("http")
     async def correlate(request: Request, call_next: Any) -> Response:

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     webhook_poll_s: float = Field(default=1.0, gt=0, alias="TALENTLOOP_WEBHOOK_POLL_S")
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=200, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
+    # HTTP request bodies (plumbing/body_limits.py): 413 beyond these. Upload routes (intake's
+    # CSV import) get the CSV limit, every other route the JSON one; one referral is far
+    # below 1 MiB, and a CSV row may be no larger than a JSON body.
+    max_json_body_bytes: int = Field(default=1 << 20, ge=1024, alias="TALENTLOOP_MAX_JSON_BODY_BYTES")
+    max_csv_body_bytes: int = Field(default=100 << 20, ge=1024, alias="TALENTLOOP_MAX_CSV_BODY_BYTES")
 
     def port_for(self, service: str) -> int:
         return self.http_port or DEFAULT_PORTS[service]
