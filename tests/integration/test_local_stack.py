@@ -4,9 +4,13 @@ PostgreSQL, started as detached processes on free loopback ports, then stopped."
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,10 +130,50 @@ async def test_local_stack_starts_serves_and_stops(tmp_path: Path, no_external_e
     print(f"\nLocalStack.start: {start_seconds:.2f}s, stop: {stop_seconds:.2f}s")
     assert _gone(kafka_pid) and _gone(pg_pid)
     assert _live_processes_under(state) == []
+    assert _live_processes_under(stack.postgres.data_dir) == []
     assert not stack.kafka.is_running() and not stack.postgres.is_running()
     assert not stack.kafka.pid_file.exists()
     assert not (stack.postgres.data_dir / "postmaster.pid").exists()
     stack.stop()  # stopping a stopped stack is a no-op
+
+
+def _modes_above(path: Path) -> dict[str, int]:
+    return {str(p): stat.S_IMODE(os.stat(p).st_mode) for p in (path, *path.parents)}
+
+
+async def test_local_stack_from_a_private_directory(no_external_env: None) -> None:
+    """`make demo` from a clone under a mode-700 directory (root's home, `mktemp -d`): the stack
+    starts, a later `status`/`down` (a fresh LocalStack, as from another process) find both
+    servers, and no directory above the state dir has its mode changed."""
+    private = Path(tempfile.mkdtemp(prefix="tl-private-"))
+    modes = _modes_above(private)
+    assert modes[str(private)] == 0o700
+    kafka_port, controller_port, pg_port = _free_ports(3)
+    state = private / "clone" / ".talentloop"
+    stack = LocalStack(state, kafka_port=kafka_port, controller_port=controller_port, pg_port=pg_port)
+    try:
+        info = await asyncio.to_thread(stack.start)
+        conn = await asyncpg.connect(info.database_url, timeout=10)
+        try:
+            assert await conn.fetchval("SELECT current_database()") == "talentloop"
+        finally:
+            await conn.close()
+
+        later = LocalStack(state, kafka_port=kafka_port, controller_port=controller_port, pg_port=pg_port)
+        status = later.status()
+        assert status["postgres"]["running"] and status["postgres"]["reachable"]
+        assert status["kafka"]["running"] and status["kafka"]["reachable"]
+        kafka_pid, pg_pid = status["kafka"]["pid"], status["postgres"]["pid"]
+        assert (kafka_pid, pg_pid) == (stack.kafka.pid, stack.postgres.pid)
+        await asyncio.to_thread(later.stop)
+        assert _gone(kafka_pid) and _gone(pg_pid)
+        assert not later.status()["postgres"]["running"]
+    finally:
+        await asyncio.to_thread(stack.stop)
+        await asyncio.to_thread(stack.postgres.purge)
+        after = _modes_above(private)
+        shutil.rmtree(private, ignore_errors=True)
+    assert after == modes
 
 
 async def test_external_endpoints_start_nothing(
