@@ -1,47 +1,50 @@
-"""Applying events exactly once in effect: inbox, bounded retries, dead letters.
+"""Applying records exactly once in effect, a batch at a time: inbox, splits, dead letters.
 
-`EventConsumer.process` is the whole delivery policy for one Kafka record, independent
-of the client library that fetched it:
+`RecordConsumer.process_batch` is the whole delivery policy for the records of one
+partition, independent of the client that fetched them (`plumbing/consume_loop.py` owns
+the Kafka side: fetching, pausing, committing):
 
-1. Bytes that are not a valid event (bad JSON, bad envelope, a type or version this
-   build does not know, bad payload) go straight to the consumer's dead-letter topic:
-   retrying cannot fix them; after an upgrade they can be replayed.
-2. Known event types this consumer has no handler for are skipped (others own them).
-   Older versions are upcast, so a handler sees only the newest model.
-3. The handler runs inside one PostgreSQL transaction together with the inbox claim, so a
-   redelivered event id changes nothing, and the effect and its outgoing events (outbox)
-   commit together.
-4. `Rejected` (the domain refuses the fact) is dead-lettered at once with its reason; any
-   other error is retried with backoff up to `max_attempts`, then dead-lettered. The
-   partition is held only for those bounded retries.
+1. Each record is decoded first (`decode`, pure). Whatever it raises (bad JSON, deep
+   nesting, a 5,000-digit number, an unknown type, an impossible date, a bad payload) the
+   record is poison: it is dead-lettered with the reason and its original bytes, at once,
+   since retrying cannot fix it. Records no handler wants are skipped.
+2. The rest is applied in ONE PostgreSQL transaction: one inbox statement claims every
+   event id (a redelivered id changes nothing), then `apply_items` runs the effects, whose
+   outgoing events go to the outbox of the same transaction.
+3. If that transaction fails because of the infrastructure (`plumbing/faults.py`), nothing
+   is dead-lettered: `InfrastructureFault` goes up and the loop tries the same batch later.
+   Any other failure splits the batch in two halves, applied in order, until the failing
+   record stands alone; a record alone gets `max_attempts` tries with backoff (a `Rejected`
+   one none), then goes to the dead-letter topic. So one bad record costs its batch time
+   and itself, never its neighbours.
+4. Only when `process_batch` returns may the offsets of its records be committed.
 
-The offset may be committed only after `process` returns. If the dead-letter publish
-itself fails, `process` raises, so the record is not committed and comes back.
-
-`handle` is what the subscriber calls: `process` inside a consumer span that continues the
-trace the record's `traceparent` header carries (so events the handler emits carry it on),
-counted and timed in the process's metrics (`plumbing/metrics.py`).
+A dead letter that would exceed the topic's record limit is still written: its value is cut
+to fit and headers say so and carry the SHA-256 and length of the original.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import hashlib
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from opentelemetry.trace import Status, StatusCode
 
 from contracts import ContractError, Envelope, latest_type, payload_of
 from contracts.events import Payload
-from contracts.topics import dead_letter_topic
+from contracts.topics import HEADER_ALLOWANCE_BYTES, MAX_MESSAGE_BYTES, dead_letter_topic
 from plumbing import inbox, metrics, tracing
+from plumbing.faults import InfrastructureFault, describe, is_infrastructure
 from plumbing.logging import bind_context, get_logger, unbind_context
 
 log = get_logger(__name__)
@@ -52,7 +55,17 @@ BatchHandler = Callable[[asyncpg.Connection, list[tuple[Envelope, Payload]]], Aw
 
 
 class Rejected(Exception):
-    """The domain refuses this event (e.g. a transition the lifecycle forbids)."""
+    """The domain refuses this event (e.g. a transition the lifecycle forbids): dead-letter it now."""
+
+
+class Poison(Exception):
+    """A record that cannot be decoded; `decode` raises it with the dead letter's reason."""
+
+    def __init__(self, reason: str, error_type: str, extra: Sequence[tuple[str, bytes]] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_type = error_type
+        self.extra = tuple(extra)
 
 
 @dataclass(frozen=True)
@@ -67,28 +80,19 @@ class Record:
     headers: Sequence[tuple[str, bytes]] = ()
 
 
-Effect = Callable[[asyncpg.Connection], Awaitable[None]]
+@dataclass(frozen=True)
+class Item:
+    """A decoded record, ready to apply: its inbox id and what the consumer made of it."""
 
-
-@dataclass
-class _Delivery:
-    """What `process` learns about the record in hand, for `handle`'s span and metrics."""
-
+    record: Record
+    claim_id: uuid.UUID
     event_type: str
-
-
-_delivery: contextvars.ContextVar[_Delivery | None] = contextvars.ContextVar("talentloop_delivery", default=None)
-
-
-def _note_event_type(event_type: str) -> None:
-    delivery = _delivery.get()
-    if delivery is not None:
-        delivery.event_type = event_type
+    data: Any = None
 
 
 @dataclass
 class RecordConsumer:
-    """Inbox, bounded retries and dead letters for one consumer, whatever its records are."""
+    """Inbox, batches, splits and dead letters for one consumer, whatever its records are."""
 
     name: str
     pool: asyncpg.Pool
@@ -97,63 +101,121 @@ class RecordConsumer:
     backoff_s: float = 0.2
     counts: Counter[str] = field(default_factory=Counter)
 
+    # The `event_type` label of records that could not be decoded.
+    record_type = "record"
+
     @property
     def dead_letter_topic(self) -> str:
         return dead_letter_topic(self.name)
 
-    # The `event_type` label of records whose type `process` does not name (a partner's raw
-    # record, bytes that are not an event).
-    record_type = "record"
-
-    async def process(self, record: Record) -> str:
+    def decode(self, record: Record) -> Item | None:
+        """The record made ready to apply; None to skip it; raise `Poison` (or anything) to
+        dead-letter it. Pure: no I/O, so nothing it raises is an infrastructure fault."""
         raise NotImplementedError
 
-    async def handle(self, record: Record) -> str:
-        """`process` in a consumer span (child of the record's trace context), counted and timed."""
-        delivery = _Delivery(self.record_type)
-        token = _delivery.set(delivery)
-        start = time.perf_counter()
-        try:
-            with tracing.consumer_span(record.topic, record.headers, self.name) as span:
-                outcome = await self.process(record)
-                span.set_attribute("talentloop.event_type", delivery.event_type)
-                span.set_attribute("talentloop.outcome", outcome)
-                if outcome == "dead_lettered":
-                    span.set_status(Status(StatusCode.ERROR, "dead-lettered"))
-        finally:
-            _delivery.reset(token)
-            # What `process` bound describes this record only; the next one starts clean.
-            unbind_context("correlation_id", "event_id", "event_type")
-        metrics.consumed(self.name, record.topic, delivery.event_type, outcome, time.perf_counter() - start)
+    async def apply_items(self, conn: asyncpg.Connection, items: list[Item]) -> set[uuid.UUID] | None:
+        """Apply `items` (claimed in the inbox just now, in record order) in `conn`'s
+        transaction. May return the claim ids of items it dead-lettered itself (a refusal
+        that should not cost the rest of the batch a split), written before the commit."""
+        raise NotImplementedError
+
+    async def process(self, record: Record) -> str:
+        """One record as a batch of one; returns applied, duplicate, ignored or dead_lettered."""
+        (outcome,) = (await self.process_batch([record])).elements()
         return outcome
 
-    async def apply(self, record: Record, claim_id: uuid.UUID, effect: Effect) -> str:
-        """Run `effect` once per `claim_id`, in one transaction with the inbox claim."""
-        for attempt in range(1, self.max_attempts + 1):
+    async def process_batch(self, records: Sequence[Record]) -> Counter[str]:
+        """Apply `records` (of one partition, in offset order); returns the outcomes counted.
+
+        Raises `InfrastructureFault` when the database or the broker failed: then nothing
+        may be committed and the same records must come again."""
+        outcomes: Counter[str] = Counter()
+        items: list[Item] = []
+        for record in records:
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    if not await inbox.claim(conn, self.name, claim_id):
-                        return self._count("duplicate")
-                    await effect(conn)
-                return self._count("applied")
-            except Rejected as exc:
-                await self.dead_letter(record, f"rejected: {exc}", "Rejected", attempts=attempt)
-                return self._count("dead_lettered")
-            except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered
-                log.warning("consumer.attempt_failed", attempt=attempt, error=repr(exc))
-                if attempt == self.max_attempts:
-                    await self.dead_letter(record, f"failed after {attempt} attempts: {exc!r}", type(exc).__name__, attempt)
-                    return self._count("dead_lettered")
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")
+                item = self.decode(record)
+            except Poison as poison:
+                await self.dead_letter(record, poison.reason, poison.error_type, 1, poison.extra)
+                self._tally(outcomes, record, self.record_type, "dead_lettered")
+                continue
+            except ContractError as exc:
+                await self.dead_letter(record, f"contract: {exc}", "ContractError", 1)
+                self._tally(outcomes, record, self.record_type, "dead_lettered")
+                continue
+            except Exception as exc:  # noqa: BLE001 - whatever decoding raises, the record is poison
+                await self.dead_letter(record, f"undecodable: {describe(exc)}", type(exc).__name__, 1)
+                self._tally(outcomes, record, self.record_type, "dead_lettered")
+                continue
+            if item is None:
+                self._tally(outcomes, record, self.record_type, "ignored")
+            else:
+                items.append(item)
+        await self._apply_splitting(items, outcomes)
+        return outcomes
+
+    async def _apply_splitting(self, items: list[Item], outcomes: Counter[str]) -> None:
+        if not items:
+            return
+        start = time.perf_counter()
+        try:
+            applied = await self._apply_once(items)
+        except Exception as exc:  # noqa: BLE001 - classified right here
+            if is_infrastructure(exc):
+                raise InfrastructureFault(describe(exc)) from exc
+            if len(items) == 1:
+                await self._apply_alone(items[0], exc, outcomes)
+                return
+            log.info("consumer.batch_split", records=len(items), error=describe(exc, 300))
+            middle = len(items) // 2
+            await self._apply_splitting(items[:middle], outcomes)
+            await self._apply_splitting(items[middle:], outcomes)
+            return
+        share = (time.perf_counter() - start) / len(items)
+        for item in items:
+            self._tally(outcomes, item.record, item.event_type, applied.pop(item.claim_id, "duplicate"), share)
+
+    async def _apply_once(self, items: list[Item]) -> dict[uuid.UUID, str]:
+        """One transaction: claim every id, apply the fresh ones. Returns the outcome of
+        each claimed id (applied, or dead_lettered by `apply_items` itself)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await inbox.claim_many(conn, self.name, [i.claim_id for i in items])
+            todo, seen = [], set()
+            for item in items:  # a batch may hold the same event twice (a producer retry)
+                if item.claim_id in fresh and item.claim_id not in seen:
+                    seen.add(item.claim_id)
+                    todo.append(item)
+            refused = (await self.apply_items(conn, todo) if todo else None) or set()
+        return {claim: "dead_lettered" if claim in refused else "applied" for claim in seen}
+
+    async def _apply_alone(self, item: Item, error: Exception, outcomes: Counter[str]) -> None:
+        """The record that failed its batch, on its own: a few tries, then a dead letter."""
+        record, attempt = item.record, 1
+        while not isinstance(error, Rejected) and attempt < self.max_attempts:
+            log.warning("consumer.attempt_failed", attempt=attempt, error=describe(error, 500), offset=record.offset)
+            await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+            attempt += 1
+            try:
+                applied = await self._apply_once([item])
+            except Exception as exc:  # noqa: BLE001 - classified right here
+                if is_infrastructure(exc):
+                    raise InfrastructureFault(describe(exc)) from exc
+                error = exc
+                continue
+            self._tally(outcomes, record, item.event_type, applied.get(item.claim_id, "duplicate"))
+            return
+        reason = f"rejected: {error}" if isinstance(error, Rejected) else f"failed after {attempt} attempts: {describe(error)}"
+        await self.dead_letter(record, reason, type(error).__name__, attempt)
+        self._tally(outcomes, record, item.event_type, "dead_lettered")
 
     async def dead_letter(
         self, record: Record, reason: str, error_type: str, attempts: int, extra: Sequence[tuple[str, bytes]] = ()
-    ) -> str:
+    ) -> None:
+        """Write `record` to this consumer's dead-letter topic with why; raises
+        `InfrastructureFault` if the broker cannot take it (the record then comes again)."""
         headers = [
             *[(k, v) for k, v in record.headers if not k.startswith("dlq.")],
             ("dlq.reason", reason.encode()[:4000]),
-            ("dlq.error_type", error_type.encode()),
+            ("dlq.error_type", error_type.encode()[:200]),
             ("dlq.consumer", self.name.encode()),
             ("dlq.original_topic", record.topic.encode()),
             ("dlq.original_partition", str(record.partition).encode()),
@@ -162,94 +224,98 @@ class RecordConsumer:
             ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
             *extra,
         ]
-        await self.producer.send_and_wait(
-            self.dead_letter_topic, record.value or b"", key=record.key, headers=headers
-        )
-        log.error("consumer.dead_lettered", reason=reason, topic=record.topic, offset=record.offset)
+        value = record.value or b""
+        room = MAX_MESSAGE_BYTES - HEADER_ALLOWANCE_BYTES - sum(len(k) + len(v) for k, v in headers) - len(record.key or b"")
+        if len(value) > room:
+            value, headers = _truncated(value, max(0, room - 200), headers)
+        try:
+            await self.producer.send_and_wait(self.dead_letter_topic, value, key=record.key, headers=headers)
+        except MessageSizeTooLargeError:
+            # The headers a partner sent were larger than we allowed for: keep ours only.
+            ours = [(k, v[:4000]) for k, v in headers if k.startswith("dlq.")]
+            value, ours = _truncated(record.value or b"", MAX_MESSAGE_BYTES // 2, ours)
+            await self._send_dead_letter(record, value, ours)
+        except Exception as exc:
+            raise InfrastructureFault(f"dead letter not written: {describe(exc)}") from exc
+        log.error("consumer.dead_lettered", reason=reason[:500], topic=record.topic, offset=record.offset)
         metrics.dead_lettered(self.name, record.topic, error_type)
-        return self._count("dead_lettered")
 
-    def _count(self, outcome: str) -> str:
+    async def _send_dead_letter(self, record: Record, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        try:
+            await self.producer.send_and_wait(self.dead_letter_topic, value, key=record.key, headers=headers)
+        except Exception as exc:
+            raise InfrastructureFault(f"dead letter not written: {describe(exc)}") from exc
+
+    def _tally(self, outcomes: Counter[str], record: Record, event_type: str, outcome: str, seconds: float = 0.0) -> None:
+        outcomes[outcome] += 1
         self.counts[outcome] += 1
-        return outcome
+        metrics.consumed(self.name, record.topic, event_type, outcome, seconds)
+
+
+def _truncated(value: bytes, keep: int, headers: list[tuple[str, bytes]]) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The first `keep` bytes of `value`, with headers naming the whole one's size and digest."""
+    return value[:keep], [
+        *headers,
+        ("dlq.truncated", b"true"),
+        ("dlq.original_bytes", str(len(value)).encode()),
+        ("dlq.original_sha256", hashlib.sha256(value).hexdigest().encode()),
+    ]
+
+
+@dataclass(frozen=True)
+class _Event:
+    envelope: Envelope
+    payload: Payload
+    handler: Handler
 
 
 @dataclass
 class EventConsumer(RecordConsumer):
+    """Applies TalentLoop events: one handler per event type (the newest version; older
+    versions are upcast), or one `batch_handler` for the whole batch (set-based)."""
+
     handlers: dict[str, Handler] = field(default_factory=dict)
-    # When set, the subscriber hands over records in batches (`process_batch`).
     batch_handler: BatchHandler | None = None
+
+    record_type = "invalid"  # until the envelope is parsed
 
     def __post_init__(self) -> None:
         stale = [t for t in self.handlers if latest_type(t) != t]
         if stale:
             raise ValueError(f"handlers must be registered for the newest versions, not {stale}")
 
-    record_type = "invalid"  # until the envelope is parsed
+    def decode(self, record: Record) -> Item | None:
+        envelope = Envelope.from_bytes(record.value)
+        handler = self.handlers.get(latest_type(envelope.type))
+        if handler is None:
+            return None  # another service's event on a shared topic
+        return Item(record, envelope.id, envelope.type, _Event(envelope, payload_of(envelope), handler))
 
-    async def process(self, record: Record) -> str:
-        """Apply one record; returns applied, duplicate, ignored or dead_lettered."""
+    async def process_batch(self, records: Sequence[Record]) -> Counter[str]:
         try:
-            envelope = Envelope.from_bytes(record.value)
-            _note_event_type(envelope.type)
-            # Handlers are registered for the newest version; older ones are upcast to it.
-            handler = self.handlers.get(latest_type(envelope.type))
-            if handler is None:
-                return self._count("ignored")
-            payload = payload_of(envelope)
-        except ContractError as exc:
-            return await self.dead_letter(record, f"contract: {exc}", "ContractError", attempts=1)
+            return await super().process_batch(records)
+        finally:
+            unbind_context("correlation_id", "event_id", "event_type")
 
-        bind_context(correlation_id=envelope.correlationid, event_id=str(envelope.id), event_type=envelope.type)
+    async def apply_items(self, conn: asyncpg.Connection, items: list[Item]) -> None:
+        if self.batch_handler is not None and len(items) > 1:
+            await self.batch_handler(conn, [(i.data.envelope, i.data.payload) for i in items])
+            return
+        for item in items:
+            await self._apply_traced(conn, item)
+        return None
 
-        async def effect(conn: asyncpg.Connection) -> None:
-            await handler(conn, envelope, payload)
-
-        return await self.apply(record, envelope.id, effect)
-
-    async def process_batch(self, records: list[Record]) -> Counter[str]:
-        """Several records in one transaction: one inbox statement, the batch handler, one
-        commit. Bytes that are not events are dead-lettered and unhandled types skipped, as in
-        `process`. If the batch fails, each record goes through `process` on its own, with
-        its retries and dead letter, so one bad event costs its batch only time.
-
-        Records are not traced one by one here (no consumer span per record)."""
-        outcomes: Counter[str] = Counter()
-        parsed: list[tuple[Record, Envelope, Payload]] = []
-        start = time.perf_counter()
-        for record in records:
+    async def _apply_traced(self, conn: asyncpg.Connection, item: Item) -> None:
+        """One event in a consumer span that continues the trace its record carries, so the
+        events its handler emits carry it on."""
+        event: _Event = item.data
+        bind_context(correlation_id=event.envelope.correlationid, event_id=str(event.envelope.id), event_type=event.envelope.type)
+        with tracing.consumer_span(item.record.topic, item.record.headers, self.name) as span:
+            span.set_attribute("talentloop.event_type", event.envelope.type)
             try:
-                envelope = Envelope.from_bytes(record.value)
-                if self.handlers.get(latest_type(envelope.type)) is None:
-                    outcomes[self._count("ignored")] += 1
-                    metrics.consumed(self.name, record.topic, envelope.type, "ignored", 0.0)
-                    continue
-                parsed.append((record, envelope, payload_of(envelope)))
-            except ContractError as exc:
-                outcomes[await self.dead_letter(record, f"contract: {exc}", "ContractError", attempts=1)] += 1
-                metrics.consumed(self.name, record.topic, self.record_type, "dead_lettered", 0.0)
-        if not parsed:
-            return outcomes
-        assert self.batch_handler is not None
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                fresh = await inbox.claim_many(conn, self.name, [env.id for _, env, _ in parsed])
-                new, seen = [], set()
-                for _, env, payload in parsed:
-                    if env.id in fresh and env.id not in seen:
-                        seen.add(env.id)
-                        new.append((env, payload))
-                await self.batch_handler(conn, new)
-        except Exception as exc:  # noqa: BLE001 - one by one: retries and dead letters as usual
-            log.warning("consumer.batch_failed", records=len(parsed), error=repr(exc))
-            for record, _, _ in parsed:
-                outcomes[await self.handle(record)] += 1
-            return outcomes
-        share = (time.perf_counter() - start) / len(parsed)
-        for record, env, _ in parsed:
-            first = env.id in seen  # applied now: only its first copy in the batch counts so
-            seen.discard(env.id)
-            outcome = self._count("applied" if first else "duplicate")
-            outcomes[outcome] += 1
-            metrics.consumed(self.name, record.topic, env.type, outcome, share)
-        return outcomes
+                await event.handler(conn, event.envelope, event.payload)
+            except BaseException:
+                span.set_attribute("talentloop.outcome", "failed")
+                span.set_status(Status(StatusCode.ERROR, "failed"))
+                raise
+            span.set_attribute("talentloop.outcome", "applied")

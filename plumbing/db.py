@@ -11,8 +11,18 @@ PLUMBING_SQL = Path(__file__).parent / "sql"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
-async def create_pool(database_url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections see only the service's own schema (plus public)."""
+async def create_pool(
+    database_url: str,
+    schema: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    statement_timeout_s: float = 120.0,
+    lock_timeout_s: float = 10.0,
+) -> asyncpg.Pool:
+    """A pool whose connections see only the service's own schema (plus public), with a
+    statement and a lock timeout on every connection (a stuck statement fails, as a fault,
+    instead of holding a consumer's partition forever)."""
     if not _SCHEMA_NAME.match(schema):
         raise ValueError(f"bad schema name {schema!r}")
     conn = await asyncpg.connect(database_url)
@@ -24,7 +34,12 @@ async def create_pool(database_url: str, schema: str, *, min_size: int = 1, max_
         database_url,
         min_size=min_size,
         max_size=max_size,
-        server_settings={"search_path": schema, "application_name": f"talentloop-{schema}"},
+        server_settings={
+            "search_path": schema,
+            "application_name": f"talentloop-{schema}",
+            "statement_timeout": str(int(statement_timeout_s * 1000)),
+            "lock_timeout": str(int(lock_timeout_s * 1000)),
+        },
     )
 
 
@@ -37,6 +52,9 @@ async def migrate(pool: asyncpg.Pool, *dirs: Path) -> list[str]:
     applied: list[str] = []
     async with pool.acquire() as conn:
         schema = await conn.fetchval("SELECT current_schema()")
+        # Migrations may build indexes over large tables and wait for another process's
+        # migration: no timeouts here (the pool resets them when the connection returns).
+        await conn.execute("SET statement_timeout = 0; SET lock_timeout = 0")
         await conn.execute("SELECT pg_advisory_lock(hashtext($1))", schema)
         try:
             await conn.execute(

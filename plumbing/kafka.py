@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts import CONTENT_TYPE
+from contracts.topics import MAX_MESSAGE_BYTES
 
 CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
 
@@ -19,6 +20,9 @@ def new_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
         acks="all",
         linger_ms=5,
         request_timeout_ms=30_000,
+        # The topics' max.message.bytes: a record the producer lets through, the broker takes;
+        # a larger one is refused at send() and parked by the outbox relay.
+        max_request_size=MAX_MESSAGE_BYTES,
     )
 
 

@@ -69,6 +69,30 @@ OUTBOX_OLDEST_SECONDS = Gauge(
     ("service",),
     registry=REGISTRY,
 )
+OUTBOX_PARKED = Gauge(
+    "talentloop_outbox_parked",
+    "Outbox rows parked because Kafka refused them (an operator releases or discards them), refreshed at every scrape.",
+    ("service",),
+    registry=REGISTRY,
+)
+CONSUMER_PAUSED = Gauge(
+    "talentloop_consumer_paused",
+    "1 while a consumer waits out a database or broker fault (it retries the same batch), else 0.",
+    ("service", "topic"),
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "talentloop_consumer_lag",
+    "Records on the topic's assigned partitions not yet applied by this process (from its last fetch).",
+    ("service", "topic"),
+    registry=REGISTRY,
+)
+CONSUMER_FAULTS = Counter(
+    "talentloop_consumer_faults",
+    "Batches a consumer could not apply because of a database or broker fault (retried, never dead-lettered).",
+    ("service", "topic"),
+    registry=REGISTRY,
+)
 HTTP_SECONDS = Histogram(
     "talentloop_http_request_seconds",
     "HTTP request latency by route template (not the concrete path), method and status code.",
@@ -90,6 +114,15 @@ def consumed(service: str, topic: str, event_type: str, outcome: str, seconds: f
     HANDLER_SECONDS.labels(service, event_type, outcome).observe(seconds)
 
 
+def consumer_state(service: str, topic: str, paused: bool, lag: int) -> None:
+    CONSUMER_PAUSED.labels(service, topic).set(1 if paused else 0)
+    CONSUMER_LAG.labels(service, topic).set(lag)
+
+
+def consumer_fault(service: str, topic: str) -> None:
+    CONSUMER_FAULTS.labels(service, topic).inc()
+
+
 def dead_lettered(service: str, topic: str, error_type: str) -> None:
     DEAD_LETTERS.labels(service, topic, error_type).inc()
 
@@ -98,8 +131,9 @@ def published(service: str, topic: str, n: int = 1) -> None:
     EVENTS_PUBLISHED.labels(service, topic).inc(n)
 
 
-def outbox_state(service: str, backlog: int, oldest_s: float) -> None:
+def outbox_state(service: str, backlog: int, oldest_s: float, parked: int = 0) -> None:
     OUTBOX_BACKLOG.labels(service).set(backlog)
+    OUTBOX_PARKED.labels(service).set(parked)
     OUTBOX_OLDEST_SECONDS.labels(service).set(oldest_s)
 
 

@@ -1,11 +1,21 @@
 """Transactional outbox: events are written with the state change, then relayed to Kafka.
 
 A service calls `enqueue` inside the transaction that changes its state, so the change
-and the events it implies commit or vanish together. `OutboxRelay` claims unpublished
-rows with FOR UPDATE SKIP LOCKED (insert order is not commit order, so it never tails an
-id sequence), publishes them through an idempotent producer, waits for every ack, and
-only then marks them published. A crash between the acks and the mark republishes the
-batch: consumers' inboxes make that harmless.
+and the events it implies commit or vanish together. `OutboxRelay` publishes the rows in
+id order through an idempotent producer (acks=all), waits for every ack, and only then
+marks them published. A crash between the acks and the mark republishes them: consumers'
+inboxes make that harmless.
+
+- **One relay per service at a time.** Several processes of a service may run; each runs a
+  relay, but only the one holding the service's advisory lock publishes (the others try
+  again every poll), so one key's events reach Kafka in outbox order. The lock lives with
+  the relay's own connection: a relay whose process or connection dies loses it at once,
+  and another takes over within one poll interval.
+- **Poison is parked, not retried forever.** A row Kafka refuses for what it is (too large,
+  an invalid topic) is parked with the reason; later rows of the same key wait behind it,
+  rows of other keys flow. Operators list, release (`retry`) or `discard` parked rows
+  (`talentloop outbox …`, the console). A broker or database fault parks nothing: the
+  rows stay unpublished and the relay tries again.
 
 Each row keeps the W3C trace context (`traceparent`, `tracestate`) of the span that wrote
 it (an HTTP request, a consumed event); the relay sends it as Kafka headers, so the trace
@@ -16,7 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -24,17 +37,22 @@ from aiokafka import AIOKafkaProducer
 from contracts import Envelope, build
 from contracts.events import Payload
 from plumbing import metrics, tracing
+from plumbing.faults import describe, is_infrastructure
 from plumbing.kafka import CONTENT_TYPE_HEADER
 from plumbing.logging import get_logger
 
 log = get_logger(__name__)
 
+# Unpublished rows in id order, except parked ones and any row behind a parked row of its key.
 CLAIM = """
-SELECT id, topic, key, value, traceparent, tracestate FROM outbox
-WHERE published_at IS NULL
+SELECT id, topic, key, value, traceparent, tracestate FROM outbox o
+WHERE published_at IS NULL AND parked_at IS NULL
+  AND NOT EXISTS (
+    SELECT 1 FROM outbox p
+    WHERE p.key = o.key AND p.id < o.id AND p.parked_at IS NOT NULL AND p.published_at IS NULL
+  )
 ORDER BY id
 LIMIT $1
-FOR UPDATE SKIP LOCKED
 """
 
 
@@ -84,25 +102,79 @@ async def emit(
 
 
 async def backlog(pool: asyncpg.Pool) -> int:
+    """Rows waiting to be published, parked ones included."""
     return await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
 
 
-async def backlog_and_age(pool: asyncpg.Pool) -> tuple[int, float]:
-    """Unpublished rows and the age in seconds of the oldest of them (0 if none)."""
+async def backlog_and_age(pool: asyncpg.Pool) -> tuple[int, float, int]:
+    """Unpublished rows, the age in seconds of the oldest of them (0 if none), parked rows."""
     row = await pool.fetchrow(
-        "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age"
+        "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age,"
+        " count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked"
         " FROM outbox WHERE published_at IS NULL"
     )
-    return row["n"], max(0.0, row["age"])
+    return row["n"], max(0.0, row["age"]), row["parked"]
+
+
+@dataclass(frozen=True)
+class ParkedRow:
+    id: int
+    event_id: uuid.UUID
+    topic: str
+    key: str
+    size: int
+    parked_at: datetime
+    reason: str
+    waiting_behind: int  # later rows of the same key held back by this one
+
+
+async def parked(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 100) -> list[ParkedRow]:
+    """Parked rows, oldest first, with how many rows of their key wait behind them."""
+    rows = await conn.fetch(
+        "SELECT p.id, p.event_id, p.topic, p.key, octet_length(p.value) AS size, p.parked_at, p.park_reason,"
+        " (SELECT count(*) FROM outbox w WHERE w.key = p.key AND w.id > p.id AND w.published_at IS NULL) AS waiting"
+        " FROM outbox p WHERE p.parked_at IS NOT NULL AND p.published_at IS NULL ORDER BY p.id LIMIT $1",
+        limit,
+    )
+    return [
+        ParkedRow(r["id"], r["event_id"], r["topic"], r["key"], r["size"], r["parked_at"], r["park_reason"], r["waiting"])
+        for r in rows
+    ]
+
+
+async def release(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> int:
+    """Let the relay try parked rows again (after the cause was fixed, e.g. a topic's limit
+    raised). Returns how many were released."""
+    result = await conn.execute(
+        "UPDATE outbox SET parked_at = NULL, park_reason = NULL"
+        " WHERE id = ANY($1::bigint[]) AND parked_at IS NOT NULL AND published_at IS NULL",
+        ids,
+    )
+    return int(result.split()[-1])
+
+
+async def discard(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int], by: str) -> int:
+    """Give up on parked rows: never published, kept for the record, no longer blocking
+    their key. Returns how many were discarded."""
+    result = await conn.execute(
+        "UPDATE outbox SET published_at = now(), discarded_at = now(),"
+        " park_reason = park_reason || ' (discarded by ' || $2 || ')'"
+        " WHERE id = ANY($1::bigint[]) AND parked_at IS NOT NULL AND published_at IS NULL",
+        ids,
+        by,
+    )
+    return int(result.split()[-1])
 
 
 class OutboxRelay:
+    """Publishes one service's outbox while it holds the service's relay lock."""
+
     def __init__(
         self,
         pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
         *,
-        batch: int = 200,
+        batch: int = 500,
         poll_s: float = 0.5,
         service: str | None = None,
     ) -> None:
@@ -113,54 +185,109 @@ class OutboxRelay:
         self._poll_s = poll_s
         self._wake = asyncio.Event()
         self.published = 0
+        self.parked = 0
+        self.leading = False
 
-    async def publish_once(self) -> int:
-        """Publish one batch; return how many rows it published."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            if self._service is None:
-                self._service = await conn.fetchval("SELECT current_schema()")
-            rows = await conn.fetch(CLAIM, self._batch)
-            if not rows:
-                return 0
-            sent = [
-                await self._producer.send(
+    async def publish_once(self, conn: asyncpg.Connection | None = None) -> int:
+        """Publish one batch of rows through `conn` (the leader's own connection; a pooled
+        one if None); returns how many rows it dealt with (published or parked). Raises on a
+        broker or database fault: nothing is marked then but what Kafka acknowledged."""
+        if conn is None:
+            async with self._pool.acquire() as pooled:
+                return await self.publish_once(pooled)
+        rows = await conn.fetch(CLAIM, self._batch)
+        if not rows:
+            return 0
+        sent: list[tuple[asyncpg.Record, asyncio.Future[object]]] = []
+        refused: dict[int, str] = {}
+        blocked_keys: set[str] = set()
+        for r in rows:
+            if r["key"] in blocked_keys:
+                continue  # behind a row of its key parked in this very batch
+            try:
+                future = await self._producer.send(
                     r["topic"],
                     r["value"],
                     key=r["key"].encode(),
                     headers=[CONTENT_TYPE_HEADER, *tracing.kafka_headers(r["traceparent"], r["tracestate"])],
                 )
-                for r in rows
-            ]
-            await asyncio.gather(*sent)
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-            )
-        self.published += len(rows)
-        for topic, n in Counter(r["topic"] for r in rows).items():
-            metrics.published(self._service, topic, n)
-        return len(rows)
+            except Exception as exc:
+                if is_infrastructure(exc):
+                    raise
+                refused[r["id"]] = describe(exc)
+                blocked_keys.add(r["key"])
+                continue
+            sent.append((r, future))
+        results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+        published: list[int] = []
+        fault: BaseException | None = None
+        for (r, _), result in zip(sent, results, strict=True):
+            if not isinstance(result, BaseException):
+                published.append(r["id"])
+            elif is_infrastructure(result):
+                fault = fault or result
+            else:
+                refused[r["id"]] = describe(result)
+        async with conn.transaction():
+            if published:
+                await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", published)
+            for row_id, reason in refused.items():
+                await conn.execute("UPDATE outbox SET parked_at = now(), park_reason = $2 WHERE id = $1", row_id, reason)
+        self._count(rows, published, refused)
+        if fault is not None:
+            raise fault
+        return len(published) + len(refused)
+
+    def _count(self, rows: list[asyncpg.Record], published: list[int], refused: dict[int, str]) -> None:
+        self.published += len(published)
+        self.parked += len(refused)
+        done = set(published)
+        topics = Counter(r["topic"] for r in rows if r["id"] in done)
+        for topic, n in topics.items():
+            metrics.published(self._service or "unknown", topic, n)
+        for r in rows:
+            if r["id"] in refused:
+                log.error("outbox.parked", outbox_id=r["id"], topic=r["topic"], reason=refused[r["id"]][:500])
 
     async def run(self) -> None:
-        listener = await self._pool.acquire()
-        schema = await listener.fetchval("SELECT current_schema()")
-        channel = f"outbox_{schema}"
-        await listener.add_listener(channel, self._on_notify)
-        try:
-            while True:
+        """Lead when the lock is free, publish while leading; a fault is waited out."""
+        while True:
+            try:
+                await self._lead()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - broker or database away: rows stay unpublished
+                log.warning("outbox.publish_failed", error=describe(exc, 500))
+                await asyncio.sleep(1.0)
+            finally:
+                self.leading = False
+
+    async def _lead(self) -> None:
+        async with self._pool.acquire() as conn:
+            schema = await conn.fetchval("SELECT current_schema()")
+            self._service = self._service or schema
+            channel = f"outbox_{schema}"
+            await conn.add_listener(channel, self._on_notify)
+            try:
+                while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox relay {schema}"):
+                    await self._sleep()  # another process of this service publishes
+                self.leading = True
                 try:
-                    if await self.publish_once() == self._batch:
-                        continue
-                except Exception as exc:  # noqa: BLE001 - broker or database away
-                    # The rows stay unpublished (the transaction rolled back); try again later.
-                    log.warning("outbox.publish_failed", error=repr(exc))
-                    await asyncio.sleep(1.0)
-                self._wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_s)
-        finally:
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(channel, self._on_notify)
-            await self._pool.release(listener)
+                    while True:
+                        if await self.publish_once(conn) >= self._batch:
+                            continue
+                        await self._sleep()
+                finally:
+                    if not conn.is_closed():
+                        await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"outbox relay {schema}")
+            finally:
+                if not conn.is_closed():
+                    await conn.remove_listener(channel, self._on_notify)
+
+    async def _sleep(self) -> None:
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._poll_s)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()

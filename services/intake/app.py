@@ -51,9 +51,7 @@ async def on_start(rt: Runtime) -> None:
     consumer = inbound.InboundConsumer(
         "intake", rt.pool, rt.producer, settings.max_attempts, settings.retry_backoff_s, intake=intake, adapters=topics
     )
-    for topic in topics:
-        subscriber.attach_records(rt.broker, consumer, topic, _record_schema(), _inbound_description(topic))
-    rt.subscribed = True
+    rt.consume(consumer, list(topics))
     rt.app.state.consumer = consumer
     truncator = inbound.Truncator(settings.kafka_bootstrap_servers, list(topics))
     rt.tasks.append(asyncio.create_task(truncator.run(), name="intake-inbound-truncator"))

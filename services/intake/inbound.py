@@ -19,12 +19,13 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
+import asyncpg
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError
 
 from contracts.topics import consumer_group, partner_inbound
-from plumbing.consumer import Record, RecordConsumer, Rejected
+from plumbing.consumer import Item, Poison, Record, RecordConsumer
 from plumbing.logging import get_logger
 from services.intake import mapping
 from services.intake.pipeline import Duplicate, Intake
@@ -37,37 +38,49 @@ def claim_id(record: Record) -> uuid.UUID:
     return uuid.uuid5(CLAIMS, f"{record.topic}/{record.partition}/{record.offset}")
 
 
+@dataclass(frozen=True)
+class _Mapped:
+    partner_id: str
+    referral: object  # domain.ReferralIn
+
+
 @dataclass
 class InboundConsumer(RecordConsumer):
+    """A partner's records, a partition's batch at a time: mapped (pure), then submitted in
+    one transaction; a duplicate of an existing referral is dead-lettered with the id it
+    duplicates, without failing its neighbours."""
+
     intake: Intake | None = None
     adapters: dict[str, mapping.Adapter] = field(default_factory=dict)  # by inbound topic
 
-    async def process(self, record: Record) -> str:
+    def decode(self, record: Record) -> Item:
         adapter = self.adapters.get(record.topic)
         if adapter is None:
-            return await self.dead_letter(record, "no adapter for this topic", "NoAdapter", attempts=1)
+            raise Poison("no adapter for this topic", "NoAdapter")
         try:
             raw = json.loads(record.value or b"")
-        except (ValueError, UnicodeDecodeError):
-            return await self.dead_letter(record, "not-json: the record is not a JSON document", "InvalidRecord", 1)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise Poison("not-json: the record is not a JSON document", "InvalidRecord") from None
         referral, errors = mapping.referral_from(adapter, raw)
         if referral is None:
             summary = "; ".join(f"{e.field or '(record)'}: {e.code}" for e in errors)
             detail = json.dumps([e.model_dump() for e in errors]).encode()
-            return await self.dead_letter(
-                record, f"invalid-record: {summary}", "InvalidRecord", 1, extra=[("dlq.errors", detail[:16000])]
-            )
-        correlation = str(claim_id(record))
-        assert self.intake is not None
+            raise Poison(f"invalid-record: {summary}", "InvalidRecord", [("dlq.errors", detail[:16000])])
+        return Item(record, claim_id(record), self.record_type, _Mapped(adapter.partner_id, referral))
 
-        async def effect(conn) -> None:  # type: ignore[no-untyped-def]
-            (result,) = await self.intake.submit(  # type: ignore[union-attr]
-                conn, adapter.partner_id, [referral], entry="kafka", correlation_id=correlation
+    async def apply_items(self, conn: asyncpg.Connection, items: list[Item]) -> set[uuid.UUID]:
+        assert self.intake is not None
+        refused: set[uuid.UUID] = set()
+        for item in items:
+            mapped: _Mapped = item.data
+            (result,) = await self.intake.submit(
+                conn, mapped.partner_id, [mapped.referral], entry="kafka", correlation_id=str(item.claim_id)
             )
             if isinstance(result, Duplicate):
-                raise Rejected(f"{result.code}: {result.message} (existing referral {result.existing_referral_id})")
-
-        return await self.apply(record, claim_id(record), effect)
+                reason = f"rejected: {result.code}: {result.message} (existing referral {result.existing_referral_id})"
+                await self.dead_letter(item.record, reason, "Rejected", 1)
+                refused.add(item.claim_id)
+        return refused
 
 
 def inbound_topics(adapters: dict[tuple[str, str], mapping.Adapter]) -> dict[str, mapping.Adapter]:

@@ -1,8 +1,8 @@
 """A consumer process for the crash test: the services' own consumer wiring, plus a crash.
 
-With --crash-after N it applies N events and then dies (os._exit) right after the N-th
-event's database transaction committed and before FastStream commits its offset: the
-worst moment. Without it, it runs until it has processed --expect records, then writes
+With --crash-after N it applies N events (one record per batch) and then dies (os._exit)
+right after the N-th event's database transaction committed and before the consume loop
+commits its offset: the worst moment. Without it, it runs until it has processed --expect records, then writes
 its counts as JSON to --counts and exits 0.
 """
 
@@ -13,9 +13,11 @@ import asyncio
 import json
 import os
 
-from faststream.kafka import KafkaBroker
+from collections import Counter
+from collections.abc import Sequence
 
-from plumbing import db, subscriber
+from plumbing import db
+from plumbing.consume_loop import ConsumeLoop
 from plumbing.consumer import EventConsumer, Record
 from plumbing.kafka import new_producer
 
@@ -30,11 +32,11 @@ async def apply(conn, env, payload):  # type: ignore[no-untyped-def]
 class CrashingConsumer(EventConsumer):
     crash_after: int = 0
 
-    async def process(self, record: Record) -> str:
-        outcome = await super().process(record)
-        if self.crash_after and self.counts["applied"] == self.crash_after:
+    async def process_batch(self, records: Sequence[Record]) -> Counter[str]:
+        outcomes = await super().process_batch(records)
+        if self.crash_after and self.counts["applied"] >= self.crash_after:
             os._exit(17)  # committed in PostgreSQL; the Kafka offset is not
-        return outcome
+        return outcomes
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -43,15 +45,16 @@ async def main(args: argparse.Namespace) -> None:
     await producer.start()
     consumer = CrashingConsumer(args.group, pool, producer, handlers={"referral.submitted.v2": apply})
     consumer.crash_after = args.crash_after
-    broker = KafkaBroker(args.bootstrap, consumer_only=True)
-    subscriber.attach(broker, consumer, [args.topic])
-    await broker.start()
+    # Crashing: one record per batch, so the crash falls right after the N-th event.
+    loop = ConsumeLoop(consumer, args.topic, args.bootstrap, max_records=1 if args.crash_after else 500)
+    task = asyncio.create_task(loop.run())
     deadline = asyncio.get_running_loop().time() + args.max_seconds
     while consumer.counts["applied"] + consumer.counts["duplicate"] < args.expect:
         if asyncio.get_running_loop().time() > deadline:
             raise SystemExit(f"gave up after {args.max_seconds}s with counts {dict(consumer.counts)}")
         await asyncio.sleep(0.05)
-    await broker.stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
     await producer.stop()
     await pool.close()
     with open(args.counts, "w") as f:

@@ -1,4 +1,4 @@
-"""Inbox de-duplication and the dead-letter path, through FastStream on a real broker."""
+"""Inbox de-duplication and the dead-letter path, through the consume loop on a real broker."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from faststream.kafka import KafkaBroker
-
 from contracts import build, events
 from contracts.topics import dead_letter_topic
-from plumbing import subscriber
+from plumbing.consume_loop import ConsumeLoop
 from plumbing.consumer import EventConsumer, Record, Rejected
 from plumbing.kafka import new_producer
 from tests.kafka_helpers import read_topic
@@ -68,8 +66,7 @@ async def test_bad_records_are_dead_lettered_with_reason_and_original_bytes_and_
     consumer = EventConsumer(
         name, effects, producer, handlers={"referral.submitted.v2": count_effect}, max_attempts=3, backoff_s=0.01
     )
-    broker = KafkaBroker(stack.bootstrap, consumer_only=True)
-    subscriber.attach(broker, consumer, [topic])
+    loop = ConsumeLoop(consumer, topic, stack.bootstrap)
 
     garbage = b"\xff\xfe not json"
     poison, _ = event_bytes("ref_poison", ["poison"])
@@ -85,13 +82,14 @@ async def test_bad_records_are_dead_lettered_with_reason_and_original_bytes_and_
             (b"k1", good, []),  # same key, same partition: it must not be stuck behind the others
         ]:
             await raw.send_and_wait(topic, value, key=key, headers=headers)
-        await broker.start()
+        task = asyncio.create_task(loop.run())
         for _ in range(150):
             if consumer.counts["applied"] == 1 and consumer.counts["dead_lettered"] == 3:
                 break
             await asyncio.sleep(0.1)
     finally:
-        await broker.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
         await raw.stop()
         await producer.stop()
 

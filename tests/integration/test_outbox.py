@@ -62,26 +62,106 @@ async def test_only_committed_events_are_published_in_order_with_key_and_content
     assert await outbox.backlog(pool) == 0
 
 
-async def test_two_relays_claim_disjoint_rows_so_nothing_is_published_twice(pool, topic, stack):
-    envelopes = await enqueue(pool, topic, range(300))
+async def until(condition, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_two_relays_one_leads_keys_stay_in_outbox_order_and_the_other_takes_over(pool, topic, stack):
     producer = new_producer(stack.bootstrap, "test")
     await producer.start()
+    a = outbox.OutboxRelay(pool, producer, batch=25, poll_s=0.1)
+    b = outbox.OutboxRelay(pool, producer, batch=25, poll_s=0.1)
+    tasks = {a: asyncio.create_task(a.run()), b: asyncio.create_task(b.run())}
     try:
-        a = outbox.OutboxRelay(pool, producer, batch=25)
-        b = outbox.OutboxRelay(pool, producer, batch=25)
+        await until(lambda: a.leading or b.leading)
+        # Ten events for each of 30 keys, written in many transactions.
+        envelopes = []
+        for n in range(10):
+            async with pool.acquire() as conn, conn.transaction():
+                for k in range(30):
+                    event, on_topic = submitted(k, topic)
+                    env = build(event, source="/test", correlation_id=f"c{n}")
+                    await outbox.enqueue(conn, env, on_topic)
+                    envelopes.append(env)
+        await until(lambda: a.published + b.published == 300)
+        leader, follower = (a, b) if a.leading else (b, a)
+        assert follower.published == 0 and not follower.leading  # only the lock holder publishes
+        # The leader's process dies: the other takes over within a few polls.
+        tasks.pop(leader).cancel()
+        await until(lambda: follower.leading, timeout=10)
+        more = await enqueue(pool, topic, range(30, 40))
+        await until(lambda: follower.published == 10)
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await producer.stop()
+    records = await read_topic(stack.bootstrap, topic, at_least=310)
+    ids = [Envelope.from_bytes(r.value).id for r in records]
+    assert len(ids) == 310 and set(ids) == {e.id for e in envelopes + more}  # none twice, none lost
+    outbox_order = [e.id for e in envelopes + more]
+    for key in {r.key for r in records}:
+        on_kafka = [Envelope.from_bytes(r.value).id for r in records if r.key == key]
+        assert on_kafka == [i for i in outbox_order if i in set(on_kafka)]
 
-        async def drain(relay: outbox.OutboxRelay) -> None:
-            while await relay.publish_once():
-                pass
 
-        await asyncio.gather(drain(a), drain(b))
+async def test_a_row_kafka_refuses_is_parked_its_key_waits_behind_it_and_other_keys_flow(pool, topic, stack):
+    producer = new_producer(stack.bootstrap, "test")
+    await producer.start()
+    relay = outbox.OutboxRelay(pool, producer, batch=100)
+    try:
+        await enqueue(pool, topic, range(3))  # ref_0, ref_1, ref_2
+        # A row too large for any topic (as an unbounded field once made), then one more
+        # event of its key and one of another key.
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO outbox (event_id, topic, key, value) VALUES (gen_random_uuid(), $1, 'ref_1', $2)",
+                topic, b"x" * 1_100_000,
+            )
+        behind = await enqueue(pool, topic, [1, 7])  # ref_1 (waits), ref_7 (flows)
+        # ref_0, ref_1, ref_2, the refused one (parked) and ref_7; ref_1's later event waits.
+        assert await relay.publish_once() == 5
+        assert await relay.publish_once() == 0
+        (parked,) = await outbox.parked(pool)
+        assert parked.key == "ref_1" and parked.size == 1_100_000 and parked.waiting_behind == 1
+        assert "MessageSizeTooLarge" in parked.reason
+        n, _, n_parked = await outbox.backlog_and_age(pool)
+        assert (n, n_parked) == (2, 1)
+
+        # The operator discards it: the key flows again, and the row stays, marked.
+        assert await outbox.discard(pool, [parked.id], by="operator op_1") == 1
+        assert await relay.publish_once() == 1
+        assert await outbox.parked(pool) == []
+        row = await pool.fetchrow("SELECT discarded_at, park_reason FROM outbox WHERE id = $1", parked.id)
+        assert row["discarded_at"] is not None and "discarded by operator op_1" in row["park_reason"]
     finally:
         await producer.stop()
-    assert a.published + b.published == 300
-    assert a.published > 0 and b.published > 0  # both really worked, on disjoint rows
-    records = await read_topic(stack.bootstrap, topic, at_least=300)
-    ids = [Envelope.from_bytes(r.value).id for r in records]
-    assert len(ids) == 300 and set(ids) == {e.id for e in envelopes}
+    records = await read_topic(stack.bootstrap, topic, at_least=5)
+    on_kafka = [Envelope.from_bytes(r.value).id for r in records]
+    assert len(on_kafka) == 5 and on_kafka.count(behind[0].id) == 1
+    ref_1 = [Envelope.from_bytes(r.value).subject for r in records if r.key == b"ref_1"]
+    assert ref_1 == ["ref_1", "ref_1"]
+
+
+async def test_a_released_row_is_tried_again(pool, topic, stack):
+    producer = new_producer(stack.bootstrap, "test")
+    await producer.start()
+    relay = outbox.OutboxRelay(pool, producer)
+    try:
+        (env,) = await enqueue(pool, topic, range(1))
+        # Parked by hand, as if the broker had refused it once (the cause since fixed).
+        await pool.execute("UPDATE outbox SET parked_at = now(), park_reason = 'test' WHERE event_id = $1", env.id)
+        assert await relay.publish_once() == 0
+        (parked,) = await outbox.parked(pool)
+        assert await outbox.release(pool, [parked.id]) == 1
+        assert await relay.publish_once() == 1
+    finally:
+        await producer.stop()
+    (record,) = await read_topic(stack.bootstrap, topic, at_least=1)
+    assert Envelope.from_bytes(record.value).id == env.id
 
 
 async def test_relay_loop_wakes_on_commit_without_waiting_for_its_poll(pool, topic, stack):

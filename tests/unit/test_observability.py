@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -15,7 +15,8 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
 from plumbing import metrics, tracing
-from plumbing.consumer import Record, RecordConsumer
+from contracts import build, events
+from plumbing.consumer import EventConsumer, Record
 from plumbing.logging import add_trace_ids
 from plumbing.service import ServiceDefinition, create_app
 
@@ -109,28 +110,29 @@ def test_the_log_exporter_writes_one_line_per_span_with_parent_and_duration():
     assert fields["name"] == "child" and fields["kind"] == "internal" and fields["duration_ms"] >= 0
 
 
-@dataclass
-class Fixed(RecordConsumer):
-    outcome: str = "ignored"
+async def test_each_event_is_applied_in_a_child_span_of_the_record_that_brought_it(spans):
+    seen = []
 
-    async def process(self, record: Record) -> str:
-        assert tracing.current_ids() is not None  # the handler runs inside the consumer span
-        return self.outcome
+    async def handler(conn, env, payload):
+        seen.append(tracing.current_ids())  # the handler runs inside the consumer span
 
-
-async def test_handle_runs_process_in_a_child_span_and_counts_the_outcome(spans):
-    consumer = Fixed("unit_svc", None, None, outcome="applied")  # type: ignore[arg-type]
-    labels = {"service": "unit_svc", "topic": "t.unit", "event_type": "record", "outcome": "applied"}
-    before = metrics.REGISTRY.get_sample_value("talentloop_events_consumed_total", labels) or 0
-    record = Record("t.unit", 0, 7, b"k", b"{}", (("traceparent", TRACEPARENT.encode()),))
-    assert await consumer.handle(record) == "applied"
-    assert metrics.REGISTRY.get_sample_value("talentloop_events_consumed_total", labels) == before + 1
-    hist = {"service": "unit_svc", "event_type": "record", "outcome": "applied"}
-    assert metrics.REGISTRY.get_sample_value("talentloop_handler_seconds_count", hist) >= 1
+    consumer = EventConsumer("unit_svc", None, None, handlers={"referral.withdrawn.v1": handler})  # type: ignore[arg-type]
+    env = build(
+        events.ReferralWithdrawnV1(
+            referral_id="ref_1", partner_id="p1", candidate_id="c1", withdrawn_at=datetime.now(UTC), reason="candidate_request"
+        ),
+        source="/t", correlation_id="c",
+    )
+    record = Record("t.unit", 0, 7, b"k", env.to_bytes(), (("traceparent", TRACEPARENT.encode()),))
+    item = consumer.decode(record)
+    await consumer._apply_traced(None, item)  # noqa: SLF001 - the span is what is under test
+    (ids,) = seen
+    assert ids is not None and ids[0] == TRACE_ID
     (span,) = [s for s in spans.get_finished_spans() if s.name == "process t.unit"]
     assert trace.format_trace_id(span.context.trace_id) == TRACE_ID
     assert trace.format_span_id(span.parent.span_id) == PARENT_ID
     assert span.attributes["talentloop.outcome"] == "applied"
+    assert span.attributes["talentloop.event_type"] == "referral.withdrawn.v1"
 
 
 def test_every_metric_is_registered_with_its_labels():

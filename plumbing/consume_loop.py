@@ -1,0 +1,194 @@
+"""The Kafka side of consuming: fetch a partition's records, apply them as one batch, commit
+exactly what was applied, and wait out faults without skipping or dead-lettering anything.
+
+Why our own loop on aiokafka rather than a FastStream subscriber: FastStream 0.7's batch
+message `nack()` seeks back only the first record's partition while `ack()` commits every
+assigned partition's position, so a failed batch spanning partitions silently skipped the
+records of the others. Here each partition's records are one batch, and the only commit is
+`commit({tp: last applied offset + 1})` for that partition, after `process_batch` returned.
+FastStream still describes every channel in the AsyncAPI documents (`plumbing/subscriber.py`).
+
+On an infrastructure fault (`InfrastructureFault`: PostgreSQL or Kafka away) the loop seeks
+every partition it has not finished back to the first record it has not applied, waits with
+capped doubling backoff, and fetches again: for as long as it takes. The backoff cap stays
+far below `max.poll.interval.ms`, so the process keeps its partitions while it waits. Its
+state (paused, why, since when, lag) is on `/health` and `/metrics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from contracts.topics import MAX_MESSAGE_BYTES, consumer_group
+from plumbing import metrics
+from plumbing.consumer import Record, RecordConsumer
+from plumbing.faults import InfrastructureFault, describe
+from plumbing.logging import get_logger
+
+log = get_logger(__name__)
+
+BATCH = 500
+
+
+@dataclass
+class LoopState:
+    """What `/health` shows of one loop."""
+
+    topic: str
+    group: str
+    paused_since: float | None = None  # monotonic
+    reason: str | None = None
+    faults: int = 0
+    batches: int = 0
+    lag: dict[int, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        paused = self.paused_since is not None
+        return {
+            "topic": self.topic,
+            "group": self.group,
+            "paused": paused,
+            "paused_for_s": round(time.monotonic() - self.paused_since, 1) if paused else 0.0,
+            "reason": self.reason,
+            "faults": self.faults,
+            "batches": self.batches,
+            "lag": sum(self.lag.values()),
+        }
+
+
+class ConsumeLoop:
+    """One consumer group on one topic, applying its records through `consumer`."""
+
+    def __init__(
+        self,
+        consumer: RecordConsumer,
+        topic: str,
+        bootstrap: str,
+        *,
+        group_id: str | None = None,
+        max_records: int = BATCH,
+        fetch_wait_ms: int = 100,
+        backoff_s: float = 0.5,
+        backoff_cap_s: float = 15.0,
+    ) -> None:
+        self.consumer = consumer
+        self.topic = topic
+        self._bootstrap = bootstrap
+        self.group_id = group_id or consumer_group(consumer.name, topic)
+        self._max_records = max_records
+        self._fetch_wait_ms = fetch_wait_ms
+        self._backoff_s = backoff_s
+        self._backoff_cap_s = backoff_cap_s
+        self._delay = backoff_s
+        self.state = LoopState(topic, self.group_id)
+        self.started = asyncio.Event()  # set once the group has its first assignment
+        self._next: dict[TopicPartition, int] = {}  # per partition: the offset after the last applied
+
+    async def run(self) -> None:
+        while True:
+            client = AIOKafkaConsumer(
+                self.topic,
+                bootstrap_servers=self._bootstrap,
+                group_id=self.group_id,
+                client_id=f"talentloop-{self.consumer.name}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                # One record as large as a topic takes must still be fetchable.
+                max_partition_fetch_bytes=MAX_MESSAGE_BYTES + 65_536,
+            )
+            try:
+                await client.start()
+            except KafkaError as exc:
+                await self._fault(f"broker unreachable at start: {describe(exc)}")
+                continue
+            try:
+                await self._consume(client)
+            except KafkaError as exc:  # the client itself gave up (e.g. fenced): start it again
+                await self._fault(f"consumer restarted: {describe(exc)}")
+            finally:
+                await client.stop()
+
+    async def _consume(self, client: AIOKafkaConsumer) -> None:
+        while True:
+            fetched = await client.getmany(timeout_ms=self._fetch_wait_ms, max_records=self._max_records)
+            if client.assignment():
+                self.started.set()
+            pending = [(tp, records) for tp, records in fetched.items() if records]
+            for i, (tp, records) in enumerate(pending):
+                try:
+                    await self._apply(client, tp, records)
+                except InfrastructureFault as fault:
+                    # Nothing of this partition, nor of those after it, is applied or
+                    # committed: fetch them again once the fault is waited out.
+                    self._rewind(client, pending[i:])
+                    await self._fault(str(fault))
+                    break
+            self._update_lag(client)
+
+    async def _apply(self, client: AIOKafkaConsumer, tp: TopicPartition, raw: list[object]) -> None:
+        records = [Record(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ())) for r in raw]  # type: ignore[attr-defined]
+        await self.consumer.process_batch(records)
+        self._recovered()
+        self.state.batches += 1
+        self._next[tp] = records[-1].offset + 1
+        await self._commit(client, tp, self._next[tp])
+
+    async def _commit(self, client: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        """Commit exactly `offset` for `tp`. A commit that fails after the effect is harmless
+        (the records come again and the inbox makes them duplicates), so it is retried a
+        little and then left to the next batch's commit."""
+        for attempt in range(3):
+            try:
+                await client.commit({tp: offset})
+                return
+            except CommitFailedError as exc:  # the partition moved to another member
+                log.info("consumer.commit_superseded", topic=tp.topic, partition=tp.partition, error=describe(exc, 300))
+                return
+            except KafkaError as exc:
+                log.warning("consumer.commit_failed", attempt=attempt + 1, error=describe(exc, 300))
+                await asyncio.sleep(self._backoff_s * 2**attempt)
+
+    def _rewind(self, client: AIOKafkaConsumer, pending: Iterable[tuple[TopicPartition, list[object]]]) -> None:
+        for tp, records in pending:
+            try:
+                client.seek(tp, records[0].offset)  # type: ignore[attr-defined]
+            except (IllegalStateError, KafkaError, AssertionError):
+                pass  # no longer ours: its next owner starts from the committed offset
+
+    async def _fault(self, reason: str) -> None:
+        if self.state.paused_since is None:
+            self.state.paused_since = time.monotonic()
+            log.warning("consumer.paused", topic=self.topic, reason=reason[:500])
+        self.state.reason = reason[:2000]
+        self.state.faults += 1
+        metrics.consumer_fault(self.consumer.name, self.topic)
+        metrics.consumer_state(self.consumer.name, self.topic, True, sum(self.state.lag.values()))
+        await asyncio.sleep(self._delay)
+        self._delay = min(self._delay * 2, self._backoff_cap_s)
+
+    def _recovered(self) -> None:
+        if self.state.paused_since is not None:
+            log.info("consumer.resumed", topic=self.topic, paused_s=round(time.monotonic() - self.state.paused_since, 1))
+            self.state.paused_since = None
+            self.state.reason = None
+        self._delay = self._backoff_s
+
+    def _update_lag(self, client: AIOKafkaConsumer) -> None:
+        lag: dict[int, int] = {}
+        for tp in client.assignment():
+            end, applied = client.highwater(tp), self._next.get(tp)
+            if end is not None and applied is not None:
+                lag[tp.partition] = max(0, end - applied)
+        self.state.lag = lag
+        metrics.consumer_state(self.consumer.name, self.topic, self.state.paused_since is not None, sum(lag.values()))
+
+
+def loops_for(consumer: RecordConsumer, topics: Iterable[str], bootstrap: str) -> list[ConsumeLoop]:
+    """One loop (and consumer group) per topic: see `contracts.topics.consumer_group`."""
+    return [ConsumeLoop(consumer, topic, bootstrap) for topic in topics]
