@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,7 +29,8 @@ from contracts.events import Payload
 from contracts.topics import Topic
 from plumbing import apikeys, db, keys_api, metrics, outbox, problems, subscriber, tracing
 from plumbing.body_limits import install as limit_bodies
-from plumbing.consumer import BatchHandler, EventConsumer, Handler
+from plumbing.consume_loop import ConsumeLoop, loops_for
+from plumbing.consumer import BatchHandler, EventConsumer, Handler, RecordConsumer
 from plumbing.kafka import new_producer
 from plumbing.logging import bind_context, clear_context, configure, get_logger
 from plumbing.settings import Settings
@@ -54,8 +54,8 @@ class ServiceDefinition:
     batch_handler: BatchHandler | None = None
     emits: tuple[type[Payload], ...] = ()  # what its outbox publishes, for the AsyncAPI document
     required_settings: tuple[str, ...] = ()
-    # Service-specific start-up (after the database and producer, before the broker starts):
-    # may put things on app.state, subscribe more consumers, start background tasks.
+    # Service-specific start-up (after the database and producer, before the consumers start):
+    # may put things on app.state, consume more topics (`Runtime.consume`), start background tasks.
     on_start: Callable[[Runtime], Awaitable[None]] | None = None
     # Subscribers `on_start` would add, declared for the AsyncAPI document (never started).
     document_subscribers: Callable[[KafkaBroker, Settings], None] | None = None
@@ -69,9 +69,13 @@ class Runtime:
     settings: Settings
     pool: asyncpg.Pool
     producer: AIOKafkaProducer
-    broker: KafkaBroker
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    subscribed: bool = False
+    loops: list[ConsumeLoop] = field(default_factory=list)
+
+    def consume(self, consumer: RecordConsumer, topics: list[str]) -> None:
+        """Apply `topics`' records through `consumer`, one consume loop (and group) per topic,
+        started after `on_start` (plumbing/consume_loop.py)."""
+        self.loops.extend(loops_for(consumer, topics, self.settings.kafka_bootstrap_servers))
 
 
 def correlation_id(request: Request) -> str:
@@ -92,7 +96,12 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         missing = [name for name in definition.required_settings if getattr(settings, name) is None]
         if missing:
             raise RuntimeError(f"{definition.name}: missing settings {missing} (see README, 'Configuration')")
-        pool = await db.create_pool(settings.database_url, definition.name)
+        pool = await db.create_pool(
+            settings.database_url,
+            definition.name,
+            statement_timeout_s=settings.statement_timeout_s,
+            lock_timeout_s=settings.lock_timeout_s,
+        )
         applied = await db.migrate(pool, definition.migrations)
         async with pool.acquire() as conn:
             await apikeys.ensure_schema(conn)  # shared by every service: any of them authenticates any key
@@ -103,11 +112,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         )
         relay_task = asyncio.create_task(relay.run(), name=f"{definition.name}-outbox-relay")
         consumer: EventConsumer | None = None
-        # Per-message "Received/Processed" lines at DEBUG: our consumers log what matters.
-        broker = KafkaBroker(
-            settings.kafka_bootstrap_servers, consumer_only=True, graceful_timeout=15.0, log_level=logging.DEBUG
-        )
-        runtime = Runtime(app, settings, pool, producer, broker)
+        runtime = Runtime(app, settings, pool, producer)
         app.state.settings = settings
         app.state.pool = pool
         app.state.keys = apikeys.ApiKeys(pool, cache_s=settings.key_cache_s, grace_s=settings.key_rotation_grace_s)
@@ -122,20 +127,19 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
                 max_attempts=settings.max_attempts,
                 backoff_s=settings.retry_backoff_s,
             )
-            subscriber.attach(broker, consumer, [t.name for t in definition.consumes])
-            runtime.subscribed = True
+            runtime.consume(consumer, [t.name for t in definition.consumes])
         app.state.consumer = consumer
         if definition.on_start is not None:
             await definition.on_start(runtime)
-        if runtime.subscribed:
-            await broker.start()
+        app.state.loops = runtime.loops
+        loop_tasks = [
+            asyncio.create_task(loop.run(), name=f"{definition.name}-consume-{loop.topic}") for loop in runtime.loops
+        ]
         log.info("service.started", migrations=applied, port=settings.port_for(definition.name))
         try:
             yield
         finally:
-            if runtime.subscribed:
-                await broker.stop()
-            for task in (*runtime.tasks, relay_task):
+            for task in (*loop_tasks, *runtime.tasks, relay_task):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -188,15 +192,20 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     async def health(request: Request) -> dict[str, Any]:
         state = request.app.state
         try:
-            backlog = await outbox.backlog(state.pool)
+            backlog, _, parked = await outbox.backlog_and_age(state.pool)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise problems.Problem(503, "unhealthy", "Database unreachable", repr(exc)) from None
+        consuming = [loop.state.as_dict() for loop in state.loops]
         return {
             "service": definition.name,
-            "status": "ok",
+            # Degraded: a consumer is waiting out a database or broker fault (it retries on its own).
+            "status": "degraded" if any(c["paused"] for c in consuming) else "ok",
             "outbox_backlog": backlog,
+            "outbox_parked": parked,
+            "relay_leading": state.relay.leading,
             "published": state.relay.published,
             "consumer": dict(state.consumer.counts) if state.consumer else None,
+            "consuming": consuming,
         }
 
     @app.get("/metrics", include_in_schema=False)
@@ -205,8 +214,8 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         pool = getattr(request.app.state, "pool", None)
         if pool is not None:
             try:
-                n, oldest_s = await outbox.backlog_and_age(pool)
-                metrics.outbox_state(definition.name, n, oldest_s)
+                n, oldest_s, parked = await outbox.backlog_and_age(pool)
+                metrics.outbox_state(definition.name, n, oldest_s, parked)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # Still answer: the last known backlog stays, and a scrape is not an outage.
                 log.warning("metrics.backlog_unavailable", error=repr(exc))

@@ -60,7 +60,12 @@ class Settings(BaseSettings):
     webhook_rotation_grace_s: float = Field(default=86400.0, ge=0, alias="TALENTLOOP_WEBHOOK_ROTATION_GRACE_S")
     webhook_poll_s: float = Field(default=1.0, gt=0, alias="TALENTLOOP_WEBHOOK_POLL_S")
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
-    outbox_batch: int = Field(default=200, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
+    outbox_batch: int = Field(default=500, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
+    # Every database connection's statement and lock timeouts (plumbing/db.py): a stuck
+    # statement or a lock wait ends with an error the consumer treats as a fault (retried),
+    # so no partition is held forever. Reports over years of ledger take longest.
+    statement_timeout_s: float = Field(default=120.0, gt=0, alias="TALENTLOOP_STATEMENT_TIMEOUT_S")
+    lock_timeout_s: float = Field(default=10.0, gt=0, alias="TALENTLOOP_LOCK_TIMEOUT_S")
     # HTTP request bodies (plumbing/body_limits.py): 413 beyond these. Upload routes (intake's
     # CSV import) get the CSV limit, every other route the JSON one; one referral is far
     # below 1 MiB, and a CSV row may be no larger than a JSON body.
