@@ -9,7 +9,6 @@ without knowing our header conventions. The record key is the event's `subject`.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -52,18 +51,39 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> Envelope:
+        """The envelope in `raw`, or ContractError naming why not, whatever is wrong with the bytes.
+
+        pydantic's JSON parser reads them: strict UTF-8 (no lone surrogates either), a nesting
+        limit instead of Python's RecursionError, and numbers too long to convert refused as
+        invalid JSON instead of a ValueError from `int()`. Any other failure is still the
+        record's fault and becomes a ContractError; only MemoryError is the process's.
+        """
         if not raw:
             raise ContractError("empty record value: expected a CloudEvents JSON document")
         try:
-            doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ContractError(f"record value is not JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise ContractError("record value is JSON but not an object")
-        try:
-            return cls.model_validate(doc)
+            return cls.model_validate_json(raw)
         except ValidationError as exc:
-            raise ContractError(f"invalid envelope: {_summarize(exc)}") from None
+            raise ContractError(_envelope_problem(exc)) from None
+        except MemoryError:
+            raise
+        except Exception as exc:  # whatever the bytes do, they are the record's problem
+            raise ContractError(f"record value cannot be read: {describe_exception(exc)}") from None
+
+
+def _envelope_problem(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return f"record value is not JSON: {first['msg'].removeprefix('Invalid JSON: ')}"
+    if first["type"] == "model_type" and not first["loc"]:
+        return "record value is JSON but not an object"
+    return f"invalid envelope: {_summarize(exc)}"
+
+
+def describe_exception(exc: BaseException, limit: int = 300) -> str:
+    """`Type: message`, cut to `limit` characters: a reason must stay readable (and small)
+    whatever the exception carries."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def now() -> datetime:

@@ -20,11 +20,15 @@ from contracts.glossary import describe
 ONET_SOC = r"^\d{2}-\d{4}(\.\d{2})?$"
 SkillList = list[str]
 
+# Every contract model. Tolerant reader: properties a newer minor version adds are ignored,
+# which is what makes adding optional properties compatible in both directions (see
+# compat.py). NaN and infinities are refused: JSON has no such numbers, and pydantic would
+# write them as null, which no reader accepts.
+CONTRACT_MODEL = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe, allow_inf_nan=False)
+
 
 class Payload(BaseModel):
-    # Tolerant reader: properties a newer minor version adds are ignored, which is what
-    # makes adding optional properties compatible in both directions (see compat.py).
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
 
     event_type: ClassVar[str]
     schema_version: ClassVar[str] = "1.0"  # major.minor; the major is also in event_type
@@ -52,7 +56,7 @@ class WageUnit(StrEnum):
 class Wage(BaseModel):
     """Pay for a period."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     amount: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
     unit: WageUnit
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
@@ -61,7 +65,7 @@ class Wage(BaseModel):
 class Credential(BaseModel):
     """A credential the candidate holds or is working toward."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     name: str = Field(min_length=1, max_length=200)
     issuer: str | None = None
     ctdl_id: str | None = Field(default=None, description="Credential Engine CTID, where the partner has one.")
@@ -72,7 +76,7 @@ class Credential(BaseModel):
 class Training(BaseModel):
     """A training program the candidate took."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     program: str = Field(min_length=1, max_length=200)
     provider: str | None = None
     completed_on: date | None = None
@@ -81,7 +85,7 @@ class Training(BaseModel):
 class Consent(BaseModel):
     """The candidate's consent (v1: sharing with employers only)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     share_with_employers: bool = Field(description="The candidate agreed that employers may see the referral.")
     given_at: AwareDatetime
 
@@ -106,7 +110,7 @@ class EmploymentType(StrEnum):
 class Benefits(BaseModel):
     """Basic benefits of a placement."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     health: bool = False
     retirement: bool = False
     paid_leave: bool = False
@@ -129,7 +133,7 @@ class CredentialRequirement(BaseModel):
     """A credential an opening requires: met by a completed credential with the same CTDL id, or
     the same name when the opening gives no id."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     name: str = Field(min_length=1, max_length=200)
     ctdl_id: str | None = Field(default=None, description="Credential Engine CTID, where known.")
 
@@ -137,7 +141,7 @@ class CredentialRequirement(BaseModel):
 class MatchDetails(BaseModel):
     """Why routing chose this opening, part by part (the score adds these up)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     required_matched: SkillList = Field(description="Required skills of the opening the candidate has (all of them).")
     preferred_matched: SkillList
     preferred_missing: SkillList
@@ -168,7 +172,7 @@ class InterviewOutcome(StrEnum):
 class NearestOpening(BaseModel):
     """An opening the candidate came close to, and the required skills missing for it."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     opening_id: str
     employer_id: str
     missing_skills: SkillList
@@ -258,7 +262,7 @@ class Sealed(BaseModel):
     deletes the key, which makes every copy (on every topic, in every replica) unreadable.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     alg: str = Field(default="A256GCM", pattern=r"^A256GCM$", description="Encryption algorithm (JWA name).")
     kid: str = Field(description="Which key: the candidate id and the key's version.")
     nonce: str = Field(description="96-bit nonce, base64url without padding.")
@@ -268,7 +272,7 @@ class Sealed(BaseModel):
 class SkillRef(BaseModel):
     """One skill: the vocabulary id and the text it came from."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     id: str | None = Field(description="Id in the skills vocabulary; null when the text matched no skill.")
     text: str = Field(min_length=1, max_length=200, description="The skill as the partner wrote it.")
 
@@ -276,7 +280,7 @@ class SkillRef(BaseModel):
 class ConsentScope(BaseModel):
     """The candidate's consent and its scope."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     share_with_employers: bool = Field(description="Employers may see the referral (needed for routing).")
     aggregate_reports: bool = Field(description="The referral may be counted in aggregate reports.")
     given_at: AwareDatetime
@@ -623,7 +627,7 @@ class PartnerStatus(StrEnum):
 class StatusDetail(BaseModel):
     """Why, with the status: what the partner needs to act on it."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=describe)
+    model_config = CONTRACT_MODEL
     missing_skills: list[str] | None = Field(default=None, description="not_matched: required skills lacking.")
     reason: str | None = Field(default=None, description="declined, closed, withdrawn: the reason code or words.")
     job_title: str | None = Field(default=None, description="hired: the job.")

@@ -8,7 +8,14 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from contracts import events
-from contracts.envelope import SCHEMA_BASE, ContractError, Envelope, now, summarize_validation_error
+from contracts.envelope import (
+    SCHEMA_BASE,
+    ContractError,
+    Envelope,
+    describe_exception,
+    now,
+    summarize_validation_error,
+)
 from contracts.upcasting import UPCASTERS
 
 PAYLOADS: dict[str, type[events.Payload]] = {
@@ -106,4 +113,10 @@ def payload_of(envelope: Envelope) -> events.Payload:
             payload = PAYLOADS[event_type].model_validate(upcast(payload.model_dump(mode="json")))
     except ValidationError as exc:
         raise ContractError(f"invalid {event_type} data: {summarize_validation_error(exc)}") from None
+    except ContractError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # an upcaster or validator tripping on odd data: still the record's
+        raise ContractError(f"cannot read {event_type} data: {describe_exception(exc)}") from None
     return payload

@@ -75,3 +75,92 @@ def test_every_payload_names_a_versioned_type_and_a_known_topic():
     assert len(PAYLOADS) >= 9
     for name, model in PAYLOADS.items():
         assert name.endswith(f".v{model.schema_version.split('.')[0]}") and model.topic in topics.ALL
+
+
+# --- whatever the bytes are, reading them fails as a ContractError (never worth retrying) ---
+
+
+def routed_bytes() -> bytes:
+    payload = events.ReferralRoutedV1(
+        referral_id="ref_1", partner_id="p1", candidate_id="cand_1", opening_id="opn_1", employer_id="e1", score=0.5,
+        matched_skills=["python"], missing_skills=[], candidate_skills=["python"], explanation="fits",
+    )
+    return build(payload, source="/talentloop/routing", correlation_id="c").to_bytes()
+
+
+def read(raw: bytes) -> events.Payload:
+    return payload_of(Envelope.from_bytes(raw))
+
+
+@pytest.mark.parametrize(
+    "raw, needle",
+    [
+        (b"[" * 5000, "not JSON: recursion limit exceeded"),
+        (b'{"a":' * 3000, "not JSON: recursion limit exceeded"),
+        (b'{"data": {"n": ' + b"9" * 5000 + b"}}", "not JSON: number out of range"),
+        (b'{"source": "\xc3("}', "not JSON: invalid unicode code point"),  # a cut multi-byte sequence
+        (b'{"source": "\xed\xa0\x80"}', "not JSON: invalid unicode code point"),  # a UTF-8-encoded surrogate
+        (b'{"source": "\\ud800"}', "not JSON"),  # an escaped lone surrogate
+        (b'{"specversion": "1.0"} trailing', "not JSON: trailing characters"),
+        (b'"just a string"', "not an object"),
+    ],
+    ids=["deep-array", "deep-object", "5000-digit-int", "bad-utf8", "utf8-surrogate", "lone-surrogate", "trailing",
+         "string"],
+)
+def test_hostile_bytes_are_contract_errors_not_crashes(raw, needle):
+    with pytest.raises(ContractError, match=needle):
+        Envelope.from_bytes(raw)
+
+
+def test_a_long_but_convertible_number_in_a_payload_field_is_refused_by_the_payload():
+    raw = routed_bytes().replace(b'"score":0.5', b'"score":1' + b"0" * 4000)
+    with pytest.raises(ContractError, match="invalid referral.routed.v1 data: score"):
+        read(raw)
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+def test_nan_and_infinity_are_refused(value):
+    with pytest.raises(ContractError, match="invalid referral.routed.v1 data: score"):
+        read(routed_bytes().replace(b'"score":0.5', b'"score":' + value))
+    parts = b'"score_parts":{"skills":0.6}'
+    doc = json.loads(routed_bytes())
+    doc["data"]["details"] = {"required_matched": [], "preferred_matched": [], "preferred_missing": [],
+                              "location": "remote", "score_parts": {"skills": 0.6}, "alternatives": 0}
+    raw = json.dumps(doc, separators=(",", ":")).encode()
+    assert parts in raw
+    with pytest.raises(ContractError, match="details.score_parts.skills"):
+        read(raw.replace(parts, b'"score_parts":{"skills":' + value + b"}"))
+    with pytest.raises(ContractError, match="invalid envelope: source"):
+        Envelope.from_bytes(routed_bytes().replace(b'"source":"/talentloop/routing"', b'"source":' + value))
+
+
+def test_an_impossible_date_in_a_payload_is_a_contract_error_naming_the_field():
+    placed = events.PlacementReportedV1(
+        referral_id="ref_1", employer_id="e1", opening_id="opn_1", job_title="Dev", onet_soc_code="15-1252.00",
+        wage={"amount": "30.00", "unit": "hour"}, hours_per_week=40, employment_type="full_time", benefits={},
+        start_date="2026-02-27",
+    )
+    raw = build(placed, source="/x", correlation_id="c").to_bytes().replace(b"2026-02-27", b"2026-02-30")
+    with pytest.raises(ContractError, match="invalid placement.reported.v1 data: start_date"):
+        read(raw)
+
+
+def test_an_upcaster_failing_in_any_way_is_a_contract_error_with_the_reason(monkeypatch):
+    from contracts import upcasting
+
+    def broken(data):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setitem(upcasting.UPCASTERS, "referral.submitted.v1", ("referral.submitted.v2", broken))
+    env = build(submitted(), source="/x", correlation_id="c")
+    with pytest.raises(ContractError, match="cannot read referral.submitted.v2 data: RecursionError: maximum recursion"):
+        payload_of(env)
+
+
+def test_memory_errors_are_not_the_records_fault(monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(events.ReferralRoutedV1, "model_validate", exhausted)
+    with pytest.raises(MemoryError):
+        read(routed_bytes())
