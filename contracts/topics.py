@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 PREFIX = "talentloop"
+
+# The largest record any topic takes (`max.message.bytes`) and the producer sends
+# (`max_request_size`): every valid event fits with room for the headers
+# (tests/unit/test_contract_bounds.py proves it for the largest event of every type).
+MAX_MESSAGE_BYTES = 1_048_576
+# Room kept for Kafka headers (content type, trace context, dead-letter reasons).
+HEADER_ALLOWANCE_BYTES = 16_384
+
+PARTITIONS_ENV = "TALENTLOOP_TOPIC_PARTITIONS"
+# A consumer group has at most one active member per partition: 3 would cap every service at
+# three instances. Per-key order holds with any count, but only for topics created with it:
+# an existing topic keeps its partitions (adding some would move keys between them).
+DEFAULT_PARTITIONS = 12
+
+
+def default_partitions() -> int:
+    """Partitions of a new topic: `TALENTLOOP_TOPIC_PARTITIONS`, else 12 (read at call time)."""
+    raw = os.environ.get(PARTITIONS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_PARTITIONS
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ValueError(f"{PARTITIONS_ENV} must be a whole number of partitions, not {raw!r}") from None
+    if not 1 <= count <= 10_000:
+        raise ValueError(f"{PARTITIONS_ENV} must be between 1 and 10000, not {count}")
+    return count
 
 
 @dataclass(frozen=True)
@@ -12,7 +40,11 @@ class Topic:
     name: str
     producer: str
     description: str
-    partitions: int = 3
+    fixed_partitions: int | None = None  # None: the setting (default_partitions)
+
+    @property
+    def partitions(self) -> int:
+        return self.fixed_partitions or default_partitions()
 
 
 OPENINGS = Topic(f"{PREFIX}.openings", "employer_gateway", "Openings posted by employers; key: opening id.")

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from contracts.topics import MAX_MESSAGE_BYTES
+
 _TOPIC_ALREADY_EXISTS = 36
 _RETRIABLE = {
     5,  # LEADER_NOT_AVAILABLE
@@ -18,9 +20,16 @@ _RETRIABLE = {
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
-    partitions: int = 3
+    partitions: int = 3  # the network's topics take theirs from the setting (talentloop.network.topic_specs)
     replication_factor: int = 1
     config: dict[str, str] = field(default_factory=dict)
+
+    def topic_configs(self) -> dict[str, str]:
+        """`config` over the defaults every topic gets: `max.message.bytes` is the producer's
+        `max_request_size`, stated on the topic so that a broker or cluster default cannot
+        make it smaller (a record the producer accepts and the topic refuses is never
+        published) or larger (a record no consumer of ours was sized for)."""
+        return {"max.message.bytes": str(MAX_MESSAGE_BYTES), **self.config}
 
 
 class TopicCreationError(RuntimeError):
@@ -43,7 +52,7 @@ async def create_topics(bootstrap: str, topics: list[TopicSpec], timeout: float 
         while pending:
             response = await admin.create_topics(
                 [
-                    NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=dict(t.config))
+                    NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=t.topic_configs())
                     for t in pending.values()
                 ]
             )

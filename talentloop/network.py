@@ -64,6 +64,9 @@ class NetworkConfig:
 
 
 def topic_specs() -> list[TopicSpec]:
+    """Every event topic with the partitions setting (TALENTLOOP_TOPIC_PARTITIONS) and every
+    dead-letter topic with one partition (they are read by operators, not consumer groups);
+    all with `max.message.bytes` at the producer's limit (deploy.topics.TopicSpec)."""
     specs = [TopicSpec(t.name, partitions=t.partitions) for t in topics.ALL]
     specs += [TopicSpec(topics.dead_letter_topic(c), partitions=1) for c in CONSUMERS]
     return specs

@@ -164,3 +164,32 @@ def test_memory_errors_are_not_the_records_fault(monkeypatch):
     monkeypatch.setattr(events.ReferralRoutedV1, "model_validate", exhausted)
     with pytest.raises(MemoryError):
         read(routed_bytes())
+
+
+# --- topics: partitions are a setting, every topic takes exactly the producer's largest record ---
+
+
+def test_partitions_default_to_twelve_and_follow_the_setting(monkeypatch):
+    from talentloop.network import topic_specs
+
+    monkeypatch.delenv(topics.PARTITIONS_ENV, raising=False)
+    assert topics.default_partitions() == 12 and topics.REFERRALS.partitions == 12
+    monkeypatch.setenv(topics.PARTITIONS_ENV, "24")
+    specs = {s.name: s for s in topic_specs()}
+    assert all(specs[t.name].partitions == 24 for t in topics.ALL)
+    assert specs[topics.dead_letter_topic("routing")].partitions == 1
+    assert all(s.topic_configs()["max.message.bytes"] == str(topics.MAX_MESSAGE_BYTES) for s in specs.values())
+
+
+@pytest.mark.parametrize("bad", ["0", "-3", "twelve", "1.5", "10001"])
+def test_a_bad_partitions_setting_is_refused_with_its_name(monkeypatch, bad):
+    monkeypatch.setenv(topics.PARTITIONS_ENV, bad)
+    with pytest.raises(ValueError, match=topics.PARTITIONS_ENV):
+        topics.default_partitions()
+
+
+def test_a_topic_with_its_own_config_still_gets_the_message_size():
+    from deploy.topics import TopicSpec
+
+    inbound = TopicSpec(topics.partner_inbound("p1"), config={"retention.ms": "86400000"})  # as intake creates them
+    assert inbound.topic_configs() == {"max.message.bytes": "1048576", "retention.ms": "86400000"}
