@@ -18,6 +18,7 @@ state (paused, why, since when, lag) is on `/health` and `/metrics`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -104,15 +105,17 @@ class ConsumeLoop:
             )
             try:
                 await client.start()
-            except KafkaError as exc:
-                await self._fault(f"broker unreachable at start: {describe(exc)}")
-                continue
-            try:
                 await self._consume(client)
-            except KafkaError as exc:  # the client itself gave up (e.g. fenced): start it again
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive anything
+                # The broker away at start, the client giving up, or a bug: a new client
+                # starts from the committed offsets, so nothing unapplied is skipped.
+                log.error("consumer.restarting", topic=self.topic, error=describe(exc, 1000))
                 await self._fault(f"consumer restarted: {describe(exc)}")
             finally:
-                await client.stop()
+                with contextlib.suppress(Exception):
+                    await client.stop()
 
     async def _consume(self, client: AIOKafkaConsumer) -> None:
         while True:
