@@ -1,4 +1,5 @@
-"""Operating the network: tail, consumer lag, dead letters and their replay, group replay, health.
+"""Operating the network: tail, consumer lag, dead letters and their replay, group replay,
+parked outbox rows, health.
 
 One implementation for the `talentloop` operator commands (talentloop/ops_cli.py) and the
 browser console (services/console/); see docs/operators.md.
@@ -7,6 +8,10 @@ browser console (services/console/); see docs/operators.md.
   service is disturbed) from now or from a time, and shows each event through an
   allow-list: type, time, ids (referral, partner, employer, opening, pseudonymous
   candidate) and status fields. Skills, contact, credentials and free text never pass.
+  A record no consumer could read (not JSON, too deep, a 5,000-digit number, bad UTF-8,
+  an unknown type, a payload its contract refuses, or anything else it raises) never
+  stops it: it is counted, and shown as an *undecodable* view (its position, key and
+  reason, never its bytes) unless a filter excludes it.
 - **Lag** compares the committed offsets of each service's consumer groups
   (`contracts.topics.consumer_group(service, topic)`) with the partitions' end offsets.
 - **Dead letters** are the records on `talentloop.deadletter.<service>` with their `dlq.*`
@@ -20,6 +25,10 @@ browser console (services/console/); see docs/operators.md.
 - **Replaying a consumer group** moves a service's committed offsets back (to a time or an
   offset). Kafka accepts that only for a group without members, so the service must be
   stopped: a group with members is refused with a message saying so.
+- **Parked outbox rows** are rows a service's outbox relay could not publish (Kafka refused
+  them for what they are, e.g. too large); later rows of their key wait behind them
+  (`plumbing/outbox.py`). Each service has its own schema and outbox; they are listed,
+  released (`retry`) or discarded (kept, marked, by whom) there.
 - **Health** asks every service's `/health`, the broker (a metadata request) and the
   database (`SELECT 1`).
 """
@@ -27,6 +36,7 @@ browser console (services/console/); see docs/operators.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -43,13 +53,17 @@ from aiokafka.protocol.admin import DescribeGroupsRequest_v1, DescribeGroupsRequ
 from aiokafka.protocol.api import Request
 from aiokafka.structs import OffsetAndMetadata
 
-from contracts import ContractError, Envelope
+from contracts import Envelope, payload_of
 from contracts import topics as contract_topics
+from contracts.envelope import describe_exception
 from contracts.topics import dead_letter_topic
+from plumbing import outbox
 from plumbing.kafka import new_producer, partitions_of
 
 # The services that consume (each has consumer groups and a dead-letter topic).
 CONSUMERS: tuple[str, ...] = ("intake", "routing", "employer_gateway", "outcomes")
+# The services that publish through an outbox, each in its own schema (plumbing/db.py).
+OUTBOX_SERVICES: tuple[str, ...] = CONSUMERS
 EVENT_TOPICS: tuple[str, ...] = tuple(t.name for t in contract_topics.ALL)
 INBOUND_PREFIX = f"{contract_topics.PREFIX}.inbound."
 
@@ -70,6 +84,8 @@ class OperationError(Exception):
 class GroupBusy(OperationError):
     """A consumer group still has members: its service is running."""
 
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 # --- time ---------------------------------------------------------------------------------
 
@@ -145,12 +161,37 @@ def event_view(envelope: Envelope, topic: str, partition: int, offset: int) -> d
     }
 
 
+UNDECODABLE_REASON_CHARS = 300
+
+
+def undecodable_view(record: Any, error: BaseException, envelope: Envelope | None = None) -> dict[str, Any]:
+    """What an operator sees of a record no consumer can read: where it is, its key and why,
+    never its bytes (they may be anything, a partner's personal data included)."""
+    key = record.key.decode("utf-8", "backslashreplace")[:200] if record.key else None
+    when = datetime.fromtimestamp(record.timestamp / 1000, UTC).isoformat() if record.timestamp else None
+    return {
+        "undecodable": True,
+        "type": envelope.type if envelope is not None else None,
+        "time": when,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": key,
+        "size": len(record.value or b""),
+        "reason": describe_exception(error, UNDECODABLE_REASON_CHARS),
+    }
+
+
 class Tail:
     """Events across the event topics, from now (default) or from `since`, filtered.
 
     `async with Tail(...) as tail:` fixes the start positions (so whatever is published
     after it entered is seen); `tail.events()` then yields event views, and `None` after
     every `idle_s` without a matching event when `idle_s` is given (for keep-alives).
+
+    A record that cannot be shown (whatever reading it raises) is counted in `undecodable`
+    and yielded as an `undecodable_view` when the filter is empty, or when its envelope
+    could be read and matches the filter (its payload is what failed); otherwise skipped.
     """
 
     def __init__(
@@ -160,7 +201,7 @@ class Tail:
         self.filter = filt or TailFilter()
         self.since = since
         self.topics = list(topics)
-        self.skipped_invalid = 0
+        self.undecodable = 0
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="talentloop-tail"
         )
@@ -192,17 +233,34 @@ class Tail:
             batch = await self._consumer.getmany(timeout_ms=300, max_records=500)
             records = sorted((r for recs in batch.values() for r in recs), key=lambda r: (r.timestamp, r.offset))
             for r in records:
-                try:
-                    envelope = Envelope.from_bytes(r.value)
-                except ContractError:
-                    self.skipped_invalid += 1
-                    continue
-                if self.filter.matches(envelope):
+                view = self.view(r)
+                if view is not None:
                     last = loop.time()
-                    yield event_view(envelope, r.topic, r.partition, r.offset)
+                    yield view
             if idle_s is not None and loop.time() - last >= idle_s:
                 last = loop.time()
                 yield None
+
+
+    def view(self, record: Any) -> dict[str, Any] | None:
+        """The record as the operator sees it, or None if the filter leaves it out. Never
+        raises for what the record holds: a tail that one record can stop is no use when
+        something has gone wrong, which is when operators tail."""
+        envelope: Envelope | None = None
+        matched = self.filter.empty
+        try:
+            envelope = Envelope.from_bytes(record.value)
+            if not self.filter.matches(envelope):
+                return None
+            matched = True
+            payload_of(envelope)  # what every consumer would dead-letter is shown as such
+            return event_view(envelope, record.topic, record.partition, record.offset)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the record does, it is the record's
+            self.undecodable += 1
+            # With a filter, a record shown must be known to match it; the others are counted only.
+            return undecodable_view(record, exc, envelope) if matched else None
 
 
 # --- consumer groups and lag --------------------------------------------------------------
@@ -274,10 +332,24 @@ def _group_states(responses: Iterable[Any]) -> dict[str, tuple[str, int]]:
 class Operations:
     """The operator's handle on one network: its broker, database and services' URLs."""
 
-    def __init__(self, bootstrap: str, database_url: str, service_urls: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        database_url: str,
+        service_urls: dict[str, str] | None = None,
+        *,
+        event_topics: Sequence[str] = EVENT_TOPICS,
+        outbox_schemas: dict[str, str] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.database_url = database_url
         self.service_urls = dict(service_urls or {})
+        self.event_topics = list(event_topics)
+        # service -> the schema its outbox lives in: the service's name, as plumbing.db names it
+        self.outbox_schemas = dict(outbox_schemas or {s: s for s in OUTBOX_SERVICES})
+        for schema in self.outbox_schemas.values():
+            if not _SCHEMA_NAME.match(schema):
+                raise ValueError(f"bad schema name {schema!r}")
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
@@ -320,7 +392,7 @@ class Operations:
             return self._producer
 
     def tail(self, filt: TailFilter | None = None, since: datetime | None = None) -> Tail:
-        return Tail(self.bootstrap, filt, since)
+        return Tail(self.bootstrap, filt, since, self.event_topics)
 
     async def _admin(self) -> AIOKafkaAdminClient:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="talentloop-operations",
@@ -544,6 +616,62 @@ class Operations:
             finally:
                 await consumer.stop()
 
+    # --- parked outbox rows ---------------------------------------------------------------
+
+    def _outbox_services(self, service: str | None) -> list[str]:
+        if service is None:
+            return list(self.outbox_schemas)
+        if service not in self.outbox_schemas:
+            raise OperationError(f"no service {service!r}; services with an outbox: {', '.join(self.outbox_schemas)}")
+        return [service]
+
+    @contextlib.asynccontextmanager
+    async def _in_outbox_of(self, service: str) -> AsyncIterator[asyncpg.Connection | None]:
+        """A connection in a transaction that sees `service`'s schema (so plumbing.outbox's
+        statements find its outbox), or None if that service has no outbox yet (never started)."""
+        schema = self.outbox_schemas[service]
+        pool = await self.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT to_regclass($1)", f"{schema}.outbox") is None:
+                yield None
+                return
+            await conn.execute("SELECT set_config('search_path', $1, true)", schema)  # this transaction only
+            yield conn
+
+    async def parked_outbox(self, service: str | None = None, limit: int = 100) -> list[ParkedOutboxRow]:
+        """Parked outbox rows of `service` (every service if None), up to `limit` each, oldest first."""
+        found: list[ParkedOutboxRow] = []
+        for name in self._outbox_services(service):
+            async with self._in_outbox_of(name) as conn:
+                if conn is not None:
+                    found += [ParkedOutboxRow.of(name, row) for row in await outbox.parked(conn, limit)]
+        return sorted(found, key=lambda r: (r.parked_at, r.service, r.id))
+
+    async def retry_outbox(self, service: str | None, ids: Sequence[int] | None = None) -> list[OutboxChange]:
+        """Release parked rows so the relay tries them again: `ids` of `service`, or every
+        parked row (of `service`, or of every service) when `ids` is None."""
+        if ids is not None and service is None:
+            raise OperationError("outbox row ids are per service: name the service (--service)")
+        changes = []
+        for name in self._outbox_services(service):
+            async with self._in_outbox_of(name) as conn:
+                chosen, missing = await _parked_among(conn, ids)
+                if conn is not None and chosen:
+                    await outbox.release(conn, chosen)
+            if ids is not None or chosen:
+                changes.append(OutboxChange(name, "retried", chosen, missing))
+        return changes
+
+    async def discard_outbox(self, service: str, ids: Sequence[int], by: str) -> OutboxChange:
+        """Give up on parked rows of `service`: never published, kept with their reason and
+        who discarded them, no longer holding back their key."""
+        (name,) = self._outbox_services(service)
+        async with self._in_outbox_of(name) as conn:
+            chosen, missing = await _parked_among(conn, ids)
+            if conn is not None and chosen:
+                await outbox.discard(conn, chosen, by)
+        return OutboxChange(name, "discarded", chosen, missing)
+
     # --- health ---------------------------------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
@@ -589,6 +717,60 @@ class Operations:
         report = {"broker": b, "database": d, "services": dict(services)}
         report["ok"] = b["ok"] and d["ok"] and all(s["ok"] for s in report["services"].values())
         return report
+
+
+async def _parked_among(conn: asyncpg.Connection | None, ids: Sequence[int] | None) -> tuple[list[int], list[int]]:
+    """(those of `ids` that are parked, locked until the transaction ends; the others), or
+    every parked row when `ids` is None."""
+    if conn is None:
+        return [], sorted(set(ids or ()))
+    if ids is None:
+        rows = await conn.fetch(
+            "SELECT id FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL ORDER BY id FOR UPDATE"
+        )
+        return [r["id"] for r in rows], []
+    wanted = sorted(set(ids))
+    rows = await conn.fetch(
+        "SELECT id FROM outbox WHERE id = ANY($1::bigint[]) AND parked_at IS NOT NULL AND published_at IS NULL"
+        " ORDER BY id FOR UPDATE",
+        wanted,
+    )
+    chosen = [r["id"] for r in rows]
+    return chosen, [i for i in wanted if i not in set(chosen)]
+
+
+@dataclass(frozen=True)
+class ParkedOutboxRow:
+    """One parked row of one service's outbox, as operators see it (never its bytes)."""
+
+    service: str
+    id: int
+    event_id: str
+    topic: str
+    key: str
+    size: int
+    parked_at: datetime
+    reason: str
+    waiting_behind: int  # later rows of its key held back by it
+
+    @classmethod
+    def of(cls, service: str, row: outbox.ParkedRow) -> ParkedOutboxRow:
+        return cls(service, row.id, str(row.event_id), row.topic, row.key, row.size, row.parked_at,
+                   row.reason or "", row.waiting_behind)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "parked_at": self.parked_at.isoformat()}
+
+
+@dataclass
+class OutboxChange:
+    service: str
+    action: str  # retried | discarded
+    done: list[int]  # rows released or discarded
+    not_parked: list[int]  # asked for but not parked (unknown, published, or released/discarded before)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _refuse_busy(service: str, groups: dict[str, tuple[str, str, str, int]]) -> None:

@@ -320,6 +320,9 @@ def outcomes_rebuild(
     result = asyncio.run(rebuild.rebuild(network.bootstrap(cfg), network.database_url(cfg), schema, batch))
     typer.echo(f"Replayed {result.events} events into schema {schema} in {result.seconds:.1f} s "
                f"({result.per_second:.0f} events/s); skipped: {dict(result.skipped) or 'none'}.")
+    if result.dead_lettered:
+        typer.echo(f"{result.dead_lettered} record(s) skipped that the live consumer dead-letters "
+                   "(`talentloop dlq list --service outcomes`).")
     for table in rebuild.HASHED:
         live, rebuilt = result.hashes["live"][table], result.hashes["rebuilt"][table]
         typer.echo(f"  {table:<17} live {live[:16]}  rebuilt {rebuilt[:16]}  {'equal' if live == rebuilt else 'DIFFERENT'}")
@@ -422,7 +425,7 @@ def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, se
     typer.echo("TalentLoop is down.")
 
 
-ops_cli.register(app)  # tail, lag, health, replay, dlq, adapters (docs/operators.md)
+ops_cli.register(app)  # tail, lag, health, replay, dlq, outbox, adapters (docs/operators.md)
 
 if __name__ == "__main__":
     app()

@@ -1,5 +1,6 @@
 """Operator commands: `talentloop tail`, `lag`, `dlq list|show|replay`, `replay`, `health`,
-`adapters reload` (docs/operators.md). All of it is plumbing/operations.py; this is the terminal."""
+`outbox list|retry|discard`, `adapters reload` (docs/operators.md). All of it is
+plumbing/operations.py; this is the terminal."""
 
 from __future__ import annotations
 
@@ -14,7 +15,17 @@ from typing import Annotated, Any, TypeVar
 import httpx
 import typer
 
-from plumbing.operations import CONSUMERS, DeadLetter, OperationError, Operations, TailFilter, parse_time
+from plumbing.operations import (
+    CONSUMERS,
+    OUTBOX_SERVICES,
+    DeadLetter,
+    OperationError,
+    Operations,
+    OutboxChange,
+    ParkedOutboxRow,
+    TailFilter,
+    parse_time,
+)
 from talentloop import credentials, network
 from talentloop.network import NetworkConfig
 
@@ -25,6 +36,11 @@ Service = Annotated[str | None, typer.Option(help=f"One of: {', '.join(CONSUMERS
 
 dlq_app = typer.Typer(help="Dead letters: list them with their reasons, show one, replay them to their original topic.")
 adapters_app = typer.Typer(help="Partner adapters (intake's mappings).")
+outbox_app = typer.Typer(
+    help="Parked outbox rows: events a service could not publish (Kafka refused them); later events of "
+    "their key wait behind them. List them, retry them once the cause is fixed, or discard them."
+)
+OutboxService = Annotated[str | None, typer.Option(help=f"One of: {', '.join(OUTBOX_SERVICES)}")]
 
 
 def operations(cfg: NetworkConfig) -> Operations:
@@ -67,6 +83,12 @@ def _when(value: datetime | str | None) -> str:
 
 def event_line(view: dict[str, Any]) -> str:
     """One event, pretty: time, type, then the ids and status fields that it has."""
+    if view.get("undecodable"):
+        return "  ".join([
+            (view["time"] or "")[11:23].ljust(12), f"{'UNDECODABLE':<28}",
+            f"{view['topic']}@{view['partition']}:{view['offset']}", f"key={view['key'] or '-'}",
+            *([f"type={view['type']}"] if view["type"] else []), f"reason={view['reason']}",
+        ])
     data = view["data"]
     parts = [view["time"][11:23], f"{view['type']:<28}"]
     for label, value in (
@@ -98,15 +120,23 @@ def tail(
     filt = TailFilter(tuple(type_ or ()), partner, employer, referral)
     since = _time(from_, "--from")
 
+    undecodable = 0
+
     async def follow(ops: Operations) -> int:
+        nonlocal undecodable
         seen = 0
         async with ops.tail(filt, since) as t:
-            async for view in t.events(idle_s=1.0):
-                if view is not None:
-                    typer.echo(json.dumps(view) if as_json else event_line(view))
-                    seen += 1
-                    if count is not None and seen >= count:
-                        break
+            try:
+                async for view in t.events(idle_s=1.0):
+                    if view is not None:
+                        typer.echo(json.dumps(view) if as_json else event_line(view))
+                        if view.get("undecodable"):
+                            continue  # not an event: --count counts events
+                        seen += 1
+                        if count is not None and seen >= count:
+                            break
+            finally:
+                undecodable = t.undecodable
         return seen
 
     async def bounded(ops: Operations) -> int:
@@ -120,7 +150,10 @@ def tail(
     try:
         seen = _run(cfg, bounded)
     except KeyboardInterrupt:
-        return
+        seen = 0
+    if undecodable:
+        typer.echo(f"{undecodable} record(s) could not be read (their consumers dead-letter them: "
+                   "`talentloop dlq list`)", err=True)
     if seen == -1 and count is not None:
         typer.echo(f"stopped after {for_s:g} s before {count} events", err=True)
         raise typer.Exit(1)
@@ -231,7 +264,7 @@ def dlq_replay(
         raise typer.BadParameter("give a dead letter ID or --all")
     cfg = NetworkConfig.load(home)
     when = _time(since, "--since")
-    by = f"cli:{os.environ.get('USER', 'operator')}"
+    by = _operator_name()
     if all_:
         results = _run(cfg, lambda ops: ops.replay_dead_letters(service, topic, when, by=by))
     else:
@@ -285,6 +318,106 @@ def replay(
                    f"start it again (`talentloop up`) and it re-reads from there.")
 
 
+def _operator_name() -> str:
+    return f"cli:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'operator'}"
+
+
+def _parked_table(rows: list[ParkedOutboxRow]) -> list[str]:
+    lines = [f"{'service':<17}{'id':>8}  {'parked at (UTC)':<20}{'topic':<32}{'key':<28}{'bytes':>9}"
+             f"{'waiting':>8}  reason"]
+    for r in rows:
+        lines.append(f"{r.service:<17}{r.id:>8}  {_when(r.parked_at):<20}{r.topic:<32}{r.key[:27]:<28}{r.size:>9}"
+                     f"{r.waiting_behind:>8}  {r.reason[:200]}")
+    return lines
+
+
+@outbox_app.command("list")
+def outbox_list(
+    service: OutboxService = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows per service")] = 100,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Parked outbox rows of every service (or one), oldest first, with the rows waiting behind each.
+
+    Shows id, service, topic, key, size, when and why it was parked, and how many later rows
+    of its key wait behind it. Event contents are never shown."""
+    rows = _run(NetworkConfig.load(home), lambda ops: ops.parked_outbox(service, limit))
+    if as_json:
+        _dump([r.to_dict() for r in rows])
+        return
+    if not rows:
+        typer.echo("No parked outbox rows.")
+        return
+    for line in _parked_table(rows):
+        typer.echo(line)
+
+
+def _report(changes: list[OutboxChange], as_json: bool, done_word: str) -> None:
+    if as_json:
+        _dump([c.to_dict() for c in changes])
+    else:
+        if not changes:
+            typer.echo("No parked outbox rows.")
+        for c in changes:
+            line = f"{c.service}: {done_word} {len(c.done)}" + (f" ({', '.join(map(str, c.done))})" if c.done else "")
+            if c.not_parked:
+                line += f"; not parked (unknown, already published, released or discarded): " \
+                        f"{', '.join(map(str, c.not_parked))}"
+            typer.echo(line)
+    if any(c.not_parked for c in changes):
+        raise typer.Exit(1)
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ids: Annotated[list[int] | None, typer.Argument(metavar="ID", help="Parked row ids (from `outbox list`)")]
+    = None,
+    service: OutboxService = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every parked row (of --service, or of every service)")] = False,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Release parked rows: the relay tries to publish them again, then their key's rows behind them.
+
+    Exit 1 if an ID given was not parked."""
+    if bool(ids) == all_:
+        raise typer.BadParameter("give parked row IDs (with --service) or --all")
+    if ids and service is None:
+        raise typer.BadParameter("row ids are per service: add --service", param_hint="--service")
+    changes = _run(NetworkConfig.load(home), lambda ops: ops.retry_outbox(service, ids or None))
+    _report(changes, as_json, "released")
+    if not as_json and any(c.done for c in changes):
+        typer.echo("The relay tries them within a second; if Kafka refuses them again they are parked again "
+                   "(`talentloop outbox list`).")
+
+
+@outbox_app.command("discard")
+def outbox_discard(
+    ids: Annotated[list[int], typer.Argument(metavar="ID", help="Parked row ids (from `outbox list`)")],
+    service: Annotated[str, typer.Option(help=f"One of: {', '.join(OUTBOX_SERVICES)}")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+    as_json: AsJson = False,
+    home: Home = None,
+) -> None:
+    """Give up on parked rows: their events are never published, and their key's later rows flow again.
+
+    The rows stay in the outbox, marked with when and by whom. Asks first unless --yes.
+    Exit 1 if an ID given was not parked."""
+    cfg = NetworkConfig.load(home)
+    if not yes:
+        wanted = set(ids)
+        rows = [r for r in _run(cfg, lambda ops: ops.parked_outbox(service, limit=100_000)) if r.id in wanted]
+        for line in _parked_table(rows) if rows else ["None of these rows is parked."]:
+            typer.echo(line)
+        if not rows or not typer.confirm(f"Discard {len(rows)} row(s) of {service}? Their events are never "
+                                         "published.", default=False):
+            typer.echo("Nothing changed.")
+            raise typer.Exit(1)
+    change = _run(cfg, lambda ops: ops.discard_outbox(service, ids, by=_operator_name()))
+    _report([change], as_json, "discarded")
+
+
 def operator_key(cfg: NetworkConfig) -> str:
     key = os.environ.get("TALENTLOOP_OPERATOR_KEY")
     if key:
@@ -329,4 +462,5 @@ def register(app: typer.Typer) -> None:
     app.command()(health)
     app.command()(replay)
     app.add_typer(dlq_app, name="dlq")
+    app.add_typer(outbox_app, name="outbox")
     app.add_typer(adapters_app, name="adapters")

@@ -51,6 +51,13 @@ def tail_filter(types: list[str], partner: str | None, employer: str | None, ref
     )
 
 
+def sse_message(view: dict[str, Any]) -> str:
+    """An event view as a server-sent event: `event` for events, `undecodable` for records no
+    consumer can read (their position, key and reason, never their bytes)."""
+    kind = "undecodable" if view.get("undecodable") else "event"
+    return f"event: {kind}\ndata: {json.dumps(view)}\n\n"
+
+
 @router.get("/stream", summary="Live events (server-sent events), filtered; ids and status fields only")
 async def stream(
     request: Request,
@@ -68,7 +75,7 @@ async def stream(
             yield "event: ready\ndata: {}\n\n"  # positions are fixed: whatever happens from now on is shown
             async for view in tail.events(idle_s=KEEP_ALIVE_S):
                 if view is not None:
-                    yield f"event: event\ndata: {json.dumps(view)}\n\n"
+                    yield sse_message(view)
                     continue
                 if await request.is_disconnected() or await operator(request) is None:
                     return  # gone, or the key was revoked / the session ended
@@ -102,6 +109,37 @@ async def replay(letter_id: str, request: Request, who: Caller) -> dict[str, Any
     except OperationError as exc:
         raise _problem(exc) from None
     return result.to_dict()
+
+
+@router.get("/outbox", summary="Parked outbox rows of every service (never their contents)")
+async def parked_outbox(request: Request, who: Caller, service: str | None = None) -> list[dict[str, Any]]:
+    try:
+        return [r.to_dict() for r in await ops_of(request).parked_outbox(service)]
+    except OperationError as exc:
+        raise _problem(exc, 422) from None
+
+
+@router.post("/outbox/{service}/{row_id}/retry", summary="Release one parked outbox row: the relay tries it again")
+async def retry_outbox(service: str, row_id: int, request: Request, who: Caller) -> dict[str, Any]:
+    try:
+        (change,) = await ops_of(request).retry_outbox(service, [row_id])
+    except OperationError as exc:
+        raise _problem(exc, 422) from None
+    if change.not_parked:
+        raise _problem(OperationError(f"{service} outbox row {row_id} is not parked"))
+    return change.to_dict()
+
+
+@router.post("/outbox/{service}/{row_id}/discard",
+             summary="Discard one parked outbox row: never published, kept and marked; its key flows again")
+async def discard_outbox(service: str, row_id: int, request: Request, who: Caller) -> dict[str, Any]:
+    try:
+        change = await ops_of(request).discard_outbox(service, [row_id], by=f"console:{who.principal.id}")
+    except OperationError as exc:
+        raise _problem(exc, 422) from None
+    if change.not_parked:
+        raise _problem(OperationError(f"{service} outbox row {row_id} is not parked"))
+    return change.to_dict()
 
 
 @router.get("/health", summary="Every service's /health, the broker and the database")

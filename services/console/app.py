@@ -2,7 +2,8 @@
 
 Pages for the live event stream (server-sent events, filtered), the funnel and good jobs
 (from outcomes, with the operator's own key, server-side), consumer lag, dead letters with
-a replay button, and health; the same data as JSON under /api for scripts (Bearer key).
+a replay button, every service's parked outbox rows with retry and discard buttons (read and
+changed in the services' own schemas, through the network's database), and health; the same data as JSON under /api for scripts (Bearer key).
 Operators only: a browser logs in with its operator key once and gets an HttpOnly,
 SameSite=Strict session cookie (the key never travels in a URL).
 """
@@ -46,7 +47,8 @@ async def on_start(rt: Runtime) -> None:
 DEFINITION = ServiceDefinition(
     name="console",
     title="TalentLoop operators' console",
-    description="Live events, funnel and good jobs, consumer lag, dead letters and their replay, health. Operators only.",
+    description="Live events, funnel and good jobs, consumer lag, dead letters and their replay, parked outbox "
+    "rows, health. Operators only.",
     migrations=Path(__file__).parent / "migrations",  # none: replays are recorded in the `operations` schema
     routers=[pages.router, api.router],
     on_start=on_start,

@@ -1,11 +1,16 @@
 """The console's pages: server-rendered HTML, a little JavaScript for the live stream only.
 
 Everything shown is escaped; events are shown through plumbing.operations' allow-list (ids,
-types, times, status fields), and dead letters without their payloads.
+types, times, status fields), records no consumer can read by their position and reason,
+dead letters and parked outbox rows without their payloads.
+
+Buttons are plain HTML forms that POST: the session cookie is SameSite=Strict and
+`sessions.operator` refuses a cross-origin POST, so another site cannot press them.
 """
 
 from __future__ import annotations
 
+from datetime import UTC
 from html import escape
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -14,7 +19,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from plumbing.auth import InvalidKey
-from plumbing.operations import OperationError
+from plumbing.operations import OperationError, ParkedOutboxRow
 from plumbing.problems import Problem
 from services.console.api import ops_of, outcomes
 from services.console.sessions import COOKIE, LIFETIME_S, Operator, authenticate_operator, operator
@@ -22,7 +27,7 @@ from services.console.sessions import COOKIE, LIFETIME_S, Operator, authenticate
 router = APIRouter(include_in_schema=False)
 
 NAV = (("/stream", "Live events"), ("/charts", "Funnel & good jobs"), ("/lag", "Lag"),
-       ("/dead-letters", "Dead letters"), ("/health-checks", "Health"))
+       ("/dead-letters", "Dead letters"), ("/outbox", "Parked outbox"), ("/health-checks", "Health"))
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
@@ -34,7 +39,7 @@ th,td{border-bottom:1px solid #e3e6ea;padding:.3rem .5rem;text-align:left;vertic
 th{background:#eef1f4}.num{text-align:right;font-variant-numeric:tabular-nums}
 .ok{color:#17723b}.bad{color:#b3261e;font-weight:600}.muted{color:#66717d}
 .bar{background:#4b7bd1;height:.9rem;display:inline-block;vertical-align:middle}
-.good{background:#2f9d5b}.flash{background:#e7f3ea;border:1px solid #9fd1ae;padding:.5rem;margin:.5rem 0}
+.good{background:#2f9d5b}tr.undecodable td{color:#b3261e}form.inline{display:inline}.flash{background:#e7f3ea;border:1px solid #9fd1ae;padding:.5rem;margin:.5rem 0}
 input,button{font:inherit;padding:.25rem .5rem}code{font-size:12px}
 """
 
@@ -152,6 +157,17 @@ STREAM_JS = """
     });
     while (body.rows.length > 500) { body.deleteRow(-1); }
   });
+  source.addEventListener('undecodable', function (m) {
+    var v = JSON.parse(m.data);
+    var row = body.insertRow(0);
+    row.className = 'undecodable';
+    row.dataset.type = 'undecodable';
+    [(v.time || '').substring(0, 23).replace('T', ' '), 'undecodable record' + (v.type ? ' (' + v.type + ')' : ''),
+     v.key || '', '', '', '', v.topic + '@' + v.partition + ':' + v.offset + ' ' + v.reason].forEach(function (text) {
+      row.insertCell(-1).textContent = text;
+    });
+    while (body.rows.length > 500) { body.deleteRow(-1); }
+  });
   source.onerror = function () { setState('reconnecting', 'reconnecting…'); };
 })();
 """
@@ -265,6 +281,81 @@ async def replay_button(letter_id: str, request: Request) -> Response:
     except OperationError as exc:
         text = f"not replayed: {exc}"
     return RedirectResponse("/dead-letters?" + urlencode({"replayed": letter_id, "result": text}), status_code=303)
+
+
+@router.get("/outbox")
+async def outbox_page(request: Request, row: str = "", result: str = "") -> Response:
+    who = await operator(request)
+    if who is None:
+        return to_login()
+    flash = f'<p class="flash" id="flash">{escape(row)}: {escape(result or "done")}</p>' if row else ""
+    try:
+        rows = await ops_of(request).parked_outbox()
+    except OperationError as exc:
+        return page("Parked outbox", f'<p class="bad">{escape(str(exc))}</p>', "/outbox", who)
+
+    def line(r: ParkedOutboxRow) -> str:
+        ident = f"{r.service}:{r.id}"
+        base = f"/outbox/{quote(r.service)}/{r.id}"
+        actions = (
+            f'<form class="inline" method="post" action="{base}/retry">'
+            f'<button type="submit" data-retry="{escape(ident, quote=True)}">Retry</button></form> '
+            f'<form class="inline" method="post" action="{base}/discard">'
+            f'<label><input type="checkbox" name="confirm" value="yes" required> sure</label> '
+            f'<button type="submit" data-discard="{escape(ident, quote=True)}">Discard</button></form>'
+        )
+        return (f'<tr data-id="{escape(ident, quote=True)}"><td>{escape(r.service)}</td><td class="num">{r.id}</td>'
+                f'<td>{r.parked_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")}</td><td>{escape(r.topic)}</td>'
+                f'<td><code>{escape(r.key)}</code></td><td class="num">{r.size}</td>'
+                f'<td class="num {"bad" if r.waiting_behind else ""}">{r.waiting_behind}</td>'
+                f'<td class="reason">{escape(r.reason[:300])}</td><td>{actions}</td></tr>')
+
+    body = (
+        flash + f'<p class="muted">{len(rows)} parked rows, oldest first. Kafka refused them (too large, a bad '
+        "topic): each holds back the later rows of its key (<em>waiting</em>); other keys flow. "
+        "<strong>Retry</strong> once the cause is fixed (e.g. the topic's limit raised); it is parked again if "
+        "Kafka still refuses it. <strong>Discard</strong> gives the event up for good (the row stays, marked "
+        "with your name) and lets its key flow. Contents are never shown here.</p>"
+        '<table id="outbox"><tr><th>service</th><th class=num>id</th><th>parked at (UTC)</th><th>topic</th>'
+        '<th>key</th><th class=num>bytes</th><th class=num>waiting</th><th>reason</th><th></th></tr>'
+        + "".join(line(r) for r in rows) + "</table>"
+    )
+    return page("Parked outbox", body, "/outbox", who)
+
+
+def _to_outbox(service: str, row_id: int, text: str) -> RedirectResponse:
+    return RedirectResponse("/outbox?" + urlencode({"row": f"{service}:{row_id}", "result": text}), status_code=303)
+
+
+@router.post("/outbox/{service}/{row_id}/retry")
+async def outbox_retry_button(service: str, row_id: int, request: Request) -> Response:
+    who = await operator(request)
+    if who is None:
+        return to_login()
+    try:
+        (change,) = await ops_of(request).retry_outbox(service, [row_id])
+        text = "released: the relay tries it again" if change.done else "not parked (any more); nothing changed"
+    except OperationError as exc:
+        text = f"not released: {exc}"
+    return _to_outbox(service, row_id, text)
+
+
+@router.post("/outbox/{service}/{row_id}/discard")
+async def outbox_discard_button(
+    service: str, row_id: int, request: Request, confirm: Annotated[str, Form()] = ""
+) -> Response:
+    who = await operator(request)
+    if who is None:
+        return to_login()
+    if confirm != "yes":
+        return _to_outbox(service, row_id, "not discarded: tick 'sure' first")
+    try:
+        change = await ops_of(request).discard_outbox(service, [row_id], by=f"console:{who.principal.id}")
+        text = "discarded: never published; its key flows again" if change.done else \
+            "not parked (any more); nothing changed"
+    except OperationError as exc:
+        text = f"not discarded: {exc}"
+    return _to_outbox(service, row_id, text)
 
 
 @router.get("/health-checks")
