@@ -117,7 +117,16 @@ async def submit_referral(
     body: domain.ReferralIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     require(who, "partner")
+    _publishable(body)
     return await _submit_one(request, who, body, "api", idempotency_key, body.model_dump(mode="json"))
+
+
+def _publishable(referral: domain.ReferralIn | domain.Profile) -> None:
+    """422 naming the field when the referral's event could not be published or stored:
+    refused here, before anything is written, never a failure after the answer."""
+    errors = domain.unpublishable(referral)
+    if errors:
+        raise problems.invalid(errors)
 
 
 @router.post(
@@ -195,6 +204,7 @@ async def update_referral(
     referral_id: str, change: domain.Profile, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     require(who, "partner")
+    _publishable(change)
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
         try:
@@ -318,15 +328,16 @@ async def import_csv(
             if earlier["status"] == "running":
                 raise problems.Problem(409, "idempotency-key-in-use", "This import is still running")
             return JSONResponse(_summary(earlier), status_code=201, headers={"Idempotent-Replayed": "true"})
+    max_row = request.app.state.settings.max_json_body_bytes  # a row is one referral, as a JSON body is
     try:
-        csv_import.check_header(file.file, adapter)
+        await asyncio.to_thread(csv_import.check_header, file.file, adapter, max_row)
     except csv_import.ImportRefused as exc:
         raise problems.Problem(422, exc.code, "The file cannot be imported", exc.message) from None
     import_id = f"imp_{uuid.uuid4().hex}"
-    if await store.start_import(pool, import_id, who.id, file.filename, digest, idempotency_key) is None:
+    if await store.start_import(pool, import_id, who.id, _filename(file), digest, idempotency_key) is None:
         raise problems.Problem(409, "idempotency-key-in-use", "An import with this Idempotency-Key just started")
     progress = csv_import.Progress(import_id, size)
-    steps = _drive(request, adapter, file, progress)
+    steps = _drive(request, adapter, file, progress, max_row)
     accept = request.headers.get("accept", "")
     if NDJSON in accept:
         return StreamingResponse((json.dumps(step) + "\n" async for step in steps), media_type=NDJSON)
@@ -340,8 +351,14 @@ async def import_csv(
     return JSONResponse(final, status_code=201)
 
 
+def _filename(file: UploadFile) -> str | None:
+    # Shown back as given, so only what PostgreSQL can store and a screen can show.
+    name = "".join(c for c in file.filename or "" if c.isprintable())[:255]
+    return name or None
+
+
 async def _drive(
-    request: Request, adapter: mapping.Adapter, file: UploadFile, progress: csv_import.Progress
+    request: Request, adapter: mapping.Adapter, file: UploadFile, progress: csv_import.Progress, max_row: int
 ) -> AsyncIterator[dict[str, Any]]:
     pool = pool_of(request)
     # Until the last batch is in, a stop for any reason (the client went away, the
@@ -349,7 +366,8 @@ async def _drive(
     status, failure = "failed", "interrupted before the end of the file"
     try:
         async for step in csv_import.run(
-            pool, _intake(request), adapter, file.file, progress, correlation_id=correlation_id(request)
+            pool, _intake(request), adapter, file.file, progress,
+            correlation_id=correlation_id(request), max_row_bytes=max_row,
         ):
             yield step.as_dict()
         status, failure = "done", None

@@ -12,16 +12,28 @@ one partner's data is never shown to another, and nothing in an id can be revers
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+import annotated_types
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from contracts import events, vocabulary
@@ -63,6 +75,17 @@ def normalize_occupation(code: str) -> str:
 
 
 # --- the canonical referral ------------------------------------------------------------
+
+
+def _max_length(model: type[BaseModel], name: str) -> int | None:
+    return next((m.max_length for m in model.model_fields[name].metadata if isinstance(m, annotated_types.MaxLen)), None)
+
+
+# Each skill is published as a SkillRef's text: bounded here as there, so a partner hears
+# about a too-long skill when it sends it (422, or its row's error), not when the event
+# cannot be built.
+SKILL_MAX_LENGTH = _max_length(events.SkillRef, "text") or 200
+Skill = Annotated[str, Field(max_length=SKILL_MAX_LENGTH)]
 
 
 class Contact(BaseModel):
@@ -170,7 +193,7 @@ class Profile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     candidate: Contact | None = None
-    skills: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    skills: list[Skill] | None = Field(default=None, min_length=1, max_length=100)
     credentials: list[events.Credential] | None = None
     training: events.Training | None = None
     demographics: Demographics | None = None
@@ -215,7 +238,7 @@ class ReferralIn(BaseModel):
     )
     candidate: Contact
     demographics: Demographics | None = None
-    skills: list[str] = Field(min_length=1, max_length=100)
+    skills: list[Skill] = Field(min_length=1, max_length=100)
     credentials: list[events.Credential] = Field(default_factory=list, max_length=20)
     training: events.Training | None = None
     target_onet_soc_code: str | None = Field(default=None, description="O*NET-SOC code, e.g. 15-1252.00")
@@ -248,6 +271,99 @@ def validate_referral(data: Any, phone_region: str = DEFAULT_PHONE_REGION) -> Re
     return ReferralIn.model_validate(data, context={"phone_region": phone_region})
 
 
+# --- what can be published and stored ------------------------------------------------------
+#
+# `ReferralIn` repeats the bounds partners should see in the OpenAPI document; the event's
+# contract is what decides. Checking each published field against the contract's own
+# field (the same model the outbox will build) means a bound added to the contract is
+# enforced at every entry path at once, and anything intake accepts can be published.
+
+_PUBLISHED = (
+    "skills",
+    "credentials",
+    "training",
+    "target_onet_soc_code",
+    "target_opening_id",
+    "highest_degree",
+    "location",
+)
+
+
+@functools.cache
+def _published() -> type[BaseModel]:
+    """The event's own fields (annotations and bounds) that come from the referral."""
+    fields = events.ReferralSubmittedV2.model_fields
+    return create_model(
+        "PublishedReferral",
+        __config__=ConfigDict(extra="ignore"),
+        **{name: (fields[name].annotation, fields[name]) for name in _PUBLISHED},  # type: ignore[call-overload]
+    )
+
+
+def unpublishable(referral: ReferralIn | Profile) -> list[dict[str, Any]]:
+    """Why the referral (or a profile change) cannot be published or stored: pydantic-shaped
+    errors (`loc`, `msg`, `type`) located in the referral, empty when it can."""
+    found: list[dict[str, Any]] = []
+    values: dict[str, Any] = {}
+    for name in _PUBLISHED:
+        value = getattr(referral, name, None)
+        if value is None:  # not in this kind of change, or left as it is
+            continue
+        if name == "skills":
+            value = [{"id": None, "text": text} for text in value]
+        elif name in ("credentials", "training"):
+            # Dumped, so the contract's bounds are checked again (instances would be trusted).
+            value = [c.model_dump() for c in value] if isinstance(value, list) else value.model_dump()
+        values[name] = value
+    if "skills" not in values:
+        values["skills"] = [{"id": None, "text": "-"}]  # required by the event, unchanged by this change
+    try:
+        _published().model_validate(values)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False, include_input=False):
+            loc = err["loc"]
+            if loc[0] == "skills" and loc[-1] == "text":
+                loc = loc[:-1]  # the skill itself: the partner sent text, not a SkillRef
+            found.append({"loc": loc, "msg": err["msg"], "type": err["type"]})
+    if not _storable(referral):
+        found.extend(
+            {"loc": loc, "msg": "contains a character that cannot be stored (NUL or an unpaired surrogate)",
+             "type": "invalid_character"}
+            for loc in _bad_characters(referral.model_dump(), ())
+        )
+    return found
+
+
+def _storable(referral: BaseModel) -> bool:
+    """The fast answer for the usual case: serialized in one go, nothing to find."""
+    try:
+        return "\\u0000" not in referral.model_dump_json()
+    except ValueError:  # pydantic-core cannot serialize a lone surrogate
+        return False
+
+
+def _bad_characters(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
+    # PostgreSQL text and jsonb refuse NUL; UTF-8 cannot encode a lone surrogate (JSON's
+    # "\ud800" decodes to one). Either would fail the transaction after validation said yes.
+    if isinstance(value, str):
+        if "\x00" in value or _unencodable(value):
+            yield loc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _bad_characters(item, (*loc, key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _bad_characters(item, (*loc, i))
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 # pydantic's built-in error types, as the codes in problem details and CSV error reports
 _CODES = {
     "missing": "missing-value",
@@ -266,6 +382,8 @@ _CODES = {
     "date_from_datetime_inexact": "bad-date",
     "datetime_parsing": "bad-date",
     "datetime_from_date_parsing": "bad-date",
+    "invalid_character": "invalid-character",
+    "string_unicode": "invalid-character",
 }
 
 

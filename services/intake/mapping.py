@@ -308,14 +308,18 @@ def _as_kind(value: Any, kind: Kind, rule: Rule, zone: ZoneInfo) -> Any:
     if kind in (DATE, DATETIME) and isinstance(value, str) and rule.date_format:
         try:
             parsed = datetime.strptime(value.strip(), rule.date_format)
-        except ValueError:
+            if kind == DATE:
+                return parsed.date().isoformat()
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC).isoformat()
+        except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved across a zone
             raise Unmappable("bad-date", f"not a date in the format {rule.date_format}") from None
-        if kind == DATE:
-            return parsed.date().isoformat()
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC).isoformat()
     if kind == DATETIME and isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
         # A bare date means that day's start where the partner is.
-        return datetime.combine(date.fromisoformat(value.strip()), datetime.min.time(), zone).astimezone(UTC).isoformat()
+        try:
+            day = date.fromisoformat(value.strip())
+            return datetime.combine(day, datetime.min.time(), zone).astimezone(UTC).isoformat()
+        except (ValueError, OverflowError):  # "2026-02-30" has the shape of a date and is none
+            raise Unmappable("bad-date", "not a date (YYYY-MM-DD)") from None
     if kind == BOOL and isinstance(value, str):
         word = value.strip().casefold()
         if word in _TRUE:
@@ -396,9 +400,12 @@ def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[Field
                     for sub, subrule in (rule.fields or {}).items():
                         try:
                             v = _value(item, subrule, CREDENTIAL_FIELDS[sub], sub, adapter)
-                        except Unmappable as exc:
+                        except Exception as exc:  # Unmappable, or anything else the value provokes
                             where = f"{rule.each}[{i}].{' | '.join(subrule.sources())}"
-                            errors.append(FieldError(field=where, code=exc.code, message=exc.message))
+                            if isinstance(exc, Unmappable):
+                                errors.append(FieldError(field=where, code=exc.code, message=exc.message))
+                            else:
+                                errors.append(_unreadable(where, exc))
                             continue
                         if v is not None:
                             one[sub] = v
@@ -410,6 +417,9 @@ def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[Field
         except Unmappable as exc:
             errors.append(FieldError(field=adapter.source_of(target), code=exc.code, message=exc.message, target=target))
             continue
+        except Exception as exc:  # RecursionError, a 5,000-digit int's ValueError: the value's fault
+            errors.append(_unreadable(adapter.source_of(target), exc, target))
+            continue
         if value is not None:
             _put(doc, target, value)
     if isinstance(doc.get("credentials"), list):
@@ -418,10 +428,11 @@ def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[Field
     return doc, errors
 
 
-def validation_errors(adapter: Adapter | None, exc: ValidationError) -> list[FieldError]:
-    """pydantic errors on the canonical referral, named by the partner's own fields."""
+def validation_errors(adapter: Adapter | None, errors: list[Any]) -> list[FieldError]:
+    """pydantic errors on the canonical referral (`ValidationError.errors()`, or
+    `domain.unpublishable`'s), named by the partner's own fields."""
     found = []
-    for err in exc.errors():
+    for err in errors:
         loc = [str(p) for p in err["loc"]]
         target = ".".join(loc)
         target = re.sub(r"\.(\d+)\.", r"[\1].", target)
@@ -442,16 +453,40 @@ def _safe_message(err: Any) -> str:
 
 
 def to_referral(adapter: Adapter | None, doc: dict[str, Any]) -> tuple[domain.ReferralIn | None, list[FieldError]]:
+    """Validate the referral, then check its event can be built and stored (the contract's bounds)."""
     region = adapter.phone_region if adapter else domain.DEFAULT_PHONE_REGION
     try:
-        return domain.validate_referral(doc, region), []
+        referral = domain.validate_referral(doc, region)
     except ValidationError as exc:
-        return None, validation_errors(adapter, exc)
+        return None, validation_errors(adapter, exc.errors(include_url=False, include_input=False))
+    unpublishable = domain.unpublishable(referral)
+    if unpublishable:
+        return None, validation_errors(adapter, unpublishable)
+    return referral, []
+
+
+def _unreadable(field: str, exc: BaseException, target: str | None = None) -> FieldError:
+    # The exception's type only: its message may quote the value (personal data).
+    return FieldError(field=field, code="unreadable-value", message=f"cannot be read ({type(exc).__name__})", target=target)
 
 
 def referral_from(adapter: Adapter, record: Any) -> tuple[domain.ReferralIn | None, list[FieldError]]:
-    """Map and validate one partner record: the referral, or every error found in it."""
+    """Map and validate one partner record: the referral, or every error found in it.
+
+    Never raises: whatever a record provokes (an impossible date, a 5,000-digit number,
+    nesting deep enough for RecursionError) is an error of that record, so the entry path
+    (a CSV batch, the partner's Kafka partition) carries on with the next one.
+    """
+    try:
+        return _referral_from(adapter, record)
+    except Exception as exc:  # a mapping bug must not stop a partner's feed either
+        return None, [_unreadable("", exc)]
+
+
+def _referral_from(adapter: Adapter, record: Any) -> tuple[domain.ReferralIn | None, list[FieldError]]:
     doc, errors = translate(adapter, record)
+    if not isinstance(record, dict):
+        return None, errors  # not-an-object; every field "missing" besides would only repeat it
     referral, invalid = to_referral(adapter, doc)
     # A field that failed to map is also reported missing by validation (or its parent
     # object is): keep only the cause.
