@@ -82,3 +82,59 @@ def percentile(sorted_values: list[float], p: float) -> float:
         return float("nan")
     k = max(0, min(len(sorted_values) - 1, int(-(-p * len(sorted_values) // 100)) - 1))
     return sorted_values[k]
+
+
+def stack_pids(cfg: NetworkConfig) -> dict[str, int]:
+    """The local stack's processes: Kafka's broker and PostgreSQL's postmaster (when running)."""
+    stack = cfg.stack()
+    found = {"kafka": stack.kafka.pid, "postgres": stack.postgres.pid}
+    return {name: pid for name, pid in found.items() if pid is not None}
+
+
+class CpuMeter:
+    """CPU seconds (user + system) of named processes between `mark()` and `since_mark()`.
+
+    A process's children count too, live or ended: PostgreSQL's work is done in backends the
+    postmaster forks, and an ended backend's time moves into the postmaster's children times."""
+
+    def __init__(self, pids: dict[str, int], own_only: tuple[str, ...] = ()) -> None:
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
+        self.own_only = set(own_only)  # e.g. the benchmark itself, whose children are the services
+        self.start: dict[str, float] = {}
+
+    def _seconds(self, name: str) -> float:
+        proc = self.procs[name]
+        try:
+            t = proc.cpu_times()
+            if name in self.own_only:
+                return t.user + t.system
+            total = t.user + t.system + t.children_user + t.children_system
+            for child in proc.children(recursive=True):
+                try:
+                    c = child.cpu_times()
+                    total += c.user + c.system
+                except psutil.Error:
+                    pass  # ended meanwhile: its time is in the parent's children times
+            return total
+        except psutil.Error:
+            return float("nan")
+
+    def mark(self) -> None:
+        self.start = {name: self._seconds(name) for name in self.procs}
+
+    def since_mark(self) -> dict[str, float]:
+        return {name: round(self._seconds(name) - self.start[name], 1) for name in self.procs}
+
+
+def source_tree() -> dict:
+    """The commit measured, and the files changed in the work tree beyond it (they were measured too)."""
+    import subprocess  # noqa: PLC0415 - only here
+
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        return done.stdout.rstrip("\n")
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_changes": changed}

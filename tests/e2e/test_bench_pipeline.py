@@ -1,0 +1,72 @@
+"""bench/pipeline.py keeps working: run at a tiny size, as a process of its own (its own stack
+on free ports, like a person running it by hand), and check that its results file holds every
+figure with a sane value. The full-size run is by hand (docs/performance.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
+REFERRALS, OPENINGS, RATE, SECONDS = 300, 50, 100, 3
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)  # a stack of its own; the 2-core machine may be shared by other test runs
+def test_pipeline_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
+    out = tmp_path / "pipeline.json"
+    done = subprocess.run(
+        [sys.executable, "bench/pipeline.py", "--small", "--referrals", str(REFERRALS), "--openings", str(OPENINGS),
+         "--offered-rate", str(RATE), "--offered-seconds", str(SECONDS), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=840, check=False,
+    )
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    r = json.loads(out.read_text())
+    assert r["complete"] is True and "failure" not in r
+    assert (r["referrals"], r["openings"]) == (REFERRALS, OPENINGS)
+
+    kafka, copy = r["raw"]["kafka"], r["raw"]["postgres_copy"]
+    assert kafka["record_bytes"] == 700
+    assert kafka["records"] == copy["rows"] == 5000
+    for figure in (kafka["produce_per_s"], kafka["consume_per_s"], kafka["round_trip_per_s"], copy["rows_per_s"]):
+        assert figure > 0
+    assert kafka["round_trip_per_s"] < min(kafka["produce_per_s"], kafka["consume_per_s"])
+
+    assert r["openings_setup"]["openings"] == OPENINGS and r["openings_setup"]["slots"] >= OPENINGS
+
+    p = r["pipeline"]
+    assert p["import"]["accepted"] == p["accepted"] == REFERRALS  # every CSV row arrived
+    assert p["import"]["rejected"] == p["import"]["duplicates"] == 0
+    assert p["outcomes_decisions_exact"] == REFERRALS  # every one projected, checked by an exact count
+    assert p["routed"] + p["unmatched"] == REFERRALS
+    assert p["routed"] > 0  # the openings are built to fit the sample people
+    stages = p["stages"]
+    assert set(stages) == set(SERVICES)
+    assert stages["employer_gateway"]["items"] == p["routed"]
+    for name, stage in stages.items():
+        assert stage["seconds"] > 0 and stage["referrals_per_s"] > 0, name
+        assert stage["rows"] == stage["items"], name  # rows the database holds for the stage
+    assert p["seconds"] == max(s["seconds"] for s in stages.values())
+    assert p["referrals_per_s"] == pytest.approx(REFERRALS / p["seconds"], rel=0.01)
+    assert set(p["cpu_seconds"]) >= {*SERVICES, "kafka", "postgres", "bench"}
+    assert all(p["cpu_seconds"][s] > 0 for s in SERVICES)
+    assert p["timeline"] and p["timeline"][-1]["outcomes"] == REFERRALS
+
+    lat = r["offered_load"]
+    assert lat["requests"] == RATE * SECONDS
+    assert lat["accepted"] == lat["requests"] and not lat["errors"]
+    assert lat["arrived_in_ledger"] == lat["accepted"]
+    for key in ("submit_to_ledger_ms", "sent_to_ledger_ms", "api_answer_ms"):
+        assert 0 < lat[key]["p50"] <= lat[key]["p99"] <= lat[key]["max"], key
+    assert lat["submit_to_ledger_ms"]["p50"] >= lat["sent_to_ledger_ms"]["p50"]  # a request is sent at or after its time
+
+    assert 0 < r["ratio_pipeline_to_raw_round_trip"] < 1
+    assert set(r["peak_rss_mb"]) == set(SERVICES) and all(mb > 20 for mb in r["peak_rss_mb"].values())
+    assert len(r["load_avg"]["start"]) == len(r["load_avg"]["end"]) == 3
+    assert r["machine"]["cpus"] >= 1 and r["source"]["commit"]
