@@ -191,9 +191,12 @@ async def test_erasure_leaves_no_plaintext_anywhere_and_counts_remain(api: Api, 
     # plaintext until Kafka deletes the segment (see docs/personal-data.md); reading them
     # from offset 0 already finds nothing (checked above and in scan_topics).
     home = network_config.home
-    inbound_dirs = tuple(f"{topics.partner_inbound(FORGE)}-{p}" for p in range(3))
-    assert scan_files(home, [n.encode() for n in needles], skip=inbound_dirs) == {}
-    assert any(home.rglob("*.log")) and any(home.rglob("pg_wal")), "the scan must see logs, segments and WAL"
+    inbound_dirs = tuple(f"{topics.partner_inbound(FORGE)}-{p}" for p in range(64))
+    # As root in a private folder, PGDATA lives outside the home (postgres/data links to it).
+    pgdata = (home / "postgres" / "data").resolve()
+    for root in {home, pgdata}:
+        assert scan_files(root, [n.encode() for n in needles], skip=inbound_dirs) == {}
+    assert any(home.rglob("*.log")) and any(pgdata.rglob("pg_wal")), "the scan must see logs, segments and WAL"
 
     # The sealed copies still on Kafka are noise now: the key is gone.
     records = await read_topic(api.net.bootstrap, topics.REFERRALS.name, timeout=5.0)
