@@ -61,5 +61,7 @@ down: install
 status: install
 	$(BIN)/talentloop status
 
+# The database may live outside .talentloop (a private clone run as root): purge removes it there too.
 clean: down
+	$(BIN)/python -c "from deploy.postgres_local import LocalPostgres; LocalPostgres('.talentloop').purge()"
 	rm -rf .talentloop
