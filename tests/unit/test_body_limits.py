@@ -76,7 +76,7 @@ async def test_a_json_body_within_the_limit_arrives_whole(client: httpx.AsyncCli
     assert r.status_code == 200 and r.json() == {"length": JSON_LIMIT - 12}
 
 
-async def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(
+async def test_a_declared_length_far_over_the_limit_is_refused_before_the_body_is_read(
     client: httpx.AsyncClient,
 ) -> None:
     sent = 0
@@ -107,7 +107,31 @@ async def test_a_chunked_body_is_refused_once_it_grows_over_the_limit(client: ht
     r = await client.post("/notes", content=counted(), headers={"content-type": "application/json"})
     assert "content-length" not in r.request.headers
     assert_too_large(r, JSON_LIMIT)
-    assert sent <= JSON_LIMIT + 1000  # stopped reading at the chunk that went over
+    # Refused at the chunk that went over, then at most the limit again is read and dropped.
+    assert sent <= 2 * JSON_LIMIT + 2000
+
+
+async def test_a_body_a_little_over_the_limit_is_read_to_its_end_before_the_answer(client: httpx.AsyncClient) -> None:
+    """So that a client which sends its whole body before it reads finds the 413 (over a
+    socket, closing with unread input would reset the connection, the answer with it)."""
+    sent = 0
+    body = note(JSON_LIMIT + 3000)
+
+    async def counted() -> AsyncIterator[bytes]:
+        nonlocal sent
+        async for part in chunks(body):
+            sent += len(part)
+            yield part
+
+    headers = {"content-type": "application/json", "content-length": str(len(body))}
+    r = await client.post("/notes", content=counted(), headers=headers)
+    assert_too_large(r, JSON_LIMIT)
+    assert sent == len(body)
+    # Unless the client waits for `100 Continue`: then it is told before it sends.
+    sent = 0
+    r = await client.post("/notes", content=counted(), headers={**headers, "expect": "100-continue"})
+    assert_too_large(r, JSON_LIMIT)
+    assert sent == 0
 
 
 async def test_uploads_have_their_own_limit(client: httpx.AsyncClient) -> None:
