@@ -178,6 +178,11 @@ def test_a_quoted_cell_spanning_many_lines_counts_toward_its_rows_bound():
     assert [n for n, _ in csv_import._rows(f, CSV, max_row_bytes=4096)] == [2]
 
 
+def test_blank_lines_are_skipped_and_do_not_add_up_to_a_long_row():
+    f = io.BytesIO(HEADER + b"\n" * 10_000 + b"Ana,Diaz,a@example.org,Go,2026-11-01\n" + b"\r\n" * 10_000)
+    assert [n for n, _ in csv_import._rows(f, CSV, max_row_bytes=4096)] == [2]
+
+
 def test_a_header_without_an_end_is_refused():
     with pytest.raises(csv_import.ImportRefused) as err:
         list(csv_import._rows(io.BytesIO(b"first," * 10_000), CSV, max_row_bytes=4096))
