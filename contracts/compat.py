@@ -18,6 +18,12 @@ tolerant (they ignore unknown properties). Under that pairing:
   the version that had it. That is why every pair is compared, not just neighbours. (An
   open writer schema would allow such a name with any type: closing the writers is what
   makes adding optional properties safe at all.)
+- `bound-loosened`: a size bound (`maxLength`, `maxItems`, `maxProperties`, `maximum`) raised
+  or removed, or a text pattern removed: the newer data may be refused by older readers.
+- `bound-tightened`: such a bound introduced or lowered, or a pattern introduced: older data
+  beyond it is refused by newer readers. It is a break unless no older data can be beyond
+  it; the versions where that was established and the narrowing accepted are listed in
+  `ACCEPTED_TIGHTENINGS` (why, in docs/contracts.md, "Bounds").
 
 Anything else (a breaking change) needs a new major version and an upcaster.
 """
@@ -30,6 +36,41 @@ from itertools import combinations
 from typing import Any
 
 IGNORED_KEYWORDS = {"title", "description", "examples", "default", "$comment", "deprecated", "readOnly", "writeOnly"}
+# Upper bounds on size: a larger number (or none) accepts more.
+UPPER_BOUNDS = ("maxLength", "maxItems", "maxProperties", "maximum", "exclusiveMaximum")
+
+# (family, version): versions that put bounds on fields that had none (issue 13, "bounded input
+# everywhere"), accepted as compatible with the versions before them. Each is the first
+# version of its major with bounds; a later tightening is checked against it as usual.
+ACCEPTED_TIGHTENINGS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("candidate.erased", "1.1"),
+        ("envelope", "1.1"),
+        ("interview.cancelled", "1.1"),
+        ("interview.completed", "1.1"),
+        ("interview.rescheduled", "1.1"),
+        ("interview.scheduled", "1.1"),
+        ("offer.declined", "1.1"),
+        ("offer.extended", "1.1"),
+        ("opening.closed", "1.1"),
+        ("opening.posted", "1.2"),
+        ("opening.updated", "1.1"),
+        ("placement.reported", "1.1"),
+        ("referral.acknowledged", "1.1"),
+        ("referral.declined", "1.1"),
+        ("referral.routed", "1.2"),
+        ("referral.stale", "1.1"),
+        ("referral.status_changed", "1.1"),
+        ("referral.submitted", "1.1"),
+        ("referral.submitted", "2.5"),
+        ("referral.unmatched", "1.2"),
+        ("referral.updated", "1.2"),
+        ("referral.withdrawn", "1.1"),
+        ("retention.checked", "1.1"),
+        ("separation.reported", "1.1"),
+        ("skills.gap_observed", "1.1"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -83,16 +124,87 @@ def compare(old: dict[str, Any], new: dict[str, Any], path: str = "") -> list[Vi
     """Violations of full compatibility between two versions (both already resolved)."""
     if _is_object(old) and _is_object(new):
         return _compare_objects(old, new, path)
+    old_map, new_map = _as_map(old), _as_map(new)
+    if old_map is not None and new_map is not None:
+        return _compare_maps(old_map, new_map, path)
+    found: list[Violation] = []
+    if old.get("type") == new.get("type"):  # else the type changed, whatever the bounds did
+        found += _compare_bounds(old, new, path)
+        old, new = _without_bounds(old), _without_bounds(new)
     if old.get("type") == "array" and new.get("type") == "array" and "items" in old and "items" in new:
-        rest_old = {k: v for k, v in old.items() if k != "items"}
-        rest_new = {k: v for k, v in new.items() if k != "items"}
-        found = compare(old["items"], new["items"], f"{path}[]")
-        if shape(rest_old) != shape(rest_new):
-            found.append(Violation(path, "type-changed", f"{_describe(rest_old)} became {_describe(rest_new)}"))
-        return found
+        found += compare(old["items"], new["items"], f"{path}[]")
+        old, new = _without(old, "items"), _without(new, "items")
+    elif len(old.get("anyOf", [])) == len(new.get("anyOf", [])) > 0:
+        # pydantic writes `X | None` as anyOf [X, null]: compare branch by branch, so that a
+        # bound on X is reported as a bound and not as another type.
+        for a, b in zip(old["anyOf"], new["anyOf"], strict=True):
+            found += compare(a, b, path)
+        old, new = _without(old, "anyOf"), _without(new, "anyOf")
     if shape(old) != shape(new):
-        return [Violation(path or "(root)", "type-changed", f"{_describe(old)} became {_describe(new)}")]
-    return []
+        found.append(Violation(path or "(root)", "type-changed", f"{_describe(old)} became {_describe(new)}"))
+    return found
+
+
+def _without(node: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in node.items() if k not in keys}
+
+
+def _without_bounds(node: dict[str, Any]) -> dict[str, Any]:
+    out = _without(node, *UPPER_BOUNDS)
+    if node.get("type") == "string":
+        out.pop("pattern", None)  # compared in _compare_bounds
+    return out
+
+
+def _compare_bounds(old: dict[str, Any], new: dict[str, Any], path: str) -> list[Violation]:
+    where = path or "(root)"
+    found: list[Violation] = []
+    for key in UPPER_BOUNDS:
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if b is not None and (a is None or b < a):
+            found.append(Violation(where, "bound-tightened", f"{key} {a if a is not None else 'none'} became {b}"))
+        else:
+            found.append(Violation(where, "bound-loosened", f"{key} {a} became {b if b is not None else 'none'}"))
+    if old.get("type") == "string" or new.get("type") == "string":
+        a, b = old.get("pattern"), new.get("pattern")
+        if a is None and b is not None:
+            found.append(Violation(where, "bound-tightened", f"pattern {b!r} introduced"))
+        elif a is not None and b is None:
+            found.append(Violation(where, "bound-loosened", f"pattern {a!r} removed"))
+        elif a != b:
+            found.append(Violation(where, "type-changed", f"pattern {a!r} became {b!r}"))
+    return found
+
+
+def _as_map(node: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+    """A map (`dict[K, V]`) as (key schema, value schema, the rest): pydantic writes the value
+    schema under `additionalProperties`, or under `patternProperties` keyed by the keys' pattern."""
+    if node.get("type") != "object" or "properties" in node:
+        return None
+    patterns = node.get("patternProperties", {})
+    if len(patterns) > 1:
+        return None
+    key = {"type": "string", **node.get("propertyNames", {})}
+    if patterns:
+        [(pattern, value)] = patterns.items()
+        key["pattern"] = pattern
+    elif isinstance(node.get("additionalProperties"), dict):
+        value = node["additionalProperties"]
+    else:
+        return None
+    rest = _without(node, "patternProperties", "propertyNames", "additionalProperties")
+    return key, value, rest
+
+
+def _compare_maps(old: tuple[dict, dict, dict], new: tuple[dict, dict, dict], path: str) -> list[Violation]:
+    (old_key, old_value, old_rest), (new_key, new_value, new_rest) = old, new
+    return (
+        compare(old_key, new_key, f"{path}{{key}}")
+        + compare(old_value, new_value, f"{path}{{}}")
+        + compare(old_rest, new_rest, path)
+    )
 
 
 def _compare_objects(old: dict[str, Any], new: dict[str, Any], path: str) -> list[Violation]:
@@ -116,12 +228,20 @@ def _compare_objects(old: dict[str, Any], new: dict[str, Any], path: str) -> lis
     return found
 
 
-def check_history(versions: dict[str, dict[str, Any]]) -> list[Violation]:
-    """Compare every pair of versions of one major (transitively), oldest first."""
+def check_history(versions: dict[str, dict[str, Any]], family: str | None = None) -> list[Violation]:
+    """Compare every pair of versions of one major (transitively), oldest first.
+
+    A `bound-tightened` between A and B passes when a version V with A < V <= B is in
+    ACCEPTED_TIGHTENINGS for `family`; every other violation is reported.
+    """
     ordered = sorted(versions, key=version_key)
+    accepted = [version_key(v) for f, v in ACCEPTED_TIGHTENINGS if f == family]
     found: list[Violation] = []
     for a, b in combinations(ordered, 2):
+        narrowing_accepted = any(version_key(a) < v <= version_key(b) for v in accepted)
         for v in compare(resolve(versions[a]), resolve(versions[b])):
+            if v.rule == "bound-tightened" and narrowing_accepted:
+                continue
             found.append(Violation(v.field, v.rule, v.detail, a, b))
     return found
 

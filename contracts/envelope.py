@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from contracts.bounds import TEXT_PATTERN, TRACE_ID_MAX, URI_MAX, Id
+
 CONTENT_TYPE = "application/cloudevents+json"
 SCHEMA_BASE = "urn:talentloop:schemas"
+
+
+Uri = Annotated[str, Field(max_length=URI_MAX, pattern=TEXT_PATTERN)]
+TraceId = Annotated[str, Field(max_length=TRACE_ID_MAX, pattern=TEXT_PATTERN)]
 
 
 class ContractError(ValueError):
@@ -31,19 +37,21 @@ class Envelope(BaseModel):
 
     specversion: Literal["1.0"] = "1.0"
     id: uuid.UUID = Field(description="Unique per event; consumers de-duplicate on it.")
-    source: str = Field(description="URI-reference of the emitting service, e.g. /talentloop/intake.")
+    source: Uri = Field(description="URI-reference of the emitting service, e.g. /talentloop/intake.")
     type: str = Field(
         pattern=r"^[a-z_]+(\.[a-z_]+)+\.v[0-9]+$",
+        max_length=URI_MAX,
         description="Event type with its major version, e.g. referral.submitted.v1.",
     )
     time: AwareDatetime = Field(description="When the fact happened (UTC).")
-    subject: str = Field(description="The referral id (opening id for opening events); also the Kafka key.")
+    subject: Uri = Field(description="The referral id (opening id for opening events); also the Kafka key.")
     datacontenttype: Literal["application/json"] = "application/json"
-    dataschema: str | None = Field(default=None, description="URI of the payload's JSON Schema.")
-    correlationid: str = Field(description="Shared by every event caused by one outside request.")
-    causationid: str | None = Field(default=None, description="Id of the event or request that caused this one.")
-    partnerid: str | None = Field(default=None, description="The referring partner, where there is one.")
-    employerid: str | None = Field(default=None, description="The employer concerned, where there is one.")
+    dataschema: Uri | None = Field(default=None, description="URI of the payload's JSON Schema.")
+    correlationid: TraceId = Field(description="Shared by every event caused by one outside request.")
+    causationid: TraceId | None = Field(default=None, description="Id of the event or request that caused this one.")
+    partnerid: Id | None = Field(default=None, description="The referring partner, where there is one.")
+    employerid: Id | None = Field(default=None, description="The employer concerned, where there is one.")
+    # Bounded by the payload's own model (contracts.bounds), checked when it is read (payload_of).
     data: dict[str, Any]
 
     def to_bytes(self) -> bytes:

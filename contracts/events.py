@@ -8,17 +8,45 @@ demographics: those stay with intake.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from contracts import topics
+from contracts.bounds import (
+    BASE64URL_PATTERN,
+    CHANGED_MAX,
+    CIPHERTEXT_MAX,
+    CREDENTIALS_MAX,
+    INT4_MAX,
+    KID_MAX,
+    NAME_MAX,
+    NEAREST_MAX,
+    NEAREST_MISSING_MAX,
+    NONCE_MAX,
+    REFERRALS_PER_CANDIDATE_MAX,
+    REQUIRED_CREDENTIALS_MAX,
+    SCORE_PARTS_MAX,
+    SKILLS_MAX,
+    TEXT_PATTERN,
+    Detail,
+    Explanation,
+    Id,
+    Label,
+    Name,
+    OnetSoc,
+    Reason,
+    Requirements,
+    SkillKey,
+    SkillKeys,
+    Skills,
+)
+from contracts.bounds import ONET_SOC as ONET_SOC
 from contracts.glossary import describe
 
-ONET_SOC = r"^\d{2}-\d{4}(\.\d{2})?$"
-SkillList = list[str]
+SkillList = SkillKeys  # skills as matching compares them (vocabulary ids or normalized text)
 
 # Every contract model. Tolerant reader: properties a newer minor version adds are ignored,
 # which is what makes adding optional properties compatible in both directions (see
@@ -53,23 +81,44 @@ class WageUnit(StrEnum):
     year = "year"
 
 
+CENT = Decimal("0.01")
+
+
+def _in_cents(amount: Decimal) -> Decimal:
+    # pydantic counts digits without trailing zeros, so "1.000…0" with any number of zeros
+    # passes max_digits and would be written back as it came: always write two decimals.
+    try:
+        return (amount + 0).quantize(CENT)  # + 0: -0 (which ge=0 lets through) is written 0.00
+    except InvalidOperation:
+        raise ValueError("not an amount with at most two decimals") from None
+
+
+# Read: a number or a decimal string; written: always "<up to 10 digits>.<2 digits>".
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=12, decimal_places=2),
+    AfterValidator(_in_cents),
+    WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,10}\.[0-9]{2}$", "maxLength": 13}, mode="serialization"),
+]
+
+
 class Wage(BaseModel):
     """Pay for a period."""
 
     model_config = CONTRACT_MODEL
-    amount: Decimal = Field(ge=0, max_digits=12, decimal_places=2)
+    amount: Amount
     unit: WageUnit
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", max_length=3)
 
 
 class Credential(BaseModel):
     """A credential the candidate holds or is working toward."""
 
     model_config = CONTRACT_MODEL
-    name: str = Field(min_length=1, max_length=200)
-    issuer: str | None = None
-    ctdl_id: str | None = Field(default=None, description="Credential Engine CTID, where the partner has one.")
-    status: str = Field(default="completed", pattern=r"^(completed|in_progress)$")
+    name: Name = Field(min_length=1)
+    issuer: Name | None = None
+    ctdl_id: Id | None = Field(default=None, description="Credential Engine CTID, where the partner has one.")
+    status: str = Field(default="completed", pattern=r"^(completed|in_progress)$", max_length=11)
     awarded_on: date | None = None
 
 
@@ -77,8 +126,8 @@ class Training(BaseModel):
     """A training program the candidate took."""
 
     model_config = CONTRACT_MODEL
-    program: str = Field(min_length=1, max_length=200)
-    provider: str | None = None
+    program: Name = Field(min_length=1)
+    provider: Name | None = None
     completed_on: date | None = None
 
 
@@ -134,8 +183,8 @@ class CredentialRequirement(BaseModel):
     the same name when the opening gives no id."""
 
     model_config = CONTRACT_MODEL
-    name: str = Field(min_length=1, max_length=200)
-    ctdl_id: str | None = Field(default=None, description="Credential Engine CTID, where known.")
+    name: Name = Field(min_length=1)
+    ctdl_id: Id | None = Field(default=None, description="Credential Engine CTID, where known.")
 
 
 class MatchDetails(BaseModel):
@@ -145,11 +194,19 @@ class MatchDetails(BaseModel):
     required_matched: SkillList = Field(description="Required skills of the opening the candidate has (all of them).")
     preferred_matched: SkillList
     preferred_missing: SkillList
-    credentials_matched: list[str] = Field(default_factory=list, description="Required credentials the candidate holds.")
-    location: str = Field(description="remote, same_location, or different_location.")
-    score_parts: dict[str, float] = Field(description="Each weighted part of the score: skills, preferred, location.")
-    alternatives: int = Field(ge=0, description="How many other open openings the candidate was eligible for.")
-    fairness: str | None = Field(default=None, description="Set when the fair-share rule changed the choice.")
+    credentials_matched: list[Name] = Field(
+        default_factory=list,
+        max_length=REQUIRED_CREDENTIALS_MAX,
+        description="Required credentials the candidate holds.",
+    )
+    location: Label = Field(description="remote, same_location, or different_location.")
+    score_parts: dict[Label, float] = Field(
+        max_length=SCORE_PARTS_MAX, description="Each weighted part of the score: skills, preferred, location."
+    )
+    alternatives: int = Field(
+        ge=0, le=INT4_MAX, description="How many other open openings the candidate was eligible for."
+    )
+    fairness: Reason | None = Field(default=None, description="Set when the fair-share rule changed the choice.")
 
 
 class OpeningCloseReason(StrEnum):
@@ -173,10 +230,10 @@ class NearestOpening(BaseModel):
     """An opening the candidate came close to, and the required skills missing for it."""
 
     model_config = CONTRACT_MODEL
-    opening_id: str
-    employer_id: str
+    opening_id: Id
+    employer_id: Id
     missing_skills: SkillList
-    missing_requirements: list[str] = Field(
+    missing_requirements: Requirements = Field(
         default_factory=list, description="Mandatory credentials or degree the candidate lacks for it (1.1)."
     )
 
@@ -187,18 +244,20 @@ class NearestOpening(BaseModel):
 class _Posting(Payload):
     """The fields of an opening's posting, shared by posted and updated."""
 
-    opening_id: str
-    employer_id: str
-    title: str = Field(min_length=1, max_length=200)
-    onet_soc_code: str = Field(pattern=ONET_SOC)
-    required_skills: SkillList = Field(min_length=1)
-    preferred_skills: SkillList = Field(default_factory=list)
+    opening_id: Id
+    employer_id: Id
+    title: Name = Field(min_length=1)
+    onet_soc_code: OnetSoc
+    required_skills: Skills = Field(min_length=1)
+    preferred_skills: Skills = Field(default_factory=list)
     capacity: int = Field(ge=1, le=10_000, description="How many referrals the employer will take.")
     wage: Wage
-    location: str = Field(min_length=1, max_length=200)
+    location: Name = Field(min_length=1)
     remote: bool = False
     required_credentials: list[CredentialRequirement] = Field(
-        default_factory=list, description="Credentials a candidate must hold (opening.posted 1.1)."
+        default_factory=list,
+        max_length=REQUIRED_CREDENTIALS_MAX,
+        description="Credentials a candidate must hold (opening.posted 1.1).",
     )
     degree_required: DegreeLevel | None = Field(
         default=None, description="Minimum degree, only when the employer marks a degree mandatory (opening.posted 1.1)."
@@ -212,7 +271,7 @@ class OpeningPostedV1(_Posting):
     """An employer posted an opening (key: opening id)."""
 
     event_type: ClassVar[str] = "opening.posted.v1"
-    schema_version: ClassVar[str] = "1.1"
+    schema_version: ClassVar[str] = "1.2"
     topic: ClassVar[topics.Topic] = topics.OPENINGS
 
 
@@ -220,6 +279,7 @@ class OpeningUpdatedV1(_Posting):
     """The employer changed an opening; carries the whole posting as it now is."""
 
     event_type: ClassVar[str] = "opening.updated.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.OPENINGS
 
 
@@ -227,10 +287,11 @@ class OpeningClosedV1(Payload):
     """The employer closed the opening, or marked it filled: no more referrals go there."""
 
     event_type: ClassVar[str] = "opening.closed.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.OPENINGS
 
-    opening_id: str
-    employer_id: str
+    opening_id: Id
+    employer_id: Id
     reason: OpeningCloseReason
     closed_at: AwareDatetime
 
@@ -242,16 +303,17 @@ class ReferralSubmittedV1(Payload):
     """A partner referred a candidate and intake accepted it (v1: skills as free text). Superseded by v2; still accepted through the upcaster."""
 
     event_type: ClassVar[str] = "referral.submitted.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.REFERRALS
 
-    referral_id: str
-    partner_id: str
-    candidate_id: str = Field(description="Pseudonymous; links one person's referrals without identifying them.")
-    skills: SkillList = Field(min_length=1)
-    credentials: list[Credential] = Field(default_factory=list)
+    referral_id: Id
+    partner_id: Id
+    candidate_id: Id = Field(description="Pseudonymous; links one person's referrals without identifying them.")
+    skills: Skills = Field(min_length=1)
+    credentials: list[Credential] = Field(default_factory=list, max_length=CREDENTIALS_MAX)
     training: Training | None = None
-    target_onet_soc_code: str | None = Field(default=None, pattern=ONET_SOC)
-    target_opening_id: str | None = None
+    target_onet_soc_code: OnetSoc | None = None
+    target_opening_id: Id | None = None
     consent: Consent
 
 
@@ -263,18 +325,28 @@ class Sealed(BaseModel):
     """
 
     model_config = CONTRACT_MODEL
-    alg: str = Field(default="A256GCM", pattern=r"^A256GCM$", description="Encryption algorithm (JWA name).")
-    kid: str = Field(description="Which key: the candidate id and the key's version.")
-    nonce: str = Field(description="96-bit nonce, base64url without padding.")
-    ciphertext: str = Field(description="Ciphertext and tag, base64url without padding.")
+    alg: str = Field(
+        default="A256GCM", pattern=r"^A256GCM$", max_length=7, description="Encryption algorithm (JWA name)."
+    )
+    kid: str = Field(
+        max_length=KID_MAX, pattern=TEXT_PATTERN, description="Which key: the candidate id and the key's version."
+    )
+    nonce: str = Field(
+        max_length=NONCE_MAX, pattern=BASE64URL_PATTERN, description="96-bit nonce, base64url without padding."
+    )
+    ciphertext: str = Field(
+        max_length=CIPHERTEXT_MAX,
+        pattern=BASE64URL_PATTERN,
+        description="Ciphertext and tag, base64url without padding.",
+    )
 
 
 class SkillRef(BaseModel):
     """One skill: the vocabulary id and the text it came from."""
 
     model_config = CONTRACT_MODEL
-    id: str | None = Field(description="Id in the skills vocabulary; null when the text matched no skill.")
-    text: str = Field(min_length=1, max_length=200, description="The skill as the partner wrote it.")
+    id: Id | None = Field(description="Id in the skills vocabulary; null when the text matched no skill.")
+    text: Name = Field(min_length=1, description="The skill as the partner wrote it.")
 
 
 class ConsentScope(BaseModel):
@@ -298,27 +370,28 @@ class ReferralSubmittedV2(Payload):
     2.2 adds `highest_degree` and `location` for matching.
     2.3 adds `consent.share_contact`: whether employers may see the contact details.
     2.4 adds `demographics_sealed`, for the outcomes service's suppressed aggregate reports.
+    2.5 bounds every text and list (contracts.bounds), like every event's next minor version.
     """
 
     event_type: ClassVar[str] = "referral.submitted.v2"
-    schema_version: ClassVar[str] = "2.4"
+    schema_version: ClassVar[str] = "2.5"
     topic: ClassVar[topics.Topic] = topics.REFERRALS
 
-    referral_id: str
-    partner_id: str
-    candidate_id: str = Field(description="Pseudonymous; links one person's referrals without identifying them.")
-    skills: list[SkillRef] = Field(min_length=1)
-    skills_vocabulary: str = Field(description="Version of the skills vocabulary the ids come from.")
-    credentials: list[Credential] = Field(default_factory=list)
+    referral_id: Id
+    partner_id: Id
+    candidate_id: Id = Field(description="Pseudonymous; links one person's referrals without identifying them.")
+    skills: list[SkillRef] = Field(min_length=1, max_length=SKILLS_MAX)
+    skills_vocabulary: Id = Field(description="Version of the skills vocabulary the ids come from.")
+    credentials: list[Credential] = Field(default_factory=list, max_length=CREDENTIALS_MAX)
     training: Training | None = None
-    target_onet_soc_code: str | None = Field(default=None, pattern=ONET_SOC)
-    target_opening_id: str | None = None
+    target_onet_soc_code: OnetSoc | None = None
+    target_opening_id: Id | None = None
     consent: ConsentScope
     contact_sealed: Sealed | None = Field(
         default=None, description="Contact details (name, e-mail, phone), sealed with the candidate's key."
     )
     highest_degree: DegreeLevel | None = Field(default=None, description="Highest degree completed, if any (2.2).")
-    location: str | None = Field(default=None, max_length=200, description="Where the candidate can work (2.2).")
+    location: Name | None = Field(default=None, description="Where the candidate can work (2.2).")
     demographics_sealed: Sealed | None = Field(
         default=None,
         description="Self-identified race/ethnicity, gender and veteran status, sealed with the candidate's key; only"
@@ -332,8 +405,13 @@ class ReferralSubmittedV2(Payload):
 
 def text_key(text: str) -> str:
     """How free text (an unknown skill, a credential's name, a place) is compared: casefolded,
-    spaces collapsed."""
-    return " ".join(text.casefold().split())
+    spaces collapsed, at most NAME_MAX characters.
+
+    Casefolding can lengthen text (one "ß" becomes "ss", some characters become three), so
+    the key is cut to the bound of the text it came from: events carry keys, and a key longer
+    than any name could make an event that no topic takes.
+    """
+    return " ".join(text.casefold().split())[:NAME_MAX]
 
 
 def skill_keys(skills: list[SkillRef]) -> list[str]:
@@ -345,20 +423,22 @@ class ReferralUpdatedV1(Payload):
     """The referring partner updated the referral's profile; carries the whole profile as it now is."""
 
     event_type: ClassVar[str] = "referral.updated.v1"
-    schema_version: ClassVar[str] = "1.1"
+    schema_version: ClassVar[str] = "1.2"
     topic: ClassVar[topics.Topic] = topics.REFERRALS
 
-    referral_id: str
-    partner_id: str
-    candidate_id: str
-    changed: list[str] = Field(min_length=1, description="Which parts changed: skills, credentials, training, contact.")
-    skills: list[SkillRef] = Field(min_length=1)
-    skills_vocabulary: str
-    credentials: list[Credential] = Field(default_factory=list)
+    referral_id: Id
+    partner_id: Id
+    candidate_id: Id
+    changed: list[Label] = Field(
+        min_length=1, max_length=CHANGED_MAX, description="Which parts changed: skills, credentials, training, contact."
+    )
+    skills: list[SkillRef] = Field(min_length=1, max_length=SKILLS_MAX)
+    skills_vocabulary: Id
+    credentials: list[Credential] = Field(default_factory=list, max_length=CREDENTIALS_MAX)
     training: Training | None = None
     contact_sealed: Sealed | None = Field(default=None, description="The contact details as they now are, sealed.")
     highest_degree: DegreeLevel | None = Field(default=None, description="Highest degree completed, if any (1.1).")
-    location: str | None = Field(default=None, max_length=200, description="Where the candidate can work (1.1).")
+    location: Name | None = Field(default=None, description="Where the candidate can work (1.1).")
 
     def skill_keys(self) -> list[str]:
         return skill_keys(self.skills)
@@ -377,11 +457,12 @@ class ReferralWithdrawnV1(Payload):
     """The referring partner (or an erasure) withdrew the referral; no one may act on it any more."""
 
     event_type: ClassVar[str] = "referral.withdrawn.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.REFERRALS
 
-    referral_id: str
-    partner_id: str
-    candidate_id: str
+    referral_id: Id
+    partner_id: Id
+    candidate_id: Id
     reason: WithdrawalReason
     withdrawn_at: AwareDatetime
 
@@ -396,10 +477,14 @@ class CandidateErasedV1(Payload):
     holds about them. Counts in the ledger remain; nothing links them to the person any more."""
 
     event_type: ClassVar[str] = "candidate.erased.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.CANDIDATES
 
-    candidate_id: str
-    referral_ids: list[str] = Field(description="Every referral of the candidate, so services can find what to drop.")
+    candidate_id: Id
+    referral_ids: list[Id] = Field(
+        max_length=REFERRALS_PER_CANDIDATE_MAX,
+        description="Every referral of the candidate, so services can find what to drop.",
+    )
     requested_by: ErasureRequester
     erased_at: AwareDatetime
 
@@ -411,21 +496,21 @@ class ReferralRoutedV1(Payload):
     """Routing matched the referral to an opening; `missing_skills` are preferred skills the candidate lacks."""
 
     event_type: ClassVar[str] = "referral.routed.v1"
-    schema_version: ClassVar[str] = "1.1"
+    schema_version: ClassVar[str] = "1.2"
     topic: ClassVar[topics.Topic] = topics.ROUTING
 
-    referral_id: str
-    partner_id: str
-    candidate_id: str
-    opening_id: str
-    employer_id: str
+    referral_id: Id
+    partner_id: Id
+    candidate_id: Id
+    opening_id: Id
+    employer_id: Id
     score: float = Field(ge=0, le=1)
     matched_skills: SkillList
     missing_skills: SkillList = Field(description="Preferred skills the candidate lacks (required ones all match).")
     candidate_skills: SkillList
-    credentials: list[Credential] = Field(default_factory=list)
-    explanation: str
-    attempt: int = Field(default=1, ge=1, description="Which routing attempt this is (1.1).")
+    credentials: list[Credential] = Field(default_factory=list, max_length=CREDENTIALS_MAX)
+    explanation: Explanation
+    attempt: int = Field(default=1, ge=1, le=INT4_MAX, description="Which routing attempt this is (1.1).")
     details: MatchDetails | None = Field(default=None, description="The explanation part by part (1.1).")
 
 
@@ -433,16 +518,18 @@ class ReferralUnmatchedV1(Payload):
     """No open opening fits; `missing_skills` are required skills lacking for the nearest openings."""
 
     event_type: ClassVar[str] = "referral.unmatched.v1"
-    schema_version: ClassVar[str] = "1.1"
+    schema_version: ClassVar[str] = "1.2"
     topic: ClassVar[topics.Topic] = topics.ROUTING
 
-    referral_id: str
-    partner_id: str
-    candidate_id: str
-    reason: str
-    missing_skills: SkillList = Field(description="Required skills missing for the nearest openings.")
-    nearest: list[NearestOpening] = Field(default_factory=list)
-    attempt: int = Field(default=1, ge=1, description="Which routing attempt this is (1.1).")
+    referral_id: Id
+    partner_id: Id
+    candidate_id: Id
+    reason: Reason
+    missing_skills: list[SkillKey] = Field(
+        max_length=NEAREST_MISSING_MAX, description="Required skills missing for the nearest openings."
+    )
+    nearest: list[NearestOpening] = Field(default_factory=list, max_length=NEAREST_MAX)
+    attempt: int = Field(default=1, ge=1, le=INT4_MAX, description="Which routing attempt this is (1.1).")
 
 
 class _EmployerAction(Payload):
@@ -452,23 +539,25 @@ class _EmployerAction(Payload):
 
     topic: ClassVar[topics.Topic] = topics.EMPLOYER_ACTIONS
 
-    referral_id: str
-    employer_id: str
-    opening_id: str
+    referral_id: Id
+    employer_id: Id
+    opening_id: Id
 
 
 class ReferralAcknowledgedV1(_EmployerAction):
     """The employer acknowledged the routed referral."""
 
     event_type: ClassVar[str] = "referral.acknowledged.v1"
+    schema_version: ClassVar[str] = "1.1"
 
 
 class ReferralDeclinedV1(_EmployerAction):
     """The employer declined the referral; `reason` is a decline code."""
 
     event_type: ClassVar[str] = "referral.declined.v1"
+    schema_version: ClassVar[str] = "1.1"
     reason: DeclineReason
-    detail: str | None = Field(default=None, max_length=1000)
+    detail: Detail | None = None
 
     @model_validator(mode="after")
     def _other_needs_detail(self) -> ReferralDeclinedV1:
@@ -481,7 +570,8 @@ class InterviewScheduledV1(_EmployerAction):
     """The employer scheduled an interview."""
 
     event_type: ClassVar[str] = "interview.scheduled.v1"
-    interview_id: str
+    schema_version: ClassVar[str] = "1.1"
+    interview_id: Id
     scheduled_for: AwareDatetime
     mode: InterviewMode
 
@@ -490,7 +580,8 @@ class InterviewCompletedV1(_EmployerAction):
     """The employer recorded an interview's outcome."""
 
     event_type: ClassVar[str] = "interview.completed.v1"
-    interview_id: str
+    schema_version: ClassVar[str] = "1.1"
+    interview_id: Id
     outcome: InterviewOutcome
 
 
@@ -498,8 +589,9 @@ class PlacementReportedV1(_EmployerAction):
     """The employer hired the candidate."""
 
     event_type: ClassVar[str] = "placement.reported.v1"
-    job_title: str = Field(min_length=1, max_length=200)
-    onet_soc_code: str = Field(pattern=ONET_SOC)
+    schema_version: ClassVar[str] = "1.1"
+    job_title: Name = Field(min_length=1)
+    onet_soc_code: OnetSoc
     wage: Wage
     hours_per_week: float = Field(gt=0, le=80)
     employment_type: EmploymentType
@@ -511,7 +603,8 @@ class InterviewRescheduledV1(_EmployerAction):
     """The employer moved an interview to another time (or changed how it is held)."""
 
     event_type: ClassVar[str] = "interview.rescheduled.v1"
-    interview_id: str
+    schema_version: ClassVar[str] = "1.1"
+    interview_id: Id
     scheduled_for: AwareDatetime
     mode: InterviewMode
 
@@ -525,18 +618,20 @@ class InterviewCancelledV1(_EmployerAction):
     """An interview will not take place; the referral stays with the employer."""
 
     event_type: ClassVar[str] = "interview.cancelled.v1"
-    interview_id: str
+    schema_version: ClassVar[str] = "1.1"
+    interview_id: Id
     cancelled_by: CancelledBy
-    detail: str | None = Field(default=None, max_length=1000)
+    detail: Detail | None = None
 
 
 class OfferExtendedV1(_EmployerAction):
     """The employer offered the candidate the job, on these terms."""
 
     event_type: ClassVar[str] = "offer.extended.v1"
-    offer_id: str
-    job_title: str = Field(min_length=1, max_length=200)
-    onet_soc_code: str = Field(pattern=ONET_SOC)
+    schema_version: ClassVar[str] = "1.1"
+    offer_id: Id
+    job_title: Name = Field(min_length=1)
+    onet_soc_code: OnetSoc
     wage: Wage
     hours_per_week: float = Field(gt=0, le=80)
     employment_type: EmploymentType
@@ -558,9 +653,10 @@ class OfferDeclinedV1(_EmployerAction):
     """The candidate turned the offer down (the employer reports it). The referral ends there."""
 
     event_type: ClassVar[str] = "offer.declined.v1"
-    offer_id: str
+    schema_version: ClassVar[str] = "1.1"
+    offer_id: Id
     reason: OfferDeclineReason
-    detail: str | None = Field(default=None, max_length=1000)
+    detail: Detail | None = None
 
 
 RETENTION_MILESTONES = (30, 90, 180)
@@ -570,6 +666,7 @@ class RetentionCheckedV1(_EmployerAction):
     """A retention check-in, 30, 90 or 180 days after the start date: still employed or not."""
 
     event_type: ClassVar[str] = "retention.checked.v1"
+    schema_version: ClassVar[str] = "1.1"
     milestone_days: int = Field(json_schema_extra={"enum": list(RETENTION_MILESTONES)})
     still_employed: bool
     checked_on: date
@@ -595,9 +692,10 @@ class SeparationReportedV1(_EmployerAction):
     """The placed candidate left the job."""
 
     event_type: ClassVar[str] = "separation.reported.v1"
+    schema_version: ClassVar[str] = "1.1"
     separated_on: date
     reason: SeparationReason
-    detail: str | None = Field(default=None, max_length=1000)
+    detail: Detail | None = None
 
 
 class ReferralStaleV1(_EmployerAction):
@@ -605,8 +703,9 @@ class ReferralStaleV1(_EmployerAction):
     business days: the loop must not silently stay open."""
 
     event_type: ClassVar[str] = "referral.stale.v1"
+    schema_version: ClassVar[str] = "1.1"
     routed_at: AwareDatetime
-    business_days: int = Field(ge=1, description="Business days without an acknowledgement.")
+    business_days: int = Field(ge=1, le=INT4_MAX, description="Business days without an acknowledgement.")
 
 
 class PartnerStatus(StrEnum):
@@ -628,10 +727,12 @@ class StatusDetail(BaseModel):
     """Why, with the status: what the partner needs to act on it."""
 
     model_config = CONTRACT_MODEL
-    missing_skills: list[str] | None = Field(default=None, description="not_matched: required skills lacking.")
-    reason: str | None = Field(default=None, description="declined, closed, withdrawn: the reason code or words.")
-    job_title: str | None = Field(default=None, description="hired: the job.")
-    wage_band: str | None = Field(default=None, description="hired: the hourly wage's range, not the exact wage.")
+    missing_skills: list[SkillKey] | None = Field(
+        default=None, max_length=NEAREST_MISSING_MAX, description="not_matched: required skills lacking."
+    )
+    reason: Reason | None = Field(default=None, description="declined, closed, withdrawn: the reason code or words.")
+    job_title: Name | None = Field(default=None, description="hired: the job.")
+    wage_band: Label | None = Field(default=None, description="hired: the hourly wage's range, not the exact wage.")
     benefits: Benefits | None = Field(default=None, description="hired: basic benefits.")
     start_date: date | None = Field(default=None, description="hired: first day of work.")
 
@@ -641,10 +742,11 @@ class ReferralStatusChangedV1(Payload):
     the ledger). Every status change of a referral reaches its referring partner."""
 
     event_type: ClassVar[str] = "referral.status_changed.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.PARTNER_STATUS
 
-    referral_id: str
-    partner_id: str
+    referral_id: Id
+    partner_id: Id
     status: PartnerStatus
     previous_status: PartnerStatus | None = Field(description="null for the first status.")
     detail: StatusDetail = Field(default_factory=StatusDetail)
@@ -662,19 +764,22 @@ class SkillsGapObservedV1(Payload):
     change curricula. Key: the occupation's O*NET-SOC code."""
 
     event_type: ClassVar[str] = "skills.gap_observed.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.SKILLS_GAP
 
-    referral_id: str
-    partner_id: str
-    onet_soc_code: str = Field(pattern=ONET_SOC)
-    opening_id: str | None = Field(description="The opening compared with; null when no opening was near.")
+    referral_id: Id
+    partner_id: Id
+    onet_soc_code: OnetSoc
+    opening_id: Id | None = Field(description="The opening compared with; null when no opening was near.")
     outcome: GapOutcome
     held: SkillList = Field(description="The candidate's skills (vocabulary ids, or normalized text).")
     demanded_required: SkillList
     demanded_preferred: SkillList
     missing_required: SkillList
     missing_preferred: SkillList
-    missing_requirements: list[str] = Field(default_factory=list, description="Mandatory credentials or degree lacking.")
+    missing_requirements: Requirements = Field(
+        default_factory=list, description="Mandatory credentials or degree lacking."
+    )
 
     def subject(self) -> str:
         return self.onet_soc_code

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from contracts import events
+from contracts import bounds, events
 from plumbing import idempotency, outbox, problems
 from plumbing.auth import Principal, principal, require
 from plumbing.service import correlation_id, pool_of
@@ -28,13 +28,16 @@ IdempotencyKey = Annotated[
 ACTION_ERRORS = problems.responses(400, 401, 403, 404, 409, 422)
 
 
-Title = Annotated[str, Field(min_length=1, max_length=200, examples=["Junior Software Developer"])]
-SocCode = Annotated[str, Field(pattern=events.ONET_SOC, examples=["15-1252.00"])]
-RequiredSkills = Annotated[list[str], Field(min_length=1, examples=[["python", "sql"]])]
+# Bounds: the event's own (contracts.bounds), so that whatever is accepted can be published.
+Title = Annotated[bounds.Name, Field(min_length=1, examples=["Junior Software Developer"])]
+SocCode = Annotated[bounds.OnetSoc, Field(examples=["15-1252.00"])]
+RequiredSkills = Annotated[bounds.Skills, Field(min_length=1, examples=[["python", "sql"]])]
+PreferredSkills = Annotated[bounds.Skills, Field(examples=[["docker"]])]
 Capacity = Annotated[int, Field(ge=1, le=10_000, description="How many referrals you will take for this opening.")]
-Location = Annotated[str, Field(min_length=1, max_length=200, examples=["Bronx, NY"])]
+Location = Annotated[bounds.Name, Field(min_length=1, examples=["Bronx, NY"])]
 RequiredCredentials = Annotated[
-    list[events.CredentialRequirement], Field(description="Credentials a candidate must hold.")
+    list[events.CredentialRequirement],
+    Field(max_length=bounds.REQUIRED_CREDENTIALS_MAX, description="Credentials a candidate must hold."),
 ]
 DegreeRequired = Annotated[
     events.DegreeLevel | None, Field(description="Minimum degree; only if you make a degree mandatory.")
@@ -46,7 +49,7 @@ class OpeningIn(BaseModel):
     title: Title
     onet_soc_code: SocCode
     required_skills: RequiredSkills
-    preferred_skills: list[str] = Field(default_factory=list, examples=[["docker"]])
+    preferred_skills: PreferredSkills = Field(default_factory=list)
     capacity: Capacity
     wage: events.Wage
     location: Location
@@ -62,7 +65,7 @@ class OpeningPatch(BaseModel):
     title: Title | None = None
     onet_soc_code: SocCode | None = None
     required_skills: RequiredSkills | None = None
-    preferred_skills: list[str] | None = None
+    preferred_skills: PreferredSkills | None = None
     capacity: Capacity | None = None
     wage: events.Wage | None = None
     location: Location | None = None
@@ -91,7 +94,7 @@ class CloseIn(BaseModel):
 class DeclineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: events.DeclineReason
-    detail: str | None = Field(default=None, max_length=1000, description="Required when reason is 'other'.")
+    detail: bounds.Detail | None = Field(default=None, description="Required when reason is 'other'.")
 
 
 class InterviewIn(BaseModel):
@@ -107,8 +110,8 @@ class InterviewOutcomeIn(BaseModel):
 
 class TermsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    job_title: str = Field(min_length=1, max_length=200)
-    onet_soc_code: str = Field(pattern=events.ONET_SOC)
+    job_title: bounds.Name = Field(min_length=1)
+    onet_soc_code: bounds.OnetSoc
     wage: events.Wage
     hours_per_week: float = Field(gt=0, le=80)
     employment_type: events.EmploymentType
@@ -130,7 +133,7 @@ class OfferIn(TermsIn):
 class OfferDeclinedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: events.OfferDeclineReason
-    detail: str | None = Field(default=None, max_length=1000)
+    detail: bounds.Detail | None = None
 
 
 class RescheduleIn(BaseModel):
@@ -142,7 +145,7 @@ class RescheduleIn(BaseModel):
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cancelled_by: events.CancelledBy
-    detail: str | None = Field(default=None, max_length=1000)
+    detail: bounds.Detail | None = None
 
 
 class RetentionIn(BaseModel):
@@ -158,7 +161,7 @@ class SeparationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     separated_on: date
     reason: events.SeparationReason
-    detail: str | None = Field(default=None, max_length=1000)
+    detail: bounds.Detail | None = None
 
 
 def not_in_future(day: date, field: str) -> None:

@@ -5,6 +5,7 @@ import copy
 import pytest
 
 from contracts import compat, schemas
+from contracts.bounds import TEXT_PATTERN
 from contracts.events import ReferralRoutedV1
 
 pytestmark = pytest.mark.unit
@@ -104,3 +105,91 @@ def test_only_documentation_changes_count_as_the_same_published_version():
 
     assert schemas.same_shape(BASE, evolve(redocument))
     assert not schemas.same_shape(BASE, evolve(add_optional))  # compatible, but a new minor version
+
+
+# --- bounds: tightening and loosening are their own rules -------------------------------
+
+
+def without_bounds(node):
+    """The schema as it was before bounds: no maxLength/maxItems/maxProperties/maximum, no text pattern."""
+    if isinstance(node, list):
+        return [without_bounds(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: without_bounds(v) for k, v in node.items() if k not in compat.UPPER_BOUNDS}
+    if out.get("type") == "string" and out.get("pattern") == TEXT_PATTERN:
+        del out["pattern"]
+    return out
+
+
+def rules(found) -> set[tuple[str, str]]:
+    return {(v.field, v.rule) for v in found}
+
+
+def test_a_bound_raised_or_removed_is_loosened_and_always_breaks():
+    def raise_explanation(s):
+        s["properties"]["explanation"]["maxLength"] += 1
+
+    def unpattern(s):
+        del s["properties"]["explanation"]["pattern"]
+
+    assert rules(violations(BASE, evolve(raise_explanation))) == {("explanation", "bound-loosened")}
+    [v] = violations(BASE, evolve(unpattern))
+    assert (v.field, v.rule) == ("explanation", "bound-loosened") and "removed" in v.detail
+    # Even for a family whose bounds were accepted: only tightening can be accepted.
+    history = {"1.1": BASE, "1.2": evolve(raise_explanation)}
+    assert rules(compat.check_history(history, "referral.routed")) == {("explanation", "bound-loosened")}
+
+
+def test_a_bound_introduced_or_lowered_is_tightened_and_named_with_its_path():
+    def lower(s):
+        s["properties"]["explanation"]["maxLength"] = 100
+        s["properties"]["credentials"]["maxItems"] = 5
+        s["$defs"]["Credential"]["properties"]["issuer"]["anyOf"][0]["maxLength"] = 50
+        s["$defs"]["MatchDetails"]["properties"]["score_parts"]["maxProperties"] = 3
+
+    found = violations(BASE, evolve(lower))
+    assert rules(found) == {
+        ("explanation", "bound-tightened"),
+        ("credentials", "bound-tightened"),
+        ("credentials[].issuer", "bound-tightened"),
+        ("details.score_parts", "bound-tightened"),
+    }
+    assert "maxLength 30000 became 100" in next(str(v) for v in found if v.field == "explanation")
+
+
+def test_introducing_bounds_is_reported_field_by_field_not_as_another_type():
+    found = violations(without_bounds(BASE), BASE)
+    assert {rule for _, rule in rules(found)} == {"bound-tightened"}
+    fields = {field for field, _ in rules(found)}
+    assert {"explanation", "credentials", "credentials[].issuer", "details.score_parts{key}", "matched_skills[]"} <= fields
+
+
+def test_a_changed_pattern_is_another_type():
+    def repattern(s):
+        s["properties"]["explanation"]["pattern"] = "^[a-z]*$"
+
+    assert rules(violations(BASE, evolve(repattern))) == {("explanation", "type-changed")}
+
+
+def test_tightening_passes_only_through_a_version_listed_as_accepting_it():
+    old = without_bounds(BASE)
+    history = {"1.0": old, "1.1": old, "1.2": BASE}  # referral.routed put its bounds in 1.2
+    assert compat.check_history(history, "referral.routed") == []
+    assert compat.check_history(history, "referral.unknown") != []  # not accepted for another family
+    assert {v.rule for v in compat.check_history(history)} == {"bound-tightened"}
+
+    def lower(s):
+        s["properties"]["explanation"]["maxLength"] = 100
+
+    later = {**history, "1.3": evolve(lower)}  # a further tightening after the accepted one
+    found = compat.check_history(later, "referral.routed")
+    assert {(v.old_version, v.new_version, v.field, v.rule) for v in found} == {
+        ("1.2", "1.3", "explanation", "bound-tightened")
+    }
+
+
+def test_the_accepted_tightenings_name_published_versions():
+    published = schemas.published()
+    for family, version in compat.ACCEPTED_TIGHTENINGS:
+        assert version in published.get(family, {}), (family, version)

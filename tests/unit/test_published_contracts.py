@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 
 from contracts import PAYLOADS, Envelope, latest_type, payload_of, schemas
-from contracts.events import ReferralSubmittedV2
+from contracts.events import ReferralRoutedV1, ReferralSubmittedV2
 
 pytestmark = pytest.mark.unit
 FIXTURES = Path(schemas.__file__).parent / "fixtures"
@@ -54,9 +54,10 @@ def test_v1_referral_upcasts_to_v2_with_vocabulary_ids_and_text_kept():
 
 def test_a_model_changed_without_a_new_version_is_reported(monkeypatch):
     real = schemas.expected()
-    path = schemas.path_for("referral.routed", "1.1")
+    version = ReferralRoutedV1.schema_version
+    path = schemas.path_for("referral.routed", version)
     changed = {**real, path: {**real[path], "required": [*real[path]["required"], "region"]}}
     changed[path]["properties"] = {**real[path]["properties"], "region": {"type": "string"}}
     monkeypatch.setattr(schemas, "expected", lambda: changed)
     [problem] = schemas.problems()
-    assert "referral.routed/1.1.json: differs from the model" in problem and "schema_version" in problem
+    assert f"referral.routed/{version}.json: differs from the model" in problem and "schema_version" in problem
