@@ -15,13 +15,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-import annotated_types
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
@@ -78,7 +78,10 @@ def normalize_occupation(code: str) -> str:
 
 
 def _max_length(model: type[BaseModel], name: str) -> int | None:
-    return next((m.max_length for m in model.model_fields[name].metadata if isinstance(m, annotated_types.MaxLen)), None)
+    """The contract's bound on a text field, however it is declared (on the field, or in an
+    annotated type, optional or not)."""
+    prop = model.model_json_schema()["properties"][name]
+    return next((o["maxLength"] for o in (prop, *prop.get("anyOf", ())) if "maxLength" in o), None)
 
 
 # Each skill is published as a SkillRef's text: bounded here as there, so a partner hears
@@ -317,6 +320,8 @@ def unpublishable(referral: ReferralIn | Profile) -> list[dict[str, Any]]:
         values[name] = value
     if "skills" not in values:
         values["skills"] = [{"id": None, "text": "-"}]  # required by the event, unchanged by this change
+    bad = [] if _storable(referral) else list(_bad_characters(referral.model_dump(), ()))
+    found.extend({"loc": loc, "msg": BAD_CHARACTER, "type": "invalid_character"} for loc in bad)
     try:
         _published().model_validate(values)
     except ValidationError as exc:
@@ -324,29 +329,33 @@ def unpublishable(referral: ReferralIn | Profile) -> list[dict[str, Any]]:
             loc = err["loc"]
             if loc[0] == "skills" and loc[-1] == "text":
                 loc = loc[:-1]  # the skill itself: the partner sent text, not a SkillRef
-            found.append({"loc": loc, "msg": err["msg"], "type": err["type"]})
-    if not _storable(referral):
-        found.extend(
-            {"loc": loc, "msg": "contains a character that cannot be stored (NUL or an unpaired surrogate)",
-             "type": "invalid_character"}
-            for loc in _bad_characters(referral.model_dump(), ())
-        )
+            if loc not in bad:  # the contract's text pattern says the same, less plainly
+                found.append({"loc": loc, "msg": err["msg"], "type": err["type"]})
     return found
 
 
+BAD_CHARACTER = "contains a character that cannot be stored (a control character, or an unpaired surrogate)"
+# C0 controls other than tab, line feed and carriage return: PostgreSQL cannot store NUL,
+# and the contracts refuse the rest in text (contracts/bounds.py); a lone surrogate (JSON's
+# "\ud800" decodes to one) cannot be encoded as UTF-8. Each would fail the transaction, or
+# the event, after validation said yes.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _storable(referral: BaseModel) -> bool:
-    """The fast answer for the usual case: serialized in one go, nothing to find."""
+    """The fast answer for the usual case: serialized in one go, no escaped control character."""
     try:
-        return "\\u0000" not in referral.model_dump_json()
+        text = referral.model_dump_json()
     except ValueError:  # pydantic-core cannot serialize a lone surrogate
         return False
+    # JSON writes a control character as \u00XX, or \b and \f (a backslash the partner
+    # typed is written \\ and only costs the slow look).
+    return not ("\\u00" in text or "\\b" in text or "\\f" in text)
 
 
 def _bad_characters(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
-    # PostgreSQL text and jsonb refuse NUL; UTF-8 cannot encode a lone surrogate (JSON's
-    # "\ud800" decodes to one). Either would fail the transaction after validation said yes.
     if isinstance(value, str):
-        if "\x00" in value or _unencodable(value):
+        if _CONTROL.search(value) or _unencodable(value):
             yield loc
     elif isinstance(value, dict):
         for key, item in value.items():

@@ -438,9 +438,8 @@ def validation_errors(adapter: Adapter | None, errors: list[Any]) -> list[FieldE
         target = re.sub(r"\.(\d+)\.", r"[\1].", target)
         target = re.sub(r"\.(\d+)$", "", target)
         where = adapter.source_of(target) if adapter else target
-        found.append(
-            FieldError(field=where, code=domain.error_code(err["type"]), message=_safe_message(err), target=target)
-        )
+        code = "invalid-character" if _control_pattern(err) else domain.error_code(err["type"])
+        found.append(FieldError(field=where, code=code, message=_safe_message(err), target=target))
     return found
 
 
@@ -449,7 +448,14 @@ def _safe_message(err: Any) -> str:
     # only in str(exc), not in msg); msg alone is safe except for our e-mail explanation.
     if err["type"] == "invalid_email":
         return "not a valid e-mail address"
+    if _control_pattern(err):
+        return domain.BAD_CHARACTER  # rather than the contract's regular expression
     return str(err["msg"])
+
+
+def _control_pattern(err: Any) -> bool:
+    """The contracts' text pattern (no control characters) refused the value."""
+    return err["type"] == "string_pattern_mismatch" and "\\x00" in str((err.get("ctx") or {}).get("pattern", ""))
 
 
 def to_referral(adapter: Adapter | None, doc: dict[str, Any]) -> tuple[domain.ReferralIn | None, list[FieldError]]:

@@ -107,11 +107,24 @@ def test_a_skill_longer_than_the_contract_allows_names_the_partners_field():
     assert errors == [] and referral is not None
 
 
-@pytest.mark.parametrize("text", ["Data\x00", "A\ud800"])  # NUL; a lone surrogate (JSON's "\ud800")
-@pytest.mark.parametrize("field", ["program", "cert", "first"])
+# NUL; other control characters (JSON writes \x0c as "\f"); a lone surrogate (JSON's "\ud800").
+# Names collapse whitespace, a form feed included, so theirs leaves nothing to refuse.
+BAD_TEXT = ["Data\x00", "Bell\x07", "Feed\x0cme", "Esc\x1b[0m", "A\ud800"]
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [(f, t) for f in ("program", "cert", "first") for t in BAD_TEXT if not (f == "first" and "\x0c" in t)],
+)
 def test_characters_postgresql_cannot_store_are_field_errors(field, text):
     (error,) = errors_of({**GOOD, field: text})
     assert (error.field, error.code) == (field, "invalid-character")
+    assert "pattern" not in error.message  # not the contract's regular expression
+
+
+def test_tabs_and_line_breaks_are_text():
+    referral, errors = mapping.referral_from(adapter(), {**GOOD, "program": "Data\tScience\r\nTrack"})
+    assert errors == [] and referral is not None
 
 
 @pytest.mark.parametrize(("model", "field", "source"), [(events.Training, "provider", "provider"),
