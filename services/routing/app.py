@@ -8,7 +8,7 @@ from contracts import events, topics
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from services.routing import sweeper
 from services.routing.api import router
-from services.routing.handlers import HANDLERS
+from services.routing.handlers import HANDLERS, batch_handler
 
 
 async def on_start(rt: Runtime) -> None:
@@ -24,6 +24,7 @@ DEFINITION = ServiceDefinition(
     emits=(events.ReferralRoutedV1, events.ReferralUnmatchedV1, events.SkillsGapObservedV1),
     consumes=(topics.OPENINGS, topics.REFERRALS, topics.CANDIDATES, topics.EMPLOYER_ACTIONS),
     handlers=HANDLERS,
+    batch_handler=batch_handler,
     on_start=on_start,
 )
 

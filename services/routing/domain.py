@@ -296,6 +296,50 @@ def gap_observations(candidate: Candidate, decision: Routed | Unmatched) -> list
     return []
 
 
+def decision_events(
+    candidate: Candidate,
+    decision: Routed | Unmatched,
+    candidate_id: str,
+    credentials: list[events.Credential],
+    attempt: int,
+) -> list[events.Payload]:
+    """What a decision publishes: referral.routed or referral.unmatched, and what it shows of
+    the skills gap."""
+    common = {"referral_id": candidate.referral_id, "partner_id": candidate.partner_id, "candidate_id": candidate_id}
+    out: events.Payload
+    if isinstance(decision, Routed):
+        out = events.ReferralRoutedV1(
+            **common,
+            opening_id=decision.opening.opening_id,
+            employer_id=decision.opening.employer_id,
+            score=decision.score,
+            matched_skills=decision.matched,
+            missing_skills=decision.missing_preferred,
+            candidate_skills=sorted(candidate.skills),
+            credentials=credentials,
+            explanation=decision.explanation,
+            attempt=attempt,
+            details=decision.details,
+        )
+    else:
+        out = events.ReferralUnmatchedV1(
+            **common,
+            reason=decision.reason,
+            missing_skills=decision.missing_skills,
+            nearest=[
+                events.NearestOpening(
+                    opening_id=n.opening.opening_id,
+                    employer_id=n.opening.employer_id,
+                    missing_skills=n.missing_required,
+                    missing_requirements=n.missing_requirements,
+                )
+                for n in decision.nearest
+            ],
+            attempt=attempt,
+        )
+    return [out, *gap_observations(candidate, decision)]
+
+
 # Outcomes of a stored decision. WITHDRAWN_UNSEEN: withdrawn (or erased) before any decision.
 ROUTED, UNMATCHED, WITHDRAWN_UNSEEN, DECLINED = "routed", "unmatched", "withdrawn", "declined"
 

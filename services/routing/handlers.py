@@ -8,10 +8,11 @@ from datetime import datetime
 
 import asyncpg
 
-from contracts import Envelope, events
+from contracts import Envelope, build, events
 from plumbing import outbox
 from plumbing.settings import Settings
 from services.routing import domain, store
+from services.routing.catalogue import decide_in as catalogue_decide
 
 SOURCE = "/talentloop/routing"
 
@@ -168,42 +169,53 @@ async def _emit(
     credentials: list[events.Credential],
     attempt: int,
 ) -> None:
-    """Publish the decision (routed or unmatched), and what it shows of the skills gap, through
-    the outbox of this transaction."""
-    common = {"referral_id": candidate.referral_id, "partner_id": candidate.partner_id, "candidate_id": candidate_id}
-    out: events.Payload
-    if isinstance(decision, domain.Routed):
-        out = events.ReferralRoutedV1(
-            **common,
-            opening_id=decision.opening.opening_id,
-            employer_id=decision.opening.employer_id,
-            score=decision.score,
-            matched_skills=decision.matched,
-            missing_skills=decision.missing_preferred,
-            candidate_skills=sorted(candidate.skills),
-            credentials=credentials,
-            explanation=decision.explanation,
-            attempt=attempt,
-            details=decision.details,
-        )
-    else:
-        out = events.ReferralUnmatchedV1(
-            **common,
-            reason=decision.reason,
-            missing_skills=decision.missing_skills,
-            nearest=[
-                events.NearestOpening(
-                    opening_id=n.opening.opening_id,
-                    employer_id=n.opening.employer_id,
-                    missing_skills=n.missing_required,
-                    missing_requirements=n.missing_requirements,
-                )
-                for n in decision.nearest
-            ],
-            attempt=attempt,
-        )
-    for event in [out, *domain.gap_observations(candidate, decision)]:
+    """Publish the decision through the outbox of this transaction."""
+    for event in domain.decision_events(candidate, decision, candidate_id, credentials, attempt):
         await outbox.emit(conn, event, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.causation_id)
+
+
+async def on_referrals_submitted(conn: asyncpg.Connection, items: list[tuple[Envelope, events.ReferralSubmittedV2]]) -> None:
+    """Many first decisions at once, decided as `on_referral_submitted` decides each one, in
+    order: claim them in one statement, read and lock every opening they could touch once,
+    decide against that snapshot (a slot taken is gone for the next), then store the
+    decisions, the slots and the events in three statements."""
+    candidates = {env.id: _candidate(e, e.target_onet_soc_code, e.target_opening_id) for env, e in items}
+    claimed = await store.claim_many(conn, [(candidates[env.id], e.candidate_id, e.credentials) for env, e in items])
+    todo = []
+    for env, e in items:  # the first submission of a referral decides it (a retry under another id does not)
+        if e.referral_id in claimed:
+            claimed.discard(e.referral_id)
+            todo.append((env, e))
+    if not todo:
+        return
+    catalogue = await store.catalogue_for(conn, [candidates[env.id] for env, _ in todo])
+    decided, out = [], []
+    for env, event in todo:
+        candidate = candidates[env.id]
+        decision = catalogue_decide(catalogue, candidate, env.time)
+        decided.append((event.referral_id, decision, 1))
+        cause = Cause.of(env)
+        for payload in domain.decision_events(candidate, decision, event.candidate_id, event.credentials, attempt=1):
+            envelope = build(payload, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.causation_id)
+            out.append((envelope, type(payload)))
+    await store.record_many(conn, decided, dict(catalogue.taken))
+    await outbox.enqueue_many(conn, out)
+
+
+async def batch_handler(conn: asyncpg.Connection, items: list[tuple[Envelope, events.Payload]]) -> None:
+    """A batch in record order: each run of consecutive submissions set-based, anything else
+    through its own handler, so the order of facts is kept."""
+    run: list[tuple[Envelope, events.ReferralSubmittedV2]] = []
+    for env, payload in items:
+        if isinstance(payload, events.ReferralSubmittedV2):
+            run.append((env, payload))
+            continue
+        if run:
+            await on_referrals_submitted(conn, run)
+            run = []
+        await HANDLERS[type(payload).event_type](conn, env, payload)
+    if run:
+        await on_referrals_submitted(conn, run)
 
 
 HANDLERS = {

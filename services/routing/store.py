@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from contracts import events
+from services.routing.catalogue import NEAREST_POOL, Catalogue
 from services.routing.domain import (
     ROUTED,
     UNMATCHED,
@@ -20,8 +21,6 @@ from services.routing.domain import (
     releases_slot,
     skills,
 )
-
-NEAREST_POOL = 50  # openings weighed for "nearest" when none fits: those sharing the most required skills
 
 
 async def upsert_opening(
@@ -322,3 +321,80 @@ async def catalogue(pool: asyncpg.Pool) -> list[dict]:
         " ORDER BY posted_at, opening_id"
     )
     return [{**dict(r), "required_credentials": json.loads(r["required_credentials"])} for r in rows]
+
+
+# --- a batch of first decisions, set-based (handlers.on_referrals_submitted) ---------------
+
+
+async def claim_many(conn: asyncpg.Connection, claims: list[tuple[Candidate, str, list[events.Credential]]]) -> set[str]:
+    """`claim` for many referrals in one statement (rows locked in referral order, as every
+    writer does); returns the referral ids claimed now."""
+    rows = []
+    for candidate, candidate_id, credentials in sorted(claims, key=lambda c: c[0].referral_id):
+        creds, degree, location, skills_, credential_list_ = _profile(candidate, credentials)
+        rows.append({
+            "referral_id": candidate.referral_id, "partner_id": candidate.partner_id, "candidate_id": candidate_id,
+            "target_onet_soc_code": candidate.target_onet_soc_code, "target_opening_id": candidate.target_opening_id,
+            "credentials": creds, "degree": degree, "location": location, "skills": skills_,
+            "credential_list": credential_list_,
+        })
+    claimed = await conn.fetch(
+        "INSERT INTO decisions (referral_id, partner_id, candidate_id, outcome, target_onet_soc_code,"
+        " target_opening_id, credentials, degree, location, skills, credential_list)"
+        " SELECT r.referral_id, r.partner_id, r.candidate_id, 'unmatched', r.target_onet_soc_code,"
+        " r.target_opening_id, ARRAY(SELECT jsonb_array_elements_text(r.credentials)), r.degree, r.location,"
+        " ARRAY(SELECT jsonb_array_elements_text(r.skills)), r.credential_list"
+        " FROM jsonb_to_recordset($1::jsonb) AS r(referral_id text, partner_id text, candidate_id text,"
+        " target_onet_soc_code text, target_opening_id text, credentials jsonb, degree text, location text,"
+        " skills jsonb, credential_list text)"
+        " ON CONFLICT (referral_id) DO NOTHING RETURNING referral_id",
+        json.dumps(rows),
+    )
+    return {r["referral_id"] for r in claimed}
+
+
+async def catalogue_for(conn: asyncpg.Connection, candidates: list[Candidate]) -> Catalogue:
+    """Every open opening these candidates could be routed to or be near (sharing a required
+    skill, or requiring none), locked in opening order for the rest of the transaction, so
+    the batch decides against slots no one else takes meanwhile."""
+    wanted = sorted(set().union(*(c.skills for c in candidates)))
+    rows = await conn.fetch(
+        "SELECT * FROM openings WHERE state = 'open' AND (required_skills && $1::text[] OR required_skills = '{}')"
+        " ORDER BY opening_id FOR UPDATE",
+        wanted,
+    )
+    held = await conn.fetch(
+        "SELECT opening_id, partner_id, count(*) AS n FROM decisions WHERE outcome = 'routed' AND withdrawn_at IS NULL"
+        " AND opening_id = ANY($1::text[]) GROUP BY opening_id, partner_id",
+        [r["opening_id"] for r in rows],
+    )
+    taken: dict[str, dict[str, int]] = {}
+    for h in held:
+        taken.setdefault(h["opening_id"], {})[h["partner_id"]] = h["n"]
+    return Catalogue(_opening(r, taken.get(r["opening_id"], {})) for r in rows)
+
+
+async def record_many(
+    conn: asyncpg.Connection, decided: list[tuple[str, Routed | Unmatched, int]], taken: dict[str, int]
+) -> None:
+    """Store decisions on claimed referrals and the slots they took, two statements."""
+    routed = [isinstance(d, Routed) for _, d, _ in decided]
+    await conn.execute(
+        "UPDATE decisions d SET outcome = v.outcome, opening_id = v.opening_id, score = v.score,"
+        " attempt = v.attempt, decided_at = now()"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::real[], $5::int[])"
+        " AS v(referral_id, outcome, opening_id, score, attempt) WHERE d.referral_id = v.referral_id",
+        [rid for rid, _, _ in decided],
+        [ROUTED if r else UNMATCHED for r in routed],
+        [d.opening.opening_id if r else None for (_, d, _), r in zip(decided, routed, strict=True)],
+        [d.score if r else None for (_, d, _), r in zip(decided, routed, strict=True)],
+        [attempt for _, _, attempt in decided],
+    )
+    if taken:
+        ids = sorted(taken)
+        await conn.execute(
+            "UPDATE openings o SET routed_count = o.routed_count + v.n"
+            " FROM unnest($1::text[], $2::int[]) AS v(opening_id, n) WHERE o.opening_id = v.opening_id",
+            ids,
+            [taken[i] for i in ids],
+        )

@@ -1,0 +1,107 @@
+"""Routing's set-based batches decide exactly as one decision per transaction does: the same
+outcome, opening, score, attempt and events for every referral, on real PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from contracts import Envelope, build, events
+from plumbing.consumer import EventConsumer, Record
+from services.routing.app import DEFINITION as ROUTING
+from tests.integration import test_withdraw_update_erase as shared
+from tests.integration.test_withdraw_update_erase import CONSENT, T0, skill_refs
+
+pytestmark = pytest.mark.integration
+make_pool = shared.make_pool
+
+SKILLS = ["python", "sql", "java", "linux", "aws", "docker", "excel", "tableau", "react", "go", "rust", "git"]
+SOCS = ["15-1252.00", "15-1211.00", "15-2051.00"]
+
+
+def scenario(seed: int, n_openings: int = 40, n_referrals: int = 150) -> tuple[list, list]:
+    rnd = random.Random(seed)
+    openings = []
+    for i in range(n_openings):
+        openings.append(events.OpeningPostedV1(
+            opening_id=f"o{i:03d}", employer_id=f"emp{i % 5}", title=f"Job {i}", onet_soc_code=rnd.choice(SOCS),
+            required_skills=rnd.sample(SKILLS, rnd.randint(1, 3)),
+            preferred_skills=rnd.sample(SKILLS, rnd.randint(0, 2)), capacity=rnd.randint(1, 4),
+            wage=events.Wage(amount="25", unit="hour"), location=rnd.choice(["Bronx, NY", "Miami, FL"]),
+            remote=rnd.random() < 0.2,
+        ))
+    referrals = []
+    for i in range(n_referrals):
+        referrals.append(events.ReferralSubmittedV2(
+            referral_id=f"r{i:04d}", partner_id=f"p{i % 3}", candidate_id=f"cand_{i}",
+            skills=skill_refs(*rnd.sample(SKILLS, rnd.randint(1, 6))), skills_vocabulary="2026.11",
+            target_onet_soc_code=rnd.choice(SOCS) if rnd.random() < 0.25 else None,
+            target_opening_id=f"o{rnd.randrange(n_openings):03d}" if rnd.random() < 0.1 else None,
+            location=rnd.choice(["Bronx, NY", "Miami, FL", None]), consent=CONSENT,
+        ))
+    return openings, referrals
+
+
+def records(payloads: list, start: int = 0) -> list[Record]:
+    out = []
+    for n, payload in enumerate(payloads):
+        # Openings posted at T0, referrals a day later (inside the fair-share hold, so it applies).
+        at = T0 if isinstance(payload, events.OpeningPostedV1) else T0 + timedelta(days=1, seconds=n)
+        env = build(payload, source="/test", correlation_id=f"c{n}", time=at)
+        out.append(Record(payload.topic.name, 0, start + n, env.subject.encode(), env.to_bytes()))
+    return out
+
+
+async def outcome_of(consumer: EventConsumer) -> tuple[list, Counter]:
+    rows = await consumer.pool.fetch(
+        "SELECT referral_id, outcome, opening_id, score, attempt FROM decisions ORDER BY referral_id"
+    )
+    published = Counter()
+    for r in await consumer.pool.fetch("SELECT value FROM outbox ORDER BY id"):
+        env = Envelope.from_bytes(r["value"])
+        published[(env.type, env.subject, repr(sorted(env.data.items())))] += 1
+    return [tuple(r) for r in rows], published
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_batch_decides_as_one_by_one_does(make_pool, seed):
+    openings, referrals = scenario(seed)
+    one_by_one = EventConsumer("routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers)  # type: ignore[arg-type]
+    batched = EventConsumer(  # type: ignore[arg-type]
+        "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers, batch_handler=ROUTING.batch_handler
+    )
+    opening_records = records(openings)
+    referral_records = records(referrals, start=len(openings))
+    for record in opening_records + referral_records:
+        assert await one_by_one.process(record) == "applied"
+    assert (await batched.process_batch(opening_records))["applied"] == len(openings)
+    # Several batches of uneven size, each one transaction.
+    for chunk in (referral_records[:7], referral_records[7:100], referral_records[100:]):
+        assert (await batched.process_batch(chunk))["applied"] == len(chunk)
+
+    expected, published = await outcome_of(one_by_one)
+    got, got_published = await outcome_of(batched)
+    assert got == expected
+    assert got_published == published
+    routed = sum(1 for r in expected if r[1] == "routed")
+    assert 0 < routed < len(referrals)  # the scenario exercises both outcomes (and full openings)
+    slots = dict(await one_by_one.pool.fetch("SELECT opening_id, routed_count FROM openings"))
+    assert dict(await batched.pool.fetch("SELECT opening_id, routed_count FROM openings")) == slots
+
+
+async def test_a_referral_submitted_twice_in_one_batch_is_decided_once(make_pool):
+    openings, referrals = scenario(4, n_openings=5, n_referrals=3)
+    batched = EventConsumer(  # type: ignore[arg-type]
+        "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers, batch_handler=ROUTING.batch_handler
+    )
+    await batched.process_batch(records(openings))
+    # The same fact under two event ids (a producer retry), in one batch.
+    twice = records([referrals[0], referrals[0], referrals[1]], start=10)
+    assert (await batched.process_batch(twice))["applied"] == 3
+    rows = await batched.pool.fetch("SELECT referral_id FROM decisions")
+    assert sorted(r["referral_id"] for r in rows) == ["r0000", "r0001"]
+    kinds = Counter(Envelope.from_bytes(r["value"]).type for r in await batched.pool.fetch("SELECT value FROM outbox"))
+    assert kinds["referral.routed.v1"] + kinds["referral.unmatched.v1"] == 2
