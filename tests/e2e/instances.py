@@ -1,0 +1,103 @@
+"""Extra service processes beside the e2e network's own: a second (third...) instance of a
+service on the same database and broker, on its own HTTP port.
+
+`talentloop.network.up` starts exactly one process per service and keeps its pid file under
+the network's home; these instances are the test's own children (their own log files, never
+a pid file the network would read), stopped by their pid when the test is done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from deploy.processes import pid_alive, remember_child, tail, terminate
+from talentloop import launcher
+from talentloop.network import NetworkConfig
+from tests.e2e.helpers import RunningNetwork
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Instance:
+    service: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_file: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return pid_alive(self.proc.pid)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return tail(self.log_file, lines)
+
+
+def service_env(cfg: NetworkConfig, net: RunningNetwork) -> dict[str, str]:
+    """What `talentloop.network.up` gives every service process (TALENTLOOP_ADAPTERS and the
+    rest come from this process's environment, as they do for the network's own services)."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": net.bootstrap,
+        "DATABASE_URL": net.network.database_url,
+        "TALENTLOOP_PSEUDONYM_KEY": launcher.pseudonym_key(cfg.home),
+        "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
+        "TALENTLOOP_SERVICE_URLS": json.dumps({s.name: s.url for s in cfg.services()}),
+    }
+
+
+def start(cfg: NetworkConfig, net: RunningNetwork, service: str, log_dir: Path) -> Instance:
+    """Start one more process of `service` (not waiting for it: see `wait_healthy`)."""
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"{service}-{port}.log"
+    with log_file.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}.main"],
+            env={**os.environ, **service_env(cfg, net), "TALENTLOOP_HTTP_PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    remember_child(proc)
+    return Instance(service, port, proc, log_file)
+
+
+def wait_healthy(instances: list[Instance], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(instances)
+    while pending:
+        for inst in list(pending):
+            if not inst.alive():
+                raise RuntimeError(f"{inst.service} on :{inst.port} exited during start:\n{inst.log_tail()}")
+            try:
+                if httpx.get(f"{inst.url}/health", timeout=2.0).status_code == 200:
+                    pending.remove(inst)
+            except httpx.HTTPError:
+                pass
+        if pending and time.monotonic() > deadline:
+            raise TimeoutError(f"not healthy after {timeout:.0f}s: {[(i.service, i.port) for i in pending]}")
+        if pending:
+            time.sleep(0.2)
+
+
+def stop(instances: list[Instance], timeout: float = 20.0) -> None:
+    for inst in instances:
+        if inst.alive():
+            terminate(inst.proc.pid, timeout)
