@@ -84,21 +84,28 @@ class WageUnit(StrEnum):
 CENT = Decimal("0.01")
 
 
-def _in_cents(amount: Decimal) -> Decimal:
+def _plain(amount: Decimal) -> Decimal:
     # pydantic counts digits without trailing zeros, so "1.000…0" with any number of zeros
-    # passes max_digits and would be written back as it came: always write two decimals.
+    # (or "0E+99999999999999") passes max_digits and would be written back as it came:
+    # write such amounts plainly, at most two decimals; any other is written as it was sent.
     try:
-        return (amount + 0).quantize(CENT)  # + 0: -0 (which ge=0 lets through) is written 0.00
+        amount = amount + 0  # -0 (which ge=0 lets through) becomes 0
+        exponent = amount.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -2:
+            return amount.quantize(CENT)
+        if isinstance(exponent, int) and exponent > 0:
+            return amount.quantize(Decimal(1))
+        return amount
     except InvalidOperation:
         raise ValueError("not an amount with at most two decimals") from None
 
 
-# Read: a number or a decimal string; written: always "<up to 10 digits>.<2 digits>".
+# Read: a number or a decimal string; written: "<up to 10 digits>[.<1 or 2 digits>]".
 Amount = Annotated[
     Decimal,
     Field(ge=0, max_digits=12, decimal_places=2),
-    AfterValidator(_in_cents),
-    WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,10}\.[0-9]{2}$", "maxLength": 13}, mode="serialization"),
+    AfterValidator(_plain),
+    WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$", "maxLength": 13}, mode="serialization"),
 ]
 
 
