@@ -6,9 +6,9 @@ from pathlib import Path
 
 from contracts import events, topics
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
-from services.routing import sweeper
+from services.routing import store, sweeper
 from services.routing.api import router
-from services.routing.handlers import HANDLERS, batch_handler
+from services.routing.handlers import HANDLERS, batch_handler_for
 
 
 async def on_start(rt: Runtime) -> None:
@@ -24,7 +24,7 @@ DEFINITION = ServiceDefinition(
     emits=(events.ReferralRoutedV1, events.ReferralUnmatchedV1, events.SkillsGapObservedV1),
     consumes=(topics.OPENINGS, topics.REFERRALS, topics.CANDIDATES, topics.EMPLOYER_ACTIONS),
     handlers=HANDLERS,
-    batch_handler=batch_handler,
+    batch_handler=batch_handler_for(store.Postings()),
     on_start=on_start,
 )
 

@@ -1,17 +1,19 @@
 """The open openings a batch of decisions may touch, in memory: pure, no I/O.
 
 Deciding a batch of referrals one SQL round trip at a time cost ~12 ms a decision; here the
-store reads (and locks) every opening the batch could reach once, and each decision reads
-and updates this snapshot instead, exactly as `handlers._decide` reads and updates the
-tables: the same openings are covering, the same are nearest, and a slot taken by one
-decision is gone for the next. `decide_batch` is therefore `_decide` applied in order.
+store reads the slots of every opening the batch could reach once (the postings themselves
+come from a cache kept per process), and each decision reads and updates this snapshot
+instead, exactly as `handlers._decide` reads and updates the tables: the same openings are
+covering, the same are nearest, and a slot taken by one decision is gone for the next.
+`decide_in`, applied in order, is `_decide` applied in order. The store then checks, under
+the row locks of the openings chosen, that nobody took their slots meanwhile.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import datetime
 
 from services.routing.domain import Candidate, Opening, Routed, Unmatched, decide, held_back
@@ -20,20 +22,37 @@ NEAREST_POOL = 50  # openings weighed for "nearest" when none fits: those sharin
 
 
 class Catalogue:
-    def __init__(self, openings: Iterable[Opening]) -> None:
-        self._openings: dict[str, Opening] = {}
-        self._requiring: dict[str, set[str]] = defaultdict(set)  # skill -> openings requiring it
-        self._unconditional: set[str] = set()  # openings requiring no skill: they cover anyone
-        for opening in openings:
-            self._openings[opening.opening_id] = opening
-            for skill in opening.required:
-                self._requiring[skill].add(opening.opening_id)
-            if not opening.required:
-                self._unconditional.add(opening.opening_id)
+    """Open openings (their postings) with their slots as a snapshot saw them; an Opening is
+    materialized only when a decision looks at it."""
+
+    def __init__(self, postings: Mapping[str, Opening], slots: Mapping[str, tuple[int, Mapping[str, int]]]) -> None:
+        self._postings = postings  # opening id -> the posting (remaining and taken_by not yet set)
+        self._slots = dict(slots)  # opening id -> (remaining, slots held per partner); the open ones
+        self._requiring: dict[str, list[str]] = defaultdict(list)  # skill -> open openings requiring it
+        self._unconditional: list[str] = []  # openings requiring no skill: they cover anyone
+        for opening_id in self._slots:
+            required = postings[opening_id].required
+            for skill in required:
+                self._requiring[skill].append(opening_id)
+            if not required:
+                self._unconditional.append(opening_id)
+        self._seen: dict[str, Opening] = {}
         self.taken: dict[str, int] = defaultdict(int)  # slots taken from this snapshot, per opening
 
     def __len__(self) -> int:
-        return len(self._openings)
+        return len(self._slots)
+
+    def opening(self, opening_id: str) -> Opening:
+        found = self._seen.get(opening_id)
+        if found is None:
+            remaining, taken_by = self._slots[opening_id]
+            found = dataclasses.replace(self._postings[opening_id], remaining=remaining, taken_by=taken_by)
+            self._seen[opening_id] = found
+        return found
+
+    def _in_target(self, candidate: Candidate, opening_id: str) -> bool:
+        code = candidate.target_onet_soc_code
+        return code is None or self._postings[opening_id].onet_soc_code[:7] == code[:7]
 
     def _sharing(self, candidate: Candidate) -> dict[str, int]:
         """Openings in the candidate's target sharing at least one required skill, with how many."""
@@ -41,31 +60,26 @@ class Catalogue:
         for skill in candidate.skills:
             for opening_id in self._requiring.get(skill, ()):
                 shared[opening_id] += 1
-        code = candidate.target_onet_soc_code
-        if code is None:
-            return shared
-        return {i: n for i, n in shared.items() if self._openings[i].onet_soc_code[:7] == code[:7]}
+        return {i: n for i, n in shared.items() if self._in_target(candidate, i)}
 
     def covering(self, candidate: Candidate) -> list[Opening]:
         """Open openings whose required skills the candidate has all of (`required <@ skills`)."""
-        shared = self._sharing(candidate)
-        ids = [i for i, n in shared.items() if n == len(self._openings[i].required)]
-        code = candidate.target_onet_soc_code
-        ids += [i for i in self._unconditional if code is None or self._openings[i].onet_soc_code[:7] == code[:7]]
-        return [self._openings[i] for i in ids]
+        ids = [i for i, n in self._sharing(candidate).items() if n == len(self._postings[i].required)]
+        ids += [i for i in self._unconditional if self._in_target(candidate, i)]
+        return [self.opening(i) for i in ids]
 
     def nearest(self, candidate: Candidate) -> list[Opening]:
         """The NEAREST_POOL openings sharing the most required skills (`required && skills`):
         most shared first, then fewest required, then opening id."""
         shared = self._sharing(candidate)
-        ranked = sorted(shared, key=lambda i: (-shared[i], len(self._openings[i].required), i))
-        return [self._openings[i] for i in ranked[:NEAREST_POOL]]
+        ranked = sorted(shared, key=lambda i: (-shared[i], len(self._postings[i].required), i))
+        return [self.opening(i) for i in ranked[:NEAREST_POOL]]
 
     def take(self, opening_id: str, partner_id: str) -> None:
-        opening = self._openings[opening_id]
+        opening = self.opening(opening_id)
         taken_by = dict(opening.taken_by)
         taken_by[partner_id] = taken_by.get(partner_id, 0) + 1
-        self._openings[opening_id] = dataclasses.replace(opening, remaining=opening.remaining - 1, taken_by=taken_by)
+        self._seen[opening_id] = dataclasses.replace(opening, remaining=opening.remaining - 1, taken_by=taken_by)
         self.taken[opening_id] += 1
 
 

@@ -10,6 +10,7 @@ import asyncpg
 
 from contracts import Envelope, build, events
 from plumbing import outbox
+from plumbing.consumer import BatchHandler
 from plumbing.settings import Settings
 from services.routing import domain, store
 from services.routing.catalogue import decide_in as catalogue_decide
@@ -174,11 +175,13 @@ async def _emit(
         await outbox.emit(conn, event, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.causation_id)
 
 
-async def on_referrals_submitted(conn: asyncpg.Connection, items: list[tuple[Envelope, events.ReferralSubmittedV2]]) -> None:
+async def on_referrals_submitted(
+    conn: asyncpg.Connection, items: list[tuple[Envelope, events.ReferralSubmittedV2]], postings: store.Postings
+) -> None:
     """Many first decisions at once, decided as `on_referral_submitted` decides each one, in
-    order: claim them in one statement, read and lock every opening they could touch once,
-    decide against that snapshot (a slot taken is gone for the next), then store the
-    decisions, the slots and the events in three statements."""
+    order: claim them in one statement, read the slots of every opening they could touch
+    once, decide against that snapshot (a slot taken is gone for the next), take the slots
+    chosen if nobody else did meanwhile, then store the decisions and the events."""
     candidates = {env.id: _candidate(e, e.target_onet_soc_code, e.target_opening_id) for env, e in items}
     claimed = await store.claim_many(conn, [(candidates[env.id], e.candidate_id, e.credentials) for env, e in items])
     todo = []
@@ -188,34 +191,41 @@ async def on_referrals_submitted(conn: asyncpg.Connection, items: list[tuple[Env
             todo.append((env, e))
     if not todo:
         return
-    catalogue = await store.catalogue_for(conn, [candidates[env.id] for env, _ in todo])
-    decided, out = [], []
-    for env, event in todo:
-        candidate = candidates[env.id]
-        decision = catalogue_decide(catalogue, candidate, env.time)
-        decided.append((event.referral_id, decision, 1))
+    catalogue, seen = await postings.catalogue(conn, [candidates[env.id] for env, _ in todo], min(env.time for env, _ in todo))
+    decided = [(env, e, catalogue_decide(catalogue, candidates[env.id], env.time)) for env, e in todo]
+    if not await store.take_slots(conn, dict(catalogue.taken), seen):
+        # Another process took or freed a slot of a chosen opening meanwhile: decide again,
+        # one by one against the tables, as `on_referral_submitted` does.
+        decided = [(env, e, await _decide(conn, candidates[env.id], env.time)) for env, e, _ in decided]
+    out = []
+    for env, event, decision in decided:
         cause = Cause.of(env)
-        for payload in domain.decision_events(candidate, decision, event.candidate_id, event.credentials, attempt=1):
+        for payload in domain.decision_events(candidates[env.id], decision, event.candidate_id, event.credentials, 1):
             envelope = build(payload, source=SOURCE, correlation_id=cause.correlation_id, causation_id=cause.causation_id)
             out.append((envelope, type(payload)))
-    await store.record_many(conn, decided, dict(catalogue.taken))
+    await store.record_many(conn, [(e.referral_id, decision, 1) for _, e, decision in decided])
     await outbox.enqueue_many(conn, out)
 
 
-async def batch_handler(conn: asyncpg.Connection, items: list[tuple[Envelope, events.Payload]]) -> None:
+def batch_handler_for(postings: store.Postings) -> BatchHandler:
     """A batch in record order: each run of consecutive submissions set-based, anything else
-    through its own handler, so the order of facts is kept."""
-    run: list[tuple[Envelope, events.ReferralSubmittedV2]] = []
-    for env, payload in items:
-        if isinstance(payload, events.ReferralSubmittedV2):
-            run.append((env, payload))
-            continue
+    through its own handler, so the order of facts is kept. `postings` caches the openings'
+    postings of one database schema."""
+
+    async def batch_handler(conn: asyncpg.Connection, items: list[tuple[Envelope, events.Payload]]) -> None:
+        run: list[tuple[Envelope, events.ReferralSubmittedV2]] = []
+        for env, payload in items:
+            if isinstance(payload, events.ReferralSubmittedV2):
+                run.append((env, payload))
+                continue
+            if run:
+                await on_referrals_submitted(conn, run, postings)
+                run = []
+            await HANDLERS[type(payload).event_type](conn, env, payload)
         if run:
-            await on_referrals_submitted(conn, run)
-            run = []
-        await HANDLERS[type(payload).event_type](conn, env, payload)
-    if run:
-        await on_referrals_submitted(conn, run)
+            await on_referrals_submitted(conn, run, postings)
+
+    return batch_handler
 
 
 HANDLERS = {

@@ -11,6 +11,7 @@ import asyncpg
 from contracts import events
 from services.routing.catalogue import NEAREST_POOL, Catalogue
 from services.routing.domain import (
+    FAIR_SHARE_HOLD,
     ROUTED,
     UNMATCHED,
     Candidate,
@@ -353,31 +354,76 @@ async def claim_many(conn: asyncpg.Connection, claims: list[tuple[Candidate, str
     return {r["referral_id"] for r in claimed}
 
 
-async def catalogue_for(conn: asyncpg.Connection, candidates: list[Candidate]) -> Catalogue:
-    """Every open opening these candidates could be routed to or be near (sharing a required
-    skill, or requiring none), locked in opening order for the rest of the transaction, so
-    the batch decides against slots no one else takes meanwhile."""
-    wanted = sorted(set().union(*(c.skills for c in candidates)))
+class Postings:
+    """Openings' postings parsed once per process, by id and version: a posting changes only
+    with an update, which moves `updated_at`, so a cached one is reused while its
+    (posted_at, updated_at) is what the table says."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[tuple[object, object], Opening]] = {}
+
+    async def catalogue(
+        self, conn: asyncpg.Connection, candidates: list[Candidate], earliest: datetime
+    ) -> tuple[Catalogue, dict[str, tuple[int, int]]]:
+        """The open openings these candidates could be routed to or be near (sharing a
+        required skill, or requiring none), with their slots now, read without locks; and
+        the (capacity, routed count) each was seen with, for `take_slots` to check."""
+        wanted = sorted(set().union(*(c.skills for c in candidates)))
+        rows = await conn.fetch(
+            "SELECT opening_id, capacity, routed_count, posted_at, updated_at FROM openings"
+            " WHERE state = 'open' AND (required_skills && $1::text[] OR required_skills = '{}')",
+            wanted,
+        )
+        stale = [r["opening_id"] for r in rows if self._version(r) != self._cache.get(r["opening_id"], (None,))[0]]
+        if stale:
+            for full in await conn.fetch("SELECT * FROM openings WHERE opening_id = ANY($1::text[])", stale):
+                self._cache[full["opening_id"]] = (self._version(full), _opening(full, {}))
+        # Partners' held slots matter only while an opening is young (the fair-share hold).
+        young = [r["opening_id"] for r in rows if r["posted_at"] + FAIR_SHARE_HOLD > earliest]
+        held = await conn.fetch(
+            "SELECT opening_id, partner_id, count(*) AS n FROM decisions WHERE outcome = 'routed'"
+            " AND withdrawn_at IS NULL AND opening_id = ANY($1::text[]) GROUP BY opening_id, partner_id",
+            young,
+        ) if young else []
+        taken: dict[str, dict[str, int]] = {}
+        for h in held:
+            taken.setdefault(h["opening_id"], {})[h["partner_id"]] = h["n"]
+        postings = {r["opening_id"]: self._cache[r["opening_id"]][1] for r in rows}
+        slots = {r["opening_id"]: (r["capacity"] - r["routed_count"], taken.get(r["opening_id"], {})) for r in rows}
+        seen = {r["opening_id"]: (r["capacity"], r["routed_count"]) for r in rows}
+        return Catalogue(postings, slots), seen
+
+    @staticmethod
+    def _version(row: asyncpg.Record) -> tuple[object, object]:
+        return (row["posted_at"], row["updated_at"])
+
+
+async def take_slots(conn: asyncpg.Connection, taken: dict[str, int], seen: dict[str, tuple[int, int]]) -> bool:
+    """Take the slots a batch chose, under the chosen openings' row locks (opening order, as
+    every writer), if each is still open with the capacity and routed count the batch saw;
+    else take none and return False (another process routed or freed a slot meanwhile)."""
+    if not taken:
+        return True
+    ids = sorted(taken)
     rows = await conn.fetch(
-        "SELECT * FROM openings WHERE state = 'open' AND (required_skills && $1::text[] OR required_skills = '{}')"
+        "SELECT opening_id, state, capacity, routed_count FROM openings WHERE opening_id = ANY($1::text[])"
         " ORDER BY opening_id FOR UPDATE",
-        wanted,
+        ids,
     )
-    held = await conn.fetch(
-        "SELECT opening_id, partner_id, count(*) AS n FROM decisions WHERE outcome = 'routed' AND withdrawn_at IS NULL"
-        " AND opening_id = ANY($1::text[]) GROUP BY opening_id, partner_id",
-        [r["opening_id"] for r in rows],
+    now = {r["opening_id"]: (r["state"], r["capacity"], r["routed_count"]) for r in rows}
+    if any(now.get(i) != ("open", *seen[i]) for i in ids):
+        return False
+    await conn.execute(
+        "UPDATE openings o SET routed_count = o.routed_count + v.n"
+        " FROM unnest($1::text[], $2::int[]) AS v(opening_id, n) WHERE o.opening_id = v.opening_id",
+        ids,
+        [taken[i] for i in ids],
     )
-    taken: dict[str, dict[str, int]] = {}
-    for h in held:
-        taken.setdefault(h["opening_id"], {})[h["partner_id"]] = h["n"]
-    return Catalogue(_opening(r, taken.get(r["opening_id"], {})) for r in rows)
+    return True
 
 
-async def record_many(
-    conn: asyncpg.Connection, decided: list[tuple[str, Routed | Unmatched, int]], taken: dict[str, int]
-) -> None:
-    """Store decisions on claimed referrals and the slots they took, two statements."""
+async def record_many(conn: asyncpg.Connection, decided: list[tuple[str, Routed | Unmatched, int]]) -> None:
+    """Store decisions on claimed referrals (their slots already taken), one statement."""
     routed = [isinstance(d, Routed) for _, d, _ in decided]
     await conn.execute(
         "UPDATE decisions d SET outcome = v.outcome, opening_id = v.opening_id, score = v.score,"
@@ -390,11 +436,3 @@ async def record_many(
         [d.score if r else None for (_, d, _), r in zip(decided, routed, strict=True)],
         [attempt for _, _, attempt in decided],
     )
-    if taken:
-        ids = sorted(taken)
-        await conn.execute(
-            "UPDATE openings o SET routed_count = o.routed_count + v.n"
-            " FROM unnest($1::text[], $2::int[]) AS v(opening_id, n) WHERE o.opening_id = v.opening_id",
-            ids,
-            [taken[i] for i in ids],
-        )

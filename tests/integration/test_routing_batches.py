@@ -11,7 +11,9 @@ import pytest
 
 from contracts import Envelope, build, events
 from plumbing.consumer import EventConsumer, Record
+from services.routing import store
 from services.routing.app import DEFINITION as ROUTING
+from services.routing.handlers import batch_handler_for
 from tests.integration import test_withdraw_update_erase as shared
 from tests.integration.test_withdraw_update_erase import CONSENT, T0, skill_refs
 
@@ -71,7 +73,8 @@ async def test_a_batch_decides_as_one_by_one_does(make_pool, seed):
     openings, referrals = scenario(seed)
     one_by_one = EventConsumer("routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers)  # type: ignore[arg-type]
     batched = EventConsumer(  # type: ignore[arg-type]
-        "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers, batch_handler=ROUTING.batch_handler
+        "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers,
+        batch_handler=batch_handler_for(store.Postings()),
     )
     opening_records = records(openings)
     referral_records = records(referrals, start=len(openings))
@@ -95,7 +98,8 @@ async def test_a_batch_decides_as_one_by_one_does(make_pool, seed):
 async def test_a_referral_submitted_twice_in_one_batch_is_decided_once(make_pool):
     openings, referrals = scenario(4, n_openings=5, n_referrals=3)
     batched = EventConsumer(  # type: ignore[arg-type]
-        "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers, batch_handler=ROUTING.batch_handler
+        "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers,
+        batch_handler=batch_handler_for(store.Postings()),
     )
     await batched.process_batch(records(openings))
     # The same fact under two event ids (a producer retry), in one batch.
@@ -105,3 +109,32 @@ async def test_a_referral_submitted_twice_in_one_batch_is_decided_once(make_pool
     assert sorted(r["referral_id"] for r in rows) == ["r0000", "r0001"]
     kinds = Counter(Envelope.from_bytes(r["value"]).type for r in await batched.pool.fetch("SELECT value FROM outbox"))
     assert kinds["referral.routed.v1"] + kinds["referral.unmatched.v1"] == 2
+
+
+class RacedPostings(store.Postings):
+    """Another routing process takes a slot of every opening right after this one read them."""
+
+    async def catalogue(self, conn, candidates, earliest):  # type: ignore[no-untyped-def]
+        found = await super().catalogue(conn, candidates, earliest)
+        async with self.other.acquire() as other:
+            await other.execute("UPDATE openings SET routed_count = routed_count + 1 WHERE routed_count < capacity")
+        return found
+
+
+async def test_slots_taken_by_another_process_meanwhile_are_not_overfilled(make_pool):
+    openings, referrals = scenario(5, n_openings=10, n_referrals=60)
+    postings = RacedPostings()
+    batched = EventConsumer(  # type: ignore[arg-type]
+        "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers,
+        batch_handler=batch_handler_for(postings),
+    )
+    await batched.process_batch(records(openings))
+    postings.other = batched.pool
+    assert (await batched.process_batch(records(referrals, start=10)))["applied"] == len(referrals)
+    over = await batched.pool.fetchval("SELECT count(*) FROM openings WHERE routed_count > capacity")
+    assert over == 0
+    # Every routed decision holds a slot the table counts (beside the slots the other took).
+    per_opening = dict(await batched.pool.fetch(
+        "SELECT opening_id, count(*) FROM decisions WHERE outcome = 'routed' GROUP BY opening_id"))
+    counts = dict(await batched.pool.fetch("SELECT opening_id, routed_count FROM openings"))
+    assert per_opening and all(per_opening[o] <= counts[o] for o in per_opening)
