@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +29,9 @@ from plumbing import apikeys, db, keys_api, metrics, outbox, problems, subscribe
 from plumbing.body_limits import install as limit_bodies
 from plumbing.consume_loop import ConsumeLoop, loops_for
 from plumbing.consumer import BatchHandler, EventConsumer, Handler, RecordConsumer
+from plumbing.correlate import Correlate
 from plumbing.kafka import new_producer
-from plumbing.logging import bind_context, clear_context, configure, get_logger
+from plumbing.logging import configure, get_logger
 from plumbing.settings import Settings
 
 log = get_logger(__name__)
@@ -156,32 +155,9 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     )
     problems.install(app)
     problems.document(app)
-    limit_bodies(app, settings)  # before `correlate`, so a 413 is correlated and counted too
-
-    @app.middleware("http")
-    async def correlate(request: Request, call_next: Any) -> Response:
-        clear_context()
-        request.state.correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-        bind_context(service=definition.name, correlation_id=request.state.correlation_id)
-        start = time.perf_counter()
-        status = 500  # if the app raises past its exception handlers
-        with tracing.server_span(request.method, request.headers, definition.name) as span:
-            try:
-                response: Response = await call_next(request)
-                status = response.status_code
-            finally:
-                # The template (`/v1/referrals/{referral_id}`), never the concrete path: ids stay
-                # out of labels and span names, and the series stay few.
-                route = getattr(request.scope.get("route"), "path", None) or metrics.UNMATCHED_ROUTE
-                span.update_name(f"{request.method} {route}")
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
-                metrics.http_request(definition.name, route, request.method, status, time.perf_counter() - start)
-        response.headers["X-Correlation-Id"] = request.state.correlation_id
-        ids = tracing.ids_of(span)
-        if ids is not None:
-            response.headers["X-Trace-Id"] = ids[0]
-        return response
+    limit_bodies(app, settings)  # before `Correlate`, so a 413 is correlated and counted too
+    # Correlation id, server span and latency metric of every request (plumbing/correlate.py).
+    app.add_middleware(Correlate, service=definition.name)
 
     @app.get(
         "/health",
@@ -230,7 +206,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
 def _without_native_telemetry() -> dict[str, Any]:
     """Turn off FastAPI's own OpenTelemetry instrumentation where it has one (recent releases).
 
-    Our `correlate` middleware makes the one server span per request, the same with every
+    Our `Correlate` middleware makes the one server span per request, the same with every
     FastAPI version we accept; FastAPI's would add a second server span (with the concrete
     path, ids included) and spans for every dependency and serialization step.
     """

@@ -1,7 +1,7 @@
 """OpenTelemetry traces across HTTP and Kafka: W3C trace context in headers, spans per request and event.
 
 - An HTTP request starts a server span, continuing the caller's `traceparent` if it sent one
-  (`plumbing/service.py`).
+  (`plumbing/correlate.py`, installed by `plumbing/service.py`).
 - `outbox.enqueue_many` stores the current span's `traceparent`/`tracestate` with each outbox
   row (`outbox_context`); the relay sends them as Kafka headers (`kafka_headers`).
 - A consumer extracts them from the record (`context_from_headers`) and runs the handler in a
@@ -127,13 +127,17 @@ def consumer_span(topic: str, headers: Sequence[tuple[str, bytes]], consumer: st
     )
 
 
-def server_span(method: str, headers: Mapping[str, str], service: str) -> Any:
-    """A context manager: the server span for one HTTP request (renamed to its route later)."""
+def server_span(method: str, headers: Mapping[str, str], service: str, *, end_on_exit: bool = True) -> Any:
+    """A context manager: the server span for one HTTP request (renamed to its route later).
+
+    `end_on_exit=False`: the caller ends it (plumbing/correlate.py ends it when the response
+    starts, while the request's code goes on in its context)."""
     return tracer().start_as_current_span(
         method,
         context=context_from_http(headers),
         kind=SpanKind.SERVER,
         attributes={"http.request.method": method, "talentloop.service": service},
+        end_on_exit=end_on_exit,
     )
 
 
