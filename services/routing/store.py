@@ -337,7 +337,7 @@ async def claim_many(conn: asyncpg.Connection, claims: list[tuple[Candidate, str
             "referral_id": candidate.referral_id, "partner_id": candidate.partner_id, "candidate_id": candidate_id,
             "target_onet_soc_code": candidate.target_onet_soc_code, "target_opening_id": candidate.target_opening_id,
             "credentials": creds, "degree": degree, "location": location, "skills": skills_,
-            "credential_list": credential_list_,
+            "credential_list": json.loads(credential_list_),
         })
     claimed = await conn.fetch(
         "INSERT INTO decisions (referral_id, partner_id, candidate_id, outcome, target_onet_soc_code,"
@@ -347,7 +347,7 @@ async def claim_many(conn: asyncpg.Connection, claims: list[tuple[Candidate, str
         " ARRAY(SELECT jsonb_array_elements_text(r.skills)), r.credential_list"
         " FROM jsonb_to_recordset($1::jsonb) AS r(referral_id text, partner_id text, candidate_id text,"
         " target_onet_soc_code text, target_opening_id text, credentials jsonb, degree text, location text,"
-        " skills jsonb, credential_list text)"
+        " skills jsonb, credential_list jsonb)"
         " ON CONFLICT (referral_id) DO NOTHING RETURNING referral_id",
         json.dumps(rows),
     )

@@ -68,13 +68,24 @@ async def outcome_of(consumer: EventConsumer) -> tuple[list, Counter]:
     return [tuple(r) for r in rows], published
 
 
+def counting(handler, applied: list[int]):  # type: ignore[no-untyped-def]
+    """The batch handler, noting the size of every batch it applied whole."""
+
+    async def batch_handler(conn, items):  # type: ignore[no-untyped-def]
+        await handler(conn, items)
+        applied.append(len(items))
+
+    return batch_handler
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_a_batch_decides_as_one_by_one_does(make_pool, seed):
     openings, referrals = scenario(seed)
     one_by_one = EventConsumer("routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers)  # type: ignore[arg-type]
+    applied: list[int] = []
     batched = EventConsumer(  # type: ignore[arg-type]
         "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers,
-        batch_handler=batch_handler_for(store.Postings()),
+        batch_handler=counting(batch_handler_for(store.Postings()), applied),
     )
     opening_records = records(openings)
     referral_records = records(referrals, start=len(openings))
@@ -85,6 +96,8 @@ async def test_a_batch_decides_as_one_by_one_does(make_pool, seed):
     for chunk in (referral_records[:7], referral_records[7:100], referral_records[100:]):
         assert (await batched.process_batch(chunk))["applied"] == len(chunk)
 
+    # Every batch went through the set-based path whole (none split down to single events).
+    assert applied == [len(openings), 7, 93, len(referrals) - 100]
     expected, published = await outcome_of(one_by_one)
     got, got_published = await outcome_of(batched)
     assert got == expected
@@ -124,13 +137,15 @@ class RacedPostings(store.Postings):
 async def test_slots_taken_by_another_process_meanwhile_are_not_overfilled(make_pool):
     openings, referrals = scenario(5, n_openings=10, n_referrals=60)
     postings = RacedPostings()
+    applied: list[int] = []
     batched = EventConsumer(  # type: ignore[arg-type]
         "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers,
-        batch_handler=batch_handler_for(postings),
+        batch_handler=counting(batch_handler_for(postings), applied),
     )
     await batched.process_batch(records(openings))
     postings.other = batched.pool
     assert (await batched.process_batch(records(referrals, start=10)))["applied"] == len(referrals)
+    assert applied == [len(openings), len(referrals)]  # the batch fell back inside, whole
     over = await batched.pool.fetchval("SELECT count(*) FROM openings WHERE routed_count > capacity")
     assert over == 0
     # Every routed decision holds a slot the table counts (beside the slots the other took).
