@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from plumbing import faults
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "urn:talentloop:problem"
@@ -103,9 +106,27 @@ def install(app: FastAPI) -> None:
         problem = Problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail))
         return problem_response(problem, request)
 
+    async def on_data_error(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # The database refused a value the request carried (a NUL in a path parameter, a
+        # number out of range): the caller's input, not a server fault.
+        return problem_response(Problem(422, "invalid-input", "A value in the request cannot be stored", str(exc)[:300]), request)
+
+    async def on_fault(request: Request, exc: Exception) -> JSONResponse:
+        if not faults.is_infrastructure(exc):
+            raise exc  # a bug: the server's own 500
+        response = problem_response(
+            Problem(503, "unavailable", "A dependency is unreachable; try again shortly", faults.describe(exc, 300)),
+            request,
+        )
+        response.headers["Retry-After"] = "5"
+        return response
+
     app.add_exception_handler(Problem, on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(asyncpg.DataError, on_data_error)  # type: ignore[arg-type]
+    for fault in (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+        app.add_exception_handler(fault, on_fault)  # type: ignore[arg-type]
 
 
 DESCRIPTIONS = {
