@@ -8,6 +8,7 @@ from pathlib import Path
 from faststream.kafka import KafkaBroker
 
 from contracts import events
+from contracts.topics import default_partitions
 from deploy.topics import TopicSpec, create_topics
 from plumbing import subscriber
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
@@ -46,7 +47,7 @@ async def on_start(rt: Runtime) -> None:
         return
     await create_topics(
         settings.kafka_bootstrap_servers,
-        [TopicSpec(t, config=INBOUND_TOPIC_CONFIG) for t in topics],
+        [TopicSpec(t, partitions=default_partitions(), config=INBOUND_TOPIC_CONFIG) for t in topics],
     )
     consumer = inbound.InboundConsumer(
         "intake", rt.pool, rt.producer, settings.max_attempts, settings.retry_backoff_s, intake=intake, adapters=topics

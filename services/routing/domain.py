@@ -41,10 +41,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from contracts import events, vocabulary
+from contracts import bounds, events, vocabulary
 
 WEIGHTS = {"skills": 0.6, "preferred": 0.2, "credentials": 0.1, "location": 0.1}
-NEAREST = 3
+NEAREST = bounds.NEAREST_MAX  # what referral.unmatched may carry
 FAIR_SHARE = 0.5
 FAIR_SHARE_HOLD = timedelta(days=3)
 
@@ -173,11 +173,10 @@ def decide(candidate: Candidate, openings: list[Opening], now: datetime | None =
     with_slot = [o for o in fits if o.remaining > 0]
     eligible = [o for o in with_slot if now is None or not held_back(candidate, o, now)]
     if eligible:
-        best = min(eligible, key=lambda o: _rank(candidate, o))
+        rank = {o.opening_id: _rank(candidate, o) for o in with_slot}  # each opening scored once
+        best = min(eligible, key=lambda o: rank[o.opening_id])
         fairness = None
-        if len(eligible) < len(with_slot) and _rank(candidate, min(with_slot, key=lambda o: _rank(candidate, o))) < _rank(
-            candidate, best
-        ):
+        if len(eligible) < len(with_slot) and min(rank.values()) < rank[best.opening_id]:
             fairness = "a better-scoring opening is held for other partners' candidates (fair share)"
         return _routed(candidate, best, len(eligible) - 1, fairness)
 

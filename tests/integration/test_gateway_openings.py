@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from contracts import Envelope
+from contracts import Envelope, events, registry
 from plumbing import db
 from plumbing.consumer import EventConsumer
 from plumbing.vault import Vault
@@ -61,11 +61,11 @@ async def listed(http: httpx.AsyncClient) -> dict[str, dict]:
     return {o["opening_id"]: o for o in r.json()}
 
 
-async def test_posting_publishes_opening_posted_1_1_with_the_requirements_and_lists_it_open(gateway_pool):
+async def test_posting_publishes_the_current_opening_posted_with_the_requirements_and_lists_it_open(gateway_pool):
     async with gateway_app(gateway_pool) as http:
         oid = await post_opening(http)
         (posted,) = await opening_events(gateway_pool)
-        assert posted.type == "opening.posted.v1" and posted.dataschema.endswith(":opening.posted:1.1")
+        assert posted.type == "opening.posted.v1" and posted.dataschema == registry.dataschema(events.OpeningPostedV1)
         assert posted.subject == oid
         assert posted.data["required_credentials"] == [{"name": "OSHA 10", "ctdl_id": "ce-0a1b"}]
         assert posted.data["degree_required"] == "associate"
