@@ -12,9 +12,10 @@ the row locks of the openings chosen, that nobody took their slots meanwhile.
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import datetime
+from itertools import chain
 
 from services.routing.domain import Candidate, Opening, Routed, Unmatched, decide, held_back
 
@@ -28,14 +29,17 @@ class Catalogue:
     def __init__(self, postings: Mapping[str, Opening], slots: Mapping[str, tuple[int, Mapping[str, int]]]) -> None:
         self._postings = postings  # opening id -> the posting (remaining and taken_by not yet set)
         self._slots = dict(slots)  # opening id -> (remaining, slots held per partner); the open ones
-        self._requiring: dict[str, list[str]] = defaultdict(list)  # skill -> open openings requiring it
+        requiring: dict[str, list[str]] = defaultdict(list)
         self._unconditional: list[str] = []  # openings requiring no skill: they cover anyone
+        self._size: dict[str, int] = {}  # opening id -> how many skills it requires
         for opening_id in self._slots:
             required = postings[opening_id].required
+            self._size[opening_id] = len(required)
             for skill in required:
-                self._requiring[skill].append(opening_id)
+                requiring[skill].append(opening_id)
             if not required:
                 self._unconditional.append(opening_id)
+        self._requiring: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in requiring.items()}  # skill -> openings
         self._seen: dict[str, Opening] = {}
         self.taken: dict[str, int] = defaultdict(int)  # slots taken from this snapshot, per opening
 
@@ -54,25 +58,24 @@ class Catalogue:
         code = candidate.target_onet_soc_code
         return code is None or self._postings[opening_id].onet_soc_code[:7] == code[:7]
 
-    def _sharing(self, candidate: Candidate) -> dict[str, int]:
-        """Openings in the candidate's target sharing at least one required skill, with how many."""
-        shared: dict[str, int] = defaultdict(int)
-        for skill in candidate.skills:
-            for opening_id in self._requiring.get(skill, ()):
-                shared[opening_id] += 1
-        return {i: n for i, n in shared.items() if self._in_target(candidate, i)}
+    def _sharing(self, candidate: Candidate) -> Counter[str]:
+        """Openings sharing at least one required skill with the candidate, with how many
+        (counted in C: this is the hot loop of a batch)."""
+        return Counter(chain.from_iterable(self._requiring.get(s, ()) for s in candidate.skills))
 
     def covering(self, candidate: Candidate) -> list[Opening]:
-        """Open openings whose required skills the candidate has all of (`required <@ skills`)."""
-        ids = [i for i, n in self._sharing(candidate).items() if n == len(self._postings[i].required)]
-        ids += [i for i in self._unconditional if self._in_target(candidate, i)]
-        return [self.opening(i) for i in ids]
+        """Open openings in the candidate's target whose required skills the candidate has all
+        of (`required <@ skills`)."""
+        size = self._size
+        ids = [i for i, n in self._sharing(candidate).items() if n == size[i]]
+        ids += self._unconditional
+        return [self.opening(i) for i in ids if self._in_target(candidate, i)]
 
     def nearest(self, candidate: Candidate) -> list[Opening]:
         """The NEAREST_POOL openings sharing the most required skills (`required && skills`):
         most shared first, then fewest required, then opening id."""
-        shared = self._sharing(candidate)
-        ranked = sorted(shared, key=lambda i: (-shared[i], len(self._postings[i].required), i))
+        shared = {i: n for i, n in self._sharing(candidate).items() if self._in_target(candidate, i)}
+        ranked = sorted(shared, key=lambda i: (-shared[i], self._size[i], i))
         return [self.opening(i) for i in ranked[:NEAREST_POOL]]
 
     def take(self, opening_id: str, partner_id: str) -> None:
