@@ -23,6 +23,15 @@ from plumbing.problems import Problem
 Effect = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
 IN_FLIGHT_EXPIRY = "60 seconds"  # far longer than any request's transaction
 
+# Claim the key in one statement: a new row, or one left in progress longer than the expiry
+# by a process that died (taken over as if new); nothing if the key is otherwise taken.
+CLAIM = f"""
+INSERT INTO idempotency_keys AS k (principal, key, request_hash) VALUES ($1, $2, $3)
+ON CONFLICT (principal, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, created_at = now()
+  WHERE k.status_code IS NULL AND k.created_at < now() - interval '{IN_FLIGHT_EXPIRY}'
+RETURNING 1
+"""
+
 
 def fingerprint(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
@@ -44,44 +53,41 @@ async def run_once(
         raise Problem(400, "bad-idempotency-key", "Idempotency-Key must be 1 to 255 characters")
 
     digest = fingerprint(payload)
-    await pool.execute(
-        "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status_code IS NULL"
-        f" AND created_at < now() - interval '{IN_FLIGHT_EXPIRY}'",
-        who.ref,
-        key,
-    )
-    inserted = await pool.fetchval(
-        "INSERT INTO idempotency_keys (principal, key, request_hash) VALUES ($1, $2, $3) "
-        "ON CONFLICT DO NOTHING RETURNING 1",
-        who.ref,
-        key,
-        digest,
-    )
-    if not inserted:
-        row = await pool.fetchrow(
-            "SELECT request_hash, status_code, response FROM idempotency_keys WHERE principal = $1 AND key = $2",
-            who.ref,
-            key,
-        )
-        if row is None:  # released by a failed first attempt between our two statements
-            raise Problem(409, "idempotency-key-in-use", "Retry", "the first request with this key just failed; retry")
-        if row["request_hash"] != digest:
-            raise Problem(422, "idempotency-key-reused", "Idempotency-Key reused with a different payload")
-        if row["status_code"] is None:
-            raise Problem(409, "idempotency-key-in-use", "A request with this Idempotency-Key is still in progress")
-        return JSONResponse(json.loads(row["response"]), status_code=row["status_code"], headers={"Idempotent-Replayed": "true"})
-
+    claimed = False
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            status, body = await effect(conn)
-            await conn.execute(
-                "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE principal = $1 AND key = $2",
-                who.ref,
-                key,
-                status,
-                json.dumps(body, default=str),
-            )
+        # One pooled connection for the whole request: the claim (committed on its own, so a
+        # concurrent request with the key sees it at once), then the effect's transaction.
+        async with pool.acquire() as conn:
+            claimed = bool(await conn.fetchval(CLAIM, who.ref, key, digest))
+            if not claimed:
+                return await _answered(conn, who, key, digest)
+            async with conn.transaction():
+                status, body = await effect(conn)
+                await conn.execute(
+                    "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE principal = $1 AND key = $2",
+                    who.ref,
+                    key,
+                    status,
+                    json.dumps(body, default=str),
+                )
     except BaseException:
-        await pool.execute("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2", who.ref, key)
+        if claimed:  # release the key, so the request can be retried
+            await pool.execute("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2", who.ref, key)
         raise
     return JSONResponse(body, status_code=status)
+
+
+async def _answered(conn: asyncpg.Connection, who: Principal, key: str, digest: str) -> JSONResponse:
+    """The key is taken: replay its stored answer, or the problem why not."""
+    row = await conn.fetchrow(
+        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE principal = $1 AND key = $2",
+        who.ref,
+        key,
+    )
+    if row is None:  # released by a failed first attempt between our two statements
+        raise Problem(409, "idempotency-key-in-use", "Retry", "the first request with this key just failed; retry")
+    if row["request_hash"] != digest:
+        raise Problem(422, "idempotency-key-reused", "Idempotency-Key reused with a different payload")
+    if row["status_code"] is None:
+        raise Problem(409, "idempotency-key-in-use", "A request with this Idempotency-Key is still in progress")
+    return JSONResponse(json.loads(row["response"]), status_code=row["status_code"], headers={"Idempotent-Replayed": "true"})
