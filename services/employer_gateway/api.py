@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -278,10 +279,11 @@ async def inbox(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     require(who, "employer")
-    items = await store.inbox_page(
-        pool_of(request), who.id, state=status.value if status else None, opening_id=opening_id, after=after, limit=limit
-    )
-    await with_contacts(request, items)
+    async with pool_of(request).acquire() as conn:
+        page = await store.inbox_page(
+            conn, who.id, state=status.value if status else None, opening_id=opening_id, after=after, limit=limit
+        )
+        items = await with_contacts(request, conn, page)
     return {"items": items, "next_after": items[-1]["cursor"] if len(items) == limit else None}
 
 
@@ -292,29 +294,38 @@ async def inbox(
 )
 async def referral(referral_id: str, request: Request, who: Caller) -> dict[str, Any]:
     require(who, "employer")
-    found = await store.referral_detail(pool_of(request), referral_id, who.id)
-    if found is None:
-        raise problems.not_found("referral")
-    await with_contacts(request, [found])
-    return found
-
-
-async def with_contacts(request: Request, items: list[dict[str, Any]]) -> None:
-    """Set each item's `contact`: the candidate's details where they consented to employers
-    seeing them and the referral is in progress or placed; otherwise null (also once the
-    candidate is erased: their key is gone)."""
-    shown = [i["referral_id"] for i in items if State(i["state"]) in domain.SHOWS_CONTACT]
-    vault: Vault = request.app.state.vault
     async with pool_of(request).acquire() as conn:
-        sealed = await store.shared_contacts(conn, shown)
-        keys = await vault.keys(conn, [candidate_of(s) for s in sealed.values()])
-    for item in items:
+        found = await store.referral_detail(conn, referral_id, who.id)
+        if found is None:
+            raise problems.not_found("referral")
+        (item,) = await with_contacts(request, conn, [found])
+    return item
+
+
+async def with_contacts(
+    request: Request, conn: asyncpg.Connection, found: list[tuple[dict[str, Any], str | None]]
+) -> list[dict[str, Any]]:
+    """The items, each with its `contact`: the candidate's details where they consented to
+    employers seeing them (`found` pairs each item with those details, sealed) and the
+    referral is in progress or placed; otherwise null (also once the candidate is erased:
+    their key is gone)."""
+    sealed = {
+        item["referral_id"]: events.Sealed.model_validate_json(contact)
+        for item, contact in found
+        if contact is not None and State(item["state"]) in domain.SHOWS_CONTACT
+    }
+    vault: Vault = request.app.state.vault
+    keys = await vault.keys(conn, [candidate_of(s) for s in sealed.values()]) if sealed else {}
+    items = []
+    for item, _ in found:
         s = sealed.get(item["referral_id"])
         key = keys.get(candidate_of(s)) if s else None
         try:
             item["contact"] = key.open(s, "contact") if key and s else None
         except Unreadable:
             item["contact"] = None
+        items.append(item)
+    return items
 
 
 async def _act(

@@ -214,52 +214,65 @@ async def load_all(conn: asyncpg.Connection, referral_id: str) -> list[tuple[Ref
     return await _load(conn, referral_id, None)
 
 
+# The referrals rows with everything hanging off them, in one statement. `version` and `seen`
+# tell whether the row locked is the one this statement's snapshot saw: locking may wait for
+# another transaction's commit, and then the row is its newest version while the subqueries
+# still see the snapshot. Every change to interviews, offers or employment also updates the
+# referral's row (`save`), so equal ctids mean the children read are current too.
+_CHILDREN = """
+    (SELECT array_agg(ROW(i.interview_id, i.scheduled_for, i.mode, i.outcome, i.cancelled_by) ORDER BY i.interview_id)
+       FROM interviews i WHERE i.referral_id = r.referral_id AND i.employer_id = r.employer_id) AS interviews,
+    (SELECT array_agg(ROW(o.offer_id, o.terms, o.expires_on, o.declined_reason) ORDER BY o.created_at, o.offer_id)
+       FROM offers o WHERE o.referral_id = r.referral_id AND o.employer_id = r.employer_id) AS offers,
+    e.start_date, e.checked, e.separated_on
+"""
+_FROM = " FROM referrals r LEFT JOIN employments e ON e.referral_id = r.referral_id AND e.employer_id = r.employer_id"
+LOAD = (
+    "SELECT r.ctid::text AS version,"
+    " (SELECT s.ctid::text FROM referrals s WHERE s.referral_id = r.referral_id AND s.employer_id = r.employer_id)"
+    " AS seen, r.referral_id, r.employer_id, r.opening_id, r.partner_id, r.state, r.decline_reason,"
+    + _CHILDREN
+    + _FROM
+    + " WHERE r.referral_id = $1 AND ($2::text IS NULL OR r.employer_id = $2) ORDER BY r.employer_id FOR UPDATE OF r"
+)
+
+
 async def _load(conn: asyncpg.Connection, referral_id: str, employer_id: str | None) -> list[tuple[Referral, str]]:
-    rows = await conn.fetch(
-        "SELECT referral_id, employer_id, opening_id, partner_id, state, decline_reason FROM referrals"
-        " WHERE referral_id = $1 AND ($2::text IS NULL OR employer_id = $2) ORDER BY employer_id FOR UPDATE",
-        referral_id,
-        employer_id,
+    rows = await conn.fetch(LOAD, referral_id, employer_id)
+    if any(r["version"] != r["seen"] for r in rows):
+        # Changed while we waited for the lock: read again; holding the lock, it is current now.
+        rows = await conn.fetch(LOAD, referral_id, employer_id)
+    return [(referral_of(row), row["partner_id"]) for row in rows]
+
+
+def referral_of(row: asyncpg.Record) -> Referral:
+    """The domain's referral from a row of `LOAD` (or of the detail query: the same columns)."""
+    referral = Referral(
+        row["referral_id"],
+        row["employer_id"],
+        row["opening_id"],
+        State(row["state"]),
+        decline_reason=events.DeclineReason(row["decline_reason"]) if row["decline_reason"] else None,
     )
-    if not rows:
-        return []
-    args = (referral_id, employer_id)
-    where = " WHERE referral_id = $1 AND ($2::text IS NULL OR employer_id = $2)"
-    interviews = await conn.fetch(
-        "SELECT interview_id, employer_id, scheduled_for, mode, outcome, cancelled_by FROM interviews" + where, *args
-    )
-    offers = await conn.fetch("SELECT * FROM offers" + where, *args)
-    employments = {r["employer_id"]: r for r in await conn.fetch("SELECT * FROM employments" + where, *args)}
-    out = []
-    for row in rows:
-        employer = row["employer_id"]
-        referral = Referral(
-            row["referral_id"],
-            employer,
-            row["opening_id"],
-            State(row["state"]),
-            decline_reason=events.DeclineReason(row["decline_reason"]) if row["decline_reason"] else None,
+    for interview_id, scheduled_for, mode, outcome, cancelled_by in row["interviews"] or ():
+        referral.interviews[interview_id] = Interview(
+            interview_id,
+            scheduled_for,
+            events.InterviewMode(mode),
+            events.InterviewOutcome(outcome) if outcome else None,
+            events.CancelledBy(cancelled_by) if cancelled_by else None,
         )
-        for i in (i for i in interviews if i["employer_id"] == employer):
-            referral.interviews[i["interview_id"]] = Interview(
-                i["interview_id"],
-                i["scheduled_for"],
-                events.InterviewMode(i["mode"]),
-                events.InterviewOutcome(i["outcome"]) if i["outcome"] else None,
-                events.CancelledBy(i["cancelled_by"]) if i["cancelled_by"] else None,
-            )
-        for o in (o for o in offers if o["employer_id"] == employer):
-            referral.offers[o["offer_id"]] = Offer(
-                o["offer_id"],
-                terms_from(json.loads(o["terms"])),
-                o["expires_on"],
-                events.OfferDeclineReason(o["declined_reason"]) if o["declined_reason"] else None,
-            )
-        if (e := employments.get(employer)) is not None:
-            checked = {int(days): still for days, still in json.loads(e["checked"]).items()}
-            referral.employment = Employment(e["start_date"], checked, e["separated_on"])
-        out.append((referral, row["partner_id"]))
-    return out
+    for offer_id, terms, expires_on, declined_reason in row["offers"] or ():
+        referral.offers[offer_id] = Offer(
+            offer_id,
+            terms_from(json.loads(terms)),
+            expires_on,
+            events.OfferDeclineReason(declined_reason) if declined_reason else None,
+        )
+    if row["start_date"] is not None:
+        checked = {int(days): still for days, still in json.loads(row["checked"]).items()}
+        referral.employment = Employment(row["start_date"], checked, row["separated_on"])
+    return referral
 
 
 def terms_from(doc: dict) -> Terms:
@@ -285,79 +298,97 @@ def _terms_json(terms: Terms) -> str:
     )
 
 
+# The referral's row and everything hanging off it, in one statement. Rows whose values did
+# not change are left as they are (no new row version for PostgreSQL to write and vacuum).
+SAVE = """
+WITH referral AS (
+    UPDATE referrals SET state = $3, decline_reason = $4, updated_at = now()
+    WHERE referral_id = $1 AND employer_id = $2
+), interview AS (
+    INSERT INTO interviews AS i (interview_id, referral_id, employer_id, scheduled_for, mode, outcome, cancelled_by)
+    SELECT u.interview_id, $1, $2, u.scheduled_for, u.mode, u.outcome, u.cancelled_by
+    FROM unnest($5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
+        AS u(interview_id, scheduled_for, mode, outcome, cancelled_by)
+    ON CONFLICT (interview_id) DO UPDATE SET
+        scheduled_for = EXCLUDED.scheduled_for, mode = EXCLUDED.mode, outcome = EXCLUDED.outcome,
+        cancelled_by = EXCLUDED.cancelled_by
+    WHERE (i.scheduled_for, i.mode, i.outcome, i.cancelled_by)
+        IS DISTINCT FROM (EXCLUDED.scheduled_for, EXCLUDED.mode, EXCLUDED.outcome, EXCLUDED.cancelled_by)
+), offer AS (
+    INSERT INTO offers AS o (offer_id, referral_id, employer_id, terms, expires_on, declined_reason)
+    SELECT u.offer_id, $1, $2, u.terms, u.expires_on, u.declined_reason
+    FROM unnest($10::text[], $11::jsonb[], $12::date[], $13::text[]) AS u(offer_id, terms, expires_on, declined_reason)
+    ON CONFLICT (offer_id) DO UPDATE SET declined_reason = EXCLUDED.declined_reason
+    WHERE o.declined_reason IS DISTINCT FROM EXCLUDED.declined_reason
+), employment AS (
+    INSERT INTO employments AS e (referral_id, employer_id, start_date, checked, separated_on)
+    SELECT $1, $2, $14::date, $15::jsonb, $16::date WHERE $14::date IS NOT NULL
+    ON CONFLICT (referral_id, employer_id) DO UPDATE SET checked = EXCLUDED.checked, separated_on = EXCLUDED.separated_on
+    WHERE (e.checked, e.separated_on) IS DISTINCT FROM (EXCLUDED.checked, EXCLUDED.separated_on)
+)
+SELECT 1
+"""
+
+
 async def save(conn: asyncpg.Connection, referral: Referral) -> None:
     """Store the referral's state and everything hanging off it (interviews, offers, employment)."""
-    ids = (referral.referral_id, referral.employer_id)
+    interviews = list(referral.interviews.values())
+    offers = list(referral.offers.values())
+    e = referral.employment
     await conn.execute(
-        "UPDATE referrals SET state = $3, decline_reason = $4, updated_at = now()"
-        " WHERE referral_id = $1 AND employer_id = $2",
-        *ids,
+        SAVE,
+        referral.referral_id,
+        referral.employer_id,
         referral.state.value,
         referral.decline_reason.value if referral.decline_reason else None,
+        [i.interview_id for i in interviews],
+        [i.scheduled_for for i in interviews],
+        [i.mode.value for i in interviews],
+        [i.outcome.value if i.outcome else None for i in interviews],
+        [i.cancelled_by.value if i.cancelled_by else None for i in interviews],
+        [o.offer_id for o in offers],
+        [_terms_json(o.terms) for o in offers],
+        [o.expires_on for o in offers],
+        [o.declined.value if o.declined else None for o in offers],
+        e.start_date if e else None,
+        json.dumps({str(days): still for days, still in sorted(e.checked.items())}) if e else None,
+        e.separated_on if e else None,
     )
-    for i in referral.interviews.values():
-        await conn.execute(
-            "INSERT INTO interviews (interview_id, referral_id, employer_id, scheduled_for, mode, outcome, cancelled_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (interview_id) DO UPDATE SET"
-            " scheduled_for = EXCLUDED.scheduled_for, mode = EXCLUDED.mode, outcome = EXCLUDED.outcome,"
-            " cancelled_by = EXCLUDED.cancelled_by",
-            i.interview_id,
-            *ids,
-            i.scheduled_for,
-            i.mode.value,
-            i.outcome.value if i.outcome else None,
-            i.cancelled_by.value if i.cancelled_by else None,
-        )
-    for o in referral.offers.values():
-        await conn.execute(
-            "INSERT INTO offers (offer_id, referral_id, employer_id, terms, expires_on, declined_reason)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (offer_id) DO UPDATE SET declined_reason = EXCLUDED.declined_reason",
-            o.offer_id,
-            *ids,
-            _terms_json(o.terms),
-            o.expires_on,
-            o.declined.value if o.declined else None,
-        )
-    if (e := referral.employment) is not None:
-        await conn.execute(
-            "INSERT INTO employments (referral_id, employer_id, start_date, checked, separated_on)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (referral_id, employer_id) DO UPDATE SET"
-            " checked = EXCLUDED.checked, separated_on = EXCLUDED.separated_on",
-            *ids,
-            e.start_date,
-            json.dumps({str(days): still for days, still in sorted(e.checked.items())}),
-            e.separated_on,
-        )
 
 
 INBOX_COLUMNS = (
-    "seq, referral_id, opening_id, partner_id, candidate_id, state, decline_reason, routing, routed_at, updated_at,"
-    " stale_at"
+    "r.seq, r.referral_id, r.opening_id, r.partner_id, r.candidate_id, r.state, r.decline_reason, r.routing,"
+    " r.routed_at, r.updated_at, r.stale_at"
+)
+# The candidate's sealed contact details, where they allowed employers to see them.
+_CONTACT = (
+    " LEFT JOIN contacts c ON c.referral_id = r.referral_id AND c.share_contact AND c.contact_sealed IS NOT NULL"
 )
 
 
 async def inbox_page(
-    pool: asyncpg.Pool,
+    conn: asyncpg.Connection | asyncpg.Pool,
     employer_id: str,
     *,
     state: str | None,
     opening_id: str | None,
     after: int | None,
     limit: int,
-) -> list[dict]:
-    """The employer's routed referrals in arrival order, paged by the `seq` cursor."""
-    rows = await pool.fetch(
-        f"SELECT {INBOX_COLUMNS} FROM referrals"
-        " WHERE employer_id = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR opening_id = $3)"
-        " AND seq > coalesce($4::bigint, 0)"
-        " ORDER BY seq LIMIT $5",
+) -> list[tuple[dict, str | None]]:
+    """The employer's routed referrals in arrival order, paged by the `seq` cursor; each with
+    the candidate's sealed contact details (JSON) if they allowed employers to see them."""
+    rows = await conn.fetch(
+        f"SELECT {INBOX_COLUMNS}, c.contact_sealed FROM referrals r{_CONTACT}"
+        " WHERE r.employer_id = $1 AND ($2::text IS NULL OR r.state = $2) AND ($3::text IS NULL OR r.opening_id = $3)"
+        " AND r.seq > coalesce($4::bigint, 0)"
+        " ORDER BY r.seq LIMIT $5",
         employer_id,
         state,
         opening_id,
         after,
         limit,
     )
-    return [inbox_item(r) for r in rows]
+    return [(inbox_item(r), r["contact_sealed"]) for r in rows]
 
 
 def inbox_item(r: asyncpg.Record) -> dict:
@@ -386,17 +417,21 @@ def inbox_item(r: asyncpg.Record) -> dict:
     }
 
 
-async def referral_detail(pool: asyncpg.Pool, referral_id: str, employer_id: str) -> dict | None:
-    """One of the employer's referrals with its interviews, offers and employment; None if not theirs."""
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            f"SELECT {INBOX_COLUMNS} FROM referrals WHERE referral_id = $1 AND employer_id = $2",
-            referral_id,
-            employer_id,
-        )
-        if row is None:
-            return None
-        [(referral, _)] = await _load(conn, referral_id, employer_id)
+async def referral_detail(
+    conn: asyncpg.Connection | asyncpg.Pool, referral_id: str, employer_id: str
+) -> tuple[dict, str | None] | None:
+    """One of the employer's referrals with its interviews, offers and employment, and the
+    candidate's shared sealed contact details (JSON, or None); None if not theirs. One
+    statement, so one consistent snapshot."""
+    row = await conn.fetchrow(
+        f"SELECT {INBOX_COLUMNS}, r.employer_id, {_CHILDREN}, c.contact_sealed{_FROM}{_CONTACT}"
+        " WHERE r.referral_id = $1 AND r.employer_id = $2",
+        referral_id,
+        employer_id,
+    )
+    if row is None:
+        return None
+    referral = referral_of(row)
     employment = referral.employment
     return {
         **inbox_item(row),
@@ -426,7 +461,7 @@ async def referral_detail(pool: asyncpg.Pool, referral_id: str, employer_id: str
             "retention": {str(days): still for days, still in sorted(employment.checked.items())},
             "separated_on": employment.separated_on.isoformat() if employment.separated_on else None,
         },
-    }
+    }, row["contact_sealed"]
 
 
 # --- the candidate's contact details ----------------------------------------------------
@@ -454,13 +489,3 @@ async def keep_contact(
 
 async def forget_contacts(conn: asyncpg.Connection, referral_ids: list[str]) -> None:
     await conn.execute("DELETE FROM contacts WHERE referral_id = ANY($1::text[])", referral_ids)
-
-
-async def shared_contacts(conn: asyncpg.Connection | asyncpg.Pool, referral_ids: list[str]) -> dict[str, events.Sealed]:
-    """The sealed contact details of those referrals whose candidate allowed employers to see them."""
-    rows = await conn.fetch(
-        "SELECT referral_id, contact_sealed FROM contacts WHERE referral_id = ANY($1::text[])"
-        " AND share_contact AND contact_sealed IS NOT NULL",
-        referral_ids,
-    )
-    return {r["referral_id"]: events.Sealed.model_validate_json(r["contact_sealed"]) for r in rows}
