@@ -1,6 +1,7 @@
 """Benchmark: concurrent employers' calls against the employer gateway on the real stack.
 
     .venv/bin/python bench/gateway_load.py [--referrals 2000] [--concurrency 32] [--seed 7] [--timeout 900]
+        [--raw-seconds 15] [--without-uvloop]
 
 Starts a fresh local stack (Kafka, PostgreSQL) and only the employer gateway in a temporary
 state directory. Each demo employer (keys from the stack's keys.json) posts one opening
@@ -29,6 +30,16 @@ requests/s, p50/p90/p99/max latency overall and per action, the gateway's peak R
 seconds, the outbox backlog when the load ended and how long it took to drain, the events on
 Kafka, the gateway's warning/error log lines, and the machine.
 
+The raw limit, measured in the same run on the same database right after the drain (so the
+gateway's figures have something to be compared with): the same clients for `--raw-seconds`
+against a bare ASGI app under uvicorn (bench/raw_http_db.py: no framework, one `SELECT 1`
+per request on an asyncpg pool of the gateway's size), and asyncpg `SELECT 1` round trips/s
+on one connection and on ten. `gateway_to_raw` is the gateway's requests/s over the bare
+app's; CPU milliseconds per request are given for both servers (the figure a busy shared
+machine disturbs least). `--without-uvloop` starts the gateway and the bare app unable to
+import uvloop and httptools (uvicorn then runs asyncio's loop and h11), to measure what
+`uvicorn[standard]` brings; `server_stack` says which loop and parser the servers ran.
+
 Exits 1 when any request failed, the events on Kafka do not match the accepted actions, or
 the run (seeding, load and drain together) takes longer than `--timeout` seconds.
 """
@@ -38,8 +49,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -58,9 +71,9 @@ from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
 from talentloop import credentials, network
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.gateway_load`, the repository root is
-    from common import PeakRss, isolated_network, machine, percentile, read_from_start
+    from common import PeakRss, free_port, isolated_network, machine, percentile, read_from_start
 except ImportError:
-    from bench.common import PeakRss, isolated_network, machine, percentile, read_from_start
+    from bench.common import PeakRss, free_port, isolated_network, machine, percentile, read_from_start
 
 RESULTS = Path(__file__).parent / "results" / "gateway_load.json"
 SOURCE = "/talentloop/bench/gateway-load"
@@ -313,6 +326,137 @@ def stats(values: list[float]) -> dict:
     }
 
 
+# --- the raw limit -------------------------------------------------------------------------
+
+RAW_SERVER = Path(__file__).parent / "raw_http_db.py"
+BLOCKED = ("uvloop", "httptools")  # what `uvicorn[standard]` adds that uvicorn picks by itself
+
+
+def without_uvloop(folder: Path) -> None:
+    """Make every Python process started from here on unable to import uvloop and httptools
+    (modules of those names that raise ImportError, first on PYTHONPATH): uvicorn then runs
+    asyncio's own loop and h11, as it does without `uvicorn[standard]`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in BLOCKED:
+        (folder / f"{name}.py").write_text(f"raise ImportError('{name} blocked by bench/gateway_load.py')\n")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
+
+
+def server_stack() -> dict:
+    """The event loop and HTTP parser uvicorn picks in a process started with this environment
+    (its "auto": uvloop and httptools when they import)."""
+    probe = (
+        "import json\n"
+        "def ok(m):\n"
+        "    try:\n"
+        "        __import__(m)\n"
+        "        return True\n"
+        "    except ImportError:\n"
+        "        return False\n"
+        "print(json.dumps({'loop': 'uvloop' if ok('uvloop') else 'asyncio', 'http': 'httptools' if ok('httptools') else 'h11'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        return {"error": done.stderr[-300:]}
+
+
+async def round_trips(database_url: str, seconds: float = 2.0) -> dict:
+    """asyncpg `SELECT 1` round trips per second: one connection in a loop, and ten at once."""
+
+    async def loop(conn: asyncpg.Connection, until: float) -> int:
+        n = 0
+        while time.monotonic() < until:
+            await conn.fetchval("SELECT 1")
+            n += 1
+        return n
+
+    conns = [await asyncpg.connect(database_url) for _ in range(10)]
+    try:
+        t = time.monotonic()
+        one = await loop(conns[0], t + seconds)
+        one_rate = one / (time.monotonic() - t)
+        t = time.monotonic()
+        ten = sum(await asyncio.gather(*(loop(c, t + seconds) for c in conns)))
+        ten_rate = ten / (time.monotonic() - t)
+    finally:
+        for c in conns:
+            await c.close()
+    return {"one_connection_per_s": round(one_rate), "ten_connections_per_s": round(ten_rate)}
+
+
+async def raw_load(base: str, concurrency: int, seconds: float, body: dict) -> tuple[list[float], int, float]:
+    """The load's clients (`concurrency`, one keep-alive connection each) against the bare app
+    for `seconds`: every request a POST with an Authorization header and a placement-sized body."""
+    latencies: list[float] = []
+    errors = 0
+    until = time.monotonic() + seconds
+    headers = {"Authorization": "Bearer tl_emp_key_00000000000000000000_" + "x" * 43, "Idempotency-Key": "raw"}
+
+    async def worker() -> None:
+        nonlocal errors
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
+            while time.monotonic() < until:
+                t = time.perf_counter()
+                try:
+                    r = await http.post(f"{base}/v1/raw", json=body, headers=headers)
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append((time.perf_counter() - t) * 1000)
+                errors += not ok
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, errors, time.monotonic() - t0
+
+
+async def raw_limit(database_url: str, concurrency: int, seconds: float) -> dict:
+    """The bare app under the same clients, and asyncpg's round trips (see the module's docstring)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(RAW_SERVER), str(port), database_url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            for _ in range(300):
+                try:
+                    await http.post(f"{base}/v1/raw", json={})
+                    break
+                except httpx.HTTPError:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"the bare app exited: {proc.stderr.read().decode()[-2000:]}") from None
+                    await asyncio.sleep(0.1)
+        server = psutil.Process(proc.pid)
+        cpu0 = sum(server.cpu_times()[:2])
+        latencies, errors, wall = await raw_load(base, concurrency, seconds, terms(random.Random(0)))
+        cpu = sum(server.cpu_times()[:2]) - cpu0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return {
+        "what": "bare ASGI app under uvicorn, one SELECT 1 per request on an asyncpg pool of 10, same clients",
+        "requests": len(latencies),
+        "errors": errors,
+        "wall_seconds": round(wall, 2),
+        "requests_per_s": round(len(latencies) / wall, 1),
+        "latency_ms": stats(latencies),
+        "server_cpu_seconds": round(cpu, 2),
+        "server_cpu_ms_per_request": round(1000 * cpu / max(1, len(latencies)), 3),
+        "asyncpg_select_1": await round_trips(database_url),
+    }
+
+
 # --- the stack -----------------------------------------------------------------------------
 
 
@@ -491,6 +635,12 @@ async def run(
     finally:
         await conn.close()
 
+    # 5. the raw limit, now, on the same database and machine
+    raw = None
+    if args.raw_seconds > 0:
+        print(f"raw limit: the same {args.concurrency} clients against a bare app for {args.raw_seconds:.0f} s ...")
+        raw = await raw_limit(net.database_url, args.concurrency, args.raw_seconds)
+
     requests = sum(len(v) for v in rec.latencies.values())
     everything = [ms for v in rec.latencies.values() for ms in v]
     per_referral = Counter(found.per_referral.values())
@@ -518,10 +668,14 @@ async def run(
         "events_match_accepted": found.total == expected and set(found.types) <= EXPECTED_TYPES,
         "relay_published_since_load": relay_published,
         "gateway_cpu_seconds": round(gateway_cpu, 1),
+        "gateway_cpu_ms_per_request": round(1000 * gateway_cpu / max(1, requests), 3),
         "client_cpu_seconds": round(client_cpu, 1),
         # the whole machine during the load: this script, the gateway, PostgreSQL, Kafka, and anything else running
         "machine_cpu_busy_percent": round(100 * machine_busy, 1),
         "first_errors": rec.errors,
+        "raw_limit": raw,
+        # The gateway's throughput as a share of the bare app's under the same clients.
+        "gateway_to_raw": round(requests / wall / raw["requests_per_s"], 3) if raw else None,
     }
 
 
@@ -567,6 +721,14 @@ def main() -> None:
     parser.add_argument(
         "--timeout", type=float, default=15 * 60, help="seconds for seeding, load and drain together (default 900)"
     )
+    parser.add_argument(
+        "--raw-seconds", type=float, default=15.0, help="seconds of load on the bare app for the raw limit (0: skip)"
+    )
+    parser.add_argument(
+        "--without-uvloop",
+        action="store_true",
+        help="start the gateway and the bare app unable to import uvloop and httptools (asyncio's loop and h11)",
+    )
     args = parser.parse_args()
     if not 1 <= args.referrals <= MAX_REFERRALS:
         parser.error(f"--referrals must be 1 to {MAX_REFERRALS}")
@@ -574,11 +736,18 @@ def main() -> None:
         parser.error(f"--concurrency must be 1 to {MAX_CONCURRENCY}")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
+    if args.raw_seconds < 0:
+        parser.error("--raw-seconds must be 0 or more")
 
     started = time.monotonic()
+    load_start = os.getloadavg()
     failure = None
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
         home = Path(tmp)
+        if args.without_uvloop:
+            without_uvloop(home / "blocked-modules")
+        stack_used = server_stack()
+        print(f"servers run {stack_used}")
         cfg = isolated_network(home)
         try:
             net = network.up(cfg, only=("employer_gateway",))
@@ -606,6 +775,7 @@ def main() -> None:
         "referrals": args.referrals,
         "concurrency": args.concurrency,
         "seed": args.seed,
+        "server_stack": stack_used,
         **measured,
         "gateway_peak_rss_mb": round(rss.peak / 2**20, 1),
         "client_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
@@ -613,6 +783,7 @@ def main() -> None:
         "source": source_tree(),
         "total_wall_seconds": round(time.monotonic() - started, 1),
         "machine": machine(),
+        "load_avg": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in os.getloadavg()]},
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -628,8 +799,15 @@ def main() -> None:
         f"p99 {lat['p99']} ms, max {lat['max']} ms; outbox backlog {result['outbox_backlog_at_end']} at the end, "
         f"drained after {result['outbox_drained_after_s']} s; {result['events_on_kafka']} events on Kafka for "
         f"{result['accepted_actions']} accepted actions; gateway peak RSS {result['gateway_peak_rss_mb']} MiB; "
-        f"written to {RESULTS}"
+        f"gateway CPU {result['gateway_cpu_ms_per_request']} ms/request; written to {RESULTS}"
     )
+    if (raw := result.get("raw_limit")) is not None:
+        print(
+            f"raw limit (bare app, SELECT 1): {raw['requests_per_s']}/s, p99 {raw['latency_ms'].get('p99')} ms, "
+            f"{raw['server_cpu_ms_per_request']} ms CPU/request; asyncpg SELECT 1 {raw['asyncpg_select_1']}; "
+            f"gateway/raw {result['gateway_to_raw']}; {stack_used}; load average "
+            f"{result['load_avg']['start'][0]} -> {result['load_avg']['end'][0]}"
+        )
     if result["errors"] or not result["events_match_accepted"]:
         why = []
         if result["errors"]:
