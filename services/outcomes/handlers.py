@@ -4,9 +4,11 @@ whenever a referral's status changes (the closed loop).
 
 One path for one event and for many: the live consumer hands over batches of records
 (`batch_handler`), a redelivered or failed record comes alone (`handlers`), and both end in
-`_about_referrals`: lock the referrals, append every event in one statement, derive each
-touched referral's projection once from all its ledger rows, store them together, and (live)
-notify each status change. Openings and erasures are few and go one by one; a batch holding
+`_about_referrals`: lock the referrals, read what is known of them (erasure, status, compact
+events) in one statement, append every event in one statement, derive each touched
+referral's projection once from its compact events and the new ones (`store.project_appended`;
+from its ledger rows where that would not be exact), store them in one statement, and (live)
+notify every status change of the batch together. Openings and erasures are few and go one by one; a batch holding
 an erasure is applied event by event, in order, because an erasure changes how the events
 after it are stored.
 
@@ -34,19 +36,19 @@ async def _about_referrals(conn: asyncpg.Connection, items: list[tuple[Envelope,
     about = [(env, type(p).topic.name, getattr(p, "referral_id", None) or env.subject) for env, p in items]
     referral_ids = sorted({rid for _, _, rid in about})
     await store.lock_referrals(conn, referral_ids)
+    before = await store.known(conn, referral_ids)
     # The ledger keeps each envelope as received (an old version stays an old version),
     # redacted if the candidate was erased before it arrived.
-    appended = await store.append_many(conn, about, await store.erased_among(conn, referral_ids))
-    touched = sorted({rid for env, _, rid in about if env.id in appended})
-    if not touched:
+    appended = await store.append_many(conn, about, before.erased)
+    if not appended:
         return
-    projected = await store.reproject_many(conn, touched)
+    projected = await store.project_appended(conn, appended, before)
     if not live:
         return
     latest = {rid: env for env, _, rid in sorted(about, key=lambda a: a[0].time)}  # the newest event causes it
-    for rid, (before, p) in projected.items():
-        if p.partner_status.status != before:
-            await notify.status_changed(conn, latest[rid], p, before)
+    await notify.status_changed_many(conn, [
+        (latest[rid], p, was) for rid, (was, p) in projected.items() if p.partner_status.status != was
+    ])
 
 
 async def _on_opening_event(conn: asyncpg.Connection, env: Envelope, payload: Payload) -> None:

@@ -5,10 +5,12 @@ change."""
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 
-from contracts import Envelope, events
-from plumbing import outbox, webhooks
+from contracts import Envelope, build, events
+from plumbing import outbox
 from services.outcomes.projection import Projection
 
 SOURCE = "/talentloop/outcomes"
@@ -26,17 +28,44 @@ def status_event(projected: Projection, before: str | None) -> events.ReferralSt
 
 
 async def status_changed(conn: asyncpg.Connection, cause: Envelope, projected: Projection, before: str | None) -> None:
-    if not projected.record.partner_id:
-        return  # no event that names the partner has arrived yet: they hear once one has
-    event = status_event(projected, before)
-    envelope = await outbox.emit(conn, event, source=SOURCE, correlation_id=cause.correlationid,
-                                 causation_id=str(cause.id))
-    await webhooks.enqueue(
-        conn,
-        f"partner:{event.partner_id}",
-        event_id=envelope.id,
-        event_type=envelope.type,
-        subject=event.referral_id,
-        occurred_at=envelope.time,
-        data=event.model_dump(mode="json"),
+    await status_changed_many(conn, [(cause, projected, before)])
+
+
+# webhooks.enqueue for many notifications in one statement: the same rows (one per active
+# endpoint of the owner whose filter takes the type, once per endpoint and event).
+ENQUEUE_WEBHOOKS = """
+INSERT INTO webhook_deliveries (delivery_id, endpoint_id, owner, event_id, event_type, body)
+SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), w.endpoint_id, w.owner, n.event_id, n.event_type,
+    n.body::jsonb
+FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS n(owner, event_id, event_type, body, i)
+JOIN webhook_endpoints w ON w.owner = n.owner AND w.active
+    AND (cardinality(w.event_types) = 0 OR n.event_type = ANY(w.event_types))
+ORDER BY n.i, w.endpoint_id
+ON CONFLICT (endpoint_id, event_id) DO NOTHING
+"""
+
+
+async def status_changed_many(
+    conn: asyncpg.Connection, changes: list[tuple[Envelope, Projection, str | None]]
+) -> None:
+    """Each change ((cause, projection, status before)) as `status_changed` tells it, all in
+    two statements: the outbox rows (in the order given) and the webhook deliveries."""
+    told = []
+    for cause, projected, before in changes:
+        if not projected.record.partner_id:
+            continue  # no event that names the partner has arrived yet: they hear once one has
+        event = status_event(projected, before)
+        envelope = build(event, source=SOURCE, correlation_id=cause.correlationid, causation_id=str(cause.id))
+        told.append((envelope, event))
+    if not told:
+        return
+    await outbox.enqueue_many(conn, [(envelope, type(event)) for envelope, event in told])
+    # The body `webhooks.enqueue` sends: ids and states only, the details stay behind the API.
+    await conn.execute(
+        ENQUEUE_WEBHOOKS,
+        [f"partner:{event.partner_id}" for _, event in told],
+        [envelope.id for envelope, _ in told],
+        [envelope.type for envelope, _ in told],
+        [json.dumps({"id": str(envelope.id), "type": envelope.type, "occurred_at": envelope.time.isoformat(),
+                     "subject": event.referral_id, "data": envelope.data}) for envelope, event in told],
     )

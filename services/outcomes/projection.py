@@ -5,13 +5,24 @@ stages and partner status (`domain.derive`), the record the reports read
 (`records.ReferralRecord`, without demographics, which stay sealed) and what the referring
 partner is told (`PartnerStatus`). The same events give the same projection whatever order
 they arrived in, which is what makes a rebuild from Kafka equal the live projection.
+
+`project` reads only the data keys in `INPUT_KEYS`, so the live service keeps each referral's
+events in that compact form (`Inputs`) beside its projection and folds a batch's new events
+into them instead of reading every ledger row of the referral again. Two conditions keep the
+compact form exact, and where either fails the caller derives from the ledger rows instead
+(`Inputs.exact_for`): no two events of the referral share their time and type (only then does
+the order look at the whole data, which the compact form has not kept), and every value
+survives the ledger's jsonb as it is (`jsonb_exact`: a float pydantic writes in exponent
+notation, or -0.0, comes back from jsonb as another number).
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +30,7 @@ from services.outcomes import domain
 from services.outcomes.records import Credential, Placement, ReferralRecord
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LedgerEvent:
     event_type: str
     occurred_at: datetime
@@ -60,13 +71,93 @@ def facts_of(events: Iterable[LedgerEvent]) -> list[domain.Fact]:
 
 
 def _ordered(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
-    """A total order that does not depend on arrival: time, then type, then content."""
-    return sorted(events, key=lambda e: (e.occurred_at, e.event_type, repr(sorted(e.data.items()))))
+    """A total order that does not depend on arrival: time, then type, then content.
+
+    The content's key (the repr of the whole data) is costly and only needed where time and
+    type tie, so it is computed for those events only; the order is the same as sorting by
+    all three at once (both sorts are stable)."""
+    out = sorted(events, key=_time_and_type)
+    i = 0
+    while i < len(out) - 1:
+        j = i + 1
+        while j < len(out) and _time_and_type(out[j]) == _time_and_type(out[i]):
+            j += 1
+        if j - i > 1:
+            out[i:j] = sorted(out[i:j], key=_content)
+        i = j
+    return out
+
+
+def _time_and_type(e: LedgerEvent) -> tuple[datetime, str]:
+    return e.occurred_at, e.event_type
+
+
+def _content(e: LedgerEvent) -> str:
+    return repr(sorted(e.data.items()))
+
+
+def has_ties(events: Iterable[LedgerEvent]) -> bool:
+    """Whether two events share their time and type (their order then depends on their data)."""
+    seen = set()
+    for e in events:
+        key = _time_and_type(e)
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
 
 
 def _latest(events: list[LedgerEvent], *families: str, employer: str | None = None) -> LedgerEvent | None:
     found = [e for e in events if e.family in families and (employer is None or e.employer_id == employer)]
     return found[-1] if found else None
+
+
+# Every key of an event's data that `project` reads (tests/unit/test_outcomes_projection.py
+# proves it on every event type): what the compact form keeps.
+INPUT_KEYS = frozenset({
+    "attempt", "benefits", "candidate_id", "checked_on", "consent", "credentials", "demographics_sealed",
+    "employer_id", "employment_type", "highest_degree", "hours_per_week", "job_title", "milestone_days",
+    "missing_skills", "onet_soc_code", "opening_id", "partner_id", "reason", "separated_on", "skills", "start_date",
+    "still_employed", "target_onet_soc_code", "training", "wage",
+})
+
+
+def compact(event: LedgerEvent) -> LedgerEvent:
+    """The event with only the data `project` reads."""
+    return LedgerEvent(event.event_type, event.occurred_at, event.employer_id,
+                       {k: v for k, v in event.data.items() if k in INPUT_KEYS}, event.partner_id)
+
+
+def jsonb_exact(value: Any) -> bool:
+    """Whether `value` (parsed JSON) comes back from a jsonb column as the same Python value.
+
+    jsonb keeps numbers as numeric: a float that pydantic writes in exponent notation (below
+    1e-5, from 1e16) comes back as a plain decimal (an int, if it has no fraction), and -0.0
+    as 0.0. Everything else JSON holds comes back equal (objects maybe in another key order,
+    which `project` does not look at). The bounds here are narrower than pydantic's, to be safe."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value) and (1e-4 <= abs(value) < 1e15 or (value == 0.0 and math.copysign(1.0, value) > 0))
+    if kind is dict:
+        return all(type(v) is str or jsonb_exact(v) for v in value.values())
+    if kind is list or kind is tuple:
+        return all(type(v) is str or jsonb_exact(v) for v in value)
+    return True
+
+
+def dump_inputs(events: Iterable[LedgerEvent]) -> str:
+    """Compact events as stored beside the projection (plain JSON text: Python to Python, exact)."""
+    return json.dumps(
+        [[e.event_type, e.occurred_at.isoformat(), e.employer_id, e.partner_id, e.data] for e in events],
+        separators=(",", ":"),
+    )
+
+
+def load_inputs(text: str) -> list[LedgerEvent]:
+    return [
+        LedgerEvent(event_type, datetime.fromisoformat(at).astimezone(UTC), employer_id, data, partner_id)
+        for event_type, at, employer_id, partner_id, data in json.loads(text)
+    ]
 
 
 def project(referral_id: str, events: Iterable[LedgerEvent]) -> Projection:

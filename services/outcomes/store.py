@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -69,11 +68,37 @@ async def erased_among(conn: asyncpg.Connection, referral_ids: list[str]) -> set
     return {r["referral_id"] for r in rows}
 
 
+@dataclass
+class Known:
+    """What the store holds about some referrals before a batch about them is applied."""
+
+    erased: set[str]
+    status: dict[str, str]  # the partner status of those with a projection
+    inputs: dict[str, str | None]  # their compact events (None: projected before they were kept)
+
+
+async def known(conn: asyncpg.Connection, referral_ids: list[str]) -> Known:
+    """Erasures, statuses and compact events of the referrals, in one statement (after
+    `lock_referrals`, so nothing about them changes until the transaction ends)."""
+    rows = await conn.fetch(
+        "SELECT u.r AS referral_id, f.status, f.inputs, e.referral_id IS NOT NULL AS erased"
+        " FROM unnest($1::text[]) AS u(r)"
+        " LEFT JOIN referral_facts f ON f.referral_id = u.r LEFT JOIN erased_referrals e ON e.referral_id = u.r",
+        referral_ids,
+    )
+    return Known(
+        erased={r["referral_id"] for r in rows if r["erased"]},
+        status={r["referral_id"]: r["status"] for r in rows if r["status"] is not None},
+        inputs={r["referral_id"]: r["inputs"] for r in rows if r["status"] is not None},
+    )
+
+
 async def append_many(
     conn: asyncpg.Connection, items: list[tuple[Envelope, str, str]], erased: set[str]
-) -> set[uuid.UUID]:
+) -> list[tuple[Envelope, str]]:
     """`append` for several events about referrals ((envelope, topic, referral id)); returns
-    the ids of those not in the ledger before."""
+    those not in the ledger before, as stored (redacted if their candidate was erased), with
+    their referral id, in the order given."""
     envelopes = [
         env.model_copy(update={"data": domain.redact(env.data)}) if rid in erased else env for env, _, rid in items
     ]
@@ -94,7 +119,13 @@ async def append_many(
         [e.model_dump_json(exclude_none=True) for e in envelopes],
         [rid in erased for _, _, rid in items],
     )
-    return {r["event_id"] for r in rows}
+    fresh = {r["event_id"] for r in rows}
+    out = []
+    for env, (_, _, rid) in zip(envelopes, items, strict=True):
+        if env.id in fresh:
+            fresh.discard(env.id)  # the same event twice in one batch is stored once
+            out.append((env, rid))
+    return out
 
 
 async def mark_erased(conn: asyncpg.Connection, referral_ids: list[str], at: datetime) -> None:
@@ -130,13 +161,23 @@ async def redact(conn: asyncpg.Connection, referral_ids: list[str]) -> int:
     return len(changed)
 
 
-UPSERT_PROJECTION = """
+# One statement for a batch's projections. facts, stages and anomalies come as strings joined
+# by SEP (names from the domain's own vocabulary, which never contains it): unnest cannot take
+# an array of arrays of different lengths.
+SEP = "\x1f"
+UPSERT_PROJECTIONS = """
 INSERT INTO referral_facts (referral_id, partner_id, employer_id, facts, scoped_facts, stages, status, anomalies,
-    attempt, exit, record, partner_detail, candidate_id, demographics_sealed, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, now())
-ON CONFLICT (referral_id) DO UPDATE SET partner_id = $2, employer_id = $3, facts = $4, scoped_facts = $5,
-    stages = $6, status = $7, anomalies = $8, attempt = $9, exit = $10, record = $11, partner_detail = $12,
-    candidate_id = $13, demographics_sealed = $14, updated_at = now()
+    attempt, exit, record, partner_detail, candidate_id, demographics_sealed, inputs, updated_at)
+SELECT r, p, m, string_to_array(f, $16), sf::jsonb, string_to_array(st, $16), s, string_to_array(a, $16), n, x,
+    rec::jsonb, d::jsonb, c, ds::jsonb, i, now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])
+     AS u(r, p, m, f, sf, st, s, a, n, x, rec, d, c, ds, i)
+ON CONFLICT (referral_id) DO UPDATE SET partner_id = EXCLUDED.partner_id, employer_id = EXCLUDED.employer_id,
+    facts = EXCLUDED.facts, scoped_facts = EXCLUDED.scoped_facts, stages = EXCLUDED.stages, status = EXCLUDED.status,
+    anomalies = EXCLUDED.anomalies, attempt = EXCLUDED.attempt, exit = EXCLUDED.exit, record = EXCLUDED.record,
+    partner_detail = EXCLUDED.partner_detail, candidate_id = EXCLUDED.candidate_id,
+    demographics_sealed = EXCLUDED.demographics_sealed, inputs = EXCLUDED.inputs, updated_at = now()
 """
 
 
@@ -160,14 +201,23 @@ def _projection_row(referral_id: str, p: projection.Projection) -> tuple[object,
     )
 
 
-async def reproject_many(
-    conn: asyncpg.Connection, referral_ids: list[str]
-) -> dict[str, tuple[str | None, projection.Projection]]:
-    """Derive the referrals' projections again from all their ledger events and store them;
-    returns, per referral, the partner status it had before (None if new) and the projection.
+async def save_projections(
+    conn: asyncpg.Connection, projected: dict[str, tuple[projection.Projection, str]]
+) -> None:
+    """Store the referrals' projections ((projection, compact events) by referral id) in one statement."""
+    rows = [(*_projection_row(rid, p), inputs) for rid, (p, inputs) in sorted(projected.items())]
+    if not rows:
+        return
+    columns = list(zip(*rows, strict=True))
+    for i in (3, 5, 7):  # facts, stages, anomalies
+        if any(SEP in name for names in columns[i] for name in names):  # type: ignore[attr-defined]
+            raise ValueError(f"a fact, stage or anomaly holds the separator: {columns[i]}")
+        columns[i] = tuple(SEP.join(names) for names in columns[i])  # type: ignore[arg-type]
+    await conn.execute(UPSERT_PROJECTIONS, *[list(c) for c in columns], SEP)
 
-    The caller holds the referrals' locks (`lock_referrals`), so concurrent events of one
-    referral are projected one after the other and none is lost."""
+
+async def ledger_events(conn: asyncpg.Connection, referral_ids: list[str]) -> dict[str, list[projection.LedgerEvent]]:
+    """Every ledger event of the referrals, as `project` takes them."""
     rows = await conn.fetch(
         "SELECT referral_id, event_type, occurred_at, employer_id, partner_id, envelope -> 'data' AS data FROM ledger"
         " WHERE referral_id = ANY($1::text[])",
@@ -179,15 +229,64 @@ async def reproject_many(
             projection.LedgerEvent(r["event_type"], r["occurred_at"], r["employer_id"], json.loads(r["data"]),
                                    r["partner_id"])
         )
-    before = {
-        r["referral_id"]: r["status"]
-        for r in await conn.fetch(
-            "SELECT referral_id, status FROM referral_facts WHERE referral_id = ANY($1::text[])", referral_ids
-        )
-    }
-    out = {rid: (before.get(rid), projection.project(rid, found)) for rid, found in sorted(events.items())}
-    await conn.executemany(UPSERT_PROJECTION, [_projection_row(rid, p) for rid, (_, p) in out.items()])
-    return out
+    return events
+
+
+def _projected(referral_id: str, events: list[projection.LedgerEvent]) -> tuple[projection.Projection, str]:
+    return projection.project(referral_id, events), projection.dump_inputs(projection.compact(e) for e in events)
+
+
+async def reproject_many(
+    conn: asyncpg.Connection, referral_ids: list[str]
+) -> dict[str, tuple[str | None, projection.Projection]]:
+    """Derive the referrals' projections again from all their ledger events and store them;
+    returns, per referral, the partner status it had before (None if new) and the projection.
+
+    The caller holds the referrals' locks (`lock_referrals`), so concurrent events of one
+    referral are projected one after the other and none is lost."""
+    events = await ledger_events(conn, referral_ids)
+    before = (await known(conn, sorted(events))).status if events else {}
+    projected = {rid: _projected(rid, found) for rid, found in sorted(events.items())}
+    await save_projections(conn, projected)
+    return {rid: (before.get(rid), p) for rid, (p, _) in projected.items()}
+
+
+def as_ledger_event(env: Envelope) -> projection.LedgerEvent:
+    """A stored envelope as `project` would read it back from the ledger (its time in UTC)."""
+    return projection.LedgerEvent(env.type, env.time.astimezone(UTC), env.employerid, env.data, env.partnerid)
+
+
+async def project_appended(
+    conn: asyncpg.Connection, appended: list[tuple[Envelope, str]], before: Known
+) -> dict[str, tuple[str | None, projection.Projection]]:
+    """The projections of the referrals that `appended` (stored envelopes with their referral
+    ids) are about, derived from their compact events and the new ones (read from the ledger
+    only where the compact form would not be exact, see `projection`), stored; returns, per
+    referral, its partner status before and its projection.
+
+    Same contract as `reproject_many`: the caller holds the referrals' locks and appended the
+    events in this transaction."""
+    new: dict[str, list[projection.LedgerEvent]] = {}
+    for env, rid in appended:
+        new.setdefault(rid, []).append(projection.compact(as_ledger_event(env)))
+    projected: dict[str, tuple[projection.Projection, str]] = {}
+    from_ledger = []
+    for rid, events in sorted(new.items()):
+        # No projection yet: no ledger row before this batch either (they are stored together).
+        stored = before.inputs[rid] if rid in before.status else "[]"
+        if stored is None or not all(projection.jsonb_exact(e.data) for e in events):
+            from_ledger.append(rid)
+            continue
+        events = projection.load_inputs(stored) + events
+        if projection.has_ties(events):
+            from_ledger.append(rid)
+            continue
+        projected[rid] = projection.project(rid, events), projection.dump_inputs(events)
+    if from_ledger:
+        for rid, found in (await ledger_events(conn, from_ledger)).items():
+            projected[rid] = _projected(rid, found)
+    await save_projections(conn, projected)
+    return {rid: (before.status.get(rid), p) for rid, (p, _) in sorted(projected.items())}
 
 
 async def upsert_opening(conn: asyncpg.Connection, data: dict, at: datetime, closed: bool) -> None:

@@ -14,7 +14,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from contracts import Envelope, build
+from contracts import Envelope, build, events
+from contracts.registry import dataschema
 from plumbing import problems
 from plumbing.auth import Principal, principal
 from services.outcomes import api as outcomes_api
@@ -88,7 +89,7 @@ async def test_every_status_change_reaches_the_partner_once(make_pool):  # noqa:
     rows = await consumer.pool.fetch("SELECT value FROM outbox WHERE topic = 'talentloop.partner-status' ORDER BY id")
     hired = Envelope.from_bytes(rows[-1]["value"])
     assert hired.data["detail"]["job_title"] == "Dev" and hired.data["detail"]["wage_band"] == "$30-40/hour"
-    assert hired.partnerid == "p1" and hired.dataschema.endswith("referral.status_changed:1.0")
+    assert hired.partnerid == "p1" and hired.dataschema == dataschema(events.ReferralStatusChangedV1)
 
 
 def outcomes_app(pool: asyncpg.Pool, who: Principal) -> httpx.AsyncClient:
