@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
-from plumbing import metrics, tracing
 from contracts import build, events
+from plumbing import metrics, tracing
 from plumbing.consumer import EventConsumer, Record
 from plumbing.logging import add_trace_ids
 from plumbing.service import ServiceDefinition, create_app
@@ -139,7 +139,9 @@ def test_every_metric_is_registered_with_its_labels():
     metrics.consumed("reg", "t", "referral.submitted.v2", "applied", 0.01)
     metrics.dead_lettered("reg", "t", "ContractError")
     metrics.published("reg", "t", 2)
-    metrics.outbox_state("reg", 3, 1.5)
+    metrics.outbox_state("reg", 3, 1.5, parked=1)
+    metrics.consumer_state("reg", "t", paused=True, lag=7)
+    metrics.consumer_fault("reg", "t")
     metrics.http_request("reg", "/v1/x/{id}", "GET", 200, 0.002)
     families = {f.name: f for f in text_string_to_metric_families(metrics.exposition().decode())}
     expected = {
@@ -149,6 +151,10 @@ def test_every_metric_is_registered_with_its_labels():
         "talentloop_events_published": ("counter", {"service", "topic"}),
         "talentloop_outbox_backlog": ("gauge", {"service"}),
         "talentloop_outbox_oldest_unpublished_seconds": ("gauge", {"service"}),
+        "talentloop_outbox_parked": ("gauge", {"service"}),
+        "talentloop_consumer_paused": ("gauge", {"service", "topic"}),
+        "talentloop_consumer_lag": ("gauge", {"service", "topic"}),
+        "talentloop_consumer_faults": ("counter", {"service", "topic"}),
         "talentloop_http_request_seconds": ("histogram", {"service", "route", "method", "status"}),
     }
     for name, (kind, labels) in expected.items():
