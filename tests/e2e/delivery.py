@@ -313,10 +313,11 @@ async def live_outcomes_hash(database_url: str) -> dict[str, str]:
         await pool.close()
 
 
-async def rebuilt_equals_live(bootstrap: str, database_url: str, schema: str) -> rebuild.Result:
+async def rebuilt_equals_live(bootstrap: str, database_url: str, schema: str) -> tuple[rebuild.Result, dict[str, Any]]:
     """Replay every topic into a clean schema (`talentloop outcomes rebuild`) and compare its
     content hashes with the live projections; the live side is hashed again for a while in
-    case its consumers still apply the last events."""
+    case its consumers still apply the last events. Returns the result and, for each table
+    whose hashes differ, a few rows found only live and only rebuilt."""
     result = await rebuild.rebuild(bootstrap, database_url, schema=schema, batch=500)
     for _ in range(30):
         if result.equal:
@@ -325,10 +326,21 @@ async def rebuilt_equals_live(bootstrap: str, database_url: str, schema: str) ->
         result.hashes["live"] = await live_outcomes_hash(database_url)
     conn = await asyncpg.connect(database_url)
     try:
+        differ: dict[str, Any] = {}
+        for table, (columns, _key) in rebuild.HASHED.items():
+            if result.hashes["live"].get(table) == result.hashes["rebuilt"].get(table):
+                continue
+            only = {}
+            for name, a, b in (("only_live", "outcomes", schema), ("only_rebuilt", schema, "outcomes")):
+                rows = await conn.fetch(
+                    f'SELECT {columns} FROM {a}.{table} EXCEPT SELECT {columns} FROM "{b}".{table} ORDER BY 1 LIMIT 3'
+                )
+                only[name] = [{k: str(v)[:600] for k, v in dict(r).items()} for r in rows]
+            differ[table] = only
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     finally:
         await conn.close()
-    return result
+    return result, differ
 
 
 # --- the services' own view ---------------------------------------------------------------------

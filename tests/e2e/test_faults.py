@@ -300,8 +300,8 @@ async def test_database_and_broker_restarts_lose_nothing_and_dead_letter_nothing
     new_letters = await delivery.new_dead_letters(bootstrap, dead_letters_before)
     assert not new_letters, f"dead letters written during the outages: {new_letters}"
 
-    result = await delivery.rebuilt_equals_live(bootstrap, db_url, schema=f"outcomes_rebuild_faults_{run}")
-    assert result.events > 0 and result.equal, result.as_dict()
+    result, differ = await delivery.rebuilt_equals_live(bootstrap, db_url, schema=f"outcomes_rebuild_faults_{run}")
+    assert result.events > 0 and result.equal, differ
 
     recovered = await poll("every service healthy at the end", lambda: all_recovered(api), timeout=30.0)
     for service in network_config.services():
