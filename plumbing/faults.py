@@ -41,6 +41,8 @@ _KAFKA_INFRASTRUCTURE = (
     kafka_errors.ProducerClosed,
     kafka_errors.CoordinatorNotAvailableError,
     kafka_errors.NotCoordinatorError,
+    kafka_errors.OutOfOrderSequenceNumber,  # the producer renews itself (plumbing/kafka.py)
+    kafka_errors.UnknownProducerId,
 )
 
 
@@ -66,6 +68,10 @@ def _is_infrastructure_itself(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         state = getattr(exc, "sqlstate", None) or ""
         return state[:2] in _TRANSIENT_SQLSTATE_CLASSES or state in _TRANSIENT_SQLSTATES
+    if isinstance(exc, asyncpg.exceptions._base.InternalClientError):  # noqa: SLF001 - not exported
+        # "cannot switch to state …; another operation is in progress": a connection the
+        # server dropped mid-operation.
+        return True
     if isinstance(exc, asyncpg.InterfaceError):
         # "connection is closed", "pool is closing", "cannot ... the underlying connection
         # is closed"; other interface errors (wrong argument count) are bugs, not outages.

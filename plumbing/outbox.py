@@ -258,6 +258,10 @@ class OutboxRelay:
                 raise
             except Exception as exc:  # noqa: BLE001 - broker or database away: rows stay unpublished
                 log.warning("outbox.publish_failed", error=describe(exc, 500))
+                renew = getattr(self._producer, "renew_if_needed", None)  # plumbing.kafka.RenewingProducer
+                if renew is not None:
+                    with contextlib.suppress(Exception):  # the broker still away: renewed on a later fault
+                        await renew(exc)
                 await asyncio.sleep(1.0)
             finally:
                 self.leading = False
