@@ -140,8 +140,15 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         finally:
             for task in (*loop_tasks, *runtime.tasks, relay_task):
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # A task that fails while it is cancelled (a listener on a connection the database
+            # dropped) must not keep the others, the producer and the pool from closing.
+            for task, result in zip(
+                (*loop_tasks, *runtime.tasks, relay_task),
+                await asyncio.gather(*loop_tasks, *runtime.tasks, relay_task, return_exceptions=True),
+                strict=True,
+            ):
+                if isinstance(result, Exception):
+                    log.warning("service.task_failed_at_stop", task=task.get_name(), error=repr(result)[:300])
             await producer.stop()
             await pool.close()
             log.info("service.stopped")
@@ -167,11 +174,12 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     )
     async def health(request: Request) -> dict[str, Any]:
         state = request.app.state
+        consuming = [loop.state.as_dict() for loop in state.loops]
         try:
             backlog, _, parked = await outbox.backlog_and_age(state.pool)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise problems.Problem(503, "unhealthy", "Database unreachable", repr(exc)) from None
-        consuming = [loop.state.as_dict() for loop in state.loops]
+            # The consumers' state still shows (they wait the outage out, paused).
+            raise problems.Problem(503, "unhealthy", "Database unreachable", repr(exc), consuming=consuming) from None
         return {
             "service": definition.name,
             # Degraded: a consumer is waiting out a database or broker fault (it retries on its own).

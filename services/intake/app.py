@@ -48,6 +48,7 @@ async def on_start(rt: Runtime) -> None:
     await create_topics(
         settings.kafka_bootstrap_servers,
         [TopicSpec(t, partitions=default_partitions(), config=INBOUND_TOPIC_CONFIG) for t in topics],
+        timeout=120.0,  # a busy broker (a loaded machine, a cluster electing leaders) may take a while
     )
     consumer = inbound.InboundConsumer(
         "intake", rt.pool, rt.producer, settings.max_attempts, settings.retry_backoff_s, intake=intake, adapters=topics
