@@ -69,8 +69,18 @@ def provider() -> TracerProvider:
     return _provider or configure("talentloop", export="none")
 
 
+_tracer: tuple[TracerProvider, trace.Tracer] | None = None
+
+
 def tracer() -> trace.Tracer:
-    return provider().get_tracer("talentloop")
+    """The process's tracer, made once per provider: `get_tracer` builds a new one (and its
+    instrumentation scope) at every call, a cost every request and every consumed record paid.
+    Span processors added to the provider later still see its spans."""
+    global _tracer
+    current = provider()
+    if _tracer is None or _tracer[0] is not current:
+        _tracer = (current, current.get_tracer("talentloop"))
+    return _tracer[1]
 
 
 def ids_of(span: trace.Span) -> tuple[str, str] | None:

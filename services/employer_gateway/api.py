@@ -14,7 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from contracts import bounds, events
 from plumbing import idempotency, outbox, problems
-from plumbing.auth import Principal, principal, require
+from plumbing.auth import Principal, principal, request_path, require
 from plumbing.service import correlation_id, pool_of
 from plumbing.vault import Unreadable, Vault, candidate_of
 from services.employer_gateway import domain, handlers, store
@@ -236,7 +236,7 @@ async def _change_opening(
             )
         return 200, {**view, "event": {"id": str(envelope.id), "type": envelope.type}, **extra}
 
-    fingerprint = {"path": request.url.path, "body": body.model_dump(mode="json", exclude_unset=True)}
+    fingerprint = {"path": request_path(request), "body": body.model_dump(mode="json", exclude_unset=True)}
     return await idempotency.run_once(pool_of(request), who, key, fingerprint, effect)
 
 
@@ -365,7 +365,7 @@ async def _act(
             **({"offer_id": event.offer_id} if isinstance(event, events.OfferExtendedV1) else {}),
         }
 
-    fingerprint = {"path": request.url.path, "body": body.model_dump(mode="json") if body else None}
+    fingerprint = {"path": request_path(request), "body": body.model_dump(mode="json") if body else None}
     return await idempotency.run_once(pool_of(request), who, key, fingerprint, effect)
 
 
