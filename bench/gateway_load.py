@@ -1,7 +1,7 @@
 """Benchmark: concurrent employers' calls against the employer gateway on the real stack.
 
     .venv/bin/python bench/gateway_load.py [--referrals 2000] [--concurrency 32] [--seed 7] [--timeout 900]
-        [--raw-seconds 15] [--without-uvloop]
+        [--raw-seconds 15] [--client lean|httpx] [--without-uvloop]
 
 Starts a fresh local stack (Kafka, PostgreSQL) and only the employer gateway in a temporary
 state directory. Each demo employer (keys from the stack's keys.json) posts one opening
@@ -9,9 +9,9 @@ through the API; then `--referrals` `referral.routed.v1` events, each routed to 
 openings, are published straight onto talentloop.routing (one idempotent producer, as routing's
 outbox would), and the script waits until every one is a row of the gateway's inbox.
 
-The load: `--concurrency` clients (asyncio tasks in this process, each with its own
-httpx.AsyncClient and one keep-alive connection) take referrals from one queue and walk each through the employer's path, every
-POST with its own Idempotency-Key:
+The load: `--concurrency` clients (asyncio tasks in this process, each with one keep-alive
+connection of its own) take referrals from one queue and walk each through the employer's
+path, every POST with its own Idempotency-Key:
 
     POST acknowledge -> POST interviews -> POST interviews/{id}/outcome (advanced)
     -> POST offers -> POST placement
@@ -29,6 +29,12 @@ reported). Prints and writes bench/results/gateway_load.json: requests, errors, 
 requests/s, p50/p90/p99/max latency overall and per action, the gateway's peak RSS and CPU
 seconds, the outbox backlog when the load ended and how long it took to drain, the events on
 Kafka, the gateway's warning/error log lines, and the machine.
+
+The clients share the machine's two cores with the gateway, PostgreSQL and Kafka, so what
+they cost limits what is measured. By default they use bench/lean_http.py (a minimal
+HTTP/1.1 client) on uvloop when installed; `--client httpx` uses httpx as before, at about
+3 ms of CPU per request, more than the gateway spends. `client_cpu_seconds` says what they
+took.
 
 The raw limit, measured in the same run on the same database right after the drain (so the
 gateway's figures have something to be compared with): the same clients for `--raw-seconds`
@@ -60,6 +66,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -71,9 +78,17 @@ from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
 from talentloop import credentials, network
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.gateway_load`, the repository root is
+    import lean_http
     from common import PeakRss, free_port, isolated_network, machine, percentile, read_from_start
 except ImportError:
+    from bench import lean_http
     from bench.common import PeakRss, free_port, isolated_network, machine, percentile, read_from_start
+
+try:  # the clients' own loop: uvloop when installed (as the servers' is), so they cost the shared CPUs less
+    import uvloop
+except ImportError:
+    uvloop = None
+CLIENT_LOOP = "uvloop" if uvloop is not None else "asyncio"
 
 RESULTS = Path(__file__).parent / "results" / "gateway_load.json"
 SOURCE = "/talentloop/bench/gateway-load"
@@ -184,7 +199,7 @@ class Recorder:
 class Client:
     """One employer-side client: sends a request, times it, checks and records the answer."""
 
-    def __init__(self, http: httpx.AsyncClient, base: str, keys: dict[str, str], rec: Recorder) -> None:
+    def __init__(self, http: Any, base: str, keys: dict[str, str], rec: Recorder) -> None:
         self.http, self.base, self.keys, self.rec = http, base, keys, rec
 
     async def call(
@@ -205,7 +220,7 @@ class Client:
         t = time.perf_counter()
         try:
             r = await self.http.request(method, f"{self.base}{path}", json=body, headers=headers, params=params)
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             self.rec.time(action, t)
             self.rec.statuses[action]["transport-error"] += 1
             self.rec.fail(action, {"path": path, "error": repr(exc), "ms": round(self.rec.latencies[action][-1], 1)})
@@ -269,12 +284,24 @@ async def walk(client: Client, p: Planned, rng: random.Random, cursors: dict[str
             cursors[e] = page["next_after"]  # None at the end: start again at the first page
 
 
+TRANSPORT_ERRORS = (httpx.HTTPError, lean_http.HttpError)
+
+
+def http_client(kind: str, base: str) -> Any:
+    """One client's connection: one keep-alive connection, as separate employers' systems
+    would have (one shared pool of many connections costs the client more CPU than the
+    gateway spends: httpcore scans its whole pool for every request). `lean` (bench/lean_http.py)
+    costs the shared CPUs a fraction of what httpx does."""
+    if kind == "lean":
+        return lean_http.Client(base, timeout=30.0)
+    return httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1))
+
+
 async def load(
-    base: str, keys: dict[str, str], rec: Recorder, work: list[Planned], concurrency: int, seed: int
+    base: str, keys: dict[str, str], rec: Recorder, work: list[Planned], concurrency: int, seed: int, kind: str
 ) -> None:
-    """`concurrency` clients, each with its own httpx.AsyncClient and one keep-alive connection
-    (as separate employers' systems would be; one shared pool of many connections costs the
-    client more CPU than the gateway spends: httpcore scans its whole pool for every request)."""
+    """`concurrency` clients, each with its own connection (`http_client`), taking referrals
+    from one queue."""
     queue: asyncio.Queue[Planned] = asyncio.Queue()
     for p in work:
         queue.put_nowait(p)
@@ -282,8 +309,7 @@ async def load(
     async def worker(n: int) -> None:
         rng = random.Random(seed * 10_000 + n)
         cursors: dict[str, int | None] = {}
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
+        async with http_client(kind, base) as http:
             client = Client(http, base, keys, rec)
             while True:
                 try:
@@ -386,7 +412,9 @@ async def round_trips(database_url: str, seconds: float = 2.0) -> dict:
     return {"one_connection_per_s": round(one_rate), "ten_connections_per_s": round(ten_rate)}
 
 
-async def raw_load(base: str, concurrency: int, seconds: float, body: dict) -> tuple[list[float], int, float]:
+async def raw_load(
+    base: str, concurrency: int, seconds: float, body: dict, kind: str
+) -> tuple[list[float], int, float]:
     """The load's clients (`concurrency`, one keep-alive connection each) against the bare app
     for `seconds`: every request a POST with an Authorization header and a placement-sized body."""
     latencies: list[float] = []
@@ -396,14 +424,13 @@ async def raw_load(base: str, concurrency: int, seconds: float, body: dict) -> t
 
     async def worker() -> None:
         nonlocal errors
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
+        async with http_client(kind, base) as http:
             while time.monotonic() < until:
                 t = time.perf_counter()
                 try:
-                    r = await http.post(f"{base}/v1/raw", json=body, headers=headers)
+                    r = await http.request("POST", f"{base}/v1/raw", json=body, headers=headers)
                     ok = r.status_code == 200
-                except httpx.HTTPError:
+                except TRANSPORT_ERRORS:
                     ok = False
                 latencies.append((time.perf_counter() - t) * 1000)
                 errors += not ok
@@ -413,7 +440,7 @@ async def raw_load(base: str, concurrency: int, seconds: float, body: dict) -> t
     return latencies, errors, time.monotonic() - t0
 
 
-async def raw_limit(database_url: str, concurrency: int, seconds: float) -> dict:
+async def raw_limit(database_url: str, concurrency: int, seconds: float, kind: str) -> dict:
     """The bare app under the same clients, and asyncpg's round trips (see the module's docstring)."""
     port = free_port()
     proc = subprocess.Popen(
@@ -435,7 +462,7 @@ async def raw_limit(database_url: str, concurrency: int, seconds: float) -> dict
                     await asyncio.sleep(0.1)
         server = psutil.Process(proc.pid)
         cpu0 = sum(server.cpu_times()[:2])
-        latencies, errors, wall = await raw_load(base, concurrency, seconds, terms(random.Random(0)))
+        latencies, errors, wall = await raw_load(base, concurrency, seconds, terms(random.Random(0)), kind)
         cpu = sum(server.cpu_times()[:2]) - cpu0
     finally:
         proc.terminate()
@@ -587,7 +614,9 @@ async def run(
             relay0 = (await http.get(f"{base}/health")).json()["published"]
             print(f"load: {args.concurrency} clients, {len(work)} referrals ...")
             w0 = time.monotonic()
-            task = asyncio.create_task(load(base, keys_by_employer, rec, work, args.concurrency, args.seed))
+            task = asyncio.create_task(
+                load(base, keys_by_employer, rec, work, args.concurrency, args.seed, args.client)
+            )
             last = w0
             while not task.done():
                 await asyncio.wait({task}, timeout=min(1.0, max(0.01, deadline - time.monotonic())))
@@ -639,7 +668,7 @@ async def run(
     raw = None
     if args.raw_seconds > 0:
         print(f"raw limit: the same {args.concurrency} clients against a bare app for {args.raw_seconds:.0f} s ...")
-        raw = await raw_limit(net.database_url, args.concurrency, args.raw_seconds)
+        raw = await raw_limit(net.database_url, args.concurrency, args.raw_seconds, args.client)
 
     requests = sum(len(v) for v in rec.latencies.values())
     everything = [ms for v in rec.latencies.values() for ms in v]
@@ -725,6 +754,12 @@ def main() -> None:
         "--raw-seconds", type=float, default=15.0, help="seconds of load on the bare app for the raw limit (0: skip)"
     )
     parser.add_argument(
+        "--client",
+        choices=("lean", "httpx"),
+        default="lean",
+        help="the load's HTTP client: lean (bench/lean_http.py, default) or httpx (as before; costs ~3 ms CPU a request)",
+    )
+    parser.add_argument(
         "--without-uvloop",
         action="store_true",
         help="start the gateway and the bare app unable to import uvloop and httptools (asyncio's loop and h11)",
@@ -759,7 +794,9 @@ def main() -> None:
             rss.start()
             partial: dict = {}
             try:
-                measured = asyncio.run(run(net, gateway.pid(), keys_by_employer, args, partial))
+                loop_factory = uvloop.new_event_loop if uvloop is not None else None
+                with asyncio.Runner(loop_factory=loop_factory) as runner:
+                    measured = runner.run(run(net, gateway.pid(), keys_by_employer, args, partial))
             except Timeout as exc:
                 failure, measured = str(exc), partial
             rss.running = False
@@ -776,6 +813,7 @@ def main() -> None:
         "concurrency": args.concurrency,
         "seed": args.seed,
         "server_stack": stack_used,
+        "client": {"http": args.client, "loop": CLIENT_LOOP},
         **measured,
         "gateway_peak_rss_mb": round(rss.peak / 2**20, 1),
         "client_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
