@@ -80,7 +80,12 @@ CONFLICTS: dict[tuple[str, str], str] = {
 
 def fact_of(event_type: str, data: dict[str, Any] | None = None) -> str | None:
     """The fact an event states; a retention check-in's depends on what it says."""
-    fact = FACT_OF_FAMILY.get(event_type.rsplit(".", 1)[0])
+    return fact_of_family(event_type.rsplit(".", 1)[0], data)
+
+
+def fact_of_family(family: str, data: dict[str, Any] | None = None) -> str | None:
+    """`fact_of` for the type without its version."""
+    fact = FACT_OF_FAMILY.get(family)
     if fact == "retention_checked" and data is not None:
         if not data.get("still_employed", True):
             return "separated"

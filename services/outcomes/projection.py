@@ -7,13 +7,14 @@ partner is told (`PartnerStatus`). The same events give the same projection what
 they arrived in, which is what makes a rebuild from Kafka equal the live projection.
 
 `project` reads only the data keys in `INPUT_KEYS`, so the live service keeps each referral's
-events in that compact form (`Inputs`) beside its projection and folds a batch's new events
-into them instead of reading every ledger row of the referral again. Two conditions keep the
-compact form exact, and where either fails the caller derives from the ledger rows instead
-(`Inputs.exact_for`): no two events of the referral share their time and type (only then does
-the order look at the whole data, which the compact form has not kept), and every value
-survives the ledger's jsonb as it is (`jsonb_exact`: a float pydantic writes in exponent
-notation, or -0.0, comes back from jsonb as another number).
+events in that compact form (`compact`, `dump_input`) beside its projection and projects a
+batch's new events with the kept ones instead of reading every ledger row of the referral
+again (services/outcomes/store.py, `project_appended`). Two conditions keep the compact form
+exact, and where either fails the store derives from the ledger rows instead: no two events
+of the referral share their time and type (`has_ties`: only then does the order look at the
+whole data, which the compact form has not kept), and every new value survives the ledger's
+jsonb as it is (`jsonb_exact`: a float pydantic writes in exponent notation, or -0.0, comes
+back from jsonb as another number).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -37,10 +38,11 @@ class LedgerEvent:
     employer_id: str | None
     data: dict[str, Any]
     partner_id: str | None = None  # the envelope's
+    # The type without its version, found once: `project` asks for it again and again.
+    family: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def family(self) -> str:
-        return self.event_type.rsplit(".", 1)[0]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "family", self.event_type.rsplit(".", 1)[0])
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,19 @@ class Projection:
 
 
 def facts_of(events: Iterable[LedgerEvent]) -> list[domain.Fact]:
-    out = []
-    for e in events:
-        name = domain.fact_of(e.event_type, e.data)
-        if name is not None:
-            out.append(domain.scoped(name, e.employer_id, e.data.get("attempt")))
-    return sorted(set(out), key=lambda f: (f.name, f.employer_id or "", f.attempt or 0))
+    events = list(events)
+    return _facts(events, [domain.fact_of_family(e.family, e.data) for e in events])
+
+
+def _facts(events: list[LedgerEvent], names: list[str | None]) -> list[domain.Fact]:
+    """The events' facts (`names`: each event's fact name, or None), each once, in a fixed order."""
+    out = {domain.scoped(name, e.employer_id, e.data.get("attempt")) for e, name in zip(events, names, strict=True)
+           if name is not None}
+    return sorted(out, key=_fact_order)
+
+
+def _fact_order(f: domain.Fact) -> tuple[str, str, int]:
+    return f.name, f.employer_id or "", f.attempt or 0
 
 
 def _ordered(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
@@ -77,10 +86,13 @@ def _ordered(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
     type tie, so it is computed for those events only; the order is the same as sorting by
     all three at once (both sorts are stable)."""
     out = sorted(events, key=_time_and_type)
+    keys = [_time_and_type(e) for e in out]
+    if len(set(keys)) == len(keys):
+        return out
     i = 0
     while i < len(out) - 1:
         j = i + 1
-        while j < len(out) and _time_and_type(out[j]) == _time_and_type(out[i]):
+        while j < len(out) and keys[j] == keys[i]:
             j += 1
         if j - i > 1:
             out[i:j] = sorted(out[i:j], key=_content)
@@ -108,8 +120,10 @@ def has_ties(events: Iterable[LedgerEvent]) -> bool:
 
 
 def _latest(events: list[LedgerEvent], *families: str, employer: str | None = None) -> LedgerEvent | None:
-    found = [e for e in events if e.family in families and (employer is None or e.employer_id == employer)]
-    return found[-1] if found else None
+    for e in reversed(events):
+        if e.family in families and (employer is None or e.employer_id == employer):
+            return e
+    return None
 
 
 # Every key of an event's data that `project` reads (tests/unit/test_outcomes_projection.py
@@ -145,12 +159,15 @@ def jsonb_exact(value: Any) -> bool:
     return True
 
 
+def dump_input(event: LedgerEvent) -> str:
+    """One compact event as kept (plain JSON: written and read by Python only, so exact)."""
+    return json.dumps([event.event_type, event.occurred_at.isoformat(), event.employer_id, event.partner_id, event.data],
+                      separators=(",", ":"))
+
+
 def dump_inputs(events: Iterable[LedgerEvent]) -> str:
-    """Compact events as stored beside the projection (plain JSON text: Python to Python, exact)."""
-    return json.dumps(
-        [[e.event_type, e.occurred_at.isoformat(), e.employer_id, e.partner_id, e.data] for e in events],
-        separators=(",", ":"),
-    )
+    """Events as `load_inputs` reads them: a JSON array of `dump_input`s."""
+    return "[" + ",".join(map(dump_input, events)) + "]"
 
 
 def load_inputs(text: str) -> list[LedgerEvent]:
@@ -162,7 +179,8 @@ def load_inputs(text: str) -> list[LedgerEvent]:
 
 def project(referral_id: str, events: Iterable[LedgerEvent]) -> Projection:
     ordered = _ordered(events)
-    facts = facts_of(ordered)
+    names = [domain.fact_of_family(e.family, e.data) for e in ordered]
+    facts = _facts(ordered, names)
     derived = domain.derive(facts)
     submitted = _latest(ordered, "referral.submitted")
     profile = _latest(ordered, "referral.submitted", "referral.updated")
@@ -175,7 +193,7 @@ def project(referral_id: str, events: Iterable[LedgerEvent]) -> Projection:
         referred_at=submitted.occurred_at if submitted else ordered[0].occurred_at,
         occupation=_occupation(ordered, placement_event, employer, submitted),
         employer_id=employer,
-        reached=_reached(ordered),
+        reached=_reached(ordered, names),
         status=derived.status,
         exit=_exit(derived, facts),
         placement=_placement(placement_event),
@@ -199,18 +217,24 @@ def _partner(events: list[LedgerEvent]) -> str:
     return next((e.partner_id or e.data["partner_id"] for e in events if e.partner_id or e.data.get("partner_id")), "")
 
 
-def _reached(events: list[LedgerEvent]) -> dict[str, datetime]:
+def _reached(events: list[LedgerEvent], names: list[str | None]) -> dict[str, datetime]:
     """When each funnel stage was first reached (by its evidence: a later stage's fact
-    shows an earlier stage was reached by then)."""
+    shows an earlier stage was reached by then); `names`: each event's fact, or None."""
     reached: dict[str, datetime] = {}
-    for e in events:
-        name = domain.fact_of(e.event_type, e.data)
+    for e, name in zip(events, names, strict=True):
         if name is None:
             continue
-        for stage in domain.FUNNEL:
-            if name in domain.EVIDENCE[stage] and stage not in reached:
+        for stage in _EVIDENCED[name]:
+            if stage not in reached:
                 reached[stage] = e.occurred_at
     return {stage: reached[stage] for stage in domain.FUNNEL if stage in reached}
+
+
+# fact name -> the funnel stages it is evidence of (in funnel order)
+_EVIDENCED: dict[str, tuple[str, ...]] = {
+    name: tuple(stage for stage in domain.FUNNEL if name in domain.EVIDENCE[stage])
+    for name in {*domain.FACT_OF_FAMILY.values(), domain.RETAINED_90}
+}
 
 
 def _exit(derived: domain.Derived, facts: list[domain.Fact]) -> str | None:
@@ -352,4 +376,4 @@ def wage_band(hourly: Decimal) -> str:
 
 
 def without_demographics(record: ReferralRecord) -> ReferralRecord:
-    return replace(record, demographics=None)
+    return record if record.demographics is None else replace(record, demographics=None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,26 +19,34 @@ from services.outcomes import records
 
 def dump(value: Any) -> Any:
     kind = type(value)
-    if kind in _PLAIN:
-        return value
-    names = _FIELDS.get(kind)
-    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
-    if names is not None:  # the field names per class, found once: this runs for every projection stored
-        return {name: dump(getattr(value, name)) for name in names}
+    how = _HOW.get(kind)
+    if how is None:
+        how = _HOW[kind] = _how(value)
+    return how(value)
+
+
+def _how(value: Any) -> Callable[[Any], Any]:
+    """How to dump values of this one's type, decided once per type (the checks depend on the
+    type only, and run in this order): every projection stored goes through here."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = tuple(f.name for f in dataclasses.fields(value))
+        return lambda v: {name: dump(getattr(v, name)) for name in names}
     if isinstance(value, (datetime, date)):
-        return value.isoformat()
+        return lambda v: v.isoformat()
     if isinstance(value, Decimal):
-        return str(value)
+        return str
     if isinstance(value, (list, tuple)):
-        return [dump(v) for v in value]
+        return lambda v: [dump(x) for x in v]
     if isinstance(value, dict):
-        return {str(k): dump(v) for k, v in value.items()}
+        return lambda v: {str(k): dump(x) for k, x in v.items()}
+    return _same
+
+
+def _same(value: Any) -> Any:
     return value
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_HOW: dict[type, Callable[[Any], Any]] = {}
 
 
 def load(cls: type, doc: Any) -> Any:

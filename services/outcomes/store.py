@@ -74,14 +74,16 @@ class Known:
 
     erased: set[str]
     status: dict[str, str]  # the partner status of those with a projection
-    inputs: dict[str, str | None]  # their compact events (None: projected before they were kept)
+    inputs: dict[str, str | None]  # their compact events as a JSON array (None: not all kept, read the ledger)
 
 
 async def known(conn: asyncpg.Connection, referral_ids: list[str]) -> Known:
     """Erasures, statuses and compact events of the referrals, in one statement (after
     `lock_referrals`, so nothing about them changes until the transaction ends)."""
     rows = await conn.fetch(
-        "SELECT u.r AS referral_id, f.status, f.inputs, e.referral_id IS NOT NULL AS erased"
+        "SELECT u.r AS referral_id, f.status, e.referral_id IS NOT NULL AS erased,"
+        " CASE WHEN f.inputs_complete THEN (SELECT coalesce('[' || string_agg(i.input, ',') || ']', '[]')"
+        "   FROM referral_inputs i WHERE i.referral_id = u.r) END AS inputs"
         " FROM unnest($1::text[]) AS u(r)"
         " LEFT JOIN referral_facts f ON f.referral_id = u.r LEFT JOIN erased_referrals e ON e.referral_id = u.r",
         referral_ids,
@@ -161,24 +163,29 @@ async def redact(conn: asyncpg.Connection, referral_ids: list[str]) -> int:
     return len(changed)
 
 
-# One statement for a batch's projections. facts, stages and anomalies come as strings joined
-# by SEP (names from the domain's own vocabulary, which never contains it): unnest cannot take
-# an array of arrays of different lengths.
+# One statement for a batch's projections and the compact events kept for them (those of
+# `reset` referrals replaced: the CTEs see the table as it was before the statement). facts,
+# stages and anomalies come as strings joined by SEP (names from the domain's own vocabulary,
+# which never contains it): unnest cannot take an array of arrays of different lengths.
 SEP = "\x1f"
 UPSERT_PROJECTIONS = """
+WITH reset AS (DELETE FROM referral_inputs WHERE referral_id = ANY($17::text[])),
+     kept AS (INSERT INTO referral_inputs (referral_id, input) SELECT * FROM unnest($18::text[], $19::text[]))
 INSERT INTO referral_facts (referral_id, partner_id, employer_id, facts, scoped_facts, stages, status, anomalies,
-    attempt, exit, record, partner_detail, candidate_id, demographics_sealed, inputs, updated_at)
-SELECT r, p, m, string_to_array(f, $16), sf::jsonb, string_to_array(st, $16), s, string_to_array(a, $16), n, x,
-    rec::jsonb, d::jsonb, c, ds::jsonb, i, now()
+    attempt, exit, record, partner_detail, candidate_id, demographics_sealed, inputs_complete, updated_at)
+SELECT r, p, m, string_to_array(f, $15), sf::jsonb, string_to_array(st, $15), s, string_to_array(a, $15), n, x,
+    rec::jsonb, d::jsonb, c, ds::jsonb, $16, now()
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])
-     AS u(r, p, m, f, sf, st, s, a, n, x, rec, d, c, ds, i)
+            $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+     AS u(r, p, m, f, sf, st, s, a, n, x, rec, d, c, ds)
 ON CONFLICT (referral_id) DO UPDATE SET partner_id = EXCLUDED.partner_id, employer_id = EXCLUDED.employer_id,
     facts = EXCLUDED.facts, scoped_facts = EXCLUDED.scoped_facts, stages = EXCLUDED.stages, status = EXCLUDED.status,
     anomalies = EXCLUDED.anomalies, attempt = EXCLUDED.attempt, exit = EXCLUDED.exit, record = EXCLUDED.record,
     partner_detail = EXCLUDED.partner_detail, candidate_id = EXCLUDED.candidate_id,
-    demographics_sealed = EXCLUDED.demographics_sealed, inputs = EXCLUDED.inputs, updated_at = now()
+    demographics_sealed = EXCLUDED.demographics_sealed, inputs_complete = EXCLUDED.inputs_complete,
+    updated_at = now()
 """
+_KEEP_NONE: tuple[list[str], list[str], list[str]] = ([], [], [])
 
 
 def _projection_row(referral_id: str, p: projection.Projection) -> tuple[object, ...]:
@@ -202,10 +209,15 @@ def _projection_row(referral_id: str, p: projection.Projection) -> tuple[object,
 
 
 async def save_projections(
-    conn: asyncpg.Connection, projected: dict[str, tuple[projection.Projection, str]]
+    conn: asyncpg.Connection,
+    projected: dict[str, projection.Projection],
+    keep: tuple[list[str], list[str], list[str]] | None = None,
 ) -> None:
-    """Store the referrals' projections ((projection, compact events) by referral id) in one statement."""
-    rows = [(*_projection_row(rid, p), inputs) for rid, (p, inputs) in sorted(projected.items())]
+    """Store the referrals' projections in one statement, with compact events to keep:
+    `keep` = (referrals whose kept events are replaced, then referral ids and compact events
+    to add), after which each projected referral's events are all kept. Without `keep`,
+    nothing is kept and the projections say so (their next batch reads the ledger)."""
+    rows = [_projection_row(rid, p) for rid, p in sorted(projected.items())]
     if not rows:
         return
     columns = list(zip(*rows, strict=True))
@@ -213,7 +225,8 @@ async def save_projections(
         if any(SEP in name for names in columns[i] for name in names):  # type: ignore[attr-defined]
             raise ValueError(f"a fact, stage or anomaly holds the separator: {columns[i]}")
         columns[i] = tuple(SEP.join(names) for names in columns[i])  # type: ignore[arg-type]
-    await conn.execute(UPSERT_PROJECTIONS, *[list(c) for c in columns], SEP)
+    reset, ids, inputs = keep or _KEEP_NONE
+    await conn.execute(UPSERT_PROJECTIONS, *[list(c) for c in columns], SEP, keep is not None, reset, ids, inputs)
 
 
 async def ledger_events(conn: asyncpg.Connection, referral_ids: list[str]) -> dict[str, list[projection.LedgerEvent]]:
@@ -232,23 +245,30 @@ async def ledger_events(conn: asyncpg.Connection, referral_ids: list[str]) -> di
     return events
 
 
-def _projected(referral_id: str, events: list[projection.LedgerEvent]) -> tuple[projection.Projection, str]:
-    return projection.project(referral_id, events), projection.dump_inputs(projection.compact(e) for e in events)
-
-
 async def reproject_many(
     conn: asyncpg.Connection, referral_ids: list[str]
 ) -> dict[str, tuple[str | None, projection.Projection]]:
-    """Derive the referrals' projections again from all their ledger events and store them;
-    returns, per referral, the partner status it had before (None if new) and the projection.
+    """Derive the referrals' projections again from all their ledger events and store them
+    (with their compact events, replaced); returns, per referral, the partner status it had
+    before (None if new) and the projection.
 
     The caller holds the referrals' locks (`lock_referrals`), so concurrent events of one
     referral are projected one after the other and none is lost."""
     events = await ledger_events(conn, referral_ids)
     before = (await known(conn, sorted(events))).status if events else {}
-    projected = {rid: _projected(rid, found) for rid, found in sorted(events.items())}
-    await save_projections(conn, projected)
-    return {rid: (before.get(rid), p) for rid, (p, _) in projected.items()}
+    projected = {rid: projection.project(rid, found) for rid, found in sorted(events.items())}
+    await save_projections(conn, projected, _keep_all(events))
+    return {rid: (before.get(rid), p) for rid, p in projected.items()}
+
+
+def _keep_all(events: dict[str, list[projection.LedgerEvent]]) -> tuple[list[str], list[str], list[str]]:
+    """`save_projections`' `keep` that replaces the referrals' kept events with these."""
+    ids, inputs = [], []
+    for rid, found in events.items():
+        for e in found:
+            ids.append(rid)
+            inputs.append(projection.dump_input(projection.compact(e)))
+    return sorted(events), ids, inputs
 
 
 def as_ledger_event(env: Envelope) -> projection.LedgerEvent:
@@ -260,33 +280,40 @@ async def project_appended(
     conn: asyncpg.Connection, appended: list[tuple[Envelope, str]], before: Known
 ) -> dict[str, tuple[str | None, projection.Projection]]:
     """The projections of the referrals that `appended` (stored envelopes with their referral
-    ids) are about, derived from their compact events and the new ones (read from the ledger
-    only where the compact form would not be exact, see `projection`), stored; returns, per
-    referral, its partner status before and its projection.
+    ids) are about, derived from their kept compact events and the new ones (from all their
+    ledger rows where that would not be exact, see `projection`), stored with the new
+    compact events; returns, per referral, its partner status before and its projection.
 
     Same contract as `reproject_many`: the caller holds the referrals' locks and appended the
     events in this transaction."""
     new: dict[str, list[projection.LedgerEvent]] = {}
     for env, rid in appended:
         new.setdefault(rid, []).append(projection.compact(as_ledger_event(env)))
-    projected: dict[str, tuple[projection.Projection, str]] = {}
-    from_ledger = []
+    projected: dict[str, projection.Projection] = {}
+    ids, inputs, from_ledger = [], [], []
     for rid, events in sorted(new.items()):
         # No projection yet: no ledger row before this batch either (they are stored together).
         stored = before.inputs[rid] if rid in before.status else "[]"
         if stored is None or not all(projection.jsonb_exact(e.data) for e in events):
             from_ledger.append(rid)
             continue
-        events = projection.load_inputs(stored) + events
-        if projection.has_ties(events):
+        combined = projection.load_inputs(stored) + events
+        if projection.has_ties(combined):
             from_ledger.append(rid)
             continue
-        projected[rid] = projection.project(rid, events), projection.dump_inputs(events)
+        projected[rid] = projection.project(rid, combined)
+        for e in events:
+            ids.append(rid)
+            inputs.append(projection.dump_input(e))
+    reset: list[str] = []
     if from_ledger:
-        for rid, found in (await ledger_events(conn, from_ledger)).items():
-            projected[rid] = _projected(rid, found)
-    await save_projections(conn, projected)
-    return {rid: (before.status.get(rid), p) for rid, (p, _) in sorted(projected.items())}
+        events_of = await ledger_events(conn, from_ledger)
+        reset, more_ids, more_inputs = _keep_all(events_of)
+        ids += more_ids
+        inputs += more_inputs
+        projected.update({rid: projection.project(rid, found) for rid, found in events_of.items()})
+    await save_projections(conn, projected, (reset, ids, inputs))
+    return {rid: (before.status.get(rid), p) for rid, p in sorted(projected.items())}
 
 
 async def upsert_opening(conn: asyncpg.Connection, data: dict, at: datetime, closed: bool) -> None:
