@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-
 from collections import Counter
 from collections.abc import Sequence
 

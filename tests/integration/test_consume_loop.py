@@ -16,6 +16,7 @@ from deploy.topics import TopicSpec, create_topics
 from plumbing.consume_loop import ConsumeLoop
 from plumbing.consumer import EventConsumer
 from plumbing.kafka import new_producer
+from talentloop.waiting import until
 from tests.integration.test_consumer import event_bytes
 from tests.kafka_helpers import read_topic
 
@@ -43,11 +44,9 @@ async def three_partition_topic(stack) -> str:
     return name
 
 
-async def until(condition, timeout: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+async def holds(condition) -> bool | None:  # type: ignore[no-untyped-def]
+    """For `until`: True once `condition()` holds."""
+    return True if await condition() else None
 
 
 async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
@@ -73,7 +72,7 @@ async def run_loop(consumer, topic, stack, done):
     loop = ConsumeLoop(consumer, topic, stack.bootstrap, backoff_s=0.05)
     task = asyncio.create_task(loop.run())
     try:
-        await until(done)
+        await until("the records applied", lambda: holds(done), timeout=60, every=0.05)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -161,7 +160,7 @@ async def test_a_database_fault_pauses_and_retries_the_batch_without_dead_letter
             return consumer.counts["applied"] == 10
 
         try:
-            await until(applied_all)
+            await until("every record applied", lambda: holds(applied_all), timeout=60, every=0.05)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

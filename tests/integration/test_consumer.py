@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
+
 from contracts import build, events
 from contracts.topics import dead_letter_topic
 from plumbing.consume_loop import ConsumeLoop

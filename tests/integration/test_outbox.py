@@ -11,6 +11,7 @@ from contracts import CONTENT_TYPE, Envelope, build, events, payload_of
 from contracts.topics import Topic
 from plumbing import outbox
 from plumbing.kafka import new_producer
+from talentloop import waiting
 from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.integration
@@ -62,11 +63,13 @@ async def test_only_committed_events_are_published_in_order_with_key_and_content
     assert await outbox.backlog(pool) == 0
 
 
-async def until(condition, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+async def until(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """`talentloop.waiting.until` for a plain condition on the relays' counters."""
+
+    async def check() -> bool | None:
+        return True if condition() else None
+
+    await waiting.until("the relays' counters", check, timeout, every=0.05)
 
 
 async def test_two_relays_one_leads_keys_stay_in_outbox_order_and_the_other_takes_over(pool, topic, stack):
