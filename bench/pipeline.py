@@ -17,17 +17,20 @@ One run, in a temporary state directory on free ports (bench/common.isolated_net
      record as jsonb, one secondary index). Rows/s.
 2. The four services (intake, routing, employer_gateway, outcomes) as processes. `--openings`
    openings are posted through the gateway's API (`POST /v1/openings`, the demo employers in
-   turn, 8 at a time), each in the occupation of one of the sample partners' tracks
-   (talentloop.samples.TRACKS) and requiring 2-3 of its skills, capacity 1..`--capacity-max`;
-   then it waits until routing's catalogue and outcomes hold them all (set-up, not timed).
+   turn, 8 at a time) across the vocabulary's 19 occupations; those in the occupations of the
+   sample partners' tracks (talentloop.samples.TRACKS, about 6 in 19) require 2-3 of the
+   track's skills, so the CSV's people can fit them; capacity 1..`--capacity-max`. Then it
+   waits until routing's catalogue and outcomes hold them all (set-up, not timed).
 3. The pipeline: a registrar CSV (Riverbend's adapter) of `--referrals` made-up people is
    imported through intake's API with the client of `talentloop import`. From the start of the
    upload the clock runs until every accepted referral is
    - in intake (rows of intake.referrals),
-   - decided by routing (rows of routing.decisions: routed or unmatched),
+   - decided by routing, routed or unmatched (its decision event in routing's outbox, written in
+     the decision's transaction),
    - in the gateway, the routed ones (rows of employer_gateway.referrals),
    - projected in the outcomes ledger (its referral.routed/unmatched event in outcomes.ledger),
-   polled every `--poll` seconds (default scales with the size, 0.2 to 1 s). Each stage is given
+   polled every `--poll` seconds (default scales with the size, 0.2 to 1 s; each poll reads only
+   the rows added since the last, see `SeqWatcher`). Each stage is given
    as seconds and referrals/s from the start of the import, and as a sustained rate from the
    rows' own database timestamps (10th to 90th percentile of the stage's rows). The pipeline's
    rate is the referrals over the slowest stage's seconds; the ratio to the raw Kafka round
@@ -60,6 +63,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -80,7 +84,7 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer
 
-from contracts import events, topics
+from contracts import events, topics, vocabulary
 from deploy.topics import TopicSpec, create_topics
 from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
 from talentloop import credentials, importer, network, samples
@@ -114,6 +118,7 @@ CSV_PARTNER = "riverbend-community-college"  # the registrar CSV's adapter
 API_PARTNER = "forge-coding-bootcamp"  # the offered load's referrals, in TalentLoop's own JSON
 DECISION_TYPES = [events.ReferralRoutedV1.event_type, events.ReferralUnmatchedV1.event_type]
 RAW_TOPIC = "bench.raw-round-trip"
+CLIENTS, IN_FLIGHT = 16, 64  # the offered load's HTTP clients and how many requests they have out at once
 LOCATIONS = ("Springfield, IL", "Riverbend, OR", "Harbor City, CA", "Lakeside, MN", "Capital City, TX")
 SMALL = {"referrals": 300, "openings": 50, "offered_rate": 100.0, "offered_seconds": 3.0, "raw_records": 5000}
 FULL = {"referrals": 100_000, "openings": 5_000, "offered_rate": 500.0, "offered_seconds": 20.0, "raw_records": 100_000}
@@ -123,18 +128,29 @@ FULL = {"referrals": 100_000, "openings": 5_000, "offered_rate": 500.0, "offered
 
 
 def opening_bodies(rng: random.Random, n: int, capacity_max: int) -> list[dict]:
-    """Openings the sample partners' people can fit: each in one track's occupation, requiring
-    2-3 of its first four skills (samples.person drops one of the first two for a fifth of them)."""
+    """Openings across every occupation of the vocabulary, as bench/routing.py makes them
+    (2-4 of the occupation's typical skills required); in the occupations of the sample
+    partners' tracks (talentloop.samples.TRACKS) they require 2-3 of the track's first four
+    skills instead, so the CSV's people can fit them (samples.person drops one of the first
+    two for a fifth of them)."""
+    tracks = {soc: skills for skills, _, soc in samples.TRACKS}
+    occupations = list(vocabulary.occupations().values())
+    names = vocabulary.skills().skills
     out = []
     for i in range(n):
-        track_skills, program, soc = rng.choice(samples.TRACKS)
-        required = rng.sample(track_skills[:4], rng.randint(2, 3))
-        preferred = [s for s in track_skills if s not in required][: rng.randint(0, 2)] + rng.sample(samples.EXTRAS, 1)
+        occ = rng.choice(occupations)
+        if occ.code in tracks:
+            pool = tracks[occ.code]
+            required = rng.sample(pool[:4], rng.randint(2, 3))
+        else:
+            pool = [names[s].name for s in occ.typical_skills]
+            required = rng.sample(pool, rng.randint(2, 4))
+        rest = [s for s in pool if s not in required]
         out.append({
-            "title": f"{rng.choice(('Junior', 'Entry-level', 'Associate', 'Apprentice'))} {program} #{i}",
-            "onet_soc_code": soc,
+            "title": f"{rng.choice(('Junior', 'Entry-level', 'Associate', 'Apprentice'))} {occ.title} #{i}",
+            "onet_soc_code": occ.code,
             "required_skills": required,
-            "preferred_skills": preferred,
+            "preferred_skills": rng.sample(rest, min(len(rest), rng.randint(0, 2))),
             "capacity": rng.randint(1, capacity_max),
             "wage": {"amount": f"{rng.randrange(1800, 4200, 25) / 100:.2f}", "unit": "hour"},
             "location": rng.choice(LOCATIONS),
@@ -290,30 +306,50 @@ async def wait_openings(url: str, n: int, timeout: float) -> None:
 # --- 3. the pipeline -------------------------------------------------------------------------------
 
 
-class LedgerWatcher:
-    """The referrals whose decision event is in outcomes.ledger, and when each was first seen.
+class SeqWatcher:
+    """The referrals a table has rows for, read forward by a sequence column (an index range
+    scan, so a poll costs the database little however large the table grows).
 
-    Reads forward by `seq` from a little below the highest seen: a sequence value is taken at
-    insert and several transactions insert at once, so a row may commit after a higher one was
-    already read. `WINDOW` rows is far more than the transactions in flight can hold (each
-    consumer transaction is one partition's batch, at most 500 records)."""
+    Reads from a little below the highest value seen: a sequence value is taken at insert and
+    several transactions insert at once, so a row may commit after a higher one was already
+    read. `WINDOW` rows is far more than the transactions in flight can hold (a consumer's
+    transaction is one partition's batch, at most 500 records and their events)."""
 
     WINDOW = 5_000
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, sql: str, *args: object) -> None:
         self.conn = conn
+        self.sql = sql  # selects (seq, referral_id) WHERE seq > $1, further arguments from $2
+        self.args = args
         self.top = 0
-        self.seen: dict[str, float] = {}  # referral id -> time.monotonic() when first seen
+        self.seen: set[str] = set()
 
-    async def poll(self) -> None:
-        rows = await self.conn.fetch(
-            "SELECT seq, referral_id FROM outcomes.ledger WHERE seq > $1 AND event_type = ANY($2::text[])",
-            max(0, self.top - self.WINDOW), DECISION_TYPES,
-        )
-        now = time.monotonic()
+    async def poll(self) -> int:
+        rows = await self.conn.fetch(self.sql, max(0, self.top - self.WINDOW), *self.args)
         for r in rows:
             self.top = max(self.top, r["seq"])
-            self.seen.setdefault(r["referral_id"], now)
+            self.seen.add(r["referral_id"])
+        return len(self.seen)
+
+
+def watchers(conn: asyncpg.Connection) -> dict[str, SeqWatcher]:
+    """Per stage after intake, what shows a referral through it. Routing: a decision commits
+    with its referral.routed or referral.unmatched event in routing's outbox (one transaction),
+    and the outbox, unlike routing.decisions, has an increasing id to read forward by."""
+    return {
+        "routing": SeqWatcher(
+            conn, "SELECT id AS seq, key AS referral_id FROM routing.outbox WHERE id > $1 AND topic = $2",
+            topics.ROUTING.name,
+        ),
+        "employer_gateway": SeqWatcher(
+            conn, "SELECT seq, referral_id FROM employer_gateway.referrals WHERE seq > $1 AND partner_id = $2",
+            CSV_PARTNER,
+        ),
+        "outcomes": SeqWatcher(
+            conn, "SELECT seq, referral_id FROM outcomes.ledger WHERE seq > $1 AND event_type = ANY($2::text[])",
+            DECISION_TYPES,
+        ),
+    }
 
 
 async def count(conn: asyncpg.Connection, sql: str, *args: object) -> int:
@@ -422,25 +458,41 @@ class Profiler:
         }
 
 
-def summarize_stacks(path: Path, top: int = 15) -> dict:
-    """py-spy's raw output (one collapsed stack and its count a line): the functions most often
-    on the stack (inclusive) and on top of it (self), as shares of the samples."""
+# Leaf functions of a thread that waits (py-spy without --idle still samples a thread blocked
+# in a call it cannot see as idle, e.g. epoll in the event loop or a pool worker's queue).
+IDLE_LEAVES = {"EpollSelector.select", "Condition.wait", "_worker", "Event.wait", "Thread.join", "SimpleQueue.get"}
+OUR_CODE = ("services/", "plumbing/", "contracts/")
+
+
+def summarize_stacks(path: Path, top: int = 20) -> dict:
+    """py-spy's raw output (one collapsed stack and its count a line), waiting threads left
+    out: the functions most often on top of the stack (self) and, of our own code, on the
+    stack at all (inclusive), as shares of the busy samples."""
     if not path.exists():
         return {"samples": 0}
-    total, inclusive, own = 0, Counter(), Counter()
+    total = busy = 0
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
     for line in path.read_text(errors="replace").splitlines():
         stack, _, n = line.rpartition(" ")
         if not stack or not n.isdigit():
             continue
-        count_ = int(n)
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 2)[-1] + ")" if " (" in f else f
-                  for f in stack.split(";")]
-        total += count_
+        samples_ = int(n)
+        total += samples_
+        frames = [f.rsplit(":", 1)[0] + ")" if f.endswith(")") and ":" in f else f for f in stack.split(";")]
+        if frames[-1].split(" (")[0] in IDLE_LEAVES:
+            continue
+        busy += samples_
         for f in set(frames):
-            inclusive[f] += count_
-        own[frames[-1]] += count_
-    share = lambda c: [{"frame": f, "share": round(n / total, 3)} for f, n in c.most_common(top)]  # noqa: E731
-    return {"samples": total, "self": share(own), "inclusive": share(inclusive)} if total else {"samples": 0}
+            if any(f"({prefix}" in f for prefix in OUR_CODE):
+                inclusive[f] += samples_
+        own[frames[-1]] += samples_
+
+    def shares(c: Counter[str]) -> list[dict]:
+        return [{"frame": f, "share": round(k / busy, 3)} for f, k in c.most_common(top)]
+
+    return {"samples": total, "busy_samples": busy, "self": shares(own), "inclusive_ours": shares(inclusive)} if busy else {
+        "samples": total, "busy_samples": 0}
 
 
 async def pipeline(
@@ -448,7 +500,7 @@ async def pipeline(
     cpu: CpuMeter, profiler: Profiler | None,
 ) -> dict:
     conn = await asyncpg.connect(net.database_url)
-    watcher = LedgerWatcher(conn)
+    watch = watchers(conn)
     stages: dict[str, float] = {}  # stage -> seconds from the start of the import when complete
     timeline: list[dict] = []
     summary: dict | None = None
@@ -473,7 +525,7 @@ async def pipeline(
                 if got["intake"] >= target:
                     stages["intake"] = now
             if "routing" not in stages:
-                got["routing"] = await count(conn, "SELECT count(*) FROM routing.decisions WHERE partner_id = $1", CSV_PARTNER)
+                got["routing"] = await watch["routing"].poll()
                 if got["routing"] >= target:
                     stages["routing"] = now
                     routed = await count(
@@ -481,14 +533,11 @@ async def pipeline(
                         CSV_PARTNER,
                     )
             if "employer_gateway" not in stages:
-                got["employer_gateway"] = await count(
-                    conn, "SELECT count(*) FROM employer_gateway.referrals WHERE partner_id = $1", CSV_PARTNER
-                )
+                got["employer_gateway"] = await watch["employer_gateway"].poll()
                 if routed is not None and got["employer_gateway"] >= routed:
                     stages["employer_gateway"] = now
             if "outcomes" not in stages:
-                await watcher.poll()
-                got["outcomes"] = len(watcher.seen)
+                got["outcomes"] = await watch["outcomes"].poll()
                 if got["outcomes"] >= target:
                     stages["outcomes"] = now
             if now - last_mark >= max(1.0, poll * 2):
@@ -566,6 +615,8 @@ async def pipeline(
         "seconds": round(slowest, 2),
         "referrals_per_s": round(target / slowest, 1),
         "cpu_seconds": cpu_s,
+        # what each process spent per referral: unlike the rates, hardly changed by a busy machine
+        "cpu_ms_per_referral": {k: round(1000 * v / target, 2) for k, v in cpu_s.items()},
         "mean_envelope_chars_in_ledger": {k: int(v) for k, v in sizes.items()},
         "poll_s": poll,
         "timeline": timeline,
@@ -586,8 +637,8 @@ async def offered_load(net: network.Network, partner_key: str, rate: float, seco
     api_ms: list[float] = []
     errors: Counter[str] = Counter()
     first_errors: list[str] = []
-    lag_ms: list[float] = []  # how late the client sent each request after its scheduled time
-    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+    lag_ms: list[float] = []  # how late each request was sent after its scheduled time (client-side queue)
+    skipped = 0  # requests not sent at all: their time came after the deadline
     conn = await asyncpg.connect(net.database_url)
     arrived: dict[str, float] = {}
     stop = asyncio.Event()
@@ -608,15 +659,32 @@ async def offered_load(net: network.Network, partner_key: str, rate: float, seco
             except TimeoutError:
                 pass
 
-    async with httpx.AsyncClient(timeout=60.0, limits=limits) as http:
+    # Requests beyond IN_FLIGHT wait here, not in httpx: httpcore scans every queued request of
+    # a pool on each change, so thousands queued in one client cost the client more CPU than the
+    # service spends. Several small clients, like several partners' systems.
+    in_flight = asyncio.Semaphore(IN_FLIGHT)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(
+                timeout=60.0, limits=httpx.Limits(max_connections=IN_FLIGHT // CLIENTS, max_keepalive_connections=IN_FLIGHT // CLIENTS),
+            ))
+            for _ in range(CLIENTS)
+        ]
+        hard_deadline = time.monotonic() + seconds + drain
+
         async def one(i: int, scheduled: float) -> None:
-            t = time.monotonic()
-            lag_ms.append((t - scheduled) * 1000)
-            try:
-                r = await http.post(url, content=bodies[i], headers=headers)
-            except httpx.HTTPError as exc:
-                errors[type(exc).__name__] += 1
-                return
+            nonlocal skipped
+            async with in_flight:
+                t = time.monotonic()
+                if t > hard_deadline:
+                    skipped += 1
+                    return
+                lag_ms.append((t - scheduled) * 1000)
+                try:
+                    r = await clients[i % CLIENTS].post(url, content=bodies[i], headers=headers)
+                except httpx.HTTPError as exc:
+                    errors[type(exc).__name__] += 1
+                    return
             answered = time.monotonic()
             api_ms.append((answered - t) * 1000)
             if r.status_code != 201:
@@ -644,8 +712,11 @@ async def offered_load(net: network.Network, partner_key: str, rate: float, seco
         await watcher
     await conn.close()
 
-    from_scheduled = sorted((arrived[rid] - s) * 1000 for rid, (s, _, _) in sent.items() if rid in arrived)
-    from_sent = sorted((arrived[rid] - t) * 1000 for rid, (_, t, _) in sent.items() if rid in arrived)
+    # A referral still missing when the drain ended counts with the time it had waited by then:
+    # the percentiles are then lower bounds ("censored" says how many).
+    gave_up = time.monotonic()
+    from_scheduled = sorted((arrived.get(rid, gave_up) - s) * 1000 for rid, (s, _, _) in sent.items())
+    from_sent = sorted((arrived.get(rid, gave_up) - t) * 1000 for rid, (_, t, _) in sent.items())
     api_ms.sort()
     lag_ms.sort()
 
@@ -663,13 +734,17 @@ async def offered_load(net: network.Network, partner_key: str, rate: float, seco
         "accepted": len(sent),
         "errors": dict(errors),
         "first_errors": first_errors,
+        "not_sent": skipped,
+        "clients": f"{CLIENTS} clients, {IN_FLIGHT} requests in flight at most",
         "submit_seconds": round(submit_s, 2),
-        "achieved_per_s": round(total / submit_s, 1),
+        "achieved_per_s": round(len(sent) / submit_s, 1),  # accepted referrals per second of submitting
         "arrived_in_ledger": sum(1 for rid in sent if rid in arrived),
+        "censored": sum(1 for rid in sent if rid not in arrived),
+        "drain_seconds": drain,
         "submit_to_ledger_ms": pct(from_scheduled),
         "sent_to_ledger_ms": pct(from_sent),
         "api_answer_ms": pct(api_ms),
-        "client_send_lag_ms": pct(lag_ms),
+        "client_queue_ms": pct(lag_ms),
         "ledger_poll_ms": 50,
     }
 
@@ -700,12 +775,16 @@ def parse_args() -> argparse.Namespace:
     if args.referrals < 1 or args.openings < 1 or args.raw_records < 1 or args.offered_rate <= 0:
         parser.error("sizes and rates must be positive")
     if args.poll is None:
-        args.poll = min(1.0, max(0.2, args.referrals / 50_000))
+        args.poll = min(1.0, max(0.2, args.referrals / 10_000))
     return args
 
 
 def main() -> None:
     args = parse_args()
+    # Started in the background by a shell, SIGINT is ignored; either signal must still stop
+    # the run through `network.down` (the finally below), not leave a stack running.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     load_start = os.getloadavg()
     started = time.monotonic()
     rng = random.Random(args.seed)
@@ -782,7 +861,7 @@ def main() -> None:
     raw_rt = result.get("raw", {}).get("kafka", {}).get("round_trip_per_s")
     pipe = result.get("pipeline", {}).get("referrals_per_s")
     lat = result.get("offered_load", {})
-    incomplete = lat and lat["arrived_in_ledger"] < lat["requests"]
+    incomplete = lat and lat["arrived_in_ledger"] < lat["requests"]  # refused requests count as missing
     if not failure and incomplete:
         failure = f"{lat['requests'] - lat['arrived_in_ledger']} offered referrals never reached the ledger"
     out = {
