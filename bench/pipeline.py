@@ -47,7 +47,8 @@ each service, PostgreSQL (postmaster and backends), Kafka and this script during
 stage, and the load average (os.getloadavg) at the start and the end: the numbers are only
 as good as the machine was quiet.
 
-`--profile DIR` also records each service with py-spy (`pip install py-spy`; raw collapsed
+`--profile DIR` also records each service with py-spy (`pip install py-spy`; 50 samples/s,
+`--nonblocking` so the services are not paused; raw collapsed
 stacks in DIR/<service>.txt, summarized into the results) and samples pg_stat_activity every
 100 ms (which statements are running, by service) during the pipeline stage.
 
@@ -399,7 +400,7 @@ class Profiler:
         self.folder.mkdir(parents=True, exist_ok=True)
         for name, pid in self.pids.items():
             self.spies[name] = subprocess.Popen(
-                [spy, "record", "--format", "raw", "--rate", "50", "--pid", str(pid), "-o", str(self.folder / f"{name}.txt")],
+                [spy, "record", "--nonblocking", "--format", "raw", "--rate", "50", "--pid", str(pid), "-o", str(self.folder / f"{name}.txt")],
                 stdout=subprocess.DEVNULL, stderr=(self.folder / f"{name}.py-spy.log").open("w"),
             )
         self._task = asyncio.create_task(self._sample())
