@@ -31,9 +31,14 @@ from services.outcomes import domain, notify, store
 OPENING_EVENTS = (events.OpeningPostedV1, events.OpeningUpdatedV1, events.OpeningClosedV1)
 
 
+def _about(items: list[tuple[Envelope, Payload]]) -> list[tuple[Envelope, str, str]]:
+    """(envelope, topic, referral id) of events about referrals. Routing's skills-gap
+    observations are keyed by occupation but belong to a referral."""
+    return [(env, type(p).topic.name, getattr(p, "referral_id", None) or env.subject) for env, p in items]
+
+
 async def _about_referrals(conn: asyncpg.Connection, items: list[tuple[Envelope, Payload]], live: bool) -> None:
-    # Routing's skills-gap observations are keyed by occupation but belong to a referral.
-    about = [(env, type(p).topic.name, getattr(p, "referral_id", None) or env.subject) for env, p in items]
+    about = _about(items)
     referral_ids = sorted({rid for _, _, rid in about})
     await store.lock_referrals(conn, referral_ids)
     before = await store.known(conn, referral_ids)
@@ -85,8 +90,21 @@ def handlers(*, live: bool) -> dict[str, Handler]:
     return {**lifecycle, **openings, events.CandidateErasedV1.event_type: _on_candidate_erased}  # type: ignore[dict-item]
 
 
-def batch_handler(*, live: bool) -> BatchHandler:
+def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
+    """Several events in the caller's transaction, as one by one would give.
+
+    `project=False` is the rebuild's first pass (services/outcomes/rebuild.py): events about
+    referrals are only appended to the ledger, by COPY (a fresh ledger without its indexes,
+    nor the unique one on event ids: the rebuild removes repeated events), never redacted nor
+    projected; the rebuild applies openings and erasures afterwards through this handler and
+    derives every projection from the ledger once at the end, as `store.reproject_many` would."""
     one_by_one: dict[str, Callable[..., Awaitable[None]]] = handlers(live=live)
+
+    async def load(conn: asyncpg.Connection, items: list[tuple[Envelope, Payload]]) -> None:
+        later = [env.type for env, p in items if isinstance(p, (events.CandidateErasedV1, *OPENING_EVENTS))]
+        if later:
+            raise ValueError(f"the rebuild applies {sorted(set(later))} after its first pass, not in it")
+        await store.copy_events(conn, _about(items))
 
     async def ingest(conn: asyncpg.Connection, items: list[tuple[Envelope, Payload]]) -> None:
         if any(isinstance(p, events.CandidateErasedV1) for _, p in items):
@@ -100,7 +118,7 @@ def batch_handler(*, live: bool) -> BatchHandler:
         if about:
             await _about_referrals(conn, about, live)
 
-    return ingest
+    return ingest if project else load
 
 
 HANDLERS = handlers(live=True)

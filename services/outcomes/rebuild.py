@@ -1,33 +1,55 @@
 """Rebuild: replay every topic outcomes consumes from offset 0 into empty projections.
 
-The replay runs the live ingestion (`handlers.batch_handler(live=False)`: no partner is
-notified again) into a fresh schema (default `outcomes_rebuild`, dropped and created anew), in batches of
-records per transaction, up to the end offsets the topics had when it started. Then it
-hashes the normalized content of the ledger and of the projections, live and rebuilt: the
-projections follow from the ledger's facts whatever order they arrive in, so a live network
-that has caught up gives equal hashes. The live service keeps running meanwhile.
+The replay builds a fresh schema (default `outcomes_rebuild`, dropped and created anew by the
+migrations) from the records the topics held when it started, then hashes the normalized
+content of the ledger and of the projections, live and rebuilt: the projections follow from
+the ledger's facts whatever order they arrive in, so a live network that has caught up gives
+equal hashes. The live service keeps running meanwhile. No partner is notified again.
 
-A record the live consumer dead-lettered must not stop the rebuild either, nor change what
-it builds: a record that cannot be decoded (whatever decoding raises) is skipped, and a batch
-that fails to apply is split, as the live consumer splits it, until the record that fails
-alone is found and skipped. Both are counted (`Result.dead_lettered`, by reason in
+It is built for speed, in passes, with the live code at each step:
+
+1. Load: the partitions are shared among worker processes (one per CPU by default), each
+   reading its own from offset 0 and appending every event about a referral to the ledger
+   by COPY, `batch` records per transaction (`handlers.batch_handler(live=False,
+   project=False)`), into a ledger whose indexes are built afterwards (sorting once is
+   cheaper than keeping them up to date row by row). An event seen twice is kept once.
+   Openings and erasures are set aside.
+2. The indexes are built (and an event two workers both appended kept once).
+3. Openings and erasures are applied in their partitions' order through the live handler
+   (`batch_handler(live=False)`): an erasure redacts the rows loaded before it, as live, so
+   every event of an erased candidate ends redacted whatever order it came in.
+4. Every referral is projected once from all its ledger events, the workers taking ranges of
+   referral ids, as `store.reproject_many` derives them; projections are written by COPY.
+   Their compact events are not kept (`inputs_complete` false): the live service reads the
+   ledger for such a referral, should this schema ever serve.
+
+A record the live consumer dead-letters must not stop the rebuild nor change what it builds:
+a record that cannot be decoded (whatever decoding raises) is skipped, and a batch that fails
+to apply is split, as the live consumer splits it, until the record that fails alone is
+found and skipped. An event about a referral whose projection fails in pass 4 is found the
+same way: that referral's events are taken out of the ledger and applied again one batch at a
+time through the live handler. All are counted (`Result.dead_lettered`, by reason in
 `skipped`). A database fault is not the record's: it ends the rebuild with the error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import multiprocessing
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from contracts import Envelope, payload_of
+from contracts import Envelope, events, payload_of
 from contracts.envelope import describe_exception
 from contracts.events import Payload
 from contracts.registry import latest_type
@@ -36,14 +58,19 @@ from plumbing.consumer import BatchHandler
 from plumbing.faults import is_infrastructure
 from plumbing.kafka import partitions_of
 from plumbing.logging import get_logger
+from services.outcomes import projection, store
 from services.outcomes.app import DEFINITION
-from services.outcomes.handlers import HANDLERS, batch_handler
+from services.outcomes.handlers import HANDLERS, OPENING_EVENTS, batch_handler
 
 log = get_logger(__name__)
+
+BATCH = 5000  # records per transaction of the first pass
+FETCH_BYTES = 8 * 2**20  # per partition and fetch: more than one record of the largest size
 
 # Why records were skipped: the reasons the live consumer dead-letters them for.
 UNDECODABLE = "not a valid event (dead-lettered when live)"
 FAILED = "failed to apply (dead-lettered when live)"
+REPEATED = "repeated (a duplicate when live)"
 
 # What the hash covers: every derived table, and the ledger, without arrival-dependent columns
 # (sequence numbers, the time a row was written or redacted).
@@ -61,6 +88,10 @@ HASHED: dict[str, tuple[str, str]] = {
     "openings": ("*", "opening_id"),
     "erased_referrals": ("*", "referral_id"),
 }
+# Tables whose indexes are built after the load (their primary keys stay).
+DEFERRED_INDEXES = ("ledger", "referral_facts")
+FACTS_COPY = ("referral_id", "partner_id", "employer_id", "facts", "scoped_facts", "stages", "status", "anomalies",
+              "attempt", "exit", "record", "partner_detail", "candidate_id", "demographics_sealed")
 
 
 @dataclass
@@ -70,6 +101,7 @@ class Result:
     seconds: float = 0.0
     skipped: Counter[str] = field(default_factory=Counter)  # why records were not applied
     hashes: dict[str, dict[str, str]] = field(default_factory=dict)  # live/rebuilt -> table -> sha256
+    passes: dict[str, float] = field(default_factory=dict)  # seconds per pass
 
     @property
     def per_second(self) -> float:
@@ -87,7 +119,7 @@ class Result:
     def as_dict(self) -> dict[str, Any]:
         return {"schema": self.schema, "events": self.events, "seconds": round(self.seconds, 2),
                 "events_per_second": round(self.per_second, 1), "skipped": dict(self.skipped),
-                "dead_lettered": self.dead_lettered,
+                "dead_lettered": self.dead_lettered, "passes": {k: round(v, 2) for k, v in self.passes.items()},
                 "hashes": self.hashes, "equal": self.equal}
 
 
@@ -119,41 +151,328 @@ async def fresh_schema(database_url: str, schema: str) -> asyncpg.Pool:
     return pool
 
 
+# --- the passes --------------------------------------------------------------------------------
+
+
+@dataclass
+class Loaded:
+    """What a first pass over some partitions did, and what it left for later."""
+
+    events: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    later: list[tuple[str, int, int, bytes]] = field(default_factory=list)  # openings and erasures: topic, partition, offset, value
+
+
 async def replay(
-    bootstrap: str, pool: asyncpg.Pool, result: Result, batch: int = 1000, topics: Sequence[str] | None = None
+    bootstrap: str,
+    pool: asyncpg.Pool,
+    result: Result,
+    batch: int = BATCH,
+    topics: Sequence[str] | None = None,
+    *,
+    database_url: str | None = None,
+    workers: int = 1,
 ) -> None:
     """Every record of the topics (outcomes' own by default), from offset 0 to the end offsets
-    at the start, applied in transactions of up to `batch` records."""
-    ingest = batch_handler(live=False)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=batch)
+    at the start, into `pool`'s fresh schema: the four passes of the module's docstring. With
+    `workers` > 1 (and the `database_url` they connect to), the load and the projection run in
+    that many processes."""
+    schema = await pool.fetchval("SELECT current_schema()")
+    ends = await end_offsets(bootstrap, list(topics or [t.name for t in DEFINITION.consumes]))
+    clock = time.monotonic()
+    async with pool.acquire() as conn:
+        restore = await _drop_indexes(conn)
+    executor = None
+    if workers > 1:
+        if database_url is None:
+            raise ValueError("workers need the database_url")
+        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        loop = asyncio.get_running_loop()
+        if executor is None:
+            parts = [await load(bootstrap, pool, ends, batch)]
+        else:
+            jobs = [loop.run_in_executor(executor, _load_in_process, bootstrap, database_url, schema, share, batch)
+                    for share in _shares(ends, workers)]
+            parts = list(await asyncio.gather(*jobs))
+        for part in parts:
+            result.events += part.events
+            result.skipped.update(part.skipped)
+        result.passes["load"] = time.monotonic() - clock
+
+        clock = time.monotonic()
+        async with pool.acquire() as conn:
+            removed = await _restore_ledger_indexes(conn, restore)
+        result.skipped[REPEATED] += removed
+        result.events -= removed
+        result.passes["ledger indexes"] = time.monotonic() - clock
+
+        clock = time.monotonic()
+        later = sorted(record for part in parts for record in part.later)
+        result.events += await _apply_all(pool, batch_handler(live=False), [_parse(r[3], result) for r in later], result)
+        async with pool.acquire() as conn:
+            await conn.execute("TRUNCATE referral_facts, referral_inputs")  # all derived again in pass 4
+        result.passes["openings and erasures"] = time.monotonic() - clock
+
+        clock = time.monotonic()
+        async with pool.acquire() as conn:
+            ranges = await _referral_ranges(conn, workers)
+        if executor is None:
+            failing = await project_range(pool, *ranges[0])
+        else:
+            jobs = [loop.run_in_executor(executor, _project_in_process, database_url, schema, low, high)
+                    for low, high in ranges]
+            failing = [rid for found in await asyncio.gather(*jobs) for rid in found]
+        if failing:
+            result.events += await _apply_again(pool, sorted(failing), result)
+        async with pool.acquire() as conn:
+            await _restore(conn, [sql for table, sql in restore if table != "ledger"])
+        result.passes["projections"] = time.monotonic() - clock
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+
+
+async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = await partitions_of(consumer, list(topics or [t.name for t in DEFINITION.consumes]))
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        todo = {tp for tp in tps if ends[tp] > 0}
-        while todo:
-            fetched = await consumer.getmany(*todo, timeout_ms=500, max_records=batch)
-            records = [r for tp, recs in fetched.items() for r in recs if r.offset < ends[tp]]
-            items = [item for item in (_parse(r.value, result) for r in records) if item is not None]
-            result.events += await _apply(pool, ingest, items, result)
-            for tp in list(todo):
-                if await consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
+        return await consumer.end_offsets(await partitions_of(consumer, topics))
     finally:
         await consumer.stop()
 
 
+def _shares(ends: dict[TopicPartition, int], workers: int) -> list[dict[TopicPartition, int]]:
+    """The partitions in `workers` shares of about the same number of records."""
+    shares: list[dict[TopicPartition, int]] = [{} for _ in range(workers)]
+    sizes = [0] * workers
+    for tp, end in sorted(ends.items(), key=lambda item: -item[1]):
+        i = sizes.index(min(sizes))
+        shares[i][tp] = end
+        sizes[i] += end
+    return [s for s in shares if s]
+
+
+async def load(bootstrap: str, pool: asyncpg.Pool, ends: dict[TopicPartition, int], batch: int) -> Loaded:
+    """Pass 1 over these partitions (to their end offsets): events about referrals into the
+    ledger, openings and erasures set aside. While one batch is written the next is read."""
+    out = Loaded()
+    ingest = batch_handler(live=False, project=False)
+    seen: set[int] = set()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=batch,
+                                max_partition_fetch_bytes=FETCH_BYTES)
+    await consumer.start()
+    writing: asyncio.Task[int] | None = None
+    tally = Result("")
+    try:
+        todo = {tp for tp, end in ends.items() if end > 0}
+        consumer.assign(sorted(todo))
+        if todo:
+            await consumer.seek_to_beginning(*todo)
+        while todo:
+            fetched = await consumer.getmany(*todo, timeout_ms=500, max_records=batch)
+            items = []
+            for tp, records in fetched.items():
+                for r in records:
+                    if r.offset >= ends[tp]:
+                        continue
+                    item = _parse(r.value, tally)
+                    if item is None:
+                        continue
+                    if isinstance(item[1], (events.CandidateErasedV1, *OPENING_EVENTS)):
+                        out.later.append((r.topic, r.partition, r.offset, r.value))
+                    elif item[0].id.int in seen:
+                        tally.skipped[REPEATED] += 1
+                    else:
+                        seen.add(item[0].id.int)
+                        items.append(item)
+            if writing is not None:
+                out.events += await writing
+            writing = asyncio.create_task(_apply(pool, ingest, items, tally, fast=True))
+            for tp in list(todo):
+                if await consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+        if writing is not None:
+            out.events += await writing
+    finally:
+        if writing is not None and not writing.done():
+            writing.cancel()
+        await consumer.stop()
+    out.skipped = tally.skipped
+    return out
+
+
+def _load_in_process(bootstrap: str, database_url: str, schema: str, ends: dict[TopicPartition, int],
+                     batch: int) -> Loaded:
+    async def run() -> Loaded:
+        pool = await db.create_pool(database_url, schema, max_size=2)
+        try:
+            return await load(bootstrap, pool, ends, batch)
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+async def _drop_indexes(conn: asyncpg.Connection) -> list[tuple[str, str]]:
+    """Drop the secondary indexes (and unique constraints) of the tables in
+    `DEFERRED_INDEXES`; returns (table, statement) that build each again, as it was."""
+    rows = await conn.fetch(
+        "SELECT t.relname AS table_name, i.relname AS index_name, pg_get_indexdef(i.oid) AS index_def,"
+        " c.conname, pg_get_constraintdef(c.oid) AS constraint_def"
+        " FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid"
+        " LEFT JOIN pg_constraint c ON c.conindid = i.oid AND c.conrelid = t.oid"
+        " WHERE t.relnamespace = current_schema()::regnamespace AND t.relname = ANY($1::text[])"
+        " AND NOT x.indisprimary ORDER BY t.relname, i.relname",
+        list(DEFERRED_INDEXES),
+    )
+    restore = []
+    for r in rows:
+        if r["conname"]:
+            await conn.execute(f'ALTER TABLE {r["table_name"]} DROP CONSTRAINT "{r["conname"]}"')
+            restore.append((r["table_name"],
+                            f'ALTER TABLE {r["table_name"]} ADD CONSTRAINT "{r["conname"]}" {r["constraint_def"]}'))
+        else:
+            await conn.execute(f'DROP INDEX "{r["index_name"]}"')
+            restore.append((r["table_name"], r["index_def"]))
+    return restore
+
+
+async def _restore(conn: asyncpg.Connection, statements: list[str]) -> None:
+    # Index builds on a large ledger outlast the pool's statement timeout; memory to sort in.
+    await conn.execute("SET statement_timeout = 0; SET maintenance_work_mem = '256MB'")
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.execute("RESET statement_timeout; RESET maintenance_work_mem")
+
+
+async def _restore_ledger_indexes(conn: asyncpg.Connection, restore: list[tuple[str, str]]) -> int:
+    """Pass 2: build the ledger's indexes. An event that two workers both appended (the same
+    event id on two partitions) is kept once, the first row; returns how many rows went."""
+    refused = []
+    for sql in (sql for table, sql in restore if table == "ledger"):
+        try:
+            await _restore(conn, [sql])
+        except asyncpg.UniqueViolationError:
+            refused.append(sql)
+    if not refused:
+        return 0
+    async with conn.transaction():
+        # The append-only trigger guards the ledger against everything but redaction; this
+        # ledger is the rebuild's own, not yet complete.
+        await conn.execute("ALTER TABLE ledger DISABLE TRIGGER ledger_append_only")
+        removed = await conn.fetchval(
+            "WITH gone AS (DELETE FROM ledger l WHERE EXISTS (SELECT 1 FROM ledger f"
+            " WHERE f.event_id = l.event_id AND f.seq < l.seq) RETURNING 1) SELECT count(*) FROM gone"
+        )
+        await conn.execute("ALTER TABLE ledger ENABLE TRIGGER ledger_append_only")
+    await _restore(conn, refused)
+    return removed
+
+
+async def _referral_ranges(conn: asyncpg.Connection, parts: int) -> list[tuple[str | None, str | None]]:
+    """`parts` ranges of referral ids [low, high) with about as many ledger rows each (from
+    a sample of the ledger's pages)."""
+    if parts <= 1:
+        return [(None, None)]
+    sample = sorted(r["referral_id"] for r in await conn.fetch(
+        "SELECT referral_id FROM ledger TABLESAMPLE SYSTEM (2) WHERE referral_id IS NOT NULL"))
+    cuts = sorted({sample[len(sample) * i // parts] for i in range(1, parts)}) if sample else []
+    bounds: list[str | None] = [None, *cuts, None]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
+async def project_range(pool: asyncpg.Pool, low: str | None, high: str | None) -> list[str]:
+    """Pass 4 for the referrals with ids in [low, high): each projected from all its ledger
+    events, written by COPY. Returns the referrals whose projection failed."""
+    failing: list[str] = []
+    rows: list[tuple[object, ...]] = []
+    async with pool.acquire() as conn:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            current, found = None, []
+            async for r in conn.cursor(
+                "SELECT referral_id, event_type, occurred_at, employer_id, partner_id, envelope -> 'data' AS data"
+                " FROM ledger WHERE referral_id IS NOT NULL"
+                " AND ($1::text IS NULL OR referral_id >= $1) AND ($2::text IS NULL OR referral_id < $2)"
+                " ORDER BY referral_id", low, high, prefetch=5000,
+            ):
+                if r["referral_id"] != current:
+                    if found:
+                        _project_into(rows, failing, current, found)  # type: ignore[arg-type]
+                    current, found = r["referral_id"], []
+                found.append(projection.LedgerEvent(r["event_type"], r["occurred_at"], r["employer_id"],
+                                                    json.loads(r["data"]), r["partner_id"]))
+                if len(rows) >= BATCH:
+                    await _copy_facts(pool, rows)
+                    rows = []
+            if found:
+                _project_into(rows, failing, current, found)  # type: ignore[arg-type]
+    await _copy_facts(pool, rows)
+    return failing
+
+
+def _project_into(rows: list[tuple[object, ...]], failing: list[str], referral_id: str,
+                  found: list[projection.LedgerEvent]) -> None:
+    try:
+        rows.append(store._projection_row(referral_id, projection.project(referral_id, found)))  # noqa: SLF001
+    except Exception:  # noqa: BLE001 - an event live would have dead-lettered: found in `_apply_again`
+        failing.append(referral_id)
+
+
+async def _copy_facts(pool: asyncpg.Pool, rows: list[tuple[object, ...]]) -> None:
+    if rows:
+        async with pool.acquire() as conn:
+            await conn.copy_records_to_table("referral_facts", columns=FACTS_COPY, records=rows)
+
+
+def _project_in_process(database_url: str, schema: str, low: str | None, high: str | None) -> list[str]:
+    async def run() -> list[str]:
+        pool = await db.create_pool(database_url, schema, max_size=2)
+        try:
+            return await project_range(pool, low, high)
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+async def _apply_again(pool: asyncpg.Pool, referral_ids: list[str], result: Result) -> int:
+    """The referrals whose projection failed: their events out of the ledger, then applied
+    again in the order they were loaded through the live handler, which finds the one that
+    fails (the one live dead-lettered). Returns how many more were applied than taken out."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("ALTER TABLE ledger DISABLE TRIGGER ledger_append_only")  # (the rebuild's own ledger)
+        rows = await conn.fetch(
+            "DELETE FROM ledger WHERE referral_id = ANY($1::text[]) RETURNING seq, envelope", referral_ids)
+        await conn.execute("ALTER TABLE ledger ENABLE TRIGGER ledger_append_only")
+    items = [_parse(r["envelope"].encode(), result) for r in sorted(rows, key=lambda r: r["seq"])]
+    return await _apply_all(pool, batch_handler(live=False), items, result, one_batch_each=True) - len(rows)
+
+
+async def _apply_all(pool: asyncpg.Pool, ingest: BatchHandler, items: list[tuple[Envelope, Payload] | None],
+                     result: Result, one_batch_each: bool = False) -> int:
+    """Apply `items` (None: skipped already) in order, in batches of at most BATCH."""
+    todo = [item for item in items if item is not None]
+    size = 1 if one_batch_each else BATCH
+    applied = 0
+    for start in range(0, len(todo), size):
+        applied += await _apply(pool, ingest, todo[start:start + size], result)
+    return applied
+
+
 async def _apply(pool: asyncpg.Pool, ingest: BatchHandler, items: list[tuple[Envelope, Payload]],
-                 result: Result) -> int:
+                 result: Result, fast: bool = False) -> int:
     """Apply `items` in one transaction; if that fails for anything but a fault, in halves,
     in order, down to the one event that fails alone, which is skipped. Returns how many
-    were applied."""
+    were applied. `fast`: this transaction may be lost in a crash (the rebuild starts over)."""
     if not items:
         return 0
     try:
         async with pool.acquire() as conn, conn.transaction():
+            if fast:
+                await conn.execute("SET LOCAL synchronous_commit = off")
             await ingest(conn, items)
         return len(items)
     except Exception as exc:
@@ -166,7 +485,8 @@ async def _apply(pool: asyncpg.Pool, ingest: BatchHandler, items: list[tuple[Env
                         error=describe_exception(exc, 500))
             return 0
         middle = len(items) // 2
-        return await _apply(pool, ingest, items[:middle], result) + await _apply(pool, ingest, items[middle:], result)
+        return (await _apply(pool, ingest, items[:middle], result, fast)
+                + await _apply(pool, ingest, items[middle:], result, fast))
 
 
 def _parse(value: bytes | None, result: Result) -> tuple[Envelope, Payload] | None:
@@ -186,14 +506,17 @@ def _parse(value: bytes | None, result: Result) -> tuple[Envelope, Payload] | No
 
 
 async def rebuild(
-    bootstrap: str, database_url: str, schema: str = "outcomes_rebuild", batch: int = 1000,
-    topics: Sequence[str] | None = None,
+    bootstrap: str, database_url: str, schema: str = "outcomes_rebuild", batch: int = BATCH,
+    topics: Sequence[str] | None = None, workers: int | None = None,
 ) -> Result:
+    """Rebuild into `schema` (`workers` processes, one per CPU by default) and compare the
+    hashes with the live schema's."""
     result = Result(schema)
     pool = await fresh_schema(database_url, schema)
     try:
         started = time.monotonic()
-        await replay(bootstrap, pool, result, batch, topics)
+        await replay(bootstrap, pool, result, batch, topics, database_url=database_url,
+                     workers=workers or os.cpu_count() or 1)
         result.seconds = time.monotonic() - started
         result.hashes["rebuilt"] = await content_hash(pool)
     finally:
@@ -204,3 +527,4 @@ async def rebuild(
     finally:
         await live.close()
     return result
+

@@ -130,6 +130,22 @@ async def append_many(
     return out
 
 
+LEDGER_COPY = ("event_id", "event_type", "referral_id", "partner_id", "employer_id", "occurred_at", "source_topic",
+               "envelope")
+
+
+async def copy_events(conn: asyncpg.Connection, items: list[tuple[Envelope, str, str]]) -> None:
+    """Events about referrals ((envelope, topic, referral id)) into the ledger by COPY, as
+    `append_many` stores them but without looking for those already there (the rebuild's
+    first pass, into a fresh ledger; it removes repeated events itself)."""
+    await conn.copy_records_to_table(
+        "ledger",
+        columns=LEDGER_COPY,
+        records=[(env.id, env.type, rid, env.partnerid, env.employerid, env.time, topic,
+                  env.model_dump_json(exclude_none=True)) for env, topic, rid in items],
+    )
+
+
 async def mark_erased(conn: asyncpg.Connection, referral_ids: list[str], at: datetime) -> None:
     await conn.execute(
         "INSERT INTO erased_referrals (referral_id, erased_at) SELECT r, $2 FROM unnest($1::text[]) AS r"

@@ -134,8 +134,8 @@ async def test_the_rebuild_skips_what_the_live_consumer_dead_letters_and_builds_
     unstorable = good(ref_b, 2)
     real = rebuild.batch_handler
 
-    def failing_on_it(*, live: bool):  # type: ignore[no-untyped-def]
-        ingest = real(live=live)
+    def failing_on_it(**how):  # type: ignore[no-untyped-def]
+        ingest = real(**how)
 
         async def apply(conn, items):  # type: ignore[no-untyped-def]
             if any(env.id == unstorable.id for env, _ in items):
