@@ -1,6 +1,8 @@
-"""Benchmark: the outcomes ledger's ingest and its rebuild, on a stream of >= 1,000,000 events.
+"""Benchmark: the outcomes ledger's ingest and its rebuild, on a stream of >= 1,000,000 events,
+beside the raw limits of the same broker and database.
 
     .venv/bin/python bench/outcomes_ledger.py [--referrals 102000] [--seed 7] [--timeout 7200]
+        [--raw-rows 200000] [--rebuild-workers N] [--profile DIR]
 
 Starts a fresh local stack (Kafka, PostgreSQL) in a temporary state directory, first with no
 service at all. Generates a seeded lifecycle for `--referrals` referrals, about 9.9 events
@@ -23,22 +25,36 @@ service that would emit each event:
 Event times are spread over the past two years (retention check-ins are in the past).
 
 Every event is published first, as fast as one idempotent producer (acks=all) takes them:
-the publish rate is reported on its own. Only then is the outcomes service started
-(`talentloop.network.up(cfg, only=("outcomes",))`); the ingest clock runs from that call
-until `SELECT count(*) FROM outcomes.ledger` equals the events published. Progress is polled
-every second with `max(seq)` (an index lookup; a 1 s `count(*)` over a 1 GB heap would steal
-a core from the service on a small machine) and the exact count is taken once `max(seq)`
-reaches the target; every 10 s it prints the consumer groups' lag per topic.
+the publish rate is reported on its own. Then, on the idle stack, the raw limits:
+
+- Kafka: one plain aiokafka consumer reads every published record from offset 0 (all
+  partitions of the six topics, assigned, 10,000 records a call): records/s. What any
+  consumer of these topics on this broker can read at most, decoding nothing.
+- PostgreSQL: `--raw-rows` of the stream's events, as the ledger stores them, by asyncpg's
+  COPY (copy_records_to_table, 5,000 rows a statement) into a ledger made by outcomes' own
+  migrations in a scratch schema (its indexes and trigger included): rows/s.
+- Decoding: `Envelope.from_bytes` and `payload_of` (what every consumer does to every record
+  before it applies it), on one core, on a sample of 20,000 records: records/s.
+
+Only then is the outcomes service started (`talentloop.network.up(cfg, only=("outcomes",))`);
+the ingest clock runs from that call until `SELECT count(*) FROM outcomes.ledger` equals the
+events published. Progress is polled every second with `max(seq)` (an index lookup; a 1 s
+`count(*)` over a 1 GB heap would steal a core from the service on a small machine) and the
+exact count is taken once `max(seq)` reaches the target; every 10 s it prints the consumer
+groups' lag per topic. CPU seconds of the service, PostgreSQL and Kafka are measured over the
+ingest. `--profile DIR` samples the service with py-spy meanwhile and reports the functions
+most often on top of its stack.
 
 Then it runs `services.outcomes.rebuild.rebuild` (replay of every topic from offset 0 into a
-fresh schema, same handlers, no notifications) in this process and compares the content
-hashes of the live and rebuilt ledger and projections.
+fresh schema, `--rebuild-workers` processes, default one per CPU, no notifications) in this
+process and compares the content hashes of the live and rebuilt ledger and projections.
 
 Prints and writes bench/results/outcomes_ledger.json: events published (per type and topic),
-publish seconds, ingest seconds and events/s, rebuild seconds and events/s, whether the
-hashes are equal, the outcomes service's peak RSS and CPU seconds, the database size (and
-per schema), and the machine. Exits 1 if the ingest or rebuild did not finish within
-`--timeout` seconds (together), or if the hashes differ.
+publish seconds, the raw limits, ingest seconds and events/s (and as a share of the raw
+Kafka read and of COPY), CPU seconds per process, rebuild seconds, events/s and seconds per
+pass, whether the hashes are equal, the outcomes service's peak RSS, the database size (and
+per schema), and the machine with its load average before and after. Exits 1 if the ingest
+or rebuild did not finish within `--timeout` seconds (together), or if the hashes differ.
 """
 
 from __future__ import annotations
@@ -46,8 +62,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,17 +83,19 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from contracts import build, events, topics, vocabulary
+from contracts import build, events, payload_of, topics, vocabulary
 from contracts.envelope import Envelope
-from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
+from plumbing import db
+from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer, partitions_of
+from services.outcomes import store
 from services.outcomes.app import DEFINITION
 from services.outcomes.rebuild import rebuild
 from talentloop import credentials, network
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.outcomes_ledger`, the repository root is
-    from common import PeakRss, isolated_network, machine
+    from common import CpuMeter, PeakRss, isolated_network, machine, stack_pids
 except ImportError:
-    from bench.common import PeakRss, isolated_network, machine
+    from bench.common import CpuMeter, PeakRss, isolated_network, machine, stack_pids
 
 RESULTS = Path(__file__).parent / "results" / "outcomes_ledger.json"
 INTAKE, ROUTING, GATEWAY = "/talentloop/intake", "/talentloop/routing", "/talentloop/employer-gateway"
@@ -367,6 +389,121 @@ async def publish(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> fl
         await producer.stop()
 
 
+# --- the raw limits -----------------------------------------------------------------------------
+
+
+async def raw_consume(bootstrap: str, expected: int) -> dict:
+    """Every record of the six topics from offset 0 by one plain consumer, nothing decoded."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                max_partition_fetch_bytes=8 * 2**20)
+    await consumer.start()
+    try:
+        tps = await partitions_of(consumer, [t.name for t in DEFINITION.consumes])
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        t0, got = time.monotonic(), 0
+        while got < expected:
+            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            got += sum(len(v) for v in batches.values())
+            if time.monotonic() - t0 > 600:
+                raise TimeoutError(f"read {got} of {expected} records in 600 s")
+        seconds = time.monotonic() - t0
+    finally:
+        await consumer.stop()
+    return {"records": got, "seconds": round(seconds, 2), "records_per_s": round(got / seconds, 1)}
+
+
+def ledger_rows(values: list[bytes]) -> list[tuple]:
+    """The events as the ledger stores them (store.LEDGER_COPY's columns)."""
+    rows = []
+    for value in values:
+        env = Envelope.from_bytes(value)
+        payload = payload_of(env)
+        rid = getattr(payload, "referral_id", None) or env.subject
+        rows.append((env.id, env.type, rid, env.partnerid, env.employerid, env.time, type(payload).topic.name,
+                     env.model_dump_json(exclude_none=True)))
+    return rows
+
+
+async def raw_copy(url: str, rows: list[tuple]) -> dict:
+    """The rows by COPY into a ledger made by outcomes' migrations (indexes, trigger) in a scratch schema."""
+    schema = "bench_raw_ledger"
+    conn = await asyncpg.connect(url)
+    await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    await conn.close()
+    pool = await db.create_pool(url, schema, max_size=1)
+    try:
+        await db.migrate(pool, DEFINITION.migrations)
+        async with pool.acquire() as conn:
+            t0 = time.monotonic()
+            for start in range(0, len(rows), 5000):
+                await conn.copy_records_to_table("ledger", columns=store.LEDGER_COPY, records=rows[start:start + 5000])
+            seconds = time.monotonic() - t0
+            stored = await conn.fetchval("SELECT count(*) FROM ledger")
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    finally:
+        await pool.close()
+    return {"rows": stored, "seconds": round(seconds, 2), "rows_per_s": round(stored / seconds, 1),
+            "into": "a ledger made by outcomes' migrations (its 3 indexes, unique event id, trigger)"}
+
+
+def raw_decode(values: list[bytes]) -> dict:
+    """Envelope.from_bytes and payload_of, on this one core (CPU seconds)."""
+    t0 = time.process_time()
+    for value in values:
+        payload_of(Envelope.from_bytes(value))
+    seconds = time.process_time() - t0
+    return {"records": len(values), "cpu_seconds": round(seconds, 2), "records_per_cpu_s": round(len(values) / seconds, 1)}
+
+
+IDLE = ("EpollSelector.select", "Condition.wait", "_worker", "Event.wait", "SimpleQueue.get")
+ROOT = str(Path(__file__).resolve().parent.parent) + "/"
+
+
+def _frame(raw: str) -> str:
+    """`function (file)` of py-spy's `function (path:line)`, the path from the repository or site-packages."""
+    name, _, where = raw[:-1].rpartition(" (")
+    path = where.rsplit(":", 1)[0].removeprefix(ROOT).split("site-packages/")[-1]
+    return f"{name} ({path})"
+
+
+class Spy:
+    """py-spy on a process (raw collapsed stacks), summarized by the functions on top of the stack."""
+
+    def __init__(self, folder: Path, pid: int) -> None:
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(spy).exists():
+            raise SystemExit("--profile needs py-spy (.venv/bin/pip install py-spy)")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.out = folder / "outcomes.txt"
+        self.proc = subprocess.Popen([spy, "record", "--nonblocking", "--format", "raw", "--rate", "50", "--pid",
+                                      str(pid), "-o", str(self.out)], stdout=subprocess.DEVNULL,
+                                     stderr=(folder / "py-spy.log").open("w"))
+
+    def stop(self, top: int = 25) -> dict:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        own: Counter[str] = Counter()
+        inclusive: Counter[str] = Counter()
+        total = 0
+        for line in self.out.read_text().splitlines() if self.out.exists() else []:
+            stack, _, n = line.rpartition(" ")
+            frames = [_frame(f) for f in stack.split(";") if f.endswith(")")]
+            if not frames or frames[-1].startswith(IDLE):
+                continue  # a thread waiting
+            count = int(n)
+            total += count
+            own[frames[-1]] += count
+            for f in set(frames):
+                if f.split("(")[-1].startswith(("services/", "plumbing/", "contracts/")):
+                    inclusive[f] += count
+        share = lambda c: [(f, round(n / max(1, total), 3)) for f, n in c.most_common(top)]  # noqa: E731
+        return {"file": str(self.out), "busy_samples": total, "self": share(own), "inclusive_own_code": share(inclusive)}
+
+
 class Lag:
     """The outcomes consumer groups' lag per topic (committed offsets vs end offsets)."""
 
@@ -464,7 +601,11 @@ def main() -> None:
     parser.add_argument("--referrals", type=int, default=102_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=7200, help="seconds for ingest and rebuild together")
+    parser.add_argument("--raw-rows", type=int, default=200_000, help="rows for the raw COPY (at most the events)")
+    parser.add_argument("--rebuild-workers", type=int, default=None, help="processes for the rebuild (default: CPUs)")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy the service during the ingest into DIR")
     args = parser.parse_args()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
 
     t = time.monotonic()
     stream = make_stream(args.seed, args.referrals)
@@ -483,7 +624,17 @@ def main() -> None:
 
             publish_s = asyncio.run(publish(net.bootstrap, stream.records))
             print(f"published {n} events in {publish_s:.1f} s ({n / publish_s:.0f}/s)", flush=True)
+            values = [value for _, _, value in stream.records]
             del stream.records  # the rebuild reads them back from Kafka
+            raw = {"kafka_consume": asyncio.run(raw_consume(net.bootstrap, n))}
+            sample = random.Random(args.seed).sample(values, min(len(values), max(args.raw_rows, 20_000)))
+            del values
+            raw["decode"] = raw_decode(sample[:20_000])
+            raw["postgres_copy"] = asyncio.run(raw_copy(net.database_url, ledger_rows(sample[:args.raw_rows])))
+            del sample
+            print(f"raw limits: Kafka read {raw['kafka_consume']['records_per_s']:.0f} records/s; COPY into the ledger"
+                  f" {raw['postgres_copy']['rows_per_s']:.0f} rows/s; decoding {raw['decode']['records_per_cpu_s']:.0f}"
+                  " records per CPU second", flush=True)
 
             outcomes = next(s for s in cfg.services() if s.name == "outcomes")
             t0 = time.monotonic()
@@ -494,9 +645,13 @@ def main() -> None:
             proc = psutil.Process(outcomes.pid())
             rss = PeakRss(proc.pid)
             rss.start()
-            cpu0 = sum(proc.cpu_times()[:2])
+            cpu = CpuMeter({**stack_pids(cfg), "outcomes": proc.pid}, own_only=("outcomes",))
+            cpu.mark()
+            spy = Spy(args.profile, proc.pid) if args.profile else None
             ingested, ingest_s, rows = asyncio.run(wait_ingest(net.database_url, net.bootstrap, n, t0, deadline))
-            service_cpu = sum(proc.cpu_times()[:2]) - cpu0
+            ingest_cpu = cpu.since_mark()
+            profile = spy.stop() if spy else None
+            service_cpu = ingest_cpu["outcomes"]
             rss.running = False
             rss.join()
             health = outcomes.healthy() or {}
@@ -508,7 +663,8 @@ def main() -> None:
                 print("rebuilding", flush=True)
                 remaining = max(1.0, deadline - time.monotonic())
                 try:
-                    rebuilt = asyncio.run(asyncio.wait_for(rebuild(net.bootstrap, net.database_url), remaining))
+                    rebuilt = asyncio.run(asyncio.wait_for(
+                        rebuild(net.bootstrap, net.database_url, workers=args.rebuild_workers), remaining))
                 except TimeoutError:
                     print(f"rebuild did not finish within the timeout ({remaining:.0f} s left)", file=sys.stderr)
             db = asyncio.run(sizes(net.database_url))
@@ -526,17 +682,27 @@ def main() -> None:
         "events_by_type": dict(stream.types.most_common()),
         "publish_seconds": round(publish_s, 2),
         "publish_events_per_s": round(n / publish_s, 1),
+        "raw": raw,
         "ingest_seconds": round(ingest_s, 2),
         "ingest_events_per_s": round(rows / ingest_s, 1),
+        "ingest_share_of_raw_kafka_read": round(rows / ingest_s / raw["kafka_consume"]["records_per_s"], 3),
+        "ingest_share_of_raw_copy": round(rows / ingest_s / raw["postgres_copy"]["rows_per_s"], 3),
         "ingest_ledger_rows": rows,
+        "ingest_cpu_seconds": ingest_cpu,
+        "ingest_cpu_us_per_event": {k: round(1e6 * v / max(1, rows)) for k, v in ingest_cpu.items()},
         "outcomes_healthy_after_s": round(healthy_s, 2),
         "outcomes_cpu_seconds": round(service_cpu, 1),
+        "outcomes_profile": profile,
         "outcomes_consumer_counts": health.get("consumer"),
         "outcomes_peak_rss_mb": round(rss.peak / 2**20, 1),
         "rebuild_seconds": round(rebuilt.seconds, 2) if rebuilt else None,
         "rebuild_events": rebuilt.events if rebuilt else None,
         "rebuild_events_per_s": round(rebuilt.per_second, 1) if rebuilt else None,
         "rebuild_skipped": dict(rebuilt.skipped) if rebuilt else None,
+        "rebuild_passes_seconds": {k: round(v, 2) for k, v in rebuilt.passes.items()} if rebuilt else None,
+        "rebuild_workers": args.rebuild_workers or os.cpu_count(),
+        "rebuild_share_of_raw_kafka_read": round(rebuilt.per_second / raw["kafka_consume"]["records_per_s"], 3)
+        if rebuilt else None,
         "hashes_equal": rebuilt.equal if rebuilt else False,
         "hashes": rebuilt.hashes if rebuilt else None,
         "postgres": db,
@@ -544,6 +710,8 @@ def main() -> None:
         "bench_process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
         "total_wall_seconds": round(time.monotonic() - started, 1),
         "machine": machine(),
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
