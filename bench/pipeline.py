@@ -50,7 +50,8 @@ as good as the machine was quiet.
 `--profile DIR` also records each service with py-spy (`pip install py-spy`; 50 samples/s,
 `--nonblocking` so the services are not paused; raw collapsed
 stacks in DIR/<service>.txt, summarized into the results) and samples pg_stat_activity every
-100 ms (which statements are running, by service) during the pipeline stage.
+100 ms (which statements are running, by service) during the pipeline stage, and again during
+the offered load (DIR/offered/).
 
 `--small` runs a tiny size (300 referrals, 50 openings, 100/s offered for 3 s, 5,000 raw
 records; flags given explicitly win) in well under a minute, for CI
@@ -461,7 +462,11 @@ class Profiler:
 
 # Leaf functions of a thread that waits (py-spy without --idle still samples a thread blocked
 # in a call it cannot see as idle, e.g. epoll in the event loop or a pool worker's queue).
-IDLE_LEAVES = {"EpollSelector.select", "Condition.wait", "_worker", "Event.wait", "Thread.join", "SimpleQueue.get"}
+# Under uvloop the loop itself is C: a stack that ends in Runner.run is the loop between
+# callbacks (mostly waiting in epoll; its own C work is counted there too).
+IDLE_LEAVES = {
+    "EpollSelector.select", "Condition.wait", "_worker", "Event.wait", "Thread.join", "SimpleQueue.get", "Runner.run",
+}
 OUR_CODE = ("services/", "plumbing/", "contracts/")
 
 
@@ -628,7 +633,9 @@ async def pipeline(
 # --- 4. offered load --------------------------------------------------------------------------------------
 
 
-async def offered_load(net: network.Network, partner_key: str, rate: float, seconds: float, drain: float) -> dict:
+async def offered_load(
+    net: network.Network, partner_key: str, rate: float, seconds: float, drain: float, profiler: Profiler | None = None,
+) -> dict:
     total = max(1, int(rate * seconds))
     given_at = datetime.now(UTC) - timedelta(days=1)
     bodies = [referral_body(i, given_at) for i in range(total)]
@@ -695,6 +702,8 @@ async def offered_load(net: network.Network, partner_key: str, rate: float, seco
                 return
             sent[r.json()["referral_id"]] = (scheduled, t, answered)
 
+        if profiler:
+            profiler.start()
         watcher = asyncio.create_task(watch())
         t0 = time.monotonic()
         tasks = []
@@ -712,6 +721,7 @@ async def offered_load(net: network.Network, partner_key: str, rate: float, seco
         stop.set()
         await watcher
     await conn.close()
+    profile = await profiler.stop() if profiler else None
 
     # A referral still missing when the drain ended counts with the time it had waited by then:
     # the percentiles are then lower bounds ("censored" says how many).
@@ -747,6 +757,7 @@ async def offered_load(net: network.Network, partner_key: str, rate: float, seco
         "api_answer_ms": pct(api_ms),
         "client_queue_ms": pct(lag_ms),
         "ledger_poll_ms": 50,
+        **({"profile": profile} if profile else {}),
     }
 
 
@@ -848,7 +859,8 @@ def main() -> None:
 
             print(f"offered load: {args.offered_rate}/s for {args.offered_seconds} s ...", flush=True)
             latency = asyncio.run(offered_load(
-                net, keys[f"partner:{API_PARTNER}"], args.offered_rate, args.offered_seconds, args.drain
+                net, keys[f"partner:{API_PARTNER}"], args.offered_rate, args.offered_seconds, args.drain,
+                Profiler(args.profile / "offered", pids, net.database_url) if args.profile else None,
             ))
             for r in rss.values():
                 r.running = False
@@ -886,8 +898,9 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
-    brief = {k: v for k, v in out.items() if k != "pipeline"} | {
-        "pipeline": {k: v for k, v in out.get("pipeline", {}).items() if k not in ("timeline", "profile")}
+    brief = {k: v for k, v in out.items() if k not in ("pipeline", "offered_load")} | {
+        part: {k: v for k, v in out.get(part, {}).items() if k not in ("timeline", "profile")}
+        for part in ("pipeline", "offered_load")
     }
     print(json.dumps(brief, indent=2))
     if failure:
