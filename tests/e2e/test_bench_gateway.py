@@ -1,0 +1,40 @@
+"""bench/gateway_load.py keeps working: run at a tiny size as a process of its own (its own stack
+on free ports), and check that its results file holds the load's figures and the raw limit
+measured beside them. The full-size run is by hand."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERRALS = 40
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+@pytest.mark.timeout(900)  # a stack of its own; the 2-core machine may be shared by other test runs
+def test_gateway_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
+    out = tmp_path / "gateway_load.json"
+    done = subprocess.run(
+        [sys.executable, "bench/gateway_load.py", "--referrals", str(REFERRALS), "--concurrency", "8",
+         "--raw-seconds", "2", "--timeout", "600", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=840, check=False,
+    )
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    r = json.loads(out.read_text())
+    assert r["complete"] is True and r["errors"] == 0
+    assert r["accepted_actions"] == 5 * REFERRALS and r["events_match_accepted"] is True
+    assert r["requests"] >= 5 * REFERRALS and r["requests_per_s"] > 0
+    assert r["gateway_cpu_ms_per_request"] > 0
+    assert r["client"]["http"] == "lean"
+    assert set(r["server_stack"]) == {"loop", "http"}
+
+    raw = r["raw_limit"]
+    assert raw["requests"] > 0 and raw["errors"] == 0 and raw["server_cpu_ms_per_request"] > 0
+    assert raw["asyncpg_select_1"]["one_connection_per_s"] > 0
+    assert r["gateway_to_raw"] == pytest.approx(r["requests_per_s"] / raw["requests_per_s"], rel=0.01)
