@@ -18,6 +18,7 @@ exception.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -25,8 +26,18 @@ from typing import Any
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contracts.bounds import TRACE_ID_MAX
 from plumbing import metrics, tracing
 from plumbing.logging import bind_context, clear_context
+
+# What an event's `correlationid` may hold (contracts/bounds.py): a caller's id beyond it
+# would make every event of the request unpublishable, so such an id is replaced, not kept.
+_CORRELATION_ID = re.compile(r"[\x21-\x7e]{1,%d}" % TRACE_ID_MAX)
+
+
+def caller_correlation_id(value: str | None) -> str | None:
+    """The caller's X-Correlation-Id if it is printable ASCII within the contract's bound."""
+    return value if value is not None and _CORRELATION_ID.fullmatch(value) else None
 
 
 class Correlate:
@@ -40,7 +51,7 @@ class Correlate:
             return
         clear_context()
         headers = Headers(scope=scope)
-        correlation_id = headers.get("x-correlation-id") or str(uuid.uuid4())
+        correlation_id = caller_correlation_id(headers.get("x-correlation-id")) or str(uuid.uuid4())
         scope.setdefault("state", {})["correlation_id"] = correlation_id  # what request.state reads
         bind_context(service=self.service, correlation_id=correlation_id)
         method = scope["method"]

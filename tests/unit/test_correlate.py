@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
-from plumbing import tracing
+from plumbing import correlate, tracing
 from plumbing.service import ServiceDefinition, correlation_id, create_app
 
 pytestmark = pytest.mark.unit
@@ -145,3 +145,13 @@ async def test_a_streamed_answer_ends_its_span_when_the_response_starts(spans) -
     assert headers[b"x-trace-id"].decode() == trace_id and b"x-correlation-id" in headers
     # ... and the rest of the stream still ran in that span's context.
     assert any(m.get("body") == trace_id.encode() + b"\n" for m in sent)
+
+
+@pytest.mark.parametrize("value", ["x" * 1025, "tab\there", "new\nline", "é-accent", ""])
+def test_a_correlation_id_no_event_could_carry_is_replaced(value):
+    assert correlate.caller_correlation_id(value) is None
+
+
+def test_a_fitting_correlation_id_is_kept():
+    assert correlate.caller_correlation_id("crm-7:abc_DEF.1") == "crm-7:abc_DEF.1"
+    assert correlate.caller_correlation_id("x" * 1024) == "x" * 1024
