@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 
+from contracts.bounds import ID_MAX
 from plumbing.auth import (
     ALL_SCOPES,
     KIND_TAGS,
@@ -85,6 +86,9 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
     if unknown or not chosen:
         raise ValueError(f"scopes must be one or more of {', '.join(SCOPES)} (got {', '.join(chosen) or 'none'})")
     return chosen
+
+
+_PRINCIPAL_ID = re.compile(r"[\x21-\x7e]{1,%d}" % ID_MAX)
 
 
 class KeyNotFound(Exception):
@@ -245,8 +249,10 @@ class ApiKeys:
     ) -> Issued | None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
-        if not principal_id:
-            raise ValueError("a principal id is required")
+        if not _PRINCIPAL_ID.fullmatch(principal_id or ""):
+            # Events carry it (partnerid, employerid): one no event could carry would make
+            # every action of that principal unpublishable.
+            raise ValueError(f"a principal id is 1 to {ID_MAX} printable ASCII characters without spaces")
         key_id, secret = key_id or new_key_id(), secret or new_secret()
         row = await conn.fetchrow(
             f"INSERT INTO {self.table} (key_id, principal_kind, principal_id, scopes, secret_sha256, label,"

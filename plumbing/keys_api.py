@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from contracts.bounds import ID_MAX
 from plumbing import problems
 from plumbing.apikeys import ApiKeys, KeyConflict, KeyInfo, KeyNotFound
 from plumbing.auth import Kind, Principal, Scope, principal, require
@@ -23,7 +24,7 @@ Caller = Annotated[Principal, Depends(principal)]
 
 class PrincipalRef(BaseModel):
     kind: Kind
-    id: str
+    id: str = Field(min_length=1, max_length=ID_MAX, pattern=r"^[\x21-\x7e]+$")
 
 
 class KeyOut(BaseModel):

@@ -334,3 +334,9 @@ def test_the_cli_seeds_creates_lists_rotates_and_revokes_keys(stack, tmp_path, m
     assert run(app, ["keys", "revoke", key_id, *home]).exit_code == 1
     listed = {k["key_id"]: k for k in json.loads(run(app, ["keys", "list", "--json", "--id", employer, *home]).output)}
     assert listed[key_id]["status"] == "revoked"
+
+
+@pytest.mark.parametrize("principal_id", ["", "x" * 101, "with space", "tab\tid", "ünïcode"])
+async def test_a_principal_id_no_event_could_carry_gets_no_key(keys, principal_id):
+    with pytest.raises(ValueError, match="printable ASCII"):
+        await keys.issue("partner", principal_id, ["read"])
