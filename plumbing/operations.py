@@ -864,7 +864,7 @@ class DeadLetter:
         if "dlq.errors" in h:
             try:
                 errors = json.loads(h["dlq.errors"])
-            except ValueError:
+            except (ValueError, RecursionError):
                 errors = None
         failed_at = None
         if h.get("dlq.failed_at"):
@@ -894,7 +894,7 @@ class DeadLetter:
         """The original record: its JSON if it is JSON, else its text (bytes not UTF-8 are escaped)."""
         try:
             return json.loads(self.value)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or hostile JSON (deep nesting, huge numbers)
             return self.value.decode("utf-8", "backslashreplace")
 
     def event_type(self) -> str | None:
