@@ -34,10 +34,17 @@ async def resolve_candidates(conn: asyncpg.Connection, identities: list[list[str
     """The candidate of each list of identity hashes: an existing one if any hash is known,
     else a new one; every hash not yet known is linked to the result.
 
-    Race-safe without locks: proposals are inserted with ON CONFLICT DO NOTHING, and the
-    winner (committed first) is read back, so two requests for one new person agree.
+    Two requests for one person that share only some hashes (one partner knows the e-mail and
+    the phone, another only the phone) would each link a new candidate to the hash it got
+    first; so the hashes are locked first (transaction advisory locks, in sorted order, so
+    concurrent requests wait for each other instead of deadlocking) and the later request
+    sees what the earlier one linked.
     """
     wanted = sorted({h for hs in identities for h in hs})
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(h, 0)) FROM (SELECT h FROM unnest($1::text[]) AS h ORDER BY h) AS s",
+        wanted,
+    )
     known = await _lookup(conn, wanted)
     proposals: dict[str, str] = {}
     for hashes in identities:
