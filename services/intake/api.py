@@ -69,7 +69,7 @@ def _adapter(request: Request, partner_id: str, fmt: str) -> mapping.Adapter:
     found = request.app.state.adapters.get((partner_id, fmt))
     if found is None:
         raise problems.Problem(
-            404, "no-adapter", "No adapter", f"no {fmt} adapter is configured for {partner_id} (see docs/adapters.md)"
+            404, "no-adapter", "No adapter", f"no {fmt} adapter is configured for {partner_id} (see docs/intake.md#adapters)"
         )
     return found
 

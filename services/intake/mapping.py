@@ -3,7 +3,7 @@
 Each partner gets a YAML file in the adapters folder (`TALENTLOOP_ADAPTERS`, default
 `deploy/adapters/`), validated when it is loaded, so a wrong mapping fails at start with
 the file and the field named, never row by row in production. Adding a partner is a data
-change: no code. See docs/adapters.md for the format; the pieces are:
+change: no code. See docs/intake.md ("Adapters") for the format; the pieces are:
 
 - `format`: `json` (webhook bodies and records on the partner's Kafka topic) or `csv`.
 - `fields`: target (a path in the referral: `candidate.email`, `credentials[0].status`)

@@ -188,7 +188,7 @@ async def test_erasure_leaves_no_plaintext_anywhere_and_counts_remain(api: Api, 
     assert await scan_topics(api.net.bootstrap, [n.encode() for n in needles]) == {}
     assert await scan_database(db_url, needles) == {}
     # On disk: everything but the inbound topic's segments, which hold the partner's own
-    # plaintext until Kafka deletes the segment (see docs/personal-data.md); reading them
+    # plaintext until Kafka deletes the segment (see docs/intake.md, "Personal data and erasure"); reading them
     # from offset 0 already finds nothing (checked above and in scan_topics).
     home = network_config.home
     inbound_dirs = tuple(f"{topics.partner_inbound(FORGE)}-{p}" for p in range(64))
