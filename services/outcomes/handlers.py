@@ -5,10 +5,10 @@ whenever a referral's status changes (the closed loop).
 One path for one event and for many: the live consumer hands over batches of records
 (`batch_handler`), a redelivered or failed record comes alone (`handlers`), and both end in
 `_about_referrals`: lock the referrals, read what is known of them (erasure, status, compact
-events) in one statement, append every event in one statement while deriving each touched
-referral's projection once from its compact events and the new ones (`store.fold`; from its
-ledger rows where that would not be exact), store them in one statement, and (live) notify
-every status change of the batch together. Openings and erasures are few and go one by one; a batch holding
+events) in one statement, append every event in one statement, derive each touched
+referral's projection once from its compact events and the new ones (`store.project_appended`;
+from its ledger rows where that would not be exact), store them in one statement, and (live)
+notify every status change of the batch together. Openings and erasures are few and go one by one; a batch holding
 an erasure is applied event by event, in order, because an erasure changes how the events
 after it are stored.
 
@@ -18,8 +18,6 @@ ledger and projections, but no notification is sent again.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -46,24 +44,10 @@ async def _about_referrals(conn: asyncpg.Connection, items: list[tuple[Envelope,
     before = await store.known(conn, referral_ids)
     # The ledger keeps each envelope as received (an old version stays an old version),
     # redacted if the candidate was erased before it arrived.
-    stored = store.stored_form(about, before.erased)
-    # PostgreSQL appends them while Python derives the projections, as if every event were
-    # new; one the ledger had already (which the inbox let through) is left out after.
-    inserting = asyncio.ensure_future(store.insert_stored(conn, stored, before.erased))
-    await asyncio.sleep(0)  # (the statement is on its way before the work below starts)
-    try:
-        folded = store.fold([(env, rid) for env, _, rid in stored], before)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await inserting  # the connection must be free before the transaction rolls back
-        raise
-    fresh = await inserting
-    appended = [(env, rid) for env, _, rid in stored if env.id in fresh]
+    appended = await store.append_many(conn, about, before.erased)
     if not appended:
         return
-    if len(appended) < len(stored):
-        folded = store.fold(appended, before)
-    projected = await store.save_folded(conn, folded, before)
+    projected = await store.project_appended(conn, appended, before)
     if not live:
         return
     latest = {rid: env for env, _, rid in sorted(about, key=lambda a: a[0].time)}  # the newest event causes it

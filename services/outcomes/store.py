@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -96,22 +95,15 @@ async def known(conn: asyncpg.Connection, referral_ids: list[str]) -> Known:
     )
 
 
-def stored_form(items: list[tuple[Envelope, str, str]], erased: set[str]) -> list[tuple[Envelope, str, str]]:
-    """Events about referrals ((envelope, topic, referral id)) as the ledger keeps them:
-    redacted if their candidate was erased, each event once (the first copy)."""
-    seen: set[uuid.UUID] = set()
-    out = []
-    for env, topic, rid in items:
-        if env.id not in seen:
-            seen.add(env.id)
-            out.append((env.model_copy(update={"data": domain.redact(env.data)}) if rid in erased else env, topic, rid))
-    return out
-
-
-async def insert_stored(
-    conn: asyncpg.Connection, stored: list[tuple[Envelope, str, str]], erased: set[str]
-) -> set[uuid.UUID]:
-    """Append `stored_form` events in one statement; returns the ids of those not in the ledger before."""
+async def append_many(
+    conn: asyncpg.Connection, items: list[tuple[Envelope, str, str]], erased: set[str]
+) -> list[tuple[Envelope, str]]:
+    """`append` for several events about referrals ((envelope, topic, referral id)); returns
+    those not in the ledger before, as stored (redacted if their candidate was erased), with
+    their referral id, in the order given."""
+    envelopes = [
+        env.model_copy(update={"data": domain.redact(env.data)}) if rid in erased else env for env, _, rid in items
+    ]
     rows = await conn.fetch(
         "INSERT INTO ledger (event_id, event_type, referral_id, partner_id, employer_id, occurred_at, source_topic,"
         " envelope, redacted_at)"
@@ -119,28 +111,23 @@ async def insert_stored(
         " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[],"
         "            $8::text[], $9::bool[]) AS u(e, t, r, p, m, o, s, v, x)"
         " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-        [e.id for e, _, _ in stored],
-        [e.type for e, _, _ in stored],
-        [rid for _, _, rid in stored],
-        [e.partnerid for e, _, _ in stored],
-        [e.employerid for e, _, _ in stored],
-        [e.time for e, _, _ in stored],
-        [topic for _, topic, _ in stored],
-        [e.model_dump_json(exclude_none=True) for e, _, _ in stored],
-        [rid in erased for _, _, rid in stored],
+        [e.id for e in envelopes],
+        [e.type for e in envelopes],
+        [rid for _, _, rid in items],
+        [e.partnerid for e in envelopes],
+        [e.employerid for e in envelopes],
+        [e.time for e in envelopes],
+        [topic for _, topic, _ in items],
+        [e.model_dump_json(exclude_none=True) for e in envelopes],
+        [rid in erased for _, _, rid in items],
     )
-    return {r["event_id"] for r in rows}
-
-
-async def append_many(
-    conn: asyncpg.Connection, items: list[tuple[Envelope, str, str]], erased: set[str]
-) -> list[tuple[Envelope, str]]:
-    """`append` for several events about referrals ((envelope, topic, referral id)); returns
-    those not in the ledger before, as stored (redacted if their candidate was erased), with
-    their referral id, in the order given."""
-    stored = stored_form(items, erased)
-    fresh = await insert_stored(conn, stored, erased)
-    return [(env, rid) for env, _, rid in stored if env.id in fresh]
+    fresh = {r["event_id"] for r in rows}
+    out = []
+    for env, (_, _, rid) in zip(envelopes, items, strict=True):
+        if env.id in fresh:
+            fresh.discard(env.id)  # the same event twice in one batch is stored once
+            out.append((env, rid))
+    return out
 
 
 LEDGER_COPY = ("event_id", "event_type", "referral_id", "partner_id", "employer_id", "occurred_at", "source_topic",
@@ -305,65 +292,44 @@ def as_ledger_event(env: Envelope) -> projection.LedgerEvent:
     return projection.LedgerEvent(env.type, env.time.astimezone(UTC), env.employerid, env.data, env.partnerid)
 
 
-@dataclass
-class Folded:
-    """Projections derived from kept compact events and new ones (`fold`), not yet stored."""
-
-    projected: dict[str, projection.Projection]
-    ids: list[str]  # referral id of each compact event to keep
-    inputs: list[str]  # the compact events
-    from_ledger: list[str]  # referrals to derive from all their ledger rows instead
-
-
-def fold(appended: list[tuple[Envelope, str]], before: Known) -> Folded:
+async def project_appended(
+    conn: asyncpg.Connection, appended: list[tuple[Envelope, str]], before: Known
+) -> dict[str, tuple[str | None, projection.Projection]]:
     """The projections of the referrals that `appended` (stored envelopes with their referral
-    ids) are about, derived from their kept compact events and the new ones, except those
-    where that would not be exact (see `projection`): those are named in `from_ledger`. Pure."""
+    ids) are about, derived from their kept compact events and the new ones (from all their
+    ledger rows where that would not be exact, see `projection`), stored with the new
+    compact events; returns, per referral, its partner status before and its projection.
+
+    Same contract as `reproject_many`: the caller holds the referrals' locks and appended the
+    events in this transaction."""
     new: dict[str, list[projection.LedgerEvent]] = {}
     for env, rid in appended:
         new.setdefault(rid, []).append(projection.compact(as_ledger_event(env)))
-    out = Folded({}, [], [], [])
+    projected: dict[str, projection.Projection] = {}
+    ids, inputs, from_ledger = [], [], []
     for rid, events in sorted(new.items()):
         # No projection yet: no ledger row before this batch either (they are stored together).
         stored = before.inputs[rid] if rid in before.status else "[]"
         if stored is None or not all(projection.jsonb_exact(e.data) for e in events):
-            out.from_ledger.append(rid)
+            from_ledger.append(rid)
             continue
         combined = projection.load_inputs(stored) + events
         if projection.has_ties(combined):
-            out.from_ledger.append(rid)
+            from_ledger.append(rid)
             continue
-        out.projected[rid] = projection.project(rid, combined)
+        projected[rid] = projection.project(rid, combined)
         for e in events:
-            out.ids.append(rid)
-            out.inputs.append(projection.dump_input(e))
-    return out
-
-
-async def save_folded(
-    conn: asyncpg.Connection, folded: Folded, before: Known
-) -> dict[str, tuple[str | None, projection.Projection]]:
-    """Derive the `from_ledger` referrals from their ledger rows, store every projection with
-    the compact events to keep; returns, per referral, its partner status before and its
-    projection. Same contract as `reproject_many`: the caller holds the referrals' locks and
-    appended the events in this transaction."""
-    projected, ids, inputs = dict(folded.projected), list(folded.ids), list(folded.inputs)
+            ids.append(rid)
+            inputs.append(projection.dump_input(e))
     reset: list[str] = []
-    if folded.from_ledger:
-        events_of = await ledger_events(conn, folded.from_ledger)
+    if from_ledger:
+        events_of = await ledger_events(conn, from_ledger)
         reset, more_ids, more_inputs = _keep_all(events_of)
         ids += more_ids
         inputs += more_inputs
         projected.update({rid: projection.project(rid, found) for rid, found in events_of.items()})
     await save_projections(conn, projected, (reset, ids, inputs))
     return {rid: (before.status.get(rid), p) for rid, p in sorted(projected.items())}
-
-
-async def project_appended(
-    conn: asyncpg.Connection, appended: list[tuple[Envelope, str]], before: Known
-) -> dict[str, tuple[str | None, projection.Projection]]:
-    """`fold` and `save_folded`: the projections of the referrals `appended` is about, stored."""
-    return await save_folded(conn, fold(appended, before), before)
 
 
 async def upsert_opening(conn: asyncpg.Connection, data: dict, at: datetime, closed: bool) -> None:
