@@ -44,14 +44,16 @@ from contracts import ContractError, Envelope, latest_type, payload_of
 from contracts.events import Payload
 from contracts.topics import HEADER_ALLOWANCE_BYTES, MAX_MESSAGE_BYTES, dead_letter_topic
 from plumbing import inbox, metrics, tracing
+from plumbing.context import Context, Deps
 from plumbing.faults import InfrastructureFault, describe, is_infrastructure
 from plumbing.logging import bind_context, get_logger, unbind_context
 
 log = get_logger(__name__)
 
-Handler = Callable[[asyncpg.Connection, Envelope, Payload], Awaitable[None]]
+# A handler gets the transaction and the service's dependencies (plumbing/context.py).
+Handler = Callable[[Context, Envelope, Payload], Awaitable[None]]
 # Applies several events at once (set-based), in the caller's transaction.
-BatchHandler = Callable[[asyncpg.Connection, list[tuple[Envelope, Payload]]], Awaitable[None]]
+BatchHandler = Callable[[Context, list[tuple[Envelope, Payload]]], Awaitable[None]]
 
 
 class Rejected(Exception):
@@ -276,10 +278,13 @@ class EventConsumer(RecordConsumer):
 
     handlers: dict[str, Handler] = field(default_factory=dict)
     batch_handler: BatchHandler | None = None
+    deps: Deps | None = None  # None: the service's defaults (`Deps.of(name)`)
 
     record_type = "invalid"  # until the envelope is parsed
 
     def __post_init__(self) -> None:
+        if self.deps is None:
+            self.deps = Deps.of(self.name)
         stale = [t for t in self.handlers if latest_type(t) != t]
         if stale:
             raise ValueError(f"handlers must be registered for the newest versions, not {stale}")
@@ -298,14 +303,16 @@ class EventConsumer(RecordConsumer):
             unbind_context("correlation_id", "event_id", "event_type")
 
     async def apply_items(self, conn: asyncpg.Connection, items: list[Item]) -> None:
+        assert self.deps is not None
+        ctx = self.deps.bind(conn)
         if self.batch_handler is not None and len(items) > 1:
-            await self.batch_handler(conn, [(i.data.envelope, i.data.payload) for i in items])
+            await self.batch_handler(ctx, [(i.data.envelope, i.data.payload) for i in items])
             return
         for item in items:
-            await self._apply_traced(conn, item)
+            await self._apply_traced(ctx, item)
         return None
 
-    async def _apply_traced(self, conn: asyncpg.Connection, item: Item) -> None:
+    async def _apply_traced(self, ctx: Context, item: Item) -> None:
         """One event in a consumer span that continues the trace its record carries, so the
         events its handler emits carry it on."""
         event: _Event = item.data
@@ -313,7 +320,7 @@ class EventConsumer(RecordConsumer):
         with tracing.consumer_span(item.record.topic, item.record.headers, self.name) as span:
             span.set_attribute("talentloop.event_type", event.envelope.type)
             try:
-                await event.handler(conn, event.envelope, event.payload)
+                await event.handler(ctx, event.envelope, event.payload)
             except BaseException:
                 span.set_attribute("talentloop.outcome", "failed")
                 span.set_status(Status(StatusCode.ERROR, "failed"))

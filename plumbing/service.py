@@ -29,10 +29,12 @@ from plumbing import apikeys, db, keys_api, metrics, outbox, problems, subscribe
 from plumbing.body_limits import install as limit_bodies
 from plumbing.consume_loop import ConsumeLoop, loops_for
 from plumbing.consumer import BatchHandler, EventConsumer, Handler, RecordConsumer
+from plumbing.context import Context, Deps
 from plumbing.correlate import Correlate
 from plumbing.kafka import new_producer
 from plumbing.logging import configure, get_logger
 from plumbing.settings import Settings
+from plumbing.vault import Vault, parse_master_key
 
 log = get_logger(__name__)
 
@@ -68,6 +70,7 @@ class Runtime:
     settings: Settings
     pool: asyncpg.Pool
     producer: AIOKafkaProducer
+    deps: Deps  # what handlers and use cases get (plumbing/context.py)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     loops: list[ConsumeLoop] = field(default_factory=list)
 
@@ -83,6 +86,15 @@ def correlation_id(request: Request) -> str:
 
 def pool_of(request: Request) -> asyncpg.Pool:
     return request.app.state.pool
+
+
+def deps_of(request: Request) -> Deps:
+    return request.app.state.deps
+
+
+def context_of(request: Request, conn: asyncpg.Connection) -> Context:
+    """The same context an event handler gets, for a route's transaction."""
+    return deps_of(request).bind(conn)
 
 
 def create_app(definition: ServiceDefinition, settings: Settings | None = None) -> FastAPI:
@@ -111,7 +123,16 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         )
         relay_task = asyncio.create_task(relay.run(), name=f"{definition.name}-outbox-relay")
         consumer: EventConsumer | None = None
-        runtime = Runtime(app, settings, pool, producer)
+        vault = None
+        if "master_key" in definition.required_settings:
+            # The services that keep sealed personal data (and only they) have a vault.
+            async with pool.acquire() as conn, conn.transaction():
+                await Vault.ensure_schema(conn)
+            vault = Vault(parse_master_key(settings.master_key or ""))
+        deps = Deps.of(definition.name, settings, vault)
+        runtime = Runtime(app, settings, pool, producer, deps)
+        app.state.deps = deps
+        app.state.vault = vault
         app.state.settings = settings
         app.state.pool = pool
         app.state.keys = apikeys.ApiKeys(pool, cache_s=settings.key_cache_s, grace_s=settings.key_rotation_grace_s)
@@ -123,6 +144,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
                 producer,
                 handlers=definition.handlers,
                 batch_handler=definition.batch_handler,
+                deps=deps,
                 max_attempts=settings.max_attempts,
                 backoff_s=settings.retry_backoff_s,
             )

@@ -7,7 +7,6 @@ from contracts import topics
 from contracts.registry import emitted_by
 from plumbing import webhooks
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
-from plumbing.vault import Vault, parse_master_key
 from plumbing.webhooks_api import router_for
 from services.employer_gateway import stale
 from services.employer_gateway.api import router
@@ -15,11 +14,8 @@ from services.employer_gateway.handlers import EMPLOYER_NOTIFICATIONS, HANDLERS
 
 
 async def on_start(rt: Runtime) -> None:
-    """The vault (to show consenting candidates' contact details), the webhook dispatcher and
-    the stale sweeper."""
-    async with rt.pool.acquire() as conn, conn.transaction():
-        await Vault.ensure_schema(conn)
-    rt.app.state.vault = Vault(parse_master_key(rt.settings.master_key or ""))
+    """The webhook dispatcher and the stale sweeper. (The vault, to show consenting
+    candidates' contact details, is the runtime's: `rt.deps.vault`.)"""
     dispatcher, rt.app.state.webhook_box = webhooks.start(rt.pool, rt.settings)
     rt.tasks.append(asyncio.create_task(dispatcher.run(), name="gateway-webhooks"))
     calendar = stale.BusinessCalendar.from_settings(rt.settings)

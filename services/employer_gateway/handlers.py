@@ -7,6 +7,7 @@ import asyncpg
 
 from contracts import Envelope, events
 from plumbing import outbox, webhooks
+from plumbing.context import Context
 from services.employer_gateway import domain, store
 from services.employer_gateway.domain import OpeningState
 
@@ -25,7 +26,8 @@ async def notify_employer(
     )
 
 
-async def on_referral_routed(conn: asyncpg.Connection, env: Envelope, event: events.ReferralRoutedV1) -> None:
+async def on_referral_routed(ctx: Context, env: Envelope, event: events.ReferralRoutedV1) -> None:
+    conn = ctx.conn
     await store.lock_referral(conn, event.referral_id)
     entry = domain.inbox_entry(event.model_dump(mode="json"), await store.notice(conn, event.referral_id))
     if not await store.insert_routed(conn, event, env.time, entry):
@@ -70,7 +72,8 @@ async def decline_for_closed_opening(
     return declined
 
 
-async def on_referral_withdrawn(conn: asyncpg.Connection, env: Envelope, event: events.ReferralWithdrawnV1) -> None:
+async def on_referral_withdrawn(ctx: Context, env: Envelope, event: events.ReferralWithdrawnV1) -> None:
+    conn = ctx.conn
     await store.lock_referral(conn, event.referral_id)
     # Remembered whether it is routed here yet or not: a later routing (after a decline
     # elsewhere, or still to come) enters the inbox withdrawn.
@@ -83,15 +86,17 @@ async def on_referral_withdrawn(conn: asyncpg.Connection, env: Envelope, event: 
             })
 
 
-async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: events.ReferralSubmittedV2) -> None:
+async def on_referral_submitted(ctx: Context, env: Envelope, event: events.ReferralSubmittedV2) -> None:
     """The sealed contact details and whether the candidate lets employers see them."""
+    conn = ctx.conn
     await store.lock_referral(conn, event.referral_id)
     await store.keep_contact(conn, event.referral_id, event.consent.share_contact, event.contact_sealed, env.time)
 
 
-async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: events.ReferralUpdatedV1) -> None:
+async def on_referral_updated(ctx: Context, env: Envelope, event: events.ReferralUpdatedV1) -> None:
     """The inbox shows the newest profile: kept in the notices (for a decision still to come)
     and written into the stored routing decision when the referral is already here."""
+    conn = ctx.conn
     await store.lock_referral(conn, event.referral_id)
     if event.contact_sealed is not None:
         await store.keep_contact(conn, event.referral_id, None, event.contact_sealed, env.time)
@@ -106,7 +111,8 @@ async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: ev
             })
 
 
-async def on_candidate_erased(conn: asyncpg.Connection, env: Envelope, event: events.CandidateErasedV1) -> None:
+async def on_candidate_erased(ctx: Context, env: Envelope, event: events.CandidateErasedV1) -> None:
+    conn = ctx.conn
     referral_ids = sorted(set(event.referral_ids) | set(await store.referrals_of_candidate(conn, event.candidate_id)))
     for referral_id in referral_ids:  # in one order, so two erasures cannot deadlock
         await store.lock_referral(conn, referral_id)

@@ -13,7 +13,6 @@ from deploy.topics import TopicSpec, create_topics
 from plumbing import subscriber
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.settings import Settings
-from plumbing.vault import Vault, parse_master_key
 from services.intake import inbound, mapping, store
 from services.intake.api import imports, router
 from services.intake.pipeline import Intake
@@ -33,9 +32,8 @@ def _inbound_description(topic: str) -> str:
 
 async def on_start(rt: Runtime) -> None:
     settings = rt.settings
-    vault = Vault(parse_master_key(settings.master_key or ""))
-    async with rt.pool.acquire() as conn, conn.transaction():
-        await Vault.ensure_schema(conn)
+    vault = rt.deps.vault
+    assert vault is not None  # intake requires the master key
     secret = (settings.pseudonym_key or "").encode()
     await store.seal_legacy_contacts(rt.pool, vault, secret)
     intake = Intake(vault, secret)

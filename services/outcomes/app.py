@@ -7,7 +7,6 @@ from pathlib import Path
 from contracts import events, topics
 from plumbing import webhooks
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
-from plumbing.vault import Vault, parse_master_key
 from plumbing.webhooks_api import router_for
 from services.outcomes.api import router
 from services.outcomes.handlers import HANDLERS, batch_handler
@@ -15,11 +14,8 @@ from services.outcomes.reports_api import router as reports_router
 
 
 async def on_start(rt: Runtime) -> None:
-    """The vault (reports open consenting candidates' sealed demographics, never stored open)
-    and the dispatcher of partners' webhooks."""
-    async with rt.pool.acquire() as conn, conn.transaction():
-        await Vault.ensure_schema(conn)
-    rt.app.state.vault = Vault(parse_master_key(rt.settings.master_key or ""))
+    """The dispatcher of partners' webhooks. (The vault, with which reports open consenting
+    candidates' sealed demographics, never stored open, is the runtime's: `rt.deps.vault`.)"""
     dispatcher, rt.app.state.webhook_box = webhooks.start(rt.pool, rt.settings)
     rt.tasks.append(asyncio.create_task(dispatcher.run(), name="outcomes-webhooks"))
 

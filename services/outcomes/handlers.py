@@ -26,6 +26,7 @@ from contracts import Envelope, events, latest_type
 from contracts.events import Payload
 from contracts.registry import latest_types
 from plumbing.consumer import BatchHandler, Handler
+from plumbing.context import Context
 from services.outcomes import domain, notify, store
 
 OPENING_EVENTS = (events.OpeningPostedV1, events.OpeningUpdatedV1, events.OpeningClosedV1)
@@ -56,7 +57,8 @@ async def _about_referrals(conn: asyncpg.Connection, items: list[tuple[Envelope,
     ])
 
 
-async def _on_opening_event(conn: asyncpg.Connection, env: Envelope, payload: Payload) -> None:
+async def _on_opening_event(ctx: Context, env: Envelope, payload: Payload) -> None:
+    conn = ctx.conn
     if not await store.append(conn, env, type(payload).topic.name, referral_id=None, opening_id=env.subject):
         return
     await store.upsert_opening(
@@ -64,9 +66,10 @@ async def _on_opening_event(conn: asyncpg.Connection, env: Envelope, payload: Pa
     )
 
 
-async def _on_candidate_erased(conn: asyncpg.Connection, env: Envelope, payload: events.CandidateErasedV1) -> None:
+async def _on_candidate_erased(ctx: Context, env: Envelope, payload: events.CandidateErasedV1) -> None:
     """Record the erasure and redact the person's referrals in the ledger and projections.
     The facts (and so the funnel's counts) stay as they are."""
+    conn = ctx.conn
     referral_ids = sorted(set(payload.referral_ids))
     await store.lock_referrals(conn, referral_ids)
     # The erasure is recorded without the person's id (subject and data): what remains says
@@ -82,7 +85,8 @@ async def _on_candidate_erased(conn: asyncpg.Connection, env: Envelope, payload:
 def handlers(*, live: bool) -> dict[str, Handler]:
     """One event at a time (a record the batch could not apply comes this way)."""
 
-    async def on_lifecycle_event(conn: asyncpg.Connection, env: Envelope, payload: Payload) -> None:
+    async def on_lifecycle_event(ctx: Context, env: Envelope, payload: Payload) -> None:
+        conn = ctx.conn
         await _about_referrals(conn, [(env, payload)], live)
 
     lifecycle = {t: on_lifecycle_event for t in latest_types() if domain.fact_of(t) or t.startswith("skills.")}
@@ -100,20 +104,22 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
     derives every projection from the ledger once at the end, as `store.reproject_many` would."""
     one_by_one: dict[str, Callable[..., Awaitable[None]]] = handlers(live=live)
 
-    async def load(conn: asyncpg.Connection, items: list[tuple[Envelope, Payload]]) -> None:
+    async def load(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
+        conn = ctx.conn
         later = [env.type for env, p in items if isinstance(p, (events.CandidateErasedV1, *OPENING_EVENTS))]
         if later:
             raise ValueError(f"the rebuild applies {sorted(set(later))} after its first pass, not in it")
         await store.copy_events(conn, _about(items))
 
-    async def ingest(conn: asyncpg.Connection, items: list[tuple[Envelope, Payload]]) -> None:
+    async def ingest(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
+        conn = ctx.conn
         if any(isinstance(p, events.CandidateErasedV1) for _, p in items):
             for env, payload in items:
-                await one_by_one[latest_type(env.type)](conn, env, payload)
+                await one_by_one[latest_type(env.type)](ctx, env, payload)
             return
         for env, payload in items:
             if isinstance(payload, OPENING_EVENTS):
-                await _on_opening_event(conn, env, payload)
+                await _on_opening_event(ctx, env, payload)
         about = [(env, p) for env, p in items if not isinstance(p, OPENING_EVENTS)]
         if about:
             await _about_referrals(conn, about, live)

@@ -55,6 +55,7 @@ from contracts.events import Payload
 from contracts.registry import latest_type
 from plumbing import db
 from plumbing.consumer import BatchHandler
+from plumbing.context import Deps
 from plumbing.faults import is_infrastructure
 from plumbing.kafka import partitions_of
 from plumbing.logging import get_logger
@@ -70,6 +71,8 @@ FETCH_BYTES = 8 * 2**20  # per partition and fetch: more than one record of the 
 # Why records were skipped: the reasons the live consumer dead-letters them for.
 UNDECODABLE = "not a valid event (dead-lettered when live)"
 FAILED = "failed to apply (dead-lettered when live)"
+# A rebuild emits nothing (notifications went out when the events were live).
+_DEPS = Deps.of("outcomes")
 REPEATED = "repeated (a duplicate when live)"
 
 # What the hash covers: every derived table, and the ledger, without arrival-dependent columns
@@ -473,7 +476,7 @@ async def _apply(pool: asyncpg.Pool, ingest: BatchHandler, items: list[tuple[Env
         async with pool.acquire() as conn, conn.transaction():
             if fast:
                 await conn.execute("SET LOCAL synchronous_commit = off")
-            await ingest(conn, items)
+            await ingest(_DEPS.bind(conn), items)
         return len(items)
     except Exception as exc:
         if is_infrastructure(exc):

@@ -11,6 +11,7 @@ import asyncpg
 from contracts import Envelope, build, events
 from plumbing import outbox
 from plumbing.consumer import BatchHandler
+from plumbing.context import Context
 from plumbing.settings import Settings
 from services.routing import domain, store
 from services.routing.catalogue import decide_in as catalogue_decide
@@ -18,12 +19,14 @@ from services.routing.catalogue import decide_in as catalogue_decide
 SOURCE = "/talentloop/routing"
 
 
-async def on_opening_posted(conn: asyncpg.Connection, env: Envelope, event: events.OpeningPostedV1) -> None:
+async def on_opening_posted(ctx: Context, env: Envelope, event: events.OpeningPostedV1) -> None:
+    conn = ctx.conn
     await store.upsert_opening(conn, event, env.time)
     await reroute_waiting(conn, Cause.of(env), event.opening_id, event.capacity)
 
 
-async def on_opening_updated(conn: asyncpg.Connection, env: Envelope, event: events.OpeningUpdatedV1) -> None:
+async def on_opening_updated(ctx: Context, env: Envelope, event: events.OpeningUpdatedV1) -> None:
+    conn = ctx.conn
     await store.upsert_opening(conn, event, env.time)
     await reroute_waiting(conn, Cause.of(env), event.opening_id, event.capacity)
 
@@ -60,7 +63,8 @@ def routing_settings() -> Settings:
     return Settings()
 
 
-async def on_opening_closed(conn: asyncpg.Connection, env: Envelope, event: events.OpeningClosedV1) -> None:
+async def on_opening_closed(ctx: Context, env: Envelope, event: events.OpeningClosedV1) -> None:
+    conn = ctx.conn
     await store.close_opening(conn, event)
 
 
@@ -83,7 +87,8 @@ def _candidate(
     )
 
 
-async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: events.ReferralSubmittedV2) -> None:
+async def on_referral_submitted(ctx: Context, env: Envelope, event: events.ReferralSubmittedV2) -> None:
+    conn = ctx.conn
     candidate = _candidate(event, event.target_onet_soc_code, event.target_opening_id)
     if not await store.claim(conn, candidate, event.candidate_id, event.credentials):
         return  # decided already (a producer retry under another event id), or withdrawn first
@@ -92,8 +97,9 @@ async def on_referral_submitted(conn: asyncpg.Connection, env: Envelope, event: 
     await _emit(conn, Cause.of(env), candidate, decision, event.candidate_id, event.credentials, attempt=1)
 
 
-async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: events.ReferralUpdatedV1) -> None:
+async def on_referral_updated(ctx: Context, env: Envelope, event: events.ReferralUpdatedV1) -> None:
     """An unmatched referral is decided again with its new profile; any other stays as it is."""
+    conn = ctx.conn
     row = await store.decision_for_update(conn, event.referral_id)
     if row is None or not domain.decides_again(row["outcome"], row["withdrawn_at"] is not None):
         return
@@ -104,10 +110,11 @@ async def on_referral_updated(conn: asyncpg.Connection, env: Envelope, event: ev
     await _emit(conn, Cause.of(env), candidate, decision, event.candidate_id, event.credentials, attempt=row["attempt"] + 1)
 
 
-async def on_referral_declined(conn: asyncpg.Connection, env: Envelope, event: events.ReferralDeclinedV1) -> None:
+async def on_referral_declined(ctx: Context, env: Envelope, event: events.ReferralDeclinedV1) -> None:
     """The employer declined (or closed the opening): the slot is free and, with attempts
     left, the referral is decided again among other employers' openings, a new attempt
     whichever way it goes (routed, or unmatched and waiting)."""
+    conn = ctx.conn
     row = await store.decision_for_update(conn, event.referral_id)
     if row is None:
         return  # routing has no decision on it: nothing was routed from here
@@ -128,13 +135,15 @@ async def on_referral_declined(conn: asyncpg.Connection, env: Envelope, event: e
     await _emit(conn, Cause.of(env), candidate, decision, row["candidate_id"] or "erased", store.credential_list(row), attempt)
 
 
-async def on_referral_withdrawn(conn: asyncpg.Connection, env: Envelope, event: events.ReferralWithdrawnV1) -> None:
+async def on_referral_withdrawn(ctx: Context, env: Envelope, event: events.ReferralWithdrawnV1) -> None:
+    conn = ctx.conn
     await store.withdraw(conn, [event.referral_id], event.withdrawn_at, event.reason.value)
 
 
-async def on_candidate_erased(conn: asyncpg.Connection, env: Envelope, event: events.CandidateErasedV1) -> None:
+async def on_candidate_erased(ctx: Context, env: Envelope, event: events.CandidateErasedV1) -> None:
     """Every referral of the person is withdrawn (whichever of this and their withdrawals comes
     first), and routing forgets their pseudonymous id."""
+    conn = ctx.conn
     await store.withdraw(conn, event.referral_ids, event.erased_at, events.WithdrawalReason.candidate_erased.value)
     await store.forget_candidate(conn, event.candidate_id, event.referral_ids)
 
@@ -212,7 +221,8 @@ def batch_handler_for(postings: store.Postings) -> BatchHandler:
     through its own handler, so the order of facts is kept. `postings` caches the openings'
     postings of one database schema."""
 
-    async def batch_handler(conn: asyncpg.Connection, items: list[tuple[Envelope, events.Payload]]) -> None:
+    async def batch_handler(ctx: Context, items: list[tuple[Envelope, events.Payload]]) -> None:
+        conn = ctx.conn
         run: list[tuple[Envelope, events.ReferralSubmittedV2]] = []
         for env, payload in items:
             if isinstance(payload, events.ReferralSubmittedV2):
@@ -221,7 +231,7 @@ def batch_handler_for(postings: store.Postings) -> BatchHandler:
             if run:
                 await on_referrals_submitted(conn, run, postings)
                 run = []
-            await HANDLERS[type(payload).event_type](conn, env, payload)
+            await HANDLERS[type(payload).event_type](ctx, env, payload)
         if run:
             await on_referrals_submitted(conn, run, postings)
 

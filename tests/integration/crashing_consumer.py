@@ -21,8 +21,8 @@ from plumbing.consumer import EventConsumer, Record
 from plumbing.kafka import new_producer
 
 
-async def apply(conn, env, payload):  # type: ignore[no-untyped-def]
-    await conn.execute(
+async def apply(ctx, env, payload):  # type: ignore[no-untyped-def]
+    await ctx.conn.execute(
         "INSERT INTO effects VALUES ($1, 1) ON CONFLICT (referral_id) DO UPDATE SET times = effects.times + 1",
         payload.referral_id,
     )

@@ -29,10 +29,10 @@ async def effects(pool):
     return pool
 
 
-async def record_effect(conn, env, payload):
+async def record_effect(ctx, env, payload):
     if any(s.text == "poison" for s in payload.skills):
         raise ValueError("this record always fails")
-    await conn.execute(
+    await ctx.conn.execute(
         "INSERT INTO effects VALUES ($1, 1) ON CONFLICT (referral_id) DO UPDATE SET times = effects.times + 1",
         payload.referral_id,
     )
@@ -131,11 +131,11 @@ class FlakyDatabase:
     def __init__(self, failures: int) -> None:
         self.failures = failures
 
-    async def __call__(self, conn, env, payload):
+    async def __call__(self, ctx, env, payload):
         if self.failures > 0:
             self.failures -= 1
             raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
-        await record_effect(conn, env, payload)
+        await record_effect(ctx, env, payload)
 
 
 async def test_a_database_fault_pauses_and_retries_the_batch_without_dead_letters(effects, topic, stack):

@@ -33,13 +33,13 @@ async def effects(pool):
     return pool
 
 
-async def count_effect(conn, env, payload):
+async def count_effect(ctx, env, payload):
     texts = [s.text for s in payload.skills]
     if "poison" in texts:
         raise RuntimeError("this handler always fails on poison")
     if "refuse" in texts:
         raise Rejected("the domain refuses this fact")
-    await conn.execute(
+    await ctx.conn.execute(
         "INSERT INTO effects VALUES ($1, 1) ON CONFLICT (referral_id) DO UPDATE SET times = effects.times + 1",
         payload.referral_id,
     )

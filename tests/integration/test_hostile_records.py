@@ -137,10 +137,10 @@ async def test_the_rebuild_skips_what_the_live_consumer_dead_letters_and_builds_
     def failing_on_it(**how):  # type: ignore[no-untyped-def]
         ingest = real(**how)
 
-        async def apply(conn, items):  # type: ignore[no-untyped-def]
+        async def apply(ctx, items):  # type: ignore[no-untyped-def]
             if any(env.id == unstorable.id for env, _ in items):
                 raise ValueError("as if this event could not be applied")
-            await ingest(conn, items)
+            await ingest(ctx, items)
 
         return apply
 

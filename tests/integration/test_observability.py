@@ -70,9 +70,9 @@ async def test_a_request_trace_reaches_the_consumer_and_the_event_it_emits_and_m
     topic_a, topic_b = f"test.{name}.a", f"test.{name}.b"
     await create_topics(stack.bootstrap, [TopicSpec(topic_a, partitions=1), TopicSpec(topic_b, partitions=1)])
 
-    async def handler(conn, envelope, payload):  # type: ignore[no-untyped-def]
+    async def handler(ctx, envelope, payload):  # type: ignore[no-untyped-def]
         follow_up = build(submitted(f"{payload.referral_id}-next"), source="/test", correlation_id="c")
-        await outbox.enqueue(conn, follow_up, on_topic(topic_b))
+        await outbox.enqueue(ctx.conn, follow_up, on_topic(topic_b))
 
     router = APIRouter()
 

@@ -38,7 +38,7 @@ async def apply(consumer, env: Envelope) -> None:  # type: ignore[no-untyped-def
     from contracts import payload_of
 
     async with consumer.pool.acquire() as conn, conn.transaction():
-        await consumer.handlers[env.type](conn, env, payload_of(env))
+        await consumer.handlers[env.type](consumer.deps.bind(conn), env, payload_of(env))
 
 
 async def projection(pool: asyncpg.Pool, ref: str) -> dict:

@@ -14,6 +14,7 @@ import pytest
 from bench.outcomes_ledger import make_stream
 from contracts import Envelope, build, events, payload_of
 from plumbing import db, webhooks
+from plumbing.context import Deps
 from services.outcomes import projection, store
 from services.outcomes.handlers import HANDLERS, batch_handler
 from tests.integration.test_withdraw_update_erase import PLACEMENT, T0, routed, submitted
@@ -42,7 +43,7 @@ async def test_events_applied_concurrently_for_a_new_referral_are_all_projected(
         async def apply(payload: events.Payload) -> None:
             env = build(payload, source="/test", correlation_id="c", partner_id="p1")
             async with pool.acquire() as conn, conn.transaction():
-                await HANDLERS[env.type](conn, env, payload)
+                await HANDLERS[env.type](Deps.of("outcomes").bind(conn), env, payload)
 
         await asyncio.gather(*(apply(p) for p in lifecycle(referral_id)))
         row = await pool.fetchrow("SELECT facts, stages, status FROM referral_facts WHERE referral_id = $1", referral_id)
@@ -100,7 +101,7 @@ async def test_projections_folded_from_compact_events_equal_those_derived_from_t
         size = rng.randint(1, 60)
         async with pool.acquire() as conn, conn.transaction():
             batch = shuffled[start:start + size]
-            await ingest(conn, [(e, payload_of(e)) for e in batch])
+            await ingest(Deps.of("outcomes").bind(conn), [(e, payload_of(e)) for e in batch])
         start += size
         if not forgotten and start > len(shuffled) // 2:  # as if projected before migration 006 (or by a rebuild)
             forgotten = True
@@ -149,7 +150,7 @@ async def test_status_changes_of_a_batch_reach_the_partners_webhooks_as_one_by_o
     history = [build(p, source="/test", correlation_id="c", time=T0 + timedelta(hours=i))
                for ref in ("ref_w1", "ref_w2") for i, p in enumerate(lifecycle(ref)[:4])]
     async with pool.acquire() as conn, conn.transaction():
-        await batch_handler(live=True)(conn, [(e, payload_of(e)) for e in history])
+        await batch_handler(live=True)(Deps.of("outcomes").bind(conn), [(e, payload_of(e)) for e in history])
 
     rows = await pool.fetch("SELECT value FROM outbox WHERE topic = 'talentloop.partner-status' ORDER BY id")
     told = [Envelope.from_bytes(r["value"]) for r in rows]

@@ -71,8 +71,8 @@ async def outcome_of(consumer: EventConsumer) -> tuple[list, Counter]:
 def counting(handler, applied: list[int]):  # type: ignore[no-untyped-def]
     """The batch handler, noting the size of every batch it applied whole."""
 
-    async def batch_handler(conn, items):  # type: ignore[no-untyped-def]
-        await handler(conn, items)
+    async def batch_handler(ctx, items):  # type: ignore[no-untyped-def]
+        await handler(ctx, items)
         applied.append(len(items))
 
     return batch_handler

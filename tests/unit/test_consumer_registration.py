@@ -5,7 +5,7 @@ from plumbing.consumer import EventConsumer
 pytestmark = pytest.mark.unit
 
 
-async def handler(conn, env, payload):
+async def handler(ctx, env, payload):
     return None
 
 

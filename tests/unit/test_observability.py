@@ -113,7 +113,7 @@ def test_the_log_exporter_writes_one_line_per_span_with_parent_and_duration():
 async def test_each_event_is_applied_in_a_child_span_of_the_record_that_brought_it(spans):
     seen = []
 
-    async def handler(conn, env, payload):
+    async def handler(ctx, env, payload):
         seen.append(tracing.current_ids())  # the handler runs inside the consumer span
 
     consumer = EventConsumer("unit_svc", None, None, handlers={"referral.withdrawn.v1": handler})  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""What a handler or a use case gets besides its input: the transaction it runs in and the
+service's dependencies (settings, clock, vault, the outbox emitter).
+
+They are passed in, never read from module globals or the system clock, so the same use case
+runs from an HTTP route, an event handler or a test with a fixed clock, and a reader sees
+every dependency in the signature. `Deps` is made once per process (`plumbing.service`);
+`Context` binds it to one transaction's connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+
+from contracts import Envelope
+from contracts.events import Payload
+from plumbing import outbox
+from plumbing.settings import Settings
+from plumbing.vault import Vault
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def source_of(service: str) -> str:
+    """The CloudEvents `source` of a service's events: `/talentloop/employer-gateway`."""
+    return "/talentloop/" + service.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Deps:
+    """A service's dependencies, the same for every transaction of the process."""
+
+    source: str  # the CloudEvents `source` of what this service emits
+    settings: Settings = field(default_factory=Settings)
+    clock: Clock = system_clock
+    vault: Vault | None = None
+
+    @classmethod
+    def of(cls, service: str, settings: Settings | None = None, vault: Vault | None = None) -> Deps:
+        return cls(source_of(service), settings or Settings(), system_clock, vault)
+
+    def bind(self, conn: asyncpg.Connection) -> Context:
+        return Context(conn, self)
+
+
+@dataclass(frozen=True)
+class Context:
+    """One transaction of a service: its connection, and the service's dependencies."""
+
+    conn: asyncpg.Connection
+    deps: Deps
+
+    @property
+    def settings(self) -> Settings:
+        return self.deps.settings
+
+    @property
+    def vault(self) -> Vault:
+        if self.deps.vault is None:
+            raise RuntimeError(f"{self.deps.source} has no vault (its master key is not configured)")
+        return self.deps.vault
+
+    def now(self) -> datetime:
+        return self.deps.clock()
+
+    async def emit(
+        self,
+        payload: Payload,
+        *,
+        correlation_id: str,
+        causation_id: str | None = None,
+        partner_id: str | None = None,
+        employer_id: str | None = None,
+    ) -> Envelope:
+        """Put an event in the outbox of this transaction, as this service."""
+        return await outbox.emit(
+            self.conn,
+            payload,
+            source=self.deps.source,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            partner_id=partner_id,
+            employer_id=employer_id,
+        )
