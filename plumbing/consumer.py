@@ -1,7 +1,7 @@
 """Applying records exactly once in effect, a batch at a time: inbox, splits, dead letters.
 
-`RecordConsumer.process_batch` is the whole delivery policy for the records of one
-partition, independent of the client that fetched them (`plumbing/consume_loop.py` owns
+`RecordConsumer.process_batch` is the whole delivery policy for a batch of records (of one
+topic, each partition's in offset order), independent of the client that fetched them (`plumbing/consume_loop.py` owns
 the Kafka side: fetching, pausing, committing):
 
 1. Each record is decoded first (`decode`, pure). Whatever it raises (bad JSON, deep
@@ -127,7 +127,7 @@ class RecordConsumer:
         return outcome
 
     async def process_batch(self, records: Sequence[Record]) -> Counter[str]:
-        """Apply `records` (of one partition, in offset order); returns the outcomes counted.
+        """Apply `records` (each partition's in offset order); returns the outcomes counted.
 
         Raises `InfrastructureFault` when the database or the broker failed: then nothing
         may be committed and the same records must come again."""
