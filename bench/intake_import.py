@@ -5,9 +5,11 @@
 Starts a fresh local stack and the intake service in a temporary state directory,
 writes a registrar CSV (Riverbend's adapter) of `--rows` made-up people, imports it with
 the same client as `talentloop import`, and stops the clock when every referral is in
-intake's database and its `referral.submitted` event is on Kafka. Prints rows/s and the
-peak memory (RSS) of the intake process and of the client, and writes them to
-bench/results/intake_import.json.
+intake's database and its `referral.submitted` event is on Kafka. Prints rows/s, the
+peak memory (RSS) of the intake process and of the client, and the CPU seconds of intake,
+PostgreSQL and Kafka over the import (in total and per row: what travels to another machine's
+load), and writes them to bench/results/intake_import.json. `--profile DIR` samples intake
+with py-spy (raw stacks in DIR, a summary in the results).
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,9 +33,9 @@ from contracts import topics
 from talentloop import credentials, importer, network, samples
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.intake_import`, the repository root is
-    from common import PeakRss, isolated_network, machine
+    from common import CpuMeter, PeakRss, isolated_network, machine, source_tree, stack_pids
 except ImportError:
-    from bench.common import PeakRss, isolated_network, machine
+    from bench.common import CpuMeter, PeakRss, isolated_network, machine, source_tree, stack_pids
 
 PARTNER = "riverbend-community-college"
 RESULTS = Path(__file__).parent / "results" / "intake_import.json"
@@ -60,7 +66,10 @@ async def in_database(url: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--profile", type=Path, help="py-spy intake during the import; raw stacks in this folder")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
         home = Path(tmp)
@@ -78,10 +87,17 @@ def main() -> None:
             rss = PeakRss(intake.pid())
             rss.start()
             before = asyncio.run(events_on_kafka(net.bootstrap))
+            cpu = CpuMeter({"intake": intake.pid(), **stack_pids(cfg)})
+            spy = _spy(args.profile, intake.pid()) if args.profile else None
 
             t0 = time.monotonic()
+            cpu.mark()
             summary = importer.import_csv(net.urls["intake"], key, csv_path)
             t_http = time.monotonic() - t0
+            cpu_import = cpu.since_mark()
+            if spy is not None:
+                spy.send_signal(2)  # py-spy writes its output on SIGINT
+                spy.wait(timeout=60)
             while True:
                 stored = asyncio.run(in_database(net.database_url))
                 published = asyncio.run(events_on_kafka(net.bootstrap)) - before
@@ -104,18 +120,39 @@ def main() -> None:
         "seconds": round(elapsed, 2),
         "rows_per_s": round(args.rows / elapsed, 1),
         "http_import_seconds": round(t_http, 2),
+        "import_rows_per_s": round(args.rows / t_http, 1),
+        # During the HTTP import (the relay's publishing mostly overlaps it).
+        "cpu_seconds": cpu_import,
+        "cpu_ms_per_row": {k: round(1000 * v / args.rows, 3) for k, v in cpu_import.items()},
         "events_published": published,
         "intake_peak_rss_mb": round(rss.peak / 2**20, 1),
         "client_peak_rss_mb": round(client_peak / 2**20, 1),
         "file_mb": file_mb,
         "machine": machine(),
+        "load_before": [round(x, 2) for x in load_before],
+        "source": source_tree(),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    if args.profile:
+        try:
+            from pipeline import summarize_stacks
+        except ImportError:
+            from bench.pipeline import summarize_stacks
+        result["profile"] = summarize_stacks(args.profile / "intake.txt", top=30)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print(f"{result['rows_per_s']} rows/s end to end; intake peak RSS {result['intake_peak_rss_mb']} MiB; "
-          f"written to {RESULTS}")
+          f"CPU ms/row {result['cpu_ms_per_row']}; written to {args.out}")
+
+
+def _spy(folder: Path, pid: int) -> subprocess.Popen:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [spy, "record", "--nonblocking", "--format", "raw", "--rate", "100", "--pid", str(pid), "-o", str(folder / "intake.txt")],
+        stdout=subprocess.DEVNULL, stderr=(folder / "intake.py-spy.log").open("w"),
+    )
 
 
 if __name__ == "__main__":

@@ -117,14 +117,15 @@ async def submit_referral(
     body: domain.ReferralIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     require(who, "partner")
-    _publishable(body)
+    _publishable(request, body)
     return await _submit_one(request, who, body, "api", idempotency_key, body.model_dump(mode="json"))
 
 
-def _publishable(referral: domain.ReferralIn | domain.Profile) -> None:
-    """422 naming the field when the referral's event could not be published or stored:
-    refused here, before anything is written, never a failure after the answer."""
-    errors = domain.unpublishable(referral)
+def _publishable(request: Request, referral: domain.ReferralIn | domain.Profile) -> None:
+    """422 naming the field when the referral cannot be accepted now (consent in the future)
+    or its event could not be published or stored: refused here, before anything is
+    written, never a failure after the answer."""
+    errors = domain.refused(referral, _intake(request).now())
     if errors:
         raise problems.invalid(errors)
 
@@ -144,7 +145,7 @@ async def partner_webhook(
 ) -> JSONResponse:
     require(who, "partner")
     adapter = _adapter(request, who.id, "json")
-    referral, errors = mapping.referral_from(adapter, record)
+    referral, errors = mapping.referral_from(adapter, record, now=_intake(request).now())
     if referral is None:
         raise _invalid(errors)
     return await _submit_one(request, who, referral, "webhook", idempotency_key, record)
@@ -204,7 +205,7 @@ async def update_referral(
     referral_id: str, change: domain.Profile, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     require(who, "partner")
-    _publishable(change)
+    _publishable(request, change)
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
         try:

@@ -17,6 +17,7 @@ import io
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any
 
 import asyncpg
@@ -175,7 +176,7 @@ class _Lines:
         return raw.decode("utf-8")
 
 
-def _translate(adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]]) -> tuple[
+def _translate(adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]], now: datetime | None = None) -> tuple[
     list[tuple[int, domain.ReferralIn]], list[tuple[int, mapping.FieldError]], int
 ]:
     good, bad = [], []
@@ -183,7 +184,7 @@ def _translate(adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]]
         if row.pop("\0extra", None):
             bad.append((number, mapping.FieldError(field="", code="too-many-cells", message="more cells than columns")))
             continue
-        referral, errors = mapping.referral_from(adapter, row)
+        referral, errors = mapping.referral_from(adapter, row, now=now)
         if referral is None:
             bad.extend((number, e) for e in errors)
         else:
@@ -217,7 +218,7 @@ async def run(
                 chunk.append(row)
         except ImportRefused as exc:
             broken.append(exc)
-        return asyncio.ensure_future(asyncio.to_thread(_translate, adapter, chunk)) if chunk else None
+        return asyncio.ensure_future(asyncio.to_thread(_translate, adapter, chunk, intake.now())) if chunk else None
 
     upcoming = next_batch()
     while upcoming is not None:

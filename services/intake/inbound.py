@@ -61,7 +61,7 @@ class InboundConsumer(RecordConsumer):
             raw = json.loads(record.value or b"")
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise Poison("not-json: the record is not a JSON document", "InvalidRecord") from None
-        referral, errors = mapping.referral_from(adapter, raw)
+        referral, errors = mapping.referral_from(adapter, raw, now=self.intake.now() if self.intake else None)
         if referral is None:
             summary = "; ".join(f"{e.field or '(record)'}: {e.code}" for e in errors)
             detail = json.dumps([e.model_dump() for e in errors]).encode()
@@ -71,15 +71,25 @@ class InboundConsumer(RecordConsumer):
     async def apply_items(self, conn: asyncpg.Connection, items: list[Item]) -> set[uuid.UUID]:
         assert self.intake is not None
         refused: set[uuid.UUID] = set()
+        by_partner: dict[str, list[Item]] = {}
         for item in items:
-            mapped: _Mapped = item.data
-            (result,) = await self.intake.submit(
-                conn, mapped.partner_id, [mapped.referral], entry="kafka", correlation_id=str(item.claim_id)
+            by_partner.setdefault(item.data.partner_id, []).append(item)
+        for partner_id, theirs in by_partner.items():
+            # One submit for the partner's records of the batch (a few statements, not a few
+            # per record); a later record sees an earlier one as a duplicate, as it would in
+            # separate submits. Each event keeps its record's claim id as correlation id.
+            results = await self.intake.submit(
+                conn,
+                partner_id,
+                [i.data.referral for i in theirs],
+                entry="kafka",
+                correlation_ids=[str(i.claim_id) for i in theirs],
             )
-            if isinstance(result, Duplicate):
-                reason = f"rejected: {result.code}: {result.message} (existing referral {result.existing_referral_id})"
-                await self.dead_letter(item.record, reason, "Rejected", 1)
-                refused.add(item.claim_id)
+            for item, result in zip(theirs, results, strict=True):
+                if isinstance(result, Duplicate):
+                    reason = f"rejected: {result.code}: {result.message} (existing referral {result.existing_referral_id})"
+                    await self.dead_letter(item.record, reason, "Rejected", 1)
+                    refused.add(item.claim_id)
         return refused
 
 

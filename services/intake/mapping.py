@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -193,6 +194,16 @@ class Adapter(BaseModel):
             raise ValueError("kafka: true needs format: json (records on the topic are JSON)")
         return self
 
+    def model_post_init(self, _context: Any) -> None:
+        # What every record needs from the mapping, worked out once per adapter rather than
+        # once per record and field (kinds, sources, transforms, the zone).
+        self._zone = ZoneInfo(self.timezone)
+        self._plan = [
+            _Step(target, rule, kind_of(target), self.format == "csv", self._zone)  # type: ignore[arg-type]
+            for target, rule in self.fields.items()
+            if target != "credentials"
+        ]
+
     def columns(self) -> set[str]:
         """Source columns a CSV must have (those without a const or default)."""
         return {s for r in self.fields.values() if r.default is None for s in r.sources()}
@@ -275,17 +286,11 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or value == []
 
 
-def _transform(value: Any, steps: list[str]) -> Any:
+def _transform(value: Any, steps: list[Callable[[str], str]]) -> Any:
     if not isinstance(value, str):
         return value
     for step in steps:
-        value = {
-            "strip": str.strip,
-            "lower": str.lower,
-            "upper": str.upper,
-            "title": str.title,
-            "collapse_spaces": lambda s: " ".join(s.split()),
-        }[step](value)
+        value = step(value)
     return value
 
 
@@ -304,16 +309,24 @@ def _map_one(value: Any, rule: Rule) -> Any:
     raise Unmappable("unmapped-value", f"{str(value)[:40]!r} is not one of the mapped values ({known})")
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed_date(text: str, date_format: str, kind: Kind, zone: ZoneInfo) -> str:
+    # strptime is the costliest step of a row, and a file's dates repeat (completions and
+    # consents fall on a few hundred days): each distinct one is parsed once. Errors raise,
+    # so they are not cached.
+    parsed = datetime.strptime(text, date_format)
+    if kind == DATE:
+        return parsed.date().isoformat()
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC).isoformat()
+
+
 def _as_kind(value: Any, kind: Kind, rule: Rule, zone: ZoneInfo) -> Any:
     if kind in (DATE, DATETIME) and isinstance(value, str) and rule.date_format:
         try:
-            parsed = datetime.strptime(value.strip(), rule.date_format)
-            if kind == DATE:
-                return parsed.date().isoformat()
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC).isoformat()
+            return _parsed_date(value.strip(), rule.date_format, kind, zone)
         except (ValueError, OverflowError):  # OverflowError: year 1 or 9999 moved across a zone
             raise Unmappable("bad-date", f"not a date in the format {rule.date_format}") from None
-    if kind == DATETIME and isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+    if kind == DATETIME and isinstance(value, str) and _BARE_DATE.fullmatch(value.strip()):
         # A bare date means that day's start where the partner is.
         try:
             day = date.fromisoformat(value.strip())
@@ -330,16 +343,50 @@ def _as_kind(value: Any, kind: Kind, rule: Rule, zone: ZoneInfo) -> Any:
     return value
 
 
+_BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TRANSFORMS: dict[str, Callable[[str], str]] = {
+    "strip": str.strip,
+    "lower": str.lower,
+    "upper": str.upper,
+    "title": str.title,
+    "collapse_spaces": lambda s: " ".join(s.split()),
+}
+
+
+class _Step:
+    """One target of an adapter, ready to apply to records (see `Adapter.model_post_init`)."""
+
+    __slots__ = ("target", "rule", "kind", "csv", "zone", "sources", "transforms", "listed", "plain")
+
+    def __init__(self, target: str, rule: Rule, kind: Kind, csv: bool, zone: ZoneInfo) -> None:
+        self.target, self.rule, self.kind, self.csv, self.zone = target, rule, kind, csv, zone
+        self.sources = rule.sources()
+        self.transforms = [_TRANSFORMS[t] for t in rule.transform]
+        self.listed = target in LIST_TARGETS
+        # Nothing to do with a value but take it (no split, map, kind, list): most text fields.
+        self.plain = not (rule.split or rule.map is not None or self.listed or kind != TEXT)
+
+
 def _value(record: Any, rule: Rule, kind: Kind, target: str, adapter: Adapter) -> Any:
-    csv = adapter.format == "csv"
+    return _apply(_Step(target, rule, kind, adapter.format == "csv", adapter._zone), record)
+
+
+def _apply(step: _Step, record: Any) -> Any:
+    rule = step.rule
     if rule.const is not None:
         return rule.const
     value = None
-    for path in rule.sources():
-        value = _walk(record, path, csv)
+    for path in step.sources:
+        value = record.get(path) if step.csv else _walk(record, path, False)
         if not _blank(value):
             break
-    value = _transform(value, rule.transform) if not isinstance(value, list) else [_transform(v, rule.transform) for v in value]
+    if step.transforms:
+        if isinstance(value, list):
+            value = [_transform(v, step.transforms) for v in value]
+        else:
+            value = _transform(value, step.transforms)
+    if step.plain and isinstance(value, str):
+        return value if value.strip() else rule.default
     if rule.split and isinstance(value, str):
         value = [part.strip() for part in value.split(rule.split)]
     if isinstance(value, list):
@@ -349,15 +396,15 @@ def _value(record: Any, rule: Rule, kind: Kind, target: str, adapter: Adapter) -
     if isinstance(value, list):
         mapped = [_map_one(v, rule) for v in value]
         flat = [x for v in mapped for x in (v if isinstance(v, list) else [v]) if x is not None]
-        if target not in LIST_TARGETS and kind != LIST:
+        if not step.listed and step.kind != LIST:
             raise Unmappable("invalid-value", "expected one value, got a list")
-        return [_as_kind(v, kind, rule, ZoneInfo(adapter.timezone)) for v in flat]
+        return [_as_kind(v, step.kind, rule, step.zone) for v in flat]
     value = _map_one(value, rule)
     if value is None:
         return rule.default
-    if target in LIST_TARGETS and not isinstance(value, list):
+    if step.listed and not isinstance(value, list):
         value = [value]
-    return _as_kind(value, kind, rule, ZoneInfo(adapter.timezone))
+    return _as_kind(value, step.kind, rule, step.zone)
 
 
 @functools.cache
@@ -390,6 +437,7 @@ def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[Field
     errors: list[FieldError] = []
     if not isinstance(record, dict):
         return doc, [FieldError(field="", code="not-an-object", message="a record must be a JSON object")]
+    steps = {step.target: step for step in adapter._plan}
     for target, rule in adapter.fields.items():
         try:
             if target == "credentials":
@@ -413,7 +461,7 @@ def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[Field
                         creds.append(one)
                 doc["credentials"] = creds
                 continue
-            value = _value(record, rule, kind_of(target), target, adapter)  # type: ignore[arg-type]
+            value = _apply(steps[target], record)
         except Unmappable as exc:
             errors.append(FieldError(field=adapter.source_of(target), code=exc.code, message=exc.message, target=target))
             continue
@@ -458,16 +506,19 @@ def _control_pattern(err: Any) -> bool:
     return err["type"] == "string_pattern_mismatch" and "\\x00" in str((err.get("ctx") or {}).get("pattern", ""))
 
 
-def to_referral(adapter: Adapter | None, doc: dict[str, Any]) -> tuple[domain.ReferralIn | None, list[FieldError]]:
-    """Validate the referral, then check its event can be built and stored (the contract's bounds)."""
+def to_referral(
+    adapter: Adapter | None, doc: dict[str, Any], *, now: datetime | None = None
+) -> tuple[domain.ReferralIn | None, list[FieldError]]:
+    """Validate the referral, then check it can be accepted at `now` (the service passes its
+    clock; None is the system's) and its event built and stored (the contract's bounds)."""
     region = adapter.phone_region if adapter else domain.DEFAULT_PHONE_REGION
     try:
         referral = domain.validate_referral(doc, region)
     except ValidationError as exc:
         return None, validation_errors(adapter, exc.errors(include_url=False, include_input=False))
-    unpublishable = domain.unpublishable(referral)
-    if unpublishable:
-        return None, validation_errors(adapter, unpublishable)
+    refused = domain.refused(referral, now or datetime.now(UTC))
+    if refused:
+        return None, validation_errors(adapter, refused)
     return referral, []
 
 
@@ -476,7 +527,9 @@ def _unreadable(field: str, exc: BaseException, target: str | None = None) -> Fi
     return FieldError(field=field, code="unreadable-value", message=f"cannot be read ({type(exc).__name__})", target=target)
 
 
-def referral_from(adapter: Adapter, record: Any) -> tuple[domain.ReferralIn | None, list[FieldError]]:
+def referral_from(
+    adapter: Adapter, record: Any, *, now: datetime | None = None
+) -> tuple[domain.ReferralIn | None, list[FieldError]]:
     """Map and validate one partner record: the referral, or every error found in it.
 
     Never raises: whatever a record provokes (an impossible date, a 5,000-digit number,
@@ -484,16 +537,18 @@ def referral_from(adapter: Adapter, record: Any) -> tuple[domain.ReferralIn | No
     (a CSV batch, the partner's Kafka partition) carries on with the next one.
     """
     try:
-        return _referral_from(adapter, record)
+        return _referral_from(adapter, record, now)
     except Exception as exc:  # a mapping bug must not stop a partner's feed either
         return None, [_unreadable("", exc)]
 
 
-def _referral_from(adapter: Adapter, record: Any) -> tuple[domain.ReferralIn | None, list[FieldError]]:
+def _referral_from(
+    adapter: Adapter, record: Any, now: datetime | None
+) -> tuple[domain.ReferralIn | None, list[FieldError]]:
     doc, errors = translate(adapter, record)
     if not isinstance(record, dict):
         return None, errors  # not-an-object; every field "missing" besides would only repeat it
-    referral, invalid = to_referral(adapter, doc)
+    referral, invalid = to_referral(adapter, doc, now=now)
     # A field that failed to map is also reported missing by validation (or its parent
     # object is): keep only the cause.
     failed = {e.target for e in errors if e.target}

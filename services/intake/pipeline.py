@@ -10,6 +10,7 @@ same target), personal data is sealed with the candidate's key, and the referral
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -42,6 +43,16 @@ class Duplicate:
         return "this person is already referred by you for the same target"
 
 
+@dataclass(frozen=True)
+class Submission:
+    """One referral to submit: whose, by which entry path, under which correlation id."""
+
+    partner_id: str
+    referral: domain.ReferralIn
+    entry: str
+    correlation_id: str
+
+
 class NotFound(Exception):
     pass
 
@@ -52,10 +63,25 @@ class Conflict(Exception):
         self.state = state
 
 
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class Intake:
+    """Intake's use cases, shared by every entry path (API, webhook, CSV, the partner's Kafka
+    topic); each runs in the caller's transaction. Its dependencies are given, not looked up:
+    the vault of candidate keys, the secret of identity hashes, and the clock."""
+
     vault: Vault
     secret: bytes  # for identity hashes
+    clock: Clock = system_clock
+
+    def now(self) -> datetime:
+        return self.clock()
 
     async def submit(
         self,
@@ -64,61 +90,77 @@ class Intake:
         referrals: list[domain.ReferralIn],
         *,
         entry: str,
-        correlation_id: str,
+        correlation_id: str | None = None,
+        correlation_ids: list[str] | None = None,
     ) -> list[Accepted | Duplicate]:
-        """Accept each referral or name the existing one it duplicates, in input order."""
-        if not referrals:
+        """Accept each referral or name the existing one it duplicates, in input order.
+
+        One correlation id for all, or one per referral (records of a Kafka batch)."""
+        ids = correlation_ids if correlation_ids is not None else [correlation_id or ""] * len(referrals)
+        return await self.submit_all(
+            conn, [Submission(partner_id, r, entry, c) for r, c in zip(referrals, ids, strict=True)]
+        )
+
+    async def submit_all(self, conn: asyncpg.Connection, items: list[Submission]) -> list[Accepted | Duplicate]:
+        """`submit` for submissions of any partners (concurrent API requests applied together):
+        a few statements for all of them, whatever their number. A later item sees an earlier
+        one, as it would in a later transaction."""
+        if not items:
             return []
         candidates = await store.resolve_candidates(
-            conn, [domain.identity_hashes(r.candidate, self.secret) for r in referrals]
+            conn, [domain.identity_hashes(i.referral.candidate, self.secret) for i in items]
         )
-        external = [r.external_id for r in referrals if r.external_id]
-        pairs = [(c, r.target_key()) for r, c in zip(referrals, candidates, strict=True)]
-        await store.lock(
-            conn, [f"{partner_id}|ext|{e}" for e in external] + [f"{partner_id}|{c}|{t}" for c, t in pairs]
-        )
-        by_external: dict[str, tuple[str, str]] = {}
-        by_pair: dict[tuple[str, str], str] = {}
-        for row in await store.active_matches(conn, partner_id, external, pairs):
+        external = [(i.partner_id, i.referral.external_id) for i in items if i.referral.external_id]
+        triples = [(i.partner_id, c, i.referral.target_key()) for i, c in zip(items, candidates, strict=True)]
+        await store.lock(conn, [f"{p}|ext|{e}" for p, e in external] + [f"{p}|{c}|{t}" for p, c, t in triples])
+        by_external: dict[tuple[str, str], tuple[str, str]] = {}
+        by_triple: dict[tuple[str, str, str], str] = {}
+        for row in await store.active_matches(conn, external, triples):
             if row["external_id"]:
-                by_external[row["external_id"]] = (row["referral_id"], row["candidate_id"])
-            by_pair[(row["candidate_id"], row["target_key"])] = row["referral_id"]
+                by_external[(row["partner_id"], row["external_id"])] = (row["referral_id"], row["candidate_id"])
+            by_triple[(row["partner_id"], row["candidate_id"], row["target_key"])] = row["referral_id"]
         keys = await self.vault.keys(conn, candidates, create=True)
 
         results: list[Accepted | Duplicate] = []
-        new: list[store.NewReferral] = []
-        for referral, candidate_id, pair in zip(referrals, candidates, pairs, strict=True):
-            found = self._duplicate(referral, candidate_id, pair, by_external, by_pair)
+        new: list[tuple[store.NewReferral, str]] = []
+        for item, candidate_id, triple in zip(items, candidates, triples, strict=True):
+            referral = item.referral
+            ext = (item.partner_id, referral.external_id) if referral.external_id else None
+            found = self._duplicate(candidate_id, triple, ext, by_external, by_triple)
             if found:
                 results.append(found)
                 continue
             referral_id = domain.new_referral_id()
-            row = _new_row(referral, referral_id, partner_id, candidate_id, entry, keys[candidate_id])
-            new.append(row)
-            if referral.external_id:  # later rows of the same batch see this one
-                by_external[referral.external_id] = (referral_id, candidate_id)
-            by_pair[pair] = referral_id
+            row = _new_row(referral, referral_id, item.partner_id, candidate_id, item.entry, keys[candidate_id])
+            new.append((row, item.correlation_id))
+            if ext:  # later items see this one
+                by_external[ext] = (referral_id, candidate_id)
+            by_triple[triple] = referral_id
             results.append(Accepted(referral_id, candidate_id, domain.unknown_skills(row.submission.skills)))
-        await store.insert_referrals(conn, new)
+        await store.insert_referrals(conn, [r for r, _ in new])
+        at = self.now()
         await outbox.enqueue_many(
             conn,
-            [(build(r.submission, source=SOURCE, correlation_id=correlation_id), events.ReferralSubmittedV2) for r in new],
+            [
+                (build(r.submission, source=SOURCE, correlation_id=c, time=at), events.ReferralSubmittedV2)
+                for r, c in new
+            ],
         )
         return results
 
     @staticmethod
     def _duplicate(
-        referral: domain.ReferralIn,
         candidate_id: str,
-        pair: tuple[str, str],
-        by_external: dict[str, tuple[str, str]],
-        by_pair: dict[tuple[str, str], str],
+        triple: tuple[str, str, str],
+        external: tuple[str, str] | None,
+        by_external: dict[tuple[str, str], tuple[str, str]],
+        by_triple: dict[tuple[str, str, str], str],
     ) -> Duplicate | None:
-        if referral.external_id and referral.external_id in by_external:
-            existing, whose = by_external[referral.external_id]
+        if external and external in by_external:
+            existing, whose = by_external[external]
             return Duplicate(existing, "duplicate-referral" if whose == candidate_id else "external-id-in-use")
-        if pair in by_pair:
-            return Duplicate(by_pair[pair], "duplicate-referral")
+        if triple in by_triple:
+            return Duplicate(by_triple[triple], "duplicate-referral")
         return None
 
     # --- after submission ------------------------------------------------------------------
@@ -172,7 +214,7 @@ class Intake:
         correlation_id: str,
     ) -> datetime:
         row = await _active(conn, referral_id, partner_id)
-        at = datetime.now(UTC)
+        at = self.now()
         await store.withdraw(conn, referral_id, reason.value, at)
         event = events.ReferralWithdrawnV1(
             referral_id=referral_id, partner_id=partner_id, candidate_id=row["candidate_id"], reason=reason, withdrawn_at=at
@@ -193,7 +235,7 @@ class Intake:
         rows = await store.referrals_of(conn, candidate_id)
         if not rows:
             raise NotFound(candidate_id)
-        now = datetime.now(UTC)
+        now = self.now()
         for row in rows:
             if row["status"] == "active":
                 withdrawn = events.ReferralWithdrawnV1(

@@ -91,25 +91,30 @@ async def lock(conn: asyncpg.Connection, keys: list[str]) -> None:
 
 
 async def active_matches(
-    conn: asyncpg.Connection, partner_id: str, external_ids: list[str], pairs: list[tuple[str, str]]
+    conn: asyncpg.Connection, external_ids: list[tuple[str, str]], triples: list[tuple[str, str, str]]
 ) -> list[asyncpg.Record]:
-    """Active referrals of this partner with one of these external ids or (candidate, target) pairs."""
+    """Active referrals with one of these (partner, external id) or (partner, candidate,
+    target) keys."""
     # Two probes, each led by its selective column (candidate id, external id).
     rows = await conn.fetch(
-        "SELECT referral_id, external_id, candidate_id, target_key FROM referrals"
-        " WHERE candidate_id = ANY($2::text[]) AND partner_id = $1 AND status = 'active'",
-        partner_id,
-        sorted({p[0] for p in pairs}),
+        "SELECT referral_id, partner_id, external_id, candidate_id, target_key FROM referrals"
+        " WHERE candidate_id = ANY($1::text[]) AND partner_id = ANY($2::text[]) AND status = 'active'",
+        sorted({t[1] for t in triples}),
+        sorted({t[0] for t in triples}),
     )
     if external_ids:
         rows += await conn.fetch(
-            "SELECT referral_id, external_id, candidate_id, target_key FROM referrals"
-            " WHERE external_id = ANY($2::text[]) AND partner_id = $1 AND status = 'active'",
-            partner_id,
-            external_ids,
+            "SELECT referral_id, partner_id, external_id, candidate_id, target_key FROM referrals"
+            " WHERE external_id = ANY($1::text[]) AND partner_id = ANY($2::text[]) AND status = 'active'",
+            sorted({e for _, e in external_ids}),
+            sorted({p for p, _ in external_ids}),
         )
-    wanted, externals = set(pairs), set(external_ids)
-    return [r for r in rows if (r["candidate_id"], r["target_key"]) in wanted or r["external_id"] in externals]
+    wanted, externals = set(triples), set(external_ids)
+    return [
+        r
+        for r in rows
+        if (r["partner_id"], r["candidate_id"], r["target_key"]) in wanted or (r["partner_id"], r["external_id"]) in externals
+    ]
 
 
 async def insert_referrals(conn: asyncpg.Connection, rows: list[NewReferral]) -> None:
