@@ -5,7 +5,10 @@ public and finds the key's row in PostgreSQL (plumbing/apikeys.py) without a sca
 SHA-256 of the secret is stored. `principal` (the FastAPI dependency every route takes)
 authenticates the key and checks the scope the request needs, so routes need not:
 
-- `webhooks` for any path under `/v1/webhooks` (whatever the method);
+- `webhooks` for managing webhook endpoints and reading their delivery log (any method on
+  `/v1/webhooks/endpoints` and `/v1/webhooks/deliveries` and paths under them), and only for
+  that: a partner's webhook submission (`POST /v1/webhooks/referrals`) submits referrals,
+  so it needs `write` like every other submission path;
 - `read` for GET and HEAD, `write` for any other method;
 - none for a caller's own key management (`GET /v1/keys`, `POST /v1/keys/rotate`).
 
@@ -35,6 +38,8 @@ _KEY = re.compile(r"^tl_(par|emp|ope)_(key_[0-9a-f]{20})_([A-Za-z0-9_-]{32,})$")
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 # A caller may list and rotate its own keys whatever scopes its key has (rotation keeps them).
 _SELF_SERVICE = {("GET", "/v1/keys"), ("HEAD", "/v1/keys"), ("POST", "/v1/keys/rotate")}
+# What the `webhooks` scope is for (plumbing/webhooks_api.py mounts these).
+_WEBHOOK_MANAGEMENT = ("/v1/webhooks/endpoints", "/v1/webhooks/deliveries")
 
 
 @dataclass(frozen=True)
@@ -84,9 +89,9 @@ def parse_key(text: str) -> PresentedKey:
 
 
 def required_scope(method: str, path: str) -> Scope | None:
-    """The scope a request needs: webhooks paths need `webhooks`, reads `read`, the rest `write`."""
+    """The scope a request needs: managing webhooks `webhooks`, reads `read`, the rest `write`."""
     path = path.rstrip("/") or "/"
-    if path == "/v1/webhooks" or path.startswith("/v1/webhooks/"):
+    if any(path == tree or path.startswith(tree + "/") for tree in _WEBHOOK_MANAGEMENT):
         return "webhooks"
     if (method.upper(), path) in _SELF_SERVICE:
         return None

@@ -71,6 +71,10 @@ def app_for(store: ApiKeys) -> httpx.AsyncClient:
     async def hook(who: Caller) -> dict:
         return {"who": who.ref}
 
+    @routes.get("/webhooks/endpoints")
+    async def endpoints(who: Caller) -> dict:
+        return {"who": who.ref}
+
     app = FastAPI()
     problems.install(app)
     app.include_router(routes)
@@ -216,16 +220,20 @@ async def test_a_read_only_key_reads_but_gets_403_naming_the_scope_on_writes_and
         assert r.status_code == 403 and r.json()["type"] == "urn:talentloop:problem:insufficient-scope"
         assert r.json()["required_scope"] == "write" and "'write'" in r.json()["detail"]
         assert r.headers["www-authenticate"] == 'Bearer error="insufficient_scope", scope="write"'
-        r = await http.post("/v1/webhooks/referrals", headers=bearer(reader.key))
+        r = await http.get("/v1/webhooks/endpoints", headers=bearer(reader.key))
         assert r.status_code == 403 and r.json()["required_scope"] == "webhooks"
 
 
-async def test_webhook_paths_need_the_webhooks_scope_whatever_the_method(keys):
+async def test_the_webhooks_scope_manages_endpoints_and_submitting_by_webhook_needs_write(keys):
     writer = await keys.issue("partner", "p1", ["read", "write"])
     hooks = await keys.issue("partner", "p1", ["webhooks"])
     async with app_for(keys) as http:
-        assert (await http.post("/v1/webhooks/referrals", headers=bearer(writer.key))).status_code == 403
-        assert (await http.post("/v1/webhooks/referrals", headers=bearer(hooks.key))).status_code == 200
+        # A partner's webhook submission is a submission: `write`, never `webhooks`.
+        assert (await http.post("/v1/webhooks/referrals", headers=bearer(writer.key))).status_code == 200
+        r = await http.post("/v1/webhooks/referrals", headers=bearer(hooks.key))
+        assert r.status_code == 403 and r.json()["required_scope"] == "write"
+        assert (await http.get("/v1/webhooks/endpoints", headers=bearer(hooks.key))).status_code == 200
+        assert (await http.get("/v1/webhooks/endpoints", headers=bearer(writer.key))).status_code == 403
         assert (await http.post("/v1/things", headers=bearer(hooks.key))).status_code == 403
         assert (await http.get("/v1/things", headers=bearer(hooks.key))).status_code == 403
 

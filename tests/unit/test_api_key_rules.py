@@ -52,11 +52,15 @@ def test_secrets_are_random_and_only_their_hash_is_kept():
         ("POST", "/v1/referrals", "write"),
         ("PATCH", "/v1/openings/op_1", "write"),
         ("DELETE", "/v1/anything", "write"),
-        ("POST", "/v1/webhooks/referrals", "webhooks"),
-        ("GET", "/v1/webhooks/subscriptions", "webhooks"),
-        ("DELETE", "/v1/webhooks/subscriptions/s1", "webhooks"),
-        ("POST", "/v1/webhooks", "webhooks"),
-        ("GET", "/v1/webhooksfoo", "read"),  # only the /v1/webhooks tree
+        ("POST", "/v1/webhooks/referrals", "write"),  # a submission, whatever its path
+        ("GET", "/v1/webhooks/endpoints", "webhooks"),
+        ("POST", "/v1/webhooks/endpoints", "webhooks"),
+        ("DELETE", "/v1/webhooks/endpoints/whe_1", "webhooks"),
+        ("POST", "/v1/webhooks/endpoints/whe_1/rotate-secret", "webhooks"),
+        ("GET", "/v1/webhooks/deliveries", "webhooks"),
+        ("POST", "/v1/webhooks/deliveries/whd_1/redeliver", "webhooks"),
+        ("GET", "/v1/webhooks/endpointsfoo", "read"),  # only those trees
+        ("POST", "/v1/webhooks", "write"),
         ("GET", "/v1/keys", None),  # a caller's own keys, whatever its scopes
         ("POST", "/v1/keys/rotate", None),
         ("POST", "/v1/keys/rotate/", None),
