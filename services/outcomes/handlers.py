@@ -12,15 +12,23 @@ notify every status change of the batch together. Openings and erasures are few 
 an erasure is applied event by event, in order, because an erasure changes how the events
 after it are stored.
 
-A rebuild (`services/outcomes/rebuild.py`) runs the same code with `live=False`: the same
-ledger and projections, but no notification is sent again.
+A referral's events come on three topics, each applied by its own consume loop (and maybe by
+other instances), so two transactions often want the same referral. A batch never waits for
+one at the start: it locks the referrals nobody holds (`store.try_lock_referrals`), applies
+their events, and only then comes back for the others (each referral's events together, in
+their order), by which time their holder has usually committed.
+
+Handlers get a `plumbing.context.Context`: the transaction's connection, the clock (the time
+of the status changes they emit) and the service's source. A rebuild
+(`services/outcomes/rebuild.py`) runs the same code with `live=False`: the same ledger and
+projections, but no notification is sent again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
-
-import asyncpg
 
 from contracts import Envelope, events, latest_type
 from contracts.events import Payload
@@ -38,11 +46,37 @@ def _about(items: list[tuple[Envelope, Payload]]) -> list[tuple[Envelope, str, s
     return [(env, type(p).topic.name, getattr(p, "referral_id", None) or env.subject) for env, p in items]
 
 
-async def _about_referrals(conn: asyncpg.Connection, items: list[tuple[Envelope, Payload]], live: bool) -> None:
+# How long a batch comes back for the referrals another transaction holds before it waits for
+# them in PostgreSQL (far below the connections' lock timeout).
+LOCK_PATIENCE_S = 2.0
+
+
+async def _about_referrals(ctx: Context, items: list[tuple[Envelope, Payload]], live: bool) -> None:
     about = _about(items)
-    referral_ids = sorted({rid for _, _, rid in about})
-    await store.lock_referrals(conn, referral_ids)
-    before = await store.known(conn, referral_ids)
+    waiting = await store.try_lock_referrals(ctx.conn, [rid for _, _, rid in about])
+    await _apply_locked(ctx, [a for a in about if a[2] not in waiting], live)
+    delay, patience_ends = 0.005, time.monotonic() + LOCK_PATIENCE_S
+    while waiting:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+        if time.monotonic() < patience_ends:
+            still = await store.try_lock_referrals(ctx.conn, sorted(waiting))
+        else:
+            # Held that long: wait in PostgreSQL. Should the holder be waiting for one of ours
+            # just as long, PostgreSQL fails one of the two with a deadlock, a fault: that
+            # batch is rolled back and applied again.
+            await store.lock_referrals(ctx.conn, sorted(waiting))
+            still = set()
+        await _apply_locked(ctx, [a for a in about if a[2] in waiting and a[2] not in still], live)
+        waiting = still
+
+
+async def _apply_locked(ctx: Context, about: list[tuple[Envelope, str, str]], live: bool) -> None:
+    """Events about referrals whose locks this transaction holds."""
+    if not about:
+        return
+    conn = ctx.conn
+    before = await store.known(conn, sorted({rid for _, _, rid in about}))
     # The ledger keeps each envelope as received (an old version stays an old version),
     # redacted if the candidate was erased before it arrived.
     appended = await store.append_many(conn, about, before.erased)
@@ -52,7 +86,7 @@ async def _about_referrals(conn: asyncpg.Connection, items: list[tuple[Envelope,
     if not live:
         return
     latest = {rid: env for env, _, rid in sorted(about, key=lambda a: a[0].time)}  # the newest event causes it
-    await notify.status_changed_many(conn, [
+    await notify.status_changed_many(ctx, [
         (latest[rid], p, was) for rid, (was, p) in projected.items() if p.partner_status.status != was
     ])
 
@@ -86,8 +120,7 @@ def handlers(*, live: bool) -> dict[str, Handler]:
     """One event at a time (a record the batch could not apply comes this way)."""
 
     async def on_lifecycle_event(ctx: Context, env: Envelope, payload: Payload) -> None:
-        conn = ctx.conn
-        await _about_referrals(conn, [(env, payload)], live)
+        await _about_referrals(ctx, [(env, payload)], live)
 
     lifecycle = {t: on_lifecycle_event for t in latest_types() if domain.fact_of(t) or t.startswith("skills.")}
     openings = {t: _on_opening_event for t in latest_types() if t.startswith("opening.")}
@@ -105,14 +138,12 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
     one_by_one: dict[str, Callable[..., Awaitable[None]]] = handlers(live=live)
 
     async def load(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
-        conn = ctx.conn
         later = [env.type for env, p in items if isinstance(p, (events.CandidateErasedV1, *OPENING_EVENTS))]
         if later:
             raise ValueError(f"the rebuild applies {sorted(set(later))} after its first pass, not in it")
-        await store.copy_events(conn, _about(items))
+        await store.copy_events(ctx.conn, _about(items))
 
     async def ingest(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
-        conn = ctx.conn
         if any(isinstance(p, events.CandidateErasedV1) for _, p in items):
             for env, payload in items:
                 await one_by_one[latest_type(env.type)](ctx, env, payload)
@@ -122,7 +153,7 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
                 await _on_opening_event(ctx, env, payload)
         about = [(env, p) for env, p in items if not isinstance(p, OPENING_EVENTS)]
         if about:
-            await _about_referrals(conn, about, live)
+            await _about_referrals(ctx, about, live)
 
     return ingest if project else load
 

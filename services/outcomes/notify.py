@@ -1,19 +1,16 @@
 """The closed loop: a referral's partner-facing status changed, so its referring partner
 hears of it, as `referral.status_changed` on `talentloop.partner-status` (through the outbox)
 and as a signed webhook to each of its endpoints, both in the transaction that recorded the
-change."""
+change (the handler's `Context`: its connection, its clock and the service's source)."""
 
 from __future__ import annotations
 
 import json
 
-import asyncpg
-
 from contracts import Envelope, build, events
 from plumbing import outbox
+from plumbing.context import Context
 from services.outcomes.projection import Projection
-
-SOURCE = "/talentloop/outcomes"
 
 
 def status_event(projected: Projection, before: str | None) -> events.ReferralStatusChangedV1:
@@ -25,10 +22,6 @@ def status_event(projected: Projection, before: str | None) -> events.ReferralSt
         previous_status=events.PartnerStatus(before) if before else None,
         detail=events.StatusDetail.model_validate(projected.partner_status.detail),
     )
-
-
-async def status_changed(conn: asyncpg.Connection, cause: Envelope, projected: Projection, before: str | None) -> None:
-    await status_changed_many(conn, [(cause, projected, before)])
 
 
 # webhooks.enqueue for many notifications in one statement: the same rows (one per active
@@ -45,23 +38,23 @@ ON CONFLICT (endpoint_id, event_id) DO NOTHING
 """
 
 
-async def status_changed_many(
-    conn: asyncpg.Connection, changes: list[tuple[Envelope, Projection, str | None]]
-) -> None:
-    """Each change ((cause, projection, status before)) as `status_changed` tells it, all in
-    two statements: the outbox rows (in the order given) and the webhook deliveries."""
+async def status_changed_many(ctx: Context, changes: list[tuple[Envelope, Projection, str | None]]) -> None:
+    """Each change ((cause, projection, status before)) told as `ctx.emit` would emit it, but
+    all in two statements: the outbox rows (in the order given) and the webhook deliveries."""
     told = []
+    now = ctx.now()
     for cause, projected, before in changes:
         if not projected.record.partner_id:
             continue  # no event that names the partner has arrived yet: they hear once one has
         event = status_event(projected, before)
-        envelope = build(event, source=SOURCE, correlation_id=cause.correlationid, causation_id=str(cause.id))
+        envelope = build(event, source=ctx.deps.source, correlation_id=cause.correlationid,
+                         causation_id=str(cause.id), time=now)
         told.append((envelope, event))
     if not told:
         return
-    await outbox.enqueue_many(conn, [(envelope, type(event)) for envelope, event in told])
+    await outbox.enqueue_many(ctx.conn, [(envelope, type(event)) for envelope, event in told])
     # The body `webhooks.enqueue` sends: ids and states only, the details stay behind the API.
-    await conn.execute(
+    await ctx.conn.execute(
         ENQUEUE_WEBHOOKS,
         [f"partner:{event.partner_id}" for _, event in told],
         [envelope.id for envelope, _ in told],

@@ -159,10 +159,14 @@ def jsonb_exact(value: Any) -> bool:
     return True
 
 
+# json.dumps with any option makes a new encoder per call; this one is made once.
+_encode_compactly = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def dump_input(event: LedgerEvent) -> str:
     """One compact event as kept (plain JSON: written and read by Python only, so exact)."""
-    return json.dumps([event.event_type, event.occurred_at.isoformat(), event.employer_id, event.partner_id, event.data],
-                      separators=(",", ":"))
+    return _encode_compactly(
+        [event.event_type, event.occurred_at.isoformat(), event.employer_id, event.partner_id, event.data])
 
 
 def dump_inputs(events: Iterable[LedgerEvent]) -> str:

@@ -63,6 +63,16 @@ async def lock_referrals(conn: asyncpg.Connection, referral_ids: list[str]) -> N
     )
 
 
+async def try_lock_referrals(conn: asyncpg.Connection, referral_ids: list[str]) -> set[str]:
+    """`lock_referrals` without waiting: lock those of the referrals no other transaction
+    holds (until this one ends) and return the others. Never waits, so never deadlocks."""
+    rows = await conn.fetch(
+        "SELECT r FROM unnest($1::text[]) AS r WHERE NOT pg_try_advisory_xact_lock(hashtextextended('outcomes.referral:' || r, 0))",
+        sorted(set(referral_ids)),
+    )
+    return {r["r"] for r in rows}
+
+
 async def erased_among(conn: asyncpg.Connection, referral_ids: list[str]) -> set[str]:
     rows = await conn.fetch("SELECT referral_id FROM erased_referrals WHERE referral_id = ANY($1::text[])", referral_ids)
     return {r["referral_id"] for r in rows}
@@ -292,6 +302,13 @@ def as_ledger_event(env: Envelope) -> projection.LedgerEvent:
     return projection.LedgerEvent(env.type, env.time.astimezone(UTC), env.employerid, env.data, env.partnerid)
 
 
+def compact_event(env: Envelope) -> projection.LedgerEvent:
+    """`projection.compact(as_ledger_event(env))`, made at once (one object per event, not two)."""
+    keys = projection.INPUT_KEYS
+    return projection.LedgerEvent(env.type, env.time.astimezone(UTC), env.employerid,
+                                  {k: v for k, v in env.data.items() if k in keys}, env.partnerid)
+
+
 async def project_appended(
     conn: asyncpg.Connection, appended: list[tuple[Envelope, str]], before: Known
 ) -> dict[str, tuple[str | None, projection.Projection]]:
@@ -304,7 +321,7 @@ async def project_appended(
     events in this transaction."""
     new: dict[str, list[projection.LedgerEvent]] = {}
     for env, rid in appended:
-        new.setdefault(rid, []).append(projection.compact(as_ledger_event(env)))
+        new.setdefault(rid, []).append(compact_event(env))
     projected: dict[str, projection.Projection] = {}
     ids, inputs, from_ledger = [], [], []
     for rid, events in sorted(new.items()):

@@ -15,8 +15,9 @@ from bench.outcomes_ledger import make_stream
 from contracts import Envelope, build, events, payload_of
 from plumbing import db, webhooks
 from plumbing.context import Deps
-from services.outcomes import projection, store
+from services.outcomes import handlers, projection, store
 from services.outcomes.handlers import HANDLERS, batch_handler
+from talentloop.waiting import until
 from tests.integration.test_withdraw_update_erase import PLACEMENT, T0, routed, submitted
 
 pytestmark = pytest.mark.integration
@@ -49,6 +50,81 @@ async def test_events_applied_concurrently_for_a_new_referral_are_all_projected(
         row = await pool.fetchrow("SELECT facts, stages, status FROM referral_facts WHERE referral_id = $1", referral_id)
         assert row["stages"] == ["referred", "routed", "acknowledged", "interviewed", "offered", "placed"]
         assert row["status"] == "hired" and len(row["facts"]) == 6
+
+
+# --- a referral another transaction holds (three topics, three consume loops) ---------------
+
+
+async def _batch_while_a_referral_is_held(pool, check_while_held) -> None:  # type: ignore[no-untyped-def]
+    """One transaction holds ref_held (it applied its first event and has not committed); a
+    batch with ref_held's other events and two of ref_free's runs meanwhile. `check_while_held`
+    gets the batch's backend pid, then the holder commits; both referrals must end complete."""
+    await db.migrate(pool, MIGRATIONS)
+    deps, ingest = Deps.of("outcomes"), batch_handler(live=True)
+    held = [build(p, source="/test", correlation_id="c", time=T0 + timedelta(hours=i))
+            for i, p in enumerate(lifecycle("ref_held"))]
+    free = [build(p, source="/test", correlation_id="c", time=T0 + timedelta(hours=i))
+            for i, p in enumerate(lifecycle("ref_free")[:2])]
+    async with pool.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        await ingest(deps.bind(holder), [(held[0], payload_of(held[0]))])
+        pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def batch() -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                pid.set_result(conn.get_server_pid())
+                await ingest(deps.bind(conn), [(e, payload_of(e)) for e in held[1:] + free])
+
+        task = asyncio.create_task(batch())
+        try:
+            await check_while_held(await pid)
+            assert not task.done()
+        finally:
+            await tx.commit()
+        await asyncio.wait_for(task, 30)
+    rows = {r["referral_id"]: r for r in await pool.fetch("SELECT referral_id, facts, status FROM referral_facts")}
+    assert rows["ref_held"]["status"] == "hired" and len(rows["ref_held"]["facts"]) == 6  # nothing lost
+    assert rows["ref_free"]["status"] == "in_review"
+    assert await pool.fetchval("SELECT count(*) FROM ledger") == len(held) + len(free)
+
+
+async def _backend(pool, pid: int):  # type: ignore[no-untyped-def]
+    return await pool.fetchrow(
+        "SELECT a.state, a.wait_event_type, count(*) FILTER (WHERE l.granted) AS granted,"
+        " count(*) FILTER (WHERE NOT l.granted) AS waiting FROM pg_stat_activity a"
+        " LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' WHERE a.pid = $1"
+        " GROUP BY a.state, a.wait_event_type", pid)
+
+
+async def test_a_batch_applies_the_referrals_nobody_holds_without_waiting_for_the_one_held(pool):
+    async def check(pid: int) -> None:
+        async def applied_the_free_one():  # type: ignore[no-untyped-def]
+            seen = await pool.fetchval(  # the batch's own rows are not visible, its lock on ref_free is
+                "SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND granted", pid)
+            state = await _backend(pool, pid)
+            return state if seen and state["state"] == "idle in transaction" else None
+
+        # In Python, between its tries for ref_held: PostgreSQL has it waiting for nothing.
+        state = await until("the batch holds ref_free and waits in Python", applied_the_free_one, timeout=20,
+                            every=0.02)
+        assert state["waiting"] == 0 and state["wait_event_type"] != "Lock"
+
+    await _batch_while_a_referral_is_held(pool, check)
+
+
+async def test_a_referral_held_past_the_patience_is_waited_for_in_postgresql(pool, monkeypatch):
+    monkeypatch.setattr(handlers, "LOCK_PATIENCE_S", 0.2)
+
+    async def check(pid: int) -> None:
+        async def waiting_in_postgres():  # type: ignore[no-untyped-def]
+            state = await _backend(pool, pid)
+            return state if state["waiting"] == 1 else None
+
+        state = await until("the batch waits for ref_held's lock", waiting_in_postgres, timeout=20, every=0.05)
+        assert state["wait_event_type"] == "Lock" and state["granted"] >= 1  # (ref_free's, applied already)
+
+    await _batch_while_a_referral_is_held(pool, check)
 
 
 # --- the compact path (store.project_appended) against the ledger path (store.reproject_many) ---
