@@ -25,7 +25,7 @@ from faststream.specification.asyncapi import AsyncAPI
 from contracts import messages
 from contracts.events import Payload
 from contracts.topics import Topic
-from plumbing import apikeys, db, keys_api, metrics, outbox, problems, subscriber, tracing
+from plumbing import apikeys, db, keys_api, metrics, outbox, problems, retention, subscriber, tracing
 from plumbing.body_limits import install as limit_bodies
 from plumbing.consume_loop import ConsumeLoop, loops_for
 from plumbing.consumer import BatchHandler, EventConsumer, Handler, RecordConsumer
@@ -131,6 +131,9 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
             vault = Vault(parse_master_key(settings.master_key or ""))
         deps = Deps.of(definition.name, settings, vault)
         runtime = Runtime(app, settings, pool, producer, deps)
+        runtime.tasks.append(
+            asyncio.create_task(retention.run(pool, retention.Retention.from_settings(settings)), name="retention")
+        )
         app.state.deps = deps
         app.state.vault = vault
         app.state.settings = settings

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     webhook_poll_s: float = Field(default=1.0, gt=0, alias="TALENTLOOP_WEBHOOK_POLL_S")
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=500, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
+    # How long rows that only make delivery safe are kept once they have served
+    # (plumbing/retention.py); pending rows are never pruned.
+    outbox_retention_days: float = Field(default=7.0, gt=0, alias="TALENTLOOP_OUTBOX_RETENTION_DAYS")
+    inbox_retention_days: float = Field(default=30.0, gt=0, alias="TALENTLOOP_INBOX_RETENTION_DAYS")
+    idempotency_retention_hours: float = Field(default=24.0, gt=0, alias="TALENTLOOP_IDEMPOTENCY_RETENTION_HOURS")
+    webhook_retention_days: float = Field(default=30.0, gt=0, alias="TALENTLOOP_WEBHOOK_RETENTION_DAYS")
+    prune_every_s: float = Field(default=3600.0, gt=0, alias="TALENTLOOP_PRUNE_EVERY_S")
     # Every database connection's statement and lock timeouts (plumbing/db.py): a stuck
     # statement or a lock wait ends with an error the consumer treats as a fault (retried),
     # so no partition is held forever. Reports over years of ledger take longest.
