@@ -4,31 +4,48 @@ Same key and same payload replays the stored response; same key with another pay
 422; the same key while its first request is still running is 409. Keys are scoped to the
 calling principal, and a request that fails releases its key so it can be retried. A
 claim left "in progress" by a process that died mid-request expires after
-`IN_FLIGHT_EXPIRY` so the client's retry is not refused forever.
+`IN_FLIGHT_EXPIRY_S` so the client's retry is not refused forever; a request's effect is
+cut off (rolled back, its claim released, 503) after `EFFECT_DEADLINE_S`, well before
+that, so a claim never expires while its request still runs (a retry would run the effect
+a second time).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
+from fastapi import Header
 from fastapi.responses import JSONResponse
 
 from plumbing.auth import Principal
 from plumbing.problems import Problem
 
 Effect = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
-IN_FLIGHT_EXPIRY = "60 seconds"  # far longer than any request's transaction
+IN_FLIGHT_EXPIRY_S = 60
+EFFECT_DEADLINE_S = 40.0  # the effect's transaction ends before its claim could expire
+
+# The header as every POST that honours it declares it (the schema says what run_once checks).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Repeat a request safely: the same key with the same body gets the same answer.",
+    ),
+]
 
 # Claim the key in one statement: a new row, or one left in progress longer than the expiry
 # by a process that died (taken over as if new); nothing if the key is otherwise taken.
 CLAIM = f"""
 INSERT INTO idempotency_keys AS k (principal, key, request_hash) VALUES ($1, $2, $3)
 ON CONFLICT (principal, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, created_at = now()
-  WHERE k.status_code IS NULL AND k.created_at < now() - interval '{IN_FLIGHT_EXPIRY}'
+  WHERE k.status_code IS NULL AND k.created_at < now() - interval '{IN_FLIGHT_EXPIRY_S} seconds'
 RETURNING 1
 """
 
@@ -61,7 +78,7 @@ async def run_once(
             claimed = bool(await conn.fetchval(CLAIM, who.ref, key, digest))
             if not claimed:
                 return await _answered(conn, who, key, digest)
-            async with conn.transaction():
+            async with asyncio.timeout(EFFECT_DEADLINE_S), conn.transaction():
                 status, body = await effect(conn)
                 await conn.execute(
                     "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE principal = $1 AND key = $2",

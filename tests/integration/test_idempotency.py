@@ -60,3 +60,23 @@ async def test_a_failed_request_releases_its_key(pool):
     with pytest.raises(Problem):
         await idempotency.run_once(pool, WHO, "k3", {"a": 1}, failing)
     assert await pool.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = 'k3'") == 0
+
+
+async def test_an_effect_outlasting_its_deadline_is_rolled_back_and_releases_its_key(pool, monkeypatch):
+    """A claim expires after IN_FLIGHT_EXPIRY_S; an effect still running then would run twice
+    (the retry takes the expired claim over). So the effect is cut off well before."""
+    assert idempotency.EFFECT_DEADLINE_S < idempotency.IN_FLIGHT_EXPIRY_S
+    monkeypatch.setattr(idempotency, "EFFECT_DEADLINE_S", 0.3)
+    effect = await effect_counter(pool)
+
+    async def stuck(conn):
+        await effect(conn)
+        await conn.execute("SELECT pg_sleep(30)")
+        return 201, {}
+
+    with pytest.raises(TimeoutError):
+        await idempotency.run_once(pool, WHO, "k4", {"a": 1}, stuck)
+    assert await pool.fetchval("SELECT count(*) FROM effects") == 0  # rolled back
+    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = 'k4'") == 0  # released
+    done = await idempotency.run_once(pool, WHO, "k4", {"a": 1}, effect)  # the retry runs once
+    assert done.status_code == 201 and json.loads(done.body) == {"count": 1}
