@@ -187,6 +187,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     )
     problems.install(app)
     problems.document(app)
+    trust_forwarded(app, settings)
     limit_bodies(app, settings)  # before `Correlate`, so a 413 is correlated and counted too
     # Correlation id, server span and latency metric of every request (plumbing/correlate.py).
     app.add_middleware(Correlate, service=definition.name)
@@ -234,6 +235,16 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         app.include_router(router)
     app.include_router(keys_api.router)  # every service answers its own callers' key management
     return app
+
+
+def trust_forwarded(app: FastAPI, settings: Settings) -> None:
+    """Take the scheme and client address from X-Forwarded-* when the peer is a trusted proxy
+    (`TALENTLOOP_FORWARDED_ALLOW_IPS`), in the app itself rather than in uvicorn's options, so
+    every way of serving it (and the tests) sees the same request."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    trusted = [h.strip() for h in settings.forwarded_allow_ips.split(",") if h.strip()]
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
 
 
 def _without_native_telemetry() -> dict[str, Any]:
@@ -289,6 +300,7 @@ def run(definition: ServiceDefinition, graceful_shutdown_s: float | None = None)
         port=settings.port_for(definition.name),
         log_config=None,
         access_log=False,
+        proxy_headers=False,  # the app applies them itself (`trust_forwarded`)
         # Longer than clients keep idle connections (httpx: 5 s), so a client never sends a
         # request on a connection the server is closing at that moment (the gateway load
         # benchmark saw that race with both at uvicorn's default of 5 s).

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # Every database connection's statement and lock timeouts (plumbing/db.py): a stuck
     # statement or a lock wait ends with an error the consumer treats as a fault (retried),
     # so no partition is held forever. Reports over years of ledger take longest.
+    # Proxies whose X-Forwarded-Proto/-For this process believes (uvicorn's rule: comma-separated
+    # addresses or networks, "*" for any): behind a TLS-terminating proxy the request is then
+    # https, so session cookies are Secure. Only the loopback proxy by default.
+    forwarded_allow_ips: str = Field(default="127.0.0.1", alias="TALENTLOOP_FORWARDED_ALLOW_IPS")
     statement_timeout_s: float = Field(default=120.0, gt=0, alias="TALENTLOOP_STATEMENT_TIMEOUT_S")
     lock_timeout_s: float = Field(default=10.0, gt=0, alias="TALENTLOOP_LOCK_TIMEOUT_S")
     # HTTP request bodies (plumbing/body_limits.py): 413 beyond these. Upload routes (intake's
