@@ -209,6 +209,27 @@ async def rotate_secret(
     return (endpoint_view(row), secret) if row else None
 
 
+@dataclass(frozen=True)
+class Notification:
+    """One notification to an owner's endpoints (see `enqueue`)."""
+
+    owner: str
+    event_id: uuid.UUID
+    event_type: str
+    subject: str
+    data: dict[str, Any]
+    occurred_at: datetime | None = None
+
+    def body(self) -> str:
+        return json.dumps({
+            "id": str(self.event_id),
+            "type": self.event_type,
+            "occurred_at": (self.occurred_at or datetime.now(UTC)).isoformat(),
+            "subject": self.subject,
+            "data": self.data,
+        })
+
+
 async def enqueue(
     conn: asyncpg.Connection,
     owner: str,
@@ -228,23 +249,27 @@ async def enqueue(
     "data"}`. Pass only data the owner may see, and nothing personal: ids and states; the
     details stay behind the API. Idempotent: an `event_id` already queued to an endpoint is
     not queued again (redelivered events are harmless). Returns the new delivery ids."""
-    body = {
-        "id": str(event_id),
-        "type": event_type,
-        "occurred_at": (occurred_at or datetime.now(UTC)).isoformat(),
-        "subject": subject,
-        "data": data,
-    }
+    return await enqueue_many(conn, [Notification(owner, event_id, event_type, subject, data, occurred_at)])
+
+
+async def enqueue_many(conn: asyncpg.Connection, notifications: list[Notification]) -> list[str]:
+    """`enqueue` for several notifications in one statement (a consumer's batch), in their
+    order; the same rules, the same rows."""
+    if not notifications:
+        return []
     rows = await conn.fetch(
         "INSERT INTO webhook_deliveries (delivery_id, endpoint_id, owner, event_id, event_type, body)"
-        " SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), endpoint_id, owner, $2, $3, $4"
-        " FROM webhook_endpoints WHERE owner = $1 AND active"
-        "   AND (cardinality(event_types) = 0 OR $3 = ANY(event_types))"
+        " SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), e.endpoint_id, e.owner, n.event_id,"
+        "   n.event_type, n.body::jsonb"
+        " FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS n(owner, event_id, event_type, body, i)"
+        " JOIN webhook_endpoints e ON e.owner = n.owner AND e.active"
+        "   AND (cardinality(e.event_types) = 0 OR n.event_type = ANY(e.event_types))"
+        " ORDER BY n.i, e.endpoint_id"
         " ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING delivery_id",
-        owner,
-        event_id,
-        event_type,
-        json.dumps(body),
+        [n.owner for n in notifications],
+        [n.event_id for n in notifications],
+        [n.event_type for n in notifications],
+        [n.body() for n in notifications],
     )
     return [r["delivery_id"] for r in rows]
 
