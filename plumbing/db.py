@@ -74,3 +74,20 @@ async def migrate(pool: asyncpg.Pool, *dirs: Path) -> list[str]:
         finally:
             await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", schema)
     return applied
+
+
+# Schemas that hold what the network cannot rebuild: the services' own and the key vault.
+PROTECTED_SCHEMAS = frozenset(
+    {"intake", "routing", "employer_gateway", "outcomes", "console", "keyvault", "public", "information_schema"}
+)
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def scratch_schema(name: str) -> str:
+    """`name`, if it may be dropped and created anew (a rebuild's target); else ValueError.
+    Checked before anything is dropped: a plain lower-case identifier, never a live schema."""
+    if not _SCHEMA_NAME.match(name):
+        raise ValueError(f"{name!r} is not a plain schema name (lower-case letters, digits, _; at most 63)")
+    if name in PROTECTED_SCHEMAS or name.startswith("pg_"):
+        raise ValueError(f"{name!r} is a live schema of the network; rebuild into another one")
+    return name

@@ -314,8 +314,13 @@ def outcomes_rebuild(
 ) -> None:
     """Replay every topic from offset 0 into empty projections (in SCHEMA) and compare them
     with the live ones by a hash of their normalized content. Exit 1 if they differ."""
+    from plumbing.db import scratch_schema
     from services.outcomes import rebuild
 
+    try:
+        scratch_schema(schema)  # before anything is dropped
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--schema") from None
     cfg = _config(home)
     result = asyncio.run(rebuild.rebuild(network.bootstrap(cfg), network.database_url(cfg), schema, batch))
     typer.echo(f"Replayed {result.events} events into schema {schema} in {result.seconds:.1f} s "
