@@ -16,11 +16,12 @@ from pydantic import BaseModel, Field, model_validator
 
 from contracts import events
 from contracts.topics import partner_inbound
-from plumbing import idempotency, problems
+from plumbing import idempotency, problems, tracing
 from plumbing.auth import Principal, principal, require
 from plumbing.service import correlation_id, pool_of
 from services.intake import csv_import, domain, inbound, mapping, store
-from services.intake.pipeline import Accepted, Conflict, Duplicate, Intake, NotFound
+from services.intake.grouped import GroupCommit
+from services.intake.pipeline import Conflict, Intake, NotFound, Submission
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
 problems.name_validation_error("consent_required", "consent-required", "Consent required")
@@ -74,14 +75,6 @@ def _adapter(request: Request, partner_id: str, fmt: str) -> mapping.Adapter:
     return found
 
 
-def _duplicate_problem(result: Duplicate) -> problems.Problem:
-    problem = problems.Problem(
-        409, result.code, "Duplicate referral", result.message, existing_referral_id=result.existing_referral_id
-    )
-    problem.headers["Location"] = f"/v1/referrals/{result.existing_referral_id}"
-    return problem
-
-
 def _invalid(errors: list[mapping.FieldError]) -> problems.Problem:
     return problems.Problem(
         422,
@@ -93,17 +86,19 @@ def _invalid(errors: list[mapping.FieldError]) -> problems.Problem:
 
 
 async def _submit_one(request: Request, who: Principal, referral: domain.ReferralIn, entry: str, key: str | None, payload: Any) -> JSONResponse:
-    async def effect(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
-        (result,) = await _intake(request).submit(conn, who.id, [referral], entry=entry, correlation_id=correlation_id(request))
-        if isinstance(result, Duplicate):
-            raise _duplicate_problem(result)
-        assert isinstance(result, Accepted)
-        body = ReferralAccepted(
-            referral_id=result.referral_id, candidate_id=result.candidate_id, unknown_skills=result.unknown_skills
-        )
-        return 201, body.model_dump()
+    # Applied together with the requests that arrive within a few milliseconds (one
+    # transaction, one commit), answered from this request's own result (grouped.py).
+    submission = Submission(who.id, referral, entry, correlation_id(request), tracing.outbox_context())
+    answer = await _group(request).submit(who, submission, key, payload)
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
-    return await idempotency.run_once(pool_of(request), who, key, payload, effect)
+
+def _group(request: Request) -> GroupCommit:
+    group = getattr(request.app.state, "group_commit", None)
+    if group is None:  # an app started without intake's on_start (tests)
+        group = request.app.state.group_commit = GroupCommit(pool_of(request), _intake(request))
+    return group
 
 
 @router.post(

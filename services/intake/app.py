@@ -15,6 +15,7 @@ from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.settings import Settings
 from services.intake import inbound, mapping, store
 from services.intake.api import imports, router
+from services.intake.grouped import GroupCommit
 from services.intake.pipeline import Intake
 
 # Records there are partners' plaintext. Intake deletes them from reads once processed
@@ -36,9 +37,10 @@ async def on_start(rt: Runtime) -> None:
     assert vault is not None  # intake requires the master key
     secret = (settings.pseudonym_key or "").encode()
     await store.seal_legacy_contacts(rt.pool, vault, secret)
-    intake = Intake(vault, secret)
+    intake = Intake(vault, secret, clock=rt.deps.clock)
     adapters = mapping.load_all(settings.adapters_dir)
     rt.app.state.intake = intake
+    rt.app.state.group_commit = GroupCommit(rt.pool, intake)
     rt.app.state.adapters = adapters
     topics = inbound.inbound_topics(adapters)
     if not topics:

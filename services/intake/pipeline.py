@@ -10,14 +10,15 @@ same target), personal data is sealed with the candidate's key, and the referral
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
+from opentelemetry import context as otel_context
 
-from contracts import build, events
-from plumbing import outbox
+from contracts import Envelope, build, events
+from plumbing import outbox, tracing
+from plumbing.context import Clock, system_clock
 from plumbing.vault import CandidateKey, Vault
 from services.intake import domain, store
 
@@ -51,6 +52,9 @@ class Submission:
     referral: domain.ReferralIn
     entry: str
     correlation_id: str
+    # The (traceparent, tracestate) its event continues, when submitted apart from the
+    # request that made it (a group of requests); None: the trace current at submit.
+    trace: tuple[str | None, str | None] | None = None
 
 
 class NotFound(Exception):
@@ -61,13 +65,6 @@ class Conflict(Exception):
     def __init__(self, message: str, state: str) -> None:
         super().__init__(message)
         self.state = state
-
-
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -122,7 +119,7 @@ class Intake:
         keys = await self.vault.keys(conn, candidates, create=True)
 
         results: list[Accepted | Duplicate] = []
-        new: list[tuple[store.NewReferral, str]] = []
+        new: list[tuple[store.NewReferral, str, tuple[str | None, str | None] | None]] = []
         for item, candidate_id, triple in zip(items, candidates, triples, strict=True):
             referral = item.referral
             ext = (item.partner_id, referral.external_id) if referral.external_id else None
@@ -132,20 +129,28 @@ class Intake:
                 continue
             referral_id = domain.new_referral_id()
             row = _new_row(referral, referral_id, item.partner_id, candidate_id, item.entry, keys[candidate_id])
-            new.append((row, item.correlation_id))
+            new.append((row, item.correlation_id, item.trace))
             if ext:  # later items see this one
                 by_external[ext] = (referral_id, candidate_id)
             by_triple[triple] = referral_id
             results.append(Accepted(referral_id, candidate_id, domain.unknown_skills(row.submission.skills)))
-        await store.insert_referrals(conn, [r for r, _ in new])
+        await store.insert_referrals(conn, [r for r, _, _ in new])
         at = self.now()
-        await outbox.enqueue_many(
-            conn,
-            [
-                (build(r.submission, source=SOURCE, correlation_id=c, time=at), events.ReferralSubmittedV2)
-                for r, c in new
-            ],
-        )
+        by_trace: dict[tuple[str | None, str | None] | None, list[tuple[Envelope, type[events.Payload]]]] = {}
+        for row, correlation_id, trace in new:
+            envelope = build(row.submission, source=SOURCE, correlation_id=correlation_id, time=at)
+            by_trace.setdefault(trace, []).append((envelope, events.ReferralSubmittedV2))
+        for trace, envelopes in by_trace.items():
+            if trace is None:
+                await outbox.enqueue_many(conn, envelopes)
+                continue
+            # The outbox stores the trace current when it is written: that of the request.
+            carrier = {k: v for k, v in zip(tracing.TRACE_HEADERS, trace, strict=True) if v}
+            token = otel_context.attach(tracing.context_from_http(carrier))
+            try:
+                await outbox.enqueue_many(conn, envelopes)
+            finally:
+                otel_context.detach(token)
         return results
 
     @staticmethod

@@ -1,0 +1,145 @@
+"""Intake's group commit on real PostgreSQL: concurrent single submissions share a
+transaction yet each gets its own answer; duplicates within a group, a failing
+submission isolated from its neighbours, Idempotency-Key claims, replays and releases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from contracts import Envelope
+from plumbing import db
+from plumbing.auth import Principal
+from plumbing.problems import Problem
+from plumbing.vault import Vault
+from services.intake import domain, store
+from services.intake.grouped import Answer, GroupCommit
+from services.intake.pipeline import Intake, Submission
+
+pytestmark = pytest.mark.integration
+MIGRATIONS = Path(store.__file__).parent / "migrations"
+PARTNER = Principal("partner", "p-group")
+OTHER = Principal("partner", "p-other")
+
+
+def person(email: str, **over) -> domain.ReferralIn:  # type: ignore[no-untyped-def]
+    doc = {
+        "candidate": {"given_name": "Ana", "family_name": "Diaz", "email": email},
+        "skills": ["Python"],
+        "consent": {"share_with_employers": True, "given_at": datetime(2026, 11, 1, tzinfo=UTC).isoformat()},
+        **over,
+    }
+    return domain.validate_referral(doc)
+
+
+def unique() -> str:
+    return f"g-{uuid.uuid4().hex[:10]}@example.org"
+
+
+class Spy(Intake):
+    """Counts the transactions' submit_all calls, and fails any group holding a poisoned e-mail."""
+
+    calls: list[int]
+    poisoned: set[str]
+
+    async def submit_all(self, conn, items):  # type: ignore[no-untyped-def]
+        self.calls.append(len(items))
+        if any(i.referral.candidate.email in self.poisoned for i in items):
+            raise ValueError("a value the database refuses")
+        return await super().submit_all(conn, items)
+
+
+@pytest.fixture
+async def spy(pool) -> Spy:  # type: ignore[no-untyped-def]
+    await db.migrate(pool, MIGRATIONS)
+    async with pool.acquire() as conn:
+        await Vault.ensure_schema(conn)
+    intake = Spy(Vault(os.urandom(32)), b"group-secret")
+    intake.calls, intake.poisoned = [], set()
+    return intake
+
+
+async def answer(group: GroupCommit, who: Principal, referral: domain.ReferralIn, key: str | None = None):  # type: ignore[no-untyped-def]
+    try:
+        return await group.submit(who, Submission(who.id, referral, "api", "corr-" + (key or "none")), key,
+                                  referral.model_dump(mode="json"))
+    except Problem as problem:
+        return problem
+
+
+async def test_concurrent_requests_share_one_transaction_and_get_their_own_answers(pool, spy):
+    group = GroupCommit(pool, spy, window_s=0.05, connections=1)
+    twice = unique()
+    referrals = [person(unique()) for _ in range(20)] + [person(twice), person(twice)]
+    answers = await asyncio.gather(*(answer(group, PARTNER, r) for r in referrals))
+    assert spy.calls == [22]  # one group, one submit
+    accepted = [a for a in answers if isinstance(a, Answer)]
+    assert len(accepted) == 21 and all(a.status == 201 for a in accepted)
+    assert len({a.body["referral_id"] for a in accepted}) == 21
+    duplicate = answers[-1]
+    assert isinstance(duplicate, Problem) and duplicate.status == 409 and duplicate.slug == "duplicate-referral"
+    assert duplicate.extra["existing_referral_id"] == answers[-2].body["referral_id"]
+    rows = await pool.fetch("SELECT value FROM outbox")
+    events = [Envelope.from_bytes(r["value"]) for r in rows]
+    mine = {a.body["referral_id"] for a in accepted}
+    assert {e.subject for e in events} >= mine
+    assert {e.correlationid for e in events if e.subject in mine} == {"corr-none"}
+
+
+async def test_a_failing_request_fails_alone(pool, spy):
+    group = GroupCommit(pool, spy, window_s=0.05, connections=1)
+    bad = unique()
+    spy.poisoned.add(bad)
+    referrals = [person(unique()) for _ in range(7)] + [person(bad)]
+    answers = await asyncio.gather(*(answer(group, PARTNER, r) for r in referrals), return_exceptions=True)
+    assert [type(a).__name__ for a in answers] == ["Answer"] * 7 + ["ValueError"]
+    stored = await pool.fetchval(
+        "SELECT count(*) FROM referrals WHERE referral_id = ANY($1::text[])", [a.body["referral_id"] for a in answers[:7]]
+    )
+    assert stored == 7
+
+
+async def test_idempotency_keys_are_claimed_replayed_and_released(pool, spy):
+    group = GroupCommit(pool, spy, window_s=0.05, connections=1)
+    key, referral = uuid.uuid4().hex, person(unique())
+    # The same key twice in one group: the first does the work, the second finds it in progress.
+    first, second = await asyncio.gather(answer(group, PARTNER, referral, key), answer(group, PARTNER, referral, key))
+    assert isinstance(first, Answer) and first.status == 201 and not first.replayed
+    assert isinstance(second, Problem) and second.status == 409 and second.slug == "idempotency-key-in-use"
+    # Later: replayed from the stored answer; another partner's same key is its own.
+    again = await answer(group, PARTNER, referral, key)
+    assert isinstance(again, Answer) and again.replayed and again.body == first.body
+    changed = await answer(group, PARTNER, person(unique()), key)
+    assert isinstance(changed, Problem) and changed.slug == "idempotency-key-reused"
+    other = await answer(group, OTHER, referral, key)
+    assert isinstance(other, Answer) and other.status == 201 and other.body["referral_id"] != first.body["referral_id"]
+    stored = await pool.fetchrow("SELECT status_code, response FROM idempotency_keys WHERE key = $1 AND principal = $2",
+                                 key, PARTNER.ref)
+    assert stored["status_code"] == 201 and json.loads(stored["response"]) == first.body
+
+    # A request that does not succeed (a duplicate; a failure) releases its key for a retry.
+    dup_key, fail_key, bad = uuid.uuid4().hex, uuid.uuid4().hex, unique()
+    spy.poisoned.add(bad)
+    dup, failed = await asyncio.gather(
+        answer(group, PARTNER, referral, dup_key), answer(group, PARTNER, person(bad), fail_key), return_exceptions=True
+    )
+    assert isinstance(dup, Problem) and dup.slug == "duplicate-referral"
+    assert isinstance(failed, ValueError)
+    left = await pool.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = ANY($1::text[])", [dup_key, fail_key])
+    assert left == 0
+    spy.poisoned.discard(bad)
+    retried = await answer(group, PARTNER, person(bad), fail_key)
+    assert isinstance(retried, Answer) and retried.status == 201
+
+
+async def test_a_busy_queue_is_applied_in_few_groups(pool, spy):
+    group = GroupCommit(pool, spy, window_s=0.002, connections=2, max_group=100)
+    answers = await asyncio.gather(*(answer(group, PARTNER, person(unique())) for _ in range(300)))
+    assert all(isinstance(a, Answer) and a.status == 201 for a in answers)
+    assert sum(spy.calls) == 300 and len(spy.calls) <= 6 and max(spy.calls) <= 100
