@@ -1,10 +1,15 @@
-"""The employers' HTTP API: openings, the referral inbox, and what happened to each referral."""
+"""The employers' HTTP API: openings, the referral inbox, and what happened to each referral.
+
+Thin: each route parses and bounds its input, checks the caller, runs one use case of
+`application` in the request's transaction (with the same `Context` an event handler gets)
+and turns its result, or the domain's refusal, into the answer.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -13,14 +18,15 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts import bounds, events
-from plumbing import idempotency, outbox, problems
+from plumbing import idempotency, problems
 from plumbing.auth import Principal, principal, request_path, require
-from plumbing.service import correlation_id, pool_of
+from plumbing.context import Context
+from plumbing.service import context_of, correlation_id, deps_of, pool_of
 from plumbing.vault import Unreadable, Vault, candidate_of
-from services.employer_gateway import domain, handlers, store
-from services.employer_gateway.domain import InvalidTransition, Opening, Referral, State, UnknownInterview
+from services.employer_gateway import application, domain, store
+from services.employer_gateway.application import NotFound
+from services.employer_gateway.domain import InvalidTransition, Referral, State, UnknownInterview
 
-SOURCE = handlers.SOURCE
 router = APIRouter(prefix="/v1", tags=["employers"])
 Caller = Annotated[Principal, Depends(principal)]
 IdempotencyKey = Annotated[
@@ -165,8 +171,8 @@ class SeparationIn(BaseModel):
     detail: bounds.Detail | None = None
 
 
-def not_in_future(day: date, field: str) -> None:
-    if day > datetime.now(UTC).date():
+def not_in_future(request: Request, day: date, field: str) -> None:
+    if day > deps_of(request).clock().date():
         raise problems.Problem(422, "validation", "Request is not valid", f"{field} is in the future")
 
 
@@ -180,12 +186,11 @@ async def post_opening(
     body: OpeningIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     require(who, "employer")
-    event = events.OpeningPostedV1(opening_id=f"opn_{uuid.uuid4().hex}", employer_id=who.id, **body.model_dump())
 
     async def effect(conn):  # type: ignore[no-untyped-def]
-        await store.insert_opening(conn, event)
-        await outbox.emit(conn, event, source=SOURCE, correlation_id=correlation_id(request))
-        return 201, {"opening_id": event.opening_id}
+        ctx = context_of(request, conn)
+        opening_id = await application.post_opening(ctx, who.id, body.model_dump(), correlation_id(request))
+        return 201, {"opening_id": opening_id}
 
     return await idempotency.run_once(pool_of(request), who, idempotency_key, body.model_dump(mode="json"), effect)
 
@@ -206,35 +211,24 @@ def refused(exc: InvalidTransition) -> problems.Problem:
 async def _change_opening(
     request: Request,
     who: Principal,
-    opening_id: str,
     key: str | None,
     body: BaseModel,
-    decide: Callable[[Opening, int], tuple[Opening, events.Payload]],
+    change: Callable[[Context], Awaitable[dict[str, Any]]],
 ) -> JSONResponse:
-    """Load the employer's opening, apply one domain change (given how many referrals are
-    routed to it and still in play), store it and its event."""
+    """Run one change of the employer's opening (a use case), answering its refusals."""
     require(who, "employer")
 
     async def effect(conn):  # type: ignore[no-untyped-def]
-        opening = await store.load_opening(conn, opening_id, who.id)
-        if opening is None:
-            raise problems.not_found("opening")
         try:
-            opening, event = decide(opening, await store.routed_to(conn, opening_id))
+            return 200, await change(context_of(request, conn))
+        except NotFound as exc:
+            raise problems.not_found(exc.what) from None
         except InvalidTransition as exc:
             raise refused(exc) from None
         except domain.CapacityBelowRouted as exc:
             raise problems.Problem(
                 409, "capacity-below-routed", "Capacity below the referrals routed", str(exc), routed=exc.routed
             ) from None
-        view = await store.save_opening(conn, opening)
-        envelope = await outbox.emit(conn, event, source=SOURCE, correlation_id=correlation_id(request))
-        extra = {}
-        if isinstance(event, events.OpeningClosedV1):
-            extra["declined_referrals"] = await handlers.decline_for_closed_opening(
-                conn, opening_id, event.reason, envelope.correlationid, str(envelope.id)
-            )
-        return 200, {**view, "event": {"id": str(envelope.id), "type": envelope.type}, **extra}
 
     fingerprint = {"path": request_path(request), "body": body.model_dump(mode="json", exclude_unset=True)}
     return await idempotency.run_once(pool_of(request), who, key, fingerprint, effect)
@@ -248,10 +242,10 @@ async def _change_opening(
 async def update_opening(
     opening_id: str, body: OpeningPatch, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    def decide(opening: Opening, routed: int) -> tuple[Opening, events.Payload]:
-        return domain.update_opening(opening, body.changes(), routed)
+    def change(ctx: Context) -> Awaitable[dict[str, Any]]:
+        return application.update_opening(ctx, who.id, opening_id, body.changes(), correlation_id(request))
 
-    return await _change_opening(request, who, opening_id, idempotency_key, body, decide)
+    return await _change_opening(request, who, idempotency_key, body, change)
 
 
 @router.post(
@@ -263,10 +257,10 @@ async def update_opening(
 async def close_opening(
     opening_id: str, body: CloseIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    def decide(opening: Opening, routed: int) -> tuple[Opening, events.Payload]:
-        return domain.close_opening(opening, body.reason, datetime.now(UTC))
+    def change(ctx: Context) -> Awaitable[dict[str, Any]]:
+        return application.close_opening(ctx, who.id, opening_id, body.reason, correlation_id(request))
 
-    return await _change_opening(request, who, opening_id, idempotency_key, body, decide)
+    return await _change_opening(request, who, idempotency_key, body, change)
 
 
 @router.get("/referrals", summary="Referrals routed to you (paged)", responses=problems.responses(401, 403, 422))
@@ -337,30 +331,26 @@ async def _act(
     decide: Callable[[Referral], events.Payload],
     status: int = 200,
 ) -> JSONResponse:
-    """Load the employer's referral, apply one domain transition, store it and its event."""
+    """Apply one domain transition to the employer's referral (`application.act`) and answer
+    with its new state and event."""
     require(who, "employer")
 
     async def effect(conn):  # type: ignore[no-untyped-def]
-        found = await store.load(conn, referral_id, who.id)
-        if found is None:
-            raise problems.not_found("referral")
-        referral, partner_id = found
         try:
-            event = decide(referral)
+            done = await application.act(context_of(request, conn), who.id, referral_id, decide, correlation_id(request))
+        except NotFound as exc:
+            raise problems.not_found(exc.what) from None
         except InvalidTransition as exc:
             raise refused(exc) from None
         except UnknownInterview:
             raise problems.not_found("interview") from None
         except domain.UnknownOffer:
             raise problems.not_found("offer") from None
-        await store.save(conn, referral)
-        envelope = await outbox.emit(
-            conn, event, source=SOURCE, correlation_id=correlation_id(request), partner_id=partner_id
-        )
+        event = done.event
         return status, {
             "referral_id": referral_id,
-            "state": referral.state.value,
-            "event": {"id": str(envelope.id), "type": envelope.type},
+            "state": done.referral.state.value,
+            "event": {"id": str(done.envelope.id), "type": done.envelope.type},
             **({"interview_id": event.interview_id} if isinstance(event, events.InterviewScheduledV1) else {}),
             **({"offer_id": event.offer_id} if isinstance(event, events.OfferExtendedV1) else {}),
         }
@@ -513,7 +503,7 @@ async def placement(
 async def retention(
     referral_id: str, body: RetentionIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ):
-    not_in_future(body.checked_on, "checked_on")
+    not_in_future(request, body.checked_on, "checked_on")
     return await _act(
         request,
         who,
@@ -532,7 +522,7 @@ async def retention(
 async def separation(
     referral_id: str, body: SeparationIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ):
-    not_in_future(body.separated_on, "separated_on")
+    not_in_future(request, body.separated_on, "separated_on")
     return await _act(
         request, who, referral_id, idempotency_key, body, lambda r: r.report_separation(body.separated_on, body.reason, body.detail)
     )

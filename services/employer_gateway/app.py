@@ -19,7 +19,9 @@ async def on_start(rt: Runtime) -> None:
     dispatcher, rt.app.state.webhook_box = webhooks.start(rt.pool, rt.settings)
     rt.tasks.append(asyncio.create_task(dispatcher.run(), name="gateway-webhooks"))
     calendar = stale.BusinessCalendar.from_settings(rt.settings)
-    rt.tasks.append(asyncio.create_task(stale.run(rt.pool, calendar, rt.settings.stale_sweep_s), name="gateway-stale"))
+    rt.tasks.append(
+        asyncio.create_task(stale.run(rt.pool, rt.deps, calendar, rt.settings.stale_sweep_s), name="gateway-stale")
+    )
 
 
 DEFINITION = ServiceDefinition(

@@ -296,6 +296,11 @@ class Referral:
 
     # --- the partner's side
 
+    def stale(self, routed_at: datetime, business_days: int) -> events.ReferralStaleV1:
+        """Routed at `routed_at` and not acknowledged within `business_days`: the event saying so
+        (the sweeper, `stale.py`, finds those due; nothing changes here)."""
+        return events.ReferralStaleV1(**self._ids(), routed_at=routed_at, business_days=business_days)
+
     def withdraw(self) -> bool:
         """The partner withdrew the referral: nobody may act on it any more. A placement, and an
         employer's decline, stand (only a referral in progress is withdrawn).
@@ -403,6 +408,11 @@ class Opening:
     posting: events.OpeningUpdatedV1  # the whole posting as it now is
     state: OpeningState = OpeningState.open
     closed_at: datetime | None = None
+
+
+def post_opening(opening_id: str, employer_id: str, posting: Mapping[str, Any]) -> events.OpeningPostedV1:
+    """A new opening of the employer: the event that posts it (`posting`: its posting fields)."""
+    return events.OpeningPostedV1(opening_id=opening_id, employer_id=employer_id, **posting)
 
 
 def _check_opening(action: str, opening: Opening) -> None:

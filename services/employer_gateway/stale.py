@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from contracts import events
-from plumbing import outbox
+from plumbing.context import Deps
 from plumbing.logging import get_logger
 from plumbing.settings import Settings
-from services.employer_gateway.handlers import SOURCE, notify_employer
+from services.employer_gateway.application import notify_employer
+from services.employer_gateway.domain import Referral
 
 log = get_logger(__name__)
 BATCH = 500
@@ -68,13 +68,15 @@ def due(rows: Iterable[asyncpg.Record], calendar: BusinessCalendar, now: datetim
     return [r for r in rows if calendar.stale_at(r["routed_at"]) <= now]
 
 
-async def sweep_once(pool: asyncpg.Pool, calendar: BusinessCalendar, now: datetime | None = None) -> int:
-    """Publish referral.stale for the referrals due by `now`, at most BATCH; returns how many.
+async def sweep_once(pool: asyncpg.Pool, deps: Deps, calendar: BusinessCalendar, now: datetime | None = None) -> int:
+    """Publish referral.stale for the referrals due by `now` (default: the clock of `deps`),
+    at most BATCH; returns how many.
 
     The oldest come first and the moment a referral is due grows with its routing time, so
     a batch that stops short of BATCH leaves none due behind it."""
-    now = now or datetime.now(UTC)
+    now = now or deps.clock()
     async with pool.acquire() as conn, conn.transaction():
+        ctx = deps.bind(conn)
         candidates = await conn.fetch(
             "SELECT referral_id, employer_id, opening_id, partner_id, routed_at FROM referrals"
             " WHERE state = 'routed' AND stale_at IS NULL AND routed_at <= $1"
@@ -84,16 +86,9 @@ async def sweep_once(pool: asyncpg.Pool, calendar: BusinessCalendar, now: dateti
         )
         stale = due(candidates, calendar, now)
         for r in stale:
-            event = events.ReferralStaleV1(
-                referral_id=r["referral_id"],
-                employer_id=r["employer_id"],
-                opening_id=r["opening_id"],
-                routed_at=r["routed_at"],
-                business_days=calendar.days,
-            )
-            envelope = await outbox.emit(conn, event, source=SOURCE, correlation_id=f"stale:{r['referral_id']}",
-                                         partner_id=r["partner_id"])
-            await notify_employer(conn, envelope, "referral.stale", r["employer_id"], {
+            event = Referral(r["referral_id"], r["employer_id"], r["opening_id"]).stale(r["routed_at"], calendar.days)
+            envelope = await ctx.emit(event, correlation_id=f"stale:{r['referral_id']}", partner_id=r["partner_id"])
+            await notify_employer(ctx, envelope, "referral.stale", r["employer_id"], {
                 "referral_id": r["referral_id"], "opening_id": r["opening_id"], "state": "routed",
                 "routed_at": r["routed_at"].isoformat(), "business_days": calendar.days,
             })
@@ -107,10 +102,10 @@ async def sweep_once(pool: asyncpg.Pool, calendar: BusinessCalendar, now: dateti
     return len(stale)
 
 
-async def run(pool: asyncpg.Pool, calendar: BusinessCalendar, every_s: float) -> None:
+async def run(pool: asyncpg.Pool, deps: Deps, calendar: BusinessCalendar, every_s: float) -> None:
     while True:
         try:
-            while await sweep_once(pool, calendar) == BATCH:
+            while await sweep_once(pool, deps, calendar) == BATCH:
                 pass
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("gateway.stale_sweep_failed", error=repr(exc))  # the database is away: next round

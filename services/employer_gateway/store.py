@@ -92,6 +92,16 @@ async def lock_referral(conn: asyncpg.Connection, referral_id: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('employer_gateway.referral:' || $1, 0))", referral_id)
 
 
+async def lock_referrals(conn: asyncpg.Connection, referral_ids: list[str]) -> None:
+    """`lock_referral` for several in one statement, in one order (sorted), so two
+    transactions locking overlapping sets this way cannot deadlock."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('employer_gateway.referral:' || r, 0))"
+        " FROM (SELECT r FROM unnest($1::text[]) AS r ORDER BY r) AS ordered",
+        sorted(set(referral_ids)),
+    )
+
+
 async def insert_routed(
     conn: asyncpg.Connection, event: events.ReferralRoutedV1, routed_at: datetime, entry: InboxEntry
 ) -> bool:
@@ -111,6 +121,31 @@ async def insert_routed(
     ))
 
 
+async def insert_routed_many(
+    conn: asyncpg.Connection, rows: list[tuple[events.ReferralRoutedV1, datetime, InboxEntry]]
+) -> set[tuple[str, str]]:
+    """`insert_routed` for several, in their order (the inbox's `seq`); returns the
+    (referral id, employer id) of those inserted (not there already, first of repeats)."""
+    inserted = await conn.fetch(
+        "INSERT INTO referrals (referral_id, employer_id, opening_id, partner_id, candidate_id, state, routing,"
+        " routed_at)"
+        " SELECT u.r, u.e, u.o, u.p, u.c, u.s, u.g::jsonb, u.t"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+        "   $8::timestamptz[]) WITH ORDINALITY AS u(r, e, o, p, c, s, g, t, n)"
+        " ORDER BY u.n"
+        " ON CONFLICT (referral_id, employer_id) DO NOTHING RETURNING referral_id, employer_id",
+        [e.referral_id for e, _, _ in rows],
+        [e.employer_id for e, _, _ in rows],
+        [e.opening_id for e, _, _ in rows],
+        [e.partner_id for e, _, _ in rows],
+        [entry.candidate_id for _, _, entry in rows],
+        [entry.state.value for _, _, entry in rows],
+        [json.dumps(entry.routing) for _, _, entry in rows],
+        [at for _, at, _ in rows],
+    )
+    return {(r["referral_id"], r["employer_id"]) for r in inserted}
+
+
 async def opening_state(conn: asyncpg.Connection, opening_id: str) -> OpeningState | None:
     state = await conn.fetchval("SELECT state FROM openings WHERE opening_id = $1", opening_id)
     return OpeningState(state) if state else None
@@ -128,10 +163,28 @@ async def in_progress_at(conn: asyncpg.Connection, opening_id: str) -> list[tupl
     return [f for f in found if f is not None]
 
 
+async def opening_states(conn: asyncpg.Connection, opening_ids: list[str]) -> dict[str, OpeningState]:
+    """The state of each of the openings the gateway has (others are left out)."""
+    rows = await conn.fetch(
+        "SELECT opening_id, state FROM openings WHERE opening_id = ANY($1::text[])", sorted(set(opening_ids))
+    )
+    return {r["opening_id"]: OpeningState(r["state"]) for r in rows}
+
+
 async def notice(conn: asyncpg.Connection, referral_id: str) -> Notice:
     row = await conn.fetchrow("SELECT * FROM referral_notices WHERE referral_id = $1", referral_id)
-    if row is None:
-        return Notice()
+    return Notice() if row is None else _notice_of(row)
+
+
+async def notices(conn: asyncpg.Connection, referral_ids: list[str]) -> dict[str, Notice]:
+    """The notices of those of the referrals that have one."""
+    rows = await conn.fetch(
+        "SELECT * FROM referral_notices WHERE referral_id = ANY($1::text[])", sorted(set(referral_ids))
+    )
+    return {r["referral_id"]: _notice_of(r) for r in rows}
+
+
+def _notice_of(row: asyncpg.Record) -> Notice:
     return Notice(
         withdrawn=row["withdrawn_at"] is not None,
         erased=row["erased_at"] is not None,
@@ -484,6 +537,26 @@ async def keep_contact(
         share_contact,
         sealed.model_dump_json() if sealed else None,
         at,
+    )
+
+
+async def keep_contacts(
+    conn: asyncpg.Connection, rows: list[tuple[str, bool, events.Sealed | None, datetime]]
+) -> None:
+    """`keep_contact` of submissions (referral id, share_contact, sealed details, at), at most
+    one per referral (an upsert may change a row once per statement)."""
+    await conn.execute(
+        "INSERT INTO contacts (referral_id, share_contact, contact_sealed, updated_at)"
+        " SELECT u.r, u.s, u.c::jsonb, u.t FROM unnest($1::text[], $2::bool[], $3::text[], $4::timestamptz[])"
+        "   AS u(r, s, c, t)"
+        " WHERE NOT EXISTS (SELECT 1 FROM referral_notices n WHERE n.referral_id = u.r AND n.erased_at IS NOT NULL)"
+        " ON CONFLICT (referral_id) DO UPDATE SET share_contact = EXCLUDED.share_contact,"
+        "   contact_sealed = EXCLUDED.contact_sealed, updated_at = EXCLUDED.updated_at"
+        " WHERE contacts.updated_at <= EXCLUDED.updated_at",
+        [r for r, _, _, _ in rows],
+        [share for _, share, _, _ in rows],
+        [sealed.model_dump_json() if sealed else None for _, _, sealed, _ in rows],
+        [at for _, _, _, at in rows],
     )
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from contracts import Envelope, events
 from plumbing.consumer import EventConsumer
+from plumbing.context import Deps, source_of
 from services.employer_gateway import stale
 from services.employer_gateway.app import DEFINITION as GATEWAY
 from tests.integration.test_gateway_openings import gateway_pool  # noqa: F401  (fixture)
@@ -180,9 +181,13 @@ async def test_a_referral_nobody_acknowledged_goes_stale_once_after_two_business
     async with gateway_app(gateway_pool) as http:
         await http.post(f"/v1/referrals/{answered}/acknowledge")
     cal = stale.BusinessCalendar(2, ZoneInfo("UTC"))
-    assert await stale.sweep_once(gateway_pool, cal, datetime(2026, 11, 24, 14, 59, tzinfo=UTC)) == 0  # Tuesday, not yet
-    assert await stale.sweep_once(gateway_pool, cal, datetime(2026, 11, 24, 15, 0, tzinfo=UTC)) == 1
-    assert await stale.sweep_once(gateway_pool, cal, datetime(2026, 11, 30, tzinfo=UTC)) == 0  # once
+
+    def at(*moment: int) -> Deps:  # the sweeper's clock
+        return Deps(source_of(GATEWAY.name), clock=lambda: datetime(*moment, tzinfo=UTC))
+
+    assert await stale.sweep_once(gateway_pool, at(2026, 11, 24, 14, 59), cal) == 0  # Tuesday, not yet
+    assert await stale.sweep_once(gateway_pool, at(2026, 11, 24, 15, 0), cal) == 1
+    assert await stale.sweep_once(gateway_pool, at(2026, 11, 30), cal) == 0  # once
     [event] = [e for e in await employer_events(gateway_pool) if e.type == "referral.stale.v1"]
     assert (event.subject, event.data["business_days"], event.partnerid) == (waiting, 2, "p1")
     assert datetime.fromisoformat(event.data["routed_at"]) == friday

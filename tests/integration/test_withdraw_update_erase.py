@@ -24,6 +24,7 @@ from contracts import Envelope, build, events, payload_of
 from plumbing import db, problems, webhooks
 from plumbing.auth import Principal, principal
 from plumbing.consumer import EventConsumer, Record
+from plumbing.context import Deps
 from plumbing.settings import Settings
 from plumbing.vault import Vault
 from services.employer_gateway import store as gateway_store
@@ -273,6 +274,7 @@ def gateway_app(pool: asyncpg.Pool, employer: str = "emp1") -> httpx.AsyncClient
         app.include_router(router)
     app.state.pool = pool
     app.state.vault = TEST_VAULT
+    app.state.deps = Deps.of(GATEWAY.name, Settings(), TEST_VAULT)  # what a route's use case gets (`context_of`)
     app.state.webhook_box = webhooks.SecretBox(os.urandom(32))
     app.state.settings = Settings()
     app.dependency_overrides[principal] = lambda: Principal("employer", employer)
