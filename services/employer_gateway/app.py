@@ -10,7 +10,7 @@ from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.webhooks_api import router_for
 from services.employer_gateway import stale
 from services.employer_gateway.api import router
-from services.employer_gateway.handlers import EMPLOYER_NOTIFICATIONS, HANDLERS
+from services.employer_gateway.handlers import EMPLOYER_NOTIFICATIONS, HANDLERS, batch_handler
 
 
 async def on_start(rt: Runtime) -> None:
@@ -33,6 +33,7 @@ DEFINITION = ServiceDefinition(
     emits=emitted_by("employer_gateway"),
     consumes=(topics.ROUTING, topics.REFERRALS, topics.CANDIDATES),
     handlers=HANDLERS,
+    batch_handler=batch_handler,
     on_start=on_start,
     required_settings=("master_key",),
 )
