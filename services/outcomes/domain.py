@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from contracts import events
 from services.outcomes import records
 
 # event family (the type without its version: every version states the same fact) -> fact
@@ -261,3 +262,21 @@ def redact(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("skills"), list):
         out["skills"] = [{"id": s.get("id")} for s in out["skills"] if isinstance(s, dict)]
     return out
+
+
+def status_changed(
+    referral_id: str, partner_id: str, status: str, detail: dict[str, Any], before: str | None
+) -> events.ReferralStatusChangedV1 | None:
+    """What the referring partner is told when a referral's status is now `status` (with why,
+    `detail`) and was `before` (None: never told); None when there is nothing to tell: the
+    status did not change, or no event that names the partner has arrived yet (they hear once
+    one has)."""
+    if status == before or not partner_id:
+        return None
+    return events.ReferralStatusChangedV1(
+        referral_id=referral_id,
+        partner_id=partner_id,
+        status=events.PartnerStatus(status),
+        previous_status=events.PartnerStatus(before) if before else None,
+        detail=events.StatusDetail.model_validate(detail),
+    )

@@ -86,9 +86,7 @@ async def _apply_locked(ctx: Context, about: list[tuple[Envelope, str, str]], li
     if not live:
         return
     latest = {rid: env for env, _, rid in sorted(about, key=lambda a: a[0].time)}  # the newest event causes it
-    await notify.status_changed_many(ctx, [
-        (latest[rid], p, was) for rid, (was, p) in projected.items() if p.partner_status.status != was
-    ])
+    await notify.status_changed_many(ctx, [(latest[rid], p, was) for rid, (was, p) in projected.items()])
 
 
 async def _on_opening_event(ctx: Context, env: Envelope, payload: Payload) -> None:

@@ -7,22 +7,11 @@ from __future__ import annotations
 
 import json
 
-from contracts import Envelope, build, events
+from contracts import Envelope, build
 from plumbing import outbox
 from plumbing.context import Context
+from services.outcomes import domain
 from services.outcomes.projection import Projection
-
-
-def status_event(projected: Projection, before: str | None) -> events.ReferralStatusChangedV1:
-    record = projected.record
-    return events.ReferralStatusChangedV1(
-        referral_id=record.referral_id,
-        partner_id=record.partner_id,
-        status=events.PartnerStatus(projected.partner_status.status),
-        previous_status=events.PartnerStatus(before) if before else None,
-        detail=events.StatusDetail.model_validate(projected.partner_status.detail),
-    )
-
 
 # webhooks.enqueue for many notifications in one statement: the same rows (one per active
 # endpoint of the owner whose filter takes the type, once per endpoint and event).
@@ -39,14 +28,17 @@ ON CONFLICT (endpoint_id, event_id) DO NOTHING
 
 
 async def status_changed_many(ctx: Context, changes: list[tuple[Envelope, Projection, str | None]]) -> None:
-    """Each change ((cause, projection, status before)) told as `ctx.emit` would emit it, but
-    all in two statements: the outbox rows (in the order given) and the webhook deliveries."""
+    """What each projected referral's partner is told ((cause, projection, status before);
+    `domain.status_changed` decides), emitted as `ctx.emit` would, but all in two
+    statements: the outbox rows (in the order given) and the webhook deliveries."""
     told = []
     now = ctx.now()
     for cause, projected, before in changes:
-        if not projected.record.partner_id:
-            continue  # no event that names the partner has arrived yet: they hear once one has
-        event = status_event(projected, before)
+        status = projected.partner_status
+        event = domain.status_changed(projected.record.referral_id, projected.record.partner_id, status.status,
+                                      status.detail, before)
+        if event is None:
+            continue
         envelope = build(event, source=ctx.deps.source, correlation_id=cause.correlationid,
                          causation_id=str(cause.id), time=now)
         told.append((envelope, event))

@@ -1,12 +1,14 @@
 """The reports over HTTP: JSON, CSV exports and a human-readable HTML page.
 
 Operators get the whole coalition; a partner gets the same reports over its own referrals.
-Transparency tables suppress small cells whoever asks (docs/reports.md).
+Transparency tables suppress small cells whoever asks (docs/reports.md). The time a report
+is generated at comes from the service's clock and the vault from its dependencies
+(`plumbing.context.Deps`), as the handlers get them.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -15,7 +17,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from plumbing import problems
 from plumbing.auth import Principal, principal, require
-from plumbing.service import pool_of
+from plumbing.service import deps_of, pool_of
 from services.outcomes import store
 from services.outcomes.reports import GoodJobPolicy, ReportSettings, build_reports, to_csv, to_html
 
@@ -27,10 +29,11 @@ AsOf = Annotated[date | None, Query(description="WIOA: count only exits whose me
 
 async def _reports(request: Request, who: Principal, period: str, as_of: date | None) -> tuple[dict[str, Any], str]:
     require(who, "operator", "partner")
-    settings = request.app.state.settings
+    deps = deps_of(request)
+    settings = deps.settings
     partner = who.id if who.kind == "partner" else None
     pool = pool_of(request)
-    records = await store.report_records(pool, getattr(request.app.state, "vault", None), partner)
+    records = await store.report_records(pool, deps.vault, partner)
     gaps = [g for g in await store.gap_records(pool) if partner is None or g.partner_id == partner]
     policy = GoodJobPolicy(Decimal(settings.good_job_hourly_wage), settings.good_job_wage_source)
     built = build_reports(records, gaps, await store.opening_records(pool), ReportSettings(policy, period, as_of))
@@ -40,7 +43,7 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
 @router.get("", summary="Every report as JSON", responses=problems.responses(401, 403, 422))
 async def reports_json(request: Request, who: Caller, period: Period = "month", as_of: AsOf = None) -> dict[str, Any]:
     built, scope = await _reports(request, who, period, as_of)
-    return {"scope": scope, "generated_at": datetime.now(UTC).isoformat(), **built}
+    return {"scope": scope, "generated_at": deps_of(request).clock().isoformat(), **built}
 
 
 @router.get(
@@ -51,7 +54,7 @@ async def reports_json(request: Request, who: Caller, period: Period = "month", 
 )
 async def reports_html(request: Request, who: Caller, period: Period = "month", as_of: AsOf = None) -> HTMLResponse:
     built, scope = await _reports(request, who, period, as_of)
-    page = to_html(built, "TalentLoop outcomes", datetime.now(UTC).date().isoformat(), scope)
+    page = to_html(built, "TalentLoop outcomes", deps_of(request).clock().date().isoformat(), scope)
     return HTMLResponse(page)
 
 

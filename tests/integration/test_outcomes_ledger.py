@@ -120,6 +120,7 @@ async def test_a_partner_sees_its_own_referrals_and_only_the_coalitions_totals(m
 
 
 async def test_the_reports_come_as_json_csv_and_html_for_operators_and_each_partner(make_pool):  # noqa: F811
+    from plumbing.context import Deps, source_of
     from plumbing.settings import Settings
     from services.outcomes import reports_api
 
@@ -127,21 +128,27 @@ async def test_the_reports_come_as_json_csv_and_html_for_operators_and_each_part
     for env in envelopes("ref_r1", partner="p1") + envelopes("ref_r2", partner="p2"):
         await apply(consumer, env)
 
+    # The reports take the settings, the vault and the time from the service's dependencies.
+    frozen = T0 + timedelta(days=400)
+    deps = Deps(source_of("outcomes"), Settings(TALENTLOOP_GOOD_JOB_WAGE="20.00"), lambda: frozen, TEST_VAULT)
+
     def app_for(who: Principal) -> httpx.AsyncClient:
         client = outcomes_app(consumer.pool, who)
         app = client._transport.app  # type: ignore[attr-defined]
         app.include_router(reports_api.router)
-        app.state.settings = Settings(TALENTLOOP_GOOD_JOB_WAGE="20.00")
+        app.state.deps = deps
         return client
 
     async with app_for(Principal("operator", "ops")) as ops:
         doc = (await ops.get("/v1/reports")).json()
         assert doc["scope"] == "all partners" and set(doc) >= {"funnel", "good_jobs", "wioa", "skills_gap", "transparency"}
+        assert doc["generated_at"] == frozen.isoformat()
         csv_text = (await ops.get("/v1/reports/funnel.csv")).text
         assert csv_text.splitlines()[0].startswith("dimension,group,stage,count")
         assert (await ops.get("/v1/reports/nope.csv")).status_code == 404
         page = await ops.get("/v1/reports/report.html")
         assert page.headers["content-type"].startswith("text/html") and "<svg" in page.text
+        assert frozen.date().isoformat() in page.text
     async with app_for(Principal("partner", "p1")) as mine:
         doc = (await mine.get("/v1/reports")).json()
         assert doc["scope"] == "partner p1" and "p2" not in str(doc["funnel"])

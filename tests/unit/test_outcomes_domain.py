@@ -84,3 +84,14 @@ def test_an_offer_turned_down_closes_the_referral_and_retention_reaches_the_last
     kept = derive(["placed", "retention_checked", "retained_90_days"])
     assert kept.status == "retained_90_days" and kept.stages[-1] == "retained_90_days"
     assert derive(["placed", "retained_90_days", "separated"]).status == "closed"
+
+
+def test_the_partner_is_told_a_status_change_only_once_it_is_named_and_the_status_moved():
+    from services.outcomes.domain import status_changed
+
+    told = status_changed("ref1", "p1", "hired", {"job_title": "Technician"}, "interviewing")
+    assert told is not None and (told.status.value, told.previous_status.value) == ("hired", "interviewing")
+    assert told.detail.job_title == "Technician" and told.partner_id == "p1"
+    assert status_changed("ref1", "p1", "submitted", {}, None).previous_status is None  # first word
+    assert status_changed("ref1", "p1", "hired", {}, "hired") is None  # nothing moved
+    assert status_changed("ref1", "", "in_review", {}, None) is None  # no event named the partner yet
