@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     webhook_backoff_cap_s: float = Field(default=3600.0, gt=0, alias="TALENTLOOP_WEBHOOK_BACKOFF_CAP_S")
     webhook_max_attempts: int = Field(default=12, ge=1, alias="TALENTLOOP_WEBHOOK_MAX_ATTEMPTS")
     webhook_rotation_grace_s: float = Field(default=86400.0, ge=0, alias="TALENTLOOP_WEBHOOK_ROTATION_GRACE_S")
+    # Development only: let webhook endpoints be plain http on this machine (a local receiver).
+    # Off, every endpoint must be https on a public address (plumbing/destinations.py).
+    webhooks_allow_loopback_http: bool = Field(default=False, alias="TALENTLOOP_WEBHOOKS_ALLOW_LOOPBACK_HTTP")
     webhook_poll_s: float = Field(default=1.0, gt=0, alias="TALENTLOOP_WEBHOOK_POLL_S")
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=500, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")

@@ -33,7 +33,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -41,6 +40,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from plumbing.destinations import Destinations, Refused
 from plumbing.logging import get_logger
 from plumbing.settings import Settings
 
@@ -113,17 +113,7 @@ def new_secret() -> str:
     return f"whsec_{secrets.token_urlsafe(32)}"
 
 
-class BadUrl(ValueError):
-    pass
-
-
-def check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise BadUrl("the URL must be http:// or https:// with a host")
-    if parts.username or parts.password:
-        raise BadUrl("the URL must not carry credentials; the signature authenticates us to you")
-    return url
+BadUrl = Refused  # what the API answers 422 for
 
 
 # --- endpoints and deliveries (owner-scoped: another owner's ids are simply not found) -------
@@ -153,7 +143,7 @@ async def create_endpoint(
         f" VALUES ($1, $2, $3, $4, $5) RETURNING {ENDPOINT_COLUMNS}",
         endpoint_id,
         owner,
-        check_url(url),
+        url,  # checked by the caller (`Destinations.resolve`): where it may point depends on the network
         sorted(set(event_types)),
         box.seal(endpoint_id, secret),
     )
@@ -170,8 +160,6 @@ async def list_endpoints(conn: asyncpg.Connection | asyncpg.Pool, owner: str) ->
 async def update_endpoint(
     conn: asyncpg.Connection, owner: str, endpoint_id: str, changes: dict[str, Any]
 ) -> dict[str, Any] | None:
-    if "url" in changes:
-        check_url(changes["url"])
     row = await conn.fetchrow(
         f"UPDATE webhook_endpoints SET url = coalesce($3, url), event_types = coalesce($4, event_types),"
         f" active = coalesce($5, active), updated_at = now() WHERE owner = $1 AND endpoint_id = $2"
@@ -343,20 +331,35 @@ class Policy:
     max_attempts: int
     poll_s: float
     concurrency: int = 16
+    allow_loopback_http: bool = False  # development only (plumbing/destinations.py)
 
     @classmethod
     def from_settings(cls, s: Settings) -> Policy:
         return cls(
-            s.webhook_timeout_s, s.webhook_backoff_s, s.webhook_backoff_cap_s, s.webhook_max_attempts, s.webhook_poll_s
+            s.webhook_timeout_s,
+            s.webhook_backoff_s,
+            s.webhook_backoff_cap_s,
+            s.webhook_max_attempts,
+            s.webhook_poll_s,
+            allow_loopback_http=s.webhooks_allow_loopback_http,
         )
 
 
 class Dispatcher:
     """Posts due deliveries; one request in flight per endpoint, many endpoints at once."""
 
-    def __init__(self, pool: asyncpg.Pool, box: SecretBox, policy: Policy, client: httpx.AsyncClient | None = None):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        box: SecretBox,
+        policy: Policy,
+        client: httpx.AsyncClient | None = None,
+        destinations: Destinations | None = None,
+    ):
         self._pool, self._box, self._policy = pool, box, policy
+        # No redirects: a public endpoint could otherwise send us on to an internal one.
         self._client = client or httpx.AsyncClient(timeout=policy.timeout_s, follow_redirects=False)
+        self._destinations = destinations or Destinations(allow_loopback_http=policy.allow_loopback_http)
         self._busy: set[str] = set()
         self._slots = asyncio.Semaphore(policy.concurrency)
         self._wake = asyncio.Event()
@@ -457,9 +460,21 @@ class Dispatcher:
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None, str | None]:
         """(status, error, excerpt of the answer). The timeout bounds the whole wait for the
         answer's status (httpx's own timeouts are per read: a trickling server would outlast
-        them); then at most a few KB of the answer are read, in what is left of that time."""
+        them); then at most a few KB of the answer are read, in what is left of that time.
+
+        The destination is checked again now, after resolving its name, and the request goes
+        to the address checked (plumbing/destinations.py). Only an accepting answer's body
+        is kept: a host that refuses gets its status and timing logged, never its words."""
         deadline = asyncio.get_running_loop().time() + self._policy.timeout_s
-        request = self._client.build_request("POST", url, content=body, headers=headers)
+        try:
+            async with asyncio.timeout_at(deadline):
+                request = await self._destinations.pinned_request(
+                    self._client, "POST", url, content=body, headers=headers
+                )
+        except TimeoutError:
+            return None, f"the name did not resolve within {self._policy.timeout_s:g} s", None
+        except Refused as exc:
+            return None, f"refused destination: {exc}"[:EXCERPT], None
         try:
             async with asyncio.timeout_at(deadline):
                 response = await self._client.send(request, stream=True)
@@ -477,8 +492,9 @@ class Dispatcher:
                             break
         finally:
             await response.aclose()
-        error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-        return response.status_code, error, read.decode("utf-8", "replace")[:EXCERPT]
+        if not 200 <= response.status_code < 300:
+            return response.status_code, f"HTTP {response.status_code}", None
+        return response.status_code, None, read.decode("utf-8", "replace")[:EXCERPT]
 
     async def _record(
         self, row: asyncpg.Record, status: int | None, error: str | None, excerpt: str | None, duration_ms: int

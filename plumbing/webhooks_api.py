@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from plumbing import problems, webhooks
 from plumbing.auth import Kind, Principal, principal, require
+from plumbing.destinations import Destinations
 from plumbing.service import pool_of
 
 Caller = Annotated[Principal, Depends(principal)]
@@ -40,6 +41,15 @@ class EndpointPatch(BaseModel):
         return self
 
 
+def destinations_of(request: Request) -> Destinations:
+    """The app's rule for where tenants' webhooks may point (a test may set its own resolver)."""
+    found = getattr(request.app.state, "destinations", None)
+    if found is None:
+        found = Destinations(allow_loopback_http=request.app.state.settings.webhooks_allow_loopback_http)
+        request.app.state.destinations = found
+    return found
+
+
 def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
     """The routes for owners of `kind`; `events_sent` are the event types they may receive."""
     router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -51,6 +61,14 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
 
     def box(request: Request) -> webhooks.SecretBox:
         return request.app.state.webhook_box
+
+    async def checked(request: Request, url: str) -> str:
+        """Where `url` may point is judged now, resolving its name (and again at every delivery)."""
+        try:
+            await destinations_of(request).resolve(url)
+        except webhooks.BadUrl as exc:
+            raise bad_url(exc) from None
+        return url
 
     def bad_url(exc: webhooks.BadUrl) -> problems.Problem:
         return problems.Problem(
@@ -84,11 +102,9 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
     async def create(body: EndpointIn, request: Request, who: Caller) -> dict[str, Any]:
         ref = owner(who)
         check_types(body.event_types)
+        url = await checked(request, body.url)
         async with pool_of(request).acquire() as conn:
-            try:
-                view, secret = await webhooks.create_endpoint(conn, box(request), ref, body.url, body.event_types)
-            except webhooks.BadUrl as exc:
-                raise bad_url(exc) from None
+            view, secret = await webhooks.create_endpoint(conn, box(request), ref, url, body.event_types)
         return {**view, "secret": secret}
 
     @router.get("/endpoints", summary="Your endpoints", responses=ERRORS)
@@ -101,11 +117,11 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
     async def update(endpoint_id: str, body: EndpointPatch, request: Request, who: Caller) -> dict[str, Any]:
         ref = owner(who)
         check_types(body.event_types)
+        changes = body.model_dump(exclude_unset=True)
+        if changes.get("url") is not None:
+            await checked(request, changes["url"])
         async with pool_of(request).acquire() as conn:
-            try:
-                view = await webhooks.update_endpoint(conn, ref, endpoint_id, body.model_dump(exclude_unset=True))
-            except webhooks.BadUrl as exc:
-                raise bad_url(exc) from None
+            view = await webhooks.update_endpoint(conn, ref, endpoint_id, changes)
         if view is None:
             raise problems.not_found("endpoint")
         return view

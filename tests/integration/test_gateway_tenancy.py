@@ -61,7 +61,9 @@ def test_every_route_with_an_id_is_covered():
     assert routes_with_ids() == set(BODIES) | NO_BODY
 
 
-async def test_another_employers_ids_are_404_on_every_route(gateway_pool):  # noqa: F811
+async def test_another_employers_ids_are_404_on_every_route(gateway_pool, monkeypatch):  # noqa: F811
+    # The endpoint below is a loopback URL: allowed only by the development setting.
+    monkeypatch.setenv("TALENTLOOP_WEBHOOKS_ALLOW_LOOPBACK_HTTP", "true")
     consumer = EventConsumer(GATEWAY.name, gateway_pool, None, handlers=GATEWAY.handlers)  # type: ignore[arg-type]
     async with gateway_app(gateway_pool, "emp1") as owner, gateway_app(gateway_pool, "emp2") as other:
         opening_id = (await owner.post("/v1/openings", json=POSTING)).json()["opening_id"]

@@ -11,6 +11,7 @@ import os
 import socket
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -18,9 +19,11 @@ import pytest
 import uvicorn
 
 from plumbing import db, webhooks
+from plumbing.destinations import Destinations
 
 pytestmark = pytest.mark.integration
-POLICY = webhooks.Policy(timeout_s=0.6, base_s=0.05, cap_s=0.2, max_attempts=4, poll_s=0.05)
+# The receivers listen on loopback: the development setting lets plain http reach them.
+POLICY = webhooks.Policy(timeout_s=0.6, base_s=0.05, cap_s=0.2, max_attempts=4, poll_s=0.05, allow_loopback_http=True)
 BOX = webhooks.SecretBox(os.urandom(32))
 
 
@@ -355,3 +358,68 @@ async def test_two_dispatchers_on_one_database_send_each_delivery_once(hooks_poo
 
 async def _logged(pool: asyncpg.Pool, delivery_id: str):  # type: ignore[no-untyped-def]
     return True if await attempts_of(pool, delivery_id) else None
+
+
+async def test_without_the_development_setting_internal_destinations_are_never_contacted(hooks_pool, receiver):
+    """The same loopback receiver, registered as the tenant would (a name that resolves there,
+    or the address itself): refused at every delivery, nothing reaches it, and the log says
+    why without any body. A name that was public when registered and rebinds to loopback
+    afterwards is refused the same way."""
+    owner = f"partner:{uuid.uuid4().hex[:6]}"
+    port = int(receiver.base.rsplit(":", 1)[1])
+    answers = {"hooks.example.org": ["93.184.216.34"]}
+
+    async def resolver(host: str, _port: int) -> list[str]:
+        return answers[host]
+
+    strict = replace(POLICY, allow_loopback_http=False, max_attempts=1)
+    destinations = Destinations(resolver=resolver)
+    await destinations.resolve(f"https://hooks.example.org:{port}/rebound")  # public when registered
+    answers["hooks.example.org"] = ["127.0.0.1"]  # then rebinds
+    urls = [receiver.base + "/plain", f"https://127.0.0.1:{port}/literal", f"https://hooks.example.org:{port}/rebound"]
+    for url in urls:
+        await endpoint(hooks_pool, owner, url)
+    ids = await notify(hooks_pool, owner)
+    dispatcher = webhooks.Dispatcher(hooks_pool, BOX, strict, destinations=destinations)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        async def all_failed():  # type: ignore[no-untyped-def]
+            found = await statuses(hooks_pool, ids)
+            return found if len(found) == 3 and set(found.values()) == {"failed"} else None
+
+        await until("every delivery refused", all_failed)
+    finally:
+        task.cancel()
+    assert receiver.received == []
+    log = await hooks_pool.fetch(
+        "SELECT e.url, a.status_code, a.error, a.response_excerpt FROM webhook_attempts a"
+        " JOIN webhook_deliveries d USING (delivery_id) JOIN webhook_endpoints e USING (endpoint_id)"
+        " WHERE d.owner = $1", owner,
+    )
+    assert {r["url"] for r in log} == set(urls)
+    why = {r["url"]: r["error"] for r in log}
+    assert all(r["status_code"] is None and r["response_excerpt"] is None for r in log)
+    assert all(error.startswith("refused destination:") for error in why.values())
+    assert "must be https://" in why[urls[0]]
+    assert "127.0.0.1 is not a public address" in why[urls[1]]
+    assert "resolves to 127.0.0.1" in why[urls[2]] or "127.0.0.1 is not a public address" in why[urls[2]]
+
+
+async def test_a_refusing_answer_is_logged_without_its_body(hooks_pool, receiver):
+    owner = f"employer:{uuid.uuid4().hex[:6]}"
+    endpoint_id, _ = await endpoint(hooks_pool, owner, receiver.base + "/refuses")
+    receiver.scripts["/refuses"] = [500]
+    ids = await notify(hooks_pool, owner)
+    task = await running(hooks_pool)
+    try:
+        await until("the refused try", lambda: _first(receiver, "/refuses", 1))
+
+        async def logged():  # type: ignore[no-untyped-def]
+            return await hooks_pool.fetchrow(
+                "SELECT status_code, error, response_excerpt FROM webhook_attempts WHERE delivery_id = $1", ids[0]
+            )
+
+        row = await until("the attempt logged", logged)
+    finally:
+        task.cancel()
+    assert (row["status_code"], row["error"], row["response_excerpt"]) == (500, "HTTP 500", None)

@@ -14,12 +14,25 @@ from fastapi import FastAPI
 
 from plumbing import problems, webhooks
 from plumbing.auth import Principal, principal
+from plumbing.destinations import Destinations
 from plumbing.settings import Settings
 from services.employer_gateway.app import DEFINITION as GATEWAY
 from tests.integration.test_withdraw_update_erase import make_pool  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
 BOX = webhooks.SecretBox(os.urandom(32))
+# The public names these tests register, and internal ones a tenant might try.
+ADDRESSES = {"ats.example.com": ["93.184.216.34"], "a.example.com": ["93.184.216.35"],
+             "split.example.com": ["93.184.216.36", "10.1.2.3"], "meta.example.com": ["169.254.169.254"]}
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    if host not in ADDRESSES:
+        raise OSError("Name or service not known")
+    return ADDRESSES[host]
+
+
+DESTINATIONS = Destinations(resolver=resolve)
 
 
 def client(pool: asyncpg.Pool, who: Principal) -> httpx.AsyncClient:
@@ -31,6 +44,7 @@ def client(pool: asyncpg.Pool, who: Principal) -> httpx.AsyncClient:
     app.state.pool = pool
     app.state.webhook_box = BOX
     app.state.settings = Settings(TALENTLOOP_WEBHOOK_ROTATION_GRACE_S=600)
+    app.state.destinations = DESTINATIONS
     app.dependency_overrides[principal] = lambda: who
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 
@@ -113,6 +127,28 @@ async def test_a_partner_key_is_refused_at_the_employer_gateway(gw_pool):  # typ
         assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
         assert (await http.get("/v1/webhooks/deliveries")).status_code == 403
     assert await gw_pool.fetchval("SELECT count(*) FROM webhook_endpoints") == 0
+
+
+async def test_endpoints_that_would_reach_inside_the_network_are_refused(gw_pool):  # type: ignore[no-untyped-def]
+    internal = [
+        "http://ats.example.com/hooks",  # plain http
+        "https://127.0.0.1/hooks", "https://[::1]/hooks", "https://10.0.0.7/hooks", "https://192.168.1.2/hooks",
+        "https://169.254.169.254/latest/meta-data", "https://meta.example.com/hooks",
+        "https://split.example.com/hooks",  # one private answer among public ones
+        "https://postgres/hooks", "https://kafka:9092/", "https://intake:8001/v1/referrals", "https://db.internal/x",
+        "https://localhost/hooks", "http://127.0.0.1:8001/hooks",  # loopback http: development setting only
+        "https://nowhere.example.com/hooks",  # does not resolve
+    ]
+    async with client(gw_pool, Principal("employer", "emp1")) as http:
+        for url in internal:
+            r = await http.post("/v1/webhooks/endpoints", json={"url": url})
+            assert r.status_code == 422 and r.json()["errors"][0]["code"] == "bad_url", (url, r.text)
+        endpoint_id = (await http.post("/v1/webhooks/endpoints", json={"url": "https://ats.example.com/h"})).json()[
+            "endpoint_id"
+        ]
+        r = await http.patch(f"/v1/webhooks/endpoints/{endpoint_id}", json={"url": "https://169.254.169.254/"})
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == "bad_url"
+    assert [r["url"] for r in await gw_pool.fetch("SELECT url FROM webhook_endpoints")] == ["https://ats.example.com/h"]
 
 
 async def test_bad_urls_unknown_event_types_and_empty_patches_are_422(gw_pool):  # type: ignore[no-untyped-def]

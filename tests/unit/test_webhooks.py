@@ -12,6 +12,7 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from plumbing import webhooks
+from plumbing.destinations import Destinations
 
 pytestmark = pytest.mark.unit
 BODY = b'{"id":"9f0c","type":"referral.routed","data":{"referral_id":"ref_1"}}'
@@ -115,12 +116,13 @@ def test_backoff_jitter_stays_in_the_upper_half_and_spreads() -> None:
 )
 def test_only_http_or_https_urls_with_a_host_and_without_credentials(url: str) -> None:
     with pytest.raises(webhooks.BadUrl):
-        webhooks.check_url(url)
+        Destinations().check_url(url)  # (where they may point: tests/unit/test_destinations.py)
 
 
 def test_good_urls_pass_unchanged() -> None:
-    for url in ("https://ats.example.com/hooks?x=1", "http://127.0.0.1:8080/in"):
-        assert webhooks.check_url(url) == url
+    assert Destinations().check_url("https://ats.example.com/hooks?x=1").geturl() == "https://ats.example.com/hooks?x=1"
+    development = Destinations(allow_loopback_http=True)
+    assert development.check_url("http://127.0.0.1:8080/in").geturl() == "http://127.0.0.1:8080/in"
 
 
 def test_secrets_are_sealed_per_endpoint_and_only_the_same_master_key_opens_them() -> None:
