@@ -412,23 +412,30 @@ def _parts(target: str) -> tuple[str, ...]:
     return tuple(re.findall(r"[^.\[\]]+|\[\d+\]", target))
 
 
+@functools.cache
+def _path(target: str) -> tuple[tuple[str | int, bool], ...]:
+    """Each key on the way to the target, and whether what it holds is a list."""
+    parts = _parts(target)
+    return tuple(
+        (int(part[1:-1]) if part.startswith("[") else part, i + 1 < len(parts) and parts[i + 1].startswith("["))
+        for i, part in enumerate(parts)
+    )
+
+
 def _put(doc: dict[str, Any], target: str, value: Any) -> None:
     node: Any = doc
-    parts = _parts(target)
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        key: Any = int(part[1:-1]) if part.startswith("[") else part
+    *way, (last, _) = _path(target)
+    for key, holds_list in way:
         if isinstance(key, int):
             while len(node) <= key:
                 node.append({})
-        if last:
-            node[key] = value
+            node = node[key]
         else:
-            nxt_is_index = parts[i + 1].startswith("[")
-            if isinstance(key, int):
-                node = node[key]
-            else:
-                node = node.setdefault(key, [] if nxt_is_index else {})
+            node = node.setdefault(key, [] if holds_list else {})
+    if isinstance(last, int):
+        while len(node) <= last:
+            node.append({})
+    node[last] = value
 
 
 def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[FieldError]]:
