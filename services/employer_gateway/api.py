@@ -1,8 +1,9 @@
 """The employers' HTTP API: openings, the referral inbox, and what happened to each referral.
 
 Thin: each route parses and bounds its input, checks the caller, runs one use case of
-`application` in the request's transaction (with the same `Context` an event handler gets)
-and turns its result, or the domain's refusal, into the answer.
+`application` with the same `Context` an event handler gets (in the request's transaction,
+or for an action on a referral in the transaction of its group: grouped.py) and turns its
+result, or the domain's refusal, into the answer.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from plumbing.service import context_of, correlation_id, deps_of, pool_of
 from plumbing.vault import Unreadable, Vault, candidate_of
 from services.employer_gateway import application, domain, store
 from services.employer_gateway.application import NotFound
-from services.employer_gateway.domain import InvalidTransition, Referral, State, UnknownInterview
+from services.employer_gateway.domain import InvalidTransition, Referral, State
+from services.employer_gateway.grouped import ActionGroups, refused
 
 router = APIRouter(prefix="/v1", tags=["employers"])
 Caller = Annotated[Principal, Depends(principal)]
@@ -201,13 +203,6 @@ async def list_openings(request: Request, who: Caller) -> list[dict[str, Any]]:
     return await store.list_openings(pool_of(request), who.id)
 
 
-def refused(exc: InvalidTransition) -> problems.Problem:
-    """A transition the lifecycle forbids, as the 409 problem naming the current state."""
-    return problems.Problem(
-        409, "invalid-transition", "Transition not allowed", str(exc), current_state=exc.current.value
-    )
-
-
 async def _change_opening(
     request: Request,
     who: Principal,
@@ -331,32 +326,23 @@ async def _act(
     decide: Callable[[Referral], events.Payload],
     status: int = 200,
 ) -> JSONResponse:
-    """Apply one domain transition to the employer's referral (`application.act`) and answer
-    with its new state and event."""
+    """Apply one domain transition to the employer's referral (`application.act`), committed
+    with the actions of other requests that arrive meanwhile (grouped.py), and answer with
+    its new state and event."""
     require(who, "employer")
-
-    async def effect(conn):  # type: ignore[no-untyped-def]
-        try:
-            done = await application.act(context_of(request, conn), who.id, referral_id, decide, correlation_id(request))
-        except NotFound as exc:
-            raise problems.not_found(exc.what) from None
-        except InvalidTransition as exc:
-            raise refused(exc) from None
-        except UnknownInterview:
-            raise problems.not_found("interview") from None
-        except domain.UnknownOffer:
-            raise problems.not_found("offer") from None
-        event = done.event
-        return status, {
-            "referral_id": referral_id,
-            "state": done.referral.state.value,
-            "event": {"id": str(done.envelope.id), "type": done.envelope.type},
-            **({"interview_id": event.interview_id} if isinstance(event, events.InterviewScheduledV1) else {}),
-            **({"offer_id": event.offer_id} if isinstance(event, events.OfferExtendedV1) else {}),
-        }
-
     fingerprint = {"path": request_path(request), "body": body.model_dump(mode="json") if body else None}
-    return await idempotency.run_once(pool_of(request), who, key, fingerprint, effect)
+    answer = await _groups(request).act(
+        who, referral_id, decide, correlation_id(request), status=status, key=key, payload=fingerprint
+    )
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
+
+def _groups(request: Request) -> ActionGroups:
+    groups = getattr(request.app.state, "action_groups", None)
+    if groups is None:  # an app started without the gateway's on_start (tests)
+        groups = request.app.state.action_groups = ActionGroups(pool_of(request), deps_of(request))
+    return groups
 
 
 @router.post("/referrals/{referral_id}/acknowledge", summary="Acknowledge a referral", responses=ACTION_ERRORS)

@@ -10,12 +10,15 @@ from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.webhooks_api import router_for
 from services.employer_gateway import stale
 from services.employer_gateway.api import router
+from services.employer_gateway.grouped import ActionGroups
 from services.employer_gateway.handlers import EMPLOYER_NOTIFICATIONS, HANDLERS, batch_handler
 
 
 async def on_start(rt: Runtime) -> None:
-    """The webhook dispatcher and the stale sweeper. (The vault, to show consenting
-    candidates' contact details, is the runtime's: `rt.deps.vault`.)"""
+    """The webhook dispatcher, the stale sweeper and the queue that commits concurrent
+    employers' actions together. (The vault, to show consenting candidates' contact
+    details, is the runtime's: `rt.deps.vault`.)"""
+    rt.app.state.action_groups = ActionGroups(rt.pool, rt.deps)
     dispatcher, rt.app.state.webhook_box = webhooks.start(rt.pool, rt.settings)
     rt.tasks.append(asyncio.create_task(dispatcher.run(), name="gateway-webhooks"))
     calendar = stale.BusinessCalendar.from_settings(rt.settings)
