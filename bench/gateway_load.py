@@ -1,13 +1,16 @@
 """Benchmark: concurrent employers' calls against the employer gateway on the real stack.
 
     .venv/bin/python bench/gateway_load.py [--referrals 2000] [--concurrency 32] [--seed 7] [--timeout 900]
-        [--raw-seconds 15] [--client lean|httpx] [--without-uvloop] [--out bench/results/gateway_load.json]
+        [--raw-seconds 15] [--client lean|httpx] [--without-uvloop] [--profile DIR]
+        [--out bench/results/gateway_load.json]
 
 Starts a fresh local stack (Kafka, PostgreSQL) and only the employer gateway in a temporary
 state directory. Each demo employer (keys from the stack's keys.json) posts one opening
 through the API; then `--referrals` `referral.routed.v1` events, each routed to one of those
 openings, are published straight onto talentloop.routing (one idempotent producer, as routing's
-outbox would), and the script waits until every one is a row of the gateway's inbox.
+outbox would), and the script waits until every one is a row of the gateway's inbox; the CPU
+seconds of the gateway, PostgreSQL and Kafka meanwhile, per event (`seeding`), are what the
+gateway's consumer costs.
 
 The load: `--concurrency` clients (asyncio tasks in this process, each with one keep-alive
 connection of its own) take referrals from one queue and walk each through the employer's
@@ -46,6 +49,9 @@ machine disturbs least), and the CPU the whole stack spent per request (gateway,
 backends, Kafka, the clients: `cpu_ms_per_request_all`; two cores over it,
 `cpu_bound_requests_per_s_on_2_cores`, bounds what the stack could do with the machine to
 itself, since on a shared machine requests/s is mostly the share the stack got).
+`--profile DIR` samples the gateway with py-spy and PostgreSQL's `pg_stat_activity`
+(bench/pipeline.py's `Profiler`) while seeding and under the load, raw stacks in DIR and
+summaries in the results (`seeding.profile`, `profile`).
 `--without-uvloop` starts the gateway and the bare app unable to
 import uvloop and httptools (uvicorn then runs asyncio's loop and h11), to measure what
 `uvicorn[standard]` brings; `server_stack` says which loop and parser the servers ran.
@@ -84,6 +90,7 @@ from talentloop import credentials, network
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.gateway_load`, the repository root is
     import lean_http
     from common import CpuMeter, PeakRss, free_port, isolated_network, machine, percentile, read_from_start, stack_pids
+    from pipeline import Profiler
 except ImportError:
     from bench import lean_http
     from bench.common import (
@@ -96,6 +103,7 @@ except ImportError:
         read_from_start,
         stack_pids,
     )
+    from bench.pipeline import Profiler
 
 try:  # the clients' own loop: uvloop when installed (as the servers' is), so they cost the shared CPUs less
     import uvloop
@@ -601,6 +609,12 @@ async def run(
             for p in work:
                 env = build(routed_event(rng, p, openings[p.employer_id]), source=SOURCE, correlation_id="bench-gw")
                 records.append((env.subject.encode(), env.to_bytes()))
+            # What applying one routed event costs the gateway and PostgreSQL (and Kafka, the producer here).
+            seed_cpu = CpuMeter({**stack, "gateway": gateway_pid})
+            seed_cpu.mark()
+            seed_profile = Profiler(args.profile / "seeding", {"gateway": gateway_pid}, net.database_url) if args.profile else None
+            if seed_profile:
+                seed_profile.start()
             t0 = time.monotonic()
             await publish(net.bootstrap, records)
             t_published = time.monotonic() - t0
@@ -612,6 +626,8 @@ async def run(
                     raise
                 await asyncio.sleep(0.2)
             t_inbox = time.monotonic() - t0
+            seed_cpu_s = seed_cpu.since_mark()
+            seed_profiled = await seed_profile.stop() if seed_profile else None
             print(
                 f"{len(work)} referral.routed events published in {t_published:.1f} s, "
                 f"all in the gateway's inbox after {t_inbox:.1f} s ({len(work) / t_inbox:.0f}/s)"
@@ -620,6 +636,9 @@ async def run(
                 "publish_seconds": round(t_published, 2),
                 "in_inbox_seconds": round(t_inbox, 2),
                 "referrals_per_s": round(len(work) / t_inbox, 1),
+                "cpu_seconds_by_process": seed_cpu_s,
+                "cpu_ms_per_event_by_process": {k: round(1000 * v / len(work), 3) for k, v in seed_cpu_s.items()},
+                **({"profile": seed_profiled} if seed_profiled else {}),
                 "by_employer": dict(Counter(p.employer_id for p in work)),
             }
 
@@ -633,6 +652,9 @@ async def run(
             # Kafka (the relay's produce) and these clients.
             cpu = CpuMeter({**stack, "gateway": gateway_pid, "clients": os.getpid()}, own_only=("clients",))
             cpu.mark()
+            load_profile = Profiler(args.profile / "load", {"gateway": gateway_pid}, net.database_url) if args.profile else None
+            if load_profile:
+                load_profile.start()
             relay0 = (await http.get(f"{base}/health")).json()["published"]
             print(f"load: {args.concurrency} clients, {len(work)} referrals ...")
             w0 = time.monotonic()
@@ -655,6 +677,7 @@ async def run(
             gateway_cpu = sum(proc.cpu_times()[:2]) - cpu0
             client_cpu = sum(me.cpu_times()[:2]) - me0
             cpu_by_process = cpu.since_mark()
+            load_profiled = await load_profile.stop() if load_profile else None
             machine1 = psutil.cpu_times()
             busy = sum(machine1) - machine1.idle - sum(machine0) + machine0.idle
             machine_busy = busy / (sum(machine1) - sum(machine0))
@@ -725,6 +748,8 @@ async def run(
         # the machine whoever else uses it; two cores over that bounds what this stack could do
         # with the machine to itself.
         "cpu_seconds_by_process": cpu_by_process,
+        "cpu_ms_per_request_by_process": {k: round(1000 * v / max(1, requests), 3) for k, v in cpu_by_process.items()},
+        **({"profile": load_profiled} if load_profiled else {}),
         "cpu_ms_per_request_all": round(1000 * sum(cpu_by_process.values()) / max(1, requests), 3),
         "cpu_bound_requests_per_s_on_2_cores": round(2000 / (1000 * sum(cpu_by_process.values()) / max(1, requests)), 1)
         if requests and sum(cpu_by_process.values()) > 0
@@ -795,6 +820,12 @@ def main() -> None:
         "--without-uvloop",
         action="store_true",
         help="start the gateway and the bare app unable to import uvloop and httptools (asyncio's loop and h11)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy the gateway (and sample pg_stat_activity) while seeding and under the load; raw stacks in DIR",
     )
     args = parser.parse_args()
     if not 1 <= args.referrals <= MAX_REFERRALS:

@@ -31,6 +31,10 @@ def test_gateway_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
     assert r["accepted_actions"] == 5 * REFERRALS and r["events_match_accepted"] is True
     assert r["requests"] >= 5 * REFERRALS and r["requests_per_s"] > 0
     assert r["gateway_cpu_ms_per_request"] > 0
+    # What a request costs the gateway and PostgreSQL, and what applying one routed event does.
+    assert r["cpu_ms_per_request_by_process"]["gateway"] > 0 and "postgres" in r["cpu_ms_per_request_by_process"]
+    seeding = r["seeding"]
+    assert seeding["cpu_ms_per_event_by_process"]["gateway"] > 0 and "postgres" in seeding["cpu_ms_per_event_by_process"]
     assert r["client"]["http"] == "lean"
     assert set(r["server_stack"]) == {"loop", "http"}
 
