@@ -13,10 +13,11 @@ an erasure is applied event by event, in order, because an erasure changes how t
 after it are stored.
 
 A referral's events come on three topics, each applied by its own consume loop (and maybe by
-other instances), so two transactions often want the same referral. A batch never waits for
-one at the start: it locks the referrals nobody holds (`store.try_lock_referrals`), applies
-their events, and only then comes back for the others (each referral's events together, in
-their order), by which time their holder has usually committed.
+other instances), so two transactions often want the same referral. Referrals are locked in
+one order by every transaction (`store.lock_order`), so none can deadlock. A batch takes, in
+that order, every lock nobody holds up to the first referral another transaction holds
+(`store.lock_free_prefix`, never waiting), applies the events of those it locked, and only
+then waits for that one; and so on. Each referral's events are applied together, in order.
 
 Handlers get a `plumbing.context.Context`: the transaction's connection, the clock (the time
 of the status changes they emit) and the service's source. A rebuild
@@ -26,8 +27,6 @@ projections, but no notification is sent again.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 from contracts import Envelope, events, latest_type
@@ -46,29 +45,32 @@ def _about(items: list[tuple[Envelope, Payload]]) -> list[tuple[Envelope, str, s
     return [(env, type(p).topic.name, getattr(p, "referral_id", None) or env.subject) for env, p in items]
 
 
-# How long a batch comes back for the referrals another transaction holds before it waits for
-# them in PostgreSQL (far below the connections' lock timeout).
-LOCK_PATIENCE_S = 2.0
+# Fewer referrals than this locked and not yet applied are not worth a step of their own
+# (its five statements) before waiting for the next one.
+STEP_MIN_REFERRALS = 50
 
 
 async def _about_referrals(ctx: Context, items: list[tuple[Envelope, Payload]], live: bool) -> None:
     about = _about(items)
-    waiting = await store.try_lock_referrals(ctx.conn, [rid for _, _, rid in about])
-    await _apply_locked(ctx, [a for a in about if a[2] not in waiting], live)
-    delay, patience_ends = 0.005, time.monotonic() + LOCK_PATIENCE_S
-    while waiting:
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.1)
-        if time.monotonic() < patience_ends:
-            still = await store.try_lock_referrals(ctx.conn, sorted(waiting))
-        else:
-            # Held that long: wait in PostgreSQL. Should the holder be waiting for one of ours
-            # just as long, PostgreSQL fails one of the two with a deadlock, a fault: that
-            # batch is rolled back and applied again.
-            await store.lock_referrals(ctx.conn, sorted(waiting))
-            still = set()
-        await _apply_locked(ctx, [a for a in about if a[2] in waiting and a[2] not in still], live)
-        waiting = still
+    order = store.lock_order([rid for _, _, rid in about])
+    locked: set[str] = set()  # and not applied yet
+    done = 0
+    while done < len(order):
+        got = await store.lock_free_prefix(ctx.conn, order[done:])
+        locked.update(order[done:done + got])
+        done += got
+        if done == len(order):
+            break
+        # order[done] is another transaction's until it ends. Apply what is locked first (the
+        # holder has often committed by then), then wait for it in PostgreSQL: every lock this
+        # one holds comes before it in the order, so the wait cannot be part of a cycle.
+        if len(locked) >= STEP_MIN_REFERRALS:
+            await _apply_locked(ctx, [a for a in about if a[2] in locked], live)
+            locked.clear()
+        await store.lock_referrals(ctx.conn, [order[done]])
+        locked.add(order[done])
+        done += 1
+    await _apply_locked(ctx, [a for a in about if a[2] in locked], live)
 
 
 async def _apply_locked(ctx: Context, about: list[tuple[Envelope, str, str]], live: bool) -> None:

@@ -49,28 +49,40 @@ async def append(
     return row is not None
 
 
+# Every transaction locks referrals in one order, ids sorted by code point (Python's `sorted`,
+# which the statements below keep by their position in the array): a transaction then only
+# ever waits for a referral after every one it holds, so two can never wait for each other.
+LOCK_KEY = "hashtextextended('outcomes.referral:' || {}, 0)"
+
+
+def lock_order(referral_ids: list[str]) -> list[str]:
+    return sorted(set(referral_ids))
+
+
 async def lock_referrals(conn: asyncpg.Connection, referral_ids: list[str]) -> None:
     """Serialize this transaction with every other one about these referrals (until it ends).
 
     A referral's events and its candidate's erasure arrive on different topics, applied by
     concurrent consumers; without this an erasure could miss an event being appended at the
-    same moment and leave it unredacted. Locks are taken in one order, so two batches cannot
-    deadlock."""
+    same moment and leave it unredacted. Locks are taken in `lock_order`, so two transactions
+    cannot deadlock."""
     await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('outcomes.referral:' || r, 0))"
-        " FROM (SELECT r FROM unnest($1::text[]) AS r ORDER BY r) AS ordered",
-        sorted(set(referral_ids)),
+        f"SELECT pg_advisory_xact_lock({LOCK_KEY.format('r')})"
+        " FROM unnest($1::text[]) WITH ORDINALITY AS u(r, i) ORDER BY i",
+        lock_order(referral_ids),
     )
 
 
-async def try_lock_referrals(conn: asyncpg.Connection, referral_ids: list[str]) -> set[str]:
-    """`lock_referrals` without waiting: lock those of the referrals no other transaction
-    holds (until this one ends) and return the others. Never waits, so never deadlocks."""
-    rows = await conn.fetch(
-        "SELECT r FROM unnest($1::text[]) AS r WHERE NOT pg_try_advisory_xact_lock(hashtextextended('outcomes.referral:' || r, 0))",
-        sorted(set(referral_ids)),
+async def lock_free_prefix(conn: asyncpg.Connection, ordered: list[str]) -> int:
+    """Lock `ordered` (in `lock_order`) one after the other without waiting, up to the first
+    one another transaction holds; returns how many it locked (all: len(ordered))."""
+    # A recursive CTE takes one step at a time and stops at the first lock refused.
+    return await conn.fetchval(
+        "WITH RECURSIVE walk(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM walk"
+        f" WHERE i < cardinality($1::text[]) AND pg_try_advisory_xact_lock({LOCK_KEY.format('($1::text[])[i + 1]')}))"
+        " SELECT max(i) FROM walk",
+        ordered,
     )
-    return {r["r"] for r in rows}
 
 
 async def erased_among(conn: asyncpg.Connection, referral_ids: list[str]) -> set[str]:

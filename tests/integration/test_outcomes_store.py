@@ -55,76 +55,97 @@ async def test_events_applied_concurrently_for_a_new_referral_are_all_projected(
 # --- a referral another transaction holds (three topics, three consume loops) ---------------
 
 
-async def _batch_while_a_referral_is_held(pool, check_while_held) -> None:  # type: ignore[no-untyped-def]
-    """One transaction holds ref_held (it applied its first event and has not committed); a
-    batch with ref_held's other events and two of ref_free's runs meanwhile. `check_while_held`
-    gets the batch's backend pid, then the holder commits; both referrals must end complete."""
-    await db.migrate(pool, MIGRATIONS)
-    deps, ingest = Deps.of("outcomes"), batch_handler(live=True)
-    held = [build(p, source="/test", correlation_id="c", time=T0 + timedelta(hours=i))
-            for i, p in enumerate(lifecycle("ref_held"))]
-    free = [build(p, source="/test", correlation_id="c", time=T0 + timedelta(hours=i))
-            for i, p in enumerate(lifecycle("ref_free")[:2])]
-    async with pool.acquire() as holder:
-        tx = holder.transaction()
-        await tx.start()
-        await ingest(deps.bind(holder), [(held[0], payload_of(held[0]))])
-        pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-        async def batch() -> None:
-            async with pool.acquire() as conn, conn.transaction():
-                pid.set_result(conn.get_server_pid())
-                await ingest(deps.bind(conn), [(e, payload_of(e)) for e in held[1:] + free])
-
-        task = asyncio.create_task(batch())
-        try:
-            await check_while_held(await pid)
-            assert not task.done()
-        finally:
-            await tx.commit()
-        await asyncio.wait_for(task, 30)
-    rows = {r["referral_id"]: r for r in await pool.fetch("SELECT referral_id, facts, status FROM referral_facts")}
-    assert rows["ref_held"]["status"] == "hired" and len(rows["ref_held"]["facts"]) == 6  # nothing lost
-    assert rows["ref_free"]["status"] == "in_review"
-    assert await pool.fetchval("SELECT count(*) FROM ledger") == len(held) + len(free)
+def _history(ref: str, steps: int = 6) -> list[Envelope]:
+    return [build(p, source="/test", correlation_id="c", time=T0 + timedelta(hours=i))
+            for i, p in enumerate(lifecycle(ref)[:steps])]
 
 
 async def _backend(pool, pid: int):  # type: ignore[no-untyped-def]
+    """What a backend waits for, and its advisory locks (granted, waiting) and ledger lock."""
     return await pool.fetchrow(
-        "SELECT a.state, a.wait_event_type, count(*) FILTER (WHERE l.granted) AS granted,"
-        " count(*) FILTER (WHERE NOT l.granted) AS waiting FROM pg_stat_activity a"
-        " LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'advisory' WHERE a.pid = $1"
-        " GROUP BY a.state, a.wait_event_type", pid)
+        "SELECT a.wait_event_type,"
+        " (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted) AS granted,"
+        " (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND NOT l.granted)"
+        "   AS waiting,"
+        " EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.relation = 'ledger'::regclass"
+        "   AND l.mode = 'RowExclusiveLock') AS wrote_ledger"
+        " FROM pg_stat_activity a WHERE a.pid = $1", pid)
 
 
-async def test_a_batch_applies_the_referrals_nobody_holds_without_waiting_for_the_one_held(pool):
-    async def check(pid: int) -> None:
-        async def applied_the_free_one():  # type: ignore[no-untyped-def]
-            seen = await pool.fetchval(  # the batch's own rows are not visible, its lock on ref_free is
-                "SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND granted", pid)
-            state = await _backend(pool, pid)
-            return state if seen and state["state"] == "idle in transaction" else None
+async def _while_held(pool, held: list[Envelope], batches: list[list[Envelope]], check) -> None:  # type: ignore[no-untyped-def]
+    """One transaction applies `held` and stays open; `batches` run meanwhile, each in its own
+    transaction, started in order once the one before waits; `check` gets their backend pids
+    before the first transaction commits. Then every batch must finish."""
+    await db.migrate(pool, MIGRATIONS)
+    deps, ingest = Deps.of("outcomes"), batch_handler(live=True)
+    async with pool.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        await ingest(deps.bind(holder), [(e, payload_of(e)) for e in held])
+        pids: list[int] = []
+        tasks = []
+        for batch in batches:
+            started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
-        # In Python, between its tries for ref_held: PostgreSQL has it waiting for nothing.
-        state = await until("the batch holds ref_free and waits in Python", applied_the_free_one, timeout=20,
-                            every=0.02)
-        assert state["waiting"] == 0 and state["wait_event_type"] != "Lock"
+            async def run(batch: list[Envelope] = batch, started: asyncio.Future[int] = started) -> None:
+                async with pool.acquire() as conn, conn.transaction():
+                    started.set_result(conn.get_server_pid())
+                    await ingest(deps.bind(conn), [(e, payload_of(e)) for e in batch])
 
-    await _batch_while_a_referral_is_held(pool, check)
+            tasks.append(asyncio.create_task(run()))
+            pids.append(await started)
+
+            async def waits(pid: int = pids[-1]):  # type: ignore[no-untyped-def]
+                state = await _backend(pool, pid)
+                return state if state["waiting"] else None
+
+            await until("the batch waits for a lock", waits, timeout=20, every=0.05)
+        try:
+            await check(pids)
+            assert not any(t.done() for t in tasks)
+        finally:
+            await tx.commit()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
 
-async def test_a_referral_held_past_the_patience_is_waited_for_in_postgresql(pool, monkeypatch):
-    monkeypatch.setattr(handlers, "LOCK_PATIENCE_S", 0.2)
+async def test_a_batch_applies_the_referrals_locked_before_the_held_one_then_waits_for_it(pool, monkeypatch):
+    """ref_m is held: the batch locks ref_a, applies its events, waits for ref_m (not taking
+    ref_z, after it in the order), and once ref_m is free applies the rest; nothing is lost."""
+    monkeypatch.setattr(handlers, "STEP_MIN_REFERRALS", 1)
+    held = _history("ref_m")
 
-    async def check(pid: int) -> None:
-        async def waiting_in_postgres():  # type: ignore[no-untyped-def]
-            state = await _backend(pool, pid)
-            return state if state["waiting"] == 1 else None
+    async def check(pids: list[int]) -> None:
+        state = await _backend(pool, pids[0])
+        assert state["wait_event_type"] == "Lock" and (state["granted"], state["waiting"]) == (1, 1)
+        assert state["wrote_ledger"]  # ref_a's events, before waiting
 
-        state = await until("the batch waits for ref_held's lock", waiting_in_postgres, timeout=20, every=0.05)
-        assert state["wait_event_type"] == "Lock" and state["granted"] >= 1  # (ref_free's, applied already)
+    batch = _history("ref_a", 2) + held[2:3] + _history("ref_z", 2)  # ref_m's acknowledgement
+    await _while_held(pool, held[:2], [batch], check)
+    rows = {r["referral_id"]: r for r in await pool.fetch("SELECT referral_id, facts, status FROM referral_facts")}
+    assert {ref: rows[ref]["status"] for ref in rows} == {"ref_a": "in_review", "ref_m": "in_review",
+                                                         "ref_z": "in_review"}
+    assert "acknowledged" in rows["ref_m"]["facts"]
+    assert await pool.fetchval("SELECT count(*) FROM ledger") == 7
 
-    await _batch_while_a_referral_is_held(pool, check)
+
+async def test_batches_waiting_in_a_chain_for_each_others_referrals_never_deadlock(pool):
+    """Held ref_m; batch 1 (ref_a, ref_m) takes ref_a and waits for ref_m; batch 2 (ref_a,
+    ref_z) waits for ref_a holding nothing (ref_z comes after it); without one lock order
+    batch 2 could hold ref_z and a third wait for both. All end, no deadlock detected."""
+    deadlocks = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+    before = await pool.fetchval(deadlocks)
+    a, m, z = _history("ref_a"), _history("ref_m"), _history("ref_z")
+
+    async def check(pids: list[int]) -> None:
+        first, second = [await _backend(pool, pid) for pid in pids]
+        assert (first["granted"], first["waiting"]) == (1, 1)
+        assert (second["granted"], second["waiting"]) == (0, 1)
+
+    await _while_held(pool, m[:1], [a[:3] + m[1:], a[3:] + z], check)
+    rows = {r["referral_id"]: r["status"] for r in await pool.fetch("SELECT referral_id, status FROM referral_facts")}
+    assert rows == {"ref_a": "hired", "ref_m": "hired", "ref_z": "hired"}
+    assert await pool.fetchval("SELECT count(*) FROM ledger") == 18
+    assert await pool.fetchval(deadlocks) == before
 
 
 # --- the compact path (store.project_appended) against the ledger path (store.reproject_many) ---
