@@ -42,17 +42,22 @@ events published. Progress is polled every second with `max(seq)` (an index look
 `count(*)` over a 1 GB heap would steal a core from the service on a small machine) and the
 exact count is taken once `max(seq)` reaches the target; every 10 s it prints the consumer
 groups' lag per topic. CPU seconds of the service, PostgreSQL and Kafka are measured over the
-ingest. `--profile DIR` samples the service with py-spy meanwhile and reports the functions
-most often on top of its stack.
+ingest, and per event. pg_stat_activity is sampled every 100 ms meanwhile: what the service's
+backends wait for, and the share of them waiting for a referral's advisory lock (a referral's
+events come on three topics, applied by three consume loops). `--profile DIR` samples the
+service with py-spy meanwhile and reports the functions most often on top of its stack (and
+the rebuild's processes, in its passes and hashing, into DIR/rebuild.txt).
 
 Then it runs `services.outcomes.rebuild.rebuild` (replay of every topic from offset 0 into a
 fresh schema, `--rebuild-workers` processes, default one per CPU, no notifications) in this
-process and compares the content hashes of the live and rebuilt ledger and projections.
+process and compares the content hashes of the live and rebuilt ledger and projections. CPU
+seconds of the rebuild (this process and its workers), PostgreSQL and Kafka are measured over
+its passes (not the hashing), and per event.
 
 Prints and writes bench/results/outcomes_ledger.json: events published (per type and topic),
 publish seconds, the raw limits, ingest seconds and events/s (and as a share of the raw
-Kafka read and of COPY), CPU seconds per process, rebuild seconds, events/s and seconds per
-pass, whether the hashes are equal, the outcomes service's peak RSS, the database size (and
+Kafka read and of COPY), CPU seconds per process and per event, what PostgreSQL's backends
+waited for, rebuild seconds, events/s, seconds per pass and CPU seconds per process and per event, whether the hashes are equal, the outcomes service's peak RSS, the database size (and
 per schema), and the machine with its load average before and after. Exits 1 if the ingest
 or rebuild did not finish within `--timeout` seconds (together), or if the hashes differ.
 """
@@ -61,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -470,15 +476,15 @@ def _frame(raw: str) -> str:
 class Spy:
     """py-spy on a process (raw collapsed stacks), summarized by the functions on top of the stack."""
 
-    def __init__(self, folder: Path, pid: int) -> None:
+    def __init__(self, folder: Path, pid: int, name: str = "outcomes", subprocesses: bool = False) -> None:
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         if not Path(spy).exists():
             raise SystemExit("--profile needs py-spy (.venv/bin/pip install py-spy)")
         folder.mkdir(parents=True, exist_ok=True)
-        self.out = folder / "outcomes.txt"
+        self.out = folder / f"{name}.txt"
         self.proc = subprocess.Popen([spy, "record", "--nonblocking", "--format", "raw", "--rate", "50", "--pid",
-                                      str(pid), "-o", str(self.out)], stdout=subprocess.DEVNULL,
-                                     stderr=(folder / "py-spy.log").open("w"))
+                                      str(pid), "-o", str(self.out), *(["--subprocesses"] if subprocesses else [])],
+                                     stdout=subprocess.DEVNULL, stderr=(folder / f"{name}.py-spy.log").open("w"))
 
     def stop(self, top: int = 25) -> dict:
         self.proc.send_signal(signal.SIGINT)
@@ -539,11 +545,56 @@ class Lag:
         await self.admin.close()
 
 
-async def wait_ingest(url: str, bootstrap: str, target: int, t0: float, deadline: float) -> tuple[bool, float, int]:
+class Activity:
+    """pg_stat_activity every 100 ms: what the service's backends (every client backend but
+    this sampler's and the progress poll's: only outcomes runs) are doing, by wait event."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.waits: Counter[str] = Counter()
+        self.samples = 0
+        self._task: asyncio.Task | None = None
+
+    async def _run(self) -> None:
+        conn = await asyncpg.connect(self.url)
+        try:
+            while True:
+                rows = await conn.fetch(
+                    "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS w, count(*) AS n"
+                    " FROM pg_stat_activity WHERE backend_type = 'client backend' AND state = 'active'"
+                    " AND pid <> pg_backend_pid() AND query NOT LIKE '%outcomes.ledger%' GROUP BY 1")
+                self.samples += 1
+                self.waits.update({r["w"]: r["n"] for r in rows})
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> dict:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        active = sum(self.waits.values())
+        return {
+            "samples": self.samples,
+            "active_backend_samples": active,
+            "mean_active_backends": round(active / max(1, self.samples), 2),
+            "share_by_wait": {w: round(n / max(1, active), 3) for w, n in self.waits.most_common(12)},
+            # the outcomes.referral advisory locks are the only advisory locks taken here
+            "share_waiting_for_referral_locks": round(self.waits["Lock:advisory"] / max(1, active), 3),
+        }
+
+
+async def wait_ingest(url: str, bootstrap: str, target: int, t0: float, deadline: float) -> tuple[bool, float, int, dict]:
     """Poll until the ledger holds `target` rows; (complete, seconds since t0, ledger rows)."""
     conn = await asyncpg.connect(url)
     lag = Lag(bootstrap)
     await lag.start()
+    activity = Activity(url)
+    activity.start()
     try:
         last_lag, last_count, rows, last = 0.0, 0.0, 0, (t0, 0)
         while time.monotonic() < deadline:
@@ -556,7 +607,7 @@ async def wait_ingest(url: str, bootstrap: str, target: int, t0: float, deadline
                 last_count = now
                 rows = await conn.fetchval("SELECT count(*) FROM outcomes.ledger")
                 if rows >= target:
-                    return True, time.monotonic() - t0, rows
+                    return True, time.monotonic() - t0, rows, await activity.stop()
             if now - last_lag >= 10:
                 rate = (top - last[1]) / (now - last[0]) if now > last[0] else 0
                 last_lag, last = now, (now, top)
@@ -565,8 +616,9 @@ async def wait_ingest(url: str, bootstrap: str, target: int, t0: float, deadline
                       f" left per topic {left}", flush=True)
             await asyncio.sleep(1.0)
         rows = await conn.fetchval("SELECT count(*) FROM outcomes.ledger")
-        return rows >= target, time.monotonic() - t0, rows
+        return rows >= target, time.monotonic() - t0, rows, await activity.stop()
     finally:
+        await activity.stop()
         await lag.stop()
         await conn.close()
 
@@ -583,6 +635,7 @@ async def sizes(url: str) -> dict:
             "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n"
             " ON n.oid = c.relnamespace WHERE n.nspname = 'outcomes' AND c.relkind = 'r' ORDER BY 2 DESC LIMIT 6"))
         outbox = await conn.fetchval("SELECT count(*) FROM outcomes.outbox")
+        deadlocks = await conn.fetchval("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
         facts = await conn.fetchval("SELECT count(*) FROM outcomes.referral_facts")
         mb = 2**20
         return {
@@ -591,6 +644,7 @@ async def sizes(url: str) -> dict:
             "outcomes_tables_mb": {k: round(v / mb, 1) for k, v in tables.items()},
             "referral_facts_rows": facts,
             "status_changed_events_in_outbox": outbox,
+            "deadlocks_detected": deadlocks,  # (each rolled a batch back: a fault, applied again)
         }
     finally:
         await conn.close()
@@ -648,7 +702,8 @@ def main() -> None:
             cpu = CpuMeter({**stack_pids(cfg), "outcomes": proc.pid}, own_only=("outcomes",))
             cpu.mark()
             spy = Spy(args.profile, proc.pid) if args.profile else None
-            ingested, ingest_s, rows = asyncio.run(wait_ingest(net.database_url, net.bootstrap, n, t0, deadline))
+            ingested, ingest_s, rows, activity = asyncio.run(
+                wait_ingest(net.database_url, net.bootstrap, n, t0, deadline))
             ingest_cpu = cpu.since_mark()
             profile = spy.stop() if spy else None
             service_cpu = ingest_cpu["outcomes"]
@@ -658,15 +713,24 @@ def main() -> None:
             print(f"ingest {'complete' if ingested else 'INCOMPLETE'}: {rows} of {n} ledger rows in {ingest_s:.1f} s"
                   f" ({rows / ingest_s:.0f} events/s)", flush=True)
 
-            rebuilt = None
+            rebuilt, rebuild_cpu, rebuild_profile = None, {}, None
             if ingested:
                 print("rebuilding", flush=True)
                 remaining = max(1.0, deadline - time.monotonic())
+                # The rebuild runs here, in worker processes of this one (Result.cpu_seconds
+                # counts them), beside the stack: PostgreSQL and Kafka measured over the passes.
+                stack = CpuMeter(stack_pids(cfg))
+                stack.mark()
+                # (this process and its workers; the live service is idle by now)
+                rebuild_spy = Spy(args.profile, os.getpid(), "rebuild", subprocesses=True) if args.profile else None
                 try:
                     rebuilt = asyncio.run(asyncio.wait_for(
-                        rebuild(net.bootstrap, net.database_url, workers=args.rebuild_workers), remaining))
+                        rebuild(net.bootstrap, net.database_url, workers=args.rebuild_workers,
+                                replayed=lambda: rebuild_cpu.update(stack.since_mark())), remaining))
                 except TimeoutError:
                     print(f"rebuild did not finish within the timeout ({remaining:.0f} s left)", file=sys.stderr)
+                finally:
+                    rebuild_profile = rebuild_spy.stop() if rebuild_spy else None
             db = asyncio.run(sizes(net.database_url))
         finally:
             network.down(cfg)
@@ -690,6 +754,7 @@ def main() -> None:
         "ingest_ledger_rows": rows,
         "ingest_cpu_seconds": ingest_cpu,
         "ingest_cpu_us_per_event": {k: round(1e6 * v / max(1, rows)) for k, v in ingest_cpu.items()},
+        "ingest_postgres_activity": activity,
         "outcomes_healthy_after_s": round(healthy_s, 2),
         "outcomes_cpu_seconds": round(service_cpu, 1),
         "outcomes_profile": profile,
@@ -701,8 +766,12 @@ def main() -> None:
         "rebuild_skipped": dict(rebuilt.skipped) if rebuilt else None,
         "rebuild_passes_seconds": {k: round(v, 2) for k, v in rebuilt.passes.items()} if rebuilt else None,
         "rebuild_workers": args.rebuild_workers or os.cpu_count(),
+        "rebuild_cpu_seconds": {"outcomes": round(rebuilt.cpu_seconds, 1), **rebuild_cpu} if rebuilt else None,
+        "rebuild_cpu_us_per_event": {k: round(1e6 * v / max(1, rebuilt.events)) for k, v in
+                                     {"outcomes": rebuilt.cpu_seconds, **rebuild_cpu}.items()} if rebuilt else None,
         "rebuild_share_of_raw_kafka_read": round(rebuilt.per_second / raw["kafka_consume"]["records_per_s"], 3)
         if rebuilt else None,
+        "rebuild_profile": rebuild_profile,
         "hashes_equal": rebuilt.equal if rebuilt else False,
         "hashes": rebuilt.hashes if rebuilt else None,
         "postgres": db,
@@ -719,8 +788,9 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     print(
         f"{n} events: published in {result['publish_seconds']} s ({result['publish_events_per_s']}/s); ingested in "
-        f"{result['ingest_seconds']} s ({result['ingest_events_per_s']}/s); rebuilt in {result['rebuild_seconds']} s "
-        f"({result['rebuild_events_per_s']}/s); hashes equal: {result['hashes_equal']}; outcomes peak RSS "
+        f"{result['ingest_seconds']} s ({result['ingest_events_per_s']}/s; CPU us/event "
+        f"{result['ingest_cpu_us_per_event']}); rebuilt in {result['rebuild_seconds']} s "
+        f"({result['rebuild_events_per_s']}/s; CPU us/event {result['rebuild_cpu_us_per_event']}); hashes equal: {result['hashes_equal']}; outcomes peak RSS "
         f"{result['outcomes_peak_rss_mb']} MiB; database {db['database_mb']} MiB; written to {RESULTS}"
     )
     if not complete:

@@ -39,9 +39,10 @@ import hashlib
 import json
 import multiprocessing
 import os
+import resource
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,8 @@ class Result:
     skipped: Counter[str] = field(default_factory=Counter)  # why records were not applied
     hashes: dict[str, dict[str, str]] = field(default_factory=dict)  # live/rebuilt -> table -> sha256
     passes: dict[str, float] = field(default_factory=dict)  # seconds per pass
+    # CPU seconds of this process and its worker processes over the passes (not the hashing)
+    cpu_seconds: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -123,6 +126,7 @@ class Result:
         return {"schema": self.schema, "events": self.events, "seconds": round(self.seconds, 2),
                 "events_per_second": round(self.per_second, 1), "skipped": dict(self.skipped),
                 "dead_lettered": self.dead_lettered, "passes": {k: round(v, 2) for k, v in self.passes.items()},
+                "cpu_seconds": round(self.cpu_seconds, 2),
                 "hashes": self.hashes, "equal": self.equal}
 
 
@@ -508,19 +512,31 @@ def _parse(value: bytes | None, result: Result) -> tuple[Envelope, Payload] | No
         return None
 
 
+def _cpu_of_process_and_children() -> float:
+    """User and system seconds of this process and of its children that ended (the workers,
+    once the pool has shut down)."""
+    own, ended = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
+
+
 async def rebuild(
     bootstrap: str, database_url: str, schema: str = "outcomes_rebuild", batch: int = BATCH,
     topics: Sequence[str] | None = None, workers: int | None = None,
+    replayed: Callable[[], object] | None = None,
 ) -> Result:
     """Rebuild into `schema` (`workers` processes, one per CPU by default) and compare the
-    hashes with the live schema's."""
+    hashes with the live schema's. `replayed` is called once the passes are done, before the
+    hashing (a benchmark reads its meters there)."""
     result = Result(schema)
     pool = await fresh_schema(database_url, schema)
     try:
-        started = time.monotonic()
+        started, cpu = time.monotonic(), _cpu_of_process_and_children()
         await replay(bootstrap, pool, result, batch, topics, database_url=database_url,
                      workers=workers or os.cpu_count() or 1)
         result.seconds = time.monotonic() - started
+        result.cpu_seconds = _cpu_of_process_and_children() - cpu
+        if replayed is not None:
+            replayed()
         result.hashes["rebuilt"] = await content_hash(pool)
     finally:
         await pool.close()
