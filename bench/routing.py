@@ -20,7 +20,15 @@ seconds (default 15 minutes; then it reports what was decided and exits 1).
 
 Prints and writes bench/results/routing.json: referrals, openings, routed, unmatched, the
 seconds from the first submit to the last decision, referrals decided per second, p50,
-p90, p99 and max decision latency, routing's peak RSS, and the machine.
+p90, p99 and max decision latency, routing's peak RSS, and the machine. Also the CPU
+seconds of routing, PostgreSQL (postmaster and backends) and Kafka from the first submit
+to the last decision, and per decision (`cpu_ms_per_decision`): on a shared machine the
+rate is mostly the share of the cores the run got, the CPU per decision travels. The load
+average at the start and the end, and the commit measured (with any uncommitted files).
+
+`--profile DIR` records routing with py-spy (50 samples/s, non-blocking) and samples
+pg_stat_activity every 100 ms while the referrals are decided; summaries in the results,
+raw stacks in DIR (bench/pipeline.py's Profiler).
 """
 
 from __future__ import annotations
@@ -49,9 +57,31 @@ from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
 from talentloop import credentials, network
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.routing`, the repository root is
-    from common import PeakRss, end_offset_total, isolated_network, machine, percentile, read_from_start
+    from common import (
+        CpuMeter,
+        PeakRss,
+        end_offset_total,
+        isolated_network,
+        machine,
+        percentile,
+        read_from_start,
+        source_tree,
+        stack_pids,
+    )
+    from pipeline import Profiler
 except ImportError:
-    from bench.common import PeakRss, end_offset_total, isolated_network, machine, percentile, read_from_start
+    from bench.common import (
+        CpuMeter,
+        PeakRss,
+        end_offset_total,
+        isolated_network,
+        machine,
+        percentile,
+        read_from_start,
+        source_tree,
+        stack_pids,
+    )
+    from bench.pipeline import Profiler
 
 RESULTS = Path(__file__).parent / "results" / "routing.json"
 SOURCE = "/talentloop/bench/routing"
@@ -212,7 +242,17 @@ async def database_summary(url: str) -> dict:
             "SELECT count(*) FILTER (WHERE routed_count >= capacity) AS full, sum(routed_count) AS taken,"
             " sum(capacity) AS slots FROM routing.openings"
         )
-        return {"decisions": outcomes, "openings_full": row["full"], "slots_taken": row["taken"], "slots": row["slots"]}
+        # decided_at is the deciding transaction's now(): decisions sharing it were one batch.
+        sizes = [r["n"] for r in await conn.fetch(
+            "SELECT count(*) AS n FROM routing.decisions WHERE decided_at IS NOT NULL GROUP BY decided_at")]
+        return {
+            "decisions": outcomes, "openings_full": row["full"], "slots_taken": row["taken"], "slots": row["slots"],
+            "decision_transactions": len(sizes),
+            "decisions_per_transaction": {
+                "mean": round(sum(sizes) / len(sizes), 1) if sizes else None, "max": max(sizes, default=None),
+                "p50": percentile(sorted(sizes), 50) if sizes else None,
+            },
+        }
     finally:
         await conn.close()
 
@@ -262,11 +302,13 @@ class Decisions:
 
 async def run(
     net: network.Network,
-    routing_pid: int,
+    pids: dict[str, int],
     openings: list[Posted],
     referrals: list[events.ReferralSubmittedV2],
     timeout: float,
+    profile: Path | None = None,
 ) -> dict:
+    routing_pid = pids["routing"]
     run_id = f"bench-routing-{int(time.time())}"
 
     # 1. the catalogue
@@ -287,7 +329,11 @@ async def run(
     decisions = Decisions(net.bootstrap, {r.referral_id for r in referrals})
     await decisions.start()
     proc = psutil.Process(routing_pid)
-    cpu0 = sum(proc.cpu_times()[:2])
+    profiler = Profiler(profile, {"routing": routing_pid}, net.database_url) if profile else None
+    if profiler:
+        profiler.start()
+    cpu = CpuMeter(pids)
+    cpu.mark()
     w0 = time.monotonic()
     sent_at, submitted_ts = await publish(net.bootstrap, topics.REFERRALS.name, records)
     t_submit = time.monotonic() - w0
@@ -303,7 +349,8 @@ async def run(
             print("routing exited", file=sys.stderr)
             break
     wall = time.monotonic() - w0
-    routing_cpu = sum(proc.cpu_times()[:2]) - cpu0 if proc.is_running() else None
+    cpu_seconds = cpu.since_mark()
+    profiled = await profiler.stop() if profiler else None
     for _ in range(5):  # a little longer: duplicates or re-routings shortly after the last decision
         await decisions.poll()
     deadletters = await end_offset_total(decisions.consumer, topics.dead_letter_topic("routing"))
@@ -336,12 +383,17 @@ async def run(
         "wait_wall_seconds": round(wall, 2),
         "openings_publish_seconds": round(t_published, 2),
         "openings_catalogue_seconds": round(t_catalogue, 2),
-        "routing_cpu_seconds": round(routing_cpu, 1) if routing_cpu is not None else None,
+        "cpu_seconds": cpu_seconds,
+        "cpu_ms_per_decision": {
+            name: round(1000 * secs / len(decisions.first), 3) if decisions.first else None
+            for name, secs in cpu_seconds.items()
+        },
         "decision_events_seen": decisions.events,
         "unmatched_reasons": dict(decisions.reasons.most_common()),
         "repeat_decisions": decisions.repeats,
         "deadletters": deadletters,
         "database": await database_summary(net.database_url),
+        **({"profile": profiled} if profiled else {}),
     }
 
 
@@ -351,7 +403,10 @@ def main() -> None:
     parser.add_argument("--openings", type=int, default=5_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=15 * 60, help="seconds to wait for the decisions")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy routing and sample pg_stat_activity")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     args = parser.parse_args()
+    load_start = psutil.getloadavg()
 
     rng = random.Random(args.seed)
     t = time.monotonic()
@@ -373,7 +428,8 @@ def main() -> None:
             routing = next(s for s in cfg.services() if s.name == "routing")
             rss = PeakRss(routing.pid())
             rss.start()
-            measured = asyncio.run(run(net, routing.pid(), openings, referrals, args.timeout))
+            pids = {**stack_pids(cfg), "routing": routing.pid()}
+            measured = asyncio.run(run(net, pids, openings, referrals, args.timeout, args.profile))
             rss.running = False
             rss.join()
         finally:
@@ -389,16 +445,19 @@ def main() -> None:
         "client_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
         "total_wall_seconds": round(time.monotonic() - started, 1),
         "machine": machine(),
+        "load_average": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in psutil.getloadavg()]},
+        "source": source_tree(),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     lat = result["latency_ms"]
     print(
         f"{result['decided']} of {result['referrals']} decided ({result['routed']} routed, {result['unmatched']} "
         f"unmatched) in {result['seconds']} s: {result['referrals_decided_per_s']}/s; latency p50 {lat['p50']} ms, "
-        f"p99 {lat['p99']} ms; routing peak RSS {result['routing_peak_rss_mb']} MiB; written to {RESULTS}"
+        f"p99 {lat['p99']} ms; CPU ms/decision {result['cpu_ms_per_decision']}; routing peak RSS "
+        f"{result['routing_peak_rss_mb']} MiB; written to {args.out}"
     )
     if not result["complete"]:
         print(
