@@ -165,10 +165,6 @@ def decide(candidate: Candidate, openings: list[Opening], now: datetime | None =
         and o.opening_id not in candidate.excluded
         and o.employer_id not in candidate.excluded_employers
     ]
-    if not pool:
-        what = f" in occupation {candidate.target_onet_soc_code}" if candidate.target_onet_soc_code else ""
-        return Unmatched(f"no open opening{what} asks for any of the candidate's skills", [])
-
     fits = [o for o in pool if meets_mandatory(candidate, o)]
     with_slot = [o for o in fits if o.remaining > 0]
     eligible = [o for o in with_slot if now is None or not held_back(candidate, o, now)]
@@ -178,22 +174,31 @@ def decide(candidate: Candidate, openings: list[Opening], now: datetime | None =
         fairness = None
         if len(eligible) < len(with_slot) and min(rank.values()) < rank[best.opening_id]:
             fairness = "a better-scoring opening is held for other partners' candidates (fair share)"
-        return _routed(candidate, best, len(eligible) - 1, fairness)
+        return routed(candidate, best, len(eligible) - 1, fairness)
 
+    reason = unmatched_reason(candidate, len(pool), len(fits), len(with_slot))
+    if not pool:
+        return Unmatched(reason, [])
     nearest = sorted(
         pool,
         key=lambda o: (-len(o.required & candidate.skills), len(missing_requirements(candidate, o)), len(o.required), o.opening_id),
     )[:NEAREST]
-    if with_slot:
-        reason = "the openings that fit are held for other partners' candidates for now (fair share)"
-    elif fits:
-        reason = "openings that fit are full"
-    else:
-        reason = "missing required skills or requirements for every open opening"
     return Unmatched(
         reason,
         [Near(o, sorted(o.required - candidate.skills), missing_requirements(candidate, o)) for o in nearest],
     )
+
+
+def unmatched_reason(candidate: Candidate, pool: int, fits: int, with_slot: int) -> str:
+    """Why nothing was eligible, from how many openings were in the pool, fitted, and had a slot."""
+    if not pool:
+        what = f" in occupation {candidate.target_onet_soc_code}" if candidate.target_onet_soc_code else ""
+        return f"no open opening{what} asks for any of the candidate's skills"
+    if with_slot:
+        return "the openings that fit are held for other partners' candidates for now (fair share)"
+    if fits:
+        return "openings that fit are full"
+    return "missing required skills or requirements for every open opening"
 
 
 def _in_target(candidate: Candidate, opening: Opening) -> bool:
@@ -217,6 +222,7 @@ def _location(candidate: Candidate, opening: Opening) -> tuple[str, float]:
 
 
 def score_parts(candidate: Candidate, opening: Opening) -> dict[str, float]:
+    """The score's weighted parts, each rounded to 4 places (the explanation of the winner shows them)."""
     def coverage(wanted: frozenset[str] | int, have: int) -> float:
         total = wanted if isinstance(wanted, int) else len(wanted)
         return have / total if total else 1.0
@@ -232,10 +238,18 @@ def score_parts(candidate: Candidate, opening: Opening) -> dict[str, float]:
 
 
 def score(candidate: Candidate, opening: Opening) -> float:
-    return round(sum(score_parts(candidate, opening).values()), 4)
+    return _total(score_parts(candidate, opening))
 
 
-def _routed(candidate: Candidate, opening: Opening, alternatives: int, fairness: str | None) -> Routed:
+def _total(parts: dict[str, float]) -> float:
+    # The parts added in WEIGHTS' order, then rounded: catalogue.rank adds the same floats in
+    # the same order, so a ranking computed without the parts gives the same score.
+    return round(sum(parts.values()), 4)
+
+
+def routed(candidate: Candidate, opening: Opening, alternatives: int, fairness: str | None) -> Routed:
+    """The decision to route to `opening`, explained (its parts are built here, for the winner only)."""
+    parts = score_parts(candidate, opening)
     matched = sorted((opening.required | opening.preferred) & candidate.skills)
     missing = sorted(opening.preferred - candidate.skills)
     have_pref = len(opening.preferred) - len(missing)
@@ -259,11 +273,11 @@ def _routed(candidate: Candidate, opening: Opening, alternatives: int, fairness:
         preferred_missing=missing,
         credentials_matched=creds,
         location=place,
-        score_parts=score_parts(candidate, opening),
+        score_parts=parts,
         alternatives=alternatives,
         fairness=fairness,
     )
-    return Routed(opening, score(candidate, opening), matched, missing, explanation, details)
+    return Routed(opening, _total(parts), matched, missing, explanation, details)
 
 
 def gap_observations(candidate: Candidate, decision: Routed | Unmatched) -> list[events.SkillsGapObservedV1]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import operator
 from collections import Counter
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from contracts import events
-from services.routing.catalogue import NEAREST_POOL, Catalogue
+from services.routing.catalogue import NEAREST_POOL, Catalogue, Index
 from services.routing.domain import (
     FAIR_SHARE_HOLD,
     ROUTED,
@@ -354,48 +355,71 @@ async def claim_many(conn: asyncpg.Connection, claims: list[tuple[Candidate, str
     return {r["referral_id"] for r in claimed}
 
 
+# A posting's version: a catalogue whose open openings give the same count and sum of these
+# is the one the process indexed (a sum, so the order PostgreSQL reads rows in does not matter).
+_VERSION = "hashtextextended(opening_id || '@' || posted_at::text || '@' || coalesce(updated_at::text, ''), 0)"
+
+
 class Postings:
-    """Openings' postings parsed once per process, by id and version: a posting changes only
-    with an update, which moves `updated_at`, so a cached one is reused while its
-    (posted_at, updated_at) is what the table says."""
+    """Openings' postings parsed once per process, and the `Index` built from the open ones.
+
+    A posting changes only with an update, which moves `updated_at`, and leaves the open set
+    only by closing; so each batch asks PostgreSQL for the open openings' fingerprint (their
+    count and the sum of their versions) with their slots, as arrays in one row, and rebuilds
+    the index (parsing only the postings it has not seen in that version) only when the
+    fingerprint is not the one indexed. Reading 5,000 openings row by row cost ~20 ms of Python
+    a batch."""
 
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[tuple[object, object], Opening]] = {}
+        self._cache: dict[str, tuple[int, Opening]] = {}  # opening id -> (version, posting)
+        self._index: Index | None = None
+        self._fingerprint: tuple[int, int] | None = None
 
     async def catalogue(
         self, conn: asyncpg.Connection, candidates: list[Candidate], earliest: datetime
     ) -> tuple[Catalogue, dict[str, tuple[int, int]]]:
-        """The open openings these candidates could be routed to or be near (sharing a
-        required skill, or requiring none), with their slots now, read without locks; and
-        the (capacity, routed count) each was seen with, for `take_slots` to check."""
-        wanted = sorted(set().union(*(c.skills for c in candidates)))
-        rows = await conn.fetch(
-            "SELECT opening_id, capacity, routed_count, posted_at, updated_at FROM openings"
-            " WHERE state = 'open' AND (required_skills && $1::text[] OR required_skills = '{}')",
-            wanted,
+        """Every open opening with its slots now, read without locks; and the (capacity, routed
+        count) each was seen with, for `take_slots` to check. (A batch's candidates together
+        share a required skill with nearly every opening, so all are read.)"""
+        row = await conn.fetchrow(
+            f"SELECT count(*) AS n, coalesce(sum({_VERSION}), 0) AS version, array_agg(opening_id) AS ids,"
+            " array_agg(capacity) AS capacity, array_agg(routed_count) AS routed FROM openings WHERE state = 'open'"
         )
-        stale = [r["opening_id"] for r in rows if self._version(r) != self._cache.get(r["opening_id"], (None,))[0]]
-        if stale:
-            for full in await conn.fetch("SELECT * FROM openings WHERE opening_id = ANY($1::text[])", stale):
-                self._cache[full["opening_id"]] = (self._version(full), _opening(full, {}))
+        ids, capacity, routed = row["ids"] or [], row["capacity"] or [], row["routed"] or []
+        if self._index is None or self._fingerprint != (row["n"], int(row["version"])):
+            ids, capacity, routed = await self._reindex(conn)
         # Partners' held slots matter only while an opening is young (the fair-share hold).
-        young = [r["opening_id"] for r in rows if r["posted_at"] + FAIR_SHARE_HOLD > earliest]
         held = await conn.fetch(
-            "SELECT opening_id, partner_id, count(*) AS n FROM decisions WHERE outcome = 'routed'"
-            " AND withdrawn_at IS NULL AND opening_id = ANY($1::text[]) GROUP BY opening_id, partner_id",
-            young,
-        ) if young else []
+            "SELECT d.opening_id, d.partner_id, count(*) AS n FROM decisions d JOIN openings o USING (opening_id)"
+            " WHERE o.state = 'open' AND o.posted_at > $1 AND d.outcome = 'routed' AND d.withdrawn_at IS NULL"
+            " GROUP BY d.opening_id, d.partner_id",
+            earliest - FAIR_SHARE_HOLD,
+        )
         taken: dict[str, dict[str, int]] = {}
         for h in held:
             taken.setdefault(h["opening_id"], {})[h["partner_id"]] = h["n"]
-        postings = {r["opening_id"]: self._cache[r["opening_id"]][1] for r in rows}
-        slots = {r["opening_id"]: (r["capacity"] - r["routed_count"], taken.get(r["opening_id"], {})) for r in rows}
-        seen = {r["opening_id"]: (r["capacity"], r["routed_count"]) for r in rows}
-        return Catalogue(postings, slots), seen
+        assert self._index is not None
+        remaining = dict(zip(ids, map(operator.sub, capacity, routed), strict=True))
+        seen = dict(zip(ids, zip(capacity, routed, strict=True), strict=True))
+        return Catalogue.of(self._index, remaining, taken), seen
 
-    @staticmethod
-    def _version(row: asyncpg.Record) -> tuple[object, object]:
-        return (row["posted_at"], row["updated_at"])
+    async def _reindex(self, conn: asyncpg.Connection) -> tuple[list[str], list[int], list[int]]:
+        """The open openings row by row (postings not cached in their version read whole), the
+        index built from them and their fingerprint; their slots as they were then."""
+        rows = await conn.fetch(
+            f"SELECT opening_id, capacity, routed_count, {_VERSION} AS version FROM openings WHERE state = 'open'"
+        )
+        cache = self._cache
+        stale = [r["opening_id"] for r in rows if r["version"] != cache.get(r["opening_id"], (None,))[0]]
+        if stale:
+            for full in await conn.fetch(
+                f"SELECT *, {_VERSION} AS version FROM openings WHERE opening_id = ANY($1::text[])", stale
+            ):
+                cache[full["opening_id"]] = (full["version"], _opening(full, {}))
+        ids = [r["opening_id"] for r in rows]
+        self._index = Index({i: cache[i][1] for i in ids})
+        self._fingerprint = (len(rows), sum(r["version"] for r in rows))
+        return ids, [r["capacity"] for r in rows], [r["routed_count"] for r in rows]
 
 
 async def take_slots(conn: asyncpg.Connection, taken: dict[str, int], seen: dict[str, tuple[int, int]]) -> bool:

@@ -1,0 +1,145 @@
+"""The batch's in-memory catalogue decides as `domain.decide` does (hypothesis).
+
+`catalogue.decide_in` ranks each candidate profile once per batch and keeps per referral only
+what slots, partners and exclusions change; the reference here is the definition it
+replaces: `decide` over every covering opening as the slots now are, then, unmatched, over
+the nearest ones, taking the slot of each routed decision. Decisions in order, on the same
+catalogue, must publish the same events and take the same slots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contracts import events
+from services.routing import domain
+from services.routing.catalogue import NEAREST_POOL, Catalogue, Index, decide_in
+from services.routing.domain import Candidate, Opening, Routed
+
+pytestmark = pytest.mark.unit
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+SKILLS = ["python", "sql", "javascript", "linux", "networking", "excel", "docker", "testing"]
+PLACES = ["Bronx, NY", "bronx,  ny", "Denver", None]
+A_PLUS = events.CredentialRequirement(name="CompTIA A+")
+SEC = events.CredentialRequirement(name="Security+", ctdl_id="ce-1")
+SOCS = ["15-1252.00", "15-1211.00"]
+
+
+def reference(openings: dict[str, Opening], candidate: Candidate, now: datetime) -> domain.Routed | domain.Unmatched:
+    """What `decide_in` did before it ranked profiles once: `decide` over the covering
+    openings, then over the nearest; taking the chosen slot in `openings`."""
+    def in_target(o: Opening) -> bool:
+        code = candidate.target_onet_soc_code
+        return code is None or o.onet_soc_code[:7] == code[:7]
+
+    covering = [o for o in openings.values() if o.required <= candidate.skills and in_target(o)]
+    decision = domain.decide(candidate, covering, now)
+    if not isinstance(decision, Routed):
+        shared = {i: len(o.required & candidate.skills) for i, o in openings.items()
+                  if o.required & candidate.skills and in_target(o)}
+        near = sorted(shared, key=lambda i: (-shared[i], len(openings[i].required), i))[:NEAREST_POOL]
+        wider = domain.decide(candidate, [openings[i] for i in near], now)
+        return dataclasses.replace(wider, reason=decision.reason) if covering else wider
+    o = decision.opening
+    taken_by = dict(o.taken_by)
+    taken_by[candidate.partner_id] = taken_by.get(candidate.partner_id, 0) + 1
+    openings[o.opening_id] = dataclasses.replace(o, remaining=o.remaining - 1, taken_by=taken_by)
+    return decision
+
+
+skill_sets = st.frozensets(st.sampled_from(SKILLS), max_size=5)
+
+
+@st.composite
+def postings(draw: st.DrawFn) -> Opening:
+    capacity = draw(st.integers(1, 4))
+    return Opening(
+        opening_id="",  # numbered below
+        employer_id=draw(st.sampled_from(["e1", "e2", "e3"])),
+        title="t",
+        onet_soc_code=draw(st.sampled_from(SOCS)),
+        required=draw(st.frozensets(st.sampled_from(SKILLS), max_size=3)),
+        preferred=draw(st.frozensets(st.sampled_from(SKILLS), max_size=3)),
+        remaining=capacity - draw(st.integers(0, capacity)),
+        capacity=capacity,
+        location=draw(st.sampled_from(["Bronx, NY", "Denver"])),
+        remote=draw(st.booleans()),
+        credentials=tuple(draw(st.lists(st.sampled_from([A_PLUS, SEC]), max_size=2, unique=True))),
+        degree=draw(st.sampled_from([None, None, events.DegreeLevel.associate, events.DegreeLevel.bachelor])),
+        posted_at=NOW - timedelta(days=draw(st.sampled_from([1, 2, 10]))),
+        taken_by=draw(st.sampled_from([{}, {"p1": 1}, {"p2": 2}])),
+    )
+
+
+@st.composite
+def candidates(draw: st.DrawFn, n_openings: int) -> Candidate:
+    return Candidate(
+        referral_id="r",
+        skills=draw(skill_sets),
+        target_onet_soc_code=draw(st.sampled_from([None, None, *SOCS])),
+        target_opening_id=draw(st.sampled_from([None, None, *(f"o{i}" for i in range(min(3, n_openings)))])),
+        partner_id=draw(st.sampled_from(["p1", "p2", "p3"])),
+        credentials=draw(st.frozensets(st.sampled_from(["comptia a+", "ce-1"]), max_size=2)),
+        degree=draw(st.sampled_from([None, events.DegreeLevel.associate, events.DegreeLevel.bachelor])),
+        location=draw(st.sampled_from(PLACES)),
+        excluded=draw(st.sampled_from([frozenset(), frozenset(), frozenset({"o0", "o1"})])),
+        excluded_employers=draw(st.sampled_from([frozenset(), frozenset(), frozenset({"e2"})])),
+    )
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[Opening], list[Candidate]]:
+    found = draw(st.lists(postings(), min_size=0, max_size=12))
+    openings = [dataclasses.replace(o, opening_id=f"o{i}") for i, o in enumerate(found)]
+    # Repeated profiles are the point: the ranking is shared, the slots are not.
+    pool = draw(st.lists(candidates(len(openings)), min_size=1, max_size=6))
+    chosen = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=20))
+    people = [dataclasses.replace(c, referral_id=f"r{n}", partner_id=draw(st.sampled_from(["p1", "p2", c.partner_id])))
+              for n, c in enumerate(chosen)]
+    return openings, people
+
+
+def published(candidate: Candidate, decision: domain.Routed | domain.Unmatched) -> list[dict]:
+    return [(type(e).__name__, e.model_dump(mode="json"))
+            for e in domain.decision_events(candidate, decision, "cand", [], attempt=1)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(scenarios())
+def test_decide_in_decides_in_order_as_decide_does(scenario):  # type: ignore[no-untyped-def]
+    openings, people = scenario
+    tables = {o.opening_id: o for o in openings}
+    catalogue = Catalogue(Index({o.opening_id: dataclasses.replace(o, remaining=0, taken_by={}) for o in openings}),
+                          {o.opening_id: (o.remaining, o.taken_by) for o in openings})
+    for candidate in people:
+        expected = reference(tables, candidate, NOW)
+        got = decide_in(catalogue, candidate, NOW)
+        assert published(candidate, got) == published(candidate, expected)
+        assert type(got) is type(expected) and getattr(got, "score", None) == getattr(expected, "score", None)
+    assert {i: catalogue.remaining[i] for i in tables} == {i: o.remaining for i, o in tables.items()}
+    assert {i: dict(catalogue.taken_by.get(i, {})) for i in tables} == {i: dict(o.taken_by) for i, o in tables.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(postings(), min_size=1, max_size=12), candidates(3))
+def test_a_ranked_score_is_the_score_decide_gives(found, candidate):  # type: ignore[no-untyped-def]
+    openings = [dataclasses.replace(o, opening_id=f"o{i}") for i, o in enumerate(found)]
+    catalogue = Catalogue(Index({o.opening_id: o for o in openings}), {o.opening_id: (o.remaining, {}) for o in openings})
+    by_id = {o.opening_id: o for o in openings}
+    for negative, opening_id in catalogue.ranking(candidate).fits:
+        assert -negative == domain.score(candidate, by_id[opening_id])
+        assert domain.meets_mandatory(candidate, by_id[opening_id])
+
+
+def test_openings_the_snapshot_did_not_see_open_are_left_out():
+    a = Opening("a", "e1", "t", SOCS[0], frozenset({"python"}), frozenset(), 1, 1)
+    b = dataclasses.replace(a, opening_id="b")
+    catalogue = Catalogue(Index({"a": a, "b": b}), {"b": (1, {})})  # "a" closed since the index was built
+    decision = decide_in(catalogue, Candidate("r", frozenset({"python"})), NOW)
+    assert isinstance(decision, Routed) and decision.opening.opening_id == "b"
+    assert decide_in(catalogue, Candidate("r2", frozenset({"python"})), NOW).reason == "openings that fit are full"
