@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,8 +131,25 @@ async def decline_for_closed_opening(
 @dataclass(frozen=True)
 class Acted:
     referral: Referral
+    state: domain.State  # the referral's state right after this action
     event: events.Payload
     envelope: Envelope
+
+
+@dataclass(frozen=True)
+class Action:
+    """An employer's action on their referral: `decide` is a method of `Referral`, which
+    raises InvalidTransition, UnknownInterview or UnknownOffer to refuse it."""
+
+    employer_id: str
+    referral_id: str
+    decide: Callable[[Referral], events.Payload]
+    correlation_id: str
+    # What the action's event is written inside of (the HTTP request's trace context).
+    around: Callable[[], AbstractContextManager[object]] = nullcontext
+
+
+REFUSALS = (NotFound, domain.InvalidTransition, domain.UnknownInterview, domain.UnknownOffer)
 
 
 async def act(
@@ -141,17 +159,38 @@ async def act(
     decide: Callable[[Referral], events.Payload],
     correlation_id: str,
 ) -> Acted:
-    """Load the employer's referral, apply one domain transition (`decide`: a method of
-    `Referral`, which raises InvalidTransition, UnknownInterview or UnknownOffer), store it
-    and its event. Raises NotFound if the referral is not theirs."""
-    found = await store.load(ctx.conn, referral_id, employer_id)
-    if found is None:
-        raise NotFound("referral")
-    referral, partner_id = found
-    event = decide(referral)
-    await store.save(ctx.conn, referral)
-    envelope = await ctx.emit(event, correlation_id=correlation_id, partner_id=partner_id)
-    return Acted(referral, event, envelope)
+    """Load the employer's referral, apply one domain transition, store it and its event.
+    Raises NotFound if the referral is not theirs, or the domain's refusal."""
+    (done,) = await act_many(ctx, [Action(employer_id, referral_id, decide, correlation_id)])
+    if isinstance(done, Exception):
+        raise done
+    return done
+
+
+async def act_many(ctx: Context, actions: list[Action]) -> list[Acted | Exception]:
+    """`act` for several actions in order, as if one after the other: the referrals loaded
+    (and locked) in one statement and stored in one, each action's event in the outbox.
+    Each result is the action's Acted or its refusal (one of REFUSALS), which changed nothing."""
+    found = await store.load_many(ctx.conn, [(a.referral_id, a.employer_id) for a in actions])
+    results: list[Acted | Exception] = []
+    changed: dict[tuple[str, str], Referral] = {}
+    for a in actions:
+        got = found.get((a.referral_id, a.employer_id))
+        if got is None:
+            results.append(NotFound("referral"))
+            continue
+        referral, partner_id = got
+        try:
+            event = a.decide(referral)
+        except REFUSALS as exc:
+            results.append(exc)
+            continue
+        changed[(a.referral_id, a.employer_id)] = referral
+        with a.around():
+            envelope = await ctx.emit(event, correlation_id=a.correlation_id, partner_id=partner_id)
+        results.append(Acted(referral, referral.state, event, envelope))
+    await store.save_many(ctx.conn, list(changed.values()))
+    return results
 
 
 # --- routing's decisions: the employer's inbox ---------------------------------------------

@@ -7,8 +7,9 @@ flushes the WAL while holding PostgreSQL's notification lock (the outbox trigger
 `pg_notify`), so actions committed one at a time however many clients waited. Here
 concurrent actions share that: each request queues its action and waits; a flush takes what
 arrived within a few milliseconds (or everything that queued while earlier flushes held the
-connections), claims the group's keys in one transaction, applies every action with
-`application.act` in one transaction, stores the answers in one statement, and answers each
+connections), claims the group's keys in one transaction, applies the actions with
+`application.act_many` in one transaction (the referrals loaded in one statement and stored
+in one, each event in the outbox), stores the answers in one statement, and answers each
 request from its own result.
 
 What a request alone would get, it still gets:
@@ -23,15 +24,17 @@ What a request alone would get, it still gets:
   and the key of an action that did not succeed released for a retry;
 - its trace: its event continues the request's trace context, not the group's.
 
-Within a group, actions run in referral order (a stable sort: one referral's actions keep
-their order), so two groups lock the referrals they share in one order and cannot deadlock.
+A group locks its referrals in one statement, in one order (`store.load_many`), so two
+groups that share referrals cannot deadlock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +85,7 @@ class _Request:
     trace: otel_context.Context
     answered: asyncio.Future[Answer]
     claimed: bool = False
-    result: Answer | Exception | None = None
+    result: Answer | Exception | None = None  # a Problem (an Exception) when refused
 
 
 def refused(exc: InvalidTransition) -> Problem:
@@ -94,27 +97,26 @@ def answer_of(acted: application.Acted, status: int) -> Answer:
     event = acted.event
     return Answer(status, {
         "referral_id": acted.referral.referral_id,
-        "state": acted.referral.state.value,
+        "state": acted.state.value,
         "event": {"id": str(acted.envelope.id), "type": acted.envelope.type},
         **({"interview_id": event.interview_id} if isinstance(event, events.InterviewScheduledV1) else {}),
         **({"offer_id": event.offer_id} if isinstance(event, events.OfferExtendedV1) else {}),
     })
 
 
-async def act_alone(ctx: Context, r: _Request) -> Answer | Problem:
-    """One action in the caller's transaction: its answer, or the domain's refusal as a
-    problem (raised before anything was written)."""
-    try:
-        acted = await application.act(ctx, r.who.id, r.referral_id, r.decide, r.correlation_id)
-    except application.NotFound as exc:
-        return not_found(exc.what)
-    except InvalidTransition as exc:
-        return refused(exc)
-    except domain.UnknownInterview:
+def _result(r: _Request, done: application.Acted | Exception) -> Answer | Exception:
+    """The request's answer, or the domain's refusal as its problem."""
+    if isinstance(done, application.NotFound):
+        return not_found(done.what)
+    if isinstance(done, InvalidTransition):
+        return refused(done)
+    if isinstance(done, domain.UnknownInterview):
         return not_found("interview")
-    except domain.UnknownOffer:
+    if isinstance(done, domain.UnknownOffer):
         return not_found("offer")
-    return answer_of(acted, r.status)
+    if isinstance(done, Exception):
+        return done
+    return answer_of(done, r.status)
 
 
 @dataclass
@@ -188,7 +190,7 @@ class ActionGroups:
             keyed = [r for r in group if r.key is not None]
             if keyed:
                 await self._claim(conn, keyed)
-            work = sorted((r for r in group if r.key is None or r.claimed), key=lambda r: r.referral_id)
+            work = [r for r in group if r.key is None or r.claimed]
             if work:
                 try:
                     async with asyncio.timeout(GROUP_DEADLINE_S), conn.transaction():
@@ -237,15 +239,15 @@ class ActionGroups:
 
     async def _apply(self, ctx: Context, work: list[_Request]) -> None:
         """Every action in a savepoint; if one fails, halve until the failing one is alone."""
+        actions = [
+            application.Action(r.who.id, r.referral_id, r.decide, r.correlation_id, functools.partial(_traced, r.trace))
+            for r in work
+        ]
         try:
             async with ctx.conn.transaction():
-                for r in work:
-                    # The outbox row keeps the trace current where it is written: the request's.
-                    token = otel_context.attach(r.trace)
-                    try:
-                        r.result = await act_alone(ctx, r)
-                    finally:
-                        otel_context.detach(token)
+                done = await application.act_many(ctx, actions)
+            for r, d in zip(work, done, strict=True):
+                r.result = _result(r, d)
         except (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, OSError):
             raise  # the connection is gone: halving would not help
         except Exception as exc:
@@ -258,6 +260,16 @@ class ActionGroups:
             half = len(work) // 2
             await self._apply(ctx, work[:half])
             await self._apply(ctx, work[half:])
+
+
+@contextlib.contextmanager
+def _traced(trace: otel_context.Context) -> Iterator[None]:
+    """The outbox row keeps the trace current where it is written: make it the request's."""
+    token = otel_context.attach(trace)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def _answer(r: _Request, answer: Answer) -> None:

@@ -290,6 +290,28 @@ LOAD = (
 )
 
 
+LOAD_MANY = (
+    "SELECT r.ctid::text AS version,"
+    " (SELECT s.ctid::text FROM referrals s WHERE s.referral_id = r.referral_id AND s.employer_id = r.employer_id)"
+    " AS seen, r.referral_id, r.employer_id, r.opening_id, r.partner_id, r.state, r.decline_reason,"
+    + _CHILDREN
+    + _FROM
+    + " WHERE (r.referral_id, r.employer_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+    " ORDER BY r.referral_id, r.employer_id FOR UPDATE OF r"
+)
+
+
+async def load_many(conn: asyncpg.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[Referral, str]]:
+    """`load` for several (referral id, employer id) in one statement, locked in that order;
+    those found, by key."""
+    keys = sorted(set(keys))
+    args = ([k[0] for k in keys], [k[1] for k in keys])
+    rows = await conn.fetch(LOAD_MANY, *args)
+    if any(r["version"] != r["seen"] for r in rows):
+        rows = await conn.fetch(LOAD_MANY, *args)  # as in `_load`: current now that the locks are held
+    return {(row["referral_id"], row["employer_id"]): (referral_of(row), row["partner_id"]) for row in rows}
+
+
 async def _load(conn: asyncpg.Connection, referral_id: str, employer_id: str | None) -> list[tuple[Referral, str]]:
     rows = await conn.fetch(LOAD, referral_id, employer_id)
     if any(r["version"] != r["seen"] for r in rows):
@@ -406,6 +428,73 @@ async def save(conn: asyncpg.Connection, referral: Referral) -> None:
         e.start_date if e else None,
         json.dumps({str(days): still for days, still in sorted(e.checked.items())}) if e else None,
         e.separated_on if e else None,
+    )
+
+
+# `SAVE` for several referrals: each one's row and everything hanging off them, in one statement.
+SAVE_MANY = """
+WITH referral AS (
+    UPDATE referrals r SET state = u.state, decline_reason = u.decline_reason, updated_at = now()
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(referral_id, employer_id, state, decline_reason)
+    WHERE r.referral_id = u.referral_id AND r.employer_id = u.employer_id
+), interview AS (
+    INSERT INTO interviews AS i (interview_id, referral_id, employer_id, scheduled_for, mode, outcome, cancelled_by)
+    SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::text[])
+    ON CONFLICT (interview_id) DO UPDATE SET
+        scheduled_for = EXCLUDED.scheduled_for, mode = EXCLUDED.mode, outcome = EXCLUDED.outcome,
+        cancelled_by = EXCLUDED.cancelled_by
+    WHERE (i.scheduled_for, i.mode, i.outcome, i.cancelled_by)
+        IS DISTINCT FROM (EXCLUDED.scheduled_for, EXCLUDED.mode, EXCLUDED.outcome, EXCLUDED.cancelled_by)
+), offer AS (
+    INSERT INTO offers AS o (offer_id, referral_id, employer_id, terms, expires_on, declined_reason)
+    SELECT u.offer_id, u.referral_id, u.employer_id, u.terms::jsonb, u.expires_on, u.declined_reason
+    FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::date[], $17::text[])
+        AS u(offer_id, referral_id, employer_id, terms, expires_on, declined_reason)
+    ON CONFLICT (offer_id) DO UPDATE SET declined_reason = EXCLUDED.declined_reason
+    WHERE o.declined_reason IS DISTINCT FROM EXCLUDED.declined_reason
+), employment AS (
+    INSERT INTO employments AS e (referral_id, employer_id, start_date, checked, separated_on)
+    SELECT u.referral_id, u.employer_id, u.start_date, u.checked::jsonb, u.separated_on
+    FROM unnest($18::text[], $19::text[], $20::date[], $21::text[], $22::date[])
+        AS u(referral_id, employer_id, start_date, checked, separated_on)
+    ON CONFLICT (referral_id, employer_id) DO UPDATE SET checked = EXCLUDED.checked, separated_on = EXCLUDED.separated_on
+    WHERE (e.checked, e.separated_on) IS DISTINCT FROM (EXCLUDED.checked, EXCLUDED.separated_on)
+)
+SELECT 1
+"""
+
+
+async def save_many(conn: asyncpg.Connection, referrals: list[Referral]) -> None:
+    """`save` for several referrals (each once) in one statement."""
+    if not referrals:
+        return
+    interviews = [(r, i) for r in referrals for i in r.interviews.values()]
+    offers = [(r, o) for r in referrals for o in r.offers.values()]
+    employed = [(r, r.employment) for r in referrals if r.employment is not None]
+    await conn.execute(
+        SAVE_MANY,
+        [r.referral_id for r in referrals],
+        [r.employer_id for r in referrals],
+        [r.state.value for r in referrals],
+        [r.decline_reason.value if r.decline_reason else None for r in referrals],
+        [i.interview_id for _, i in interviews],
+        [r.referral_id for r, _ in interviews],
+        [r.employer_id for r, _ in interviews],
+        [i.scheduled_for for _, i in interviews],
+        [i.mode.value for _, i in interviews],
+        [i.outcome.value if i.outcome else None for _, i in interviews],
+        [i.cancelled_by.value if i.cancelled_by else None for _, i in interviews],
+        [o.offer_id for _, o in offers],
+        [r.referral_id for r, _ in offers],
+        [r.employer_id for r, _ in offers],
+        [_terms_json(o.terms) for _, o in offers],
+        [o.expires_on for _, o in offers],
+        [o.declined.value if o.declined else None for _, o in offers],
+        [r.referral_id for r, _ in employed],
+        [r.employer_id for r, _ in employed],
+        [e.start_date for _, e in employed],
+        [json.dumps({str(days): still for days, still in sorted(e.checked.items())}) for _, e in employed],
+        [e.separated_on for _, e in employed],
     )
 
 

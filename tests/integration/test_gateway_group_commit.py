@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
+from contracts.events import InterviewMode
 from plumbing.auth import Principal
 from plumbing.consumer import EventConsumer
 from plumbing.context import Deps
+from plumbing.problems import Problem
 from services.employer_gateway.app import DEFINITION as GATEWAY
 from services.employer_gateway.grouped import ActionGroups
 from tests.integration.test_gateway_lifecycle import employer_events
@@ -94,3 +97,29 @@ async def test_an_action_that_fails_fails_alone_and_releases_its_key(gateway_poo
     # Its retry goes through.
     retry = await groups.act(who, bad, lambda r: r.acknowledge(), "test", status=200, key=f"k-{bad}", payload={"r": bad})
     assert retry.status == 200 and retry.body["state"] == "acknowledged"
+
+
+async def test_actions_on_one_referral_in_one_group_apply_one_after_the_other(gateway_pool, consumer):  # noqa: F811
+    (r_id,) = await routed_referrals(consumer, 1)
+    groups = ActionGroups(gateway_pool, Deps.of(GATEWAY.name), window_s=0.05)
+    who = Principal("employer", "emp1")
+    when = datetime(2027, 1, 5, 15, tzinfo=UTC)
+
+    def act(decide, n):  # type: ignore[no-untyped-def]
+        return groups.act(who, r_id, decide, "test", status=200, key=None, payload={"n": n})
+
+    results = await asyncio.gather(
+        act(lambda r: r.acknowledge(), 1),
+        act(lambda r: r.schedule_interview("int_1", when, InterviewMode.video), 2),
+        act(lambda r: r.acknowledge(), 3),
+        return_exceptions=True,
+    )
+    # Each answer shows the state right after its own action; the third saw the second's.
+    assert [a.body["state"] for a in results[:2]] == ["acknowledged", "interviewing"]  # type: ignore[union-attr]
+    assert isinstance(results[2], Problem) and results[2].status == 409
+    assert results[2].extra["current_state"] == "interviewing"
+    row = await gateway_pool.fetchrow("SELECT state, xmin::text AS tx FROM referrals WHERE referral_id = $1", r_id)
+    assert row["state"] == "interviewing"
+    interview = await gateway_pool.fetchrow("SELECT xmin::text AS tx, mode FROM interviews WHERE referral_id = $1", r_id)
+    assert interview["mode"] == "video" and interview["tx"] == row["tx"]  # one transaction stored both
+    assert [e.type for e in await employer_events(gateway_pool)] == ["referral.acknowledged.v1", "interview.scheduled.v1"]
