@@ -1,0 +1,180 @@
+"""Benchmark: an offered load of single referrals through intake's `POST /v1/referrals`.
+
+    .venv/bin/python bench/intake_api_load.py [--rate 500] [--seconds 10] [--in-flight 64]
+
+Starts a fresh local stack and the intake service alone in a temporary state directory and
+sends `--rate` referrals/s (TalentLoop's own JSON, distinct people) for `--seconds` on a
+fixed schedule (open loop, like bench/pipeline.py's offered load: 16 clients, at most
+`--in-flight` requests out at once, the rest waiting at the client). Measures the rate intake
+answered, the answer time from each request's scheduled time (client queue included) and
+from when it went out, the CPU seconds of intake, PostgreSQL and Kafka per request, intake's
+peak RSS and the machine's load; writes bench/results/intake_api_load.json (`--out`).
+`--profile DIR` samples intake with py-spy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from talentloop import credentials, network
+
+try:  # run as a script, bench/ is on sys.path; as `python -m bench.intake_api_load`, the repository root is
+    from common import CpuMeter, PeakRss, isolated_network, machine, percentile, source_tree, stack_pids
+    from pipeline import API_PARTNER, CLIENTS, referral_body
+except ImportError:
+    from bench.common import CpuMeter, PeakRss, isolated_network, machine, percentile, source_tree, stack_pids
+    from bench.pipeline import API_PARTNER, CLIENTS, referral_body
+
+RESULTS = Path(__file__).parent / "results" / "intake_api_load.json"
+
+
+async def offer(url: str, key: str, rate: float, seconds: float, in_flight: int, deadline_s: float) -> dict:
+    total = max(1, int(rate * seconds))
+    given_at = datetime.now(UTC) - timedelta(days=1)
+    bodies = [referral_body(i, given_at) for i in range(total)]
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    from_scheduled: list[float] = []
+    from_sent: list[float] = []
+    errors: Counter[str] = Counter()
+    skipped = 0
+    slots = asyncio.Semaphore(in_flight)
+    async with contextlib.AsyncExitStack() as stack:
+        per_client = max(1, in_flight // CLIENTS)
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(
+                timeout=60.0, limits=httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)))
+            for _ in range(CLIENTS)
+        ]
+        t0 = time.monotonic()
+        hard_deadline = t0 + seconds + deadline_s
+
+        async def one(i: int, scheduled: float) -> None:
+            nonlocal skipped
+            async with slots:
+                sent = time.monotonic()
+                if sent > hard_deadline:
+                    skipped += 1
+                    return
+                try:
+                    r = await clients[i % CLIENTS].post(f"{url}/v1/referrals", content=bodies[i], headers=headers)
+                except httpx.HTTPError as exc:
+                    errors[type(exc).__name__] += 1
+                    return
+            answered = time.monotonic()
+            if r.status_code != 201:
+                errors[str(r.status_code)] += 1
+                return
+            from_scheduled.append((answered - scheduled) * 1000)
+            from_sent.append((answered - sent) * 1000)
+
+        tasks = []
+        for i in range(total):
+            scheduled = t0 + i / rate
+            delay = scheduled - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i, scheduled)))
+        await asyncio.gather(*tasks)
+        elapsed = time.monotonic() - t0
+    from_scheduled.sort()
+    from_sent.sort()
+
+    def ms(values: list[float]) -> dict:
+        return {p: round(percentile(values, q), 1) for p, q in (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))}
+
+    return {
+        "offered": total,
+        "offered_per_s": rate,
+        "accepted": len(from_scheduled),
+        "not_sent": skipped,
+        "errors": dict(errors),
+        "seconds": round(elapsed, 2),
+        "answered_per_s": round(len(from_scheduled) / elapsed, 1),
+        "answer_ms_from_scheduled": ms(from_scheduled),
+        "answer_ms_from_sent": ms(from_sent),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--in-flight", type=int, default=64)
+    parser.add_argument("--deadline", type=float, default=120.0, help="seconds after the schedule before giving up")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--profile", type=Path, help="py-spy intake during the load; raw stacks in this folder")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+
+    with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
+        home = Path(tmp)
+        cfg = isolated_network(home)
+        try:
+            net = network.up(cfg, only=("intake",))
+            key = credentials.load_keys(home)[f"partner:{API_PARTNER}"]
+            intake = next(s for s in cfg.services() if s.name == "intake")
+            rss = PeakRss(intake.pid())
+            rss.start()
+            cpu = CpuMeter({"intake": intake.pid(), **stack_pids(cfg)})
+            spy = _spy(args.profile, intake.pid()) if args.profile else None
+            cpu.mark()
+            result = asyncio.run(offer(net.urls["intake"], key, args.rate, args.seconds, args.in_flight, args.deadline))
+            cpu_s = cpu.since_mark()
+            if spy is not None:
+                spy.send_signal(2)  # py-spy writes its output on SIGINT
+                spy.wait(timeout=60)
+            rss.running = False
+            rss.join()
+        finally:
+            network.down(cfg)
+
+    accepted = max(1, result["accepted"])
+    result.update({
+        "benchmark": "intake POST /v1/referrals under an offered load",
+        "in_flight": args.in_flight,
+        "cpu_seconds": cpu_s,
+        "cpu_ms_per_request": {k: round(1000 * v / accepted, 3) for k, v in cpu_s.items()},
+        "intake_peak_rss_mb": round(rss.peak / 2**20, 1),
+        "machine": machine(),
+        "load_before": [round(x, 2) for x in load_before],
+        "source": source_tree(),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })
+    if args.profile:
+        try:
+            from pipeline import summarize_stacks
+        except ImportError:
+            from bench.pipeline import summarize_stacks
+        result["profile"] = summarize_stacks(args.profile / "intake.txt", top=30)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"{result['answered_per_s']}/s answered of {args.rate}/s offered; answer p99 "
+          f"{result['answer_ms_from_scheduled']['p99']} ms from schedule; written to {args.out}")
+
+
+def _spy(folder: Path, pid: int) -> subprocess.Popen:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [spy, "record", "--nonblocking", "--format", "raw", "--rate", "100", "--pid", str(pid), "-o", str(folder / "intake.txt")],
+        stdout=subprocess.DEVNULL, stderr=(folder / "intake.py-spy.log").open("w"),
+    )
+
+
+if __name__ == "__main__":
+    main()
