@@ -485,7 +485,14 @@ def new_referral_id() -> str:
 def skill_refs(texts: list[str]) -> list[events.SkillRef]:
     """Each skill as the vocabulary's id (null when unknown) with the partner's own text kept."""
     vocab = vocabulary.skills()
-    return [events.SkillRef(id=(found.id if (found := vocab.lookup(t)) else None), text=t) for t in texts]
+    return [_skill_ref(t, vocab) for t in texts]
+
+
+@functools.lru_cache(maxsize=16_384)
+def _skill_ref(text: str, vocab: vocabulary.SkillsVocabulary) -> events.SkillRef:
+    # A file's people share a few hundred skill texts: each is normalized, looked up and
+    # validated once (the refs are never changed, so events may share them).
+    return events.SkillRef(id=(found.id if (found := vocab.lookup(text)) else None), text=text)
 
 
 def unknown_skills(refs: list[events.SkillRef]) -> list[str]:
