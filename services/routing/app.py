@@ -12,7 +12,7 @@ from services.routing.handlers import HANDLERS, batch_handler_for
 
 
 async def on_start(rt: Runtime) -> None:
-    rt.tasks.append(asyncio.create_task(sweeper.run(rt.pool, rt.settings.reroute_sweep_s), name="routing-hold-sweeper"))
+    rt.tasks.append(asyncio.create_task(sweeper.run(rt.pool, rt.deps, rt.settings.reroute_sweep_s), name="routing-hold-sweeper"))
 
 
 DEFINITION = ServiceDefinition(

@@ -3,38 +3,35 @@
 While an opening is young, the fair-share rule may keep a partner's candidates waiting
 unmatched (see domain.py). When the hold ends, those referrals may now take the remaining
 slots; the sweeper finds each opening whose hold ended, once, and re-routes the referrals
-waiting for it, in one transaction per batch, through the same code as an opening event.
+waiting for it (`application.release_ended_holds`), in one transaction per batch, through
+the same use case as an opening event. "Now" is the clock of the service's dependencies, so
+a test sweeps at the moment it chooses.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import asyncpg
 
+from plumbing.context import Deps
 from plumbing.logging import get_logger
-from services.routing import domain, handlers, store
+from services.routing import application
 
 log = get_logger(__name__)
 BATCH = 50
 
 
-async def sweep_once(pool: asyncpg.Pool, now: datetime | None = None) -> int:
+async def sweep_once(pool: asyncpg.Pool, deps: Deps) -> int:
     """Re-route for every opening whose hold has ended since the last sweep; returns how many."""
-    now = now or datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        ended = await store.holds_ended(conn, now, domain.FAIR_SHARE_HOLD, BATCH)
-        for row in ended:
-            cause = handlers.Cause(now, f"fair-share-hold-ended:{row['opening_id']}")
-            await handlers.reroute_waiting(conn, cause, row["opening_id"], row["capacity"])
-    return len(ended)
+        return await application.release_ended_holds(deps.bind(conn), BATCH)
 
 
-async def run(pool: asyncpg.Pool, every_s: float) -> None:
+async def run(pool: asyncpg.Pool, deps: Deps, every_s: float) -> None:
     while True:
         try:
-            while await sweep_once(pool) == BATCH:
+            while await sweep_once(pool, deps) == BATCH:
                 pass
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("routing.sweep_failed", error=repr(exc))  # the database is away: next round

@@ -4,12 +4,13 @@ the events, and capacity and fair share under concurrent decisions."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from contracts import Envelope, events
 from plumbing.consumer import EventConsumer
+from plumbing.context import Deps, source_of
 from services.routing.app import DEFINITION as ROUTING
 from tests.integration import test_withdraw_update_erase as shared
 from tests.integration.test_withdraw_update_erase import CONSENT, T0, deliver, opening, routed_count, skill_refs
@@ -128,17 +129,20 @@ async def test_decisions_publish_skills_gap_observations_keyed_by_occupation(rou
 async def test_when_the_fair_share_hold_ends_the_sweeper_routes_the_partners_waiting_candidates(routing):
     from services.routing import sweeper
 
+    def at(moment: datetime) -> Deps:  # the sweeper's clock
+        return Deps(source_of(ROUTING.name), clock=lambda: moment)
+
     await deliver(routing, opening("young", ["python"], capacity=2), time=T0)
     for i in range(3):  # one partner only: its share of the young opening is 1 slot
         await deliver(routing, referral(f"solo-{i}", "python"), time=T0 + timedelta(minutes=i))
     assert [e.data["referral_id"] for e in await decisions(routing)] == ["solo-0"]
-    assert await sweeper.sweep_once(routing.pool, T0 + timedelta(days=1)) == 0  # still young
+    assert await sweeper.sweep_once(routing.pool, at(T0 + timedelta(days=1))) == 0  # still young
 
-    assert await sweeper.sweep_once(routing.pool, T0 + timedelta(days=3, minutes=1)) == 1
+    assert await sweeper.sweep_once(routing.pool, at(T0 + timedelta(days=3, minutes=1))) == 1
     routed = [(e.data["referral_id"], e.data["attempt"]) for e in await decisions(routing)]
     assert routed == [("solo-0", 1), ("solo-1", 2)]  # oldest waiting first; the slot count holds
     assert await routed_count(routing.pool, "young") == 2
-    assert await sweeper.sweep_once(routing.pool, T0 + timedelta(days=4)) == 0  # each opening once
+    assert await sweeper.sweep_once(routing.pool, at(T0 + timedelta(days=4))) == 0  # each opening once
 
 
 def declined(ref: str, opening_id: str, employer: str, reason=events.DeclineReason.requirements_not_met):  # type: ignore[no-untyped-def]
