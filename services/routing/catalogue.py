@@ -22,6 +22,7 @@ fair-share hold (by partner) and the exclusions. Explanation parts are built for
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import datetime
@@ -84,6 +85,16 @@ class Index:
             if p.credentials or p.degree:
                 self.checked.add(opening_id)
         self.requiring: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in requiring.items()}  # skill -> openings
+        # What a score needs of each opening, in one lookup: preferred skills and how many,
+        # mandatory credentials, place (None: remote), whether requirements are to be checked.
+        self.scoring = {
+            i: (p.preferred, len(p.preferred), p.credentials, self.place[i], i in self.checked)
+            for i, p in self.postings.items()
+        }
+        # Openings by (required count, id), the tie-break among those sharing as many skills
+        # with a candidate: "nearest" ranks by one integer per opening, then in C.
+        self.by_order = sorted(self.postings, key=lambda i: (self.size[i], i))
+        self.order = {i: k for k, i in enumerate(self.by_order)}
         # The required-skill sets as a trie over sorted skills (a node: skill -> node, and None ->
         # the openings whose set ends there), so the sets a candidate covers are found by walking
         # only the prefixes it holds, instead of counting every opening sharing one of its skills.
@@ -159,21 +170,20 @@ def rank(index: Index, candidate: Candidate, among: Mapping[str, object] | None 
     skills_part = round(WEIGHTS["skills"] * 1.0, 4)  # every covering opening: all required skills held
     here = None if candidate.location is None else events.text_key(candidate.location)
     unknown, near, far = (round(WEIGHTS["location"] * v, 4) for v in (0.5, 1.0, 0.0))
-    postings, place, checked, skills = index.postings, index.place, index.checked, candidate.skills
+    postings, scoring, skills = index.postings, index.scoring, candidate.skills
+    no_credentials = round(WEIGHTS["credentials"] * 1.0, 4)
     fits = []
     for i in covering:
-        p = postings[i]
-        if i in checked and missing_requirements(candidate, p):
+        preferred, wanted, credentials, where, check = scoring[i]
+        if check and missing_requirements(candidate, postings[i]):
             continue
-        where = place[i]
-        if p.credentials:
-            held = sum(1 for r in p.credentials if _holds(candidate, r))
-            credentials_part = round(WEIGHTS["credentials"] * (held / len(p.credentials)), 4)
+        if credentials:
+            held = sum(1 for r in credentials if _holds(candidate, r))
+            credentials_part = round(WEIGHTS["credentials"] * (held / len(credentials)), 4)
         else:
-            credentials_part = round(WEIGHTS["credentials"] * 1.0, 4)
+            credentials_part = no_credentials
         location_part = near if where is None else unknown if here is None else near if here == where else far
-        preferred = p.preferred
-        total = skills_part + _preferred(len(preferred & skills), len(preferred)) + credentials_part + location_part
+        total = skills_part + _preferred(len(preferred & skills), wanted) + credentials_part + location_part
         fits.append((-round(total, 4), i))
     fits.sort()
     return Ranking(tuple(covering), tuple(fits))
@@ -254,12 +264,20 @@ class Catalogue:
         return found
 
     def _nearest_unmatched(self, candidate: Candidate) -> Unmatched:
-        size, postings, skills = self.index.size, self.index.postings, candidate.skills
-        shared = {i: n for i, n in self._sharing(candidate).items() if self.index.in_target(candidate, i)}
-        near = sorted(shared, key=lambda i: (-shared[i], size[i], i))[:NEAREST_POOL]
+        index, skills = self.index, candidate.skills
+        size, postings, checked, order, span = index.size, index.postings, index.checked, index.order, len(index.by_order)
+        shared = self._sharing(candidate)
+        # Most shared first, then fewest required, then opening id: one integer per opening.
+        code = candidate.target_onet_soc_code
+        if code is None:
+            keys = [order[i] - n * span for i, n in shared.items()]
+        else:
+            occupation, code = index.occupation, code[:7]
+            keys = [order[i] - n * span for i, n in shared.items() if occupation[i] == code]
+        near = [index.by_order[k % span] for k in heapq.nsmallest(NEAREST_POOL, keys)]
         pool = [i for i in near if i not in candidate.excluded
                 and postings[i].employer_id not in candidate.excluded_employers]
-        missing = {i: missing_requirements(candidate, postings[i]) for i in pool}
+        missing = {i: missing_requirements(candidate, postings[i]) if i in checked else [] for i in pool}
         # Its reason counts only when no opening is covering; then none of these fits either.
         reason = unmatched_reason(candidate, len(pool), 0, 0)
         nearest = sorted(pool, key=lambda i: (-shared[i], len(missing[i]), size[i], i))[:NEAREST]
