@@ -119,7 +119,12 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         producer = new_producer(settings.kafka_bootstrap_servers, f"talentloop-{definition.name}")
         await producer.start()
         relay = outbox.OutboxRelay(
-            pool, producer, batch=settings.outbox_batch, poll_s=settings.outbox_poll_s, service=definition.name
+            pool,
+            producer,
+            batch=settings.outbox_batch,
+            poll_s=settings.outbox_poll_s,
+            idle_poll_s=settings.outbox_idle_poll_s,
+            service=definition.name,
         )
         relay_task = asyncio.create_task(relay.run(), name=f"{definition.name}-outbox-relay")
         consumer: EventConsumer | None = None

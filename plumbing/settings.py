@@ -61,9 +61,10 @@ class Settings(BaseSettings):
     # Development only: let webhook endpoints be plain http on this machine (a local receiver).
     # Off, every endpoint must be https on a public address (plumbing/destinations.py).
     webhooks_allow_loopback_http: bool = Field(default=False, alias="TALENTLOOP_WEBHOOKS_ALLOW_LOOPBACK_HTTP")
-    webhook_poll_s: float = Field(default=1.0, gt=0, alias="TALENTLOOP_WEBHOOK_POLL_S")
+    webhook_poll_s: float = Field(default=0.25, gt=0, alias="TALENTLOOP_WEBHOOK_POLL_S")
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=500, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
+    outbox_idle_poll_s: float = Field(default=0.05, gt=0, alias="TALENTLOOP_OUTBOX_IDLE_POLL_S")
     # How long rows that only make delivery safe are kept once they have served
     # (plumbing/retention.py); pending rows are never pruned.
     outbox_retention_days: float = Field(default=7.0, gt=0, alias="TALENTLOOP_OUTBOX_RETENTION_DAYS")

@@ -366,10 +366,8 @@ class Dispatcher:
         self._tasks: set[asyncio.Task] = set()
 
     async def run(self) -> None:
-        listener = await self._pool.acquire()
-        schema = await listener.fetchval("SELECT current_schema()")
-        channel = f"webhooks_{schema}"
-        await listener.add_listener(channel, self._notified)
+        """Claim what is due every `poll_s`, and at once when an endpoint's request ends. No
+        NOTIFY at commit (it would serialize the committing transactions: plumbing/outbox.py)."""
         try:
             while True:
                 try:
@@ -382,12 +380,7 @@ class Dispatcher:
         finally:
             for task in list(self._tasks):
                 task.cancel()
-            await listener.remove_listener(channel, self._notified)
-            await self._pool.release(listener)
             await self._client.aclose()
-
-    def _notified(self, *_: object) -> None:
-        self._wake.set()
 
     async def dispatch_due(self) -> int:
         """Start a request for the oldest due delivery of each active endpoint that is not busy here.
