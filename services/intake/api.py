@@ -20,8 +20,8 @@ from plumbing import idempotency, problems, tracing
 from plumbing.auth import Principal, principal, require
 from plumbing.service import correlation_id, pool_of
 from services.intake import csv_import, domain, inbound, mapping, store
+from services.intake.application import Conflict, Intake, NotFound, Submission
 from services.intake.grouped import GroupCommit
-from services.intake.pipeline import Conflict, Intake, NotFound, Submission
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
 problems.name_validation_error("consent_required", "consent-required", "Consent required")

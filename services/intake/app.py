@@ -15,8 +15,8 @@ from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.settings import Settings
 from services.intake import inbound, mapping, store
 from services.intake.api import imports, router
+from services.intake.application import Intake
 from services.intake.grouped import GroupCommit
-from services.intake.pipeline import Intake
 
 # Records there are partners' plaintext. Intake deletes them from reads once processed
 # (DeleteRecords); on disk they go when Kafka deletes their segment: segments roll hourly

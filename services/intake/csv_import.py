@@ -24,7 +24,7 @@ import asyncpg
 
 from plumbing.logging import get_logger
 from services.intake import domain, mapping, store
-from services.intake.pipeline import Accepted, Duplicate, Intake
+from services.intake.application import Accepted, Duplicate, Intake
 
 log = get_logger(__name__)
 

@@ -35,7 +35,7 @@ from plumbing import idempotency
 from plumbing.auth import Principal
 from plumbing.logging import get_logger
 from plumbing.problems import Problem
-from services.intake.pipeline import Accepted, Duplicate, Intake, Submission
+from services.intake.application import Accepted, Duplicate, Intake, Submission
 
 log = get_logger(__name__)
 

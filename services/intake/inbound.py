@@ -28,7 +28,7 @@ from contracts.topics import consumer_group, partner_inbound
 from plumbing.consumer import Item, Poison, Record, RecordConsumer
 from plumbing.logging import get_logger
 from services.intake import mapping
-from services.intake.pipeline import Duplicate, Intake
+from services.intake.application import Duplicate, Intake
 
 log = get_logger(__name__)
 CLAIMS = uuid.UUID("6f1d3c1e-3a51-4d8e-9a64-6b1f0f1c7a10")  # namespace of record claim ids

@@ -19,8 +19,8 @@ from plumbing.auth import Principal
 from plumbing.problems import Problem
 from plumbing.vault import Vault
 from services.intake import domain, store
+from services.intake.application import Intake, Submission
 from services.intake.grouped import Answer, GroupCommit
-from services.intake.pipeline import Intake, Submission
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(store.__file__).parent / "migrations"

@@ -16,7 +16,7 @@ from contracts import Envelope, events
 from plumbing import db
 from plumbing.vault import Unreadable, Vault
 from services.intake import domain, store
-from services.intake.pipeline import Accepted, Conflict, Duplicate, Intake
+from services.intake.application import Accepted, Conflict, Duplicate, Intake
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(store.__file__).parent / "migrations"

@@ -1,11 +1,14 @@
-"""The one way referrals enter the network, whatever the entry path, and how they change.
+"""Intake's application: the use cases every entry path shares (submit, update, withdraw,
+erase), the one way referrals enter the network and change.
 
 Every path (our JSON API, a partner's webhook, a CSV row, a record on the partner's
 Kafka topic) ends in `Intake.submit` with validated referrals, in the caller's
 transaction: candidates are resolved by keyed hashes, duplicates are found under
 advisory locks (so two concurrent requests cannot both accept the same person for the
 same target), personal data is sealed with the candidate's key, and the referral and its
-`referral.submitted` event commit together (outbox).
+`referral.submitted` event commit together (outbox). The rules themselves are in
+`domain` (no I/O, no clock), the statements in `store`; the vault, the identity-hash
+secret and the clock are given to `Intake`, never looked up.
 """
 
 from __future__ import annotations
