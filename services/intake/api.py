@@ -113,7 +113,9 @@ async def submit_referral(
 ) -> JSONResponse:
     require(who, "partner")
     _publishable(request, body)
-    return await _submit_one(request, who, body, "api", idempotency_key, body.model_dump(mode="json"))
+    # The payload an Idempotency-Key is checked against; without a key, nothing to dump.
+    payload = body.model_dump(mode="json") if idempotency_key is not None else None
+    return await _submit_one(request, who, body, "api", idempotency_key, payload)
 
 
 def _publishable(request: Request, referral: domain.ReferralIn | domain.Profile) -> None:
