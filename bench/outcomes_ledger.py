@@ -2,7 +2,7 @@
 beside the raw limits of the same broker and database.
 
     .venv/bin/python bench/outcomes_ledger.py [--referrals 102000] [--seed 7] [--timeout 7200]
-        [--raw-rows 200000] [--rebuild-workers N] [--profile DIR]
+        [--raw-rows 200000] [--rebuild-workers N] [--profile DIR] [--out FILE]
 
 Starts a fresh local stack (Kafka, PostgreSQL) in a temporary state directory, first with no
 service at all. Generates a seeded lifecycle for `--referrals` referrals, about 9.9 events
@@ -54,7 +54,7 @@ process and compares the content hashes of the live and rebuilt ledger and proje
 seconds of the rebuild (this process and its workers), PostgreSQL and Kafka are measured over
 its passes (not the hashing), and per event.
 
-Prints and writes bench/results/outcomes_ledger.json: events published (per type and topic),
+Prints and writes `--out` (default bench/results/outcomes_ledger.json): events published (per type and topic),
 publish seconds, the raw limits, ingest seconds and events/s (and as a share of the raw
 Kafka read and of COPY), CPU seconds per process and per event, what PostgreSQL's backends
 waited for, rebuild seconds, events/s, seconds per pass and CPU seconds per process and per event, whether the hashes are equal, the outcomes service's peak RSS, the database size (and
@@ -658,6 +658,7 @@ def main() -> None:
     parser.add_argument("--raw-rows", type=int, default=200_000, help="rows for the raw COPY (at most the events)")
     parser.add_argument("--rebuild-workers", type=int, default=None, help="processes for the rebuild (default: CPUs)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the service during the ingest into DIR")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     args = parser.parse_args()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
 
@@ -783,15 +784,15 @@ def main() -> None:
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print(
         f"{n} events: published in {result['publish_seconds']} s ({result['publish_events_per_s']}/s); ingested in "
         f"{result['ingest_seconds']} s ({result['ingest_events_per_s']}/s; CPU us/event "
         f"{result['ingest_cpu_us_per_event']}); rebuilt in {result['rebuild_seconds']} s "
         f"({result['rebuild_events_per_s']}/s; CPU us/event {result['rebuild_cpu_us_per_event']}); hashes equal: {result['hashes_equal']}; outcomes peak RSS "
-        f"{result['outcomes_peak_rss_mb']} MiB; database {db['database_mb']} MiB; written to {RESULTS}"
+        f"{result['outcomes_peak_rss_mb']} MiB; database {db['database_mb']} MiB; written to {args.out}"
     )
     if not complete:
         print("did not finish within --timeout", file=sys.stderr)
