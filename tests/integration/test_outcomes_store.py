@@ -15,7 +15,7 @@ from bench.outcomes_ledger import make_stream
 from contracts import Envelope, build, events, payload_of
 from plumbing import db, webhooks
 from plumbing.context import Deps
-from services.outcomes import handlers, projection, store
+from services.outcomes import application, projection, store
 from services.outcomes.handlers import HANDLERS, batch_handler
 from talentloop.waiting import until
 from tests.integration.test_withdraw_update_erase import PLACEMENT, T0, routed, submitted
@@ -111,7 +111,7 @@ async def _while_held(pool, held: list[Envelope], batches: list[list[Envelope]],
 async def test_a_batch_applies_the_referrals_locked_before_the_held_one_then_waits_for_it(pool, monkeypatch):
     """ref_m is held: the batch locks ref_a, applies its events, waits for ref_m (not taking
     ref_z, after it in the order), and once ref_m is free applies the rest; nothing is lost."""
-    monkeypatch.setattr(handlers, "STEP_MIN_REFERRALS", 1)
+    monkeypatch.setattr(application, "STEP_MIN_REFERRALS", 1)
     held = _history("ref_m")
 
     async def check(pids: list[int]) -> None:

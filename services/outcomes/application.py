@@ -1,0 +1,112 @@
+"""Outcomes' use cases: what an event does to the ledger, the projections and the partners.
+
+Event handlers (`handlers.py`) only pass their events on; the HTTP API (`api.py`,
+`reports_api.py`) only reads, so no use case is shared with it. Each use case gets the
+`Context` of its transaction (connection, clock, the service's source), takes the locks it
+needs and runs the statements of `store`, with the pure parts in `projection` and `domain`
+(which also decides and builds the status change a partner is told, emitted by `notify`).
+
+`record_about_referrals` is one path for one event and for many: read what is known of the
+referrals (erasure, status, compact events) in one statement, append every event in one
+statement, derive each touched referral's projection once from its compact events and the new
+ones (`store.project_appended`; from its ledger rows where that would not be exact), store
+them in one statement, and (live) tell every status change together. Openings and erasures
+are few and go one by one (`record_opening`, `erase`).
+
+A referral's events come on three topics, each applied by its own consume loop (and maybe by
+other instances), so two transactions often want the same referral. Referrals are locked in
+one order by every transaction (`store.lock_order`), so none can deadlock. A batch takes, in
+that order, every lock nobody holds up to the first referral another transaction holds
+(`store.lock_free_prefix`, never waiting), applies the events of those it locked, and only
+then waits for that one; and so on. Each referral's events are applied together, in order.
+
+With `live=False` (the rebuild, `rebuild.py`) the same ledger and projections are made, but
+no partner is told again.
+"""
+
+from __future__ import annotations
+
+from contracts import Envelope, events
+from contracts.events import Payload
+from plumbing.context import Context
+from services.outcomes import domain, notify, store
+
+
+def referral_events(items: list[tuple[Envelope, Payload]]) -> list[tuple[Envelope, str, str]]:
+    """(envelope, topic, referral id) of events about referrals. Routing's skills-gap
+    observations are keyed by occupation but belong to a referral."""
+    return [(env, type(p).topic.name, getattr(p, "referral_id", None) or env.subject) for env, p in items]
+
+
+# Fewer referrals than this locked and not yet applied are not worth a step of their own
+# (its five statements) before waiting for the next one.
+STEP_MIN_REFERRALS = 50
+
+
+async def record_about_referrals(ctx: Context, items: list[tuple[Envelope, Payload]], live: bool) -> None:
+    """Events about referrals (lifecycle events, skills-gap observations) into the ledger and
+    the projections; live, their partners told of every status change."""
+    about = referral_events(items)
+    order = store.lock_order([rid for _, _, rid in about])
+    locked: set[str] = set()  # and not applied yet
+    done = 0
+    while done < len(order):
+        got = await store.lock_free_prefix(ctx.conn, order[done:])
+        locked.update(order[done:done + got])
+        done += got
+        if done == len(order):
+            break
+        # order[done] is another transaction's until it ends. Apply what is locked first (the
+        # holder has often committed by then), then wait for it in PostgreSQL: every lock this
+        # one holds comes before it in the order, so the wait cannot be part of a cycle.
+        if len(locked) >= STEP_MIN_REFERRALS:
+            await _apply_locked(ctx, [a for a in about if a[2] in locked], live)
+            locked.clear()
+        await store.lock_referrals(ctx.conn, [order[done]])
+        locked.add(order[done])
+        done += 1
+    await _apply_locked(ctx, [a for a in about if a[2] in locked], live)
+
+
+async def _apply_locked(ctx: Context, about: list[tuple[Envelope, str, str]], live: bool) -> None:
+    """Events about referrals whose locks this transaction holds."""
+    if not about:
+        return
+    conn = ctx.conn
+    before = await store.known(conn, sorted({rid for _, _, rid in about}))
+    # The ledger keeps each envelope as received (an old version stays an old version),
+    # redacted if the candidate was erased before it arrived.
+    appended = await store.append_many(conn, about, before.erased)
+    if not appended:
+        return
+    projected = await store.project_appended(conn, appended, before)
+    if not live:
+        return
+    latest = {rid: env for env, _, rid in sorted(about, key=lambda a: a[0].time)}  # the newest event causes it
+    await notify.status_changed_many(ctx, [(latest[rid], p, was) for rid, (was, p) in projected.items()])
+
+
+async def record_opening(ctx: Context, env: Envelope, payload: Payload) -> None:
+    """An opening as last posted, updated or closed (for the skills-gap report)."""
+    conn = ctx.conn
+    if not await store.append(conn, env, type(payload).topic.name, referral_id=None, opening_id=env.subject):
+        return
+    await store.upsert_opening(
+        conn, payload.model_dump(mode="json"), env.time, closed=isinstance(payload, events.OpeningClosedV1)
+    )
+
+
+async def erase(ctx: Context, env: Envelope, payload: events.CandidateErasedV1) -> None:
+    """Record the erasure and redact the person's referrals in the ledger and projections.
+    The facts (and so the funnel's counts) stay as they are."""
+    conn = ctx.conn
+    referral_ids = sorted(set(payload.referral_ids))
+    await store.lock_referrals(conn, referral_ids)
+    # The erasure is recorded without the person's id (subject and data): what remains says
+    # that one candidate's referrals were erased, when, and at whose request.
+    recorded = env.model_copy(update={"subject": domain.ERASED})
+    if not await store.append(conn, recorded, type(payload).topic.name, referral_id=None, redacted=True):
+        return
+    await store.mark_erased(conn, referral_ids, payload.erased_at)
+    await store.redact(conn, referral_ids)
+    await store.reproject_many(conn, referral_ids)
