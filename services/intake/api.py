@@ -21,7 +21,7 @@ from plumbing.auth import Principal, principal, require
 from plumbing.service import correlation_id, pool_of
 from services.intake import csv_import, domain, inbound, mapping, store
 from services.intake.application import Conflict, Intake, NotFound, Submission
-from services.intake.grouped import GroupCommit
+from services.intake.grouped import ReferralGroups
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
 problems.name_validation_error("consent_required", "consent-required", "Consent required")
@@ -94,10 +94,10 @@ async def _submit_one(request: Request, who: Principal, referral: domain.Referra
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 
-def _group(request: Request) -> GroupCommit:
+def _group(request: Request) -> ReferralGroups:
     group = getattr(request.app.state, "group_commit", None)
     if group is None:  # an app started without intake's on_start (tests)
-        group = request.app.state.group_commit = GroupCommit(pool_of(request), _intake(request))
+        group = request.app.state.group_commit = ReferralGroups(pool_of(request), _intake(request))
     return group
 
 

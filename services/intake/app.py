@@ -16,7 +16,7 @@ from plumbing.settings import Settings
 from services.intake import inbound, mapping, store
 from services.intake.api import imports, router
 from services.intake.application import Intake
-from services.intake.grouped import GroupCommit
+from services.intake.grouped import ReferralGroups
 
 # Records there are partners' plaintext. Intake deletes them from reads once processed
 # (DeleteRecords); on disk they go when Kafka deletes their segment: segments roll hourly
@@ -40,7 +40,7 @@ async def on_start(rt: Runtime) -> None:
     intake = Intake(vault, secret, clock=rt.deps.clock)
     adapters = mapping.load_all(settings.adapters_dir)
     rt.app.state.intake = intake
-    rt.app.state.group_commit = GroupCommit(rt.pool, intake)
+    rt.app.state.group_commit = ReferralGroups(rt.pool, intake)
     rt.app.state.adapters = adapters
     topics = inbound.inbound_topics(adapters)
     if not topics:

@@ -20,7 +20,7 @@ from plumbing.problems import Problem
 from plumbing.vault import Vault
 from services.intake import domain, store
 from services.intake.application import Intake, Submission
-from services.intake.grouped import Answer, GroupCommit
+from services.intake.grouped import Answer, ReferralGroups
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(store.__file__).parent / "migrations"
@@ -65,7 +65,7 @@ async def spy(pool) -> Spy:  # type: ignore[no-untyped-def]
     return intake
 
 
-async def answer(group: GroupCommit, who: Principal, referral: domain.ReferralIn, key: str | None = None):  # type: ignore[no-untyped-def]
+async def answer(group: ReferralGroups, who: Principal, referral: domain.ReferralIn, key: str | None = None):  # type: ignore[no-untyped-def]
     try:
         return await group.submit(who, Submission(who.id, referral, "api", "corr-" + (key or "none")), key,
                                   referral.model_dump(mode="json"))
@@ -74,7 +74,7 @@ async def answer(group: GroupCommit, who: Principal, referral: domain.ReferralIn
 
 
 async def test_concurrent_requests_share_one_transaction_and_get_their_own_answers(pool, spy):
-    group = GroupCommit(pool, spy, window_s=0.05, connections=1)
+    group = ReferralGroups(pool, spy, window_s=0.05, connections=1)
     twice = unique()
     referrals = [person(unique()) for _ in range(20)] + [person(twice), person(twice)]
     answers = await asyncio.gather(*(answer(group, PARTNER, r) for r in referrals))
@@ -93,7 +93,7 @@ async def test_concurrent_requests_share_one_transaction_and_get_their_own_answe
 
 
 async def test_a_failing_request_fails_alone(pool, spy):
-    group = GroupCommit(pool, spy, window_s=0.05, connections=1)
+    group = ReferralGroups(pool, spy, window_s=0.05, connections=1)
     bad = unique()
     spy.poisoned.add(bad)
     referrals = [person(unique()) for _ in range(7)] + [person(bad)]
@@ -106,7 +106,7 @@ async def test_a_failing_request_fails_alone(pool, spy):
 
 
 async def test_idempotency_keys_are_claimed_replayed_and_released(pool, spy):
-    group = GroupCommit(pool, spy, window_s=0.05, connections=1)
+    group = ReferralGroups(pool, spy, window_s=0.05, connections=1)
     key, referral = uuid.uuid4().hex, person(unique())
     # The same key twice in one group: the first does the work, the second finds it in progress.
     first, second = await asyncio.gather(answer(group, PARTNER, referral, key), answer(group, PARTNER, referral, key))
@@ -139,7 +139,7 @@ async def test_idempotency_keys_are_claimed_replayed_and_released(pool, spy):
 
 
 async def test_a_busy_queue_is_applied_in_few_groups(pool, spy):
-    group = GroupCommit(pool, spy, window_s=0.002, connections=2, max_group=100)
+    group = ReferralGroups(pool, spy, window_s=0.002, connections=2, max_group=100)
     answers = await asyncio.gather(*(answer(group, PARTNER, person(unique())) for _ in range(300)))
     assert all(isinstance(a, Answer) and a.status == 201 for a in answers)
     assert sum(spy.calls) == 300 and len(spy.calls) <= 6 and max(spy.calls) <= 100
