@@ -129,9 +129,13 @@ def held_credentials(credentials: list[events.Credential]) -> frozenset[str]:
 def missing_requirements(candidate: Candidate, opening: Opening) -> list[str]:
     """Mandatory credentials and degree the candidate lacks for the opening, in words."""
     missing = [f"credential: {r.name}" for r in opening.credentials if not _holds(candidate, r)]
-    if opening.degree and (candidate.degree is None or candidate.degree.rank < opening.degree.rank):
+    if opening.degree and (candidate.degree is None or _DEGREE_RANK[candidate.degree] < _DEGREE_RANK[opening.degree]):
         missing.append(f"degree: {opening.degree.value} or higher")
     return missing
+
+
+# DegreeLevel.rank looks its level up in the enum's list each time; a decision asks often.
+_DEGREE_RANK = {level: level.rank for level in events.DegreeLevel}
 
 
 def _holds(candidate: Candidate, requirement: events.CredentialRequirement) -> bool:
