@@ -351,20 +351,27 @@ def unpublishable(referral: ReferralIn | Profile) -> list[dict[str, Any]]:
     errors (`loc`, `msg`, `type`) located in the referral, empty when it can."""
     found: list[dict[str, Any]] = []
     values: dict[str, Any] = {}
+    checked: list[tuple[str, Any] | None] = []
     for name in _PUBLISHED:
         value = getattr(referral, name, None)
         if value is None:  # not in this kind of change, or left as it is
             continue
+        key = _published_key(name, value)
+        if key is not None and key in _PUBLISHABLE:
+            continue
+        checked.append(key)
         if name == "skills":
             value = [{"id": None, "text": text} for text in value]
         elif name in ("credentials", "training"):
             # Dumped, so the contract's bounds are checked again (instances would be trusted).
             value = [c.model_dump() for c in value] if isinstance(value, list) else value.model_dump()
         values[name] = value
-    if "skills" not in values:
-        values["skills"] = [{"id": None, "text": "-"}]  # required by the event, unchanged by this change
     bad = [] if _storable(referral) else list(_bad_characters(referral.model_dump(), ()))
     found.extend({"loc": loc, "msg": BAD_CHARACTER, "type": "invalid_character"} for loc in bad)
+    if not values:  # every value was one the contract accepted before
+        return found
+    if "skills" not in values:
+        values["skills"] = [{"id": None, "text": "-"}]  # required by the event, unchanged by this change
     try:
         _published().model_validate(values)
     except ValidationError as exc:
@@ -374,7 +381,35 @@ def unpublishable(referral: ReferralIn | Profile) -> list[dict[str, Any]]:
                 loc = loc[:-1]  # the skill itself: the partner sent text, not a SkillRef
             if loc not in bad:  # the contract's text pattern says the same, less plainly
                 found.append({"loc": loc, "msg": err["msg"], "type": err["type"]})
+        return found
+    if len(_PUBLISHABLE) > _PUBLISHABLE_MAX:
+        _PUBLISHABLE.clear()
+    _PUBLISHABLE.update(k for k in checked if k is not None)
     return found
+
+
+# Field values the contract accepted, so a file whose people share skill sets, trainings and
+# target codes validates each of them once (the published fields are validated one by one:
+# `_published` has no validator across fields). Bounded: cleared when full.
+_PUBLISHABLE: set[tuple[str, Any]] = set()
+_PUBLISHABLE_MAX = 100_000
+
+
+def _published_key(name: str, value: Any) -> tuple[str, Any] | None:
+    """A hashable stand-in for the value (equal values validate alike), or None."""
+    try:
+        if name == "skills":
+            key: Any = tuple(value)
+        elif name == "credentials":
+            key = tuple((type(c), tuple(c.__dict__.items())) for c in value)
+        elif name == "training":
+            key = (type(value), tuple(value.__dict__.items()))
+        else:
+            key = value
+        hash(key)
+    except (TypeError, AttributeError):
+        return None
+    return (name, key)
 
 
 BAD_CHARACTER = "contains a character that cannot be stored (a control character, or an unpaired surrogate)"

@@ -102,3 +102,24 @@ def test_cached_dates_are_the_dates_and_bad_ones_still_fail_each_time():
     for _ in range(2):
         _, errors = mapping.translate(adapter, {**row, "d": "20260230"})
         assert [(e.field, e.code) for e in errors] == [("d", "bad-date")]
+
+
+def test_the_contract_check_remembers_only_what_it_accepted(monkeypatch):
+    doc = {
+        "candidate": {"given_name": "Ana", "family_name": "Diaz", "email": "ana@example.org"},
+        "skills": ["Python", "SQL"],
+        "credentials": [{"name": "AWS Certified Cloud Practitioner", "status": "completed"}],
+        "training": {"program": "Full-stack web development", "provider": "Forge"},
+        "location": "Chicago",
+        "consent": {"share_with_employers": True, "given_at": "2026-11-01T00:00:00Z"},
+    }
+    referral = domain.validate_referral(doc)
+    assert domain.unpublishable(referral) == []
+    calls = []
+    validate = domain._published().model_validate
+    monkeypatch.setattr(domain._published(), "model_validate", lambda v: (calls.append(v), validate(v))[1])
+    assert domain.unpublishable(referral) == [] and calls == []  # every value known good: not validated again
+    past = referral.model_copy(update={"skills": ["Python", "z" * 5000]})
+    for _ in range(2):  # a refused value is never remembered
+        assert [(e["loc"], e["type"]) for e in domain.unpublishable(past)] == [(("skills", 1), "string_too_long")]
+    assert len(calls) == 2 and set(calls[0]) == {"skills"}  # only the unknown field was validated
