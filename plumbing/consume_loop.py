@@ -82,6 +82,7 @@ class ConsumeLoop:
         fetch_wait_ms: int = 100,
         backoff_s: float = 0.5,
         backoff_cap_s: float = 15.0,
+        applying: asyncio.Lock | None = None,
     ) -> None:
         self.consumer = consumer
         self.topic = topic
@@ -93,6 +94,9 @@ class ConsumeLoop:
         self._backoff_cap_s = backoff_cap_s
         self._delay = backoff_s
         self.state = LoopState(topic, self.group_id)
+        # Shared by the loops of one consumer in a process (`loops_for`): they fetch at the
+        # same time but apply one batch at a time.
+        self._applying = applying or asyncio.Lock()
         self.started = asyncio.Event()  # set once the group has its first assignment
         self._next: dict[TopicPartition, int] = {}  # per partition: the offset after the last applied
 
@@ -145,7 +149,8 @@ class ConsumeLoop:
             for _, raw in pending
             for r in raw
         ]
-        await self.consumer.process_batch(records)
+        async with self._applying:
+            await self.consumer.process_batch(records)
         self._recovered()
         self.state.batches += 1
         applied = {tp: raw[-1].offset + 1 for tp, raw in pending}  # type: ignore[attr-defined]
@@ -203,5 +208,14 @@ class ConsumeLoop:
 
 
 def loops_for(consumer: RecordConsumer, topics: Iterable[str], bootstrap: str) -> list[ConsumeLoop]:
-    """One loop (and consumer group) per topic: see `contracts.topics.consumer_group`."""
-    return [ConsumeLoop(consumer, topic, bootstrap) for topic in topics]
+    """One loop (and consumer group) per topic (see `contracts.topics.consumer_group`), whose
+    batches are applied one at a time in this process.
+
+    One referral's events come on several topics; applied by loops at the same time, their
+    transactions lock the same referrals and wait for each other's commits (outcomes measured
+    35-43 % of its database time waiting on its own locks). Applied in turn they never wait
+    on each other, while each loop still fetches ahead; the process's one core was the limit
+    anyway. Several processes of a service still apply at the same time, and their locks
+    keep them correct."""
+    applying = asyncio.Lock()
+    return [ConsumeLoop(consumer, topic, bootstrap, applying=applying) for topic in topics]
