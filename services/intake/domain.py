@@ -392,7 +392,7 @@ def unpublishable(referral: ReferralIn | Profile) -> list[dict[str, Any]]:
 # target codes validates each of them once (the published fields are validated one by one:
 # `_published` has no validator across fields). Bounded: cleared when full.
 _PUBLISHABLE: set[tuple[str, Any]] = set()
-_PUBLISHABLE_MAX = 100_000
+_PUBLISHABLE_MAX = 20_000  # a few MB at most
 
 
 def _published_key(name: str, value: Any) -> tuple[str, Any] | None:
