@@ -109,5 +109,3 @@ async def answered(conn: asyncpg.Connection, who: Principal, key: str, digest: s
         raise Problem(409, "idempotency-key-in-use", "A request with this Idempotency-Key is still in progress")
     return JSONResponse(json.loads(row["response"]), status_code=row["status_code"], headers={"Idempotent-Replayed": "true"})
 
-
-_answered = answered  # the name intake's grouped.py still uses, until it moves to plumbing.group_commit
