@@ -3,9 +3,13 @@ a topic read from its start, and percentiles."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -138,3 +142,28 @@ def source_tree() -> dict:
 
     changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
     return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_changes": changed}
+
+
+def py_spy(folder: Path, pid: int, name: str) -> subprocess.Popen:
+    """py-spy recording process `pid` into `folder/<name>.txt` (raw stacks, 100 samples/s)
+    until it gets SIGINT."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [spy, "record", "--nonblocking", "--format", "raw", "--rate", "100", "--pid", str(pid),
+         "-o", str(folder / f"{name}.txt")],
+        stdout=subprocess.DEVNULL, stderr=(folder / f"{name}.py-spy.log").open("w"),
+    )
+
+
+def write_results(result: dict, out: Path, profile: Path | None = None, profiled: str = "") -> None:
+    """Add the profile's summary (if one was recorded), write `result` to `out`, print it."""
+    if profile is not None:
+        try:
+            from pipeline import summarize_stacks  # type: ignore[import-not-found]
+        except ImportError:
+            from bench.pipeline import summarize_stacks
+        result["profile"] = summarize_stacks(profile / f"{profiled}.txt", top=30)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))

@@ -17,11 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -33,10 +29,30 @@ import httpx
 from talentloop import credentials, network
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.intake_api_load`, the repository root is
-    from common import CpuMeter, PeakRss, isolated_network, machine, percentile, source_tree, stack_pids
+    from common import (
+        CpuMeter,
+        PeakRss,
+        isolated_network,
+        machine,
+        percentile,
+        py_spy,
+        source_tree,
+        stack_pids,
+        write_results,
+    )
     from pipeline import API_PARTNER, CLIENTS, referral_body
 except ImportError:
-    from bench.common import CpuMeter, PeakRss, isolated_network, machine, percentile, source_tree, stack_pids
+    from bench.common import (
+        CpuMeter,
+        PeakRss,
+        isolated_network,
+        machine,
+        percentile,
+        py_spy,
+        source_tree,
+        stack_pids,
+        write_results,
+    )
     from bench.pipeline import API_PARTNER, CLIENTS, referral_body
 
 RESULTS = Path(__file__).parent / "results" / "intake_api_load.json"
@@ -130,7 +146,7 @@ def main() -> None:
             rss = PeakRss(intake.pid())
             rss.start()
             cpu = CpuMeter({"intake": intake.pid(), **stack_pids(cfg)})
-            spy = _spy(args.profile, intake.pid()) if args.profile else None
+            spy = py_spy(args.profile, intake.pid(), "intake") if args.profile else None
             cpu.mark()
             result = asyncio.run(offer(net.urls["intake"], key, args.rate, args.seconds, args.in_flight, args.deadline))
             cpu_s = cpu.since_mark()
@@ -154,26 +170,9 @@ def main() -> None:
         "source": source_tree(),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
-    if args.profile:
-        try:
-            from pipeline import summarize_stacks
-        except ImportError:
-            from bench.pipeline import summarize_stacks
-        result["profile"] = summarize_stacks(args.profile / "intake.txt", top=30)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_results(result, args.out, args.profile, "intake")
     print(f"{result['answered_per_s']}/s answered of {args.rate}/s offered; answer p99 "
           f"{result['answer_ms_from_scheduled']['p99']} ms from schedule; written to {args.out}")
-
-
-def _spy(folder: Path, pid: int) -> subprocess.Popen:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    folder.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [spy, "record", "--nonblocking", "--format", "raw", "--rate", "100", "--pid", str(pid), "-o", str(folder / "intake.txt")],
-        stdout=subprocess.DEVNULL, stderr=(folder / "intake.py-spy.log").open("w"),
-    )
 
 
 if __name__ == "__main__":

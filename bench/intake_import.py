@@ -16,12 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import resource
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,9 +29,18 @@ from contracts import topics
 from talentloop import credentials, importer, network, samples
 
 try:  # run as a script, bench/ is on sys.path; as `python -m bench.intake_import`, the repository root is
-    from common import CpuMeter, PeakRss, isolated_network, machine, source_tree, stack_pids
+    from common import CpuMeter, PeakRss, isolated_network, machine, py_spy, source_tree, stack_pids, write_results
 except ImportError:
-    from bench.common import CpuMeter, PeakRss, isolated_network, machine, source_tree, stack_pids
+    from bench.common import (
+        CpuMeter,
+        PeakRss,
+        isolated_network,
+        machine,
+        py_spy,
+        source_tree,
+        stack_pids,
+        write_results,
+    )
 
 PARTNER = "riverbend-community-college"
 RESULTS = Path(__file__).parent / "results" / "intake_import.json"
@@ -88,7 +93,7 @@ def main() -> None:
             rss.start()
             before = asyncio.run(events_on_kafka(net.bootstrap))
             cpu = CpuMeter({"intake": intake.pid(), **stack_pids(cfg)})
-            spy = _spy(args.profile, intake.pid()) if args.profile else None
+            spy = py_spy(args.profile, intake.pid(), "intake") if args.profile else None
 
             t0 = time.monotonic()
             cpu.mark()
@@ -133,26 +138,9 @@ def main() -> None:
         "source": source_tree(),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    if args.profile:
-        try:
-            from pipeline import summarize_stacks
-        except ImportError:
-            from bench.pipeline import summarize_stacks
-        result["profile"] = summarize_stacks(args.profile / "intake.txt", top=30)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_results(result, args.out, args.profile, "intake")
     print(f"{result['rows_per_s']} rows/s end to end; intake peak RSS {result['intake_peak_rss_mb']} MiB; "
           f"CPU ms/row {result['cpu_ms_per_row']}; written to {args.out}")
-
-
-def _spy(folder: Path, pid: int) -> subprocess.Popen:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    folder.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [spy, "record", "--nonblocking", "--format", "raw", "--rate", "100", "--pid", str(pid), "-o", str(folder / "intake.txt")],
-        stdout=subprocess.DEVNULL, stderr=(folder / "intake.py-spy.log").open("w"),
-    )
 
 
 if __name__ == "__main__":
