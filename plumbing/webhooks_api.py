@@ -154,7 +154,9 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
         request: Request,
         who: Caller,
         status: Literal["pending", "delivered", "failed"] | None = None,
-        after: Annotated[str | None, Query(description="The last delivery id of the previous page")] = None,
+        after: Annotated[
+            str | None, Query(max_length=200, description="The last delivery id of the previous page")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, Any]:
         items = await webhooks.list_deliveries(pool_of(request), owner(who), status, after, limit)

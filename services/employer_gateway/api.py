@@ -264,7 +264,11 @@ async def inbox(
     who: Caller,
     status: Annotated[State | None, Query(description="Only referrals in this state")] = None,
     opening_id: str | None = None,
-    after: Annotated[int | None, Query(ge=0, description="The `cursor` of the last item of the previous page")] = None,
+    after: Annotated[
+        int | None,
+        # The database's bigint: a larger cursor is a 422, not an overflow inside the query.
+        Query(ge=0, le=2**63 - 1, description="The `cursor` of the last item of the previous page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     require(who, "employer")

@@ -98,7 +98,7 @@ async def partner_referrals(
     request: Request,
     who: Caller,
     status: Annotated[events.PartnerStatus | None, Query(description="Only referrals with this status")] = None,
-    after: Annotated[str | None, Query(description="The last referral id of the previous page")] = None,
+    after: Annotated[str | None, Query(max_length=200, description="The last referral id of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     require(who, "partner")

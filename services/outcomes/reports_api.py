@@ -8,12 +8,14 @@ is generated at comes from the service's clock and the vault from its dependenci
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BeforeValidator
 
 from plumbing import problems
 from plumbing.auth import Principal, principal, require
@@ -24,7 +26,19 @@ from services.outcomes.reports import GoodJobPolicy, ReportSettings, build_repor
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 Caller = Annotated[Principal, Depends(principal)]
 Period = Annotated[Literal["month", "quarter"], Query(description="How the funnel buckets referrals by date")]
-AsOf = Annotated[date | None, Query(description="WIOA: count only exits whose measurement window has closed by then")]
+def _iso_date(value: object) -> object:
+    """Only a calendar date as the document says (`2026-06-30`): pydantic would also take a
+    number of seconds since 1970 (`as_of=0`)."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
+AsOf = Annotated[
+    date | None,
+    BeforeValidator(_iso_date),
+    Query(description="WIOA: count only exits whose measurement window has closed by then"),
+]
 
 
 async def _reports(request: Request, who: Principal, period: str, as_of: date | None) -> tuple[dict[str, Any], str]:

@@ -96,3 +96,10 @@ async def test_another_employers_ids_are_404_on_every_route(gateway_pool, monkey
         for method, url, body in calls:
             mine = await owner.request(method, url, json=body)
             assert mine.status_code != 404, f"{method} {url} as the owner: {mine.text}"
+
+
+async def test_a_cursor_past_the_database_integer_is_a_422_not_a_500(gateway_pool):  # noqa: F811
+    async with gateway_app(gateway_pool, "emp1") as employer:
+        r = await employer.get("/v1/referrals", params={"after": "83116309671291032163927146306207744"})
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+        assert (await employer.get("/v1/referrals", params={"after": str(2**63 - 1)})).status_code == 200

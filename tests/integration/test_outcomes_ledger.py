@@ -146,6 +146,9 @@ async def test_the_reports_come_as_json_csv_and_html_for_operators_and_each_part
         csv_text = (await ops.get("/v1/reports/funnel.csv")).text
         assert csv_text.splitlines()[0].startswith("dimension,group,stage,count")
         assert (await ops.get("/v1/reports/nope.csv")).status_code == 404
+        # A date as the document says it, not seconds since 1970.
+        assert (await ops.get("/v1/reports?as_of=0")).status_code == 422
+        assert (await ops.get("/v1/reports?as_of=2026-06-30")).status_code == 200
         page = await ops.get("/v1/reports/report.html")
         assert page.headers["content-type"].startswith("text/html") and "<svg" in page.text
         assert frozen.date().isoformat() in page.text

@@ -72,3 +72,27 @@ def test_html_has_every_section_escapes_text_and_marks_suppression(reports):
     assert "Employed in 2nd Quarter After Exit Quarter (WIOA)" in page
     assert "—" in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no external asset
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+
+
+def test_tenant_text_that_a_spreadsheet_would_run_as_a_formula_is_written_as_text():
+    """Program names come from partners, skills from employers: a CSV opened in a spreadsheet
+    must not run them (OWASP CSV injection)."""
+    records = [record(n, "P1", n < 14, "female") for n in range(25)]
+    records = [r.__class__(**{**r.__dict__, "program": FORMULAS[n % len(FORMULAS)]}) for n, r in enumerate(records)]
+    openings = [OpeningRecord(f"o{i}", "E1", "15-1252.00", (f, "python"), (), T) for i, f in enumerate(FORMULAS)]
+    files = to_csv(build_reports(records, GAPS, openings, SETTINGS))
+    cells = [c for text in files.values() for row in csv.reader(io.StringIO(text)) for c in row]
+    assert any(c.lstrip("'") in FORMULAS for c in cells)  # the tenants' text is there...
+    assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r"))]  # ...never as a formula
+    assert not [c for c in cells if c.startswith("-") and not _number(c)]  # negative numbers stay numbers
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -16,11 +16,24 @@ SUPPRESSED_CSV = "suppressed"
 SUPPRESSED_HTML = "—"
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula; skills, program and
+# employer names come from tenants, so such a cell is written as text (OWASP's advice).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv(header: list[str], rows: list[list]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; a field holding \r or \n is quoted
     writer.writerow(header)
-    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    writer.writerows([[cell(v) for v in row] for row in rows])
     return buffer.getvalue()
 
 
