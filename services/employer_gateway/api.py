@@ -14,7 +14,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -22,6 +22,7 @@ from contracts import bounds, events
 from plumbing import idempotency, problems
 from plumbing.auth import Principal, principal, request_path, require
 from plumbing.context import Context
+from plumbing.idempotency import IdempotencyKey
 from plumbing.service import context_of, correlation_id, deps_of, pool_of
 from plumbing.vault import Unreadable, Vault, candidate_of
 from services.employer_gateway import application, domain, store
@@ -31,9 +32,6 @@ from services.employer_gateway.grouped import ActionGroups, refused
 
 router = APIRouter(prefix="/v1", tags=["employers"])
 Caller = Annotated[Principal, Depends(principal)]
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", description="Repeat a POST safely: same key, same answer.")
-]
 ACTION_ERRORS = problems.responses(400, 401, 403, 404, 409, 422)
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Body, Depends, File, Header, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 
@@ -18,6 +18,7 @@ from contracts import events
 from contracts.topics import partner_inbound
 from plumbing import idempotency, problems, tracing
 from plumbing.auth import Principal, principal, require
+from plumbing.idempotency import IdempotencyKey
 from plumbing.service import correlation_id, pool_of
 from services.intake import csv_import, domain, inbound, mapping, store
 from services.intake.application import Conflict, Intake, NotFound, Submission
@@ -26,9 +27,6 @@ from services.intake.grouped import ReferralGroups
 router = APIRouter(prefix="/v1", tags=["referrals"])
 problems.name_validation_error("consent_required", "consent-required", "Consent required")
 Caller = Annotated[Principal, Depends(principal)]
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", description="Repeat a request safely: same key, same answer.")
-]
 NDJSON = "application/x-ndjson"
 
 
