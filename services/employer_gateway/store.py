@@ -375,63 +375,12 @@ def _terms_json(terms: Terms) -> str:
 
 # The referral's row and everything hanging off it, in one statement. Rows whose values did
 # not change are left as they are (no new row version for PostgreSQL to write and vacuum).
-SAVE = """
-WITH referral AS (
-    UPDATE referrals SET state = $3, decline_reason = $4, updated_at = now()
-    WHERE referral_id = $1 AND employer_id = $2
-), interview AS (
-    INSERT INTO interviews AS i (interview_id, referral_id, employer_id, scheduled_for, mode, outcome, cancelled_by)
-    SELECT u.interview_id, $1, $2, u.scheduled_for, u.mode, u.outcome, u.cancelled_by
-    FROM unnest($5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
-        AS u(interview_id, scheduled_for, mode, outcome, cancelled_by)
-    ON CONFLICT (interview_id) DO UPDATE SET
-        scheduled_for = EXCLUDED.scheduled_for, mode = EXCLUDED.mode, outcome = EXCLUDED.outcome,
-        cancelled_by = EXCLUDED.cancelled_by
-    WHERE (i.scheduled_for, i.mode, i.outcome, i.cancelled_by)
-        IS DISTINCT FROM (EXCLUDED.scheduled_for, EXCLUDED.mode, EXCLUDED.outcome, EXCLUDED.cancelled_by)
-), offer AS (
-    INSERT INTO offers AS o (offer_id, referral_id, employer_id, terms, expires_on, declined_reason)
-    SELECT u.offer_id, $1, $2, u.terms, u.expires_on, u.declined_reason
-    FROM unnest($10::text[], $11::jsonb[], $12::date[], $13::text[]) AS u(offer_id, terms, expires_on, declined_reason)
-    ON CONFLICT (offer_id) DO UPDATE SET declined_reason = EXCLUDED.declined_reason
-    WHERE o.declined_reason IS DISTINCT FROM EXCLUDED.declined_reason
-), employment AS (
-    INSERT INTO employments AS e (referral_id, employer_id, start_date, checked, separated_on)
-    SELECT $1, $2, $14::date, $15::jsonb, $16::date WHERE $14::date IS NOT NULL
-    ON CONFLICT (referral_id, employer_id) DO UPDATE SET checked = EXCLUDED.checked, separated_on = EXCLUDED.separated_on
-    WHERE (e.checked, e.separated_on) IS DISTINCT FROM (EXCLUDED.checked, EXCLUDED.separated_on)
-)
-SELECT 1
-"""
-
-
 async def save(conn: asyncpg.Connection, referral: Referral) -> None:
     """Store the referral's state and everything hanging off it (interviews, offers, employment)."""
-    interviews = list(referral.interviews.values())
-    offers = list(referral.offers.values())
-    e = referral.employment
-    await conn.execute(
-        SAVE,
-        referral.referral_id,
-        referral.employer_id,
-        referral.state.value,
-        referral.decline_reason.value if referral.decline_reason else None,
-        [i.interview_id for i in interviews],
-        [i.scheduled_for for i in interviews],
-        [i.mode.value for i in interviews],
-        [i.outcome.value if i.outcome else None for i in interviews],
-        [i.cancelled_by.value if i.cancelled_by else None for i in interviews],
-        [o.offer_id for o in offers],
-        [_terms_json(o.terms) for o in offers],
-        [o.expires_on for o in offers],
-        [o.declined.value if o.declined else None for o in offers],
-        e.start_date if e else None,
-        json.dumps({str(days): still for days, still in sorted(e.checked.items())}) if e else None,
-        e.separated_on if e else None,
-    )
+    await save_many(conn, [referral])
 
 
-# `SAVE` for several referrals: each one's row and everything hanging off them, in one statement.
+# Several referrals: each one's row and everything hanging off them, in one statement.
 SAVE_MANY = """
 WITH referral AS (
     UPDATE referrals r SET state = u.state, decline_reason = u.decline_reason, updated_at = now()
@@ -465,7 +414,7 @@ SELECT 1
 
 
 async def save_many(conn: asyncpg.Connection, referrals: list[Referral]) -> None:
-    """`save` for several referrals (each once) in one statement."""
+    """Several referrals (each once), with what hangs off each, in one statement."""
     if not referrals:
         return
     interviews = [(r, i) for r in referrals for i in r.interviews.values()]
