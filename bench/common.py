@@ -3,6 +3,7 @@ a topic read from its start, and percentiles."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -159,11 +160,22 @@ def py_spy(folder: Path, pid: int, name: str) -> subprocess.Popen:
 def write_results(result: dict, out: Path, profile: Path | None = None, profiled: str = "") -> None:
     """Add the profile's summary (if one was recorded), write `result` to `out`, print it."""
     if profile is not None:
-        try:
-            from pipeline import summarize_stacks  # type: ignore[import-not-found]
-        except ImportError:
-            from bench.pipeline import summarize_stacks
+        from bench.pipeline import summarize_stacks
         result["profile"] = summarize_stacks(profile / f"{profiled}.txt", top=30)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+
+
+async def open_loop(total: int, rate: float, t0: float, one) -> None:  # type: ignore[no-untyped-def]
+    """Start `one(i, scheduled)` for i in range(total) at t0 + i / rate (monotonic), whether or
+    not the earlier ones have answered (an open loop: a slow server does not slow the
+    offer), and wait for all of them."""
+    tasks = []
+    for i in range(total):
+        scheduled = t0 + i / rate
+        delay = scheduled - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, scheduled)))
+    await asyncio.gather(*tasks)

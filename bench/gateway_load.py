@@ -87,23 +87,21 @@ from contracts import build, events, topics
 from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
 from talentloop import credentials, network
 
-try:  # run as a script, bench/ is on sys.path; as `python -m bench.gateway_load`, the repository root is
-    import lean_http
-    from common import CpuMeter, PeakRss, free_port, isolated_network, machine, percentile, read_from_start, stack_pids
-    from pipeline import Profiler
-except ImportError:
-    from bench import lean_http
-    from bench.common import (
-        CpuMeter,
-        PeakRss,
-        free_port,
-        isolated_network,
-        machine,
-        percentile,
-        read_from_start,
-        stack_pids,
-    )
-    from bench.pipeline import Profiler
+# Run as a script (`python bench/gateway_load.py`) bench/ is on sys.path, the repository root (where
+# `bench` is a package) maybe not: put it there, so the imports read one way either way.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import lean_http  # noqa: E402
+from bench.common import (  # noqa: E402
+    CpuMeter,
+    PeakRss,
+    free_port,
+    isolated_network,
+    machine,
+    percentile,
+    read_from_start,
+    stack_pids,
+)
+from bench.pipeline import Profiler  # noqa: E402
 
 try:  # the clients' own loop: uvloop when installed (as the servers' is), so they cost the shared CPUs less
     import uvloop

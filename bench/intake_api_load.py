@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -28,32 +29,22 @@ import httpx
 
 from talentloop import credentials, network
 
-try:  # run as a script, bench/ is on sys.path; as `python -m bench.intake_api_load`, the repository root is
-    from common import (
-        CpuMeter,
-        PeakRss,
-        isolated_network,
-        machine,
-        percentile,
-        py_spy,
-        source_tree,
-        stack_pids,
-        write_results,
-    )
-    from pipeline import API_PARTNER, CLIENTS, referral_body
-except ImportError:
-    from bench.common import (
-        CpuMeter,
-        PeakRss,
-        isolated_network,
-        machine,
-        percentile,
-        py_spy,
-        source_tree,
-        stack_pids,
-        write_results,
-    )
-    from bench.pipeline import API_PARTNER, CLIENTS, referral_body
+# Run as a script (`python bench/intake_api_load.py`) bench/ is on sys.path, the repository root (where
+# `bench` is a package) maybe not: put it there, so the imports read one way either way.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import (  # noqa: E402
+    CpuMeter,
+    PeakRss,
+    isolated_network,
+    machine,
+    open_loop,
+    percentile,
+    py_spy,
+    source_tree,
+    stack_pids,
+    write_results,
+)
+from bench.pipeline import API_PARTNER, CLIENTS, referral_body  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "intake_api_load.json"
 
@@ -97,14 +88,7 @@ async def offer(url: str, key: str, rate: float, seconds: float, in_flight: int,
             from_scheduled.append((answered - scheduled) * 1000)
             from_sent.append((answered - sent) * 1000)
 
-        tasks = []
-        for i in range(total):
-            scheduled = t0 + i / rate
-            delay = scheduled - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i, scheduled)))
-        await asyncio.gather(*tasks)
+        await open_loop(total, rate, t0, one)
         elapsed = time.monotonic() - t0
     from_scheduled.sort()
     from_sent.sort()

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,19 +29,19 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from contracts import topics
 from talentloop import credentials, importer, network, samples
 
-try:  # run as a script, bench/ is on sys.path; as `python -m bench.intake_import`, the repository root is
-    from common import CpuMeter, PeakRss, isolated_network, machine, py_spy, source_tree, stack_pids, write_results
-except ImportError:
-    from bench.common import (
-        CpuMeter,
-        PeakRss,
-        isolated_network,
-        machine,
-        py_spy,
-        source_tree,
-        stack_pids,
-        write_results,
-    )
+# Run as a script (`python bench/intake_import.py`) bench/ is on sys.path, the repository root (where
+# `bench` is a package) maybe not: put it there, so the imports read one way either way.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import (  # noqa: E402
+    CpuMeter,
+    PeakRss,
+    isolated_network,
+    machine,
+    py_spy,
+    source_tree,
+    stack_pids,
+    write_results,
+)
 
 PARTNER = "riverbend-community-college"
 RESULTS = Path(__file__).parent / "results" / "intake_import.json"

@@ -98,10 +98,10 @@ from services.outcomes.app import DEFINITION
 from services.outcomes.rebuild import rebuild
 from talentloop import credentials, network
 
-try:  # run as a script, bench/ is on sys.path; as `python -m bench.outcomes_ledger`, the repository root is
-    from common import CpuMeter, PeakRss, isolated_network, machine, stack_pids
-except ImportError:
-    from bench.common import CpuMeter, PeakRss, isolated_network, machine, stack_pids
+# Run as a script (`python bench/outcomes_ledger.py`) bench/ is on sys.path, the repository root (where
+# `bench` is a package) maybe not: put it there, so the imports read one way either way.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import CpuMeter, PeakRss, isolated_network, machine, stack_pids  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "outcomes_ledger.json"
 INTAKE, ROUTING, GATEWAY = "/talentloop/intake", "/talentloop/routing", "/talentloop/employer-gateway"

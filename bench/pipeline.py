@@ -91,28 +91,20 @@ from deploy.topics import TopicSpec, create_topics
 from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
 from talentloop import credentials, importer, network, samples
 
-try:  # run as a script, bench/ is on sys.path; as `python -m bench.pipeline`, the repository root is
-    from common import (
-        CpuMeter,
-        PeakRss,
-        isolated_network,
-        machine,
-        percentile,
-        read_from_start,
-        source_tree,
-        stack_pids,
-    )
-except ImportError:
-    from bench.common import (
-        CpuMeter,
-        PeakRss,
-        isolated_network,
-        machine,
-        percentile,
-        read_from_start,
-        source_tree,
-        stack_pids,
-    )
+# Run as a script (`python bench/pipeline.py`) bench/ is on sys.path, the repository root (where
+# `bench` is a package) maybe not: put it there, so the imports read one way either way.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import (  # noqa: E402
+    CpuMeter,
+    PeakRss,
+    isolated_network,
+    machine,
+    open_loop,
+    percentile,
+    read_from_start,
+    source_tree,
+    stack_pids,
+)
 
 RESULTS = Path(__file__).parent / "results" / "pipeline.json"
 SERVICES = network.CONSUMERS  # intake, routing, employer_gateway, outcomes
@@ -706,14 +698,7 @@ async def offered_load(
             profiler.start()
         watcher = asyncio.create_task(watch())
         t0 = time.monotonic()
-        tasks = []
-        for i in range(total):
-            scheduled = t0 + i / rate
-            delay = scheduled - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i, scheduled)))
-        await asyncio.gather(*tasks)
+        await open_loop(total, rate, t0, one)
         submit_s = time.monotonic() - t0
         deadline = time.monotonic() + drain
         while len(arrived) < len(sent) and time.monotonic() < deadline:

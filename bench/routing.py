@@ -56,32 +56,21 @@ from contracts import build, events, topics, vocabulary
 from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
 from talentloop import credentials, network
 
-try:  # run as a script, bench/ is on sys.path; as `python -m bench.routing`, the repository root is
-    from common import (
-        CpuMeter,
-        PeakRss,
-        end_offset_total,
-        isolated_network,
-        machine,
-        percentile,
-        read_from_start,
-        source_tree,
-        stack_pids,
-    )
-    from pipeline import Profiler
-except ImportError:
-    from bench.common import (
-        CpuMeter,
-        PeakRss,
-        end_offset_total,
-        isolated_network,
-        machine,
-        percentile,
-        read_from_start,
-        source_tree,
-        stack_pids,
-    )
-    from bench.pipeline import Profiler
+# Run as a script (`python bench/routing.py`) bench/ is on sys.path, the repository root (where
+# `bench` is a package) maybe not: put it there, so the imports read one way either way.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import (  # noqa: E402
+    CpuMeter,
+    PeakRss,
+    end_offset_total,
+    isolated_network,
+    machine,
+    percentile,
+    read_from_start,
+    source_tree,
+    stack_pids,
+)
+from bench.pipeline import Profiler  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "routing.json"
 SOURCE = "/talentloop/bench/routing"
