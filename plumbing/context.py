@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from contracts import Envelope
+from contracts import Envelope, build
 from contracts.events import Payload
 from plumbing import outbox
 from plumbing.settings import Settings
@@ -31,6 +31,18 @@ def system_clock() -> datetime:
 def source_of(service: str) -> str:
     """The CloudEvents `source` of a service's events: `/talentloop/employer-gateway`."""
     return "/talentloop/" + service.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An event to emit, with what its envelope says of its cause (`Context.emit_many`)."""
+
+    payload: Payload
+    correlation_id: str
+    causation_id: str | None = None
+    partner_id: str | None = None
+    employer_id: str | None = None
+    time: datetime | None = None  # None: now
 
 
 @dataclass(frozen=True)
@@ -80,12 +92,23 @@ class Context:
         employer_id: str | None = None,
     ) -> Envelope:
         """Put an event in the outbox of this transaction, as this service."""
-        return await outbox.emit(
-            self.conn,
-            payload,
-            source=self.deps.source,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            partner_id=partner_id,
-            employer_id=employer_id,
-        )
+        (envelope,) = await self.emit_many([Outgoing(payload, correlation_id, causation_id, partner_id, employer_id)])
+        return envelope
+
+    async def emit_many(self, events: list[Outgoing]) -> list[Envelope]:
+        """Several events in the outbox of this transaction, in order, in one statement."""
+        envelopes = [
+            build(
+                e.payload,
+                source=self.deps.source,
+                correlation_id=e.correlation_id,
+                causation_id=e.causation_id,
+                partner_id=e.partner_id,
+                employer_id=e.employer_id,
+                time=e.time,
+            )
+            for e in events
+        ]
+        if envelopes:
+            await outbox.enqueue_many(self.conn, [(env, type(e.payload)) for env, e in zip(envelopes, events, strict=True)])
+        return envelopes

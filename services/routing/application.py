@@ -22,9 +22,8 @@ from datetime import datetime
 
 import asyncpg
 
-from contracts import Envelope, build, events
-from plumbing import outbox
-from plumbing.context import Context
+from contracts import Envelope, events
+from plumbing.context import Context, Outgoing
 from services.routing import domain, store
 from services.routing.catalogue import decide_in
 
@@ -145,14 +144,13 @@ async def decide_first_many(ctx: Context, submissions: list[Submission], posting
         # Another process took or freed a slot of a chosen opening meanwhile: decide again,
         # one by one against the tables, as `decide_first` does.
         decided = [(s, await decide(conn, s.candidate, s.cause.time)) for s, _ in decided]
-    out = []
-    for s, decision in decided:
-        for payload in domain.decision_events(s.candidate, decision, s.candidate_id, s.credentials, 1):
-            envelope = build(payload, source=ctx.deps.source, correlation_id=s.cause.correlation_id,
-                             causation_id=s.cause.causation_id)
-            out.append((envelope, type(payload)))
+    out = [
+        Outgoing(payload, s.cause.correlation_id, s.cause.causation_id)
+        for s, decision in decided
+        for payload in domain.decision_events(s.candidate, decision, s.candidate_id, s.credentials, 1)
+    ]
     await store.record_many(conn, [(s.candidate.referral_id, decision, 1) for s, decision in decided])
-    await outbox.enqueue_many(conn, out)
+    await ctx.emit_many(out)
 
 
 async def update_profile(ctx: Context, cause: Cause, event: events.ReferralUpdatedV1) -> None:
