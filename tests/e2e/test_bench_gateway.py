@@ -4,14 +4,12 @@ measured beside them. The full-size run is by hand."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.benchmarks import run_bench
+
 REFERRALS = 40
 
 
@@ -20,13 +18,7 @@ REFERRALS = 40
 @pytest.mark.timeout(900)  # a stack of its own; the 2-core machine may be shared by other test runs
 def test_gateway_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "gateway_load.json"
-    done = subprocess.run(
-        [sys.executable, "bench/gateway_load.py", "--referrals", str(REFERRALS), "--concurrency", "8",
-         "--raw-seconds", "2", "--timeout", "600", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=840, check=False,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    r = json.loads(out.read_text())
+    r = run_bench("gateway_load.py", "--referrals", str(REFERRALS), "--concurrency", "8", "--raw-seconds", "2", "--timeout", "600", out=out)
     assert r["complete"] is True and r["errors"] == 0
     assert r["accepted_actions"] == 5 * REFERRALS and r["events_match_accepted"] is True
     assert r["requests"] >= 5 * REFERRALS and r["requests_per_s"] > 0

@@ -5,19 +5,11 @@ figure. The full-size runs are by hand (docs/performance.md)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(args: list[str]) -> None:
-    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=840, check=False)
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+from tests.e2e.benchmarks import run_bench
 
 
 @pytest.mark.slow
@@ -25,8 +17,7 @@ def run(args: list[str]) -> None:
 @pytest.mark.timeout(900)  # a stack of its own; the 2-core machine may be shared by other test runs
 def test_csv_import_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "intake_import.json"
-    run(["bench/intake_import.py", "--rows", "300", "--out", str(out)])
-    r = json.loads(out.read_text())
+    r = run_bench("intake_import.py", "--rows", "300", out=out)
     assert r["rows"] == 300 and r["accepted"] == 300 and r["rejected"] == 0 and r["duplicates"] == 0
     assert r["events_published"] >= 300
     assert r["rows_per_s"] > 0 and r["import_rows_per_s"] >= r["rows_per_s"]
@@ -39,8 +30,7 @@ def test_csv_import_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
 @pytest.mark.timeout(900)
 def test_api_load_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "intake_api_load.json"
-    run(["bench/intake_api_load.py", "--rate", "50", "--seconds", "2", "--out", str(out)])
-    r = json.loads(out.read_text())
+    r = run_bench("intake_api_load.py", "--rate", "50", "--seconds", "2", out=out)
     assert r["offered"] == 100 and r["accepted"] == 100 and r["errors"] == {} and r["not_sent"] == 0
     assert r["answered_per_s"] > 0
     latency = r["answer_ms_from_sent"]

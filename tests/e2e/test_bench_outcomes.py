@@ -5,14 +5,12 @@ hand (docs/outcomes.md)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.benchmarks import run_bench
+
 REFERRALS = 150
 
 
@@ -21,13 +19,7 @@ REFERRALS = 150
 @pytest.mark.timeout(900)  # a stack of its own; the 2-core machine may be shared by other test runs
 def test_outcomes_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "outcomes_ledger.json"
-    done = subprocess.run(
-        [sys.executable, "bench/outcomes_ledger.py", "--referrals", str(REFERRALS), "--raw-rows", "500",
-         "--rebuild-workers", "2", "--timeout", "600", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=840, check=False,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    r = json.loads(out.read_text())
+    r = run_bench("outcomes_ledger.py", "--referrals", str(REFERRALS), "--raw-rows", "500", "--rebuild-workers", "2", "--timeout", "600", out=out)
     events = r["events_published"]
     assert r["complete"] is True and r["hashes_equal"] is True and events > 5 * REFERRALS
     assert r["ingest_ledger_rows"] == events and r["ingest_events_per_s"] > 0

@@ -4,14 +4,12 @@ figure with a sane value. The full-size run is by hand (docs/performance.md)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.benchmarks import run_bench
+
 SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
 REFERRALS, OPENINGS, RATE, SECONDS = 300, 50, 100, 3
 
@@ -21,13 +19,7 @@ REFERRALS, OPENINGS, RATE, SECONDS = 300, 50, 100, 3
 @pytest.mark.timeout(900)  # a stack of its own; the 2-core machine may be shared by other test runs
 def test_pipeline_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "pipeline.json"
-    done = subprocess.run(
-        [sys.executable, "bench/pipeline.py", "--small", "--referrals", str(REFERRALS), "--openings", str(OPENINGS),
-         "--offered-rate", str(RATE), "--offered-seconds", str(SECONDS), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=840, check=False,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    r = json.loads(out.read_text())
+    r = run_bench("pipeline.py", "--small", "--referrals", str(REFERRALS), "--openings", str(OPENINGS), "--offered-rate", str(RATE), "--offered-seconds", str(SECONDS), out=out)
     assert r["complete"] is True and "failure" not in r
     assert (r["referrals"], r["openings"]) == (REFERRALS, OPENINGS)
 

@@ -5,14 +5,12 @@ routing, PostgreSQL and Kafka is there, and that decisions went in set-based bat
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.benchmarks import run_bench
+
 REFERRALS, OPENINGS = 300, 100
 
 
@@ -21,13 +19,7 @@ REFERRALS, OPENINGS = 300, 100
 @pytest.mark.timeout(900)  # a stack of its own; the 2-core machine may be shared by other test runs
 def test_routing_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "routing.json"
-    done = subprocess.run(
-        [sys.executable, "bench/routing.py", "--referrals", str(REFERRALS), "--openings", str(OPENINGS),
-         "--timeout", "600", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=840, check=False,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-    r = json.loads(out.read_text())
+    r = run_bench("routing.py", "--referrals", str(REFERRALS), "--openings", str(OPENINGS), "--timeout", "600", out=out)
     assert r["complete"] is True and r["decided"] == REFERRALS == r["routed"] + r["unmatched"]
     assert 0 < r["routed"] and r["deadletters"] == 0 and r["referrals_decided_per_s"] > 0
     assert r["database"]["decisions"] == {k: v for k, v in (("routed", r["routed"]), ("unmatched", r["unmatched"])) if v}
