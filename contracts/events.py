@@ -481,19 +481,27 @@ class ErasureRequester(StrEnum):
 
 class CandidateErasedV1(Payload):
     """A candidate's personal data was erased: their key is destroyed and every service drops what it
-    holds about them. Counts in the ledger remain; nothing links them to the person any more."""
+    holds about them. Counts in the ledger remain; nothing links them to the person any more.
+    Since 1.2 a partner's erasure of its own referrals of the person names the partner (`partner_id`)."""
 
     event_type: ClassVar[str] = "candidate.erased.v1"
-    schema_version: ClassVar[str] = "1.1"
+    schema_version: ClassVar[str] = "1.2"
     topic: ClassVar[topics.Topic] = topics.CANDIDATES
 
     candidate_id: Id
     referral_ids: list[Id] = Field(
         max_length=REFERRALS_PER_CANDIDATE_MAX,
-        description="Every referral of the candidate, so services can find what to drop.",
+        description="Every referral of the candidate, so services can find what to drop"
+        " (with `partner_id`: that partner's referrals of the candidate only).",
     )
     requested_by: ErasureRequester
     erased_at: AwareDatetime
+    partner_id: Id | None = Field(
+        default=None,
+        description="Set when a partner erased only what it holds: its own referrals of the candidate, listed in"
+        " `referral_ids`. The person's key and other partners' referrals remain, so services drop what these"
+        " referrals carry and nothing else. Absent: the person is erased network-wide.",
+    )
 
     def subject(self) -> str:
         return self.candidate_id
