@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts import Envelope, events
-from plumbing import webhooks
+from plumbing import scrub, webhooks
 from plumbing.context import Context
 from services.employer_gateway import domain, store
 from services.employer_gateway.domain import Notice, Opening, OpeningState, Referral
@@ -315,10 +315,16 @@ async def update_profile(ctx: Context, env: Envelope, event: events.ReferralUpda
 
 
 async def erase_candidate(ctx: Context, env: Envelope, event: events.CandidateErasedV1) -> None:
-    """The candidate's referrals in progress are withdrawn and their personal data forgotten,
-    here and for any decision still to come."""
+    """The erased referrals in progress are withdrawn and their personal data forgotten, here
+    (also in the outbox rows, stored answers and webhook deliveries: plumbing/scrub.py) and for
+    any decision still to come. A partner's erasure of its own referrals (`partner_id`) names
+    only those: the person's referrals from other partners stay as they are."""
     conn = ctx.conn
-    referral_ids = sorted(set(event.referral_ids) | set(await store.referrals_of_candidate(conn, event.candidate_id)))
+    everywhere = event.partner_id is None
+    named = set(event.referral_ids)
+    if everywhere:
+        named |= set(await store.referrals_of_candidate(conn, event.candidate_id))
+    referral_ids = sorted(named)
     await store.lock_referrals(conn, referral_ids)  # in one order, so two erasures cannot deadlock
     await store.note_erasure(conn, referral_ids, event.erased_at)
     await store.forget_contacts(conn, referral_ids)
@@ -331,3 +337,4 @@ async def erase_candidate(ctx: Context, env: Envelope, event: events.CandidateEr
                 await store.set_routing(
                     conn, referral_id, employer_id, domain.ERASED, domain.without_personal_data(routing)
                 )
+    await scrub.scrub(conn, referral_ids, event.candidate_id if everywhere else None)

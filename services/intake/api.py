@@ -48,7 +48,8 @@ class Withdrawal(BaseModel):
 
 
 class ErasureRequest(BaseModel):
-    """Partners name a referral they made; operators may also name the candidate."""
+    """Partners name a referral they made (their own referrals of that person are erased);
+    operators name a referral or the candidate (the person is erased network-wide)."""
 
     referral_id: str | None = None
     candidate_id: str | None = None
@@ -241,35 +242,47 @@ async def withdraw_referral(
 @router.post(
     "/erasures",
     tags=["personal data"],
-    summary="Erase a candidate's personal data everywhere (the person's right to erasure)",
-    description="Destroys the candidate's key (every sealed copy becomes unreadable), unlinks their identities, "
-    "withdraws their open referrals and emits `candidate.erased` so every service drops what it holds. "
-    "Counts remain. A partner names one of its referrals; an operator may name the candidate id.",
+    summary="Erase personal data: a partner's own referrals of a person, or (an operator) the person everywhere",
+    description="A partner names one of its referrals: every referral it made of that person is erased (sealed "
+    "contact and demographics, profile, its reference and their link to the candidate) and withdrawn where still "
+    "open; other partners' referrals of the person stay, and the answer counts only the caller's own. An operator "
+    "names a referral or the candidate id: the person is erased network-wide (their key destroyed, so every sealed "
+    "copy becomes unreadable; their identities unlinked; every partner's referrals withdrawn). Either way "
+    "`candidate.erased` tells every service to drop what it holds of those referrals. Counts remain.",
     responses=problems.responses(400, 401, 403, 404, 409, 422),
 )
 async def erase(body: ErasureRequest, request: Request, who: Caller) -> dict[str, Any]:
     require(who, "partner", "operator")
+    intake = _intake(request)
     async with pool_of(request).acquire() as conn, conn.transaction():
+        if who.kind == "partner":
+            if body.referral_id is None:
+                raise problems.Problem(403, "forbidden", "Forbidden", "partners name a referral_id, not a candidate_id")
+            try:
+                own = await intake.erase_own(conn, who.id, body.referral_id, who.ref, correlation_id(request))
+            except NotFound:
+                raise problems.not_found("referral") from None
+            except Conflict:
+                raise problems.Problem(409, "already-erased", "Already erased", current_state="erased") from None
+            return {"candidate_id": own.candidate_id, "referrals": own.referrals, "erased_at": own.erased_at.isoformat()}
         candidate_id = body.candidate_id
         if body.referral_id is not None:
-            row = await store.candidate_of(conn, body.referral_id, who.id if who.kind == "partner" else None)
+            row = await store.candidate_of(conn, body.referral_id, None)
             if row is None:
                 raise problems.not_found("referral")
             if row["status"] == "erased":
                 raise problems.Problem(409, "already-erased", "Already erased", current_state="erased")
             candidate_id = row["candidate_id"]
-        elif who.kind != "operator":
-            raise problems.Problem(403, "forbidden", "Forbidden", "partners name a referral_id, not a candidate_id")
         assert candidate_id is not None
         done = await store.erasure(conn, candidate_id)
         if done is None:
             try:
-                await _intake(request).erase(
-                    conn, candidate_id, events.ErasureRequester(who.kind), who.ref, correlation_id(request)
-                )
+                await intake.erase(conn, candidate_id, events.ErasureRequester(who.kind), who.ref, correlation_id(request))
             except NotFound:
-                raise problems.not_found("candidate") from None
+                pass  # erased by another request while this one waited, or never known
             done = await store.erasure(conn, candidate_id)
+            if done is None:
+                raise problems.not_found("candidate")
     return {"candidate_id": candidate_id, "referrals": done["referral_count"], "erased_at": done["erased_at"].isoformat()}
 
 

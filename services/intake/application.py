@@ -20,7 +20,7 @@ import asyncpg
 from opentelemetry import context as otel_context
 
 from contracts import Envelope, build, events
-from plumbing import outbox, tracing
+from plumbing import outbox, scrub, tracing
 from plumbing.context import Clock, system_clock
 from plumbing.vault import CandidateKey, Vault
 from services.intake import domain, store
@@ -58,6 +58,15 @@ class Submission:
     # The (traceparent, tracestate) its event continues, when submitted apart from the
     # request that made it (a group of requests); None: the trace current at submit.
     trace: tuple[str | None, str | None] | None = None
+
+
+@dataclass(frozen=True)
+class PartnerErasure:
+    """What a partner is told of its erasure: its own referrals only."""
+
+    candidate_id: str
+    referrals: int
+    erased_at: datetime
 
 
 class NotFound(Exception):
@@ -107,12 +116,27 @@ class Intake:
         one, as it would in a later transaction."""
         if not items:
             return []
-        candidates = await store.resolve_candidates(
-            conn, [domain.identity_hashes(i.referral.candidate, self.secret) for i in items]
-        )
+        identities = [domain.identity_hashes(i.referral.candidate, self.secret) for i in items]
         external = [(i.partner_id, i.referral.external_id) for i in items if i.referral.external_id]
-        triples = [(i.partner_id, c, i.referral.target_key()) for i, c in zip(items, candidates, strict=True)]
-        await store.lock(conn, [f"{p}|ext|{e}" for p, e in external] + [f"{p}|{c}|{t}" for p, c, t in triples])
+        # The candidates' locks, which an erasure of them takes too (`store.lock_for_erasure`),
+        # are taken with the duplicate keys; a statement after them sees an erasure committed
+        # meanwhile. A candidate erased so is not brought back (the submission re-created the
+        # destroyed key, and its referral stayed readable but answered "already erased"): the
+        # links this transaction made to them are dropped and the person resolved again, to a
+        # fresh candidate with a fresh key that a later erasure can erase.
+        while True:
+            candidates = await store.resolve_candidates(conn, identities)
+            triples = [(i.partner_id, c, i.referral.target_key()) for i, c in zip(items, candidates, strict=True)]
+            await store.lock(
+                conn,
+                [f"{p}|ext|{e}" for p, e in external]
+                + [f"{p}|{c}|{t}" for p, c, t in triples]
+                + [store.candidate_lock(c) for c in candidates],
+            )
+            erased = await store.erased_among(conn, sorted(set(candidates)))
+            if not erased:
+                break
+            await store.unlink_erased(conn, sorted({h for hs in identities for h in hs}), erased)
         by_external: dict[tuple[str, str], tuple[str, str]] = {}
         by_triple: dict[tuple[str, str, str], str] = {}
         for row in await store.active_matches(conn, external, triples):
@@ -204,8 +228,11 @@ class Intake:
         key = await self.vault.key(conn, row["candidate_id"])
         assert key is not None  # current() checked
         if change.candidate is not None:
-            # The person may now also be reached by a new e-mail or phone: link it to them.
-            await store.resolve_candidates(conn, [domain.identity_hashes(after.candidate, self.secret)])
+            # The person may now also be reached by a new e-mail or phone: linked to this
+            # candidate (so the duplicate check and their erasure find it). One that already
+            # identifies another candidate stays theirs: a partner must not be able to take
+            # someone's identity over by editing a referral.
+            await store.link_identities(conn, row["candidate_id"], domain.identity_hashes(after.candidate, self.secret))
         sealed = _new_row(after, referral_id, partner_id, row["candidate_id"], row["entry"], key)
         await store.save_update(conn, referral_id, sealed.submission, sealed.contact_sealed, sealed.demographics_sealed)
         if changed:
@@ -238,12 +265,80 @@ class Intake:
         principal: str,
         correlation_id: str,
     ) -> events.CandidateErasedV1:
-        """Forget the person everywhere: destroy their key, unlink their identities, withdraw
-        their open referrals, and tell every service to drop what it holds."""
+        """Forget the person everywhere (an operator's action): destroy their key, unlink their
+        identities, withdraw every partner's open referrals of them, strip them from the rows
+        kept for operations, and tell every service to drop what it holds."""
+        await store.lock_for_erasure(conn, candidate_id)
         rows = await store.referrals_of(conn, candidate_id)
         if not rows:
             raise NotFound(candidate_id)
         now = self.now()
+        await self._withdraw_for_erasure(conn, candidate_id, rows, now, correlation_id)
+        await self.vault.destroy(conn, candidate_id)
+        await store.erase(conn, candidate_id, requested_by.value, principal, len(rows))
+        referral_ids = [r["referral_id"] for r in rows]
+        await scrub.scrub(conn, referral_ids, candidate_id)
+        erased = events.CandidateErasedV1(
+            candidate_id=candidate_id, referral_ids=referral_ids, requested_by=requested_by, erased_at=now
+        )
+        await outbox.emit(conn, erased, source=SOURCE, correlation_id=correlation_id)
+        return erased
+
+    async def erase_own(
+        self, conn: asyncpg.Connection, partner_id: str, referral_id: str, principal: str, correlation_id: str
+    ) -> PartnerErasure:
+        """A partner erases what it holds about the person its referral names: every one of its
+        own referrals of them (sealed contact and demographics, profile, its reference, their
+        link to the candidate), withdrawn where still open. Other partners' referrals, and the
+        candidate's key they are sealed with, stay; `candidate.erased` names the partner and
+        only its referrals, so every service drops those and nothing else. When the partner
+        held the person's only referrals, nothing is left to keep: the person is erased
+        network-wide (the answer is the same either way, so it tells nothing of others)."""
+        row = await store.candidate_of(conn, referral_id, partner_id)
+        if row is None:
+            raise NotFound(referral_id)
+        if row["status"] == "erased":
+            raise Conflict("the referral was erased already", "erased")
+        candidate_id = row["candidate_id"]
+        await store.lock_for_erasure(conn, candidate_id)
+        rows = await store.referrals_of(conn, candidate_id)
+        own = [r for r in rows if r["partner_id"] == partner_id]
+        if referral_id not in {r["referral_id"] for r in own}:  # erased while this waited for the lock
+            raise Conflict("the referral was erased already", "erased")
+        if len(own) == len(rows):
+            erased = await self.erase(conn, candidate_id, events.ErasureRequester.partner, principal, correlation_id)
+            return PartnerErasure(candidate_id, len(own), erased.erased_at)
+        now = self.now()
+        await self._withdraw_for_erasure(conn, candidate_id, own, now, correlation_id)
+        referral_ids = [r["referral_id"] for r in own]
+        await store.erase_referrals(conn, partner_id, referral_ids, principal, now)
+        # The person stays identified by what the remaining referrals say of them (an e-mail
+        # or phone only this partner supplied no longer leads to them).
+        key = await self.vault.key(conn, candidate_id)
+        if key is not None:
+            kept = [r for r in rows if r["partner_id"] != partner_id and r["contact_sealed"]]
+            hashes = {
+                h
+                for r in kept
+                for h in domain.identity_hashes(
+                    domain.Contact.model_construct(**key.open(store.sealed(r["contact_sealed"]), "contact")), self.secret
+                )
+            }
+            await store.keep_identities(conn, candidate_id, sorted(hashes))
+        await scrub.scrub(conn, referral_ids)
+        erased = events.CandidateErasedV1(
+            candidate_id=candidate_id,
+            referral_ids=referral_ids,
+            requested_by=events.ErasureRequester.partner,
+            erased_at=now,
+            partner_id=partner_id,
+        )
+        await outbox.emit(conn, erased, source=SOURCE, correlation_id=correlation_id)
+        return PartnerErasure(candidate_id, len(own), now)
+
+    async def _withdraw_for_erasure(
+        self, conn: asyncpg.Connection, candidate_id: str, rows: list[asyncpg.Record], at: datetime, correlation_id: str
+    ) -> None:
         for row in rows:
             if row["status"] == "active":
                 withdrawn = events.ReferralWithdrawnV1(
@@ -251,19 +346,9 @@ class Intake:
                     partner_id=row["partner_id"],
                     candidate_id=candidate_id,
                     reason=events.WithdrawalReason.candidate_erased,
-                    withdrawn_at=now,
+                    withdrawn_at=at,
                 )
                 await outbox.emit(conn, withdrawn, source=SOURCE, correlation_id=correlation_id)
-        await self.vault.destroy(conn, candidate_id)
-        await store.erase(conn, candidate_id, requested_by.value, principal, len(rows))
-        erased = events.CandidateErasedV1(
-            candidate_id=candidate_id,
-            referral_ids=[r["referral_id"] for r in rows],
-            requested_by=requested_by,
-            erased_at=now,
-        )
-        await outbox.emit(conn, erased, source=SOURCE, correlation_id=correlation_id)
-        return erased
 
 
 async def _active(conn: asyncpg.Connection, referral_id: str, partner_id: str) -> asyncpg.Record:

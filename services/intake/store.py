@@ -188,24 +188,74 @@ async def candidate_of(conn: asyncpg.Connection, referral_id: str, partner_id: s
     )
 
 
+def candidate_lock(candidate_id: str) -> str:
+    """The key (`lock`) that a submission naming the candidate and an erasure of them share."""
+    return f"candidate|{candidate_id}"
+
+
+async def lock_for_erasure(conn: asyncpg.Connection, candidate_id: str) -> None:
+    """Wait for every submission that chose the candidate, and keep new ones from choosing
+    them until this transaction ends (a submission takes the same lock, then checks whether
+    the candidate was erased: `Intake.submit_all`).
+
+    Only this lock: an erasure waits for nothing else a submission holds (the referral rows
+    it locks are committed ones; a submission only inserts), so the two never deadlock.
+    """
+    await lock(conn, [candidate_lock(candidate_id)])
+
+
+async def erased_among(conn: asyncpg.Connection, candidate_ids: list[str]) -> set[str]:
+    """Those of the candidates erased network-wide: a submission must not bring them back."""
+    rows = await conn.fetch("SELECT candidate_id FROM erasures WHERE candidate_id = ANY($1::text[])", candidate_ids)
+    return {r["candidate_id"] for r in rows}
+
+
+async def unlink_erased(conn: asyncpg.Connection, hashes: list[str], erased: set[str]) -> None:
+    """Drop links of these hashes to erased candidates (made by a submission the erasure could not see)."""
+    await conn.execute(
+        "DELETE FROM candidate_identities WHERE identity_hash = ANY($1::text[]) AND candidate_id = ANY($2::text[])",
+        hashes,
+        sorted(erased),
+    )
+
+
+async def link_identities(conn: asyncpg.Connection, candidate_id: str, hashes: list[str]) -> None:
+    """Link hashes nobody has yet to the candidate (under the hashes' locks, as
+    `resolve_candidates` takes them); one already linked to another candidate stays theirs."""
+    await lock(conn, hashes)
+    await _link(conn, {h: candidate_id for h in hashes})
+
+
+async def keep_identities(conn: asyncpg.Connection, candidate_id: str, hashes: list[str]) -> None:
+    """The candidate is identified by these hashes only from now on."""
+    await conn.execute(
+        "DELETE FROM candidate_identities WHERE candidate_id = $1 AND NOT (identity_hash = ANY($2::text[]))",
+        candidate_id,
+        hashes,
+    )
+
+
 async def referrals_of(conn: asyncpg.Connection, candidate_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT referral_id, partner_id, status FROM referrals WHERE candidate_id = $1 ORDER BY submitted_at FOR UPDATE",
+        "SELECT referral_id, partner_id, status, contact_sealed FROM referrals WHERE candidate_id = $1"
+        " ORDER BY submitted_at FOR UPDATE",
         candidate_id,
     )
+
+
+# The referral row once erased: one row per referral stays, for the counts.
+_ERASE_ROWS = (
+    "UPDATE referrals SET status = 'erased', candidate_id = 'erased', external_id = NULL, contact_sealed = NULL,"
+    " demographics_sealed = NULL, submission = submission - 'contact_sealed' - 'demographics_sealed' - 'skills'"
+    "   - 'credentials' - 'training' - 'location' - 'highest_degree' || jsonb_build_object('candidate_id', 'erased'),"
+    " withdrawn_at = COALESCE(withdrawn_at, now()), withdrawal_reason = COALESCE(withdrawal_reason, 'candidate_erased')"
+)
 
 
 async def erase(conn: asyncpg.Connection, candidate_id: str, requested_by: str, principal: str, count: int) -> None:
     """Drop everything intake holds about the person; keep one row per referral for the counts."""
     await conn.execute("DELETE FROM candidate_identities WHERE candidate_id = $1", candidate_id)
-    await conn.execute(
-        "UPDATE referrals SET status = 'erased', candidate_id = 'erased', external_id = NULL, contact_sealed = NULL,"
-        " demographics_sealed = NULL, submission = submission - 'contact_sealed' - 'skills' - 'credentials' - 'training'"
-        "   || jsonb_build_object('candidate_id', 'erased'),"
-        " withdrawn_at = COALESCE(withdrawn_at, now()), withdrawal_reason = COALESCE(withdrawal_reason, 'candidate_erased')"
-        " WHERE candidate_id = $1",
-        candidate_id,
-    )
+    await conn.execute(_ERASE_ROWS + " WHERE candidate_id = $1", candidate_id)
     await conn.execute(
         "INSERT INTO erasures (candidate_id, requested_by, principal, referral_count) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT DO NOTHING",
@@ -213,6 +263,23 @@ async def erase(conn: asyncpg.Connection, candidate_id: str, requested_by: str, 
         requested_by,
         principal,
         count,
+    )
+
+
+async def erase_referrals(
+    conn: asyncpg.Connection, partner_id: str, referral_ids: list[str], principal: str, at: datetime
+) -> None:
+    """Drop what intake holds from these referrals of one partner (their sealed contact and
+    demographics, profile, reference and link to the candidate), and record that it happened."""
+    await conn.execute(_ERASE_ROWS + " WHERE referral_id = ANY($1::text[]) AND partner_id = $2", referral_ids, partner_id)
+    await conn.execute(
+        "INSERT INTO partner_erasures (erasure_id, partner_id, principal, referral_count, erased_at)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        f"era_{domain.random_hex()}",
+        partner_id,
+        principal,
+        len(referral_ids),
+        at,
     )
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from contracts import Envelope, events
 from contracts.events import Payload
+from plumbing import scrub
 from plumbing.context import Context
 from services.outcomes import domain, notify, store
 
@@ -110,3 +111,6 @@ async def erase(ctx: Context, env: Envelope, payload: events.CandidateErasedV1) 
     await store.mark_erased(conn, referral_ids, payload.erased_at)
     await store.redact(conn, referral_ids)
     await store.reproject_many(conn, referral_ids)
+    # Its outbox rows and webhook deliveries too (ids and states only today: kept stripped
+    # whatever they carry tomorrow). A partner's erasure (`partner_id`) names only its referrals.
+    await scrub.scrub(conn, referral_ids, payload.candidate_id if payload.partner_id is None else None)

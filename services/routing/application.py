@@ -23,6 +23,7 @@ from datetime import datetime
 import asyncpg
 
 from contracts import Envelope, events
+from plumbing import scrub
 from plumbing.context import Context, Outgoing
 from services.routing import domain, store
 from services.routing.catalogue import decide_in
@@ -197,10 +198,14 @@ async def withdraw(ctx: Context, referral_ids: list[str], at: datetime, reason: 
 
 
 async def erase(ctx: Context, event: events.CandidateErasedV1) -> None:
-    """Every referral of the person is withdrawn (whichever of this and their withdrawals comes
-    first), and routing forgets their pseudonymous id."""
+    """Every erased referral is withdrawn (whichever of this and their withdrawals comes
+    first), and routing forgets their candidate's profile, also in its outbox rows and stored
+    answers (plumbing/scrub.py). A partner's erasure of its own referrals (`partner_id`) names
+    only those: the person's other referrals keep their candidate."""
+    everywhere = event.partner_id is None
     await store.withdraw(ctx.conn, event.referral_ids, event.erased_at, events.WithdrawalReason.candidate_erased.value)
-    await store.forget_candidate(ctx.conn, event.candidate_id, event.referral_ids)
+    await store.forget_candidate(ctx.conn, event.candidate_id if everywhere else None, event.referral_ids)
+    await scrub.scrub(ctx.conn, event.referral_ids, event.candidate_id if everywhere else None)
 
 
 # --- deciding ------------------------------------------------------------------------------

@@ -304,8 +304,9 @@ async def withdraw(conn: asyncpg.Connection, referral_ids: list[str], at: dateti
     return sorted(released.elements())
 
 
-async def forget_candidate(conn: asyncpg.Connection, candidate_id: str, referral_ids: list[str]) -> int:
-    """Drop the erased person's pseudonymous id from every decision; counts stay."""
+async def forget_candidate(conn: asyncpg.Connection, candidate_id: str | None, referral_ids: list[str]) -> int:
+    """Drop the erased person's pseudonymous id and profile from the referrals' decisions (and,
+    given the candidate, from every decision about them); counts stay."""
     result = await conn.execute(
         "UPDATE decisions SET candidate_id = NULL, skills = '{}', credentials = '{}', degree = NULL, location = NULL,"
         " credential_list = '[]'"

@@ -1,0 +1,224 @@
+"""Erasure in intake on real PostgreSQL (issue 14): who may erase what, erasure racing
+submissions, identities changed by an update, and the rows kept for operations.
+
+A partner erases only its own referrals of a person; the person everywhere is an operator's
+erasure. Concurrent erasures and submissions end with nothing readable and nothing
+un-erasable. An updated e-mail or phone belongs to the referral's own candidate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from contracts import Envelope, events
+from plumbing import db
+from plumbing.vault import Unreadable, Vault
+from services.intake import domain, store
+from services.intake.application import Accepted, Conflict, Duplicate, Intake
+
+pytestmark = pytest.mark.integration
+MIGRATIONS = Path(store.__file__).parent / "migrations"
+SECRET = b"integration-secret"
+OPERATOR = events.ErasureRequester.operator
+
+
+def person(email: str | None = None, phone: str | None = None, **over) -> domain.ReferralIn:  # type: ignore[no-untyped-def]
+    doc = {
+        "candidate": {"given_name": "Ana", "family_name": "Diaz", "email": email, "phone": phone},
+        "skills": ["Python"],
+        "consent": {"share_with_employers": True, "given_at": datetime(2026, 11, 1, tzinfo=UTC).isoformat()},
+        **over,
+    }
+    return domain.validate_referral(doc)
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def intake(pool) -> Intake:  # type: ignore[no-untyped-def]
+    await db.migrate(pool, MIGRATIONS)
+    async with pool.acquire() as conn:
+        await Vault.ensure_schema(conn)
+    return Intake(Vault(os.urandom(32)), SECRET)
+
+
+async def submit(pool: asyncpg.Pool, intake: Intake, partner: str, referral: domain.ReferralIn) -> Accepted | Duplicate:
+    async with pool.acquire() as conn, conn.transaction():
+        (result,) = await intake.submit(conn, partner, [referral], entry="api", correlation_id="t")
+    return result
+
+
+async def accepted(pool: asyncpg.Pool, intake: Intake, partner: str, referral: domain.ReferralIn) -> Accepted:
+    result = await submit(pool, intake, partner, referral)
+    assert isinstance(result, Accepted), result
+    return result
+
+
+async def outbox(pool: asyncpg.Pool) -> list[Envelope]:
+    return [Envelope.from_bytes(r["value"]) for r in await pool.fetch("SELECT value FROM outbox ORDER BY id")]
+
+
+async def readable(pool: asyncpg.Pool, intake: Intake, referral_id: str, partner: str) -> bool:
+    async with pool.acquire() as conn:
+        row = await store.find(conn, referral_id, partner)
+        try:
+            await intake.current(conn, row)
+        except (Conflict, Unreadable, TypeError):
+            return False
+    return True
+
+
+async def identities(pool: asyncpg.Pool, candidate_id: str) -> set[str]:
+    rows = await pool.fetch("SELECT identity_hash FROM candidate_identities WHERE candidate_id = $1", candidate_id)
+    return {r["identity_hash"] for r in rows}
+
+
+async def test_a_partner_erases_only_its_own_referrals_and_learns_nothing_of_others(pool, intake):
+    t = tag()
+    email, phone = f"victim-{t}@example.org", "+1 312 555 0142"
+    victim = await accepted(pool, intake, "p_a", person(email))
+    # The attack of issue 14: partner B refers the same e-mail (and a phone only it knows), then erases.
+    mine = await accepted(pool, intake, "p_b", person(email, phone))
+    again = await accepted(pool, intake, "p_b", person(email, target_onet_soc_code="15-1252"))
+    assert victim.candidate_id == mine.candidate_id == again.candidate_id
+    await pool.execute("UPDATE outbox SET published_at = now()")  # as the publisher leaves them
+
+    async with pool.acquire() as conn, conn.transaction():
+        answer = await intake.erase_own(conn, "p_b", mine.referral_id, "partner:p_b", "t")
+    assert answer.referrals == 2  # its own two, not the person's three
+
+    # Partner A's referral is untouched and readable; the key survives for it.
+    assert await readable(pool, intake, victim.referral_id, "p_a")
+    row_a = await pool.fetchrow("SELECT * FROM referrals WHERE referral_id = $1", victim.referral_id)
+    assert row_a["status"] == "active" and row_a["candidate_id"] == victim.candidate_id
+    # B's rows keep nothing readable nor any link to the person.
+    for ref in (mine.referral_id, again.referral_id):
+        row = await pool.fetchrow("SELECT * FROM referrals WHERE referral_id = $1", ref)
+        assert row["status"] == "erased" and row["candidate_id"] == "erased" and row["contact_sealed"] is None
+        assert "skills" not in json.loads(row["submission"])
+        assert not await readable(pool, intake, ref, "p_b")
+    # The phone only B supplied no longer leads to the person; A's e-mail still does.
+    assert await identities(pool, victim.candidate_id) == set(domain.identity_hashes(person(email).candidate, SECRET))
+    assert await pool.fetchval("SELECT count(*) FROM erasures") == 0
+    assert await pool.fetchval("SELECT referral_count FROM partner_erasures WHERE partner_id = 'p_b'") == 2
+
+    # The event names B and only B's referrals, so every service drops those and nothing else.
+    sent = await outbox(pool)
+    (erased,) = [e for e in sent if e.type == "candidate.erased.v1"]
+    assert erased.data["partner_id"] == "p_b" and sorted(erased.data["referral_ids"]) == sorted(
+        [mine.referral_id, again.referral_id])
+    withdrawn = [e.data["referral_id"] for e in sent if e.type == "referral.withdrawn.v1"]
+    assert sorted(withdrawn) == sorted([mine.referral_id, again.referral_id])
+    # B's published events are stripped in the outbox; A's stay as they were.
+    for env in sent:
+        if env.type == "referral.submitted.v2":
+            ours = env.data["referral_id"] != victim.referral_id
+            assert ("contact_sealed" in env.data) is not ours and (env.data["candidate_id"] == "erased") is ours
+
+    # Again: already erased. Then A erases its own: the last referrals, so the person goes entirely.
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(Conflict):
+            await intake.erase_own(conn, "p_b", again.referral_id, "partner:p_b", "t")
+        last = await intake.erase_own(conn, "p_a", victim.referral_id, "partner:p_a", "t")
+    assert last.referrals == 1
+    assert await pool.fetchval("SELECT referral_count FROM erasures WHERE candidate_id = $1", victim.candidate_id) == 1
+    async with pool.acquire() as conn:
+        assert await intake.vault.key(conn, victim.candidate_id) is None
+    assert await identities(pool, victim.candidate_id) == set()
+    assert (await outbox(pool))[-1].data.get("partner_id") is None  # network-wide now
+
+
+async def test_an_operator_erases_the_person_everywhere(pool, intake):
+    email = f"op-{tag()}@example.org"
+    a = await accepted(pool, intake, "p_a", person(email))
+    b = await accepted(pool, intake, "p_b", person(email))
+    async with pool.acquire() as conn, conn.transaction():
+        erased = await intake.erase(conn, a.candidate_id, OPERATOR, "operator:ops", "t")
+    assert sorted(erased.referral_ids) == sorted([a.referral_id, b.referral_id]) and erased.partner_id is None
+    assert not await readable(pool, intake, a.referral_id, "p_a") and not await readable(pool, intake, b.referral_id, "p_b")
+
+
+async def test_updated_contact_is_linked_to_the_referrals_own_candidate(pool, intake):
+    t = tag()
+    first = await accepted(pool, intake, "p1", person(f"old-{t}@example.org"))
+    someone_else = await accepted(pool, intake, "p2", person(f"other-{t}@example.org"))
+    async with pool.acquire() as conn, conn.transaction():
+        await intake.update(conn, "p1", first.referral_id, domain.Profile.model_validate(
+            {"candidate": {"given_name": "Ana", "family_name": "Diaz", "email": f"new-{t}@example.org",
+                           "phone": "+1 312 555 0177"}}), "t")
+    # The person under their new e-mail is the same person: a duplicate for the same target.
+    dup = await submit(pool, intake, "p1", person(f"new-{t}@example.org"))
+    assert dup == Duplicate(first.referral_id, "duplicate-referral")
+    assert (await submit(pool, intake, "p3", person(None, "(312) 555-0177"))).candidate_id == first.candidate_id
+
+    # An e-mail that already identifies someone else stays theirs (no taking identities over).
+    async with pool.acquire() as conn, conn.transaction():
+        await intake.update(conn, "p1", first.referral_id, domain.Profile.model_validate(
+            {"candidate": {"given_name": "Ana", "family_name": "Diaz", "email": f"other-{t}@example.org"}}), "t")
+    other = set(domain.identity_hashes(person(f"other-{t}@example.org").candidate, SECRET))
+    assert other <= await identities(pool, someone_else.candidate_id)
+
+    # Erased: every identity the person had, the updated ones too, is unlinked.
+    async with pool.acquire() as conn, conn.transaction():
+        await intake.erase(conn, first.candidate_id, OPERATOR, "operator:ops", "t")
+    assert await identities(pool, first.candidate_id) == set()
+    fresh = await accepted(pool, intake, "p1", person(f"new-{t}@example.org"))
+    assert fresh.candidate_id != first.candidate_id
+
+
+async def test_erasures_racing_submissions_leave_nothing_readable_and_nothing_unerasable(pool, intake):
+    """Each round: one person referred by p1; then, at once, an operator's erasure, p2's
+    erasure of its own referral, and submissions of the person by p2 and p3."""
+
+    async def erase(candidate_id: str) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await intake.erase(conn, candidate_id, OPERATOR, "operator:ops", "t")
+
+    async def erase_own(partner: str, referral_id: str) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            try:
+                await intake.erase_own(conn, partner, referral_id, f"partner:{partner}", "t")
+            except Conflict:
+                pass  # erased by the operator first
+
+    for _ in range(10):
+        email = f"race-{tag()}@example.org"
+        first = await accepted(pool, intake, "p1", person(email))
+        own = await accepted(pool, intake, "p2", person(email, target_onet_soc_code="15-1252"))
+        await asyncio.gather(
+            erase(first.candidate_id),
+            erase_own("p2", own.referral_id),
+            submit(pool, intake, "p2", person(email)),
+            submit(pool, intake, "p3", person(email)),
+        )
+
+    # Invariant: a referral is erased (nothing readable), or active under a candidate that is
+    # not recorded as erased, with a key that opens it, and its partner can erase it.
+    rows = await pool.fetch("SELECT * FROM referrals ORDER BY submitted_at")
+    erased = {r["candidate_id"] for r in await pool.fetch("SELECT candidate_id FROM erasures")}
+    survivors = [r for r in rows if r["status"] != "erased"]
+    for r in rows:
+        if r["status"] == "erased":
+            assert r["contact_sealed"] is None and r["candidate_id"] == "erased"
+        else:
+            assert r["candidate_id"] not in erased, dict(r)
+            assert await readable(pool, intake, r["referral_id"], r["partner_id"])
+    for r in survivors:
+        async with pool.acquire() as conn, conn.transaction():
+            try:
+                await intake.erase_own(conn, r["partner_id"], r["referral_id"], "partner", "t")
+            except Conflict:
+                pass  # erased with an earlier survivor of the same person and partner
+    assert await pool.fetchval("SELECT count(*) FROM referrals WHERE status <> 'erased'") == 0
+    assert await pool.fetchval("SELECT count(*) FROM candidate_identities") == 0
+    assert await pool.fetchval("SELECT count(*) FROM keyvault.candidate_keys k JOIN erasures e USING (candidate_id)") == 0
