@@ -556,3 +556,49 @@ async def test_placement_then_erasure_keeps_the_hire_counted(outcomes):
     await deliver(outcomes, erased("cand_h", "ref_h"))
     assert await funnel(pool) == before and before["placed"] == 1
     assert await pool.fetchval("SELECT status FROM referral_facts WHERE referral_id = 'ref_h'") == "hired"
+
+
+# --- a partner's erasure of its own referrals (candidate.erased with partner_id) -----------------
+
+
+def erased_by_partner(cand: str, partner: str, *refs: str) -> events.CandidateErasedV1:
+    return events.CandidateErasedV1(
+        candidate_id=cand, referral_ids=list(refs), requested_by=events.ErasureRequester.partner, erased_at=T0,
+        partner_id=partner,
+    )
+
+
+async def published(pool: asyncpg.Pool, event_type: str) -> list[dict]:
+    """The data of the service's outbox rows of this type, once the publisher has published them."""
+    await pool.execute("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")
+    found = [json.loads(r["value"]) for r in await pool.fetch("SELECT value FROM outbox ORDER BY id")]
+    return [e["data"] for e in found if e["type"] == event_type]
+
+
+async def test_routing_drops_only_the_partners_referrals_and_strips_their_published_events(routing):
+    pool = routing.pool
+    await deliver(routing, opening("opn1", ["python"], capacity=3))
+    await deliver(routing, submitted("ref_b", "Python", "Canary Skill", cand="cand_x"))
+    await deliver(routing, submitted("ref_a", "Python", cand="cand_x"))  # another partner's, same person
+    assert {d["referral_id"] for d in await published(pool, "referral.routed.v1")} == {"ref_a", "ref_b"}
+
+    await deliver(routing, erased_by_partner("cand_x", "p2", "ref_b"))
+    rows = {r["referral_id"]: r for r in await pool.fetch("SELECT * FROM decisions")}
+    assert rows["ref_b"]["candidate_id"] is None and rows["ref_b"]["withdrawn_at"] == T0
+    assert rows["ref_a"]["candidate_id"] == "cand_x" and rows["ref_a"]["withdrawn_at"] is None
+    assert await routed_count(pool, "opn1") == 1
+    about = {d["referral_id"]: d for d in await published(pool, "referral.routed.v1")}
+    assert about["ref_b"]["candidate_id"] == "erased" and "candidate_skills" not in about["ref_b"]
+    assert about["ref_a"]["candidate_id"] == "cand_x" and "candidate_skills" in about["ref_a"]
+    assert await count_mentions(pool, "canary") == {}
+
+
+async def test_the_gateway_drops_only_the_partners_referrals(gateway):
+    pool = gateway.pool
+    await deliver(gateway, routed("ref_b", cand="cand_x"))
+    await deliver(gateway, routed("ref_a", cand="cand_x"))  # another partner's, same person
+    await deliver(gateway, erased_by_partner("cand_x", "p2", "ref_b"))
+    b, a = await referral_row(pool, "ref_b"), await referral_row(pool, "ref_a")
+    assert b["state"] == "withdrawn" and b["candidate_id"] == "erased"
+    assert "candidate_skills" not in json.loads(b["routing"])
+    assert a["state"] == "routed" and a["candidate_id"] == "cand_x" and "candidate_skills" in json.loads(a["routing"])
