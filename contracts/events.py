@@ -7,12 +7,13 @@ demographics: those stay with intake.
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from contracts import topics
 from contracts.bounds import (
@@ -83,29 +84,53 @@ class WageUnit(StrEnum):
 
 CENT = Decimal("0.01")
 
+# An amount of money, one definition for what the documents say and what is checked: written
+# as a decimal string, "<up to 10 digits>[.<1 or 2 digits>]"; read as such a string, or as a
+# JSON number from 0 to AMOUNT_MAX with at most two decimals (0.57 and 31.5 are amounts,
+# 0.005 and 1e-7 are not). Anything else is refused (a 422 problem from an API), so the
+# documents' example values and extremes are exactly what the code accepts
+# (tests/unit/test_amount_schema.py checks both against a JSON Schema validator).
+AMOUNT_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+AMOUNT_MAX = Decimal("9999999999.99")
+_AMOUNT_TEXT = re.compile(AMOUNT_PATTERN)
+AMOUNT_WRITTEN = {"type": "string", "pattern": AMOUNT_PATTERN, "maxLength": 13}
+AMOUNT_READ = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": float(AMOUNT_MAX), "multipleOf": float(CENT)},
+        AMOUNT_WRITTEN,
+    ]
+}
 
-def _plain(amount: Decimal) -> Decimal:
-    # pydantic counts digits without trailing zeros, so "1.000…0" with any number of zeros
-    # (or "0E+99999999999999") passes max_digits and would be written back as it came:
-    # write such amounts plainly, at most two decimals; any other is written as it was sent.
-    try:
-        amount = amount + 0  # -0 (which ge=0 lets through) becomes 0
-        exponent = amount.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -2:
-            return amount.quantize(CENT)
-        if isinstance(exponent, int) and exponent > 0:
-            return amount.quantize(Decimal(1))
-        return amount
-    except InvalidOperation:
-        raise ValueError("not an amount with at most two decimals") from None
+
+def _amount(value: object) -> Decimal:
+    if isinstance(value, str):
+        if not _AMOUNT_TEXT.fullmatch(value):
+            raise ValueError("an amount as text is up to 10 digits with up to two decimals, such as 31.50")
+        return Decimal(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("an amount is a number or a decimal string")
+    # A float as JSON wrote it (its shortest form): 0.57 has two decimals, though 0.57 / 0.01
+    # is not a whole number in binary floating point.
+    amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not amount.is_finite() or not 0 <= amount <= AMOUNT_MAX:
+        raise ValueError(f"an amount is from 0 to {AMOUNT_MAX}")
+    exponent = amount.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        raise ValueError("an amount has at most two decimals")
+    # Written plainly: -0 (which 0 <= lets through) as 0, an exponent (a Decimal built in
+    # Python, such as 1E+3) as digits, trailing zeros beyond two decimals cut.
+    amount = amount + 0
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        return amount.quantize(Decimal(1))
+    return amount.quantize(CENT) if isinstance(exponent, int) and exponent < -2 else amount
 
 
-# Read: a number or a decimal string; written: "<up to 10 digits>[.<1 or 2 digits>]".
 Amount = Annotated[
     Decimal,
-    Field(ge=0, max_digits=12, decimal_places=2),
-    AfterValidator(_plain),
-    WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$", "maxLength": 13}, mode="serialization"),
+    BeforeValidator(_amount),
+    WithJsonSchema(AMOUNT_READ, mode="validation"),
+    WithJsonSchema(AMOUNT_WRITTEN, mode="serialization"),
 ]
 
 
