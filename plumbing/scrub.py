@@ -43,6 +43,7 @@ PERSONAL_KEYS = frozenset(
         "demographics_sealed",
         "candidate",
         "candidate_skills",
+        "held",  # skills.gap_observed: the candidate's skills
         "credentials",
         "credential_list",
         "training",

@@ -220,9 +220,11 @@ async def unlink_erased(conn: asyncpg.Connection, hashes: list[str], erased: set
 
 
 async def link_identities(conn: asyncpg.Connection, candidate_id: str, hashes: list[str]) -> None:
-    """Link hashes nobody has yet to the candidate (under the hashes' locks, as
-    `resolve_candidates` takes them); one already linked to another candidate stays theirs."""
-    await lock(conn, hashes)
+    """Link hashes nobody has yet to the candidate; one already linked to another candidate
+    stays theirs. Without the hashes' advisory locks: the caller holds the referral's row lock,
+    which an erasure (holding the candidate's lock) may be waiting for, while a submission
+    holding a hash's lock may be waiting for that candidate's lock; the unique key alone
+    decides between this and a submission linking the same new hash."""
     await _link(conn, {h: candidate_id for h in hashes})
 
 

@@ -244,9 +244,9 @@ def partner_status(facts: Iterable[Fact | str]) -> str:
 # --- erasure ----------------------------------------------------------------------------
 
 ERASED = "erased"
-# Personal parts of an event's data: sealed contact and demographics, the candidate's skills as routed, and
-# their credentials and training. Skills keep only their vocabulary ids.
-PERSONAL_KEYS = frozenset({"contact_sealed", "demographics_sealed", "candidate_skills", "credentials", "training"})
+# Personal parts of an event's data: sealed contact and demographics, the candidate's skills as routed (and as
+# `held` in a skills-gap observation), and their credentials and training. Skills keep only their vocabulary ids.
+PERSONAL_KEYS = frozenset({"contact_sealed", "demographics_sealed", "candidate_skills", "credentials", "training", "held"})
 
 
 def redact(data: dict[str, Any]) -> dict[str, Any]:
