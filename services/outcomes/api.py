@@ -12,6 +12,7 @@ from plumbing import problems
 from plumbing.auth import Principal, principal, require
 from plumbing.service import pool_of
 from services.outcomes import domain, store
+from services.outcomes.timeline import for_partner
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 Caller = Annotated[Principal, Depends(principal)]
@@ -20,8 +21,10 @@ Caller = Annotated[Principal, Depends(principal)]
 @router.get(
     "/referrals/{referral_id}/timeline",
     summary="Every recorded event of a referral, in the order they happened",
-    description="Partners see their own referrals; employers see their part of referrals routed to them "
-    "(their events only, without the referral's overall status); operators see everything.",
+    description="Partners see their own referrals, with every event, but of an employer's event only its ids, "
+    "codes, dates and the job's terms: a wage as `wage_band` (the closed loop's band of the hourly wage, not the "
+    "exact figure) and no free text (`detail`). Employers see their part of referrals routed to them (their events "
+    "only, as they reported them, without the referral's overall status); operators see everything.",
     responses=problems.responses(401, 404),
 )
 async def timeline(referral_id: str, request: Request, who: Caller) -> dict[str, Any]:
@@ -42,21 +45,21 @@ async def timeline(referral_id: str, request: Request, who: Caller) -> dict[str,
         "stages": list(view["stages"]),
         "anomalies": list(view["anomalies"]),
     }
-    return {
-        "referral_id": referral_id,
-        **whole,
-        "events": [
-            {
-                "seq": r["seq"],
-                "event_id": str(r["event_id"]),
-                "type": r["event_type"],
-                "occurred_at": r["occurred_at"].isoformat(),
-                "recorded_at": r["recorded_at"].isoformat(),
-                "data": json.loads(r["envelope"])["data"],
-            }
-            for r in rows
-        ],
-    }
+    entries = [
+        {
+            "seq": r["seq"],
+            "event_id": str(r["event_id"]),
+            "type": r["event_type"],
+            "occurred_at": r["occurred_at"].isoformat(),
+            "recorded_at": r["recorded_at"].isoformat(),
+            "data": json.loads(r["envelope"])["data"],
+        }
+        for r in rows
+    ]
+    # A partner is told of a hire what the closed loop tells it: a wage band, no employer's words.
+    if who.kind == "partner":
+        entries = for_partner(entries)
+    return {"referral_id": referral_id, **whole, "events": entries}
 
 
 @router.get(

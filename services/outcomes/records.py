@@ -42,11 +42,15 @@ class Placement:
 
     @property
     def hourly_wage(self) -> Decimal:
-        """The wage per hour (a weekly, monthly or yearly amount over the contracted hours)."""
-        weeks = {"hour": None, "week": Decimal(1), "month": Decimal(52) / Decimal(12), "year": Decimal(52)}[self.wage_unit]
-        if weeks is None:
-            return self.wage_amount
-        return (self.wage_amount / weeks / Decimal(str(self.hours_per_week))).quantize(Decimal("0.01"))
+        return hourly_wage(self.wage_amount, self.wage_unit, self.hours_per_week)
+
+
+def hourly_wage(amount: Decimal, unit: str, hours_per_week: float) -> Decimal:
+    """The wage per hour (a weekly, monthly or yearly amount over the contracted hours)."""
+    weeks = {"hour": None, "week": Decimal(1), "month": Decimal(52) / Decimal(12), "year": Decimal(52)}[unit]
+    if weeks is None:
+        return amount
+    return (amount / weeks / Decimal(str(hours_per_week))).quantize(Decimal("0.01"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,79 @@
+"""Who sees what of a referral's timeline, through outcomes' API on real PostgreSQL (issue 14:
+partners saw exact wages and employers' free text there, while the closed loop deliberately
+tells them only a wage band). The partner sees every event, an employer's with the closed
+loop's wage band and without its words; the employer its own events as it reported them; the
+operator everything. Across the running network: tests/e2e/test_routing_capacity.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from contracts import build, events
+from plumbing.auth import Principal
+from services.outcomes.app import DEFINITION as OUTCOMES
+from tests.integration.test_outcomes_ledger import apply, outcomes_app
+from tests.integration.test_withdraw_update_erase import T0, consumer_for, make_pool, routed, submitted  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+IDS = {"referral_id": "ref_v", "employer_id": "emp1", "opening_id": "opn1"}
+TERMS = {"job_title": "Junior Developer", "onet_soc_code": "15-1252.00", "hours_per_week": 40,
+         "employment_type": "full_time", "benefits": {"health": True}, "start_date": date(2027, 1, 4)}
+SECRET = "the hiring manager's private words"
+
+
+def history() -> list[events.Payload]:
+    return [
+        submitted("ref_v", "python", cand="cand_v"),
+        routed("ref_v", cand="cand_v"),
+        events.ReferralAcknowledgedV1(**IDS),
+        events.InterviewScheduledV1(**IDS, interview_id="i1", scheduled_for=T0, mode=events.InterviewMode.video),
+        events.InterviewCancelledV1(**IDS, interview_id="i1", cancelled_by=events.CancelledBy.employer, detail=SECRET),
+        events.OfferExtendedV1(**IDS, **TERMS, offer_id="o1", wage=events.Wage(amount="58760.00", unit="year")),
+        events.PlacementReportedV1(**IDS, **TERMS, wage=events.Wage(amount="28.25", unit="hour")),
+        # No hours stated: banded over the placement's 40 hours (2,080.00 a week is 52.00 an hour).
+        events.RetentionCheckedV1(**IDS, milestone_days=30, still_employed=True, checked_on=date(2027, 2, 3),
+                                  wage=events.Wage(amount="2080.00", unit="week")),
+        events.SeparationReportedV1(**IDS, separated_on=date(2027, 3, 1), reason=events.SeparationReason.other,
+                                    detail=SECRET),
+    ]
+
+
+async def test_partners_see_wage_bands_and_no_employer_words_employers_and_operators_the_record(make_pool):  # noqa: F811
+    consumer = await consumer_for(make_pool, OUTCOMES)
+    for i, payload in enumerate(history()):
+        await apply(consumer, build(payload, source="/test", correlation_id="c", partner_id="p1",
+                                    time=T0 + timedelta(hours=i)))
+
+    views = {}
+    for who in (Principal("partner", "p1"), Principal("employer", "emp1"), Principal("operator", "ops")):
+        async with outcomes_app(consumer.pool, who) as http:
+            r = await http.get("/v1/referrals/ref_v/timeline")
+            assert r.status_code == 200, r.text
+            views[who.kind] = r.json()
+    partner = {e["type"]: e["data"] for e in views["partner"]["events"]}
+
+    assert len(partner) == len(history())  # every event, none left out
+    assert SECRET not in json.dumps(views["partner"])
+    assert '"wage":' not in json.dumps(views["partner"]) and "58760" not in json.dumps(views["partner"])
+    assert partner["offer.extended.v1"]["wage_band"] == "$25-30/hour"  # 58,760 a year over 40 h: 28.25
+    assert partner["placement.reported.v1"]["wage_band"] == "$25-30/hour"
+    assert partner["retention.checked.v1"]["wage_band"] == "$50/hour and more"
+    assert partner["placement.reported.v1"]["job_title"] == "Junior Developer"
+    assert partner["interview.cancelled.v1"] == {**IDS, "interview_id": "i1", "cancelled_by": "employer"}
+    assert partner["separation.reported.v1"]["reason"] == "other"
+    # The same band as the closed loop told the partner with the hire.
+    told = [json.loads(r["value"])["data"] for r in await consumer.pool.fetch(
+        "SELECT value FROM outbox WHERE topic = 'talentloop.partner-status' ORDER BY id")]
+    assert [t["detail"]["wage_band"] for t in told if t["status"] == "hired"] == ["$25-30/hour"]
+    assert partner["referral.submitted.v2"]["skills"]  # the partner's own events as recorded
+
+    for kind in ("employer", "operator"):
+        mine = {e["type"]: e["data"] for e in views[kind]["events"]}
+        assert mine["placement.reported.v1"]["wage"] == {"amount": "28.25", "unit": "hour", "currency": "USD"}
+        assert mine["offer.extended.v1"]["wage"]["amount"] == "58760.00"
+        assert mine["separation.reported.v1"]["detail"] == SECRET
+    assert "referral.submitted.v2" not in {e["type"] for e in views["employer"]["events"]}
