@@ -1,5 +1,5 @@
 """The routing service: matches submitted (and updated) referrals to open openings, with an explanation;
-withdrawn and erased referrals give their slot back; declined ones are routed again elsewhere."""
+withdrawn and erased referrals give their slot back unless placed; declined ones are routed again elsewhere."""
 
 import asyncio
 from pathlib import Path

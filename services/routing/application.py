@@ -193,6 +193,30 @@ async def decline(ctx: Context, cause: Cause, event: events.ReferralDeclinedV1) 
                         attempt)
 
 
+async def place(ctx: Context, event: events.PlacementReportedV1) -> None:
+    """The employer hired the candidate: the slot stays taken for good, also if the partner
+    withdraws the referral afterwards, or did so before routing learnt of the placement
+    (`domain.after_placement`)."""
+    row = await store.decision_for_update(ctx.conn, event.referral_id)
+    if row is None:
+        return  # routing has no decision on it: nothing was routed from here
+    after = domain.after_placement(row["outcome"], row["withdrawn_at"] is not None, row["opening_id"], event.opening_id)
+    if after.applies:
+        await store.place(ctx.conn, event.referral_id, event.opening_id, retake_slot=after.retakes_slot)
+
+
+async def offer_declined(ctx: Context, event: events.OfferDeclinedV1) -> None:
+    """The candidate turned the offer down: the referral ends there and its slot is free
+    (`domain.after_offer_declined`); it is not decided again."""
+    row = await store.decision_for_update(ctx.conn, event.referral_id)
+    if row is None:
+        return
+    after = domain.after_offer_declined(row["outcome"], row["withdrawn_at"] is not None, row["opening_id"],
+                                        event.opening_id)
+    if after.applies:
+        await store.end_with_offer_declined(ctx.conn, event.referral_id, event.opening_id, free_slot=after.frees_slot)
+
+
 async def withdraw(ctx: Context, referral_ids: list[str], at: datetime, reason: str) -> None:
     await store.withdraw(ctx.conn, referral_ids, at, reason)
 

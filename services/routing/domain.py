@@ -27,7 +27,11 @@ After the first decision (see `decides_again` and `releases_slot`):
 - An update of an unmatched referral is decided again with the updated profile; a routed
   referral stays where it is (the employer may already be acting on it).
 - A withdrawal (or the candidate's erasure) frees the slot a routed referral took, and a
-  withdrawn referral is never decided again.
+  withdrawn referral is never decided again. A placed referral keeps its slot for good (the
+  person holds the job; the gateway keeps the placement when the partner withdraws), also
+  when routing learns of the placement only after the withdrawal (`after_placement`).
+- The candidate turning the offer down ends the referral there and frees its slot; it is not
+  decided again (`after_offer_declined`).
 - An employer's decline (including the declines a closed opening makes) frees the slot
   and the referral is decided again, as a new attempt, among the other employers'
   openings: a referral never goes back to an employer it has been routed to
@@ -357,8 +361,10 @@ def decision_events(
     return [out, *gap_observations(candidate, decision)]
 
 
-# Outcomes of a stored decision. WITHDRAWN_UNSEEN: withdrawn (or erased) before any decision.
+# Outcomes of a stored decision. WITHDRAWN_UNSEEN: withdrawn (or erased) before any decision;
+# PLACED and OFFER_DECLINED: what became of a routing at its employer, as far as its slot goes.
 ROUTED, UNMATCHED, WITHDRAWN_UNSEEN, DECLINED = "routed", "unmatched", "withdrawn", "declined"
+PLACED, OFFER_DECLINED = "placed", "offer_declined"
 
 
 def decides_again(outcome: str, withdrawn: bool) -> bool:
@@ -367,8 +373,29 @@ def decides_again(outcome: str, withdrawn: bool) -> bool:
 
 
 def releases_slot(outcome: str, withdrawn: bool) -> bool:
-    """Does withdrawing the referral give its opening a slot back? (Once: a second withdrawal does not.)"""
+    """Does withdrawing the referral give its opening a slot back? Only a routing still in
+    progress does (once: a second withdrawal does not). A placed referral keeps its slot: the
+    person holds the job. A declined one, or one whose offer was turned down, gave it back then."""
     return outcome == ROUTED and not withdrawn
+
+
+@dataclass(frozen=True)
+class AfterPlacement:
+    """What a placement does to routing's decision on the referral."""
+
+    applies: bool  # the placement is at the opening of the current routing (not a repeat)
+    retakes_slot: bool  # a withdrawal gave the slot back before routing learnt of the placement
+
+
+def after_placement(outcome: str, withdrawn: bool, opening_id: str | None, placed_opening_id: str) -> AfterPlacement:
+    """The slot of a placed referral stays taken for good. The placement and a withdrawal
+    travel on different topics, so routing may see the withdrawal first although the gateway
+    placed the referral before the withdrawal reached it (the gateway then keeps the
+    placement): the slot the withdrawal gave back is taken again. A repeated placement, or
+    one at another opening than the current routing's, changes nothing."""
+    if outcome != ROUTED or opening_id != placed_opening_id:
+        return AfterPlacement(False, False)
+    return AfterPlacement(True, withdrawn)
 
 
 @dataclass(frozen=True)
@@ -389,3 +416,12 @@ def after_decline(
     if outcome != ROUTED or withdrawn or opening_id != declined_opening_id:
         return AfterDecline(False, False, False)
     return AfterDecline(True, True, attempt < max_attempts)
+
+
+def after_offer_declined(outcome: str, withdrawn: bool, opening_id: str | None, declined_opening_id: str) -> AfterDecline:
+    """The candidate turned the offer down: the referral ends at that employer (the gateway no
+    longer counts it against the opening), so its slot is free, unless a withdrawal gave it
+    back already. The candidate chose so: it is not decided again."""
+    if outcome != ROUTED or opening_id != declined_opening_id:
+        return AfterDecline(False, False, False)
+    return AfterDecline(True, not withdrawn, False)

@@ -34,6 +34,14 @@ async def on_referral_declined(ctx: Context, env: Envelope, event: events.Referr
     await application.decline(ctx, Cause.of(env), event)
 
 
+async def on_placement_reported(ctx: Context, env: Envelope, event: events.PlacementReportedV1) -> None:
+    await application.place(ctx, event)
+
+
+async def on_offer_declined(ctx: Context, env: Envelope, event: events.OfferDeclinedV1) -> None:
+    await application.offer_declined(ctx, event)
+
+
 async def on_referral_withdrawn(ctx: Context, env: Envelope, event: events.ReferralWithdrawnV1) -> None:
     await application.withdraw(ctx, [event.referral_id], event.withdrawn_at, event.reason.value)
 
@@ -71,5 +79,7 @@ HANDLERS = {
     events.ReferralUpdatedV1.event_type: on_referral_updated,
     events.ReferralWithdrawnV1.event_type: on_referral_withdrawn,
     events.ReferralDeclinedV1.event_type: on_referral_declined,
+    events.PlacementReportedV1.event_type: on_placement_reported,
+    events.OfferDeclinedV1.event_type: on_offer_declined,
     events.CandidateErasedV1.event_type: on_candidate_erased,
 }

@@ -24,6 +24,11 @@ from services.routing.domain import (
     skills,
 )
 
+# Decisions that occupy a slot of their opening (fair share counts them per partner; the
+# `decisions_held` index has this predicate): a routing in progress, and a placement for good
+# (the person holds the job, even if the partner withdraws the referral afterwards).
+HOLDS_SLOT = "(outcome = 'placed' OR (outcome = 'routed' AND withdrawn_at IS NULL))"
+
 
 async def upsert_opening(
     conn: asyncpg.Connection, event: events.OpeningPostedV1 | events.OpeningUpdatedV1, at: datetime
@@ -109,7 +114,7 @@ async def openings_for(conn: asyncpg.Connection, candidate: Candidate, *, neares
             NEAREST_POOL,
         )
     held = await conn.fetch(
-        "SELECT opening_id, partner_id, count(*) AS n FROM decisions WHERE outcome = 'routed' AND withdrawn_at IS NULL"
+        f"SELECT opening_id, partner_id, count(*) AS n FROM decisions WHERE {HOLDS_SLOT}"
         " AND opening_id = ANY($1::text[]) GROUP BY opening_id, partner_id",
         [r["opening_id"] for r in rows],
     )
@@ -127,8 +132,7 @@ async def take_slot(conn: asyncpg.Connection, candidate: Candidate, opening_id: 
     if row is None or row["state"] != "open" or row["routed_count"] >= row["capacity"]:
         return False
     held = await conn.fetchval(
-        "SELECT count(*) FROM decisions WHERE opening_id = $1 AND partner_id = $2 AND outcome = 'routed'"
-        " AND withdrawn_at IS NULL",
+        f"SELECT count(*) FROM decisions WHERE opening_id = $1 AND partner_id = $2 AND {HOLDS_SLOT}",
         opening_id,
         candidate.partner_id,
     )
@@ -264,6 +268,24 @@ async def decline(conn: asyncpg.Connection, referral_id: str, employer_id: str, 
     await conn.execute("UPDATE openings SET routed_count = routed_count - 1 WHERE opening_id = $1", opening_id)
 
 
+async def place(conn: asyncpg.Connection, referral_id: str, opening_id: str, *, retake_slot: bool) -> None:
+    """The referral was placed at the opening: its slot is never given back. `retake_slot`: a
+    withdrawal gave it back before routing learnt of the placement, so it is taken again, even
+    if another referral took it meanwhile (the routed count may then exceed the capacity: the
+    opening has no slot until enough referrals in progress there end; migration 005)."""
+    await conn.execute("UPDATE decisions SET outcome = 'placed' WHERE referral_id = $1", referral_id)
+    if retake_slot:
+        await conn.execute("UPDATE openings SET routed_count = routed_count + 1 WHERE opening_id = $1", opening_id)
+
+
+async def end_with_offer_declined(conn: asyncpg.Connection, referral_id: str, opening_id: str, *, free_slot: bool) -> None:
+    """The candidate turned the offer down: the referral ends there, its slot free (`free_slot`)
+    unless a withdrawal gave it back already."""
+    await conn.execute("UPDATE decisions SET outcome = 'offer_declined' WHERE referral_id = $1", referral_id)
+    if free_slot:
+        await conn.execute("UPDATE openings SET routed_count = routed_count - 1 WHERE opening_id = $1", opening_id)
+
+
 async def withdraw(conn: asyncpg.Connection, referral_ids: list[str], at: datetime, reason: str) -> list[str]:
     """Mark the referrals withdrawn and give back the slots the routed ones took.
 
@@ -392,7 +414,7 @@ class Postings:
         # Partners' held slots matter only while an opening is young (the fair-share hold).
         held = await conn.fetch(
             "SELECT d.opening_id, d.partner_id, count(*) AS n FROM decisions d JOIN openings o USING (opening_id)"
-            " WHERE o.state = 'open' AND o.posted_at > $1 AND d.outcome = 'routed' AND d.withdrawn_at IS NULL"
+            f" WHERE o.state = 'open' AND o.posted_at > $1 AND {HOLDS_SLOT}"
             " GROUP BY d.opening_id, d.partner_id",
             earliest - FAIR_SHARE_HOLD,
         )
