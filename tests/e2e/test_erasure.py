@@ -61,10 +61,11 @@ async def scan_topics(bootstrap: str, needles: list[bytes]) -> dict[str, int]:
 
 
 async def scan_database(url: str, needles: list[str], only: list[str] | None = None) -> dict[str, int]:
-    """Rows holding a needle, by table: every table of every schema (or `only` these). An
-    outbox row's event is bytes: it is read as text too."""
+    """Rows holding a needle, by table: every table of every schema (or `only` these), one
+    scan of each. An outbox row's event is bytes: it is read as text too."""
     conn = await asyncpg.connect(url)
     hits: dict[str, int] = {}
+    patterns = [f"%{n}%" for n in needles]
     try:
         tables = await conn.fetch(
             "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
@@ -75,14 +76,12 @@ async def scan_database(url: str, needles: list[str], only: list[str] | None = N
             if only is not None and name not in only:
                 continue
             row = "t::text || convert_from(t.value, 'UTF8')" if t["table_name"] == "outbox" else "t::text"
-            for needle in needles:
-                n = await conn.fetchval(
-                    f'SELECT count(*) FROM "{t["table_schema"]}"."{t["table_name"]}" AS t'
-                    f" WHERE {row} ILIKE '%' || $1 || '%'",
-                    needle,
-                )
-                if n:
-                    hits[name] = hits.get(name, 0) + n
+            n = await conn.fetchval(
+                f'SELECT count(*) FROM "{t["table_schema"]}"."{t["table_name"]}" AS t WHERE {row} ILIKE ANY($1::text[])',
+                patterns,
+            )
+            if n:
+                hits[name] = n
     finally:
         await conn.close()
     return hits
