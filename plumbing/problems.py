@@ -130,7 +130,7 @@ def install(app: FastAPI) -> None:
 
 
 DESCRIPTIONS = {
-    400: "Bad request (e.g. a malformed Idempotency-Key)",
+    400: "Bad request: a body that cannot be parsed (not JSON, not UTF-8, a broken multipart form) or a malformed Idempotency-Key",
     401: "Missing, unknown, expired or revoked API key",
     403: "This route is not for your kind of credentials, or your API key lacks the scope it needs",
     404: "No such resource visible to you",
@@ -164,9 +164,11 @@ def document(app: FastAPI) -> None:
                 # Every authenticated route may also refuse a key without the scope it needs.
                 if "401" in op.get("responses", {}):
                     op["responses"].setdefault("403", {})
-                # Every body is size-limited (plumbing/body_limits.py).
+                # Every body is size-limited (plumbing/body_limits.py), and one that cannot be
+                # parsed at all (not JSON, not UTF-8, a broken multipart) is a 400 before validation.
                 if "requestBody" in op:
                     op.setdefault("responses", {}).setdefault("413", {})
+                    op["responses"].setdefault("400", {})
                 for status, response in op.get("responses", {}).items():
                     if status.isdigit() and int(status) >= 400:
                         response["content"] = {MEDIA_TYPE: {"schema": PROBLEM_REF}}

@@ -29,7 +29,8 @@ class EndpointIn(BaseModel):
 
 
 class EndpointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # minProperties: the document says what `something` checks (a null is "unchanged").
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
     url: str | None = Field(default=None, max_length=2000)
     event_types: list[str] | None = None
     active: bool | None = None
@@ -119,6 +120,10 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
         check_types(body.event_types)
         changes = body.model_dump(exclude_unset=True)
         if changes.get("url") is not None:
+            # Another owner's endpoint is not found before its new URL is judged: the answer
+            # (and the name resolution it costs) must not depend on what a foreign id would get.
+            if endpoint_id not in {e["endpoint_id"] for e in await webhooks.list_endpoints(pool_of(request), ref)}:
+                raise problems.not_found("endpoint")
             await checked(request, changes["url"])
         async with pool_of(request).acquire() as conn:
             view = await webhooks.update_endpoint(conn, ref, endpoint_id, changes)

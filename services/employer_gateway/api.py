@@ -17,6 +17,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from contracts import bounds, events
 from plumbing import idempotency, problems
@@ -68,16 +69,18 @@ class OpeningIn(BaseModel):
 class OpeningPatch(BaseModel):
     """The parts of the posting to change; what is left out stays as it is."""
 
-    model_config = ConfigDict(extra="forbid")
-    title: Title | None = None
-    onet_soc_code: SocCode | None = None
-    required_skills: RequiredSkills | None = None
-    preferred_skills: PreferredSkills | None = None
-    capacity: Capacity | None = None
-    wage: events.Wage | None = None
-    location: Location | None = None
-    remote: bool | None = None
-    required_credentials: RequiredCredentials | None = None
+    # The document says what the validator below checks: at least one field, and null only
+    # for degree_required (SkipJsonSchema: None is the default of a field left out, never a value).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+    title: Title | SkipJsonSchema[None] = None
+    onet_soc_code: SocCode | SkipJsonSchema[None] = None
+    required_skills: RequiredSkills | SkipJsonSchema[None] = None
+    preferred_skills: PreferredSkills | SkipJsonSchema[None] = None
+    capacity: Capacity | SkipJsonSchema[None] = None
+    wage: events.Wage | SkipJsonSchema[None] = None
+    location: Location | SkipJsonSchema[None] = None
+    remote: bool | SkipJsonSchema[None] = None
+    required_credentials: RequiredCredentials | SkipJsonSchema[None] = None
     degree_required: DegreeRequired = Field(default=None, description="null: no degree is mandatory any more.")
 
     @model_validator(mode="after")
