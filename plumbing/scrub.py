@@ -35,8 +35,12 @@ from typing import Any
 
 import asyncpg
 
+from contracts import events
+
 ERASED = "erased"
-# Fields that describe the person (the candidate's side of a referral), wherever they appear.
+# What is personal in an event's data (or an answer's): fields that describe the person, the
+# candidate's side of a referral. The one definition: outcomes redacts its ledger with `strip`
+# too (services/outcomes/domain.py), so what an erasure removes is the same everywhere.
 PERSONAL_KEYS = frozenset(
     {
         "contact_sealed",
@@ -55,6 +59,30 @@ PERSONAL_KEYS = frozenset(
 PERSONAL_LISTS = frozenset({"unknown_skills"})
 # Event types that are themselves the record of an erasure.
 KEEP_TYPES = frozenset({"candidate.erased.v1"})
+
+
+def network_wide(event: events.CandidateErasedV1) -> str | None:
+    """The candidate a `candidate.erased` erases everywhere (an operator's erasure, or a
+    partner's that held every referral of the person); None when a partner erased only its
+    own referrals (`partner_id` set): the person's other referrals keep their candidate, and
+    only the listed referrals are erased."""
+    return event.candidate_id if event.partner_id is None else None
+
+
+def strip(obj: dict[str, Any]) -> dict[str, Any]:
+    """One object about an erased person without its personal parts: the candidate id becomes
+    "erased", `skills` keep their vocabulary ids only (the text the partner wrote goes; v1's
+    free-text skills go entirely), `PERSONAL_LISTS` become empty. Shallow (`redact` finds the
+    nested objects); nothing is added, so the result is never larger than the original, and
+    stripping twice gives the same result."""
+    out = {k: v for k, v in obj.items() if k not in PERSONAL_KEYS}
+    if "candidate_id" in out:
+        out["candidate_id"] = ERASED
+    for name in PERSONAL_LISTS & out.keys():
+        out[name] = []
+    if isinstance(out.get("skills"), list):
+        out["skills"] = [{"id": s.get("id")} for s in out["skills"] if isinstance(s, dict)]
+    return out
 
 
 @dataclass
@@ -76,23 +104,14 @@ class Erased:
 
 
 def redact(value: Any, erased: Erased) -> Any:
-    """`value` with every object about the erased referrals or candidate stripped (and every
-    other object left as it is); never larger than the original."""
+    """`value` with every object about the erased referrals or candidate stripped (`strip`),
+    at any depth, and every other object left as it is; never larger than the original."""
     if isinstance(value, list):
         return [redact(v, erased) for v in value]
     if not isinstance(value, dict):
         return value
     out = {k: redact(v, erased) for k, v in value.items()}
-    if not erased.about(value):
-        return out
-    out = {k: v for k, v in out.items() if k not in PERSONAL_KEYS}
-    if "candidate_id" in out:
-        out["candidate_id"] = ERASED
-    for name in PERSONAL_LISTS & out.keys():
-        out[name] = []
-    if isinstance(out.get("skills"), list):
-        out["skills"] = [{"id": s.get("id")} for s in out["skills"] if isinstance(s, dict)]
-    return out
+    return strip(out) if erased.about(value) else out
 
 
 def _patterns(erased: Erased) -> list[str]:

@@ -113,4 +113,4 @@ async def erase(ctx: Context, env: Envelope, payload: events.CandidateErasedV1) 
     await store.reproject_many(conn, referral_ids)
     # Its outbox rows and webhook deliveries too (ids and states only today: kept stripped
     # whatever they carry tomorrow). A partner's erasure (`partner_id`) names only its referrals.
-    await scrub.scrub(conn, referral_ids, payload.candidate_id if payload.partner_id is None else None)
+    await scrub.scrub(conn, referral_ids, scrub.network_wide(payload))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts import events
+from plumbing import scrub
 from services.outcomes import records
 
 # event family (the type without its version: every version states the same fact) -> fact
@@ -243,25 +244,12 @@ def partner_status(facts: Iterable[Fact | str]) -> str:
 
 # --- erasure ----------------------------------------------------------------------------
 
-ERASED = "erased"
-# Personal parts of an event's data: sealed contact and demographics, the candidate's skills as routed (and as
-# `held` in a skills-gap observation), and their credentials and training. Skills keep only their vocabulary ids.
-PERSONAL_KEYS = frozenset({"contact_sealed", "demographics_sealed", "candidate_skills", "credentials", "training", "held"})
-
-
-def redact(data: dict[str, Any]) -> dict[str, Any]:
-    """An event's data without the erased candidate's personal parts.
-
-    The candidate id becomes "erased"; `skills` keep their vocabulary ids only (the text the
-    partner wrote goes; v1's free-text skills go entirely). Nothing is added, so the result
-    is never larger than the original, and redacting twice gives the same result.
-    """
-    out = {k: v for k, v in data.items() if k not in PERSONAL_KEYS}
-    if "candidate_id" in out:
-        out["candidate_id"] = ERASED
-    if isinstance(out.get("skills"), list):
-        out["skills"] = [{"id": s.get("id")} for s in out["skills"] if isinstance(s, dict)]
-    return out
+# What is personal in an event's data is defined once, for every service's erasure
+# (plumbing/scrub.py): the ledger is redacted with the same `strip` that cleans the rows kept
+# for operations. Live and rebuild both call `redact`, so their ledgers stay hash-equal.
+ERASED = scrub.ERASED
+PERSONAL_KEYS = scrub.PERSONAL_KEYS
+redact = scrub.strip
 
 
 def status_changed(

@@ -226,10 +226,10 @@ async def erase(ctx: Context, event: events.CandidateErasedV1) -> None:
     first), and routing forgets their candidate's profile, also in its outbox rows and stored
     answers (plumbing/scrub.py). A partner's erasure of its own referrals (`partner_id`) names
     only those: the person's other referrals keep their candidate."""
-    everywhere = event.partner_id is None
+    candidate_id = scrub.network_wide(event)
     await store.withdraw(ctx.conn, event.referral_ids, event.erased_at, events.WithdrawalReason.candidate_erased.value)
-    await store.forget_candidate(ctx.conn, event.candidate_id if everywhere else None, event.referral_ids)
-    await scrub.scrub(ctx.conn, event.referral_ids, event.candidate_id if everywhere else None)
+    await store.forget_candidate(ctx.conn, candidate_id, event.referral_ids)
+    await scrub.scrub(ctx.conn, event.referral_ids, candidate_id)
 
 
 # --- deciding ------------------------------------------------------------------------------

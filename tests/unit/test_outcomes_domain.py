@@ -2,6 +2,8 @@ import itertools
 
 import pytest
 
+from plumbing import scrub
+from services.outcomes import domain
 from services.outcomes.domain import Fact, anomalies, derive, partner_status, stages_reached
 
 pytestmark = pytest.mark.unit
@@ -95,3 +97,19 @@ def test_the_partner_is_told_a_status_change_only_once_it_is_named_and_the_statu
     assert status_changed("ref1", "p1", "submitted", {}, None).previous_status is None  # first word
     assert status_changed("ref1", "p1", "hired", {}, "hired") is None  # nothing moved
     assert status_changed("ref1", "", "in_review", {}, None) is None  # no event named the partner yet
+
+
+def test_redaction_removes_every_personal_field_the_erasure_removes_elsewhere():
+    """The ledger of an erased person keeps no field that intake, routing and the rows kept for
+    operations drop (degree and location were kept here before): one definition for all."""
+    data = {
+        "referral_id": "ref_1", "candidate_id": "cand_1", "partner_id": "p1",
+        "skills": [{"id": "python", "text": "Python (3 yrs)"}], "highest_degree": "bachelor",
+        "location": "Canary Town", "training": {"program": "Camp"}, "credentials": [{"name": "CNA"}],
+        "contact_sealed": {"kid": "k"}, "target_onet_soc_code": "15-1252.00",
+    }
+    out = domain.redact(data)
+    assert out == {"referral_id": "ref_1", "candidate_id": "erased", "partner_id": "p1",
+                   "skills": [{"id": "python"}], "target_onet_soc_code": "15-1252.00"}
+    assert domain.redact(out) == out
+    assert domain.redact is scrub.strip and domain.PERSONAL_KEYS is scrub.PERSONAL_KEYS
