@@ -19,9 +19,9 @@ from contracts.topics import partner_inbound
 from plumbing import idempotency, problems, tracing
 from plumbing.auth import Principal, principal, require
 from plumbing.idempotency import IdempotencyKey
-from plumbing.service import correlation_id, pool_of
-from services.intake import csv_import, domain, inbound, mapping, store
-from services.intake.application import Conflict, Intake, NotFound, Submission
+from plumbing.service import context_of, correlation_id, deps_of, pool_of
+from services.intake import application, csv_import, domain, inbound, mapping, store
+from services.intake.application import Conflict, NotFound, Submission
 from services.intake.grouped import ReferralGroups
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
@@ -61,8 +61,8 @@ class ErasureRequest(BaseModel):
         return self
 
 
-def _intake(request: Request) -> Intake:
-    return request.app.state.intake
+def _now(request: Request) -> datetime:
+    return deps_of(request).clock()
 
 
 def _adapter(request: Request, partner_id: str, fmt: str) -> mapping.Adapter:
@@ -96,7 +96,7 @@ async def _submit_one(request: Request, who: Principal, referral: domain.Referra
 def _group(request: Request) -> ReferralGroups:
     group = getattr(request.app.state, "group_commit", None)
     if group is None:  # an app started without intake's on_start (tests)
-        group = request.app.state.group_commit = ReferralGroups(pool_of(request), _intake(request))
+        group = request.app.state.group_commit = ReferralGroups(pool_of(request), deps_of(request))
     return group
 
 
@@ -121,7 +121,7 @@ def _publishable(request: Request, referral: domain.ReferralIn | domain.Profile)
     """422 naming the field when the referral cannot be accepted now (consent in the future)
     or its event could not be published or stored: refused here, before anything is
     written, never a failure after the answer."""
-    errors = domain.refused(referral, _intake(request).now())
+    errors = domain.refused(referral, _now(request))
     if errors:
         raise problems.invalid(errors)
 
@@ -141,7 +141,7 @@ async def partner_webhook(
 ) -> JSONResponse:
     require(who, "partner")
     adapter = _adapter(request, who.id, "json")
-    referral, errors = mapping.referral_from(adapter, record, now=_intake(request).now())
+    referral, errors = mapping.referral_from(adapter, record, now=_now(request))
     if referral is None:
         raise _invalid(errors)
     return await _submit_one(request, who, referral, "webhook", idempotency_key, record)
@@ -161,7 +161,7 @@ async def get_referral(referral_id: str, request: Request, who: Caller) -> dict[
         submission = json.loads(row["submission"])
         contact = None
         if row["status"] != "erased":
-            current = await _intake(request).current(conn, row)
+            current = await application.current(context_of(request, conn), row)
             contact = current.candidate.model_dump()
     return {
         "referral_id": row["referral_id"],
@@ -205,7 +205,7 @@ async def update_referral(
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
         try:
-            changed = await _intake(request).update(conn, who.id, referral_id, change, correlation_id(request))
+            changed = await application.update(context_of(request, conn), who.id, referral_id, change, correlation_id(request))
         except NotFound:
             raise problems.not_found("referral") from None
         except Conflict as exc:
@@ -228,7 +228,8 @@ async def withdraw_referral(
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
         try:
-            at = await _intake(request).withdraw(conn, who.id, referral_id, body.reason, correlation_id(request))
+            ctx = context_of(request, conn)
+            at = await application.withdraw(ctx, who.id, referral_id, body.reason, correlation_id(request))
         except NotFound:
             raise problems.not_found("referral") from None
         except Conflict as exc:
@@ -253,13 +254,13 @@ async def withdraw_referral(
 )
 async def erase(body: ErasureRequest, request: Request, who: Caller) -> dict[str, Any]:
     require(who, "partner", "operator")
-    intake = _intake(request)
     async with pool_of(request).acquire() as conn, conn.transaction():
+        ctx = context_of(request, conn)
         if who.kind == "partner":
             if body.referral_id is None:
                 raise problems.Problem(403, "forbidden", "Forbidden", "partners name a referral_id, not a candidate_id")
             try:
-                own = await intake.erase_own(conn, who.id, body.referral_id, who.ref, correlation_id(request))
+                own = await application.erase_own(ctx, who.id, body.referral_id, who.ref, correlation_id(request))
             except NotFound:
                 raise problems.not_found("referral") from None
             except Conflict:
@@ -277,7 +278,7 @@ async def erase(body: ErasureRequest, request: Request, who: Caller) -> dict[str
         done = await store.erasure(conn, candidate_id)
         if done is None:
             try:
-                await intake.erase(conn, candidate_id, events.ErasureRequester(who.kind), who.ref, correlation_id(request))
+                await application.erase(ctx, candidate_id, events.ErasureRequester(who.kind), who.ref, correlation_id(request))
             except NotFound:
                 pass  # erased by another request while this one waited, or never known
             done = await store.erasure(conn, candidate_id)
@@ -375,7 +376,7 @@ async def _drive(
     status, failure = "failed", "interrupted before the end of the file"
     try:
         async for step in csv_import.run(
-            pool, _intake(request), adapter, file.file, progress,
+            pool, deps_of(request), adapter, file.file, progress,
             correlation_id=correlation_id(request), max_row_bytes=max_row,
         ):
             yield step.as_dict()

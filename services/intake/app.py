@@ -15,7 +15,6 @@ from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.settings import Settings
 from services.intake import inbound, mapping, store
 from services.intake.api import imports, router
-from services.intake.application import Intake
 from services.intake.grouped import ReferralGroups
 
 # Records there are partners' plaintext. Intake deletes them from reads once processed
@@ -40,10 +39,8 @@ async def on_start(rt: Runtime) -> None:
     # Loaded (YAML, ~0.5 s of CPU) before the first request needs them, not during it.
     vocabulary.skills()
     vocabulary.occupations()
-    intake = Intake(vault, secret, clock=rt.deps.clock)
     adapters = mapping.load_all(settings.adapters_dir)
-    rt.app.state.intake = intake
-    rt.app.state.group_commit = ReferralGroups(rt.pool, intake)
+    rt.app.state.group_commit = ReferralGroups(rt.pool, rt.deps)
     rt.app.state.adapters = adapters
     topics = inbound.inbound_topics(adapters)
     if not topics:
@@ -54,7 +51,7 @@ async def on_start(rt: Runtime) -> None:
         timeout=120.0,  # a busy broker (a loaded machine, a cluster electing leaders) may take a while
     )
     consumer = inbound.InboundConsumer(
-        "intake", rt.pool, rt.producer, settings.max_attempts, settings.retry_backoff_s, intake=intake, adapters=topics
+        "intake", rt.pool, rt.producer, settings.max_attempts, settings.retry_backoff_s, deps=rt.deps, adapters=topics
     )
     rt.consume(consumer, list(topics))
     rt.app.state.consumer = consumer

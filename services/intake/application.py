@@ -2,13 +2,19 @@
 erase), the one way referrals enter the network and change.
 
 Every path (our JSON API, a partner's webhook, a CSV row, a record on the partner's
-Kafka topic) ends in `Intake.submit` with validated referrals, in the caller's
+Kafka topic) ends in `submit` with validated referrals, in the caller's
 transaction: candidates are resolved by keyed hashes, duplicates are found under
 advisory locks (so two concurrent requests cannot both accept the same person for the
 same target), personal data is sealed with the candidate's key, and the referral and its
 `referral.submitted` event commit together (outbox). The rules themselves are in
-`domain` (no I/O, no clock), the statements in `store`; the vault, the identity-hash
-secret and the clock are given to `Intake`, never looked up.
+`domain` (no I/O, no clock), the statements in `store`.
+
+Every use case takes a `Context` of the caller's transaction, as in every other service
+(plumbing/context.py): `ctx.conn`, the vault of candidate keys (`ctx.vault`), the clock
+(`ctx.now()`), the identity-hash secret (`ctx.settings.pseudonym_key`) and the outbox
+emitter (`ctx.emit`, `ctx.emit_many`); none is looked up. Routes bind one with
+`plumbing.service.context_of`, the group commit, the CSV import and the Kafka consumer with
+`Deps.bind` on the connection of their transaction.
 """
 
 from __future__ import annotations
@@ -19,13 +25,11 @@ from datetime import datetime
 import asyncpg
 from opentelemetry import context as otel_context
 
-from contracts import Envelope, build, events
-from plumbing import outbox, scrub, tracing
-from plumbing.context import Clock, system_clock
-from plumbing.vault import CandidateKey, Vault
+from contracts import events
+from plumbing import scrub, tracing
+from plumbing.context import Context, Outgoing
+from plumbing.vault import CandidateKey
 from services.intake import domain, store
-
-SOURCE = "/talentloop/intake"
 
 
 @dataclass(frozen=True)
@@ -79,276 +83,288 @@ class Conflict(Exception):
         self.state = state
 
 
-@dataclass
-class Intake:
-    """Intake's use cases, shared by every entry path (API, webhook, CSV, the partner's Kafka
-    topic); each runs in the caller's transaction. Its dependencies are given, not looked up:
-    the vault of candidate keys, the secret of identity hashes, and the clock."""
+def identity_secret(ctx: Context) -> bytes:
+    """The secret of identity hashes (intake requires the setting at start)."""
+    return (ctx.settings.pseudonym_key or "").encode()
 
-    vault: Vault
-    secret: bytes  # for identity hashes
-    clock: Clock = system_clock
 
-    def now(self) -> datetime:
-        return self.clock()
+async def submit(
+    ctx: Context,
+    partner_id: str,
+    referrals: list[domain.ReferralIn],
+    *,
+    entry: str,
+    correlation_id: str | None = None,
+    correlation_ids: list[str] | None = None,
+) -> list[Accepted | Duplicate]:
+    """Accept each referral or name the existing one it duplicates, in input order.
 
-    async def submit(
-        self,
-        conn: asyncpg.Connection,
-        partner_id: str,
-        referrals: list[domain.ReferralIn],
-        *,
-        entry: str,
-        correlation_id: str | None = None,
-        correlation_ids: list[str] | None = None,
-    ) -> list[Accepted | Duplicate]:
-        """Accept each referral or name the existing one it duplicates, in input order.
+    One correlation id for all, or one per referral (records of a Kafka batch)."""
+    ids = correlation_ids if correlation_ids is not None else [correlation_id or ""] * len(referrals)
+    return await submit_all(ctx, [Submission(partner_id, r, entry, c) for r, c in zip(referrals, ids, strict=True)])
 
-        One correlation id for all, or one per referral (records of a Kafka batch)."""
-        ids = correlation_ids if correlation_ids is not None else [correlation_id or ""] * len(referrals)
-        return await self.submit_all(
-            conn, [Submission(partner_id, r, entry, c) for r, c in zip(referrals, ids, strict=True)]
+
+async def submit_all(ctx: Context, items: list[Submission]) -> list[Accepted | Duplicate]:
+    """`submit` for submissions of any partners (concurrent API requests applied together):
+    a few statements for all of them, whatever their number. A later item sees an earlier
+    one, as it would in a later transaction."""
+    if not items:
+        return []
+    conn = ctx.conn
+    secret = identity_secret(ctx)
+    identities = [domain.identity_hashes(i.referral.candidate, secret) for i in items]
+    external = [(i.partner_id, i.referral.external_id) for i in items if i.referral.external_id]
+    # Locks, in the one order every intake transaction takes them (so none waits in a cycle):
+    # identity hashes (`resolve_candidates`), then duplicate keys and candidates (`store.lock`),
+    # then rows. The candidates' locks, which an erasure of them takes too
+    # (`store.lock_for_erasure`), are taken with the duplicate keys; a statement after them
+    # sees an erasure committed meanwhile. A candidate erased so is not brought back (the
+    # submission re-created the destroyed key, and its referral stayed readable but answered
+    # "already erased"): the links this transaction made to them are dropped and the person
+    # resolved again, to a fresh candidate with a fresh key that a later erasure can erase.
+    while True:
+        candidates = await store.resolve_candidates(conn, identities)
+        triples = [(i.partner_id, c, i.referral.target_key()) for i, c in zip(items, candidates, strict=True)]
+        await store.lock(
+            conn,
+            [f"{p}|ext|{e}" for p, e in external]
+            + [f"{p}|{c}|{t}" for p, c, t in triples]
+            + [store.candidate_lock(c) for c in candidates],
         )
+        erased = await store.erased_among(conn, sorted(set(candidates)))
+        if not erased:
+            break
+        await store.unlink_erased(conn, sorted({h for hs in identities for h in hs}), erased)
+    by_external: dict[tuple[str, str], tuple[str, str]] = {}
+    by_triple: dict[tuple[str, str, str], str] = {}
+    for row in await store.active_matches(conn, external, triples):
+        if row["external_id"]:
+            by_external[(row["partner_id"], row["external_id"])] = (row["referral_id"], row["candidate_id"])
+        by_triple[(row["partner_id"], row["candidate_id"], row["target_key"])] = row["referral_id"]
+    keys = await ctx.vault.keys(conn, candidates, create=True)
 
-    async def submit_all(self, conn: asyncpg.Connection, items: list[Submission]) -> list[Accepted | Duplicate]:
-        """`submit` for submissions of any partners (concurrent API requests applied together):
-        a few statements for all of them, whatever their number. A later item sees an earlier
-        one, as it would in a later transaction."""
-        if not items:
-            return []
-        identities = [domain.identity_hashes(i.referral.candidate, self.secret) for i in items]
-        external = [(i.partner_id, i.referral.external_id) for i in items if i.referral.external_id]
-        # The candidates' locks, which an erasure of them takes too (`store.lock_for_erasure`),
-        # are taken with the duplicate keys; a statement after them sees an erasure committed
-        # meanwhile. A candidate erased so is not brought back (the submission re-created the
-        # destroyed key, and its referral stayed readable but answered "already erased"): the
-        # links this transaction made to them are dropped and the person resolved again, to a
-        # fresh candidate with a fresh key that a later erasure can erase.
-        while True:
-            candidates = await store.resolve_candidates(conn, identities)
-            triples = [(i.partner_id, c, i.referral.target_key()) for i, c in zip(items, candidates, strict=True)]
-            await store.lock(
-                conn,
-                [f"{p}|ext|{e}" for p, e in external]
-                + [f"{p}|{c}|{t}" for p, c, t in triples]
-                + [store.candidate_lock(c) for c in candidates],
+    results: list[Accepted | Duplicate] = []
+    new: list[tuple[store.NewReferral, str, tuple[str | None, str | None] | None]] = []
+    for item, candidate_id, triple in zip(items, candidates, triples, strict=True):
+        referral = item.referral
+        ext = (item.partner_id, referral.external_id) if referral.external_id else None
+        found = _duplicate(candidate_id, triple, ext, by_external, by_triple)
+        if found:
+            results.append(found)
+            continue
+        referral_id = domain.new_referral_id()
+        row = _new_row(referral, referral_id, item.partner_id, candidate_id, item.entry, keys[candidate_id])
+        new.append((row, item.correlation_id, item.trace))
+        if ext:  # later items see this one
+            by_external[ext] = (referral_id, candidate_id)
+        by_triple[triple] = referral_id
+        results.append(Accepted(referral_id, candidate_id, domain.unknown_skills(row.submission.skills)))
+    await store.insert_referrals(conn, [r for r, _, _ in new])
+    at = ctx.now()
+    by_trace: dict[tuple[str | None, str | None] | None, list[Outgoing]] = {}
+    for row, correlation_id, trace in new:
+        by_trace.setdefault(trace, []).append(Outgoing(row.submission, correlation_id, time=at))
+    for trace, outgoing in by_trace.items():
+        if trace is None:
+            await ctx.emit_many(outgoing)
+            continue
+        # The outbox stores the trace current when it is written: that of the request.
+        carrier = {k: v for k, v in zip(tracing.TRACE_HEADERS, trace, strict=True) if v}
+        token = otel_context.attach(tracing.context_from_http(carrier))
+        try:
+            await ctx.emit_many(outgoing)
+        finally:
+            otel_context.detach(token)
+    return results
+
+
+def _duplicate(
+    candidate_id: str,
+    triple: tuple[str, str, str],
+    external: tuple[str, str] | None,
+    by_external: dict[tuple[str, str], tuple[str, str]],
+    by_triple: dict[tuple[str, str, str], str],
+) -> Duplicate | None:
+    if external and external in by_external:
+        existing, whose = by_external[external]
+        return Duplicate(existing, "duplicate-referral" if whose == candidate_id else "external-id-in-use")
+    if triple in by_triple:
+        return Duplicate(by_triple[triple], "duplicate-referral")
+    return None
+
+
+# --- after submission ------------------------------------------------------------------
+
+
+async def current(ctx: Context, row: asyncpg.Record) -> domain.ReferralIn:
+    """The referral as it now stands, personal data opened with the candidate's key."""
+    key = await ctx.vault.key(ctx.conn, row["candidate_id"])
+    if key is None:
+        raise Conflict("the candidate's personal data was erased", "erased")
+    submission = events.ReferralSubmittedV2.model_validate_json(row["submission"])
+    demographics = store.sealed(row["demographics_sealed"])
+    return domain.ReferralIn.model_construct(
+        external_id=row["external_id"],
+        candidate=domain.Contact.model_construct(**key.open(store.sealed(row["contact_sealed"]), "contact")),
+        demographics=domain.Demographics(**key.open(demographics, "demographics")) if demographics else None,
+        skills=[s.text for s in submission.skills],
+        credentials=list(submission.credentials),
+        training=submission.training,
+        target_onet_soc_code=submission.target_onet_soc_code,
+        target_opening_id=submission.target_opening_id,
+        highest_degree=submission.highest_degree,
+        location=submission.location,
+        consent=domain.ConsentIn.model_construct(**submission.consent.model_dump()),
+    )
+
+
+async def update(
+    ctx: Context, partner_id: str, referral_id: str, change: domain.Profile, correlation_id: str
+) -> list[str]:
+    """Apply the partner's change; publish `referral.updated` when anything visible changed."""
+    conn = ctx.conn
+    secret = identity_secret(ctx)
+    new_identities = domain.identity_hashes(change.candidate, secret) if change.candidate is not None else []
+    row = await store.find(conn, referral_id, partner_id)
+    if row is None:
+        raise NotFound(referral_id)
+    if row["status"] != "active":
+        raise Conflict(f"the referral is {row['status']}", row["status"])
+    # The locks in the order a submission takes them (identity hashes, then the candidate),
+    # and only then the row: holding the row while waiting for a hash a submission had
+    # linked, while that submission waits for the candidate an erasure holds and the erasure
+    # for the row, was a deadlock.
+    await store.lock_identities(conn, new_identities)
+    await store.lock(conn, [store.candidate_lock(row["candidate_id"])])
+    row = await _active(conn, referral_id, partner_id)
+    before = await current(ctx, row)
+    after, changed = domain.apply_update(before, change)
+    key = await ctx.vault.key(conn, row["candidate_id"])
+    assert key is not None  # current() checked
+    if new_identities:
+        # The person may now also be reached by a new e-mail or phone: linked to this
+        # candidate (so the duplicate check and their erasure find it). One that already
+        # identifies another candidate stays theirs: a partner must not be able to take
+        # someone's identity over by editing a referral.
+        await store.link_identities(conn, row["candidate_id"], new_identities)
+    sealed = _new_row(after, referral_id, partner_id, row["candidate_id"], row["entry"], key)
+    await store.save_update(conn, referral_id, sealed.submission, sealed.contact_sealed, sealed.demographics_sealed)
+    if changed:
+        event = domain.updated_event(after, referral_id, partner_id, row["candidate_id"], changed, sealed.contact_sealed)
+        await ctx.emit(event, correlation_id=correlation_id)
+    return changed
+
+
+async def withdraw(
+    ctx: Context, partner_id: str, referral_id: str, reason: events.WithdrawalReason, correlation_id: str
+) -> datetime:
+    row = await _active(ctx.conn, referral_id, partner_id)
+    at = ctx.now()
+    await store.withdraw(ctx.conn, referral_id, reason.value, at)
+    event = events.ReferralWithdrawnV1(
+        referral_id=referral_id, partner_id=partner_id, candidate_id=row["candidate_id"], reason=reason, withdrawn_at=at
+    )
+    await ctx.emit(event, correlation_id=correlation_id)
+    return at
+
+
+async def erase(
+    ctx: Context, candidate_id: str, requested_by: events.ErasureRequester, principal: str, correlation_id: str
+) -> events.CandidateErasedV1:
+    """Forget the person everywhere (an operator's action): destroy their key, unlink their
+    identities, withdraw every partner's open referrals of them, strip them from the rows
+    kept for operations, and tell every service to drop what it holds."""
+    conn = ctx.conn
+    await store.lock_for_erasure(conn, candidate_id)
+    rows = await store.referrals_of(conn, candidate_id)
+    if not rows:
+        raise NotFound(candidate_id)
+    now = ctx.now()
+    await _withdraw_for_erasure(ctx, candidate_id, rows, now, correlation_id)
+    await ctx.vault.destroy(conn, candidate_id)
+    await store.erase(conn, candidate_id, requested_by.value, principal, len(rows))
+    referral_ids = [r["referral_id"] for r in rows]
+    await scrub.scrub(conn, referral_ids, candidate_id)
+    erased = events.CandidateErasedV1(
+        candidate_id=candidate_id, referral_ids=referral_ids, requested_by=requested_by, erased_at=now
+    )
+    await ctx.emit(erased, correlation_id=correlation_id)
+    return erased
+
+
+async def erase_own(
+    ctx: Context, partner_id: str, referral_id: str, principal: str, correlation_id: str
+) -> PartnerErasure:
+    """A partner erases what it holds about the person its referral names: every one of its
+    own referrals of them (sealed contact and demographics, profile, its reference, their
+    link to the candidate), withdrawn where still open. Other partners' referrals, and the
+    candidate's key they are sealed with, stay; `candidate.erased` names the partner and
+    only its referrals, so every service drops those and nothing else. When the partner
+    held the person's only referrals, nothing is left to keep: the person is erased
+    network-wide (the answer is the same either way, so it tells nothing of others)."""
+    conn = ctx.conn
+    row = await store.candidate_of(conn, referral_id, partner_id)
+    if row is None:
+        raise NotFound(referral_id)
+    if row["status"] == "erased":
+        raise Conflict("the referral was erased already", "erased")
+    candidate_id = row["candidate_id"]
+    await store.lock_for_erasure(conn, candidate_id)
+    rows = await store.referrals_of(conn, candidate_id)
+    own = [r for r in rows if r["partner_id"] == partner_id]
+    if referral_id not in {r["referral_id"] for r in own}:  # erased while this waited for the lock
+        raise Conflict("the referral was erased already", "erased")
+    if len(own) == len(rows):
+        erased = await erase(ctx, candidate_id, events.ErasureRequester.partner, principal, correlation_id)
+        return PartnerErasure(candidate_id, len(own), erased.erased_at)
+    now = ctx.now()
+    await _withdraw_for_erasure(ctx, candidate_id, own, now, correlation_id)
+    referral_ids = [r["referral_id"] for r in own]
+    await store.erase_referrals(conn, partner_id, referral_ids, principal, now)
+    # The person stays identified by what the remaining referrals say of them (an e-mail
+    # or phone only this partner supplied no longer leads to them).
+    key = await ctx.vault.key(conn, candidate_id)
+    if key is not None:
+        secret = identity_secret(ctx)
+        kept = [r for r in rows if r["partner_id"] != partner_id and r["contact_sealed"]]
+        hashes = {
+            h
+            for r in kept
+            for h in domain.identity_hashes(
+                domain.Contact.model_construct(**key.open(store.sealed(r["contact_sealed"]), "contact")), secret
             )
-            erased = await store.erased_among(conn, sorted(set(candidates)))
-            if not erased:
-                break
-            await store.unlink_erased(conn, sorted({h for hs in identities for h in hs}), erased)
-        by_external: dict[tuple[str, str], tuple[str, str]] = {}
-        by_triple: dict[tuple[str, str, str], str] = {}
-        for row in await store.active_matches(conn, external, triples):
-            if row["external_id"]:
-                by_external[(row["partner_id"], row["external_id"])] = (row["referral_id"], row["candidate_id"])
-            by_triple[(row["partner_id"], row["candidate_id"], row["target_key"])] = row["referral_id"]
-        keys = await self.vault.keys(conn, candidates, create=True)
+        }
+        await store.keep_identities(conn, candidate_id, sorted(hashes))
+    await scrub.scrub(conn, referral_ids)
+    erased = events.CandidateErasedV1(
+        candidate_id=candidate_id,
+        referral_ids=referral_ids,
+        requested_by=events.ErasureRequester.partner,
+        erased_at=now,
+        partner_id=partner_id,
+    )
+    await ctx.emit(erased, correlation_id=correlation_id)
+    return PartnerErasure(candidate_id, len(own), now)
 
-        results: list[Accepted | Duplicate] = []
-        new: list[tuple[store.NewReferral, str, tuple[str | None, str | None] | None]] = []
-        for item, candidate_id, triple in zip(items, candidates, triples, strict=True):
-            referral = item.referral
-            ext = (item.partner_id, referral.external_id) if referral.external_id else None
-            found = self._duplicate(candidate_id, triple, ext, by_external, by_triple)
-            if found:
-                results.append(found)
-                continue
-            referral_id = domain.new_referral_id()
-            row = _new_row(referral, referral_id, item.partner_id, candidate_id, item.entry, keys[candidate_id])
-            new.append((row, item.correlation_id, item.trace))
-            if ext:  # later items see this one
-                by_external[ext] = (referral_id, candidate_id)
-            by_triple[triple] = referral_id
-            results.append(Accepted(referral_id, candidate_id, domain.unknown_skills(row.submission.skills)))
-        await store.insert_referrals(conn, [r for r, _, _ in new])
-        at = self.now()
-        by_trace: dict[tuple[str | None, str | None] | None, list[tuple[Envelope, type[events.Payload]]]] = {}
-        for row, correlation_id, trace in new:
-            envelope = build(row.submission, source=SOURCE, correlation_id=correlation_id, time=at)
-            by_trace.setdefault(trace, []).append((envelope, events.ReferralSubmittedV2))
-        for trace, envelopes in by_trace.items():
-            if trace is None:
-                await outbox.enqueue_many(conn, envelopes)
-                continue
-            # The outbox stores the trace current when it is written: that of the request.
-            carrier = {k: v for k, v in zip(tracing.TRACE_HEADERS, trace, strict=True) if v}
-            token = otel_context.attach(tracing.context_from_http(carrier))
-            try:
-                await outbox.enqueue_many(conn, envelopes)
-            finally:
-                otel_context.detach(token)
-        return results
 
-    @staticmethod
-    def _duplicate(
-        candidate_id: str,
-        triple: tuple[str, str, str],
-        external: tuple[str, str] | None,
-        by_external: dict[tuple[str, str], tuple[str, str]],
-        by_triple: dict[tuple[str, str, str], str],
-    ) -> Duplicate | None:
-        if external and external in by_external:
-            existing, whose = by_external[external]
-            return Duplicate(existing, "duplicate-referral" if whose == candidate_id else "external-id-in-use")
-        if triple in by_triple:
-            return Duplicate(by_triple[triple], "duplicate-referral")
-        return None
-
-    # --- after submission ------------------------------------------------------------------
-
-    async def current(self, conn: asyncpg.Connection, row: asyncpg.Record) -> domain.ReferralIn:
-        """The referral as it now stands, personal data opened with the candidate's key."""
-        key = await self.vault.key(conn, row["candidate_id"])
-        if key is None:
-            raise Conflict("the candidate's personal data was erased", "erased")
-        submission = events.ReferralSubmittedV2.model_validate_json(row["submission"])
-        demographics = store.sealed(row["demographics_sealed"])
-        return domain.ReferralIn.model_construct(
-            external_id=row["external_id"],
-            candidate=domain.Contact.model_construct(**key.open(store.sealed(row["contact_sealed"]), "contact")),
-            demographics=domain.Demographics(**key.open(demographics, "demographics")) if demographics else None,
-            skills=[s.text for s in submission.skills],
-            credentials=list(submission.credentials),
-            training=submission.training,
-            target_onet_soc_code=submission.target_onet_soc_code,
-            target_opening_id=submission.target_opening_id,
-            highest_degree=submission.highest_degree,
-            location=submission.location,
-            consent=domain.ConsentIn.model_construct(**submission.consent.model_dump()),
+async def _withdraw_for_erasure(
+    ctx: Context, candidate_id: str, rows: list[asyncpg.Record], at: datetime, correlation_id: str
+) -> None:
+    withdrawn = [
+        Outgoing(
+            events.ReferralWithdrawnV1(
+                referral_id=row["referral_id"],
+                partner_id=row["partner_id"],
+                candidate_id=candidate_id,
+                reason=events.WithdrawalReason.candidate_erased,
+                withdrawn_at=at,
+            ),
+            correlation_id,
         )
-
-    async def update(
-        self, conn: asyncpg.Connection, partner_id: str, referral_id: str, change: domain.Profile, correlation_id: str
-    ) -> list[str]:
-        """Apply the partner's change; publish `referral.updated` when anything visible changed."""
-        row = await _active(conn, referral_id, partner_id)
-        before = await self.current(conn, row)
-        after, changed = domain.apply_update(before, change)
-        key = await self.vault.key(conn, row["candidate_id"])
-        assert key is not None  # current() checked
-        if change.candidate is not None:
-            # The person may now also be reached by a new e-mail or phone: linked to this
-            # candidate (so the duplicate check and their erasure find it). One that already
-            # identifies another candidate stays theirs: a partner must not be able to take
-            # someone's identity over by editing a referral.
-            await store.link_identities(conn, row["candidate_id"], domain.identity_hashes(after.candidate, self.secret))
-        sealed = _new_row(after, referral_id, partner_id, row["candidate_id"], row["entry"], key)
-        await store.save_update(conn, referral_id, sealed.submission, sealed.contact_sealed, sealed.demographics_sealed)
-        if changed:
-            event = domain.updated_event(after, referral_id, partner_id, row["candidate_id"], changed, sealed.contact_sealed)
-            await outbox.emit(conn, event, source=SOURCE, correlation_id=correlation_id)
-        return changed
-
-    async def withdraw(
-        self,
-        conn: asyncpg.Connection,
-        partner_id: str,
-        referral_id: str,
-        reason: events.WithdrawalReason,
-        correlation_id: str,
-    ) -> datetime:
-        row = await _active(conn, referral_id, partner_id)
-        at = self.now()
-        await store.withdraw(conn, referral_id, reason.value, at)
-        event = events.ReferralWithdrawnV1(
-            referral_id=referral_id, partner_id=partner_id, candidate_id=row["candidate_id"], reason=reason, withdrawn_at=at
-        )
-        await outbox.emit(conn, event, source=SOURCE, correlation_id=correlation_id)
-        return at
-
-    async def erase(
-        self,
-        conn: asyncpg.Connection,
-        candidate_id: str,
-        requested_by: events.ErasureRequester,
-        principal: str,
-        correlation_id: str,
-    ) -> events.CandidateErasedV1:
-        """Forget the person everywhere (an operator's action): destroy their key, unlink their
-        identities, withdraw every partner's open referrals of them, strip them from the rows
-        kept for operations, and tell every service to drop what it holds."""
-        await store.lock_for_erasure(conn, candidate_id)
-        rows = await store.referrals_of(conn, candidate_id)
-        if not rows:
-            raise NotFound(candidate_id)
-        now = self.now()
-        await self._withdraw_for_erasure(conn, candidate_id, rows, now, correlation_id)
-        await self.vault.destroy(conn, candidate_id)
-        await store.erase(conn, candidate_id, requested_by.value, principal, len(rows))
-        referral_ids = [r["referral_id"] for r in rows]
-        await scrub.scrub(conn, referral_ids, candidate_id)
-        erased = events.CandidateErasedV1(
-            candidate_id=candidate_id, referral_ids=referral_ids, requested_by=requested_by, erased_at=now
-        )
-        await outbox.emit(conn, erased, source=SOURCE, correlation_id=correlation_id)
-        return erased
-
-    async def erase_own(
-        self, conn: asyncpg.Connection, partner_id: str, referral_id: str, principal: str, correlation_id: str
-    ) -> PartnerErasure:
-        """A partner erases what it holds about the person its referral names: every one of its
-        own referrals of them (sealed contact and demographics, profile, its reference, their
-        link to the candidate), withdrawn where still open. Other partners' referrals, and the
-        candidate's key they are sealed with, stay; `candidate.erased` names the partner and
-        only its referrals, so every service drops those and nothing else. When the partner
-        held the person's only referrals, nothing is left to keep: the person is erased
-        network-wide (the answer is the same either way, so it tells nothing of others)."""
-        row = await store.candidate_of(conn, referral_id, partner_id)
-        if row is None:
-            raise NotFound(referral_id)
-        if row["status"] == "erased":
-            raise Conflict("the referral was erased already", "erased")
-        candidate_id = row["candidate_id"]
-        await store.lock_for_erasure(conn, candidate_id)
-        rows = await store.referrals_of(conn, candidate_id)
-        own = [r for r in rows if r["partner_id"] == partner_id]
-        if referral_id not in {r["referral_id"] for r in own}:  # erased while this waited for the lock
-            raise Conflict("the referral was erased already", "erased")
-        if len(own) == len(rows):
-            erased = await self.erase(conn, candidate_id, events.ErasureRequester.partner, principal, correlation_id)
-            return PartnerErasure(candidate_id, len(own), erased.erased_at)
-        now = self.now()
-        await self._withdraw_for_erasure(conn, candidate_id, own, now, correlation_id)
-        referral_ids = [r["referral_id"] for r in own]
-        await store.erase_referrals(conn, partner_id, referral_ids, principal, now)
-        # The person stays identified by what the remaining referrals say of them (an e-mail
-        # or phone only this partner supplied no longer leads to them).
-        key = await self.vault.key(conn, candidate_id)
-        if key is not None:
-            kept = [r for r in rows if r["partner_id"] != partner_id and r["contact_sealed"]]
-            hashes = {
-                h
-                for r in kept
-                for h in domain.identity_hashes(
-                    domain.Contact.model_construct(**key.open(store.sealed(r["contact_sealed"]), "contact")), self.secret
-                )
-            }
-            await store.keep_identities(conn, candidate_id, sorted(hashes))
-        await scrub.scrub(conn, referral_ids)
-        erased = events.CandidateErasedV1(
-            candidate_id=candidate_id,
-            referral_ids=referral_ids,
-            requested_by=events.ErasureRequester.partner,
-            erased_at=now,
-            partner_id=partner_id,
-        )
-        await outbox.emit(conn, erased, source=SOURCE, correlation_id=correlation_id)
-        return PartnerErasure(candidate_id, len(own), now)
-
-    async def _withdraw_for_erasure(
-        self, conn: asyncpg.Connection, candidate_id: str, rows: list[asyncpg.Record], at: datetime, correlation_id: str
-    ) -> None:
-        for row in rows:
-            if row["status"] == "active":
-                withdrawn = events.ReferralWithdrawnV1(
-                    referral_id=row["referral_id"],
-                    partner_id=row["partner_id"],
-                    candidate_id=candidate_id,
-                    reason=events.WithdrawalReason.candidate_erased,
-                    withdrawn_at=at,
-                )
-                await outbox.emit(conn, withdrawn, source=SOURCE, correlation_id=correlation_id)
+        for row in rows
+        if row["status"] == "active"
+    ]
+    await ctx.emit_many(withdrawn)
 
 
 async def _active(conn: asyncpg.Connection, referral_id: str, partner_id: str) -> asyncpg.Record:

@@ -22,9 +22,10 @@ from typing import IO, Any
 
 import asyncpg
 
+from plumbing.context import Context, Deps
 from plumbing.logging import get_logger
-from services.intake import domain, mapping, store
-from services.intake.application import Accepted, Duplicate, Intake
+from services.intake import application, domain, mapping, store
+from services.intake.application import Accepted, Duplicate
 
 log = get_logger(__name__)
 
@@ -194,7 +195,7 @@ def _translate(adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]]
 
 async def run(
     pool: asyncpg.Pool,
-    intake: Intake,
+    deps: Deps,
     adapter: mapping.Adapter,
     file: IO[bytes],
     progress: Progress,
@@ -218,7 +219,7 @@ async def run(
                 chunk.append(row)
         except ImportRefused as exc:
             broken.append(exc)
-        return asyncio.ensure_future(asyncio.to_thread(_translate, adapter, chunk, intake.now())) if chunk else None
+        return asyncio.ensure_future(asyncio.to_thread(_translate, adapter, chunk, deps.clock())) if chunk else None
 
     upcoming = next_batch()
     while upcoming is not None:
@@ -226,7 +227,7 @@ async def run(
         upcoming = next_batch()
         errors = [(n, e.field, e.code, e.message, None) for n, e in bad]
         async with pool.acquire() as conn, conn.transaction():
-            results = await _submit(conn, intake, adapter.partner_id, good, correlation_id)
+            results = await _submit(deps.bind(conn), adapter.partner_id, good, correlation_id)
             accepted = duplicates = 0
             rejected = {n for n, _ in bad}
             for (number, _), result in zip(good, results, strict=True):
@@ -262,8 +263,7 @@ ROW_FAULTS = (ValueError, asyncpg.DataError)
 
 
 async def _submit(
-    conn: asyncpg.Connection,
-    intake: Intake,
+    ctx: Context,
     partner_id: str,
     good: list[tuple[int, domain.ReferralIn]],
     correlation_id: str,
@@ -273,9 +273,9 @@ async def _submit(
     if not good:
         return []
     try:
-        async with conn.transaction():  # nested: a savepoint, undone alone
+        async with ctx.conn.transaction():  # nested: a savepoint, undone alone
             return list(
-                await intake.submit(conn, partner_id, [r for _, r in good], entry="csv", correlation_id=correlation_id)
+                await application.submit(ctx, partner_id, [r for _, r in good], entry="csv", correlation_id=correlation_id)
             )
     except ROW_FAULTS as exc:
         if len(good) == 1:
@@ -285,8 +285,8 @@ async def _submit(
             ]
     half = len(good) // 2
     return [
-        *await _submit(conn, intake, partner_id, good[:half], correlation_id),
-        *await _submit(conn, intake, partner_id, good[half:], correlation_id),
+        *await _submit(ctx, partner_id, good[:half], correlation_id),
+        *await _submit(ctx, partner_id, good[half:], correlation_id),
     ]
 
 

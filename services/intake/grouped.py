@@ -4,7 +4,7 @@
 A request alone paid about ten statement round trips and a flushed commit of its own, so a
 busy intake answered some 30 requests/s whatever the machine. Concurrent requests now queue
 for a few milliseconds (or while earlier groups hold the connections) and a group is applied
-by one `Intake.submit_all` in one transaction: a few statements for the whole group. Each
+by one `application.submit_all` in one transaction: a few statements for the whole group. Each
 request is answered from its own result: 201 with its referral, or 409 naming the referral
 it duplicates (a later request of the group sees an earlier one, as if it came later). Each
 event keeps its request's correlation id and trace context (`Submission.trace`), not the
@@ -13,14 +13,19 @@ group's. Isolation, Idempotency-Key claims, replays and releases are the group c
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
 from plumbing.auth import Principal
+from plumbing.context import Context, Deps
 from plumbing.group_commit import Answer, GroupCommit
 from plumbing.problems import Problem
-from services.intake.application import Accepted, Duplicate, Intake, Submission
+from services.intake import application
+from services.intake.application import Accepted, Duplicate, Submission
+
+SubmitAll = Callable[[Context, list[Submission]], Awaitable[list[Accepted | Duplicate]]]
 
 __all__ = ["Answer", "ReferralGroups"]
 
@@ -28,8 +33,11 @@ __all__ = ["Answer", "ReferralGroups"]
 class ReferralGroups:
     """The queue of single submissions, and the flushes that apply it."""
 
-    def __init__(self, pool: asyncpg.Pool, intake: Intake, **tuning: Any) -> None:
-        self._intake = intake
+    def __init__(
+        self, pool: asyncpg.Pool, deps: Deps, submit_all: SubmitAll = application.submit_all, **tuning: Any
+    ) -> None:
+        self._deps = deps
+        self._submit_all = submit_all
         self._groups: GroupCommit[Submission] = GroupCommit(pool, self._apply_many, "intake", **tuning)
 
     async def submit(self, who: Principal, submission: Submission, key: str | None, payload: Any) -> Answer:
@@ -37,7 +45,7 @@ class ReferralGroups:
         return await self._groups.submit(who, submission, key, payload)
 
     async def _apply_many(self, conn: asyncpg.Connection, items: list[Submission]) -> list[Answer | Exception]:
-        return [_answer(result) for result in await self._intake.submit_all(conn, items)]
+        return [_answer(result) for result in await self._submit_all(self._deps.bind(conn), items)]
 
 
 def _answer(result: Accepted | Duplicate) -> Answer | Exception:

@@ -1,6 +1,6 @@
 """The Kafka entry path: a partner publishes its own JSON records to its inbound topic.
 
-Each record goes through the partner's adapter and then the same `Intake.submit` as the
+Each record goes through the partner's adapter and then the same `application.submit` as the
 HTTP paths. A record that cannot become a referral (not JSON, unmappable, invalid, a
 duplicate) is dead-lettered to `talentloop.deadletter.intake` with the reason and a
 `dlq.errors` header listing every field error, so the partner can fix and re-publish.
@@ -26,9 +26,10 @@ from aiokafka.errors import KafkaError
 
 from contracts.topics import consumer_group, partner_inbound
 from plumbing.consumer import Item, Poison, Record, RecordConsumer
+from plumbing.context import Deps
 from plumbing.logging import get_logger
-from services.intake import mapping
-from services.intake.application import Duplicate, Intake
+from services.intake import application, mapping
+from services.intake.application import Duplicate
 
 log = get_logger(__name__)
 CLAIMS = uuid.UUID("6f1d3c1e-3a51-4d8e-9a64-6b1f0f1c7a10")  # namespace of record claim ids
@@ -50,7 +51,7 @@ class InboundConsumer(RecordConsumer):
     one transaction; a duplicate of an existing referral is dead-lettered with the id it
     duplicates, without failing its neighbours."""
 
-    intake: Intake | None = None
+    deps: Deps | None = None  # intake's (vault, identity secret, clock); None only to document the topics
     adapters: dict[str, mapping.Adapter] = field(default_factory=dict)  # by inbound topic
 
     def decode(self, record: Record) -> Item:
@@ -61,7 +62,7 @@ class InboundConsumer(RecordConsumer):
             raw = json.loads(record.value or b"")
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise Poison("not-json: the record is not a JSON document", "InvalidRecord") from None
-        referral, errors = mapping.referral_from(adapter, raw, now=self.intake.now() if self.intake else None)
+        referral, errors = mapping.referral_from(adapter, raw, now=self.deps.clock() if self.deps else None)
         if referral is None:
             summary = "; ".join(f"{e.field or '(record)'}: {e.code}" for e in errors)
             detail = json.dumps([e.model_dump() for e in errors]).encode()
@@ -69,7 +70,8 @@ class InboundConsumer(RecordConsumer):
         return Item(record, claim_id(record), self.record_type, _Mapped(adapter.partner_id, referral))
 
     async def apply_items(self, conn: asyncpg.Connection, items: list[Item]) -> set[uuid.UUID]:
-        assert self.intake is not None
+        assert self.deps is not None
+        ctx = self.deps.bind(conn)
         refused: set[uuid.UUID] = set()
         by_partner: dict[str, list[Item]] = {}
         for item in items:
@@ -78,8 +80,8 @@ class InboundConsumer(RecordConsumer):
             # One submit for the partner's records of the batch (a few statements, not a few
             # per record); a later record sees an earlier one as a duplicate, as it would in
             # separate submits. Each event keeps its record's claim id as correlation id.
-            results = await self.intake.submit(
-                conn,
+            results = await application.submit(
+                ctx,
                 partner_id,
                 [i.data.referral for i in theirs],
                 entry="kafka",

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from contracts import events
+from plumbing import scrub
 from plumbing.vault import Vault
 from services.intake import domain
 
@@ -41,10 +42,7 @@ async def resolve_candidates(conn: asyncpg.Connection, identities: list[list[str
     sees what the earlier one linked.
     """
     wanted = sorted({h for hs in identities for h in hs})
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(h, 0)) FROM (SELECT h FROM unnest($1::text[]) AS h ORDER BY h) AS s",
-        wanted,
-    )
+    await lock_identities(conn, wanted)
     known = await _lookup(conn, wanted)
     proposals: dict[str, str] = {}
     for hashes in identities:
@@ -61,6 +59,13 @@ async def resolve_candidates(conn: asyncpg.Connection, identities: list[list[str
     if extra:
         await _link(conn, extra)
     return chosen
+
+
+async def lock_identities(conn: asyncpg.Connection, hashes: list[str]) -> None:
+    """The hashes' advisory locks: the first locks every intake transaction that links
+    identities takes (submission, update), before the candidate's and the rows'."""
+    if hashes:
+        await lock(conn, hashes)
 
 
 async def _lookup(conn: asyncpg.Connection, hashes: list[str]) -> dict[str, str]:
@@ -196,7 +201,7 @@ def candidate_lock(candidate_id: str) -> str:
 async def lock_for_erasure(conn: asyncpg.Connection, candidate_id: str) -> None:
     """Wait for every submission that chose the candidate, and keep new ones from choosing
     them until this transaction ends (a submission takes the same lock, then checks whether
-    the candidate was erased: `Intake.submit_all`).
+    the candidate was erased: `application.submit_all`).
 
     Only this lock: an erasure waits for nothing else a submission holds (the referral rows
     it locks are committed ones; a submission only inserts), so the two never deadlock.
@@ -221,10 +226,9 @@ async def unlink_erased(conn: asyncpg.Connection, hashes: list[str], erased: set
 
 async def link_identities(conn: asyncpg.Connection, candidate_id: str, hashes: list[str]) -> None:
     """Link hashes nobody has yet to the candidate; one already linked to another candidate
-    stays theirs. Without the hashes' advisory locks: the caller holds the referral's row lock,
-    which an erasure (holding the candidate's lock) may be waiting for, while a submission
-    holding a hash's lock may be waiting for that candidate's lock; the unique key alone
-    decides between this and a submission linking the same new hash."""
+    stays theirs. The caller holds the hashes' locks (`lock_identities`), taken before the
+    candidate's and the row's, as a submission takes them: so no submission holds an
+    uncommitted link of one of them meanwhile."""
     await _link(conn, {h: candidate_id for h in hashes})
 
 
@@ -245,11 +249,13 @@ async def referrals_of(conn: asyncpg.Connection, candidate_id: str) -> list[asyn
     )
 
 
-# The referral row once erased: one row per referral stays, for the counts.
+# The referral row once erased: one row per referral stays, for the counts. Its stored event
+# loses what is personal (the one definition, plumbing/scrub.py) and its skills entirely.
+_PERSONAL = ", ".join(f"'{k}'" for k in sorted(scrub.PERSONAL_KEYS | {"skills"}))
 _ERASE_ROWS = (
     "UPDATE referrals SET status = 'erased', candidate_id = 'erased', external_id = NULL, contact_sealed = NULL,"
-    " demographics_sealed = NULL, submission = submission - 'contact_sealed' - 'demographics_sealed' - 'skills'"
-    "   - 'credentials' - 'training' - 'location' - 'highest_degree' || jsonb_build_object('candidate_id', 'erased'),"
+    f" demographics_sealed = NULL, submission = submission - ARRAY[{_PERSONAL}]::text[]"
+    " || jsonb_build_object('candidate_id', 'erased'),"
     " withdrawn_at = COALESCE(withdrawn_at, now()), withdrawal_reason = COALESCE(withdrawal_reason, 'candidate_erased')"
 )
 

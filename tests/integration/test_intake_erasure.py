@@ -20,13 +20,20 @@ import pytest
 
 from contracts import Envelope, events
 from plumbing import db
+from plumbing.context import Deps, source_of
+from plumbing.settings import Settings
 from plumbing.vault import Unreadable, Vault
-from services.intake import domain, store
-from services.intake.application import Accepted, Conflict, Duplicate, Intake
+from services.intake import application, domain, store
+from services.intake.application import Accepted, Conflict, Duplicate
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(store.__file__).parent / "migrations"
 SECRET = b"integration-secret"
+
+
+def deps_of(vault: Vault) -> Deps:
+    """Intake's dependencies, as the service makes them (its vault, identity secret, clock)."""
+    return Deps(source_of("intake"), Settings(TALENTLOOP_PSEUDONYM_KEY=SECRET.decode()), vault=vault)
 OPERATOR = events.ErasureRequester.operator
 
 
@@ -45,20 +52,20 @@ def tag() -> str:
 
 
 @pytest.fixture
-async def intake(pool) -> Intake:  # type: ignore[no-untyped-def]
+async def intake(pool) -> Deps:  # type: ignore[no-untyped-def]
     await db.migrate(pool, MIGRATIONS)
     async with pool.acquire() as conn:
         await Vault.ensure_schema(conn)
-    return Intake(Vault(os.urandom(32)), SECRET)
+    return deps_of(Vault(os.urandom(32)))
 
 
-async def submit(pool: asyncpg.Pool, intake: Intake, partner: str, referral: domain.ReferralIn) -> Accepted | Duplicate:
+async def submit(pool: asyncpg.Pool, intake: Deps, partner: str, referral: domain.ReferralIn) -> Accepted | Duplicate:
     async with pool.acquire() as conn, conn.transaction():
-        (result,) = await intake.submit(conn, partner, [referral], entry="api", correlation_id="t")
+        (result,) = await application.submit(intake.bind(conn), partner, [referral], entry="api", correlation_id="t")
     return result
 
 
-async def accepted(pool: asyncpg.Pool, intake: Intake, partner: str, referral: domain.ReferralIn) -> Accepted:
+async def accepted(pool: asyncpg.Pool, intake: Deps, partner: str, referral: domain.ReferralIn) -> Accepted:
     result = await submit(pool, intake, partner, referral)
     assert isinstance(result, Accepted), result
     return result
@@ -68,11 +75,11 @@ async def outbox(pool: asyncpg.Pool) -> list[Envelope]:
     return [Envelope.from_bytes(r["value"]) for r in await pool.fetch("SELECT value FROM outbox ORDER BY id")]
 
 
-async def readable(pool: asyncpg.Pool, intake: Intake, referral_id: str, partner: str) -> bool:
+async def readable(pool: asyncpg.Pool, intake: Deps, referral_id: str, partner: str) -> bool:
     async with pool.acquire() as conn:
         row = await store.find(conn, referral_id, partner)
         try:
-            await intake.current(conn, row)
+            await application.current(intake.bind(conn), row)
         except (Conflict, Unreadable, TypeError):
             return False
     return True
@@ -94,7 +101,7 @@ async def test_a_partner_erases_only_its_own_referrals_and_learns_nothing_of_oth
     await pool.execute("UPDATE outbox SET published_at = now()")  # as the publisher leaves them
 
     async with pool.acquire() as conn, conn.transaction():
-        answer = await intake.erase_own(conn, "p_b", mine.referral_id, "partner:p_b", "t")
+        answer = await application.erase_own(intake.bind(conn), "p_b", mine.referral_id, "partner:p_b", "t")
     assert answer.referrals == 2  # its own two, not the person's three
 
     # Partner A's referral is untouched and readable; the key survives for it.
@@ -128,8 +135,8 @@ async def test_a_partner_erases_only_its_own_referrals_and_learns_nothing_of_oth
     # Again: already erased. Then A erases its own: the last referrals, so the person goes entirely.
     async with pool.acquire() as conn, conn.transaction():
         with pytest.raises(Conflict):
-            await intake.erase_own(conn, "p_b", again.referral_id, "partner:p_b", "t")
-        last = await intake.erase_own(conn, "p_a", victim.referral_id, "partner:p_a", "t")
+            await application.erase_own(intake.bind(conn), "p_b", again.referral_id, "partner:p_b", "t")
+        last = await application.erase_own(intake.bind(conn), "p_a", victim.referral_id, "partner:p_a", "t")
     assert last.referrals == 1
     assert await pool.fetchval("SELECT referral_count FROM erasures WHERE candidate_id = $1", victim.candidate_id) == 1
     async with pool.acquire() as conn:
@@ -143,7 +150,7 @@ async def test_an_operator_erases_the_person_everywhere(pool, intake):
     a = await accepted(pool, intake, "p_a", person(email))
     b = await accepted(pool, intake, "p_b", person(email))
     async with pool.acquire() as conn, conn.transaction():
-        erased = await intake.erase(conn, a.candidate_id, OPERATOR, "operator:ops", "t")
+        erased = await application.erase(intake.bind(conn), a.candidate_id, OPERATOR, "operator:ops", "t")
     assert sorted(erased.referral_ids) == sorted([a.referral_id, b.referral_id]) and erased.partner_id is None
     assert not await readable(pool, intake, a.referral_id, "p_a") and not await readable(pool, intake, b.referral_id, "p_b")
 
@@ -153,7 +160,7 @@ async def test_updated_contact_is_linked_to_the_referrals_own_candidate(pool, in
     first = await accepted(pool, intake, "p1", person(f"old-{t}@example.org"))
     someone_else = await accepted(pool, intake, "p2", person(f"other-{t}@example.org"))
     async with pool.acquire() as conn, conn.transaction():
-        await intake.update(conn, "p1", first.referral_id, domain.Profile.model_validate(
+        await application.update(intake.bind(conn), "p1", first.referral_id, domain.Profile.model_validate(
             {"candidate": {"given_name": "Ana", "family_name": "Diaz", "email": f"new-{t}@example.org",
                            "phone": "+1 312 555 0177"}}), "t")
     # The person under their new e-mail is the same person: a duplicate for the same target.
@@ -163,14 +170,14 @@ async def test_updated_contact_is_linked_to_the_referrals_own_candidate(pool, in
 
     # An e-mail that already identifies someone else stays theirs (no taking identities over).
     async with pool.acquire() as conn, conn.transaction():
-        await intake.update(conn, "p1", first.referral_id, domain.Profile.model_validate(
+        await application.update(intake.bind(conn), "p1", first.referral_id, domain.Profile.model_validate(
             {"candidate": {"given_name": "Ana", "family_name": "Diaz", "email": f"other-{t}@example.org"}}), "t")
     other = set(domain.identity_hashes(person(f"other-{t}@example.org").candidate, SECRET))
     assert other <= await identities(pool, someone_else.candidate_id)
 
     # Erased: every identity the person had, the updated ones too, is unlinked.
     async with pool.acquire() as conn, conn.transaction():
-        await intake.erase(conn, first.candidate_id, OPERATOR, "operator:ops", "t")
+        await application.erase(intake.bind(conn), first.candidate_id, OPERATOR, "operator:ops", "t")
     assert await identities(pool, first.candidate_id) == set()
     fresh = await accepted(pool, intake, "p1", person(f"new-{t}@example.org"))
     assert fresh.candidate_id != first.candidate_id
@@ -182,12 +189,12 @@ async def test_erasures_racing_submissions_leave_nothing_readable_and_nothing_un
 
     async def erase(candidate_id: str) -> None:
         async with pool.acquire() as conn, conn.transaction():
-            await intake.erase(conn, candidate_id, OPERATOR, "operator:ops", "t")
+            await application.erase(intake.bind(conn), candidate_id, OPERATOR, "operator:ops", "t")
 
     async def erase_own(partner: str, referral_id: str) -> None:
         async with pool.acquire() as conn, conn.transaction():
             try:
-                await intake.erase_own(conn, partner, referral_id, f"partner:{partner}", "t")
+                await application.erase_own(intake.bind(conn), partner, referral_id, f"partner:{partner}", "t")
             except Conflict:
                 pass  # erased by the operator first
 
@@ -216,9 +223,75 @@ async def test_erasures_racing_submissions_leave_nothing_readable_and_nothing_un
     for r in survivors:
         async with pool.acquire() as conn, conn.transaction():
             try:
-                await intake.erase_own(conn, r["partner_id"], r["referral_id"], "partner", "t")
+                await application.erase_own(intake.bind(conn), r["partner_id"], r["referral_id"], "partner", "t")
             except Conflict:
                 pass  # erased with an earlier survivor of the same person and partner
     assert await pool.fetchval("SELECT count(*) FROM referrals WHERE status <> 'erased'") == 0
     assert await pool.fetchval("SELECT count(*) FROM candidate_identities") == 0
     assert await pool.fetchval("SELECT count(*) FROM keyvault.candidate_keys k JOIN erasures e USING (candidate_id)") == 0
+
+
+class PausingVault:
+    """The vault, but the first key look-up stops until released: a transaction held
+    mid-way, with whatever locks it took before."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._vault = vault
+        self.reached, self.release = asyncio.Event(), asyncio.Event()
+
+    async def key(self, conn: asyncpg.Connection, candidate_id: str):  # type: ignore[no-untyped-def]
+        if not self.reached.is_set():
+            self.reached.set()
+            await self.release.wait()
+        return await self._vault.key(conn, candidate_id)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._vault, name)
+
+
+async def lock_waits(pool: asyncpg.Pool, n: int) -> None:
+    for _ in range(200):
+        waiting = await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        if waiting >= n:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"fewer than {n} transactions waiting for a lock")
+
+
+async def test_an_update_racing_an_erasure_and_a_submission_does_not_deadlock(pool, intake):
+    """The update links a new phone while a submission of the person with that phone and an
+    erasure of them run: each waits for another in turn, never in a cycle (the update held
+    the referral's row while waiting for the submission's uncommitted link, the submission
+    waited for the candidate the erasure held, the erasure for the row: a deadlock)."""
+    t = tag()
+    email, phone = f"cycle-{t}@example.org", f"+1 312 555 {int(t, 16) % 9000 + 1000}"
+    first = await accepted(pool, intake, "p1", person(email))
+    vault = PausingVault(intake.vault)
+    paused = Deps(intake.source, intake.settings, vault=vault)  # type: ignore[arg-type]
+    change = domain.Profile.model_validate(
+        {"candidate": {"given_name": "Ana", "family_name": "Diaz", "email": email, "phone": phone}})
+
+    async def update() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await application.update(paused.bind(conn), "p1", first.referral_id, change, "t")
+
+    async def erase() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await application.erase(intake.bind(conn), first.candidate_id, OPERATOR, "operator:ops", "t")
+
+    updating = asyncio.create_task(update())
+    await asyncio.wait_for(vault.reached.wait(), 30)
+    erasing = asyncio.create_task(erase())
+    await lock_waits(pool, 1)
+    submitting = asyncio.create_task(submit(pool, intake, "p2", person(email, phone)))
+    await lock_waits(pool, 2)
+    vault.release.set()
+    results = await asyncio.wait_for(asyncio.gather(updating, erasing, submitting, return_exceptions=True), 60)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    # The person was erased; the submission that waited for it is a fresh, readable candidate.
+    fresh = results[2]
+    assert isinstance(fresh, Accepted) and fresh.candidate_id != first.candidate_id
+    assert await readable(pool, intake, fresh.referral_id, "p2")
+    assert await identities(pool, first.candidate_id) == set()

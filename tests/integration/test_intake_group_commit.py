@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,10 +17,12 @@ import pytest
 from contracts import Envelope
 from plumbing import db
 from plumbing.auth import Principal
+from plumbing.context import Deps, source_of
 from plumbing.problems import Problem
+from plumbing.settings import Settings
 from plumbing.vault import Vault
-from services.intake import domain, store
-from services.intake.application import Intake, Submission
+from services.intake import application, domain, store
+from services.intake.application import Submission
 from services.intake.grouped import Answer, ReferralGroups
 
 pytestmark = pytest.mark.integration
@@ -42,17 +45,22 @@ def unique() -> str:
     return f"g-{uuid.uuid4().hex[:10]}@example.org"
 
 
-class Spy(Intake):
+@dataclass
+class Spy:
     """Counts the transactions' submit_all calls, and fails any group holding a poisoned e-mail."""
 
-    calls: list[int]
-    poisoned: set[str]
+    deps: Deps
+    calls: list[int] = field(default_factory=list)
+    poisoned: set[str] = field(default_factory=set)
 
-    async def submit_all(self, conn, items):  # type: ignore[no-untyped-def]
+    async def submit_all(self, ctx, items):  # type: ignore[no-untyped-def]
         self.calls.append(len(items))
         if any(i.referral.candidate.email in self.poisoned for i in items):
             raise ValueError("a value the database refuses")
-        return await super().submit_all(conn, items)
+        return await application.submit_all(ctx, items)
+
+    def groups(self, pool, **tuning) -> ReferralGroups:  # type: ignore[no-untyped-def]
+        return ReferralGroups(pool, self.deps, self.submit_all, **tuning)
 
 
 @pytest.fixture
@@ -60,9 +68,7 @@ async def spy(pool) -> Spy:  # type: ignore[no-untyped-def]
     await db.migrate(pool, MIGRATIONS)
     async with pool.acquire() as conn:
         await Vault.ensure_schema(conn)
-    intake = Spy(Vault(os.urandom(32)), b"group-secret")
-    intake.calls, intake.poisoned = [], set()
-    return intake
+    return Spy(Deps(source_of("intake"), Settings(TALENTLOOP_PSEUDONYM_KEY="group-secret"), vault=Vault(os.urandom(32))))
 
 
 async def answer(group: ReferralGroups, who: Principal, referral: domain.ReferralIn, key: str | None = None):  # type: ignore[no-untyped-def]
@@ -74,7 +80,7 @@ async def answer(group: ReferralGroups, who: Principal, referral: domain.Referra
 
 
 async def test_concurrent_requests_share_one_transaction_and_get_their_own_answers(pool, spy):
-    group = ReferralGroups(pool, spy, window_s=0.05, connections=1)
+    group = spy.groups(pool, window_s=0.05, connections=1)
     twice = unique()
     referrals = [person(unique()) for _ in range(20)] + [person(twice), person(twice)]
     answers = await asyncio.gather(*(answer(group, PARTNER, r) for r in referrals))
@@ -93,7 +99,7 @@ async def test_concurrent_requests_share_one_transaction_and_get_their_own_answe
 
 
 async def test_a_failing_request_fails_alone(pool, spy):
-    group = ReferralGroups(pool, spy, window_s=0.05, connections=1)
+    group = spy.groups(pool, window_s=0.05, connections=1)
     bad = unique()
     spy.poisoned.add(bad)
     referrals = [person(unique()) for _ in range(7)] + [person(bad)]
@@ -106,7 +112,7 @@ async def test_a_failing_request_fails_alone(pool, spy):
 
 
 async def test_idempotency_keys_are_claimed_replayed_and_released(pool, spy):
-    group = ReferralGroups(pool, spy, window_s=0.05, connections=1)
+    group = spy.groups(pool, window_s=0.05, connections=1)
     key, referral = uuid.uuid4().hex, person(unique())
     # The same key twice in one group: the first does the work, the second finds it in progress.
     first, second = await asyncio.gather(answer(group, PARTNER, referral, key), answer(group, PARTNER, referral, key))
@@ -139,7 +145,7 @@ async def test_idempotency_keys_are_claimed_replayed_and_released(pool, spy):
 
 
 async def test_a_busy_queue_is_applied_in_few_groups(pool, spy):
-    group = ReferralGroups(pool, spy, window_s=0.002, connections=2, max_group=100)
+    group = spy.groups(pool, window_s=0.002, connections=2, max_group=100)
     answers = await asyncio.gather(*(answer(group, PARTNER, person(unique())) for _ in range(300)))
     assert all(isinstance(a, Answer) and a.status == 201 for a in answers)
     assert sum(spy.calls) == 300 and len(spy.calls) <= 6 and max(spy.calls) <= 100

@@ -14,13 +14,20 @@ import pytest
 
 from contracts import Envelope, events
 from plumbing import db
+from plumbing.context import Deps, source_of
+from plumbing.settings import Settings
 from plumbing.vault import Unreadable, Vault
-from services.intake import domain, store
-from services.intake.application import Accepted, Conflict, Duplicate, Intake
+from services.intake import application, domain, store
+from services.intake.application import Accepted, Conflict, Duplicate
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(store.__file__).parent / "migrations"
 SECRET = b"integration-secret"
+
+
+def deps_of(vault: Vault) -> Deps:
+    """Intake's dependencies, as the service makes them (its vault, identity secret, clock)."""
+    return Deps(source_of("intake"), Settings(TALENTLOOP_PSEUDONYM_KEY=SECRET.decode()), vault=vault)
 
 
 def person(email: str | None = None, phone: str | None = None, **over) -> domain.ReferralIn:  # type: ignore[no-untyped-def]
@@ -34,16 +41,16 @@ def person(email: str | None = None, phone: str | None = None, **over) -> domain
 
 
 @pytest.fixture
-async def intake(pool) -> Intake:  # type: ignore[no-untyped-def]
+async def intake(pool) -> Deps:  # type: ignore[no-untyped-def]
     await db.migrate(pool, MIGRATIONS)
     async with pool.acquire() as conn:
         await Vault.ensure_schema(conn)
-    return Intake(Vault(os.urandom(32)), SECRET)
+    return deps_of(Vault(os.urandom(32)))
 
 
-async def submit(pool, intake: Intake, partner: str, referral: domain.ReferralIn):  # type: ignore[no-untyped-def]
+async def submit(pool, intake: Deps, partner: str, referral: domain.ReferralIn):  # type: ignore[no-untyped-def]
     async with pool.acquire() as conn, conn.transaction():
-        (result,) = await intake.submit(conn, partner, [referral], entry="api", correlation_id="t")
+        (result,) = await application.submit(intake.bind(conn), partner, [referral], entry="api", correlation_id="t")
     return result
 
 
@@ -79,7 +86,7 @@ async def test_one_person_from_two_partners_concurrently_is_one_candidate(pool, 
 async def test_a_batch_with_the_same_person_twice_reports_the_second(pool, intake):
     email = f"batch-{uuid.uuid4().hex[:8]}@example.org"
     async with pool.acquire() as conn, conn.transaction():
-        results = await intake.submit(conn, "p1", [person(email), person(email), person(email, target_onet_soc_code="15-1252")],
+        results = await application.submit(intake.bind(conn), "p1", [person(email), person(email), person(email, target_onet_soc_code="15-1252")],
                                       entry="csv", correlation_id="t")
     assert isinstance(results[0], Accepted) and isinstance(results[2], Accepted)
     assert results[1] == Duplicate(results[0].referral_id, "duplicate-referral")
@@ -91,7 +98,7 @@ async def test_erasure_destroys_the_key_unlinks_and_keeps_counts(pool, intake):
     await submit(pool, intake, "p2", person(email))
     async with pool.acquire() as conn, conn.transaction():
         sealed = store.sealed((await store.find(conn, first.referral_id, "p1"))["contact_sealed"])
-        erased = await intake.erase(conn, first.candidate_id, events.ErasureRequester.partner, "partner:p1", "t")
+        erased = await application.erase(intake.bind(conn), first.candidate_id, events.ErasureRequester.partner, "partner:p1", "t")
     assert sorted(erased.referral_ids) == sorted(
         r["referral_id"] for r in await pool.fetch("SELECT referral_id FROM referrals")
     )
@@ -110,7 +117,7 @@ async def test_erasure_destroys_the_key_unlinks_and_keeps_counts(pool, intake):
     assert isinstance(again, Accepted) and again.candidate_id != first.candidate_id
     async with pool.acquire() as conn, conn.transaction():
         with pytest.raises(Conflict):
-            await intake.withdraw(conn, "p1", first.referral_id, events.WithdrawalReason.other, "t")
+            await application.withdraw(intake.bind(conn), "p1", first.referral_id, events.WithdrawalReason.other, "t")
 
 
 async def test_plaintext_contacts_of_version_001_are_sealed_and_the_column_dropped(pool):
@@ -134,6 +141,6 @@ async def test_plaintext_contacts_of_version_001_are_sealed_and_the_column_dropp
     async with pool.acquire() as conn:
         assert (await vault.open(conn, "cand_old", store.sealed(row["contact_sealed"]), "contact"))["email"] == contact["email"]
     # The old candidate is found again by e-mail.
-    intake = Intake(vault, SECRET)
+    intake = deps_of(vault)
     new = await submit(pool, intake, "p2", person("OLD.ROW@example.org"))
     assert new.candidate_id == "cand_old"
