@@ -113,7 +113,7 @@ def callers(running_network: RunningNetwork) -> Iterator[dict[str, str]]:
 
 def tidy(net: RunningNetwork, keys: dict[str, str]) -> None:
     """Close what the generated requests opened, so that routing sends other tests' referrals
-    nowhere near it, and withdraw what they referred."""
+    nowhere near it, withdraw what they referred and remove the webhook endpoints they registered."""
     employer = {"Authorization": f"Bearer {keys['employer']}"}
     gateway = net.urls["employer_gateway"]
     for opening in requests.get(f"{gateway}/v1/openings", headers=employer, timeout=15).json():
@@ -122,6 +122,12 @@ def tidy(net: RunningNetwork, keys: dict[str, str]) -> None:
                               headers=employer, timeout=15)
             assert r.status_code == 200, r.text
     partner = {"Authorization": f"Bearer {keys['partner']}"}
+    # Where the machine resolves public names, generated endpoints (https://ats.example.com/...) exist.
+    for service, owner in (("employer_gateway", employer), ("outcomes", partner)):
+        base = f"{net.urls[service]}/v1/webhooks/endpoints"
+        for endpoint in requests.get(base, headers=owner, timeout=15).json():
+            r = requests.delete(f"{base}/{endpoint['endpoint_id']}", headers=owner, timeout=15)
+            assert r.status_code == 204, r.text
     for referral_id in REFERRED:
         r = requests.post(f"{net.urls['intake']}/v1/referrals/{referral_id}/withdraw",
                           json={"reason": "submitted_in_error"}, headers=partner, timeout=15)
