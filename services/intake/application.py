@@ -309,6 +309,11 @@ async def erase_own(
     if row["status"] == "erased":
         raise Conflict("the referral was erased already", "erased")
     candidate_id = row["candidate_id"]
+    # The person's identity hashes are locked before the candidate (the one lock order): a
+    # submission that found the person by a hash this erasure may unlink has committed, and
+    # its referral is among those kept, or waits, and finds the hash as this erasure left it.
+    linked = await store.identities_of(conn, candidate_id)
+    await store.lock_identities(conn, linked)
     await store.lock_for_erasure(conn, candidate_id)
     rows = await store.referrals_of(conn, candidate_id)
     own = [r for r in rows if r["partner_id"] == partner_id]
@@ -334,7 +339,8 @@ async def erase_own(
                 domain.Contact.model_construct(**key.open(store.sealed(r["contact_sealed"]), "contact")), secret
             )
         }
-        await store.keep_identities(conn, candidate_id, sorted(hashes))
+        # Only hashes locked above: one linked since is a submission's still in progress.
+        await store.unlink_identities(conn, candidate_id, sorted(set(linked) - hashes))
     await scrub.scrub(conn, referral_ids)
     erased = events.CandidateErasedV1(
         candidate_id=candidate_id,

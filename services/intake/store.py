@@ -232,10 +232,15 @@ async def link_identities(conn: asyncpg.Connection, candidate_id: str, hashes: l
     await _link(conn, {h: candidate_id for h in hashes})
 
 
-async def keep_identities(conn: asyncpg.Connection, candidate_id: str, hashes: list[str]) -> None:
-    """The candidate is identified by these hashes only from now on."""
+async def identities_of(conn: asyncpg.Connection, candidate_id: str) -> list[str]:
+    rows = await conn.fetch("SELECT identity_hash FROM candidate_identities WHERE candidate_id = $1", candidate_id)
+    return sorted(r["identity_hash"] for r in rows)
+
+
+async def unlink_identities(conn: asyncpg.Connection, candidate_id: str, hashes: list[str]) -> None:
+    """These hashes no longer lead to the candidate."""
     await conn.execute(
-        "DELETE FROM candidate_identities WHERE candidate_id = $1 AND NOT (identity_hash = ANY($2::text[]))",
+        "DELETE FROM candidate_identities WHERE candidate_id = $1 AND identity_hash = ANY($2::text[])",
         candidate_id,
         hashes,
     )

@@ -295,3 +295,33 @@ async def test_an_update_racing_an_erasure_and_a_submission_does_not_deadlock(po
     assert isinstance(fresh, Accepted) and fresh.candidate_id != first.candidate_id
     assert await readable(pool, intake, fresh.referral_id, "p2")
     assert await identities(pool, first.candidate_id) == set()
+
+
+async def test_a_submission_waiting_for_a_partners_erasure_keeps_its_identities(pool, intake):
+    """p2 submits someone by the phone only p1 had given, while p1 erases its own referrals
+    (holding the candidate, about to unlink the phone). Either p2 found the person before the
+    erasure or after it (then the phone leads to nobody: a new candidate); either way the
+    phone leads to the candidate of p2's referral, so the duplicate check and an erasure find
+    it (it led nowhere: the next submission by that phone became yet another candidate)."""
+    t = tag()
+    email, phone = f"split-{t}@example.org", f"+1 773 555 {int(t, 16) % 9000 + 1000}"
+    kept = await accepted(pool, intake, "p0", person(email))
+    mine = await accepted(pool, intake, "p1", person(email, phone))
+    vault = PausingVault(intake.vault)
+    paused = Deps(intake.source, intake.settings, vault=vault)  # type: ignore[arg-type]
+
+    async def erase_own() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await application.erase_own(paused.bind(conn), "p1", mine.referral_id, "partner:p1", "t")
+
+    erasing = asyncio.create_task(erase_own())
+    await asyncio.wait_for(vault.reached.wait(), 30)
+    submitting = asyncio.create_task(submit(pool, intake, "p2", person(None, phone)))
+    await lock_waits(pool, 1)
+    vault.release.set()
+    _, theirs = await asyncio.wait_for(asyncio.gather(erasing, submitting), 60)
+    assert isinstance(theirs, Accepted)
+    assert set(domain.identity_hashes(person(None, phone).candidate, SECRET)) <= await identities(pool, theirs.candidate_id)
+    assert await readable(pool, intake, kept.referral_id, "p0")
+    again = await submit(pool, intake, "p2", person(None, phone))
+    assert again == Duplicate(theirs.referral_id, "duplicate-referral")
