@@ -1,7 +1,7 @@
 """No tenant reaches another's data: every route with an id, every foreign id, as a hostile tenant.
 
-The routes come from the services' OpenAPI documents (the committed contracts/openapi/*
-and what each running service serves at /openapi.json): every route with a path parameter
+The routes come from the services' OpenAPI documents (the committed contracts/openapi/*,
+the console's, and what each running service serves at /openapi.json): every route with a path parameter
 must be in MATRIX below, with a request body that would be accepted, or the test fails (a new
 route cannot slip through). Each parameter is mapped by IDS to the kind of thing it names.
 
@@ -25,6 +25,7 @@ does not send them foreign ids, only the routes that are not theirs (403).
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import re
@@ -39,13 +40,15 @@ import asyncpg
 import httpx
 import pytest
 
+from plumbing.service import create_app
 from talentloop import samples
 from tests.e2e.helpers import OPERATOR, Api, RunningNetwork, opening_body, poll, referral_body, unique
 from tests.unit.test_route_scopes import documented
 
 pytestmark = pytest.mark.slow
 
-SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
+SERVICES = ("intake", "routing", "employer_gateway", "outcomes")  # their documents are published
+ALL_SERVICES = (*SERVICES, "console")  # the console's is served, not published
 OPENAPI = Path(__file__).parents[2] / "contracts" / "openapi"
 PARTNERS = {"a": "northside-tech-collective", "b": "riverbend-community-college"}  # both have CSV adapters
 TENANT_KINDS = ("partner", "employer")
@@ -66,12 +69,23 @@ IDS: dict[tuple[str, str], str] = {
     ("outcomes", "referral_id"): "referral",
     ("outcomes", "endpoint_id"): "partner_endpoint",
     ("outcomes", "delivery_id"): "partner_delivery",
-    **{(service, "key_id"): "key" for service in SERVICES},
+    **{(service, "key_id"): "key" for service in ALL_SERVICES},
 }
 # Path parameters that do not name a tenant's resource: the value sent, and why.
 NOT_TENANT_IDS: dict[tuple[str, str], str] = {
     ("outcomes", "name"): "funnel",  # a report's name; each partner's report holds only its own referrals
+    # The console's operational ids (operators only): a dead letter, a service's outbox row.
+    ("console", "letter_id"): "talentloop.deadletter.intake:0:0",
+    ("console", "service"): "intake",
+    ("console", "row_id"): "1",
 }
+
+
+def wrong_kind(service: str, path: str) -> tuple[int, str]:
+    """What a kind of caller a route does not serve gets. The console's own /api answers any
+    key but an operator's as it answers no key: 401, "send an operator key or log in"
+    (docs/api-keys.md says 403 forbidden; reported)."""
+    return (401, "unauthorized") if service == "console" and path.startswith("/api/") else (403, "forbidden")
 
 TERMS = {
     "job_title": "Analyst",
@@ -131,7 +145,10 @@ MATRIX: dict[tuple[str, str, str], dict[str, Any] | None] = {
             ("POST", "deliveries/{delivery_id}/redeliver", None),
         )
     },
-    **{(service, "POST", "/v1/keys/{key_id}/revoke"): None for service in SERVICES},
+    **{(service, "POST", "/v1/keys/{key_id}/revoke"): None for service in ALL_SERVICES},
+    ("console", "POST", "/api/dead-letters/{letter_id}/replay"): None,
+    ("console", "POST", "/api/outbox/{service}/{row_id}/retry"): None,
+    ("console", "POST", "/api/outbox/{service}/{row_id}/discard"): None,
 }
 
 
@@ -146,7 +163,9 @@ def routes_with_ids(documents: dict[str, dict[str, Any]]) -> set[tuple[str, str,
 
 
 def committed_documents() -> dict[str, dict[str, Any]]:
-    return {s: json.loads((OPENAPI / f"{s}.json").read_text()) for s in SERVICES}
+    """The published documents, and the console's as its app makes it."""
+    docs = {s: json.loads((OPENAPI / f"{s}.json").read_text()) for s in SERVICES}
+    return {**docs, "console": create_app(importlib.import_module("services.console.app").DEFINITION).openapi()}
 
 
 def test_every_route_with_an_id_is_in_the_matrix() -> None:
@@ -358,7 +377,7 @@ async def test_no_tenant_reaches_another_tenants_data(
     running_network: RunningNetwork, http: httpx.AsyncClient, world: World
 ) -> None:
     api = Api(running_network, http)
-    served_documents = {s: (await http.get(api.url(s, "/openapi.json"))).json() for s in SERVICES}
+    served_documents = {s: (await http.get(api.url(s, "/openapi.json"))).json() for s in ALL_SERVICES}
     missing = routes_with_ids(served_documents) - set(MATRIX)
     assert not missing, f"routes the running services serve that the matrix does not cover: {missing}"
     before = await settled(api, world)
@@ -373,7 +392,8 @@ async def test_no_tenant_reaches_another_tenants_data(
                     # Operators are not tenants (every timeline, any key): no foreign id for them.
                     paths, expected, slug = ([] if kind == "operator" else foreign(path, service, own, other)), 404, "not-found"
                 else:
-                    paths, expected, slug = [fill(path, service, (other,) * len(PARAM.findall(path)))], 403, "forbidden"
+                    expected, slug = wrong_kind(service, path)
+                    paths = [fill(path, service, (other,) * len(PARAM.findall(path)))]
                 for filled in paths:
                     sent += 1
                     r = await api.http.request(method, api.url(service, filled), json=body, headers=own.headers[kind])
