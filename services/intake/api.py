@@ -254,37 +254,24 @@ async def withdraw_referral(
 )
 async def erase(body: ErasureRequest, request: Request, who: Caller) -> dict[str, Any]:
     require(who, "partner", "operator")
+    if who.kind == "partner" and body.referral_id is None:
+        raise problems.Problem(403, "forbidden", "Forbidden", "partners name a referral_id, not a candidate_id")
     async with pool_of(request).acquire() as conn, conn.transaction():
         ctx = context_of(request, conn)
-        if who.kind == "partner":
-            if body.referral_id is None:
-                raise problems.Problem(403, "forbidden", "Forbidden", "partners name a referral_id, not a candidate_id")
-            try:
-                own = await application.erase_own(ctx, who.id, body.referral_id, who.ref, correlation_id(request))
-            except NotFound:
-                raise problems.not_found("referral") from None
-            except Conflict:
-                raise problems.Problem(409, "already-erased", "Already erased", current_state="erased") from None
-            return {"candidate_id": own.candidate_id, "referrals": own.referrals, "erased_at": own.erased_at.isoformat()}
-        candidate_id = body.candidate_id
-        if body.referral_id is not None:
-            row = await store.candidate_of(conn, body.referral_id, None)
-            if row is None:
-                raise problems.not_found("referral")
-            if row["status"] == "erased":
-                raise problems.Problem(409, "already-erased", "Already erased", current_state="erased")
-            candidate_id = row["candidate_id"]
-        assert candidate_id is not None
-        done = await store.erasure(conn, candidate_id)
-        if done is None:
-            try:
-                await application.erase(ctx, candidate_id, events.ErasureRequester(who.kind), who.ref, correlation_id(request))
-            except NotFound:
-                pass  # erased by another request while this one waited, or never known
-            done = await store.erasure(conn, candidate_id)
-            if done is None:
-                raise problems.not_found("candidate")
-    return {"candidate_id": candidate_id, "referrals": done["referral_count"], "erased_at": done["erased_at"].isoformat()}
+        try:
+            if who.kind == "partner":
+                assert body.referral_id is not None
+                done = await application.erase_own(ctx, who.id, body.referral_id, who.ref, correlation_id(request))
+            else:
+                done = await application.erase_person(
+                    ctx, referral_id=body.referral_id, candidate_id=body.candidate_id, principal=who.ref,
+                    correlation_id=correlation_id(request),
+                )
+        except NotFound as exc:
+            raise problems.not_found("candidate" if exc.args == ("candidate",) else "referral") from None
+        except Conflict:
+            raise problems.Problem(409, "already-erased", "Already erased", current_state="erased") from None
+    return {"candidate_id": done.candidate_id, "referrals": done.referrals, "erased_at": done.erased_at.isoformat()}
 
 
 # --- bulk CSV ------------------------------------------------------------------------------

@@ -65,8 +65,9 @@ class Submission:
 
 
 @dataclass(frozen=True)
-class PartnerErasure:
-    """What a partner is told of its erasure: its own referrals only."""
+class Erasure:
+    """What the requester of an erasure is told: a partner, of its own referrals only; an
+    operator, of the person's."""
 
     candidate_id: str
     referrals: int
@@ -292,9 +293,42 @@ async def erase(
     return erased
 
 
+async def erase_person(
+    ctx: Context,
+    *,
+    referral_id: str | None = None,
+    candidate_id: str | None = None,
+    principal: str,
+    correlation_id: str,
+) -> Erasure:
+    """An operator erases the person network-wide, named by any partner's referral of them or
+    by their candidate id. Repeating it answers the same (the recorded erasure), also when
+    another request erased them while this one waited; `NotFound("referral")` or
+    `NotFound("candidate")` when there is no such thing, `Conflict` for a referral already
+    erased (its link to the person is gone: name the candidate)."""
+    if referral_id is not None:
+        row = await store.candidate_of(ctx.conn, referral_id, None)
+        if row is None:
+            raise NotFound("referral")
+        if row["status"] == "erased":
+            raise Conflict("the referral was erased already", "erased")
+        candidate_id = row["candidate_id"]
+    assert candidate_id is not None
+    done = await store.erasure(ctx.conn, candidate_id)
+    if done is None:
+        try:
+            await erase(ctx, candidate_id, events.ErasureRequester.operator, principal, correlation_id)
+        except NotFound:
+            pass  # erased by another request while this one waited, or never known
+        done = await store.erasure(ctx.conn, candidate_id)
+        if done is None:
+            raise NotFound("candidate")
+    return Erasure(candidate_id, done["referral_count"], done["erased_at"])
+
+
 async def erase_own(
     ctx: Context, partner_id: str, referral_id: str, principal: str, correlation_id: str
-) -> PartnerErasure:
+) -> Erasure:
     """A partner erases what it holds about the person its referral names: every one of its
     own referrals of them (sealed contact and demographics, profile, its reference, their
     link to the candidate), withdrawn where still open. Other partners' referrals, and the
@@ -321,7 +355,7 @@ async def erase_own(
         raise Conflict("the referral was erased already", "erased")
     if len(own) == len(rows):
         erased = await erase(ctx, candidate_id, events.ErasureRequester.partner, principal, correlation_id)
-        return PartnerErasure(candidate_id, len(own), erased.erased_at)
+        return Erasure(candidate_id, len(own), erased.erased_at)
     now = ctx.now()
     await _withdraw_for_erasure(ctx, candidate_id, own, now, correlation_id)
     referral_ids = [r["referral_id"] for r in own]
@@ -350,7 +384,7 @@ async def erase_own(
         partner_id=partner_id,
     )
     await ctx.emit(erased, correlation_id=correlation_id)
-    return PartnerErasure(candidate_id, len(own), now)
+    return Erasure(candidate_id, len(own), now)
 
 
 async def _withdraw_for_erasure(

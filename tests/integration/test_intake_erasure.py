@@ -155,6 +155,24 @@ async def test_an_operator_erases_the_person_everywhere(pool, intake):
     assert not await readable(pool, intake, a.referral_id, "p_a") and not await readable(pool, intake, b.referral_id, "p_b")
 
 
+async def test_an_operator_names_the_person_by_any_partners_referral_and_a_repeat_answers_the_same(pool, intake):
+    email = f"op2-{tag()}@example.org"
+    a = await accepted(pool, intake, "p_a", person(email))
+    await accepted(pool, intake, "p_b", person(email))
+    async with pool.acquire() as conn, conn.transaction():
+        ctx = intake.bind(conn)
+        first = await application.erase_person(ctx, referral_id=a.referral_id, principal="operator:ops", correlation_id="t")
+        again = await application.erase_person(ctx, candidate_id=a.candidate_id, principal="operator:ops", correlation_id="t")
+        with pytest.raises(Conflict):
+            await application.erase_person(ctx, referral_id=a.referral_id, principal="operator:ops", correlation_id="t")
+        with pytest.raises(application.NotFound) as unknown:
+            await application.erase_person(ctx, candidate_id="cand_nobody", principal="operator:ops", correlation_id="t")
+    assert first == again and first.referrals == 2 and first.candidate_id == a.candidate_id
+    assert unknown.value.args == ("candidate",)
+    (erased,) = [e for e in await outbox(pool) if e.type == "candidate.erased.v1" and e.data["candidate_id"] == a.candidate_id]
+    assert erased.data["requested_by"] == "operator"
+
+
 async def test_updated_contact_is_linked_to_the_referrals_own_candidate(pool, intake):
     t = tag()
     first = await accepted(pool, intake, "p1", person(f"old-{t}@example.org"))
