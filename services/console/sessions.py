@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 
-from plumbing.auth import InvalidKey, Principal, required_scope
+from plumbing.auth import InvalidKey, Principal, require, required_scope
 from plumbing.problems import Problem
 
 COOKIE = "talentloop_console"
@@ -81,9 +81,12 @@ async def operator(request: Request) -> Operator | None:
             return None  # SameSite=Strict already keeps the cookie off cross-site requests; belt and braces
         key = session.key
     try:
-        who = await authenticate_operator(request, key)
+        who: Principal = await request.app.state.keys.authenticate(key)
     except InvalidKey:
         return None
+    # A valid key of another kind is known, not anonymous: 403, as every service answers a
+    # route that serves other kinds (docs/api-keys.md), not the 401 that asks for a key.
+    require(who, "operator")
     needed = required_scope(request.method, request.url.path)
     if needed is not None and needed not in who.scopes:
         raise Problem(403, "insufficient-scope", "Insufficient scope", f"this needs the '{needed}' scope",

@@ -81,12 +81,6 @@ NOT_TENANT_IDS: dict[tuple[str, str], str] = {
 }
 
 
-def wrong_kind(service: str, path: str) -> tuple[int, str]:
-    """What a kind of caller a route does not serve gets. The console's own /api answers any
-    key but an operator's as it answers no key: 401, "send an operator key or log in"
-    (docs/api-keys.md says 403 forbidden; reported)."""
-    return (401, "unauthorized") if service == "console" and path.startswith("/api/") else (403, "forbidden")
-
 TERMS = {
     "job_title": "Analyst",
     "onet_soc_code": "15-1252.00",
@@ -392,7 +386,7 @@ async def test_no_tenant_reaches_another_tenants_data(
                     # Operators are not tenants (every timeline, any key): no foreign id for them.
                     paths, expected, slug = ([] if kind == "operator" else foreign(path, service, own, other)), 404, "not-found"
                 else:
-                    expected, slug = wrong_kind(service, path)
+                    expected, slug = 403, "forbidden"  # the console's /api as every service's routes
                     paths = [fill(path, service, (other,) * len(PARAM.findall(path)))]
                 for filled in paths:
                     sent += 1
