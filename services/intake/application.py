@@ -373,8 +373,12 @@ async def erase_own(
                 domain.Contact.model_construct(**key.open(store.sealed(r["contact_sealed"]), "contact")), secret
             )
         }
-        # Only hashes locked above: one linked since is a submission's still in progress.
-        await store.unlink_identities(conn, candidate_id, sorted(set(linked) - hashes))
+        # Of hashes linked since they were read (by an update or a submission this erasure
+        # waited for), only those nobody holds now: a submission holding one may have found
+        # the person by it and be waiting for this erasure (it is then the candidate's still).
+        since = sorted(set(await store.identities_of(conn, candidate_id)) - set(linked) - hashes)
+        free = await store.try_lock_identities(conn, since) if since else set()
+        await store.unlink_identities(conn, candidate_id, sorted((set(linked) | free) - hashes))
     await scrub.scrub(conn, referral_ids)
     erased = events.CandidateErasedV1(
         candidate_id=candidate_id,

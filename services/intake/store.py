@@ -68,6 +68,15 @@ async def lock_identities(conn: asyncpg.Connection, hashes: list[str]) -> None:
         await lock(conn, hashes)
 
 
+async def try_lock_identities(conn: asyncpg.Connection, hashes: list[str]) -> set[str]:
+    """Those of the hashes whose locks this transaction got without waiting (a transaction
+    that holds the candidate's lock may not wait for a hash's: the lock order)."""
+    rows = await conn.fetch(
+        "SELECT h FROM unnest($1::text[]) AS h WHERE pg_try_advisory_xact_lock(hashtextextended(h, 0))", hashes
+    )
+    return {r["h"] for r in rows}
+
+
 async def _lookup(conn: asyncpg.Connection, hashes: list[str]) -> dict[str, str]:
     rows = await conn.fetch(
         "SELECT identity_hash, candidate_id FROM candidate_identities WHERE identity_hash = ANY($1::text[])", hashes

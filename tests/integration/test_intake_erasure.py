@@ -343,3 +343,34 @@ async def test_a_submission_waiting_for_a_partners_erasure_keeps_its_identities(
     assert await readable(pool, intake, kept.referral_id, "p0")
     again = await submit(pool, intake, "p2", person(None, phone))
     assert again == Duplicate(theirs.referral_id, "duplicate-referral")
+
+
+async def test_a_phone_added_by_an_update_the_erasure_waited_for_is_unlinked_too(pool, intake):
+    """p1 adds a phone to its referral while erasing its referrals of the person: the erasure
+    waits for the update, and the phone, which only p1 gave, no longer leads to the person
+    (it was linked after the erasure read the person's identities, and stayed)."""
+    t = tag()
+    email, phone = f"late-{t}@example.org", f"+1 630 555 {int(t, 16) % 9000 + 1000}"
+    kept = await accepted(pool, intake, "p0", person(email))
+    mine = await accepted(pool, intake, "p1", person(email))
+    vault = PausingVault(intake.vault)
+    paused = Deps(intake.source, intake.settings, vault=vault)  # type: ignore[arg-type]
+    change = domain.Profile.model_validate(
+        {"candidate": {"given_name": "Ana", "family_name": "Diaz", "email": email, "phone": phone}})
+
+    async def update() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await application.update(paused.bind(conn), "p1", mine.referral_id, change, "t")
+
+    async def erase_own() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await application.erase_own(intake.bind(conn), "p1", mine.referral_id, "partner:p1", "t")
+
+    updating = asyncio.create_task(update())
+    await asyncio.wait_for(vault.reached.wait(), 30)
+    erasing = asyncio.create_task(erase_own())
+    await lock_waits(pool, 1)
+    vault.release.set()
+    await asyncio.wait_for(asyncio.gather(updating, erasing), 60)
+    assert await identities(pool, kept.candidate_id) == set(domain.identity_hashes(person(email).candidate, SECRET))
+    assert await readable(pool, intake, kept.referral_id, "p0")
