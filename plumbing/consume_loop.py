@@ -35,6 +35,7 @@ from contracts.topics import MAX_MESSAGE_BYTES, consumer_group
 from plumbing import metrics
 from plumbing.consumer import Record, RecordConsumer
 from plumbing.faults import InfrastructureFault, describe
+from plumbing.kafka import KafkaSecurity, client_options
 from plumbing.logging import get_logger
 
 log = get_logger(__name__)
@@ -83,10 +84,12 @@ class ConsumeLoop:
         backoff_s: float = 0.5,
         backoff_cap_s: float = 15.0,
         applying: asyncio.Lock | None = None,
+        security: KafkaSecurity | None = None,
     ) -> None:
         self.consumer = consumer
         self.topic = topic
         self._bootstrap = bootstrap
+        self._security = security
         self.group_id = group_id or consumer_group(consumer.name, topic)
         self._max_records = max_records
         self._fetch_wait_ms = fetch_wait_ms
@@ -104,7 +107,7 @@ class ConsumeLoop:
         while True:
             client = AIOKafkaConsumer(
                 self.topic,
-                bootstrap_servers=self._bootstrap,
+                **client_options(self._bootstrap, self._security),
                 group_id=self.group_id,
                 client_id=f"talentloop-{self.consumer.name}",
                 enable_auto_commit=False,
@@ -207,7 +210,9 @@ class ConsumeLoop:
         metrics.consumer_state(self.consumer.name, self.topic, self.state.paused_since is not None, sum(lag.values()))
 
 
-def loops_for(consumer: RecordConsumer, topics: Iterable[str], bootstrap: str) -> list[ConsumeLoop]:
+def loops_for(
+    consumer: RecordConsumer, topics: Iterable[str], bootstrap: str, security: KafkaSecurity | None = None
+) -> list[ConsumeLoop]:
     """One loop (and consumer group) per topic (see `contracts.topics.consumer_group`), whose
     batches are applied one at a time in this process.
 
@@ -218,4 +223,4 @@ def loops_for(consumer: RecordConsumer, topics: Iterable[str], bootstrap: str) -
     anyway. Several processes of a service still apply at the same time, and their locks
     keep them correct."""
     applying = asyncio.Lock()
-    return [ConsumeLoop(consumer, topic, bootstrap, applying=applying) for topic in topics]
+    return [ConsumeLoop(consumer, topic, bootstrap, applying=applying, security=security) for topic in topics]

@@ -31,7 +31,7 @@ from plumbing.consume_loop import ConsumeLoop, loops_for
 from plumbing.consumer import BatchHandler, EventConsumer, Handler, RecordConsumer
 from plumbing.context import Context, Deps
 from plumbing.correlate import Correlate
-from plumbing.kafka import new_producer
+from plumbing.kafka import KafkaSecurity, new_producer
 from plumbing.logging import configure, get_logger
 from plumbing.settings import Settings
 from plumbing.vault import Vault, parse_master_key
@@ -77,7 +77,9 @@ class Runtime:
     def consume(self, consumer: RecordConsumer, topics: list[str]) -> None:
         """Apply `topics`' records through `consumer`, one consume loop (and group) per topic,
         started after `on_start` (plumbing/consume_loop.py)."""
-        self.loops.extend(loops_for(consumer, topics, self.settings.kafka_bootstrap_servers))
+        self.loops.extend(
+            loops_for(consumer, topics, self.settings.kafka_bootstrap_servers, KafkaSecurity.from_settings(self.settings))
+        )
 
 
 def correlation_id(request: Request) -> str:
@@ -116,7 +118,10 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         applied = await db.migrate(pool, definition.migrations)
         async with pool.acquire() as conn:
             await apikeys.ensure_schema(conn)  # shared by every service: any of them authenticates any key
-        producer = new_producer(settings.kafka_bootstrap_servers, f"talentloop-{definition.name}")
+        producer = new_producer(
+            settings.kafka_bootstrap_servers, f"talentloop-{definition.name}",
+            security=KafkaSecurity.from_settings(settings),
+        )
         await producer.start()
         relay = outbox.OutboxRelay(
             pool,
@@ -271,7 +276,15 @@ def asyncapi_app(definition: ServiceDefinition, bootstrap: str = "127.0.0.1:9092
     Publishers are declared for the events the service's outbox relay publishes (the relay
     uses an idempotent aiokafka producer directly, so these objects only document them).
     """
-    broker = KafkaBroker(bootstrap, consumer_only=True, description="Apache Kafka (local default; see README)")
+    # The document names the scheme every service authenticates with (its own SCRAM principal;
+    # docs/operators.md), never a credential.
+    documented = KafkaSecurity(protocol="SASL_PLAINTEXT", username=f"talentloop-{definition.name}", password="-")
+    broker = KafkaBroker(
+        bootstrap,
+        consumer_only=True,
+        description="Apache Kafka (local default; see README)",
+        security=documented.faststream(),
+    )
     if definition.handlers:
         consumer = EventConsumer(definition.name, None, None, handlers=definition.handlers)  # type: ignore[arg-type]
         subscriber.attach(broker, consumer, [t.name for t in definition.consumes])

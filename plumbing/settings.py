@@ -14,6 +14,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
+    # How this process authenticates to Kafka (plumbing/kafka.py KafkaSecurity): `talentloop up`
+    # gives each service its own SCRAM principal on the local broker; on a managed cluster set
+    # the protocol (SASL_SSL, SSL) and the TLS files it needs. No protocol: SASL_PLAINTEXT when
+    # a username is set, else PLAINTEXT.
+    kafka_security_protocol: str | None = Field(default=None, alias="KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: str = Field(default="SCRAM-SHA-512", alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(default=None, alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: str | None = Field(default=None, alias="KAFKA_SASL_PASSWORD", repr=False)
+    kafka_ssl_cafile: str | None = Field(default=None, alias="KAFKA_SSL_CAFILE")
+    kafka_ssl_certfile: str | None = Field(default=None, alias="KAFKA_SSL_CERTFILE")
+    kafka_ssl_keyfile: str | None = Field(default=None, alias="KAFKA_SSL_KEYFILE")
+    kafka_ssl_key_password: str | None = Field(default=None, alias="KAFKA_SSL_KEY_PASSWORD", repr=False)
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:54329/talentloop", alias="DATABASE_URL"
     )
