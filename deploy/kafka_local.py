@@ -4,9 +4,18 @@ No Docker and no Kafka distribution: `mvn` resolves the broker jars listed in
 `deploy/kafka/pom.xml` once into a user cache, and `java` runs `kafka.Kafka` from them as a
 detached process that outlives the caller (`talentloop up` starts it and exits).
 
-Layout under `state_dir/kafka/`: `server.properties`, `log4j2.properties`, `data/` (log.dirs,
-formatted on first start), `kafka.log` (server log), `kafka.out` (JVM stdout/stderr),
-`kafka.pid`.
+Layout under `state_dir/kafka/`: `server.properties` (mode 0600: it holds the broker's own
+passwords), `log4j2.properties`, `data/` (log.dirs, formatted on first start), `kafka.log`
+(server log), `kafka.out` (JVM stdout/stderr), `kafka.pid`.
+
+Clients authenticate with SASL/SCRAM-SHA-512 on the one client listener (loopback) and the
+standard KRaft authorizer (StandardAuthorizer) decides what each principal may do: nobody but
+the super-user `talentloop-admin` may do anything without an ACL. The super-user's SCRAM
+credential is written into the metadata when the storage is formatted (KIP-900: there is no
+other way to have the first one); every other principal and its ACLs are created by
+`talentloop up` (deploy/kafka_principals.py). The controller listener takes SASL/PLAIN with the
+broker's own user (KRaft controllers cannot use SCRAM, whose credentials live in the metadata
+they serve). Passwords are in `state_dir/kafka-credentials.json` (deploy/kafka_credentials.py).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from pathlib import Path
 
 import psutil
 
+from deploy import kafka_credentials
 from deploy.processes import (
     LocalServiceError,
     cmdline,
@@ -41,6 +51,7 @@ from deploy.processes import (
     write_pid,
 )
 from deploy.topics import TopicSpec, create_topics
+from plumbing.kafka import KafkaSecurity, client_options
 
 __all__ = [
     "KAFKA_VERSION",
@@ -214,11 +225,24 @@ class LocalKafka:
         self.pid_file = self.dir / "kafka.pid"
         self._lock_file = self.dir / ".lock"
         self._cds_pending_file = self.dir / "cds.pending"
+        # Written after a format that added the super-user's SCRAM credential: a data directory
+        # formatted before authentication existed has no user anyone could log in as.
+        self._sasl_marker = self.data_dir / "talentloop-sasl"
         self._log_offsets = (0, 0)  # where this start's output begins in kafka.log / kafka.out
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def admin_security(self) -> KafkaSecurity:
+        """How the super-user connects (the `talentloop` tool, topic creation, provisioning)."""
+        return self.security_for(kafka_credentials.ADMIN)
+
+    def security_for(self, user: str) -> KafkaSecurity:
+        return KafkaSecurity(
+            protocol="SASL_PLAINTEXT", username=user, password=kafka_credentials.password(self.state_dir, user)
+        )
 
     # -- state ---------------------------------------------------------------------------
 
@@ -280,6 +304,13 @@ class LocalKafka:
             self._write_config()
             if not (self.data_dir / "meta.properties").exists():
                 self._format(java, libs)
+            elif not self._sasl_marker.exists():
+                raise LocalKafkaError(
+                    f"the Kafka data in {self.data_dir} was formatted before the local broker required "
+                    f"authentication, so it has no user to log in as. Stop the network and remove "
+                    f"{self.data_dir} (its topics are lost; PostgreSQL keeps the services' state), "
+                    f"then start again."
+                )
 
             cds_args = self._cds_args(java, libs)
             cmd = [
@@ -358,11 +389,13 @@ class LocalKafka:
             text = self.properties_file.read_text()
         except OSError:
             return None
-        m = re.search(r"^listeners=PLAINTEXT://[^:]+:(\d+),CONTROLLER://[^:]+:(\d+)", text, re.M)
+        m = re.search(r"^listeners=CLIENTS://[^:]+:(\d+),CONTROLLER://[^:]+:(\d+)", text, re.M)
         return (int(m.group(1)), int(m.group(2))) if m else None
 
     def _write_config(self) -> None:
-        listeners = f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        listeners = f"CLIENTS://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        creds = kafka_credentials.passwords(self.state_dir, [kafka_credentials.ADMIN, kafka_credentials.CONTROLLER])
+        admin, controller = kafka_credentials.ADMIN, kafka_credentials.CONTROLLER
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
@@ -370,8 +403,24 @@ class LocalKafka:
             "listeners": listeners,
             "advertised.listeners": listeners,
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "CLIENTS",
+            "listener.security.protocol.map": "CLIENTS:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            # Clients: SCRAM only (a PLAIN password would cross the wire as it is).
+            "listener.name.clients.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            "listener.name.clients.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{admin}" password="{creds[admin]}";'
+            ),
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{controller}" password="{creds[controller]}" user_{controller}="{creds[controller]}";'
+            ),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{admin};User:{controller}",
+            "allow.everyone.if.no.acl.found": "false",
             "log.dirs": str(self.data_dir),
             "num.partitions": "3",
             "offsets.topic.replication.factor": "1",
@@ -383,7 +432,10 @@ class LocalKafka:
         }
         body = "# Written by deploy/kafka_local.py on every start; edits are overwritten.\n"
         body += "".join(f"{k}={v}\n" for k, v in props.items())
-        self.properties_file.write_text(body)
+        fd = os.open(self.properties_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an older file may have been created world-readable
+        with os.fdopen(fd, "w") as out:
+            out.write(body)
 
         log = str(self.log_file)
         self.log4j_file.write_text(
@@ -428,6 +480,9 @@ class LocalKafka:
                 "-c",
                 str(self.properties_file),
                 "--standalone",
+                "--add-scram",
+                f"SCRAM-SHA-512=[name={kafka_credentials.ADMIN},"
+                f"password={kafka_credentials.password(self.state_dir, kafka_credentials.ADMIN)}]",
             ],
             cwd=self.dir,
             stdin=subprocess.DEVNULL,
@@ -440,6 +495,7 @@ class LocalKafka:
                 f"formatting Kafka storage in {self.data_dir} failed (exit {result.returncode}):\n"
                 + "\n".join((result.stdout + result.stderr).splitlines()[-30:])
             )
+        self._sasl_marker.write_text("SCRAM-SHA-512 super-user added at format\n")
 
     def _wait_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, deadline: float) -> None:
         error = run_coro(self._await_ready(pid, proc, deadline))
@@ -455,7 +511,7 @@ class LocalKafka:
             if exited is not None:
                 return f"Kafka (pid {pid}) exited with code {exited} before it was ready."
             if port_open(self.port):
-                client = AIOKafkaClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+                client = AIOKafkaClient(**client_options(self.bootstrap, self.admin_security), request_timeout_ms=5000)
                 try:
                     await client.bootstrap()
                     if any(b.nodeId == 1 for b in client.cluster.brokers()):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.topics import MAX_MESSAGE_BYTES
+from plumbing.kafka import KafkaSecurity, client_options
 
 _TOPIC_ALREADY_EXISTS = 36
 _RETRIABLE = {
@@ -36,7 +37,9 @@ class TopicCreationError(RuntimeError):
     pass
 
 
-async def create_topics(bootstrap: str, topics: list[TopicSpec], timeout: float = 30.0) -> None:
+async def create_topics(
+    bootstrap: str, topics: list[TopicSpec], timeout: float = 30.0, security: KafkaSecurity | None = None
+) -> None:
     """Create `topics` if missing; existing topics are left as they are (not altered).
 
     Returns once every topic has a leader for each partition, so producers can use them
@@ -44,7 +47,7 @@ async def create_topics(bootstrap: str, topics: list[TopicSpec], timeout: float 
     """
     if not topics:
         return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(**client_options(bootstrap, security), request_timeout_ms=int(timeout * 1000))
     await admin.start()
     try:
         pending = {t.name: t for t in topics}

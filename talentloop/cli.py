@@ -394,7 +394,10 @@ def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, se
 
     typer.echo(f"\nDriving the demo: 3 employers, 6 openings, 3 partners, {referrals} referrals...")
     try:
-        result = asyncio.run(demo_driver.run(net.urls, credentials.load_keys(cfg.home), referrals, seed, net.bootstrap))
+        forge = net.kafka_principals.get("partner:forge-coding-bootcamp")  # publishes as itself
+        result = asyncio.run(
+            demo_driver.run(net.urls, credentials.load_keys(cfg.home), referrals, seed, net.bootstrap, forge)
+        )
     except httpx.HTTPStatusError as exc:
         typer.echo(f"demo failed: {exc.request.method} {exc.request.url} -> {exc.response.status_code}", err=True)
         typer.echo(exc.response.text, err=True)

@@ -26,6 +26,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from contracts.topics import partner_inbound
+from plumbing.kafka import KafkaSecurity, client_options
 from plumbing.settings import Settings
 from talentloop import samples
 from talentloop.credentials import EMPLOYERS, OPERATOR, PARTNERS
@@ -116,9 +117,11 @@ def candidate(rng: random.Random, partner: str, n: int, run_id: str) -> samples.
 
 
 async def refer_all(http: httpx.AsyncClient, urls: dict[str, str], keys: dict[str, str], bootstrap: str | None,
-                    people: dict[str, list[samples.Person]], run_id: str) -> Counter[str]:
+                    people: dict[str, list[samples.Person]], run_id: str,
+                    kafka_security: KafkaSecurity | None = None) -> Counter[str]:
     """Each partner its own way: Northside and Riverbend upload CSV exports, Forge's CRM
-    fires webhooks, and (when the broker is known) publishes the rest to its Kafka topic."""
+    fires webhooks, and (when the broker is known) publishes the rest to its Kafka topic, as
+    Forge's own Kafka principal when it is given (`kafka_security`)."""
     referred: Counter[str] = Counter()
     for partner, shape, columns in (("northside-tech-collective", samples.northside_row, samples.NORTHSIDE_COLUMNS),
                                     ("riverbend-community-college", samples.riverbend_row, samples.RIVERBEND_COLUMNS)):
@@ -139,7 +142,7 @@ async def refer_all(http: httpx.AsyncClient, urls: dict[str, str], keys: dict[st
 
     await asyncio.gather(*(webhook(p) for p in by_webhook))
     if by_kafka:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+        producer = AIOKafkaProducer(**client_options(bootstrap, kafka_security), enable_idempotence=True)
         await producer.start()
         try:
             for p in by_kafka:
@@ -153,7 +156,7 @@ async def refer_all(http: httpx.AsyncClient, urls: dict[str, str], keys: dict[st
 
 
 async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, seed: int = 7,
-              bootstrap: str | None = None) -> DemoResult:
+              bootstrap: str | None = None, kafka_security: KafkaSecurity | None = None) -> DemoResult:
     rng = random.Random(seed)
     run_id = uuid.uuid4().hex[:8]  # idempotency keys are per run: each run refers new people
     started = time.monotonic()
@@ -195,7 +198,7 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
 
         baseline: dict[str, int] = {}
         baseline = (await funnel())["total"]
-        tally.referred.update(await refer_all(http, urls, keys, bootstrap, people, run_id))
+        tally.referred.update(await refer_all(http, urls, keys, bootstrap, people, run_id, kafka_security))
 
         async def all_decided():  # type: ignore[no-untyped-def]
             f = (await funnel())["since_start"]

@@ -1,4 +1,12 @@
-"""The whole local network: the stack (Kafka, PostgreSQL), its topics, and the four services."""
+"""The whole local network: the stack (Kafka, PostgreSQL), its topics, its Kafka principals and
+ACLs, and the four services.
+
+On the local broker every service runs as its own Kafka principal and every partner with a
+Kafka adapter gets one that may only write its inbound topic (deploy/kafka_principals.py);
+the `talentloop` tool itself acts as the super-user (`use_admin_credentials`). With
+KAFKA_BOOTSTRAP_SERVERS set, the cluster's principals are the operator's business: every
+process uses the KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_* settings it is given.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from contracts import topics
+from deploy import kafka_credentials, kafka_principals
 from deploy.stack import LocalStack
 from deploy.topics import TopicSpec, create_topics
+from plumbing.kafka import KafkaSecurity
 from plumbing.settings import DEFAULT_PORTS
 from talentloop import credentials, launcher
 
@@ -72,6 +82,47 @@ def topic_specs() -> list[TopicSpec]:
     return specs
 
 
+def kafka_partners() -> list[str]:
+    """Partners whose adapter reads a Kafka topic (`kafka: true`), from TALENTLOOP_ADAPTERS."""
+    from plumbing.settings import Settings
+    from services.intake import mapping
+
+    return sorted({a.partner_id for a in mapping.load_all(Settings().adapters_dir).values() if a.kafka})
+
+
+def admin_security(cfg: NetworkConfig) -> KafkaSecurity:
+    """How the `talentloop` tool reaches Kafka: the local broker's super-user, or the settings
+    of this process when the broker is external."""
+    if LocalStack.external_kafka():
+        return KafkaSecurity.from_env()
+    return cfg.stack().kafka.admin_security
+
+
+def use_admin_credentials(cfg: NetworkConfig) -> KafkaSecurity:
+    """Make this process's Kafka clients (those built with the settings' default security) act
+    as the local broker's super-user, unless it has Kafka credentials of its own."""
+    security = admin_security(cfg)
+    if not LocalStack.external_kafka() and not os.environ.get("KAFKA_SASL_USERNAME"):
+        os.environ.update(security.env())
+    return security
+
+
+def provision_principals(cfg: NetworkConfig, bootstrap: str) -> dict[str, KafkaSecurity]:
+    """Create (once) the services' and Kafka partners' principals and their ACLs on the local
+    broker; return each service's and partner's security (keyed by service name and
+    `partner:<id>`). Nothing to do on an external broker."""
+    if LocalStack.external_kafka():
+        return {}
+    partners = kafka_partners()
+    acls = kafka_principals.network_acls(partners)
+    passwords = kafka_credentials.passwords(cfg.home, acls)
+    asyncio.run(kafka_principals.provision(bootstrap, admin_security(cfg), passwords, acls))
+    kafka = cfg.stack().kafka
+    out = {s: kafka.security_for(kafka_credentials.service_user(s)) for s in kafka_principals.SERVICES}
+    out.update({f"partner:{p}": kafka.security_for(kafka_credentials.partner_user(p)) for p in partners})
+    return out
+
+
 @dataclass
 class Network:
     bootstrap: str
@@ -79,6 +130,8 @@ class Network:
     urls: dict[str, str]
     keys_file: Path  # the demo principals' plaintext keys (keys.json)
     timings: dict[str, float]
+    # Each service's and Kafka partner's (`partner:<id>`) Kafka security on the local broker.
+    kafka_principals: dict[str, KafkaSecurity] = field(default_factory=dict)
 
 
 def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None) -> Network:
@@ -87,7 +140,9 @@ def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None) -> Network:
     t0 = time.monotonic()
     stack = cfg.stack().start()
     t_stack = time.monotonic() - t0
+    use_admin_credentials(cfg)
     asyncio.run(create_topics(stack.bootstrap, topic_specs()))
+    principals = provision_principals(cfg, stack.bootstrap)
     keys_file = credentials.ensure(cfg.home)
     asyncio.run(credentials.seed(stack.database_url, cfg.home))  # hashed, once; a later `up` changes nothing
     env = {
@@ -100,7 +155,8 @@ def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None) -> Network:
     }
     services = [s for s in cfg.services() if only is None or s.name in only]
     for service in services:
-        launcher.start(service, env)
+        own = principals.get(service.name)
+        launcher.start(service, {**env, **own.env()} if own else env)
     launcher.wait_healthy(services)
     network = Network(
         bootstrap=stack.bootstrap,
@@ -108,6 +164,7 @@ def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None) -> Network:
         urls={s.name: s.url for s in services},
         keys_file=keys_file,
         timings={"stack_s": round(t_stack, 2), "total_s": round(time.monotonic() - t0, 2)},
+        kafka_principals=principals,
     )
     cfg.save({"bootstrap": network.bootstrap, "database_url": network.database_url, "urls": network.urls})
     return network
@@ -119,7 +176,9 @@ def database_url(cfg: NetworkConfig) -> str:
 
 
 def bootstrap(cfg: NetworkConfig) -> str:
-    """The network's Kafka: KAFKA_BOOTSTRAP_SERVERS when set, else the local broker of `cfg`."""
+    """The network's Kafka: KAFKA_BOOTSTRAP_SERVERS when set, else the local broker of `cfg`,
+    which this process then reaches as the super-user (`use_admin_credentials`)."""
+    use_admin_credentials(cfg)
     return LocalStack.external_kafka() or cfg.stack().kafka.bootstrap
 
 
