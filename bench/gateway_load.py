@@ -84,7 +84,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer
 
 from contracts import build, events, topics
-from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
+from plumbing.kafka import CONTENT_TYPE_HEADER, client_options, new_producer
 from talentloop import credentials, network
 
 # Run as a script (`python bench/gateway_load.py`) bench/ is on sys.path, the repository root (where
@@ -534,7 +534,7 @@ class ActionEvents:
 
     def __init__(self, bootstrap: str) -> None:
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+            **client_options(bootstrap), enable_auto_commit=False, auto_offset_reset="earliest"
         )
         self.types: Counter[str] = Counter()
         self.per_referral: Counter[str] = Counter()

@@ -27,6 +27,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts import topics
+from plumbing.kafka import client_options
 from talentloop import credentials, importer, network, samples
 
 # Run as a script (`python bench/intake_import.py`) bench/ is on sys.path, the repository root (where
@@ -48,7 +49,7 @@ RESULTS = Path(__file__).parent / "results" / "intake_import.json"
 
 
 async def events_on_kafka(bootstrap: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**client_options(bootstrap))
     await consumer.start()
     try:
         parts = consumer.partitions_for_topic(topics.REFERRALS.name) or set()

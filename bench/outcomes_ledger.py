@@ -92,7 +92,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from contracts import build, events, payload_of, topics, vocabulary
 from contracts.envelope import Envelope
 from plumbing import db
-from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer, partitions_of
+from plumbing.kafka import CONTENT_TYPE_HEADER, client_options, new_producer, partitions_of
 from services.outcomes import store
 from services.outcomes.app import DEFINITION
 from services.outcomes.rebuild import rebuild
@@ -400,7 +400,7 @@ async def publish(bootstrap: str, records: list[tuple[str, bytes, bytes]]) -> fl
 
 async def raw_consume(bootstrap: str, expected: int) -> dict:
     """Every record of the six topics from offset 0 by one plain consumer, nothing decoded."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**client_options(bootstrap), enable_auto_commit=False,
                                 max_partition_fetch_bytes=8 * 2**20)
     await consumer.start()
     try:
@@ -514,8 +514,8 @@ class Lag:
     """The outcomes consumer groups' lag per topic (committed offsets vs end offsets)."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self.admin = AIOKafkaAdminClient(**client_options(bootstrap))
+        self.consumer = AIOKafkaConsumer(**client_options(bootstrap), enable_auto_commit=False)
         self.tps: list[TopicPartition] = []
         self.ends: dict[TopicPartition, int] = {}
 

@@ -88,7 +88,7 @@ from aiokafka import AIOKafkaConsumer
 
 from contracts import events, topics, vocabulary
 from deploy.topics import TopicSpec, create_topics
-from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
+from plumbing.kafka import CONTENT_TYPE_HEADER, client_options, new_producer
 from talentloop import credentials, importer, network, samples
 
 # Run as a script (`python bench/pipeline.py`) bench/ is on sys.path, the repository root (where
@@ -200,7 +200,7 @@ async def raw_kafka(bootstrap: str, n: int, size: int) -> dict:
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(**client_options(bootstrap), enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
         await read_from_start(consumer, RAW_TOPIC)

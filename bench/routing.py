@@ -53,7 +53,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer
 
 from contracts import build, events, topics, vocabulary
-from plumbing.kafka import CONTENT_TYPE_HEADER, new_producer
+from plumbing.kafka import CONTENT_TYPE_HEADER, client_options, new_producer
 from talentloop import credentials, network
 
 # Run as a script (`python bench/routing.py`) bench/ is on sys.path, the repository root (where
@@ -251,7 +251,7 @@ class Decisions:
 
     def __init__(self, bootstrap: str, wanted: set[str]) -> None:
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+            **client_options(bootstrap),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=8 * 2**20,

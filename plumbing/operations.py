@@ -58,7 +58,7 @@ from contracts import topics as contract_topics
 from contracts.envelope import describe_exception
 from contracts.topics import dead_letter_topic
 from plumbing import outbox
-from plumbing.kafka import new_producer, partitions_of
+from plumbing.kafka import client_options, new_producer, partitions_of
 
 # The services that consume (each has consumer groups and a dead-letter topic).
 CONSUMERS: tuple[str, ...] = ("intake", "routing", "employer_gateway", "outcomes")
@@ -203,7 +203,7 @@ class Tail:
         self.topics = list(topics)
         self.undecodable = 0
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="talentloop-tail"
+            **client_options(bootstrap), enable_auto_commit=False, client_id="talentloop-tail"
         )
 
     async def __aenter__(self) -> Tail:
@@ -395,7 +395,7 @@ class Operations:
         return Tail(self.bootstrap, filt, since, self.event_topics)
 
     async def _admin(self) -> AIOKafkaAdminClient:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="talentloop-operations",
+        admin = AIOKafkaAdminClient(**client_options(self.bootstrap), client_id="talentloop-operations",
                                     request_timeout_ms=10_000)
         try:
             await admin.start()
@@ -419,7 +419,7 @@ class Operations:
     async def lag(self, service: str | None = None) -> list[GroupLag]:
         groups = await self.groups(service)
         admin = await self._admin()
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**client_options(self.bootstrap), enable_auto_commit=False)
         await consumer.start()
         try:
             result: list[GroupLag] = []
@@ -567,7 +567,7 @@ class Operations:
             raise OperationError(f"{service} has no consumer groups{' on ' + topic if topic else ''} yet")
         _refuse_busy(service, groups)
         admin = await self._admin()
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(**client_options(self.bootstrap), enable_auto_commit=False)
         await consumer.start()
         try:
             plans = []
@@ -601,7 +601,7 @@ class Operations:
         current = await self.groups(plans[0].service)
         _refuse_busy(plans[0].service, {p.group: current[p.group] for p in plans if p.group in current})
         for plan in plans:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=plan.group,
+            consumer = AIOKafkaConsumer(**client_options(self.bootstrap), group_id=plan.group,
                                         enable_auto_commit=False)
             await consumer.start()
             try:
@@ -928,7 +928,7 @@ def _int(text: str | None) -> int | None:
 
 async def _read_all(bootstrap: str, topics: list[str]) -> list[Any]:
     """Every record on `topics`, from the beginning to the end offsets as they are now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         tps = await partitions_of(consumer, topics)
@@ -954,7 +954,7 @@ async def _read_all(bootstrap: str, topics: list[str]) -> list[Any]:
 
 
 async def _read_one(bootstrap: str, tp: TopicPartition, offset: int) -> Any | None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         if tp not in await partitions_of(consumer, [tp.topic]):

@@ -2,6 +2,11 @@
 
 Started with the same code as `talentloop up` (no Docker here). KAFKA_BOOTSTRAP_SERVERS and
 DATABASE_URL, when set, point the tests at an existing broker and database instead.
+
+The broker requires SASL/SCRAM and ACLs as `talentloop up` runs it: the test process acts as
+its super-user (`network.use_admin_credentials` sets KAFKA_SASL_* in its environment, so every
+client built with the default settings and every child process it starts logs in); tests that
+need another principal take it from tests/kafka_helpers.py.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ def network_config(tmp_path_factory: pytest.TempPathFactory) -> NetworkConfig:
 @pytest.fixture(scope="session")
 def stack(network_config: NetworkConfig) -> Iterator[StackInfo]:
     info = network_config.stack().start()
+    network.use_admin_credentials(network_config)
     asyncio.run(create_topics(info.bootstrap, network.topic_specs()))
     yield info
     network.down(network_config)

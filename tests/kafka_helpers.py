@@ -1,4 +1,9 @@
-"""Reading topics in tests: from offset 0, without a consumer group."""
+"""Kafka in tests: reading topics from offset 0 without a consumer group, and the principals.
+
+The session's clients log in as the broker's super-user (tests/conftest.py); `principal` gives
+the security of another user of the local broker: a service's (`kafka_credentials.service_user`)
+or a partner's (`kafka_credentials.partner_user`), made by `talentloop up` or `provision`.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,24 @@ import time
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from plumbing.kafka import KafkaSecurity, client_options
+from talentloop.network import NetworkConfig
 
-async def read_topic(bootstrap: str, topic: str, *, at_least: int = 1, timeout: float = 20.0) -> list[ConsumerRecord]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+
+def principal(cfg: NetworkConfig, user: str) -> KafkaSecurity:
+    """`user`'s security on the session's local broker (its password from the state directory)."""
+    return cfg.stack().kafka.security_for(user)
+
+
+def super_user() -> KafkaSecurity:
+    """The security this test process connects with (the broker's super-user, see conftest)."""
+    return KafkaSecurity.from_env()
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, at_least: int = 1, timeout: float = 20.0, security: KafkaSecurity | None = None
+) -> list[ConsumerRecord]:
+    consumer = AIOKafkaConsumer(**client_options(bootstrap, security), enable_auto_commit=False)
     await consumer.start()
     try:
         deadline = time.monotonic() + timeout

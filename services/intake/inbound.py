@@ -27,6 +27,7 @@ from aiokafka.errors import KafkaError
 from contracts.topics import consumer_group, partner_inbound
 from plumbing.consumer import Item, Poison, Record, RecordConsumer
 from plumbing.context import Deps
+from plumbing.kafka import client_options
 from plumbing.logging import get_logger
 from services.intake import application, mapping
 from services.intake.application import Duplicate
@@ -109,7 +110,7 @@ class Truncator:
         self.deleted_up_to: dict[TopicPartition, int] = {}
 
     async def run(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="talentloop-intake-truncator")
+        admin = AIOKafkaAdminClient(**client_options(self._bootstrap), client_id="talentloop-intake-truncator")
         await admin.start()
         try:
             while True:

@@ -58,7 +58,7 @@ from plumbing import db
 from plumbing.consumer import BatchHandler
 from plumbing.context import Deps
 from plumbing.faults import is_infrastructure
-from plumbing.kafka import partitions_of
+from plumbing.kafka import client_options, partitions_of
 from plumbing.logging import get_logger
 from services.outcomes import projection, store
 from services.outcomes.app import DEFINITION
@@ -241,7 +241,7 @@ async def replay(
 
 
 async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
         return await consumer.end_offsets(await partitions_of(consumer, topics))
@@ -266,7 +266,7 @@ async def load(bootstrap: str, pool: asyncpg.Pool, ends: dict[TopicPartition, in
     out = Loaded()
     ingest = batch_handler(live=False, project=False)
     seen: set[int] = set()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, max_poll_records=batch,
+    consumer = AIOKafkaConsumer(**client_options(bootstrap), enable_auto_commit=False, max_poll_records=batch,
                                 max_partition_fetch_bytes=FETCH_BYTES)
     await consumer.start()
     writing: asyncio.Task[int] | None = None

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from contracts import Envelope
 from contracts.topics import PREFIX
 from plumbing import db
-from plumbing.kafka import partitions_of
+from plumbing.kafka import client_options, partitions_of
 from services.outcomes import rebuild
 from tests.e2e.helpers import poll
 from tests.kafka_helpers import read_topic
@@ -31,7 +31,7 @@ DEAD_LETTER_PREFIX = f"{PREFIX}.deadletter."
 
 
 async def _consumer(bootstrap: str) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(bootstrap), enable_auto_commit=False)
     await consumer.start()
     return consumer
 

@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts import topics
+from plumbing.kafka import client_options
 from plumbing.operations import Operations
 from talentloop import samples
 from tests.e2e.helpers import OPERATOR, Api, poll, referral_body, unique
@@ -90,7 +91,7 @@ async def test_console_login_live_stream_and_dead_letter_replay(api: Api, browse
     # A bad record on the bootcamp's topic; replay its dead letter with the button.
     bad = samples.forge_payload(samples.person(1, f"console-{uuid.uuid4().hex[:6]}"), run="console")
     bad["data"]["graduate"]["contact"] = {}
-    producer = AIOKafkaProducer(bootstrap_servers=api.net.bootstrap)
+    producer = AIOKafkaProducer(**client_options(api.net.bootstrap))
     await producer.start()
     try:
         await producer.send_and_wait(topics.partner_inbound(FORGE), json.dumps(bad).encode(), key=b"console-test")

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts import Envelope, events, topics
+from plumbing.kafka import client_options
 from plumbing.vault import Unreadable, Vault, parse_master_key
 from talentloop import launcher, samples
 from talentloop.network import NetworkConfig
@@ -44,7 +45,7 @@ def canary() -> dict[str, str]:
 
 
 async def scan_topics(bootstrap: str, needles: list[bytes]) -> dict[str, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap))
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if not t.startswith("__")]
@@ -121,7 +122,7 @@ async def test_erasure_leaves_no_plaintext_anywhere_and_counts_remain(api: Api, 
     kafka_record = json.loads(json.dumps(record))
     kafka_record["data"]["graduate"]["uuid"] += "-k"
     kafka_record["data"]["goal"] = {"soc": "15-1254.00"}
-    producer = AIOKafkaProducer(bootstrap_servers=api.net.bootstrap)
+    producer = AIOKafkaProducer(**client_options(api.net.bootstrap))
     await producer.start()
     try:
         await producer.send_and_wait(topics.partner_inbound(FORGE), json.dumps(kafka_record).encode(), key=b"canary")

@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import events, topics
 from deploy.stack import StackInfo
+from plumbing.kafka import client_options
 from talentloop import samples
 from talentloop.network import NetworkConfig
 from tests.e2e import delivery
@@ -135,7 +136,7 @@ class Load:
 
 async def produce_inbound(bootstrap: str, skill: str, run: str, count: int) -> list[str]:
     """`count` referrals on Forge's own Kafka topic, in its own shape; returns their external ids."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**client_options(bootstrap), enable_idempotence=True, acks="all")
     await producer.start()
     external = []
     try:

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import topics
 from contracts.topics import MAX_MESSAGE_BYTES
+from plumbing.kafka import client_options
 from talentloop import samples
 from tests.e2e.helpers import Api, assert_problem, opening_body, poll, referral_body, unique
 from tests.e2e.test_intake_paths import FORGE, RIVERBEND, fresh, upload, webhook
@@ -104,7 +105,7 @@ async def test_hostile_records_on_a_partners_topic_are_dead_lettered_and_the_fee
         b'{"data": ' + b"9" * 5000 + b"}",
         too_big,
     ]
-    raw = AIOKafkaProducer(bootstrap_servers=api.net.bootstrap, max_request_size=MAX_MESSAGE_BYTES + 100_000)
+    raw = AIOKafkaProducer(**client_options(api.net.bootstrap), max_request_size=MAX_MESSAGE_BYTES + 100_000)
     await raw.start()
     try:
         for value in hostile:

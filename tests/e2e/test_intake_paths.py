@@ -13,6 +13,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from contracts import Envelope, events, registry, topics
+from plumbing.kafka import client_options
 from talentloop import samples
 from tests.e2e.helpers import Api, assert_problem, poll, referral_body, unique
 from tests.kafka_helpers import read_topic
@@ -258,7 +259,7 @@ async def test_partner_kafka_topic_is_an_entry_path_with_dead_letters(api: Api) 
     good = samples.forge_payload(fresh(), run="kafka")
     invalid = samples.forge_payload(fresh(), run="kafka-bad")
     invalid["data"]["graduate"]["contact"] = {}
-    producer = AIOKafkaProducer(bootstrap_servers=api.net.bootstrap)
+    producer = AIOKafkaProducer(**client_options(api.net.bootstrap))
     await producer.start()
     try:
         for key, value in [(b"g", json.dumps(good).encode()), (b"x", b"{not json"), (b"i", json.dumps(invalid).encode())]:

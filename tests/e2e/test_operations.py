@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from aiokafka import AIOKafkaProducer
 
 from contracts import topics
+from plumbing.kafka import client_options
 from talentloop import launcher, network, samples
 from tests.e2e.helpers import Api, poll, referral_body, unique
 from tests.e2e.ops_helpers import acli, ok_json
@@ -64,7 +65,7 @@ async def test_lag_lists_each_services_consumer_groups(api: Api, network_config)
 
 
 async def _publish(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(**client_options(bootstrap))
     await producer.start()
     try:
         for key, value in records:

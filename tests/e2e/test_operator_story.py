@@ -12,6 +12,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from contracts import topics
+from plumbing.kafka import client_options
 from talentloop import samples
 from tests.e2e.helpers import Api, poll
 from tests.e2e.ops_helpers import acli, cli, ok_json
@@ -35,7 +36,7 @@ async def test_story_a_renamed_field_dead_letters_a_feed_until_the_operator_fixe
             skill["name"] = skill.pop("label")
     uuids = {r["data"]["graduate"]["uuid"] for r in records}
     since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    producer = AIOKafkaProducer(bootstrap_servers=api.net.bootstrap)
+    producer = AIOKafkaProducer(**client_options(api.net.bootstrap))
     await producer.start()
     try:
         for record in records:

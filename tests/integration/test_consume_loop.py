@@ -15,7 +15,7 @@ from contracts.topics import consumer_group, dead_letter_topic
 from deploy.topics import TopicSpec, create_topics
 from plumbing.consume_loop import ConsumeLoop
 from plumbing.consumer import EventConsumer
-from plumbing.kafka import new_producer
+from plumbing.kafka import client_options, new_producer
 from talentloop.waiting import until
 from tests.integration.test_consumer import event_bytes
 from tests.kafka_helpers import read_topic
@@ -50,7 +50,7 @@ async def holds(condition) -> bool | None:  # type: ignore[no-untyped-def]
 
 
 async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int | None]:
-    client = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    client = AIOKafkaConsumer(**client_options(bootstrap), group_id=group, enable_auto_commit=False)
     await client.start()
     try:
         return {p: await client.committed(TopicPartition(topic, p)) for p in range(3)}
@@ -59,7 +59,7 @@ async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int | N
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    client = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    client = AIOKafkaConsumer(**client_options(bootstrap))
     await client.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(3)]
@@ -84,7 +84,7 @@ async def test_one_poison_record_among_three_partitions_costs_only_itself_and_co
     name = f"t_split_{topic[-6:]}"
     producer = new_producer(stack.bootstrap, "test")
     await producer.start()
-    raw = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    raw = AIOKafkaProducer(**client_options(stack.bootstrap))
     await raw.start()
     hostile = [b"[" * 5000, b'{"data": ' + b"9" * 5000 + b"}", b"\xff\xfe"]
     try:
@@ -178,7 +178,7 @@ async def test_a_record_too_large_to_dead_letter_whole_is_cut_with_its_digest(ef
     # A partner topic that takes larger records than our dead-letter topic can.
     await create_topics(stack.bootstrap, [TopicSpec(topic, partitions=1, config={"max.message.bytes": "3000000"})])
     huge = b'{"not": "an event", "pad": "' + b"x" * 1_500_000 + b'"}'
-    raw = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, max_request_size=3_000_000)
+    raw = AIOKafkaProducer(**client_options(stack.bootstrap), max_request_size=3_000_000)
     await raw.start()
     producer = new_producer(stack.bootstrap, "test")
     await producer.start()

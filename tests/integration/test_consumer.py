@@ -12,7 +12,7 @@ from contracts import build, events
 from contracts.topics import dead_letter_topic
 from plumbing.consume_loop import ConsumeLoop
 from plumbing.consumer import EventConsumer, Record, Rejected
-from plumbing.kafka import new_producer
+from plumbing.kafka import client_options, new_producer
 from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.integration
@@ -73,7 +73,7 @@ async def test_bad_records_are_dead_lettered_with_reason_and_original_bytes_and_
     poison, _ = event_bytes("ref_poison", ["poison"])
     refused, _ = event_bytes("ref_refused", ["refuse"])
     good, _ = event_bytes("ref_good")
-    raw = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    raw = AIOKafkaProducer(**client_options(stack.bootstrap))
     await raw.start()
     try:
         for key, value, headers in [

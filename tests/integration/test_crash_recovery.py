@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.topics import consumer_group
-from plumbing.kafka import new_producer
+from plumbing.kafka import client_options, new_producer
 from tests.integration.test_consumer import event_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -20,7 +20,7 @@ CRASH_AFTER = 5
 
 
 async def committed_offset(bootstrap: str, group: str, topic: str) -> int:
-    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    c = AIOKafkaConsumer(**client_options(bootstrap), group_id=group, enable_auto_commit=False)
     await c.start()
     try:
         return await c.committed(TopicPartition(topic, 0)) or 0

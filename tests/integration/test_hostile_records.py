@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import Envelope, build
 from deploy.topics import TopicSpec, create_topics
+from plumbing.kafka import client_options
 from plumbing.operations import Tail, TailFilter
 from services.console.api import sse_message
 from services.outcomes import rebuild
@@ -56,7 +57,7 @@ def unshowable() -> dict[str, bytes | None]:
 
 
 async def publish(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(**client_options(bootstrap))
     await producer.start()
     try:
         for key, value in records:

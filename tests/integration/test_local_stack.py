@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from deploy.stack import LocalStack
 from deploy.topics import TopicSpec, create_topics
+from plumbing.kafka import client_options
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -90,14 +91,14 @@ async def test_local_stack_starts_serves_and_stops(tmp_path: Path, no_external_e
         topic = TopicSpec("it.local-stack.smoke", partitions=1)
         await create_topics(info.bootstrap, [topic])
         await create_topics(info.bootstrap, [topic])
-        producer = AIOKafkaProducer(bootstrap_servers=info.bootstrap, acks="all")
+        producer = AIOKafkaProducer(**client_options(info.bootstrap), acks="all")
         await producer.start()
         try:
             await producer.send_and_wait(topic.name, b"hello", key=b"r-1")
         finally:
             await producer.stop()
         consumer = AIOKafkaConsumer(
-            topic.name, bootstrap_servers=info.bootstrap, auto_offset_reset="earliest", group_id=None
+            topic.name, **client_options(info.bootstrap), auto_offset_reset="earliest", group_id=None
         )
         await consumer.start()
         try:

@@ -25,6 +25,7 @@ from contracts import build, events
 from contracts.topics import Topic
 from deploy.topics import TopicSpec, create_topics
 from plumbing import outbox, tracing
+from plumbing.kafka import client_options
 from plumbing.service import ServiceDefinition, correlation_id, create_app, pool_of
 from plumbing.settings import Settings
 from tests.kafka_helpers import read_topic
@@ -99,7 +100,7 @@ async def test_a_request_trace_reaches_the_consumer_and_the_event_it_emits_and_m
                 r = await client.post("/emit/ref_obs", headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"})
                 assert r.status_code == 200 and r.headers["X-Trace-Id"] == TRACE_ID
                 # And a record that is not an event, for the dead-letter series.
-                raw = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+                raw = AIOKafkaProducer(**client_options(stack.bootstrap))
                 await raw.start()
                 try:
                     await raw.send_and_wait(topic_a, b"not json", key=b"k")

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import Envelope, build, events
 from deploy.topics import TopicSpec, create_topics
+from plumbing.kafka import client_options
 from services.outcomes import projection, rebuild
 from services.outcomes.handlers import batch_handler
 from tests.integration.test_outcomes_store import lifecycle
@@ -63,7 +64,7 @@ async def schemas(stack) -> AsyncIterator[list[str]]:  # type: ignore[no-untyped
 
 
 async def publish(bootstrap: str, placed: list[tuple[str, Envelope]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(**client_options(bootstrap))
     await producer.start()
     try:
         for topic, e in placed:

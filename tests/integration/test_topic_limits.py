@@ -15,6 +15,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts import topics
 from deploy.topics import TopicSpec, create_topics
+from plumbing.kafka import client_options
 from talentloop.network import topic_specs
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ def value_for_batch(key: bytes, size: int) -> bytes:
 
 
 async def test_network_topics_have_the_setting_s_partitions_and_the_message_limit(stack):
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(stack.bootstrap))
     await admin.start()
     try:
         names = [s.name for s in topic_specs()]
@@ -68,8 +69,8 @@ async def test_the_largest_record_the_producer_sends_is_taken_and_a_few_bytes_mo
     over = value_for_batch(key, topics.MAX_MESSAGE_BYTES + 6)
     assert DefaultRecordBatchBuilder.estimate_size_in_bytes(key, at_limit, []) >= topics.MAX_MESSAGE_BYTES
 
-    strict = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, max_request_size=topics.MAX_MESSAGE_BYTES)
-    loose = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, max_request_size=2 * topics.MAX_MESSAGE_BYTES)
+    strict = AIOKafkaProducer(**client_options(stack.bootstrap), max_request_size=topics.MAX_MESSAGE_BYTES)
+    loose = AIOKafkaProducer(**client_options(stack.bootstrap), max_request_size=2 * topics.MAX_MESSAGE_BYTES)
     await strict.start()
     await loose.start()
     try:
