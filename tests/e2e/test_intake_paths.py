@@ -259,7 +259,9 @@ async def test_partner_kafka_topic_is_an_entry_path_with_dead_letters(api: Api) 
     good = samples.forge_payload(fresh(), run="kafka")
     invalid = samples.forge_payload(fresh(), run="kafka-bad")
     invalid["data"]["graduate"]["contact"] = {}
-    producer = AIOKafkaProducer(**client_options(api.net.bootstrap))
+    # As the partner's own Kafka principal, which may write this topic and nothing else.
+    forge = api.net.network.kafka_principals[f"partner:{FORGE}"]
+    producer = AIOKafkaProducer(**client_options(api.net.bootstrap, forge))
     await producer.start()
     try:
         for key, value in [(b"g", json.dumps(good).encode()), (b"x", b"{not json"), (b"i", json.dumps(invalid).encode())]:
