@@ -294,3 +294,34 @@ async def wait_for_login(bootstrap: str, security: KafkaSecurity, timeout: float
             await client.close()
         await asyncio.sleep(0.1)
 
+
+
+def main() -> None:
+    """`python -m deploy.kafka_principals`: create the principals and ACLs on the broker of
+    KAFKA_BOOTSTRAP_SERVERS, as the super-user of KAFKA_SASL_* (the compose file's
+    `kafka-principals` job). Passwords come from TALENTLOOP_KAFKA_PASSWORDS, a JSON object
+    username -> password; a partner with a Kafka adapter (TALENTLOOP_ADAPTERS) but no password
+    there is an error, a user with a password but no ACLs gets nothing."""
+    import json
+    import os
+    import sys
+
+    from plumbing.settings import Settings
+    from services.intake import mapping
+
+    settings = Settings()
+    partners = sorted({a.partner_id for a in mapping.load_all(settings.adapters_dir).values() if a.kafka})
+    acls = network_acls(partners)
+    passwords = json.loads(os.environ.get("TALENTLOOP_KAFKA_PASSWORDS") or "{}")
+    missing = sorted(set(acls) - set(passwords))
+    if missing:
+        sys.exit(f"TALENTLOOP_KAFKA_PASSWORDS has no password for {missing}")
+    created = asyncio.run(
+        provision(settings.kafka_bootstrap_servers, KafkaSecurity.from_settings(settings),
+                  {u: passwords[u] for u in acls}, acls, timeout=120.0)
+    )
+    print(f"principals: {len(acls)} ({len(created)} new); ACLs: {sum(len(a) for a in acls.values())}")
+
+
+if __name__ == "__main__":
+    main()
