@@ -64,5 +64,10 @@ def passwords(state_dir: Path, users: Iterable[str]) -> dict[str, str]:
     return {u: known[u] for u in wanted}
 
 
+def known_users(state_dir: Path) -> set[str]:
+    """The users that have a password (whether or not the broker has them yet)."""
+    return set(_read(credentials_file(state_dir)))
+
+
 def password(state_dir: Path, user: str) -> str:
     return passwords(state_dir, [user])[user]

@@ -302,6 +302,50 @@ def import_file(
         typer.echo(f"Error report: GET {url}{summary['error_report']} (or rerun with --errors FILE)")
 
 
+kafka_app = typer.Typer(help="The local broker's Kafka principals and ACLs.")
+app.add_typer(kafka_app, name="kafka")
+
+
+@kafka_app.command("principals")
+def kafka_principals_cmd(home: Home = None) -> None:
+    """Create what is missing (a principal per service and per partner with a Kafka adapter in
+    TALENTLOOP_ADAPTERS, their ACLs) on the running local broker, and list every ACL."""
+    from deploy.kafka_principals import network_acls
+
+    cfg = _config(home)
+    if network.LocalStack.external_kafka():
+        raise typer.BadParameter("KAFKA_BOOTSTRAP_SERVERS is set: that cluster's principals are yours to make "
+                                 "(docs/operators.md, 'Kafka principals and ACLs')")
+    network.provision_principals(cfg, network.bootstrap(cfg))
+    for user, acls in network_acls(network.kafka_partners()).items():
+        typer.echo(user)
+        for acl in acls:
+            typer.echo(f"  {acl.describe()}")
+
+
+@kafka_app.command("credentials")
+def kafka_credentials_cmd(
+    partner: Annotated[str, typer.Argument(help="The partner id of a Kafka adapter")],
+    home: Home = None,
+) -> None:
+    """Print the librdkafka properties (confluent-kafka, `kcat -F`) the partner publishes its
+    inbound topic with (its principal must exist: `talentloop kafka principals`). Hand them over
+    as a secret."""
+    from contracts.topics import partner_inbound
+    from deploy import kafka_credentials
+
+    cfg = _config(home)
+    user = kafka_credentials.partner_user(partner)
+    if user not in kafka_credentials.known_users(cfg.home) or partner not in network.kafka_partners():
+        raise typer.BadParameter(f"no Kafka principal for {partner}: give it an adapter with `kafka: true` "
+                                 "and run `talentloop kafka principals`")
+    security = cfg.stack().kafka.security_for(user)
+    typer.echo(f"# {partner}: may write {partner_inbound(partner)} only")
+    typer.echo(f"bootstrap.servers={network.bootstrap(cfg)}")
+    for key, value in security.librdkafka().items():
+        typer.echo(f"{key}={value}")
+
+
 outcomes_app = typer.Typer(help="The outcomes service's ledger and projections.")
 app.add_typer(outcomes_app, name="outcomes")
 
