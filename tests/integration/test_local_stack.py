@@ -87,18 +87,21 @@ async def test_local_stack_starts_serves_and_stops(tmp_path: Path, no_external_e
         assert kafka_pid and pg_pid
         assert stack.kafka.pid_file.read_text().strip() == str(kafka_pid)
 
-        # Kafka: idempotent topic creation, then one message there and back.
+        # Kafka, as its super-user (this stack is not the session's, whose credentials the
+        # process has): idempotent topic creation, then one message there and back.
+        admin = stack.kafka.admin_security
+        assert stack.kafka.properties_file.stat().st_mode & 0o077 == 0  # it holds the broker's passwords
         topic = TopicSpec("it.local-stack.smoke", partitions=1)
-        await create_topics(info.bootstrap, [topic])
-        await create_topics(info.bootstrap, [topic])
-        producer = AIOKafkaProducer(**client_options(info.bootstrap), acks="all")
+        await create_topics(info.bootstrap, [topic], security=admin)
+        await create_topics(info.bootstrap, [topic], security=admin)
+        producer = AIOKafkaProducer(**client_options(info.bootstrap, admin), acks="all")
         await producer.start()
         try:
             await producer.send_and_wait(topic.name, b"hello", key=b"r-1")
         finally:
             await producer.stop()
         consumer = AIOKafkaConsumer(
-            topic.name, **client_options(info.bootstrap), auto_offset_reset="earliest", group_id=None
+            topic.name, **client_options(info.bootstrap, admin), auto_offset_reset="earliest", group_id=None
         )
         await consumer.start()
         try:
