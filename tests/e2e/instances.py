@@ -49,15 +49,18 @@ class Instance:
         return tail(self.log_file, lines)
 
 
-def service_env(cfg: NetworkConfig, net: RunningNetwork) -> dict[str, str]:
-    """What `talentloop.network.up` gives every service process (TALENTLOOP_ADAPTERS and the
-    rest come from this process's environment, as they do for the network's own services)."""
+def service_env(cfg: NetworkConfig, net: RunningNetwork, service: str | None = None) -> dict[str, str]:
+    """What `talentloop.network.up` gives every service process, `service`'s own Kafka
+    principal included (TALENTLOOP_ADAPTERS and the rest come from this process's
+    environment, as they do for the network's own services)."""
+    own = net.network.kafka_principals.get(service) if service else None
     return {
         "KAFKA_BOOTSTRAP_SERVERS": net.bootstrap,
         "DATABASE_URL": net.network.database_url,
         "TALENTLOOP_PSEUDONYM_KEY": launcher.pseudonym_key(cfg.home),
         "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
         "TALENTLOOP_SERVICE_URLS": json.dumps({s.name: s.url for s in cfg.services()}),
+        **(own.env() if own else {}),
     }
 
 
@@ -69,7 +72,7 @@ def start(cfg: NetworkConfig, net: RunningNetwork, service: str, log_dir: Path) 
     with log_file.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}.main"],
-            env={**os.environ, **service_env(cfg, net), "TALENTLOOP_HTTP_PORT": str(port)},
+            env={**os.environ, **service_env(cfg, net, service), "TALENTLOOP_HTTP_PORT": str(port)},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
