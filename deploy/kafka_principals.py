@@ -273,9 +273,16 @@ async def provision(
         if wanted:
             response = await admin._send_request(_CreateAcls(wanted))  # noqa: SLF001
             _check(response.creation_responses, "acls")
+        # A credential reaches the broker through the metadata log, a moment after the
+        # controller took it: wait until the broker describes it (a login before then fails
+        # and is logged as an error by the client), then prove it with a login.
+        deadline = time.monotonic() + timeout
+        while new and set(new) - await existing_users(admin, new):
+            if time.monotonic() > deadline:
+                raise ProvisionError(f"the broker does not know {sorted(new)} after {timeout:.0f} s")
+            await asyncio.sleep(0.05)
     finally:
         await admin.close()
-    # The credential reaches the broker through the metadata log: wait until it is there.
     await asyncio.gather(*(wait_for_login(bootstrap, admin_security.as_user(u, passwords[u]), timeout) for u in new))
     return new
 
