@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from contracts import Envelope
 from contracts.topics import PREFIX
 from plumbing import db
-from plumbing.kafka import client_options, partitions_of
+from plumbing.kafka import KafkaSecurity, client_options, partitions_of
 from services.outcomes import rebuild
 from tests.e2e.helpers import poll
 from tests.kafka_helpers import read_topic
@@ -385,7 +385,7 @@ async def group_members(bootstrap: str, groups: list[str]) -> dict[str, dict[str
     from confluent_kafka.admin import AdminClient
 
     def describe() -> dict[str, dict[str, list[int]]]:
-        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin = AdminClient({"bootstrap.servers": bootstrap, **KafkaSecurity.from_env().librdkafka()})
         out: dict[str, dict[str, list[int]]] = {}
         for group, future in admin.describe_consumer_groups(groups, request_timeout=10).items():
             found = future.result()
