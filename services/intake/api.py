@@ -12,7 +12,8 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Body, Depends, File, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from contracts import events
 from contracts.topics import partner_inbound
@@ -37,8 +38,14 @@ class ReferralAccepted(BaseModel):
     unknown_skills: list[str] = Field(description="Skills not in the vocabulary: kept as written, flagged for review.")
 
 
+# candidate_erased is the reason an erasure gives; a partner's withdrawal cannot (see _not_erasure).
+_WITHDRAWAL_REASONS = [r.value for r in events.WithdrawalReason if r is not events.WithdrawalReason.candidate_erased]
+
+
 class Withdrawal(BaseModel):
-    reason: events.WithdrawalReason = Field(description="Why the referral is withdrawn.")
+    reason: Annotated[
+        events.WithdrawalReason, WithJsonSchema({"type": "string", "enum": _WITHDRAWAL_REASONS})
+    ] = Field(description="Why the referral is withdrawn.")
 
     @model_validator(mode="after")
     def _not_erasure(self) -> Withdrawal:
@@ -51,8 +58,11 @@ class ErasureRequest(BaseModel):
     """Partners name a referral they made (their own referrals of that person are erased);
     operators name a referral or the candidate (the person is erased network-wide)."""
 
-    referral_id: str | None = None
-    candidate_id: str | None = None
+    # The document says what _one checks: exactly one of the two (and never null).
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["referral_id"]}, {"required": ["candidate_id"]}]})
+
+    referral_id: str | SkipJsonSchema[None] = Field(default=None, json_schema_extra=domain.absent_when_unset)
+    candidate_id: str | SkipJsonSchema[None] = Field(default=None, json_schema_extra=domain.absent_when_unset)
 
     @model_validator(mode="after")
     def _one(self) -> ErasureRequest:

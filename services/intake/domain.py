@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -34,6 +34,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from contracts import events, vocabulary
@@ -122,17 +123,52 @@ def _max_length(model: type[BaseModel], name: str) -> int | None:
 # about a too-long skill when it sends it (422, or its row's error), not when the event
 # cannot be built.
 SKILL_MAX_LENGTH = _max_length(events.SkillRef, "text") or 200
-Skill = Annotated[str, Field(max_length=SKILL_MAX_LENGTH)]
+# `pattern` is documented only (json_schema_extra): _clean_skills drops blank skills in the
+# same pass that collapses spaces, so a per-item regex would be extra work on every row.
+Skill = Annotated[str, Field(max_length=SKILL_MAX_LENGTH, json_schema_extra={"pattern": r"\S"})]
+
+
+def absent_when_unset(schema: dict[str, Any]) -> None:
+    """For a field that may be left out but not null: its documented default (null) goes too,
+    as the document allows no null there."""
+    schema.pop("default", None)
+
+
+def _contact_field(documented: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """An e-mail or phone field as documented: never null, and not empty (an empty one reads
+    as absent, so it cannot be what makes a contact reachable). Document only: the field's
+    validator is what checks, once."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        absent_when_unset(schema)
+        schema.update({"minLength": 1, **documented})
+
+    return extra
 
 
 class Contact(BaseModel):
     """Personal data: stored and published only sealed with the candidate's key."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The document says what `_reachable` checks: an e-mail or a phone (null is never needed
+    # to say "none", so the document has no null either).
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"anyOf": [{"required": ["email"]}, {"required": ["phone"]}]}
+    )
     given_name: str = Field(min_length=1, max_length=100)
     family_name: str = Field(min_length=1, max_length=100)
-    email: str | None = Field(default=None, max_length=320, description="Normalized to lower case.")
-    phone: str | None = Field(default=None, max_length=32, description="Normalized to E.164, e.g. +13125550100.")
+    email: str | SkipJsonSchema[None] = Field(
+        default=None,
+        max_length=320,
+        description="An e-mail address (not at a special-use domain such as .test or .local); normalized to lower case.",
+        json_schema_extra=_contact_field({"format": "email"}),
+    )
+    phone: str | SkipJsonSchema[None] = Field(
+        default=None,
+        max_length=32,
+        description="A possible phone number, in E.164 or in the national form of the partner's region;"
+        " normalized to E.164, e.g. +13125550100.",
+        json_schema_extra=_contact_field({}),
+    )
 
     @field_validator("given_name", "family_name")
     @classmethod
@@ -188,7 +224,10 @@ class Demographics(BaseModel):
 
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    share_with_employers: bool = Field(description="Required to be true: routing shows the referral to employers.")
+    # `const` documents what `_must_share` checks; the validator stays for its named problem.
+    share_with_employers: bool = Field(
+        description="Required to be true: routing shows the referral to employers.", json_schema_extra={"const": True}
+    )
     aggregate_reports: bool = Field(
         default=False, description="The candidate agreed to be counted in aggregate reports (default: not asked, so no)."
     )
@@ -227,7 +266,8 @@ def _clean_skills(value: list[str]) -> list[str]:
 class Profile(BaseModel):
     """What a partner may change after submitting (PATCH /v1/referrals/{id}); absent means unchanged."""
 
-    model_config = ConfigDict(extra="forbid")
+    # minProperties documents `_something` (an empty update is refused).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
     candidate: Contact | None = None
     skills: list[Skill] | None = Field(default=None, min_length=1, max_length=100)
     credentials: list[events.Credential] | None = None
