@@ -320,10 +320,10 @@ async def erase_candidate(ctx: Context, env: Envelope, event: events.CandidateEr
     any decision still to come. A partner's erasure of its own referrals (`partner_id`) names
     only those: the person's referrals from other partners stay as they are."""
     conn = ctx.conn
-    everywhere = event.partner_id is None
+    everywhere = scrub.network_wide(event)
     named = set(event.referral_ids)
-    if everywhere:
-        named |= set(await store.referrals_of_candidate(conn, event.candidate_id))
+    if everywhere is not None:
+        named |= set(await store.referrals_of_candidate(conn, everywhere))
     referral_ids = sorted(named)
     await store.lock_referrals(conn, referral_ids)  # in one order, so two erasures cannot deadlock
     await store.note_erasure(conn, referral_ids, event.erased_at)
@@ -337,4 +337,4 @@ async def erase_candidate(ctx: Context, env: Envelope, event: events.CandidateEr
                 await store.set_routing(
                     conn, referral_id, employer_id, domain.ERASED, domain.without_personal_data(routing)
                 )
-    await scrub.scrub(conn, referral_ids, event.candidate_id if everywhere else None)
+    await scrub.scrub(conn, referral_ids, everywhere)
