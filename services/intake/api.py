@@ -13,7 +13,6 @@ import asyncpg
 from fastapi import APIRouter, Body, Depends, File, Request, UploadFile
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
-from pydantic.json_schema import SkipJsonSchema
 
 from contracts import events
 from contracts.topics import partner_inbound
@@ -58,11 +57,11 @@ class ErasureRequest(BaseModel):
     """Partners name a referral they made (their own referrals of that person are erased);
     operators name a referral or the candidate (the person is erased network-wide)."""
 
-    # The document says what _one checks: exactly one of the two (and never null).
+    # The document says what _one checks: exactly one of the two (the other left out: no null).
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["referral_id"]}, {"required": ["candidate_id"]}]})
 
-    referral_id: str | SkipJsonSchema[None] = Field(default=None, json_schema_extra=domain.absent_when_unset)
-    candidate_id: str | SkipJsonSchema[None] = Field(default=None, json_schema_extra=domain.absent_when_unset)
+    referral_id: str | None = Field(default=None, json_schema_extra=domain.absent_not_null)
+    candidate_id: str | None = Field(default=None, json_schema_extra=domain.absent_not_null)
 
     @model_validator(mode="after")
     def _one(self) -> ErasureRequest:

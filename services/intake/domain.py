@@ -34,7 +34,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from contracts import events, vocabulary
@@ -128,19 +127,26 @@ SKILL_MAX_LENGTH = _max_length(events.SkillRef, "text") or 200
 Skill = Annotated[str, Field(max_length=SKILL_MAX_LENGTH, json_schema_extra={"pattern": r"\S"})]
 
 
-def absent_when_unset(schema: dict[str, Any]) -> None:
-    """For a field that may be left out but not null: its documented default (null) goes too,
-    as the document allows no null there."""
+def absent_not_null(schema: dict[str, Any]) -> None:
+    """The document of an optional `X | None` field that is left out to say "none": null and
+    the default null go from the document (the code still reads a null as absent). Document
+    only: a SkipJsonSchema[None] union instead would change how the value is validated (a
+    union's errors name its members, a bound beside it meets None) on the submission path."""
     schema.pop("default", None)
+    branches = [b for b in schema.pop("anyOf", ()) if b != {"type": "null"}]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    elif branches:
+        schema["anyOf"] = branches
 
 
 def _contact_field(documented: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
-    """An e-mail or phone field as documented: never null, and not empty (an empty one reads
+    """An e-mail or phone field as documented: no null, and not empty (an empty one reads
     as absent, so it cannot be what makes a contact reachable). Document only: the field's
     validator is what checks, once."""
 
     def extra(schema: dict[str, Any]) -> None:
-        absent_when_unset(schema)
+        absent_not_null(schema)
         schema.update({"minLength": 1, **documented})
 
     return extra
@@ -149,20 +155,20 @@ def _contact_field(documented: dict[str, Any]) -> Callable[[dict[str, Any]], Non
 class Contact(BaseModel):
     """Personal data: stored and published only sealed with the candidate's key."""
 
-    # The document says what `_reachable` checks: an e-mail or a phone (null is never needed
-    # to say "none", so the document has no null either).
+    # The document says what `_reachable` checks: an e-mail or a phone (left out to say
+    # "none": the document has no null).
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"anyOf": [{"required": ["email"]}, {"required": ["phone"]}]}
     )
     given_name: str = Field(min_length=1, max_length=100)
     family_name: str = Field(min_length=1, max_length=100)
-    email: str | SkipJsonSchema[None] = Field(
+    email: str | None = Field(
         default=None,
         max_length=320,
         description="An e-mail address (not at a special-use domain such as .test or .local); normalized to lower case.",
         json_schema_extra=_contact_field({"format": "email"}),
     )
-    phone: str | SkipJsonSchema[None] = Field(
+    phone: str | None = Field(
         default=None,
         max_length=32,
         description="A possible phone number, in E.164 or in the national form of the partner's region;"
