@@ -10,59 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import pytest
 
-from contracts import Envelope, events
-from plumbing import db
-from plumbing.context import Deps, source_of
-from plumbing.settings import Settings
+from contracts import events
+from plumbing.context import Deps
 from plumbing.vault import Unreadable, Vault
 from services.intake import application, domain, store
 from services.intake.application import Accepted, Conflict, Duplicate
+from tests.integration import intake_world
+from tests.integration.intake_world import (
+    SECRET,
+    outbox,
+    person,
+    submit,
+    tag,
+)
 
 pytestmark = pytest.mark.integration
-MIGRATIONS = Path(store.__file__).parent / "migrations"
-SECRET = b"integration-secret"
-
-
-def deps_of(vault: Vault) -> Deps:
-    """Intake's dependencies, as the service makes them (its vault, identity secret, clock)."""
-    return Deps(source_of("intake"), Settings(TALENTLOOP_PSEUDONYM_KEY=SECRET.decode()), vault=vault)
+intake = intake_world.intake  # the fixture: intake's dependencies on a migrated schema
 OPERATOR = events.ErasureRequester.operator
-
-
-def person(email: str | None = None, phone: str | None = None, **over) -> domain.ReferralIn:  # type: ignore[no-untyped-def]
-    doc = {
-        "candidate": {"given_name": "Ana", "family_name": "Diaz", "email": email, "phone": phone},
-        "skills": ["Python"],
-        "consent": {"share_with_employers": True, "given_at": datetime(2026, 11, 1, tzinfo=UTC).isoformat()},
-        **over,
-    }
-    return domain.validate_referral(doc)
-
-
-def tag() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-@pytest.fixture
-async def intake(pool) -> Deps:  # type: ignore[no-untyped-def]
-    await db.migrate(pool, MIGRATIONS)
-    async with pool.acquire() as conn:
-        await Vault.ensure_schema(conn)
-    return deps_of(Vault(os.urandom(32)))
-
-
-async def submit(pool: asyncpg.Pool, intake: Deps, partner: str, referral: domain.ReferralIn) -> Accepted | Duplicate:
-    async with pool.acquire() as conn, conn.transaction():
-        (result,) = await application.submit(intake.bind(conn), partner, [referral], entry="api", correlation_id="t")
-    return result
 
 
 async def accepted(pool: asyncpg.Pool, intake: Deps, partner: str, referral: domain.ReferralIn) -> Accepted:
@@ -71,8 +39,12 @@ async def accepted(pool: asyncpg.Pool, intake: Deps, partner: str, referral: dom
     return result
 
 
-async def outbox(pool: asyncpg.Pool) -> list[Envelope]:
-    return [Envelope.from_bytes(r["value"]) for r in await pool.fetch("SELECT value FROM outbox ORDER BY id")]
+async def update_contact(pool: asyncpg.Pool, deps: Deps, partner: str, referral_id: str, email: str, phone: str) -> None:
+    """The partner's update giving the person this e-mail and phone, in its own transaction."""
+    change = domain.Profile.model_validate(
+        {"candidate": {"given_name": "Ana", "family_name": "Diaz", "email": email, "phone": phone}})
+    async with pool.acquire() as conn, conn.transaction():
+        await application.update(deps.bind(conn), partner, referral_id, change, "t")
 
 
 async def readable(pool: asyncpg.Pool, intake: Deps, referral_id: str, partner: str) -> bool:
@@ -288,18 +260,12 @@ async def test_an_update_racing_an_erasure_and_a_submission_does_not_deadlock(po
     first = await accepted(pool, intake, "p1", person(email))
     vault = PausingVault(intake.vault)
     paused = Deps(intake.source, intake.settings, vault=vault)  # type: ignore[arg-type]
-    change = domain.Profile.model_validate(
-        {"candidate": {"given_name": "Ana", "family_name": "Diaz", "email": email, "phone": phone}})
-
-    async def update() -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            await application.update(paused.bind(conn), "p1", first.referral_id, change, "t")
 
     async def erase() -> None:
         async with pool.acquire() as conn, conn.transaction():
             await application.erase(intake.bind(conn), first.candidate_id, OPERATOR, "operator:ops", "t")
 
-    updating = asyncio.create_task(update())
+    updating = asyncio.create_task(update_contact(pool, paused, "p1", first.referral_id, email, phone))
     await asyncio.wait_for(vault.reached.wait(), 30)
     erasing = asyncio.create_task(erase())
     await lock_waits(pool, 1)
@@ -355,18 +321,12 @@ async def test_a_phone_added_by_an_update_the_erasure_waited_for_is_unlinked_too
     mine = await accepted(pool, intake, "p1", person(email))
     vault = PausingVault(intake.vault)
     paused = Deps(intake.source, intake.settings, vault=vault)  # type: ignore[arg-type]
-    change = domain.Profile.model_validate(
-        {"candidate": {"given_name": "Ana", "family_name": "Diaz", "email": email, "phone": phone}})
-
-    async def update() -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            await application.update(paused.bind(conn), "p1", mine.referral_id, change, "t")
 
     async def erase_own() -> None:
         async with pool.acquire() as conn, conn.transaction():
             await application.erase_own(intake.bind(conn), "p1", mine.referral_id, "partner:p1", "t")
 
-    updating = asyncio.create_task(update())
+    updating = asyncio.create_task(update_contact(pool, paused, "p1", mine.referral_id, email, phone))
     await asyncio.wait_for(vault.reached.wait(), 30)
     erasing = asyncio.create_task(erase_own())
     await lock_waits(pool, 1)

@@ -7,56 +7,28 @@ import asyncio
 import json
 import os
 import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from contracts import Envelope, events
+from contracts import events
 from plumbing import db
-from plumbing.context import Deps, source_of
-from plumbing.settings import Settings
 from plumbing.vault import Unreadable, Vault
-from services.intake import application, domain, store
+from services.intake import application, store
 from services.intake.application import Accepted, Conflict, Duplicate
+from tests.integration import intake_world
+from tests.integration.intake_world import (
+    MIGRATIONS,
+    SECRET,
+    deps_of,
+    outbox,
+    person,
+    submit,
+)
 
 pytestmark = pytest.mark.integration
-MIGRATIONS = Path(store.__file__).parent / "migrations"
-SECRET = b"integration-secret"
-
-
-def deps_of(vault: Vault) -> Deps:
-    """Intake's dependencies, as the service makes them (its vault, identity secret, clock)."""
-    return Deps(source_of("intake"), Settings(TALENTLOOP_PSEUDONYM_KEY=SECRET.decode()), vault=vault)
-
-
-def person(email: str | None = None, phone: str | None = None, **over) -> domain.ReferralIn:  # type: ignore[no-untyped-def]
-    doc = {
-        "candidate": {"given_name": "Ana", "family_name": "Diaz", "email": email, "phone": phone},
-        "skills": ["Python"],
-        "consent": {"share_with_employers": True, "given_at": datetime(2026, 11, 1, tzinfo=UTC).isoformat()},
-        **over,
-    }
-    return domain.validate_referral(doc)
-
-
-@pytest.fixture
-async def intake(pool) -> Deps:  # type: ignore[no-untyped-def]
-    await db.migrate(pool, MIGRATIONS)
-    async with pool.acquire() as conn:
-        await Vault.ensure_schema(conn)
-    return deps_of(Vault(os.urandom(32)))
-
-
-async def submit(pool, intake: Deps, partner: str, referral: domain.ReferralIn):  # type: ignore[no-untyped-def]
-    async with pool.acquire() as conn, conn.transaction():
-        (result,) = await application.submit(intake.bind(conn), partner, [referral], entry="api", correlation_id="t")
-    return result
-
-
+intake = intake_world.intake  # the fixture: intake's dependencies on a migrated schema
 async def outbox_types(pool) -> list[str]:  # type: ignore[no-untyped-def]
-    rows = await pool.fetch("SELECT value FROM outbox ORDER BY id")
-    return [Envelope.from_bytes(r["value"]).type for r in rows]
+    return [e.type for e in await outbox(pool)]
 
 
 async def test_concurrent_submissions_of_one_person_accept_exactly_one(pool, intake):
