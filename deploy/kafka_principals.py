@@ -10,7 +10,7 @@ The table (`service_acls`, `partner_acls`) is the least each needs:
   moves the services' group offsets;
 - a partner writes its own inbound topic and nothing else: it reads nothing, not even its own
   topic (intake deletes what it processed there).
-tests/unit/test_kafka_acls.py checks the table against what the services consume and emit.
+tests/unit/test_kafka_security.py checks the table against what the services consume and emit.
 
 aiokafka has no admin call for SCRAM credentials (AlterUserScramCredentials, KIP-554) and
 sends only one ACL per CreateAcls; the two requests are written here with aiokafka's protocol
