@@ -32,7 +32,10 @@ NDJSON = "application/x-ndjson"
 
 class ReferralAccepted(BaseModel):
     referral_id: str
-    candidate_id: str = Field(description="Pseudonymous; the same person referred again gets the same id.")
+    candidate_id: str = Field(
+        description="Your pseudonymous id of the person: the same person referred again by you gets the same id "
+        "(until you erase them). Other partners are told other ids for the same person."
+    )
     status: str = "submitted"
     unknown_skills: list[str] = Field(description="Skills not in the vocabulary: kept as written, flagged for review.")
 
@@ -175,7 +178,7 @@ async def get_referral(referral_id: str, request: Request, who: Caller) -> dict[
     return {
         "referral_id": row["referral_id"],
         "external_id": row["external_id"],
-        "candidate_id": row["candidate_id"],
+        "candidate_id": row["partner_candidate_id"] or "erased",
         "status": row["status"],
         "entry": row["entry"],
         "candidate": contact,
@@ -258,7 +261,9 @@ async def withdraw_referral(
     "open; other partners' referrals of the person stay, and the answer counts only the caller's own. An operator "
     "names a referral or the candidate id: the person is erased network-wide (their key destroyed, so every sealed "
     "copy becomes unreadable; their identities unlinked; every partner's referrals withdrawn). Either way "
-    "`candidate.erased` tells every service to drop what it holds of those referrals. Counts remain.",
+    "`candidate.erased` tells every service to drop what it holds of those referrals. Counts remain. The answer's "
+    "`candidate_id` is the caller's id of the person: a partner's own (it is dropped with the erasure, so the "
+    "partner's next referral of the same person gets a new one), an operator's the network's.",
     responses=problems.responses(400, 401, 403, 404, 409, 422),
 )
 async def erase(body: ErasureRequest, request: Request, who: Caller) -> dict[str, Any]:

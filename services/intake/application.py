@@ -35,7 +35,8 @@ from services.intake import domain, store
 @dataclass(frozen=True)
 class Accepted:
     referral_id: str
-    candidate_id: str
+    candidate_id: str  # the network's pseudonym of the person: never told to a partner
+    partner_candidate_id: str  # the partner's own id of the person: what it is told
     unknown_skills: list[str]
 
 
@@ -116,50 +117,59 @@ async def submit_all(ctx: Context, items: list[Submission]) -> list[Accepted | D
     identities = [domain.identity_hashes(i.referral.candidate, secret) for i in items]
     external = [(i.partner_id, i.referral.external_id) for i in items if i.referral.external_id]
     # Locks, in the one order every intake transaction takes them (so none waits in a cycle):
-    # identity hashes (`resolve_candidates`), then duplicate keys and candidates (`store.lock`),
-    # then rows. The candidates' locks, which an erasure of them takes too
-    # (`store.lock_for_erasure`), are taken with the duplicate keys; a statement after them
+    # identity hashes (`resolve_candidates`), then external ids and candidates (`store.lock`),
+    # then the partners' duplicate keys, then rows. The candidates' locks, which an erasure of
+    # them takes too (`store.lock_for_erasure`), are taken with the external ids; a statement after them
     # sees an erasure committed meanwhile. A candidate erased so is not brought back (the
     # submission re-created the destroyed key, and its referral stayed readable but answered
     # "already erased"): the links this transaction made to them are dropped and the person
     # resolved again, to a fresh candidate with a fresh key that a later erasure can erase.
     while True:
         candidates = await store.resolve_candidates(conn, identities)
-        triples = [(i.partner_id, c, i.referral.target_key()) for i, c in zip(items, candidates, strict=True)]
-        await store.lock(
-            conn,
-            [f"{p}|ext|{e}" for p, e in external]
-            + [f"{p}|{c}|{t}" for p, c, t in triples]
-            + [store.candidate_lock(c) for c in candidates],
-        )
+        await store.lock(conn, [f"{p}|ext|{e}" for p, e in external] + [store.candidate_lock(c) for c in candidates])
         erased = await store.erased_among(conn, sorted(set(candidates)))
         if not erased:
             break
         await store.unlink_erased(conn, sorted({h for hs in identities for h in hs}), erased)
+    held = await store.held_by(conn, [i.partner_id for i in items], candidates, [])
+    theirs = domain.partner_candidates(
+        [(i.partner_id, hs) for i, hs in zip(items, identities, strict=True)],
+        [(r["partner_id"], r["partner_candidate_id"], r["identity_hashes"] or [])
+         for r in sorted(held, key=lambda r: r["submitted_at"])],
+    )
+    # Duplicates as the partner knows the person (its own id of them), so the answer tells it
+    # nothing the network linked from other partners' referrals. Their keys are locked after
+    # the candidates' (the one lock order); the statement after them sees what a request that
+    # held them committed.
+    triples = [(i.partner_id, t, i.referral.target_key()) for i, t in zip(items, theirs, strict=True)]
+    await store.lock(conn, [f"{p}|{t}|{k}" for p, t, k in triples])
+    held = await store.held_by(conn, [i.partner_id for i in items], candidates, external)
     by_external: dict[tuple[str, str], tuple[str, str]] = {}
     by_triple: dict[tuple[str, str, str], str] = {}
-    for row in await store.active_matches(conn, external, triples):
+    for row in held:
+        if row["status"] != "active":
+            continue
         if row["external_id"]:
-            by_external[(row["partner_id"], row["external_id"])] = (row["referral_id"], row["candidate_id"])
-        by_triple[(row["partner_id"], row["candidate_id"], row["target_key"])] = row["referral_id"]
+            by_external[(row["partner_id"], row["external_id"])] = (row["referral_id"], row["partner_candidate_id"])
+        by_triple[(row["partner_id"], row["partner_candidate_id"], row["target_key"])] = row["referral_id"]
     keys = await ctx.vault.keys(conn, candidates, create=True)
 
     results: list[Accepted | Duplicate] = []
     new: list[tuple[store.NewReferral, str, tuple[str | None, str | None] | None]] = []
-    for item, candidate_id, triple in zip(items, candidates, triples, strict=True):
+    for item, candidate_id, known_as, hashes, triple in zip(items, candidates, theirs, identities, triples, strict=True):
         referral = item.referral
         ext = (item.partner_id, referral.external_id) if referral.external_id else None
-        found = _duplicate(candidate_id, triple, ext, by_external, by_triple)
+        found = _duplicate(known_as, triple, ext, by_external, by_triple)
         if found:
             results.append(found)
             continue
         referral_id = domain.new_referral_id()
-        row = _new_row(referral, referral_id, item.partner_id, candidate_id, item.entry, keys[candidate_id])
+        row = _new_row(referral, referral_id, item.partner_id, candidate_id, item.entry, keys[candidate_id], known_as, hashes)
         new.append((row, item.correlation_id, item.trace))
         if ext:  # later items see this one
-            by_external[ext] = (referral_id, candidate_id)
+            by_external[ext] = (referral_id, known_as)
         by_triple[triple] = referral_id
-        results.append(Accepted(referral_id, candidate_id, domain.unknown_skills(row.submission.skills)))
+        results.append(Accepted(referral_id, candidate_id, known_as, domain.unknown_skills(row.submission.skills)))
     await store.insert_referrals(conn, [r for r, _, _ in new])
     at = ctx.now()
     by_trace: dict[tuple[str | None, str | None] | None, list[Outgoing]] = {}
@@ -180,7 +190,7 @@ async def submit_all(ctx: Context, items: list[Submission]) -> list[Accepted | D
 
 
 def _duplicate(
-    candidate_id: str,
+    known_as: str,
     triple: tuple[str, str, str],
     external: tuple[str, str] | None,
     by_external: dict[tuple[str, str], tuple[str, str]],
@@ -188,7 +198,7 @@ def _duplicate(
 ) -> Duplicate | None:
     if external and external in by_external:
         existing, whose = by_external[external]
-        return Duplicate(existing, "duplicate-referral" if whose == candidate_id else "external-id-in-use")
+        return Duplicate(existing, "duplicate-referral" if whose == known_as else "external-id-in-use")
     if triple in by_triple:
         return Duplicate(by_triple[triple], "duplicate-referral")
     return None
@@ -248,8 +258,11 @@ async def update(
         # identifies another candidate stays theirs: a partner must not be able to take
         # someone's identity over by editing a referral.
         await store.link_identities(conn, row["candidate_id"], new_identities)
-    sealed = _new_row(after, referral_id, partner_id, row["candidate_id"], row["entry"], key)
-    await store.save_update(conn, referral_id, sealed.submission, sealed.contact_sealed, sealed.demographics_sealed)
+    sealed = _new_row(
+        after, referral_id, partner_id, row["candidate_id"], row["entry"], key, row["partner_candidate_id"],
+        domain.identity_hashes(after.candidate, secret),
+    )
+    await store.save_update(conn, referral_id, sealed)
     if changed:
         event = domain.updated_event(after, referral_id, partner_id, row["candidate_id"], changed, sealed.contact_sealed)
         await ctx.emit(event, correlation_id=correlation_id)
@@ -331,9 +344,11 @@ async def erase_own(
 ) -> Erasure:
     """A partner erases what it holds about the person its referral names: every one of its
     own referrals of them (sealed contact and demographics, profile, its reference, their
-    link to the candidate), withdrawn where still open. Other partners' referrals, and the
-    candidate's key they are sealed with, stay; `candidate.erased` names the partner and
-    only its referrals, so every service drops those and nothing else. When the partner
+    link to the candidate), withdrawn where still open. "Of them" as the partner knows the
+    person (its own id of them: `domain.partner_candidates`), so the count it is told says
+    nothing the network linked from other partners' referrals. Other partners' referrals,
+    and the candidate's key they are sealed with, stay; `candidate.erased` names the partner
+    and only its referrals, so every service drops those and nothing else. When the partner
     held the person's only referrals, nothing is left to keep: the person is erased
     network-wide (the answer is the same either way, so it tells nothing of others)."""
     conn = ctx.conn
@@ -342,21 +357,44 @@ async def erase_own(
         raise NotFound(referral_id)
     if row["status"] == "erased":
         raise Conflict("the referral was erased already", "erased")
-    candidate_id = row["candidate_id"]
+    known_as = row["partner_candidate_id"]
+    candidates = await store.candidates_of(conn, partner_id, known_as)
     # The person's identity hashes are locked before the candidate (the one lock order): a
     # submission that found the person by a hash this erasure may unlink has committed, and
     # its referral is among those kept, or waits, and finds the hash as this erasure left it.
-    linked = await store.identities_of(conn, candidate_id)
-    await store.lock_identities(conn, linked)
-    await store.lock_for_erasure(conn, candidate_id)
-    rows = await store.referrals_of(conn, candidate_id)
-    own = [r for r in rows if r["partner_id"] == partner_id]
-    if referral_id not in {r["referral_id"] for r in own}:  # erased while this waited for the lock
-        raise Conflict("the referral was erased already", "erased")
-    if len(own) == len(rows):
-        erased = await erase(ctx, candidate_id, events.ErasureRequester.partner, principal, correlation_id)
-        return Erasure(candidate_id, len(own), erased.erased_at)
+    linked = {c: await store.identities_of(conn, c) for c in candidates}
+    await store.lock_identities(conn, sorted({h for hs in linked.values() for h in hs}))
+    await store.lock(conn, [store.candidate_lock(c) for c in candidates])
     now = ctx.now()
+    count = 0
+    for candidate_id in candidates:
+        count += await _erase_own_of(ctx, partner_id, known_as, candidate_id, linked[candidate_id], principal, now,
+                                     correlation_id)
+    if count == 0:  # erased by another request while this one waited for the locks
+        raise Conflict("the referral was erased already", "erased")
+    return Erasure(known_as, count, now)
+
+
+async def _erase_own_of(
+    ctx: Context,
+    partner_id: str,
+    known_as: str,
+    candidate_id: str,
+    linked: list[str],
+    principal: str,
+    now: datetime,
+    correlation_id: str,
+) -> int:
+    """`erase_own` for the partner's referrals of one network candidate (the caller holds
+    the locks); how many it erased."""
+    conn = ctx.conn
+    rows = await store.referrals_of(conn, candidate_id)
+    own = [r for r in rows if r["partner_id"] == partner_id and r["partner_candidate_id"] == known_as]
+    if not own:
+        return 0
+    if len(own) == len(rows):
+        await erase(ctx, candidate_id, events.ErasureRequester.partner, principal, correlation_id)
+        return len(own)
     await _withdraw_for_erasure(ctx, candidate_id, own, now, correlation_id)
     referral_ids = [r["referral_id"] for r in own]
     await store.erase_referrals(conn, partner_id, referral_ids, principal, now)
@@ -365,7 +403,8 @@ async def erase_own(
     key = await ctx.vault.key(conn, candidate_id)
     if key is not None:
         secret = identity_secret(ctx)
-        kept = [r for r in rows if r["partner_id"] != partner_id and r["contact_sealed"]]
+        erased_ids = {r["referral_id"] for r in own}
+        kept = [r for r in rows if r["referral_id"] not in erased_ids and r["contact_sealed"]]
         hashes = {
             h
             for r in kept
@@ -388,7 +427,7 @@ async def erase_own(
         partner_id=partner_id,
     )
     await ctx.emit(erased, correlation_id=correlation_id)
-    return Erasure(candidate_id, len(own), now)
+    return len(own)
 
 
 async def _withdraw_for_erasure(
@@ -421,7 +460,14 @@ async def _active(conn: asyncpg.Connection, referral_id: str, partner_id: str) -
 
 
 def _new_row(
-    referral: domain.ReferralIn, referral_id: str, partner_id: str, candidate_id: str, entry: str, key: CandidateKey
+    referral: domain.ReferralIn,
+    referral_id: str,
+    partner_id: str,
+    candidate_id: str,
+    entry: str,
+    key: CandidateKey,
+    partner_candidate_id: str,
+    identity_hashes: list[str],
 ) -> store.NewReferral:
     contact = key.seal(referral.candidate.model_dump(), "contact")
     demographics = key.seal(referral.demographics.model_dump(mode="json"), "demographics") if referral.demographics else None
@@ -430,6 +476,8 @@ def _new_row(
         partner_id=partner_id,
         external_id=referral.external_id,
         candidate_id=candidate_id,
+        partner_candidate_id=partner_candidate_id,
+        identity_hashes=identity_hashes,
         target_key=referral.target_key(),
         entry=entry,
         contact_sealed=contact,

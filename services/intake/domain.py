@@ -537,6 +537,29 @@ def identity_hashes(contact: Contact, secret: bytes) -> list[str]:
     return found
 
 
+
+def partner_candidates(
+    submissions: list[tuple[str, list[str]]], held: list[tuple[str, str, list[str]]]
+) -> list[str]:
+    """Each submission's (partner, identity hashes) id of the person as its partner knows them.
+
+    A partner is told its own id of a person, linked only by what it supplied itself, never
+    the network's candidate id (which would tell it what other partners supplied: docs/intake.md).
+    `held` is the partner's earlier referrals of the person, oldest first, as (partner, its id
+    of the person, the referral's hashes): a submission sharing a hash with one takes its id,
+    else a new one; a later submission sees an earlier one of the same batch."""
+    by_hash: dict[tuple[str, str], str] = {}
+    for partner, known_as, hashes in held:
+        for h in hashes:
+            by_hash.setdefault((partner, h), known_as)
+    chosen = []
+    for partner, hashes in submissions:
+        known_as = next((by_hash[(partner, h)] for h in hashes if (partner, h) in by_hash), None) or new_candidate_id()
+        for h in hashes:
+            by_hash.setdefault((partner, h), known_as)
+        chosen.append(known_as)
+    return chosen
+
 _RANDOM_IDS: list[str] = []
 _VERSION_4 = (0xF000 << 64, 0x4000 << 64)  # the version nibble, and 4
 _VARIANT = (0xC000 << 48, 0x8000 << 48)  # the variant bits, and RFC 4122's

@@ -57,7 +57,7 @@ def _answer(result: Accepted | Duplicate) -> Answer | Exception:
         return problem
     return Answer(201, {
         "referral_id": result.referral_id,
-        "candidate_id": result.candidate_id,
+        "candidate_id": result.partner_candidate_id,
         "status": "submitted",
         "unknown_skills": result.unknown_skills,
     })

@@ -21,6 +21,8 @@ class NewReferral:
     partner_id: str
     external_id: str | None
     candidate_id: str
+    partner_candidate_id: str
+    identity_hashes: list[str]
     target_key: str
     entry: str
     contact_sealed: events.Sealed
@@ -104,31 +106,30 @@ async def lock(conn: asyncpg.Connection, keys: list[str]) -> None:
     )
 
 
-async def active_matches(
-    conn: asyncpg.Connection, external_ids: list[tuple[str, str]], triples: list[tuple[str, str, str]]
+async def held_by(
+    conn: asyncpg.Connection, partners: list[str], candidates: list[str], external_ids: list[tuple[str, str]]
 ) -> list[asyncpg.Record]:
-    """Active referrals with one of these (partner, external id) or (partner, candidate,
-    target) keys."""
+    """The partners' referrals (not erased) of these candidates, and their active ones with
+    one of these (partner, external id): what a submission's partner id and duplicate check
+    are decided from (`domain.partner_candidates`, `application._duplicate`)."""
     # Two probes, each led by its selective column (candidate id, external id).
     rows = await conn.fetch(
-        "SELECT referral_id, partner_id, external_id, candidate_id, target_key FROM referrals"
-        " WHERE candidate_id = ANY($1::text[]) AND partner_id = ANY($2::text[]) AND status = 'active'",
-        sorted({t[1] for t in triples}),
-        sorted({t[0] for t in triples}),
+        f"SELECT {_HELD} FROM referrals"
+        " WHERE candidate_id = ANY($1::text[]) AND partner_id = ANY($2::text[]) AND status <> 'erased'",
+        sorted(set(candidates)),
+        sorted(set(partners)),
     )
     if external_ids:
         rows += await conn.fetch(
-            "SELECT referral_id, partner_id, external_id, candidate_id, target_key FROM referrals"
+            f"SELECT {_HELD} FROM referrals"
             " WHERE external_id = ANY($1::text[]) AND partner_id = ANY($2::text[]) AND status = 'active'",
             sorted({e for _, e in external_ids}),
             sorted({p for p, _ in external_ids}),
         )
-    wanted, externals = set(triples), set(external_ids)
-    return [
-        r
-        for r in rows
-        if (r["partner_id"], r["candidate_id"], r["target_key"]) in wanted or (r["partner_id"], r["external_id"]) in externals
-    ]
+    return rows
+
+
+_HELD = "referral_id, partner_id, external_id, partner_candidate_id, identity_hashes, target_key, status, submitted_at"
 
 
 async def insert_referrals(conn: asyncpg.Connection, rows: list[NewReferral]) -> None:
@@ -136,14 +137,18 @@ async def insert_referrals(conn: asyncpg.Connection, rows: list[NewReferral]) ->
         return
     # One statement for the whole batch (unnest), far cheaper than a row at a time.
     await conn.execute(
-        "INSERT INTO referrals (referral_id, partner_id, external_id, candidate_id, target_key, entry,"
-        " contact_sealed, demographics_sealed, submission)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-        " $7::jsonb[], $8::jsonb[], $9::jsonb[])",
+        "INSERT INTO referrals (referral_id, partner_id, external_id, candidate_id, partner_candidate_id,"
+        " identity_hashes, target_key, entry, contact_sealed, demographics_sealed, submission)"
+        " SELECT r, p, e, c, pc, string_to_array(h, ' '), t, en, cs, ds, s"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
+        " $9::jsonb[], $10::jsonb[], $11::jsonb[]) AS u(r, p, e, c, pc, h, t, en, cs, ds, s)",
         [r.referral_id for r in rows],
         [r.partner_id for r in rows],
         [r.external_id for r in rows],
         [r.candidate_id for r in rows],
+        [r.partner_candidate_id for r in rows],
+        # unnest flattens a two-dimensional array: each row's hashes travel as one string.
+        [" ".join(r.identity_hashes) for r in rows],
         [r.target_key for r in rows],
         [r.entry for r in rows],
         [r.contact_sealed.model_dump_json() for r in rows],
@@ -164,20 +169,16 @@ def sealed(value: str | None) -> events.Sealed | None:
     return events.Sealed.model_validate_json(value) if value else None
 
 
-async def save_update(
-    conn: asyncpg.Connection,
-    referral_id: str,
-    submission: events.ReferralSubmittedV2,
-    contact: events.Sealed,
-    demographics: events.Sealed | None,
-) -> None:
+async def save_update(conn: asyncpg.Connection, referral_id: str, row: NewReferral) -> None:
+    """The referral as updated (`row`: its new profile, sealed copies and identity hashes)."""
     await conn.execute(
-        "UPDATE referrals SET submission = $2, contact_sealed = $3, demographics_sealed = $4, updated_at = now()"
-        " WHERE referral_id = $1",
+        "UPDATE referrals SET submission = $2, contact_sealed = $3, demographics_sealed = $4, identity_hashes = $5,"
+        " updated_at = now() WHERE referral_id = $1",
         referral_id,
-        submission.model_dump_json(),
-        contact.model_dump_json(),
-        demographics.model_dump_json() if demographics else None,
+        row.submission.model_dump_json(),
+        row.contact_sealed.model_dump_json(),
+        row.demographics_sealed.model_dump_json() if row.demographics_sealed else None,
+        row.identity_hashes,
     )
 
 
@@ -194,9 +195,10 @@ async def withdraw(conn: asyncpg.Connection, referral_id: str, reason: str, at: 
 
 
 async def candidate_of(conn: asyncpg.Connection, referral_id: str, partner_id: str | None) -> asyncpg.Record | None:
-    """The referral's candidate and status; `partner_id` None (an operator) sees every partner's."""
+    """The referral's candidate (the network's and its partner's id) and status; `partner_id`
+    None (an operator) sees every partner's."""
     return await conn.fetchrow(
-        "SELECT candidate_id, status FROM referrals WHERE referral_id = $1 AND ($2::text IS NULL OR partner_id = $2)",
+        "SELECT candidate_id, partner_candidate_id, status FROM referrals WHERE referral_id = $1 AND ($2::text IS NULL OR partner_id = $2)",
         referral_id,
         partner_id,
     )
@@ -257,7 +259,7 @@ async def unlink_identities(conn: asyncpg.Connection, candidate_id: str, hashes:
 
 async def referrals_of(conn: asyncpg.Connection, candidate_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT referral_id, partner_id, status, contact_sealed FROM referrals WHERE candidate_id = $1"
+        "SELECT referral_id, partner_id, partner_candidate_id, status, contact_sealed FROM referrals WHERE candidate_id = $1"
         " ORDER BY submitted_at FOR UPDATE",
         candidate_id,
     )
@@ -267,11 +269,25 @@ async def referrals_of(conn: asyncpg.Connection, candidate_id: str) -> list[asyn
 # loses what is personal (the one definition, plumbing/scrub.py) and its skills entirely.
 _PERSONAL = ", ".join(f"'{k}'" for k in sorted(scrub.PERSONAL_KEYS | {"skills"}))
 _ERASE_ROWS = (
-    "UPDATE referrals SET status = 'erased', candidate_id = 'erased', external_id = NULL, contact_sealed = NULL,"
+    "UPDATE referrals SET status = 'erased', candidate_id = 'erased', partner_candidate_id = NULL,"
+    " identity_hashes = NULL, external_id = NULL, contact_sealed = NULL,"
     f" demographics_sealed = NULL, submission = submission - ARRAY[{_PERSONAL}]::text[]"
     " || jsonb_build_object('candidate_id', 'erased'),"
     " withdrawn_at = COALESCE(withdrawn_at, now()), withdrawal_reason = COALESCE(withdrawal_reason, 'candidate_erased')"
 )
+
+
+async def candidates_of(conn: asyncpg.Connection, partner_id: str, partner_candidate_id: str) -> list[str]:
+    """The network's candidates of the partner's referrals (not erased) of a person it knows
+    by this id: one, unless the network had the e-mail and the phone the partner gave
+    together under two candidates."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT candidate_id FROM referrals WHERE partner_id = $1 AND partner_candidate_id = $2"
+        " AND status <> 'erased' ORDER BY candidate_id",
+        partner_id,
+        partner_candidate_id,
+    )
+    return [r["candidate_id"] for r in rows]
 
 
 async def erase(conn: asyncpg.Connection, candidate_id: str, requested_by: str, principal: str, count: int) -> None:

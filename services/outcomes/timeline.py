@@ -14,8 +14,12 @@ figures or words: the job's title, a wage band, benefits, reason codes
   separation) is left out. A field not listed is left out too, until someone decides a
   partner may see it: a new field of an employer's event is private by default.
 
-Intake's and routing's events are shown as recorded: they hold what the partner sent and why
-routing decided as it did, which the partner is meant to see.
+Intake's and routing's events are shown as recorded (they hold what the partner sent and why
+routing decided as it did, which the partner is meant to see) without what only the network
+uses (`NETWORK_ONLY`): the network-wide candidate id, which would link the partner's referral
+to other partners' referrals of the person (intake tells each partner its own id of them),
+and sealed copies, whose key id names that candidate and whose content the partner cannot
+open.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ PARTNER_SEES = frozenset({
     "offer_id", "job_title", "onet_soc_code", "hours_per_week", "employment_type", "benefits", "start_date",
     "expires_on", "milestone_days", "still_employed", "checked_on", "separated_on", "routed_at", "business_days",
 })
+
+# Fields of intake's and routing's events a partner does not see.
+NETWORK_ONLY = frozenset({"candidate_id", "contact_sealed", "demographics_sealed"})
 
 
 def from_employer(event_type: str) -> bool:
@@ -58,6 +65,8 @@ def for_partner(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if data.get("hours_per_week"):
                 hours[employer] = data["hours_per_week"]
             data = partner_view(data, hours.get(employer))
+        else:
+            data = {k: v for k, v in data.items() if k not in NETWORK_ONLY}
         out.append({**entry, "data": data})
     return out
 

@@ -136,12 +136,18 @@ async def test_erasure_leaves_no_plaintext_anywhere_and_counts_remain(api: Api, 
 
     db_url = api.net.network.database_url
 
+    conn = await asyncpg.connect(db_url)
+    try:  # the network's id of the person: an operator's to see, never a partner's
+        candidate = await conn.fetchval("SELECT candidate_id FROM intake.referrals WHERE referral_id = $1",
+                                        first["referral_id"])
+    finally:
+        await conn.close()
+    assert candidate != first["candidate_id"]
+
     async def all_three() -> list[asyncpg.Record] | None:
         conn = await asyncpg.connect(db_url)
         try:
-            rows = await conn.fetch(
-                "SELECT referral_id, partner_id FROM intake.referrals WHERE candidate_id = $1", first["candidate_id"]
-            )
+            rows = await conn.fetch("SELECT referral_id, partner_id FROM intake.referrals WHERE candidate_id = $1", candidate)
         finally:
             await conn.close()
         return rows if len(rows) == 3 else None
@@ -151,6 +157,13 @@ async def test_erasure_leaves_no_plaintext_anywhere_and_counts_remain(api: Api, 
     ids = [r["referral_id"] for r in referrals]
     for referral_id in ids:  # outcomes has seen them all before the erasure
         await api.wait_timeline(referral_id, lambda t: len(t["events"]) >= 1, "recorded")
+    # Each partner knows the person by its own id; its timeline shows neither the network's
+    # id nor the sealed copies (whose key id names it).
+    (riverbend,) = [x["referral_id"] for x in referrals if x["partner_id"] == RIVERBEND]
+    r = await api.http.get(api.url("intake", f"/v1/referrals/{riverbend}"), headers=api.net.auth(f"partner:{RIVERBEND}"))
+    assert r.status_code == 200 and r.json()["candidate_id"] not in {candidate, first["candidate_id"]}, r.text
+    r = await api.timeline(first["referral_id"], f"partner:{FORGE}")
+    assert r.status_code == 200 and r.json()["events"] and candidate not in r.text, r.text
     before = await api.funnel()
 
     # 2. A partner that never referred the person cannot erase them; the referring one erases
@@ -158,13 +171,12 @@ async def test_erasure_leaves_no_plaintext_anywhere_and_counts_remain(api: Api, 
     erasures = api.url("intake", "/v1/erasures")
     r = await api.http.post(erasures, json={"referral_id": first["referral_id"]}, headers=api.net.auth(f"partner:{NORTHSIDE}"))
     assert_problem(r, 404, "not-found")
-    r = await api.http.post(erasures, json={"candidate_id": first["candidate_id"]}, headers=api.net.auth(f"partner:{FORGE}"))
+    r = await api.http.post(erasures, json={"candidate_id": candidate}, headers=api.net.auth(f"partner:{FORGE}"))
     assert_problem(r, 403)
     r = await api.http.post(erasures, json={"referral_id": first["referral_id"]}, headers=api.net.auth(f"partner:{FORGE}"))
     assert r.status_code == 200 and r.json()["referrals"] == 2, r.text
     r = await api.http.post(erasures, json={"referral_id": first["referral_id"]}, headers=api.net.auth(f"partner:{FORGE}"))
     assert_problem(r, 409, "already-erased")
-    (riverbend,) = [x["referral_id"] for x in referrals if x["partner_id"] == RIVERBEND]
     r = await api.http.get(api.url("intake", f"/v1/referrals/{riverbend}"), headers=api.net.auth(f"partner:{RIVERBEND}"))
     assert r.status_code == 200 and r.json()["status"] == "active" and r.json()["candidate"]["email"] == c["email"], r.text
     # The stored answer and Forge's published events (intake's at once, routing's when it has
@@ -181,15 +193,15 @@ async def test_erasure_leaves_no_plaintext_anywhere_and_counts_remain(api: Api, 
     except TimeoutError:
         raise AssertionError(f"still held: {left}") from None
     # The person everywhere: an operator's erasure (Riverbend's referral is what was left).
-    r = await api.http.post(erasures, json={"candidate_id": first["candidate_id"]}, headers=api.net.auth("operator:coalition-ops"))
+    r = await api.http.post(erasures, json={"candidate_id": candidate}, headers=api.net.auth("operator:coalition-ops"))
     assert r.status_code == 200 and r.json()["referrals"] == 1, r.text
-    r = await api.http.post(erasures, json={"candidate_id": first["candidate_id"]}, headers=api.net.auth("operator:coalition-ops"))
+    r = await api.http.post(erasures, json={"candidate_id": candidate}, headers=api.net.auth("operator:coalition-ops"))
     assert r.status_code == 200 and r.json()["referrals"] == 1, r.text  # repeated: same answer
 
     # 3. Every service has taken the erasure in; then scan.
     async def erased_everywhere() -> bool | None:
         records = await read_topic(api.net.bootstrap, topics.CANDIDATES.name, timeout=3.0)
-        published = any(r.key == first["candidate_id"].encode() for r in records)
+        published = any(r.key == candidate.encode() for r in records)
         inbound = await read_topic(api.net.bootstrap, topics.partner_inbound(FORGE), at_least=0, timeout=2.0)
         return True if published and not any(r.key == b"canary" for r in inbound) else None
 
@@ -204,13 +216,13 @@ async def test_erasure_leaves_no_plaintext_anywhere_and_counts_remain(api: Api, 
         try:
             held = {
                 "routing": await conn.fetchval(
-                    "SELECT count(*) FROM routing.decisions WHERE candidate_id = $1", first["candidate_id"]),
+                    "SELECT count(*) FROM routing.decisions WHERE candidate_id = $1", candidate),
                 "employer_gateway": await conn.fetchval(
-                    "SELECT count(*) FROM employer_gateway.referrals WHERE candidate_id = $1", first["candidate_id"]),
+                    "SELECT count(*) FROM employer_gateway.referrals WHERE candidate_id = $1", candidate),
                 "outcomes": await conn.fetchval(
-                    "SELECT count(*) FROM outcomes.ledger WHERE envelope::text LIKE '%' || $1 || '%'", first["candidate_id"]),
+                    "SELECT count(*) FROM outcomes.ledger WHERE envelope::text LIKE '%' || $1 || '%'", candidate),
                 "intake": await conn.fetchval(
-                    "SELECT count(*) FROM intake.referrals WHERE candidate_id = $1", first["candidate_id"]),
+                    "SELECT count(*) FROM intake.referrals WHERE candidate_id = $1", candidate),
             }
         finally:
             await conn.close()
@@ -253,9 +265,9 @@ async def test_erasure_leaves_no_plaintext_anywhere_and_counts_remain(api: Api, 
     try:
         for s in sealed:
             with pytest.raises(Unreadable):
-                await vault.open(conn, first["candidate_id"], s, "contact")
+                await vault.open(conn, candidate, s, "contact")
         assert await conn.fetchval("SELECT count(*) FROM intake.candidate_identities WHERE candidate_id = $1",
-                                   first["candidate_id"]) == 0
+                                   candidate) == 0
         assert await conn.fetchval("SELECT count(*) FROM intake.referrals WHERE referral_id = ANY($1)", ids) == 3
     finally:
         await conn.close()

@@ -78,11 +78,13 @@ async def test_webhook_maps_the_partners_json_and_publishes_sealed_contact(api: 
     raw = json.dumps(event.data)
     assert p.email.lower() not in raw and p.family not in raw and "+1312" not in raw
     assert event.data["contact_sealed"]["alg"] == "A256GCM"
-    assert event.data["contact_sealed"]["kid"].startswith(body["candidate_id"])
+    # Sealed under the network's candidate, which the partner is not told (its id is its own).
+    network_id = event.data["candidate_id"]
+    assert event.data["contact_sealed"]["kid"].startswith(network_id) and body["candidate_id"] != network_id
     # Demographics travel only sealed (and only with consent to aggregate reports), never open.
     assert "demographics" not in event.data and "female" not in raw
     sealed = event.data["demographics_sealed"]
-    assert sealed is None or (sealed["alg"] == "A256GCM" and sealed["kid"].startswith(body["candidate_id"]))
+    assert sealed is None or (sealed["alg"] == "A256GCM" and sealed["kid"].startswith(network_id))
 
 
 async def test_webhook_errors_name_the_partners_fields(api: Api) -> None:
@@ -226,7 +228,10 @@ async def test_duplicates_within_a_partner_and_links_across_partners(api: Api) -
     by_phone = referral_body([unique()])
     by_phone["candidate"] = {"given_name": "T", "family_name": "C", "phone": phone}
     r = await api.submit(RIVERBEND, by_phone)
-    assert r.status_code == 201 and r.json()["candidate_id"] == candidate, r.text
+    # Riverbend is told its own id of the person; the network links the two all the same.
+    assert r.status_code == 201 and r.json()["candidate_id"] != candidate, r.text
+    ours, theirs = (await events_of(api, ref_id))[0], (await events_of(api, r.json()["referral_id"]))[0]
+    assert ours.data["candidate_id"] == theirs.data["candidate_id"] not in {candidate, r.json()["candidate_id"]}
     r = await api.http.get(api.url("intake", f"/v1/referrals/{ref_id}"), headers=api.net.auth(f"partner:{RIVERBEND}"))
     assert_problem(r, 404, "not-found")
 

@@ -13,7 +13,7 @@ import pytest
 from contracts import events
 from plumbing import db
 from plumbing.vault import Unreadable, Vault
-from services.intake import application, store
+from services.intake import application, domain, store
 from services.intake.application import Accepted, Conflict, Duplicate
 from tests.integration import intake_world
 from tests.integration.intake_world import (
@@ -112,7 +112,15 @@ async def test_plaintext_contacts_of_version_001_are_sealed_and_the_column_dropp
     row = await pool.fetchrow("SELECT contact_sealed FROM referrals WHERE referral_id = 'ref_old'")
     async with pool.acquire() as conn:
         assert (await vault.open(conn, "cand_old", store.sealed(row["contact_sealed"]), "contact"))["email"] == contact["email"]
-    # The old candidate is found again by e-mail.
+    for later in sorted(MIGRATIONS.glob("00[3-9]_*.sql")):
+        await pool.execute(later.read_text())
+    # The old referral got its partner's id of the person, and the hashes the network linked.
+    old = await pool.fetchrow("SELECT partner_candidate_id, identity_hashes FROM referrals WHERE referral_id = 'ref_old'")
+    assert old["partner_candidate_id"].startswith("cand_") and old["partner_candidate_id"] != "cand_old"
+    assert old["identity_hashes"] == domain.identity_hashes(person(contact["email"]).candidate, SECRET)
+    # The old candidate is found again by e-mail; its partner knows them by that id still.
     intake = deps_of(vault)
     new = await submit(pool, intake, "p2", person("OLD.ROW@example.org"))
-    assert new.candidate_id == "cand_old"
+    assert new.candidate_id == "cand_old" and new.partner_candidate_id != old["partner_candidate_id"]
+    again = await submit(pool, intake, "p1", person("old.row@example.org", target_onet_soc_code="15-1252.00"))
+    assert again.candidate_id == "cand_old" and again.partner_candidate_id == old["partner_candidate_id"]

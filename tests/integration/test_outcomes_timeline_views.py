@@ -70,6 +70,11 @@ async def test_partners_see_wage_bands_and_no_employer_words_employers_and_opera
         "SELECT value FROM outbox WHERE topic = 'talentloop.partner-status' ORDER BY id")]
     assert [t["detail"]["wage_band"] for t in told if t["status"] == "hired"] == ["$25-30/hour"]
     assert partner["referral.submitted.v2"]["skills"]  # the partner's own events as recorded
+    # ... but for the network's id of the person and the sealed copies (their key id names it).
+    assert not any({"candidate_id", "contact_sealed"} & data.keys() for data in partner.values())
+    operator = {e["type"]: e["data"] for e in views["operator"]["events"]}
+    assert operator["referral.submitted.v2"]["candidate_id"] == next(d for t, d in operator.items() if t.startswith("referral.routed"))["candidate_id"] == "cand_v"
+    assert operator["referral.submitted.v2"]["contact_sealed"]
 
     for kind in ("employer", "operator"):
         mine = {e["type"]: e["data"] for e in views[kind]["events"]}
