@@ -179,3 +179,162 @@ async def open_loop(total: int, rate: float, t0: float, one) -> None:  # type: i
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i, scheduled)))
     await asyncio.gather(*tasks)
+
+
+# --- where PostgreSQL's time goes, per service ------------------------------------------------------
+
+
+def enable_pg_stat_statements(cfg: NetworkConfig, url: str) -> None:
+    """Load pg_stat_statements into the stack's own PostgreSQL (a restart: the library must be
+    preloaded) and create the extension. Only for a benchmark's fresh stack: the setting stays
+    in that data directory's postgresql.auto.conf."""
+    import asyncpg  # noqa: PLC0415 - only the benchmarks need it here
+
+    async def alter() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            await conn.execute("ALTER SYSTEM SET pg_stat_statements.track = 'all'")
+            await conn.execute("ALTER SYSTEM SET pg_stat_statements.max = 10000")
+        finally:
+            await conn.close()
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        finally:
+            await conn.close()
+
+    asyncio.run(alter())
+    pg = cfg.stack().postgres
+    pg.stop()
+    pg.start()
+    asyncio.run(create())
+
+
+class BackendCpu:
+    """CPU seconds of PostgreSQL's backends by the `application_name` of their connection
+    (`talentloop-<schema>` for a service's pool, plumbing/db.py), between `mark()` and
+    `since_mark()`. Backends are found in pg_stat_activity every `every_s` seconds while
+    `run()` goes; a backend that started after the mark counts from its start, one that ended
+    counts what it had used when last seen (short-lived ones may be missed: the rest of the
+    postmaster's total is then `other`)."""
+
+    def __init__(self, url: str, every_s: float = 1.0, query_ids_every_s: float = 0.1) -> None:
+        self.url = url
+        self.every_s = every_s
+        self.query_ids_every_s = query_ids_every_s
+        self.start: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        # query id (pg_stat_statements' queryid) -> the clients seen running it: a service's
+        # connections are its own pool's, so this names the service of each statement
+        self.query_clients: dict[int, set[str]] = {}
+        self._stop = asyncio.Event()
+
+    @staticmethod
+    def _cpu(pid: int) -> float | None:
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            return None
+        return t.user + t.system
+
+    async def _look(self, conn) -> dict[int, str]:  # type: ignore[no-untyped-def]
+        rows = await conn.fetch(
+            "SELECT pid, coalesce(nullif(application_name, ''), backend_type) AS app FROM pg_stat_activity"
+        )
+        return {r["pid"]: r["app"].removeprefix("talentloop-") for r in rows}
+
+    async def mark(self) -> None:
+        import asyncpg  # noqa: PLC0415
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            for pid, app in (await self._look(conn)).items():
+                cpu = self._cpu(pid)
+                if cpu is not None:
+                    self.start[pid] = cpu
+                    self.last[pid] = (app, cpu)
+        finally:
+            await conn.close()
+
+    async def run(self) -> None:
+        import asyncpg  # noqa: PLC0415
+
+        conn = await asyncpg.connect(self.url, server_settings={"application_name": "bench-sampler"})
+        next_cpu = 0.0
+        try:
+            while True:
+                if time.monotonic() >= next_cpu:
+                    next_cpu = time.monotonic() + self.every_s
+                    for pid, app in (await self._look(conn)).items():
+                        cpu = self._cpu(pid)
+                        if cpu is not None:
+                            self.last[pid] = (app, cpu)
+                        self.start.setdefault(pid, 0.0)  # new since the mark: all of it counts
+                # query_id is the backend's latest statement, running or done (set when
+                # compute_query_id is on, as it is with pg_stat_statements loaded)
+                for r in await conn.fetch(
+                    "SELECT query_id, application_name FROM pg_stat_activity WHERE query_id IS NOT NULL"
+                ):
+                    self.query_clients.setdefault(r["query_id"], set()).add(r["application_name"].removeprefix("talentloop-"))
+                try:
+                    await asyncio.wait_for(self._stop.wait(), self.query_ids_every_s)
+                    return
+                except TimeoutError:
+                    pass
+        finally:
+            await conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def since_mark(self) -> dict[str, float]:
+        by_app: dict[str, float] = {}
+        for pid, (app, cpu) in self.last.items():
+            by_app[app] = by_app.get(app, 0.0) + cpu - self.start.get(pid, 0.0)
+        return {app: round(s, 2) for app, s in sorted(by_app.items(), key=lambda kv: -kv[1]) if s >= 0.005}
+
+
+async def statement_profile(conn, per: int, clients: dict[int, set[str]], top: int = 40) -> dict:  # type: ignore[no-untyped-def]
+    """pg_stat_statements since its last reset: per service the calls and execution ms (also
+    per `per`, e.g. per referral), and the `top` statements by execution time. The services of
+    a statement are the clients seen running its query id (`BackendCpu.query_clients`);
+    `?` if it was never caught in a sample. PostgreSQL 18 computes the id from the tables'
+    names, not their schemas, so the plumbing's statements (outbox, inbox), the same text in
+    every service's schema, are one entry named by all the services seen running it."""
+    rows = await conn.fetch(
+        "SELECT queryid, query, calls, rows, total_exec_time, total_plan_time, wal_bytes FROM pg_stat_statements"
+        " WHERE toplevel AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " ORDER BY total_exec_time DESC"
+    )
+    statements = []
+    for r in rows:
+        seen = clients.get(r["queryid"], set())
+        statements.append(
+            {
+                "service": "+".join(sorted(seen)) or "?",
+                "statement": " ".join(r["query"].split())[:300],
+                "calls": r["calls"],
+                "calls_per": round(r["calls"] / per, 3),
+                "rows_per_call": round(r["rows"] / r["calls"], 1) if r["calls"] else 0,
+                "exec_ms": round(r["total_exec_time"], 1),
+                "exec_ms_per": round(r["total_exec_time"] / per, 4),
+                "plan_ms": round(r["total_plan_time"], 1),
+                "wal_kb_per": round(float(r["wal_bytes"]) / 1024 / per, 2),
+            }
+        )
+    by_service: dict[str, dict] = {}
+    for s in statements:
+        agg = by_service.setdefault(s["service"], {"statements": 0, "calls": 0, "exec_ms": 0.0, "wal_kb": 0.0})
+        agg["statements"] += 1
+        agg["calls"] += s["calls"]
+        agg["exec_ms"] += s["exec_ms"]
+        agg["wal_kb"] += s["wal_kb_per"] * per
+    for agg in by_service.values():
+        agg["calls_per"] = round(agg["calls"] / per, 2)
+        agg["exec_ms_per"] = round(agg["exec_ms"] / per, 4)
+        agg["wal_kb_per"] = round(agg.pop("wal_kb") / per, 2)
+        agg["exec_ms"] = round(agg["exec_ms"], 1)
+    return {"per": per, "by_service": by_service, "top": statements[:top], "all": statements}

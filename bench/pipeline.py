@@ -53,6 +53,12 @@ stacks in DIR/<service>.txt, summarized into the results) and samples pg_stat_ac
 100 ms (which statements are running, by service) during the pipeline stage, and again during
 the offered load (DIR/offered/).
 
+PostgreSQL's CPU during the pipeline stage is also split by the connection its backends served
+(`application_name`: each service's pool, the benchmark), and `--pg-statements` loads
+pg_stat_statements (a restart of the fresh stack's PostgreSQL, before any service starts) and
+ranks the statements of the pipeline stage by execution time, with calls and ms per referral
+and the service each belongs to.
+
 `--small` runs a tiny size (300 referrals, 50 openings, 100/s offered for 3 s, 5,000 raw
 records; flags given explicitly win) in well under a minute, for CI
 (tests/e2e/test_bench_pipeline.py).
@@ -95,8 +101,10 @@ from talentloop import credentials, importer, network, samples
 # `bench` is a package) maybe not: put it there, so the imports read one way either way.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
+    BackendCpu,
     CpuMeter,
     PeakRss,
+    enable_pg_stat_statements,
     isolated_network,
     machine,
     open_loop,
@@ -104,6 +112,7 @@ from bench.common import (  # noqa: E402
     read_from_start,
     source_tree,
     stack_pids,
+    statement_profile,
 )
 
 RESULTS = Path(__file__).parent / "results" / "pipeline.json"
@@ -495,9 +504,11 @@ def summarize_stacks(path: Path, top: int = 20) -> dict:
 
 async def pipeline(
     net: network.Network, csv_path: Path, n: int, partner_key: str, poll: float, timeout: float,
-    cpu: CpuMeter, profiler: Profiler | None,
+    cpu: CpuMeter, profiler: Profiler | None, pg_statements: bool = False,
 ) -> dict:
-    conn = await asyncpg.connect(net.database_url)
+    conn = await asyncpg.connect(net.database_url, server_settings={"application_name": "bench"})
+    backends = BackendCpu(net.database_url)
+    sampling: asyncio.Task | None = None
     watch = watchers(conn)
     stages: dict[str, float] = {}  # stage -> seconds from the start of the import when complete
     timeline: list[dict] = []
@@ -508,6 +519,10 @@ async def pipeline(
     try:
         if profiler:
             profiler.start()
+        if pg_statements:
+            await conn.execute("SELECT pg_stat_statements_reset()")
+        await backends.mark()
+        sampling = asyncio.create_task(backends.run())
         cpu.mark()
         wall0 = time.time()
         t0 = time.monotonic()
@@ -550,6 +565,10 @@ async def pipeline(
                 raise TimeoutError(f"pipeline: after {timeout:.0f} s " + ", ".join(f"{k} {v}" for k, v in got.items()))
             await asyncio.sleep(poll)
         cpu_s = cpu.since_mark()
+        backends.stop()
+        await sampling
+        sampling = None
+        statements = await statement_profile(conn, target, backends.query_clients) if pg_statements else None
         profile = await profiler.stop() if profiler else None
         profiler = None
         timeline.append({"s": round(time.monotonic() - t0, 1), **got})
@@ -582,6 +601,9 @@ async def pipeline(
             " GROUP BY 1", CSV_PARTNER,
         ))
     finally:
+        if sampling is not None:
+            backends.stop()
+            await sampling
         if profiler:
             await profiler.stop()
         await conn.close()
@@ -615,6 +637,11 @@ async def pipeline(
         "cpu_seconds": cpu_s,
         # what each process spent per referral: unlike the rates, hardly changed by a busy machine
         "cpu_ms_per_referral": {k: round(1000 * v / target, 2) for k, v in cpu_s.items()},
+        # PostgreSQL's share split by whose connection it served (backends' CPU by application_name)
+        "postgres_cpu_ms_per_referral_by_client": {
+            k: round(1000 * v / target, 3) for k, v in backends.since_mark().items()
+        },
+        **({"pg_statements": statements} if statements else {}),
         "mean_envelope_chars_in_ledger": {k: int(v) for k, v in sizes.items()},
         "poll_s": poll,
         "timeline": timeline,
@@ -764,6 +791,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--drain", type=float, default=120, help="seconds to wait for offered referrals after the load")
     parser.add_argument("--small", action="store_true", help="tiny sizes for CI (under a minute)")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy every service and sample pg_stat_activity")
+    parser.add_argument(
+        "--pg-statements", action="store_true",
+        help="load pg_stat_statements (restarts the fresh stack's PostgreSQL) and rank statements per service",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     args = parser.parse_args()
     for name, value in (SMALL if args.small else FULL).items():
@@ -801,6 +832,8 @@ def main() -> None:
         rss: dict[str, PeakRss] = {}
         try:
             net = network.up(cfg, only=())
+            if args.pg_statements:
+                enable_pg_stat_statements(cfg, net.database_url)
             print(f"stack up in {net.timings['total_s']} s; raw limits ...", flush=True)
             raw = {
                 "kafka": asyncio.run(raw_kafka(net.bootstrap, args.raw_records, args.record_bytes)),
@@ -837,7 +870,8 @@ def main() -> None:
             cpu = CpuMeter({**pids, **stack_pids(cfg), "bench": os.getpid()}, own_only=("bench",))
             profiler = Profiler(args.profile, pids, net.database_url) if args.profile else None
             measured = asyncio.run(pipeline(
-                net, csv_path, args.referrals, keys[f"partner:{CSV_PARTNER}"], args.poll, args.timeout, cpu, profiler
+                net, csv_path, args.referrals, keys[f"partner:{CSV_PARTNER}"], args.poll, args.timeout, cpu, profiler,
+                args.pg_statements,
             ))
             print(f"pipeline: {measured['referrals_per_s']} referrals/s over {measured['seconds']} s; "
                   + ", ".join(f"{k} {v['seconds']} s" for k, v in measured["stages"].items()), flush=True)
