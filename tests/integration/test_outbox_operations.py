@@ -82,10 +82,9 @@ async def enqueue(pool: asyncpg.Pool, topic: str, n: int) -> Envelope:
 
 async def too_large(pool: asyncpg.Pool, topic: str, key: str) -> int:
     """A row larger than any topic takes (as an unbounded field once made one)."""
-    return await pool.fetchval(
-        "INSERT INTO outbox (event_id, topic, key, value) VALUES (gen_random_uuid(), $1, $2, $3) RETURNING id",
-        topic, key, b"x" * 1_100_000,
-    )
+    event_id = uuid.uuid4()
+    await pool.execute(outbox.INSERT, [event_id], [topic], [key], [b"x" * 1_100_000], None, None)
+    return await pool.fetchval("SELECT id FROM outbox WHERE event_id = $1", event_id)
 
 
 async def park_by_hand(pool: asyncpg.Pool, env: Envelope, reason: str = "refused for the test") -> int:
