@@ -67,15 +67,20 @@ INSERT INTO outbox_pending (id) SELECT id FROM written
 
 # Unpublished rows in id order, except parked ones and any row behind a parked row of its key.
 # outbox_pending holds the unpublished ids (a row published by hand, outside the relay, may
-# leave its id behind: the published_at test skips it).
+# leave its id behind: the published_at test skips it). Each id is looked up on its own
+# (LATERAL, kept a nested loop by OFFSET 0): the work is bounded by the unpublished rows
+# whatever the planner's statistics say, never a scan of the published ones.
 CLAIM = """
 SELECT o.id, o.topic, o.key, o.value, o.traceparent, o.tracestate
-FROM outbox_pending q JOIN outbox o ON o.id = q.id
-WHERE o.published_at IS NULL AND o.parked_at IS NULL
-  AND NOT EXISTS (
-    SELECT 1 FROM outbox p
-    WHERE p.key = o.key AND p.id < o.id AND p.parked_at IS NOT NULL AND p.published_at IS NULL
-  )
+FROM outbox_pending q CROSS JOIN LATERAL (
+  SELECT * FROM outbox o
+  WHERE o.id = q.id AND o.published_at IS NULL AND o.parked_at IS NULL
+    AND NOT EXISTS (
+      SELECT 1 FROM outbox p
+      WHERE p.key = o.key AND p.id < o.id AND p.parked_at IS NOT NULL AND p.published_at IS NULL
+    )
+  OFFSET 0
+) o
 ORDER BY q.id
 LIMIT $1
 """
@@ -87,8 +92,11 @@ WITH done AS (DELETE FROM outbox_pending WHERE id = ANY($1::bigint[]) RETURNING 
 UPDATE outbox o SET published_at = now() FROM done WHERE o.id = done.id
 """
 
-# Unpublished rows: their ids, and the rows still unpublished among them.
-UNPUBLISHED = "outbox_pending q JOIN outbox o ON o.id = q.id AND o.published_at IS NULL"
+# The unpublished rows (their ids, each looked up on its own as in CLAIM).
+UNPUBLISHED = (
+    "outbox_pending q CROSS JOIN LATERAL (SELECT o.id, o.key, o.created_at, o.parked_at FROM outbox o"
+    " WHERE o.id = q.id AND o.published_at IS NULL OFFSET 0) o"
+)
 
 
 async def enqueue(conn: asyncpg.Connection, envelope: Envelope, payload_type: type[Payload]) -> None:
@@ -165,8 +173,7 @@ async def parked(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 100) -> l
     """Parked rows, oldest first, with how many rows of their key wait behind them."""
     rows = await conn.fetch(
         "SELECT p.id, p.event_id, p.topic, p.key, octet_length(p.value) AS size, p.parked_at, p.park_reason,"
-        " (SELECT count(*) FROM outbox_pending q JOIN outbox w ON w.id = q.id"
-        "  WHERE q.id > p.id AND w.key = p.key AND w.published_at IS NULL) AS waiting"
+        f" (SELECT count(*) FROM {UNPUBLISHED} WHERE q.id > p.id AND o.key = p.key) AS waiting"
         " FROM outbox p WHERE p.parked_at IS NOT NULL AND p.published_at IS NULL ORDER BY p.id LIMIT $1",
         limit,
     )
