@@ -166,13 +166,25 @@ class GroupCommit(Generic[Work]):
                 _fail(r, r.result if isinstance(r.result, Exception) else RuntimeError("not applied"))
 
     async def _claim(self, conn: asyncpg.Connection, keyed: list[_Request[Work]]) -> None:
-        """Claim each key as run_once does, the group's claims in one transaction (one commit,
+        """Claim each key as run_once does, the group's claims in one statement (committed
         before the work, so a concurrent request with a key sees it); answer the requests
         whose key is taken, replays included. A key repeated within the group is taken by
-        its first request: the later ones get 409, as a concurrent request would."""
-        async with conn.transaction():
-            for r in keyed:
-                r.claimed = bool(await conn.fetchval(idempotency.CLAIM, r.who.ref, r.key, r.digest))
+        its first request: the later ones get 409 (or 422 with another payload), as a
+        concurrent request would."""
+        first: dict[tuple[str, str], _Request[Work]] = {}
+        for r in keyed:
+            assert r.key is not None
+            first.setdefault((r.who.ref, r.key), r)
+        pairs = sorted(first)
+        rows = await conn.fetch(
+            idempotency.CLAIM_MANY,
+            [principal for principal, _ in pairs],
+            [key for _, key in pairs],
+            [first[pair].digest for pair in pairs],
+        )
+        claimed = {(row["principal"], row["key"]) for row in rows}
+        for pair, r in first.items():
+            r.claimed = pair in claimed
         for r in keyed:
             if r.claimed:
                 continue

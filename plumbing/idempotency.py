@@ -49,6 +49,17 @@ ON CONFLICT (principal, key) DO UPDATE SET request_hash = EXCLUDED.request_hash,
 RETURNING 1
 """
 
+# `CLAIM` for several keys in one statement (plumbing/group_commit.py): the pairs claimed.
+# Each (principal, key) at most once per statement (ON CONFLICT DO UPDATE cannot touch a row
+# twice), in one order, so two groups claiming the same keys never wait on each other crosswise.
+CLAIM_MANY = f"""
+INSERT INTO idempotency_keys AS k (principal, key, request_hash)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+ON CONFLICT (principal, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, created_at = now()
+  WHERE k.status_code IS NULL AND k.created_at < now() - interval '{IN_FLIGHT_EXPIRY_S} seconds'
+RETURNING principal, key
+"""
+
 
 def fingerprint(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
