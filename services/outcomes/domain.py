@@ -17,6 +17,7 @@ but `redact` takes the personal parts out of each one's data.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -125,7 +126,19 @@ class Derived:
 
 def scoped(name: str, employer_id: str | None, attempt: int | None) -> Fact:
     """A fact as recorded: the employer for an employer's action or a routing, the attempt
-    for a routing decision (older versions without one are attempt 1)."""
+    for a routing decision (older versions without one are attempt 1).
+
+    Remembered: every projection makes the facts of all its referral's events again, and a
+    Fact is an immutable value, so one object serves every equal one (`typed`: 1 and True
+    are equal keys, not equal facts to write)."""
+    try:
+        return _scoped(name, employer_id, attempt)
+    except TypeError:  # an unhashable value in odd data: made, not remembered
+        return _scoped.__wrapped__(name, employer_id, attempt)
+
+
+@functools.lru_cache(maxsize=65_536, typed=True)
+def _scoped(name: str, employer_id: str | None, attempt: int | None) -> Fact:
     return Fact(
         name,
         employer_id if name in EMPLOYER_FACTS or name == "routed" else None,

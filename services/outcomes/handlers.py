@@ -21,6 +21,10 @@ from plumbing.context import Context
 from services.outcomes import application, domain, store
 
 OPENING_EVENTS = (events.OpeningPostedV1, events.OpeningUpdatedV1, events.OpeningClosedV1)
+# The same test by exact type, for the batch path: pydantic's models are ABCs, and isinstance
+# on an ABC (several per event) was a visible share of a batch. No contract model is subclassed.
+_OPENING_TYPES = frozenset(OPENING_EVENTS)
+_LATER_TYPES = frozenset({events.CandidateErasedV1, *OPENING_EVENTS})
 
 
 def handlers(*, live: bool) -> dict[str, Handler]:
@@ -45,20 +49,20 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
     one_by_one: dict[str, Callable[..., Awaitable[None]]] = handlers(live=live)
 
     async def load(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
-        later = [env.type for env, p in items if isinstance(p, (events.CandidateErasedV1, *OPENING_EVENTS))]
+        later = [env.type for env, p in items if type(p) in _LATER_TYPES]
         if later:
             raise ValueError(f"the rebuild applies {sorted(set(later))} after its first pass, not in it")
         await store.copy_events(ctx.conn, application.referral_events(items))
 
     async def ingest(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
-        if any(isinstance(p, events.CandidateErasedV1) for _, p in items):
+        if any(type(p) is events.CandidateErasedV1 for _, p in items):
             for env, payload in items:
                 await one_by_one[latest_type(env.type)](ctx, env, payload)
             return
         for env, payload in items:
-            if isinstance(payload, OPENING_EVENTS):
+            if type(payload) in _OPENING_TYPES:
                 await application.record_opening(ctx, env, payload)
-        about = [(env, p) for env, p in items if not isinstance(p, OPENING_EVENTS)]
+        about = [(env, p) for env, p in items if type(p) not in _OPENING_TYPES]
         if about:
             await application.record_about_referrals(ctx, about, live)
 

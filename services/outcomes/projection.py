@@ -29,6 +29,7 @@ from typing import Any
 
 from services.outcomes import domain
 from services.outcomes.records import Credential, Placement, ReferralRecord
+from services.outcomes.records_json import isoformat
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +167,7 @@ _encode_compactly = json.JSONEncoder(separators=(",", ":")).encode
 def dump_input(event: LedgerEvent) -> str:
     """One compact event as kept (plain JSON: written and read by Python only, so exact)."""
     return _encode_compactly(
-        [event.event_type, event.occurred_at.isoformat(), event.employer_id, event.partner_id, event.data])
+        [event.event_type, isoformat(event.occurred_at), event.employer_id, event.partner_id, event.data])
 
 
 def dump_inputs(events: Iterable[LedgerEvent]) -> str:
@@ -352,7 +353,7 @@ def _why(derived: domain.Derived, events: list[LedgerEvent], employer: str | Non
             "job_title": p.job_title,
             "wage_band": wage_band(p.hourly_wage),
             "benefits": {"health": p.health, "retirement": p.retirement, "paid_leave": p.paid_leave},
-            "start_date": p.start_date.isoformat(),
+            "start_date": isoformat(p.start_date),
         }
     if status == "closed":
         ended = _latest(events, "offer.declined", "separation.reported")
