@@ -118,8 +118,8 @@ async def submit_all(ctx: Context, items: list[Submission]) -> list[Accepted | D
     external = [(i.partner_id, i.referral.external_id) for i in items if i.referral.external_id]
     # Locks, in the one order every intake transaction takes them (so none waits in a cycle):
     # identity hashes (`resolve_candidates`), then external ids and candidates (`store.lock`),
-    # then the partners' duplicate keys, then rows. The candidates' locks, which an erasure of
-    # them takes too (`store.lock_for_erasure`), are taken with the external ids; a statement after them
+    # then rows. The candidates' locks, which an erasure of them takes too
+    # (`store.lock_for_erasure`), are taken with the external ids; a statement after them
     # sees an erasure committed meanwhile. A candidate erased so is not brought back (the
     # submission re-created the destroyed key, and its referral stayed readable but answered
     # "already erased"): the links this transaction made to them are dropped and the person
@@ -131,19 +131,19 @@ async def submit_all(ctx: Context, items: list[Submission]) -> list[Accepted | D
         if not erased:
             break
         await store.unlink_erased(conn, sorted({h for hs in identities for h in hs}), erased)
-    held = await store.held_by(conn, [i.partner_id for i in items], candidates, [])
+    # The partner's id of each person, from its referrals of the same network candidate only:
+    # so any two submissions that could share one share the candidate's lock, taken above,
+    # and this statement sees what the earlier of them committed (no lock of its own needed).
+    held = await store.held_by(conn, [i.partner_id for i in items], candidates, external)
+    chosen = set(candidates)
     theirs = domain.partner_candidates(
         [(i.partner_id, hs) for i, hs in zip(items, identities, strict=True)],
         [(r["partner_id"], r["partner_candidate_id"], r["identity_hashes"] or [])
-         for r in sorted(held, key=lambda r: r["submitted_at"])],
+         for r in sorted(held, key=lambda r: r["submitted_at"]) if r["candidate_id"] in chosen],
     )
     # Duplicates as the partner knows the person (its own id of them), so the answer tells it
-    # nothing the network linked from other partners' referrals. Their keys are locked after
-    # the candidates' (the one lock order); the statement after them sees what a request that
-    # held them committed.
+    # nothing the network linked from other partners' referrals.
     triples = [(i.partner_id, t, i.referral.target_key()) for i, t in zip(items, theirs, strict=True)]
-    await store.lock(conn, [f"{p}|{t}|{k}" for p, t, k in triples])
-    held = await store.held_by(conn, [i.partner_id for i in items], candidates, external)
     by_external: dict[tuple[str, str], tuple[str, str]] = {}
     by_triple: dict[tuple[str, str, str], str] = {}
     for row in held:

@@ -110,8 +110,8 @@ async def held_by(
     conn: asyncpg.Connection, partners: list[str], candidates: list[str], external_ids: list[tuple[str, str]]
 ) -> list[asyncpg.Record]:
     """The partners' referrals (not erased) of these candidates, and their active ones with
-    one of these (partner, external id): what a submission's partner id and duplicate check
-    are decided from (`domain.partner_candidates`, `application._duplicate`)."""
+    one of these (partner, external id): what a submission's partner id of the person and
+    its duplicate check are decided from (`domain.partner_candidates`, `application._duplicate`)."""
     # Two probes, each led by its selective column (candidate id, external id).
     rows = await conn.fetch(
         f"SELECT {_HELD} FROM referrals"
@@ -129,7 +129,7 @@ async def held_by(
     return rows
 
 
-_HELD = "referral_id, partner_id, external_id, partner_candidate_id, identity_hashes, target_key, status, submitted_at"
+_HELD = "referral_id, partner_id, external_id, candidate_id, partner_candidate_id, identity_hashes, target_key, status, submitted_at"
 
 
 async def insert_referrals(conn: asyncpg.Connection, rows: list[NewReferral]) -> None:

@@ -7,7 +7,7 @@
 -- referral takes the id of the partner's earlier (not erased) referral sharing an e-mail or
 -- phone hash with it (`identity_hashes`, the referral's own), else a new random one. The
 -- partner's duplicate check and its erasure go by that id; erasure drops both columns.
--- (Found among the partner's referrals of the same network candidate: `referrals_dedupe`.)
+-- (Found among the partner's referrals of the same network candidate: `referrals_candidate`.)
 ALTER TABLE referrals ADD COLUMN partner_candidate_id text, ADD COLUMN identity_hashes text[];
 
 -- Referrals from before: one id per partner and network candidate, and the candidate's
