@@ -13,15 +13,18 @@ inboxes make that harmless.
   and another takes over within one poll interval.
 - **The leader polls, no NOTIFY.** While it leads, the relay looks for new rows every
   `idle_poll_s` (50 ms) when the last round found fewer than a batch (at once otherwise);
-  the query is one probe of `outbox_pending`. A `pg_notify` at commit would wake it sooner,
+  the query is one probe of a partial index. A `pg_notify` at commit would wake it sooner,
   but PostgreSQL serializes every notifying commit of the cluster on one lock held through
   the WAL flush: under load, commits that wrote to an outbox went one at a time (measured:
   62 % of the database's active samples waiting to commit in the gateway's load test).
-- **The mark is cheap.** The ids of unpublished rows live in `outbox_pending`, written by
-  the statement that writes the rows and emptied by the mark, so no index of the outbox
-  names `published_at` and its pages keep room (fillfactor 50): marking a row published is
-  a heap-only update of its page (about 150 bytes of WAL, no index entries) where it had
-  been a whole new row version with its index entries (1.5 KB; as much WAL as the insert).
+- **The mark stays on the row's page.** The table keeps half of each page free
+  (fillfactor 50), so marking a row published puts its new version beside the old one,
+  where PostgreSQL logs only the bytes that changed: about 250 bytes of WAL a row instead
+  of the whole row again (1.5 KB: the mark had written as much WAL as the insert, 8.7 KB
+  per referral in the pipeline benchmark). A heap-only mark (no index entries either) would
+  need no index to name `published_at`; keeping the unpublished ids in a table of their own
+  for that (`009_outbox_pending.sql`, undone by `010_outbox_unpublished_index.sql`) made
+  every claim walk that table's dead entries: 4.6 ms a claim instead of 0.2.
 - **Poison is parked, not retried forever.** A row Kafka refuses for what it is (too large,
   an invalid topic) is parked with the reason; later rows of the same key wait behind it,
   rows of other keys flow. Operators list, release (`retry`) or `discard` parked rows
@@ -54,53 +57,28 @@ from plumbing.logging import get_logger
 
 log = get_logger(__name__)
 
-# Rows, and the ids of the unpublished ones, in one statement (no trigger: see
-# 008_no_commit_notify.sql). $5, $6: the trace context, the same for every row.
-INSERT = """
-WITH written AS (
-  INSERT INTO outbox (event_id, topic, key, value, traceparent, tracestate)
-  SELECT *, $5::text, $6::text FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])
-  RETURNING id
-)
-INSERT INTO outbox_pending (id) SELECT id FROM written
-"""
-
 # Unpublished rows in id order, except parked ones and any row behind a parked row of its key.
-# outbox_pending holds the unpublished ids (a row published by hand, outside the relay, may
-# leave its id behind: the published_at test skips it). Each id is looked up on its own
-# (LATERAL, kept a nested loop by OFFSET 0): the work is bounded by the unpublished rows
-# whatever the planner's statistics say, never a scan of the published ones.
 CLAIM = """
-SELECT o.id, o.topic, o.key, o.value, o.traceparent, o.tracestate
-FROM outbox_pending q CROSS JOIN LATERAL (
-  SELECT * FROM outbox o
-  WHERE o.id = q.id AND o.published_at IS NULL AND o.parked_at IS NULL
-    AND NOT EXISTS (
-      SELECT 1 FROM outbox p
-      WHERE p.key = o.key AND p.id < o.id AND p.parked_at IS NOT NULL AND p.published_at IS NULL
-    )
-  OFFSET 0
-) o
-ORDER BY q.id
+SELECT id, topic, key, value, traceparent, tracestate FROM outbox o
+WHERE published_at IS NULL AND parked_at IS NULL
+  AND NOT EXISTS (
+    SELECT 1 FROM outbox p
+    WHERE p.key = o.key AND p.id < o.id AND p.parked_at IS NOT NULL AND p.published_at IS NULL
+  )
+ORDER BY id
 LIMIT $1
 """
-
-# Published: a heap-only update of each row (no index names published_at; the table keeps
-# room on its pages), and its id out of outbox_pending.
-MARK_PUBLISHED = """
-WITH done AS (DELETE FROM outbox_pending WHERE id = ANY($1::bigint[]) RETURNING id)
-UPDATE outbox o SET published_at = now() FROM done WHERE o.id = done.id
-"""
-
-# The unpublished rows (their ids, each looked up on its own as in CLAIM).
-UNPUBLISHED = (
-    "outbox_pending q CROSS JOIN LATERAL (SELECT o.id, o.key, o.created_at, o.parked_at FROM outbox o"
-    " WHERE o.id = q.id AND o.published_at IS NULL OFFSET 0) o"
-)
 
 
 async def enqueue(conn: asyncpg.Connection, envelope: Envelope, payload_type: type[Payload]) -> None:
     await enqueue_many(conn, [(envelope, payload_type)])
+
+
+# $5, $6: the trace context, the same for every row.
+INSERT = """
+INSERT INTO outbox (event_id, topic, key, value, traceparent, tracestate)
+SELECT *, $5::text, $6::text FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])
+"""
 
 
 async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[Envelope, type[Payload]]]) -> None:
@@ -145,14 +123,15 @@ async def emit(
 
 async def backlog(pool: asyncpg.Pool) -> int:
     """Rows waiting to be published, parked ones included."""
-    return await pool.fetchval(f"SELECT count(*) FROM {UNPUBLISHED}")
+    return await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
 
 
 async def backlog_and_age(pool: asyncpg.Pool) -> tuple[int, float, int]:
     """Unpublished rows, the age in seconds of the oldest of them (0 if none), parked rows."""
     row = await pool.fetchrow(
-        "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(o.created_at)), 0)::float8 AS age,"
-        f" count(*) FILTER (WHERE o.parked_at IS NOT NULL) AS parked FROM {UNPUBLISHED}"
+        "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age,"
+        " count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked"
+        " FROM outbox WHERE published_at IS NULL"
     )
     return row["n"], max(0.0, row["age"]), row["parked"]
 
@@ -173,7 +152,7 @@ async def parked(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 100) -> l
     """Parked rows, oldest first, with how many rows of their key wait behind them."""
     rows = await conn.fetch(
         "SELECT p.id, p.event_id, p.topic, p.key, octet_length(p.value) AS size, p.parked_at, p.park_reason,"
-        f" (SELECT count(*) FROM {UNPUBLISHED} WHERE q.id > p.id AND o.key = p.key) AS waiting"
+        " (SELECT count(*) FROM outbox w WHERE w.key = p.key AND w.id > p.id AND w.published_at IS NULL) AS waiting"
         " FROM outbox p WHERE p.parked_at IS NOT NULL AND p.published_at IS NULL ORDER BY p.id LIMIT $1",
         limit,
     )
@@ -197,17 +176,14 @@ async def release(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> in
 async def discard(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int], by: str) -> int:
     """Give up on parked rows: never published, kept for the record, no longer blocking
     their key. Returns how many were discarded."""
-    rows = await conn.fetch(
-        "WITH discarded AS ("
-        " UPDATE outbox SET published_at = now(), discarded_at = now(),"
+    result = await conn.execute(
+        "UPDATE outbox SET published_at = now(), discarded_at = now(),"
         " park_reason = park_reason || ' (discarded by ' || $2 || ')'"
-        " WHERE id = ANY($1::bigint[]) AND parked_at IS NOT NULL AND published_at IS NULL RETURNING id),"
-        " gone AS (DELETE FROM outbox_pending WHERE id IN (SELECT id FROM discarded))"
-        " SELECT id FROM discarded",
+        " WHERE id = ANY($1::bigint[]) AND parked_at IS NOT NULL AND published_at IS NULL",
         ids,
         by,
     )
-    return len(rows)
+    return int(result.split()[-1])
 
 
 class OutboxRelay:
@@ -276,7 +252,7 @@ class OutboxRelay:
                 refused[r["id"]] = describe(result)
         async with conn.transaction():
             if published:
-                await conn.execute(MARK_PUBLISHED, published)
+                await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", published)
             for row_id, reason in refused.items():
                 await conn.execute("UPDATE outbox SET parked_at = now(), park_reason = $2 WHERE id = $1", row_id, reason)
         self._count(rows, published, refused)
