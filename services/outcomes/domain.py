@@ -159,7 +159,7 @@ def derive(facts: Iterable[Fact | str]) -> Derived:
     the next: it was acknowledged, and placed); the side exits and the status follow the
     current routing.
     """
-    seen = {_fact(f) for f in facts}
+    seen = {f if type(f) is Fact else _fact(f) for f in facts}
     names = {f.name for f in seen}
     decisions = sorted(
         ((f.attempt or 1, f.name == "routed", f) for f in seen if f.name in DECISIONS), key=lambda d: d[:2]
