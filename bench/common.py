@@ -218,13 +218,15 @@ class BackendCpu:
     (`talentloop-<schema>` for a service's pool, plumbing/db.py), between `mark()` and
     `since_mark()`. Backends are found in pg_stat_activity every `every_s` seconds while
     `run()` goes; a backend that started after the mark counts from its start, one that ended
-    counts what it had used when last seen (short-lived ones may be missed: the rest of the
-    postmaster's total is then `other`)."""
+    counts what it had used when last seen (short-lived ones may be missed). With
+    `query_ids`, also which clients run which statements (`query_clients`, sampled every
+    `query_ids_every_s`), for `statement_profile`."""
 
-    def __init__(self, url: str, every_s: float = 1.0, query_ids_every_s: float = 0.1) -> None:
+    def __init__(self, url: str, every_s: float = 1.0, query_ids: bool = False, query_ids_every_s: float = 0.1) -> None:
         self.url = url
         self.every_s = every_s
-        self.query_ids_every_s = query_ids_every_s
+        self.query_ids = query_ids
+        self.query_ids_every_s = query_ids_every_s if query_ids else every_s
         self.start: dict[int, float] = {}
         self.last: dict[int, tuple[str, float]] = {}
         # query id (pg_stat_statements' queryid) -> the clients seen running it: a service's
@@ -275,10 +277,12 @@ class BackendCpu:
                         self.start.setdefault(pid, 0.0)  # new since the mark: all of it counts
                 # query_id is the backend's latest statement, running or done (set when
                 # compute_query_id is on, as it is with pg_stat_statements loaded)
-                for r in await conn.fetch(
-                    "SELECT query_id, application_name FROM pg_stat_activity WHERE query_id IS NOT NULL"
-                ):
-                    self.query_clients.setdefault(r["query_id"], set()).add(r["application_name"].removeprefix("talentloop-"))
+                if self.query_ids:
+                    for r in await conn.fetch(
+                        "SELECT query_id, application_name FROM pg_stat_activity WHERE query_id IS NOT NULL"
+                    ):
+                        app = r["application_name"].removeprefix("talentloop-")
+                        self.query_clients.setdefault(r["query_id"], set()).add(app)
                 try:
                     await asyncio.wait_for(self._stop.wait(), self.query_ids_every_s)
                     return
