@@ -1,6 +1,6 @@
 """Benchmark: routing decisions through the real stack (Kafka, PostgreSQL, the routing service).
 
-    .venv/bin/python bench/routing.py [--referrals 10000] [--openings 5000] [--seed 7]
+    .venv/bin/python bench/routing.py [--referrals 10000] [--openings 5000] [--seed 7] [--scenario mixed]
 
 Starts a fresh local stack and only the routing service in a temporary state directory.
 Publishes `--openings` `opening.posted.v1` events (each in one of the vocabulary's
@@ -10,6 +10,13 @@ waits until routing's catalogue (routing.openings) holds them all. Then publishe
 `--referrals` `referral.submitted.v2` events as fast as one idempotent producer can, about
 70% of them built to fit some opening (the required skills of one, plus others) and the
 rest holding only one skill any opening requires, a quarter naming a target occupation.
+
+`--scenario unmatched` makes most decisions unmatched, as in the pipeline's 100,000-referral
+run (whose people fitted openings that were full): the referrals built to fit are built only
+from the openings of one occupation (the first opening's), whose slots are gone within the
+first thousand or so referrals; the rest wait with "openings that fit are full". Each
+unmatched decision looks for its nearest openings and publishes a skills-gap observation for
+each. The default, `mixed`, builds them from every opening.
 
 It reads talentloop.routing from the start and takes, per referral, the first
 referral.routed or referral.unmatched event. A referral's decision latency is that
@@ -121,7 +128,12 @@ def skill_ref(rng: random.Random, skill_id: str) -> events.SkillRef:
     return events.SkillRef(id=skill_id, text=rng.choice((skill.name, *skill.aliases)))
 
 
-def make_referrals(rng: random.Random, n: int, openings: list[Posted]) -> list[events.ReferralSubmittedV2]:
+def make_referrals(
+    rng: random.Random, n: int, openings: list[Posted], one_occupation: bool = False
+) -> list[events.ReferralSubmittedV2]:
+    """`one_occupation`: referrals are built to fit only the openings of the first opening's occupation."""
+    first = openings[0].opening.onet_soc_code
+    fit_pool = [p for p in openings if p.opening.onet_soc_code == first] if one_occupation else openings
     occupations = list(vocabulary.occupations().values())
     typical_anywhere = {s for o in occupations for s in o.typical_skills}
     others = sorted(set(vocabulary.skills().skills) - typical_anywhere)  # no opening requires these
@@ -133,7 +145,7 @@ def make_referrals(rng: random.Random, n: int, openings: list[Posted]) -> list[e
         target_opening = None
         degree = rng.choices([None, *events.DegreeLevel], [40, 25, 30, 4, 1])[0]
         if rng.random() < FIT_SHARE:
-            posted = rng.choice(openings)
+            posted = rng.choice(fit_pool)
             o = posted.opening
             occ = vocabulary.occupations()[o.onet_soc_code]
             extra = [s for s in occ.typical_skills if s not in posted.required]
@@ -391,6 +403,10 @@ def main() -> None:
     parser.add_argument("--referrals", type=int, default=10_000)
     parser.add_argument("--openings", type=int, default=5_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--scenario", choices=("mixed", "unmatched"), default="mixed",
+        help="mixed: referrals fit openings across the catalogue; unmatched: they fit only a few, soon full",
+    )
     parser.add_argument("--timeout", type=float, default=15 * 60, help="seconds to wait for the decisions")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy routing and sample pg_stat_activity")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
@@ -400,7 +416,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     t = time.monotonic()
     openings = make_openings(rng, args.openings)
-    referrals = make_referrals(rng, args.referrals, openings)
+    referrals = make_referrals(rng, args.referrals, openings, one_occupation=args.scenario == "unmatched")
     fit = matchable(referrals, openings)
     print(
         f"made {len(openings)} openings ({sum(p.opening.capacity for p in openings)} slots) and {len(referrals)} "
@@ -430,6 +446,7 @@ def main() -> None:
         "referrals_fitting_some_opening": fit,
         "slots": sum(p.opening.capacity for p in openings),
         "seed": args.seed,
+        "scenario": args.scenario,
         "routing_peak_rss_mb": round(rss.peak / 2**20, 1),
         "client_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10, 1),
         "total_wall_seconds": round(time.monotonic() - started, 1),

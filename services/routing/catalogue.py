@@ -17,18 +17,27 @@ the posting, never on slots or partner, so `decide_in` ranks the openings that f
 once (`Ranking`, shared by every referral of that profile in the batch) and keeps per referral
 only what the batch changes: slots left (the tie-break, and whether an opening is full), the
 fair-share hold (by partner) and the exclusions. Explanation parts are built for the winner only.
+
+In a backlog of unmatched referrals (the openings that fit them full) the time went to the
+nearest openings: every opening sharing a required skill (~500 for a candidate in a crowded
+occupation) was counted and sorted, for each referral. `Index.nearest` finds the best 50 from
+the intersections of pairs of the candidate's skills (cached per pair), and only the levels
+that supply the three nearest are ordered by missing requirements. A ranking's scores are
+worked out only when some fitting opening has a slot, and an opening is materialized by
+copying its posting's fields instead of `dataclasses.replace`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import heapq
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
-from itertools import chain
+from itertools import chain, combinations, groupby
+from operator import itemgetter
 
-from contracts import events
+from contracts import bounds, events
 from services.routing.domain import (
     FAIR_SHARE_HOLD,
     NEAREST,
@@ -45,6 +54,8 @@ from services.routing.domain import (
 )
 
 NEAREST_POOL = 50  # openings weighed for "nearest" when none fits: those sharing the most required skills
+_SHARED = {c * (c - 1) // 2: c for c in range(2, bounds.SKILLS_MAX + 2)}  # in how many pairs of skills an opening sharing c lies -> c
+_PAIRS_KEPT = 200_000  # pairs of skills whose openings an Index keeps (then it starts again)
 
 # A profile: everything of a candidate that a score or a fit depends on.
 ProfileKey = tuple[frozenset[str], frozenset[str], object, object, object]
@@ -91,10 +102,19 @@ class Index:
             i: (p.preferred, len(p.preferred), p.credentials, self.place[i], i in self.checked)
             for i, p in self.postings.items()
         }
-        # Openings by (required count, id), the tie-break among those sharing as many skills
-        # with a candidate: "nearest" ranks by one integer per opening, then in C.
+        # Openings by (required count, id): the tie-break among those sharing as many skills
+        # with a candidate (`nearest`).
         self.by_order = sorted(self.postings, key=lambda i: (self.size[i], i))
         self.order = {i: k for k, i in enumerate(self.by_order)}
+        # The same as sets of positions in `by_order`, for the nearest openings of an unmatched
+        # candidate (`nearest`); and the openings of each occupation (first 7 characters).
+        self.requiring_at: dict[str, frozenset[int]] = {
+            s: frozenset(self.order[i] for i in ids) for s, ids in self.requiring.items()}
+        self._pairs: dict[tuple[str, str], tuple[int, ...]] = {}  # (skill, skill) -> positions requiring both
+        by_occupation: dict[str, set[int]] = defaultdict(set)
+        for i, code in self.occupation.items():
+            by_occupation[code].add(self.order[i])
+        self.occupation_at: dict[str, frozenset[int]] = {c: frozenset(v) for c, v in by_occupation.items()}
         # The required-skill sets as a trie over sorted skills (a node: skill -> node, and None ->
         # the openings whose set ends there), so the sets a candidate covers are found by walking
         # only the prefixes it holds, instead of counting every opening sharing one of its skills.
@@ -108,11 +128,34 @@ class Index:
     def __len__(self) -> int:
         return len(self.postings)
 
-    def sharing(self, candidate: Candidate) -> Counter[str]:
-        """Openings sharing at least one required skill with the candidate, with how many
-        (counted in C: this is the hot loop of a batch)."""
-        requiring = self.requiring
-        return Counter(chain.from_iterable(requiring.get(s, ()) for s in candidate.skills))
+    def nearest(self, skills: frozenset[str], among: AbstractSet[int] | None, limit: int) -> list[tuple[int, int]]:
+        """The `limit` openings (of the positions `among`, if given) sharing the most required
+        skills with `skills`, then fewest required, then smallest id: as (position, how many
+        shared), best first. Only openings sharing one skill or more count.
+
+        What was counting every opening that shares a skill (~500 for a candidate in a crowded
+        occupation) and sorting them all is done with sets: an opening sharing c >= 2 skills
+        lies in the intersections of c(c-1)/2 pairs of them (few, and cached per pair), which
+        gives those and their counts; only when they are fewer than `limit` are the openings
+        sharing one skill added, smallest position first (`by_order` is the tie-break order)."""
+        held = sorted(s for s in skills if s in self.requiring_at)
+        pairs, cached = self._pairs, []
+        for a, b in combinations(held, 2):
+            both = pairs.get((a, b))
+            if both is None:
+                if len(pairs) >= _PAIRS_KEPT:
+                    pairs.clear()
+                both = pairs[(a, b)] = tuple(self.requiring_at[a] & self.requiring_at[b])
+            cached.append(both)
+        in_pairs = Counter(chain.from_iterable(cached))  # position -> c(c-1)/2
+        multi = [(-_SHARED[n], k) for k, n in in_pairs.items() if among is None or k in among]
+        multi.sort()
+        if len(multi) >= limit:
+            return [(k, -n) for n, k in multi[:limit]]
+        single = set().union(*(self.requiring_at[s] for s in held)).difference(in_pairs)
+        if among is not None:
+            single &= among
+        return [(k, -n) for n, k in multi] + [(k, 1) for k in sorted(single)[:limit - len(multi)]]
 
     def covering(self, skills: frozenset[str]) -> list[str]:
         """Openings whose required skills are all in `skills` (`required <@ skills`), in no order."""
@@ -135,13 +178,29 @@ class Index:
         return code is None or self.occupation[opening_id] == code[:7]
 
 
-@dataclasses.dataclass(frozen=True)
 class Ranking:
-    """One profile against the catalogue: what no slot or partner changes."""
+    """One profile against the catalogue: what no slot or partner changes.
 
-    covering: tuple[str, ...]  # open openings in its target whose required skills it has all of
-    fits: tuple[tuple[float, str], ...]  # of those, the ones whose mandatory requirements it meets, as
-    #   (-score, opening id), best first
+    `fits` (the scores) is worked out on first use: a decision whose fitting openings are all
+    full needs only how many fit, and in a backlog of unmatched referrals that is most of them."""
+
+    __slots__ = ("covering", "fitting", "_fits", "_index", "_candidate")
+
+    def __init__(self, index: Index, candidate: Candidate, covering: tuple[str, ...], fitting: tuple[str, ...]) -> None:
+        self.covering = covering  # open openings in its target whose required skills it has all of
+        self.fitting = fitting  # of those, the ones whose mandatory requirements it meets
+        self._fits: tuple[tuple[float, str], ...] | None = None
+        self._index: Index | None = index
+        self._candidate: Candidate | None = candidate
+
+    @property
+    def fits(self) -> tuple[tuple[float, str], ...]:
+        """The fitting openings as (-score, opening id), best first."""
+        if self._fits is None:
+            assert self._index is not None and self._candidate is not None
+            self._fits = _scored(self._index, self._candidate, self.fitting)
+            self._index = self._candidate = None
+        return self._fits
 
 
 # round(weight x coverage, 4) for the preferred part, by (have, of): the same float `score_parts` makes.
@@ -156,9 +215,8 @@ def _preferred(have: int, of: int) -> float:
 
 
 def rank(index: Index, candidate: Candidate, among: Mapping[str, object] | None = None) -> Ranking:
-    """The covering openings (of `among`, if given) and, of those that fit, their scores:
-    `domain.score` for each, computed without building its parts (same float: the same
-    rounded parts added in the same order)."""
+    """The covering openings (of `among`, if given), those of them whose mandatory requirements
+    the candidate meets, and (`Ranking.fits`) their scores."""
     code = candidate.target_onet_soc_code
     occupation = index.occupation
     covering = index.covering(candidate.skills)
@@ -167,16 +225,22 @@ def rank(index: Index, candidate: Candidate, among: Mapping[str, object] | None 
     if code is not None:
         code = code[:7]
         covering = [i for i in covering if occupation[i] == code]
+    checked, postings = index.checked, index.postings
+    fitting = [i for i in covering if i not in checked or not missing_requirements(candidate, postings[i])]
+    return Ranking(index, candidate, tuple(covering), tuple(fitting))
+
+
+def _scored(index: Index, candidate: Candidate, fitting: tuple[str, ...]) -> tuple[tuple[float, str], ...]:
+    """`domain.score` for each fitting opening, computed without building its parts (same
+    float: the same rounded parts added in the same order), best first."""
     skills_part = round(WEIGHTS["skills"] * 1.0, 4)  # every covering opening: all required skills held
     here = None if candidate.location is None else events.text_key(candidate.location)
     unknown, near, far = (round(WEIGHTS["location"] * v, 4) for v in (0.5, 1.0, 0.0))
-    postings, scoring, skills = index.postings, index.scoring, candidate.skills
+    scoring, skills = index.scoring, candidate.skills
     no_credentials = round(WEIGHTS["credentials"] * 1.0, 4)
     fits = []
-    for i in covering:
-        preferred, wanted, credentials, where, check = scoring[i]
-        if check and missing_requirements(candidate, postings[i]):
-            continue
+    for i in fitting:
+        preferred, wanted, credentials, where, _ = scoring[i]
         if credentials:
             held = sum(1 for r in credentials if _holds(candidate, r))
             credentials_part = round(WEIGHTS["credentials"] * (held / len(credentials)), 4)
@@ -186,7 +250,7 @@ def rank(index: Index, candidate: Candidate, among: Mapping[str, object] | None 
         total = skills_part + _preferred(len(preferred & skills), wanted) + credentials_part + location_part
         fits.append((-round(total, 4), i))
     fits.sort()
-    return Ranking(tuple(covering), tuple(fits))
+    return tuple(fits)
 
 
 def _holds(candidate: Candidate, requirement: events.CredentialRequirement) -> bool:
@@ -224,16 +288,16 @@ class Catalogue:
         return len(self.remaining)
 
     def opening(self, opening_id: str) -> Opening:
-        return dataclasses.replace(
-            self.index.postings[opening_id], remaining=self.remaining[opening_id],
-            taken_by=self.taken_by.get(opening_id, {}),
-        )
-
-    def _sharing(self, candidate: Candidate) -> Counter[str]:
-        found = self.index.sharing(candidate)
-        if self._partial:
-            found = Counter({i: n for i, n in found.items() if i in self.remaining})
-        return found
+        """The posting with its slots now: a copy of the indexed one, made without
+        `dataclasses.replace` (which runs __init__ again; a backlog of unmatched referrals
+        materializes three openings a decision)."""
+        posting = self.index.postings[opening_id]
+        opening = object.__new__(Opening)
+        state = opening.__dict__
+        state.update(posting.__dict__)
+        state["remaining"] = self.remaining[opening_id]
+        state["taken_by"] = self.taken_by.get(opening_id, {})
+        return opening
 
     def ranking(self, candidate: Candidate) -> Ranking:
         key = profile_of(candidate)
@@ -265,24 +329,34 @@ class Catalogue:
 
     def _nearest_unmatched(self, candidate: Candidate) -> Unmatched:
         index, skills = self.index, candidate.skills
-        size, postings, checked, order, span = index.size, index.postings, index.checked, index.order, len(index.by_order)
-        shared = self._sharing(candidate)
-        # Most shared first, then fewest required, then opening id: one integer per opening.
+        postings, checked, by_order = index.postings, index.checked, index.by_order
         code = candidate.target_onet_soc_code
-        if code is None:
-            keys = [order[i] - n * span for i, n in shared.items()]
-        else:
-            occupation, code = index.occupation, code[:7]
-            keys = [order[i] - n * span for i, n in shared.items() if occupation[i] == code]
-        near = [index.by_order[k % span] for k in heapq.nsmallest(NEAREST_POOL, keys)]
-        pool = [i for i in near if i not in candidate.excluded
-                and postings[i].employer_id not in candidate.excluded_employers]
-        missing = {i: missing_requirements(candidate, postings[i]) if i in checked else [] for i in pool}
+        among = None if code is None else index.occupation_at.get(code[:7], frozenset())
+        if self._partial:
+            open_at = frozenset(index.order[i] for i in self.remaining if i in index.order)
+            among = open_at if among is None else among & open_at
+        pool = index.nearest(skills, among, NEAREST_POOL)  # (position, shared), most shared, then position
+        excluded, employers = candidate.excluded, candidate.excluded_employers
+        if excluded or employers:
+            pool = [(k, n) for k, n in pool
+                    if by_order[k] not in excluded and postings[by_order[k]].employer_id not in employers]
         # Its reason counts only when no opening is covering; then none of these fits either.
         reason = unmatched_reason(candidate, len(pool), 0, 0)
-        nearest = sorted(pool, key=lambda i: (-shared[i], len(missing[i]), size[i], i))[:NEAREST]
+        # The nearest: most shared, then fewest mandatory requirements missing, then fewest
+        # required, then opening id. Within a number shared the pool is in (required, id)
+        # order already, so only the openings with requirements to check move (a stable sort),
+        # and levels below the third opening chosen are not looked at.
+        nearest: list[tuple[str, list[str]]] = []
+        for _, level in groupby(pool, key=itemgetter(1)):
+            ids = [by_order[k] for k, _ in level]
+            missing = {i: missing_requirements(candidate, postings[i]) for i in ids if i in checked}
+            if missing:
+                ids.sort(key=lambda i: len(missing.get(i, ())))
+            nearest += [(i, missing.get(i, [])) for i in ids[:NEAREST - len(nearest)]]
+            if len(nearest) == NEAREST:
+                break
         return Unmatched(reason, [
-            Near(self.opening(i), sorted(postings[i].required - skills), missing[i]) for i in nearest])
+            Near(self.opening(i), sorted(postings[i].required - skills), lacks) for i, lacks in nearest])
 
 
 def decide_in(catalogue: Catalogue, candidate: Candidate, now: datetime) -> Routed | Unmatched:
@@ -295,14 +369,17 @@ def decide_in(catalogue: Catalogue, candidate: Candidate, now: datetime) -> Rout
     ranking = catalogue.ranking(candidate)
     excluded, employers = candidate.excluded, candidate.excluded_employers
     postings = catalogue.index.postings
+    remaining, taken_by = catalogue.remaining, catalogue.taken_by
     if excluded or employers:
         def allowed(i: str) -> bool:
             return i not in excluded and postings[i].employer_id not in employers
         pool = sum(1 for i in ranking.covering if allowed(i))
-        fits = [f for f in ranking.fits if allowed(f[1])]
+        fitting = [i for i in ranking.fitting if allowed(i)]
     else:
-        pool, fits = len(ranking.covering), ranking.fits
-    remaining, taken_by = catalogue.remaining, catalogue.taken_by
+        pool, fitting = len(ranking.covering), ranking.fitting
+    if not any(remaining[i] > 0 for i in fitting):  # every fitting opening full (or none): no score needed
+        return _unmatched(catalogue, candidate, ranking, unmatched_reason(candidate, pool, len(fitting), 0))
+    fits = [f for f in ranking.fits if allowed(f[1])] if excluded or employers else ranking.fits
     hold_end, share = catalogue.index.hold_end, catalogue.index.share
     partner, target = candidate.partner_id, candidate.target_opening_id
     eligible = with_slot = 0
@@ -326,9 +403,7 @@ def decide_in(catalogue: Catalogue, candidate: Candidate, now: datetime) -> Rout
         elif neg == best_score and left > best_left:  # same score: more slots left wins (then the smaller id)
             best, best_left = i, left
     if best is None:
-        reason = unmatched_reason(candidate, pool, len(fits), with_slot)
-        wider = catalogue.unmatched(candidate)
-        return dataclasses.replace(wider, reason=reason) if ranking.covering else wider
+        return _unmatched(catalogue, candidate, ranking, unmatched_reason(candidate, pool, len(fits), with_slot))
     if targeted is not None:
         best = targeted
     fairness = None
@@ -341,3 +416,9 @@ def decide_in(catalogue: Catalogue, candidate: Candidate, now: datetime) -> Rout
     decision = routed(candidate, catalogue.opening(best), eligible - 1, fairness)
     catalogue.take(best, partner)
     return decision
+
+
+def _unmatched(catalogue: Catalogue, candidate: Candidate, ranking: Ranking, reason: str) -> Unmatched:
+    """Unmatched: the nearest openings, with the reason the covering openings gave, if any."""
+    wider = catalogue.unmatched(candidate)
+    return dataclasses.replace(wider, reason=reason) if ranking.covering else wider

@@ -293,7 +293,8 @@ def gap_observations(candidate: Candidate, decision: Routed | Unmatched) -> list
     each of the nearest openings (or, with none near, the target occupation alone)."""
     held = sorted(candidate.skills)
 
-    def seen(opening: Opening | None, code: str, outcome: events.GapOutcome) -> events.SkillsGapObservedV1:
+    def seen(opening: Opening | None, code: str, outcome: events.GapOutcome,
+             near: Near | None = None) -> events.SkillsGapObservedV1:
         return events.SkillsGapObservedV1(
             referral_id=candidate.referral_id,
             partner_id=candidate.partner_id,
@@ -303,15 +304,18 @@ def gap_observations(candidate: Candidate, decision: Routed | Unmatched) -> list
             held=held,
             demanded_required=sorted(opening.required) if opening else [],
             demanded_preferred=sorted(opening.preferred) if opening else [],
-            missing_required=sorted(opening.required - candidate.skills) if opening else [],
+            # A nearest opening's missing skills and requirements are worked out already (`Near`).
+            missing_required=near.missing_required if near else sorted(opening.required - candidate.skills)
+            if opening else [],
             missing_preferred=sorted(opening.preferred - candidate.skills) if opening else [],
-            missing_requirements=missing_requirements(candidate, opening) if opening else [],
+            missing_requirements=near.missing_requirements if near else missing_requirements(candidate, opening)
+            if opening else [],
         )
 
     if isinstance(decision, Routed):
         return [seen(decision.opening, decision.opening.onet_soc_code, events.GapOutcome.routed)]
     if decision.nearest:
-        return [seen(n.opening, n.opening.onet_soc_code, events.GapOutcome.unmatched) for n in decision.nearest]
+        return [seen(n.opening, n.opening.onet_soc_code, events.GapOutcome.unmatched, n) for n in decision.nearest]
     if candidate.target_onet_soc_code:
         return [seen(None, candidate.target_onet_soc_code, events.GapOutcome.unmatched)]
     return []

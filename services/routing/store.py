@@ -411,10 +411,13 @@ class Postings:
         ids, capacity, routed = row["ids"] or [], row["capacity"] or [], row["routed"] or []
         if self._index is None or self._fingerprint != (row["n"], int(row["version"])):
             ids, capacity, routed = await self._reindex(conn)
-        # Partners' held slots matter only while an opening is young (the fair-share hold).
+        # Partners' held slots matter only while an opening is young (the fair-share hold) and
+        # has a slot left (a decision passes over a full opening before asking whose slots it
+        # holds): in a backlog most routed decisions sit in full openings, and grouping them
+        # every batch was most of this query's rows.
         held = await conn.fetch(
             "SELECT d.opening_id, d.partner_id, count(*) AS n FROM decisions d JOIN openings o USING (opening_id)"
-            f" WHERE o.state = 'open' AND o.posted_at > $1 AND {HOLDS_SLOT}"
+            f" WHERE o.state = 'open' AND o.posted_at > $1 AND o.routed_count < o.capacity AND {HOLDS_SLOT}"
             " GROUP BY d.opening_id, d.partner_id",
             earliest - FAIR_SHARE_HOLD,
         )

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts import events
+from services.routing import catalogue as catalogue_module
 from services.routing import domain
 from services.routing.catalogue import NEAREST_POOL, Catalogue, Index, decide_in
 from services.routing.domain import Candidate, Opening, Routed
@@ -143,3 +145,100 @@ def test_openings_the_snapshot_did_not_see_open_are_left_out():
     decision = decide_in(catalogue, Candidate("r", frozenset({"python"})), NOW)
     assert isinstance(decision, Routed) and decision.opening.opening_id == "b"
     assert decide_in(catalogue, Candidate("r2", frozenset({"python"})), NOW).reason == "openings that fit are full"
+
+
+# --- the parts made faster for a backlog of unmatched referrals (docs/routing.md, "Speed") ---
+
+
+def nearest_by_counting(index: Index, skills: frozenset[str], among: set[int] | None, limit: int) -> list[tuple[int, int]]:
+    """What `Index.nearest` replaced: count the shared required skills of every opening sharing
+    one, then sort them all by (most shared, position)."""
+    shared: dict[int, int] = {}
+    for skill in skills:
+        for k in index.requiring_at.get(skill, ()):
+            shared[k] = shared.get(k, 0) + 1
+    ranked = sorted((-n, k) for k, n in shared.items() if among is None or k in among)
+    return [(k, -n) for n, k in ranked[:limit]]
+
+
+WIDE_SKILLS = [*SKILLS, "go", "rust", "aws", "react"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.frozensets(st.sampled_from(WIDE_SKILLS), min_size=1, max_size=5), min_size=1, max_size=30),
+    st.frozensets(st.sampled_from([*WIDE_SKILLS, "unknown text"]), max_size=8),
+    st.integers(1, 12),
+    st.one_of(st.none(), st.frozensets(st.integers(0, 29))),
+)
+def test_nearest_by_pairs_is_nearest_by_counting(required, skills, limit, among):  # type: ignore[no-untyped-def]
+    base = Opening("", "e1", "t", SOCS[0], frozenset(), frozenset(), 1, 1)
+    index = Index({f"o{i:02d}": dataclasses.replace(base, opening_id=f"o{i:02d}", required=r)
+                   for i, r in enumerate(required)})
+    expected = nearest_by_counting(index, skills, among, limit)
+    assert index.nearest(skills, among, limit) == expected
+    assert index.nearest(skills, among, limit) == expected  # the pairs cached by the first call give the same
+
+
+@settings(max_examples=50, deadline=None)
+@given(scenarios(), st.integers(1, 4))
+def test_decide_in_with_a_small_nearest_pool_decides_as_decide_does(scenario, pool):  # type: ignore[no-untyped-def]
+    """The pool of openings weighed for "nearest" cut short (as 50 is among thousands), so the
+    pairs' path and the one-skill path of `Index.nearest` both decide."""
+    openings, people = scenario
+    with patch.object(catalogue_module, "NEAREST_POOL", pool), patch(f"{__name__}.NEAREST_POOL", pool):
+        tables = {o.opening_id: o for o in openings}
+        catalogue = Catalogue(Index({o.opening_id: o for o in openings}),
+                              {o.opening_id: (o.remaining, o.taken_by) for o in openings})
+        for candidate in people:
+            assert published(candidate, decide_in(catalogue, candidate, NOW)) == published(
+                candidate, reference(tables, candidate, NOW))
+
+
+@settings(max_examples=50, deadline=None)
+@given(scenarios())
+def test_holds_of_full_openings_are_not_needed(scenario):  # type: ignore[no-untyped-def]
+    """The store reads partners' held slots only for openings with a slot left: decisions with
+    those alone are the decisions with every opening's."""
+    openings, people = scenario
+    every = Catalogue(Index({o.opening_id: o for o in openings}),
+                      {o.opening_id: (o.remaining, o.taken_by) for o in openings})
+    with_slot = Catalogue(Index({o.opening_id: o for o in openings}),
+                          {o.opening_id: (o.remaining, o.taken_by if o.remaining > 0 else {}) for o in openings})
+    for candidate in people:
+        assert published(candidate, decide_in(with_slot, candidate, NOW)) == published(
+            candidate, decide_in(every, candidate, NOW))
+    assert with_slot.remaining == every.remaining
+
+
+def gap_observations_as_before(candidate: Candidate, decision: domain.Routed | domain.Unmatched) -> list[dict]:
+    """`domain.gap_observations` as it was: missing skills and requirements worked out again
+    for each opening, not taken from the decision's `Near`."""
+    def seen(opening: Opening | None, code: str, outcome: events.GapOutcome) -> dict:
+        return events.SkillsGapObservedV1(
+            referral_id=candidate.referral_id, partner_id=candidate.partner_id, onet_soc_code=code,
+            opening_id=opening.opening_id if opening else None, outcome=outcome, held=sorted(candidate.skills),
+            demanded_required=sorted(opening.required) if opening else [],
+            demanded_preferred=sorted(opening.preferred) if opening else [],
+            missing_required=sorted(opening.required - candidate.skills) if opening else [],
+            missing_preferred=sorted(opening.preferred - candidate.skills) if opening else [],
+            missing_requirements=domain.missing_requirements(candidate, opening) if opening else [],
+        ).model_dump(mode="json")
+
+    if isinstance(decision, Routed):
+        return [seen(decision.opening, decision.opening.onet_soc_code, events.GapOutcome.routed)]
+    if decision.nearest:
+        return [seen(n.opening, n.opening.onet_soc_code, events.GapOutcome.unmatched) for n in decision.nearest]
+    if candidate.target_onet_soc_code:
+        return [seen(None, candidate.target_onet_soc_code, events.GapOutcome.unmatched)]
+    return []
+
+
+@settings(max_examples=50, deadline=None)
+@given(scenarios())
+def test_gap_observations_are_what_they_were(scenario):  # type: ignore[no-untyped-def]
+    openings, people = scenario
+    for candidate in people:
+        decision = domain.decide(candidate, openings, NOW)
+        got = [e.model_dump(mode="json") for e in domain.gap_observations(candidate, decision)]
+        assert got == gap_observations_as_before(candidate, decision)
