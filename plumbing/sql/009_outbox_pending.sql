@@ -1,3 +1,5 @@
+-- Undone by 010_outbox_unpublished_index.sql: the relay's claim, driven by this table, walked
+-- the ids the mark had deleted (4.6 ms a claim instead of 0.2); only the fillfactor stays.
 -- Marking a row published rewrote it whole, with new index entries: the partial index of
 -- unpublished rows (and the parked keys' one) named published_at, and an update that
 -- changes a column an index names cannot be HOT (heap-only). Measured in the pipeline
