@@ -153,14 +153,26 @@ def jsonb_exact(value: Any) -> bool:
     1e-5, from 1e16) comes back as a plain decimal (an int, if it has no fraction), and -0.0
     as 0.0. Everything else JSON holds comes back equal (objects maybe in another key order,
     which `project` does not look at). The bounds here are narrower than pydantic's, to be safe."""
-    kind = type(value)
-    if kind is float:
-        return math.isfinite(value) and (1e-4 <= abs(value) < 1e15 or (value == 0.0 and math.copysign(1.0, value) > 0))
-    if kind is dict:
-        return all(type(v) is str or jsonb_exact(v) for v in value.values())
-    if kind is list or kind is tuple:
-        return all(type(v) is str or jsonb_exact(v) for v in value)
+    # A walk with a stack, not a recursion of generators: every new event's data goes through here.
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        kind = type(item)
+        if kind is float:
+            if not _float_exact(item):
+                return False
+        elif kind is dict:
+            todo.extend(v for v in item.values() if type(v) in _WALKED)
+        elif kind is list or kind is tuple:
+            todo.extend(v for v in item if type(v) in _WALKED)
     return True
+
+
+_WALKED = frozenset({float, dict, list, tuple})  # anything else (str, int, bool, None) comes back as it is
+
+
+def _float_exact(value: float) -> bool:
+    return math.isfinite(value) and (1e-4 <= abs(value) < 1e15 or (value == 0.0 and math.copysign(1.0, value) > 0))
 
 
 # json.dumps with any option makes a new encoder per call; this one is made once.

@@ -1,11 +1,13 @@
 """The fast writers of a stored projection write exactly what the generic ones wrote
 (services/outcomes/records_json.py, store.py): the record's JSON, the scoped facts' JSON and
 the remembered `isoformat`, character for character, on the benchmark's projections and on
-generated values (other time zones, unicode, odd types that take the generic path)."""
+generated values (other time zones, unicode, odd types that take the generic path); and
+`projection.jsonb_exact` answers as the recursion it replaced."""
 
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -136,3 +138,31 @@ proper_records = st.builds(
 def test_a_record_of_the_types_project_makes_is_written_as_before(record: ReferralRecord) -> None:
     """These take the fast path (unicode and control characters in every text)."""
     assert records_json.dumps_referral(record) == generic(record)
+
+
+def jsonb_exact_before(value: object) -> bool:
+    """`projection.jsonb_exact` as it was (a recursion of generators)."""
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value) and (  # type: ignore[arg-type]
+            1e-4 <= abs(value) < 1e15 or (value == 0.0 and math.copysign(1.0, value) > 0))  # type: ignore[arg-type]
+    if kind is dict:
+        return all(type(v) is str or jsonb_exact_before(v) for v in value.values())  # type: ignore[attr-defined]
+    if kind is list or kind is tuple:
+        return all(type(v) is str or jsonb_exact_before(v) for v in value)  # type: ignore[attr-defined]
+    return True
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3)
+    | st.sampled_from([0.0, -0.0, 1e-7, 1e-4, 1e16, 3.5, float("nan"), float("inf")]) | st.decimals(allow_nan=False),
+    lambda inner: st.lists(inner, max_size=4) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_values)
+def test_jsonb_exact_walks_as_the_recursion_did(value: object) -> None:
+    assert projection.jsonb_exact(value) is jsonb_exact_before(value)
