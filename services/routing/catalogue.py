@@ -55,7 +55,7 @@ from services.routing.domain import (
 
 NEAREST_POOL = 50  # openings weighed for "nearest" when none fits: those sharing the most required skills
 _SHARED = {c * (c - 1) // 2: c for c in range(2, bounds.SKILLS_MAX + 2)}  # in how many pairs of skills an opening sharing c lies -> c
-_PAIRS_KEPT = 200_000  # pairs of skills whose openings an Index keeps (then it starts again)
+_PAIRS_KEPT = 50_000  # pairs of skills whose openings an Index keeps (then it starts again): a few MB at most
 
 # A profile: everything of a candidate that a score or a fit depends on.
 ProfileKey = tuple[frozenset[str], frozenset[str], object, object, object]
