@@ -112,13 +112,18 @@ async def held_by(
     """The partners' referrals (not erased) of these candidates, and their active ones with
     one of these (partner, external id): what a submission's partner id of the person and
     its duplicate check are decided from (`domain.partner_candidates`, `application._duplicate`)."""
-    # Two probes, each led by its selective column (candidate id, external id).
-    rows = await conn.fetch(
-        f"SELECT {_HELD} FROM referrals"
-        " WHERE candidate_id = ANY($1::text[]) AND partner_id = ANY($2::text[]) AND status <> 'erased'",
-        sorted(set(candidates)),
-        sorted(set(partners)),
-    )
+    # Two probes, each led by its selective column (candidate id, external id). The partners
+    # are filtered here, not in SQL: with them there, PostgreSQL may AND in a scan of every
+    # referral of the partner, which grows with the partner's history.
+    wanted = set(partners)
+    rows = [
+        r
+        for r in await conn.fetch(
+            f"SELECT {_HELD} FROM referrals WHERE candidate_id = ANY($1::text[]) AND status <> 'erased'",
+            sorted(set(candidates)),
+        )
+        if r["partner_id"] in wanted
+    ]
     if external_ids:
         rows += await conn.fetch(
             f"SELECT {_HELD} FROM referrals"
