@@ -238,6 +238,7 @@ def _scored(index: Index, candidate: Candidate, fitting: tuple[str, ...]) -> tup
     unknown, near, far = (round(WEIGHTS["location"] * v, 4) for v in (0.5, 1.0, 0.0))
     scoring, skills = index.scoring, candidate.skills
     no_credentials = round(WEIGHTS["credentials"] * 1.0, 4)
+    totals = _TOTALS
     fits = []
     for i in fitting:
         preferred, wanted, credentials, where, _ = scoring[i]
@@ -247,10 +248,24 @@ def _scored(index: Index, candidate: Candidate, fitting: tuple[str, ...]) -> tup
         else:
             credentials_part = no_credentials
         location_part = near if where is None else unknown if here is None else near if here == where else far
-        total = skills_part + _preferred(len(preferred & skills), wanted) + credentials_part + location_part
-        fits.append((-round(total, 4), i))
+        # A score depends on these four values only: kept per process, so a routed decision
+        # (about 20 fitting openings) mostly looks its scores up instead of adding and rounding.
+        key = (len(preferred & skills), wanted, credentials_part, location_part)
+        negative = totals.get(key)
+        if negative is None:
+            if len(totals) >= _TOTALS_KEPT:
+                totals.clear()
+            total = skills_part + _preferred(key[0], wanted) + credentials_part + location_part
+            negative = totals[key] = -round(total, 4)
+        fits.append((negative, i))
     fits.sort()
     return tuple(fits)
+
+
+# (preferred skills held, preferred skills wanted, credentials part, location part) -> -score,
+# the same float the sum above gives (`_scored`).
+_TOTALS: dict[tuple[int, int, float, float], float] = {}
+_TOTALS_KEPT = 100_000
 
 
 def _holds(candidate: Candidate, requirement: events.CredentialRequirement) -> bool:
