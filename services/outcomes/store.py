@@ -233,35 +233,17 @@ def _projection_row(referral_id: str, p: projection.Projection) -> tuple[object,
         r.partner_id or None,
         r.employer_id,
         sorted({f.name for f in p.facts}),
-        _scoped_facts_json(p.facts),
+        json.dumps([[f.name, f.employer_id, f.attempt] for f in p.facts]),
         d.stages,
         d.status,
         d.anomalies,
         d.attempt,
         r.exit,
-        records_json.dumps_referral(projection.without_demographics(r)),
+        json.dumps(records_json.dump(projection.without_demographics(r))),
         json.dumps(p.partner_status.detail),
         p.candidate_id,
         json.dumps(p.demographics_sealed) if p.demographics_sealed else None,
     )
-
-
-def _scoped_facts_json(facts: list[domain.Fact]) -> str:
-    """`json.dumps([[f.name, f.employer_id, f.attempt] for f in facts])`, character for
-    character, without building the lists (a fact's parts are always a str, a str or None, an
-    int or None; anything else takes json.dumps)."""
-    parts = []
-    for f in facts:
-        employer, attempt = f.employer_id, f.attempt
-        if type(f.name) is not str or (employer is not None and type(employer) is not str) or (
-                attempt is not None and type(attempt) is not int):
-            return json.dumps([[f.name, f.employer_id, f.attempt] for f in facts])
-        parts.append(f"[{_json_text(f.name)}, {'null' if employer is None else _json_text(employer)}, "
-                     f"{'null' if attempt is None else int.__repr__(attempt)}]")
-    return "[" + ", ".join(parts) + "]"
-
-
-_json_text = json.encoder.encode_basestring_ascii  # how json.dumps writes a str (ensure_ascii)
 
 
 async def save_projections(
