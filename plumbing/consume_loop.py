@@ -13,6 +13,14 @@ transactions of ~40 records, each with its own commit flush, and set-based handl
 best on many records at once. Within the batch each partition's records keep their order.
 FastStream still describes every channel in the AsyncAPI documents (`plumbing/subscriber.py`).
 
+A process's loops of one consumer (one per topic, `loops_for`) fetch at the same time but
+apply through one `Applier`, one transaction at a time. A consumer whose batch handler takes
+events of any of its topics together (marked `across_topics`: outcomes) has the fetches that
+wait while a transaction runs applied together in the next one: a referral with events on
+several topics at the same moment is then projected once, not once per topic. Each loop
+still commits only its own partitions, once the transaction holding its records committed;
+a fault in that transaction rewinds every loop that had records in it.
+
 On an infrastructure fault (`InfrastructureFault`: PostgreSQL or Kafka away) the loop seeks
 every partition it has not finished back to the first record it has not applied, waits with
 capped doubling backoff, and fetches again: for as long as it takes. The backoff cap stays
@@ -25,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -69,6 +77,73 @@ class LoopState:
         }
 
 
+# What a batch handler that takes events of several topics in one batch is marked with.
+ACROSS_TOPICS = "across_topics"
+
+
+def across_topics(handler: Callable[..., object]) -> Callable[..., object]:
+    """Mark a batch handler as taking the events of all its consumer's topics in one batch
+    (`Applier`): it must not assume that a batch holds one topic's events."""
+    setattr(handler, ACROSS_TOPICS, True)
+    return handler
+
+
+class Applier:
+    """Applies the batches of one consumer's loops in a process, one `process_batch` (and so
+    one transaction, unless it splits) at a time.
+
+    With `together`, the batches that wait for the running one are applied in one call
+    after it, each loop's records in their order: `apply` returns (or raises) for each of
+    them when that call does. Without it, each batch is applied on its own, in turn."""
+
+    def __init__(self, consumer: RecordConsumer, *, together: bool = False) -> None:
+        self.consumer = consumer
+        self.together = together
+        self._lock = asyncio.Lock()
+        self._waiting: list[tuple[Sequence[Record], asyncio.Future[None]]] = []
+        self.calls = 0  # process_batch calls made (tests, metrics)
+
+    async def apply(self, records: Sequence[Record]) -> None:
+        if not self.together:
+            async with self._lock:
+                self.calls += 1
+                await self.consumer.process_batch(records)
+            return
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((records, mine))
+        try:
+            async with self._lock:
+                if not mine.done():  # else another loop's call applied these records
+                    await self._apply_waiting(mine)
+        finally:
+            # Cancelled before its turn: nobody is to apply its records (they were not
+            # committed, so they come again).
+            self._waiting = [w for w in self._waiting if w[1] is not mine]
+        await mine
+
+    async def _apply_waiting(self, mine: asyncio.Future[None]) -> None:
+        batch, self._waiting = self._waiting, []
+        self.calls += 1
+        try:
+            await self.consumer.process_batch([r for records, _ in batch for r in records])
+        except Exception as exc:  # each loop handles it as if its batch alone had raised it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        except BaseException:
+            # This loop is being cancelled (the process stops): the other loops' records were
+            # not committed; they fetch them again after waiting, as after a fault.
+            mine.cancel()
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(InfrastructureFault("the loop applying this batch was cancelled"))
+            raise
+        else:
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+
 class ConsumeLoop:
     """One consumer group on one topic, applying its records through `consumer`."""
 
@@ -83,7 +158,7 @@ class ConsumeLoop:
         fetch_wait_ms: int = 100,
         backoff_s: float = 0.5,
         backoff_cap_s: float = 15.0,
-        applying: asyncio.Lock | None = None,
+        applying: Applier | None = None,
         security: KafkaSecurity | None = None,
     ) -> None:
         self.consumer = consumer
@@ -98,8 +173,8 @@ class ConsumeLoop:
         self._delay = backoff_s
         self.state = LoopState(topic, self.group_id)
         # Shared by the loops of one consumer in a process (`loops_for`): they fetch at the
-        # same time but apply one batch at a time.
-        self._applying = applying or asyncio.Lock()
+        # same time but apply one transaction at a time.
+        self._applying = applying or Applier(consumer)
         self.started = asyncio.Event()  # set once the group has its first assignment
         self._next: dict[TopicPartition, int] = {}  # per partition: the offset after the last applied
 
@@ -152,8 +227,7 @@ class ConsumeLoop:
             for _, raw in pending
             for r in raw
         ]
-        async with self._applying:
-            await self.consumer.process_batch(records)
+        await self._applying.apply(records)
         self._recovered()
         self.state.batches += 1
         applied = {tp: raw[-1].offset + 1 for tp, raw in pending}  # type: ignore[attr-defined]
@@ -214,7 +288,8 @@ def loops_for(
     consumer: RecordConsumer, topics: Iterable[str], bootstrap: str, security: KafkaSecurity | None = None
 ) -> list[ConsumeLoop]:
     """One loop (and consumer group) per topic (see `contracts.topics.consumer_group`), whose
-    batches are applied one at a time in this process.
+    batches are applied one at a time in this process, those waiting meanwhile together if
+    the consumer's batch handler is marked `across_topics` (`Applier`).
 
     One referral's events come on several topics; applied by loops at the same time, their
     transactions lock the same referrals and wait for each other's commits (outcomes measured
@@ -222,5 +297,6 @@ def loops_for(
     on each other, while each loop still fetches ahead; the process's one core was the limit
     anyway. Several processes of a service still apply at the same time, and their locks
     keep them correct."""
-    applying = asyncio.Lock()
+    handler = getattr(consumer, "batch_handler", None)
+    applying = Applier(consumer, together=bool(getattr(handler, ACROSS_TOPICS, False)))
     return [ConsumeLoop(consumer, topic, bootstrap, applying=applying, security=security) for topic in topics]

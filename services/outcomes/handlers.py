@@ -1,8 +1,12 @@
 """Outcomes' event handlers: each passes its events to a use case (`application.py`) with the
 transaction's context. One event at a time (`handlers`: a record the batch could not apply
 comes this way) or a batch (`batch_handler`: openings one by one, then every event about a
-referral together; a batch holding an erasure event by event, in order, because an erasure
-changes how the events after it are stored).
+referral together; an erasure on its own, between the events before it and those after, in
+order, because an erasure changes how the events after it are stored).
+
+A batch may hold the events of all of outcomes' topics (`plumbing.consume_loop.across_topics`):
+a process's consume loops have the fetches that wait for a transaction applied together in
+the next one, so a referral with events on several topics at the same moment is derived once.
 
 A rebuild (`services/outcomes/rebuild.py`) runs the same code with `live=False`: the same
 ledger and projections, but no notification is sent again; its first pass appends with
@@ -16,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from contracts import Envelope, events, latest_type
 from contracts.events import Payload
 from contracts.registry import latest_types
+from plumbing.consume_loop import across_topics
 from plumbing.consumer import BatchHandler, Handler
 from plumbing.context import Context
 from services.outcomes import application, domain, store
@@ -55,10 +60,15 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
         await store.copy_events(ctx.conn, application.referral_events(items))
 
     async def ingest(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
-        if any(type(p) is events.CandidateErasedV1 for _, p in items):
-            for env, payload in items:
+        start = 0
+        for i, (env, payload) in enumerate(items):
+            if type(payload) is events.CandidateErasedV1:
+                await ingest_without_erasures(ctx, items[start:i])
                 await one_by_one[latest_type(env.type)](ctx, env, payload)
-            return
+                start = i + 1
+        await ingest_without_erasures(ctx, items[start:])
+
+    async def ingest_without_erasures(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
         for env, payload in items:
             if type(payload) in _OPENING_TYPES:
                 await application.record_opening(ctx, env, payload)
@@ -66,7 +76,7 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
         if about:
             await application.record_about_referrals(ctx, about, live)
 
-    return ingest if project else load
+    return across_topics(ingest) if project else load
 
 
 HANDLERS = handlers(live=True)

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.topics import consumer_group, dead_letter_topic
 from deploy.topics import TopicSpec, create_topics
-from plumbing.consume_loop import ConsumeLoop
+from plumbing.consume_loop import ConsumeLoop, across_topics, loops_for
 from plumbing.consumer import EventConsumer
 from plumbing.kafka import client_options, new_producer
 from talentloop.waiting import until
@@ -118,6 +118,66 @@ async def test_one_poison_record_among_three_partitions_costs_only_itself_and_co
     assert sorted(reason) == sorted([*hostile, event_bytes_value(letters, "ref_31")])
     assert reason[event_bytes_value(letters, "ref_31")].startswith("failed after 2 attempts: ValueError")
     assert all(reason[v].startswith(("contract:", "undecodable:")) for v in hostile)
+
+
+async def test_loops_of_a_handler_taking_all_topics_apply_their_waiting_fetches_together(effects, stack):
+    """Three topics, one consumer whose batch handler takes them all: the fetches that wait
+    for a transaction are applied in the next one together; a poison record in that shared
+    batch costs only itself, and each group commits exactly its own partitions' ends."""
+    topics = [await three_partition_topic(stack) for _ in range(3)]
+    name = f"t_across_{topics[0][-6:]}"
+    producer = new_producer(stack.bootstrap, "test")
+    await producer.start()
+    batches: list[set[str]] = []
+    first_call = asyncio.Event()
+
+    @across_topics
+    async def batch_handler(ctx, items):  # type: ignore[no-untyped-def]
+        if not first_call.is_set():
+            first_call.set()
+            # Hold the first transaction until the other two loops' fetches wait behind it.
+            await until("the other loops waiting", lambda: holds(others_wait), timeout=30, every=0.01)
+        batches.append({payload.referral_id.split("_")[0] for _, payload in items})
+        for env, payload in items:
+            await record_effect(ctx, env, payload)
+
+    try:
+        for n in range(30):
+            for t, prefix in zip(topics, "abc", strict=True):
+                skills = ["poison"] if (prefix, n) == ("b", 17) else ["python"]
+                value, _ = event_bytes(f"{prefix}_{n:02d}", skills)
+                await producer.send(t, value, key=f"{prefix}_{n:02d}".encode())
+        await producer.flush()
+        consumer = EventConsumer(
+            name, effects, producer, handlers={"referral.submitted.v2": record_effect},
+            batch_handler=batch_handler, max_attempts=2, backoff_s=0.01,
+        )
+        loops = loops_for(consumer, topics, stack.bootstrap)
+
+        async def others_wait() -> bool:
+            return len(loops[0]._applying._waiting) >= 2  # noqa: SLF001
+
+        tasks = [asyncio.create_task(loop.run()) for loop in loops]
+        try:
+            await until("every record applied or dead-lettered",
+                        lambda: holds(lambda: all_counted(consumer)), timeout=60, every=0.05)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await producer.stop()
+    assert any(len(prefixes) >= 2 for prefixes in batches), batches  # one transaction held two topics' records
+    assert await effects.fetchval("SELECT count(*) FROM effects WHERE times = 1") == 89
+    assert await effects.fetchval("SELECT count(*) FROM effects WHERE referral_id = 'b_17'") == 0
+    for t in topics:
+        assert await committed(stack.bootstrap, consumer_group(name, t), t) == await end_offsets(stack.bootstrap, t)
+    (letter,) = await read_topic(stack.bootstrap, dead_letter_topic(name), at_least=1)
+    assert letter.key == b"b_17" and dict(letter.headers)["dlq.reason"].startswith(b"failed after 2 attempts")
+
+
+async def all_counted(consumer) -> bool:  # type: ignore[no-untyped-def]
+    return consumer.counts["applied"] == 89 and consumer.counts["dead_lettered"] == 1
 
 
 def event_bytes_value(letters, key: str) -> bytes:
