@@ -19,13 +19,14 @@ back from jsonb as another number).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+
+from pydantic_core import from_json, to_json
 
 from services.outcomes import domain
 from services.outcomes.records import Credential, Placement, ReferralRecord
@@ -175,14 +176,16 @@ def _float_exact(value: float) -> bool:
     return math.isfinite(value) and (1e-4 <= abs(value) < 1e15 or (value == 0.0 and math.copysign(1.0, value) > 0))
 
 
-# json.dumps with any option makes a new encoder per call; this one is made once.
-_encode_compactly = json.JSONEncoder(separators=(",", ":")).encode
-
-
 def dump_input(event: LedgerEvent) -> str:
-    """One compact event as kept (plain JSON: written and read by Python only, so exact)."""
-    return _encode_compactly(
-        [event.event_type, isoformat(event.occurred_at), event.employer_id, event.partner_id, event.data])
+    """One compact event as kept (plain JSON: written and read by Python only, so exact).
+
+    pydantic_core's encoder and parser (Rust) take a third and a half of the time json's do
+    on these lists; what they write differs from json.dumps only in form (UTF-8 instead of
+    \\u escapes, `1e16` for `1e+16`), and every value comes back as it went in, type and
+    float bits included (tests/unit/test_outcomes_records_json.py). Rows written by json.dumps
+    before read back the same way."""
+    return to_json(
+        [event.event_type, isoformat(event.occurred_at), event.employer_id, event.partner_id, event.data]).decode()
 
 
 def dump_inputs(events: Iterable[LedgerEvent]) -> str:
@@ -193,7 +196,7 @@ def dump_inputs(events: Iterable[LedgerEvent]) -> str:
 def load_inputs(text: str) -> list[LedgerEvent]:
     return [
         LedgerEvent(event_type, _utc(datetime.fromisoformat(at)), employer_id, data, partner_id)
-        for event_type, at, employer_id, partner_id, data in json.loads(text)
+        for event_type, at, employer_id, partner_id, data in from_json(text)
     ]
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import asyncpg
+from pydantic_core import to_json
 
 from contracts import Envelope
 from contracts.events import Sealed
@@ -226,6 +227,12 @@ ON CONFLICT (referral_id) DO UPDATE SET partner_id = EXCLUDED.partner_id, employ
 _KEEP_NONE: tuple[list[str], list[str], list[str]] = ([], [], [])
 
 
+def _json(value: object) -> str:
+    """JSON text for a jsonb column: pydantic_core's encoder (about three times as fast as
+    json.dumps); PostgreSQL parses it into the same jsonb value either way."""
+    return to_json(value).decode()
+
+
 def _projection_row(referral_id: str, p: projection.Projection) -> tuple[object, ...]:
     d, r = p.derived, p.record
     return (
@@ -233,16 +240,16 @@ def _projection_row(referral_id: str, p: projection.Projection) -> tuple[object,
         r.partner_id or None,
         r.employer_id,
         sorted({f.name for f in p.facts}),
-        json.dumps([[f.name, f.employer_id, f.attempt] for f in p.facts]),
+        _json([[f.name, f.employer_id, f.attempt] for f in p.facts]),
         d.stages,
         d.status,
         d.anomalies,
         d.attempt,
         r.exit,
-        json.dumps(records_json.dump(projection.without_demographics(r))),
-        json.dumps(p.partner_status.detail),
+        _json(records_json.dump(projection.without_demographics(r))),
+        _json(p.partner_status.detail),
         p.candidate_id,
-        json.dumps(p.demographics_sealed) if p.demographics_sealed else None,
+        _json(p.demographics_sealed) if p.demographics_sealed else None,
     )
 
 

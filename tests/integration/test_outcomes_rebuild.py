@@ -140,7 +140,7 @@ async def test_the_rebuild_in_worker_processes_equals_the_live_path(stack, topic
     assert result.events == len(found) and result.skipped[rebuild.REPEATED] == repeats and not result.dead_lettered
     assert set(result.passes) == {"load", "ledger indexes", "openings and erasures", "projections"}
     # The indexes dropped for the load are back, as the migrations made them.
-    assert {"ledger_event_id_key", "ledger_referral", "ledger_type_time", "referral_facts_partner",
+    assert {"ledger_event_id_key", "ledger_referral", "referral_facts_partner",
             "referral_facts_employer"} <= indexes
     # Every event of the erased candidate's referral is redacted, the one after the erasure too.
     assert len(erased_rows) == 7 and not any("candidate_skills" in r["envelope"] for r in erased_rows)
