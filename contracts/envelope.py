@@ -36,7 +36,10 @@ class Envelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     specversion: Literal["1.0"] = "1.0"
-    id: uuid.UUID = Field(description="Unique per event; consumers de-duplicate on it.")
+    id: uuid.UUID = Field(
+        description="Unique per event; consumers de-duplicate on it. TalentLoop writes time-ordered UUIDs"
+        " (version 7, RFC 9562; version 4 before 2026-11-30); readers take any UUID and never depend on its version."
+    )
     source: Uri = Field(description="URI-reference of the emitting service, e.g. /talentloop/intake.")
     type: str = Field(
         pattern=r"^[a-z_]+(\.[a-z_]+)+\.v[0-9]+$",

@@ -1,13 +1,26 @@
-"""Event type name -> payload model, and the one way to build and read events."""
+"""Event type name -> payload model, and the one way to build, write and read events.
+
+`build` makes an `Envelope` through the model's validation. `encode` is what services emit
+with (`plumbing.context`): it writes the same bytes as `build(...).to_bytes()` without
+validating again what the payload's model has already validated, and serializes the payload
+once, straight to JSON. tests/unit/test_envelope_encoding.py holds the two paths equal, byte
+for byte, for every event type.
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any, NamedTuple, overload
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 
 from contracts import events
+from contracts.bounds import ID_MAX, TRACE_ID_MAX, URI_MAX
 from contracts.envelope import (
     SCHEMA_BASE,
     ContractError,
@@ -16,6 +29,7 @@ from contracts.envelope import (
     now,
     summarize_validation_error,
 )
+from contracts.ids import new_event_id
 from contracts.upcasting import UPCASTERS
 
 PAYLOADS: dict[str, type[events.Payload]] = {
@@ -67,6 +81,7 @@ def emitted_by(service: str) -> tuple[type[events.Payload], ...]:
     return tuple(PAYLOADS[t] for t in latest_types() if PAYLOADS[t].topic.producer == service)
 
 
+@cache
 def dataschema(model: type[events.Payload]) -> str:
     return f"{SCHEMA_BASE}:{model.family()}:{model.schema_version}"
 
@@ -80,9 +95,11 @@ def build(
     partner_id: str | None = None,
     employer_id: str | None = None,
     time: datetime | None = None,
+    event_id: uuid.UUID | None = None,
 ) -> Envelope:
+    """The envelope of `payload`, every attribute validated by the Envelope model."""
     return Envelope(
-        id=uuid.uuid4(),
+        id=event_id or new_event_id(),
         source=source,
         type=payload.event_type,
         time=time or now(),
@@ -96,6 +113,216 @@ def build(
         employerid=employer_id if employer_id is not None else payload.__dict__.get("employer_id"),
         data=payload.model_dump(mode="json"),
     )
+
+
+# --- encode: the envelope's bytes without a second validation ---------------------------
+
+# What the Envelope model refuses in its text attributes (contracts.bounds.TEXT_PATTERN), and
+# lone surrogates, which its validation refuses too (they are not UTF-8).
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+# Text JSON writes as it is, between quotes: no quote, backslash or control character.
+_PLAIN = re.compile('[^"\\\\\x00-\x1f\ud800-\udfff]*')
+_TYPE = re.compile(r"[a-z_]+(\.[a-z_]+)+\.v[0-9]+")
+
+
+def _text(value: object, limit: int) -> str | None:
+    """`value` as JSON if the Envelope model takes it as it is for a text attribute of at most
+    `limit` characters; None otherwise (even for what it would convert, such as a str subclass)."""
+    if type(value) is not str or len(value) > limit:
+        return None
+    if _PLAIN.fullmatch(value):
+        return '"' + value + '"'
+    if _NOT_TEXT.search(value):
+        return None
+    return to_json(value).decode()
+
+
+_STATIC: dict[tuple[str, type[events.Payload]], tuple[str, str] | None] = {}
+
+
+def _static(source: str, model: type[events.Payload]) -> tuple[str, str] | None:
+    """The envelope's JSON around `id` and `time`, and from `datacontenttype` to
+    `correlationid`, for one source and payload type; None if the Envelope model would refuse
+    the source or the type."""
+    key = (source, model)
+    if key not in _STATIC:
+        written = _text(source, URI_MAX)
+        ok = written is not None and len(model.event_type) <= URI_MAX and _TYPE.fullmatch(model.event_type)
+        _STATIC[key] = (
+            (
+                '","source":' + written + ',"type":' + to_json(model.event_type).decode() + ',"time":',
+                ',"datacontenttype":"application/json","dataschema":' + to_json(dataschema(model)).decode()
+                + ',"correlationid":',
+            )
+            if ok
+            else None
+        )
+    return _STATIC[key]
+
+
+class Encoded(NamedTuple):
+    """An event written for the outbox: its id, Kafka key and record value, and what its
+    `Envelope` is made of (`envelope()`, only when someone asks: most emitters never do)."""
+
+    id: uuid.UUID
+    subject: str
+    value: bytes  # == build(...).to_bytes()
+    payload: events.Payload
+    source: str
+    time: datetime
+    correlation_id: str
+    causation_id: str | None
+    partner_id: str | None
+    employer_id: str | None
+
+    @property
+    def topic(self) -> str:
+        return self.payload.topic.name
+
+    def envelope(self) -> Envelope:
+        """The Envelope `build` would have made (equal to what a consumer decodes from `value`)."""
+        payload = self.payload
+        # What Envelope.model_construct does (its Python loop over the fields cost as much as
+        # validating them again): the values are the ones `build` would have validated.
+        envelope = _new(Envelope)
+        _set(envelope, "__dict__", {
+            "specversion": "1.0",
+            "id": self.id,
+            "source": self.source,
+            "type": payload.event_type,
+            "time": self.time,
+            "subject": self.subject,
+            "datacontenttype": "application/json",
+            "dataschema": dataschema(type(payload)),
+            "correlationid": self.correlation_id,
+            "causationid": self.causation_id,
+            "partnerid": self.partner_id,
+            "employerid": self.employer_id,
+            "data": payload.model_dump(mode="json"),
+        })
+        _set(envelope, "__pydantic_fields_set__", set(_BUILT_FIELDS))
+        _set(envelope, "__pydantic_extra__", None)
+        _set(envelope, "__pydantic_private__", None)
+        return envelope
+
+
+_new = object.__new__
+_set = object.__setattr__
+# The fields `build` passes to the Envelope (the others keep their defaults).
+_BUILT_FIELDS = frozenset(Envelope.model_fields) - {"specversion", "datacontenttype"}
+
+
+def encode(
+    payload: events.Payload,
+    *,
+    source: str,
+    correlation_id: str,
+    causation_id: str | None = None,
+    partner_id: str | None = None,
+    employer_id: str | None = None,
+    time: datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> Encoded:
+    """`payload` in a new envelope, written: the same bytes as `build(...).to_bytes()` with
+    the same arguments, raising what `build` raises.
+
+    The payload's data was validated when its model was made, and the source and type once
+    per process; only the attributes a caller passes (and the subject) are checked here, by
+    the rules the Envelope model applies. Anything these checks are unsure of goes through
+    `build` itself, so that its validation decides (and words the error).
+    """
+    model = type(payload)
+    fields = payload.__dict__
+    subject = payload.subject()
+    # A model's fields live in its __dict__; getattr of a field the model lacks takes
+    # pydantic's slow miss path.
+    if partner_id is None:
+        partner_id = fields.get("partner_id")
+    if employer_id is None:
+        employer_id = fields.get("employer_id")
+    if time is None:
+        time = now()
+    static = _static(source, model)
+    written_subject = _text(subject, URI_MAX)
+    written_correlation = _text(correlation_id, TRACE_ID_MAX)
+    written_causation = None if causation_id is None else _text(causation_id, TRACE_ID_MAX)
+    written_partner = None if partner_id is None else _text(partner_id, ID_MAX)
+    written_employer = None if employer_id is None else _text(employer_id, ID_MAX)
+    if (
+        static is None
+        or type(time) is not datetime
+        or time.utcoffset() is None
+        or written_subject is None
+        or written_correlation is None
+        or (causation_id is not None and written_causation is None)
+        or (partner_id is not None and written_partner is None)
+        or (employer_id is not None and written_employer is None)
+    ):
+        envelope = build(payload, source=source, correlation_id=correlation_id, causation_id=causation_id,
+                         partner_id=partner_id, employer_id=employer_id, time=time, event_id=event_id)
+        return Encoded(envelope.id, envelope.subject, envelope.to_bytes(), payload, envelope.source, envelope.time,
+                       envelope.correlationid, envelope.causationid, envelope.partnerid, envelope.employerid)
+    if event_id is None:
+        event_id = new_event_id()
+    around_id, before_correlation = static
+    head = [
+        '{"specversion":"1.0","id":"', str(event_id), around_id, to_json(time).decode(),
+        ',"subject":', written_subject, before_correlation, written_correlation,
+    ]
+    if written_causation is not None:
+        head += ',"causationid":', written_causation
+    if written_partner is not None:
+        head += ',"partnerid":', written_partner
+    if written_employer is not None:
+        head += ',"employerid":', written_employer
+    head.append(',"data":')
+    value = b"".join((
+        "".join(head).encode(), model.__pydantic_serializer__.to_json(payload), b"}",
+    ))
+    return Encoded(event_id, subject, value, payload, source, time, correlation_id, causation_id, partner_id,
+                   employer_id)
+
+
+class Envelopes(Sequence[Envelope]):
+    """The envelopes of encoded events, each made when first looked at."""
+
+    __slots__ = ("_encoded", "_made")
+
+    def __init__(self, encoded: Sequence[Encoded]) -> None:
+        self._encoded = encoded
+        self._made: dict[int, Envelope] = {}
+
+    def __len__(self) -> int:
+        return len(self._encoded)
+
+    @overload
+    def __getitem__(self, index: int) -> Envelope: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Envelope]: ...
+
+    def __getitem__(self, index: int | slice) -> Envelope | list[Envelope]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = range(len(self._encoded))[index]  # IndexError as a list's, negative indexes too
+        made = self._made.get(i)
+        if made is None:
+            made = self._made[i] = self._encoded[i].envelope()
+        return made
+
+    def __iter__(self) -> Iterator[Envelope]:
+        for i in range(len(self._encoded)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        return f"Envelopes({list(self)!r})"
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def payload_of(envelope: Envelope) -> events.Payload:

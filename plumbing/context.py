@@ -9,14 +9,15 @@ every dependency in the signature. `Deps` is made once per process (`plumbing.se
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
 
-from contracts import Envelope, build
+from contracts import Envelope
 from contracts.events import Payload
+from contracts.registry import Envelopes, encode
 from plumbing import outbox
 from plumbing.settings import Settings
 from plumbing.vault import Vault
@@ -95,12 +96,18 @@ class Context:
         (envelope,) = await self.emit_many([Outgoing(payload, correlation_id, causation_id, partner_id, employer_id)])
         return envelope
 
-    async def emit_many(self, events: list[Outgoing]) -> list[Envelope]:
-        """Several events in the outbox of this transaction, in order, in one statement."""
-        envelopes = [
-            build(
+    async def emit_many(self, events: list[Outgoing]) -> Sequence[Envelope]:
+        """Several events in the outbox of this transaction, in order, in one statement.
+
+        Returns their envelopes, each made only when looked at: the record values are written
+        straight from the payloads (`contracts.registry.encode`), and most callers never read
+        the envelopes back.
+        """
+        source = self.deps.source
+        encoded = [
+            encode(
                 e.payload,
-                source=self.deps.source,
+                source=source,
                 correlation_id=e.correlation_id,
                 causation_id=e.causation_id,
                 partner_id=e.partner_id,
@@ -109,6 +116,6 @@ class Context:
             )
             for e in events
         ]
-        if envelopes:
-            await outbox.enqueue_many(self.conn, [(env, type(e.payload)) for env, e in zip(envelopes, events, strict=True)])
-        return envelopes
+        if encoded:
+            await outbox.enqueue_encoded(self.conn, encoded)
+        return Envelopes(encoded)

@@ -42,14 +42,16 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from contracts import Envelope, build
+from contracts import Envelope
 from contracts.events import Payload
+from contracts.registry import Encoded, encode
 from plumbing import metrics, tracing
 from plumbing.faults import describe, is_infrastructure
 from plumbing.kafka import CONTENT_TYPE_HEADER
@@ -98,6 +100,21 @@ async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[Envelope, typ
     )
 
 
+async def enqueue_encoded(conn: asyncpg.Connection, items: Sequence[Encoded]) -> None:
+    """`enqueue_many` for events already written (`contracts.registry.encode`): what
+    `Context.emit_many` uses."""
+    traceparent, tracestate = tracing.outbox_context()
+    await conn.execute(
+        INSERT,
+        [e.id for e in items],
+        [e.payload.topic.name for e in items],
+        [e.subject for e in items],
+        [e.value for e in items],
+        traceparent,
+        tracestate,
+    )
+
+
 async def emit(
     conn: asyncpg.Connection,
     payload: Payload,
@@ -109,7 +126,7 @@ async def emit(
     employer_id: str | None = None,
 ) -> Envelope:
     """Wrap `payload` in a new envelope and put it in the outbox of this transaction."""
-    envelope = build(
+    encoded = encode(
         payload,
         source=source,
         correlation_id=correlation_id,
@@ -117,8 +134,8 @@ async def emit(
         partner_id=partner_id,
         employer_id=employer_id,
     )
-    await enqueue(conn, envelope, type(payload))
-    return envelope
+    await enqueue_encoded(conn, [encoded])
+    return encoded.envelope()
 
 
 async def backlog(pool: asyncpg.Pool) -> int:
