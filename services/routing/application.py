@@ -12,7 +12,7 @@ replay decides as the first run did; the sweeper's cause is the context's clock
 
 `decide_first_many` applies a run of submissions set-based and leaves the same decisions,
 slots and events as `decide_first` applied to each in order
-(tests/integration/test_routing_batches.py).
+(tests/integration/test_routing_batches.py); it writes each decision once, in its final form.
 """
 
 from __future__ import annotations
@@ -125,33 +125,56 @@ async def decide_first(ctx: Context, s: Submission) -> None:
     await emit_decision(ctx, s.cause, s.candidate, decision, s.candidate_id, s.credentials, attempt=1)
 
 
+class _Undecided(Exception):
+    """The batch's decisions cannot stand as made (`decide_first_many`): undone to the savepoint."""
+
+
 async def decide_first_many(ctx: Context, submissions: list[Submission], postings: store.Postings) -> None:
     """Many first decisions at once, decided as `decide_first` decides each one, in order:
-    claim them in one statement, read the slots of every open opening once, decide against
-    that snapshot (a slot taken is gone for the next), take the slots chosen if nobody else
-    did meanwhile, then store the decisions and the events."""
+    read the slots of every open opening once, decide against that snapshot (a slot taken is
+    gone for the next), then, under a savepoint, write the decisions in their final form (one
+    statement, `store.claim_decided`) and take the slots chosen. If a referral had a decision
+    or a withdrawal already (a producer's retry under another event id, a withdrawal that
+    came first), or another process took or freed a slot of a chosen opening meanwhile, the
+    snapshot's decisions are undone and the batch is decided one by one against the tables,
+    as `decide_first` does. Then the events."""
     conn = ctx.conn
-    claimed = await store.claim_many(conn, [(s.candidate, s.candidate_id, s.credentials) for s in submissions])
-    todo = []
+    todo, first = [], set()
     for s in submissions:  # the first submission of a referral decides it (a retry under another id does not)
-        if s.candidate.referral_id in claimed:
-            claimed.discard(s.candidate.referral_id)
+        if s.candidate.referral_id not in first:
+            first.add(s.candidate.referral_id)
             todo.append(s)
-    if not todo:
-        return
     catalogue, seen = await postings.catalogue(conn, [s.candidate for s in todo], min(s.cause.time for s in todo))
     decided = [(s, decide_in(catalogue, s.candidate, s.cause.time)) for s in todo]
-    if not await store.take_slots(conn, dict(catalogue.taken), seen):
-        # Another process took or freed a slot of a chosen opening meanwhile: decide again,
-        # one by one against the tables, as `decide_first` does.
-        decided = [(s, await decide(conn, s.candidate, s.cause.time)) for s, _ in decided]
+    try:
+        async with conn.transaction():  # a savepoint: the batch's transaction is the caller's
+            claimed = await store.claim_decided(
+                conn, [(s.candidate, s.candidate_id, s.credentials, decision) for s, decision in decided])
+            if len(claimed) != len(decided) or not await store.take_slots(conn, dict(catalogue.taken), seen):
+                raise _Undecided
+    except _Undecided:
+        decided = await _decide_each(conn, todo)
     out = [
         Outgoing(payload, s.cause.correlation_id, s.cause.causation_id)
         for s, decision in decided
         for payload in domain.decision_events(s.candidate, decision, s.candidate_id, s.credentials, 1)
     ]
-    await store.record_many(conn, [(s.candidate.referral_id, decision, 1) for s, decision in decided])
     await ctx.emit_many(out)
+
+
+async def _decide_each(conn: asyncpg.Connection, todo: list[Submission]) -> list[tuple[Submission, domain.Routed | domain.Unmatched]]:
+    """`decide_first` for each submission in order, without its events: claimed together (rows
+    locked in referral order, as every writer does), each decided against the tables and
+    stored before the next is decided (so its slot and the partner's share count for it)."""
+    claimed = await store.claim_many(conn, [(s.candidate, s.candidate_id, s.credentials) for s in todo])
+    decided = []
+    for s in todo:
+        if s.candidate.referral_id not in claimed:
+            continue  # decided already, or withdrawn first
+        decision = await decide(conn, s.candidate, s.cause.time)
+        await store.record(conn, s.candidate.referral_id, decision, attempt=1)
+        decided.append((s, decision))
+    return decided
 
 
 async def update_profile(ctx: Context, cause: Cause, event: events.ReferralUpdatedV1) -> None:

@@ -153,3 +153,35 @@ async def test_slots_taken_by_another_process_meanwhile_are_not_overfilled(make_
         "SELECT opening_id, count(*) FROM decisions WHERE outcome = 'routed' GROUP BY opening_id"))
     counts = dict(await batched.pool.fetch("SELECT opening_id, routed_count FROM openings"))
     assert per_opening and all(per_opening[o] <= counts[o] for o in per_opening)
+
+
+async def test_a_batch_with_a_referral_withdrawn_first_decides_as_one_by_one_does(make_pool):
+    """A withdrawal that came before its submission leaves a row the batch's one-statement
+    write meets: the batch is undone to its savepoint and decided one by one, with the same
+    result as one decision per transaction, and the withdrawn referral is never decided."""
+    openings, referrals = scenario(6, n_openings=12, n_referrals=80)
+    withdrawn = referrals[30]
+    withdrawal = events.ReferralWithdrawnV1(
+        referral_id=withdrawn.referral_id, partner_id=withdrawn.partner_id, candidate_id=withdrawn.candidate_id,
+        reason=events.WithdrawalReason.other, withdrawn_at=T0,
+    )
+    one_by_one = EventConsumer("routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers)  # type: ignore[arg-type]
+    applied: list[int] = []
+    batched = EventConsumer(  # type: ignore[arg-type]
+        "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers,
+        batch_handler=counting(batch_handler_for(store.Postings()), applied),
+    )
+    first = records([*openings, withdrawal])
+    referral_records = records(referrals, start=len(first))
+    for record in first + referral_records:
+        assert await one_by_one.process(record) == "applied"
+    assert (await batched.process_batch(first))["applied"] == len(first)
+    assert (await batched.process_batch(referral_records))["applied"] == len(referrals)
+
+    assert applied == [len(first), len(referrals)]  # the referrals' batch was applied whole
+    expected, published = await outcome_of(one_by_one)
+    got, got_published = await outcome_of(batched)
+    assert got == expected
+    assert got_published == published
+    assert (withdrawn.referral_id, "withdrawn", None, None, 1) in got
+    assert sum(1 for r in got if r[1] == "routed") > 0
