@@ -13,8 +13,9 @@ ones (`store.project_appended`; from its ledger rows where that would not be exa
 them in one statement, and (live) tell every status change together. Openings and erasures
 are few and go one by one (`record_opening`, `erase`).
 
-A referral's events come on three topics, each applied by its own consume loop (and maybe by
-other instances), so two transactions often want the same referral. Referrals are locked in
+A referral's events come on three topics, each fetched by its own consume loop; a process
+applies what its loops fetched together (`plumbing.consume_loop.Applier`), but other instances
+apply at the same time, so two transactions may want the same referral. Referrals are locked in
 one order by every transaction (`store.lock_order`), so none can deadlock. A batch takes, in
 that order, every lock nobody holds up to the first referral another transaction holds
 (`store.lock_free_prefix`, never waiting), applies the events of those it locked, and only
