@@ -82,8 +82,11 @@ async def watch(under: str, interval: float, timeout: float) -> list[dict]:
                                              server_settings={"application_name": "wal_watch"})
             row = await conn.fetchrow(SAMPLE)
             samples.append({"t": round(time.time(), 2), "pid": found[0], **{k: _plain(v) for k, v in row.items()}})
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            conn = None  # restarting (pg_stat_statements), or going down
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError):
+            # Restarting (pg_stat_statements), or going down: connect again next time.
+            if conn is not None:
+                conn.terminate()
+            conn = None
         await asyncio.sleep(interval)
     return samples
 

@@ -81,6 +81,12 @@ async def test_postgres_runs_from_a_private_clone_and_keeps_its_data(private_dir
         conn = await _connect(url)
         try:
             assert await conn.fetchval("SELECT current_database()") == "talentloop"
+            # WAL sized for a backlog (postgres_local.server_settings), durability untouched.
+            names = ("max_wal_size", "checkpoint_timeout", "fsync", "synchronous_commit", "full_page_writes")
+            assert {n: await conn.fetchval(f"SHOW {n}") for n in names} == {
+                "max_wal_size": "4GB", "checkpoint_timeout": "15min", "fsync": "on", "synchronous_commit": "on",
+                "full_page_writes": "on",
+            }
             await conn.execute("CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)")
         finally:
             await conn.close()
