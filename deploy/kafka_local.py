@@ -25,12 +25,14 @@ import base64
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
@@ -194,6 +196,27 @@ def _cds_archive(java: str, libs: Path) -> Path | None:
     return libs.parent / f"kafka-cds-{key}.jsa"
 
 
+# C1 only (no C2). A local broker lives for a test session, a benchmark or a demo and serves
+# tens to hundreds of requests a second. A JFR recording of it during bench/pipeline.py's
+# 10,000 referrals had the JIT compiler threads at about half of its CPU, C2 still compiling
+# two minutes after start (Selector.pollSelectionKeys four times, 21 s of compile time), GC
+# under 2 %: C2 never earned back what it cost at that rate and lifetime. Without it the
+# broker took about half the CPU a referral, and its produce-to-consume latency was no worse
+# (the figures are in the commit that made this change).
+_JIT = ["-XX:TieredStopAtLevel=1"]
+_GC = ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+       "-XX:+ExplicitGCInvokesConcurrent"]
+JVM_OPTS_ENV = "TALENTLOOP_KAFKA_JVM_OPTS"
+
+
+def jvm_options(heap: str, cds_args: list[str], env: Mapping[str, str] | None = None) -> list[str]:
+    """The broker's JVM flags. TALENTLOOP_KAFKA_JVM_OPTS (shell-quoted) comes last, so its flags
+    win over ours: `-XX:TieredStopAtLevel=4` brings C2 back, `-Xmx2g` another heap,
+    `-XX:StartFlightRecording=filename=/tmp/kafka.jfr,settings=profile` a JFR recording."""
+    extra = shlex.split((os.environ if env is None else env).get(JVM_OPTS_ENV, ""))
+    return [f"-Xmx{heap}", *cds_args, *_JIT, *_GC, *extra]
+
+
 def _random_cluster_id() -> str:
     """Same format as `kafka-storage random-uuid`: URL-safe base64 of a random UUID, no padding."""
     while True:
@@ -315,12 +338,7 @@ class LocalKafka:
             cds_args = self._cds_args(java, libs)
             cmd = [
                 java,
-                f"-Xmx{self.heap}",
-                *cds_args,
-                "-XX:+UseG1GC",
-                "-XX:MaxGCPauseMillis=20",
-                "-XX:InitiatingHeapOccupancyPercent=35",
-                "-XX:+ExplicitGCInvokesConcurrent",
+                *jvm_options(self.heap, cds_args),
                 "-Djava.awt.headless=true",
                 f"-Dlog4j2.configurationFile={self.log4j_file}",
                 f"-Dkafka.logs.dir={self.dir}",
