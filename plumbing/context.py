@@ -43,7 +43,7 @@ class Outgoing:
     causation_id: str | None = None
     partner_id: str | None = None
     employer_id: str | None = None
-    time: datetime | None = None  # None: now
+    time: datetime | None = None  # None: the context's clock, now
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,9 @@ class Context:
         the envelopes back.
         """
         source = self.deps.source
+        # The service's clock, not the system's: a use case run with a fixed or simulated
+        # clock dates its events by it (a demo's year, a test's business-day deadline).
+        moment = self.now()
         encoded = [
             encode(
                 e.payload,
@@ -112,7 +115,7 @@ class Context:
                 causation_id=e.causation_id,
                 partner_id=e.partner_id,
                 employer_id=e.employer_id,
-                time=e.time,
+                time=moment if e.time is None else e.time,
             )
             for e in events
         ]

@@ -139,8 +139,10 @@ async def test_when_the_fair_share_hold_ends_the_sweeper_routes_the_partners_wai
     assert await sweeper.sweep_once(routing.pool, at(T0 + timedelta(days=1))) == 0  # still young
 
     assert await sweeper.sweep_once(routing.pool, at(T0 + timedelta(days=3, minutes=1))) == 1
-    routed = [(e.data["referral_id"], e.data["attempt"]) for e in await decisions(routing)]
+    swept = await decisions(routing)
+    routed = [(e.data["referral_id"], e.data["attempt"]) for e in swept]
     assert routed == [("solo-0", 1), ("solo-1", 2)]  # oldest waiting first; the slot count holds
+    assert swept[1].time == T0 + timedelta(days=3, minutes=1)  # dated by the sweeper's clock, not the system's
     assert await routed_count(routing.pool, "young") == 2
     assert await sweeper.sweep_once(routing.pool, at(T0 + timedelta(days=4))) == 0  # each opening once
 
