@@ -35,6 +35,15 @@ def records(topic: str, n: int) -> list[Record]:
     return [Record(topic, 0, offset, b"k", b"v") for offset in range(n)]
 
 
+async def applying(applier: Applier, consumer: Recording, batch: list[Record]) -> asyncio.Task[None]:
+    """`batch` handed to `applier`, once the consumer has it (blocked, if it is its first)."""
+    seen = len(consumer.batches)
+    task = asyncio.create_task(applier.apply(batch))
+    while len(consumer.batches) == seen:
+        await asyncio.sleep(0)
+    return task
+
+
 async def until_waiting(applier: Applier, n: int) -> None:
     while len(applier._waiting) < n:  # noqa: SLF001 - the condition the test waits for
         await asyncio.sleep(0)
@@ -43,10 +52,7 @@ async def until_waiting(applier: Applier, n: int) -> None:
 async def test_batches_waiting_for_a_transaction_are_applied_together_in_the_next():
     consumer = Recording()
     applier = Applier(consumer, together=True)  # type: ignore[arg-type]
-    first = asyncio.create_task(applier.apply(records("a", 2)))
-    await until_waiting(applier, 0)
-    while not consumer.batches:
-        await asyncio.sleep(0)
+    first = await applying(applier, consumer, records("a", 2))
     second = asyncio.create_task(applier.apply(records("b", 3)))
     third = asyncio.create_task(applier.apply(records("c", 1)))
     await until_waiting(applier, 2)
@@ -62,9 +68,7 @@ async def test_batches_waiting_for_a_transaction_are_applied_together_in_the_nex
 async def test_a_fault_of_the_shared_transaction_reaches_every_loop_in_it():
     consumer = Recording()
     applier = Applier(consumer, together=True)  # type: ignore[arg-type]
-    first = asyncio.create_task(applier.apply(records("a", 1)))
-    while not consumer.batches:
-        await asyncio.sleep(0)
+    first = await applying(applier, consumer, records("a", 1))
     second = asyncio.create_task(applier.apply(records("b", 1)))
     third = asyncio.create_task(applier.apply(records("c", 1)))
     await until_waiting(applier, 2)
@@ -78,16 +82,12 @@ async def test_a_fault_of_the_shared_transaction_reaches_every_loop_in_it():
 async def test_a_loop_cancelled_while_applying_leaves_the_others_a_fault_to_retry():
     consumer = Recording()
     applier = Applier(consumer, together=True)  # type: ignore[arg-type]
-    first = asyncio.create_task(applier.apply(records("a", 1)))
-    while not consumer.batches:
-        await asyncio.sleep(0)
+    first = await applying(applier, consumer, records("a", 1))
     consumer.release.set()
     await first
     consumer.batches.clear()
     consumer.release.clear()
-    leader = asyncio.create_task(applier.apply(records("b", 1)))
-    while not consumer.batches:
-        await asyncio.sleep(0)
+    leader = await applying(applier, consumer, records("b", 1))
     # "b" is applying and blocked again (first call of the cleared list); "c" waits for it.
     waiting = asyncio.create_task(applier.apply(records("c", 1)))
     await until_waiting(applier, 1)
@@ -102,9 +102,7 @@ async def test_a_loop_cancelled_while_applying_leaves_the_others_a_fault_to_retr
 async def test_a_loop_cancelled_before_its_turn_is_not_applied():
     consumer = Recording()
     applier = Applier(consumer, together=True)  # type: ignore[arg-type]
-    first = asyncio.create_task(applier.apply(records("a", 1)))
-    while not consumer.batches:
-        await asyncio.sleep(0)
+    first = await applying(applier, consumer, records("a", 1))
     gone = asyncio.create_task(applier.apply(records("b", 1)))
     stays = asyncio.create_task(applier.apply(records("c", 1)))
     await until_waiting(applier, 2)
@@ -118,9 +116,7 @@ async def test_a_loop_cancelled_before_its_turn_is_not_applied():
 async def test_without_together_each_batch_is_applied_on_its_own_in_turn():
     consumer = Recording()
     applier = Applier(consumer)  # type: ignore[arg-type]
-    first = asyncio.create_task(applier.apply(records("a", 1)))
-    while not consumer.batches:
-        await asyncio.sleep(0)
+    first = await applying(applier, consumer, records("a", 1))
     others = [asyncio.create_task(applier.apply(records(t, 1))) for t in "bc"]
     await asyncio.sleep(0)
     consumer.release.set()
