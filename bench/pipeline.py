@@ -355,6 +355,47 @@ def watchers(conn: asyncpg.Connection) -> dict[str, SeqWatcher]:
     }
 
 
+# The relays' claim reads the outbox's partial index of unpublished rows; entries of rows
+# already published stay in it until vacuum (the mark cannot be heap-only), so what a claim
+# costs shows in how many entries each scan of it read (docs/performance.md).
+TABLE_STATS = """
+SELECT t.schemaname AS schema, t.relname AS tbl, t.n_tup_ins, t.n_tup_upd, t.n_tup_hot_upd, t.n_dead_tup,
+       t.autovacuum_count, t.autoanalyze_count, pg_total_relation_size(t.relid) AS bytes,
+       coalesce(jsonb_object_agg(i.indexrelname, jsonb_build_array(i.idx_scan, i.idx_tup_read, i.idx_tup_fetch))
+                FILTER (WHERE i.indexrelname IS NOT NULL), '{}') AS indexes
+FROM pg_stat_user_tables t LEFT JOIN pg_stat_user_indexes i ON i.relid = t.relid
+WHERE t.schemaname = ANY($1::text[]) AND t.relname IN ('outbox', 'inbox')
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+"""
+
+
+async def table_stats(conn: asyncpg.Connection) -> dict[str, dict]:
+    rows = await conn.fetch(TABLE_STATS, list(SERVICES))
+    return {f"{r['schema']}.{r['tbl']}": {**dict(r), "indexes": json.loads(r["indexes"])} for r in rows}
+
+
+def table_stats_delta(before: dict[str, dict], after: dict[str, dict], n: int) -> dict[str, dict]:
+    """Per service outbox and inbox during the stage: rows written and marked, how many of the
+    marks were heap-only, autovacuum runs, size at the end, and per index its scans and
+    entries read (and entries read per scan: for `outbox_unpublished`, per claim)."""
+    out = {}
+    for name, a in sorted(after.items()):
+        b = before.get(name, {})
+        counters = {k: a[k] - b.get(k, 0) for k in ("n_tup_ins", "n_tup_upd", "n_tup_hot_upd", "autovacuum_count")}
+        indexes = {}
+        for index, (scans, read, fetched) in sorted(a["indexes"].items()):
+            s0, r0, f0 = b.get("indexes", {}).get(index, (0, 0, 0))
+            scans, read, fetched = scans - s0, read - r0, fetched - f0
+            indexes[index] = {
+                "scans": scans, "entries_read": read, "heap_fetches": fetched,
+                "entries_read_per_scan": round(read / scans, 1) if scans else None,
+                "entries_read_per_referral": round(read / n, 2),
+            }
+        out[name] = {**counters, "n_dead_tup_end": a["n_dead_tup"], "mb_end": round(a["bytes"] / 2**20, 1),
+                     "indexes": indexes}
+    return out
+
+
 async def count(conn: asyncpg.Connection, sql: str, *args: object) -> int:
     return int(await conn.fetchval(sql, *args))
 
@@ -522,6 +563,7 @@ async def pipeline(
             profiler.start()
         if pg_statements:
             await conn.execute("SELECT pg_stat_statements_reset()")
+        tables_before = await table_stats(conn)
         await backends.mark()
         sampling = asyncio.create_task(backends.run())
         cpu.mark()
@@ -566,6 +608,7 @@ async def pipeline(
                 raise TimeoutError(f"pipeline: after {timeout:.0f} s " + ", ".join(f"{k} {v}" for k, v in got.items()))
             await asyncio.sleep(poll)
         cpu_s = cpu.since_mark()
+        tables = table_stats_delta(tables_before, await table_stats(conn), target)
         backends.stop()
         await sampling
         sampling = None
@@ -643,6 +686,8 @@ async def pipeline(
             k: round(1000 * v / target, 3) for k, v in backends.since_mark().items()
         },
         **({"pg_statements": statements} if statements else {}),
+        # per service outbox and inbox: marks, heap-only marks, autovacuum, index entries read
+        "outbox_inbox_tables": tables,
         "mean_envelope_chars_in_ledger": {k: int(v) for k, v in sizes.items()},
         "poll_s": poll,
         "timeline": timeline,
