@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -91,6 +94,69 @@ async def erased_among(conn: asyncpg.Connection, referral_ids: list[str]) -> set
     return {r["referral_id"] for r in rows}
 
 
+class InputsCache:
+    """Each referral's kept compact events as this process last wrote them, with the version
+    it wrote them under (`referral_facts.inputs_version`), so a batch need not read and parse
+    them again (`known`).
+
+    Safe with several instances, after a rollback, an erasure or a rebuild: an entry is used
+    only while the referral's row still has the version it was written with, which `known`
+    checks under the referral's lock. Every write of a referral's kept events gives its row a
+    new version, 63 random bits from the kernel (`new_version`), so no other write (another
+    process, another schema, a rolled-back transaction, a forked process) can leave the same
+    version behind. Bounded by the events held; the least recently used referrals go first."""
+
+    def __init__(self, max_events: int = 50_000) -> None:
+        self.max_events = max_events
+        self._entries: OrderedDict[str, tuple[int, tuple[projection.LedgerEvent, ...]]] = OrderedDict()
+        self._events = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def version(self, referral_id: str) -> int | None:
+        entry = self._entries.get(referral_id)
+        return None if entry is None else entry[0]
+
+    def events(self, referral_id: str, version: int) -> tuple[projection.LedgerEvent, ...] | None:
+        entry = self._entries.get(referral_id)
+        if entry is None or entry[0] != version:
+            return None
+        self._entries.move_to_end(referral_id)
+        return entry[1]
+
+    def put(self, referral_id: str, version: int, events: Sequence[projection.LedgerEvent]) -> None:
+        self.drop(referral_id)
+        if len(events) > self.max_events:
+            return
+        self._entries[referral_id] = (version, tuple(events))
+        self._events += len(events)
+        while self._events > self.max_events:
+            _, (_, gone) = self._entries.popitem(last=False)
+            self._events -= len(gone)
+
+    def drop(self, referral_id: str) -> None:
+        entry = self._entries.pop(referral_id, None)
+        if entry is not None:
+            self._events -= len(entry[1])
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._events = 0
+
+
+def new_version() -> int:
+    """A version for a write of kept events: from os.urandom, not `random`, whose state a
+    forked process shares with its parent (two instances would then draw the same numbers)."""
+    return int.from_bytes(os.urandom(8), "big") >> 1  # a positive bigint
+
+
+# This process's cache (one per process: every instance in it checks versions all the same).
+INPUTS = InputsCache()
+
+
 @dataclass
 class Known:
     """What the store holds about some referrals before a batch about them is applied."""
@@ -98,24 +164,46 @@ class Known:
     erased: set[str]
     status: dict[str, str]  # the partner status of those with a projection
     inputs: dict[str, str | None]  # their compact events as a JSON array (None: not all kept, read the ledger)
+    # Those whose kept events this process's cache holds as stored (their `inputs` not read)
+    cached: dict[str, tuple[projection.LedgerEvent, ...]] = field(default_factory=dict)
 
 
-async def known(conn: asyncpg.Connection, referral_ids: list[str]) -> Known:
+async def known(conn: asyncpg.Connection, referral_ids: list[str], cache: InputsCache | None = None) -> Known:
     """Erasures, statuses and compact events of the referrals, in one statement (after
-    `lock_referrals`, so nothing about them changes until the transaction ends)."""
+    `lock_referrals`, so nothing about them changes until the transaction ends). The compact
+    events of referrals whose row has the version `cache` holds them under are not read."""
+    cache = INPUTS if cache is None else cache
+    versions = {rid: cache.version(rid) for rid in referral_ids}
     rows = await conn.fetch(
         "SELECT u.r AS referral_id, f.status, e.referral_id IS NOT NULL AS erased,"
-        " CASE WHEN f.inputs_complete THEN (SELECT coalesce('[' || string_agg(i.input, ',') || ']', '[]')"
+        " coalesce(f.inputs_complete AND f.inputs_version = u.v, false) AS cached,"
+        " CASE WHEN f.inputs_complete AND NOT coalesce(f.inputs_version = u.v, false) THEN"
+        "   (SELECT coalesce('[' || string_agg(i.input, ',') || ']', '[]')"
         "   FROM referral_inputs i WHERE i.referral_id = u.r) END AS inputs"
-        " FROM unnest($1::text[]) AS u(r)"
+        " FROM unnest($1::text[], $2::bigint[]) AS u(r, v)"
         " LEFT JOIN referral_facts f ON f.referral_id = u.r LEFT JOIN erased_referrals e ON e.referral_id = u.r",
         referral_ids,
+        [versions[rid] for rid in referral_ids],
     )
-    return Known(
-        erased={r["referral_id"] for r in rows if r["erased"]},
-        status={r["referral_id"]: r["status"] for r in rows if r["status"] is not None},
-        inputs={r["referral_id"]: r["inputs"] for r in rows if r["status"] is not None},
-    )
+    out = Known(erased=set(), status={}, inputs={})
+    for r in rows:
+        rid = r["referral_id"]
+        if r["erased"]:
+            out.erased.add(rid)
+        if r["status"] is None:
+            continue
+        out.status[rid] = r["status"]
+        out.inputs[rid] = r["inputs"]
+        if r["cached"]:
+            # None if another transaction of this process replaced it meanwhile (then the
+            # inputs were not read either: `project_appended` reads the ledger, as for None).
+            found = cache.events(rid, versions[rid])  # type: ignore[arg-type]
+            if found is not None:
+                out.cached[rid] = found
+                cache.hits += 1
+                continue
+        cache.misses += 1
+    return out
 
 
 async def append_many(
@@ -211,9 +299,10 @@ UPSERT_PROJECTIONS = """
 WITH reset AS (DELETE FROM referral_inputs WHERE referral_id = ANY($17::text[])),
      kept AS (INSERT INTO referral_inputs (referral_id, input) SELECT * FROM unnest($18::text[], $19::text[]))
 INSERT INTO referral_facts (referral_id, partner_id, employer_id, facts, scoped_facts, stages, status, anomalies,
-    attempt, exit, record, partner_detail, candidate_id, demographics_sealed, inputs_complete, updated_at)
+    attempt, exit, record, partner_detail, candidate_id, demographics_sealed, inputs_complete, inputs_version,
+    updated_at)
 SELECT r, p, m, string_to_array(f, $15), sf::jsonb, string_to_array(st, $15), s, string_to_array(a, $15), n, x,
-    rec::jsonb, d::jsonb, c, ds::jsonb, $16, now()
+    rec::jsonb, d::jsonb, c, ds::jsonb, $16, CASE WHEN $16 THEN $20::bigint END, now()
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
             $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
      AS u(r, p, m, f, sf, st, s, a, n, x, rec, d, c, ds)
@@ -222,7 +311,7 @@ ON CONFLICT (referral_id) DO UPDATE SET partner_id = EXCLUDED.partner_id, employ
     anomalies = EXCLUDED.anomalies, attempt = EXCLUDED.attempt, exit = EXCLUDED.exit, record = EXCLUDED.record,
     partner_detail = EXCLUDED.partner_detail, candidate_id = EXCLUDED.candidate_id,
     demographics_sealed = EXCLUDED.demographics_sealed, inputs_complete = EXCLUDED.inputs_complete,
-    updated_at = now()
+    inputs_version = EXCLUDED.inputs_version, updated_at = now()
 """
 _KEEP_NONE: tuple[list[str], list[str], list[str]] = ([], [], [])
 
@@ -257,11 +346,17 @@ async def save_projections(
     conn: asyncpg.Connection,
     projected: dict[str, projection.Projection],
     keep: tuple[list[str], list[str], list[str]] | None = None,
+    kept: dict[str, Sequence[projection.LedgerEvent]] | None = None,
+    cache: InputsCache | None = None,
 ) -> None:
     """Store the referrals' projections in one statement, with compact events to keep:
     `keep` = (referrals whose kept events are replaced, then referral ids and compact events
     to add), after which each projected referral's events are all kept. Without `keep`,
-    nothing is kept and the projections say so (their next batch reads the ledger)."""
+    nothing is kept and the projections say so (their next batch reads the ledger).
+
+    `kept`: each projected referral's kept events once the statement has run (all of them,
+    as a later `known` would read them back), for `cache`, under the rows' new version."""
+    cache = INPUTS if cache is None else cache
     rows = [_projection_row(rid, p) for rid, p in sorted(projected.items())]
     if not rows:
         return
@@ -271,7 +366,16 @@ async def save_projections(
             raise ValueError(f"a fact, stage or anomaly holds the separator: {columns[i]}")
         columns[i] = tuple(SEP.join(names) for names in columns[i])  # type: ignore[arg-type]
     reset, ids, inputs = keep or _KEEP_NONE
-    await conn.execute(UPSERT_PROJECTIONS, *[list(c) for c in columns], SEP, keep is not None, reset, ids, inputs)
+    # Should this transaction roll back, its rows keep their old version, which an entry
+    # put below never matches (and an entry of the old version still describes them).
+    version = new_version()
+    await conn.execute(UPSERT_PROJECTIONS, *[list(c) for c in columns], SEP, keep is not None, reset, ids, inputs,
+                       version)
+    for rid in projected:
+        if keep is not None and kept is not None and rid in kept:
+            cache.put(rid, version, kept[rid])
+        else:
+            cache.drop(rid)
 
 
 async def ledger_events(conn: asyncpg.Connection, referral_ids: list[str]) -> dict[str, list[projection.LedgerEvent]]:
@@ -302,18 +406,23 @@ async def reproject_many(
     events = await ledger_events(conn, referral_ids)
     before = (await known(conn, sorted(events))).status if events else {}
     projected = {rid: projection.project(rid, found) for rid, found in sorted(events.items())}
-    await save_projections(conn, projected, _keep_all(events))
+    keep, kept = _keep_all(events)
+    await save_projections(conn, projected, keep, kept)
     return {rid: (before.get(rid), p) for rid, p in projected.items()}
 
 
-def _keep_all(events: dict[str, list[projection.LedgerEvent]]) -> tuple[list[str], list[str], list[str]]:
-    """`save_projections`' `keep` that replaces the referrals' kept events with these."""
-    ids, inputs = [], []
+def _keep_all(
+    events: dict[str, list[projection.LedgerEvent]],
+) -> tuple[tuple[list[str], list[str], list[str]], dict[str, list[projection.LedgerEvent]]]:
+    """`save_projections`' `keep` that replaces the referrals' kept events with these, and
+    the compact events so kept, per referral."""
+    ids, inputs, kept = [], [], {}
     for rid, found in events.items():
-        for e in found:
+        kept[rid] = compacts = [projection.compact(e) for e in found]
+        for e in compacts:
             ids.append(rid)
-            inputs.append(projection.dump_input(projection.compact(e)))
-    return sorted(events), ids, inputs
+            inputs.append(projection.dump_input(e))
+    return (sorted(events), ids, inputs), kept
 
 
 def as_ledger_event(env: Envelope) -> projection.LedgerEvent:
@@ -342,29 +451,39 @@ async def project_appended(
     for env, rid in appended:
         new.setdefault(rid, []).append(compact_event(env))
     projected: dict[str, projection.Projection] = {}
+    kept: dict[str, list[projection.LedgerEvent]] = {}
     ids, inputs, from_ledger = [], [], []
     for rid, events in sorted(new.items()):
-        # No projection yet: no ledger row before this batch either (they are stored together).
-        stored = before.inputs[rid] if rid in before.status else "[]"
-        if stored is None or not all(projection.jsonb_exact(e.data) for e in events):
+        if not all(projection.jsonb_exact(e.data) for e in events):
             from_ledger.append(rid)
             continue
-        combined = projection.load_inputs(stored) + events
+        cached = before.cached.get(rid)
+        if cached is not None:
+            combined = [*cached, *events]
+        else:
+            # No projection yet: no ledger row before this batch either (they are stored together).
+            stored = before.inputs[rid] if rid in before.status else "[]"
+            if stored is None:
+                from_ledger.append(rid)
+                continue
+            combined = projection.load_inputs(stored) + events
         if projection.has_ties(combined):
             from_ledger.append(rid)
             continue
         projected[rid] = projection.project(rid, combined)
+        kept[rid] = combined
         for e in events:
             ids.append(rid)
             inputs.append(projection.dump_input(e))
     reset: list[str] = []
     if from_ledger:
         events_of = await ledger_events(conn, from_ledger)
-        reset, more_ids, more_inputs = _keep_all(events_of)
+        (reset, more_ids, more_inputs), more_kept = _keep_all(events_of)
         ids += more_ids
         inputs += more_inputs
+        kept.update(more_kept)
         projected.update({rid: projection.project(rid, found) for rid, found in events_of.items()})
-    await save_projections(conn, projected, (reset, ids, inputs))
+    await save_projections(conn, projected, (reset, ids, inputs), kept)
     return {rid: (before.status.get(rid), p) for rid, p in sorted(projected.items())}
 
 

@@ -265,3 +265,103 @@ async def test_status_changes_of_a_batch_reach_the_partners_webhooks_as_one_by_o
         one_by_one = [dict(r) for r in await conn.fetch(f"SELECT {columns} FROM webhook_deliveries ORDER BY event_id")]
         await tx.rollback()
     assert queued == one_by_one
+
+
+# --- the kept compact events held in memory (store.InputsCache) -----------------------------
+
+
+class _Failed(Exception):
+    """Raised inside a batch's transaction to roll it back after it wrote."""
+
+
+def _history_with_an_erasure() -> list[Envelope]:
+    """The benchmark's lifecycles of 30 referrals, shuffled, repeats included, with one
+    candidate erased two thirds of the way."""
+    stream = [Envelope.from_bytes(value) for _, _, value in make_stream(13, 30).records]
+    stream = [e for e in stream if not e.type.startswith("opening.")] + odd_events("ref_odd")
+    rng = random.Random(5)
+    shuffled = rng.sample(stream, len(stream)) + rng.sample(stream, 20)
+    first = next(e for e in stream if e.type.startswith("referral.submitted."))
+    erasure = build(events.CandidateErasedV1(
+        candidate_id=first.data["candidate_id"], referral_ids=[first.subject],
+        requested_by=events.ErasureRequester.operator, erased_at=T0), source="/test", correlation_id="c")
+    at = 2 * len(shuffled) // 3
+    return [*shuffled[:at], erasure, *shuffled[at:]]
+
+
+async def _apply_history(pool, history: list[Envelope], caches: list[store.InputsCache], monkeypatch,  # type: ignore[no-untyped-def]
+                         fail_every: int = 0) -> dict:
+    """`history` in batches of a fixed random size, batch i with `caches[i % len]` as the
+    process's cache (one per instance); with `fail_every`, every such batch is first applied
+    in a transaction that rolls back after writing. Returns what the tables then hold."""
+    await pool.execute("TRUNCATE ledger, referral_facts, referral_inputs, erased_referrals, outbox, inbox")
+    rng = random.Random(8)
+    ingest = batch_handler(live=True)
+    start, i = 0, 0
+    while start < len(history):
+        batch = history[start:start + rng.randint(1, 40)]
+        monkeypatch.setattr(store, "INPUTS", caches[i % len(caches)])
+        if fail_every and i % fail_every == fail_every - 1:
+            with pytest.raises(_Failed):
+                async with pool.acquire() as conn, conn.transaction():
+                    await ingest(Deps.of("outcomes").bind(conn), [(e, payload_of(e)) for e in batch])
+                    raise _Failed
+        async with pool.acquire() as conn, conn.transaction():
+            await ingest(Deps.of("outcomes").bind(conn), [(e, payload_of(e)) for e in batch])
+        start += len(batch)
+        i += 1
+    monkeypatch.undo()
+    told = await pool.fetch("SELECT value FROM outbox WHERE topic = 'talentloop.partner-status' ORDER BY id")
+    kept = await pool.fetch("SELECT referral_id, input FROM referral_inputs ORDER BY referral_id, input")
+    return {
+        "facts": await facts_table(pool),
+        "told": [{k: v for k, v in Envelope.from_bytes(r["value"]).data.items()} for r in told],
+        "kept": [(r["referral_id"], projection.load_inputs("[" + r["input"] + "]")[0]) for r in kept],
+        "complete": await pool.fetchval("SELECT count(*) FROM referral_facts WHERE inputs_complete"),
+    }
+
+
+async def test_kept_events_held_in_memory_give_what_reading_them_back_gives(pool, monkeypatch):
+    """The same history applied with no cache (every batch reads the kept events back), with
+    one, with two instances' caches taking turns (each finds the other's writes by their
+    version), with a cache too small to hold them all, and with batches that wrote and rolled
+    back first (their versions never committed): the same projections, the same status
+    changes told, the same kept events."""
+    await db.migrate(pool, MIGRATIONS)
+    history = _history_with_an_erasure()
+    plain = await _apply_history(pool, history, [store.InputsCache(max_events=0)], monkeypatch)
+    assert plain["complete"] > 25 and len(plain["told"]) > 30
+    assert any(r["candidate_id"] == "erased" for r in plain["facts"])
+
+    one = store.InputsCache()
+    assert await _apply_history(pool, history, [one], monkeypatch) == plain
+    assert one.hits > 50
+
+    a, b = store.InputsCache(), store.InputsCache()
+    assert await _apply_history(pool, history, [a, b], monkeypatch) == plain
+    assert a.hits and a.misses and b.hits and b.misses
+
+    small = store.InputsCache(max_events=30)
+    assert await _apply_history(pool, history, [small], monkeypatch) == plain
+    assert 0 < small.hits < one.hits
+
+    rolled = store.InputsCache()
+    assert await _apply_history(pool, history, [rolled], monkeypatch, fail_every=3) == plain
+    assert rolled.hits
+
+
+def test_the_cache_forgets_the_least_recently_used_referrals_and_keeps_its_bound():
+    cache = store.InputsCache(max_events=5)
+    e = projection.LedgerEvent("referral.submitted.v2", T0, None, {})
+    cache.put("r1", 1, [e, e])
+    cache.put("r2", 2, [e, e])
+    assert cache.events("r1", 1) == (e, e)  # r1 now the most recently used
+    assert cache.events("r1", 7) is None  # another version: not this entry
+    cache.put("r3", 3, [e, e])
+    assert cache.version("r2") is None and cache.version("r1") == 1 and cache.version("r3") == 3
+    cache.put("r1", 4, [e])
+    assert cache.events("r1", 1) is None and cache.events("r1", 4) == (e,)
+    cache.put("big", 5, [e] * 6)  # more than it may hold at all
+    assert cache.version("big") is None and len(cache) == 2
+    assert len({store.new_version() for _ in range(1000)}) == 1000
+    assert all(0 < store.new_version() < 2**63 for _ in range(100))
