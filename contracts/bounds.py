@@ -61,6 +61,11 @@ NEAREST_MISSING_MAX = NEAREST_MAX * SKILLS_MAX  # required skills missing for th
 REFERRALS_PER_CANDIDATE_MAX = 1_000  # referral ids one erasure names
 CHANGED_MAX = 10  # parts of a profile one update names
 SCORE_PARTS_MAX = 10
+BENEFITS_OTHER_MAX = 10  # benefits beyond the named ones, each a short label
+
+ENGAGEMENT_HOURS_MAX = 2_000  # a micro-internship's hours in all: about a year of full-time work
+HOURS_PER_WEEK_MAX = 80
+ADVANCE_NOTICE_DAYS_MAX = 365  # how far ahead a schedule is known
 
 INT4_MAX = 2_147_483_647  # counters every consumer stores in a PostgreSQL integer
 

@@ -11,16 +11,30 @@ import re
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Protocol
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from contracts import topics
 from contracts.bounds import (
+    ADVANCE_NOTICE_DAYS_MAX,
     BASE64URL_PATTERN,
+    BENEFITS_OTHER_MAX,
     CHANGED_MAX,
     CIPHERTEXT_MAX,
     CREDENTIALS_MAX,
+    ENGAGEMENT_HOURS_MAX,
+    HOURS_PER_WEEK_MAX,
     INT4_MAX,
     KID_MAX,
     NAME_MAX,
@@ -181,6 +195,8 @@ class DeclineReason(StrEnum):
     other = "other"
 
 
+# The kinds of employment of v1 offers and placements, frozen: a new value would be a new
+# major. `EmploymentKind` is the newer list.
 class EmploymentType(StrEnum):
     full_time = "full_time"
     part_time = "part_time"
@@ -188,13 +204,174 @@ class EmploymentType(StrEnum):
     apprenticeship = "apprenticeship"
 
 
-class Benefits(BaseModel):
+class EmploymentKind(StrEnum):
+    """What kind of employment a job is (offer.extended and placement.reported 2.0, openings)."""
+
+    full_time = "full_time"
+    part_time = "part_time"
+    internship = "internship"
+    micro_internship = "micro_internship"  # project-based: engagement_hours, maybe end_date
+    apprenticeship = "apprenticeship"  # registered or not: apprenticeship_registered
+
+
+KIND = "Full-time, part-time, internship, micro-internship or apprenticeship."
+
+
+class PayBasis(StrEnum):
+    """How the job is paid. `unpaid` (an unpaid internship) has no wage."""
+
+    hourly = "hourly"
+    salary = "salary"
+    stipend = "stipend"
+    project_fee = "project_fee"
+    unpaid = "unpaid"
+
+
+def v1_pay_basis(wage_unit: str) -> PayBasis:
+    """The pay basis of v1 terms, which had none: a wage by the hour is hourly, any other salary
+    (the upcasters, and the gateway's offers stored before 2.0)."""
+    return PayBasis.hourly if wage_unit == WageUnit.hour else PayBasis.salary
+
+
+class BasicBenefits(BaseModel):
     """Basic benefits of a placement."""
 
-    model_config = CONTRACT_MODEL
+    # v1 offers and placements keep this shape (titled as it was published); 2.0 and the
+    # check-ins, openings and statuses carry `Benefits`, which adds to it.
+    model_config = ConfigDict(**CONTRACT_MODEL, title="Benefits")
     health: bool = False
     retirement: bool = False
     paid_leave: bool = False
+
+
+class Benefits(BasicBenefits):
+    """Benefits of a job: the basic three (health, retirement, paid leave) and others."""
+
+    model_config = ConfigDict(**CONTRACT_MODEL, title="Benefits")
+    dental: bool = False
+    vision: bool = False
+    tuition: bool = Field(default=False, description="Tuition assistance.")
+    childcare: bool = Field(default=False, description="Childcare, or help paying for it.")
+    other: list[Label] = Field(
+        default_factory=list, max_length=BENEFITS_OTHER_MAX, description="Other benefits, in a few words each."
+    )
+
+
+HoursPerWeek = Annotated[float, Field(gt=0, le=HOURS_PER_WEEK_MAX)]
+EngagementHours = Annotated[int, Field(ge=1, le=ENGAGEMENT_HOURS_MAX)]
+
+
+class Schedule(BaseModel):
+    """When the work happens: whether the hours are regular and known ahead (fair scheduling)."""
+
+    model_config = CONTRACT_MODEL
+    predictable: bool = Field(description="Regular hours, known ahead and not changed at short notice.")
+    advance_notice_days: int | None = Field(
+        default=None, ge=0, le=ADVANCE_NOTICE_DAYS_MAX, description="How many days ahead the schedule is given."
+    )
+    variable_hours: bool = Field(default=False, description="The hours worked vary from week to week.")
+    min_hours_per_week: float | None = Field(default=None, ge=0, le=HOURS_PER_WEEK_MAX)
+    max_hours_per_week: float | None = Field(default=None, ge=0, le=HOURS_PER_WEEK_MAX)
+
+    @model_validator(mode="after")
+    def _range(self) -> Schedule:
+        low, high = self.min_hours_per_week, self.max_hours_per_week
+        if low is not None and high is not None and high < low:
+            refuse(self, [inconsistent("max_hours_per_week", "is below min_hours_per_week", high)])
+        return self
+
+
+# --- rules across fields --------------------------------------------------------------
+
+
+class _TermsFields(Protocol):
+    @property
+    def employment_type(self) -> EmploymentKind: ...
+    @property
+    def apprenticeship_registered(self) -> bool | None: ...
+    @property
+    def engagement_hours(self) -> int | None: ...
+    @property
+    def pay_basis(self) -> PayBasis: ...
+    @property
+    def wage(self) -> Wage | None: ...
+    @property
+    def start_date(self) -> date: ...
+    @property
+    def end_date(self) -> date | None: ...
+
+
+class _PostingFields(Protocol):
+    @property
+    def employment_type(self) -> EmploymentKind | None: ...
+    @property
+    def apprenticeship_registered(self) -> bool | None: ...
+    @property
+    def engagement_hours(self) -> int | None: ...
+    @property
+    def paid(self) -> bool: ...
+    @property
+    def wage(self) -> Wage: ...
+
+# Each refusal names the field to change (its `loc`), so an entry point's 422 names it too:
+# the gateway's request models apply these same functions.
+
+
+def inconsistent(field: str | tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
+    loc = (field,) if isinstance(field, str) else field
+    return InitErrorDetails(type=PydanticCustomError("inconsistent", message), loc=loc, input=value)
+
+
+def refuse(model: object, errors: list[InitErrorDetails]) -> None:
+    """Raise the refusals (if any) as one ValidationError, each at its field."""
+    if errors:
+        raise ValidationError.from_exception_data(type(model).__name__, errors)
+
+
+def pay_refusals(pay_basis: PayBasis | None, wage: Wage | None, *, wage_required: bool) -> list[InitErrorDetails]:
+    """A wage and its pay basis agree: none when unpaid (and one otherwise, if required), by the
+    hour when hourly, by a longer period when a salary."""
+    if pay_basis is PayBasis.unpaid:
+        return [] if wage is None else [inconsistent("wage", "must be null when pay_basis is unpaid", wage.amount)]
+    if wage is None:
+        return [inconsistent("wage", "is required unless pay_basis is unpaid", None)] if wage_required else []
+    if pay_basis is PayBasis.hourly and wage.unit is not WageUnit.hour:
+        return [inconsistent(("wage", "unit"), "must be hour when pay_basis is hourly", wage.unit.value)]
+    if pay_basis is PayBasis.salary and wage.unit is WageUnit.hour:
+        return [inconsistent(("wage", "unit"), "must be week, month or year when pay_basis is salary", "hour")]
+    return []
+
+
+def kind_refusals(
+    employment_type: EmploymentKind | None, apprenticeship_registered: bool | None, engagement_hours: int | None
+) -> list[InitErrorDetails]:
+    """Fields that belong to one kind of employment appear only with it."""
+    found = []
+    if apprenticeship_registered is not None and employment_type is not EmploymentKind.apprenticeship:
+        found.append(inconsistent(
+            "apprenticeship_registered", "is only for employment_type apprenticeship", apprenticeship_registered
+        ))
+    if engagement_hours is not None and employment_type is not EmploymentKind.micro_internship:
+        found.append(inconsistent("engagement_hours", "is only for employment_type micro_internship", engagement_hours))
+    return found
+
+
+def terms_refusals(terms: _TermsFields) -> list[InitErrorDetails]:
+    """What is inconsistent in a job's terms (`_Terms`, or a request with the same fields)."""
+    found = kind_refusals(terms.employment_type, terms.apprenticeship_registered, terms.engagement_hours)
+    found += pay_refusals(terms.pay_basis, terms.wage, wage_required=True)
+    if terms.end_date is not None and terms.end_date < terms.start_date:
+        found.append(inconsistent("end_date", "is before start_date", terms.end_date.isoformat()))
+    return found
+
+
+def posting_refusals(posting: _PostingFields) -> list[InitErrorDetails]:
+    """What is inconsistent in an opening's posting: kind-specific fields, and an unpaid
+    opening's wage (which stays required: it is 0)."""
+    found = kind_refusals(posting.employment_type, posting.apprenticeship_registered, posting.engagement_hours)
+    if not posting.paid and posting.wage.amount != 0:
+        found.append(inconsistent("paid", "false needs wage.amount 0 (an unpaid opening has no wage)", False))
+    return found
 
 
 class DegreeLevel(StrEnum):
@@ -294,6 +471,23 @@ class _Posting(Payload):
     degree_required: DegreeLevel | None = Field(
         default=None, description="Minimum degree, only when the employer marks a degree mandatory (opening.posted 1.1)."
     )
+    # opening.posted 1.3, opening.updated 1.2: what kind of job, and on what terms. `wage` stays
+    # required (making it optional would break readers of earlier versions): unpaid is 0.
+    employment_type: EmploymentKind | None = Field(default=None, description=f"{KIND} Null: not said (1.3).")
+    apprenticeship_registered: bool | None = Field(
+        default=None, description="Apprenticeships only: whether the program is registered (1.3)."
+    )
+    paid: bool = Field(default=True, description="false: unpaid (an unpaid internship), with wage.amount 0 (1.3).")
+    engagement_hours: EngagementHours | None = Field(
+        default=None, description="Micro-internships only: the project's hours in all (1.3)."
+    )
+    schedule: Schedule | None = Field(default=None, description="When the work happens (1.3).")
+    benefits: Benefits | None = Field(default=None, description="Benefits offered (1.3); null: not said.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _Posting:
+        refuse(self, posting_refusals(self))
+        return self
 
     def subject(self) -> str:
         return self.opening_id
@@ -303,7 +497,7 @@ class OpeningPostedV1(_Posting):
     """An employer posted an opening (key: opening id)."""
 
     event_type: ClassVar[str] = "opening.posted.v1"
-    schema_version: ClassVar[str] = "1.2"
+    schema_version: ClassVar[str] = "1.3"
     topic: ClassVar[topics.Topic] = topics.OPENINGS
 
 
@@ -311,7 +505,7 @@ class OpeningUpdatedV1(_Posting):
     """The employer changed an opening; carries the whole posting as it now is."""
 
     event_type: ClassVar[str] = "opening.updated.v1"
-    schema_version: ClassVar[str] = "1.1"
+    schema_version: ClassVar[str] = "1.2"
     topic: ClassVar[topics.Topic] = topics.OPENINGS
 
 
@@ -635,8 +829,43 @@ class PlacementReportedV1(_EmployerAction):
     wage: Wage
     hours_per_week: float = Field(gt=0, le=80)
     employment_type: EmploymentType
+    benefits: BasicBenefits
+    start_date: date
+
+
+class _Terms(_EmployerAction):
+    """A job's terms, as an offer (2.0) states them and a placement (2.0) reports them."""
+
+    job_title: Name = Field(min_length=1)
+    onet_soc_code: OnetSoc
+    employment_type: EmploymentKind = Field(description=KIND)
+    apprenticeship_registered: bool | None = Field(
+        default=None, description="Apprenticeships only: whether it is a registered apprenticeship."
+    )
+    pay_basis: PayBasis
+    wage: Wage | None = Field(description="Pay, with its unit; null exactly when pay_basis is unpaid.")
+    hours_per_week: HoursPerWeek | None = Field(default=None, description="Contracted hours per week, if set.")
+    engagement_hours: EngagementHours | None = Field(
+        default=None, description="Micro-internships only: the project's hours in all."
+    )
+    schedule: Schedule | None = None
     benefits: Benefits
     start_date: date
+    end_date: date | None = Field(default=None, description="Last day, for work that ends (an internship, a project).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _Terms:
+        refuse(self, terms_refusals(self))
+        return self
+
+
+class PlacementReportedV2(_Terms):
+    """The employer hired the candidate. v2: any kind of employment (micro-internships too),
+    paid or not (`pay_basis`), with its schedule and more benefits. v1 upcasts with
+    `pay_basis` hourly for a wage by the hour, salary otherwise."""
+
+    event_type: ClassVar[str] = "placement.reported.v2"
+    schema_version: ClassVar[str] = "2.0"
 
 
 class InterviewRescheduledV1(_EmployerAction):
@@ -675,8 +904,18 @@ class OfferExtendedV1(_EmployerAction):
     wage: Wage
     hours_per_week: float = Field(gt=0, le=80)
     employment_type: EmploymentType
-    benefits: Benefits
+    benefits: BasicBenefits
     start_date: date
+    expires_on: date | None = None
+
+
+class OfferExtendedV2(_Terms):
+    """The employer offered the candidate the job, on these terms (v2: as placement.reported.v2
+    states them; v1 upcasts the same way)."""
+
+    event_type: ClassVar[str] = "offer.extended.v2"
+    schema_version: ClassVar[str] = "2.0"
+    offer_id: Id
     expires_on: date | None = None
 
 
@@ -703,20 +942,28 @@ RETENTION_MILESTONES = (30, 90, 180)
 
 
 class RetentionCheckedV1(_EmployerAction):
-    """A retention check-in, 30, 90 or 180 days after the start date: still employed or not."""
+    """A retention check-in, 30, 90 or 180 days after the start date: still employed or not.
+    1.2 adds what the job is by then, where known: title, promotion, pay basis, benefits and
+    schedule (advancement and job quality since the placement)."""
 
     event_type: ClassVar[str] = "retention.checked.v1"
-    schema_version: ClassVar[str] = "1.1"
+    schema_version: ClassVar[str] = "1.2"
     milestone_days: int = Field(json_schema_extra={"enum": list(RETENTION_MILESTONES)})
     still_employed: bool
     checked_on: date
     wage: Wage | None = Field(default=None, description="Pay at the check-in, if it changed or is known.")
     hours_per_week: float | None = Field(default=None, gt=0, le=80)
+    job_title: Name | None = Field(default=None, min_length=1, description="The job's title by now, if known (1.2).")
+    promoted: bool | None = Field(default=None, description="Promoted since the placement; null: not known (1.2).")
+    pay_basis: PayBasis | None = Field(default=None, description="How the job is paid by now, if known (1.2).")
+    benefits: Benefits | None = Field(default=None, description="Benefits by now, if known (1.2).")
+    schedule: Schedule | None = Field(default=None, description="The schedule by now, if known (1.2).")
 
     @model_validator(mode="after")
     def _known_milestone(self) -> RetentionCheckedV1:
         if self.milestone_days not in RETENTION_MILESTONES:
             raise ValueError(f"milestone_days must be one of {RETENTION_MILESTONES}")
+        refuse(self, pay_refusals(self.pay_basis, self.wage, wage_required=False))
         return self
 
 
@@ -775,6 +1022,7 @@ class StatusDetail(BaseModel):
     wage_band: Label | None = Field(default=None, description="hired: the hourly wage's range, not the exact wage.")
     benefits: Benefits | None = Field(default=None, description="hired: basic benefits.")
     start_date: date | None = Field(default=None, description="hired: first day of work.")
+    employment_type: EmploymentKind | None = Field(default=None, description=f"offered, hired: {KIND} (1.2).")
 
 
 class ReferralStatusChangedV1(Payload):
@@ -782,7 +1030,7 @@ class ReferralStatusChangedV1(Payload):
     the ledger). Every status change of a referral reaches its referring partner."""
 
     event_type: ClassVar[str] = "referral.status_changed.v1"
-    schema_version: ClassVar[str] = "1.1"
+    schema_version: ClassVar[str] = "1.2"
     topic: ClassVar[topics.Topic] = topics.PARTNER_STATUS
 
     referral_id: Id

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from contracts import vocabulary
+from contracts.events import v1_pay_basis
 
 Data = dict[str, Any]
 
@@ -36,7 +37,24 @@ def referral_submitted_v1_to_v2(data: Data) -> Data:
     }
 
 
+def _terms_v1_to_v2(data: Data) -> Data:
+    # v1 terms had no pay basis: a wage by the hour is hourly, any other a salary. Every v1
+    # employment type is a v2 kind, its basic benefits are v2's with the others false, and
+    # the fields v2 adds are unknown (null), not guessed.
+    return {**data, "pay_basis": v1_pay_basis(data["wage"]["unit"]).value}
+
+
+def offer_extended_v1_to_v2(data: Data) -> Data:
+    return _terms_v1_to_v2(data)
+
+
+def placement_reported_v1_to_v2(data: Data) -> Data:
+    return _terms_v1_to_v2(data)
+
+
 # old event type -> (next event type, upcaster)
 UPCASTERS: dict[str, tuple[str, Callable[[Data], Data]]] = {
     "referral.submitted.v1": ("referral.submitted.v2", referral_submitted_v1_to_v2),
+    "offer.extended.v1": ("offer.extended.v2", offer_extended_v1_to_v2),
+    "placement.reported.v1": ("placement.reported.v2", placement_reported_v1_to_v2),
 }

@@ -34,7 +34,7 @@ async def on_referral_declined(ctx: Context, env: Envelope, event: events.Referr
     await application.decline(ctx, Cause.of(env), event)
 
 
-async def on_placement_reported(ctx: Context, env: Envelope, event: events.PlacementReportedV1) -> None:
+async def on_placement_reported(ctx: Context, env: Envelope, event: events.PlacementReportedV2) -> None:
     await application.place(ctx, event)
 
 
@@ -79,7 +79,7 @@ HANDLERS = {
     events.ReferralUpdatedV1.event_type: on_referral_updated,
     events.ReferralWithdrawnV1.event_type: on_referral_withdrawn,
     events.ReferralDeclinedV1.event_type: on_referral_declined,
-    events.PlacementReportedV1.event_type: on_placement_reported,
+    events.PlacementReportedV2.event_type: on_placement_reported,
     events.OfferDeclinedV1.event_type: on_offer_declined,
     events.CandidateErasedV1.event_type: on_candidate_erased,
 }

@@ -158,9 +158,15 @@ def texts(node: dict[str, Any], path: str, distinct: int = 0) -> list[str]:
 def plan(node: Any, path: str = "") -> Any:
     """The largest instance of a schema, as nested dicts and lists with Leaf values."""
     if "anyOf" in node or "oneOf" in node:
-        branches = [b for b in node.get("anyOf", node.get("oneOf")) if b.get("type") != "null"]
+        options = node.get("anyOf", node.get("oneOf"))
+        branches = [b for b in options if b.get("type") != "null"]
         assert branches, f"{path}: only null"
-        return plan(branches[0], path)  # a value rather than null: optional fields are present
+        planned = plan(branches[0], path)  # a value rather than null: optional fields are present
+        if isinstance(planned, Leaf) and len(branches) < len(options):
+            # ...unless the model refuses every value beside the others chosen (a field of one
+            # kind of employment beside another kind): then it is left null, as it must be.
+            planned.candidates.append(None)
+        return planned
     kind = node.get("type")
     if kind == "object":
         if "properties" in node:

@@ -61,3 +61,15 @@ def test_a_model_changed_without_a_new_version_is_reported(monkeypatch):
     monkeypatch.setattr(schemas, "expected", lambda: changed)
     [problem] = schemas.problems()
     assert f"referral.routed/{version}.json: differs from the model" in problem and "schema_version" in problem
+
+
+@pytest.mark.parametrize("family", ["placement.reported", "offer.extended"])
+def test_v1_terms_upcast_to_v2_with_a_pay_basis_and_nothing_else_guessed(family):
+    doc = json.loads((FIXTURES / family / "1.1.json").read_text())
+    payload = payload_of(Envelope.model_validate(doc)).model_dump(mode="json")
+    assert payload["pay_basis"] == "hourly"  # the fixture's wage is by the hour
+    kept = {k: v for k, v in doc["data"].items() if k != "benefits"}
+    assert {k: payload[k] for k in kept} == kept
+    assert payload["benefits"] == {**doc["data"]["benefits"], "dental": False, "vision": False, "tuition": False,
+                                   "childcare": False, "other": []}
+    assert [payload[k] for k in ("apprenticeship_registered", "engagement_hours", "schedule", "end_date")] == [None] * 4
