@@ -29,7 +29,7 @@ from typing import Any
 from pydantic_core import from_json, to_json
 
 from services.outcomes import domain
-from services.outcomes.records import Credential, Placement, ReferralRecord
+from services.outcomes.records import Checkin, Credential, Placement, ReferralRecord
 from services.outcomes.records_json import isoformat
 
 
@@ -133,11 +133,15 @@ def _latest(events: list[LedgerEvent], *families: str, employer: str | None = No
 
 # Every key of an event's data that `project` reads (tests/unit/test_outcomes_projection.py
 # proves it on every event type): what the compact form keeps.
+# The v2 placement's and the 1.2 check-in's keys (pay_basis, apprenticeship_registered,
+# engagement_hours, end_date, schedule, promoted) are carried by no older event, so compact
+# events kept before them are still exact.
 INPUT_KEYS = frozenset({
-    "attempt", "benefits", "candidate_id", "checked_on", "consent", "credentials", "demographics_sealed",
-    "employer_id", "employment_type", "highest_degree", "hours_per_week", "job_title", "milestone_days",
-    "missing_skills", "onet_soc_code", "opening_id", "partner_id", "reason", "separated_on", "skills", "start_date",
-    "still_employed", "target_onet_soc_code", "training", "wage",
+    "apprenticeship_registered", "attempt", "benefits", "candidate_id", "checked_on", "consent", "credentials",
+    "demographics_sealed", "employer_id", "employment_type", "end_date", "engagement_hours", "highest_degree",
+    "hours_per_week", "job_title", "milestone_days", "missing_skills", "onet_soc_code", "opening_id", "partner_id",
+    "pay_basis", "promoted", "reason", "schedule", "separated_on", "skills", "start_date", "still_employed",
+    "target_onet_soc_code", "training", "wage",
 })
 
 
@@ -227,6 +231,7 @@ def project(referral_id: str, events: Iterable[LedgerEvent]) -> Projection:
         placement=_placement(placement_event),
         retention=_retention(ordered, hired_at),
         separated_on=_separated_on(ordered, hired_at),
+        checkins=_checkins(ordered, hired_at),
         aggregate_consent=bool(submitted and (submitted.data.get("consent") or {}).get("aggregate_reports")),
         skills_added=_skills_added(submitted, profile),
         **_profile(profile),
@@ -293,29 +298,85 @@ def _occupation(
 
 
 def _placement(event: LedgerEvent | None) -> Placement | None:
+    """The placement's terms, from a v1 or a v2 placement.reported (the ledger keeps both as
+    received): a v1 one as its upcast v2 form (`pay_basis` hourly for an hourly wage, else
+    salary; no schedule), so the same hire gives the same record either way."""
     if event is None:
         return None
     d = event.data
-    wage, benefits = d["wage"], d.get("benefits") or {}
+    wage, benefits, schedule = d.get("wage"), d.get("benefits") or {}, d.get("schedule") or {}
+    hours, basis = d.get("hours_per_week"), d.get("pay_basis")
+    if basis is None and wage is not None:  # v1
+        basis = "hourly" if wage["unit"] == "hour" else "salary"
+    end = d.get("end_date")
     return Placement(
         employer_id=d["employer_id"],
         job_title=d["job_title"],
         onet_soc_code=d["onet_soc_code"],
-        wage_amount=Decimal(str(wage["amount"])),
-        wage_unit=wage["unit"],
-        currency=wage.get("currency", "USD"),
-        hours_per_week=float(d["hours_per_week"]),
+        wage_amount=Decimal(str(wage["amount"])) if wage else Decimal(0),
+        wage_unit=wage["unit"] if wage else "hour",
+        currency=wage.get("currency", "USD") if wage else "USD",
+        hours_per_week=None if hours is None else float(hours),
         employment_type=d["employment_type"],
         health=bool(benefits.get("health")),
         retirement=bool(benefits.get("retirement")),
         paid_leave=bool(benefits.get("paid_leave")),
         start_date=date.fromisoformat(d["start_date"]),
+        pay_basis=basis,
+        paid=basis != "unpaid",
+        apprenticeship_registered=d.get("apprenticeship_registered"),
+        engagement_hours=d.get("engagement_hours"),
+        end_date=date.fromisoformat(end) if end else None,
+        dental=bool(benefits.get("dental")),
+        vision=bool(benefits.get("vision")),
+        tuition=bool(benefits.get("tuition")),
+        childcare=bool(benefits.get("childcare")),
+        other_benefits=tuple(benefits.get("other") or ()),
+        predictable_schedule=schedule.get("predictable"),
+        advance_notice_days=schedule.get("advance_notice_days"),
+        variable_hours=schedule.get("variable_hours", False) if schedule else None,
+        min_hours_per_week=_float_or_none(schedule.get("min_hours_per_week")),
+        max_hours_per_week=_float_or_none(schedule.get("max_hours_per_week")),
     )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _retention(events: list[LedgerEvent], employer: str | None) -> dict[int, bool]:
     checks = [e for e in events if e.family == "retention.checked" and e.employer_id == employer]
     return {int(e.data["milestone_days"]): bool(e.data["still_employed"]) for e in checks}
+
+
+def _checkins(events: list[LedgerEvent], employer: str | None) -> tuple[Checkin, ...]:
+    """Every check-in with the hire's employer as it was reported (1.1: wage and hours; 1.2
+    also the title, promotion, pay basis, benefits and schedule), in the ledger's order."""
+    out = []
+    for e in events:
+        if e.family != "retention.checked" or e.employer_id != employer:
+            continue
+        d = e.data
+        wage, benefits, schedule = d.get("wage"), d.get("benefits"), d.get("schedule")
+        out.append(Checkin(
+            milestone_days=int(d["milestone_days"]),
+            still_employed=bool(d["still_employed"]),
+            checked_on=date.fromisoformat(d["checked_on"]),
+            wage_amount=Decimal(str(wage["amount"])) if wage else None,
+            wage_unit=wage["unit"] if wage else None,
+            currency=wage.get("currency", "USD") if wage else None,
+            hours_per_week=_float_or_none(d.get("hours_per_week")),
+            job_title=d.get("job_title"),
+            promoted=d.get("promoted"),
+            pay_basis=d.get("pay_basis"),
+            health=benefits.get("health", False) if benefits else None,
+            paid_leave=benefits.get("paid_leave", False) if benefits else None,
+            retirement=benefits.get("retirement", False) if benefits else None,
+            predictable_schedule=schedule.get("predictable") if schedule else None,
+            advance_notice_days=schedule.get("advance_notice_days") if schedule else None,
+            variable_hours=schedule.get("variable_hours", False) if schedule else None,
+        ))
+    return tuple(out)
 
 
 def _separated_on(events: list[LedgerEvent], employer: str | None) -> date | None:
@@ -362,7 +423,8 @@ def _skills_added(submitted: LedgerEvent | None, profile: LedgerEvent | None) ->
 
 def _why(derived: domain.Derived, events: list[LedgerEvent], employer: str | None, record: ReferralRecord) -> dict:
     """The details a partner needs with the status (LIFECYCLE.md: missing skills, the decline
-    reason, the job's title, wage band and benefits, why it closed)."""
+    reason, the kind of job offered, the job's title, kind, wage band and benefits, why it
+    closed)."""
     status = derived.status
     if status == "not_matched":
         unmatched = _latest(events, "referral.unmatched")
@@ -370,14 +432,18 @@ def _why(derived: domain.Derived, events: list[LedgerEvent], employer: str | Non
     if status == "declined":
         declined = _latest(events, "referral.declined", employer=employer)
         return {"reason": declined.data.get("reason")} if declined else {}
+    if status == "offered":
+        offer = _latest(events, "offer.extended", employer=employer)
+        return {"employment_type": offer.data["employment_type"]} if offer and offer.data.get("employment_type") else {}
     if status in ("hired", "retained_90_days") and record.placement is not None:
         p = record.placement
-        return {
-            "job_title": p.job_title,
-            "wage_band": wage_band(p.hourly_wage),
-            "benefits": {"health": p.health, "retirement": p.retirement, "paid_leave": p.paid_leave},
-            "start_date": isoformat(p.start_date),
-        }
+        why = {"job_title": p.job_title, "employment_type": p.employment_type}
+        band = placement_band(p)
+        if band is not None:
+            why["wage_band"] = band
+        why["benefits"] = {"health": p.health, "retirement": p.retirement, "paid_leave": p.paid_leave}
+        why["start_date"] = isoformat(p.start_date)
+        return why
     if status == "closed":
         ended = _latest(events, "offer.declined", "separation.reported")
         if ended is not None:
@@ -391,6 +457,18 @@ def _why(derived: domain.Derived, events: list[LedgerEvent], employer: str | Non
 
 
 WAGE_BANDS = (Decimal(15), Decimal(20), Decimal(25), Decimal(30), Decimal(40), Decimal(50))
+
+
+UNPAID = "unpaid"  # the band of an unpaid placement or check-in
+
+
+def placement_band(p: Placement) -> str | None:
+    """The band a partner is told of a hire's pay: "unpaid", a range of the hourly wage, or
+    None when the hourly wage cannot be told (a salary without hours)."""
+    if not p.paid:
+        return UNPAID
+    hourly = p.hourly_wage
+    return None if hourly is None else wage_band(hourly)
 
 
 def wage_band(hourly: Decimal) -> str:

@@ -27,30 +27,100 @@ class Demographics:
 
 @dataclass(frozen=True)
 class Placement:
+    """A hire's terms as the placement reported them (placement.reported v1 or v2).
+
+    Fields after `start_date` came with v2 (issue 15); they have defaults so that records
+    stored before them still load (records_json), and a v1 placement gives what its upcast
+    v2 form would (`pay_basis` hourly or salary by the wage's unit, no schedule)."""
+
     employer_id: str
     job_title: str
     onet_soc_code: str
-    wage_amount: Decimal
+    wage_amount: Decimal  # 0 when unpaid (v2's wage is null then)
     wage_unit: str  # hour | week | month | year
     currency: str
-    hours_per_week: float
-    employment_type: str  # full_time | part_time | internship | apprenticeship
+    hours_per_week: float | None  # None: not stated (v2, e.g. a micro-internship or variable hours)
+    employment_type: str  # full_time | part_time | internship | micro_internship | apprenticeship
     health: bool
     retirement: bool
     paid_leave: bool
     start_date: date
+    pay_basis: str | None = None  # hourly | salary | stipend | project_fee | unpaid; None: stored before v2
+    paid: bool = True
+    apprenticeship_registered: bool | None = None  # only for an apprenticeship; None: not said
+    engagement_hours: int | None = None  # a micro-internship's whole length in hours
+    end_date: date | None = None
+    dental: bool = False
+    vision: bool = False
+    tuition: bool = False
+    childcare: bool = False
+    other_benefits: tuple[str, ...] = ()
+    # The schedule, when the employer stated one (None: not stated, which is not "unpredictable").
+    predictable_schedule: bool | None = None
+    advance_notice_days: int | None = None
+    variable_hours: bool | None = None
+    min_hours_per_week: float | None = None
+    max_hours_per_week: float | None = None
 
     @property
-    def hourly_wage(self) -> Decimal:
+    def hourly_wage(self) -> Decimal | None:
+        """The wage per hour: 0 when unpaid; None when it cannot be told (a weekly, monthly or
+        yearly wage without the hours it pays for)."""
+        if not self.paid:
+            return Decimal(0)
+        if self.pay_basis == "project_fee" and self.wage_unit != "hour" and self.engagement_hours:
+            return (self.wage_amount / Decimal(self.engagement_hours)).quantize(Decimal("0.01"))
         return hourly_wage(self.wage_amount, self.wage_unit, self.hours_per_week)
 
 
-def hourly_wage(amount: Decimal, unit: str, hours_per_week: float) -> Decimal:
-    """The wage per hour (a weekly, monthly or yearly amount over the contracted hours)."""
+def hourly_wage(amount: Decimal, unit: str, hours_per_week: float | None) -> Decimal | None:
+    """The wage per hour (a weekly, monthly or yearly amount over the contracted hours); None
+    for such an amount without hours."""
     weeks = {"hour": None, "week": Decimal(1), "month": Decimal(52) / Decimal(12), "year": Decimal(52)}[unit]
     if weeks is None:
         return amount
+    if not hours_per_week:
+        return None
     return (amount / weeks / Decimal(str(hours_per_week))).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class Checkin:
+    """One retention check-in (retention.checked) with the hire's employer, as reported.
+
+    What a check-in does not state is None (its wage, hours, benefits, schedule): not stated is
+    not "none" (a check-in reports what changed or is known)."""
+
+    milestone_days: int  # 30 | 90 | 180
+    still_employed: bool
+    checked_on: date
+    wage_amount: Decimal | None = None
+    wage_unit: str | None = None
+    currency: str | None = None
+    hours_per_week: float | None = None
+    job_title: str | None = None
+    promoted: bool | None = None
+    pay_basis: str | None = None
+    health: bool | None = None
+    paid_leave: bool | None = None
+    retirement: bool | None = None
+    predictable_schedule: bool | None = None
+    advance_notice_days: int | None = None
+    variable_hours: bool | None = None
+
+    @property
+    def hourly_wage(self) -> Decimal | None:
+        """The wage per hour over the hours this check-in states (`hourly_wage_over` for a
+        placement's hours); 0 when unpaid, None when no wage was stated."""
+        return self.hourly_wage_over(self.hours_per_week)
+
+    def hourly_wage_over(self, hours_per_week: float | None) -> Decimal | None:
+        """The wage per hour over the hours the check-in states, else over `hours_per_week`."""
+        if self.pay_basis == "unpaid":
+            return Decimal(0)
+        if self.wage_amount is None or self.wage_unit is None:
+            return None
+        return hourly_wage(self.wage_amount, self.wage_unit, self.hours_per_week or hours_per_week)
 
 
 @dataclass(frozen=True)
@@ -86,6 +156,9 @@ class ReferralRecord:
     skills_added: int = 0  # skills gained in updates after the referral (measurable skill gains)
     aggregate_consent: bool = False
     demographics: Demographics | None = None  # only with aggregate consent, never after erasure
+    # Every retention check-in with the hire's employer, in the ledger's order (`retention`
+    # keeps the last word per milestone, which the WIOA indicators read).
+    checkins: tuple[Checkin, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -51,7 +52,36 @@ def referrals() -> dict[str, list[LedgerEvent]]:
                              for e in by_referral["bench-ref-0000002"]]
     v1 = {"referral_id": "old", "partner_id": "p1", "candidate_id": "c", "skills": ["python", "sql"]}
     by_referral["old"] = [LedgerEvent("referral.submitted.v1", datetime(2025, 1, 1, tzinfo=UTC), None, v1, "p1")]
+    # A work-based learning hire: a v2 placement (an apprenticeship with a schedule) and 1.2
+    # check-ins (title, promotion, pay basis, benefits, schedule), beside the v1 history.
+    wbl = [e for e in by_referral["bench-ref-0000004"] if e.family not in ("placement.reported", "retention.checked")]
+    t, employer = max(e.occurred_at for e in wbl), "emp_wbl"
+    wbl += [
+        LedgerEvent("placement.reported.v2", t + timedelta(days=1), employer, V2_TERMS, None),
+        LedgerEvent("retention.checked.v1", t + timedelta(days=91), employer, CHECKIN_1_2, None),
+    ]
+    by_referral["wbl"] = wbl
     return by_referral
+
+
+V2_TERMS = {
+    "referral_id": "wbl", "employer_id": "emp_wbl", "opening_id": "opn_wbl", "job_title": "Electrician Apprentice",
+    "onet_soc_code": "47-2111.00", "employment_type": "apprenticeship", "apprenticeship_registered": True,
+    "pay_basis": "hourly", "wage": {"amount": "21.50", "unit": "hour", "currency": "USD"}, "hours_per_week": 40.0,
+    "engagement_hours": None, "end_date": "2028-12-31",
+    "benefits": {"health": True, "paid_leave": True, "retirement": False, "dental": True, "vision": False,
+                 "tuition": True, "childcare": False, "other": ["tools allowance"]},
+    "schedule": {"predictable": True, "advance_notice_days": 14, "variable_hours": False, "min_hours_per_week": 38.0,
+                 "max_hours_per_week": 40.0},
+    "start_date": "2027-01-04",
+}
+CHECKIN_1_2 = {
+    "referral_id": "wbl", "employer_id": "emp_wbl", "opening_id": "opn_wbl", "milestone_days": 90,
+    "still_employed": True, "checked_on": "2027-04-05", "wage": {"amount": "24.00", "unit": "hour", "currency": "USD"},
+    "hours_per_week": 40.0, "job_title": "Electrician Apprentice II", "promoted": True, "pay_basis": "hourly",
+    "benefits": {"health": True, "paid_leave": True, "retirement": True},
+    "schedule": {"predictable": True, "advance_notice_days": 21, "variable_hours": False},
+}
 
 
 class Reads(dict):  # type: ignore[type-arg]
@@ -85,6 +115,7 @@ def test_project_reads_only_the_keys_the_compact_form_keeps(referrals) -> None: 
     assert seen <= INPUT_KEYS, seen - INPUT_KEYS
     assert len(types) >= 17, types  # every family the projection looks at, and more
     assert {"wage", "hours_per_week", "milestone_days", "still_employed", "consent", "skills", "opening_id"} <= seen
+    assert {"pay_basis", "apprenticeship_registered", "engagement_hours", "end_date", "schedule", "promoted"} <= seen
 
 
 def test_the_compact_events_give_the_same_projection(referrals) -> None:  # type: ignore[no-untyped-def]
@@ -138,3 +169,132 @@ def test_a_placement_with_a_float_jsonb_would_change_is_not_exact() -> None:
         "start_date": "2027-01-04", "benefits": {"health": True},
     })
     assert not projection.jsonb_exact(placement.model_dump(mode="json"))
+
+
+# --- issue 15 slice 1: v1 and v2 placements, check-ins, unpaid and salaried terms --------------
+
+
+def upcast_placement(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 placement's data as v2 (the contracts' upcaster once it exists; until then the
+    plan's rule: pay_basis hourly for an hourly wage, else salary), validated by the v2 model
+    where there is one, so that the dict is what the ledger would keep of a v2 event."""
+    from contracts import registry, upcasting
+
+    step = upcasting.UPCASTERS.get("placement.reported.v1")
+    if step is not None:
+        v2 = step[1](data)
+    else:
+        v2 = {**data, "pay_basis": "hourly" if data["wage"]["unit"] == "hour" else "salary"}
+    model = registry.PAYLOADS.get("placement.reported.v2")
+    return v2 if model is None else json.loads(model.model_validate(v2).model_dump_json())
+
+
+def test_a_v1_placement_and_its_v2_form_give_the_same_projection(referrals) -> None:  # type: ignore[no-untyped-def]
+    hires = 0
+    for rid, found in referrals.items():
+        if not any(e.event_type == "placement.reported.v1" for e in found):
+            continue
+        v2 = [LedgerEvent("placement.reported.v2", e.occurred_at, e.employer_id, upcast_placement(e.data), e.partner_id)
+              if e.event_type == "placement.reported.v1" else e for e in found]
+        before, after = projection.project(rid, found), projection.project(rid, v2)
+        assert after.record == before.record and after.partner_status == before.partner_status, rid
+        p = before.record.placement
+        assert p.pay_basis == ("hourly" if p.wage_unit == "hour" else "salary") and p.paid
+        assert p.hourly_wage is not None and p.predictable_schedule is None
+        hires += 1
+    assert hires >= 20
+
+
+def test_a_v2_placement_keeps_type_pay_benefits_and_schedule(referrals) -> None:  # type: ignore[no-untyped-def]
+    got = projection.project("wbl", referrals["wbl"])
+    p = got.record.placement
+    assert (p.employment_type, p.apprenticeship_registered, p.pay_basis, p.paid) == ("apprenticeship", True, "hourly", True)
+    assert (p.hourly_wage, p.hours_per_week, p.end_date) == (Decimal("21.50"), 40.0, date(2028, 12, 31))
+    assert (p.health, p.paid_leave, p.retirement, p.dental, p.vision, p.tuition, p.childcare) == (
+        True, True, False, True, False, True, False)
+    assert p.other_benefits == ("tools allowance",)
+    assert (p.predictable_schedule, p.advance_notice_days, p.variable_hours) == (True, 14, False)
+    assert (p.min_hours_per_week, p.max_hours_per_week) == (38.0, 40.0)
+    assert got.partner_status.detail["employment_type"] == "apprenticeship"
+    assert got.partner_status.detail["wage_band"] == "$20-25/hour"
+
+
+def test_every_check_in_is_kept_with_its_wage(referrals) -> None:  # type: ignore[no-untyped-def]
+    got = projection.project("wbl", referrals["wbl"]).record
+    (checkin,) = got.checkins
+    assert (checkin.milestone_days, checkin.still_employed, checkin.checked_on) == (90, True, date(2027, 4, 5))
+    assert (checkin.wage_amount, checkin.wage_unit, checkin.currency, checkin.hourly_wage) == (
+        Decimal("24.00"), "hour", "USD", Decimal("24.00"))
+    assert (checkin.job_title, checkin.promoted, checkin.pay_basis) == ("Electrician Apprentice II", True, "hourly")
+    assert (checkin.health, checkin.paid_leave, checkin.retirement) == (True, True, True)
+    assert (checkin.predictable_schedule, checkin.advance_notice_days, checkin.variable_hours) == (True, 21, False)
+    assert got.retention == {90: True}
+    # A 1.1 check-in (wage only, weekly): kept, its hourly wage over the placement's hours.
+    t = max(e.occurred_at for e in referrals["wbl"])
+    old = {"referral_id": "wbl", "employer_id": "emp_wbl", "opening_id": "opn_wbl", "milestone_days": 180,
+           "still_employed": False, "checked_on": "2027-07-05", "wage": {"amount": "1000.00", "unit": "week"}}
+    other_employer = {**old, "employer_id": "emp_other", "milestone_days": 30}
+    more = [*referrals["wbl"], LedgerEvent("retention.checked.v1", t + timedelta(days=90), "emp_wbl", old),
+            LedgerEvent("retention.checked.v1", t + timedelta(days=91), "emp_other", other_employer)]
+    got = projection.project("wbl", more).record
+    assert [c.milestone_days for c in got.checkins] == [90, 180]  # only the hire's employer's
+    last = got.checkins[1]
+    assert (last.wage_amount, last.wage_unit, last.currency, last.hours_per_week) == (Decimal("1000.00"), "week", "USD", None)
+    assert last.hourly_wage is None and last.hourly_wage_over(got.placement.hours_per_week) == Decimal("25.00")
+    assert (last.health, last.predictable_schedule, last.job_title, last.promoted) == (None, None, None, None)
+    assert got.separated_on == date(2027, 7, 5)
+
+
+def hire(terms: dict[str, Any], base: dict[str, Any] = V2_TERMS) -> projection.Projection:
+    t = datetime(2027, 1, 1, tzinfo=UTC)
+    ids = {"referral_id": "r", "employer_id": "e", "opening_id": "o"}
+    return projection.project("r", [
+        LedgerEvent("referral.routed.v1", t, "e", {**ids, "attempt": 1, "partner_id": "p"}, "p"),
+        LedgerEvent("placement.reported.v2", t + timedelta(days=9), "e", {**base, **terms, **ids}, None),
+    ])
+
+
+def test_an_unpaid_internship_is_paid_nothing_and_the_partner_is_told_so() -> None:
+    got = hire({"employment_type": "internship", "pay_basis": "unpaid", "wage": None, "hours_per_week": 20,
+                "apprenticeship_registered": None, "schedule": None, "benefits": {}})
+    p = got.record.placement
+    assert (p.paid, p.pay_basis, p.wage_amount, p.hourly_wage) == (False, "unpaid", Decimal(0), Decimal(0))
+    assert (p.predictable_schedule, p.variable_hours, p.health) == (None, None, False)
+    assert got.partner_status.status == "hired"
+    assert got.partner_status.detail["wage_band"] == "unpaid"
+    assert got.partner_status.detail["employment_type"] == "internship"
+
+
+def test_a_salary_without_hours_has_no_hourly_wage_and_no_band() -> None:
+    got = hire({"employment_type": "micro_internship", "pay_basis": "salary", "hours_per_week": None,
+                "wage": {"amount": "2000.00", "unit": "month", "currency": "USD"}})
+    p = got.record.placement
+    assert p.hours_per_week is None and p.hourly_wage is None and p.paid
+    assert "wage_band" not in got.partner_status.detail and got.partner_status.detail["job_title"]
+    # A project fee over the engagement's hours.
+    fee = hire({"employment_type": "micro_internship", "pay_basis": "project_fee", "hours_per_week": None,
+                "engagement_hours": 40, "wage": {"amount": "1000.00", "unit": "week"}})
+    assert fee.record.placement.hourly_wage == Decimal("25.00")
+    assert fee.partner_status.detail["wage_band"] == "$25-30/hour"
+
+
+def test_v2_data_without_its_null_keys_gives_the_same_record() -> None:
+    """The ledger keeps what was received: a v2 event written without its null fields reads
+    the same as one with them."""
+    full = {"employment_type": "micro_internship", "pay_basis": "project_fee", "hours_per_week": None,
+            "engagement_hours": 30, "apprenticeship_registered": None, "end_date": None, "schedule": None}
+    sparse = {k: v for k, v in {**V2_TERMS, **full}.items() if v is not None}
+    assert "schedule" not in sparse and "end_date" not in sparse
+    assert hire(full).record == hire({}, base=sparse).record
+
+
+def test_an_offer_tells_the_partner_its_kind_of_job() -> None:
+    t = datetime(2027, 1, 1, tzinfo=UTC)
+    ids = {"referral_id": "r", "employer_id": "e", "opening_id": "o"}
+    offer = {**{k: v for k, v in V2_TERMS.items() if k not in ("referral_id", "employer_id", "opening_id")},
+             **ids, "offer_id": "of1", "employment_type": "internship", "apprenticeship_registered": None}
+    got = projection.project("r", [
+        LedgerEvent("referral.routed.v1", t, "e", {**ids, "attempt": 1, "partner_id": "p"}, "p"),
+        LedgerEvent("offer.extended.v2", t + timedelta(days=9), "e", offer, None),
+    ])
+    assert got.partner_status == projection.PartnerStatus("offered", {"employment_type": "internship"})

@@ -2,20 +2,23 @@
 (services/outcomes/records_json.py) character for character, on the benchmark's kept events
 and on generated times (other time zones too), remembered facts kept apart by type,
 `projection.jsonb_exact` as the recursion it replaced, and kept events written by
-pydantic_core's encoder read back as json.dumps' were (every value, its type and float bits)."""
+pydantic_core's encoder read back as json.dumps' were (every value, its type and float bits).
+And report records (placements with issue 15's terms, check-ins) come back as they were
+stored, and a record stored before those fields still loads."""
 
 from __future__ import annotations
 
 import json
 import math
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.outcomes_ledger import make_stream
 from contracts import Envelope
-from services.outcomes import domain, projection, records_json, store
+from services.outcomes import domain, projection, records, records_json, store
 
 
 def test_the_benchmarks_kept_events_are_written_as_before() -> None:
@@ -117,3 +120,82 @@ json_values = st.recursive(
 @given(json_values)
 def test_jsonb_exact_walks_as_the_recursion_did(value: object) -> None:
     assert projection.jsonb_exact(value) is jsonb_exact_before(value)
+
+
+# --- issue 15 slice 1: the records' new fields -------------------------------------------------
+
+money = st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False, allow_infinity=False)
+hours = st.none() | st.floats(min_value=0.5, max_value=80, allow_nan=False)
+maybe_bool = st.none() | st.booleans()
+placements = st.builds(
+    records.Placement,
+    employer_id=st.text(max_size=8), job_title=st.text(max_size=8), onet_soc_code=st.just("15-1252.00"),
+    wage_amount=money, wage_unit=st.sampled_from(["hour", "week", "month", "year"]),
+    currency=st.sampled_from(["USD", "EUR"]), hours_per_week=hours,
+    employment_type=st.sampled_from(["full_time", "part_time", "internship", "micro_internship", "apprenticeship"]),
+    health=st.booleans(), retirement=st.booleans(), paid_leave=st.booleans(), start_date=st.dates(),
+    pay_basis=st.none() | st.sampled_from(["hourly", "salary", "stipend", "project_fee", "unpaid"]),
+    paid=st.booleans(), apprenticeship_registered=maybe_bool,
+    engagement_hours=st.none() | st.integers(1, 2000), end_date=st.none() | st.dates(),
+    dental=st.booleans(), vision=st.booleans(), tuition=st.booleans(), childcare=st.booleans(),
+    other_benefits=st.lists(st.text(max_size=6), max_size=3).map(tuple),
+    predictable_schedule=maybe_bool, advance_notice_days=st.none() | st.integers(0, 365), variable_hours=maybe_bool,
+    min_hours_per_week=hours, max_hours_per_week=hours,
+)
+checkins = st.builds(
+    records.Checkin,
+    milestone_days=st.sampled_from([30, 90, 180]), still_employed=st.booleans(), checked_on=st.dates(),
+    wage_amount=st.none() | money, wage_unit=st.none() | st.sampled_from(["hour", "year"]),
+    currency=st.none() | st.just("USD"), hours_per_week=hours, job_title=st.none() | st.text(max_size=8),
+    promoted=maybe_bool, pay_basis=st.none() | st.sampled_from(["hourly", "unpaid"]), health=maybe_bool,
+    paid_leave=maybe_bool, retirement=maybe_bool, predictable_schedule=maybe_bool,
+    advance_notice_days=st.none() | st.integers(0, 365), variable_hours=maybe_bool,
+)
+referral_records = st.builds(
+    records.ReferralRecord,
+    referral_id=st.text(max_size=8), partner_id=st.text(max_size=8),
+    referred_at=st.datetimes(timezones=st.just(UTC)), placement=st.none() | placements,
+    retention=st.dictionaries(st.sampled_from([30, 90, 180]), st.booleans()),
+    checkins=st.lists(checkins, max_size=3).map(tuple),
+)
+
+
+def stored_and_loaded(record: records.ReferralRecord) -> records.ReferralRecord:
+    """As the store writes a record (pydantic_core's JSON of `dump`) and reads it (json.loads, `load`)."""
+    return records_json.load(records.ReferralRecord, json.loads(store._json(records_json.dump(record))))  # noqa: SLF001
+
+
+@settings(max_examples=200, deadline=None)
+@given(referral_records)
+def test_records_with_placements_and_check_ins_come_back_as_they_were_stored(record: records.ReferralRecord) -> None:
+    back = stored_and_loaded(record)
+    assert back == record
+    assert type(back.checkins) is tuple and all(type(c.wage_amount) in (Decimal, type(None)) for c in back.checkins)
+    if back.placement is not None:
+        assert type(back.placement.other_benefits) is tuple and type(back.placement.wage_amount) is Decimal
+
+
+# A record as the store held it before issue 15: no pay basis, schedule, extra benefits or check-ins.
+OLD_STORED = {
+    "referral_id": "r1", "partner_id": "p1", "referred_at": "2026-01-05T10:00:00+00:00", "program": None,
+    "provider": None, "training_completed_on": None, "occupation": "15-1252.00", "employer_id": "e1",
+    "reached": {"referred": "2026-01-05T10:00:00+00:00", "placed": "2026-02-01T09:00:00+00:00"}, "status": "hired",
+    "exit": None, "placement": {
+        "employer_id": "e1", "job_title": "Dev", "onet_soc_code": "15-1252.00", "wage_amount": "58760.00",
+        "wage_unit": "year", "currency": "USD", "hours_per_week": 40.0, "employment_type": "full_time",
+        "health": True, "retirement": False, "paid_leave": True, "start_date": "2026-02-09"},
+    "retention": {"30": True}, "separated_on": None, "highest_degree": None, "credentials": [], "skills_added": 0,
+    "aggregate_consent": False, "demographics": None,
+}
+
+
+def test_a_record_stored_before_the_new_fields_still_loads() -> None:
+    record = records_json.load(records.ReferralRecord, json.loads(json.dumps(OLD_STORED)))
+    p = record.placement
+    assert (p.wage_amount, p.hours_per_week, p.hourly_wage) == (Decimal("58760.00"), 40.0, Decimal("28.25"))
+    assert (p.pay_basis, p.paid, p.predictable_schedule, p.other_benefits, p.dental) == (None, True, None, (), False)
+    assert record.checkins == () and record.retention == {30: True}
+    # Written again, it keeps every old field as it was; only the new ones are added.
+    again = records_json.dump(record)
+    assert {k: v for k, v in again.items() if k in OLD_STORED} == {**OLD_STORED, "placement": again["placement"]}
+    assert {k: v for k, v in again["placement"].items() if k in OLD_STORED["placement"]} == OLD_STORED["placement"]

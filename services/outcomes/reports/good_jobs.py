@@ -10,7 +10,10 @@ What we count (our choice, stated so nobody has to guess):
   at or above `GoodJobPolicy.hourly_threshold`, a local figure the coalition sets and names
   (`threshold_source`, e.g. the MIT Living Wage Calculator's wage for one adult with no
   children in the county). Placements in another currency than the threshold's are not
-  compared and are counted in `other_currency`.
+  compared and are counted in `other_currency`. An unpaid placement (an unpaid internship) is
+  compared, at 0, and is never a good job (`unpaid`); one whose hourly wage cannot be told (a
+  salary without the hours it pays for) is not at or above the threshold, so not a good job
+  (`hourly_wage_unknown`), and is left out of the wage distribution.
 - basic benefits: health insurance AND paid leave. Workers' compensation is required by law
   and not reported to us; a retirement plan is reported separately (`with_retirement`, and
   `good_jobs_with_retirement` for the stricter reading) because many entry-level tech jobs
@@ -41,8 +44,18 @@ def basic_benefits(p: Placement) -> bool:
     return p.health and p.paid_leave
 
 
+def comparable(p: Placement, policy: GoodJobPolicy) -> bool:
+    """Whether the placement's pay can be set against the threshold: in its currency, or unpaid."""
+    return p.currency == policy.currency or not p.paid
+
+
+def at_or_above(p: Placement, policy: GoodJobPolicy) -> bool:
+    hourly = p.hourly_wage
+    return p.paid and hourly is not None and hourly >= policy.hourly_threshold
+
+
 def is_good_job(p: Placement, policy: GoodJobPolicy) -> bool:
-    return p.currency == policy.currency and p.hourly_wage >= policy.hourly_threshold and basic_benefits(p)
+    return comparable(p, policy) and at_or_above(p, policy) and basic_benefits(p)
 
 
 def _key(dimension: str) -> Callable[[ReferralRecord], str]:
@@ -57,7 +70,8 @@ def _key(dimension: str) -> Callable[[ReferralRecord], str]:
 
 
 def wage_distribution(placements: Iterable[Placement], currency: str = "USD") -> dict:
-    wages = [p.hourly_wage for p in placements if p.currency == currency]
+    """Over the placements in `currency` whose hourly wage can be told, unpaid ones at 0."""
+    wages = [w for p in placements if (p.currency == currency or not p.paid) and (w := p.hourly_wage) is not None]
     return {
         "currency": currency,
         "placements": len(wages),
@@ -69,22 +83,24 @@ def wage_distribution(placements: Iterable[Placement], currency: str = "USD") ->
 
 def summarize(records: Iterable[ReferralRecord], policy: GoodJobPolicy) -> dict:
     placements = [r.placement for r in records if r.placement is not None]
-    comparable = [p for p in placements if p.currency == policy.currency]
-    good = [p for p in comparable if is_good_job(p, policy)]
-    n = len(comparable)
+    compared = [p for p in placements if comparable(p, policy)]
+    good = [p for p in compared if is_good_job(p, policy)]
+    n = len(compared)
     return {
         "placements": n,
         "other_currency": len(placements) - n,
         "good_jobs": len(good),
         "good_job_rate": rate(len(good), n),
-        "at_or_above_threshold": sum(1 for p in comparable if p.hourly_wage >= policy.hourly_threshold),
-        "with_health": sum(1 for p in comparable if p.health),
-        "with_paid_leave": sum(1 for p in comparable if p.paid_leave),
-        "with_basic_benefits": sum(1 for p in comparable if basic_benefits(p)),
-        "with_retirement": sum(1 for p in comparable if p.retirement),
-        "retirement_rate": rate(sum(1 for p in comparable if p.retirement), n),
+        "at_or_above_threshold": sum(1 for p in compared if at_or_above(p, policy)),
+        "unpaid": sum(1 for p in compared if not p.paid),
+        "hourly_wage_unknown": sum(1 for p in compared if p.hourly_wage is None),
+        "with_health": sum(1 for p in compared if p.health),
+        "with_paid_leave": sum(1 for p in compared if p.paid_leave),
+        "with_basic_benefits": sum(1 for p in compared if basic_benefits(p)),
+        "with_retirement": sum(1 for p in compared if p.retirement),
+        "retirement_rate": rate(sum(1 for p in compared if p.retirement), n),
         "good_jobs_with_retirement": sum(1 for p in good if p.retirement),
-        "wages": wage_distribution(comparable, policy.currency),
+        "wages": wage_distribution(compared, policy.currency),
     }
 
 

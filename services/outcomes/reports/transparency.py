@@ -21,7 +21,8 @@ even with 0.
 - training: degree (highest_degree is set: associate or higher), non_degree.
 
 Per row: placed, not placed, referred, placement rate (placed / referred, published only when
-both counts are), median hourly wage of the placed (published only when the placed count is).
+both counts are), median hourly wage of the placed (published only when the placed count is;
+over the placed whose hourly wage can be told, an unpaid placement at 0).
 """
 
 from __future__ import annotations
@@ -94,8 +95,8 @@ def transparency(records: Iterable[ReferralRecord], threshold: int = THRESHOLD) 
         for i, label in enumerate([*categories, "total"]):
             members = groups[label] if label != "total" else people
             placed_hidden, referred_hidden = (i, 0) in hidden, (i, 2) in hidden
-            wages = [r.placement.hourly_wage for r in (members if label != "total" else all_placed)
-                     if r.placement and r.placement.currency == "USD"]
+            wages = [w for r in (members if label != "total" else all_placed)
+                     if r.placement and r.placement.currency == "USD" and (w := r.placement.hourly_wage) is not None]
             rows.append({
                 "category": label,
                 "placed": _count(grid[i][0], placed_hidden),

@@ -13,7 +13,8 @@ employers report to the network (placement, retention check-ins, separation):
 - Exit (PIRL 901 "Date of Program Exit") is `training_completed_on`. Records without it are not
   in the exit cohort (they have not exited training, or the partner did not say so); they are
   counted in `not_in_cohort`.
-- Employed in the k-th quarter after the exit quarter: the placement started on or before the
+- Employed in the k-th quarter after the exit quarter: a paid placement (an unpaid one, such as
+  an unpaid internship, pays no wages, so UI wage records would not show it) started on or before the
   last day of that quarter and employment had not ended before its first day. Employment ends
   on `separated_on` (a separation, or a retention check-in with still_employed = false, at its
   check date). A record with a failed milestone (`retention[m] is False`) and no separation
@@ -92,17 +93,28 @@ def employment_ended(record: ReferralRecord) -> date | None:
 
 
 def employed_in_quarter_after_exit(record: ReferralRecord, k: int) -> bool:
-    if record.placement is None or record.training_completed_on is None:
+    if record.placement is None or not record.placement.paid or record.training_completed_on is None:
         return False
     quarter = add_quarters(quarter_of(record.training_completed_on), k)
     ended = employment_ended(record)
     return record.placement.start_date <= quarter_end(quarter) and (ended is None or ended >= quarter_start(quarter))
 
 
-def quarterly_earnings(record: ReferralRecord) -> Decimal:
-    """hourly wage x contracted hours per week x 13 weeks."""
+# A salary's quarter when the hours it pays for are not stated.
+QUARTER_OF = {"week": Decimal(13), "month": Decimal(3), "year": Decimal(1) / Decimal(4)}
+
+
+def quarterly_earnings(record: ReferralRecord) -> Decimal | None:
+    """hourly wage x contracted hours per week x 13 weeks; without the hours, a weekly, monthly
+    or yearly wage's quarter (x 13, x 3, / 4); None when it cannot be told (an hourly wage
+    without hours, a project fee)."""
     p = record.placement
-    return cents(p.hourly_wage * Decimal(str(p.hours_per_week)) * 13)
+    hourly = p.hourly_wage
+    if hourly is not None and p.hours_per_week:
+        return cents(hourly * Decimal(str(p.hours_per_week)) * 13)
+    if p.wage_unit in QUARTER_OF and p.pay_basis != "project_fee":
+        return cents(p.wage_amount * QUARTER_OF[p.wage_unit])
+    return None
 
 
 def _measurable(record: ReferralRecord, k: int, as_of: date | None) -> bool:
@@ -127,7 +139,7 @@ def indicators(records: Iterable[ReferralRecord], as_of: date | None = None) -> 
         out.append(_indicator(
             f"employment_rate_q{k}", f"Employment Rate – {nth} Quarter After Exit",
             len(employed), len(measured), rate(len(employed), len(measured)),
-            f"Exiters (training_completed_on) whose placement started by the end of the {nth} quarter after the exit"
+            f"Exiters (training_completed_on) whose paid placement started by the end of the {nth} quarter after the exit"
             " quarter and had not ended before it began, over all exiters whose quarter has closed. Proxy: employer"
             " reports, not UI wage records.",
             _pirl("exit", key), not_yet_measurable=len(cohort) - len(measured), proxy=True,
@@ -135,14 +147,15 @@ def indicators(records: Iterable[ReferralRecord], as_of: date | None = None) -> 
 
     measured = [r for r in cohort if _measurable(r, 2, as_of)]
     employed = [r for r in measured if employed_in_quarter_after_exit(r, 2)]
-    earnings = [quarterly_earnings(r) for r in employed if r.placement.currency == "USD"]
+    earnings = [e for r in employed if r.placement.currency == "USD" and (e := quarterly_earnings(r)) is not None]
     median = cents(statistics.median(earnings)) if earnings else None
     out.append(_indicator(
         "median_earnings_q2", "Median Earnings – 2nd Quarter After Exit",
         len(earnings), len(employed), money(median),
         "Median of hourly_wage x hours_per_week x 13 over exiters employed in the 2nd quarter after exit (USD"
-        " placements). Proxy: contracted pay for a full quarter, not wages paid (a part-quarter or overtime"
-        " differs).",
+        " placements; without hours, a weekly, monthly or yearly wage's quarter; an hourly wage or project fee"
+        " without hours is not counted). Proxy: contracted pay for a full quarter, not wages paid (a part-quarter"
+        " or overtime differs).",
         _pirl("exit", "employed_q2", "wages_q2"), not_yet_measurable=len(cohort) - len(measured), proxy=True,
     ))
 
