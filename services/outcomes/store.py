@@ -487,6 +487,13 @@ async def project_appended(
     return {rid: (before.status.get(rid), p) for rid, p in sorted(projected.items())}
 
 
+async def webhook_owners(conn: asyncpg.Connection, owners: list[str]) -> set[str]:
+    """Those of `owners` with an active webhook endpoint (plumbing/webhooks.py's table)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT owner FROM webhook_endpoints WHERE active AND owner = ANY($1::text[])", owners)
+    return {r["owner"] for r in rows}
+
+
 async def upsert_opening(conn: asyncpg.Connection, data: dict, at: datetime, closed: bool) -> None:
     """The opening as last posted or updated (a late older event changes nothing); closing keeps the posting."""
     if closed:

@@ -246,12 +246,17 @@ async def test_status_changes_of_a_batch_reach_the_partners_webhooks_as_one_by_o
         await webhooks.create_endpoint(conn, box, "partner:p2", "https://p2.example/hook", [])
     history = [build(p, source="/test", correlation_id="c", time=T0 + timedelta(hours=i))
                for ref in ("ref_w1", "ref_w2") for i, p in enumerate(lifecycle(ref)[:4])]
+    # A partner without an endpoint is told through the outbox only.
+    history += [build(p.model_copy(update={"partner_id": "p3"}) if hasattr(p, "partner_id") else p,
+                      source="/test", correlation_id="c", time=T0 + timedelta(hours=i))
+                for i, p in enumerate(lifecycle("ref_w3")[:2])]
     async with pool.acquire() as conn, conn.transaction():
         await batch_handler(live=True)(Deps.of("outcomes").bind(conn), [(e, payload_of(e)) for e in history])
 
     rows = await pool.fetch("SELECT value FROM outbox WHERE topic = 'talentloop.partner-status' ORDER BY id")
     told = [Envelope.from_bytes(r["value"]) for r in rows]
-    assert [(e.subject, e.data["status"]) for e in told] == [("ref_w1", "interviewing"), ("ref_w2", "interviewing")]
+    assert [(e.subject, e.data["status"], e.data["partner_id"]) for e in told] == [
+        ("ref_w1", "interviewing", "p1"), ("ref_w2", "interviewing", "p1"), ("ref_w3", "in_review", "p3")]
     columns = "endpoint_id, owner, event_id, event_type, body"
     queued = [dict(r) for r in await pool.fetch(f"SELECT {columns} FROM webhook_deliveries ORDER BY event_id")]
     assert len(queued) == 2 and {r["owner"] for r in queued} == {"partner:p1"}
