@@ -44,7 +44,9 @@ exact count is taken once `max(seq)` reaches the target; every 10 s it prints th
 groups' lag per topic. CPU seconds of the service, PostgreSQL and Kafka are measured over the
 ingest, and per event. pg_stat_activity is sampled every 100 ms meanwhile: what the service's
 backends wait for, and the share of them waiting for a referral's advisory lock (a referral's
-events come on three topics, applied by three consume loops). `--profile DIR` samples the
+events come on three topics, applied by three consume loops). After the ingest, per table of
+outcomes' schema: rows inserted, updated (heap-only) and deleted, dead rows, and autovacuum's
+vacuums and analyzes with their time (pg_stat_user_tables). `--profile DIR` samples the
 service with py-spy meanwhile and reports the functions most often on top of its stack (and
 the rebuild's processes, in its passes and hashing, into DIR/rebuild.txt).
 
@@ -623,6 +625,25 @@ async def wait_ingest(url: str, bootstrap: str, target: int, t0: float, deadline
         await conn.close()
 
 
+async def table_activity(url: str) -> dict:
+    """What was done to outcomes' tables and what autovacuum did to them (pg_stat_user_tables;
+    vacuum and analyze times, in ms of wall time, from PostgreSQL 18)."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        columns = {r["attname"] for r in await conn.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'pg_stat_user_tables'::regclass")}
+        wanted = ["n_tup_ins", "n_tup_upd", "n_tup_hot_upd", "n_tup_del", "n_dead_tup", "autovacuum_count",
+                  "autoanalyze_count", "total_autovacuum_time", "total_autoanalyze_time"]
+        got = [c for c in wanted if c in columns]
+        rows = await conn.fetch(f"SELECT relname, {', '.join(got)} FROM pg_stat_user_tables"
+                                " WHERE schemaname = 'outcomes' ORDER BY relname")
+        return {r["relname"]: {c: round(r[c]) if isinstance(r[c], float) else r[c] for c in got}
+                for r in rows if r["n_tup_ins"] or r["n_tup_upd"]}
+    finally:
+        await conn.close()
+
+
 async def sizes(url: str) -> dict:
     conn = await asyncpg.connect(url)
     try:
@@ -713,6 +734,7 @@ def main() -> None:
             health = outcomes.healthy() or {}
             print(f"ingest {'complete' if ingested else 'INCOMPLETE'}: {rows} of {n} ledger rows in {ingest_s:.1f} s"
                   f" ({rows / ingest_s:.0f} events/s)", flush=True)
+            tables = asyncio.run(table_activity(net.database_url))  # before the rebuild adds its own
 
             rebuilt, rebuild_cpu, rebuild_profile = None, {}, None
             if ingested:
@@ -756,6 +778,7 @@ def main() -> None:
         "ingest_cpu_seconds": ingest_cpu,
         "ingest_cpu_us_per_event": {k: round(1e6 * v / max(1, rows)) for k, v in ingest_cpu.items()},
         "ingest_postgres_activity": activity,
+        "ingest_postgres_tables": tables,
         "outcomes_healthy_after_s": round(healthy_s, 2),
         "outcomes_cpu_seconds": round(service_cpu, 1),
         "outcomes_profile": profile,

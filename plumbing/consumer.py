@@ -173,8 +173,10 @@ class RecordConsumer:
             await self._apply_splitting(items[middle:], outcomes)
             return
         share = (time.perf_counter() - start) / len(items)
+        grouped: Counter[tuple[str, str, str]] = Counter()
         for item in items:
-            self._tally(outcomes, item.record, item.event_type, applied.pop(item.claim_id, "duplicate"), share)
+            grouped[(item.record.topic, item.event_type, applied.pop(item.claim_id, "duplicate"))] += 1
+        self._tally_many(outcomes, grouped, share)
 
     async def _apply_once(self, items: list[Item]) -> dict[uuid.UUID, str]:
         """One transaction: claim every id, apply the fresh ones. Returns the outcome of
@@ -252,6 +254,18 @@ class RecordConsumer:
         outcomes[outcome] += 1
         self.counts[outcome] += 1
         metrics.consumed(self.name, record.topic, event_type, outcome, seconds)
+
+    def _tally_many(self, outcomes: Counter[str], grouped: Counter[tuple[str, str, str]], seconds: float) -> None:
+        """`_tally` of `n` records of each (topic, event type, outcome), `seconds` each: the
+        same counts and observations, with each metric's labels looked up once per group
+        rather than per record (two lookups a record were about 2 % of outcomes' CPU)."""
+        for (topic, event_type, outcome), n in grouped.items():
+            outcomes[outcome] += n
+            self.counts[outcome] += n
+            metrics.EVENTS_CONSUMED.labels(self.name, topic, event_type, outcome).inc(n)
+            observe = metrics.HANDLER_SECONDS.labels(self.name, event_type, outcome).observe
+            for _ in range(n):
+                observe(seconds)
 
 
 def _truncated(value: bytes, keep: int, headers: list[tuple[str, bytes]]) -> tuple[bytes, list[tuple[str, bytes]]]:
