@@ -369,17 +369,39 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
 """
 
 
+# Autovacuum's time by table (PostgreSQL 18's counters; none before): which tables its share
+# of PostgreSQL's CPU goes to.
+AUTOVACUUM = """
+SELECT schemaname || '.' || relname AS tbl, autovacuum_count + autoanalyze_count AS runs,
+       total_autovacuum_time + total_autoanalyze_time AS ms
+FROM pg_stat_user_tables WHERE schemaname = ANY($1::text[])
+"""
+
+
 async def table_stats(conn: asyncpg.Connection) -> dict[str, dict]:
     rows = await conn.fetch(TABLE_STATS, list(SERVICES))
-    return {f"{r['schema']}.{r['tbl']}": {**dict(r), "indexes": json.loads(r["indexes"])} for r in rows}
+    out = {f"{r['schema']}.{r['tbl']}": {**dict(r), "indexes": json.loads(r["indexes"])} for r in rows}
+    with contextlib.suppress(asyncpg.UndefinedColumnError):
+        out["_autovacuum"] = {r["tbl"]: (r["runs"], r["ms"]) for r in await conn.fetch(AUTOVACUUM, list(SERVICES))}
+    return out
 
 
 def table_stats_delta(before: dict[str, dict], after: dict[str, dict], n: int) -> dict[str, dict]:
     """Per service outbox and inbox during the stage: rows written and marked, how many of the
     marks were heap-only, autovacuum runs, size at the end, and per index its scans and
     entries read (and entries read per scan: for `outbox_unpublished`, per claim)."""
-    out = {}
+    out: dict[str, dict] = {}
+    if "_autovacuum" in after:
+        was = before.get("_autovacuum", {})
+        spent = {t: (runs - was.get(t, (0, 0))[0], ms - was.get(t, (0, 0))[1]) for t, (runs, ms) in after["_autovacuum"].items()}
+        # every service table autovacuum or autoanalyze ran on: runs and ms a referral, most first
+        out["_autovacuum_ms_per_referral"] = {
+            t: {"runs": runs, "ms_per_referral": round(ms / n, 4)}
+            for t, (runs, ms) in sorted(spent.items(), key=lambda kv: -kv[1][1]) if runs
+        }
     for name, a in sorted(after.items()):
+        if name.startswith("_"):
+            continue
         b = before.get(name, {})
         counters = {k: a[k] - b.get(k, 0) for k in ("n_tup_ins", "n_tup_upd", "n_tup_hot_upd", "autovacuum_count")}
         indexes = {}
