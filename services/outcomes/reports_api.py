@@ -15,11 +15,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from plumbing import problems
 from plumbing.auth import Principal, principal, require
 from plumbing.service import deps_of, pool_of
+from plumbing.settings import Settings
 from services.outcomes import store
 from services.outcomes.reports import GoodJobPolicy, ReportSettings, build_reports, to_csv, to_html
 
@@ -41,6 +43,33 @@ AsOf = Annotated[
 ]
 
 
+class GoodJobRule(BaseSettings):
+    """The good-job rule beyond its wage (`TALENTLOOP_GOOD_JOB_WAGE` and `_SOURCE` are in
+    plumbing.settings): benefits required, a predictable schedule, days of advance notice, and
+    the kinds of employment assessed, comma-separated (docs/reports.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    benefits: str = Field(default="health,paid_leave", alias="TALENTLOOP_GOOD_JOB_BENEFITS")
+    predictable_schedule: bool = Field(default=True, alias="TALENTLOOP_GOOD_JOB_PREDICTABLE_SCHEDULE")
+    min_notice_days: int = Field(default=0, ge=0, le=365, alias="TALENTLOOP_GOOD_JOB_MIN_NOTICE_DAYS")
+    types: str = Field(default="full_time,part_time,apprenticeship", alias="TALENTLOOP_GOOD_JOB_TYPES")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name for name in (part.strip() for part in text.split(",")) if name)
+
+
+def good_job_policy(settings: Settings, rule: GoodJobRule | None = None) -> GoodJobPolicy:
+    """The coalition's good-job rule from its settings (the environment, read at each report:
+    a changed rule applies to the next one). An unknown benefit or employment type is refused."""
+    rule = rule or GoodJobRule()
+    return GoodJobPolicy(
+        Decimal(settings.good_job_hourly_wage), settings.good_job_wage_source,
+        required_benefits=_names(rule.benefits), require_predictable_schedule=rule.predictable_schedule,
+        min_advance_notice_days=rule.min_notice_days, counted_types=_names(rule.types),
+    )
+
+
 async def _reports(request: Request, who: Principal, period: str, as_of: date | None) -> tuple[dict[str, Any], str]:
     require(who, "operator", "partner")
     deps = deps_of(request)
@@ -49,7 +78,7 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
     pool = pool_of(request)
     records = await store.report_records(pool, deps.vault, partner)
     gaps = [g for g in await store.gap_records(pool) if partner is None or g.partner_id == partner]
-    policy = GoodJobPolicy(Decimal(settings.good_job_hourly_wage), settings.good_job_wage_source)
+    policy = good_job_policy(settings)
     built = build_reports(records, gaps, await store.opening_records(pool), ReportSettings(policy, period, as_of))
     return built, (f"partner {partner}" if partner else "all partners")
 

@@ -1,10 +1,11 @@
-from datetime import UTC, date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from services.outcomes.records import Placement, ReferralRecord
-from services.outcomes.reports.good_jobs import GoodJobPolicy, good_jobs, is_good_job
+from services.outcomes.records import Checkin, Placement, ReferralRecord
+from services.outcomes.reports.good_jobs import EMPLOYMENT_TYPES, GoodJobPolicy, good_jobs, is_good_job, shortfalls
 
 pytestmark = pytest.mark.unit
 
@@ -12,9 +13,10 @@ POLICY = GoodJobPolicy(Decimal("25.00"), "test threshold")
 
 
 def placement(amount, unit, health=True, leave=True, retirement=False, employer="E1", currency="USD", hours=40.0,
-              soc="15-1252.00"):
-    return Placement(employer, "Analyst", soc, Decimal(amount), unit, currency, hours, "full_time", health,
-                     retirement, leave, date(2024, 3, 1))
+              soc="15-1252.00", employment_type="full_time", **terms):
+    terms = {"predictable_schedule": True, **terms}
+    return Placement(employer, "Analyst", soc, Decimal(amount), unit, currency, hours, employment_type, health,
+                     retirement, leave, date(2024, 3, 1), **terms)
 
 
 def rec(rid, partner, p, program=None):
@@ -74,3 +76,94 @@ def test_by_partner_employer_program_occupation():
     occupation = {g["group"]: g["placements"] for g in by["occupation"]}
     assert occupation == {"15-1252.00": 3, "15-1211.00": 1}
     assert {g["group"]: g["wages"]["median_hourly"] for g in by["partner"]} == {"A": "27.50", "B": "28.75"}
+
+
+# --- issue 15 slice 2: the configurable rule, its reasons, by employment type, wage growth -------
+
+
+def test_each_policy_setting_changes_the_rule():
+    p = placement("30", "hour", retirement=False, advance_notice_days=3)
+    assert shortfalls(p, POLICY) == ()
+    assert shortfalls(p, replace(POLICY, required_benefits=("health", "retirement", "dental"))) == (
+        "no_retirement", "no_dental")
+    assert shortfalls(p, replace(POLICY, required_benefits=())) == ()
+    assert shortfalls(p, replace(POLICY, min_advance_notice_days=7)) == ("advance_notice_too_short",)
+    assert shortfalls(replace(p, advance_notice_days=None), replace(POLICY, min_advance_notice_days=1)) == (
+        "advance_notice_not_reported",)
+    assert shortfalls(replace(p, advance_notice_days=14), replace(POLICY, min_advance_notice_days=14)) == ()
+    intern = replace(p, employment_type="internship")
+    assert shortfalls(intern, POLICY) == ("type_not_counted",)
+    assert shortfalls(intern, replace(POLICY, counted_types=("internship",))) == ()
+    with pytest.raises(ValueError, match="unknown benefits or employment types: gym, seasonal"):
+        replace(POLICY, required_benefits=("gym",), counted_types=("seasonal",))
+
+
+def test_an_unreported_or_unpredictable_schedule_fails_only_when_required():
+    unknown, unpredictable = placement("30", "hour", predictable_schedule=None), placement(
+        "30", "hour", predictable_schedule=False, variable_hours=True)
+    assert shortfalls(unknown, POLICY) == ("schedule_not_reported",)
+    assert shortfalls(unpredictable, POLICY) == ("schedule_not_predictable",)
+    lenient = replace(POLICY, require_predictable_schedule=False)
+    assert is_good_job(unknown, lenient) and is_good_job(unpredictable, lenient)
+    t = good_jobs([rec("a", "A", unknown), rec("b", "A", unpredictable), rec("c", "A", placement("30", "hour"))],
+                  POLICY)["total"]
+    assert (t["assessed"], t["good_jobs"], t["schedule_not_reported"], t["with_predictable_schedule"]) == (3, 1, 1, 1)
+    assert t["falls_short"] == {"schedule_not_predictable": 1, "schedule_not_reported": 1}
+
+
+def test_unpaid_is_never_a_good_job_and_every_reason_is_counted():
+    unpaid = replace(placement("0", "hour", employment_type="internship"), paid=False, pay_basis="unpaid")
+    every_type = replace(POLICY, counted_types=EMPLOYMENT_TYPES, hourly_threshold=Decimal(0))
+    assert shortfalls(unpaid, every_type) == ("unpaid",)
+    assert shortfalls(replace(unpaid, health=False, predictable_schedule=None), POLICY) == (
+        "type_not_counted", "unpaid", "no_health", "schedule_not_reported")
+    t = good_jobs([rec("u", "A", unpaid), *RECORDS], replace(POLICY, counted_types=EMPLOYMENT_TYPES))["total"]
+    assert (t["placements"], t["assessed"], t["type_not_counted"], t["good_jobs"], t["unpaid"]) == (5, 5, 0, 2, 1)
+    assert t["falls_short"] == {"below_threshold": 1, "no_paid_leave": 1, "unpaid": 1}
+    default = good_jobs([rec("u", "A", unpaid), *RECORDS], POLICY)["total"]
+    assert (default["placements"], default["assessed"], default["type_not_counted"], default["good_job_rate"]) == (
+        5, 4, 1, 0.5)
+
+
+def test_by_employment_type():
+    records = [*RECORDS, rec("a1", "A", placement("21", "hour", employment_type="apprenticeship",
+                                                  apprenticeship_registered=True)),
+               rec("m1", "A", placement("500", "week", hours=None, employment_type="micro_internship",
+                                        pay_basis="project_fee", engagement_hours=20))]
+    by = {g["group"]: g for g in good_jobs(records, POLICY)["by"]["employment_type"]}
+    assert set(by) == {"full_time", "apprenticeship", "micro_internship"}
+    assert (by["full_time"]["assessed"], by["full_time"]["good_jobs"]) == (4, 2)
+    assert by["apprenticeship"]["falls_short"] == {"below_threshold": 1}
+    micro = by["micro_internship"]
+    assert (micro["assessed"], micro["type_not_counted"], micro["good_job_rate"]) == (0, 1, None)
+    assert micro["wages"]["median_hourly"] == "25.00"  # 500 over 20 engagement hours
+
+
+def checkin(milestone, amount=None, unit="hour", still=True, promoted=None, hours=None, pay_basis=None):
+    return Checkin(milestone, still, date(2024, 3, 1) + timedelta(days=milestone),
+                   None if amount is None else Decimal(amount), unit if amount else None, "USD" if amount else None,
+                   hours, promoted=promoted, pay_basis=pay_basis)
+
+
+def test_wage_growth_from_placement_to_each_check_in():
+    records = [
+        rec("g1", "A", placement("20", "hour")),
+        rec("g2", "A", placement("1000", "week")),  # 25.00 an hour
+        rec("g3", "A", placement("30", "hour")),
+        rec("g4", "A", replace(placement("0", "hour", employment_type="internship"), paid=False, pay_basis="unpaid")),
+        rec("g5", "A", placement("40", "hour", currency="EUR")),
+    ]
+    records[0] = replace(records[0], checkins=(checkin(30, "20"), checkin(90, "22", promoted=True)))
+    records[1] = replace(records[1], checkins=(checkin(90, "1100", unit="week"),))  # over the placement's 40 h: 27.50
+    records[2] = replace(records[2], checkins=(checkin(90, promoted=False), checkin(180, "33", still=False)))
+    records[3] = replace(records[3], checkins=(checkin(90, "18", promoted=True),))
+    records[4] = replace(records[4], checkins=(checkin(90, "50"),))  # another currency: not compared
+    growth = {g["milestone_days"]: g for g in good_jobs(records, POLICY)["wage_growth"]}
+    assert growth[30] == {"milestone_days": 30, "checkins": 1, "with_wages": 1, "median_hourly_at_placement": "20.00",
+                          "median_hourly_at_checkin": "20.00", "median_growth_pct": "0.00", "raised": 0,
+                          "promoted": 0}
+    # 90 days: g1 20 -> 22 (+10 %), g2 25 -> 27.50 (+10 %), g4 0 -> 18 (no percentage); g3 stated no wage.
+    assert growth[90] == {"milestone_days": 90, "checkins": 5, "with_wages": 3, "median_hourly_at_placement": "20.00",
+                          "median_hourly_at_checkin": "22.00", "median_growth_pct": "10.00", "raised": 3,
+                          "promoted": 2}
+    assert growth[180]["checkins"] == 0 and growth[180]["median_growth_pct"] is None  # g3 no longer employed

@@ -16,7 +16,7 @@ T = datetime(2024, 1, 10, tzinfo=UTC)
 
 def record(n, partner, placed, gender):
     p = Placement("E1", "Analyst", "15-1252.00", Decimal("30"), "hour", "USD", 40.0, "full_time", True, True, True,
-                  date(2024, 3, 1)) if placed else None
+                  date(2024, 3, 1), predictable_schedule=True) if placed else None
     reached = {"referred": T, "routed": T + timedelta(days=1)}
     if placed:
         reached |= {"acknowledged": T + timedelta(days=2), "offered": T + timedelta(days=9),
@@ -45,8 +45,15 @@ def test_build_reports_gives_every_report(reports):
 
 def test_csv_files_have_headers_and_rows(reports):
     files = to_csv(reports)
-    assert set(files) == {"funnel.csv", "funnel_days.csv", "good_jobs.csv", "wioa.csv", "skills_demanded.csv",
-                          "skills_missing.csv", "transparency.csv"}
+    assert set(files) == {"funnel.csv", "funnel_days.csv", "good_jobs.csv", "wage_growth.csv", "wioa.csv",
+                          "skills_demanded.csv", "skills_missing.csv", "transparency.csv"}
+    good = list(csv.DictReader(io.StringIO(files["good_jobs.csv"])))
+    total = next(r for r in good if r["dimension"] == "total")
+    assert (total["assessed"], total["good_jobs"], total["falls_short"], total["schedule_not_reported"]) == (
+        "14", "14", "", "0")
+    assert {r["group"] for r in good if r["dimension"] == "employment_type"} == {"full_time"}
+    growth = list(csv.DictReader(io.StringIO(files["wage_growth.csv"])))
+    assert [g["milestone_days"] for g in growth] == ["30", "90", "180"] and growth[1]["checkins"] == "0"
     funnel = list(csv.DictReader(io.StringIO(files["funnel.csv"])))
     assert list(funnel[0]) == ["dimension", "group", "stage", "count", "conversion_from_previous",
                                "conversion_from_referred"]
@@ -70,6 +77,8 @@ def test_html_has_every_section_escapes_text_and_marks_suppression(reports):
         assert section in page
     assert page.count("<svg") >= 4 and "<caption>" in page and '<th scope="col">' in page
     assert "Employed in 2nd Quarter After Exit Quarter (WIOA)" in page
+    assert "Wage growth from placement" in page and "Good jobs by employment type" in page
+    assert "and a predictable schedule; unpaid work never is" in page
     assert "—" in page
     assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no external asset
 

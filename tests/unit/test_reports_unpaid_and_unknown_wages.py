@@ -12,7 +12,7 @@ import pytest
 
 from services.outcomes.records import Demographics, Placement, ReferralRecord
 from services.outcomes.reports import GoodJobPolicy, ReportSettings, build_reports, to_csv, to_html
-from services.outcomes.reports.good_jobs import good_jobs, is_good_job
+from services.outcomes.reports.good_jobs import EMPLOYMENT_TYPES, good_jobs, is_good_job, shortfalls
 from services.outcomes.reports.transparency import transparency
 from services.outcomes.reports.wioa import employed_in_quarter_after_exit, indicators, quarterly_earnings
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.unit
 POLICY = GoodJobPolicy(Decimal("25.00"), "test threshold")
 START = date(2024, 3, 1)
 PAID = Placement("E1", "Analyst", "15-1252.00", Decimal("30"), "hour", "USD", 40.0, "full_time", True, False, True,
-                 START, pay_basis="hourly")
+                 START, pay_basis="hourly", predictable_schedule=True)
 UNPAID = replace(PAID, wage_amount=Decimal(0), employment_type="internship", pay_basis="unpaid", paid=False,
                  hours_per_week=20.0)
 SALARY_NO_HOURS = replace(PAID, wage_amount=Decimal("62400"), wage_unit="year", pay_basis="salary",
@@ -46,10 +46,11 @@ def test_hourly_wages_zero_or_unknown() -> None:
 
 
 def test_good_jobs_never_count_unpaid_or_unknown_pay() -> None:
-    assert is_good_job(PAID, POLICY)
-    assert not is_good_job(replace(UNPAID, health=True, paid_leave=True), POLICY)
-    assert not is_good_job(replace(UNPAID, health=True, paid_leave=True), replace(POLICY, hourly_threshold=Decimal(0)))
-    assert not is_good_job(SALARY_NO_HOURS, POLICY)
+    every_type = replace(POLICY, counted_types=EMPLOYMENT_TYPES)
+    assert is_good_job(PAID, POLICY) and is_good_job(replace(PAID, employment_type="internship"), every_type)
+    assert shortfalls(replace(UNPAID, health=True, paid_leave=True), every_type) == ("unpaid",)
+    assert not is_good_job(replace(UNPAID, health=True, paid_leave=True), replace(every_type, hourly_threshold=Decimal(0)))
+    assert shortfalls(SALARY_NO_HOURS, POLICY) == ("hourly_wage_unknown",)
     # Unpaid is compared whatever the coalition's currency: nothing is nothing in any.
     assert good_jobs([rec("u", UNPAID)], replace(POLICY, currency="EUR"))["total"]["placements"] == 1
     t = good_jobs(RECORDS, POLICY)["total"]

@@ -1,36 +1,58 @@
-"""Good jobs among placements: pay at or above a local wage threshold, with basic benefits.
+"""Good jobs among placements, by a rule the coalition configures, and wage growth after them.
 
-The tests are the pay and benefits principles of the U.S. Departments of Commerce and Labor's
-Good Jobs Principles (2022, https://www.dol.gov/general/good-jobs/principles): "Pay: all
-workers are paid a stable and predictable living wage" and "Benefits: ... health insurance, a
-retirement plan, workers' compensation benefits, work-family benefits such as paid leave ...".
+The tests are the pay, benefits and scheduling principles of the U.S. Departments of Commerce
+and Labor's Good Jobs Principles (2022, https://www.dol.gov/general/good-jobs/principles):
+"Pay: all workers are paid a stable and predictable living wage", "Benefits: ... health
+insurance, a retirement plan, workers' compensation benefits, work-family benefits such as
+paid leave ..." and, as NYC's coalition adds, stable and predictable schedules.
 
-What we count (our choice, stated so nobody has to guess):
-- pay: `Placement.hourly_wage` (weekly, monthly and yearly wages over the contracted hours)
-  at or above `GoodJobPolicy.hourly_threshold`, a local figure the coalition sets and names
-  (`threshold_source`, e.g. the MIT Living Wage Calculator's wage for one adult with no
-  children in the county). Placements in another currency than the threshold's are not
-  compared and are counted in `other_currency`. An unpaid placement (an unpaid internship) is
+What we count (our choice, stated so nobody has to guess; `GoodJobPolicy` holds the settings):
+- kind: only placements of `counted_types` (default full-time, part-time, apprenticeship) are
+  assessed; internships and micro-internships are work-based learning, counted in
+  `type_not_counted` and left out of the rate (a coalition that wants them sets the types).
+- pay: `Placement.hourly_wage` (weekly, monthly and yearly wages over the contracted hours, a
+  project fee over its engagement hours) at or above `hourly_threshold`, a local figure the
+  coalition sets and names (`threshold_source`, e.g. the MIT Living Wage Calculator's wage for
+  one adult with no children in the county). Placements in another currency than the
+  threshold's are not compared and are counted in `other_currency`. An unpaid placement is
   compared, at 0, and is never a good job (`unpaid`); one whose hourly wage cannot be told (a
-  salary without the hours it pays for) is not at or above the threshold, so not a good job
-  (`hourly_wage_unknown`), and is left out of the wage distribution.
-- basic benefits: health insurance AND paid leave. Workers' compensation is required by law
-  and not reported to us; a retirement plan is reported separately (`with_retirement`, and
-  `good_jobs_with_retirement` for the stricter reading) because many entry-level tech jobs
-  offer it only after a waiting period, so requiring it would hide the pay-and-health signal.
+  salary without the hours it pays for) cannot be shown to reach the threshold, so it is not a
+  good job either (`hourly_wage_unknown`), and is left out of the wage distribution.
+- benefits: every one of `required_benefits` (default health insurance AND paid leave).
+  Workers' compensation is required by law and not reported to us; a retirement plan is
+  reported separately (`with_retirement`, and `good_jobs_with_retirement` for the stricter
+  reading) because many entry-level tech jobs offer it only after a waiting period, so
+  requiring it by default would hide the pay-and-health signal.
+- schedule: with `require_predictable_schedule` (default) the employer reported a predictable
+  schedule; a schedule not reported fails (it cannot be shown predictable; v1 placements carry
+  none) and is counted in `schedule_not_reported`. With `min_advance_notice_days` above 0, the
+  schedule is given at least that many days ahead (not reported: fails).
+
+`shortfalls` gives the reasons a placement is not a good job; the report counts each reason
+over the assessed placements (`falls_short`). Wage growth (`wage_growth`): per retention
+milestone, over placements with a known hourly wage and a still-employed check-in at that
+milestone that states a wage in the same currency, the median hourly wage at placement and at
+the check-in, the median growth in percent (not for unpaid placements: growth from 0 has no
+percentage) and how many check-ins at the milestone said the person was promoted.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from services.outcomes.records import Placement, ReferralRecord
-from services.outcomes.reports.stats import label, median_money, money, percentile, rate
+from services.outcomes.records import Checkin, Placement, ReferralRecord
+from services.outcomes.reports.stats import cents, label, median_money, money, percentile, rate
 
-DIMENSIONS = ("partner", "employer", "program", "occupation")
+DIMENSIONS = ("partner", "employer", "program", "occupation", "employment_type")
+BENEFITS = ("health", "paid_leave", "retirement", "dental", "vision", "tuition", "childcare")
+BENEFIT_NAMES = {"health": "health insurance", "paid_leave": "paid leave", "retirement": "a retirement plan",
+                 "dental": "dental", "vision": "vision", "tuition": "tuition assistance", "childcare": "childcare"}
+EMPLOYMENT_TYPES = ("full_time", "part_time", "internship", "micro_internship", "apprenticeship")
+MILESTONES = (30, 90, 180)
 
 
 @dataclass(frozen=True)
@@ -38,10 +60,24 @@ class GoodJobPolicy:
     hourly_threshold: Decimal
     threshold_source: str
     currency: str = "USD"
+    required_benefits: tuple[str, ...] = ("health", "paid_leave")
+    require_predictable_schedule: bool = True
+    min_advance_notice_days: int = 0
+    counted_types: tuple[str, ...] = ("full_time", "part_time", "apprenticeship")
+
+    def __post_init__(self) -> None:
+        unknown = [b for b in self.required_benefits if b not in BENEFITS]
+        unknown += [t for t in self.counted_types if t not in EMPLOYMENT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown benefits or employment types: {', '.join(unknown)}; benefits are"
+                             f" {', '.join(BENEFITS)}, employment types {', '.join(EMPLOYMENT_TYPES)}")
+        if self.min_advance_notice_days < 0:
+            raise ValueError("min_advance_notice_days must be 0 or more")
 
 
-def basic_benefits(p: Placement) -> bool:
-    return p.health and p.paid_leave
+def basic_benefits(p: Placement, policy: GoodJobPolicy) -> bool:
+    """Every benefit the policy requires."""
+    return all(getattr(p, b) for b in policy.required_benefits)
 
 
 def comparable(p: Placement, policy: GoodJobPolicy) -> bool:
@@ -54,8 +90,35 @@ def at_or_above(p: Placement, policy: GoodJobPolicy) -> bool:
     return p.paid and hourly is not None and hourly >= policy.hourly_threshold
 
 
+def shortfalls(p: Placement, policy: GoodJobPolicy) -> tuple[str, ...]:
+    """Why the placement is not a good job under the policy (nothing: it is one)."""
+    out = []
+    if p.employment_type not in policy.counted_types:
+        out.append("type_not_counted")
+    if not comparable(p, policy):
+        out.append("other_currency")
+    elif not p.paid:
+        out.append("unpaid")
+    elif p.hourly_wage is None:
+        out.append("hourly_wage_unknown")
+    elif not at_or_above(p, policy):
+        out.append("below_threshold")
+    out += [f"no_{b}" for b in policy.required_benefits if not getattr(p, b)]
+    if policy.require_predictable_schedule:
+        if p.predictable_schedule is None:
+            out.append("schedule_not_reported")
+        elif not p.predictable_schedule:
+            out.append("schedule_not_predictable")
+    if policy.min_advance_notice_days > 0:
+        if p.advance_notice_days is None:
+            out.append("advance_notice_not_reported")
+        elif p.advance_notice_days < policy.min_advance_notice_days:
+            out.append("advance_notice_too_short")
+    return tuple(out)
+
+
 def is_good_job(p: Placement, policy: GoodJobPolicy) -> bool:
-    return comparable(p, policy) and at_or_above(p, policy) and basic_benefits(p)
+    return not shortfalls(p, policy)
 
 
 def _key(dimension: str) -> Callable[[ReferralRecord], str]:
@@ -64,6 +127,7 @@ def _key(dimension: str) -> Callable[[ReferralRecord], str]:
         "employer": lambda r: r.placement.employer_id,
         "program": lambda r: r.program,
         "occupation": lambda r: r.placement.onet_soc_code,
+        "employment_type": lambda r: r.placement.employment_type,
     }
     get = keys[dimension]
     return lambda r: label(get(r))
@@ -84,24 +148,68 @@ def wage_distribution(placements: Iterable[Placement], currency: str = "USD") ->
 def summarize(records: Iterable[ReferralRecord], policy: GoodJobPolicy) -> dict:
     placements = [r.placement for r in records if r.placement is not None]
     compared = [p for p in placements if comparable(p, policy)]
-    good = [p for p in compared if is_good_job(p, policy)]
+    assessed = [p for p in compared if p.employment_type in policy.counted_types]
+    reasons = [shortfalls(p, policy) for p in assessed]
+    good = [p for p, found in zip(assessed, reasons, strict=True) if not found]
+    falls_short: dict[str, int] = defaultdict(int)
+    for found in reasons:
+        for reason in found:
+            falls_short[reason] += 1
     n = len(compared)
     return {
         "placements": n,
         "other_currency": len(placements) - n,
+        "type_not_counted": n - len(assessed),
+        "assessed": len(assessed),
         "good_jobs": len(good),
-        "good_job_rate": rate(len(good), n),
+        "good_job_rate": rate(len(good), len(assessed)),
+        "falls_short": dict(sorted(falls_short.items())),
         "at_or_above_threshold": sum(1 for p in compared if at_or_above(p, policy)),
         "unpaid": sum(1 for p in compared if not p.paid),
         "hourly_wage_unknown": sum(1 for p in compared if p.hourly_wage is None),
+        "schedule_not_reported": sum(1 for p in compared if p.predictable_schedule is None),
+        "with_predictable_schedule": sum(1 for p in compared if p.predictable_schedule),
         "with_health": sum(1 for p in compared if p.health),
         "with_paid_leave": sum(1 for p in compared if p.paid_leave),
-        "with_basic_benefits": sum(1 for p in compared if basic_benefits(p)),
+        "with_basic_benefits": sum(1 for p in compared if basic_benefits(p, policy)),
         "with_retirement": sum(1 for p in compared if p.retirement),
         "retirement_rate": rate(sum(1 for p in compared if p.retirement), n),
         "good_jobs_with_retirement": sum(1 for p in good if p.retirement),
         "wages": wage_distribution(compared, policy.currency),
     }
+
+
+def _at(record: ReferralRecord, milestone: int) -> Checkin | None:
+    """The last still-employed check-in at `milestone` (as `retention` keeps the last word)."""
+    found = [c for c in record.checkins if c.milestone_days == milestone]
+    return found[-1] if found and found[-1].still_employed else None
+
+
+def wage_growth(records: Iterable[ReferralRecord], currency: str = "USD") -> list[dict]:
+    records = [r for r in records if r.placement is not None]
+    out = []
+    for milestone in MILESTONES:
+        checked = [(r, c) for r in records if (c := _at(r, milestone)) is not None]
+        pairs = []
+        for r, c in checked:
+            p = r.placement
+            start, then = p.hourly_wage, c.hourly_wage_over(p.hours_per_week)
+            # Unpaid has no currency (0 in any); a check-in's wage without one is in USD (the contract's default).
+            in_currency = (p.currency == currency or not p.paid) and (c.currency or currency) == currency
+            if start is not None and then is not None and in_currency:
+                pairs.append((start, then))
+        growth = [(then - start) / start * 100 for start, then in pairs if start > 0]
+        out.append({
+            "milestone_days": milestone,
+            "checkins": len(checked),
+            "with_wages": len(pairs),
+            "median_hourly_at_placement": money(median_money(s for s, _ in pairs)),
+            "median_hourly_at_checkin": money(median_money(t for _, t in pairs)),
+            "median_growth_pct": money(cents(statistics.median(growth))) if growth else None,
+            "raised": sum(1 for s, t in pairs if t > s),
+            "promoted": sum(1 for _, c in checked if c.promoted),
+        })
+    return out
 
 
 def good_jobs(records: Iterable[ReferralRecord], policy: GoodJobPolicy) -> dict:
@@ -113,13 +221,20 @@ def good_jobs(records: Iterable[ReferralRecord], policy: GoodJobPolicy) -> dict:
         for r in placed:
             groups[key(r)].append(r)
         by[dimension] = [{"group": g, **summarize(groups[g], policy)} for g in sorted(groups)]
+    benefits = " and ".join(BENEFIT_NAMES[b] for b in policy.required_benefits) or "no benefit required"
     return {
         "policy": {
             "hourly_threshold": money(policy.hourly_threshold),
             "threshold_source": policy.threshold_source,
             "currency": policy.currency,
-            "basic_benefits": "health insurance and paid leave (retirement reported separately)",
+            "basic_benefits": benefits + (" (retirement reported separately)" if "retirement" not in
+                                          policy.required_benefits else ""),
+            "required_benefits": list(policy.required_benefits),
+            "require_predictable_schedule": policy.require_predictable_schedule,
+            "min_advance_notice_days": policy.min_advance_notice_days,
+            "counted_types": list(policy.counted_types),
         },
         "total": summarize(placed, policy),
         "by": by,
+        "wage_growth": wage_growth(placed, policy.currency),
     }

@@ -57,6 +57,11 @@ def _wage(row: dict, suppressed: str):
     return suppressed if row["placed"]["suppressed"] else row["median_hourly_wage"]
 
 
+def _reasons(falls_short: dict[str, int]) -> str:
+    """Each reason a job fell short with its count: `no_health=2; unpaid=1`."""
+    return "; ".join(f"{reason}={n}" for reason, n in falls_short.items())
+
+
 def to_csv(reports: dict) -> dict[str, str]:
     """File name -> CSV text, one file per report table."""
     files = {}
@@ -77,11 +82,21 @@ def to_csv(reports: dict) -> dict[str, str]:
     files["good_jobs.csv"] = _csv(
         ["dimension", "group", "placements", "good_jobs", "good_job_rate", "at_or_above_threshold", "with_health",
          "with_paid_leave", "with_basic_benefits", "with_retirement", "good_jobs_with_retirement", "p25_hourly",
-         "median_hourly", "p75_hourly"],
+         "median_hourly", "p75_hourly", "assessed", "type_not_counted", "unpaid", "hourly_wage_unknown",
+         "schedule_not_reported", "with_predictable_schedule", "falls_short"],
         [[d, g, s["placements"], s["good_jobs"], s["good_job_rate"], s["at_or_above_threshold"], s["with_health"],
           s["with_paid_leave"], s["with_basic_benefits"], s["with_retirement"], s["good_jobs_with_retirement"],
-          s["wages"]["p25_hourly"], s["wages"]["median_hourly"], s["wages"]["p75_hourly"]]
+          s["wages"]["p25_hourly"], s["wages"]["median_hourly"], s["wages"]["p75_hourly"], s["assessed"],
+          s["type_not_counted"], s["unpaid"], s["hourly_wage_unknown"], s["schedule_not_reported"],
+          s["with_predictable_schedule"], _reasons(s["falls_short"])]
          for d, g, s in good_rows],
+    )
+    files["wage_growth.csv"] = _csv(
+        ["milestone_days", "checkins", "with_wages", "median_hourly_at_placement", "median_hourly_at_checkin",
+         "median_growth_pct", "raised", "promoted"],
+        [[w["milestone_days"], w["checkins"], w["with_wages"], w["median_hourly_at_placement"],
+          w["median_hourly_at_checkin"], w["median_growth_pct"], w["raised"], w["promoted"]]
+         for w in gj["wage_growth"]],
     )
     files["wioa.csv"] = _csv(
         ["indicator", "name", "numerator", "denominator", "value", "not_yet_measurable", "pirl_elements",
@@ -174,20 +189,37 @@ def _funnel_section(f: dict) -> str:
 
 def _good_jobs_section(gj: dict) -> str:
     t, policy = gj["total"], gj["policy"]
-    intro = (f"<p>A good job pays at least {escape(str(policy['hourly_threshold']))} {escape(policy['currency'])}"
-             f" an hour ({escape(policy['threshold_source'])}) and offers {escape(policy['basic_benefits'])}."
-             f" Good-job rate: <strong>{escape(_pct(t['good_job_rate']) or 'n/a')}</strong> of {t['placements']}"
-             f" placements. Hourly wage p25 / median / p75: {_cell(t['wages']['p25_hourly'])} /"
+    schedule = ""
+    if policy["require_predictable_schedule"]:
+        schedule = " and a predictable schedule"
+        if policy["min_advance_notice_days"]:
+            schedule += f" given at least {policy['min_advance_notice_days']} days ahead"
+    intro = (f"<p>A good job is a {escape(', '.join(t.replace('_', ' ') for t in policy['counted_types']))} job"
+             f" that pays at least {escape(str(policy['hourly_threshold']))} {escape(policy['currency'])}"
+             f" an hour ({escape(policy['threshold_source'])}) and offers {escape(policy['basic_benefits'])}"
+             f"{escape(schedule)}; unpaid work never is."
+             f" Good-job rate: <strong>{escape(_pct(t['good_job_rate']) or 'n/a')}</strong> of {t['assessed']}"
+             f" placements assessed ({t['type_not_counted']} of other kinds not assessed)."
+             f" Hourly wage p25 / median / p75: {_cell(t['wages']['p25_hourly'])} /"
              f" {_cell(t['wages']['median_hourly'])} / {_cell(t['wages']['p75_hourly'])}.</p>")
+    reasons = _table("Why assessed placements were not good jobs", ["reason", "placements"],
+                     [[reason.replace("_", " "), n] for reason, n in t["falls_short"].items()])
+    growth = _table("Wage growth from placement to each retention check-in (still employed, wage stated)",
+                    ["milestone (days)", "check-ins", "with wages", "median hourly at placement",
+                     "median hourly at check-in", "median growth %", "raised", "promoted"],
+                    [[w["milestone_days"], w["checkins"], w["with_wages"], w["median_hourly_at_placement"],
+                      w["median_hourly_at_checkin"], w["median_growth_pct"], w["raised"], w["promoted"]]
+                     for w in gj["wage_growth"]])
     chart = _bars("Good-job rate by partner", [
-        (g["group"], g["good_job_rate"] or 0, f"{_pct(g['good_job_rate'])} of {g['placements']}")
+        (g["group"], g["good_job_rate"] or 0, f"{_pct(g['good_job_rate'])} of {g['assessed']}")
         for g in gj["by"]["partner"]], "bar2")
     tables = "".join(
-        _table(f"Good jobs by {d}", [d, "placements", "good jobs", "rate", "with retirement", "median hourly"],
-               [[g["group"], g["placements"], g["good_jobs"], _pct(g["good_job_rate"]), g["with_retirement"],
-                 g["wages"]["median_hourly"]] for g in groups])
+        _table(f"Good jobs by {d.replace('_', ' ')}",
+               [d.replace("_", " "), "placements", "assessed", "good jobs", "rate", "with retirement", "median hourly"],
+               [[g["group"], g["placements"], g["assessed"], g["good_jobs"], _pct(g["good_job_rate"]),
+                 g["with_retirement"], g["wages"]["median_hourly"]] for g in groups])
         for d, groups in gj["by"].items())
-    return f'<section id="good-jobs"><h2>Good jobs</h2>{intro}{chart}{tables}</section>'
+    return f'<section id="good-jobs"><h2>Good jobs</h2>{intro}{chart}{reasons}{tables}{growth}</section>'
 
 
 def _wioa_section(w: dict) -> str:
