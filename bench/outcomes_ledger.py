@@ -2,7 +2,7 @@
 beside the raw limits of the same broker and database.
 
     .venv/bin/python bench/outcomes_ledger.py [--referrals 102000] [--seed 7] [--timeout 7200]
-        [--raw-rows 200000] [--rebuild-workers N] [--profile DIR] [--out FILE]
+        [--raw-rows 200000] [--rebuild-workers N] [--profile DIR] [--pg-statements] [--out FILE]
 
 Starts a fresh local stack (Kafka, PostgreSQL) in a temporary state directory, first with no
 service at all. Generates a seeded lifecycle for `--referrals` referrals, about 9.9 events
@@ -46,7 +46,10 @@ ingest, and per event. pg_stat_activity is sampled every 100 ms meanwhile: what 
 backends wait for, and the share of them waiting for a referral's advisory lock (a referral's
 events come on three topics, applied by three consume loops). After the ingest, per table of
 outcomes' schema: rows inserted, updated (heap-only) and deleted, dead rows, and autovacuum's
-vacuums and analyzes with their time (pg_stat_user_tables). `--profile DIR` samples the
+vacuums and analyzes with their time (pg_stat_user_tables), and PostgreSQL's CPU seconds by
+client (the service's backends, autovacuum workers, ...; sampled every second, so a short
+autovacuum run may be missed); with `--pg-statements` (pg_stat_statements loaded, a restart of
+the fresh stack's PostgreSQL) the ingest's statements ranked. `--profile DIR` samples the
 service with py-spy meanwhile and reports the functions most often on top of its stack (and
 the rebuild's processes, in its passes and hashing, into DIR/rebuild.txt).
 
@@ -103,7 +106,16 @@ from talentloop import credentials, network
 # Run as a script (`python bench/outcomes_ledger.py`) bench/ is on sys.path, the repository root (where
 # `bench` is a package) maybe not: put it there, so the imports read one way either way.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import CpuMeter, PeakRss, isolated_network, machine, stack_pids  # noqa: E402
+from bench.common import (  # noqa: E402
+    BackendCpu,
+    CpuMeter,
+    PeakRss,
+    enable_pg_stat_statements,
+    isolated_network,
+    machine,
+    stack_pids,
+    statement_profile,
+)
 
 RESULTS = Path(__file__).parent / "results" / "outcomes_ledger.json"
 INTAKE, ROUTING, GATEWAY = "/talentloop/intake", "/talentloop/routing", "/talentloop/employer-gateway"
@@ -625,6 +637,37 @@ async def wait_ingest(url: str, bootstrap: str, target: int, t0: float, deadline
         await conn.close()
 
 
+async def measured_ingest(url: str, bootstrap: str, target: int, t0: float, deadline: float,
+                          pg_statements: bool) -> tuple[tuple[bool, float, int, dict], dict, dict | None]:
+    """`wait_ingest`, with PostgreSQL's CPU seconds by client over it (the service's
+    backends, autovacuum, ...) and, with `pg_statements`, its statements ranked."""
+    backends = BackendCpu(url, query_ids=pg_statements)
+    await backends.mark()
+    sampling = asyncio.create_task(backends.run())
+    try:
+        waited = await wait_ingest(url, bootstrap, target, t0, deadline)
+    finally:
+        backends.stop()
+        await sampling
+    statements = None
+    if pg_statements:
+        conn = await asyncpg.connect(url)
+        try:
+            statements = await statement_profile(conn, max(1, waited[2]), backends.query_clients, top=20)
+            statements.pop("all", None)
+        finally:
+            await conn.close()
+    return waited, backends.since_mark(), statements
+
+
+async def reset_statements(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT pg_stat_statements_reset()")
+    finally:
+        await conn.close()
+
+
 async def table_activity(url: str) -> dict:
     """What was done to outcomes' tables and what autovacuum did to them (pg_stat_user_tables;
     vacuum and analyze times, in ms of wall time, from PostgreSQL 18)."""
@@ -679,6 +722,8 @@ def main() -> None:
     parser.add_argument("--raw-rows", type=int, default=200_000, help="rows for the raw COPY (at most the events)")
     parser.add_argument("--rebuild-workers", type=int, default=None, help="processes for the rebuild (default: CPUs)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the service during the ingest into DIR")
+    parser.add_argument("--pg-statements", action="store_true",
+                        help="load pg_stat_statements (restarts the fresh stack's PostgreSQL) and rank the ingest's statements")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     args = parser.parse_args()
     load_at_start = [round(x, 2) for x in os.getloadavg()]
@@ -697,6 +742,8 @@ def main() -> None:
         try:
             net = network.up(cfg, only=())  # the stack and its topics; no service yet
             print(f"stack up in {net.timings['total_s']} s", flush=True)
+            if args.pg_statements:
+                enable_pg_stat_statements(cfg, net.database_url)
 
             publish_s = asyncio.run(publish(net.bootstrap, stream.records))
             print(f"published {n} events in {publish_s:.1f} s ({n / publish_s:.0f}/s)", flush=True)
@@ -713,6 +760,8 @@ def main() -> None:
                   " records per CPU second", flush=True)
 
             outcomes = next(s for s in cfg.services() if s.name == "outcomes")
+            if args.pg_statements:
+                asyncio.run(reset_statements(net.database_url))
             t0 = time.monotonic()
             deadline = t0 + args.timeout
             network.up(cfg, only=("outcomes",))
@@ -724,8 +773,8 @@ def main() -> None:
             cpu = CpuMeter({**stack_pids(cfg), "outcomes": proc.pid}, own_only=("outcomes",))
             cpu.mark()
             spy = Spy(args.profile, proc.pid) if args.profile else None
-            ingested, ingest_s, rows, activity = asyncio.run(
-                wait_ingest(net.database_url, net.bootstrap, n, t0, deadline))
+            (ingested, ingest_s, rows, activity), pg_clients, statements = asyncio.run(
+                measured_ingest(net.database_url, net.bootstrap, n, t0, deadline, args.pg_statements))
             ingest_cpu = cpu.since_mark()
             profile = spy.stop() if spy else None
             service_cpu = ingest_cpu["outcomes"]
@@ -779,6 +828,9 @@ def main() -> None:
         "ingest_cpu_us_per_event": {k: round(1e6 * v / max(1, rows)) for k, v in ingest_cpu.items()},
         "ingest_postgres_activity": activity,
         "ingest_postgres_tables": tables,
+        "ingest_postgres_cpu_by_client": pg_clients,
+        "ingest_postgres_cpu_us_per_event_by_client": {k: round(1e6 * v / max(1, rows)) for k, v in pg_clients.items()},
+        **({"ingest_pg_statements": statements} if statements else {}),
         "outcomes_healthy_after_s": round(healthy_s, 2),
         "outcomes_cpu_seconds": round(service_cpu, 1),
         "outcomes_profile": profile,
