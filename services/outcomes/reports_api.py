@@ -78,7 +78,10 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
     pool = pool_of(request)
     records = await store.report_records(pool, deps.vault, partner)
     gaps = [g for g in await store.gap_records(pool) if partner is None or g.partner_id == partner]
-    policy = good_job_policy(settings)
+    try:
+        policy = good_job_policy(settings)
+    except ValueError as exc:  # the operator's setting, not the caller's request
+        raise problems.Problem(500, "misconfigured", "The good-job rule's settings are not valid", str(exc)[:500]) from exc
     built = build_reports(records, gaps, await store.opening_records(pool), ReportSettings(policy, period, as_of))
     return built, (f"partner {partner}" if partner else "all partners")
 
