@@ -1,8 +1,10 @@
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
-from services.outcomes.records import ReferralRecord
+from services.outcomes.records import Placement, ReferralRecord
 from services.outcomes.reports.funnel import detailed_soc, funnel, funnels, period_of
 
 pytestmark = pytest.mark.unit
@@ -87,5 +89,17 @@ def test_referred_defaults_to_referred_at_and_detailed_soc():
 
 def test_funnels_has_every_dimension():
     everything = funnels(RECORDS, "quarter")
-    assert set(everything["by"]) == {"partner", "employer", "program", "occupation", "occupation_detailed", "period"}
+    assert set(everything["by"]) == {"partner", "employer", "program", "occupation", "occupation_detailed", "period",
+                                     "employment_type"}
     assert by_stage(everything["total"])["placed"]["count"] == 2
+
+
+def test_the_placed_by_the_kind_of_job():
+    internship = Placement("E1", "Intern", "15-1252.00", Decimal(0), "hour", "USD", 20.0, "internship", False, False,
+                           False, date(2024, 2, 1), pay_basis="unpaid", paid=False)
+    records = [replace(RECORDS[0], placement=internship), replace(RECORDS[2], placement=replace(
+        internship, employment_type="full_time", paid=True)), *RECORDS[1:2], *RECORDS[3:]]
+    groups = {g["group"]: g for g in funnel(records, "employment_type")["groups"]}
+    assert set(groups) == {"internship", "full_time", "(not placed)"}
+    assert [by_stage(groups[g])["placed"]["count"] for g in ("internship", "full_time", "(not placed)")] == [1, 1, 0]
+    assert groups["(not placed)"]["records"] == 2

@@ -10,6 +10,10 @@ stage lies on every path: a placement reported without an interview never reache
 - conversion_from_referred = count(stage) / count(referred)
 - median days between consecutive stages (and from referred to placed): the median, over the
   records that reached both stages, of (reached[later] - reached[earlier]) in days.
+
+Grouped by `employment_type`, the placed are counted by the kind of job they were placed in
+(full-time, part-time, internship, micro-internship, apprenticeship); every record without a
+placement is in "(not placed)".
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from collections.abc import Callable, Iterable
 from services.outcomes.records import FUNNEL, ReferralRecord
 from services.outcomes.reports.stats import label, median_days, rate
 
-DIMENSIONS = ("partner", "employer", "program", "occupation", "occupation_detailed", "period")
+DIMENSIONS = ("partner", "employer", "program", "occupation", "occupation_detailed", "period", "employment_type")
+NOT_PLACED = "(not placed)"  # the employment_type group of records without a placement
 SPANS = tuple(zip(FUNNEL, FUNNEL[1:], strict=False)) + (("referred", "placed"),)
 
 
@@ -47,6 +52,7 @@ def key_of(dimension: str, period: str = "month") -> Callable[[ReferralRecord], 
         "occupation": lambda r: r.occupation,
         "occupation_detailed": lambda r: detailed_soc(r.occupation),
         "period": lambda r: period_of(r, period),
+        "employment_type": lambda r: r.placement.employment_type if r.placement is not None else NOT_PLACED,
     }
     if dimension not in keys:
         raise ValueError(f"unknown dimension {dimension!r}; one of {DIMENSIONS}")
