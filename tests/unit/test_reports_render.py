@@ -46,7 +46,12 @@ def test_build_reports_gives_every_report(reports):
 def test_csv_files_have_headers_and_rows(reports):
     files = to_csv(reports)
     assert set(files) == {"funnel.csv", "funnel_days.csv", "good_jobs.csv", "wage_growth.csv", "wioa.csv",
-                          "skills_demanded.csv", "skills_missing.csv", "transparency.csv"}
+                          "wioa_by_employment_type.csv", "skills_demanded.csv", "skills_missing.csv",
+                          "transparency.csv"}
+    by_type = list(csv.DictReader(io.StringIO(files["wioa_by_employment_type.csv"])))
+    assert {r["employment_type"] for r in by_type} == {"full_time", "(not placed)"}
+    assert next(r for r in by_type if r["employment_type"] == "full_time" and r["indicator"] == "employment_rate_q2")[
+        "denominator"] == "14"
     good = list(csv.DictReader(io.StringIO(files["good_jobs.csv"])))
     total = next(r for r in good if r["dimension"] == "total")
     assert (total["assessed"], total["good_jobs"], total["falls_short"], total["schedule_not_reported"]) == (

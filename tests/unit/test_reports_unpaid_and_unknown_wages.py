@@ -72,6 +72,12 @@ def test_wioa_counts_no_unpaid_employment_and_earnings_only_where_they_can_be_to
     earnings = found["median_earnings_q2"]
     assert (earnings["numerator"], earnings["denominator"], earnings["value"]) == (2, 3, "15600.00")
     assert found["repeat_business_customers"]["numerator"] == 1  # E1: four placements, the unpaid one too
+    by_type = {g["group"]: {i["indicator"]: i for i in g["indicators"]}
+               for g in indicators(RECORDS)["by"]["employment_type"]}
+    assert set(by_type) == {"full_time", "part_time", "internship", "(not placed)"}
+    assert [by_type[g]["employment_rate_q2"]["numerator"] for g in ("full_time", "part_time", "internship")] == [2, 1, 0]
+    assert by_type["full_time"]["median_earnings_q2"]["value"] == "15600.00"
+    assert by_type["(not placed)"]["employment_rate_q2"]["denominator"] == 1
 
 
 def test_transparency_medians_leave_unknown_wages_out() -> None:

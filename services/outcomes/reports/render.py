@@ -105,6 +105,11 @@ def to_csv(reports: dict) -> dict[str, str]:
           " ".join(str(p["element"]) for p in i["pirl"]), "; ".join(p["name"] for p in i["pirl"]), i["method"]]
          for i in reports["wioa"]["indicators"]],
     )
+    files["wioa_by_employment_type.csv"] = _csv(
+        ["employment_type", "indicator", "numerator", "denominator", "value", "not_yet_measurable"],
+        [[g["group"], i["indicator"], i["numerator"], i["denominator"], i["value"], i.get("not_yet_measurable")]
+         for g in reports["wioa"]["by"]["employment_type"] for i in g["indicators"]],
+    )
     occupations = reports["skills_gap"]["occupations"]
     files["skills_demanded.csv"] = _csv(
         ["occupation", "rank", "skill", "required", "preferred", "share_of_openings"],
@@ -230,10 +235,14 @@ def _wioa_section(w: dict) -> str:
     note = (f'<p class="note">Exit cohort: {w["exit_cohort"]} referrals with a training completion date'
             f' ({w["not_in_cohort"]} without one are not in it). Measured as of {_cell(w["as_of"] or "all dates")}.'
             " Every figure is a proxy from employer reports, not UI wage records.</p>")
+    by_type = _table("WIOA indicators by the kind of job placed in (numerator / denominator)",
+                     ["employment type", "exit cohort", *(i["name"] for i in w["indicators"])],
+                     [[g["group"], g["exit_cohort"], *(f"{i['numerator']} / {i['denominator']}" for i in g["indicators"])]
+                      for g in w["by"]["employment_type"]])
     return (f'<section id="wioa"><h2>WIOA primary indicators</h2>{note}'
             + _table("WIOA indicators with their PIRL data elements",
                      ["indicator", "numerator", "denominator", "value", "PIRL elements", "method"], rows)
-            + "</section>")
+            + by_type + "</section>")
 
 
 def _skills_section(s: dict) -> str:

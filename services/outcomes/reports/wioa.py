@@ -128,8 +128,23 @@ def _indicator(key: str, name: str, numerator, denominator, value, method: str, 
             "method": method, "pirl": pirl, **extra}
 
 
+NOT_PLACED = "(not placed)"
+
+
 def indicators(records: Iterable[ReferralRecord], as_of: date | None = None) -> dict:
+    """The indicators over every record, and (`by`) over the records of each kind of job the
+    placed were placed in (`employment_type`; the rest in "(not placed)")."""
     records = list(records)
+    groups: dict[str, list[ReferralRecord]] = {}
+    for r in records:
+        groups.setdefault(r.placement.employment_type if r.placement is not None else NOT_PLACED, []).append(r)
+    return {
+        **_indicators(records, as_of),
+        "by": {"employment_type": [{"group": g, **_indicators(groups[g], as_of)} for g in sorted(groups)]},
+    }
+
+
+def _indicators(records: list[ReferralRecord], as_of: date | None) -> dict:
     cohort = [r for r in records if r.training_completed_on is not None]
     out = []
 
