@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bench.outcomes_ledger import make_stream
-from contracts import Envelope, events
+from contracts import Envelope, events, upcasting
 from services.outcomes import domain, projection
 from services.outcomes.projection import INPUT_KEYS, LedgerEvent
 
@@ -175,21 +175,14 @@ def test_a_placement_with_a_float_jsonb_would_change_is_not_exact() -> None:
 
 
 def upcast_placement(data: dict[str, Any]) -> dict[str, Any]:
-    """A v1 placement's data as v2 (the contracts' upcaster once it exists; until then the
-    plan's rule: pay_basis hourly for an hourly wage, else salary), validated by the v2 model
-    where there is one, so that the dict is what the ledger would keep of a v2 event."""
-    from contracts import registry, upcasting
-
-    step = upcasting.UPCASTERS.get("placement.reported.v1")
-    if step is not None:
-        v2 = step[1](data)
-    else:
-        v2 = {**data, "pay_basis": "hourly" if data["wage"]["unit"] == "hour" else "salary"}
-    model = registry.PAYLOADS.get("placement.reported.v2")
-    return v2 if model is None else json.loads(model.model_validate(v2).model_dump_json())
+    """A v1 placement's data as v2, as the ledger would keep a v2 event: the contracts' upcaster,
+    then through the v2 model and its JSON (every field, nulls included)."""
+    v2 = upcasting.placement_reported_v1_to_v2(data)
+    return json.loads(events.PlacementReportedV2.model_validate(v2).model_dump_json())
 
 
 def test_a_v1_placement_and_its_v2_form_give_the_same_projection(referrals) -> None:  # type: ignore[no-untyped-def]
+    """Over the benchmark's hires (its placements are v1)."""
     hires = 0
     for rid, found in referrals.items():
         if not any(e.event_type == "placement.reported.v1" for e in found):
@@ -298,3 +291,23 @@ def test_an_offer_tells_the_partner_its_kind_of_job() -> None:
         LedgerEvent("offer.extended.v2", t + timedelta(days=9), "e", offer, None),
     ])
     assert got.partner_status == projection.PartnerStatus("offered", {"employment_type": "internship"})
+
+
+def test_the_published_fixtures_of_a_v2_placement_and_a_1_2_check_in_project() -> None:
+    """The contracts' golden examples (contracts/fixtures), read as the ledger keeps them."""
+    from pathlib import Path
+
+    import contracts
+
+    root = Path(contracts.__file__).parent / "fixtures"
+    found = [stored(Envelope.model_validate_json((root / path).read_text()))
+             for path in ("placement.reported/2.0.json", "retention.checked/1.2.json")]
+    found[1] = LedgerEvent(found[1].event_type, found[1].occurred_at + timedelta(days=1), found[1].employer_id,
+                           found[1].data, found[1].partner_id)  # the fixtures share their time
+    record = projection.project("ref_golden", found).record
+    p, (c,) = record.placement, record.checkins
+    assert (p.employment_type, p.apprenticeship_registered, p.hourly_wage, p.end_date) == (
+        "apprenticeship", True, Decimal("21.50"), date(2027, 11, 30))
+    assert (p.predictable_schedule, p.advance_notice_days, p.other_benefits) == (True, 14, ("transit pass",))
+    assert (c.milestone_days, c.hourly_wage, c.promoted, c.job_title) == (90, Decimal("34.50"), True,
+                                                                          "Senior Web Developer")
