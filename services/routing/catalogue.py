@@ -56,6 +56,7 @@ from services.routing.domain import (
 NEAREST_POOL = 50  # openings weighed for "nearest" when none fits: those sharing the most required skills
 _SHARED = {c * (c - 1) // 2: c for c in range(2, bounds.SKILLS_MAX + 2)}  # in how many pairs of skills an opening sharing c lies -> c
 _PAIRS_KEPT = 50_000  # pairs of skills whose openings an Index keeps (then it starts again): a few MB at most
+_PROFILES_KEPT = 10_000  # profiles whose ranking (and nearest openings) an Index keeps (then it starts again)
 
 # A profile: everything of a candidate that a score or a fit depends on.
 ProfileKey = tuple[frozenset[str], frozenset[str], object, object, object]
@@ -111,6 +112,11 @@ class Index:
         self.requiring_at: dict[str, frozenset[int]] = {
             s: frozenset(self.order[i] for i in ids) for s, ids in self.requiring.items()}
         self._pairs: dict[tuple[str, str], tuple[int, ...]] = {}  # (skill, skill) -> positions requiring both
+        # What a profile gets against every opening of this index, for as long as it is the
+        # process's index (`Catalogue.ranking`, `Catalogue.unmatched`): slots and partners are
+        # not in it, so every batch whose snapshot saw all these openings open reuses it.
+        self.rankings: dict[ProfileKey, Ranking] = {}
+        self.unmatched: dict[ProfileKey, Unmatched] = {}
         by_occupation: dict[str, set[int]] = defaultdict(set)
         for i, code in self.occupation.items():
             by_occupation[code].add(self.order[i])
@@ -316,9 +322,13 @@ class Catalogue:
 
     def ranking(self, candidate: Candidate) -> Ranking:
         key = profile_of(candidate)
-        found = self._rankings.get(key)
+        # A snapshot that saw every indexed opening open ranks as any other such snapshot did.
+        rankings = self._rankings if self._partial else self.index.rankings
+        found = rankings.get(key)
         if found is None:
-            found = self._rankings[key] = rank(self.index, candidate, self.remaining if self._partial else None)
+            if len(rankings) >= _PROFILES_KEPT:
+                rankings.clear()
+            found = rankings[key] = rank(self.index, candidate, self.remaining if self._partial else None)
         return found
 
     def take(self, opening_id: str, partner_id: str) -> None:
@@ -335,11 +345,14 @@ class Catalogue:
         the candidate excludes nothing; only the openings it names are materialized."""
         plain = not (candidate.excluded or candidate.excluded_employers)
         key = profile_of(candidate)
-        found = self._unmatched.get(key) if plain else None
+        kept = self._unmatched if self._partial else self.index.unmatched
+        found = kept.get(key) if plain else None
         if found is None:
             found = self._nearest_unmatched(candidate)
             if plain:
-                self._unmatched[key] = found
+                if len(kept) >= _PROFILES_KEPT:
+                    kept.clear()
+                kept[key] = found
         return found
 
     def _nearest_unmatched(self, candidate: Candidate) -> Unmatched:
@@ -370,8 +383,10 @@ class Catalogue:
             nearest += [(i, missing.get(i, [])) for i in ids[:NEAREST - len(nearest)]]
             if len(nearest) == NEAREST:
                 break
+        # The postings themselves, not copies with their slots: an unmatched decision's events
+        # name no slots, and the decision is kept for the profile while the slots change.
         return Unmatched(reason, [
-            Near(self.opening(i), sorted(postings[i].required - skills), lacks) for i, lacks in nearest])
+            Near(postings[i], sorted(postings[i].required - skills), lacks) for i, lacks in nearest])
 
 
 def decide_in(catalogue: Catalogue, candidate: Candidate, now: datetime) -> Routed | Unmatched:

@@ -127,6 +127,25 @@ def test_decide_in_decides_in_order_as_decide_does(scenario):  # type: ignore[no
     assert {i: dict(catalogue.taken_by.get(i, {})) for i in tables} == {i: dict(o.taken_by) for i, o in tables.items()}
 
 
+@settings(max_examples=150, deadline=None)
+@given(scenarios(), st.integers(1, 4))
+def test_batches_against_one_index_decide_in_order_as_decide_does(scenario, batches):  # type: ignore[no-untyped-def]
+    """The index keeps each profile's ranking and nearest openings for every batch after (a
+    snapshot of the slots per batch, as `store.Postings` reads it): still `decide` in order."""
+    openings, people = scenario
+    tables = {o.opening_id: o for o in openings}
+    index = Index({o.opening_id: dataclasses.replace(o, remaining=0, taken_by={}) for o in openings})
+    size = max(1, len(people) // batches)
+    for start in range(0, len(people), size):
+        catalogue = Catalogue.of(index, {i: o.remaining for i, o in tables.items()},
+                                 {i: o.taken_by for i, o in tables.items() if o.taken_by})
+        for candidate in people[start:start + size]:
+            expected = reference(tables, candidate, NOW)
+            got = decide_in(catalogue, candidate, NOW)
+            assert published(candidate, got) == published(candidate, expected)
+            assert type(got) is type(expected) and getattr(got, "score", None) == getattr(expected, "score", None)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(postings(), min_size=1, max_size=12), candidates(3))
 def test_a_ranked_score_is_the_score_decide_gives(found, candidate):  # type: ignore[no-untyped-def]
