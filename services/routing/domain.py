@@ -41,6 +41,7 @@ After the first decision (see `decides_again` and `releases_slot`):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -106,6 +107,11 @@ class Near:
     opening: Opening
     missing_required: list[str]
     missing_requirements: list[str] = field(default_factory=list)
+    # What this nearest opening puts in a decision's events, made once (`decision_events`):
+    # "nearest" -> its NearestOpening; the candidate's sorted skills -> its skills-gap
+    # observation, to be given the referral's and partner's ids. A batch keeps a profile's
+    # nearest openings (catalogue.Catalogue.unmatched), so its referrals share these.
+    made: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -288,37 +294,90 @@ def routed(candidate: Candidate, opening: Opening, alternatives: int, fairness: 
     return Routed(opening, _total(parts), matched, missing, explanation, details)
 
 
+_new = object.__new__
+_set = object.__setattr__
+# What the contracts' Id accepts (contracts.bounds: at most ID_MAX characters, no control
+# character but tab, newline and carriage return).
+_NOT_ID_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _an_id(value: object) -> bool:
+    return type(value) is str and len(value) <= bounds.ID_MAX and not _NOT_ID_TEXT.search(value)
+
+
+def _gap_for(candidate: Candidate, template: events.SkillsGapObservedV1) -> events.SkillsGapObservedV1:
+    """`template` (an observation of the same nearest opening by a candidate with the same
+    skills) with this candidate's referral and partner: the same model the constructor makes,
+    without validating again the fields it took from the template. The two ids are checked
+    as the model's validation would; anything else goes through the constructor."""
+    if not (_an_id(candidate.referral_id) and _an_id(candidate.partner_id)):
+        return events.SkillsGapObservedV1(**{**template.__dict__, "referral_id": candidate.referral_id,
+                                             "partner_id": candidate.partner_id})
+    made = _new(events.SkillsGapObservedV1)
+    _set(made, "__dict__", {**template.__dict__, "referral_id": candidate.referral_id,
+                            "partner_id": candidate.partner_id})
+    _set(made, "__pydantic_fields_set__", template.__pydantic_fields_set__)
+    _set(made, "__pydantic_extra__", None)
+    _set(made, "__pydantic_private__", None)
+    return made
+
+
 def gap_observations(candidate: Candidate, decision: Routed | Unmatched) -> list[events.SkillsGapObservedV1]:
     """The decision as skills demand and supply: against the opening routed to, or against
     each of the nearest openings (or, with none near, the target occupation alone)."""
     held = sorted(candidate.skills)
-
-    def seen(opening: Opening | None, code: str, outcome: events.GapOutcome,
-             near: Near | None = None) -> events.SkillsGapObservedV1:
-        return events.SkillsGapObservedV1(
-            referral_id=candidate.referral_id,
-            partner_id=candidate.partner_id,
-            onet_soc_code=code,
-            opening_id=opening.opening_id if opening else None,
-            outcome=outcome,
-            held=held,
-            demanded_required=sorted(opening.required) if opening else [],
-            demanded_preferred=sorted(opening.preferred) if opening else [],
-            # A nearest opening's missing skills and requirements are worked out already (`Near`).
-            missing_required=near.missing_required if near else sorted(opening.required - candidate.skills)
-            if opening else [],
-            missing_preferred=sorted(opening.preferred - candidate.skills) if opening else [],
-            missing_requirements=near.missing_requirements if near else missing_requirements(candidate, opening)
-            if opening else [],
-        )
-
+    if isinstance(decision, Unmatched) and decision.nearest:
+        # A nearest opening's observation depends on the referral only through its ids and
+        # skills: made once per (nearest, skills), then copied with the referral's ids.
+        key = tuple(held)
+        out = []
+        for n in decision.nearest:
+            template = n.made.get(key)
+            if template is None:
+                out.append(template := _gap_observed(candidate, held, n.opening, events.GapOutcome.unmatched, n))
+                n.made[key] = template
+            else:
+                out.append(_gap_for(candidate, template))
+        return out
     if isinstance(decision, Routed):
-        return [seen(decision.opening, decision.opening.onet_soc_code, events.GapOutcome.routed)]
-    if decision.nearest:
-        return [seen(n.opening, n.opening.onet_soc_code, events.GapOutcome.unmatched, n) for n in decision.nearest]
+        return [_gap_observed(candidate, held, decision.opening, events.GapOutcome.routed)]
     if candidate.target_onet_soc_code:
-        return [seen(None, candidate.target_onet_soc_code, events.GapOutcome.unmatched)]
+        return [_gap_observed(candidate, held, None, events.GapOutcome.unmatched)]
     return []
+
+
+def _gap_observed(candidate: Candidate, held: list[str], opening: Opening | None, outcome: events.GapOutcome,
+                  near: Near | None = None) -> events.SkillsGapObservedV1:
+    return events.SkillsGapObservedV1(
+        referral_id=candidate.referral_id,
+        partner_id=candidate.partner_id,
+        onet_soc_code=opening.onet_soc_code if opening else candidate.target_onet_soc_code,
+        opening_id=opening.opening_id if opening else None,
+        outcome=outcome,
+        held=held,
+        demanded_required=sorted(opening.required) if opening else [],
+        demanded_preferred=sorted(opening.preferred) if opening else [],
+        # A nearest opening's missing skills and requirements are worked out already (`Near`).
+        missing_required=near.missing_required if near else sorted(opening.required - candidate.skills)
+        if opening else [],
+        missing_preferred=sorted(opening.preferred - candidate.skills) if opening else [],
+        missing_requirements=near.missing_requirements if near else missing_requirements(candidate, opening)
+        if opening else [],
+    )
+
+
+def _nearest_opening(near: Near) -> events.NearestOpening:
+    """What referral.unmatched says of a nearest opening, made once per `Near` (the model is
+    frozen, and the event takes the instance as it is)."""
+    found = near.made.get("nearest")
+    if found is None:
+        found = near.made["nearest"] = events.NearestOpening(
+            opening_id=near.opening.opening_id,
+            employer_id=near.opening.employer_id,
+            missing_skills=near.missing_required,
+            missing_requirements=near.missing_requirements,
+        )
+    return found
 
 
 def decision_events(
@@ -351,15 +410,7 @@ def decision_events(
             **common,
             reason=decision.reason,
             missing_skills=decision.missing_skills,
-            nearest=[
-                events.NearestOpening(
-                    opening_id=n.opening.opening_id,
-                    employer_id=n.opening.employer_id,
-                    missing_skills=n.missing_required,
-                    missing_requirements=n.missing_requirements,
-                )
-                for n in decision.nearest
-            ],
+            nearest=[_nearest_opening(n) for n in decision.nearest],
             attempt=attempt,
         )
     return [out, *gap_observations(candidate, decision)]
