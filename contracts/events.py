@@ -277,7 +277,7 @@ class Schedule(BaseModel):
     def _range(self) -> Schedule:
         low, high = self.min_hours_per_week, self.max_hours_per_week
         if low is not None and high is not None and high < low:
-            refuse(self, [inconsistent("max_hours_per_week", "is below min_hours_per_week", high)])
+            refuse(self, [inconsistent("max_hours_per_week", "max_hours_per_week is below min_hours_per_week", high)])
         return self
 
 
@@ -313,13 +313,15 @@ class _PostingFields(Protocol):
     @property
     def wage(self) -> Wage: ...
 
-# Each refusal names the field to change (its `loc`), so an entry point's 422 names it too:
-# the gateway's request models apply these same functions.
+# Each refusal names the field to change (its `loc`, and its message starts with it), so an
+# entry point's 422 names it too: the gateway's request models apply these same functions.
+# Their error type, INCONSISTENT, tells a refusal of a combination from that of one value.
+INCONSISTENT = "inconsistent"
 
 
 def inconsistent(field: str | tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
     loc = (field,) if isinstance(field, str) else field
-    return InitErrorDetails(type=PydanticCustomError("inconsistent", message), loc=loc, input=value)
+    return InitErrorDetails(type=PydanticCustomError(INCONSISTENT, message), loc=loc, input=value)
 
 
 def refuse(model: object, errors: list[InitErrorDetails]) -> None:
@@ -332,13 +334,13 @@ def pay_refusals(pay_basis: PayBasis | None, wage: Wage | None, *, wage_required
     """A wage and its pay basis agree: none when unpaid (and one otherwise, if required), by the
     hour when hourly, by a longer period when a salary."""
     if pay_basis is PayBasis.unpaid:
-        return [] if wage is None else [inconsistent("wage", "must be null when pay_basis is unpaid", wage.amount)]
+        return [] if wage is None else [inconsistent("wage", "wage must be null when pay_basis is unpaid", wage.amount)]
     if wage is None:
-        return [inconsistent("wage", "is required unless pay_basis is unpaid", None)] if wage_required else []
+        return [inconsistent("wage", "wage is required unless pay_basis is unpaid", None)] if wage_required else []
     if pay_basis is PayBasis.hourly and wage.unit is not WageUnit.hour:
-        return [inconsistent(("wage", "unit"), "must be hour when pay_basis is hourly", wage.unit.value)]
+        return [inconsistent(("wage", "unit"), "wage.unit must be hour when pay_basis is hourly", wage.unit.value)]
     if pay_basis is PayBasis.salary and wage.unit is WageUnit.hour:
-        return [inconsistent(("wage", "unit"), "must be week, month or year when pay_basis is salary", "hour")]
+        return [inconsistent(("wage", "unit"), "wage.unit must be week, month or year when pay_basis is salary", "hour")]
     return []
 
 
@@ -349,10 +351,13 @@ def kind_refusals(
     found = []
     if apprenticeship_registered is not None and employment_type is not EmploymentKind.apprenticeship:
         found.append(inconsistent(
-            "apprenticeship_registered", "is only for employment_type apprenticeship", apprenticeship_registered
+            "apprenticeship_registered", "apprenticeship_registered is only for employment_type apprenticeship",
+            apprenticeship_registered,
         ))
     if engagement_hours is not None and employment_type is not EmploymentKind.micro_internship:
-        found.append(inconsistent("engagement_hours", "is only for employment_type micro_internship", engagement_hours))
+        found.append(inconsistent(
+            "engagement_hours", "engagement_hours is only for employment_type micro_internship", engagement_hours
+        ))
     return found
 
 
@@ -361,7 +366,7 @@ def terms_refusals(terms: _TermsFields) -> list[InitErrorDetails]:
     found = kind_refusals(terms.employment_type, terms.apprenticeship_registered, terms.engagement_hours)
     found += pay_refusals(terms.pay_basis, terms.wage, wage_required=True)
     if terms.end_date is not None and terms.end_date < terms.start_date:
-        found.append(inconsistent("end_date", "is before start_date", terms.end_date.isoformat()))
+        found.append(inconsistent("end_date", "end_date is before start_date", terms.end_date.isoformat()))
     return found
 
 
@@ -370,7 +375,7 @@ def posting_refusals(posting: _PostingFields) -> list[InitErrorDetails]:
     opening's wage (which stays required: it is 0)."""
     found = kind_refusals(posting.employment_type, posting.apprenticeship_registered, posting.engagement_hours)
     if not posting.paid and posting.wage.amount != 0:
-        found.append(inconsistent("paid", "false needs wage.amount 0 (an unpaid opening has no wage)", False))
+        found.append(inconsistent("paid", "paid false needs wage.amount 0 (an unpaid opening has no wage)", False))
     return found
 
 

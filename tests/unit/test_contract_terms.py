@@ -123,7 +123,7 @@ def test_a_check_in_may_say_what_the_job_is_by_now():
     assert (bare.job_title, bare.promoted, bare.pay_basis, bare.benefits, bare.schedule) == (None,) * 5
     assert events.RetentionCheckedV1.model_validate({**base, "pay_basis": "salary"}).wage is None  # wage unknown
     assert refused(events.RetentionCheckedV1, {**base, "pay_basis": "unpaid", "wage": {"amount": "1", "unit": "hour"}}) \
-        == {"wage": "must be null when pay_basis is unpaid"}
+        == {"wage": "wage must be null when pay_basis is unpaid"}
     assert list(refused(events.RetentionCheckedV1, {**base, "pay_basis": "salary",
                                                     "wage": {"amount": "34", "unit": "hour"}})) == ["wage.unit"]
 
