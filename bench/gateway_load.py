@@ -117,8 +117,8 @@ EXPECTED_TYPES = {
     events.ReferralAcknowledgedV1.event_type,
     events.InterviewScheduledV1.event_type,
     events.InterviewCompletedV1.event_type,
-    events.OfferExtendedV1.event_type,
-    events.PlacementReportedV1.event_type,
+    events.OfferExtendedV2.event_type,
+    events.PlacementReportedV2.event_type,
 }
 DETAIL_SHARE, INBOX_SHARE, REPLAY_SHARE = 0.30, 0.10, 0.05
 MAX_REFERRALS, MAX_CONCURRENCY = 100_000, 1024

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from contracts import bounds, events
@@ -32,6 +32,9 @@ from services.employer_gateway.domain import InvalidTransition, Referral, State
 from services.employer_gateway.grouped import ActionGroups, refused
 
 router = APIRouter(prefix="/v1", tags=["employers"])
+# Fields that each are valid but contradict each other (a wage on unpaid work, engagement hours on
+# a full-time job): their own problem type, which no JSON Schema can rule out beforehand.
+problems.name_validation_error(events.INCONSISTENT, "inconsistent", "Fields contradict each other")
 Caller = Annotated[Principal, Depends(principal)]
 ACTION_ERRORS = problems.responses(400, 401, 403, 404, 409, 422)
 
@@ -50,6 +53,23 @@ RequiredCredentials = Annotated[
 DegreeRequired = Annotated[
     events.DegreeLevel | None, Field(description="Minimum degree; only if you make a degree mandatory.")
 ]
+Kind = Annotated[
+    events.EmploymentKind | None, Field(description="Full-time, part-time, internship, micro-internship or apprenticeship.")
+]
+Registered = Annotated[
+    bool | None, Field(description="Apprenticeships only: whether it is a registered apprenticeship.")
+]
+Paid = Annotated[bool, Field(description="false: unpaid (an unpaid internship), with a wage of 0.")]
+Engagement = Annotated[
+    events.EngagementHours | None, Field(description="Micro-internships only: the project's hours in all.")
+]
+ScheduleIn = Annotated[events.Schedule | None, Field(description="When the work happens, and how far ahead it is known.")]
+BenefitsIn = Annotated[events.Benefits | None, Field(description="Benefits offered.")]
+
+
+def _unpaid_without_wage(pay_basis: events.PayBasis | None, wage: events.Wage | None) -> events.Wage | None:
+    """The wage to keep: an unpaid job's wage of 0 is no wage (the contracts carry none)."""
+    return None if pay_basis is events.PayBasis.unpaid and wage is not None and wage.amount == 0 else wage
 
 
 class OpeningIn(BaseModel):
@@ -64,13 +84,31 @@ class OpeningIn(BaseModel):
     remote: bool = False
     required_credentials: RequiredCredentials = Field(default_factory=list)
     degree_required: DegreeRequired = None
+    employment_type: Kind = None
+    apprenticeship_registered: Registered = None
+    paid: Paid = True
+    engagement_hours: Engagement = None
+    schedule: ScheduleIn = None
+    benefits: BenefitsIn = None
+
+    @model_validator(mode="after")
+    def consistent(self) -> OpeningIn:
+        events.refuse(self, events.posting_refusals(self))
+        return self
+
+
+# Posting fields whose null means something (not said, none): a PATCH may set them to null.
+NULLABLE = frozenset({
+    "degree_required", "employment_type", "apprenticeship_registered", "engagement_hours", "schedule", "benefits"
+})
 
 
 class OpeningPatch(BaseModel):
     """The parts of the posting to change; what is left out stays as it is."""
 
     # The document says what the validator below checks: at least one field, and null only
-    # for degree_required (SkipJsonSchema: None is the default of a field left out, never a value).
+    # for the NULLABLE ones (SkipJsonSchema: None is the default of a field left out, never a
+    # value). Whether the changed posting is consistent is checked with the rest of it.
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
     title: Title | SkipJsonSchema[None] = None
     onet_soc_code: SocCode | SkipJsonSchema[None] = None
@@ -82,12 +120,18 @@ class OpeningPatch(BaseModel):
     remote: bool | SkipJsonSchema[None] = None
     required_credentials: RequiredCredentials | SkipJsonSchema[None] = None
     degree_required: DegreeRequired = Field(default=None, description="null: no degree is mandatory any more.")
+    employment_type: Kind = None
+    apprenticeship_registered: Registered = None
+    paid: Paid | SkipJsonSchema[None] = None
+    engagement_hours: Engagement = None
+    schedule: ScheduleIn = None
+    benefits: BenefitsIn = None
 
     @model_validator(mode="after")
     def something_and_no_nulls(self) -> OpeningPatch:
         if not self.model_fields_set:
             raise ValueError("nothing to update")
-        nulls = sorted(f for f in self.model_fields_set if f != "degree_required" and getattr(self, f) is None)
+        nulls = sorted(f for f in self.model_fields_set if f not in NULLABLE and getattr(self, f) is None)
         if nulls:
             raise ValueError(f"{', '.join(nulls)} cannot be null")
         return self
@@ -119,14 +163,39 @@ class InterviewOutcomeIn(BaseModel):
 
 
 class TermsIn(BaseModel):
+    """A job's terms. Inconsistent terms are a 422 naming the field: a wage with pay_basis
+    unpaid (a wage of 0 is taken as none), none otherwise, engagement_hours on anything but a
+    micro-internship, apprenticeship_registered on anything but an apprenticeship, an
+    end_date before the start_date."""
+
     model_config = ConfigDict(extra="forbid")
     job_title: bounds.Name = Field(min_length=1)
     onet_soc_code: bounds.OnetSoc
-    wage: events.Wage
-    hours_per_week: float = Field(gt=0, le=80)
-    employment_type: events.EmploymentType
+    employment_type: events.EmploymentKind
+    apprenticeship_registered: Registered = None
+    pay_basis: events.PayBasis | None = Field(
+        default=None,
+        description="How the job is paid. Left out: hourly for a wage by the hour, salary for any other. `unpaid`:"
+        " no wage.",
+    )
+    wage: events.Wage | None = Field(default=None, description="Required unless pay_basis is unpaid.")
+    hours_per_week: events.HoursPerWeek | None = None
+    engagement_hours: Engagement = None
+    schedule: ScheduleIn = None
     benefits: events.Benefits = Field(default_factory=events.Benefits)
     start_date: date
+    end_date: date | None = Field(default=None, description="Last day, for work that ends (an internship, a project).")
+
+    @model_validator(mode="after")
+    def consistent(self) -> TermsIn:
+        self.wage = _unpaid_without_wage(self.pay_basis, self.wage)
+        if self.pay_basis is None:
+            if self.wage is None:
+                events.refuse(self, [events.inconsistent("wage", "wage is required unless pay_basis is unpaid", None)])
+            else:
+                self.pay_basis = events.v1_pay_basis(self.wage.unit)
+        events.refuse(self, events.terms_refusals(self))  # pay_basis is set by now
+        return self
 
     def terms(self) -> domain.Terms:
         return domain.Terms(**{f: getattr(self, f) for f in TermsIn.model_fields})
@@ -165,6 +234,17 @@ class RetentionIn(BaseModel):
     checked_on: date = Field(description="Not before the start date plus the milestone's days; not in the future.")
     wage: events.Wage | None = None
     hours_per_week: float | None = Field(default=None, gt=0, le=80)
+    job_title: bounds.Name | None = Field(default=None, min_length=1, description="The job's title by now, if it changed.")
+    promoted: bool | None = Field(default=None, description="Promoted since the placement.")
+    pay_basis: events.PayBasis | None = Field(default=None, description="How the job is paid by now (unpaid: no wage).")
+    benefits: BenefitsIn = None
+    schedule: ScheduleIn = None
+
+    @model_validator(mode="after")
+    def consistent(self) -> RetentionIn:
+        self.wage = _unpaid_without_wage(self.pay_basis, self.wage)
+        events.refuse(self, events.pay_refusals(self.pay_basis, self.wage, wage_required=False))
+        return self
 
 
 class SeparationIn(BaseModel):
@@ -225,6 +305,8 @@ async def _change_opening(
             raise problems.Problem(
                 409, "capacity-below-routed", "Capacity below the referrals routed", str(exc), routed=exc.routed
             ) from None
+        except ValidationError as exc:  # the changed posting contradicts the rest of it
+            raise problems.invalid(exc.errors()) from None
 
     fingerprint = {"path": request_path(request), "body": body.model_dump(mode="json", exclude_unset=True)}
     return await idempotency.run_once(pool_of(request), who, key, fingerprint, effect)
@@ -502,7 +584,9 @@ async def retention(
         idempotency_key,
         body,
         lambda r: r.check_retention(
-            body.milestone_days, body.still_employed, body.checked_on, body.wage, body.hours_per_week
+            body.milestone_days, body.still_employed, body.checked_on, body.wage, body.hours_per_week,
+            job_title=body.job_title, promoted=body.promoted, pay_basis=body.pay_basis, benefits=body.benefits,
+            schedule=body.schedule,
         ),
     )
 

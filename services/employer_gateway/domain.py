@@ -101,15 +101,22 @@ class Interview:
 
 @dataclass
 class Terms:
-    """A job's terms, as an offer states them and a placement reports them."""
+    """A job's terms, as an offer states them and a placement reports them (the fields of
+    offer.extended and placement.reported 2.0, which check that they agree: a wage exactly
+    when paid, engagement hours only for a micro-internship, and so on)."""
 
     job_title: str
     onet_soc_code: str
-    wage: events.Wage
-    hours_per_week: float
-    employment_type: events.EmploymentType
+    wage: events.Wage | None  # None exactly when unpaid
+    hours_per_week: float | None
+    employment_type: events.EmploymentKind
     benefits: events.Benefits
     start_date: date
+    pay_basis: events.PayBasis
+    apprenticeship_registered: bool | None = None
+    engagement_hours: int | None = None
+    end_date: date | None = None
+    schedule: events.Schedule | None = None
 
     def fields(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
@@ -221,11 +228,12 @@ class Referral:
 
     # --- offer and hire
 
-    def extend_offer(self, offer_id: str, terms: Terms, expires_on: date | None) -> events.OfferExtendedV1:
+    def extend_offer(self, offer_id: str, terms: Terms, expires_on: date | None) -> events.OfferExtendedV2:
         self._check("extend_offer")
+        event = events.OfferExtendedV2(**self._ids(), offer_id=offer_id, **terms.fields(), expires_on=expires_on)
         self.offers[offer_id] = Offer(offer_id, terms, expires_on)
         self.state = State.offered
-        return events.OfferExtendedV1(**self._ids(), offer_id=offer_id, **terms.fields(), expires_on=expires_on)
+        return event
 
     def record_offer_declined(
         self, offer_id: str, reason: events.OfferDeclineReason, detail: str | None
@@ -238,9 +246,9 @@ class Referral:
         self.state = State.offer_declined
         return events.OfferDeclinedV1(**self._ids(), offer_id=offer_id, reason=reason, detail=detail)
 
-    def report_placement(self, terms: Terms) -> events.PlacementReportedV1:
+    def report_placement(self, terms: Terms) -> events.PlacementReportedV2:
         self._check("report_placement")
-        event = events.PlacementReportedV1(**self._ids(), **terms.fields())
+        event = events.PlacementReportedV2(**self._ids(), **terms.fields())
         self.state = State.placed
         self.employment = Employment(terms.start_date)
         return event
@@ -254,9 +262,16 @@ class Referral:
         checked_on: date,
         wage: events.Wage | None = None,
         hours_per_week: float | None = None,
+        *,
+        job_title: str | None = None,
+        promoted: bool | None = None,
+        pay_basis: events.PayBasis | None = None,
+        benefits: events.Benefits | None = None,
+        schedule: events.Schedule | None = None,
     ) -> events.RetentionCheckedV1:
         """A check-in for one milestone (30, 90 or 180 days after the start date), once, not
-        before the milestone. Not employed any more ends the employment (`separated`)."""
+        before the milestone, with what is known of the job by then (each None: not said).
+        Not employed any more ends the employment (`separated`)."""
         self._check("check_retention")
         assert self.employment is not None  # placed
         if milestone_days in self.employment.checked:
@@ -275,6 +290,11 @@ class Referral:
             checked_on=checked_on,
             wage=wage,
             hours_per_week=hours_per_week,
+            job_title=job_title,
+            promoted=promoted,
+            pay_basis=pay_basis,
+            benefits=benefits,
+            schedule=schedule,
         )
         self.employment.checked[milestone_days] = still_employed
         if not still_employed:
@@ -427,6 +447,8 @@ def update_opening(
 
     `routed` is how many referrals routed to the opening are still in play (not withdrawn or
     declined): a new capacity may not be below it. A capacity left as it is is not checked.
+    Changes that contradict the rest of the posting (engagement hours on an opening that is no
+    micro-internship, unpaid with a wage) raise the contract's ValidationError, at the field.
     """
     _check_opening("update", opening)
     if unknown := set(changes) - POSTING_FIELDS:

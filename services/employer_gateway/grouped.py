@@ -49,7 +49,7 @@ def answer_of(acted: application.Acted, status: int) -> Answer:
         "state": acted.state.value,
         "event": {"id": str(acted.envelope.id), "type": acted.envelope.type},
         **({"interview_id": event.interview_id} if isinstance(event, events.InterviewScheduledV1) else {}),
-        **({"offer_id": event.offer_id} if isinstance(event, events.OfferExtendedV1) else {}),
+        **({"offer_id": event.offer_id} if isinstance(event, events.OfferExtendedV2) else {}),
     })
 
 

@@ -6,6 +6,7 @@ import json
 from datetime import date, datetime
 
 import asyncpg
+from pydantic import BaseModel
 
 from contracts import events
 from services.employer_gateway.domain import (
@@ -351,26 +352,38 @@ def referral_of(row: asyncpg.Record) -> Referral:
 
 
 def terms_from(doc: dict) -> Terms:
+    """An offer's terms as stored. Offers stored before offer.extended 2.0 have no pay basis
+    (their wage's unit gives it, as the contract's upcaster does) and none of 2.0's other fields
+    (None: not said); their benefits are the basic three."""
+    wage = events.Wage.model_validate(doc["wage"]) if doc.get("wage") is not None else None
+    schedule = doc.get("schedule")
+    end_date = doc.get("end_date")
     return Terms(
         job_title=doc["job_title"],
         onet_soc_code=doc["onet_soc_code"],
-        wage=events.Wage.model_validate(doc["wage"]),
-        hours_per_week=doc["hours_per_week"],
-        employment_type=events.EmploymentType(doc["employment_type"]),
+        wage=wage,
+        hours_per_week=doc.get("hours_per_week"),
+        employment_type=events.EmploymentKind(doc["employment_type"]),
         benefits=events.Benefits.model_validate(doc["benefits"]),
         start_date=date.fromisoformat(doc["start_date"]),
+        pay_basis=events.PayBasis(doc["pay_basis"]) if "pay_basis" in doc else events.v1_pay_basis(doc["wage"]["unit"]),
+        apprenticeship_registered=doc.get("apprenticeship_registered"),
+        engagement_hours=doc.get("engagement_hours"),
+        end_date=date.fromisoformat(end_date) if end_date else None,
+        schedule=events.Schedule.model_validate(schedule) if schedule is not None else None,
     )
 
 
 def _terms_json(terms: Terms) -> str:
-    return json.dumps(
-        {
-            **terms.fields(),
-            "wage": terms.wage.model_dump(mode="json"),
-            "benefits": terms.benefits.model_dump(mode="json"),
-            "start_date": terms.start_date.isoformat(),
-        }
-    )
+    return json.dumps({name: _plain(value) for name, value in terms.fields().items()})
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 # The referral's row and everything hanging off it, in one statement. Rows whose values did

@@ -22,14 +22,15 @@ PARTNER, OTHER_PARTNER = "forge-coding-bootcamp", "northside-tech-collective"
 EMPLOYER, OTHER_EMPLOYER = "civic-data-labs", "harborview-health"
 
 # The lifecycle of a hired referral, in the order the events happened. Intake publishes the
-# newest version of referral.submitted (v2 since the contracts evolved; v1 is upcast).
+# newest version of referral.submitted (v2 since the contracts evolved; v1 is upcast), and the
+# gateway the newest placement.reported (v2 since issue 15).
 HIRED_PATH = [
     latest_type("referral.submitted.v1"),
     "referral.routed.v1",
     "referral.acknowledged.v1",
     "interview.scheduled.v1",
     "interview.completed.v1",
-    "placement.reported.v1",
+    latest_type("placement.reported.v1"),
 ]
 
 
@@ -96,7 +97,7 @@ async def test_referral_from_opening_to_placement(api: Api) -> None:
 
     r = await api.act(EMPLOYER, referral_id, "placement", placement_body())
     assert r.status_code == 200, r.text
-    assert (r.json()["state"], r.json()["event"]["type"]) == ("placed", "placement.reported.v1")
+    assert (r.json()["state"], r.json()["event"]["type"]) == ("placed", HIRED_PATH[-1])
 
     # Outcomes' ledger closes the loop.
     timeline = await api.wait_timeline(

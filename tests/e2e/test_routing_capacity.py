@@ -1,7 +1,8 @@
 """A hire across the running network (issue 14): the employer reports a placement through
 the gateway, the partner then withdraws the referral through intake, and routing, which learns
 of each on its own topic, keeps the placed referral's slot, so the next candidate who fits is
-not sent to the full opening; outcomes shows the partner the hire's wage band, not its wage."""
+not sent to the full opening; outcomes shows the partner the hire's wage band, not its wage. The
+hire is a paid internship (placement.reported.v2, issue 15): a slot is a slot, whatever the kind."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ EMPLOYER = "civic-data-labs"
 PARTNER = "northside-tech-collective"
 TERMS = {
     "job_title": "Junior Developer", "onet_soc_code": "15-1252.00", "wage": {"amount": "31.75", "unit": "hour"},
-    "hours_per_week": 40, "employment_type": "full_time", "start_date": (date.today() + timedelta(days=14)).isoformat(),
+    "hours_per_week": 40, "employment_type": "internship", "pay_basis": "hourly",
+    "start_date": (date.today() + timedelta(days=14)).isoformat(),
+    "end_date": (date.today() + timedelta(days=98)).isoformat(),
 }
 
 
@@ -51,12 +54,13 @@ async def test_a_hire_keeps_its_slot_when_the_partner_withdraws_the_referral(api
     assert nxt.type == "referral.unmatched.v1" and nxt.data["reason"] == "openings that fit are full", nxt.data
 
     # Outcomes' timeline of the hire: the partner gets the closed loop's wage band, the employer its figure.
-    await api.wait_timeline(hired, lambda t: any(e["type"] == "placement.reported.v1" for e in t["events"]),
+    await api.wait_timeline(hired, lambda t: any(e["type"] == "placement.reported.v2" for e in t["events"]),
                             "the placement recorded")
     seen = {}
     for ref in (f"partner:{PARTNER}", f"employer:{EMPLOYER}"):
         r = await api.timeline(hired, ref)
         assert r.status_code == 200, r.text
-        seen[ref.split(":")[0]] = next(e["data"] for e in r.json()["events"] if e["type"] == "placement.reported.v1")
+        seen[ref.split(":")[0]] = next(e["data"] for e in r.json()["events"] if e["type"] == "placement.reported.v2")
     assert seen["partner"]["wage_band"] == "$30-40/hour" and "wage" not in seen["partner"], seen
+    assert (seen["partner"]["employment_type"], seen["partner"]["end_date"]) == ("internship", TERMS["end_date"]), seen
     assert seen["employer"]["wage"]["amount"] == "31.75" and "wage_band" not in seen["employer"], seen

@@ -133,7 +133,7 @@ async def test_an_offer_repeated_with_the_same_idempotency_key_is_one_offer(gate
         answers = [await http.post(f"/v1/referrals/{r_id}/offers", json=TERMS, headers={"Idempotency-Key": "offer-1"})
                    for _ in range(2)]
     assert [a.status_code for a in answers] == [201, 201] and answers[0].json() == answers[1].json()
-    offers = [e for e in await employer_events(gateway_pool) if e.type == "offer.extended.v1"]
+    offers = [e for e in await employer_events(gateway_pool) if e.type == "offer.extended.v2"]
     assert len(offers) == 1 and offers[0].data["offer_id"] == answers[0].json()["offer_id"]
 
 

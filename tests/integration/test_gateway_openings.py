@@ -34,6 +34,9 @@ POSTING = {
     "required_credentials": [{"name": "OSHA 10", "ctdl_id": "ce-0a1b"}],
     "degree_required": "associate",
 }
+# What a posting carries when it says nothing of these (opening.posted 1.3).
+UNSAID = {"employment_type": None, "apprenticeship_registered": None, "paid": True, "engagement_hours": None,
+          "schedule": None, "benefits": None}
 
 
 @pytest.fixture
@@ -91,7 +94,7 @@ async def test_an_update_stores_and_publishes_the_whole_posting(gateway_pool):
         assert (posted.type, update.type) == ("opening.posted.v1", "opening.updated.v1")
         assert str(update.id) == body["event"]["id"] and update.subject == oid
         # The whole posting as it now is, unchanged parts included.
-        assert update.data == {"opening_id": oid, "employer_id": "emp1", **expected}
+        assert update.data == {"opening_id": oid, "employer_id": "emp1", **expected, **UNSAID}
         item = (await listed(http))[oid]
         assert {k: item[k] for k in POSTING} == expected
 
@@ -99,7 +102,7 @@ async def test_an_update_stores_and_publishes_the_whole_posting(gateway_pool):
         r = await http.patch(f"/v1/openings/{oid}", json={"required_credentials": []})
         assert r.status_code == 200, r.text
         last = (await opening_events(gateway_pool))[-1]
-        assert last.data == {"opening_id": oid, "employer_id": "emp1", **expected, "required_credentials": []}
+        assert last.data == {"opening_id": oid, "employer_id": "emp1", **expected, **UNSAID, "required_credentials": []}
 
 
 @pytest.mark.parametrize(

@@ -28,9 +28,24 @@ TERMS = Terms(
     onet_soc_code="15-1252.00",
     wage=events.Wage(amount="31.50", unit="hour"),
     hours_per_week=40,
-    employment_type=events.EmploymentType.full_time,
+    employment_type=events.EmploymentKind.full_time,
     benefits=events.Benefits(health=True),
     start_date=date(2026, 1, 5),
+    pay_basis=events.PayBasis.hourly,
+)
+# Every field an offer may carry since offer.extended 2.0.
+MICRO = Terms(
+    job_title="Data Cleanup Project",
+    onet_soc_code="15-1254.00",
+    wage=None,
+    hours_per_week=None,
+    employment_type=events.EmploymentKind.micro_internship,
+    benefits=events.Benefits(other=["laptop"], childcare=True),
+    start_date=date(2026, 1, 5),
+    pay_basis=events.PayBasis.unpaid,
+    engagement_hours=40,
+    end_date=date(2026, 1, 30),
+    schedule=events.Schedule(predictable=False, variable_hours=True, max_hours_per_week=15),
 )
 
 
@@ -55,13 +70,16 @@ async def test_everything_saved_is_loaded_back(gateway_pool, consumer) -> None: 
         referral.cancel_interview("int_a", events.CancelledBy.candidate, None)
         referral.schedule_interview("int_b", when + timedelta(days=1), events.InterviewMode.in_person)
         referral.record_interview_outcome("int_b", events.InterviewOutcome.advanced)
-        referral.extend_offer("off_a", TERMS, date(2026, 3, 20))
+        referral.extend_offer("off_a", MICRO, date(2026, 3, 20))
+        referral.state = State.interviewing  # a second offer, on other terms
+        referral.extend_offer("off_b", TERMS, None)
         referral.report_placement(TERMS)
         await store.save(conn, referral)
     async with gateway_pool.acquire() as conn, conn.transaction():
         again, partner_again = await store.load(conn, referral_id, EMPLOYER)
     assert partner_again == partner == "p1"
     assert again == referral  # state, interviews, offers and employment, field by field
+    assert again.offers["off_a"].terms == MICRO and again.offers["off_b"].terms == TERMS
     assert again.state is State.placed and again.employment.start_date == TERMS.start_date
     assert await store.load(gateway_pool, referral_id, "someone-else") is None  # type: ignore[arg-type]
 
@@ -131,3 +149,29 @@ async def test_the_detail_and_the_inbox_show_the_contact_only_where_it_is_shared
     async with gateway_pool.acquire() as conn:
         _, hidden = await store.referral_detail(conn, referral_id, EMPLOYER)
     assert hidden is None
+
+
+async def test_an_offer_stored_before_offer_extended_2_0_still_loads_and_shows(gateway_pool, consumer) -> None:  # noqa: F811
+    referral_id = await a_referral(consumer)
+    async with gateway_pool.acquire() as conn, conn.transaction():
+        referral, _ = await store.load(conn, referral_id, EMPLOYER)
+        referral.acknowledge()
+        referral.extend_offer("off_old", TERMS, None)
+        await store.save(conn, referral)
+        # The terms as the gateway stored them before 2.0: no pay basis nor any field 2.0 added.
+        old = {"job_title": "Analyst", "onet_soc_code": "15-2051.00", "wage": {"amount": "58760.00", "unit": "year",
+               "currency": "USD"}, "hours_per_week": 37.5, "employment_type": "part_time",
+               "benefits": {"health": True, "retirement": False, "paid_leave": True}, "start_date": "2026-01-05"}
+        await conn.execute("UPDATE offers SET terms = $1::jsonb WHERE offer_id = 'off_old'", json.dumps(old))
+    async with gateway_pool.acquire() as conn, conn.transaction():
+        loaded, _ = await store.load(conn, referral_id, EMPLOYER)
+        terms = loaded.offers["off_old"].terms
+        assert (terms.pay_basis, terms.hours_per_week, terms.employment_type) == ("salary", 37.5, "part_time")
+        assert terms.benefits == events.Benefits(health=True, paid_leave=True)
+        assert (terms.apprenticeship_registered, terms.engagement_hours, terms.end_date, terms.schedule) == (None,) * 4
+        loaded.report_placement(terms)  # and it can still be placed on, as v2
+        await store.save(conn, loaded)
+    detail, _ = await store.referral_detail(gateway_pool, referral_id, EMPLOYER)
+    (offer,) = detail["offers"]
+    assert offer["pay_basis"] == "salary" and offer["wage"]["amount"] == "58760.00" and offer["schedule"] is None
+    assert offer["benefits"]["dental"] is False and offer["employment_type"] == "part_time"

@@ -28,11 +28,21 @@ async def routing(make_pool) -> EventConsumer:  # type: ignore[no-untyped-def]
     return await shared.consumer_for(make_pool, ROUTING)
 
 
-def placement(ref: str, oid: str = "opn1") -> events.PlacementReportedV1:
+def placement(ref: str, oid: str = "opn1") -> events.PlacementReportedV2:
+    """An unpaid micro-internship, as the gateway reports placements since issue 15."""
+    return events.PlacementReportedV2(
+        referral_id=ref, employer_id="emp1", opening_id=oid, job_title="Dev", onet_soc_code="15-1252.00",
+        employment_type=events.EmploymentKind.micro_internship, pay_basis=events.PayBasis.unpaid, wage=None,
+        engagement_hours=40, benefits=events.Benefits(), start_date=date(2027, 1, 4),
+    )
+
+
+def placement_v1(ref: str, oid: str = "opn1") -> events.PlacementReportedV1:
+    """As the gateway reported placements before issue 15: still read, through the upcaster."""
     return events.PlacementReportedV1(
         referral_id=ref, employer_id="emp1", opening_id=oid, job_title="Dev", onet_soc_code="15-1252.00",
         wage=events.Wage(amount="30", unit="hour"), hours_per_week=40, employment_type=events.EmploymentType.full_time,
-        benefits=events.Benefits(), start_date=date(2027, 1, 4),
+        benefits=events.BasicBenefits(), start_date=date(2027, 1, 4),
     )
 
 
@@ -54,7 +64,7 @@ async def test_a_placed_referral_keeps_its_slot_and_its_fair_share_when_withdraw
     # Young opening of 2: each partner may hold one slot (fair share).
     await deliver(routing, opening("opn1", ["python"], capacity=2))
     await deliver(routing, referral("placed", "python", partner="p1"))
-    await deliver(routing, placement("placed"))
+    await deliver(routing, placement_v1("placed"))  # an old placement record, read as v2
     await deliver(routing, withdrawn("placed"))  # the gateway keeps the placement; so does routing
     assert await routed_count(routing.pool, "opn1") == 1
 

@@ -39,3 +39,18 @@ async def test_openings_accept_exactly_the_wage_amounts_the_document_allows(gate
             assert [e["field"] for e in r.json()["errors"]] == ["wage.amount"], (sent, r.text)
     posted = [e.data["wage"]["amount"] for e in await opening_events(gateway_pool)]
     assert posted == [written for _, written in ALLOWED]
+
+
+async def test_an_unpaid_opening_takes_a_wage_of_zero_in_any_form_and_nothing_above(gateway_pool):  # noqa: F811
+    unpaid = {**POSTING, "employment_type": "internship", "paid": False}
+    async with gateway_app(gateway_pool) as http:
+        for sent in ("0", 0, "0.00", 0.0):
+            r = await http.post("/v1/openings", json={**unpaid, "wage": {"amount": sent, "unit": "hour"}})
+            assert r.status_code == 201, (sent, r.text)
+        for sent in ("0.01", 0.01, "25"):
+            r = await http.post("/v1/openings", json={**unpaid, "wage": {"amount": sent, "unit": "hour"}})
+            assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", (sent, r.text)
+            assert [e["field"] for e in r.json()["errors"]] == ["paid"], (sent, r.text)
+    posted = await opening_events(gateway_pool)
+    assert [(e.data["paid"], e.data["wage"]["amount"]) for e in posted] == [(False, "0"), (False, "0"), (False, "0.00"),
+                                                                            (False, "0.0")]

@@ -1,6 +1,8 @@
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from contracts import events
 from services.employer_gateway.domain import (
@@ -19,8 +21,8 @@ from services.employer_gateway.domain import (
 pytestmark = pytest.mark.unit
 WHEN = datetime(2026, 12, 1, 15, tzinfo=UTC)
 START = date(2027, 1, 4)
-TERMS = Terms("Dev", "15-1252.00", events.Wage(amount="30", unit="hour"), 40, events.EmploymentType.full_time,
-              events.Benefits(health=True), START)
+TERMS = Terms("Dev", "15-1252.00", events.Wage(amount="30", unit="hour"), 40, events.EmploymentKind.full_time,
+              events.Benefits(health=True), START, events.PayBasis.hourly)
 
 
 def placement(r: Referral):
@@ -39,7 +41,7 @@ def test_happy_path_emits_each_event_in_order():
     out.append(r.record_interview_outcome("i1", events.InterviewOutcome.advanced))
     out.append(placement(r))
     assert [e.event_type for e in out] == [
-        "referral.acknowledged.v1", "interview.scheduled.v1", "interview.completed.v1", "placement.reported.v1"
+        "referral.acknowledged.v1", "interview.scheduled.v1", "interview.completed.v1", "placement.reported.v2"
     ]
     assert r.state is State.placed
 
@@ -114,6 +116,43 @@ def test_a_check_in_saying_not_employed_any_more_ends_the_employment():
     r = placed()
     e = r.check_retention(30, False, START + timedelta(days=30))
     assert e.still_employed is False and r.state is State.separated
+
+
+def test_an_unpaid_micro_internship_is_offered_and_placed_on_its_own_terms():
+    micro = replace(TERMS, employment_type=events.EmploymentKind.micro_internship, pay_basis=events.PayBasis.unpaid,
+                    wage=None, hours_per_week=None, engagement_hours=40, end_date=START + timedelta(days=20),
+                    schedule=events.Schedule(predictable=False, variable_hours=True))
+    r = Referral("ref", "emp", "opn", State.acknowledged)
+    offer = r.extend_offer("o1", micro, None)
+    placed_event = r.report_placement(micro)
+    for event in (offer, placed_event):
+        assert event.event_type.endswith(".v2") and event.wage is None and event.pay_basis is events.PayBasis.unpaid
+        assert (event.engagement_hours, event.end_date, event.schedule) == (40, micro.end_date, micro.schedule)
+    assert r.offers["o1"].terms == micro and r.employment.start_date == START
+
+
+def test_terms_the_contract_refuses_leave_the_referral_as_it_was():
+    # The API refuses these first (422 at the field); the domain never publishes them either.
+    r = Referral("ref", "emp", "opn", State.interviewing)
+    registered = replace(TERMS, apprenticeship_registered=True)  # a full-time job is no apprenticeship
+    with pytest.raises(ValidationError, match="apprenticeship_registered"):
+        r.extend_offer("o1", registered, None)
+    with pytest.raises(ValidationError, match="end_date"):
+        r.report_placement(replace(TERMS, end_date=START - timedelta(days=1)))
+    assert r.state is State.interviewing and r.offers == {} and r.employment is None
+
+
+def test_a_check_in_carries_what_the_job_is_by_then():
+    r = placed()
+    e = r.check_retention(
+        90, True, START + timedelta(days=90), events.Wage(amount="34", unit="hour"), 40, job_title="Senior Dev",
+        promoted=True, pay_basis=events.PayBasis.hourly, benefits=events.Benefits(health=True, dental=True),
+        schedule=events.Schedule(predictable=True, advance_notice_days=14),
+    )
+    assert (e.job_title, e.promoted, e.pay_basis, e.benefits.dental, e.schedule.advance_notice_days) == (
+        "Senior Dev", True, "hourly", True, 14)
+    bare = placed().check_retention(30, True, START + timedelta(days=30))
+    assert (bare.job_title, bare.promoted, bare.pay_basis, bare.benefits, bare.schedule) == (None,) * 5
 
 
 def test_a_separation_before_the_start_date_is_refused():

@@ -82,3 +82,18 @@ def test_capacity_left_as_it_is_is_not_checked_against_the_routed_count():
     # A change that leaves the capacity alone is never refused because of it.
     _, event = update_opening(opening(capacity=1), {"title": "Renamed"}, routed=2)
     assert event.capacity == 1 and event.title == "Renamed"
+
+
+def test_an_update_of_the_kind_of_job_is_checked_with_the_rest_of_the_posting():
+    micro, _ = update_opening(opening(), {"employment_type": "micro_internship", "engagement_hours": 30}, routed=0)
+    assert micro.posting.engagement_hours == 30
+    with pytest.raises(ValidationError) as err:  # the hours belong to the micro-internship
+        update_opening(micro, {"employment_type": "internship"}, routed=0)
+    assert [e["loc"] for e in err.value.errors()] == [("engagement_hours",)]
+    intern, event = update_opening(micro, {"employment_type": "internship", "engagement_hours": None}, routed=0)
+    assert event.employment_type is events.EmploymentKind.internship and event.engagement_hours is None
+    with pytest.raises(ValidationError) as err:  # unpaid, with the wage it had
+        update_opening(intern, {"paid": False}, routed=0)
+    assert [e["loc"] for e in err.value.errors()] == [("paid",)]
+    unpaid, event = update_opening(intern, {"paid": False, "wage": {"amount": "0", "unit": "hour"}}, routed=0)
+    assert event.paid is False and event.wage.amount == 0
