@@ -50,7 +50,7 @@ class GoodJobRule(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
     benefits: str = Field(default="health,paid_leave", alias="TALENTLOOP_GOOD_JOB_BENEFITS")
-    predictable_schedule: bool = Field(default=True, alias="TALENTLOOP_GOOD_JOB_PREDICTABLE_SCHEDULE")
+    predictable_schedule: bool = Field(default=False, alias="TALENTLOOP_GOOD_JOB_PREDICTABLE_SCHEDULE")
     min_notice_days: int = Field(default=0, ge=0, le=365, alias="TALENTLOOP_GOOD_JOB_MIN_NOTICE_DAYS")
     types: str = Field(default="full_time,part_time,apprenticeship", alias="TALENTLOOP_GOOD_JOB_TYPES")
 

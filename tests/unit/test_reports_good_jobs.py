@@ -9,7 +9,8 @@ from services.outcomes.reports.good_jobs import EMPLOYMENT_TYPES, GoodJobPolicy,
 
 pytestmark = pytest.mark.unit
 
-POLICY = GoodJobPolicy(Decimal("25.00"), "test threshold")
+# The schedule required (NYC's rule; off by default) so the schedule tests below can fail.
+POLICY = GoodJobPolicy(Decimal("25.00"), "test threshold", require_predictable_schedule=True)
 
 
 def placement(amount, unit, health=True, leave=True, retirement=False, employer="E1", currency="USD", hours=40.0,

@@ -25,20 +25,20 @@ def clean_rule(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_defaults() -> None:
     policy = good_job_policy(Settings())
     assert (policy.hourly_threshold, policy.required_benefits, policy.require_predictable_schedule) == (
-        Decimal("25.00"), ("health", "paid_leave"), True)
+        Decimal("25.00"), ("health", "paid_leave"), False)
     assert (policy.min_advance_notice_days, policy.counted_types) == (0, ("full_time", "part_time", "apprenticeship"))
 
 
 def test_each_setting_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TALENTLOOP_GOOD_JOB_WAGE", "31.40")
     monkeypatch.setenv("TALENTLOOP_GOOD_JOB_BENEFITS", " health, retirement ,dental")
-    monkeypatch.setenv("TALENTLOOP_GOOD_JOB_PREDICTABLE_SCHEDULE", "false")
+    monkeypatch.setenv("TALENTLOOP_GOOD_JOB_PREDICTABLE_SCHEDULE", "true")
     monkeypatch.setenv("TALENTLOOP_GOOD_JOB_MIN_NOTICE_DAYS", "14")
     monkeypatch.setenv("TALENTLOOP_GOOD_JOB_TYPES", "full_time,internship")
     policy = good_job_policy(Settings())
     assert policy.hourly_threshold == Decimal("31.40")
     assert policy.required_benefits == ("health", "retirement", "dental")
-    assert (policy.require_predictable_schedule, policy.min_advance_notice_days) == (False, 14)
+    assert (policy.require_predictable_schedule, policy.min_advance_notice_days) == (True, 14)
     assert policy.counted_types == ("full_time", "internship")
     monkeypatch.setenv("TALENTLOOP_GOOD_JOB_BENEFITS", "")
     assert good_job_policy(Settings()).required_benefits == ()

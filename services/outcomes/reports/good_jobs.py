@@ -23,9 +23,11 @@ What we count (our choice, stated so nobody has to guess; `GoodJobPolicy` holds 
   reported separately (`with_retirement`, and `good_jobs_with_retirement` for the stricter
   reading) because many entry-level tech jobs offer it only after a waiting period, so
   requiring it by default would hide the pay-and-health signal.
-- schedule: with `require_predictable_schedule` (default) the employer reported a predictable
-  schedule; a schedule not reported fails (it cannot be shown predictable; v1 placements carry
-  none) and is counted in `schedule_not_reported`. With `min_advance_notice_days` above 0, the
+- schedule: with `require_predictable_schedule` the employer reported a predictable schedule;
+  a schedule not reported fails (it cannot be shown predictable; v1 placements carry none) and
+  is counted in `schedule_not_reported`. Off by default: Miami's goal names pay and benefits,
+  NYC's coalition adds the schedule and turns it on; with it on, every placement reported
+  before schedules were (v1) falls short. With `min_advance_notice_days` above 0, the
   schedule is given at least that many days ahead (not reported: fails).
 
 `shortfalls` gives the reasons a placement is not a good job; the report counts each reason
@@ -61,7 +63,7 @@ class GoodJobPolicy:
     threshold_source: str
     currency: str = "USD"
     required_benefits: tuple[str, ...] = ("health", "paid_leave")
-    require_predictable_schedule: bool = True
+    require_predictable_schedule: bool = False
     min_advance_notice_days: int = 0
     counted_types: tuple[str, ...] = ("full_time", "part_time", "apprenticeship")
 
