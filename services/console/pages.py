@@ -208,7 +208,7 @@ async def charts(request: Request) -> Response:
     total, policy = good["total"], good["policy"]
     rate = total.get("good_job_rate")
     body += (
-        f'<h2>Good jobs</h2><p id="good-jobs">{total["good_jobs"]} of {total["placements"]} placements are good jobs'
+        f'<h2>Good jobs</h2><p id="good-jobs">{total["good_jobs"]} of {total["assessed"]} assessed placements are good jobs'
         f'{f" ({rate:.0%})" if isinstance(rate, int | float) else ""}: at least {escape(str(policy["hourly_threshold"]))} '
         f'{escape(policy["currency"])}/hour with {escape(policy["basic_benefits"])}. '
         f'<span class="muted">Threshold: {escape(policy["threshold_source"])}</span></p>'

@@ -35,10 +35,11 @@ def envelopes(ref: str, partner: str = "p1") -> list[Envelope]:
 
 
 async def apply(consumer, env: Envelope) -> None:  # type: ignore[no-untyped-def]
-    from contracts import payload_of
+    """As the consumer applies it: by its newest type's handler (a v1 offer or placement has none of its own)."""
+    from contracts import latest_type, payload_of
 
     async with consumer.pool.acquire() as conn, conn.transaction():
-        await consumer.handlers[env.type](consumer.deps.bind(conn), env, payload_of(env))
+        await consumer.handlers[latest_type(env.type)](consumer.deps.bind(conn), env, payload_of(env))
 
 
 async def projection(pool: asyncpg.Pool, ref: str) -> dict:
