@@ -9,24 +9,22 @@ every dependency in the signature. `Deps` is made once per process (`plumbing.se
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
 from contracts import Envelope
 from contracts.events import Payload
 from contracts.registry import Envelopes, encode
+from plumbing import clock as clocks
 from plumbing import outbox
 from plumbing.settings import Settings
 from plumbing.vault import Vault
 
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
+Clock = clocks.Clock
+system_clock = clocks.system_clock
 
 
 def source_of(service: str) -> str:
@@ -54,10 +52,18 @@ class Deps:
     settings: Settings = field(default_factory=Settings)
     clock: Clock = system_clock
     vault: Vault | None = None
+    # When the process's sweepers last swept, and at what time (for /health).
+    sweeps: clocks.Sweeps = field(default_factory=clocks.Sweeps)
 
     @classmethod
     def of(cls, service: str, settings: Settings | None = None, vault: Vault | None = None) -> Deps:
-        return cls(source_of(service), settings or Settings(), system_clock, vault)
+        """The process's dependencies; its clock is the system's, or the simulated clock of
+        TALENTLOOP_CLOCK_FILE (a local network only: refused otherwise, plumbing/clock.py)."""
+        settings = settings or Settings()
+        clock: Clock = system_clock
+        if settings.clock_file is not None:
+            clock = clocks.simulated(settings.clock_file, settings.kafka_bootstrap_servers, settings.database_url)
+        return cls(source_of(service), settings, clock, vault)
 
     def bind(self, conn: asyncpg.Connection) -> Context:
         return Context(conn, self)

@@ -25,7 +25,7 @@ from faststream.specification.asyncapi import AsyncAPI
 from contracts import messages
 from contracts.events import Payload
 from contracts.topics import Topic
-from plumbing import apikeys, db, keys_api, metrics, outbox, problems, retention, subscriber, tracing
+from plumbing import apikeys, clock, db, keys_api, metrics, outbox, problems, retention, subscriber, tracing
 from plumbing.body_limits import install as limit_bodies
 from plumbing.consume_loop import ConsumeLoop, loops_for
 from plumbing.consumer import BatchHandler, EventConsumer, Handler, RecordConsumer
@@ -226,6 +226,10 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
             "published": state.relay.published,
             "consumer": dict(state.consumer.counts) if state.consumer else None,
             "consuming": consuming,
+            # "system", or "simulated <time>" on a demo's network (plumbing/clock.py), and the
+            # time each sweeper last swept at: a demo waits for its simulated day to be swept.
+            "clock": clock.describe(state.deps.clock),
+            "swept_at": state.deps.sweeps.as_dict(),
         }
 
     @app.get("/metrics", include_in_schema=False)

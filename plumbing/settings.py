@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     business_timezone: str = Field(default="UTC", alias="TALENTLOOP_BUSINESS_TIMEZONE")
     holidays: str = Field(default="", alias="TALENTLOOP_HOLIDAYS", description="Comma-separated ISO dates.")
     stale_sweep_s: float = Field(default=60.0, gt=0, alias="TALENTLOOP_STALE_SWEEP_S")
+    # A local network's simulated clock (plumbing/clock.py): the time written in this file,
+    # frozen between writes; no file: the system clock. `talentloop demo` sets it.
+    clock_file: Path | None = Field(default=None, alias="TALENTLOOP_CLOCK_FILE")
     # Outcomes' good-job test: an hourly wage at or above this (the local living or self-
     # sufficiency wage the coalition adopts) plus basic benefits; see docs/reports.md.
     good_job_hourly_wage: str = Field(default="25.00", alias="TALENTLOOP_GOOD_JOB_WAGE")

@@ -105,8 +105,11 @@ async def sweep_once(pool: asyncpg.Pool, deps: Deps, calendar: BusinessCalendar,
 async def run(pool: asyncpg.Pool, deps: Deps, calendar: BusinessCalendar, every_s: float) -> None:
     while True:
         try:
-            while await sweep_once(pool, deps, calendar) == BATCH:
+            # One `now` for the whole sweep, shown in /health once swept (`swept_at`).
+            now = deps.clock()
+            while await sweep_once(pool, deps, calendar, now) == BATCH:
                 pass
+            deps.sweeps.swept("stale", now)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("gateway.stale_sweep_failed", error=repr(exc))  # the database is away: next round
         await asyncio.sleep(every_s)

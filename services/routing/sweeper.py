@@ -31,8 +31,12 @@ async def sweep_once(pool: asyncpg.Pool, deps: Deps) -> int:
 async def run(pool: asyncpg.Pool, deps: Deps, every_s: float) -> None:
     while True:
         try:
+            # Read before the sweep: its transactions read the clock again, at this time or
+            # later, so /health's `swept_at` never claims a later moment than was swept.
+            now = deps.clock()
             while await sweep_once(pool, deps) == BATCH:
                 pass
+            deps.sweeps.swept("holds", now)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("routing.sweep_failed", error=repr(exc))  # the database is away: next round
         await asyncio.sleep(every_s)
