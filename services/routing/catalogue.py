@@ -56,7 +56,8 @@ from services.routing.domain import (
 NEAREST_POOL = 50  # openings weighed for "nearest" when none fits: those sharing the most required skills
 _SHARED = {c * (c - 1) // 2: c for c in range(2, bounds.SKILLS_MAX + 2)}  # in how many pairs of skills an opening sharing c lies -> c
 _PAIRS_KEPT = 50_000  # pairs of skills whose openings an Index keeps (then it starts again): a few MB at most
-_PROFILES_KEPT = 10_000  # profiles whose ranking (and nearest openings) an Index keeps (then it starts again)
+_PROFILES_KEPT = 5_000  # profiles whose ranking (and nearest openings) an Index keeps (then it starts again)
+_PROFILES_SEEN = 100_000  # hashes of the profiles an Index has seen, for that (then it starts again)
 
 # A profile: everything of a candidate that a score or a fit depends on.
 ProfileKey = tuple[frozenset[str], frozenset[str], object, object, object]
@@ -115,8 +116,12 @@ class Index:
         # What a profile gets against every opening of this index, for as long as it is the
         # process's index (`Catalogue.ranking`, `Catalogue.unmatched`): slots and partners are
         # not in it, so every batch whose snapshot saw all these openings open reuses it.
+        # Only profiles seen in an earlier batch are kept (`*_before`: their hashes): a profile seen
+        # once would only hold memory, and tracked objects every full collection walks.
         self.rankings: dict[ProfileKey, Ranking] = {}
         self.unmatched: dict[ProfileKey, Unmatched] = {}
+        self.ranked_before: set[int] = set()
+        self.unmatched_before: set[int] = set()
         by_occupation: dict[str, set[int]] = defaultdict(set)
         for i, code in self.occupation.items():
             by_occupation[code].add(self.order[i])
@@ -190,22 +195,24 @@ class Ranking:
     `fits` (the scores) is worked out on first use: a decision whose fitting openings are all
     full needs only how many fit, and in a backlog of unmatched referrals that is most of them."""
 
-    __slots__ = ("covering", "fitting", "_fits", "_index", "_candidate")
+    __slots__ = ("covering", "fitting", "_fits", "_scoring", "_candidate")
 
     def __init__(self, index: Index, candidate: Candidate, covering: tuple[str, ...], fitting: tuple[str, ...]) -> None:
         self.covering = covering  # open openings in its target whose required skills it has all of
         self.fitting = fitting  # of those, the ones whose mandatory requirements it meets
         self._fits: tuple[tuple[float, str], ...] | None = None
-        self._index: Index | None = index
+        # The index's scoring table, not the index: an index keeps rankings (`Index.rankings`),
+        # and a ranking that pointed back at it would make a cycle only the collector frees.
+        self._scoring: dict | None = index.scoring
         self._candidate: Candidate | None = candidate
 
     @property
     def fits(self) -> tuple[tuple[float, str], ...]:
         """The fitting openings as (-score, opening id), best first."""
         if self._fits is None:
-            assert self._index is not None and self._candidate is not None
-            self._fits = _scored(self._index, self._candidate, self.fitting)
-            self._index = self._candidate = None
+            assert self._scoring is not None and self._candidate is not None
+            self._fits = _scored(self._scoring, self._candidate, self.fitting)
+            self._scoring = self._candidate = None
         return self._fits
 
 
@@ -236,13 +243,13 @@ def rank(index: Index, candidate: Candidate, among: Mapping[str, object] | None 
     return Ranking(index, candidate, tuple(covering), tuple(fitting))
 
 
-def _scored(index: Index, candidate: Candidate, fitting: tuple[str, ...]) -> tuple[tuple[float, str], ...]:
+def _scored(scoring: Mapping[str, tuple], candidate: Candidate, fitting: tuple[str, ...]) -> tuple[tuple[float, str], ...]:
     """`domain.score` for each fitting opening, computed without building its parts (same
     float: the same rounded parts added in the same order), best first."""
     skills_part = round(WEIGHTS["skills"] * 1.0, 4)  # every covering opening: all required skills held
     here = None if candidate.location is None else events.text_key(candidate.location)
     unknown, near, far = (round(WEIGHTS["location"] * v, 4) for v in (0.5, 1.0, 0.0))
-    scoring, skills = index.scoring, candidate.skills
+    skills = candidate.skills
     no_credentials = round(WEIGHTS["credentials"] * 1.0, 4)
     totals = _TOTALS
     fits = []
@@ -323,13 +330,27 @@ class Catalogue:
     def ranking(self, candidate: Candidate) -> Ranking:
         key = profile_of(candidate)
         # A snapshot that saw every indexed opening open ranks as any other such snapshot did.
-        rankings = self._rankings if self._partial else self.index.rankings
-        found = rankings.get(key)
+        found = None if self._partial else self.index.rankings.get(key)
         if found is None:
-            if len(rankings) >= _PROFILES_KEPT:
-                rankings.clear()
-            found = rankings[key] = rank(self.index, candidate, self.remaining if self._partial else None)
+            found = self._rankings.get(key)
+            if found is None:
+                found = self._rankings[key] = rank(self.index, candidate, self.remaining if self._partial else None)
+                if not self._partial:
+                    self._keep(self.index.rankings, self.index.ranked_before, key, found)
         return found
+
+    @staticmethod
+    def _keep(kept: dict, seen: set[int], key: ProfileKey, found: object) -> None:
+        """Keep `found` in the index for later batches if the profile was seen in an earlier one."""
+        h = hash(key)
+        if h in seen:
+            if len(kept) >= _PROFILES_KEPT:
+                kept.clear()
+            kept[key] = found
+        else:
+            if len(seen) >= _PROFILES_SEEN:
+                seen.clear()
+            seen.add(h)
 
     def take(self, opening_id: str, partner_id: str) -> None:
         self.remaining[opening_id] -= 1
@@ -345,14 +366,15 @@ class Catalogue:
         the candidate excludes nothing; only the openings it names are materialized."""
         plain = not (candidate.excluded or candidate.excluded_employers)
         key = profile_of(candidate)
-        kept = self._unmatched if self._partial else self.index.unmatched
-        found = kept.get(key) if plain else None
+        if not plain:
+            return self._nearest_unmatched(candidate)
+        found = None if self._partial else self.index.unmatched.get(key)
         if found is None:
-            found = self._nearest_unmatched(candidate)
-            if plain:
-                if len(kept) >= _PROFILES_KEPT:
-                    kept.clear()
-                kept[key] = found
+            found = self._unmatched.get(key)
+            if found is None:
+                found = self._unmatched[key] = self._nearest_unmatched(candidate)
+                if not self._partial:
+                    self._keep(self.index.unmatched, self.index.unmatched_before, key, found)
         return found
 
     def _nearest_unmatched(self, candidate: Candidate) -> Unmatched:
