@@ -873,6 +873,56 @@ class PlacementReportedV2(_Terms):
     schema_version: ClassVar[str] = "2.0"
 
 
+# A conversion: work-based learning (an internship, micro-internship or apprenticeship) turned
+# into a hire at the same employer. Only these kinds convert, and only to these.
+CONVERTS_FROM = frozenset({EmploymentKind.internship, EmploymentKind.micro_internship, EmploymentKind.apprenticeship})
+CONVERTS_TO = frozenset({EmploymentKind.full_time, EmploymentKind.part_time})
+
+
+def conversion_refusals(
+    from_employment_type: EmploymentKind, employment_type: EmploymentKind, start_date: date, converted_on: date,
+    end_date: date | None,
+) -> list[InitErrorDetails]:
+    """What is inconsistent in a conversion: its kinds, and its date against the employment's."""
+    found = []
+    if from_employment_type not in CONVERTS_FROM:
+        found.append(inconsistent(
+            "from_employment_type", "from_employment_type must be internship, micro_internship or apprenticeship",
+            from_employment_type.value,
+        ))
+    if employment_type not in CONVERTS_TO:
+        found.append(inconsistent(
+            "employment_type", "employment_type must be full_time or part_time after a conversion", employment_type.value
+        ))
+    if converted_on < start_date:
+        found.append(inconsistent("converted_on", "converted_on is before start_date", converted_on.isoformat()))
+    if end_date is not None and end_date < converted_on:
+        found.append(inconsistent("end_date", "end_date is before converted_on", end_date.isoformat()))
+    return found
+
+
+class PlacementConvertedV1(_Terms):
+    """The employer converted a placed intern, micro-intern or apprentice into a full-time or
+    part-time hire, at the same employer: the job's terms from `converted_on` on. `start_date`
+    stays the employment's first day (retention check-ins still count from it);
+    `from_employment_type` is the kind of job before. A hire at another employer is a new
+    placement there, not a conversion."""
+
+    event_type: ClassVar[str] = "placement.converted.v1"
+    schema_version: ClassVar[str] = "1.0"
+    converted_on: date = Field(description="First day on the new terms; not before start_date.")
+    from_employment_type: EmploymentKind = Field(
+        description="The kind of job before: internship, micro_internship or apprenticeship."
+    )
+
+    @model_validator(mode="after")
+    def _a_conversion(self) -> PlacementConvertedV1:
+        refuse(self, conversion_refusals(
+            self.from_employment_type, self.employment_type, self.start_date, self.converted_on, self.end_date
+        ))
+        return self
+
+
 class InterviewRescheduledV1(_EmployerAction):
     """The employer moved an interview to another time (or changed how it is held)."""
 

@@ -118,6 +118,8 @@ GLOSSARY: dict[str, str] = {
     "still_employed": "Whether the candidate still works there.",
     "checked_on": "Date of the check-in.",
     "separated_on": "Last day of employment.",
+    "converted_on": "First day on the new terms after a conversion (not before the start date).",
+    "from_employment_type": "The kind of job before the conversion: internship, micro_internship or apprenticeship.",
     "routed_at": "When routing sent the referral to the employer (UTC).",
     "business_days": "Business days (Monday to Friday, holidays excluded) without an acknowledgement.",
 }

@@ -51,6 +51,7 @@ PAYLOADS: dict[str, type[events.Payload]] = {
         events.InterviewCompletedV1,
         events.PlacementReportedV1,
         events.PlacementReportedV2,
+        events.PlacementConvertedV1,
         events.InterviewRescheduledV1,
         events.InterviewCancelledV1,
         events.OfferExtendedV1,

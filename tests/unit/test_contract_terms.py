@@ -149,3 +149,33 @@ def test_a_status_says_what_kind_of_job_was_offered_or_taken():
     detail = events.StatusDetail.model_validate({"job_title": "Intern", "employment_type": "micro_internship",
                                                  "benefits": {"childcare": True}})
     assert detail.employment_type is events.EmploymentKind.micro_internship and detail.benefits.childcare
+
+
+# --- placement.converted.v1 (issue 15, slice 2) -------------------------------------------
+
+CONVERSION = {**IDS, **TERMS, "converted_on": "2027-04-01", "from_employment_type": "internship"}
+
+
+@pytest.mark.parametrize("before", ["internship", "micro_internship", "apprenticeship"])
+@pytest.mark.parametrize("after", ["full_time", "part_time"])
+def test_work_based_learning_converts_to_a_full_or_part_time_hire(before, after):
+    event = events.PlacementConvertedV1.model_validate(
+        {**CONVERSION, "from_employment_type": before, "employment_type": after})
+    assert event.topic == events.topics.EMPLOYER_ACTIONS and event.subject() == "ref_1"
+    env = build(event, source="/test", correlation_id="c")
+    assert env.type == "placement.converted.v1" and payload_of(env) == event
+
+
+def test_a_conversion_is_refused_at_each_field_that_does_not_fit():
+    assert refused(events.PlacementConvertedV1, {**CONVERSION, "from_employment_type": "full_time"}) == {
+        "from_employment_type": "from_employment_type must be internship, micro_internship or apprenticeship"}
+    assert refused(events.PlacementConvertedV1, {**CONVERSION, "employment_type": "internship"}) == {
+        "employment_type": "employment_type must be full_time or part_time after a conversion"}
+    assert refused(events.PlacementConvertedV1, {**CONVERSION, "converted_on": "2027-01-03"}) == {
+        "converted_on": "converted_on is before start_date"}
+    assert refused(events.PlacementConvertedV1, {**CONVERSION, "end_date": "2027-03-31"}) == {
+        "end_date": "end_date is before converted_on"}
+    # The terms' own rules hold too: a wage with unpaid work.
+    assert "wage" in refused(events.PlacementConvertedV1, {**CONVERSION, "pay_basis": "unpaid"})
+    same_day = events.PlacementConvertedV1.model_validate({**CONVERSION, "converted_on": TERMS["start_date"]})
+    assert same_day.converted_on == date(2027, 1, 4)
