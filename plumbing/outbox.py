@@ -277,6 +277,7 @@ class _View:
     releases: int
     cursor: int
     gaps: set[int]
+    top: int  # the highest id it dealt with
     probes: list[tuple[int, int]]  # (sequence position, transaction id) not yet known final
     probed_at: float = 0.0
     stored_floor: int = 0
@@ -327,11 +328,13 @@ class OutboxRelay:
         view = self._view
         if view is None:
             state = await conn.fetchrow("SELECT floor, releases FROM outbox_relay")
-            view = self._view = _View(state["floor"], state["releases"], state["floor"], set(), [], 0.0, state["floor"])
+            floor = state["floor"]
+            view = self._view = _View(floor, state["releases"], floor, set(), floor, [], 0.0, floor)
         now = time.monotonic()
-        # Only ids it has passed need the floor; a caught-up leader (cursor at the floor) asks
-        # nothing, so an idle outbox costs no transaction ids and writes no WAL.
-        if view.cursor > view.floor and now - view.probed_at >= self._probe_s and len(view.probes) < MAX_PROBES:
+        # Only ids it has dealt with need the floor; a caught-up leader (floor at the highest
+        # id it saw) asks nothing, so an idle outbox costs no transaction ids and writes no WAL.
+        # (Not the cursor: claiming from the floor, it sits at the floor.)
+        if view.top > view.floor and now - view.probed_at >= self._probe_s and len(view.probes) < MAX_PROBES:
             probe = await conn.fetchrow(PROBE)
             view.probes.append((probe["last"], probe["xid"]))
             view.probed_at = now
@@ -405,6 +408,7 @@ class OutboxRelay:
         """After a claim whose rows were all dealt with: move the cursor past them, remember
         the ids below it not seen, raise the floor (stored with the mark, or now and then)."""
         top = max(view.cursor, rows[-1]["id"]) if rows else view.cursor
+        view.top = max(view.top, top)
         seen = [r["id"] for r in rows]
         unseen = top - view.cursor - sum(1 for i in seen if i > view.cursor)  # new gaps
         view.floor = floor
