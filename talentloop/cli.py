@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import httpx
@@ -422,7 +422,9 @@ def demo(
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     typer.echo("Starting the local network (first run downloads Kafka's jars with Maven)...")
     try:
-        net = network.up(cfg)
+        # The demo plays a year on a simulated clock (plumbing/clock.py); services running
+        # without it are restarted with it.
+        net = network.up(cfg, clock_file=cfg.home / "clock")
         typer.echo(f"Up in {net.timings['total_s']:.1f}s.")
         _print_network(net, cfg)
         _drive_and_wait(cfg, net, referrals, seed, detach)
@@ -433,15 +435,27 @@ def demo(
         raise typer.Exit(130) from None
 
 
-def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, seed: int, detach: bool) -> None:
+async def _drive(cfg: NetworkConfig, net: network.Network, referrals: int, seed: int, forge: Any) -> Any:
     from talentloop import demo as demo_driver
 
-    typer.echo(f"\nDriving the demo: 3 employers, 6 openings, 3 partners, {referrals} referrals...")
+    async with ops_cli.operations(cfg) as ops:
+        groups = {g: topic for g, (_, topic, _, _) in (await ops.groups()).items()}
+    # Every consumer group's lag, as `talentloop lag` reads it (as the broker's super-user).
+    async with demo_driver.LagReader(network.bootstrap(cfg), groups) as lag:
+        assert net.clock_file is not None
+        return await demo_driver.run(
+            net.urls, credentials.load_keys(cfg.home), referrals, seed, net.bootstrap, forge,
+            clock_file=net.clock_file, lag=lag, state_dir=cfg.home, progress=typer.echo,
+        )
+
+
+def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, seed: int, detach: bool) -> None:
+    typer.echo(f"\nDriving the demo: 3 employers, 6 openings, 3 partners, {referrals} referrals, a program year "
+               "on a simulated clock...")
     try:
         forge = net.kafka_principals.get("partner:forge-coding-bootcamp")  # publishes as itself
-        result = asyncio.run(
-            demo_driver.run(net.urls, credentials.load_keys(cfg.home), referrals, seed, net.bootstrap, forge)
-        )
+        assert net.clock_file is not None
+        result = asyncio.run(_drive(cfg, net, referrals, seed, forge))
     except httpx.HTTPStatusError as exc:
         typer.echo(f"demo failed: {exc.request.method} {exc.request.url} -> {exc.response.status_code}", err=True)
         typer.echo(exc.response.text, err=True)
@@ -455,6 +469,15 @@ def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, se
         f"Done in {result.seconds:.1f}s.\n\nFunnel from the outcomes service ({net.urls['outcomes']}/v1/funnel):"
     )
     typer.echo(format_funnel(result.funnel))
+    typer.echo(f"\nThe year simulated: {result.start_day} to {result.last_day} ({result.days} days with steps; "
+               f"run {result.run_id}).")
+    typer.echo(f"Stale referrals (not answered within {Settings().stale_business_days} business days): "
+               f"{result.stale} in the ledger, {result.tally.stale} planned.")
+    months = ", ".join(result.months)
+    typer.echo(f"Median days between stages, referrals of {months} (GET /v1/reports, funnel by period):")
+    for m in result.median_days:
+        if m["records"]:
+            typer.echo(f"  {m['month']}  {m['from']:>13} -> {m['to']:<17} {m['median_days']:>6} days  ({m['records']} records)")
     typer.echo("\nWhat the demo drove: " + ", ".join(f"{k}={v}" for k, v in sorted(result.tally.counts.items())))
     typer.echo("Ledger matches the demo: " + ("yes" if result.matches else "NO"))
     typer.echo(

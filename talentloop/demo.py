@@ -1,12 +1,27 @@
-"""Drives a demo network over the services' public HTTP APIs, as partners and employers would.
+"""Drives a demo network through a simulated program year, over the services' public HTTP
+APIs, as partners and employers would; the same seed gives the same funnel.
 
-Three employers post six openings; three partners refer candidates, each its own way
-through its adapter (deploy/adapters): a nonprofit and a college upload CSV exports, a
-bootcamp fires webhooks and publishes to its Kafka topic. Some candidates lack required
-skills; employers acknowledge or decline, interview, offer and place. A declined referral
-is routed again to another employer (or waits unmatched), and the demo works those too,
-round after round. It keeps its own tally of what it did, per referral, and then checks the
-outcomes service's funnel against it.
+Three employers post six openings; three partners refer candidates, each its own way through
+its adapter (deploy/adapters): a nonprofit and a college upload CSV exports, a bootcamp fires
+webhooks and publishes to its Kafka topic. Some candidates lack required skills; employers
+answer (some later than the stale limit), decline or interview, offer, place, and report
+retention check-ins at 30, 90 and 180 days. A declined referral is routed again to another
+employer (or waits unmatched), and the demo works those too.
+
+What happens on which day comes from `talentloop.demo_plan` (pure, seeded). The network runs
+on a simulated clock (plumbing/clock.py): for each day of the plan the demo writes the day's
+time into the clock file, does the day's steps one after the other in the plan's order, then
+waits until the network has settled (every service shows the day's time, both sweepers have
+swept at it, no outbox holds anything and every consumer group's lag is 0, as `talentloop
+lag` reads it). So the events of a day carry that day's time, business-day deadlines fall
+when they would, and nothing depends on how fast the machine is.
+
+Openings get capacities far larger than any run could fill and far apart from each other,
+so neither the fair-share hold nor the tie between equally good openings (the one with more
+slots left wins) depends on the order routing decides one day's referrals in.
+
+The demo keeps its own tally of what it did, per referral, and checks the outcomes service's
+funnel against it.
 """
 
 from __future__ import annotations
@@ -14,53 +29,56 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import random
 import time
-import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import partner_inbound
-from plumbing.kafka import KafkaSecurity, client_options
+from plumbing import clock
+from plumbing.kafka import KafkaSecurity, client_options, partitions_of
 from plumbing.settings import Settings
-from talentloop import samples
-from talentloop.credentials import EMPLOYERS, OPERATOR, PARTNERS
+from talentloop import demo_plan, samples
+from talentloop.credentials import EMPLOYERS, OPERATOR
+from talentloop.demo_plan import PARTNERS, TRACKS, Plan, Step
 from talentloop.waiting import until
+
+__all__ = ["OPENINGS", "TRACKS", "DemoResult", "Tally", "run"]
 
 OPENINGS: dict[str, list[dict[str, Any]]] = {
     "civic-data-labs": [
         {"title": "Junior Data Analyst", "onet_soc_code": "15-2051.00", "required_skills": ["python", "sql"],
-         "preferred_skills": ["pandas", "tableau"], "wage": 31.5},
+         "preferred_skills": ["pandas", "tableau"], "wage": 31.5, "remote": True},
         {"title": "Junior Web Developer", "onet_soc_code": "15-1254.00",
-         "required_skills": ["javascript", "html", "css"], "preferred_skills": ["react", "git"], "wage": 33.0},
+         "required_skills": ["javascript", "html", "css"], "preferred_skills": ["react", "git"], "wage": 33.0,
+         "remote": False},
     ],
     "harborview-health": [
         {"title": "IT Support Specialist", "onet_soc_code": "15-1232.00",
          "required_skills": ["troubleshooting", "windows"], "preferred_skills": ["networking", "customer service"],
-         "wage": 26.0},
+         "wage": 26.0, "remote": False},
         {"title": "Security Analyst Apprentice", "onet_soc_code": "15-1212.00", "required_skills": ["networking", "linux"],
-         "preferred_skills": ["security+", "python"], "wage": 29.0},
+         "preferred_skills": ["security+", "python"], "wage": 29.0, "remote": True},
     ],
     "bluewave-fintech": [
         {"title": "Junior Software Developer", "onet_soc_code": "15-1252.00", "required_skills": ["python", "git"],
-         "preferred_skills": ["docker", "aws", "sql"], "wage": 38.0},
+         "preferred_skills": ["docker", "aws", "sql"], "wage": 38.0, "remote": False},
         {"title": "QA Analyst", "onet_soc_code": "15-1253.00", "required_skills": ["testing", "sql"],
-         "preferred_skills": ["selenium", "python"], "wage": 30.0},
+         "preferred_skills": ["selenium", "python"], "wage": 30.0, "remote": False},
     ],
 }
-
-# Each partner trains for some tracks; a candidate gets a track's skills plus extras.
-TRACKS: dict[str, list[list[str]]] = {
-    "northside-tech-collective": [["troubleshooting", "windows", "customer service"], ["testing", "sql", "excel"]],
-    "riverbend-community-college": [["networking", "linux", "security+"], ["python", "sql", "pandas"]],
-    "forge-coding-bootcamp": [["javascript", "html", "css", "react"], ["python", "git", "docker"]],
-}
-EXTRAS = ["git", "excel", "aws", "tableau", "selenium", "python", "sql", "communication"]
+# Capacities 6000, 5000, ..., 1000: a tie between two openings goes to the one with more slots
+# left (routing.domain._rank), and no run takes 1000 slots, so the order never flips within a
+# day; half of each (the fair-share limit while an opening is young) is never reached either.
+SLOTS_STEP = 1000
+SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
 
 
 @dataclass
@@ -73,6 +91,7 @@ class Tally:
     reached: dict[str, set[str]] = field(default_factory=dict)  # referral -> stages
     exits: dict[str, str] = field(default_factory=dict)  # referral routed once -> unmatched | declined
     unmatched_at_first: int = 0  # never routed (the demo never sees their ids)
+    stale: int = 0  # referral.stale the demo's plan made due (answered after the limit)
 
     def add(self, referral_id: str, partner: str, stage: str) -> None:
         self.partner_of[referral_id] = partner
@@ -100,235 +119,435 @@ class DemoResult:
     funnel: dict[str, Any]
     seconds: float
     matches: bool
+    run_id: str = ""
+    start_day: date | None = None
+    last_day: date | None = None
+    days: int = 0  # simulated days visited
+    stale: int = 0  # referral.stale events of this run's referrals, in the ledger
+    median_days: list[dict[str, Any]] = field(default_factory=list)  # the report's, for the run's months
+    months: list[str] = field(default_factory=list)
 
 
 def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def candidate(rng: random.Random, partner: str, n: int, run_id: str) -> samples.Person:
-    """A made-up person with one of the partner's tracks; some lack a core skill."""
-    skills = list(rng.choice(TRACKS[partner]))
-    skills += rng.sample(EXTRAS, 2)
-    if rng.random() < 0.2:
-        skills.pop(rng.randrange(2))
+def next_run_id(state_dir: Path, seed: int) -> str:
+    """`s<seed>r<k>`, k counting this seed's runs in `state_dir`: a reused ledger gets new
+    people and idempotency keys, while the fates (seeded by partner and n) stay the same."""
+    path = state_dir / "demo-runs.json"
+    counts = json.loads(path.read_text()) if path.exists() else {}
+    k = counts.get(str(seed), 0) + 1
+    counts[str(seed)] = k
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(counts))
+    return f"s{seed}r{k}"
+
+
+def candidate(plan: Plan, partner: str, n: int, day: date, run_id: str) -> samples.Person:
+    """A made-up person with the plan's skills, trained and consenting before the day referred."""
+    base = samples.person(n, run=run_id)
     # No target occupation: routing may send them to any opening their skills fit.
-    return dataclasses.replace(samples.person(n, run=run_id), skills=sorted(set(skills)), soc="")
+    return dataclasses.replace(base, skills=plan.profiles[(partner, n)], soc="",
+                               completed=day - timedelta(days=20), consent_on=day - timedelta(days=5))
 
 
-async def refer_all(http: httpx.AsyncClient, urls: dict[str, str], keys: dict[str, str], bootstrap: str | None,
-                    people: dict[str, list[samples.Person]], run_id: str,
-                    kafka_security: KafkaSecurity | None = None) -> Counter[str]:
-    """Each partner its own way: Northside and Riverbend upload CSV exports, Forge's CRM
-    fires webhooks, and (when the broker is known) publishes the rest to its Kafka topic, as
-    Forge's own Kafka principal when it is given (`kafka_security`)."""
-    referred: Counter[str] = Counter()
-    for partner, shape, columns in (("northside-tech-collective", samples.northside_row, samples.NORTHSIDE_COLUMNS),
-                                    ("riverbend-community-college", samples.riverbend_row, samples.RIVERBEND_COLUMNS)):
-        text = samples.csv_text(columns, [shape(p, run_id) for p in people[partner]])
-        r = await http.post(f"{urls['intake']}/v1/imports", files={"file": (f"{partner}.csv", text.encode(), "text/csv")},
-                            headers={**_auth(keys[f"partner:{partner}"]), "Idempotency-Key": f"demo-{run_id}-{partner}"})
-        r.raise_for_status()
-        referred[partner] += r.json()["accepted"]
-    forge = "forge-coding-bootcamp"
-    by_kafka = people[forge][1::2] if bootstrap else []
-    by_webhook = [p for p in people[forge] if p not in by_kafka]
+def external_id(partner: str, n: int, run_id: str) -> str:
+    """The partner's own id of the person (samples' record shapes), as intake keeps it."""
+    return {"northside-tech-collective": f"003{run_id}{n:08d}",
+            "riverbend-community-college": f"RB{run_id.upper()}{n:07d}",
+            "forge-coding-bootcamp": f"fg-{run_id}-{n:06d}"}[partner]
 
-    async def webhook(p: samples.Person) -> None:
-        r = await http.post(f"{urls['intake']}/v1/webhooks/referrals", json=samples.forge_payload(p, run_id),
-                            headers={**_auth(keys[f"partner:{forge}"]), "Idempotency-Key": f"demo-{run_id}-{p.n}"})
-        r.raise_for_status()
-        referred[forge] += 1
 
-    await asyncio.gather(*(webhook(p) for p in by_webhook))
-    if by_kafka:
-        producer = AIOKafkaProducer(**client_options(bootstrap, kafka_security), enable_idempotence=True)
-        await producer.start()
-        try:
-            for p in by_kafka:
-                await producer.send(partner_inbound(forge), json.dumps(samples.forge_payload(p, run_id)).encode(),
-                                    key=f"{run_id}-{p.n}".encode())
-            await producer.flush()
-        finally:
-            await producer.stop()
-        referred[forge] += len(by_kafka)
-    return referred
+class LagReader:
+    """Every consumer group's lag as `talentloop lag` reads it (committed offsets against the
+    end of each partition; a group with nothing committed lags from the beginning), over one
+    admin client and one consumer kept open: the demo asks once or twice a simulated day, and
+    `Operations.lag` connects anew each time (about a second)."""
+
+    def __init__(self, bootstrap: str, groups: dict[str, str], security: KafkaSecurity | None = None) -> None:
+        self.bootstrap, self.groups, self.security = bootstrap, groups, security  # group -> topic
+        self.admin: AIOKafkaAdminClient | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self.tps: dict[str, list[TopicPartition]] = {}
+
+    async def __aenter__(self) -> LagReader:
+        options = client_options(self.bootstrap, self.security)
+        self.admin = AIOKafkaAdminClient(**options, client_id="talentloop-demo")
+        await self.admin.start()
+        self.consumer = AIOKafkaConsumer(**options, enable_auto_commit=False)
+        await self.consumer.start()
+        for topic in set(self.groups.values()):
+            self.tps[topic] = await partitions_of(self.consumer, [topic])
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.admin is not None:
+            await self.admin.close()
+
+    async def __call__(self) -> int:
+        assert self.admin is not None and self.consumer is not None
+        every = [tp for tps in self.tps.values() for tp in tps]
+        ends = await self.consumer.end_offsets(every)
+        begins = await self.consumer.beginning_offsets(every)
+        groups = list(self.groups.items())
+        committed = await asyncio.gather(*(self.admin.list_consumer_group_offsets(g) for g, _ in groups))
+        total = 0
+        for (_, topic), offsets in zip(groups, committed, strict=True):
+            for tp in self.tps[topic]:
+                meta = offsets.get(tp)
+                done = meta.offset if meta is not None and meta.offset >= 0 else begins[tp]
+                total += max(0, ends[tp] - done)
+        return total
+
+
+class Network:
+    """The demo's view of the running network: HTTP, the clock file and the settled test."""
+
+    def __init__(self, http: httpx.AsyncClient, urls: dict[str, str], keys: dict[str, str], clock_file: Path,
+                 lag: Callable[[], Awaitable[int]]) -> None:
+        self.http, self.urls, self.keys, self.clock_file, self.lag = http, urls, keys, clock_file, lag
+        self.settles = 0
+
+    def auth(self, who: str) -> dict[str, str]:
+        return _auth(self.keys[who])
+
+    async def health(self) -> dict[str, dict[str, Any]]:
+        answers = await asyncio.gather(*(self.http.get(f"{self.urls[s]}/health") for s in SERVICES))
+        return {s: r.json() if r.status_code == 200 else {} for s, r in zip(SERVICES, answers, strict=True)}
+
+    async def set_clock(self, at: datetime | None) -> None:
+        if at is None:
+            clock.clear(self.clock_file)
+        else:
+            clock.write(self.clock_file, at)
+
+    async def settled(self, at: datetime | None, timeout: float = 120.0) -> None:
+        """Wait until the network has done everything the day's steps (and the clock) set off."""
+
+        async def check() -> bool | None:
+            before = await self.health()
+            if not _quiet(before, at):
+                return None
+            if await self.lag():
+                return None
+            after = await self.health()
+            # Nothing published in between: the lag seen covers everything there is.
+            same = all(before[s].get("published") == after[s].get("published") for s in SERVICES)
+            return True if same and _quiet(after, at) else None
+
+        await until("the network to settle", check, timeout=timeout, every=0.05)
+        self.settles += 1
+
+
+def _quiet(health: dict[str, dict[str, Any]], at: datetime | None) -> bool:
+    for name in SERVICES:
+        h = health.get(name) or {}
+        if h.get("outbox_backlog", 1) or h.get("status") != "ok":
+            return False
+        if at is not None and h.get("clock") != f"simulated {at.isoformat()}":
+            return False
+    if at is None:
+        return True
+    swept = {"routing": "holds", "employer_gateway": "stale"}
+    for service, sweeper in swept.items():
+        last = health[service].get("swept_at", {}).get(sweeper)
+        if last is None or datetime.fromisoformat(last) < at:
+            return False
+    return True
 
 
 async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, seed: int = 7,
-              bootstrap: str | None = None, kafka_security: KafkaSecurity | None = None) -> DemoResult:
-    rng = random.Random(seed)
-    run_id = uuid.uuid4().hex[:8]  # idempotency keys are per run: each run refers new people
+              bootstrap: str | None = None, kafka_security: KafkaSecurity | None = None, *,
+              clock_file: Path, lag: Callable[[], Awaitable[int]], state_dir: Path,
+              today: date | None = None, progress: Callable[[str], None] | None = None) -> DemoResult:
+    """Play the seed's program year on the network at `urls` (started with TALENTLOOP_CLOCK_FILE
+    = `clock_file`); `lag` sums every consumer group's lag (talentloop.ops_cli's `lag`)."""
+    settings = Settings()
+    today = today or datetime.now().astimezone().date()
+    holidays = [date.fromisoformat(d.strip()) for d in settings.holidays.split(",") if d.strip()]
+    kw = {"stale_days": settings.stale_business_days, "holidays": holidays,
+          "max_attempts": settings.max_routing_attempts}
+    start = demo_plan.start_for(seed, referrals, today, **kw)
+    plan = demo_plan.plan(seed, referrals, start, **kw)
+    run_id = next_run_id(state_dir, seed)
     started = time.monotonic()
-    tally = Tally()
-    op = _auth(keys[f"operator:{OPERATOR}"])
-    limits = httpx.Limits(max_connections=20)
-    async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
-        # 1. Employers post openings.
-        opening_ids = []
-        for employer, posts in OPENINGS.items():
-            for post in posts:
-                body = {**post, "capacity": 25, "location": "New York, NY", "remote": rng.random() < 0.3,
-                        "wage": {"amount": str(post["wage"]), "unit": "hour"}}
-                r = await http.post(f"{urls['employer_gateway']}/v1/openings", json=body,
-                                    headers={**_auth(keys[f"employer:{employer}"]), "Idempotency-Key": f"demo-{run_id}-{post['title']}"})
-                r.raise_for_status()
-                opening_ids.append(r.json()["opening_id"])
+    say = progress or (lambda _: None)
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        net = Network(http, urls, keys, clock_file, lag)
+        driver = Driver(net, plan, run_id, bootstrap, kafka_security, settings.max_routing_attempts)
+        try:
+            await driver.prepare(say)
+            for i, day in enumerate(plan.days):
+                if i % 10 == 0:
+                    say(f"  {day} (day {i + 1} of {len(plan.days)})")
+                await driver.day(day)
+            final, matches = await driver.compare()
+            stale = await driver.stale_in_ledger()
+            months, medians = await driver.medians()
+        finally:
+            await driver.close()
+            await net.set_clock(None)  # the system clock again (the year ends at or before today)
+    return DemoResult(driver.tally, final, time.monotonic() - started, matches, run_id, plan.start_day,
+                      plan.last_day, len(plan.days), stale, medians, months)
 
-        async def catalogue_ready():  # type: ignore[no-untyped-def]
-            r = await http.get(f"{urls['routing']}/v1/openings", headers=op)
+
+class Driver:
+    """One run of a plan: its referrals' ids as they are learnt, and what each employer did."""
+
+    def __init__(self, net: Network, plan: Plan, run_id: str, bootstrap: str | None,
+                 kafka_security: KafkaSecurity | None, max_attempts: int) -> None:
+        self.net, self.plan, self.run_id = net, plan, run_id
+        self.bootstrap, self.kafka_security, self.max_attempts = bootstrap, kafka_security, max_attempts
+        self.tally = Tally()
+        self.people = {external_id(p, n, run_id): (p, n) for p, n in plan.profiles}
+        self.ids: dict[tuple[str, int], str] = {}  # (partner, n) -> referral id
+        self.foreign: set[str] = set()  # in the demo's inboxes, not this run's (earlier runs)
+        self.at: dict[tuple[str, int], tuple[int, str]] = {}  # -> (attempt, employer) it is routed to now
+        self.waiting: dict[tuple[str, int], int] = {}  # declined at attempt k, not seen routed again yet
+        self.interviews: dict[tuple[str, int, int], str] = {}
+        self.baseline: dict[str, int] = {}
+        self.producer: AIOKafkaProducer | None = None
+
+    async def close(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def funnel(self) -> dict[str, Any]:
+        """The funnel's totals counted since the demo began (the ledger may hold earlier runs)."""
+        r = await self.net.http.get(f"{self.net.urls['outcomes']}/v1/funnel", headers=self.net.auth(f"operator:{OPERATOR}"))
+        r.raise_for_status()
+        doc = r.json()
+        doc["since_start"] = {s: n - self.baseline.get(s, 0) for s, n in doc["total"].items()}
+        return doc
+
+    async def prepare(self, say: Callable[[str], None]) -> None:
+        """Close what the employers left open (earlier runs), then post this year's openings on its
+        first day; the funnel's baseline is taken once routing has reconsidered waiting referrals."""
+        net = self.net
+        await net.set_clock(None)
+        for employer in EMPLOYERS:
+            r = await net.http.get(f"{net.urls['employer_gateway']}/v1/openings", headers=net.auth(f"employer:{employer}"))
+            r.raise_for_status()
+            for o in r.json():
+                if o["state"] == "open":
+                    c = await net.http.post(f"{net.urls['employer_gateway']}/v1/openings/{o['opening_id']}/close",
+                                            json={"reason": "closed"}, headers=net.auth(f"employer:{employer}"))
+                    c.raise_for_status()
+        await net.settled(None)
+        first = self.plan.days[0]
+        at = demo_plan.moment(first)
+        await net.set_clock(at)
+        say(f"  the year runs from {self.plan.start_day} to {self.plan.last_day} ({len(self.plan.days)} days with steps)")
+        opening_ids = []
+        for i, (employer, post) in enumerate((e, p) for e, posts in OPENINGS.items() for p in posts):
+            body = {k: v for k, v in post.items() if k != "wage"} | {
+                "capacity": SLOTS_STEP * (6 - i), "location": "New York, NY",
+                "wage": {"amount": str(post["wage"]), "unit": "hour"}}
+            r = await net.http.post(f"{net.urls['employer_gateway']}/v1/openings", json=body,
+                                    headers={**net.auth(f"employer:{employer}"),
+                                             "Idempotency-Key": f"demo-{self.run_id}-{post['title']}"})
+            r.raise_for_status()
+            opening_ids.append(r.json()["opening_id"])
+
+        async def catalogue_ready() -> bool | None:
+            r = await net.http.get(f"{net.urls['routing']}/v1/openings", headers=net.auth(f"operator:{OPERATOR}"))
             known = {o["opening_id"] for o in r.json()}
             return True if set(opening_ids) <= known else None
 
         await until("routing to see every opening", catalogue_ready)
+        await net.settled(at)
+        self.baseline = (await self.funnel())["total"]
 
-        # 2. Partners refer candidates, each through its own adapter.
-        people: dict[str, list[samples.Person]] = {p: [] for p in PARTNERS}
-        for n in range(referrals):
-            partner = PARTNERS[n % len(PARTNERS)]
-            people[partner].append(candidate(rng, partner, n, run_id))
+    async def day(self, day: date) -> None:
+        at = demo_plan.moment(day)
+        await self.net.set_clock(at)
+        steps = self.plan.on(day)
+        refer = [s for s in steps if s.kind == demo_plan.REFER]
+        if refer:
+            await self.refer(day, refer)
+        for s in steps:
+            if s.kind not in (demo_plan.REFER, demo_plan.STALE_DUE):
+                await self.act(s)
+            elif s.kind == demo_plan.STALE_DUE and self.at.get((s.partner, s.n), (0, ""))[0] == s.attempt:
+                self.tally.stale += 1
+        await self.net.settled(at)
+        await self.learn_routing()
 
-        async def funnel():  # type: ignore[no-untyped-def]
-            """The funnel's totals counted since the demo began (the ledger may hold earlier runs)."""
-            r = await http.get(f"{urls['outcomes']}/v1/funnel", headers=op)
+    # --- partners --------------------------------------------------------------------------
+
+    async def refer(self, day: date, steps: list[Step]) -> None:
+        """The day's referrals, each partner its own way, one partner after the other: Northside
+        and Riverbend upload CSV exports, Forge's CRM fires webhooks and publishes the rest to its
+        Kafka topic (as Forge's own Kafka principal when it is given)."""
+        net, run_id = self.net, self.run_id
+        people = {p: [candidate(self.plan, p, s.n, day, run_id) for s in steps if s.partner == p] for p in PARTNERS}
+        for partner, shape, columns in (("northside-tech-collective", samples.northside_row, samples.NORTHSIDE_COLUMNS),
+                                        ("riverbend-community-college", samples.riverbend_row, samples.RIVERBEND_COLUMNS)):
+            if not people[partner]:
+                continue
+            text = samples.csv_text(columns, [shape(p, run_id) for p in people[partner]])
+            r = await net.http.post(f"{net.urls['intake']}/v1/imports",
+                                    files={"file": (f"{partner}.csv", text.encode(), "text/csv")},
+                                    headers={**net.auth(f"partner:{partner}"),
+                                             "Idempotency-Key": f"demo-{run_id}-{partner}-{day}"})
             r.raise_for_status()
-            doc = r.json()
-            doc["since_start"] = {s: n - baseline.get(s, 0) for s, n in doc["total"].items()}
-            return doc
+            if r.json()["accepted"] != len(people[partner]):
+                raise RuntimeError(f"intake refused some of {partner}'s rows: {r.text[:500]}")
+            self.tally.referred[partner] += r.json()["accepted"]
+        forge = "forge-coding-bootcamp"
+        by_kafka = people[forge][1::2] if self.bootstrap else []
+        for p in people[forge]:
+            if p in by_kafka:
+                continue
+            r = await net.http.post(f"{net.urls['intake']}/v1/webhooks/referrals", json=samples.forge_payload(p, run_id),
+                                    headers={**net.auth(f"partner:{forge}"), "Idempotency-Key": f"demo-{run_id}-{p.n}"})
+            r.raise_for_status()
+            self.tally.referred[forge] += 1
+        if by_kafka:
+            if self.producer is None:
+                self.producer = AIOKafkaProducer(**client_options(self.bootstrap, self.kafka_security),
+                                                 enable_idempotence=True)
+                await self.producer.start()
+            for p in by_kafka:
+                await self.producer.send(partner_inbound(forge), json.dumps(samples.forge_payload(p, run_id)).encode(),
+                                         key=f"{run_id}-{p.n}".encode())
+            await self.producer.flush()
+            self.tally.referred[forge] += len(by_kafka)
 
-        baseline: dict[str, int] = {}
-        baseline = (await funnel())["total"]
-        tally.referred.update(await refer_all(http, urls, keys, bootstrap, people, run_id, kafka_security))
+    async def who(self, referral_id: str, partner: str) -> tuple[str, int] | None:
+        """Which of this run's people a referral in an inbox is (its partner's own id), if any."""
+        if partner not in PARTNERS:
+            return None
+        r = await self.net.http.get(f"{self.net.urls['intake']}/v1/referrals/{referral_id}",
+                                    headers=self.net.auth(f"partner:{partner}"))
+        if r.status_code != 200:
+            return None
+        return self.people.get(r.json()["external_id"])
 
-        async def all_decided():  # type: ignore[no-untyped-def]
-            f = (await funnel())["since_start"]
-            return f if f["referred"] == referrals and f["routed"] + f["unmatched"] == referrals else None
-
-        await until("routing to decide every referral", all_decided)
-
-        # 3. Employers work their inboxes.
-        async def inbox(employer: str) -> list[dict]:
-            items, after = [], None
+    async def learn_routing(self) -> None:
+        """Who was routed (again) to which employer today: the employers' new inbox items."""
+        net = self.net
+        known = {v: k for k, v in self.ids.items()}
+        for employer in EMPLOYERS:
+            after = None
             while True:
                 params = {"limit": 100, "status": "routed", **({"after": after} if after else {})}
-                r = await http.get(f"{urls['employer_gateway']}/v1/referrals", params=params,
-                                   headers=_auth(keys[f"employer:{employer}"]))
+                r = await net.http.get(f"{net.urls['employer_gateway']}/v1/referrals", params=params,
+                                       headers=net.auth(f"employer:{employer}"))
                 r.raise_for_status()
                 page = r.json()
-                items += page["items"]
+                for item in page["items"]:
+                    rid = item["referral_id"]
+                    if rid in self.foreign:
+                        continue
+                    person = known.get(rid)
+                    if person is None:
+                        person = await self.who(rid, item["partner_id"])
+                        if person is None:
+                            self.foreign.add(rid)
+                            continue
+                        self.ids[person] = known[rid] = rid
+                    if self.at.get(person, (0, ""))[0] < item["attempt"]:
+                        self.at[person] = (item["attempt"], employer)
+                        self.waiting.pop(person, None)
+                        self.tally.add(rid, item["partner_id"], "routed")
+                        self.tally.exit(rid, None)
                 if page["next_after"] is None:
-                    return items
+                    break
                 after = page["next_after"]
+        # A referral declined today and not routed again: it waits unmatched.
+        for person, attempt in list(self.waiting.items()):
+            if attempt < self.max_attempts:
+                self.tally.exit(self.ids[person], "unmatched")
+            del self.waiting[person]
+        self.tally.unmatched_at_first = sum(self.tally.referred.values()) - len(self.ids)
 
-        routed_total = (await funnel())["since_start"]["routed"]
+    # --- employers -------------------------------------------------------------------------
 
-        async def inboxes_full():  # type: ignore[no-untyped-def]
-            boxes = {e: await inbox(e) for e in EMPLOYERS}
-            return boxes if sum(map(len, boxes.values())) == routed_total else None
+    async def act(self, s: Step) -> None:
+        """An employer's step on a referral, when the referral is routed to it at that attempt."""
+        person = (s.partner, s.n)
+        attempt, employer = self.at.get(person, (0, ""))
+        if attempt != s.attempt:
+            return  # that attempt never happened (unmatched, or not declined before)
+        rid = self.ids[person]
+        net = self.net
+        base = f"{net.urls['employer_gateway']}/v1/referrals/{rid}"
 
-        boxes = await until("the gateway to receive every routed referral", inboxes_full)
-        work = [(employer, i) for employer, items in boxes.items() for i in items]
-        for _, item in work:
-            tally.add(item["referral_id"], item["partner_id"], "routed")
-        tally.unmatched_at_first = referrals - routed_total
-        while work:
-            outcomes = await asyncio.gather(*(
-                _work(http, urls, keys[f"employer:{employer}"], item, random.Random(f"{seed}-{item['referral_id']}"),
-                      tally) for employer, item in work))
-            # Declined ones are routed again (another employer, or they wait): work those next.
-            again = [item for item, declined in zip((i for _, i in work), outcomes, strict=True) if declined]
-            work = [w for w in await asyncio.gather(*(_rerouted(http, urls, keys, op, item, tally) for item in again))
-                    if w is not None]
+        async def post(path: str, body: dict | None = None) -> dict:
+            r = await net.http.post(f"{base}{path}", json=body,
+                                    headers={**net.auth(f"employer:{employer}"),
+                                             "Idempotency-Key": f"demo-{self.run_id}-{rid}-{s.attempt}-{s.kind}"
+                                                              f"{s.data.get('milestone_days', '')}"})
+            if r.status_code >= 400:
+                raise httpx.HTTPStatusError(f"{s}: {r.status_code} {r.text[:300]}", request=r.request, response=r)
+            return r.json()
 
-        # 4. Wait for the ledger to catch up, then compare.
-        expected = tally.counts
+        stage = None
+        if s.kind == demo_plan.ACKNOWLEDGE:
+            await post("/acknowledge")
+            stage = "acknowledged"
+        elif s.kind == demo_plan.DECLINE:
+            await post("/decline", {"reason": s.data["reason"]})
+            # Routed again later today, or not (then unmatched; with no attempt left, declined).
+            self.tally.exit(rid, "declined")
+            if s.attempt < self.max_attempts:
+                self.waiting[person] = s.attempt
+        elif s.kind == demo_plan.INTERVIEW:
+            interview = await post("/interviews", s.data)
+            self.interviews[(s.partner, s.n, s.attempt)] = interview["interview_id"]
+            stage = "interviewed"
+        elif s.kind == demo_plan.INTERVIEW_OUTCOME:
+            iid = self.interviews[(s.partner, s.n, s.attempt)]
+            await post(f"/interviews/{iid}/outcome", {"outcome": s.data["outcome"]})
+        elif s.kind == demo_plan.OFFER:
+            await post("/offers", {**s.data["terms"], "expires_on": s.data["expires_on"]})
+            stage = "offered"
+        elif s.kind == demo_plan.PLACE:
+            await post("/placement", s.data["terms"])
+            stage = "placed"
+            self.tally.exit(rid, None)
+        elif s.kind == demo_plan.CHECK_IN:
+            await post("/retention", {**s.data, "checked_on": s.day.isoformat()})
+            if s.data["milestone_days"] == 90 and s.data["still_employed"]:
+                stage = "retained_90_days"
+        if stage is not None:
+            self.tally.add(rid, s.partner, stage)
 
-        async def caught_up():  # type: ignore[no-untyped-def]
-            f = await funnel()
+    # --- the results -----------------------------------------------------------------------
+
+    async def compare(self) -> tuple[dict[str, Any], bool]:
+        expected = self.tally.counts
+
+        async def caught_up() -> dict[str, Any] | None:
+            f = await self.funnel()
             return f if all(f["since_start"][s] == expected[s] for s in f["since_start"]) else None
 
         try:
-            final = await until("the ledger to record every step", caught_up, timeout=60.0)
-            matches = True
+            return await until("the ledger to record every step", caught_up, timeout=30.0), True
         except TimeoutError:
-            final, matches = await funnel(), False
-    return DemoResult(tally, final, time.monotonic() - started, matches)
+            return await self.funnel(), False
 
+    async def stale_in_ledger(self) -> int:
+        """referral.stale events of this run's referrals, as their timelines show them."""
+        n = 0
+        for rid in self.ids.values():
+            r = await self.net.http.get(f"{self.net.urls['outcomes']}/v1/referrals/{rid}/timeline",
+                                        headers=self.net.auth(f"operator:{OPERATOR}"))
+            r.raise_for_status()
+            n += sum(1 for e in r.json()["events"] if e["type"].startswith("referral.stale."))
+        return n
 
-MAX_ROUTING_ATTEMPTS = Settings().max_routing_attempts
-
-
-async def _rerouted(http: httpx.AsyncClient, urls: dict[str, str], keys: dict[str, str], op: dict[str, str],
-                    item: dict, tally: Tally) -> tuple[str, dict] | None:
-    """Routing's next decision on a declined referral: (employer, inbox item) when it was
-    routed again, None when it waits unmatched or had no attempt left (then it stays declined)."""
-    referral_id, attempt = item["referral_id"], item["attempt"]
-    if attempt >= MAX_ROUTING_ATTEMPTS:
-        return None
-
-    async def decided():  # type: ignore[no-untyped-def]
-        r = await http.get(f"{urls['outcomes']}/v1/referrals/{referral_id}/timeline", headers=op)
+    async def medians(self) -> tuple[list[str], list[dict[str, Any]]]:
+        """The funnel report's median days between stages, for the months this run referred in
+        (another run of the same year counts there too; other referrals of the ledger do not)."""
+        months = sorted({f"{d.year:04d}-{d.month:02d}" for d in self.plan.days
+                         if any(s.kind == demo_plan.REFER for s in self.plan.on(d))})
+        r = await self.net.http.get(f"{self.net.urls['outcomes']}/v1/reports",
+                                    headers=self.net.auth(f"operator:{OPERATOR}"))
         r.raise_for_status()
-        found = [e for e in r.json()["events"]
-                 if e["type"].startswith(("referral.routed.", "referral.unmatched.")) and e["data"].get("attempt") == attempt + 1]
-        return found[0] if found else None
-
-    decision = await until(f"routing to decide {referral_id} again", decided)
-    if decision["type"].startswith("referral.unmatched."):
-        tally.exit(referral_id, "unmatched")
-        return None
-    employer = decision["data"]["employer_id"]
-
-    async def in_inbox():  # type: ignore[no-untyped-def]
-        r = await http.get(f"{urls['employer_gateway']}/v1/referrals/{referral_id}", headers=_auth(keys[f"employer:{employer}"]))
-        return r.json() if r.status_code == 200 else None
-
-    tally.exit(referral_id, None)
-    return employer, await until(f"{referral_id} in {employer}'s inbox", in_inbox)
-
-
-async def _work(http: httpx.AsyncClient, urls: dict[str, str], key: str, item: dict, rng: random.Random,
-                tally: Tally) -> bool:
-    """One employer's handling of one referral: decline, or acknowledge -> interview -> offer
-    -> place (or decline after the interview). Returns whether it declined."""
-    base = f"{urls['employer_gateway']}/v1/referrals/{item['referral_id']}"
-    headers = _auth(key)
-    referral_id, partner = item["referral_id"], item["partner_id"]
-
-    async def post(path: str, body: dict | None = None) -> dict:
-        r = await http.post(f"{base}{path}", json=body,
-                            headers={**headers, "Idempotency-Key": f"{referral_id}-{key[-6:]}{path}"})
-        r.raise_for_status()
-        return r.json()
-
-    async def decline(reason: str) -> bool:
-        await post("/decline", {"reason": reason})
-        tally.exit(referral_id, "declined")
-        return True
-
-    if rng.random() < 0.15:
-        return await decline(rng.choice(["position_filled", "requirements_not_met", "no_capacity"]))
-    await post("/acknowledge")
-    tally.add(referral_id, partner, "acknowledged")
-    if rng.random() < 0.3:
-        return False  # still in review
-    interview = await post("/interviews", {"scheduled_for": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
-                                           "mode": "video"})
-    tally.add(referral_id, partner, "interviewed")
-    advanced = rng.random() < 0.6
-    await post(f"/interviews/{interview['interview_id']}/outcome", {"outcome": "advanced" if advanced else "not_selected"})
-    if not advanced:
-        return await decline("not_selected_after_interview")
-    terms = {
-        "job_title": "Junior Technologist", "onet_soc_code": "15-1252.00",
-        "wage": {"amount": str(round(rng.uniform(24, 42), 2)), "unit": "hour"}, "hours_per_week": 40,
-        "employment_type": rng.choice(["full_time", "full_time", "apprenticeship"]),
-        "benefits": {"health": True, "retirement": rng.random() < 0.7, "paid_leave": True},
-        "start_date": (date.today() + timedelta(days=14)).isoformat(),
-    }
-    await post("/offers", {**terms, "expires_on": (date.today() + timedelta(days=7)).isoformat()})
-    tally.add(referral_id, partner, "offered")
-    await post("/placement", terms)
-    tally.add(referral_id, partner, "placed")
-    tally.exit(referral_id, None)
-    return False
+        groups = {g["group"]: g for g in r.json()["funnel"]["by"]["period"]}
+        return months, [{"month": m, **d} for m in months if m in groups for d in groups[m]["median_days"]]

@@ -154,7 +154,7 @@ def _attempt(rng: random.Random, cal: Calendar, partner: str, n: int, attempt: i
         return steps, None  # still in review at the end of the year
     booked = cal.add(answered, rng.randint(1, 3))
     held = cal.add(booked, rng.randint(1, 3))
-    step(booked, INTERVIEW, scheduled_for=moment(held).replace(hour=10).isoformat(), mode=rng.choice(["video", "onsite"]))
+    step(booked, INTERVIEW, scheduled_for=moment(held).replace(hour=10).isoformat(), mode=rng.choice(["video", "in_person", "phone"]))
     if rng.random() < 0.4:
         step(held, INTERVIEW_OUTCOME, outcome="not_selected")
         step(held, DECLINE, reason="not_selected_after_interview")

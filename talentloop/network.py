@@ -132,10 +132,36 @@ class Network:
     timings: dict[str, float]
     # Each service's and Kafka partner's (`partner:<id>`) Kafka security on the local broker.
     kafka_principals: dict[str, KafkaSecurity] = field(default_factory=dict)
+    clock_file: Path | None = None  # the simulated clock the services read (None: the system's)
 
 
-def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None) -> Network:
-    """Start the stack and the services (all, or `only` these, e.g. for a benchmark)."""
+# With a simulated clock the sweepers look every quarter second, so a demo's day is swept
+# moments after the demo sets it (their defaults, a minute, suit real time).
+CLOCK_SWEEP_S = "0.25"
+
+
+def clock_env(clock_file: Path | None) -> dict[str, str]:
+    """What the services get for a simulated clock (plumbing/clock.py): the file, and sweepers
+    that keep up with it (unless TALENTLOOP_*_SWEEP_S say otherwise)."""
+    if clock_file is None:
+        return {}
+    env = {"TALENTLOOP_CLOCK_FILE": str(clock_file)}
+    for name in ("TALENTLOOP_STALE_SWEEP_S", "TALENTLOOP_REROUTE_SWEEP_S"):
+        env[name] = os.environ.get(name, CLOCK_SWEEP_S)
+    return env
+
+
+def _clock_of(service: launcher.ServiceProcess) -> str | None:
+    health = service.healthy()
+    return None if health is None else health.get("clock")
+
+
+def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None, clock_file: Path | None = None) -> Network:
+    """Start the stack and the services (all, or `only` these, e.g. for a benchmark).
+
+    `clock_file`: the services run on the simulated clock of that file (TALENTLOOP_CLOCK_FILE;
+    no file: the system clock). A service already running without it is restarted with it,
+    so a demo never drives a network whose clock it cannot set."""
     cfg.home.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     stack = cfg.stack().start()
@@ -152,8 +178,13 @@ def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None) -> Network:
         "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
         # For the console: the services it asks for health, the funnel and reports.
         "TALENTLOOP_SERVICE_URLS": json.dumps({s.name: s.url for s in cfg.services()}),
+        **clock_env(clock_file),
     }
     services = [s for s in cfg.services() if only is None or s.name in only]
+    if clock_file is not None:
+        for service in services:
+            if service.name != "console" and service.pid() and not (_clock_of(service) or "").startswith("simulated"):
+                launcher.stop(service)  # running on the system clock: start it again with the file
     for service in services:
         own = principals.get(service.name)
         launcher.start(service, {**env, **own.env()} if own else env)
@@ -165,8 +196,10 @@ def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None) -> Network:
         keys_file=keys_file,
         timings={"stack_s": round(t_stack, 2), "total_s": round(time.monotonic() - t0, 2)},
         kafka_principals=principals,
+        clock_file=clock_file,
     )
-    cfg.save({"bootstrap": network.bootstrap, "database_url": network.database_url, "urls": network.urls})
+    cfg.save({"bootstrap": network.bootstrap, "database_url": network.database_url, "urls": network.urls,
+              "clock_file": str(clock_file) if clock_file else None})
     return network
 
 

@@ -55,7 +55,10 @@ def adapters_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def running_network(stack: StackInfo, network_config: NetworkConfig, adapters_dir: Path) -> RunningNetwork:
     t0 = time.monotonic()
     os.environ["TALENTLOOP_ADAPTERS"] = str(adapters_dir)  # the services inherit it (talentloop.launcher)
-    net = network.up(network_config)  # reuses the session stack; the stack fixture's teardown calls network.down
+    # The services read a simulated clock from this file (tests/e2e/test_demo_year.py writes it);
+    # while there is none, which is the case for every other test, the system clock.
+    net = network.up(network_config, clock_file=network_config.home / "clock")
+    # (up reuses the session stack; the stack fixture's teardown calls network.down)
     return RunningNetwork(
         urls=net.urls,
         keys=load_keys(network_config.home),
