@@ -209,6 +209,51 @@ class OfferIn(TermsIn):
     expires_on: date | None = Field(default=None, description="Last day the candidate may accept.")
 
 
+class ConversionIn(BaseModel):
+    """A placed intern, micro-intern or apprentice hired full-time or part-time at your
+    organization: the job's terms from `converted_on` on. The start date stays the
+    placement's (retention check-ins count from it). Inconsistent terms are a 422 naming the
+    field, as for a placement."""
+
+    model_config = ConfigDict(extra="forbid")
+    converted_on: date = Field(description="First day on the new terms: not before the start date, not in the future.")
+    job_title: bounds.Name = Field(min_length=1)
+    onet_soc_code: bounds.OnetSoc
+    employment_type: Literal["full_time", "part_time"] = Field(description="The kind of job after the conversion.")
+    pay_basis: events.PayBasis | None = Field(
+        default=None, description="How the job is paid. Left out: hourly for a wage by the hour, salary for any other."
+    )
+    wage: events.Wage | None = Field(default=None, description="Required unless pay_basis is unpaid.")
+    hours_per_week: events.HoursPerWeek | None = None
+    schedule: ScheduleIn = None
+    benefits: events.Benefits = Field(default_factory=events.Benefits)
+    end_date: date | None = Field(default=None, description="Last day, for a job that ends; not before converted_on.")
+
+    @model_validator(mode="after")
+    def consistent(self) -> ConversionIn:
+        self.wage = _unpaid_without_wage(self.pay_basis, self.wage)
+        if self.pay_basis is None:
+            if self.wage is None:
+                events.refuse(self, [events.inconsistent("wage", "wage is required unless pay_basis is unpaid", None)])
+            else:
+                self.pay_basis = events.v1_pay_basis(self.wage.unit)
+        found = events.pay_refusals(self.pay_basis, self.wage, wage_required=True)
+        if self.end_date is not None and self.end_date < self.converted_on:
+            found.append(events.inconsistent("end_date", "end_date is before converted_on", self.end_date.isoformat()))
+        events.refuse(self, found)
+        return self
+
+    def terms(self) -> domain.Terms:
+        """The terms (their start date is the placement's: `Referral.convert` sets it)."""
+        assert self.pay_basis is not None  # set by `consistent`
+        return domain.Terms(
+            job_title=self.job_title, onet_soc_code=self.onet_soc_code, wage=self.wage,
+            hours_per_week=self.hours_per_week, employment_type=events.EmploymentKind(self.employment_type),
+            benefits=self.benefits, start_date=self.converted_on, pay_basis=self.pay_basis, schedule=self.schedule,
+            end_date=self.end_date,
+        )
+
+
 class OfferDeclinedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: events.OfferDeclineReason
@@ -566,6 +611,20 @@ async def placement(
     referral_id: str, body: PlacementIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ):
     return await _act(request, who, referral_id, idempotency_key, body, lambda r: r.report_placement(body.terms()))
+
+
+@router.post(
+    "/referrals/{referral_id}/conversion",
+    summary="Convert a placed intern, micro-intern or apprentice into a full-time or part-time hire here",
+    responses=ACTION_ERRORS,
+)
+async def conversion(
+    referral_id: str, body: ConversionIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+):
+    not_in_future(request, body.converted_on, "converted_on")
+    return await _act(
+        request, who, referral_id, idempotency_key, body, lambda r: r.convert(body.terms(), body.converted_on)
+    )
 
 
 @router.post(

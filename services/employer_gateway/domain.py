@@ -83,6 +83,7 @@ ALLOWED: dict[str, frozenset[State]] = {
     "report_placement": frozenset({State.acknowledged, State.interviewing, State.offered}),
     "check_retention": frozenset({State.placed}),
     "report_separation": frozenset({State.placed}),
+    "convert": frozenset({State.placed}),
 }
 
 
@@ -132,11 +133,16 @@ class Offer:
 
 @dataclass
 class Employment:
-    """The placement, and what is known since: retention check-ins and the separation."""
+    """The placement, and what is known since: retention check-ins, a conversion and the
+    separation. `terms` are the job's terms now (the placement's, or the conversion's after
+    one); None for a placement stored before they were kept (gateway migration 006), which
+    cannot be converted."""
 
     start_date: date
     checked: dict[int, bool] = field(default_factory=dict)  # milestone days -> still employed
     separated_on: date | None = None
+    terms: Terms | None = None
+    converted_on: date | None = None
 
 
 @dataclass
@@ -250,7 +256,48 @@ class Referral:
         self._check("report_placement")
         event = events.PlacementReportedV2(**self._ids(), **terms.fields())
         self.state = State.placed
-        self.employment = Employment(terms.start_date)
+        self.employment = Employment(terms.start_date, terms=terms)
+        return event
+
+    def convert(self, terms: Terms, converted_on: date) -> events.PlacementConvertedV1:
+        """The placed intern, micro-intern or apprentice becomes a full-time or part-time hire
+        here, on `terms` from `converted_on` (not before the start date; the caller checks it is
+        not in the future). Once per employment. The employment's first day stays its start:
+        `terms.start_date` is replaced by it, and retention check-ins keep counting from it."""
+        self._check("convert")
+        employment = self.employment
+        assert employment is not None  # placed
+        current = employment.terms
+        if employment.converted_on is not None:
+            raise InvalidTransition(
+                "convert", self.state, f"the placement was converted already, on {employment.converted_on.isoformat()}"
+            )
+        if current is None:
+            raise InvalidTransition(
+                "convert", self.state, "the placement's terms were not kept (it was reported before conversions were)"
+            )
+        if current.employment_type not in events.CONVERTS_FROM:
+            raise InvalidTransition(
+                "convert", self.state,
+                f"only an internship, micro-internship or apprenticeship converts; this placement is"
+                f" {current.employment_type.value}",
+            )
+        if terms.employment_type not in events.CONVERTS_TO:
+            raise InvalidTransition(
+                "convert", self.state, f"a conversion is to full_time or part_time, not {terms.employment_type.value}"
+            )
+        if converted_on < employment.start_date:
+            raise InvalidTransition(
+                "convert", self.state, f"converted_on is before the start date {employment.start_date.isoformat()}"
+            )
+        if terms.end_date is not None and terms.end_date < converted_on:
+            raise InvalidTransition("convert", self.state, "end_date is before converted_on")
+        terms = replace(terms, start_date=employment.start_date)
+        event = events.PlacementConvertedV1(
+            **self._ids(), **terms.fields(), converted_on=converted_on, from_employment_type=current.employment_type
+        )
+        employment.terms = terms
+        employment.converted_on = converted_on
         return event
 
     # --- after the hire

@@ -278,7 +278,7 @@ _CHILDREN = """
        FROM interviews i WHERE i.referral_id = r.referral_id AND i.employer_id = r.employer_id) AS interviews,
     (SELECT array_agg(ROW(o.offer_id, o.terms, o.expires_on, o.declined_reason) ORDER BY o.created_at, o.offer_id)
        FROM offers o WHERE o.referral_id = r.referral_id AND o.employer_id = r.employer_id) AS offers,
-    e.start_date, e.checked, e.separated_on
+    e.start_date, e.checked, e.separated_on, e.terms AS employment_terms, e.converted_on
 """
 _FROM = " FROM referrals r LEFT JOIN employments e ON e.referral_id = r.referral_id AND e.employer_id = r.employer_id"
 LOAD = (
@@ -347,7 +347,11 @@ def referral_of(row: asyncpg.Record) -> Referral:
         )
     if row["start_date"] is not None:
         checked = {int(days): still for days, still in json.loads(row["checked"]).items()}
-        referral.employment = Employment(row["start_date"], checked, row["separated_on"])
+        terms = row["employment_terms"]
+        referral.employment = Employment(
+            row["start_date"], checked, row["separated_on"], terms_from(json.loads(terms)) if terms else None,
+            row["converted_on"],
+        )
     return referral
 
 
@@ -415,12 +419,15 @@ WITH referral AS (
     ON CONFLICT (offer_id) DO UPDATE SET declined_reason = EXCLUDED.declined_reason
     WHERE o.declined_reason IS DISTINCT FROM EXCLUDED.declined_reason
 ), employment AS (
-    INSERT INTO employments AS e (referral_id, employer_id, start_date, checked, separated_on)
-    SELECT u.referral_id, u.employer_id, u.start_date, u.checked::jsonb, u.separated_on
-    FROM unnest($18::text[], $19::text[], $20::date[], $21::text[], $22::date[])
-        AS u(referral_id, employer_id, start_date, checked, separated_on)
-    ON CONFLICT (referral_id, employer_id) DO UPDATE SET checked = EXCLUDED.checked, separated_on = EXCLUDED.separated_on
-    WHERE (e.checked, e.separated_on) IS DISTINCT FROM (EXCLUDED.checked, EXCLUDED.separated_on)
+    INSERT INTO employments AS e (referral_id, employer_id, start_date, checked, separated_on, terms, converted_on)
+    SELECT u.referral_id, u.employer_id, u.start_date, u.checked::jsonb, u.separated_on, u.terms::jsonb, u.converted_on
+    FROM unnest($18::text[], $19::text[], $20::date[], $21::text[], $22::date[], $23::text[], $24::date[])
+        AS u(referral_id, employer_id, start_date, checked, separated_on, terms, converted_on)
+    ON CONFLICT (referral_id, employer_id) DO UPDATE SET
+        checked = EXCLUDED.checked, separated_on = EXCLUDED.separated_on, terms = EXCLUDED.terms,
+        converted_on = EXCLUDED.converted_on
+    WHERE (e.checked, e.separated_on, e.terms, e.converted_on)
+        IS DISTINCT FROM (EXCLUDED.checked, EXCLUDED.separated_on, EXCLUDED.terms, EXCLUDED.converted_on)
 )
 SELECT 1
 """
@@ -457,6 +464,8 @@ async def save_many(conn: asyncpg.Connection, referrals: list[Referral]) -> None
         [e.start_date for _, e in employed],
         [json.dumps({str(days): still for days, still in sorted(e.checked.items())}) for _, e in employed],
         [e.separated_on for _, e in employed],
+        [_terms_json(e.terms) if e.terms is not None else None for _, e in employed],
+        [e.converted_on for _, e in employed],
     )
 
 
@@ -564,6 +573,9 @@ async def referral_detail(
             "start_date": employment.start_date.isoformat(),
             "retention": {str(days): still for days, still in sorted(employment.checked.items())},
             "separated_on": employment.separated_on.isoformat() if employment.separated_on else None,
+            # The job's terms now (after a conversion, the new ones); null if stored before they were kept.
+            "terms": json.loads(_terms_json(employment.terms)) if employment.terms is not None else None,
+            "converted_on": employment.converted_on.isoformat() if employment.converted_on else None,
         },
     }, row["contact_sealed"]
 

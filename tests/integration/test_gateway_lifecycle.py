@@ -96,8 +96,11 @@ async def test_the_whole_life_of_a_referral_at_the_employer(gateway_pool, consum
         (first, "candidate", None), (second, None, "advanced")]
     assert detail["interviews"][0]["scheduled_for"] == datetime.fromisoformat(later).isoformat()
     assert detail["offers"][0]["offer_id"] == offer["offer_id"] and detail["offers"][0]["wage"]["amount"] == "31.50"
-    assert detail["employment"] == {"start_date": START.isoformat(), "retention": {"30": True, "90": True},
-                                    "separated_on": (START + timedelta(days=150)).isoformat()}
+    employment = detail["employment"]
+    assert {k: employment[k] for k in ("start_date", "retention", "separated_on", "converted_on")} == {
+        "start_date": START.isoformat(), "retention": {"30": True, "90": True},
+        "separated_on": (START + timedelta(days=150)).isoformat(), "converted_on": None}
+    assert employment["terms"]["employment_type"] == "full_time" and employment["terms"]["wage"]["amount"] == "31.50"
 
 
 async def test_impossible_steps_are_409_naming_the_state_and_unknown_ids_404(gateway_pool, consumer):  # noqa: F811

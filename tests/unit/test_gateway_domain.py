@@ -25,6 +25,11 @@ TERMS = Terms("Dev", "15-1252.00", events.Wage(amount="30", unit="hour"), 40, ev
               events.Benefits(health=True), START, events.PayBasis.hourly)
 
 
+INTERN = replace(TERMS, job_title="Dev intern", employment_type=events.EmploymentKind.internship, hours_per_week=20,
+                 wage=events.Wage(amount="18", unit="hour"), end_date=START + timedelta(days=90))
+HIRED = replace(TERMS, start_date=START + timedelta(days=60))  # a conversion's start date is the placement's
+
+
 def placement(r: Referral):
     return r.report_placement(TERMS)
 
@@ -210,6 +215,7 @@ ACTIONS = {
     "report_placement": placement,
     "check_retention": lambda r: r.check_retention(30, True, START + timedelta(days=30)),
     "report_separation": lambda r: r.report_separation(START, events.SeparationReason.laid_off, None),
+    "convert": lambda r: r.convert(HIRED, START + timedelta(days=60)),
 }
 
 
@@ -220,10 +226,77 @@ def test_every_action_is_allowed_only_from_its_states(state, action):
     r = Referral("ref", "emp", "opn", state)
     r.interviews["i1"] = Interview("i1", WHEN, events.InterviewMode.video)
     r.offers["o1"] = Offer("o1", TERMS)
-    r.employment = Employment(START)
+    r.employment = Employment(START, terms=INTERN)
     if state in ALLOWED[action]:
         ACTIONS[action](r)
     else:
         with pytest.raises(InvalidTransition) as err:
             ACTIONS[action](r)
         assert err.value.current is state and r.state is state
+
+
+# --- conversion at the same employer (issue 15, slice 2) -------------------------------------
+
+
+def placed_as(terms: Terms) -> Referral:
+    r = Referral("ref", "emp", "opn", State.acknowledged)
+    r.report_placement(terms)
+    return r
+
+
+@pytest.mark.parametrize("kind", ["internship", "micro_internship", "apprenticeship"])
+def test_work_based_learning_converts_once_and_keeps_its_start_date(kind):
+    before = replace(INTERN, employment_type=events.EmploymentKind(kind),
+                     engagement_hours=40 if kind == "micro_internship" else None)
+    r = placed_as(before)
+    on = START + timedelta(days=60)
+    event = r.convert(HIRED, on)
+    assert isinstance(event, events.PlacementConvertedV1)
+    assert (event.converted_on, event.from_employment_type.value, event.employment_type) == (
+        on, kind, events.EmploymentKind.full_time)
+    assert event.start_date == START and event.end_date is None and event.wage.amount == 30
+    assert r.state is State.placed and r.employment.terms == replace(HIRED, start_date=START)
+    assert r.employment.converted_on == on
+    with pytest.raises(InvalidTransition, match="converted already"):
+        r.convert(HIRED, on)
+    # Retention still counts from the placement's start: the 30-day check-in is due at START + 30.
+    assert r.check_retention(30, True, START + timedelta(days=30)).milestone_days == 30
+
+
+def test_a_full_or_part_time_placement_does_not_convert():
+    for kind in (events.EmploymentKind.full_time, events.EmploymentKind.part_time):
+        r = placed_as(replace(TERMS, employment_type=kind))
+        with pytest.raises(InvalidTransition, match=f"this placement is {kind.value}") as err:
+            r.convert(HIRED, START + timedelta(days=10))
+        assert err.value.current is State.placed and r.employment.converted_on is None
+
+
+def test_a_conversion_to_another_kind_than_full_or_part_time_is_refused():
+    r = placed_as(INTERN)
+    with pytest.raises(InvalidTransition, match="to full_time or part_time, not apprenticeship"):
+        r.convert(replace(HIRED, employment_type=events.EmploymentKind.apprenticeship), START + timedelta(days=10))
+    assert r.employment.terms == INTERN
+
+
+def test_a_conversion_before_the_start_date_or_ending_before_it_is_refused():
+    r = placed_as(INTERN)
+    with pytest.raises(InvalidTransition, match="before the start date 2027-01-04"):
+        r.convert(HIRED, START - timedelta(days=1))
+    with pytest.raises(InvalidTransition, match="end_date is before converted_on"):
+        r.convert(replace(HIRED, end_date=START + timedelta(days=5)), START + timedelta(days=10))
+    assert r.convert(HIRED, START).converted_on == START  # on the first day: allowed
+
+
+def test_a_placement_stored_before_terms_were_kept_does_not_convert():
+    r = Referral("ref", "emp", "opn", State.placed)
+    r.employment = Employment(START)
+    with pytest.raises(InvalidTransition, match="terms were not kept"):
+        r.convert(HIRED, START + timedelta(days=10))
+
+
+@pytest.mark.parametrize("state", [s for s in State if s is not State.placed])
+def test_only_a_placed_referral_converts(state):
+    r = Referral("ref", "emp", "opn", state)
+    r.employment = Employment(START, terms=INTERN)
+    with pytest.raises(InvalidTransition, match=f"cannot convert a referral that is {state.value}"):
+        r.convert(HIRED, START + timedelta(days=10))
