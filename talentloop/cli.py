@@ -466,7 +466,8 @@ def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, se
         typer.echo("The network is left running to look into it; `talentloop down` stops it.", err=True)
         raise typer.Exit(1) from None
     typer.echo(
-        f"Done in {result.seconds:.1f}s.\n\nFunnel from the outcomes service ({net.urls['outcomes']}/v1/funnel):"
+        f"Done in {result.seconds:.1f}s ({result.settle_s:.1f}s of it waiting for the network to settle after each "
+        f"simulated day).\n\nFunnel from the outcomes service ({net.urls['outcomes']}/v1/funnel):"
     )
     typer.echo(format_funnel(result.funnel))
     typer.echo(f"\nThe year simulated: {result.start_day} to {result.last_day} ({result.days} days with steps; "

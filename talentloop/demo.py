@@ -126,6 +126,7 @@ class DemoResult:
     stale: int = 0  # referral.stale events of this run's referrals, in the ledger
     median_days: list[dict[str, Any]] = field(default_factory=list)  # the report's, for the run's months
     months: list[str] = field(default_factory=list)
+    settle_s: float = 0.0  # of `seconds`, waiting for the network to settle
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -210,6 +211,7 @@ class Network:
                  lag: Callable[[], Awaitable[int]]) -> None:
         self.http, self.urls, self.keys, self.clock_file, self.lag = http, urls, keys, clock_file, lag
         self.settles = 0
+        self.settle_s = 0.0  # waiting for the network, of the demo's time
 
     def auth(self, who: str) -> dict[str, str]:
         return _auth(self.keys[who])
@@ -238,8 +240,10 @@ class Network:
             same = all(before[s].get("published") == after[s].get("published") for s in SERVICES)
             return True if same and _quiet(after, at) else None
 
+        t0 = time.monotonic()
         await until("the network to settle", check, timeout=timeout, every=0.05)
         self.settles += 1
+        self.settle_s += time.monotonic() - t0
 
 
 def _quiet(health: dict[str, dict[str, Any]], at: datetime | None) -> bool:
@@ -291,7 +295,7 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
             await driver.close()
             await net.set_clock(None)  # the system clock again (the year ends at or before today)
     return DemoResult(driver.tally, final, time.monotonic() - started, matches, run_id, plan.start_day,
-                      plan.last_day, len(plan.days), stale, medians, months)
+                      plan.last_day, len(plan.days), stale, medians, months, net.settle_s)
 
 
 class Driver:
@@ -374,7 +378,9 @@ class Driver:
             elif s.kind == demo_plan.STALE_DUE and self.at.get((s.partner, s.n), (0, ""))[0] == s.attempt:
                 self.tally.stale += 1
         await self.net.settled(at)
-        await self.learn_routing()
+        # Routing decides only after a referral or a decline: only then are there new inbox items.
+        if refer or self.waiting:
+            await self.learn_routing()
 
     # --- partners --------------------------------------------------------------------------
 
