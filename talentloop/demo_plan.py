@@ -3,7 +3,8 @@
 `plan(seed, referrals, start_day)` says who each partner refers on which business day and
 what becomes of each referral, day by day: when the employer answers (in business days; some
 later than the stale limit, so `referral.stale` falls when it would), whether it declines,
-the interview and its outcome, the offer, the placement with its start date, and the
+the interview and its outcome, the offer, the placement with its start date (hires start
+together every four weeks), and the
 retention check-ins at start + 30, 90 and 180 days (raises, promotions, separations).
 
 Each referral's fate is drawn from `random.Random(f"{seed}-{partner}-{n}")`, never from an id
@@ -32,6 +33,7 @@ PARTNERS = ("northside-tech-collective", "riverbend-community-college", "forge-c
 MILESTONES = (30, 90, 180)
 PER_DAY = 10  # referrals made on one business day (all partners together)
 DAY_TIME = time(15, 0)
+COHORT_WEEKS = 4  # new hires start on the Monday of every fourth week
 MAX_ATTEMPTS = 3  # routing decisions per referral (TALENTLOOP_MAX_ROUTING_ATTEMPTS' default)
 
 # Each partner trains for some tracks; a candidate gets a track's skills plus extras.
@@ -134,7 +136,7 @@ def response_delay(rng: random.Random, stale_days: int) -> int:
 
 
 def _attempt(rng: random.Random, cal: Calendar, partner: str, n: int, attempt: int, routed: date,
-             stale_days: int) -> tuple[list[Step], date | None]:
+             stale_days: int, anchor: date) -> tuple[list[Step], date | None]:
     """The steps of one routing attempt routed on `routed`; and the day it was declined (the
     next attempt is routed then), or None when it ends otherwise."""
     steps: list[Step] = []
@@ -162,8 +164,10 @@ def _attempt(rng: random.Random, cal: Calendar, partner: str, n: int, attempt: i
     step(held, INTERVIEW_OUTCOME, outcome="advanced")
     offered = cal.add(held, rng.randint(1, 4))
     accepted = cal.add(offered, rng.randint(1, 5))
-    start = accepted + timedelta(days=7)
-    start += timedelta(days=(7 - start.weekday()) % 7)  # the Monday on or after: people start on Mondays
+    # New hires start together, on the Monday of every fourth week of the program (fewer days
+    # with check-ins, so a year takes fewer settled days), at least a week after accepting.
+    weeks = -(-(accepted + timedelta(days=7) - anchor).days // (7 * COHORT_WEEKS))
+    start = anchor + timedelta(weeks=COHORT_WEEKS * weeks)
     wage = round(rng.uniform(24, 42), 2)
     terms = {
         "job_title": "Junior Technologist", "onet_soc_code": "15-1252.00",
@@ -194,6 +198,7 @@ def plan(seed: int, referrals: int, start_day: date, *, stale_days: int = 2,
     steps: list[Step] = []
     profiles: dict[tuple[str, int], list[str]] = {}
     first = cal.first_on_or_after(start_day)
+    anchor = first - timedelta(days=first.weekday())  # the Monday of the program's first week
     for n in range(referrals):
         partner = partner_of(n)
         rng = random.Random(f"{seed}-{partner}-{n}")
@@ -204,7 +209,7 @@ def plan(seed: int, referrals: int, start_day: date, *, stale_days: int = 2,
         for attempt in range(1, max_attempts + 1):
             if routed is None:
                 break
-            more, routed = _attempt(rng, cal, partner, n, attempt, routed, stale_days)
+            more, routed = _attempt(rng, cal, partner, n, attempt, routed, stale_days, anchor)
             steps += more
     order = {k: i for i, k in enumerate((REFER, STALE_DUE, ACKNOWLEDGE, INTERVIEW, INTERVIEW_OUTCOME, DECLINE, OFFER,
                                          PLACE, CHECK_IN))}

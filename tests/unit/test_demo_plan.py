@@ -46,6 +46,9 @@ def test_check_ins_fall_at_the_start_date_plus_each_milestone():
               for s in p.steps if s.kind == demo_plan.PLACE}
     checkins = [s for s in p.steps if s.kind == demo_plan.CHECK_IN]
     assert starts and checkins
+    # Hires start together every four weeks from the program's first Monday, a week after accepting at least.
+    assert all((d - MONDAY).days % 28 == 0 for d in starts.values())
+    assert all(starts[(s.partner, s.n, s.attempt)] >= s.day + timedelta(days=7) for s in p.steps if s.kind == demo_plan.PLACE)
     for s in checkins:
         assert s.day == starts[(s.partner, s.n, s.attempt)] + timedelta(days=s.data["milestone_days"])
     milestones = Counter(s.data["milestone_days"] for s in checkins)
