@@ -38,6 +38,7 @@ FACT_OF_FAMILY: dict[str, str] = {
     "interview.scheduled": "interview_scheduled",
     "interview.completed": "interview_completed",
     "placement.reported": "placed",
+    "placement.converted": "converted",  # work-based learning turned into a hire at the same employer
     "interview.rescheduled": "interview_rescheduled",
     "interview.cancelled": "interview_cancelled",
     "offer.extended": "offered",
@@ -49,7 +50,8 @@ FACT_OF_FAMILY: dict[str, str] = {
 INTERVIEW_FACTS = frozenset({"interview_scheduled", "interview_rescheduled", "interview_cancelled", "interview_completed"})
 # A retention check-in is one of three facts, by what it says (`fact_of`).
 RETAINED_90 = "retained_90_days"
-HIRE_FACTS = frozenset({"placed", "retention_checked", RETAINED_90, "separated"})
+# A conversion is a fact of the hire: it shows the placement, and the partner still sees `hired`.
+HIRE_FACTS = frozenset({"placed", "converted", "retention_checked", RETAINED_90, "separated"})
 
 # Funnel stages in order, then the side exits (`closed`: the candidate turned the offer down).
 FUNNEL = records.FUNNEL

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic_core import from_json, to_json
 
 from services.outcomes import domain
-from services.outcomes.records import Checkin, Credential, Placement, ReferralRecord
+from services.outcomes.records import Checkin, Conversion, Credential, Placement, ReferralRecord
 from services.outcomes.records_json import isoformat
 
 
@@ -135,13 +135,14 @@ def _latest(events: list[LedgerEvent], *families: str, employer: str | None = No
 # proves it on every event type): what the compact form keeps.
 # The v2 placement's and the 1.2 check-in's keys (pay_basis, apprenticeship_registered,
 # engagement_hours, end_date, schedule, promoted) are carried by no older event, so compact
-# events kept before them are still exact.
+# events kept before them are still exact; so are a conversion's (converted_on,
+# from_employment_type: placement.converted is newer still).
 INPUT_KEYS = frozenset({
-    "apprenticeship_registered", "attempt", "benefits", "candidate_id", "checked_on", "consent", "credentials",
-    "demographics_sealed", "employer_id", "employment_type", "end_date", "engagement_hours", "highest_degree",
-    "hours_per_week", "job_title", "milestone_days", "missing_skills", "onet_soc_code", "opening_id", "partner_id",
-    "pay_basis", "promoted", "reason", "schedule", "separated_on", "skills", "start_date", "still_employed",
-    "target_onet_soc_code", "training", "wage",
+    "apprenticeship_registered", "attempt", "benefits", "candidate_id", "checked_on", "consent", "converted_on",
+    "credentials", "demographics_sealed", "employer_id", "employment_type", "end_date", "engagement_hours",
+    "from_employment_type", "highest_degree", "hours_per_week", "job_title", "milestone_days", "missing_skills",
+    "onet_soc_code", "opening_id", "partner_id", "pay_basis", "promoted", "reason", "schedule", "separated_on",
+    "skills", "start_date", "still_employed", "target_onet_soc_code", "training", "wage",
 })
 
 
@@ -218,6 +219,7 @@ def project(referral_id: str, events: Iterable[LedgerEvent]) -> Projection:
     profile = _latest(ordered, "referral.submitted", "referral.updated")
     placement_event = _latest(ordered, "placement.reported")
     hired_at = placement_event.employer_id if placement_event else None
+    converted = _latest(ordered, "placement.converted", employer=hired_at) if hired_at else None
     employer = hired_at or derived.employer_id
     record = ReferralRecord(
         referral_id=referral_id,
@@ -232,6 +234,7 @@ def project(referral_id: str, events: Iterable[LedgerEvent]) -> Projection:
         retention=_retention(ordered, hired_at),
         separated_on=_separated_on(ordered, hired_at),
         checkins=_checkins(ordered, hired_at),
+        conversion=_conversion(converted),
         aggregate_consent=bool(submitted and (submitted.data.get("consent") or {}).get("aggregate_reports")),
         skills_added=_skills_added(submitted, profile),
         **_profile(profile),
@@ -340,6 +343,21 @@ def _placement(event: LedgerEvent | None) -> Placement | None:
     )
 
 
+def _conversion(event: LedgerEvent | None) -> Conversion | None:
+    """A conversion at the hire's employer (the latest, if ever more than one): its terms read as
+    a v2 placement's, since placement.converted carries the same terms."""
+    if event is None:
+        return None
+    terms = _placement(event)
+    assert terms is not None
+    return Conversion(
+        converted_on=date.fromisoformat(event.data["converted_on"]),
+        from_employment_type=event.data["from_employment_type"],
+        to_employment_type=terms.employment_type,
+        terms=terms,
+    )
+
+
 def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -423,8 +441,8 @@ def _skills_added(submitted: LedgerEvent | None, profile: LedgerEvent | None) ->
 
 def _why(derived: domain.Derived, events: list[LedgerEvent], employer: str | None, record: ReferralRecord) -> dict:
     """The details a partner needs with the status (LIFECYCLE.md: missing skills, the decline
-    reason, the kind of job offered, the job's title, kind, wage band and benefits, why it
-    closed)."""
+    reason, the kind of job offered, the job's title, kind, wage band and benefits, after a
+    conversion the new job's, why it closed)."""
     status = derived.status
     if status == "not_matched":
         unmatched = _latest(events, "referral.unmatched")
@@ -436,7 +454,8 @@ def _why(derived: domain.Derived, events: list[LedgerEvent], employer: str | Non
         offer = _latest(events, "offer.extended", employer=employer)
         return {"employment_type": offer.data["employment_type"]} if offer and offer.data.get("employment_type") else {}
     if status in ("hired", "retained_90_days") and record.placement is not None:
-        p = record.placement
+        p = record.current_placement  # after a conversion, the job as it is now (its kind, band, benefits)
+        assert p is not None
         why = {"job_title": p.job_title, "employment_type": p.employment_type}
         band = placement_band(p)
         if band is not None:

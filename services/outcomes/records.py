@@ -124,6 +124,23 @@ class Checkin:
 
 
 @dataclass(frozen=True)
+class Conversion:
+    """Work-based learning (an internship, micro-internship or apprenticeship) converted into a
+    full-time or part-time hire at the same employer (placement.converted): when, from and to
+    which kind, and the job's terms from then on (their `start_date` is the placement's)."""
+
+    converted_on: date
+    from_employment_type: str
+    to_employment_type: str
+    terms: Placement
+
+
+# Field metadata: a field left out of the stored JSON while it is None (records_json), so a
+# record without it is written byte for byte as before the field existed.
+OMITTED_WHEN_NONE = "omitted_when_none"
+
+
+@dataclass(frozen=True)
 class Credential:
     name: str
     status: str  # completed | in_progress
@@ -159,6 +176,15 @@ class ReferralRecord:
     # Every retention check-in with the hire's employer, in the ledger's order (`retention`
     # keeps the last word per milestone, which the WIOA indicators read).
     checkins: tuple[Checkin, ...] = ()
+    # A conversion at the hire's employer (`placement` keeps the terms as placed); omitted from the
+    # stored JSON when there is none, so the rows of hires without one (and the rebuild's hash of
+    # them) stay as they were.
+    conversion: Conversion | None = field(default=None, metadata={OMITTED_WHEN_NONE: True})
+
+    @property
+    def current_placement(self) -> Placement | None:
+        """The job's terms now: the conversion's after one, else the placement's."""
+        return self.conversion.terms if self.conversion is not None else self.placement
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Report records to JSON and back (the projection stores them as jsonb).
 
 Generic over the records' dataclasses: dates and times as ISO strings, decimals as strings,
-tuples as lists, and dict keys as strings (retention milestones come back as ints).
+tuples as lists, and dict keys as strings (retention milestones come back as ints). A field
+marked `records.OMITTED_WHEN_NONE` is left out while None (it loads as its default).
 """
 
 from __future__ import annotations
@@ -29,8 +30,13 @@ def _how(value: Any) -> Callable[[Any], Any]:
     """How to dump values of this one's type, decided once per type (the checks depend on the
     type only, and run in this order): every projection stored goes through here."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = tuple(f.name for f in dataclasses.fields(value))
-        return lambda v: {name: dump(getattr(v, name)) for name in names}
+        fields = dataclasses.fields(value)
+        names = tuple(f.name for f in fields)
+        optional = tuple(f.name for f in fields if f.metadata.get(records.OMITTED_WHEN_NONE))
+        if not optional:
+            return lambda v: {name: dump(getattr(v, name)) for name in names}
+        return lambda v: {name: dump(x) for name in names
+                          if (x := getattr(v, name)) is not None or name not in optional}
     if isinstance(value, (datetime, date)):
         return isoformat
     if isinstance(value, Decimal):

@@ -41,6 +41,7 @@ PARTNER_SEES = frozenset({
     "offer_id", "job_title", "onet_soc_code", "hours_per_week", "employment_type", "benefits", "start_date",
     "expires_on", "milestone_days", "still_employed", "checked_on", "separated_on", "routed_at", "business_days",
     "pay_basis", "paid", "apprenticeship_registered", "engagement_hours", "end_date", "schedule", "promoted",
+    "converted_on", "from_employment_type",  # a conversion: when, and from which kind of job
 })
 
 # Fields of intake's and routing's events a partner does not see.

@@ -113,3 +113,12 @@ def test_redaction_removes_every_personal_field_the_erasure_removes_elsewhere():
                    "skills": [{"id": "python"}], "target_onet_soc_code": "15-1252.00"}
     assert domain.redact(out) == out
     assert domain.redact is scrub.strip and domain.PERSONAL_KEYS is scrub.PERSONAL_KEYS
+
+
+def test_a_conversion_alone_shows_the_hire_and_the_partner_still_sees_hired():
+    """issue 15 slice 2: placement.converted states `converted`, a fact of the hire."""
+    assert domain.fact_of("placement.converted.v1") == "converted"
+    routed, placed, converted = (domain.scoped(n, "e", 1) for n in ("routed", "placed", "converted"))
+    derived = derive([routed, converted])
+    assert derived.status == "hired" and "placed" in derived.stages and derived.employer_id == "e"
+    assert derive([routed, placed, converted]) == derive([routed, placed])

@@ -15,7 +15,7 @@ import pytest
 
 from bench.outcomes_ledger import make_stream
 from contracts import Envelope, events, upcasting
-from services.outcomes import domain, projection
+from services.outcomes import domain, projection, records_json
 from services.outcomes.projection import INPUT_KEYS, LedgerEvent
 
 
@@ -311,3 +311,77 @@ def test_the_published_fixtures_of_a_v2_placement_and_a_1_2_check_in_project() -
     assert (p.predictable_schedule, p.advance_notice_days, p.other_benefits) == (True, 14, ("transit pass",))
     assert (c.milestone_days, c.hourly_wage, c.promoted, c.job_title) == (90, Decimal("34.50"), True,
                                                                           "Senior Web Developer")
+
+
+# --- issue 15 slice 2: a conversion at the same employer -------------------------------------
+
+IDS = {"referral_id": "r", "employer_id": "e", "opening_id": "o"}
+INTERN = {**V2_TERMS, **IDS, "job_title": "Web Intern", "employment_type": "internship", "apprenticeship_registered": None,
+          "wage": {"amount": "18.00", "unit": "hour", "currency": "USD"}, "hours_per_week": 20.0,
+          "end_date": "2027-04-30", "benefits": {}, "schedule": None}
+CONVERTED = {**INTERN, "job_title": "Web Developer", "employment_type": "full_time", "end_date": None,
+             "wage": {"amount": "52000.00", "unit": "year", "currency": "USD"}, "hours_per_week": 40.0,
+             "benefits": {"health": True, "paid_leave": True}, "pay_basis": "salary",
+             "converted_on": "2027-03-01", "from_employment_type": "internship"}
+
+
+def converted_history(*more: LedgerEvent) -> list[LedgerEvent]:
+    t = datetime(2027, 1, 1, tzinfo=UTC)
+    return [
+        LedgerEvent("referral.routed.v1", t, "e", {**IDS, "attempt": 1, "partner_id": "p"}, "p"),
+        LedgerEvent("placement.reported.v2", t + timedelta(days=9), "e", {**INTERN, "start_date": "2027-01-11"}, None),
+        LedgerEvent("placement.converted.v1", t + timedelta(days=60), "e", {**CONVERTED, "start_date": "2027-01-11"},
+                    None),
+        *more,
+    ]
+
+
+def test_a_conversion_is_a_hire_that_keeps_the_placement_and_adds_the_current_terms() -> None:
+    got = projection.project("r", converted_history())
+    assert domain.fact_of("placement.converted.v1") == "converted" and "converted" in domain.HIRE_FACTS
+    assert got.derived.stages == ["referred", "routed", "acknowledged", "offered", "placed"]
+    record = got.record
+    assert (record.placement.employment_type, record.placement.hourly_wage) == ("internship", Decimal("18.00"))
+    c = record.conversion
+    assert (c.converted_on, c.from_employment_type, c.to_employment_type) == (date(2027, 3, 1), "internship", "full_time")
+    now = record.current_placement
+    assert now is c.terms and (now.job_title, now.start_date, now.hourly_wage) == ("Web Developer", date(2027, 1, 11),
+                                                                                 Decimal("25.00"))
+    # The partner still sees hired, with the job as it is now.
+    assert got.partner_status == projection.PartnerStatus("hired", {
+        "job_title": "Web Developer", "employment_type": "full_time", "wage_band": "$25-30/hour",
+        "benefits": {"health": True, "retirement": False, "paid_leave": True}, "start_date": "2027-01-11"})
+
+
+def test_a_conversion_is_read_from_the_compact_keys_and_in_any_order() -> None:
+    seen: set[str] = set()
+    found = converted_history()
+    projection.project("r", [LedgerEvent(e.event_type, e.occurred_at, e.employer_id, Reads(e.data, seen), e.partner_id)
+                             for e in found])
+    assert {"converted_on", "from_employment_type"} <= seen <= INPUT_KEYS
+    expected = projection.project("r", found)
+    assert projection.project("r", [projection.compact(e) for e in reversed(found)]) == expected
+
+
+def test_a_hire_without_a_conversion_projects_as_before() -> None:
+    """Placements never converted (v1 and v2): no conversion, the placement is the current job,
+    and the stored JSON has no new key, so their rows and the rebuild's hash stay as they were."""
+    for got in (hire({}), projection.project("r", converted_history()[:2])):
+        assert got.record.conversion is None and got.record.current_placement is got.record.placement
+        assert "conversion" not in records_json.dump(got.record)
+
+
+def test_a_conversion_at_another_employer_than_the_hires_is_not_the_hires() -> None:
+    other = {**CONVERTED, "employer_id": "x", "start_date": "2027-01-11"}
+    found = converted_history()[:2] + [
+        LedgerEvent("placement.converted.v1", datetime(2027, 3, 2, tzinfo=UTC), "x", other, None)]
+    assert projection.project("r", found).record.conversion is None
+
+
+def test_the_partner_sees_a_conversion_with_its_kinds_and_date_and_a_band_for_its_wage() -> None:
+    from services.outcomes import timeline
+
+    shown = timeline.partner_view({**CONVERTED, "start_date": "2027-01-11"})
+    assert (shown["converted_on"], shown["from_employment_type"], shown["employment_type"]) == (
+        "2027-03-01", "internship", "full_time")
+    assert "wage" not in shown and shown["wage_band"] == "$25-30/hour"  # 52,000 a year over 40 hours
