@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.outcomes.records import Placement, ReferralRecord
+from services.outcomes.records import Conversion, Placement, ReferralRecord
 from services.outcomes.reports.funnel import detailed_soc, funnel, funnels, period_of
 
 pytestmark = pytest.mark.unit
@@ -103,3 +103,26 @@ def test_the_placed_by_the_kind_of_job():
     assert set(groups) == {"internship", "full_time", "(not placed)"}
     assert [by_stage(groups[g])["placed"]["count"] for g in ("internship", "full_time", "(not placed)")] == [1, 1, 0]
     assert groups["(not placed)"]["records"] == 2
+
+
+
+def test_conversions_of_work_based_learning_by_the_kind_placed_in():
+    intern = Placement("E1", "Intern", "15-1252.00", Decimal(18), "hour", "USD", 20.0, "internship", False, False,
+                       False, date(2024, 2, 1))
+    apprentice = replace(intern, employment_type="apprenticeship")
+    hired = replace(intern, employment_type="full_time", hours_per_week=40.0)
+    records = [
+        replace(RECORDS[0], placement=intern, conversion=Conversion(date(2024, 4, 1), "internship", "full_time", hired)),
+        replace(RECORDS[1], placement=intern),
+        replace(RECORDS[2], placement=apprentice, conversion=Conversion(
+            date(2024, 5, 1), "apprenticeship", "part_time", replace(hired, employment_type="part_time"))),
+        replace(RECORDS[3], placement=hired),
+    ]
+    total = funnel(records)["total"]
+    assert total["conversions"] == {"work_based_learning": 3, "converted": 2, "to_full_time": 1, "to_part_time": 1,
+                                    "conversion_rate": 0.6667}
+    plain = funnel([replace(r, conversion=None) for r in records])["total"]
+    assert total["stages"] == plain["stages"]  # a conversion is no second placement
+    groups = {g["group"]: g["conversions"] for g in funnel(records, "employment_type")["groups"]}
+    assert (groups["internship"]["converted"], groups["internship"]["work_based_learning"]) == (1, 2)
+    assert (groups["apprenticeship"]["to_part_time"], groups["full_time"]["converted"]) == (1, 0)

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.outcomes.records import Checkin, Placement, ReferralRecord
+from services.outcomes.records import Checkin, Conversion, Placement, ReferralRecord
 from services.outcomes.reports.good_jobs import EMPLOYMENT_TYPES, GoodJobPolicy, good_jobs, is_good_job, shortfalls
 
 pytestmark = pytest.mark.unit
@@ -160,11 +160,61 @@ def test_wage_growth_from_placement_to_each_check_in():
     records[3] = replace(records[3], checkins=(checkin(90, "18", promoted=True),))
     records[4] = replace(records[4], checkins=(checkin(90, "50"),))  # another currency: not compared
     growth = {g["milestone_days"]: g for g in good_jobs(records, POLICY)["wage_growth"]}
-    assert growth[30] == {"milestone_days": 30, "checkins": 1, "with_wages": 1, "median_hourly_at_placement": "20.00",
+    assert growth[None] == {"point": "conversion", "milestone_days": None, "checkins": 0, "with_wages": 0,
+                            "median_hourly_at_placement": None, "median_hourly_at_checkin": None,
+                            "median_growth_pct": None, "raised": 0, "promoted": None}
+    assert growth[30] == {"point": "milestone", "milestone_days": 30, "checkins": 1, "with_wages": 1, "median_hourly_at_placement": "20.00",
                           "median_hourly_at_checkin": "20.00", "median_growth_pct": "0.00", "raised": 0,
                           "promoted": 0}
     # 90 days: g1 20 -> 22 (+10 %), g2 25 -> 27.50 (+10 %), g4 0 -> 18 (no percentage); g3 stated no wage.
-    assert growth[90] == {"milestone_days": 90, "checkins": 5, "with_wages": 3, "median_hourly_at_placement": "20.00",
+    assert growth[90] == {"point": "milestone", "milestone_days": 90, "checkins": 5, "with_wages": 3, "median_hourly_at_placement": "20.00",
                           "median_hourly_at_checkin": "22.00", "median_growth_pct": "10.00", "raised": 3,
                           "promoted": 2}
     assert growth[180]["checkins"] == 0 and growth[180]["median_growth_pct"] is None  # g3 no longer employed
+
+
+# --- issue 15 slice 2: conversions ---------------------------------------------------------
+
+
+def converted(rid, intern, hired, on_day, checkins=()):
+    """An intern placed on `intern` terms, converted on `hired` terms `on_day` days after the start."""
+    c = Conversion(intern.start_date + timedelta(days=on_day), intern.employment_type, hired.employment_type, hired)
+    return replace(rec(rid, "A", intern), conversion=c, checkins=checkins)
+
+
+INTERN = placement("18", "hour", health=False, leave=False, hours=20.0, employment_type="internship")
+HIRED = placement("50000", "year", hours=40.0)  # 24.04 an hour: below the 25.00 threshold
+HIRED_WELL = placement("26", "hour", employment_type="part_time", hours=30.0)
+
+
+def test_conversions_are_counted_by_the_kind_placed_in_and_never_change_the_rate():
+    records = [converted("c1", INTERN, HIRED, 60), converted("c2", INTERN, HIRED_WELL, 45), *RECORDS[:2]]
+    report = good_jobs(records, POLICY)
+    without = good_jobs([rec("c1", "A", INTERN), rec("c2", "A", INTERN), *RECORDS[:2]], POLICY)
+    total = report["total"]
+    assert (total["converted"], total["converted_good_jobs"]) == (2, 1)  # 26 an hour with health and leave
+    assert {k: v for k, v in total.items() if not k.startswith("converted")} == {
+        k: v for k, v in without["total"].items() if not k.startswith("converted")}
+    by_type = {g["group"]: g for g in report["by"]["employment_type"]}
+    assert (by_type["internship"]["converted"], by_type["full_time"]["converted"]) == (2, 0)
+    assert (without["total"]["converted"], without["total"]["converted_good_jobs"]) == (0, 0)
+
+
+def test_a_conversion_is_a_point_of_wage_growth_and_later_check_ins_use_the_new_hours():
+    # c1: 18 -> 24.04 at the conversion (+33.56 %); its 90-day check-in states 52,000 a year and no hours: over
+    # the full-time job's 40 hours, 25.00 (+38.89 %). c2: 18 -> 26 (+44.44 %); unpaid c3: 0 -> 26 (no percentage).
+    # Medians: at placement 18 (18, 18, 0), then 26 (24.04, 26, 26), growth 39.00 (33.56 and 44.44).
+    unpaid = replace(INTERN, paid=False, pay_basis="unpaid", wage_amount=Decimal(0))
+    records = [
+        converted("c1", INTERN, HIRED, 60, (checkin(90, "52000", unit="year"),)),
+        converted("c2", INTERN, HIRED_WELL, 45),
+        converted("c3", unpaid, HIRED_WELL, 30),
+        converted("c4", INTERN, placement("30", "hour", currency="EUR"), 30),  # another currency: not compared
+    ]
+    growth = good_jobs(records, POLICY)["wage_growth"]
+    point = growth[0]
+    assert point == {"point": "conversion", "milestone_days": None, "checkins": 4, "with_wages": 3,
+                     "median_hourly_at_placement": "18.00", "median_hourly_at_checkin": "26.00",
+                     "median_growth_pct": "39.00", "raised": 3, "promoted": None}
+    ninety = next(g for g in growth if g["milestone_days"] == 90)
+    assert (ninety["with_wages"], ninety["median_hourly_at_checkin"], ninety["median_growth_pct"]) == (1, "25.00", "38.89")

@@ -45,9 +45,12 @@ def test_build_reports_gives_every_report(reports):
 
 def test_csv_files_have_headers_and_rows(reports):
     files = to_csv(reports)
-    assert set(files) == {"funnel.csv", "funnel_days.csv", "good_jobs.csv", "wage_growth.csv", "wioa.csv",
-                          "wioa_by_employment_type.csv", "skills_demanded.csv", "skills_missing.csv",
+    assert set(files) == {"funnel.csv", "funnel_days.csv", "conversions.csv", "good_jobs.csv", "wage_growth.csv",
+                          "wioa.csv", "wioa_by_employment_type.csv", "skills_demanded.csv", "skills_missing.csv",
                           "transparency.csv"}
+    converted = list(csv.DictReader(io.StringIO(files["conversions.csv"])))
+    assert converted[0] == {"dimension": "total", "group": "all", "work_based_learning": "0", "converted": "0",
+                            "to_full_time": "0", "to_part_time": "0", "conversion_rate": ""}
     by_type = list(csv.DictReader(io.StringIO(files["wioa_by_employment_type.csv"])))
     assert {r["employment_type"] for r in by_type} == {"full_time", "(not placed)"}
     assert next(r for r in by_type if r["employment_type"] == "full_time" and r["indicator"] == "employment_rate_q2")[
@@ -58,7 +61,9 @@ def test_csv_files_have_headers_and_rows(reports):
         "14", "14", "", "0")
     assert {r["group"] for r in good if r["dimension"] == "employment_type"} == {"full_time"}
     growth = list(csv.DictReader(io.StringIO(files["wage_growth.csv"])))
-    assert [g["milestone_days"] for g in growth] == ["30", "90", "180"] and growth[1]["checkins"] == "0"
+    assert [(g["point"], g["milestone_days"]) for g in growth] == [
+        ("conversion", ""), ("milestone", "30"), ("milestone", "90"), ("milestone", "180")]
+    assert growth[2]["checkins"] == "0"
     funnel = list(csv.DictReader(io.StringIO(files["funnel.csv"])))
     assert list(funnel[0]) == ["dimension", "group", "stage", "count", "conversion_from_previous",
                                "conversion_from_referred"]

@@ -14,6 +14,12 @@ stage lies on every path: a placement reported without an interview never reache
 Grouped by `employment_type`, the placed are counted by the kind of job they were placed in
 (full-time, part-time, internship, micro-internship, apprenticeship); every record without a
 placement is in "(not placed)".
+
+Conversions (`conversions`): of the placed in work-based learning (an internship,
+micro-internship or apprenticeship), how many were converted into a full-time or part-time hire
+at the same employer (placement.converted), to which kind, and the rate. By employment type,
+they count in the group of the kind they were placed in (an intern converted to full time is
+in "internship"). A hire at another employer after an internship is not counted here yet.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from services.outcomes.records import FUNNEL, ReferralRecord
+
+# The kinds of job a conversion starts from (contracts.events.CONVERTS_FROM).
+WORK_BASED_LEARNING = ("internship", "micro_internship", "apprenticeship")
 from services.outcomes.reports.stats import label, median_days, rate
 
 DIMENSIONS = ("partner", "employer", "program", "occupation", "occupation_detailed", "period", "employment_type")
@@ -87,7 +96,20 @@ def summarize(records: Iterable[ReferralRecord]) -> dict:
             if reached_at(r, earlier) is not None and reached_at(r, later) is not None
         ]
         durations.append({"from": earlier, "to": later, "records": len(days), "median_days": median_days(days)})
-    return {"records": len(records), "stages": stages, "median_days": durations}
+    return {"records": len(records), "stages": stages, "median_days": durations, "conversions": conversions(records)}
+
+
+def conversions(records: list[ReferralRecord]) -> dict:
+    """Work-based learning placements converted into full-time or part-time hires."""
+    learning = [r for r in records if r.placement is not None and r.placement.employment_type in WORK_BASED_LEARNING]
+    converted = [r.conversion for r in records if r.conversion is not None]
+    return {
+        "work_based_learning": len(learning),
+        "converted": len(converted),
+        "to_full_time": sum(1 for c in converted if c.to_employment_type == "full_time"),
+        "to_part_time": sum(1 for c in converted if c.to_employment_type == "part_time"),
+        "conversion_rate": rate(len(converted), len(learning)),
+    }
 
 
 def funnel(records: Iterable[ReferralRecord], by: str | None = None, period: str = "month") -> dict:

@@ -35,7 +35,16 @@ over the assessed placements (`falls_short`). Wage growth (`wage_growth`): per r
 milestone, over placements with a known hourly wage and a still-employed check-in at that
 milestone that states a wage in the same currency, the median hourly wage at placement and at
 the check-in, the median growth in percent (not for unpaid placements: growth from 0 has no
-percentage) and how many check-ins at the milestone said the person was promoted.
+percentage) and how many check-ins at the milestone said the person was promoted. A check-in
+that states no hours is read over the hours of the job at that date (after a conversion, the
+new job's). A conversion (placement.converted) is a point of its own, at `converted_on`: the
+median hourly wage at placement and on the new terms, over the conversions whose both wages are
+known in the currency (`point` "conversion"; the milestones' `point` is "milestone").
+
+Conversions are counted per group (`converted`: placements of the group converted into a
+full-time or part-time hire at the same employer, grouped by the kind they were placed in;
+`converted_good_jobs`: those whose new terms pass the rule). The rate itself assesses the
+placements as reported, so a conversion never changes it.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 from services.outcomes.records import Checkin, Placement, ReferralRecord
@@ -148,6 +158,7 @@ def wage_distribution(placements: Iterable[Placement], currency: str = "USD") ->
 
 
 def summarize(records: Iterable[ReferralRecord], policy: GoodJobPolicy) -> dict:
+    records = [r for r in records if r.placement is not None]
     placements = [r.placement for r in records if r.placement is not None]
     compared = [p for p in placements if comparable(p, policy)]
     assessed = [p for p in compared if p.employment_type in policy.counted_types]
@@ -178,6 +189,8 @@ def summarize(records: Iterable[ReferralRecord], policy: GoodJobPolicy) -> dict:
         "retirement_rate": rate(sum(1 for p in compared if p.retirement), n),
         "good_jobs_with_retirement": sum(1 for p in good if p.retirement),
         "wages": wage_distribution(compared, policy.currency),
+        "converted": len(converted := [r.conversion.terms for r in records if r.conversion is not None]),
+        "converted_good_jobs": sum(1 for p in converted if comparable(p, policy) and is_good_job(p, policy)),
     }
 
 
@@ -187,30 +200,52 @@ def _at(record: ReferralRecord, milestone: int) -> Checkin | None:
     return found[-1] if found and found[-1].still_employed else None
 
 
+def _in_currency(p: Placement, currency: str) -> bool:
+    return p.currency == currency or not p.paid  # unpaid has no currency (0 in any)
+
+
+def _hours_on(r: ReferralRecord, day: date) -> float | None:
+    """The contracted hours of the job on `day`: the conversion's from its date, else the placement's."""
+    c = r.conversion
+    p = c.terms if c is not None and day >= c.converted_on else r.placement
+    return p.hours_per_week if p is not None else None
+
+
+def _point(point: str, milestone: int | None, found: int, pairs: list[tuple[Decimal, Decimal]],
+           promoted: int | None) -> dict:
+    growth = [(then - start) / start * 100 for start, then in pairs if start > 0]
+    return {
+        "point": point,
+        "milestone_days": milestone,
+        "checkins": found,
+        "with_wages": len(pairs),
+        "median_hourly_at_placement": money(median_money(s for s, _ in pairs)),
+        "median_hourly_at_checkin": money(median_money(t for _, t in pairs)),
+        "median_growth_pct": money(cents(statistics.median(growth))) if growth else None,
+        "raised": sum(1 for s, t in pairs if t > s),
+        "promoted": promoted,
+    }
+
+
 def wage_growth(records: Iterable[ReferralRecord], currency: str = "USD") -> list[dict]:
+    """The conversion point (`checkins`: the conversions; `..._at_checkin`: on the new terms),
+    then each milestone's."""
     records = [r for r in records if r.placement is not None]
-    out = []
+    converted = [(r.placement, r.conversion.terms) for r in records if r.conversion is not None]
+    pairs = [(start, then) for p, c in converted
+             if _in_currency(p, currency) and _in_currency(c, currency)
+             and (start := p.hourly_wage) is not None and (then := c.hourly_wage) is not None]
+    out = [_point("conversion", None, len(converted), pairs, None)]
     for milestone in MILESTONES:
         checked = [(r, c) for r in records if (c := _at(r, milestone)) is not None]
         pairs = []
         for r, c in checked:
             p = r.placement
-            start, then = p.hourly_wage, c.hourly_wage_over(p.hours_per_week)
-            # Unpaid has no currency (0 in any); a check-in's wage without one is in USD (the contract's default).
-            in_currency = (p.currency == currency or not p.paid) and (c.currency or currency) == currency
-            if start is not None and then is not None and in_currency:
+            start, then = p.hourly_wage, c.hourly_wage_over(_hours_on(r, c.checked_on))
+            # A check-in's wage without a currency is in USD (the contract's default).
+            if start is not None and then is not None and _in_currency(p, currency) and (c.currency or currency) == currency:
                 pairs.append((start, then))
-        growth = [(then - start) / start * 100 for start, then in pairs if start > 0]
-        out.append({
-            "milestone_days": milestone,
-            "checkins": len(checked),
-            "with_wages": len(pairs),
-            "median_hourly_at_placement": money(median_money(s for s, _ in pairs)),
-            "median_hourly_at_checkin": money(median_money(t for _, t in pairs)),
-            "median_growth_pct": money(cents(statistics.median(growth))) if growth else None,
-            "raised": sum(1 for s, t in pairs if t > s),
-            "promoted": sum(1 for _, c in checked if c.promoted),
-        })
+        out.append(_point("milestone", milestone, len(checked), pairs, sum(1 for _, c in checked if c.promoted)))
     return out
 
 

@@ -70,6 +70,11 @@ def to_csv(reports: dict) -> dict[str, str]:
         [[d, g, s["stage"], s["count"], s["conversion_from_previous"], s["conversion_from_referred"]]
          for d, g, summary in _funnel_groups(reports) for s in summary["stages"]],
     )
+    files["conversions.csv"] = _csv(
+        ["dimension", "group", "work_based_learning", "converted", "to_full_time", "to_part_time", "conversion_rate"],
+        [[d, g, c["work_based_learning"], c["converted"], c["to_full_time"], c["to_part_time"], c["conversion_rate"]]
+         for d, g, summary in _funnel_groups(reports) for c in [summary["conversions"]]],
+    )
     files["funnel_days.csv"] = _csv(
         ["dimension", "group", "from_stage", "to_stage", "records", "median_days"],
         [[d, g, m["from"], m["to"], m["records"], m["median_days"]]
@@ -83,18 +88,18 @@ def to_csv(reports: dict) -> dict[str, str]:
         ["dimension", "group", "placements", "good_jobs", "good_job_rate", "at_or_above_threshold", "with_health",
          "with_paid_leave", "with_basic_benefits", "with_retirement", "good_jobs_with_retirement", "p25_hourly",
          "median_hourly", "p75_hourly", "assessed", "type_not_counted", "unpaid", "hourly_wage_unknown",
-         "schedule_not_reported", "with_predictable_schedule", "falls_short"],
+         "schedule_not_reported", "with_predictable_schedule", "falls_short", "converted", "converted_good_jobs"],
         [[d, g, s["placements"], s["good_jobs"], s["good_job_rate"], s["at_or_above_threshold"], s["with_health"],
           s["with_paid_leave"], s["with_basic_benefits"], s["with_retirement"], s["good_jobs_with_retirement"],
           s["wages"]["p25_hourly"], s["wages"]["median_hourly"], s["wages"]["p75_hourly"], s["assessed"],
           s["type_not_counted"], s["unpaid"], s["hourly_wage_unknown"], s["schedule_not_reported"],
-          s["with_predictable_schedule"], _reasons(s["falls_short"])]
+          s["with_predictable_schedule"], _reasons(s["falls_short"]), s["converted"], s["converted_good_jobs"]]
          for d, g, s in good_rows],
     )
     files["wage_growth.csv"] = _csv(
-        ["milestone_days", "checkins", "with_wages", "median_hourly_at_placement", "median_hourly_at_checkin",
+        ["point", "milestone_days", "checkins", "with_wages", "median_hourly_at_placement", "median_hourly_at_checkin",
          "median_growth_pct", "raised", "promoted"],
-        [[w["milestone_days"], w["checkins"], w["with_wages"], w["median_hourly_at_placement"],
+        [[w["point"], w["milestone_days"], w["checkins"], w["with_wages"], w["median_hourly_at_placement"],
           w["median_hourly_at_checkin"], w["median_growth_pct"], w["raised"], w["promoted"]]
          for w in gj["wage_growth"]],
     )
@@ -189,7 +194,11 @@ def _funnel_section(f: dict) -> str:
     by_partner = _table("Funnel by partner", ["partner", "referred", "placed", "placed / referred"],
                         [[g["group"], g["stages"][0]["count"], g["stages"][5]["count"],
                           _pct(g["stages"][5]["conversion_from_referred"])] for g in f["by"]["partner"]])
-    return f'<section id="funnel"><h2>Funnel</h2>{chart}{table}{days}{by_partner}</section>'
+    c = f["total"]["conversions"]
+    converted = (f"<p>Conversions: {c['converted']} of {c['work_based_learning']} placed in internships,"
+                 f" micro-internships and apprenticeships were hired full-time ({c['to_full_time']}) or part-time"
+                 f" ({c['to_part_time']}) at the same employer.</p>")
+    return f'<section id="funnel"><h2>Funnel</h2>{chart}{table}{converted}{days}{by_partner}</section>'
 
 
 def _good_jobs_section(gj: dict) -> str:
@@ -209,10 +218,12 @@ def _good_jobs_section(gj: dict) -> str:
              f" {_cell(t['wages']['median_hourly'])} / {_cell(t['wages']['p75_hourly'])}.</p>")
     reasons = _table("Why assessed placements were not good jobs", ["reason", "placements"],
                      [[reason.replace("_", " "), n] for reason, n in t["falls_short"].items()])
-    growth = _table("Wage growth from placement to each retention check-in (still employed, wage stated)",
-                    ["milestone (days)", "check-ins", "with wages", "median hourly at placement",
-                     "median hourly at check-in", "median growth %", "raised", "promoted"],
-                    [[w["milestone_days"], w["checkins"], w["with_wages"], w["median_hourly_at_placement"],
+    growth = _table("Wage growth from placement to a conversion and to each retention check-in (still employed,"
+                    " wage stated)",
+                    ["point", "check-ins (conversions)", "with wages", "median hourly at placement",
+                     "median hourly then", "median growth %", "raised", "promoted"],
+                    [[f"{w['milestone_days']} days" if w["milestone_days"] else "conversion", w["checkins"],
+                      w["with_wages"], w["median_hourly_at_placement"],
                       w["median_hourly_at_checkin"], w["median_growth_pct"], w["raised"], w["promoted"]]
                      for w in gj["wage_growth"]])
     chart = _bars("Good-job rate by partner", [
