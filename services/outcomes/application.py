@@ -7,7 +7,8 @@ needs and runs the statements of `store`, with the pure parts in `projection` an
 (which also decides and builds the status change a partner is told, emitted by `notify`).
 
 `record_about_referrals` is one path for one event and for many: read what is known of the
-referrals (erasure, status, compact events) in one statement, append every event in one
+referrals (erasure, status, compact events: those this process wrote are held in memory under
+the version their row still has, `store.InputsCache`) in one statement, append every event in one
 statement, derive each touched referral's projection once from its compact events and the new
 ones (`store.project_appended`; from its ledger rows where that would not be exact), store
 them in one statement, and (live) tell every status change together. Openings and erasures
