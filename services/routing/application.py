@@ -216,7 +216,7 @@ async def decline(ctx: Context, cause: Cause, event: events.ReferralDeclinedV1) 
                         attempt)
 
 
-async def place(ctx: Context, event: events.PlacementReportedV1) -> None:
+async def place(ctx: Context, event: events.PlacementReportedV2) -> None:
     """The employer hired the candidate: the slot stays taken for good, also if the partner
     withdraws the referral afterwards, or did so before routing learnt of the placement
     (`domain.after_placement`)."""
