@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +220,22 @@ class Network:
         answers = await asyncio.gather(*(self.http.get(f"{self.urls[s]}/health") for s in SERVICES))
         return {s: r.json() if r.status_code == 200 else {} for s, r in zip(SERVICES, answers, strict=True)}
 
+    async def close_openings(self) -> int:
+        """The demo employers close every opening they have open (at the system's time), and
+        the network settles: routing takes none of them any more. Returns how many."""
+        closed = 0
+        for employer in EMPLOYERS:
+            r = await self.http.get(f"{self.urls['employer_gateway']}/v1/openings", headers=self.auth(f"employer:{employer}"))
+            r.raise_for_status()
+            for o in r.json():
+                if o["state"] == "open":
+                    c = await self.http.post(f"{self.urls['employer_gateway']}/v1/openings/{o['opening_id']}/close",
+                                             json={"reason": "closed"}, headers=self.auth(f"employer:{employer}"))
+                    c.raise_for_status()
+                    closed += 1
+        await self.settled(None)
+        return closed
+
     async def set_clock(self, at: datetime | None) -> None:
         if at is None:
             clock.clear(self.clock_file)
@@ -270,7 +286,9 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
     """Play the seed's program year on the network at `urls` (started with TALENTLOOP_CLOCK_FILE
     = `clock_file`); `lag` sums every consumer group's lag (talentloop.ops_cli's `lag`)."""
     settings = Settings()
-    today = today or datetime.now().astimezone().date()
+    if today is None:  # the last day whose DAY_TIME has passed: no step is dated after the system clock
+        now = datetime.now(UTC)
+        today = now.date() - timedelta(days=0 if now.timetz() >= demo_plan.DAY_TIME.replace(tzinfo=UTC) else 1)
     holidays = [date.fromisoformat(d.strip()) for d in settings.holidays.split(",") if d.strip()]
     kw = {"stale_days": settings.stale_business_days, "holidays": holidays,
           "max_attempts": settings.max_routing_attempts}
@@ -332,15 +350,7 @@ class Driver:
         first day; the funnel's baseline is taken once routing has reconsidered waiting referrals."""
         net = self.net
         await net.set_clock(None)
-        for employer in EMPLOYERS:
-            r = await net.http.get(f"{net.urls['employer_gateway']}/v1/openings", headers=net.auth(f"employer:{employer}"))
-            r.raise_for_status()
-            for o in r.json():
-                if o["state"] == "open":
-                    c = await net.http.post(f"{net.urls['employer_gateway']}/v1/openings/{o['opening_id']}/close",
-                                            json={"reason": "closed"}, headers=net.auth(f"employer:{employer}"))
-                    c.raise_for_status()
-        await net.settled(None)
+        await net.close_openings()
         first = self.plan.days[0]
         at = demo_plan.moment(first)
         await net.set_clock(at)
