@@ -135,9 +135,9 @@ class Conversion:
     terms: Placement
 
 
-# Field metadata: a field left out of the stored JSON while it is None (records_json), so a
-# record without it is written byte for byte as before the field existed.
-OMITTED_WHEN_NONE = "omitted_when_none"
+# Field metadata: a field left out of the stored JSON while it is None or empty (records_json),
+# so a record without it is written byte for byte as before the field existed.
+OMITTED_WHEN_EMPTY = "omitted_when_empty"
 
 
 @dataclass(frozen=True)
@@ -175,11 +175,11 @@ class ReferralRecord:
     demographics: Demographics | None = None  # only with aggregate consent, never after erasure
     # Every retention check-in with the hire's employer, in the ledger's order (`retention`
     # keeps the last word per milestone, which the WIOA indicators read).
-    checkins: tuple[Checkin, ...] = ()
+    checkins: tuple[Checkin, ...] = field(default=(), metadata={OMITTED_WHEN_EMPTY: True})
     # A conversion at the hire's employer (`placement` keeps the terms as placed); omitted from the
     # stored JSON when there is none, so the rows of hires without one (and the rebuild's hash of
     # them) stay as they were.
-    conversion: Conversion | None = field(default=None, metadata={OMITTED_WHEN_NONE: True})
+    conversion: Conversion | None = field(default=None, metadata={OMITTED_WHEN_EMPTY: True})
 
     @property
     def current_placement(self) -> Placement | None:

@@ -2,7 +2,7 @@
 
 Generic over the records' dataclasses: dates and times as ISO strings, decimals as strings,
 tuples as lists, and dict keys as strings (retention milestones come back as ints). A field
-marked `records.OMITTED_WHEN_NONE` is left out while None (it loads as its default).
+marked `records.OMITTED_WHEN_EMPTY` is left out while None or empty (it loads as its default).
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ def _how(value: Any) -> Callable[[Any], Any]:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = dataclasses.fields(value)
         names = tuple(f.name for f in fields)
-        optional = tuple(f.name for f in fields if f.metadata.get(records.OMITTED_WHEN_NONE))
+        optional = tuple(f.name for f in fields if f.metadata.get(records.OMITTED_WHEN_EMPTY))
         if not optional:
             return lambda v: {name: dump(getattr(v, name)) for name in names}
         return lambda v: {name: dump(x) for name in names
-                          if (x := getattr(v, name)) is not None or name not in optional}
+                          if (x := getattr(v, name)) is not None and x != () or name not in optional}
     if isinstance(value, (datetime, date)):
         return isoformat
     if isinstance(value, Decimal):

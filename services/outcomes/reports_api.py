@@ -24,6 +24,7 @@ from plumbing.service import deps_of, pool_of
 from plumbing.settings import Settings
 from services.outcomes import store
 from services.outcomes.reports import GoodJobPolicy, ReportSettings, build_reports, to_csv, to_html
+from services.outcomes.reports.suppression import THRESHOLD
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 Caller = Annotated[Principal, Depends(principal)]
@@ -82,7 +83,10 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
         policy = good_job_policy(settings)
     except ValueError as exc:  # the operator's setting, not the caller's request
         raise problems.Problem(500, "misconfigured", "The good-job rule's settings are not valid", str(exc)[:500]) from exc
-    built = build_reports(records, gaps, await store.opening_records(pool), ReportSettings(policy, period, as_of))
+    # A partner's wage growth: medians over more people than the suppression threshold only
+    # (its timeline shows check-in wages as bands, never the figure).
+    report_settings = ReportSettings(policy, period, as_of, growth_min_wages=THRESHOLD + 1 if partner else 1)
+    built = build_reports(records, gaps, await store.opening_records(pool), report_settings)
     return built, (f"partner {partner}" if partner else "all partners")
 
 

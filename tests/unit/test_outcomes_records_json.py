@@ -211,13 +211,27 @@ def test_a_record_stored_before_the_new_fields_still_loads() -> None:
 @settings(max_examples=100, deadline=None)
 @given(referral_records)
 def test_a_record_without_a_conversion_is_written_as_before_it_existed(record: records.ReferralRecord) -> None:
-    """`conversion` is left out while None, so the stored rows of hires without one (and a
-    rebuild's hash of them) do not change; with one, it is written and comes back."""
+    """`conversion` is left out while None and `checkins` while empty, so a record without them
+    is written with the fields it had before they existed; with one, it is written and comes back."""
     written = records_json.dump(record)
     assert ("conversion" in written) is (record.conversion is not None)
-    if record.conversion is None:
-        fields = [f.name for f in records.ReferralRecord.__dataclass_fields__.values() if f.name != "conversion"]
-        assert list(written) == fields
-    else:
+    assert ("checkins" in written) is bool(record.checkins)
+    left_out = {"conversion"} if record.conversion is None else set()
+    left_out |= set() if record.checkins else {"checkins"}
+    assert list(written) == [f for f in records.ReferralRecord.__dataclass_fields__ if f not in left_out]
+    if record.conversion is not None:
         assert written["conversion"]["terms"]["start_date"] == record.conversion.terms.start_date.isoformat()
     assert record.current_placement == (record.conversion.terms if record.conversion else record.placement)
+
+
+# The record's fields at ee0512b, before issue 15: a referral never placed is stored with exactly these.
+BEFORE_ISSUE_15 = ["referral_id", "partner_id", "referred_at", "program", "provider", "training_completed_on",
+                   "occupation", "employer_id", "reached", "status", "exit", "placement", "retention", "separated_on",
+                   "highest_degree", "credentials", "skills_added", "aggregate_consent", "demographics"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(referral_records)
+def test_a_record_never_placed_is_written_with_the_fields_it_had_before_issue_15(record: records.ReferralRecord) -> None:
+    if record.placement is None and not record.checkins and record.conversion is None:
+        assert list(records_json.dump(record)) == BEFORE_ISSUE_15

@@ -171,6 +171,12 @@ def test_wage_growth_from_placement_to_each_check_in():
                           "median_hourly_at_checkin": "22.00", "median_growth_pct": "10.00", "raised": 3,
                           "promoted": 2}
     assert growth[180]["checkins"] == 0 and growth[180]["median_growth_pct"] is None  # g3 no longer employed
+    # A partner's report (medians over at least 4 here): the three wages at 90 days are counted, not shown.
+    withheld = {g["milestone_days"]: g for g in good_jobs(records, POLICY, min_wages=4)["wage_growth"]}
+    assert (withheld[90]["with_wages"], withheld[90]["raised"]) == (3, 3)
+    assert [withheld[90][k] for k in ("median_hourly_at_placement", "median_hourly_at_checkin",
+                                      "median_growth_pct")] == [None, None, None]
+    assert good_jobs(records, POLICY, min_wages=3)["wage_growth"][2] == growth[90]
 
 
 # --- issue 15 slice 2: conversions ---------------------------------------------------------

@@ -33,6 +33,9 @@ class ReportSettings:
     as_of: date | None = None  # WIOA windows must have closed by then; None: measure every exiter
     top_skills: int = 10
     suppression_threshold: int = THRESHOLD  # counts from 1 to this are suppressed
+    # Wage growth's medians (check-in and conversion wages) only over at least this many
+    # people: 1 for operators; a partner's report sets it above the suppression threshold.
+    growth_min_wages: int = 1
 
 
 def build_reports(
@@ -44,7 +47,7 @@ def build_reports(
     records = list(records)
     return {
         "funnel": funnels(records, settings.period),
-        "good_jobs": good_jobs(records, settings.good_jobs),
+        "good_jobs": good_jobs(records, settings.good_jobs, settings.growth_min_wages),
         "wioa": indicators(records, settings.as_of),
         "skills_gap": skills_gap(gaps, openings, settings.top_skills),
         "transparency": transparency(records, settings.suppression_threshold),

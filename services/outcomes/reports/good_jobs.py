@@ -212,30 +212,33 @@ def _hours_on(r: ReferralRecord, day: date) -> float | None:
 
 
 def _point(point: str, milestone: int | None, found: int, pairs: list[tuple[Decimal, Decimal]],
-           promoted: int | None) -> dict:
-    growth = [(then - start) / start * 100 for start, then in pairs if start > 0]
+           promoted: int | None, min_wages: int) -> dict:
+    # Fewer wages than `min_wages` (a partner's report): the medians would be one person's or a
+    # few people's exact check-in wages, which a partner's timeline never shows (bands only).
+    shown = pairs if len(pairs) >= min_wages else []
+    growth = [(then - start) / start * 100 for start, then in shown if start > 0]
     return {
         "point": point,
         "milestone_days": milestone,
         "checkins": found,
         "with_wages": len(pairs),
-        "median_hourly_at_placement": money(median_money(s for s, _ in pairs)),
-        "median_hourly_at_checkin": money(median_money(t for _, t in pairs)),
+        "median_hourly_at_placement": money(median_money(s for s, _ in shown)),
+        "median_hourly_at_checkin": money(median_money(t for _, t in shown)),
         "median_growth_pct": money(cents(statistics.median(growth))) if growth else None,
         "raised": sum(1 for s, t in pairs if t > s),
         "promoted": promoted,
     }
 
 
-def wage_growth(records: Iterable[ReferralRecord], currency: str = "USD") -> list[dict]:
+def wage_growth(records: Iterable[ReferralRecord], currency: str = "USD", min_wages: int = 1) -> list[dict]:
     """The conversion point (`checkins`: the conversions; `..._at_checkin`: on the new terms),
-    then each milestone's."""
+    then each milestone's; a point's medians only over at least `min_wages` wages."""
     records = [r for r in records if r.placement is not None]
     converted = [(r.placement, r.conversion.terms) for r in records if r.conversion is not None]
     pairs = [(start, then) for p, c in converted
              if _in_currency(p, currency) and _in_currency(c, currency)
              and (start := p.hourly_wage) is not None and (then := c.hourly_wage) is not None]
-    out = [_point("conversion", None, len(converted), pairs, None)]
+    out = [_point("conversion", None, len(converted), pairs, None, min_wages)]
     for milestone in MILESTONES:
         checked = [(r, c) for r in records if (c := _at(r, milestone)) is not None]
         pairs = []
@@ -245,11 +248,11 @@ def wage_growth(records: Iterable[ReferralRecord], currency: str = "USD") -> lis
             # A check-in's wage without a currency is in USD (the contract's default).
             if start is not None and then is not None and _in_currency(p, currency) and (c.currency or currency) == currency:
                 pairs.append((start, then))
-        out.append(_point("milestone", milestone, len(checked), pairs, sum(1 for _, c in checked if c.promoted)))
+        out.append(_point("milestone", milestone, len(checked), pairs, sum(1 for _, c in checked if c.promoted), min_wages))
     return out
 
 
-def good_jobs(records: Iterable[ReferralRecord], policy: GoodJobPolicy) -> dict:
+def good_jobs(records: Iterable[ReferralRecord], policy: GoodJobPolicy, min_wages: int = 1) -> dict:
     placed = [r for r in records if r.placement is not None]
     by = {}
     for dimension in DIMENSIONS:
@@ -273,5 +276,5 @@ def good_jobs(records: Iterable[ReferralRecord], policy: GoodJobPolicy) -> dict:
         },
         "total": summarize(placed, policy),
         "by": by,
-        "wage_growth": wage_growth(placed, policy.currency),
+        "wage_growth": wage_growth(placed, policy.currency, min_wages),
     }
