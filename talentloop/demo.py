@@ -279,6 +279,13 @@ def _quiet(health: dict[str, dict[str, Any]], at: datetime | None) -> bool:
     return True
 
 
+def last_played_day() -> date:
+    """The last day whose DAY_TIME has passed by the system clock: a year ending on it dates no
+    step after now."""
+    now = datetime.now(UTC)
+    return now.date() - timedelta(days=0 if now.timetz() >= demo_plan.DAY_TIME.replace(tzinfo=UTC) else 1)
+
+
 async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, seed: int = 7,
               bootstrap: str | None = None, kafka_security: KafkaSecurity | None = None, *,
               clock_file: Path, lag: Callable[[], Awaitable[int]], state_dir: Path,
@@ -286,9 +293,7 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
     """Play the seed's program year on the network at `urls` (started with TALENTLOOP_CLOCK_FILE
     = `clock_file`); `lag` sums every consumer group's lag (talentloop.ops_cli's `lag`)."""
     settings = Settings()
-    if today is None:  # the last day whose DAY_TIME has passed: no step is dated after the system clock
-        now = datetime.now(UTC)
-        today = now.date() - timedelta(days=0 if now.timetz() >= demo_plan.DAY_TIME.replace(tzinfo=UTC) else 1)
+    today = today or last_played_day()
     holidays = [date.fromisoformat(d.strip()) for d in settings.holidays.split(",") if d.strip()]
     kw = {"stale_days": settings.stale_business_days, "holidays": holidays,
           "max_attempts": settings.max_routing_attempts}

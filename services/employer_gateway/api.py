@@ -72,6 +72,17 @@ def _unpaid_without_wage(pay_basis: events.PayBasis | None, wage: events.Wage | 
     return None if pay_basis is events.PayBasis.unpaid and wage is not None and wage.amount == 0 else wage
 
 
+def _settle_pay(terms: TermsIn | ConversionIn) -> None:
+    """An unpaid job's wage of 0 dropped; a pay basis left out taken from the wage's unit (as a
+    v1 offer's); no wage and no basis refused at `wage`."""
+    terms.wage = _unpaid_without_wage(terms.pay_basis, terms.wage)
+    if terms.pay_basis is None:
+        if terms.wage is None:
+            events.refuse(terms, [events.inconsistent("wage", "wage is required unless pay_basis is unpaid", None)])
+        else:
+            terms.pay_basis = events.v1_pay_basis(terms.wage.unit)
+
+
 class OpeningIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: Title
@@ -188,12 +199,7 @@ class TermsIn(BaseModel):
 
     @model_validator(mode="after")
     def consistent(self) -> TermsIn:
-        self.wage = _unpaid_without_wage(self.pay_basis, self.wage)
-        if self.pay_basis is None:
-            if self.wage is None:
-                events.refuse(self, [events.inconsistent("wage", "wage is required unless pay_basis is unpaid", None)])
-            else:
-                self.pay_basis = events.v1_pay_basis(self.wage.unit)
+        _settle_pay(self)
         events.refuse(self, events.terms_refusals(self))  # pay_basis is set by now
         return self
 
@@ -231,12 +237,7 @@ class ConversionIn(BaseModel):
 
     @model_validator(mode="after")
     def consistent(self) -> ConversionIn:
-        self.wage = _unpaid_without_wage(self.pay_basis, self.wage)
-        if self.pay_basis is None:
-            if self.wage is None:
-                events.refuse(self, [events.inconsistent("wage", "wage is required unless pay_basis is unpaid", None)])
-            else:
-                self.pay_basis = events.v1_pay_basis(self.wage.unit)
+        _settle_pay(self)
         found = events.pay_refusals(self.pay_basis, self.wage, wage_required=True)
         if self.end_date is not None and self.end_date < self.converted_on:
             found.append(events.inconsistent("end_date", "end_date is before converted_on", self.end_date.isoformat()))

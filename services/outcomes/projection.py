@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 
+from contracts.events import v1_pay_basis
 from services.outcomes import domain
 from services.outcomes.records import Checkin, Conversion, Credential, Placement, ReferralRecord
 from services.outcomes.records_json import isoformat
@@ -310,7 +311,7 @@ def _placement(event: LedgerEvent | None) -> Placement | None:
     wage, benefits, schedule = d.get("wage"), d.get("benefits") or {}, d.get("schedule") or {}
     hours, basis = d.get("hours_per_week"), d.get("pay_basis")
     if basis is None and wage is not None:  # v1
-        basis = "hourly" if wage["unit"] == "hour" else "salary"
+        basis = v1_pay_basis(wage["unit"]).value
     end = d.get("end_date")
     return Placement(
         employer_id=d["employer_id"],

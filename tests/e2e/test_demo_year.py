@@ -28,10 +28,12 @@ async def test_the_same_seed_plays_the_same_year(running_network: RunningNetwork
     async with Operations(net.bootstrap, net.database_url, net.urls) as ops:
         groups = {g: topic for g, (_, topic, _, _) in (await ops.groups()).items()}
     forge = net.kafka_principals.get("partner:forge-coding-bootcamp")
+    today = demo.last_played_day()
     async with demo.LagReader(net.bootstrap, groups) as lag:
         runs = [
+            # One `today` for both: runs on either side of a day's DAY_TIME would play different years.
             await demo.run(net.urls, running_network.keys, 20, 7, net.bootstrap, forge,
-                           clock_file=net.clock_file, lag=lag, state_dir=network_config.home)
+                           clock_file=net.clock_file, lag=lag, state_dir=network_config.home, today=today)
             for _ in range(2)
         ]
         # The demo's openings (thousands of slots) would take the next tests' referrals.

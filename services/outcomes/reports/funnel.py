@@ -27,11 +27,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from contracts.events import CONVERTS_FROM, EmploymentKind
 from services.outcomes.records import FUNNEL, ReferralRecord
+from services.outcomes.reports.stats import label, median_days, rate
 
 # The kinds of job a conversion starts from (contracts.events.CONVERTS_FROM).
-WORK_BASED_LEARNING = ("internship", "micro_internship", "apprenticeship")
-from services.outcomes.reports.stats import label, median_days, rate
+WORK_BASED_LEARNING = tuple(kind.value for kind in EmploymentKind if kind in CONVERTS_FROM)
 
 DIMENSIONS = ("partner", "employer", "program", "occupation", "occupation_detailed", "period", "employment_type")
 NOT_PLACED = "(not placed)"  # the employment_type group of records without a placement

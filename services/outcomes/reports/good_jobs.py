@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from contracts.events import EmploymentKind
 from services.outcomes.records import Checkin, Placement, ReferralRecord
 from services.outcomes.reports.stats import cents, label, median_money, money, percentile, rate
 
@@ -63,7 +64,7 @@ DIMENSIONS = ("partner", "employer", "program", "occupation", "employment_type")
 BENEFITS = ("health", "paid_leave", "retirement", "dental", "vision", "tuition", "childcare")
 BENEFIT_NAMES = {"health": "health insurance", "paid_leave": "paid leave", "retirement": "a retirement plan",
                  "dental": "dental", "vision": "vision", "tuition": "tuition assistance", "childcare": "childcare"}
-EMPLOYMENT_TYPES = ("full_time", "part_time", "internship", "micro_internship", "apprenticeship")
+EMPLOYMENT_TYPES = tuple(kind.value for kind in EmploymentKind)
 MILESTONES = (30, 90, 180)
 
 

@@ -33,6 +33,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from services.outcomes.records import ReferralRecord
+from services.outcomes.reports.funnel import NOT_PLACED
 from services.outcomes.reports.stats import cents, money, rate
 
 PIRL = {
@@ -126,9 +127,6 @@ def _measurable(record: ReferralRecord, k: int, as_of: date | None) -> bool:
 def _indicator(key: str, name: str, numerator, denominator, value, method: str, pirl: list[dict], **extra) -> dict:
     return {"indicator": key, "name": name, "numerator": numerator, "denominator": denominator, "value": value,
             "method": method, "pirl": pirl, **extra}
-
-
-NOT_PLACED = "(not placed)"
 
 
 def indicators(records: Iterable[ReferralRecord], as_of: date | None = None) -> dict:
