@@ -83,12 +83,14 @@ MAX_GAPS = 5_000  # unseen ids below the cursor probed one by one; beyond, claim
 STORE_FLOOR_S = 1.0  # an idle leader stores a raised floor at most this often
 
 # A row the relay may publish: unpublished, not parked, no parked row of its key before it.
+# A parked row is unpublished until discarded (012_outbox_parked_keys_by_discard.sql): asked
+# by `discarded_at`, the check can only use outbox_parked_keys, never walk outbox_unpublished.
 _CLAIMABLE = """
 SELECT id, topic, key, value, traceparent, tracestate FROM outbox o
 WHERE published_at IS NULL AND parked_at IS NULL AND {where}
   AND NOT EXISTS (
     SELECT 1 FROM outbox p
-    WHERE p.key = o.key AND p.id < o.id AND p.parked_at IS NOT NULL AND p.published_at IS NULL
+    WHERE p.key = o.key AND p.id < o.id AND p.parked_at IS NOT NULL AND p.discarded_at IS NULL
   )
 """
 
