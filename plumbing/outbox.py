@@ -28,7 +28,9 @@ inboxes make that harmless.
   it in the same statement and counts the release; the leader sees the count in its next
   claim (same snapshot) and claims from the lowered floor before publishing anything.
   Too many gaps (a new leader's first claims, a floor held back by a long transaction) and
-  the leader claims from the floor, walking what lies between, until it catches up.
+  the leader claims from the floor, walking what lies between, until it catches up. The
+  parked-key check asks `discarded_at`, not `published_at`, so it cannot walk that index
+  either (012_outbox_parked_keys_by_discard.sql).
 - **The leader polls, no NOTIFY.** While it leads, the relay looks for new rows every
   `idle_poll_s` (50 ms) when the last round found fewer than a batch (at once otherwise);
   the query is one probe of a partial index. A `pg_notify` at commit would wake it sooner,
