@@ -12,12 +12,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import pytest
 
-from contracts import Envelope
 from plumbing.consumer import EventConsumer
-from services.employer_gateway.app import DEFINITION as GATEWAY
+from tests.integration.test_gateway_lifecycle import consumer, employer_events  # noqa: F401  (a fixture)
 from tests.integration.test_gateway_openings import POSTING, gateway_pool, listed, opening_events  # noqa: F401
 from tests.integration.test_withdraw_update_erase import deliver, gateway_app, routed
 
@@ -30,17 +28,7 @@ TERMS = {
 }
 
 
-@pytest.fixture
-def consumer(gateway_pool: asyncpg.Pool) -> EventConsumer:  # noqa: F811
-    return EventConsumer(GATEWAY.name, gateway_pool, None, handlers=GATEWAY.handlers)  # type: ignore[arg-type]
-
-
-async def employer_events(pool: asyncpg.Pool) -> list[Envelope]:
-    rows = await pool.fetch("SELECT value FROM outbox WHERE topic = 'talentloop.employer-actions' ORDER BY id")
-    return [Envelope.from_bytes(r["value"]) for r in rows]
-
-
-async def acknowledged(consumer: EventConsumer, http) -> str:  # type: ignore[no-untyped-def]
+async def acknowledged(consumer: EventConsumer, http) -> str:  # type: ignore[no-untyped-def]  # noqa: F811
     r_id = f"ref_{uuid.uuid4().hex[:8]}"
     await deliver(consumer, routed(r_id, cand=f"cand_{r_id}"))
     assert (await http.post(f"/v1/referrals/{r_id}/acknowledge")).status_code == 200
