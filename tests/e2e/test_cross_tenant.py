@@ -122,6 +122,11 @@ MATRIX: dict[tuple[str, str, str], dict[str, Any] | None] = {
         "still_employed": True,
         "checked_on": date.today().isoformat(),
     },
+    ("employer_gateway", "POST", "/v1/referrals/{referral_id}/conversion"): {
+        "converted_on": date.today().isoformat(),
+        "employment_type": "full_time",
+        **{k: TERMS[k] for k in ("job_title", "onet_soc_code", "wage", "hours_per_week")},
+    },
     ("employer_gateway", "POST", "/v1/referrals/{referral_id}/separation"): {
         "separated_on": date.today().isoformat(),
         "reason": "resigned",

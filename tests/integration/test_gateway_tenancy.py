@@ -35,6 +35,10 @@ BODIES = {
     ("POST", "/v1/referrals/{referral_id}/offers/{offer_id}/declined"): {"reason": "compensation"},
     ("POST", "/v1/referrals/{referral_id}/placement"): TERMS,
     ("POST", "/v1/referrals/{referral_id}/retention"): {"milestone_days": 30, "still_employed": True, "checked_on": TODAY},
+    ("POST", "/v1/referrals/{referral_id}/conversion"): {
+        "converted_on": TODAY, "employment_type": "full_time",
+        **{k: TERMS[k] for k in ("job_title", "onet_soc_code", "wage", "hours_per_week")},
+    },
     ("POST", "/v1/referrals/{referral_id}/separation"): {"separated_on": TODAY, "reason": "resigned"},
 }
 BODIES[("PATCH", "/v1/webhooks/endpoints/{endpoint_id}")] = {"active": False}
