@@ -28,15 +28,21 @@ def submitted(n: int, topic: str) -> tuple[events.ReferralSubmittedV1, type[even
     return event, routed_type
 
 
-async def enqueue(pool, topic: str, numbers: range) -> list[Envelope]:
+async def enqueue_in(conn, topic: str, numbers) -> list[Envelope]:
+    """Rows of keys ref_<n> written through `conn`, in whatever transaction it is in."""
     out = []
-    async with pool.acquire() as conn, conn.transaction():
-        for n in numbers:
-            event, on_topic = submitted(n, topic)
-            env = build(event, source="/test", correlation_id="c")
-            await outbox.enqueue(conn, env, on_topic)
-            out.append(env)
+    for n in numbers:
+        event, on_topic = submitted(n, topic)
+        env = build(event, source="/test", correlation_id="c")
+        await outbox.enqueue(conn, env, on_topic)
+        out.append(env)
     return out
+
+
+async def enqueue(pool, topic: str, numbers: range) -> list[Envelope]:
+    """Rows of keys ref_<n>, committed in one transaction of their own."""
+    async with pool.acquire() as conn, conn.transaction():
+        return await enqueue_in(conn, topic, numbers)
 
 
 async def test_only_committed_events_are_published_in_order_with_key_and_content_type(pool, topic, stack):

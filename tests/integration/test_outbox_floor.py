@@ -12,24 +12,13 @@ import uuid
 import asyncpg
 import pytest
 
-from contracts import Envelope, build
+from contracts import Envelope
 from plumbing import outbox
 from plumbing.kafka import new_producer
-from tests.integration.test_outbox import enqueue, submitted
+from tests.integration.test_outbox import enqueue, enqueue_in
 from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.integration
-
-
-async def enqueue_in(conn: asyncpg.Connection, topic: str, numbers: list[int]) -> list[Envelope]:
-    """Rows of keys ref_<n> written through `conn`, in whatever transaction it is in."""
-    out = []
-    for n in numbers:
-        event, on_topic = submitted(n, topic)
-        env = build(event, source="/test", correlation_id="c")
-        await outbox.enqueue(conn, env, on_topic)
-        out.append(env)
-    return out
 
 
 async def drain(relay: outbox.OutboxRelay) -> int:
