@@ -76,5 +76,7 @@ async def test_the_relay_parks_nothing_and_publishes_again_with_a_renewed_produc
         await producer.stop()
     assert await outbox.parked(pool) == [] and relay.parked == 0
     assert producer.renewals >= 1
-    subjects = [r.value for r in await read_topic(stack.bootstrap, topic, at_least=7)]
-    assert sum(1 for v in subjects if str(envelopes[-1].id).encode() in v) == 1
+    # The producer is stopped: the topic's end offsets are final and read_topic reads up to
+    # them, so a record written twice is among these six rows' records.
+    subjects = [r.value for r in await read_topic(stack.bootstrap, topic, at_least=6)]
+    assert [sum(1 for v in subjects if str(e.id).encode() in v) for e in envelopes] == [1, 1, 1]
