@@ -313,12 +313,15 @@ async def live_outcomes_hash(database_url: str) -> dict[str, str]:
         await pool.close()
 
 
-async def rebuilt_equals_live(bootstrap: str, database_url: str, schema: str) -> tuple[rebuild.Result, dict[str, Any]]:
-    """Replay every topic into a clean schema (`talentloop outcomes rebuild`) and compare its
-    content hashes with the live projections; the live side is hashed again for a while in
-    case its consumers still apply the last events. Returns the result and, for each table
-    whose hashes differ, a few rows found only live and only rebuilt."""
-    result = await rebuild.rebuild(bootstrap, database_url, schema=schema, batch=500)
+async def rebuilt_equals_live(
+    bootstrap: str, database_url: str, schema: str, workers: int | None = None
+) -> tuple[rebuild.Result, dict[str, Any]]:
+    """Replay every topic into a clean schema (`talentloop outcomes rebuild`, with `workers`
+    processes: one per CPU by default) and compare its content hashes with the live
+    projections; the live side is hashed again for a while in case its consumers still apply
+    the last events. Returns the result and, for each table whose hashes differ, a few rows
+    found only live and only rebuilt."""
+    result = await rebuild.rebuild(bootstrap, database_url, schema=schema, batch=500, workers=workers)
     for _ in range(30):
         if result.equal:
             break

@@ -26,6 +26,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,9 @@ KAFKA_OUTAGE_S = 32.0
 RATE_PER_S = 3.0  # referrals offered per second, over the whole test
 MAX_REFERRALS = 700  # a bound, never reached at RATE_PER_S in the time the test takes
 INBOUND_DURING_OUTAGE = 12
+# Referrals accepted before each fault and after each restart: the load is flowing then (the
+# outages themselves are under load at RATE_PER_S all along); a few seconds at RATE_PER_S.
+ACCEPTED_BETWEEN_FAULTS = 6
 EXPECTED_EVENTS = Counter(
     {events.ReferralSubmittedV2.event_type: 1, events.ReferralRoutedV1.event_type: 1, events.SkillsGapObservedV1.event_type: 1}
 )
@@ -132,6 +136,20 @@ class Load:
             return True if len(self.accepted) >= target else None
 
         await poll(f"{more} more referrals accepted {what}", reached, timeout=timeout)
+
+
+class Phases:
+    """Seconds each step of the test took, and when it ended (UTC, to find it in the services'
+    logs): the fixed parts are the two outages, the rest is what to make shorter."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self.seconds: dict[str, str] = {}
+
+    def mark(self, step: str) -> None:
+        now = time.monotonic()
+        self.seconds[step] = f"{now - self._last:.1f} (to {datetime.now(UTC):%H:%M:%S})"
+        self._last = now
 
 
 async def produce_inbound(bootstrap: str, skill: str, run: str, count: int) -> list[str]:
@@ -214,6 +232,7 @@ async def test_database_and_broker_restarts_lose_nothing_and_dead_letter_nothing
     db_url, bootstrap = stack.database_url, stack.bootstrap
     pg, kafka = network_config.stack().postgres, network_config.stack().kafka
     run, skill = uuid.uuid4().hex[:8], unique("faults")
+    phases = Phases()
     for employer in EMPLOYERS:  # ample room: fair share lets each partner take half of each opening
         await api.open_opening(employer, opening_body([skill], capacity=600))
     dead_letters_before = await delivery.dead_letter_offsets(bootstrap)
@@ -222,12 +241,14 @@ async def test_database_and_broker_restarts_lose_nothing_and_dead_letter_nothing
     load = Load(api, skill, run)
     load_task = asyncio.create_task(load.run_workers())
     try:
-        await load.wait_accepted(20, "before the database goes away")
+        await load.wait_accepted(ACCEPTED_BETWEEN_FAULTS, "before the database goes away")
+        phases.mark("load flowing")
 
         # --- PostgreSQL away for OUTAGE_S ------------------------------------------------------
         pg_watch = Watch()
         down_at = time.monotonic()
         await asyncio.to_thread(pg.stop)
+        phases.mark("postgres stopped")
         inbound = await produce_inbound(bootstrap, skill, run, INBOUND_DURING_OUTAGE)
 
         async def paused_seen() -> bool | None:
@@ -238,20 +259,26 @@ async def test_database_and_broker_restarts_lose_nothing_and_dead_letter_nothing
         accepted_in_outage = len(load.accepted)
         await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))  # the outage itself
         await watch_once(api, pg_watch)
+        phases.mark("postgres outage")
         await asyncio.to_thread(pg.start)
         pg_downtime = time.monotonic() - down_at
+        phases.mark("postgres started")
+
         async def recovered() -> dict[str, Any] | None:
             await watch_once(api, pg_watch)  # /health answers again: 'degraded' while a loop still waits
             return await all_recovered(api)
 
         await poll("every service healthy and no consumer paused after the database restart", recovered,
                    timeout=60.0, every=0.25)
-        await load.wait_accepted(20, "after the database restart")
+        phases.mark("services recovered from postgres")
+        await load.wait_accepted(ACCEPTED_BETWEEN_FAULTS, "after the database restart")
+        phases.mark("accepting after postgres")
 
         # --- Kafka away for OUTAGE_S -----------------------------------------------------------
         kafka_watch = Watch()
         down_at = time.monotonic()
         await asyncio.to_thread(kafka.stop)
+        phases.mark("kafka stopped")
 
         async def backlog_growing() -> bool | None:
             await watch_once(api, kafka_watch)
@@ -262,12 +289,15 @@ async def test_database_and_broker_restarts_lose_nothing_and_dead_letter_nothing
         await poll("intake accepting into its outbox while Kafka is away", backlog_growing, timeout=KAFKA_OUTAGE_S)
         await asyncio.sleep(max(0.0, KAFKA_OUTAGE_S - (time.monotonic() - down_at)))  # the outage itself
         await watch_once(api, kafka_watch)
+        phases.mark("kafka outage")
         await asyncio.to_thread(kafka.start)
         kafka_downtime = time.monotonic() - down_at
-        await load.wait_accepted(20, "after the broker restart")
+        phases.mark("kafka started")
+        await load.wait_accepted(ACCEPTED_BETWEEN_FAULTS, "after the broker restart")
     finally:
         load.stopping.set()
         await load_task
+    phases.mark("accepting after kafka, load stopped")
 
     # --- everything accepted arrives, once ------------------------------------------------------
     assert not load.unexpected, load.unexpected[:5]
@@ -291,8 +321,10 @@ async def test_database_and_broker_restarts_lose_nothing_and_dead_letter_nothing
 
     # Nothing stuck in an outbox: a row parked by a fault would wait for an operator.
     await delivery.wait_outboxes_drained(db_url, timeout=120.0)
+    phases.mark("outboxes drained")
     referral_ids = set(in_intake.values())
     ledger = await delivery.wait_in_ledger(db_url, {rid: EXPECTED_EVENTS for rid in referral_ids}, timeout=120.0)
+    phases.mark("ledger complete")
     counts = {rid: Counter(e.event_type for e in ledger[rid]) for rid in referral_ids}
     twice = {rid: dict(c) for rid, c in counts.items() if c != EXPECTED_EVENTS}
     assert not twice, f"referrals with events missing or recorded twice: {list(twice.items())[:5]}"
@@ -304,11 +336,18 @@ async def test_database_and_broker_restarts_lose_nothing_and_dead_letter_nothing
 
     new_letters = await delivery.new_dead_letters(bootstrap, dead_letters_before)
     assert not new_letters, f"dead letters written during the outages: {new_letters}"
+    phases.mark("projections and dead letters read")
 
-    result, differ = await delivery.rebuilt_equals_live(bootstrap, db_url, schema=f"outcomes_rebuild_faults_{run}")
+    # In this process: a thousand events replay in a second or two, less than spawning the
+    # worker processes takes (whose path tests/integration/test_outcomes_rebuild.py covers).
+    result, differ = await delivery.rebuilt_equals_live(
+        bootstrap, db_url, schema=f"outcomes_rebuild_faults_{run}", workers=1
+    )
+    phases.mark("rebuilt")
     assert result.events > 0 and result.equal, differ
 
     recovered = await poll("every service healthy at the end", lambda: all_recovered(api), timeout=30.0)
+    phases.mark("final health")
     for service in network_config.services():
         assert service.pid() is not None, f"{service.name} died; see {service.log_file}"
 
@@ -323,7 +362,9 @@ async def test_database_and_broker_restarts_lose_nothing_and_dead_letter_nothing
                 "postgres": {"down_s": round(pg_downtime, 1), "health": dict(pg_watch.health), "paused": pg_watch.paused},
                 "kafka": {"down_s": round(kafka_downtime, 1), "health": dict(kafka_watch.health), "paused": kafka_watch.paused},
                 "relay_leading": {s: b["relay_leading"] for s, b in recovered.items()},
-                "rebuild": {"events": result.events, "seconds": round(result.seconds, 1)},
+                "rebuild": {"events": result.events, "seconds": round(result.seconds, 1),
+                            "passes": {k: round(v, 1) for k, v in result.passes.items()}},
+                "phases_s": phases.seconds,
                 "tracebacks_in_logs": tracebacks_since(network_config, logs_before),
             },
             indent=1,
