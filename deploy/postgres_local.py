@@ -25,6 +25,10 @@ is ever chmod-ed; instead, checked with a probe run as that user:
   sits in that folder too; the logs stay in `state_dir/postgres/` (PostgreSQL writes them
   through file descriptors opened by us).
 
+A new PGDATA is a copy of a template cluster that initdb made once per build, in
+`/var/tmp/talentloop-<uid>/pgtemplate-<key>/data` (for any user, root or not): initdb takes
+seconds, a copy a fraction of one, and every test session and benchmark starts a fresh stack.
+
 /var/tmp survives reboots and is not aged on Debian. A `pgdata-*` folder whose state dir is
 gone (`make clean`, a deleted pytest temp dir) or no longer links to it is removed by the
 next start that uses the runtime folder, unless its server still runs; `purge()` removes one
@@ -33,6 +37,7 @@ state dir's data wherever it lives.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -65,6 +70,7 @@ _MAX_SOCKET_PATH = 103  # sun_path is 108 bytes on Linux, 104 on macOS
 RUNTIME_ROOT = Path("/var/tmp") / f"talentloop-{os.geteuid()}"
 _PGDATA_PREFIX = "pgdata-"
 _INSTALL_PREFIX = "pginstall-"
+_TEMPLATE_PREFIX = "pgtemplate-"  # an initdb-made cluster copied into each new PGDATA
 _OWNER_FILE = "state-dir"  # in a pgdata-* folder: the state dir it belongs to
 
 
@@ -245,9 +251,21 @@ def _runtime_install(root: Path, user: pwd.struct_passwd) -> Path:
     return bin_dir
 
 
-def _collect_orphans(root: Path) -> None:
-    """Remove pgdata-* folders no state dir links to any more (and whose server is not running).
-    Callers hold the runtime lock, under which links to these folders are made."""
+def _set_aside(folder: Path) -> Path:
+    """Rename `folder` to a temporary name in its parent, to be deleted after the runtime lock
+    is released: deleting a cluster's files takes seconds on a busy disk, and every stack start
+    that relocates its data waits for that lock. (A crash before the deletion leaves a
+    temporary that `_remove_stale_temporaries` deletes.) Callers hold the runtime lock."""
+    aside = folder.with_name(f".{folder.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
+    os.rename(folder, aside)
+    return aside
+
+
+def _collect_orphans(root: Path) -> list[Path]:
+    """Set aside pgdata-* folders no state dir links to any more (and whose server is not
+    running), returning them for deletion once the lock is released. Callers hold the runtime
+    lock, under which links to these folders are made."""
+    aside = []
     for entry in root.iterdir():
         if not entry.name.startswith(_PGDATA_PREFIX) or not entry.is_dir():
             continue
@@ -257,7 +275,74 @@ def _collect_orphans(root: Path) -> None:
         except (OSError, ValueError):
             linked = False
         if not linked and _postmaster_running(entry / "data") is None:
-            shutil.rmtree(entry, ignore_errors=True)
+            aside.append(_set_aside(entry))
+    return aside
+
+
+INITDB_ARGS = ("-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-instructions")
+
+
+def _template_key(bin_dir: Path, user: pwd.struct_passwd | None) -> str:
+    """What a template depends on: the build (the binary's size and mtime, which a copy of the
+    wheel keeps), initdb's arguments, the server's user and the time zone initdb writes into
+    postgresql.conf."""
+    parts = [*INITDB_ARGS, str(user.pw_uid if user else os.geteuid()), os.environ.get("TZ", "")]
+    for name in ("postgres", "initdb"):
+        st = (bin_dir / name).stat()
+        parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _template(runtime_root: Path, bin_dir: Path, user: pwd.struct_passwd | None, log_file: Path) -> Path:
+    """An initdb-made, never started cluster in the runtime folder, made once per build and
+    copied into every new PGDATA. initdb takes seconds of CPU and as long again syncing its
+    files (10 s and more on a busy machine); a copy takes a fraction of a second, and every
+    test session and benchmark starts a fresh stack. Each copy has the template's system
+    identifier, which matters only to replication between them (there is none)."""
+    root = _runtime_root(runtime_root)
+    folder = root / f"{_TEMPLATE_PREFIX}{_template_key(bin_dir, user)}"
+    data = folder / "data"
+    if folder.is_dir():
+        return data
+    with file_lock(root / ".lock"):
+        if folder.is_dir():
+            return data
+        _remove_stale_temporaries(root)
+        tmp = root / f".{folder.name}.tmp-{os.getpid()}"
+        tmp.mkdir(mode=0o700)
+        if user is not None:
+            os.chown(tmp, user.pw_uid, user.pw_gid)
+        with log_file.open("w") as log:
+            result = subprocess.run(
+                [str(bin_dir / "initdb"), "-D", str(tmp / "data"), *INITDB_ARGS],
+                cwd=tmp,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                **_user_kwargs(user),  # type: ignore[arg-type]
+            )
+        if result.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise LocalPostgresError(f"initdb failed (exit {result.returncode}):\n{tail(log_file)}")
+        os.rename(tmp, folder)
+    return data
+
+
+def _sync_filesystem(path: Path) -> None:
+    """Flush the filesystem holding `path` (what `initdb` does for its files): syncfs(2) on
+    Linux, one call however many files; elsewhere sync(2)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 class LocalPostgres:
@@ -385,7 +470,7 @@ class LocalPostgres:
         folder = root / f"{_PGDATA_PREFIX}{key}"
         with file_lock(root / ".lock"):
             _remove_stale_temporaries(root)
-            _collect_orphans(root)
+            orphans = _collect_orphans(root)
             if not folder.is_dir():
                 tmp = root / f".{folder.name}.tmp-{os.getpid()}"
                 tmp.mkdir(mode=0o700)
@@ -399,32 +484,31 @@ class LocalPostgres:
             link_tmp.unlink(missing_ok=True)
             link_tmp.symlink_to(folder / "data")
             os.replace(link_tmp, self._data_link)
+        for orphan in orphans:
+            shutil.rmtree(orphan, ignore_errors=True)
 
     def _initdb(self, bin_dir: Path, user: pwd.struct_passwd | None) -> None:
-        if self.data_dir.exists():  # an earlier initdb was interrupted
+        """A fresh cluster in PGDATA: a copy of this machine's template for these binaries,
+        made by initdb the first time (see `_template`)."""
+        if self.data_dir.exists():  # an earlier initdb or copy was interrupted
             shutil.rmtree(self.data_dir)
-        with self.initdb_log.open("w") as log:
-            result = subprocess.run(
-                [
-                    str(bin_dir / "initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "-U",
-                    self.USER,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--no-locale",
-                    "--no-instructions",
-                ],
-                cwd=self.data_dir.parent,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                **_user_kwargs(user),  # type: ignore[arg-type]
-            )
-        if result.returncode != 0:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-            raise LocalPostgresError(f"initdb failed (exit {result.returncode}):\n{tail(self.initdb_log)}")
+        template = _template(self.runtime_root, bin_dir, user, self.initdb_log)
+        # Copied beside PGDATA, then renamed: a half copy never looks like a cluster.
+        tmp = self.data_dir.with_name(f".{self.data_dir.name}.copy-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            shutil.copytree(template, tmp, symlinks=True)
+            if user is not None:  # copied as root: hand every file to the server's user
+                for folder, dirs, files in os.walk(tmp):
+                    for name in (folder, *(os.path.join(folder, n) for n in dirs + files)):
+                        os.lchown(name, user.pw_uid, user.pw_gid)
+            _sync_filesystem(tmp)
+            os.rename(tmp, self.data_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        with self.initdb_log.open("a") as log:
+            log.write(f"PGDATA {self.data_dir} copied from {template}\n")
 
     def _socket_dir(self) -> str:
         folder = self.data_dir.parent  # state_dir/postgres, or the runtime pgdata-* folder
@@ -527,11 +611,11 @@ class LocalPostgres:
 
     # -- stop ----------------------------------------------------------------------------
 
-    def _stop_pid(self, pid: int, timeout: float) -> None:
+    def _stop_pid(self, pid: int, timeout: float, first_signal: int = signal.SIGINT) -> None:
         # SIGINT = "fast" shutdown: disconnect clients, checkpoint, exit (SIGTERM would wait
         # for every client to disconnect).
         try:
-            terminate(pid, timeout, signal.SIGINT)
+            terminate(pid, timeout, first_signal)
         finally:
             if not pid_alive(pid):
                 lines = _read_postmaster_pid(self.data_dir)
@@ -547,6 +631,18 @@ class LocalPostgres:
             if pid is not None:
                 self._stop_pid(pid, timeout)
 
+    def discard(self, timeout: float = 30) -> None:
+        """Immediate shutdown (SIGQUIT: no shutdown checkpoint, whose writes and syncs take a
+        second or more) and the database deleted, for one made for one run (a benchmark's, a
+        test session's) that nobody opens again. SIGKILL after `timeout` s."""
+        if not self.dir.exists():
+            return
+        with file_lock(self._lock_file):
+            pid = self.pid
+            if pid is not None:
+                self._stop_pid(pid, timeout, signal.SIGQUIT)
+        self.purge(timeout)
+
     def purge(self, timeout: float = 30) -> None:
         """Stop the server and delete this state dir's database, wherever it lives."""
         self.stop(timeout)
@@ -557,9 +653,13 @@ class LocalPostgres:
                 folder = self.data_dir.parent
                 root = self.runtime_root
                 # Only ever a pgdata-* folder directly in our runtime folder, whatever the link says.
+                aside = None
                 if folder.parent == root and folder.name.startswith(_PGDATA_PREFIX) and root.is_dir():
                     with file_lock(root / ".lock"):
-                        shutil.rmtree(folder, ignore_errors=True)
+                        if folder.is_dir():
+                            aside = _set_aside(folder)
                 self._data_link.unlink()
+                if aside is not None:
+                    shutil.rmtree(aside, ignore_errors=True)
             else:
                 shutil.rmtree(self._data_link, ignore_errors=True)

@@ -138,6 +138,21 @@ class LocalStack:
         if errors:
             raise StackError(errors)
 
+    def discard(self) -> None:
+        """Kill the local Kafka and PostgreSQL of this state dir and delete their data, without
+        the clean shutdowns that only data kept for later needs: for a stack made for one run
+        (a benchmark's, a test session's). Never touches external ones."""
+        errors: dict[str, BaseException] = {}
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stack-discard") as pool:
+            futures = {"kafka": pool.submit(self.kafka.discard), "postgres": pool.submit(self.postgres.discard)}
+            for name, future in futures.items():
+                try:
+                    future.result()
+                except Exception as exc:
+                    errors[name] = exc
+        if errors:
+            raise StackError(errors)
+
     def status(self) -> dict[str, Any]:
         """A JSON-friendly snapshot: what is used, whether it runs/answers, pids and log files."""
         ext_kafka, ext_db = self.external_kafka(), self.external_database()
