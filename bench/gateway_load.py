@@ -43,10 +43,11 @@ The raw limit, measured in the same run on the same database right after the dra
 gateway's figures have something to be compared with): the same clients for `--raw-seconds`
 against a bare ASGI app under uvicorn (bench/raw_http_db.py: no framework, one `SELECT 1`
 per request on an asyncpg pool of the gateway's size), and asyncpg `SELECT 1` round trips/s
-on one connection and on ten. `gateway_to_raw` is the gateway's requests/s over the bare
-app's; CPU milliseconds per request are given for both servers (the figure a busy shared
-machine disturbs least), and the CPU the whole stack spent per request (gateway, PostgreSQL's
-backends, Kafka, the clients: `cpu_ms_per_request_all`; two cores over it,
+on one connection and on ten (for a quarter of `--raw-seconds` each, at most 2 s).
+`gateway_to_raw` is the gateway's requests/s over the bare app's; CPU milliseconds per
+request are given for both servers (the figure a busy shared machine disturbs least), and
+the CPU the whole stack spent per request (gateway, PostgreSQL's backends, Kafka, the
+clients: `cpu_ms_per_request_all`; two cores over it,
 `cpu_bound_requests_per_s_on_2_cores`, bounds what the stack could do with the machine to
 itself, since on a shared machine requests/s is mostly the share the stack got).
 `--profile DIR` samples the gateway with py-spy and PostgreSQL's `pg_stat_activity`
@@ -94,6 +95,7 @@ from bench import lean_http  # noqa: E402
 from bench.common import (  # noqa: E402
     CpuMeter,
     PeakRss,
+    discard_network,
     free_port,
     isolated_network,
     machine,
@@ -499,7 +501,9 @@ async def raw_limit(database_url: str, concurrency: int, seconds: float, kind: s
         "latency_ms": stats(latencies),
         "server_cpu_seconds": round(cpu, 2),
         "server_cpu_ms_per_request": round(1000 * cpu / max(1, len(latencies)), 3),
-        "asyncpg_select_1": await round_trips(database_url),
+        # A quarter of the load's seconds each, at most 2 s: a rate, which a tiny run's
+        # half-second gives as well as a full run's two.
+        "asyncpg_select_1": await round_trips(database_url, seconds=min(2.0, seconds / 4)),
     }
 
 
@@ -864,7 +868,7 @@ def main() -> None:
             rss.join()
             problems = log_problems(gateway.log_file)
         finally:
-            network.down(cfg)
+            discard_network(cfg)
 
     result = {
         "benchmark": "employer gateway under concurrent employers' calls (HTTP -> PostgreSQL -> outbox -> Kafka)",

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
     CpuMeter,
     PeakRss,
+    discard_network,
     isolated_network,
     machine,
     open_loop,
@@ -140,7 +141,7 @@ def main() -> None:
             rss.running = False
             rss.join()
         finally:
-            network.down(cfg)
+            discard_network(cfg)
 
     accepted = max(1, result["accepted"])
     result.update({

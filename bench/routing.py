@@ -69,6 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
     CpuMeter,
     PeakRss,
+    discard_network,
     end_offset_total,
     isolated_network,
     machine,
@@ -438,7 +439,7 @@ def main() -> None:
             rss.running = False
             rss.join()
         finally:
-            network.down(cfg)
+            discard_network(cfg)
 
     result = {
         "benchmark": "routing decisions, end to end (Kafka -> routing -> PostgreSQL -> outbox -> Kafka)",
