@@ -112,6 +112,8 @@ def tail(
     = None,
     count: Annotated[int | None, typer.Option(help="Stop after this many events")] = None,
     for_s: Annotated[float | None, typer.Option("--for", help="Stop after this many seconds")] = None,
+    idle: Annotated[float | None, typer.Option(
+        "--idle", help="Stop once no event came for this many seconds after the last one shown")] = None,
     as_json: AsJson = False,
     home: Home = None,
 ) -> None:
@@ -121,14 +123,21 @@ def tail(
     since = _time(from_, "--from")
 
     undecodable = 0
+    went_quiet = False
 
     async def follow(ops: Operations) -> int:
-        nonlocal undecodable
-        seen = 0
+        nonlocal undecodable, went_quiet
+        seen = shown = 0
         async with ops.tail(filt, since) as t:
             try:
-                async for view in t.events(idle_s=1.0):
+                # --idle counts from the last line shown, never from the start: reading --from a
+                # time may take longer than the quiet period before its first event arrives.
+                async for view in t.events(idle_s=idle or 1.0):
+                    if view is None and idle is not None and shown:
+                        went_quiet = True
+                        break
                     if view is not None:
+                        shown += 1
                         typer.echo(json.dumps(view) if as_json else event_line(view))
                         if view.get("undecodable"):
                             continue  # not an event: --count counts events
@@ -156,6 +165,9 @@ def tail(
                    "`talentloop dlq list`)", err=True)
     if seen == -1 and count is not None:
         typer.echo(f"stopped after {for_s:g} s before {count} events", err=True)
+        raise typer.Exit(1)
+    if went_quiet and count is not None and seen < count:
+        typer.echo(f"stopped after {idle:g} s without an event, before {count} events", err=True)
         raise typer.Exit(1)
 
 

@@ -5,7 +5,7 @@ event loop, broker and database connections, argv, environment, stdin, stdout, s
 code. What it does not pay is Python importing the CLI again (1.5-2 s of CPU a command on the
 2-core CI, far more while other tests load the machine; the operator tests run dozens of
 commands): the processes are forked by a small server (`python -m tests.e2e.ops_helpers`, started
-at the first command) that imported `talentloop.cli` once and does nothing else, no event loop and
+when this module is imported) that imported `talentloop.cli` once and does nothing else, no event loop and
 no thread, so the forks start clean; each runs the same `app` that `python -m talentloop.cli` runs.
 """
 
@@ -141,3 +141,5 @@ async def ok_json(cfg: NetworkConfig, *args: str) -> Any:
 
 if __name__ == "__main__":
     serve()
+else:  # started now, while the session's network starts: by the first command it has imported the CLI
+    _started()

@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from contracts import topics
 from plumbing.kafka import client_options
+from plumbing.operations import OUTBOX_SERVICES
 from talentloop import launcher, network, samples
 from tests.e2e.helpers import Api, poll, referral_body, unique
 from tests.e2e.ops_helpers import acli, ok_json
 
 NORTHSIDE = "northside-tech-collective"
 FORGE = "forge-coding-bootcamp"
+
+
+async def published(database_url: str, key: str) -> None:
+    """Every service's outbox rows of `key` on Kafka (parked or discarded ones would never be)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        async def none_left() -> bool | None:
+            left = [await conn.fetchval(f"SELECT count(*) FROM {s}.outbox WHERE key = $1 AND published_at IS NULL"
+                                        " AND discarded_at IS NULL", key) for s in OUTBOX_SERVICES]
+            return True if not any(left) else None
+
+        await poll(f"the outbox rows of {key} published", none_left)
+    finally:
+        await conn.close()
 
 
 async def test_tail_shows_a_new_referrals_events_filtered_by_referral_id(api: Api, network_config) -> None:  # type: ignore[no-untyped-def]
@@ -26,8 +43,11 @@ async def test_tail_shows_a_new_referrals_events_filtered_by_referral_id(api: Ap
     referral_id = await api.refer(NORTHSIDE, body)
 
     await api.wait_timeline(referral_id, lambda doc: "unmatched" in doc["stages"], "routing's decision recorded")
-    # Events of several topics and partitions: read for a while, in whatever order they come.
-    r = await acli(network_config, "tail", "--referral", referral_id, "--from", since, "--for", "10", "--json")
+    await published(api.net.network.database_url, referral_id)
+    # Events of several topics and partitions, in whatever order they come: all of them are on
+    # Kafka now, so the tail reads until none has come for a while.
+    r = await acli(network_config, "tail", "--referral", referral_id, "--from", since, "--idle", "2", "--for", "60",
+                   "--json")
     assert r.returncode == 0, r.stderr
     views = [json.loads(line) for line in r.stdout.splitlines()]
     types = {v["type"] for v in views}
@@ -100,6 +120,8 @@ async def test_a_bad_record_shows_its_reason_and_replaying_it_twice_sends_it_onc
 
     first = await acli(network_config, "dlq", "replay", letter["id"])
     assert first.returncode == 0 and "1 replayed, 0 already replayed before." in first.stdout, first.stdout + first.stderr
+    sent = re.search(rf"replayed to {re.escape(topic)} partition (\d+) offset (\d+)", first.stdout)
+    assert sent, first.stdout
     second = await acli(network_config, "dlq", "replay", letter["id"])
     assert second.returncode == 0 and "already replayed at" in second.stdout, second.stdout + second.stderr
     assert "0 replayed, 1 already replayed before." in second.stdout
@@ -112,7 +134,14 @@ async def test_a_bad_record_shows_its_reason_and_replaying_it_twice_sends_it_onc
         return again if again and mine["replayed_at"] else None
 
     again = await poll("the replayed record dead-lettered again", replayed_once, timeout=60.0)
-    await asyncio.sleep(2.0)
+
+    async def read_past_it() -> bool | None:  # committed: intake reads the replayed record no more
+        groups = await ok_json(network_config, "lag", "--service", "intake")
+        parts = next(g["partitions"] for g in groups if g["topic"] == topic)
+        committed = next(p["committed"] for p in parts if p["partition"] == int(sent[1]))
+        return True if committed is not None and committed > int(sent[2]) else None
+
+    await poll("intake's offset committed past the replayed record", read_past_it, timeout=60.0)
     assert len(await replayed_once() or []) == len(again) == 1
 
 
