@@ -157,7 +157,7 @@ class ConsumeLoop:
         max_records: int = BATCH,
         fetch_wait_ms: int = 100,
         backoff_s: float = 0.5,
-        backoff_cap_s: float = 15.0,
+        backoff_cap_s: float = 4.0,
         applying: Applier | None = None,
         security: KafkaSecurity | None = None,
     ) -> None:
