@@ -442,6 +442,12 @@ class LocalKafka:
             "log.dirs": str(self.data_dir),
             "num.partitions": "3",
             "offsets.topic.replication.factor": "1",
+            # The consumer groups' offsets topic, made when the first group appears: 50
+            # partitions by default, each a log to create, load as a coordinator shard, flush
+            # and close, for a handful of groups on one broker (seconds on a busy machine, in
+            # every test session and benchmark). The broker maps groups onto the partitions the
+            # topic has, so a data directory made with 50 keeps working.
+            "offsets.topic.num.partitions": "5",
             "transaction.state.log.replication.factor": "1",
             "transaction.state.log.min.isr": "1",
             "share.coordinator.state.topic.replication.factor": "1",
