@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -95,56 +94,69 @@ async def erased_among(conn: asyncpg.Connection, referral_ids: list[str]) -> set
 
 
 class InputsCache:
-    """Each referral's kept compact events as this process last wrote them, with the version
-    it wrote them under (`referral_facts.inputs_version`), so a batch need not read and parse
-    them again (`known`).
+    """Each referral's kept compact events as this process last wrote them (their JSON
+    array, as `known` would read it back: `projection.dump_inputs`), with the version it
+    wrote them under (`referral_facts.inputs_version`), so a batch need not read them again
+    (`known`).
+
+    Held as one string per referral, not as parsed events: a string is a single object the
+    cyclic garbage collector never walks, where a referral's parsed events were dozens (its
+    skills, consent, sealed demographics), which every full collection walked and which made
+    the process about 3.6 KB an event larger (bench/pipeline.py at 30,000 referrals, db39e29:
+    peak RSS 308 MiB). Parsing a hit again (`projection.load_inputs`, a few microseconds an
+    event) costs less than holding it parsed did, and gives exactly what a miss gives.
 
     Safe with several instances, after a rollback, an erasure or a rebuild: an entry is used
     only while the referral's row still has the version it was written with, which `known`
     checks under the referral's lock. Every write of a referral's kept events gives its row a
     new version, 63 random bits from the kernel (`new_version`), so no other write (another
     process, another schema, a rolled-back transaction, a forked process) can leave the same
-    version behind. Bounded by the events held; the least recently used referrals go first."""
+    version behind. Bounded by the characters held; the least recently used referrals go first."""
 
-    def __init__(self, max_events: int = 50_000) -> None:
-        self.max_events = max_events
-        self._entries: OrderedDict[str, tuple[int, tuple[projection.LedgerEvent, ...]]] = OrderedDict()
-        self._events = 0
+    def __init__(self, max_chars: int = 48 * 2**20) -> None:
+        self.max_chars = max_chars
+        self._entries: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self._chars = 0
         self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def chars(self) -> int:
+        return self._chars
+
     def version(self, referral_id: str) -> int | None:
         entry = self._entries.get(referral_id)
         return None if entry is None else entry[0]
 
-    def events(self, referral_id: str, version: int) -> tuple[projection.LedgerEvent, ...] | None:
+    def inputs(self, referral_id: str, version: int) -> str | None:
+        """The referral's kept events (a JSON array) if held under `version`."""
         entry = self._entries.get(referral_id)
         if entry is None or entry[0] != version:
             return None
         self._entries.move_to_end(referral_id)
         return entry[1]
 
-    def put(self, referral_id: str, version: int, events: Sequence[projection.LedgerEvent]) -> None:
+    def put(self, referral_id: str, version: int, inputs: str) -> None:
         self.drop(referral_id)
-        if len(events) > self.max_events:
+        if len(inputs) > self.max_chars:
             return
-        self._entries[referral_id] = (version, tuple(events))
-        self._events += len(events)
-        while self._events > self.max_events:
+        self._entries[referral_id] = (version, inputs)
+        self._chars += len(inputs)
+        while self._chars > self.max_chars:
             _, (_, gone) = self._entries.popitem(last=False)
-            self._events -= len(gone)
+            self._chars -= len(gone)
 
     def drop(self, referral_id: str) -> None:
         entry = self._entries.pop(referral_id, None)
         if entry is not None:
-            self._events -= len(entry[1])
+            self._chars -= len(entry[1])
 
     def clear(self) -> None:
         self._entries.clear()
-        self._events = 0
+        self._chars = 0
 
 
 def new_version() -> int:
@@ -164,8 +176,9 @@ class Known:
     erased: set[str]
     status: dict[str, str]  # the partner status of those with a projection
     inputs: dict[str, str | None]  # their compact events as a JSON array (None: not all kept, read the ledger)
-    # Those whose kept events this process's cache holds as stored (their `inputs` not read)
-    cached: dict[str, tuple[projection.LedgerEvent, ...]] = field(default_factory=dict)
+    # Those whose kept events this process's cache holds as stored (their `inputs` not read
+    # from the row): the same JSON array
+    cached: dict[str, str] = field(default_factory=dict)
 
 
 async def known(conn: asyncpg.Connection, referral_ids: list[str], cache: InputsCache | None = None) -> Known:
@@ -197,7 +210,7 @@ async def known(conn: asyncpg.Connection, referral_ids: list[str], cache: Inputs
         if r["cached"]:
             # None if another transaction of this process replaced it meanwhile (then the
             # inputs were not read either: `project_appended` reads the ledger, as for None).
-            found = cache.events(rid, versions[rid])  # type: ignore[arg-type]
+            found = cache.inputs(rid, versions[rid])  # type: ignore[arg-type]
             if found is not None:
                 out.cached[rid] = found
                 cache.hits += 1
@@ -346,7 +359,7 @@ async def save_projections(
     conn: asyncpg.Connection,
     projected: dict[str, projection.Projection],
     keep: tuple[list[str], list[str], list[str]] | None = None,
-    kept: dict[str, Sequence[projection.LedgerEvent]] | None = None,
+    kept: dict[str, str] | None = None,
     cache: InputsCache | None = None,
 ) -> None:
     """Store the referrals' projections in one statement, with compact events to keep:
@@ -355,7 +368,8 @@ async def save_projections(
     nothing is kept and the projections say so (their next batch reads the ledger).
 
     `kept`: each projected referral's kept events once the statement has run (all of them,
-    as a later `known` would read them back), for `cache`, under the rows' new version."""
+    a JSON array as a later `known` would read them back), for `cache`, under the rows' new
+    version."""
     cache = INPUTS if cache is None else cache
     rows = [_projection_row(rid, p) for rid, p in sorted(projected.items())]
     if not rows:
@@ -413,16 +427,24 @@ async def reproject_many(
 
 def _keep_all(
     events: dict[str, list[projection.LedgerEvent]],
-) -> tuple[tuple[list[str], list[str], list[str]], dict[str, list[projection.LedgerEvent]]]:
+) -> tuple[tuple[list[str], list[str], list[str]], dict[str, str]]:
     """`save_projections`' `keep` that replaces the referrals' kept events with these, and
-    the compact events so kept, per referral."""
+    the compact events so kept, per referral (as `projection.dump_inputs` writes them)."""
     ids, inputs, kept = [], [], {}
     for rid, found in events.items():
-        kept[rid] = compacts = [projection.compact(e) for e in found]
-        for e in compacts:
-            ids.append(rid)
-            inputs.append(projection.dump_input(e))
+        dumped = [projection.dump_input(projection.compact(e)) for e in found]
+        ids += [rid] * len(dumped)
+        inputs += dumped
+        kept[rid] = "[" + ",".join(dumped) + "]"
     return (sorted(events), ids, inputs), kept
+
+
+def _append_inputs(stored: str, dumped: list[str]) -> str:
+    """The JSON array `stored` (as `known` reads kept events back) with the `dumped` events
+    after its own: the text a later `known` would read once they are kept too."""
+    if not dumped:
+        return stored
+    return stored[:-1] + ("," if stored != "[]" else "") + ",".join(dumped) + "]"
 
 
 def as_ledger_event(env: Envelope) -> projection.LedgerEvent:
@@ -451,30 +473,27 @@ async def project_appended(
     for env, rid in appended:
         new.setdefault(rid, []).append(compact_event(env))
     projected: dict[str, projection.Projection] = {}
-    kept: dict[str, list[projection.LedgerEvent]] = {}
+    kept: dict[str, str] = {}
     ids, inputs, from_ledger = [], [], []
     for rid, events in sorted(new.items()):
         if not all(projection.jsonb_exact(e.data) for e in events):
             from_ledger.append(rid)
             continue
-        cached = before.cached.get(rid)
-        if cached is not None:
-            combined = [*cached, *events]
-        else:
-            # No projection yet: no ledger row before this batch either (they are stored together).
-            stored = before.inputs[rid] if rid in before.status else "[]"
-            if stored is None:
-                from_ledger.append(rid)
-                continue
-            combined = projection.load_inputs(stored) + events
+        # Held by this process's cache, else read with the row (the same text either way);
+        # no projection yet: no ledger row before this batch either (they are stored together).
+        stored = before.cached.get(rid) or (before.inputs[rid] if rid in before.status else "[]")
+        if stored is None:
+            from_ledger.append(rid)
+            continue
+        combined = projection.load_inputs(stored) + events
         if projection.has_ties(combined):
             from_ledger.append(rid)
             continue
         projected[rid] = projection.project(rid, combined)
-        kept[rid] = combined
-        for e in events:
-            ids.append(rid)
-            inputs.append(projection.dump_input(e))
+        dumped = [projection.dump_input(e) for e in events]
+        kept[rid] = _append_inputs(stored, dumped)
+        ids += [rid] * len(dumped)
+        inputs += dumped
     reset: list[str] = []
     if from_ledger:
         events_of = await ledger_events(conn, from_ledger)

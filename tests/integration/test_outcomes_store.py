@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from pydantic_core import from_json, to_json
 
 from bench.outcomes_ledger import make_stream
 from contracts import Envelope, build, events, latest_type, payload_of
@@ -335,21 +336,30 @@ async def test_kept_events_held_in_memory_give_what_reading_them_back_gives(pool
     changes told, the same kept events."""
     await db.migrate(pool, MIGRATIONS)
     history = _history_with_an_erasure()
-    plain = await _apply_history(pool, history, [store.InputsCache(max_events=0)], monkeypatch)
+    plain = await _apply_history(pool, history, [store.InputsCache(max_chars=0)], monkeypatch)
     assert plain["complete"] > 25 and len(plain["told"]) > 30
     assert any(r["candidate_id"] == "erased" for r in plain["facts"])
 
     one = store.InputsCache()
     assert await _apply_history(pool, history, [one], monkeypatch) == plain
     assert one.hits > 50
+    # What the cache holds of a referral is what `known` would read back from its row.
+    rows = await pool.fetch(
+        "SELECT f.referral_id, f.inputs_version, array_agg(i.input) AS inputs FROM referral_facts f"
+        " JOIN referral_inputs i USING (referral_id) WHERE f.inputs_complete GROUP BY 1, 2")
+    held = [(one.inputs(r["referral_id"], r["inputs_version"]), r["inputs"]) for r in rows]
+    assert sum(text is not None for text, _ in held) > 20
+    for text, inputs in held:
+        if text is not None:
+            assert sorted(map(to_json, from_json(text))) == sorted(to_json(from_json(i)) for i in inputs)
 
     a, b = store.InputsCache(), store.InputsCache()
     assert await _apply_history(pool, history, [a, b], monkeypatch) == plain
     assert a.hits and a.misses and b.hits and b.misses
 
-    small = store.InputsCache(max_events=30)
+    small = store.InputsCache(max_chars=6_000)  # a few referrals' events
     assert await _apply_history(pool, history, [small], monkeypatch) == plain
-    assert 0 < small.hits < one.hits
+    assert 0 < small.hits < one.hits and small.chars <= 6_000
 
     rolled = store.InputsCache()
     assert await _apply_history(pool, history, [rolled], monkeypatch, fail_every=3) == plain
@@ -357,17 +367,22 @@ async def test_kept_events_held_in_memory_give_what_reading_them_back_gives(pool
 
 
 def test_the_cache_forgets_the_least_recently_used_referrals_and_keeps_its_bound():
-    cache = store.InputsCache(max_events=5)
     e = projection.LedgerEvent("referral.submitted.v2", T0, None, {})
-    cache.put("r1", 1, [e, e])
-    cache.put("r2", 2, [e, e])
-    assert cache.events("r1", 1) == (e, e)  # r1 now the most recently used
-    assert cache.events("r1", 7) is None  # another version: not this entry
-    cache.put("r3", 3, [e, e])
+    two, one = projection.dump_inputs([e, e]), projection.dump_inputs([e])
+    cache = store.InputsCache(max_chars=2 * len(two) + len(one))
+    cache.put("r1", 1, two)
+    cache.put("r2", 2, two)
+    assert cache.inputs("r1", 1) == two  # r1 now the most recently used
+    assert cache.inputs("r1", 7) is None  # another version: not this entry
+    cache.put("r3", 3, two)
     assert cache.version("r2") is None and cache.version("r1") == 1 and cache.version("r3") == 3
-    cache.put("r1", 4, [e])
-    assert cache.events("r1", 1) is None and cache.events("r1", 4) == (e,)
-    cache.put("big", 5, [e] * 6)  # more than it may hold at all
+    assert cache.chars == 2 * len(two)
+    cache.put("r1", 4, one)
+    assert cache.inputs("r1", 1) is None and cache.inputs("r1", 4) == one
+    assert cache.chars == len(two) + len(one)
+    cache.put("big", 5, projection.dump_inputs([e] * 6))  # more than it may hold at all
     assert cache.version("big") is None and len(cache) == 2
+    cache.drop("r3")
+    assert cache.chars == len(one) and len(cache) == 1
     assert len({store.new_version() for _ in range(1000)}) == 1000
     assert all(0 < store.new_version() < 2**63 for _ in range(100))
