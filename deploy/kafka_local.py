@@ -287,6 +287,10 @@ class LocalKafka:
         pid = self.pid
         if pid is not None:
             return pid
+        if not self.properties_file.exists():
+            # Never started from this directory (a fresh state dir, every test session and
+            # benchmark): no need to read every process's command line (tenths of a second).
+            return None
         for proc in psutil.process_iter(["pid", "cmdline"]):
             args = proc.info["cmdline"] or []
             if "kafka.Kafka" in args and str(self.properties_file) in args and self._is_ours(proc.pid):

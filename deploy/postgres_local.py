@@ -37,7 +37,6 @@ state dir's data wherever it lives.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -282,25 +281,27 @@ def _collect_orphans(root: Path) -> list[Path]:
 INITDB_ARGS = ("-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-instructions")
 
 
-def _template_key(bin_dir: Path, user: pwd.struct_passwd | None) -> str:
+def _template_key(bin_dir: Path, user: pwd.struct_passwd | None, database: str) -> str:
     """What a template depends on: the build (the binary's size and mtime, which a copy of the
-    wheel keeps), initdb's arguments, the server's user and the time zone initdb writes into
-    postgresql.conf."""
-    parts = [*INITDB_ARGS, str(user.pw_uid if user else os.geteuid()), os.environ.get("TZ", "")]
+    wheel keeps), initdb's arguments, the server's user, the time zone initdb writes into
+    postgresql.conf and the database made in it."""
+    parts = [*INITDB_ARGS, str(user.pw_uid if user else os.geteuid()), os.environ.get("TZ", ""), database]
     for name in ("postgres", "initdb"):
         st = (bin_dir / name).stat()
         parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _template(runtime_root: Path, bin_dir: Path, user: pwd.struct_passwd | None, log_file: Path) -> Path:
+def _template(
+    runtime_root: Path, bin_dir: Path, user: pwd.struct_passwd | None, database: str, log_file: Path
+) -> Path:
     """An initdb-made, never started cluster in the runtime folder, made once per build and
     copied into every new PGDATA. initdb takes seconds of CPU and as long again syncing its
     files (10 s and more on a busy machine); a copy takes a fraction of a second, and every
     test session and benchmark starts a fresh stack. Each copy has the template's system
     identifier, which matters only to replication between them (there is none)."""
     root = _runtime_root(runtime_root)
-    folder = root / f"{_TEMPLATE_PREFIX}{_template_key(bin_dir, user)}"
+    folder = root / f"{_TEMPLATE_PREFIX}{_template_key(bin_dir, user, database)}"
     data = folder / "data"
     if folder.is_dir():
         return data
@@ -321,28 +322,36 @@ def _template(runtime_root: Path, bin_dir: Path, user: pwd.struct_passwd | None,
                 stderr=subprocess.STDOUT,
                 **_user_kwargs(user),  # type: ignore[arg-type]
             )
+            if result.returncode == 0:
+                # The services' database too, in a single-user backend (no server, no port): a
+                # CREATE DATABASE at every start would copy template1 and checkpoint each time.
+                log.flush()
+                result = subprocess.run(
+                    [str(bin_dir / "postgres"), "--single", "-D", str(tmp / "data"), "-c", "exit_on_error=on", "postgres"],
+                    cwd=tmp,
+                    input=f'CREATE DATABASE "{database}";\n'.encode(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    **_user_kwargs(user),  # type: ignore[arg-type]
+                )
         if result.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise LocalPostgresError(f"initdb failed (exit {result.returncode}):\n{tail(log_file)}")
+            raise LocalPostgresError(f"making the template cluster failed (exit {result.returncode}):\n{tail(log_file)}")
         os.rename(tmp, folder)
     return data
 
 
-def _sync_filesystem(path: Path) -> None:
-    """Flush the filesystem holding `path` (what `initdb` does for its files): syncfs(2) on
-    Linux, one call however many files; elsewhere sync(2)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        syncfs = libc.syncfs
-    except (OSError, AttributeError):
-        os.sync()
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if syncfs(fd) != 0:
-            os.sync()
-    finally:
-        os.close(fd)
+def _sync_tree(path: Path) -> None:
+    """fsync every file and folder under `path`, as initdb does with its own: only these
+    files (syncfs(2) would also wait for everything else dirty on the filesystem, on a busy
+    shared machine seconds of other processes' writes)."""
+    for folder, _dirs, files in os.walk(path):
+        for name in [*(os.path.join(folder, f) for f in files), folder]:
+            fd = os.open(name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 class LocalPostgres:
@@ -492,7 +501,7 @@ class LocalPostgres:
         made by initdb the first time (see `_template`)."""
         if self.data_dir.exists():  # an earlier initdb or copy was interrupted
             shutil.rmtree(self.data_dir)
-        template = _template(self.runtime_root, bin_dir, user, self.initdb_log)
+        template = _template(self.runtime_root, bin_dir, user, self.DATABASE, self.initdb_log)
         # Copied beside PGDATA, then renamed: a half copy never looks like a cluster.
         tmp = self.data_dir.with_name(f".{self.data_dir.name}.copy-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -502,7 +511,7 @@ class LocalPostgres:
                 for folder, dirs, files in os.walk(tmp):
                     for name in (folder, *(os.path.join(folder, n) for n in dirs + files)):
                         os.lchown(name, user.pw_uid, user.pw_gid)
-            _sync_filesystem(tmp)
+            _sync_tree(tmp)
             os.rename(tmp, self.data_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
