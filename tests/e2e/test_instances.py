@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -75,6 +76,19 @@ def expected_events(i: int) -> Counter[str]:
     return base
 
 
+class Phases:
+    """Seconds each phase of the test took, printed with its summary (where its time goes)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def done(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = round(now - self._last, 2)
+        self._last = now
+
+
 @dataclass
 class Endpoints:
     """Where the load sends its requests: every process of intake and of the gateway."""
@@ -94,13 +108,18 @@ async def _ok(r: httpx.Response, *codes: int) -> dict[str, Any]:
     return r.json()
 
 
-async def run_load(api: Api, ends: Endpoints, label: str, db_url: str) -> PhaseResult:
+async def run_load(api: Api, ends: Endpoints, label: str, db_url: str, phases: Phases) -> PhaseResult:
     run, skill = uuid.uuid4().hex[:8], unique(label)
-    for n, employer in enumerate(EMPLOYERS * 2):  # two openings at each employer
+
+    async def open_one(n: int, employer: str) -> None:
         gateway = ends.gateway[n % len(ends.gateway)]
         r = await api.http.post(f"{gateway}/v1/openings", json=opening_body([skill], capacity=REFERRALS),
                                 headers=api.net.auth(f"employer:{employer}"))
         await api.wait_in_catalogue((await _ok(r, 201))["opening_id"])
+
+    # Two openings at each employer, all four routable before the first referral.
+    await asyncio.gather(*(open_one(n, employer) for n, employer in enumerate(EMPLOYERS * 2)))
+    phases.done(f"{label}: openings in routing's catalogue")
 
     ids: list[str | None] = [None] * REFERRALS
     sem = asyncio.Semaphore(8)
@@ -116,7 +135,9 @@ async def run_load(api: Api, ends: Endpoints, label: str, db_url: str) -> PhaseR
     await asyncio.gather(*(submit(i) for i in range(REFERRALS)))
     referral_ids = [rid for rid in ids if rid is not None]
 
+    phases.done(f"{label}: referrals submitted")
     where = await wait_in_gateway(db_url, referral_ids)
+    phases.done(f"{label}: referrals in the employers' inboxes")
 
     async def act(i: int) -> None:
         rid = referral_ids[i]
@@ -134,8 +155,10 @@ async def run_load(api: Api, ends: Endpoints, label: str, db_url: str) -> PhaseR
                 await _ok(r, 200)
 
     await asyncio.gather(*(act(i) for i in range(REFERRALS) if plan(i) != "nothing"))
+    phases.done(f"{label}: employers' actions")
     expected = {rid: expected_events(i) for i, rid in enumerate(referral_ids)}
     ledger = await delivery.wait_in_ledger(db_url, expected, timeout=120.0)
+    phases.done(f"{label}: every event in the ledger")
     facts = await delivery.facts_of(db_url, referral_ids)
     signatures = [
         {"events": [e.event_type for e in ledger[rid]], **facts.get(rid, {"status": None})} for rid in referral_ids
@@ -172,22 +195,26 @@ async def test_two_processes_of_each_service_give_the_results_of_one(
     api: Api, stack: StackInfo, network_config: NetworkConfig, tmp_path: Path
 ) -> None:
     db_url, bootstrap = stack.database_url, stack.bootstrap
+    phases = Phases()
     counts = await delivery.partition_counts(bootstrap, [t.name for t in topics.ALL])
     assert all(n > 2 for n in counts.values()), f"every topic needs more than two partitions here: {counts}"
     outbox_before = await delivery.outbox_high_water(db_url)
     dead_letters_before = await delivery.dead_letter_offsets(bootstrap)
 
     single = Endpoints([api.net.urls["intake"]], [api.net.urls["employer_gateway"]])
-    one = await run_load(api, single, "one", db_url)
+    one = await run_load(api, single, "one", db_url, phases)
 
     extra = [instances.start(network_config, api.net, s, tmp_path / "logs") for s in SCALED]
     try:
         await asyncio.to_thread(instances.wait_healthy, extra)
+        phases.done("second processes healthy")
         await poll("every consumer group shared by two processes", lambda: both_groups_shared(bootstrap),
                    timeout=90.0, every=1.0)
+        phases.done("consumer groups shared")
         both = Endpoints([api.net.urls["intake"], extra[0].url], [api.net.urls["employer_gateway"], extra[2].url])
-        two = await run_load(api, both, "two", db_url)
+        two = await run_load(api, both, "two", db_url, phases)
         await delivery.wait_outboxes_drained(db_url)
+        phases.done("outboxes drained")
 
         members = await both_groups_shared(bootstrap)
         assert members is not None, "a process left a consumer group during the load"
@@ -202,6 +229,7 @@ async def test_two_processes_of_each_service_give_the_results_of_one(
             assert inst.alive(), f"{inst.service} on :{inst.port} died:\n{inst.log_tail()}"
     finally:
         await asyncio.to_thread(instances.stop, extra)
+    phases.done("second processes stopped")
 
     # The results of two processes are those of one.
     assert len(one.referral_ids) == len(two.referral_ids) == REFERRALS
@@ -219,6 +247,7 @@ async def test_two_processes_of_each_service_give_the_results_of_one(
     anywhere = {k: (len(report[k]), report[k][:3]) for k in ("duplicated", "missing") if report[k]}
     assert not anywhere, anywhere  # on every topic, skills-gap included
     assert set(report["compared"]) >= PER_REFERRAL_TOPICS - {topics.CANDIDATES.name}, report["compared"]
+    phases.done("outbox rows against Kafka")
 
     # One relay per service at a time; both processes of each consumer applied events.
     assert all(sorted(v) == [False, True] for v in leading.values()), leading
@@ -226,14 +255,21 @@ async def test_two_processes_of_each_service_give_the_results_of_one(
 
     new_letters = await delivery.new_dead_letters(bootstrap, dead_letters_before)
     assert not new_letters, new_letters
+    phases.done("dead letters")
 
     schema = f"outcomes_rebuild_instances_{uuid.uuid4().hex[:6]}"
-    result, differ = await delivery.rebuilt_equals_live(bootstrap, db_url, schema=schema)
+    # In this process: the workers a rebuild spawns (one per CPU, each importing the service
+    # anew) cost more than they save at this size; test_outcomes_rebuild.py has two workers.
+    result, differ = await delivery.rebuilt_equals_live(bootstrap, db_url, schema=schema, workers=1)
     assert result.events > 0 and result.equal, differ
+    phases.done("rebuild")
 
     print("\ninstances test:", json.dumps({
         "partitions": counts, "relay_leading": leading, "applied": applied,
         "group_members": {g: list(m.values()) for g, m in (members or {}).items()},
         "compared_on_kafka": report["compared"],
+        "phases_s": phases.seconds,
+        "rebuild": {"events": result.events, "seconds": round(result.seconds, 2),
+                    "cpu_seconds": round(result.cpu_seconds, 2)},
         "skills_gap_reordered_keys": [(t, k) for t, k, *_ in report["reordered"] if t not in PER_REFERRAL_TOPICS],
     }, indent=1))
