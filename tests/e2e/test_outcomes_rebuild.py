@@ -46,11 +46,15 @@ async def test_the_rebuilt_projections_equal_the_live_ones(api: Api, stack) -> N
     await api.wait_timeline(rerouted, lambda t: t["status"] == "in_review" and len(t["events"]) >= 4, "routed again")
     await api.wait_timeline(erased, lambda t: t["status"] == "withdrawn", "erased")
 
-    result = await rebuild.rebuild(api.net.bootstrap, stack.database_url, schema="outcomes_rebuild_test", batch=200)
-    for _ in range(20):  # the live consumers may still be applying the last events
+    # In this process: two worker processes (one per CPU, the default) each import the service
+    # anew, which took most of this test's time for a few hundred events; the worker path is
+    # tests/integration/test_outcomes_rebuild.py's (and the outcomes benchmark's).
+    result = await rebuild.rebuild(api.net.bootstrap, stack.database_url, schema="outcomes_rebuild_test", batch=200,
+                                   workers=1)
+    for _ in range(80):  # the live consumers may still be applying the last events
         if result.equal:
             break
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.25)
         result.hashes["live"] = await live_hash(stack.database_url)
     assert result.events > 0 and result.hashes["rebuilt"] == result.hashes["live"], result.as_dict()
     assert set(result.hashes["live"]) == set(rebuild.HASHED)
