@@ -33,9 +33,11 @@ def _how(value: Any) -> Callable[[Any], Any]:
         fields = dataclasses.fields(value)
         names = tuple(f.name for f in fields)
         optional = tuple(f.name for f in fields if f.metadata.get(records.OMITTED_WHEN_EMPTY))
+        # Most fields hold a str, number, bool or None, which dump returns as they are: those are
+        # taken without the call (a placement has some 30 fields, dumped at every projection).
         if not optional:
-            return lambda v: {name: dump(getattr(v, name)) for name in names}
-        return lambda v: {name: dump(x) for name in names
+            return lambda v: {name: x if type(x := getattr(v, name)) in _AS_IS else dump(x) for name in names}
+        return lambda v: {name: x if type(x) in _AS_IS else dump(x) for name in names
                           if (x := getattr(v, name)) is not None and x != () or name not in optional}
     if isinstance(value, (datetime, date)):
         return isoformat
@@ -50,6 +52,9 @@ def _how(value: Any) -> Callable[[Any], Any]:
 
 def _same(value: Any) -> Any:
     return value
+
+
+_AS_IS = frozenset({str, int, float, bool, type(None)})  # what `_how` gives `_same` (exact types only)
 
 
 _HOW: dict[type, Callable[[Any], Any]] = {}
