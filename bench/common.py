@@ -20,7 +20,6 @@ from aiokafka import AIOKafkaConsumer
 
 from plumbing.kafka import partitions_of
 from plumbing.settings import DEFAULT_PORTS
-from talentloop import launcher
 from talentloop.network import NetworkConfig
 
 
@@ -39,16 +38,6 @@ def isolated_network(home: Path) -> NetworkConfig:
         pg_port=free_port(),
         ports={name: free_port() for name in DEFAULT_PORTS},
     )
-
-
-def discard_network(cfg: NetworkConfig) -> None:
-    """`network.down` for a benchmark's own network, whose data goes with its temporary
-    directory: the services stop as usual, then Kafka and PostgreSQL are killed and their data
-    deleted (deploy/stack.py's `discard`) instead of shutting down cleanly, which saves seconds
-    of flushing and checkpointing data nobody reads again."""
-    for service in reversed(cfg.services()):
-        launcher.stop(service)
-    cfg.stack().discard()
 
 
 class PeakRss(threading.Thread):

@@ -95,7 +95,6 @@ from bench import lean_http  # noqa: E402
 from bench.common import (  # noqa: E402
     CpuMeter,
     PeakRss,
-    discard_network,
     free_port,
     isolated_network,
     machine,
@@ -868,7 +867,7 @@ def main() -> None:
             rss.join()
             problems = log_problems(gateway.log_file)
         finally:
-            discard_network(cfg)
+            network.discard(cfg)
 
     result = {
         "benchmark": "employer gateway under concurrent employers' calls (HTTP -> PostgreSQL -> outbox -> Kafka)",

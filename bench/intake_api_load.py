@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
     CpuMeter,
     PeakRss,
-    discard_network,
     isolated_network,
     machine,
     open_loop,
@@ -141,7 +140,7 @@ def main() -> None:
             rss.running = False
             rss.join()
         finally:
-            discard_network(cfg)
+            network.discard(cfg)
 
     accepted = max(1, result["accepted"])
     result.update({

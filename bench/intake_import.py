@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
     CpuMeter,
     PeakRss,
-    discard_network,
     isolated_network,
     machine,
     py_spy,
@@ -116,7 +115,7 @@ def main() -> None:
             rss.running = False
             rss.join()
         finally:
-            discard_network(cfg)
+            network.discard(cfg)
 
     client_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     result = {

@@ -110,7 +110,6 @@ from bench.common import (  # noqa: E402
     BackendCpu,
     CpuMeter,
     PeakRss,
-    discard_network,
     enable_pg_stat_statements,
     isolated_network,
     machine,
@@ -806,7 +805,7 @@ def main() -> None:
                     rebuild_profile = rebuild_spy.stop() if rebuild_spy else None
             db = asyncio.run(sizes(net.database_url))
         finally:
-            discard_network(cfg)
+            network.discard(cfg)
 
     complete = ingested and rebuilt is not None
     result = {

@@ -104,7 +104,6 @@ from bench.common import (  # noqa: E402
     BackendCpu,
     CpuMeter,
     PeakRss,
-    discard_network,
     enable_pg_stat_statements,
     isolated_network,
     machine,
@@ -879,7 +878,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     # Started in the background by a shell, SIGINT is ignored; either signal must still stop
-    # the run through `discard_network` (the finally below), not leave a stack running.
+    # the run through `network.discard` (the finally below), not leave a stack running.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     load_start = os.getloadavg()
@@ -956,7 +955,7 @@ def main() -> None:
         except (TimeoutError, importer.ImportFailed) as exc:
             failure = f"{type(exc).__name__}: {exc}"
         finally:
-            discard_network(cfg)
+            network.discard(cfg)
     load_end = os.getloadavg()
 
     raw_rt = result.get("raw", {}).get("kafka", {}).get("round_trip_per_s")

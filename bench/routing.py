@@ -69,7 +69,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import (  # noqa: E402
     CpuMeter,
     PeakRss,
-    discard_network,
     end_offset_total,
     isolated_network,
     machine,
@@ -439,7 +438,7 @@ def main() -> None:
             rss.running = False
             rss.join()
         finally:
-            discard_network(cfg)
+            network.discard(cfg)
 
     result = {
         "benchmark": "routing decisions, end to end (Kafka -> routing -> PostgreSQL -> outbox -> Kafka)",

@@ -221,6 +221,16 @@ def down(cfg: NetworkConfig) -> None:
     cfg.stack().stop()
 
 
+def discard(cfg: NetworkConfig) -> None:
+    """`down` for a network made for one run (a benchmark's, a test session's), whose data nobody
+    reads again: the services stop as usual, then Kafka and PostgreSQL are killed and their data
+    deleted (deploy/stack.py's `discard`), which saves the seconds of flushing and checkpointing
+    a clean shutdown spends on it."""
+    for service in reversed(cfg.services()):
+        launcher.stop(service)
+    cfg.stack().discard()
+
+
 def status(cfg: NetworkConfig) -> dict:
     return {
         "stack": cfg.stack().status(),

@@ -51,7 +51,7 @@ def stack(network_config: NetworkConfig) -> Iterator[StackInfo]:
     network.use_admin_credentials(network_config)
     asyncio.run(create_topics(info.bootstrap, network.topic_specs()))
     yield info
-    network.down(network_config)
+    network.discard(network_config)  # a session's stack: its data goes with its temporary directory
 
 
 @pytest.fixture

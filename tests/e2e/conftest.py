@@ -2,7 +2,7 @@
 
 `running_network` starts intake, routing, employer_gateway and outcomes with
 `talentloop.network.up` (the same code as `talentloop up`) on top of the session `stack`
-fixture, whose teardown (`network.down`) stops the services and then the stack.
+fixture, whose teardown (`network.discard`) stops the services, then kills the stack and deletes its data.
 Every test collected under tests/e2e is marked `e2e`.
 """
 
@@ -58,7 +58,7 @@ def running_network(stack: StackInfo, network_config: NetworkConfig, adapters_di
     # The services read a simulated clock from this file (tests/e2e/test_demo_year.py writes it);
     # while there is none, which is the case for every other test, the system clock.
     net = network.up(network_config, clock_file=network_config.home / "clock")
-    # (up reuses the session stack; the stack fixture's teardown calls network.down)
+    # (up reuses the session stack; the stack fixture's teardown calls network.discard)
     return RunningNetwork(
         urls=net.urls,
         keys=load_keys(network_config.home),
