@@ -1,9 +1,14 @@
 """The demo's program year on the real network: the same seed gives the same funnel.
 
-Two runs of `talentloop.demo.run` (20 referrals, seed 7) on the session's network, one after the
+Two runs of `talentloop.demo.run` (10 referrals, seed 96) on the session's network, one after the
 other on the same ledger, each a simulated year on the services' clock file: the same
 counts in every stage this run, days between stages, people retained at 90 days, and
 referrals that went stale because the employer answered after the business-day limit.
+
+A run's time is mostly its simulated days (each waits for the network to settle), so the
+seed is one whose year has every part the assertions need in few days: 16 days (seed 7 with
+20 referrals took 29) with referrals by CSV, webhook and Kafka, one answered after the
+stale limit, declines routed again, two placements and their 90-day check-ins.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from tests.e2e.helpers import RunningNetwork
 
 pytestmark = pytest.mark.slow
 
+REFERRALS, SEED = 10, 96
+
 
 async def test_the_same_seed_plays_the_same_year(running_network: RunningNetwork, network_config: NetworkConfig):
     t0 = time.monotonic()
@@ -32,7 +39,7 @@ async def test_the_same_seed_plays_the_same_year(running_network: RunningNetwork
     async with demo.LagReader(net.bootstrap, groups) as lag:
         runs = [
             # One `today` for both: runs on either side of a day's DAY_TIME would play different years.
-            await demo.run(net.urls, running_network.keys, 20, 7, net.bootstrap, forge,
+            await demo.run(net.urls, running_network.keys, REFERRALS, SEED, net.bootstrap, forge,
                            clock_file=net.clock_file, lag=lag, state_dir=network_config.home, today=today)
             for _ in range(2)
         ]
@@ -45,7 +52,7 @@ async def test_the_same_seed_plays_the_same_year(running_network: RunningNetwork
     assert first.matches and second.matches, (first.funnel["since_start"], first.tally.counts)
     assert first.funnel["since_start"] == second.funnel["since_start"]
     funnel = first.funnel["since_start"]
-    assert funnel["referred"] == 20 and funnel["placed"] > 0
+    assert funnel["referred"] == REFERRALS and funnel["placed"] > 0
     assert funnel["retained_90_days"] > 0
     assert first.stale == second.stale == first.tally.stale > 0
     spans = {(m["from"], m["to"]): m["median_days"] for m in first.median_days if m["records"]}
