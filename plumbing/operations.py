@@ -926,9 +926,17 @@ def _int(text: str | None) -> int | None:
         return None
 
 
+# The one-shot readers below read up to end offsets they know: a fetch that waits the default
+# 500 ms for data that cannot come only delays stopping the consumer (about 1.4 s of every
+# `dlq list`, `show` and `replay` over empty topics).
+ONE_SHOT_FETCH_WAIT_MS = 50
+
+
 async def _read_all(bootstrap: str, topics: list[str]) -> list[Any]:
     """Every record on `topics`, from the beginning to the end offsets as they are now."""
-    consumer = AIOKafkaConsumer(**client_options(bootstrap), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **client_options(bootstrap), enable_auto_commit=False, fetch_max_wait_ms=ONE_SHOT_FETCH_WAIT_MS
+    )
     await consumer.start()
     try:
         tps = await partitions_of(consumer, topics)
@@ -954,7 +962,9 @@ async def _read_all(bootstrap: str, topics: list[str]) -> list[Any]:
 
 
 async def _read_one(bootstrap: str, tp: TopicPartition, offset: int) -> Any | None:
-    consumer = AIOKafkaConsumer(**client_options(bootstrap), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **client_options(bootstrap), enable_auto_commit=False, fetch_max_wait_ms=ONE_SHOT_FETCH_WAIT_MS
+    )
     await consumer.start()
     try:
         if tp not in await partitions_of(consumer, [tp.topic]):
