@@ -55,6 +55,8 @@ def adapters_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def running_network(stack: StackInfo, network_config: NetworkConfig, adapters_dir: Path) -> RunningNetwork:
     t0 = time.monotonic()
     os.environ["TALENTLOOP_ADAPTERS"] = str(adapters_dir)  # the services inherit it (talentloop.launcher)
+    # A revoked key is refused within this bound (5 s by default); the revocation test waits it out.
+    os.environ.setdefault("TALENTLOOP_KEY_CACHE_S", "1")
     # The services read a simulated clock from this file (tests/e2e/test_demo_year.py writes it);
     # while there is none, which is the case for every other test, the system clock.
     net = network.up(network_config, clock_file=network_config.home / "clock")

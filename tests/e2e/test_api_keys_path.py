@@ -2,7 +2,7 @@
 
 The operator issues a read-only key for an employer through one service, the employer uses it
 at others, rotates it at a third, and a revocation reaches every service within the cache
-bound (TALENTLOOP_KEY_CACHE_S, 5 s by default).
+bound (TALENTLOOP_KEY_CACHE_S: 5 s by default, 1 s on the e2e network).
 """
 
 from __future__ import annotations
