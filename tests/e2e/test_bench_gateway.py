@@ -26,7 +26,10 @@ def test_gateway_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
     # What a request costs the gateway and PostgreSQL, and what applying one routed event does.
     assert r["cpu_ms_per_request_by_process"]["gateway"] > 0 and "postgres" in r["cpu_ms_per_request_by_process"]
     seeding = r["seeding"]
-    assert seeding["cpu_ms_per_event_by_process"]["gateway"] > 0 and "postgres" in seeding["cpu_ms_per_event_by_process"]
+    # Applying 40 routed events can cost the gateway less than the kernel's 10 ms CPU accounting
+    # tick (it read 0.0 in a fresh-clone run): at this size the figure is there, not above zero.
+    assert seeding["cpu_ms_per_event_by_process"]["gateway"] >= 0 and "postgres" in seeding["cpu_ms_per_event_by_process"]
+    assert seeding["referrals_per_s"] > 0 and seeding["in_inbox_seconds"] >= seeding["publish_seconds"]
     assert r["client"]["http"] == "lean"
     assert set(r["server_stack"]) == {"loop", "http"}
 
