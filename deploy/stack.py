@@ -127,24 +127,19 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop the local Kafka and PostgreSQL of this state dir if running (never external ones)."""
-        errors: dict[str, BaseException] = {}
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stack-stop") as pool:
-            futures = {"kafka": pool.submit(self.kafka.stop), "postgres": pool.submit(self.postgres.stop)}
-            for name, future in futures.items():
-                try:
-                    future.result()
-                except Exception as exc:
-                    errors[name] = exc
-        if errors:
-            raise StackError(errors)
+        self._on_both("stop")
 
     def discard(self) -> None:
         """Kill the local Kafka and PostgreSQL of this state dir and delete their data, without
         the clean shutdowns that only data kept for later needs: for a stack made for one run
         (a benchmark's, a test session's). Never touches external ones."""
+        self._on_both("discard")
+
+    def _on_both(self, action: str) -> None:
+        """`action` of Kafka and of PostgreSQL at the same time; raise what either raised."""
         errors: dict[str, BaseException] = {}
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="stack-discard") as pool:
-            futures = {"kafka": pool.submit(self.kafka.discard), "postgres": pool.submit(self.postgres.discard)}
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"stack-{action}") as pool:
+            futures = {name: pool.submit(getattr(part, action)) for name, part in (("kafka", self.kafka), ("postgres", self.postgres))}
             for name, future in futures.items():
                 try:
                     future.result()
