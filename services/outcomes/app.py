@@ -2,11 +2,10 @@
 the referring partner, timelines, the funnel and the reports."""
 
 import asyncio
-import gc
 from pathlib import Path
 
 from contracts import events, topics
-from plumbing import webhooks
+from plumbing import heap, webhooks
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.webhooks_api import router_for
 from services.outcomes.api import router
@@ -19,27 +18,13 @@ async def on_start(rt: Runtime) -> None:
     candidates' sealed demographics, never stored open, is the runtime's: `rt.deps.vault`.)"""
     dispatcher, rt.app.state.webhook_box = webhooks.start(rt.pool, rt.settings)
     rt.tasks.append(asyncio.create_task(dispatcher.run(), name="outcomes-webhooks"))
-    settle_heap()
+    heap.settle(YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
 
 
-# Batches allocate many objects that live until the batch ends and almost none in cycles
-# (bench/pipeline.py at 30,000 referrals, db39e29: about 2,900 objects found in some 4,000
-# collections), so with the default 700 nearly every young collection promotes a batch's
-# objects towards the oldest generation only for reference counting to free them there.
+# Collect the young generation every 10,000 allocations, not 700: a batch's objects live until
+# it ends and almost none are in cycles (bench/pipeline.py at 30,000 referrals, db39e29: about
+# 2,900 objects found in some 4,000 collections).
 YOUNG_THRESHOLD = 10_000
-
-
-def settle_heap() -> None:
-    """Take what start-up made (modules, contract models and their validators, the app)
-    out of the cyclic garbage collector's full collections (`gc.freeze`) and collect the
-    young generation less often: full collections each walked that whole start-up heap
-    (about 0.1 s each) and, with the young ones, took 12-17 % of the service's CPU in the
-    pipeline benchmark at 30,000 referrals. Frozen objects are still freed by reference
-    counting; the start-up heap is never garbage anyway."""
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
 DEFINITION = ServiceDefinition(

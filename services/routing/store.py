@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import operator
 import time
@@ -12,6 +11,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from contracts import events
+from plumbing import heap
 from services.routing.catalogue import NEAREST_POOL, Catalogue, Index
 from services.routing.domain import (
     FAIR_SHARE_HOLD,
@@ -429,24 +429,7 @@ async def claim_decided(
 _VERSION = "hashtextextended(opening_id || '@' || posted_at::text || '@' || coalesce(updated_at::text, ''), 0)"
 
 
-SETTLE_EVERY_S = 300.0  # the most often a new index is moved out of the collector's way (`settle_heap`)
-
-
-def settle_heap() -> None:
-    """Move what the process holds now (its modules, the postings and the index just built)
-    out of the cyclic garbage collector's full collections (`gc.freeze`), after collecting
-    what is garbage now, including what an earlier settle froze and has been let go since.
-
-    A batch keeps enough objects alive to promote them to the oldest generation, so full
-    collections ran every batch or two, each walking every long-lived object (about 140,000
-    in a routing process with 5,000 openings): measured in bench/routing.py at ee0512b, 11 %
-    of routing's CPU (20 full collections, 2.2 of 20.1 s). Frozen objects are still freed by
-    reference counting (an index replaced by a newer one is: it holds no cycles); the
-    collection here costs tens of milliseconds, hence at most once per `SETTLE_EVERY_S`
-    (`Postings`), an index built in between waits for the next."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+SETTLE_EVERY_S = 300.0  # the most often a new index is moved out of the collector's way (`plumbing.heap.settle`)
 
 
 class Postings:
@@ -464,7 +447,7 @@ class Postings:
         self._index: Index | None = None
         self._fingerprint: tuple[int, int] | None = None
         self._settle_every_s = settle_every_s
-        self._settled_at: float | None = None  # time.monotonic() of the last settle_heap()
+        self._settled_at: float | None = None  # time.monotonic() of the last heap.settle()
 
     async def catalogue(
         self, conn: asyncpg.Connection, candidates: list[Candidate], earliest: datetime
@@ -514,7 +497,7 @@ class Postings:
         self._index = Index({i: cache[i][1] for i in ids})
         self._fingerprint = (len(rows), sum(r["version"] for r in rows))
         if self._settled_at is None or time.monotonic() - self._settled_at >= self._settle_every_s:
-            settle_heap()
+            heap.settle()  # at most once per SETTLE_EVERY_S: it costs a full collection
             self._settled_at = time.monotonic()
         return ids, [r["capacity"] for r in rows], [r["routed_count"] for r in rows]
 
