@@ -9,7 +9,10 @@ A withdrawal is a side exit like unmatched and declined. Routing decides a refer
 (a new attempt) when an unmatched one's skills change or a new opening fits it, and when an
 employer declines it: the newest decision is the current one (`derive`), so a referral
 unmatched and then routed no longer counts as unmatched, and one declined and routed to
-another employer is in review again.
+another employer is in review again. Beside the stages and the status, each referral has
+one outcome (`outcome_of`): where it stands now, exclusive, so the outcomes of all referrals
+add up to the referrals made (services/outcomes/pipeline.py counts them; docs/pipeline.md
+defines them).
 
 When a candidate is erased, the ledger keeps every event of their referrals (counts stay)
 but `redact` takes the personal parts out of each one's data.
@@ -124,6 +127,10 @@ class Derived:
     anomalies: list[str]
     employer_id: str | None  # the employer of the current routing, if routed
     attempt: int  # the current routing decision's attempt (0: none yet)
+    # Where the referral stands now, one of pipeline.OUTCOMES (exclusive: docs/pipeline.md).
+    outcome: str = "pending"
+    # Every employer that declined it, at any attempt ("" for a decline that named none).
+    declined_by: tuple[str, ...] = ()
 
 
 def scoped(name: str, employer_id: str | None, attempt: int | None) -> Fact:
@@ -186,7 +193,28 @@ def derive(facts: Iterable[Fact | str]) -> Derived:
         "closed": "offer_declined" in mine and not names & HIRE_FACTS,
     }
     stages += [s for s in EXITS if exits[s]]
-    return Derived(stages, status, _anomalies(names, at_employer, current, tie), employer, attempt)
+    declined_by = tuple(sorted(e or "" for e, facts in at_employer.items() if "declined" in facts))
+    return Derived(stages, status, _anomalies(names, at_employer, current, tie), employer, attempt,
+                   outcome_of(status, names), declined_by)
+
+
+# partner status -> outcome (docs/pipeline.md); "not_matched" splits by whether it was ever routed.
+_OUTCOME_OF_STATUS = {
+    "hired": "placed", "retained_90_days": "placed", "withdrawn": "withdrawn", "declined": "declined",
+    "offered": "in_progress", "interviewing": "in_progress", "in_review": "in_progress", "submitted": "pending",
+}
+
+
+def outcome_of(status: str, names: set[str]) -> str:
+    """The referral's one outcome, from its partner status and the facts' names: the status
+    already says where it stands now (a hire wins over everything, a withdrawal over a
+    routing); "closed" is a hire that ended or an offer turned down, and "not_matched" is
+    split by whether any employer ever had the referral."""
+    if status == "closed":
+        return "placed" if names & HIRE_FACTS else "offer_declined"
+    if status == "not_matched":
+        return "not_matched_after_decline" if names & EVIDENCE["routed"] else "not_matched_never_routed"
+    return _OUTCOME_OF_STATUS[status]
 
 
 def _facts_by_employer(seen: set[Fact]) -> dict[str | None, set[str]]:

@@ -29,9 +29,14 @@ from typing import Any
 from pydantic_core import from_json, to_json
 
 from contracts.events import v1_pay_basis
-from services.outcomes import domain
+from services.outcomes import domain, pipeline
 from services.outcomes.records import Checkin, Conversion, Credential, Placement, ReferralRecord
 from services.outcomes.records_json import isoformat
+
+# What `project` derives changed (2: outcomes, flags and people for the funnel, issue 15):
+# rows projected under an older version are projected again when the service starts
+# (services/outcomes/app.py), and a rebuild writes this version too.
+VERSION = 2
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
@@ -222,22 +227,28 @@ def project(referral_id: str, events: Iterable[LedgerEvent]) -> Projection:
     hired_at = placement_event.employer_id if placement_event else None
     converted = _latest(ordered, "placement.converted", employer=hired_at) if hired_at else None
     employer = hired_at or derived.employer_id
+    reached, retention = _reached(ordered, names), _retention(ordered, hired_at)
+    separated_on = _separated_on(ordered, hired_at)
+    details = pipeline.placed_details(reached, retention, separated_on is not None)
     record = ReferralRecord(
         referral_id=referral_id,
         partner_id=_partner(ordered),
         referred_at=submitted.occurred_at if submitted else ordered[0].occurred_at,
         occupation=_occupation(ordered, placement_event, employer, submitted),
         employer_id=employer,
-        reached=_reached(ordered, names),
+        reached=reached,
         status=derived.status,
         exit=_exit(derived, facts),
         placement=_placement(placement_event),
-        retention=_retention(ordered, hired_at),
-        separated_on=_separated_on(ordered, hired_at),
+        retention=retention,
+        separated_on=separated_on,
         checkins=_checkins(ordered, hired_at),
         conversion=_conversion(converted),
         aggregate_consent=bool(submitted and (submitted.data.get("consent") or {}).get("aggregate_reports")),
         skills_added=_skills_added(submitted, profile),
+        outcome=derived.outcome,
+        declined_by=derived.declined_by,
+        flags=pipeline.flags(derived.outcome, employer, derived.declined_by, details),
         **_profile(profile),
     )
     return Projection(

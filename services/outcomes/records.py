@@ -180,6 +180,15 @@ class ReferralRecord:
     # stored JSON when there is none, so the rows of hires without one (and the rebuild's hash of
     # them) stay as they were.
     conversion: Conversion | None = field(default=None, metadata={OMITTED_WHEN_EMPTY: True})
+    # Where the referral stands now (services/outcomes/pipeline.py OUTCOMES, exclusive), the
+    # employers that ever declined it, and its flags (pipeline.FLAGS): docs/pipeline.md. Every
+    # projection sets the outcome (None: a record made otherwise, `pipeline.outcome_of_record`).
+    outcome: str | None = field(default=None, metadata={OMITTED_WHEN_EMPTY: True})
+    declined_by: tuple[str, ...] = field(default=(), metadata={OMITTED_WHEN_EMPTY: True})
+    flags: tuple[str, ...] = field(default=(), metadata={OMITTED_WHEN_EMPTY: True})
+    # Who the referral is about, for counting people (pipeline.person_key): never stored in the
+    # record (an erasure changes it without changing the record); the store sets it on reading.
+    person_key: str | None = field(default=None, metadata={OMITTED_WHEN_EMPTY: True})
 
     @property
     def current_placement(self) -> Placement | None:

@@ -122,3 +122,43 @@ def test_a_conversion_alone_shows_the_hire_and_the_partner_still_sees_hired():
     derived = derive([routed, converted])
     assert derived.status == "hired" and "placed" in derived.stages and derived.employer_id == "e"
     assert derive([routed, placed, converted]) == derive([routed, placed])
+
+
+# --- outcomes (docs/pipeline.md): exclusive, where the referral stands now -----------------
+
+
+@pytest.mark.parametrize(
+    "facts, outcome",
+    [
+        ([Fact("submitted")], "pending"),
+        ([Fact("submitted"), Fact("unmatched", attempt=1)], "not_matched_never_routed"),
+        ([Fact("submitted"), Fact("routed", "emp1", 1)], "in_progress"),
+        ([Fact("routed", "emp1", 1), Fact("interview_scheduled", "emp1")], "in_progress"),
+        ([Fact("routed", "emp1", 1), Fact("offered", "emp1")], "in_progress"),
+        ([Fact("routed", "emp1", 1), Fact("offered", "emp1"), Fact("offer_declined", "emp1")], "offer_declined"),
+        ([*DECLINED_BY_1], "declined"),  # no newer decision: no attempt left (or not decided yet)
+        ([*DECLINED_BY_1, Fact("unmatched", attempt=2)], "not_matched_after_decline"),
+        ([*DECLINED_BY_1, Fact("routed", "emp2", 2)], "in_progress"),
+        ([*DECLINED_BY_1, Fact("routed", "emp2", 2), Fact("placed", "emp2")], "placed"),
+        ([Fact("routed", "emp1", 1), Fact("placed", "emp1"), Fact("separated", "emp1")], "placed"),
+        ([Fact("routed", "emp1", 1), Fact("placed", "emp1"), Fact("retained_90_days", "emp1")], "placed"),
+        ([Fact("submitted"), Fact("routed", "emp1", 1), Fact("withdrawn")], "withdrawn"),
+        ([Fact("submitted"), Fact("unmatched", attempt=1), Fact("withdrawn")], "withdrawn"),
+    ],
+)
+def test_every_referral_has_one_outcome(facts, outcome):
+    assert derive(facts).outcome == outcome
+
+
+def test_the_old_demo_reading_routed_declined_then_unmatched_is_not_matched_after_a_decline():
+    """The demo printed such referrals as routed and as unmatched, and declined 0: now they are
+    one outcome, with the decline kept as a flag (declined_by)."""
+    d = derive([*DECLINED_BY_1, Fact("unmatched", attempt=2)])
+    assert (d.outcome, d.declined_by) == ("not_matched_after_decline", ("emp1",))
+    assert "routed" in d.stages
+
+
+def test_declined_then_placed_elsewhere_keeps_who_declined():
+    d = derive([*DECLINED_BY_1, Fact("routed", "emp2", 2), Fact("declined", "emp2"), Fact("routed", "emp3", 3),
+                Fact("placed", "emp3")])
+    assert (d.outcome, d.declined_by, d.employer_id) == ("placed", ("emp1", "emp2"), "emp3")

@@ -247,6 +247,8 @@ def test_a_record_without_a_conversion_is_written_as_before_it_existed(record: r
     assert ("checkins" in written) is bool(record.checkins)
     left_out = {"conversion"} if record.conversion is None else set()
     left_out |= set() if record.checkins else {"checkins"}
+    # issue 15 slice 3's funnel fields, left out while empty too (a projection sets the outcome)
+    left_out |= {f for f in ("outcome", "declined_by", "flags", "person_key") if not getattr(record, f)}
     assert list(written) == [f for f in records.ReferralRecord.__dataclass_fields__ if f not in left_out]
     if record.conversion is not None:
         assert written["conversion"]["terms"]["start_date"] == record.conversion.terms.start_date.isoformat()

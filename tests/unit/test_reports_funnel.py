@@ -34,15 +34,27 @@ def by_stage(summary):
 def test_total_counts_and_conversions():
     total = funnel(RECORDS)["total"]
     stages = by_stage(total)
+    # Cumulative (docs/pipeline.md): r3, placed without a recorded interview, counts as interviewed.
     assert {k: v["count"] for k, v in stages.items()} == {
-        "referred": 4, "routed": 3, "acknowledged": 3, "interviewed": 1, "offered": 2, "placed": 2,
+        "referred": 4, "routed": 3, "acknowledged": 3, "interviewed": 2, "offered": 2, "placed": 2,
         "retained_90_days": 1}
+    assert total["interviews_recorded"] == 1
     assert stages["referred"]["conversion_from_previous"] is None
     assert stages["routed"]["conversion_from_previous"] == 0.75
-    assert stages["interviewed"]["conversion_from_previous"] == 0.3333
-    assert stages["offered"]["conversion_from_previous"] == 2.0  # a placement without an interview
+    assert stages["interviewed"]["conversion_from_previous"] == 0.6667
+    assert stages["offered"]["conversion_from_previous"] == 1.0
     assert stages["placed"]["conversion_from_referred"] == 0.5
     assert stages["retained_90_days"]["conversion_from_previous"] == 0.5
+
+
+def test_outcomes_and_people_beside_the_stages():
+    """Records made without a projection's outcome get one from their status (here all
+    "submitted", so pending); each record without a person is a person of its own."""
+    people = [replace(r, person_key="same") for r in RECORDS[:2]] + RECORDS[2:]
+    total = funnel(people)["total"]
+    assert sum(total["referrals"]["outcomes"].values()) == 4
+    assert total["referrals"]["stages"] == {s["stage"]: s["count"] for s in total["stages"]}
+    assert total["people"]["stages"]["referred"] == 3 and total["people"]["stages"]["routed"] == 2
 
 
 def test_median_days_between_stages_only_over_records_that_reached_both():

@@ -1,15 +1,19 @@
 """The funnel: how many referrals reached each stage, grouped, with conversion and time.
 
-A record counts in a stage when its `reached` has that stage ("referred" always: a record
-exists because its referral was made, at `referred_at`). Stages are cumulative in the
-lifecycle's sense (a placement shows the referral was routed and acknowledged), but not every
-stage lies on every path: a placement reported without an interview never reached
-"interviewed", so "offered" may count more referrals than "interviewed".
+Every number is defined in docs/pipeline.md, by services/outcomes/pipeline.py, which the
+API's counts use too. Stages are cumulative: a record counts in a stage when it reached that
+stage or any later one (`pipeline.cumulative`; "referred" always: a record exists because its
+referral was made, at `referred_at`), so no stage counts more than the one before. A
+placement reported without an interview counts as interviewed; `interviews_recorded` counts
+the referrals with an interview actually recorded. Each summary also gives the exclusive
+outcomes, the flags and the same lines for people (`pipeline.summarize`: `referrals` and
+`people`).
 
 - conversion_from_previous = count(stage) / count(previous stage)
 - conversion_from_referred = count(stage) / count(referred)
 - median days between consecutive stages (and from referred to placed): the median, over the
-  records that reached both stages, of (reached[later] - reached[earlier]) in days.
+  records with a recorded time at both stages, of (reached[later] - reached[earlier]) in days
+  (a stage counted only because a later one was reached has no time of its own).
 
 Grouped by `employment_type`, the placed are counted by the kind of job they were placed in
 (full-time, part-time, internship, micro-internship, apprenticeship); every record without a
@@ -28,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from contracts.events import CONVERTS_FROM, EmploymentKind
+from services.outcomes import pipeline
 from services.outcomes.records import FUNNEL, ReferralRecord
 from services.outcomes.reports.stats import label, median_days, rate
 
@@ -79,7 +84,8 @@ def reached_at(record: ReferralRecord, stage: str):
 def summarize(records: Iterable[ReferralRecord]) -> dict:
     """One group's funnel: counts, conversions and median days."""
     records = list(records)
-    counts = {stage: sum(1 for r in records if reached_at(r, stage) is not None) for stage in FUNNEL}
+    lines = pipeline.summarize(pipeline.of_record(r) for r in records)
+    counts = lines["referrals"]["stages"]
     stages = []
     for i, stage in enumerate(FUNNEL):
         previous = counts[FUNNEL[i - 1]] if i else counts[stage]
@@ -97,7 +103,9 @@ def summarize(records: Iterable[ReferralRecord]) -> dict:
             if reached_at(r, earlier) is not None and reached_at(r, later) is not None
         ]
         durations.append({"from": earlier, "to": later, "records": len(days), "median_days": median_days(days)})
-    return {"records": len(records), "stages": stages, "median_days": durations, "conversions": conversions(records)}
+    return {"records": len(records), "stages": stages,
+            "interviews_recorded": lines["referrals"][pipeline.INTERVIEWS_RECORDED], "median_days": durations,
+            "conversions": conversions(records), "referrals": lines["referrals"], "people": lines["people"]}
 
 
 def conversions(records: list[ReferralRecord]) -> dict:
