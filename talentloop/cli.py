@@ -395,15 +395,35 @@ def funnel(home: Home = None) -> None:
 
 
 def format_funnel(doc: dict) -> str:
-    stages = doc["stages"]
+    """The funnel as a table: each cell is referrals / people (docs/pipeline.md defines every line)."""
     columns = {"total": doc["total"]}
     if doc.get("since_start") and doc["since_start"] != doc["total"]:
         columns["this run"] = doc["since_start"]  # the ledger also holds earlier runs
     columns.update(doc["by_partner"])
-    width = max(len(c) for c in columns) + 2
-    lines = [f"{'stage':<14}" + "".join(f"{c:>{width}}" for c in columns)]
-    for stage in stages:
-        lines.append(f"{stage:<14}" + "".join(f"{col.get(stage, 0):>{width}}" for col in columns.values()))
+    cells: dict[str, list[str]] = {}
+
+    def line(label: str, pick) -> None:  # type: ignore[no-untyped-def]
+        cells[label] = [" / ".join("-" if n is None else str(n) for n in pick(c)) for c in columns.values()]
+
+    for stage in doc["stages"]:
+        line(stage, lambda c, s=stage: (c["referrals"]["stages"][s], c["people"]["stages"][s]))
+    line("  interviews recorded", lambda c: (c["referrals"]["interviews_recorded"], c["people"]["interviews_recorded"]))
+    line("outcome (exclusive):", lambda c: ())
+    for outcome in doc["outcomes"]:
+        line(f"  {outcome}", lambda c, o=outcome: (c["referrals"]["outcomes"][o], c["people"]["outcomes"][o]))
+        if outcome == "placed":  # its sub-lines (not exclusive)
+            for detail in doc["placed"]:
+                line(f"    of which {detail}", lambda c, d=detail: (c["referrals"]["placed"][d],
+                                                                    c["people"]["placed"][d]))
+    line("declined at least once", lambda c: (c["referrals"]["flags"]["declined_at_least_once"],
+                                              c["people"]["flags"]["declined_at_least_once"]))
+    line("declined, then placed elsewhere", lambda c: (c["referrals"]["flags"]["declined_then_placed"],
+                                                       c["people"]["flags"]["declined_then_placed_elsewhere"]))
+    label_width = max(len(label) for label in cells) + 2
+    width = max([len(c) for c in columns] + [len(v) for row in cells.values() for v in row]) + 2
+    lines = [f"referrals / people (every line is defined in {doc.get('definitions', 'docs/pipeline.md')})",
+             f"{'':<{label_width}}" + "".join(f"{c:>{width}}" for c in columns)]
+    lines += [f"{label:<{label_width}}" + "".join(f"{v:>{width}}" for v in row) for label, row in cells.items()]
     return "\n".join(lines)
 
 

@@ -20,8 +20,9 @@ Openings get capacities far larger than any run could fill and far apart from ea
 so neither the fair-share hold nor the tie between equally good openings (the one with more
 slots left wins) depends on the order routing decides one day's referrals in.
 
-The demo keeps its own tally of what it did, per referral, and checks the outcomes service's
-funnel against it.
+The demo keeps its own tally of what it did, per referral, counts it with the funnel's own
+definitions (services/outcomes/pipeline.py: cumulative stages, one outcome per referral, people)
+and checks the outcomes service's funnel against it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from contracts.topics import partner_inbound
 from plumbing import clock
 from plumbing.kafka import KafkaSecurity, client_options, partitions_of
 from plumbing.settings import Settings
+from services.outcomes import pipeline
 from talentloop import demo_plan, samples
 from talentloop.credentials import EMPLOYERS, OPERATOR
 from talentloop.demo_plan import PARTNERS, TRACKS, Plan, Step
@@ -83,13 +85,18 @@ SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
 
 @dataclass
 class Tally:
-    """What the demo did, counted the way the funnel counts: a stage once per referral,
-    whichever employer it was reached at, and the exit the referral ends in."""
+    """What the demo did, per referral, counted with the funnel's own definitions
+    (services/outcomes/pipeline.py, docs/pipeline.md): the stages each referral reached at any
+    employer, the employers that declined it, and where it stands now; each referral is its
+    own person (a demo person is referred once)."""
 
     referred: Counter[str] = field(default_factory=Counter)  # partner -> referrals
     partner_of: dict[str, str] = field(default_factory=dict)
-    reached: dict[str, set[str]] = field(default_factory=dict)  # referral -> stages
-    exits: dict[str, str] = field(default_factory=dict)  # referral routed once -> unmatched | declined
+    reached: dict[str, set[str]] = field(default_factory=dict)  # referral -> stages with evidence
+    exits: dict[str, str] = field(default_factory=dict)  # referral routed once -> unmatched | declined, now
+    declined_by: dict[str, set[str]] = field(default_factory=dict)  # referral -> employers that declined it
+    employer: dict[str, str] = field(default_factory=dict)  # referral -> the employer it is routed to now
+    details: dict[str, set[str]] = field(default_factory=dict)  # referral -> placed's sub-lines that hold
     unmatched_at_first: int = 0  # never routed (the demo never sees their ids)
     stale: int = 0  # referral.stale the demo's plan made due (answered after the limit)
 
@@ -103,14 +110,51 @@ class Tally:
         else:
             self.exits[referral_id] = stage
 
-    @property
-    def counts(self) -> Counter[str]:
-        out = Counter({"referred": sum(self.referred.values())})
-        for stages in self.reached.values():
-            out.update(stages)
-        out.update(self.exits.values())
-        out["unmatched"] += self.unmatched_at_first
+    def outcome(self, referral_id: str) -> str:
+        """The demo never withdraws a referral nor turns an offer down: placed, or declined and
+        routed no more (not matched again, or declined with no attempt left), or in progress."""
+        if "placed" in self.reached.get(referral_id, ()):
+            return "placed"
+        return {"unmatched": "not_matched_after_decline", "declined": "declined"}.get(
+            self.exits.get(referral_id, ""), "in_progress")
+
+    def entries(self) -> list[pipeline.Entry]:
+        out = []
+        for rid, stages in sorted(self.reached.items()):
+            outcome, declined = self.outcome(rid), tuple(sorted(self.declined_by.get(rid, ())))
+            employer = self.employer.get(rid, pipeline.NO_EMPLOYER)
+            out.append(pipeline.Entry(rid, frozenset(stages), outcome, employer, declined,
+                                      pipeline.flags(outcome, employer, declined, self.details.get(rid, ()))))
+        out += [pipeline.Entry(f"never-routed-{i}", frozenset(), "not_matched_never_routed", pipeline.NO_EMPLOYER)
+                for i in range(self.unmatched_at_first)]
         return out
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """As GET /v1/funnel gives each group (pipeline.summarize's shape)."""
+        return pipeline.summarize(self.entries())
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """`summary` as one flat mapping ("referrals.stages.placed": n, ...)."""
+        return flat(self.summary)
+
+
+def flat(summary: dict[str, Any], prefix: str = "") -> dict[str, int]:
+    """A funnel summary's numbers under dotted names."""
+    out: dict[str, int] = {}
+    for k, v in summary.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def since(total: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """A summary minus another (the numbers a run added to the ledger's)."""
+    return {k: since(v, baseline.get(k, {})) if isinstance(v, dict) else v - baseline.get(k, 0)
+            for k, v in total.items()}
 
 
 @dataclass
@@ -335,7 +379,7 @@ class Driver:
         self.at: dict[tuple[str, int], tuple[int, str]] = {}  # -> (attempt, employer) it is routed to now
         self.waiting: dict[tuple[str, int], int] = {}  # declined at attempt k, not seen routed again yet
         self.interviews: dict[tuple[str, int, int], str] = {}
-        self.baseline: dict[str, int] = {}
+        self.baseline: dict[str, Any] = {}
         self.producer: AIOKafkaProducer | None = None
 
     async def close(self) -> None:
@@ -347,7 +391,7 @@ class Driver:
         r = await self.net.http.get(f"{self.net.urls['outcomes']}/v1/funnel", headers=self.net.auth(f"operator:{OPERATOR}"))
         r.raise_for_status()
         doc = r.json()
-        doc["since_start"] = {s: n - self.baseline.get(s, 0) for s, n in doc["total"].items()}
+        doc["since_start"] = since(doc["total"], self.baseline)
         return doc
 
     async def prepare(self, say: Callable[[str], None]) -> None:
@@ -475,6 +519,7 @@ class Driver:
                         self.at[person] = (item["attempt"], employer)
                         self.waiting.pop(person, None)
                         self.tally.add(rid, item["partner_id"], "routed")
+                        self.tally.employer[rid] = employer
                         self.tally.exit(rid, None)
                 if page["next_after"] is None:
                     break
@@ -515,6 +560,7 @@ class Driver:
             await post("/decline", {"reason": s.data["reason"]})
             # Routed again later today, or not (then unmatched; with no attempt left, declined).
             self.tally.exit(rid, "declined")
+            self.tally.declined_by.setdefault(rid, set()).add(employer)
             if s.attempt < self.max_attempts:
                 self.waiting[person] = s.attempt
         elif s.kind == demo_plan.INTERVIEW:
@@ -533,8 +579,15 @@ class Driver:
             self.tally.exit(rid, None)
         elif s.kind == demo_plan.CHECK_IN:
             await post("/retention", {**s.data, "checked_on": s.day.isoformat()})
-            if s.data["milestone_days"] == 90 and s.data["still_employed"]:
+            days, employed = s.data["milestone_days"], s.data["still_employed"]
+            held = self.tally.details.setdefault(rid, set())
+            if employed and days >= 90:
                 stage = "retained_90_days"
+                held.add("retained_90_days")
+            if employed and days >= 180:
+                held.add("retained_180_days")
+            if not employed:
+                held.add("separated")
         if stage is not None:
             self.tally.add(rid, s.partner, stage)
 
@@ -545,7 +598,7 @@ class Driver:
 
         async def caught_up() -> dict[str, Any] | None:
             f = await self.funnel()
-            return f if all(f["since_start"][s] == expected[s] for s in f["since_start"]) else None
+            return f if flat(f["since_start"]) == expected else None
 
         try:
             return await until("the ledger to record every step", caught_up, timeout=30.0), True

@@ -196,15 +196,23 @@ async def charts(request: Request) -> Response:
         good = (await outcomes(request, who, "/v1/reports"))["good_jobs"]
     except Problem as exc:
         return page("Funnel & good jobs", f'<p class="bad">{escape(str(exc))}</p>', "/charts", who)
-    stages = funnel["stages"]
-    body = '<h2>Funnel</h2><div id="funnel">' + _bars([(s, funnel["total"].get(s, 0)) for s in stages]) + "</div>"
+    stages, ends, total = funnel["stages"], funnel["outcomes"], funnel["total"]
+    # Every number is defined in docs/pipeline.md (the API's `definitions`).
+    body = (f'<h2>Funnel</h2><p class="muted">Referrals (people in brackets). Stages are cumulative, outcomes '
+            f'exclusive; definitions: {escape(funnel.get("definitions", "docs/pipeline.md"))}.</p>'
+            '<div id="funnel">' + _bars([(f'{s} ({total["people"]["stages"][s]})', total["referrals"]["stages"][s])
+                                         for s in stages]) + "</div>"
+            '<h3>Where referrals stand now</h3><div id="outcomes">'
+            + _bars([(f'{o} ({total["people"]["outcomes"][o]})', total["referrals"]["outcomes"][o]) for o in ends])
+            + "</div>")
     partners = funnel.get("by_partner", {})
     if partners:
-        body += ('<h3>By partner</h3><table><tr><th>stage</th>'
+        rows = [(s, "stages") for s in stages] + [(o, "outcomes") for o in ends]
+        body += ('<h3>By partner</h3><table><tr><th>referrals</th>'
                  + "".join(f"<th class=num>{escape(p)}</th>" for p in partners) + "</tr>"
-                 + "".join(f"<tr><td>{escape(s)}</td>" + "".join(f'<td class="num">{c.get(s, 0)}</td>'
-                                                                  for c in partners.values()) + "</tr>"
-                           for s in stages) + "</table>")
+                 + "".join(f"<tr><td>{escape(name)}</td>" + "".join(
+                     f'<td class="num">{c["referrals"][kind][name]}</td>' for c in partners.values()) + "</tr>"
+                           for name, kind in rows) + "</table>")
     total, policy = good["total"], good["policy"]
     rate = total.get("good_job_rate")
     body += (

@@ -11,7 +11,7 @@ from contracts import events
 from plumbing import problems
 from plumbing.auth import Principal, principal, require
 from plumbing.service import pool_of
-from services.outcomes import domain, store
+from services.outcomes import pipeline, store
 from services.outcomes.timeline import for_partner
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
@@ -64,28 +64,34 @@ async def timeline(referral_id: str, request: Request, who: Caller) -> dict[str,
 
 @router.get(
     "/funnel",
-    summary="Referrals per funnel stage, in total, by partner and by employer",
-    description="Stages are cumulative and derived from facts (a placement counts as acknowledged even if "
-    "the acknowledgement has not arrived yet). Partners and employers see only their own referrals, and the "
-    "coalition-wide totals (`coalition`).",
+    summary="Referrals and people per funnel stage and outcome, in total, by partner and by employer",
+    description="Every number is defined in `definitions` (docs/pipeline.md). Stages are cumulative (a referral is "
+    "at a stage if it reached it or any later one, so no stage counts more than the one before; "
+    "`interviews_recorded` counts the interviews actually recorded); `outcomes` are exclusive (where each referral "
+    "stands now: they add up to `referred`), `placed` holds placed's sub-lines and `flags` the declines. `referrals` "
+    "counts referrals, `people` counts people (a person referred twice is one, with the best of their outcomes). "
+    "Partners and employers see only their own referrals, and the coalition-wide totals (`coalition`).",
     responses=problems.responses(401),
 )
 async def funnel(request: Request, who: Caller) -> dict[str, Any]:
     pool = pool_of(request)
     partner_id = who.id if who.kind == "partner" else None
     employer_id = who.id if who.kind == "employer" else None
-    result: dict[str, Any] = {"stages": list(domain.STAGES), "scope": who.ref}
-    if who.kind != "operator":
-        # Everyone may compare with the whole network's totals (counts only, no one's referrals).
-        coalition = await store.funnel_counts(pool, None, None, None)
-        result["coalition"] = {s: 0 for s in domain.STAGES} | {r["stage"]: r["n"] for r in coalition}
-    for name, group in (("total", None), ("by_partner", "partner"), ("by_employer", "employer")):
-        rows = await store.funnel_counts(pool, group, partner_id, employer_id)
-        table: dict[str, dict[str, int]] = {}
-        for r in rows:
-            if r["key"] is not None:
-                table.setdefault(r["key"], {s: 0 for s in domain.STAGES})[r["stage"]] = r["n"]
-        result[name] = table.get("all", {s: 0 for s in domain.STAGES}) if group is None else dict(sorted(table.items()))
+    result: dict[str, Any] = {
+        "definitions": pipeline.DEFINITIONS,
+        "stages": list(pipeline.STAGES),
+        "outcomes": list(pipeline.OUTCOMES),
+        "placed": list(pipeline.PLACED_DETAILS),
+        "scope": who.ref,
+    }
+    # One snapshot: the total and the groups of one moment.
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        if who.kind != "operator":
+            # Everyone may compare with the whole network's totals (counts only, no one's referrals).
+            result["coalition"] = (await store.funnel_counts(conn, None, None, None)).get("all", pipeline.empty())
+        result["total"] = (await store.funnel_counts(conn, None, partner_id, employer_id)).get("all", pipeline.empty())
+        for name, group in (("by_partner", "partner"), ("by_employer", "employer")):
+            result[name] = dict(sorted((await store.funnel_counts(conn, group, partner_id, employer_id)).items()))
     return result
 
 

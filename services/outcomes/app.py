@@ -6,11 +6,15 @@ from pathlib import Path
 
 from contracts import events, topics
 from plumbing import heap, webhooks
+from plumbing.logging import get_logger
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.webhooks_api import router_for
+from services.outcomes import application, projection
 from services.outcomes.api import router
 from services.outcomes.handlers import HANDLERS, batch_handler
 from services.outcomes.reports_api import router as reports_router
+
+log = get_logger(__name__)
 
 
 async def on_start(rt: Runtime) -> None:
@@ -18,7 +22,20 @@ async def on_start(rt: Runtime) -> None:
     candidates' sealed demographics, never stored open, is the runtime's: `rt.deps.vault`.)"""
     dispatcher, rt.app.state.webhook_box = webhooks.start(rt.pool, rt.settings)
     rt.tasks.append(asyncio.create_task(dispatcher.run(), name="outcomes-webhooks"))
+    # Rows projected before the projection last changed (projection.VERSION), projected again
+    # while the service runs: until then the funnel's new lines do not count them.
+    rt.tasks.append(asyncio.create_task(_reproject(rt), name="outcomes-reproject"))
     heap.settle(YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
+
+
+async def _reproject(rt: Runtime) -> None:
+    try:
+        n = await application.reproject_outdated(rt.pool)
+    except Exception as exc:  # noqa: BLE001 - logged; the next start tries again
+        log.warning("outcomes.reproject_failed", error=repr(exc)[:300])
+        return
+    if n:
+        log.info("outcomes.reprojected", referrals=n, version=projection.VERSION)
 
 
 # Collect the young generation every 10,000 allocations, not 700: a batch's objects live until

@@ -28,11 +28,13 @@ no partner is told again.
 
 from __future__ import annotations
 
+import asyncpg
+
 from contracts import Envelope, events
 from contracts.events import Payload
 from plumbing import scrub
 from plumbing.context import Context
-from services.outcomes import domain, notify, store
+from services.outcomes import domain, notify, projection, store
 
 
 def referral_events(items: list[tuple[Envelope, Payload]]) -> list[tuple[Envelope, str, str]]:
@@ -110,9 +112,33 @@ async def erase(ctx: Context, env: Envelope, payload: events.CandidateErasedV1) 
     recorded = env.model_copy(update={"subject": domain.ERASED})
     if not await store.append(conn, recorded, type(payload).topic.name, referral_id=None, redacted=True):
         return
-    await store.mark_erased(conn, referral_ids, payload.erased_at)
+    await store.mark_erased(conn, referral_ids, payload.erased_at, env.id)
     await store.redact(conn, referral_ids)
     await store.reproject_many(conn, referral_ids)
     # Its outbox rows and webhook deliveries too (ids and states only today: kept stripped
     # whatever they carry tomorrow). A partner's erasure (`partner_id`) names only its referrals.
     await scrub.scrub(conn, referral_ids, scrub.network_wide(payload))
+
+
+# Referrals per transaction of `reproject_outdated`: each waits for the locks of its batch only.
+REPROJECT_BATCH = 500
+
+
+async def reproject_outdated(pool: asyncpg.Pool, batch: int = REPROJECT_BATCH) -> int:
+    """Project again, from their ledger events, the referrals projected under an older
+    `projection.VERSION` (rows stored before a change of what is derived), a batch per
+    transaction under the referrals' locks, as `erase` does; returns how many. A rebuild derives
+    every referral with the current version, so afterwards live and rebuilt rows are equal.
+
+    No partner is told anything: a new version adds what the funnel counts (issue 15: outcome,
+    flags, people), never another partner status."""
+    done, after = 0, ""
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            ids = await store.outdated(conn, projection.VERSION, after, batch)
+            if not ids:
+                return done
+            await store.lock_referrals(conn, ids)
+            await store.reproject_many(conn, ids)
+        done += len(ids)
+        after = ids[-1]

@@ -103,6 +103,7 @@ def fact_of_family(family: str, data: dict[str, Any] | None = None) -> str | Non
 
 
 DECISIONS = frozenset({"routed", "unmatched"})
+NO_EMPLOYER = "-"  # an employer's fact that names none (never an employer id: those are slugs)
 
 
 @dataclass(frozen=True, order=True)
@@ -129,7 +130,7 @@ class Derived:
     attempt: int  # the current routing decision's attempt (0: none yet)
     # Where the referral stands now, one of pipeline.OUTCOMES (exclusive: docs/pipeline.md).
     outcome: str = "pending"
-    # Every employer that declined it, at any attempt ("" for a decline that named none).
+    # Every employer that declined it, at any attempt (NO_EMPLOYER for a decline naming none).
     declined_by: tuple[str, ...] = ()
 
 
@@ -193,7 +194,7 @@ def derive(facts: Iterable[Fact | str]) -> Derived:
         "closed": "offer_declined" in mine and not names & HIRE_FACTS,
     }
     stages += [s for s in EXITS if exits[s]]
-    declined_by = tuple(sorted(e or "" for e, facts in at_employer.items() if "declined" in facts))
+    declined_by = tuple(sorted(e or NO_EMPLOYER for e, facts in at_employer.items() if "declined" in facts))
     return Derived(stages, status, _anomalies(names, at_employer, current, tie), employer, attempt,
                    outcome_of(status, names), declined_by)
 

@@ -54,6 +54,7 @@ PEOPLE_FLAGS = (DECLINED_AT_LEAST_ONCE, DECLINED_THEN_PLACED_ELSEWHERE)
 FLAGS = REFERRAL_FLAGS + PLACED_DETAILS
 
 ERASED_PREFIX = "erased:"
+NO_EMPLOYER = "-"  # as domain.NO_EMPLOYER (which imports nothing of this module's)
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class Entry:
     person_key: str
     evidence: frozenset[str]  # stages (STAGES names) with a fact showing them
     outcome: str
-    employer_id: str  # of the hire or the current routing ("" for none)
-    declined_by: tuple[str, ...] = ()  # every employer that declined it ("" for one not named)
+    employer_id: str  # of the hire or the current routing (NO_EMPLOYER for none)
+    declined_by: tuple[str, ...] = ()  # every employer that declined it (NO_EMPLOYER: one not named)
     flags: tuple[str, ...] = ()  # FLAGS that hold (`flags`)
 
 
@@ -94,7 +95,7 @@ def flags(outcome: str, employer_id: str | None, declined_by: Iterable[str], det
     held = set(details) if outcome == "placed" else set()
     if declined_by:
         held.add(DECLINED_AT_LEAST_ONCE)
-        if outcome == "placed" and any(e != (employer_id or "") for e in declined_by):
+        if outcome == "placed" and any(e != (employer_id or NO_EMPLOYER) for e in declined_by):
             held.add(DECLINED_THEN_PLACED)
     return tuple(f for f in FLAGS if f in held)
 
@@ -116,7 +117,7 @@ def of_record(record: records.ReferralRecord) -> Entry:
         person_key=record.person_key or f"referral:{record.referral_id}",
         evidence=frozenset(record.reached),
         outcome=outcome_of_record(record),
-        employer_id=record.employer_id or "",
+        employer_id=record.employer_id or NO_EMPLOYER,
         declined_by=record.declined_by,
         flags=record.flags,
     )

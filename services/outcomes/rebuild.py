@@ -88,7 +88,8 @@ HASHED: dict[str, tuple[str, str]] = {
     ),
     "referral_facts": (
         "referral_id, partner_id, employer_id, facts, scoped_facts::text, stages, status, anomalies, attempt, exit,"
-        " record::text, partner_detail::text, candidate_id, demographics_sealed::text",
+        " record::text, partner_detail::text, candidate_id, demographics_sealed::text, outcome, declined_by, flags,"
+        " person_key, projected_with",
         "referral_id",
     ),
     "openings": ("*", "opening_id"),
@@ -97,7 +98,8 @@ HASHED: dict[str, tuple[str, str]] = {
 # Tables whose indexes are built after the load (their primary keys stay).
 DEFERRED_INDEXES = ("ledger", "referral_facts")
 FACTS_COPY = ("referral_id", "partner_id", "employer_id", "facts", "scoped_facts", "stages", "status", "anomalies",
-              "attempt", "exit", "record", "partner_detail", "candidate_id", "demographics_sealed")
+              "attempt", "exit", "record", "partner_detail", "candidate_id", "demographics_sealed",
+              *store.EXTRA_COLUMNS, "projected_with")
 
 
 @dataclass
@@ -235,6 +237,7 @@ async def replay(
         if failing:
             result.events += await _apply_again(pool, sorted(failing), result)
         async with pool.acquire() as conn:
+            await store.set_erased_people(conn)  # the erasures of pass 3, as live wrote them
             await _restore(conn, [sql for table, sql in restore if table != "ledger"])
         result.passes["projections"] = time.monotonic() - clock
     finally:
@@ -425,7 +428,8 @@ async def project_range(pool: asyncpg.Pool, low: str | None, high: str | None) -
 def _project_into(rows: list[tuple[object, ...]], failing: list[str], referral_id: str,
                   found: list[projection.LedgerEvent]) -> None:
     try:
-        rows.append(store._projection_row(referral_id, projection.project(referral_id, found)))  # noqa: SLF001
+        rows.append((*store._projection_row(referral_id, projection.project(referral_id, found)),  # noqa: SLF001
+                     projection.VERSION))
     except Exception:  # noqa: BLE001 - an event live would have dead-lettered: found in `_apply_again`
         failing.append(referral_id)
 

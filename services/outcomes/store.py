@@ -7,6 +7,8 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
 
 import asyncpg
 from pydantic_core import to_json
@@ -14,7 +16,7 @@ from pydantic_core import to_json
 from contracts import Envelope
 from contracts.events import Sealed
 from plumbing.vault import Unreadable, Vault
-from services.outcomes import domain, projection, records, records_json
+from services.outcomes import domain, pipeline, projection, records, records_json
 
 
 async def append(
@@ -270,13 +272,29 @@ async def copy_events(conn: asyncpg.Connection, items: list[tuple[Envelope, str,
     )
 
 
-async def mark_erased(conn: asyncpg.Connection, referral_ids: list[str], at: datetime) -> None:
+async def mark_erased(conn: asyncpg.Connection, referral_ids: list[str], at: datetime, erasure_id: UUID) -> None:
+    """The referrals erased, by the erasure event `erasure_id` (the first erasure of a referral
+    is the one kept, live and in a rebuild alike)."""
     await conn.execute(
-        "INSERT INTO erased_referrals (referral_id, erased_at) SELECT r, $2 FROM unnest($1::text[]) AS r"
+        "INSERT INTO erased_referrals (referral_id, erased_at, erasure_id) SELECT r, $2, $3 FROM unnest($1::text[]) AS r"
         " ON CONFLICT (referral_id) DO NOTHING",
         referral_ids,
         at,
+        erasure_id,
     )
+
+
+# Who an erased referral is about, for counting people (pipeline.person_key): its erasure
+# event, from `erased_referrals e` (a referral erased before erasure ids were kept and not
+# found in the ledger by migration 010: itself).
+ERASED_PERSON = f"'{pipeline.ERASED_PREFIX}' || coalesce(e.erasure_id::text, e.referral_id)"
+
+
+async def set_erased_people(conn: asyncpg.Connection) -> None:
+    """Every erased referral's `person_key` (the rebuild's projections, written by COPY from the
+    ledger alone, know only that the candidate is "erased")."""
+    await conn.execute(f"UPDATE referral_facts f SET person_key = {ERASED_PERSON} FROM erased_referrals e"
+                       " WHERE e.referral_id = f.referral_id")
 
 
 async def redact(conn: asyncpg.Connection, referral_ids: list[str]) -> int:
@@ -312,20 +330,25 @@ UPSERT_PROJECTIONS = """
 WITH reset AS (DELETE FROM referral_inputs WHERE referral_id = ANY($17::text[])),
      kept AS (INSERT INTO referral_inputs (referral_id, input) SELECT * FROM unnest($18::text[], $19::text[]))
 INSERT INTO referral_facts (referral_id, partner_id, employer_id, facts, scoped_facts, stages, status, anomalies,
-    attempt, exit, record, partner_detail, candidate_id, demographics_sealed, inputs_complete, inputs_version,
-    updated_at)
+    attempt, exit, record, partner_detail, candidate_id, demographics_sealed, outcome, declined_by, flags, person_key,
+    projected_with, inputs_complete, inputs_version, updated_at)
 SELECT r, p, m, string_to_array(f, $15), sf::jsonb, string_to_array(st, $15), s, string_to_array(a, $15), n, x,
-    rec::jsonb, d::jsonb, c, ds::jsonb, $16, CASE WHEN $16 THEN $20::bigint END, now()
+    rec::jsonb, d::jsonb, c, ds::jsonb, o, string_to_array(db, $15), string_to_array(fl, $15),
+    coalesce((SELECT {erased_person} FROM erased_referrals e WHERE e.referral_id = u.r), pk), $21, $16,
+    CASE WHEN $16 THEN $20::bigint END, now()
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-            $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
-     AS u(r, p, m, f, sf, st, s, a, n, x, rec, d, c, ds)
+            $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $22::text[], $23::text[],
+            $24::text[], $25::text[])
+     AS u(r, p, m, f, sf, st, s, a, n, x, rec, d, c, ds, o, db, fl, pk)
 ON CONFLICT (referral_id) DO UPDATE SET partner_id = EXCLUDED.partner_id, employer_id = EXCLUDED.employer_id,
     facts = EXCLUDED.facts, scoped_facts = EXCLUDED.scoped_facts, stages = EXCLUDED.stages, status = EXCLUDED.status,
     anomalies = EXCLUDED.anomalies, attempt = EXCLUDED.attempt, exit = EXCLUDED.exit, record = EXCLUDED.record,
     partner_detail = EXCLUDED.partner_detail, candidate_id = EXCLUDED.candidate_id,
-    demographics_sealed = EXCLUDED.demographics_sealed, inputs_complete = EXCLUDED.inputs_complete,
+    demographics_sealed = EXCLUDED.demographics_sealed, outcome = EXCLUDED.outcome,
+    declined_by = EXCLUDED.declined_by, flags = EXCLUDED.flags, person_key = EXCLUDED.person_key,
+    projected_with = EXCLUDED.projected_with, inputs_complete = EXCLUDED.inputs_complete,
     inputs_version = EXCLUDED.inputs_version, updated_at = now()
-"""
+""".replace("{erased_person}", ERASED_PERSON)
 _KEEP_NONE: tuple[list[str], list[str], list[str]] = ([], [], [])
 
 
@@ -336,6 +359,8 @@ def _json(value: object) -> str:
 
 
 def _projection_row(referral_id: str, p: projection.Projection) -> tuple[object, ...]:
+    """A projection as referral_facts' columns (the 14 first ones, then `EXTRA_COLUMNS`:
+    the funnel's, without `projected_with`, which the statements add)."""
     d, r = p.derived, p.record
     return (
         referral_id,
@@ -352,7 +377,15 @@ def _projection_row(referral_id: str, p: projection.Projection) -> tuple[object,
         _json(p.partner_status.detail),
         p.candidate_id,
         _json(p.demographics_sealed) if p.demographics_sealed else None,
+        d.outcome,
+        list(d.declined_by),
+        list(r.flags),
+        pipeline.person_key(p.candidate_id, referral_id),
     )
+
+
+# The funnel's columns of `_projection_row` after the first 14 (text arrays at 15 and 16).
+EXTRA_COLUMNS = ("outcome", "declined_by", "flags", "person_key")
 
 
 async def save_projections(
@@ -375,21 +408,29 @@ async def save_projections(
     if not rows:
         return
     columns = list(zip(*rows, strict=True))
-    for i in (3, 5, 7):  # facts, stages, anomalies
+    for i in (3, 5, 7, 15, 16):  # facts, stages, anomalies, declined_by, flags
         if any(SEP in name for names in columns[i] for name in names):  # type: ignore[attr-defined]
-            raise ValueError(f"a fact, stage or anomaly holds the separator: {columns[i]}")
+            raise ValueError(f"a fact, stage, anomaly, employer or flag holds the separator: {columns[i]}")
         columns[i] = tuple(SEP.join(names) for names in columns[i])  # type: ignore[arg-type]
     reset, ids, inputs = keep or _KEEP_NONE
     # Should this transaction roll back, its rows keep their old version, which an entry
     # put below never matches (and an entry of the old version still describes them).
     version = new_version()
-    await conn.execute(UPSERT_PROJECTIONS, *[list(c) for c in columns], SEP, keep is not None, reset, ids, inputs,
-                       version)
+    await conn.execute(UPSERT_PROJECTIONS, *[list(c) for c in columns[:14]], SEP, keep is not None, reset, ids,
+                       inputs, version, projection.VERSION, *[list(c) for c in columns[14:]])
     for rid in projected:
         if keep is not None and kept is not None and rid in kept:
             cache.put(rid, version, kept[rid])
         else:
             cache.drop(rid)
+
+
+async def outdated(conn: asyncpg.Connection, version: int, after: str, limit: int) -> list[str]:
+    """Up to `limit` referrals after `after` (by id) projected under a version older than `version`."""
+    rows = await conn.fetch(
+        "SELECT referral_id FROM referral_facts WHERE referral_id > $1 AND projected_with < $2"
+        " ORDER BY referral_id LIMIT $3", after, version, limit)
+    return [r["referral_id"] for r in rows]
 
 
 async def ledger_events(conn: asyncpg.Connection, referral_ids: list[str]) -> dict[str, list[projection.LedgerEvent]]:
@@ -552,19 +593,46 @@ async def timeline(
     )
 
 
+# The funnel (services/outcomes/pipeline.py, docs/pipeline.md) in one statement: per key
+# (the group), rows (kind, name, referrals, people). A referral is at every stage up to the
+# furthest one its evidence (`stages`) shows, referred at least; a person at every stage one
+# of their referrals is at, with the best of their referrals' outcomes ($4 is best first).
+# `pipeline.from_counts` reads the rows; a side's count is NULL where the row is not its line.
 FUNNEL_SQL = """
-SELECT {group} AS key, stage, count(*) AS n
-FROM referral_facts, unnest(stages) AS stage
-WHERE ($1::text IS NULL OR partner_id = $1) AND ($2::text IS NULL OR employer_id = $2)
-GROUP BY 1, 2
-"""
+WITH f AS (
+    SELECT {group} AS key, person_key, outcome, coalesce(employer_id, '{no_employer}') AS employer, declined_by, flags,
+        coalesce((SELECT max(array_position($3::text[], s)) FROM unnest(stages) AS s), 1) AS furthest,
+        'interviewed' = ANY(stages) AS interviewed
+    FROM referral_facts
+    WHERE ($1::text IS NULL OR partner_id = $1) AND ($2::text IS NULL OR employer_id = $2)
+), people AS (
+    SELECT key, person_key, min(array_position($4::text[], outcome)) AS best FROM f GROUP BY key, person_key
+), elsewhere AS (
+    SELECT DISTINCT h.key, h.person_key FROM f AS h JOIN f AS d USING (key, person_key), unnest(d.declined_by) AS x
+    WHERE h.outcome = 'placed' AND x <> h.employer
+)
+SELECT key, 'stages' AS kind, st.name, count(*) AS referrals, count(DISTINCT person_key) AS people
+    FROM f JOIN unnest($3::text[]) WITH ORDINALITY AS st(name, i) ON st.i <= f.furthest GROUP BY key, st.name
+UNION ALL SELECT key, '{interviews}', NULL, count(*), count(DISTINCT person_key) FROM f WHERE interviewed GROUP BY key
+UNION ALL SELECT key, 'outcomes', outcome, count(*), NULL FROM f GROUP BY key, outcome
+UNION ALL SELECT key, 'outcomes', ($4::text[])[best], NULL, count(*) FROM people GROUP BY key, best
+UNION ALL SELECT key, CASE WHEN fl = ANY($5::text[]) THEN 'placed' ELSE 'flags' END, fl, count(*),
+        count(DISTINCT person_key)
+    FROM f, unnest(flags) AS fl GROUP BY key, fl
+UNION ALL SELECT key, 'flags', '{elsewhere}', NULL, count(*) FROM elsewhere GROUP BY key
+""".replace("{no_employer}", pipeline.NO_EMPLOYER).replace("{interviews}", pipeline.INTERVIEWS_RECORDED).replace(
+    "{elsewhere}", pipeline.DECLINED_THEN_PLACED_ELSEWHERE)
 
 
 async def funnel_counts(
-    pool: asyncpg.Pool, group: str | None, partner_id: str | None, employer_id: str | None
-) -> list[asyncpg.Record]:
+    pool: asyncpg.Pool | asyncpg.Connection, group: str | None, partner_id: str | None, employer_id: str | None
+) -> dict[str, dict[str, Any]]:
+    """The funnel's summary (`pipeline.summarize`'s shape) per group: per partner, per
+    employer, or in total (the one key "all"), of one partner's or employer's referrals or all."""
     column = {"partner": "partner_id", "employer": "employer_id", None: "'all'"}[group]
-    return await pool.fetch(FUNNEL_SQL.format(group=column), partner_id, employer_id)
+    rows = await pool.fetch(FUNNEL_SQL.replace("{group}", column), partner_id, employer_id, list(pipeline.STAGES),
+                            list(pipeline.OUTCOMES), list(pipeline.PLACED_DETAILS))
+    return pipeline.from_counts(rows)
 
 
 async def anomalies(pool: asyncpg.Pool) -> list[asyncpg.Record]:
@@ -597,7 +665,7 @@ async def report_records(
     """Every referral's record (one partner's, or all), with demographics opened where the
     candidate consented to aggregate reports (and was not erased: then the key is gone)."""
     rows = await pool.fetch(
-        "SELECT record, candidate_id, demographics_sealed FROM referral_facts"
+        "SELECT record, candidate_id, demographics_sealed, person_key FROM referral_facts"
         " WHERE record IS NOT NULL AND ($1::text IS NULL OR partner_id = $1) ORDER BY referral_id",
         partner_id,
     )
@@ -608,7 +676,9 @@ async def report_records(
             keys = await vault.keys(conn, sorted({r["candidate_id"] for r in readable}))
     out = []
     for r in rows:
-        record = records_json.load(records.ReferralRecord, json.loads(r["record"]))
+        # Who it is about, for counting people: a column, not part of the record (an erasure
+        # changes it), set here as `projection.without_demographics` takes demographics out.
+        record = replace(records_json.load(records.ReferralRecord, json.loads(r["record"])), person_key=r["person_key"])
         key = keys.get(r["candidate_id"])
         box = Sealed.model_validate_json(r["demographics_sealed"]) if r["demographics_sealed"] else None
         if record.aggregate_consent and key is not None and box is not None:

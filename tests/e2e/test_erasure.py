@@ -310,7 +310,7 @@ async def test_erasure_leaves_no_plaintext_anywhere_and_counts_remain(api: Api, 
 
     # Counts remain: the funnel still counts the three referrals.
     after = await api.funnel()
-    assert after["total"]["referred"] >= before["total"]["referred"]
+    assert after["total"]["referrals"]["stages"]["referred"] >= before["total"]["referrals"]["stages"]["referred"]
     r = await api.http.get(api.url("intake", f"/v1/referrals/{first['referral_id']}"), headers=api.net.auth(f"partner:{FORGE}"))
     assert r.status_code == 200 and r.json()["status"] == "erased" and r.json()["candidate"] is None
 

@@ -252,22 +252,30 @@ async def test_funnel_is_scoped_to_the_caller(api: Api) -> None:
     await api.wait_timeline(elsewhere, lambda t: t["status"] == "not_matched", "unmatched")
 
     operator = await api.funnel()
-    assert operator["scope"] == OPERATOR
-    stages = operator["stages"]
-    assert set(stages) >= {"referred", "routed", "acknowledged", "interviewed", "placed", "unmatched", "declined"}
-    assert set(operator["total"]) == set(stages)
-    assert operator["total"]["referred"] >= operator["total"]["routed"] >= 1
+    assert operator["scope"] == OPERATOR and operator["definitions"] == "docs/pipeline.md"
+    stages, outcomes = operator["stages"], operator["outcomes"]
+    assert stages[:2] == ["referred", "routed"] and "placed" in stages
+    assert {"not_matched_never_routed", "not_matched_after_decline", "declined", "placed"} <= set(outcomes)
+    total = operator["total"]["referrals"]
+    counts = [total["stages"][s] for s in stages]
+    assert counts == sorted(counts, reverse=True) and total["stages"]["routed"] >= 1  # cumulative
+    assert sum(total["outcomes"].values()) == total["stages"]["referred"]  # exclusive
+    people = operator["total"]["people"]
+    assert 1 <= people["stages"]["referred"] <= total["stages"]["referred"]
     assert partner in operator["by_partner"] and employer in operator["by_employer"]
-    assert operator["by_partner"][partner]["routed"] >= 1
-    assert operator["by_employer"][employer]["routed"] >= 1
-    assert sum(p["referred"] for p in operator["by_partner"].values()) == operator["total"]["referred"]
+    assert operator["by_partner"][partner]["referrals"]["stages"]["routed"] >= 1
+    assert operator["by_employer"][employer]["referrals"]["stages"]["routed"] >= 1
+    assert sum(p["referrals"]["stages"]["referred"] for p in operator["by_partner"].values()) == (
+        total["stages"]["referred"])
 
     mine = await api.funnel(f"partner:{partner}")
     assert mine["scope"] == f"partner:{partner}"
     assert list(mine["by_partner"]) == [partner]
     assert mine["by_partner"][partner] == mine["total"]
-    assert mine["total"]["referred"] < operator["total"]["referred"]  # other partners referred too
+    # other partners referred too
+    assert mine["total"]["referrals"]["stages"]["referred"] < total["stages"]["referred"]
+    assert mine["coalition"]["referrals"]["stages"]["referred"] >= total["stages"]["referred"]
 
     theirs = await api.funnel(f"employer:{employer}")
     assert list(theirs["by_employer"]) == [employer]
-    assert theirs["total"]["routed"] >= 1
+    assert theirs["total"]["referrals"]["stages"]["routed"] >= 1

@@ -114,7 +114,10 @@ async def test_a_partner_sees_its_own_referrals_and_only_the_coalitions_totals(m
         other = await mine.get("/v1/referrals/ref_theirs/timeline")
         assert other.status_code == 404 and "ref_theirs" not in other.json().get("detail", "")
         funnel = (await mine.get("/v1/funnel")).json()
-        assert funnel["total"]["referred"] == 1 and funnel["coalition"]["referred"] == 2
+        assert funnel["definitions"] == "docs/pipeline.md"
+        assert funnel["total"]["referrals"]["stages"]["referred"] == 1
+        assert funnel["coalition"]["referrals"]["stages"]["referred"] == 2
+        assert funnel["total"]["people"]["outcomes"]["placed"] == 1
         assert list(funnel["by_partner"]) == ["p1"]
     async with outcomes_app(consumer.pool, Principal("employer", "emp1")) as employer:
         assert (await employer.get("/v1/partner/referrals")).status_code == 403
@@ -187,3 +190,63 @@ async def test_batches_give_what_event_by_event_gives(make_pool):  # noqa: F811
         # last told to where the referral now is (never a status it did not reach).
         told = await status_changes(batched_pool, ref)
         assert told[-1][1] == "hired" and all(prev == nxt for (_, nxt), (prev, _) in zip(told, told[1:], strict=False))
+
+
+async def test_the_funnels_sql_counts_what_the_definitions_count(make_pool):  # noqa: F811
+    """store.funnel_counts (one statement) against pipeline.summarize, on random histories of
+    people with several referrals at several partners and employers, in total and per group."""
+    from services.outcomes import domain, pipeline, store
+    from services.outcomes import projection as projections
+    from services.outcomes.domain import Fact
+    from services.outcomes.records import ReferralRecord
+
+    pool = await make_pool(OUTCOMES.migrations)
+    names = sorted({*domain.FACT_OF_FAMILY.values(), domain.RETAINED_90} - {"retention_checked"})
+    rng = random.Random(15)
+    projected, entries = {}, []
+    for i in range(120):
+        facts = [Fact(rng.choice(names), rng.choice(["emp1", "emp2", "emp3"]), rng.randint(1, 3))
+                 for _ in range(rng.randint(0, 7))]
+        facts = [domain.scoped(f.name, f.employer_id, f.attempt) for f in facts]
+        d = domain.derive(facts)
+        details = tuple(x for x in pipeline.PLACED_DETAILS if rng.random() < 0.4)
+        flags = pipeline.flags(d.outcome, d.employer_id, d.declined_by, details)
+        partner, candidate = rng.choice(["p1", "p2"]), f"cand{rng.randint(0, 40)}"
+        record = ReferralRecord(referral_id=f"r{i:03}", partner_id=partner, referred_at=T0, employer_id=d.employer_id,
+                                status=d.status, outcome=d.outcome, declined_by=d.declined_by, flags=flags)
+        projected[record.referral_id] = projections.Projection(
+            d, facts, record, projections.PartnerStatus(d.status, {}), candidate, None)
+        reached = frozenset(s for s in d.stages if s in pipeline.STAGES)
+        entries.append(((partner, d.employer_id), pipeline.Entry(candidate, reached, d.outcome,
+                                                                 d.employer_id or pipeline.NO_EMPLOYER,
+                                                                 d.declined_by, flags)))
+    async with pool.acquire() as conn:
+        await store.save_projections(conn, projected)
+    assert (await store.funnel_counts(pool, None, None, None))["all"] == pipeline.summarize(e for _, e in entries)
+    by_partner = await store.funnel_counts(pool, "partner", None, None)
+    for p in ("p1", "p2"):
+        assert by_partner[p] == pipeline.summarize(e for (q, _), e in entries if q == p), p
+    mine = await store.funnel_counts(pool, "employer", None, "emp2")
+    assert mine["emp2"] == pipeline.summarize(e for (_, m), e in entries if m == "emp2")
+
+
+async def test_rows_projected_under_an_older_version_are_projected_again_as_fresh(make_pool):  # noqa: F811
+    """What the service does on start (application.reproject_outdated): rows stored before the
+    funnel's columns existed get the same row a fresh projection gives."""
+    from services.outcomes import application
+
+    consumer = await consumer_for(make_pool, OUTCOMES)
+    for env in envelopes("ref_old_1") + envelopes("ref_old_2", partner="p2"):
+        await apply(consumer, env)
+    pool = consumer.pool
+    query = "SELECT * FROM referral_facts ORDER BY referral_id"
+    fresh = [{k: v for k, v in r.items() if k not in ("updated_at", "inputs_version", "inputs_complete")}
+             for r in await pool.fetch(query)]
+    assert {r["projected_with"] for r in fresh} == {2} and fresh[0]["outcome"] == "placed"
+    await pool.execute("UPDATE referral_facts SET projected_with = 0, outcome = NULL, flags = '{}',"
+                       " person_key = NULL, record = record - 'outcome'")
+    assert await application.reproject_outdated(pool, batch=1) == 2
+    again = [{k: v for k, v in r.items() if k not in ("updated_at", "inputs_version", "inputs_complete")}
+             for r in await pool.fetch(query)]
+    assert again == fresh
+    assert await application.reproject_outdated(pool) == 0

@@ -423,8 +423,9 @@ async def count_mentions(pool: asyncpg.Pool, needle: str) -> dict[str, int]:
 # --- outcomes -------------------------------------------------------------------------------
 
 
-async def funnel(pool: asyncpg.Pool) -> dict[str, int]:
-    return {r["stage"]: r["n"] for r in await outcomes_store.funnel_counts(pool, None, None, None)}
+async def funnel(pool: asyncpg.Pool) -> dict[str, dict]:
+    """The whole funnel's referrals and people (services/outcomes/pipeline.py's shape)."""
+    return (await outcomes_store.funnel_counts(pool, None, None, None))["all"]
 
 
 async def test_updates_and_withdrawals_are_facts_in_the_ledger(outcomes):
@@ -440,7 +441,7 @@ async def test_updates_and_withdrawals_are_facts_in_the_ledger(outcomes):
     assert row["stages"] == ["referred", "routed", "withdrawn"] and row["status"] == "withdrawn"
     types = [r["event_type"] for r in await pool.fetch("SELECT event_type FROM ledger ORDER BY seq")]
     assert types == ["referral.submitted.v2", "referral.updated.v1", "referral.routed.v1", "referral.withdrawn.v1"]
-    assert (await funnel(pool))["withdrawn"] == 1
+    assert (await funnel(pool))["referrals"]["outcomes"]["withdrawn"] == 1
 
 
 async def test_erasure_redacts_the_ledger_keeps_the_counts_and_the_ledger_stays_append_only(outcomes):
@@ -453,7 +454,11 @@ async def test_erasure_redacts_the_ledger_keeps_the_counts_and_the_ledger_stays_
     facts_before = [dict(r) for r in await pool.fetch("SELECT referral_id, facts, stages, status FROM referral_facts ORDER BY referral_id")]
 
     erasure = await deliver(outcomes, erased("cand_x", "ref_a", "ref_b"))
-    assert await funnel(pool) == before  # counts do not change through erasure
+    assert await funnel(pool) == before  # counts do not change through erasure: people neither
+    assert before["people"]["stages"]["referred"] == 2 and before["referrals"]["stages"]["referred"] == 3
+    keys = await pool.fetch("SELECT referral_id, person_key FROM referral_facts ORDER BY referral_id")
+    assert [tuple(r) for r in keys] == [("ref_a", f"erased:{erasure.id}"), ("ref_b", f"erased:{erasure.id}"),
+                                        ("ref_keep", "cand_y")]
     assert [dict(r) for r in await pool.fetch("SELECT referral_id, facts, stages, status FROM referral_facts ORDER BY referral_id")] == facts_before
 
     rows = await pool.fetch("SELECT * FROM ledger ORDER BY seq")
@@ -487,7 +492,15 @@ async def test_erasure_redacts_the_ledger_keeps_the_counts_and_the_ledger_stays_
         ledger_before
     )
     after = await funnel(pool)
-    assert after == {**before, "withdrawn": 1}  # only the withdrawal's own exit was added
+    # Only the withdrawal's own outcome changed (ref_a: in progress -> withdrawn); the person,
+    # whose ref_b waits for a decision, is pending now. The erasure id stayed the first one's.
+    refs, people = before["referrals"]["outcomes"], before["people"]["outcomes"]
+    assert after["referrals"]["outcomes"] == {**refs, "in_progress": refs["in_progress"] - 1, "withdrawn": 1}
+    assert after["people"]["outcomes"] == {**people, "in_progress": people["in_progress"] - 1,
+                                           "pending": people["pending"] + 1}
+    assert after["referrals"]["stages"] == before["referrals"]["stages"]
+    assert await pool.fetchval("SELECT person_key FROM referral_facts WHERE referral_id = 'ref_a'") == (
+        f"erased:{erasure.id}")
 
     # Outside a redaction the ledger cannot be changed; DELETE never; and a redaction is narrow.
     async with pool.acquire() as conn:
@@ -554,7 +567,8 @@ async def test_placement_then_erasure_keeps_the_hire_counted(outcomes):
     await deliver(outcomes, placed)
     before = await funnel(pool)
     await deliver(outcomes, erased("cand_h", "ref_h"))
-    assert await funnel(pool) == before and before["placed"] == 1
+    assert await funnel(pool) == before and before["referrals"]["outcomes"]["placed"] == 1
+    assert before["people"]["stages"]["placed"] == 1
     assert await pool.fetchval("SELECT status FROM referral_facts WHERE referral_id = 'ref_h'") == "hired"
 
 

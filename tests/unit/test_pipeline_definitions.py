@@ -18,7 +18,7 @@ NAMES = sorted({*domain.FACT_OF_FAMILY.values(), domain.RETAINED_90} - {"retenti
 def entry(person: str, facts: list[Fact], details: tuple[str, ...] = ()) -> Entry:
     """A referral as the projection makes it: outcome and who declined from `derive`."""
     d = domain.derive(facts)
-    return Entry(person, frozenset(s for s in d.stages if s in pipeline.STAGES), d.outcome, d.employer_id or "",
+    return Entry(person, frozenset(s for s in d.stages if s in pipeline.STAGES), d.outcome, d.employer_id or pipeline.NO_EMPLOYER,
                  d.declined_by, pipeline.flags(d.outcome, d.employer_id, d.declined_by, details))
 
 
