@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -198,10 +198,12 @@ class Adapter(BaseModel):
         # What every record needs from the mapping, worked out once per adapter rather than
         # once per record and field (kinds, sources, transforms, the zone).
         self._zone = ZoneInfo(self.timezone)
+        # Every target in the mapping's order, with its step (None for `credentials`, mapped
+        # element by element).
         self._plan = [
-            _Step(target, rule, kind_of(target), self.format == "csv", self._zone)  # type: ignore[arg-type]
+            (target, rule, None if target == "credentials"
+             else _Step(target, rule, kind_of(target), self.format == "csv", self._zone))  # type: ignore[arg-type]
             for target, rule in self.fields.items()
-            if target != "credentials"
         ]
 
     def columns(self) -> set[str]:
@@ -354,9 +356,11 @@ _TRANSFORMS: dict[str, Callable[[str], str]] = {
 
 
 class _Step:
-    """One target of an adapter, ready to apply to records (see `Adapter.model_post_init`)."""
+    """One target of an adapter, ready to apply to records (see `Adapter.model_post_init`):
+    what the rule says, read once here rather than from the rule for every record."""
 
-    __slots__ = ("target", "rule", "kind", "csv", "zone", "sources", "transforms", "listed", "plain")
+    __slots__ = ("target", "rule", "kind", "csv", "zone", "sources", "transforms", "listed", "plain", "const",
+                 "default", "split", "way", "last")
 
     def __init__(self, target: str, rule: Rule, kind: Kind, csv: bool, zone: ZoneInfo) -> None:
         self.target, self.rule, self.kind, self.csv, self.zone = target, rule, kind, csv, zone
@@ -365,6 +369,9 @@ class _Step:
         self.listed = target in LIST_TARGETS
         # Nothing to do with a value but take it (no split, map, kind, list): most text fields.
         self.plain = not (rule.split or rule.map is not None or self.listed or kind != TEXT)
+        self.const, self.default, self.split = rule.const, rule.default, rule.split
+        *way, (self.last, _) = _path(target)
+        self.way = tuple(way)
 
 
 def _value(record: Any, rule: Rule, kind: Kind, target: str, adapter: Adapter) -> Any:
@@ -372,13 +379,17 @@ def _value(record: Any, rule: Rule, kind: Kind, target: str, adapter: Adapter) -
 
 
 def _apply(step: _Step, record: Any) -> Any:
+    if step.const is not None:
+        return step.const
     rule = step.rule
-    if rule.const is not None:
-        return rule.const
     value = None
+    csv = step.csv
     for path in step.sources:
-        value = record.get(path) if step.csv else _walk(record, path, False)
-        if not _blank(value):
+        value = record.get(path) if csv else _walk(record, path, False)
+        if type(value) is str:  # the usual value, and what `_blank` would say of it
+            if value.strip():
+                break
+        elif not _blank(value):
             break
     if step.transforms:
         if isinstance(value, list):
@@ -386,13 +397,13 @@ def _apply(step: _Step, record: Any) -> Any:
         else:
             value = _transform(value, step.transforms)
     if step.plain and isinstance(value, str):
-        return value if value.strip() else rule.default
-    if rule.split and isinstance(value, str):
-        value = [part.strip() for part in value.split(rule.split)]
+        return value if value.strip() else step.default
+    if step.split and isinstance(value, str):
+        value = [part.strip() for part in value.split(step.split)]
     if isinstance(value, list):
         value = [v for v in value if not _blank(v)]
     if _blank(value):
-        return rule.default
+        return step.default
     if isinstance(value, list):
         mapped = [_map_one(v, rule) for v in value]
         flat = [x for v in mapped for x in (v if isinstance(v, list) else [v]) if x is not None]
@@ -401,7 +412,7 @@ def _apply(step: _Step, record: Any) -> Any:
         return [_as_kind(v, step.kind, rule, step.zone) for v in flat]
     value = _map_one(value, rule)
     if value is None:
-        return rule.default
+        return step.default
     if step.listed and not isinstance(value, list):
         value = [value]
     return _as_kind(value, step.kind, rule, step.zone)
@@ -423,15 +434,23 @@ def _path(target: str) -> tuple[tuple[str | int, bool], ...]:
 
 
 def _put(doc: dict[str, Any], target: str, value: Any) -> None:
-    node: Any = doc
     *way, (last, _) = _path(target)
+    _put_at(doc, way, last, value)
+
+
+def _put_at(doc: dict[str, Any], way: Sequence[tuple[str | int, bool]], last: str | int, value: Any) -> None:
+    node: Any = doc
     for key, holds_list in way:
         if isinstance(key, int):
             while len(node) <= key:
                 node.append({})
             node = node[key]
         else:
-            node = node.setdefault(key, [] if holds_list else {})
+            # The document's nodes are never None (only values that are not None are put).
+            child = node.get(key)
+            if child is None:
+                child = node[key] = [] if holds_list else {}
+            node = child
     if isinstance(last, int):
         while len(node) <= last:
             node.append({})
@@ -444,10 +463,9 @@ def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[Field
     errors: list[FieldError] = []
     if not isinstance(record, dict):
         return doc, [FieldError(field="", code="not-an-object", message="a record must be a JSON object")]
-    steps = {step.target: step for step in adapter._plan}
-    for target, rule in adapter.fields.items():
+    for target, rule, step in adapter._plan:
         try:
-            if target == "credentials":
+            if step is None:  # credentials
                 items = _walk(record, f"{rule.each}[]", False) if rule.each else []
                 creds = []
                 for i, item in enumerate(items):
@@ -468,7 +486,7 @@ def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[Field
                         creds.append(one)
                 doc["credentials"] = creds
                 continue
-            value = _apply(steps[target], record)
+            value = _apply(step, record)
         except Unmappable as exc:
             errors.append(FieldError(field=adapter.source_of(target), code=exc.code, message=exc.message, target=target))
             continue
@@ -476,7 +494,7 @@ def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[Field
             errors.append(_unreadable(adapter.source_of(target), exc, target))
             continue
         if value is not None:
-            _put(doc, target, value)
+            _put_at(doc, step.way, step.last, value)
     if isinstance(doc.get("credentials"), list):
         # credentials[N].x from flat columns: a row without a credential name has none there.
         doc["credentials"] = [c for c in doc["credentials"] if c and c.get("name")]
