@@ -11,14 +11,13 @@ inboxes make that harmless.
   again every poll), so one key's events reach Kafka in outbox order. The lock lives with
   the relay's own connection: a relay whose process or connection dies loses it at once,
   and another takes over within one poll interval.
-- **The claim starts past what it published.** The mark cannot be heap-only (it changes
-  `published_at`, which the partial index of unpublished rows names), so that index keeps an
-  entry for every published row until vacuum, and a claim from the oldest unpublished id read
-  them all (7,050 a claim in routing's outbox at 100,000 referrals, one claim ~100 s). The
+- **The claim starts past what it published.** A claim from the oldest unpublished id read
+  the entries of published rows its index still kept (7,050 a claim in routing's outbox at
+  100,000 referrals, one claim ~100 s, when a partial index of unpublished rows drove it). The
   leader claims above a *cursor* (the highest id it dealt with) plus the ids below it it has
   not seen (*gaps*: rows not yet committed, rolled back, or parked or held back when it
-  passed), so a claim reads only entries of rows still to publish. It cannot simply skip
-  lower ids: a transaction that took a lower id may commit after higher ones were published.
+  passed), so a claim reads, by the primary key, only rows still to publish. It cannot simply
+  skip lower ids: a transaction that took a lower id may commit after higher ones were published.
   Every `probe_s` it reads the id sequence's position and then takes a transaction id; once
   no transaction older than that id runs (the claim's snapshot `xmin`), every outbox id up to
   that position is final (the id column's default takes the transaction id before the
@@ -29,22 +28,25 @@ inboxes make that harmless.
   claim (same snapshot) and claims from the lowered floor before publishing anything.
   Too many gaps (a new leader's first claims, a floor held back by a long transaction) and
   the leader claims from the floor, walking what lies between, until it catches up. The
-  parked-key check asks `discarded_at`, not `published_at`, so it cannot walk that index
-  either (012_outbox_parked_keys_by_discard.sql).
+  parked-key check asks `discarded_at`, so only the small index of parked rows answers it
+  (012_outbox_parked_keys_by_discard.sql). The relay's connection plans its statements once
+  and never by a sequential scan (`RELAY_SETTINGS`). The backlog (/health, /metrics) reads
+  the same way: above the floor, or from the oldest parked row while one waits.
 - **The leader polls, no NOTIFY.** While it leads, the relay looks for new rows every
   `idle_poll_s` (50 ms) when the last round found fewer than a batch (at once otherwise);
-  the query is one probe of a partial index. A `pg_notify` at commit would wake it sooner,
+  the query is one probe of the primary key above the cursor. A `pg_notify` at commit would wake it sooner,
   but PostgreSQL serializes every notifying commit of the cluster on one lock held through
   the WAL flush: under load, commits that wrote to an outbox went one at a time (measured:
   62 % of the database's active samples waiting to commit in the gateway's load test).
-- **The mark stays on the row's page.** The table keeps half of each page free
-  (fillfactor 50), so marking a row published puts its new version beside the old one,
-  where PostgreSQL logs only the bytes that changed: about 250 bytes of WAL a row instead
-  of the whole row again (1.5 KB: the mark had written as much WAL as the insert, 8.7 KB
-  per referral in the pipeline benchmark). A heap-only mark (no index entries either) would
-  need no index to name `published_at`; keeping the unpublished ids in a table of their own
-  for that (`009_outbox_pending.sql`, undone by `010_outbox_unpublished_index.sql`) made
-  every claim walk that table's dead entries: 4.6 ms a claim instead of 0.2.
+- **The mark is heap-only.** No index of the outbox names `published_at`
+  (013_outbox_heap_only_mark.sql dropped the partial index of unpublished rows once the claim
+  no longer needed it), and the table keeps half of each page free (fillfactor 50), so marking
+  a row published puts its new version beside the old one with no index entry: about 90 bytes
+  of WAL a row (the whole row again, 1.5 KB, before the fillfactor; about 240 bytes while the
+  partial index made every mark write new entries in the other indexes), and vacuum has no
+  index entries of marked rows to clean. Keeping the unpublished ids in a table of their own
+  instead (`009_outbox_pending.sql`, undone by `010_outbox_unpublished_index.sql`) had made
+  every claim from the oldest unpublished id walk that table's dead entries.
 - **Poison is parked, not retried forever.** A row Kafka refuses for what it is (too large,
   an invalid topic) is parked with the reason; later rows of the same key wait behind it,
   rows of other keys flow. Operators list, release (`retry`) or `discard` parked rows
@@ -125,6 +127,15 @@ SELECT last, CASE WHEN last >= 0 THEN pg_current_xact_id()::text::bigint END AS 
 # The leader raises the floor only if no release came in since it read the state.
 RAISE_FLOOR = "UPDATE outbox_relay SET floor = $1 WHERE releases = $2 AND floor < $1"
 
+# The relay's connection plans its statements once, for any parameters, and never by a
+# sequential scan. No index leaves published rows out (013_outbox_heap_only_mark.sql), so the
+# claim's `id > cursor` walks the primary key, and its cost must not depend on the statistics:
+# for an unknown cursor the planner guesses a third of the table, prices that above planning
+# afresh, and planned the claim again at every call (0.6-0.9 ms of the backend's CPU a claim,
+# three times the claim itself); and once old rows are pruned and new ones fill their pages,
+# a third of the table read out of order would price above reading all of it.
+RELAY_SETTINGS = "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off"
+
 
 async def enqueue(conn: asyncpg.Connection, envelope: Envelope, payload_type: type[Payload]) -> None:
     await enqueue_many(conn, [(envelope, payload_type)])
@@ -192,18 +203,39 @@ async def emit(
     return encoded.envelope()
 
 
+# Every unpublished row is above the relay's floor, or parked, or waits behind a parked row of
+# its key (011_outbox_relay_floor.sql); parked rows are found by their own small index (012).
+# So the rows to count lie above the floor or from the oldest parked row on: one range of the
+# primary key from there, read in one snapshot with the floor (stored with every mark, lowered
+# with every release). No index leaves published rows out (013), and `count(*) WHERE
+# published_at IS NULL` would read the whole table.
+_BACKLOG = """
+SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age,
+       count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked
+FROM outbox
+WHERE published_at IS NULL AND id > (
+    SELECT least(r.floor, (SELECT min(id) - 1 FROM outbox WHERE parked_at IS NOT NULL AND discarded_at IS NULL))
+    FROM outbox_relay r
+)
+"""
+
+
 async def backlog(pool: asyncpg.Pool) -> int:
     """Rows waiting to be published, parked ones included."""
-    return await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    return (await backlog_and_age(pool))[0]
 
 
 async def backlog_and_age(pool: asyncpg.Pool) -> tuple[int, float, int]:
-    """Unpublished rows, the age in seconds of the oldest of them (0 if none), parked rows."""
-    row = await pool.fetchrow(
-        "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age,"
-        " count(*) FILTER (WHERE parked_at IS NOT NULL) AS parked"
-        " FROM outbox WHERE published_at IS NULL"
-    )
+    """Unpublished rows, the age in seconds of the oldest of them (0 if none), parked rows.
+
+    Reads the rows above the relay's floor and from the oldest parked row on, not the whole
+    outbox (`_BACKLOG`): about what the relay has yet to publish, or everything written since
+    the oldest parked row while one waits for an operator."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        # The floor is known only when the statement runs: planned for any floor, the range
+        # must still be read by the primary key, whatever the statistics say.
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        row = await conn.fetchrow(_BACKLOG)
     return row["n"], max(0.0, row["age"]), row["parked"]
 
 
@@ -219,14 +251,30 @@ class ParkedRow:
     waiting_behind: int  # later rows of the same key held back by this one
 
 
+# Parked rows by their own index; the rows waiting behind them are the unpublished rows of their
+# keys after them, read in one range of the primary key from the oldest (no index leaves
+# published rows out, 013).
+_PARKED = """
+WITH p AS MATERIALIZED (
+    SELECT id, event_id, topic, key, octet_length(value) AS size, parked_at, park_reason FROM outbox
+    WHERE parked_at IS NOT NULL AND discarded_at IS NULL ORDER BY id LIMIT $1
+), w AS MATERIALIZED (
+    SELECT id, key FROM outbox
+    WHERE id > (SELECT min(id) FROM p) AND published_at IS NULL AND key = ANY(ARRAY(SELECT key FROM p))
+)
+SELECT p.*, (SELECT count(*) FROM w WHERE w.key = p.key AND w.id > p.id) AS waiting FROM p ORDER BY p.id
+"""
+
+
 async def parked(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 100) -> list[ParkedRow]:
-    """Parked rows, oldest first, with how many rows of their key wait behind them."""
-    rows = await conn.fetch(
-        "SELECT p.id, p.event_id, p.topic, p.key, octet_length(p.value) AS size, p.parked_at, p.park_reason,"
-        " (SELECT count(*) FROM outbox w WHERE w.key = p.key AND w.id > p.id AND w.published_at IS NULL) AS waiting"
-        " FROM outbox p WHERE p.parked_at IS NOT NULL AND p.published_at IS NULL ORDER BY p.id LIMIT $1",
-        limit,
-    )
+    """Parked rows, oldest first, with how many rows of their key wait behind them (reads
+    everything written since the oldest of them)."""
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as pooled:
+            return await parked(pooled, limit)
+    async with conn.transaction():  # a savepoint in the caller's transaction (operations)
+        await conn.execute("SET LOCAL enable_seqscan = off")  # as in backlog_and_age
+        rows = await conn.fetch(_PARKED, limit)
     return [
         ParkedRow(r["id"], r["event_id"], r["topic"], r["key"], r["size"], r["parked_at"], r["park_reason"], r["waiting"])
         for r in rows
@@ -321,6 +369,7 @@ class OutboxRelay:
         broker or database fault: nothing is marked then but what Kafka acknowledged."""
         if conn is None:
             async with self._pool.acquire() as pooled:
+                await pooled.execute(RELAY_SETTINGS)  # the pool resets them on release
                 return await self.publish_once(pooled)
         try:
             return await self._publish_once(conn)
@@ -469,6 +518,7 @@ class OutboxRelay:
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox relay {schema}"):
                 await self._sleep(self._poll_s)  # another process of this service publishes
             self.leading = True
+            await conn.execute(RELAY_SETTINGS)  # the pool resets them on release
             self._view = None  # another leader may have published meanwhile: start from the stored floor
             try:
                 while True:

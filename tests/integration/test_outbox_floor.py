@@ -172,6 +172,20 @@ async def test_the_claim_reads_no_entries_of_published_rows_while_a_snapshot_kee
             plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN EXECUTE claim(500, 0, '{}')"))
             await conn.execute("DEALLOCATE claim; RESET plan_cache_mode")
         assert "outbox_parked_keys on outbox p" in plan and "outbox_unpublished on outbox p" not in plan, plan
+        # No index leaves published rows out (013): the relay's connection plans the claim once,
+        # by the primary key from its cursor, whatever the statistics say.
+        async with pool.acquire() as conn:
+            await conn.execute(outbox.RELAY_SETTINGS)
+            await conn.execute(f"PREPARE claim(int, bigint, bigint[]) AS {outbox.CLAIM}")
+            plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN EXECUTE claim(500, 0, '{}')"))
+            await conn.execute("DEALLOCATE claim")
+            assert "Index Scan using outbox_pkey on outbox o " in plan and "Seq Scan on outbox " not in plan, plan
+            for _ in range(8):
+                await conn.fetch(outbox.CLAIM, 500, view.cursor, list(view.gaps))
+            plans = await conn.fetchrow(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%pg_snapshot_xmin%'"
+            )
+            assert plans["generic_plans"] >= 8 and plans["custom_plans"] == 0  # the relay's rounds above too
         claim_now = await buffers(outbox.CLAIM, 500, view.cursor, list(view.gaps))
         from_the_oldest = await buffers(outbox.CLAIM, 500, 0, [])
         assert from_the_oldest > 900  # the published rows' entries, a heap page for every two
@@ -179,4 +193,47 @@ async def test_the_claim_reads_no_entries_of_published_rows_while_a_snapshot_kee
         await tx.rollback()
     finally:
         await pool.release(holder)
+        await producer.stop()
+
+
+async def test_the_backlog_counts_above_the_floor_and_from_the_oldest_parked_row_and_nothing_else(pool, topic, stack):  # type: ignore[no-untyped-def]
+    # Without an index of unpublished rows (013) the backlog reads one range of the primary
+    # key: above the stored floor, or from the oldest parked row when one waits below it.
+    async def both() -> tuple[int, int]:
+        n, age, parked = await outbox.backlog_and_age(pool)
+        assert (n == 0) == (age == 0.0)
+        everything = await pool.fetchrow(
+            "SELECT count(*) FILTER (WHERE published_at IS NULL) AS n,"
+            " count(*) FILTER (WHERE published_at IS NULL AND parked_at IS NOT NULL) AS parked FROM outbox"
+        )
+        assert (n, parked) == (everything["n"], everything["parked"])
+        return n, parked
+
+    producer = new_producer(stack.bootstrap, "test")
+    await producer.start()
+    relay = outbox.OutboxRelay(pool, producer, batch=10, probe_s=0)
+    try:
+        assert await both() == (0, 0)
+        (head,) = await enqueue(pool, topic, [3])
+        await pool.execute("UPDATE outbox SET parked_at = now(), park_reason = 'test' WHERE event_id = $1", head.id)
+        await enqueue(pool, topic, [3, 3, *range(10, 30)])  # two behind the parked row, 20 flowing
+        assert await both() == (23, 1)  # the floor still 0
+        await drain(relay)
+        await enqueue(pool, topic, range(30, 33))
+        assert await relay.publish_once() == 3
+        assert await stored_floor(pool) > await id_of(pool, head)
+        await enqueue(pool, topic, range(40, 44))  # above the floor, not yet published
+        assert await both() == (3 + 4, 1)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {outbox._BACKLOG}"))
+        assert "Scan on outbox_pkey" in plan or "Scan using outbox_pkey on outbox " in plan, plan
+        assert "Index Cond: (id >" in plan and "Seq Scan on outbox " not in plan, plan
+        (parked,) = await outbox.parked(pool)
+        assert parked.waiting_behind == 2
+        assert await outbox.release(pool, [parked.id]) == 1
+        assert await both() == (3 + 4, 0)
+        await drain(relay)
+        assert await both() == (0, 0)
+    finally:
         await producer.stop()
