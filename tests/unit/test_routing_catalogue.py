@@ -10,12 +10,13 @@ catalogue, must publish the same events and take the same slots.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import TypeAdapter
 
 from contracts import events
 from services.routing import catalogue as catalogue_module
@@ -261,3 +262,72 @@ def test_gap_observations_are_what_they_were(scenario):  # type: ignore[no-untyp
         decision = domain.decide(candidate, openings, NOW)
         got = [e.model_dump(mode="json") for e in domain.gap_observations(candidate, decision)]
         assert got == gap_observations_as_before(candidate, decision)
+
+
+# --- the seventh session's shortcuts: times in any zone, a partner held out, nearest per key ---
+
+TIMES = [NOW - timedelta(days=1), NOW, NOW + timedelta(days=1), NOW + timedelta(days=2), NOW + timedelta(days=8)]
+ZONES = [UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=9, minutes=30))]
+
+
+def as_an_event_time(moment: datetime) -> datetime:
+    """The instant as an envelope's time is read (pydantic's own UTC object, not datetime.UTC)."""
+    return TypeAdapter(datetime).validate_json(f'"{moment.astimezone(UTC).isoformat()}"')
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios(), st.data())
+def test_decisions_at_times_in_any_zone_are_decide_s(scenario, data):  # type: ignore[no-untyped-def]
+    """Each referral decided at its own time, before, across and after the openings' holds,
+    with the postings' times and the decisions' in other zone objects than datetime.UTC:
+    `decide_in` compares instants as `decide` does, and a partner found held out of every
+    fitting opening (`Catalogue.blocked`) is held out again only while that is still true."""
+    openings, people = scenario
+    zone = data.draw(st.sampled_from(ZONES))
+    openings = [dataclasses.replace(o, posted_at=o.posted_at.astimezone(zone)) for o in openings]
+    times = data.draw(st.lists(st.sampled_from(TIMES), min_size=len(people), max_size=len(people)))
+    tables = {o.opening_id: o for o in openings}
+    catalogue = Catalogue(Index({o.opening_id: dataclasses.replace(o, remaining=0, taken_by={}) for o in openings}),
+                          {o.opening_id: (o.remaining, o.taken_by) for o in openings})
+    for candidate, at in zip(people, times, strict=True):
+        expected = reference(tables, candidate, at)
+        got = decide_in(catalogue, candidate, as_an_event_time(at))
+        assert published(candidate, got) == published(candidate, expected)
+    assert {i: catalogue.remaining[i] for i in tables} == {i: o.remaining for i, o in tables.items()}
+
+
+def test_a_partner_held_out_is_judged_again_once_a_hold_ends_or_a_slot_is_taken():
+    young = Opening("a", "e1", "t", SOCS[0], frozenset({"python"}), frozenset(), 2, 4, posted_at=NOW,
+                    taken_by={"p1": 2})
+    catalogue = Catalogue(Index({"a": young}), {"a": (2, {"p1": 2})})
+    held_out = "the openings that fit are held for other partners' candidates for now (fair share)"
+    assert decide_in(catalogue, Candidate("r1", frozenset({"python"}), partner_id="p1"), NOW).reason == held_out
+    assert catalogue.blocked  # what the next referral of the profile reads
+    assert decide_in(catalogue, Candidate("r2", frozenset({"python"}), partner_id="p1"), NOW).reason == held_out
+    after_hold = NOW + domain.FAIR_SHARE_HOLD
+    assert isinstance(decide_in(catalogue, Candidate("r3", frozenset({"python"}), partner_id="p1"), after_hold), Routed)
+    assert isinstance(decide_in(catalogue, Candidate("r4", frozenset({"python"}), partner_id="p2"), NOW), Routed)
+    # The last slot is gone: full now, not held.
+    assert decide_in(catalogue, Candidate("r5", frozenset({"python"}), partner_id="p1"), NOW).reason == (
+        "openings that fit are full")
+
+
+@settings(max_examples=40, deadline=None)
+@given(scenarios(), st.integers(1, 4), st.data())
+def test_profiles_that_share_their_nearest_openings_decide_as_decide_does(scenario, batches, data):  # type: ignore[no-untyped-def]
+    """Referrals whose profiles differ only in location and in skills no opening requires share
+    one search for their nearest openings (`nearest_key`), kept across batches: still `decide`."""
+    openings, people = scenario
+    other = st.tuples(st.sampled_from(PLACES), st.frozensets(st.sampled_from(["welding", "forklift"]), max_size=2))
+    variants = data.draw(st.lists(other, min_size=len(people), max_size=len(people)))
+    people = [dataclasses.replace(c, location=place, skills=c.skills | more)
+              for c, (place, more) in zip(people, variants, strict=True)]
+    tables = {o.opening_id: o for o in openings}
+    index = Index({o.opening_id: dataclasses.replace(o, remaining=0, taken_by={}) for o in openings})
+    size = max(1, len(people) // batches)
+    for start in range(0, len(people), size):
+        catalogue = Catalogue.of(index, {i: o.remaining for i, o in tables.items()},
+                                 {i: o.taken_by for i, o in tables.items() if o.taken_by})
+        for candidate in people[start:start + size]:
+            expected = reference(tables, candidate, NOW)
+            assert published(candidate, decide_in(catalogue, candidate, NOW)) == published(candidate, expected)
