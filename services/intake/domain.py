@@ -394,12 +394,21 @@ def refused(referral: ReferralIn | Profile, now: datetime) -> list[dict[str, Any
 
 def unpublishable(referral: ReferralIn | Profile) -> list[dict[str, Any]]:
     """Why the referral (or a profile change) cannot be published or stored: pydantic-shaped
-    errors (`loc`, `msg`, `type`) located in the referral, empty when it can."""
+    errors (`loc`, `msg`, `type`) located in the referral, empty when it can.
+
+    `referral` as its validation made it (`validate_referral`, or the API's validation of
+    the body): its credentials and training are instances of the contract's own models
+    (`events.Credential`, `events.Training`), made by that validation, so their fields
+    were checked by the contract then and only their number is checked here (validating
+    them again could refuse nothing: tests/unit/test_intake_contract_check.py). An
+    instance of those models is taken as it is, as the event's own constructor takes it;
+    values of any other kind are checked field by field."""
     found: list[dict[str, Any]] = []
     values: dict[str, Any] = {}
     checked: list[tuple[str, Any] | None] = []
+    fields = referral.__dict__  # a model's fields; getattr of one a Profile lacks is pydantic's slow miss
     for name in _PUBLISHED:
-        value = getattr(referral, name, None)
+        value = fields.get(name)
         if value is None:  # not in this kind of change, or left as it is
             continue
         key = _published_key(name, value)
@@ -408,8 +417,10 @@ def unpublishable(referral: ReferralIn | Profile) -> list[dict[str, Any]]:
         checked.append(key)
         if name == "skills":
             value = [{"id": None, "text": text} for text in value]
+        elif key is not None and key[0] in _VALIDATED:
+            pass  # the contract's instances: pydantic takes them as they are and counts them
         elif name in ("credentials", "training"):
-            # Dumped, so the contract's bounds are checked again (instances would be trusted).
+            # Dumped, so the contract's bounds are checked (instances would be trusted).
             value = [c.model_dump() for c in value] if isinstance(value, list) else value.model_dump()
         values[name] = value
     bad = [] if _storable(referral) else list(_bad_characters(referral.model_dump(), ()))
@@ -447,8 +458,12 @@ def _published_key(name: str, value: Any) -> tuple[str, Any] | None:
         if name == "skills":
             key: Any = tuple(value)
         elif name == "credentials":
+            if type(value) is list and all(type(c) is events.Credential for c in value):
+                return (_CREDENTIALS_VALIDATED, len(value))  # the contract checks only how many
             key = tuple((type(c), tuple(c.__dict__.items())) for c in value)
         elif name == "training":
+            if type(value) is events.Training:
+                return (_TRAINING_VALIDATED, None)  # nothing left for the contract to check
             key = (type(value), tuple(value.__dict__.items()))
         else:
             key = value
@@ -456,6 +471,13 @@ def _published_key(name: str, value: Any) -> tuple[str, Any] | None:
     except (TypeError, AttributeError):
         return None
     return (name, key)
+
+
+# Keys of credentials and training that are the contract's own model instances (see
+# `unpublishable`): validated as they are, by their number.
+_CREDENTIALS_VALIDATED = "credentials:instances"
+_TRAINING_VALIDATED = "training:instance"
+_VALIDATED = (_CREDENTIALS_VALIDATED, _TRAINING_VALIDATED)
 
 
 BAD_CHARACTER = "contains a character that cannot be stored (a control character, or an unpaired surrogate)"
@@ -469,12 +491,13 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 def _storable(referral: BaseModel) -> bool:
     """The fast answer for the usual case: serialized in one go, no escaped control character."""
     try:
-        text = referral.model_dump_json()
+        # `model_dump_json`'s bytes, without its per-call arguments and decoding.
+        text = type(referral).__pydantic_serializer__.to_json(referral)
     except ValueError:  # pydantic-core cannot serialize a lone surrogate
         return False
     # JSON writes a control character as \u00XX, or \b and \f (a backslash the partner
     # typed is written \\ and only costs the slow look).
-    return not ("\\u00" in text or "\\b" in text or "\\f" in text)
+    return not (b"\\u00" in text or b"\\b" in text or b"\\f" in text)
 
 
 def _bad_characters(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
