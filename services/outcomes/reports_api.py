@@ -1,7 +1,8 @@
 """The reports over HTTP: JSON, CSV exports and a human-readable HTML page.
 
 Operators get the whole coalition; a partner gets the same reports over its own referrals.
-Transparency tables suppress small cells whoever asks (docs/reports.md). The time a report
+Transparency tables suppress small cells whoever asks; a partner's funnel is suppressed by
+groups (docs/reports.md). The time a report
 is generated at comes from the service's clock and the vault from its dependencies
 (`plumbing.context.Deps`), as the handlers get them.
 """
@@ -84,8 +85,11 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
     except ValueError as exc:  # the operator's setting, not the caller's request
         raise problems.Problem(500, "misconfigured", "The good-job rule's settings are not valid", str(exc)[:500]) from exc
     # A partner's wage growth: medians over more people than the suppression threshold only
-    # (its timeline shows check-in wages as bands, never the figure).
-    report_settings = ReportSettings(policy, period, as_of, growth_min_wages=THRESHOLD + 1 if partner else 1)
+    # (its timeline shows check-in wages as bands, never the figure); its funnel's grouped
+    # tables suppressed like every grouped table a non-operator reads (docs/reports.md,
+    # "Funnel suppression").
+    report_settings = ReportSettings(policy, period, as_of, growth_min_wages=THRESHOLD + 1 if partner else 1,
+                                     suppress_funnel=partner is not None)
     built = build_reports(records, gaps, await store.opening_records(pool), report_settings)
     return built, (f"partner {partner}" if partner else "all partners")
 

@@ -3,9 +3,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from services.outcomes import pipeline
+from services.outcomes.records import FUNNEL as FUNNEL_STAGES
 from services.outcomes.records import Conversion, Placement, ReferralRecord
-from services.outcomes.reports.funnel import detailed_soc, funnel, funnels, period_of
+from services.outcomes.reports.funnel import SMALL_GROUPS, detailed_soc, funnel, funnels, lines_of, period_of
 
 pytestmark = pytest.mark.unit
 
@@ -138,3 +142,129 @@ def test_conversions_of_work_based_learning_by_the_kind_placed_in():
     groups = {g["group"]: g["conversions"] for g in funnel(records, "employment_type")["groups"]}
     assert (groups["internship"]["converted"], groups["internship"]["work_based_learning"]) == (1, 2)
     assert (groups["apprenticeship"]["to_part_time"], groups["full_time"]["converted"]) == (1, 0)
+
+
+# --- Outcomes, people and group suppression (docs/pipeline.md, docs/reports.md) ----------------
+
+STAGE_OF = {"placed": "placed", "in_progress": "acknowledged", "pending": "referred", "declined": "routed",
+            "not_matched_after_decline": "routed", "not_matched_never_routed": "referred", "withdrawn": "referred",
+            "offer_declined": "offered"}
+
+
+def projected(n, outcome, program="Bootcamp", person=None, employer="E1", declined_by=(), details=()):
+    """A record as the projection leaves it: its outcome, flags and person set."""
+    furthest = FUNNEL_STAGES.index(STAGE_OF[outcome])
+    offsets = {s: i for i, s in enumerate(FUNNEL_STAGES[1:furthest + 1], 1)}
+    r = rec(f"r{n}", "A", "2024-01-10", offsets, "15-1252.00", employer, program)
+    flags = pipeline.flags(outcome, employer, declined_by, details)
+    return replace(r, outcome=outcome, declined_by=tuple(declined_by), flags=flags, person_key=person or f"c{n}")
+
+
+def test_lines_give_referrals_and_people_for_every_definition():
+    """Two referrals of one person (declined at E1, placed at E2) and a third referral: the
+    outcomes add up to referred on both sides, the person's outcome is the best of theirs."""
+    records = [projected(1, "not_matched_after_decline", person="p", employer="E1", declined_by=("E1",)),
+               projected(2, "placed", person="p", employer="E2", details=("retained_90_days",)),
+               projected(3, "pending")]
+    total = funnel(records)["total"]
+    lines = {(x["section"], x["line"]): (x["referrals"], x["people"]) for x in lines_of(total)}
+    assert sum(n for (section, _), (n, _) in lines.items() if section == "outcome") == lines[("stage", "referred")][0] == 3
+    assert sum(p for (section, _), (_, p) in lines.items() if section == "outcome") == lines[("stage", "referred")][1] == 2
+    assert lines[("outcome", "placed")] == (1, 1) and lines[("outcome", "not_matched_after_decline")] == (1, 0)
+    assert lines[("placed", "retained_90_days")] == (1, 1)
+    assert lines[("flag", "declined_at_least_once")] == (1, 1)
+    assert lines[("flag", "declined_then_placed")] == (0, None)  # a line of referrals only
+    assert lines[("flag", "declined_then_placed_elsewhere")] == (None, 1)  # of people only
+    assert all("docs/pipeline.md#" in x["definition"] for x in lines_of(total))
+    assert [x["line"] for x in lines_of(total) if x["section"] == "stage"] == list(FUNNEL_STAGES)
+
+
+def _programs(sizes: dict[str, int], person_per_referral: bool = True) -> list:
+    records, n = [], 0
+    for program, size in sizes.items():
+        for i in range(size):
+            n += 1
+            outcome = ("placed", "in_progress", "declined", "pending")[n % 4]
+            records.append(projected(n, outcome, program, person=None if person_per_referral else f"{program}-p{i % 2}",
+                                     declined_by=("E9",) if outcome == "declined" else ()))
+    return records
+
+
+def _lines(summary: dict) -> dict:
+    return {(x["section"], x["line"]): (x["referrals"], x["people"]) for x in lines_of(summary)}
+
+
+def test_without_a_threshold_nothing_is_suppressed():
+    groups = funnel(_programs({"Big": 30, "Tiny": 2}), "program")["groups"]
+    assert [(g["group"], g["suppressed"], g["records"]) for g in groups] == [("Big", False, 30), ("Tiny", False, 2)]
+
+
+def test_small_groups_are_combined_never_named_and_the_rows_add_up_to_the_total():
+    records = _programs({"Big": 30, "Mid": 15, "Tiny": 2, "Small": 9})
+    f = funnel(records, "program", threshold=10)
+    groups = {g["group"]: g for g in f["groups"]}
+    assert set(groups) == {"Big", "Mid", SMALL_GROUPS}  # "Tiny" and "Small" not named
+    assert groups[SMALL_GROUPS]["records"] == 11 and not groups[SMALL_GROUPS]["suppressed"]
+    for key, (referrals, _) in _lines(f["total"]).items():
+        if referrals is not None:  # every referral line: the shown rows add up to the total
+            assert sum(_lines(g)[key][0] for g in groups.values()) == referrals, key
+    for g in groups.values():  # outcomes add up to referred, for referrals and for people
+        lines = _lines(g)
+        for side in (0, 1):
+            assert sum(v[side] for k, v in lines.items() if k[0] == "outcome") == lines[("stage", "referred")][side]
+
+
+def test_a_combined_row_of_ten_people_or_fewer_takes_the_smallest_larger_group():
+    """Tiny (3) alone would be pinned by total - published: the smallest published group
+    (Mid, 12) joins it, so the combined row is 15 and Mid is not named either."""
+    f = funnel(_programs({"Big": 30, "Mid": 12, "Tiny": 3}), "program", threshold=10)
+    assert [(g["group"], g["records"]) for g in f["groups"]] == [("Big", 30), (SMALL_GROUPS, 15)]
+
+
+def test_groups_count_people_not_referrals():
+    """Twelve referrals of two people are a group of two: combined, and suppressed whole with
+    the total when nothing else is there."""
+    records = _programs({"Repeat": 12}, person_per_referral=False)
+    f = funnel(records, "program", threshold=10)
+    assert [g["group"] for g in f["groups"]] == [SMALL_GROUPS]
+    combined, total = f["groups"][0], f["total"]
+    for summary in (combined, total):
+        assert summary["suppressed"] and summary["records"] is None
+        assert all(v == (None, None) for v in _lines(summary).values())
+        assert all(s["count"] is None and s["conversion_from_referred"] is None for s in summary["stages"])
+        assert all(m["records"] is None and m["median_days"] is None for m in summary["median_days"])
+        assert set(summary["conversions"].values()) == {None}
+
+
+def test_median_days_only_over_more_records_than_the_threshold():
+    records = _programs({"Big": 30})
+    days = {(m["from"], m["to"]): m for m in funnel(records, threshold=10)["total"]["median_days"]}
+    placed = sum(1 for r in records if r.outcome == "placed")
+    assert placed <= 10 and days[("referred", "placed")] == {"from": "referred", "to": "placed", "records": placed,
+                                                             "median_days": None}
+    assert days[("referred", "routed")]["records"] > 10 and days[("referred", "routed")]["median_days"] == 1.0
+    operator = {(m["from"], m["to"]): m for m in funnel(records)["total"]["median_days"]}
+    assert operator[("referred", "placed")]["median_days"] == 5.0
+
+
+@given(st.lists(st.tuples(st.sampled_from("ABCDEFG"), st.integers(0, 5), st.sampled_from(pipeline.OUTCOMES)),
+                max_size=60))
+@settings(max_examples=60, deadline=None)
+def test_every_published_group_counts_more_than_the_threshold(rows):
+    """Random programs, people and outcomes: a named group is more than 10 people; the combined
+    row is more than 10 people or suppressed with the total; the rows add up to the total."""
+    records = [projected(n, outcome, program, person=f"{program}{person}" if person else None)
+               for n, (program, person, outcome) in enumerate(rows)]
+    f = funnel(records, "program", threshold=10)
+    total = _lines(f["total"])
+    for g in f["groups"]:
+        if g["group"] != SMALL_GROUPS:
+            assert _lines(g)[("stage", "referred")][1] > 10
+        elif g["suppressed"]:
+            assert f["total"]["suppressed"] and len(f["groups"]) == 1
+        else:
+            assert _lines(g)[("stage", "referred")][1] > 10
+    if not f["total"]["suppressed"]:
+        for key, (referrals, _) in total.items():
+            if referrals is not None:
+                assert sum(_lines(g)[key][0] for g in f["groups"]) == referrals

@@ -1,5 +1,7 @@
 import csv
 import io
+import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -7,6 +9,8 @@ import pytest
 
 from services.outcomes.records import Demographics, GapRecord, OpeningRecord, Placement, ReferralRecord
 from services.outcomes.reports import GoodJobPolicy, ReportSettings, build_reports, to_csv, to_html
+from services.outcomes.reports.funnel import SMALL_GROUPS
+from services.outcomes.reports.render import SUPPRESSED_CSV, SUPPRESSED_HTML
 
 pytestmark = pytest.mark.unit
 
@@ -45,7 +49,8 @@ def test_build_reports_gives_every_report(reports):
 
 def test_csv_files_have_headers_and_rows(reports):
     files = to_csv(reports)
-    assert set(files) == {"funnel.csv", "funnel_days.csv", "conversions.csv", "good_jobs.csv", "wage_growth.csv",
+    assert set(files) == {"funnel.csv", "funnel_lines.csv", "funnel_days.csv", "conversions.csv", "good_jobs.csv",
+                          "wage_growth.csv",
                           "wioa.csv", "wioa_by_employment_type.csv", "skills_demanded.csv", "skills_missing.csv",
                           "transparency.csv"}
     converted = list(csv.DictReader(io.StringIO(files["conversions.csv"])))
@@ -66,9 +71,9 @@ def test_csv_files_have_headers_and_rows(reports):
     assert growth[2]["checkins"] == "0"
     funnel = list(csv.DictReader(io.StringIO(files["funnel.csv"])))
     assert list(funnel[0]) == ["dimension", "group", "stage", "count", "conversion_from_previous",
-                               "conversion_from_referred"]
+                               "conversion_from_referred", "people"]
     assert {"dimension": "total", "group": "all", "stage": "placed", "count": "14",
-            "conversion_from_previous": "1.0", "conversion_from_referred": "0.56"} in funnel
+            "conversion_from_previous": "1.0", "conversion_from_referred": "0.56", "people": "14"} in funnel
     wioa = list(csv.DictReader(io.StringIO(files["wioa.csv"])))
     assert wioa[0]["pirl_elements"] == "901 1602" and wioa[0]["denominator"] == "25"
     transparency = list(csv.DictReader(io.StringIO(files["transparency.csv"])))
@@ -115,3 +120,91 @@ def _number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --- The funnel's outcomes and people, and its suppression by groups ---------------------------
+
+FUNNEL_FILES = ("funnel.csv", "funnel_lines.csv", "conversions.csv", "funnel_days.csv")
+OUTCOME = {True: "placed", False: "not_matched_after_decline"}
+
+
+def projected(n, program, person, placed):
+    """`record` as the projection leaves it: outcome, flags, person (declined by E2 when not placed)."""
+    r = record(n, "P1", placed, "female")
+    declined = () if placed else ("E2",)
+    return replace(r, program=program, person_key=person, outcome=OUTCOME[placed], declined_by=declined,
+                   flags=("declined_at_least_once",) if declined else ())
+
+
+def funnel_rows(files, name="funnel_lines.csv"):
+    return list(csv.DictReader(io.StringIO(files[name])))
+
+
+def funnel_section(page: str) -> str:
+    return page[page.index('<section id="funnel">'):page.index('<section id="good-jobs">')]
+
+
+def test_funnel_lines_give_referrals_and_people_labelled_with_definitions():
+    """30 referrals of 20 people (10 referred twice): outcomes add up to referred on each side."""
+    records = [projected(n, "Bootcamp", f"c{n % 20}", n < 12) for n in range(30)]
+    reports = build_reports(records, [], [], SETTINGS)
+    rows = [r for r in funnel_rows(to_csv(reports)) if r["dimension"] == "total"]
+    assert list(rows[0]) == ["dimension", "group", "section", "line", "referrals", "people", "definition"]
+    line = {(r["section"], r["line"]): r for r in rows}
+    assert (line[("stage", "referred")]["referrals"], line[("stage", "referred")]["people"]) == ("30", "20")
+    outcomes = [r for r in rows if r["section"] == "outcome"]
+    assert sum(int(r["referrals"]) for r in outcomes) == 30 and sum(int(r["people"]) for r in outcomes) == 20
+    assert (line[("outcome", "placed")]["referrals"], line[("outcome", "placed")]["people"]) == ("12", "12")
+    assert line[("outcome", "not_matched_after_decline")]["people"] == "8"  # a person's best outcome counts
+    assert (line[("flag", "declined_at_least_once")]["referrals"], line[("flag", "declined_at_least_once")]["people"]
+            ) == ("18", "18")
+    assert line[("flag", "declined_then_placed_elsewhere")]["referrals"] == ""  # a line of people only
+    assert line[("flag", "declined_then_placed_elsewhere")]["people"] == "10"
+    assert {r["section"] for r in rows} == {"stage", "interviews_recorded", "outcome", "placed", "flag"}
+    assert all("docs/pipeline.md#" in r["definition"] for r in rows)
+    section = funnel_section(to_html(reports, "t", "2024-04-02", "all partners"))
+    for text in ("docs/pipeline.md", "Where each referral stands now", "of which retained 90 days",
+                 "declined then placed elsewhere", "referrals / people", "<th scope=\"col\">people</th>",
+                 "Funnel by program"):
+        assert text in section, text
+    assert re.search(r'<th scope="row">placed</th><td>12</td><td>12</td>', section)
+    assert SUPPRESSED_HTML not in section
+
+
+def test_a_suppressed_funnel_stays_suppressed_in_csv_and_html():
+    """A non-operator's report of 6 people: every funnel figure is suppressed in every file and in
+    the page; the operator's report of the same records shows them."""
+    records = [projected(n, "Bootcamp", f"c{n}", n < 2) for n in range(6)]
+    partner = build_reports(records, [], [], replace(SETTINGS, suppress_funnel=True))
+    files = to_csv(partner)
+    figures = {"funnel.csv": ("count", "conversion_from_previous", "conversion_from_referred", "people"),
+               "funnel_lines.csv": ("referrals", "people"), "funnel_days.csv": ("records", "median_days"),
+               "conversions.csv": ("work_based_learning", "converted", "conversion_rate")}
+    for name, columns in figures.items():
+        rows = funnel_rows(files, name)
+        assert rows and {r[c] for r in rows for c in columns} == {SUPPRESSED_CSV}, name
+        assert {r["group"] for r in rows} == {"all", SMALL_GROUPS}  # no group named
+    section = funnel_section(to_html(partner, "t", "2024-04-02", "partner P1"))
+    cells = re.findall(r"<td>([^<]*)</td>", section)
+    assert SUPPRESSED_HTML in cells and not [c for c in cells if c.isdigit() or "/" in c.replace("docs/", "")]
+    assert "<svg" not in section and 'id="funnel-suppression"' in section
+    operator = to_csv(build_reports(records, [], [], SETTINGS))
+    assert SUPPRESSED_CSV not in operator["funnel_lines.csv"] and "Bootcamp" in operator["funnel_lines.csv"]
+
+
+def test_small_groups_are_combined_in_csv_and_html_and_rows_add_up():
+    """Big (15 people) is named; Tiny (3) joins Mid (12) in the combined row, neither named."""
+    records = [projected(n, program, f"{program}{n}", n % 3 == 0)
+               for n, program in enumerate(["Big"] * 15 + ["Mid"] * 12 + ["Tiny"] * 3)]
+    partner = build_reports(records, [], [], replace(SETTINGS, suppress_funnel=True))
+    files = to_csv(partner)
+    program = [r for r in funnel_rows(files) if r["dimension"] == "program"]
+    assert {r["group"] for r in program} == {"Big", SMALL_GROUPS}
+    referred = {r["group"]: int(r["referrals"]) for r in program if r["line"] == "referred"}
+    assert referred == {"Big": 15, SMALL_GROUPS: 15}
+    for group in referred:
+        assert sum(int(r["referrals"]) for r in program if r["group"] == group and r["section"] == "outcome") == 15
+    section = funnel_section(to_html(partner, "t", "2024-04-02", "partner P1"))
+    assert "Tiny" not in section and "Mid" not in section and SMALL_GROUPS in section
+    assert not [f for f in FUNNEL_FILES if "Tiny" in files[f] or "Mid" in files[f]]
+    assert "Tiny" in to_csv(build_reports(records, [], [], SETTINGS))["funnel.csv"]

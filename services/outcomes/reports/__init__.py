@@ -36,6 +36,9 @@ class ReportSettings:
     # Wage growth's medians (check-in and conversion wages) only over at least this many
     # people: 1 for operators; a partner's report sets it above the suppression threshold.
     growth_min_wages: int = 1
+    # The funnel's groups suppressed (groups of `suppression_threshold` people or fewer
+    # combined, docs/reports.md): for reports a non-operator reads; operators see every record.
+    suppress_funnel: bool = False
 
 
 def build_reports(
@@ -46,7 +49,8 @@ def build_reports(
 ) -> dict:
     records = list(records)
     return {
-        "funnel": funnels(records, settings.period),
+        "funnel": funnels(records, settings.period,
+                          settings.suppression_threshold if settings.suppress_funnel else None),
         "good_jobs": good_jobs(records, settings.good_jobs, settings.growth_min_wages),
         "wioa": indicators(records, settings.as_of),
         "skills_gap": skills_gap(gaps, openings, settings.top_skills),

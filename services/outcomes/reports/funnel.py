@@ -24,12 +24,22 @@ micro-internship or apprenticeship), how many were converted into a full-time or
 at the same employer (placement.converted), to which kind, and the rate. By employment type,
 they count in the group of the kind they were placed in (an intern converted to full time is
 in "internship"). A hire at another employer after an internship is not counted here yet.
+
+Suppression (`threshold`, set for reports a non-operator reads; docs/reports.md, "Funnel
+suppression"): the unit is the group, not the cell. A group of a dimension is published only
+if it counts more than `threshold` people; the smaller groups are combined into one row
+(SMALL_GROUPS, never named one by one), and while that row counts `threshold` people or fewer
+the smallest published group joins it. What is left of the combined row at `threshold` people
+or fewer (and the total, when it is that small) is suppressed: every count None and
+`suppressed` true. Median days are given only over more than `threshold` records (the count of
+records still given), as the wage growth's medians in a partner's report.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from contracts.events import CONVERTS_FROM, EmploymentKind
 from services.outcomes import pipeline
@@ -42,6 +52,65 @@ WORK_BASED_LEARNING = tuple(kind.value for kind in EmploymentKind if kind in CON
 DIMENSIONS = ("partner", "employer", "program", "occupation", "occupation_detailed", "period", "employment_type")
 NOT_PLACED = "(not placed)"  # the employment_type group of records without a placement
 SPANS = tuple(zip(FUNNEL, FUNNEL[1:], strict=False)) + (("referred", "placed"),)
+# The row of a suppressed report's groups that count `threshold` people or fewer, combined.
+SMALL_GROUPS = "(smaller groups combined)"
+
+# Every line the funnel prints, with a short definition and where docs/pipeline.md gives it in
+# full: (section, line, definition). The rendered CSV and HTML carry them.
+PIPELINE = "docs/pipeline.md"
+_STAGES_DOC = f"{PIPELINE}#stages-cumulative"
+_OUTCOMES_DOC = f"{PIPELINE}#outcomes-exclusive"
+STAGE_DEFINITIONS = {
+    "referred": "every referral the ledger knows",
+    "routed": "routed to an employer at any attempt, or any employer acted on it",
+    "acknowledged": "acknowledged, interviewed, offered or placed",
+    "interviewed": "an interview recorded, or a later stage reached",
+    "offered": "an offer (or its refusal), or placed",
+    "placed": "a placement, conversion, retention check-in or separation",
+    "retained_90_days": "a check-in at 90 days or later said still employed",
+}
+OUTCOME_DEFINITIONS = {
+    "placed": "hired, whatever happened after",
+    "in_progress": "with an employer now: in review, interviewing or offered",
+    "pending": "waits for its first routing decision",
+    "offer_declined": "the candidate turned the current employer's offer down",
+    "declined": "the current employer declined it and no new routing decision followed",
+    "not_matched_after_decline": "no opening fits it now; an employer had it before",
+    "not_matched_never_routed": "no opening has fitted it yet; no employer ever had it",
+    "withdrawn": "withdrawn by the partner (or erased) before any hire",
+}
+PLACED_DEFINITIONS = {
+    "retained_90_days": "of the placed: still employed at a check-in at 90 days or later",
+    "retained_180_days": "of the placed: still employed at a check-in of the hire's employer at 180 days or later",
+    "separated": "of the placed: a separation, or a check-in saying no longer employed",
+}
+FLAG_DEFINITIONS = {
+    pipeline.DECLINED_AT_LEAST_ONCE: "some employer declined it (a person: one of their referrals), at any attempt",
+    pipeline.DECLINED_THEN_PLACED: "referrals: declined by one employer, placed by another",
+    pipeline.DECLINED_THEN_PLACED_ELSEWHERE: "people: one employer declined them, another placed them",
+}
+
+
+def lines_of(summary: dict) -> list[dict[str, Any]]:
+    """Every line of a group's summary, in order, as (section, line, referrals, people,
+    definition) rows: the stages, interviews recorded, the exclusive outcomes, placed's
+    sub-lines, the flags. A line that exists for one side only has None on the other (as every
+    count of a suppressed summary)."""
+    refs, people = summary["referrals"], summary["people"]
+    out = [{"section": "stage", "line": s, "referrals": refs["stages"][s], "people": people["stages"][s],
+            "definition": f"{STAGE_DEFINITIONS[s]} ({_STAGES_DOC})"} for s in FUNNEL]
+    out.append({"section": "interviews_recorded", "line": pipeline.INTERVIEWS_RECORDED,
+                "referrals": refs[pipeline.INTERVIEWS_RECORDED], "people": people[pipeline.INTERVIEWS_RECORDED],
+                "definition": f"an interview actually recorded (at most interviewed; {_STAGES_DOC})"})
+    out += [{"section": "outcome", "line": o, "referrals": refs["outcomes"][o], "people": people["outcomes"][o],
+             "definition": f"{OUTCOME_DEFINITIONS[o]} ({_OUTCOMES_DOC})"}
+            for o in pipeline.OUTCOMES]
+    out += [{"section": "placed", "line": d, "referrals": refs["placed"][d], "people": people["placed"][d],
+             "definition": f"{PLACED_DEFINITIONS[d]} ({_OUTCOMES_DOC})"} for d in pipeline.PLACED_DETAILS]
+    for flag in dict.fromkeys(pipeline.REFERRAL_FLAGS + pipeline.PEOPLE_FLAGS):
+        out.append({"section": "flag", "line": flag, "referrals": refs["flags"].get(flag),
+                    "people": people["flags"].get(flag), "definition": f"{FLAG_DEFINITIONS[flag]} ({_OUTCOMES_DOC})"})
+    return out
 
 
 def detailed_soc(code: str | None) -> str | None:
@@ -81,9 +150,27 @@ def reached_at(record: ReferralRecord, stage: str):
     return record.reached.get(stage)
 
 
-def summarize(records: Iterable[ReferralRecord]) -> dict:
-    """One group's funnel: counts, conversions and median days."""
+def people_of(records: Iterable[ReferralRecord]) -> int:
+    """How many people (`pipeline.of_record`'s person_key) the records are about."""
+    return len({r.person_key or f"referral:{r.referral_id}" for r in records})
+
+
+def _blank(value: Any) -> Any:
+    """The same shape with every count, rate and median None (labels kept)."""
+    if isinstance(value, dict):
+        return {k: v if k in ("stage", "from", "to") else _blank(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blank(v) for v in value]
+    return None
+
+
+def summarize(records: Iterable[ReferralRecord], threshold: int | None = None) -> dict:
+    """One group's funnel: counts, conversions and median days. With a `threshold` (a
+    suppressed report): suppressed whole when it counts 1 to `threshold` people, and median days
+    only over more than `threshold` records."""
     records = list(records)
+    if threshold is not None and 1 <= people_of(records) <= threshold:
+        return {**_blank(summarize(records)), "suppressed": True}
     lines = pipeline.summarize(pipeline.of_record(r) for r in records)
     counts = lines["referrals"]["stages"]
     stages = []
@@ -102,8 +189,10 @@ def summarize(records: Iterable[ReferralRecord]) -> dict:
             for r in records
             if reached_at(r, earlier) is not None and reached_at(r, later) is not None
         ]
-        durations.append({"from": earlier, "to": later, "records": len(days), "median_days": median_days(days)})
-    return {"records": len(records), "stages": stages,
+        shown = threshold is None or len(days) > threshold
+        durations.append({"from": earlier, "to": later, "records": len(days),
+                          "median_days": median_days(days) if shown else None})
+    return {"suppressed": False, "records": len(records), "stages": stages,
             "interviews_recorded": lines["referrals"][pipeline.INTERVIEWS_RECORDED], "median_days": durations,
             "conversions": conversions(records), "referrals": lines["referrals"], "people": lines["people"]}
 
@@ -121,28 +210,47 @@ def conversions(records: list[ReferralRecord]) -> dict:
     }
 
 
-def funnel(records: Iterable[ReferralRecord], by: str | None = None, period: str = "month") -> dict:
-    """The funnel in total, or grouped by one of DIMENSIONS (groups sorted by label)."""
+def funnel(records: Iterable[ReferralRecord], by: str | None = None, period: str = "month",
+           threshold: int | None = None) -> dict:
+    """The funnel in total, or grouped by one of DIMENSIONS (groups sorted by label). With a
+    `threshold`, suppressed by groups (the module's docstring): the groups of more than
+    `threshold` people, then SMALL_GROUPS if there were smaller ones."""
     records = list(records)
     if by is None:
-        return {"dimension": None, "groups": [], "total": summarize(records)}
+        return {"dimension": None, "groups": [], "total": summarize(records, threshold)}
     key = key_of(by, period)
     groups: dict[str, list[ReferralRecord]] = defaultdict(list)
     for r in records:
         groups[key(r)].append(r)
+    combined: list[ReferralRecord] = []
+    if threshold is not None:
+        people = {g: people_of(rs) for g, rs in groups.items()}
+        small = [g for g in groups if people[g] <= threshold]
+        larger = sorted((g for g in groups if g not in small), key=lambda g: (people[g], g))
+        # The combined row is the total less the published groups: it must itself be more than
+        # `threshold` people, or suppressed (only when it is every group: then so is the total).
+        combined = [r for g in small for r in groups[g]]
+        while combined and people_of(combined) <= threshold and larger:
+            combined += groups[larger.pop(0)]
+        groups = {g: groups[g] for g in larger}
+    shown = [{"group": g, **summarize(groups[g], threshold)} for g in sorted(groups)]
+    if combined:
+        shown.append({"group": SMALL_GROUPS, **summarize(combined, threshold)})
     return {
         "dimension": by,
         "period": period if by == "period" else None,
-        "groups": [{"group": g, **summarize(groups[g])} for g in sorted(groups)],
-        "total": summarize(records),
+        "groups": shown,
+        "total": summarize(records, threshold),
     }
 
 
-def funnels(records: Iterable[ReferralRecord], period: str = "month") -> dict:
-    """The totals and the funnel by every dimension."""
+def funnels(records: Iterable[ReferralRecord], period: str = "month", threshold: int | None = None) -> dict:
+    """The totals and the funnel by every dimension (suppressed by groups with a `threshold`)."""
     records = list(records)
     return {
-        "total": summarize(records),
-        "by": {dimension: funnel(records, dimension, period)["groups"] for dimension in DIMENSIONS},
+        "total": summarize(records, threshold),
+        "by": {dimension: funnel(records, dimension, period, threshold)["groups"] for dimension in DIMENSIONS},
         "period": period,
+        "suppression_threshold": threshold,
+        "definitions": PIPELINE,
     }

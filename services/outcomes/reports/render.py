@@ -3,7 +3,13 @@
 The HTML page has no external assets and no script: inline SVG bar charts (each with a text
 title and the figures also in a table), semantic tables with captions and header cells, and
 every text from the data escaped. Suppressed cells show "—" for every kind of suppression
-(a reader must not tell a small count from a cell suppressed to protect it).
+(a reader must not tell a small count from a cell suppressed to protect it); in CSV they read
+`suppressed`. A suppressed funnel group (`"suppressed": true`, every count None) shows the
+marker in every cell of its rows.
+
+The funnel gives referrals and people side by side, labelled, for every line docs/pipeline.md
+defines (`funnel.lines_of`), each with its short definition and the section of
+docs/pipeline.md that gives it in full.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import csv
 import io
 from html import escape
+
+from services.outcomes.reports.funnel import DIMENSIONS, PIPELINE, SMALL_GROUPS, lines_of
 
 SUPPRESSED_CSV = "suppressed"
 SUPPRESSED_HTML = "—"
@@ -45,6 +53,11 @@ def _funnel_groups(reports: dict):
             yield dimension, g["group"], g
 
 
+def _of(summary: dict, value, suppressed: str):
+    """A funnel figure of `summary`, or the marker when the summary is suppressed."""
+    return suppressed if summary.get("suppressed") else value
+
+
 def _count(cell: dict, suppressed: str):
     return suppressed if cell["suppressed"] else cell["count"]
 
@@ -66,18 +79,28 @@ def to_csv(reports: dict) -> dict[str, str]:
     """File name -> CSV text, one file per report table."""
     files = {}
     files["funnel.csv"] = _csv(
-        ["dimension", "group", "stage", "count", "conversion_from_previous", "conversion_from_referred"],
-        [[d, g, s["stage"], s["count"], s["conversion_from_previous"], s["conversion_from_referred"]]
+        ["dimension", "group", "stage", "count", "conversion_from_previous", "conversion_from_referred", "people"],
+        [[d, g, s["stage"], *(_of(summary, v, SUPPRESSED_CSV) for v in (
+            s["count"], s["conversion_from_previous"], s["conversion_from_referred"],
+            summary["people"]["stages"][s["stage"]]))]
          for d, g, summary in _funnel_groups(reports) for s in summary["stages"]],
+    )
+    files["funnel_lines.csv"] = _csv(
+        ["dimension", "group", "section", "line", "referrals", "people", "definition"],
+        [[d, g, line["section"], line["line"], _of(summary, line["referrals"], SUPPRESSED_CSV),
+          _of(summary, line["people"], SUPPRESSED_CSV), line["definition"]]
+         for d, g, summary in _funnel_groups(reports) for line in lines_of(summary)],
     )
     files["conversions.csv"] = _csv(
         ["dimension", "group", "work_based_learning", "converted", "to_full_time", "to_part_time", "conversion_rate"],
-        [[d, g, c["work_based_learning"], c["converted"], c["to_full_time"], c["to_part_time"], c["conversion_rate"]]
+        [[d, g, *(_of(summary, c[k], SUPPRESSED_CSV) for k in (
+            "work_based_learning", "converted", "to_full_time", "to_part_time", "conversion_rate"))]
          for d, g, summary in _funnel_groups(reports) for c in [summary["conversions"]]],
     )
     files["funnel_days.csv"] = _csv(
         ["dimension", "group", "from_stage", "to_stage", "records", "median_days"],
-        [[d, g, m["from"], m["to"], m["records"], m["median_days"]]
+        [[d, g, m["from"], m["to"], _of(summary, m["records"], SUPPRESSED_CSV),
+          _of(summary, m["median_days"], SUPPRESSED_CSV)]
          for d, g, summary in _funnel_groups(reports) for m in summary["median_days"]],
     )
     gj = reports["good_jobs"]
@@ -180,25 +203,95 @@ def _table(caption: str, header: list[str], rows: list[list], row_headers: bool 
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
+def _pair(summary: dict, referrals, people) -> str:
+    """A cell of a grouped funnel table: referrals / people, or the marker when suppressed."""
+    return SUPPRESSED_HTML if summary.get("suppressed") else f"{referrals} / {people}"
+
+
+def _funnel_by(dimension: str, groups: list[dict]) -> str:
+    name = dimension.replace("_", " ")
+    stages = _table(f"Funnel by {name}: referrals / people at each stage (cumulative)",
+                    [name, *(s["stage"].replace("_", " ") for s in groups[0]["stages"])] if groups else [name],
+                    [[g["group"], *(_pair(g, s["count"], g["people"]["stages"][s["stage"]]) for s in g["stages"])]
+                     for g in groups])
+    outcomes = list(groups[0]["referrals"]["outcomes"]) if groups else []
+    exits = _table(f"Funnel by {name}: referrals / people by outcome (exclusive, adding up to referred) and declined"
+                   " at least once",
+                   [name, *(o.replace("_", " ") for o in outcomes), "declined at least once"] if groups else [name],
+                   [[g["group"], *(_pair(g, g["referrals"]["outcomes"][o], g["people"]["outcomes"][o]) for o in outcomes),
+                     _pair(g, g["referrals"]["flags"]["declined_at_least_once"],
+                           g["people"]["flags"]["declined_at_least_once"])]
+                    for g in groups])
+    return stages + exits
+
+
 def _funnel_section(f: dict) -> str:
-    stages = f["total"]["stages"]
-    chart = _bars("Funnel: referrals reaching each stage", [
+    total = f["total"]
+    stages = total["stages"]
+    mark = SUPPRESSED_HTML if total.get("suppressed") else None
+    intro = ('<p class="note">Every figure is defined in <code>' + PIPELINE + '</code>. <strong>Referrals</strong>'
+             " count each partner's referral once; <strong>people</strong> count a person once however many"
+             " referrals they have. Stages are <strong>cumulative</strong> (a referral at a later stage counts at"
+             " every earlier one, so no stage exceeds the one before it); outcomes are <strong>exclusive</strong>"
+             " (each referral has exactly one, where it stands now; they add up to referred); placed's sub-lines"
+             " and the decline flags are not exclusive.</p>")
+    if f.get("suppression_threshold") is not None:
+        intro += (f'<p class="note" id="funnel-suppression">{SUPPRESSED_HTML} marks a suppressed figure. A group is'
+                  f" shown only if it counts more than {f['suppression_threshold']} people; smaller groups are"
+                  f" combined into one row ({escape(SMALL_GROUPS)}), with the smallest other groups while it"
+                  f" counts {f['suppression_threshold']} people or fewer; a row (or total) that small is suppressed."
+                  f" Median days are given over more than {f['suppression_threshold']} records only.</p>")
+    chart = "" if mark else _bars("Funnel: referrals reaching each stage", [
         (s["stage"], s["count"], f"{s['count']}" + (f" ({_pct(s['conversion_from_previous'])} of previous)"
                                                      if s["conversion_from_previous"] is not None else ""))
         for s in stages])
-    table = _table("Funnel: counts and conversion", ["stage", "count", "from previous stage", "from referred"],
-                   [[s["stage"], s["count"], _pct(s["conversion_from_previous"]), _pct(s["conversion_from_referred"])]
-                    for s in stages])
+    lines = lines_of(total)
+    conversion = {s["stage"]: s for s in stages}
+    table = _table("Funnel: referrals and people at each stage (cumulative)",
+                   ["stage", "referrals", "from previous stage", "from referred", "people", "definition"],
+                   [[line["line"].replace("_", " "), mark or line["referrals"],
+                     (mark or _pct(conversion[line["line"]]["conversion_from_previous"]))
+                     if line["section"] == "stage" else "",
+                     (mark or _pct(conversion[line["line"]]["conversion_from_referred"]))
+                     if line["section"] == "stage" else "", mark or line["people"], line["definition"]]
+                    for line in lines if line["section"] in ("stage", "interviews_recorded")])
+    exits = _table("Where each referral stands now: outcomes (exclusive, adding up to referred) and placed's"
+                   " sub-lines (not exclusive)",
+                   ["outcome", "referrals", "people", "definition"],
+                   [[("of which " if line["section"] == "placed" else "") + line["line"].replace("_", " "),
+                     mark or line["referrals"], mark or line["people"], line["definition"]]
+                    for line in _outcomes_then_sub_lines(lines)])
+    flags = _table("Declines (flags beside the outcomes; a line for referrals or people only is empty on the other"
+                   " side)", ["flag", "referrals", "people", "definition"],
+                   [[line["line"].replace("_", " "), _flag(mark, line["referrals"]), _flag(mark, line["people"]),
+                     line["definition"]] for line in lines if line["section"] == "flag"])
     days = _table("Median days between stages (records that reached both)", ["from", "to", "records", "median days"],
-                  [[m["from"], m["to"], m["records"], m["median_days"]] for m in f["total"]["median_days"]])
-    by_partner = _table("Funnel by partner", ["partner", "referred", "placed", "placed / referred"],
-                        [[g["group"], g["stages"][0]["count"], g["stages"][5]["count"],
-                          _pct(g["stages"][5]["conversion_from_referred"])] for g in f["by"]["partner"]])
-    c = f["total"]["conversions"]
-    converted = (f"<p>Conversions: {c['converted']} of {c['work_based_learning']} placed in internships,"
-                 f" micro-internships and apprenticeships were hired full-time ({c['to_full_time']}) or part-time"
-                 f" ({c['to_part_time']}) at the same employer.</p>")
-    return f'<section id="funnel"><h2>Funnel</h2>{chart}{table}{converted}{days}{by_partner}</section>'
+                  [[m["from"], m["to"], mark or m["records"], mark or m["median_days"]]
+                   for m in total["median_days"]])
+    c = total["conversions"]
+    converted = (f"<p>Conversions: {_cell(mark or c['converted'])} of {_cell(mark or c['work_based_learning'])}"
+                 " placed in internships, micro-internships and apprenticeships were hired full-time"
+                 f" ({_cell(mark or c['to_full_time'])}) or part-time ({_cell(mark or c['to_part_time'])}) at the"
+                 " same employer.</p>")
+    by = "".join(_funnel_by(d, f["by"][d]) for d in DIMENSIONS if f["by"].get(d))
+    return (f'<section id="funnel"><h2>Funnel</h2>{intro}{chart}{table}{exits}{flags}{converted}{days}{by}'
+            "</section>")
+
+
+def _outcomes_then_sub_lines(lines: list[dict]) -> list[dict]:
+    """The outcomes in order, placed's sub-lines right after placed."""
+    out = []
+    for line in lines:
+        if line["section"] == "outcome":
+            out.append(line)
+            if line["line"] == "placed":
+                out += [sub for sub in lines if sub["section"] == "placed"]
+    return out
+
+
+def _flag(mark: str | None, value) -> object:
+    """A flag's count: "" where the line is not one of that side's (not the suppression marker)."""
+    return "" if value is None and mark is None else (mark or value)
 
 
 def _good_jobs_section(gj: dict) -> str:
