@@ -5,11 +5,11 @@ import asyncio
 from pathlib import Path
 
 from contracts import events, topics
-from plumbing import heap, webhooks
+from plumbing import heap, inbox, webhooks
 from plumbing.logging import get_logger
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.webhooks_api import router_for
-from services.outcomes import application, projection
+from services.outcomes import application, projection, store
 from services.outcomes.api import router
 from services.outcomes.handlers import HANDLERS, batch_handler
 from services.outcomes.reports_api import router as reports_router
@@ -64,6 +64,12 @@ DEFINITION = ServiceDefinition(
     on_start=on_start,
     required_settings=("master_key",),
 )
+
+
+# Every event outcomes applies is kept in the ledger under its id, unique, and appending an id
+# the ledger holds changes nothing (so nothing is projected nor told for it): the ledger is
+# outcomes' inbox. An inbox row per event was about 14 % of outcomes' statement time.
+inbox.keyed_by_effects(DEFINITION.name, store.in_ledger)
 
 
 def asyncapi():  # type: ignore[no-untyped-def]

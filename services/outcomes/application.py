@@ -22,6 +22,13 @@ that order, every lock nobody holds up to the first referral another transaction
 (`store.lock_free_prefix`, never waiting), applies the events of those it locked, and only
 then waits for that one; and so on. Each referral's events are applied together, in order.
 
+A repeat changes nothing, whichever use case it reaches: each appends its event to the ledger
+first (unique event id, `ON CONFLICT DO NOTHING`) and goes on only with what was new, so it is
+neither projected nor told to anyone again. That makes the ledger outcomes' inbox
+(`app.py`: the consumer's claim reads which ids the ledger holds, `store.in_ledger`, instead
+of writing an inbox row per event); a repeat that read misses (another instance applying it at
+the same moment) is stopped here.
+
 With `live=False` (the rebuild, `rebuild.py`) the same ledger and projections are made, but
 no partner is told again.
 """
@@ -87,7 +94,9 @@ async def _apply_locked(ctx: Context, about: list[tuple[Envelope, str, str]], li
     projected = await store.project_appended(conn, appended, before)
     if not live:
         return
-    latest = {rid: env for env, _, rid in sorted(about, key=lambda a: a[0].time)}  # the newest event causes it
+    # The newest new event causes it (a repeat is neither projected nor a cause: it is one
+    # when another instance appended it meanwhile, as the ledger is outcomes' inbox).
+    latest = {rid: env for env, rid in sorted(appended, key=lambda a: a[0].time)}
     await notify.status_changed_many(ctx, [(latest[rid], p, was) for rid, (was, p) in projected.items()])
 
 

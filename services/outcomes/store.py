@@ -256,6 +256,14 @@ async def append_many(
     return out
 
 
+async def in_ledger(conn: asyncpg.Connection, event_ids: list[UUID]) -> set[UUID]:
+    """The ids among `event_ids` the ledger holds: outcomes' claim of a batch instead of the
+    inbox (`plumbing.inbox.keyed_by_effects`). One read of the unique index on event ids,
+    where an inbox row per event was an insert into a table and its index."""
+    rows = await conn.fetch("SELECT event_id FROM ledger WHERE event_id = ANY($1::uuid[])", event_ids)
+    return {r["event_id"] for r in rows}
+
+
 LEDGER_COPY = ("event_id", "event_type", "referral_id", "partner_id", "employer_id", "occurred_at", "source_topic",
                "envelope")
 
