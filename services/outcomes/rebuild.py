@@ -415,7 +415,7 @@ async def project_range(pool: asyncpg.Pool, low: str | None, high: str | None) -
                         _project_into(rows, failing, current, found)  # type: ignore[arg-type]
                     current, found = r["referral_id"], []
                 found.append(projection.LedgerEvent(r["event_type"], r["occurred_at"], r["employer_id"],
-                                                    json.loads(r["data"]), r["partner_id"]))
+                                                    store.ledger_data(r["data"]), r["partner_id"]))
                 if len(rows) >= BATCH:
                     await _copy_facts(pool, rows)
                     rows = []

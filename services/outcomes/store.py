@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from contracts import Envelope
 from contracts.events import Sealed
@@ -441,6 +441,13 @@ async def outdated(conn: asyncpg.Connection, version: int, after: str, limit: in
     return [r["referral_id"] for r in rows]
 
 
+def ledger_data(text: str) -> Any:
+    """An event's data as the ledger's jsonb gives it (`envelope -> 'data'`, as text), by
+    pydantic_core's parser: the same values as json.loads (jsonb writes numbers as plain
+    decimals; tests/unit/test_outcomes_ledger_data.py) in about a third of its time."""
+    return from_json(text)
+
+
 async def ledger_events(conn: asyncpg.Connection, referral_ids: list[str]) -> dict[str, list[projection.LedgerEvent]]:
     """Every ledger event of the referrals, as `project` takes them."""
     rows = await conn.fetch(
@@ -451,7 +458,7 @@ async def ledger_events(conn: asyncpg.Connection, referral_ids: list[str]) -> di
     events: dict[str, list[projection.LedgerEvent]] = {}
     for r in rows:
         events.setdefault(r["referral_id"], []).append(
-            projection.LedgerEvent(r["event_type"], r["occurred_at"], r["employer_id"], json.loads(r["data"]),
+            projection.LedgerEvent(r["event_type"], r["occurred_at"], r["employer_id"], ledger_data(r["data"]),
                                    r["partner_id"])
         )
     return events
