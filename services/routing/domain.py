@@ -108,9 +108,10 @@ class Near:
     missing_required: list[str]
     missing_requirements: list[str] = field(default_factory=list)
     # What this nearest opening puts in a decision's events, made once (`decision_events`):
-    # "nearest" -> its NearestOpening; the candidate's sorted skills -> its skills-gap
-    # observation, to be given the referral's and partner's ids. A batch keeps a profile's
-    # nearest openings (catalogue.Catalogue.unmatched), so its referrals share these.
+    # "nearest" -> its NearestOpening; "gap" -> a skills-gap observation, copied with the next
+    # referral's ids and skills; and, on the first `Near` of a decision, ("unmatched", reason)
+    # -> a referral.unmatched, copied with the next referral's ids. The index keeps the nearest
+    # openings per `catalogue.nearest_key` (Catalogue.unmatched), so many referrals share these.
     made: dict = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -305,17 +306,19 @@ def _an_id(value: object) -> bool:
     return type(value) is str and len(value) <= bounds.ID_MAX and not _NOT_ID_TEXT.search(value)
 
 
-def _gap_for(candidate: Candidate, template: events.SkillsGapObservedV1) -> events.SkillsGapObservedV1:
-    """`template` (an observation of the same nearest opening by a candidate with the same
-    skills) with this candidate's referral and partner: the same model the constructor makes,
-    without validating again the fields it took from the template. The two ids are checked
-    as the model's validation would; anything else goes through the constructor."""
-    if not (_an_id(candidate.referral_id) and _an_id(candidate.partner_id)):
-        return events.SkillsGapObservedV1(**{**template.__dict__, "referral_id": candidate.referral_id,
-                                             "partner_id": candidate.partner_id})
-    made = _new(events.SkillsGapObservedV1)
-    _set(made, "__dict__", {**template.__dict__, "referral_id": candidate.referral_id,
-                            "partner_id": candidate.partner_id})
+def _skill_keys(values: list[str]) -> bool:
+    """Would the contract's SkillList take `values` as they are (at most SKILLS_MAX texts of at
+    most NAME_MAX characters, no control character but tab, newline and carriage return)?"""
+    return len(values) <= bounds.SKILLS_MAX and all(
+        type(v) is str and len(v) <= bounds.NAME_MAX and not _NOT_ID_TEXT.search(v) for v in values)
+
+
+def _copy(template: events.Payload, changes: dict) -> events.Payload:
+    """`template` with `changes`, made as the constructor would make it from the same values
+    (the same fields set, in the same order), without validating again the fields taken from
+    the template. The caller checks the changed values as the model's validation would."""
+    made = _new(type(template))
+    _set(made, "__dict__", {**template.__dict__, **changes})
     _set(made, "__pydantic_fields_set__", template.__pydantic_fields_set__)
     _set(made, "__pydantic_extra__", None)
     _set(made, "__pydantic_private__", None)
@@ -327,17 +330,23 @@ def gap_observations(candidate: Candidate, decision: Routed | Unmatched) -> list
     each of the nearest openings (or, with none near, the target occupation alone)."""
     held = sorted(candidate.skills)
     if isinstance(decision, Unmatched) and decision.nearest:
-        # A nearest opening's observation depends on the referral only through its ids and
-        # skills: made once per (nearest, skills), then copied with the referral's ids.
-        key = tuple(held)
+        # A nearest opening's observation depends on the referral only through its ids, the
+        # skills it holds and, of those, the opening's preferred ones it lacks: the first one
+        # made of a `Near` is kept, and copied with those for the next referral. Values that
+        # validation might refuse or change go through the constructor.
+        copyable = _an_id(candidate.referral_id) and _an_id(candidate.partner_id) and _skill_keys(held)
         out = []
         for n in decision.nearest:
-            template = n.made.get(key)
-            if template is None:
-                out.append(template := _gap_observed(candidate, held, n.opening, events.GapOutcome.unmatched, n))
-                n.made[key] = template
+            template = n.made.get("gap")
+            if template is None or not copyable:
+                made = _gap_observed(candidate, held, n.opening, events.GapOutcome.unmatched, n)
+                if template is None:
+                    n.made["gap"] = made
+                out.append(made)
             else:
-                out.append(_gap_for(candidate, template))
+                out.append(_copy(template, {
+                    "referral_id": candidate.referral_id, "partner_id": candidate.partner_id, "held": held,
+                    "missing_preferred": sorted(n.opening.preferred - candidate.skills)}))
         return out
     if isinstance(decision, Routed):
         return [_gap_observed(candidate, held, decision.opening, events.GapOutcome.routed)]
@@ -406,14 +415,31 @@ def decision_events(
             details=decision.details,
         )
     else:
-        out = events.ReferralUnmatchedV1(
-            **common,
-            reason=decision.reason,
-            missing_skills=decision.missing_skills,
-            nearest=[_nearest_opening(n) for n in decision.nearest],
-            attempt=attempt,
-        )
+        out = _unmatched_event(common, decision, attempt)
     return [out, *gap_observations(candidate, decision)]
+
+
+def _unmatched_event(common: dict[str, str], decision: Unmatched, attempt: int) -> events.ReferralUnmatchedV1:
+    """referral.unmatched: its reason, missing skills and nearest openings depend only on the
+    decision, kept for a profile (catalogue.Catalogue.unmatched) and shared by its referrals, so
+    the first one made with this reason is kept on the first `Near` and copied with the next
+    referral's ids and attempt, checked as validation would check them."""
+    nearest = [_nearest_opening(n) for n in decision.nearest]
+    copyable = nearest and all(_an_id(v) for v in common.values()) and type(attempt) is int and (
+        1 <= attempt <= bounds.INT4_MAX)
+    if copyable:
+        key = ("unmatched", decision.reason)
+        kept = decision.nearest[0].made.get(key)
+        # The same NearestOpening objects are the same nearest openings (each is made once per
+        # `Near`), so the same missing skills too.
+        if kept is not None and len(kept.nearest) == len(nearest) and all(
+                a is b for a, b in zip(kept.nearest, nearest, strict=True)):
+            return _copy(kept, {**common, "attempt": attempt})
+    made = events.ReferralUnmatchedV1(**common, reason=decision.reason, missing_skills=decision.missing_skills,
+                                      nearest=nearest, attempt=attempt)
+    if copyable:
+        decision.nearest[0].made[key] = made
+    return made
 
 
 # Outcomes of a stored decision. WITHDRAWN_UNSEEN: withdrawn (or erased) before any decision;

@@ -97,3 +97,37 @@ def test_a_kept_observation_is_for_the_same_skills_only():
             outcome=events.GapOutcome.unmatched, held=sorted(skills), demanded_required=["linux", "python", "sql"],
             demanded_preferred=["git"], missing_required=["linux", "sql"],
             missing_preferred=sorted({"git"} - skills), missing_requirements=[])
+
+
+def test_values_the_contract_refuses_are_refused_as_before_by_the_copies():
+    """The kept referral.unmatched and skills-gap observation are copied only with values
+    their models' validation takes as they are: a candidate id or attempt out of bounds, or
+    a held skill the SkillList refuses, goes through the constructor and raises its error."""
+    opening = domain.Opening("o1", "e1", "t", "15-1252.00", frozenset({"python", "sql"}), frozenset({"git"}), 1, 1)
+    catalogue = Catalogue.of(Index({"o1": opening}), {"o1": 1}, {})
+    first = domain.Candidate("r1", frozenset({"python"}), partner_id="p1")
+    decision = decide_in(catalogue, first, NOW)
+    assert isinstance(decision, domain.Unmatched) and decision.nearest
+    domain.decision_events(first, decision, "cand", [], 1)  # keeps both
+    for candidate_id, attempt in (("c\x01", 1), ("c" * 101, 1), ("cand", 0), ("cand", 2**31)):
+        with pytest.raises(ValidationError):
+            domain.decision_events(first, decision, candidate_id, [], attempt)
+    for skill in ("bad\x02skill", "s" * 201):
+        with pytest.raises(ValidationError):
+            domain.gap_observations(dataclasses.replace(first, skills=frozenset({"python", skill})), decision)
+    other = dataclasses.replace(first, referral_id="r2", skills=frozenset({"python", "git", "welding"}))
+    got = domain.decision_events(other, decision, "cand-2", [], 3)
+    assert written(got) == events_as_before_with(other, decision, "cand-2", 3)
+
+
+def events_as_before_with(candidate: domain.Candidate, decision: domain.Unmatched, candidate_id: str,
+                          attempt: int) -> list[bytes]:
+    unmatched = events.ReferralUnmatchedV1(
+        referral_id=candidate.referral_id, partner_id=candidate.partner_id, candidate_id=candidate_id,
+        reason=decision.reason, missing_skills=decision.missing_skills,
+        nearest=[events.NearestOpening(opening_id=n.opening.opening_id, employer_id=n.opening.employer_id,
+                                       missing_skills=n.missing_required,
+                                       missing_requirements=n.missing_requirements) for n in decision.nearest],
+        attempt=attempt)
+    gaps = [events.SkillsGapObservedV1(**g) for g in gap_observations_as_before(candidate, decision)]
+    return written([unmatched, *gaps])
