@@ -29,8 +29,8 @@ inboxes make that harmless.
   Too many gaps (a new leader's first claims, a floor held back by a long transaction) and
   the leader claims from the floor, walking what lies between, until it catches up. The
   parked-key check asks `discarded_at`, so only the small index of parked rows answers it
-  (012_outbox_parked_keys_by_discard.sql). The relay's connection plans its statements once
-  and never by a sequential scan (`RELAY_SETTINGS`). The backlog (/health, /metrics) reads
+  (012_outbox_parked_keys_by_discard.sql). The relay's connection plans its statements once,
+  as walks of an index in its order (`RELAY_SETTINGS`), whatever the statistics say. The backlog (/health, /metrics) reads
   the same way: above the floor, or from the oldest parked row while one waits.
 - **The leader polls, no NOTIFY.** While it leads, the relay looks for new rows every
   `idle_poll_s` (50 ms) when the last round found fewer than a batch (at once otherwise);
@@ -88,7 +88,7 @@ STORE_FLOOR_S = 1.0  # an idle leader stores a raised floor at most this often
 
 # A row the relay may publish: unpublished, not parked, no parked row of its key before it.
 # A parked row is unpublished until discarded (012_outbox_parked_keys_by_discard.sql): asked
-# by `discarded_at`, the check can only use outbox_parked_keys, never walk outbox_unpublished.
+# by `discarded_at`, the check can only use outbox_parked_keys, the small index of parked rows.
 _CLAIMABLE = """
 SELECT id, topic, key, value, traceparent, tracestate FROM outbox o
 WHERE published_at IS NULL AND parked_at IS NULL AND {where}
@@ -127,14 +127,20 @@ SELECT last, CASE WHEN last >= 0 THEN pg_current_xact_id()::text::bigint END AS 
 # The leader raises the floor only if no release came in since it read the state.
 RAISE_FLOOR = "UPDATE outbox_relay SET floor = $1 WHERE releases = $2 AND floor < $1"
 
-# The relay's connection plans its statements once, for any parameters, and never by a
-# sequential scan. No index leaves published rows out (013_outbox_heap_only_mark.sql), so the
-# claim's `id > cursor` walks the primary key, and its cost must not depend on the statistics:
-# for an unknown cursor the planner guesses a third of the table, prices that above planning
-# afresh, and planned the claim again at every call (0.6-0.9 ms of the backend's CPU a claim,
-# three times the claim itself); and once old rows are pruned and new ones fill their pages,
-# a third of the table read out of order would price above reading all of it.
-RELAY_SETTINGS = "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off"
+# The relay's connection plans its statements once, for any parameters, and only as walks of
+# an index in its order. No index leaves published rows out (013_outbox_heap_only_mark.sql), so
+# the claim's `id > cursor` walks the primary key, and its cost must not depend on the
+# statistics: for an unknown cursor the planner guesses a third of the table, prices that above
+# planning afresh, and planned the claim again at every call (0.6-0.9 ms of the backend's CPU a
+# claim, three times the claim itself). Planned once on a small table (a service's first claim)
+# it took a bitmap scan and sorted every row above the cursor before the LIMIT (in the pipeline
+# benchmark each row was read about five times); a hash or merge anti join would lose the order
+# the same way; and once old rows are pruned and new ones fill their pages, a third of the table
+# read out of order would price above a sequential scan of all of it.
+RELAY_SETTINGS = (
+    "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_bitmapscan = off;"
+    " SET enable_hashjoin = off; SET enable_mergejoin = off"
+)
 
 
 async def enqueue(conn: asyncpg.Connection, envelope: Envelope, payload_type: type[Payload]) -> None:

@@ -134,6 +134,36 @@ async def test_a_parked_row_below_the_floor_released_or_discarded_lets_its_key_f
     assert_once_each_key_in_outbox_order(records, expected)
 
 
+def walk_above_the_cursor(plan: dict) -> list[str]:
+    """The node types from the claim's `id > cursor` scan up to the nearest Limit."""
+
+    def find(node: dict, path: list[str]) -> list[str] | None:
+        path = [*path, node["Node Type"]]
+        if node.get("Index Cond") == "(id > $2)":
+            return path
+        for child in node.get("Plans", []):
+            found = find(child, path)
+            if found is not None:
+                return found
+        return None
+
+    path = find(plan, []) or []
+    return path[len(path) - 1 - path[::-1].index("Limit"):] if "Limit" in path else path
+
+
+async def test_the_claim_is_planned_once_as_an_ordered_walk_of_the_primary_key_even_on_an_empty_outbox(pool):  # type: ignore[no-untyped-def]
+    # A service's first claim plans it for good (RELAY_SETTINGS): on the empty, never analyzed
+    # outbox the planner had chosen a bitmap scan and a sort, reading every row above the
+    # cursor at each claim before its LIMIT.
+    async with pool.acquire() as conn:
+        await conn.execute(outbox.RELAY_SETTINGS)
+        await conn.execute(f"PREPARE claim(int, bigint, bigint[]) AS {outbox.CLAIM}")
+        plan = json.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) EXECUTE claim(500, 0, '{}')"))[0]["Plan"]
+        await conn.execute("DEALLOCATE claim")
+    assert walk_above_the_cursor(plan) == ["Limit", "Nested Loop", "Index Scan"], json.dumps(plan, indent=1)
+    assert "outbox_pkey" in json.dumps(plan) and "Bitmap" not in json.dumps(plan)
+
+
 async def test_the_claim_reads_no_entries_of_published_rows_while_a_snapshot_keeps_them(pool, topic, stack):  # type: ignore[no-untyped-def]
     # An open snapshot keeps every marked row's old version (and its index entry) alive, as a
     # long transaction does under load: a claim from the oldest unpublished id reads them all.
@@ -180,10 +210,11 @@ async def test_the_claim_reads_no_entries_of_published_rows_while_a_snapshot_kee
             plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN EXECUTE claim(500, 0, '{}')"))
             await conn.execute("DEALLOCATE claim")
             assert "Index Scan using outbox_pkey on outbox o " in plan and "Seq Scan on outbox " not in plan, plan
+            assert "Bitmap" not in plan, plan
             for _ in range(8):
                 await conn.fetch(outbox.CLAIM, 500, view.cursor, list(view.gaps))
             plans = await conn.fetchrow(
-                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%pg_snapshot_xmin%'"
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1", outbox.CLAIM
             )
             assert plans["generic_plans"] >= 8 and plans["custom_plans"] == 0  # the relay's rounds above too
         claim_now = await buffers(outbox.CLAIM, 500, view.cursor, list(view.gaps))
