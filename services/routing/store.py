@@ -167,12 +167,19 @@ async def claim(
 
 def _profile(candidate: Candidate, credentials: list[events.Credential]) -> tuple[object, ...]:
     """The columns (credentials, degree, location, skills, credential_list) a later decision needs."""
+    *columns, credential_list = _profile_values(candidate, credentials)
+    return (*columns, json.dumps(credential_list))
+
+
+def _profile_values(candidate: Candidate, credentials: list[events.Credential]) -> tuple[object, ...]:
+    """`_profile` with the credential list as JSON values, not text: the batch statements put
+    it in their own JSON document (it had been written, read back and written again)."""
     return (
         sorted(candidate.credentials),
         candidate.degree.value if candidate.degree else None,
         candidate.location,
         sorted(candidate.skills),
-        json.dumps([c.model_dump(mode="json") for c in credentials]),
+        [c.model_dump(mode="json") for c in credentials],
     )
 
 
@@ -358,12 +365,12 @@ async def claim_many(conn: asyncpg.Connection, claims: list[tuple[Candidate, str
     writer does); returns the referral ids claimed now."""
     rows = []
     for candidate, candidate_id, credentials in sorted(claims, key=lambda c: c[0].referral_id):
-        creds, degree, location, skills_, credential_list_ = _profile(candidate, credentials)
+        creds, degree, location, skills_, credential_list_ = _profile_values(candidate, credentials)
         rows.append({
             "referral_id": candidate.referral_id, "partner_id": candidate.partner_id, "candidate_id": candidate_id,
             "target_onet_soc_code": candidate.target_onet_soc_code, "target_opening_id": candidate.target_opening_id,
             "credentials": creds, "degree": degree, "location": location, "skills": skills_,
-            "credential_list": json.loads(credential_list_),
+            "credential_list": credential_list_,
         })
     claimed = await conn.fetch(
         "INSERT INTO decisions (referral_id, partner_id, candidate_id, outcome, target_onet_soc_code,"
@@ -394,7 +401,7 @@ async def claim_decided(
     `record` stores them (a float4 from the Python float, not from its decimal text)."""
     rows, scores = [], []
     for candidate, candidate_id, credentials, decision in sorted(decided, key=lambda c: c[0].referral_id):
-        creds, degree, location, skills_, credential_list_ = _profile(candidate, credentials)
+        creds, degree, location, skills_, credential_list_ = _profile_values(candidate, credentials)
         is_routed = isinstance(decision, Routed)
         rows.append({
             "referral_id": candidate.referral_id, "partner_id": candidate.partner_id, "candidate_id": candidate_id,
@@ -402,7 +409,7 @@ async def claim_decided(
             "opening_id": decision.opening.opening_id if is_routed else None,
             "target_onet_soc_code": candidate.target_onet_soc_code, "target_opening_id": candidate.target_opening_id,
             "credentials": creds, "degree": degree, "location": location, "skills": skills_,
-            "credential_list": json.loads(credential_list_),
+            "credential_list": credential_list_,
         })
         scores.append(decision.score if is_routed else None)
     inserted = await conn.fetch(
