@@ -30,14 +30,16 @@ inboxes make that harmless.
   the leader claims from the floor, walking what lies between, until it catches up. The
   parked-key check asks `discarded_at`, so only the small index of parked rows answers it
   (012_outbox_parked_keys_by_discard.sql). The relay's connection plans its statements once,
-  as walks of an index in its order (`RELAY_SETTINGS`), whatever the statistics say. The backlog (/health, /metrics) reads
-  the same way: above the floor, or from the oldest parked row while one waits.
+  as walks of an index in its order (`RELAY_SETTINGS`), whatever the statistics say. The
+  backlog (/health, /metrics) reads the same way: above the floor, or from the oldest parked
+  row while one waits.
 - **The leader polls, no NOTIFY.** While it leads, the relay looks for new rows every
   `idle_poll_s` (50 ms) when the last round found fewer than a batch (at once otherwise);
-  the query is one probe of the primary key above the cursor. A `pg_notify` at commit would wake it sooner,
-  but PostgreSQL serializes every notifying commit of the cluster on one lock held through
-  the WAL flush: under load, commits that wrote to an outbox went one at a time (measured:
-  62 % of the database's active samples waiting to commit in the gateway's load test).
+  the query is one probe of the primary key above the cursor. A `pg_notify` at commit would
+  wake it sooner, but PostgreSQL serializes every notifying commit of the cluster on one lock
+  held through the WAL flush: under load, commits that wrote to an outbox went one at a time
+  (measured: 62 % of the database's active samples waiting to commit in the gateway's load
+  test).
 - **The mark is heap-only.** No index of the outbox names `published_at`
   (013_outbox_heap_only_mark.sql dropped the partial index of unpublished rows once the claim
   no longer needed it), and the table keeps half of each page free (fillfactor 50), so marking
