@@ -59,12 +59,15 @@ _PAIRS_KEPT = 50_000  # pairs of skills whose openings an Index keeps (then it s
 _PROFILES_KEPT = 5_000  # profiles whose ranking (and nearest openings) an Index keeps (then it starts again)
 _PROFILES_SEEN = 100_000  # hashes of the profiles an Index has seen, for that (then it starts again)
 
-# A profile: everything of a candidate that a score or a fit depends on.
+# A profile: everything of a candidate that a score or a fit against the index depends on: of
+# its skills only those some indexed opening requires or prefers (`Index.scored_skills`; the
+# others are in no coverage, fit or score), so the candidate's others do not make it another
+# profile (bench/routing.py's 10,000 referrals were 9,979 profiles with all their skills).
 ProfileKey = tuple[frozenset[str], frozenset[str], object, object, object]
 
 
-def profile_of(candidate: Candidate) -> ProfileKey:
-    return (candidate.skills, candidate.credentials, candidate.degree, candidate.location,
+def profile_of(index: Index, candidate: Candidate) -> ProfileKey:
+    return (candidate.skills & index.scored_skills, candidate.credentials, candidate.degree, candidate.location,
             candidate.target_onet_soc_code)
 
 
@@ -112,6 +115,7 @@ class Index:
                 self.checked.add(opening_id)
         self.requiring: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in requiring.items()}  # skill -> openings
         self.required_skills = frozenset(self.requiring)  # every skill some opening requires
+        self.scored_skills = self.required_skills.union(*(p.preferred for p in self.postings.values()))
         # What a score needs of each opening, in one lookup: preferred skills and how many,
         # mandatory credentials, place (None: remote), whether requirements are to be checked.
         self.scoring = {
@@ -350,7 +354,7 @@ class Catalogue:
         return opening
 
     def ranking(self, candidate: Candidate) -> Ranking:
-        key = profile_of(candidate)
+        key = profile_of(self.index, candidate)
         # A snapshot that saw every indexed opening open ranks as any other such snapshot did.
         found = None if self._partial else self.index.rankings.get(key)
         if found is None:

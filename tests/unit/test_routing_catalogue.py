@@ -315,10 +315,16 @@ def test_a_partner_held_out_is_judged_again_once_a_hold_ends_or_a_slot_is_taken(
 @settings(max_examples=40, deadline=None)
 @given(scenarios(), st.integers(1, 4), st.data())
 def test_profiles_that_share_their_nearest_openings_decide_as_decide_does(scenario, batches, data):  # type: ignore[no-untyped-def]
-    """Referrals whose profiles differ only in location and in skills no opening requires share
-    one search for their nearest openings (`nearest_key`), kept across batches: still `decide`."""
+    """Referrals that differ only in location and in skills no opening requires or prefers share
+    one search for their nearest openings (`nearest_key`), and those differing only in such
+    skills one ranking (`profile_of`), kept across batches: still `decide`."""
     openings, people = scenario
-    other = st.tuples(st.sampled_from(PLACES), st.frozensets(st.sampled_from(["welding", "forklift"]), max_size=2))
+    # "git": preferred by some openings, required by none (it changes scores, not fits).
+    prefer_git = data.draw(st.lists(st.booleans(), min_size=len(openings), max_size=len(openings)))
+    openings = [dataclasses.replace(o, preferred=o.preferred | {"git"}) if git else o
+                for o, git in zip(openings, prefer_git, strict=True)]
+    other = st.tuples(st.sampled_from(PLACES),
+                      st.frozensets(st.sampled_from(["welding", "forklift", "git"]), max_size=2))
     variants = data.draw(st.lists(other, min_size=len(people), max_size=len(people)))
     people = [dataclasses.replace(c, location=place, skills=c.skills | more)
               for c, (place, more) in zip(people, variants, strict=True)]
@@ -331,3 +337,16 @@ def test_profiles_that_share_their_nearest_openings_decide_as_decide_does(scenar
         for candidate in people[start:start + size]:
             expected = reference(tables, candidate, NOW)
             assert published(candidate, decide_in(catalogue, candidate, NOW)) == published(candidate, expected)
+
+
+def test_a_skill_an_opening_prefers_makes_another_profile():
+    """Skills no opening requires or prefers are left out of a profile, a preferred one is not:
+    with "git" the second opening scores higher, without it the first one wins on slots."""
+    o1 = Opening("o1", "e1", "t", SOCS[0], frozenset({"python"}), frozenset({"sql"}), 10, 10)
+    o2 = Opening("o2", "e2", "t", SOCS[0], frozenset({"python"}), frozenset({"git"}), 2, 2)
+    index = Index({"o1": o1, "o2": o2})
+    people = [("r1", {"python", "welding"}), ("r2", {"python", "git"}), ("r3", {"python", "forklift"})]
+    for _ in range(2):  # the second batch reads the rankings the index kept
+        catalogue = Catalogue(index, {"o1": (10, {}), "o2": (2, {})})
+        chosen = [decide_in(catalogue, Candidate(r, frozenset(skills)), NOW) for r, skills in people]
+        assert [d.opening.opening_id for d in chosen] == ["o1", "o2", "o1"]  # type: ignore[union-attr]
