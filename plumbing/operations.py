@@ -724,14 +724,16 @@ async def _parked_among(conn: asyncpg.Connection | None, ids: Sequence[int] | No
     every parked row when `ids` is None."""
     if conn is None:
         return [], sorted(set(ids or ()))
+    # `discarded_at IS NULL` says what `published_at IS NULL` would for a parked row (sql/012)
+    # and lets outbox_parked_keys answer it instead of a read of the whole outbox.
     if ids is None:
         rows = await conn.fetch(
-            "SELECT id FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL ORDER BY id FOR UPDATE"
+            "SELECT id FROM outbox WHERE parked_at IS NOT NULL AND discarded_at IS NULL ORDER BY id FOR UPDATE"
         )
         return [r["id"] for r in rows], []
     wanted = sorted(set(ids))
     rows = await conn.fetch(
-        "SELECT id FROM outbox WHERE id = ANY($1::bigint[]) AND parked_at IS NOT NULL AND published_at IS NULL"
+        "SELECT id FROM outbox WHERE id = ANY($1::bigint[]) AND parked_at IS NOT NULL AND discarded_at IS NULL"
         " ORDER BY id FOR UPDATE",
         wanted,
     )
