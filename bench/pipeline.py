@@ -355,9 +355,10 @@ def watchers(conn: asyncpg.Connection) -> dict[str, SeqWatcher]:
     }
 
 
-# The relays' claim reads the outbox's partial index of unpublished rows; entries of rows
-# already published stay in it until vacuum (the mark cannot be heap-only), so what a claim
-# costs shows in how many entries each scan of it read (docs/performance.md).
+# The relays' claim reads the outbox's primary key above its cursor, and the published mark is
+# heap-only since plumbing/sql/013 (which dropped the partial index of unpublished rows): the
+# heap-only share of the marks and each index's entries read show what a claim and a mark cost
+# (docs/performance.md). `outbox_pkey`'s reads mix the claim's, the mark's and this benchmark's.
 TABLE_STATS = """
 SELECT t.schemaname AS schema, t.relname AS tbl, t.n_tup_ins, t.n_tup_upd, t.n_tup_hot_upd, t.n_dead_tup,
        t.autovacuum_count, t.autoanalyze_count, pg_total_relation_size(t.relid) AS bytes,
@@ -389,7 +390,7 @@ async def table_stats(conn: asyncpg.Connection) -> dict[str, dict]:
 def table_stats_delta(before: dict[str, dict], after: dict[str, dict], n: int) -> dict[str, dict]:
     """Per service outbox and inbox during the stage: rows written and marked, how many of the
     marks were heap-only, autovacuum runs, size at the end, and per index its scans and
-    entries read (and entries read per scan: for `outbox_unpublished`, per claim)."""
+    entries read (and entries read per scan)."""
     out: dict[str, dict] = {}
     if "_autovacuum" in after:
         was = before.get("_autovacuum", {})
