@@ -59,6 +59,9 @@ REQUIREMENTS_MAX = REQUIRED_CREDENTIALS_MAX + 1  # those, and a degree
 NEAREST_MAX = 3  # openings routing reports as nearest when none fits
 NEAREST_MISSING_MAX = NEAREST_MAX * SKILLS_MAX  # required skills missing for those, together
 REFERRALS_PER_CANDIDATE_MAX = 1_000  # referral ids one erasure names
+ENROLLMENTS_PER_CANDIDATE_MAX = 1_000  # enrollment ids one erasure names
+PROGRAM_OCCUPATIONS_MAX = 10  # O*NET-SOC codes a training program leads to
+FUNDING_SOURCES_MAX = 10  # funding sources of a program
 CHANGED_MAX = 10  # parts of a profile one update names
 SCORE_PARTS_MAX = 10
 BENEFITS_OTHER_MAX = 10  # benefits beyond the named ones, each a short label
@@ -66,6 +69,9 @@ BENEFITS_OTHER_MAX = 10  # benefits beyond the named ones, each a short label
 ENGAGEMENT_HOURS_MAX = 2_000  # a micro-internship's hours in all: about a year of full-time work
 HOURS_PER_WEEK_MAX = 80
 ADVANCE_NOTICE_DAYS_MAX = 365  # how far ahead a schedule is known
+PROGRAM_WEEKS_MAX = 520  # a program's length: ten years covers any degree part-time
+PROGRAM_HOURS_MAX = 20_000  # a program's hours in all: 520 weeks of about 40 hours
+PERCENT_MAX = 100
 
 INT4_MAX = 2_147_483_647  # counters every consumer stores in a PostgreSQL integer
 

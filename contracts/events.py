@@ -1,4 +1,4 @@
-"""Payloads (the envelope's `data`) of the referral lifecycle, every supported version.
+"""Payloads (the envelope's `data`) of the referral lifecycle and of training, every supported version.
 
 Each class names its CloudEvents `type` (with the major version) and the topic it is
 published on. Payloads carry a pseudonymous candidate id, never contact data or
@@ -34,6 +34,8 @@ from contracts.bounds import (
     CIPHERTEXT_MAX,
     CREDENTIALS_MAX,
     ENGAGEMENT_HOURS_MAX,
+    ENROLLMENTS_PER_CANDIDATE_MAX,
+    FUNDING_SOURCES_MAX,
     HOURS_PER_WEEK_MAX,
     INT4_MAX,
     KID_MAX,
@@ -41,6 +43,10 @@ from contracts.bounds import (
     NEAREST_MAX,
     NEAREST_MISSING_MAX,
     NONCE_MAX,
+    PERCENT_MAX,
+    PROGRAM_HOURS_MAX,
+    PROGRAM_OCCUPATIONS_MAX,
+    PROGRAM_WEEKS_MAX,
     REFERRALS_PER_CANDIDATE_MAX,
     REQUIRED_CREDENTIALS_MAX,
     SCORE_PARTS_MAX,
@@ -706,10 +712,11 @@ class ErasureRequester(StrEnum):
 class CandidateErasedV1(Payload):
     """A candidate's personal data was erased: their key is destroyed and every service drops what it
     holds about them. Counts in the ledger remain; nothing links them to the person any more.
-    Since 1.2 a partner's erasure of its own referrals of the person names the partner (`partner_id`)."""
+    Since 1.2 a partner's erasure of its own referrals of the person names the partner (`partner_id`).
+    1.3 adds `enrollment_ids`: the person's training enrollments, dropped like the referrals."""
 
     event_type: ClassVar[str] = "candidate.erased.v1"
-    schema_version: ClassVar[str] = "1.2"
+    schema_version: ClassVar[str] = "1.3"
     topic: ClassVar[topics.Topic] = topics.CANDIDATES
 
     candidate_id: Id
@@ -725,6 +732,12 @@ class CandidateErasedV1(Payload):
         description="Set when a partner erased only what it holds: its own referrals of the candidate, listed in"
         " `referral_ids`. The person's key and other partners' referrals remain, so services drop what these"
         " referrals carry and nothing else. Absent: the person is erased network-wide.",
+    )
+    enrollment_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=ENROLLMENTS_PER_CANDIDATE_MAX,
+        description="Every training enrollment of the candidate (with `partner_id`: that training provider's"
+        " enrollments of the candidate only), dropped like the referrals (1.3). Empty before 1.3.",
     )
 
     def subject(self) -> str:
@@ -1126,3 +1139,193 @@ class SkillsGapObservedV1(Payload):
 
     def subject(self) -> str:
         return self.onet_soc_code
+
+
+# --- training (issue 15): programs on talentloop.programs, enrollments on talentloop.training ---
+
+
+class Modality(StrEnum):
+    in_person = "in_person"
+    online = "online"
+    hybrid = "hybrid"
+
+
+class FundingSource(StrEnum):
+    wioa = "wioa"
+    good_jobs_challenge = "good_jobs_challenge"
+    employer = "employer"
+    pell = "pell"
+    scholarship = "scholarship"
+    self_pay = "self_pay"
+    other = "other"
+
+
+class Money(BaseModel):
+    """An amount of money in a currency (not for a period: see Wage)."""
+
+    model_config = CONTRACT_MODEL
+    amount: Amount
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", max_length=3)
+
+
+class _Program(Payload):
+    """A training program as its provider describes it; registered and updated carry all of it."""
+
+    topic: ClassVar[topics.Topic] = topics.PROGRAMS
+
+    program_id: Id = Field(description="The program, as the provider (a partner) identifies it within its own programs.")
+    partner_id: Id = Field(description="The training provider that runs the program (a partner of the network).")
+    name: Name = Field(min_length=1, description="The program's name, as the provider publishes it.")
+    credential: CredentialRequirement | None = Field(
+        default=None, description="The credential the program leads to, with its Credential Engine CTID when there is one."
+    )
+    onet_soc_codes: list[OnetSoc] = Field(
+        default_factory=list,
+        max_length=PROGRAM_OCCUPATIONS_MAX,
+        description="O*NET-SOC codes of the occupations the program prepares for.",
+    )
+    modality: Modality = Field(description="How the program is taught: in_person, online or hybrid.")
+    length_weeks: int = Field(ge=1, le=PROGRAM_WEEKS_MAX, description="How many weeks the program lasts.")
+    hours: int | None = Field(default=None, ge=1, le=PROGRAM_HOURS_MAX, description="Hours of instruction in all.")
+    cost_to_participant: Money = Field(description="What a participant pays, after any funding (0 when free).")
+    funding_sources: list[FundingSource] = Field(
+        default_factory=list,
+        max_length=FUNDING_SOURCES_MAX,
+        description="Who pays for the program: wioa, good_jobs_challenge, employer, pell, scholarship, self_pay, other.",
+    )
+
+    def subject(self) -> str:
+        return self.program_id
+
+
+class ProgramRegisteredV1(_Program):
+    """A training provider registered a program participants can enroll in."""
+
+    event_type: ClassVar[str] = "program.registered.v1"
+
+
+class ProgramUpdatedV1(_Program):
+    """A training provider changed a program; carries the whole program as it now is."""
+
+    event_type: ClassVar[str] = "program.updated.v1"
+
+
+class _Enrollment(Payload):
+    """Every training event is about one enrollment: one participant in one program."""
+
+    topic: ClassVar[topics.Topic] = topics.TRAINING
+
+    enrollment_id: Id = Field(description="The enrollment, created once by intake; the Kafka key of its events.")
+    program_id: Id = Field(description="The program enrolled in.")
+    partner_id: Id = Field(description="The training provider that reports the enrollment (a partner of the network).")
+    candidate_id: Id = Field(
+        description="Pseudonymous; the same id referrals of the person carry, so training and hiring join."
+    )
+
+    def subject(self) -> str:
+        return self.enrollment_id
+
+
+class TrainingConsent(BaseModel):
+    """What the participant agreed to when enrolling."""
+
+    model_config = CONTRACT_MODEL
+    aggregate_reports: bool = Field(description="The participant may be counted in aggregate reports.")
+    share_outcomes_with_provider: bool = Field(
+        description="The training provider may hear what came of the participant later (referrals, placements)."
+    )
+    given_at: AwareDatetime
+
+
+class TrainingEnrolledV1(_Enrollment):
+    """A participant enrolled in a program. Contact details and demographics travel sealed with the
+    participant's key, as a referral's do."""
+
+    event_type: ClassVar[str] = "training.enrolled.v1"
+
+    enrolled_on: date = Field(description="First day of the enrollment.")
+    consent: TrainingConsent
+    contact_sealed: Sealed | None = Field(
+        default=None, description="Contact details (name, e-mail, phone), sealed with the candidate's key."
+    )
+    demographics_sealed: Sealed | None = Field(
+        default=None,
+        description="Self-identified race/ethnicity, gender and veteran status, sealed with the candidate's key; only"
+        " when the participant consented to aggregate reports.",
+    )
+
+
+class TrainingMilestone(StrEnum):
+    skills_gain = "skills_gain"
+    module_completed = "module_completed"
+    exam_passed = "exam_passed"
+    other = "other"
+
+
+class TrainingProgressedV1(_Enrollment):
+    """Measurable progress (a WIOA measurable skill gain, a module, an exam), when the provider reports it."""
+
+    event_type: ClassVar[str] = "training.progressed.v1"
+
+    as_of: date = Field(description="The day the progress was made.")
+    milestone: TrainingMilestone = Field(description="What was reached: skills_gain, module_completed, exam_passed, other.")
+    percent_complete: int | None = Field(
+        default=None, ge=0, le=PERCENT_MAX, description="How much of the program is done, in percent."
+    )
+
+
+class TrainingCompletedV1(_Enrollment):
+    """The participant completed the program."""
+
+    event_type: ClassVar[str] = "training.completed.v1"
+
+    completed_on: date
+
+
+class TrainingExitReason(StrEnum):
+    employment = "employment"
+    personal = "personal"
+    financial = "financial"
+    transportation = "transportation"
+    childcare = "childcare"
+    health = "health"
+    dismissed = "dismissed"
+    transferred = "transferred"
+    other = "other"
+
+
+class TrainingExitedV1(_Enrollment):
+    """The participant left the program without completing it."""
+
+    event_type: ClassVar[str] = "training.exited.v1"
+
+    exited_on: date = Field(description="Last day in the program.")
+    reason: TrainingExitReason = Field(
+        description="Why: employment, personal, financial, transportation, childcare, health, dismissed, transferred"
+        " or other (with a detail)."
+    )
+    detail: Detail | None = None
+
+    @model_validator(mode="after")
+    def _other_needs_detail(self) -> TrainingExitedV1:
+        if self.reason is TrainingExitReason.other and not self.detail:
+            refuse(self, [inconsistent("detail", "detail: reason 'other' needs a detail", self.detail)])
+        return self
+
+
+class EarnedCredential(BaseModel):
+    """A credential a participant earned through a program."""
+
+    model_config = CONTRACT_MODEL
+    name: Name = Field(min_length=1)
+    issuer: Name | None = None
+    ctdl_id: Id | None = Field(default=None, description="Credential Engine CTID, where the credential has one.")
+
+
+class CredentialEarnedV1(_Enrollment):
+    """The participant earned a credential through the enrolled program (before or after completing it)."""
+
+    event_type: ClassVar[str] = "credential.earned.v1"
+
+    credential: EarnedCredential = Field(description="The credential earned, with its Credential Engine CTID when it has one.")
+    awarded_on: date

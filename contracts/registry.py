@@ -62,6 +62,13 @@ PAYLOADS: dict[str, type[events.Payload]] = {
         events.ReferralStaleV1,
         events.ReferralStatusChangedV1,
         events.SkillsGapObservedV1,
+        events.ProgramRegisteredV1,
+        events.ProgramUpdatedV1,
+        events.TrainingEnrolledV1,
+        events.TrainingProgressedV1,
+        events.TrainingCompletedV1,
+        events.TrainingExitedV1,
+        events.CredentialEarnedV1,
     )
 }
 

@@ -1,4 +1,5 @@
-"""Kafka topics and who writes them. Keys are the referral id (opening id for openings)."""
+"""Kafka topics and who writes them. Keys are the referral id (opening id for openings, program
+id for programs, enrollment id for training)."""
 
 from __future__ import annotations
 
@@ -75,16 +76,33 @@ PARTNER_STATUS = Topic(
     "The closed loop: every change of a referral's partner-facing status, for the referring partner; key: referral id.",
 )
 
-ALL: tuple[Topic, ...] = (OPENINGS, REFERRALS, ROUTING, EMPLOYER_ACTIONS, CANDIDATES, SKILLS_GAP, PARTNER_STATUS)
+PROGRAMS = Topic(
+    f"{PREFIX}.programs",
+    "intake",
+    "Training programs as their providers registered and updated them; key: program id.",
+)
+
+TRAINING = Topic(
+    f"{PREFIX}.training",
+    "intake",
+    "Participants' enrollments in training programs: enrolled, progress, completion, exit and credentials"
+    " earned; key: enrollment id.",
+)
+
+ALL: tuple[Topic, ...] = (
+    OPENINGS, REFERRALS, ROUTING, EMPLOYER_ACTIONS, CANDIDATES, SKILLS_GAP, PARTNER_STATUS, PROGRAMS, TRAINING,
+)
 
 
-def partner_inbound(partner_id: str) -> str:
-    """The raw topic a partner publishes its own records to, in its own shape (not events).
+def partner_inbound(partner_id: str, record: str = "referral") -> str:
+    """The raw topic a partner publishes its own records to, in its own shape (not events):
+    `talentloop.inbound.<partner>` for referrals, `talentloop.inbound.<partner>.training` for a
+    training provider's enrollments.
 
     Intake consumes it through the partner's adapter and deletes what it has processed,
     so the partner's plaintext does not stay on the broker.
     """
-    return f"{PREFIX}.inbound.{partner_id}"
+    return f"{PREFIX}.inbound.{partner_id}" + ("" if record == "referral" else f".{record}")
 
 
 def consumer_group(consumer: str, topic: str) -> str:

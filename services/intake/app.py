@@ -77,7 +77,11 @@ DEFINITION = ServiceDefinition(
     "validates and de-duplicates them, seals personal data, and publishes referral events.",
     migrations=Path(__file__).parent / "migrations",
     routers=[router, imports],
-    emits=(events.ReferralSubmittedV2, events.ReferralUpdatedV1, events.ReferralWithdrawnV1, events.CandidateErasedV1),
+    emits=(
+        events.ReferralSubmittedV2, events.ReferralUpdatedV1, events.ReferralWithdrawnV1, events.CandidateErasedV1,
+        events.ProgramRegisteredV1, events.ProgramUpdatedV1, events.TrainingEnrolledV1, events.TrainingProgressedV1,
+        events.TrainingCompletedV1, events.TrainingExitedV1, events.CredentialEarnedV1,
+    ),
     required_settings=("pseudonym_key", "master_key"),
     on_start=on_start,
     document_subscribers=_document,
