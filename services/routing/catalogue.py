@@ -61,14 +61,16 @@ _PROFILES_SEEN = 100_000  # hashes of the profiles an Index has seen, for that (
 
 # A profile: everything of a candidate that a score or a fit against the index depends on: of
 # its skills only those some indexed opening requires or prefers (`Index.scored_skills`; the
-# others are in no coverage, fit or score), so the candidate's others do not make it another
-# profile (bench/routing.py's 10,000 referrals were 9,979 profiles with all their skills).
+# others are in no coverage, fit or score), of its credentials those some opening requires, its
+# degree if some opening requires one. The pipeline's 10,000 people were 1,201 profiles with all
+# their skills, credentials and degrees, 126 so; bench/routing.py's 10,000 referrals 9,979 and
+# 8,943-9,102 (their degrees, places and extra skills differ).
 ProfileKey = tuple[frozenset[str], frozenset[str], object, object, object]
 
 
 def profile_of(index: Index, candidate: Candidate) -> ProfileKey:
-    return (candidate.skills & index.scored_skills, candidate.credentials, candidate.degree, candidate.location,
-            candidate.target_onet_soc_code)
+    return (candidate.skills & index.scored_skills, candidate.credentials & index.credential_keys,
+            candidate.degree if index.degrees else None, candidate.location, candidate.target_onet_soc_code)
 
 
 # What a candidate's nearest openings depend on (`Catalogue.unmatched`): of its skills only those
@@ -76,12 +78,14 @@ def profile_of(index: Index, candidate: Candidate) -> ProfileKey:
 # occupation (the pool and the reason's words), and what mandatory requirements read
 # (credentials, degree). Location and the other skills are not in it, so profiles that differ
 # only there share one search: the pipeline's 10,000 people are 1,201 profiles, 126 of these.
+# Of the credentials only those some opening requires count (`_holds` reads no other), and the
+# degree only when some opening requires one (both for `profile_of` too).
 NearestKey = tuple[frozenset[str], object, frozenset[str], object]
 
 
 def nearest_key(index: Index, candidate: Candidate) -> NearestKey:
-    return (candidate.skills & index.required_skills, candidate.target_onet_soc_code, candidate.credentials,
-            candidate.degree)
+    return (candidate.skills & index.required_skills, candidate.target_onet_soc_code,
+            candidate.credentials & index.credential_keys, candidate.degree if index.degrees else None)
 
 
 class Index:
@@ -116,6 +120,10 @@ class Index:
         self.requiring: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in requiring.items()}  # skill -> openings
         self.required_skills = frozenset(self.requiring)  # every skill some opening requires
         self.scored_skills = self.required_skills.union(*(p.preferred for p in self.postings.values()))
+        # What a candidate's credentials are compared with (`_holds`: the CTDL id, else the name's text key).
+        self.credential_keys = frozenset(r.ctdl_id or events.text_key(r.name)
+                                         for p in self.postings.values() for r in p.credentials)
+        self.degrees = any(p.degree for p in self.postings.values())  # does any opening require a degree?
         # What a score needs of each opening, in one lookup: preferred skills and how many,
         # mandatory credentials, place (None: remote), whether requirements are to be checked.
         self.scoring = {

@@ -315,19 +315,24 @@ def test_a_partner_held_out_is_judged_again_once_a_hold_ends_or_a_slot_is_taken(
 @settings(max_examples=40, deadline=None)
 @given(scenarios(), st.integers(1, 4), st.data())
 def test_profiles_that_share_their_nearest_openings_decide_as_decide_does(scenario, batches, data):  # type: ignore[no-untyped-def]
-    """Referrals that differ only in location and in skills no opening requires or prefers share
-    one search for their nearest openings (`nearest_key`), and those differing only in such
-    skills one ranking (`profile_of`), kept across batches: still `decide`."""
+    """Referrals that differ only in location, in skills no opening requires or prefers, in
+    credentials no opening requires or in a degree none requires share one search for their
+    nearest openings (`nearest_key`), and those not differing in location one ranking
+    (`profile_of`), kept across batches: still `decide`."""
     openings, people = scenario
     # "git": preferred by some openings, required by none (it changes scores, not fits).
     prefer_git = data.draw(st.lists(st.booleans(), min_size=len(openings), max_size=len(openings)))
     openings = [dataclasses.replace(o, preferred=o.preferred | {"git"}) if git else o
                 for o, git in zip(openings, prefer_git, strict=True)]
+    # A credential no opening requires; a degree, when no opening requires one.
+    degrees = [None, events.DegreeLevel.bachelor] if not any(o.degree for o in openings) else [None]
     other = st.tuples(st.sampled_from(PLACES),
-                      st.frozensets(st.sampled_from(["welding", "forklift", "git"]), max_size=2))
+                      st.frozensets(st.sampled_from(["welding", "forklift", "git"]), max_size=2),
+                      st.frozensets(st.just("ce-9")), st.sampled_from(degrees))
     variants = data.draw(st.lists(other, min_size=len(people), max_size=len(people)))
-    people = [dataclasses.replace(c, location=place, skills=c.skills | more)
-              for c, (place, more) in zip(people, variants, strict=True)]
+    people = [dataclasses.replace(c, location=place, skills=c.skills | more, credentials=c.credentials | cred,
+                                  degree=degree or c.degree)
+              for c, (place, more, cred, degree) in zip(people, variants, strict=True)]
     tables = {o.opening_id: o for o in openings}
     index = Index({o.opening_id: dataclasses.replace(o, remaining=0, taken_by={}) for o in openings})
     size = max(1, len(people) // batches)
@@ -350,3 +355,34 @@ def test_a_skill_an_opening_prefers_makes_another_profile():
         catalogue = Catalogue(index, {"o1": (10, {}), "o2": (2, {})})
         chosen = [decide_in(catalogue, Candidate(r, frozenset(skills)), NOW) for r, skills in people]
         assert [d.opening.opening_id for d in chosen] == ["o1", "o2", "o1"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("requirement", [{"credentials": (A_PLUS,)}, {"credentials": (SEC,)},
+                                         {"degree": events.DegreeLevel.bachelor}])
+def test_a_credential_or_degree_an_opening_requires_makes_another_profile(requirement):  # type: ignore[no-untyped-def]
+    """Credentials no opening requires, and the degree while none requires one, are left out
+    of a profile; what an opening requires is not: holding it, the candidate fits the opening
+    with more slots too (the same score), without it only the other."""
+    o1 = Opening("o1", "e1", "t", SOCS[0], frozenset({"python"}), frozenset(), 10, 10, **requirement)
+    o2 = Opening("o2", "e2", "t", SOCS[0], frozenset({"python"}), frozenset(), 2, 2)
+    index = Index({"o1": o1, "o2": o2})
+    plain = Candidate("r1", frozenset({"python"}), credentials=frozenset({"ce-9"}))
+    holding = Candidate("r2", frozenset({"python"}), credentials=frozenset({"comptia a+", "ce-1"}),
+                        degree=events.DegreeLevel.master)
+    for _ in range(2):  # the second batch reads the rankings the index kept
+        catalogue = Catalogue(index, {"o1": (10, {}), "o2": (2, {})})
+        chosen = [decide_in(catalogue, c, NOW) for c in (plain, holding)]
+        assert [d.opening.opening_id for d in chosen] == ["o2", "o1"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("requirement", [{"credentials": (A_PLUS,)}, {"degree": events.DegreeLevel.bachelor}])
+def test_nearest_openings_are_kept_per_credential_and_degree_an_opening_requires(requirement):  # type: ignore[no-untyped-def]
+    o1 = Opening("o1", "e1", "t", SOCS[0], frozenset({"python", "sql"}), frozenset(), 1, 1, **requirement)
+    index = Index({"o1": o1})
+    plain = Candidate("r1", frozenset({"python"}))
+    holding = Candidate("r2", frozenset({"python"}), credentials=frozenset({"comptia a+"}),
+                        degree=events.DegreeLevel.doctorate)
+    for _ in range(2):
+        catalogue = Catalogue(index, {"o1": (1, {})})
+        lacks = [decide_in(catalogue, c, NOW).nearest[0].missing_requirements for c in (plain, holding)]  # type: ignore[union-attr]
+        assert lacks[0] and lacks[1] == []
