@@ -8,8 +8,9 @@ The table (`service_acls`, `partner_acls`) is the least each needs:
 - intake also creates, reads and truncates the partners' inbound topics (`talentloop.inbound.*`);
 - the console is the operators' tool: it reads every topic, replays dead letters onto them and
   moves the services' group offsets;
-- a partner writes its own inbound topic and nothing else: it reads nothing, not even its own
-  topic (intake deletes what it processed there).
+- a partner writes its own inbound topic (and a training provider with a Kafka training adapter
+  its own `.training` topic) and nothing else: it reads nothing, not even its own topics
+  (intake deletes what it processed there).
 tests/unit/test_kafka_security.py checks the table against what the services consume and emit.
 
 aiokafka has no admin call for SCRAM credentials (AlterUserScramCredentials, KIP-554) and
@@ -107,15 +108,19 @@ def service_acls(service: str) -> list[Acl]:
     return acls
 
 
-def partner_acls(partner_id: str) -> list[Acl]:
-    """Write its own inbound topic; WRITE implies DESCRIBE (metadata), and nothing else is allowed."""
-    return _topics(kafka_credentials.partner_user(partner_id), [topics.partner_inbound(partner_id)], WRITE)
+def partner_acls(partner_id: str, *, training: bool = False) -> list[Acl]:
+    """Write its own inbound topic (and, for a training provider with a Kafka training adapter,
+    its own training topic); WRITE implies DESCRIBE (metadata), and nothing else is allowed."""
+    names = [topics.partner_inbound(partner_id)] + ([topics.partner_inbound(partner_id, "training")] if training else [])
+    return _topics(kafka_credentials.partner_user(partner_id), names, WRITE)
 
 
-def network_acls(kafka_partners: Iterable[str]) -> dict[str, list[Acl]]:
-    """Username -> its ACLs, for every service and every partner with a Kafka adapter."""
+def network_acls(kafka_partners: Iterable[str], training_partners: Iterable[str] = ()) -> dict[str, list[Acl]]:
+    """Username -> its ACLs, for every service and every partner with a Kafka adapter
+    (`training_partners`: those whose training adapter reads Kafka, a subset)."""
+    training = set(training_partners)
     table = {kafka_credentials.service_user(s): service_acls(s) for s in SERVICES}
-    table.update({kafka_credentials.partner_user(p): partner_acls(p) for p in kafka_partners})
+    table.update({kafka_credentials.partner_user(p): partner_acls(p, training=p in training) for p in kafka_partners})
     return table
 
 
@@ -317,8 +322,9 @@ def main() -> None:
     from services.intake import mapping
 
     settings = Settings()
-    partners = sorted({a.partner_id for a in mapping.load_all(settings.adapters_dir).values() if a.kafka})
-    acls = network_acls(partners)
+    adapters = mapping.load_all(settings.adapters_dir).values()
+    partners = sorted({a.partner_id for a in adapters if a.kafka})
+    acls = network_acls(partners, {a.partner_id for a in adapters if a.kafka and a.record == "training"})
     passwords = json.loads(os.environ.get("TALENTLOOP_KAFKA_PASSWORDS") or "{}")
     missing = sorted(set(acls) - set(passwords))
     if missing:

@@ -90,6 +90,15 @@ def kafka_partners() -> list[str]:
     return sorted({a.partner_id for a in mapping.load_all(Settings().adapters_dir).values() if a.kafka})
 
 
+def kafka_training_partners() -> list[str]:
+    """Training providers whose training adapter reads a Kafka topic (`record: training`, `kafka: true`)."""
+    from plumbing.settings import Settings
+    from services.intake import mapping
+
+    adapters = mapping.load_all(Settings().adapters_dir).values()
+    return sorted({a.partner_id for a in adapters if a.kafka and a.record == "training"})
+
+
 def admin_security(cfg: NetworkConfig) -> KafkaSecurity:
     """How the `talentloop` tool reaches Kafka: the local broker's super-user, or the settings
     of this process when the broker is external."""
@@ -114,7 +123,7 @@ def provision_principals(cfg: NetworkConfig, bootstrap: str) -> dict[str, KafkaS
     if LocalStack.external_kafka():
         return {}
     partners = kafka_partners()
-    acls = kafka_principals.network_acls(partners)
+    acls = kafka_principals.network_acls(partners, kafka_training_partners())
     passwords = kafka_credentials.passwords(cfg.home, acls)
     asyncio.run(kafka_principals.provision(bootstrap, admin_security(cfg), passwords, acls))
     kafka = cfg.stack().kafka

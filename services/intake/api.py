@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from contracts import events
-from contracts.topics import partner_inbound
 from plumbing import idempotency, problems, tracing
 from plumbing.auth import Principal, principal, require
 from plumbing.idempotency import IdempotencyKey
@@ -77,11 +76,12 @@ def _now(request: Request) -> datetime:
     return deps_of(request).clock()
 
 
-def _adapter(request: Request, partner_id: str, fmt: str) -> mapping.Adapter:
-    found = request.app.state.adapters.get((partner_id, fmt))
+def _adapter(request: Request, partner_id: str, fmt: str, record: mapping.Record = "referral") -> mapping.Adapter:
+    found = request.app.state.adapters.get((partner_id, fmt, record))
     if found is None:
+        kind = fmt if record == "referral" else f"{fmt} {record}"
         raise problems.Problem(
-            404, "no-adapter", "No adapter", f"no {fmt} adapter is configured for {partner_id} (see docs/intake.md#adapters)"
+            404, "no-adapter", "No adapter", f"no {kind} adapter is configured for {partner_id} (see docs/intake.md#adapters)"
         )
     return found
 
@@ -328,7 +328,31 @@ async def import_csv(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     require(who, "partner")
-    adapter = _adapter(request, who.id, "csv")
+    return await _import(request, who, _adapter(request, who.id, "csv"), file, idempotency_key)
+
+
+@imports.post(
+    "/training",
+    status_code=201,
+    summary="Import a training provider's CSV of enrollments in its own columns (mapped by its training adapter)",
+    description="Each row states one participant's enrollment as it now stands; a row that adds nothing to what was"
+    " reported before (the same file again) publishes nothing and counts as a duplicate. Answers as `POST"
+    " /v1/imports`.",
+    responses=problems.responses(400, 401, 403, 404, 409, 422),
+)
+async def import_training_csv(
+    request: Request,
+    who: Caller,
+    file: Annotated[UploadFile, File(description="The CSV, UTF-8, with the header row the adapter names.")],
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    require(who, "partner")
+    return await _import(request, who, _adapter(request, who.id, "csv", "training"), file, idempotency_key)
+
+
+async def _import(
+    request: Request, who: Principal, adapter: mapping.Adapter, file: UploadFile, idempotency_key: str | None
+) -> Response:
     pool = pool_of(request)
     digest, size = await asyncio.to_thread(csv_import.sha256_of, file.file)
     if idempotency_key is not None:
@@ -430,10 +454,11 @@ async def my_adapters(request: Request, who: Caller) -> list[dict[str, Any]]:
             "format": a.format,
             "description": a.description,
             "columns": sorted(a.columns()) if a.format == "csv" else None,
-            "kafka_topic": partner_inbound(a.partner_id) if a.kafka else None,
+            "record": a.record,
+            "kafka_topic": a.topic if a.kafka else None,
             "fields": {target: rule.model_dump(by_alias=True, exclude_defaults=True) for target, rule in a.fields.items()},
         }
-        for (partner, _), a in sorted(request.app.state.adapters.items())
+        for (partner, *_), a in sorted(request.app.state.adapters.items())
         if partner == who.id
     ]
 
@@ -467,8 +492,8 @@ async def reload_adapters(request: Request, who: Caller) -> dict[str, Any]:
     return {
         "folder": str(folder),
         "adapters": [
-            {"partner_id": a.partner_id, "format": a.format,
-             "kafka_topic": partner_inbound(a.partner_id) if a.kafka else None}
+            {"partner_id": a.partner_id, "format": a.format, "record": a.record,
+             "kafka_topic": a.topic if a.kafka else None}
             for _, a in sorted(adapters.items())
         ],
         "restart_required_for": new,

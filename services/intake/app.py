@@ -1,4 +1,5 @@
-"""The intake service: partners' referrals in (API, webhook, CSV, Kafka), `referral.*` events out."""
+"""The intake service: partners' referrals in (API, webhook, CSV, Kafka), `referral.*` events out;
+training providers' programs and enrollments in, `program.*`, `training.*` and `credential.earned` out."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from plumbing.settings import Settings
 from services.intake import inbound, mapping, store
 from services.intake.api import imports, router
 from services.intake.grouped import ReferralGroups
+from services.intake.training_api import router as training_router
 
 # Records there are partners' plaintext. Intake deletes them from reads once processed
 # (DeleteRecords); on disk they go when Kafka deletes their segment: segments roll hourly
@@ -76,7 +78,7 @@ DEFINITION = ServiceDefinition(
     description="Partners submit referrals (JSON API, their own webhook JSON, CSV, their own Kafka topic); intake "
     "validates and de-duplicates them, seals personal data, and publishes referral events.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[router, imports],
+    routers=[router, imports, training_router],
     emits=(
         events.ReferralSubmittedV2, events.ReferralUpdatedV1, events.ReferralWithdrawnV1, events.CandidateErasedV1,
         events.ProgramRegisteredV1, events.ProgramUpdatedV1, events.TrainingEnrolledV1, events.TrainingProgressedV1,

@@ -19,6 +19,7 @@ emitter (`ctx.emit`, `ctx.emit_many`); none is looked up. Routes bind one with
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,7 +30,7 @@ from contracts import events
 from plumbing import scrub, tracing
 from plumbing.context import Context, Outgoing
 from plumbing.vault import CandidateKey
-from services.intake import domain, store
+from services.intake import domain, store, training
 
 
 @dataclass(frozen=True)
@@ -291,16 +292,23 @@ async def erase(
     conn = ctx.conn
     await store.lock_for_erasure(conn, candidate_id)
     rows = await store.referrals_of(conn, candidate_id)
-    if not rows:
+    enrollments = await store.enrollments_of(conn, candidate_id)
+    if not rows and not enrollments:
         raise NotFound(candidate_id)
     now = ctx.now()
     await _withdraw_for_erasure(ctx, candidate_id, rows, now, correlation_id)
     await ctx.vault.destroy(conn, candidate_id)
     await store.erase(conn, candidate_id, requested_by.value, principal, len(rows))
+    await store.erase_enrollments(conn, candidate_id=candidate_id)
     referral_ids = [r["referral_id"] for r in rows]
-    await scrub.scrub(conn, referral_ids, candidate_id)
+    enrollment_ids = [r["enrollment_id"] for r in enrollments]
+    await scrub.scrub(conn, referral_ids + enrollment_ids, candidate_id)
     erased = events.CandidateErasedV1(
-        candidate_id=candidate_id, referral_ids=referral_ids, requested_by=requested_by, erased_at=now
+        candidate_id=candidate_id,
+        referral_ids=referral_ids,
+        requested_by=requested_by,
+        erased_at=now,
+        enrollment_ids=enrollment_ids,
     )
     await ctx.emit(erased, correlation_id=correlation_id)
     return erased
@@ -389,15 +397,23 @@ async def _erase_own_of(
     the locks); how many it erased."""
     conn = ctx.conn
     rows = await store.referrals_of(conn, candidate_id)
-    own = [r for r in rows if r["partner_id"] == partner_id and r["partner_candidate_id"] == known_as]
-    if not own:
+    enrollments = await store.enrollments_of(conn, candidate_id)
+
+    def mine(r: asyncpg.Record) -> bool:
+        return r["partner_id"] == partner_id and r["partner_candidate_id"] == known_as
+
+    own, own_enrollments = [r for r in rows if mine(r)], [r for r in enrollments if mine(r)]
+    if not own and not own_enrollments:
         return 0
-    if len(own) == len(rows):
+    if len(own) == len(rows) and len(own_enrollments) == len(enrollments):
         await erase(ctx, candidate_id, events.ErasureRequester.partner, principal, correlation_id)
-        return len(own)
+        return len(own) + len(own_enrollments)
     await _withdraw_for_erasure(ctx, candidate_id, own, now, correlation_id)
     referral_ids = [r["referral_id"] for r in own]
-    await store.erase_referrals(conn, partner_id, referral_ids, principal, now)
+    enrollment_ids = [r["enrollment_id"] for r in own_enrollments]
+    # The partner's erasure record counts its enrollments of the person with its referrals.
+    await store.erase_referrals(conn, partner_id, referral_ids + enrollment_ids, principal, now)
+    await store.erase_enrollments(conn, enrollment_ids=enrollment_ids)
     # The person stays identified by what the remaining referrals say of them (an e-mail
     # or phone only this partner supplied no longer leads to them).
     key = await ctx.vault.key(conn, candidate_id)
@@ -405,6 +421,7 @@ async def _erase_own_of(
         secret = identity_secret(ctx)
         erased_ids = {r["referral_id"] for r in own}
         kept = [r for r in rows if r["referral_id"] not in erased_ids and r["contact_sealed"]]
+        kept += [r for r in enrollments if r["enrollment_id"] not in enrollment_ids and r["contact_sealed"]]
         hashes = {
             h
             for r in kept
@@ -418,16 +435,17 @@ async def _erase_own_of(
         since = sorted(set(await store.identities_of(conn, candidate_id)) - set(linked) - hashes)
         free = await store.try_lock_identities(conn, since) if since else set()
         await store.unlink_identities(conn, candidate_id, sorted((set(linked) | free) - hashes))
-    await scrub.scrub(conn, referral_ids)
+    await scrub.scrub(conn, referral_ids + enrollment_ids)
     erased = events.CandidateErasedV1(
         candidate_id=candidate_id,
         referral_ids=referral_ids,
         requested_by=events.ErasureRequester.partner,
         erased_at=now,
         partner_id=partner_id,
+        enrollment_ids=enrollment_ids,
     )
     await ctx.emit(erased, correlation_id=correlation_id)
-    return len(own)
+    return len(own) + len(own_enrollments)
 
 
 async def _withdraw_for_erasure(
@@ -484,3 +502,134 @@ def _new_row(
         demographics_sealed=demographics,
         submission=domain.submitted(referral, referral_id, partner_id, candidate_id, contact, demographics),
     )
+
+
+# --- training ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingReported:
+    """A training record applied: the enrollment, the provider's own id of the person, and
+    which events it added (none when it stated nothing new)."""
+
+    enrollment_id: str
+    partner_candidate_id: str
+    events: list[str]
+
+
+@dataclass(frozen=True)
+class TrainingProblem:
+    """A training record refused for what intake holds (its own fields were valid)."""
+
+    code: str
+    message: str
+    loc: tuple[str, ...]
+
+
+async def report_program(
+    ctx: Context, partner_id: str, program: training.ProgramIn, correlation_id: str
+) -> tuple[bool, str | None]:
+    """Register or update the provider's program: (created, the event type published or None
+    when nothing changed). `Conflict` when another provider holds the id."""
+    row = await store.program(ctx.conn, program.program_id, for_update=True)
+    if row is not None and row["partner_id"] != partner_id:
+        raise Conflict("another provider's program has this program_id", "taken")
+    previous = training.ProgramIn.model_validate_json(row["program"]) if row is not None else None
+    event = training.program_event(previous, program, partner_id)
+    if event is not None:
+        await store.save_program(ctx.conn, partner_id, program.program_id, program.model_dump_json())
+        await ctx.emit(event, correlation_id=correlation_id)
+    return row is None, event.event_type if event else None
+
+
+async def report_training(
+    ctx: Context,
+    partner_id: str,
+    records: list[training.TrainingRecordIn],
+    *,
+    entry: str,
+    correlation_id: str = "",
+    correlation_ids: list[str] | None = None,
+) -> list[TrainingReported | TrainingProblem]:
+    """Apply a training provider's records, in input order, on the referrals' identity path:
+    the person is the network's candidate their e-mail or phone already names (so their
+    training and referrals join), the provider is told its own id of them (the one its
+    referrals of them got too: `store.held_by` reads enrollments), and contact and
+    demographics are sealed with the candidate's key. Each record gives only the events of
+    what it adds (`training.training_events`), so sending it again changes nothing. One
+    correlation id for all, or one per record (records of a Kafka batch)."""
+    if not records:
+        return []
+    correlations = correlation_ids if correlation_ids is not None else [correlation_id] * len(records)
+    conn = ctx.conn
+    secret = identity_secret(ctx)
+    identities = [domain.identity_hashes(r.candidate, secret) for r in records]
+    # The lock order of `submit_all`: identity hashes, then references and candidates, then rows.
+    while True:
+        candidates = await store.resolve_candidates(conn, identities)
+        await store.lock(
+            conn,
+            [f"{partner_id}|enr|{r.external_id or r.program_id}" for r in records]
+            + [store.candidate_lock(c) for c in candidates],
+        )
+        erased = await store.erased_among(conn, sorted(set(candidates)))
+        if not erased:
+            break
+        await store.unlink_erased(conn, sorted({h for hs in identities for h in hs}), erased)
+    held = await store.held_by(conn, [partner_id], candidates, [])
+    chosen = set(candidates)
+    theirs = domain.partner_candidates(
+        [(partner_id, hs) for hs in identities],
+        [(r["partner_id"], r["partner_candidate_id"], r["identity_hashes"] or [])
+         for r in sorted(held, key=lambda r: r["submitted_at"]) if r["candidate_id"] in chosen],
+    )
+    ours = await store.programs_of(conn, partner_id, [r.program_id for r in records])
+    keys = [r.enrollment_key(t) for r, t in zip(records, theirs, strict=True)]
+    existing = await store.enrollments_by_key(conn, partner_id, keys)
+    vault_keys = await ctx.vault.keys(conn, candidates, create=True)
+    results: list[TrainingReported | TrainingProblem] = []
+    outgoing: list[Outgoing] = []
+    at = ctx.now()
+    states: dict[str, tuple[str, training.TrainingState | None]] = {
+        k: (r["enrollment_id"], training.TrainingState.from_json(json.loads(r["state"]))) for k, r in existing.items()
+    }
+    owners = {k: (r["candidate_id"], r["program_id"]) for k, r in existing.items()}
+    for record, candidate_id, known_as, hashes, key, correlation in zip(
+        records, candidates, theirs, identities, keys, correlations, strict=True
+    ):
+        if record.program_id not in ours:
+            results.append(TrainingProblem(
+                "unknown-program", "register the program first (POST /v1/programs)", ("program_id",)))
+            continue
+        if key in owners and owners[key][0] != candidate_id:
+            results.append(TrainingProblem(
+                "external-id-in-use", "this external_id already names another person's enrollment", ("external_id",)))
+            continue
+        if key in owners and owners[key][1] != record.program_id:
+            results.append(TrainingProblem(
+                "program-changed", "this enrollment is in another program; report a new enrollment", ("program_id",)))
+            continue
+        enrollment_id, previous = states.get(key, (training.new_enrollment_id(), None))
+        candidate_key = vault_keys[candidate_id]
+        contact = candidate_key.seal(record.candidate.model_dump(), "contact")
+        demographics = (
+            candidate_key.seal(record.demographics.model_dump(mode="json"), "demographics") if record.demographics else None
+        )
+        who = training.Enrollment(enrollment_id, record.program_id, partner_id, candidate_id)
+        try:
+            state, out = training.training_events(previous, record, who, contact_sealed=contact, demographics_sealed=demographics)
+        except training.TrainingRefused as refused:
+            results.append(TrainingProblem(refused.code, str(refused), refused.loc))
+            continue
+        if out or previous is None:
+            await store.save_enrollment(
+                conn, enrollment_id=enrollment_id, partner_id=partner_id, program_id=record.program_id,
+                enrollment_key=key, candidate_id=candidate_id, partner_candidate_id=known_as, identity_hashes=hashes,
+                status=state.status.value, state=state.to_json(), entry=entry, contact_sealed=contact,
+                demographics_sealed=demographics,
+            )
+        states[key], owners[key] = (enrollment_id, state), (candidate_id, record.program_id)
+        outgoing += [Outgoing(e, correlation, time=at) for e in out]
+        results.append(TrainingReported(enrollment_id, known_as, [e.event_type for e in out]))
+    await ctx.emit_many(outgoing)
+    return results

@@ -25,7 +25,7 @@ import asyncpg
 from plumbing.context import Context, Deps
 from plumbing.logging import get_logger
 from services.intake import application, domain, mapping, store
-from services.intake.application import Accepted, Duplicate
+from services.intake.application import Accepted
 
 log = get_logger(__name__)
 
@@ -185,7 +185,11 @@ def _translate(adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]]
         if row.pop("\0extra", None):
             bad.append((number, mapping.FieldError(field="", code="too-many-cells", message="more cells than columns")))
             continue
-        referral, errors = mapping.referral_from(adapter, row, now=now)
+        referral: object | None
+        if adapter.record == "training":
+            referral, errors = mapping.training_from(adapter, row, now=now)
+        else:
+            referral, errors = mapping.referral_from(adapter, row, now=now)
         if referral is None:
             bad.extend((number, e) for e in errors)
         else:
@@ -227,13 +231,23 @@ async def run(
         upcoming = next_batch()
         errors = [(n, e.field, e.code, e.message, None) for n, e in bad]
         async with pool.acquire() as conn, conn.transaction():
-            results = await _submit(deps.bind(conn), adapter.partner_id, good, correlation_id)
+            results = await _submit(deps.bind(conn), adapter, good, correlation_id)
             accepted = duplicates = 0
             rejected = {n for n, _ in bad}
             for (number, _), result in zip(good, results, strict=True):
                 if isinstance(result, Accepted):
                     accepted += 1
                     progress.count_unknown(result.unknown_skills)
+                elif isinstance(result, application.TrainingReported):
+                    # A row that adds nothing to what was reported (the same file again) is
+                    # a duplicate: it published nothing.
+                    if result.events:
+                        accepted += 1
+                    else:
+                        duplicates += 1
+                elif isinstance(result, application.TrainingProblem):
+                    rejected.add(number)
+                    errors.append((number, adapter.source_of(".".join(result.loc)), result.code, result.message, None))
                 elif isinstance(result, mapping.FieldError):
                     rejected.add(number)
                     errors.append((number, result.field, result.code, result.message, None))
@@ -264,16 +278,21 @@ ROW_FAULTS = (ValueError, asyncpg.DataError)
 
 async def _submit(
     ctx: Context,
-    partner_id: str,
-    good: list[tuple[int, domain.ReferralIn]],
+    adapter: mapping.Adapter,
+    good: list[tuple[int, Any]],
     correlation_id: str,
-) -> list[Accepted | Duplicate | mapping.FieldError]:
-    """Submit the rows in one savepoint; if a row's fault fails it, halve the batch until
-    the row is found, and report that row instead of losing its neighbours."""
+) -> list[Any]:
+    """Submit the rows (referrals, or a training adapter's enrollments) in one savepoint; if
+    a row's fault fails it, halve the batch until the row is found, and report that row
+    instead of losing its neighbours."""
     if not good:
         return []
+    partner_id = adapter.partner_id
     try:
         async with ctx.conn.transaction():  # nested: a savepoint, undone alone
+            if adapter.record == "training":
+                return list(await application.report_training(
+                    ctx, partner_id, [r for _, r in good], entry="csv", correlation_id=correlation_id))
             return list(
                 await application.submit(ctx, partner_id, [r for _, r in good], entry="csv", correlation_id=correlation_id)
             )
@@ -285,8 +304,8 @@ async def _submit(
             ]
     half = len(good) // 2
     return [
-        *await _submit(ctx, partner_id, good[:half], correlation_id),
-        *await _submit(ctx, partner_id, good[half:], correlation_id),
+        *await _submit(ctx, adapter, good[:half], correlation_id),
+        *await _submit(ctx, adapter, good[half:], correlation_id),
     ]
 
 

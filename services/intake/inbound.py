@@ -24,7 +24,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.errors import KafkaError
 
-from contracts.topics import consumer_group, partner_inbound
+from contracts.topics import consumer_group
 from plumbing.consumer import Item, Poison, Record, RecordConsumer
 from plumbing.context import Deps
 from plumbing.kafka import client_options
@@ -43,7 +43,8 @@ def claim_id(record: Record) -> uuid.UUID:
 @dataclass(frozen=True)
 class _Mapped:
     partner_id: str
-    referral: object  # domain.ReferralIn
+    referral: object  # domain.ReferralIn, or training.TrainingRecordIn from a training adapter
+    training: bool = False
 
 
 @dataclass
@@ -63,20 +64,37 @@ class InboundConsumer(RecordConsumer):
             raw = json.loads(record.value or b"")
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise Poison("not-json: the record is not a JSON document", "InvalidRecord") from None
-        referral, errors = mapping.referral_from(adapter, raw, now=self.deps.clock() if self.deps else None)
-        if referral is None:
+        now = self.deps.clock() if self.deps else None
+        mapped: object | None
+        if adapter.record == "training":
+            mapped, errors = mapping.training_from(adapter, raw, now=now)
+        else:
+            mapped, errors = mapping.referral_from(adapter, raw, now=now)
+        if mapped is None:
             summary = "; ".join(f"{e.field or '(record)'}: {e.code}" for e in errors)
             detail = json.dumps([e.model_dump() for e in errors]).encode()
             raise Poison(f"invalid-record: {summary}", "InvalidRecord", [("dlq.errors", detail[:16000])])
-        return Item(record, claim_id(record), self.record_type, _Mapped(adapter.partner_id, referral))
+        return Item(
+            record, claim_id(record), self.record_type, _Mapped(adapter.partner_id, mapped, adapter.record == "training")
+        )
 
     async def apply_items(self, conn: asyncpg.Connection, items: list[Item]) -> set[uuid.UUID]:
         assert self.deps is not None
         ctx = self.deps.bind(conn)
         refused: set[uuid.UUID] = set()
         by_partner: dict[str, list[Item]] = {}
+        by_provider: dict[str, list[Item]] = {}
         for item in items:
-            by_partner.setdefault(item.data.partner_id, []).append(item)
+            (by_provider if item.data.training else by_partner).setdefault(item.data.partner_id, []).append(item)
+        for partner_id, theirs in by_provider.items():
+            reported = await application.report_training(
+                ctx, partner_id, [i.data.referral for i in theirs], entry="kafka",
+                correlation_ids=[str(i.claim_id) for i in theirs],
+            )
+            for item, outcome in zip(theirs, reported, strict=True):
+                if isinstance(outcome, application.TrainingProblem):
+                    await self.dead_letter(item.record, f"rejected: {outcome.code}: {outcome.message}", "Rejected", 1)
+                    refused.add(item.claim_id)
         for partner_id, theirs in by_partner.items():
             # One submit for the partner's records of the batch (a few statements, not a few
             # per record); a later record sees an earlier one as a duplicate, as it would in
@@ -96,8 +114,8 @@ class InboundConsumer(RecordConsumer):
         return refused
 
 
-def inbound_topics(adapters: dict[tuple[str, str], mapping.Adapter]) -> dict[str, mapping.Adapter]:
-    return {partner_inbound(a.partner_id): a for a in adapters.values() if a.kafka}
+def inbound_topics(adapters: dict[tuple[str, str, str], mapping.Adapter]) -> dict[str, mapping.Adapter]:
+    return {a.topic: a for a in adapters.values() if a.kafka}
 
 
 class Truncator:

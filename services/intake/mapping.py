@@ -27,7 +27,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from contracts import events
-from services.intake import domain
+from contracts.topics import partner_inbound
+from services.intake import domain, training
 
 # --- what can be mapped, and to which kind of value ------------------------------------
 
@@ -65,17 +66,47 @@ TARGETS: dict[str, Kind] = {
 }
 LIST_TARGETS = {"skills", "demographics.race_ethnicity"}
 REQUIRED = ("candidate.given_name", "candidate.family_name", "skills", "consent.share_with_employers", "consent.given_at")
+
+# A training provider's enrollment records (`record: training`): what a row states of one
+# participant in one program (services/intake/training.py, TrainingRecordIn).
+TRAINING_CREDENTIAL_FIELDS: dict[str, Kind] = {"name": TEXT, "issuer": TEXT, "ctdl_id": TEXT, "awarded_on": DATE}
+TRAINING_TARGETS: dict[str, Kind] = {
+    "external_id": TEXT,
+    "program_id": TEXT,
+    "candidate.given_name": TEXT,
+    "candidate.family_name": TEXT,
+    "candidate.email": TEXT,
+    "candidate.phone": TEXT,
+    "status": ("enrolled", "completed", "exited"),
+    "enrolled_on": DATE,
+    "completed_on": DATE,
+    "exited_on": DATE,
+    "exit_reason": tuple(events.TrainingExitReason),
+    "exit_detail": TEXT,
+    "progress.as_of": DATE,
+    "progress.milestone": tuple(events.TrainingMilestone),
+    "progress.percent_complete": TEXT,
+    "consent.aggregate_reports": BOOL,
+    "consent.share_outcomes_with_provider": BOOL,
+    "consent.given_at": DATETIME,
+    "demographics.race_ethnicity": tuple(domain.RaceEthnicity),
+    "demographics.gender": tuple(domain.Gender),
+    "demographics.veteran_status": BOOL,
+}
+TRAINING_REQUIRED = ("program_id", "candidate.given_name", "candidate.family_name", "enrolled_on", "consent.given_at")
+Record = Literal["referral", "training"]
 _INDEXED_CREDENTIAL = re.compile(r"^credentials\[(\d)\]\.(\w+)$")
 _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
 Transform = Literal["strip", "lower", "upper", "title", "collapse_spaces"]
 
 
-def kind_of(target: str) -> Kind | None:
-    if target in TARGETS:
-        return TARGETS[target]
+def kind_of(target: str, record: Record = "referral") -> Kind | None:
+    targets, credential = (TARGETS, CREDENTIAL_FIELDS) if record == "referral" else (TRAINING_TARGETS, TRAINING_CREDENTIAL_FIELDS)
+    if target in targets:
+        return targets[target]
     if m := _INDEXED_CREDENTIAL.match(target):
-        return CREDENTIAL_FIELDS.get(m.group(2))
+        return credential.get(m.group(2))
     return None
 
 
@@ -151,7 +182,14 @@ class Adapter(BaseModel):
     partner_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     description: str = ""
     format: Literal["json", "csv"]
-    kafka: bool = Field(default=False, description="json only: also read talentloop.inbound.<partner_id>.")
+    record: Record = Field(
+        default="referral", description="What a record is: a referral, or a training provider's enrollment."
+    )
+    kafka: bool = Field(
+        default=False,
+        description="json only: also read talentloop.inbound.<partner_id> (talentloop.inbound.<partner_id>.training"
+        " for training records).",
+    )
     phone_region: str = Field(default=domain.DEFAULT_PHONE_REGION, pattern=r"^[A-Z]{2}$")
     timezone: str = Field(default="UTC", description="For dates without a time zone (IANA name).")
     csv_delimiter: str = Field(default=",", min_length=1, max_length=1)
@@ -168,28 +206,30 @@ class Adapter(BaseModel):
 
     @model_validator(mode="after")
     def _targets(self) -> Adapter:
+        targets, credential = self.target_table()
         for target, rule in self.fields.items():
             if target == "credentials":
                 if rule.each is None:
                     raise ValueError("`credentials` needs `each` and `fields` (or map credentials[N].name etc.)")
                 for sub, subrule in (rule.fields or {}).items():
-                    if sub not in CREDENTIAL_FIELDS:
-                        raise ValueError(f"credentials.{sub}: not a credential field ({', '.join(CREDENTIAL_FIELDS)})")
-                    _check_values(f"credentials.{sub}", CREDENTIAL_FIELDS[sub], subrule)
+                    if sub not in credential:
+                        raise ValueError(f"credentials.{sub}: not a credential field ({', '.join(credential)})")
+                    _check_values(f"credentials.{sub}", credential[sub], subrule)
                 continue
-            kind = kind_of(target)
+            kind = kind_of(target, self.record)
             if kind is None:
-                raise ValueError(f"{target}: not a referral field; mappable: {', '.join(TARGETS)}, credentials")
+                raise ValueError(f"{target}: not a {self.record} field; mappable: {', '.join(targets)}, credentials")
             if rule.each is not None:
                 raise ValueError(f"{target}: `each` is only for credentials")
             _check_values(target, kind, rule)
             if self.format == "csv" and any("[]" in s for s in rule.sources()):
                 raise ValueError(f"{target}: CSV columns are plain names; `[]` is for JSON")
-        missing = [t for t in REQUIRED if t not in self.fields]
+        missing = [t for t in (REQUIRED if self.record == "referral" else TRAINING_REQUIRED) if t not in self.fields]
         if not {"candidate.email", "candidate.phone"} & set(self.fields):
             missing.append("candidate.email or candidate.phone")
         if missing:
-            raise ValueError(f"every referral needs {', '.join(missing)}; map them (or give a const)")
+            what = "referral" if self.record == "referral" else "training record"
+            raise ValueError(f"every {what} needs {', '.join(missing)}; map them (or give a const)")
         if self.kafka and self.format != "json":
             raise ValueError("kafka: true needs format: json (records on the topic are JSON)")
         return self
@@ -202,9 +242,20 @@ class Adapter(BaseModel):
         # element by element).
         self._plan = [
             (target, rule, None if target == "credentials"
-             else _Step(target, rule, kind_of(target), self.format == "csv", self._zone))  # type: ignore[arg-type]
+             else _Step(target, rule, kind_of(target, self.record), self.format == "csv", self._zone))  # type: ignore[arg-type]
             for target, rule in self.fields.items()
         ]
+
+    def target_table(self) -> tuple[dict[str, Kind], dict[str, Kind]]:
+        """The fields a record of this adapter's kind has, and those of one of its credentials."""
+        if self.record == "training":
+            return TRAINING_TARGETS, TRAINING_CREDENTIAL_FIELDS
+        return TARGETS, CREDENTIAL_FIELDS
+
+    @property
+    def topic(self) -> str:
+        """The partner's inbound topic for this kind of record (`kafka: true`)."""
+        return partner_inbound(self.partner_id, self.record)
 
     def columns(self) -> set[str]:
         """Source columns a CSV must have (those without a const or default)."""
@@ -248,14 +299,14 @@ def load(path: Path) -> Adapter:
         raise ValueError(f"{path}: invalid adapter:\n{exc}") from None
 
 
-def load_all(folder: Path) -> dict[tuple[str, str], Adapter]:
-    """Every `*.yaml` in the folder, keyed by (partner id, format); two for one key is an error."""
-    adapters: dict[tuple[str, str], Adapter] = {}
+def load_all(folder: Path) -> dict[tuple[str, str, str], Adapter]:
+    """Every `*.yaml` in the folder, keyed by (partner id, format, record); two for one key is an error."""
+    adapters: dict[tuple[str, str, str], Adapter] = {}
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
         adapter = load(path)
-        key = (adapter.partner_id, adapter.format)
+        key = (adapter.partner_id, adapter.format, adapter.record)
         if key in adapters:
-            raise ValueError(f"{path}: a second {adapter.format} adapter for {adapter.partner_id}")
+            raise ValueError(f"{path}: a second {adapter.format} {adapter.record} adapter for {adapter.partner_id}")
         adapters[key] = adapter
     return adapters
 
@@ -472,7 +523,7 @@ def translate(adapter: Adapter, record: Any) -> tuple[dict[str, Any], list[Field
                     one = {}
                     for sub, subrule in (rule.fields or {}).items():
                         try:
-                            v = _value(item, subrule, CREDENTIAL_FIELDS[sub], sub, adapter)
+                            v = _value(item, subrule, adapter.target_table()[1][sub], sub, adapter)
                         except Exception as exc:  # Unmappable, or anything else the value provokes
                             where = f"{rule.each}[{i}].{' | '.join(subrule.sources())}"
                             if isinstance(exc, Unmappable):
@@ -582,3 +633,32 @@ def _referral_from(
         return e.target is not None and any(f == e.target or f.startswith(e.target + ".") for f in failed)
 
     return (referral if not errors else None), errors + [e for e in invalid if not consequence(e)]
+
+
+def training_from(
+    adapter: Adapter, record: Any, *, now: datetime | None = None
+) -> tuple[training.TrainingRecordIn | None, list[FieldError]]:
+    """`referral_from` for a training adapter: one enrollment record, or every error in it."""
+    try:
+        doc, errors = translate(adapter, record)
+        if not isinstance(record, dict):
+            return None, errors
+        if isinstance(doc.get("progress"), dict) and isinstance(doc["progress"].get("percent_complete"), str):
+            text = doc["progress"]["percent_complete"].strip().rstrip("%")
+            doc["progress"]["percent_complete"] = int(text) if text.isdigit() else text
+        try:
+            enrollment = training.validate_training(doc, adapter.phone_region)
+        except ValidationError as exc:
+            invalid = validation_errors(adapter, exc.errors(include_url=False, include_input=False))
+            failed = {e.target for e in errors if e.target}
+            invalid = [e for e in invalid if not (e.target and any(f == e.target or f.startswith(e.target + ".")
+                                                                   for f in failed))]
+            return None, errors + invalid
+        if errors:
+            return None, errors
+        if enrollment.consent.given_at > (now or datetime.now(UTC)):
+            return None, [FieldError(field=adapter.source_of("consent.given_at"), code="future-date",
+                                     message="consent cannot be given in the future", target="consent.given_at")]
+        return enrollment, []
+    except Exception as exc:  # a mapping bug must not stop a provider's feed either
+        return None, [_unreadable("", exc)]

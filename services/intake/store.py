@@ -124,6 +124,16 @@ async def held_by(
         )
         if r["partner_id"] in wanted
     ]
+    # A training provider's enrollments of the person count as its referrals do: one id of
+    # the person for a provider that also refers (never duplicates: their status is not active).
+    rows += [
+        r
+        for r in await conn.fetch(
+            f"SELECT {_HELD_ENROLLMENT} FROM enrollments WHERE candidate_id = ANY($1::text[]) AND status <> 'erased'",
+            sorted(set(candidates)),
+        )
+        if r["partner_id"] in wanted
+    ]
     if external_ids:
         rows += await conn.fetch(
             f"SELECT {_HELD} FROM referrals"
@@ -135,6 +145,10 @@ async def held_by(
 
 
 _HELD = "referral_id, partner_id, external_id, candidate_id, partner_candidate_id, identity_hashes, target_key, status, submitted_at"
+_HELD_ENROLLMENT = (
+    "enrollment_id AS referral_id, partner_id, NULL::text AS external_id, candidate_id, partner_candidate_id,"
+    " identity_hashes, NULL::text AS target_key, status, enrolled_at AS submitted_at"
+)
 
 
 async def insert_referrals(conn: asyncpg.Connection, rows: list[NewReferral]) -> None:
@@ -287,7 +301,8 @@ async def candidates_of(conn: asyncpg.Connection, partner_id: str, partner_candi
     by this id: one, unless the network had the e-mail and the phone the partner gave
     together under two candidates."""
     rows = await conn.fetch(
-        "SELECT DISTINCT candidate_id FROM referrals WHERE partner_id = $1 AND partner_candidate_id = $2"
+        "SELECT candidate_id FROM referrals WHERE partner_id = $1 AND partner_candidate_id = $2 AND status <> 'erased'"
+        " UNION SELECT candidate_id FROM enrollments WHERE partner_id = $1 AND partner_candidate_id = $2"
         " AND status <> 'erased' ORDER BY candidate_id",
         partner_id,
         partner_candidate_id,
@@ -427,3 +442,109 @@ async def seal_legacy_contacts(pool: asyncpg.Pool, vault: Vault, secret: bytes) 
             )
         await conn.execute("ALTER TABLE referrals DROP COLUMN contact")
         return len(rows)
+
+
+# --- training (programs and enrollments) ----------------------------------------------------
+
+
+async def program(conn: asyncpg.Connection, program_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT program_id, partner_id, program FROM programs WHERE program_id = $1" + (" FOR UPDATE" if for_update else ""),
+        program_id,
+    )
+
+
+async def save_program(conn: asyncpg.Connection, partner_id: str, program_id: str, program: str) -> None:
+    await conn.execute(
+        "INSERT INTO programs (program_id, partner_id, program) VALUES ($1, $2, $3)"
+        " ON CONFLICT (program_id) DO UPDATE SET program = EXCLUDED.program, updated_at = now()",
+        program_id,
+        partner_id,
+        program,
+    )
+
+
+async def programs_of(conn: asyncpg.Connection, partner_id: str, program_ids: list[str]) -> set[str]:
+    """Those of the programs that are the partner's."""
+    rows = await conn.fetch(
+        "SELECT program_id FROM programs WHERE program_id = ANY($1::text[]) AND partner_id = $2",
+        sorted(set(program_ids)),
+        partner_id,
+    )
+    return {r["program_id"] for r in rows}
+
+
+async def enrollments_by_key(conn: asyncpg.Connection, partner_id: str, keys: list[str]) -> dict[str, asyncpg.Record]:
+    """The partner's enrollments (not erased) with these keys, locked for this transaction."""
+    rows = await conn.fetch(
+        "SELECT * FROM enrollments WHERE partner_id = $1 AND enrollment_key = ANY($2::text[]) FOR UPDATE",
+        partner_id,
+        sorted(set(keys)),
+    )
+    return {r["enrollment_key"]: r for r in rows}
+
+
+async def save_enrollment(
+    conn: asyncpg.Connection,
+    *,
+    enrollment_id: str,
+    partner_id: str,
+    program_id: str,
+    enrollment_key: str,
+    candidate_id: str,
+    partner_candidate_id: str,
+    identity_hashes: list[str],
+    status: str,
+    state: dict[str, Any],
+    entry: str,
+    contact_sealed: events.Sealed,
+    demographics_sealed: events.Sealed | None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO enrollments (enrollment_id, partner_id, program_id, enrollment_key, candidate_id,"
+        " partner_candidate_id, identity_hashes, status, state, entry, contact_sealed, demographics_sealed)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        " ON CONFLICT (enrollment_id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state,"
+        " identity_hashes = EXCLUDED.identity_hashes, contact_sealed = EXCLUDED.contact_sealed,"
+        " demographics_sealed = EXCLUDED.demographics_sealed, updated_at = now()",
+        enrollment_id,
+        partner_id,
+        program_id,
+        enrollment_key,
+        candidate_id,
+        partner_candidate_id,
+        identity_hashes,
+        status,
+        json.dumps(state),
+        entry,
+        contact_sealed.model_dump_json(),
+        demographics_sealed.model_dump_json() if demographics_sealed else None,
+    )
+
+
+async def find_enrollment(conn: asyncpg.Connection, enrollment_id: str, partner_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM enrollments WHERE enrollment_id = $1 AND partner_id = $2", enrollment_id, partner_id
+    )
+
+
+async def enrollments_of(conn: asyncpg.Connection, candidate_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT enrollment_id, partner_id, partner_candidate_id, status, contact_sealed FROM enrollments"
+        " WHERE candidate_id = $1 ORDER BY enrolled_at FOR UPDATE",
+        candidate_id,
+    )
+
+
+_ERASE_ENROLLMENTS = (
+    "UPDATE enrollments SET status = 'erased', candidate_id = 'erased', partner_candidate_id = NULL,"
+    " identity_hashes = NULL, enrollment_key = NULL, contact_sealed = NULL, demographics_sealed = NULL, updated_at = now()"
+)
+
+
+async def erase_enrollments(conn: asyncpg.Connection, *, candidate_id: str | None = None, enrollment_ids: list[str] | None = None) -> None:
+    """Keep one row per enrollment for the counts, and nothing that leads to the person."""
+    if candidate_id is not None:
+        await conn.execute(_ERASE_ENROLLMENTS + " WHERE candidate_id = $1", candidate_id)
+    if enrollment_ids:
+        await conn.execute(_ERASE_ENROLLMENTS + " WHERE enrollment_id = ANY($1::text[])", enrollment_ids)

@@ -28,15 +28,17 @@ def adapter(fields=None, **over) -> mapping.Adapter:
 
 def test_the_shipped_adapters_load_and_map_their_sample_records():
     adapters = mapping.load_all(ADAPTERS)
-    assert set(adapters) == {("northside-tech-collective", "csv"), ("riverbend-community-college", "csv"),
-                             ("forge-coding-bootcamp", "json")}
+    assert set(adapters) == {("northside-tech-collective", "csv", "referral"),
+                             ("riverbend-community-college", "csv", "referral"),
+                             ("riverbend-community-college", "csv", "training"),
+                             ("forge-coding-bootcamp", "json", "referral")}
     person = samples.person(3, run="unit")
     for (partner, fmt), record in [
         (("northside-tech-collective", "csv"), samples.northside_row(person)),
         (("riverbend-community-college", "csv"), samples.riverbend_row(person)),
         (("forge-coding-bootcamp", "json"), samples.forge_payload(person)),
     ]:
-        referral, errors = mapping.referral_from(adapters[(partner, fmt)], record)
+        referral, errors = mapping.referral_from(adapters[(partner, fmt, "referral")], record)
         assert errors == [], (partner, errors)
         assert referral.candidate.email == person.email and referral.target_onet_soc_code == person.soc
         assert referral.consent.share_with_employers is True
@@ -126,8 +128,8 @@ def test_the_example_files_are_current_and_map_cleanly(tmp_path):
     for partner in ("northside-tech-collective", "riverbend-community-college"):
         with (examples / f"{partner}.csv").open(newline="") as f:
             for row in csv.DictReader(f):
-                assert mapping.referral_from(adapters[(partner, "csv")], row)[1] == []
-    forge = adapters[("forge-coding-bootcamp", "json")]
+                assert mapping.referral_from(adapters[(partner, "csv", "referral")], row)[1] == []
+    forge = adapters[("forge-coding-bootcamp", "json", "referral")]
     records = [json.loads((examples / "forge-coding-bootcamp.webhook.json").read_text())]
     records += [json.loads(line) for line in (examples / "forge-coding-bootcamp.kafka.ndjson").read_text().splitlines()]
     assert all(mapping.referral_from(forge, r)[1] == [] for r in records)
