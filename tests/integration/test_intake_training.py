@@ -14,8 +14,9 @@ import asyncpg
 import pytest
 
 from contracts import events
+from plumbing.consumer import Poison, Record
 from plumbing.context import Deps
-from services.intake import application, csv_import, mapping, store, training
+from services.intake import application, csv_import, inbound, mapping, store, training
 from services.intake.application import Accepted
 from tests.integration import intake_world
 from tests.integration.intake_world import outbox, person, submit, tag
@@ -174,3 +175,27 @@ async def test_a_registrar_csv_imported_twice_publishes_its_events_once(pool, in
         "SELECT count(*) AS n, count(*) FILTER (WHERE status = 'completed') AS completed,"
         " count(*) FILTER (WHERE status = 'exited') AS exited FROM enrollments WHERE program_id = $1", program_id)
     assert (counts["n"], counts["completed"], counts["exited"]) == (3, 1, 1)
+
+
+async def test_a_provider_s_kafka_record_is_mapped_by_its_training_adapter_and_reported_once(pool, intake):
+    adapter = mapping.Adapter.model_validate({
+        "partner_id": "kafka-trainer", "format": "json", "record": "training", "kafka": True,
+        "fields": {"external_id": {"from": "id"}, "program_id": {"from": "program"},
+                   "candidate.given_name": {"from": "person.first"}, "candidate.family_name": {"from": "person.last"},
+                   "candidate.email": {"from": "person.email"}, "status": {"from": "state"},
+                   "enrolled_on": {"from": "start"}, "completed_on": {"from": "end"},
+                   "consent.given_at": {"from": "consent"}},
+    })
+    assert adapter.topic == "talentloop.inbound.kafka-trainer.training"
+    program_id = await program(pool, intake, "kafka-trainer")
+    consumer = inbound.InboundConsumer("intake", pool, None, deps=intake, adapters={adapter.topic: adapter})  # type: ignore[arg-type]
+    doc = {"id": f"K-{tag()}", "program": program_id, "state": "completed", "start": "2026-09-01", "end": "2026-12-18",
+           "consent": "2026-08-30T00:00:00Z", "person": {"first": "Ana", "last": "Diaz", "email": f"k-{tag()}@example.org"}}
+    before = len(await outbox(pool))
+    for offset in (0, 1):  # the provider publishes the same record twice
+        item = consumer.decode(Record(adapter.topic, 0, offset, None, json.dumps(doc).encode()))
+        async with pool.acquire() as conn, conn.transaction():
+            assert await consumer.apply_items(conn, [item]) == set()
+    assert [e.type for e in (await outbox(pool))[before:]] == ["training.enrolled.v1", "training.completed.v1"]
+    with pytest.raises(Poison, match="invalid-record: end: completed-on-required"):
+        consumer.decode(Record(adapter.topic, 0, 2, None, json.dumps({**doc, "end": None}).encode()))
