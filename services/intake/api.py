@@ -60,15 +60,20 @@ class ErasureRequest(BaseModel):
     operators name a referral or the candidate (the person is erased network-wide)."""
 
     # The document says what _one checks: exactly one of the two (the other left out: no null).
-    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["referral_id"]}, {"required": ["candidate_id"]}]})
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["referral_id"]}, {"required": ["candidate_id"]}, {"required": ["enrollment_id"]}]})
 
     referral_id: str | None = Field(default=None, json_schema_extra=domain.absent_not_null)
     candidate_id: str | None = Field(default=None, json_schema_extra=domain.absent_not_null)
+    enrollment_id: str | None = Field(
+        default=None, description="Training providers: one of their enrollments of the person.",
+        json_schema_extra=domain.absent_not_null,
+    )
 
     @model_validator(mode="after")
     def _one(self) -> ErasureRequest:
-        if (self.referral_id is None) == (self.candidate_id is None):
-            raise ValueError("give exactly one of referral_id or candidate_id")
+        if [self.referral_id, self.candidate_id, self.enrollment_id].count(None) != 2:
+            raise ValueError("give exactly one of referral_id, candidate_id or enrollment_id")
         return self
 
 
@@ -256,7 +261,8 @@ async def withdraw_referral(
     "/erasures",
     tags=["personal data"],
     summary="Erase personal data: a partner's own referrals of a person, or (an operator) the person everywhere",
-    description="A partner names one of its referrals: every referral it made of that person is erased (sealed "
+    description="A partner names one of its referrals (a training provider may name one of its enrollments "
+    "instead): every referral and enrollment it made of that person is erased (sealed "
     "contact and demographics, profile, its reference and their link to the candidate) and withdrawn where still "
     "open; other partners' referrals of the person stay, and the answer counts only the caller's own. An operator "
     "names a referral or the candidate id: the person is erased network-wide (their key destroyed, so every sealed "
@@ -268,21 +274,27 @@ async def withdraw_referral(
 )
 async def erase(body: ErasureRequest, request: Request, who: Caller) -> dict[str, Any]:
     require(who, "partner", "operator")
-    if who.kind == "partner" and body.referral_id is None:
-        raise problems.Problem(403, "forbidden", "Forbidden", "partners name a referral_id, not a candidate_id")
+    if who.kind == "partner" and body.candidate_id is not None:
+        raise problems.Problem(
+            403, "forbidden", "Forbidden", "partners name a referral_id or an enrollment_id, not a candidate_id"
+        )
+    if who.kind != "partner" and body.enrollment_id is not None:
+        raise problems.Problem(403, "forbidden", "Forbidden", "operators name a referral_id or the candidate_id")
     async with pool_of(request).acquire() as conn, conn.transaction():
         ctx = context_of(request, conn)
         try:
             if who.kind == "partner":
-                assert body.referral_id is not None
-                done = await application.erase_own(ctx, who.id, body.referral_id, who.ref, correlation_id(request))
+                done = await application.erase_own(
+                    ctx, who.id, body.referral_id, who.ref, correlation_id(request), enrollment_id=body.enrollment_id
+                )
             else:
                 done = await application.erase_person(
                     ctx, referral_id=body.referral_id, candidate_id=body.candidate_id, principal=who.ref,
                     correlation_id=correlation_id(request),
                 )
         except NotFound as exc:
-            raise problems.not_found("candidate" if exc.args == ("candidate",) else "referral") from None
+            what = "candidate" if exc.args == ("candidate",) else "enrollment" if body.enrollment_id else "referral"
+            raise problems.not_found(what) from None
         except Conflict:
             raise problems.Problem(409, "already-erased", "Already erased", current_state="erased") from None
     return {"candidate_id": done.candidate_id, "referrals": done.referrals, "erased_at": done.erased_at.isoformat()}

@@ -348,9 +348,16 @@ async def erase_person(
 
 
 async def erase_own(
-    ctx: Context, partner_id: str, referral_id: str, principal: str, correlation_id: str
+    ctx: Context,
+    partner_id: str,
+    referral_id: str | None,
+    principal: str,
+    correlation_id: str,
+    *,
+    enrollment_id: str | None = None,
 ) -> Erasure:
-    """A partner erases what it holds about the person its referral names: every one of its
+    """A partner erases what it holds about the person its referral (or, a training provider,
+    its enrollment: `enrollment_id`) names: every one of its enrollments of them and every one of its
     own referrals of them (sealed contact and demographics, profile, its reference, their
     link to the candidate), withdrawn where still open. "Of them" as the partner knows the
     person (its own id of them: `domain.partner_candidates`), so the count it is told says
@@ -360,9 +367,13 @@ async def erase_own(
     held the person's only referrals, nothing is left to keep: the person is erased
     network-wide (the answer is the same either way, so it tells nothing of others)."""
     conn = ctx.conn
-    row = await store.candidate_of(conn, referral_id, partner_id)
+    if enrollment_id is not None:
+        row = await store.candidate_of_enrollment(conn, enrollment_id, partner_id)
+    else:
+        assert referral_id is not None
+        row = await store.candidate_of(conn, referral_id, partner_id)
     if row is None:
-        raise NotFound(referral_id)
+        raise NotFound(enrollment_id or referral_id)
     if row["status"] == "erased":
         raise Conflict("the referral was erased already", "erased")
     known_as = row["partner_candidate_id"]

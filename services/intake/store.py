@@ -223,6 +223,15 @@ async def candidate_of(conn: asyncpg.Connection, referral_id: str, partner_id: s
     )
 
 
+async def candidate_of_enrollment(conn: asyncpg.Connection, enrollment_id: str, partner_id: str) -> asyncpg.Record | None:
+    """The enrollment's candidate (the network's and its provider's id) and status."""
+    return await conn.fetchrow(
+        "SELECT candidate_id, partner_candidate_id, status FROM enrollments WHERE enrollment_id = $1 AND partner_id = $2",
+        enrollment_id,
+        partner_id,
+    )
+
+
 def candidate_lock(candidate_id: str) -> str:
     """The key (`lock`) that a submission naming the candidate and an erasure of them share."""
     return f"candidate|{candidate_id}"

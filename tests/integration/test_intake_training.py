@@ -199,3 +199,26 @@ async def test_a_provider_s_kafka_record_is_mapped_by_its_training_adapter_and_r
     assert [e.type for e in (await outbox(pool))[before:]] == ["training.enrolled.v1", "training.completed.v1"]
     with pytest.raises(Poison, match="invalid-record: end: completed-on-required"):
         consumer.decode(Record(adapter.topic, 0, 2, None, json.dumps({**doc, "end": None}).encode()))
+
+
+async def test_a_provider_erases_its_own_enrollments_of_a_person_and_others_keep_theirs(pool, intake):
+    program_id = await program(pool, intake, "trainer")
+    email = f"own-{tag()}@example.org"
+    [enrolled] = await report(pool, intake, "trainer", enrollment(email, program_id))
+    referred = await submit(pool, intake, "another-partner", person(email))
+    assert isinstance(referred, Accepted)
+    async with pool.acquire() as conn, conn.transaction():
+        done = await application.erase_own(intake.bind(conn), "trainer", None, "partner:trainer", "t",
+                                           enrollment_id=enrolled.enrollment_id)
+    assert (done.candidate_id, done.referrals) == (enrolled.partner_candidate_id, 1)
+    row = await pool.fetchrow("SELECT status, candidate_id, contact_sealed FROM enrollments WHERE enrollment_id = $1",
+                              enrolled.enrollment_id)
+    assert tuple(row) == ("erased", "erased", None)
+    kept = await pool.fetchrow("SELECT status, contact_sealed FROM referrals WHERE referral_id = $1", referred.referral_id)
+    assert kept["status"] == "active" and kept["contact_sealed"] is not None  # another partner's, and the key, stay
+    [notice] = [e for e in await outbox(pool) if e.type == "candidate.erased.v1" and e.subject == referred.candidate_id]
+    assert notice.data["partner_id"] == "trainer" and notice.data["referral_ids"] == []
+    assert notice.data["enrollment_ids"] == [enrolled.enrollment_id]
+    # The provider's next enrollment of the person gets a new id of them.
+    [again] = await report(pool, intake, "trainer", enrollment(email, program_id, external_id=f"new-{tag()}"))
+    assert again.partner_candidate_id != enrolled.partner_candidate_id

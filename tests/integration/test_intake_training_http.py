@@ -130,3 +130,21 @@ async def test_the_training_csv_import_counts_a_file_sent_again_as_duplicates(in
         "rows": 3, "accepted": 0, "duplicates": 2, "rejected": 1}
     report = await intake.get(again.json()["error_report"])
     assert "PROGRAM_CODE" in report.text and "unknown-program" in report.text
+
+
+async def test_a_provider_erases_the_person_its_enrollment_names(intake):
+    program_id = f"RCC-{uuid.uuid4().hex[:8]}"
+    program = {"program_id": program_id, "name": "CNC", "modality": "hybrid", "length_weeks": 8,
+               "cost_to_participant": {"amount": "0"}}
+    assert (await intake.post("/v1/programs", json=program)).status_code == 201
+    enrolled = (await intake.post("/v1/enrollments", json=enrollment(program_id, f"e-{uuid.uuid4().hex[:8]}@example.org"))).json()
+    both = await intake.post("/v1/erasures", json={"enrollment_id": enrolled["enrollment_id"], "referral_id": "r"})
+    assert both.status_code == 422 and both.headers["content-type"] == PROBLEM
+    erased = await intake.post("/v1/erasures", json={"enrollment_id": enrolled["enrollment_id"]})
+    assert erased.status_code == 200 and erased.json()["candidate_id"] == enrolled["candidate_id"]
+    assert (await intake.get(f"/v1/enrollments/{enrolled['enrollment_id']}")).json()["status"] == "erased"
+    again = await intake.post("/v1/erasures", json={"enrollment_id": enrolled["enrollment_id"]})
+    assert (again.status_code, again.json()["type"].rsplit(":", 1)[-1]) == (409, "already-erased")
+    other = await intake.post("/v1/erasures", json={"enrollment_id": enrolled["enrollment_id"]},
+                              headers={"X-Partner": "someone-else"})
+    assert other.status_code == 404
