@@ -8,8 +8,10 @@ deliveries (their bodies) and the receivers' answers to them. Until retention pr
 (plumbing/retention.py) they are stripped on erasure, by `scrub`, in the erasure's
 transaction:
 
-- every JSON object in them about one of the erased referrals (its `referral_id`), or about
-  the erased candidate (its `candidate_id`, when the person is erased network-wide), loses
+- every JSON object in them about one of the erased referrals or enrollments (its
+  `referral_id` or `enrollment_id`: a training provider's erasure names its enrollments, and
+  `candidate.erased` lists them in `enrollment_ids`), or about the erased candidate (its
+  `candidate_id`, when the person is erased network-wide), loses
   its personal fields (`PERSONAL_KEYS`; skills keep their vocabulary ids only) and its
   candidate id becomes "erased", as outcomes redacts its ledger;
 - the receivers' answers to those deliveries are dropped (an answer may echo the body).
@@ -50,6 +52,7 @@ PERSONAL_KEYS = frozenset(
         "held",  # skills.gap_observed: the candidate's skills
         "credentials",
         "credential_list",
+        "credential",  # credential.earned: what the person earned (a program's is in program.*, never about anyone)
         "training",
         "location",
         "highest_degree",
@@ -67,6 +70,11 @@ def network_wide(event: events.CandidateErasedV1) -> str | None:
     own referrals (`partner_id` set): the person's other referrals keep their candidate, and
     only the listed referrals are erased."""
     return event.candidate_id if event.partner_id is None else None
+
+
+def ids_of(event: events.CandidateErasedV1) -> list[str]:
+    """The referrals and enrollments a `candidate.erased` erases (what `scrub` takes)."""
+    return [*event.referral_ids, *event.enrollment_ids]
 
 
 def strip(obj: dict[str, Any]) -> dict[str, Any]:
@@ -87,24 +95,25 @@ def strip(obj: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Erased:
-    """Whose data goes: these referrals, and the candidate when erased network-wide (None
-    when a partner erased only its own referrals: the person's other referrals stay)."""
+    """Whose data goes: these referrals and enrollments (`ids`: random, so a referral's id is
+    never an enrollment's), and the candidate when erased network-wide (None when a partner
+    erased only its own: the person's other referrals and enrollments stay)."""
 
-    referral_ids: list[str]
+    ids: list[str]
     candidate_id: str | None = None
     found: dict[str, int] = field(default_factory=dict)
 
     def needles(self) -> list[str]:
-        return sorted(set(self.referral_ids) | ({self.candidate_id} if self.candidate_id else set()))
+        return sorted(set(self.ids) | ({self.candidate_id} if self.candidate_id else set()))
 
     def about(self, obj: dict[str, Any]) -> bool:
-        return obj.get("referral_id") in self.referral_ids or (
+        return obj.get("referral_id") in self.ids or obj.get("enrollment_id") in self.ids or (
             self.candidate_id is not None and obj.get("candidate_id") == self.candidate_id
         )
 
 
 def redact(value: Any, erased: Erased) -> Any:
-    """`value` with every object about the erased referrals or candidate stripped (`strip`),
+    """`value` with every object about the erased referrals, enrollments or candidate stripped (`strip`),
     at any depth, and every other object left as it is; never larger than the original."""
     if isinstance(value, list):
         return [redact(v, erased) for v in value]
@@ -118,10 +127,11 @@ def _patterns(erased: Erased) -> list[str]:
     return [f"%{n}%" for n in erased.needles()]
 
 
-async def scrub(conn: asyncpg.Connection, referral_ids: Iterable[str], candidate_id: str | None = None) -> dict[str, int]:
+async def scrub(conn: asyncpg.Connection, ids: Iterable[str], candidate_id: str | None = None) -> dict[str, int]:
     """Strip the erased person's data from this schema's operational rows (see the module's
-    docstring); returns how many rows of each table changed."""
-    erased = Erased(sorted(set(referral_ids)), candidate_id)
+    docstring): `ids` are the erased referrals and enrollments (`ids_of`); returns how many
+    rows of each table changed."""
+    erased = Erased(sorted(set(ids)), candidate_id)
     if not erased.needles():
         return {}
     patterns = _patterns(erased)

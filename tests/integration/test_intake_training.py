@@ -222,3 +222,21 @@ async def test_a_provider_erases_its_own_enrollments_of_a_person_and_others_keep
     # The provider's next enrollment of the person gets a new id of them.
     [again] = await report(pool, intake, "trainer", enrollment(email, program_id, external_id=f"new-{tag()}"))
     assert again.partner_candidate_id != enrolled.partner_candidate_id
+
+
+async def test_a_provider_s_erasure_strips_the_published_copies_of_its_enrollment_only(pool, intake):
+    program_id = await program(pool, intake, "trainer")
+    email = f"copies-{tag()}@example.org"
+    [enrolled] = await report(pool, intake, "trainer", enrollment(email, program_id))
+    referred = await submit(pool, intake, "another-partner", person(email))
+    assert isinstance(referred, Accepted)
+    await pool.execute("UPDATE outbox SET published_at = now() WHERE published_at IS NULL")  # relayed
+    async with pool.acquire() as conn, conn.transaction():
+        await application.erase_own(intake.bind(conn), "trainer", None, "partner:trainer", "t",
+                                    enrollment_id=enrolled.enrollment_id)
+    published = {json.loads(r["value"])["subject"]: json.loads(r["value"])["data"]
+                 for r in await pool.fetch("SELECT value FROM outbox WHERE published_at IS NOT NULL")}
+    gone = published[enrolled.enrollment_id]
+    assert gone["candidate_id"] == "erased" and "contact_sealed" not in gone
+    kept = published[referred.referral_id]  # another partner's referral of the person
+    assert kept["candidate_id"] == referred.candidate_id and "contact_sealed" in kept

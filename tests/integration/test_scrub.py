@@ -73,3 +73,46 @@ async def test_scrub_strips_the_erased_referrals_from_operational_rows_and_nothi
         assert await scrub.scrub(conn, ["ref_gone"], "cand_x") == {}  # nothing left to strip
     assert "contact_sealed" in json.loads(await pool.fetchval(
         "SELECT value FROM outbox WHERE published_at IS NULL"))["data"]  # still to be sent: as it was
+
+
+async def test_scrub_strips_the_erased_enrollments_training_events_and_keeps_programs(pool: asyncpg.Pool) -> None:
+    """A training provider's erasure names its enrollments, not the candidate: their published
+    training events and stored answers lose the person (the credential earned too), another
+    enrollment of the same person keeps its own, and a program's credential (about no one) stays."""
+    def enrolled(enr: str) -> events.TrainingEnrolledV1:
+        return events.TrainingEnrolledV1(
+            enrollment_id=enr, program_id="prog_1", partner_id="trainer", candidate_id="cand_t", enrolled_on="2026-09-01",
+            consent=events.TrainingConsent(aggregate_reports=True, share_outcomes_with_provider=False,
+                                           given_at="2026-08-30T00:00:00Z"), contact_sealed=SEALED,
+        )
+
+    earned = events.CredentialEarnedV1(enrollment_id="enr_gone", program_id="prog_1", partner_id="trainer",
+                                       candidate_id="cand_t", awarded_on="2026-12-20",
+                                       credential=events.EarnedCredential(name="Canary A+", ctdl_id="ce-1"))
+    registered = events.ProgramRegisteredV1(
+        program_id="prog_1", partner_id="trainer", name="Web Development", modality="hybrid", length_weeks=12,
+        credential=events.CredentialRequirement(name="Canary A+"), cost_to_participant=events.Money(amount="0"),
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.enqueue_many(conn, [(build(e, source="/t", correlation_id="t"), type(e))
+                                         for e in (enrolled("enr_gone"), enrolled("enr_kept"), earned, registered)])
+        await conn.execute("UPDATE outbox SET published_at = now()")
+        await conn.execute("INSERT INTO idempotency_keys (principal, key, request_hash, status_code, response)"
+                           " VALUES ('partner:trainer', 'k_enr', 'h', 201, $1)",
+                           json.dumps({"enrollment_id": "enr_gone", "candidate_id": "cand_t"}))
+
+    async with pool.acquire() as conn, conn.transaction():
+        found = await scrub.scrub(conn, ["enr_gone"])
+    assert found == {"outbox": 2, "idempotency_keys": 1}
+
+    rows = [json.loads(r["value"]) for r in await pool.fetch("SELECT value FROM outbox")]
+    by_type = {(e["type"], e["data"].get("enrollment_id")): e["data"] for e in rows}
+    gone = by_type[("training.enrolled.v1", "enr_gone")]
+    assert gone["candidate_id"] == "erased" and "contact_sealed" not in gone
+    credential = by_type[("credential.earned.v1", "enr_gone")]
+    assert credential["candidate_id"] == "erased" and "credential" not in credential
+    kept = by_type[("training.enrolled.v1", "enr_kept")]
+    assert kept["candidate_id"] == "cand_t" and "contact_sealed" in kept
+    assert by_type[("program.registered.v1", None)]["credential"]["name"] == "Canary A+"
+    answer = json.loads(await pool.fetchval("SELECT response FROM idempotency_keys WHERE key = 'k_enr'"))
+    assert answer == {"enrollment_id": "enr_gone", "candidate_id": "erased"}
