@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import asyncpg
 import httpx
@@ -20,6 +20,9 @@ from plumbing.auth import KINDS
 from plumbing.settings import Settings
 from talentloop import credentials, importer, network, ops_cli
 from talentloop.network import NetworkConfig
+
+if TYPE_CHECKING:
+    from deploy.kafka_principals import Acl
 
 app = typer.Typer(
     help="TalentLoop: an event-driven referral network for workforce partnerships.",
@@ -306,18 +309,31 @@ kafka_app = typer.Typer(help="The local broker's Kafka principals and ACLs.")
 app.add_typer(kafka_app, name="kafka")
 
 
+def kafka_acls() -> dict[str, list[Acl]]:
+    """Username -> ACLs of the network as `network.provision_principals` makes them: a training
+    provider with a Kafka training adapter may write its training topic too."""
+    from deploy.kafka_principals import network_acls
+
+    return network_acls(network.kafka_partners(), network.kafka_training_partners())
+
+
+def partner_topics(partner: str) -> list[str]:
+    """The topics the partner's Kafka principal may write, read off its ACLs (one definition)."""
+    from deploy.kafka_credentials import partner_user
+
+    return sorted({acl.resource_name for acl in kafka_acls().get(partner_user(partner), [])})
+
+
 @kafka_app.command("principals")
 def kafka_principals_cmd(home: Home = None) -> None:
     """Create what is missing (a principal per service and per partner with a Kafka adapter in
     TALENTLOOP_ADAPTERS, their ACLs) on the running local broker, and list every ACL."""
-    from deploy.kafka_principals import network_acls
-
     cfg = _config(home)
     if network.LocalStack.external_kafka():
         raise typer.BadParameter("KAFKA_BOOTSTRAP_SERVERS is set: that cluster's principals are yours to make "
                                  "(docs/operators.md, 'Kafka principals and ACLs')")
     network.provision_principals(cfg, network.bootstrap(cfg))
-    for user, acls in network_acls(network.kafka_partners()).items():
+    for user, acls in kafka_acls().items():
         typer.echo(user)
         for acl in acls:
             typer.echo(f"  {acl.describe()}")
@@ -329,9 +345,8 @@ def kafka_credentials_cmd(
     home: Home = None,
 ) -> None:
     """Print the librdkafka properties (confluent-kafka, `kcat -F`) the partner publishes its
-    inbound topic with (its principal must exist: `talentloop kafka principals`). Hand them over
-    as a secret."""
-    from contracts.topics import partner_inbound
+    inbound topics with (a training provider's training topic too; its principal must exist:
+    `talentloop kafka principals`). Hand them over as a secret."""
     from deploy import kafka_credentials
 
     cfg = _config(home)
@@ -340,7 +355,7 @@ def kafka_credentials_cmd(
         raise typer.BadParameter(f"no Kafka principal for {partner}: give it an adapter with `kafka: true` "
                                  "and run `talentloop kafka principals`")
     security = cfg.stack().kafka.security_for(user)
-    typer.echo(f"# {partner}: may write {partner_inbound(partner)} only")
+    typer.echo(f"# {partner}: may write {' and '.join(partner_topics(partner))} only")
     typer.echo(f"bootstrap.servers={network.bootstrap(cfg)}")
     for key, value in security.librdkafka().items():
         typer.echo(f"{key}={value}")
