@@ -73,7 +73,7 @@ ALLOWED_DATA = (
     "referral_id", "referral_ids", "partner_id", "employer_id", "opening_id", "target_opening_id", "candidate_id",
     "interview_id", "offer_id", "onet_soc_code", "target_onet_soc_code", "status", "previous_status", "reason",
     "outcome", "mode", "attempt", "cancelled_by", "requested_by", "still_employed", "business_days",
-    "milestone_days", "schema_version",
+    "milestone_days", "schema_version", "enrollment_id", "enrollment_ids", "program_id",
 )
 
 
