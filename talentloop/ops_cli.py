@@ -461,7 +461,9 @@ def adapters_reload(as_json: AsJson = False, home: Home = None) -> None:
         _dump(doc)
         return
     for a in doc["adapters"]:
-        typer.echo(f"{a['partner_id']:<32}{a['format']:<6}{'kafka: ' + a['kafka_topic'] if a['kafka_topic'] else ''}")
+        # An intake from before training (issue 15) answers without `record`: its adapters are referrals.
+        kafka = "kafka: " + a["kafka_topic"] if a["kafka_topic"] else ""
+        typer.echo(f"{a['partner_id']:<32}{a['format']:<6}{a.get('record', 'referral'):<10}{kafka}")
     typer.echo(f"Reloaded {len(doc['adapters'])} adapters from {doc['folder']}.")
     for topic in doc.get("restart_required_for", []):
         typer.echo(f"{topic} is new: intake subscribes to it at its next start.")
