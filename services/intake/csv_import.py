@@ -185,11 +185,7 @@ def _translate(adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]]
         if row.pop("\0extra", None):
             bad.append((number, mapping.FieldError(field="", code="too-many-cells", message="more cells than columns")))
             continue
-        referral: object | None
-        if adapter.record == "training":
-            referral, errors = mapping.training_from(adapter, row, now=now)
-        else:
-            referral, errors = mapping.referral_from(adapter, row, now=now)
+        referral, errors = mapping.record_from(adapter, row, now=now)
         if referral is None:
             bad.extend((number, e) for e in errors)
         else:

@@ -65,11 +65,7 @@ class InboundConsumer(RecordConsumer):
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise Poison("not-json: the record is not a JSON document", "InvalidRecord") from None
         now = self.deps.clock() if self.deps else None
-        mapped: object | None
-        if adapter.record == "training":
-            mapped, errors = mapping.training_from(adapter, raw, now=now)
-        else:
-            mapped, errors = mapping.referral_from(adapter, raw, now=now)
+        mapped, errors = mapping.record_from(adapter, raw, now=now)
         if mapped is None:
             summary = "; ".join(f"{e.field or '(record)'}: {e.code}" for e in errors)
             detail = json.dumps([e.model_dump() for e in errors]).encode()

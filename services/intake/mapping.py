@@ -625,14 +625,27 @@ def _referral_from(
     if not isinstance(record, dict):
         return None, errors  # not-an-object; every field "missing" besides would only repeat it
     referral, invalid = to_referral(adapter, doc, now=now)
-    # A field that failed to map is also reported missing by validation (or its parent
-    # object is): keep only the cause.
+    return (referral if not errors else None), errors + _without_consequences(errors, invalid)
+
+
+def _without_consequences(errors: list[FieldError], invalid: list[FieldError]) -> list[FieldError]:
+    """Validation's errors less those a mapping error caused: a field that failed to map is
+    also reported missing by validation (or its parent object is), so keep only the cause."""
     failed = {e.target for e in errors if e.target}
 
     def consequence(e: FieldError) -> bool:
         return e.target is not None and any(f == e.target or f.startswith(e.target + ".") for f in failed)
 
-    return (referral if not errors else None), errors + [e for e in invalid if not consequence(e)]
+    return [e for e in invalid if not consequence(e)]
+
+
+def record_from(
+    adapter: Adapter, record: Any, *, now: datetime | None = None
+) -> tuple[domain.ReferralIn | training.TrainingRecordIn | None, list[FieldError]]:
+    """One record mapped by what its adapter reads (`Adapter.record`): a referral or an enrollment."""
+    if adapter.record == "training":
+        return training_from(adapter, record, now=now)
+    return referral_from(adapter, record, now=now)
 
 
 def training_from(
@@ -650,10 +663,7 @@ def training_from(
             enrollment = training.validate_training(doc, adapter.phone_region)
         except ValidationError as exc:
             invalid = validation_errors(adapter, exc.errors(include_url=False, include_input=False))
-            failed = {e.target for e in errors if e.target}
-            invalid = [e for e in invalid if not (e.target and any(f == e.target or f.startswith(e.target + ".")
-                                                                   for f in failed))]
-            return None, errors + invalid
+            return None, errors + _without_consequences(errors, invalid)
         if errors:
             return None, errors
         if enrollment.consent.given_at > (now or datetime.now(UTC)):
