@@ -82,7 +82,7 @@ READS: dict[str, tuple[topics.Topic, ...]] = {
     "employer_gateway": (topics.ROUTING, topics.REFERRALS, topics.CANDIDATES),
     "outcomes": (
         topics.REFERRALS, topics.ROUTING, topics.EMPLOYER_ACTIONS, topics.CANDIDATES, topics.OPENINGS,
-        topics.SKILLS_GAP,
+        topics.SKILLS_GAP, topics.PROGRAMS, topics.TRAINING,
     ),
 }
 INBOUND_PREFIX = topics.partner_inbound("")

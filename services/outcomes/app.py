@@ -58,6 +58,8 @@ DEFINITION = ServiceDefinition(
         topics.CANDIDATES,
         topics.OPENINGS,
         topics.SKILLS_GAP,
+        topics.PROGRAMS,
+        topics.TRAINING,
     ),
     handlers=HANDLERS,
     batch_handler=batch_handler(live=True),

@@ -12,7 +12,9 @@ the version their row still has, `store.InputsCache`) in one statement, append e
 statement, derive each touched referral's projection once from its compact events and the new
 ones (`store.project_appended`; from its ledger rows where that would not be exact), store
 them in one statement, and (live) tell every status change together. Openings and erasures
-are few and go one by one (`record_opening`, `erase`).
+are few and go one by one (`record_opening`, `erase`), as do programs (`record_program`);
+training events lock their enrollments and project them from their ledger rows
+(`record_training`).
 
 A referral's events come on three topics, each fetched by its own consume loop; a process
 applies what its loops fetched together (`plumbing.consume_loop.Applier`), but other instances
@@ -55,11 +57,23 @@ def referral_events(items: list[tuple[Envelope, Payload]]) -> list[tuple[Envelop
 STEP_MIN_REFERRALS = 50
 
 
-async def record_about_referrals(ctx: Context, items: list[tuple[Envelope, Payload]], live: bool) -> None:
+def _enrollment_key(env: Envelope, payload: Payload) -> str:
+    return store.ENROLLMENT_LOCK + (getattr(payload, "enrollment_id", None) or env.subject)
+
+
+async def record_about_referrals(
+    ctx: Context,
+    items: list[tuple[Envelope, Payload]],
+    live: bool,
+    training: list[tuple[Envelope, Payload]] | None = None,
+) -> None:
     """Events about referrals (lifecycle events, skills-gap observations) into the ledger and
-    the projections; live, their partners told of every status change."""
+    the projections; live, their partners told of every status change. `training`: training
+    events of the same batch, whose enrollments are locked in the same walk (one key space,
+    `store.enrollment_keys`, one order) and applied by `_apply_training`."""
     about = referral_events(items)
-    order = store.lock_order([rid for _, _, rid in about])
+    training = training or []
+    order = store.lock_order([rid for _, _, rid in about] + [_enrollment_key(*t) for t in training])
     locked: set[str] = set()  # and not applied yet
     done = 0
     while done < len(order):
@@ -73,11 +87,13 @@ async def record_about_referrals(ctx: Context, items: list[tuple[Envelope, Paylo
         # one holds comes before it in the order, so the wait cannot be part of a cycle.
         if len(locked) >= STEP_MIN_REFERRALS:
             await _apply_locked(ctx, [a for a in about if a[2] in locked], live)
+            await _apply_training(ctx, [t for t in training if _enrollment_key(*t) in locked])
             locked.clear()
         await store.lock_referrals(ctx.conn, [order[done]])
         locked.add(order[done])
         done += 1
     await _apply_locked(ctx, [a for a in about if a[2] in locked], live)
+    await _apply_training(ctx, [t for t in training if _enrollment_key(*t) in locked])
 
 
 async def _apply_locked(ctx: Context, about: list[tuple[Envelope, str, str]], live: bool) -> None:
@@ -110,12 +126,48 @@ async def record_opening(ctx: Context, env: Envelope, payload: Payload) -> None:
     )
 
 
+async def record_program(ctx: Context, env: Envelope, payload: Payload) -> None:
+    """A training program as last registered or updated (issue 15 slice 6)."""
+    conn = ctx.conn
+    if not await store.append(conn, env, type(payload).topic.name, referral_id=None, program_id=env.subject):
+        return
+    await store.upsert_program(conn, payload.model_dump(mode="json"), env.time)
+
+
+async def record_training(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
+    """Training events (enrolled, progressed, completed, exited, credential earned) into the
+    ledger, and each enrollment they touch projected again from its ledger rows.
+
+    Under the enrollments' locks (the referrals' key space and walk, `record_about_referrals`),
+    so an erasure of the person is either before (the event is stored redacted, as a rebuild
+    that applies the erasure first stores it) or after (it redacts the event)."""
+    await record_about_referrals(ctx, [], live=False, training=items)
+
+
+async def _apply_training(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
+    """Training events whose enrollments' locks this transaction holds."""
+    if not items:
+        return
+    conn = ctx.conn
+    ids = sorted({getattr(p, "enrollment_id", None) or env.subject for env, p in items})
+    erased = await store.enrollments_erased(conn, ids)
+    touched = set()
+    for env, payload in items:
+        eid = getattr(payload, "enrollment_id", None) or env.subject
+        if await store.append(conn, env, type(payload).topic.name, referral_id=None, enrollment_id=eid,
+                              program_id=env.data.get("program_id"), redacted=eid in erased):
+            touched.add(eid)
+    await store.project_enrollments(conn, sorted(touched))
+
+
 async def erase(ctx: Context, env: Envelope, payload: events.CandidateErasedV1) -> None:
     """Record the erasure and redact the person's referrals in the ledger and projections.
     The facts (and so the funnel's counts) stay as they are."""
     conn = ctx.conn
     referral_ids = sorted(set(payload.referral_ids))
-    await store.lock_referrals(conn, referral_ids)
+    enrollment_ids = sorted(set(payload.enrollment_ids))
+    # One sort over both kinds: the order every transaction locks in.
+    await store.lock_referrals(conn, [*referral_ids, *store.enrollment_keys(enrollment_ids)])
     # The erasure is recorded without the person's id (subject and data): what remains says
     # that one candidate's referrals were erased, when, and at whose request.
     recorded = env.model_copy(update={"subject": domain.ERASED})
@@ -124,9 +176,15 @@ async def erase(ctx: Context, env: Envelope, payload: events.CandidateErasedV1) 
     await store.mark_erased(conn, referral_ids, payload.erased_at, env.id)
     await store.redact(conn, referral_ids)
     await store.reproject_many(conn, referral_ids)
+    # The person's enrollments (1.3) as their referrals: redacted, projected again under the
+    # erasure's person key, without their sealed demographics.
+    await store.mark_enrollments_erased(conn, enrollment_ids, payload.erased_at, env.id)
+    await store.redact_enrollments(conn, enrollment_ids)
+    await store.project_enrollments(conn, enrollment_ids)
     # Its outbox rows and webhook deliveries too (ids and states only today: kept stripped
-    # whatever they carry tomorrow). A partner's erasure (`partner_id`) names only its referrals.
-    await scrub.scrub(conn, referral_ids, scrub.network_wide(payload))
+    # whatever they carry tomorrow). A partner's erasure (`partner_id`) names only its referrals
+    # and enrollments.
+    await scrub.scrub(conn, scrub.ids_of(payload), scrub.network_wide(payload))
 
 
 # Referrals per transaction of `reproject_outdated`: each waits for the locks of its batch only.

@@ -30,6 +30,17 @@ OPENING_EVENTS = (events.OpeningPostedV1, events.OpeningUpdatedV1, events.Openin
 # on an ABC (several per event) was a visible share of a batch. No contract model is subclassed.
 _OPENING_TYPES = frozenset(OPENING_EVENTS)
 _LATER_TYPES = frozenset({events.CandidateErasedV1, *OPENING_EVENTS})
+# Issue 15 slice 6: training in the ledger. Programs go one by one like openings; an
+# enrollment's events are locked and projected per enrollment, not as a referral's.
+PROGRAM_EVENTS = (events.ProgramRegisteredV1, events.ProgramUpdatedV1)
+TRAINING_EVENTS = (
+    events.TrainingEnrolledV1, events.TrainingProgressedV1, events.TrainingCompletedV1, events.TrainingExitedV1,
+    events.CredentialEarnedV1,
+)
+_PROGRAM_TYPES = frozenset(PROGRAM_EVENTS)
+_TRAINING_TYPES = frozenset(TRAINING_EVENTS)
+# Set aside by the rebuild's first pass (which COPYs referral events only) and applied after it.
+TRAINING_TYPES = _PROGRAM_TYPES | _TRAINING_TYPES
 
 
 def handlers(*, live: bool) -> dict[str, Handler]:
@@ -40,7 +51,14 @@ def handlers(*, live: bool) -> dict[str, Handler]:
 
     lifecycle = {t: on_lifecycle_event for t in latest_types() if domain.fact_of(t) or t.startswith("skills.")}
     openings = {t: application.record_opening for t in latest_types() if t.startswith("opening.")}
-    return {**lifecycle, **openings, events.CandidateErasedV1.event_type: application.erase}  # type: ignore[dict-item]
+
+    async def on_training_event(ctx: Context, env: Envelope, payload: Payload) -> None:
+        await application.record_training(ctx, [(env, payload)])
+
+    programs = {e.event_type: application.record_program for e in PROGRAM_EVENTS}
+    training = {e.event_type: on_training_event for e in TRAINING_EVENTS}
+    return {**lifecycle, **openings, **programs, **training,  # type: ignore[dict-item]
+            events.CandidateErasedV1.event_type: application.erase}
 
 
 def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
@@ -54,7 +72,7 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
     one_by_one: dict[str, Callable[..., Awaitable[None]]] = handlers(live=live)
 
     async def load(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
-        later = [env.type for env, p in items if type(p) in _LATER_TYPES]
+        later = [env.type for env, p in items if type(p) in _LATER_TYPES or type(p) in TRAINING_TYPES]
         if later:
             raise ValueError(f"the rebuild applies {sorted(set(later))} after its first pass, not in it")
         await store.copy_events(ctx.conn, application.referral_events(items))
@@ -72,9 +90,13 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
         for env, payload in items:
             if type(payload) in _OPENING_TYPES:
                 await application.record_opening(ctx, env, payload)
-        about = [(env, p) for env, p in items if type(p) not in _OPENING_TYPES]
-        if about:
-            await application.record_about_referrals(ctx, about, live)
+            elif type(payload) in _PROGRAM_TYPES:
+                await application.record_program(ctx, env, payload)
+        # Enrollments are locked in the referrals' walk (one key space, one order).
+        training = [(env, p) for env, p in items if type(p) in _TRAINING_TYPES]
+        about = [(env, p) for env, p in items if type(p) not in _OPENING_TYPES and type(p) not in TRAINING_TYPES]
+        if about or training:
+            await application.record_about_referrals(ctx, about, live, training)
 
     return across_topics(ingest) if project else load
 

@@ -30,7 +30,15 @@ from pydantic_core import from_json, to_json
 
 from contracts.events import v1_pay_basis
 from services.outcomes import domain, pipeline
-from services.outcomes.records import Checkin, Conversion, Credential, Placement, ReferralRecord
+from services.outcomes.records import (
+    Checkin,
+    Conversion,
+    Credential,
+    EarnedCredentialRecord,
+    EnrollmentRecord,
+    Placement,
+    ReferralRecord,
+)
 from services.outcomes.records_json import isoformat
 
 # What `project` derives changed (2: outcomes, flags and people for the funnel, issue 15):
@@ -514,3 +522,74 @@ def wage_band(hourly: Decimal) -> str:
 
 def without_demographics(record: ReferralRecord) -> ReferralRecord:
     return record if record.demographics is None else replace(record, demographics=None)
+
+
+# --- enrollments (issue 15 slice 6) -----------------------------------------------------------
+
+# Bump when what `project_enrollment` derives changes: rows of an older one are stale.
+ENROLLMENT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EnrollmentProjection:
+    record: EnrollmentRecord
+    demographics_sealed: dict[str, Any] | None  # only with consent to aggregate reports
+
+
+def project_enrollment(enrollment_id: str, provider: str, program: str,
+                       events: Iterable[LedgerEvent]) -> EnrollmentProjection:
+    """An enrollment from its training events (as stored, maybe redacted), in any order.
+
+    Completion and exit are both kept when both were reported; the status is the later of the
+    two (completion when on the same day: a participant who finished the program completed it).
+    Progress alone makes the status in_training."""
+    enrolled_on: date | None = None
+    candidate_id: str | None = None
+    consent = False
+    sealed: dict[str, Any] | None = None
+    completed_on: date | None = None
+    exited: tuple[date, str] | None = None
+    credentials: dict[tuple[str, str | None, str | None, date], None] = {}
+    percent: int | None = None
+    milestones: list[str] = []
+    for e in _ordered(events):
+        d = e.data
+        candidate_id = d.get("candidate_id") or candidate_id
+        if e.family == "training.enrolled":
+            enrolled_on = date.fromisoformat(d["enrolled_on"])
+            consent = bool((d.get("consent") or {}).get("aggregate_reports"))
+            sealed = d.get("demographics_sealed") if consent else None
+        elif e.family == "training.progressed":
+            milestones.append(d["milestone"])
+            if d.get("percent_complete") is not None:
+                percent = d["percent_complete"]
+        elif e.family == "training.completed":
+            on = date.fromisoformat(d["completed_on"])
+            completed_on = on if completed_on is None else min(completed_on, on)
+        elif e.family == "training.exited":
+            exited = (date.fromisoformat(d["exited_on"]), d["reason"])
+        elif e.family == "credential.earned":
+            c = d["credential"]
+            credentials[(c["name"], c.get("issuer"), c.get("ctdl_id"), date.fromisoformat(d["awarded_on"]))] = None
+    if completed_on is not None and (exited is None or completed_on >= exited[0]):
+        status = "completed"
+    elif exited is not None:
+        status = "exited"
+    else:
+        status = "in_training" if milestones else "enrolled"
+    record = EnrollmentRecord(
+        enrollment_id=enrollment_id,
+        provider=provider,
+        program=program,
+        candidate_id=candidate_id,
+        enrolled_on=enrolled_on,
+        status=status,
+        completed_on=completed_on,
+        exited_on=exited[0] if exited else None,
+        exit_reason=exited[1] if exited else None,
+        credentials=tuple(EarnedCredentialRecord(*k) for k in sorted(credentials, key=lambda k: (k[3], k[0], k[1] or "", k[2] or ""))),
+        percent_complete=percent,
+        milestones=tuple(milestones),
+        aggregate_consent=consent,
+    )
+    return EnrollmentProjection(record, sealed)

@@ -223,3 +223,34 @@ class OpeningRecord:
     required_skills: tuple[str, ...]
     preferred_skills: tuple[str, ...]
     posted_at: datetime
+
+
+@dataclass(frozen=True)
+class EarnedCredentialRecord:
+    """A credential a participant earned through a program (credential.earned)."""
+
+    name: str
+    issuer: str | None
+    ctdl_id: str | None
+    awarded_on: date
+
+
+@dataclass(frozen=True)
+class EnrollmentRecord:
+    """One participant's enrollment in one training program, as its training events tell it
+    (`projection.project_enrollment`). `candidate_id` is the network's pseudonymous id the
+    person's referrals carry ("erased" after an erasure), so training and hiring join."""
+
+    enrollment_id: str
+    provider: str  # the training provider (a partner)
+    program: str
+    candidate_id: str | None = None  # None: no training.enrolled seen yet
+    enrolled_on: date | None = None
+    status: str = "enrolled"  # enrolled | in_training | completed | exited
+    completed_on: date | None = None
+    exited_on: date | None = None
+    exit_reason: str | None = None
+    credentials: tuple[EarnedCredentialRecord, ...] = ()
+    percent_complete: int | None = None  # the latest progress reported with a percentage
+    milestones: tuple[str, ...] = ()  # every progress milestone reported, in order
+    aggregate_consent: bool = False

@@ -27,6 +27,8 @@ async def append(
     referral_id: str | None,
     opening_id: str | None = None,
     redacted: bool = False,
+    enrollment_id: str | None = None,
+    program_id: str | None = None,
 ) -> bool:
     """Append the event to the ledger; False if this event id is already there.
 
@@ -37,8 +39,8 @@ async def append(
         env = env.model_copy(update={"data": domain.redact(env.data)})
     row = await conn.fetchrow(
         "INSERT INTO ledger (event_id, event_type, referral_id, opening_id, partner_id, employer_id, occurred_at,"
-        " source_topic, envelope, redacted_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10 THEN now() END)"
+        " source_topic, envelope, redacted_at, enrollment_id, program_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10 THEN now() END, $11, $12)"
         " ON CONFLICT (event_id) DO NOTHING RETURNING seq",
         env.id,
         env.type,
@@ -50,6 +52,8 @@ async def append(
         topic,
         env.model_dump_json(exclude_none=True),
         redacted,
+        enrollment_id,
+        program_id,
     )
     return row is not None
 
@@ -62,6 +66,17 @@ LOCK_KEY = "hashtextextended('outcomes.referral:' || {}, 0)"
 
 def lock_order(referral_ids: list[str]) -> list[str]:
     return sorted(set(referral_ids))
+
+
+# Enrollments share the referrals' key space (issue 15 plan, pitfall 7): an enrollment's key is
+# "enrollment:<id>", locked by the same `lock_referrals` and sorted with referral ids, so a
+# transaction locking both kinds (an erasure) takes them in the one order. (A referral id that
+# happened to read "enrollment:<id>" would only share that enrollment's lock, never deadlock.)
+ENROLLMENT_LOCK = "enrollment:"
+
+
+def enrollment_keys(enrollment_ids: list[str]) -> list[str]:
+    return [ENROLLMENT_LOCK + e for e in enrollment_ids]
 
 
 async def lock_referrals(conn: asyncpg.Connection, referral_ids: list[str]) -> None:
@@ -738,3 +753,114 @@ async def opening_records(pool: asyncpg.Pool) -> list[records.OpeningRecord]:
                               tuple(r["preferred_skills"]), r["posted_at"])
         for r in rows
     ]
+
+
+# --- training (issue 15 slice 6) ---------------------------------------------------------------
+
+
+async def upsert_program(conn: asyncpg.Connection, data: dict, at: datetime) -> None:
+    """The program as last registered or updated (a late older event changes nothing)."""
+    await conn.execute(
+        "INSERT INTO programs (program_id, partner_id, name, credential, program, registered_at, changed_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $6)"
+        " ON CONFLICT (program_id) DO UPDATE SET partner_id = $2, name = $3, credential = $4, program = $5,"
+        " changed_at = $6, registered_at = LEAST(programs.registered_at, $6) WHERE programs.changed_at <= $6",
+        data["program_id"],
+        data["partner_id"],
+        data["name"],
+        _json(data.get("credential")) if data.get("credential") is not None else None,
+        _json(data),
+        at,
+    )
+
+
+async def enrollments_erased(conn: asyncpg.Connection, enrollment_ids: list[str]) -> dict[str, UUID]:
+    """Those of the enrollments erased, with the erasure that erased each."""
+    rows = await conn.fetch("SELECT enrollment_id, erasure_id FROM erased_enrollments"
+                            " WHERE enrollment_id = ANY($1::text[])", enrollment_ids)
+    return {r["enrollment_id"]: r["erasure_id"] for r in rows}
+
+
+async def mark_enrollments_erased(conn: asyncpg.Connection, enrollment_ids: list[str], at: datetime,
+                                  erasure_id: UUID) -> None:
+    await conn.execute(
+        "INSERT INTO erased_enrollments (enrollment_id, erased_at, erasure_id) SELECT e, $2, $3"
+        " FROM unnest($1::text[]) AS e ON CONFLICT (enrollment_id) DO NOTHING",
+        enrollment_ids,
+        at,
+        erasure_id,
+    )
+
+
+async def redact_enrollments(conn: asyncpg.Connection, enrollment_ids: list[str]) -> int:
+    """As `redact`, for the ledger rows of erased enrollments."""
+    rows = await conn.fetch(
+        "SELECT seq, envelope FROM ledger WHERE enrollment_id = ANY($1) AND redacted_at IS NULL ORDER BY seq FOR UPDATE",
+        enrollment_ids,
+    )
+    if not rows:
+        return 0
+    changed = []
+    for r in rows:
+        envelope = json.loads(r["envelope"])
+        envelope["data"] = domain.redact(envelope["data"])
+        changed.append((r["seq"], json.dumps(envelope)))
+    await conn.execute("SELECT set_config('talentloop.redacting', 'on', true)")
+    await conn.executemany("UPDATE ledger SET envelope = $2, redacted_at = now() WHERE seq = $1", changed)
+    await conn.execute("SELECT set_config('talentloop.redacting', 'off', true)")
+    return len(changed)
+
+
+async def project_enrollments(conn: asyncpg.Connection, enrollment_ids: list[str]) -> None:
+    """Derive each enrollment again from all its ledger rows (an enrollment has a few events) and
+    store it; `person_key` as a referral's (`pipeline.person_key`), the erasure's after one."""
+    ids = sorted(set(enrollment_ids))
+    if not ids:
+        return
+    rows = await conn.fetch(
+        "SELECT enrollment_id, program_id, event_type, occurred_at, employer_id, partner_id, envelope -> 'data' AS data"
+        " FROM ledger WHERE enrollment_id = ANY($1::text[])",
+        ids,
+    )
+    erased = await enrollments_erased(conn, ids)
+    by_id: dict[str, list[asyncpg.Record]] = {}
+    for r in rows:
+        by_id.setdefault(r["enrollment_id"], []).append(r)
+    out = []
+    for eid, rs in by_id.items():
+        events = [projection.LedgerEvent(r["event_type"], r["occurred_at"], r["employer_id"], ledger_data(r["data"]),
+                                         r["partner_id"]) for r in rs]
+        # Every event of an enrollment names its provider and program (the contract's _Enrollment).
+        first = min(events, key=lambda e: (e.occurred_at, e.event_type))
+        p = projection.project_enrollment(eid, first.data["partner_id"], first.data["program_id"], events)
+        erasure = erased.get(eid)
+        key = (pipeline.ERASED_PREFIX + str(erasure) if erasure is not None
+               else p.record.candidate_id or f"{ENROLLMENT_LOCK}{eid}")
+        sealed = None if erasure is not None else p.demographics_sealed
+        out.append((eid, p.record.provider, p.record.program, p.record.status, p.record.candidate_id, key,
+                    _json(sealed) if sealed is not None else None, _json(records_json.dump(p.record)),
+                    projection.ENROLLMENT_VERSION))
+    await conn.executemany(
+        "INSERT INTO enrollment_facts (enrollment_id, partner_id, program_id, status, candidate_id, person_key,"
+        " demographics_sealed, record, projected_with) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (enrollment_id) DO UPDATE SET partner_id = $2, program_id = $3, status = $4, candidate_id = $5,"
+        " person_key = $6, demographics_sealed = $7, record = $8, projected_with = $9",
+        out,
+    )
+
+
+async def enrollment_records(pool: asyncpg.Pool | asyncpg.Connection,
+                             partner_id: str | None = None) -> list[records.EnrollmentRecord]:
+    """Every enrollment (or a provider's), its `person_key` as its candidate_id is not kept after
+    an erasure: the funnel joins them with referrals by person_key (`enrollment_people`)."""
+    rows = await pool.fetch("SELECT record FROM enrollment_facts WHERE $1::text IS NULL OR partner_id = $1"
+                            " ORDER BY enrollment_id", partner_id)
+    return [records_json.load(records.EnrollmentRecord, json.loads(r["record"])) for r in rows]
+
+
+async def enrollment_people(pool: asyncpg.Pool | asyncpg.Connection,
+                            partner_id: str | None = None) -> list[tuple[str, records.EnrollmentRecord]]:
+    """(person_key, record) of every enrollment (or a provider's)."""
+    rows = await pool.fetch("SELECT person_key, record FROM enrollment_facts WHERE $1::text IS NULL OR partner_id = $1"
+                            " ORDER BY enrollment_id", partner_id)
+    return [(r["person_key"], records_json.load(records.EnrollmentRecord, json.loads(r["record"]))) for r in rows]

@@ -1,8 +1,8 @@
 """The rebuild's passes (services/outcomes/rebuild.py) on a real broker and database: what
-COPY loads into an unindexed ledger, in worker processes, with openings and an erasure
-applied after the load, events repeated on one partition and across two, gives the ledger
-and projections the live path builds from the same records; an event whose projection
-fails is skipped, as live dead-letters it."""
+COPY loads into an unindexed ledger, in worker processes, with openings, a program, training
+enrollments and an erasure (of a referral and of an enrollment) applied after the load, events
+repeated on one partition and across two, gives the ledger and projections the live path builds
+from the same records; an event whose projection fails is skipped, as live dead-letters it."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from services.outcomes import projection, rebuild
 from services.outcomes.handlers import batch_handler
 from tests.integration.test_outcomes_store import lifecycle
 from tests.integration.test_withdraw_update_erase import T0, erased, opening, routed
+from tests.support import training_events as training
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +42,14 @@ def history(tag: str) -> list[Envelope]:
     cand = f"cand_{erased_ref}"  # (lifecycle's candidate)
     out.append(env(erased(cand, erased_ref), 50))
     out.append(env(routed(erased_ref, cand=cand, employer="emp2").model_copy(update={"attempt": 2}), 60))
+    # Training (issue 15 slice 6): a program, a completed enrollment with its credential, and
+    # an erased candidate's enrollment (its exit arrives after the erasure).
+    out += [env(training.program(f"prog_{tag}"), 0), env(training.enrolled(f"enr_{tag}_1", "cand_t", f"prog_{tag}"), 1),
+            env(training.completed(f"enr_{tag}_1", "cand_t", pid=f"prog_{tag}"), 2),
+            env(training.earned(f"enr_{tag}_1", "cand_t", pid=f"prog_{tag}"), 3),
+            env(training.enrolled(f"enr_{tag}_2", "cand_e", f"prog_{tag}"), 1),
+            env(training.erased("cand_e", [], [f"enr_{tag}_2"]), 40),
+            env(training.exited(f"enr_{tag}_2", "cand_e", pid=f"prog_{tag}"), 70)]
     return out
 
 
@@ -78,6 +87,8 @@ def placed_on(names: list[str], found: list[Envelope], seed: int) -> tuple[list[
     topic and one repeated on another topic; returns them and how many repeats."""
     def topic_of(e: Envelope) -> str:
         kind = e.type.split(".")[0]
+        if kind in ("program", "training", "credential"):
+            return names[2]
         return names[0] if kind in ("referral", "opening") else names[1] if kind == "candidate" else names[2]
 
     placed = [(topic_of(e), e) for e in found]
@@ -134,6 +145,8 @@ async def test_the_rebuild_in_worker_processes_equals_the_live_path(stack, topic
             "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")}
         erased_rows = await pool.fetch("SELECT envelope FROM ledger WHERE referral_id = 'ref_w_0'")
         opening_state = await pool.fetchval("SELECT state FROM openings WHERE opening_id = 'opn_w'")
+        enrollments = {r["enrollment_id"]: (r["status"], r["person_key"].split(":")[0])
+                       for r in await pool.fetch("SELECT * FROM enrollment_facts")}
     finally:
         await pool.close()
     assert built == live
@@ -145,6 +158,7 @@ async def test_the_rebuild_in_worker_processes_equals_the_live_path(stack, topic
     # Every event of the erased candidate's referral is redacted, the one after the erasure too.
     assert len(erased_rows) == 7 and not any("candidate_skills" in r["envelope"] for r in erased_rows)
     assert opening_state == "filled"
+    assert enrollments == {"enr_w_1": ("completed", "cand_t"), "enr_w_2": ("exited", "erased")}
 
 
 async def test_an_event_whose_projection_fails_is_skipped_as_live_dead_letters_it(  # type: ignore[no-untyped-def]
