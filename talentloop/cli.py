@@ -439,7 +439,22 @@ def format_funnel(doc: dict) -> str:
     lines = [f"referrals / people (every line is defined in {doc.get('definitions', 'docs/pipeline.md')})",
              f"{'':<{label_width}}" + "".join(f"{c:>{width}}" for c in columns)]
     lines += [f"{label:<{label_width}}" + "".join(f"{v:>{width}}" for v in row) for label, row in cells.items()]
-    return "\n".join(lines)
+    return "\n".join(lines + format_pipeline(doc.get("pipeline")))
+
+
+def format_pipeline(pipeline: dict | None) -> list[str]:
+    """The coalition funnel from training (people; docs/pipeline.md "From training"), every line
+    the API gives, in its order."""
+    if not pipeline:
+        return []
+    people = pipeline["people"]
+    rows = [(s, people["training"][s]) for s in pipeline["training_stages"]]
+    rows.append(("  completions recorded", people["completions_recorded"]))
+    rows += [(f"then {s}", people["jobs"][s]) for s in pipeline["job_stages"]]
+    rows += [(f"  placed as {k}", people["placed_by_type"][k]) for k in pipeline["employment_types"]]
+    width = max(len(label) for label, _ in rows) + 2
+    return ["", f"from training: people ({pipeline['enrollments']} enrollments)",
+            *(f"{label:<{width}}{n:>8}" for label, n in rows)]
 
 
 @app.command()

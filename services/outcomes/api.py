@@ -70,7 +70,10 @@ async def timeline(referral_id: str, request: Request, who: Caller) -> dict[str,
     "`interviews_recorded` counts the interviews actually recorded); `outcomes` are exclusive (where each referral "
     "stands now: they add up to `referred`), `placed` holds placed's sub-lines and `flags` the declines. `referrals` "
     "counts referrals, `people` counts people (a person referred twice is one, with the best of their outcomes). "
-    "Partners and employers see only their own referrals, and the coalition-wide totals (`coalition`).",
+    "Partners and employers see only their own referrals, and the coalition-wide totals (`coalition`). `pipeline` "
+    "(operators, and a training provider over its own enrollments) counts people from training: enrolled, completed "
+    "training, credential earned (cumulative), then how far the same people went with their referrals (joined by "
+    "person), placed by employment type (not exclusive) and retained at 180 days.",
     responses=problems.responses(401),
 )
 async def funnel(request: Request, who: Caller) -> dict[str, Any]:
@@ -92,6 +95,15 @@ async def funnel(request: Request, who: Caller) -> dict[str, Any]:
         result["total"] = (await store.funnel_counts(conn, None, partner_id, employer_id)).get("all", pipeline.empty())
         for name, group in (("by_partner", "partner"), ("by_employer", "employer")):
             result[name] = dict(sorted((await store.funnel_counts(conn, group, partner_id, employer_id)).items()))
+        # The coalition funnel from training: operators over every enrollment, a training
+        # provider over its own (an employer has none).
+        if who.kind in ("operator", "partner"):
+            result["pipeline"] = {
+                "training_stages": list(pipeline.TRAINING_STAGES),
+                "job_stages": list(pipeline.JOB_STAGES),
+                "employment_types": list(pipeline.EMPLOYMENT_TYPES),
+                **pipeline.pipeline_funnel(*await store.pipeline_inputs(conn, partner_id)),
+            }
     return result
 
 

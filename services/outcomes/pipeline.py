@@ -205,3 +205,97 @@ def from_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
             elif r["name"] in summary[side][r["kind"]]:
                 summary[side][r["kind"]][r["name"]] = n
     return out
+
+
+# --- the coalition funnel from training (issue 15 item 5, slice 6) -------------------------------
+#
+# People who enrolled in training, through training (cumulative, as the referral stages: a
+# credential earned counts as training completed, and `completions_recorded` says how many
+# completions were actually reported), then how far the same people went with their referrals,
+# joined by person_key (docs/pipeline.md, "From training").
+
+TRAINING_STAGES = ("enrolled", "completed_training", "credential_earned")
+COMPLETIONS_RECORDED = "completions_recorded"
+# After training, the referral stages of the same people, then 180-day retention (a sub-line of
+# placed, which for one person implies 90 days only when the 90-day check-in was reported: it
+# is counted as reached if they reached 90 days or were still employed at 180).
+JOB_STAGES = (*STAGES, "retained_180_days")
+EMPLOYMENT_TYPES = ("full_time", "part_time", "apprenticeship", "internship", "micro_internship")
+
+
+@dataclass(frozen=True)
+class Trainee:
+    """One enrollment as the coalition funnel counts it."""
+
+    person_key: str
+    status: str  # enrolled | in_training | completed | exited (records.EnrollmentRecord)
+    credential: bool  # earned at least one credential through it
+
+
+@dataclass(frozen=True)
+class Hire:
+    """One referral of an enrolled person as the coalition funnel counts it."""
+
+    person_key: str
+    evidence: frozenset[str]  # STAGES reached
+    flags: tuple[str, ...] = ()  # FLAGS (retained_180_days among them)
+    employment_types: tuple[str, ...] = ()  # of its placement and of its conversion, if any
+
+
+def trainee_of(person: str, record: records.EnrollmentRecord) -> Trainee:
+    return Trainee(person, record.status, bool(record.credentials))
+
+
+def hire_of(record: records.ReferralRecord) -> Hire:
+    """A report's record (its `person_key` set by the store) as the coalition funnel counts it."""
+    types = [p.employment_type for p in (record.placement, record.conversion.terms if record.conversion else None)
+             if p is not None]
+    return Hire(record.person_key or f"referral:{record.referral_id}", frozenset(record.reached), record.flags,
+                tuple(dict.fromkeys(types)))
+
+
+def empty_pipeline() -> dict[str, Any]:
+    return {
+        "people": {
+            "training": dict.fromkeys(TRAINING_STAGES, 0),
+            COMPLETIONS_RECORDED: 0,
+            "jobs": dict.fromkeys(JOB_STAGES, 0),
+            "placed_by_type": dict.fromkeys(EMPLOYMENT_TYPES, 0),
+        },
+        "enrollments": 0,
+    }
+
+
+def pipeline_funnel(trainees: Iterable[Trainee], hires: Iterable[Hire]) -> dict[str, Any]:
+    """People who enrolled, per training stage (cumulative), and per stage their referrals
+    reached (cumulative, the furthest of their referrals), per employment type they were placed
+    in (not exclusive: an intern later hired full time is in both), counted once each. Referrals
+    of people who never enrolled are not counted here (the referral funnel counts them)."""
+    out = empty_pipeline()
+    people = out["people"]
+    trained: dict[str, set[str]] = {}
+    for t in trainees:
+        out["enrollments"] += 1
+        held = trained.setdefault(t.person_key, set())
+        if t.status == "completed":
+            held.add(COMPLETIONS_RECORDED)
+        if t.credential:
+            held.add("credential_earned")
+    for held in trained.values():
+        furthest_training = 2 if "credential_earned" in held else 1 if COMPLETIONS_RECORDED in held else 0
+        for s in TRAINING_STAGES[:furthest_training + 1]:
+            people["training"][s] += 1
+        people[COMPLETIONS_RECORDED] += COMPLETIONS_RECORDED in held
+    mine: dict[str, list[Hire]] = {}
+    for h in hires:
+        if h.person_key in trained:
+            mine.setdefault(h.person_key, []).append(h)
+    for theirs in mine.values():
+        retained_180 = any("retained_180_days" in h.flags for h in theirs)
+        reached = len(JOB_STAGES) if retained_180 else max(furthest(h.evidence) for h in theirs) + 1
+        for s in JOB_STAGES[:reached]:
+            people["jobs"][s] += 1
+        for kind in {k for h in theirs for k in h.employment_types}:
+            if kind in people["placed_by_type"]:
+                people["placed_by_type"][kind] += 1
+    return out

@@ -864,3 +864,19 @@ async def enrollment_people(pool: asyncpg.Pool | asyncpg.Connection,
     rows = await pool.fetch("SELECT person_key, record FROM enrollment_facts WHERE $1::text IS NULL OR partner_id = $1"
                             " ORDER BY enrollment_id", partner_id)
     return [(r["person_key"], records_json.load(records.EnrollmentRecord, json.loads(r["record"]))) for r in rows]
+
+
+async def pipeline_inputs(conn: asyncpg.Connection,
+                          partner_id: str | None = None) -> tuple[list[pipeline.Trainee], list[pipeline.Hire]]:
+    """What the coalition funnel counts (`pipeline.pipeline_funnel`): every enrollment (or a
+    training provider's), and every referral of the same people, joined by person_key."""
+    rows = await conn.fetch("SELECT person_key, record FROM enrollment_facts WHERE $1::text IS NULL OR partner_id = $1",
+                            partner_id)
+    trainees = [pipeline.trainee_of(r["person_key"], records_json.load(records.EnrollmentRecord, json.loads(r["record"])))
+                for r in rows]
+    keys = sorted({t.person_key for t in trainees})
+    refs = await conn.fetch("SELECT person_key, record FROM referral_facts WHERE person_key = ANY($1::text[])"
+                            " AND record IS NOT NULL", keys)
+    hires = [pipeline.hire_of(replace(records_json.load(records.ReferralRecord, json.loads(r["record"])),
+                                      person_key=r["person_key"])) for r in refs]
+    return trainees, hires
