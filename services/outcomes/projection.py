@@ -545,7 +545,7 @@ def project_enrollment(enrollment_id: str, provider: str, program: str,
     Progress alone makes the status in_training."""
     enrolled_on: date | None = None
     candidate_id: str | None = None
-    consent = False
+    consent = shared = False
     sealed: dict[str, Any] | None = None
     completed_on: date | None = None
     exited: tuple[date, str] | None = None
@@ -558,6 +558,7 @@ def project_enrollment(enrollment_id: str, provider: str, program: str,
         if e.family == "training.enrolled":
             enrolled_on = date.fromisoformat(d["enrolled_on"])
             consent = bool((d.get("consent") or {}).get("aggregate_reports"))
+            shared = bool((d.get("consent") or {}).get("share_outcomes_with_provider"))
             sealed = d.get("demographics_sealed") if consent else None
         elif e.family == "training.progressed":
             milestones.append(d["milestone"])
@@ -591,5 +592,6 @@ def project_enrollment(enrollment_id: str, provider: str, program: str,
         percent_complete=percent,
         milestones=tuple(milestones),
         aggregate_consent=consent,
+        outcomes_shared=shared,
     )
     return EnrollmentProjection(record, sealed)

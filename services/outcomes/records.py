@@ -254,3 +254,7 @@ class EnrollmentRecord:
     percent_complete: int | None = None  # the latest progress reported with a percentage
     milestones: tuple[str, ...] = ()  # every progress milestone reported, in order
     aggregate_consent: bool = False
+    # The participant agreed that the provider may hear what came of them later
+    # (training.enrolled consent.share_outcomes_with_provider): without it the provider's funnel
+    # counts only its own referrals of the person, never another partner's.
+    outcomes_shared: bool = False

@@ -27,11 +27,15 @@ async def test_the_funnel_starts_at_training_for_operators_and_each_provider(mak
     placed_person = "cand_ref_p"  # the lifecycle's candidate of ref_p: referred and placed
     story = [
         training(t.program(), 0),
-        training(t.enrolled("enr_1", placed_person), 1), training(t.completed("enr_1", placed_person), 2),
+        training(t.enrolled("enr_1", placed_person, share_outcomes=True), 1),
+        training(t.completed("enr_1", placed_person), 2),
         training(t.earned("enr_1", placed_person), 3),
         training(t.program("prog_2", partner="trainer2"), 0),
         training(t.enrolled("enr_2", "cand_other", "prog_2", "trainer2"), 1),
         training(t.exited("enr_2", "cand_other", pid="prog_2", partner="trainer2"), 2),
+        # The placed person also trained with trainer3, without letting it hear what came of them.
+        training(t.program("prog_3", partner="trainer3"), 0),
+        training(t.enrolled("enr_3", placed_person, "prog_3", "trainer3"), 1),
     ]
     for env in story + envelopes("ref_p") + envelopes("ref_untrained"):
         await apply(consumer, env)
@@ -39,7 +43,7 @@ async def test_the_funnel_starts_at_training_for_operators_and_each_provider(mak
     async with outcomes_app(consumer.pool, Principal("operator", "ops")) as ops:
         doc = (await ops.get("/v1/funnel")).json()
     people = doc["pipeline"]["people"]
-    assert doc["pipeline"]["enrollments"] == 2
+    assert doc["pipeline"]["enrollments"] == 3
     assert people["training"] == {"enrolled": 2, "completed_training": 1, "credential_earned": 1}
     # ref_untrained's person never enrolled: in the referral funnel, not in this one.
     assert doc["total"]["people"]["stages"]["referred"] == 2 and people["jobs"]["referred"] == 1
@@ -53,5 +57,10 @@ async def test_the_funnel_starts_at_training_for_operators_and_each_provider(mak
         theirs = (await other.get("/v1/funnel")).json()["pipeline"]["people"]
     assert theirs["training"] == {"enrolled": 1, "completed_training": 0, "credential_earned": 0}
     assert theirs["jobs"]["referred"] == 0
+    # Another partner (p1) referred and placed the person: trainer3 has no consent to hear it.
+    async with outcomes_app(consumer.pool, Principal("partner", "trainer3")) as third:
+        silent = (await third.get("/v1/funnel")).json()["pipeline"]["people"]
+    assert silent["training"]["enrolled"] == 1
+    assert silent["jobs"]["referred"] == 0 and silent["jobs"]["placed"] == 0 and silent["placed_by_type"]["full_time"] == 0
     async with outcomes_app(consumer.pool, Principal("employer", "emp1")) as employer:
         assert "pipeline" not in (await employer.get("/v1/funnel")).json()

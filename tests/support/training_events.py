@@ -23,10 +23,11 @@ def _ids(enr: str, cand: str, pid: str, partner: str) -> dict[str, str]:
 
 
 def enrolled(enr: str, cand: str, pid: str = "prog_1", partner: str = PROVIDER, *,
-             consent: bool = True, on: date = date(2026, 9, 1)) -> events.TrainingEnrolledV1:
+             consent: bool = True, share_outcomes: bool = False,
+             on: date = date(2026, 9, 1)) -> events.TrainingEnrolledV1:
     return events.TrainingEnrolledV1(
         **_ids(enr, cand, pid, partner), enrolled_on=on,
-        consent=events.TrainingConsent(aggregate_reports=consent, share_outcomes_with_provider=False,
+        consent=events.TrainingConsent(aggregate_reports=consent, share_outcomes_with_provider=share_outcomes,
                                        given_at="2026-08-30T00:00:00Z"),
         contact_sealed=SEALED, demographics_sealed=SEALED if consent else None,
     )
