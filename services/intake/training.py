@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -39,6 +39,11 @@ from contracts.bounds import (
 )
 from services.intake.domain import Contact, Demographics, random_hex
 
+# An O*NET-SOC code in its full or short form (51-4121.00 or 51-4121), as the document says:
+# `_occupation` gives the full one.
+OccupationCode = Annotated[str, Field(pattern=r"^[0-9]{2}-[0-9]{4}(\.[0-9]{2})?$", max_length=10,
+                                      examples=["15-1252.00", "51-4121"])]
+
 
 class TrainingStatus(StrEnum):
     enrolled = "enrolled"
@@ -53,7 +58,7 @@ class ProgramIn(BaseModel):
     program_id: Id = Field(min_length=1, description="The provider's id of the program; unique in the network.")
     name: Name = Field(min_length=1)
     credential: events.CredentialRequirement | None = None
-    onet_soc_codes: list[str] = Field(default_factory=list, max_length=PROGRAM_OCCUPATIONS_MAX)
+    onet_soc_codes: list[OccupationCode] = Field(default_factory=list, max_length=PROGRAM_OCCUPATIONS_MAX)
     modality: events.Modality
     length_weeks: int = Field(ge=1, le=PROGRAM_WEEKS_MAX)
     hours: int | None = Field(default=None, ge=1, le=PROGRAM_HOURS_MAX)

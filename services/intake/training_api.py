@@ -47,9 +47,13 @@ def _training_problem(found: application.TrainingProblem) -> problems.Problem:
 
 @router.post(
     "/programs",
+    status_code=201,
     response_model=ProgramAnswer,
     summary="Register a training program, or restate it as it now is (the whole program)",
-    responses=problems.responses(400, 401, 403, 409, 422),
+    description="201 when the program is new (program.registered.v1 published); 200 when it was known, with"
+    " program.updated.v1 published if it changed, or nothing if it was restated as it was.",
+    responses={200: {"model": ProgramAnswer, "description": "The program was known: updated, or unchanged"},
+               **problems.responses(400, 401, 403, 409, 422)},
 )
 async def put_program(
     body: training.ProgramIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
@@ -66,6 +70,11 @@ async def put_program(
         return (201 if created else 200), {"program_id": body.program_id, "published": published}
 
     return await idempotency.run_once(pool_of(request), who, idempotency_key, body.model_dump(mode="json"), effect)
+
+
+# 201 when the enrollment is new (training.enrolled.v1 among the events), 200 when it was known.
+_KNOWN_ENROLLMENT = {"model": EnrollmentAnswer,
+                     "description": "The enrollment was known: `events` lists what was new in it (none when restated)"}
 
 
 async def _report_one(
@@ -90,7 +99,7 @@ async def _report_one(
     response_model=EnrollmentAnswer,
     summary="Report a participant's enrollment as it now stands (enrolled, progress, completed or exited,"
     " credentials earned); sending it again changes nothing",
-    responses=problems.responses(400, 401, 403, 409, 422),
+    responses={200: _KNOWN_ENROLLMENT, **problems.responses(400, 401, 403, 409, 422)},
 )
 async def report_enrollment(
     body: training.TrainingRecordIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
@@ -107,7 +116,7 @@ async def report_enrollment(
     status_code=201,
     response_model=EnrollmentAnswer,
     summary="Report an enrollment in the provider's own JSON shape, mapped by its training adapter",
-    responses=problems.responses(400, 401, 403, 404, 409, 422),
+    responses={200: _KNOWN_ENROLLMENT, **problems.responses(400, 401, 403, 404, 409, 422)},
 )
 async def training_webhook(
     request: Request,

@@ -7,7 +7,7 @@ route cannot slip through). Each parameter is mapped by IDS to the kind of thing
 
 Two tenants of each kind (partners A and B, employers A and B) are built once for the module
 with data of every kind: an opening each, a referral each routed to it, acknowledged, with an
-interview and an offer; a CSV import each; a webhook endpoint and a delivery each, for the
+interview and an offer; a CSV import each; a program and an enrollment each; a webhook endpoint and a delivery each, for the
 employers at the gateway and for the partners at outcomes; an API key each. Then, for every
 route and both directions (A against B, B against A):
 
@@ -60,6 +60,7 @@ PARAM = re.compile(r"\{(\w+)\}")
 IDS: dict[tuple[str, str], str] = {
     ("intake", "referral_id"): "referral",
     ("intake", "import_id"): "import",
+    ("intake", "enrollment_id"): "enrollment",
     ("employer_gateway", "opening_id"): "opening",
     ("employer_gateway", "referral_id"): "referral",
     ("employer_gateway", "interview_id"): "interview",
@@ -99,6 +100,7 @@ MATRIX: dict[tuple[str, str, str], dict[str, Any] | None] = {
     ("intake", "POST", "/v1/referrals/{referral_id}/withdraw"): {"reason": "submitted_in_error"},
     ("intake", "GET", "/v1/imports/{import_id}"): None,
     ("intake", "GET", "/v1/imports/{import_id}/errors"): None,
+    ("intake", "GET", "/v1/enrollments/{enrollment_id}"): None,
     ("employer_gateway", "PATCH", "/v1/openings/{opening_id}"): {"capacity": 7},
     ("employer_gateway", "POST", "/v1/openings/{opening_id}/close"): {"reason": "closed"},
     ("employer_gateway", "GET", "/v1/referrals/{referral_id}"): None,
@@ -253,6 +255,19 @@ async def build(api: Api, side: str, conn: asyncpg.Connection) -> Tenant:
     assert r.status_code == 201 and r.json()["accepted"] == 1, r.text
     t.ids["import"] = r.json()["import_id"]
 
+    # The partner as a training provider: a program and one participant's enrollment.
+    program_id = f"xt-program-{side}-{run}"
+    r = await api.http.post(api.url("intake", "/v1/programs"), headers=t.headers["partner"], json={
+        "program_id": program_id, "name": "IT Support", "modality": "online", "length_weeks": 12,
+        "cost_to_participant": {"amount": "0"}})
+    assert r.status_code == 201, r.text
+    r = await api.http.post(api.url("intake", "/v1/enrollments"), headers=t.headers["partner"], json={
+        "external_id": f"xt-enr-{side}-{run}", "program_id": program_id, "enrolled_on": date.today().isoformat(),
+        "candidate": {"given_name": "Ana", "family_name": "Diaz", "email": f"xt-{side}-{run}@example.org"},
+        "consent": {"aggregate_reports": True, "given_at": datetime.now(UTC).isoformat()}})
+    assert r.status_code == 201, r.text
+    t.ids["enrollment"] = r.json()["enrollment_id"]
+
     # Endpoints go straight into the database: the API only takes public https URLs (their
     # names resolved), which this machine cannot offer. Switched off, so that no event of the
     # seeded partners' (other tests') queues a delivery to them; the delivery is marked
@@ -301,6 +316,7 @@ async def snapshot(api: Api, w: World) -> dict[str, Any]:
         reads = {
             "intake referral": ("intake", f"/v1/referrals/{t.ids['referral']}", "partner"),
             "intake import": ("intake", f"/v1/imports/{t.ids['import']}", "partner"),
+            "intake enrollment": ("intake", f"/v1/enrollments/{t.ids['enrollment']}", "partner"),
             "gateway referral": ("employer_gateway", f"/v1/referrals/{t.ids['referral']}", "employer"),
             "gateway openings": ("employer_gateway", "/v1/openings", "employer"),
             "gateway inbox": ("employer_gateway", "/v1/referrals", "employer"),
