@@ -299,3 +299,19 @@ def pipeline_funnel(trainees: Iterable[Trainee], hires: Iterable[Hire]) -> dict[
             if kind in people["placed_by_type"]:
                 people["placed_by_type"][kind] += 1
     return out
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """One enrollment as the reports' coalition funnel groups it (by provider, program and
+    credential: reports/coalition.py)."""
+
+    trainee: Trainee
+    provider: str
+    program: str
+    credentials: tuple[str, ...] = ()  # names of the credentials earned through it
+
+
+def enrolled_of(person: str, record: records.EnrollmentRecord) -> Enrolled:
+    return Enrolled(trainee_of(person, record), record.provider, record.program,
+                    tuple(dict.fromkeys(c.name for c in record.credentials)))

@@ -90,7 +90,11 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
     # "Funnel suppression").
     report_settings = ReportSettings(policy, period, as_of, growth_min_wages=THRESHOLD + 1 if partner else 1,
                                      suppress_funnel=partner is not None)
-    built = build_reports(records, gaps, await store.opening_records(pool), report_settings)
+    # The coalition funnel from training: a provider's own enrollments only (as GET /v1/funnel);
+    # one snapshot, so the referrals joined are those of the enrollments read.
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        training = await store.pipeline_report_inputs(conn, partner)
+    built = build_reports(records, gaps, await store.opening_records(pool), report_settings, training)
     return built, (f"partner {partner}" if partner else "all partners")
 
 

@@ -1,7 +1,8 @@
 """The coalition's reports (issue #7 item 4) as pure functions of the report records.
 
     reports = build_reports(records, gaps, openings, ReportSettings(GoodJobPolicy(Decimal("25.00"), "…")))
-    files = to_csv(reports)            # {"funnel.csv": "...", ...}
+    reports = build_reports(records, gaps, openings, settings, (enrolled, hires))  # with the coalition funnel
+    files = to_csv(reports)            # {"funnel.csv": "...", "pipeline.csv": "...", ...}
     page = to_html(reports, "Q1 outcomes", "2024-04-02", "all partners")
 
 Every value in `reports` is JSON-ready (str, int, float, None, lists and dicts). The
@@ -14,7 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from services.outcomes.pipeline import Enrolled, Hire
 from services.outcomes.records import GapRecord, OpeningRecord, ReferralRecord
+from services.outcomes.reports.coalition import coalition_funnel
 from services.outcomes.reports.funnel import funnels
 from services.outcomes.reports.good_jobs import GoodJobPolicy, good_jobs
 from services.outcomes.reports.render import to_csv, to_html
@@ -23,7 +26,7 @@ from services.outcomes.reports.suppression import THRESHOLD
 from services.outcomes.reports.transparency import transparency
 from services.outcomes.reports.wioa import indicators
 
-__all__ = ["GoodJobPolicy", "ReportSettings", "build_reports", "to_csv", "to_html"]
+__all__ = ["Enrolled", "GoodJobPolicy", "ReportSettings", "build_reports", "to_csv", "to_html"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,13 @@ def build_reports(
     gaps: Iterable[GapRecord],
     openings: Iterable[OpeningRecord],
     settings: ReportSettings,
+    training: tuple[Iterable[Enrolled], Iterable[Hire]] = ((), ()),
 ) -> dict:
+    """Every report; `training` is what the coalition funnel counts (store.pipeline_report_inputs:
+    the enrollments and the referrals of the same people), none by default. Its groups are
+    suppressed as the referral funnel's (`suppress_funnel`)."""
     records = list(records)
+    enrolled, hires = training
     return {
         "funnel": funnels(records, settings.period,
                           settings.suppression_threshold if settings.suppress_funnel else None),
@@ -55,4 +63,6 @@ def build_reports(
         "wioa": indicators(records, settings.as_of),
         "skills_gap": skills_gap(gaps, openings, settings.top_skills),
         "transparency": transparency(records, settings.suppression_threshold),
+        "pipeline": coalition_funnel(enrolled, hires,
+                                     settings.suppression_threshold if settings.suppress_funnel else None),
     }

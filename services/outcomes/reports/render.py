@@ -155,7 +155,24 @@ def to_csv(reports: dict) -> dict[str, str]:
           _count(row["referred"], SUPPRESSED_CSV), _rate(row, SUPPRESSED_CSV), _wage(row, SUPPRESSED_CSV)]
          for name, table in reports["transparency"]["tables"].items() for row in [*table["rows"], table["total"]]],
     )
+    files["pipeline.csv"] = _csv(
+        ["dimension", "group", "section", "line", "people"],
+        [[dimension, group, line["section"], line["line"],
+          SUPPRESSED_CSV if summary["suppressed"] else line["people"]]
+         for dimension, group, summary in _pipeline_groups(reports) for line in summary["lines"]],
+    )
     return files
+
+
+def _pipeline_groups(reports: dict):
+    """(dimension, group, summary) of the coalition funnel: the total, then every group."""
+    p = reports.get("pipeline")
+    if not p:
+        return
+    yield "total", "all", p["total"]
+    for dimension, groups in p["by"].items():
+        for g in groups:
+            yield dimension, g["group"], g
 
 
 # --- HTML ------------------------------------------------------------------------------------
@@ -394,10 +411,31 @@ def _transparency_section(t: dict) -> str:
     return "".join(parts)
 
 
+def _pipeline_section(reports: dict) -> str:
+    """The coalition funnel from training: one table, a column per group (total first)."""
+    columns = list(_pipeline_groups(reports))
+    if not columns:
+        return ""
+    p = reports["pipeline"]
+    note = ('<p class="note">People, from enrollment in training to retention (docs/pipeline.md, "From training").'
+            " A person is in every provider, program and credential group they have an enrollment in:"
+            " groups overlap and do not add up to the total.")
+    if p.get("suppression_threshold") is not None:
+        note += (f" Groups of {p['suppression_threshold']} people or fewer are combined;"
+                 f" {SUPPRESSED_HTML} marks a suppressed count.")
+    note += "</p>"
+    header = ["line"] + [f"{d}: {g}" if d != "total" else "total" for d, g, _ in columns]
+    rows = [[f"{line['section']}: {line['line']}"]
+            + [SUPPRESSED_HTML if s["suppressed"] else s["lines"][n]["people"] for _, _, s in columns]
+            for n, line in enumerate(columns[0][2]["lines"])]
+    table = _table("Coalition funnel from training (people)", header, rows)
+    return f'<section id="pipeline"><h2>Coalition funnel from training</h2>{note}{table}</section>'
+
+
 def to_html(reports: dict, title: str, generated_on: str, scope: str) -> str:
     body = (_funnel_section(reports["funnel"]) + _good_jobs_section(reports["good_jobs"])
             + _wioa_section(reports["wioa"]) + _skills_section(reports["skills_gap"])
-            + _transparency_section(reports["transparency"]))
+            + _transparency_section(reports["transparency"]) + _pipeline_section(reports))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body><header><h1>{escape(title)}</h1>"
             f"<p>Generated {escape(generated_on)}. Scope: {escape(scope)}.</p></header><main>{body}</main></body></html>")
