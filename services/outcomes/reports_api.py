@@ -118,7 +118,8 @@ async def reports_html(request: Request, who: Caller, period: Period = "month", 
 
 @router.get(
     "/{name}.csv",
-    summary="One report table as CSV (funnel, funnel_days, good_jobs, wioa, skills_gap, transparency, …)",
+    summary="One report table as CSV (funnel, funnel_lines, funnel_days, pipeline, good_jobs, wage_growth, wioa,"
+    " skills_demanded, transparency, …)",
     response_class=PlainTextResponse,
     responses=problems.responses(401, 403, 404, 422),
 )

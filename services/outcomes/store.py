@@ -868,30 +868,19 @@ async def enrollment_people(pool: asyncpg.Pool | asyncpg.Connection,
 
 async def pipeline_inputs(conn: asyncpg.Connection,
                           partner_id: str | None = None) -> tuple[list[pipeline.Trainee], list[pipeline.Hire]]:
-    """What the coalition funnel counts (`pipeline.pipeline_funnel`): every enrollment (or a
-    training provider's), and the referrals of the same people, joined by person_key. A
-    provider sees another partner's referrals of a participant only when that participant let
-    it hear what came of them (`EnrollmentRecord.outcomes_shared`); its own, always."""
-    rows = await conn.fetch("SELECT person_key, record FROM enrollment_facts WHERE $1::text IS NULL OR partner_id = $1",
-                            partner_id)
-    enrollments = [(r["person_key"], records_json.load(records.EnrollmentRecord, json.loads(r["record"]))) for r in rows]
-    trainees = [pipeline.trainee_of(person, record) for person, record in enrollments]
-    keys = sorted({t.person_key for t in trainees})
-    shared = sorted({person for person, record in enrollments if partner_id is None or record.outcomes_shared})
-    refs = await conn.fetch("SELECT person_key, record FROM referral_facts WHERE person_key = ANY($1::text[])"
-                            " AND record IS NOT NULL AND (person_key = ANY($2::text[]) OR partner_id = $3)",
-                            keys, shared, partner_id)
-    hires = [pipeline.hire_of(replace(records_json.load(records.ReferralRecord, json.loads(r["record"])),
-                                      person_key=r["person_key"])) for r in refs]
-    return trainees, hires
+    """What the coalition funnel counts (`pipeline.pipeline_funnel`): `pipeline_report_inputs`
+    without the groups."""
+    enrolled, hires = await pipeline_report_inputs(conn, partner_id)
+    return [e.trainee for e in enrolled], hires
 
 
 async def pipeline_report_inputs(conn: asyncpg.Connection,
                                  partner_id: str | None = None) -> tuple[list[pipeline.Enrolled], list[pipeline.Hire]]:
-    """`pipeline_inputs` for the reports, which group by provider, program and credential: the
-    same enrollments and referrals under the same consent rule (a provider sees another
-    partner's referrals of a participant only with `EnrollmentRecord.outcomes_shared`), each
-    enrollment with its provider, program and credentials."""
+    """What the coalition funnel counts, each enrollment with its provider, program and
+    credentials (the reports group by them): every enrollment (or a training provider's), and
+    the referrals of the same people, joined by person_key. A provider sees another partner's
+    referrals of a participant only when that participant let it hear what came of them
+    (`EnrollmentRecord.outcomes_shared`); its own, always."""
     rows = await conn.fetch("SELECT person_key, record FROM enrollment_facts WHERE $1::text IS NULL OR partner_id = $1",
                             partner_id)
     enrollments = [(r["person_key"], records_json.load(records.EnrollmentRecord, json.loads(r["record"]))) for r in rows]
