@@ -327,9 +327,14 @@ async def redact(conn: asyncpg.Connection, referral_ids: list[str]) -> int:
     `talentloop.redacting` is on, which is switched on for these statements only (and
     would end with the transaction anyway). Rows redacted before are left alone.
     """
+    return await _redact_rows(conn, "referral_id", referral_ids)
+
+
+async def _redact_rows(conn: asyncpg.Connection, column: str, ids: list[str]) -> int:
+    """`redact` of the ledger rows whose `column` (referral_id or enrollment_id) is one of `ids`."""
     rows = await conn.fetch(
-        "SELECT seq, envelope FROM ledger WHERE referral_id = ANY($1) AND redacted_at IS NULL ORDER BY seq FOR UPDATE",
-        referral_ids,
+        f"SELECT seq, envelope FROM ledger WHERE {column} = ANY($1) AND redacted_at IS NULL ORDER BY seq FOR UPDATE",
+        ids,
     )
     if not rows:
         return 0
@@ -794,21 +799,7 @@ async def mark_enrollments_erased(conn: asyncpg.Connection, enrollment_ids: list
 
 async def redact_enrollments(conn: asyncpg.Connection, enrollment_ids: list[str]) -> int:
     """As `redact`, for the ledger rows of erased enrollments."""
-    rows = await conn.fetch(
-        "SELECT seq, envelope FROM ledger WHERE enrollment_id = ANY($1) AND redacted_at IS NULL ORDER BY seq FOR UPDATE",
-        enrollment_ids,
-    )
-    if not rows:
-        return 0
-    changed = []
-    for r in rows:
-        envelope = json.loads(r["envelope"])
-        envelope["data"] = domain.redact(envelope["data"])
-        changed.append((r["seq"], json.dumps(envelope)))
-    await conn.execute("SELECT set_config('talentloop.redacting', 'on', true)")
-    await conn.executemany("UPDATE ledger SET envelope = $2, redacted_at = now() WHERE seq = $1", changed)
-    await conn.execute("SELECT set_config('talentloop.redacting', 'off', true)")
-    return len(changed)
+    return await _redact_rows(conn, "enrollment_id", enrollment_ids)
 
 
 async def project_enrollments(conn: asyncpg.Connection, enrollment_ids: list[str]) -> None:
