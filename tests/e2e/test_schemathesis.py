@@ -28,6 +28,15 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
+
+# Loaded here, not lazily by the first request in the sender thread: pytest rewrites
+# schemathesis's modules (a pytest plugin) with ast.parse as they load, and CPython 3.11's AST
+# constructor keeps its recursion depth in state the threads share, so a parse in the sender
+# while this thread's Hypothesis parses too can fail with "AST constructor recursion depth
+# mismatch" (python/cpython#106905; it failed one CI run so).
+import schemathesis.transport.asgi  # noqa: F401
+import schemathesis.transport.requests  # noqa: F401
+import schemathesis.transport.wsgi  # noqa: F401
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
