@@ -108,6 +108,13 @@ def normalize_occupation(code: str) -> str:
     return full
 
 
+def consent_time(value: datetime) -> datetime:
+    """When consent was given, which must say its time zone (a referral's or an enrollment's)."""
+    if value.tzinfo is None:
+        raise PydanticCustomError("timezone_required", "consent.given_at needs a time zone")
+    return value
+
+
 # --- the canonical referral ------------------------------------------------------------
 
 
@@ -257,9 +264,7 @@ class ConsentIn(BaseModel):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         # Whether it lies in the future depends on the clock: `refused` checks that.
-        if value.tzinfo is None:
-            raise PydanticCustomError("timezone_required", "consent.given_at needs a time zone")
-        return value
+        return consent_time(value)
 
 
 def _clean_skills(value: list[str]) -> list[str]:

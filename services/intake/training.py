@@ -37,7 +37,7 @@ from contracts.bounds import (
     Id,
     Name,
 )
-from services.intake.domain import Contact, Demographics, random_hex
+from services.intake.domain import Contact, Demographics, consent_time, random_hex
 
 # An O*NET-SOC code in its full or short form (51-4121.00 or 51-4121), as the document says:
 # `_occupation` gives the full one.
@@ -114,9 +114,7 @@ class TrainingConsentIn(BaseModel):
     @field_validator("given_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise PydanticCustomError("timezone_required", "consent.given_at needs a time zone")
-        return value
+        return consent_time(value)
 
 
 class ProgressIn(BaseModel):
