@@ -11,7 +11,7 @@ enrolled in two programs is in both, so groups do not add up to the total.
 
 Suppression (`threshold`, set for reports a non-operator reads) by groups in people, as the
 referral funnel's (reports/funnel.py): a group is published only if it counts more than
-`threshold` people; the smaller ones are combined into one row (funnel.SMALL_GROUPS), which
+`threshold` people; the smaller ones are combined into one row (groups.SMALL_GROUPS), which
 takes the smallest published group while it counts `threshold` people or fewer; a combined
 row (or total) still that small is suppressed: every count None and `suppressed` true.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 from services.outcomes import pipeline
 from services.outcomes.pipeline import Enrolled
-from services.outcomes.reports.funnel import SMALL_GROUPS
+from services.outcomes.reports.groups import people, suppressed_groups
 
 DIMENSIONS = ("provider", "program", "credential")
 DEFINITIONS = "docs/pipeline.md#from-training-the-coalition-funnel"
@@ -51,8 +51,12 @@ def lines_of(counts: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [{"section": s, "line": line, "people": n if counts is not None else None} for s, line, n in rows]
 
 
+def _person(e: Enrolled) -> str:
+    return e.trainee.person_key
+
+
 def _people(enrolled: Iterable[Enrolled]) -> int:
-    return len({e.trainee.person_key for e in enrolled})
+    return people(enrolled, _person)
 
 
 def summarize(enrolled: list[Enrolled], hires: list[pipeline.Hire], threshold: int | None = None) -> dict[str, Any]:
@@ -66,24 +70,8 @@ def summarize(enrolled: list[Enrolled], hires: list[pipeline.Hire], threshold: i
 def grouped(enrolled: list[Enrolled], hires: list[pipeline.Hire], dimension: str,
             threshold: int | None = None) -> list[dict[str, Any]]:
     """The groups of one dimension, sorted by label; suppressed by groups with a `threshold`."""
-    key = groups_of(dimension)
-    groups: dict[str, list[Enrolled]] = {}
-    for e in enrolled:
-        for g in key(e):
-            groups.setdefault(g, []).append(e)
-    combined: dict[int, Enrolled] = {}  # by identity: overlapping groups share enrollments
-    if threshold is not None:
-        people = {g: _people(es) for g, es in groups.items()}
-        small = [g for g in groups if people[g] <= threshold]
-        larger = sorted((g for g in groups if g not in small), key=lambda g: (people[g], g))
-        combined = {id(e): e for g in small for e in groups[g]}
-        while combined and _people(combined.values()) <= threshold and larger:
-            combined.update((id(e), e) for e in groups[larger.pop(0)])
-        groups = {g: groups[g] for g in larger}
-    out = [{"group": g, **summarize(groups[g], hires, threshold)} for g in sorted(groups)]
-    if combined:
-        out.append({"group": SMALL_GROUPS, **summarize(list(combined.values()), hires, threshold)})
-    return out
+    return [{"group": g, **summarize(es, hires, threshold)}
+            for g, es in suppressed_groups(enrolled, groups_of(dimension), _person, threshold)]
 
 
 def coalition_funnel(enrolled: Iterable[Enrolled], hires: Iterable[pipeline.Hire],

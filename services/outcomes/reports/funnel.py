@@ -37,13 +37,14 @@ records still given), as the wage growth's medians in a partner's report.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from contracts.events import CONVERTS_FROM, EmploymentKind
 from services.outcomes import pipeline
 from services.outcomes.records import FUNNEL, ReferralRecord
+from services.outcomes.reports.groups import SMALL_GROUPS as SMALL_GROUPS  # where render and tests name it
+from services.outcomes.reports.groups import people, suppressed_groups
 from services.outcomes.reports.stats import label, median_days, rate
 
 # The kinds of job a conversion starts from (contracts.events.CONVERTS_FROM).
@@ -52,8 +53,6 @@ WORK_BASED_LEARNING = tuple(kind.value for kind in EmploymentKind if kind in CON
 DIMENSIONS = ("partner", "employer", "program", "occupation", "occupation_detailed", "period", "employment_type")
 NOT_PLACED = "(not placed)"  # the employment_type group of records without a placement
 SPANS = tuple(zip(FUNNEL, FUNNEL[1:], strict=False)) + (("referred", "placed"),)
-# The row of a suppressed report's groups that count `threshold` people or fewer, combined.
-SMALL_GROUPS = "(smaller groups combined)"
 
 # Every line the funnel prints, with a short definition and where docs/pipeline.md gives it in
 # full: (section, line, definition). The rendered CSV and HTML carry them.
@@ -150,9 +149,13 @@ def reached_at(record: ReferralRecord, stage: str):
     return record.reached.get(stage)
 
 
+def _person(r: ReferralRecord) -> str:
+    return r.person_key or f"referral:{r.referral_id}"
+
+
 def people_of(records: Iterable[ReferralRecord]) -> int:
     """How many people (`pipeline.of_record`'s person_key) the records are about."""
-    return len({r.person_key or f"referral:{r.referral_id}" for r in records})
+    return people(records, _person)
 
 
 def _blank(value: Any) -> Any:
@@ -219,23 +222,8 @@ def funnel(records: Iterable[ReferralRecord], by: str | None = None, period: str
     if by is None:
         return {"dimension": None, "groups": [], "total": summarize(records, threshold)}
     key = key_of(by, period)
-    groups: dict[str, list[ReferralRecord]] = defaultdict(list)
-    for r in records:
-        groups[key(r)].append(r)
-    combined: list[ReferralRecord] = []
-    if threshold is not None:
-        people = {g: people_of(rs) for g, rs in groups.items()}
-        small = [g for g in groups if people[g] <= threshold]
-        larger = sorted((g for g in groups if g not in small), key=lambda g: (people[g], g))
-        # The combined row is the total less the published groups: it must itself be more than
-        # `threshold` people, or suppressed (only when it is every group: then so is the total).
-        combined = [r for g in small for r in groups[g]]
-        while combined and people_of(combined) <= threshold and larger:
-            combined += groups[larger.pop(0)]
-        groups = {g: groups[g] for g in larger}
-    shown = [{"group": g, **summarize(groups[g], threshold)} for g in sorted(groups)]
-    if combined:
-        shown.append({"group": SMALL_GROUPS, **summarize(combined, threshold)})
+    shown = [{"group": g, **summarize(rs, threshold)}
+             for g, rs in suppressed_groups(records, lambda r: (key(r),), _person, threshold)]
     return {
         "dimension": by,
         "period": period if by == "period" else None,
