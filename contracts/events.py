@@ -1,4 +1,4 @@
-"""Payloads (the envelope's `data`) of the referral lifecycle and of training, every supported version.
+"""Payloads (the envelope's `data`) of the referral lifecycle, of training and of supportive services, every supported version.
 
 Each class names its CloudEvents `type` (with the major version) and the topic it is
 published on. Payloads carry a pseudonymous candidate id, never contact data or
@@ -1329,3 +1329,219 @@ class CredentialEarnedV1(_Enrollment):
 
     credential: EarnedCredential = Field(description="The credential earned, with its Credential Engine CTID when it has one.")
     awarded_on: date
+
+
+# --- supportive services (issue 15): requests and the providers' directory on talentloop.services ---
+
+
+class ServiceType(StrEnum):
+    """What kind of support a request asks for, and a provider offers."""
+
+    transportation = "transportation"
+    childcare = "childcare"
+    technology = "technology"
+    housing = "housing"
+    food = "food"
+    legal = "legal"
+    financial_coaching = "financial_coaching"
+    other = "other"
+
+
+SERVICE_TYPES = "transportation, childcare, technology, housing, food, legal, financial_coaching or other"
+
+
+class _ServiceProvider(Payload):
+    """A service provider (a partner of the network) as it describes itself in the directory."""
+
+    topic: ClassVar[topics.Topic] = topics.SERVICES
+
+    provider_id: Id = Field(description="The service provider: a partner of the network, by its partner id.")
+    name: Name = Field(min_length=1, description="The provider's name, as it presents itself to requesters.")
+    service_types: list[ServiceType] = Field(
+        min_length=1, max_length=len(ServiceType), description=f"The services it offers: {SERVICE_TYPES}."
+    )
+
+    def subject(self) -> str:
+        return self.provider_id
+
+
+class ServiceProviderRegisteredV1(_ServiceProvider):
+    """A partner registered itself as a service provider; requesters may now address requests to it."""
+
+    event_type: ClassVar[str] = "service_provider.registered.v1"
+
+
+class ServiceProviderUpdatedV1(_ServiceProvider):
+    """A service provider changed its entry; carries the whole entry as it now is."""
+
+    event_type: ClassVar[str] = "service_provider.updated.v1"
+
+
+class _ServiceRequest(Payload):
+    """Every event of a service request names it, who asked and whom."""
+
+    topic: ClassVar[topics.Topic] = topics.SERVICES
+
+    request_id: Id = Field(description="The service request, created once by the support service; the Kafka key of its events.")
+    requester_id: Id = Field(description="The partner that asked (a referring partner or a training provider).")
+    provider_id: Id = Field(description="The service provider asked (a partner registered in the directory).")
+
+    def subject(self) -> str:
+        return self.request_id
+
+
+class ServiceRequestedV1(_ServiceRequest):
+    """A partner asked a service provider to support a person it referred or enrolled: named through
+    exactly one of its own referral or enrollment ids, and by the person's pseudonymous candidate id."""
+
+    event_type: ClassVar[str] = "service.requested.v1"
+
+    candidate_id: Id = Field(description="Pseudonymous; the same id the person's referrals and enrollments carry.")
+    referral_id: Id | None = Field(default=None, description="The requester's referral of the person (or an enrollment).")
+    enrollment_id: Id | None = Field(
+        default=None, description="The requester's enrollment of the person (or a referral)."
+    )
+    service_type: ServiceType = Field(description=f"What is asked for: {SERVICE_TYPES}.")
+    reason: Reason = Field(min_length=1, description="Why the person needs it, in the requester's words.")
+    amount_requested: Money | None = Field(
+        default=None, description="How much, when the service is money (a grant, a voucher); null otherwise."
+    )
+
+    @model_validator(mode="after")
+    def _one_person_reference(self) -> ServiceRequestedV1:
+        if (self.referral_id is None) == (self.enrollment_id is None):
+            refuse(self, [inconsistent(
+                "enrollment_id", "enrollment_id: name exactly one of referral_id and enrollment_id", self.enrollment_id
+            )])
+        return self
+
+
+class ServiceAcceptedV1(_ServiceRequest):
+    """The service provider took the request on."""
+
+    event_type: ClassVar[str] = "service.accepted.v1"
+
+
+class ServiceDeclineReason(StrEnum):
+    not_eligible = "not_eligible"
+    no_capacity = "no_capacity"
+    out_of_area = "out_of_area"
+    unreachable = "unreachable"
+    duplicate = "duplicate"
+    other = "other"
+
+
+class ServiceDeclinedV1(_ServiceRequest):
+    """The service provider will not deliver the service (before or after accepting it). The request ends."""
+
+    event_type: ClassVar[str] = "service.declined.v1"
+
+    reason_code: ServiceDeclineReason = Field(
+        description="Why: not_eligible, no_capacity, out_of_area, unreachable, duplicate or other (with a detail)."
+    )
+    detail: Detail | None = None
+
+    @model_validator(mode="after")
+    def _other_needs_detail(self) -> ServiceDeclinedV1:
+        if self.reason_code is ServiceDeclineReason.other and not self.detail:
+            refuse(self, [inconsistent("detail", "detail: reason_code 'other' needs a detail", self.detail)])
+        return self
+
+
+class ServiceDeliveredV1(_ServiceRequest):
+    """The service provider delivered the service. The request ends."""
+
+    event_type: ClassVar[str] = "service.delivered.v1"
+
+    delivered_on: date = Field(description="The day the service was delivered (or its delivery completed).")
+    value: Money | None = Field(default=None, description="What was delivered, when the service is money; null otherwise.")
+
+
+class ServiceCancelledV1(_ServiceRequest):
+    """The requester withdrew the request (before it was delivered or declined). The request ends."""
+
+    event_type: ClassVar[str] = "service.cancelled.v1"
+
+    reason: Reason = Field(min_length=1, description="Why the requester withdrew it, in its words.")
+
+
+class ServiceWaitingIn(StrEnum):
+    requested = "requested"  # not answered by the provider
+    accepted = "accepted"  # accepted, not delivered
+
+
+class ServiceStaleV1(_ServiceRequest):
+    """The request has waited in one state longer than the configured number of business days (not
+    answered, or accepted and not delivered): flagged once per state, so the loop does not silently stay open."""
+
+    event_type: ClassVar[str] = "service.stale.v1"
+
+    waiting_in: ServiceWaitingIn = Field(description="requested: not answered; accepted: not delivered.")
+    waiting_since: AwareDatetime = Field(description="When the request entered that state (UTC).")
+    business_days: int = Field(
+        ge=1, le=INT4_MAX, description="Business days (Monday to Friday, holidays excluded) it has waited so far."
+    )
+
+
+# --- the closed loops of services and participants (written by outcomes on talentloop.partner-status) ---
+
+
+class ServiceStatus(StrEnum):
+    """What the requester of a service sees."""
+
+    requested = "requested"
+    accepted = "accepted"
+    declined = "declined"
+    delivered = "delivered"
+    cancelled = "cancelled"
+    stale = "stale"
+
+
+class ServiceStatusDetail(BaseModel):
+    """What the requester needs to act on a service request's status."""
+
+    model_config = CONTRACT_MODEL
+    service_type: ServiceType | None = Field(default=None, description=f"What was asked for: {SERVICE_TYPES}.")
+    reason: Reason | None = Field(
+        default=None, description="declined: the provider's reason code; cancelled: the requester's words."
+    )
+    delivered_on: date | None = Field(default=None, description="delivered: the day it was delivered.")
+    value: Money | None = Field(default=None, description="delivered: what was delivered, when the service is money.")
+
+
+class ServiceStatusChangedV1(Payload):
+    """The closed loop of a service request: its status changed (derived by outcomes from
+    talentloop.services). Every change reaches the requester. Key: request id."""
+
+    event_type: ClassVar[str] = "service.status_changed.v1"
+    topic: ClassVar[topics.Topic] = topics.PARTNER_STATUS
+
+    request_id: Id = Field(description="The service request (talentloop.services' key).")
+    partner_id: Id = Field(description="The partner told: the request's requester.")
+    status: ServiceStatus
+    previous_status: ServiceStatus | None = Field(description="null for the first status.")
+    detail: ServiceStatusDetail = Field(default_factory=ServiceStatusDetail)
+
+    def subject(self) -> str:
+        return self.request_id
+
+
+class ParticipantStatusChangedV1(Payload):
+    """The closed loop for a training provider: the partner-facing status of a referral of one of its
+    participants changed, the referral being another partner's. Sent only when the participant agreed
+    at enrollment that the provider may hear what came of them (share_outcomes_with_provider); the
+    provider's own referrals reach it as referral.status_changed. Key: enrollment id."""
+
+    event_type: ClassVar[str] = "participant.status_changed.v1"
+    topic: ClassVar[topics.Topic] = topics.PARTNER_STATUS
+
+    partner_id: Id = Field(description="The partner told: the training provider of the enrollment.")
+    enrollment_id: Id = Field(description="The provider's enrollment of the participant.")
+    program_id: Id = Field(description="The program of that enrollment.")
+    referral_id: Id = Field(description="The referral whose status changed (another partner's).")
+    status: PartnerStatus
+    previous_status: PartnerStatus | None = Field(description="null for the first status.")
+    detail: StatusDetail = Field(default_factory=StatusDetail)
+
+    def subject(self) -> str:
+        return self.enrollment_id

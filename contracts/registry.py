@@ -69,6 +69,16 @@ PAYLOADS: dict[str, type[events.Payload]] = {
         events.TrainingCompletedV1,
         events.TrainingExitedV1,
         events.CredentialEarnedV1,
+        events.ServiceProviderRegisteredV1,
+        events.ServiceProviderUpdatedV1,
+        events.ServiceRequestedV1,
+        events.ServiceAcceptedV1,
+        events.ServiceDeclinedV1,
+        events.ServiceDeliveredV1,
+        events.ServiceCancelledV1,
+        events.ServiceStaleV1,
+        events.ServiceStatusChangedV1,
+        events.ParticipantStatusChangedV1,
     )
 }
 

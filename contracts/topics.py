@@ -1,5 +1,5 @@
 """Kafka topics and who writes them. Keys are the referral id (opening id for openings, program
-id for programs, enrollment id for training)."""
+id for programs, enrollment id for training, request id or provider id for services)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,9 @@ SKILLS_GAP = Topic(
 PARTNER_STATUS = Topic(
     f"{PREFIX}.partner-status",
     "outcomes",
-    "The closed loop: every change of a referral's partner-facing status, for the referring partner; key: referral id.",
+    "The closed loops: every change of a referral's partner-facing status, for the referring partner (key: referral"
+    " id); of a service request's status, for its requester (key: request id); of a participant's referral status,"
+    " for the training provider the participant shares outcomes with (key: enrollment id).",
 )
 
 PROGRAMS = Topic(
@@ -89,8 +91,16 @@ TRAINING = Topic(
     " earned; key: enrollment id.",
 )
 
+SERVICES = Topic(
+    f"{PREFIX}.services",
+    "support",
+    "Supportive services: requests from partners to service providers (requested, accepted, declined, delivered,"
+    " cancelled, stale; key: request id) and the providers' directory (registered, updated; key: provider id).",
+)
+
 ALL: tuple[Topic, ...] = (
     OPENINGS, REFERRALS, ROUTING, EMPLOYER_ACTIONS, CANDIDATES, SKILLS_GAP, PARTNER_STATUS, PROGRAMS, TRAINING,
+    SERVICES,
 )
 
 
