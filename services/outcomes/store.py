@@ -884,3 +884,46 @@ async def pipeline_report_inputs(conn: asyncpg.Connection,
     hires = [pipeline.hire_of(replace(records_json.load(records.ReferralRecord, json.loads(r["record"])),
                                       person_key=r["person_key"])) for r in refs]
     return enrolled, hires
+
+
+# --- the closed loops of participants and service requests (issue 15 items 3, 6) ---------------
+
+SHARED = "(record ->> 'outcomes_shared')::boolean"
+
+
+async def shared_enrollments(conn: asyncpg.Connection, person_keys: list[str]) -> list[domain.Shared]:
+    """The enrollments of these people whose participant agreed that the provider may hear what
+    came of them. (An erased enrollment's person key is the erasure's, never a candidate id.)"""
+    rows = await conn.fetch(
+        f"SELECT enrollment_id, partner_id, program_id, person_key FROM enrollment_facts"
+        f" WHERE person_key = ANY($1::text[]) AND {SHARED} ORDER BY enrollment_id", person_keys)
+    return [domain.Shared(r["enrollment_id"], r["partner_id"], r["program_id"], r["person_key"]) for r in rows]
+
+
+async def shared_among(conn: asyncpg.Connection, enrollment_ids: list[str]) -> set[str]:
+    """Those of the enrollments stored with consent to share outcomes (before a projection)."""
+    rows = await conn.fetch(f"SELECT enrollment_id FROM enrollment_facts WHERE enrollment_id = ANY($1::text[])"
+                            f" AND {SHARED}", enrollment_ids)
+    return {r["enrollment_id"] for r in rows}
+
+
+async def referrals_of_people(conn: asyncpg.Connection, person_keys: list[str]) -> list[asyncpg.Record]:
+    """The referrals of these people with their partner status, locked FOR SHARE in referral id
+    order (the order a batch writes them in: `save_projections`)."""
+    return await conn.fetch(
+        "SELECT referral_id, partner_id, person_key, status, partner_detail FROM referral_facts"
+        " WHERE person_key = ANY($1::text[]) ORDER BY referral_id FOR SHARE", person_keys)
+
+
+async def provider_participants(
+    pool: asyncpg.Pool, provider: str, status: str | None, after: tuple[str, str] | None, limit: int
+) -> list[asyncpg.Record]:
+    """A training provider's participants who let it hear what came of them, one row per
+    (enrollment, referral of the person by another partner), paged by (enrollment id, referral id)."""
+    return await pool.fetch(
+        "SELECT e.enrollment_id, e.program_id, f.referral_id, f.status, f.partner_detail, f.updated_at"
+        " FROM enrollment_facts e JOIN referral_facts f ON f.person_key = e.person_key"
+        f" WHERE e.partner_id = $1 AND e.{SHARED} AND f.partner_id IS DISTINCT FROM $1"
+        " AND ($2::text IS NULL OR f.status = $2) AND (e.enrollment_id, f.referral_id) > ($3, $4)"
+        " ORDER BY e.enrollment_id, f.referral_id LIMIT $5",
+        provider, status, *(after or ("", "")), limit)
