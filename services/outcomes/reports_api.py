@@ -94,7 +94,8 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
     # one snapshot, so the referrals joined are those of the enrollments read.
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         training = await store.pipeline_report_inputs(conn, partner)
-    built = build_reports(records, gaps, await store.opening_records(pool), report_settings, training)
+        enrollments = await store.enrollment_people(conn, partner)
+    built = build_reports(records, gaps, await store.opening_records(pool), report_settings, training, enrollments)
     return built, (f"partner {partner}" if partner else "all partners")
 
 

@@ -2,6 +2,7 @@
 
     reports = build_reports(records, gaps, openings, ReportSettings(GoodJobPolicy(Decimal("25.00"), "…")))
     reports = build_reports(records, gaps, openings, settings, (enrolled, hires))  # with the coalition funnel
+    reports = build_reports(records, gaps, openings, settings, (enrolled, hires), enrollments)  # and WIOA over training
     files = to_csv(reports)            # {"funnel.csv": "...", "pipeline.csv": "...", ...}
     page = to_html(reports, "Q1 outcomes", "2024-04-02", "all partners")
 
@@ -25,6 +26,7 @@ from services.outcomes.reports.skills_gap import skills_gap
 from services.outcomes.reports.suppression import THRESHOLD
 from services.outcomes.reports.transparency import transparency
 from services.outcomes.reports.wioa import indicators
+from services.outcomes.reports.wioa_training import Participation, training_indicators
 
 __all__ = ["Enrolled", "GoodJobPolicy", "ReportSettings", "build_reports", "to_csv", "to_html"]
 
@@ -50,19 +52,21 @@ def build_reports(
     openings: Iterable[OpeningRecord],
     settings: ReportSettings,
     training: tuple[Iterable[Enrolled], Iterable[Hire]] = ((), ()),
+    enrollments: Iterable[Participation] = (),
 ) -> dict:
     """Every report; `training` is what the coalition funnel counts (store.pipeline_report_inputs:
-    the enrollments and the referrals of the same people), none by default. Its groups are
-    suppressed as the referral funnel's (`suppress_funnel`)."""
+    the enrollments and the referrals of the same people), none by default; `enrollments` the
+    (person_key, enrollment) pairs the WIOA indicators over training count (store.enrollment_people).
+    Their groups are suppressed as the referral funnel's (`suppress_funnel`)."""
     records = list(records)
     enrolled, hires = training
+    groups_threshold = settings.suppression_threshold if settings.suppress_funnel else None
     return {
-        "funnel": funnels(records, settings.period,
-                          settings.suppression_threshold if settings.suppress_funnel else None),
+        "funnel": funnels(records, settings.period, groups_threshold),
         "good_jobs": good_jobs(records, settings.good_jobs, settings.growth_min_wages),
         "wioa": indicators(records, settings.as_of),
+        "wioa_training": training_indicators(enrollments, settings.as_of, groups_threshold),
         "skills_gap": skills_gap(gaps, openings, settings.top_skills),
         "transparency": transparency(records, settings.suppression_threshold),
-        "pipeline": coalition_funnel(enrolled, hires,
-                                     settings.suppression_threshold if settings.suppress_funnel else None),
+        "pipeline": coalition_funnel(enrolled, hires, groups_threshold),
     }

@@ -138,6 +138,13 @@ def to_csv(reports: dict) -> dict[str, str]:
         [[g["group"], i["indicator"], i["numerator"], i["denominator"], i["value"], i.get("not_yet_measurable")]
          for g in reports["wioa"]["by"]["employment_type"] for i in g["indicators"]],
     )
+    files["wioa_training.csv"] = _csv(
+        ["dimension", "group", "indicator", "numerator", "denominator", "value", "not_yet_measurable", "enrollments",
+         "people"],
+        [[d, g, i["indicator"], *(SUPPRESSED_CSV if s["suppressed"] else v for v in (
+            i["numerator"], i["denominator"], i["value"], i["not_yet_measurable"], s["enrollments"], s["people"]))]
+         for d, g, s in _grouped(reports.get("wioa_training")) for i in s["indicators"]],
+    )
     occupations = reports["skills_gap"]["occupations"]
     files["skills_demanded.csv"] = _csv(
         ["occupation", "rank", "skill", "required", "preferred", "share_of_openings"],
@@ -164,15 +171,20 @@ def to_csv(reports: dict) -> dict[str, str]:
     return files
 
 
-def _pipeline_groups(reports: dict):
-    """(dimension, group, summary) of the coalition funnel: the total, then every group."""
-    p = reports.get("pipeline")
-    if not p:
+def _grouped(report: dict | None):
+    """(dimension, group, summary) of a report with a `total` and groups `by` dimension: the
+    total, then every group."""
+    if not report:
         return
-    yield "total", "all", p["total"]
-    for dimension, groups in p["by"].items():
+    yield "total", "all", report["total"]
+    for dimension, groups in report["by"].items():
         for g in groups:
             yield dimension, g["group"], g
+
+
+def _pipeline_groups(reports: dict):
+    """(dimension, group, summary) of the coalition funnel: the total, then every group."""
+    return _grouped(reports.get("pipeline"))
 
 
 # --- HTML ------------------------------------------------------------------------------------
@@ -366,6 +378,28 @@ def _wioa_section(w: dict) -> str:
             + by_type + "</section>")
 
 
+def _wioa_training_section(w: dict | None) -> str:
+    """Credential attainment and skill gains over enrollments: a row per group (total first)."""
+    columns = list(_grouped(w))
+    if not columns:
+        return ""
+    note = ('<p class="note">Over training enrollments (one participant in one program): credential attainment'
+            " counts those that ended with a credential earned during participation or within a year after exit;"
+            " measurable skill gains those with a reported skill gain, exam passed or module completed. Proxies:"
+            " see docs/reports.md.")
+    if w.get("suppression_threshold") is not None:
+        note += (f" Groups of {w['suppression_threshold']} people or fewer are combined; {SUPPRESSED_HTML} marks a"
+                 " suppressed figure.")
+    names = [i["name"] for i in columns[0][2]["indicators"]]
+    rows = [[f"{d}: {g}" if d != "total" else "total", *(
+        SUPPRESSED_HTML if s["suppressed"] else v for v in (s["enrollments"], s["people"], s["exit_cohort"])),
+        *(SUPPRESSED_HTML if s["suppressed"] else f"{i['numerator']} / {i['denominator']} ({_pct(i['value'])})"
+          for i in s["indicators"])] for d, g, s in columns]
+    table = _table("WIOA indicators over training enrollments (numerator / denominator)",
+                   ["group", "enrollments", "people", "exited", *names], rows)
+    return f'<section id="wioa-training"><h2>WIOA indicators over training</h2>{note}{table}</section>'
+
+
 def _skills_section(s: dict) -> str:
     parts = ['<section id="skills-gap"><h2>Skills gap by occupation</h2>']
     for o in s["occupations"]:
@@ -434,7 +468,8 @@ def _pipeline_section(reports: dict) -> str:
 
 def to_html(reports: dict, title: str, generated_on: str, scope: str) -> str:
     body = (_funnel_section(reports["funnel"]) + _good_jobs_section(reports["good_jobs"])
-            + _wioa_section(reports["wioa"]) + _skills_section(reports["skills_gap"])
+            + _wioa_section(reports["wioa"]) + _wioa_training_section(reports.get("wioa_training"))
+            + _skills_section(reports["skills_gap"])
             + _transparency_section(reports["transparency"]) + _pipeline_section(reports))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body><header><h1>{escape(title)}</h1>"
