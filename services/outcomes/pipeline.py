@@ -24,8 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+from contracts.events import CONVERTS_FROM, CONVERTS_TO, EmploymentKind
 from services.outcomes import records
 
 DEFINITIONS = "docs/pipeline.md"  # where every number is defined (the API links it)
@@ -315,3 +317,70 @@ class Enrolled:
 def enrolled_of(person: str, record: records.EnrollmentRecord) -> Enrolled:
     return Enrolled(trainee_of(person, record), record.provider, record.program,
                     tuple(dict.fromkeys(c.name for c in record.credentials)))
+
+
+# --- conversions (issue 15 item 2) ---------------------------------------------------------------
+#
+# A person placed in work-based learning who then gets a full-time or part-time job has
+# converted: at the same employer, when that employer reports it on the same referral
+# (placement.converted: `ReferralRecord.conversion`); **at another employer**, when a different
+# referral of the same person (person_key) is placed full time or part time at a different
+# employer starting on or after the work-based learning's start (`conversions_elsewhere`).
+# docs/pipeline.md, "Conversions".
+
+# The kinds a conversion goes from and to (the contract's, for either employer).
+WORK_BASED_LEARNING = tuple(kind.value for kind in EmploymentKind if kind in CONVERTS_FROM)
+HIRED_INTO = tuple(kind.value for kind in EmploymentKind if kind in CONVERTS_TO)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One placed referral as conversions count it."""
+
+    referral_id: str
+    person_key: str
+    employer_id: str
+    employment_type: str  # of the placement as reported
+    start_date: date
+    converted: bool = False  # converted into a hire at the same employer (placement.converted)
+
+
+def job_of(record: records.ReferralRecord) -> Job | None:
+    """A report's placed record (its `person_key` set by the store) as a Job; None unplaced."""
+    p = record.placement
+    if p is None:
+        return None
+    return Job(record.referral_id, record.person_key or f"referral:{record.referral_id}", p.employer_id,
+               p.employment_type, p.start_date, record.conversion is not None)
+
+
+def conversions_elsewhere(jobs: Iterable[Job]) -> dict[str, str]:
+    """Work-based learning referral id -> the referral id of the person's later hire at another
+    employer, **at most one per person**: their first work-based learning placement (start date,
+    then referral id) not converted at its own employer that a full-time or part-time placement
+    of another referral, at a different employer, starting on or after it, follows (the first
+    such hire). A person converted at the same employer on one placement and hired elsewhere
+    after another is counted in both."""
+    by_person: dict[str, list[Job]] = {}
+    for j in jobs:
+        by_person.setdefault(j.person_key, []).append(j)
+    out: dict[str, str] = {}
+    for mine in by_person.values():
+        ordered = sorted(mine, key=lambda j: (j.start_date, j.referral_id))
+        hires = [j for j in ordered if j.employment_type in HIRED_INTO]
+        for learning in (j for j in ordered if j.employment_type in WORK_BASED_LEARNING and not j.converted):
+            hire = next((h for h in hires if h.referral_id != learning.referral_id
+                         and h.employer_id != learning.employer_id and h.start_date >= learning.start_date), None)
+            if hire is not None:
+                out[learning.referral_id] = hire.referral_id
+                break
+    return out
+
+
+def hires_elsewhere(placed: Iterable[records.ReferralRecord]) -> dict[str, records.ReferralRecord]:
+    """`conversions_elsewhere` over report records: work-based learning referral id -> the record
+    of the hire at another employer."""
+    placed = list(placed)
+    by_id = {r.referral_id: r for r in placed}
+    jobs = [j for r in placed if (j := job_of(r)) is not None]
+    return {learning: by_id[hire] for learning, hire in conversions_elsewhere(jobs).items()}

@@ -136,7 +136,8 @@ def test_conversions_of_work_based_learning_by_the_kind_placed_in():
     ]
     total = funnel(records)["total"]
     assert total["conversions"] == {"work_based_learning": 3, "converted": 2, "to_full_time": 1, "to_part_time": 1,
-                                    "conversion_rate": 0.6667}
+                                    "conversion_rate": 0.6667, "converted_elsewhere": 0, "elsewhere_to_full_time": 0,
+                                    "elsewhere_to_part_time": 0, "converted_any": 2, "conversion_rate_any": 0.6667}
     plain = funnel([replace(r, conversion=None) for r in records])["total"]
     assert total["stages"] == plain["stages"]  # a conversion is no second placement
     groups = {g["group"]: g["conversions"] for g in funnel(records, "employment_type")["groups"]}

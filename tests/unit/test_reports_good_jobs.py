@@ -176,7 +176,7 @@ def test_wage_growth_from_placement_to_each_check_in():
     assert (withheld[90]["with_wages"], withheld[90]["raised"]) == (3, 3)
     assert [withheld[90][k] for k in ("median_hourly_at_placement", "median_hourly_at_checkin",
                                       "median_growth_pct")] == [None, None, None]
-    assert good_jobs(records, POLICY, min_wages=3)["wage_growth"][2] == growth[90]
+    assert good_jobs(records, POLICY, min_wages=3)["wage_growth"][3] == growth[90]
 
 
 # --- issue 15 slice 2: conversions ---------------------------------------------------------
@@ -218,7 +218,7 @@ def test_a_conversion_is_a_point_of_wage_growth_and_later_check_ins_use_the_new_
         converted("c4", INTERN, placement("30", "hour", currency="EUR"), 30),  # another currency: not compared
     ]
     growth = good_jobs(records, POLICY)["wage_growth"]
-    point = growth[0]
+    point = next(g for g in growth if g["point"] == "conversion")
     assert point == {"point": "conversion", "milestone_days": None, "checkins": 4, "with_wages": 3,
                      "median_hourly_at_placement": "18.00", "median_hourly_at_checkin": "26.00",
                      "median_growth_pct": "39.00", "raised": 3, "promoted": None}

@@ -55,7 +55,9 @@ def test_csv_files_have_headers_and_rows(reports):
                           "transparency.csv", "pipeline.csv", "wioa_training.csv"}
     converted = list(csv.DictReader(io.StringIO(files["conversions.csv"])))
     assert converted[0] == {"dimension": "total", "group": "all", "work_based_learning": "0", "converted": "0",
-                            "to_full_time": "0", "to_part_time": "0", "conversion_rate": ""}
+                            "to_full_time": "0", "to_part_time": "0", "conversion_rate": "", "converted_elsewhere": "0",
+                           "elsewhere_to_full_time": "0", "elsewhere_to_part_time": "0", "converted_any": "0",
+                           "conversion_rate_any": ""}
     by_type = list(csv.DictReader(io.StringIO(files["wioa_by_employment_type.csv"])))
     assert {r["employment_type"] for r in by_type} == {"full_time", "(not placed)"}
     assert next(r for r in by_type if r["employment_type"] == "full_time" and r["indicator"] == "employment_rate_q2")[
@@ -67,8 +69,8 @@ def test_csv_files_have_headers_and_rows(reports):
     assert {r["group"] for r in good if r["dimension"] == "employment_type"} == {"full_time"}
     growth = list(csv.DictReader(io.StringIO(files["wage_growth.csv"])))
     assert [(g["point"], g["milestone_days"]) for g in growth] == [
-        ("conversion", ""), ("milestone", "30"), ("milestone", "90"), ("milestone", "180")]
-    assert growth[2]["checkins"] == "0"
+        ("conversion_elsewhere", ""), ("conversion", ""), ("milestone", "30"), ("milestone", "90"), ("milestone", "180")]
+    assert growth[3]["checkins"] == "0"
     funnel = list(csv.DictReader(io.StringIO(files["funnel.csv"])))
     assert list(funnel[0]) == ["dimension", "group", "stage", "count", "conversion_from_previous",
                                "conversion_from_referred", "people"]

@@ -40,15 +40,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from contracts.events import CONVERTS_FROM, EmploymentKind
 from services.outcomes import pipeline
 from services.outcomes.records import FUNNEL, ReferralRecord
 from services.outcomes.reports.groups import SMALL_GROUPS as SMALL_GROUPS  # where render and tests name it
 from services.outcomes.reports.groups import people, suppressed_groups
 from services.outcomes.reports.stats import label, median_days, rate
 
-# The kinds of job a conversion starts from (contracts.events.CONVERTS_FROM).
-WORK_BASED_LEARNING = tuple(kind.value for kind in EmploymentKind if kind in CONVERTS_FROM)
+WORK_BASED_LEARNING = pipeline.WORK_BASED_LEARNING  # the kinds of job a conversion starts from
 
 DIMENSIONS = ("partner", "employer", "program", "occupation", "occupation_detailed", "period", "employment_type")
 NOT_PLACED = "(not placed)"  # the employment_type group of records without a placement
@@ -167,13 +165,15 @@ def _blank(value: Any) -> Any:
     return None
 
 
-def summarize(records: Iterable[ReferralRecord], threshold: int | None = None) -> dict:
+def summarize(records: Iterable[ReferralRecord], threshold: int | None = None,
+              elsewhere: dict[str, ReferralRecord] | None = None) -> dict:
     """One group's funnel: counts, conversions and median days. With a `threshold` (a
     suppressed report): suppressed whole when it counts 1 to `threshold` people, and median days
-    only over more than `threshold` records."""
+    only over more than `threshold` records. `elsewhere`: the report's conversions at another
+    employer (`pipeline.hires_elsewhere` over all its records; by default over these)."""
     records = list(records)
     if threshold is not None and 1 <= people_of(records) <= threshold:
-        return {**_blank(summarize(records)), "suppressed": True}
+        return {**_blank(summarize(records, elsewhere=elsewhere)), "suppressed": True}
     lines = pipeline.summarize(pipeline.of_record(r) for r in records)
     counts = lines["referrals"]["stages"]
     stages = []
@@ -197,19 +197,29 @@ def summarize(records: Iterable[ReferralRecord], threshold: int | None = None) -
                           "median_days": median_days(days) if shown else None})
     return {"suppressed": False, "records": len(records), "stages": stages,
             "interviews_recorded": lines["referrals"][pipeline.INTERVIEWS_RECORDED], "median_days": durations,
-            "conversions": conversions(records), "referrals": lines["referrals"], "people": lines["people"]}
+            "conversions": conversions(records, elsewhere), "referrals": lines["referrals"], "people": lines["people"]}
 
 
-def conversions(records: list[ReferralRecord]) -> dict:
-    """Work-based learning placements converted into full-time or part-time hires."""
+def conversions(records: list[ReferralRecord], elsewhere: dict[str, ReferralRecord] | None = None) -> dict:
+    """Work-based learning placements converted into full-time or part-time hires at the same
+    employer (placement.converted) and at another one (`elsewhere`: pipeline.hires_elsewhere over
+    every record of the report, by default over `records`), counted on the work-based learning
+    referral, so in its groups."""
+    elsewhere = pipeline.hires_elsewhere(records) if elsewhere is None else elsewhere
     learning = [r for r in records if r.placement is not None and r.placement.employment_type in WORK_BASED_LEARNING]
     converted = [r.conversion for r in records if r.conversion is not None]
+    moved = [elsewhere[r.referral_id].placement for r in learning if r.referral_id in elsewhere]
     return {
         "work_based_learning": len(learning),
         "converted": len(converted),
         "to_full_time": sum(1 for c in converted if c.to_employment_type == "full_time"),
         "to_part_time": sum(1 for c in converted if c.to_employment_type == "part_time"),
         "conversion_rate": rate(len(converted), len(learning)),
+        "converted_elsewhere": len(moved),
+        "elsewhere_to_full_time": sum(1 for p in moved if p.employment_type == "full_time"),
+        "elsewhere_to_part_time": sum(1 for p in moved if p.employment_type == "part_time"),
+        "converted_any": len(converted) + len(moved),
+        "conversion_rate_any": rate(len(converted) + len(moved), len(learning)),
     }
 
 
@@ -219,16 +229,17 @@ def funnel(records: Iterable[ReferralRecord], by: str | None = None, period: str
     `threshold`, suppressed by groups (the module's docstring): the groups of more than
     `threshold` people, then SMALL_GROUPS if there were smaller ones."""
     records = list(records)
+    elsewhere = pipeline.hires_elsewhere(records)
     if by is None:
-        return {"dimension": None, "groups": [], "total": summarize(records, threshold)}
+        return {"dimension": None, "groups": [], "total": summarize(records, threshold, elsewhere)}
     key = key_of(by, period)
-    shown = [{"group": g, **summarize(rs, threshold)}
+    shown = [{"group": g, **summarize(rs, threshold, elsewhere)}
              for g, rs in suppressed_groups(records, lambda r: (key(r),), _person, threshold)]
     return {
         "dimension": by,
         "period": period if by == "period" else None,
         "groups": shown,
-        "total": summarize(records, threshold),
+        "total": summarize(records, threshold, elsewhere),
     }
 
 
@@ -236,7 +247,7 @@ def funnels(records: Iterable[ReferralRecord], period: str = "month", threshold:
     """The totals and the funnel by every dimension (suppressed by groups with a `threshold`)."""
     records = list(records)
     return {
-        "total": summarize(records, threshold),
+        "total": summarize(records, threshold, pipeline.hires_elsewhere(records)),
         "by": {dimension: funnel(records, dimension, period, threshold)["groups"] for dimension in DIMENSIONS},
         "period": period,
         "suppression_threshold": threshold,

@@ -57,6 +57,7 @@ from datetime import date
 from decimal import Decimal
 
 from contracts.events import EmploymentKind
+from services.outcomes import pipeline
 from services.outcomes.records import Checkin, Placement, ReferralRecord
 from services.outcomes.reports.stats import cents, label, median_money, money, percentile, rate
 
@@ -158,8 +159,13 @@ def wage_distribution(placements: Iterable[Placement], currency: str = "USD") ->
     }
 
 
-def summarize(records: Iterable[ReferralRecord], policy: GoodJobPolicy) -> dict:
+def summarize(records: Iterable[ReferralRecord], policy: GoodJobPolicy,
+              elsewhere: dict[str, ReferralRecord] | None = None) -> dict:
+    """`elsewhere`: the report's conversions at another employer (pipeline.hires_elsewhere over
+    all its placements; by default over these), counted on the work-based learning placement."""
     records = [r for r in records if r.placement is not None]
+    elsewhere = pipeline.hires_elsewhere(records) if elsewhere is None else elsewhere
+    moved = [elsewhere[r.referral_id].placement for r in records if r.referral_id in elsewhere]
     placements = [r.placement for r in records if r.placement is not None]
     compared = [p for p in placements if comparable(p, policy)]
     assessed = [p for p in compared if p.employment_type in policy.counted_types]
@@ -192,6 +198,8 @@ def summarize(records: Iterable[ReferralRecord], policy: GoodJobPolicy) -> dict:
         "wages": wage_distribution(compared, policy.currency),
         "converted": len(converted := [r.conversion.terms for r in records if r.conversion is not None]),
         "converted_good_jobs": sum(1 for p in converted if comparable(p, policy) and is_good_job(p, policy)),
+        "converted_elsewhere": len(moved),
+        "converted_elsewhere_good_jobs": sum(1 for p in moved if comparable(p, policy) and is_good_job(p, policy)),
     }
 
 
@@ -231,15 +239,25 @@ def _point(point: str, milestone: int | None, found: int, pairs: list[tuple[Deci
     }
 
 
-def wage_growth(records: Iterable[ReferralRecord], currency: str = "USD", min_wages: int = 1) -> list[dict]:
-    """The conversion point (`checkins`: the conversions; `..._at_checkin`: on the new terms),
-    then each milestone's; a point's medians only over at least `min_wages` wages."""
+def _wage_pairs(jobs: list[tuple[Placement, Placement]], currency: str) -> list[tuple[Decimal, Decimal]]:
+    """(hourly before, hourly after) of the pairs whose both wages are known in `currency`."""
+    return [(start, then) for p, c in jobs
+            if _in_currency(p, currency) and _in_currency(c, currency)
+            and (start := p.hourly_wage) is not None and (then := c.hourly_wage) is not None]
+
+
+def wage_growth(records: Iterable[ReferralRecord], currency: str = "USD", min_wages: int = 1,
+                elsewhere: dict[str, ReferralRecord] | None = None) -> list[dict]:
+    """The conversions at another employer (`conversion_elsewhere`: the work-based learning's
+    wage against the hire's), the conversion point (`checkins`: the conversions;
+    `..._at_checkin`: on the new terms), then each milestone's; a point's medians only over at
+    least `min_wages` wages."""
     records = [r for r in records if r.placement is not None]
+    elsewhere = pipeline.hires_elsewhere(records) if elsewhere is None else elsewhere
+    moved = [(r.placement, elsewhere[r.referral_id].placement) for r in records if r.referral_id in elsewhere]
     converted = [(r.placement, r.conversion.terms) for r in records if r.conversion is not None]
-    pairs = [(start, then) for p, c in converted
-             if _in_currency(p, currency) and _in_currency(c, currency)
-             and (start := p.hourly_wage) is not None and (then := c.hourly_wage) is not None]
-    out = [_point("conversion", None, len(converted), pairs, None, min_wages)]
+    out = [_point("conversion_elsewhere", None, len(moved), _wage_pairs(moved, currency), None, min_wages),
+           _point("conversion", None, len(converted), _wage_pairs(converted, currency), None, min_wages)]
     for milestone in MILESTONES:
         checked = [(r, c) for r in records if (c := _at(r, milestone)) is not None]
         pairs = []
@@ -255,13 +273,14 @@ def wage_growth(records: Iterable[ReferralRecord], currency: str = "USD", min_wa
 
 def good_jobs(records: Iterable[ReferralRecord], policy: GoodJobPolicy, min_wages: int = 1) -> dict:
     placed = [r for r in records if r.placement is not None]
+    elsewhere = pipeline.hires_elsewhere(placed)
     by = {}
     for dimension in DIMENSIONS:
         key = _key(dimension)
         groups: dict[str, list[ReferralRecord]] = defaultdict(list)
         for r in placed:
             groups[key(r)].append(r)
-        by[dimension] = [{"group": g, **summarize(groups[g], policy)} for g in sorted(groups)]
+        by[dimension] = [{"group": g, **summarize(groups[g], policy, elsewhere)} for g in sorted(groups)]
     benefits = " and ".join(BENEFIT_NAMES[b] for b in policy.required_benefits) or "no benefit required"
     return {
         "policy": {
@@ -275,7 +294,7 @@ def good_jobs(records: Iterable[ReferralRecord], policy: GoodJobPolicy, min_wage
             "min_advance_notice_days": policy.min_advance_notice_days,
             "counted_types": list(policy.counted_types),
         },
-        "total": summarize(placed, policy),
+        "total": summarize(placed, policy, elsewhere),
         "by": by,
-        "wage_growth": wage_growth(placed, policy.currency, min_wages),
+        "wage_growth": wage_growth(placed, policy.currency, min_wages, elsewhere),
     }

@@ -21,6 +21,9 @@ from html import escape
 from services.outcomes.reports.funnel import DIMENSIONS, PIPELINE, SMALL_GROUPS, lines_of
 
 SUPPRESSED_CSV = "suppressed"
+CONVERSIONS = ("work_based_learning", "converted", "to_full_time", "to_part_time", "conversion_rate",
+               "converted_elsewhere", "elsewhere_to_full_time", "elsewhere_to_part_time", "converted_any",
+               "conversion_rate_any")
 SUPPRESSED_HTML = "—"
 
 
@@ -92,9 +95,8 @@ def to_csv(reports: dict) -> dict[str, str]:
          for d, g, summary in _funnel_groups(reports) for line in lines_of(summary)],
     )
     files["conversions.csv"] = _csv(
-        ["dimension", "group", "work_based_learning", "converted", "to_full_time", "to_part_time", "conversion_rate"],
-        [[d, g, *(_of(summary, c[k], SUPPRESSED_CSV) for k in (
-            "work_based_learning", "converted", "to_full_time", "to_part_time", "conversion_rate"))]
+        ["dimension", "group", *CONVERSIONS],
+        [[d, g, *(_of(summary, c[k], SUPPRESSED_CSV) for k in CONVERSIONS)]
          for d, g, summary in _funnel_groups(reports) for c in [summary["conversions"]]],
     )
     files["funnel_days.csv"] = _csv(
@@ -111,12 +113,14 @@ def to_csv(reports: dict) -> dict[str, str]:
         ["dimension", "group", "placements", "good_jobs", "good_job_rate", "at_or_above_threshold", "with_health",
          "with_paid_leave", "with_basic_benefits", "with_retirement", "good_jobs_with_retirement", "p25_hourly",
          "median_hourly", "p75_hourly", "assessed", "type_not_counted", "unpaid", "hourly_wage_unknown",
-         "schedule_not_reported", "with_predictable_schedule", "falls_short", "converted", "converted_good_jobs"],
+         "schedule_not_reported", "with_predictable_schedule", "falls_short", "converted", "converted_good_jobs",
+         "converted_elsewhere", "converted_elsewhere_good_jobs"],
         [[d, g, s["placements"], s["good_jobs"], s["good_job_rate"], s["at_or_above_threshold"], s["with_health"],
           s["with_paid_leave"], s["with_basic_benefits"], s["with_retirement"], s["good_jobs_with_retirement"],
           s["wages"]["p25_hourly"], s["wages"]["median_hourly"], s["wages"]["p75_hourly"], s["assessed"],
           s["type_not_counted"], s["unpaid"], s["hourly_wage_unknown"], s["schedule_not_reported"],
-          s["with_predictable_schedule"], _reasons(s["falls_short"]), s["converted"], s["converted_good_jobs"]]
+          s["with_predictable_schedule"], _reasons(s["falls_short"]), s["converted"], s["converted_good_jobs"],
+          s["converted_elsewhere"], s["converted_elsewhere_good_jobs"]]
          for d, g, s in good_rows],
     )
     files["wage_growth.csv"] = _csv(
@@ -301,7 +305,11 @@ def _funnel_section(f: dict) -> str:
     converted = (f"<p>Conversions: {_cell(mark or c['converted'])} of {_cell(mark or c['work_based_learning'])}"
                  " placed in internships, micro-internships and apprenticeships were hired full-time"
                  f" ({_cell(mark or c['to_full_time'])}) or part-time ({_cell(mark or c['to_part_time'])}) at the"
-                 " same employer.</p>")
+                 f" same employer; {_cell(mark or c['converted_elsewhere'])} were hired full-time"
+                 f" ({_cell(mark or c['elsewhere_to_full_time'])}) or part-time"
+                 f" ({_cell(mark or c['elsewhere_to_part_time'])}) at another employer (a person once;"
+                 f" docs/pipeline.md, \"Conversions\"). Either way: {_cell(mark or c['converted_any'])}"
+                 f" ({_cell(mark or _pct(c['conversion_rate_any']))}).</p>")
     by = "".join(_funnel_by(d, f["by"][d]) for d in DIMENSIONS if f["by"].get(d))
     return (f'<section id="funnel"><h2>Funnel</h2>{intro}{chart}{table}{exits}{flags}{converted}{days}{by}'
             "</section>")
@@ -321,6 +329,9 @@ def _outcomes_then_sub_lines(lines: list[dict]) -> list[dict]:
 def _flag(mark: str | None, value) -> object:
     """A flag's count: "" where the line is not one of that side's (not the suppression marker)."""
     return "" if value is None and mark is None else (mark or value)
+
+
+POINT_NAMES = {"conversion": "conversion (same employer)", "conversion_elsewhere": "hired at another employer"}
 
 
 def _good_jobs_section(gj: dict) -> str:
@@ -344,7 +355,7 @@ def _good_jobs_section(gj: dict) -> str:
                     " wage stated)",
                     ["point", "check-ins (conversions)", "with wages", "median hourly at placement",
                      "median hourly then", "median growth %", "raised", "promoted"],
-                    [[f"{w['milestone_days']} days" if w["milestone_days"] else "conversion", w["checkins"],
+                    [[f"{w['milestone_days']} days" if w["milestone_days"] else POINT_NAMES[w["point"]], w["checkins"],
                       w["with_wages"], w["median_hourly_at_placement"],
                       w["median_hourly_at_checkin"], w["median_growth_pct"], w["raised"], w["promoted"]]
                      for w in gj["wage_growth"]])
