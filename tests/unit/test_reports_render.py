@@ -42,7 +42,7 @@ def reports():
 
 
 def test_build_reports_gives_every_report(reports):
-    assert set(reports) == {"funnel", "good_jobs", "wioa", "skills_gap", "transparency", "pipeline", "wioa_training"}
+    assert set(reports) == {"funnel", "good_jobs", "wioa", "skills_gap", "transparency", "pipeline", "wioa_training", "services"}
     assert reports["funnel"]["total"]["stages"][5]["count"] == 14
     assert reports["good_jobs"]["total"]["good_jobs"] == 14
 
@@ -52,7 +52,8 @@ def test_csv_files_have_headers_and_rows(reports):
     assert set(files) == {"funnel.csv", "funnel_lines.csv", "funnel_days.csv", "conversions.csv", "good_jobs.csv",
                           "wage_growth.csv",
                           "wioa.csv", "wioa_by_employment_type.csv", "skills_demanded.csv", "skills_missing.csv",
-                          "transparency.csv", "pipeline.csv", "wioa_training.csv"}
+                          "transparency.csv", "pipeline.csv", "wioa_training.csv", "services.csv",
+                          "services_outcomes.csv"}
     converted = list(csv.DictReader(io.StringIO(files["conversions.csv"])))
     assert converted[0] == {"dimension": "total", "group": "all", "work_based_learning": "0", "converted": "0",
                             "to_full_time": "0", "to_part_time": "0", "conversion_rate": "", "converted_elsewhere": "0",

@@ -3,6 +3,7 @@
     reports = build_reports(records, gaps, openings, ReportSettings(GoodJobPolicy(Decimal("25.00"), "…")))
     reports = build_reports(records, gaps, openings, settings, (enrolled, hires))  # with the coalition funnel
     reports = build_reports(records, gaps, openings, settings, (enrolled, hires), enrollments)  # and WIOA over training
+    reports = build_reports(records, gaps, openings, settings, (enrolled, hires), enrollments, requests)  # and services
     files = to_csv(reports)            # {"funnel.csv": "...", "pipeline.csv": "...", ...}
     page = to_html(reports, "Q1 outcomes", "2024-04-02", "all partners")
 
@@ -23,12 +24,13 @@ from services.outcomes.reports.funnel import funnels
 from services.outcomes.reports.good_jobs import GoodJobPolicy, good_jobs
 from services.outcomes.reports.render import to_csv, to_html
 from services.outcomes.reports.skills_gap import skills_gap
+from services.outcomes.reports.supportive import Request, participants, services_report
 from services.outcomes.reports.suppression import THRESHOLD
 from services.outcomes.reports.transparency import transparency
 from services.outcomes.reports.wioa import indicators
 from services.outcomes.reports.wioa_training import Participation, training_indicators
 
-__all__ = ["Enrolled", "GoodJobPolicy", "ReportSettings", "build_reports", "to_csv", "to_html"]
+__all__ = ["Enrolled", "GoodJobPolicy", "ReportSettings", "Request", "build_reports", "to_csv", "to_html"]
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,16 @@ def build_reports(
     settings: ReportSettings,
     training: tuple[Iterable[Enrolled], Iterable[Hire]] = ((), ()),
     enrollments: Iterable[Participation] = (),
+    requests: Iterable[Request] = (),
 ) -> dict:
     """Every report; `training` is what the coalition funnel counts (store.pipeline_report_inputs:
     the enrollments and the referrals of the same people), none by default; `enrollments` the
-    (person_key, enrollment) pairs the WIOA indicators over training count (store.enrollment_people).
-    Their groups are suppressed as the referral funnel's (`suppress_funnel`)."""
+    (person_key, enrollment) pairs the WIOA indicators over training count (store.enrollment_people);
+    `requests` the supportive-service requests the report sees (reports/inputs.service_requests).
+    Their groups (and the services' outcome comparison) are suppressed as the referral funnel's
+    (`suppress_funnel`)."""
     records = list(records)
-    enrolled, hires = training
+    enrolled, hires = list(training[0]), list(training[1])
     groups_threshold = settings.suppression_threshold if settings.suppress_funnel else None
     return {
         "funnel": funnels(records, settings.period, groups_threshold),
@@ -69,4 +74,5 @@ def build_reports(
         "skills_gap": skills_gap(gaps, openings, settings.top_skills),
         "transparency": transparency(records, settings.suppression_threshold),
         "pipeline": coalition_funnel(enrolled, hires, groups_threshold),
+        "services": services_report(requests, participants(records, enrolled, hires), groups_threshold),
     }

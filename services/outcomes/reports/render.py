@@ -19,6 +19,7 @@ import io
 from html import escape
 
 from services.outcomes.reports.funnel import DIMENSIONS, PIPELINE, SMALL_GROUPS, lines_of
+from services.outcomes.reports.supportive import SIDES, STATUSES
 
 SUPPRESSED_CSV = "suppressed"
 CONVERSIONS = ("work_based_learning", "converted", "to_full_time", "to_part_time", "conversion_rate",
@@ -166,6 +167,9 @@ def to_csv(reports: dict) -> dict[str, str]:
           _count(row["referred"], SUPPRESSED_CSV), _rate(row, SUPPRESSED_CSV), _wage(row, SUPPRESSED_CSV)]
          for name, table in reports["transparency"]["tables"].items() for row in [*table["rows"], table["total"]]],
     )
+    services = reports.get("services")
+    if services:
+        files.update(_services_csv(services))
     files["pipeline.csv"] = _csv(
         ["dimension", "group", "section", "line", "people"],
         [[dimension, group, line["section"], line["line"],
@@ -173,6 +177,36 @@ def to_csv(reports: dict) -> dict[str, str]:
          for dimension, group, summary in _pipeline_groups(reports) for line in summary["lines"]],
     )
     return files
+
+
+SERVICE_COLUMNS = ("requests", *(f"status.{s}" for s in STATUSES), "stale_open", "settled", "fulfilment_rate",
+                   "median_days_to_fulfilment", "delivered_with_days", "value_delivered", "amount_requested")
+OUTCOME_COLUMNS = ("people", "enrolled", "completed_training", "completion_rate", "placed", "placement_rate")
+
+
+def _service_row(summary: dict) -> list:
+    """A services summary's figures in SERVICE_COLUMNS' order (amounts as "120.00 USD; ...")."""
+    def value(column: str):
+        if column.startswith("status."):
+            return summary["status"][column.removeprefix("status.")]
+        if column in ("value_delivered", "amount_requested"):
+            return "; ".join(f"{m['amount']} {m['currency']}" for m in summary[column])
+        return summary[column]
+
+    return [value(c) for c in SERVICE_COLUMNS]
+
+
+def _services_csv(services: dict) -> dict[str, str]:
+    rows = [["total", "all", *_service_row(services["total"])]]
+    rows += [[d, g["group"], *_service_row(g)] for d, groups in services["by"].items() for g in groups]
+    outcomes = services["outcomes"]
+    return {
+        "services.csv": _csv(["dimension", "group", *SERVICE_COLUMNS], rows),
+        "services_outcomes.csv": _csv(
+            ["group", *OUTCOME_COLUMNS],
+            [[side, *(SUPPRESSED_CSV if outcomes["suppressed"] else outcomes[side][c] for c in OUTCOME_COLUMNS)]
+             for side in SIDES]),
+    }
 
 
 def _grouped(report: dict | None):
@@ -411,6 +445,38 @@ def _wioa_training_section(w: dict | None) -> str:
     return f'<section id="wioa-training"><h2>WIOA indicators over training</h2>{note}{table}</section>'
 
 
+def _services_section(services: dict | None) -> str:
+    if not services:
+        return ""
+    t = services["total"]
+    intro = (f"<p>{t['requests']} requests for supportive services; {t['status']['delivered']} delivered of"
+             f" {t['settled']} settled (ended, or open past the stale limit): fulfilment rate"
+             f" <strong>{escape(_pct(t['fulfilment_rate']) or 'n/a')}</strong>; median"
+             f" {_cell(t['median_days_to_fulfilment'])} calendar days from request to delivery"
+             f" (over {t['delivered_with_days']}). Definitions: docs/reports.md, \"Supportive services\".</p>")
+    header = ["group", "requests", *STATUSES, "stale (open)", "fulfilment rate", "median days", "value delivered"]
+
+    def row(name: str, s: dict) -> list:
+        return [name, s["requests"], *(s["status"][x] for x in STATUSES), s["stale_open"], _pct(s["fulfilment_rate"]),
+                s["median_days_to_fulfilment"], "; ".join(f"{m['amount']} {m['currency']}" for m in s["value_delivered"])]
+
+    tables = _table("Supportive services in total", header, [row("total", t)])
+    tables += "".join(_table(f"Supportive services by {d.replace('_', ' ')}", header,
+                             [row(g["group"], g) for g in groups]) for d, groups in services["by"].items() if groups)
+    o = services["outcomes"]
+    mark = SUPPRESSED_HTML if o["suppressed"] else None
+    comparison = _table("Outcomes of people who received a delivered service and of those who did not (a comparison,"
+                        " not a causal effect)", ["people", *(c.replace("_", " ") for c in OUTCOME_COLUMNS)],
+                        [[side.replace("_", " "), *(mark or (_pct(o[side][c]) if c.endswith("rate") else o[side][c])
+                                                    for c in OUTCOME_COLUMNS)] for side in SIDES])
+    note = f'<p class="note">{escape(o["note"])}'
+    if o["suppression_threshold"] is not None:
+        note += (f" When either side counts {o['suppression_threshold']} people or fewer, both are suppressed"
+                 f" ({SUPPRESSED_HTML}).")
+    return (f'<section id="services"><h2>Supportive services</h2>{intro}{tables}{comparison}{note}</p>'
+            "</section>")
+
+
 def _skills_section(s: dict) -> str:
     parts = ['<section id="skills-gap"><h2>Skills gap by occupation</h2>']
     for o in s["occupations"]:
@@ -481,7 +547,8 @@ def to_html(reports: dict, title: str, generated_on: str, scope: str) -> str:
     body = (_funnel_section(reports["funnel"]) + _good_jobs_section(reports["good_jobs"])
             + _wioa_section(reports["wioa"]) + _wioa_training_section(reports.get("wioa_training"))
             + _skills_section(reports["skills_gap"])
-            + _transparency_section(reports["transparency"]) + _pipeline_section(reports))
+            + _transparency_section(reports["transparency"]) + _pipeline_section(reports)
+            + _services_section(reports.get("services")))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body><header><h1>{escape(title)}</h1>"
             f"<p>Generated {escape(generated_on)}. Scope: {escape(scope)}.</p></header><main>{body}</main></body></html>")
