@@ -48,7 +48,7 @@ SCRAM_ITERATIONS = 8192  # Kafka's minimum is 4096
 
 _OPERATIONS = {READ: "READ", WRITE: "WRITE", CREATE: "CREATE", DELETE: "DELETE", DESCRIBE: "DESCRIBE"}
 
-SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "console")
+SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support", "console")
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,10 @@ READS: dict[str, tuple[topics.Topic, ...]] = {
     "employer_gateway": (topics.ROUTING, topics.REFERRALS, topics.CANDIDATES),
     "outcomes": (
         topics.REFERRALS, topics.ROUTING, topics.EMPLOYER_ACTIONS, topics.CANDIDATES, topics.OPENINGS,
-        topics.SKILLS_GAP, topics.PROGRAMS, topics.TRAINING,
+        topics.SKILLS_GAP, topics.PROGRAMS, topics.TRAINING, topics.SERVICES,
     ),
+    # Whose referral or enrollment is whose (a request names the requester's own), and erasures.
+    "support": (topics.REFERRALS, topics.TRAINING, topics.CANDIDATES),
 }
 INBOUND_PREFIX = topics.partner_inbound("")
 

@@ -1,4 +1,4 @@
-"""Starts and stops the four services and the console as separate OS processes, detached from the caller."""
+"""Starts and stops the five services and the console as separate OS processes, detached from the caller."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from deploy.processes import pid_alive, read_pid, remember_child, tail, terminat
 from plumbing import vault
 from plumbing.settings import DEFAULT_PORTS
 
-SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "console")  # console: the operators' pages
+SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support", "console")  # console: the operators' pages
 
 
 @dataclass(frozen=True)

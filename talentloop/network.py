@@ -1,5 +1,5 @@
 """The whole local network: the stack (Kafka, PostgreSQL), its topics, its Kafka principals and
-ACLs, and the four services.
+ACLs, and the five services (and the console).
 
 On the local broker every service runs as its own Kafka principal and every partner with a
 Kafka adapter gets one that may only write its inbound topic (deploy/kafka_principals.py);
@@ -25,7 +25,7 @@ from plumbing.kafka import KafkaSecurity
 from plumbing.settings import DEFAULT_PORTS
 from talentloop import credentials, launcher
 
-CONSUMERS = ("intake", "routing", "employer_gateway", "outcomes")  # each has a dead-letter topic
+CONSUMERS = ("intake", "routing", "employer_gateway", "outcomes", "support")  # each has a dead-letter topic
 
 
 def default_home() -> Path:

@@ -23,8 +23,9 @@ def definitions() -> list[ServiceDefinition]:
     from services.intake.app import DEFINITION as intake
     from services.outcomes.app import DEFINITION as outcomes
     from services.routing.app import DEFINITION as routing
+    from services.support.app import DEFINITION as support
 
-    return [intake, routing, gateway, outcomes]
+    return [intake, routing, gateway, outcomes, support]
 
 
 def openapi(definition: ServiceDefinition) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import pytest
 from deploy.stack import StackInfo
 from deploy.topics import TopicSpec, create_topics
 from plumbing import db
-from talentloop import network
+from talentloop import launcher, network
 from talentloop.network import NetworkConfig
 
 
@@ -41,7 +41,7 @@ def network_config(tmp_path_factory: pytest.TempPathFactory) -> NetworkConfig:
         kafka_port=free_port(),
         controller_port=free_port(),
         pg_port=free_port(),
-        ports={name: free_port() for name in ("intake", "routing", "employer_gateway", "outcomes", "console")},
+        ports={name: free_port() for name in launcher.SERVICES},  # every process the network starts
     )
 
 

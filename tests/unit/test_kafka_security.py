@@ -68,7 +68,8 @@ def test_a_partner_may_write_its_own_inbound_topic_and_nothing_else() -> None:
     }
     table = network_acls(["forge-coding-bootcamp", "acme"])
     assert set(table) == {
-        *(kafka_credentials.service_user(s) for s in ("intake", "routing", "employer_gateway", "outcomes", "console")),
+        *(kafka_credentials.service_user(s) for s in ("intake", "routing", "employer_gateway", "outcomes", "support")),
+            kafka_credentials.service_user("console"),
         "partner-forge-coding-bootcamp",
         "partner-acme",
     }

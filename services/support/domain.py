@@ -1,0 +1,236 @@
+"""Supportive services, pure: the providers' directory, a request's states, and when a request
+has waited too long. No I/O: each decision takes the state and returns the event to emit, or
+refuses.
+
+A request: requested -> accepted -> delivered; requested | accepted -> declined (the provider)
+or cancelled (the requester). Delivered, declined and cancelled end it: any further transition
+is refused (`InvalidTransition`, a 409 at the API).
+
+Stale: a request not answered within the business days the referrals use
+(TALENTLOOP_STALE_BUSINESS_DAYS), or accepted and not delivered within its own limit
+(TALENTLOOP_SERVICE_DELIVERY_BUSINESS_DAYS), is flagged once in that state. Business days are
+counted as the gateway counts them for stale referrals (services/employer_gateway/stale.py):
+Monday to Friday in the business time zone, holidays excluded; a request made at a moment of a
+business day is due N business days later at the same time of day, one made on a weekend or
+holiday counts from the start of the next business day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from pydantic_core import InitErrorDetails
+
+from contracts import events
+
+ERASED = "erased"  # a request's candidate id once the person is erased (as every service re-keys)
+
+
+class State(StrEnum):
+    requested = "requested"
+    accepted = "accepted"
+    declined = "declined"
+    delivered = "delivered"
+    cancelled = "cancelled"
+
+
+OPEN = frozenset({State.requested, State.accepted})
+
+
+class InvalidTransition(Exception):
+    def __init__(self, current: State, action: str) -> None:
+        super().__init__(f"cannot {action} a service request that is {current.value}")
+        self.current = current
+        self.action = action
+
+
+# --- the directory ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Provider:
+    provider_id: str
+    name: str
+    service_types: tuple[events.ServiceType, ...]
+
+    def offers(self, service_type: events.ServiceType) -> bool:
+        return service_type in self.service_types
+
+
+def listed(service_types: list[events.ServiceType]) -> tuple[events.ServiceType, ...]:
+    """The types as the directory keeps them: each once, in the contract's order."""
+    return tuple(t for t in events.ServiceType if t in set(service_types))
+
+
+def enter_directory(
+    current: Provider | None, provider_id: str, name: str, service_types: list[events.ServiceType]
+) -> tuple[Provider, events.Payload | None]:
+    """A partner's entry as it now is, and the event saying so: registered the first time,
+    updated when something changed, none when nothing did."""
+    entry = Provider(provider_id, name, listed(service_types))
+    if entry == current:
+        return entry, None
+    model = events.ServiceProviderRegisteredV1 if current is None else events.ServiceProviderUpdatedV1
+    return entry, model(provider_id=provider_id, name=name, service_types=list(entry.service_types))
+
+
+# --- requests --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    """A referral or an enrollment a partner made, as the support service learned it."""
+
+    ref_id: str
+    kind: str  # "referral" | "enrollment"
+    owner_id: str
+    candidate_id: str
+
+
+def new_request(
+    request_id: str,
+    requester_id: str,
+    provider: Provider,
+    person: Person,
+    service_type: events.ServiceType,
+    reason: str,
+    amount_requested: events.Money | None,
+) -> events.ServiceRequestedV1:
+    """The request's first event; refused at `service_type` when the provider does not offer it."""
+    if not provider.offers(service_type):
+        offered = ", ".join(provider.service_types)
+        events.refuse(
+            provider,
+            [events.inconsistent("service_type", f"service_type: this provider offers {offered}", service_type.value)],
+        )
+    return events.ServiceRequestedV1(
+        request_id=request_id,
+        requester_id=requester_id,
+        provider_id=provider.provider_id,
+        candidate_id=person.candidate_id,
+        referral_id=person.ref_id if person.kind == "referral" else None,
+        enrollment_id=person.ref_id if person.kind == "enrollment" else None,
+        service_type=service_type,
+        reason=reason,
+        amount_requested=amount_requested,
+    )
+
+
+@dataclass(frozen=True)
+class ServiceRequest:
+    request_id: str
+    requester_id: str
+    provider_id: str
+    state: State
+    state_since: datetime  # when it entered its state: the stale rule counts from here
+    requested_at: datetime
+
+    def _ids(self) -> dict[str, str]:
+        return {"request_id": self.request_id, "requester_id": self.requester_id, "provider_id": self.provider_id}
+
+    def _from_open(self, action: str) -> None:
+        if self.state not in OPEN:
+            raise InvalidTransition(self.state, action)
+
+    def accept(self, now: datetime) -> tuple[ServiceRequest, events.ServiceAcceptedV1]:
+        if self.state is not State.requested:
+            raise InvalidTransition(self.state, "accept")
+        return replace(self, state=State.accepted, state_since=now), events.ServiceAcceptedV1(**self._ids())
+
+    def decline(
+        self, now: datetime, reason_code: events.ServiceDeclineReason, detail: str | None
+    ) -> tuple[ServiceRequest, events.ServiceDeclinedV1]:
+        self._from_open("decline")
+        event = events.ServiceDeclinedV1(**self._ids(), reason_code=reason_code, detail=detail)
+        return replace(self, state=State.declined, state_since=now), event
+
+    def deliver(
+        self, now: datetime, delivered_on: date, value: events.Money | None, today: date
+    ) -> tuple[ServiceRequest, events.ServiceDeliveredV1]:
+        """Delivered once accepted (a provider that delivers at once accepts first), on a day
+        from the request's to today."""
+        if self.state is not State.accepted:
+            raise InvalidTransition(self.state, "deliver")
+        events.refuse(self, delivery_refusals(delivered_on, self.requested_at.date(), today))
+        event = events.ServiceDeliveredV1(**self._ids(), delivered_on=delivered_on, value=value)
+        return replace(self, state=State.delivered, state_since=now), event
+
+    def cancel(self, now: datetime, reason: str) -> tuple[ServiceRequest, events.ServiceCancelledV1]:
+        self._from_open("cancel")
+        return replace(self, state=State.cancelled, state_since=now), events.ServiceCancelledV1(
+            **self._ids(), reason=reason
+        )
+
+    def stale(self, rule: StaleRule) -> events.ServiceStaleV1:
+        """The flag for the state it waits in (the sweeper calls this once the rule says it is due)."""
+        self._from_open("flag as stale")
+        return events.ServiceStaleV1(
+            **self._ids(),
+            waiting_in=events.ServiceWaitingIn(self.state.value),
+            waiting_since=self.state_since,
+            business_days=rule.limit(self.state),
+        )
+
+
+def delivery_refusals(delivered_on: date, requested_on: date, today: date) -> list[InitErrorDetails]:
+    if delivered_on > today:
+        return [events.inconsistent("delivered_on", "delivered_on is in the future", delivered_on.isoformat())]
+    if delivered_on < requested_on:
+        return [events.inconsistent("delivered_on", "delivered_on is before the request", delivered_on.isoformat())]
+    return []
+
+
+# --- waiting too long --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BusinessDays:
+    tz: ZoneInfo
+    holidays: frozenset[date] = frozenset()
+
+    @classmethod
+    def of(cls, timezone: str, holidays: str) -> BusinessDays:
+        """From the settings' business time zone and comma-separated ISO holidays."""
+        return cls(
+            ZoneInfo(timezone), frozenset(date.fromisoformat(d.strip()) for d in holidays.split(",") if d.strip())
+        )
+
+    def is_business_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self.holidays
+
+    def after(self, since: datetime, days: int) -> datetime:
+        """`days` business days after `since` (the rule in the module's docstring)."""
+        local = since.astimezone(self.tz)
+        day, at = local.date(), local.timetz().replace(tzinfo=None)
+        if not self.is_business_day(day):
+            at = time(0)
+            while not self.is_business_day(day):
+                day += timedelta(days=1)
+        for _ in range(days):
+            day += timedelta(days=1)
+            while not self.is_business_day(day):
+                day += timedelta(days=1)
+        return datetime.combine(day, at, self.tz).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class StaleRule:
+    calendar: BusinessDays
+    answer_days: int  # requested, not answered: the referrals' limit
+    delivery_days: int  # accepted, not delivered
+
+    def limit(self, state: State) -> int:
+        return self.answer_days if state is State.requested else self.delivery_days
+
+    def due_at(self, state: State, since: datetime) -> datetime:
+        return self.calendar.after(since, self.limit(state))
+
+    def is_due(self, state: State, since: datetime, now: datetime) -> bool:
+        return state in OPEN and self.due_at(state, since) <= now
+
+    def earliest_since(self, state: State, now: datetime) -> datetime:
+        """No request in `state` since after this is due at `now` (N business days are at least N days)."""
+        return now - timedelta(days=self.limit(state))
