@@ -14,7 +14,7 @@ from plumbing.service import create_app
 
 pytestmark = pytest.mark.unit
 
-SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "console")
+SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support", "console")
 DOC = Path(__file__).parents[2] / "docs" / "api-keys.md"
 ROW = re.compile(r"^\| ([a-z_]+|every service) \| `(GET|POST|PATCH|PUT|DELETE) (\S+)` \| ([^|]+) \| (\w+) \|$")
 UNAUTHENTICATED = {("GET", "/health")}
