@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from contracts import events
 from plumbing import problems
@@ -135,3 +135,126 @@ async def partner_referrals(
         for r in rows
     ]
     return {"items": items, "next_after": items[-1]["referral_id"] if len(items) == limit else None}
+
+
+@router.get(
+    "/partner/participants",
+    summary="Your participants and what came of their referrals by other partners (the training provider's closed "
+    "loop), paged",
+    description="A training provider's enrollments whose participant agreed at enrollment that it may hear what came "
+    "of them (`share_outcomes_with_provider`), each with the person's referrals by other partners and their status "
+    "with why, as the referring partner sees it (a wage band, never the exact wage). Your own referrals of them are "
+    "in `GET /v1/partner/referrals`. The same changes arrive as `participant.status_changed` events on "
+    "`talentloop.partner-status` and as signed webhooks. With `status`: only participants with a referral in it.",
+    responses=problems.responses(401, 403, 422),
+)
+async def partner_participants(
+    request: Request,
+    who: Caller,
+    status: Annotated[events.PartnerStatus | None, Query(description="Only participants with a referral in this status")] = None,
+    after: Annotated[str | None, Query(max_length=200, description="The last enrollment id of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    require(who, "partner")
+    rows = await store.provider_participants(pool_of(request), who.id, status.value if status else None, after, limit)
+    items = [
+        {
+            "enrollment_id": r["enrollment_id"],
+            "program_id": r["program_id"],
+            "training_status": r["training_status"],
+            "referrals": [
+                {**f, "detail": f["detail"] or {}, "stages": f["stages"] or []} for f in json.loads(r["referrals"])
+            ],
+        }
+        for r in rows
+    ]
+    return {"items": items, "next_after": items[-1]["enrollment_id"] if len(items) == limit else None}
+
+
+@router.get(
+    "/partner/service-requests",
+    summary="Your supportive-service requests and what became of them (the requester's closed loop), paged",
+    description="Each request you made with the status you were told (requested, accepted, declined, delivered, "
+    "cancelled, or stale while it waits longer than the business-day limit) and why: the service type, a decline's "
+    "reason code, the delivery's day and value. The same changes arrive as `service.status_changed` events on "
+    "`talentloop.partner-status` and as signed webhooks.",
+    responses=problems.responses(401, 403, 422),
+)
+async def partner_service_requests(
+    request: Request,
+    who: Caller,
+    status: Annotated[events.ServiceStatus | None, Query(description="Only requests with this status")] = None,
+    after: Annotated[str | None, Query(max_length=200, description="The last request id of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    require(who, "partner")
+    rows = await store.requester_requests(pool_of(request), who.id, status.value if status else None, after, limit)
+    items = [
+        {
+            "request_id": r["request_id"],
+            "provider_id": r["provider_id"],
+            "referral_id": r["referral_id"],
+            "enrollment_id": r["enrollment_id"],
+            "status": r["partner_status"],
+            "detail": json.loads(r["detail"]),
+            "changed_at": r["changed_at"].isoformat(),
+        }
+        for r in rows
+    ]
+    return {"items": items, "next_after": items[-1]["request_id"] if len(items) == limit else None}
+
+
+@router.get(
+    "/people/{candidate_id}/journey",
+    summary="One person's whole journey: enrollments, referrals, service requests and every event in order "
+    "(operators)",
+    description="Operators only (anyone else gets 404, as for an unknown person). The person by the network's "
+    "pseudonymous candidate id: their enrollments, referrals and service requests as projected, and every ledger "
+    "event about any of them in the order they happened (arrival breaks ties), each with its kind (`enrollment`, "
+    "`referral`, `service_request`) and ids, its data as recorded. After an erasure the person is not found by "
+    "that id any more.",
+    responses=problems.responses(401, 404),
+)
+async def journey(candidate_id: Annotated[str, Path(max_length=200)], request: Request,
+                  who: Caller) -> dict[str, Any]:
+    if who.kind != "operator" or candidate_id.startswith(pipeline.ERASED_PREFIX):
+        raise problems.not_found("person")
+    async with pool_of(request).acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        found = await store.journey(conn, candidate_id)
+    if not (found["enrollments"] or found["referrals"] or found["service_requests"]):
+        raise problems.not_found("person")
+    return {"candidate_id": candidate_id, **journey_view(found)}
+
+
+def journey_view(found: dict[str, list[Any]]) -> dict[str, Any]:
+    """The journey's rows as the answer shows them (`store.journey`)."""
+    return {
+        "enrollments": [
+            {"enrollment_id": e["enrollment_id"], "provider_id": e["partner_id"], "program_id": e["program_id"],
+             "status": e["status"], "record": json.loads(e["record"])}
+            for e in found["enrollments"]
+        ],
+        "referrals": [
+            {"referral_id": r["referral_id"], "partner_id": r["partner_id"], "employer_id": r["employer_id"],
+             "status": r["status"], "stages": list(r["stages"]), "outcome": r["outcome"],
+             "detail": json.loads(r["partner_detail"])}
+            for r in found["referrals"]
+        ],
+        "service_requests": [
+            {"request_id": q["request_id"], "requester_id": q["requester_id"], "provider_id": q["provider_id"],
+             "referral_id": q["referral_id"], "enrollment_id": q["enrollment_id"], "service_type": q["service_type"],
+             "status": q["status"], "partner_status": q["partner_status"], "detail": json.loads(q["detail"])}
+            for q in found["service_requests"]
+        ],
+        "events": [
+            {"seq": e["seq"], "event_id": str(e["event_id"]), "type": e["event_type"], "kind": _kind(e),
+             **{k: e[k] for k in ("referral_id", "enrollment_id", "request_id", "program_id") if e[k] is not None},
+             "occurred_at": e["occurred_at"].isoformat(), "recorded_at": e["recorded_at"].isoformat(),
+             "data": json.loads(e["envelope"])["data"]}
+            for e in found["events"]
+        ],
+    }
+
+
+def _kind(row: Any) -> str:
+    return "referral" if row["referral_id"] else "enrollment" if row["enrollment_id"] else "service_request"

@@ -44,13 +44,17 @@ async def _reproject(rt: Runtime) -> None:
 YOUNG_THRESHOLD = 10_000
 
 
+# What partners hear (docs/outcomes.md "The closed loops"): of their referrals, of their
+# participants' referrals by others, of their service requests.
+CLOSED_LOOPS = (events.ReferralStatusChangedV1, events.ParticipantStatusChangedV1, events.ServiceStatusChangedV1)
+
 DEFINITION = ServiceDefinition(
     name="outcomes",
     title="TalentLoop outcomes",
     description="The talent-pipeline ledger: timelines for partners and employers, the funnel for everyone.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[router, reports_router, router_for("partner", [events.ReferralStatusChangedV1.event_type])],
-    emits=(events.ReferralStatusChangedV1,),
+    routers=[router, reports_router, router_for("partner", [e.event_type for e in CLOSED_LOOPS])],
+    emits=CLOSED_LOOPS,
     consumes=(
         topics.REFERRALS,
         topics.ROUTING,
@@ -60,6 +64,7 @@ DEFINITION = ServiceDefinition(
         topics.SKILLS_GAP,
         topics.PROGRAMS,
         topics.TRAINING,
+        topics.SERVICES,
     ),
     handlers=HANDLERS,
     batch_handler=batch_handler(live=True),

@@ -61,19 +61,33 @@ def _enrollment_key(env: Envelope, payload: Payload) -> str:
     return store.ENROLLMENT_LOCK + (getattr(payload, "enrollment_id", None) or env.subject)
 
 
+def _request_keys(env: Envelope, payload: Payload) -> list[str]:
+    """A service event's locks: its request's, and for the request itself the referral's or the
+    enrollment's it names, which an erasure of the person locks: so the request is stored either
+    before the erasure (which then finds and redacts it) or after (and finds its reference erased)."""
+    keys = [store.REQUEST_LOCK + payload.request_id]  # type: ignore[attr-defined]
+    if type(payload) is events.ServiceRequestedV1:
+        keys.append(payload.referral_id or store.ENROLLMENT_LOCK + payload.enrollment_id)  # type: ignore[operator]
+    return keys
+
+
 async def record_about_referrals(
     ctx: Context,
     items: list[tuple[Envelope, Payload]],
     live: bool,
     training: list[tuple[Envelope, Payload]] | None = None,
+    services: list[tuple[Envelope, Payload]] | None = None,
 ) -> None:
     """Events about referrals (lifecycle events, skills-gap observations) into the ledger and
     the projections; live, their partners told of every status change. `training`: training
     events of the same batch, whose enrollments are locked in the same walk (one key space,
-    `store.enrollment_keys`, one order) and applied by `_apply_training`."""
+    `store.enrollment_keys`, one order) and applied by `_apply_training`; `services`: service
+    requests' events, locked in the same walk too (`_request_keys`), applied by `_apply_services`."""
     about = referral_events(items)
     training = training or []
-    order = store.lock_order([rid for _, _, rid in about] + [_enrollment_key(*t) for t in training])
+    services = services or []
+    order = store.lock_order([rid for _, _, rid in about] + [_enrollment_key(*t) for t in training]
+                             + [k for s in services for k in _request_keys(*s)])
     locked: set[str] = set()  # and not applied yet
     done = 0
     while done < len(order):
@@ -86,14 +100,24 @@ async def record_about_referrals(
         # holder has often committed by then), then wait for it in PostgreSQL: every lock this
         # one holds comes before it in the order, so the wait cannot be part of a cycle.
         if len(locked) >= STEP_MIN_REFERRALS:
-            await _apply_locked(ctx, [a for a in about if a[2] in locked], live)
-            await _apply_training(ctx, [t for t in training if _enrollment_key(*t) in locked])
+            await _apply_step(ctx, locked, about, training, services, live)
             locked.clear()
         await store.lock_referrals(ctx.conn, [order[done]])
         locked.add(order[done])
         done += 1
+    await _apply_step(ctx, locked, about, training, services, live)
+
+
+async def _apply_step(ctx: Context, locked: set[str], about: list[tuple[Envelope, str, str]],
+                      training: list[tuple[Envelope, Payload]], services: list[tuple[Envelope, Payload]],
+                      live: bool) -> None:
+    """The events of a batch whose locks are all held and that were not applied yet."""
     await _apply_locked(ctx, [a for a in about if a[2] in locked], live)
-    await _apply_training(ctx, [t for t in training if _enrollment_key(*t) in locked])
+    await _apply_training(ctx, [t for t in training if _enrollment_key(*t) in locked], live)
+    # A service event needs all its locks; a request's first event waits for its reference's too.
+    ready = [s for s in services if set(_request_keys(*s)) <= locked]
+    await _apply_services(ctx, ready, live)
+    services[:] = [s for s in services if s not in ready]
 
 
 async def _apply_locked(ctx: Context, about: list[tuple[Envelope, str, str]], live: bool) -> None:
@@ -134,30 +158,70 @@ async def record_program(ctx: Context, env: Envelope, payload: Payload) -> None:
     await store.upsert_program(conn, payload.model_dump(mode="json"), env.time)
 
 
-async def record_training(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
+async def record_training(ctx: Context, items: list[tuple[Envelope, Payload]], live: bool) -> None:
     """Training events (enrolled, progressed, completed, exited, credential earned) into the
-    ledger, and each enrollment they touch projected again from its ledger rows.
+    ledger, and each enrollment they touch projected again from its ledger rows; live, a provider
+    whose participant now shares outcomes with it hears of the person's referrals once.
 
     Under the enrollments' locks (the referrals' key space and walk, `record_about_referrals`),
     so an erasure of the person is either before (the event is stored redacted, as a rebuild
     that applies the erasure first stores it) or after (it redacts the event)."""
-    await record_about_referrals(ctx, [], live=False, training=items)
+    await record_about_referrals(ctx, [], live, training=items)
 
 
-async def _apply_training(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
+async def _apply_training(ctx: Context, items: list[tuple[Envelope, Payload]], live: bool) -> None:
     """Training events whose enrollments' locks this transaction holds."""
     if not items:
         return
     conn = ctx.conn
     ids = sorted({getattr(p, "enrollment_id", None) or env.subject for env, p in items})
     erased = await store.enrollments_erased(conn, ids)
-    touched = set()
+    shared_before = {s.enrollment_id for s in await store.shared_enrollments(conn, enrollment_ids=ids)} if live else set()
+    touched: dict[str, Envelope] = {}
     for env, payload in items:
         eid = getattr(payload, "enrollment_id", None) or env.subject
         if await store.append(conn, env, type(payload).topic.name, referral_id=None, enrollment_id=eid,
                               program_id=env.data.get("program_id"), redacted=eid in erased):
-            touched.add(eid)
+            touched[eid] = env if eid not in touched or env.time >= touched[eid].time else touched[eid]
     await store.project_enrollments(conn, sorted(touched))
+    if live and touched:
+        # Told once: when the enrollment is first stored with the participant's consent.
+        joined = [s for s in await store.shared_enrollments(conn, enrollment_ids=sorted(touched))
+                  if s.enrollment_id not in shared_before]
+        await notify.participants_joined(ctx, [(touched[s.enrollment_id], s) for s in joined])
+
+
+async def record_service_provider(ctx: Context, env: Envelope, payload: Payload) -> None:
+    """A service provider's directory entry: kept in the ledger (nothing is derived from it)."""
+    await store.append(ctx.conn, env, type(payload).topic.name, referral_id=None)
+
+
+async def record_services(ctx: Context, items: list[tuple[Envelope, Payload]], live: bool) -> None:
+    """Service requests' events into the ledger and each request they touch projected again
+    (`service_requests`); live, each requester told of its request's new status."""
+    await record_about_referrals(ctx, [], live, services=items)
+
+
+async def _apply_services(ctx: Context, items: list[tuple[Envelope, Payload]], live: bool) -> None:
+    """Service events whose locks this transaction holds. One erased (the referral or enrollment
+    its request names was erased) is stored redacted, its free text too (`domain.redact_service`)."""
+    if not items:
+        return
+    conn = ctx.conn
+    # What each request names: stored with it, or in its service.requested of this batch.
+    named = await store.request_references(conn, sorted({p.request_id for _, p in items}))  # type: ignore[attr-defined]
+    named.update({p.request_id: (p.referral_id, p.enrollment_id) for _, p in items  # type: ignore[attr-defined]
+                  if type(p) is events.ServiceRequestedV1})
+    erased = await store.references_erased(conn, [named.get(p.request_id, (None, None)) for _, p in items])  # type: ignore[attr-defined]
+    touched: dict[str, Envelope] = {}
+    for (env, payload), gone in zip(items, erased, strict=True):
+        rid = payload.request_id  # type: ignore[attr-defined]
+        stored = env.model_copy(update={"data": domain.redact_service(env.data)}) if gone else env
+        if await store.append(conn, stored, type(payload).topic.name, referral_id=None, request_id=rid, redacted=gone):
+            touched[rid] = env if rid not in touched or env.time >= touched[rid].time else touched[rid]
+    projected = await store.project_service_requests(conn, sorted(touched))
+    if live:
+        await notify.services_changed(ctx, [(touched[rid], q, was) for rid, (was, q) in projected.items()])
 
 
 async def erase(ctx: Context, env: Envelope, payload: events.CandidateErasedV1) -> None:
@@ -181,6 +245,13 @@ async def erase(ctx: Context, env: Envelope, payload: events.CandidateErasedV1) 
     await store.mark_enrollments_erased(conn, enrollment_ids, payload.erased_at, env.id)
     await store.redact_enrollments(conn, enrollment_ids)
     await store.project_enrollments(conn, enrollment_ids)
+    # The service requests made through them: redacted (their free text too) and projected again
+    # under the erasure's person key. Found once the references are locked: a request stored
+    # before then is found, one stored after finds its reference erased (`_request_keys`).
+    request_ids = await store.requests_naming(conn, referral_ids, enrollment_ids)
+    await store.lock_referrals(conn, [store.REQUEST_LOCK + r for r in request_ids])
+    await store.redact_requests(conn, request_ids)
+    await store.project_service_requests(conn, request_ids)
     # Its outbox rows and webhook deliveries too (ids and states only today: kept stripped
     # whatever they carry tomorrow). A partner's erasure (`partner_id`) names only its referrals
     # and enrollments.

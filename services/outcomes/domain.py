@@ -294,6 +294,14 @@ def partner_status(facts: Iterable[Fact | str]) -> str:
 ERASED = scrub.ERASED
 PERSONAL_KEYS = scrub.PERSONAL_KEYS
 redact = scrub.strip
+# A service request's words about the person (why it is needed, why it was withdrawn, a
+# provider's detail of a decline) go with the person too; codes, types, dates and amounts stay.
+SERVICE_FREE_TEXT = frozenset({"reason", "detail"})
+
+
+def redact_service(data: dict[str, Any]) -> dict[str, Any]:
+    """`redact` for a service request's event: its free text goes as well."""
+    return {k: v for k, v in redact(data).items() if k not in SERVICE_FREE_TEXT}
 
 
 def status_changed(
@@ -311,4 +319,56 @@ def status_changed(
         status=events.PartnerStatus(status),
         previous_status=events.PartnerStatus(before) if before else None,
         detail=events.StatusDetail.model_validate(detail),
+    )
+
+
+@dataclass(frozen=True)
+class Shared:
+    """An enrollment whose participant agreed that its training provider may hear what came of
+    them (`share_outcomes_with_provider`), and the person it is about."""
+
+    enrollment_id: str
+    provider: str
+    program_id: str
+    person_key: str
+
+
+def participant_status_changed(
+    told: Shared, referral_id: str, status: str, detail: dict[str, Any], before: str | None
+) -> events.ParticipantStatusChangedV1 | None:
+    """What a training provider is told of another partner's referral of its participant (an
+    enrollment `told` whose consent lets it hear what came of them): as the referring partner
+    is, None when the status did not move."""
+    if status == before:
+        return None
+    return events.ParticipantStatusChangedV1(
+        partner_id=told.provider,
+        enrollment_id=told.enrollment_id,
+        program_id=told.program_id,
+        referral_id=referral_id,
+        status=events.PartnerStatus(status),
+        previous_status=events.PartnerStatus(before) if before else None,
+        detail=events.StatusDetail.model_validate(detail),
+    )
+
+
+def participants_to_tell(shared: Iterable[Shared], person_key: str, referring_partner: str) -> list[Shared]:
+    """The providers told of a referral of `person_key` by `referring_partner`: each enrollment of
+    the person with consent, except the referring partner's own (it hears as the referrer)."""
+    return [s for s in shared if s.person_key == person_key and s.provider != referring_partner]
+
+
+def service_status_changed(
+    request_id: str, requester_id: str, status: str, detail: dict[str, Any], before: str | None
+) -> events.ServiceStatusChangedV1 | None:
+    """What a service request's requester is told when its status is now `status` and was
+    `before` (None: never told); None when it did not move."""
+    if status == before:
+        return None
+    return events.ServiceStatusChangedV1(
+        request_id=request_id,
+        partner_id=requester_id,
+        status=events.ServiceStatus(status),
+        previous_status=events.ServiceStatus(before) if before else None,
+        detail=events.ServiceStatusDetail.model_validate(detail),
     )

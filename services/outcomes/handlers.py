@@ -39,8 +39,18 @@ TRAINING_EVENTS = (
 )
 _PROGRAM_TYPES = frozenset(PROGRAM_EVENTS)
 _TRAINING_TYPES = frozenset(TRAINING_EVENTS)
+# Issue 15 item 3: supportive services. A request's events are locked and projected per request
+# (in the referrals' walk, as enrollments); the providers' directory only goes to the ledger.
+SERVICE_PROVIDER_EVENTS = (events.ServiceProviderRegisteredV1, events.ServiceProviderUpdatedV1)
+SERVICE_EVENTS = (
+    events.ServiceRequestedV1, events.ServiceAcceptedV1, events.ServiceDeclinedV1, events.ServiceDeliveredV1,
+    events.ServiceCancelledV1, events.ServiceStaleV1,
+)
+_SERVICE_PROVIDER_TYPES = frozenset(SERVICE_PROVIDER_EVENTS)
+_SERVICE_TYPES = frozenset(SERVICE_EVENTS)
 # Set aside by the rebuild's first pass (which COPYs referral events only) and applied after it.
-TRAINING_TYPES = _PROGRAM_TYPES | _TRAINING_TYPES
+TRAINING_TYPES = _PROGRAM_TYPES | _TRAINING_TYPES | _SERVICE_PROVIDER_TYPES | _SERVICE_TYPES
+_OWN_PATH = TRAINING_TYPES | _OPENING_TYPES
 
 
 def handlers(*, live: bool) -> dict[str, Handler]:
@@ -53,11 +63,16 @@ def handlers(*, live: bool) -> dict[str, Handler]:
     openings = {t: application.record_opening for t in latest_types() if t.startswith("opening.")}
 
     async def on_training_event(ctx: Context, env: Envelope, payload: Payload) -> None:
-        await application.record_training(ctx, [(env, payload)])
+        await application.record_training(ctx, [(env, payload)], live)
+
+    async def on_service_event(ctx: Context, env: Envelope, payload: Payload) -> None:
+        await application.record_services(ctx, [(env, payload)], live)
 
     programs = {e.event_type: application.record_program for e in PROGRAM_EVENTS}
     training = {e.event_type: on_training_event for e in TRAINING_EVENTS}
-    return {**lifecycle, **openings, **programs, **training,  # type: ignore[dict-item]
+    directory = {e.event_type: application.record_service_provider for e in SERVICE_PROVIDER_EVENTS}
+    services = {e.event_type: on_service_event for e in SERVICE_EVENTS}
+    return {**lifecycle, **openings, **programs, **training, **directory, **services,  # type: ignore[dict-item]
             events.CandidateErasedV1.event_type: application.erase}
 
 
@@ -92,11 +107,14 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
                 await application.record_opening(ctx, env, payload)
             elif type(payload) in _PROGRAM_TYPES:
                 await application.record_program(ctx, env, payload)
-        # Enrollments are locked in the referrals' walk (one key space, one order).
+            elif type(payload) in _SERVICE_PROVIDER_TYPES:
+                await application.record_service_provider(ctx, env, payload)
+        # Enrollments and service requests are locked in the referrals' walk (one key space, one order).
         training = [(env, p) for env, p in items if type(p) in _TRAINING_TYPES]
-        about = [(env, p) for env, p in items if type(p) not in _OPENING_TYPES and type(p) not in TRAINING_TYPES]
-        if about or training:
-            await application.record_about_referrals(ctx, about, live, training)
+        services = [(env, p) for env, p in items if type(p) in _SERVICE_TYPES]
+        about = [(env, p) for env, p in items if type(p) not in _OWN_PATH]
+        if about or training or services:
+            await application.record_about_referrals(ctx, about, live, training, services)
 
     return across_topics(ingest) if project else load
 

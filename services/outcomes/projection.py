@@ -119,6 +119,10 @@ def _ordered(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
     return out
 
 
+# The same order for the other things kept in the ledger (service requests).
+in_order = _ordered
+
+
 def _time_and_type(e: LedgerEvent) -> tuple[datetime, str]:
     return e.occurred_at, e.event_type
 

@@ -76,16 +76,17 @@ FAILED = "failed to apply (dead-lettered when live)"
 _DEPS = Deps.of("outcomes")
 REPEATED = "repeated (a duplicate when live)"
 # Set aside for pass 3; by exact type (isinstance on pydantic's ABCs costs more; none is subclassed).
-# Programs and training events too: the first pass COPYs referral events only; an enrollment's
-# are few, appended and projected through the live path (handlers.TRAINING_TYPES).
+# Programs, training and service events too: the first pass COPYs referral events only; an
+# enrollment's and a service request's are few, appended and projected through the live path
+# (handlers.TRAINING_TYPES).
 _LATER_TYPES = frozenset({events.CandidateErasedV1, *OPENING_EVENTS, *TRAINING_TYPES})
 
 # What the hash covers: every derived table, and the ledger, without arrival-dependent columns
 # (sequence numbers, the time a row was written or redacted).
 HASHED: dict[str, tuple[str, str]] = {
     "ledger": (
-        "event_id, event_type, referral_id, opening_id, enrollment_id, program_id, partner_id, employer_id, occurred_at,"
-        " source_topic,"
+        "event_id, event_type, referral_id, opening_id, enrollment_id, program_id, request_id, partner_id, employer_id,"
+        " occurred_at, source_topic,"
         " envelope::text, redacted_at IS NOT NULL",
         "event_id",
     ),
@@ -100,6 +101,7 @@ HASHED: dict[str, tuple[str, str]] = {
     "programs": ("*", "program_id"),
     "enrollment_facts": ("*", "enrollment_id"),
     "erased_enrollments": ("*", "enrollment_id"),
+    "service_requests": ("*", "request_id"),
 }
 # Tables whose indexes are built after the load (their primary keys stay).
 DEFERRED_INDEXES = ("ledger", "referral_facts")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ from pydantic_core import from_json, to_json
 from contracts import Envelope
 from contracts.events import Sealed
 from plumbing.vault import Unreadable, Vault
-from services.outcomes import domain, pipeline, projection, records, records_json
+from services.outcomes import domain, pipeline, projection, records, records_json, service_requests
 
 
 async def append(
@@ -29,6 +30,7 @@ async def append(
     redacted: bool = False,
     enrollment_id: str | None = None,
     program_id: str | None = None,
+    request_id: str | None = None,
 ) -> bool:
     """Append the event to the ledger; False if this event id is already there.
 
@@ -39,8 +41,8 @@ async def append(
         env = env.model_copy(update={"data": domain.redact(env.data)})
     row = await conn.fetchrow(
         "INSERT INTO ledger (event_id, event_type, referral_id, opening_id, partner_id, employer_id, occurred_at,"
-        " source_topic, envelope, redacted_at, enrollment_id, program_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10 THEN now() END, $11, $12)"
+        " source_topic, envelope, redacted_at, enrollment_id, program_id, request_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $10 THEN now() END, $11, $12, $13)"
         " ON CONFLICT (event_id) DO NOTHING RETURNING seq",
         env.id,
         env.type,
@@ -54,6 +56,7 @@ async def append(
         redacted,
         enrollment_id,
         program_id,
+        request_id,
     )
     return row is not None
 
@@ -73,6 +76,10 @@ def lock_order(referral_ids: list[str]) -> list[str]:
 # transaction locking both kinds (an erasure) takes them in the one order. (A referral id that
 # happened to read "enrollment:<id>" would only share that enrollment's lock, never deadlock.)
 ENROLLMENT_LOCK = "enrollment:"
+
+
+# Service requests too (issue 15 item 3): "service:<request id>".
+REQUEST_LOCK = "service:"
 
 
 def enrollment_keys(enrollment_ids: list[str]) -> list[str]:
@@ -330,8 +337,10 @@ async def redact(conn: asyncpg.Connection, referral_ids: list[str]) -> int:
     return await _redact_rows(conn, "referral_id", referral_ids)
 
 
-async def _redact_rows(conn: asyncpg.Connection, column: str, ids: list[str]) -> int:
-    """`redact` of the ledger rows whose `column` (referral_id or enrollment_id) is one of `ids`."""
+async def _redact_rows(conn: asyncpg.Connection, column: str, ids: list[str],
+                       strip: Callable[[dict[str, Any]], dict[str, Any]] = domain.redact) -> int:
+    """`redact` of the ledger rows whose `column` (referral_id, enrollment_id or request_id) is
+    one of `ids`, their data stripped by `strip`."""
     rows = await conn.fetch(
         f"SELECT seq, envelope FROM ledger WHERE {column} = ANY($1) AND redacted_at IS NULL ORDER BY seq FOR UPDATE",
         ids,
@@ -341,7 +350,7 @@ async def _redact_rows(conn: asyncpg.Connection, column: str, ids: list[str]) ->
     changed = []
     for r in rows:
         envelope = json.loads(r["envelope"])
-        envelope["data"] = domain.redact(envelope["data"])
+        envelope["data"] = strip(envelope["data"])
         changed.append((r["seq"], json.dumps(envelope)))
     await conn.execute("SELECT set_config('talentloop.redacting', 'on', true)")
     await conn.executemany("UPDATE ledger SET envelope = $2, redacted_at = now() WHERE seq = $1", changed)
@@ -888,23 +897,20 @@ async def pipeline_report_inputs(conn: asyncpg.Connection,
 
 # --- the closed loops of participants and service requests (issue 15 items 3, 6) ---------------
 
-SHARED = "(record ->> 'outcomes_shared')::boolean"
+SHARED = "record ->> 'outcomes_shared' = 'true'"
 
 
-async def shared_enrollments(conn: asyncpg.Connection, person_keys: list[str]) -> list[domain.Shared]:
-    """The enrollments of these people whose participant agreed that the provider may hear what
-    came of them. (An erased enrollment's person key is the erasure's, never a candidate id.)"""
+async def shared_enrollments(conn: asyncpg.Connection, person_keys: list[str] | None = None,
+                             enrollment_ids: list[str] | None = None) -> list[domain.Shared]:
+    """The enrollments of these people (or these enrollments) whose participant agreed that the
+    provider may hear what came of them. (An erased enrollment's person key is the erasure's,
+    never a candidate id.)"""
     rows = await conn.fetch(
-        f"SELECT enrollment_id, partner_id, program_id, person_key FROM enrollment_facts"
-        f" WHERE person_key = ANY($1::text[]) AND {SHARED} ORDER BY enrollment_id", person_keys)
+        "SELECT enrollment_id, partner_id, program_id, person_key FROM enrollment_facts"
+        f" WHERE (person_key = ANY($1::text[]) OR enrollment_id = ANY($2::text[])) AND {SHARED}"
+        " ORDER BY enrollment_id",
+        person_keys or [], enrollment_ids or [])
     return [domain.Shared(r["enrollment_id"], r["partner_id"], r["program_id"], r["person_key"]) for r in rows]
-
-
-async def shared_among(conn: asyncpg.Connection, enrollment_ids: list[str]) -> set[str]:
-    """Those of the enrollments stored with consent to share outcomes (before a projection)."""
-    rows = await conn.fetch(f"SELECT enrollment_id FROM enrollment_facts WHERE enrollment_id = ANY($1::text[])"
-                            f" AND {SHARED}", enrollment_ids)
-    return {r["enrollment_id"] for r in rows}
 
 
 async def referrals_of_people(conn: asyncpg.Connection, person_keys: list[str]) -> list[asyncpg.Record]:
@@ -916,14 +922,142 @@ async def referrals_of_people(conn: asyncpg.Connection, person_keys: list[str]) 
 
 
 async def provider_participants(
-    pool: asyncpg.Pool, provider: str, status: str | None, after: tuple[str, str] | None, limit: int
+    pool: asyncpg.Pool, provider: str, status: str | None, after: str | None, limit: int
 ) -> list[asyncpg.Record]:
-    """A training provider's participants who let it hear what came of them, one row per
-    (enrollment, referral of the person by another partner), paged by (enrollment id, referral id)."""
+    """A training provider's participants who let it hear what came of them (its enrollments with
+    that consent), each with the person's referrals by other partners (`referrals`, a JSON array),
+    paged by enrollment id; with `status`, only those with a referral in that status."""
     return await pool.fetch(
-        "SELECT e.enrollment_id, e.program_id, f.referral_id, f.status, f.partner_detail, f.updated_at"
-        " FROM enrollment_facts e JOIN referral_facts f ON f.person_key = e.person_key"
-        f" WHERE e.partner_id = $1 AND e.{SHARED} AND f.partner_id IS DISTINCT FROM $1"
-        " AND ($2::text IS NULL OR f.status = $2) AND (e.enrollment_id, f.referral_id) > ($3, $4)"
-        " ORDER BY e.enrollment_id, f.referral_id LIMIT $5",
-        provider, status, *(after or ("", "")), limit)
+        "SELECT e.enrollment_id, e.program_id, e.status AS training_status, coalesce(jsonb_agg(jsonb_build_object("
+        "   'referral_id', f.referral_id, 'status', f.status, 'detail', f.partner_detail, 'stages', f.stages,"
+        "   'updated_at', f.updated_at) ORDER BY f.referral_id) FILTER (WHERE f.referral_id IS NOT NULL), '[]')::text"
+        "   AS referrals"
+        " FROM enrollment_facts e"
+        " LEFT JOIN referral_facts f ON f.person_key = e.person_key AND f.partner_id IS DISTINCT FROM $1"
+        f" WHERE e.partner_id = $1 AND e.{SHARED} AND e.enrollment_id > coalesce($3, '')"
+        " GROUP BY e.enrollment_id, e.program_id, e.status HAVING $2::text IS NULL OR bool_or(f.status = $2)"
+        " ORDER BY e.enrollment_id LIMIT $4",
+        provider, status, after, limit)
+
+
+async def request_references(conn: asyncpg.Connection, request_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """The referral or enrollment each known request names (fixed by its service.requested)."""
+    rows = await conn.fetch("SELECT request_id, referral_id, enrollment_id FROM service_requests"
+                            " WHERE request_id = ANY($1::text[])", request_ids)
+    return {r["request_id"]: (r["referral_id"], r["enrollment_id"]) for r in rows}
+
+
+async def requests_naming(conn: asyncpg.Connection, referral_ids: list[str], enrollment_ids: list[str]) -> list[str]:
+    """The requests made through these referrals or enrollments (an erasure's)."""
+    rows = await conn.fetch("SELECT request_id FROM service_requests WHERE referral_id = ANY($1::text[])"
+                            " OR enrollment_id = ANY($2::text[]) ORDER BY request_id", referral_ids, enrollment_ids)
+    return [r["request_id"] for r in rows]
+
+
+# A request is erased with the referral or enrollment it names: its person key is that erasure's.
+REQUEST_ERASURE = (
+    "coalesce((SELECT erasure_id::text FROM erased_referrals WHERE referral_id = {r}),"
+    " (SELECT erasure_id::text FROM erased_enrollments WHERE enrollment_id = {e}))"
+)
+
+
+async def references_erased(conn: asyncpg.Connection, references: list[tuple[str | None, str | None]]) -> list[bool]:
+    """For each (referral id, enrollment id) a request names, whether it is erased."""
+    rows = await conn.fetch(
+        "SELECT " + REQUEST_ERASURE.format(r="u.r", e="u.e") + " IS NOT NULL AS erased"
+        " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(r, e, i) ORDER BY i",
+        [r for r, _ in references], [e for _, e in references])
+    return [r["erased"] for r in rows]
+
+
+async def redact_requests(conn: asyncpg.Connection, request_ids: list[str]) -> int:
+    """As `redact`, for the ledger rows of requests about an erased person (their free text too)."""
+    return await _redact_rows(conn, "request_id", request_ids, domain.redact_service)
+
+
+async def project_service_requests(
+    conn: asyncpg.Connection, request_ids: list[str]
+) -> dict[str, tuple[str | None, service_requests.ServiceRequest]]:
+    """Derive each request again from all its ledger rows and store it; returns, per request,
+    the status its requester was told before (None: new) and the request."""
+    ids = sorted(set(request_ids))
+    if not ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT request_id, event_type, occurred_at, employer_id, partner_id, envelope -> 'data' AS data"
+        " FROM ledger WHERE request_id = ANY($1::text[])", ids)
+    before = {r["request_id"]: r["partner_status"] for r in await conn.fetch(
+        "SELECT request_id, partner_status FROM service_requests WHERE request_id = ANY($1::text[])", ids)}
+    by_id: dict[str, list[projection.LedgerEvent]] = {}
+    for r in rows:
+        by_id.setdefault(r["request_id"], []).append(projection.LedgerEvent(
+            r["event_type"], r["occurred_at"], r["employer_id"], ledger_data(r["data"]), r["partner_id"]))
+    out = {rid: service_requests.project_request(rid, found) for rid, found in sorted(by_id.items())}
+    columns = [
+        [q.request_id for q in out.values()], [q.requester_id for q in out.values()],
+        [q.provider_id for q in out.values()], [q.candidate_id or f"service:{q.request_id}" for q in out.values()],
+        [q.referral_id for q in out.values()], [q.enrollment_id for q in out.values()],
+        [q.service_type for q in out.values()], [q.requested_at for q in out.values()],
+        [q.amount_requested for q in out.values()], [q.currency for q in out.values()],
+        [q.status for q in out.values()], [q.accepted_at for q in out.values()], [q.ended_at for q in out.values()],
+        [q.decline_reason for q in out.values()], [q.delivered_on for q in out.values()],
+        [q.value_delivered for q in out.values()], [q.stale_at for q in out.values()],
+        [q.partner_status for q in out.values()], [_json(q.detail) for q in out.values()],
+        [q.changed_at for q in out.values()],
+    ]
+    await conn.execute(
+        "INSERT INTO service_requests (request_id, requester_id, provider_id, person_key, referral_id, enrollment_id,"
+        " service_type, requested_at, amount_requested, currency, status, accepted_at, ended_at, decline_reason,"
+        " delivered_on, value_delivered, stale_at, partner_status, detail, changed_at)"
+        " SELECT id, rq, pv, coalesce('" + pipeline.ERASED_PREFIX + "' || " + REQUEST_ERASURE.format(r="rf", e="en")
+        + ", pk), rf, en, st, ra, am, cu, s, aa, ea, dr, dl, vd, sa, ps, dt::jsonb, ca"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+        "   $8::timestamptz[], $9::numeric[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[],"
+        "   $14::text[], $15::date[], $16::numeric[], $17::timestamptz[], $18::text[], $19::text[], $20::timestamptz[])"
+        "   AS u(id, rq, pv, pk, rf, en, st, ra, am, cu, s, aa, ea, dr, dl, vd, sa, ps, dt, ca)"
+        " ON CONFLICT (request_id) DO UPDATE SET requester_id = EXCLUDED.requester_id,"
+        " provider_id = EXCLUDED.provider_id, person_key = EXCLUDED.person_key, referral_id = EXCLUDED.referral_id,"
+        " enrollment_id = EXCLUDED.enrollment_id, service_type = EXCLUDED.service_type,"
+        " requested_at = EXCLUDED.requested_at, amount_requested = EXCLUDED.amount_requested,"
+        " currency = EXCLUDED.currency, status = EXCLUDED.status, accepted_at = EXCLUDED.accepted_at,"
+        " ended_at = EXCLUDED.ended_at, decline_reason = EXCLUDED.decline_reason,"
+        " delivered_on = EXCLUDED.delivered_on, value_delivered = EXCLUDED.value_delivered,"
+        " stale_at = EXCLUDED.stale_at, partner_status = EXCLUDED.partner_status, detail = EXCLUDED.detail,"
+        " changed_at = EXCLUDED.changed_at",
+        *columns,
+    )
+    return {rid: (before.get(rid), q) for rid, q in out.items()}
+
+
+async def requester_requests(
+    pool: asyncpg.Pool, requester: str, status: str | None, after: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """A requester's service requests with what it was told, paged by request id."""
+    return await pool.fetch(
+        "SELECT request_id, provider_id, referral_id, enrollment_id, service_type, partner_status, detail, changed_at"
+        " FROM service_requests WHERE requester_id = $1 AND ($2::text IS NULL OR partner_status = $2)"
+        " AND request_id > coalesce($3, '') ORDER BY request_id LIMIT $4",
+        requester, status, after, limit)
+
+
+# --- an operator's view of one person (GET /v1/people/{candidate_id}/journey) ------------------
+
+
+async def journey(conn: asyncpg.Connection, person_key: str) -> dict[str, list[asyncpg.Record]]:
+    """A person's enrollments, referrals and service requests, and every ledger row about them
+    in the order they happened (arrival breaks ties)."""
+    enrollments = await conn.fetch("SELECT enrollment_id, partner_id, program_id, status, record FROM enrollment_facts"
+                                   " WHERE person_key = $1 ORDER BY enrollment_id", person_key)
+    referrals = await conn.fetch("SELECT referral_id, partner_id, employer_id, status, stages, outcome, partner_detail"
+                                 " FROM referral_facts WHERE person_key = $1 ORDER BY referral_id", person_key)
+    requests = await conn.fetch("SELECT request_id, requester_id, provider_id, referral_id, enrollment_id, service_type,"
+                                " status, partner_status, detail FROM service_requests WHERE person_key = $1"
+                                " ORDER BY request_id", person_key)
+    events = await conn.fetch(
+        "SELECT seq, event_id, event_type, occurred_at, recorded_at, referral_id, enrollment_id, request_id,"
+        " program_id, envelope FROM ledger"
+        " WHERE referral_id = ANY($1::text[]) OR enrollment_id = ANY($2::text[]) OR request_id = ANY($3::text[])"
+        " ORDER BY occurred_at, seq",
+        [r["referral_id"] for r in referrals], [e["enrollment_id"] for e in enrollments],
+        [q["request_id"] for q in requests])
+    return {"enrollments": enrollments, "referrals": referrals, "service_requests": requests, "events": events}
