@@ -7,7 +7,8 @@ route cannot slip through). Each parameter is mapped by IDS to the kind of thing
 
 Two tenants of each kind (partners A and B, employers A and B) are built once for the module
 with data of every kind: an opening each, a referral each routed to it, acknowledged, with an
-interview and an offer; a CSV import each; a program and an enrollment each; a webhook endpoint and a delivery each, for the
+interview and an offer; a CSV import each; a program and an enrollment each, and a service request
+for that participant (the partner as its own service provider); a webhook endpoint and a delivery each, for the
 employers at the gateway and for the partners at outcomes; an API key each. Then, for every
 route and both directions (A against B, B against A):
 
@@ -47,7 +48,7 @@ from tests.unit.test_route_scopes import documented
 
 pytestmark = pytest.mark.slow
 
-SERVICES = ("intake", "routing", "employer_gateway", "outcomes")  # their documents are published
+SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support")  # their documents are published
 ALL_SERVICES = (*SERVICES, "console")  # the console's is served, not published
 OPENAPI = Path(__file__).parents[2] / "contracts" / "openapi"
 PARTNERS = {"a": "northside-tech-collective", "b": "riverbend-community-college"}  # both have CSV adapters
@@ -70,6 +71,7 @@ IDS: dict[tuple[str, str], str] = {
     ("outcomes", "referral_id"): "referral",
     ("outcomes", "endpoint_id"): "partner_endpoint",
     ("outcomes", "delivery_id"): "partner_delivery",
+    ("support", "request_id"): "service_request",
     **{(service, "key_id"): "key" for service in ALL_SERVICES},
 }
 # Path parameters that do not name a tenant's resource: the value sent, and why.
@@ -133,6 +135,11 @@ MATRIX: dict[tuple[str, str, str], dict[str, Any] | None] = {
         "separated_on": date.today().isoformat(),
         "reason": "resigned",
     },
+    ("support", "GET", "/v1/service-requests/{request_id}"): None,
+    ("support", "POST", "/v1/service-requests/{request_id}/accept"): None,
+    ("support", "POST", "/v1/service-requests/{request_id}/decline"): {"reason_code": "no_capacity"},
+    ("support", "POST", "/v1/service-requests/{request_id}/deliver"): {"delivered_on": date.today().isoformat()},
+    ("support", "POST", "/v1/service-requests/{request_id}/cancel"): {"reason": "not needed any more"},
     ("outcomes", "GET", "/v1/referrals/{referral_id}/timeline"): None,
     ("outcomes", "GET", "/v1/reports/{name}.csv"): None,
     **{
@@ -268,6 +275,21 @@ async def build(api: Api, side: str, conn: asyncpg.Connection) -> Tenant:
     assert r.status_code == 201, r.text
     t.ids["enrollment"] = r.json()["enrollment_id"]
 
+    # The partner as a service provider too, asked by itself for a ride for that participant
+    # (once the support service has consumed the enrollment: 404 until then).
+    r = await act(api, t, "POST", "support", "/v1/service-provider",
+                  {"name": f"Rides {side}", "service_types": ["transportation"]}, kind="partner")
+    assert r.status_code in (200, 201), r.text
+    ask = {"provider_id": partner, "service_type": "transportation", "enrollment_id": t.ids["enrollment"],
+           "reason": "Bus pass"}
+
+    async def asked() -> str | None:
+        r = await act(api, t, "POST", "support", "/v1/service-requests", ask, kind="partner")
+        assert r.status_code in (201, 404), r.text
+        return r.json()["request_id"] if r.status_code == 201 else None
+
+    t.ids["service_request"] = await poll("support to know the enrollment", asked)
+
     # Endpoints go straight into the database: the API only takes public https URLs (their
     # names resolved), which this machine cannot offer. Switched off, so that no event of the
     # seeded partners' (other tests') queues a delivery to them; the delivery is marked
@@ -317,6 +339,8 @@ async def snapshot(api: Api, w: World) -> dict[str, Any]:
             "intake referral": ("intake", f"/v1/referrals/{t.ids['referral']}", "partner"),
             "intake import": ("intake", f"/v1/imports/{t.ids['import']}", "partner"),
             "intake enrollment": ("intake", f"/v1/enrollments/{t.ids['enrollment']}", "partner"),
+            "service request": ("support", f"/v1/service-requests/{t.ids['service_request']}", "partner"),
+            "provider's requests": ("support", "/v1/service-provider/requests", "partner"),
             "gateway referral": ("employer_gateway", f"/v1/referrals/{t.ids['referral']}", "employer"),
             "gateway openings": ("employer_gateway", "/v1/openings", "employer"),
             "gateway inbox": ("employer_gateway", "/v1/referrals", "employer"),
@@ -335,7 +359,7 @@ async def snapshot(api: Api, w: World) -> dict[str, Any]:
             views[f"{what} {name}"] = r.json()
         for key in views[f"employer's keys {name}"]:
             key.pop("last_used_at")  # the key's use is recorded, at most once a minute
-    ids = [t.ids[k] for t in (w.a, w.b) for k in ("referral", "opening")]
+    ids = [t.ids[k] for t in (w.a, w.b) for k in ("referral", "opening", "service_request")]
     conn = await asyncpg.connect(api.net.network.database_url)
     try:
         views["ledger"] = [
@@ -432,6 +456,11 @@ async def ids_in_bodies_and_queries(api: Api, w: World, wrong: list[str]) -> int
     for own, other in ((w.a, w.b), (w.b, w.a)):
         checks = (
             ("POST", "intake", "/v1/erasures", {"referral_id": other.ids["referral"]}, "partner", 404),
+            *(
+                ("POST", "support", "/v1/service-requests", {"provider_id": own.partner, "service_type": "transportation",
+                                                              "reason": "x", **ref}, "partner", 404)
+                for ref in ({"enrollment_id": other.ids["enrollment"]}, {"referral_id": other.ids["referral"]})
+            ),
             ("GET", "employer_gateway", f"/v1/referrals?opening_id={other.ids['opening']}", None, "employer", 200),
             ("GET", "intake", f"/v1/keys?kind=employer&id={other.employer}", None, "employer", 403),
             ("GET", "outcomes", f"/v1/keys?kind=partner&id={other.partner}", None, "partner", 403),
