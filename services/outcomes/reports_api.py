@@ -24,7 +24,7 @@ from plumbing.auth import Principal, principal, require
 from plumbing.service import deps_of, pool_of
 from plumbing.settings import Settings
 from services.outcomes import store
-from services.outcomes.reports import GoodJobPolicy, ReportSettings, build_reports, to_csv, to_html
+from services.outcomes.reports import GoodJobPolicy, ReportSettings, build_reports, inputs, to_csv, to_html
 from services.outcomes.reports.suppression import THRESHOLD
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -95,7 +95,10 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         training = await store.pipeline_report_inputs(conn, partner)
         enrollments = await store.enrollment_people(conn, partner)
-    built = build_reports(records, gaps, await store.opening_records(pool), report_settings, training, enrollments)
+        # Supportive services: a partner's requests, as requester or as the provider asked.
+        requests = await inputs.service_requests(conn, partner)
+    built = build_reports(records, gaps, await store.opening_records(pool), report_settings, training, enrollments,
+                          requests)
     return built, (f"partner {partner}" if partner else "all partners")
 
 
