@@ -1,6 +1,8 @@
 """The reports over HTTP: JSON, CSV exports and a human-readable HTML page.
 
-Operators get the whole coalition; a partner gets the same reports over its own referrals.
+Operators get the whole coalition; a partner gets the same reports over its own referrals
+(a training provider: its own enrollments; supportive services: the requests it made or was
+asked for, reports/inputs.py).
 Transparency tables suppress small cells whoever asks; a partner's funnel is suppressed by
 groups (docs/reports.md). The time a report
 is generated at comes from the service's clock and the vault from its dependencies
