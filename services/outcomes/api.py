@@ -208,16 +208,18 @@ async def partner_service_requests(
     "/people/{candidate_id}/journey",
     summary="One person's whole journey: enrollments, referrals, service requests and every event in order "
     "(operators)",
-    description="Operators only (anyone else gets 404, as for an unknown person). The person by the network's "
+    description="Operators only (partners and employers are refused by their kind, 403, before any person is "
+    "looked up; an unknown person is 404). The person by the network's "
     "pseudonymous candidate id: their enrollments, referrals and service requests as projected, and every ledger "
     "event about any of them in the order they happened (arrival breaks ties), each with its kind (`enrollment`, "
     "`referral`, `service_request`) and ids, its data as recorded. After an erasure the person is not found by "
     "that id any more.",
-    responses=problems.responses(401, 404),
+    responses=problems.responses(401, 403, 404),
 )
 async def journey(candidate_id: Annotated[str, Path(max_length=200)], request: Request,
                   who: Caller) -> dict[str, Any]:
-    if who.kind != "operator" or candidate_id.startswith(pipeline.ERASED_PREFIX):
+    require(who, "operator")
+    if candidate_id.startswith(pipeline.ERASED_PREFIX):  # an erased person is found by no id
         raise problems.not_found("person")
     async with pool_of(request).acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         found = await store.journey(conn, candidate_id)

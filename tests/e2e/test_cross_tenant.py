@@ -77,6 +77,8 @@ IDS: dict[tuple[str, str], str] = {
 # Path parameters that do not name a tenant's resource: the value sent, and why.
 NOT_TENANT_IDS: dict[tuple[str, str], str] = {
     ("outcomes", "name"): "funnel",  # a report's name; each partner's report holds only its own referrals
+    # A person's journey is the operators' alone: every tenant is refused by its kind, whoever it names.
+    ("outcomes", "candidate_id"): "cand_anyone",
     # The console's operational ids (operators only): a dead letter, a service's outbox row.
     ("console", "letter_id"): "talentloop.deadletter.intake:0:0",
     ("console", "service"): "intake",
@@ -142,6 +144,7 @@ MATRIX: dict[tuple[str, str, str], dict[str, Any] | None] = {
     ("support", "POST", "/v1/service-requests/{request_id}/cancel"): {"reason": "not needed any more"},
     ("outcomes", "GET", "/v1/referrals/{referral_id}/timeline"): None,
     ("outcomes", "GET", "/v1/reports/{name}.csv"): None,
+    ("outcomes", "GET", "/v1/people/{candidate_id}/journey"): None,
     **{
         (service, method, f"/v1/webhooks/{path}"): body
         for service in ("employer_gateway", "outcomes")
