@@ -1,12 +1,19 @@
 """Drives a demo network through a simulated program year, over the services' public HTTP
 APIs, as partners and employers would; the same seed gives the same funnel.
 
-Three employers post six openings; three partners refer candidates, each its own way through
-its adapter (deploy/adapters): a nonprofit and a college upload CSV exports, a bootcamp fires
-webhooks and publishes to its Kafka topic. Some candidates lack required skills; employers
-answer (some later than the stale limit), decline or interview, offer, place, and report
-retention check-ins at 30, 90 and 180 days. A declined referral is routed again to another
-employer (or waits unmatched), and the demo works those too.
+Two of the partners are also training providers: they register their programs, then report
+their participants' enrollments, progress, completions or exits and credentials on the days
+these happen, the bootcamp by the JSON API (`POST /v1/enrollments`), the college's registrar by
+uploading its nightly CSV (`POST /v1/imports/training`). Three employers post six openings (one
+an internship, one an apprenticeship); three partners refer candidates, about half of them
+those completers, each partner its own way through its adapter (deploy/adapters): a nonprofit
+and a college upload CSV exports, a bootcamp fires webhooks and publishes to its Kafka topic.
+Intake knows a completer referred by any partner as the person who trained (the same e-mail and
+phone), so the coalition funnel follows them from enrollment to retention. Some candidates lack
+required skills; employers answer (some later than the stale limit), decline or interview,
+offer, place (on the opening's terms: an intern at an intern's wage), convert some interns to
+full time, and report retention check-ins at 30, 90 and 180 days. A declined referral is routed
+again to another employer (or waits unmatched), and the demo works those too.
 
 What happens on which day comes from `talentloop.demo_plan` (pure, seeded). The network runs
 on a simulated clock (plumbing/clock.py): for each day of the plan the demo writes the day's
@@ -20,9 +27,10 @@ Openings get capacities far larger than any run could fill and far apart from ea
 so neither the fair-share hold nor the tie between equally good openings (the one with more
 slots left wins) depends on the order routing decides one day's referrals in.
 
-The demo keeps its own tally of what it did, per referral, counts it with the funnel's own
-definitions (services/outcomes/pipeline.py: cumulative stages, one outcome per referral, people)
-and checks the outcomes service's funnel against it.
+The demo keeps its own tally of what it did, per referral and per participant, counts it with
+the funnel's own definitions (services/outcomes/pipeline.py: cumulative stages, one outcome per
+referral, people; `pipeline_funnel` from training) and checks the outcomes service's funnel and
+coalition funnel against it.
 """
 
 from __future__ import annotations
@@ -49,33 +57,12 @@ from plumbing.settings import Settings
 from services.outcomes import pipeline
 from talentloop import demo_plan, samples
 from talentloop.credentials import EMPLOYERS, OPERATOR
-from talentloop.demo_plan import PARTNERS, TRACKS, Plan, Step
+from talentloop.demo_plan import PARTNERS, TRACKS, TRAINING_PROVIDERS, Plan, Step, Trainee
 from talentloop.waiting import until
 
 __all__ = ["OPENINGS", "TRACKS", "DemoResult", "Tally", "run"]
 
-OPENINGS: dict[str, list[dict[str, Any]]] = {
-    "civic-data-labs": [
-        {"title": "Junior Data Analyst", "onet_soc_code": "15-2051.00", "required_skills": ["python", "sql"],
-         "preferred_skills": ["pandas", "tableau"], "wage": 31.5, "remote": True},
-        {"title": "Junior Web Developer", "onet_soc_code": "15-1254.00",
-         "required_skills": ["javascript", "html", "css"], "preferred_skills": ["react", "git"], "wage": 33.0,
-         "remote": False},
-    ],
-    "harborview-health": [
-        {"title": "IT Support Specialist", "onet_soc_code": "15-1232.00",
-         "required_skills": ["troubleshooting", "windows"], "preferred_skills": ["networking", "customer service"],
-         "wage": 26.0, "remote": False},
-        {"title": "Security Analyst Apprentice", "onet_soc_code": "15-1212.00", "required_skills": ["networking", "linux"],
-         "preferred_skills": ["security+", "python"], "wage": 29.0, "remote": True},
-    ],
-    "bluewave-fintech": [
-        {"title": "Junior Software Developer", "onet_soc_code": "15-1252.00", "required_skills": ["python", "git"],
-         "preferred_skills": ["docker", "aws", "sql"], "wage": 38.0, "remote": False},
-        {"title": "QA Analyst", "onet_soc_code": "15-1253.00", "required_skills": ["testing", "sql"],
-         "preferred_skills": ["selenium", "python"], "wage": 30.0, "remote": False},
-    ],
-}
+OPENINGS = samples.OPENINGS
 # Capacities 6000, 5000, ..., 1000: a tie between two openings goes to the one with more slots
 # left (routing.domain._rank), and no run takes 1000 slots, so the order never flips within a
 # day; half of each (the fair-share limit while an opening is young) is never reached either.
@@ -88,7 +75,9 @@ class Tally:
     """What the demo did, per referral, counted with the funnel's own definitions
     (services/outcomes/pipeline.py, docs/pipeline.md): the stages each referral reached at any
     employer, the employers that declined it, and where it stands now; each referral is its
-    own person (a demo person is referred once)."""
+    own person (a demo person is referred once). And per participant of a training provider,
+    their enrollment as last reported, counted with the referrals of the same people by
+    `pipeline.pipeline_funnel` (the coalition funnel from training)."""
 
     referred: Counter[str] = field(default_factory=Counter)  # partner -> referrals
     partner_of: dict[str, str] = field(default_factory=dict)
@@ -99,6 +88,14 @@ class Tally:
     details: dict[str, set[str]] = field(default_factory=dict)  # referral -> placed's sub-lines that hold
     unmatched_at_first: int = 0  # never routed (the demo never sees their ids)
     stale: int = 0  # referral.stale the demo's plan made due (answered after the limit)
+    trainees: dict[str, pipeline.Trainee] = field(default_factory=dict)  # person -> their one enrollment
+    referred_people: set[str] = field(default_factory=set)  # people referred, routed or not
+    person_of: dict[str, str] = field(default_factory=dict)  # referral -> the person it is about
+    employment_types: dict[str, list[str]] = field(default_factory=dict)  # referral -> placed as, converted to
+
+    def trained(self, person: str, record: dict[str, Any]) -> None:
+        """A provider reported the person's enrollment as `record` (TalentLoop's terms)."""
+        self.trainees[person] = pipeline.Trainee(person, record["status"], bool(record.get("credentials")))
 
     def add(self, referral_id: str, partner: str, stage: str) -> None:
         self.partner_of[referral_id] = partner
@@ -118,15 +115,25 @@ class Tally:
         return {"unmatched": "not_matched_after_decline", "declined": "declined"}.get(
             self.exits.get(referral_id, ""), "in_progress")
 
+    def entry(self, rid: str) -> pipeline.Entry:
+        outcome, declined = self.outcome(rid), tuple(sorted(self.declined_by.get(rid, ())))
+        employer = self.employer.get(rid, pipeline.NO_EMPLOYER)
+        return pipeline.Entry(rid, frozenset(self.reached[rid]), outcome, employer, declined,
+                              pipeline.flags(outcome, employer, declined, self.details.get(rid, ())))
+
     def entries(self) -> list[pipeline.Entry]:
-        out = []
-        for rid, stages in sorted(self.reached.items()):
-            outcome, declined = self.outcome(rid), tuple(sorted(self.declined_by.get(rid, ())))
-            employer = self.employer.get(rid, pipeline.NO_EMPLOYER)
-            out.append(pipeline.Entry(rid, frozenset(stages), outcome, employer, declined,
-                                      pipeline.flags(outcome, employer, declined, self.details.get(rid, ()))))
+        out = [self.entry(rid) for rid in sorted(self.reached)]
         out += [pipeline.Entry(f"never-routed-{i}", frozenset(), "not_matched_never_routed", pipeline.NO_EMPLOYER)
                 for i in range(self.unmatched_at_first)]
+        return out
+
+    def hires(self) -> list[pipeline.Hire]:
+        """Every referral as the coalition funnel counts it, by person (never routed: referred only)."""
+        out = []
+        for rid, person in sorted(self.person_of.items()):
+            e = self.entry(rid)
+            out.append(pipeline.Hire(person, e.evidence, e.flags, tuple(self.employment_types.get(rid, ()))))
+        out += [pipeline.Hire(p, frozenset()) for p in sorted(self.referred_people - set(self.person_of.values()))]
         return out
 
     @property
@@ -135,9 +142,15 @@ class Tally:
         return pipeline.summarize(self.entries())
 
     @property
+    def pipeline(self) -> dict[str, Any]:
+        """As GET /v1/funnel gives `pipeline` (people and enrollments: pipeline.pipeline_funnel's shape)."""
+        return pipeline.pipeline_funnel(self.trainees.values(), self.hires())
+
+    @property
     def counts(self) -> dict[str, int]:
-        """`summary`'s numbers other than 0 as one flat mapping ("referrals.stages.placed": n, ...)."""
-        return {k: v for k, v in flat(self.summary).items() if v}
+        """`summary`'s and `pipeline`'s numbers other than 0 as one flat mapping
+        ("referrals.stages.placed": n, ..., "pipeline.people.training.enrolled": n, ...)."""
+        return {k: v for k, v in flat({**self.summary, "pipeline": self.pipeline}).items() if v}
 
 
 def flat(summary: dict[str, Any], prefix: str = "") -> dict[str, int]:
@@ -157,6 +170,17 @@ def since(total: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
             for k, v in total.items()}
 
 
+def pipeline_numbers(funnel: dict[str, Any]) -> dict[str, Any]:
+    """GET /v1/funnel's coalition funnel from training without its lists of names."""
+    found = funnel.get("pipeline") or pipeline.empty_pipeline()
+    return {k: found[k] for k in pipeline.empty_pipeline()}
+
+
+def person_key(n: int) -> str:
+    """The demo's name of person n, whoever refers or trains them."""
+    return f"person-{n}"
+
+
 @dataclass
 class DemoResult:
     tally: Tally
@@ -171,6 +195,7 @@ class DemoResult:
     median_days: list[dict[str, Any]] = field(default_factory=list)  # the report's, for the run's months
     months: list[str] = field(default_factory=list)
     settle_s: float = 0.0  # of `seconds`, waiting for the network to settle
+    referrals_from: date | None = None  # the first referral's week (training came before)
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -190,11 +215,26 @@ def next_run_id(state_dir: Path, seed: int) -> str:
 
 
 def candidate(plan: Plan, partner: str, n: int, day: date, run_id: str) -> samples.Person:
-    """A made-up person with the plan's skills, trained and consenting before the day referred."""
+    """A made-up person with the plan's skills, trained and consenting before the day referred
+    (those who completed a provider's program: that program, on that day)."""
     base = samples.person(n, run=run_id)
+    trainee = plan.trainees.get(n)
+    training = {"program": program_name(trainee), "completed": trainee.ended_on} if trainee else {
+        "completed": day - timedelta(days=20)}
     # No target occupation: routing may send them to any opening their skills fit.
-    return dataclasses.replace(base, skills=plan.profiles[(partner, n)], soc="",
-                               completed=day - timedelta(days=20), consent_on=day - timedelta(days=5))
+    return dataclasses.replace(base, skills=plan.profiles[(partner, n)], soc="", consent_on=day - timedelta(days=5),
+                               **training)
+
+
+def program_name(trainee: Trainee) -> str:
+    return next(p["name"] for p in samples.PROGRAMS[trainee.provider] if p["program_id"] == trainee.program_id)
+
+
+def enrollment_id(trainee: Trainee, run_id: str) -> str:
+    """The provider's own reference of the enrollment."""
+    if trainee.provider == "riverbend-community-college":
+        return f"RBE{run_id.upper()}{trainee.n:07d}"
+    return f"fg-enr-{run_id}-{trainee.n:06d}"
 
 
 def external_id(partner: str, n: int, run_id: str) -> str:
@@ -361,8 +401,8 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
         finally:
             await driver.close()
             await net.set_clock(None)  # the system clock again (the year ends at or before today)
-    return DemoResult(driver.tally, final, time.monotonic() - started, matches, run_id, plan.start_day,
-                      plan.last_day, len(plan.days), stale, medians, months, net.settle_s)
+    return DemoResult(driver.tally, final, time.monotonic() - started, matches, run_id, plan.days[0],
+                      plan.last_day, len(plan.days), stale, medians, months, net.settle_s, plan.start_day)
 
 
 class Driver:
@@ -379,7 +419,10 @@ class Driver:
         self.at: dict[tuple[str, int], tuple[int, str]] = {}  # -> (attempt, employer) it is routed to now
         self.waiting: dict[tuple[str, int], int] = {}  # declined at attempt k, not seen routed again yet
         self.interviews: dict[tuple[str, int, int], str] = {}
+        self.opening: dict[tuple[str, int], str] = {}  # -> the opening it is routed to now
+        self.postings: dict[str, dict[str, Any]] = {}  # opening id -> its OPENINGS entry
         self.baseline: dict[str, Any] = {}
+        self.baseline_pipeline: dict[str, Any] = {}
         self.producer: AIOKafkaProducer | None = None
 
     async def close(self) -> None:
@@ -392,28 +435,37 @@ class Driver:
         r.raise_for_status()
         doc = r.json()
         doc["since_start"] = since(doc["total"], self.baseline)
+        doc["pipeline_since_start"] = since(pipeline_numbers(doc), self.baseline_pipeline)
         return doc
 
     async def prepare(self, say: Callable[[str], None]) -> None:
-        """Close what the employers left open (earlier runs), then post this year's openings on its
-        first day; the funnel's baseline is taken once routing has reconsidered waiting referrals."""
+        """Close what the employers left open (earlier runs), then on the year's first day the
+        training providers register their programs (restated as they were, after an earlier run)
+        and the employers post this year's openings; the funnel's baseline is taken once routing
+        has reconsidered waiting referrals."""
         net = self.net
         await net.set_clock(None)
         await net.close_openings()
         first = self.plan.days[0]
         at = demo_plan.moment(first)
         await net.set_clock(at)
-        say(f"  the year runs from {self.plan.start_day} to {self.plan.last_day} ({len(self.plan.days)} days with steps)")
+        say(f"  the year runs from {self.plan.days[0]} to {self.plan.last_day} ({len(self.plan.days)} days with steps;"
+            f" referrals from {self.plan.start_day})")
+        for provider in TRAINING_PROVIDERS:
+            for program in samples.PROGRAMS[provider]:
+                r = await net.http.post(f"{net.urls['intake']}/v1/programs", json=program,
+                                        headers={**net.auth(f"partner:{provider}"),
+                                                 "Idempotency-Key": f"demo-{self.run_id}-{program['program_id']}"})
+                r.raise_for_status()
         opening_ids = []
         for i, (employer, post) in enumerate((e, p) for e, posts in OPENINGS.items() for p in posts):
-            body = {k: v for k, v in post.items() if k != "wage"} | {
-                "capacity": SLOTS_STEP * (6 - i), "location": "New York, NY",
-                "wage": {"amount": str(post["wage"]), "unit": "hour"}}
-            r = await net.http.post(f"{net.urls['employer_gateway']}/v1/openings", json=body,
+            r = await net.http.post(f"{net.urls['employer_gateway']}/v1/openings",
+                                    json=samples.opening_body(post, SLOTS_STEP * (6 - i)),
                                     headers={**net.auth(f"employer:{employer}"),
                                              "Idempotency-Key": f"demo-{self.run_id}-{post['title']}"})
             r.raise_for_status()
             opening_ids.append(r.json()["opening_id"])
+            self.postings[opening_ids[-1]] = post
 
         async def catalogue_ready() -> bool | None:
             r = await net.http.get(f"{net.urls['routing']}/v1/openings", headers=net.auth(f"operator:{OPERATOR}"))
@@ -422,17 +474,21 @@ class Driver:
 
         await until("routing to see every opening", catalogue_ready)
         await net.settled(at)
-        self.baseline = (await self.funnel())["total"]
+        before = await self.funnel()
+        self.baseline, self.baseline_pipeline = before["total"], pipeline_numbers(before)
 
     async def day(self, day: date) -> None:
         at = demo_plan.moment(day)
         await self.net.set_clock(at)
         steps = self.plan.on(day)
+        train = [self.plan.trainees[s.n] for s in steps if s.kind == demo_plan.TRAIN]
+        if train:
+            await self.train(day, train)
         refer = [s for s in steps if s.kind == demo_plan.REFER]
         if refer:
             await self.refer(day, refer)
         for s in steps:
-            if s.kind not in (demo_plan.REFER, demo_plan.STALE_DUE):
+            if s.kind not in (demo_plan.TRAIN, demo_plan.REFER, demo_plan.STALE_DUE):
                 await self.act(s)
             elif s.kind == demo_plan.STALE_DUE and self.at.get((s.partner, s.n), (0, ""))[0] == s.attempt:
                 self.tally.stale += 1
@@ -440,6 +496,38 @@ class Driver:
         # Routing decides only after a referral or a decline: only then are there new inbox items.
         if refer or self.waiting:
             await self.learn_routing()
+
+    # --- training providers ----------------------------------------------------------------
+
+    async def train(self, day: date, trainees: list[Trainee]) -> None:
+        """The day's reports of the enrollments that changed: Forge posts each one to the JSON API;
+        Riverbend's registrar uploads its whole term as it stands (a row that adds nothing to what
+        it reported before publishes nothing: a duplicate in the import's summary)."""
+        net, run_id = self.net, self.run_id
+        forge, riverbend = "forge-coding-bootcamp", "riverbend-community-college"
+        for t in (t for t in trainees if t.provider == forge):
+            body = samples.enrollment_body(samples.person(t.n, run=run_id), t.record(day), enrollment_id(t, run_id))
+            r = await net.http.post(f"{net.urls['intake']}/v1/enrollments", json=body,
+                                    headers={**net.auth(f"partner:{forge}"),
+                                             "Idempotency-Key": f"demo-{run_id}-enrollment-{t.n}-{day}"})
+            if r.status_code >= 400:
+                raise httpx.HTTPStatusError(f"{forge}'s enrollment: {r.status_code} {r.text[:300]}", request=r.request,
+                                            response=r)
+            self.tally.trained(person_key(t.n), body)
+        if any(t.provider == riverbend for t in trainees):
+            term = [t for t in self.plan.trainees.values() if t.provider == riverbend and t.enrolled_on <= day]
+            text = samples.csv_text(samples.RIVERBEND_TRAINING_COLUMNS, [
+                samples.riverbend_training_row(samples.person(t.n, run=run_id), t.record(day), enrollment_id(t, run_id))
+                for t in term])
+            r = await net.http.post(f"{net.urls['intake']}/v1/imports/training",
+                                    files={"file": (f"{riverbend}-enrollments-{day}.csv", text.encode(), "text/csv")},
+                                    headers={**net.auth(f"partner:{riverbend}"),
+                                             "Idempotency-Key": f"demo-{run_id}-{riverbend}-training-{day}"})
+            r.raise_for_status()
+            if r.json()["rejected"] or r.json()["rows"] != len(term):
+                raise RuntimeError(f"intake refused some of {riverbend}'s enrollment rows: {r.text[:500]}")
+            for t in term:
+                self.tally.trained(person_key(t.n), t.record(day))
 
     # --- partners --------------------------------------------------------------------------
 
@@ -449,6 +537,7 @@ class Driver:
         Kafka topic (as Forge's own Kafka principal when it is given)."""
         net, run_id = self.net, self.run_id
         people = {p: [candidate(self.plan, p, s.n, day, run_id) for s in steps if s.partner == p] for p in PARTNERS}
+        self.tally.referred_people.update(person_key(s.n) for s in steps)
         for partner, shape, columns in (("northside-tech-collective", samples.northside_row, samples.NORTHSIDE_COLUMNS),
                                         ("riverbend-community-college", samples.riverbend_row, samples.RIVERBEND_COLUMNS)):
             if not people[partner]:
@@ -517,6 +606,8 @@ class Driver:
                         self.ids[person] = known[rid] = rid
                     if self.at.get(person, (0, ""))[0] < item["attempt"]:
                         self.at[person] = (item["attempt"], employer)
+                        self.opening[person] = item["opening_id"]
+                        self.tally.person_of[rid] = person_key(person[1])
                         self.waiting.pop(person, None)
                         self.tally.add(rid, item["partner_id"], "routed")
                         self.tally.employer[rid] = employer
@@ -533,12 +624,33 @@ class Driver:
 
     # --- employers -------------------------------------------------------------------------
 
+    def terms(self, person: tuple[str, int], data: dict[str, Any]) -> dict[str, Any]:
+        """An offer's or a placement's terms: the plan's, on the opening's title, occupation and
+        kind (an internship on the intern's terms)."""
+        post = self.postings[self.opening[person]]
+        kind = {k: post[k] for k in ("employment_type", "apprenticeship_registered") if k in post}
+        intern = data["as_intern"] if post["employment_type"] == "internship" else {}
+        return {**data["terms"], "job_title": post["title"], "onet_soc_code": post["onet_soc_code"], **kind, **intern}
+
+    def check_in(self, person: tuple[str, int], data: dict[str, Any]) -> dict[str, Any] | None:
+        """A check-in as the plan says, an intern's as it says for interns (None: there is none)."""
+        said = {k: v for k, v in data.items() if k != "as_intern"}
+        if self.postings[self.opening[person]]["employment_type"] != "internship":
+            return said
+        if data["as_intern"] is None:
+            return None
+        return {k: v for k, v in {**said, **data["as_intern"]}.items() if v is not None}
+
     async def act(self, s: Step) -> None:
         """An employer's step on a referral, when the referral is routed to it at that attempt."""
         person = (s.partner, s.n)
         attempt, employer = self.at.get(person, (0, ""))
         if attempt != s.attempt:
             return  # that attempt never happened (unmatched, or not declined before)
+        post_kind = self.postings[self.opening[person]]["employment_type"]
+        said = self.check_in(person, s.data) if s.kind == demo_plan.CHECK_IN else None
+        if (s.kind == demo_plan.CONVERT and post_kind != "internship") or (s.kind == demo_plan.CHECK_IN and said is None):
+            return  # not an intern, or an intern whose internship has ended
         rid = self.ids[person]
         net = self.net
         base = f"{net.urls['employer_gateway']}/v1/referrals/{rid}"
@@ -571,15 +683,22 @@ class Driver:
             iid = self.interviews[(s.partner, s.n, s.attempt)]
             await post(f"/interviews/{iid}/outcome", {"outcome": s.data["outcome"]})
         elif s.kind == demo_plan.OFFER:
-            await post("/offers", {**s.data["terms"], "expires_on": s.data["expires_on"]})
+            await post("/offers", {**self.terms(person, s.data), "expires_on": s.data["expires_on"]})
             stage = "offered"
         elif s.kind == demo_plan.PLACE:
-            await post("/placement", s.data["terms"])
+            terms = self.terms(person, s.data)
+            await post("/placement", terms)
             stage = "placed"
             self.tally.exit(rid, None)
+            self.tally.employment_types[rid] = [terms["employment_type"]]
+        elif s.kind == demo_plan.CONVERT:  # at the same employer, on the job the internship leads to
+            opening = self.postings[self.opening[person]]
+            await post("/conversion", {**s.data, "job_title": opening["hired_as"], "onet_soc_code": opening["onet_soc_code"]})
+            self.tally.employment_types[rid].append(s.data["employment_type"])
         elif s.kind == demo_plan.CHECK_IN:
-            await post("/retention", {**s.data, "checked_on": s.day.isoformat()})
-            days, employed = s.data["milestone_days"], s.data["still_employed"]
+            assert said is not None
+            await post("/retention", {**said, "checked_on": s.day.isoformat()})
+            days, employed = said["milestone_days"], said["still_employed"]
             held = self.tally.details.setdefault(rid, set())
             if employed and days >= 90:
                 stage = "retained_90_days"
@@ -598,7 +717,8 @@ class Driver:
 
         async def caught_up() -> dict[str, Any] | None:
             f = await self.funnel()
-            return f if {k: v for k, v in flat(f["since_start"]).items() if v} == expected else None
+            found = flat({**f["since_start"], "pipeline": f["pipeline_since_start"]})
+            return f if {k: v for k, v in found.items() if v} == expected else None
 
         try:
             return await until("the ledger to record every step", caught_up, timeout=30.0), True
