@@ -500,8 +500,8 @@ async def _drive(cfg: NetworkConfig, net: network.Network, referrals: int, seed:
 
 
 def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, seed: int, detach: bool) -> None:
-    typer.echo(f"\nDriving the demo: 3 employers, 6 openings, 3 partners, {referrals} referrals, a program year "
-               "on a simulated clock...")
+    typer.echo(f"\nDriving the demo: 2 training providers, 3 employers, 6 openings (an internship among them), "
+               f"3 partners, {referrals} referrals, a program year on a simulated clock...")
     try:
         forge = net.kafka_principals.get("partner:forge-coding-bootcamp")  # publishes as itself
         assert net.clock_file is not None
@@ -519,9 +519,12 @@ def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, se
         f"Done in {result.seconds:.1f}s ({result.settle_s:.1f}s of it waiting for the network to settle after each "
         f"simulated day).\n\nFunnel from the outcomes service ({net.urls['outcomes']}/v1/funnel):"
     )
-    typer.echo(format_funnel(result.funnel))
-    typer.echo(f"\nThe year simulated: {result.start_day} to {result.last_day} ({result.days} days with steps; "
-               f"run {result.run_id}).")
+    typer.echo(format_funnel({k: v for k, v in result.funnel.items() if k != "pipeline"}))
+    typer.echo("\nThe coalition funnel from training, this run (GET /v1/funnel's pipeline: people who enrolled, "
+               "then their referrals by any partner):")
+    typer.echo("\n".join(format_pipeline({**result.funnel["pipeline"], **result.funnel["pipeline_since_start"]})[1:]))
+    typer.echo(f"\nThe year simulated: {result.start_day} to {result.last_day} ({result.days} days with steps, "
+               f"referrals from {result.referrals_from}; run {result.run_id}).")
     typer.echo(f"Stale referrals (not answered within {Settings().stale_business_days} business days): "
                f"{result.stale} in the ledger, {result.tally.stale} planned.")
     months = ", ".join(result.months)
