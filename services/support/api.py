@@ -99,13 +99,40 @@ class CancelIn(BaseModel):
     reason: bounds.Reason = Field(min_length=1, description="Why you withdraw the request.")
 
 
+class EventRef(BaseModel):
+    id: str = Field(description="The event's id")
+    type: str = Field(description="The event's type, e.g. service.accepted.v1")
+
+
+class ProviderAnswer(BaseModel):
+    provider_id: str
+    service_types: list[events.ServiceType]
+    event: EventRef | None = Field(description="The event published; null when nothing changed")
+
+
+class RequestAnswer(BaseModel):
+    request_id: str
+    state: State
+    event: EventRef = Field(description="The event published")
+
+
+ACTION: dict[str, Any] = {"response_model": RequestAnswer, "responses": ACTION_ERRORS}
+
+
 # --- the directory ---------------------------------------------------------------------
 
 
 @router.post(
     "/service-provider",
+    status_code=201,
+    response_model=ProviderAnswer,
     summary="Register yourself as a service provider (201), or change your entry (200)",
-    responses=problems.responses(400, 401, 403, 409, 422),
+    description="201 the first time (service_provider.registered.v1 published); 200 after, with"
+    " service_provider.updated.v1 published if the entry changed, or nothing if it was restated as it was.",
+    responses={
+        200: {"model": ProviderAnswer, "description": "You were registered: updated, or unchanged"},
+        **problems.responses(400, 401, 403, 409, 422),
+    },
 )
 async def enter_directory(
     body: ProviderIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
@@ -148,6 +175,7 @@ async def directory(
 @router.post(
     "/service-requests",
     status_code=201,
+    response_model=RequestAnswer,
     summary="Ask a provider to support a person you referred or enrolled",
     responses=problems.responses(400, 401, 403, 404, 409, 422),
 )
@@ -211,7 +239,7 @@ async def _act(
     return await idempotency.run_once(pool_of(request), who, key, fingerprint, effect)
 
 
-@router.post("/service-requests/{request_id}/accept", summary="Provider: take the request on", responses=ACTION_ERRORS)
+@router.post("/service-requests/{request_id}/accept", summary="Provider: take the request on", **ACTION)
 async def accept(
     request_id: str, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -221,7 +249,7 @@ async def accept(
 @router.post(
     "/service-requests/{request_id}/decline",
     summary="Provider: you will not deliver it (before or after accepting), with a reason code",
-    responses=ACTION_ERRORS,
+    **ACTION,
 )
 async def decline(
     request_id: str, body: DeclineIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
@@ -235,7 +263,7 @@ async def decline(
 @router.post(
     "/service-requests/{request_id}/deliver",
     summary="Provider: you delivered the accepted service (with its value, when it is money)",
-    responses=ACTION_ERRORS,
+    **ACTION,
 )
 async def deliver(
     request_id: str, body: DeliverIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
@@ -251,7 +279,7 @@ async def deliver(
 @router.post(
     "/service-requests/{request_id}/cancel",
     summary="Requester: withdraw the request (before it is delivered or declined)",
-    responses=ACTION_ERRORS,
+    **ACTION,
 )
 async def cancel(
     request_id: str, body: CancelIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
@@ -304,7 +332,7 @@ async def addressed_to_me(
 @router.get(
     "/service-requests/{request_id}",
     summary="One request you made or that is addressed to you",
-    responses=problems.responses(401, 403, 404),
+    responses=problems.responses(401, 403, 404, 422),
 )
 async def one_request(request_id: str, request: Request, who: Caller) -> dict[str, Any]:
     require(who, "partner")

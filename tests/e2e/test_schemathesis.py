@@ -55,7 +55,7 @@ from tests.e2e.helpers import OPERATOR, RunningNetwork
 
 pytestmark = pytest.mark.slow
 
-SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
+SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support")
 KINDS = ("partner", "employer", "operator")
 OPENAPI = Path(__file__).parents[2] / "contracts" / "openapi"
 # Per operation and kind of caller: ~700 requests in all, under a minute on two shared cores.
