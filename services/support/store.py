@@ -185,8 +185,9 @@ def _money(amount: Any, currency: str | None) -> dict[str, str] | None:
 
 def request_view(row: asyncpg.Record, rule: StaleRule, now: datetime, *, as_requester: bool) -> dict[str, Any]:
     """A request as its requester or its provider sees it. The provider is not shown which of the
-    requester's referrals or enrollments it is about, nor the candidate id: it serves the request,
-    the requester knows the person."""
+    requester's referrals or enrollments it is about: it serves the request, the requester knows
+    the person. Neither is shown the network's candidate id (a partner never is: intake tells
+    each partner its own id of a person)."""
     state = State(row["state"])
     waiting = state in OPEN
     view: dict[str, Any] = {
@@ -210,11 +211,7 @@ def request_view(row: asyncpg.Record, rule: StaleRule, now: datetime, *, as_requ
         "flagged_stale_at": _flagged(row, state),
     }
     if as_requester:
-        view |= {
-            "referral_id": row["referral_id"],
-            "enrollment_id": row["enrollment_id"],
-            "candidate_id": row["candidate_id"],
-        }
+        view |= {"referral_id": row["referral_id"], "enrollment_id": row["enrollment_id"]}
     return view
 
 
