@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -26,6 +25,7 @@ from services.outcomes import api as outcomes_api
 from services.outcomes import rebuild, store
 from services.outcomes.handlers import batch_handler
 from tests.integration.test_outcomes_store import lifecycle
+from tests.integration.test_outcomes_training import applied, schemas  # noqa: F401
 from tests.support import training_events as t
 
 pytestmark = pytest.mark.integration
@@ -207,32 +207,16 @@ async def test_a_service_request_is_projected_and_its_requester_hears_each_statu
     assert not any("neighbour" in r["e"] or "Bus fare" in r["e"] or "cand_b" in r["e"] for r in ledger)
 
 
-@pytest.fixture
-async def schemas(stack) -> AsyncIterator[list[str]]:  # type: ignore[no-untyped-def]
-    made: list[str] = []
-    yield made
-    conn = await asyncpg.connect(stack.database_url)
+async def rebuilt_hash(stack, schemas: list[str], batches: list[list[Envelope]]) -> dict[str, str]:  # type: ignore[no-untyped-def]  # noqa: F811
+    """The content hash of a fresh schema the batches were applied to as a rebuild applies them."""
+    pool = await applied(stack, schemas, batches)
     try:
-        for schema in made:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
-async def rebuilt_hash(stack, schemas: list[str], batches: list[list[Envelope]]) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    schemas.append("sv_" + uuid.uuid4().hex[:8])
-    pool = await rebuild.fresh_schema(stack.database_url, schemas[-1])
-    result = rebuild.Result(schemas[-1])
-    try:
-        for batch in batches:
-            items = [rebuild._parse(e.to_bytes(), result) for e in batch]  # noqa: SLF001
-            assert await rebuild._apply(pool, batch_handler(live=False), items, result) == len(batch)  # noqa: SLF001
         return await rebuild.content_hash(pool)
     finally:
         await pool.close()
 
 
-async def test_requests_are_the_same_whether_the_erasure_comes_before_or_after_them(stack, schemas) -> None:  # type: ignore[no-untyped-def]
+async def test_requests_are_the_same_whether_the_erasure_comes_before_or_after_them(stack, schemas) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     """As live (the erasure after the requests) and as a rebuild applies them (erasures first:
     their topic sorts before talentloop.services), with repeats."""
     story = service_story()
