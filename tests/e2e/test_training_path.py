@@ -5,8 +5,10 @@ person), routing, an internship placement, its conversion to full time, and a ra
 90-day check-in. An operator's journey of the person shows every step in order; the referring
 partner hears back (`referral.status_changed`, GET /v1/partner/referrals) and so does the
 training provider, whose participant let it hear what came of them (`participant.status_changed`,
-GET /v1/partner/participants), each with a wage band, never the wage; then a rebuild from
-offset 0 is hash-equal."""
+GET /v1/partner/participants), each with a wage band, never the wage. The referring partner
+also asks a community organisation (support's directory) for bus fare for the person, which is
+delivered: it hears each status (`service.status_changed`, GET /v1/partner/service-requests) and
+the journey shows the request. Then a rebuild from offset 0 is hash-equal."""
 
 from __future__ import annotations
 
@@ -25,6 +27,35 @@ from tests.kafka_helpers import read_topic
 PROVIDER = "riverbend-community-college"  # its training CSV adapter
 PARTNER = "northside-tech-collective"
 EMPLOYER = "civic-data-labs"
+COMMUNITY = "forge-coding-bootcamp"  # here a service provider in support's directory
+
+
+async def bus_fare(api: Api, referral: str) -> str:
+    """The referring partner asks the community organisation for transportation for the person it
+    referred; the organisation accepts and delivers. Returns the request id."""
+    r = await api.http.post(api.url("support", "/v1/service-provider"),
+                            json={"name": "Forge Rides", "service_types": ["transportation", "technology"]},
+                            headers=api.net.auth(f"partner:{COMMUNITY}"))
+    assert r.status_code in (200, 201), r.text
+    body = {"provider_id": COMMUNITY, "service_type": "transportation", "referral_id": referral,
+            "reason": "Bus fare for the first weeks", "amount_requested": {"amount": "60.00"}}
+
+    async def asked() -> str | None:  # support learns whose referral it is from talentloop.referrals
+        r = await api.http.post(api.url("support", "/v1/service-requests"), json=body,
+                                headers={**api.net.auth(f"partner:{PARTNER}"), "Idempotency-Key": f"fare-{referral}"})
+        if r.status_code == 404:
+            return None
+        assert r.status_code == 201, r.text
+        return r.json()["request_id"]
+
+    request_id = await poll("the service request", asked)
+    provider = api.net.auth(f"partner:{COMMUNITY}")
+    for action, step in (("accept", None), ("deliver", {"delivered_on": date.today().isoformat(),
+                                                       "value": {"amount": "55.00"}})):
+        r = await api.http.post(api.url("support", f"/v1/service-requests/{request_id}/{action}"), json=step,
+                                headers=provider)
+        assert r.status_code == 200, f"{action}: {r.text}"
+    return request_id
 
 
 async def register_and_complete(api: Api, person: samples.Person, program_id: str, enrollment: str) -> None:
@@ -92,6 +123,7 @@ async def test_a_completer_referred_placed_converted_and_raised_and_everyone_hea
         r = await api.act(EMPLOYER, referral, action, step, headers={"Idempotency-Key": f"{referral}-{action}"})
         assert r.status_code == 200, f"{action}: {r.text}"
     seen = await api.wait_timeline(referral, lambda t: t["status"] == "retained_90_days", "retained 90 days")
+    request_id = await bus_fare(api, referral)
 
     # The operator's journey of the person: the training, then the referral, every step in order.
     candidate = next(e["data"]["candidate_id"] for e in seen["events"] if e["type"].startswith("referral.submitted"))
@@ -102,7 +134,7 @@ async def test_a_completer_referred_placed_converted_and_raised_and_everyone_hea
         r = await api.http.get(api.url("outcomes", f"/v1/people/{candidate}/journey"), headers=api.net.auth(OPERATOR))
         assert r.status_code == 200, r.text
         found = r.json()
-        return found if {e["type"].rsplit(".", 1)[0] for e in found["events"]} >= set(steps) else None
+        return found if {e["type"].rsplit(".", 1)[0] for e in found["events"]} >= {*steps, "service.delivered"} else None
 
     whole = await poll("the person's whole journey", journey)
     assert [e["enrollment_id"] for e in whole["enrollments"]] and [r["referral_id"] for r in whole["referrals"]] == [
@@ -115,7 +147,12 @@ async def test_a_completer_referred_placed_converted_and_raised_and_everyone_hea
     assert order[0] == steps[0] and set(order[1:3]) == set(steps[1:3]) and order[3:] == steps[3:], order
     times = [e["occurred_at"] for e in whole["events"]]
     assert times == sorted(times)
-    assert {e["kind"] for e in whole["events"]} == {"enrollment", "referral"}
+    assert {e["kind"] for e in whole["events"]} == {"enrollment", "referral", "service_request"}
+    (fare,) = whole["service_requests"]
+    assert (fare["request_id"], fare["requester_id"], fare["referral_id"], fare["status"]) == (
+        request_id, PARTNER, referral, "delivered")
+    assert [e["type"].rsplit(".", 1)[0] for e in whole["events"] if e["kind"] == "service_request"] == [
+        "service.requested", "service.accepted", "service.delivered"]
     r = await api.http.get(api.url("outcomes", f"/v1/people/{candidate}/journey"),
                            headers=api.net.auth(f"partner:{PARTNER}"))
     assert r.status_code == 403  # operators only
@@ -125,6 +162,16 @@ async def test_a_completer_referred_placed_converted_and_raised_and_everyone_hea
     assert referral in {i["referral_id"] for i in mine}
     heard = await told(api, referral, "referral.status_changed.v1", "retained_90_days")
     assert {e.data["partner_id"] for e in heard} == {PARTNER}
+    # It hears of its service request too...
+    fares = await told(api, request_id, "service.status_changed.v1", "delivered")
+    # Each change once, each from the status told before (events outcomes applies in one batch
+    # make one change, as a referral's do), ending delivered.
+    statuses = [e.data["status"] for e in fares]
+    assert [e.data["previous_status"] for e in fares] == [None, *statuses[:-1]]
+    assert statuses[-1] == "delivered" and statuses == [s for s in ("requested", "accepted", "delivered") if s in statuses]
+    assert fares[-1].data["detail"]["value"] == {"amount": "55.00", "currency": "USD"}
+    listed = (await as_partner(api, PARTNER, "/v1/partner/service-requests?status=delivered"))["items"]
+    assert request_id in {i["request_id"] for i in listed}
     # ...and so does the training provider, about its enrollment, with the same band.
     eid = enrollment["enrollment_id"]
     provider_heard = await told(api, eid, "participant.status_changed.v1", "retained_90_days")
