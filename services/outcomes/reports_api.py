@@ -96,7 +96,7 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
     # one snapshot, so the referrals joined are those of the enrollments read.
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         training = await store.pipeline_report_inputs(conn, partner)
-        enrollments = await store.enrollment_people(conn, partner)
+        enrollments = await inputs.training_participations(conn, partner)
         # Supportive services: a partner's requests, as requester or as the provider asked.
         requests = await inputs.service_requests(conn, partner)
     built = build_reports(records, gaps, await store.opening_records(pool), report_settings, training, enrollments,

@@ -15,6 +15,7 @@ from plumbing.context import Deps, source_of
 from plumbing.settings import Settings
 from services.outcomes import pipeline, reports_api, store
 from services.outcomes.app import DEFINITION as OUTCOMES
+from services.outcomes.reports import inputs
 from services.outcomes.reports.wioa_training import training_indicators
 from tests.integration.test_outcomes_ledger import apply, outcomes_app
 from tests.integration.test_outcomes_pipeline_funnel import training
@@ -71,11 +72,13 @@ async def test_wioa_over_training_and_conversions_elsewhere_as_the_store_reads_t
         await apply(consumer, env)
 
     async with consumer.pool.acquire() as conn:
-        enrollments = await store.enrollment_people(conn)
+        enrollments = await inputs.training_participations(conn)
+        assert [(p.person_key, p.record) for p in enrollments] == await store.enrollment_people(conn)
     records = await store.report_records(consumer.pool, TEST_VAULT)
     expected = training_indicators(enrollments)
     attainment = next(i for i in expected["total"]["indicators"] if i["indicator"] == "credential_attainment")
     assert (attainment["numerator"], attainment["denominator"]) == (1, 2)  # enr_3 has not exited
+    assert [p.gains_on for p in enrollments] == [(date(2026, 10, 1),), (), ()]  # enr_1's module completed
     assert pipeline.hires_elsewhere(records).keys() == {"ref_i"}
 
     async with reports_client(consumer.pool, Principal("operator", "ops")) as ops:
@@ -94,4 +97,4 @@ async def test_wioa_over_training_and_conversions_elsewhere_as_the_store_reads_t
         mine = (await trainer.get("/v1/reports")).json()["wioa_training"]
     assert mine["total"]["suppressed"] and mine["suppression_threshold"] == 10
     async with consumer.pool.acquire() as conn:
-        assert {r.provider for _, r in await store.enrollment_people(conn, "trainer")} == {"trainer"}
+        assert {p.record.provider for p in await inputs.training_participations(conn, "trainer")} == {"trainer"}

@@ -59,7 +59,7 @@ def build_reports(
 ) -> dict:
     """Every report; `training` is what the coalition funnel counts (store.pipeline_report_inputs:
     the enrollments and the referrals of the same people), none by default; `enrollments` the
-    (person_key, enrollment) pairs the WIOA indicators over training count (store.enrollment_people);
+    enrollments the WIOA indicators over training count (reports/inputs.training_participations);
     `requests` the supportive-service requests the report sees (reports/inputs.service_requests).
     Their groups (and the services' outcome comparison) are suppressed as the referral funnel's
     (`suppress_funnel`)."""

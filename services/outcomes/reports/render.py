@@ -144,10 +144,11 @@ def to_csv(reports: dict) -> dict[str, str]:
          for g in reports["wioa"]["by"]["employment_type"] for i in g["indicators"]],
     )
     files["wioa_training.csv"] = _csv(
-        ["dimension", "group", "indicator", "numerator", "denominator", "value", "not_yet_measurable", "enrollments",
-         "people"],
+        ["dimension", "group", "indicator", "numerator", "denominator", "value", "not_yet_measurable",
+         "outside_program_year", "enrollments", "people"],
         [[d, g, i["indicator"], *(SUPPRESSED_CSV if s["suppressed"] else v for v in (
-            i["numerator"], i["denominator"], i["value"], i["not_yet_measurable"], s["enrollments"], s["people"]))]
+            i["numerator"], i["denominator"], i["value"], i["not_yet_measurable"], i.get("outside_program_year"),
+            s["enrollments"], s["people"]))]
          for d, g, s in _grouped(reports.get("wioa_training")) for i in s["indicators"]],
     )
     occupations = reports["skills_gap"]["occupations"]

@@ -15,8 +15,11 @@ periods of participation); `people` says how many people they are.
   `not_yet_measurable`; `as_of` None measures every exiter).
 - Measurable Skill Gains: enrollments with at least one reported milestone that is a WIOA skill
   gain type (`MSG_MILESTONES`: skills_gain and exam_passed as Skills Progression, PIRL 1810;
-  module_completed as a Training Milestone, 1809; `other` is not one), over enrollments that
-  began by `as_of`. Milestones are kept without their dates, so there is no program-year window.
+  module_completed as a Training Milestone, 1809; `other` is not one). With `as_of`, over the
+  program year (1 July to 30 June) holding it, up to `as_of`: enrollments in training during it
+  (begun by `as_of`, not exited before the year began), with a skill gain dated in it (the
+  training.progressed event's `as_of`, `Participation.gains_on`). Without `as_of`: every
+  enrollment, with a skill gain at any time.
 
 Suppression (`threshold`, a provider's report): by groups in people, as the funnels'
 (reports/groups.py); a group or total of 1 to `threshold` people is suppressed whole.
@@ -25,6 +28,7 @@ Suppression (`threshold`, a provider's report): by groups in people, as the funn
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -36,7 +40,23 @@ from services.outcomes.reports.wioa import _indicator, _pirl, one_year_after
 DIMENSIONS = ("provider", "program")
 # Training progress that is a WIOA measurable skill gain, by PIRL type.
 MSG_MILESTONES = {"skills_gain": 1810, "exam_passed": 1810, "module_completed": 1809}
-Participation = tuple[str, EnrollmentRecord]  # (person_key, enrollment), as store.enrollment_people gives
+
+
+@dataclass(frozen=True)
+class Participation:
+    """One enrollment as the indicators count it (reports/inputs.training_participations)."""
+
+    person_key: str
+    record: EnrollmentRecord
+    # The days of its skill-gain milestones (MSG_MILESTONES), from its training.progressed events;
+    # None when not read: then a milestone counts on any day.
+    gains_on: tuple[date, ...] | None = None
+
+
+def program_year(day: date) -> tuple[date, date]:
+    """The WIOA program year holding `day`: 1 July to 30 June."""
+    start = date(day.year if day.month >= 7 else day.year - 1, 7, 1)
+    return start, date(start.year + 1, 6, 30)
 
 
 def exit_on(record: EnrollmentRecord) -> date | None:
@@ -57,8 +77,17 @@ def attained(record: EnrollmentRecord) -> bool:
     )
 
 
-def skill_gain(record: EnrollmentRecord) -> bool:
-    return any(m in MSG_MILESTONES for m in record.milestones)
+def skill_gain(p: Participation, since: date | None = None, until: date | None = None) -> bool:
+    """A skill-gain milestone reported for it, dated from `since` to `until` when given."""
+    if p.gains_on is None or since is None or until is None:
+        return any(m in MSG_MILESTONES for m in p.record.milestones)
+    return any(since <= day <= until for day in p.gains_on)
+
+
+def in_training_during(record: EnrollmentRecord, since: date, until: date) -> bool:
+    """Begun by `until` and not exited before `since`."""
+    ended = exit_on(record)
+    return (record.enrolled_on is None or record.enrolled_on <= until) and (ended is None or ended >= since)
 
 
 CREDENTIAL_METHOD = (
@@ -70,17 +99,19 @@ CREDENTIAL_METHOD = (
 )
 MSG_METHOD = (
     "Enrollments with a reported training milestone that is a skill gain (skills_gain or exam_passed: Skills"
-    " Progression; module_completed: Training Milestone), over enrollments begun by as_of. Proxy: the"
-    " provider's report, not a documented assessment, and no program-year window (milestones carry no date here)."
+    " Progression; module_completed: Training Milestone) dated in the program year (1 July - 30 June) holding as_of,"
+    " up to as_of, over enrollments in training during it (without as_of: every enrollment, a gain on any day)."
+    " Proxy: the provider's report, not a documented assessment."
 )
 
 
 def _counts(enrollments: list[Participation], as_of: date | None) -> dict[str, Any]:
-    cohort = [r for _, r in enrollments if exit_on(r) is not None]
+    cohort = [p.record for p in enrollments if exit_on(p.record) is not None]
     measured = [r for r in cohort if as_of is None or one_year_after(exit_on(r)) <= as_of]
     got = [r for r in measured if attained(r)]
-    begun = [r for _, r in enrollments if as_of is None or r.enrolled_on is None or r.enrolled_on <= as_of]
-    gained = [r for r in begun if skill_gain(r)]
+    since = program_year(as_of)[0] if as_of is not None else None
+    begun = [p for p in enrollments if since is None or in_training_during(p.record, since, as_of)]
+    gained = [p for p in begun if skill_gain(p, since, as_of)]
     return {
         "enrollments": len(enrollments),
         "people": people(enrollments, _person),
@@ -94,13 +125,17 @@ def _counts(enrollments: list[Participation], as_of: date | None) -> dict[str, A
             _indicator("measurable_skill_gains", "Measurable Skill Gains", len(gained), len(begun),
                        rate(len(gained), len(begun)), MSG_METHOD,
                        _pirl("msg_training_milestone", "msg_skills_progression"),
-                       not_yet_measurable=len(enrollments) - len(begun), proxy=True),
+                       not_yet_measurable=None, outside_program_year=len(enrollments) - len(begun), proxy=True),
         ],
     }
 
 
+# An indicator's figures (blanked when its group is suppressed).
+COUNTS = {"numerator", "denominator", "value", "not_yet_measurable", "outside_program_year"}
+
+
 def _person(p: Participation) -> str:
-    return p[0]
+    return p.person_key
 
 
 def summarize(enrollments: list[Participation], as_of: date | None, threshold: int | None = None) -> dict[str, Any]:
@@ -108,15 +143,14 @@ def summarize(enrollments: list[Participation], as_of: date | None, threshold: i
     counts = _counts(enrollments, as_of)
     if threshold is None or not 1 <= counts["people"] <= threshold:
         return {"suppressed": False, **counts}
-    blank = {k: None for k in ("numerator", "denominator", "value", "not_yet_measurable")}
     return {"suppressed": True, **dict.fromkeys(("enrollments", "people", "exit_cohort", "not_in_cohort")),
-            "indicators": [{**i, **blank} for i in counts["indicators"]]}
+            "indicators": [{**i, **dict.fromkeys(COUNTS & i.keys())} for i in counts["indicators"]]}
 
 
 def _key(dimension: str):
     if dimension not in DIMENSIONS:
         raise ValueError(f"unknown dimension {dimension!r}; one of {DIMENSIONS}")
-    return lambda p: (getattr(p[1], dimension),)
+    return lambda p: (getattr(p.record, dimension),)
 
 
 def training_indicators(enrollments: Iterable[Participation], as_of: date | None = None,
