@@ -1,19 +1,24 @@
 """Miami's first year, reproduced (issue 15, "Tests that prove it") through the running services.
 
 A known dataset (tests/support/miami.py: 551 enrollments in six programs of three training
-providers, 137 completions, 47 internship placements, 4 full-time placements) goes in through
-the providers' and employers' own entry paths: the college's training CSV (its adapter, a copy
-of Riverbend's columns, added to the adapters folder and reloaded) and the other two providers'
-POST /v1/enrollments, the providers' referrals of their participants (the same contact, so the
-same person), routed by skill to five openings of the right employment type, and the employers'
-acknowledgements, interviews, offers, placements, declines and two conversions to full time.
+providers, 137 completions, 47 internship placements, 4 full-time placements, 40 supportive
+services asked for and 30 delivered) goes in through the providers' and employers' own entry
+paths: the college's and the bootcamp's training CSVs (their adapters, copies of Riverbend's
+columns, added to the adapters folder and reloaded), the tech hub's POST /v1/enrollments, the
+providers' referrals of their participants (the same contact, so the same person), routed by
+skill to five openings of the right employment type, and the employers' acknowledgements,
+interviews, offers, placements, declines and two conversions to full time; a community
+organisation joins the support service's directory and accepts, delivers or declines what the
+providers ask it for their participants.
 
 Outcomes must then count exactly the dataset's funnel: each provider's own GET /v1/funnel, the
 operators' by provider and program in the report (JSON and pipeline.csv), and the coalition's
 total as the difference between before and after (the network is shared with the other e2e
 tests, whose people are not ours; both snapshots are taken on a settled network). A provider's
 own report is suppressed: the small pilot program is never named, and its transparency tables
-leave nothing for the attacker of tests/unit/test_reports_suppression.py to recover.
+leave nothing for the attacker of tests/unit/test_reports_suppression.py to recover. The
+reports count the service requests by status, the fulfilment rate and the money, and compare
+the outcomes of the people served with the others'.
 """
 
 from __future__ import annotations
@@ -90,8 +95,9 @@ class Coalition:
             assert r.status_code == 201, r.text
             self.keys[principal] = {"Authorization": f"Bearer {r.json()['key']}"}
 
+        partners = [p.id for p in self.y.providers] + [self.y.service_provider]
         await asyncio.gather(
-            *(issue("partner", p.id) for p in self.y.providers), *(issue("employer", e) for e in self.y.employers)
+            *(issue("partner", p) for p in partners), *(issue("employer", e) for e in self.y.employers)
         )
 
     async def post(self, service: str, path: str, who: str, **kw: Any) -> dict[str, Any]:
@@ -132,12 +138,12 @@ async def operators_view(api: Api) -> tuple[dict[tuple[str, str], int], dict[str
 # --- the providers' and employers' side ------------------------------------------------------
 
 
-def add_college_adapter(folder: Path, college: str) -> Path:
-    """The college's training CSV adapter: Riverbend's columns under the college's partner id."""
+def add_csv_adapter(folder: Path, provider: str) -> Path:
+    """A provider's training CSV adapter: Riverbend's columns under the provider's partner id."""
     template = (folder / TEMPLATE).read_text()
     assert "partner_id: riverbend-community-college\n" in template
-    path = folder / f"{college}.training.csv.yaml"
-    path.write_text(template.replace("partner_id: riverbend-community-college\n", f"partner_id: {college}\n"))
+    path = folder / f"{provider}.training.csv.yaml"
+    path.write_text(template.replace("partner_id: riverbend-community-college\n", f"partner_id: {provider}\n"))
     return path
 
 
@@ -146,8 +152,9 @@ async def reload_adapters(api: Api) -> None:
     assert r.status_code == 200, r.text
 
 
-async def enroll(c: Coalition) -> None:
-    """Every provider's programs, then its enrollments through its entry path."""
+async def enroll(c: Coalition) -> dict[int, str]:
+    """Every provider's programs, then its enrollments through its entry path; the enrollment
+    ids intake answered the API's (participant n -> enrollment id)."""
     y = c.y
     await asyncio.gather(*(c.post("intake", "/v1/programs", p.provider.id, json=p.body()) for p in y.programs))
 
@@ -160,16 +167,13 @@ async def enroll(c: Coalition) -> None:
         summary = await c.post("intake", "/v1/imports/training", provider.id, files=files)
         assert (summary["status"], summary["accepted"], summary["rejected"]) == ("done", len(people), 0), summary
 
-    calls: list[Callable[[], Awaitable[Any]]] = []
-    for provider in y.providers:
-        if provider.entry is Entry.csv:
-            calls.append(lambda provider=provider: by_csv(provider, y.of(provider)))
-        else:
-            calls += [
-                lambda p=p: c.post("intake", "/v1/enrollments", p.provider.id, json=p.enrollment())
-                for p in y.of(provider)
-            ]
-    await gather_bounded(calls)
+    by_api = [p for p in y.participants if p.provider.entry is Entry.api]
+    calls: list[Callable[[], Awaitable[Any]]] = [
+        lambda p=p: c.post("intake", "/v1/enrollments", p.provider.id, json=p.enrollment()) for p in by_api
+    ]
+    calls += [lambda pr=pr: by_csv(pr, y.of(pr)) for pr in y.providers if pr.entry is Entry.csv]
+    answers = await gather_bounded(calls)
+    return {p.n: a["enrollment_id"] for p, a in zip(by_api, answers[: len(by_api)], strict=True)}
 
 
 async def refer(c: Coalition) -> dict[int, str]:
@@ -237,13 +241,73 @@ async def employers_act(c: Coalition, referral_ids: dict[int, str]) -> None:
         if fate is Fate.interviewing:
             return
         kind = "full_time" if fate is Fate.hired else "internship"
-        await act("offers", terms(p, kind))
+        if fate is Fate.hired:  # interns are placed without a written offer
+            await act("offers", terms(p, kind))
         await act("placement", terms(p, kind))
         if fate is Fate.converted:
             body = {k: v for k, v in terms(p, "full_time").items() if k != "start_date"}
             await act("conversion", body | {"converted_on": (p.start_date() + timedelta(days=60)).isoformat()})
 
     await gather_bounded([lambda p=p: steps(p) for p in c.y.referred() if p.referral.opening])
+
+
+async def support(c: Coalition, enrollment_ids: dict[int, str], referral_ids: dict[int, str]) -> None:
+    """The community organisation joins the directory; each provider asks it for the services
+    the dataset says (once the support service knows the person: a 404 until it has read the
+    enrollment or referral); it accepts, delivers (today: a delivery is not in the future nor
+    before the request) or declines each."""
+    org, today = c.y.service_provider, datetime.now(UTC).date().isoformat()
+    await c.post(
+        "support",
+        "/v1/service-provider",
+        org,
+        json={"name": "Overtown Community Alliance", "service_types": list(miami.SERVICE_TYPES)},
+    )
+
+    async def serve(p: Participant) -> None:
+        s = p.service
+        body: dict[str, Any] = {"provider_id": org, "service_type": s.service_type, "reason": s.reason}
+        body |= {"enrollment_id": enrollment_ids[p.n]} if s.by == "enrollment" else {"referral_id": referral_ids[p.n]}
+        if s.amount:
+            body["amount_requested"] = {"amount": s.amount}
+
+        async def asked() -> str | None:
+            r = await c.api.http.post(
+                c.api.url("support", "/v1/service-requests"), json=body, headers=c.keys[p.provider.id]
+            )
+            assert r.status_code in (201, 404), r.text
+            return r.json()["request_id"] if r.status_code == 201 else None
+
+        request_id = await poll(f"support to know participant {p.n}", asked)
+        if s.outcome == "declined":
+            await c.post(
+                "support", f"/v1/service-requests/{request_id}/decline", org, json={"reason_code": "no_capacity"}
+            )
+        if s.outcome in ("accepted", "delivered"):
+            await c.post("support", f"/v1/service-requests/{request_id}/accept", org)
+        if s.outcome == "delivered":
+            value = {"value": {"amount": s.amount}} if s.amount else {}
+            await c.post(
+                "support", f"/v1/service-requests/{request_id}/deliver", org, json={"delivered_on": today} | value
+            )
+
+    await gather_bounded([lambda p=p: serve(p) for p in c.y.served()])
+
+
+def services_lines(summary: dict[str, Any]) -> dict[str, Any]:
+    """A services report's summary, as far as the dataset decides it (miami.services_summary)."""
+    return {
+        k: summary[k]
+        for k in (
+            "requests",
+            "status",
+            "stale_open",
+            "settled",
+            "fulfilment_rate",
+            "value_delivered",
+            "amount_requested",
+        )
+    }
 
 
 # --- what the providers and the operators read --------------------------------------------------
@@ -282,7 +346,7 @@ async def test_miamis_first_year_reproduced(api: Api, adapters_dir: Path) -> Non
     college = y.providers[0]
     c = Coalition(api, y)
     await c.issue_keys()
-    adapter = add_college_adapter(adapters_dir, college.id)
+    adapters = [add_csv_adapter(adapters_dir, p.id) for p in y.providers if p.entry is Entry.csv]
     try:
         await reload_adapters(api)
         await settle(api)
@@ -293,10 +357,10 @@ async def test_miamis_first_year_reproduced(api: Api, adapters_dir: Path) -> Non
         )
         opening_ids = {o.key: p["opening_id"] for o, p in zip(y.openings, posted, strict=True)}
         await asyncio.gather(*(api.wait_in_catalogue(i) for i in opening_ids.values()))
-        await enroll(c)
+        enrollment_ids = await enroll(c)
         referral_ids = await refer(c)
         await routed(c, opening_ids, referral_ids)
-        await employers_act(c, referral_ids)
+        await asyncio.gather(employers_act(c, referral_ids), support(c, enrollment_ids, referral_ids))
 
         # Each provider's own funnel (exact: only it and the operators read it).
         for provider in y.providers:
@@ -310,11 +374,19 @@ async def test_miamis_first_year_reproduced(api: Api, adapters_dir: Path) -> Non
                 )
 
             await poll(f"{provider.id}'s funnel to count its year", counted, timeout=90.0)
+        expected = miami.services_summary(y.participants)
+
+        async def services_counted() -> bool | None:
+            mine = (await c.get("outcomes", "/v1/reports", y.service_provider))["services"]["total"]
+            return True if services_lines(mine) == expected else None
+
+        await poll("the community organisation's report to count its requests", services_counted, timeout=60.0)
         fed_s = time.monotonic() - t0
         await settle(api)
         after = await operators_view(api)
     finally:
-        adapter.unlink()
+        for path in adapters:
+            path.unlink()
         await reload_adapters(api)
 
     # The coalition: Miami's four numbers, and every other line of the dataset's funnel, in
@@ -371,6 +443,28 @@ async def test_miamis_first_year_reproduced(api: Api, adapters_dir: Path) -> Non
     )
     college_csv = await c.get("outcomes", "/v1/reports/pipeline.csv", college.id)
     assert pilot.id not in college_csv and pilot.name not in college_csv
+
+    # Supportive services: the operators' report counts the community organisation's requests
+    # and each provider's exactly; a provider's report its own, and whether the people who
+    # received a service completed training and were placed, against those who did not (hidden
+    # where one side is 10 people or fewer).
+    services = report["services"]["by"]
+    assert services_lines({g["group"]: g for g in services["provider"]}[y.service_provider]) == (
+        miami.services_summary(y.participants)
+    )
+    requesters = {g["group"]: g for g in services["requester"]}
+    for provider, mine in theirs.items():
+        expected = miami.services_summary(y.served(provider))
+        assert services_lines(requesters[provider.id]) == services_lines(mine["services"]["total"]) == expected
+        assert mine["services"]["total"]["delivered_with_days"] == expected["status"]["delivered"]
+        compared, sides = mine["services"]["outcomes"], miami.services_outcomes(y.of(provider))
+        if all(side["people"] > 10 for side in sides.values()):
+            assert compared["suppressed"] is False
+            for name, side in sides.items():
+                assert {k: compared[name][k] for k in side} == side, (provider.id, name)
+        else:
+            assert compared["suppressed"] is True and compared["received"]["placed"] is None
+    assert not theirs[y.providers[2]]["services"]["outcomes"]["suppressed"]  # the tech hub: 18 and 82 people
 
     print(
         f"Miami's year: fed and counted in {fed_s:.1f}s, {time.monotonic() - t0:.1f}s in all "

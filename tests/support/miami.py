@@ -2,17 +2,23 @@
 
 Miami Tech Works reported its first year as 551 residents in training, 137 completed, 47 in
 internships and 4 in full-time jobs. `year(run)` makes a made-up coalition that reports exactly
-that: three training providers (a college that sends a CSV of enrollments, a bootcamp and a
-community organisation that use the API), six programs, 551 people enrolled once each, 137 of
+that: three training providers (a college and a bootcamp that send a CSV of their enrollments,
+a community organisation that uses the API), six programs, 551 people enrolled once each, 137 of
 them completed (most in a program with a credential earned it), some exited with a reason, the
 rest still in training; then the providers refer some of their participants to three employers'
 openings, and the employers place 47 interns (two of whom they convert to full time) and hire
 2 more people full time: 4 full time in all. Other referrals are declined, still interviewing or
 never matched, so the funnel has every kind of exit.
 
+Supportive services (bus passes and gas cards, daycare, laptops) come from a community
+organisation that registers as a service provider: the providers ask it for 40 of their
+participants (the tech hub by enrollment, the college and the bootcamp by referral), and it
+delivers 30, declines 4 and has 6 still open (`SERVICE_OUTCOMES`).
+
 Pure and seeded: the same seed gives the same people, dates and fates; `run` only makes the
 ids, names of the principals and e-mail addresses unique so one network can hold several runs.
-The counts a funnel over it must show are derived here (`pipeline_lines`, `transparency_grid`),
+The counts the reports over it must show are derived here (`pipeline_lines`,
+`transparency_counts`, `services_summary`, `services_outcomes`),
 from the dataset, the way docs/pipeline.md and docs/reports.md define them.
 """
 
@@ -23,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -104,6 +111,20 @@ class Fate(StrEnum):
 
 
 PLACED = (Fate.intern, Fate.converted, Fate.hired)
+SERVICE_PROVIDER = "overtown-community-alliance"
+SERVICE_TYPES = ("transportation", "childcare", "technology")
+SERVICE_REASONS = {
+    "transportation": "Bus pass and gas card to reach class and work",
+    "childcare": "Daycare during evening classes",
+    "technology": "A laptop for online coursework",
+}
+# Per provider: how the requests end. The community organisation's 18 delivered and 82 not are
+# both more than 10 people, so even its own (suppressed) report compares their outcomes.
+SERVICE_OUTCOMES = {
+    "biscayne-state-college": {"delivered": 6, "declined": 1, "accepted": 1},
+    "wynwood-code-academy": {"delivered": 6, "declined": 1, "requested": 1},
+    "little-haiti-tech-hub": {"delivered": 18, "declined": 2, "accepted": 2, "requested": 2},
+}
 # How many referrals meet each fate: 47 interns (2 converted), 2 more hired full time.
 FATES = {
     Fate.intern: INTERNS - 2,
@@ -194,6 +215,20 @@ class Referral:
 
 
 @dataclass(frozen=True)
+class Service:
+    """A supportive service the participant's provider asks the community organisation for."""
+
+    service_type: str  # transportation | childcare | technology
+    amount: str | None  # requested, and delivered when it is delivered: only services that are money
+    outcome: str  # delivered | declined | accepted | requested (the last two still open)
+    by: str  # enrollment | referral: how the provider names the person
+
+    @property
+    def reason(self) -> str:
+        return SERVICE_REASONS[self.service_type]
+
+
+@dataclass(frozen=True)
 class Participant:
     n: int
     program: Program
@@ -209,6 +244,7 @@ class Participant:
     aggregate_consent: bool
     share_outcomes: bool
     referral: Referral | None
+    service: Service | None = None
 
     @property
     def provider(self) -> Provider:
@@ -243,7 +279,7 @@ class Participant:
         return body
 
     def csv_row(self) -> dict[str, str]:
-        """The enrollment as a row of the college's training CSV (TRAINING_CSV_COLUMNS)."""
+        """The enrollment as a row of the provider's training CSV (TRAINING_CSV_COLUMNS)."""
         status = {"enrolled": "ACTV", "completed": "CMPL", "exited": "WDRW"}[self.status]
         reasons = {
             "employment": "EMPL",
@@ -350,6 +386,11 @@ class Year:
     employers: tuple[str, ...]
     openings: tuple[Opening, ...]
     participants: tuple[Participant, ...]
+    service_provider: str  # the community organisation's partner id
+
+    def served(self, provider: Provider | None = None) -> list[Participant]:
+        """The participants a service was asked for (by their provider, or by `provider`)."""
+        return [p for p in self.participants if p.service and (provider is None or p.provider == provider)]
 
     def of(self, provider: Provider) -> list[Participant]:
         return [p for p in self.participants if p.provider == provider]
@@ -373,7 +414,7 @@ def _at(d: date) -> str:
 def _providers(run: str) -> tuple[Provider, Provider, Provider]:
     return (
         Provider("biscayne-state-college", "Biscayne State College", Entry.csv, run),
-        Provider("wynwood-code-academy", "Wynwood Code Academy", Entry.api, run),
+        Provider("wynwood-code-academy", "Wynwood Code Academy", Entry.csv, run),
         Provider("little-haiti-tech-hub", "Little Haiti Tech Hub", Entry.api, run),
     )
 
@@ -455,6 +496,7 @@ def year(run: str, seed: int = SEED) -> Year:
     order = [f for f in Fate for _ in range(FATES[f])]
     for person, fate in zip(chosen, order, strict=True):
         person["referral"] = _referral(rng, person["program"], fate, openings)
+    _services(rng, providers, people)
     return Year(
         seed,
         run,
@@ -463,7 +505,22 @@ def year(run: str, seed: int = SEED) -> Year:
         tuple(o.employer for o in openings[:3]),
         openings,
         tuple(Participant(**p) for p in people),
+        f"{SERVICE_PROVIDER}-{run}",
     )
+
+
+def _services(rng: random.Random, providers: tuple[Provider, ...], people: list[dict[str, Any]]) -> None:
+    """Each provider's service requests: the community organisation (which enrolls through the
+    API, so it holds its enrollment ids) asks for any of its participants by enrollment, the
+    others for participants they referred, by referral."""
+    for provider in providers:
+        outcomes = [o for o, n in SERVICE_OUTCOMES[provider.key].items() for _ in range(n)]
+        by = "enrollment" if provider.entry is Entry.api else "referral"
+        mine = [p for p in people if p["program"].provider == provider and (by == "enrollment" or p["referral"])]
+        for person, outcome in zip(rng.sample(mine, len(outcomes)), outcomes, strict=True):
+            kind = rng.choice(("transportation", "transportation", "childcare", "technology"))
+            amount = {"transportation": rng.choice(("50.00", "112.50")), "childcare": "400.00"}.get(kind)
+            person["service"] = Service(kind, amount, outcome, by)
 
 
 def _referral(rng: random.Random, program: Program, fate: Fate, openings: tuple[Opening, ...]) -> Referral:
@@ -479,7 +536,7 @@ def _referral(rng: random.Random, program: Program, fate: Fate, openings: tuple[
         gender=rng.choice(GENDERS) if demographics else None,
         veteran=(rng.random() < 0.07) if demographics else None,
         demographics=demographics,
-        degree="associate" if program.provider.entry is Entry.csv and rng.random() < 0.3 else None,
+        degree="associate" if program.key.startswith("bsc-") and rng.random() < 0.3 else None,  # the college's
     )
 
 
@@ -572,3 +629,43 @@ def transparency_counts(participants: Iterable[Participant], dimension: str) -> 
         ]
         for c in TRANSPARENCY[dimension]
     ]
+
+
+def services_summary(participants: Iterable[Participant]) -> dict[str, Any]:
+    """The supportive-services report's summary over these participants' requests (docs/reports.md,
+    "Supportive services"), as far as the dataset decides it: requests by status, the fulfilment
+    rate (delivered / settled: every request ended or open, none stale yet) and money per currency."""
+    services = [p.service for p in participants if p.service]
+    statuses = Counter(s.outcome for s in services)
+    settled = sum(statuses[s] for s in ("delivered", "declined"))
+
+    def total(amounts: list[str | None]) -> list[dict[str, str]]:
+        known = [Decimal(a) for a in amounts if a is not None]
+        return [{"currency": "USD", "amount": f"{sum(known):.2f}"}] if known else []
+
+    return {
+        "requests": len(services),
+        "status": {s: statuses[s] for s in ("requested", "accepted", "declined", "delivered", "cancelled")},
+        "stale_open": 0,
+        "settled": settled,
+        "fulfilment_rate": round(statuses["delivered"] / settled, 4) if settled else None,
+        "value_delivered": total([s.amount for s in services if s.outcome == "delivered"]),
+        "amount_requested": total([s.amount for s in services]),
+    }
+
+
+def services_outcomes(participants: Iterable[Participant]) -> dict[str, dict[str, int]]:
+    """People who received a delivered service against those who did not, among these
+    participants (everyone here is enrolled): how many completed training and were placed."""
+    sides: dict[str, list[Participant]] = {"received": [], "not_received": []}
+    for p in participants:
+        sides["received" if p.service and p.service.outcome == "delivered" else "not_received"].append(p)
+    return {
+        side: {
+            "people": len(ps),
+            "enrolled": len(ps),
+            "completed_training": sum(p.status == "completed" for p in ps),
+            "placed": sum(bool(p.referral) and p.referral.fate in PLACED for p in ps),
+        }
+        for side, ps in sides.items()
+    }

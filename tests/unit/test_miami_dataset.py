@@ -83,3 +83,21 @@ def test_transparency_counts_are_over_consenting_referrals_with_demographics() -
         grid = miami.transparency_counts(y.participants, dimension)
         assert sum(a + b for a, b in grid) == len(counted)
         assert sum(a for a, _ in grid) == sum(p.referral.fate in miami.PLACED for p in counted)
+
+
+def test_services_are_asked_by_each_provider_and_mostly_delivered() -> None:
+    y = miami.year("u")
+    served = y.served()
+    summary = miami.services_summary(y.participants)
+    assert (summary["requests"], summary["status"]["delivered"], summary["status"]["declined"]) == (40, 30, 4)
+    assert summary["settled"] == 34 and summary["fulfilment_rate"] == 0.8824
+    assert {s.service.service_type for s in served} == set(miami.SERVICE_TYPES)
+    assert all((p.service.amount is None) == (p.service.service_type == "technology") for p in served)
+    for provider in y.providers:
+        mine = y.served(provider)
+        assert Counter(p.service.outcome for p in mine) == miami.SERVICE_OUTCOMES[provider.key]
+        # The hub enrolls through the API and names people by enrollment; the others by their referral.
+        assert {p.service.by for p in mine} == {"enrollment" if provider.entry is miami.Entry.api else "referral"}
+        assert all(p.referral for p in mine if p.service.by == "referral")
+    hub = miami.services_outcomes(y.of(y.providers[2]))
+    assert hub["received"]["people"] == 18 and hub["not_received"]["people"] == 82
