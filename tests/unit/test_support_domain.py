@@ -4,13 +4,14 @@ refusal, the stale rule's business days, and the request body's own checks."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
 
 from contracts import events
-from services.support.api import DeclineIn, RequestIn
+from services.support.api import DeclineIn, ProviderIn, RequestIn
 from services.support.domain import (
     BusinessDays,
     InvalidTransition,
@@ -151,3 +152,11 @@ def test_a_decline_for_another_reason_needs_a_detail():
     with pytest.raises(ValidationError) as raised:
         DeclineIn(reason_code="other")
     assert [e["loc"] for e in raised.value.errors()] == [("detail",)]
+
+
+def test_the_example_bodies_are_what_the_routes_accept():
+    examples = Path(__file__).parents[2] / "examples"
+    provider = ProviderIn.model_validate_json((examples / "service_provider.json").read_text())
+    assert provider.service_types == [T.transportation, T.technology]
+    ask = RequestIn.model_validate_json((examples / "service_request.json").read_text())
+    assert ask.person()[0] == "enrollment" and ask.amount_requested is not None
