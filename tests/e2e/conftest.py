@@ -1,6 +1,6 @@
-"""End-to-end fixtures: the four services as separate OS processes on the session's stack.
+"""End-to-end fixtures: the five services and the console as separate OS processes on the session's stack.
 
-`running_network` starts intake, routing, employer_gateway and outcomes with
+`running_network` starts intake, routing, employer_gateway, outcomes, support and the console with
 `talentloop.network.up` (the same code as `talentloop up`) on top of the session `stack`
 fixture, whose teardown (`network.discard`) stops the services, then kills the stack and deletes its data.
 Every test collected under tests/e2e is marked `e2e`.
