@@ -114,10 +114,9 @@ async def _apply_step(ctx: Context, locked: set[str], about: list[tuple[Envelope
     """The events of a batch whose locks are all held and that were not applied yet."""
     await _apply_locked(ctx, [a for a in about if a[2] in locked], live)
     await _apply_training(ctx, [t for t in training if _enrollment_key(*t) in locked], live)
-    # A service event needs all its locks; a request's first event waits for its reference's too.
-    ready = [s for s in services if set(_request_keys(*s)) <= locked]
-    await _apply_services(ctx, ready, live)
-    services[:] = [s for s in services if s not in ready]
+    # A service event may have two locks, taken in order, perhaps in two steps: it is applied in
+    # the step that took the later one (every lock before it is held already).
+    await _apply_services(ctx, [s for s in services if max(_request_keys(*s)) in locked], live)
 
 
 async def _apply_locked(ctx: Context, about: list[tuple[Envelope, str, str]], live: bool) -> None:
@@ -249,6 +248,7 @@ async def erase(ctx: Context, env: Envelope, payload: events.CandidateErasedV1) 
     # under the erasure's person key. Found once the references are locked: a request stored
     # before then is found, one stored after finds its reference erased (`_request_keys`).
     request_ids = await store.requests_naming(conn, referral_ids, enrollment_ids)
+    # Still one order: "service:" keys sort after intake's "ref_" ids and "enrollment:" keys.
     await store.lock_referrals(conn, [store.REQUEST_LOCK + r for r in request_ids])
     await store.redact_requests(conn, request_ids)
     await store.project_service_requests(conn, request_ids)

@@ -256,3 +256,23 @@ async def test_an_operator_sees_a_persons_journey_and_no_one_else_does(pool) -> 
             assert answer.status_code == unknown.status_code == 403
             assert answer.json()["detail"] == unknown.json()["detail"]
     assert await store.requests_naming(pool, ["ref_b"], []) == ["req_1"]  # type: ignore[arg-type]
+
+
+async def test_a_request_whose_two_locks_fall_in_two_steps_of_a_batch_is_applied(pool, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The request names ref_a; ref_m (between ref_a and "service:req_1" in the lock order) is
+    held by another transaction: the batch locks ref_a, applies that step, waits for ref_m, then
+    locks the request's own key in the last step, and applies the request there."""
+    from services.outcomes import application
+    from tests.integration.test_outcomes_store import _history, _while_held
+
+    monkeypatch.setattr(application, "STEP_MIN_REFERRALS", 1)
+    held = _history("ref_m", 1)
+    batch = [*_history("ref_a", 2), at(requested("req_1", "cand_ref_a", ref="ref_a"), 3), *_history("ref_m", 2)[1:]]
+
+    async def check(pids: list[int]) -> None:
+        assert await pool.fetchval("SELECT count(*) FROM service_requests") == 0  # not before its last lock
+
+    await _while_held(pool, held, [batch], check)
+    row = await pool.fetchrow("SELECT status, person_key, referral_id FROM service_requests")
+    assert dict(row) == {"status": "requested", "person_key": "cand_ref_a", "referral_id": "ref_a"}
+    assert [d["request_id"] for d in await told(pool, "service.status_changed.v1")] == ["req_1"]
