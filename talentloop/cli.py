@@ -523,6 +523,12 @@ def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, se
     typer.echo("\nThe coalition funnel from training, this run (GET /v1/funnel's pipeline: people who enrolled, "
                "then their referrals by any partner):")
     typer.echo("\n".join(format_pipeline({**result.funnel["pipeline"], **result.funnel["pipeline_since_start"]})[1:]))
+    services, run = result.services, result.services_since_start
+    delivered = ", ".join(f"{v['amount']} {v['currency']}" for v in services["value_delivered"]) or "none"
+    typer.echo(f"\nSupportive services (GET /v1/reports, services): this run {run['requests']} requested, "
+               + ", ".join(f"{n} {s}" for s, n in run["status"].items() if n)
+               + f"; in the ledger a fulfilment rate of {services['fulfilment_rate']}, median days to fulfilment "
+               f"{services['median_days_to_fulfilment']}, value delivered {delivered}.")
     typer.echo(f"\nThe year simulated: {result.start_day} to {result.last_day} ({result.days} days with steps, "
                f"referrals from {result.referrals_from}; run {result.run_id}).")
     typer.echo(f"Stale referrals (not answered within {Settings().stale_business_days} business days): "

@@ -9,7 +9,10 @@ an internship, one an apprenticeship); three partners refer candidates, about ha
 those completers, each partner its own way through its adapter (deploy/adapters): a nonprofit
 and a college upload CSV exports, a bootcamp fires webhooks and publishes to its Kafka topic.
 Intake knows a completer referred by any partner as the person who trained (the same e-mail and
-phone), so the coalition funnel follows them from enrollment to retention. Some candidates lack
+phone), so the coalition funnel follows them from enrollment to retention. A community
+organisation, given a partner key by the operator, registers as a service provider; half-way
+through the bootcamp asks it for bus fare, a laptop or childcare for some participants, and it
+accepts and delivers them, or declines one with a reason. Some candidates lack
 required skills; employers answer (some later than the stale limit), decline or interview,
 offer, place (on the opening's terms: an intern at an intern's wage), convert some interns to
 full time, and report retention check-ins at 30, 90 and 180 days. A declined referral is routed
@@ -43,6 +46,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,7 @@ from plumbing import clock
 from plumbing.kafka import KafkaSecurity, client_options, partitions_of
 from plumbing.settings import Settings
 from services.outcomes import pipeline
+from services.outcomes.reports import supportive
 from talentloop import demo_plan, samples
 from talentloop.credentials import EMPLOYERS, OPERATOR
 from talentloop.demo_plan import PARTNERS, TRACKS, TRAINING_PROVIDERS, Plan, Step, Trainee
@@ -67,7 +72,8 @@ OPENINGS = samples.OPENINGS
 # left (routing.domain._rank), and no run takes 1000 slots, so the order never flips within a
 # day; half of each (the fair-share limit while an opening is young) is never reached either.
 SLOTS_STEP = 1000
-SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
+SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support")
+SERVICE_COUNTS = ("requests", "status")  # of the report's supportive services, what a run adds to
 
 
 @dataclass
@@ -92,6 +98,19 @@ class Tally:
     referred_people: set[str] = field(default_factory=set)  # people referred, routed or not
     person_of: dict[str, str] = field(default_factory=dict)  # referral -> the person it is about
     employment_types: dict[str, list[str]] = field(default_factory=dict)  # referral -> placed as, converted to
+    services: dict[str, supportive.Request] = field(default_factory=dict)  # request id -> as it stands
+
+    def service(self, request_id: str, **now: Any) -> None:
+        """A supportive-service request made (all its fields) or changed (those that changed)."""
+        before = self.services.get(request_id)
+        self.services[request_id] = (dataclasses.replace(before, **now) if before
+                                     else supportive.Request(request_id=request_id, **now))
+
+    @property
+    def service_counts(self) -> dict[str, Any]:
+        """The requests per status, as GET /v1/reports' supportive services count them (`supportive.summarize`)."""
+        summary = supportive.summarize(self.services.values())
+        return {k: summary[k] for k in SERVICE_COUNTS}
 
     def trained(self, person: str, record: dict[str, Any]) -> None:
         """A provider reported the person's enrollment as `record` (TalentLoop's terms)."""
@@ -195,6 +214,8 @@ class DemoResult:
     median_days: list[dict[str, Any]] = field(default_factory=list)  # the report's, for the run's months
     months: list[str] = field(default_factory=list)
     settle_s: float = 0.0  # of `seconds`, waiting for the network to settle
+    services: dict[str, Any] = field(default_factory=dict)  # GET /v1/reports' supportive services, in total
+    services_since_start: dict[str, Any] = field(default_factory=dict)  # and their requests, this run
     referrals_from: date | None = None  # the first referral's week (training came before)
 
 
@@ -355,7 +376,7 @@ def _quiet(health: dict[str, dict[str, Any]], at: datetime | None) -> bool:
             return False
     if at is None:
         return True
-    swept = {"routing": "holds", "employer_gateway": "stale"}
+    swept = {"routing": "holds", "employer_gateway": "stale", "support": "stale"}
     for service, sweeper in swept.items():
         last = health[service].get("swept_at", {}).get(sweeper)
         if last is None or datetime.fromisoformat(last) < at:
@@ -396,13 +417,16 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
                     say(f"  {day} (day {i + 1} of {len(plan.days)})")
                 await driver.day(day)
             final, matches = await driver.compare()
+            services, services_match = await driver.compare_services()
             stale = await driver.stale_in_ledger()
             months, medians = await driver.medians()
         finally:
             await driver.close()
             await net.set_clock(None)  # the system clock again (the year ends at or before today)
-    return DemoResult(driver.tally, final, time.monotonic() - started, matches, run_id, plan.days[0],
-                      plan.last_day, len(plan.days), stale, medians, months, net.settle_s, plan.start_day)
+    return DemoResult(driver.tally, final, time.monotonic() - started, matches and services_match, run_id,
+                      plan.days[0], plan.last_day, len(plan.days), stale, medians, months, net.settle_s,
+                      referrals_from=plan.start_day, services=services,
+                      services_since_start=since(driver.service_part(services), driver.baseline_services))
 
 
 class Driver:
@@ -423,6 +447,9 @@ class Driver:
         self.postings: dict[str, dict[str, Any]] = {}  # opening id -> its OPENINGS entry
         self.baseline: dict[str, Any] = {}
         self.baseline_pipeline: dict[str, Any] = {}
+        self.baseline_services: dict[str, Any] = {}
+        self.enrollment_ids: dict[int, str] = {}  # n -> Forge's enrollment of them, as intake answered
+        self.service_requests: dict[int, str] = {}  # n -> the request made for them
         self.producer: AIOKafkaProducer | None = None
 
     async def close(self) -> None:
@@ -457,6 +484,7 @@ class Driver:
                                         headers={**net.auth(f"partner:{provider}"),
                                                  "Idempotency-Key": f"demo-{self.run_id}-{program['program_id']}"})
                 r.raise_for_status()
+        await self.join_service_provider()
         opening_ids = []
         for i, (employer, post) in enumerate((e, p) for e, posts in OPENINGS.items() for p in posts):
             r = await net.http.post(f"{net.urls['employer_gateway']}/v1/openings",
@@ -476,6 +504,7 @@ class Driver:
         await net.settled(at)
         before = await self.funnel()
         self.baseline, self.baseline_pipeline = before["total"], pipeline_numbers(before)
+        self.baseline_services = self.service_part(await self.services_report())
 
     async def day(self, day: date) -> None:
         at = demo_plan.moment(day)
@@ -484,11 +513,14 @@ class Driver:
         train = [self.plan.trainees[s.n] for s in steps if s.kind == demo_plan.TRAIN]
         if train:
             await self.train(day, train)
+        for s in steps:
+            if s.kind in (demo_plan.REQUEST_SERVICE, demo_plan.DELIVER_SERVICE):
+                await self.support(s)
         refer = [s for s in steps if s.kind == demo_plan.REFER]
         if refer:
             await self.refer(day, refer)
         for s in steps:
-            if s.kind not in (demo_plan.TRAIN, demo_plan.REFER, demo_plan.STALE_DUE):
+            if demo_plan.PHASE.get(s.kind) is None and s.kind != demo_plan.STALE_DUE:
                 await self.act(s)
             elif s.kind == demo_plan.STALE_DUE and self.at.get((s.partner, s.n), (0, ""))[0] == s.attempt:
                 self.tally.stale += 1
@@ -496,6 +528,21 @@ class Driver:
         # Routing decides only after a referral or a decline: only then are there new inbox items.
         if refer or self.waiting:
             await self.learn_routing()
+
+    async def join_service_provider(self) -> None:
+        """The operator gives the community organisation a partner key (for a day: each run
+        makes its own), and it enters the support service's directory (restated after a run)."""
+        net, org = self.net, demo_plan.SERVICE_PROVIDER
+        who = f"partner:{org['partner_id']}"
+        r = await net.http.post(f"{net.urls['intake']}/v1/keys", headers=net.auth(f"operator:{OPERATOR}"), json={
+            "principal": {"kind": "partner", "id": org["partner_id"]}, "label": f"demo run {self.run_id}",
+            "expires_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()})
+        r.raise_for_status()
+        net.keys = {**net.keys, who: r.json()["key"]}
+        r = await net.http.post(f"{net.urls['support']}/v1/service-provider",
+                                json={"name": org["name"], "service_types": org["service_types"]},
+                                headers={**net.auth(who), "Idempotency-Key": f"demo-{self.run_id}-directory"})
+        r.raise_for_status()
 
     # --- training providers ----------------------------------------------------------------
 
@@ -513,6 +560,7 @@ class Driver:
             if r.status_code >= 400:
                 raise httpx.HTTPStatusError(f"{forge}'s enrollment: {r.status_code} {r.text[:300]}", request=r.request,
                                             response=r)
+            self.enrollment_ids[t.n] = r.json()["enrollment_id"]
             self.tally.trained(person_key(t.n), body)
         if any(t.provider == riverbend for t in trainees):
             term = [t for t in self.plan.trainees.values() if t.provider == riverbend and t.enrolled_on <= day]
@@ -528,6 +576,47 @@ class Driver:
                 raise RuntimeError(f"intake refused some of {riverbend}'s enrollment rows: {r.text[:500]}")
             for t in term:
                 self.tally.trained(person_key(t.n), t.record(day))
+
+    # --- supportive services ---------------------------------------------------------------
+
+    async def support(self, s: Step) -> None:
+        """The bootcamp asks the community organisation for a participant's service, naming its
+        enrollment, and the organisation answers at once (accepts, or declines with a reason); or
+        the organisation reports the service delivered, with its value when it is money."""
+        net, t, org = self.net, self.plan.trainees[s.n], demo_plan.SERVICE_PROVIDER["partner_id"]
+        assert t.service is not None
+        kind, reason, amount = t.service
+        base = f"{net.urls['support']}/v1/service-requests"
+
+        async def post(path: str, who: str, body: dict[str, Any] | None, step: str) -> dict[str, Any]:
+            r = await net.http.post(f"{base}{path}", json=body, headers={
+                **net.auth(f"partner:{who}"), "Idempotency-Key": f"demo-{self.run_id}-service-{s.n}-{step}"})
+            if r.status_code >= 400:
+                raise httpx.HTTPStatusError(f"{s}: {r.status_code} {r.text[:300]}", request=r.request, response=r)
+            return r.json()
+
+        money = {"amount": amount, "currency": "USD"} if amount else None
+        if s.kind == demo_plan.REQUEST_SERVICE:
+            made = await post("", t.provider, {"provider_id": org, "service_type": kind, "reason": reason,
+                                               "enrollment_id": self.enrollment_ids[s.n],
+                                               **({"amount_requested": money} if money else {})}, "request")
+            rid = self.service_requests[s.n] = made["request_id"]
+            self.tally.service(rid, requester_id=t.provider, provider_id=org, person_key=person_key(s.n),
+                               service_type=kind, status="requested", partner_status="requested",
+                               requested_at=s.at, amount_requested=Decimal(amount) if amount else None,
+                               currency="USD" if amount else None)
+            if t.service_declined:
+                await post(f"/{rid}/decline", org, {"reason_code": t.service_declined}, "decline")
+                self.tally.service(rid, status="declined", partner_status="declined")
+            else:
+                await post(f"/{rid}/accept", org, None, "accept")
+                self.tally.service(rid, status="accepted", partner_status="accepted")
+        else:
+            rid = self.service_requests[s.n]
+            await post(f"/{rid}/deliver", org, {"delivered_on": s.day.isoformat(), **({"value": money} if money else {})},
+                       "deliver")
+            self.tally.service(rid, status="delivered", partner_status="delivered", delivered_on=s.day,
+                               value_delivered=Decimal(amount) if amount else None)
 
     # --- partners --------------------------------------------------------------------------
 
@@ -724,6 +813,30 @@ class Driver:
             return await until("the ledger to record every step", caught_up, timeout=30.0), True
         except TimeoutError:
             return await self.funnel(), False
+
+    async def services_report(self) -> dict[str, Any]:
+        """GET /v1/reports' supportive services in total (the whole ledger)."""
+        r = await self.net.http.get(f"{self.net.urls['outcomes']}/v1/reports",
+                                    headers=self.net.auth(f"operator:{OPERATOR}"))
+        r.raise_for_status()
+        return r.json()["services"]["total"]
+
+    @staticmethod
+    def service_part(total: dict[str, Any]) -> dict[str, Any]:
+        return {k: total[k] for k in SERVICE_COUNTS}
+
+    async def compare_services(self) -> tuple[dict[str, Any], bool]:
+        """The report's supportive services against the demo's tally, as `compare` does the funnel."""
+        expected = self.tally.service_counts
+
+        async def caught_up() -> dict[str, Any] | None:
+            total = await self.services_report()
+            return total if since(self.service_part(total), self.baseline_services) == expected else None
+
+        try:
+            return await until("the reports to count every service request", caught_up, timeout=30.0), True
+        except TimeoutError:
+            return await self.services_report(), False
 
     async def stale_in_ledger(self) -> int:
         """referral.stale events of this run's referrals, as their timelines show them."""

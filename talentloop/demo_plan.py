@@ -10,6 +10,12 @@ or exits with a reason. About half of the people referred are such completers (t
 `n` names them), referred by their provider or by another partner; the others trained and were
 not referred. The providers report on the days these things happen (`TRAIN` steps).
 
+Supportive services: half-way through, the bootcamp asks a community organisation (a service
+provider) for bus fare, a laptop or childcare for some of its participants who go on to
+complete (`REQUEST_SERVICE`, naming its enrollment); the organisation answers the same day,
+declining one request a year (the first: out of its area) and accepting the others, and
+delivers them three business days later (`DELIVER_SERVICE`, with the value when it is money).
+
 Referrals: when the employer answers (in business days; some
 later than the stale limit, so `referral.stale` falls when it would), whether it declines,
 the interview and its outcome, the offer, the placement with its start date (hires start
@@ -36,6 +42,7 @@ at least a business day later.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Iterable
@@ -69,13 +76,22 @@ UNREFERRED_PER_REFERRAL = 0.25  # people who trained and were not referred, per 
 UNREFERRED = 500_000  # their n: samples.person(n) is a distinct person for n below 720,000
 EXIT_REASONS = ("financial", "transportation", "childcare", "employment", "personal")
 INTERN_WEEKS = 12
+SERVICE_PROVIDER = {"partner_id": "eastside-community-services", "name": "Eastside Community Services",
+                    "service_types": ["transportation", "technology", "childcare"]}
+SERVICE_REQUESTER = "forge-coding-bootcamp"  # its API answers each enrollment's id, which a request names
+# What a participant may need: (type, reason, amount when it is money).
+SERVICES = (("transportation", "bus fare to evening classes", "120.00"), ("technology", "a laptop for coursework", None),
+            ("childcare", "daycare during class hours", "300.00"))
+DELIVERED_AFTER = 3  # business days from the request
 CONVERTED_AFTER = timedelta(weeks=8)  # a converted intern is hired full time eight weeks in
 
-# Step kinds, in the order they happen on one day for one referral (TRAIN: a provider reports
-# one participant's enrollment as it stands that day).
-TRAIN, REFER, STALE_DUE, ACKNOWLEDGE, DECLINE, INTERVIEW, INTERVIEW_OUTCOME, OFFER, PLACE, CONVERT, CHECK_IN = (
-    "train", "refer", "stale_due", "acknowledge", "decline", "interview", "interview_outcome", "offer", "place",
-    "convert", "check_in")
+# Step kinds, in the order they happen on one day for one person (TRAIN: a provider reports
+# one participant's enrollment as it stands that day; then supportive services; then referrals).
+TRAIN, REQUEST_SERVICE, DELIVER_SERVICE = "train", "request_service", "deliver_service"
+REFER, STALE_DUE, ACKNOWLEDGE, DECLINE, INTERVIEW, INTERVIEW_OUTCOME, OFFER, PLACE, CONVERT, CHECK_IN = (
+    "refer", "stale_due", "acknowledge", "decline", "interview", "interview_outcome", "offer", "place", "convert",
+    "check_in")
+PHASE = {TRAIN: 0, REQUEST_SERVICE: 1, DELIVER_SERVICE: 1, REFER: 2}  # within a day; the employers' steps: 3
 
 
 @dataclass(frozen=True)
@@ -106,11 +122,14 @@ class Trainee:
     completed: bool  # else exited
     ended_on: date
     exit_reason: str | None
-    progress_on: date | None  # half-way progress reported (module completed)
+    half_way: date  # progress (module completed) reported then, by some; exits and service requests then
+    progress_on: date | None
     credential: str | None  # the program's credential, earned on completion
     aggregate_reports: bool
     share_outcomes: bool
     referred: bool
+    service: tuple[str, str, str | None] | None = None  # requested half-way: SERVICES' (type, reason, amount)
+    service_declined: str | None = None  # the provider's reason code, when it declines
 
     @property
     def days(self) -> list[date]:
@@ -153,9 +172,10 @@ def _trainee(rng: random.Random, provider: str, n: int, anchor: date, referred: 
     return Trainee(
         provider=provider, n=n, program_id=program["program_id"], enrolled_on=enrolled, completed=completed,
         ended_on=anchor - timedelta(days=3) if completed else half,
-        exit_reason=None if completed else rng.choice(EXIT_REASONS),
+        exit_reason=None if completed else rng.choice(EXIT_REASONS), half_way=half,
         progress_on=half if completed and rng.random() < 0.6 else None, credential=credential,
         aggregate_reports=rng.random() < 0.85, share_outcomes=rng.random() < 0.7, referred=referred,
+        service=rng.choice(SERVICES) if provider == SERVICE_REQUESTER and completed and rng.random() < 0.4 else None,
     )
 
 
@@ -322,11 +342,17 @@ def plan(seed: int, referrals: int, start_day: date, *, stale_days: int = 2,
             more, routed = _attempt(rng, cal, partner, n, attempt, routed, stale_days, anchor)
             steps += more
     steps += [Step(day, t.provider, t.n, 0, TRAIN) for t in trainees.values() for day in t.days]
-    order = {k: i for i, k in enumerate((TRAIN, REFER, STALE_DUE, ACKNOWLEDGE, INTERVIEW, INTERVIEW_OUTCOME, DECLINE,
-                                         OFFER, PLACE, CONVERT, CHECK_IN))}
-    # Schedule order within a day: the providers' reports, then the referrals, then by n, each
-    # referral's steps as planned.
-    indexed = sorted(enumerate(steps), key=lambda p: (p[1].day, min(order[p[1].kind], 2), p[1].n, p[1].attempt,
+    served = sorted(n for n, t in trainees.items() if t.service)
+    for n in served:
+        t = trainees[n] = dataclasses.replace(trainees[n], service_declined="out_of_area" if n == served[0] else None)
+        steps.append(Step(t.half_way, t.provider, n, 0, REQUEST_SERVICE))
+        if not t.service_declined:
+            steps.append(Step(cal.add(t.half_way, DELIVERED_AFTER), t.provider, n, 0, DELIVER_SERVICE))
+    order = {k: i for i, k in enumerate((TRAIN, REQUEST_SERVICE, DELIVER_SERVICE, REFER, STALE_DUE, ACKNOWLEDGE,
+                                         INTERVIEW, INTERVIEW_OUTCOME, DECLINE, OFFER, PLACE, CONVERT, CHECK_IN))}
+    # Schedule order within a day: the providers' reports, services, the referrals, then by n,
+    # each referral's steps as planned.
+    indexed = sorted(enumerate(steps), key=lambda p: (p[1].day, PHASE.get(p[1].kind, 3), p[1].n, p[1].attempt,
                                                        order[p[1].kind], p[0]))
     return Plan(seed, referrals, start_day, stale_days, tuple(s for _, s in indexed), profiles,
                 dict(sorted(trainees.items())))

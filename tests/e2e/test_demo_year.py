@@ -3,16 +3,18 @@
 Two runs of `talentloop.demo.run` (10 referrals, seed 79) on the session's network, one after the
 other on the same ledger, each a simulated year on the services' clock file: the same
 counts in every stage this run, the same coalition funnel from training (participants
-enrolled by the API and by CSV, completers referred and placed), days between stages, people
+enrolled by the API and by CSV, completers referred and placed), the same supportive-service
+requests answered by a community organisation, days between stages, people
 retained at 90 days, and referrals that went stale because the employer answered after the
 business-day limit.
 
 A run's time is mostly its simulated days (each waits for the network to settle), so the
-seed is one whose year has every part the assertions need in few days: 20 days (3 of them
-training reports) with participants enrolled by the API and by CSV, completers with and
-without a credential and an exit, referrals by CSV, webhook and Kafka, one answered after the
-stale limit, declines routed again, completers placed, an intern converted to full time, and
-90-day check-ins.
+seed is one whose year has every part the assertions need in few days: 21 days (3 of them
+training reports, 1 a service delivered) with participants enrolled by the API and by CSV,
+completers with and without a credential and an exit, two supportive-service requests (one
+declined, one delivered), referrals by CSV, webhook and Kafka, one answered after the stale
+limit, declines routed again, completers placed, an intern converted to full time, and 90-day
+check-ins.
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ async def test_the_same_seed_plays_the_same_year(running_network: RunningNetwork
     assert trained["placed_by_type"]["internship"] > 0
     # An intern hired full time at the same employer (the ledger's placed_by_type agrees: `matches`).
     assert ["internship", "full_time"] in first.tally.employment_types.values()
+    # Supportive services: the bootcamp's requests, one declined, the other delivered (the report agrees: `matches`).
+    assert first.services_since_start == second.services_since_start
+    assert first.services_since_start["status"]["declined"] == 1
+    assert first.services_since_start["status"]["delivered"] >= 1
     funnel = first.funnel["since_start"]["referrals"]
     assert funnel["stages"]["referred"] == REFERRALS and funnel["stages"]["placed"] > 0
     assert funnel["stages"]["retained_90_days"] > 0

@@ -113,3 +113,22 @@ def test_the_planned_employer_requests_are_what_the_gateway_takes():
         elif s.kind == demo_plan.CHECK_IN:
             said = {k: v for k, v in s.data.items() if k != "as_intern"}
             gateway.RetentionIn.model_validate({**said, "checked_on": s.day.isoformat()})
+
+
+def test_the_bootcamp_asks_for_services_half_way_and_one_request_a_year_is_declined():
+    p = plan(7, 90, MONDAY)
+    asked = {n: t for n, t in p.trainees.items() if t.service}
+    assert asked and all(t.provider == demo_plan.SERVICE_REQUESTER and t.completed for t in asked.values())
+    assert [n for n, t in asked.items() if t.service_declined] == [min(asked)]  # the first: out of its area
+    assert {t.service for t in asked.values()} <= set(demo_plan.SERVICES)
+    requests = {s.n: s for s in p.steps if s.kind == demo_plan.REQUEST_SERVICE}
+    delivered = {s.n: s for s in p.steps if s.kind == demo_plan.DELIVER_SERVICE}
+    assert set(requests) == set(asked) and set(delivered) == set(asked) - {min(asked)}
+    for n, s in requests.items():
+        assert s.day == asked[n].half_way and asked[n].enrolled_on < s.day < asked[n].ended_on
+        if n in delivered:
+            assert delivered[n].day == demo_plan.Calendar().add(s.day, demo_plan.DELIVERED_AFTER)
+    # A day's services come after the providers' reports and before the referrals.
+    for day in {s.day for s in requests.values()}:
+        kinds = [s.kind for s in p.on(day)]
+        assert kinds == sorted(kinds, key=lambda k: demo_plan.PHASE.get(k, 3))

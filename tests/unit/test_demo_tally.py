@@ -72,3 +72,17 @@ def test_an_intern_not_converted_has_no_check_in_after_the_internship_ended():
     assert job.check_in(person, ended[0].data)["still_employed"] is True  # the same step, on a job
     later = [s for s in steps_of(demo_plan.CHECK_IN) if s.data["milestone_days"] == 180 and s.data["as_intern"] is None]
     assert later and intern.check_in(person, later[0].data) is None
+
+
+def test_service_requests_are_counted_as_the_reports_count_them():
+    tally = demo.Tally()
+    for rid, kind in (("s1", "transportation"), ("s2", "technology"), ("s3", "childcare")):
+        tally.service(rid, requester_id="forge-coding-bootcamp", provider_id="eastside-community-services",
+                      person_key=f"person-{rid}", service_type=kind, status="requested", partner_status="requested")
+    tally.service("s1", status="declined", partner_status="declined")
+    tally.service("s2", status="accepted", partner_status="accepted")
+    tally.service("s3", status="accepted", partner_status="accepted")
+    tally.service("s3", status="delivered", partner_status="delivered", delivered_on=date(2026, 1, 12))
+    assert tally.service_counts == {"requests": 3, "status": {"requested": 0, "accepted": 1, "declined": 1,
+                                                              "delivered": 1, "cancelled": 0}}
+    assert tally.services["s3"].service_type == "childcare"  # a change keeps what the request said
