@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 AT = datetime(2027, 1, 5, 15, tzinfo=T0.tzinfo)
 REQUESTS = [
     Request("req_1", "p1", "cbo1", "cand_a", "transportation", "delivered", "delivered", AT, date(2027, 1, 8),
-            Decimal("45.00"), Decimal("45.00"), "USD"),
+            Decimal("45.00"), Decimal("50.00"), "USD", "EUR"),
     Request("req_2", "p1", "cbo2", "cand_b", "childcare", "declined", "declined", AT),
     Request("req_3", "trainer", "cbo1", "cand_c", "technology", "accepted", "stale", AT),
     Request("req_4", "trainer", "cbo2", "cand_c", "food", "requested", "requested", AT),
@@ -39,9 +39,12 @@ async def seed_requests(pool) -> None:  # type: ignore[no-untyped-def]
     await pool.executemany(
         "INSERT INTO service_requests (request_id, requester_id, provider_id, person_key, service_type, status,"
         " partner_status, requested_at, delivered_on, value_delivered, amount_requested, currency, detail, changed_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, '{}', $8)",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $8)",
         [(r.request_id, r.requester_id, r.provider_id, r.person_key, r.service_type, r.status, r.partner_status,
-          r.requested_at, r.delivered_on, r.value_delivered, r.amount_requested, r.currency) for r in REQUESTS],
+          r.requested_at, r.delivered_on, r.value_delivered, r.amount_requested, r.currency,
+          json.dumps({"value": {"amount": str(r.value_delivered), "currency": r.value_currency}}
+                     if r.value_delivered is not None else {}))
+         for r in REQUESTS],
     )
 
 
@@ -68,7 +71,7 @@ async def test_services_read_for_each_caller_and_reported_as_computed(make_pool)
         csv_text = (await ops.get("/v1/reports/services.csv")).text
     assert report["services"] == json.loads(json.dumps(expected))
     assert report["services"]["total"]["fulfilment_rate"] == round(1 / 3, 4)  # delivered / (2 ended + 1 stale)
-    assert "transportation" in csv_text
+    assert "transportation" in csv_text and "45.00 EUR" in csv_text  # the delivery's currency
 
     # A service provider: the requests addressed to it. Its comparison is over the people of its own
     # referrals and enrollments: none here.

@@ -38,7 +38,7 @@ def req(rid, requester, provider, person, kind, status, told=None, **kw):
 
 REQUESTS = [
     req("s1", "P1", "C1", "ann", "transportation", "delivered", requested_at=MARCH, delivered_on=date(2024, 3, 5),
-        value_delivered=Decimal("40"), amount_requested=Decimal("40"), currency="USD"),
+        value_delivered=Decimal("40"), amount_requested=Decimal("40"), currency="USD", value_currency="USD"),
     req("s2", "P1", "C1", "bob", "childcare", "declined", requested_at=MARCH),
     req("s3", "P2", "C2", "cy", "transportation", "requested", requested_at=MARCH),  # within its limit
     req("s4", "P2", "C1", "dee", "technology", "accepted", "stale", requested_at=MARCH),

@@ -15,10 +15,12 @@ from services.outcomes.reports.wioa_training import MSG_MILESTONES, Participatio
 
 async def service_requests(conn: asyncpg.Connection | asyncpg.Pool, partner_id: str | None = None) -> list[Request]:
     """Every request (operators, None), or those a partner made or was asked for
-    (`supportive.visible`'s rule, in SQL), in request id order."""
+    (`supportive.visible`'s rule, in SQL), in request id order. The value's currency is the
+    delivery's (kept in `detail`; the `currency` column is the amount requested's)."""
     rows = await conn.fetch(
         "SELECT request_id, requester_id, provider_id, person_key, service_type, status, partner_status,"
-        " requested_at, delivered_on, value_delivered, amount_requested, currency FROM service_requests"
+        " requested_at, delivered_on, value_delivered, amount_requested, currency,"
+        " detail -> 'value' ->> 'currency' AS value_currency FROM service_requests"
         " WHERE $1::text IS NULL OR requester_id = $1 OR provider_id = $1 ORDER BY request_id",
         partner_id,
     )

@@ -59,7 +59,8 @@ class Request:
     delivered_on: date | None = None
     value_delivered: Decimal | None = None
     amount_requested: Decimal | None = None
-    currency: str | None = None
+    currency: str | None = None  # of amount_requested
+    value_currency: str | None = None  # of value_delivered
 
 
 def visible(request: Request, partner: str | None) -> bool:
@@ -100,7 +101,7 @@ def summarize(requests: Iterable[Request]) -> dict[str, Any]:
         "fulfilment_rate": rate(statuses["delivered"], n_settled),
         "delivered_with_days": len(days),
         "median_days_to_fulfilment": median_days(days),
-        "value_delivered": _sums((r.value_delivered, r.currency) for r in requests if r.status == "delivered"),
+        "value_delivered": _sums((r.value_delivered, r.value_currency) for r in requests if r.status == "delivered"),
         "amount_requested": _sums((r.amount_requested, r.currency) for r in requests),
     }
 
