@@ -157,5 +157,6 @@ def test_csv_and_html():
     rows = list(csv.DictReader(io.StringIO(to_csv(suppressed)["wioa_training.csv"])))
     assert rows and all(r["numerator"] == SUPPRESSED_CSV and r["people"] == SUPPRESSED_CSV for r in rows)
     page = to_html(suppressed, "t", "2025-01-01", "partner A")
-    assert 'id="wioa-training"' in page and SUPPRESSED_HTML in page.split('id="wioa-training"')[1]
+    section = page.split('id="wioa-training"')[1].split("</section>")[0]
+    assert SUPPRESSED_HTML in section and section.count("<p") == section.count("</p>")
     assert "1 / 4 (25.0%)" in to_html(build_reports([], [], [], base, enrollments=ENROLLMENTS), "t", "d", "all")

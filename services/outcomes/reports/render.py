@@ -436,6 +436,7 @@ def _wioa_training_section(w: dict | None) -> str:
     if w.get("suppression_threshold") is not None:
         note += (f" Groups of {w['suppression_threshold']} people or fewer are combined; {SUPPRESSED_HTML} marks a"
                  " suppressed figure.")
+    note += "</p>"
     names = [i["name"] for i in columns[0][2]["indicators"]]
     rows = [[f"{d}: {g}" if d != "total" else "total", *(
         SUPPRESSED_HTML if s["suppressed"] else v for v in (s["enrollments"], s["people"], s["exit_cohort"])),
