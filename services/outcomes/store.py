@@ -1045,7 +1045,7 @@ async def requester_requests(
 
 async def journey(conn: asyncpg.Connection, person_key: str) -> dict[str, list[asyncpg.Record]]:
     """A person's enrollments, referrals and service requests, and every ledger row about them
-    in the order they happened (arrival breaks ties)."""
+    in the order they happened (arrival breaks ties), without routing's skills-gap observations."""
     enrollments = await conn.fetch("SELECT enrollment_id, partner_id, program_id, status, record FROM enrollment_facts"
                                    " WHERE person_key = $1 ORDER BY enrollment_id", person_key)
     referrals = await conn.fetch("SELECT referral_id, partner_id, employer_id, status, stages, outcome, partner_detail"
@@ -1056,7 +1056,8 @@ async def journey(conn: asyncpg.Connection, person_key: str) -> dict[str, list[a
     events = await conn.fetch(
         "SELECT seq, event_id, event_type, occurred_at, recorded_at, referral_id, enrollment_id, request_id,"
         " program_id, envelope FROM ledger"
-        " WHERE referral_id = ANY($1::text[]) OR enrollment_id = ANY($2::text[]) OR request_id = ANY($3::text[])"
+        " WHERE (referral_id = ANY($1::text[]) OR enrollment_id = ANY($2::text[]) OR request_id = ANY($3::text[]))"
+        " AND event_type NOT LIKE 'skills.gap_observed.%'"  # routing's analytics, as in a referral's timeline
         " ORDER BY occurred_at, seq",
         [r["referral_id"] for r in referrals], [e["enrollment_id"] for e in enrollments],
         [q["request_id"] for q in requests])
