@@ -252,6 +252,7 @@ async def erase(ctx: Context, env: Envelope, payload: events.CandidateErasedV1) 
     await store.lock_referrals(conn, [store.REQUEST_LOCK + r for r in request_ids])
     await store.redact_requests(conn, request_ids)
     await store.project_service_requests(conn, request_ids)
+    await store.scrub_request_notices(conn, request_ids)
     # Its outbox rows and webhook deliveries too (ids and states only today: kept stripped
     # whatever they carry tomorrow). A partner's erasure (`partner_id`) names only its referrals
     # and enrollments.

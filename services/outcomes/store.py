@@ -975,6 +975,34 @@ async def redact_requests(conn: asyncpg.Connection, request_ids: list[str]) -> i
     return await _redact_rows(conn, "request_id", request_ids, domain.redact_service)
 
 
+# What a requester was told of a withdrawal in its own words (`detail.reason` of a cancelled
+# request's status): the one piece of free text the closed loop's copies carry.
+_CANCELLED_NOTICE = "service.status_changed.v1"
+
+
+async def scrub_request_notices(conn: asyncpg.Connection, request_ids: list[str]) -> None:
+    """After an erasure, the words go from this schema's copies of the requests' status changes
+    as they went from the ledger: the outbox rows (key: request id) and the webhook deliveries
+    (subject: request id) of a cancellation keep its status and codes, not its `reason`."""
+    if not request_ids:
+        return
+    rows = await conn.fetch("SELECT id, value FROM outbox WHERE key = ANY($1::text[]) FOR UPDATE", request_ids)
+    changed = []
+    for r in rows:
+        envelope = json.loads(r["value"])
+        data = envelope.get("data") or {}
+        if envelope.get("type") == _CANCELLED_NOTICE and data.get("status") == "cancelled":
+            detail = {k: v for k, v in (data.get("detail") or {}).items() if k != "reason"}
+            changed.append((r["id"], json.dumps({**envelope, "data": {**data, "detail": detail}},
+                                                separators=(",", ":")).encode()))
+    if changed:
+        await conn.executemany("UPDATE outbox SET value = $2 WHERE id = $1", changed)
+    await conn.execute(
+        "UPDATE webhook_deliveries SET body = body #- '{data,detail,reason}' WHERE event_type = $2"
+        " AND body ->> 'subject' = ANY($1::text[]) AND body #>> '{data,status}' = 'cancelled'",
+        request_ids, _CANCELLED_NOTICE)
+
+
 async def project_service_requests(
     conn: asyncpg.Connection, request_ids: list[str]
 ) -> dict[str, tuple[str | None, service_requests.ServiceRequest]]:

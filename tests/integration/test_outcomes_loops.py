@@ -167,6 +167,9 @@ def service_story() -> list[Envelope]:
 
 async def test_a_service_request_is_projected_and_its_requester_hears_each_status(pool) -> None:  # type: ignore[no-untyped-def]
     await db.migrate(pool, MIGRATIONS)
+    async with pool.acquire() as conn:
+        await webhooks.create_endpoint(conn, webhooks.SecretBox(os.urandom(32)), "partner:trainer",
+                                       "https://trainer.example/hook", [])
     story = service_story()
     for e in story[:-1]:
         await live(pool, [e])
@@ -205,6 +208,12 @@ async def test_a_service_request_is_projected_and_its_requester_hears_each_statu
     ledger = await pool.fetch("SELECT envelope::text AS e, redacted_at FROM ledger WHERE request_id IS NOT NULL")
     assert len(ledger) == 6 and all(r["redacted_at"] is not None for r in ledger)
     assert not any("neighbour" in r["e"] or "Bus fare" in r["e"] or "cand_b" in r["e"] for r in ledger)
+    # The requester's copies of the cancellation keep its status, not its words.
+    cancelled = [d for d in await told(pool, "service.status_changed.v1") if d["status"] == "cancelled"]
+    assert [d["detail"].get("reason") for d in cancelled] == [None] and cancelled[0]["detail"]["service_type"]
+    bodies = await pool.fetch("SELECT body::text AS b FROM webhook_deliveries WHERE owner = 'partner:trainer'")
+    assert len(bodies) == 2 and not any("neighbour" in r["b"] for r in bodies)
+    assert any('"cancelled"' in r["b"] for r in bodies)
 
 
 async def rebuilt_hash(stack, schemas: list[str], batches: list[list[Envelope]]) -> dict[str, str]:  # type: ignore[no-untyped-def]  # noqa: F811
