@@ -48,9 +48,10 @@ SERVICE_EVENTS = (
 )
 _SERVICE_PROVIDER_TYPES = frozenset(SERVICE_PROVIDER_EVENTS)
 _SERVICE_TYPES = frozenset(SERVICE_EVENTS)
-# Set aside by the rebuild's first pass (which COPYs referral events only) and applied after it.
-TRAINING_TYPES = _PROGRAM_TYPES | _TRAINING_TYPES | _SERVICE_PROVIDER_TYPES | _SERVICE_TYPES
-_OWN_PATH = TRAINING_TYPES | _OPENING_TYPES
+# Set aside by the rebuild's first pass (which COPYs referral events only) and applied after it:
+# programs, training and service events.
+APPLIED_AFTER_LOAD = _PROGRAM_TYPES | _TRAINING_TYPES | _SERVICE_PROVIDER_TYPES | _SERVICE_TYPES
+_OWN_PATH = APPLIED_AFTER_LOAD | _OPENING_TYPES
 
 
 def handlers(*, live: bool) -> dict[str, Handler]:
@@ -87,7 +88,7 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
     one_by_one: dict[str, Callable[..., Awaitable[None]]] = handlers(live=live)
 
     async def load(ctx: Context, items: list[tuple[Envelope, Payload]]) -> None:
-        later = [env.type for env, p in items if type(p) in _LATER_TYPES or type(p) in TRAINING_TYPES]
+        later = [env.type for env, p in items if type(p) in _LATER_TYPES or type(p) in APPLIED_AFTER_LOAD]
         if later:
             raise ValueError(f"the rebuild applies {sorted(set(later))} after its first pass, not in it")
         await store.copy_events(ctx.conn, application.referral_events(items))

@@ -62,7 +62,7 @@ from plumbing.kafka import client_options, partitions_of
 from plumbing.logging import get_logger
 from services.outcomes import projection, store
 from services.outcomes.app import DEFINITION
-from services.outcomes.handlers import HANDLERS, OPENING_EVENTS, TRAINING_TYPES, batch_handler
+from services.outcomes.handlers import APPLIED_AFTER_LOAD, HANDLERS, OPENING_EVENTS, batch_handler
 
 log = get_logger(__name__)
 
@@ -78,8 +78,8 @@ REPEATED = "repeated (a duplicate when live)"
 # Set aside for pass 3; by exact type (isinstance on pydantic's ABCs costs more; none is subclassed).
 # Programs, training and service events too: the first pass COPYs referral events only; an
 # enrollment's and a service request's are few, appended and projected through the live path
-# (handlers.TRAINING_TYPES).
-_LATER_TYPES = frozenset({events.CandidateErasedV1, *OPENING_EVENTS, *TRAINING_TYPES})
+# (handlers.APPLIED_AFTER_LOAD).
+_LATER_TYPES = frozenset({events.CandidateErasedV1, *OPENING_EVENTS, *APPLIED_AFTER_LOAD})
 
 # What the hash covers: every derived table, and the ledger, without arrival-dependent columns
 # (sequence numbers, the time a row was written or redacted).
