@@ -21,10 +21,11 @@ again to another employer (or waits unmatched), and the demo works those too.
 What happens on which day comes from `talentloop.demo_plan` (pure, seeded). The network runs
 on a simulated clock (plumbing/clock.py): for each day of the plan the demo writes the day's
 time into the clock file, does the day's steps one after the other in the plan's order, then
-waits until the network has settled (every service shows the day's time, both sweepers have
-swept at it, no outbox holds anything and every consumer group's lag is 0, as `talentloop
-lag` reads it). So the events of a day carry that day's time, business-day deadlines fall
-when they would, and nothing depends on how fast the machine is.
+waits until the network has settled (every service shows the day's time, every sweeper
+(routing's holds, the gateway's and the support service's stale requests) has swept at it,
+no outbox holds anything and every consumer group's lag is 0, as `talentloop lag` reads it).
+So the events of a day carry that day's time, business-day deadlines fall when they would, and
+nothing depends on how fast the machine is.
 
 Openings get capacities far larger than any run could fill and far apart from each other,
 so neither the fair-share hold nor the tie between equally good openings (the one with more
@@ -32,8 +33,8 @@ slots left wins) depends on the order routing decides one day's referrals in.
 
 The demo keeps its own tally of what it did, per referral and per participant, counts it with
 the funnel's own definitions (services/outcomes/pipeline.py: cumulative stages, one outcome per
-referral, people; `pipeline_funnel` from training) and checks the outcomes service's funnel and
-coalition funnel against it.
+referral, people; `pipeline_funnel` from training; the reports' `supportive.summarize`) and
+checks the outcomes service's funnel, coalition funnel and service requests against it.
 """
 
 from __future__ import annotations
