@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     business_timezone: str = Field(default="UTC", alias="TALENTLOOP_BUSINESS_TIMEZONE")
     holidays: str = Field(default="", alias="TALENTLOOP_HOLIDAYS", description="Comma-separated ISO dates.")
     stale_sweep_s: float = Field(default=60.0, gt=0, alias="TALENTLOOP_STALE_SWEEP_S")
+    # The support service flags a service request accepted and not delivered within this many
+    # business days (one not answered gets the referrals' limit above): a ride or a childcare
+    # place is arranged within two weeks, not two days.
+    service_delivery_business_days: int = Field(default=10, ge=1, alias="TALENTLOOP_SERVICE_DELIVERY_BUSINESS_DAYS")
     # A local network's simulated clock (plumbing/clock.py): the time written in this file,
     # frozen between writes; no file: the system clock. `talentloop demo` sets it.
     clock_file: Path | None = Field(default=None, alias="TALENTLOOP_CLOCK_FILE")
