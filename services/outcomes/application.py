@@ -12,9 +12,11 @@ the version their row still has, `store.InputsCache`) in one statement, append e
 statement, derive each touched referral's projection once from its compact events and the new
 ones (`store.project_appended`; from its ledger rows where that would not be exact), store
 them in one statement, and (live) tell every status change together. Openings and erasures
-are few and go one by one (`record_opening`, `erase`), as do programs (`record_program`);
-training events lock their enrollments and project them from their ledger rows
-(`record_training`).
+are few and go one by one (`record_opening`, `erase`), as do programs (`record_program`) and
+service providers' directory entries (`record_service_provider`); training events lock their
+enrollments and project them from their ledger rows (`record_training`; live, a provider told
+of its consenting participant's referrals once), and service requests' events theirs
+(`record_services`; live, the requester told of each status), both in the referrals' walk.
 
 A referral's events come on three topics, each fetched by its own consume loop; a process
 applies what its loops fetched together (`plumbing.consume_loop.Applier`), but other instances
@@ -181,13 +183,19 @@ async def _apply_training(ctx: Context, items: list[tuple[Envelope, Payload]], l
         eid = getattr(payload, "enrollment_id", None) or env.subject
         if await store.append(conn, env, type(payload).topic.name, referral_id=None, enrollment_id=eid,
                               program_id=env.data.get("program_id"), redacted=eid in erased):
-            touched[eid] = env if eid not in touched or env.time >= touched[eid].time else touched[eid]
+            _keep_latest(touched, eid, env)
     await store.project_enrollments(conn, sorted(touched))
     if live and touched:
         # Told once: when the enrollment is first stored with the participant's consent.
         joined = [s for s in await store.shared_enrollments(conn, enrollment_ids=sorted(touched))
                   if s.enrollment_id not in shared_before]
         await notify.participants_joined(ctx, [(touched[s.enrollment_id], s) for s in joined])
+
+
+def _keep_latest(latest: dict[str, Envelope], key: str, env: Envelope) -> None:
+    """`env` as what `key` was touched by, if it happened last (the cause of what it is told)."""
+    if key not in latest or env.time >= latest[key].time:
+        latest[key] = env
 
 
 async def record_service_provider(ctx: Context, env: Envelope, payload: Payload) -> None:
@@ -217,7 +225,7 @@ async def _apply_services(ctx: Context, items: list[tuple[Envelope, Payload]], l
         rid = payload.request_id  # type: ignore[attr-defined]
         stored = env.model_copy(update={"data": domain.redact_service(env.data)}) if gone else env
         if await store.append(conn, stored, type(payload).topic.name, referral_id=None, request_id=rid, redacted=gone):
-            touched[rid] = env if rid not in touched or env.time >= touched[rid].time else touched[rid]
+            _keep_latest(touched, rid, env)
     projected = await store.project_service_requests(conn, sorted(touched))
     if live:
         await notify.services_changed(ctx, [(touched[rid], q, was) for rid, (was, q) in projected.items()])
