@@ -5,10 +5,11 @@ and publishes `referral.stale` once per referral and employer, so the loop never
 stays open: the partner learns the employer has not answered, the employer gets a reminder
 (its webhook), and outcomes records it.
 
-Business days are Monday to Friday in the business time zone, without the configured
-holidays. A referral routed at a given moment of a business day is stale N business days
-later at the same time of day; one routed on a weekend or holiday counts from the start of
-the next business day (routed Friday 15:00 with N = 2: stale Tuesday 15:00).
+Business days are the network's (plumbing/business_days.py, shared with the support service's
+stale requests): Monday to Friday in the business time zone, without the configured holidays.
+A referral routed at a given moment of a business day is stale N business days later at the
+same time of day; one routed on a weekend or holiday counts from the start of the next
+business day (routed Friday 15:00 with N = 2: stale Tuesday 15:00).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from plumbing.business_days import BusinessDays, earliest_since
 from plumbing.context import Deps
 from plumbing.logging import get_logger
 from plumbing.settings import Settings
@@ -33,35 +35,31 @@ BATCH = 500
 
 @dataclass(frozen=True)
 class BusinessCalendar:
+    """The referrals' limit (`days`) on the network's business calendar (plumbing/business_days.py)."""
+
     days: int
     tz: ZoneInfo
     holidays: frozenset[date] = frozenset()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BusinessCalendar:
-        holidays = frozenset(date.fromisoformat(d.strip()) for d in settings.holidays.split(",") if d.strip())
-        return cls(settings.stale_business_days, ZoneInfo(settings.business_timezone), holidays)
+        calendar = BusinessDays.from_settings(settings)
+        return cls(settings.stale_business_days, calendar.tz, calendar.holidays)
+
+    @property
+    def calendar(self) -> BusinessDays:
+        return BusinessDays(self.tz, self.holidays)
 
     def is_business_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self.holidays
+        return self.calendar.is_business_day(day)
 
     def stale_at(self, routed_at: datetime) -> datetime:
         """When a referral routed at `routed_at` becomes stale (unless acknowledged before)."""
-        local = routed_at.astimezone(self.tz)
-        day, at = local.date(), local.timetz().replace(tzinfo=None)
-        if not self.is_business_day(day):
-            at = time(0)
-            while not self.is_business_day(day):
-                day += timedelta(days=1)
-        for _ in range(self.days):
-            day += timedelta(days=1)
-            while not self.is_business_day(day):
-                day += timedelta(days=1)
-        return datetime.combine(day, at, self.tz).astimezone(UTC)
+        return self.calendar.after(routed_at, self.days)
 
     def earliest_routed_at(self, now: datetime) -> datetime:
-        """No referral routed after this can be stale at `now` (N business days are at least N days)."""
-        return now - timedelta(days=self.days)
+        """No referral routed after this can be stale at `now`."""
+        return earliest_since(now, self.days)
 
 
 def due(rows: Iterable[asyncpg.Record], calendar: BusinessCalendar, now: datetime) -> list[asyncpg.Record]:

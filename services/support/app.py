@@ -9,13 +9,13 @@ from contracts.registry import emitted_by
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from services.support import stale
 from services.support.api import router
+from services.support.domain import StaleRule
 from services.support.handlers import HANDLERS, batch_handler
-from services.support.settings import stale_rule
 
 
 async def on_start(rt: Runtime) -> None:
     """The stale sweeper, on the service's clock; the rule is also what the GET routes flag by."""
-    rule = rt.app.state.stale_rule = stale_rule(rt.settings)
+    rule = rt.app.state.stale_rule = StaleRule.from_settings(rt.settings)
     rt.tasks.append(
         asyncio.create_task(stale.run(rt.pool, rt.deps, rule, rt.settings.stale_sweep_s), name="support-stale")
     )

@@ -9,7 +9,7 @@ is refused (`InvalidTransition`, a 409 at the API).
 Stale: a request not answered within the business days the referrals use
 (TALENTLOOP_STALE_BUSINESS_DAYS), or accepted and not delivered within its own limit
 (TALENTLOOP_SERVICE_DELIVERY_BUSINESS_DAYS), is flagged once in that state. Business days are
-counted as the gateway counts them for stale referrals (services/employer_gateway/stale.py):
+the network's, by which the gateway's referrals go stale too (plumbing/business_days.py):
 Monday to Friday in the business time zone, holidays excluded; a request made at a moment of a
 business day is due N business days later at the same time of day, one made on a weekend or
 holiday counts from the start of the next business day.
@@ -18,13 +18,15 @@ holiday counts from the start of the next business day.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from pydantic_core import InitErrorDetails
 
 from contracts import events
+from plumbing import business_days
+from plumbing.business_days import BusinessDays
+from plumbing.settings import Settings
 
 ERASED = "erased"  # a request's candidate id once the person is erased (as every service re-keys)
 
@@ -187,40 +189,18 @@ def delivery_refusals(delivered_on: date, requested_on: date, today: date) -> li
 
 
 @dataclass(frozen=True)
-class BusinessDays:
-    tz: ZoneInfo
-    holidays: frozenset[date] = frozenset()
-
-    @classmethod
-    def of(cls, timezone: str, holidays: str) -> BusinessDays:
-        """From the settings' business time zone and comma-separated ISO holidays."""
-        return cls(
-            ZoneInfo(timezone), frozenset(date.fromisoformat(d.strip()) for d in holidays.split(",") if d.strip())
-        )
-
-    def is_business_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self.holidays
-
-    def after(self, since: datetime, days: int) -> datetime:
-        """`days` business days after `since` (the rule in the module's docstring)."""
-        local = since.astimezone(self.tz)
-        day, at = local.date(), local.timetz().replace(tzinfo=None)
-        if not self.is_business_day(day):
-            at = time(0)
-            while not self.is_business_day(day):
-                day += timedelta(days=1)
-        for _ in range(days):
-            day += timedelta(days=1)
-            while not self.is_business_day(day):
-                day += timedelta(days=1)
-        return datetime.combine(day, at, self.tz).astimezone(UTC)
-
-
-@dataclass(frozen=True)
 class StaleRule:
     calendar: BusinessDays
     answer_days: int  # requested, not answered: the referrals' limit
     delivery_days: int  # accepted, not delivered
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StaleRule:
+        return cls(
+            BusinessDays.from_settings(settings),
+            answer_days=settings.stale_business_days,
+            delivery_days=settings.service_delivery_business_days,
+        )
 
     def limit(self, state: State) -> int:
         return self.answer_days if state is State.requested else self.delivery_days
@@ -232,5 +212,5 @@ class StaleRule:
         return state in OPEN and self.due_at(state, since) <= now
 
     def earliest_since(self, state: State, now: datetime) -> datetime:
-        """No request in `state` since after this is due at `now` (N business days are at least N days)."""
-        return now - timedelta(days=self.limit(state))
+        """No request in `state` since after this is due at `now`."""
+        return business_days.earliest_since(now, self.limit(state))

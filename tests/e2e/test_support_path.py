@@ -17,7 +17,7 @@ from contracts import Envelope, topics
 from plumbing.context import Deps
 from plumbing.settings import Settings
 from services.support import stale
-from services.support.settings import stale_rule
+from services.support.domain import StaleRule
 from tests.e2e.helpers import OPERATOR, Api, assert_problem, poll
 from tests.kafka_helpers import read_topic
 
@@ -168,7 +168,10 @@ async def test_a_request_nobody_answers_is_flagged_stale(api: Api) -> None:
     )
     try:
         assert (
-            await stale.sweep_once(pool, Deps("/talentloop/support", clock=lambda: later), stale_rule(Settings())) >= 1
+            await stale.sweep_once(
+                pool, Deps("/talentloop/support", clock=lambda: later), StaleRule.from_settings(Settings())
+            )
+            >= 1
         )
     finally:
         await pool.close()

@@ -25,12 +25,12 @@ from plumbing.context import Deps
 from plumbing.settings import Settings
 from services.support import stale
 from services.support.app import DEFINITION as SUPPORT
-from services.support.settings import SupportSettings, stale_rule
+from services.support.domain import StaleRule
 from tests.support import training_events as t
 
 pytestmark = pytest.mark.integration
 MON = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday
-RULE = stale_rule(Settings(), SupportSettings())  # two business days to answer, ten to deliver
+RULE = StaleRule.from_settings(Settings())  # two business days to answer, ten to deliver
 
 
 class World:

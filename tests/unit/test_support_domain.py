@@ -11,9 +11,11 @@ import pytest
 from pydantic import ValidationError
 
 from contracts import events
+from plumbing.business_days import BusinessDays
+from plumbing.settings import Settings
+from services.employer_gateway.stale import BusinessCalendar
 from services.support.api import DeclineIn, ProviderIn, RequestIn
 from services.support.domain import (
-    BusinessDays,
     InvalidTransition,
     Person,
     Provider,
@@ -119,6 +121,21 @@ def test_business_days_skip_weekends_and_holidays_and_a_weekend_counts_from_mond
     christmas_eve = datetime(2026, 12, 24, 9, 0, tzinfo=UTC)
     assert calendar.after(christmas_eve, 1) == datetime(2026, 12, 28, 9, 0, tzinfo=UTC)  # past the holiday and weekend
     assert BusinessDays.of("America/New_York", "").after(friday, 1).tzinfo is UTC
+
+
+def test_the_rule_reads_the_settings_and_counts_on_the_calendar_the_referrals_go_stale_by():
+    settings = Settings(
+        TALENTLOOP_STALE_BUSINESS_DAYS=3,
+        TALENTLOOP_SERVICE_DELIVERY_BUSINESS_DAYS=5,
+        TALENTLOOP_BUSINESS_TIMEZONE="America/New_York",
+        TALENTLOOP_HOLIDAYS="2026-12-25",
+    )
+    rule = StaleRule.from_settings(settings)
+    assert (rule.answer_days, rule.delivery_days) == (3, 5)
+    referrals = BusinessCalendar.from_settings(settings)
+    christmas_eve = datetime(2026, 12, 24, 20, 0, tzinfo=UTC)
+    assert rule.due_at(State.requested, christmas_eve) == referrals.stale_at(christmas_eve)
+    assert Settings().service_delivery_business_days == 10
 
 
 def test_a_request_waits_the_referrals_limit_to_be_answered_and_its_own_to_be_delivered():
