@@ -61,7 +61,7 @@ from plumbing import outbox
 from plumbing.kafka import client_options, new_producer, partitions_of
 
 # The services that consume (each has consumer groups and a dead-letter topic).
-CONSUMERS: tuple[str, ...] = ("intake", "routing", "employer_gateway", "outcomes")
+CONSUMERS: tuple[str, ...] = ("intake", "routing", "employer_gateway", "outcomes", "support")
 # The services that publish through an outbox, each in its own schema (plumbing/db.py).
 OUTBOX_SERVICES: tuple[str, ...] = CONSUMERS
 EVENT_TOPICS: tuple[str, ...] = tuple(t.name for t in contract_topics.ALL)
@@ -74,7 +74,11 @@ ALLOWED_DATA = (
     "interview_id", "offer_id", "onet_soc_code", "target_onet_soc_code", "status", "previous_status", "reason",
     "outcome", "mode", "attempt", "cancelled_by", "requested_by", "still_employed", "business_days",
     "milestone_days", "schema_version", "enrollment_id", "enrollment_ids", "program_id",
+    "request_id", "requester_id", "provider_id", "service_type", "reason_code", "waiting_in",
 )
+# Events whose `reason` is someone's own words, not a code: a service request's (why the person
+# needs it) and its cancellation's. The tail shows their ids and states only.
+WORDS_FOR_REASON = ("service.requested.", "service.cancelled.")
 
 
 class OperationError(Exception):
@@ -132,7 +136,8 @@ class TailFilter:
         data = envelope.data
         if self.types and not any(envelope.type == t or envelope.type.startswith(t + ".") for t in self.types):
             return False
-        if self.partner and self.partner not in (envelope.partnerid, data.get("partner_id")):
+        # A service request's provider is a partner too (the envelope names its requester).
+        if self.partner and self.partner not in (envelope.partnerid, data.get("partner_id"), data.get("provider_id")):
             return False
         if self.employer and self.employer not in (envelope.employerid, data.get("employer_id")):
             return False
@@ -157,8 +162,14 @@ def event_view(envelope: Envelope, topic: str, partition: int, offset: int) -> d
         "partner_id": envelope.partnerid,
         "employer_id": envelope.employerid,
         "correlation_id": envelope.correlationid,
-        "data": {k: envelope.data[k] for k in ALLOWED_DATA if envelope.data.get(k) is not None},
+        "data": {k: envelope.data[k] for k in _shown(envelope.type) if envelope.data.get(k) is not None},
     }
+
+
+def _shown(event_type: str) -> tuple[str, ...]:
+    if event_type.startswith(WORDS_FOR_REASON):
+        return tuple(k for k in ALLOWED_DATA if k != "reason")
+    return ALLOWED_DATA
 
 
 UNDECODABLE_REASON_CHARS = 300

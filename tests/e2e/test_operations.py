@@ -78,6 +78,7 @@ async def test_lag_lists_each_services_consumer_groups(api: Api, network_config)
     assert {"talentloop.referrals", "talentloop.openings"} <= by_service["routing"]
     assert {"talentloop.routing", "talentloop.referrals"} <= by_service["employer_gateway"]
     assert {"talentloop.referrals", "talentloop.employer-actions"} <= by_service["outcomes"]
+    assert {"talentloop.referrals", "talentloop.training", "talentloop.candidates"} <= by_service["support"]
     assert topics.partner_inbound(FORGE) in by_service["intake"]
 
     pretty = await acli(network_config, "lag")

@@ -12,7 +12,8 @@ from talentloop.cli import app
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("name", ["outcomes", "keyvault", "intake", "employer_gateway", "public", "pg_catalog",
+@pytest.mark.parametrize("name", ["outcomes", "keyvault", "intake", "employer_gateway", "support", "public",
+                                  "pg_catalog",
                                   "information_schema", 'x"; DROP SCHEMA outcomes; --', "Outcomes", "", "a" * 64])
 def test_live_or_odd_schema_names_are_refused(name):
     with pytest.raises(ValueError):
