@@ -60,9 +60,9 @@ def up(
     home: Home = None,
     kafka_port: Annotated[int | None, typer.Option(help="Kafka port (controller uses the next one)")] = None,
     pg_port: Annotated[int | None, typer.Option(help="PostgreSQL port")] = None,
-    base_port: Annotated[int | None, typer.Option(help="First of five HTTP ports (the four services, then the console)")] = None,
+    base_port: Annotated[int | None, typer.Option(help="First of six HTTP ports (intake, routing, gateway, outcomes, the console, then support)")] = None,
 ) -> None:
-    """Start Kafka, PostgreSQL, the four services and the operator console (reuses whatever already runs)."""
+    """Start Kafka, PostgreSQL, the five services and the operator console (reuses whatever already runs)."""
     cfg = _config(home, kafka_port, pg_port, base_port)
     net = network.up(cfg)
     typer.echo(f"TalentLoop is up in {net.timings['total_s']:.1f}s (stack {net.timings['stack_s']:.1f}s).")
