@@ -4,6 +4,7 @@
     reports = build_reports(records, gaps, openings, settings, (enrolled, hires))  # with the coalition funnel
     reports = build_reports(records, gaps, openings, settings, (enrolled, hires), enrollments)  # and WIOA over training
     reports = build_reports(records, gaps, openings, settings, (enrolled, hires), enrollments, requests)  # and services
+    reports = build_reports(..., requests, programs, provider)  # and credential outcomes, peer benchmarks
     files = to_csv(reports)            # {"funnel.csv": "...", "pipeline.csv": "...", ...}
     page = to_html(reports, "Q1 outcomes", "2024-04-02", "all partners")
 
@@ -19,7 +20,9 @@ from datetime import date
 
 from services.outcomes.pipeline import Enrolled, Hire
 from services.outcomes.records import GapRecord, OpeningRecord, ReferralRecord
+from services.outcomes.reports.benchmarks import MIN_PROVIDERS, benchmarks
 from services.outcomes.reports.coalition import coalition_funnel
+from services.outcomes.reports.credentials import Inputs, credential_outcomes
 from services.outcomes.reports.funnel import funnels
 from services.outcomes.reports.good_jobs import GoodJobPolicy, good_jobs
 from services.outcomes.reports.render import to_csv, to_html
@@ -30,7 +33,8 @@ from services.outcomes.reports.transparency import transparency
 from services.outcomes.reports.wioa import indicators
 from services.outcomes.reports.wioa_training import Participation, training_indicators
 
-__all__ = ["Enrolled", "GoodJobPolicy", "ReportSettings", "Request", "build_reports", "to_csv", "to_html"]
+__all__ = ["Enrolled", "GoodJobPolicy", "Inputs", "ReportSettings", "Request", "build_reports", "program_reports",
+           "to_csv", "to_html"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class ReportSettings:
     # The funnel's groups suppressed (groups of `suppression_threshold` people or fewer
     # combined, docs/reports.md): for reports a non-operator reads; operators see every record.
     suppress_funnel: bool = False
+    # Peer benchmarks: a statistic only over programs of at least this many other providers.
+    benchmark_min_providers: int = MIN_PROVIDERS
 
 
 def build_reports(
@@ -56,11 +62,15 @@ def build_reports(
     training: tuple[Iterable[Enrolled], Iterable[Hire]] = ((), ()),
     enrollments: Iterable[Participation] = (),
     requests: Iterable[Request] = (),
+    programs: Inputs | None = None,
+    provider: str | None = None,
 ) -> dict:
     """Every report; `training` is what the coalition funnel counts (store.pipeline_report_inputs:
     the enrollments and the referrals of the same people), none by default; `enrollments` the
     enrollments the WIOA indicators over training count (reports/inputs.training_participations);
-    `requests` the supportive-service requests the report sees (reports/inputs.service_requests).
+    `requests` the supportive-service requests the report sees (reports/inputs.service_requests);
+    `programs` what credential and program outcomes and peer benchmarks read, coalition-wide
+    (reports/inputs.credential_inputs), cut to `provider`'s view when the reader is a partner.
     Their groups (and the services' outcome comparison) are suppressed as the referral funnel's
     (`suppress_funnel`)."""
     records = list(records)
@@ -75,4 +85,18 @@ def build_reports(
         "transparency": transparency(records, settings.suppression_threshold),
         "pipeline": coalition_funnel(enrolled, hires, groups_threshold),
         "services": services_report(requests, participants(records, enrolled, hires), groups_threshold),
+        **(program_reports(programs, settings, provider) if programs is not None else {}),
+    }
+
+
+def program_reports(programs: Inputs, settings: ReportSettings, provider: str | None = None) -> dict:
+    """Credential and program outcomes and peer benchmarks as `provider` (None: an operator) reads
+    them; suppressed (groups and wage medians) as the other grouped reports when
+    `suppress_funnel`."""
+    groups_threshold = settings.suppression_threshold if settings.suppress_funnel else None
+    return {
+        "credentials": credential_outcomes(programs, settings.good_jobs, provider, groups_threshold,
+                                           settings.growth_min_wages),
+        "benchmarks": benchmarks(programs, settings.good_jobs, provider, settings.suppression_threshold,
+                                 settings.benchmark_min_providers, settings.suppress_funnel),
     }

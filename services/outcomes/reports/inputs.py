@@ -1,14 +1,18 @@
 """What the reports read that store.py does not already give (kept here, not in the shared
 store): the supportive-service requests of `service_requests` (outcomes migration 012), and
-the enrollments WIOA's indicators over training count, with the days of their skill gains."""
+the enrollments WIOA's indicators over training count, with the days of their skill gains; and
+what credential and program outcomes and peer benchmarks count (`credential_inputs`)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from decimal import Decimal
 
 import asyncpg
 
 from services.outcomes import records, records_json
+from services.outcomes.reports import credentials
 from services.outcomes.reports.supportive import Request
 from services.outcomes.reports.wioa_training import MSG_MILESTONES, Participation
 
@@ -42,3 +46,32 @@ async def training_participations(conn: asyncpg.Connection, partner_id: str | No
     )
     return [Participation(r["person_key"], records_json.load(records.EnrollmentRecord, json.loads(r["record"])),
                           tuple(sorted(set(r["gains_on"])))) for r in rows]
+
+
+async def credential_inputs(conn: asyncpg.Connection) -> credentials.Inputs:
+    """What credential and program outcomes and peer benchmarks read, coalition-wide (each view is
+    cut from it by the pure modules: a provider's benchmarks set its programs against the others'):
+    every program as last registered or updated, every enrollment with its person_key, and every
+    referral of an enrolled person with its person_key. Call it inside one repeatable-read
+    transaction so the three agree."""
+    programs = [_program(json.loads(r["program"])) for r in await conn.fetch(
+        "SELECT program FROM programs ORDER BY program_id")]
+    enrollments = [credentials.Enrollment(r["person_key"], records_json.load(records.EnrollmentRecord,
+                                                                             json.loads(r["record"])))
+                   for r in await conn.fetch("SELECT person_key, record FROM enrollment_facts ORDER BY enrollment_id")]
+    rows = await conn.fetch(
+        "SELECT person_key, record FROM referral_facts WHERE record IS NOT NULL AND person_key = ANY($1::text[])"
+        " ORDER BY referral_id", sorted({e.person_key for e in enrollments}))
+    referrals = [replace(records_json.load(records.ReferralRecord, json.loads(r["record"])), person_key=r["person_key"])
+                 for r in rows]
+    return credentials.Inputs(tuple(programs), tuple(enrollments), tuple(referrals))
+
+
+def _program(data: dict) -> credentials.Program:
+    """A program as program.registered / program.updated carry it (the contract's _Program)."""
+    credential = data.get("credential") or {}
+    cost = data.get("cost_to_participant") or {}
+    return credentials.Program(
+        data["program_id"], data["partner_id"], data["name"], credential.get("name"), credential.get("ctdl_id"),
+        tuple(data.get("onet_soc_codes") or ()),
+        Decimal(str(cost["amount"])) if cost.get("amount") is not None else None, cost.get("currency") or "USD")

@@ -18,6 +18,7 @@ import csv
 import io
 from html import escape
 
+from services.outcomes.reports.credentials import FIGURES
 from services.outcomes.reports.funnel import DIMENSIONS, PIPELINE, SMALL_GROUPS, lines_of
 from services.outcomes.reports.supportive import SIDES, STATUSES
 
@@ -177,7 +178,39 @@ def to_csv(reports: dict) -> dict[str, str]:
           SUPPRESSED_CSV if summary["suppressed"] else line["people"]]
          for dimension, group, summary in _pipeline_groups(reports) for line in summary["lines"]],
     )
+    if reports.get("credentials"):
+        files.update(_credentials_csv(reports["credentials"]))
+    if reports.get("benchmarks"):
+        files["benchmarks.csv"] = _benchmarks_csv(reports["benchmarks"])
     return files
+
+
+CREDENTIAL_COLUMNS = ("credential", "name", "ctid", "programs", "cost_low", "cost_high", "currency")
+PROGRAM_COLUMNS = ("program", "name", "provider", "credential", "cost", "currency")
+BENCHMARK_STATS = ("peer_programs", "peer_providers", "median", "p25", "p75", "withheld")
+
+
+def _figures(row: dict) -> list:
+    return [SUPPRESSED_CSV if row["suppressed"] else row[f] for f in FIGURES]
+
+
+def _credentials_csv(c: dict) -> dict[str, str]:
+    """credential_outcomes.csv and program_outcomes.csv: a row per credential or program."""
+    return {
+        "credential_outcomes.csv": _csv([*CREDENTIAL_COLUMNS, *FIGURES],
+                                        [[r[k] for k in CREDENTIAL_COLUMNS] + _figures(r) for r in c["credentials"]]),
+        "program_outcomes.csv": _csv([*PROGRAM_COLUMNS, "onet_soc_codes", *FIGURES],
+                                     [[r[k] for k in PROGRAM_COLUMNS] + [" ".join(r["onet_soc_codes"])] + _figures(r)
+                                      for r in c["programs"]]),
+    }
+
+
+def _benchmarks_csv(b: dict) -> str:
+    """A row per program and metric: its own value beside its comparison group's statistics."""
+    return _csv(["program", "name", "provider", "basis", "group", "metric", "value", *BENCHMARK_STATS],
+                [[r["program"], r["name"], r["provider"], r["basis"], r["group"], m["metric"],
+                  SUPPRESSED_CSV if r["suppressed"] else m["value"], *(m[k] for k in BENCHMARK_STATS)]
+                 for r in b["programs"] for m in r["metrics"]])
 
 
 SERVICE_COLUMNS = ("requests", *(f"status.{s}" for s in STATUSES), "stale_open", "settled", "fulfilment_rate",
@@ -545,12 +578,73 @@ def _pipeline_section(reports: dict) -> str:
     return f'<section id="pipeline"><h2>Coalition funnel from training</h2>{note}{table}</section>'
 
 
+RATE_FIGURES = {"completion_rate", "credential_attainment", "placement_rate", "good_job_rate"}
+SHOWN_FIGURES = ("participants", "still_in_training", "completion_rate", "credential_attainment", "placement_rate",
+                 "median_days_to_placement", "median_hourly_at_placement", "median_hourly_90_days",
+                 "median_hourly_180_days", "good_job_rate")
+
+
+def _figure(row: dict, name: str) -> object:
+    if row["suppressed"]:
+        return SUPPRESSED_HTML
+    return _pct(row[name]) if name in RATE_FIGURES else row[name]
+
+
+def _credentials_section(c: dict | None) -> str:
+    """Credential and program outcomes: one table of credentials, one of programs."""
+    if not c:
+        return ""
+    note = ('<p class="note">People enrolled (participants), through training and into jobs; rates over'
+            " participants, those still in training included; wages are median hourly wages in"
+            f" {escape(c['currency'])} over their placements. Definitions: docs/transparency.md.")
+    if c["suppression_threshold"] is not None:
+        note += (f" Groups of {c['suppression_threshold']} people or fewer are combined; {SUPPRESSED_HTML} marks a"
+                 " suppressed figure.")
+    note += "</p>"
+    header = [f.replace("_", " ") for f in SHOWN_FIGURES]
+    creds = _table("Outcomes by credential", ["credential", "cost", *header],
+                   [[r["name"], "" if r["cost_low"] is None else f"{r['cost_low']}–{r['cost_high']} {r['currency']}",
+                     *(_figure(r, f) for f in SHOWN_FIGURES)] for r in c["credentials"]])
+    programs = _table("Outcomes by training program", ["program", "provider", "cost", *header],
+                      [[r["name"] or r["program"], r["provider"],
+                        "" if r["cost"] is None else f"{r['cost']} {r['currency']}",
+                        *(_figure(r, f) for f in SHOWN_FIGURES)] for r in c["programs"]])
+    return (f'<section id="credential-outcomes"><h2>Credential and program outcomes</h2>{note}{creds}{programs}'
+            "</section>")
+
+
+def _benchmarks_section(b: dict | None) -> str:
+    """Peer benchmarks: a row per program and metric, its value beside its group's median and IQR."""
+    if not b:
+        return ""
+    note = (f'<p class="note">Each program beside comparable programs of other providers (the same credential, else'
+            f" the same occupation family), with more than {b['peer_min_participants'] - 1} participants each."
+            f" A median only over programs of at least {b['min_providers']} other providers; quartiles from"
+            f" {2 * b['min_providers']}. Nothing is adjusted. Definitions: docs/transparency.md.</p>")
+
+    def stat(m: dict, key: str) -> object:
+        value = m[key]
+        if value is None:
+            return ""
+        return f"{value:g}" if m["metric"] == "median_days_to_placement" else _pct(value)
+
+    rows = [[f"{r['name']} ({r['provider']})", m["metric"].replace("_", " "),
+             SUPPRESSED_HTML if r["suppressed"] else stat(m, "value"),
+             "" if r["basis"] is None else f"{r['basis'].replace('_', ' ')} {r['group']}",
+             stat(m, "median"), stat(m, "p25"), stat(m, "p75"), m["withheld"] or ""]
+            for r in b["programs"] for m in r["metrics"]]
+    table = _table("Programs beside their peers", ["program", "metric", "value", "compared with", "peer median",
+                                                   "peer 25th percentile", "peer 75th percentile", "not given"], rows)
+    return f'<section id="benchmarks"><h2>Peer benchmarks</h2>{note}{table}</section>'
+
+
 def to_html(reports: dict, title: str, generated_on: str, scope: str) -> str:
     body = (_funnel_section(reports["funnel"]) + _good_jobs_section(reports["good_jobs"])
             + _wioa_section(reports["wioa"]) + _wioa_training_section(reports.get("wioa_training"))
             + _skills_section(reports["skills_gap"])
             + _transparency_section(reports["transparency"]) + _pipeline_section(reports)
-            + _services_section(reports.get("services")))
+            + _services_section(reports.get("services")) + _credentials_section(reports.get("credentials"))
+            + _benchmarks_section(reports.get("benchmarks")))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body><header><h1>{escape(title)}</h1>"
             f"<p>Generated {escape(generated_on)}. Scope: {escape(scope)}.</p></header><main>{body}</main></body></html>")
