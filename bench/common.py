@@ -127,8 +127,8 @@ class CpuMeter:
     def mark(self) -> None:
         self.start = {name: self._seconds(name) for name in self.procs}
 
-    def since_mark(self) -> dict[str, float]:
-        return {name: round(self._seconds(name) - self.start[name], 1) for name in self.procs}
+    def since_mark(self, digits: int = 1) -> dict[str, float]:
+        return {name: round(self._seconds(name) - self.start[name], digits) for name in self.procs}
 
 
 def source_tree() -> dict:

@@ -123,8 +123,14 @@ DECISION_TYPES = [events.ReferralRoutedV1.event_type, events.ReferralUnmatchedV1
 RAW_TOPIC = "bench.raw-round-trip"
 CLIENTS, IN_FLIGHT = 16, 64  # the offered load's HTTP clients and how many requests they have out at once
 LOCATIONS = ("Springfield, IL", "Riverbend, OR", "Harbor City, CA", "Lakeside, MN", "Capital City, TX")
-SMALL = {"referrals": 300, "openings": 50, "offered_rate": 100.0, "offered_seconds": 3.0, "raw_records": 5000}
-FULL = {"referrals": 100_000, "openings": 5_000, "offered_rate": 500.0, "offered_seconds": 20.0, "raw_records": 100_000}
+SMALL = {
+    "referrals": 300, "openings": 50, "offered_rate": 100.0, "offered_seconds": 3.0, "raw_records": 5000,
+    "idle_seconds": 1.0,
+}
+FULL = {
+    "referrals": 100_000, "openings": 5_000, "offered_rate": 500.0, "offered_seconds": 20.0, "raw_records": 100_000,
+    "idle_seconds": 5.0,
+}
 
 
 # --- made-up, seeded input ------------------------------------------------------------------------
@@ -568,7 +574,7 @@ def summarize_stacks(path: Path, top: int = 20) -> dict:
 
 async def pipeline(
     net: network.Network, csv_path: Path, n: int, partner_key: str, poll: float, timeout: float,
-    cpu: CpuMeter, profiler: Profiler | None, pg_statements: bool = False,
+    cpu: CpuMeter, profiler: Profiler | None, pg_statements: bool = False, idle_seconds: float = 0.0,
 ) -> dict:
     conn = await asyncpg.connect(net.database_url, server_settings={"application_name": "bench"})
     # query ids only for --pg-statements: sampled every 100 ms, they cost PostgreSQL ~0.05 ms a referral
@@ -582,6 +588,16 @@ async def pipeline(
     last_print = last_mark = 0.0
     got = {"intake": 0, "routing": 0, "employer_gateway": 0, "outcomes": 0}
     try:
+        # What each process spends with nothing to do (consume loops' empty fetches, relays'
+        # polls, heartbeats), measured just before the import: subtracted from the stage's CPU it
+        # leaves the work the referrals caused, which a slower run (a busy machine) no longer
+        # inflates. (It slightly over-subtracts: a loop with records to fetch has no empty fetch.)
+        idle: dict[str, float] = {}
+        if idle_seconds > 0:
+            cpu.mark()
+            idle_t0 = time.monotonic()
+            await asyncio.sleep(idle_seconds)
+            idle = {k: v / (time.monotonic() - idle_t0) for k, v in cpu.since_mark(digits=4).items()}
         if profiler:
             profiler.start()
         if pg_statements:
@@ -631,6 +647,7 @@ async def pipeline(
                 raise TimeoutError(f"pipeline: after {timeout:.0f} s " + ", ".join(f"{k} {v}" for k, v in got.items()))
             await asyncio.sleep(poll)
         cpu_s = cpu.since_mark()
+        cpu_wall = time.monotonic() - t0
         tables = table_stats_delta(tables_before, await table_stats(conn), target)
         backends.stop()
         await sampling
@@ -704,6 +721,13 @@ async def pipeline(
         "cpu_seconds": cpu_s,
         # what each process spent per referral: unlike the rates, hardly changed by a busy machine
         "cpu_ms_per_referral": {k: round(1000 * v / target, 2) for k, v in cpu_s.items()},
+        **({
+            "idle_cpu_percent_of_a_core": {k: round(100 * v, 2) for k, v in idle.items()},
+            # the stage's CPU less what the same processes spend idle over as long
+            "cpu_ms_per_referral_above_idle": {
+                k: round(1000 * (v - idle.get(k, 0.0) * cpu_wall) / target, 2) for k, v in cpu_s.items()
+            },
+        } if idle else {}),
         # PostgreSQL's share split by whose connection it served (backends' CPU by application_name)
         "postgres_cpu_ms_per_referral_by_client": {
             k: round(1000 * v / target, 3) for k, v in backends.since_mark().items()
@@ -864,6 +888,10 @@ def parse_args() -> argparse.Namespace:
         "--pg-statements", action="store_true",
         help="load pg_stat_statements (restarts the fresh stack's PostgreSQL) and rank statements per service",
     )
+    parser.add_argument(
+        "--idle-seconds", type=float,
+        help="seconds of each process's idle CPU measured before the import (default 5; --small 1; 0: none)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results file (default {RESULTS})")
     args = parser.parse_args()
     for name, value in (SMALL if args.small else FULL).items():
@@ -940,7 +968,7 @@ def main() -> None:
             profiler = Profiler(args.profile, pids, net.database_url) if args.profile else None
             measured = asyncio.run(pipeline(
                 net, csv_path, args.referrals, keys[f"partner:{CSV_PARTNER}"], args.poll, args.timeout, cpu, profiler,
-                args.pg_statements,
+                args.pg_statements, args.idle_seconds,
             ))
             print(f"pipeline: {measured['referrals_per_s']} referrals/s over {measured['seconds']} s; "
                   + ", ".join(f"{k} {v['seconds']} s" for k, v in measured["stages"].items()), flush=True)
@@ -995,6 +1023,10 @@ def main() -> None:
         print(f"FAILED: {failure}", file=sys.stderr)
         sys.exit(1)
     st = out["pipeline"]["stages"]
+    for label, key in (("CPU ms a referral", "cpu_ms_per_referral"), ("above idle", "cpu_ms_per_referral_above_idle")):
+        if key in out["pipeline"]:
+            figures = out["pipeline"][key]
+            print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in figures.items()) + f" = {sum(figures.values()):.2f}")
     print(
         f"raw: Kafka round trip {raw_rt}/s, COPY {out['raw']['postgres_copy']['rows_per_s']} rows/s | pipeline "
         f"{pipe} referrals/s ({100 * out['ratio_pipeline_to_raw_round_trip']:.2f} % of the round trip): "
