@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,7 +26,17 @@ from plumbing.auth import Principal, principal, require
 from plumbing.service import deps_of, pool_of
 from plumbing.settings import Settings
 from services.outcomes import store
-from services.outcomes.reports import GoodJobPolicy, ReportSettings, build_reports, inputs, to_csv, to_html
+from services.outcomes.reports import (
+    GoodJobPolicy,
+    ReportSettings,
+    build_reports,
+    inputs,
+    program_reports,
+    to_csv,
+    to_html,
+)
+from services.outcomes.reports.benchmarks import MIN_PROVIDERS
+from services.outcomes.reports.ctdl import to_jsonld
 from services.outcomes.reports.suppression import THRESHOLD
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -59,6 +69,14 @@ class GoodJobRule(BaseSettings):
     types: str = Field(default="full_time,part_time,apprenticeship", alias="TALENTLOOP_GOOD_JOB_TYPES")
 
 
+class BenchmarkRule(BaseSettings):
+    """Peer benchmarks' non-disclosure rule (docs/transparency.md, "Peer benchmarks"): a median
+    only over programs of at least this many other providers (quartiles from twice as many)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    min_providers: int = Field(default=MIN_PROVIDERS, ge=2, le=100, alias="TALENTLOOP_BENCHMARK_MIN_PROVIDERS")
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(name for name in (part.strip() for part in text.split(",")) if name)
 
@@ -74,6 +92,37 @@ def good_job_policy(settings: Settings, rule: GoodJobRule | None = None) -> Good
     )
 
 
+def _policy(settings: Settings) -> GoodJobPolicy:
+    try:
+        return good_job_policy(settings)
+    except ValueError as exc:  # the operator's setting, not the caller's request
+        raise problems.Problem(500, "misconfigured", "The good-job rule's settings are not valid", str(exc)[:500]) from exc
+
+
+def _settings(policy: GoodJobPolicy, partner: str | None, period: str = "month", as_of: date | None = None
+              ) -> ReportSettings:
+    """A report's settings for its reader: a partner's wage growth and wage medians over more
+    people than the suppression threshold only (its timeline shows check-in wages as bands, never
+    the figure); its grouped tables suppressed like every grouped table a non-operator reads
+    (docs/reports.md, "Funnel suppression")."""
+    try:
+        rule = BenchmarkRule()
+    except ValueError as exc:
+        raise problems.Problem(500, "misconfigured", "The benchmark rule's settings are not valid", str(exc)[:500]) from exc
+    return ReportSettings(policy, period, as_of, growth_min_wages=THRESHOLD + 1 if partner else 1,
+                          suppress_funnel=partner is not None, benchmark_min_providers=rule.min_providers)
+
+
+async def _program_reports(request: Request, who: Principal) -> tuple[dict[str, Any], str | None]:
+    """Credential and program outcomes and peer benchmarks alone, read in one snapshot."""
+    require(who, "operator", "partner")
+    partner = who.id if who.kind == "partner" else None
+    settings = _settings(_policy(deps_of(request).settings), partner)
+    async with pool_of(request).acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        programs = await inputs.credential_inputs(conn)
+    return program_reports(programs, settings, partner), partner
+
+
 async def _reports(request: Request, who: Principal, period: str, as_of: date | None) -> tuple[dict[str, Any], str]:
     require(who, "operator", "partner")
     deps = deps_of(request)
@@ -82,16 +131,8 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
     pool = pool_of(request)
     records = await store.report_records(pool, deps.vault, partner)
     gaps = [g for g in await store.gap_records(pool) if partner is None or g.partner_id == partner]
-    try:
-        policy = good_job_policy(settings)
-    except ValueError as exc:  # the operator's setting, not the caller's request
-        raise problems.Problem(500, "misconfigured", "The good-job rule's settings are not valid", str(exc)[:500]) from exc
-    # A partner's wage growth: medians over more people than the suppression threshold only
-    # (its timeline shows check-in wages as bands, never the figure); its funnel's grouped
-    # tables suppressed like every grouped table a non-operator reads (docs/reports.md,
-    # "Funnel suppression").
-    report_settings = ReportSettings(policy, period, as_of, growth_min_wages=THRESHOLD + 1 if partner else 1,
-                                     suppress_funnel=partner is not None)
+    policy = _policy(settings)
+    report_settings = _settings(policy, partner, period, as_of)
     # The coalition funnel from training: a provider's own enrollments only (as GET /v1/funnel);
     # one snapshot, so the referrals joined are those of the enrollments read.
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
@@ -99,8 +140,11 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
         enrollments = await inputs.training_participations(conn, partner)
         # Supportive services: a partner's requests, as requester or as the provider asked.
         requests = await inputs.service_requests(conn, partner)
+        # Credential and program outcomes, peer benchmarks: coalition-wide, cut to the reader's
+        # view by the pure modules (a provider's benchmark sets its programs against the others').
+        programs = await inputs.credential_inputs(conn)
     built = build_reports(records, gaps, await store.opening_records(pool), report_settings, training, enrollments,
-                          requests)
+                          requests, programs, partner)
     return built, (f"partner {partner}" if partner else "all partners")
 
 
@@ -123,9 +167,36 @@ async def reports_html(request: Request, who: Caller, period: Period = "month", 
 
 
 @router.get(
+    "/credentials.jsonld",
+    summary="Credential and program outcomes as CTDL JSON-LD (ceterms:Credential and"
+    " ceterms:LearningOpportunityProfile with ceterms:aggregateData); a provider: its own programs, suppressed",
+    response_class=Response,
+    responses={200: {"description": "A JSON-LD document under the CTDL context",
+                     "content": {"application/ld+json": {"schema": {"type": "object"}}}},
+               **problems.responses(401, 403)},
+)
+async def credentials_jsonld(request: Request, who: Caller) -> JSONResponse:
+    built, _ = await _program_reports(request, who)
+    return JSONResponse(to_jsonld(built["credentials"], deps_of(request).clock().date().isoformat()),
+                        media_type="application/ld+json")
+
+
+@router.get(
+    "/benchmarks",
+    summary="Peer benchmarks: each program's rates beside the median and quartiles of comparable programs of other"
+    " providers (a provider: its own programs only; operators: all)",
+    responses=problems.responses(401, 403),
+)
+async def benchmarks_json(request: Request, who: Caller) -> dict[str, Any]:
+    built, partner = await _program_reports(request, who)
+    return {"scope": f"partner {partner}" if partner else "all partners",
+            "generated_at": deps_of(request).clock().isoformat(), **built["benchmarks"]}
+
+
+@router.get(
     "/{name}.csv",
     summary="One report table as CSV (funnel, funnel_lines, funnel_days, pipeline, good_jobs, wage_growth, wioa,"
-    " skills_demanded, transparency, …)",
+    " skills_demanded, transparency, credential_outcomes, program_outcomes, benchmarks, …)",
     response_class=PlainTextResponse,
     responses=problems.responses(401, 403, 404, 422),
 )
