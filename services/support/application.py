@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts import Envelope, events
-from plumbing import scrub
+from plumbing import scrub, webhooks
 from plumbing.context import Context
 from services.support import domain, store
 from services.support.domain import Person, ServiceRequest
@@ -35,6 +35,22 @@ class OtherParty(Exception):
 
 def _event_answer(envelope: Envelope) -> dict[str, str]:
     return {"id": str(envelope.id), "type": envelope.type}
+
+
+async def tell_providers(ctx: Context, told: Sequence[tuple[Envelope, events.Payload]]) -> None:
+    """Queue the webhook each event makes to its request's provider (`domain.provider_notice`),
+    in the transaction that recorded it: sent if and only if the change committed. The event's
+    id is the notification's, so a provider deduplicates on it."""
+    notifications = []
+    for envelope, event in told:
+        notice = domain.provider_notice(event)
+        if notice is not None:
+            owner = f"partner:{notice.provider_id}"
+            subject = notice.data["request_id"]
+            notifications.append(
+                webhooks.Notification(owner, envelope.id, notice.event_type, subject, notice.data, envelope.time)
+            )
+    await webhooks.enqueue_many(ctx.conn, notifications)
 
 
 # --- the directory ---------------------------------------------------------------------
@@ -87,6 +103,7 @@ async def request_service(
     now = ctx.now()
     await store.insert_request(ctx.conn, event, now)
     envelope = await ctx.emit(event, correlation_id=correlation_id, partner_id=requester_id)
+    await tell_providers(ctx, [(envelope, event)])
     return {"request_id": request_id, "state": domain.State.requested.value, "event": _event_answer(envelope)}
 
 
@@ -107,6 +124,7 @@ async def act(
     changed, event = decide(request)
     await store.save_transition(ctx.conn, changed, event)
     envelope = await ctx.emit(event, correlation_id=correlation_id, partner_id=request.requester_id)
+    await tell_providers(ctx, [(envelope, event)])
     return {"request_id": request_id, "state": changed.state.value, "event": _event_answer(envelope)}
 
 
@@ -147,14 +165,19 @@ async def erase_candidate(ctx: Context, env: Envelope, event: events.CandidateEr
 
 
 async def flag_stale(ctx: Context, rule: domain.StaleRule, now: datetime, limit: int) -> int:
-    """Flag (service.stale) up to `limit` requests of each waiting state that are due by `now`;
-    returns how many. Each is flagged once in each state it waits in."""
+    """Flag (service.stale) up to `limit` requests of each waiting state that are due by `now`,
+    and remind their providers; returns how many. Each is flagged once in each state it waits in."""
     flagged = 0
     for state in (domain.State.requested, domain.State.accepted):
         waiting = await store.waiting(ctx.conn, state, rule.earliest_since(state, now), limit)
         due = [r for r in waiting if rule.is_due(r.state, r.state_since, now)]
+        told = []
         for r in due:
-            await ctx.emit(r.stale(rule), correlation_id=f"stale:{r.request_id}", partner_id=r.requester_id)
+            event = r.stale(rule)
+            told.append(
+                (await ctx.emit(event, correlation_id=f"stale:{r.request_id}", partner_id=r.requester_id), event)
+            )
+        await tell_providers(ctx, told)
         await store.mark_stale(ctx.conn, state, [r.request_id for r in due], now)
         flagged += len(due)
     return flagged

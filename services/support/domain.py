@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic_core import InitErrorDetails
 
@@ -183,6 +184,44 @@ def delivery_refusals(delivered_on: date, requested_on: date, today: date) -> li
     if delivered_on < requested_on:
         return [events.inconsistent("delivered_on", "delivered_on is before the request", delivered_on.isoformat())]
     return []
+
+
+# --- what the provider hears ---------------------------------------------------------------
+
+# The webhooks a provider's endpoints receive (docs/webhooks.md): a request addressed to it, one
+# its requester withdrew, one waiting on it too long. Its own answers it knows already.
+PROVIDER_NOTIFICATIONS = ["service.requested", "service.cancelled", "service.stale"]
+
+
+@dataclass(frozen=True)
+class ProviderNotice:
+    provider_id: str
+    event_type: str  # one of PROVIDER_NOTIFICATIONS
+    data: dict[str, Any]
+
+
+def provider_notice(event: events.Payload) -> ProviderNotice | None:
+    """What the request's provider is told of `event`, or None: ids, the service type and the
+    state only. The requester's words, the amount and the rest are behind the API
+    (GET /v1/service-requests/{id}), as the gateway's webhooks tell employers."""
+    if isinstance(event, events.ServiceRequestedV1):
+        data = {**_ids(event), "service_type": event.service_type.value, "state": State.requested.value}
+        return ProviderNotice(event.provider_id, "service.requested", data)
+    if isinstance(event, events.ServiceCancelledV1):
+        return ProviderNotice(event.provider_id, "service.cancelled", {**_ids(event), "state": State.cancelled.value})
+    if isinstance(event, events.ServiceStaleV1):
+        data = {
+            **_ids(event),
+            "state": event.waiting_in.value,
+            "waiting_since": event.waiting_since.isoformat(),
+            "business_days": event.business_days,
+        }
+        return ProviderNotice(event.provider_id, "service.stale", data)
+    return None
+
+
+def _ids(event: events.ServiceRequestedV1 | events.ServiceCancelledV1 | events.ServiceStaleV1) -> dict[str, Any]:
+    return {"request_id": event.request_id, "requester_id": event.requester_id}
 
 
 # --- waiting too long --------------------------------------------------------------------

@@ -9,6 +9,7 @@ applied the way the service's consumer applies them (`World.deliver`).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -18,10 +19,11 @@ import pytest
 from fastapi import FastAPI, Request
 
 from contracts import Envelope, build, events, payload_of
-from plumbing import db, problems
+from plumbing import db, problems, webhooks
 from plumbing.auth import Principal, principal
 from plumbing.consumer import EventConsumer, Record
 from plumbing.context import Deps
+from plumbing.destinations import Destinations
 from plumbing.settings import Settings
 from services.support import stale
 from services.support.app import DEFINITION as SUPPORT
@@ -30,7 +32,8 @@ from tests.support import training_events as t
 
 pytestmark = pytest.mark.integration
 MON = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday
-RULE = StaleRule.from_settings(Settings())  # two business days to answer, ten to deliver
+RULE = StaleRule.from_settings(Settings())
+BOX = webhooks.SecretBox(os.urandom(32))  # two business days to answer, ten to deliver
 
 
 class World:
@@ -61,6 +64,9 @@ class World:
         for router in SUPPORT.routers:
             app.include_router(router)
         app.state.pool, app.state.deps, app.state.stale_rule = self.pool, self.deps, RULE
+        # Providers' webhook endpoints: secrets sealed under a test key, receivers on loopback.
+        app.state.settings, app.state.webhook_box = self.deps.settings, BOX
+        app.state.destinations = Destinations(allow_loopback_http=True)
         app.dependency_overrides[principal] = lambda: Principal("partner", partner)
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://support")
 

@@ -16,6 +16,7 @@ from plumbing.settings import Settings
 from services.employer_gateway.stale import BusinessCalendar
 from services.support.api import DeclineIn, ProviderIn, RequestIn
 from services.support.domain import (
+    PROVIDER_NOTIFICATIONS,
     InvalidTransition,
     Person,
     Provider,
@@ -24,6 +25,7 @@ from services.support.domain import (
     State,
     enter_directory,
     new_request,
+    provider_notice,
 )
 
 pytestmark = pytest.mark.unit
@@ -177,3 +179,28 @@ def test_the_example_bodies_are_what_the_routes_accept():
     assert provider.service_types == [T.transportation, T.technology]
     ask = RequestIn.model_validate_json((examples / "service_request.json").read_text())
     assert ask.person()[0] == "enrollment" and ask.amount_requested is not None
+
+
+def test_the_provider_hears_of_requests_cancellations_and_flags_not_of_its_own_answers():
+    r = request(State.accepted)
+    told = [
+        provider_notice(event)
+        for event in (
+            new_request("srq_1", "forge", RIDES, ENROLLED, T.transportation, "Bus pass", None),
+            request().cancel(MON, "Found a ride")[1],
+            r.stale(RULE),
+            request().accept(MON)[1],
+            r.decline(MON, events.ServiceDeclineReason.no_capacity, None)[1],
+            r.deliver(MON, MON.date(), None, MON.date())[1],
+        )
+    ]
+    assert [(n.provider_id, n.event_type, n.data["state"]) if n else None for n in told] == [
+        ("rides", "service.requested", "requested"),
+        ("rides", "service.cancelled", "cancelled"),
+        ("rides", "service.stale", "accepted"),
+        None,
+        None,
+        None,
+    ]
+    assert {n.event_type for n in told if n} == set(PROVIDER_NOTIFICATIONS)
+    assert all("reason" not in n.data and "candidate_id" not in n.data for n in told if n)
