@@ -9,7 +9,7 @@ Two tenants of each kind (partners A and B, employers A and B) are built once fo
 with data of every kind: an opening each, a referral each routed to it, acknowledged, with an
 interview and an offer; a CSV import each; a program and an enrollment each, and a service request
 for that participant (the partner as its own service provider); a webhook endpoint and a delivery each, for the
-employers at the gateway and for the partners at outcomes; an API key each. Then, for every
+employers at the gateway, for the partners at outcomes and as providers at support; an API key each. Then, for every
 route and both directions (A against B, B against A):
 
 - every caller of a kind the route serves (docs/api-keys.md) gets 404 for every combination
@@ -72,6 +72,8 @@ IDS: dict[tuple[str, str], str] = {
     ("outcomes", "endpoint_id"): "partner_endpoint",
     ("outcomes", "delivery_id"): "partner_delivery",
     ("support", "request_id"): "service_request",
+    ("support", "endpoint_id"): "provider_endpoint",
+    ("support", "delivery_id"): "provider_delivery",
     **{(service, "key_id"): "key" for service in ALL_SERVICES},
 }
 # Path parameters that do not name a tenant's resource: the value sent, and why.
@@ -147,7 +149,7 @@ MATRIX: dict[tuple[str, str, str], dict[str, Any] | None] = {
     ("outcomes", "GET", "/v1/people/{candidate_id}/journey"): None,
     **{
         (service, method, f"/v1/webhooks/{path}"): body
-        for service in ("employer_gateway", "outcomes")
+        for service in ("employer_gateway", "outcomes", "support")
         for method, path, body in (
             ("PATCH", "endpoints/{endpoint_id}", {"url": "https://hooks.example.com/stolen", "active": False}),
             ("DELETE", "endpoints/{endpoint_id}", None),
@@ -297,7 +299,7 @@ async def build(api: Api, side: str, conn: asyncpg.Connection) -> Tenant:
     # names resolved), which this machine cannot offer. Switched off, so that no event of the
     # seeded partners' (other tests') queues a delivery to them; the delivery is marked
     # delivered so the dispatcher leaves it alone: only a redelivery would change it.
-    for owner_kind, schema in (("employer", "employer_gateway"), ("partner", "outcomes")):
+    for name, owner_kind, schema in WEBHOOK_OWNERS:
         owner = f"{owner_kind}:{employer if owner_kind == 'employer' else partner}"
         endpoint_id, delivery_id = f"whe_{uuid.uuid4().hex}", f"whd_{uuid.uuid4().hex}"
         await conn.execute(
@@ -311,8 +313,16 @@ async def build(api: Api, side: str, conn: asyncpg.Connection) -> Tenant:
             " 1, 204, now())",
             delivery_id, endpoint_id, owner, uuid.uuid4(),
         )
-        t.ids[f"{owner_kind}_endpoint"], t.ids[f"{owner_kind}_delivery"] = endpoint_id, delivery_id
+        t.ids[f"{name}_endpoint"], t.ids[f"{name}_delivery"] = endpoint_id, delivery_id
     return t
+
+
+# Whose webhook endpoints each service keeps: (the ids' name in Tenant.ids, owner kind, schema).
+WEBHOOK_OWNERS = (
+    ("employer", "employer", "employer_gateway"),
+    ("partner", "partner", "outcomes"),
+    ("provider", "partner", "support"),  # the partner as a service provider
+)
 
 
 async def act(api: Api, t: Tenant, method: str, service: str, path: str, body: Any = None,
@@ -327,8 +337,8 @@ async def world(running_network: RunningNetwork, http: httpx.AsyncClient) -> Asy
     try:
         w = World(await build(api, "a", conn), await build(api, "b", conn))
         yield w
-        for schema, kind in (("employer_gateway", "employer"), ("outcomes", "partner")):
-            endpoints = [t.ids[f"{kind}_endpoint"] for t in (w.a, w.b)]
+        for name, _, schema in WEBHOOK_OWNERS:
+            endpoints = [t.ids[f"{name}_endpoint"] for t in (w.a, w.b)]
             await conn.execute(f"DELETE FROM {schema}.webhook_endpoints WHERE endpoint_id = ANY($1)", endpoints)
     finally:
         await conn.close()
@@ -351,6 +361,8 @@ async def snapshot(api: Api, w: World) -> dict[str, Any]:
             "employer deliveries": ("employer_gateway", "/v1/webhooks/deliveries", "employer"),
             "partner endpoints": ("outcomes", "/v1/webhooks/endpoints", "partner"),
             "partner deliveries": ("outcomes", "/v1/webhooks/deliveries", "partner"),
+            "provider endpoints": ("support", "/v1/webhooks/endpoints", "partner"),
+            "provider deliveries": ("support", "/v1/webhooks/deliveries", "partner"),
             "timeline": ("outcomes", f"/v1/referrals/{t.ids['referral']}/timeline", "operator"),
             "partner's timeline": ("outcomes", f"/v1/referrals/{t.ids['referral']}/timeline", "partner"),
             "employer's funnel": ("outcomes", "/v1/funnel", "employer"),
