@@ -1,8 +1,9 @@
 """Supportive services across the running network: a training provider enrolls a participant at
 intake, the support service learns the enrollment from talentloop.training (real Kafka), the
 provider asks a transportation provider for a ride, the provider accepts and delivers it with
-a value, and every step reaches talentloop.services. Another partner can neither see nor act on
-it. A request nobody answers is flagged stale by the sweeper (its clock injected).
+a value, and every step reaches talentloop.services; the provider's webhook endpoint is queued
+the request, nothing more. Another partner can neither see nor act on it. A request nobody
+answers is flagged stale by the sweeper (its clock injected).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from typing import Any
 import asyncpg
 
 from contracts import Envelope, topics
+from plumbing import webhooks
 from plumbing.context import Deps
 from plumbing.settings import Settings
+from plumbing.vault import parse_master_key
 from services.support import stale
 from services.support.domain import StaleRule
+from talentloop import launcher
 from tests.e2e.helpers import OPERATOR, Api, assert_problem, poll
 from tests.kafka_helpers import read_topic
 
@@ -91,7 +95,11 @@ async def on_topic(api: Api, request_id: str, count: int) -> list[Envelope]:
     return await poll(f"{count} events of {request_id} on {topics.SERVICES.name}", arrived)
 
 
-async def test_a_ride_for_a_participant_requested_accepted_delivered_and_private(api: Api) -> None:
+async def support_db(api: Api) -> asyncpg.Connection:
+    return await asyncpg.connect(api.net.network.database_url, server_settings={"search_path": "support"})
+
+
+async def test_a_ride_for_a_participant_requested_accepted_delivered_and_private(api: Api, network_config) -> None:  # type: ignore[no-untyped-def]
     run = uuid.uuid4().hex[:8]
     enrollment_id = await enroll(api, run)
     provider = f"e2e-rides-{run}"
@@ -103,6 +111,17 @@ async def test_a_ride_for_a_participant_requested_accepted_delivered_and_private
         json={"name": "Eastside Rides", "service_types": ["transportation"]},
     )
     assert r.status_code == 201, r.text
+    # The provider's webhook endpoint, sealed with the network's master key as the API would seal
+    # it; straight into the database, since the API takes only public https URLs (their names
+    # resolved), which this machine cannot offer. Deliveries to it fail and are retried, harmlessly.
+    box = webhooks.SecretBox(parse_master_key(launcher.master_key(network_config.home)))
+    conn = await support_db(api)
+    try:
+        endpoint, _ = await webhooks.create_endpoint(
+            conn, box, f"partner:{provider}", "https://hooks.example.com/x", []
+        )
+    finally:
+        await conn.close()
     body = {
         "provider_id": provider,
         "service_type": "transportation",
@@ -140,6 +159,21 @@ async def test_a_ride_for_a_participant_requested_accepted_delivered_and_private
     assert [e.type for e in sent] == ["service.requested.v1", "service.accepted.v1", "service.delivered.v1"]
     assert {e.partnerid for e in sent} == {TRAINER.split(":")[1]}
     assert sent[0].data["enrollment_id"] == enrollment_id and sent[0].data["candidate_id"].startswith("cand_")
+
+    # The running service queued the request's webhook to the provider, and only that: its own
+    # answers are not told back, nobody else is told.
+    conn = await support_db(api)
+    try:
+        queued = await conn.fetch(
+            "SELECT owner, event_id, event_type, body FROM webhook_deliveries WHERE body->>'subject' = $1", request_id
+        )
+        await conn.execute("DELETE FROM webhook_endpoints WHERE endpoint_id = $1", endpoint["endpoint_id"])
+    finally:
+        await conn.close()
+    assert [(d["owner"], d["event_type"], d["event_id"]) for d in queued] == [
+        (f"partner:{provider}", "service.requested", sent[0].id)
+    ]
+    assert "Bus pass" not in queued[0]["body"] and enrollment_id not in queued[0]["body"]
 
 
 async def test_a_request_nobody_answers_is_flagged_stale(api: Api) -> None:
