@@ -61,12 +61,16 @@ def program_figures(inputs: Inputs, policy: GoodJobPolicy) -> dict[str, dict[str
     by_program: dict[str, list[Enrollment]] = {}
     for e in inputs.enrollments:
         by_program.setdefault(e.record.program, []).append(e)
+    visible = {
+        provider: seen(
+            inputs.referrals, provider, shared_with(e for e in inputs.enrollments if e.record.provider == provider)
+        )
+        for provider in {p.provider for p in inputs.programs}
+    }
     out = {}
     for p in inputs.programs:
-        theirs = [e for e in inputs.enrollments if e.record.provider == p.provider]
-        refs = seen(inputs.referrals, p.provider, shared_with(theirs))
         mine = [e for e in by_program.get(p.program_id, []) if e.record.provider == p.provider]
-        out[p.program_id] = figures(mine, refs, policy)
+        out[p.program_id] = figures(mine, visible[p.provider], policy)
     return out
 
 

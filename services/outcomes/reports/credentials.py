@@ -54,6 +54,7 @@ from services.outcomes.reports.wioa_training import exit_on
 
 DEFINITIONS = "docs/transparency.md#credential-and-program-outcomes"
 CTID_PREFIX = "ctid:"
+NOT_KEPT = re.compile(r"[^\w+#]|_")  # read as a space in a credential's name
 NAME_PREFIX = "name:"
 # Every figure of a row, in order (the CSV's columns); None when the row is suppressed.
 FIGURES = (
@@ -114,7 +115,7 @@ def normalise(name: str) -> str:
     letter, a digit, `+` or `#` read as a space (so "CompTIA A+" and "comptia  a+" match, and "C++"
     stays apart from "C"), runs of spaces as one, no space at either end."""
     folded = unicodedata.normalize("NFKC", name).casefold()
-    return " ".join(re.sub(r"[^\w+#]|_", " ", folded).split())
+    return " ".join(NOT_KEPT.sub(" ", folded).split())
 
 
 class Credentials:
@@ -123,6 +124,7 @@ class Credentials:
 
     def __init__(self, named: Iterable[tuple[str, str | None]]) -> None:
         named = list(named)
+        self._keys: dict[str, str] = {}
         ctids: dict[str, set[str]] = {}
         for name, ctid in named:
             if ctid:
@@ -137,8 +139,10 @@ class Credentials:
     def key(self, name: str, ctid: str | None) -> str:
         if ctid:
             return CTID_PREFIX + ctid.strip().lower()
-        found = self._by_name.get(normalise(name))
-        return CTID_PREFIX + found if found else NAME_PREFIX + normalise(name)
+        if name not in self._keys:  # a report asks for the same few names thousands of times
+            found = self._by_name.get(normalise(name))
+            self._keys[name] = CTID_PREFIX + found if found else NAME_PREFIX + normalise(name)
+        return self._keys[name]
 
 
 def credentials_of(inputs: Inputs) -> Credentials:
@@ -260,11 +264,16 @@ def credential_outcomes(
     mine = [e for e in inputs.enrollments if provider is None or e.record.provider == provider]
     refs = seen(inputs.referrals, provider, shared_with(mine))
 
-    def leads_to(e: Enrollment) -> tuple[str, ...]:
+    def keys_of(e: Enrollment) -> tuple[str, ...]:
         p = programs.get(e.record.program)
         keys = [creds.key(p.credential_name, p.credential_ctid)] if p is not None and p.credential_name else []
         keys += [creds.key(c.name, c.ctdl_id) for c in e.record.credentials]
         return tuple(dict.fromkeys(keys))
+
+    credentials_by_enrollment = {e.record.enrollment_id: keys_of(e) for e in mine}
+
+    def leads_to(e: Enrollment) -> tuple[str, ...]:
+        return credentials_by_enrollment[e.record.enrollment_id]
 
     credential_rows = []
     grouped = suppressed_groups(mine, leads_to, _person, threshold)
