@@ -75,6 +75,7 @@ OPENINGS = samples.OPENINGS
 SLOTS_STEP = 1000
 SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support")
 SERVICE_COUNTS = ("requests", "status")  # of the report's supportive services, what a run adds to
+FORGE_CONCURRENCY = 8  # the bootcamp's CRM reports up to this many enrollments at once
 
 
 @dataclass
@@ -553,16 +554,22 @@ class Driver:
         it reported before publishes nothing: a duplicate in the import's summary)."""
         net, run_id = self.net, self.run_id
         forge, riverbend = "forge-coding-bootcamp", "riverbend-community-college"
-        for t in (t for t in trainees if t.provider == forge):
+        limit = asyncio.Semaphore(FORGE_CONCURRENCY)
+
+        async def report(t: Trainee) -> None:
             body = samples.enrollment_body(samples.person(t.n, run=run_id), t.record(day), enrollment_id(t, run_id))
-            r = await net.http.post(f"{net.urls['intake']}/v1/enrollments", json=body,
-                                    headers={**net.auth(f"partner:{forge}"),
-                                             "Idempotency-Key": f"demo-{run_id}-enrollment-{t.n}-{day}"})
+            async with limit:
+                r = await net.http.post(f"{net.urls['intake']}/v1/enrollments", json=body,
+                                        headers={**net.auth(f"partner:{forge}"),
+                                                 "Idempotency-Key": f"demo-{run_id}-enrollment-{t.n}-{day}"})
             if r.status_code >= 400:
                 raise httpx.HTTPStatusError(f"{forge}'s enrollment: {r.status_code} {r.text[:300]}", request=r.request,
                                             response=r)
             self.enrollment_ids[t.n] = r.json()["enrollment_id"]
             self.tally.trained(person_key(t.n), body)
+
+        # Each participant is another person and enrollment: the order of their reports changes nothing.
+        await asyncio.gather(*(report(t) for t in trainees if t.provider == forge))
         if any(t.provider == riverbend for t in trainees):
             term = [t for t in self.plan.trainees.values() if t.provider == riverbend and t.enrolled_on <= day]
             text = samples.csv_text(samples.RIVERBEND_TRAINING_COLUMNS, [
