@@ -123,6 +123,9 @@ def test_the_report_csv_and_html_carry_both_tables():
     assert lines[0].startswith("program,name,provider,credential,cost,currency,onet_soc_codes,participants,")
     assert lines[1].startswith("P1,Help desk,A,ctid:ce-aaa,500.00,USD,15-1232.00,4,1,2,0.5,")
     assert files["credential_outcomes.csv"].splitlines()[1].startswith("ctid:ce-aaa,CompTIA A+,ce-aaa,2,0.00,500.00,USD,5,")
+    bench = files["benchmarks.csv"].splitlines()
+    assert bench[0] == "program,name,provider,basis,group,metric,value,peer_programs,peer_providers,median,p25,p75,withheld"
+    assert bench[1] == "P1,Help desk,A,occupation_family,15,completion_rate,0.5,,,,,,fewer than 3 other providers"
     page = to_html(built, "t", "2024-12-01", "all partners")
     assert 'id="credential-outcomes"' in page and "Evening help desk" in page and 'id="benchmarks"' in page
 
