@@ -6,6 +6,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.outcomes.reports.benchmarks import benchmarks
 from services.outcomes.reports.credentials import Inputs, Program
@@ -96,3 +98,21 @@ def test_a_providers_small_program_is_suppressed_but_still_compared():
     assert all(m["value"] is None for m in row["metrics"]) and metric(row, "completion_rate")["median"] == 0.3
     operator = benchmarks(inputs, POLICY)["programs"][0]
     assert not operator["suppressed"] and metric(operator, "completion_rate")["value"] == 0.25
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("BCDEFGH"), st.integers(8, 14), st.integers(0, 8)), max_size=12))
+def test_a_provider_gets_a_statistic_only_over_enough_other_providers_and_never_their_names(peers):
+    programs = [program("A", 3, 1)] + [
+        program(p, c, placed_n, people=n, pid=f"{p}-{i}") for i, (p, n, c) in enumerate(peers)
+        for placed_n in [c // 2]]
+    out = benchmarks(coalition(*programs), POLICY, provider="A")
+    providers = {p for p, n, _ in peers if n > 10}
+    text = json.dumps(out)
+    assert all(f'"{p}-' not in text and f"{p} course" not in text for p, _, _ in peers)
+    for m in out["programs"][0]["metrics"]:
+        if m["metric"] in ("completion_rate", "placement_rate"):  # every peer has a value
+            assert (m["median"] is not None) == (len(providers) >= 3)
+            assert (m["p25"] is not None) == (len(providers) >= 6)
+        for k in ("value", "median", "p25", "p75"):
+            assert m[k] is None or m["metric"] == "median_days_to_placement" or 0 <= m[k] <= 1
