@@ -313,13 +313,17 @@ def status_changed(
     one has)."""
     if status == before or not partner_id:
         return None
-    return events.ReferralStatusChangedV1(
-        referral_id=referral_id,
-        partner_id=partner_id,
-        status=events.PartnerStatus(status),
-        previous_status=events.PartnerStatus(before) if before else None,
-        detail=events.StatusDetail.model_validate(detail),
-    )
+    return events.ReferralStatusChangedV1(referral_id=referral_id, partner_id=partner_id,
+                                          **_partner_status(status, detail, before))
+
+
+def _partner_status(status: str, detail: dict[str, Any], before: str | None) -> dict[str, Any]:
+    """A referral's partner-facing status as the closed loops' events carry it, with why."""
+    return {
+        "status": events.PartnerStatus(status),
+        "previous_status": events.PartnerStatus(before) if before else None,
+        "detail": events.StatusDetail.model_validate(detail),
+    }
 
 
 @dataclass(frozen=True)
@@ -341,15 +345,9 @@ def participant_status_changed(
     is, None when the status did not move."""
     if status == before:
         return None
-    return events.ParticipantStatusChangedV1(
-        partner_id=told.provider,
-        enrollment_id=told.enrollment_id,
-        program_id=told.program_id,
-        referral_id=referral_id,
-        status=events.PartnerStatus(status),
-        previous_status=events.PartnerStatus(before) if before else None,
-        detail=events.StatusDetail.model_validate(detail),
-    )
+    return events.ParticipantStatusChangedV1(partner_id=told.provider, enrollment_id=told.enrollment_id,
+                                             program_id=told.program_id, referral_id=referral_id,
+                                             **_partner_status(status, detail, before))
 
 
 def participants_to_tell(shared: Iterable[Shared], person_key: str, referring_partner: str) -> list[Shared]:
