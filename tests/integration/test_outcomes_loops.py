@@ -285,3 +285,27 @@ async def test_a_request_whose_two_locks_fall_in_two_steps_of_a_batch_is_applied
     row = await pool.fetchrow("SELECT status, person_key, referral_id FROM service_requests")
     assert dict(row) == {"status": "requested", "person_key": "cand_ref_a", "referral_id": "ref_a"}
     assert [d["request_id"] for d in await told(pool, "service.status_changed.v1")] == ["req_1"]
+
+
+async def test_service_events_one_at_a_time_take_the_batch_path(stack, schemas) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """The consumer's one-by-one handlers (a record the batch could not apply) know every service
+    type and give what the batch gives."""
+    from services.outcomes.handlers import HANDLERS
+
+    story = service_story()
+    assert {e.type for e in story} <= set(HANDLERS)
+    want = await rebuilt_hash(stack, schemas, [story])
+    got = await rebuilt_hash(stack, schemas, [[e] for e in story])
+    assert got == want
+
+
+async def test_the_closed_loops_lists_page_as_the_referrals_list_does(pool) -> None:  # type: ignore[no-untyped-def]
+    await db.migrate(pool, MIGRATIONS)
+    await live(pool, [at(t.enrolled(f"enr_{i}", f"cand_{i}", share_outcomes=True), i) for i in range(3)]
+               + [at(requested(f"req_{i}", f"cand_{i}", enr=f"enr_{i}", requester="trainer"), 5 + i) for i in range(3)])
+    async with app_for(pool, Principal("partner", "trainer")) as trainer:
+        for path, key in (("/v1/partner/participants", "enrollment_id"), ("/v1/partner/service-requests", "request_id")):
+            first = (await trainer.get(f"{path}?limit=2")).json()
+            rest = (await trainer.get(f"{path}?limit=2&after={first['next_after']}")).json()
+            assert [i[key] for i in first["items"] + rest["items"]] == [f"{key[:3]}_{i}" for i in range(3)]
+            assert first["next_after"] == first["items"][-1][key] and rest["next_after"] is None
