@@ -22,11 +22,11 @@ from contracts import Envelope
 from contracts.topics import PREFIX
 from plumbing import db
 from plumbing.kafka import KafkaSecurity, client_options, partitions_of
+from plumbing.operations import OUTBOX_SERVICES
 from services.outcomes import rebuild
 from tests.e2e.helpers import poll
 from tests.kafka_helpers import read_topic
 
-OUTBOX_SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
 DEAD_LETTER_PREFIX = f"{PREFIX}.deadletter."
 
 

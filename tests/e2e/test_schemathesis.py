@@ -154,7 +154,7 @@ def tidy(net: RunningNetwork, keys: dict[str, str]) -> None:
             assert r.status_code == 200, r.text
     partner = {"Authorization": f"Bearer {keys['partner']}"}
     # Where the machine resolves public names, generated endpoints (https://ats.example.com/...) exist.
-    for service, owner in (("employer_gateway", employer), ("outcomes", partner)):
+    for service, owner in (("employer_gateway", employer), ("outcomes", partner), ("support", partner)):
         base = f"{net.urls[service]}/v1/webhooks/endpoints"
         for endpoint in requests.get(base, headers=owner, timeout=15).json():
             r = requests.delete(f"{base}/{endpoint['endpoint_id']}", headers=owner, timeout=15)
