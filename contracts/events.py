@@ -11,7 +11,7 @@ import re
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, ClassVar, Protocol
+from typing import Annotated, ClassVar, Literal, Protocol
 
 from pydantic import (
     AwareDatetime,
@@ -534,6 +534,84 @@ class OpeningClosedV1(Payload):
 
     def subject(self) -> str:
         return self.opening_id
+
+
+# --- demand and hiring standards (issue 16 items 3 and 4) ---------------------------------
+# On talentloop.openings, keyed by the employer id: one employer's declarations stay in order, so
+# a newer one replaces an older one the same way live and in a rebuild.
+
+FORECAST_HORIZONS = (6, 12)
+
+
+class DemandForecastV1(Payload):
+    """An employer declared how many people it expects to hire, in the coming 6 or 12 months, for an
+    occupation and kind of job, and with which skills and credentials. Replaces the employer's
+    earlier forecast for the same occupation, employment type and horizon (0 slots: none expected)."""
+
+    event_type: ClassVar[str] = "demand.forecast.v1"
+    topic: ClassVar[topics.Topic] = topics.OPENINGS
+
+    forecast_id: Id = Field(description="This declaration, created once by the employer gateway.")
+    employer_id: Id
+    onet_soc_code: OnetSoc
+    employment_type: EmploymentKind = Field(description=KIND)
+    horizon_months: Literal[6, 12] = Field(description="The coming 6 or 12 months, from the declaration's time.")
+    slots_expected: int = Field(ge=0, le=10_000, description="How many people it expects to hire (0: none).")
+    skills: Skills = Field(default_factory=list, description="Skills it expects to ask for.")
+    credentials: list[CredentialRequirement] = Field(
+        default_factory=list, max_length=REQUIRED_CREDENTIALS_MAX, description="Credentials it expects to ask for."
+    )
+
+    def subject(self) -> str:
+        return self.employer_id
+
+
+class InterviewStage(StrEnum):
+    screening_call = "screening_call"
+    technical_interview = "technical_interview"
+    behavioral_interview = "behavioral_interview"
+    take_home = "take_home"
+    work_sample = "work_sample"
+    panel = "panel"
+    background_check = "background_check"
+    other = "other"
+
+
+class HiringFormat(StrEnum):
+    remote = "remote"
+    in_person = "in_person"
+    hybrid = "hybrid"
+
+
+HIRING_STAGES_MAX = len(InterviewStage) + 2  # a stage may come twice (two technical interviews)
+
+
+class HiringStandardsPublishedV1(Payload):
+    """An employer published how it hires for an occupation, under its name: public (the demand
+    board shows it with the name). Replaces its earlier standards for the same occupation."""
+
+    event_type: ClassVar[str] = "hiring_standards.published.v1"
+    topic: ClassVar[topics.Topic] = topics.OPENINGS
+
+    employer_id: Id
+    employer_name: Name = Field(min_length=1, description="The name the employer publishes its standards under.")
+    onet_soc_code: OnetSoc
+    stages: list[InterviewStage] = Field(
+        min_length=1, max_length=HIRING_STAGES_MAX,
+        description="The interview stages in order: screening_call, technical_interview, behavioral_interview,"
+        " take_home, work_sample, panel, background_check, other.",
+    )
+    interview_format: HiringFormat = Field(description="remote, in_person or hybrid.")
+    portfolio_expected: bool = Field(description="Whether a portfolio is expected.")
+    assessment_expected: bool = Field(description="Whether an assessment (a test, a take-home) is expected.")
+    degree_requirement_dropped: bool = Field(description="Whether the employer dropped degree requirements.")
+    accepted_equivalents: list[CredentialRequirement] = Field(
+        default_factory=list, max_length=REQUIRED_CREDENTIALS_MAX,
+        description="Credentials the employer accepts as equivalent to a degree.",
+    )
+
+    def subject(self) -> str:
+        return self.employer_id
 
 
 class ReferralSubmittedV1(Payload):

@@ -38,6 +38,8 @@ PAYLOADS: dict[str, type[events.Payload]] = {
         events.OpeningPostedV1,
         events.OpeningUpdatedV1,
         events.OpeningClosedV1,
+        events.DemandForecastV1,
+        events.HiringStandardsPublishedV1,
         events.ReferralSubmittedV1,
         events.ReferralSubmittedV2,
         events.ReferralUpdatedV1,

@@ -1,5 +1,5 @@
-"""Kafka topics and who writes them. Keys are the referral id (opening id for openings, program
-id for programs, enrollment id for training, request id or provider id for services)."""
+"""Kafka topics and who writes them. Keys are the referral id (opening id for openings, employer id for
+demand forecasts and hiring standards, program id for programs, enrollment id for training, request id or provider id for services)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,12 @@ class Topic:
         return self.fixed_partitions or default_partitions()
 
 
-OPENINGS = Topic(f"{PREFIX}.openings", "employer_gateway", "Openings posted by employers; key: opening id.")
+OPENINGS = Topic(
+    f"{PREFIX}.openings",
+    "employer_gateway",
+    "Openings posted by employers (key: opening id); employers' demand forecasts and hiring standards (key:"
+    " employer id).",
+)
 REFERRALS = Topic(f"{PREFIX}.referrals", "intake", "Referrals accepted from partners; key: referral id.")
 ROUTING = Topic(f"{PREFIX}.routing", "routing", "Routing decisions (routed, unmatched); key: referral id.")
 EMPLOYER_ACTIONS = Topic(

@@ -10,6 +10,7 @@ from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.webhooks_api import router_for
 from services.employer_gateway import stale
 from services.employer_gateway.api import router
+from services.employer_gateway.demand_api import router as demand_router
 from services.employer_gateway.grouped import ActionGroups
 from services.employer_gateway.handlers import EMPLOYER_NOTIFICATIONS, HANDLERS, batch_handler
 
@@ -32,7 +33,7 @@ DEFINITION = ServiceDefinition(
     title="TalentLoop employer gateway",
     description="Employers' API: openings, the referral inbox, acknowledgements, interviews and placements.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[router, router_for("employer", EMPLOYER_NOTIFICATIONS)],
+    routers=[router, demand_router, router_for("employer", EMPLOYER_NOTIFICATIONS)],
     emits=emitted_by("employer_gateway"),
     consumes=(topics.ROUTING, topics.REFERRALS, topics.CANDIDATES),
     handlers=HANDLERS,

@@ -24,7 +24,7 @@ from typing import Any
 from contracts import Envelope, events
 from plumbing import scrub, webhooks
 from plumbing.context import Context
-from services.employer_gateway import domain, store
+from services.employer_gateway import demand, domain, store
 from services.employer_gateway.domain import Notice, Opening, OpeningState, Referral
 
 # What employers' webhook endpoints are told about (docs/webhooks.md): the ids and the new
@@ -59,6 +59,28 @@ async def post_opening(ctx: Context, employer_id: str, posting: Mapping[str, Any
     await store.insert_opening(ctx.conn, event)
     await ctx.emit(event, correlation_id=correlation_id)
     return event.opening_id
+
+
+async def declare_forecast(
+    ctx: Context, employer_id: str, declared: Mapping[str, Any], correlation_id: str
+) -> dict[str, Any]:
+    """The employer's demand forecast, replacing its earlier one for the same occupation,
+    employment type and horizon (issue 16 item 3)."""
+    event = demand.forecast(f"fct_{uuid.uuid4().hex}", employer_id, declared)
+    replaced = await store.save_forecast(ctx.conn, event, ctx.now())
+    envelope = await ctx.emit(event, correlation_id=correlation_id)
+    return {"forecast_id": event.forecast_id, "replaced": replaced, "event": {"id": str(envelope.id), "type": envelope.type}}
+
+
+async def publish_standards(
+    ctx: Context, employer_id: str, published: Mapping[str, Any], correlation_id: str
+) -> dict[str, Any]:
+    """How the employer hires for an occupation, replacing what it published before for it (issue 16 item 4)."""
+    event = demand.standards(employer_id, published)
+    replaced = await store.save_standards(ctx.conn, event, ctx.now())
+    envelope = await ctx.emit(event, correlation_id=correlation_id)
+    return {"onet_soc_code": event.onet_soc_code, "replaced": replaced,
+            "event": {"id": str(envelope.id), "type": envelope.type}}
 
 
 async def update_opening(

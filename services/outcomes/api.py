@@ -11,7 +11,7 @@ from contracts import events
 from plumbing import problems
 from plumbing.auth import Principal, principal, require
 from plumbing.service import pool_of
-from services.outcomes import pipeline, store
+from services.outcomes import pipeline, reports_api, store
 from services.outcomes.timeline import for_partner
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
@@ -260,3 +260,16 @@ def journey_view(found: dict[str, list[Any]]) -> dict[str, Any]:
 
 def _kind(row: Any) -> str:
     return "referral" if row["referral_id"] else "enrollment" if row["enrollment_id"] else "service_request"
+
+
+# The demand board (issue 16 items 3 and 4): partners and operators; the use case is the reports'.
+router.add_api_route(
+    "/demand",
+    reports_api.demand_board,
+    methods=["GET"],
+    summary="The demand board: what open openings and employers' forecasts ask for, by occupation and employment"
+    " type, cells from fewer employers than the setting withheld, no employer named; and the hiring standards"
+    " employers published, under their names",
+    tags=["reports"],
+    responses=problems.responses(401, 403),
+)

@@ -151,6 +151,18 @@ async def record_opening(ctx: Context, env: Envelope, payload: Payload) -> None:
     )
 
 
+async def record_demand(ctx: Context, env: Envelope, payload: Payload) -> None:
+    """An employer's demand forecast or hiring standards (issue 16): in the ledger and as its
+    current declaration. No personal data: an erasure has nothing to do here."""
+    conn = ctx.conn
+    if not await store.append(conn, env, type(payload).topic.name, referral_id=None):
+        return
+    if isinstance(payload, events.DemandForecastV1):
+        await store.upsert_forecast(conn, payload.model_dump(mode="json"), env.time)
+    else:
+        await store.upsert_standards(conn, payload.model_dump(mode="json"), env.time)
+
+
 async def record_program(ctx: Context, env: Envelope, payload: Payload) -> None:
     """A training program as last registered or updated (issue 15 slice 6)."""
     conn = ctx.conn

@@ -48,9 +48,12 @@ SERVICE_EVENTS = (
 )
 _SERVICE_PROVIDER_TYPES = frozenset(SERVICE_PROVIDER_EVENTS)
 _SERVICE_TYPES = frozenset(SERVICE_EVENTS)
+# Issue 16: employers' demand forecasts and hiring standards (on talentloop.openings), one by one.
+DEMAND_EVENTS = (events.DemandForecastV1, events.HiringStandardsPublishedV1)
+_DEMAND_TYPES = frozenset(DEMAND_EVENTS)
 # Set aside by the rebuild's first pass (which COPYs referral events only) and applied after it:
-# programs, training and service events.
-APPLIED_AFTER_LOAD = _PROGRAM_TYPES | _TRAINING_TYPES | _SERVICE_PROVIDER_TYPES | _SERVICE_TYPES
+# programs, training, service and demand events.
+APPLIED_AFTER_LOAD = _PROGRAM_TYPES | _TRAINING_TYPES | _SERVICE_PROVIDER_TYPES | _SERVICE_TYPES | _DEMAND_TYPES
 _OWN_PATH = APPLIED_AFTER_LOAD | _OPENING_TYPES
 
 
@@ -73,7 +76,8 @@ def handlers(*, live: bool) -> dict[str, Handler]:
     training = {e.event_type: on_training_event for e in TRAINING_EVENTS}
     directory = {e.event_type: application.record_service_provider for e in SERVICE_PROVIDER_EVENTS}
     services = {e.event_type: on_service_event for e in SERVICE_EVENTS}
-    return {**lifecycle, **openings, **programs, **training, **directory, **services,  # type: ignore[dict-item]
+    demand = {e.event_type: application.record_demand for e in DEMAND_EVENTS}
+    return {**lifecycle, **openings, **programs, **training, **directory, **services, **demand,  # type: ignore[dict-item]
             events.CandidateErasedV1.event_type: application.erase}
 
 
@@ -110,6 +114,8 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
                 await application.record_program(ctx, env, payload)
             elif type(payload) in _SERVICE_PROVIDER_TYPES:
                 await application.record_service_provider(ctx, env, payload)
+            elif type(payload) in _DEMAND_TYPES:
+                await application.record_demand(ctx, env, payload)
         # Enrollments and service requests are locked in the referrals' walk (one key space, one order).
         training = [(env, p) for env, p in items if type(p) in _TRAINING_TYPES]
         services = [(env, p) for env, p in items if type(p) in _SERVICE_TYPES]

@@ -102,6 +102,8 @@ HASHED: dict[str, tuple[str, str]] = {
     "enrollment_facts": ("*", "enrollment_id"),
     "erased_enrollments": ("*", "enrollment_id"),
     "service_requests": ("*", "request_id"),
+    "demand_forecasts": ("*", "employer_id, onet_soc_code, employment_type, horizon_months"),
+    "hiring_standards": ("*", "employer_id, onet_soc_code"),
 }
 # Tables whose indexes are built after the load (their primary keys stay).
 DEFERRED_INDEXES = ("ledger", "referral_facts")

@@ -27,6 +27,7 @@ from plumbing.service import deps_of, pool_of
 from plumbing.settings import Settings
 from services.outcomes import store
 from services.outcomes.reports import (
+    DemandInputs,
     GoodJobPolicy,
     ReportSettings,
     build_reports,
@@ -37,6 +38,7 @@ from services.outcomes.reports import (
 )
 from services.outcomes.reports.benchmarks import MIN_PROVIDERS
 from services.outcomes.reports.ctdl import to_jsonld
+from services.outcomes.reports.demand import MIN_EMPLOYERS, board
 from services.outcomes.reports.suppression import THRESHOLD
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
@@ -77,6 +79,21 @@ class BenchmarkRule(BaseSettings):
     min_providers: int = Field(default=MIN_PROVIDERS, ge=2, le=100, alias="TALENTLOOP_BENCHMARK_MIN_PROVIDERS")
 
 
+class DemandRule(BaseSettings):
+    """The demand board's non-disclosure rule (docs/transparency.md, "Demand board"): a cell or a
+    line only when what it counts comes from at least this many employers."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    min_employers: int = Field(default=MIN_EMPLOYERS, ge=2, le=100, alias="TALENTLOOP_DEMAND_MIN_EMPLOYERS")
+
+
+def demand_min_employers() -> int:
+    try:
+        return DemandRule().min_employers
+    except ValueError as exc:
+        raise problems.Problem(500, "misconfigured", "The demand board's settings are not valid", str(exc)[:500]) from exc
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(name for name in (part.strip() for part in text.split(",")) if name)
 
@@ -110,7 +127,8 @@ def _settings(policy: GoodJobPolicy, partner: str | None, period: str = "month",
     except ValueError as exc:
         raise problems.Problem(500, "misconfigured", "The benchmark rule's settings are not valid", str(exc)[:500]) from exc
     return ReportSettings(policy, period, as_of, growth_min_wages=THRESHOLD + 1 if partner else 1,
-                          suppress_funnel=partner is not None, benchmark_min_providers=rule.min_providers)
+                          suppress_funnel=partner is not None, benchmark_min_providers=rule.min_providers,
+                          demand_min_employers=demand_min_employers())
 
 
 async def _program_reports(request: Request, who: Principal) -> tuple[dict[str, Any], str | None]:
@@ -143,8 +161,10 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
         # Credential and program outcomes, peer benchmarks: coalition-wide, cut to the reader's
         # view by the pure modules (a provider's benchmark sets its programs against the others').
         programs = await inputs.credential_inputs(conn)
+        # The demand board: the same for every reader (no employer is named in its counts).
+        demand = await inputs.demand_inputs(conn)
     built = build_reports(records, gaps, await store.opening_records(pool), report_settings, training, enrollments,
-                          requests, programs, partner)
+                          requests, programs, partner, demand)
     return built, (f"partner {partner}" if partner else "all partners")
 
 
@@ -212,3 +232,15 @@ async def reports_csv(
     return PlainTextResponse(
         files[f"{name}.csv"], media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'}
     )
+
+
+async def demand_board(request: Request, who: Caller) -> dict[str, Any]:
+    """GET /v1/demand (registered in api.py, under /v1): the demand board for partners and operators.
+
+    Employers are refused: one employer of a cell of N could take its own openings out of the
+    cell's figures and learn about the N - 1 others (docs/transparency.md, "Demand board")."""
+    require(who, "operator", "partner")
+    async with pool_of(request).acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        found: DemandInputs = await inputs.demand_inputs(conn)
+    shown = board(found.openings, found.forecasts, found.standards, demand_min_employers())
+    return {"generated_at": deps_of(request).clock().isoformat(), **shown}

@@ -607,15 +607,38 @@ async def upsert_opening(conn: asyncpg.Connection, data: dict, at: datetime, clo
         return
     await conn.execute(
         "INSERT INTO openings (opening_id, employer_id, onet_soc_code, required_skills, preferred_skills, posted_at,"
-        " changed_at) VALUES ($1, $2, $3, $4, $5, $6, $6)"
+        " changed_at, posting) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)"
         " ON CONFLICT (opening_id) DO UPDATE SET onet_soc_code = $3, required_skills = $4, preferred_skills = $5,"
-        " changed_at = $6, posted_at = LEAST(openings.posted_at, $6) WHERE openings.changed_at <= $6",
+        " changed_at = $6, posted_at = LEAST(openings.posted_at, $6), posting = $7 WHERE openings.changed_at <= $6",
         data["opening_id"],
         data["employer_id"],
         data["onet_soc_code"],
         sorted(data.get("required_skills", [])),
         sorted(data.get("preferred_skills", [])),
         at,
+        _json(data),  # the whole posting, for the demand board (issue 16)
+    )
+
+
+async def upsert_forecast(conn: asyncpg.Connection, data: dict, at: datetime) -> None:
+    """An employer's forecast, replacing its earlier one for the same occupation, employment type
+    and horizon (a late older one changes nothing: the order of arrival does not matter)."""
+    await conn.execute(
+        "INSERT INTO demand_forecasts (employer_id, onet_soc_code, employment_type, horizon_months, forecast,"
+        " declared_at) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (employer_id, onet_soc_code, employment_type, horizon_months) DO UPDATE"
+        " SET forecast = $5, declared_at = $6 WHERE demand_forecasts.declared_at <= $6",
+        data["employer_id"], data["onet_soc_code"], data["employment_type"], data["horizon_months"], _json(data), at,
+    )
+
+
+async def upsert_standards(conn: asyncpg.Connection, data: dict, at: datetime) -> None:
+    """An employer's hiring standards for an occupation, replacing earlier ones (a late older one changes nothing)."""
+    await conn.execute(
+        "INSERT INTO hiring_standards (employer_id, onet_soc_code, standards, published_at) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (employer_id, onet_soc_code) DO UPDATE SET standards = $3, published_at = $4"
+        " WHERE hiring_standards.published_at <= $4",
+        data["employer_id"], data["onet_soc_code"], _json(data), at,
     )
 
 

@@ -5,6 +5,7 @@
     reports = build_reports(records, gaps, openings, settings, (enrolled, hires), enrollments)  # and WIOA over training
     reports = build_reports(records, gaps, openings, settings, (enrolled, hires), enrollments, requests)  # and services
     reports = build_reports(..., requests, programs, provider)  # and credential outcomes, peer benchmarks
+    reports = build_reports(..., provider, DemandInputs(openings, forecasts, standards))  # and the demand board
     files = to_csv(reports)            # {"funnel.csv": "...", "pipeline.csv": "...", ...}
     page = to_html(reports, "Q1 outcomes", "2024-04-02", "all partners")
 
@@ -23,6 +24,7 @@ from services.outcomes.records import GapRecord, OpeningRecord, ReferralRecord
 from services.outcomes.reports.benchmarks import MIN_PROVIDERS, benchmarks
 from services.outcomes.reports.coalition import coalition_funnel
 from services.outcomes.reports.credentials import Inputs, credential_outcomes
+from services.outcomes.reports.demand import MIN_EMPLOYERS, board, forecast_by_occupation
 from services.outcomes.reports.funnel import funnels
 from services.outcomes.reports.good_jobs import GoodJobPolicy, good_jobs
 from services.outcomes.reports.render import to_csv, to_html
@@ -33,7 +35,7 @@ from services.outcomes.reports.transparency import transparency
 from services.outcomes.reports.wioa import indicators
 from services.outcomes.reports.wioa_training import Participation, training_indicators
 
-__all__ = ["Enrolled", "GoodJobPolicy", "Inputs", "ReportSettings", "Request", "build_reports", "program_reports",
+__all__ = ["DemandInputs", "Enrolled", "GoodJobPolicy", "Inputs", "ReportSettings", "Request", "build_reports", "program_reports",
            "to_csv", "to_html"]
 
 
@@ -52,6 +54,17 @@ class ReportSettings:
     suppress_funnel: bool = False
     # Peer benchmarks: a statistic only over programs of at least this many other providers.
     benchmark_min_providers: int = MIN_PROVIDERS
+    # The demand board: a cell or line only from at least this many employers.
+    demand_min_employers: int = MIN_EMPLOYERS
+
+
+@dataclass(frozen=True)
+class DemandInputs:
+    """What the demand board reads (reports/inputs.demand_inputs): open openings, forecasts, standards."""
+
+    openings: tuple = ()
+    forecasts: tuple = ()
+    standards: tuple = ()
 
 
 def build_reports(
@@ -64,6 +77,7 @@ def build_reports(
     requests: Iterable[Request] = (),
     programs: Inputs | None = None,
     provider: str | None = None,
+    demand: DemandInputs | None = None,
 ) -> dict:
     """Every report; `training` is what the coalition funnel counts (store.pipeline_report_inputs:
     the enrollments and the referrals of the same people), none by default; `enrollments` the
@@ -72,8 +86,10 @@ def build_reports(
     `programs` what credential and program outcomes and peer benchmarks read, coalition-wide
     (reports/inputs.credential_inputs), cut to `provider`'s view when the reader is a partner.
     Their groups (and the services' outcome comparison) are suppressed as the referral funnel's
-    (`suppress_funnel`)."""
+    (`suppress_funnel`). `demand`: the demand board's inputs; the skills gap then shows the
+    board's forecast beside today's openings."""
     records = list(records)
+    shown = board(demand.openings, demand.forecasts, demand.standards, settings.demand_min_employers) if demand else None
     enrolled, hires = list(training[0]), list(training[1])
     groups_threshold = settings.suppression_threshold if settings.suppress_funnel else None
     return {
@@ -81,11 +97,13 @@ def build_reports(
         "good_jobs": good_jobs(records, settings.good_jobs, settings.growth_min_wages),
         "wioa": indicators(records, settings.as_of),
         "wioa_training": training_indicators(enrollments, settings.as_of, groups_threshold),
-        "skills_gap": skills_gap(gaps, openings, settings.top_skills),
+        "skills_gap": skills_gap(gaps, openings, settings.top_skills,
+                                 forecast_by_occupation(shown["forecast"]) if shown else None),
         "transparency": transparency(records, settings.suppression_threshold),
         "pipeline": coalition_funnel(enrolled, hires, groups_threshold),
         "services": services_report(requests, participants(records, enrolled, hires), groups_threshold),
         **(program_reports(programs, settings, provider) if programs is not None else {}),
+        **({"demand": shown} if shown else {}),
     }
 
 

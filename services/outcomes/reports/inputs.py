@@ -1,7 +1,8 @@
 """What the reports read that store.py does not already give (kept here, not in the shared
 store): the supportive-service requests of `service_requests` (outcomes migration 012), and
 the enrollments WIOA's indicators over training count, with the days of their skill gains; and
-what credential and program outcomes and peer benchmarks count (`credential_inputs`)."""
+what credential and program outcomes and peer benchmarks count (`credential_inputs`); what the
+demand board counts (`demand_inputs`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from decimal import Decimal
 import asyncpg
 
 from services.outcomes import records, records_json
-from services.outcomes.reports import credentials
+from services.outcomes.reports import DemandInputs, credentials, demand
 from services.outcomes.reports.supportive import Request
 from services.outcomes.reports.wioa_training import MSG_MILESTONES, Participation
 
@@ -75,3 +76,50 @@ def _program(data: dict) -> credentials.Program:
         data["program_id"], data["partner_id"], data["name"], credential.get("name"), credential.get("ctdl_id"),
         tuple(data.get("onet_soc_codes") or ()),
         Decimal(str(cost["amount"])) if cost.get("amount") is not None else None, cost.get("currency") or "USD")
+
+
+async def demand_inputs(conn: asyncpg.Connection | asyncpg.Pool) -> DemandInputs:
+    """What the demand board counts (outcomes migration 014): the open openings with their whole
+    posting, the employers' current forecasts and hiring standards."""
+    openings = await conn.fetch(
+        "SELECT opening_id, employer_id, posting FROM openings WHERE state = 'open' AND posting IS NOT NULL"
+        " ORDER BY opening_id"
+    )
+    forecasts = await conn.fetch("SELECT forecast, declared_at FROM demand_forecasts ORDER BY employer_id,"
+                                 " onet_soc_code, employment_type, horizon_months")
+    published = await conn.fetch("SELECT standards, published_at FROM hiring_standards ORDER BY employer_id,"
+                                 " onet_soc_code")
+    return DemandInputs(
+        tuple(_open_opening(r["opening_id"], r["employer_id"], json.loads(r["posting"])) for r in openings),
+        tuple(_forecast(json.loads(r["forecast"]), r["declared_at"]) for r in forecasts),
+        tuple(_standards(json.loads(r["standards"]), r["published_at"]) for r in published),
+    )
+
+
+def _credentials(items: list[dict]) -> tuple[demand.Credential, ...]:
+    return tuple(demand.Credential(c["name"], c.get("ctdl_id")) for c in items)
+
+
+def _open_opening(opening_id: str, employer_id: str, p: dict) -> demand.OpenOpening:
+    wage = p["wage"]
+    return demand.OpenOpening(
+        opening_id, employer_id, p["onet_soc_code"], p.get("employment_type"), p["capacity"],
+        tuple(p.get("required_skills", [])), tuple(p.get("preferred_skills", [])),
+        _credentials(p.get("required_credentials", [])), p.get("paid", True), Decimal(str(wage["amount"])),
+        wage["unit"], wage.get("currency", "USD"),
+    )
+
+
+def _forecast(f: dict, declared_at) -> demand.Forecast:  # type: ignore[no-untyped-def]
+    return demand.Forecast(
+        f["employer_id"], f["onet_soc_code"], f["employment_type"], f["horizon_months"], f["slots_expected"],
+        tuple(f.get("skills", [])), _credentials(f.get("credentials", [])), declared_at,
+    )
+
+
+def _standards(s: dict, published_at) -> demand.Standards:  # type: ignore[no-untyped-def]
+    return demand.Standards(
+        s["employer_id"], s["employer_name"], s["onet_soc_code"], tuple(s["stages"]), s["interview_format"],
+        s["portfolio_expected"], s["assessment_expected"], s["degree_requirement_dropped"],
+        _credentials(s.get("accepted_equivalents", [])), published_at,
+    )

@@ -182,7 +182,49 @@ def to_csv(reports: dict) -> dict[str, str]:
         files.update(_credentials_csv(reports["credentials"]))
     if reports.get("benchmarks"):
         files["benchmarks.csv"] = _benchmarks_csv(reports["benchmarks"])
+    if reports.get("demand"):
+        files["skills_forecast.csv"] = _csv(
+            ["occupation", "rank", "skill", "forecast_slots_6_months", "forecast_slots_12_months"],
+            [[o["occupation"], n, s["skill"], s["slots_6_months"], s["slots_12_months"]]
+             for o in occupations for n, s in enumerate(o.get("forecast_skills", []), 1)],
+        )
+        files.update(_demand_csv(reports["demand"]))
     return files
+
+
+def _demand_csv(d: dict) -> dict[str, str]:
+    """The demand board as flat tables: a line per cell and skill, credential or wage."""
+    return {
+        "demand_today.csv": _csv(
+            ["occupation", "employment_type", "openings", "open_slots", "line", "name", "required_or_openings",
+             "preferred", "min", "median", "max"],
+            [[c["occupation"], c["employment_type"], c["openings"], c["open_slots"], "cell", "", "", "", "", "", ""]
+             for c in d["today"]]
+            + [[c["occupation"], c["employment_type"], c["openings"], c["open_slots"], "skill", x["skill"],
+                x["required"], x["preferred"], "", "", ""] for c in d["today"] for x in c["skills"]]
+            + [[c["occupation"], c["employment_type"], c["openings"], c["open_slots"], "credential", x["credential"],
+                x["openings"], "", "", "", ""] for c in d["today"] for x in c["credentials"]]
+            + [[c["occupation"], c["employment_type"], c["openings"], c["open_slots"], "wage",
+                f"{w['currency']} per {w['unit']}", w["openings"], "", w["min"], w["median"], w["max"]]
+               for c in d["today"] for w in c["wages"]],
+        ),
+        "demand_forecast.csv": _csv(
+            ["occupation", "employment_type", "horizon_months", "slots", "line", "name", "line_slots", "employers"],
+            [[c["occupation"], c["employment_type"], c["horizon_months"], c["slots"], "cell", "", "", ""]
+             for c in d["forecast"]]
+            + [[c["occupation"], c["employment_type"], c["horizon_months"], c["slots"], kind, x[kind], x["slots"],
+                x["employers"]] for c in d["forecast"] for kind in ("skill", "credential")
+               for x in c[f"{kind}s"]],
+        ),
+        "hiring_standards.csv": _csv(
+            ["employer", "occupation", "stages", "interview_format", "portfolio_expected", "assessment_expected",
+             "degree_requirement_dropped", "accepted_equivalents", "published_at"],
+            [[h["employer_name"], h["occupation"], " > ".join(h["stages"]), h["interview_format"],
+              h["portfolio_expected"], h["assessment_expected"], h["degree_requirement_dropped"],
+              "; ".join(c["name"] for c in h["accepted_equivalents"]), h["published_at"]]
+             for h in d["hiring_standards"]],
+        ),
+    }
 
 
 CREDENTIAL_COLUMNS = ("credential", "name", "ctid", "programs", "cost_low", "cost_high", "currency")
@@ -530,6 +572,14 @@ def _skills_section(s: dict) -> str:
                             ["skill", "missing (required)", "missing (preferred)", "share"],
                             [[x["skill"], x["missing_required"], x["missing_preferred"], _pct(x["share"])]
                              for x in o["missing"]]))
+        slots = o.get("forecast_slots") or {}
+        if o.get("forecast_skills"):
+            # The forecast beside today's openings, in columns of its own: never added to them.
+            parts.append(_table(
+                f"Skills employers forecast for {occ} (slots expected: {_cell(slots.get('6_months'))} in 6 months,"
+                f" {_cell(slots.get('12_months'))} in 12 months)",
+                ["skill", "forecast slots, 6 months", "forecast slots, 12 months"],
+                [[x["skill"], x["slots_6_months"], x["slots_12_months"]] for x in o["forecast_skills"]]))
     parts.append("</section>")
     return "".join(parts)
 
@@ -638,13 +688,52 @@ def _benchmarks_section(b: dict | None) -> str:
     return f'<section id="benchmarks"><h2>Peer benchmarks</h2>{note}{table}</section>'
 
 
+def _demand_section(d: dict | None) -> str:
+    """The demand board: today's openings and the forecast (no employer named; cells from fewer
+    than `min_employers` employers withheld), then the hiring standards employers published."""
+    if d is None:
+        return ""
+    n = d["min_employers"]
+    note = (f"<p>Only cells and lines from at least {n} employers are shown ({d['withheld']['today']} of today's and"
+            f" {d['withheld']['forecast']} of the forecast's withheld). Today's openings and the forecast are"
+            " separate: never add them.</p>")
+    today = _table("Open openings by occupation and employment type",
+                   ["occupation", "employment type", "openings", "open slots", "top skills (required)", "credentials",
+                    "wages (min / median / max)"],
+                   [[c["occupation"], c["employment_type"], c["openings"], c["open_slots"],
+                     ", ".join(f"{x['skill']} ({x['required']})" for x in c["skills"][:5]),
+                     ", ".join(f"{x['credential']} ({x['openings']})" for x in c["credentials"][:5]),
+                     "; ".join(f"{w['min']} / {w['median']} / {w['max']} {w['currency']} per {w['unit']}"
+                               for w in c["wages"])] for c in d["today"]])
+    ahead = _table("Hiring forecast by occupation, employment type and horizon",
+                   ["occupation", "employment type", "horizon (months)", "slots expected", "top skills (slots)",
+                    "credentials (slots)"],
+                   [[c["occupation"], c["employment_type"], c["horizon_months"], c["slots"],
+                     ", ".join(f"{x['skill']} ({x['slots']})" for x in c["skills"][:5]),
+                     ", ".join(f"{x['credential']} ({x['slots']})" for x in c["credentials"][:5])]
+                    for c in d["forecast"]])
+    standards = _table("Hiring standards employers published",
+                       ["employer", "occupation", "stages", "format", "portfolio", "assessment", "degree dropped",
+                        "accepted instead of a degree"],
+                       [[h["employer_name"], h["occupation"], " > ".join(h["stages"]), h["interview_format"],
+                         _yes(h["portfolio_expected"]), _yes(h["assessment_expected"]),
+                         _yes(h["degree_requirement_dropped"]), ", ".join(c["name"] for c in h["accepted_equivalents"])]
+                        for h in d["hiring_standards"]])
+    return (f'<section id="demand"><h2>Demand board</h2>{note}{today}{ahead}</section>'
+            f'<section id="hiring-standards"><h2>Hiring standards</h2>{standards}</section>')
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
 def to_html(reports: dict, title: str, generated_on: str, scope: str) -> str:
     body = (_funnel_section(reports["funnel"]) + _good_jobs_section(reports["good_jobs"])
             + _wioa_section(reports["wioa"]) + _wioa_training_section(reports.get("wioa_training"))
             + _skills_section(reports["skills_gap"])
             + _transparency_section(reports["transparency"]) + _pipeline_section(reports)
             + _services_section(reports.get("services")) + _credentials_section(reports.get("credentials"))
-            + _benchmarks_section(reports.get("benchmarks")))
+            + _benchmarks_section(reports.get("benchmarks")) + _demand_section(reports.get("demand")))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body><header><h1>{escape(title)}</h1>"
             f"<p>Generated {escape(generated_on)}. Scope: {escape(scope)}.</p></header><main>{body}</main></body></html>")

@@ -12,6 +12,11 @@ through were missing.
   without a referral id (erased) count one each. share = candidates missing the skill (either
   way) / candidates counted for the occupation. Ranked by missing_required, then
   missing_preferred.
+- Forecast (issue 16): beside them, never added to them, what employers declare they will need
+  (the demand board's forecast, `demand.forecast_by_occupation`: only cells and lines from enough
+  employers): `forecast_slots` per horizon (6 and 12 months; null when the board shows no forecast
+  for it) and `forecast_skills`, each skill with the slots of the forecasts naming it per horizon,
+  ranked by the 12 months' slots, then the 6 months', then the skill.
 Ties are broken by the skill id, so the ranking is stable.
 """
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from services.outcomes.records import GapRecord, OpeningRecord
 from services.outcomes.reports.stats import rate
@@ -87,8 +93,22 @@ def missing(gaps: Iterable[GapRecord], top: int = 10) -> dict[str, dict]:
     return out
 
 
-def skills_gap(gaps: Iterable[GapRecord], openings: Iterable[OpeningRecord], top: int = 10) -> dict:
+def _forecast_columns(shown: dict[str, Any] | None, top: int) -> dict[str, Any]:
+    if shown is None:
+        return {"forecast_slots": {"6_months": None, "12_months": None}, "forecast_skills": []}
+    ranked = sorted(shown["skills"], key=lambda s: (-shown["skills"][s][12], -shown["skills"][s][6], s))[:top]
+    return {
+        "forecast_slots": {f"{h}_months": shown["slots"][h] or None for h in (6, 12)},
+        "forecast_skills": [{"skill": s, "slots_6_months": shown["skills"][s][6],
+                             "slots_12_months": shown["skills"][s][12]} for s in ranked],
+    }
+
+
+def skills_gap(gaps: Iterable[GapRecord], openings: Iterable[OpeningRecord], top: int = 10,
+               forecast: dict[str, dict[str, Any]] | None = None) -> dict:
+    """`forecast`: the board's shown forecast by occupation (`demand.forecast_by_occupation`)."""
     demand, gap = demanded(openings, top), missing(gaps, top)
+    forecast = forecast or {}
     return {
         "top": top,
         "occupations": [
@@ -96,7 +116,8 @@ def skills_gap(gaps: Iterable[GapRecord], openings: Iterable[OpeningRecord], top
              "openings": demand.get(occ, {}).get("openings", 0),
              "demanded": demand.get(occ, {}).get("skills", []),
              "candidates_not_through": gap.get(occ, {}).get("candidates", 0),
-             "missing": gap.get(occ, {}).get("skills", [])}
-            for occ in sorted(set(demand) | set(gap))
+             "missing": gap.get(occ, {}).get("skills", []),
+             **_forecast_columns(forecast.get(occ), top)}
+            for occ in sorted(set(demand) | set(gap) | set(forecast))
         ],
     }

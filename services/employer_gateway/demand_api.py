@@ -1,0 +1,107 @@
+"""Employers' declarations beyond openings (issue 16 items 3 and 4): demand forecasts and hiring
+standards. Thin, as api.py: parse and bound, check the caller, run one use case once per
+Idempotency-Key, answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts import bounds, events
+from plumbing import idempotency, problems
+from plumbing.auth import require
+from plumbing.idempotency import IdempotencyKey
+from plumbing.service import context_of, correlation_id, pool_of
+from services.employer_gateway import application, store
+from services.employer_gateway.api import Caller, SocCode
+
+router = APIRouter(prefix="/v1", tags=["employers"])
+Credentials = Annotated[list[events.CredentialRequirement], Field(max_length=bounds.REQUIRED_CREDENTIALS_MAX)]
+
+
+class ForecastIn(BaseModel):
+    """What you expect to hire for one occupation and kind of job in the coming 6 or 12 months.
+    Replaces your earlier forecast for the same occupation, employment type and horizon."""
+
+    model_config = ConfigDict(extra="forbid")
+    onet_soc_code: SocCode
+    employment_type: events.EmploymentKind = Field(description=events.KIND)
+    horizon_months: Literal[6, 12] = Field(description="The coming 6 or 12 months.")
+    slots_expected: int = Field(ge=0, le=10_000, description="How many people you expect to hire (0: none).")
+    skills: bounds.Skills = Field(default_factory=list, examples=[["python", "sql"]])
+    credentials: Credentials = Field(default_factory=list, description="Credentials you expect to ask for.")
+
+
+class StandardsIn(BaseModel):
+    """How you hire for one occupation. Public: the demand board shows it under `employer_name`.
+    Replaces what you published before for the occupation."""
+
+    model_config = ConfigDict(extra="forbid")
+    employer_name: bounds.Name = Field(min_length=1, examples=["Civic Data Labs"])
+    onet_soc_code: SocCode
+    stages: list[events.InterviewStage] = Field(
+        min_length=1, max_length=events.HIRING_STAGES_MAX, description="The interview stages, in order."
+    )
+    interview_format: events.HiringFormat
+    portfolio_expected: bool = False
+    assessment_expected: bool = False
+    degree_requirement_dropped: bool = False
+    accepted_equivalents: Credentials = Field(
+        default_factory=list, description="Credentials you accept as equivalent to a degree."
+    )
+
+
+@router.post(
+    "/demand/forecasts",
+    status_code=201,
+    summary="Declare how many people you expect to hire in the coming 6 or 12 months (replaces your earlier"
+    " forecast for the same occupation, employment type and horizon)",
+    responses=problems.responses(400, 401, 403, 409, 422),
+)
+async def post_forecast(
+    body: ForecastIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    require(who, "employer")
+
+    async def effect(conn):  # type: ignore[no-untyped-def]
+        declared = body.model_dump()
+        return 201, await application.declare_forecast(
+            context_of(request, conn), who.id, declared, correlation_id(request)
+        )
+
+    return await idempotency.run_once(pool_of(request), who, idempotency_key, body.model_dump(mode="json"), effect)
+
+
+@router.get("/demand/forecasts", summary="Your current demand forecasts", responses=problems.responses(401, 403))
+async def list_forecasts(request: Request, who: Caller) -> list[dict[str, Any]]:
+    require(who, "employer")
+    return await store.list_forecasts(pool_of(request), who.id)
+
+
+@router.post(
+    "/hiring-standards",
+    summary="Publish how you hire for an occupation (public, under your name; replaces what you published"
+    " before for it)",
+    responses=problems.responses(400, 401, 403, 409, 422),
+)
+async def post_standards(
+    body: StandardsIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    require(who, "employer")
+
+    async def effect(conn):  # type: ignore[no-untyped-def]
+        published = body.model_dump()
+        return 200, await application.publish_standards(
+            context_of(request, conn), who.id, published, correlation_id(request)
+        )
+
+    return await idempotency.run_once(pool_of(request), who, idempotency_key, body.model_dump(mode="json"), effect)
+
+
+@router.get("/hiring-standards", summary="Your published hiring standards", responses=problems.responses(401, 403))
+async def list_standards(request: Request, who: Caller) -> list[dict[str, Any]]:
+    require(who, "employer")
+    return await store.list_standards(pool_of(request), who.id)
