@@ -44,7 +44,7 @@ import dataclasses
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -75,7 +75,7 @@ OPENINGS = samples.OPENINGS
 SLOTS_STEP = 1000
 SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support")
 SERVICE_COUNTS = ("requests", "status")  # of the report's supportive services, what a run adds to
-FORGE_CONCURRENCY = 8  # the bootcamp's CRM reports up to this many enrollments at once
+AT_ONCE = 8  # requests about different people the demo sends together (a CRM's workers)
 
 
 @dataclass
@@ -195,6 +195,18 @@ def pipeline_numbers(funnel: dict[str, Any]) -> dict[str, Any]:
     """GET /v1/funnel's coalition funnel from training without its lists of names."""
     found = funnel.get("pipeline") or pipeline.empty_pipeline()
     return {k: found[k] for k in pipeline.empty_pipeline()}
+
+
+async def at_once(calls: Iterable[Awaitable[None]]) -> None:
+    """Await `calls` AT_ONCE at a time: each about another person, enrollment or request, so
+    their order changes nothing the network counts."""
+    limit = asyncio.Semaphore(AT_ONCE)
+
+    async def one(call: Awaitable[None]) -> None:
+        async with limit:
+            await call
+
+    await asyncio.gather(*(one(c) for c in calls))
 
 
 def person_key(n: int) -> str:
@@ -419,9 +431,10 @@ async def run(urls: dict[str, str], keys: dict[str, str], referrals: int = 100, 
                     say(f"  {day} (day {i + 1} of {len(plan.days)})")
                 await driver.day(day)
             final, matches = await driver.compare()
-            services, services_match = await driver.compare_services()
+            report, services_match = await driver.compare_services()
+            services = report["services"]["total"]
             stale = await driver.stale_in_ledger()
-            months, medians = await driver.medians()
+            months, medians = driver.medians(report)
         finally:
             await driver.close()
             await net.set_clock(None)  # the system clock again (the year ends at or before today)
@@ -506,7 +519,7 @@ class Driver:
         await net.settled(at)
         before = await self.funnel()
         self.baseline, self.baseline_pipeline = before["total"], pipeline_numbers(before)
-        self.baseline_services = self.service_part(await self.services_report())
+        self.baseline_services = self.service_part((await self.report())["services"]["total"])
 
     async def day(self, day: date) -> None:
         at = demo_plan.moment(day)
@@ -515,9 +528,7 @@ class Driver:
         train = [self.plan.trainees[s.n] for s in steps if s.kind == demo_plan.TRAIN]
         if train:
             await self.train(day, train)
-        for s in steps:
-            if s.kind in (demo_plan.REQUEST_SERVICE, demo_plan.DELIVER_SERVICE):
-                await self.support(s)
+        await at_once(self.support(s) for s in steps if s.kind in (demo_plan.REQUEST_SERVICE, demo_plan.DELIVER_SERVICE))
         refer = [s for s in steps if s.kind == demo_plan.REFER]
         if refer:
             await self.refer(day, refer)
@@ -554,22 +565,19 @@ class Driver:
         it reported before publishes nothing: a duplicate in the import's summary)."""
         net, run_id = self.net, self.run_id
         forge, riverbend = "forge-coding-bootcamp", "riverbend-community-college"
-        limit = asyncio.Semaphore(FORGE_CONCURRENCY)
 
         async def report(t: Trainee) -> None:
             body = samples.enrollment_body(samples.person(t.n, run=run_id), t.record(day), enrollment_id(t, run_id))
-            async with limit:
-                r = await net.http.post(f"{net.urls['intake']}/v1/enrollments", json=body,
-                                        headers={**net.auth(f"partner:{forge}"),
-                                                 "Idempotency-Key": f"demo-{run_id}-enrollment-{t.n}-{day}"})
+            r = await net.http.post(f"{net.urls['intake']}/v1/enrollments", json=body,
+                                    headers={**net.auth(f"partner:{forge}"),
+                                             "Idempotency-Key": f"demo-{run_id}-enrollment-{t.n}-{day}"})
             if r.status_code >= 400:
                 raise httpx.HTTPStatusError(f"{forge}'s enrollment: {r.status_code} {r.text[:300]}", request=r.request,
                                             response=r)
             self.enrollment_ids[t.n] = r.json()["enrollment_id"]
             self.tally.trained(person_key(t.n), body)
 
-        # Each participant is another person and enrollment: the order of their reports changes nothing.
-        await asyncio.gather(*(report(t) for t in trainees if t.provider == forge))
+        await at_once(report(t) for t in trainees if t.provider == forge)
         if any(t.provider == riverbend for t in trainees):
             term = [t for t in self.plan.trainees.values() if t.provider == riverbend and t.enrolled_on <= day]
             text = samples.csv_text(samples.RIVERBEND_TRAINING_COLUMNS, [
@@ -822,29 +830,31 @@ class Driver:
         except TimeoutError:
             return await self.funnel(), False
 
-    async def services_report(self) -> dict[str, Any]:
-        """GET /v1/reports' supportive services in total (the whole ledger)."""
+    async def report(self) -> dict[str, Any]:
+        """GET /v1/reports, as the operator (the whole ledger)."""
         r = await self.net.http.get(f"{self.net.urls['outcomes']}/v1/reports",
                                     headers=self.net.auth(f"operator:{OPERATOR}"))
         r.raise_for_status()
-        return r.json()["services"]["total"]
+        return r.json()
 
     @staticmethod
     def service_part(total: dict[str, Any]) -> dict[str, Any]:
         return {k: total[k] for k in SERVICE_COUNTS}
 
     async def compare_services(self) -> tuple[dict[str, Any], bool]:
-        """The report's supportive services against the demo's tally, as `compare` does the funnel."""
+        """The report's supportive services against the demo's tally, as `compare` does the funnel;
+        and the report they were read from."""
         expected = self.tally.service_counts
 
         async def caught_up() -> dict[str, Any] | None:
-            total = await self.services_report()
-            return total if since(self.service_part(total), self.baseline_services) == expected else None
+            report = await self.report()
+            done = since(self.service_part(report["services"]["total"]), self.baseline_services) == expected
+            return report if done else None
 
         try:
             return await until("the reports to count every service request", caught_up, timeout=30.0), True
         except TimeoutError:
-            return await self.services_report(), False
+            return await self.report(), False
 
     async def stale_in_ledger(self) -> int:
         """referral.stale events of this run's referrals, as their timelines show them."""
@@ -856,13 +866,10 @@ class Driver:
             n += sum(1 for e in r.json()["events"] if e["type"].startswith("referral.stale."))
         return n
 
-    async def medians(self) -> tuple[list[str], list[dict[str, Any]]]:
+    def medians(self, report: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
         """The funnel report's median days between stages, for the months this run referred in
         (another run of the same year counts there too; other referrals of the ledger do not)."""
         months = sorted({f"{d.year:04d}-{d.month:02d}" for d in self.plan.days
                          if any(s.kind == demo_plan.REFER for s in self.plan.on(d))})
-        r = await self.net.http.get(f"{self.net.urls['outcomes']}/v1/reports",
-                                    headers=self.net.auth(f"operator:{OPERATOR}"))
-        r.raise_for_status()
-        groups = {g["group"]: g for g in r.json()["funnel"]["by"]["period"]}
+        groups = {g["group"]: g for g in report["funnel"]["by"]["period"]}
         return months, [{"month": m, **d} for m in months if m in groups for d in groups[m]["median_days"]]
