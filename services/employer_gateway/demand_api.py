@@ -4,6 +4,7 @@ Idempotency-Key, answer."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
@@ -12,13 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import bounds, events
 from plumbing import idempotency, problems
-from plumbing.auth import require
+from plumbing.auth import Principal, require
+from plumbing.context import Context
 from plumbing.idempotency import IdempotencyKey
 from plumbing.service import context_of, correlation_id, pool_of
 from services.employer_gateway import application, store
 from services.employer_gateway.api import Caller, SocCode
 
 router = APIRouter(prefix="/v1", tags=["employers"])
+UseCase = Callable[[Context, str, Mapping[str, Any], str], Awaitable[dict[str, Any]]]
 Credentials = Annotated[list[events.CredentialRequirement], Field(max_length=bounds.REQUIRED_CREDENTIALS_MAX)]
 
 
@@ -54,6 +57,18 @@ class StandardsIn(BaseModel):
     )
 
 
+async def _declare(
+    request: Request, who: Principal, key: str | None, body: BaseModel, status: int, use_case: UseCase
+) -> JSONResponse:
+    """Run one declaration of the employer (a use case) once per Idempotency-Key."""
+    require(who, "employer")
+
+    async def effect(conn):  # type: ignore[no-untyped-def]
+        return status, await use_case(context_of(request, conn), who.id, body.model_dump(), correlation_id(request))
+
+    return await idempotency.run_once(pool_of(request), who, key, body.model_dump(mode="json"), effect)
+
+
 @router.post(
     "/demand/forecasts",
     status_code=201,
@@ -64,15 +79,7 @@ class StandardsIn(BaseModel):
 async def post_forecast(
     body: ForecastIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    require(who, "employer")
-
-    async def effect(conn):  # type: ignore[no-untyped-def]
-        declared = body.model_dump()
-        return 201, await application.declare_forecast(
-            context_of(request, conn), who.id, declared, correlation_id(request)
-        )
-
-    return await idempotency.run_once(pool_of(request), who, idempotency_key, body.model_dump(mode="json"), effect)
+    return await _declare(request, who, idempotency_key, body, 201, application.declare_forecast)
 
 
 @router.get("/demand/forecasts", summary="Your current demand forecasts", responses=problems.responses(401, 403))
@@ -90,15 +97,7 @@ async def list_forecasts(request: Request, who: Caller) -> list[dict[str, Any]]:
 async def post_standards(
     body: StandardsIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    require(who, "employer")
-
-    async def effect(conn):  # type: ignore[no-untyped-def]
-        published = body.model_dump()
-        return 200, await application.publish_standards(
-            context_of(request, conn), who.id, published, correlation_id(request)
-        )
-
-    return await idempotency.run_once(pool_of(request), who, idempotency_key, body.model_dump(mode="json"), effect)
+    return await _declare(request, who, idempotency_key, body, 200, application.publish_standards)
 
 
 @router.get("/hiring-standards", summary="Your published hiring standards", responses=problems.responses(401, 403))
