@@ -19,7 +19,7 @@ from plumbing.settings import Settings
 
 @dataclass(frozen=True)
 class BusinessDays:
-    tz: ZoneInfo
+    tz: ZoneInfo = ZoneInfo("UTC")
     holidays: frozenset[date] = frozenset()
 
     @classmethod
@@ -36,19 +36,26 @@ class BusinessDays:
     def is_business_day(self, day: date) -> bool:
         return day.weekday() < 5 and day not in self.holidays
 
+    def first_on_or_after(self, day: date) -> date:
+        while not self.is_business_day(day):
+            day += timedelta(days=1)
+        return day
+
+    def add(self, day: date, days: int) -> date:
+        """The business day `days` business days after `day` (from the next business day when
+        `day` is not one): the date arithmetic of `after`, also the demo plan's calendar."""
+        day = self.first_on_or_after(day)
+        for _ in range(days):
+            day = self.first_on_or_after(day + timedelta(days=1))
+        return day
+
     def after(self, since: datetime, days: int) -> datetime:
         """`days` business days after `since` (the rule in the module's docstring), in UTC."""
         local = since.astimezone(self.tz)
         day, at = local.date(), local.timetz().replace(tzinfo=None)
         if not self.is_business_day(day):
             at = time(0)
-            while not self.is_business_day(day):
-                day += timedelta(days=1)
-        for _ in range(days):
-            day += timedelta(days=1)
-            while not self.is_business_day(day):
-                day += timedelta(days=1)
-        return datetime.combine(day, at, self.tz).astimezone(UTC)
+        return datetime.combine(self.add(day, days), at, self.tz).astimezone(UTC)
 
 
 def earliest_since(now: datetime, days: int) -> datetime:

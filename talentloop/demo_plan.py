@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from plumbing.business_days import BusinessDays
 from talentloop.samples import PROGRAMS
 
 PARTNERS = ("northside-tech-collective", "riverbend-community-college", "forge-coding-bootcamp")
@@ -180,27 +181,6 @@ def _trainee(rng: random.Random, provider: str, n: int, anchor: date, referred: 
 
 
 @dataclass(frozen=True)
-class Calendar:
-    """Business days: Monday to Friday, without the holidays (the gateway's stale rule)."""
-
-    holidays: frozenset[date] = frozenset()
-
-    def is_business_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self.holidays
-
-    def first_on_or_after(self, day: date) -> date:
-        while not self.is_business_day(day):
-            day += timedelta(days=1)
-        return day
-
-    def add(self, day: date, business_days: int) -> date:
-        day = self.first_on_or_after(day)
-        for _ in range(business_days):
-            day = self.first_on_or_after(day + timedelta(days=1))
-        return day
-
-
-@dataclass(frozen=True)
 class Plan:
     seed: int
     referrals: int
@@ -248,7 +228,7 @@ def response_delay(rng: random.Random, stale_days: int) -> int:
     return rng.randint(max(1, stale_days - 2), max(1, stale_days - 1))
 
 
-def _attempt(rng: random.Random, cal: Calendar, partner: str, n: int, attempt: int, routed: date,
+def _attempt(rng: random.Random, cal: BusinessDays, partner: str, n: int, attempt: int, routed: date,
              stale_days: int, anchor: date) -> tuple[list[Step], date | None]:
     """The steps of one routing attempt routed on `routed`; and the day it was declined (the
     next attempt is routed then), or None when it ends otherwise."""
@@ -316,7 +296,7 @@ def plan(seed: int, referrals: int, start_day: date, *, stale_days: int = 2,
          holidays: Iterable[date] = (), max_attempts: int = MAX_ATTEMPTS) -> Plan:
     """The schedule of `referrals` referrals, the first made on `start_day` (or the next
     business day), PER_DAY a business day, the partners in turn."""
-    cal = Calendar(frozenset(holidays))
+    cal = BusinessDays(holidays=frozenset(holidays))
     steps: list[Step] = []
     profiles: dict[tuple[str, int], list[str]] = {}
     trainees: dict[int, Trainee] = {}

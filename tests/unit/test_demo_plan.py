@@ -5,8 +5,9 @@ from datetime import date, timedelta
 
 import pytest
 
+from plumbing.business_days import BusinessDays
 from talentloop import demo_plan
-from talentloop.demo_plan import Calendar, plan, start_for
+from talentloop.demo_plan import plan, start_for
 
 pytestmark = pytest.mark.unit
 MONDAY = date(2025, 11, 3)
@@ -35,7 +36,7 @@ def test_a_later_start_by_whole_weeks_shifts_every_day_and_changes_nothing_else(
 def test_referrals_are_made_on_business_days_by_every_partner():
     p = plan(7, 30, MONDAY)
     refer = [s for s in p.steps if s.kind == demo_plan.REFER]
-    assert len(refer) == 30 and all(Calendar().is_business_day(s.day) for s in refer)
+    assert len(refer) == 30 and all(BusinessDays().is_business_day(s.day) for s in refer)
     assert {s.partner for s in refer} == set(demo_plan.PARTNERS)
     assert refer[0].day == MONDAY and max(s.day for s in refer) == MONDAY + timedelta(days=2)  # 10 a day
 
@@ -61,7 +62,7 @@ def test_check_ins_fall_at_the_start_date_plus_each_milestone():
 
 
 def test_some_answers_come_after_the_stale_limit_and_none_on_it():
-    cal = Calendar()
+    cal = BusinessDays()
     p = plan(7, 60, MONDAY, stale_days=2)
     routed: dict[tuple[str, int, int], object] = {}
     for s in p.steps:

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from plumbing.business_days import BusinessDays
 from services.employer_gateway import api as gateway
 from services.intake import training
 from talentloop import demo_plan, samples
@@ -127,7 +128,7 @@ def test_the_bootcamp_asks_for_services_half_way_and_one_request_a_year_is_decli
     for n, s in requests.items():
         assert s.day == asked[n].half_way and asked[n].enrolled_on < s.day < asked[n].ended_on
         if n in delivered:
-            assert delivered[n].day == demo_plan.Calendar().add(s.day, demo_plan.DELIVERED_AFTER)
+            assert delivered[n].day == BusinessDays().add(s.day, demo_plan.DELIVERED_AFTER)
     # A day's services come after the providers' reports and before the referrals.
     for day in {s.day for s in requests.values()}:
         kinds = [s.kind for s in p.on(day)]
