@@ -148,3 +148,20 @@ def test_no_shown_cell_or_line_comes_from_fewer_employers_than_the_setting():
                 assert len(named) >= n
             for w in cell["wages"]:
                 assert len({o.employer_id for o in mine if o.wage_unit == w["unit"]}) >= n
+
+
+def test_the_report_renders_the_board_as_csv_and_escaped_html():
+    from services.outcomes.reports.render import _demand_csv, _demand_section
+
+    hostile = Standards("emp_x", "<script>x</script> Ltd", DEV, ("panel",), "in_person", False, False, False, (), T1)
+    shown = board(OPENINGS, FORECASTS, [*STANDARDS, hostile])
+    files = _demand_csv(shown)
+    today = files["demand_today.csv"].splitlines()
+    assert today[0] == ("occupation,employment_type,openings,open_slots,line,name,required_or_openings,preferred,"
+                        "min,median,max")
+    assert f"{DEV},full_time,4,10,wage,USD per hour,3,,20.00,25.00,30.00" in today
+    assert f"{DEV},full_time,12,12,credential,CompTIA A+,12,3" in files["demand_forecast.csv"].splitlines()
+    assert "Acme,15-1252.00,screening_call > technical_interview > panel,hybrid" in files["hiring_standards.csv"]
+    page = _demand_section(shown)
+    assert 'id="demand"' in page and 'id="hiring-standards"' in page and "<script>" not in page
+    assert "&lt;script&gt;x&lt;/script&gt; Ltd" in page and "4 of today" in page
