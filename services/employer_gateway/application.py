@@ -67,8 +67,9 @@ async def declare_forecast(
     """The employer's demand forecast, replacing its earlier one for the same occupation,
     employment type and horizon (issue 16 item 3)."""
     event = demand.forecast(f"fct_{uuid.uuid4().hex}", employer_id, declared)
-    replaced = await store.save_forecast(ctx.conn, event, ctx.now())
     envelope = await ctx.emit(event, correlation_id=correlation_id)
+    # Stored at the event's time, the latest kept, as outcomes keeps it: two requests racing end the same in both.
+    replaced = await store.save_forecast(ctx.conn, event, envelope.time)
     return {"forecast_id": event.forecast_id, "replaced": replaced, "event": {"id": str(envelope.id), "type": envelope.type}}
 
 
@@ -77,8 +78,8 @@ async def publish_standards(
 ) -> dict[str, Any]:
     """How the employer hires for an occupation, replacing what it published before for it (issue 16 item 4)."""
     event = demand.standards(employer_id, published)
-    replaced = await store.save_standards(ctx.conn, event, ctx.now())
     envelope = await ctx.emit(event, correlation_id=correlation_id)
+    replaced = await store.save_standards(ctx.conn, event, envelope.time)
     return {"onet_soc_code": event.onet_soc_code, "replaced": replaced,
             "event": {"id": str(envelope.id), "type": envelope.type}}
 

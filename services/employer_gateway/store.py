@@ -631,15 +631,15 @@ async def forget_contacts(conn: asyncpg.Connection, referral_ids: list[str]) -> 
 
 
 async def save_forecast(conn: asyncpg.Connection, event: events.DemandForecastV1, at: datetime) -> bool:
-    """The employer's current forecast for its occupation, employment type and horizon; True
-    when it replaced an earlier one."""
+    """The employer's current forecast for its occupation, employment type and horizon: the latest
+    by `at` (the event's time, as outcomes keeps it); True when it replaced an earlier one."""
     return bool(await conn.fetchval(
         "WITH old AS (SELECT 1 FROM demand_forecasts WHERE employer_id = $1 AND onet_soc_code = $2"
         "  AND employment_type = $3 AND horizon_months = $4)"
         " INSERT INTO demand_forecasts (employer_id, onet_soc_code, employment_type, horizon_months, forecast_id,"
         " forecast, declared_at) VALUES ($1, $2, $3, $4, $5, $6, $7)"
         " ON CONFLICT (employer_id, onet_soc_code, employment_type, horizon_months) DO UPDATE"
-        " SET forecast_id = $5, forecast = $6, declared_at = $7"
+        " SET forecast_id = $5, forecast = $6, declared_at = $7 WHERE demand_forecasts.declared_at <= $7"
         " RETURNING EXISTS (SELECT 1 FROM old)",
         event.employer_id, event.onet_soc_code, event.employment_type.value, event.horizon_months,
         event.forecast_id, event.model_dump_json(), at,
@@ -660,6 +660,7 @@ async def save_standards(conn: asyncpg.Connection, event: events.HiringStandards
         "WITH old AS (SELECT 1 FROM hiring_standards WHERE employer_id = $1 AND onet_soc_code = $2)"
         " INSERT INTO hiring_standards (employer_id, onet_soc_code, standards, published_at) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (employer_id, onet_soc_code) DO UPDATE SET standards = $3, published_at = $4"
+        " WHERE hiring_standards.published_at <= $4"
         " RETURNING EXISTS (SELECT 1 FROM old)",
         event.employer_id, event.onet_soc_code, event.model_dump_json(), at,
     ))
