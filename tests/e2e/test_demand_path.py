@@ -20,16 +20,26 @@ async def test_employers_forecasts_and_standards_reach_a_providers_demand_board(
     for n, employer in enumerate(EMPLOYERS):
         r = await api.http.post(
             api.url("employer_gateway", "/v1/demand/forecasts"),
-            json={"onet_soc_code": occupation, "employment_type": "full_time", "horizon_months": 12,
-                  "slots_expected": n + 2, "skills": ["python", f"skill-{employer}"]},
+            json={
+                "onet_soc_code": occupation,
+                "employment_type": "full_time",
+                "horizon_months": 12,
+                "slots_expected": n + 2,
+                "skills": ["python", f"skill-{employer}"],
+            },
             headers={**api.net.auth(f"employer:{employer}"), "Idempotency-Key": f"forecast-{occupation}"},
         )
         assert r.status_code == 201, r.text
     r = await api.http.post(
         api.url("employer_gateway", "/v1/hiring-standards"),
-        json={"employer_name": "Civic Data Labs", "onet_soc_code": occupation, "stages": ["screening_call", "panel"],
-              "interview_format": "remote", "degree_requirement_dropped": True,
-              "accepted_equivalents": [{"name": "CompTIA A+"}]},
+        json={
+            "employer_name": "Civic Data Labs",
+            "onet_soc_code": occupation,
+            "stages": ["screening_call", "panel"],
+            "interview_format": "remote",
+            "degree_requirement_dropped": True,
+            "accepted_equivalents": [{"name": "CompTIA A+"}],
+        },
         headers=api.net.auth(f"employer:{EMPLOYERS[0]}"),
     )
     assert r.status_code == 200, r.text

@@ -26,49 +26,83 @@ DEV = "15-1252.00"
 
 def posted(oid: str, employer: str, kind: str | None = "full_time", amount: str = "25") -> events.OpeningPostedV1:
     return events.OpeningPostedV1(
-        opening_id=oid, employer_id=employer, title="Developer", onet_soc_code=DEV, required_skills=["python"],
-        capacity=2, wage=events.Wage(amount=amount, unit="hour"), location="Bronx, NY", employment_type=kind,
+        opening_id=oid,
+        employer_id=employer,
+        title="Developer",
+        onet_soc_code=DEV,
+        required_skills=["python"],
+        capacity=2,
+        wage=events.Wage(amount=amount, unit="hour"),
+        location="Bronx, NY",
+        employment_type=kind,
         required_credentials=[events.CredentialRequirement(name="CompTIA A+", ctdl_id="ce-x")],
     )
 
 
 def forecast(employer: str, slots: int) -> events.DemandForecastV1:
     return events.DemandForecastV1(
-        forecast_id=f"fct_{employer}_{slots}", employer_id=employer, onet_soc_code=DEV, employment_type="full_time",
-        horizon_months=12, slots_expected=slots, skills=["python"],
+        forecast_id=f"fct_{employer}_{slots}",
+        employer_id=employer,
+        onet_soc_code=DEV,
+        employment_type="full_time",
+        horizon_months=12,
+        slots_expected=slots,
+        skills=["python"],
     )
 
 
 STANDARDS = events.HiringStandardsPublishedV1(
-    employer_id="emp1", employer_name="Acme", onet_soc_code=DEV, stages=["screening_call", "panel"],
-    interview_format="remote", portfolio_expected=True, assessment_expected=False, degree_requirement_dropped=True,
+    employer_id="emp1",
+    employer_name="Acme",
+    onet_soc_code=DEV,
+    stages=["screening_call", "panel"],
+    interview_format="remote",
+    portfolio_expected=True,
+    assessment_expected=False,
+    degree_requirement_dropped=True,
 )
 
 
 def at(payload: events.Payload, hours: int):  # type: ignore[no-untyped-def]
-    return build(payload, source="/test", correlation_id="c", employer_id=payload.employer_id,  # type: ignore[attr-defined]
-                 time=T0 + timedelta(hours=hours))
+    return build(
+        payload,
+        source="/test",
+        correlation_id="c",
+        employer_id=payload.employer_id,  # type: ignore[attr-defined]
+        time=T0 + timedelta(hours=hours),
+    )
 
 
 async def test_the_board_route_equals_the_pure_board_and_withholds_small_cells(make_pool):  # noqa: F811
     consumer = await consumer_for(make_pool, OUTCOMES)
     story = [
-        at(posted("o1", "emp1", amount="20"), 0), at(posted("o2", "emp2", amount="30"), 1),
+        at(posted("o1", "emp1", amount="20"), 0),
+        at(posted("o2", "emp2", amount="30"), 1),
         at(posted("o3", "emp3", amount="25"), 2),
         at(posted("o4", "emp1", kind="part_time"), 3),  # part-time: emp1 alone
-        at(posted("o5", "emp4"), 4), at(events.OpeningClosedV1(opening_id="o5", employer_id="emp4", reason="filled",
-                                                               closed_at=T0), 5),  # closed: not counted
-        at(forecast("emp1", 9), 10), at(forecast("emp2", 3), 6), at(forecast("emp3", 2), 6),
+        at(posted("o5", "emp4"), 4),
+        at(
+            events.OpeningClosedV1(opening_id="o5", employer_id="emp4", reason="filled", closed_at=T0), 5
+        ),  # closed: not counted
+        at(forecast("emp1", 9), 10),
+        at(forecast("emp2", 3), 6),
+        at(forecast("emp3", 2), 6),
         at(forecast("emp1", 4), 7),  # older than emp1's forecast of hour 10, arriving after it: changes nothing
         at(STANDARDS, 8),
     ]
     for env in story:
         await apply(consumer, env)
     pool = consumer.pool
-    assert await pool.fetchval("SELECT count(*) FROM ledger WHERE event_type LIKE 'demand.%'"
-                               " OR event_type LIKE 'hiring_standards.%'") == 5
-    assert await pool.fetchval("SELECT forecast ->> 'slots_expected' FROM demand_forecasts"
-                               " WHERE employer_id = 'emp1'") == "9"
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM ledger WHERE event_type LIKE 'demand.%' OR event_type LIKE 'hiring_standards.%'"
+        )
+        == 5
+    )
+    assert (
+        await pool.fetchval("SELECT forecast ->> 'slots_expected' FROM demand_forecasts WHERE employer_id = 'emp1'")
+        == "9"
+    )
 
     async with pool.acquire() as conn:
         read = await inputs.demand_inputs(conn)
@@ -82,8 +116,9 @@ async def test_the_board_route_equals_the_pure_board_and_withholds_small_cells(m
     assert {k: shown[k] for k in expected} == expected
     (cell,) = shown["today"]
     assert (cell["employment_type"], cell["openings"], cell["open_slots"]) == ("full_time", 3, 6)
-    assert cell["wages"] == [{"currency": "USD", "unit": "hour", "openings": 3, "min": "20.00", "median": "25.00",
-                              "max": "30.00"}]
+    assert cell["wages"] == [
+        {"currency": "USD", "unit": "hour", "openings": 3, "min": "20.00", "median": "25.00", "max": "30.00"}
+    ]
     assert shown["withheld"]["today"] == 1  # emp1's part-time cell
     (ahead,) = shown["forecast"]
     assert ahead["slots"] == 14  # 9 + 3 + 2

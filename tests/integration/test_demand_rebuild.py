@@ -19,19 +19,34 @@ pytestmark = pytest.mark.integration
 
 def forecast(employer: str, slots: int) -> events.DemandForecastV1:
     return events.DemandForecastV1(
-        forecast_id=f"fct_{employer}_{slots}", employer_id=employer, onet_soc_code="15-1252.00",
-        employment_type="full_time", horizon_months=12, slots_expected=slots, skills=["python"],
+        forecast_id=f"fct_{employer}_{slots}",
+        employer_id=employer,
+        onet_soc_code="15-1252.00",
+        employment_type="full_time",
+        horizon_months=12,
+        slots_expected=slots,
+        skills=["python"],
     )
 
 
 async def test_the_rebuild_of_forecasts_standards_and_postings_equals_the_live_path(stack, topics, schemas):  # noqa: F811
     standards = events.HiringStandardsPublishedV1(
-        employer_id="emp1", employer_name="Acme", onet_soc_code="15-1252.00", stages=["screening_call"],
-        interview_format="remote", portfolio_expected=False, assessment_expected=False,
+        employer_id="emp1",
+        employer_name="Acme",
+        onet_soc_code="15-1252.00",
+        stages=["screening_call"],
+        interview_format="remote",
+        portfolio_expected=False,
+        assessment_expected=False,
         degree_requirement_dropped=True,
     )
-    demand = [env(forecast("emp1", 4), 1), env(forecast("emp1", 9), 2), env(forecast("emp2", 3), 2),
-              env(standards, 3), env(opening("opn_d", ["sql"], capacity=2), 4)]
+    demand = [
+        env(forecast("emp1", 4), 1),
+        env(forecast("emp1", 9), 2),
+        env(forecast("emp2", 3), 2),
+        env(standards, 3),
+        env(opening("opn_d", ["sql"], capacity=2), 4),
+    ]
     found = history("d") + demand
     placed = [(topics[0], e) for e in found] + [(topics[0], demand[1])]  # one forecast delivered twice
     await publish(stack.bootstrap, placed)
@@ -43,8 +58,9 @@ async def test_the_rebuild_of_forecasts_standards_and_postings_equals_the_live_p
     try:
         await rebuild.replay(stack.bootstrap, pool, result, batch=5, topics=topics)
         built = await rebuild.content_hash(pool)
-        slots = await pool.fetchval("SELECT forecast ->> 'slots_expected' FROM demand_forecasts"
-                                    " WHERE employer_id = 'emp1'")
+        slots = await pool.fetchval(
+            "SELECT forecast ->> 'slots_expected' FROM demand_forecasts WHERE employer_id = 'emp1'"
+        )
         posting = await pool.fetchval("SELECT posting ->> 'capacity' FROM openings WHERE opening_id = 'opn_d'")
         kept = await pool.fetchval("SELECT count(*) FROM ledger")
     finally:

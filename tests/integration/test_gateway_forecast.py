@@ -14,11 +14,23 @@ from tests.integration.test_withdraw_update_erase import gateway_app
 
 pytestmark = pytest.mark.integration
 
-FORECAST = {"onet_soc_code": "15-1232.00", "employment_type": "apprenticeship", "horizon_months": 12,
-            "slots_expected": 8, "skills": ["networking"], "credentials": [{"name": "CompTIA A+", "ctdl_id": "ce-x"}]}
-STANDARDS = {"employer_name": "Acme", "onet_soc_code": "15-1232.00", "stages": ["screening_call", "take_home"],
-             "interview_format": "hybrid", "assessment_expected": True, "degree_requirement_dropped": True,
-             "accepted_equivalents": [{"name": "CompTIA A+"}]}
+FORECAST = {
+    "onet_soc_code": "15-1232.00",
+    "employment_type": "apprenticeship",
+    "horizon_months": 12,
+    "slots_expected": 8,
+    "skills": ["networking"],
+    "credentials": [{"name": "CompTIA A+", "ctdl_id": "ce-x"}],
+}
+STANDARDS = {
+    "employer_name": "Acme",
+    "onet_soc_code": "15-1232.00",
+    "stages": ["screening_call", "take_home"],
+    "interview_format": "hybrid",
+    "assessment_expected": True,
+    "degree_requirement_dropped": True,
+    "accepted_equivalents": [{"name": "CompTIA A+"}],
+}
 
 
 async def demand_events(pool) -> list[Envelope]:  # type: ignore[no-untyped-def]
@@ -49,12 +61,15 @@ async def test_a_forecast_is_stored_and_published_and_a_newer_one_replaces_it(ga
         assert (await other.get("/v1/demand/forecasts")).json() == []
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"horizon_months": 9}, "horizon_months"),
-    ({"slots_expected": -1}, "slots_expected"),
-    ({"onet_soc_code": "developer"}, "onet_soc_code"),
-    ({"employer_id": "emp2"}, "employer_id"),  # the caller is the employer: not a field
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"horizon_months": 9}, "horizon_months"),
+        ({"slots_expected": -1}, "slots_expected"),
+        ({"onet_soc_code": "developer"}, "onet_soc_code"),
+        ({"employer_id": "emp2"}, "employer_id"),  # the caller is the employer: not a field
+    ],
+)
 async def test_bad_forecasts_are_problems_naming_the_field(gateway_pool, change, field):  # noqa: F811
     async with gateway_app(gateway_pool) as http:
         r = await http.post("/v1/demand/forecasts", json={**FORECAST, **change})

@@ -148,8 +148,16 @@ def _wages(openings: list[OpenOpening], min_employers: int) -> tuple[list[dict[s
             withheld += 1
             continue
         amounts = [o.wage_amount for o in group]
-        shown.append({"currency": currency, "unit": unit, "openings": len(group), "min": money(min(amounts)),
-                      "median": money(median_money(amounts)), "max": money(max(amounts))})
+        shown.append(
+            {
+                "currency": currency,
+                "unit": unit,
+                "openings": len(group),
+                "min": money(min(amounts)),
+                "median": money(median_money(amounts)),
+                "max": money(max(amounts)),
+            }
+        )
     return shown, withheld
 
 
@@ -172,17 +180,29 @@ def today(openings: Iterable[OpenOpening], min_employers: int = MIN_EMPLOYERS) -
         skills, credentials = _Lines(), _Lines()
         for o in group:
             for s in set(o.required_skills) | set(o.preferred_skills):
-                skills.add(s, o.employer_id, required=int(s in o.required_skills),
-                           preferred=int(s in o.preferred_skills and s not in o.required_skills))
+                skills.add(
+                    s,
+                    o.employer_id,
+                    required=int(s in o.required_skills),
+                    preferred=int(s in o.preferred_skills and s not in o.required_skills),
+                )
             for c in {c.key: c for c in o.credentials}.values():
                 credentials.add(c.key, o.employer_id, c.name, openings=1)
         skill_lines, w1 = skills.shown(min_employers, "skill", ("required", "preferred"))
         credential_lines, w2 = credentials.shown(min_employers, "credential", ("openings",))
         wages, w3 = _wages(group, min_employers)
         withheld += w1 + w2 + w3
-        rows.append({"occupation": occupation, "employment_type": kind, "openings": len(group),
-                     "open_slots": sum(o.capacity for o in group), "skills": skill_lines,
-                     "credentials": credential_lines, "wages": wages})
+        rows.append(
+            {
+                "occupation": occupation,
+                "employment_type": kind,
+                "openings": len(group),
+                "open_slots": sum(o.capacity for o in group),
+                "skills": skill_lines,
+                "credentials": credential_lines,
+                "wages": wages,
+            }
+        )
     return rows, withheld
 
 
@@ -205,30 +225,53 @@ def forecast(forecasts: Iterable[Forecast], min_employers: int = MIN_EMPLOYERS) 
         skill_lines, w1 = skills.shown(min_employers, "skill", ("slots", "employers"))
         credential_lines, w2 = credentials.shown(min_employers, "credential", ("slots", "employers"))
         withheld += w1 + w2
-        rows.append({"occupation": occupation, "employment_type": kind, "horizon_months": horizon,
-                     "slots": sum(f.slots for f in group), "skills": skill_lines, "credentials": credential_lines})
+        rows.append(
+            {
+                "occupation": occupation,
+                "employment_type": kind,
+                "horizon_months": horizon,
+                "slots": sum(f.slots for f in group),
+                "skills": skill_lines,
+                "credentials": credential_lines,
+            }
+        )
     return rows, withheld
 
 
 def standards(published: Iterable[Standards]) -> list[dict[str, Any]]:
     """Every employer's current standards, by employer name and occupation (public)."""
     return [
-        {"employer_name": s.employer_name, "occupation": s.onet_soc_code, "stages": list(s.stages),
-         "interview_format": s.interview_format, "portfolio_expected": s.portfolio_expected,
-         "assessment_expected": s.assessment_expected, "degree_requirement_dropped": s.degree_requirement_dropped,
-         "accepted_equivalents": [{"name": c.name, "ctdl_id": c.ctdl_id} for c in s.accepted_equivalents],
-         "published_at": s.published_at.isoformat()}
+        {
+            "employer_name": s.employer_name,
+            "occupation": s.onet_soc_code,
+            "stages": list(s.stages),
+            "interview_format": s.interview_format,
+            "portfolio_expected": s.portfolio_expected,
+            "assessment_expected": s.assessment_expected,
+            "degree_requirement_dropped": s.degree_requirement_dropped,
+            "accepted_equivalents": [{"name": c.name, "ctdl_id": c.ctdl_id} for c in s.accepted_equivalents],
+            "published_at": s.published_at.isoformat(),
+        }
         for s in sorted(published, key=lambda s: (s.employer_name, s.onet_soc_code, s.employer_id))
     ]
 
 
-def board(openings: Iterable[OpenOpening], forecasts: Iterable[Forecast], published: Iterable[Standards],
-          min_employers: int = MIN_EMPLOYERS) -> dict[str, Any]:
+def board(
+    openings: Iterable[OpenOpening],
+    forecasts: Iterable[Forecast],
+    published: Iterable[Standards],
+    min_employers: int = MIN_EMPLOYERS,
+) -> dict[str, Any]:
     """The whole board: today's demand and the forecast (suppressed), and the hiring standards (public)."""
     now, withheld_now = today(openings, min_employers)
     ahead, withheld_ahead = forecast(forecasts, min_employers)
-    return {"min_employers": min_employers, "today": now, "forecast": ahead,
-            "withheld": {"today": withheld_now, "forecast": withheld_ahead}, "hiring_standards": standards(published)}
+    return {
+        "min_employers": min_employers,
+        "today": now,
+        "forecast": ahead,
+        "withheld": {"today": withheld_now, "forecast": withheld_ahead},
+        "hiring_standards": standards(published),
+    }
 
 
 def forecast_by_occupation(board_forecast: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
