@@ -127,7 +127,9 @@ class CpuMeter:
     def mark(self) -> None:
         self.start = {name: self._seconds(name) for name in self.procs}
 
-    def since_mark(self, digits: int = 1) -> dict[str, float]:
+    def since_mark(self, digits: int = 2) -> dict[str, float]:
+        # 0.01 s is the kernel's CPU-time tick: rounding coarser made the broker's share of a
+        # short run (a tiny benchmark, now that the producer sends fewer, larger batches) 0.0.
         return {name: round(self._seconds(name) - self.start[name], digits) for name in self.procs}
 
 
