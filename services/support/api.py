@@ -268,10 +268,10 @@ async def decline(
 async def deliver(
     request_id: str, body: DeliverIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    today = deps_of(request).clock().date()
+    tz = request.app.state.stale_rule.calendar.tz  # the business time zone dates are written in
 
     def decide(r: ServiceRequest, now: datetime) -> Any:
-        return r.deliver(now, body.delivered_on, body.value, today)
+        return r.deliver(now, body.delivered_on, body.value, tz)
 
     return await _act(request, who, idempotency_key, body, "provider", request_id, decide)
 

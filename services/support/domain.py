@@ -18,7 +18,7 @@ holiday counts from the start of the next business day.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -151,13 +151,16 @@ class ServiceRequest:
         return replace(self, state=State.declined, state_since=now), event
 
     def deliver(
-        self, now: datetime, delivered_on: date, value: events.Money | None, today: date
+        self, now: datetime, delivered_on: date, value: events.Money | None, tz: tzinfo
     ) -> tuple[ServiceRequest, events.ServiceDeliveredV1]:
         """Delivered once accepted (a provider that delivers at once accepts first), on a day
-        from the request's to today."""
+        from the request's to today, both days in the business time zone `tz` (a provider
+        dates a delivery by its own calendar: a request made at 20:00 in Miami is on that
+        day's date there, the next day's in UTC)."""
         if self.state is not State.accepted:
             raise InvalidTransition(self.state, "deliver")
-        events.refuse(self, delivery_refusals(delivered_on, self.requested_at.date(), today))
+        requested_on, today = self.requested_at.astimezone(tz).date(), now.astimezone(tz).date()
+        events.refuse(self, delivery_refusals(delivered_on, requested_on, today))
         event = events.ServiceDeliveredV1(**self._ids(), delivered_on=delivered_on, value=value)
         return replace(self, state=State.delivered, state_since=now), event
 

@@ -70,7 +70,7 @@ def test_requested_accepted_delivered():
     accepted, event = request().accept(later)
     assert accepted.state is State.accepted and accepted.state_since == later
     assert isinstance(event, events.ServiceAcceptedV1) and event.requester_id == "forge"
-    delivered, event = accepted.deliver(later, date(2026, 12, 1), events.Money(amount="40"), today=date(2026, 12, 1))
+    delivered, event = accepted.deliver(later, date(2026, 12, 1), events.Money(amount="40"), UTC)
     assert delivered.state is State.delivered and str(event.value.amount) == "40"
 
 
@@ -88,7 +88,7 @@ def test_an_ended_request_refuses_every_transition(state):
     for act in (
         lambda: r.accept(MON),
         lambda: r.decline(MON, events.ServiceDeclineReason.other, "x"),
-        lambda: r.deliver(MON, MON.date(), None, MON.date()),
+        lambda: r.deliver(MON, MON.date(), None, UTC),
         lambda: r.cancel(MON, "x"),
         lambda: r.stale(RULE),
     ):
@@ -101,7 +101,7 @@ def test_only_a_requested_request_is_accepted_and_only_an_accepted_one_delivered
     with pytest.raises(InvalidTransition):
         request(State.accepted).accept(MON)
     with pytest.raises(InvalidTransition):
-        request(State.requested).deliver(MON, MON.date(), None, MON.date())
+        request(State.requested).deliver(MON, MON.date(), None, UTC)
 
 
 @pytest.mark.parametrize(
@@ -109,9 +109,24 @@ def test_only_a_requested_request_is_accepted_and_only_an_accepted_one_delivered
 )
 def test_a_delivery_day_is_from_the_request_to_today(delivered_on, message):
     with pytest.raises(ValidationError) as raised:
-        request(State.accepted).deliver(MON, delivered_on, None, today=date(2026, 12, 1))
+        request(State.accepted).deliver(MON + timedelta(days=1), delivered_on, None, UTC)
     (error,) = raised.value.errors()
     assert error["loc"] == ("delivered_on",) and message in error["msg"]
+
+
+def test_delivery_days_are_the_business_time_zone_s():
+    """A request made at 20:00 in New York on 30 November is 1 December in UTC: delivered that
+    evening it is dated 30 November by the provider, which is neither before the request nor,
+    on 1 December local time, in the future; 1 December is still in the future that evening."""
+    new_york = ZoneInfo("America/New_York")
+    evening = datetime(2026, 11, 30, 20, 0, tzinfo=new_york).astimezone(UTC)  # as the database gives it
+    r = ServiceRequest("srq_1", "forge", "rides", State.accepted, evening, evening)
+    later = evening + timedelta(hours=2)
+    delivered, event = r.deliver(later, date(2026, 11, 30), None, new_york)
+    assert delivered.state is State.delivered and event.delivered_on == date(2026, 11, 30)
+    with pytest.raises(ValidationError) as raised:
+        r.deliver(later, date(2026, 12, 1), None, new_york)
+    assert "in the future" in raised.value.errors()[0]["msg"]
 
 
 def test_business_days_skip_weekends_and_holidays_and_a_weekend_counts_from_monday_morning():
@@ -191,7 +206,7 @@ def test_the_provider_hears_of_requests_cancellations_and_flags_not_of_its_own_a
             r.stale(RULE),
             request().accept(MON)[1],
             r.decline(MON, events.ServiceDeclineReason.no_capacity, None)[1],
-            r.deliver(MON, MON.date(), None, MON.date())[1],
+            r.deliver(MON, MON.date(), None, UTC)[1],
         )
     ]
     assert [(n.provider_id, n.event_type, n.data["state"]) if n else None for n in told] == [
