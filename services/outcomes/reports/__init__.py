@@ -97,8 +97,10 @@ def build_reports(
         "good_jobs": good_jobs(records, settings.good_jobs, settings.growth_min_wages),
         "wioa": indicators(records, settings.as_of),
         "wioa_training": training_indicators(enrollments, settings.as_of, groups_threshold),
+        # Demand by occupation under the board's employer rule for a non-operator (docs/reports.md).
         "skills_gap": skills_gap(gaps, openings, settings.top_skills,
-                                 forecast_by_occupation(shown["forecast"]) if shown else None),
+                                 forecast_by_occupation(shown["forecast"]) if shown else None,
+                                 settings.demand_min_employers if settings.suppress_funnel else None),
         "transparency": transparency(records, settings.suppression_threshold),
         "pipeline": coalition_funnel(enrolled, hires, groups_threshold),
         "services": services_report(requests, participants(records, enrolled, hires), groups_threshold),
