@@ -33,13 +33,18 @@ inboxes make that harmless.
   as walks of an index in its order (`RELAY_SETTINGS`), whatever the statistics say. The
   backlog (/health, /metrics) reads the same way: above the floor, or from the oldest parked
   row while one waits.
-- **The leader polls, no NOTIFY.** While it leads, the relay looks for new rows every
-  `idle_poll_s` (50 ms) when the last round found fewer than a batch (at once otherwise);
-  the query is one probe of the primary key above the cursor. A `pg_notify` at commit would
-  wake it sooner, but PostgreSQL serializes every notifying commit of the cluster on one lock
-  held through the WAL flush: under load, commits that wrote to an outbox went one at a time
-  (measured: 62 % of the database's active samples waiting to commit in the gateway's load
-  test).
+- **A commit wakes its own process's relay; the leader polls for the rest, no NOTIFY.** A
+  transaction that wrote outbox rows wakes the relays of its process once it has committed
+  (`_CommitWatch`: never before, so a woken relay finds the rows), and the relay looks at once.
+  A wake that comes while the relay publishes is kept for its next look (the event is cleared
+  before a claim, not when it goes to sleep). Rows written by another process (another
+  instance of the service, an operator's release) wake nobody here: the leader finds them by
+  polling every `idle_poll_s` (`TALENTLOOP_OUTBOX_IDLE_POLL_S`, 0.5 s) when the last round
+  found fewer than a batch (at once otherwise); the query is one probe of the primary key above
+  the cursor. A `pg_notify` at commit would wake every process, but PostgreSQL serializes every
+  notifying commit of the cluster on one lock held through the WAL flush: under load, commits
+  that wrote to an outbox went one at a time (measured: 62 % of the database's active samples
+  waiting to commit in the gateway's load test).
 - **The mark is heap-only.** No index of the outbox names `published_at`
   (013_outbox_heap_only_mark.sql dropped the partial index of unpublished rows once the claim
   no longer needed it), and the table keeps half of each page free (fillfactor 50), so marking
@@ -66,6 +71,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -162,8 +168,8 @@ async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[Envelope, typ
     They carry the trace context current here (none outside a span).
     """
     traceparent, tracestate = tracing.outbox_context()
-    await conn.execute(
-        INSERT,
+    await _insert(
+        conn,
         [env.id for env, _ in items],
         [model.topic.name for _, model in items],
         [env.subject for env, _ in items],
@@ -177,8 +183,8 @@ async def enqueue_encoded(conn: asyncpg.Connection, items: Sequence[Encoded]) ->
     """`enqueue_many` for events already written (`contracts.registry.encode`): what
     `Context.emit_many` uses."""
     traceparent, tracestate = tracing.outbox_context()
-    await conn.execute(
-        INSERT,
+    await _insert(
+        conn,
         [e.id for e in items],
         [e.payload.topic.name for e in items],
         [e.subject for e in items],
@@ -186,6 +192,65 @@ async def enqueue_encoded(conn: asyncpg.Connection, items: Sequence[Encoded]) ->
         traceparent,
         tracestate,
     )
+
+
+async def _insert(conn: asyncpg.Connection, *columns: object) -> None:
+    """Write rows, and wake this process's relays once they are committed."""
+    if conn.is_in_transaction():
+        _CommitWatch.watch(conn)
+        await conn.execute(INSERT, *columns)
+    else:  # the statement is its own transaction: committed when it returns
+        await conn.execute(INSERT, *columns)
+        _wake_relays()
+
+
+# The relays of this process (one per service; a test may run several): a commit that wrote
+# outbox rows wakes them all, a relay of another schema finds nothing and sleeps again.
+_relays: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()
+
+
+def _wake_relays() -> None:
+    for relay in _relays:
+        relay.wake()
+
+
+class _CommitWatch:
+    """Wakes the relays when the transaction that wrote outbox rows on a connection ends.
+
+    asyncpg has no commit hook; a query logger (public since asyncpg 0.29) is called soon after
+    each statement completes, so the one that sees a top-level COMMIT runs after PostgreSQL
+    answered it, when the rows are visible to the relay's next claim. The logger is on the
+    connection only from the first outbox row of a transaction to its end (each statement in
+    between costs a few microseconds more). A rollback wakes nobody; a transaction that ends
+    without a statement through asyncpg's execute (the connection lost) leaves its rows, if
+    any, to the poll."""
+
+    _watched: weakref.WeakKeyDictionary[asyncpg.Connection, _CommitWatch] = weakref.WeakKeyDictionary()
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    def watch(cls, conn: asyncpg.Connection) -> None:
+        # A pool's proxy is detached when released, maybe before the logger is called: the
+        # logger is put on (and taken off) the connection behind it.
+        real = getattr(conn, "_con", None) or conn
+        if real not in cls._watched:
+            watch = cls._watched[real] = cls(real)
+            real.add_query_logger(watch)
+
+    def __call__(self, record: asyncpg.connection.LoggedQuery) -> None:
+        verb = record.query.strip().rstrip(";").upper()
+        if verb not in _ENDS:
+            return
+        self._conn.remove_query_logger(self)
+        self._watched.pop(self._conn, None)
+        if record.exception is None and verb in _COMMITS:
+            _wake_relays()
+
+
+_COMMITS = {"COMMIT", "END"}
+_ENDS = {*_COMMITS, "ROLLBACK", "ABORT"}  # not `ROLLBACK TO <savepoint>`: the transaction goes on
 
 
 async def emit(
@@ -355,7 +420,7 @@ class OutboxRelay:
         batch: int = 500,
         poll_s: float = 0.5,
         service: str | None = None,
-        idle_poll_s: float = 0.05,
+        idle_poll_s: float = 0.5,
         probe_s: float = 0.2,
     ) -> None:
         self._pool = pool
@@ -504,6 +569,13 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Lead when the lock is free, publish while leading; a fault is waited out."""
+        _relays.add(self)  # woken by this process's commits (`_CommitWatch`)
+        try:
+            await self._run()
+        finally:
+            _relays.discard(self)
+
+    async def _run(self) -> None:
         while True:
             try:
                 await self._lead()
@@ -524,12 +596,18 @@ class OutboxRelay:
             schema = await conn.fetchval("SELECT current_schema()")
             self._service = self._service or schema
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox relay {schema}"):
-                await self._sleep(self._poll_s)  # another process of this service publishes
+                # Another process of this service publishes (and polls for this one's rows):
+                # a commit here is no reason to try again.
+                await asyncio.sleep(self._poll_s)
             self.leading = True
             await conn.execute(RELAY_SETTINGS)  # the pool resets them on release
             self._view = None  # another leader may have published meanwhile: start from the stored floor
             try:
                 while True:
+                    # Cleared before the claim, not when it goes to sleep: a commit that wakes
+                    # it from here on may not be in this claim's snapshot, and its wake, kept,
+                    # makes the next look come at once.
+                    self._wake.clear()
                     if await self.publish_once(conn) >= self._batch:
                         continue
                     await self._sleep(self._idle_poll_s)
@@ -538,10 +616,10 @@ class OutboxRelay:
                     await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"outbox relay {schema}")
 
     async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
+        """Until woken or `seconds` passed; a wake that came before it was called ends it at once."""
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     def wake(self) -> None:
-        """Look for rows now (a test, or code that knows it just committed some)."""
+        """Look for rows now: this process committed some (`_CommitWatch`), or a test says so."""
         self._wake.set()

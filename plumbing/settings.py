@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     webhook_poll_s: float = Field(default=0.25, gt=0, alias="TALENTLOOP_WEBHOOK_POLL_S")
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=500, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
-    outbox_idle_poll_s: float = Field(default=0.05, gt=0, alias="TALENTLOOP_OUTBOX_IDLE_POLL_S")
+    outbox_idle_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_IDLE_POLL_S")
     # How long rows that only make delivery safe are kept once they have served
     # (plumbing/retention.py); pending rows are never pruned.
     outbox_retention_days: float = Field(default=7.0, gt=0, alias="TALENTLOOP_OUTBOX_RETENTION_DAYS")

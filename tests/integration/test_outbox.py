@@ -171,23 +171,6 @@ async def test_a_released_row_is_tried_again(pool, topic, stack):
     assert Envelope.from_bytes(record.value).id == env.id
 
 
-async def test_the_leading_relay_finds_new_rows_within_its_idle_poll_and_commits_notify_nobody(pool, topic, stack):
-    # No trigger on the outbox: a NOTIFY at commit would serialize every writing commit.
-    assert await pool.fetchval("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'outbox'::regclass") == 0
-    producer = new_producer(stack.bootstrap, "test")
-    await producer.start()
-    relay = outbox.OutboxRelay(pool, producer, poll_s=30.0, idle_poll_s=0.05)  # only the idle poll is in time
-    task = asyncio.create_task(relay.run())
-    try:
-        await until(lambda: relay.leading, timeout=20)
-        await enqueue(pool, topic, range(3))
-        await until(lambda: relay.published == 3, timeout=5)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await producer.stop()
-
-
 async def test_the_mark_puts_each_row_s_new_version_on_its_page(pool, topic, stack):
     # Room on the page (fillfactor) lets PostgreSQL log only the changed bytes of the mark
     # instead of the whole row again.
