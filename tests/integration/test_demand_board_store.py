@@ -1,7 +1,8 @@
 """The demand board on real PostgreSQL (issue 16 items 3 and 4): outcomes keeps openings' postings,
 forecasts and hiring standards from talentloop.openings (a late older forecast changes nothing),
 GET /v1/demand equals the pure board over what reports/inputs.demand_inputs reads, a partner never
-sees a cell of fewer than N employers, employers are refused, and the report carries the board."""
+sees a cell of fewer than N employers (nor the skills gap's demand from fewer), employers are refused,
+and the report carries the board."""
 
 from __future__ import annotations
 
@@ -140,9 +141,21 @@ async def test_a_partner_never_sees_a_cell_of_fewer_employers_than_the_setting(m
     consumer = await consumer_for(make_pool, OUTCOMES)
     for i, env in enumerate([posted("o1", "emp1"), posted("o2", "emp2"), forecast("emp1", 3), forecast("emp2", 4)]):
         await apply(consumer, at(env, i))
+    async with reports_client(consumer.pool, Principal("operator", "ops")) as ops:
+        exact = (await ops.get("/v1/reports")).json()["skills_gap"]
     async with reports_client(consumer.pool, Principal("partner", "p1")) as partner:
         hidden = (await partner.get("/v1/demand")).json()
+        hidden_gap = (await partner.get("/v1/reports")).json()["skills_gap"]
         monkeypatch.setenv("TALENTLOOP_DEMAND_MIN_EMPLOYERS", "2")
         shown = (await partner.get("/v1/demand")).json()
+        shown_gap = (await partner.get("/v1/reports")).json()["skills_gap"]
     assert hidden["today"] == [] and hidden["forecast"] == [] and hidden["withheld"] == {"today": 1, "forecast": 1}
     assert shown["min_employers"] == 2 and shown["today"][0]["openings"] == 2 and shown["forecast"][0]["slots"] == 7
+    # The skills gap under the same rule: two employers' demand is not in a partner's report at 3
+    # (the occupation is not even named), counted; an operator's is exact.
+    assert hidden_gap["occupations"] == [] and hidden_gap["withheld"] == {"occupations": 1, "skills": 0}
+    assert "python" not in json.dumps(hidden_gap)
+    (dev,) = exact["occupations"]
+    assert exact["min_employers"] is None and dev["openings"] == 2 and dev["demanded"][0]["skill"] == "python"
+    assert shown_gap["min_employers"] == 2 and shown_gap["occupations"][0]["demanded"] == dev["demanded"]
+    assert shown_gap["occupations"][0]["forecast_slots"] == {"6_months": None, "12_months": 7}
