@@ -397,6 +397,44 @@ def outcomes_rebuild(
 
 
 @app.command()
+def publish(
+    year: Annotated[int, typer.Option(min=2000, max=2999, help="The calendar year to publish (UTC)")],
+    out: Annotated[Path, typer.Option(help="Directory to write the site into (new, empty or an earlier release)")],
+    schema: Annotated[str, typer.Option(help="Outcomes schema to read (a rebuilt one gives the same)")] = "outcomes",
+    home: Home = None,
+) -> None:
+    """The annual open-data release: a static site (HTML, CSV, JSON, data dictionary, methods) of the
+    coalition funnel, credential and program outcomes, the demand board and hiring standards,
+    suppressed as the public view (docs/transparency.md, "The annual release")."""
+    from plumbing.db import scratch_schema
+    from services.outcomes.reports_api import demand_min_employers, good_job_policy
+    from talentloop import publish as release
+
+    if schema != "outcomes":
+        try:
+            scratch_schema(schema)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--schema") from None
+    cfg = _config(home)
+    try:
+        files, removed = asyncio.run(
+            release.publish(
+                network.database_url(cfg), schema, year, out, good_job_policy(Settings()), demand_min_employers()
+            )
+        )
+    except release.NotPublishable as exc:
+        typer.echo(f"Not published: {exc}.", err=True)
+        raise typer.Exit(1) from None
+    position = json.loads(files["release.json"])["ledger_position"]
+    typer.echo(
+        f"Wrote the {year} release ({len(files)} files) into {out}; ledger position: {position['events']} events,"
+        f" last at {position['last_event_at']}, event ids sha256 {position['event_ids_sha256'][:16]}."
+    )
+    if removed:
+        typer.echo(f"Removed {len(removed)} file(s) of the earlier release there: {', '.join(removed)}")
+
+
+@app.command()
 def funnel(home: Home = None) -> None:
     """Print the funnel from the outcomes service (as the operator)."""
     cfg = _config(home)

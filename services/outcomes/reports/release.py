@@ -1,0 +1,370 @@
+"""The annual open-data release (issue 16 item 5; docs/transparency.md, "The annual release"):
+pure, from the reports to the files of a static site.
+
+    files = build(year, position, reports, min_employers)   # {"index.html": b"...", "tables/pipeline.csv": ...}
+
+`reports` holds the coalition funnel (`pipeline`), the credential outcomes (`credentials`) and the
+demand board (`demand`), each already suppressed as a non-operator reads it (the release is
+public). Every table is written three times (an HTML page, CSV, JSON) beside a data dictionary
+(every column's meaning, unit and suppression), a methods page and `release.json` (the year, the
+ledger position and every file's sha256).
+
+The files depend on their inputs only: no time of the run, keys sorted, rows in the reports'
+order (each report sorts its own), floats as Python's shortest round-trip decimal (the reports
+round rates to 4 decimals and days to 2), money as the reports' strings ("23.50"). So the same
+ledger gives the same bytes, whenever and wherever it is published.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from services.outcomes.reports.credentials import FIGURES
+from services.outcomes.reports.release_dictionary import entry
+from services.outcomes.reports.render import CREDENTIAL_COLUMNS, PROGRAM_COLUMNS, SUPPRESSED_CSV, cell
+from services.outcomes.reports.suppression import THRESHOLD
+
+# What the release leaves out and why (the methods page and the report say so).
+NOT_PUBLISHED = (
+    "Hiring by employer with demographics is not published: no employer has a way to opt in to"
+    " publication yet (no event, setting or table records such a choice), and the release publishes"
+    " nobody's hiring without it."
+)
+
+
+@dataclass(frozen=True)
+class Position:
+    """The ledger position a release is made from, in terms a rebuild keeps (sequence numbers are
+    renumbered by a rebuild, so they are not used): how many events, the last event's time, and
+    the sha256 of their sorted event ids."""
+
+    events: int
+    last_event_at: str | None
+    event_ids_sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"events": self.events, "last_event_at": self.last_event_at, "event_ids_sha256": self.event_ids_sha256}
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+def _suppressed(summary: dict, value: Any) -> Any:
+    return SUPPRESSED_CSV if summary["suppressed"] else value
+
+
+def _pipeline(p: dict) -> Table:
+    groups = [("total", "all", p["total"])] + [(d, g["group"], g) for d, gs in p["by"].items() for g in gs]
+    return Table(
+        "pipeline",
+        "Coalition funnel from training",
+        ("dimension", "group", "section", "line", "people"),
+        tuple(
+            (d, g, line["section"], line["line"], _suppressed(s, line["people"]))
+            for d, g, s in groups
+            for line in s["lines"]
+        ),
+    )
+
+
+def _figures(row: dict) -> tuple[Any, ...]:
+    return tuple(_suppressed(row, row[f]) for f in FIGURES)
+
+
+def _credentials(c: dict) -> list[Table]:
+    return [
+        Table(
+            "credential_outcomes",
+            "Credential outcomes",
+            (*CREDENTIAL_COLUMNS, *FIGURES),
+            tuple(tuple(r[k] for k in CREDENTIAL_COLUMNS) + _figures(r) for r in c["credentials"]),
+        ),
+        Table(
+            "program_outcomes",
+            "Program outcomes",
+            (*PROGRAM_COLUMNS, "onet_soc_codes", *FIGURES),
+            tuple(
+                tuple(r[k] for k in PROGRAM_COLUMNS) + (" ".join(r["onet_soc_codes"]),) + _figures(r)
+                for r in c["programs"]
+            ),
+        ),
+    ]
+
+
+def _demand(d: dict) -> list[Table]:
+    def today(c: dict, line: str, name: str = "", *rest: Any) -> tuple[Any, ...]:
+        return (
+            c["occupation"],
+            c["employment_type"],
+            c["openings"],
+            c["open_slots"],
+            line,
+            name,
+            *rest,
+            *([None] * (5 - len(rest))),
+        )
+
+    def ahead(c: dict, line: str, name: str = "", *rest: Any) -> tuple[Any, ...]:
+        return (
+            c["occupation"],
+            c["employment_type"],
+            c["horizon_months"],
+            c["slots"],
+            line,
+            name,
+            *(rest or (None, None)),
+        )
+
+    return [
+        Table(
+            "demand_today",
+            "Demand today: open openings by occupation and employment type",
+            (
+                "occupation",
+                "employment_type",
+                "openings",
+                "open_slots",
+                "line",
+                "name",
+                "required_or_openings",
+                "preferred",
+                "min",
+                "median",
+                "max",
+            ),
+            tuple(
+                row
+                for c in d["today"]
+                for row in (
+                    today(c, "cell"),
+                    *(today(c, "skill", x["skill"], x["required"], x["preferred"]) for x in c["skills"]),
+                    *(today(c, "credential", x["credential"], x["openings"]) for x in c["credentials"]),
+                    *(
+                        today(
+                            c,
+                            "wage",
+                            f"{w['currency']} per {w['unit']}",
+                            w["openings"],
+                            None,
+                            w["min"],
+                            w["median"],
+                            w["max"],
+                        )
+                        for w in c["wages"]
+                    ),
+                )
+            ),
+        ),
+        Table(
+            "demand_forecast",
+            "Demand forecast: what employers expect to need in 6 and 12 months",
+            ("occupation", "employment_type", "horizon_months", "slots", "line", "name", "line_slots", "employers"),
+            tuple(
+                row
+                for c in d["forecast"]
+                for row in (
+                    ahead(c, "cell"),
+                    *(
+                        ahead(c, kind, x[kind], x["slots"], x["employers"])
+                        for kind in ("skill", "credential")
+                        for x in c[f"{kind}s"]
+                    ),
+                )
+            ),
+        ),
+        Table(
+            "demand_withheld",
+            "Demand cells and lines withheld (fewer employers than the rule)",
+            ("part", "withheld"),
+            tuple((k, d["withheld"][k]) for k in ("today", "forecast")),
+        ),
+        Table(
+            "hiring_standards",
+            "Hiring standards, as employers published them",
+            (
+                "employer",
+                "occupation",
+                "stages",
+                "interview_format",
+                "portfolio_expected",
+                "assessment_expected",
+                "degree_requirement_dropped",
+                "accepted_equivalents",
+                "published_at",
+            ),
+            tuple(
+                (
+                    h["employer_name"],
+                    h["occupation"],
+                    " > ".join(h["stages"]),
+                    h["interview_format"],
+                    h["portfolio_expected"],
+                    h["assessment_expected"],
+                    h["degree_requirement_dropped"],
+                    "; ".join(c["name"] for c in h["accepted_equivalents"]),
+                    h["published_at"],
+                )
+                for h in d["hiring_standards"]
+            ),
+        ),
+    ]
+
+
+def tables(reports: dict) -> list[Table]:
+    """Every table of the release, in the order of the index."""
+    return [_pipeline(reports["pipeline"]), *_credentials(reports["credentials"]), *_demand(reports["demand"])]
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    """A value as CSV and HTML show it: empty for none, true/false, floats in their shortest form."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, sort_keys=True, ensure_ascii=False, indent=1, default=str) + "\n").encode()
+
+
+def _csv(columns: tuple[str, ...], rows: Any) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180
+    writer.writerow(columns)
+    writer.writerows([[cell(_text(v)) for v in row] for row in rows])
+    return buffer.getvalue().encode()
+
+
+STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}caption{font-weight:bold;text-align:left}"
+)
+
+
+def _page(title: str, body: str) -> bytes:
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head>\n<body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+    ).encode()
+
+
+def _html_table(table_id: str, caption: str, columns: tuple[str, ...], rows: Any) -> str:
+    head = "".join(f'<th scope="col">{html.escape(c)}</th>' for c in columns)
+    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(_text(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return (
+        f'<table id="{table_id}"><caption>{html.escape(caption)}</caption>\n<thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}\n</tbody></table>"
+    )
+
+
+def dictionary(found: list[Table]) -> list[tuple[str, str, str, str, str]]:
+    """(table, column, meaning, unit, suppression) of every column; a column without an entry is an error."""
+    out = []
+    for t in found:
+        for c in t.columns:
+            known = entry(t.name, c)
+            if known is None:
+                raise ValueError(f"column {c!r} of table {t.name!r} is not in the data dictionary")
+            out.append((t.name, c, *known))
+    return out
+
+
+def _methods(year: int, position: Position, min_employers: int) -> str:
+    p = html.escape
+    return f"""<section id="methods">
+<h2>What this release is</h2>
+<p>The coalition's figures for the calendar year {year} (1 January to 31 December, UTC), computed
+from the network's event ledger as of its last event in the year: {position.events} events, the
+last at {p(position.last_event_at or "none")} (sha256 of their sorted event ids:
+<code>{p(position.event_ids_sha256)}</code>). The same ledger gives the same files, byte for byte.</p>
+<h2>Who is counted</h2>
+<p>The coalition funnel and the credential and program outcomes count every participant of every
+registered program (a person once, by a key of their identity), with the referrals of the same
+people. Rates are over participants, people still in training included; nothing is adjusted.
+Definitions: docs/pipeline.md ("From training") and docs/transparency.md ("Credential and program
+outcomes") in the TalentLoop repository. The demand board counts the openings open at the ledger
+position and each employer's current forecast; hiring standards are published by the employers
+under their own name.</p>
+<h2>Suppression</h2>
+<p>This release is public, so every table is suppressed as the strictest (non-operator) view: a
+group of 1 to {THRESHOLD} people is never named alone; the small groups are combined into one row
+("(smaller groups combined)"), and a combined row still that small has every figure shown as
+"suppressed". Wage medians are shown only over more than {THRESHOLD} placements. A demand cell or
+line is shown only when what it counts comes from at least {min_employers} employers; what is left
+out is counted in the table demand_withheld. No employer is named in a demand count.</p>
+<h2>Not published</h2>
+<p id="not-published">{p(NOT_PUBLISHED)}</p>
+</section>"""
+
+
+def build(year: int, position: Position, reports: dict, min_employers: int) -> dict[str, bytes]:
+    """Every file of the release: path -> bytes."""
+    found = tables(reports)
+    entries = dictionary(found)
+    files: dict[str, bytes] = {}
+    for t in found:
+        files[f"tables/{t.name}.csv"] = _csv(t.columns, t.rows)
+        files[f"tables/{t.name}.json"] = _json(
+            {
+                "table": t.name,
+                "title": t.title,
+                "year": year,
+                "columns": list(t.columns),
+                "rows": [list(r) for r in t.rows],
+                "ledger_position": position.as_dict(),
+            }
+        )
+        links = (
+            f'<p><a href="{t.name}.csv">CSV</a> · <a href="{t.name}.json">JSON</a> · '
+            f'<a href="../dictionary.html#{t.name}">columns</a> · <a href="../index.html">index</a></p>'
+        )
+        files[f"tables/{t.name}.html"] = _page(
+            f"{t.title} ({year})", links + _html_table(t.name, t.title, t.columns, t.rows)
+        )
+    columns = ("table", "column", "meaning", "unit", "suppression")
+    files["dictionary.csv"] = _csv(columns, entries)
+    files["dictionary.json"] = _json([dict(zip(columns, e, strict=True)) for e in entries])
+    files["dictionary.html"] = _page(
+        f"Data dictionary ({year})",
+        "\n".join(_html_table(t.name, t.name, columns[1:], [e[1:] for e in entries if e[0] == t.name]) for t in found),
+    )
+    files["methods.html"] = _page(f"Methods ({year})", _methods(year, position, min_employers))
+    items = "\n".join(
+        f'<li><a href="tables/{t.name}.html">{html.escape(t.title)}</a> '
+        f'(<a href="tables/{t.name}.csv">CSV</a>, <a href="tables/{t.name}.json">JSON</a>)</li>'
+        for t in found
+    )
+    files["index.html"] = _page(
+        f"TalentLoop coalition open data {year}",
+        f'<ul id="tables">\n{items}\n</ul>\n<p><a href="methods.html">Methods</a> · '
+        f'<a href="dictionary.html">Data dictionary</a> (<a href="dictionary.csv">CSV</a>, '
+        f'<a href="dictionary.json">JSON</a>) · <a href="release.json">release.json</a></p>',
+    )
+    files["release.json"] = _json(
+        {
+            "year": year,
+            "period": {"from": f"{year}-01-01", "to": f"{year}-12-31"},
+            "ledger_position": position.as_dict(),
+            "suppression_threshold": THRESHOLD,
+            "demand_min_employers": min_employers,
+            "tables": [t.name for t in found],
+            "not_published": NOT_PUBLISHED,
+            "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
+        }
+    )
+    return dict(sorted(files.items()))

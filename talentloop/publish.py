@@ -1,0 +1,105 @@
+"""`talentloop publish --year 2026 --out DIR`: the annual open-data release (issue 16 item 5;
+docs/transparency.md, "The annual release").
+
+Reads the outcomes schema in one repeatable-read snapshot (the ledger position and every report's
+inputs agree), computes the coalition funnel, the credential and program outcomes and the demand
+board as a non-operator reads them (the release is public), and writes
+`services.outcomes.reports.release.build`'s files into DIR.
+
+The projections are the ledger's state now, not at some earlier time, so a year is published
+from a ledger whose last event is in that year: when the ledger already holds a later event, the
+release of that year is refused (it would count the later events). Run it once the year's events
+are in and before the next year's arrive, or on a schema rebuilt from the year's events only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from services.outcomes import store
+from services.outcomes.reports import GoodJobPolicy, inputs
+from services.outcomes.reports.coalition import coalition_funnel
+from services.outcomes.reports.credentials import credential_outcomes
+from services.outcomes.reports.demand import board
+from services.outcomes.reports.release import Position, build
+from services.outcomes.reports.suppression import THRESHOLD
+
+
+class NotPublishable(Exception):
+    """The ledger cannot give the year's release (the message says why)."""
+
+
+def year_end(year: int) -> datetime:
+    """The first instant after the calendar year (UTC)."""
+    return datetime(year + 1, 1, 1, tzinfo=UTC)
+
+
+async def position(conn: asyncpg.Connection, year: int) -> Position:
+    """The ledger position of the year's release; refused when the ledger holds a later event."""
+    end = year_end(year)
+    later = await conn.fetchval("SELECT count(*) FROM ledger WHERE occurred_at >= $1", end)
+    if later:
+        raise NotPublishable(
+            f"the ledger holds {later} event(s) that occurred after {year} ended; the projections"
+            f" count them, so the release of {year} cannot be made from them"
+        )
+    digest, events, last = hashlib.sha256(), 0, None
+    async for r in conn.cursor("SELECT event_id, occurred_at FROM ledger ORDER BY event_id", prefetch=5000):
+        digest.update(r["event_id"].encode() + b"\n")
+        events += 1
+        last = r["occurred_at"] if last is None else max(last, r["occurred_at"])
+    return Position(events, last.astimezone(UTC).isoformat() if last else None, digest.hexdigest())
+
+
+async def release_files(
+    conn: asyncpg.Connection, year: int, policy: GoodJobPolicy, min_employers: int
+) -> dict[str, bytes]:
+    """The release's files from the schema `conn` reads, in one snapshot."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        where = await position(conn, year)
+        enrolled, hires = await store.pipeline_report_inputs(conn)
+        programs = await inputs.credential_inputs(conn)
+        demand = await inputs.demand_inputs(conn)
+    reports = {
+        "pipeline": coalition_funnel(enrolled, hires, THRESHOLD),
+        # Every referral of a participant (no provider's view), suppressed as a partner's report.
+        "credentials": credential_outcomes(programs, policy, None, THRESHOLD, THRESHOLD + 1),
+        "demand": board(demand.openings, demand.forecasts, demand.standards, min_employers),
+    }
+    return build(year, where, reports, min_employers)
+
+
+MANIFEST = "release.json"
+
+
+def write(out: Path, files: dict[str, bytes]) -> list[str]:
+    """Write the files into `out`; a file of an earlier release there that this one no longer has is
+    removed. A non-empty directory that holds no release is refused. Returns the files removed."""
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise NotPublishable(f"{out} is not empty and holds no {MANIFEST}: choose an empty or new directory")
+    before = json.loads((out / MANIFEST).read_text())["files"] if (out / MANIFEST).is_file() else {}
+    for path, data in files.items():
+        target = out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    gone = sorted(set(before) - set(files))
+    for path in gone:
+        (out / path).unlink(missing_ok=True)
+    return gone
+
+
+async def publish(
+    database_url: str, schema: str, year: int, out: Path, policy: GoodJobPolicy, min_employers: int
+) -> tuple[dict[str, bytes], list[str]]:
+    """Compute the release from `schema` and write it into `out`: (the files, those removed)."""
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        files = await release_files(conn, year, policy, min_employers)
+    finally:
+        await conn.close()
+    return files, write(out, files)
