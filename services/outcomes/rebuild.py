@@ -230,7 +230,8 @@ async def replay(
 
         clock = time.monotonic()
         later = sorted(record for part in parts for record in part.later)
-        result.events += await _apply_all(pool, batch_handler(live=False), [_parse(r[3], result) for r in later], result)
+        items = _once([_parse(r[3], result) for r in later], result)
+        result.events += await _apply_all(pool, batch_handler(live=False), items, result)
         async with pool.acquire() as conn:
             await conn.execute("TRUNCATE referral_facts, referral_inputs")  # all derived again in pass 4
         result.passes["openings and erasures"] = time.monotonic() - clock
@@ -510,6 +511,22 @@ async def _apply(pool: asyncpg.Pool, ingest: BatchHandler, items: list[tuple[Env
         middle = len(items) // 2
         return (await _apply(pool, ingest, items[:middle], result, fast)
                 + await _apply(pool, ingest, items[middle:], result, fast))
+
+
+def _once(items: list[tuple[Envelope, Payload] | None], result: Result) -> list[tuple[Envelope, Payload] | None]:
+    """Each event of pass 3 once, the first in the partitions' order: a repeat is a duplicate
+    live (the ledger keeps its first delivery), counted as pass 1 counts its repeats, so it is
+    neither applied again nor counted among the events."""
+    seen: set[object] = set()
+    out: list[tuple[Envelope, Payload] | None] = []
+    for item in items:
+        if item is not None and item[0].id in seen:
+            result.skipped[REPEATED] += 1
+            continue
+        if item is not None:
+            seen.add(item[0].id)
+        out.append(item)
+    return out
 
 
 def _parse(value: bytes | None, result: Result) -> tuple[Envelope, Payload] | None:
