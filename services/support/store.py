@@ -82,9 +82,13 @@ async def remember_people(conn: asyncpg.Connection, people: Sequence[Person]) ->
 
 
 async def person(conn: asyncpg.Connection, kind: str, ref_id: str, owner_id: str) -> Person | None:
-    """The owner's referral or enrollment, unless erased (another partner's is None, as is an unknown one)."""
+    """The owner's referral or enrollment, unless erased (another partner's is None, as is an unknown one).
+
+    Read FOR SHARE, until the request made with it commits: an erasure of the person, which
+    updates this row, waits for that request and then finds it to erase; one that committed
+    first leaves the row erased (None here)."""
     row = await conn.fetchrow(
-        "SELECT * FROM people WHERE ref_id = $1 AND kind = $2 AND owner_id = $3 AND erased_at IS NULL",
+        "SELECT * FROM people WHERE ref_id = $1 AND kind = $2 AND owner_id = $3 AND erased_at IS NULL FOR SHARE",
         ref_id,
         kind,
         owner_id,

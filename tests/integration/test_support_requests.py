@@ -8,6 +8,7 @@ applied the way the service's consumer applies them (`World.deliver`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -25,14 +26,16 @@ from plumbing.consumer import EventConsumer, Record
 from plumbing.context import Deps
 from plumbing.destinations import Destinations
 from plumbing.settings import Settings
-from services.support import stale
+from services.support import application, stale
 from services.support.app import DEFINITION as SUPPORT
 from services.support.domain import StaleRule
+from talentloop.waiting import until
 from tests.support import training_events as t
 
 pytestmark = pytest.mark.integration
 MON = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday
 RULE = StaleRule.from_settings(Settings())
+T = events.ServiceType
 BOX = webhooks.SecretBox(os.urandom(32))  # two business days to answer, ten to deliver
 
 
@@ -337,3 +340,42 @@ async def test_a_batch_applies_people_and_erasures_in_record_order(world: World)
         "enr_6": ("trainer", "cand_6", False),
         "ref_7": ("trainer", "cand_7", False),
     }
+
+
+async def test_a_request_made_while_its_enrollment_is_erased_is_erased_too(world: World) -> None:
+    """The request's transaction reads the enrollment, the erasure's arrives before it commits:
+    the erasure waits for it (the person's row is read FOR SHARE) and then finds the request,
+    instead of missing it and leaving its words and candidate id behind."""
+    await world.deliver(t.enrolled("enr_1", "cand_1", partner="trainer"))
+    async with world.client("rides") as rides:
+        await ok(await rides.post("/v1/service-provider", json=RIDES), 201)
+    erasure = build(t.erased("cand_1", [], ["enr_1"]), source="/test", correlation_id="test")
+    async with world.pool.acquire() as asking, world.pool.acquire() as erasing:
+        tx = asking.transaction()
+        await tx.start()
+        made = await application.request_service(
+            world.deps.bind(asking), "trainer", "rides", "enrollment", "enr_1", T.transportation, "Bus pass", None, "c"
+        )
+
+        async def erase() -> None:
+            async with erasing.transaction():
+                await application.erase_candidate(world.deps.bind(erasing), erasure, payload_of(erasure))
+
+        erasing_pid = erasing.get_server_pid()
+        erased = asyncio.create_task(erase())
+
+        async def waits_or_done() -> bool | None:
+            if erased.done():
+                return True
+            state = await world.pool.fetchval(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", erasing_pid
+            )
+            return True if state == "Lock" else None
+
+        await until("the erasure to finish or wait for the request's transaction", waits_or_done, timeout=10)
+        await tx.commit()
+        await erased
+    row = await world.pool.fetchrow(
+        "SELECT candidate_id, reason FROM requests WHERE request_id = $1", made["request_id"]
+    )
+    assert (row["candidate_id"], row["reason"]) == ("erased", None)
