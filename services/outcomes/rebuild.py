@@ -17,7 +17,9 @@ It is built for speed, in passes, with the live code at each step:
 2. The indexes are built (and an event two workers both appended kept once).
 3. Openings and erasures are applied in their partitions' order through the live handler
    (`batch_handler(live=False)`): an erasure redacts the rows loaded before it, as live, so
-   every event of an erased candidate ends redacted whatever order it came in.
+   every event of an erased candidate ends redacted whatever order it came in. Programs,
+   training, service and demand events follow the same way; one delivered twice is applied and
+   counted once (its repeat among the skipped, as the load's repeats are).
 4. Every referral is projected once from all its ledger events, the workers taking ranges of
    referral ids, as `store.reproject_many` derives them; projections are written by COPY.
    Their compact events are not kept (`inputs_complete` false): the live service reads the
