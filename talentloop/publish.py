@@ -23,11 +23,7 @@ import asyncpg
 
 from services.outcomes import store
 from services.outcomes.reports import GoodJobPolicy, inputs
-from services.outcomes.reports.coalition import coalition_funnel
-from services.outcomes.reports.credentials import credential_outcomes
-from services.outcomes.reports.demand import board
-from services.outcomes.reports.release import Position, build
-from services.outcomes.reports.suppression import THRESHOLD
+from services.outcomes.reports.release import Position, build, public_reports
 
 
 class NotPublishable(Exception):
@@ -65,12 +61,7 @@ async def release_files(
         enrolled, hires = await store.pipeline_report_inputs(conn)
         programs = await inputs.credential_inputs(conn)
         demand = await inputs.demand_inputs(conn)
-    reports = {
-        "pipeline": coalition_funnel(enrolled, hires, THRESHOLD),
-        # Every referral of a participant (no provider's view), suppressed as a partner's report.
-        "credentials": credential_outcomes(programs, policy, None, THRESHOLD, THRESHOLD + 1),
-        "demand": board(demand.openings, demand.forecasts, demand.standards, min_employers),
-    }
+    reports = public_reports((enrolled, hires), programs, demand, policy, min_employers)
     return build(year, where, reports, min_employers)
 
 

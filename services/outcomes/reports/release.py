@@ -25,7 +25,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from services.outcomes.reports.credentials import FIGURES
+from services.outcomes.pipeline import Enrolled, Hire
+from services.outcomes.reports.coalition import coalition_funnel
+from services.outcomes.reports.credentials import FIGURES, Inputs, credential_outcomes
+from services.outcomes.reports.demand import board
+from services.outcomes.reports.good_jobs import GoodJobPolicy
 from services.outcomes.reports.release_dictionary import entry
 from services.outcomes.reports.render import CREDENTIAL_COLUMNS, PROGRAM_COLUMNS, SUPPRESSED_CSV, cell
 from services.outcomes.reports.suppression import THRESHOLD
@@ -58,6 +62,24 @@ class Table:
     title: str
     columns: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
+
+
+def public_reports(
+    training: tuple[list[Enrolled], list[Hire]],
+    programs: Inputs,
+    demand: Any,
+    policy: GoodJobPolicy,
+    min_employers: int,
+) -> dict[str, Any]:
+    """The release's reports as the public reads them: the coalition funnel and the credential and
+    program outcomes over every participant (every referral of theirs: no provider's view), suppressed
+    by groups as a partner's report is (wage medians only over more than THRESHOLD placements); the
+    demand board (`demand`: reports.DemandInputs) under the N-employer rule, as every reader gets it."""
+    return {
+        "pipeline": coalition_funnel(training[0], training[1], THRESHOLD),
+        "credentials": credential_outcomes(programs, policy, None, THRESHOLD, THRESHOLD + 1),
+        "demand": board(demand.openings, demand.forecasts, demand.standards, min_employers),
+    }
 
 
 def _suppressed(summary: dict, value: Any) -> Any:

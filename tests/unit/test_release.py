@@ -1,0 +1,359 @@
+"""The annual open-data release (reports/release.py): its files, the data dictionary covering every
+column, byte-identical output for the same inputs, and the suppression attacker of
+test_reports_suppression over every people table of the release together."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.outcomes import pipeline
+from services.outcomes.records import EarnedCredentialRecord, EnrollmentRecord, Placement, ReferralRecord
+from services.outcomes.reports import DemandInputs, GoodJobPolicy
+from services.outcomes.reports.credentials import Enrollment, Inputs, Program
+from services.outcomes.reports.demand import Credential, OpenOpening, Standards
+from services.outcomes.reports.groups import SMALL_GROUPS
+from services.outcomes.reports.release import NOT_PUBLISHED, Position, build, dictionary, public_reports, tables
+from services.outcomes.reports.suppression import with_margins
+from tests.unit.test_reports_suppression import attack, recovered
+
+pytestmark = pytest.mark.unit
+
+POLICY = GoodJobPolicy(Decimal("25.00"), "test threshold")
+T = datetime(2026, 3, 1, tzinfo=UTC)
+POSITION = Position(42, "2026-11-30T12:00:00+00:00", "ab" * 32)
+DEV = "15-1252.00"
+
+
+def dataset(programs: dict[str, tuple[str, int, int]]) -> tuple:
+    """Every program: (provider, people enrolled, people placed); each person enrolls once (so the
+    programs and the providers partition the people: the worst case for suppression, as groups add up
+    to the total), completes and earns the program's credential; the placed ones by one referral."""
+    progs, enrollments, referrals = [], [], []
+    for pid, (provider, people, placed) in programs.items():
+        progs.append(Program(pid, provider, f"Program {pid}", f"Cert {pid}", None, (DEV,), Decimal("100"), "USD"))
+        for n in range(people):
+            person = f"{pid}-{n}"
+            record = EnrollmentRecord(
+                f"e-{person}",
+                provider,
+                pid,
+                person,
+                date(2026, 1, 5),
+                "completed",
+                completed_on=date(2026, 3, 1),
+                credentials=(EarnedCredentialRecord(f"Cert {pid}", None, f"Cert {pid}", date(2026, 3, 1)),),
+            )
+            enrollments.append(Enrollment(person, record))
+            if n < placed:
+                job = Placement(
+                    "E1",
+                    "Developer",
+                    DEV,
+                    Decimal("30"),
+                    "hour",
+                    "USD",
+                    40.0,
+                    "full_time",
+                    True,
+                    False,
+                    True,
+                    date(2026, 4, 1),
+                )
+                referrals.append(
+                    ReferralRecord(
+                        f"r-{person}",
+                        provider,
+                        T,
+                        reached={"placed": T},
+                        status="hired",
+                        outcome="placed",
+                        placement=job,
+                        person_key=person,
+                    )
+                )
+    training = (
+        [pipeline.enrolled_of(e.person_key, e.record) for e in enrollments],
+        [pipeline.hire_of(r) for r in referrals],
+    )
+    return training, Inputs(tuple(progs), tuple(enrollments), tuple(referrals))
+
+
+def opening(oid: str, employer: str, skill: str) -> OpenOpening:
+    return OpenOpening(
+        oid,
+        employer,
+        DEV,
+        "full_time",
+        2,
+        (skill,),
+        (),
+        (Credential("CompTIA A+"),),
+        True,
+        Decimal("28"),
+        "hour",
+        "USD",
+    )
+
+
+DEMAND = DemandInputs(
+    tuple(opening(f"o{n}", e, "python") for n, e in enumerate("ABC")) + (opening("o9", "A", "cobol"),),
+    (),
+    (
+        Standards(
+            "emp_a",
+            "Acme, =Inc",
+            DEV,
+            ("screening_call", "panel"),
+            "remote",
+            True,
+            False,
+            True,
+            (Credential("CompTIA A+"),),
+            T,
+        ),
+    ),
+)
+PROGRAMS = {"P1": ("A", 15, 6), "P2": ("A", 12, 4), "P3": ("B", 3, 1), "P4": ("C", 2, 2)}
+
+
+def release(programs: dict = PROGRAMS, demand: DemandInputs = DEMAND) -> dict[str, bytes]:
+    training, inputs = dataset(programs)
+    return build(2026, POSITION, public_reports(training, inputs, demand, POLICY, 3), 3)
+
+
+def rows(files: dict[str, bytes], name: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(files[f"tables/{name}.csv"].decode())))
+
+
+TABLES = (
+    "pipeline",
+    "credential_outcomes",
+    "program_outcomes",
+    "demand_today",
+    "demand_forecast",
+    "demand_withheld",
+    "hiring_standards",
+)
+
+
+def test_every_table_is_written_as_a_page_csv_and_json_linked_from_the_index():
+    files = release()
+    assert json.loads(files["release.json"])["tables"] == list(TABLES)
+    index = files["index.html"].decode()
+    for name in TABLES:
+        assert {f"tables/{name}.{ext}" for ext in ("html", "csv", "json")} <= set(files)
+        assert f'href="tables/{name}.html"' in index
+        doc = json.loads(files[f"tables/{name}.json"])
+        assert doc["columns"] == next(csv.reader(io.StringIO(files[f"tables/{name}.csv"].decode())))
+        assert len(doc["rows"]) == len(rows(files, name))
+        assert f'<table id="{name}">' in files[f"tables/{name}.html"].decode()
+    assert 'href="methods.html"' in index and 'href="dictionary.html"' in index
+
+
+def test_the_release_records_its_ledger_position_and_every_file_hash():
+    files = release()
+    manifest = json.loads(files["release.json"])
+    assert manifest["ledger_position"] == {
+        "events": 42,
+        "last_event_at": "2026-11-30T12:00:00+00:00",
+        "event_ids_sha256": "ab" * 32,
+    }
+    assert manifest["period"] == {"from": "2026-01-01", "to": "2026-12-31"}
+    assert set(manifest["files"]) == set(files) - {"release.json"}
+    assert json.loads(files["tables/pipeline.json"])["ledger_position"]["events"] == 42
+    methods = files["methods.html"].decode()
+    assert "42 events" in methods and "ab" * 32 in methods and "calendar year 2026" in methods
+
+
+def test_the_methods_page_says_hiring_by_employer_is_not_published_and_why():
+    files = release()
+    assert NOT_PUBLISHED.split(":")[0] in files["methods.html"].decode()
+    assert json.loads(files["release.json"])["not_published"] == NOT_PUBLISHED
+    assert not any("employer_demographics" in path or "hiring_by_employer" in path for path in files)
+
+
+def test_the_dictionary_has_every_column_of_every_table_with_meaning_unit_and_suppression():
+    files = release()
+    described = {(r["table"], r["column"]): r for r in rows({"tables/d.csv": files["dictionary.csv"]}, "d")}
+    for name in TABLES:
+        for column in json.loads(files[f"tables/{name}.json"])["columns"]:
+            entry = described[(name, column)]
+            assert entry["meaning"] and entry["unit"] and entry["suppression"]
+    assert len(described) == sum(len(json.loads(files[f"tables/{n}.json"])["columns"]) for n in TABLES)
+
+
+def test_a_column_missing_from_the_dictionary_is_refused():
+    training, inputs = dataset(PROGRAMS)
+    found = tables(public_reports(training, inputs, DEMAND, POLICY, 3))
+    with pytest.raises(ValueError, match="not in the data dictionary"):
+        dictionary([replace(found[0], columns=(*found[0].columns, "mystery"))])
+
+
+def test_the_same_inputs_give_byte_identical_files_whatever_their_order():
+    first = release()
+    reordered = {k: PROGRAMS[k] for k in reversed(PROGRAMS)}
+    demand = DemandInputs(tuple(reversed(DEMAND.openings)), (), DEMAND.standards)
+    assert release(reordered, demand) == first
+    assert b"generated" not in b"".join(first.values())  # no time of the run anywhere
+
+
+def test_groups_are_suppressed_as_the_public_view():
+    files = release()
+    program = {r["group"] for r in rows(files, "pipeline") if r["dimension"] == "program"}
+    assert program == {"P1", SMALL_GROUPS}  # P3 (3) and P4 (2) combined, with P2 (12) to pass 10
+    by_program = {r["program"]: r for r in rows(files, "program_outcomes")}
+    assert "P3" not in by_program and "P4" not in by_program
+    assert by_program["P1"]["participants"] == "15" and by_program["P1"]["placed"] == "6"
+    # wage medians only over more than 10 placements: P1 has 6
+    assert by_program["P1"]["median_hourly_at_placement"] == ""
+    tiny = release({"P1": ("A", 4, 1)})
+    assert {r["people"] for r in rows(tiny, "pipeline")} == {"suppressed"}
+
+
+def test_demand_and_standards_follow_the_board_rules_and_cells_are_csv_safe():
+    files = release()
+    today = rows(files, "demand_today")
+    assert {(r["line"], r["name"]) for r in today} == {
+        ("cell", ""),
+        ("skill", "python"),
+        ("credential", "CompTIA A+"),
+        ("wage", "USD per hour"),
+    }  # cobol: one employer, withheld
+    assert {r["part"]: r["withheld"] for r in rows(files, "demand_withheld")} == {"today": "1", "forecast": "0"}
+    (standard,) = rows(files, "hiring_standards")
+    assert standard["employer"] == "Acme, =Inc"
+    assert standard["stages"] == "screening_call > panel" and standard["portfolio_expected"] == "true"
+    assert "Acme, =Inc" in files["tables/hiring_standards.html"].decode()
+
+
+# --- the attacker over every people table of the release together ---------------------------------
+
+
+def grids(files: dict[str, bytes]):
+    """Each people table of the release as the attacker's grid: a row per published group (named or
+    combined), columns placed / not placed / participants, and the coalition total as the last row,
+    shared by all (the same people). The groups partition the people (dataset), so every line adds
+    up: everything a reader could subtract. A suppressed figure is a hidden cell."""
+    pipeline_rows = rows(files, "pipeline")
+
+    def line(group_rows, dimension, group, name):
+        (value,) = [
+            r["people"] for r in group_rows if (r["dimension"], r["group"], r["line"]) == (dimension, group, name)
+        ]
+        return value
+
+    def cells(enrolled: str, placed: str) -> tuple[list[int | None], bool]:
+        if "suppressed" in (enrolled, placed):
+            return [None, None], True
+        return [int(placed), int(enrolled) - int(placed)], False
+
+    total, total_hidden = cells(
+        line(pipeline_rows, "total", "all", "enrolled"), line(pipeline_rows, "total", "all", "placed")
+    )
+    tables_ = {
+        d: [
+            cells(line(pipeline_rows, d, g, "enrolled"), line(pipeline_rows, d, g, "placed"))
+            for g in dict.fromkeys(r["group"] for r in pipeline_rows if r["dimension"] == d)
+        ]
+        for d in ("provider", "program")
+    }
+    tables_["program_outcomes"] = [cells(r["participants"], r["placed"]) for r in rows(files, "program_outcomes")]
+    return tables_, (total, total_hidden)
+
+
+def attack_release(files: dict[str, bytes], truth: dict[str, dict[str, tuple[int, int]]]):
+    """The attacker's bounds over every table together. `truth`: per table, per row index, the true
+    (placed, not placed) the suppressed cells stand for (the attacker never sees it; it checks them)."""
+    found, (total, total_hidden) = grids(files)
+    all_grids, hidden_sets = [], []
+    for name, table in found.items():
+        counts = [[*(truth[name][i] if hidden else values)] for i, (values, hidden) in enumerate(table)]
+        grid = with_margins(counts)
+        hidden = {(i, j) for i, (_, h) in enumerate(table) if h for j in range(3)}
+        if total_hidden:
+            hidden |= {(len(counts), j) for j in range(3)}
+        elif grid[-1][:2] != total:
+            raise AssertionError(f"{name}: the groups do not add up to the published total")
+        all_grids.append(grid)
+        hidden_sets.append(hidden)
+    return attack(all_grids, hidden_sets)
+
+
+def true_rows(programs: dict, files: dict[str, bytes]) -> dict[str, dict[int, tuple[int, int]]]:
+    """The true (placed, not placed) of each published row, from the dataset."""
+    found, _ = grids(files)
+    pipeline_rows = rows(files, "pipeline")
+    out = {}
+    for name, dimension in (("provider", "provider"), ("program", "program"), ("program_outcomes", "program")):
+        labels = list(dict.fromkeys(r["group"] for r in pipeline_rows if r["dimension"] == dimension))
+        named = set(labels) - {SMALL_GROUPS}
+        out[name] = {}
+        for i, label in enumerate(labels):
+            members = (
+                [p for pid, p in programs.items() if (pid if dimension == "program" else p[0]) == label]
+                if label != SMALL_GROUPS
+                else [p for pid, p in programs.items() if (pid if dimension == "program" else p[0]) not in named]
+            )
+            out[name][i] = (sum(m[2] for m in members), sum(m[1] - m[2] for m in members))
+        assert len(out[name]) == len(found[name])
+    return out
+
+
+def hide(files: dict[str, bytes], table: str, column: str, value: str, figures: tuple[str, ...]) -> dict[str, bytes]:
+    """`files` with the figures of `table`'s rows whose `column` is `value` written as suppressed."""
+    found = rows(files, table)
+    for r in found:
+        if r[column] == value:
+            r.update(dict.fromkeys(figures, "suppressed"))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, list(found[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(found)
+    return {**files, f"tables/{table}.csv": out.getvalue().encode()}
+
+
+def test_the_attacker_recovers_a_group_hidden_alone_so_the_test_can_fail():
+    files = release()
+    leaky = hide(
+        hide(files, "pipeline", "group", "P1", ("people",)),
+        "program_outcomes",
+        "program",
+        "P1",
+        ("participants", "placed"),
+    )
+    bounds = attack_release(
+        leaky, {**true_rows(PROGRAMS, files), "program": {0: (6, 9)}, "program_outcomes": {0: (6, 9)}}
+    )
+    assert set(recovered(bounds).values()) == {(6, 6, 6), (9, 9, 9)}  # P1 placed and not, pinned by the total
+
+
+@pytest.mark.parametrize(
+    "programs",
+    [
+        PROGRAMS,
+        {"P1": ("A", 4, 1), "P2": ("B", 3, 3)},  # a coalition of 7 people: everything suppressed
+        {"P1": ("A", 11, 11), "P2": ("B", 11, 0), "P3": ("B", 1, 1)},
+    ],
+)
+def test_the_attacker_recovers_nothing_from_the_release(programs):
+    files = release(programs)
+    bounds = attack_release(files, true_rows(programs, files))
+    assert recovered(bounds) == {}
+    assert bool(bounds) == (programs["P1"][1] == 4)  # the tiny coalition's cells are all hidden, yet not pinned
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from("ABC"), st.integers(1, 25), st.integers(0, 25)), min_size=1, max_size=5))
+def test_the_attacker_recovers_nothing_from_random_releases(specs):
+    programs = {f"P{n}": (provider, people, min(placed, people)) for n, (provider, people, placed) in enumerate(specs)}
+    files = release(programs, DemandInputs())
+    assert recovered(attack_release(files, true_rows(programs, files))) == {}
