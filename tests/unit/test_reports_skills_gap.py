@@ -130,3 +130,13 @@ def test_no_shown_demand_line_comes_from_fewer_employers_than_the_rule(seed):
     assert len(report["occupations"]) + withheld["occupations"] == len(exact)
     shown_occ = {o["occupation"] for o in report["occupations"]}
     assert shown_lines + withheld["skills"] == sum(len(o["demanded"]) for k, o in exact.items() if k in shown_occ)
+
+
+def test_the_html_says_an_occupations_openings_were_withheld_not_none():
+    from services.outcomes.reports.render import _skills_section  # noqa: PLC0415 - the section alone
+
+    partner = skills_gap(GAPS[:1] + [gap("unmatched", ["excel"], occ=HELP)], OPENINGS, min_employers=3)
+    html = _skills_section(partner)
+    assert "None openings" not in html
+    assert "openings of fewer than 3 employers (withheld)" in html
+    assert "Skills most demanded by 1 openings" in _skills_section(skills_gap(GAPS, OPENINGS))

@@ -559,7 +559,9 @@ def _skills_section(s: dict) -> str:
     for o in s["occupations"]:
         occ = o["occupation"]
         parts.append(f"<h3>{escape(occ)}</h3>")
-        parts.append(_bars(f"Skills most demanded by {o['openings']} openings for {occ}",
+        openings = (f"{o['openings']} openings" if o["openings"] is not None
+                    else f"openings of fewer than {s.get('min_employers')} employers (withheld)")
+        parts.append(_bars(f"Skills most demanded by {openings} for {occ}",
                            [(x["skill"], x["required"] + x["preferred"],
                              f"{x['required']} required, {x['preferred']} preferred") for x in o["demanded"]]))
         parts.append(_bars(f"Skills most often missing among {o['candidates_not_through']} candidates not through, {occ}",
