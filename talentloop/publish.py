@@ -46,7 +46,7 @@ async def position(conn: asyncpg.Connection, year: int) -> Position:
         )
     digest, events, last = hashlib.sha256(), 0, None
     async for r in conn.cursor("SELECT event_id, occurred_at FROM ledger ORDER BY event_id", prefetch=5000):
-        digest.update(r["event_id"].encode() + b"\n")
+        digest.update(str(r["event_id"]).encode() + b"\n")
         events += 1
         last = r["occurred_at"] if last is None else max(last, r["occurred_at"])
     return Position(events, last.astimezone(UTC).isoformat() if last else None, digest.hexdigest())
