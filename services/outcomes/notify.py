@@ -20,7 +20,7 @@ from contracts import Envelope
 from plumbing import webhooks
 from plumbing.context import Context, Outgoing
 from plumbing.webhooks import Notification
-from services.outcomes import domain, store
+from services.outcomes import domain, pipeline, store
 from services.outcomes.projection import Projection
 from services.outcomes.service_requests import ServiceRequest
 
@@ -56,11 +56,13 @@ async def status_changed_many(ctx: Context, changes: list[tuple[Envelope, Projec
 async def participants_joined(ctx: Context, joined: list[tuple[Envelope, domain.Shared]]) -> None:
     """Enrollments ((cause, enrollment)) projected with consent to share outcomes for the first
     time: each provider is told the current status of every referral of the person by another
-    partner, once, as a first status (no previous one).
+    partner, once, as a first status (no previous one); nothing about an erased person.
 
     The referrals' rows are read FOR SHARE: a transaction changing one of them at this moment
     either committed first (its status is read here) or waits for this one, and then finds this
     enrollment when it looks for whom to tell."""
+    # An erased person's enrollments and referrals share the erasure's key: never joined up.
+    joined = [(cause, s) for cause, s in joined if not s.person_key.startswith(pipeline.ERASED_PREFIX)]
     if not joined:
         return
     rows = await store.referrals_of_people(ctx.conn, sorted({s.person_key for _, s in joined}))

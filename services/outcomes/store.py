@@ -920,35 +920,40 @@ async def pipeline_report_inputs(conn: asyncpg.Connection,
 
 # --- the closed loops of participants and service requests (issue 15 items 3, 6) ---------------
 
-SHARED = "record ->> 'outcomes_shared' = 'true'"
+# An enrollment whose participant let the provider hear what came of them, and who was not
+# erased: a network-wide erasure gives the person's referrals and enrollments one key (the
+# erasure's), which must not join them up again in a closed loop. `{t}` is a table prefix.
+SHARED = "{t}record ->> 'outcomes_shared' = 'true' AND {t}person_key NOT LIKE '" + pipeline.ERASED_PREFIX + "%'"
 
 
 async def shared_enrollments(conn: asyncpg.Connection, person_keys: list[str] | None = None,
                              enrollment_ids: list[str] | None = None) -> list[domain.Shared]:
     """The enrollments of these people (or these enrollments) whose participant agreed that the
-    provider may hear what came of them. (An erased enrollment's person key is the erasure's,
-    never a candidate id.)"""
+    provider may hear what came of them, leaving out erased people (`SHARED`)."""
     rows = await conn.fetch(
         "SELECT enrollment_id, partner_id, program_id, person_key FROM enrollment_facts"
-        f" WHERE (person_key = ANY($1::text[]) OR enrollment_id = ANY($2::text[])) AND {SHARED}"
-        " ORDER BY enrollment_id",
+        " WHERE (person_key = ANY($1::text[]) OR enrollment_id = ANY($2::text[])) AND " + SHARED.format(t="")
+        + " ORDER BY enrollment_id",
         person_keys or [], enrollment_ids or [])
     return [domain.Shared(r["enrollment_id"], r["partner_id"], r["program_id"], r["person_key"]) for r in rows]
 
 
 async def referrals_of_people(conn: asyncpg.Connection, person_keys: list[str]) -> list[asyncpg.Record]:
     """The referrals of these people with their partner status, locked FOR SHARE in referral id
-    order (the order a batch writes them in: `save_projections`)."""
+    order (the order a batch writes them in: `save_projections`). Never an erased person's: an
+    erasure's key is left out."""
     return await conn.fetch(
         "SELECT referral_id, partner_id, person_key, status, partner_detail FROM referral_facts"
-        " WHERE person_key = ANY($1::text[]) ORDER BY referral_id FOR SHARE", person_keys)
+        " WHERE person_key = ANY($1::text[]) AND person_key NOT LIKE $2 ORDER BY referral_id FOR SHARE",
+        person_keys, pipeline.ERASED_PREFIX + "%")
 
 
 async def provider_participants(
     pool: asyncpg.Pool, provider: str, status: str | None, after: str | None, limit: int
 ) -> list[asyncpg.Record]:
     """A training provider's participants who let it hear what came of them (its enrollments with
-    that consent), each with the person's referrals by other partners (`referrals`, a JSON array),
+    that consent; never an erased person's: `SHARED`), each with the person's referrals by other
+    partners (`referrals`, a JSON array),
     paged by enrollment id; with `status`, only those with a referral in that status."""
     return await pool.fetch(
         "SELECT e.enrollment_id, e.program_id, e.status AS training_status, coalesce(jsonb_agg(jsonb_build_object("
@@ -957,8 +962,8 @@ async def provider_participants(
         "   AS referrals"
         " FROM enrollment_facts e"
         " LEFT JOIN referral_facts f ON f.person_key = e.person_key AND f.partner_id IS DISTINCT FROM $1"
-        f" WHERE e.partner_id = $1 AND e.{SHARED} AND e.enrollment_id > coalesce($3, '')"
-        " GROUP BY e.enrollment_id, e.program_id, e.status HAVING $2::text IS NULL OR bool_or(f.status = $2)"
+        " WHERE e.partner_id = $1 AND " + SHARED.format(t="e.") + " AND e.enrollment_id > coalesce($3, '')"
+        + " GROUP BY e.enrollment_id, e.program_id, e.status HAVING $2::text IS NULL OR bool_or(f.status = $2)"
         " ORDER BY e.enrollment_id LIMIT $4",
         provider, status, after, limit)
 

@@ -309,3 +309,47 @@ async def test_the_closed_loops_lists_page_as_the_referrals_list_does(pool) -> N
             rest = (await trainer.get(f"{path}?limit=2&after={first['next_after']}")).json()
             assert [i[key] for i in first["items"] + rest["items"]] == [f"{key[:3]}_{i}" for i in range(3)]
             assert first["next_after"] == first["items"][-1][key] and rest["next_after"] is None
+
+
+def erasure_of(cand: str, refs: list[str], enrs: list[str], hours: float) -> Envelope:
+    return at(events.CandidateErasedV1(candidate_id=cand, referral_ids=refs, enrollment_ids=enrs,
+                                       requested_by=events.ErasureRequester.operator,
+                                       erased_at=T0 + timedelta(hours=hours)), hours)
+
+
+async def test_a_provider_whose_enrollment_arrives_after_an_erasure_hears_nothing(pool) -> None:  # type: ignore[no-untyped-def]
+    """A network-wide erasure gives the person's referrals and enrollments one key (the
+    erasure's): an enrollment of the erased person arriving late with consent must not join
+    them up again and tell its provider what came of the referrals."""
+    await db.migrate(pool, MIGRATIONS)
+    async with pool.acquire() as conn:
+        await webhooks.create_endpoint(conn, webhooks.SecretBox(os.urandom(32)), "partner:trainer",
+                                       "https://trainer.example/hook", [])
+    await live(pool, [at(t.program(), 0), *referral("ref_a", "cand_a", 1)])
+    await live(pool, [erasure_of("cand_a", ["ref_a"], ["enr_1"], 8)])
+    await live(pool, [at(t.enrolled("enr_1", "cand_a", share_outcomes=True), 9)])
+    keys = {r["person_key"] for r in await pool.fetch(
+        "SELECT person_key FROM referral_facts UNION ALL SELECT person_key FROM enrollment_facts")}
+    assert len(keys) == 1 and next(iter(keys)).startswith("erased:")  # the two share the erasure's key
+    assert await told(pool, "participant.status_changed.v1") == []
+    assert await pool.fetchval("SELECT count(*) FROM webhook_deliveries") == 0
+    async with app_for(pool, Principal("partner", "trainer")) as trainer:
+        assert (await trainer.get("/v1/partner/participants")).json()["items"] == []
+
+
+async def test_a_providers_participants_leave_out_an_erased_person(pool) -> None:  # type: ignore[no-untyped-def]
+    await db.migrate(pool, MIGRATIONS)
+    history = referral("ref_a", "cand_a", 1)
+    await live(pool, [at(t.program(), 0), *history[:2], at(t.enrolled("enr_1", "cand_a", share_outcomes=True), 0.5)])
+    await live(pool, history[2:])
+    async with app_for(pool, Principal("partner", "trainer")) as trainer:
+        (before,) = (await trainer.get("/v1/partner/participants")).json()["items"]
+        assert [r["referral_id"] for r in before["referrals"]] == ["ref_a"]
+        await live(pool, [erasure_of("cand_a", ["ref_a"], ["enr_1"], 10)])
+        separation = events.RetentionCheckedV1(referral_id="ref_a", employer_id="emp1", opening_id="opn1",
+                                               milestone_days=30, still_employed=False, checked_on=date(2027, 2, 4))
+        await live(pool, [at(separation, 11)])
+        for query in ("", "?status=closed"):
+            page = (await trainer.get(f"/v1/partner/participants{query}")).json()
+            assert page["items"] == [], page
+    assert await pool.fetchval("SELECT count(*) FROM referral_facts WHERE status = 'closed'") == 1
