@@ -5,6 +5,7 @@ written into a directory that holds nothing else or an earlier release."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from decimal import Decimal
@@ -84,13 +85,32 @@ async def test_the_release_is_byte_identical_twice_and_after_a_rebuild(stack, to
     assert (out / "tables" / "pipeline.csv").read_bytes() == first["tables/pipeline.csv"]
 
 
-async def test_a_year_the_ledger_has_moved_past_is_refused(stack, topics, schemas, tmp_path):  # noqa: F811
+async def test_a_year_the_ledger_has_moved_past_is_refused(stack, topics, schemas, tmp_path, monkeypatch):  # noqa: F811
     placed = [(topics[0], e) for e in found("old")]
     await publish(stack.bootstrap, placed)
     schemas.append("rel_old_" + uuid.uuid4().hex[:6])
     await live_hash(stack, schemas[0], placed)
     with pytest.raises(release.NotPublishable, match="occurred after 2025 ended"):
         await files_of(stack.database_url, schemas[0], 2025)
+    # The command itself: the same refusal, exit 1; then the year that holds the ledger's events.
+    from typer.testing import CliRunner
+
+    from talentloop.cli import app
+
+    monkeypatch.setenv("DATABASE_URL", stack.database_url)
+
+    def run(*argv: str):  # type: ignore[no-untyped-def]  # the command runs its own event loop: not on this one
+        return asyncio.to_thread(CliRunner().invoke, app, list(argv))
+
+    args = ["publish", "--schema", schemas[0], "--home", str(tmp_path / "home")]
+    refused = await run(*args, "--year", "2025", "--out", str(tmp_path / "y2025"))
+    assert refused.exit_code == 1 and "occurred after 2025 ended" in refused.output
+    done = await run(*args, "--year", "2026", "--out", str(tmp_path / "y2026"))
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "y2026" / "release.json").read_bytes() == (await files_of(stack.database_url, schemas[0]))[
+        "release.json"
+    ]
+    assert "ledger position" in done.output
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "notes.txt").write_text("mine")

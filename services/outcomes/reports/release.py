@@ -310,8 +310,9 @@ def _methods(year: int, position: Position, min_employers: int) -> str:
     p = html.escape
     return f"""<section id="methods">
 <h2>What this release is</h2>
-<p>The coalition's figures for the calendar year {year} (1 January to 31 December, UTC), computed
-from the network's event ledger as of its last event in the year: {position.events} events, the
+<p>The coalition's figures at the end of the calendar year {year} (1 January to 31 December, UTC):
+cumulative, everyone enrolled and every outcome reported up to then, computed from the network's
+event ledger as of its last event in the year: {position.events} events, the
 last at {p(position.last_event_at or "none")} (sha256 of their sorted event ids:
 <code>{p(position.event_ids_sha256)}</code>). The same ledger gives the same files, byte for byte.</p>
 <h2>Who is counted</h2>
