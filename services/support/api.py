@@ -5,7 +5,7 @@ Thin: each route parses and bounds its input (the events' own bounds), checks th
 one use case of `application` in the request's transaction (at most once per Idempotency-Key)
 and turns its result, or a refusal, into the answer: another partner's request, referral or
 enrollment is a 404 like a missing one, the other party's action a 403, a transition from an
-ended state a 409, a refused field a 422 naming it.
+ended state or of a request whose person was erased a 409, a refused field a 422 naming it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from plumbing.idempotency import IdempotencyKey
 from plumbing.service import context_of, correlation_id, deps_of, pool_of
 from services.support import application, store
 from services.support.application import NotFound, OtherParty
-from services.support.domain import InvalidTransition, ServiceRequest, State
+from services.support.domain import InvalidTransition, RequestErased, ServiceRequest, State
 
 router = APIRouter(prefix="/v1", tags=["support"])
 problems.name_validation_error(events.INCONSISTENT, "inconsistent", "Fields contradict each other")
@@ -228,6 +228,8 @@ async def _act(
             raise problems.not_found(exc.what) from None
         except OtherParty as exc:
             raise problems.Problem(403, "forbidden", "Forbidden", str(exc)) from None
+        except RequestErased as exc:
+            raise problems.Problem(409, "request-erased", "Request erased", str(exc)) from None
         except InvalidTransition as exc:
             raise problems.Problem(
                 409, "invalid-transition", "Transition not allowed", str(exc), current_state=exc.current.value

@@ -43,6 +43,16 @@ class State(StrEnum):
 OPEN = frozenset({State.requested, State.accepted})
 
 
+class RequestErased(Exception):
+    """The person the request is about was erased: no one acts on it any more (a 409 at the
+    API), so nothing new is written about them (a cancellation's reason, a decline's detail) nor
+    the request moved on; it keeps the state it had for the counts."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"cannot {action} a service request about a person who was erased")
+        self.action = action
+
+
 class InvalidTransition(Exception):
     def __init__(self, current: State, action: str) -> None:
         super().__init__(f"cannot {action} a service request that is {current.value}")
@@ -130,15 +140,22 @@ class ServiceRequest:
     state: State
     state_since: datetime  # when it entered its state: the stale rule counts from here
     requested_at: datetime
+    erased: bool = False  # its person was erased: every action is refused (RequestErased)
 
     def _ids(self) -> dict[str, str]:
         return {"request_id": self.request_id, "requester_id": self.requester_id, "provider_id": self.provider_id}
 
+    def _not_erased(self, action: str) -> None:
+        if self.erased:
+            raise RequestErased(action)
+
     def _from_open(self, action: str) -> None:
+        self._not_erased(action)
         if self.state not in OPEN:
             raise InvalidTransition(self.state, action)
 
     def accept(self, now: datetime) -> tuple[ServiceRequest, events.ServiceAcceptedV1]:
+        self._not_erased("accept")
         if self.state is not State.requested:
             raise InvalidTransition(self.state, "accept")
         return replace(self, state=State.accepted, state_since=now), events.ServiceAcceptedV1(**self._ids())
@@ -157,6 +174,7 @@ class ServiceRequest:
         from the request's to today, both days in the business time zone `tz` (a provider
         dates a delivery by its own calendar: a request made at 20:00 in Miami is on that
         day's date there, the next day's in UTC)."""
+        self._not_erased("deliver")
         if self.state is not State.accepted:
             raise InvalidTransition(self.state, "deliver")
         requested_on, today = self.requested_at.astimezone(tz).date(), now.astimezone(tz).date()

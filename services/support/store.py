@@ -151,6 +151,7 @@ def _request(row: asyncpg.Record) -> ServiceRequest:
         State(row["state"]),
         row["state_since"],
         row["requested_at"],
+        erased=row["erased_at"] is not None,
     )
 
 
@@ -193,7 +194,7 @@ def request_view(row: asyncpg.Record, rule: StaleRule, now: datetime, *, as_requ
     the person. Neither is shown the network's candidate id (a partner never is: intake tells
     each partner its own id of a person)."""
     state = State(row["state"])
-    waiting = state in OPEN
+    waiting = state in OPEN and row["erased_at"] is None  # an erased request waits on no one
     view: dict[str, Any] = {
         "request_id": row["request_id"],
         "cursor": row["seq"],
@@ -305,10 +306,11 @@ async def strip_outbox_words(conn: asyncpg.Connection, request_ids: list[str]) -
 
 
 async def waiting(conn: asyncpg.Connection, state: State, since_before: datetime, limit: int) -> list[ServiceRequest]:
-    """Requests in `state`, not flagged in it yet, in it since before `since_before`; locked, oldest first."""
+    """Requests in `state`, not flagged in it yet, in it since before `since_before`, not about an
+    erased person (no one acts on those: `RequestErased`); locked, oldest first."""
     flag = "stale_requested_at" if state is State.requested else "stale_accepted_at"
     rows = await conn.fetch(
-        f"SELECT * FROM requests WHERE state = $1 AND {flag} IS NULL AND state_since <= $2"
+        f"SELECT * FROM requests WHERE state = $1 AND {flag} IS NULL AND state_since <= $2 AND erased_at IS NULL"
         " ORDER BY state_since, request_id LIMIT $3 FOR UPDATE SKIP LOCKED",
         state.value,
         since_before,

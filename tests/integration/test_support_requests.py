@@ -379,3 +379,40 @@ async def test_a_request_made_while_its_enrollment_is_erased_is_erased_too(world
         "SELECT candidate_id, reason FROM requests WHERE request_id = $1", made["request_id"]
     )
     assert (row["candidate_id"], row["reason"]) == ("erased", None)
+
+
+async def test_a_request_whose_person_was_erased_takes_no_action_and_is_not_flagged(world: World) -> None:
+    """After an erasure a request may still be open; no action may add words about the person
+    (a cancellation's reason, a decline's detail) or move it on: each is a 409 `request-erased`,
+    nothing stored or published. The sweeper does not flag it, nor the provider's list count it
+    as waiting too long."""
+    await world.deliver(t.enrolled("enr_1", "cand_1", partner="trainer"))
+    await world.deliver(t.enrolled("enr_2", "cand_2", partner="trainer"))
+    async with world.client("rides") as rides, world.client("trainer") as trainer:
+        await ok(await rides.post("/v1/service-provider", json=RIDES), 201)
+        waiting = (await ok(await trainer.post("/v1/service-requests", json=ASK), 201))["request_id"]
+        accepted = (await ok(await trainer.post("/v1/service-requests", json={**ASK, "enrollment_id": "enr_2"}), 201))[
+            "request_id"
+        ]
+        await ok(await rides.post(f"/v1/service-requests/{accepted}/accept"))
+        await world.deliver(t.erased("cand_1", [], ["enr_1"]))
+        await world.deliver(t.erased("cand_2", [], ["enr_2"]))
+        before = len(await world.emitted())
+        decline = {"reason_code": "other", "detail": "She moved to her sister's"}
+        for client, rid, action, body in (
+            (trainer, waiting, "cancel", {"reason": "He found a ride with his cousin"}),
+            (rides, waiting, "decline", decline),
+            (rides, waiting, "accept", None),
+            (trainer, accepted, "cancel", {"reason": "He found a ride with his cousin"}),
+            (rides, accepted, "decline", decline),
+            (rides, accepted, "deliver", {"delivered_on": MON.date().isoformat()}),
+        ):
+            doc = problem(await client.post(f"/v1/service-requests/{rid}/{action}", json=body), 409, "request-erased")
+            assert rid not in doc["detail"] and "cand_" not in doc["detail"]
+        assert len(await world.emitted()) == before
+        rows = await world.pool.fetch("SELECT state, cancel_reason, decline_detail FROM requests ORDER BY request_id")
+        assert sorted(tuple(r) for r in rows) == [("accepted", None, None), ("requested", None, None)]
+        world.now = MON + timedelta(days=30)
+        assert await stale.sweep_once(world.pool, world.deps, RULE) == 0
+        items = (await ok(await rides.get("/v1/service-provider/requests")))["items"]
+        assert [(i["waiting_too_long"], i["due_at"]) for i in items] == [(False, None), (False, None)]

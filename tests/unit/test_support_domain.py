@@ -3,6 +3,7 @@ refusal, the stale rule's business days, and the request body's own checks."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from services.support.domain import (
     InvalidTransition,
     Person,
     Provider,
+    RequestErased,
     ServiceRequest,
     StaleRule,
     State,
@@ -95,6 +97,21 @@ def test_an_ended_request_refuses_every_transition(state):
         with pytest.raises(InvalidTransition) as raised:
             act()
         assert raised.value.current is state
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_a_request_whose_person_was_erased_refuses_every_action_whatever_its_state(state):
+    r = replace(request(state), erased=True)
+    for action, act in (
+        ("accept", lambda: r.accept(MON)),
+        ("decline", lambda: r.decline(MON, events.ServiceDeclineReason.other, "x")),
+        ("deliver", lambda: r.deliver(MON, MON.date(), None, UTC)),
+        ("cancel", lambda: r.cancel(MON, "x")),
+        ("flag as stale", lambda: r.stale(RULE)),
+    ):
+        with pytest.raises(RequestErased) as raised:
+            act()
+        assert raised.value.action == action
 
 
 def test_only_a_requested_request_is_accepted_and_only_an_accepted_one_delivered():
