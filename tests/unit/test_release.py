@@ -213,6 +213,8 @@ def test_groups_are_suppressed_as_the_public_view():
     by_program = {r["program"]: r for r in rows(files, "program_outcomes")}
     assert "P3" not in by_program and "P4" not in by_program
     assert by_program["P1"]["participants"] == "15" and by_program["P1"]["placed"] == "6"
+    assert by_program["P1"]["placement_rate"] == "0.4" and by_program["P1"]["completion_rate"] == "1"
+    assert {r["median_days_to_placement"] for r in by_program.values()} == {"31"}  # not 31.0 beside 31
     # wage medians only over more than 10 placements: P1 has 6
     assert by_program["P1"]["median_hourly_at_placement"] == ""
     tiny = release({"P1": ("A", 4, 1)})

@@ -11,7 +11,8 @@ ledger position and every file's sha256).
 
 The files depend on their inputs only: no time of the run, keys sorted, rows in the reports'
 order (each report sorts its own), floats as Python's shortest round-trip decimal (the reports
-round rates to 4 decimals and days to 2), money as the reports' strings ("23.50"). So the same
+round rates to 4 decimals and days to 2) and a whole one as an integer, money as the reports'
+strings ("23.50"). So the same
 ledger gives the same bytes, whenever and wherever it is published.
 """
 
@@ -22,7 +23,7 @@ import hashlib
 import html
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from services.outcomes.pipeline import Enrolled, Hire
@@ -243,9 +244,16 @@ def _demand(d: dict) -> list[Table]:
     ]
 
 
+def _number(value: Any) -> Any:
+    """One form per number: a whole float as an int (a median of days is 31 from an odd count and
+    31.0 from an even one; a rate of 1.0 is 1), so a column reads the same whatever the data."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def tables(reports: dict) -> list[Table]:
     """Every table of the release, in the order of the index."""
-    return [_pipeline(reports["pipeline"]), *_credentials(reports["credentials"]), *_demand(reports["demand"])]
+    found = [_pipeline(reports["pipeline"]), *_credentials(reports["credentials"]), *_demand(reports["demand"])]
+    return [replace(t, rows=tuple(tuple(_number(v) for v in row) for row in t.rows)) for t in found]
 
 
 # --- writing -------------------------------------------------------------------------------------
