@@ -50,7 +50,7 @@ def dataset(programs: dict[str, tuple[str, int, int]]) -> tuple:
                 date(2026, 1, 5),
                 "completed",
                 completed_on=date(2026, 3, 1),
-                credentials=(EarnedCredentialRecord(f"Cert {pid}", None, f"Cert {pid}", date(2026, 3, 1)),),
+                credentials=(EarnedCredentialRecord(f"Cert {pid}", "Issuer", None, date(2026, 3, 1)),),
             )
             enrollments.append(Enrollment(person, record))
             if n < placed:
@@ -266,9 +266,10 @@ def grids(files: dict[str, bytes]):
             cells(line(pipeline_rows, d, g, "enrolled"), line(pipeline_rows, d, g, "placed"))
             for g in dict.fromkeys(r["group"] for r in pipeline_rows if r["dimension"] == d)
         ]
-        for d in ("provider", "program")
+        for d in DIMENSIONS
     }
-    tables_["program_outcomes"] = [cells(r["participants"], r["placed"]) for r in rows(files, "program_outcomes")]
+    for name in ("program_outcomes", "credential_outcomes"):
+        tables_[name] = [cells(r["participants"], r["placed"]) for r in rows(files, name)]
     return tables_, (total, total_hidden)
 
 
@@ -290,21 +291,35 @@ def attack_release(files: dict[str, bytes], truth: dict[str, dict[str, tuple[int
     return attack(all_grids, hidden_sets)
 
 
+# Each table of the attacker's grids: the rows' labels, and the program (dataset key, spec) a row's label names.
+DIMENSIONS = ("provider", "program", "credential")
+MEMBER = {
+    "provider": lambda pid, spec: spec[0],
+    "program": lambda pid, spec: pid,
+    "credential": lambda pid, spec: f"Cert {pid}",  # each person earns their program's credential (dataset)
+}
+LABELS = {"program_outcomes": ("program", "program"), "credential_outcomes": ("name", "credential")}
+
+
 def true_rows(programs: dict, files: dict[str, bytes]) -> dict[str, dict[int, tuple[int, int]]]:
     """The true (placed, not placed) of each published row, from the dataset."""
     found, _ = grids(files)
     pipeline_rows = rows(files, "pipeline")
+    labelled = {
+        d: [r["group"] for r in pipeline_rows if r["dimension"] == d and r["line"] == "enrolled"] for d in DIMENSIONS
+    }
+    labelled |= {name: [r[column] for r in rows(files, name)] for name, (column, _) in LABELS.items()}
     out = {}
-    for name, dimension in (("provider", "provider"), ("program", "program"), ("program_outcomes", "program")):
-        labels = list(dict.fromkeys(r["group"] for r in pipeline_rows if r["dimension"] == dimension))
+    for name, labels in labelled.items():
+        member = MEMBER[LABELS[name][1] if name in LABELS else name]
         named = set(labels) - {SMALL_GROUPS}
         out[name] = {}
         for i, label in enumerate(labels):
-            members = (
-                [p for pid, p in programs.items() if (pid if dimension == "program" else p[0]) == label]
-                if label != SMALL_GROUPS
-                else [p for pid, p in programs.items() if (pid if dimension == "program" else p[0]) not in named]
-            )
+            members = [
+                spec
+                for pid, spec in programs.items()
+                if (member(pid, spec) == label if label != SMALL_GROUPS else member(pid, spec) not in named)
+            ]
             out[name][i] = (sum(m[2] for m in members), sum(m[1] - m[2] for m in members))
         assert len(out[name]) == len(found[name])
     return out
