@@ -7,6 +7,7 @@ import io
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from services.outcomes.reports.supportive import (
     STATUSES,
     Participant,
     Request,
+    days_to_fulfilment,
     outcome_comparison,
     participants,
     services_report,
@@ -67,6 +69,22 @@ def test_requests_fulfilment_days_and_value():
     # A request whose service.requested has not arrived yet: "(unknown)" type, no days.
     early = services_report([req("s7", "P1", "C1", "x", None, "accepted")])
     assert early["by"]["service_type"][0]["group"] == "(unknown)" and early["total"]["fulfilment_rate"] is None
+
+
+def test_days_to_fulfilment_are_counted_on_the_business_time_zone_s_calendar():
+    """Support checks `delivered_on` against the request's day in the business time zone: a
+    request at 20:30 in New York (01:30 UTC the next day) delivered that same local evening is 0
+    days there, not -1 as counted from the UTC date."""
+    new_york = ZoneInfo("America/New_York")
+    evening = req("s7", "P1", "C1", "fay", "transportation", "delivered",
+                  requested_at=datetime(2024, 3, 4, 20, 30, tzinfo=new_york).astimezone(UTC),
+                  delivered_on=date(2024, 3, 4))
+    assert days_to_fulfilment(evening) == -1  # the UTC calendar: what the report must not say
+    assert days_to_fulfilment(evening, new_york) == 0
+    settings = ReportSettings(GoodJobPolicy(Decimal("25.00"), "test"), business_timezone=new_york)
+    services = build_reports([], [], [], settings, requests=[evening])["services"]
+    assert services["total"]["median_days_to_fulfilment"] == 0
+    assert [g["median_days_to_fulfilment"] for g in services["by"]["provider"]] == [0]
 
 
 def test_a_requester_sees_its_requests_and_a_provider_those_addressed_to_it():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, tzinfo
 
 from services.outcomes.pipeline import Enrolled, Hire
 from services.outcomes.records import GapRecord, OpeningRecord, ReferralRecord
@@ -56,6 +56,9 @@ class ReportSettings:
     benchmark_min_providers: int = MIN_PROVIDERS
     # The demand board: a cell or line only from at least this many employers.
     demand_min_employers: int = MIN_EMPLOYERS
+    # The business time zone (TALENTLOOP_BUSINESS_TIMEZONE), whose calendar a service's days
+    # to fulfilment are counted on: support dates deliveries by it.
+    business_timezone: tzinfo = UTC
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,8 @@ def build_reports(
                                  settings.demand_min_employers if settings.suppress_funnel else None),
         "transparency": transparency(records, settings.suppression_threshold),
         "pipeline": coalition_funnel(enrolled, hires, groups_threshold),
-        "services": services_report(requests, participants(records, enrolled, hires), groups_threshold),
+        "services": services_report(requests, participants(records, enrolled, hires), groups_threshold,
+                                    settings.business_timezone),
         **(program_reports(programs, settings, provider) if programs is not None else {}),
         **({"demand": shown} if shown else {}),
     }

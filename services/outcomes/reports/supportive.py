@@ -10,8 +10,9 @@ provider). In total and by service type, provider and requester:
 - `settled` = requests that ended (delivered, declined or cancelled) + open requests flagged
   stale; **fulfilment rate** = delivered / settled (a request still inside its limit is not
   counted either way: it may still be delivered).
-- **Days to fulfilment**: calendar days from the day it was requested (`requested_at`, UTC) to
-  `delivered_on`; the median over delivered requests (`delivered_with_days` of them).
+- **Days to fulfilment**: calendar days from the day it was requested (`requested_at`'s date in
+  the business time zone, TALENTLOOP_BUSINESS_TIMEZONE, the zone support checks `delivered_on`
+  in) to `delivered_on`; the median over delivered requests (`delivered_with_days` of them).
 - **Value delivered** and amount requested: summed per currency (money: cents, as strings).
 
 Request counts are the partner's own operations (its requests, or those it was asked for), so
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -73,10 +74,13 @@ def settled(r: Request) -> bool:
     return r.status in ENDED or (r.status in OPEN and r.partner_status == "stale")
 
 
-def days_to_fulfilment(r: Request) -> int | None:
+def days_to_fulfilment(r: Request, tz: tzinfo = UTC) -> int | None:
+    """Calendar days from the request's day to its delivery's, both in the business time zone
+    `tz`: a provider dates `delivered_on` by that calendar (support refuses one before the
+    request's day there), so a delivery the evening a request was made is 0 days, not -1."""
     if r.status != "delivered" or r.delivered_on is None or r.requested_at is None:
         return None
-    return (r.delivered_on - r.requested_at.astimezone(UTC).date()).days
+    return (r.delivered_on - r.requested_at.astimezone(tz).date()).days
 
 
 def _sums(pairs: Iterable[tuple[Decimal | None, str | None]]) -> list[dict[str, str]]:
@@ -88,10 +92,10 @@ def _sums(pairs: Iterable[tuple[Decimal | None, str | None]]) -> list[dict[str, 
     return [{"currency": c, "amount": money(cents(v))} for c, v in sorted(out.items())]
 
 
-def summarize(requests: Iterable[Request]) -> dict[str, Any]:
+def summarize(requests: Iterable[Request], tz: tzinfo = UTC) -> dict[str, Any]:
     requests = list(requests)
     statuses = {s: sum(1 for r in requests if r.status == s) for s in STATUSES}
-    days = [d for r in requests if (d := days_to_fulfilment(r)) is not None]
+    days = [d for r in requests if (d := days_to_fulfilment(r, tz)) is not None]
     n_settled = sum(1 for r in requests if settled(r))
     return {
         "requests": len(requests),
@@ -113,12 +117,12 @@ KEYS: dict[str, Callable[[Request], object]] = {
 }
 
 
-def grouped(requests: list[Request], dimension: str) -> list[dict[str, Any]]:
+def grouped(requests: list[Request], dimension: str, tz: tzinfo = UTC) -> list[dict[str, Any]]:
     key = KEYS[dimension]
     groups: dict[str, list[Request]] = {}
     for r in requests:
         groups.setdefault(label(key(r)), []).append(r)
-    return [{"group": g, **summarize(groups[g])} for g in sorted(groups)]
+    return [{"group": g, **summarize(groups[g], tz)} for g in sorted(groups)]
 
 
 # --- outcomes of the people who received services (a comparison) ------------------------------
@@ -183,13 +187,14 @@ def outcome_comparison(requests: Iterable[Request], people: Iterable[Participant
 
 
 def services_report(requests: Iterable[Request], people: Iterable[Participant] = (),
-                    threshold: int | None = None) -> dict[str, Any]:
-    """The requests (already the report's: `visible`) in total and by every dimension, and the
-    outcome comparison over `people`."""
+                    threshold: int | None = None, tz: tzinfo = UTC) -> dict[str, Any]:
+    """The requests (already the report's: `visible`) in total and by every dimension (days to
+    fulfilment on the calendar of the business time zone `tz`), and the outcome comparison over
+    `people`."""
     requests = list(requests)
     return {
-        "total": summarize(requests),
-        "by": {d: grouped(requests, d) for d in DIMENSIONS},
+        "total": summarize(requests, tz),
+        "by": {d: grouped(requests, d, tz) for d in DIMENSIONS},
         "outcomes": outcome_comparison(requests, people, threshold),
         "definitions": DEFINITIONS,
     }
