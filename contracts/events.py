@@ -1557,7 +1557,11 @@ class ServiceStaleV1(_ServiceRequest):
     waiting_in: ServiceWaitingIn = Field(description="requested: not answered; accepted: not delivered.")
     waiting_since: AwareDatetime = Field(description="When the request entered that state (UTC).")
     business_days: int = Field(
-        ge=1, le=INT4_MAX, description="Business days (Monday to Friday, holidays excluded) it has waited so far."
+        ge=1,
+        le=INT4_MAX,
+        description="The limit it waited past: the configured business days (Monday to Friday, holidays"
+        " excluded) allowed in that state (TALENTLOOP_STALE_BUSINESS_DAYS to be answered,"
+        " TALENTLOOP_SERVICE_DELIVERY_BUSINESS_DAYS to be delivered).",
     )
 
 

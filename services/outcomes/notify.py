@@ -103,7 +103,8 @@ async def tell(ctx: Context, told: list[tuple[Outgoing, str]]) -> None:
     listening = await store.webhook_owners(ctx.conn, sorted(set(owners)))
     if not listening:
         return
-    # The body a webhook carries: ids and states only, the details stay behind the API.
+    # The body a webhook carries: the whole event as emitted on talentloop.partner-status (ids,
+    # states and their `detail`: docs/webhooks.md), the same the partner may read at the API.
     await webhooks.enqueue_many(ctx.conn, [
         Notification(owner, env.id, env.type, subject, env.data, env.time)
         for i, ((_, subject), owner) in enumerate(zip(told, owners, strict=True)) if owner in listening

@@ -135,3 +135,19 @@ def test_a_service_event_with_a_bad_field_is_a_contract_error_naming_it():
     bad = env.model_copy(update={"type": "service.requested.v1", "data": {**REQUESTED, "service_type": "x"}})
     with pytest.raises(ContractError, match="service_type"):
         payload_of(bad)
+
+
+def test_a_stale_flag_s_business_days_are_described_as_the_configured_limit_support_sends():
+    """Support sends the limit the request waited past (`StaleRule.limit`: a setting), not how
+    long it has waited: the contract's description says so and names both settings."""
+    from plumbing.settings import Settings
+    from services.support.domain import ServiceRequest, StaleRule, State
+
+    rule = StaleRule.from_settings(Settings())
+    since = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    for state in (State.requested, State.accepted):
+        flag = ServiceRequest("srq_1", "forge", "rides", state, since, since).stale(rule)
+        assert flag.business_days == rule.limit(state)
+    described = events.ServiceStaleV1.model_json_schema()["properties"]["business_days"]["description"]
+    assert "waited so far" not in described
+    assert "TALENTLOOP_STALE_BUSINESS_DAYS" in described and "TALENTLOOP_SERVICE_DELIVERY_BUSINESS_DAYS" in described
