@@ -15,6 +15,7 @@ import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -116,7 +117,7 @@ def _policy(settings: Settings) -> GoodJobPolicy:
         raise problems.Problem(500, "misconfigured", "The good-job rule's settings are not valid", str(exc)[:500]) from exc
 
 
-def _settings(policy: GoodJobPolicy, partner: str | None, period: str = "month", as_of: date | None = None
+def _settings(settings: Settings, partner: str | None, period: str = "month", as_of: date | None = None
               ) -> ReportSettings:
     """A report's settings for its reader: a partner's wage growth and wage medians over more
     people than the suppression threshold only (its timeline shows check-in wages as bands, never
@@ -126,16 +127,18 @@ def _settings(policy: GoodJobPolicy, partner: str | None, period: str = "month",
         rule = BenchmarkRule()
     except ValueError as exc:
         raise problems.Problem(500, "misconfigured", "The benchmark rule's settings are not valid", str(exc)[:500]) from exc
-    return ReportSettings(policy, period, as_of, growth_min_wages=THRESHOLD + 1 if partner else 1,
+    return ReportSettings(_policy(settings), period, as_of, growth_min_wages=THRESHOLD + 1 if partner else 1,
                           suppress_funnel=partner is not None, benchmark_min_providers=rule.min_providers,
-                          demand_min_employers=demand_min_employers())
+                          demand_min_employers=demand_min_employers(),
+                          # support dates deliveries on the business calendar (docs/support.md)
+                          business_timezone=ZoneInfo(settings.business_timezone))
 
 
 async def _program_reports(request: Request, who: Principal) -> tuple[dict[str, Any], str | None]:
     """Credential and program outcomes and peer benchmarks alone, read in one snapshot."""
     require(who, "operator", "partner")
     partner = who.id if who.kind == "partner" else None
-    settings = _settings(_policy(deps_of(request).settings), partner)
+    settings = _settings(deps_of(request).settings, partner)
     async with pool_of(request).acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         programs = await inputs.credential_inputs(conn)
     return program_reports(programs, settings, partner), partner
@@ -149,8 +152,7 @@ async def _reports(request: Request, who: Principal, period: str, as_of: date | 
     pool = pool_of(request)
     records = await store.report_records(pool, deps.vault, partner)
     gaps = [g for g in await store.gap_records(pool) if partner is None or g.partner_id == partner]
-    policy = _policy(settings)
-    report_settings = _settings(policy, partner, period, as_of)
+    report_settings = _settings(settings, partner, period, as_of)
     # The coalition funnel from training: a provider's own enrollments only (as GET /v1/funnel);
     # one snapshot, so the referrals joined are those of the enrollments read.
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):

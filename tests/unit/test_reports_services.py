@@ -173,3 +173,12 @@ def test_csv_and_html():
     outcomes = list(csv.DictReader(io.StringIO(to_csv(hidden)["services_outcomes.csv"])))
     assert all(r["people"] == SUPPRESSED_CSV for r in outcomes)
     assert SUPPRESSED_HTML in to_html(hidden, "t", "d", "partner P1").split('id="services"')[1]
+
+
+def test_the_report_routes_count_days_on_the_configured_business_time_zone():
+    from plumbing.settings import Settings  # noqa: PLC0415 - the routes' settings alone
+    from services.outcomes.reports_api import _settings  # noqa: PLC0415
+
+    assert _settings(Settings(), None).business_timezone == ZoneInfo("UTC")
+    new_york = Settings(TALENTLOOP_BUSINESS_TIMEZONE="America/New_York")
+    assert _settings(new_york, "partner-a").business_timezone == ZoneInfo("America/New_York")
