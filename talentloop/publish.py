@@ -4,7 +4,9 @@ docs/transparency.md, "The annual release").
 Reads the outcomes schema in one repeatable-read snapshot (the ledger position and every report's
 inputs agree), computes the coalition funnel, the credential and program outcomes and the demand
 board as a non-operator reads them (the release is public), and writes
-`services.outcomes.reports.release.build`'s files into DIR.
+`services.outcomes.reports.release.build`'s files into DIR. The same run stores the release in
+the schema it read (`public_api.store_release`): the outcomes service serves the last one stored
+in its own without a key (docs/transparency.md, "Public endpoints").
 
 The projections are the ledger's state now, not at some earlier time, so a year is published
 from a ledger whose last event is in that year: when the ledger already holds a later event, the
@@ -22,6 +24,7 @@ from pathlib import Path
 import asyncpg
 
 from services.outcomes import store
+from services.outcomes.public_api import store_release
 from services.outcomes.reports import GoodJobPolicy, inputs
 from services.outcomes.reports.release import Position, build, public_reports
 
@@ -68,11 +71,16 @@ async def release_files(
 MANIFEST = "release.json"
 
 
+def writable(out: Path) -> None:
+    """Refuse a non-empty directory that holds no release."""
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise NotPublishable(f"{out} is not empty and holds no {MANIFEST}: choose an empty or new directory")
+
+
 def write(out: Path, files: dict[str, bytes]) -> list[str]:
     """Write the files into `out`; a file of an earlier release there that this one no longer has is
     removed. A non-empty directory that holds no release is refused. Returns the files removed."""
-    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise NotPublishable(f"{out} is not empty and holds no {MANIFEST}: choose an empty or new directory")
+    writable(out)
     before = json.loads((out / MANIFEST).read_text())["files"] if (out / MANIFEST).is_file() else {}
     for path, data in files.items():
         target = out / path
@@ -85,12 +93,32 @@ def write(out: Path, files: dict[str, bytes]) -> list[str]:
 
 
 async def publish(
-    database_url: str, schema: str, year: int, out: Path, policy: GoodJobPolicy, min_employers: int
+    database_url: str,
+    schema: str,
+    year: int,
+    out: Path,
+    policy: GoodJobPolicy,
+    min_employers: int,
+    serve_schema: str | None = None,
 ) -> tuple[dict[str, bytes], list[str]]:
-    """Compute the release from `schema` and write it into `out`: (the files, those removed)."""
+    """Compute the release from `schema`, store it in `serve_schema` (by default `schema`: the
+    outcomes service serves the last release of its own schema) and write it into `out`: (the
+    files, those removed). Stored before written, so a release on disk is one the schema holds
+    (storing the same release again stores nothing)."""
+    writable(out)
+    serve_schema = serve_schema or schema
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
         files = await release_files(conn, year, policy, min_employers)
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": serve_schema})
+    try:
+        await store_release(conn, files)
+    except asyncpg.UndefinedTableError:
+        raise NotPublishable(
+            f"the schema {serve_schema} has no releases table (migration 015): start the outcomes service once"
+        ) from None
     finally:
         await conn.close()
     return files, write(out, files)

@@ -12,6 +12,7 @@ from plumbing.webhooks_api import router_for
 from services.outcomes import application, projection, store
 from services.outcomes.api import router
 from services.outcomes.handlers import HANDLERS, batch_handler
+from services.outcomes.public_api import router as public_router
 from services.outcomes.reports_api import router as reports_router
 
 log = get_logger(__name__)
@@ -53,7 +54,7 @@ DEFINITION = ServiceDefinition(
     title="TalentLoop outcomes",
     description="The talent-pipeline ledger: timelines for partners and employers, the funnel for everyone.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[router, reports_router, router_for("partner", [e.event_type for e in CLOSED_LOOPS])],
+    routers=[router, reports_router, public_router, router_for("partner", [e.event_type for e in CLOSED_LOOPS])],
     emits=CLOSED_LOOPS,
     consumes=(
         topics.REFERRALS,

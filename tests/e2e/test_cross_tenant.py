@@ -170,7 +170,7 @@ def routes_with_ids(documents: dict[str, dict[str, Any]]) -> set[tuple[str, str,
         (service, method.upper(), path)
         for service, doc in documents.items()
         for path, operations in doc["paths"].items()
-        if PARAM.search(path)
+        if PARAM.search(path) and not path.startswith("/public/")  # the public release: no tenant's data, no key
         for method in operations
     }
 

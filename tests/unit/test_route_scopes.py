@@ -17,7 +17,8 @@ pytestmark = pytest.mark.unit
 SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support", "console")
 DOC = Path(__file__).parents[2] / "docs" / "api-keys.md"
 ROW = re.compile(r"^\| ([a-z_]+|every service) \| `(GET|POST|PATCH|PUT|DELETE) (\S+)` \| ([^|]+) \| (\w+) \|$")
-UNAUTHENTICATED = {("GET", "/health")}
+# No key: health, and outcomes' public release (docs/transparency.md, "Public endpoints").
+UNAUTHENTICATED = {("GET", "/health"), ("GET", "/public/release"), ("GET", "/public/release/{path}")}
 
 
 def documented() -> dict[tuple[str, str, str], tuple[str, str]]:

@@ -1,0 +1,202 @@
+"""The public read endpoints (issue 16 item 6; docs/transparency.md, "Public endpoints"): the last
+annual release `talentloop publish` stored, served without a key, rate-limited per client address.
+
+`GET /public/release` is the release's release.json; `GET /public/release/{path}` any of its files,
+the stored bytes exactly. These are the only routes of the service that take no key (besides
+health, metrics and the API documents): tests/unit/test_public_routes.py enumerates them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from plumbing import problems
+from plumbing.service import pool_of
+
+MANIFEST = "release.json"
+
+# --- storing and reading releases -------------------------------------------------------------
+
+
+async def store_release(conn: asyncpg.Connection, files: dict[str, bytes]) -> bool:
+    """Keep a release (every file, release.json included) as the last one; False when this very
+    release (the same release.json) is already stored, which changes nothing."""
+    manifest = json.loads(files[MANIFEST])
+    key = hashlib.sha256(files[MANIFEST]).hexdigest()
+    async with conn.transaction():
+        stored = await conn.fetchval(
+            "INSERT INTO releases (release_sha256, year, ledger_position) VALUES ($1, $2, $3::jsonb)"
+            " ON CONFLICT (release_sha256) DO NOTHING RETURNING true",
+            key,
+            manifest["year"],
+            json.dumps(manifest["ledger_position"]),
+        )
+        if not stored:
+            return False
+        await conn.copy_records_to_table(
+            "release_files",
+            records=[(key, path, hashlib.sha256(data).hexdigest(), data) for path, data in sorted(files.items())],
+            columns=["release_sha256", "path", "sha256", "content"],
+        )
+    return True
+
+
+async def last_file(conn: asyncpg.Connection, path: str) -> asyncpg.Record | None:
+    """A file of the last release (the one stored last): its sha256 and bytes; None when nothing
+    was published or the last release has no such file."""
+    return await conn.fetchrow(
+        "SELECT f.sha256, f.content FROM release_files f"
+        " WHERE f.path = $1 AND f.release_sha256 = (SELECT release_sha256 FROM releases ORDER BY stored_seq DESC LIMIT 1)",
+        path,
+    )
+
+
+# --- the rate limit ---------------------------------------------------------------------------
+
+
+class PublicSettings(BaseSettings):
+    """The public endpoints' rate limit, per client address (docs/transparency.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    per_minute: float = Field(default=60, gt=0, le=100_000, alias="TALENTLOOP_PUBLIC_RATE_PER_MINUTE")
+    burst: int = Field(default=20, ge=1, le=100_000, alias="TALENTLOOP_PUBLIC_RATE_BURST")
+    # Only behind a proxy that sets X-Forwarded-For itself: otherwise a client names any address.
+    trust_forwarded_for: bool = Field(default=False, alias="TALENTLOOP_PUBLIC_TRUST_FORWARDED_FOR")
+
+
+@dataclass
+class TokenBucket:
+    """Per key: up to `burst` requests at once, refilled at `per_minute` a minute. `take` answers
+    0 when a request may go, else the seconds until one may. Full buckets are forgotten (they are
+    what a new key starts with), so memory holds only the clients seen within a refill."""
+
+    per_minute: float
+    burst: int
+    now: Callable[[], float] = time.monotonic
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (tokens, at)
+
+    def take(self, key: str) -> float:
+        now, rate = self.now(), self.per_minute / 60
+        if len(self.buckets) > 10_000:
+            self._forget_full(now, rate)
+        tokens, at = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * rate)
+        if tokens < 1:
+            self.buckets[key] = (tokens, now)
+            return (1 - tokens) / rate
+        self.buckets[key] = (tokens - 1, now)
+        return 0.0
+
+    def _forget_full(self, now: float, rate: float) -> None:
+        self.buckets = {k: (t, at) for k, (t, at) in self.buckets.items() if t + (now - at) * rate < self.burst}
+
+
+def client_address(request: Request, trust_forwarded_for: bool) -> str:
+    """The peer's address; behind a trusted proxy the last X-Forwarded-For entry (the one the
+    proxy appended: earlier entries are whatever the client sent)."""
+    if trust_forwarded_for and (forwarded := request.headers.get("x-forwarded-for")):
+        return forwarded.split(",")[-1].strip()
+    return request.client.host if request.client else "unknown"
+
+
+def limiter_of(request: Request) -> tuple[TokenBucket, PublicSettings]:
+    state = request.app.state
+    if getattr(state, "public_limiter", None) is None:
+        try:
+            settings = PublicSettings()
+        except ValueError as exc:
+            raise problems.Problem(
+                500, "misconfigured", "The public endpoints' settings are not valid", str(exc)[:500]
+            ) from exc
+        state.public_limiter = (TokenBucket(settings.per_minute, settings.burst), settings)
+    return state.public_limiter
+
+
+async def rate_limited(request: Request) -> None:
+    """FastAPI dependency: 429 with Retry-After once the client's burst is spent."""
+    bucket, settings = limiter_of(request)
+    wait = bucket.take(client_address(request, settings.trust_forwarded_for))
+    if wait:
+        seconds = max(1, math.ceil(wait))
+        problem = problems.Problem(
+            429,
+            "rate-limited",
+            "Too many requests",
+            f"the public endpoints take {settings.per_minute:g} requests a minute per client (bursts of"
+            f" {settings.burst}); retry in {seconds} s",
+        )
+        problem.headers["Retry-After"] = str(seconds)
+        raise problem
+
+
+# --- the routes -------------------------------------------------------------------------------
+
+router = APIRouter(prefix="/public", tags=["public"], dependencies=[Depends(rate_limited)])
+
+CACHE_CONTROL = "public, max-age=300"  # a newer release replaces it: clients revalidate with the ETag
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".csv": "text/csv; charset=utf-8",
+    ".json": "application/json",
+}
+RESPONSES: dict[int | str, dict] = {
+    200: {"description": "The file's stored bytes; `ETag` is its sha256"},
+    304: {"description": "Not modified: `If-None-Match` names the file's ETag"},
+    404: {"description": "Nothing was published yet, or the last release has no such file"},
+    429: {"description": "Too many requests from this client address: retry after `Retry-After` seconds"},
+}
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
+async def _serve(request: Request, path: str) -> Response:
+    async with pool_of(request).acquire() as conn:
+        row = await last_file(conn, path)
+    if row is None:
+        raise problems.not_found("published file")
+    etag = f'"{row["sha256"]}"'
+    headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    kind = TYPES.get(path[path.rfind(".") :], "application/octet-stream")
+    return Response(bytes(row["content"]), media_type=kind, headers=headers)
+
+
+@router.get(
+    "/release",
+    summary="The last published annual release's release.json (no key)",
+    description="The year, the ledger position it was made from, the tables and every file's sha256, of the release "
+    '`talentloop publish` stored last (docs/transparency.md, "Public endpoints"). No key; rate-limited per client.',
+    responses=RESPONSES,
+    response_class=Response,
+)
+async def release(request: Request) -> Response:
+    return await _serve(request, MANIFEST)
+
+
+@router.get(
+    "/release/{path:path}",
+    summary="A file of the last published annual release, byte for byte (no key)",
+    description="Any file release.json lists (`tables/pipeline.csv`, `methods.html`, …) and release.json itself, "
+    "as stored when it was published, with its Content-Type, `ETag` (its sha256) and `Cache-Control`; "
+    "`If-None-Match` answers 304. No key; rate-limited per client.",
+    responses=RESPONSES,
+    response_class=Response,
+)
+async def release_file(path: str, request: Request) -> Response:
+    return await _serve(request, path)
