@@ -150,7 +150,10 @@ TYPES = {
     ".json": "application/json",
 }
 RESPONSES: dict[int | str, dict] = {
-    200: {"description": "The file's stored bytes; `ETag` is its sha256"},
+    200: {
+        "description": "The file's stored bytes; `ETag` is its sha256",
+        "content": {kind: {"schema": {"type": "string"}} for kind in TYPES.values()},
+    },
     304: {"description": "Not modified: `If-None-Match` names the file's ETag"},
     404: {"description": "Nothing was published yet, or the last release has no such file"},
     429: {"description": "Too many requests from this client address: retry after `Retry-After` seconds"},
