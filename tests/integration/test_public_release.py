@@ -84,6 +84,11 @@ async def test_what_publish_wrote_is_served_byte_for_byte_without_a_key(stack, m
         assert await stored(pool) == (1, len(first))  # the same release: nothing new
 
         await apply(consumer, training(t.enrolled("enr_2", "cand_b"), 2))
+        (tmp_path / "taken").mkdir()
+        (tmp_path / "taken" / "index.html").write_text("someone else's site")
+        with pytest.raises(release.NotPublishable):
+            await publish(stack.database_url, schema, tmp_path / "taken")
+        assert await stored(pool) == (1, len(first))  # refused before anything was stored
         second = await publish(stack.database_url, schema, tmp_path / "site")
         assert second["release.json"] != first["release.json"]
         now = await anyone.get("/public/release")
