@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 import httpx
 
+from plumbing.business_days import BusinessDays
+from plumbing.settings import Settings
 from talentloop.network import Network
 from talentloop.waiting import until
 
@@ -40,6 +42,20 @@ async def poll(what: str, check: Callable[[], Awaitable[T | None]], timeout: flo
                every: float = 0.2) -> T:
     """Call `check` until it returns something other than None; fail after `timeout` seconds."""
     return await until(what, check, timeout, every)
+
+
+def utc_today() -> date:
+    """Today as the gateway dates check-ins and conversions ("not in the future": its clock's UTC
+    date). Not date.today(): where the machine's zone is not UTC, the local date is a day off for
+    hours of every day and the same test passes or fails by the time it runs."""
+    return datetime.now(UTC).date()
+
+
+def business_today() -> date:
+    """Today as the support service dates deliveries (not before the request's day, not in the
+    future, both in TALENTLOOP_BUSINESS_TIMEZONE, which the services inherit from this process).
+    Read at the moment of the delivery, after the request, so a run across midnight stays valid."""
+    return datetime.now(BusinessDays.from_settings(Settings()).tz).date()
 
 
 def unique(prefix: str = "skill") -> str:

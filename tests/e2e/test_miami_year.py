@@ -39,7 +39,7 @@ from plumbing.operations import Operations
 from services.outcomes.reports.groups import SMALL_GROUPS
 from services.outcomes.reports.suppression import with_margins
 from talentloop import demo
-from tests.e2e.helpers import OPERATOR, Api, poll
+from tests.e2e.helpers import OPERATOR, Api, business_today, poll
 from tests.support import miami
 from tests.support.miami import Entry, Fate, Participant, Year
 from tests.unit.test_reports_suppression import attack, recovered
@@ -256,7 +256,7 @@ async def support(c: Coalition, enrollment_ids: dict[int, str], referral_ids: di
     the dataset says (once the support service knows the person: a 404 until it has read the
     enrollment or referral); it accepts, delivers (today: a delivery is not in the future nor
     before the request) or declines each."""
-    org, today = c.y.service_provider, datetime.now(UTC).date().isoformat()
+    org = c.y.service_provider
     await c.post(
         "support",
         "/v1/service-provider",
@@ -288,7 +288,10 @@ async def support(c: Coalition, enrollment_ids: dict[int, str], referral_ids: di
         if s.outcome == "delivered":
             value = {"value": {"amount": s.amount}} if s.amount else {}
             await c.post(
-                "support", f"/v1/service-requests/{request_id}/deliver", org, json={"delivered_on": today} | value
+                "support",
+                f"/v1/service-requests/{request_id}/deliver",
+                org,
+                json={"delivered_on": business_today().isoformat()} | value,
             )
 
     await gather_bounded([lambda p=p: serve(p) for p in c.y.served()])

@@ -22,7 +22,7 @@ from plumbing.vault import parse_master_key
 from services.support import stale
 from services.support.domain import StaleRule
 from talentloop import launcher
-from tests.e2e.helpers import OPERATOR, Api, assert_problem, poll
+from tests.e2e.helpers import OPERATOR, Api, assert_problem, business_today, poll
 from tests.kafka_helpers import read_topic
 
 TRAINER = "partner:riverbend-community-college"
@@ -145,7 +145,7 @@ async def test_a_ride_for_a_participant_requested_accepted_delivered_and_private
     r = await api.http.post(
         support(f"/v1/service-requests/{request_id}/deliver"),
         headers=rides,
-        json={"delivered_on": date.today().isoformat(), "value": {"amount": "40.00"}},
+        json={"delivered_on": business_today().isoformat(), "value": {"amount": "40.00"}},
     )
     assert r.status_code == 200 and r.json()["state"] == "delivered", r.text
     mine = (await api.http.get(support(f"/v1/service-requests/{request_id}"), headers=api.net.auth(TRAINER))).json()

@@ -20,7 +20,16 @@ from typing import Any
 from contracts import Envelope, topics
 from services.outcomes import rebuild
 from talentloop import samples
-from tests.e2e.helpers import OPERATOR, Api, opening_body, poll, referral_body, unique
+from tests.e2e.helpers import (
+    OPERATOR,
+    Api,
+    business_today,
+    opening_body,
+    poll,
+    referral_body,
+    unique,
+    utc_today,
+)
 from tests.e2e.test_outcomes_rebuild import live_hash
 from tests.kafka_helpers import read_topic
 
@@ -50,7 +59,7 @@ async def bus_fare(api: Api, referral: str) -> str:
 
     request_id = await poll("the service request", asked)
     provider = api.net.auth(f"partner:{COMMUNITY}")
-    for action, step in (("accept", None), ("deliver", {"delivered_on": date.today().isoformat(),
+    for action, step in (("accept", None), ("deliver", {"delivered_on": business_today().isoformat(),
                                                        "value": {"amount": "55.00"}})):
         r = await api.http.post(api.url("support", f"/v1/service-requests/{request_id}/{action}"), json=step,
                                 headers=provider)
@@ -116,7 +125,7 @@ async def test_a_completer_referred_placed_converted_and_raised_and_everyone_hea
                  "onet_soc_code": "15-1232.00", "employment_type": "full_time",
                  "wage": {"amount": "22.00", "unit": "hour"}, "hours_per_week": 40,
                  "benefits": {"health": True, "paid_leave": True}}
-    check_in = {"milestone_days": 90, "still_employed": True, "checked_on": date.today().isoformat(),
+    check_in = {"milestone_days": 90, "still_employed": True, "checked_on": utc_today().isoformat(),
                 "wage": {"amount": "24.00", "unit": "hour"}}
     for action, step in (("acknowledge", None), ("placement", internship), ("conversion", full_time),
                          ("retention", check_in)):
