@@ -9,7 +9,7 @@ answers is flagged stale by the sweeper (its clock injected).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -20,7 +20,7 @@ from plumbing.context import Deps
 from plumbing.settings import Settings
 from plumbing.vault import parse_master_key
 from services.support import stale
-from services.support.domain import StaleRule
+from services.support.domain import StaleRule, State
 from talentloop import launcher
 from tests.e2e.helpers import OPERATOR, Api, assert_problem, business_today, poll
 from tests.kafka_helpers import read_topic
@@ -195,18 +195,16 @@ async def test_a_request_nobody_answers_is_flagged_stale(api: Api) -> None:
             "reason": "Childcare during class hours",
         },
     )
-    # The sweeper of the running service sweeps on the system clock; this one, three business days on.
-    later = datetime.now(UTC) + timedelta(days=5)
+    # The sweeper of the running service sweeps on the system clock; this one at the moment the
+    # request is due by the services' own rule (limit, time zone and holidays from the settings they
+    # inherit): a fixed 5 days on fell short of the limit with holidays or a longer limit configured.
+    rule = StaleRule.from_settings(Settings())
+    later = rule.due_at(State.requested, datetime.now(UTC))  # the request's own due time is no later
     pool = await asyncpg.create_pool(
         api.net.network.database_url, min_size=1, max_size=1, server_settings={"search_path": "support"}
     )
     try:
-        assert (
-            await stale.sweep_once(
-                pool, Deps("/talentloop/support", clock=lambda: later), StaleRule.from_settings(Settings())
-            )
-            >= 1
-        )
+        assert await stale.sweep_once(pool, Deps("/talentloop/support", clock=lambda: later), rule) >= 1
     finally:
         await pool.close()
     seen = (
