@@ -14,37 +14,28 @@ definition and lifespan: PostgreSQL, migrations, the outbox relay to Kafka).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import csv
-import dataclasses
 import io
-import os
 import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from fastapi import Request
 
 from contracts import Envelope, topics
-from plumbing.auth import Principal, principal
-from plumbing.service import create_app
-from plumbing.settings import Settings
 from services.intake import domain
-from services.intake.app import DEFINITION as INTAKE
 from talentloop import samples
 from tests.kafka_helpers import read_topic
+from tests.support.intake_app import RIVERBEND, intake_app
 
 pytestmark = pytest.mark.integration
 ADAPTERS = Path(__file__).parents[2] / "deploy" / "adapters"
-RIVERBEND = "riverbend-community-college"
 FORGE = "forge-coding-bootcamp"
 MiB = 1 << 20
 CSV_LIMIT = 4 * MiB
@@ -58,38 +49,6 @@ def adapters_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = (ADAPTERS / f"{FORGE}.json.yaml").read_text().replace("kafka: true", "kafka: false")
     (folder / f"{FORGE}.json.yaml").write_text(text)
     return folder
-
-
-@asynccontextmanager
-async def intake_app(stack: Any, adapters: Path, **limits: int) -> AsyncIterator[httpx.AsyncClient]:
-    """Intake in this process on its own schema; the caller is the partner named by X-Partner."""
-    definition = dataclasses.replace(INTAKE, name=f"t_intake_{uuid.uuid4().hex[:8]}")
-    settings = Settings(
-        DATABASE_URL=stack.database_url,
-        KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
-        TALENTLOOP_HTTP_PORT=1,
-        TALENTLOOP_OUTBOX_POLL_S=0.1,
-        TALENTLOOP_ADAPTERS=str(adapters),
-        TALENTLOOP_PSEUDONYM_KEY=uuid.uuid4().hex,
-        TALENTLOOP_MASTER_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="),
-        **limits,
-    )
-    app = create_app(definition, settings)
-
-    def caller(request: Request) -> Principal:
-        return Principal("partner", request.headers.get("X-Partner", RIVERBEND))
-
-    app.dependency_overrides[principal] = caller
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://intake", timeout=60.0) as client:
-                client.app = app  # type: ignore[attr-defined]
-                yield client
-    finally:
-        conn = await asyncpg.connect(stack.database_url)
-        await conn.execute(f"DROP SCHEMA IF EXISTS {definition.name} CASCADE")
-        await conn.close()
 
 
 @pytest.fixture(scope="module")

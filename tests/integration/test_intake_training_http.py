@@ -4,28 +4,19 @@ Idempotency-Key and RFC 9457 problems, on real PostgreSQL."""
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
-from fastapi import Request
 
-from plumbing.auth import Principal, principal
-from plumbing.service import create_app
-from plumbing.settings import Settings
-from services.intake.app import DEFINITION as INTAKE
+from tests.support.intake_app import RIVERBEND, intake_app
 
 pytestmark = pytest.mark.integration
 ADAPTERS = Path(__file__).parents[2] / "deploy" / "adapters"
-RIVERBEND = "riverbend-community-college"
 PROBLEM = "application/problem+json"
 
 
@@ -33,30 +24,8 @@ PROBLEM = "application/problem+json"
 async def intake(stack, tmp_path_factory) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("adapters")
     shutil.copy(ADAPTERS / f"{RIVERBEND}.training.csv.yaml", folder)
-    definition = dataclasses.replace(INTAKE, name=f"t_intake_{uuid.uuid4().hex[:8]}")
-    settings = Settings(
-        DATABASE_URL=stack.database_url,
-        KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
-        TALENTLOOP_HTTP_PORT=1,
-        TALENTLOOP_ADAPTERS=str(folder),
-        TALENTLOOP_PSEUDONYM_KEY=uuid.uuid4().hex,
-        TALENTLOOP_MASTER_KEY=base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="),
-    )
-    app = create_app(definition, settings)
-
-    def caller(request: Request) -> Principal:
-        return Principal("partner", request.headers.get("X-Partner", RIVERBEND))
-
-    app.dependency_overrides[principal] = caller
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://intake", timeout=60.0) as client:
-                yield client
-    finally:
-        conn = await asyncpg.connect(stack.database_url)
-        await conn.execute(f"DROP SCHEMA IF EXISTS {definition.name} CASCADE")
-        await conn.close()
+    async with intake_app(stack, folder) as client:
+        yield client
 
 
 def enrollment(program_id: str, email: str, **over: Any) -> dict[str, Any]:
