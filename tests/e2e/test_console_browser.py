@@ -48,9 +48,14 @@ def browser(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
 
 
 def wait(driver, what: str, check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: check(d), message=what)
+    # A check may find an element of the page a click is leaving, which goes stale (or is not
+    # there yet on the next): look again rather than fail (one fresh-clone run failed so).
+    return WebDriverWait(driver, timeout, poll_frequency=0.2,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+                         ).until(lambda d: check(d), message=what)
 
 
 async def test_console_login_live_stream_and_dead_letter_replay(api: Api, browser) -> None:  # type: ignore[no-untyped-def]
