@@ -614,6 +614,30 @@ class HiringStandardsPublishedV1(Payload):
         return self.employer_id
 
 
+# Issue 16 item 5: whether the coalition may publish an employer's hiring for a year (the annual
+# release's "hiring by employer with demographics"). On talentloop.openings, keyed by the employer id.
+PUBLICATION_YEAR_MIN, PUBLICATION_YEAR_MAX = 2000, 2999
+
+
+class HiringPublicationChosenV1(Payload):
+    """An employer chose whether the coalition may publish its hiring data (its hires by race,
+    gender, educational background and training, suppressed) for a calendar year: opted in or out.
+    Its last choice for the year before the release's ledger position counts."""
+
+    event_type: ClassVar[str] = "hiring_publication.chosen.v1"
+    topic: ClassVar[topics.Topic] = topics.OPENINGS
+
+    employer_id: Id
+    employer_name: Name = Field(min_length=1, description="The name the employer's hiring is published under.")
+    year: int = Field(
+        ge=PUBLICATION_YEAR_MIN, le=PUBLICATION_YEAR_MAX, description="The calendar year (UTC) the choice is about."
+    )
+    opted_in: bool = Field(description="True: the coalition may publish the year's hiring; false: it may not.")
+
+    def subject(self) -> str:
+        return self.employer_id
+
+
 class ReferralSubmittedV1(Payload):
     """A partner referred a candidate and intake accepted it (v1: skills as free text). Superseded by v2; still accepted through the upcaster."""
 

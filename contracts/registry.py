@@ -40,6 +40,7 @@ PAYLOADS: dict[str, type[events.Payload]] = {
         events.OpeningClosedV1,
         events.DemandForecastV1,
         events.HiringStandardsPublishedV1,
+        events.HiringPublicationChosenV1,
         events.ReferralSubmittedV1,
         events.ReferralSubmittedV2,
         events.ReferralUpdatedV1,

@@ -1,5 +1,6 @@
 """Kafka topics and who writes them. Keys are the referral id (opening id for openings, employer id for
-demand forecasts and hiring standards, program id for programs, enrollment id for training, request id or provider id for services)."""
+demand forecasts, hiring standards and publication choices, program id for programs, enrollment id for
+training, request id or provider id for services)."""
 
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ class Topic:
 OPENINGS = Topic(
     f"{PREFIX}.openings",
     "employer_gateway",
-    "Openings posted by employers (key: opening id); employers' demand forecasts and hiring standards (key:"
-    " employer id).",
+    "Openings posted by employers (key: opening id); employers' demand forecasts, hiring standards and"
+    " publication choices (key: employer id).",
 )
 REFERRALS = Topic(f"{PREFIX}.referrals", "intake", "Referrals accepted from partners; key: referral id.")
 ROUTING = Topic(f"{PREFIX}.routing", "routing", "Routing decisions (routed, unmatched); key: referral id.")
