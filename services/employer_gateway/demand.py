@@ -24,3 +24,9 @@ def standards(employer_id: str, published: Mapping[str, Any]) -> events.HiringSt
     """How the employer hires for one occupation, published under its name; replaces its earlier
     standards for that occupation."""
     return events.HiringStandardsPublishedV1(employer_id=employer_id, **published)
+
+
+def publication(employer_id: str, chosen: Mapping[str, Any]) -> events.HiringPublicationChosenV1:
+    """Whether the coalition may publish the employer's hiring for a year; replaces its earlier
+    choice for that year."""
+    return events.HiringPublicationChosenV1(employer_id=employer_id, **chosen)

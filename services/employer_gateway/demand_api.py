@@ -1,5 +1,5 @@
-"""Employers' declarations beyond openings (issue 16 items 3 and 4): demand forecasts and hiring
-standards. Thin, as api.py: parse and bound, check the caller, run one use case once per
+"""Employers' declarations beyond openings (issue 16 items 3, 4 and 5): demand forecasts, hiring
+standards and whether the coalition may publish their hiring. Thin, as api.py: parse and bound, check the caller, run one use case once per
 Idempotency-Key, answer."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from plumbing.auth import Principal, require
 from plumbing.context import Context
 from plumbing.idempotency import IdempotencyKey
 from plumbing.service import context_of, correlation_id, pool_of
-from services.employer_gateway import application, store
+from services.employer_gateway import application, publication, store
 from services.employer_gateway.api import Caller, SocCode
 
 router = APIRouter(prefix="/v1", tags=["employers"])
@@ -55,6 +55,18 @@ class StandardsIn(BaseModel):
     accepted_equivalents: Credentials = Field(
         default_factory=list, description="Credentials you accept as equivalent to a degree."
     )
+
+
+class PublicationIn(BaseModel):
+    """Whether the coalition may publish your hiring for a calendar year in its annual open-data
+    release: your hires of candidates who consented to aggregate reporting, by race, gender,
+    educational background and training, small counts suppressed, under `employer_name`. Replaces
+    your earlier choice for the year; the last one before the release is made counts."""
+
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(ge=events.PUBLICATION_YEAR_MIN, le=events.PUBLICATION_YEAR_MAX, examples=[2026])
+    opted_in: bool = Field(description="True: the coalition may publish the year's hiring; false: it may not.")
+    employer_name: bounds.Name = Field(min_length=1, examples=["Civic Data Labs"])
 
 
 async def _declare(
@@ -104,3 +116,20 @@ async def post_standards(
 async def list_standards(request: Request, who: Caller) -> list[dict[str, Any]]:
     require(who, "employer")
     return await store.list_standards(pool_of(request), who.id)
+
+
+@router.post(
+    "/hiring-publication",
+    summary="Opt in or out of the coalition publishing your hiring for a year (replaces your earlier choice for it)",
+    responses=problems.responses(400, 401, 403, 409, 422),
+)
+async def post_publication(
+    body: PublicationIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    return await _declare(request, who, idempotency_key, body, 200, publication.choose)
+
+
+@router.get("/hiring-publication", summary="Your publication choices, per year", responses=problems.responses(401, 403))
+async def list_publication(request: Request, who: Caller) -> list[dict[str, Any]]:
+    require(who, "employer")
+    return await publication.choices(pool_of(request), who.id)
