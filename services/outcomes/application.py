@@ -152,13 +152,15 @@ async def record_opening(ctx: Context, env: Envelope, payload: Payload) -> None:
 
 
 async def record_demand(ctx: Context, env: Envelope, payload: Payload) -> None:
-    """An employer's demand forecast or hiring standards (issue 16): in the ledger and as its
-    current declaration. No personal data: an erasure has nothing to do here."""
+    """An employer's demand forecast, hiring standards or publication choice (issue 16): in the
+    ledger and as its current declaration. No personal data: an erasure has nothing to do here."""
     conn = ctx.conn
     if not await store.append(conn, env, type(payload).topic.name, referral_id=None):
         return
     if isinstance(payload, events.DemandForecastV1):
         await store.upsert_forecast(conn, payload.model_dump(mode="json"), env.time)
+    elif isinstance(payload, events.HiringPublicationChosenV1):
+        await store.upsert_publication_choice(conn, payload.model_dump(mode="json"), env.time)
     else:
         await store.upsert_standards(conn, payload.model_dump(mode="json"), env.time)
 

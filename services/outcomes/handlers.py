@@ -48,8 +48,9 @@ SERVICE_EVENTS = (
 )
 _SERVICE_PROVIDER_TYPES = frozenset(SERVICE_PROVIDER_EVENTS)
 _SERVICE_TYPES = frozenset(SERVICE_EVENTS)
-# Issue 16: employers' demand forecasts and hiring standards (on talentloop.openings), one by one.
-DEMAND_EVENTS = (events.DemandForecastV1, events.HiringStandardsPublishedV1)
+# Issue 16: employers' demand forecasts, hiring standards and publication choices (on
+# talentloop.openings), one by one.
+DEMAND_EVENTS = (events.DemandForecastV1, events.HiringStandardsPublishedV1, events.HiringPublicationChosenV1)
 _DEMAND_TYPES = frozenset(DEMAND_EVENTS)
 # Set aside by the rebuild's first pass (which COPYs referral events only) and applied after it:
 # programs, training, service and demand events.

@@ -106,6 +106,7 @@ HASHED: dict[str, tuple[str, str]] = {
     "service_requests": ("*", "request_id"),
     "demand_forecasts": ("*", "employer_id, onet_soc_code, employment_type, horizon_months"),
     "hiring_standards": ("*", "employer_id, onet_soc_code"),
+    "publication_choices": ("*", "employer_id, year"),
 }
 # Tables whose indexes are built after the load (their primary keys stay).
 DEFERRED_INDEXES = ("ledger", "referral_facts")

@@ -642,6 +642,17 @@ async def upsert_standards(conn: asyncpg.Connection, data: dict, at: datetime) -
     )
 
 
+async def upsert_publication_choice(conn: asyncpg.Connection, data: dict, at: datetime) -> None:
+    """An employer's choice whether its hiring of a year may be published, replacing its earlier one
+    for the year (a late older one changes nothing)."""
+    await conn.execute(
+        "INSERT INTO publication_choices (employer_id, year, opted_in, employer_name, chosen_at)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (employer_id, year) DO UPDATE"
+        " SET opted_in = $3, employer_name = $4, chosen_at = $5 WHERE publication_choices.chosen_at <= $5",
+        data["employer_id"], data["year"], data["opted_in"], data["employer_name"], at,
+    )
+
+
 async def referral_view(pool: asyncpg.Pool | asyncpg.Connection, referral_id: str) -> asyncpg.Record | None:
     return await pool.fetchrow("SELECT * FROM referral_facts WHERE referral_id = $1", referral_id)
 
