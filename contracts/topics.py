@@ -43,6 +43,10 @@ class Topic:
     producer: str
     description: str
     fixed_partitions: int | None = None  # None: the setting (default_partitions)
+    # The ledger's source of truth: `talentloop outcomes rebuild` replays it from offset 0 and
+    # the services' consumers read it from their committed offsets, so its log is kept whole
+    # (deploy/topics.py KEEP_WHOLE). Only what outcomes derives and tells (partner-status) is not.
+    source_of_truth: bool = True
 
     @property
     def partitions(self) -> int:
@@ -82,6 +86,7 @@ PARTNER_STATUS = Topic(
     "The closed loops: every change of a referral's partner-facing status, for the referring partner (key: referral"
     " id); of a service request's status, for its requester (key: request id); of a participant's referral status,"
     " for the training provider the participant shares outcomes with (key: enrollment id).",
+    source_of_truth=False,  # told from outcomes' ledger; nothing is rebuilt from it
 )
 
 PROGRAMS = Topic(

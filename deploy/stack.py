@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 from deploy.kafka_local import LocalKafka
 from deploy.postgres_local import LocalPostgres
 from deploy.processes import LocalServiceError
+from deploy.topics import TopicPolicy
 
 __all__ = ["LocalStack", "StackError", "StackInfo"]
 
@@ -95,8 +96,16 @@ class LocalStack:
         """Start what is not external, concurrently; idempotent (running servers are reused).
 
         On failure, a component this call started is stopped again and StackError is raised.
+
+        The local broker is the only one: this process and those it starts create topics with
+        one replica (TopicPolicy.single_broker). An external cluster's topic settings are
+        checked before anything starts (TopicSettingsError: one replica unless allowed).
         """
         ext_kafka, ext_db = self.external_kafka(), self.external_database()
+        if ext_kafka is None:
+            os.environ.update(TopicPolicy.single_broker().env())
+        else:
+            TopicPolicy.from_env()
         jobs = {}
         if ext_kafka is None:
             jobs["kafka"] = self.kafka

@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import typer
 
+from deploy.topics import TopicSettingsError
 from plumbing import apikeys
 from plumbing.auth import KINDS
 from plumbing.settings import Settings
@@ -64,7 +65,11 @@ def up(
 ) -> None:
     """Start Kafka, PostgreSQL, the five services and the operator console (reuses whatever already runs)."""
     cfg = _config(home, kafka_port, pg_port, base_port)
-    net = network.up(cfg)
+    try:
+        net = network.up(cfg)
+    except TopicSettingsError as exc:
+        typer.echo(f"Refusing to start: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"TalentLoop is up in {net.timings['total_s']:.1f}s (stack {net.timings['stack_s']:.1f}s).")
     _print_network(net, cfg)
 
@@ -381,7 +386,11 @@ def outcomes_rebuild(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--schema") from None
     cfg = _config(home)
-    result = asyncio.run(rebuild.rebuild(network.bootstrap(cfg), network.database_url(cfg), schema, batch))
+    try:
+        result = asyncio.run(rebuild.rebuild(network.bootstrap(cfg), network.database_url(cfg), schema, batch))
+    except rebuild.LogTruncated as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"Replayed {result.events} events into schema {schema} in {result.seconds:.1f} s "
                f"({result.per_second:.0f} events/s); skipped: {dict(result.skipped) or 'none'}.")
     if result.dead_lettered:

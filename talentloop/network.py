@@ -17,10 +17,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from contracts import topics
 from deploy import kafka_credentials, kafka_principals
 from deploy.stack import LocalStack
-from deploy.topics import TopicSpec, create_topics
+from deploy.topics import TopicSpec, create_topics, network_specs
 from plumbing.kafka import KafkaSecurity
 from plumbing.settings import DEFAULT_PORTS
 from talentloop import credentials, launcher
@@ -74,12 +73,9 @@ class NetworkConfig:
 
 
 def topic_specs() -> list[TopicSpec]:
-    """Every event topic with the partitions setting (TALENTLOOP_TOPIC_PARTITIONS) and every
-    dead-letter topic with one partition (they are read by operators, not consumer groups);
-    all with `max.message.bytes` at the producer's limit (deploy.topics.TopicSpec)."""
-    specs = [TopicSpec(t.name, partitions=t.partitions) for t in topics.ALL]
-    specs += [TopicSpec(topics.dead_letter_topic(c), partitions=1) for c in CONSUMERS]
-    return specs
+    """Every event topic and every consumer's dead-letter topic, with their partitions and
+    retention (deploy.topics.network_specs)."""
+    return network_specs(CONSUMERS)
 
 
 def kafka_partners() -> list[str]:

@@ -4,7 +4,9 @@ The replay builds a fresh schema (default `outcomes_rebuild`, dropped and create
 migrations) from the records the topics held when it started, then hashes the normalized
 content of the ledger and of the projections, live and rebuilt: the projections follow from
 the ledger's facts whatever order they arrive in, so a live network that has caught up gives
-equal hashes. The live service keeps running meanwhile. No partner is notified again.
+equal hashes. The live service keeps running meanwhile. No partner is notified again. A topic
+whose log no longer starts at offset 0 (records deleted by retention or DeleteRecords) is
+refused before anything is dropped (`LogTruncated`): its replay could only report a false mismatch.
 
 It is built for speed, in passes, with the live code at each step:
 
@@ -259,11 +261,33 @@ async def replay(
             executor.shutdown(cancel_futures=True)
 
 
+class LogTruncated(RuntimeError):
+    """A topic the rebuild replays no longer starts at offset 0: records were deleted (by
+    retention or DeleteRecords) and a replay cannot give back the ledger they made."""
+
+    def __init__(self, starts: dict[TopicPartition, int]) -> None:
+        self.starts = starts
+        where = ", ".join(f"{tp.topic} partition {tp.partition} at {offset}" for tp, offset in sorted(starts.items()))
+        super().__init__(
+            f"refusing to rebuild: these logs no longer start at offset 0 ({where}). Their first records were "
+            "deleted (retention or DeleteRecords), so a replay would build less than the live ledger holds and "
+            "report a mismatch that is not one. Keep the ledger's source topics whole (retention.ms=-1, or tiered "
+            "storage; docs/deploy.md, 'Topic settings') and restore the lost records before rebuilding."
+        )
+
+
 async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
+    """The end offset of every partition of `topics`, once each is known to start at offset 0
+    (LogTruncated otherwise)."""
     consumer = AIOKafkaConsumer(**client_options(bootstrap), enable_auto_commit=False)
     await consumer.start()
     try:
-        return await consumer.end_offsets(await partitions_of(consumer, topics))
+        partitions = await partitions_of(consumer, topics)
+        starts = await consumer.beginning_offsets(partitions)
+        cut = {tp: offset for tp, offset in starts.items() if offset > 0}
+        if cut:
+            raise LogTruncated(cut)
+        return await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
 
@@ -562,8 +586,10 @@ async def rebuild(
 ) -> Result:
     """Rebuild into `schema` (`workers` processes, one per CPU by default) and compare the
     hashes with the live schema's. `replayed` is called once the passes are done, before the
-    hashing (a benchmark reads its meters there)."""
+    hashing (a benchmark reads its meters there). LogTruncated when a topic's log no longer
+    starts at offset 0."""
     result = Result(schema)
+    await end_offsets(bootstrap, list(topics or [t.name for t in DEFINITION.consumes]))  # refused before anything is dropped
     pool = await fresh_schema(database_url, schema)
     try:
         started, cpu = time.monotonic(), _cpu_of_process_and_children()
