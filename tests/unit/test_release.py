@@ -5,6 +5,7 @@ test_reports_suppression over every people table of the release together."""
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from dataclasses import replace
@@ -16,13 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.outcomes import pipeline
-from services.outcomes.records import EarnedCredentialRecord, EnrollmentRecord, Placement, ReferralRecord
+from services.outcomes.records import Demographics, EarnedCredentialRecord, EnrollmentRecord, Placement, ReferralRecord
 from services.outcomes.reports import DemandInputs, GoodJobPolicy
 from services.outcomes.reports.credentials import Enrollment, Inputs, Program
 from services.outcomes.reports.demand import Credential, OpenOpening, Standards
 from services.outcomes.reports.groups import SMALL_GROUPS
+from services.outcomes.reports.hiring import ALL_EMPLOYERS, Choice, HiringInputs, hiring_by_employer
 from services.outcomes.reports.release import NOT_PUBLISHED, Position, build, dictionary, public_reports, tables
-from services.outcomes.reports.suppression import with_margins
+from services.outcomes.reports.suppression import primary, with_margins
 from tests.unit.test_reports_suppression import attack, recovered
 
 pytestmark = pytest.mark.unit
@@ -124,10 +126,65 @@ DEMAND = DemandInputs(
 )
 PROGRAMS = {"P1": ("A", 15, 6), "P2": ("A", 12, 4), "P3": ("B", 3, 1), "P4": ("C", 2, 2)}
 
+# Hiring by employer: a hire is (employer, race, gender, degree, training, consented, start year).
+CHOICES = (
+    Choice("E1", 2026, True, "Acme"),
+    Choice("E2", 2026, True, "Bolt"),
+    Choice("E3", 2026, False, "Cog"),  # opted out
+    Choice("E4", 2025, True, "Dyn"),  # opted in for another year
+)
 
-def release(programs: dict = PROGRAMS, demand: DemandInputs = DEMAND) -> dict[str, bytes]:
+
+def hire(
+    n: int,
+    employer: str,
+    race: str,
+    gender: str,
+    degree: str | None,
+    trained: str,
+    consent: bool = True,
+    year: int = 2026,
+) -> ReferralRecord:
+    job = Placement(
+        "x", "Developer", DEV, Decimal("30"), "hour", "USD", 40.0, "full_time", True, False, True, date(year, 5, 1)
+    )
+    job = replace(job, employer_id=employer)
+    return ReferralRecord(
+        f"h{n:03}",
+        "A",
+        T,
+        reached={"placed": T},
+        status="hired",
+        outcome="placed",
+        placement=job,
+        highest_degree=degree,
+        program=None if trained == "none" else "Bootcamp",
+        training_completed_on=date(2026, 3, 1) if trained == "completed" else None,
+        aggregate_consent=consent,
+        demographics=Demographics((race,), gender) if consent else None,
+        person_key=f"person-{n}",
+    )
+
+
+def hiring_dataset(spec: list[tuple]) -> HiringInputs:
+    return HiringInputs(2026, tuple(hire(n, *h) for n, h in enumerate(spec)), CHOICES)
+
+
+HIRES = hiring_dataset(
+    [("E1", "white", "female", "bachelor", "completed")] * 14
+    + [("E1", "asian", "male", None, "none")] * 3
+    + [("E2", "white", "male", None, "completed")] * 25
+    + [("E2", "black_or_african_american", "female", "associate", "not")] * 12
+    + [("E3", "white", "female", None, "none")] * 20  # opted out: not counted
+    + [("E4", "white", "female", None, "none")] * 20  # opted in for 2025 only
+    + [("E1", "white", "female", None, "none", False)] * 5  # no consent: not counted
+    + [("E1", "white", "male", None, "none", True, 2025)] * 5  # hired in 2025
+)
+
+
+def release(programs: dict = PROGRAMS, demand: DemandInputs = DEMAND, hiring: HiringInputs = HIRES) -> dict[str, bytes]:
     training, inputs = dataset(programs)
-    return build(2026, POSITION, public_reports(training, inputs, demand, POLICY, 3), 3)
+    return build(2026, POSITION, public_reports(training, inputs, demand, POLICY, 3, hiring), 3)
 
 
 def rows(files: dict[str, bytes], name: str) -> list[dict[str, str]]:
@@ -142,6 +199,7 @@ TABLES = (
     "demand_forecast",
     "demand_withheld",
     "hiring_standards",
+    "hiring_by_employer",
 )
 
 
@@ -174,11 +232,29 @@ def test_the_release_records_its_ledger_position_and_every_file_hash():
     assert "42 events" in methods and "ab" * 32 in methods and "calendar year 2026" in methods
 
 
-def test_the_methods_page_says_hiring_by_employer_is_not_published_and_why():
+def test_the_methods_page_and_release_json_say_what_is_not_published():
     files = release()
-    assert NOT_PUBLISHED.split(":")[0] in files["methods.html"].decode()
+    assert html.escape(NOT_PUBLISHED) in files["methods.html"].decode()
     assert json.loads(files["release.json"])["not_published"] == NOT_PUBLISHED
-    assert not any("employer_demographics" in path or "hiring_by_employer" in path for path in files)
+    assert 'id="hiring"' in files["methods.html"].decode()
+
+
+def test_hiring_by_employer_counts_opted_in_employers_consenting_hires_of_the_year():
+    table = rows(release(), "hiring_by_employer")
+    assert {r["employer"] for r in table} == {"Acme", "Bolt", ALL_EMPLOYERS}  # not Cog (out), not Dyn (2025)
+    cell = {(r["employer"], r["dimension"], r["category"]): r["hires"] for r in table}
+    assert cell[("Bolt", "race_ethnicity", "total")] == cell[("Bolt", "gender", "total")] == "37"
+    assert cell[("Bolt", "training", "completed")] == "25" and cell[("Bolt", "training", "not_completed")] == "12"
+    assert cell[("Bolt", "educational_background", "associate")] == "12"
+    # Acme: 14 + 3 (the five without consent and the five hired in 2025 are not counted); its 3 are
+    # hidden, and so are complements: Acme's 14 (else 17 - 14), and in gender Bolt's figures too
+    # (else the coalition's 28 men - Bolt's 25 = Acme's 3)
+    assert cell[("Acme", "race_ethnicity", "total")] == "17"
+    assert cell[("Acme", "race_ethnicity", "asian")] == cell[("Acme", "race_ethnicity", "white")] == "suppressed"
+    assert cell[("Bolt", "gender", "male")] == "suppressed" and cell[(ALL_EMPLOYERS, "gender", "male")] == "28"
+    assert cell[(ALL_EMPLOYERS, "race_ethnicity", "hispanic_or_latino")] == "0"  # every category, 0 shown
+    dimensions = {r["dimension"] for r in table}
+    assert dimensions == {"race_ethnicity", "gender", "educational_background", "training"}
 
 
 def test_the_dictionary_has_every_column_of_every_table_with_meaning_unit_and_suppression():
@@ -193,7 +269,7 @@ def test_the_dictionary_has_every_column_of_every_table_with_meaning_unit_and_su
 
 def test_a_column_missing_from_the_dictionary_is_refused():
     training, inputs = dataset(PROGRAMS)
-    found = tables(public_reports(training, inputs, DEMAND, POLICY, 3))
+    found = tables(public_reports(training, inputs, DEMAND, POLICY, 3, HIRES))
     with pytest.raises(ValueError, match="not in the data dictionary"):
         dictionary([replace(found[0], columns=(*found[0].columns, "mystery"))])
 
@@ -202,7 +278,8 @@ def test_the_same_inputs_give_byte_identical_files_whatever_their_order():
     first = release()
     reordered = {k: PROGRAMS[k] for k in reversed(PROGRAMS)}
     demand = DemandInputs(tuple(reversed(DEMAND.openings)), (), DEMAND.standards)
-    assert release(reordered, demand) == first
+    hiring = replace(HIRES, records=tuple(reversed(HIRES.records)), choices=tuple(reversed(HIRES.choices)))
+    assert release(reordered, demand, hiring) == first
     assert b"generated" not in b"".join(first.values())  # no time of the run anywhere
 
 
@@ -273,11 +350,28 @@ def grids(files: dict[str, bytes]):
     return tables_, (total, total_hidden)
 
 
-def attack_release(files: dict[str, bytes], truth: dict[str, dict[str, tuple[int, int]]]):
-    """The attacker's bounds over every table together. `truth`: per table, per row index, the true
-    (placed, not placed) the suppressed cells stand for (the attacker never sees it; it checks them)."""
+def hiring_grids(files: dict[str, bytes]) -> dict[str, list[list[int | None]]]:
+    """Each dimension of hiring_by_employer as published: a row per employer and the total row, a
+    column per category and the total; None where suppressed."""
+    table = rows(files, "hiring_by_employer")
+    out = {}
+    for d in ("race_ethnicity", "gender", "educational_background", "training"):
+        mine = [r for r in table if r["dimension"] == d]
+        value = {((r["employer"], r["employer_id"]), r["category"]): r["hires"] for r in mine}
+        employers = list(dict.fromkeys(e for e, _ in value))
+        categories = list(dict.fromkeys(c for _, c in value))
+        out[d] = [[None if value[e, c] == "suppressed" else int(value[e, c]) for c in categories] for e in employers]
+    return out
+
+
+def attack_release(files: dict[str, bytes], truth: dict[str, dict[str, tuple[int, int]]], hiring: HiringInputs = HIRES):
+    """The attacker's bounds over every table together: the people tables (sharing the coalition
+    total) and hiring by employer's four dimensions (sharing each employer's total), turned so that
+    the shared totals are the last row. `truth`: per people table, per row index, the true (placed, not
+    placed) the suppressed cells stand for; the true hires come from `hiring` (the attacker never sees
+    either; it checks its bounds against them)."""
     found, (total, total_hidden) = grids(files)
-    all_grids, hidden_sets = [], []
+    all_grids, hidden_sets, groups = [], [], []
     for name, table in found.items():
         counts = [[*(truth[name][i] if hidden else values)] for i, (values, hidden) in enumerate(table)]
         grid = with_margins(counts)
@@ -288,7 +382,24 @@ def attack_release(files: dict[str, bytes], truth: dict[str, dict[str, tuple[int
             raise AssertionError(f"{name}: the groups do not add up to the published total")
         all_grids.append(grid)
         hidden_sets.append(hidden)
-    return attack(all_grids, hidden_sets)
+        groups.append("people")
+    true_hires = hiring_grids(release_of_truth(hiring))
+    for d, published in hiring_grids(files).items():
+        all_grids.append([list(col) for col in zip(*true_hires[d], strict=True)])
+        hidden_sets.append({(j, i) for i, row in enumerate(published) for j, v in enumerate(row) if v is None})
+        groups.append("hiring")
+        assert all(
+            v in (None, t) for p, t_ in zip(published, true_hires[d], strict=True) for v, t in zip(p, t_, strict=True)
+        )
+    return attack(all_grids, hidden_sets, groups=groups)
+
+
+def release_of_truth(hiring: HiringInputs) -> dict[str, bytes]:
+    """hiring_by_employer with nothing suppressed (what the attacker is after)."""
+    truth = hiring_by_employer(hiring, threshold=0)
+    training, inputs = dataset({})
+    reports = {**public_reports(training, inputs, DemandInputs(), POLICY, 3), "hiring": truth}
+    return build(2026, POSITION, reports, 3)
 
 
 # Each table of the attacker's grids: the rows' labels, and the program (dataset key, spec) a row's label names.
@@ -365,12 +476,53 @@ def test_the_attacker_recovers_nothing_from_the_release(programs):
     files = release(programs)
     bounds = attack_release(files, true_rows(programs, files))
     assert recovered(bounds) == {}
-    assert bool(bounds) == (programs["P1"][1] == 4)  # the tiny coalition's cells are all hidden, yet not pinned
+    people = {x for x in bounds if x[0] in range(len(DIMENSIONS) + len(LABELS)) or x[:2] == ("shared", "people")}
+    assert bool(people) == (programs["P1"][1] == 4)  # the tiny coalition's cells are all hidden, yet not pinned
+    hiring_tables = range(len(DIMENSIONS) + len(LABELS), len(DIMENSIONS) + len(LABELS) + 4)
+    assert any(x[0] in hiring_tables for x in bounds)  # Acme's hidden 3 and its complements, attacked too
+
+
+def test_the_attacker_recovers_a_hiring_cell_from_primary_suppression_alone_so_the_test_can_fail():
+    """The control: hiring_by_employer with only the counts of 1 to 10 hidden (its complements shown)."""
+    files = release()
+    true = hiring_grids(release_of_truth(HIRES))
+    table = rows(files, "hiring_by_employer")
+    grid_rows = {
+        d: list(dict.fromkeys((r["employer"], r["employer_id"]) for r in table if r["dimension"] == d)) for d in true
+    }
+    grid_cols = {d: list(dict.fromkeys(r["category"] for r in table if r["dimension"] == d)) for d in true}
+    for r in table:
+        d = r["dimension"]
+        i, j = grid_rows[d].index((r["employer"], r["employer_id"])), grid_cols[d].index(r["category"])
+        r["hires"] = "suppressed" if (i, j) in primary(true[d]) else str(true[d][i][j])
+    out = io.StringIO()
+    writer = csv.DictWriter(out, list(table[0]), lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(table)
+    leaky = {**files, "tables/hiring_by_employer.csv": out.getvalue().encode()}
+    found = recovered(attack_release(leaky, true_rows(PROGRAMS, files)))
+    assert found and {b[0] for b in found.values()} == {3}  # Acme's 3 (asian, male, ...) = 17 - 14
+
+
+random_hires = st.lists(
+    st.tuples(
+        st.sampled_from(("E1", "E2", "E3")),
+        st.sampled_from(("white", "asian", "hispanic_or_latino")),
+        st.sampled_from(("female", "male")),
+        st.sampled_from((None, "bachelor")),
+        st.sampled_from(("completed", "not", "none")),
+    ),
+    max_size=40,
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.sampled_from("ABC"), st.integers(1, 25), st.integers(0, 25)), min_size=1, max_size=5))
-def test_the_attacker_recovers_nothing_from_random_releases(specs):
+@given(
+    st.lists(st.tuples(st.sampled_from("ABC"), st.integers(1, 25), st.integers(0, 25)), min_size=1, max_size=5),
+    random_hires,
+)
+def test_the_attacker_recovers_nothing_from_random_releases(specs, hires):
     programs = {f"P{n}": (provider, people, min(placed, people)) for n, (provider, people, placed) in enumerate(specs)}
-    files = release(programs, DemandInputs())
-    assert recovered(attack_release(files, true_rows(programs, files))) == {}
+    hiring = hiring_dataset(hires)
+    files = release(programs, DemandInputs(), hiring)
+    assert recovered(attack_release(files, true_rows(programs, files), hiring)) == {}

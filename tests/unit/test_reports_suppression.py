@@ -26,12 +26,14 @@ pytestmark = pytest.mark.unit
 # --- the attacker ------------------------------------------------------------------------------
 
 
-def _equations(grids, hidden_sets, shared_totals):
-    """Linear equations sum(coef * var) = const over the suppressed cells of several tables."""
+def _equations(grids, hidden_sets, shared_totals, groups=None):
+    """Linear equations sum(coef * var) = const over the suppressed cells of several tables. Tables
+    of the same group (`groups`, one label per table; by default all one) share their last row."""
 
     def var(t, i, j):
         last = len(grids[t]) - 1
-        return ("shared", j) if shared_totals and i == last else (t, i, j)
+        group = groups[t] if groups else None
+        return ("shared", group, j) if shared_totals and i == last else (t, i, j)
 
     eqs, truth = [], {}
     for t, (grid, hidden) in enumerate(zip(grids, hidden_sets, strict=True)):
@@ -84,9 +86,9 @@ def _feasible(eqs, dom) -> bool:
     return any(_feasible(eqs, {**dom, x: (v, v)}) for v in range(dom[x][0], dom[x][1] + 1))
 
 
-def attack(grids, hidden_sets, shared_totals=True):
+def attack(grids, hidden_sets, shared_totals=True, groups=None):
     """(var -> (true value, lo, hi)) for every suppressed cell: the tightest integer bounds."""
-    eqs, truth = _equations(grids, hidden_sets, shared_totals)
+    eqs, truth = _equations(grids, hidden_sets, shared_totals, groups)
     cap = 2 * max(g[-1][-1] for g in grids) + 12  # search bound; a bound at cap means "unbounded"
     dom = _propagate(eqs, {x: (0, cap) for x in truth})
     assert dom is not None, "the true table must be feasible"

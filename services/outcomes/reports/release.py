@@ -3,9 +3,9 @@ pure, from the reports to the files of a static site.
 
     files = build(year, position, reports, min_employers)   # {"index.html": b"...", "tables/pipeline.csv": ...}
 
-`reports` holds the coalition funnel (`pipeline`), the credential outcomes (`credentials`) and the
-demand board (`demand`), each already suppressed as a non-operator reads it (the release is
-public). Every table is written three times (an HTML page, CSV, JSON) beside a data dictionary
+`reports` holds the coalition funnel (`pipeline`), the credential outcomes (`credentials`), the
+demand board (`demand`) and hiring by employer with demographics (`hiring`), each already
+suppressed as a non-operator reads it (the release is public). Every table is written three times (an HTML page, CSV, JSON) beside a data dictionary
 (every column's meaning, unit and suppression), a methods page and `release.json` (the year, the
 ledger position and every file's sha256).
 
@@ -31,15 +31,19 @@ from services.outcomes.reports.coalition import coalition_funnel
 from services.outcomes.reports.credentials import FIGURES, Inputs, credential_outcomes
 from services.outcomes.reports.demand import board
 from services.outcomes.reports.good_jobs import GoodJobPolicy
+from services.outcomes.reports.hiring import DIMENSIONS as HIRING_DIMENSIONS
+from services.outcomes.reports.hiring import HiringInputs, hiring_by_employer
 from services.outcomes.reports.release_dictionary import entry
 from services.outcomes.reports.render import CREDENTIAL_COLUMNS, PROGRAM_COLUMNS, SUPPRESSED_CSV, cell
 from services.outcomes.reports.suppression import THRESHOLD
 
-# What the release leaves out and why (the methods page and the report say so).
+# What the release leaves out and why (the methods page and release.json say so).
 NOT_PUBLISHED = (
-    "Hiring by employer with demographics is not published: no employer has a way to opt in to"
-    " publication yet (no event, setting or table records such a choice), and the release publishes"
-    " nobody's hiring without it."
+    "Hiring by employer counts only employers who opted in to publication for the year (their last"
+    " choice before the release's ledger position) and only hires of candidates who consented to"
+    " aggregate reporting: other employers' hiring, and hires of candidates who did not consent, are"
+    " not published, nor how many there are. Peer benchmarks are not published: they are a"
+    " provider's view of its own programs."
 )
 
 
@@ -71,15 +75,18 @@ def public_reports(
     demand: Any,
     policy: GoodJobPolicy,
     min_employers: int,
+    hiring: HiringInputs | None = None,
 ) -> dict[str, Any]:
     """The release's reports as the public reads them: the coalition funnel and the credential and
     program outcomes over every participant (every referral of theirs: no provider's view), suppressed
     by groups as a partner's report is (wage medians only over more than THRESHOLD placements); the
-    demand board (`demand`: reports.DemandInputs) under the N-employer rule, as every reader gets it."""
+    demand board (`demand`: reports.DemandInputs) under the N-employer rule, as every reader gets it;
+    the year's hiring by the employers who opted in, of consenting candidates (`hiring`)."""
     return {
         "pipeline": coalition_funnel(training[0], training[1], THRESHOLD),
         "credentials": credential_outcomes(programs, policy, None, THRESHOLD, THRESHOLD + 1),
         "demand": board(demand.openings, demand.forecasts, demand.standards, min_employers),
+        "hiring": hiring_by_employer(hiring or HiringInputs(), THRESHOLD),
     }
 
 
@@ -244,6 +251,19 @@ def _demand(d: dict) -> list[Table]:
     ]
 
 
+def _hiring(h: dict) -> Table:
+    return Table(
+        "hiring_by_employer",
+        "Hiring by employer with demographics (employers who opted in; consenting candidates)",
+        ("employer", "employer_id", "dimension", "category", "hires"),
+        tuple(
+            (r["employer"], r["employer_id"], d, r["category"], SUPPRESSED_CSV if r["hires"] is None else r["hires"])
+            for d in HIRING_DIMENSIONS
+            for r in h["tables"][d]
+        ),
+    )
+
+
 def _number(value: Any) -> Any:
     """One form per number: a whole float as an int (a median of days is 31 from an odd count and
     31.0 from an even one; a rate of 1.0 is 1), so a column reads the same whatever the data."""
@@ -252,7 +272,12 @@ def _number(value: Any) -> Any:
 
 def tables(reports: dict) -> list[Table]:
     """Every table of the release, in the order of the index."""
-    found = [_pipeline(reports["pipeline"]), *_credentials(reports["credentials"]), *_demand(reports["demand"])]
+    found = [
+        _pipeline(reports["pipeline"]),
+        *_credentials(reports["credentials"]),
+        *_demand(reports["demand"]),
+        _hiring(reports["hiring"]),
+    ]
     return [replace(t, rows=tuple(tuple(_number(v) for v in row) for row in t.rows)) for t in found]
 
 
@@ -331,6 +356,12 @@ Definitions: docs/pipeline.md ("From training") and docs/transparency.md ("Crede
 outcomes") in the TalentLoop repository. The demand board counts the openings open at the ledger
 position and each employer's current forecast; hiring standards are published by the employers
 under their own name.</p>
+<p id="hiring">Hiring by employer with demographics counts, for each employer that opted in to
+publication for {year} (its last choice before the ledger position), its hires starting in {year}
+(a placement's start date) of candidates who consented to aggregate reporting and whose
+demographics could be read, one per person and employer: by race/ethnicity (self-identified; two or
+more in two_or_more), gender, educational background (highest degree reported) and training (as
+the referring partner reported it).</p>
 <h2>Suppression</h2>
 <p>This release is public, so every table is suppressed as the strictest (non-operator) view: a
 group of 1 to {THRESHOLD} people is never named alone; the small groups are combined into one row

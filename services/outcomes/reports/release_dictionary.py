@@ -17,6 +17,10 @@ GROUPS = (
 WAGES = f"{GROUPS}; empty when {THRESHOLD} placements or fewer have a wage"
 EMPLOYERS = "shown only when what it counts comes from at least N employers (the release's N, on the methods page)"
 NONE = "none: published as given"
+CELLS = (
+    f"'suppressed' when it counts 1 to {THRESHOLD} hires, and where another count must be hidden so that"
+    " none can be worked out from the others (complementary suppression over the four dimensions together)"
+)
 PUBLIC = "none: the employer published it under its name"
 
 # (meaning, unit, suppression)
@@ -119,6 +123,31 @@ BY_TABLE: dict[tuple[str, str], Entry] = {
         PUBLIC,
     ),
     ("hiring_standards", "published_at"): ("when the employer published these standards", "ISO 8601 time, UTC", PUBLIC),
+    ("hiring_by_employer", "employer"): (
+        "the name the employer opted in under, or '(all published employers)' for the total row",
+        "text",
+        "only employers who opted in to publication for the year",
+    ),
+    ("hiring_by_employer", "employer_id"): (
+        "the employer's id in the network (empty on the total row)",
+        "identifier",
+        NONE,
+    ),
+    ("hiring_by_employer", "dimension"): (
+        "race_ethnicity, gender, educational_background or training",
+        "category",
+        NONE,
+    ),
+    ("hiring_by_employer", "category"): (
+        "the dimension's category (every one listed, also with 0), or 'total' for the employer's hires",
+        "category",
+        NONE,
+    ),
+    ("hiring_by_employer", "hires"): (
+        "hires starting in the year of candidates who consented to aggregate reporting, one per person and employer",
+        "hires",
+        CELLS,
+    ),
 }
 
 
