@@ -2,8 +2,9 @@
 docs/transparency.md, "The annual release").
 
 Reads the outcomes schema in one repeatable-read snapshot (the ledger position and every report's
-inputs agree), computes the coalition funnel, the credential and program outcomes and the demand
-board as a non-operator reads them (the release is public), and writes
+inputs agree), computes the coalition funnel, the credential and program outcomes, the demand board and
+hiring by employer with demographics (opened with the network's master key, as the outcomes
+service's reports are) as a non-operator reads them (the release is public), and writes
 `services.outcomes.reports.release.build`'s files into DIR. The same run stores the release in
 the schema it read (`public_api.store_release`): the outcomes service serves the last one stored
 in its own without a key (docs/transparency.md, "Public endpoints").
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import asyncpg
 
+from plumbing.vault import Vault
 from services.outcomes import store
 from services.outcomes.public_api import store_release
 from services.outcomes.reports import GoodJobPolicy, inputs
@@ -56,15 +58,17 @@ async def position(conn: asyncpg.Connection, year: int) -> Position:
 
 
 async def release_files(
-    conn: asyncpg.Connection, year: int, policy: GoodJobPolicy, min_employers: int
+    conn: asyncpg.Connection, year: int, policy: GoodJobPolicy, min_employers: int, vault: Vault | None = None
 ) -> dict[str, bytes]:
-    """The release's files from the schema `conn` reads, in one snapshot."""
+    """The release's files from the schema `conn` reads, in one snapshot. `vault` opens consenting
+    candidates' demographics for hiring by employer (without it, no hire is counted there)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         where = await position(conn, year)
         enrolled, hires = await store.pipeline_report_inputs(conn)
         programs = await inputs.credential_inputs(conn)
         demand = await inputs.demand_inputs(conn)
-    reports = public_reports((enrolled, hires), programs, demand, policy, min_employers)
+        hiring = await inputs.hiring_inputs(conn, vault, year)
+    reports = public_reports((enrolled, hires), programs, demand, policy, min_employers, hiring)
     return build(year, where, reports, min_employers)
 
 
@@ -100,6 +104,7 @@ async def publish(
     policy: GoodJobPolicy,
     min_employers: int,
     serve_schema: str | None = None,
+    vault: Vault | None = None,
 ) -> tuple[dict[str, bytes], list[str]]:
     """Compute the release from `schema`, store it in `serve_schema` (by default `schema`: the
     outcomes service serves the last release of its own schema) and write it into `out`: (the
@@ -109,7 +114,7 @@ async def publish(
     serve_schema = serve_schema or schema
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
-        files = await release_files(conn, year, policy, min_employers)
+        files = await release_files(conn, year, policy, min_employers, vault)
     finally:
         await conn.close()
     conn = await asyncpg.connect(database_url, server_settings={"search_path": serve_schema})

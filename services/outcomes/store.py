@@ -747,11 +747,22 @@ async def report_records(
         " WHERE record IS NOT NULL AND ($1::text IS NULL OR partner_id = $1) ORDER BY referral_id",
         partner_id,
     )
-    readable = [r for r in rows if r["demographics_sealed"] and r["candidate_id"] not in (None, domain.ERASED)]
-    keys = {}
-    if vault is not None and readable:
-        async with pool.acquire() as conn:
-            keys = await vault.keys(conn, sorted({r["candidate_id"] for r in readable}))
+    if vault is None:
+        return opened(rows, {})
+    async with pool.acquire() as conn:
+        return opened(rows, await demographics_keys(conn, vault, rows))
+
+
+async def demographics_keys(conn: asyncpg.Connection, vault: Vault, rows: list[asyncpg.Record]) -> dict:
+    """The keys of the candidates whose sealed demographics `rows` (of referral_facts) hold."""
+    readable = sorted({r["candidate_id"] for r in rows
+                       if r["demographics_sealed"] and r["candidate_id"] not in (None, domain.ERASED)})
+    return await vault.keys(conn, readable) if readable else {}
+
+
+def opened(rows: list[asyncpg.Record], keys: dict) -> list[records.ReferralRecord]:
+    """Each row's record (record, candidate_id, demographics_sealed, person_key), with demographics
+    opened where the candidate consented to aggregate reports and its key is in `keys`."""
     out = []
     for r in rows:
         # Who it is about, for counting people: a column, not part of the record (an erasure

@@ -2,7 +2,7 @@
 store): the supportive-service requests of `service_requests` (outcomes migration 012), and
 the enrollments WIOA's indicators over training count, with the days of their skill gains; and
 what credential and program outcomes and peer benchmarks count (`credential_inputs`); what the
-demand board counts (`demand_inputs`)."""
+demand board counts (`demand_inputs`); what hiring by employer counts (`hiring_inputs`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from decimal import Decimal
 
 import asyncpg
 
-from services.outcomes import records, records_json
+from plumbing.vault import Vault
+from services.outcomes import records, records_json, store
 from services.outcomes.reports import DemandInputs, credentials, demand
+from services.outcomes.reports.hiring import Choice, HiringInputs
 from services.outcomes.reports.supportive import Request
 from services.outcomes.reports.wioa_training import MSG_MILESTONES, Participation
 
@@ -122,4 +124,26 @@ def _standards(s: dict, published_at) -> demand.Standards:  # type: ignore[no-un
         s["employer_id"], s["employer_name"], s["onet_soc_code"], tuple(s["stages"]), s["interview_format"],
         s["portfolio_expected"], s["assessment_expected"], s["degree_requirement_dropped"],
         _credentials(s.get("accepted_equivalents", [])), published_at,
+    )
+
+
+async def hiring_inputs(conn: asyncpg.Connection, vault: Vault | None, year: int) -> HiringInputs:
+    """What hiring by employer counts (docs/transparency.md, "Hiring by employer"): the employers'
+    last publication choices for the year (outcomes migration 016) and every placed referral with
+    sealed demographics, opened with `vault` where the candidate consented (none without a vault)."""
+    choices = await conn.fetch(
+        "SELECT employer_id, year, opted_in, employer_name FROM publication_choices WHERE year = $1"
+        " ORDER BY employer_id",
+        year,
+    )
+    rows = await conn.fetch(
+        "SELECT record, candidate_id, demographics_sealed, person_key FROM referral_facts"
+        " WHERE record IS NOT NULL AND demographics_sealed IS NOT NULL"
+        " AND jsonb_typeof(record -> 'placement') = 'object' ORDER BY referral_id"
+    )
+    keys = await store.demographics_keys(conn, vault, rows) if vault is not None else {}
+    return HiringInputs(
+        year,
+        tuple(store.opened(rows, keys)),
+        tuple(Choice(r["employer_id"], r["year"], r["opted_in"], r["employer_name"]) for r in choices),
     )
