@@ -413,9 +413,10 @@ def publish(
     home: Home = None,
 ) -> None:
     """The annual open-data release: a static site (HTML, CSV, JSON, data dictionary, methods) of the
-    coalition funnel, credential and program outcomes, the demand board and hiring standards,
-    suppressed as the public view (docs/transparency.md, "The annual release")."""
+    coalition funnel, credential and program outcomes, the demand board, hiring standards and hiring
+    by employer with demographics (employers who opted in), suppressed as the public view (docs/transparency.md, "The annual release")."""
     from plumbing.db import scratch_schema
+    from plumbing.vault import Vault, parse_master_key
     from services.outcomes.reports_api import demand_min_employers, good_job_policy
     from talentloop import publish as release
 
@@ -425,10 +426,15 @@ def publish(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--schema") from None
     cfg = _config(home)
+    # Hiring by employer counts consenting candidates' demographics, opened with the network's
+    # master key (the services' TALENTLOOP_MASTER_KEY, else the one `talentloop up` keeps in the home).
+    master = Settings().master_key or ((cfg.home / "master.key").read_text().strip()
+                                       if (cfg.home / "master.key").is_file() else None)
     try:
         files, removed = asyncio.run(
             release.publish(
-                network.database_url(cfg), schema, year, out, good_job_policy(Settings()), demand_min_employers()
+                network.database_url(cfg), schema, year, out, good_job_policy(Settings()), demand_min_employers(),
+                vault=Vault(parse_master_key(master)) if master else None,
             )
         )
     except release.NotPublishable as exc:
