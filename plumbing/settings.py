@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS = {
     "intake": 8001, "routing": 8002, "employer_gateway": 8003, "outcomes": 8004, "console": 8005, "support": 8006,
+    "portal": 8007,
 }
 
 
