@@ -1,0 +1,111 @@
+"""Hiring by employer with demographics in the annual release (issue 16 item 5), on real PostgreSQL
+and Kafka: employers' publication choices and consenting candidates' sealed demographics go through
+the topics into outcomes; the release counts only the employer that opted in for the year (its last
+choice), only consenting hires, and gives the same bytes after `talentloop outcomes rebuild`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+
+import asyncpg
+import pytest
+
+from contracts import events
+from plumbing.vault import Vault, new_master_key, parse_master_key
+from services.outcomes import rebuild
+from talentloop import publish as release
+from tests.integration.test_outcomes_rebuild import env, live_hash, publish, schemas, topics  # noqa: F401
+from tests.integration.test_outcomes_store import lifecycle
+from tests.integration.test_release_store import POLICY
+from tests.integration.test_withdraw_update_erase import CONSENT
+
+pytestmark = pytest.mark.integration
+
+
+def choice(employer: str, opted_in: bool, hours: float):  # type: ignore[no-untyped-def]
+    chosen = events.HiringPublicationChosenV1(
+        employer_id=employer, employer_name=employer.upper(), year=2026, opted_in=opted_in
+    )
+    return env(chosen, hours)
+
+
+async def hires(vault: Vault, pool: asyncpg.Pool, tag: str) -> list:
+    """Fifteen hires starting in 2026: twelve at emp A (eleven women, one man), three at emp B; all
+    consenting, with sealed demographics; a sixteenth at A without consent to aggregate reporting."""
+    out = []
+    async with pool.acquire() as conn:
+        for n in range(16):
+            ref, cand = f"ref_{tag}_{n}", f"cand_{tag}_{n}"
+            employer = f"emp_a_{tag}" if n < 12 or n == 15 else f"emp_b_{tag}"
+            (key,) = (await vault.keys(conn, [cand], create=True)).values()
+            sealed = key.seal({"race_ethnicity": ["white"], "gender": "male" if n == 0 else "female"}, "demographics")
+            consent = CONSENT if n < 15 else CONSENT.model_copy(update={"aggregate_reports": False})
+            for i, p in enumerate(lifecycle(ref)):
+                if isinstance(p, events.ReferralSubmittedV2):
+                    p = p.model_copy(update={"candidate_id": cand, "demographics_sealed": sealed, "consent": consent})
+                elif isinstance(p, events.PlacementReportedV1):
+                    p = p.model_copy(update={"employer_id": employer, "start_date": p.start_date.replace(year=2026)})
+                elif hasattr(p, "employer_id"):
+                    p = p.model_copy(update={"employer_id": employer})
+                if hasattr(p, "candidate_id") and not isinstance(p, events.ReferralSubmittedV2):
+                    p = p.model_copy(update={"candidate_id": cand})
+                out.append(env(p, i))
+    return out
+
+
+def table(files: dict[str, bytes]) -> dict[tuple[str, str, str], str]:
+    found = csv.DictReader(io.StringIO(files["tables/hiring_by_employer.csv"].decode()))
+    return {(r["employer_id"], r["dimension"], r["category"]): r["hires"] for r in found}
+
+
+async def test_hiring_by_employer_counts_the_opted_in_employer_and_survives_a_rebuild(stack, topics, schemas):  # noqa: F811
+    vault = Vault(parse_master_key(new_master_key()))
+    tag = uuid.uuid4().hex[:6]
+    pool = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await Vault.ensure_schema(conn)
+        found = await hires(vault, pool, tag)
+    finally:
+        await pool.close()
+    # A opts in, out, then in again (the last counts); B opts out after opting in.
+    found += [
+        choice(f"emp_a_{tag}", True, 200),
+        choice(f"emp_a_{tag}", False, 201),
+        choice(f"emp_a_{tag}", True, 202),
+        choice(f"emp_b_{tag}", True, 200),
+        choice(f"emp_b_{tag}", False, 203),
+    ]
+    placed = [(topics[0], e) for e in found]
+    await publish(stack.bootstrap, placed)
+    schemas += ["hire_live_" + tag, "hire_built_" + tag]
+    await live_hash(stack, schemas[0], placed)
+    built = await rebuild.fresh_schema(stack.database_url, schemas[1])
+    try:
+        await rebuild.replay(stack.bootstrap, built, rebuild.Result(schemas[1]), batch=5, topics=topics)
+    finally:
+        await built.close()
+
+    async def files_of(schema: str) -> dict[str, bytes]:
+        conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": schema})
+        try:
+            return await release.release_files(conn, 2026, POLICY, 3, vault)
+        finally:
+            await conn.close()
+
+    live = await files_of(schemas[0])
+    assert await files_of(schemas[1]) == live  # the rebuild reproduces the choices and the hires
+    cells = table(live)
+    a = f"emp_a_{tag}"
+    assert {e for e, _, _ in cells} == {a, ""}  # B's last choice is out
+    assert cells[(a, "gender", "total")] == "12"  # the hire without consent is not counted
+    assert cells[(a, "gender", "male")] == cells[(a, "gender", "female")] == "suppressed"  # 1, and 11 with it
+    assert cells[(a, "race_ethnicity", "white")] == "12"
+    without_vault = await asyncpg.connect(stack.database_url, server_settings={"search_path": schemas[0]})
+    try:
+        nobody = await release.release_files(without_vault, 2026, POLICY, 3)
+    finally:
+        await without_vault.close()
+    assert table(nobody)[(a, "gender", "total")] == "0"  # demographics unreadable: nobody counted
