@@ -33,6 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -59,6 +60,7 @@ __all__ = [
     "KAFKA_VERSION",
     "LocalKafkaError",
     "LocalKafka",
+    "LocalKafkaCluster",
     "TopicSpec",
     "create_topics",
     "ensure_kafka_jars",
@@ -204,8 +206,12 @@ def _cds_archive(java: str, libs: Path) -> Path | None:
 # broker took about half the CPU a referral, and its produce-to-consume latency was no worse
 # (the figures are in the commit that made this change).
 _JIT = ["-XX:TieredStopAtLevel=1"]
-_GC = ["-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
-       "-XX:+ExplicitGCInvokesConcurrent"]
+_GC = [
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+]
 JVM_OPTS_ENV = "TALENTLOOP_KAFKA_JVM_OPTS"
 
 
@@ -234,12 +240,23 @@ class LocalKafka:
         port: int = 9092,
         controller_port: int = 9093,
         heap: str = "768m",
+        *,
+        node_id: int = 1,
+        name: str = "kafka",
+        voters: Mapping[int, int] | None = None,
+        cluster_id: str | None = None,
     ) -> None:
+        """`voters` (node id -> controller port) makes this node one of a static KRaft quorum
+        (LocalKafkaCluster), formatted with the shared `cluster_id`; without it, the single
+        node is its own quorum (`--standalone`) and everything is as `talentloop up` runs it."""
         self.state_dir = Path(state_dir).expanduser().absolute()
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
-        self.dir = self.state_dir / "kafka"
+        self.node_id = node_id
+        self.voters = dict(voters) if voters else None
+        self.cluster_id = cluster_id
+        self.dir = self.state_dir / name
         self.data_dir = self.dir / "data"
         self.properties_file = self.dir / "server.properties"
         self.log4j_file = self.dir / "log4j2.properties"
@@ -418,10 +435,15 @@ class LocalKafka:
         listeners = f"CLIENTS://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
         creds = kafka_credentials.passwords(self.state_dir, [kafka_credentials.ADMIN, kafka_credentials.CONTROLLER])
         admin, controller = kafka_credentials.ADMIN, kafka_credentials.CONTROLLER
+        quorum = (
+            {"controller.quorum.voters": ",".join(f"{n}@127.0.0.1:{p}" for n, p in sorted(self.voters.items()))}
+            if self.voters
+            else {"controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}"}
+        )
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{self.controller_port}",
+            "node.id": str(self.node_id),
+            **quorum,
             "listeners": listeners,
             "advertised.listeners": listeners,
             "controller.listener.names": "CONTROLLER",
@@ -457,6 +479,7 @@ class LocalKafka:
             "share.coordinator.state.topic.replication.factor": "1",
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
+            **(self._replicated_props() if self.voters else {}),
         }
         body = "# Written by deploy/kafka_local.py on every start; edits are overwritten.\n"
         body += "".join(f"{k}={v}\n" for k, v in props.items())
@@ -487,6 +510,30 @@ class LocalKafka:
             "logger.request.level = WARN\n"
         )
 
+    def _replicated_props(self) -> dict[str, str]:
+        """A member of a cluster: what production runs (docs/deploy.md), for the internal topics
+        and as the default of every topic: each record on every broker (RF = cluster size, 3),
+        a write acknowledged once two hold it (with acks=all, which every producer of ours
+        asks for), and never a leader that may lack acknowledged records."""
+        rf = str(len(self.voters or {1: 0}))
+        isr = str(min(2, len(self.voters or {1: 0})))
+        return {
+            "default.replication.factor": rf,
+            "min.insync.replicas": isr,
+            "unclean.leader.election.enable": "false",
+            "offsets.topic.replication.factor": rf,
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": isr,
+            "share.coordinator.state.topic.replication.factor": rf,
+            "share.coordinator.state.topic.min.isr": isr,
+            # A killed broker is fenced by the controller after this long without a heartbeat
+            # (default 9 s); its partitions' leadership moves then. Tests kill brokers on
+            # purpose and measure the recovery, so it is short here.
+            "broker.session.timeout.ms": os.environ.get("TALENTLOOP_KAFKA_SESSION_TIMEOUT_MS", "6000"),
+            "broker.heartbeat.interval.ms": "1000",
+            "replica.lag.time.max.ms": os.environ.get("TALENTLOOP_KAFKA_REPLICA_LAG_MS", "10000"),
+        }
+
     def _format(self, java: str, libs: Path) -> None:
         if self.data_dir.exists():  # a previous format was interrupted
             shutil.rmtree(self.data_dir)
@@ -508,10 +555,10 @@ class LocalKafka:
                 "kafka.tools.StorageTool",
                 "format",
                 "-t",
-                _random_cluster_id(),
+                self.cluster_id or _random_cluster_id(),
                 "-c",
                 str(self.properties_file),
-                "--standalone",
+                *([] if self.voters else ["--standalone"]),
                 "--add-scram",
                 f"SCRAM-SHA-512=[name={kafka_credentials.ADMIN},"
                 f"password={kafka_credentials.password(self.state_dir, kafka_credentials.ADMIN)}]",
@@ -546,7 +593,7 @@ class LocalKafka:
                 client = AIOKafkaClient(**client_options(self.bootstrap, self.admin_security), request_timeout_ms=5000)
                 try:
                     await client.bootstrap()
-                    if any(b.nodeId == 1 for b in client.cluster.brokers()):
+                    if any(b.nodeId == self.node_id for b in client.cluster.brokers()):
                         return None
                     last_error = "metadata response lists no brokers yet"
                 except Exception as exc:  # not ready yet; retry
@@ -616,3 +663,84 @@ class LocalKafka:
                 terminate(pid, timeout, signal.SIGTERM)
                 self._publish_cds_archive()
             self.pid_file.unlink(missing_ok=True)
+
+    # -- faults (the cluster fault suite: tests/e2e/test_cluster_faults.py, bench/cluster_faults.py) --
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed machine: no controlled shutdown, nothing flushed."""
+        with file_lock(self._lock_file):
+            pid = self._running_pid()
+            if pid is not None:
+                self._signal(pid, signal.SIGCONT)  # a paused JVM dies as well, but say so
+                terminate(pid, 10, signal.SIGKILL)
+            self.pid_file.unlink(missing_ok=True)
+            self._discard_pending_cds()
+
+    def pause(self) -> None:
+        """SIGSTOP: the broker still holds its sockets but answers nothing (a long GC pause,
+        a frozen VM) until `resume`."""
+        self._signal(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(self.pid, signal.SIGCONT)
+
+    @staticmethod
+    def _signal(pid: int | None, sig: signal.Signals) -> None:
+        if pid is None:
+            raise LocalKafkaError("the broker is not running")
+        os.kill(pid, sig)
+
+
+class LocalKafkaCluster:
+    """`size` KRaft nodes (each broker and controller, a static quorum of all) on 127.0.0.1,
+    state under `state_dir/kafka-<id>/`, one SCRAM super-user for all (its password in
+    `state_dir/kafka-credentials.json`, as the single node's). Every topic is replicated to
+    `size` brokers with min.insync.replicas 2 and no unclean leader election by default
+    (LocalKafka._replicated_props), what a production cluster runs."""
+
+    def __init__(self, state_dir: Path, ports: list[tuple[int, int]], heap: str = "512m") -> None:
+        self.state_dir = Path(state_dir).expanduser().absolute()
+        voters = {n: cport for n, (_, cport) in enumerate(ports, start=1)}
+        cluster_id_file = self.state_dir / "kafka-cluster-id"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not cluster_id_file.exists():
+            cluster_id_file.write_text(_random_cluster_id() + "\n")
+        cluster_id = cluster_id_file.read_text().strip()
+        self.nodes = {
+            n: LocalKafka(
+                self.state_dir, port, cport, heap, node_id=n, name=f"kafka-{n}", voters=voters, cluster_id=cluster_id
+            )
+            for n, (port, cport) in enumerate(ports, start=1)
+        }
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes.values())
+
+    @property
+    def admin_security(self) -> KafkaSecurity:
+        return self.nodes[1].admin_security
+
+    def start(self, timeout: float = 120) -> str:
+        """Start every node at once (none is ready before a majority of the quorum runs)."""
+        self._on_all("start", timeout)
+        return self.bootstrap
+
+    def discard(self) -> None:
+        """Kill every node and delete its data (a cluster made for one run)."""
+        for node in self.nodes.values():
+            if node.pid is not None:
+                node.resume()  # a stopped process takes no SIGTERM a CDS dump waits for
+        self._on_all("discard")
+
+    def _on_all(self, action: str, *args: object) -> None:
+        errors: dict[str, BaseException] = {}
+        with ThreadPoolExecutor(max_workers=len(self.nodes), thread_name_prefix=f"cluster-{action}") as pool:
+            futures = {n: pool.submit(getattr(node, action), *args) for n, node in self.nodes.items()}
+            for n, future in futures.items():
+                try:
+                    future.result()
+                except Exception as exc:
+                    errors[f"kafka-{n}"] = exc
+        if errors:
+            raise LocalKafkaError("\n\n".join(f"[{name}] {exc}" for name, exc in errors.items()))
