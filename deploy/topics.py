@@ -98,6 +98,11 @@ def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
         raise TopicSettingsError(f"{name} must be a whole number, not {raw!r}") from None
 
 
+def _config_value(value: str | int) -> str:
+    """A config value as Kafka reads it: JSON's true is "true" (not Python's "True")."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 @dataclass(frozen=True)
 class TopicPolicy:
     """How the network's topics are replicated, and per-topic configs on top of their specs."""
@@ -147,7 +152,7 @@ class TopicPolicy:
             raise TopicSettingsError(
                 f'{TOPIC_CONFIG_ENV} must map topic names to configs: {{"topic": {{"key": "value"}}}}'
             )
-        overrides = {name: {k: str(v) for k, v in configs.items()} for name, configs in overrides.items()}
+        overrides = {name: {k: _config_value(v) for k, v in configs.items()} for name, configs in overrides.items()}
         return cls(replicas, insync, allow, overrides)
 
     def env(self) -> dict[str, str]:

@@ -1,0 +1,108 @@
+{{/* A service's Kubernetes name: talentloop-<service>, underscores as dashes. */}}
+{{- define "talentloop.name" -}}
+{{- printf "%s-%s" .Release.Name (.service | replace "_" "-") | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "talentloop.labels" -}}
+app.kubernetes.io/name: talentloop
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "talentloop.selector" -}}
+app.kubernetes.io/name: talentloop
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: {{ .service | replace "_" "-" }}
+{{- end -}}
+
+{{- define "talentloop.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* A service's Kafka principal (deploy/kafka_credentials.py service_user). */}}
+{{- define "talentloop.kafkaUser" -}}
+talentloop-{{ .service | replace "_" "-" }}
+{{- end -}}
+
+{{/* Kafka connection: the Strimzi cluster's TLS listener, or the external cluster's. */}}
+{{- define "talentloop.kafkaBootstrap" -}}
+{{- if .Values.kafka.strimzi -}}
+{{ .Values.kafka.clusterName }}-kafka-bootstrap:9093
+{{- else -}}
+{{ required "kafka.external.bootstrapServers is required when kafka.strimzi is false" .Values.kafka.external.bootstrapServers }}
+{{- end -}}
+{{- end -}}
+
+{{- define "talentloop.kafkaCaSecret" -}}
+{{- if .Values.kafka.strimzi -}}
+{{ .Values.kafka.clusterName }}-cluster-ca-cert
+{{- else -}}
+{{ .Values.kafka.external.caSecret }}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding a service's Kafka password (key `password`): Strimzi names it after the KafkaUser. */}}
+{{- define "talentloop.kafkaPasswordSecret" -}}
+{{- if .Values.kafka.strimzi -}}
+{{ include "talentloop.kafkaUser" . }}
+{{- else -}}
+{{ .Values.kafka.external.passwordSecretPrefix }}{{ include "talentloop.kafkaUser" . }}
+{{- end -}}
+{{- end -}}
+
+{{/* The environment every TalentLoop container gets: the ConfigMap, the keys, its Kafka login. */}}
+{{- define "talentloop.env" -}}
+envFrom:
+  - configMapRef:
+      name: {{ .Release.Name }}-config
+env:
+  {{- range $key := list "DATABASE_URL" "TALENTLOOP_MASTER_KEY" "TALENTLOOP_PSEUDONYM_KEY" }}
+  - name: {{ $key }}
+    valueFrom:
+      secretKeyRef:
+        name: {{ $.Values.secrets.name }}
+        key: {{ $key }}
+  {{- end }}
+  - name: KAFKA_SASL_USERNAME
+    value: {{ include "talentloop.kafkaUser" . | quote }}
+  - name: KAFKA_SASL_PASSWORD
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "talentloop.kafkaPasswordSecret" . }}
+        key: password
+{{- end -}}
+
+{{- define "talentloop.kafkaCaVolume" -}}
+{{- $ca := include "talentloop.kafkaCaSecret" . -}}
+{{- if $ca }}
+- name: kafka-ca
+  secret:
+    secretName: {{ $ca }}
+    items: [{key: ca.crt, path: ca.crt}]
+{{- end }}
+{{- end -}}
+
+{{- define "talentloop.kafkaCaMount" -}}
+{{- if include "talentloop.kafkaCaSecret" . }}
+- name: kafka-ca
+  mountPath: /etc/talentloop/kafka-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "talentloop.podSecurity" -}}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 10001
+  fsGroup: 10001
+  seccompProfile: {type: RuntimeDefault}
+{{- end -}}
+
+{{- define "talentloop.containerSecurity" -}}
+securityContext:
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  capabilities: {drop: [ALL]}
+{{- end -}}
