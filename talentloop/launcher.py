@@ -1,4 +1,4 @@
-"""Starts and stops the five services and the console as separate OS processes, detached from the caller."""
+"""Starts and stops the five services, the console and the portal as separate OS processes, detached from the caller."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from plumbing import vault
 from plumbing.settings import DEFAULT_PORTS
 
 SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support", "console")  # console: the operators' pages
+# Web applications beside the services: no Kafka principal, no dead letters, not (yet) in the
+# Helm chart. The portal is the organisations' people's (services/portal, docs/portals.md).
+WEB_APPS = ("portal",)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,10 @@ class ServiceProcess:
 
 
 def processes(state_dir: Path, ports: dict[str, int]) -> list[ServiceProcess]:
-    return [ServiceProcess(name, ports.get(name) or DEFAULT_PORTS[name], state_dir) for name in SERVICES]
+    """The services, and the web applications `ports` gives a port (a network's configuration
+    has them all: plumbing/settings.py DEFAULT_PORTS)."""
+    apps = [name for name in WEB_APPS if name in ports]
+    return [ServiceProcess(name, ports.get(name) or DEFAULT_PORTS[name], state_dir) for name in (*SERVICES, *apps)]
 
 
 def _secret_file(state_dir: Path, name: str, make: Callable[[], str]) -> str:
@@ -71,6 +77,11 @@ def master_key(state_dir: Path) -> str:
     return _secret_file(state_dir, "master.key", vault.new_master_key)
 
 
+def portal_users_file(state_dir: Path) -> Path:
+    """The portal's demo sign-ins (mode 0600), written once by the portal (services/portal/seed.py)."""
+    return state_dir / "portal-users.json"
+
+
 def start(service: ServiceProcess, env: dict[str, str]) -> int:
     """Start `service` unless it already runs; return its pid."""
     running = service.pid()
@@ -78,10 +89,13 @@ def start(service: ServiceProcess, env: dict[str, str]) -> int:
         return running
     service.pid_file.parent.mkdir(parents=True, exist_ok=True)
     service.log_file.parent.mkdir(parents=True, exist_ok=True)
+    own = {"TALENTLOOP_HTTP_PORT": str(service.port)}
+    if service.name == "portal":  # the local network's demo organisations and users, seeded at its start
+        own["TALENTLOOP_PORTAL_DEMO_USERS"] = str(portal_users_file(service.state_dir))
     with service.log_file.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", f"services.{service.name}.main"],
-            env={**os.environ, **env, "TALENTLOOP_HTTP_PORT": str(service.port)},
+            env={**os.environ, **env, **own},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
