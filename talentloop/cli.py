@@ -344,6 +344,28 @@ def kafka_principals_cmd(home: Home = None) -> None:
             typer.echo(f"  {acl.describe()}")
 
 
+@kafka_app.command("topics")
+def kafka_topics_cmd(home: Home = None) -> None:
+    """Create the network's topics that are missing, with the topic settings (docs/deploy.md,
+    'Topic settings'), on KAFKA_BOOTSTRAP_SERVERS (a managed cluster) or the local broker, and
+    list them. Existing topics are left as they are."""
+    from deploy.topics import TopicPolicy, create_topics
+
+    cfg = _config(home)
+    try:
+        policy = TopicPolicy.from_env() if network.LocalStack.external_kafka() else TopicPolicy.single_broker()
+        specs = network.topic_specs()
+        for spec in specs:
+            configs = policy.configs(spec)
+            typer.echo(f"{spec.name}  partitions={spec.partitions} replicas={policy.replicas(spec)} "
+                       + " ".join(f"{k}={v}" for k, v in sorted(configs.items())))
+        asyncio.run(create_topics(network.bootstrap(cfg), specs, timeout=120.0, security=network.admin_security(cfg),
+                                  policy=policy))
+    except TopicSettingsError as exc:
+        typer.echo(f"Refusing to create topics: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @kafka_app.command("credentials")
 def kafka_credentials_cmd(
     partner: Annotated[str, typer.Argument(help="The partner id of a Kafka adapter")],

@@ -131,3 +131,29 @@ def test_the_local_stack_says_one_replica_for_itself_and_the_processes_it_starts
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     assert stack.start().bootstrap == "127.0.0.1:1"
     assert TopicPolicy.from_env() == TopicPolicy.single_broker()
+
+
+def test_talentloop_kafka_topics_creates_the_network_s_topics_with_the_settings(tmp_path, monkeypatch):
+    import deploy.topics
+    from talentloop.cli import app
+
+    made: list[tuple[str, list[TopicSpec], TopicPolicy]] = []
+
+    async def create(bootstrap, specs, timeout=30.0, security=None, policy=None):  # type: ignore[no-untyped-def]
+        made.append((bootstrap, specs, policy))
+
+    monkeypatch.setattr(deploy.topics, "create_topics", create)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka.example.org:9093")
+    monkeypatch.delenv(REPLICATION_ENV, raising=False)
+    monkeypatch.delenv(MIN_INSYNC_ENV, raising=False)
+    outcome = CliRunner().invoke(app, ["kafka", "topics", "--home", str(tmp_path)])
+    assert outcome.exit_code == 0, outcome.output
+    [(bootstrap, created, policy)] = made
+    assert bootstrap == "kafka.example.org:9093" and policy == TopicPolicy.from_env({})
+    assert [s.name for s in created] == [s.name for s in topic_specs()]
+    line = next(x for x in outcome.output.splitlines() if x.startswith(topics.REFERRALS.name + " "))
+    assert "replicas=3" in line and "min.insync.replicas=2" in line and "retention.ms=-1" in line
+
+    monkeypatch.setenv(REPLICATION_ENV, "1")
+    refused = CliRunner().invoke(app, ["kafka", "topics", "--home", str(tmp_path)])
+    assert refused.exit_code == 2 and SINGLE_REPLICA_ENV in refused.output and len(made) == 1
