@@ -19,12 +19,13 @@ from hypothesis import strategies as st
 from services.outcomes import pipeline
 from services.outcomes.records import Demographics, EarnedCredentialRecord, EnrollmentRecord, Placement, ReferralRecord
 from services.outcomes.reports import DemandInputs, GoodJobPolicy
+from services.outcomes.reports.coalition import coalition_funnel
 from services.outcomes.reports.credentials import Enrollment, Inputs, Program
 from services.outcomes.reports.demand import Credential, OpenOpening, Standards
 from services.outcomes.reports.groups import SMALL_GROUPS
 from services.outcomes.reports.hiring import ALL_EMPLOYERS, Choice, HiringInputs, hiring_by_employer
 from services.outcomes.reports.release import NOT_PUBLISHED, Position, build, dictionary, public_reports, tables
-from services.outcomes.reports.suppression import primary, with_margins
+from services.outcomes.reports.suppression import THRESHOLD, primary, with_margins
 from tests.unit.test_reports_suppression import attack, recovered
 
 pytestmark = pytest.mark.unit
@@ -526,3 +527,112 @@ def test_the_attacker_recovers_nothing_from_random_releases(specs, hires):
     hiring = hiring_dataset(hires)
     files = release(programs, DemandInputs(), hiring)
     assert recovered(attack_release(files, true_rows(programs, files), hiring)) == {}
+
+
+# --- the attacker who knows which programs each row covers (nested groups) -------------------------
+
+
+def covered(programs: dict, files: dict[str, bytes]) -> list[tuple[frozenset[str], str, str]]:
+    """Every people row of the release as (the programs it covers, people, placed): the attacker knows
+    every program, its provider and its credential (each person enrolls once: dataset), so which
+    programs a named row covers and that a combined row covers the others of its dimension."""
+
+    def member(dimension: str, pid: str) -> str:
+        return {"provider": programs[pid][0], "program": pid, "credential": f"Cert {pid}"}[dimension]
+
+    out = []
+    pipeline_rows = [r for r in rows(files, "pipeline") if r["line"] in ("enrolled", "placed")]
+    value = {(r["dimension"], r["group"], r["line"]): r["people"] for r in pipeline_rows}
+    for dimension, group, line in value:
+        if line != "enrolled":
+            continue
+        if dimension == "total":
+            members = frozenset(programs)
+        else:
+            named = {g for d, g, _ in value if d == dimension and g != SMALL_GROUPS}
+            members = frozenset(
+                p
+                for p in programs
+                if (member(dimension, p) == group if group != SMALL_GROUPS else member(dimension, p) not in named)
+            )
+        out.append((members, value[dimension, group, "enrolled"], value[dimension, group, "placed"]))
+    for table, column, dimension in (
+        ("program_outcomes", "program", "program"),
+        ("credential_outcomes", "name", "credential"),
+    ):
+        found = rows(files, table)
+        named = {r[column] for r in found if r[column] != SMALL_GROUPS}
+        for r in found:
+            members = frozenset(
+                p
+                for p in programs
+                if (
+                    member(dimension, p) == r[column]
+                    if r[column] != SMALL_GROUPS
+                    else member(dimension, p) not in named
+                )
+            )
+            out.append((members, r["participants"], r["placed"]))
+    return out
+
+
+def attack_nested(programs: dict, files: dict[str, bytes]) -> dict:
+    """The tightest bounds on each hidden program's (placed, not placed), and on each provider's hidden
+    programs together, from every people row of the release: (var -> (true value, lo, hi))."""
+    from tests.unit.test_reports_suppression import _feasible, _propagate
+
+    eqs = []
+    for members, enrolled, placed in covered(programs, files):
+        if "suppressed" in (enrolled, placed):
+            continue
+        eqs.append(({(p, 0): 1 for p in members}, int(placed)))
+        eqs.append(({(p, 1): 1 for p in members}, int(enrolled) - int(placed)))
+    named = {r["program"] for r in rows(files, "program_outcomes")}
+    truth = {(p, j): (spec[2], spec[1] - spec[2])[j] for p, spec in programs.items() for j in (0, 1)}
+    hidden = {x for x in truth if x[0] not in named}
+    for provider in {spec[0] for spec in programs.values()}:
+        mine = [p for p, spec in programs.items() if spec[0] == provider and p not in named]
+        for j in (0, 1):
+            if len(mine) > 1:  # a provider's hidden programs together: a group of its own
+                x = (f"provider {provider}", j)
+                eqs.append(({**{(p, j): 1 for p in mine}, x: -1}, 0))
+                truth[x] = sum(truth[p, j] for p in mine)
+                hidden.add(x)
+    cap = 2 * sum(spec[1] for spec in programs.values()) + 12
+    dom = _propagate(eqs, dict.fromkeys(truth, (0, cap)))
+    assert dom is not None, "the true figures must be consistent with the release"
+    out = {}
+    for x in sorted(hidden, key=str):
+        values = range(dom[x][0], dom[x][1] + 1)
+        lo = next(v for v in values if _feasible(eqs, {**dom, x: (v, v)}))
+        hi = next(v for v in reversed(values) if _feasible(eqs, {**dom, x: (v, v)}))
+        assert lo <= truth[x] <= hi
+        out[x] = (truth[x], lo, hi)
+    return out
+
+
+NESTED = {"P1": ("A", 15, 6), "P2": ("A", 5, 1), "P3": ("B", 12, 2)}
+
+
+def test_a_provider_less_its_named_programs_gives_nothing_of_its_other_programs():
+    files = release(NESTED)
+    assert recovered(attack_nested(NESTED, files)) == {}
+    providers = {r["group"] for r in rows(files, "pipeline") if r["dimension"] == "provider"}
+    assert providers == {SMALL_GROUPS}  # A is P1 and P2 (5, hidden): A is not named, nor B (P3, absorbed)
+
+
+def test_without_the_rule_the_nested_attacker_recovers_the_hidden_program_so_the_test_can_fail():
+    training, inputs = dataset(NESTED)
+    reports = {
+        **public_reports(training, inputs, DemandInputs(), POLICY, 3),
+        "pipeline": coalition_funnel(training[0], training[1], THRESHOLD),  # groups named by size alone
+    }
+    found = recovered(attack_nested(NESTED, build(2026, POSITION, reports, 3)))
+    assert found[("P2", 0)] == (1, 1, 1) and found[("P2", 1)] == (4, 4, 4)  # provider A (20, 7) less P1 (15, 6)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from("ABC"), st.integers(1, 25), st.integers(0, 25)), min_size=1, max_size=5))
+def test_the_nested_attacker_recovers_nothing_from_random_releases(specs):
+    programs = {f"P{n}": (provider, people, min(placed, people)) for n, (provider, people, placed) in enumerate(specs)}
+    assert recovered(attack_nested(programs, release(programs, DemandInputs(), HiringInputs()))) == {}

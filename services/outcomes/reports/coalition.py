@@ -18,7 +18,7 @@ row (or total) still that small is suppressed: every count None and `suppressed`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from typing import Any
 
 from services.outcomes import pipeline
@@ -68,20 +68,21 @@ def summarize(enrolled: list[Enrolled], hires: list[pipeline.Hire], threshold: i
 
 
 def grouped(enrolled: list[Enrolled], hires: list[pipeline.Hire], dimension: str,
-            threshold: int | None = None) -> list[dict[str, Any]]:
-    """The groups of one dimension, sorted by label; suppressed by groups with a `threshold`."""
+            threshold: int | None = None, nameable: Callable[[Set[str]], bool] | None = None) -> list[dict[str, Any]]:
+    """The groups of one dimension, sorted by label; suppressed by groups with a `threshold`
+    (and `nameable`: groups.suppressed_groups)."""
     return [{"group": g, **summarize(es, hires, threshold)}
-            for g, es in suppressed_groups(enrolled, groups_of(dimension), _person, threshold)]
+            for g, es in suppressed_groups(enrolled, groups_of(dimension), _person, threshold, nameable)]
 
 
 def coalition_funnel(enrolled: Iterable[Enrolled], hires: Iterable[pipeline.Hire],
-                     threshold: int | None = None) -> dict[str, Any]:
+                     threshold: int | None = None, nameable: Callable[[Set[str]], bool] | None = None) -> dict[str, Any]:
     """The coalition funnel in total and by every dimension (suppressed by groups with a
-    `threshold`)."""
+    `threshold`, and `nameable`)."""
     enrolled, hires = list(enrolled), list(hires)
     return {
         "total": summarize(enrolled, hires, threshold),
-        "by": {d: grouped(enrolled, hires, d, threshold) for d in DIMENSIONS},
+        "by": {d: grouped(enrolled, hires, d, threshold, nameable) for d in DIMENSIONS},
         "groups_overlap": True,
         "suppression_threshold": threshold,
         "definitions": DEFINITIONS,

@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -254,11 +254,16 @@ def _cost_range(programs: list[Program]) -> dict[str, Any]:
 
 
 def credential_outcomes(
-    inputs: Inputs, policy: GoodJobPolicy, provider: str | None = None, threshold: int | None = None, min_wages: int = 1
+    inputs: Inputs,
+    policy: GoodJobPolicy,
+    provider: str | None = None,
+    threshold: int | None = None,
+    min_wages: int = 1,
+    nameable: Callable[[Set[str]], bool] | None = None,
 ) -> dict[str, Any]:
     """Every credential's and every program's outcomes as `provider` (None: an operator) sees
     them: its own programs and enrollments, the referrals `seen` counts; suppressed by groups with
-    a `threshold`."""
+    a `threshold` (and `nameable`: groups.suppressed_groups)."""
     creds = credentials_of(inputs)
     programs = {p.program_id: p for p in inputs.programs if provider is None or p.provider == provider}
     mine = [e for e in inputs.enrollments if provider is None or e.record.provider == provider]
@@ -276,7 +281,7 @@ def credential_outcomes(
         return credentials_by_enrollment[e.record.enrollment_id]
 
     credential_rows = []
-    grouped = suppressed_groups(mine, leads_to, _person, threshold)
+    grouped = suppressed_groups(mine, leads_to, _person, threshold, nameable)
     named = {key for key, _ in grouped}
     # Registered as leading to a credential, with no participant yet: a row of zeros.
     grouped += [
@@ -308,7 +313,7 @@ def credential_outcomes(
             }
         )
     program_rows = []
-    grouped = suppressed_groups(mine, lambda e: (e.record.program,), _person, threshold)
+    grouped = suppressed_groups(mine, lambda e: (e.record.program,), _person, threshold, nameable)
     enrolled_in = {e.record.program for e in mine}
     grouped += [(program_id, []) for program_id in sorted(programs) if program_id not in enrolled_in]
     for program_id, group in grouped:

@@ -23,6 +23,7 @@ import hashlib
 import html
 import io
 import json
+from collections.abc import Callable, Set
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,6 +32,7 @@ from services.outcomes.reports.coalition import coalition_funnel
 from services.outcomes.reports.credentials import FIGURES, Inputs, credential_outcomes
 from services.outcomes.reports.demand import board
 from services.outcomes.reports.good_jobs import GoodJobPolicy
+from services.outcomes.reports.groups import SMALL_GROUPS, suppressed_groups
 from services.outcomes.reports.hiring import DIMENSIONS as HIRING_DIMENSIONS
 from services.outcomes.reports.hiring import HiringInputs, hiring_by_employer
 from services.outcomes.reports.release_dictionary import entry
@@ -82,12 +84,33 @@ def public_reports(
     by groups as a partner's report is (wage medians only over more than THRESHOLD placements); the
     demand board (`demand`: reports.DemandInputs) under the N-employer rule, as every reader gets it;
     the year's hiring by the employers who opted in, of consenting candidates (`hiring`)."""
+    nameable = covered_by_named_programs(training[0])
     return {
-        "pipeline": coalition_funnel(training[0], training[1], THRESHOLD),
-        "credentials": credential_outcomes(programs, policy, None, THRESHOLD, THRESHOLD + 1),
+        "pipeline": coalition_funnel(training[0], training[1], THRESHOLD, nameable),
+        "credentials": credential_outcomes(programs, policy, None, THRESHOLD, THRESHOLD + 1, nameable),
         "demand": board(demand.openings, demand.forecasts, demand.standards, min_employers),
         "hiring": hiring_by_employer(hiring or HiringInputs(), THRESHOLD),
     }
+
+
+def covered_by_named_programs(enrolled: list[Enrolled]) -> Callable[[Set[str]], bool]:
+    """Whether a group's people are exactly the people of the named programs within it (programs
+    of more than THRESHOLD people, as the release names them): only such a group of another
+    dimension (a provider, a credential) may be named. Else a named provider less its named
+    programs would give the people of its other programs, a group of any size (docs/transparency.md,
+    "Suppression across the release")."""
+    named = [
+        frozenset(e.trainee.person_key for e in members)
+        for label, members in suppressed_groups(
+            enrolled, lambda e: (e.program,), lambda e: e.trainee.person_key, THRESHOLD
+        )
+        if label != SMALL_GROUPS
+    ]
+
+    def nameable(people: Set[str]) -> bool:
+        return people == frozenset().union(*(p for p in named if p <= people))
+
+    return nameable
 
 
 def _suppressed(summary: dict, value: Any) -> Any:
