@@ -577,8 +577,9 @@ def covered(programs: dict, files: dict[str, bytes]) -> list[tuple[frozenset[str
 
 
 def attack_nested(programs: dict, files: dict[str, bytes]) -> dict:
-    """The tightest bounds on each hidden program's (placed, not placed), and on each provider's hidden
-    programs together, from every people row of the release: (var -> (true value, lo, hi))."""
+    """The tightest bounds on the (placed, not placed) of each hidden program, and of each provider's
+    hidden programs together, that counts 1 to THRESHOLD people (the groups the group rule hides; a
+    larger one may be shown), from every people row of the release: (var -> (true value, lo, hi))."""
     from tests.unit.test_reports_suppression import _feasible, _propagate
 
     eqs = []
@@ -589,7 +590,7 @@ def attack_nested(programs: dict, files: dict[str, bytes]) -> dict:
         eqs.append(({(p, 1): 1 for p in members}, int(enrolled) - int(placed)))
     named = {r["program"] for r in rows(files, "program_outcomes")}
     truth = {(p, j): (spec[2], spec[1] - spec[2])[j] for p, spec in programs.items() for j in (0, 1)}
-    hidden = {x for x in truth if x[0] not in named}
+    hidden = {x for x in truth if x[0] not in named and 1 <= programs[x[0]][1] <= THRESHOLD}
     for provider in {spec[0] for spec in programs.values()}:
         mine = [p for p, spec in programs.items() if spec[0] == provider and p not in named]
         for j in (0, 1):
@@ -597,7 +598,8 @@ def attack_nested(programs: dict, files: dict[str, bytes]) -> dict:
                 x = (f"provider {provider}", j)
                 eqs.append(({**{(p, j): 1 for p in mine}, x: -1}, 0))
                 truth[x] = sum(truth[p, j] for p in mine)
-                hidden.add(x)
+                if 1 <= sum(programs[p][1] for p in mine) <= THRESHOLD:
+                    hidden.add(x)
     cap = 2 * sum(spec[1] for spec in programs.values()) + 12
     dom = _propagate(eqs, dict.fromkeys(truth, (0, cap)))
     assert dom is not None, "the true figures must be consistent with the release"
