@@ -13,16 +13,18 @@ import asyncio
 from plumbing import apikeys, db
 from plumbing.settings import Settings
 from services.console.app import DEFINITION as console
+from services.portal import app as portal
 from talentloop.specs import definitions
 
 
 async def migrate_all(database_url: str) -> dict[str, list[str]]:
-    """Service name -> the migrations this call applied."""
+    """Service name -> the migrations this call applied (the portal's too)."""
     applied = {}
-    for definition in [*definitions(), console]:
-        pool = await db.create_pool(database_url, definition.name)
+    schemas = [(d.name, d.migrations) for d in [*definitions(), console]] + [(portal.NAME, portal.MIGRATIONS)]
+    for name, migrations in schemas:
+        pool = await db.create_pool(database_url, name)
         try:
-            applied[definition.name] = await db.migrate(pool, definition.migrations)
+            applied[name] = await db.migrate(pool, migrations)
             async with pool.acquire() as conn:
                 await apikeys.ensure_schema(conn)
         finally:

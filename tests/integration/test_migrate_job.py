@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 async def test_every_service_s_migrations_are_applied_once(stack):
     await migrate_all(stack.database_url)  # whatever an earlier test or service already applied
     again = await migrate_all(stack.database_url)
-    assert set(again) == {"intake", "routing", "employer_gateway", "outcomes", "support", "console"}
+    assert set(again) == {"intake", "routing", "employer_gateway", "outcomes", "support", "console", "portal"}
     assert all(names == [] for names in again.values()), again
     conn = await asyncpg.connect(stack.database_url)
     try:

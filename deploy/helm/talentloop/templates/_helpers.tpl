@@ -65,6 +65,7 @@ env:
         name: {{ $.Values.secrets.name }}
         key: {{ $key }}
   {{- end }}
+  {{- if include "talentloop.usesKafka" . }}
   - name: KAFKA_SASL_USERNAME
     value: {{ include "talentloop.kafkaUser" . | quote }}
   - name: KAFKA_SASL_PASSWORD
@@ -72,11 +73,18 @@ env:
       secretKeyRef:
         name: {{ include "talentloop.kafkaPasswordSecret" . }}
         key: password
+  {{- end }}
+{{- end -}}
+
+{{/* "true" unless the service's values say `kafka: false` (a web application). */}}
+{{- define "talentloop.usesKafka" -}}
+{{- $spec := index .Values.services .service | default dict -}}
+{{- if or (not (hasKey $spec "kafka")) $spec.kafka }}true{{ end -}}
 {{- end -}}
 
 {{- define "talentloop.kafkaCaVolume" -}}
 {{- $ca := include "talentloop.kafkaCaSecret" . -}}
-{{- if $ca }}
+{{- if and $ca (include "talentloop.usesKafka" .) }}
 - name: kafka-ca
   secret:
     secretName: {{ $ca }}
@@ -85,7 +93,7 @@ env:
 {{- end -}}
 
 {{- define "talentloop.kafkaCaMount" -}}
-{{- if include "talentloop.kafkaCaSecret" . }}
+{{- if and (include "talentloop.kafkaCaSecret" .) (include "talentloop.usesKafka" .) }}
 - name: kafka-ca
   mountPath: /etc/talentloop/kafka-ca
   readOnly: true
