@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -43,11 +44,27 @@ async def create_pool(
     )
 
 
+class MigrationChanged(RuntimeError):
+    """An applied migration file is not what was applied: its content changed since."""
+
+
+def checksum(path: Path) -> str:
+    """sha256 of a migration file's text (line endings normalized: a checkout that turns LF into
+    CRLF has not changed what the file does)."""
+    return hashlib.sha256(path.read_text().replace("\r\n", "\n").encode()).hexdigest()
+
+
 async def migrate(pool: asyncpg.Pool, *dirs: Path) -> list[str]:
     """Apply every not-yet-applied `*.sql` file, in name order, each in its own transaction.
 
     The shared plumbing tables come first; a service passes its own `migrations/` folder.
     An advisory lock keeps two processes of one service from migrating at once.
+
+    Each applied file's checksum is kept (`schema_migrations.checksum`); an applied file whose
+    content differs now is refused (MigrationChanged, naming every such file) before anything
+    is applied: what the schema holds follows from the files as they were applied, so a change
+    belongs in a new file. A file applied before checksums were kept gets its checksum recorded
+    the first time this runs.
     """
     applied: list[str] = []
     async with pool.acquire() as conn:
@@ -59,18 +76,34 @@ async def migrate(pool: asyncpg.Pool, *dirs: Path) -> list[str]:
         try:
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now(), checksum text);"
+                "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text"
             )
-            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-            for folder in (PLUMBING_SQL, *dirs):
-                for path in sorted(folder.glob("*.sql")):
-                    name = f"{folder.parent.name}/{path.name}"
-                    if name in done:
-                        continue
-                    async with conn.transaction():
-                        await conn.execute(path.read_text())
-                        await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
-                    applied.append(name)
+            done = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
+            files = [
+                (f"{folder.parent.name}/{path.name}", path, checksum(path))
+                for folder in (PLUMBING_SQL, *dirs)
+                for path in sorted(folder.glob("*.sql"))
+            ]
+            changed = [
+                f"{name} (applied {done[name][:12]}, now {digest[:12]})"
+                for name, _, digest in files
+                if done.get(name) not in (None, digest)
+            ]
+            if changed:
+                raise MigrationChanged(
+                    f"applied migrations of schema {schema} were edited since: {', '.join(changed)}. "
+                    "Restore them as they were and put the change in a new migration file."
+                )
+            for name, path, digest in files:
+                if name in done:
+                    if done[name] is None:
+                        await conn.execute("UPDATE schema_migrations SET checksum = $2 WHERE name = $1", name, digest)
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+                    await conn.execute("INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)", name, digest)
+                applied.append(name)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", schema)
     return applied
