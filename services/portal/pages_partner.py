@@ -46,7 +46,7 @@ async def referrals(request: Request, who: Signed, status: str = "", referred: s
     counts = Counter(i["status"] for i in items)
     shown = [i for i in items if not status or i["status"] == status or (status == "waiting" and i["waiting"])]
     for item in shown:
-        item["why"] = present.reason(item["detail"], _)
+        item["why"] = present.reason(item["detail"], _, item["status"])
     return await web.page(
         request,
         "referrals.html",
@@ -75,7 +75,7 @@ async def referral(request: Request, who: Signed, referral_id: str) -> Response:
         request,
         "referral.html",
         referral=timeline,
-        why=present.reason(timeline["detail"], _),
+        why=present.reason(timeline["detail"], _, timeline["status"]),
         events=events,
         statuses=STATUSES,
     )

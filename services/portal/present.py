@@ -38,7 +38,18 @@ EVENTS = {
 }
 
 
-def reason(detail: dict[str, Any], _: Gettext) -> str:
+# What a status means when the closed loop gives no detail with it.
+EXPLAINED = {
+    "submitted": N_("The network is matching it with openings."),
+    "in_review": N_("An employer is looking at it."),
+    "not_matched": N_("No open job fits these skills now."),
+    "interviewing": N_("An interview is arranged."),
+    "offered": N_("The employer made an offer."),
+    "withdrawn": N_("Your organisation withdrew it."),
+}
+
+
+def reason(detail: dict[str, Any], _: Gettext, status: str | None = None) -> str:
     """Why the referral has its status, as the closed loop tells the partner."""
     parts = []
     if detail.get("missing_skills"):
@@ -52,6 +63,8 @@ def reason(detail: dict[str, Any], _: Gettext) -> str:
         parts.append(_("Wage: %(band)s", band=detail["wage_band"]))
     if detail.get("start_date"):
         parts.append(_("Starts %(date)s", date=detail["start_date"]))
+    if not parts and status in EXPLAINED:
+        parts.append(_(EXPLAINED[status]))
     return " · ".join(parts)
 
 

@@ -24,7 +24,7 @@ DEMO_ORGS = (
     ("employer", "harborview-health", "Harborview Health"),
     ("employer", "bluewave-fintech", "Bluewave Fintech"),
 )
-EXTRA = {"northside-tech-collective": (("staff", "Sam Staff"), ("read_only", "Rita Reader"))}
+EXTRA = {"northside-tech-collective": (("staff", "Sam Ortiz"), ("read_only", "Rita Chen"))}
 
 
 def demo_users() -> list[dict[str, str]]:

@@ -127,3 +127,20 @@ def test_waiting_too_long_is_the_networks_stale_rule() -> None:
 def test_the_correlation_id_names_the_user_by_id() -> None:
     cid = domain.correlation_id("3f0c9a52-0000-4000-8000-000000000001", "abc123")
     assert cid == "portal-user-3f0c9a52-0000-4000-8000-000000000001-abc123"
+
+
+def test_why_a_referral_has_its_status_reads_in_the_pages_language() -> None:
+    from services.portal import i18n, present
+
+    en, es = i18n.gettext_for("en"), i18n.gettext_for("es")
+    detail = {"missing_skills": ["sql", "git"]}
+    assert present.reason(detail, en, "not_matched") == "Missing skills: sql, git"
+    assert present.reason({}, en, "not_matched") == "No open job fits these skills now."
+    assert present.reason({"reason": "position_filled"}, es, "declined") == "Motivo: el puesto ya se cubrió"
+    assert present.reason({"reason": "a reason in the employer's words"}, en) == (
+        "Reason: a reason in the employer's words"
+    )
+    hired = {"job_title": "Data analyst", "wage_band": "$25-30", "start_date": "2027-01-04"}
+    assert present.reason(hired, en, "hired") == "Job: Data analyst · Wage: $25-30 · Starts 2027-01-04"
+    assert present.event_label("referral.stale.v1", es) == "Esperando demasiado al empleador"
+    assert present.event_label("something.new.v1", en) == "something.new"

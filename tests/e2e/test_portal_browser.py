@@ -1,0 +1,308 @@
+"""The portal in headless Chromium (Debian's chromium + chromium-driver, `make chromium`) on the
+running network: a partner signs in, refers a person through the form, uploads a CSV with one
+bad row, downloads the error report and sees the referral's status; the same walk in Spanish,
+where no page may show an English message the catalogue translates. Pages are also loaded at
+360 px (no sideways scrolling) and saved as screenshots under the test's temporary folder.
+Over plain HTTP: another organisation's referral and upload ids answer 404."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from babel.messages.pofile import read_po
+
+from services.portal import i18n
+from talentloop import launcher, samples
+from tests.e2e.helpers import Api, poll
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
+NORTHSIDE = "northside-tech-collective"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+# The page's text without what it shows of people's data (names, the adapter's column names),
+# which the templates mark translate="no": that is nobody's message to translate.
+TEXT_BUT_DATA = """
+var data = Array.prototype.slice.call(document.querySelectorAll('[translate=no]'));
+data.forEach(function (e) { e.dataset.display = e.style.display; e.style.display = 'none'; });
+var text = document.body.innerText;
+data.forEach(function (e) { e.style.display = e.dataset.display; });
+return text;
+"""
+
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()) and not os.environ.get("CI"):
+    pytest.skip(
+        "no /usr/bin/chromium and chromedriver (`make chromium` installs them as root)", allow_module_level=True
+    )
+
+
+def sign_ins(api: Api) -> dict[tuple[str, str], dict[str, str]]:
+    """The demo sign-ins the portal seeded, by (organisation, role)."""
+    users = json.loads(launcher.portal_users_file(api.net.network.keys_file.parent).read_text())
+    return {(u["tenant_id"], u["role"]): u for u in users}
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900"):
+        options.add_argument(flag)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    driver.downloads = downloads  # type: ignore[attr-defined]
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait(driver, what: str, check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(
+        driver,
+        timeout,
+        poll_frequency=0.2,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(lambda d: check(d), message=what)
+
+
+def english_only() -> list[str]:
+    """Messages whose Spanish differs from the English, without placeholders: none may show on
+    a Spanish page (the untranslated-message check)."""
+    with (i18n.LOCALES / "es" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
+        catalogue = read_po(fh)
+    return [m.id for m in catalogue if m.id and m.string != m.id and "%(" not in m.id and len(m.id) > 3]
+
+
+def check_page(driver, language: str, shots: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    """The page is in `language`, shows no message key or placeholder, no English message on a
+    Spanish page, and fits 360 px without scrolling sideways; screenshots at 1280 and 360 px."""
+    from selenium.webdriver.common.by import By
+
+    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
+    text = driver.execute_script(TEXT_BUT_DATA)
+    assert "%(" not in text and "{{" not in text and "Traceback" not in text, name
+    if language == "es":
+        leaked = [m for m in english_only() if re.search(rf"(?<!\w){re.escape(m)}(?!\w)", text)]
+        assert not leaked, f"{name}: untranslated {leaked}"
+    shots.mkdir(exist_ok=True)
+    driver.save_screenshot(str(shots / f"{name}-{language}-1280.png"))
+    driver.set_window_size(360, 800)
+    try:
+        width = driver.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 360, f"{name} is {width} px wide at 360 px"
+        driver.save_screenshot(str(shots / f"{name}-{language}-360.png"))
+    finally:
+        driver.set_window_size(1280, 900)
+
+
+def bad_row_csv(run: str) -> tuple[str, list[dict[str, str]]]:
+    rows = [samples.northside_row(samples.person(n, run), run) for n in range(3)]
+    rows[1]["Email"] = rows[1]["Mobile"] = ""  # no way to reach the person: refused, the others accepted
+    return samples.csv_text(samples.NORTHSIDE_COLUMNS, rows), rows
+
+
+async def walk(api: Api, browser, language: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    portal = api.net.urls["portal"]
+    user = sign_ins(api)[(NORTHSIDE, "staff")]
+    shots = tmp_path / "screenshots"
+    say = i18n.gettext_for(language)
+
+    browser.get(f"{portal}/referrals")
+    wait(browser, "the sign-in page", lambda d: "/sign-in" in d.current_url)
+    if language == "es":
+        browser.find_element(By.ID, "language-es").click()
+        wait(browser, "Spanish", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
+    check_page(browser, language, shots, "sign-in")
+    browser.find_element(By.ID, "email").send_keys(user["email"])
+    browser.find_element(By.ID, "password").send_keys(user["password"])
+    browser.find_element(By.ID, "sign-in").click()
+    wait(browser, "my referrals", lambda d: d.current_url.endswith("/referrals"))
+    cookie = next(c for c in browser.get_cookies() if c["name"] == "talentloop_portal")
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax"
+
+    # Refer someone: the consent is required, then the referral goes through intake.
+    browser.find_element(By.LINK_TEXT, say("Refer someone")).click()
+    wait(browser, "the form", lambda d: d.find_elements(By.ID, "given_name"))
+    check_page(browser, language, shots, "refer")
+    family = f"Portal{uuid.uuid4().hex[:8]}"
+    browser.find_element(By.ID, "given_name").send_keys("Ana")
+    browser.find_element(By.ID, "family_name").send_keys(family)
+    browser.find_element(By.ID, "email").send_keys(f"{family.lower()}@example.org")
+    browser.find_element(By.ID, "skills").send_keys("Python, SQL, zq-portal-unheard-skill")
+    browser.find_element(By.ID, "refer").click()
+    problem = wait(browser, "the consent problem", lambda d: d.find_elements(By.ID, "share_with_employers-problem"))[0]
+    assert problem.text == say("We can only refer someone who agreed to be shared with employers.")
+    check_page(browser, language, shots, "refer-problem")
+    browser.find_element(By.ID, "share_with_employers").click()  # the keyboard's space would do the same
+    browser.find_element(By.ID, "refer").click()
+    notice = wait(browser, "the referral submitted", lambda d: d.find_elements(By.ID, "notice"))[0]
+    referral_id = re.search(r"ref_[0-9a-f]+", notice.text).group(0)
+
+    # The closed loop: its status (with why) shows once outcomes has it.
+    def listed(d):  # type: ignore[no-untyped-def]
+        d.get(f"{portal}/referrals")
+        rows = d.find_elements(By.CSS_SELECTOR, f"tr[data-referral='{referral_id}']")
+        return rows[0] if rows and rows[0].get_attribute("data-status") != "submitted" else None
+
+    row = wait(browser, f"{referral_id} with a status", listed, timeout=60)
+    status = row.get_attribute("data-status")
+    assert say(i18n_status(status)) in row.text
+    check_page(browser, language, shots, "referrals")
+    row.find_element(By.LINK_TEXT, referral_id).click()
+    wait(browser, "the referral's page", lambda d: d.find_elements(By.ID, "status"))
+    assert browser.find_element(By.ID, "status").get_attribute("data-status") == status
+    assert say("Referred by your organisation") in browser.find_element(By.TAG_NAME, "main").text
+    check_page(browser, language, shots, "referral")
+
+    # Upload a CSV with one bad row: progress, counts, the error report.
+    browser.find_element(By.LINK_TEXT, say("Upload a CSV")).click()
+    wait(browser, "the upload form", lambda d: d.find_elements(By.ID, "file"))
+    check_page(browser, language, shots, "uploads")
+    text, rows = bad_row_csv(f"portal{uuid.uuid4().hex[:6]}")
+    path = tmp_path / f"contacts-{language}.csv"
+    path.write_text(text)
+    browser.find_element(By.ID, "file").send_keys(str(path))
+    browser.find_element(By.ID, "upload").click()
+    wait(
+        browser,
+        "the import finished",
+        lambda d: d.find_element(By.ID, "upload").get_attribute("data-status") in ("done", "failed"),
+        timeout=60,
+    )
+    assert browser.find_element(By.ID, "upload").get_attribute("data-status") == "done"
+    assert browser.find_element(By.ID, "accepted").text == "2" and browser.find_element(By.ID, "rejected").text == "1"
+    assert browser.find_element(By.ID, "progress").get_attribute("value") == browser.find_element(
+        By.ID, "progress"
+    ).get_attribute("max")
+    check_page(browser, language, shots, "upload")
+    browser.find_element(By.ID, "error-report").click()
+    report = wait(
+        browser,
+        "the error report downloaded",
+        lambda d: next((p for p in d.downloads.glob("*.csv") if p.stat().st_size), None),
+    )
+    lines = list(csv.DictReader(io.StringIO(report.read_text())))
+    assert [line["row"] for line in lines] == ["3"] and rows[1]["Last Name"] not in report.read_text()
+    report.unlink()
+
+    browser.find_element(By.ID, "sign-out").click()
+    wait(browser, "signed out", lambda d: "/sign-in" in d.current_url)
+    browser.get(f"{portal}/referrals")
+    wait(browser, "the sign-in page again", lambda d: "/sign-in" in d.current_url)
+
+
+def i18n_status(status: str) -> str:
+    from services.portal.messages import STATUSES
+
+    return STATUSES[status]
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_a_partner_refers_uploads_and_sees_the_status(api: Api, browser, language: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    await walk(api, browser, language, tmp_path)
+
+
+async def portal_session(portal: str, email: str, password: str) -> httpx.AsyncClient:
+    client = httpx.AsyncClient(base_url=portal, timeout=30.0)
+    page = await client.get("/sign-in")
+    token = CSRF.search(page.text).group(1)
+    r = await client.post("/sign-in", data={"email": email, "password": password, "csrf_token": token})
+    assert r.status_code == 303, r.text
+    return client
+
+
+async def test_another_organisations_referral_is_not_found(api: Api) -> None:
+    portal = api.net.urls["portal"]
+    users = sign_ins(api)
+    northside = await portal_session(portal, **_creds(users[(NORTHSIDE, "admin")]))
+    forge = await portal_session(portal, **_creds(users[("forge-coding-bootcamp", "admin")]))
+    try:
+        form = await northside.get("/refer")
+        token = CSRF.search(form.text).group(1)
+        form_id = re.search(r'name="form_id" value="([^"]+)"', form.text).group(1)
+        n = uuid.uuid4().hex[:8]
+        done = await northside.post(
+            "/refer",
+            data={
+                "csrf_token": token,
+                "form_id": form_id,
+                "given_name": "Tenant",
+                "family_name": f"Test{n}",
+                "email": f"tenant-{n}@example.org",
+                "skills": "Python",
+                "share_with_employers": "yes",
+            },
+        )
+        assert done.status_code == 303, done.text
+        referral_id = done.headers["location"].rsplit("=", 1)[1]
+
+        async def known() -> bool | None:
+            return True if (await northside.get(f"/referrals/{referral_id}")).status_code == 200 else None
+
+        await poll("northside sees its referral", known)
+        theirs = await forge.get(f"/referrals/{referral_id}")
+        missing = await forge.get("/referrals/ref_00000000000000000000000000000000")
+        assert theirs.status_code == 404 == missing.status_code
+        assert f"Test{n}" not in theirs.text and referral_id not in (await forge.get("/referrals")).text
+        # The audit names the acting user by id, and the referral's event carries it in its
+        # correlation id (docs/portals.md, "Acting on the services"); never the user's name.
+        conn = await asyncpg.connect(api.net.network.database_url)
+        try:
+            audit = await conn.fetchrow(
+                "SELECT user_id::text, correlation_id FROM portal.audit WHERE action = 'referred' AND target = $1",
+                referral_id,
+            )
+            user_id = await conn.fetchval(
+                "SELECT user_id::text FROM portal.users WHERE email = $1", users[(NORTHSIDE, "admin")]["email"]
+            )
+            event = json.loads(
+                await conn.fetchval("SELECT value FROM intake.outbox WHERE key = $1 ORDER BY id LIMIT 1", referral_id)
+            )
+        finally:
+            await conn.close()
+        assert audit["user_id"] == user_id
+        assert event["correlationid"] == audit["correlation_id"] and event["correlationid"].startswith(
+            f"portal-user-{user_id}-"
+        )
+        assert users[(NORTHSIDE, "admin")]["display_name"] not in json.dumps(event)
+    finally:
+        await northside.aclose()
+        await forge.aclose()
+
+
+def _creds(user: dict[str, str]) -> dict[str, str]:
+    return {"email": user["email"], "password": user["password"]}
