@@ -19,7 +19,7 @@ from deploy.topics import TopicSettingsError
 from plumbing import apikeys
 from plumbing.auth import KINDS
 from plumbing.settings import Settings
-from talentloop import credentials, importer, network, ops_cli
+from talentloop import credentials, importer, launcher, network, ops_cli
 from talentloop.network import NetworkConfig
 
 if TYPE_CHECKING:
@@ -54,6 +54,17 @@ def _print_network(net: network.Network, cfg: NetworkConfig) -> None:
         typer.echo(f"{name:<17}{url}  (OpenAPI: {url}/docs)")
     typer.echo(f"API keys   {cfg.home / 'keys.json'}")
     typer.echo(f"Logs       {cfg.home / 'logs'}")
+    _print_portal(cfg, net)
+
+
+def _print_portal(cfg: NetworkConfig, net: network.Network) -> None:
+    """The portal's address and the demo sign-ins it seeded (docs/portals.md)."""
+    users = launcher.portal_users_file(cfg.home)
+    if "portal" not in net.urls or not users.exists():
+        return
+    typer.echo(f"Portal     {net.urls['portal']}  sign in as (passwords kept in {users}):")
+    for user in json.loads(users.read_text()):
+        typer.echo(f"  {user['email']:<52} {user['password']:<26} {user['organisation']}, {user['role']}")
 
 
 @app.command()
@@ -61,9 +72,9 @@ def up(
     home: Home = None,
     kafka_port: Annotated[int | None, typer.Option(help="Kafka port (controller uses the next one)")] = None,
     pg_port: Annotated[int | None, typer.Option(help="PostgreSQL port")] = None,
-    base_port: Annotated[int | None, typer.Option(help="First of six HTTP ports (intake, routing, gateway, outcomes, the console, then support)")] = None,
+    base_port: Annotated[int | None, typer.Option(help="First of seven HTTP ports (intake, routing, gateway, outcomes, the console, support, then the portal)")] = None,
 ) -> None:
-    """Start Kafka, PostgreSQL, the five services and the operator console (reuses whatever already runs)."""
+    """Start Kafka, PostgreSQL, the five services, the operator console and the portal (reuses whatever already runs)."""
     cfg = _config(home, kafka_port, pg_port, base_port)
     try:
         net = network.up(cfg)
@@ -619,6 +630,7 @@ def _drive_and_wait(cfg: NetworkConfig, net: network.Network, referrals: int, se
         "\nLook around: `talentloop status`, `talentloop funnel`, the OpenAPI pages above "
         f"(keys in {cfg.home / 'keys.json'}), logs in {cfg.home / 'logs'}."
     )
+    _print_portal(cfg, net)
     if not result.matches:
         raise typer.Exit(1)
     if detach:
