@@ -76,7 +76,7 @@ from bench.common import free_port, isolated_network, machine  # noqa: E402
 from contracts import events, topics  # noqa: E402
 from deploy.kafka_local import LocalKafkaCluster  # noqa: E402
 from deploy.processes import cmdline, pid_alive, read_pid, remember_child, terminate, write_pid  # noqa: E402
-from deploy.topics import TopicSpec, create_topics  # noqa: E402
+from deploy.topics import TopicPolicy, create_topics  # noqa: E402
 from plumbing.kafka import client_options  # noqa: E402
 from talentloop import launcher, network  # noqa: E402
 from talentloop.credentials import load_keys  # noqa: E402
@@ -204,6 +204,7 @@ class Load:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     limit: int | None = None  # exactly this many (the clean run)
     offered: int = 0
+    done: bool = False  # every referral submitted and answered
 
     async def run(self) -> None:
         t0 = time.monotonic()
@@ -218,6 +219,7 @@ class Load:
                 await self.submit(i)
 
         await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+        self.done = True
 
     async def submit(self, i: int) -> None:
         partner, body, delay = PARTNERS[i % len(PARTNERS)], referral_body(i), 0.2
@@ -298,6 +300,8 @@ class Faults:
     async def flowing(self, since: float) -> bool:
         """A referral accepted after `since` is decided and in the outcomes ledger."""
         ids = self.load.accepted_since(since)
+        if not ids and self.load.done:  # nothing submitted after the fault: all of it decided, then
+            return await self.caught_up()
         if not ids:
             return False
         conn = await asyncpg.connect(self.run.database_url)
@@ -312,6 +316,21 @@ class Faults:
             )
         finally:
             await conn.close()
+
+    async def caught_up(self) -> bool:
+        conn = await asyncpg.connect(self.run.database_url)
+        try:
+            decided = await conn.fetchval(
+                "SELECT count(DISTINCT referral_id) FROM outcomes.ledger WHERE event_type = ANY($1::text[])",
+                list(DECISIONS),
+            )
+        finally:
+            await conn.close()
+        return decided >= len(self.load.accepted)
+
+    def record(self, rec: dict[str, Any]) -> None:
+        self.recoveries.append(rec)
+        print(json.dumps(rec), file=sys.stderr, flush=True)  # a long run shows how it goes
 
     async def kill_leader(self, round_no: int) -> None:
         node_id = await self.leader()
@@ -329,7 +348,7 @@ class Faults:
             await self.kill_instance("outcomes")
         rec["isr_full_s"] = round(time.monotonic() - t0 + await until("ISR full", self.isr_full, 180), 2)
         rec["flow_s"] = await flow
-        self.recoveries.append(rec)
+        self.record(rec)
 
     async def pause_leader(self) -> None:
         node_id = await self.leader()
@@ -353,7 +372,7 @@ class Faults:
         rec["flow_s"] = await flow  # from the SIGSTOP: the pipeline moves again, in or after the pause
         rec["isr_full_after_resume_s"] = await until("ISR full", self.isr_full, 180)
         rec["flow_after_resume_s"] = await until("flow", lambda: self.flowing(t1), 180)
-        self.recoveries.append(rec)
+        self.record(rec)
 
     async def kill_instance(self, service: str) -> None:
         """SIGKILL the second instance in the middle of a batch: once referrals are being
@@ -366,7 +385,7 @@ class Faults:
         await asyncio.to_thread(proc.wait)
         rec = {"fault": f"kill -9 the second {service} instance (mid-batch)"}
         rec["flow_s"] = await until("flow", lambda: self.flowing(t0), 180)
-        self.recoveries.append(rec)
+        self.record(rec)
 
     async def schedule(self) -> None:
         await until("load flowing", lambda: self.flowing(0.0), 120)
@@ -471,12 +490,11 @@ async def faulted_run(home: Path, plan: Plan, timeout: float) -> tuple[dict[str,
     security = cluster.admin_security
     os.environ.update({"KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap, **security.env()})
     os.environ["TALENTLOOP_TOPIC_PARTITIONS"] = str(plan.partitions)
-    replicated = {"min.insync.replicas": "2", "unclean.leader.election.enable": "false"}
-    await create_topics(
-        cluster.bootstrap,
-        [TopicSpec(s.name, s.partitions, 3, {**s.config, **replicated}) for s in network.topic_specs()],
-        security=security,
-    )
+    # Production's topic settings (deploy/topics.py), stated rather than defaulted: three
+    # replicas, two in sync for a write; the services inherit them.
+    policy = TopicPolicy(replication_factor=3, min_insync_replicas=2)
+    os.environ.update(policy.env())
+    await create_topics(cluster.bootstrap, network.topic_specs(), security=security, policy=policy)
     cluster_s = round(time.monotonic() - t0, 1)
     net = await asyncio.to_thread(start_network, cfg, plan.partitions)
     run = Run(cfg, net)

@@ -16,6 +16,10 @@ other way to have the first one); every other principal and its ACLs are created
 `talentloop up` (deploy/kafka_principals.py). The controller listener takes SASL/PLAIN with the
 broker's own user (KRaft controllers cannot use SCRAM, whose credentials live in the metadata
 they serve). Passwords are in `state_dir/kafka-credentials.json` (deploy/kafka_credentials.py).
+
+`LocalKafkaCluster` runs three such nodes (`state_dir/kafka-<id>/`) as one static KRaft quorum
+with production's replication (RF 3, min.insync.replicas 2, no unclean leader election), for
+the fault suite (bench/cluster_faults.py); `talentloop up` runs the single node.
 """
 
 from __future__ import annotations
