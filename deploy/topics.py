@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts import topics as contract_topics
 from contracts.topics import MAX_MESSAGE_BYTES
@@ -258,3 +259,79 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], deadli
         if loop.time() > deadline:
             raise TopicCreationError(f"topics without leaders after timeout: {sorted(missing)}")
         await asyncio.sleep(0.1)
+
+
+# DescribeConfigs' `config_source` (v1+) of a value set on the topic itself.
+_DYNAMIC_TOPIC_CONFIG = 1
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How an existing topic differs from what its spec and the policy want."""
+
+    topic: str
+    configs: dict[str, tuple[str | None, str]]  # config -> (the topic's now, wanted)
+    replicas: tuple[int, int] | None  # (now, wanted) when they differ: a reassignment, not a config
+    own: dict[str, str]  # the configs set on the topic itself now, kept when it is aligned
+
+
+async def topic_drift(
+    bootstrap: str, topics: list[TopicSpec], security: KafkaSecurity | None = None, policy: TopicPolicy | None = None
+) -> list[Drift]:
+    """The existing topics among `topics` whose configs or replication factor differ from what
+    `policy` wants (missing topics are `create_topics`' business): a network created before a
+    setting changed, e.g. a source of truth still on the broker's 7-day retention."""
+    policy = policy or TopicPolicy.from_env()
+    admin = AIOKafkaAdminClient(**client_options(bootstrap, security))
+    await admin.start()
+    try:
+        described = {t["topic"]: t for t in await admin.describe_topics([t.name for t in topics])}
+        existing = [t for t in topics if described.get(t.name, {}).get("error_code") == 0]
+        if not existing:
+            return []
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t.name) for t in existing])
+    finally:
+        await admin.close()
+    now: dict[str, dict[str, str | None]] = {}
+    own: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for resource in response.resources:
+            name, entries = resource[3], resource[4]
+            now[name] = {e[0]: e[1] for e in entries}
+            # v0 says is_default; v1+ says where the value comes from
+            own[name] = {
+                e[0]: e[1]
+                for e in entries
+                if e[1] is not None and (e[3] == _DYNAMIC_TOPIC_CONFIG if response.API_VERSION >= 1 else not e[3])
+            }
+    out = []
+    for spec in existing:
+        wanted = policy.configs(spec)
+        configs = {k: (now[spec.name].get(k), v) for k, v in wanted.items() if now[spec.name].get(k) != v}
+        replicas = len(described[spec.name]["partitions"][0]["replicas"])
+        off = (replicas, policy.replicas(spec)) if replicas != policy.replicas(spec) else None
+        if configs or off:
+            out.append(Drift(spec.name, configs, off, own[spec.name]))
+    return out
+
+
+async def align_topics(bootstrap: str, drifts: list[Drift], security: KafkaSecurity | None = None) -> None:
+    """Give each drifted topic the wanted configs. AlterConfigs replaces a topic's whole set, so
+    the configs set on it before are sent again beside the wanted ones. Replication factors are
+    not changed here (kafka-reassign-partitions.sh, or the KafkaTopic's `replicas` on Strimzi)."""
+    resources = [
+        ConfigResource(ConfigResourceType.TOPIC, d.topic, {**d.own, **{k: v for k, (_, v) in d.configs.items()}})
+        for d in drifts
+        if d.configs
+    ]
+    if not resources:
+        return
+    admin = AIOKafkaAdminClient(**client_options(bootstrap, security))
+    await admin.start()
+    try:
+        for response in await admin.alter_configs(resources):
+            failed = [f"{r[3]}: error {r[0]} {r[1] or ''}".strip() for r in response.resources if r[0] != 0]
+            if failed:
+                raise TopicCreationError("could not align topic configs: " + "; ".join(failed))
+    finally:
+        await admin.close()

@@ -356,11 +356,15 @@ def kafka_principals_cmd(home: Home = None) -> None:
 
 
 @kafka_app.command("topics")
-def kafka_topics_cmd(home: Home = None) -> None:
+def kafka_topics_cmd(
+    align: Annotated[bool, typer.Option("--align", help="Give existing topics the wanted configs")] = False,
+    home: Home = None,
+) -> None:
     """Create the network's topics that are missing, with the topic settings (docs/deploy.md,
-    'Topic settings'), on KAFKA_BOOTSTRAP_SERVERS (a managed cluster) or the local broker, and
-    list them. Existing topics are left as they are."""
-    from deploy.topics import TopicPolicy, create_topics
+    'Topic settings'), on KAFKA_BOOTSTRAP_SERVERS (a managed cluster) or the local broker, list
+    them, and show existing topics whose configs or replicas differ (a network made before a
+    setting changed). Exit 1 when some differ, unless --align gave them the wanted configs."""
+    from deploy.topics import TopicPolicy, align_topics, create_topics, topic_drift
 
     cfg = _config(home)
     try:
@@ -370,11 +374,30 @@ def kafka_topics_cmd(home: Home = None) -> None:
             configs = policy.configs(spec)
             typer.echo(f"{spec.name}  partitions={spec.partitions} replicas={policy.replicas(spec)} "
                        + " ".join(f"{k}={v}" for k, v in sorted(configs.items())))
-        asyncio.run(create_topics(network.bootstrap(cfg), specs, timeout=120.0, security=network.admin_security(cfg),
-                                  policy=policy))
     except TopicSettingsError as exc:
         typer.echo(f"Refusing to create topics: {exc}", err=True)
         raise typer.Exit(2) from None
+    bootstrap, security = network.bootstrap(cfg), network.admin_security(cfg)
+
+    async def run() -> list:  # type: ignore[type-arg]
+        await create_topics(bootstrap, specs, timeout=120.0, security=security, policy=policy)
+        drifts = await topic_drift(bootstrap, specs, security, policy)
+        if align:
+            await align_topics(bootstrap, drifts, security)
+        return drifts
+
+    drifts = asyncio.run(run())
+    for drift in drifts:
+        for key, (now, wanted) in sorted(drift.configs.items()):
+            typer.echo(f"differs: {drift.topic} {key}={now} (wanted {wanted}){' -> aligned' if align else ''}")
+        if drift.replicas:
+            typer.echo(f"differs: {drift.topic} replicas={drift.replicas[0]} (wanted {drift.replicas[1]}): "
+                       "reassign its partitions (kafka-reassign-partitions.sh; Strimzi: the KafkaTopic's replicas)")
+    if drifts and not (align and all(d.replicas is None for d in drifts)):
+        if not align:
+            typer.echo("Some existing topics differ from the settings: `talentloop kafka topics --align` sets their "
+                       "configs.", err=True)
+        raise typer.Exit(1)
 
 
 @kafka_app.command("credentials")

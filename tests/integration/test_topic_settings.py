@@ -13,7 +13,14 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts import topics
-from deploy.topics import PARTNER_STATUS_RETENTION_MS, TopicPolicy, TopicSpec, create_topics
+from deploy.topics import (
+    PARTNER_STATUS_RETENTION_MS,
+    TopicPolicy,
+    TopicSpec,
+    align_topics,
+    create_topics,
+    topic_drift,
+)
 from plumbing.kafka import client_options
 from services.outcomes import rebuild
 
@@ -71,3 +78,25 @@ async def test_rebuild_refuses_a_source_topic_whose_first_records_were_deleted(s
         assert await conn.fetchval("SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", schema) == 0
     finally:
         await conn.close()
+
+
+async def test_a_topic_made_before_the_settings_shows_its_drift_and_is_aligned_keeping_its_own_configs(stack):
+    name = f"test.drift.{uuid.uuid4().hex[:8]}"
+    week = str(7 * 24 * 3600 * 1000)
+    await create_topics(stack.bootstrap, [TopicSpec(name, partitions=1, config={"retention.ms": week, "segment.ms": "3600000"})])
+    source = TopicSpec(name, partitions=1, keep_whole=True)  # what it is now: a source of truth kept whole
+    [drift] = await topic_drift(stack.bootstrap, [source, TopicSpec(f"{name}.missing", 1)])
+    assert drift.topic == name and drift.replicas is None
+    assert drift.configs == {"retention.ms": (week, "-1")}
+    assert drift.own["segment.ms"] == "3600000"
+
+    await align_topics(stack.bootstrap, [drift])
+    assert await topic_drift(stack.bootstrap, [source]) == []
+    admin = AIOKafkaAdminClient(**client_options(stack.bootstrap))
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+    finally:
+        await admin.close()
+    configs = {e[0]: e[1] for e in response.resources[0][4]}
+    assert (configs["retention.ms"], configs["segment.ms"]) == ("-1", "3600000")  # its own config kept

@@ -142,7 +142,11 @@ def test_talentloop_kafka_topics_creates_the_network_s_topics_with_the_settings(
     async def create(bootstrap, specs, timeout=30.0, security=None, policy=None):  # type: ignore[no-untyped-def]
         made.append((bootstrap, specs, policy))
 
+    async def no_drift(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return []
+
     monkeypatch.setattr(deploy.topics, "create_topics", create)
+    monkeypatch.setattr(deploy.topics, "topic_drift", no_drift)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka.example.org:9093")
     monkeypatch.delenv(REPLICATION_ENV, raising=False)
     monkeypatch.delenv(MIN_INSYNC_ENV, raising=False)
@@ -157,3 +161,32 @@ def test_talentloop_kafka_topics_creates_the_network_s_topics_with_the_settings(
     monkeypatch.setenv(REPLICATION_ENV, "1")
     refused = CliRunner().invoke(app, ["kafka", "topics", "--home", str(tmp_path)])
     assert refused.exit_code == 2 and SINGLE_REPLICA_ENV in refused.output and len(made) == 1
+
+
+def test_talentloop_kafka_topics_shows_existing_topics_that_differ_and_aligns_them(tmp_path, monkeypatch):
+    import deploy.topics
+    from talentloop.cli import app
+
+    seven_days = deploy.topics.Drift(topics.REFERRALS.name, {"retention.ms": ("604800000", "-1")}, None, {})
+    aligned: list[list[deploy.topics.Drift]] = []
+
+    async def create(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+    async def drift(*args, **kwargs):  # type: ignore[no-untyped-def]
+        return [seven_days]
+
+    async def align(bootstrap, drifts, security=None):  # type: ignore[no-untyped-def]
+        aligned.append(drifts)
+
+    monkeypatch.setattr(deploy.topics, "create_topics", create)
+    monkeypatch.setattr(deploy.topics, "topic_drift", drift)
+    monkeypatch.setattr(deploy.topics, "align_topics", align)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka.example.org:9093")
+    monkeypatch.delenv(REPLICATION_ENV, raising=False)
+    checked = CliRunner().invoke(app, ["kafka", "topics", "--home", str(tmp_path)])
+    assert checked.exit_code == 1 and not aligned
+    assert f"differs: {topics.REFERRALS.name} retention.ms=604800000 (wanted -1)" in checked.output
+    assert "--align" in checked.output
+    fixed = CliRunner().invoke(app, ["kafka", "topics", "--align", "--home", str(tmp_path)])
+    assert fixed.exit_code == 0 and aligned == [[seven_days]] and "-> aligned" in fixed.output
