@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from plumbing import apikeys, db, problems
+from plumbing import apikeys, db, metrics, problems
 from plumbing import clock as clocks
 from plumbing.body_limits import install as limit_bodies
 from plumbing.business_days import BusinessDays
@@ -34,7 +34,7 @@ from plumbing.logging import configure, get_logger
 from plumbing.service import trust_forwarded
 from plumbing.settings import Settings
 from plumbing.vault import parse_master_key
-from services.portal import domain, i18n, pages_account, pages_partner, seed, store, web
+from services.portal import domain, i18n, pages_account, pages_partner, passwords, seed, store, web
 from services.portal.application import Portal
 from services.portal.config import PortalSettings
 from services.portal.machine_keys import KeyBox, MachineKeys
@@ -75,6 +75,7 @@ def create_app(
         if settings.master_key is None:
             raise RuntimeError("portal: missing TALENTLOOP_MASTER_KEY (it seals each organisation's API key)")
         i18n.load_all()
+        passwords.configure(portal.argon2_time_cost, portal.argon2_memory_kib)
         network_clock: clocks.Clock = clocks.system_clock
         if settings.clock_file is not None:
             network_clock = clocks.simulated(
@@ -140,6 +141,11 @@ def create_app(
             "uploads_running": len(request.app.state.upload_tasks),
             "clock": clocks.describe(request.app.state.portal_app.network_clock),
         }
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus text exposition (request latency by route, from `Correlate`); no auth, no personal data."""
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages_account.router)

@@ -19,6 +19,9 @@ class PortalSettings(BaseSettings):
     signin_per_account: int = Field(default=5, ge=1, alias="TALENTLOOP_PORTAL_SIGNIN_PER_ACCOUNT")
     signin_per_address: int = Field(default=50, ge=1, alias="TALENTLOOP_PORTAL_SIGNIN_PER_ADDRESS")
     signin_window_s: float = Field(default=900.0, gt=0, alias="TALENTLOOP_PORTAL_SIGNIN_WINDOW_S")
+    # argon2id's cost (passwords.py); the defaults are argon2-cffi's (RFC 9106: 3 passes, 64 MiB).
+    argon2_time_cost: int = Field(default=3, ge=1, alias="TALENTLOOP_PORTAL_ARGON2_TIME_COST")
+    argon2_memory_kib: int = Field(default=65536, ge=8192, alias="TALENTLOOP_PORTAL_ARGON2_MEMORY_KIB")
     # The services the portal calls (JSON {name: url}); `talentloop up` sets it for every process.
     service_urls: str | None = Field(default=None, alias="TALENTLOOP_SERVICE_URLS")
     # The address people reach the portal at, for invitation links (default: the request's own).

@@ -260,10 +260,13 @@ async def test_cookie_flags_and_the_trusted_proxy(stack, schema) -> None:  # typ
         async with Browser(app, address="203.0.113.9") as spoofing:  # not the trusted proxy
             r = await spoofing.http.get("/sign-in", headers={"X-Forwarded-Proto": "https"})
             assert "Secure" not in r.headers["set-cookie"]
-        r = await Browser(app).http.get("/sign-in")
-        assert (
-            r.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in r.headers["content-security-policy"]
-        )
+        async with Browser(app) as anyone:
+            r = await anyone.http.get("/sign-in")
+            assert r.headers["x-frame-options"] == "DENY"
+            assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+            assert (await anyone.http.get("/health")).json()["status"] == "ok"
+            scraped = await anyone.http.get("/metrics")
+            assert scraped.status_code == 200 and "/sign-in" in scraped.text
 
 
 async def test_another_organisations_upload_is_not_found(stack, schema) -> None:  # type: ignore[no-untyped-def]

@@ -33,7 +33,14 @@ async def running_portal(
     **settings: Any,
 ) -> AsyncIterator[FastAPI]:
     """The portal app with its lifespan running (pool, migrations), as a process would be."""
-    env = {"DATABASE_URL": database_url, "TALENTLOOP_MASTER_KEY": master_key or new_master_key(), **settings}
+    # argon2id at its lowest cost: the same algorithm and code, a tenth of the time on a busy machine.
+    env = {
+        "DATABASE_URL": database_url,
+        "TALENTLOOP_MASTER_KEY": master_key or new_master_key(),
+        "TALENTLOOP_PORTAL_ARGON2_TIME_COST": "1",
+        "TALENTLOOP_PORTAL_ARGON2_MEMORY_KIB": "8192",
+        **settings,
+    }
     app = create_app(Settings(**env), PortalSettings(**env), transport=transport, schema=schema)
     async with app.router.lifespan_context(app):
         yield app
