@@ -40,11 +40,17 @@ lock-upgrade:
 # kcat (librdkafka's CLI) is the independent client of the interop test. Installed when we
 # may (root with apt-get); otherwise that one test is skipped and says why. The AsyncAPI
 # parser (npm, pinned by tools/asyncapi/package-lock.json) validates contracts/asyncapi.
-tools: tools/asyncapi/node_modules/.installed
+tools: tools/asyncapi/node_modules/.installed tools/axe/node_modules/.installed
 
 tools/asyncapi/node_modules/.installed: tools/asyncapi/package-lock.json
 	@command -v npm >/dev/null || { echo "Node.js and npm are required to validate the AsyncAPI documents"; exit 1; }
 	cd tools/asyncapi && npm ci --no-audit --no-fund --silent
+	@touch $@
+
+# axe-core (npm, pinned by tools/axe/package-lock.json) checks every portal page in Chromium.
+tools/axe/node_modules/.installed: tools/axe/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js and npm are required to check the portal's pages with axe-core"; exit 1; }
+	cd tools/axe && npm ci --no-audit --no-fund --silent
 	@touch $@
 
 kcat:
