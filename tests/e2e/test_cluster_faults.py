@@ -22,7 +22,7 @@ import pytest
 
 from bench import cluster_faults
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(660)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def test_three_broker_faults_lose_nothing_and_duplicate_nothing(home: Path, tmp_
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=600,
     )
     assert out.exists(), f"no result (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
     result = json.loads(out.read_text())
