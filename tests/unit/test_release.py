@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from services.outcomes import pipeline
 from services.outcomes.records import Demographics, EarnedCredentialRecord, EnrollmentRecord, Placement, ReferralRecord
 from services.outcomes.reports import DemandInputs, GoodJobPolicy
+from services.outcomes.reports.across_years import Earlier, program_people
 from services.outcomes.reports.coalition import coalition_funnel
 from services.outcomes.reports.credentials import Enrollment, Inputs, Program
 from services.outcomes.reports.demand import Credential, OpenOpening, Standards
@@ -638,3 +639,111 @@ def test_without_the_rule_the_nested_attacker_recovers_the_hidden_program_so_the
 def test_the_nested_attacker_recovers_nothing_from_random_releases(specs):
     programs = {f"P{n}": (provider, people, min(placed, people)) for n, (provider, people, placed) in enumerate(specs)}
     assert recovered(attack_nested(programs, release(programs, DemandInputs(), HiringInputs()))) == {}
+
+
+# --- across years: a release suppressed against the earlier year's -----------------------------
+
+
+def two_releases(before: dict, after: dict, against_earlier: bool = True) -> tuple[dict, dict]:
+    """The earlier year's release of `before` and the later one of `after` (the same people first:
+    dataset numbers them), suppressed against the earlier one unless told not to."""
+    first = release(before, DemandInputs(), HiringInputs())
+    training, inputs = dataset(after)
+    earlier = Earlier(
+        2025,
+        "e" * 64,
+        frozenset(r["program"] for r in rows(first, "program_outcomes")) - {SMALL_GROUPS},
+        program_people(dataset(before)[0][0]),
+    )
+    reports = public_reports(training, inputs, DemandInputs(), POLICY, 3, None, earlier if against_earlier else None)
+    return first, build(2026, POSITION, reports, 3)
+
+
+def attack_two(before: dict, first: dict, after: dict, second: dict) -> dict:
+    """Bounds on what joined each program between the releases (people, placed), and each provider's
+    programs together, where that is 1 to THRESHOLD people: from every people row of both releases,
+    knowing which programs each row covers and that both count everyone up to their position."""
+    from tests.unit.test_reports_suppression import _feasible, _propagate
+
+    eqs, truth = [], {}
+    for tag, programs, files in (("then", before, first), ("now", after, second)):
+        for members, enrolled, placed in covered(programs, files):
+            if "suppressed" not in (enrolled, placed):
+                eqs.append(({(tag, p, "placed"): 1 for p in members}, int(placed)))
+                eqs.append(({(tag, p, "people"): 1 for p in members}, int(enrolled)))
+        for p, spec in programs.items():
+            truth |= {(tag, p, "placed"): spec[2], (tag, p, "people"): spec[1]}
+    targets = []
+    groups = {p: [p] for p in after} | {
+        f"provider {a}": [p for p, spec in after.items() if spec[0] == a] for a in {s[0] for s in after.values()}
+    }
+    for name, members in groups.items():
+        for j in ("placed", "people"):
+            x = ("joined", name, j)
+            terms = {("now", p, j): 1 for p in members} | {("then", p, j): -1 for p in members if p in before}
+            eqs.append(({**terms, x: -1}, 0))
+            truth[x] = sum(truth["now", p, j] for p in members) - sum(
+                truth["then", p, j] for p in members if p in before
+            )
+            if 1 <= sum(after[p][1] - before.get(p, (0, 0, 0))[1] for p in members) <= THRESHOLD:
+                targets.append(x)
+    cap = 2 * sum(spec[1] for spec in after.values()) + 12
+    dom = _propagate(eqs, {x: (0, cap) for x in truth})
+    assert dom is not None
+    out = {}
+    for x in targets:
+        values = range(dom[x][0], dom[x][1] + 1)
+        lo = next(v for v in values if _feasible(eqs, {**dom, x: (v, v)}))
+        hi = next(v for v in reversed(values) if _feasible(eqs, {**dom, x: (v, v)}))
+        assert lo <= truth[x] <= hi
+        out[x] = (truth[x], lo, hi)
+    return out
+
+
+BEFORE = {"P1": ("A", 15, 6), "P2": ("B", 14, 3)}
+AFTER = {"P1": ("A", 18, 7), "P2": ("B", 26, 5)}  # P1 gained 3 people (1 placed), P2 12
+
+
+def test_without_suppression_against_the_earlier_release_the_joiners_come_back_so_the_test_can_fail():
+    first, second = two_releases(BEFORE, AFTER, against_earlier=False)
+    found = recovered(attack_two(BEFORE, first, AFTER, second))
+    assert found[("joined", "P1", "people")] == (3, 3, 3) and found[("joined", "P1", "placed")] == (1, 1, 1)
+    assert json.loads(second["release.json"])["suppressed_against"] is None
+
+
+def test_a_release_suppressed_against_the_earlier_one_gives_no_small_group_of_joiners():
+    first, second = two_releases(BEFORE, AFTER)
+    assert recovered(attack_two(BEFORE, first, AFTER, second)) == {}
+    # P1 grew by 3: not named; alone in the combined row it would be named all the same, so P2 joins it
+    assert {r["program"] for r in rows(second, "program_outcomes")} == {SMALL_GROUPS}
+    assert json.loads(second["release.json"])["suppressed_against"] == {"year": 2025, "release_sha256": "e" * 64}
+    assert 'id="across-years"' in second["methods.html"].decode()
+
+
+def test_a_coalition_that_grew_by_a_few_people_publishes_no_people_figure():
+    before, after = {"P1": ("A", 15, 6)}, {"P1": ("A", 18, 6)}
+    first, second = two_releases(before, after)
+    assert {r["people"] for r in rows(second, "pipeline")} == {"suppressed"}
+    assert {r["participants"] for r in rows(second, "program_outcomes")} <= {"suppressed", "0"}
+    assert recovered(attack_two(before, first, after, second)) == {}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from("ABC"), st.integers(0, 25), st.integers(0, 12), st.integers(0, 25), st.integers(0, 6)
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_the_attacker_across_two_releases_recovers_nothing(specs):
+    before = {f"P{n}": (a, people, min(placed, people)) for n, (a, people, _, placed, _) in enumerate(specs) if people}
+    after = {
+        f"P{n}": (a, people + joined, min(placed, people) + min(more, joined))
+        for n, (a, people, joined, placed, more) in enumerate(specs)
+        if people + joined
+    }
+    first, second = two_releases(before, after)
+    assert recovered(attack_two(before, first, after, second)) == {}

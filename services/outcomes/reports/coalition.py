@@ -68,7 +68,7 @@ def summarize(enrolled: list[Enrolled], hires: list[pipeline.Hire], threshold: i
 
 
 def grouped(enrolled: list[Enrolled], hires: list[pipeline.Hire], dimension: str,
-            threshold: int | None = None, nameable: Callable[[Set[str]], bool] | None = None) -> list[dict[str, Any]]:
+            threshold: int | None = None, nameable: Callable[[str, Set[str]], bool] | None = None) -> list[dict[str, Any]]:
     """The groups of one dimension, sorted by label; suppressed by groups with a `threshold`
     (and `nameable`: groups.suppressed_groups)."""
     return [{"group": g, **summarize(es, hires, threshold)}
@@ -76,7 +76,7 @@ def grouped(enrolled: list[Enrolled], hires: list[pipeline.Hire], dimension: str
 
 
 def coalition_funnel(enrolled: Iterable[Enrolled], hires: Iterable[pipeline.Hire],
-                     threshold: int | None = None, nameable: Callable[[Set[str]], bool] | None = None) -> dict[str, Any]:
+                     threshold: int | None = None, nameable: Callable[[str, Set[str]], bool] | None = None) -> dict[str, Any]:
     """The coalition funnel in total and by every dimension (suppressed by groups with a
     `threshold`, and `nameable`)."""
     enrolled, hires = list(enrolled), list(hires)

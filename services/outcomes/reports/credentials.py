@@ -259,7 +259,7 @@ def credential_outcomes(
     provider: str | None = None,
     threshold: int | None = None,
     min_wages: int = 1,
-    nameable: Callable[[Set[str]], bool] | None = None,
+    nameable: Callable[[str, Set[str]], bool] | None = None,
 ) -> dict[str, Any]:
     """Every credential's and every program's outcomes as `provider` (None: an operator) sees
     them: its own programs and enrollments, the referrals `seen` counts; suppressed by groups with

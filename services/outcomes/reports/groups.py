@@ -7,7 +7,8 @@ the total less the named groups when groups partition the items). Whether a row 
 that small is shown is the caller's summary's business (each report suppresses it whole).
 
 `nameable` (the annual release's, docs/transparency.md "Suppression across the release") says of a
-group's people whether it may be named at all; a group it refuses is combined as a small one.
+group (its label and its people) whether it may be named at all; a group it refuses is combined as
+a small one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def people(items: Iterable[T], person: Callable[[T], str]) -> int:
 
 def suppressed_groups(items: Iterable[T], keys: Callable[[T], Iterable[str]], person: Callable[[T], str],
                       threshold: int | None,
-                      nameable: Callable[[Set[str]], bool] | None = None) -> list[tuple[str, list[T]]]:
+                      nameable: Callable[[str, Set[str]], bool] | None = None) -> list[tuple[str, list[T]]]:
     """(label, items) of every group `keys` puts an item in (an item may be in several: then
     groups overlap), sorted by label; with a `threshold`, the groups of more than `threshold`
     people, then SMALL_GROUPS over the items of the others (each item once)."""
@@ -39,7 +40,7 @@ def suppressed_groups(items: Iterable[T], keys: Callable[[T], Iterable[str]], pe
     if threshold is not None:
         counted = {g: people(its, person) for g, its in groups.items()}
         small = [g for g in groups if counted[g] <= threshold
-                 or (nameable is not None and not nameable({person(i) for i in groups[g]}))]
+                 or (nameable is not None and not nameable(g, {person(i) for i in groups[g]}))]
         larger = sorted((g for g in groups if g not in small), key=lambda g: (counted[g], g))
         combined = {id(i): i for g in small for i in groups[g]}
         while combined and people(combined.values(), person) <= threshold and larger:

@@ -28,11 +28,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from services.outcomes.pipeline import Enrolled, Hire
+from services.outcomes.reports.across_years import Against, Earlier, against, named_programs
 from services.outcomes.reports.coalition import coalition_funnel
 from services.outcomes.reports.credentials import FIGURES, Inputs, credential_outcomes
 from services.outcomes.reports.demand import board
 from services.outcomes.reports.good_jobs import GoodJobPolicy
-from services.outcomes.reports.groups import SMALL_GROUPS, suppressed_groups
 from services.outcomes.reports.hiring import DIMENSIONS as HIRING_DIMENSIONS
 from services.outcomes.reports.hiring import HiringInputs, hiring_by_employer
 from services.outcomes.reports.release_dictionary import entry
@@ -47,6 +47,9 @@ NOT_PUBLISHED = (
     " not published, nor how many there are. Peer benchmarks are not published: they are a"
     " provider's view of its own programs."
 )
+
+
+Nameable = Callable[[str, Set[str]], bool]
 
 
 @dataclass(frozen=True)
@@ -78,37 +81,39 @@ def public_reports(
     policy: GoodJobPolicy,
     min_employers: int,
     hiring: HiringInputs | None = None,
+    earlier: Earlier | None = None,
 ) -> dict[str, Any]:
     """The release's reports as the public reads them: the coalition funnel and the credential and
     program outcomes over every participant (every referral of theirs: no provider's view), suppressed
-    by groups as a partner's report is (wage medians only over more than THRESHOLD placements); the
-    demand board (`demand`: reports.DemandInputs) under the N-employer rule, as every reader gets it;
-    the year's hiring by the employers who opted in, of consenting candidates (`hiring`)."""
-    nameable = covered_by_named_programs(training[0])
+    by groups as a partner's report is (wage medians only over more than THRESHOLD placements), a
+    provider or credential named only as a union of named programs, and against the `earlier` year's
+    release when there is one (reports/across_years.py); the demand board (`demand`:
+    reports.DemandInputs) under the N-employer rule, as every reader gets it; the year's hiring by the
+    employers who opted in, of consenting candidates (`hiring`)."""
+    rule = against(training[0], earlier) if earlier is not None else Against()
+    # Every people figure suppressed: a threshold no group reaches.
+    threshold = THRESHOLD if not rule.whole else len(training[0]) + len(programs.enrollments) + THRESHOLD
+    nameable = covered_by_named_programs(training[0], rule.forced)
     return {
-        "pipeline": coalition_funnel(training[0], training[1], THRESHOLD, nameable),
-        "credentials": credential_outcomes(programs, policy, None, THRESHOLD, THRESHOLD + 1, nameable),
+        "pipeline": coalition_funnel(training[0], training[1], threshold, nameable),
+        "credentials": credential_outcomes(programs, policy, None, threshold, THRESHOLD + 1, nameable),
         "demand": board(demand.openings, demand.forecasts, demand.standards, min_employers),
         "hiring": hiring_by_employer(hiring or HiringInputs(), THRESHOLD),
+        "earlier": earlier,
     }
 
 
-def covered_by_named_programs(enrolled: list[Enrolled]) -> Callable[[Set[str]], bool]:
-    """Whether a group's people are exactly the people of the named programs within it (programs
-    of more than THRESHOLD people, as the release names them): only such a group of another
-    dimension (a provider, a credential) may be named. Else a named provider less its named
-    programs would give the people of its other programs, a group of any size (docs/transparency.md,
-    "Suppression across the release")."""
-    named = [
-        frozenset(e.trainee.person_key for e in members)
-        for label, members in suppressed_groups(
-            enrolled, lambda e: (e.program,), lambda e: e.trainee.person_key, THRESHOLD
-        )
-        if label != SMALL_GROUPS
+def covered_by_named_programs(enrolled: list[Enrolled], forced: frozenset[str] = frozenset()) -> Nameable:
+    """Whether a group may be named: not a `forced` program (across_years), and its people exactly
+    the people of the named programs within it (programs of more than THRESHOLD people, as the
+    release names them). Else a named provider less its named programs would give the people of its
+    other programs, a group of any size (docs/transparency.md, "Nested groups")."""
+    named_sets = [
+        frozenset(e.trainee.person_key for e in enrolled if e.program == p) for p in named_programs(enrolled, forced)
     ]
 
-    def nameable(people: Set[str]) -> bool:
-        return people == frozenset().union(*(p for p in named if p <= people))
+    def nameable(label: str, people: Set[str]) -> bool:
+        return label not in forced and people == frozenset().union(*(p for p in named_sets if p <= people))
 
     return nameable
 
@@ -362,8 +367,21 @@ def dictionary(found: list[Table]) -> list[tuple[str, str, str, str, str]]:
     return out
 
 
-def _methods(year: int, position: Position, min_employers: int) -> str:
+def _against(earlier: Earlier | None) -> dict[str, Any] | None:
+    return None if earlier is None else {"year": earlier.year, "release_sha256": earlier.release_sha256}
+
+
+def _methods(year: int, position: Position, min_employers: int, earlier: Earlier | None) -> str:
     p = html.escape
+    across = (
+        f"""<p id="across-years">Suppressed against the release of {earlier.year} (release.json sha256
+<code>{p(earlier.release_sha256)}</code>): both count everyone up to their ledger position, so the rows
+both publish give, by subtraction, the people who joined in between; no group named here lets that
+subtraction give a group of 1 to {THRESHOLD} people (groups that would are combined, and if the whole
+coalition grew by 1 to {THRESHOLD} people every people figure is suppressed).</p>"""
+        if earlier is not None
+        else '<p id="across-years">No release of an earlier year was stored when this one was made.</p>'
+    )
     return f"""<section id="methods">
 <h2>What this release is</h2>
 <p>The coalition's figures at the end of the calendar year {year} (1 January to 31 December, UTC):
@@ -392,6 +410,9 @@ group of 1 to {THRESHOLD} people is never named alone; the small groups are comb
 "suppressed". Wage medians are shown only over more than {THRESHOLD} placements. A demand cell or
 line is shown only when what it counts comes from at least {min_employers} employers; what is left
 out is counted in the table demand_withheld. No employer is named in a demand count.</p>
+<p>A provider or a credential is named only when its people are exactly those of the programs named
+within it, so that no named row less others gives a smaller group.</p>
+{across}
 <h2>Not published</h2>
 <p id="not-published">{p(NOT_PUBLISHED)}</p>
 </section>"""
@@ -428,7 +449,8 @@ def build(year: int, position: Position, reports: dict, min_employers: int) -> d
         f"Data dictionary ({year})",
         "\n".join(_html_table(t.name, t.name, columns[1:], [e[1:] for e in entries if e[0] == t.name]) for t in found),
     )
-    files["methods.html"] = _page(f"Methods ({year})", _methods(year, position, min_employers))
+    earlier = reports.get("earlier")
+    files["methods.html"] = _page(f"Methods ({year})", _methods(year, position, min_employers, earlier))
     items = "\n".join(
         f'<li><a href="tables/{t.name}.html">{html.escape(t.title)}</a> '
         f'(<a href="tables/{t.name}.csv">CSV</a>, <a href="tables/{t.name}.json">JSON</a>)</li>'
@@ -449,6 +471,7 @@ def build(year: int, position: Position, reports: dict, min_employers: int) -> d
             "demand_min_employers": min_employers,
             "tables": [t.name for t in found],
             "not_published": NOT_PUBLISHED,
+            "suppressed_against": _against(earlier),
             "files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(files.items())},
         }
     )

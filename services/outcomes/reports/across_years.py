@@ -1,0 +1,121 @@
+"""A release suppressed against the release of an earlier year (issue 16; docs/transparency.md,
+"Across years"). Pure.
+
+Each release's people tables are cumulative, so the rows two releases both publish give, by
+subtraction, the people who joined between them. In a release every named row is a union of named
+programs and every combined row the rest ("Nested groups"), so what a reader can subtract is set by
+two partitions of the programs: the earlier release's blocks and this one's. A block is a named
+program, a program with nobody (a reader may know it had none), or the rest (the combined row).
+Programs joined through blocks of either release form a **component**; subtracting the releases
+gives exactly each component's increment (people now less people then) and nothing finer. So:
+
+- while some component's increment is 1 to THRESHOLD people, the programs this release names in it
+  are not named (they join the combined row, which joins their component to the rest); a component
+  without a named program takes the smallest named program of the release (fewest people, then id);
+- when nothing is named and the one component left still grew by 1 to THRESHOLD people, every
+  people figure of the release is suppressed (`whole`).
+
+The earlier release's people per program are those enrolled as of its ledger position
+(`Earlier.people`, read by `publish`); hiring by employer needs nothing of this (each year's table
+counts the hires starting in that year only: two years share no hire).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from services.outcomes.pipeline import Enrolled
+from services.outcomes.reports.groups import SMALL_GROUPS, suppressed_groups
+from services.outcomes.reports.suppression import THRESHOLD
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """The release this one is suppressed against: its year, release.json's sha256, the programs it
+    named, and each program's people as of its ledger position."""
+
+    year: int
+    release_sha256: str
+    named: frozenset[str]
+    people: Mapping[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class Against:
+    """What the release may not name (`forced`) and whether its people figures are all suppressed."""
+
+    forced: frozenset[str] = frozenset()
+    whole: bool = False
+
+
+def program_people(enrolled: Iterable[Enrolled]) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for e in enrolled:
+        out.setdefault(e.program, set()).add(e.trainee.person_key)
+    return {p: frozenset(people) for p, people in out.items()}
+
+
+def named_programs(enrolled: list[Enrolled], forced: Iterable[str], threshold: int = THRESHOLD) -> set[str]:
+    """The programs the release names: more than `threshold` people, not `forced` (groups.suppressed_groups)."""
+    kept = frozenset(forced)
+    groups = suppressed_groups(
+        enrolled, lambda e: (e.program,), lambda e: e.trainee.person_key, threshold, lambda label, _: label not in kept
+    )
+    return {label for label, _ in groups if label != SMALL_GROUPS}
+
+
+def components(programs: Iterable[str], blocks: Iterable[Mapping[str, str]]) -> list[frozenset[str]]:
+    """The programs joined by sharing a block in any of `blocks` (program -> its block's label)."""
+    parent: dict[str, str] = {p: p for p in programs}
+
+    def root(p: str) -> str:
+        while parent[p] != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    for block in blocks:
+        first: dict[str, str] = {}
+        for p in sorted(parent):
+            label = block.get(p, p)
+            if label in first:
+                parent[root(p)] = root(first[label])
+            else:
+                first[label] = p
+    found: dict[str, set[str]] = {}
+    for p in parent:
+        found.setdefault(root(p), set()).add(p)
+    return sorted((frozenset(c) for c in found.values()), key=sorted)
+
+
+def _blocks(
+    programs: Iterable[str], named: set[str] | frozenset[str], people: Mapping[str, frozenset[str]], rest: str
+) -> dict[str, str]:
+    return {p: p if p in named or not people.get(p) else rest for p in programs}
+
+
+def against(enrolled: list[Enrolled], earlier: Earlier, threshold: int = THRESHOLD) -> Against:
+    now = program_people(enrolled)
+    programs = sorted(set(now) | set(earlier.people))
+    before = _blocks(programs, earlier.named, earlier.people, "\0earlier rest")
+    forced: set[str] = set()
+    while True:
+        named = named_programs(enrolled, forced, threshold)
+        found = components(programs, (before, _blocks(programs, named, now, "\0rest")))
+        small = [c for c in found if 1 <= _increment(c, now, earlier.people) <= threshold]
+        if not small:
+            return Against(frozenset(forced))
+        inside = {p for c in small for p in c if p in named}
+        if inside:
+            forced |= inside
+        elif named:
+            forced.add(min(named, key=lambda p: (len(now.get(p, ())), p)))
+        else:
+            return Against(frozenset(forced), whole=True)
+
+
+def _increment(component: frozenset[str], now: Mapping[str, frozenset[str]], then: Mapping[str, frozenset[str]]) -> int:
+    return len(frozenset().union(*(now.get(p, frozenset()) for p in component))) - len(
+        frozenset().union(*(then.get(p, frozenset()) for p in component))
+    )
