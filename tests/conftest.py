@@ -1,7 +1,8 @@
 """Session fixtures: one real Kafka broker and one real PostgreSQL on free loopback ports.
 
-Started with the same code as `talentloop up` (no Docker here). KAFKA_BOOTSTRAP_SERVERS and
-DATABASE_URL, when set, point the tests at an existing broker and database instead.
+Started with the same code as `talentloop up`, as local processes; with TALENTLOOP_TEST_INFRA=containers
+as containers of the images `make images` builds (tests/support/containers.py). KAFKA_BOOTSTRAP_SERVERS
+and DATABASE_URL, when set, point the tests at an existing broker and database instead.
 
 The broker requires SASL/SCRAM and ACLs as `talentloop up` runs it: the test process acts as
 its super-user (`network.use_admin_credentials` sets KAFKA_SASL_* in its environment, so every
@@ -25,6 +26,7 @@ from deploy.topics import TopicSpec, create_topics
 from plumbing import db
 from talentloop import launcher, network
 from talentloop.network import NetworkConfig
+from tests.support import containers
 
 
 def free_port() -> int:
@@ -36,7 +38,10 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def network_config(tmp_path_factory: pytest.TempPathFactory) -> NetworkConfig:
     home: Path = tmp_path_factory.mktemp("talentloop-home")
-    return NetworkConfig(
+    # TALENTLOOP_TEST_INFRA=containers: Kafka and PostgreSQL as containers of the images
+    # `make images` builds, through testcontainers (tests/support/containers.py); else processes.
+    config = containers.network_config_class()
+    return config(
         home=home,
         kafka_port=free_port(),
         controller_port=free_port(),
