@@ -491,6 +491,9 @@ def publish(
             release.publish(
                 network.database_url(cfg), schema, year, out, good_job_policy(Settings()), demand_min_employers(),
                 vault=Vault(parse_master_key(master)) if master else None,
+                # The earlier year's release it is suppressed against: the one the service stored,
+                # so that a run on a rebuilt schema is suppressed against the same one.
+                earlier_schema="outcomes",
             )
         )
     except release.NotPublishable as exc:
