@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock lock-upgrade demo test test-unit up down status tools kcat chromium k8s-tools clean
+.PHONY: install lock lock-upgrade demo test test-unit up down status tools kcat chromium k8s-tools docker images clean
 
 # Dependencies come from the lock files (requirements/*.txt: every package pinned with its hashes,
 # docs/deploy.md "Images"): `make install`, CI and the images install exactly those. Changing a
@@ -77,9 +77,34 @@ demo: install
 k8s-tools: install
 	@PYTHON=$(BIN)/python bash tools/k8s/install.sh >/dev/null
 
-test: install tools kcat chromium k8s-tools
+# Docker for the images, the compose test and the container-backed integration tier (docs/deploy.md):
+# Debian's docker.io, docker-compose and debootstrap installed when we may (root with apt-get), and
+# dockerd started when nothing answers. Without Docker those tests are skipped and say why.
+DOCKER_OK = docker info >/dev/null 2>&1
+docker:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=""; for pair in dockerd:docker.io docker-compose:docker-compose debootstrap:debootstrap; do \
+	    command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
+	  [ -z "$$missing" ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing \
+	    >/dev/null) || echo "could not install$$missing"; \
+	  $(DOCKER_OK) || { (setsid dockerd >/var/log/talentloop-dockerd.log 2>&1 &); \
+	    for i in $$(seq 120); do $(DOCKER_OK) && break; sleep 0.5; done; }; \
+	fi; $(DOCKER_OK) || echo "Docker is not available: the image, compose and container tests will be skipped"
+
+# The base (debootstrap), Kafka, PostgreSQL and TalentLoop images (deploy/images/build.py; names from
+# BASE_IMAGE, KAFKA_IMAGE, POSTGRES_IMAGE, TALENTLOOP_IMAGE or TALENTLOOP_IMAGE_NAMESPACE). Cached: a
+# rerun with nothing changed takes seconds.
+images: install
+	$(BIN)/python -m deploy.images.build
+
+# The suite, then the integration tier once more on Kafka and PostgreSQL in containers
+# (TALENTLOOP_TEST_INFRA=containers, tests/support/containers.py) when Docker runs here.
+test: install tools kcat chromium k8s-tools docker
 	$(BIN)/ruff check .
+	@if $(DOCKER_OK); then $(MAKE) --no-print-directory images; fi
 	$(BIN)/pytest
+	@if $(DOCKER_OK); then TALENTLOOP_TEST_INFRA=containers $(BIN)/pytest -m integration -p no:cacheprovider; \
+	  else echo "no Docker: the integration tier on containers is skipped"; fi
 
 test-unit: install
 	$(BIN)/pytest -m unit
