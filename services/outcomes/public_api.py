@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from plumbing import problems
 from plumbing.service import pool_of
+from services.outcomes.reports.groups import SMALL_GROUPS
 
 MANIFEST = "release.json"
 
@@ -49,6 +50,45 @@ async def store_release(conn: asyncpg.Connection, files: dict[str, bytes]) -> bo
             columns=["release_sha256", "path", "sha256", "content"],
         )
     return True
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A stored release a later year's is suppressed against: its year, release.json's sha256, the
+    programs it named (its program_outcomes table) and its ledger position's last event time."""
+
+    year: int
+    release_sha256: str
+    named_programs: frozenset[str]
+    last_event_at: str | None
+
+
+async def earlier_release(conn: asyncpg.Connection, year: int) -> Stored | None:
+    """The release of the latest year before `year` (of that year, the one stored last); None when
+    no earlier year's release is stored (or the schema has no releases table)."""
+    try:
+        row = await conn.fetchrow(
+            "SELECT release_sha256, year, ledger_position FROM releases WHERE year < $1"
+            " ORDER BY year DESC, stored_seq DESC LIMIT 1",
+            year,
+        )
+    except asyncpg.UndefinedTableError:
+        return None
+    if row is None:
+        return None
+    table = json.loads(
+        await conn.fetchval(
+            "SELECT content FROM release_files WHERE release_sha256 = $1 AND path = 'tables/program_outcomes.json'",
+            row["release_sha256"],
+        )
+    )
+    column = table["columns"].index("program")
+    return Stored(
+        row["year"],
+        row["release_sha256"],
+        frozenset(r[column] for r in table["rows"]) - {SMALL_GROUPS},
+        json.loads(row["ledger_position"])["last_event_at"],
+    )
 
 
 async def last_file(conn: asyncpg.Connection, path: str) -> asyncpg.Record | None:

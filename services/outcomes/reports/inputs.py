@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 
 import asyncpg
@@ -15,6 +16,7 @@ import asyncpg
 from plumbing.vault import Vault
 from services.outcomes import records, records_json, store
 from services.outcomes.reports import DemandInputs, credentials, demand
+from services.outcomes.reports.across_years import Earlier
 from services.outcomes.reports.hiring import Choice, HiringInputs
 from services.outcomes.reports.supportive import Request
 from services.outcomes.reports.wioa_training import MSG_MILESTONES, Participation
@@ -147,3 +149,19 @@ async def hiring_inputs(conn: asyncpg.Connection, vault: Vault | None, year: int
         tuple(store.opened(rows, keys)),
         tuple(Choice(r["employer_id"], r["year"], r["opted_in"], r["employer_name"]) for r in choices),
     )
+
+
+async def earlier_inputs(
+    conn: asyncpg.Connection, year: int, release_sha256: str, named: frozenset[str], last_event_at: str | None
+) -> Earlier:
+    """An earlier release to suppress against (reports/across_years.py), with each program's people as
+    of its ledger position: the enrollments whose training.enrolled occurred by its last event."""
+    rows = await conn.fetch(
+        "SELECT program_id, person_key FROM enrollment_facts WHERE enrollment_id IN (SELECT enrollment_id FROM ledger"
+        " WHERE event_type LIKE 'training.enrolled.%' AND occurred_at <= $1::timestamptz) ORDER BY enrollment_id",
+        datetime.fromisoformat(last_event_at) if last_event_at else None,
+    )
+    people: dict[str, set[str]] = {}
+    for r in rows:
+        people.setdefault(r["program_id"], set()).add(r["person_key"])
+    return Earlier(year, release_sha256, named, {p: frozenset(ks) for p, ks in people.items()})

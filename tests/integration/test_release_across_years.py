@@ -1,0 +1,80 @@
+"""A release suppressed against the earlier year's release the schema stores (issue 16), on real
+PostgreSQL: the 2025 release is published and stored, a year of enrollments follows, and the 2026
+release names no program whose joiners since 2025 are 1 to 10 people (release.json says which
+release it was suppressed against); made without the earlier release, it would name it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import asyncpg
+import pytest
+
+from contracts import Envelope
+from services.outcomes import rebuild
+from services.outcomes.handlers import batch_handler
+from services.outcomes.reports.groups import SMALL_GROUPS
+from talentloop import publish as release
+from tests.integration.test_outcomes_rebuild import env, schemas  # noqa: F401
+from tests.integration.test_release_store import POLICY
+from tests.support import training_events as training
+
+pytestmark = pytest.mark.integration
+
+YEAR_BEFORE = -24 * 400  # hours from the tests' T0 (2026-11-02): in 2025
+
+
+async def apply(pool: asyncpg.Pool, found: list[Envelope]) -> None:
+    """The events through outcomes' own batch handler, as the live consumer applies them."""
+    result = rebuild.Result("test")
+    items = [rebuild._parse(e.to_bytes(), result) for e in found]  # noqa: SLF001
+    await rebuild._apply(pool, batch_handler(live=False), [i for i in items if i], result)  # noqa: SLF001
+
+
+def people(tag: str, program: str, numbers: range, hours: float) -> list[Envelope]:
+    return [
+        env(training.enrolled(f"enr_{tag}_{program}_{n}", f"cand_{tag}_{program}_{n}", program), hours + n / 60)
+        for n in numbers
+    ]
+
+
+def programs(files: dict[str, bytes]) -> dict[str, int | str]:
+    table = json.loads(files["tables/program_outcomes.json"])
+    program, participants = table["columns"].index("program"), table["columns"].index("participants")
+    return {r[program]: r[participants] for r in table["rows"]}
+
+
+async def test_the_2026_release_is_suppressed_against_the_stored_2025_release(stack, schemas, tmp_path):  # noqa: F811
+    tag = uuid.uuid4().hex[:6]
+    x, y = f"prog_x_{tag}", f"prog_y_{tag}"
+    schemas.append(f"rel_years_{tag}")
+    pool = await rebuild.fresh_schema(stack.database_url, schemas[0])
+    try:
+        await apply(
+            pool,
+            [env(training.program(x), YEAR_BEFORE), env(training.program(y), YEAR_BEFORE)]
+            + people(tag, x, range(15), YEAR_BEFORE + 1)
+            + people(tag, y, range(14), YEAR_BEFORE + 1),
+        )
+        before, _ = await release.publish(stack.database_url, schemas[0], 2025, tmp_path / "y2025", POLICY, 3)
+        assert programs(before) == {x: 15, y: 14}
+        # 2026: three people join x, twelve join y
+        await apply(pool, people(tag, x, range(15, 18), 1) + people(tag, y, range(14, 26), 1))
+    finally:
+        await pool.close()
+
+    after, _ = await release.publish(stack.database_url, schemas[0], 2026, tmp_path / "y2026", POLICY, 3)
+    manifest = json.loads(after["release.json"])
+    sha = release.hashlib.sha256(before["release.json"]).hexdigest()
+    assert manifest["suppressed_against"] == {"year": 2025, "release_sha256": sha}
+    # x's 3 joiners: x is not named, and y joins it in the combined row (else the row would be x's)
+    assert programs(after) == {SMALL_GROUPS: 44}
+    assert "release of 2025" in after["methods.html"].decode()
+
+    conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": schemas[0]})
+    try:
+        alone = await release.release_files(conn, 2026, POLICY, 3)  # not against 2025: the control
+    finally:
+        await conn.close()
+    assert programs(alone) == {x: 18, y: 26}  # 18 - 15: the three who joined x, a group of 3
