@@ -3,7 +3,6 @@ organisations: the pages every organisation shares."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -261,18 +260,10 @@ async def invite_admin(
     role: Annotated[str, Form(max_length=20)] = "admin",
 ) -> Response:
     _operator(who)
-    if not _is_uuid(org_id) or await store.org(portal_of(request).pool, org_id) is None:
+    if not web.is_uuid(org_id) or await store.org(portal_of(request).pool, org_id) is None:
         raise web.PageError(404, "not_found")
     try:
         token = await application.invite(portal_of(request), who, org_id, email, role)
     except Refused as refused:
         return await _organisations(request, await _message(request, refused.code), 422)
     return await _invited(request, token, email, "/organisations")
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

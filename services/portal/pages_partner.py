@@ -227,20 +227,12 @@ def _forget(request: Request) -> Any:
 
 
 async def _upload_row(request: Request, who: Member, upload_id: str) -> Any:
-    if not _uuid(upload_id):
+    if not web.is_uuid(upload_id):
         raise web.PageError(404, "not_found")
     row = await store.upload(portal_of(request).pool, who.org_id, upload_id)
     if row is None:
         raise web.PageError(404, "not_found")
     return row
-
-
-def _uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 @router.get("/uploads/{upload_id}")

@@ -38,10 +38,14 @@ class Services:
         self.urls = urls
         self.keys = keys
 
-    async def call(self, member: Member, service: str, method: str, path: str, **kwargs: Any) -> Answer:
+    async def _headers(self, member: Member, extra: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """The organisation's key and a correlation id naming the acting user (with `extra`)."""
         key = await self.keys.key_for(member.org_id)
         correlation = domain.correlation_id(member.user_id, uuid.uuid4().hex[:12])
-        headers = {"Authorization": f"Bearer {key}", "X-Correlation-Id": correlation, **kwargs.pop("headers", {})}
+        return correlation, {"Authorization": f"Bearer {key}", "X-Correlation-Id": correlation, **extra}
+
+    async def call(self, member: Member, service: str, method: str, path: str, **kwargs: Any) -> Answer:
+        correlation, headers = await self._headers(member, kwargs.pop("headers", {}))
         try:
             response = await self.http.request(method, f"{self.urls[service]}{path}", headers=headers, **kwargs)
         except httpx.HTTPError as exc:
@@ -52,7 +56,5 @@ class Services:
 
     async def stream(self, member: Member, service: str, method: str, path: str, **kwargs: Any) -> Any:
         """`httpx.AsyncClient.stream` with the organisation's key and the user's correlation id."""
-        key = await self.keys.key_for(member.org_id)
-        correlation = domain.correlation_id(member.user_id, uuid.uuid4().hex[:12])
-        headers = {"Authorization": f"Bearer {key}", "X-Correlation-Id": correlation, **kwargs.pop("headers", {})}
+        correlation, headers = await self._headers(member, kwargs.pop("headers", {}))
         return correlation, self.http.stream(method, f"{self.urls[service]}{path}", headers=headers, **kwargs)

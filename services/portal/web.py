@@ -13,6 +13,7 @@ every page router, so a route cannot forget it.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -182,6 +183,15 @@ async def member_of(request: Request) -> Member:
     if session is None or session.member is None:
         raise SignInFirst()
     return session.member
+
+
+def is_uuid(value: str) -> bool:
+    """Ids of the portal's own rows are UUIDs: anything else is not found, without a query."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 class SignInFirst(Exception):

@@ -86,14 +86,26 @@ def browser(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
 
 
 def wait(driver, what: str, check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        JavascriptException,
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
+    # A check may meet the page a click or a reload is leaving: its elements go stale, or belong
+    # to no document any more (Chromium's "unknown error"); look again rather than fail.
     return WebDriverWait(
         driver,
         timeout,
         poll_frequency=0.2,
-        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+        ignored_exceptions=(
+            NoSuchElementException,
+            StaleElementReferenceException,
+            JavascriptException,
+            WebDriverException,
+        ),
     ).until(lambda d: check(d), message=what)
 
 
@@ -105,9 +117,34 @@ def english_only() -> list[str]:
     return [m.id for m in catalogue if m.id and m.string != m.id and "%(" not in m.id and len(m.id) > 3]
 
 
+AXE = Path(__file__).parents[2] / "tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+RUN_AXE = """
+var done = arguments[arguments.length - 1];
+axe.run(document, {resultTypes: ['violations']}).then(function (r) {
+  done(r.violations.map(function (v) {
+    return {id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(function (n) { return n.target.join(' '); })};
+  }));
+}).catch(function (e) { done([{id: 'axe-failed', impact: 'critical', help: String(e), nodes: []}]); });
+"""
+
+
+def accessible(driver, name: str) -> None:  # type: ignore[no-untyped-def]
+    """axe-core (tools/axe, `make tools`) finds no serious or critical violation on the page."""
+    if not AXE.exists():
+        if os.environ.get("CI"):
+            pytest.fail("tools/axe is not installed: `make tools` should have installed it")
+        return  # a developer without npm: the rest of the page's checks still run
+    driver.set_script_timeout(30)
+    driver.execute_script(AXE.read_text())
+    violations = driver.execute_async_script(RUN_AXE)
+    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not serious, f"{name}: {serious}"
+
+
 def check_page(driver, language: str, shots: Path, name: str) -> None:  # type: ignore[no-untyped-def]
     """The page is in `language`, shows no message key or placeholder, no English message on a
-    Spanish page, and fits 360 px without scrolling sideways; screenshots at 1280 and 360 px."""
+    Spanish page, has no serious or critical accessibility violation (axe-core) and fits 360 px
+    without scrolling sideways; screenshots at 1280 and 360 px."""
     from selenium.webdriver.common.by import By
 
     assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
@@ -116,6 +153,7 @@ def check_page(driver, language: str, shots: Path, name: str) -> None:  # type: 
     if language == "es":
         leaked = [m for m in english_only() if re.search(rf"(?<!\w){re.escape(m)}(?!\w)", text)]
         assert not leaked, f"{name}: untranslated {leaked}"
+    accessible(driver, f"{name} ({language})")
     shots.mkdir(exist_ok=True)
     driver.save_screenshot(str(shots / f"{name}-{language}-1280.png"))
     driver.set_window_size(360, 800)
@@ -200,7 +238,12 @@ async def walk(api: Api, browser, language: str, tmp_path: Path) -> None:  # typ
     wait(
         browser,
         "the import finished",
-        lambda d: d.find_element(By.ID, "upload").get_attribute("data-status") in ("done", "failed"),
+        # Read in one script: the page reloads itself when the import ends, and an element found
+        # before the reload belongs to no document after it.
+        lambda d: (
+            d.execute_script("var u = document.getElementById('upload'); return u && u.dataset.status;")
+            in ("done", "failed")
+        ),
         timeout=60,
     )
     assert browser.find_element(By.ID, "upload").get_attribute("data-status") == "done"
@@ -234,6 +277,65 @@ def i18n_status(status: str) -> str:
 @pytest.mark.parametrize("language", ["en", "es"])
 async def test_a_partner_refers_uploads_and_sees_the_status(api: Api, browser, language: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     await walk(api, browser, language, tmp_path)
+
+
+async def test_the_admin_and_operator_pages(api: Api, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The pages of the other roles pass the same checks: an operator adds an organisation and
+    invites its admin, who accepts in the same browser; the team page; an employer's start page;
+    a page that is not there."""
+    from selenium.webdriver.common.by import By
+
+    portal = api.net.urls["portal"]
+    users = sign_ins(api)
+    shots = tmp_path / "screenshots"
+
+    def sign_in(user: dict[str, str]) -> None:
+        browser.get(f"{portal}/sign-in")
+        browser.find_element(By.ID, "email").send_keys(user["email"])
+        browser.find_element(By.ID, "password").send_keys(user["password"])
+        browser.find_element(By.ID, "sign-in").click()
+        wait(browser, "signed in", lambda d: "/sign-in" not in d.current_url)
+
+    def sign_out() -> None:
+        browser.find_element(By.ID, "sign-out").click()
+        wait(browser, "signed out", lambda d: "/sign-in" in d.current_url)
+
+    sign_in(users[("coalition-ops", "admin")])
+    wait(browser, "organisations", lambda d: d.current_url.endswith("/organisations"))
+    check_page(browser, "en", shots, "organisations")
+    tenant = f"portal-test-{uuid.uuid4().hex[:6]}"
+    browser.find_element(By.ID, "org-name").send_keys("Portal Test Org")
+    browser.find_element(By.ID, "org-tenant").send_keys(tenant)
+    browser.find_element(By.CSS_SELECTOR, "form[action='/organisations'] button").click()
+    row = wait(browser, "the new organisation", lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-org='{tenant}']"))[
+        0
+    ]
+    row.find_element(By.CSS_SELECTOR, "input[type=email]").send_keys(f"boss@{tenant}.example.org")
+    row.find_element(By.CSS_SELECTOR, "button").click()
+    link = wait(browser, "the invitation link", lambda d: d.find_elements(By.ID, "link"))[0].get_attribute("value")
+    check_page(browser, "en", shots, "invited")
+    browser.find_element(By.LINK_TEXT, "Team").click()
+    wait(browser, "the team page", lambda d: d.current_url.endswith("/team"))
+    check_page(browser, "en", shots, "team")
+    sign_out()
+
+    browser.get(link)
+    wait(browser, "the invitation", lambda d: d.find_elements(By.ID, "display_name"))
+    check_page(browser, "en", shots, "invitation")
+    browser.find_element(By.ID, "display_name").send_keys("Bea Boss")
+    browser.find_element(By.ID, "password").send_keys("a long enough passphrase")
+    browser.find_element(By.ID, "password_again").send_keys("a long enough passphrase")
+    browser.find_element(By.ID, "accept").click()
+    wait(browser, "the new admin's referrals", lambda d: d.current_url.endswith("/referrals"))
+    check_page(browser, "en", shots, "referrals-empty")
+    sign_out()
+
+    sign_in(users[("civic-data-labs", "admin")])
+    check_page(browser, "en", shots, "home")
+    browser.get(f"{portal}/referrals")
+    assert wait(browser, "not for employers", lambda d: d.find_elements(By.ID, "error"))
+    check_page(browser, "en", shots, "error")
+    sign_out()
 
 
 async def portal_session(portal: str, email: str, password: str) -> httpx.AsyncClient:
