@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     pseudonym_key: str | None = Field(default=None, alias="TALENTLOOP_PSEUDONYM_KEY")
     # Wraps every candidate's personal-data key (plumbing/vault.py); `talentloop up` generates one.
     master_key: str | None = Field(default=None, alias="TALENTLOOP_MASTER_KEY")
+    # Master keys that still unwrap, never wrap (comma-separated): during a master key rotation
+    # (talentloop keys rotate-master, docs/deploy.md), the key being replaced.
+    master_key_previous: str | None = Field(default=None, alias="TALENTLOOP_MASTER_KEY_PREVIOUS", repr=False)
     # Partner adapter mappings (one YAML file each), for intake.
     adapters_dir: Path = Field(default=Path(__file__).parent.parent / "deploy" / "adapters", alias="TALENTLOOP_ADAPTERS")
     log_level: str = Field(default="INFO", alias="TALENTLOOP_LOG_LEVEL")
