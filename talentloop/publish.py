@@ -26,7 +26,7 @@ import asyncpg
 
 from plumbing.vault import Vault
 from services.outcomes import store
-from services.outcomes.public_api import Stored, earlier_release, store_release
+from services.outcomes.public_api import Stored, earlier_releases, store_release
 from services.outcomes.reports import GoodJobPolicy, inputs
 from services.outcomes.reports.release import Position, build, public_reports
 
@@ -63,24 +63,21 @@ async def release_files(
     policy: GoodJobPolicy,
     min_employers: int,
     vault: Vault | None = None,
-    earlier: Stored | None = None,
+    earlier: list[Stored] | None = None,
 ) -> dict[str, bytes]:
     """The release's files from the schema `conn` reads, in one snapshot. `vault` opens consenting
     candidates' demographics for hiring by employer (without it, no hire is counted there); the
-    release is suppressed against `earlier` (an earlier year's stored release) when given."""
+    release is suppressed against `earlier` (earlier years' stored releases) when given."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         where = await position(conn, year)
         enrolled, hires = await store.pipeline_report_inputs(conn)
         programs = await inputs.credential_inputs(conn)
         demand = await inputs.demand_inputs(conn)
         hiring = await inputs.hiring_inputs(conn, vault, year)
-        against = (
-            await inputs.earlier_inputs(
-                conn, earlier.year, earlier.release_sha256, earlier.named_programs, earlier.last_event_at
-            )
-            if earlier is not None
-            else None
-        )
+        against = [
+            await inputs.earlier_inputs(conn, e.year, e.release_sha256, e.named_programs, e.last_event_at)
+            for e in earlier or ()
+        ]
     reports = public_reports((enrolled, hires), programs, demand, policy, min_employers, hiring, against)
     return build(year, where, reports, min_employers)
 
@@ -123,14 +120,14 @@ async def publish(
     """Compute the release from `schema`, store it in `serve_schema` (by default `schema`: the
     outcomes service serves the last release of its own schema) and write it into `out`: (the
     files, those removed). Stored before written, so a release on disk is one the schema holds
-    (storing the same release again stores nothing). The release of the latest earlier year stored
-    in `earlier_schema` (by default `serve_schema`) is the one it is suppressed against: the same for
-    a run on a rebuilt schema when it names the live one."""
+    (storing the same release again stores nothing). The releases of earlier years stored in
+    `earlier_schema` (by default `serve_schema`) are those it is suppressed against: the same for a
+    run on a rebuilt schema when it names the live one."""
     writable(out)
     serve_schema = serve_schema or schema
     conn = await asyncpg.connect(database_url, server_settings={"search_path": earlier_schema or serve_schema})
     try:
-        earlier = await earlier_release(conn, year)
+        earlier = await earlier_releases(conn, year)
     finally:
         await conn.close()
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})

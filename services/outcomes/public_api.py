@@ -63,32 +63,35 @@ class Stored:
     last_event_at: str | None
 
 
-async def earlier_release(conn: asyncpg.Connection, year: int) -> Stored | None:
-    """The release of the latest year before `year` (of that year, the one stored last); None when
-    no earlier year's release is stored (or the schema has no releases table)."""
+async def earlier_releases(conn: asyncpg.Connection, year: int) -> list[Stored]:
+    """The release of every year before `year` (of each year, the one stored last), by year; none
+    when the schema has no releases table."""
     try:
-        row = await conn.fetchrow(
-            "SELECT release_sha256, year, ledger_position FROM releases WHERE year < $1"
-            " ORDER BY year DESC, stored_seq DESC LIMIT 1",
+        rows = await conn.fetch(
+            "SELECT DISTINCT ON (year) release_sha256, year, ledger_position FROM releases WHERE year < $1"
+            " ORDER BY year, stored_seq DESC",
             year,
         )
     except asyncpg.UndefinedTableError:
-        return None
-    if row is None:
-        return None
-    table = json.loads(
-        await conn.fetchval(
-            "SELECT content FROM release_files WHERE release_sha256 = $1 AND path = 'tables/program_outcomes.json'",
-            row["release_sha256"],
+        return []
+    out = []
+    for row in rows:
+        table = json.loads(
+            await conn.fetchval(
+                "SELECT content FROM release_files WHERE release_sha256 = $1 AND path = 'tables/program_outcomes.json'",
+                row["release_sha256"],
+            )
         )
-    )
-    column = table["columns"].index("program")
-    return Stored(
-        row["year"],
-        row["release_sha256"],
-        frozenset(r[column] for r in table["rows"]) - {SMALL_GROUPS},
-        json.loads(row["ledger_position"])["last_event_at"],
-    )
+        column = table["columns"].index("program")
+        out.append(
+            Stored(
+                row["year"],
+                row["release_sha256"],
+                frozenset(r[column] for r in table["rows"]) - {SMALL_GROUPS},
+                json.loads(row["ledger_position"])["last_event_at"],
+            )
+        )
+    return out
 
 
 async def last_file(conn: asyncpg.Connection, path: str) -> asyncpg.Record | None:

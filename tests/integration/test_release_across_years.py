@@ -67,7 +67,7 @@ async def test_the_2026_release_is_suppressed_against_the_stored_2025_release(st
     after, _ = await release.publish(stack.database_url, schemas[0], 2026, tmp_path / "y2026", POLICY, 3)
     manifest = json.loads(after["release.json"])
     sha = release.hashlib.sha256(before["release.json"]).hexdigest()
-    assert manifest["suppressed_against"] == {"year": 2025, "release_sha256": sha}
+    assert manifest["suppressed_against"] == [{"year": 2025, "release_sha256": sha}]
     # x's 3 joiners: x is not named, and y joins it in the combined row (else the row would be x's)
     assert programs(after) == {SMALL_GROUPS: 44}
     assert "release of 2025" in after["methods.html"].decode()

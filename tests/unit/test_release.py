@@ -708,7 +708,7 @@ def test_without_suppression_against_the_earlier_release_the_joiners_come_back_s
     first, second = two_releases(BEFORE, AFTER, against_earlier=False)
     found = recovered(attack_two(BEFORE, first, AFTER, second))
     assert found[("joined", "P1", "people")] == (3, 3, 3) and found[("joined", "P1", "placed")] == (1, 1, 1)
-    assert json.loads(second["release.json"])["suppressed_against"] is None
+    assert json.loads(second["release.json"])["suppressed_against"] == []
 
 
 def test_a_release_suppressed_against_the_earlier_one_gives_no_small_group_of_joiners():
@@ -716,7 +716,7 @@ def test_a_release_suppressed_against_the_earlier_one_gives_no_small_group_of_jo
     assert recovered(attack_two(BEFORE, first, AFTER, second)) == {}
     # P1 grew by 3: not named; alone in the combined row it would be named all the same, so P2 joins it
     assert {r["program"] for r in rows(second, "program_outcomes")} == {SMALL_GROUPS}
-    assert json.loads(second["release.json"])["suppressed_against"] == {"year": 2025, "release_sha256": "e" * 64}
+    assert json.loads(second["release.json"])["suppressed_against"] == [{"year": 2025, "release_sha256": "e" * 64}]
     assert 'id="across-years"' in second["methods.html"].decode()
 
 

@@ -15,6 +15,10 @@ gives exactly each component's increment (people now less people then) and nothi
 - when nothing is named and the one component left still grew by 1 to THRESHOLD people, every
   people figure of the release is suppressed (`whole`).
 
+With several earlier releases (every earlier year's), each pair of this release and one of them is
+held to the rule, to a fixed point; the earlier ones were held to it among themselves when they
+were made.
+
 The earlier release's people per program are those enrolled as of its ledger position
 (`Earlier.people`, read by `publish`); hiring by employer needs nothing of this (each year's table
 counts the hires starting in that year only: two years share no hire).
@@ -95,15 +99,15 @@ def _blocks(
     return {p: p if p in named or not people.get(p) else rest for p in programs}
 
 
-def against(enrolled: list[Enrolled], earlier: Earlier, threshold: int = THRESHOLD) -> Against:
+def against(enrolled: list[Enrolled], earlier: Earlier | Iterable[Earlier], threshold: int = THRESHOLD) -> Against:
+    """Against one earlier release, or several (every earlier year's: each pair of this release and
+    one of them, to a fixed point)."""
+    earliers = [earlier] if isinstance(earlier, Earlier) else list(earlier)
     now = program_people(enrolled)
-    programs = sorted(set(now) | set(earlier.people))
-    before = _blocks(programs, earlier.named, earlier.people, "\0earlier rest")
     forced: set[str] = set()
     while True:
         named = named_programs(enrolled, forced, threshold)
-        found = components(programs, (before, _blocks(programs, named, now, "\0rest")))
-        small = [c for c in found if 1 <= _increment(c, now, earlier.people) <= threshold]
+        small = [c for e in earliers for c in _small_components(e, now, named, threshold)]
         if not small:
             return Against(frozenset(forced))
         inside = {p for c in small for p in c if p in named}
@@ -113,6 +117,15 @@ def against(enrolled: list[Enrolled], earlier: Earlier, threshold: int = THRESHO
             forced.add(min(named, key=lambda p: (len(now.get(p, ())), p)))
         else:
             return Against(frozenset(forced), whole=True)
+
+
+def _small_components(
+    earlier: Earlier, now: Mapping[str, frozenset[str]], named: set[str], threshold: int
+) -> list[frozenset[str]]:
+    programs = sorted(set(now) | set(earlier.people))
+    before = _blocks(programs, earlier.named, earlier.people, "\0earlier rest")
+    found = components(programs, (before, _blocks(programs, named, now, "\0rest")))
+    return [c for c in found if 1 <= _increment(c, now, earlier.people) <= threshold]
 
 
 def _increment(component: frozenset[str], now: Mapping[str, frozenset[str]], then: Mapping[str, frozenset[str]]) -> int:

@@ -81,16 +81,17 @@ def public_reports(
     policy: GoodJobPolicy,
     min_employers: int,
     hiring: HiringInputs | None = None,
-    earlier: Earlier | None = None,
+    earlier: Earlier | list[Earlier] | None = None,
 ) -> dict[str, Any]:
     """The release's reports as the public reads them: the coalition funnel and the credential and
     program outcomes over every participant (every referral of theirs: no provider's view), suppressed
     by groups as a partner's report is (wage medians only over more than THRESHOLD placements), a
-    provider or credential named only as a union of named programs, and against the `earlier` year's
-    release when there is one (reports/across_years.py); the demand board (`demand`:
+    provider or credential named only as a union of named programs, and against the `earlier` years'
+    releases when there are some (reports/across_years.py); the demand board (`demand`:
     reports.DemandInputs) under the N-employer rule, as every reader gets it; the year's hiring by the
     employers who opted in, of consenting candidates (`hiring`)."""
-    rule = against(training[0], earlier) if earlier is not None else Against()
+    earliers = [] if earlier is None else [earlier] if isinstance(earlier, Earlier) else earlier
+    rule = against(training[0], earliers) if earliers else Against()
     # Every people figure suppressed: a threshold no group reaches.
     threshold = THRESHOLD if not rule.whole else len(training[0]) + len(programs.enrollments) + THRESHOLD
     nameable = covered_by_named_programs(training[0], rule.forced)
@@ -99,7 +100,7 @@ def public_reports(
         "credentials": credential_outcomes(programs, policy, None, threshold, THRESHOLD + 1, nameable),
         "demand": board(demand.openings, demand.forecasts, demand.standards, min_employers),
         "hiring": hiring_by_employer(hiring or HiringInputs(), THRESHOLD),
-        "earlier": earlier,
+        "earlier": earliers,
     }
 
 
@@ -367,19 +368,23 @@ def dictionary(found: list[Table]) -> list[tuple[str, str, str, str, str]]:
     return out
 
 
-def _against(earlier: Earlier | None) -> dict[str, Any] | None:
-    return None if earlier is None else {"year": earlier.year, "release_sha256": earlier.release_sha256}
+def _against(earliers: list[Earlier]) -> list[dict[str, Any]]:
+    return [{"year": e.year, "release_sha256": e.release_sha256} for e in sorted(earliers, key=lambda e: e.year)]
 
 
-def _methods(year: int, position: Position, min_employers: int, earlier: Earlier | None) -> str:
+def _methods(year: int, position: Position, min_employers: int, earliers: list[Earlier]) -> str:
     p = html.escape
+    listed = ", ".join(
+        f"{e.year} (release.json sha256 <code>{p(e.release_sha256)}</code>)"
+        for e in sorted(earliers, key=lambda e: e.year)
+    )
     across = (
-        f"""<p id="across-years">Suppressed against the release of {earlier.year} (release.json sha256
-<code>{p(earlier.release_sha256)}</code>): both count everyone up to their ledger position, so the rows
-both publish give, by subtraction, the people who joined in between; no group named here lets that
-subtraction give a group of 1 to {THRESHOLD} people (groups that would are combined, and if the whole
-coalition grew by 1 to {THRESHOLD} people every people figure is suppressed).</p>"""
-        if earlier is not None
+        f"""<p id="across-years">Suppressed against the release of {listed}: every release counts
+everyone up to its ledger position, so the rows two releases both publish give, by subtraction, the
+people who joined in between; no group named here lets that subtraction give a group of 1 to
+{THRESHOLD} people (groups that would are combined, and if the whole coalition grew by 1 to
+{THRESHOLD} people every people figure is suppressed).</p>"""
+        if earliers
         else '<p id="across-years">No release of an earlier year was stored when this one was made.</p>'
     )
     return f"""<section id="methods">
@@ -449,7 +454,7 @@ def build(year: int, position: Position, reports: dict, min_employers: int) -> d
         f"Data dictionary ({year})",
         "\n".join(_html_table(t.name, t.name, columns[1:], [e[1:] for e in entries if e[0] == t.name]) for t in found),
     )
-    earlier = reports.get("earlier")
+    earlier = reports.get("earlier") or []
     files["methods.html"] = _page(f"Methods ({year})", _methods(year, position, min_employers, earlier))
     items = "\n".join(
         f'<li><a href="tables/{t.name}.html">{html.escape(t.title)}</a> '
