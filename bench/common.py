@@ -186,16 +186,26 @@ async def open_loop(total: int, rate: float, t0: float, one) -> None:  # type: i
 # --- where PostgreSQL's time goes, per service ------------------------------------------------------
 
 
-def enable_pg_stat_statements(cfg: NetworkConfig, url: str) -> None:
+def enable_pg_stat_statements(cfg: NetworkConfig, url: str, auto_explain_ms: float | None = None) -> None:
     """Load pg_stat_statements into the stack's own PostgreSQL (a restart: the library must be
     preloaded) and create the extension. Only for a benchmark's fresh stack: the setting stays
-    in that data directory's postgresql.auto.conf."""
+    in that data directory's postgresql.auto.conf.
+
+    `auto_explain_ms`: auto_explain too, logging the plan of every statement that ran longer
+    (without its parameters) to PostgreSQL's log (`keep_plans` copies them out): a prepared
+    statement's generic plan, made on a nearly empty table and kept while the table grew, is
+    invisible to pg_stat_statements (outcomes' claim read the whole ledger that way)."""
     import asyncpg  # noqa: PLC0415 - only the benchmarks need it here
 
     async def alter() -> None:
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            if auto_explain_ms is None:
+                await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            else:
+                await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements', 'auto_explain'")
+                await conn.execute(f"ALTER SYSTEM SET auto_explain.log_min_duration = '{float(auto_explain_ms)}ms'")
+                await conn.execute("ALTER SYSTEM SET auto_explain.log_parameter_max_length = 0")
             await conn.execute("ALTER SYSTEM SET pg_stat_statements.track = 'all'")
             await conn.execute("ALTER SYSTEM SET pg_stat_statements.max = 10000")
         finally:
@@ -213,6 +223,14 @@ def enable_pg_stat_statements(cfg: NetworkConfig, url: str) -> None:
     pg.stop()
     pg.start()
     asyncio.run(create())
+
+
+def keep_plans(cfg: NetworkConfig, to: Path) -> None:
+    """The plans auto_explain logged (`enable_pg_stat_statements(auto_explain_ms=...)`) into
+    `to`, from the stack's PostgreSQL log, before the stack and its log are discarded."""
+    log = cfg.stack().postgres.log_file
+    if log.exists():
+        to.write_bytes(log.read_bytes())
 
 
 class BackendCpu:

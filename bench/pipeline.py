@@ -57,7 +57,10 @@ PostgreSQL's CPU during the pipeline stage is also split by the connection its b
 (`application_name`: each service's pool, the benchmark), and `--pg-statements` loads
 pg_stat_statements (a restart of the fresh stack's PostgreSQL, before any service starts) and
 ranks the statements of the pipeline stage by execution time, with calls and ms per referral
-and the service each belongs to.
+and the service each belongs to. `--auto-explain MS` (with `--pg-statements`) also logs the plan
+of every statement slower than MS milliseconds (auto_explain, no parameters) and keeps
+PostgreSQL's log beside the results (`<out>.postgres.log`): the plans pg_stat_statements
+does not show, such as a prepared statement's generic plan made on a nearly empty table.
 
 `--small` runs a tiny size (300 referrals, 50 openings, 100/s offered for 3 s, 5,000 raw
 records; flags given explicitly win) in well under a minute, for CI
@@ -106,6 +109,7 @@ from bench.common import (  # noqa: E402
     PeakRss,
     enable_pg_stat_statements,
     isolated_network,
+    keep_plans,
     machine,
     open_loop,
     percentile,
@@ -747,6 +751,7 @@ async def pipeline(
 
 async def offered_load(
     net: network.Network, partner_key: str, rate: float, seconds: float, drain: float, profiler: Profiler | None = None,
+    cpu: CpuMeter | None = None,
 ) -> dict:
     total = max(1, int(rate * seconds))
     given_at = datetime.now(UTC) - timedelta(days=1)
@@ -817,12 +822,16 @@ async def offered_load(
         if profiler:
             profiler.start()
         watcher = asyncio.create_task(watch())
+        if cpu:
+            cpu.mark()
         t0 = time.monotonic()
         await open_loop(total, rate, t0, one)
         submit_s = time.monotonic() - t0
         deadline = time.monotonic() + drain
         while len(arrived) < len(sent) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        # From the first request to the last decision in the ledger (or the drain's end).
+        cpu_s = cpu.since_mark() if cpu else None
         stop.set()
         await watcher
     await conn.close()
@@ -862,6 +871,11 @@ async def offered_load(
         "api_answer_ms": pct(api_ms),
         "client_queue_ms": pct(lag_ms),
         "ledger_poll_ms": 50,
+        # Each process's CPU from the first request until every decision was in the ledger, and
+        # per accepted referral: what a referral costs on the single-request path (compare the
+        # pipeline stage's `cpu_ms_per_referral`, a CSV's rows in batches).
+        **({"cpu_seconds": cpu_s, "cpu_ms_per_referral": {
+            k: round(v * 1000 / max(1, len(sent)), 2) for k, v in cpu_s.items()}} if cpu_s else {}),
         **({"profile": profile} if profile else {}),
     }
 
@@ -889,6 +903,10 @@ def parse_args() -> argparse.Namespace:
         help="load pg_stat_statements (restarts the fresh stack's PostgreSQL) and rank statements per service",
     )
     parser.add_argument(
+        "--auto-explain", type=float, metavar="MS",
+        help="with --pg-statements: log plans of statements slower than MS ms, kept in <out>.postgres.log",
+    )
+    parser.add_argument(
         "--idle-seconds", type=float,
         help="seconds of each process's idle CPU measured before the import (default 5; --small 1; 0: none)",
     )
@@ -899,6 +917,8 @@ def parse_args() -> argparse.Namespace:
             setattr(args, name, value)
     if args.referrals < 1 or args.openings < 1 or args.raw_records < 1 or args.offered_rate <= 0:
         parser.error("sizes and rates must be positive")
+    if args.auto_explain is not None and not args.pg_statements:
+        parser.error("--auto-explain needs --pg-statements (both load into the restarted PostgreSQL)")
     if args.poll is None:
         args.poll = min(1.0, max(0.2, args.referrals / 10_000))
     return args
@@ -930,7 +950,7 @@ def main() -> None:
         try:
             net = network.up(cfg, only=())
             if args.pg_statements:
-                enable_pg_stat_statements(cfg, net.database_url)
+                enable_pg_stat_statements(cfg, net.database_url, args.auto_explain)
             print(f"stack up in {net.timings['total_s']} s; raw limits ...", flush=True)
             raw = {
                 "kafka": asyncio.run(raw_kafka(net.bootstrap, args.raw_records, args.record_bytes)),
@@ -976,7 +996,7 @@ def main() -> None:
             print(f"offered load: {args.offered_rate}/s for {args.offered_seconds} s ...", flush=True)
             latency = asyncio.run(offered_load(
                 net, keys[f"partner:{API_PARTNER}"], args.offered_rate, args.offered_seconds, args.drain,
-                Profiler(args.profile / "offered", pids, net.database_url) if args.profile else None,
+                Profiler(args.profile / "offered", pids, net.database_url) if args.profile else None, cpu,
             ))
             for r in rss.values():
                 r.running = False
@@ -984,6 +1004,8 @@ def main() -> None:
         except (TimeoutError, importer.ImportFailed) as exc:
             failure = f"{type(exc).__name__}: {exc}"
         finally:
+            if args.auto_explain is not None:
+                keep_plans(cfg, args.out.with_suffix(".postgres.log"))
             network.discard(cfg)
     load_end = os.getloadavg()
 
@@ -1027,6 +1049,10 @@ def main() -> None:
         if key in out["pipeline"]:
             figures = out["pipeline"][key]
             print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in figures.items()) + f" = {sum(figures.values()):.2f}")
+    if "cpu_ms_per_referral" in lat:
+        figures = lat["cpu_ms_per_referral"]
+        print("offered load, CPU ms a referral: " + ", ".join(f"{k} {v}" for k, v in figures.items())
+              + f" = {sum(figures.values()):.2f}")
     print(
         f"raw: Kafka round trip {raw_rt}/s, COPY {out['raw']['postgres_copy']['rows_per_s']} rows/s | pipeline "
         f"{pipe} referrals/s ({100 * out['ratio_pipeline_to_raw_round_trip']:.2f} % of the round trip): "

@@ -63,6 +63,8 @@ def test_pipeline_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
     for key in ("submit_to_ledger_ms", "sent_to_ledger_ms", "api_answer_ms"):
         assert 0 < lat[key]["p50"] <= lat[key]["p99"] <= lat[key]["max"], key
     assert lat["submit_to_ledger_ms"]["p50"] >= lat["sent_to_ledger_ms"]["p50"]  # a request is sent at or after its time
+    # the single-request path's CPU, apart from the pipeline stage's
+    assert set(lat["cpu_ms_per_referral"]) == set(p["cpu_seconds"]) and all(lat["cpu_seconds"][s] > 0 for s in SERVICES)
 
     assert 0 < r["ratio_pipeline_to_raw_round_trip"] < 1
     # every service the network starts (support too, which the referrals' stages do not wait for)
