@@ -26,7 +26,7 @@ import asyncpg
 
 from plumbing.vault import Vault
 from services.outcomes import store
-from services.outcomes.public_api import Stored, earlier_releases, store_release
+from services.outcomes.public_api import Stored, store_release, stored_releases
 from services.outcomes.reports import GoodJobPolicy, inputs
 from services.outcomes.reports.release import Position, build, public_reports
 
@@ -67,7 +67,8 @@ async def release_files(
 ) -> dict[str, bytes]:
     """The release's files from the schema `conn` reads, in one snapshot. `vault` opens consenting
     candidates' demographics for hiring by employer (without it, no hire is counted there); the
-    release is suppressed against `earlier` (earlier years' stored releases) when given."""
+    release is suppressed against `earlier` (releases stored before), but those made from this very
+    ledger position (the same events: the same release, or one of another year)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         where = await position(conn, year)
         enrolled, hires = await store.pipeline_report_inputs(conn)
@@ -77,6 +78,7 @@ async def release_files(
         against = [
             await inputs.earlier_inputs(conn, e.year, e.release_sha256, e.named_programs, e.last_event_at)
             for e in earlier or ()
+            if e.event_ids_sha256 != where.event_ids_sha256
         ]
     reports = public_reports((enrolled, hires), programs, demand, policy, min_employers, hiring, against)
     return build(year, where, reports, min_employers)
@@ -120,14 +122,14 @@ async def publish(
     """Compute the release from `schema`, store it in `serve_schema` (by default `schema`: the
     outcomes service serves the last release of its own schema) and write it into `out`: (the
     files, those removed). Stored before written, so a release on disk is one the schema holds
-    (storing the same release again stores nothing). The releases of earlier years stored in
-    `earlier_schema` (by default `serve_schema`) are those it is suppressed against: the same for a
-    run on a rebuilt schema when it names the live one."""
+    (storing the same release again stores nothing). The releases stored in `earlier_schema` (by
+    default `serve_schema`) are those it is suppressed against: the same for a run on a rebuilt
+    schema when it names the live one."""
     writable(out)
     serve_schema = serve_schema or schema
     conn = await asyncpg.connect(database_url, server_settings={"search_path": earlier_schema or serve_schema})
     try:
-        earlier = await earlier_releases(conn, year)
+        earlier = await stored_releases(conn)
     finally:
         await conn.close()
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})

@@ -54,24 +54,22 @@ async def store_release(conn: asyncpg.Connection, files: dict[str, bytes]) -> bo
 
 @dataclass(frozen=True)
 class Stored:
-    """A stored release a later year's is suppressed against: its year, release.json's sha256, the
-    programs it named (its program_outcomes table) and its ledger position's last event time."""
+    """A stored release a new one is suppressed against: its year, release.json's sha256, the
+    programs it named (its program_outcomes table) and its ledger position (the last event's time,
+    the sha256 of the event ids)."""
 
     year: int
     release_sha256: str
     named_programs: frozenset[str]
     last_event_at: str | None
+    event_ids_sha256: str
 
 
-async def earlier_releases(conn: asyncpg.Connection, year: int) -> list[Stored]:
-    """The release of every year before `year` (of each year, the one stored last), by year; none
-    when the schema has no releases table."""
+async def stored_releases(conn: asyncpg.Connection) -> list[Stored]:
+    """Every stored release (of any year), in the order stored; none when the schema has no
+    releases table."""
     try:
-        rows = await conn.fetch(
-            "SELECT DISTINCT ON (year) release_sha256, year, ledger_position FROM releases WHERE year < $1"
-            " ORDER BY year, stored_seq DESC",
-            year,
-        )
+        rows = await conn.fetch("SELECT release_sha256, year, ledger_position FROM releases ORDER BY stored_seq")
     except asyncpg.UndefinedTableError:
         return []
     out = []
@@ -83,12 +81,14 @@ async def earlier_releases(conn: asyncpg.Connection, year: int) -> list[Stored]:
             )
         )
         column = table["columns"].index("program")
+        position = json.loads(row["ledger_position"])
         out.append(
             Stored(
                 row["year"],
                 row["release_sha256"],
                 frozenset(r[column] for r in table["rows"]) - {SMALL_GROUPS},
-                json.loads(row["ledger_position"])["last_event_at"],
+                position["last_event_at"],
+                position["event_ids_sha256"],
             )
         )
     return out

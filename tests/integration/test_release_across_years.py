@@ -71,6 +71,8 @@ async def test_the_2026_release_is_suppressed_against_the_stored_2025_release(st
     # x's 3 joiners: x is not named, and y joins it in the combined row (else the row would be x's)
     assert programs(after) == {SMALL_GROUPS: 44}
     assert "release of 2025" in after["methods.html"].decode()
+    again, _ = await release.publish(stack.database_url, schemas[0], 2026, tmp_path / "y2026", POLICY, 3)
+    assert again == after  # the release stored from this very position is not one to suppress against
 
     conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": schemas[0]})
     try:

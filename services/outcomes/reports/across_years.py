@@ -1,5 +1,5 @@
-"""A release suppressed against the release of an earlier year (issue 16; docs/transparency.md,
-"Across years"). Pure.
+"""A release suppressed against the releases stored before it: of earlier years, and of the same or a
+later year made from another ledger position (issue 16; docs/transparency.md, "Across years"). Pure.
 
 Each release's people tables are cumulative, so the rows two releases both publish give, by
 subtraction, the people who joined between them. In a release every named row is a union of named
@@ -15,9 +15,10 @@ gives exactly each component's increment (people now less people then) and nothi
 - when nothing is named and the one component left still grew by 1 to THRESHOLD people, every
   people figure of the release is suppressed (`whole`).
 
-With several earlier releases (every earlier year's), each pair of this release and one of them is
-held to the rule, to a fixed point; the earlier ones were held to it among themselves when they
-were made.
+With several stored releases, each pair of this release and one of them is held to the rule, to a
+fixed point; the stored ones were held to it among themselves when they were made. A release made
+from a later position than this one (stored first) works the same way, its people counted as of
+its position: the difference is then what this one lacks.
 
 The earlier release's people per program are those enrolled as of its ledger position
 (`Earlier.people`, read by `publish`); hiring by employer needs nothing of this (each year's table
@@ -129,6 +130,7 @@ def _small_components(
 
 
 def _increment(component: frozenset[str], now: Mapping[str, frozenset[str]], then: Mapping[str, frozenset[str]]) -> int:
-    return len(frozenset().union(*(now.get(p, frozenset()) for p in component))) - len(
-        frozenset().union(*(then.get(p, frozenset()) for p in component))
-    )
+    """The people now less the people then, either way (`then` may be the later: a release made from
+    a later ledger position stored first)."""
+    now_people = frozenset().union(*(now.get(p, frozenset()) for p in component))
+    return abs(len(now_people) - len(frozenset().union(*(then.get(p, frozenset()) for p in component))))
