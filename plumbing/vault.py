@@ -9,6 +9,10 @@ backups that no service can reach to delete.
 
 The associated data binds each ciphertext to its key id and its purpose, so a sealed
 contact cannot be passed off as another candidate's or as demographics.
+
+The master key can be rotated (talentloop/master_rotation.py, docs/deploy.md): a vault wraps
+with its current master key only and unwraps with the current one or any previous one it is
+given, so data wrapped before a rotation stays readable until the rotation has re-wrapped it.
 """
 
 from __future__ import annotations
@@ -57,6 +61,16 @@ def parse_master_key(text: str) -> bytes:
     if len(key) != 32:
         raise ValueError("TALENTLOOP_MASTER_KEY must be 32 random bytes, base64url-encoded")
     return key
+
+
+def parse_previous_master_keys(text: str | None) -> tuple[bytes, ...]:
+    """TALENTLOOP_MASTER_KEY_PREVIOUS: comma-separated master keys that still unwrap (never wrap)."""
+    try:
+        return tuple(parse_master_key(part) for part in (text or "").split(",") if part.strip())
+    except ValueError:
+        raise ValueError(
+            "TALENTLOOP_MASTER_KEY_PREVIOUS must be master keys (32 bytes, base64url), comma-separated"
+        ) from None
 
 
 def new_master_key() -> str:
@@ -109,12 +123,37 @@ class CandidateKey:
         return json.loads(plaintext)
 
 
-class Vault:
-    """Candidate keys, wrapped with the master key; reads and writes on the caller's connection,
-    so creating a key commits with the data it protects."""
+class KeyWrap:
+    """A candidate key wrapped with one master key: nonce + AES-256-GCM, the candidate's id as
+    associated data (a wrapped key cannot be moved to another candidate's row)."""
 
     def __init__(self, master_key: bytes) -> None:
-        self._master = AESGCM(master_key)
+        self._aead = AESGCM(master_key)
+
+    def seal(self, candidate_id: str, secret: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, secret, candidate_id.encode())
+
+    def open(self, candidate_id: str, wrapped: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(wrapped[:12], wrapped[12:], candidate_id.encode())
+        except InvalidTag:
+            raise Unreadable(f"the key of {candidate_id} is not wrapped with this master key") from None
+
+
+class Vault:
+    """Candidate keys, wrapped with the master key; reads and writes on the caller's connection,
+    so creating a key commits with the data it protects. `previous` master keys only unwrap:
+    during a rotation, keys not yet re-wrapped under the current one stay readable."""
+
+    def __init__(self, master_key: bytes, previous: tuple[bytes, ...] = ()) -> None:
+        self._current = KeyWrap(master_key)
+        self._unwrappers = (self._current, *(KeyWrap(k) for k in previous if k != master_key))
+
+    @classmethod
+    def configured(cls, master_key: str, previous: str | None = None) -> Vault:
+        """From TALENTLOOP_MASTER_KEY and TALENTLOOP_MASTER_KEY_PREVIOUS as configured."""
+        return cls(parse_master_key(master_key), parse_previous_master_keys(previous))
 
     @staticmethod
     async def ensure_schema(conn: asyncpg.Connection) -> None:
@@ -122,17 +161,19 @@ class Vault:
         await conn.execute(SCHEMA_SQL)
 
     def _wrap(self, candidate_id: str, secret: bytes) -> bytes:
-        nonce = os.urandom(12)
-        return nonce + self._master.encrypt(nonce, secret, candidate_id.encode())
+        return self._current.seal(candidate_id, secret)
 
     def _unwrap(self, candidate_id: str, version: int, wrapped: bytes) -> CandidateKey:
-        try:
-            secret = self._master.decrypt(wrapped[:12], wrapped[12:], candidate_id.encode())
-        except InvalidTag:
-            raise Unreadable(f"the key of {candidate_id} is not wrapped with this master key") from None
-        return CandidateKey(candidate_id, version, secret)
+        for wrap in self._unwrappers:
+            try:
+                return CandidateKey(candidate_id, version, wrap.open(candidate_id, wrapped))
+            except Unreadable:
+                continue
+        raise Unreadable(f"the key of {candidate_id} is not wrapped with this master key (nor a previous one)")
 
-    async def keys(self, conn: asyncpg.Connection, candidate_ids: list[str], create: bool = False) -> dict[str, CandidateKey]:
+    async def keys(
+        self, conn: asyncpg.Connection, candidate_ids: list[str], create: bool = False
+    ) -> dict[str, CandidateKey]:
         """The keys of these candidates; with `create`, a new key for each that has none."""
         wanted = sorted(set(candidate_ids))
         if create and wanted:
@@ -160,6 +201,9 @@ class Vault:
     @staticmethod
     async def destroy(conn: asyncpg.Connection, candidate_id: str) -> bool:
         """Crypto-shred: without its key, every sealed copy of the candidate's data is noise."""
-        return await conn.fetchval(
-            "DELETE FROM keyvault.candidate_keys WHERE candidate_id = $1 RETURNING true", candidate_id
-        ) is True
+        return (
+            await conn.fetchval(
+                "DELETE FROM keyvault.candidate_keys WHERE candidate_id = $1 RETURNING true", candidate_id
+            )
+            is True
+        )

@@ -276,6 +276,31 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key to revoke (k
     typer.echo(f"Revoked {info.key_id} ({info.kind}:{info.principal_id}) at {_when(info.revoked_at)} UTC.")
 
 
+@keys_app.command("rotate-master")
+def keys_rotate_master(
+    check: Annotated[bool, typer.Option(help="Only count what opens with which key; change nothing")] = False,
+    schema: Annotated[list[str] | None, typer.Option(help="Only these schemas (repeat; default: every one)")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Rows per transaction")] = 1000,
+    home: Home = None,
+) -> None:
+    """Re-wrap everything sealed with a previous master key (TALENTLOOP_MASTER_KEY_PREVIOUS) under
+    TALENTLOOP_MASTER_KEY: candidate keys, webhook secrets, the portal's organisation keys; rerun
+    after a crash to finish. --check: exit 0 only if the previous key is no longer needed (docs/deploy.md)."""
+    from plumbing.vault import parse_master_key, parse_previous_master_keys
+    from talentloop import master_rotation
+
+    settings = Settings()
+    if not settings.master_key:
+        raise typer.BadParameter("set TALENTLOOP_MASTER_KEY (the new key; the old one in TALENTLOOP_MASTER_KEY_PREVIOUS)")
+    try:
+        current, previous = parse_master_key(settings.master_key), parse_previous_master_keys(settings.master_key_previous)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    url = network.database_url(_config(home))
+    code = asyncio.run(master_rotation.command(url, master_rotation.Keys(current, previous), check, schema, batch, typer.echo))
+    raise typer.Exit(code)
+
+
 @app.command("import")
 def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The partner's CSV, in its own columns.")],
