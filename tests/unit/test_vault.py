@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from plumbing.vault import CandidateKey, Unreadable, _unb64
+from plumbing.vault import CandidateKey, Unreadable, Vault, _unb64, new_master_key, parse_previous_master_keys
 
 SECRET = bytes(range(32))
 DATA = {"given_name": "Zoë", "email": "zoe@example.org", "phone": None, "since": date(2026, 2, 1), "tags": ["a", "b"]}
@@ -40,3 +40,25 @@ def test_keys_compare_by_candidate_version_and_secret_only():
     assert CandidateKey("cand_x", 1, SECRET) == CandidateKey("cand_x", 1, SECRET)
     assert hash(CandidateKey("cand_x", 1, SECRET)) == hash(CandidateKey("cand_x", 1, SECRET))
     assert CandidateKey("cand_x", 1, SECRET) != CandidateKey("cand_x", 2, SECRET)
+
+
+def test_previous_master_keys_are_a_comma_separated_list_and_a_bad_one_names_the_setting():
+    a, b = new_master_key(), new_master_key()
+    assert parse_previous_master_keys(None) == parse_previous_master_keys(" ") == ()
+    assert parse_previous_master_keys(f"{a}, {b},") == (_unb64(a), _unb64(b))
+    with pytest.raises(ValueError, match="TALENTLOOP_MASTER_KEY_PREVIOUS"):
+        parse_previous_master_keys(f"{a},not-a-key")
+
+
+def test_a_vault_wraps_with_its_current_key_and_unwraps_with_a_previous_one_too():
+    old_key, new_key = new_master_key(), new_master_key()
+    old = Vault.configured(old_key)
+    wrapped_old = old._wrap("cand_x", SECRET)
+    rotating = Vault.configured(new_key, f"{new_master_key()},{old_key}")
+    assert rotating._unwrap("cand_x", 1, wrapped_old).secret == SECRET
+    wrapped_new = rotating._wrap("cand_x", SECRET)
+    assert Vault.configured(new_key)._unwrap("cand_x", 1, wrapped_new).secret == SECRET  # the new key alone
+    with pytest.raises(Unreadable, match="nor a previous one"):
+        old._unwrap("cand_x", 1, wrapped_new)
+    with pytest.raises(Unreadable):
+        rotating._unwrap("cand_y", 1, wrapped_old)  # bound to its candidate, whatever the key
