@@ -56,6 +56,12 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()) and not os.environ.get("CI"
     )
 
 
+def screenshots(tmp_path: Path) -> Path:
+    """Where the pages' screenshots go: the test's temporary folder, or
+    TALENTLOOP_PORTAL_SCREENSHOTS (docs/portals/ keeps a few, made so)."""
+    return Path(os.environ.get("TALENTLOOP_PORTAL_SCREENSHOTS") or tmp_path / "screenshots")
+
+
 def sign_ins(api: Api) -> dict[tuple[str, str], dict[str, str]]:
     """The demo sign-ins the portal seeded, by (organisation, role)."""
     users = json.loads(launcher.portal_users_file(api.net.network.keys_file.parent).read_text())
@@ -154,7 +160,7 @@ def check_page(driver, language: str, shots: Path, name: str) -> None:  # type: 
         leaked = [m for m in english_only() if re.search(rf"(?<!\w){re.escape(m)}(?!\w)", text)]
         assert not leaked, f"{name}: untranslated {leaked}"
     accessible(driver, f"{name} ({language})")
-    shots.mkdir(exist_ok=True)
+    shots.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(shots / f"{name}-{language}-1280.png"))
     driver.set_window_size(360, 800)
     try:
@@ -176,7 +182,7 @@ async def walk(api: Api, browser, language: str, tmp_path: Path) -> None:  # typ
 
     portal = api.net.urls["portal"]
     user = sign_ins(api)[(NORTHSIDE, "staff")]
-    shots = tmp_path / "screenshots"
+    shots = screenshots(tmp_path)
     say = i18n.gettext_for(language)
 
     browser.get(f"{portal}/referrals")
@@ -287,7 +293,7 @@ async def test_the_admin_and_operator_pages(api: Api, browser, tmp_path: Path) -
 
     portal = api.net.urls["portal"]
     users = sign_ins(api)
-    shots = tmp_path / "screenshots"
+    shots = screenshots(tmp_path)
 
     def sign_in(user: dict[str, str]) -> None:
         browser.get(f"{portal}/sign-in")
