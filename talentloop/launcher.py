@@ -89,13 +89,19 @@ def start(service: ServiceProcess, env: dict[str, str]) -> int:
         return running
     service.pid_file.parent.mkdir(parents=True, exist_ok=True)
     service.log_file.parent.mkdir(parents=True, exist_ok=True)
+    inherited = dict(os.environ)
     own = {"TALENTLOOP_HTTP_PORT": str(service.port)}
+    if service.name in WEB_APPS:
+        # No Kafka at all: not the credentials of whoever started it (`talentloop` acts as the
+        # broker's super-user), nor any principal of its own.
+        inherited = {k: v for k, v in inherited.items() if not k.startswith("KAFKA_SASL_")}
+        env = {k: v for k, v in env.items() if not k.startswith("KAFKA_SASL_")}
     if service.name == "portal":  # the local network's demo organisations and users, seeded at its start
         own["TALENTLOOP_PORTAL_DEMO_USERS"] = str(portal_users_file(service.state_dir))
     with service.log_file.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", f"services.{service.name}.main"],
-            env={**os.environ, **env, **own},
+            env={**inherited, **env, **own},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

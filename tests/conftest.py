@@ -46,7 +46,7 @@ def network_config(tmp_path_factory: pytest.TempPathFactory) -> NetworkConfig:
         kafka_port=free_port(),
         controller_port=free_port(),
         pg_port=free_port(),
-        ports={name: free_port() for name in (*launcher.SERVICES, *launcher.WEB_APPS)},  # every process the network starts
+        ports={name: free_port() for name in launcher.SERVICES},  # every process the network starts
     )
 
 
