@@ -256,3 +256,27 @@ async def test_the_command_reports_counts_and_checks_that_the_previous_key_can_g
     monkeypatch.delenv("TALENTLOOP_MASTER_KEY_PREVIOUS")
     check = await run(["keys", "rotate-master", "--check", *home])
     assert check.exit_code == 0 and "the previous key is no longer needed" in check.output
+
+
+async def test_a_key_wrapped_with_the_old_key_during_the_rotation_is_reported_and_a_rerun_takes_it(
+    world: World,
+) -> None:
+    """A service still on the old key (not stopped, as docs/deploy.md asks) wraps a new candidate's
+    key with it behind the rotation's position: the report says so, a rerun re-wraps it."""
+
+    batches: list[str] = []
+
+    async def old_writer(target: rotation.Target, rewrapped: int) -> None:
+        batches.append(target.name)
+        if batches == ["keyvault.candidate_keys"]:  # after the first batch: cand_0, cand_1
+            conn = await asyncpg.connect(world.url)
+            try:
+                await Vault(key(A)).keys(conn, ["cand_00"], create=True)  # sorts before the position
+            finally:
+                await conn.close()
+
+    report = await world.rotate(B, A, batch=2, on_batch=old_writer)
+    assert report["keyvault.candidate_keys"].left_on_previous == 1
+    again = await world.rotate(B, A)
+    assert again["keyvault.candidate_keys"].rewrapped == 1
+    assert all(r.left_on_previous == 0 for r in again.values())
