@@ -56,6 +56,37 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()) and not os.environ.get("CI"
     )
 
 
+@pytest.fixture(scope="module")
+def portal(running_network, network_config) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The portal as `talentloop up` starts it (talentloop.launcher), on the running network: the
+    test network runs only the services, so tests about every service's Kafka principal hold."""
+    from tests.conftest import free_port
+
+    net = running_network.network
+    service = launcher.ServiceProcess("portal", free_port(), network_config.home)
+    launcher.start(
+        service,
+        {
+            "DATABASE_URL": net.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": net.bootstrap,
+            "TALENTLOOP_MASTER_KEY": launcher.master_key(network_config.home),
+            "TALENTLOOP_SERVICE_URLS": json.dumps(net.urls),
+        },
+    )
+    try:
+        launcher.wait_healthy([service])
+        yield service.url
+    finally:
+        launcher.stop(service)
+
+
+def test_the_portal_runs_without_kafka_credentials(portal: str, network_config) -> None:  # type: ignore[no-untyped-def]
+    pid = launcher.ServiceProcess("portal", 0, network_config.home).pid()
+    assert pid is not None and httpx.get(f"{portal}/health").json()["status"] == "ok"
+    env = Path(f"/proc/{pid}/environ").read_text().split("\0")
+    assert not [line for line in env if line.startswith("KAFKA_SASL_")]  # not the super-user's, nor any
+
+
 def screenshots(tmp_path: Path) -> Path:
     """Where the pages' screenshots go: the test's temporary folder, or
     TALENTLOOP_PORTAL_SCREENSHOTS (docs/portals/ keeps a few, made so)."""
@@ -177,10 +208,9 @@ def bad_row_csv(run: str) -> tuple[str, list[dict[str, str]]]:
     return samples.csv_text(samples.NORTHSIDE_COLUMNS, rows), rows
 
 
-async def walk(api: Api, browser, language: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def walk(api: Api, portal: str, browser, language: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
-    portal = api.net.urls["portal"]
     user = sign_ins(api)[(NORTHSIDE, "staff")]
     shots = screenshots(tmp_path)
     say = i18n.gettext_for(language)
@@ -281,17 +311,18 @@ def i18n_status(status: str) -> str:
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
-async def test_a_partner_refers_uploads_and_sees_the_status(api: Api, browser, language: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    await walk(api, browser, language, tmp_path)
+async def test_a_partner_refers_uploads_and_sees_the_status(
+    api: Api, portal: str, browser, language: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    await walk(api, portal, browser, language, tmp_path)
 
 
-async def test_the_admin_and_operator_pages(api: Api, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_the_admin_and_operator_pages(api: Api, portal: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The pages of the other roles pass the same checks: an operator adds an organisation and
     invites its admin, who accepts in the same browser; the team page; an employer's start page;
     a page that is not there."""
     from selenium.webdriver.common.by import By
 
-    portal = api.net.urls["portal"]
     users = sign_ins(api)
     shots = screenshots(tmp_path)
 
@@ -353,8 +384,7 @@ async def portal_session(portal: str, email: str, password: str) -> httpx.AsyncC
     return client
 
 
-async def test_another_organisations_referral_is_not_found(api: Api) -> None:
-    portal = api.net.urls["portal"]
+async def test_another_organisations_referral_is_not_found(api: Api, portal: str) -> None:
     users = sign_ins(api)
     northside = await portal_session(portal, **_creds(users[(NORTHSIDE, "admin")]))
     forge = await portal_session(portal, **_creds(users[("forge-coding-bootcamp", "admin")]))
