@@ -51,7 +51,7 @@ def _print_network(net: network.Network, cfg: NetworkConfig) -> None:
     typer.echo(f"Kafka      {net.bootstrap}")
     typer.echo(f"PostgreSQL {net.database_url}")
     for name, url in net.urls.items():
-        typer.echo(f"{name:<17}{url}  (OpenAPI: {url}/docs)")
+        typer.echo(f"{name:<17}{url}" + ("" if name in launcher.WEB_APPS else f"  (OpenAPI: {url}/docs)"))
     typer.echo(f"API keys   {cfg.home / 'keys.json'}")
     typer.echo(f"Logs       {cfg.home / 'logs'}")
     _print_portal(cfg, net)
@@ -497,7 +497,7 @@ def publish(
     coalition funnel, credential and program outcomes, the demand board, hiring standards and hiring
     by employer with demographics (employers who opted in), suppressed as the public view (docs/transparency.md, "The annual release")."""
     from plumbing.db import scratch_schema
-    from plumbing.vault import Vault, parse_master_key
+    from plumbing.vault import Vault
     from services.outcomes.reports_api import demand_min_employers, good_job_policy
     from talentloop import publish as release
 
@@ -515,7 +515,7 @@ def publish(
         files, removed = asyncio.run(
             release.publish(
                 network.database_url(cfg), schema, year, out, good_job_policy(Settings()), demand_min_employers(),
-                vault=Vault(parse_master_key(master)) if master else None,
+                vault=Vault.configured(master, Settings().master_key_previous) if master else None,
                 # The earlier year's release it is suppressed against: the one the service stored,
                 # so that a run on a rebuilt schema is suppressed against the same one.
                 earlier_schema="outcomes",
