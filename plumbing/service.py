@@ -34,7 +34,7 @@ from plumbing.correlate import Correlate
 from plumbing.kafka import KafkaSecurity, new_producer
 from plumbing.logging import configure, get_logger
 from plumbing.settings import Settings
-from plumbing.vault import Vault, parse_master_key
+from plumbing.vault import Vault
 
 log = get_logger(__name__)
 
@@ -138,7 +138,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
             # The services that keep sealed personal data (and only they) have a vault.
             async with pool.acquire() as conn, conn.transaction():
                 await Vault.ensure_schema(conn)
-            vault = Vault(parse_master_key(settings.master_key or ""))
+            vault = Vault.configured(settings.master_key or "", settings.master_key_previous)
         deps = Deps.of(definition.name, settings, vault)
         runtime = Runtime(app, settings, pool, producer, deps)
         runtime.tasks.append(

@@ -36,6 +36,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -93,20 +94,32 @@ def backoff(attempt: int, base_s: float, cap_s: float, rng: random.Random | None
 
 
 class SecretBox:
-    """Signing secrets encrypted with a key derived from the master key (HKDF, own purpose)."""
+    """Signing secrets encrypted with a key derived from the master key (HKDF, own purpose).
 
-    def __init__(self, master_key: bytes) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"talentloop webhook signing secrets").derive(
-            master_key
-        )
-        self._aead = AESGCM(key)
+    Seals with the current master key only; opens with it or any previous one, so the services
+    keep signing while `talentloop keys rotate-master` re-wraps the stored secrets (docs/deploy.md).
+    """
+
+    def __init__(self, master_key: bytes, previous: tuple[bytes, ...] = ()) -> None:
+        self._aeads = [AESGCM(_secret_key(key)) for key in (master_key, *previous)]
 
     def seal(self, endpoint_id: str, secret: str) -> bytes:
         nonce = os.urandom(12)
-        return nonce + self._aead.encrypt(nonce, secret.encode(), endpoint_id.encode())
+        return nonce + self._aeads[0].encrypt(nonce, secret.encode(), endpoint_id.encode())
 
     def open(self, endpoint_id: str, sealed: bytes) -> str:
-        return self._aead.decrypt(sealed[:12], sealed[12:], endpoint_id.encode()).decode()
+        for aead in self._aeads[:-1]:
+            try:
+                return aead.decrypt(sealed[:12], sealed[12:], endpoint_id.encode()).decode()
+            except InvalidTag:
+                continue
+        return self._aeads[-1].decrypt(sealed[:12], sealed[12:], endpoint_id.encode()).decode()
+
+
+def _secret_key(master_key: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"talentloop webhook signing secrets").derive(
+        master_key
+    )
 
 
 def new_secret() -> str:
@@ -530,7 +543,9 @@ class Dispatcher:
 
 
 def start(pool: asyncpg.Pool, settings: Settings) -> tuple[Dispatcher, SecretBox]:
-    from plumbing.vault import parse_master_key
+    from plumbing.vault import parse_master_key, parse_previous_master_keys
 
-    box = SecretBox(parse_master_key(settings.master_key or ""))
+    box = SecretBox(
+        parse_master_key(settings.master_key or ""), parse_previous_master_keys(settings.master_key_previous)
+    )
     return Dispatcher(pool, box, Policy.from_settings(settings)), box

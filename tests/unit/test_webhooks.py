@@ -142,6 +142,21 @@ def test_secrets_are_sealed_per_endpoint_and_only_the_same_master_key_opens_them
         AESGCM(master).decrypt(sealed[:12], sealed[12:], b"whe_1")
 
 
+def test_during_a_master_key_rotation_secrets_open_with_the_previous_key_and_seal_with_the_new() -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    sealed_before = webhooks.SecretBox(old).seal("whe_1", "whsec_abc")
+    rotating = webhooks.SecretBox(new, (old,))
+    assert rotating.open("whe_1", sealed_before) == "whsec_abc"
+    sealed_now = rotating.seal("whe_1", "whsec_def")
+    assert webhooks.SecretBox(new).open("whe_1", sealed_now) == "whsec_def"  # sealed with the new key only
+    with pytest.raises(InvalidTag):
+        webhooks.SecretBox(old).open("whe_1", sealed_now)
+    with pytest.raises(InvalidTag):
+        webhooks.SecretBox(new).open("whe_1", sealed_before)  # once the previous key is dropped
+    with pytest.raises(InvalidTag):
+        rotating.open("whe_2", sealed_before)  # still bound to its endpoint
+
+
 def test_the_receiver_snippet_in_the_docs_accepts_and_rejects_as_verify_does() -> None:
     from pathlib import Path
 
