@@ -444,3 +444,31 @@ async def test_another_organisations_referral_is_not_found(api: Api, portal: str
 
 def _creds(user: dict[str, str]) -> dict[str, str]:
     return {"email": user["email"], "password": user["password"]}
+
+
+async def test_a_file_intake_refuses_fails_with_its_reason_and_stays_the_organisations(api: Api, portal: str) -> None:
+    users = sign_ins(api)
+    northside = await portal_session(portal, **_creds(users[(NORTHSIDE, "admin")]))
+    forge = await portal_session(portal, **_creds(users[("forge-coding-bootcamp", "admin")]))
+    try:
+        page = await northside.get("/uploads")
+        token = CSRF.search(page.text).group(1)
+        sent = await northside.post(
+            "/uploads", data={"csrf_token": token}, files={"file": ("wrong.csv", b"Name,Phone\nAna,555\n", "text/csv")}
+        )
+        assert sent.status_code == 303
+        where = sent.headers["location"]
+
+        async def finished() -> dict | None:  # type: ignore[type-arg]
+            state = (await northside.get(f"{where}/progress")).json()
+            return state if state["status"] != "running" else None
+
+        state = await poll("the upload refused", finished)
+        assert state["status"] == "failed" and state["accepted"] == 0
+        shown = await northside.get(where)
+        assert 'id="failure"' in shown.text and "lacks the adapter&#39;s columns" in shown.text
+        for path in (where, f"{where}/progress", f"{where}/errors.csv"):
+            assert (await forge.get(path)).status_code == 404, path
+    finally:
+        await northside.aclose()
+        await forge.aclose()

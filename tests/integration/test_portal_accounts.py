@@ -287,3 +287,28 @@ async def test_another_organisations_upload_is_not_found(stack, schema) -> None:
                 r = await browser.http.get(path)
                 assert r.status_code == 404, path
             assert "b.csv" not in (await browser.http.get(f"/uploads/{theirs}")).text
+
+
+async def test_read_only_users_and_other_kinds_change_nothing(stack, schema) -> None:  # type: ignore[no-untyped-def]
+    async with running_portal(stack.database_url, schema) as app:
+        pool = app.state.pool
+        reader = await member(pool, "partner", "alpha-org", "read_only")
+        employer = await member(pool, "employer", "acme-jobs", "admin")
+        async with Browser(app) as browser:
+            await browser.sign_in(reader["email"])
+            for path in ("/refer", "/uploads", "/team", "/organisations"):
+                assert (await browser.http.get(path)).status_code == 403, path
+            token = await browser.csrf("/sign-in")
+            refused = await browser.http.post("/refer", data={"csrf_token": token, "form_id": "f1", "given_name": "A"})
+            assert refused.status_code == 403 and "Your role does not allow this." in refused.text
+            upload = await browser.http.post(
+                "/uploads", data={"csrf_token": token}, files={"file": ("x.csv", b"a,b\n1,2\n", "text/csv")}
+            )
+            assert upload.status_code == 403
+        async with Browser(app) as browser:
+            await browser.sign_in(employer["email"])
+            home = await browser.http.get("/")
+            assert home.status_code == 200 and "signed in for" in home.text
+            assert (await browser.http.get("/referrals")).status_code == 403
+        assert await pool.fetchval("SELECT count(*) FROM uploads") == 0
+        assert await pool.fetchval("SELECT count(*) FROM audit WHERE action IN ('referred', 'uploaded')") == 0
