@@ -138,6 +138,16 @@ async def invite(p: Portal, by: Member | None, org_id: str, email: str, role: st
     return token
 
 
+async def disable(p: Portal, by: Member, user_id: str) -> None:
+    """Take a user's access away (they left the organisation): sign-ins refused, sessions ended."""
+    target = await store.user(p.pool, user_id)
+    if target is None or not domain.may_disable(by, target["org_id"], user_id):
+        raise Refused("not_allowed")
+    async with p.pool.acquire() as conn, conn.transaction():
+        await store.disable_user(conn, user_id, p.clock())
+        await store.audit(conn, "user_disabled", org_id=by.org_id, user_id=by.user_id, target=user_id)
+
+
 async def open_invitation(p: Portal, token: str) -> asyncpg.Record:
     row = await store.invitation_by_token(p.pool, domain.token_hash(token))
     if row is None or domain.invitation_state(row["accepted_at"], row["expires_at"], p.clock()) != "open":

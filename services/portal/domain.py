@@ -74,6 +74,13 @@ def may_invite(inviter: Member, org_id: str, role: Role) -> bool:
     return org_id == inviter.org_id and role in ("staff", "read_only")
 
 
+def may_disable(admin: Member, target_org_id: str, target_user_id: str) -> bool:
+    """An organisation's admin takes away the access of anyone of their own organisation (someone
+    who left), never their own (an organisation is never left without the admin who could
+    invite a new one by mistake)."""
+    return admin.role == "admin" and target_org_id == admin.org_id and target_user_id != admin.user_id
+
+
 def new_token() -> str:
     """A secret for a link or a cookie: 256 random bits, URL-safe."""
     return secrets.token_urlsafe(32)

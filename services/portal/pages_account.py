@@ -214,6 +214,17 @@ async def invite_staff(
     return await _invited(request, token, email, "/team")
 
 
+@router.post("/team/{user_id}/disable")
+async def disable_user(request: Request, who: Signed, user_id: str) -> Response:
+    if not web.is_uuid(user_id):
+        raise web.PageError(404, "not_found")
+    try:
+        await application.disable(portal_of(request), who, user_id)
+    except Refused:
+        raise web.PageError(404, "not_found") from None  # another organisation's people are not there
+    return web.redirect(request, "/team")
+
+
 # --- organisations (the coalition's operators) -------------------------------------------------
 
 

@@ -143,6 +143,12 @@ async def set_password_hash(db: Db, user_id: str, password_hash: str) -> None:
     await db.execute("UPDATE users SET password_hash = $2 WHERE user_id = $1::uuid", user_id, password_hash)
 
 
+async def disable_user(db: Db, user_id: str, now: datetime) -> None:
+    """No more sign-ins, and every session of the user ends now."""
+    await db.execute("UPDATE users SET disabled_at = coalesce(disabled_at, $2) WHERE user_id = $1::uuid", user_id, now)
+    await db.execute("DELETE FROM sessions WHERE user_id = $1::uuid", user_id)
+
+
 async def set_user_language(db: Db, user_id: str, language: str) -> None:
     await db.execute("UPDATE users SET language = $2 WHERE user_id = $1::uuid", user_id, language)
 

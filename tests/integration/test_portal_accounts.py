@@ -312,3 +312,28 @@ async def test_read_only_users_and_other_kinds_change_nothing(stack, schema) -> 
             assert (await browser.http.get("/referrals")).status_code == 403
         assert await pool.fetchval("SELECT count(*) FROM uploads") == 0
         assert await pool.fetchval("SELECT count(*) FROM audit WHERE action IN ('referred', 'uploaded')") == 0
+
+
+async def test_taking_away_access_ends_the_sessions_and_the_sign_ins(stack, schema) -> None:  # type: ignore[no-untyped-def]
+    async with running_portal(stack.database_url, schema) as app:
+        pool = app.state.pool
+        admin = await member(pool, "partner", "alpha-org", "admin")
+        staff = await member(pool, "partner", "alpha-org", "staff")
+        other = await member(pool, "partner", "beta-org", "admin")
+        async with Browser(app) as leaving, Browser(app) as boss, Browser(app) as stranger:
+            await leaving.sign_in(staff["email"])
+            assert (await leaving.http.get("/team")).status_code == 403  # signed in, not an admin
+            await stranger.sign_in(other["email"])
+            refused = await stranger.post(f"/team/{staff['user_id']}/disable", {}, "/team")
+            assert refused.status_code == 404  # another organisation's people are not there
+            await boss.sign_in(admin["email"])
+            assert (await boss.post(f"/team/{admin['user_id']}/disable", {}, "/team")).status_code == 404
+            done = await boss.post(f"/team/{staff['user_id']}/disable", {}, "/team")
+            assert done.status_code == 303
+            team = await boss.http.get("/team")
+            assert "Taken away" in team.text
+            assert (await leaving.http.get("/team")).status_code == 303  # the open session ended
+        async with Browser(app) as again:
+            assert (await again.sign_in(staff["email"])).status_code == 401
+        audit = await pool.fetchrow("SELECT user_id::text, target FROM audit WHERE action = 'user_disabled'")
+        assert (audit["user_id"], audit["target"]) == (admin["user_id"], staff["user_id"])

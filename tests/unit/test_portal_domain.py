@@ -144,3 +144,11 @@ def test_why_a_referral_has_its_status_reads_in_the_pages_language() -> None:
     assert present.reason(hired, en, "hired") == "Job: Data analyst · Wage: $25-30 · Starts 2027-01-04"
     assert present.event_label("referral.stale.v1", es) == "Esperando demasiado al empleador"
     assert present.event_label("something.new.v1", en) == "something.new"
+
+
+def test_an_admin_takes_away_access_in_their_own_organisation_only() -> None:
+    assert domain.may_disable(ADMIN, "org-a", "u-s")
+    assert not domain.may_disable(ADMIN, "org-a", "u-a")  # not their own
+    assert not domain.may_disable(ADMIN, "org-b", "u-x")
+    assert not domain.may_disable(STAFF, "org-a", "u-r")
+    assert not domain.may_disable(OPS, "org-a", "u-s")  # operators invite admins; admins manage their people
