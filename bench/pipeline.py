@@ -751,7 +751,7 @@ async def pipeline(
 
 async def offered_load(
     net: network.Network, partner_key: str, rate: float, seconds: float, drain: float, profiler: Profiler | None = None,
-    cpu: CpuMeter | None = None,
+    cpu: CpuMeter | None = None, pg_statements: bool = False,
 ) -> dict:
     total = max(1, int(rate * seconds))
     given_at = datetime.now(UTC) - timedelta(days=1)
@@ -821,6 +821,13 @@ async def offered_load(
 
         if profiler:
             profiler.start()
+        # With --pg-statements, the statements of the single-request path on their own (reset
+        # before the watcher takes the connection).
+        backends = BackendCpu(net.database_url, query_ids=True) if pg_statements else None
+        if backends:
+            await conn.execute("SELECT pg_stat_statements_reset()")
+            await backends.mark()
+            sampling = asyncio.create_task(backends.run())
         watcher = asyncio.create_task(watch())
         if cpu:
             cpu.mark()
@@ -834,6 +841,11 @@ async def offered_load(
         cpu_s = cpu.since_mark() if cpu else None
         stop.set()
         await watcher
+        statements = None
+        if backends:
+            backends.stop()
+            await sampling
+            statements = await statement_profile(conn, max(1, len(sent)), backends.query_clients)
     await conn.close()
     profile = await profiler.stop() if profiler else None
 
@@ -876,6 +888,7 @@ async def offered_load(
         # pipeline stage's `cpu_ms_per_referral`, a CSV's rows in batches).
         **({"cpu_seconds": cpu_s, "cpu_ms_per_referral": {
             k: round(v * 1000 / max(1, len(sent)), 2) for k, v in cpu_s.items()}} if cpu_s else {}),
+        **({"pg_statements": statements} if statements else {}),
         **({"profile": profile} if profile else {}),
     }
 
@@ -997,6 +1010,7 @@ def main() -> None:
             latency = asyncio.run(offered_load(
                 net, keys[f"partner:{API_PARTNER}"], args.offered_rate, args.offered_seconds, args.drain,
                 Profiler(args.profile / "offered", pids, net.database_url) if args.profile else None, cpu,
+                args.pg_statements,
             ))
             for r in rss.values():
                 r.running = False
