@@ -384,59 +384,67 @@ async def portal_session(portal: str, email: str, password: str) -> httpx.AsyncC
     return client
 
 
-async def test_another_organisations_referral_is_not_found(api: Api, portal: str) -> None:
+async def test_another_organisations_referral_is_not_found(api: Api, two_partners) -> None:  # type: ignore[no-untyped-def]
+    northside, forge = two_partners
+    users = sign_ins(api)
+    form = await northside.get("/refer")
+    token = CSRF.search(form.text).group(1)
+    form_id = re.search(r'name="form_id" value="([^"]+)"', form.text).group(1)
+    n = uuid.uuid4().hex[:8]
+    done = await northside.post(
+        "/refer",
+        data={
+            "csrf_token": token,
+            "form_id": form_id,
+            "given_name": "Tenant",
+            "family_name": f"Test{n}",
+            "email": f"tenant-{n}@example.org",
+            "skills": "Python",
+            "share_with_employers": "yes",
+        },
+    )
+    assert done.status_code == 303, done.text
+    referral_id = done.headers["location"].rsplit("=", 1)[1]
+
+    async def known() -> bool | None:
+        return True if (await northside.get(f"/referrals/{referral_id}")).status_code == 200 else None
+
+    await poll("northside sees its referral", known)
+    theirs = await forge.get(f"/referrals/{referral_id}")
+    missing = await forge.get("/referrals/ref_00000000000000000000000000000000")
+    assert theirs.status_code == 404 == missing.status_code
+    assert f"Test{n}" not in theirs.text and referral_id not in (await forge.get("/referrals")).text
+    # The audit names the acting user by id, and the referral's event carries it in its
+    # correlation id (docs/portals.md, "Acting on the services"); never the user's name.
+    conn = await asyncpg.connect(api.net.network.database_url)
+    try:
+        audit = await conn.fetchrow(
+            "SELECT user_id::text, correlation_id FROM portal.audit WHERE action = 'referred' AND target = $1",
+            referral_id,
+        )
+        user_id = await conn.fetchval(
+            "SELECT user_id::text FROM portal.users WHERE email = $1", users[(NORTHSIDE, "admin")]["email"]
+        )
+        event = json.loads(
+            await conn.fetchval("SELECT value FROM intake.outbox WHERE key = $1 ORDER BY id LIMIT 1", referral_id)
+        )
+    finally:
+        await conn.close()
+    assert audit["user_id"] == user_id
+    assert event["correlationid"] == audit["correlation_id"] and event["correlationid"].startswith(
+        f"portal-user-{user_id}-"
+    )
+    assert users[(NORTHSIDE, "admin")]["display_name"] not in json.dumps(event)
+
+
+@pytest.fixture
+async def two_partners(api: Api, portal: str):  # type: ignore[no-untyped-def]
+    """The nonprofit's and the bootcamp's admins, signed in over plain HTTP."""
     users = sign_ins(api)
     northside = await portal_session(portal, **_creds(users[(NORTHSIDE, "admin")]))
     forge = await portal_session(portal, **_creds(users[("forge-coding-bootcamp", "admin")]))
     try:
-        form = await northside.get("/refer")
-        token = CSRF.search(form.text).group(1)
-        form_id = re.search(r'name="form_id" value="([^"]+)"', form.text).group(1)
-        n = uuid.uuid4().hex[:8]
-        done = await northside.post(
-            "/refer",
-            data={
-                "csrf_token": token,
-                "form_id": form_id,
-                "given_name": "Tenant",
-                "family_name": f"Test{n}",
-                "email": f"tenant-{n}@example.org",
-                "skills": "Python",
-                "share_with_employers": "yes",
-            },
-        )
-        assert done.status_code == 303, done.text
-        referral_id = done.headers["location"].rsplit("=", 1)[1]
-
-        async def known() -> bool | None:
-            return True if (await northside.get(f"/referrals/{referral_id}")).status_code == 200 else None
-
-        await poll("northside sees its referral", known)
-        theirs = await forge.get(f"/referrals/{referral_id}")
-        missing = await forge.get("/referrals/ref_00000000000000000000000000000000")
-        assert theirs.status_code == 404 == missing.status_code
-        assert f"Test{n}" not in theirs.text and referral_id not in (await forge.get("/referrals")).text
-        # The audit names the acting user by id, and the referral's event carries it in its
-        # correlation id (docs/portals.md, "Acting on the services"); never the user's name.
-        conn = await asyncpg.connect(api.net.network.database_url)
-        try:
-            audit = await conn.fetchrow(
-                "SELECT user_id::text, correlation_id FROM portal.audit WHERE action = 'referred' AND target = $1",
-                referral_id,
-            )
-            user_id = await conn.fetchval(
-                "SELECT user_id::text FROM portal.users WHERE email = $1", users[(NORTHSIDE, "admin")]["email"]
-            )
-            event = json.loads(
-                await conn.fetchval("SELECT value FROM intake.outbox WHERE key = $1 ORDER BY id LIMIT 1", referral_id)
-            )
-        finally:
-            await conn.close()
-        assert audit["user_id"] == user_id
-        assert event["correlationid"] == audit["correlation_id"] and event["correlationid"].startswith(
-            f"portal-user-{user_id}-"
-        )
-        assert users[(NORTHSIDE, "admin")]["display_name"] not in json.dumps(event)
+        yield northside, forge
     finally:
         await northside.aclose()
         await forge.aclose()
@@ -446,29 +454,23 @@ def _creds(user: dict[str, str]) -> dict[str, str]:
     return {"email": user["email"], "password": user["password"]}
 
 
-async def test_a_file_intake_refuses_fails_with_its_reason_and_stays_the_organisations(api: Api, portal: str) -> None:
-    users = sign_ins(api)
-    northside = await portal_session(portal, **_creds(users[(NORTHSIDE, "admin")]))
-    forge = await portal_session(portal, **_creds(users[("forge-coding-bootcamp", "admin")]))
-    try:
-        page = await northside.get("/uploads")
-        token = CSRF.search(page.text).group(1)
-        sent = await northside.post(
-            "/uploads", data={"csrf_token": token}, files={"file": ("wrong.csv", b"Name,Phone\nAna,555\n", "text/csv")}
-        )
-        assert sent.status_code == 303
-        where = sent.headers["location"]
+async def test_a_file_intake_refuses_fails_with_its_reason_and_stays_the_organisations(two_partners) -> None:  # type: ignore[no-untyped-def]
+    northside, forge = two_partners
+    page = await northside.get("/uploads")
+    token = CSRF.search(page.text).group(1)
+    sent = await northside.post(
+        "/uploads", data={"csrf_token": token}, files={"file": ("wrong.csv", b"Name,Phone\nAna,555\n", "text/csv")}
+    )
+    assert sent.status_code == 303
+    where = sent.headers["location"]
 
-        async def finished() -> dict | None:  # type: ignore[type-arg]
-            state = (await northside.get(f"{where}/progress")).json()
-            return state if state["status"] != "running" else None
+    async def finished() -> dict | None:  # type: ignore[type-arg]
+        state = (await northside.get(f"{where}/progress")).json()
+        return state if state["status"] != "running" else None
 
-        state = await poll("the upload refused", finished)
-        assert state["status"] == "failed" and state["accepted"] == 0
-        shown = await northside.get(where)
-        assert 'id="failure"' in shown.text and "lacks the adapter&#39;s columns" in shown.text
-        for path in (where, f"{where}/progress", f"{where}/errors.csv"):
-            assert (await forge.get(path)).status_code == 404, path
-    finally:
-        await northside.aclose()
-        await forge.aclose()
+    state = await poll("the upload refused", finished)
+    assert state["status"] == "failed" and state["accepted"] == 0
+    shown = await northside.get(where)
+    assert 'id="failure"' in shown.text and "lacks the adapter&#39;s columns" in shown.text
+    for path in (where, f"{where}/progress", f"{where}/errors.csv"):
+        assert (await forge.get(path)).status_code == 404, path
