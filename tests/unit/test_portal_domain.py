@@ -152,3 +152,20 @@ def test_an_admin_takes_away_access_in_their_own_organisation_only() -> None:
     assert not domain.may_disable(ADMIN, "org-b", "u-x")
     assert not domain.may_disable(STAFF, "org-a", "u-r")
     assert not domain.may_disable(OPS, "org-a", "u-s")  # operators invite admins; admins manage their people
+
+
+@pytest.mark.parametrize(
+    ("asked", "went"),
+    [
+        ("/referrals?status=waiting", "/referrals?status=waiting"),
+        ("https://evil.example/", "/"),
+        ("//evil.example/path", "/"),
+        ("/\\evil.example", "/"),
+        ("", "/"),
+        (None, "/"),
+    ],
+)
+def test_after_sign_in_only_this_sites_paths(asked: str | None, went: str) -> None:
+    from services.portal.pages_account import local_path
+
+    assert local_path(asked) == went
