@@ -33,7 +33,7 @@ from plumbing.correlate import Correlate
 from plumbing.logging import configure, get_logger
 from plumbing.service import trust_forwarded
 from plumbing.settings import Settings
-from plumbing.vault import parse_master_key
+from plumbing.vault import parse_master_key, parse_previous_master_keys
 from services.portal import domain, i18n, pages_account, pages_partner, passwords, seed, store, web
 from services.portal.application import Portal
 from services.portal.config import PortalSettings
@@ -92,7 +92,8 @@ def create_app(
             await apikeys.ensure_schema(conn)
         keys = apikeys.ApiKeys(pool, cache_s=settings.key_cache_s, grace_s=settings.key_rotation_grace_s)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=300.0), transport=transport)
-        machine = MachineKeys(pool, keys, KeyBox(parse_master_key(settings.master_key)))
+        box = KeyBox(parse_master_key(settings.master_key), parse_previous_master_keys(settings.master_key_previous))
+        machine = MachineKeys(pool, keys, box)
         state = Portal(
             pool=pool,
             services=Services(http, portal.urls(), machine),

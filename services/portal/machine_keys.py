@@ -25,8 +25,13 @@ SCOPES = ("read", "write")
 
 
 class KeyBox:
-    def __init__(self, master_key: bytes) -> None:
+    """Seals with the current master key; opens with it or with a previous one
+    (TALENTLOOP_MASTER_KEY_PREVIOUS), so the portal keeps working while
+    `talentloop keys rotate-master` re-wraps its rows."""
+
+    def __init__(self, master_key: bytes, previous: tuple[bytes, ...] = ()) -> None:
         self._aead = AESGCM(master_key)
+        self._openers = (self._aead, *(AESGCM(k) for k in previous if k != master_key))
 
     @staticmethod
     def _aad(org_id: str) -> bytes:
@@ -37,10 +42,12 @@ class KeyBox:
         return nonce + self._aead.encrypt(nonce, key.encode(), self._aad(org_id))
 
     def open(self, org_id: str, sealed: bytes) -> str:
-        try:
-            return self._aead.decrypt(sealed[:12], sealed[12:], self._aad(org_id)).decode()
-        except InvalidTag:
-            raise RuntimeError(f"the machine key of organisation {org_id} does not open with this master key") from None
+        for aead in self._openers:
+            try:
+                return aead.decrypt(sealed[:12], sealed[12:], self._aad(org_id)).decode()
+            except InvalidTag:
+                continue
+        raise RuntimeError(f"the machine key of organisation {org_id} opens with no master key given")
 
 
 class MachineKeys:

@@ -169,3 +169,19 @@ def test_after_sign_in_only_this_sites_paths(asked: str | None, went: str) -> No
     from services.portal.pages_account import local_path
 
     assert local_path(asked) == went
+
+
+def test_an_organisations_key_is_sealed_to_its_row_and_opens_across_a_rotation() -> None:
+    from plumbing.vault import new_master_key, parse_master_key
+    from services.portal.machine_keys import KeyBox
+
+    old, new = parse_master_key(new_master_key()), parse_master_key(new_master_key())
+    sealed = KeyBox(old).seal("org-a", "tl_par_key_x_secret")
+    assert KeyBox(old).open("org-a", sealed) == "tl_par_key_x_secret"
+    with pytest.raises(RuntimeError):
+        KeyBox(old).open("org-b", sealed)  # bound to its organisation
+    with pytest.raises(RuntimeError):
+        KeyBox(new).open("org-a", sealed)
+    during = KeyBox(new, (old,))  # TALENTLOOP_MASTER_KEY_PREVIOUS while the rows are re-wrapped
+    assert during.open("org-a", sealed) == "tl_par_key_x_secret"
+    assert KeyBox(new).open("org-a", during.seal("org-a", "k")) == "k"  # sealed with the current key only
