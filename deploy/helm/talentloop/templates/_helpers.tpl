@@ -65,6 +65,13 @@ env:
         name: {{ $.Values.secrets.name }}
         key: {{ $key }}
   {{- end }}
+  # Only during a master key rotation (docs/deploy.md, "Rotating it"): opens, never seals.
+  - name: TALENTLOOP_MASTER_KEY_PREVIOUS
+    valueFrom:
+      secretKeyRef:
+        name: {{ $.Values.secrets.name }}
+        key: TALENTLOOP_MASTER_KEY_PREVIOUS
+        optional: true
   {{- if include "talentloop.usesKafka" . }}
   - name: KAFKA_SASL_USERNAME
     value: {{ include "talentloop.kafkaUser" . | quote }}
