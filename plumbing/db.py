@@ -111,7 +111,7 @@ async def migrate(pool: asyncpg.Pool, *dirs: Path) -> list[str]:
 
 # Schemas that hold what the network cannot rebuild: the services' own and the key vault.
 PROTECTED_SCHEMAS = frozenset(
-    {"intake", "routing", "employer_gateway", "outcomes", "support", "console", "keyvault", "public",
+    {"intake", "routing", "employer_gateway", "outcomes", "support", "console", "portal", "keyvault", "public",
      "information_schema"}
 )
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

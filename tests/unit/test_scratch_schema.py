@@ -12,7 +12,7 @@ from talentloop.cli import app
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("name", ["outcomes", "keyvault", "intake", "employer_gateway", "support", "public",
+@pytest.mark.parametrize("name", ["outcomes", "keyvault", "intake", "employer_gateway", "support", "portal", "public",
                                   "pg_catalog",
                                   "information_schema", 'x"; DROP SCHEMA outcomes; --', "Outcomes", "", "a" * 64])
 def test_live_or_odd_schema_names_are_refused(name):
