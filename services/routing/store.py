@@ -27,8 +27,9 @@ from services.routing.domain import (
 )
 
 # Decisions that occupy a slot of their opening (fair share counts them per partner; the
-# `decisions_held` index has this predicate): a routing in progress, and a placement for good
-# (the person holds the job, even if the partner withdraws the referral afterwards).
+# `decisions_held` index and the triggers keeping `held_slots` have this predicate): a routing
+# in progress, and a placement for good (the person holds the job, even if the partner
+# withdraws the referral afterwards).
 HOLDS_SLOT = "(outcome = 'placed' OR (outcome = 'routed' AND withdrawn_at IS NULL))"
 
 
@@ -116,8 +117,7 @@ async def openings_for(conn: asyncpg.Connection, candidate: Candidate, *, neares
             NEAREST_POOL,
         )
     held = await conn.fetch(
-        f"SELECT opening_id, partner_id, count(*) AS n FROM decisions WHERE {HOLDS_SLOT}"
-        " AND opening_id = ANY($1::text[]) GROUP BY opening_id, partner_id",
+        "SELECT opening_id, partner_id, n FROM held_slots WHERE opening_id = ANY($1::text[])",
         [r["opening_id"] for r in rows],
     )
     taken: dict[str, dict[str, int]] = {}
@@ -134,7 +134,7 @@ async def take_slot(conn: asyncpg.Connection, candidate: Candidate, opening_id: 
     if row is None or row["state"] != "open" or row["routed_count"] >= row["capacity"]:
         return False
     held = await conn.fetchval(
-        f"SELECT count(*) FROM decisions WHERE opening_id = $1 AND partner_id = $2 AND {HOLDS_SLOT}",
+        "SELECT coalesce((SELECT n FROM held_slots WHERE opening_id = $1 AND partner_id = $2), 0)",
         opening_id,
         candidate.partner_id,
     )
@@ -471,12 +471,11 @@ class Postings:
             ids, capacity, routed = await self._reindex(conn)
         # Partners' held slots matter only while an opening is young (the fair-share hold) and
         # has a slot left (a decision passes over a full opening before asking whose slots it
-        # holds): in a backlog most routed decisions sit in full openings, and grouping them
-        # every batch was most of this query's rows.
+        # holds). The counts are kept per opening and partner as decisions change (migration
+        # 006), so this reads a row per partner there, not every decision holding a slot.
         held = await conn.fetch(
-            "SELECT d.opening_id, d.partner_id, count(*) AS n FROM decisions d JOIN openings o USING (opening_id)"
-            f" WHERE o.state = 'open' AND o.posted_at > $1 AND o.routed_count < o.capacity AND {HOLDS_SLOT}"
-            " GROUP BY d.opening_id, d.partner_id",
+            "SELECT h.opening_id, h.partner_id, h.n FROM held_slots h JOIN openings o USING (opening_id)"
+            " WHERE o.state = 'open' AND o.posted_at > $1 AND o.routed_count < o.capacity",
             earliest - FAIR_SHARE_HOLD,
         )
         taken: dict[str, dict[str, int]] = {}
