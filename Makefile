@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install lock lock-upgrade demo test test-unit up down status tools kcat chromium k8s-tools docker images clean
+.PHONY: install lock lock-upgrade demo test test-unit up down status tools kcat chromium k8s-tools docker images test-containers clean
 
 # Dependencies come from the lock files (requirements/*.txt: every package pinned with its hashes,
 # docs/deploy.md "Images"): `make install`, CI and the images install exactly those. Changing a
@@ -97,14 +97,24 @@ docker:
 images: install
 	$(BIN)/python -m deploy.images.build
 
-# The suite, then the integration tier once more on Kafka and PostgreSQL in containers
-# (TALENTLOOP_TEST_INFRA=containers, tests/support/containers.py) when Docker runs here.
+# The integration tests run on Kafka and PostgreSQL containers (TALENTLOOP_TEST_INFRA=containers,
+# tests/support/containers.py) by `make test`: a subset that uses every part the containers serve
+# (the outbox relay and consumers with retries, dead letters and crash recovery, SASL logins and
+# ACLs, topic configs, PostgreSQL's transactions and keys, a service's pipeline), about 2 minutes;
+# the whole tier takes about 10 (docs/deploy.md, "Test infrastructure"): `make test-containers`.
+CONTAINER_TIER := $(addprefix tests/integration/test_,outbox.py consumer.py crash_recovery.py kafka_acls.py \
+                  topic_settings.py idempotency.py intake_pipeline.py api_keys.py)
+
+# The suite, then the container subset when Docker runs here.
 test: install tools kcat chromium k8s-tools docker
 	$(BIN)/ruff check .
 	@if $(DOCKER_OK); then $(MAKE) --no-print-directory images; fi
 	$(BIN)/pytest
-	@if $(DOCKER_OK); then TALENTLOOP_TEST_INFRA=containers $(BIN)/pytest -m integration -p no:cacheprovider; \
-	  else echo "no Docker: the integration tier on containers is skipped"; fi
+	@if $(DOCKER_OK); then TALENTLOOP_TEST_INFRA=containers $(BIN)/pytest -m integration -p no:cacheprovider \
+	  $(CONTAINER_TIER); else echo "no Docker: the integration tests on containers are skipped"; fi
+
+test-containers: install docker images
+	TALENTLOOP_TEST_INFRA=containers $(BIN)/pytest -m integration -p no:cacheprovider
 
 test-unit: install
 	$(BIN)/pytest -m unit
