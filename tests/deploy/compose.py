@@ -35,6 +35,7 @@ SERVICE_PORTS = {
     "outcomes": 8004,
     "console": 8005,
     "support": 8006,
+    "portal": 8007,
 }
 PORT_VARIABLES = {
     "kafka": "KAFKA_PORT",
@@ -45,6 +46,7 @@ PORT_VARIABLES = {
     "outcomes": "OUTCOMES_PORT",
     "console": "CONSOLE_PORT",
     "support": "SUPPORT_PORT",
+    "portal": "PORTAL_PORT",
 }
 SECRETS = (
     "POSTGRES_PASSWORD",
@@ -59,7 +61,7 @@ SECRETS = (
     "KAFKA_FORGE_PASSWORD",
 )
 CLOCK_DIR = "/var/lib/talentloop-clock"
-_BY_NAME = re.compile(r"\b(kafka|postgres|intake|routing|employer-gateway|outcomes|support|console):(\d+)")
+_BY_NAME = re.compile(r"\b(kafka|postgres|intake|routing|employer-gateway|outcomes|support|console|portal):(\d+)")
 
 
 def compose_command() -> list[str] | None:
