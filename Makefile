@@ -100,7 +100,7 @@ images: install
 # The integration tests run on Kafka and PostgreSQL containers (TALENTLOOP_TEST_INFRA=containers,
 # tests/support/containers.py) by `make test`: a subset that uses every part the containers serve
 # (the outbox relay and consumers with retries, dead letters and crash recovery, SASL logins and
-# ACLs, topic configs, PostgreSQL's transactions and keys, a service's pipeline), about 2 minutes;
+# ACLs, topic configs, PostgreSQL's transactions and keys, a service's pipeline), about a minute;
 # the whole tier takes about 10 (docs/deploy.md, "Test infrastructure"): `make test-containers`.
 CONTAINER_TIER := $(addprefix tests/integration/test_,outbox.py consumer.py crash_recovery.py kafka_acls.py \
                   topic_settings.py idempotency.py intake_pipeline.py api_keys.py)
