@@ -516,8 +516,8 @@ def publish(
             release.publish(
                 network.database_url(cfg), schema, year, out, good_job_policy(Settings()), demand_min_employers(),
                 vault=Vault.configured(master, Settings().master_key_previous) if master else None,
-                # The earlier year's release it is suppressed against: the one the service stored,
-                # so that a run on a rebuilt schema is suppressed against the same one.
+                # The releases it is suppressed against: those the service's schema stores, so that
+                # a run on a rebuilt schema is suppressed against the same ones.
                 earlier_schema="outcomes",
             )
         )
