@@ -34,7 +34,7 @@ from plumbing.logging import configure, get_logger
 from plumbing.service import trust_forwarded
 from plumbing.settings import Settings
 from plumbing.vault import parse_master_key, parse_previous_master_keys
-from services.portal import domain, i18n, pages_account, pages_partner, passwords, seed, store, web
+from services.portal import domain, i18n, pages_account, pages_employer, pages_partner, passwords, seed, store, web
 from services.portal.application import Portal
 from services.portal.config import PortalSettings
 from services.portal.machine_keys import KeyBox, MachineKeys
@@ -151,6 +151,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages_account.router)
     app.include_router(pages_partner.router)
+    app.include_router(pages_employer.router)
     return app
 
 

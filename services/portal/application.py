@@ -209,8 +209,14 @@ async def my_referrals(p: Portal, member: Member) -> list[dict[str, Any]]:
 
 async def referral_timeline(p: Portal, member: Member, referral_id: str) -> dict[str, Any] | None:
     """One referral's timeline, None when it is not the organisation's (or does not exist)."""
+    return await one_of_ours(p, member, "outcomes", f"/v1/referrals/{segment(referral_id)}/timeline")
+
+
+async def one_of_ours(p: Portal, member: Member, service: str, path: str) -> dict[str, Any] | None:
+    """A document the organisation's key may read, None when the service answers 404 (not
+    theirs, or not there: the services do not tell the two apart)."""
     assert p.services is not None
-    answer = await p.services.call(member, "outcomes", "GET", f"/v1/referrals/{_segment(referral_id)}/timeline")
+    answer = await p.services.call(member, service, "GET", path)
     if answer.status == 404:
         return None
     if answer.status != 200:
@@ -218,7 +224,8 @@ async def referral_timeline(p: Portal, member: Member, referral_id: str) -> dict
     return answer.json()
 
 
-def _segment(value: str) -> str:
+def segment(value: str) -> str:
+    """An id as one path segment of a service's URL."""
     return quote(value, safe="")
 
 

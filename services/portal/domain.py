@@ -179,3 +179,16 @@ def correlation_id(user_id: str, request_id: str) -> str:
     carries it as `correlationid`, so the events name the acting user by their id (never their
     name or e-mail); `request_id` keeps one action's events apart from the next's."""
     return f"portal-user-{user_id}-{request_id}"
+
+
+# Employer states that still wait for the employer's first answer: the gateway's `referral.stale`
+# counts from routing while a referral is in one of them.
+AWAITING_ACKNOWLEDGEMENT = frozenset({"routed"})
+
+
+def answer_due(state: str, routed_at: datetime, calendar: BusinessDays, business_days: int) -> datetime | None:
+    """When a referral routed to an employer goes stale if not acknowledged (the gateway's
+    rule, services/employer_gateway/stale.py); None once the employer has answered."""
+    if state not in AWAITING_ACKNOWLEDGEMENT:
+        return None
+    return calendar.after(routed_at, business_days)

@@ -30,6 +30,7 @@ CODES = {
     "required": N_("This is required."),
     "consent_required": N_("We can only refer someone who agreed to be shared with employers."),
     "no_file": N_("Choose a CSV file."),
+    "bad_time": N_("Enter a date and time."),
 }
 
 ROLES = {"admin": N_("Organisation admin"), "staff": N_("Staff"), "read_only": N_("Read-only")}
@@ -56,3 +57,39 @@ STATUSES = {
 }
 
 UPLOAD_STATUSES = {"running": N_("Importing"), "done": N_("Done"), "failed": N_("Failed")}
+
+# The employer's side (the gateway's states and vocabularies, contracts/openapi/employer_gateway.json).
+EMPLOYER_STATES = {
+    "routed": N_("New: waiting for your answer"),
+    "acknowledged": N_("Acknowledged"),
+    "interviewing": N_("Interviewing"),
+    "offered": N_("Offered"),
+    "placed": N_("Placed"),
+    "declined": N_("Declined"),
+    "offer_declined": N_("Offer turned down"),
+    "separated": N_("Left the job"),
+    "withdrawn": N_("Withdrawn"),
+}
+
+INTERVIEW_MODES = {"in_person": N_("In person"), "video": N_("Video"), "phone": N_("Phone")}
+INTERVIEW_OUTCOMES = {"advanced": N_("Advanced"), "not_selected": N_("Not selected"), "no_show": N_("Did not come")}
+CANCELLED_BY = {"employer": N_("By us"), "candidate": N_("By the candidate")}
+EMPLOYMENT_KINDS = {
+    "full_time": N_("Full time"),
+    "part_time": N_("Part time"),
+    "internship": N_("Internship"),
+    "micro_internship": N_("Micro-internship"),
+    "apprenticeship": N_("Apprenticeship"),
+}
+WAGE_UNITS = {"hour": N_("an hour"), "week": N_("a week"), "month": N_("a month"), "year": N_("a year")}
+BENEFITS = {
+    "health": N_("Health insurance"),
+    "dental": N_("Dental insurance"),
+    "vision": N_("Vision insurance"),
+    "paid_leave": N_("Paid time off"),
+    "retirement": N_("Retirement plan"),
+    "tuition": N_("Tuition assistance"),
+    "childcare": N_("Childcare"),
+}
+MILESTONES = {"30": N_("30 days"), "90": N_("90 days"), "180": N_("180 days")}
+YES_NO = {"yes": N_("Yes"), "no": N_("No")}

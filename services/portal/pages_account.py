@@ -39,6 +39,8 @@ async def home(request: Request, who: Signed) -> Response:
         return web.redirect(request, "/referrals")
     if who.is_operator:
         return web.redirect(request, "/organisations")
+    if who.org_kind == "employer":
+        return web.redirect(request, "/routed")
     return await web.page(request, "home.html", roles=ROLES)
 
 

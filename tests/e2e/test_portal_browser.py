@@ -14,7 +14,9 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -23,7 +25,7 @@ from babel.messages.pofile import read_po
 
 from services.portal import i18n
 from talentloop import launcher, samples
-from tests.e2e.helpers import Api, poll
+from tests.e2e.helpers import Api, opening_body, poll, referral_body, unique
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -474,3 +476,146 @@ async def test_a_file_intake_refuses_fails_with_its_reason_and_stays_the_organis
     assert 'id="failure"' in shown.text and "lacks the adapter&#39;s columns" in shown.text
     for path in (where, f"{where}/progress", f"{where}/errors.csv"):
         assert (await forge.get(path)).status_code == 404, path
+
+
+# --- the employer's screens ----------------------------------------------------------------------
+
+CIVIC = "civic-data-labs"
+
+
+async def routed_to_civic(api: Api) -> tuple[str, str, dict[str, Any]]:
+    """A referral from the nonprofit, whose person shares their contact details, routed to a new
+    opening of Civic Data Labs (a skill nobody else has): its skill, id and intake's body."""
+    skill = unique("portal-employer")
+    opening_id = await api.open_opening(CIVIC, opening_body([skill]))
+    body = referral_body([skill])
+    body["consent"]["share_contact"] = True
+    referral_id = await api.refer(NORTHSIDE, body)
+    await api.wait_in_inbox(CIVIC, referral_id, opening_id)
+    return skill, referral_id, body
+
+
+async def _post_form(client: httpx.AsyncClient, page_path: str, action: str, data: dict[str, Any]) -> httpx.Response:
+    """Post one of a page's forms as the browser would: with the page's CSRF token and form id."""
+    page = await client.get(page_path)
+    assert page.status_code == 200, page.text[:500]
+    token = CSRF.search(page.text).group(1)
+    form_id = re.search(r'name="form_id" value="([^"]+)"', page.text)
+    extra = {"form_id": form_id.group(1)} if form_id else {}
+    return await client.post(action, data={"csrf_token": token, **extra, **data})
+
+
+async def test_an_employer_takes_a_referral_from_acknowledgement_to_placement(api: Api, portal: str) -> None:
+    """Over plain HTTP against the running network: a referral routed to the employer shows the
+    matching explanation, the consented contact details and its deadline; the employer's admin
+    acknowledges, schedules, records the outcome, offers and places it, each by a form; a step
+    out of order shows the gateway's problem; the partner's page says hired; another employer
+    gets 404 for it, reading and acting."""
+    skill, referral_id, body = await routed_to_civic(api)
+    users = sign_ins(api)
+    civic = await portal_session(portal, **_creds(users[(CIVIC, "admin")]))
+    other = await portal_session(portal, **_creds(users[("harborview-health", "admin")]))
+    northside = await portal_session(portal, **_creds(users[(NORTHSIDE, "admin")]))
+    page = f"/routed/{referral_id}"
+    try:
+        listed = await civic.get("/routed?state=due")
+        assert f'data-referral="{referral_id}" data-state="routed"' in listed.text
+        shown = await civic.get(page)
+        assert shown.status_code == 200 and 'id="due"' in shown.text and skill in shown.text
+        assert 'id="explanation"' in shown.text and body["candidate"]["email"] in shown.text
+
+        async def step(name: str, data: dict[str, Any], state: str) -> httpx.Response:
+            r = await _post_form(civic, page, f"{page}/{name}", data)
+            assert r.status_code == 303, (name, r.status_code, r.text[:800])
+            after = await civic.get(r.headers["location"])
+            assert f'data-state="{state}"' in after.text and 'id="notice"' in after.text, name
+            return after
+
+        await step("acknowledge", {}, "acknowledged")
+        when = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT10:00")
+        scheduled = await step("schedule", {"scheduled_for": when, "mode": "video"}, "interviewing")
+        interview_id = re.search(r'data-interview="([^"]+)"', scheduled.text).group(1)
+        await step("outcome", {"interview_id": interview_id, "outcome": "advanced"}, "interviewing")
+        start = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+        terms = {
+            "job_title": "Data analyst",
+            "onet_soc_code": "15-2051.00",
+            "employment_type": "full_time",
+            "start_date": start,
+            "wage_amount": "31.50",
+            "wage_unit": "hour",
+            "hours_per_week": "40",
+            "schedule": "predictable",
+            "benefit": ["health", "paid_leave"],
+        }
+        await step("offer", terms, "offered")
+        placed = await step("placement", terms, "placed")
+        assert 'id="employment"' in placed.text and 'id="form-retention"' in placed.text
+        # A step the state no longer allows: the gateway's problem, on the page, nothing changed.
+        late = await _post_form(civic, page, f"{page}/acknowledge", {})
+        assert late.status_code == 409 and 'id="problem"' in late.text and 'data-state="placed"' in late.text
+
+        async def hired() -> bool | None:
+            return True if 'data-status="hired"' in (await northside.get(f"/referrals/{referral_id}")).text else None
+
+        await poll("the partner's page to say hired", hired)
+        assert (await other.get(page)).status_code == 404
+        theirs = await _post_form(other, "/routed", f"{page}/decline", {"reason": "no_capacity"})
+        assert theirs.status_code == 404
+        assert referral_id not in (await other.get("/routed")).text
+    finally:
+        for client in (civic, other, northside):
+            await client.aclose()
+    conn = await asyncpg.connect(api.net.network.database_url)
+    try:
+        steps = await conn.fetch(
+            "SELECT detail->>'step' AS step, correlation_id FROM portal.audit"
+            " WHERE action = 'employer_step' AND target = $1 ORDER BY audit_id",
+            referral_id,
+        )
+    finally:
+        await conn.close()
+    assert [s["step"] for s in steps] == ["acknowledge", "schedule", "outcome", "offer", "placement"]
+    assert all(s["correlation_id"].startswith("portal-user-") for s in steps)
+
+
+async def test_an_employers_pages_in_the_browser(api: Api, portal: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The employer's list and referral pages pass every page's checks (axe-core, 360 px, no
+    message key, no English on the Spanish pages) with the forms on them; the admin
+    acknowledges with one click and the page says so."""
+    from selenium.webdriver.common.by import By
+
+    _, referral_id, body = await routed_to_civic(api)
+    admin = sign_ins(api)[(CIVIC, "admin")]
+    shots = screenshots(tmp_path)
+    browser.get(f"{portal}/sign-in")
+    browser.find_element(By.ID, "email").send_keys(admin["email"])
+    browser.find_element(By.ID, "password").send_keys(admin["password"])
+    browser.find_element(By.ID, "sign-in").click()
+    wait(
+        browser,
+        "the routed referrals",
+        lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-referral='{referral_id}']"),
+    )
+    check_page(browser, "en", shots, "routed")
+    browser.find_element(By.CSS_SELECTOR, f"a[href='/routed/{referral_id}']").click()
+    wait(browser, "the referral's page", lambda d: d.find_elements(By.ID, "do-acknowledge"))
+    assert body["candidate"]["email"] in browser.find_element(By.ID, "contact").text
+    check_page(browser, "en", shots, "routed-referral")
+    browser.find_element(By.ID, "do-acknowledge").click()
+    wait(
+        browser, "acknowledged", lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "acknowledged"
+    )
+    assert browser.find_elements(By.ID, "notice") and browser.find_elements(By.ID, "form-schedule")
+    check_page(browser, "en", shots, "routed-acknowledged")
+    browser.find_element(By.ID, "language-es").click()
+    try:
+        wait(browser, "in Spanish", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
+        check_page(browser, "es", shots, "routed-acknowledged")
+        browser.get(f"{portal}/routed")
+        wait(browser, "the list in Spanish", lambda d: d.find_elements(By.ID, "routed"))
+        check_page(browser, "es", shots, "routed")
+    finally:
+        # The language is the user's: give the demo admin back English for the other tests.
+        browser.find_element(By.ID, "language-en").click()
+        wait(browser, "in English", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")

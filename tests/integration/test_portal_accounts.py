@@ -142,6 +142,7 @@ async def test_every_state_changing_route_needs_the_csrf_token(stack, schema) ->
             "/organisations",
             "/organisations/{org_id}/invitations",
             "/invitations/{token}",
+            "/routed/{referral_id}/{step}",
         } <= set(routes)
         ops = await member(app.state.pool, "operators", "coalition-ops", "admin")
         async with Browser(app) as browser:
@@ -305,13 +306,28 @@ async def test_read_only_users_and_other_kinds_change_nothing(stack, schema) -> 
                 "/uploads", data={"csrf_token": token}, files={"file": ("x.csv", b"a,b\n1,2\n", "text/csv")}
             )
             assert upload.status_code == 403
+            # The employer's pages are not a partner's (and the gateway is never asked).
+            assert (await browser.http.get("/routed")).status_code == 403
+            acted = await browser.http.post("/routed/ref_1/acknowledge", data={"csrf_token": token})
+            assert acted.status_code == 403
         async with Browser(app) as browser:
             await browser.sign_in(employer["email"])
             home = await browser.http.get("/")
-            assert home.status_code == 200 and "signed in for" in home.text
+            assert home.status_code == 303 and home.headers["location"] == "/routed"
             assert (await browser.http.get("/referrals")).status_code == 403
+        # An employer's read-only user sees its referrals but takes no step (403, before the gateway).
+        employer_reader = await member(pool, "employer", "acme-jobs", "read_only")
+        async with Browser(app) as browser:
+            await browser.sign_in(employer_reader["email"])
+            token = await browser.csrf("/sign-in")
+            for step in ("acknowledge", "decline", "schedule", "offer", "placement", "retention"):
+                acted = await browser.http.post(f"/routed/ref_1/{step}", data={"csrf_token": token, "reason": "other"})
+                assert acted.status_code == 403 and "Your role does not allow this." in acted.text, step
         assert await pool.fetchval("SELECT count(*) FROM uploads") == 0
-        assert await pool.fetchval("SELECT count(*) FROM audit WHERE action IN ('referred', 'uploaded')") == 0
+        assert (
+            await pool.fetchval("SELECT count(*) FROM audit WHERE action IN ('referred', 'uploaded', 'employer_step')")
+            == 0
+        )
 
 
 async def test_taking_away_access_ends_the_sessions_and_the_sign_ins(stack, schema) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,241 @@
+"""An employer's referrals through the employer gateway's public API, with the organisation's own
+key (docs/portals.md, "An employer's screens"): the referrals routed to it, one referral, and
+the lifecycle steps. The gateway decides what is allowed (another employer's referral is its
+404, a step out of order its 409); the portal turns forms into the gateway's bodies and shows
+the gateway's problem details as they are."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from services.portal import domain, store
+from services.portal.application import Portal, Refused, one_of_ours, segment
+from services.portal.domain import Member
+from services.portal.messages import (
+    BENEFITS,
+    CANCELLED_BY,
+    EMPLOYMENT_KINDS,
+    INTERVIEW_MODES,
+    INTERVIEW_OUTCOMES,
+    MILESTONES,
+    WAGE_UNITS,
+)
+from services.portal.present import REASONS
+
+ROUTED_MAX = 5000
+
+Form = Mapping[str, Any]  # the submitted form: field -> str, and `benefit` -> list of str
+
+
+class Invalid(Exception):
+    """A form the portal can already tell is incomplete: `code` is a message id (messages.CODES)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+async def routed(p: Portal, member: Member) -> list[dict[str, Any]]:
+    """Every referral routed to the organisation (the gateway's inbox, in pages of 500), each with
+    `due` (when it goes stale unanswered) and `overdue`; those due soonest first, then the newest."""
+    assert p.services is not None
+    items: list[dict[str, Any]] = []
+    after: int | None = None
+    now = p.network_clock()
+    while len(items) < ROUTED_MAX:
+        params: dict[str, Any] = {"limit": 500, **({"after": after} if after is not None else {})}
+        answer = await p.services.call(member, "employer_gateway", "GET", "/v1/referrals", params=params)
+        if answer.status != 200:
+            raise Refused("service_refused")
+        page = answer.json()
+        for item in page["items"]:
+            items.append(_with_due(p, item, now))
+        after = page.get("next_after")
+        if after is None:
+            break
+    items.sort(key=lambda i: i["updated_at"], reverse=True)
+    items.sort(key=lambda i: i["due"] or "~")  # stable: the due ones first, by deadline
+    return items
+
+
+async def one(p: Portal, member: Member, referral_id: str) -> dict[str, Any] | None:
+    """One referral routed to the organisation, None when it is not theirs (or does not exist)."""
+    found = await one_of_ours(p, member, "employer_gateway", f"/v1/referrals/{segment(referral_id)}")
+    return None if found is None else _with_due(p, found, p.network_clock())
+
+
+def _with_due(p: Portal, item: dict[str, Any], now: datetime) -> dict[str, Any]:
+    due = domain.answer_due(item["state"], datetime.fromisoformat(item["routed_at"]), p.calendar, p.stale_business_days)
+    item["due"] = due.isoformat() if due else None
+    item["overdue"] = due is not None and now >= due
+    return item
+
+
+# --- acting ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """A lifecycle step: the gateway's path under the referral, and the body from the form."""
+
+    path: Callable[[Form], str]
+    body: Callable[[Form, ZoneInfo], dict[str, Any] | None]
+
+
+def _field(form: Form, name: str, required: bool = True) -> str | None:
+    value = form.get(name)
+    value = value.strip() if isinstance(value, str) else ""
+    if not value:
+        if required:
+            raise Invalid("required")
+        return None
+    return value
+
+
+def _choice(form: Form, name: str, choices: Mapping[str, str]) -> str:
+    value = _field(form, name)
+    if value not in choices:
+        raise Invalid("required")
+    return value
+
+
+def _when(form: Form, tz: ZoneInfo) -> str:
+    """A `datetime-local` field, read in the network's business time zone."""
+    value = _field(form, "scheduled_for")
+    try:
+        local = datetime.fromisoformat(value or "")
+    except ValueError:
+        raise Invalid("bad_time") from None
+    return (local if local.tzinfo else local.replace(tzinfo=tz)).isoformat()
+
+
+def _interview(form: Form) -> str:
+    return quote(_field(form, "interview_id") or "", safe="")
+
+
+def _terms(form: Form) -> dict[str, Any]:
+    """An offer's or placement's terms: the job, wage, hours, benefits and schedule."""
+    body: dict[str, Any] = {
+        "job_title": _field(form, "job_title"),
+        "onet_soc_code": _field(form, "onet_soc_code"),
+        "employment_type": _choice(form, "employment_type", EMPLOYMENT_KINDS),
+        "start_date": _field(form, "start_date"),
+    }
+    amount = _field(form, "wage_amount", required=False)
+    if amount is not None:
+        body["wage"] = {"amount": amount, "unit": _choice(form, "wage_unit", WAGE_UNITS)}
+    hours = _field(form, "hours_per_week", required=False)
+    if hours is not None:
+        body["hours_per_week"] = hours
+    chosen = form.get("benefit") or []
+    body["benefits"] = {name: name in chosen for name in BENEFITS}
+    schedule = _field(form, "schedule", required=False)
+    if schedule is not None:
+        body["schedule"] = {"predictable": schedule == "predictable", "variable_hours": schedule == "variable"}
+    return body
+
+
+def _retention(form: Form, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "milestone_days": int(_choice(form, "milestone_days", MILESTONES)),
+        "still_employed": _choice(form, "still_employed", {"yes": "", "no": ""}) == "yes",
+        "checked_on": _field(form, "checked_on"),
+    }
+
+
+STEPS: dict[str, Step] = {
+    "acknowledge": Step(lambda f: "acknowledge", lambda f, tz: None),
+    "decline": Step(
+        lambda f: "decline",
+        lambda f, tz: {"reason": _choice(f, "reason", REASONS), "detail": _field(f, "detail", required=False)},
+    ),
+    "schedule": Step(
+        lambda f: "interviews",
+        lambda f, tz: {"scheduled_for": _when(f, tz), "mode": _choice(f, "mode", INTERVIEW_MODES)},
+    ),
+    "reschedule": Step(
+        lambda f: f"interviews/{_interview(f)}/reschedule",
+        lambda f, tz: {"scheduled_for": _when(f, tz), "mode": _choice(f, "mode", INTERVIEW_MODES)},
+    ),
+    "cancel": Step(
+        lambda f: f"interviews/{_interview(f)}/cancel",
+        lambda f, tz: {
+            "cancelled_by": _choice(f, "cancelled_by", CANCELLED_BY),
+            "detail": _field(f, "detail", required=False),
+        },
+    ),
+    "outcome": Step(
+        lambda f: f"interviews/{_interview(f)}/outcome",
+        lambda f, tz: {"outcome": _choice(f, "outcome", INTERVIEW_OUTCOMES)},
+    ),
+    "offer": Step(lambda f: "offers", lambda f, tz: _terms(f)),
+    "placement": Step(lambda f: "placement", lambda f, tz: _terms(f)),
+    "retention": Step(lambda f: "retention", _retention),
+}
+
+
+# The steps each state offers on the referral's page (the gateway's `ALLOWED`, which still
+# decides: a step out of order is its 409, shown on the page). Interviews' own steps
+# (reschedule, cancel, outcome) sit on each open interview while the referral is interviewing.
+OFFERED_IN: dict[str, tuple[str, ...]] = {
+    "routed": ("acknowledge", "decline"),
+    "acknowledged": ("schedule", "offer", "placement", "decline"),
+    "interviewing": ("schedule", "offer", "placement", "decline"),
+    "offered": ("placement", "decline"),
+    "placed": ("retention",),
+}
+
+
+@dataclass(frozen=True)
+class Done:
+    """The gateway's answer: `problem` is its problem detail's message when it refused."""
+
+    problem: str | None
+    status: int = 200
+    correlation_id: str | None = None
+
+
+async def act(p: Portal, member: Member, referral_id: str, step_name: str, form: Form) -> Done:
+    """Take one lifecycle step on a referral routed to the organisation. The form's own id is the
+    Idempotency-Key, so a double click acts once."""
+    assert p.services is not None
+    step = STEPS[step_name]
+    path = f"/v1/referrals/{segment(referral_id)}/{step.path(form)}"
+    body = step.body(form, p.calendar.tz)
+    key = _field(form, "form_id", required=False)
+    headers = {"Idempotency-Key": key[:64]} if key else {}
+    answer = await p.services.call(member, "employer_gateway", "POST", path, json=body, headers=headers)
+    if answer.status == 404:
+        raise Refused("not_found")
+    if answer.status >= 400:
+        return Done(problem_message(answer.json() if _is_json(answer.response) else {}), answer.status)
+    await store.audit(
+        p.pool,
+        "employer_step",
+        org_id=member.org_id,
+        user_id=member.user_id,
+        target=referral_id,
+        correlation_id=answer.correlation_id,
+        detail={"step": step_name},
+    )
+    return Done(None, answer.status, answer.correlation_id)
+
+
+def problem_message(problem: Mapping[str, Any]) -> str:
+    """A problem detail as one line: its detail (or title), and its field errors."""
+    errors = problem.get("errors") or []
+    fields = "; ".join(f"{e.get('field', '')}: {e.get('message', '')}" for e in errors if isinstance(e, dict))
+    head = str(problem.get("detail") or problem.get("title") or "")
+    return f"{head} ({fields})" if fields and fields not in head else head
+
+
+def _is_json(response: Any) -> bool:
+    return "json" in response.headers.get("content-type", "")

@@ -1,0 +1,102 @@
+"""An employer's pages: the referrals routed to it (by state, those about to go stale first),
+one referral with the matching explanation and the contact details the candidate agreed to
+share, and a form for each lifecycle step the gateway takes. Everything goes through the
+employer gateway with the organisation's own key, so another employer's referral answers 404
+here exactly as there."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from services.portal import employing, i18n, messages, present, web
+from services.portal.application import Refused
+from services.portal.domain import Member
+from services.portal.pages_account import Signed, portal_of
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(web.verify_csrf)])
+
+VOCABULARIES = {
+    "states": messages.EMPLOYER_STATES,
+    "reasons": present.REASONS,
+    "modes": messages.INTERVIEW_MODES,
+    "outcomes": messages.INTERVIEW_OUTCOMES,
+    "cancelled_by": messages.CANCELLED_BY,
+    "kinds": messages.EMPLOYMENT_KINDS,
+    "units": messages.WAGE_UNITS,
+    "benefits": messages.BENEFITS,
+    "milestones": messages.MILESTONES,
+    "yes_no": messages.YES_NO,
+    "offered_in": employing.OFFERED_IN,
+}
+
+
+def _employing(who: Member, write: bool = False) -> None:
+    if who.org_kind != "employer" or (write and not who.may_write):
+        raise web.PageError(403, "not_allowed")
+
+
+@router.get("/routed")
+async def routed(request: Request, who: Signed, state: str = "") -> Response:
+    _employing(who)
+    items = await employing.routed(portal_of(request), who)
+    counts = Counter(i["state"] for i in items)
+    shown = [i for i in items if not state or i["state"] == state or (state == "due" and i["due"])]
+    return await web.page(
+        request,
+        "routed.html",
+        items=shown,
+        total=len(items),
+        due=sum(1 for i in items if i["due"]),
+        overdue=sum(1 for i in items if i["overdue"]),
+        counts=[(s, counts[s]) for s in messages.EMPLOYER_STATES if counts[s]],
+        chosen=state,
+        **VOCABULARIES,
+    )
+
+
+async def _referral_page(
+    request: Request, who: Member, referral_id: str, status: int = 200, **context: Any
+) -> Response:
+    found = await employing.one(portal_of(request), who, referral_id)
+    if found is None:
+        raise web.PageError(404, "not_found")
+    return await web.page(
+        request,
+        "routed_referral.html",
+        status=status,
+        referral=found,
+        form_id=uuid.uuid4().hex,
+        **VOCABULARIES,
+        **context,
+    )
+
+
+@router.get("/routed/{referral_id}")
+async def referral(request: Request, who: Signed, referral_id: str, done: str = "") -> Response:
+    _employing(who)
+    return await _referral_page(request, who, referral_id, done=done if done in employing.STEPS else "")
+
+
+@router.post("/routed/{referral_id}/{step}")
+async def act(request: Request, who: Signed, referral_id: str, step: str) -> Response:
+    _employing(who, write=True)
+    if step not in employing.STEPS:
+        raise web.PageError(404, "not_found")
+    raw = await request.form()
+    form: dict[str, Any] = {k: v for k, v in raw.items() if isinstance(v, str) and k != "benefit"}
+    form["benefit"] = [v for v in raw.getlist("benefit") if isinstance(v, str)]
+    try:
+        done = await employing.act(portal_of(request), who, referral_id, step, form)
+    except employing.Invalid as invalid:
+        _ = i18n.gettext_for((await web.visitor(request)).language)
+        return await _referral_page(request, who, referral_id, 422, problem=_(messages.CODES[invalid.code]))
+    except Refused as refused:
+        raise web.PageError(404 if refused.code == "not_found" else 502, refused.code) from None
+    if done.problem is not None:
+        return await _referral_page(request, who, referral_id, done.status, problem=done.problem)
+    return web.redirect(request, f"/routed/{referral_id}?done={step}")

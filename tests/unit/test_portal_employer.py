@@ -1,0 +1,108 @@
+"""The employer's screens' pure parts (services/portal/employing.py, domain.answer_due): the
+gateway's bodies from the forms, the problem detail as one line, the deadline before a
+referral goes stale, and the steps each state offers matching the gateway's own rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from plumbing.business_days import BusinessDays
+from services.employer_gateway.domain import ALLOWED
+from services.portal import domain, employing
+
+CHICAGO = ZoneInfo("America/Chicago")
+
+
+def body(step: str, form: dict) -> dict | None:  # type: ignore[type-arg]
+    return employing.STEPS[step].body(form, CHICAGO)
+
+
+def test_bodies_for_the_gateway() -> None:
+    assert body("acknowledge", {}) is None
+    assert body("decline", {"reason": "no_capacity", "detail": " "}) == {"reason": "no_capacity", "detail": None}
+    # A datetime-local is read in the network's business time zone.
+    assert body("schedule", {"scheduled_for": "2026-12-03T10:30", "mode": "video"}) == {
+        "scheduled_for": "2026-12-03T10:30:00-06:00",
+        "mode": "video",
+    }
+    assert employing.STEPS["reschedule"].path({"interview_id": "int/1"}) == "interviews/int%2F1/reschedule"
+    assert body("outcome", {"outcome": "advanced"}) == {"outcome": "advanced"}
+    terms = body(
+        "placement",
+        {
+            "job_title": "Data analyst",
+            "onet_soc_code": "15-2051.00",
+            "employment_type": "full_time",
+            "start_date": "2027-01-04",
+            "wage_amount": "31.50",
+            "wage_unit": "hour",
+            "hours_per_week": "40",
+            "schedule": "predictable",
+            "benefit": ["health", "paid_leave"],
+        },
+    )
+    assert terms is not None
+    assert terms["wage"] == {"amount": "31.50", "unit": "hour"} and terms["hours_per_week"] == "40"
+    assert terms["schedule"] == {"predictable": True, "variable_hours": False}
+    assert [k for k, v in terms["benefits"].items() if v] == ["health", "paid_leave"]
+    assert body("retention", {"milestone_days": "90", "still_employed": "no", "checked_on": "2027-04-04"}) == {
+        "milestone_days": 90,
+        "still_employed": False,
+        "checked_on": "2027-04-04",
+    }
+
+
+@pytest.mark.parametrize(
+    ("step", "form", "code"),
+    [
+        ("decline", {"reason": "because"}, "required"),
+        ("schedule", {"scheduled_for": "tomorrow", "mode": "video"}, "bad_time"),
+        ("schedule", {"mode": "video"}, "required"),
+        ("offer", {"job_title": "x", "onet_soc_code": "15-2051.00", "employment_type": "full_time"}, "required"),
+        ("retention", {"milestone_days": "45", "still_employed": "yes", "checked_on": "2027-01-01"}, "required"),
+    ],
+)
+def test_incomplete_forms_never_reach_the_gateway(step: str, form: dict, code: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(employing.Invalid) as refused:
+        body(step, form)
+    assert refused.value.code == code
+
+
+def test_the_problem_detail_as_one_line() -> None:
+    assert employing.problem_message(
+        {"title": "Conflict", "detail": "cannot acknowledge a referral in state placed"}
+    ) == ("cannot acknowledge a referral in state placed")
+    assert employing.problem_message(
+        {
+            "title": "Request is not valid",
+            "detail": "1 field error(s)",
+            "errors": [{"field": "wage.amount", "message": "bad"}],
+        }
+    ) == ("1 field error(s) (wage.amount: bad)")
+
+
+def test_the_answer_is_due_n_business_days_after_routing() -> None:
+    calendar = BusinessDays(ZoneInfo("UTC"), frozenset({date(2026, 12, 25)}))
+    friday = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
+    assert domain.answer_due("routed", friday, calendar, 2) == datetime(2026, 12, 8, 15, 0, tzinfo=UTC)
+    assert domain.answer_due("acknowledged", friday, calendar, 2) is None
+
+
+def test_the_steps_offered_are_the_gateways() -> None:
+    gateway = {
+        "acknowledge": "acknowledge",
+        "decline": "decline",
+        "schedule": "schedule_interview",
+        "offer": "extend_offer",
+        "placement": "report_placement",
+        "retention": "check_retention",
+    }
+    for state, steps in employing.OFFERED_IN.items():
+        for step in steps:
+            assert state in {s.value for s in ALLOWED[gateway[step]]}, (state, step)
+    for step, action in gateway.items():
+        offered = {state for state, steps in employing.OFFERED_IN.items() if step in steps}
+        assert offered == {s.value for s in ALLOWED[action]}, step
