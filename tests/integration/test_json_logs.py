@@ -83,6 +83,10 @@ def test_library_records_warnings_and_exceptions_are_json_with_the_context(capsy
 
     import faststream  # noqa: F401  (gives its logger a plain-text handler of its own at import)
 
+    # pytest records warnings per test by replacing warnings.showwarning; a service configured
+    # in-process by an earlier test left logging's capture switched on, and captureWarnings(True)
+    # does nothing when it is already on, so pytest's recorder would keep the warning from logging.
+    logging.captureWarnings(False)
     tl_logging.configure("logtest", stream=sys.stderr)
     tl_logging.bind_context(correlation_id="c-1")
     try:
