@@ -201,6 +201,7 @@ class Done:
     problem: str | None
     status: int = 200
     correlation_id: str | None = None
+    answer: Any = None
 
 
 async def act(p: Portal, member: Member, referral_id: str, step_name: str, form: Form) -> Done:
@@ -210,9 +211,18 @@ async def act(p: Portal, member: Member, referral_id: str, step_name: str, form:
     step = STEPS[step_name]
     path = f"/v1/referrals/{segment(referral_id)}/{step.path(form)}"
     body = step.body(form, p.calendar.tz)
+    return await _send(p, member, "POST", path, body, form, referral_id, {"step": step_name})
+
+
+async def _send(
+    p: Portal, member: Member, method: str, path: str, body: Any, form: Form, target: str | None, what: dict[str, Any]
+) -> Done:
+    """One change at the gateway, with the form's own id as its Idempotency-Key (a double click
+    acts once); audited as `employer_step` when the gateway took it."""
+    assert p.services is not None
     key = _field(form, "form_id", required=False)
     headers = {"Idempotency-Key": key[:64]} if key else {}
-    answer = await p.services.call(member, "employer_gateway", "POST", path, json=body, headers=headers)
+    answer = await p.services.call(member, "employer_gateway", method, path, json=body, headers=headers)
     if answer.status == 404:
         raise Refused("not_found")
     if answer.status >= 400:
@@ -222,11 +232,80 @@ async def act(p: Portal, member: Member, referral_id: str, step_name: str, form:
         "employer_step",
         org_id=member.org_id,
         user_id=member.user_id,
-        target=referral_id,
+        target=target,
         correlation_id=answer.correlation_id,
-        detail={"step": step_name},
+        detail=what,
     )
-    return Done(None, answer.status, answer.correlation_id)
+    return Done(None, answer.status, answer.correlation_id, answer.json() if _is_json(answer.response) else None)
+
+
+# --- openings ----------------------------------------------------------------------------------
+
+CLOSE_REASONS = ("closed", "filled")
+
+
+async def openings(p: Portal, member: Member) -> list[dict[str, Any]]:
+    """The organisation's openings as the gateway keeps them, open ones first, newest first."""
+    assert p.services is not None
+    answer = await p.services.call(member, "employer_gateway", "GET", "/v1/openings")
+    if answer.status != 200:
+        raise Refused("service_refused")
+    items = sorted(answer.json(), key=lambda o: o["posted_at"], reverse=True)
+    return sorted(items, key=lambda o: o["state"] != "open")
+
+
+def _skills(form: Form, name: str) -> list[str]:
+    return [s.strip() for s in (_field(form, name, required=False) or "").split(",") if s.strip()]
+
+
+def _capacity(form: Form) -> int:
+    try:
+        return int(_field(form, "capacity") or "")
+    except ValueError:
+        raise Invalid("bad_number") from None
+
+
+def new_opening(form: Form) -> dict[str, Any]:
+    """The gateway's OpeningIn from the posting form."""
+    required = _skills(form, "required_skills")
+    if not required:
+        raise Invalid("required")
+    return {
+        "title": _field(form, "title"),
+        "onet_soc_code": _field(form, "onet_soc_code"),
+        "required_skills": required,
+        "preferred_skills": _skills(form, "preferred_skills"),
+        "capacity": _capacity(form),
+        "wage": {"amount": _field(form, "wage_amount"), "unit": _choice(form, "wage_unit", WAGE_UNITS)},
+        "location": _field(form, "location"),
+        "remote": form.get("remote") == "yes",
+    }
+
+
+def opening_changes(form: Form) -> dict[str, Any]:
+    """The gateway's OpeningPatch: the title and the capacity, as the form gives them."""
+    changes: dict[str, Any] = {"capacity": _capacity(form)}
+    title = _field(form, "title", required=False)
+    if title is not None:
+        changes["title"] = title
+    return changes
+
+
+async def post_opening(p: Portal, member: Member, form: Form) -> Done:
+    return await _send(p, member, "POST", "/v1/openings", new_opening(form), form, None, {"step": "post_opening"})
+
+
+async def change_opening(p: Portal, member: Member, opening_id: str, form: Form) -> Done:
+    path = f"/v1/openings/{segment(opening_id)}"
+    return await _send(p, member, "PATCH", path, opening_changes(form), form, opening_id, {"step": "change_opening"})
+
+
+async def close_opening(p: Portal, member: Member, opening_id: str, form: Form) -> Done:
+    reason = _field(form, "reason")
+    if reason not in CLOSE_REASONS:
+        raise Invalid("required")
+    path = f"/v1/openings/{segment(opening_id)}/close"
+    return await _send(p, member, "POST", path, {"reason": reason}, form, opening_id, {"step": "close_opening"})
 
 
 def problem_message(problem: Mapping[str, Any]) -> str:

@@ -31,6 +31,7 @@ CODES = {
     "consent_required": N_("We can only refer someone who agreed to be shared with employers."),
     "no_file": N_("Choose a CSV file."),
     "bad_time": N_("Enter a date and time."),
+    "bad_number": N_("Enter a whole number."),
 }
 
 ROLES = {"admin": N_("Organisation admin"), "staff": N_("Staff"), "read_only": N_("Read-only")}
@@ -93,3 +94,4 @@ BENEFITS = {
 }
 MILESTONES = {"30": N_("30 days"), "90": N_("90 days"), "180": N_("180 days")}
 YES_NO = {"yes": N_("Yes"), "no": N_("No")}
+OPENING_STATES = {"open": N_("Open"), "closed": N_("Closed"), "filled": N_("Filled")}

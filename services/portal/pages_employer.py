@@ -32,6 +32,7 @@ VOCABULARIES = {
     "milestones": messages.MILESTONES,
     "yes_no": messages.YES_NO,
     "offered_in": employing.OFFERED_IN,
+    "opening_states": messages.OPENING_STATES,
 }
 
 
@@ -82,14 +83,19 @@ async def referral(request: Request, who: Signed, referral_id: str, done: str = 
     return await _referral_page(request, who, referral_id, done=done if done in employing.STEPS else "")
 
 
+async def _form(request: Request) -> dict[str, Any]:
+    raw = await request.form()
+    form: dict[str, Any] = {k: v for k, v in raw.items() if isinstance(v, str) and k != "benefit"}
+    form["benefit"] = [v for v in raw.getlist("benefit") if isinstance(v, str)]
+    return form
+
+
 @router.post("/routed/{referral_id}/{step}")
 async def act(request: Request, who: Signed, referral_id: str, step: str) -> Response:
     _employing(who, write=True)
     if step not in employing.STEPS:
         raise web.PageError(404, "not_found")
-    raw = await request.form()
-    form: dict[str, Any] = {k: v for k, v in raw.items() if isinstance(v, str) and k != "benefit"}
-    form["benefit"] = [v for v in raw.getlist("benefit") if isinstance(v, str)]
+    form = await _form(request)
     try:
         done = await employing.act(portal_of(request), who, referral_id, step, form)
     except employing.Invalid as invalid:
@@ -100,3 +106,57 @@ async def act(request: Request, who: Signed, referral_id: str, step: str) -> Res
     if done.problem is not None:
         return await _referral_page(request, who, referral_id, done.status, problem=done.problem)
     return web.redirect(request, f"/routed/{referral_id}?done={step}")
+
+
+# --- openings ----------------------------------------------------------------------------------
+
+
+async def _openings_page(request: Request, who: Member, status: int = 200, **context: Any) -> Response:
+    return await web.page(
+        request,
+        "openings.html",
+        status=status,
+        openings=await employing.openings(portal_of(request), who),
+        form_id=uuid.uuid4().hex,
+        **VOCABULARIES,
+        **context,
+    )
+
+
+@router.get("/openings")
+async def openings(request: Request, who: Signed, done: str = "") -> Response:
+    _employing(who)
+    return await _openings_page(request, who, done=done[:100])
+
+
+@router.post("/openings")
+async def post_opening(request: Request, who: Signed) -> Response:
+    return await _change(request, who, None, employing.post_opening)
+
+
+@router.post("/openings/{opening_id}/change")
+async def change_opening(request: Request, who: Signed, opening_id: str) -> Response:
+    return await _change(request, who, opening_id, employing.change_opening)
+
+
+@router.post("/openings/{opening_id}/close")
+async def close_opening(request: Request, who: Signed, opening_id: str) -> Response:
+    return await _change(request, who, opening_id, employing.close_opening)
+
+
+async def _change(request: Request, who: Member, opening_id: str | None, change: Any) -> Response:
+    """Post, change or close an opening; back to the list, or the list with the problem."""
+    _employing(who, write=True)
+    form = await _form(request)
+    p = portal_of(request)
+    try:
+        done = await (change(p, who, form) if opening_id is None else change(p, who, opening_id, form))
+    except employing.Invalid as invalid:
+        _ = i18n.gettext_for((await web.visitor(request)).language)
+        return await _openings_page(request, who, 422, problem=_(messages.CODES[invalid.code]))
+    except Refused as refused:
+        raise web.PageError(404 if refused.code == "not_found" else 502, refused.code) from None
+    if done.problem is not None:
+        return await _openings_page(request, who, done.status, problem=done.problem)
+    changed = opening_id or (done.answer or {}).get("opening_id", "")
+    return web.redirect(request, f"/openings?done={changed}")

@@ -608,6 +608,11 @@ async def test_an_employers_pages_in_the_browser(api: Api, portal: str, browser,
     )
     assert browser.find_elements(By.ID, "notice") and browser.find_elements(By.ID, "form-schedule")
     check_page(browser, "en", shots, "routed-acknowledged")
+    browser.get(f"{portal}/openings")
+    wait(browser, "the openings", lambda d: d.find_elements(By.ID, "post-opening"))
+    check_page(browser, "en", shots, "openings")
+    browser.get(f"{portal}/routed/{referral_id}")
+    wait(browser, "the referral again", lambda d: d.find_elements(By.ID, "status"))
     browser.find_element(By.ID, "language-es").click()
     try:
         wait(browser, "in Spanish", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
@@ -615,7 +620,62 @@ async def test_an_employers_pages_in_the_browser(api: Api, portal: str, browser,
         browser.get(f"{portal}/routed")
         wait(browser, "the list in Spanish", lambda d: d.find_elements(By.ID, "routed"))
         check_page(browser, "es", shots, "routed")
+        browser.get(f"{portal}/openings")
+        wait(browser, "the openings in Spanish", lambda d: d.find_elements(By.ID, "post-opening"))
+        check_page(browser, "es", shots, "openings")
     finally:
         # The language is the user's: give the demo admin back English for the other tests.
         browser.find_element(By.ID, "language-en").click()
         wait(browser, "in English", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
+
+
+async def test_an_employer_posts_changes_and_closes_an_opening(api: Api, portal: str) -> None:
+    """Over plain HTTP on the running network: the employer's admin posts an opening by the
+    form, raises its capacity and closes it as filled; the gateway's refusal shows on the page;
+    another employer gets 404 changing it and does not see it."""
+    users = sign_ins(api)
+    civic = await portal_session(portal, **_creds(users[(CIVIC, "admin")]))
+    other = await portal_session(portal, **_creds(users[("harborview-health", "admin")]))
+    title = f"Portal opening {uuid.uuid4().hex[:6]}"
+    try:
+        posted = await _post_form(
+            civic,
+            "/openings",
+            "/openings",
+            {
+                "title": title,
+                "onet_soc_code": "15-1252.00",
+                "required_skills": unique("portal-opening"),
+                "capacity": "2",
+                "wage_amount": "30.00",
+                "wage_unit": "hour",
+                "location": "Bronx, NY",
+            },
+        )
+        assert posted.status_code == 303, posted.text[:800]
+        opening_id = posted.headers["location"].rsplit("=", 1)[1]
+        listed = await civic.get(posted.headers["location"])
+        assert (
+            f'data-opening="{opening_id}" data-state="open" data-capacity="2"' in listed.text and title in listed.text
+        )
+        changed = await _post_form(
+            civic, "/openings", f"/openings/{opening_id}/change", {"title": title, "capacity": "4"}
+        )
+        assert changed.status_code == 303, changed.text[:800]
+        assert f'data-opening="{opening_id}" data-state="open" data-capacity="4"' in (await civic.get("/openings")).text
+        refused = await _post_form(civic, "/openings", f"/openings/{opening_id}/change", {"capacity": "0"})
+        assert refused.status_code == 422 and 'id="problem"' in refused.text
+        assert (
+            await _post_form(other, "/openings", f"/openings/{opening_id}/close", {"reason": "filled"})
+        ).status_code == 404
+        assert opening_id not in (await other.get("/openings")).text
+        closed = await _post_form(civic, "/openings", f"/openings/{opening_id}/close", {"reason": "filled"})
+        assert closed.status_code == 303, closed.text[:800]
+        after = (await civic.get("/openings")).text
+        assert (
+            f'data-opening="{opening_id}" data-state="filled"' in after
+            or f'data-opening="{opening_id}" data-state="closed"' in after
+        )
+    finally:
+        await civic.aclose()
+        await other.aclose()

@@ -143,6 +143,9 @@ async def test_every_state_changing_route_needs_the_csrf_token(stack, schema) ->
             "/organisations/{org_id}/invitations",
             "/invitations/{token}",
             "/routed/{referral_id}/{step}",
+            "/openings",
+            "/openings/{opening_id}/change",
+            "/openings/{opening_id}/close",
         } <= set(routes)
         ops = await member(app.state.pool, "operators", "coalition-ops", "admin")
         async with Browser(app) as browser:
@@ -323,6 +326,9 @@ async def test_read_only_users_and_other_kinds_change_nothing(stack, schema) -> 
             for step in ("acknowledge", "decline", "schedule", "offer", "placement", "retention"):
                 acted = await browser.http.post(f"/routed/ref_1/{step}", data={"csrf_token": token, "reason": "other"})
                 assert acted.status_code == 403 and "Your role does not allow this." in acted.text, step
+            for path in ("/openings", "/openings/op_1/change", "/openings/op_1/close"):
+                acted = await browser.http.post(path, data={"csrf_token": token, "capacity": "2", "reason": "filled"})
+                assert acted.status_code == 403 and "Your role does not allow this." in acted.text, path
         assert await pool.fetchval("SELECT count(*) FROM uploads") == 0
         assert (
             await pool.fetchval("SELECT count(*) FROM audit WHERE action IN ('referred', 'uploaded', 'employer_step')")

@@ -106,3 +106,31 @@ def test_the_steps_offered_are_the_gateways() -> None:
     for step, action in gateway.items():
         offered = {state for state, steps in employing.OFFERED_IN.items() if step in steps}
         assert offered == {s.value for s in ALLOWED[action]}, step
+
+
+def test_an_opening_from_the_posting_form_and_its_changes() -> None:
+    form = {
+        "title": "Data analyst",
+        "onet_soc_code": "15-2051.00",
+        "required_skills": "SQL, Python ,",
+        "preferred_skills": "",
+        "capacity": "3",
+        "wage_amount": "31.50",
+        "wage_unit": "hour",
+        "location": "Bronx, NY",
+    }
+    assert employing.new_opening(form) == {
+        "title": "Data analyst",
+        "onet_soc_code": "15-2051.00",
+        "required_skills": ["SQL", "Python"],
+        "preferred_skills": [],
+        "capacity": 3,
+        "wage": {"amount": "31.50", "unit": "hour"},
+        "location": "Bronx, NY",
+        "remote": False,
+    }
+    assert employing.opening_changes({"capacity": "5", "title": " "}) == {"capacity": 5}
+    for bad, code in (({**form, "capacity": "three"}, "bad_number"), ({**form, "required_skills": " , "}, "required")):
+        with pytest.raises(employing.Invalid) as refused:
+            employing.new_opening(bad)
+        assert refused.value.code == code
