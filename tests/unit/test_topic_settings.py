@@ -29,6 +29,14 @@ from talentloop.network import CONSUMERS, topic_specs
 pytestmark = pytest.mark.unit
 
 
+@pytest.fixture(autouse=True)
+def no_topic_settings_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from the production defaults: a local stack started earlier in the same
+    pytest process put its single-broker settings into os.environ (deploy/stack.py)."""
+    for name in (REPLICATION_ENV, MIN_INSYNC_ENV, SINGLE_REPLICA_ENV, TOPIC_CONFIG_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+
 def specs() -> dict[str, TopicSpec]:
     return {s.name: s for s in topic_specs()}
 
