@@ -99,6 +99,37 @@ def context_of(request: Request, conn: asyncpg.Connection) -> Context:
     return deps_of(request).bind(conn)
 
 
+STOP_WAIT_S = 15.0  # a stop that takes longer is reported and forced: SIGTERM must end the process
+
+
+async def _stop(name: str, tasks: tuple[asyncio.Task[Any], ...], producer: Any, pool: asyncpg.Pool) -> None:
+    """Cancel the service's tasks, then close the producer and the pool, each bounded in time.
+
+    A task that fails while it is cancelled (a listener on a connection the database dropped)
+    must not keep the others, the producer and the pool from closing; one that does not end at
+    all is logged with where it is stuck, and the pool is terminated instead of closed (asyncpg's
+    close() waits for every connection to come back, without a limit)."""
+    for task in tasks:
+        task.cancel()
+    done, stuck = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
+    for task in done:
+        if not task.cancelled() and isinstance(task.exception(), Exception):
+            log.warning("service.task_failed_at_stop", task=task.get_name(), error=repr(task.exception())[:300])
+    for task in stuck:
+        frames = [f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}" for f in task.get_stack(limit=8)]
+        log.error("service.task_stuck_at_stop", service=name, task=task.get_name(), stack=frames)
+    try:
+        await asyncio.wait_for(producer.stop(), STOP_WAIT_S)
+    except TimeoutError:
+        log.error("service.producer_stuck_at_stop", service=name)
+    try:
+        await asyncio.wait_for(pool.close(), STOP_WAIT_S)
+    except TimeoutError:
+        log.error("service.pool_stuck_at_stop", service=name)
+        pool.terminate()
+    log.info("service.stopped")
+
+
 def create_app(definition: ServiceDefinition, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -173,20 +204,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         try:
             yield
         finally:
-            for task in (*loop_tasks, *runtime.tasks, relay_task):
-                task.cancel()
-            # A task that fails while it is cancelled (a listener on a connection the database
-            # dropped) must not keep the others, the producer and the pool from closing.
-            for task, result in zip(
-                (*loop_tasks, *runtime.tasks, relay_task),
-                await asyncio.gather(*loop_tasks, *runtime.tasks, relay_task, return_exceptions=True),
-                strict=True,
-            ):
-                if isinstance(result, Exception):
-                    log.warning("service.task_failed_at_stop", task=task.get_name(), error=repr(result)[:300])
-            await producer.stop()
-            await pool.close()
-            log.info("service.stopped")
+            await _stop(definition.name, (*loop_tasks, *runtime.tasks, relay_task), producer, pool)
 
     app = FastAPI(
         title=definition.title,
