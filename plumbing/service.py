@@ -102,22 +102,25 @@ def context_of(request: Request, conn: asyncpg.Connection) -> Context:
 STOP_WAIT_S = 15.0  # a stop that takes longer is reported and forced: SIGTERM must end the process
 
 
-async def _stop(name: str, tasks: tuple[asyncio.Task[Any], ...], producer: Any, pool: asyncpg.Pool) -> None:
+async def _stop(name: str, tasks: tuple[asyncio.Task[Any], ...], producer: Any, pool: asyncpg.Pool) -> dict[str, Any]:
     """Cancel the service's tasks, then close the producer and the pool, each bounded in time.
 
     A task that fails while it is cancelled (a listener on a connection the database dropped)
     must not keep the others, the producer and the pool from closing; one that does not end at
     all is logged with where it is stuck, and the pool is terminated instead of closed (asyncpg's
-    close() waits for every connection to come back, without a limit)."""
+    close() waits for every connection to come back, without a limit). Returns what was forced."""
+    report: dict[str, Any] = {"failed": [], "stuck": [], "pool_terminated": False}
     for task in tasks:
         task.cancel()
     done, stuck = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
     for task in done:
         if not task.cancelled() and isinstance(task.exception(), Exception):
             log.warning("service.task_failed_at_stop", task=task.get_name(), error=repr(task.exception())[:300])
+            report["failed"].append(task.get_name())
     for task in stuck:
         frames = [f"{f.f_code.co_filename}:{f.f_lineno} {f.f_code.co_name}" for f in task.get_stack(limit=8)]
-        log.error("service.task_stuck_at_stop", service=name, task=task.get_name(), stack=frames)
+        log.error("service.task_stuck_at_stop", service=name, task=task.get_name(), frames=frames)
+        report["stuck"].append(task.get_name())
     try:
         await asyncio.wait_for(producer.stop(), STOP_WAIT_S)
     except TimeoutError:
@@ -127,7 +130,9 @@ async def _stop(name: str, tasks: tuple[asyncio.Task[Any], ...], producer: Any, 
     except TimeoutError:
         log.error("service.pool_stuck_at_stop", service=name)
         pool.terminate()
+        report["pool_terminated"] = True
     log.info("service.stopped")
+    return report
 
 
 def create_app(definition: ServiceDefinition, settings: Settings | None = None) -> FastAPI:
