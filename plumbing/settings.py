@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=500, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
     outbox_idle_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_IDLE_POLL_S")
+    # A consumer's fetch: the broker answers once it has this many bytes or after this wait
+    # (plumbing/consume_loop.py; docs/performance.md "One consumer per service" measured them).
+    consumer_fetch_max_wait_ms: int = Field(default=500, ge=0, le=30_000, alias="TALENTLOOP_CONSUMER_FETCH_MAX_WAIT_MS")
+    consumer_fetch_min_bytes: int = Field(default=1, ge=1, alias="TALENTLOOP_CONSUMER_FETCH_MIN_BYTES")
     # How long rows that only make delivery safe are kept once they have served
     # (plumbing/retention.py); pending rows are never pruned.
     outbox_retention_days: float = Field(default=7.0, gt=0, alias="TALENTLOOP_OUTBOX_RETENTION_DAYS")
