@@ -34,7 +34,18 @@ from plumbing.logging import configure, get_logger
 from plumbing.service import trust_forwarded
 from plumbing.settings import Settings
 from plumbing.vault import parse_master_key, parse_previous_master_keys
-from services.portal import domain, i18n, pages_account, pages_employer, pages_partner, passwords, seed, store, web
+from services.portal import (
+    domain,
+    i18n,
+    pages_account,
+    pages_employer,
+    pages_operators,
+    pages_partner,
+    passwords,
+    seed,
+    store,
+    web,
+)
 from services.portal.application import Portal
 from services.portal.config import PortalSettings
 from services.portal.machine_keys import KeyBox, MachineKeys
@@ -152,6 +163,7 @@ def create_app(
     app.include_router(pages_account.router)
     app.include_router(pages_partner.router)
     app.include_router(pages_employer.router)
+    app.include_router(pages_operators.router)
     return app
 
 
