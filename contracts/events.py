@@ -699,6 +699,17 @@ class ConsentScope(BaseModel):
         default=False,
         description="Employers the referral is routed to may see the candidate's contact details (2.3).",
     )
+    notify_candidate: bool = Field(
+        default=False,
+        description="The network may e-mail the candidate about this referral: when they are referred, when an"
+        " interview is scheduled and when an offer is made, and nothing else (2.6). Not consent to employers:"
+        " `share_contact` is that.",
+    )
+
+
+# A BCP 47 language tag as people's records carry it ("es", "es-MX", "en-US"); what a service
+# does not speak it falls back from (intake's e-mails: English).
+LanguageTag = Annotated[str, Field(max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
 
 
 class ReferralSubmittedV2(Payload):
@@ -710,10 +721,11 @@ class ReferralSubmittedV2(Payload):
     2.3 adds `consent.share_contact`: whether employers may see the contact details.
     2.4 adds `demographics_sealed`, for the outcomes service's suppressed aggregate reports.
     2.5 bounds every text and list (contracts.bounds), like every event's next minor version.
+    2.6 adds `consent.notify_candidate` and `preferred_language`, for intake's e-mails to the candidate.
     """
 
     event_type: ClassVar[str] = "referral.submitted.v2"
-    schema_version: ClassVar[str] = "2.5"
+    schema_version: ClassVar[str] = "2.6"
     topic: ClassVar[topics.Topic] = topics.REFERRALS
 
     referral_id: Id
@@ -736,6 +748,10 @@ class ReferralSubmittedV2(Payload):
         description="Self-identified race/ethnicity, gender and veteran status, sealed with the candidate's key; only"
         " when the candidate consented to aggregate reports. Opened only by the outcomes service, for reports that"
         " suppress small cells; never shown to employers (2.4).",
+    )
+    preferred_language: LanguageTag | None = Field(
+        default=None,
+        description="The language the candidate prefers to be written to in, a BCP 47 tag (2.6); absent: not said.",
     )
 
     def skill_keys(self) -> list[str]:

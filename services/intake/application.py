@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
-from opentelemetry import context as otel_context
 
 from contracts import events
-from plumbing import scrub, tracing
+from plumbing import scrub
 from plumbing.context import Context, Outgoing
 from plumbing.vault import CandidateKey
 from services.intake import domain, store, training
@@ -173,20 +172,8 @@ async def submit_all(ctx: Context, items: list[Submission]) -> list[Accepted | D
         results.append(Accepted(referral_id, candidate_id, known_as, domain.unknown_skills(row.submission.skills)))
     await store.insert_referrals(conn, [r for r, _, _ in new])
     at = ctx.now()
-    by_trace: dict[tuple[str | None, str | None] | None, list[Outgoing]] = {}
-    for row, correlation_id, trace in new:
-        by_trace.setdefault(trace, []).append(Outgoing(row.submission, correlation_id, time=at))
-    for trace, outgoing in by_trace.items():
-        if trace is None:
-            await ctx.emit_many(outgoing)
-            continue
-        # The outbox stores the trace current when it is written: that of the request.
-        carrier = {k: v for k, v in zip(tracing.TRACE_HEADERS, trace, strict=True) if v}
-        token = otel_context.attach(tracing.context_from_http(carrier))
-        try:
-            await ctx.emit_many(outgoing)
-        finally:
-            otel_context.detach(token)
+    # One outbox statement for the group, each row with its request's trace context.
+    await ctx.emit_many([Outgoing(row.submission, cid, time=at, trace=trace) for row, cid, trace in new])
     return results
 
 
@@ -226,6 +213,7 @@ async def current(ctx: Context, row: asyncpg.Record) -> domain.ReferralIn:
         target_opening_id=submission.target_opening_id,
         highest_degree=submission.highest_degree,
         location=submission.location,
+        preferred_language=submission.preferred_language,
         consent=domain.ConsentIn.model_construct(**submission.consent.model_dump()),
     )
 

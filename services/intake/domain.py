@@ -249,6 +249,11 @@ class ConsentIn(BaseModel):
         description="The candidate agreed that employers the referral is routed to may see their contact details"
         " (default: no; employers then reach the candidate through the partner).",
     )
+    notify_candidate: bool = Field(
+        default=False,
+        description="The candidate agreed that the network may e-mail them about this referral: when referred, when"
+        " an interview is scheduled, when an offer is made (default: no). Not consent to employers.",
+    )
     given_at: datetime = Field(description="When consent was given, with a time zone.")
 
     @field_validator("share_with_employers")
@@ -332,6 +337,9 @@ class ReferralIn(BaseModel):
     target_opening_id: str | None = Field(default=None, max_length=100)
     highest_degree: events.DegreeLevel | None = Field(default=None, description="Highest degree completed, if any.")
     location: str | None = Field(default=None, max_length=200, description="Where the candidate can work (city, region).")
+    preferred_language: events.LanguageTag | None = Field(
+        default=None, description="The language the candidate prefers to be written to in (BCP 47: es, en-US)."
+    )
     consent: ConsentIn
 
     @field_validator("skills")
@@ -658,11 +666,13 @@ def submitted(
             aggregate_reports=referral.consent.aggregate_reports,
             given_at=referral.consent.given_at,
             share_contact=referral.consent.share_contact,
+            notify_candidate=referral.consent.notify_candidate,
         ),
         contact_sealed=contact_sealed,
         highest_degree=referral.highest_degree,
         location=referral.location,
         demographics_sealed=demographics_sealed if referral.consent.aggregate_reports else None,
+        preferred_language=referral.preferred_language,
     )
 
 
