@@ -11,28 +11,31 @@ STAMP  := $(VENV)/.installed
 # docs/deploy.md "Images"): `make install`, CI and the images install exactly those. Changing a
 # dependency is a deliberate commit: edit pyproject.toml, `make lock` (keeps every other pin) or
 # `make lock-upgrade` (newest versions allowed), run the tests, commit the lock files with it.
+# bootstrap.txt: pip and setuptools themselves, installed first (requirements/bootstrap.in says why).
+LOCK_BOOT    := requirements/bootstrap.txt
 LOCK_DEV     := requirements/dev.txt
 LOCK_RUNTIME := requirements/runtime.txt
 UV_VERSION   := 0.13.8
-UV_COMPILE    = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q \
+UV_COMPILE    = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes -q \
                 --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml $(LOCK_DEV)
+$(STAMP): pyproject.toml $(LOCK_BOOT) $(LOCK_DEV)
 	@command -v java >/dev/null || { echo "Java 17+ is required (Debian: apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@command -v mvn  >/dev/null || { echo "Maven is required to fetch Kafka's jars (Debian: apt-get install maven)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK_BOOT)
 	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK_DEV)
-	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
 lock:
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
-	$(UV_COMPILE) --extra dev --extra otlp -o $(LOCK_DEV)
-	$(UV_COMPILE) --extra otlp -c $(LOCK_DEV) -o $(LOCK_RUNTIME)
+	$(UV_COMPILE) requirements/bootstrap.in -o $(LOCK_BOOT)
+	$(UV_COMPILE) pyproject.toml --extra dev --extra otlp -o $(LOCK_DEV)
+	$(UV_COMPILE) pyproject.toml --extra otlp -c $(LOCK_DEV) -o $(LOCK_RUNTIME)
 
 lock-upgrade:
 	$(MAKE) lock UPGRADE=1
