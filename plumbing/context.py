@@ -42,6 +42,9 @@ class Outgoing:
     partner_id: str | None = None
     employer_id: str | None = None
     time: datetime | None = None  # None: the context's clock, now
+    # The trace context its outbox row keeps (`outbox.Trace`); None: the one current at
+    # `emit_many`. A group commit writes several requests' events, each with its request's.
+    trace: outbox.Trace | None = None
 
 
 @dataclass(frozen=True)
@@ -126,5 +129,6 @@ class Context:
             for e in events
         ]
         if encoded:
-            await outbox.enqueue_encoded(self.conn, encoded)
+            traces = [e.trace for e in events] if any(e.trace is not None for e in events) else None
+            await outbox.enqueue_encoded(self.conn, encoded, traces)
         return Envelopes(encoded)

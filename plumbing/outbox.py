@@ -160,6 +160,13 @@ INSERT = """
 INSERT INTO outbox (event_id, topic, key, value, traceparent, tracestate)
 SELECT *, $5::text, $6::text FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[])
 """
+# The same, each row with a trace context of its own (the events of several requests).
+INSERT_TRACED = """
+INSERT INTO outbox (event_id, topic, key, value, traceparent, tracestate)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[])
+"""
+
+Trace = tuple[str | None, str | None]  # (traceparent, tracestate), as `tracing.outbox_context` gives them
 
 
 async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[Envelope, type[Payload]]]) -> None:
@@ -170,6 +177,7 @@ async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[Envelope, typ
     traceparent, tracestate = tracing.outbox_context()
     await _insert(
         conn,
+        INSERT,
         [env.id for env, _ in items],
         [model.topic.name for _, model in items],
         [env.subject for env, _ in items],
@@ -179,28 +187,33 @@ async def enqueue_many(conn: asyncpg.Connection, items: list[tuple[Envelope, typ
     )
 
 
-async def enqueue_encoded(conn: asyncpg.Connection, items: Sequence[Encoded]) -> None:
+async def enqueue_encoded(
+    conn: asyncpg.Connection, items: Sequence[Encoded], traces: Sequence[Trace | None] | None = None
+) -> None:
     """`enqueue_many` for events already written (`contracts.registry.encode`): what
-    `Context.emit_many` uses."""
+    `Context.emit_many` uses. `traces`: each row's trace context where it is not the current
+    one (None), so a group commit writes its requests' events in one statement."""
     traceparent, tracestate = tracing.outbox_context()
-    await _insert(
-        conn,
+    columns = (
         [e.id for e in items],
         [e.payload.topic.name for e in items],
         [e.subject for e in items],
         [e.value for e in items],
-        traceparent,
-        tracestate,
     )
+    if traces is None:
+        await _insert(conn, INSERT, *columns, traceparent, tracestate)
+        return
+    each = [(traceparent, tracestate) if t is None else t for t in traces]
+    await _insert(conn, INSERT_TRACED, *columns, [t[0] for t in each], [t[1] for t in each])
 
 
-async def _insert(conn: asyncpg.Connection, *columns: object) -> None:
+async def _insert(conn: asyncpg.Connection, statement: str, *columns: object) -> None:
     """Write rows, and wake this process's relays once they are committed."""
     if conn.is_in_transaction():
         _CommitWatch.watch(conn)
-        await conn.execute(INSERT, *columns)
+        await conn.execute(statement, *columns)
     else:  # the statement is its own transaction: committed when it returns
-        await conn.execute(INSERT, *columns)
+        await conn.execute(statement, *columns)
         _wake_relays()
 
 

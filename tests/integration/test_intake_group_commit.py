@@ -149,3 +149,32 @@ async def test_a_busy_queue_is_applied_in_few_groups(pool, spy):
     answers = await asyncio.gather(*(answer(group, PARTNER, person(unique())) for _ in range(300)))
     assert all(isinstance(a, Answer) and a.status == 201 for a in answers)
     assert sum(spy.calls) == 300 and len(spy.calls) <= 6 and max(spy.calls) <= 100
+
+
+async def test_a_groups_events_are_one_outbox_statement_each_with_its_requests_trace(pool, spy):
+    outbox_inserts: list[str] = []
+    submit_all = spy.submit_all
+
+    async def counting(ctx, items):  # type: ignore[no-untyped-def]
+        def seen(record) -> None:  # type: ignore[no-untyped-def]
+            if "INSERT INTO outbox" in record.query:
+                outbox_inserts.append(record.query)
+
+        ctx.conn.add_query_logger(seen)
+        try:
+            return await submit_all(ctx, items)
+        finally:
+            ctx.conn.remove_query_logger(seen)
+
+    spy.submit_all = counting  # type: ignore[method-assign]
+    group = spy.groups(pool, window_s=0.05, connections=1)
+    traces = [(f"00-{i:032x}-{i:016x}-01", f"k=v{i}" if i % 2 else None) for i in range(1, 6)]
+    submissions = [Submission(PARTNER.id, person(unique()), "api", f"corr-{n}", t) for n, t in enumerate(traces)]
+    submissions.append(Submission(PARTNER.id, person(unique()), "api", "corr-untraced"))  # the current trace: none here
+    answers = await asyncio.gather(*(group.submit(PARTNER, s, None, None) for s in submissions))
+    assert spy.calls == [6] and len(outbox_inserts) == 1
+    rows = await pool.fetch(
+        "SELECT key, traceparent, tracestate FROM outbox WHERE key = ANY($1::text[])", [a.body["referral_id"] for a in answers]
+    )
+    stored = {r["key"]: (r["traceparent"], r["tracestate"]) for r in rows}
+    assert [stored[a.body["referral_id"]] for a in answers] == [*traces, (None, None)]
