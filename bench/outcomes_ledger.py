@@ -544,7 +544,7 @@ class Lag:
     async def remaining(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for t in DEFINITION.consumes:
-            group = topics.consumer_group("outcomes", t.name)
+            group = topics.consumer_group("outcomes")  # one group for all its topics
             try:
                 committed = await self.admin.list_consumer_group_offsets(group)
             except Exception:  # noqa: BLE001 - the group may not exist yet

@@ -126,12 +126,17 @@ def partner_inbound(partner_id: str, record: str = "referral") -> str:
     return f"{PREFIX}.inbound.{partner_id}" + ("" if record == "referral" else f".{record}")
 
 
-def consumer_group(consumer: str, topic: str) -> str:
-    """One Kafka consumer group per consuming service and topic.
+def consumer_group(consumer: str, role: str = "events") -> str:
+    """A consuming service's Kafka consumer group: `<service>.<role>`, one for all the topics
+    its consumer reads (`plumbing/consume_loop.py`); `role` tells a service's consumers apart
+    (intake's partner topics: `inbound`). The service's ACLs allow its groups by the prefix
+    `<service>.` (deploy/kafka_principals.py)."""
+    return f"{consumer}.{role}"
 
-    A service reads each topic with its own consumer; one group per topic keeps them from
-    rebalancing each other (a shared group re-balances every member as each one joins).
-    """
+
+def topic_group(consumer: str, topic: str) -> str:
+    """The group a service read one topic in until 2026-12 (one per service and topic); its
+    committed offsets are carried over to `consumer_group` at the first assignment."""
     return f"{consumer}.{topic}"
 
 

@@ -13,7 +13,8 @@ browser console (services/console/); see docs/operators.md.
   stops it: it is counted, and shown as an *undecodable* view (its position, key and
   reason, never its bytes) unless a filter excludes it.
 - **Lag** compares the committed offsets of each service's consumer groups
-  (`contracts.topics.consumer_group(service, topic)`) with the partitions' end offsets.
+  (`contracts.topics.consumer_group(service, role)`: one group per consumer for all its topics)
+  with the partitions' end offsets, a row per group and topic.
 - **Dead letters** are the records on `talentloop.deadletter.<service>` with their `dlq.*`
   headers. A dead letter's id is `<service>:<partition>:<offset>`.
 - **Replaying a dead letter** sends its original key, bytes and headers (without `dlq.*`)
@@ -48,6 +49,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DescribeGroupsRequest_v1, DescribeGroupsRequest_v2
 from aiokafka.protocol.api import Request
@@ -303,10 +305,13 @@ class GroupLag:
 
 
 def service_of_group(group: str) -> tuple[str, str] | None:
-    """(service, topic) of one of our services' groups (`<service>.<topic>`), else None."""
+    """(service, role) of one of our services' groups (`<service>.<role>`), else None. The
+    per-topic groups of before (`<service>.talentloop.<topic>`, `contracts.topics.topic_group`)
+    are no longer read by anyone: their offsets were carried over, and they are not ours."""
     for service in CONSUMERS:
-        if group.startswith(service + ".") and group[len(service) + 1:].startswith(contract_topics.PREFIX + "."):
-            return service, group[len(service) + 1:]
+        role = group[len(service) + 1:] if group.startswith(service + ".") else ""
+        if role and not role.startswith(contract_topics.PREFIX + "."):
+            return service, role
     return None
 
 
@@ -330,14 +335,40 @@ async def _describe_groups(admin: AIOKafkaAdminClient, groups: list[str]) -> lis
     return [await admin._send_request(_DescribeGroups(g), node) for node, g in by_node.items()]  # noqa: SLF001
 
 
-def _group_states(responses: Iterable[Any]) -> dict[str, tuple[str, int]]:
-    """group id -> (state, member count), from raw DescribeGroups responses."""
-    states: dict[str, tuple[str, int]] = {}
+def _group_states(responses: Iterable[Any]) -> dict[str, tuple[str, int, set[str]]]:
+    """group id -> (state, member count, topics its members subscribe to), from raw
+    DescribeGroups responses."""
+    states: dict[str, tuple[str, int, set[str]]] = {}
     for response in responses:
         for g in response.groups:
-            # (error_code, group_id, state, protocol_type, protocol, members[, authorized_operations])
-            states[g[1]] = (g[2], len(g[5]))
+            # (error_code, group_id, state, protocol_type, protocol, members[, authorized_operations]);
+            # a member: (member_id, client_id, client_host, member_metadata, member_assignment)
+            topics = set()
+            for member in g[5] if g[3] == "consumer" else ():
+                with contextlib.suppress(Exception):  # not a consumer's metadata: no topics
+                    topics.update(ConsumerProtocolMemberMetadata.decode(member[3]).subscription)
+            states[g[1]] = (g[2], len(g[5]), topics)
     return states
+
+
+# group -> (service, topics, state, members)
+GroupInfo = tuple[str, tuple[str, ...], str, int]
+
+
+async def our_groups(admin: AIOKafkaAdminClient, service: str | None = None) -> dict[str, GroupInfo]:
+    """Our services' consumer groups (of `service` only, if given): group -> (service, topics,
+    state, members). A group's topics are those it has committed offsets on and those its
+    members subscribe to."""
+    listed = [g[0] for g in await admin.list_consumer_groups()]
+    ours = {g: service_of_group(g) for g in listed}
+    ours = {g: st for g, st in ours.items() if st is not None and (service is None or st[0] == service)}
+    states = _group_states(await _describe_groups(admin, sorted(ours))) if ours else {}
+    found: dict[str, GroupInfo] = {}
+    for g, (svc, _) in sorted(ours.items()):
+        state, members, subscribed = states.get(g, ("Unknown", 0, set()))
+        committed = await admin.list_consumer_group_offsets(g)
+        found[g] = (svc, tuple(sorted(subscribed | {tp.topic for tp in committed})), state, members)
+    return found
 
 
 class Operations:
@@ -415,17 +446,13 @@ class Operations:
             raise OperationError(f"cannot reach Kafka at {self.bootstrap} ({exc})") from None
         return admin
 
-    async def groups(self, service: str | None = None) -> dict[str, tuple[str, str, str, int]]:
-        """Our services' consumer groups: group -> (service, topic, state, members)."""
+    async def groups(self, service: str | None = None) -> dict[str, GroupInfo]:
+        """Our services' consumer groups (`our_groups`)."""
         admin = await self._admin()
         try:
-            listed = [g[0] for g in await admin.list_consumer_groups()]
-            ours = {g: service_of_group(g) for g in listed}
-            ours = {g: st for g, st in ours.items() if st is not None and (service is None or st[0] == service)}
-            states = _group_states(await _describe_groups(admin, sorted(ours))) if ours else {}
+            return await our_groups(admin, service)
         finally:
             await admin.close()
-        return {g: (s, t, *states.get(g, ("Unknown", 0))) for g, (s, t) in sorted(ours.items())}
 
     async def lag(self, service: str | None = None) -> list[GroupLag]:
         groups = await self.groups(service)
@@ -434,18 +461,19 @@ class Operations:
         await consumer.start()
         try:
             result: list[GroupLag] = []
-            for group, (svc, topic, state, members) in groups.items():
-                tps = await partitions_of(consumer, [topic])
+            for group, (svc, group_topics, state, members) in groups.items():
                 committed = await admin.list_consumer_group_offsets(group)
-                ends = await consumer.end_offsets(tps) if tps else {}
-                begins = await consumer.beginning_offsets(tps) if tps else {}
-                parts = []
-                for tp in tps:
-                    meta = committed.get(tp)
-                    done = meta.offset if meta is not None and meta.offset >= 0 else None
-                    parts.append(PartitionLag(tp.partition, done, ends[tp], max(0, ends[tp] - (done if done is not None
-                                                                                            else begins[tp]))))
-                result.append(GroupLag(svc, topic, group, state, members, parts))
+                for topic in group_topics:
+                    tps = await partitions_of(consumer, [topic])
+                    ends = await consumer.end_offsets(tps) if tps else {}
+                    begins = await consumer.beginning_offsets(tps) if tps else {}
+                    parts = []
+                    for tp in tps:
+                        meta = committed.get(tp)
+                        done = meta.offset if meta is not None and meta.offset >= 0 else None
+                        parts.append(PartitionLag(tp.partition, done, ends[tp],
+                                                  max(0, ends[tp] - (done if done is not None else begins[tp]))))
+                    result.append(GroupLag(svc, topic, group, state, members, parts))
             return result
         finally:
             await consumer.stop()
@@ -573,7 +601,7 @@ class Operations:
             raise OperationError("give exactly one of a time (--from) or an offset (--offset)")
         if service not in CONSUMERS:
             raise OperationError(f"no service {service!r}; services that consume: {', '.join(CONSUMERS)}")
-        groups = {g: v for g, v in (await self.groups(service)).items() if topic is None or v[1] == topic}
+        groups = {g: v for g, v in (await self.groups(service)).items() if topic is None or topic in v[1]}
         if not groups:
             raise OperationError(f"{service} has no consumer groups{' on ' + topic if topic else ''} yet")
         _refuse_busy(service, groups)
@@ -582,7 +610,9 @@ class Operations:
         await consumer.start()
         try:
             plans = []
-            for group, (_, group_topic, _, _) in groups.items():
+            moving = [(g, t) for g, (_, group_topics, _, _) in groups.items() for t in group_topics
+                      if topic is None or t == topic]
+            for group, group_topic in moving:
                 tps = await partitions_of(consumer, [group_topic])
                 if not tps:
                     continue
@@ -786,7 +816,7 @@ class OutboxChange:
         return asdict(self)
 
 
-def _refuse_busy(service: str, groups: dict[str, tuple[str, str, str, int]]) -> None:
+def _refuse_busy(service: str, groups: dict[str, GroupInfo]) -> None:
     busy = {g: members for g, (_, _, _, members) in groups.items() if members}
     if busy:
         names = ", ".join(f"{g} ({n} member{'s' if n != 1 else ''})" for g, n in sorted(busy.items()))

@@ -25,10 +25,10 @@ from faststream.specification.asyncapi import AsyncAPI
 
 from contracts import messages
 from contracts.events import Payload
-from contracts.topics import Topic
+from contracts.topics import Topic, consumer_group
 from plumbing import apikeys, clock, db, keys_api, metrics, outbox, problems, retention, subscriber, tracing
 from plumbing.body_limits import install as limit_bodies
-from plumbing.consume_loop import ConsumeLoop, loops_for
+from plumbing.consume_loop import ConsumeLoop
 from plumbing.consumer import BatchHandler, EventConsumer, Handler, RecordConsumer
 from plumbing.context import Context, Deps
 from plumbing.correlate import Correlate
@@ -75,12 +75,22 @@ class Runtime:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     loops: list[ConsumeLoop] = field(default_factory=list)
 
-    def consume(self, consumer: RecordConsumer, topics: list[str]) -> None:
-        """Apply `topics`' records through `consumer`, one consume loop (and group) per topic,
-        started after `on_start` (plumbing/consume_loop.py)."""
-        self.loops.extend(
-            loops_for(consumer, topics, self.settings.kafka_bootstrap_servers, KafkaSecurity.from_settings(self.settings))
+    def consume(self, consumer: RecordConsumer, topics: list[str], role: str = "events") -> None:
+        """Apply `topics`' records through `consumer`: one consume loop, one fetch and one group
+        (`consumer_group(consumer.name, role)`) for all of them, started after `on_start`
+        (plumbing/consume_loop.py)."""
+        loop = ConsumeLoop(
+            consumer,
+            topics,
+            self.settings.kafka_bootstrap_servers,
+            group_id=consumer_group(consumer.name, role),
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
+            fetch_min_bytes=self.settings.consumer_fetch_min_bytes,
+            security=KafkaSecurity.from_settings(self.settings),
         )
+        if any(other.group_id == loop.group_id for other in self.loops):
+            raise ValueError(f"{loop.group_id} is consumed already: give the second consumer its own role")
+        self.loops.append(loop)
 
 
 def correlation_id(request: Request) -> str:
@@ -208,7 +218,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
             await definition.on_start(runtime)
         app.state.loops = runtime.loops
         loop_tasks = [
-            asyncio.create_task(loop.run(), name=f"{definition.name}-consume-{loop.topic}") for loop in runtime.loops
+            asyncio.create_task(loop.run(), name=f"{definition.name}-consume-{loop.group_id}") for loop in runtime.loops
         ]
         log.info("service.started", migrations=applied, port=settings.port_for(definition.name))
         try:
@@ -238,7 +248,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     )
     async def health(request: Request) -> dict[str, Any]:
         state = request.app.state
-        consuming = [loop.state.as_dict() for loop in state.loops]
+        consuming = [topic for loop in state.loops for topic in loop.state.as_dicts()]
         try:
             backlog, _, parked = await outbox.backlog_and_age(state.pool)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

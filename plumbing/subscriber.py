@@ -2,8 +2,8 @@
 
 The records themselves are fetched, applied and committed by our own consume loop
 (`plumbing/consume_loop.py`, which says why). The subscribers declared here are never
-started: they give `faststream docs gen` each topic, its consumer group and the schema of
-what it carries, so the documents stay generated from the same definitions the services run.
+started: they give `faststream docs gen` each topic, its consumer group (one per consumer,
+for all its topics) and the schema of what it carries, so the documents stay generated from the same definitions the services run.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from plumbing.consumer import EventConsumer, RecordConsumer
 
 
 def attach(broker: KafkaBroker, consumer: EventConsumer, topics: list[str]) -> None:
-    """Document one subscriber (and consumer group) per topic the consumer reads."""
+    """Document one subscriber per topic the consumer reads, all in its one consumer group."""
     for topic in topics:
         handled = set(consumer.handlers)
         # A topic outside the contracts (a test's, a replay's) may carry any handled event.
@@ -34,9 +34,15 @@ def attach(broker: KafkaBroker, consumer: EventConsumer, topics: list[str]) -> N
 
 
 def attach_records(
-    broker: KafkaBroker, consumer: RecordConsumer, topic: str, schema: dict[str, Any], description: str
+    broker: KafkaBroker,
+    consumer: RecordConsumer,
+    topic: str,
+    schema: dict[str, Any],
+    description: str,
+    role: str = "events",
 ) -> None:
-    """Document `topic` as read by `consumer`; `schema` describes its records."""
+    """Document `topic` as read by `consumer` in its group of `role` (`Runtime.consume`);
+    `schema` describes its records."""
 
     async def on_record(body: bytes, msg: KafkaMessage) -> None:
         raise RuntimeError("documentation only: records are applied by plumbing.consume_loop")
@@ -46,7 +52,7 @@ def attach_records(
     on_record.__annotations__ = {"body": Annotated[bytes, WithJsonSchema(schema)], "msg": KafkaMessage, "return": None}
     broker.subscriber(
         topic,
-        group_id=consumer_group(consumer.name, topic),
+        group_id=consumer_group(consumer.name, role),
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         title=f"{consumer.name}:{topic}",

@@ -626,7 +626,7 @@ async def _drive(cfg: NetworkConfig, net: network.Network, referrals: int, seed:
     from talentloop import demo as demo_driver
 
     async with ops_cli.operations(cfg) as ops:
-        groups = {g: topic for g, (_, topic, _, _) in (await ops.groups()).items()}
+        groups = {g: topics for g, (_, topics, _, _) in (await ops.groups()).items()}
     # Every consumer group's lag, as `talentloop lag` reads it (as the broker's super-user).
     async with demo_driver.LagReader(network.bootstrap(cfg), groups) as lag:
         assert net.clock_file is not None

@@ -285,8 +285,10 @@ class LagReader:
     admin client and one consumer kept open: the demo asks once or twice a simulated day, and
     `Operations.lag` connects anew each time (about a second)."""
 
-    def __init__(self, bootstrap: str, groups: dict[str, str], security: KafkaSecurity | None = None) -> None:
-        self.bootstrap, self.groups, self.security = bootstrap, groups, security  # group -> topic
+    def __init__(
+        self, bootstrap: str, groups: dict[str, tuple[str, ...]], security: KafkaSecurity | None = None
+    ) -> None:
+        self.bootstrap, self.groups, self.security = bootstrap, groups, security  # group -> its topics
         self.admin: AIOKafkaAdminClient | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.tps: dict[str, list[TopicPartition]] = {}
@@ -297,7 +299,7 @@ class LagReader:
         await self.admin.start()
         self.consumer = AIOKafkaConsumer(**options, enable_auto_commit=False)
         await self.consumer.start()
-        for topic in set(self.groups.values()):
+        for topic in {t for topics in self.groups.values() for t in topics}:
             self.tps[topic] = await partitions_of(self.consumer, [topic])
         return self
 
@@ -315,8 +317,8 @@ class LagReader:
         groups = list(self.groups.items())
         committed = await asyncio.gather(*(self.admin.list_consumer_group_offsets(g) for g, _ in groups))
         total = 0
-        for (_, topic), offsets in zip(groups, committed, strict=True):
-            for tp in self.tps[topic]:
+        for (_, topics), offsets in zip(groups, committed, strict=True):
+            for tp in (tp for topic in topics for tp in self.tps[topic]):
                 meta = offsets.get(tp)
                 done = meta.offset if meta is not None and meta.offset >= 0 else begins[tp]
                 total += max(0, ends[tp] - done)

@@ -314,11 +314,11 @@ def replay(
     since = _time(from_, "--from")
     plans = _run(cfg, lambda ops: ops.plan_group_replay(service, since, offset, topic))
     if not as_json:
-        typer.echo(f"{'group':<52}{'partition':>10}{'committed':>11}{'to':>9}{'end':>9}")
+        typer.echo(f"{'group':<22}{'topic':<44}{'partition':>10}{'committed':>11}{'to':>9}{'end':>9}")
         for plan in plans:
             for m in plan.moves:
                 committed = "-" if m.committed is None else str(m.committed)
-                typer.echo(f"{plan.group:<52}{m.partition:>10}{committed:>11}{m.to:>9}{m.end:>9}")
+                typer.echo(f"{plan.group:<22}{plan.topic:<44}{m.partition:>10}{committed:>11}{m.to:>9}{m.end:>9}")
     if not yes and not typer.confirm(f"Move {service}'s offsets as shown?", default=False):
         typer.echo("Nothing changed.")
         raise typer.Exit(1)

@@ -55,7 +55,7 @@ async def on_start(rt: Runtime) -> None:
     consumer = inbound.InboundConsumer(
         "intake", rt.pool, rt.producer, settings.max_attempts, settings.retry_backoff_s, deps=rt.deps, adapters=topics
     )
-    rt.consume(consumer, list(topics))
+    rt.consume(consumer, list(topics), role=inbound.GROUP_ROLE)
     rt.app.state.consumer = consumer
     truncator = inbound.Truncator(settings.kafka_bootstrap_servers, list(topics))
     rt.tasks.append(asyncio.create_task(truncator.run(), name="intake-inbound-truncator"))
@@ -69,7 +69,9 @@ def _document(broker: KafkaBroker, settings: Settings) -> None:
     adapters = mapping.load_all(settings.adapters_dir)
     for topic in inbound.inbound_topics(adapters):
         consumer = inbound.InboundConsumer("intake", None, None)  # type: ignore[arg-type]
-        subscriber.attach_records(broker, consumer, topic, _record_schema(), _inbound_description(topic))
+        subscriber.attach_records(
+            broker, consumer, topic, _record_schema(), _inbound_description(topic), role=inbound.GROUP_ROLE
+        )
 
 
 DEFINITION = ServiceDefinition(

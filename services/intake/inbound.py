@@ -33,6 +33,8 @@ from services.intake import application, mapping
 from services.intake.application import Duplicate
 
 log = get_logger(__name__)
+# Intake reads every partner topic in one consumer group, `intake.inbound` (`Runtime.consume`).
+GROUP_ROLE = "inbound"
 CLAIMS = uuid.UUID("6f1d3c1e-3a51-4d8e-9a64-6b1f0f1c7a10")  # namespace of record claim ids
 
 
@@ -138,11 +140,10 @@ class Truncator:
 
     async def truncate_once(self, admin: AIOKafkaAdminClient) -> int:
         deletions: dict[TopicPartition, RecordsToDelete] = {}
-        for topic in self._topics:
-            committed = await admin.list_consumer_group_offsets(consumer_group("intake", topic))
-            for tp, meta in committed.items():
-                if tp.topic == topic and meta.offset > self.deleted_up_to.get(tp, 0):
-                    deletions[tp] = RecordsToDelete(before_offset=meta.offset)
+        committed = await admin.list_consumer_group_offsets(consumer_group("intake", GROUP_ROLE))
+        for tp, meta in committed.items():
+            if tp.topic in self._topics and meta.offset > self.deleted_up_to.get(tp, 0):
+                deletions[tp] = RecordsToDelete(before_offset=meta.offset)
         if deletions:
             await admin.delete_records(deletions, timeout_ms=10_000)
             for tp, what in deletions.items():

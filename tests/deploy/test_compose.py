@@ -26,7 +26,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from deploy.images.build import ImageNames, build_images
 from deploy.topics import TopicSpec
 from plumbing.kafka import KafkaSecurity, client_options
-from plumbing.operations import service_of_group
+from plumbing.operations import our_groups
 from talentloop import credentials, demo, network
 from tests.conftest import free_port
 from tests.deploy.compose import Compose, compose_command, running
@@ -55,14 +55,13 @@ def admin_security(compose: Compose) -> KafkaSecurity:
     )
 
 
-async def consumer_groups(compose: Compose) -> dict[str, str]:
+async def consumer_groups(compose: Compose) -> dict[str, tuple[str, ...]]:
     admin = AIOKafkaAdminClient(**client_options(compose.bootstrap, admin_security(compose)))
     await admin.start()
     try:
-        listed = [g[0] for g in await admin.list_consumer_groups()]
+        return {g: topics for g, (_, topics, _, _) in (await our_groups(admin)).items()}
     finally:
         await admin.close()
-    return {g: st[1] for g in listed if (st := service_of_group(g)) is not None}
 
 
 class Faults:

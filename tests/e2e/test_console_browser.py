@@ -126,4 +126,4 @@ async def test_console_login_live_stream_and_dead_letter_replay(api: Api, browse
         browser.find_element(By.LINK_TEXT, link).click()
         wait(browser, f"the {link} page", lambda d, e=element: d.find_elements(By.ID, e))
     browser.find_element(By.LINK_TEXT, "Lag").click()
-    assert browser.find_elements(By.CSS_SELECTOR, "tr[data-group='routing.talentloop.referrals']")
+    assert browser.find_elements(By.CSS_SELECTOR, "tr[data-group='routing.events']")

@@ -39,7 +39,7 @@ async def test_the_same_seed_plays_the_same_year(running_network: RunningNetwork
     net = running_network.network
     assert net.clock_file is not None
     async with Operations(net.bootstrap, net.database_url, net.urls) as ops:
-        groups = {g: topic for g, (_, topic, _, _) in (await ops.groups()).items()}
+        groups = {g: topics for g, (_, topics, _, _) in (await ops.groups()).items()}
     forge = net.kafka_principals.get("partner:forge-coding-bootcamp")
     today = demo.last_played_day()
     async with demo.LagReader(net.bootstrap, groups) as lag:

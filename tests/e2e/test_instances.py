@@ -185,7 +185,7 @@ async def wait_in_gateway(db_url: str, referral_ids: list[str]) -> dict[str, str
 
 async def both_groups_shared(bootstrap: str) -> dict[str, dict[str, list[int]]] | None:
     """Every consumer group of the scaled consumers with two members, each assigned partitions."""
-    groups = [consumer_group(service, topic) for service, names in CONSUMING.items() for topic in names]
+    groups = [consumer_group(service) for service in CONSUMING]  # one group per service for all its topics
     members = await delivery.group_members(bootstrap, groups)
     ok = all(len(members.get(g, {})) == 2 and all(members[g].values()) for g in groups)
     return members if ok else None

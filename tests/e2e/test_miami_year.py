@@ -117,7 +117,7 @@ async def settle(api: Api) -> None:
     net = api.net.network
     assert net.clock_file is not None
     async with Operations(net.bootstrap, net.database_url, net.urls) as ops:
-        groups = {g: topic for g, (_, topic, _, _) in (await ops.groups()).items()}
+        groups = {g: topics for g, (_, topics, _, _) in (await ops.groups()).items()}
     async with demo.LagReader(net.bootstrap, groups) as lag:
         view = demo.Network(api.http, net.urls, api.net.keys, net.clock_file, lag)
         try:

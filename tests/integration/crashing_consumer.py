@@ -63,7 +63,7 @@ async def main(args: argparse.Namespace) -> None:
     consumer = CrashingConsumer(args.group, pool, producer, handlers={"referral.submitted.v2": apply})
     consumer.crash_after = args.crash_after
     # Crashing: one record per batch, so the crash falls right after the N-th event.
-    loop = ConsumeLoop(consumer, args.topic, args.bootstrap, max_records=1 if args.crash_after else 500)
+    loop = ConsumeLoop(consumer, [args.topic], args.bootstrap, max_records=1 if args.crash_after else 500)
     task = asyncio.create_task(loop.run())
     deadline = asyncio.get_running_loop().time() + args.max_seconds
     while consumer.counts["applied"] + consumer.counts["duplicate"] < args.expect:

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts.topics import consumer_group, dead_letter_topic
 from deploy.topics import TopicSpec, create_topics
-from plumbing.consume_loop import ConsumeLoop, across_topics, loops_for
+from plumbing.consume_loop import ConsumeLoop, across_topics
 from plumbing.consumer import EventConsumer
 from plumbing.kafka import client_options, new_producer
 from talentloop.waiting import until
@@ -69,7 +69,7 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 async def run_loop(consumer, topic, stack, done):
-    loop = ConsumeLoop(consumer, topic, stack.bootstrap, backoff_s=0.05)
+    loop = ConsumeLoop(consumer, [topic], stack.bootstrap, backoff_s=0.05)
     task = asyncio.create_task(loop.run())
     try:
         await until("the records applied", lambda: holds(done), timeout=60, every=0.05)
@@ -111,7 +111,7 @@ async def test_one_poison_record_among_three_partitions_costs_only_itself_and_co
     assert [r["referral_id"] for r in rows] == [f"ref_{n:02d}" for n in range(60) if n != 31]
     assert {r["times"] for r in rows} == {1}
     # What is committed is exactly what was applied or dead-lettered: every partition's end.
-    assert await committed(stack.bootstrap, consumer_group(name, topic), topic) == await end_offsets(stack.bootstrap, topic)
+    assert await committed(stack.bootstrap, consumer_group(name), topic) == await end_offsets(stack.bootstrap, topic)
     letters = await read_topic(stack.bootstrap, dead_letter_topic(name), at_least=4)
     reason = {r.value: dict(r.headers)["dlq.reason"].decode() for r in letters}
     assert len(letters) == 4
@@ -120,27 +120,23 @@ async def test_one_poison_record_among_three_partitions_costs_only_itself_and_co
     assert all(reason[v].startswith(("contract:", "undecodable:")) for v in hostile)
 
 
-async def test_loops_of_a_handler_taking_all_topics_apply_their_waiting_fetches_together(effects, stack):
-    """Three topics, one consumer whose batch handler takes them all: the fetches that wait
-    for a transaction are applied in the next one together; a poison record in that shared
-    batch costs only itself, and each group commits exactly its own partitions' ends."""
+@pytest.mark.parametrize("together", [True, False], ids=["across_topics", "a_topic_at_a_time"])
+async def test_one_loop_reads_three_topics_in_one_group_and_commits_each_partition_exactly(effects, stack, together):
+    """Three topics, one loop and one group: a handler marked `across_topics` gets several
+    topics' records in one transaction, any other one topic's a transaction; either way a
+    poison record costs only itself and the group commits exactly every partition's end."""
     topics = [await three_partition_topic(stack) for _ in range(3)]
     name = f"t_across_{topics[0][-6:]}"
     producer = new_producer(stack.bootstrap, "test")
     await producer.start()
     batches: list[set[str]] = []
-    first_call = asyncio.Event()
 
-    @across_topics
-    async def batch_handler(ctx, items):  # type: ignore[no-untyped-def]
-        if not first_call.is_set():
-            first_call.set()
-            # Hold the first transaction until the other two loops' fetches wait behind it.
-            await until("the other loops waiting", lambda: holds(others_wait), timeout=30, every=0.01)
+    async def handle(ctx, items):  # type: ignore[no-untyped-def]
         batches.append({payload.referral_id.split("_")[0] for _, payload in items})
         for env, payload in items:
             await record_effect(ctx, env, payload)
 
+    batch_handler = across_topics(handle) if together else handle
     try:
         for n in range(30):
             for t, prefix in zip(topics, "abc", strict=True):
@@ -152,26 +148,25 @@ async def test_loops_of_a_handler_taking_all_topics_apply_their_waiting_fetches_
             name, effects, producer, handlers={"referral.submitted.v2": record_effect},
             batch_handler=batch_handler, max_attempts=2, backoff_s=0.01,
         )
-        loops = loops_for(consumer, topics, stack.bootstrap)
-
-        async def others_wait() -> bool:
-            return len(loops[0]._applying._waiting) >= 2  # noqa: SLF001
-
-        tasks = [asyncio.create_task(loop.run()) for loop in loops]
+        loop = ConsumeLoop(consumer, topics, stack.bootstrap, backoff_s=0.05)
+        task = asyncio.create_task(loop.run())
         try:
             await until("every record applied or dead-lettered",
                         lambda: holds(lambda: all_counted(consumer)), timeout=60, every=0.05)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
     finally:
         await producer.stop()
-    assert any(len(prefixes) >= 2 for prefixes in batches), batches  # one transaction held two topics' records
+    assert [d["topic"] for d in loop.state.as_dicts()] == topics and loop.group_id == consumer_group(name)
+    if together:  # all were there at the first fetch: a transaction held several topics' records
+        assert any(len(prefixes) >= 2 for prefixes in batches), batches
+    else:
+        assert all(len(prefixes) == 1 for prefixes in batches), batches
     assert await effects.fetchval("SELECT count(*) FROM effects WHERE times = 1") == 89
     assert await effects.fetchval("SELECT count(*) FROM effects WHERE referral_id = 'b_17'") == 0
     for t in topics:
-        assert await committed(stack.bootstrap, consumer_group(name, t), t) == await end_offsets(stack.bootstrap, t)
+        assert await committed(stack.bootstrap, consumer_group(name), t) == await end_offsets(stack.bootstrap, t)
     (letter,) = await read_topic(stack.bootstrap, dead_letter_topic(name), at_least=1)
     assert letter.key == b"b_17" and dict(letter.headers)["dlq.reason"].startswith(b"failed after 2 attempts")
 
@@ -214,12 +209,12 @@ async def test_a_database_fault_pauses_and_retries_the_batch_without_dead_letter
         for n in range(10):
             value, _ = event_bytes(f"ref_{n}")
             await producer.send_and_wait(topic, value, key=f"ref_{n}".encode())
-        loop = ConsumeLoop(consumer, topic, stack.bootstrap, backoff_s=0.05)
+        loop = ConsumeLoop(consumer, [topic], stack.bootstrap, backoff_s=0.05)
         task = asyncio.create_task(loop.run())
 
         async def applied_all() -> bool:
             if loop.state.paused_since is not None:
-                paused_seen.append(loop.state.as_dict())
+                paused_seen.append(loop.state.as_dicts()[0])
             return consumer.counts["applied"] == 10
 
         try:

@@ -67,7 +67,7 @@ async def test_bad_records_are_dead_lettered_with_reason_and_original_bytes_and_
     consumer = EventConsumer(
         name, effects, producer, handlers={"referral.submitted.v2": count_effect}, max_attempts=3, backoff_s=0.01
     )
-    loop = ConsumeLoop(consumer, topic, stack.bootstrap)
+    loop = ConsumeLoop(consumer, [topic], stack.bootstrap)
 
     garbage = b"\xff\xfe not json"
     poison, _ = event_bytes("ref_poison", ["poison"])

@@ -56,7 +56,7 @@ async def test_crash_after_db_commit_before_offset_commit(pool, topic, stack, tm
 
     assert await run_consumer(stack, pool, topic, group, tmp_path / "first.json", crash_after=CRASH_AFTER) == 17
     assert await pool.fetchval("SELECT count(*) FROM effects") == CRASH_AFTER
-    offset = await committed_offset(stack.bootstrap, consumer_group(group, topic), topic)
+    offset = await committed_offset(stack.bootstrap, consumer_group(group), topic)
     assert offset < CRASH_AFTER  # the crashed event's offset was never committed: it will come again
 
     remaining = EVENTS - offset
@@ -66,4 +66,4 @@ async def test_crash_after_db_commit_before_offset_commit(pool, topic, stack, tm
     rows = await pool.fetch("SELECT referral_id, times FROM effects ORDER BY referral_id")
     assert [r["referral_id"] for r in rows] == [f"ref_{n:02d}" for n in range(EVENTS)]  # nothing lost
     assert {r["times"] for r in rows} == {1}  # nothing applied twice
-    assert await committed_offset(stack.bootstrap, consumer_group(group, topic), topic) == EVENTS
+    assert await committed_offset(stack.bootstrap, consumer_group(group), topic) == EVENTS

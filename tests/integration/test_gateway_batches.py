@@ -205,12 +205,12 @@ async def test_the_consume_loop_on_kafka_applies_batches_as_one_by_one(make_pool
         await producer.stop()
 
     one_by_one = await prepared(make_pool, batched=False)
-    for r in recs:  # in per-topic order, as each topic's loop meets them
+    for r in recs:  # in per-topic order, as the loop applies a topic at a time
         await one_by_one.process(r)
     applied: list[int] = []
     batched = await prepared(make_pool, batched=True, applied=applied)
     want = sum(1 for r in recs if Envelope.from_bytes(r.value).type != "referral.unmatched.v1")
-    loops = [ConsumeLoop(batched, name, stack.bootstrap, backoff_s=0.05) for name in topic_of.values()]
+    loops = [ConsumeLoop(batched, list(topic_of.values()), stack.bootstrap, backoff_s=0.05)]
     tasks = [asyncio.create_task(loop.run()) for loop in loops]
 
     async def all_applied() -> bool | None:
