@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,6 +88,18 @@ class Settings(BaseSettings):
     # Off, every endpoint must be https on a public address (plumbing/destinations.py).
     webhooks_allow_loopback_http: bool = Field(default=False, alias="TALENTLOOP_WEBHOOKS_ALLOW_LOOPBACK_HTTP")
     webhook_poll_s: float = Field(default=0.25, gt=0, alias="TALENTLOOP_WEBHOOK_POLL_S")
+    # E-mail (plumbing/mail.py): intake's notices to candidates and the portal's e-mailed links.
+    # No host or no from-address: nothing is sent, and the logs say so at start. Security:
+    # starttls (port 587), tls (implicit, port 465) or none (a relay on this host only).
+    smtp_host: str | None = Field(default=None, alias="TALENTLOOP_SMTP_HOST")
+    smtp_port: int = Field(default=587, ge=1, le=65535, alias="TALENTLOOP_SMTP_PORT")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(default="starttls", alias="TALENTLOOP_SMTP_SECURITY")
+    smtp_user: str | None = Field(default=None, alias="TALENTLOOP_SMTP_USER")
+    smtp_password: str | None = Field(default=None, alias="TALENTLOOP_SMTP_PASSWORD", repr=False)
+    smtp_timeout_s: float = Field(default=20.0, gt=0, alias="TALENTLOOP_SMTP_TIMEOUT_S")
+    mail_from: str | None = Field(default=None, alias="TALENTLOOP_MAIL_FROM")
+    mail_max_attempts: int = Field(default=5, ge=1, alias="TALENTLOOP_MAIL_MAX_ATTEMPTS")
+    mail_backoff_s: float = Field(default=30.0, gt=0, alias="TALENTLOOP_MAIL_BACKOFF_S")
     outbox_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_POLL_S")
     outbox_batch: int = Field(default=500, ge=1, alias="TALENTLOOP_OUTBOX_BATCH")
     outbox_idle_poll_s: float = Field(default=0.5, gt=0, alias="TALENTLOOP_OUTBOX_IDLE_POLL_S")
