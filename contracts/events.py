@@ -587,13 +587,20 @@ HIRING_STAGES_MAX = len(InterviewStage) + 2  # a stage may come twice (two techn
 
 
 class HiringStandardsPublishedV1(Payload):
-    """An employer published how it hires for an occupation, under its name: public (the demand
-    board shows it with the name). Replaces its earlier standards for the same occupation."""
+    """An employer published how it hires for an occupation, or (1.1, `opening_id`) for one of its
+    openings, under its name: public (the demand board shows it with the name). Replaces its
+    earlier standards for the same occupation, or for the same opening."""
 
     event_type: ClassVar[str] = "hiring_standards.published.v1"
+    schema_version: ClassVar[str] = "1.1"
     topic: ClassVar[topics.Topic] = topics.OPENINGS
 
     employer_id: Id
+    opening_id: Id | None = Field(
+        default=None,
+        description="1.1: the opening these standards are for (an opening of this employer and occupation);"
+        " absent: every opening of the occupation that has no standards of its own.",
+    )
     employer_name: Name = Field(min_length=1, description="The name the employer publishes its standards under.")
     onet_soc_code: OnetSoc
     stages: list[InterviewStage] = Field(

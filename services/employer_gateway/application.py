@@ -73,17 +73,6 @@ async def declare_forecast(
     return {"forecast_id": event.forecast_id, "replaced": replaced, "event": {"id": str(envelope.id), "type": envelope.type}}
 
 
-async def publish_standards(
-    ctx: Context, employer_id: str, published: Mapping[str, Any], correlation_id: str
-) -> dict[str, Any]:
-    """How the employer hires for an occupation, replacing what it published before for it (issue 16 item 4)."""
-    event = demand.standards(employer_id, published)
-    envelope = await ctx.emit(event, correlation_id=correlation_id)
-    replaced = await store.save_standards(ctx.conn, event, envelope.time)
-    return {"onet_soc_code": event.onet_soc_code, "replaced": replaced,
-            "event": {"id": str(envelope.id), "type": envelope.type}}
-
-
 async def update_opening(
     ctx: Context, employer_id: str, opening_id: str, changes: Mapping[str, Any], correlation_id: str
 ) -> dict[str, Any]:

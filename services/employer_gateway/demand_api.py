@@ -17,8 +17,9 @@ from plumbing.auth import Principal, require
 from plumbing.context import Context
 from plumbing.idempotency import IdempotencyKey
 from plumbing.service import context_of, correlation_id, pool_of
-from services.employer_gateway import application, publication, store
+from services.employer_gateway import application, publication, standards, store
 from services.employer_gateway.api import Caller, SocCode
+from services.employer_gateway.application import NotFound
 
 router = APIRouter(prefix="/v1", tags=["employers"])
 UseCase = Callable[[Context, str, Mapping[str, Any], str], Awaitable[dict[str, Any]]]
@@ -39,12 +40,17 @@ class ForecastIn(BaseModel):
 
 
 class StandardsIn(BaseModel):
-    """How you hire for one occupation. Public: the demand board shows it under `employer_name`.
-    Replaces what you published before for the occupation."""
+    """How you hire for one occupation, or for one of your openings (`opening_id`; the occupation
+    is then the opening's). Public: the demand board shows it under `employer_name`. Replaces what
+    you published before for the same occupation, or the same opening; an opening's own standards
+    take the place of its occupation's for it."""
 
     model_config = ConfigDict(extra="forbid")
     employer_name: bounds.Name = Field(min_length=1, examples=["Civic Data Labs"])
-    onet_soc_code: SocCode
+    onet_soc_code: SocCode | None = Field(
+        default=None, description="The occupation; optional with `opening_id` (then it must be the opening's)."
+    )
+    opening_id: bounds.Id | None = Field(default=None, description="One of your openings, if the standards are its own.")
     stages: list[events.InterviewStage] = Field(
         min_length=1, max_length=events.HIRING_STAGES_MAX, description="The interview stages, in order."
     )
@@ -76,7 +82,10 @@ async def _declare(
     require(who, "employer")
 
     async def effect(conn):  # type: ignore[no-untyped-def]
-        return status, await use_case(context_of(request, conn), who.id, body.model_dump(), correlation_id(request))
+        try:
+            return status, await use_case(context_of(request, conn), who.id, body.model_dump(), correlation_id(request))
+        except NotFound as exc:  # an opening that is not the employer's
+            raise problems.not_found(exc.what) from None
 
     return await idempotency.run_once(pool_of(request), who, key, body.model_dump(mode="json"), effect)
 
@@ -102,20 +111,20 @@ async def list_forecasts(request: Request, who: Caller) -> list[dict[str, Any]]:
 
 @router.post(
     "/hiring-standards",
-    summary="Publish how you hire for an occupation (public, under your name; replaces what you published"
-    " before for it)",
-    responses=problems.responses(400, 401, 403, 409, 422),
+    summary="Publish how you hire for an occupation or one of your openings (public, under your name;"
+    " replaces what you published before for it)",
+    responses=problems.responses(400, 401, 403, 404, 409, 422),
 )
 async def post_standards(
     body: StandardsIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _declare(request, who, idempotency_key, body, 200, application.publish_standards)
+    return await _declare(request, who, idempotency_key, body, 200, standards.publish)
 
 
 @router.get("/hiring-standards", summary="Your published hiring standards", responses=problems.responses(401, 403))
 async def list_standards(request: Request, who: Caller) -> list[dict[str, Any]]:
     require(who, "employer")
-    return await store.list_standards(pool_of(request), who.id)
+    return await standards.listed(pool_of(request), who.id)
 
 
 @router.post(

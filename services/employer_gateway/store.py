@@ -652,23 +652,3 @@ async def list_forecasts(pool: asyncpg.Pool, employer_id: str) -> list[dict]:
         " ORDER BY onet_soc_code, employment_type, horizon_months", employer_id,
     )
     return [{**json.loads(r["forecast"]), "declared_at": r["declared_at"].isoformat()} for r in rows]
-
-
-async def save_standards(conn: asyncpg.Connection, event: events.HiringStandardsPublishedV1, at: datetime) -> bool:
-    """The employer's current standards for the occupation; True when they replaced earlier ones."""
-    return bool(await conn.fetchval(
-        "WITH old AS (SELECT 1 FROM hiring_standards WHERE employer_id = $1 AND onet_soc_code = $2)"
-        " INSERT INTO hiring_standards (employer_id, onet_soc_code, standards, published_at) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (employer_id, onet_soc_code) DO UPDATE SET standards = $3, published_at = $4"
-        " WHERE hiring_standards.published_at <= $4"
-        " RETURNING EXISTS (SELECT 1 FROM old)",
-        event.employer_id, event.onet_soc_code, event.model_dump_json(), at,
-    ))
-
-
-async def list_standards(pool: asyncpg.Pool, employer_id: str) -> list[dict]:
-    rows = await pool.fetch(
-        "SELECT standards, published_at FROM hiring_standards WHERE employer_id = $1 ORDER BY onet_soc_code",
-        employer_id,
-    )
-    return [{**json.loads(r["standards"]), "published_at": r["published_at"].isoformat()} for r in rows]

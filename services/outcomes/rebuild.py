@@ -107,7 +107,7 @@ HASHED: dict[str, tuple[str, str]] = {
     "erased_enrollments": ("*", "enrollment_id"),
     "service_requests": ("*", "request_id"),
     "demand_forecasts": ("*", "employer_id, onet_soc_code, employment_type, horizon_months"),
-    "hiring_standards": ("*", "employer_id, onet_soc_code"),
+    "hiring_standards": ("*", "employer_id, onet_soc_code, opening_id"),
     "publication_choices": ("*", "employer_id, year"),
 }
 # Tables whose indexes are built after the load (their primary keys stay).

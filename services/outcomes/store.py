@@ -647,12 +647,14 @@ async def upsert_forecast(conn: asyncpg.Connection, data: dict, at: datetime) ->
 
 
 async def upsert_standards(conn: asyncpg.Connection, data: dict, at: datetime) -> None:
-    """An employer's hiring standards for an occupation, replacing earlier ones (a late older one changes nothing)."""
+    """An employer's hiring standards for an occupation or one of its openings (1.1), replacing
+    earlier ones for the same (a late older one changes nothing)."""
     await conn.execute(
-        "INSERT INTO hiring_standards (employer_id, onet_soc_code, standards, published_at) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (employer_id, onet_soc_code) DO UPDATE SET standards = $3, published_at = $4"
+        "INSERT INTO hiring_standards (employer_id, onet_soc_code, opening_id, standards, published_at)"
+        " VALUES ($1, $2, $5, $3, $4)"
+        " ON CONFLICT (employer_id, onet_soc_code, opening_id) DO UPDATE SET standards = $3, published_at = $4"
         " WHERE hiring_standards.published_at <= $4",
-        data["employer_id"], data["onet_soc_code"], _json(data), at,
+        data["employer_id"], data["onet_soc_code"], _json(data), at, data.get("opening_id") or "",
     )
 
 

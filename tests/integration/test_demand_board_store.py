@@ -90,6 +90,8 @@ async def test_the_board_route_equals_the_pure_board_and_withholds_small_cells(m
         at(forecast("emp3", 2), 6),
         at(forecast("emp1", 4), 7),  # older than emp1's forecast of hour 10, arriving after it: changes nothing
         at(STANDARDS, 8),
+        at(STANDARDS.model_copy(update={"opening_id": "o1", "stages": ["work_sample"]}), 9),  # o1's own (1.1)
+        at(STANDARDS.model_copy(update={"opening_id": "o5", "employer_id": "emp4"}), 9),  # o5 is filled
     ]
     for env in story:
         await apply(consumer, env)
@@ -98,7 +100,7 @@ async def test_the_board_route_equals_the_pure_board_and_withholds_small_cells(m
         await pool.fetchval(
             "SELECT count(*) FROM ledger WHERE event_type LIKE 'demand.%' OR event_type LIKE 'hiring_standards.%'"
         )
-        == 5
+        == 7
     )
     assert (
         await pool.fetchval("SELECT forecast ->> 'slots_expected' FROM demand_forecasts WHERE employer_id = 'emp1'")
@@ -124,7 +126,10 @@ async def test_the_board_route_equals_the_pure_board_and_withholds_small_cells(m
     (ahead,) = shown["forecast"]
     assert ahead["slots"] == 14  # 9 + 3 + 2
     assert "emp1" not in json.dumps({"today": shown["today"], "forecast": shown["forecast"]})
-    assert shown["hiring_standards"][0]["employer_name"] == "Acme"
+    assert [(h["employer_name"], h["opening_id"], h["opening_title"], h["stages"]) for h in shown["hiring_standards"]] == [
+        ("Acme", None, None, ["screening_call", "panel"]),
+        ("Acme", "o1", "Developer", ["work_sample"]),  # o5's left the board with o5
+    ]
     assert report["demand"] == expected
     (gap,) = report["skills_gap"]["occupations"]
     assert gap["openings"] == 5 and gap["forecast_slots"] == {"6_months": None, "12_months": 14}

@@ -91,3 +91,34 @@ async def test_hiring_standards_are_published_under_the_employers_name_and_repla
     assert one.type == two.type == "hiring_standards.published.v1" and one.subject == "emp1"
     assert one.data["accepted_equivalents"] == [{"name": "CompTIA A+", "ctdl_id": None}]
     assert one.data["portfolio_expected"] is False and one.data["degree_requirement_dropped"] is True
+
+
+async def test_an_openings_own_standards_take_its_occupation_and_replace_only_its_own(gateway_pool):  # noqa: F811
+    from tests.integration.test_gateway_openings import POSTING
+
+    async with gateway_app(gateway_pool, "emp1") as http:
+        opening_id = (await http.post("/v1/openings", json=POSTING)).json()["opening_id"]
+        occupation = await http.post("/v1/hiring-standards", json={**STANDARDS, "onet_soc_code": "15-1252.00"})
+        own = {k: v for k, v in STANDARDS.items() if k != "onet_soc_code"} | {"opening_id": opening_id}
+        first = await http.post("/v1/hiring-standards", json={**own, "stages": ["work_sample"]})
+        second = await http.post("/v1/hiring-standards", json={**own, "interview_format": "remote"})
+        wrong = await http.post("/v1/hiring-standards", json={**own, "onet_soc_code": "15-1232.00"})
+        neither = await http.post("/v1/hiring-standards", json={k: v for k, v in own.items() if k != "opening_id"})
+        mine = (await http.get("/v1/hiring-standards")).json()
+    async with gateway_app(gateway_pool, "emp2") as other:
+        not_theirs = await other.post("/v1/hiring-standards", json=own)
+    assert occupation.json()["replaced"] is False and occupation.json()["opening_id"] is None
+    assert first.status_code == 200 and first.json() == {**first.json(), "onet_soc_code": "15-1252.00",
+                                                          "opening_id": opening_id, "replaced": False}
+    assert second.json()["replaced"] is True  # the opening's own, not the occupation's
+    assert wrong.status_code == 422 and "the opening's occupation is 15-1252.00" in wrong.text
+    assert neither.status_code == 422 and "onet_soc_code" in neither.text
+    assert not_theirs.status_code == 404 and not_theirs.headers["content-type"].startswith("application/problem+json")
+    assert [(s["onet_soc_code"], s["opening_id"], s["interview_format"]) for s in mine] == [
+        ("15-1252.00", None, "hybrid"),
+        ("15-1252.00", opening_id, "remote"),
+    ]
+    published = [e for e in await demand_events(gateway_pool) if e.type.startswith("hiring_standards")]
+    assert [e.data.get("opening_id") for e in published] == [None, opening_id, opening_id]
+    assert published[1].dataschema == registry.dataschema(events.HiringStandardsPublishedV1)
+    assert events.HiringStandardsPublishedV1.model_validate(published[2].data).opening_id == opening_id

@@ -155,6 +155,8 @@ def test_hiring_standards_are_public_with_the_employers_name():
     assert acme == {
         "employer_name": "Acme",
         "occupation": DEV,
+        "opening_id": None,
+        "opening_title": None,
         "stages": ["screening_call", "technical_interview", "panel"],
         "interview_format": "hybrid",
         "portfolio_expected": False,
@@ -164,6 +166,23 @@ def test_hiring_standards_are_public_with_the_employers_name():
         "published_at": T2.isoformat(),
     }
     assert zeta["employer_name"] == "Zeta Works"
+
+
+def test_an_openings_own_standards_show_beside_its_occupations_while_it_is_open():
+    by_opening = [
+        Standards("A", "Acme", DEV, ("work_sample",), "remote", True, False, True, (A_PLUS,), T2, opening_id="o1"),
+        Standards("C", "Cyan", DEV, ("panel",), "in_person", False, False, False, (), T2, opening_id="o-closed"),
+    ]
+    open_ones = [
+        OpenOpening("o1", "A", DEV, "full_time", 2, ("python",), (), (), True, Decimal("20"), "hour", "USD", "Data tech")
+    ]
+    shown = board(open_ones, [], [*STANDARDS, *by_opening])["hiring_standards"]
+    assert [(s["employer_name"], s["opening_id"], s["opening_title"]) for s in shown] == [
+        ("Acme", None, None),  # the occupation's first, then its openings'
+        ("Acme", "o1", "Data tech"),
+        ("Zeta Works", None, None),
+    ]  # Cyan's opening is not open: its standards left the board with it
+    assert shown[1]["stages"] == ["work_sample"] and shown[1]["degree_requirement_dropped"] is True
 
 
 def test_the_skills_gap_shows_the_forecast_in_its_own_columns():
@@ -219,7 +238,7 @@ def test_the_report_renders_the_board_as_csv_and_escaped_html():
     )
     assert f"{DEV},full_time,4,10,wage,USD per hour,3,,20.00,25.00,30.00" in today
     assert f"{DEV},full_time,12,12,credential,CompTIA A+,12,3" in files["demand_forecast.csv"].splitlines()
-    assert "Acme,15-1252.00,screening_call > technical_interview > panel,hybrid" in files["hiring_standards.csv"]
+    assert "Acme,15-1252.00,,screening_call > technical_interview > panel,hybrid" in files["hiring_standards.csv"]
     page = _demand_section(shown)
     assert 'id="demand"' in page and 'id="hiring-standards"' in page and "<script>" not in page
     assert "&lt;script&gt;x&lt;/script&gt; Ltd" in page and "4 of today" in page

@@ -60,6 +60,7 @@ class OpenOpening:
     wage_amount: Decimal
     wage_unit: str
     currency: str
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ class Forecast:
 
 @dataclass(frozen=True)
 class Standards:
-    """An employer's published hiring standards for one occupation."""
+    """An employer's published hiring standards for one occupation, or for one of its openings
+    (`opening_id`: hiring_standards.published 1.1)."""
 
     employer_id: str
     employer_name: str
@@ -90,6 +92,7 @@ class Standards:
     degree_requirement_dropped: bool
     accepted_equivalents: tuple[Credential, ...]
     published_at: datetime
+    opening_id: str | None = None
 
 
 def current(forecasts: Iterable[Forecast]) -> list[Forecast]:
@@ -238,12 +241,17 @@ def forecast(forecasts: Iterable[Forecast], min_employers: int = MIN_EMPLOYERS) 
     return rows, withheld
 
 
-def standards(published: Iterable[Standards]) -> list[dict[str, Any]]:
-    """Every employer's current standards, by employer name and occupation (public)."""
+def standards(published: Iterable[Standards], openings: Iterable[OpenOpening] = ()) -> list[dict[str, Any]]:
+    """Every employer's current standards, by employer name and occupation (public): an
+    occupation's, then those of its openings still open (with the opening's title); an opening's
+    own standards no longer show once it is closed or filled, as the opening leaves the board."""
+    titles = {(o.employer_id, o.opening_id): o.title for o in openings}
     return [
         {
             "employer_name": s.employer_name,
             "occupation": s.onet_soc_code,
+            "opening_id": s.opening_id,
+            "opening_title": titles[s.employer_id, s.opening_id] if s.opening_id else None,
             "stages": list(s.stages),
             "interview_format": s.interview_format,
             "portfolio_expected": s.portfolio_expected,
@@ -252,7 +260,10 @@ def standards(published: Iterable[Standards]) -> list[dict[str, Any]]:
             "accepted_equivalents": [{"name": c.name, "ctdl_id": c.ctdl_id} for c in s.accepted_equivalents],
             "published_at": s.published_at.isoformat(),
         }
-        for s in sorted(published, key=lambda s: (s.employer_name, s.onet_soc_code, s.employer_id))
+        for s in sorted(
+            published, key=lambda s: (s.employer_name, s.onet_soc_code, s.opening_id or "", s.employer_id)
+        )
+        if s.opening_id is None or (s.employer_id, s.opening_id) in titles
     ]
 
 
@@ -263,6 +274,7 @@ def board(
     min_employers: int = MIN_EMPLOYERS,
 ) -> dict[str, Any]:
     """The whole board: today's demand and the forecast (suppressed), and the hiring standards (public)."""
+    openings = tuple(openings)
     now, withheld_now = today(openings, min_employers)
     ahead, withheld_ahead = forecast(forecasts, min_employers)
     return {
@@ -270,7 +282,7 @@ def board(
         "today": now,
         "forecast": ahead,
         "withheld": {"today": withheld_now, "forecast": withheld_ahead},
-        "hiring_standards": standards(published),
+        "hiring_standards": standards(published, openings),
     }
 
 

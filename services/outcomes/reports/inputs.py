@@ -92,7 +92,7 @@ async def demand_inputs(conn: asyncpg.Connection | asyncpg.Pool) -> DemandInputs
     forecasts = await conn.fetch("SELECT forecast, declared_at FROM demand_forecasts ORDER BY employer_id,"
                                  " onet_soc_code, employment_type, horizon_months")
     published = await conn.fetch("SELECT standards, published_at FROM hiring_standards ORDER BY employer_id,"
-                                 " onet_soc_code")
+                                 " onet_soc_code, opening_id")
     return DemandInputs(
         tuple(_open_opening(r["opening_id"], r["employer_id"], json.loads(r["posting"])) for r in openings),
         tuple(_forecast(json.loads(r["forecast"]), r["declared_at"]) for r in forecasts),
@@ -110,7 +110,7 @@ def _open_opening(opening_id: str, employer_id: str, p: dict) -> demand.OpenOpen
         opening_id, employer_id, p["onet_soc_code"], p.get("employment_type"), p["capacity"],
         tuple(p.get("required_skills", [])), tuple(p.get("preferred_skills", [])),
         _credentials(p.get("required_credentials", [])), p.get("paid", True), Decimal(str(wage["amount"])),
-        wage["unit"], wage.get("currency", "USD"),
+        wage["unit"], wage.get("currency", "USD"), p.get("title", ""),
     )
 
 
@@ -125,7 +125,7 @@ def _standards(s: dict, published_at) -> demand.Standards:  # type: ignore[no-un
     return demand.Standards(
         s["employer_id"], s["employer_name"], s["onet_soc_code"], tuple(s["stages"]), s["interview_format"],
         s["portfolio_expected"], s["assessment_expected"], s["degree_requirement_dropped"],
-        _credentials(s.get("accepted_equivalents", [])), published_at,
+        _credentials(s.get("accepted_equivalents", [])), published_at, s.get("opening_id"),
     )
 
 

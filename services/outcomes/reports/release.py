@@ -254,6 +254,7 @@ def _demand(d: dict) -> list[Table]:
             (
                 "employer",
                 "occupation",
+                "opening",
                 "stages",
                 "interview_format",
                 "portfolio_expected",
@@ -266,6 +267,7 @@ def _demand(d: dict) -> list[Table]:
                 (
                     h["employer_name"],
                     h["occupation"],
+                    h["opening_title"] or "",
                     " > ".join(h["stages"]),
                     h["interview_format"],
                     h["portfolio_expected"],

@@ -108,6 +108,12 @@ BY_TABLE: dict[tuple[str, str], Entry] = {
     ("demand_withheld", "part"): ("today or forecast", "category", NONE),
     ("demand_withheld", "withheld"): ("cells and lines left out for coming from fewer than N employers", "count", NONE),
     ("hiring_standards", "employer"): ("the employer's name as it published it", "text", PUBLIC),
+    ("hiring_standards", "opening"): (
+        "the opening's title when the standards are that opening's own (shown while it is open); empty: every"
+        " opening of the occupation without standards of its own",
+        "text",
+        PUBLIC,
+    ),
     ("hiring_standards", "stages"): ("interview stages in order, separated by ' > '", "categories", PUBLIC),
     ("hiring_standards", "interview_format"): ("remote, in_person or hybrid", "category", PUBLIC),
     ("hiring_standards", "portfolio_expected"): ("whether a portfolio is expected", "true/false", PUBLIC),

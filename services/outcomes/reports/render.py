@@ -217,9 +217,10 @@ def _demand_csv(d: dict) -> dict[str, str]:
                for x in c[f"{kind}s"]],
         ),
         "hiring_standards.csv": _csv(
-            ["employer", "occupation", "stages", "interview_format", "portfolio_expected", "assessment_expected",
-             "degree_requirement_dropped", "accepted_equivalents", "published_at"],
-            [[h["employer_name"], h["occupation"], " > ".join(h["stages"]), h["interview_format"],
+            ["employer", "occupation", "opening", "stages", "interview_format", "portfolio_expected",
+             "assessment_expected", "degree_requirement_dropped", "accepted_equivalents", "published_at"],
+            [[h["employer_name"], h["occupation"], h["opening_title"] or "", " > ".join(h["stages"]),
+              h["interview_format"],
               h["portfolio_expected"], h["assessment_expected"], h["degree_requirement_dropped"],
               "; ".join(c["name"] for c in h["accepted_equivalents"]), h["published_at"]]
              for h in d["hiring_standards"]],
@@ -715,9 +716,10 @@ def _demand_section(d: dict | None) -> str:
                      ", ".join(f"{x['credential']} ({x['slots']})" for x in c["credentials"][:5])]
                     for c in d["forecast"]])
     standards = _table("Hiring standards employers published",
-                       ["employer", "occupation", "stages", "format", "portfolio", "assessment", "degree dropped",
-                        "accepted instead of a degree"],
-                       [[h["employer_name"], h["occupation"], " > ".join(h["stages"]), h["interview_format"],
+                       ["employer", "occupation", "opening", "stages", "format", "portfolio", "assessment",
+                        "degree dropped", "accepted instead of a degree"],
+                       [[h["employer_name"], h["occupation"], h["opening_title"] or "(every opening)",
+                         " > ".join(h["stages"]), h["interview_format"],
                          _yes(h["portfolio_expected"]), _yes(h["assessment_expected"]),
                          _yes(h["degree_requirement_dropped"]), ", ".join(c["name"] for c in h["accepted_equivalents"])]
                         for h in d["hiring_standards"]])
