@@ -9,10 +9,10 @@ service's reports are) as a non-operator reads them (the release is public), and
 the schema it read (`public_api.store_release`): the outcomes service serves the last one stored
 in its own without a key (docs/transparency.md, "Public endpoints").
 
-The projections are the ledger's state now, not at some earlier time, so a year is published
-from a ledger whose last event is in that year: when the ledger already holds a later event, the
-release of that year is refused (it would count the later events). Run it once the year's events
-are in and before the next year's arrive, or on a schema rebuilt from the year's events only.
+The projections are the ledger's state now, not at some earlier time. So a year whose ledger
+already holds later events is published from a scratch schema replayed from the ledger's events
+of the year and before (`services.outcomes.as_of`, dropped afterwards): the same files as a release
+made when the year's last event was the ledger's last, erasures since then applied.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import asyncpg
 
 from plumbing.vault import Vault
-from services.outcomes import store
+from services.outcomes import as_of, store
 from services.outcomes.public_api import Stored, store_release, stored_releases
 from services.outcomes.reports import GoodJobPolicy, inputs
 from services.outcomes.reports.release import Position, build, public_reports
@@ -77,11 +77,25 @@ async def release_files(
         hiring = await inputs.hiring_inputs(conn, vault, year)
         against = [
             await inputs.earlier_inputs(conn, e.year, e.release_sha256, e.named_programs, e.last_event_at)
-            for e in earlier or ()
+            for e in stored_before(earlier or [], year, where)
             if e.event_ids_sha256 != where.event_ids_sha256
         ]
     reports = public_reports((enrolled, hires), programs, demand, policy, min_employers, hiring, against)
     return build(year, where, reports, min_employers)
+
+
+def stored_before(earlier: list[Stored], year: int, where: Position) -> list[Stored]:
+    """The stored releases this one is suppressed against: when the same year's release from this
+    very ledger position is stored already, those stored before it (what it was suppressed against
+    when it was made, so it comes out the same); else every one."""
+    for i, e in enumerate(earlier):
+        if e.year == year and e.event_ids_sha256 == where.event_ids_sha256:
+            return earlier[:i]
+    return earlier
+
+
+async def has_later_events(conn: asyncpg.Connection, year: int) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM ledger WHERE occurred_at >= $1)", year_end(year)))
 
 
 MANIFEST = "release.json"
@@ -106,6 +120,31 @@ def write(out: Path, files: dict[str, bytes]) -> list[str]:
     for path in gone:
         (out / path).unlink(missing_ok=True)
     return gone
+
+
+async def past_release_files(
+    database_url: str,
+    schema: str,
+    year: int,
+    policy: GoodJobPolicy,
+    min_employers: int,
+    vault: Vault | None,
+    earlier: list[Stored],
+) -> dict[str, bytes]:
+    """`release_files` of a year the ledger of `schema` has moved past: computed from a scratch
+    schema (`{schema}_as_of`) replayed from the events that occurred by the year's end, then
+    dropped."""
+    scratch = f"{schema}_as_of"
+    try:
+        if not await as_of.replay_until(database_url, schema, scratch, year_end(year)):
+            raise NotPublishable(f"the ledger holds no event that occurred by the end of {year}")
+        conn = await asyncpg.connect(database_url, server_settings={"search_path": scratch})
+        try:
+            return await release_files(conn, year, policy, min_employers, vault, earlier)
+        finally:
+            await conn.close()
+    finally:
+        await as_of.drop(database_url, scratch)
 
 
 async def publish(
@@ -134,9 +173,13 @@ async def publish(
         await conn.close()
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
-        files = await release_files(conn, year, policy, min_employers, vault, earlier)
+        later = await has_later_events(conn, year)
+        if not later:
+            files = await release_files(conn, year, policy, min_employers, vault, earlier)
     finally:
         await conn.close()
+    if later:  # a past year: from the ledger replayed to the year's end
+        files = await past_release_files(database_url, schema, year, policy, min_employers, vault, earlier)
     conn = await asyncpg.connect(database_url, server_settings={"search_path": serve_schema})
     try:
         await store_release(conn, files)
