@@ -23,7 +23,7 @@ from contracts import PAYLOADS, build
 from contracts.registry import Envelopes, encode, latest_types
 
 FIXTURES = Path(__file__).resolve().parent.parent / "contracts" / "fixtures"
-ROUTING = ("referral.routed.v1", "referral.unmatched.v1", "skills.gap_observed.v1")
+ROUTING = ("referral.routed.v1", "referral.unmatched.v1", "skills.gap_observed.v2")
 SOURCE = "/talentloop/routing"
 CORRELATION = "0f8e4cbb-8c7e-4a57-9b0d-3d0d0a7c1f23"
 

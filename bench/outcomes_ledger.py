@@ -8,14 +8,14 @@ Starts a fresh local stack (Kafka, PostgreSQL) in a temporary state directory, f
 service at all. Generates a seeded lifecycle for `--referrals` referrals, about 9.9 events
 each (the default, 102,000 referrals, gives 1,012,589 events with seed 7), built with
 `contracts.build` and
-keyed exactly as the services publish them (referral id; O*NET-SOC code for skills-gap
-observations; opening id for openings), with the envelope attributes and sources of the
-service that would emit each event:
+keyed exactly as the services publish them (referral id; opening id for openings), with
+the envelope attributes and sources of the service that would emit each event:
 
 - `opening.posted.v1` on talentloop.openings (one opening per 25 referrals, 20 employers);
 - `referral.submitted.v2` on talentloop.referrals;
 - `referral.routed.v1` (attempt 1), or for ~10% `referral.unmatched.v1`, on talentloop.routing,
-  each with its `skills.gap_observed.v1` on talentloop.skills-gap;
+  each with its `skills.gap_observed.v2` on talentloop.skills-gap (one comparison: the
+  opening routed to, or the one nearest);
 - employer actions on talentloop.employer-actions: acknowledged (or, a few, stale and never
   acknowledged), declined (then `referral.routed.v1` attempt 2 to another employer's opening,
   with its gap observation, and the next employer's actions), interview scheduled and
@@ -300,17 +300,17 @@ class Builder:
     def gap(self, rid: str, partner: str, held: set[str], o: Opening, outcome: events.GapOutcome, t: datetime,
             corr: str, cause: Envelope) -> None:
         self.emit(
-            events.SkillsGapObservedV1(
+            events.SkillsGapObservedV2(
                 referral_id=rid,
                 partner_id=partner,
-                onet_soc_code=o.code,
-                opening_id=o.opening_id,
                 outcome=outcome,
                 held=sorted(held),
-                demanded_required=sorted(o.required),
-                demanded_preferred=sorted(o.preferred),
-                missing_required=sorted(set(o.required) - held),
-                missing_preferred=sorted(set(o.preferred) - held),
+                comparisons=[events.GapComparison(
+                    onet_soc_code=o.code,
+                    opening_id=o.opening_id,
+                    missing_required=sorted(set(o.required) - held),
+                    missing_preferred=sorted(set(o.preferred) - held),
+                )],
             ),
             source=ROUTING, at=t, correlation_id=corr, causation_id=str(cause.id),
         )

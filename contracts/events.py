@@ -1241,8 +1241,8 @@ class GapOutcome(StrEnum):
 class SkillsGapObservedV1(Payload):
     """One routing decision seen as skills demand and supply for one occupation: what the
     opening (the one routed to, or one of the nearest) asks, what the candidate holds, and
-    what is missing. Outcomes sums these into the skills-gap report; trainers read it to
-    change curricula. Key: the occupation's O*NET-SOC code."""
+    what is missing. Superseded by v2 (one event per decision, not per opening); still
+    accepted through the upcaster. Key: the occupation's O*NET-SOC code."""
 
     event_type: ClassVar[str] = "skills.gap_observed.v1"
     schema_version: ClassVar[str] = "1.1"
@@ -1264,6 +1264,48 @@ class SkillsGapObservedV1(Payload):
 
     def subject(self) -> str:
         return self.onet_soc_code
+
+
+class GapComparison(BaseModel):
+    """One opening a decision compared the candidate's skills with (the one routed to, or one of
+    the nearest; none when no opening was near and the referral named an occupation), and what
+    the candidate lacks for it. What it asks is its posting on talentloop.openings."""
+
+    model_config = CONTRACT_MODEL
+    onet_soc_code: OnetSoc
+    opening_id: Id | None = Field(description="The opening compared with; null when no opening was near.")
+    missing_required: SkillList = Field(description="Its required skills the candidate lacks.")
+    missing_preferred: SkillList = Field(description="Its preferred skills the candidate lacks.")
+    missing_requirements: Requirements = Field(
+        default_factory=list, description="Mandatory credentials or degree lacking."
+    )
+
+
+class SkillsGapObservedV2(Payload):
+    """One routing decision seen as skills demand and supply: the candidate's skills once, and
+    for each opening it was compared with (the one routed to, or the nearest ones) its occupation
+    and what is missing. Outcomes sums these into the skills-gap report; trainers read it, with
+    the openings' postings on talentloop.openings (what they ask), to change curricula. Key: the
+    referral id (a decision's comparisons may name several occupations).
+
+    Supersedes v1, one event per opening compared with: v1 upcasts to one comparison, without
+    v1's `demanded_required` and `demanded_preferred` (the opening's posting as it was)."""
+
+    event_type: ClassVar[str] = "skills.gap_observed.v2"
+    schema_version: ClassVar[str] = "2.0"
+    topic: ClassVar[topics.Topic] = topics.SKILLS_GAP
+
+    referral_id: Id
+    partner_id: Id
+    outcome: GapOutcome
+    held: SkillList = Field(description="The candidate's skills (vocabulary ids, or normalized text).")
+    comparisons: list[GapComparison] = Field(
+        min_length=1, max_length=NEAREST_MAX,
+        description="The openings compared with: the one routed to, or the nearest ones (at most three).",
+    )
+
+    def subject(self) -> str:
+        return self.referral_id
 
 
 # --- training (issue 15): programs on talentloop.programs, enrollments on talentloop.training ---

@@ -65,6 +65,7 @@ PAYLOADS: dict[str, type[events.Payload]] = {
         events.ReferralStaleV1,
         events.ReferralStatusChangedV1,
         events.SkillsGapObservedV1,
+        events.SkillsGapObservedV2,
         events.ProgramRegisteredV1,
         events.ProgramUpdatedV1,
         events.TrainingEnrolledV1,

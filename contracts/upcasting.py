@@ -52,9 +52,18 @@ def placement_reported_v1_to_v2(data: Data) -> Data:
     return _terms_v1_to_v2(data)
 
 
+def skills_gap_observed_v1_to_v2(data: Data) -> Data:
+    # A v1 observation is one comparison. What the opening asked (`demanded_*`) is left out: v2
+    # does not carry it (the opening's posting is on talentloop.openings).
+    keys = ("onet_soc_code", "opening_id", "missing_required", "missing_preferred", "missing_requirements")
+    return {"referral_id": data["referral_id"], "partner_id": data["partner_id"], "outcome": data["outcome"],
+            "held": data["held"], "comparisons": [{k: data[k] for k in keys if k in data}]}
+
+
 # old event type -> (next event type, upcaster)
 UPCASTERS: dict[str, tuple[str, Callable[[Data], Data]]] = {
     "referral.submitted.v1": ("referral.submitted.v2", referral_submitted_v1_to_v2),
     "offer.extended.v1": ("offer.extended.v2", offer_extended_v1_to_v2),
     "placement.reported.v1": ("placement.reported.v2", placement_reported_v1_to_v2),
+    "skills.gap_observed.v1": ("skills.gap_observed.v2", skills_gap_observed_v1_to_v2),
 }

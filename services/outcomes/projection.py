@@ -154,20 +154,32 @@ def _latest(events: list[LedgerEvent], *families: str, employer: str | None = No
 # The v2 placement's and the 1.2 check-in's keys (pay_basis, apprenticeship_registered,
 # engagement_hours, end_date, schedule, promoted) are carried by no older event, so compact
 # events kept before them are still exact; so are a conversion's (converted_on,
-# from_employment_type: placement.converted is newer still).
+# from_employment_type: placement.converted is newer still); so are skills.gap_observed v2's
+# `comparisons` (kept as which opening, in which occupation: `compact_data`).
 INPUT_KEYS = frozenset({
-    "apprenticeship_registered", "attempt", "benefits", "candidate_id", "checked_on", "consent", "converted_on",
-    "credentials", "demographics_sealed", "employer_id", "employment_type", "end_date", "engagement_hours",
-    "from_employment_type", "highest_degree", "hours_per_week", "job_title", "milestone_days", "missing_skills",
-    "onet_soc_code", "opening_id", "partner_id", "pay_basis", "promoted", "reason", "schedule", "separated_on",
-    "skills", "start_date", "still_employed", "target_onet_soc_code", "training", "wage",
+    "apprenticeship_registered", "attempt", "benefits", "candidate_id", "checked_on", "comparisons", "consent",
+    "converted_on", "credentials", "demographics_sealed", "employer_id", "employment_type", "end_date",
+    "engagement_hours", "from_employment_type", "highest_degree", "hours_per_week", "job_title", "milestone_days",
+    "missing_skills", "onet_soc_code", "opening_id", "partner_id", "pay_basis", "promoted", "reason", "schedule",
+    "separated_on", "skills", "start_date", "still_employed", "target_onet_soc_code", "training", "wage",
 })
 
 
 def compact(event: LedgerEvent) -> LedgerEvent:
     """The event with only the data `project` reads."""
-    return LedgerEvent(event.event_type, event.occurred_at, event.employer_id,
-                       {k: v for k, v in event.data.items() if k in INPUT_KEYS}, event.partner_id)
+    return LedgerEvent(event.event_type, event.occurred_at, event.employer_id, compact_data(event.data),
+                       event.partner_id)
+
+
+def compact_data(data: dict[str, Any]) -> dict[str, Any]:
+    """Of an event's data, what `project` reads: the keys in `INPUT_KEYS`, and of a skills-gap
+    observation's comparisons (v2) only which opening, in which occupation (`_occupation`)."""
+    out = {k: v for k, v in data.items() if k in INPUT_KEYS}
+    comparisons = out.get("comparisons")
+    if comparisons:
+        out["comparisons"] = [{"opening_id": c.get("opening_id"), "onet_soc_code": c.get("onet_soc_code")}
+                              for c in comparisons]
+    return out
 
 
 def jsonb_exact(value: Any) -> bool:
@@ -314,13 +326,13 @@ def _occupation(
         return placement.data.get("onet_soc_code")
     routed = _latest(events, "referral.routed", employer=employer) if employer else None
     if routed is not None:
-        gap = next(
-            (e for e in reversed(events) if e.family == "skills.gap_observed"
-             and e.data.get("opening_id") == routed.data.get("opening_id")),
-            None,
-        )
-        if gap is not None:
-            return gap.data.get("onet_soc_code")
+        opening_id = routed.data.get("opening_id")
+        for e in reversed(events):
+            if e.family == "skills.gap_observed":
+                # v1: one opening compared with, in the data; v2: one or more, as comparisons.
+                for c in e.data.get("comparisons") or (e.data,):
+                    if c.get("opening_id") == opening_id:
+                        return c.get("onet_soc_code")
     return submitted.data.get("target_onet_soc_code") if submitted else None
 
 

@@ -10,6 +10,7 @@ not erased (they arrive sealed with the candidate's key and are opened for the r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -198,12 +199,11 @@ class ReferralRecord:
 
 @dataclass(frozen=True)
 class GapRecord:
-    """One skills.gap_observed event: demand and supply for one occupation at one decision."""
+    """One opening a decision compared the candidate with (a skills.gap_observed v1 event, or
+    one comparison of a v2 one): what the candidate lacked, for one occupation."""
 
     onet_soc_code: str
     outcome: str  # routed | unmatched
-    demanded_required: tuple[str, ...]
-    demanded_preferred: tuple[str, ...]
     held: tuple[str, ...]
     missing_required: tuple[str, ...]
     missing_preferred: tuple[str, ...]
@@ -258,3 +258,20 @@ class EnrollmentRecord:
     # (training.enrolled consent.share_outcomes_with_provider): without it the provider's funnel
     # counts only its own referrals of the person, never another partner's.
     outcomes_shared: bool = False
+
+
+def gap_records_of(data: dict, observed_at: datetime, partner_id: str | None,
+                   declined: Callable[[str | None], bool]) -> list[GapRecord]:
+    """The records of one skills.gap_observed event's data as the ledger keeps it (v1: one
+    opening compared with, in the data; v2: each of its `comparisons`). `declined(opening_id)`:
+    whether that opening's employer declined the referral."""
+    held = tuple(data.get("held", []))
+    return [
+        GapRecord(
+            onet_soc_code=c["onet_soc_code"], outcome=data["outcome"], held=held,
+            missing_required=tuple(c.get("missing_required", [])), missing_preferred=tuple(c.get("missing_preferred", [])),
+            observed_at=observed_at, referral_id=data.get("referral_id"),
+            partner_id=partner_id or data.get("partner_id"), declined=declined(c.get("opening_id")),
+        )
+        for c in data.get("comparisons") or (data,)
+    ]

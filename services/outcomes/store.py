@@ -553,9 +553,8 @@ def as_ledger_event(env: Envelope) -> projection.LedgerEvent:
 
 def compact_event(env: Envelope) -> projection.LedgerEvent:
     """`projection.compact(as_ledger_event(env))`, made at once (one object per event, not two)."""
-    keys = projection.INPUT_KEYS
     return projection.LedgerEvent(env.type, env.time.astimezone(UTC), env.employerid,
-                                  {k: v for k, v in env.data.items() if k in keys}, env.partnerid)
+                                  projection.compact_data(env.data), env.partnerid)
 
 
 async def project_appended(
@@ -799,25 +798,23 @@ def opened(rows: list[asyncpg.Record], keys: dict) -> list[records.ReferralRecor
 
 
 async def gap_records(pool: asyncpg.Pool) -> list[records.GapRecord]:
+    """Every opening routing compared a candidate with (`records.gap_records_of`: v1 and v2
+    observations alike), in the order observed, each marked declined when that opening's
+    employer declined the referral."""
     rows = await pool.fetch(
-        """
-        SELECT l.envelope -> 'data' AS data, l.occurred_at, l.partner_id,
-               EXISTS (SELECT 1 FROM ledger d WHERE d.referral_id = l.referral_id
-                       AND d.event_type LIKE 'referral.declined.%'
-                       AND d.envelope -> 'data' ->> 'opening_id' = l.envelope -> 'data' ->> 'opening_id') AS declined
-        FROM ledger l WHERE l.event_type LIKE 'skills.gap_observed.%' ORDER BY l.occurred_at, l.event_id
-        """
+        "SELECT referral_id, envelope -> 'data' AS data, occurred_at, partner_id FROM ledger"
+        " WHERE event_type LIKE 'skills.gap_observed.%' ORDER BY occurred_at, event_id"
     )
+    declines = await pool.fetch(
+        "SELECT DISTINCT referral_id, envelope -> 'data' ->> 'opening_id' AS opening_id FROM ledger"
+        " WHERE event_type LIKE 'referral.declined.%'"
+    )
+    declined = {(r["referral_id"], r["opening_id"]) for r in declines}
     out = []
     for r in rows:
-        d = json.loads(r["data"])
-        out.append(records.GapRecord(
-            onet_soc_code=d["onet_soc_code"], outcome=d["outcome"],
-            demanded_required=tuple(d.get("demanded_required", [])), demanded_preferred=tuple(d.get("demanded_preferred", [])),
-            held=tuple(d.get("held", [])), missing_required=tuple(d.get("missing_required", [])),
-            missing_preferred=tuple(d.get("missing_preferred", [])), observed_at=r["occurred_at"],
-            referral_id=d.get("referral_id"), partner_id=r["partner_id"] or d.get("partner_id"), declined=r["declined"],
-        ))
+        rid = r["referral_id"]
+        out += records.gap_records_of(json.loads(r["data"]), r["occurred_at"], r["partner_id"],
+                                      lambda opening_id, rid=rid: (rid, opening_id) in declined)
     return out
 
 

@@ -45,6 +45,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from contracts import bounds, events, vocabulary
 
@@ -108,9 +111,11 @@ class Near:
     missing_required: list[str]
     missing_requirements: list[str] = field(default_factory=list)
     # What this nearest opening puts in a decision's events, made once (`decision_events`):
-    # "nearest" -> its NearestOpening; "gap" -> a skills-gap observation, copied with the next
-    # referral's ids and skills; and, on the first `Near` of a decision, ("unmatched", reason)
-    # -> a referral.unmatched, copied with the next referral's ids. The index keeps the nearest
+    # "nearest" -> its NearestOpening; "comparison" -> its part of a skills-gap observation,
+    # copied with the next referral's missing preferred skills; and, on the first `Near` of a
+    # decision, "gap" -> the skills-gap observation, copied with the next referral's ids, skills
+    # and comparisons, and ("unmatched", reason) -> a referral.unmatched, copied with the next
+    # referral's ids. The index keeps the nearest
     # openings per `catalogue.nearest_key` (Catalogue.unmatched), so many referrals share these.
     made: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -297,6 +302,7 @@ def routed(candidate: Candidate, opening: Opening, alternatives: int, fairness: 
 
 _new = object.__new__
 _set = object.__setattr__
+_Model = TypeVar("_Model", bound=BaseModel)
 # What the contracts' Id accepts (contracts.bounds: at most ID_MAX characters, no control
 # character but tab, newline and carriage return).
 _NOT_ID_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -313,7 +319,7 @@ def _skill_keys(values: list[str]) -> bool:
         type(v) is str and len(v) <= bounds.NAME_MAX and not _NOT_ID_TEXT.search(v) for v in values)
 
 
-def _copy(template: events.Payload, changes: dict) -> events.Payload:
+def _copy(template: _Model, changes: dict) -> _Model:
     """`template` with `changes`, made as the constructor would make it from the same values
     (the same fields set, in the same order), without validating again the fields taken from
     the template. The caller checks the changed values as the model's validation would."""
@@ -325,53 +331,69 @@ def _copy(template: events.Payload, changes: dict) -> events.Payload:
     return made
 
 
-def gap_observations(candidate: Candidate, decision: Routed | Unmatched) -> list[events.SkillsGapObservedV1]:
-    """The decision as skills demand and supply: against the opening routed to, or against
-    each of the nearest openings (or, with none near, the target occupation alone)."""
+def gap_observations(candidate: Candidate, decision: Routed | Unmatched) -> list[events.SkillsGapObservedV2]:
+    """The decision as skills demand and supply, one event: the candidate's skills compared with
+    the opening routed to, or with each of the nearest openings (or, with none near, the target
+    occupation alone); none when there is nothing to compare with."""
     held = sorted(candidate.skills)
     if isinstance(decision, Unmatched) and decision.nearest:
-        # A nearest opening's observation depends on the referral only through its ids, the
-        # skills it holds and, of those, the opening's preferred ones it lacks: the first one
-        # made of a `Near` is kept, and copied with those for the next referral. Values that
-        # validation might refuse or change go through the constructor.
-        copyable = _an_id(candidate.referral_id) and _an_id(candidate.partner_id) and _skill_keys(held)
-        out = []
-        for n in decision.nearest:
-            template = n.made.get("gap")
-            if template is None or not copyable:
-                made = _gap_observed(candidate, held, n.opening, events.GapOutcome.unmatched, n)
-                if template is None:
-                    n.made["gap"] = made
-                out.append(made)
-            else:
-                out.append(_copy(template, {
-                    "referral_id": candidate.referral_id, "partner_id": candidate.partner_id, "held": held,
-                    "missing_preferred": sorted(n.opening.preferred - candidate.skills)}))
-        return out
+        return [_unmatched_gap(candidate, held, decision)]
     if isinstance(decision, Routed):
-        return [_gap_observed(candidate, held, decision.opening, events.GapOutcome.routed)]
+        opening = decision.opening
+        comparison = events.GapComparison(
+            onet_soc_code=opening.onet_soc_code, opening_id=opening.opening_id,
+            missing_required=sorted(opening.required - candidate.skills),
+            missing_preferred=sorted(opening.preferred - candidate.skills),
+            missing_requirements=missing_requirements(candidate, opening),
+        )
+        return [_gap_observed(candidate, held, events.GapOutcome.routed, [comparison])]
     if candidate.target_onet_soc_code:
-        return [_gap_observed(candidate, held, None, events.GapOutcome.unmatched)]
+        comparison = events.GapComparison(onet_soc_code=candidate.target_onet_soc_code, opening_id=None,
+                                          missing_required=[], missing_preferred=[], missing_requirements=[])
+        return [_gap_observed(candidate, held, events.GapOutcome.unmatched, [comparison])]
     return []
 
 
-def _gap_observed(candidate: Candidate, held: list[str], opening: Opening | None, outcome: events.GapOutcome,
-                  near: Near | None = None) -> events.SkillsGapObservedV1:
-    return events.SkillsGapObservedV1(
-        referral_id=candidate.referral_id,
-        partner_id=candidate.partner_id,
-        onet_soc_code=opening.onet_soc_code if opening else candidate.target_onet_soc_code,
-        opening_id=opening.opening_id if opening else None,
-        outcome=outcome,
-        held=held,
-        demanded_required=sorted(opening.required) if opening else [],
-        demanded_preferred=sorted(opening.preferred) if opening else [],
-        # A nearest opening's missing skills and requirements are worked out already (`Near`).
-        missing_required=near.missing_required if near else sorted(opening.required - candidate.skills)
-        if opening else [],
-        missing_preferred=sorted(opening.preferred - candidate.skills) if opening else [],
-        missing_requirements=near.missing_requirements if near else missing_requirements(candidate, opening)
-        if opening else [],
+def _unmatched_gap(candidate: Candidate, held: list[str], decision: Unmatched) -> events.SkillsGapObservedV2:
+    """An unmatched decision's observation. A nearest opening's comparison depends on the
+    referral only through the opening's preferred skills it lacks (`_near_comparison`), the
+    event through its ids, held skills and comparisons: the first one made is kept on the first
+    `Near` and copied with those for the next referral. Values that validation might refuse or
+    change go through the constructor."""
+    comparisons = [_near_comparison(candidate, n) for n in decision.nearest]
+    copyable = _an_id(candidate.referral_id) and _an_id(candidate.partner_id) and _skill_keys(held)
+    kept = decision.nearest[0].made.get("gap")
+    if copyable and kept is not None:
+        return _copy(kept, {"referral_id": candidate.referral_id, "partner_id": candidate.partner_id, "held": held,
+                            "comparisons": comparisons})
+    made = _gap_observed(candidate, held, events.GapOutcome.unmatched, comparisons)
+    if copyable:
+        decision.nearest[0].made["gap"] = made
+    return made
+
+
+def _near_comparison(candidate: Candidate, near: Near) -> events.GapComparison:
+    """A nearest opening's comparison: made once per `Near` (its missing skills and requirements
+    are worked out already, the same for every referral given it), and for a referral lacking
+    other preferred skills copied with those (a subset of the opening's, valid as they are)."""
+    missing_preferred = sorted(near.opening.preferred - candidate.skills)
+    found = near.made.get("comparison")
+    if found is None:
+        found = near.made["comparison"] = events.GapComparison(
+            onet_soc_code=near.opening.onet_soc_code, opening_id=near.opening.opening_id,
+            missing_required=near.missing_required, missing_preferred=missing_preferred,
+            missing_requirements=near.missing_requirements,
+        )
+    elif found.missing_preferred != missing_preferred:
+        return _copy(found, {"missing_preferred": missing_preferred})
+    return found
+
+
+def _gap_observed(candidate: Candidate, held: list[str], outcome: events.GapOutcome,
+                  comparisons: list[events.GapComparison]) -> events.SkillsGapObservedV2:
+    return events.SkillsGapObservedV2(
+        referral_id=candidate.referral_id, partner_id=candidate.partner_id, outcome=outcome, held=held,
+        comparisons=comparisons,
     )
 
 

@@ -60,7 +60,7 @@ INBOUND_DURING_OUTAGE = 12
 # outages themselves are under load at RATE_PER_S all along); a few seconds at RATE_PER_S.
 ACCEPTED_BETWEEN_FAULTS = 6
 EXPECTED_EVENTS = Counter(
-    {events.ReferralSubmittedV2.event_type: 1, events.ReferralRoutedV1.event_type: 1, events.SkillsGapObservedV1.event_type: 1}
+    {events.ReferralSubmittedV2.event_type: 1, events.ReferralRoutedV1.event_type: 1, events.SkillsGapObservedV2.event_type: 1}
 )
 
 

@@ -52,13 +52,14 @@ EMPLOYERS = ("civic-data-labs", "harborview-health")
 SCALED = ("intake", "routing", "employer_gateway", "outcomes")
 CONSUMING = {d.name: [t.name for t in d.consumes] for d in (ROUTING, GATEWAY, OUTCOMES)}
 # Topics whose key is one referral (or one opening): their per-key order is causal, so it
-# must be the outbox order. The skills-gap topic is keyed by occupation (many referrals'
-# concurrent transactions share a key): reported, not asserted.
+# must be the outbox order. The skills-gap topic: reported, not asserted (keyed by occupation,
+# many referrals' concurrent transactions sharing a key, until skills.gap_observed.v2, which is
+# keyed by referral).
 PER_REFERRAL_TOPICS = {topics.REFERRALS.name, topics.ROUTING.name, topics.EMPLOYER_ACTIONS.name,
                        topics.PARTNER_STATUS.name, topics.OPENINGS.name}
 
 SUBMITTED, ROUTED = events.ReferralSubmittedV2.event_type, events.ReferralRoutedV1.event_type
-GAP, ACKED, DECLINED = (events.SkillsGapObservedV1.event_type, events.ReferralAcknowledgedV1.event_type,
+GAP, ACKED, DECLINED = (events.SkillsGapObservedV2.event_type, events.ReferralAcknowledgedV1.event_type,
                         events.ReferralDeclinedV1.event_type)
 
 

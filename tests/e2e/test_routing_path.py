@@ -69,7 +69,7 @@ async def test_requirements_updates_and_closing_reach_routing_and_its_explanatio
     assert late.type == "referral.unmatched.v1"
 
 
-async def test_skills_gap_observations_are_published_per_occupation(api: Api) -> None:
+async def test_a_skills_gap_observation_is_published_per_decision(api: Api) -> None:
     skill, missing = unique("have"), unique("lack")
     await api.open_opening(EMPLOYER, {**opening_body([skill, missing]), "onet_soc_code": "15-2051.00"})
     referral_id = await api.refer(PARTNER, referral_body([skill]))
@@ -81,7 +81,9 @@ async def test_skills_gap_observations_are_published_per_occupation(api: Api) ->
         return ours or None
 
     [gap] = await poll("a skills-gap observation", observed)
-    assert gap.subject == "15-2051.00" and gap.data["missing_required"] == [missing.casefold()]
+    assert gap.subject == referral_id and gap.type == "skills.gap_observed.v2"
+    [nearest] = [c for c in gap.data["comparisons"] if c["onet_soc_code"] == "15-2051.00"]
+    assert nearest["missing_required"] == [missing.casefold()]
 
 
 async def test_a_decline_and_a_closed_opening_route_the_referral_again_elsewhere(api: Api) -> None:

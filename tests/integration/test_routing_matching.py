@@ -118,12 +118,14 @@ async def test_a_new_opening_reroutes_waiting_referrals_oldest_first_within_the_
     assert await routed_count(routing.pool, "rust1") == 2
 
 
-async def test_decisions_publish_skills_gap_observations_keyed_by_occupation(routing):
+async def test_a_decision_publishes_one_skills_gap_observation_keyed_by_referral(routing):
     await deliver(routing, opening("da1", ["python", "statistics"], capacity=2, soc="15-2051.00"), time=T0)
+    await deliver(routing, opening("da2", ["python", "beekeeping"], capacity=2, soc="15-2051.00"), time=T0)
     await deliver(routing, referral("g1", "python"))
-    [gap] = await decisions(routing, "skills.gap_observed.v1")
-    assert gap.subject == "15-2051.00" and gap.data["missing_required"] == ["statistics"]
-    assert gap.data["outcome"] == "unmatched" and gap.data["referral_id"] == "g1"
+    [gap] = await decisions(routing, "skills.gap_observed.v2")
+    assert gap.subject == "g1" and gap.data["outcome"] == "unmatched" and gap.data["referral_id"] == "g1"
+    assert [(c["opening_id"], c["onet_soc_code"], c["missing_required"]) for c in gap.data["comparisons"]] == [
+        ("da1", "15-2051.00", ["statistics"]), ("da2", "15-2051.00", ["beekeeping"])]
 
 
 async def test_when_the_fair_share_hold_ends_the_sweeper_routes_the_partners_waiting_candidates(routing):

@@ -31,7 +31,7 @@ def record(n, partner, placed, gender):
 
 
 RECORDS = [record(n, EVIL if n % 2 else "P1", n < 14, "female" if n < 20 else "male") for n in range(25)]
-GAPS = [GapRecord("15-1252.00", "unmatched", ("python",), (), (), ("python",), (), T, "r20", "P1")]
+GAPS = [GapRecord("15-1252.00", "unmatched", (), ("python",), (), T, "r20", "P1")]
 OPENINGS = [OpeningRecord("o1", "E1", "15-1252.00", ("python", EVIL), (), T)]
 SETTINGS = ReportSettings(GoodJobPolicy(Decimal("25"), "MIT Living Wage, test county", require_predictable_schedule=True))
 

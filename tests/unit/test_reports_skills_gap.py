@@ -19,7 +19,7 @@ OPENINGS = [
 
 
 def gap(outcome, req=(), pref=(), referral=None, declined=False, occ=DEV):
-    return GapRecord(occ, outcome, (), (), (), tuple(req), tuple(pref), T, referral, "A", declined)
+    return GapRecord(occ, outcome, (), tuple(req), tuple(pref), T, referral, "A", declined)
 
 
 GAPS = [

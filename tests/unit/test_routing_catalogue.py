@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from contracts import events
+from contracts.upcasting import skills_gap_observed_v1_to_v2
 from services.routing import catalogue as catalogue_module
 from services.routing import domain
 from services.routing.catalogue import NEAREST_POOL, Catalogue, Index, decide_in
@@ -231,9 +232,10 @@ def test_holds_of_full_openings_are_not_needed(scenario):  # type: ignore[no-unt
     assert with_slot.remaining == every.remaining
 
 
-def gap_observations_as_before(candidate: Candidate, decision: domain.Routed | domain.Unmatched) -> list[dict]:
-    """`domain.gap_observations` as it was: missing skills and requirements worked out again
-    for each opening, not taken from the decision's `Near`."""
+def gap_observations_v1(candidate: Candidate, decision: domain.Routed | domain.Unmatched) -> list[dict]:
+    """`domain.gap_observations` as it was (skills.gap_observed.v1, one event per opening compared
+    with): missing skills and requirements worked out again for each opening, not taken from the
+    decision's `Near`."""
     def seen(opening: Opening | None, code: str, outcome: events.GapOutcome) -> dict:
         return events.SkillsGapObservedV1(
             referral_id=candidate.referral_id, partner_id=candidate.partner_id, onet_soc_code=code,
@@ -252,6 +254,18 @@ def gap_observations_as_before(candidate: Candidate, decision: domain.Routed | d
     if candidate.target_onet_soc_code:
         return [seen(None, candidate.target_onet_soc_code, events.GapOutcome.unmatched)]
     return []
+
+
+def gap_observations_as_before(candidate: Candidate, decision: domain.Routed | domain.Unmatched) -> list[dict]:
+    """The v1 observations above as one v2 event, built by its constructor: each v1 one upcast
+    (one comparison), their comparisons in the same order. So the v2 event says what they said
+    (but what the openings asked, which their postings say)."""
+    v1 = gap_observations_v1(candidate, decision)
+    if not v1:
+        return []
+    upcast = [skills_gap_observed_v1_to_v2(g) for g in v1]
+    return [events.SkillsGapObservedV2(**{**upcast[0], "comparisons": [c for u in upcast for c in u["comparisons"]]})
+            .model_dump(mode="json")]
 
 
 @settings(max_examples=50, deadline=None)

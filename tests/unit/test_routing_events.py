@@ -1,7 +1,8 @@
 """A decision's events made from kept parts are the events the models' constructors make (hypothesis).
 
-`domain.decision_events` keeps, per nearest opening (`Near.made`), its `NearestOpening` and a
-skills-gap observation per candidate skills, and gives the next referral of that profile a
+`domain.decision_events` keeps, per nearest opening (`Near.made`), its `NearestOpening`, its
+skills-gap comparison (copied with another referral's missing preferred skills) and, on the
+first, the decision's skills-gap observation, and gives the next referral of that profile a
 copy with its own ids; the catalogue keeps a profile's nearest openings for every batch
 against the same index. The reference here is every event built by its model's constructor
 from the decision, as before; the published values and the JSON bytes must be equal.
@@ -35,7 +36,7 @@ def events_as_before(candidate: domain.Candidate, decision: domain.Routed | doma
                                            missing_skills=n.missing_required,
                                            missing_requirements=n.missing_requirements) for n in decision.nearest],
             attempt=1)
-    gaps = [events.SkillsGapObservedV1(**g) for g in gap_observations_as_before(candidate, decision)]
+    gaps = [events.SkillsGapObservedV2(**g) for g in gap_observations_as_before(candidate, decision)]
     return [type(e).__pydantic_serializer__.to_json(e) for e in (first, *gaps)]
 
 
@@ -92,11 +93,11 @@ def test_a_kept_observation_is_for_the_same_skills_only():
     for n, skills in enumerate([{"python"}, {"python", "git"}, {"python"}, {"go"}]):
         candidate = domain.Candidate(f"r{n}", frozenset(skills), partner_id=f"p{n}")
         (got,) = domain.gap_observations(candidate, decision)
-        assert got == events.SkillsGapObservedV1(
-            referral_id=f"r{n}", partner_id=f"p{n}", onet_soc_code="15-1252.00", opening_id="o1",
-            outcome=events.GapOutcome.unmatched, held=sorted(skills), demanded_required=["linux", "python", "sql"],
-            demanded_preferred=["git"], missing_required=["linux", "sql"],
-            missing_preferred=sorted({"git"} - skills), missing_requirements=[])
+        assert got == events.SkillsGapObservedV2(
+            referral_id=f"r{n}", partner_id=f"p{n}", outcome=events.GapOutcome.unmatched, held=sorted(skills),
+            comparisons=[events.GapComparison(
+                onet_soc_code="15-1252.00", opening_id="o1", missing_required=["linux", "sql"],
+                missing_preferred=sorted({"git"} - skills), missing_requirements=[])])
 
 
 def test_values_the_contract_refuses_are_refused_as_before_by_the_copies():
@@ -129,5 +130,5 @@ def events_as_before_with(candidate: domain.Candidate, decision: domain.Unmatche
                                        missing_skills=n.missing_required,
                                        missing_requirements=n.missing_requirements) for n in decision.nearest],
         attempt=attempt)
-    gaps = [events.SkillsGapObservedV1(**g) for g in gap_observations_as_before(candidate, decision)]
+    gaps = [events.SkillsGapObservedV2(**g) for g in gap_observations_as_before(candidate, decision)]
     return written([unmatched, *gaps])

@@ -169,18 +169,23 @@ def test_outcomes_count_a_rerouted_referral_as_routed_without_an_anomaly():
     assert outcomes.anomalies(["submitted", "unmatched", "routed"]) == ["referral both routed and unmatched"]
 
 
-def test_each_decision_is_a_skills_gap_observation_per_occupation():
+def test_each_decision_is_one_skills_gap_observation_with_a_comparison_per_opening():
     data = opening("d", ["python", "statistics"], ["tableau"])
     d = decide(cand("python", "sql", soc="15-1252.00"), [data], NOW)
     [seen] = domain.gap_observations(cand("python", "sql"), d)
-    assert (seen.onet_soc_code, seen.outcome, seen.missing_required, seen.missing_preferred) == (
+    [c] = seen.comparisons
+    assert (c.onet_soc_code, seen.outcome, c.missing_required, c.missing_preferred) == (
         "15-1252.00", "unmatched", ["statistics"], ["tableau"])
-    assert seen.held == ["python", "sql"] and seen.demanded_required == ["python", "statistics"]
+    assert seen.held == ["python", "sql"] and c.opening_id == "d"
     routed = decide(cand("python", "statistics"), [data], NOW)
     assert [g.outcome for g in domain.gap_observations(cand("python", "statistics"), routed)] == ["routed"]
     nothing_near = decide(cand("cobol", soc="15-1299.08"), [data], NOW)
     [alone] = domain.gap_observations(cand("cobol", soc="15-1299.08"), nothing_near)
-    assert alone.onet_soc_code == "15-1299.08" and alone.opening_id is None
+    assert [(c.onet_soc_code, c.opening_id) for c in alone.comparisons] == [("15-1299.08", None)]
+    # Three nearest openings: one event, three comparisons, nearest first.
+    three = [opening(x, ["python", "go"]) for x in ("e", "f", "g")]
+    [one] = domain.gap_observations(cand("python"), decide(cand("python"), three, NOW))
+    assert [c.opening_id for c in one.comparisons] == ["e", "f", "g"]
 
 
 def test_a_referral_never_goes_back_to_an_employer_that_declined_it():
