@@ -78,7 +78,7 @@ async def stream(
                     yield sse_message(view)
                     continue
                 if await request.is_disconnected() or await operator(request) is None:
-                    return  # gone, or the key was revoked / the session ended
+                    return  # gone, or the key was revoked
                 yield ": keep-alive\n\n"
 
     return StreamingResponse(
@@ -105,7 +105,7 @@ async def dead_letters(request: Request, who: Caller, service: str | None = None
 @router.post("/dead-letters/{letter_id}/replay", summary="Replay one dead letter to its original topic (once)")
 async def replay(letter_id: str, request: Request, who: Caller) -> dict[str, Any]:
     try:
-        result = await ops_of(request).replay_dead_letter(letter_id, by=f"console:{who.principal.id}")
+        result = await ops_of(request).replay_dead_letter(letter_id, by=who.acting)
     except OperationError as exc:
         raise _problem(exc) from None
     return result.to_dict()
@@ -130,11 +130,13 @@ async def retry_outbox(service: str, row_id: int, request: Request, who: Caller)
     return change.to_dict()
 
 
-@router.post("/outbox/{service}/{row_id}/discard",
-             summary="Discard one parked outbox row: never published, kept and marked; its key flows again")
+@router.post(
+    "/outbox/{service}/{row_id}/discard",
+    summary="Discard one parked outbox row: never published, kept and marked; its key flows again",
+)
 async def discard_outbox(service: str, row_id: int, request: Request, who: Caller) -> dict[str, Any]:
     try:
-        change = await ops_of(request).discard_outbox(service, [row_id], by=f"console:{who.principal.id}")
+        change = await ops_of(request).discard_outbox(service, [row_id], by=who.acting)
     except OperationError as exc:
         raise _problem(exc, 422) from None
     if change.not_parked:

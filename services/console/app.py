@@ -1,11 +1,12 @@
-"""The operators' console: a small web app over plumbing/operations.py (docs/operators.md).
+"""The operators' console: the operations API over plumbing/operations.py (docs/operators.md).
 
-Pages for the live event stream (server-sent events, filtered), the funnel and good jobs
-(from outcomes, with the operator's own key, server-side), consumer lag, dead letters with
-a replay button, every service's parked outbox rows with retry and discard buttons (read and
-changed in the services' own schemas, through the network's database), and health; the same data as JSON under /api for scripts (Bearer key).
-Operators only: a browser logs in with its operator key once and gets an HttpOnly,
-SameSite=Strict session cookie (the key never travels in a URL).
+The live event stream (server-sent events, filtered), the funnel and good jobs (from outcomes,
+with the caller's key), consumer lag, dead letters and their replay, every service's parked
+outbox rows with retry and discard (in the services' own schemas, through the network's
+database), and health, as JSON under /api for an operator's key: the portal's operators' pages
+call it with the operators' organisation's key (docs/portals.md), scripts with their own. Its
+old pages redirect to the portal's (pages.py). It holds the Kafka and database access the
+portal does not have.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from plumbing.operations import Operations
 from plumbing.service import Runtime, ServiceDefinition
 from plumbing.settings import DEFAULT_PORTS
 from services.console import api, pages
-from services.console.sessions import Sessions
 
 
 def service_urls() -> dict[str, str]:
@@ -40,7 +40,6 @@ async def _close_on_stop(ops: Operations) -> None:
 async def on_start(rt: Runtime) -> None:
     ops = Operations(rt.settings.kafka_bootstrap_servers, rt.settings.database_url, service_urls())
     rt.app.state.ops = ops
-    rt.app.state.sessions = Sessions()
     rt.tasks.append(asyncio.create_task(_close_on_stop(ops), name="console-operations"))
 
 
@@ -48,7 +47,7 @@ DEFINITION = ServiceDefinition(
     name="console",
     title="TalentLoop operators' console",
     description="Live events, funnel and good jobs, consumer lag, dead letters and their replay, parked outbox "
-    "rows, health. Operators only.",
+    "rows, health, for operators' keys; its pages moved to the portal's /operators.",
     migrations=Path(__file__).parent / "migrations",  # none: replays are recorded in the `operations` schema
     routers=[pages.router, api.router],
     on_start=on_start,

@@ -1,6 +1,7 @@
 """Parked outbox rows, as operators handle them, against real PostgreSQL and Kafka:
-`talentloop outbox list|retry|discard` (through typer's runner) and the console's Parked
-outbox page and API (in-process), over two services' own schemas.
+`talentloop outbox list|retry|discard` (through typer's runner) and the console's outbox API
+(in-process), over two services' own schemas. The portal's pages over that API:
+tests/integration/test_portal_operators.py.
 
 The services' schemas here are fresh ones standing in for `intake` and `routing`
 (`Operations(outbox_schemas=…)`), so a network running in the same session is not touched.
@@ -27,8 +28,6 @@ from plumbing import apikeys, db, outbox, problems
 from plumbing.kafka import new_producer
 from plumbing.operations import Operations
 from services.console import api as console_api
-from services.console import pages
-from services.console.sessions import COOKIE, Sessions
 from talentloop import ops_cli
 from talentloop.cli import app as cli_app
 from tests.integration.test_outbox import submitted
@@ -232,62 +231,14 @@ async def console(outboxes, pool) -> AsyncIterator[Console]:  # type: ignore[no-
     partner = await keys.issue("partner", "p1", ["read", "write"])
     app = FastAPI()
     problems.install(app)
-    app.include_router(pages.router)
     app.include_router(console_api.router)
     app.state.ops = outboxes.operations()
-    app.state.sessions = Sessions()
     app.state.keys = keys
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as http:
             yield Console(http, operator.key, partner.key)
     finally:
         await app.state.ops.close()
-
-
-async def log_in(console: Console) -> None:
-    r = await console.http.post("/login", data={"key": console.operator_key})
-    assert r.status_code == 303 and r.headers["location"] == "/stream"
-    assert COOKIE in console.http.cookies
-
-
-async def test_console_lists_parked_rows_and_its_buttons_retry_and_discard(console, outboxes, topic) -> None:  # type: ignore[no-untyped-def]
-    intake, routing = outboxes.pools["intake"], outboxes.pools["routing"]
-    big = await too_large(intake, topic, "ref_c")
-    await enqueue(intake, topic, 7)  # another key: flows
-    assert await publish_once(outboxes.bootstrap, intake) == 2
-    other = await park_by_hand(routing, await enqueue(routing, topic, 8))
-
-    assert (await console.http.get("/outbox")).headers["location"] == "/login"  # operators only
-    await log_in(console)
-    page = (await console.http.get("/outbox")).text
-    assert f'data-id="intake:{big}"' in page and f'data-id="routing:{other}"' in page
-    assert "MessageSizeTooLarge" in page and "ref_c" in page and ">1100000<" in page
-    assert f'action="/outbox/intake/{big}/retry"' in page and f'action="/outbox/intake/{big}/discard"' in page
-    assert 'href="/outbox"' in page  # in the navigation
-
-    # A cross-site POST carries no session (SameSite=Strict), and one from another origin is refused.
-    r = await console.http.post(f"/outbox/intake/{big}/discard", data={"confirm": "yes"},
-                                headers={"Origin": "http://elsewhere.example"})
-    assert r.status_code == 303 and r.headers["location"] == "/login"
-    assert {x.id for x in await outboxes.operations().parked_outbox()} == {big, other}
-
-    # Retry: released; the relay refuses it again (still too large) and parks it again.
-    r = await console.http.post(f"/outbox/intake/{big}/retry")
-    assert r.status_code == 303 and "released" in r.headers["location"]
-    assert [x.id for x in await outboxes.operations().parked_outbox("intake")] == []
-    assert await publish_once(outboxes.bootstrap, intake) == 1
-    assert [x.id for x in await outboxes.operations().parked_outbox("intake")] == [big]
-
-    # Discard needs the box ticked; then it is done, by this operator.
-    r = await console.http.post(f"/outbox/intake/{big}/discard")
-    assert "not+discarded" in r.headers["location"]
-    assert [x.id for x in await outboxes.operations().parked_outbox("intake")] == [big]
-    r = await console.http.post(f"/outbox/intake/{big}/discard", data={"confirm": "yes"})
-    flash = (await console.http.get(r.headers["location"])).text
-    assert f"intake:{big}: discarded" in flash
-    reason = await intake.fetchval("SELECT park_reason FROM outbox WHERE id = $1", big)
-    assert reason.endswith("(discarded by console:op_ana)")
-    assert [x.id for x in await outboxes.operations().parked_outbox()] == [other]
 
 
 async def test_console_outbox_api_for_scripts(console, outboxes, topic) -> None:  # type: ignore[no-untyped-def]

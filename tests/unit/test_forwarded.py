@@ -1,5 +1,6 @@
-"""Behind a TLS-terminating proxy the request is https only if the proxy is trusted, and the
-console's session cookie is Secure then (plumbing.service.trust_forwarded)."""
+"""Behind a TLS-terminating proxy the request is https only if the proxy is trusted
+(plumbing.service.trust_forwarded). The portal's session cookie is Secure then:
+tests/integration/test_portal_accounts.py."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from fastapi import FastAPI, Request
 
 from plumbing.service import trust_forwarded
 from plumbing.settings import Settings
-from services.console import pages
-from services.console.sessions import Sessions
 
 pytestmark = pytest.mark.unit
 HTTPS = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
@@ -24,8 +23,6 @@ def app_with(allowed: str) -> FastAPI:
     async def seen(request: Request) -> dict:
         return {"scheme": request.url.scheme, "client": request.client.host if request.client else None}
 
-    app.include_router(pages.router)
-    app.state.sessions = Sessions()
     return app
 
 
@@ -44,17 +41,3 @@ async def test_the_forwarded_scheme_counts_only_from_trusted_proxies(allowed, pe
         seen = (await http.get("/seen", headers=HTTPS)).json()
     assert seen["scheme"] == scheme
     assert seen["client"] == ("203.0.113.7" if scheme == "https" else peer)
-
-
-async def test_the_console_session_cookie_is_secure_behind_a_trusted_tls_proxy(monkeypatch):
-    async def any_operator(request, key):  # type: ignore[no-untyped-def]
-        return None
-
-    monkeypatch.setattr(pages, "authenticate_operator", any_operator)
-    async with client(app_with("127.0.0.1"), "127.0.0.1") as http:
-        behind_tls = await http.post("/login", data={"key": "k"}, headers=HTTPS)
-        plain = await http.post("/login", data={"key": "k"})
-    assert behind_tls.status_code == plain.status_code == 303
-    cookie = behind_tls.headers["set-cookie"].lower()
-    assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
-    assert "secure" not in plain.headers["set-cookie"].lower()  # plain http on loopback (development)
