@@ -58,9 +58,9 @@ class Outcome:
     detail: str = ""
 
 
-async def _read(p: Portal, member: Member, service: str, path: str, **params: Any) -> Any:
+async def _read(p: Portal, member: Member, service: str, path: str, params: dict[str, str] | None = None) -> Any:
     assert p.services is not None
-    answer = await p.services.call(member, service, "GET", path, params=params or None)
+    answer = await p.services.call(member, service, "GET", path, params=params)
     if answer.status != 200:
         raise Refused("service_refused")
     return answer.json()
@@ -78,7 +78,7 @@ async def health(p: Portal, member: Member) -> dict[str, Any]:
 
 async def dead_letters(p: Portal, member: Member, service: str | None) -> list[dict[str, Any]]:
     """Dead letters newest first, with their reasons (the console never gives their payloads)."""
-    letters = await _read(p, member, CONSOLE, "/api/dead-letters", **({"service": service} if service else {}))
+    letters = await _read(p, member, CONSOLE, "/api/dead-letters", {"service": service} if service else None)
     return list(reversed(letters))
 
 
