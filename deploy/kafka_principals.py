@@ -77,7 +77,9 @@ def _groups(user: str, prefix: str, *operations: int) -> list[Acl]:
 
 # What each service consumes and publishes (its dead-letter topic comes on top).
 READS: dict[str, tuple[topics.Topic, ...]] = {
-    "intake": (),  # plus the partners' inbound topics
+    # Its e-mails to candidates: their referral, interview and offer, and erasures (plus the
+    # partners' inbound topics).
+    "intake": (topics.REFERRALS, topics.EMPLOYER_ACTIONS, topics.CANDIDATES),
     "routing": (topics.OPENINGS, topics.REFERRALS, topics.CANDIDATES, topics.EMPLOYER_ACTIONS),
     "employer_gateway": (topics.ROUTING, topics.REFERRALS, topics.CANDIDATES),
     "outcomes": (

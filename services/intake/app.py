@@ -14,7 +14,7 @@ from deploy.topics import TopicSpec, create_topics
 from plumbing import subscriber
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.settings import Settings
-from services.intake import inbound, mapping, store
+from services.intake import inbound, mapping, notify_consumer, store
 from services.intake.api import imports, router
 from services.intake.grouped import ReferralGroups
 from services.intake.training_api import router as training_router
@@ -44,6 +44,7 @@ async def on_start(rt: Runtime) -> None:
     adapters = mapping.load_all(settings.adapters_dir)
     rt.app.state.group_commit = ReferralGroups(rt.pool, rt.deps)
     rt.app.state.adapters = adapters
+    notify_consumer.start(rt)  # e-mails to candidates about their referral (docs/intake.md)
     topics = inbound.inbound_topics(adapters)
     if not topics:
         return
@@ -66,6 +67,7 @@ def _record_schema() -> dict:
 
 
 def _document(broker: KafkaBroker, settings: Settings) -> None:
+    notify_consumer.document(broker)
     adapters = mapping.load_all(settings.adapters_dir)
     for topic in inbound.inbound_topics(adapters):
         consumer = inbound.InboundConsumer("intake", None, None)  # type: ignore[arg-type]
@@ -81,6 +83,7 @@ DEFINITION = ServiceDefinition(
     "validates and de-duplicates them, seals personal data, and publishes referral events.",
     migrations=Path(__file__).parent / "migrations",
     routers=[router, imports, training_router],
+    consumes=notify_consumer.CONSUMES,  # only when mail is configured: notify_consumer.start
     emits=(
         events.ReferralSubmittedV2, events.ReferralUpdatedV1, events.ReferralWithdrawnV1, events.CandidateErasedV1,
         events.ProgramRegisteredV1, events.ProgramUpdatedV1, events.TrainingEnrolledV1, events.TrainingProgressedV1,
