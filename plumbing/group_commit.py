@@ -13,8 +13,9 @@ What a request alone would get, it still gets:
 - its own answer, or its own refusal (a `Problem` that `apply_many` returns for it: 404,
   409), in the order the requests queued (a later request of the group sees what an
   earlier one did);
-- isolation: work the database refuses fails alone: the group is applied again in halves,
-  each in a savepoint, down to that request, and the others commit;
+- isolation: work the database refuses fails alone: the group, first applied whole without a
+  savepoint (the usual case: two statements fewer), is rolled back and applied again in
+  halves, each in a savepoint, down to that request, and the others commit;
 - `Idempotency-Key` as `plumbing.idempotency.run_once` does it: each key claimed before the
   work by a committed statement (a concurrent request with the key sees it), a replay
   answered from the stored response, the answers stored in the transaction of the work,
@@ -60,6 +61,14 @@ RELEASE = """
 DELETE FROM idempotency_keys AS k USING unnest($1::text[], $2::text[]) AS r (principal, key)
 WHERE k.principal = r.principal AND k.key = r.key
 """
+
+
+# The connection is gone: applying the group again, or in halves, would not help.
+_CONNECTION_GONE = (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, OSError)
+
+
+class _Refused(Exception):
+    """A group's work failed as a whole (its transaction then rolled back); the cause is chained."""
 
 
 @dataclass(frozen=True)
@@ -150,9 +159,18 @@ class GroupCommit(Generic[Work]):
             work = [r for r in group if r.key is None or r.claimed]
             if work:
                 try:
-                    async with asyncio.timeout(GROUP_DEADLINE_S), conn.transaction():
-                        await self._apply(conn, work)
-                        await self._store_answers(conn, [r for r in work if r.claimed and isinstance(r.result, Answer)])
+                    async with asyncio.timeout(GROUP_DEADLINE_S):
+                        try:
+                            async with conn.transaction():
+                                await self._apply_whole(conn, work)
+                                await self._store_answers(conn, work)
+                        except _Refused as refused:  # rolled back
+                            if len(work) == 1:
+                                self._refused(work[0], refused.__cause__)
+                            else:  # again in halves, down to the request refused
+                                async with conn.transaction():
+                                    await self._apply(conn, work)
+                                    await self._store_answers(conn, work)
                 except Exception as exc:  # the transaction or its commit failed: none of it is in
                     for r in work:
                         r.result = exc
@@ -196,17 +214,28 @@ class GroupCommit(Generic[Work]):
             else:
                 _answer(r, Answer(response.status_code, json.loads(response.body), replayed=True))
 
+    async def _apply_whole(self, conn: asyncpg.Connection, work: list[_Request[Work]]) -> None:
+        """All of `work`, without a savepoint (two statements a group fewer: the usual case);
+        raises `_Refused` when the database refuses some of it, for `_apply` to find which."""
+        try:
+            results = await self.apply_many(conn, [r.work for r in work])
+        except _CONNECTION_GONE:
+            raise
+        except Exception as exc:
+            raise _Refused from exc
+        for r, result in zip(work, results, strict=True):
+            r.result = result
+
     async def _apply(self, conn: asyncpg.Connection, work: list[_Request[Work]]) -> None:
         """All of `work` in a savepoint; if it fails, halve until the failing request is alone."""
         try:
             async with conn.transaction():
                 results = await self.apply_many(conn, [r.work for r in work])
-        except (asyncpg.InterfaceError, asyncpg.ConnectionDoesNotExistError, OSError):
-            raise  # the connection is gone: halving would not help
+        except _CONNECTION_GONE:
+            raise  # halving would not help
         except Exception as exc:
             if len(work) == 1:
-                log.warning("group_commit.request_failed", group=self.name, error=type(exc).__name__)
-                work[0].result = exc
+                self._refused(work[0], exc)
                 return
             half = len(work) // 2
             await self._apply(conn, work[:half])
@@ -215,8 +244,14 @@ class GroupCommit(Generic[Work]):
         for r, result in zip(work, results, strict=True):
             r.result = result
 
+    def _refused(self, r: _Request[Work], exc: BaseException | None) -> None:
+        log.warning("group_commit.request_failed", group=self.name, error=type(exc).__name__)
+        r.result = exc if isinstance(exc, Exception) else RuntimeError("not applied")
+
     @staticmethod
-    async def _store_answers(conn: asyncpg.Connection, done: list[_Request[Work]]) -> None:
+    async def _store_answers(conn: asyncpg.Connection, work: list[_Request[Work]]) -> None:
+        """The answers of the claimed requests that succeeded, for their keys' replays."""
+        done = [r for r in work if r.claimed and isinstance(r.result, Answer)]
         if done:
             answers = [r.result for r in done]
             await conn.execute(

@@ -53,8 +53,12 @@ async def resolve_candidates(conn: asyncpg.Connection, identities: list[list[str
         fresh = domain.new_candidate_id()
         proposals.update({h: fresh for h in hashes})
     if proposals:
-        await _link(conn, proposals)
-        known = await _lookup(conn, wanted)
+        # Under the hashes' locks nobody else links them meanwhile: what this inserts is what
+        # they are linked to now (looked up again only if a link was there after all).
+        if await _link(conn, proposals) == set(proposals):
+            known.update(proposals)
+        else:
+            known = await _lookup(conn, wanted)
     chosen = [next(known[h] for h in hs if h in known) for hs in identities]
     # A new phone for a person known by e-mail (or the reverse) joins their identities.
     extra = {h: c for hs, c in zip(identities, chosen, strict=True) for h in hs if h not in known}
@@ -86,13 +90,15 @@ async def _lookup(conn: asyncpg.Connection, hashes: list[str]) -> dict[str, str]
     return {r["identity_hash"]: r["candidate_id"] for r in rows}
 
 
-async def _link(conn: asyncpg.Connection, pairs: dict[str, str]) -> None:
-    await conn.execute(
+async def _link(conn: asyncpg.Connection, pairs: dict[str, str]) -> set[str]:
+    """Link each hash to its candidate unless it is linked already; the hashes it linked."""
+    rows = await conn.fetch(
         "INSERT INTO candidate_identities (identity_hash, candidate_id)"
-        " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+        " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING RETURNING identity_hash",
         list(pairs),
         list(pairs.values()),
     )
+    return {r["identity_hash"] for r in rows}
 
 
 # --- referrals -------------------------------------------------------------------------------
@@ -112,45 +118,25 @@ async def held_by(
     """The partners' referrals (not erased) of these candidates, and their active ones with
     one of these (partner, external id): what a submission's partner id of the person and
     its duplicate check are decided from (`domain.partner_candidates`, `application._duplicate`)."""
-    # Two probes, each led by its selective column (candidate id, external id). The partners
-    # are filtered here, not in SQL: with them there, PostgreSQL may AND in a scan of every
-    # referral of the partner, which grows with the partner's history.
+    # One statement of three probes, each led by its selective column (candidate id, external
+    # id). The partners are filtered here, not in SQL: with them there, PostgreSQL may AND in
+    # a scan of every referral of the partner, which grows with the partner's history. A
+    # training provider's enrollments of the person count as its referrals do: one id of the
+    # person for a provider that also refers (never duplicates: their status is not active).
+    # The external-id probe is led by the ids alone, for the same reason, the status filtered
+    # here too: with `partner_id = ANY(...) AND status = 'active'` in SQL, a table not yet
+    # analyzed (a first import) was read by a skip scan of `referrals_dedupe`, every active
+    # referral of the partner compared with the ids (a 500-id probe at 10,000 referrals: 42 ms
+    # as a generic plan, 97 ms in the pipeline benchmark, more than half of intake's database
+    # time; so, 0.4-1.2 ms, `referrals_external` once analyzed).
     wanted = set(partners)
-    rows = [
+    owners = {p for p, _ in external_ids}
+    rows = await conn.fetch(_HELD_BY, sorted(set(candidates)), sorted({e for _, e in external_ids}))
+    return [
         r
-        for r in await conn.fetch(
-            f"SELECT {_HELD} FROM referrals WHERE candidate_id = ANY($1::text[]) AND status <> 'erased'",
-            sorted(set(candidates)),
-        )
-        if r["partner_id"] in wanted
+        for r in rows
+        if (r["status"] == "active" and r["partner_id"] in owners if r["by_external_id"] else r["partner_id"] in wanted)
     ]
-    # A training provider's enrollments of the person count as its referrals do: one id of
-    # the person for a provider that also refers (never duplicates: their status is not active).
-    rows += [
-        r
-        for r in await conn.fetch(
-            f"SELECT {_HELD_ENROLLMENT} FROM enrollments WHERE candidate_id = ANY($1::text[]) AND status <> 'erased'",
-            sorted(set(candidates)),
-        )
-        if r["partner_id"] in wanted
-    ]
-    if external_ids:
-        # Led by the external ids alone, for the same reason, the status filtered here too: with
-        # `partner_id = ANY(...) AND status = 'active'` in SQL, a table not yet analyzed (a first
-        # import) was read by a skip scan of `referrals_dedupe`, every active referral of the
-        # partner compared with the ids (a 500-id probe at 10,000 referrals: 42 ms as a generic
-        # plan, 97 ms in the pipeline benchmark, more than half of intake's database time; so,
-        # 0.4-1.2 ms, `referrals_external` once analyzed).
-        owners = {p for p, _ in external_ids}
-        rows += [
-            r
-            for r in await conn.fetch(
-                f"SELECT {_HELD} FROM referrals WHERE external_id = ANY($1::text[])",
-                sorted({e for _, e in external_ids}),
-            )
-            if r["status"] == "active" and r["partner_id"] in owners
-        ]
-    return rows
 
 
 _HELD = "referral_id, partner_id, external_id, candidate_id, partner_candidate_id, identity_hashes, target_key, status, submitted_at"
@@ -158,6 +144,13 @@ _HELD_ENROLLMENT = (
     "enrollment_id AS referral_id, partner_id, NULL::text AS external_id, candidate_id, partner_candidate_id,"
     " identity_hashes, NULL::text AS target_key, status, enrolled_at AS submitted_at"
 )
+_HELD_BY = f"""
+SELECT false AS by_external_id, {_HELD} FROM referrals WHERE candidate_id = ANY($1::text[]) AND status <> 'erased'
+UNION ALL
+SELECT false, {_HELD_ENROLLMENT} FROM enrollments WHERE candidate_id = ANY($1::text[]) AND status <> 'erased'
+UNION ALL
+SELECT true, {_HELD} FROM referrals WHERE external_id = ANY($2::text[])
+"""
 
 
 async def insert_referrals(conn: asyncpg.Connection, rows: list[NewReferral]) -> None:

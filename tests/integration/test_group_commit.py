@@ -94,3 +94,25 @@ async def test_a_group_that_cannot_commit_fails_every_request_and_releases_their
     assert all(isinstance(r, asyncpg.PostgresError) for r in results)  # the refusal too: nothing is in
     assert await notes.fetchval("SELECT count(*) FROM notes") == 0
     assert await notes.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+
+
+async def test_a_group_takes_a_savepoint_only_when_something_in_it_is_refused(notes, monkeypatch):
+    started: list[bool] = []  # each transaction started: nested (a savepoint) or not
+    start = asyncpg.transaction.Transaction.start
+
+    async def recording(self):  # type: ignore[no-untyped-def]
+        await start(self)
+        started.append(self._nested)
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", recording)
+    work = Notes()
+    group = GroupCommit(notes, work.apply_many, "test", window_s=0.05, connections=1)
+    fine = await asyncio.gather(*(outcome(group, f"ok{i}") for i in range(5)), outcome(group, "refused"))
+    assert [type(r).__name__ for r in fine] == ["Answer"] * 5 + ["Problem"]
+    assert started == [False] and work.calls == 1  # one transaction, no savepoint
+    started.clear()
+    mixed = await asyncio.gather(*(outcome(group, t) for t in ("a", "bad", "c", "d")))
+    assert isinstance(mixed[1], asyncpg.PostgresError)
+    assert [isinstance(r, Answer) for r in mixed] == [True, False, True, True]
+    assert started[0] is False and True in started  # tried whole, then in halves, each in a savepoint
+    assert [r["text"] for r in await notes.fetch("SELECT text FROM notes WHERE text = ANY($1)", ["a", "c", "d"])] == ["a", "c", "d"]
