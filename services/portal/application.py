@@ -241,6 +241,8 @@ class ReferralForm:
     share_contact: bool
     aggregate_reports: bool
     form_id: str  # the form's own id: submitting it twice refers once (Idempotency-Key)
+    notify_candidate: bool = False  # the network may e-mail them about this referral (intake)
+    preferred_language: str = ""  # "en", "es", or "" (not said)
 
     def problems(self) -> dict[str, str]:
         """Field -> message id, for what the portal can tell before asking intake."""
@@ -274,9 +276,12 @@ class ReferralForm:
                 "share_with_employers": self.share_with_employers,
                 "share_contact": self.share_contact,
                 "aggregate_reports": self.aggregate_reports,
+                "notify_candidate": self.notify_candidate,
                 "given_at": now.isoformat(),
             },
         }
+        if self.preferred_language in domain.LANGUAGES:
+            body["preferred_language"] = self.preferred_language
         if self.program.strip():
             body["training"] = {"program": self.program.strip(), "provider": org_name}
         return body

@@ -93,6 +93,8 @@ EMPTY_FORM = {
     "share_with_employers": False,
     "share_contact": False,
     "aggregate_reports": False,
+    "notify_candidate": False,
+    "preferred_language": "",
 }
 
 
@@ -123,6 +125,8 @@ async def refer(
     share_with_employers: Annotated[bool, Form()] = False,
     share_contact: Annotated[bool, Form()] = False,
     aggregate_reports: Annotated[bool, Form()] = False,
+    notify_candidate: Annotated[bool, Form()] = False,
+    preferred_language: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     _referring(who, write=True)
     form = ReferralForm(
@@ -136,6 +140,8 @@ async def refer(
         share_contact,
         aggregate_reports,
         form_id,
+        notify_candidate,
+        preferred_language,
     )
     values = {k: getattr(form, k) for k in EMPTY_FORM}
     problems = form.problems()
