@@ -41,6 +41,7 @@ FLAGS = (
     "--disable-dev-shm-usage",
 )
 NORTHSIDE = "northside-tech-collective"
+FORGE = "forge-coding-bootcamp"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 # The page's text without what it shows of people's data (names, the adapter's column names),
 # which the templates mark translate="no": that is nobody's message to translate.
@@ -679,3 +680,127 @@ async def test_an_employer_posts_changes_and_closes_an_opening(api: Api, portal:
     finally:
         await civic.aclose()
         await other.aclose()
+
+
+# --- the coalition's operators (issue 17 item 4) -----------------------------------------------
+
+
+async def a_bad_record(api: Api, run: str) -> str:
+    """A record intake cannot take (no contact) on the bootcamp's topic; its graduate's uuid."""
+    from aiokafka import AIOKafkaProducer
+
+    from contracts import topics
+    from plumbing.kafka import client_options
+
+    bad = samples.forge_payload(samples.person(1, run), run=run)
+    bad["data"]["graduate"]["contact"] = {}
+    producer = AIOKafkaProducer(**client_options(api.net.bootstrap))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.partner_inbound(FORGE), json.dumps(bad).encode(), key=run.encode())
+    finally:
+        await producer.stop()
+    return bad["data"]["graduate"]["uuid"]
+
+
+async def its_dead_letter(ops: Any, graduate: str) -> str:
+    from contracts import topics
+
+    async def dead_lettered() -> str | None:
+        letters = await ops.dead_letters("intake", topics.partner_inbound(FORGE))
+        return next(
+            (
+                d.id
+                for d in letters
+                if not d.replay_of
+                and isinstance(d.payload(), dict)
+                and d.payload()["data"]["graduate"]["uuid"] == graduate
+            ),
+            None,
+        )
+
+    return await poll("the bad record dead-lettered", dead_lettered, timeout=60.0)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_an_operator_watches_the_network_and_replays_a_dead_letter(
+    api: Api, portal: str, browser, language: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The operators' admin signs in to the portal (the console's pages live there now): a new
+    referral arrives on the live events, lag and health show every service, a dead letter is
+    replayed with its button and marked replayed, the funnel shows; every page in the language,
+    axe-clean, 360 px. The replay names the acting user by id (the console's record and the audit)."""
+    from selenium.webdriver.common.by import By
+
+    from plumbing.operations import Operations
+
+    admin = sign_ins(api)[("coalition-ops", "admin")]
+    shots = screenshots(tmp_path)
+    say = i18n.gettext_for(language)
+    graduate = await a_bad_record(api, f"ops{language}{uuid.uuid4().hex[:6]}")  # dead-lettered while we look
+
+    browser.get(f"{portal}/operators/events?partner={NORTHSIDE}&type=referral.submitted")
+    wait(browser, "the sign-in page", lambda d: "/sign-in" in d.current_url)
+    if language == "es":
+        browser.find_element(By.ID, "language-es").click()
+        wait(browser, "Spanish", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
+    browser.find_element(By.ID, "email").send_keys(admin["email"])
+    browser.find_element(By.ID, "password").send_keys(admin["password"])
+    browser.find_element(By.ID, "sign-in").click()
+    wait(browser, "signed in", lambda d: "/sign-in" not in d.current_url)
+    # Signing in leads to the start page (the language's form keeps no ?next): to the events again.
+    browser.get(f"{portal}/operators/events?partner={NORTHSIDE}&type=referral.submitted")
+    state = wait(browser, "the live stream", lambda d: d.find_elements(By.CSS_SELECTOR, "[data-state=live]"))[0]
+    assert state.text == say("live")
+    body = referral_body([unique()])
+    referral_id = await api.refer(NORTHSIDE, body)
+    row = wait(
+        browser, "the referral live", lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-referral='{referral_id}']")
+    )[0]
+    assert "referral.submitted" in row.text and NORTHSIDE in row.text
+    assert body["candidate"]["email"] not in browser.page_source  # ids and statuses only
+    check_page(browser, language, shots, "operators-events")
+
+    browser.find_element(By.LINK_TEXT, say("Lag")).click()
+    wait(browser, "lag", lambda d: d.find_elements(By.CSS_SELECTOR, "tr[data-group^='routing.']"))
+    check_page(browser, language, shots, "operators-lag")
+    browser.find_element(By.LINK_TEXT, say("Health")).click()
+    names = {
+        r.get_attribute("data-name")
+        for r in wait(browser, "health", lambda d: d.find_elements(By.CSS_SELECTOR, "#health tbody tr"))
+    }
+    assert {"broker", "database", "intake", "routing", "employer_gateway", "outcomes", "support"} <= names
+    check_page(browser, language, shots, "operators-health")
+    async with Operations(api.net.bootstrap, api.net.network.database_url) as ops:
+        letter_id = await its_dead_letter(ops, graduate)
+
+    browser.get(f"{portal}/operators/dead-letters?service=intake")
+    row = wait(browser, "the dead letter", lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-id='{letter_id}']"))[0]
+    assert "contact-required" in row.text and row.get_attribute("data-replayed") == "no"
+    check_page(browser, language, shots, "operators-dead-letters")
+    row.find_element(By.CSS_SELECTOR, f"button[data-replay='{letter_id}']").click()
+    notice = wait(browser, "the replay's result", lambda d: d.find_elements(By.CSS_SELECTOR, "#notice[data-result]"))[0]
+    assert notice.get_attribute("data-result") == "replayed" and say("Replayed to its original topic.") in notice.text
+    row = browser.find_element(By.CSS_SELECTOR, f"tr[data-id='{letter_id}']")
+    assert row.get_attribute("data-replayed") == "yes" and not row.find_elements(By.TAG_NAME, "button")
+
+    conn = await asyncpg.connect(api.net.network.database_url)
+    try:
+        user_id = await conn.fetchval("SELECT user_id::text FROM portal.users WHERE email = $1", admin["email"])
+        audited = await conn.fetchval(
+            "SELECT correlation_id FROM portal.audit WHERE action = 'operator_action' AND target = $1", letter_id
+        )
+    finally:
+        await conn.close()
+    async with Operations(api.net.bootstrap, api.net.network.database_url) as ops:
+        replayed = await ops.dead_letter(letter_id)
+    assert audited.startswith(f"portal-user-{user_id}-")
+    assert replayed.replayed_at is not None and replayed.replayed_by == f"console:coalition-ops {audited}"
+
+    for link, element, name in (
+        (say("Parked outbox"), "main", "operators-outbox"),
+        (say("Funnel"), "funnel", "operators-funnel"),
+    ):
+        browser.find_element(By.LINK_TEXT, link).click()
+        wait(browser, name, lambda d, e=element: d.find_elements(By.ID, e))
+        check_page(browser, language, shots, name)
