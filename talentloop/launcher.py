@@ -17,7 +17,7 @@ from deploy.processes import pid_alive, read_pid, remember_child, tail, terminat
 from plumbing import vault
 from plumbing.settings import DEFAULT_PORTS
 
-SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support", "console")  # console: the operators' pages
+SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support", "console")  # console: the operators' API (the portal's operators' pages call it)
 # Web applications beside the services: no Kafka principal, no dead letters, not (yet) in the
 # Helm chart. The portal is the organisations' people's (services/portal, docs/portals.md).
 WEB_APPS = ("portal",)
