@@ -167,21 +167,31 @@ class Compose:
         doc = json.loads(self.run("run", "--rm", "--no-deps", "setup", "cat", "/var/lib/talentloop/keys.json"))
         return {f"{e['kind']}:{e['id']}": e["key"] for e in doc}
 
-    def container(self, service: str) -> str:
-        return self.run("ps", "-q", service).strip()
-
-    def health(self, service: str) -> str:
+    def healthy(self) -> set[str]:
+        """The services whose running container's healthcheck passes, in one `docker ps` (the
+        engine's own client: docker-compose 1.29 is a Python program, and asking it each service's
+        container every half second kept a core busy while the containers were starting)."""
         out = subprocess.run(
-            [docker(), "inspect", "-f", "{{.State.Health.Status}}", self.container(service)],
+            [
+                docker(),
+                "ps",
+                "--filter",
+                f"label=com.docker.compose.project={self.project}",
+                "--filter",
+                "label=com.docker.compose.oneoff=False",
+                "--format",
+                '{{.Label "com.docker.compose.service"}}\t{{.Status}}',
+            ],
             capture_output=True,
             text=True,
-            check=False,
+            check=True,
         )
-        return out.stdout.strip()
+        rows = (line.split("\t", 1) for line in out.stdout.splitlines() if "\t" in line)
+        return {service for service, status in rows if status.endswith("(healthy)")}
 
     def wait_healthy(self, services: list[str], timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
-        while waiting := [s for s in services if self.health(s) != "healthy"]:
+        while waiting := sorted(set(services) - self.healthy()):
             if time.monotonic() > deadline:
                 logs = self.run("logs", "--tail", "40", *waiting)
                 raise AssertionError(f"not healthy after {timeout:.0f} s: {waiting}\n{logs[-6000:]}")
