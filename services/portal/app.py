@@ -31,12 +31,15 @@ from plumbing.body_limits import install as limit_bodies
 from plumbing.business_days import BusinessDays
 from plumbing.correlate import Correlate
 from plumbing.logging import configure, get_logger
+from plumbing.mail import Mailer
+from plumbing.mail import describe as mail_describe
 from plumbing.service import trust_forwarded
 from plumbing.settings import Settings
 from plumbing.vault import parse_master_key, parse_previous_master_keys
 from services.portal import (
     domain,
     i18n,
+    mail_pages,
     pages_account,
     pages_employer,
     pages_operators,
@@ -119,6 +122,8 @@ def create_app(
         )
         app.state.pool, app.state.portal, app.state.portal_app = pool, portal, state
         app.state.upload_tasks = set()
+        app.state.mailer, app.state.mail_tasks = Mailer(settings), set()  # invitations and links by e-mail
+        log.info("portal.mail", smtp=mail_describe(settings))
         if portal.demo_users_file is not None:
             await seed.seed(pool, portal.demo_users_file)
         pruner = asyncio.create_task(_prune(state), name="portal-prune")
@@ -164,6 +169,7 @@ def create_app(
     app.include_router(pages_partner.router)
     app.include_router(pages_employer.router)
     app.include_router(pages_operators.router)
+    app.include_router(mail_pages.router)
     return app
 
 

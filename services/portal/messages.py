@@ -17,6 +17,8 @@ CODES = {
     "service_unavailable": N_("The network did not answer. Try again in a minute."),
     "service_refused": N_("The network refused the request. Try again, or ask your coalition's operators."),
     "invitation_invalid": N_("This invitation link is not valid any more. Ask for a new one."),
+    "link_invalid": N_("This link is not valid any more: it was used, it expired, or a newer one was sent. Ask for a new one."),
+    "rate_limited_links": N_("Too many requests for this address. Wait %(minutes)s minutes and try again."),
     "bad_email": N_("Enter an e-mail address such as name@example.org."),
     "bad_name": N_("Enter a name of 1 to 200 characters."),
     "bad_role": N_("Choose a role."),

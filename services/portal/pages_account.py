@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from services.portal import application, domain, i18n, store, web
+from services.portal import application, domain, i18n, mail_links, store, web
 from services.portal.application import Portal, RateLimited, Refused
 from services.portal.domain import Member
 from services.portal.messages import CODES, ORG_KINDS, ROLES
@@ -46,7 +46,9 @@ async def home(request: Request, who: Signed) -> Response:
 
 @router.get("/sign-in")
 async def sign_in_form(request: Request, next: str = "/") -> Response:
-    return await web.page(request, "sign_in.html", next=local_path(next), email="", error=None)
+    return await web.page(
+        request, "sign_in.html", next=local_path(next), email="", error=None, mail=request.app.state.mailer.configured
+    )
 
 
 @router.post("/sign-in")
@@ -169,8 +171,12 @@ def _link(request: Request, token: str) -> str:
     return f"{base.rstrip('/')}/invitations/{token}"
 
 
-async def _invited(request: Request, token: str, email: str, back: str) -> Response:
-    return await web.page(request, "invited.html", link=_link(request, token), email=email.strip(), back=back)
+async def _invited(request: Request, token: str, email: str, back: str, org_id: str) -> Response:
+    # Sent by e-mail when the portal has SMTP settings (services/portal/mail_links.py); the link
+    # is shown only when it was not sent.
+    sent = await mail_links.send_invitation(request, _link(request, token), email.strip(), org_id)
+    link = None if sent else _link(request, token)
+    return await web.page(request, "invited.html", link=link, sent=sent, email=email.strip(), back=back)
 
 
 # --- a team: its people and invitations (organisation admins) ----------------------------------
@@ -213,7 +219,7 @@ async def invite_staff(
         if refused.code == "not_allowed":
             raise web.PageError(403, "not_allowed") from None
         return await _team(request, who, await _message(request, refused.code), 422)
-    return await _invited(request, token, email, "/team")
+    return await _invited(request, token, email, "/team", who.org_id)
 
 
 @router.post("/team/{user_id}/disable")
@@ -279,4 +285,4 @@ async def invite_admin(
         token = await application.invite(portal_of(request), who, org_id, email, role)
     except Refused as refused:
         return await _organisations(request, await _message(request, refused.code), 422)
-    return await _invited(request, token, email, "/organisations")
+    return await _invited(request, token, email, "/organisations", org_id)
