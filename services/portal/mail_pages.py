@@ -5,7 +5,7 @@ token, uses the link."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
@@ -109,12 +109,7 @@ async def use_sign_in_link(request: Request, token: str, next: Annotated[str, Fo
         user = await mail_links.sign_in_by_link(p, token)
     except Refused:
         raise web.PageError(404, "link_invalid") from None
-    before = await web.load(request)
-    await web.end(request)  # a new session id: no fixation
-    await web.start(request, str(user["user_id"]), before.language if before else None)
-    await store.audit(
-        p.pool, "signed_in", org_id=str(user["org_id"]), user_id=str(user["user_id"]), detail={"by": "email_link"}
-    )
+    await _signed_in(request, user, "email_link")
     return web.redirect(request, local_path(next))
 
 
@@ -142,10 +137,15 @@ async def reset(
             raise web.PageError(404, "link_invalid") from None
         error = await _message(request, refused.code)
         return await web.page(request, "mail_reset.html", status=422, token=token, error=error)
+    await _signed_in(request, user, "password_reset")
+    return web.redirect(request, "/")
+
+
+async def _signed_in(request: Request, user: Any, by: str) -> None:
+    """A new session id for the user (no fixation), the visitor's ended, its language kept."""
     before = await web.load(request)
     await web.end(request)
     await web.start(request, str(user["user_id"]), before.language if before else None)
     await store.audit(
-        p.pool, "signed_in", org_id=str(user["org_id"]), user_id=str(user["user_id"]), detail={"by": "password_reset"}
+        _portal(request).pool, "signed_in", org_id=str(user["org_id"]), user_id=str(user["user_id"]), detail={"by": by}
     )
-    return web.redirect(request, "/")

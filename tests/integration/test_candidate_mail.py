@@ -14,15 +14,13 @@ lifespan, PostgreSQL, Kafka) with an SMTP capture server (aiosmtpd) on 127.0.0.1
 from __future__ import annotations
 
 import base64
-import email
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
-from email.policy import default as email_policy
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +28,6 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope
 from fastapi import Request
 
 from contracts import events, topics
@@ -42,7 +38,7 @@ from plumbing.service import create_app
 from plumbing.settings import Settings
 from services.intake.app import DEFINITION as INTAKE
 from talentloop.waiting import until
-from tests.conftest import free_port
+from tests.support.smtp import Capture, smtp_capture
 
 pytestmark = pytest.mark.integration
 ADAPTERS = Path(__file__).parents[2] / "deploy" / "adapters"
@@ -50,38 +46,11 @@ PARTNER = "riverbend-community-college"
 REFUSED = "refused@example.org"
 
 
-class Capture:
-    """An SMTP server's handler that keeps what it is given (and refuses one address for good)."""
-
-    def __init__(self) -> None:
-        self.mails: list[EmailMessage] = []
-        self.busy: set[str] = set()  # answered "try later"
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Any, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if address == REFUSED:
-            return "550 5.1.1 <refused@example.org>: mailbox unavailable"
-        if address in self.busy:
-            return "451 4.3.0 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Any, envelope: Envelope) -> str:
-        self.mails.append(email.message_from_bytes(envelope.content, policy=email_policy))  # type: ignore[arg-type]
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.mails if m["To"] == address]
-
-
 @pytest.fixture(scope="module")
-def smtp() -> Any:
-    capture = Capture()
-    controller = Controller(capture, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, capture
-    controller.stop()
+def smtp() -> Iterator[Capture]:
+    with smtp_capture() as capture:
+        capture.refused.add(REFUSED)
+        yield capture
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +121,7 @@ async def world(stack, smtp, adapters) -> AsyncIterator[dict[str, Any]]:  # type
     }
     producer = AIOKafkaProducer(**client_options(stack.bootstrap))
     await producer.start()
-    yield {"name": name, "keys": keys, "port": smtp[0].port, "capture": smtp[1], "producer": producer}
+    yield {"name": name, "keys": keys, "port": smtp.port, "capture": smtp, "producer": producer}
     await producer.stop()
     conn = await asyncpg.connect(stack.database_url)
     await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")

@@ -5,50 +5,33 @@ same answer for an address without an account, CSRF, the audit and Spanish."""
 
 from __future__ import annotations
 
-import email
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
-from email.policy import default as email_policy
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from services.portal import web
 from talentloop.waiting import until
-from tests.conftest import free_port
 from tests.support.portal import Browser, fresh_schema, member, running_portal
+from tests.support.smtp import Capture, smtp_capture
 
 pytestmark = pytest.mark.integration
 LINK = re.compile(r"http://portal(/\S+)")
 CSRF_VALUE = re.compile(r'value="[A-Za-z0-9_-]{40,}"')
 
 
-class Capture:
-    def __init__(self) -> None:
-        self.mails: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.mails.append(email.message_from_bytes(envelope.content, policy=email_policy))  # type: ignore[arg-type]
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        return [m for m in self.mails if m["To"] == address]
-
-
 @pytest.fixture(scope="module")
-def smtp() -> Any:
-    capture = Capture()
-    controller = Controller(capture, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, capture
-    controller.stop()
+def smtp() -> Iterator[Capture]:
+    with smtp_capture() as capture:
+        yield capture
 
 
 @pytest.fixture
 async def portal(stack, smtp):  # type: ignore[no-untyped-def]
-    port, capture = smtp
+    port, capture = smtp.port, smtp
     async with fresh_schema(stack.database_url) as schema:
         async with running_portal(
             stack.database_url,
