@@ -56,6 +56,7 @@ class Outcome:
     subject: str
     result: str
     detail: str = ""
+    status: int = 200  # the console's, when it refused
 
 
 async def _read(p: Portal, member: Member, service: str, path: str, params: dict[str, str] | None = None) -> Any:
@@ -100,7 +101,7 @@ async def _act(p: Portal, member: Member, path: str, subject: str, action: str) 
         raise Refused("not_found")
     body = answer.json() if "json" in answer.response.headers.get("content-type", "") else {}
     if answer.status >= 400:
-        return Outcome(subject, "refused", problem_message(body)), None
+        return Outcome(subject, "refused", problem_message(body), answer.status), None
     await store.audit(
         p.pool,
         "operator_action",

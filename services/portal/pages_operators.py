@@ -37,7 +37,8 @@ def _notice(done: str, subject: str) -> dict[str, str] | None:
 async def _outcome_page(request: Request, template: str, outcome: operators.Outcome, back: str) -> Response:
     """After an action: to the list with its result, or the list with the console's refusal."""
     if outcome.result == "refused":
-        return await _pages[template](request, notice=outcome.__dict__, status=409)
+        notice = {"result": outcome.result, "subject": outcome.subject, "detail": outcome.detail}
+        return await _pages[template](request, notice=notice, status=outcome.status)
     return web.redirect(request, f"{back}?done={outcome.result}&subject={outcome.subject}")
 
 

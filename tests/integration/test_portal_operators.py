@@ -93,6 +93,8 @@ async def test_operators_list_retry_and_discard_parked_rows_and_are_audited(stac
             # Not parked any more: the console's 409, in its words, on the page.
             r = await browser.post(f"/operators/outbox/intake/{big}/retry", {}, "/operators/outbox")
             assert r.status_code == 409 and "is not parked" in r.text and 'data-result="refused"' in r.text
+            r = await browser.post("/operators/outbox/nowhere/1/retry", {}, "/operators/outbox")
+            assert r.status_code == 422 and "services with an outbox" in r.text  # and its 422
 
             # Discarding needs "I am sure"; then the console records the acting user's id with it.
             r = await browser.post(f"/operators/outbox/routing/{other}/discard", {}, "/operators/outbox")
