@@ -172,3 +172,50 @@ async def test_health_dead_letters_and_events_pages_answer(stack, outboxes) -> N
             assert letters.status_code == 200 and '<option value="intake" selected>' in letters.text
             events = (await browser.http.get("/operators/events?type=referral.submitted&partner=p1")).text
             assert 'data-stream-url="/operators/events/stream?type=referral.submitted&amp;partner=p1"' in events
+
+
+class EndsTheSessionThenKeepsAlive(httpx.AsyncBaseTransport):
+    """The console's stream as the relay meets it: `ready`, an event, then (the user having signed
+    out meanwhile: their session row is gone) a keep-alive, then events that must never reach them."""
+
+    def __init__(self) -> None:
+        self.pool: Any = None
+        self.asked: list[httpx.URL] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.asked.append(request.url)
+        pool = self.pool
+
+        class Stream(httpx.AsyncByteStream):
+            async def __aiter__(self) -> AsyncIterator[bytes]:
+                yield b"event: ready\ndata: {}\n\n"
+                yield b'event: event\ndata: {"type": "referral.submitted.v2"}\n\n'
+                await pool.execute("DELETE FROM sessions")
+                yield b": keep-alive\n\n"
+                for _ in range(100):
+                    yield b'event: event\ndata: {"type": "after.the.session"}\n\n'
+
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Stream())
+
+
+async def test_the_live_stream_ends_at_the_first_keep_alive_after_the_session_ended(stack) -> None:  # type: ignore[no-untyped-def]
+    console = EndsTheSessionThenKeepsAlive()
+    async with (
+        fresh_schema(stack.database_url) as schema,
+        running_portal(
+            stack.database_url,
+            schema,
+            transport=console,
+            TALENTLOOP_SERVICE_URLS=json.dumps({"console": "http://console"}),
+        ) as app,
+    ):
+        console.pool = app.state.pool
+        staff = await member(app.state.pool, "operators", "coalition-ops", "staff")
+        async with Browser(app) as browser:
+            await browser.sign_in(staff["email"])
+            r = await browser.http.get("/operators/events/stream?type=referral.submitted,candidate&partner=p1")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    assert "referral.submitted.v2" in r.text and "after.the.session" not in r.text
+    (asked,) = console.asked
+    assert asked.path == "/api/stream"
+    assert asked.params.multi_items() == [("type", "referral.submitted"), ("type", "candidate"), ("partner", "p1")]
