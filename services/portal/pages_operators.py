@@ -5,7 +5,8 @@ do not (403 before the console is asked). Other organisations get 403."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
 import httpx
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -16,6 +17,7 @@ from services.portal.application import Refused
 from services.portal.domain import Member
 from services.portal.pages_account import Signed, portal_of
 
+T = TypeVar("T")
 router = APIRouter(prefix="/operators", include_in_schema=False, dependencies=[Depends(web.verify_csrf)])
 SERVICES = ("intake", "routing", "employer_gateway", "outcomes", "support")  # those with dead letters
 
@@ -25,8 +27,12 @@ def _operating(who: Member, act: bool = False) -> None:
         raise web.PageError(403, "not_allowed")
 
 
-def _refused(refused: Refused) -> web.PageError:
-    return web.PageError(404 if refused.code == "not_found" else 502, refused.code)
+async def _asked(call: Awaitable[T]) -> T:
+    """The console's (or outcomes') answer; what they refuse as the error page (404, else 502)."""
+    try:
+        return await call
+    except Refused as refused:
+        raise web.PageError(404 if refused.code == "not_found" else 502, refused.code) from None
 
 
 def _notice(done: str, subject: str) -> dict[str, str] | None:
@@ -107,20 +113,14 @@ async def event_stream(
 @router.get("/lag")
 async def lag(request: Request, who: Signed) -> Response:
     _operating(who)
-    try:
-        groups = await operators.lag(portal_of(request), who)
-    except Refused as refused:
-        raise _refused(refused) from None
+    groups = await _asked(operators.lag(portal_of(request), who))
     return await web.page(request, "operators/lag.html", groups=groups, behind=sum(1 for g in groups if g["lag"]))
 
 
 @router.get("/health")
 async def health(request: Request, who: Signed) -> Response:
     _operating(who)
-    try:
-        report = await operators.health(portal_of(request), who)
-    except Refused as refused:
-        raise _refused(refused) from None
+    report = await _asked(operators.health(portal_of(request), who))
     checks = [("broker", report["broker"]), ("database", report["database"]), *report["services"].items()]
     return await web.page(request, "operators/health.html", report=report, checks=checks)
 
@@ -132,10 +132,7 @@ async def _dead_letters_page(request: Request, notice: dict[str, str] | None = N
     who = await web.member_of(request)
     service = request.query_params.get("service", "")
     service = service if service in SERVICES else ""
-    try:
-        letters = await operators.dead_letters(portal_of(request), who, service or None)
-    except Refused as refused:
-        raise _refused(refused) from None
+    letters = await _asked(operators.dead_letters(portal_of(request), who, service or None))
     return await web.page(
         request,
         "operators/dead_letters.html",
@@ -157,10 +154,7 @@ async def dead_letters(request: Request, who: Signed, done: str = "", subject: s
 @router.post("/dead-letters/{letter_id}/replay")
 async def replay(request: Request, who: Signed, letter_id: str) -> Response:
     _operating(who, act=True)
-    try:
-        outcome = await operators.replay(portal_of(request), who, letter_id[:200])
-    except Refused as refused:
-        raise _refused(refused) from None
+    outcome = await _asked(operators.replay(portal_of(request), who, letter_id[:200]))
     return await _outcome_page(request, "dead_letters", outcome, "/operators/dead-letters")
 
 
@@ -169,10 +163,7 @@ async def replay(request: Request, who: Signed, letter_id: str) -> Response:
 
 async def _outbox_page(request: Request, notice: dict[str, str] | None = None, status: int = 200) -> Response:
     who = await web.member_of(request)
-    try:
-        rows = await operators.parked_outbox(portal_of(request), who)
-    except Refused as refused:
-        raise _refused(refused) from None
+    rows = await _asked(operators.parked_outbox(portal_of(request), who))
     return await web.page(
         request, "operators/outbox.html", status=status, rows=rows, notice=notice, results=operators.RESULTS
     )
@@ -187,10 +178,7 @@ async def outbox(request: Request, who: Signed, done: str = "", subject: str = "
 @router.post("/outbox/{service}/{row_id}/retry")
 async def retry(request: Request, who: Signed, service: str, row_id: int) -> Response:
     _operating(who, act=True)
-    try:
-        outcome = await operators.retry(portal_of(request), who, service[:40], row_id)
-    except Refused as refused:
-        raise _refused(refused) from None
+    outcome = await _asked(operators.retry(portal_of(request), who, service[:40], row_id))
     return await _outcome_page(request, "outbox", outcome, "/operators/outbox")
 
 
@@ -199,10 +187,7 @@ async def discard(
     request: Request, who: Signed, service: str, row_id: int, sure: Annotated[str, Form()] = ""
 ) -> Response:
     _operating(who, act=True)
-    try:
-        outcome = await operators.discard(portal_of(request), who, service[:40], row_id, sure == "yes")
-    except Refused as refused:
-        raise _refused(refused) from None
+    outcome = await _asked(operators.discard(portal_of(request), who, service[:40], row_id, sure == "yes"))
     return await _outcome_page(request, "outbox", outcome, "/operators/outbox")
 
 
@@ -215,8 +200,5 @@ _pages = {"dead_letters": _dead_letters_page, "outbox": _outbox_page}
 @router.get("/funnel")
 async def funnel(request: Request, who: Signed) -> Response:
     _operating(who)
-    try:
-        counts, good = await operators.funnel(portal_of(request), who)
-    except Refused as refused:
-        raise _refused(refused) from None
+    counts, good = await _asked(operators.funnel(portal_of(request), who))
     return await web.page(request, "operators/funnel.html", funnel=counts, good=good, stages=operators.STAGES)

@@ -42,18 +42,25 @@ class ToConsole(httpx.AsyncBaseTransport):
 
 
 @contextlib.asynccontextmanager
-async def portal_and_console(stack: Any, boxes: Outboxes) -> AsyncIterator[FastAPI]:
-    to_console = ToConsole()
+async def portal_calling(stack: Any, console: httpx.AsyncBaseTransport) -> AsyncIterator[FastAPI]:
+    """The portal on a fresh schema, reaching `http://console` through `console`."""
     async with (
         fresh_schema(stack.database_url) as schema,
         running_portal(
             stack.database_url,
             schema,
-            transport=to_console,
+            transport=console,
             KAFKA_BOOTSTRAP_SERVERS=stack.bootstrap,
             TALENTLOOP_SERVICE_URLS=json.dumps({"console": "http://console"}),
         ) as portal,
     ):
+        yield portal
+
+
+@contextlib.asynccontextmanager
+async def portal_and_console(stack: Any, boxes: Outboxes) -> AsyncIterator[FastAPI]:
+    to_console = ToConsole()
+    async with portal_calling(stack, to_console) as portal:
         console = FastAPI()
         problems.install(console)
         console.include_router(console_api.router)
@@ -200,15 +207,7 @@ class EndsTheSessionThenKeepsAlive(httpx.AsyncBaseTransport):
 
 async def test_the_live_stream_ends_at_the_first_keep_alive_after_the_session_ended(stack) -> None:  # type: ignore[no-untyped-def]
     console = EndsTheSessionThenKeepsAlive()
-    async with (
-        fresh_schema(stack.database_url) as schema,
-        running_portal(
-            stack.database_url,
-            schema,
-            transport=console,
-            TALENTLOOP_SERVICE_URLS=json.dumps({"console": "http://console"}),
-        ) as app,
-    ):
+    async with portal_calling(stack, console) as app:
         console.pool = app.state.pool
         staff = await member(app.state.pool, "operators", "coalition-ops", "staff")
         async with Browser(app) as browser:
