@@ -68,8 +68,8 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         await client.stop()
 
 
-async def run_loop(consumer, topic, stack, done):
-    loop = ConsumeLoop(consumer, [topic], stack.bootstrap, backoff_s=0.05)
+async def run_loop(consumer, topics, stack, done):
+    loop = ConsumeLoop(consumer, topics, stack.bootstrap, backoff_s=0.05)
     task = asyncio.create_task(loop.run())
     try:
         await until("the records applied", lambda: holds(done), timeout=60, every=0.05)
@@ -102,7 +102,7 @@ async def test_one_poison_record_among_three_partitions_costs_only_itself_and_co
         async def all_done() -> bool:
             return consumer.counts["applied"] == 59 and consumer.counts["dead_lettered"] == 4
 
-        await run_loop(consumer, topic, stack, all_done)
+        await run_loop(consumer, [topic], stack, all_done)
     finally:
         await raw.stop()
         await producer.stop()
@@ -148,14 +148,7 @@ async def test_one_loop_reads_three_topics_in_one_group_and_commits_each_partiti
             name, effects, producer, handlers={"referral.submitted.v2": record_effect},
             batch_handler=batch_handler, max_attempts=2, backoff_s=0.01,
         )
-        loop = ConsumeLoop(consumer, topics, stack.bootstrap, backoff_s=0.05)
-        task = asyncio.create_task(loop.run())
-        try:
-            await until("every record applied or dead-lettered",
-                        lambda: holds(lambda: all_counted(consumer)), timeout=60, every=0.05)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        loop = await run_loop(consumer, topics, stack, lambda: all_counted(consumer))
     finally:
         await producer.stop()
     assert [d["topic"] for d in loop.state.as_dicts()] == topics and loop.group_id == consumer_group(name)
@@ -249,7 +242,7 @@ async def test_a_record_too_large_to_dead_letter_whole_is_cut_with_its_digest(ef
         async def done() -> bool:
             return consumer.counts["applied"] == 1 and consumer.counts["dead_lettered"] == 1
 
-        await run_loop(consumer, topic, stack, done)
+        await run_loop(consumer, [topic], stack, done)
     finally:
         await raw.stop()
         await producer.stop()

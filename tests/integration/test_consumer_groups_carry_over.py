@@ -4,7 +4,6 @@ and nothing is skipped (real broker and database)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
@@ -13,11 +12,9 @@ from aiokafka.structs import OffsetAndMetadata
 
 from contracts.topics import consumer_group, topic_group
 from deploy.topics import TopicSpec, create_topics
-from plumbing.consume_loop import ConsumeLoop
 from plumbing.consumer import EventConsumer
 from plumbing.kafka import client_options, new_producer
-from talentloop.waiting import until
-from tests.integration.test_consume_loop import committed, end_offsets, holds, record_effect
+from tests.integration.test_consume_loop import committed, end_offsets, record_effect, run_loop
 from tests.integration.test_consumer import event_bytes
 
 pytestmark = pytest.mark.integration
@@ -60,24 +57,22 @@ async def test_the_new_group_starts_exactly_where_the_old_per_topic_groups_stopp
         for t, old in zip(topics, OLD, strict=True):  # the old code's groups, as it left them
             await commit_as(stack.bootstrap, topic_group(name, t), {TopicPartition(t, p): n for p, n in old.items()})
         expected = {
-            f"{t[-4:]}_{p}_{n}" for t, old in zip(topics, OLD, strict=True)
-            for p in range(3) for n in range(old.get(p, 0), PER_PARTITION)
+            f"{t[-4:]}_{p}_{n}"
+            for t, old in zip(topics, OLD, strict=True)
+            for p in range(3)
+            for n in range(old.get(p, 0), PER_PARTITION)
         }
         consumer = EventConsumer(name, effects, producer, handlers={"referral.submitted.v2": record_effect})
-        loop = ConsumeLoop(consumer, topics, stack.bootstrap, backoff_s=0.05)
-        task = asyncio.create_task(loop.run())
 
         async def caught_up() -> bool:
             if consumer.counts["applied"] < len(expected):
                 return False
-            return all([await committed(stack.bootstrap, loop.group_id, t) == await end_offsets(stack.bootstrap, t)
-                        for t in topics])
+            group = consumer_group(name)
+            return all(
+                [await committed(stack.bootstrap, group, t) == await end_offsets(stack.bootstrap, t) for t in topics]
+            )
 
-        try:
-            await until("the new group caught up", lambda: holds(caught_up), timeout=60, every=0.1)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        loop = await run_loop(consumer, topics, stack, caught_up)
     finally:
         await producer.stop()
     assert loop.group_id == consumer_group(name)
@@ -86,4 +81,8 @@ async def test_the_new_group_starts_exactly_where_the_old_per_topic_groups_stopp
     assert {r["times"] for r in rows} == {1}
     assert consumer.counts["applied"] == len(expected) and consumer.counts["duplicate"] == 0
     # The old groups are left as they were (their offsets expire with Kafka's offsets retention).
-    assert await committed(stack.bootstrap, topic_group(name, topics[0]), topics[0]) == {0: 4, 1: PER_PARTITION, 2: None}
+    assert await committed(stack.bootstrap, topic_group(name, topics[0]), topics[0]) == {
+        0: 4,
+        1: PER_PARTITION,
+        2: None,
+    }

@@ -27,7 +27,12 @@ def test_otherwise_a_topic_a_transaction_in_the_order_topics_first_came_partitio
         [TopicPartition("b", 1)],
     ]
     assert [r for part in parts for _, records in part for r in records] == [
-        "a0-1", "a0-2", "a2-1", "a2-2", "a2-3", "b1-1",
+        "a0-1",
+        "a0-2",
+        "a2-1",
+        "a2-2",
+        "a2-3",
+        "b1-1",
     ]
 
 
