@@ -60,11 +60,7 @@ async def sign_in(p: Portal, email: str, password: str, address: str) -> asyncpg
     """The user these credentials are for, None if they are wrong; RateLimited while the
     account or the address has failed too often (then not even a right password gets in)."""
     email = email.strip().lower()[:254]
-    now = p.clock()
-    account, here = await store.failures(p.pool, email, address, now - p.limit.window)
-    wait = p.limit.retry_after(account, here, now)
-    if wait is not None:
-        raise RateLimited(wait)
+    now = await not_held(p, email, address)
     user = await store.user_by_email(p.pool, email)
     usable = user is not None and user["disabled_at"] is None
     if not passwords.verify(user["password_hash"] if usable else None, password):
@@ -77,6 +73,17 @@ async def sign_in(p: Portal, email: str, password: str, address: str) -> asyncpg
     if passwords.needs_rehash(user["password_hash"]):
         await store.set_password_hash(p.pool, user["user_id"], passwords.hash_password(password))
     return user
+
+
+async def not_held(p: Portal, email: str, address: str) -> datetime:
+    """Now, unless the address typed or the client's has failed too often: RateLimited then
+    (sign-in, and asking for an e-mailed link, which counts the same)."""
+    now = p.clock()
+    account, here = await store.failures(p.pool, email, address, now - p.limit.window)
+    wait = p.limit.retry_after(account, here, now)
+    if wait is not None:
+        raise RateLimited(wait)
+    return now
 
 
 # --- organisations and invitations -------------------------------------------------------------

@@ -22,7 +22,7 @@ import asyncpg
 from plumbing.logging import get_logger
 from plumbing.mail import Mail, Mailer, MailError
 from services.portal import domain, i18n, passwords, store
-from services.portal.application import Portal, RateLimited, Refused
+from services.portal.application import Portal, RateLimited, Refused, not_held
 from services.portal.messages import N_
 
 log = get_logger(__name__)
@@ -64,11 +64,7 @@ async def request_link(
     """The e-mail to send (None when there is no such usable account: the caller answers the
     same either way); RateLimited while the address typed or the client asked too often."""
     email = email.strip().lower()[:254]
-    now = p.clock()
-    account, here = await store.failures(p.pool, email, address, now - p.limit.window)
-    wait = p.limit.retry_after(account, here, now)
-    if wait is not None:
-        raise RateLimited(wait)
+    now = await not_held(p, email, address)
     await store.record_failure(p.pool, email, address, now)  # a request counts like a failed sign-in
     user = await store.user_by_email(p.pool, email)
     if user is None or user["disabled_at"] is not None:
