@@ -72,6 +72,13 @@ env:
         name: {{ $.Values.secrets.name }}
         key: TALENTLOOP_MASTER_KEY_PREVIOUS
         optional: true
+  # The SMTP server's password, when it needs one (TALENTLOOP_SMTP_HOST and the rest: config).
+  - name: TALENTLOOP_SMTP_PASSWORD
+    valueFrom:
+      secretKeyRef:
+        name: {{ $.Values.secrets.name }}
+        key: TALENTLOOP_SMTP_PASSWORD
+        optional: true
   {{- if include "talentloop.usesKafka" . }}
   - name: KAFKA_SASL_USERNAME
     value: {{ include "talentloop.kafkaUser" . | quote }}
