@@ -115,4 +115,5 @@ async def test_a_group_takes_a_savepoint_only_when_something_in_it_is_refused(no
     assert isinstance(mixed[1], asyncpg.PostgresError)
     assert [isinstance(r, Answer) for r in mixed] == [True, False, True, True]
     assert started[0] is False and True in started  # tried whole, then in halves, each in a savepoint
-    assert [r["text"] for r in await notes.fetch("SELECT text FROM notes WHERE text = ANY($1)", ["a", "c", "d"])] == ["a", "c", "d"]
+    stored = await notes.fetch("SELECT text FROM notes WHERE text = ANY($1) ORDER BY id", ["a", "c", "d"])
+    assert [r["text"] for r in stored] == ["a", "c", "d"]

@@ -173,8 +173,7 @@ async def test_a_groups_events_are_one_outbox_statement_each_with_its_requests_t
     submissions.append(Submission(PARTNER.id, person(unique()), "api", "corr-untraced"))  # the current trace: none here
     answers = await asyncio.gather(*(group.submit(PARTNER, s, None, None) for s in submissions))
     assert spy.calls == [6] and len(outbox_inserts) == 1
-    rows = await pool.fetch(
-        "SELECT key, traceparent, tracestate FROM outbox WHERE key = ANY($1::text[])", [a.body["referral_id"] for a in answers]
-    )
+    ids = [a.body["referral_id"] for a in answers]
+    rows = await pool.fetch("SELECT key, traceparent, tracestate FROM outbox WHERE key = ANY($1::text[])", ids)
     stored = {r["key"]: (r["traceparent"], r["tracestate"]) for r in rows}
-    assert [stored[a.body["referral_id"]] for a in answers] == [*traces, (None, None)]
+    assert [stored[i] for i in ids] == [*traces, (None, None)]
