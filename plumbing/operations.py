@@ -456,6 +456,10 @@ class Operations:
 
     async def lag(self, service: str | None = None) -> list[GroupLag]:
         groups = await self.groups(service)
+        if not groups:
+            # Nothing to measure; and aiokafka's consumer stopped right after its start raises
+            # CancelledError (aio-libs/aiokafka#647), so it is not started for nothing.
+            return []
         admin = await self._admin()
         consumer = AIOKafkaConsumer(**client_options(self.bootstrap), enable_auto_commit=False)
         await consumer.start()

@@ -264,3 +264,11 @@ async def test_console_outbox_api_for_scripts(console, outboxes, topic) -> None:
     assert r.status_code == 200 and r.json() == {"service": "routing", "action": "discarded", "done": [row],
                                                  "not_parked": []}
     assert (await console.http.get("/api/outbox", headers=bearer)).json() == []
+
+
+async def test_lag_of_a_service_without_consumer_groups_is_empty(stack) -> None:  # type: ignore[no-untyped-def]
+    """A network whose services have not consumed yet has no groups: `talentloop lag` says so
+    instead of failing (aiokafka's consumer stopped right after its start raised CancelledError)."""
+    ops = Operations(stack.bootstrap, stack.database_url)
+    for _ in range(3):
+        assert await ops.lag("no-such-service") == []
