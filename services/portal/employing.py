@@ -23,6 +23,7 @@ from services.portal.messages import (
     INTERVIEW_MODES,
     INTERVIEW_OUTCOMES,
     MILESTONES,
+    N_,
     WAGE_UNITS,
 )
 from services.portal.present import REASONS
@@ -122,12 +123,22 @@ def _interview(form: Form) -> str:
 
 
 def _terms(form: Form) -> dict[str, Any]:
-    """An offer's or placement's terms: the job, wage, hours, benefits and schedule."""
+    """An offer's or placement's terms: the job, its start, wage, hours, benefits and schedule."""
+    return _job(form, EMPLOYMENT_KINDS, start="start_date")
+
+
+def _conversion(form: Form, tz: ZoneInfo) -> dict[str, Any]:
+    """A placed intern's (or apprentice's) new terms as a full-time or part-time hire, from the
+    day they begin (the gateway keeps the placement's start date)."""
+    return _job(form, CONVERTS_TO, start="converted_on")
+
+
+def _job(form: Form, kinds: Mapping[str, str], start: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "job_title": _field(form, "job_title"),
         "onet_soc_code": _field(form, "onet_soc_code"),
-        "employment_type": _choice(form, "employment_type", EMPLOYMENT_KINDS),
-        "start_date": _field(form, "start_date"),
+        "employment_type": _choice(form, "employment_type", kinds),
+        start: _field(form, start),
     }
     amount = _field(form, "wage_amount", required=False)
     if amount is not None:
@@ -149,6 +160,41 @@ def _retention(form: Form, tz: ZoneInfo) -> dict[str, Any]:
         "still_employed": _choice(form, "still_employed", {"yes": "", "no": ""}) == "yes",
         "checked_on": _field(form, "checked_on"),
     }
+
+
+def _ending(reasons: Mapping[str, str], day: str | None = None) -> Callable[[Form, ZoneInfo], dict[str, Any]]:
+    """An offer turned down or a separation: a reason, a note and, for a separation, its day."""
+
+    def body(form: Form, tz: ZoneInfo) -> dict[str, Any]:
+        when = {day: _field(form, day)} if day else {}
+        return {**when, "reason": _choice(form, "reason", reasons), "detail": _field(form, "detail", required=False)}
+
+    return body
+
+
+# The gateway's vocabularies for the steps that end an offer or an employment
+# (contracts/events.py OfferDeclineReason, SeparationReason; conversions go to full or part time).
+OFFER_DECLINE_REASONS = {
+    "compensation": N_("The pay"),
+    "schedule": N_("The schedule"),
+    "location": N_("Where the job is"),
+    "accepted_other_offer": N_("Took another offer"),
+    "no_longer_interested": N_("No longer interested"),
+    "other": N_("Another reason"),
+}
+SEPARATION_REASONS = {
+    "resigned": N_("Resigned"),
+    "dismissed": N_("Dismissed"),
+    "laid_off": N_("Laid off"),
+    "contract_ended": N_("The contract ended"),
+    "other": N_("Another reason"),
+}
+CONVERTS_FROM = ("internship", "micro_internship", "apprenticeship")
+CONVERTS_TO = {k: v for k, v in EMPLOYMENT_KINDS.items() if k in ("full_time", "part_time")}
+
+
+def _offer(form: Form) -> str:
+    return quote(_field(form, "offer_id") or "", safe="")
 
 
 STEPS: dict[str, Step] = {
@@ -178,20 +224,33 @@ STEPS: dict[str, Step] = {
     ),
     "offer": Step(lambda f: "offers", lambda f, tz: _terms(f)),
     "placement": Step(lambda f: "placement", lambda f, tz: _terms(f)),
+    "offer_declined": Step(lambda f: f"offers/{_offer(f)}/declined", _ending(OFFER_DECLINE_REASONS)),
     "retention": Step(lambda f: "retention", _retention),
+    "conversion": Step(lambda f: "conversion", _conversion),
+    "separation": Step(lambda f: "separation", _ending(SEPARATION_REASONS, "separated_on")),
 }
 
 
 # The steps each state offers on the referral's page (the gateway's `ALLOWED`, which still
 # decides: a step out of order is its 409, shown on the page). Interviews' own steps
-# (reschedule, cancel, outcome) sit on each open interview while the referral is interviewing.
+# (reschedule, cancel, outcome) sit on each open interview while the referral is interviewing,
+# and "turned down" on each offer while the referral is offered.
 OFFERED_IN: dict[str, tuple[str, ...]] = {
     "routed": ("acknowledge", "decline"),
     "acknowledged": ("schedule", "offer", "placement", "decline"),
     "interviewing": ("schedule", "offer", "placement", "decline"),
-    "offered": ("placement", "decline"),
-    "placed": ("retention",),
+    "offered": ("offer_declined", "placement", "decline"),
+    "placed": ("retention", "conversion", "separation"),
 }
+
+
+def converts(referral: Mapping[str, Any]) -> bool:
+    """Whether a placed referral's employment may still be converted: the gateway takes one
+    conversion per employment, of an internship, micro-internship or apprenticeship whose terms
+    it kept. The page offers the form only then (the gateway's 409 says so otherwise)."""
+    employment = referral.get("employment") or {}
+    terms = employment.get("terms") or {}
+    return employment.get("converted_on") is None and terms.get("employment_type") in CONVERTS_FROM
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,10 @@ VOCABULARIES = {
     "milestones": messages.MILESTONES,
     "yes_no": messages.YES_NO,
     "offered_in": employing.OFFERED_IN,
+    "offer_decline_reasons": employing.OFFER_DECLINE_REASONS,
+    "separation_reasons": employing.SEPARATION_REASONS,
+    "converts_to": employing.CONVERTS_TO,
+    "converts": employing.converts,
     "opening_states": messages.OPENING_STATES,
 }
 

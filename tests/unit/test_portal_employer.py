@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from contracts.events import CONVERTS_FROM, CONVERTS_TO, OfferDeclineReason, SeparationReason
 from plumbing.business_days import BusinessDays
 from services.employer_gateway.domain import ALLOWED
 from services.portal import domain, employing
@@ -55,6 +56,53 @@ def test_bodies_for_the_gateway() -> None:
     }
 
 
+def test_bodies_that_end_an_offer_or_an_employment_and_a_conversion() -> None:
+    assert employing.STEPS["offer_declined"].path({"offer_id": "off/1"}) == "offers/off%2F1/declined"
+    assert body("offer_declined", {"offer_id": "off_1", "reason": "schedule", "detail": "nights"}) == {
+        "reason": "schedule",
+        "detail": "nights",
+    }
+    assert body("separation", {"separated_on": "2027-03-01", "reason": "laid_off", "detail": ""}) == {
+        "separated_on": "2027-03-01",
+        "reason": "laid_off",
+        "detail": None,
+    }
+    assert employing.STEPS["conversion"].path({}) == "conversion"
+    converted = body(
+        "conversion",
+        {
+            "job_title": "Junior data analyst",
+            "onet_soc_code": "15-2051.00",
+            "employment_type": "full_time",
+            "converted_on": "2027-02-01",
+            "wage_amount": "60000",
+            "wage_unit": "year",
+            "benefit": ["health"],
+        },
+    )
+    assert converted is not None
+    assert converted["converted_on"] == "2027-02-01" and "start_date" not in converted
+    assert converted["employment_type"] == "full_time" and converted["wage"] == {"amount": "60000", "unit": "year"}
+    assert [k for k, v in converted["benefits"].items() if v] == ["health"]
+
+
+def test_a_conversion_is_offered_once_and_only_for_work_that_converts() -> None:
+    def placed(kind: str | None, converted_on: str | None = None) -> dict:  # type: ignore[type-arg]
+        terms = None if kind is None else {"employment_type": kind}
+        return {"state": "placed", "employment": {"terms": terms, "converted_on": converted_on}}
+
+    assert employing.converts(placed("internship")) and employing.converts(placed("apprenticeship"))
+    assert not employing.converts(placed("internship", "2027-02-01"))
+    assert not employing.converts(placed("full_time")) and not employing.converts(placed(None))
+    assert set(employing.CONVERTS_FROM) == {k.value for k in CONVERTS_FROM}
+    assert set(employing.CONVERTS_TO) == {k.value for k in CONVERTS_TO}
+
+
+def test_the_reasons_offered_are_the_contracts() -> None:
+    assert set(employing.OFFER_DECLINE_REASONS) == {r.value for r in OfferDeclineReason}
+    assert set(employing.SEPARATION_REASONS) == {r.value for r in SeparationReason}
+
+
 @pytest.mark.parametrize(
     ("step", "form", "code"),
     [
@@ -63,6 +111,20 @@ def test_bodies_for_the_gateway() -> None:
         ("schedule", {"mode": "video"}, "required"),
         ("offer", {"job_title": "x", "onet_soc_code": "15-2051.00", "employment_type": "full_time"}, "required"),
         ("retention", {"milestone_days": "45", "still_employed": "yes", "checked_on": "2027-01-01"}, "required"),
+        ("offer_declined", {"offer_id": "off_1", "reason": "too_far"}, "required"),
+        ("separation", {"reason": "resigned"}, "required"),
+        ("separation", {"separated_on": "2027-03-01", "reason": "quit"}, "required"),
+        (
+            "conversion",
+            {
+                "job_title": "x",
+                "onet_soc_code": "15-2051.00",
+                "employment_type": "internship",
+                "converted_on": "2027-02-01",
+            },
+            "required",
+        ),
+        ("conversion", {"job_title": "x", "onet_soc_code": "15-2051.00", "employment_type": "full_time"}, "required"),
     ],
 )
 def test_incomplete_forms_never_reach_the_gateway(step: str, form: dict, code: str) -> None:  # type: ignore[type-arg]
@@ -99,7 +161,15 @@ def test_the_steps_offered_are_the_gateways() -> None:
         "offer": "extend_offer",
         "placement": "report_placement",
         "retention": "check_retention",
+        "offer_declined": "record_offer_declined",
+        "conversion": "convert",
+        "separation": "report_separation",
     }
+    # Every referral-level step the portal has is offered somewhere (an interview's own steps sit
+    # on the interview, while interviewing: the gateway's rule for them is that state alone).
+    assert set(gateway) | {"reschedule", "cancel", "outcome"} == set(employing.STEPS)
+    for action in ("reschedule_interview", "cancel_interview", "record_interview_outcome"):
+        assert {s.value for s in ALLOWED[action]} == {"interviewing"}
     for state, steps in employing.OFFERED_IN.items():
         for step in steps:
             assert state in {s.value for s in ALLOWED[gateway[step]]}, (state, step)
