@@ -60,6 +60,11 @@ class Member:
         return self.role == "admin"
 
     @property
+    def may_manage_organisations(self) -> bool:
+        """Add organisations and invite their admins: the operators' admins only."""
+        return self.is_operator and self.role == "admin"
+
+    @property
     def refers(self) -> bool:
         return self.org_kind in REFERRING_KINDS
 

@@ -37,8 +37,10 @@ async def _message(request: Request, code: str, **values: object) -> str:
 async def home(request: Request, who: Signed) -> Response:
     if who.refers:
         return web.redirect(request, "/referrals")
-    if who.is_operator:
+    if who.may_manage_organisations:
         return web.redirect(request, "/organisations")
+    if who.is_operator:  # the operators' staff and read-only users: the network's health first
+        return web.redirect(request, "/operators/health")
     if who.org_kind == "employer":
         return web.redirect(request, "/routed")
     return await web.page(request, "home.html", roles=ROLES)
@@ -237,7 +239,7 @@ async def disable_user(request: Request, who: Signed, user_id: str) -> Response:
 
 
 def _operator(who: Member) -> None:
-    if not (who.is_operator and who.role == "admin"):
+    if not who.may_manage_organisations:
         raise web.PageError(403, "not_allowed")
 
 

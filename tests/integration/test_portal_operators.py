@@ -135,6 +135,12 @@ async def test_read_only_operators_see_and_others_get_403(stack, outboxes, topic
         partner = await member(app.state.pool, "partner", "alpha-org", "admin")
         async with Browser(app) as browser:
             await browser.sign_in(viewer["email"])
+            # Their start page is the network's health, not the admins' organisations (403 for them).
+            start = await browser.http.get("/")
+            assert start.status_code in (302, 303) and start.headers["location"].endswith("/operators/health")
+            health = await browser.http.get("/operators/health")
+            assert health.status_code == 200 and 'href="/organisations"' not in health.text
+            assert (await browser.http.get("/organisations")).status_code == 403
             page = await browser.http.get("/operators/outbox")
             assert page.status_code == 200 and f'data-id="routing:{row}"' in page.text
             assert "data-retry=" not in page.text and "data-discard=" not in page.text
