@@ -580,6 +580,79 @@ async def test_an_employer_takes_a_referral_from_acknowledgement_to_placement(ap
     assert all(s["correlation_id"].startswith("portal-user-") for s in steps)
 
 
+async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separation(api: Api, portal: str) -> None:
+    """Over plain HTTP on the running network, by the referral page's forms: an offer the
+    candidate turned down ends one referral; on another, an intern placed ten days ago is hired
+    as an employee (the form then goes: one conversion an employment) and later leaves; a
+    separation dated before the start shows the gateway's problem. Another employer gets 404
+    recording a turned-down offer; the audit has each step."""
+    _, turned_down, _ = await routed_to_civic(api)
+    _, converted, _ = await routed_to_civic(api)
+    users = sign_ins(api)
+    civic = await portal_session(portal, **_creds(users[(CIVIC, "admin")]))
+    other = await portal_session(portal, **_creds(users[("harborview-health", "admin")]))
+    today = datetime.now(UTC).date()
+    start, yesterday = (today - timedelta(days=10)).isoformat(), (today - timedelta(days=1)).isoformat()
+    terms = {"job_title": "Data intern", "onet_soc_code": "15-2051.00", "start_date": start}
+    paid = {"wage_amount": "21", "wage_unit": "hour", "hours_per_week": "20"}
+
+    async def step(referral_id: str, name: str, data: dict[str, Any], state: str) -> str:
+        page = f"/routed/{referral_id}"
+        r = await _post_form(civic, page, f"{page}/{name}", data)
+        assert r.status_code == 303, (name, r.status_code, r.text[:800])
+        after = (await civic.get(r.headers["location"])).text
+        assert f'data-state="{state}"' in after and 'id="notice"' in after, name
+        return after
+
+    try:
+        await step(turned_down, "acknowledge", {}, "acknowledged")
+        offered = await step(turned_down, "offer", {**terms, **paid, "employment_type": "internship"}, "offered")
+        offer_id = re.search(r'data-offer="([^"]+)"', offered).group(1)
+        assert 'id="form-offer_declined-1"' in offered
+        theirs = await _post_form(
+            other, "/routed", f"/routed/{turned_down}/offer_declined", {"offer_id": offer_id, "reason": "schedule"}
+        )
+        assert theirs.status_code == 404
+        ended = await step(
+            turned_down, "offer_declined", {"offer_id": offer_id, "reason": "schedule"}, "offer_declined"
+        )
+        assert 'id="form-' not in ended  # nothing is left to do on it
+
+        await step(converted, "acknowledge", {}, "acknowledged")
+        placed = await step(converted, "placement", {**terms, **paid, "employment_type": "internship"}, "placed")
+        assert 'id="form-conversion"' in placed and 'id="form-separation"' in placed
+        conversion = {**terms, **paid, "employment_type": "full_time", "converted_on": yesterday, "wage_amount": "27"}
+        del conversion["start_date"]
+        after = await step(converted, "conversion", conversion, "placed")
+        assert 'id="converted"' in after and 'id="form-conversion"' not in after
+        page = f"/routed/{converted}"
+        early = await _post_form(
+            civic, page, f"{page}/separation", {"separated_on": "2020-01-01", "reason": "resigned"}
+        )
+        assert early.status_code == 409 and 'id="problem"' in early.text and "before the start date" in early.text
+        left = await step(converted, "separation", {"separated_on": yesterday, "reason": "resigned"}, "separated")
+        assert 'id="separated"' in left
+    finally:
+        for client in (civic, other):
+            await client.aclose()
+    conn = await asyncpg.connect(api.net.network.database_url)
+    try:
+        audited = {
+            r["target"]: r["steps"]
+            for r in await conn.fetch(
+                "SELECT target, array_agg(detail->>'step' ORDER BY audit_id) AS steps FROM portal.audit"
+                " WHERE action = 'employer_step' AND target = ANY($1::text[]) GROUP BY target",
+                [turned_down, converted],
+            )
+        }
+    finally:
+        await conn.close()
+    assert audited == {
+        turned_down: ["acknowledge", "offer", "offer_declined"],
+        converted: ["acknowledge", "placement", "conversion", "separation"],
+    }
+
+
 async def test_an_employers_pages_in_the_browser(api: Api, portal: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The employer's list and referral pages pass every page's checks (axe-core, 360 px, no
     message key, no English on the Spanish pages) with the forms on them; the admin
