@@ -25,6 +25,7 @@ from services.portal.messages import (
     MILESTONES,
     N_,
     WAGE_UNITS,
+    YES_NO,
 )
 from services.portal.present import REASONS
 
@@ -139,13 +140,8 @@ def _job(form: Form, kinds: Mapping[str, str], start: str) -> dict[str, Any]:
         "onet_soc_code": _field(form, "onet_soc_code"),
         "employment_type": _choice(form, "employment_type", kinds),
         start: _field(form, start),
+        **_pay(form),
     }
-    amount = _field(form, "wage_amount", required=False)
-    if amount is not None:
-        body["wage"] = {"amount": amount, "unit": _choice(form, "wage_unit", WAGE_UNITS)}
-    hours = _field(form, "hours_per_week", required=False)
-    if hours is not None:
-        body["hours_per_week"] = hours
     chosen = form.get("benefit") or []
     body["benefits"] = {name: name in chosen for name in BENEFITS}
     schedule = _field(form, "schedule", required=False)
@@ -154,12 +150,33 @@ def _job(form: Form, kinds: Mapping[str, str], start: str) -> dict[str, Any]:
     return body
 
 
+def _pay(form: Form) -> dict[str, Any]:
+    """The wage (an amount and its unit) and the hours a week, each where the form gives it."""
+    pay: dict[str, Any] = {}
+    amount = _field(form, "wage_amount", required=False)
+    if amount is not None:
+        pay["wage"] = {"amount": amount, "unit": _choice(form, "wage_unit", WAGE_UNITS)}
+    hours = _field(form, "hours_per_week", required=False)
+    if hours is not None:
+        pay["hours_per_week"] = hours
+    return pay
+
+
 def _retention(form: Form, tz: ZoneInfo) -> dict[str, Any]:
-    return {
+    """A check-in, with what changed since the hire where the form says: the wage and hours now,
+    a new job title, whether they were promoted (left blank: not said, the gateway keeps none)."""
+    body: dict[str, Any] = {
         "milestone_days": int(_choice(form, "milestone_days", MILESTONES)),
-        "still_employed": _choice(form, "still_employed", {"yes": "", "no": ""}) == "yes",
+        "still_employed": _choice(form, "still_employed", YES_NO) == "yes",
         "checked_on": _field(form, "checked_on"),
+        **_pay(form),
     }
+    title = _field(form, "job_title", required=False)
+    if title is not None:
+        body["job_title"] = title
+    if _field(form, "promoted", required=False) is not None:
+        body["promoted"] = _choice(form, "promoted", YES_NO) == "yes"
+    return body
 
 
 def _ending(reasons: Mapping[str, str], day: str | None = None) -> Callable[[Form, ZoneInfo], dict[str, Any]]:

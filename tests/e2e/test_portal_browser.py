@@ -582,9 +582,10 @@ async def test_an_employer_takes_a_referral_from_acknowledgement_to_placement(ap
 
 async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separation(api: Api, portal: str) -> None:
     """Over plain HTTP on the running network, by the referral page's forms: an offer the
-    candidate turned down ends one referral; on another, an intern placed ten days ago is hired
-    as an employee (the form then goes: one conversion an employment) and later leaves; a
-    separation dated before the start shows the gateway's problem. Another employer gets 404
+    candidate turned down ends one referral; on another, an intern placed forty days ago has a
+    30-day check-in with a raise, more hours and a promotion (the gateway's event carries them),
+    is hired as an employee (the form then goes: one conversion an employment) and later leaves;
+    a separation dated before the start shows the gateway's problem. Another employer gets 404
     recording a turned-down offer; the audit has each step."""
     _, turned_down, _ = await routed_to_civic(api)
     _, converted, _ = await routed_to_civic(api)
@@ -592,7 +593,7 @@ async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separa
     civic = await portal_session(portal, **_creds(users[(CIVIC, "admin")]))
     other = await portal_session(portal, **_creds(users[("harborview-health", "admin")]))
     today = datetime.now(UTC).date()
-    start, yesterday = (today - timedelta(days=10)).isoformat(), (today - timedelta(days=1)).isoformat()
+    start, yesterday = (today - timedelta(days=40)).isoformat(), (today - timedelta(days=1)).isoformat()
     terms = {"job_title": "Data intern", "onet_soc_code": "15-2051.00", "start_date": start}
     paid = {"wage_amount": "21", "wage_unit": "hour", "hours_per_week": "20"}
 
@@ -621,6 +622,9 @@ async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separa
         await step(converted, "acknowledge", {}, "acknowledged")
         placed = await step(converted, "placement", {**terms, **paid, "employment_type": "internship"}, "placed")
         assert 'id="form-conversion"' in placed and 'id="form-separation"' in placed
+        changed = {"wage_amount": "23", "wage_unit": "hour", "hours_per_week": "25", "promoted": "yes"}
+        check_in = {"milestone_days": "30", "still_employed": "yes", "checked_on": yesterday}
+        await step(converted, "retention", {**check_in, **changed}, "placed")
         conversion = {**terms, **paid, "employment_type": "full_time", "converted_on": yesterday, "wage_amount": "27"}
         del conversion["start_date"]
         after = await step(converted, "conversion", conversion, "placed")
@@ -645,12 +649,21 @@ async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separa
                 [turned_down, converted],
             )
         }
+        events = [
+            json.loads(v)
+            for v in await conn.fetchval(
+                "SELECT array_agg(value ORDER BY id) FROM employer_gateway.outbox WHERE key = $1", converted
+            )
+        ]
     finally:
         await conn.close()
     assert audited == {
         turned_down: ["acknowledge", "offer", "offer_declined"],
-        converted: ["acknowledge", "placement", "conversion", "separation"],
+        converted: ["acknowledge", "placement", "retention", "conversion", "separation"],
     }
+    (retained,) = [e["data"] for e in events if e["type"].startswith("retention.checked")]
+    assert retained["wage"]["amount"] in (23, "23", "23.00") and retained["hours_per_week"] == 25
+    assert retained["promoted"] is True and retained["still_employed"] is True
 
 
 async def test_an_employers_pages_in_the_browser(api: Api, portal: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

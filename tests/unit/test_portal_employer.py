@@ -86,6 +86,27 @@ def test_bodies_that_end_an_offer_or_an_employment_and_a_conversion() -> None:
     assert [k for k, v in converted["benefits"].items() if v] == ["health"]
 
 
+def test_a_retention_check_in_with_what_changed() -> None:
+    check_in = {"milestone_days": "180", "still_employed": "yes", "checked_on": "2027-07-01"}
+    # Nothing said about changes: none sent (the gateway keeps the placement's terms).
+    assert body("retention", {**check_in, "wage_amount": " ", "promoted": "", "job_title": ""}) == {
+        "milestone_days": 180,
+        "still_employed": True,
+        "checked_on": "2027-07-01",
+    }
+    changed = {"wage_amount": "34", "wage_unit": "hour", "hours_per_week": "38", "job_title": "Analyst II"}
+    assert body("retention", {**check_in, **changed, "promoted": "yes"}) == {
+        "milestone_days": 180,
+        "still_employed": True,
+        "checked_on": "2027-07-01",
+        "wage": {"amount": "34", "unit": "hour"},
+        "hours_per_week": "38",
+        "job_title": "Analyst II",
+        "promoted": True,
+    }
+    assert body("retention", {**check_in, "promoted": "no"})["promoted"] is False  # type: ignore[index]
+
+
 def test_a_conversion_is_offered_once_and_only_for_work_that_converts() -> None:
     def placed(kind: str | None, converted_on: str | None = None) -> dict:  # type: ignore[type-arg]
         terms = None if kind is None else {"employment_type": kind}
@@ -112,6 +133,16 @@ def test_the_reasons_offered_are_the_contracts() -> None:
         ("offer", {"job_title": "x", "onet_soc_code": "15-2051.00", "employment_type": "full_time"}, "required"),
         ("retention", {"milestone_days": "45", "still_employed": "yes", "checked_on": "2027-01-01"}, "required"),
         ("offer_declined", {"offer_id": "off_1", "reason": "too_far"}, "required"),
+        (
+            "retention",
+            {"milestone_days": "30", "still_employed": "yes", "checked_on": "2027-01-01", "wage_amount": "30"},
+            "required",
+        ),
+        (
+            "retention",
+            {"milestone_days": "30", "still_employed": "yes", "checked_on": "2027-01-01", "promoted": "maybe"},
+            "required",
+        ),
         ("separation", {"reason": "resigned"}, "required"),
         ("separation", {"separated_on": "2027-03-01", "reason": "quit"}, "required"),
         (
