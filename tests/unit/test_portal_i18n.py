@@ -71,3 +71,31 @@ def test_every_status_reason_role_and_kind_has_a_message() -> None:
 
 def test_a_language_we_do_not_have_is_english() -> None:
     assert i18n.gettext_for("fr")("Sign in") == "Sign in"
+
+
+def test_the_catalogues_are_as_the_documented_commands_write_them(tmp_path: Path) -> None:
+    """docs/portals.md's extract and update, run on these sources, change nothing: so a
+    message's update is its own diff, and entries added by hand elsewhere than pybabel puts
+    them are caught here rather than moved in someone else's next update."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = PORTAL.parent.parent
+    locales = tmp_path / "locales"
+    shutil.copytree(PORTAL / "locales", locales)
+    babel = [sys.executable, "-m", "babel.messages.frontend"]
+    subprocess.run(
+        [*babel, "extract", "-F", str(PORTAL / "babel.cfg"), "-k", "N_", "--no-location", "--sort-output",
+         "--omit-header", "-w", "120", "-o", str(locales / "messages.pot"), "services/portal"],
+        cwd=root, check=True, capture_output=True,
+    )
+    subprocess.run(
+        [*babel, "update", "-i", str(locales / "messages.pot"), "-d", str(locales), "--ignore-obsolete",
+         "--ignore-pot-creation-date", "-w", "120"],
+        cwd=root, check=True, capture_output=True,
+    )
+    for name in ("messages.pot", "en/LC_MESSAGES/messages.po", "es/LC_MESSAGES/messages.po"):
+        assert (locales / name).read_bytes() == (PORTAL / "locales" / name).read_bytes(), (
+            f"{name} is not as docs/portals.md's pybabel commands write it: run them"
+        )
