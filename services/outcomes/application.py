@@ -18,8 +18,8 @@ enrollments and project them from their ledger rows (`record_training`; live, a 
 of its consenting participant's referrals once), and service requests' events theirs
 (`record_services`; live, the requester told of each status), both in the referrals' walk.
 
-A referral's events come on three topics, each fetched by its own consume loop; a process
-applies what its loops fetched together (`plumbing.consume_loop.Applier`), but other instances
+A referral's events come on several topics, fetched by the service's one consume loop; a
+process applies a fetch of any of them in one transaction (`across_topics`), but other instances
 apply at the same time, so two transactions may want the same referral. Referrals are locked in
 one order by every transaction (`store.lock_order`), so none can deadlock. A batch takes, in
 that order, every lock nobody holds up to the first referral another transaction holds
