@@ -44,6 +44,7 @@ from services.portal import (
     pages_employer,
     pages_operators,
     pages_partner,
+    pages_partner_demand,
     passwords,
     seed,
     store,
@@ -167,6 +168,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages_account.router)
     app.include_router(pages_partner.router)
+    app.include_router(pages_partner_demand.router)
     app.include_router(pages_employer.router)
     app.include_router(pages_operators.router)
     app.include_router(mail_pages.router)
