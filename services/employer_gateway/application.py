@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from contracts import Envelope, events
-from plumbing import scrub, webhooks
-from plumbing.context import Context
+from plumbing import outbox, scrub, webhooks
+from plumbing.context import Context, Outgoing
 from services.employer_gateway import demand, domain, store
 from services.employer_gateway.domain import Notice, Opening, OpeningState, Referral
 
@@ -157,8 +156,9 @@ class Action:
     referral_id: str
     decide: Callable[[Referral], events.Payload]
     correlation_id: str
-    # What the action's event is written inside of (the HTTP request's trace context).
-    around: Callable[[], AbstractContextManager[object]] = nullcontext
+    # The trace context its event's outbox row keeps (the HTTP request's, when the action is
+    # applied in a group apart from its request); None: the one current at `act_many`.
+    trace: outbox.Trace | None = None
 
 
 REFUSALS = (NotFound, domain.InvalidTransition, domain.UnknownInterview, domain.UnknownOffer)
@@ -181,10 +181,12 @@ async def act(
 
 async def act_many(ctx: Context, actions: list[Action]) -> list[Acted | Exception]:
     """`act` for several actions in order, as if one after the other: the referrals loaded
-    (and locked) in one statement and stored in one, each action's event in the outbox.
+    (and locked) in one statement and stored in one, their events in one outbox statement
+    (in the actions' order, each row with its action's trace context).
     Each result is the action's Acted or its refusal (one of REFUSALS), which changed nothing."""
     found = await store.load_many(ctx.conn, [(a.referral_id, a.employer_id) for a in actions])
-    results: list[Acted | Exception] = []
+    results: list[tuple[Referral, domain.State, events.Payload] | Exception] = []
+    outgoing: list[Outgoing] = []
     changed: dict[tuple[str, str], Referral] = {}
     for a in actions:
         got = found.get((a.referral_id, a.employer_id))
@@ -198,11 +200,12 @@ async def act_many(ctx: Context, actions: list[Action]) -> list[Acted | Exceptio
             results.append(exc)
             continue
         changed[(a.referral_id, a.employer_id)] = referral
-        with a.around():
-            envelope = await ctx.emit(event, correlation_id=a.correlation_id, partner_id=partner_id)
-        results.append(Acted(referral, referral.state, event, envelope))
+        # Each its own moment, as when emitted one by one: a referral's events keep their order in time too.
+        outgoing.append(Outgoing(event, a.correlation_id, partner_id=partner_id, time=ctx.now(), trace=a.trace))
+        results.append((referral, referral.state, event))
+    envelopes = iter(await ctx.emit_many(outgoing))
     await store.save_many(ctx.conn, list(changed.values()))
-    return results
+    return [r if isinstance(r, Exception) else Acted(*r, next(envelopes)) for r in results]
 
 
 # --- routing's decisions: the employer's inbox ---------------------------------------------

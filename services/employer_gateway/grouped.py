@@ -4,21 +4,20 @@ retention, separation), committed in groups (`plumbing/group_commit.py`).
 A group's actions run through `application.act_many` in one transaction: its referrals are
 locked and loaded in one statement, in one order (so two groups that share referrals cannot
 deadlock), each action applied to the referral as the ones before it left it, and stored in
-one statement. Each action's event continues its own request's trace, not the group's.
+one statement; the group's events are one outbox statement, each row keeping its own
+request's trace context, not the group's.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from opentelemetry import context as otel_context
 
 from contracts import events
+from plumbing import outbox, tracing
 from plumbing.auth import Principal
 from plumbing.context import Deps
 from plumbing.group_commit import Answer, GroupCommit
@@ -34,7 +33,7 @@ class _Action:
     decide: Callable[[Referral], events.Payload]
     correlation_id: str
     status: int
-    trace: otel_context.Context
+    trace: outbox.Trace  # the request's, which its event's outbox row keeps
 
 
 def refused(exc: InvalidTransition) -> Problem:
@@ -89,22 +88,13 @@ class ActionGroups:
         payload: Any,
     ) -> Answer:
         """This request's answer, or raises its Problem (404, 409, 422) or its fault."""
-        action = _Action(who, referral_id, decide, correlation_id, status, otel_context.get_current())
+        action = _Action(who, referral_id, decide, correlation_id, status, tracing.outbox_context())
         return await self._groups.submit(who, action, key, payload)
 
     async def _apply_many(self, conn: asyncpg.Connection, actions: list[_Action]) -> list[Answer | Exception]:
         done = await application.act_many(self._deps.bind(conn), [
-            application.Action(a.who.id, a.referral_id, a.decide, a.correlation_id, functools.partial(_traced, a.trace))
+            application.Action(a.who.id, a.referral_id, a.decide, a.correlation_id, a.trace)
             for a in actions
         ])
         return [_result(a, d) for a, d in zip(actions, done, strict=True)]
 
-
-@contextlib.contextmanager
-def _traced(trace: otel_context.Context) -> Iterator[None]:
-    """The outbox row keeps the trace current where it is written: make it the request's."""
-    token = otel_context.attach(trace)
-    try:
-        yield
-    finally:
-        otel_context.detach(token)

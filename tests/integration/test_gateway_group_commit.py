@@ -11,12 +11,17 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
+from contracts import Envelope
 from contracts.events import InterviewMode
 from plumbing.auth import Principal
 from plumbing.consumer import EventConsumer
 from plumbing.context import Deps
 from plumbing.problems import Problem
+from services.employer_gateway import application
 from services.employer_gateway.app import DEFINITION as GATEWAY
 from services.employer_gateway.grouped import ActionGroups
 from tests.integration.test_gateway_lifecycle import employer_events
@@ -123,3 +128,69 @@ async def test_actions_on_one_referral_in_one_group_apply_one_after_the_other(ga
     interview = await gateway_pool.fetchrow("SELECT xmin::text AS tx, mode FROM interviews WHERE referral_id = $1", r_id)
     assert interview["mode"] == "video" and interview["tx"] == row["tx"]  # one transaction stored both
     assert [e.type for e in await employer_events(gateway_pool)] == ["referral.acknowledged.v1", "interview.scheduled.v1"]
+
+
+async def test_a_groups_events_are_one_outbox_statement_each_with_its_requests_trace(
+    gateway_pool,  # noqa: F811
+    consumer,
+    monkeypatch,
+):
+    ids = await routed_referrals(consumer, 5)
+    groups = ActionGroups(gateway_pool, Deps.of(GATEWAY.name), window_s=0.05, connections=1)
+    who = Principal("employer", "emp1")
+    outbox_inserts: list[str] = []
+    act_many = application.act_many
+
+    async def counting(ctx, actions):  # type: ignore[no-untyped-def]
+        def seen(record) -> None:  # type: ignore[no-untyped-def]
+            if "INSERT INTO outbox" in record.query:
+                outbox_inserts.append(record.query)
+
+        ctx.conn.add_query_logger(seen)
+        try:
+            return await act_many(ctx, actions)
+        finally:
+            ctx.conn.remove_query_logger(seen)
+
+    monkeypatch.setattr(application, "act_many", counting)
+    when = datetime(2027, 1, 5, 15, tzinfo=UTC)
+
+    async def traced(n: int, r_id: str, decide):  # type: ignore[no-untyped-def]
+        """The action as a request in its own trace (n > 0), or in none (n == 0)."""
+        token = None
+        if n:
+            state = TraceState([("k", f"v{n}")]) if n % 2 else None
+            span = NonRecordingSpan(SpanContext(n, n, is_remote=True, trace_flags=TraceFlags(1), trace_state=state))
+            token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            return await groups.act(who, r_id, decide, f"corr-{n}", status=200, key=None, payload={"n": n})
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+
+    acknowledge = lambda r: r.acknowledge()  # noqa: E731
+    interview = lambda r: r.schedule_interview("int_1", when, InterviewMode.video)  # noqa: E731
+    results = await asyncio.gather(
+        *(traced(n, r_id, acknowledge) for n, r_id in enumerate(ids[:4], start=1)),
+        traced(5, ids[0], interview),  # the same referral again, after its acknowledgement
+        traced(6, "ref_nobody", acknowledge),  # refused: 404, no event
+        traced(0, ids[4], acknowledge),  # no trace of its own: the one current at the write (none here)
+        return_exceptions=True,
+    )
+    assert isinstance(results[5], Problem) and results[5].status == 404
+    states = [a.body["state"] for a in results if not isinstance(a, Exception)]  # type: ignore[union-attr]
+    assert states == ["acknowledged"] * 4 + ["interviewing", "acknowledged"]
+    assert len(outbox_inserts) == 1  # one group, one outbox statement
+
+    rows = await gateway_pool.fetch(
+        "SELECT key, value, traceparent, tracestate FROM outbox WHERE topic = 'talentloop.employer-actions' ORDER BY id"
+    )
+    expected = {n: (f"00-{n:032x}-{n:016x}-01", f"k=v{n}" if n % 2 else None) for n in range(1, 6)}
+    assert [(Envelope.from_bytes(r["value"]).correlationid, (r["traceparent"], r["tracestate"])) for r in rows] == [
+        *((f"corr-{n}", expected[n]) for n in range(1, 6)),
+        ("corr-0", (None, None)),
+    ]
+    # Per referral in the order of its actions, the answer naming its own event.
+    assert [r["key"] for r in rows] == [*ids[:4], ids[0], ids[4]]
+    events = [str(Envelope.from_bytes(r["value"]).id) for r in rows]
+    assert [a.body["event"]["id"] for a in results if not isinstance(a, Exception)] == events  # type: ignore[union-attr]
