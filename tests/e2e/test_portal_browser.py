@@ -716,6 +716,36 @@ async def test_an_employers_pages_in_the_browser(api: Api, portal: str, browser,
         wait(browser, "in English", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
 
 
+async def test_the_demand_board_and_our_funnel_in_the_browser(api: Api, portal: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A partner's demand board and its funnel beside the coalition's pass every page's checks
+    (axe-core, 360 px, no message key, no English on the Spanish pages), reached by the menu."""
+    from selenium.webdriver.common.by import By
+
+    shots = screenshots(tmp_path)
+    admin = sign_ins(api)[(NORTHSIDE, "admin")]
+    browser.get(f"{portal}/sign-in")
+    browser.find_element(By.ID, "email").send_keys(admin["email"])
+    browser.find_element(By.ID, "password").send_keys(admin["password"])
+    browser.find_element(By.ID, "sign-in").click()
+    wait(browser, "signed in", lambda d: "/sign-in" not in d.current_url)
+    pages = (("/demand", "hiring-standards", "standards-empty"), ("/funnel", "funnel-stages", "funnel-outcomes"))
+    try:
+        for language in ("en", "es"):
+            for path, one, other in pages:
+                browser.find_element(By.CSS_SELECTOR, f"nav a[href='{path}']").click()
+                wait(browser, path, lambda d, a=one, b=other: d.find_elements(By.ID, a) or d.find_elements(By.ID, b))
+                assert browser.find_element(By.CSS_SELECTOR, "[aria-current=page]").get_attribute("href").endswith(path)
+                check_page(browser, language, shots, path.strip("/"))
+            if language == "en":
+                browser.find_element(By.ID, "language-es").click()
+                wait(browser, "in Spanish", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
+    finally:
+        # The language is the user's: give the demo admin back English for the other tests.
+        if browser.find_elements(By.ID, "language-en"):
+            browser.find_element(By.ID, "language-en").click()
+            wait(browser, "in English", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
+
+
 async def test_an_employer_posts_changes_and_closes_an_opening(api: Api, portal: str) -> None:
     """Over plain HTTP on the running network: the employer's admin posts an opening by the
     form, raises its capacity and closes it as filled; the gateway's refusal shows on the page;
