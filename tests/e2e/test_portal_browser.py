@@ -12,9 +12,11 @@ import io
 import json
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from babel.messages.pofile import read_po
 from services.portal import i18n
 from talentloop import launcher, samples
 from tests.e2e.helpers import Api, opening_body, poll, referral_body, unique
+from tests.support.smtp import Capture, smtp_capture
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -65,22 +68,23 @@ def portal(running_network, network_config) -> Iterator[str]:  # type: ignore[no
     test network runs only the services, so tests about every service's Kafka principal hold."""
     from tests.conftest import free_port
 
-    net = running_network.network
     service = launcher.ServiceProcess("portal", free_port(), network_config.home)
-    launcher.start(
-        service,
-        {
-            "DATABASE_URL": net.database_url,
-            "KAFKA_BOOTSTRAP_SERVERS": net.bootstrap,
-            "TALENTLOOP_MASTER_KEY": launcher.master_key(network_config.home),
-            "TALENTLOOP_SERVICE_URLS": json.dumps(net.urls),
-        },
-    )
+    launcher.start(service, portal_env(running_network, network_config))
     try:
         launcher.wait_healthy([service])
         yield service.url
     finally:
         launcher.stop(service)
+
+
+def portal_env(running_network, network_config) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    net = running_network.network
+    return {
+        "DATABASE_URL": net.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": net.bootstrap,
+        "TALENTLOOP_MASTER_KEY": launcher.master_key(network_config.home),
+        "TALENTLOOP_SERVICE_URLS": json.dumps(net.urls),
+    }
 
 
 def test_the_portal_runs_without_kafka_credentials(portal: str, network_config) -> None:  # type: ignore[no-untyped-def]
@@ -375,6 +379,135 @@ async def test_the_admin_and_operator_pages(api: Api, portal: str, browser, tmp_
     browser.get(f"{portal}/referrals")
     assert wait(browser, "not for employers", lambda d: d.find_elements(By.ID, "error"))
     check_page(browser, "en", shots, "error")
+    sign_out()
+
+
+@pytest.fixture
+def mailing_portal(portal: str, running_network, network_config, tmp_path: Path) -> Iterator[tuple[str, Capture]]:  # type: ignore[no-untyped-def]
+    """A second portal process on the running network's database with SMTP settings (an aiosmtpd
+    capture on 127.0.0.1), so the e-mailed links' pages exist: the module's portal has none, and its
+    tests read invitation links off the page. Its own state folder (pid, log) holds a copy of the
+    demo sign-ins, so that it seeds nothing new; `portal` started first has run the migrations."""
+    from tests.conftest import free_port
+
+    state = tmp_path / "mailing-portal"
+    state.mkdir()
+    shutil.copy(launcher.portal_users_file(network_config.home), launcher.portal_users_file(state))
+    service = launcher.ServiceProcess("portal", free_port(), state)
+    with smtp_capture() as capture:
+        launcher.start(
+            service,
+            {
+                **portal_env(running_network, network_config),
+                "TALENTLOOP_SMTP_HOST": "127.0.0.1",
+                "TALENTLOOP_SMTP_PORT": str(capture.port),
+                "TALENTLOOP_SMTP_SECURITY": "none",
+                "TALENTLOOP_MAIL_FROM": "portal@talentloop.example.org",
+                "TALENTLOOP_PORTAL_URL": service.url,
+            },
+        )
+        try:
+            launcher.wait_healthy([service])
+            yield service.url, capture
+        finally:
+            launcher.stop(service)
+
+
+def signed_in(browser, portal: str, user: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    """`user` signs in with their password on the sign-in page."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{portal}/sign-in")
+    browser.find_element(By.ID, "email").send_keys(user["email"])
+    browser.find_element(By.ID, "password").send_keys(user["password"])
+    browser.find_element(By.ID, "sign-in").click()
+    wait(browser, "signed in", lambda d: "/sign-in" not in d.current_url)
+
+
+async def mailed_link(capture: Capture, address: str, n: int) -> str:
+    """The link in the `n`th e-mail to `address`."""
+
+    async def arrived() -> EmailMessage | None:
+        got = capture.to(address)
+        return got[n - 1] if len(got) >= n else None
+
+    mail = await poll(f"e-mail {n} to {address}", arrived, timeout=20.0)
+    return re.search(r"https?://\S+", mail.get_content()).group(0)
+
+
+async def test_the_e_mailed_links_pages_in_the_browser(api: Api, mailing_portal, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """With SMTP configured, the pages of the links sent by e-mail pass every page's checks
+    (axe-core, 360 px, no English on the Spanish ones): an admin invites by e-mail and the
+    invitation is accepted from its e-mailed link; the new member asks for a sign-in link and
+    signs in by clicking it; in Spanish, they ask for a new password, are refused a short one
+    and set it by the e-mailed link."""
+    from selenium.webdriver.common.by import By
+
+    portal, capture = mailing_portal
+    admin = sign_ins(api)[(NORTHSIDE, "admin")]
+    shots = screenshots(tmp_path)
+    address = f"mailed-{uuid.uuid4().hex[:8]}@{NORTHSIDE}.example.org"
+
+    def sign_out() -> None:
+        browser.find_element(By.ID, "sign-out").click()
+        wait(browser, "signed out", lambda d: "/sign-in" in d.current_url)
+
+    def ask_link(which: str, language: str, name: str) -> None:
+        browser.find_element(By.ID, which).click()
+        wait(browser, "the request form", lambda d: d.find_elements(By.ID, "send-link"))
+        check_page(browser, language, shots, name)
+        browser.find_element(By.ID, "email").send_keys(address)
+        browser.find_element(By.ID, "send-link").click()
+        wait(browser, "the link sent", lambda d: d.find_elements(By.ID, "sent"))
+        check_page(browser, language, shots, f"{name}-sent")
+
+    signed_in(browser, portal, admin)
+    browser.get(f"{portal}/team")
+    browser.find_element(By.ID, "invite-email").send_keys(address)
+    browser.find_element(By.CSS_SELECTOR, "form[action='/team/invitations'] button").click()
+    wait(browser, "the invitation e-mailed", lambda d: d.find_elements(By.ID, "sent"))
+    check_page(browser, "en", shots, "invited-by-email")
+    sign_out()
+
+    browser.get(await mailed_link(capture, address, 1))
+    wait(browser, "the invitation", lambda d: d.find_elements(By.ID, "display_name"))
+    check_page(browser, "en", shots, "invitation-e-mailed")
+    browser.find_element(By.ID, "display_name").send_keys("Mai Led")
+    browser.find_element(By.ID, "password").send_keys("a long enough passphrase")
+    browser.find_element(By.ID, "password_again").send_keys("a long enough passphrase")
+    browser.find_element(By.ID, "accept").click()
+    wait(browser, "the new member's referrals", lambda d: d.current_url.endswith("/referrals"))
+    sign_out()
+
+    # A sign-in link, end to end: asked for, e-mailed, opened (nothing used yet), clicked.
+    ask_link("email-link", "en", "sign-in-link")
+    browser.get(await mailed_link(capture, address, 2))
+    wait(browser, "the link's page", lambda d: d.find_elements(By.ID, "use-link"))
+    check_page(browser, "en", shots, "sign-in-link-open")
+    browser.find_element(By.ID, "use-link").click()
+    wait(browser, "signed in by the link", lambda d: d.find_elements(By.ID, "sign-out"))
+    browser.get(f"{portal}/referrals")
+    wait(browser, "the new member's referrals", lambda d: d.current_url.endswith("/referrals"))
+    sign_out()
+
+    # A new password, the pages in Spanish (the visitor's choice; the e-mail is in the account's own language).
+    browser.find_element(By.ID, "language-es").click()
+    wait(browser, "Spanish", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
+    ask_link("forgot", "es", "password-forgot")
+    browser.get(await mailed_link(capture, address, 3))
+    assert capture.to(address)[2]["Content-Language"] == "en"  # as the invitation was accepted
+    wait(browser, "the new password's form", lambda d: d.find_elements(By.ID, "reset"))
+    check_page(browser, "es", shots, "password-reset")
+    for field in ("password", "password_again"):
+        browser.find_element(By.ID, field).send_keys("short")
+    browser.execute_script("document.getElementById('password').removeAttribute('minlength')")
+    browser.find_element(By.ID, "reset").click()  # the server's refusal, not the browser's
+    wait(browser, "the short password refused", lambda d: d.find_elements(By.ID, "error"))
+    check_page(browser, "es", shots, "password-reset-problem")
+    for field in ("password", "password_again"):
+        browser.find_element(By.ID, field).send_keys("a brand new passphrase")
+    browser.find_element(By.ID, "reset").click()
+    wait(browser, "signed in with the new password", lambda d: d.find_elements(By.ID, "sign-out"))
     sign_out()
 
 
@@ -744,6 +877,57 @@ async def test_the_demand_board_and_our_funnel_in_the_browser(api: Api, portal: 
         if browser.find_elements(By.ID, "language-en"):
             browser.find_element(By.ID, "language-en").click()
             wait(browser, "in English", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
+
+
+def open_forms(driver) -> None:  # type: ignore[no-untyped-def]
+    """Unfold every step's form, so that axe-core, the 360 px check and the Spanish check see them."""
+    driver.execute_script("document.querySelectorAll('details').forEach(function (d) { d.open = true; });")
+
+
+async def test_an_employers_later_forms_in_the_browser(api: Api, portal: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The referral page's later forms pass every page's checks, unfolded, in English and
+    Spanish: an offered referral (the offer turned down), then, placed as an intern, the
+    retention check-in with what changed, the conversion to an employee and the separation.
+    The steps before are taken over HTTP (the test above walks them)."""
+    from selenium.webdriver.common.by import By
+
+    _, referral_id, _ = await routed_to_civic(api)
+    admin = sign_ins(api)[(CIVIC, "admin")]
+    shots = screenshots(tmp_path)
+    page = f"/routed/{referral_id}"
+    start = (datetime.now(UTC).date() - timedelta(days=40)).isoformat()
+    terms = {"job_title": "Data intern", "onet_soc_code": "15-2051.00", "start_date": start}
+    terms |= {"employment_type": "internship", "wage_amount": "21", "wage_unit": "hour", "hours_per_week": "20"}
+    civic = await portal_session(portal, **_creds(admin))
+    try:
+        for name, data in (("acknowledge", {}), ("offer", terms)):
+            assert (await _post_form(civic, page, f"{page}/{name}", data)).status_code == 303, name
+
+        def shown(state: str, forms: tuple[str, ...], language: str, name: str) -> None:
+            browser.get(f"{portal}{page}")
+            wait(browser, state, lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == state)
+            assert all(browser.find_elements(By.ID, f"form-{form}") for form in forms), forms
+            open_forms(browser)
+            check_page(browser, language, shots, name)
+
+        def to(language: str) -> None:
+            browser.find_element(By.ID, f"language-{language}").click()
+            wait(browser, language, lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == language)
+
+        placed = ("retention", "conversion", "separation")
+        signed_in(browser, portal, admin)
+        try:
+            shown("offered", ("offer_declined-1",), "en", "routed-offered")
+            to("es")
+            shown("offered", ("offer_declined-1",), "es", "routed-offered")
+            assert (await _post_form(civic, page, f"{page}/placement", terms)).status_code == 303
+            shown("placed", placed, "es", "routed-placed")
+        finally:
+            # The language is the user's: give the demo admin back English for the other tests.
+            to("en")
+        shown("placed", placed, "en", "routed-placed")
+    finally:
+        await civic.aclose()
 
 
 async def test_an_employer_posts_changes_and_closes_an_opening(api: Api, portal: str) -> None:
