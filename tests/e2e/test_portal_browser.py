@@ -886,9 +886,10 @@ def open_forms(driver) -> None:  # type: ignore[no-untyped-def]
 
 async def test_an_employers_later_forms_in_the_browser(api: Api, portal: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The referral page's later forms pass every page's checks, unfolded, in English and
-    Spanish: an offered referral (the offer turned down), then, placed as an intern, the
-    retention check-in with what changed, the conversion to an employee and the separation.
-    The steps before are taken over HTTP (the test above walks them)."""
+    Spanish: an interview's (outcome, reschedule, cancel), an offered referral's (the offer
+    turned down, the hire), then, placed as an intern, the retention check-in with what changed,
+    the conversion to an employee and the separation. The steps are taken over HTTP (the tests
+    above walk them)."""
     from selenium.webdriver.common.by import By
 
     _, referral_id, _ = await routed_to_civic(api)
@@ -900,8 +901,13 @@ async def test_an_employers_later_forms_in_the_browser(api: Api, portal: str, br
     terms |= {"employment_type": "internship", "wage_amount": "21", "wage_unit": "hour", "hours_per_week": "20"}
     civic = await portal_session(portal, **_creds(admin))
     try:
-        for name, data in (("acknowledge", {}), ("offer", terms)):
+
+        async def take(name: str, data: dict[str, Any]) -> None:
             assert (await _post_form(civic, page, f"{page}/{name}", data)).status_code == 303, name
+
+        await take("acknowledge", {})
+        when = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT10:00")
+        await take("schedule", {"scheduled_for": when, "mode": "video"})
 
         def shown(state: str, forms: tuple[str, ...], language: str, name: str) -> None:
             browser.get(f"{portal}{page}")
@@ -914,13 +920,17 @@ async def test_an_employers_later_forms_in_the_browser(api: Api, portal: str, br
             browser.find_element(By.ID, f"language-{language}").click()
             wait(browser, language, lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == language)
 
-        placed = ("retention", "conversion", "separation")
+        interview, placed = ("outcome-1", "reschedule-1", "cancel-1"), ("retention", "conversion", "separation")
         signed_in(browser, portal, admin)
         try:
-            shown("offered", ("offer_declined-1",), "en", "routed-offered")
+            shown("interviewing", interview, "en", "routed-interviewing")
             to("es")
-            shown("offered", ("offer_declined-1",), "es", "routed-offered")
-            assert (await _post_form(civic, page, f"{page}/placement", terms)).status_code == 303
+            shown("interviewing", interview, "es", "routed-interviewing")
+            interview_id = browser.find_element(By.CSS_SELECTOR, "[data-interview]").get_attribute("data-interview")
+            await take("outcome", {"interview_id": interview_id, "outcome": "advanced"})
+            await take("offer", terms)
+            shown("offered", ("offer_declined-1", "placement"), "es", "routed-offered")
+            await take("placement", terms)
             shown("placed", placed, "es", "routed-placed")
         finally:
             # The language is the user's: give the demo admin back English for the other tests.
