@@ -363,14 +363,7 @@ async def test_the_admin_and_operator_pages(api: Api, portal: str, browser, tmp_
     check_page(browser, "en", shots, "team")
     sign_out()
 
-    browser.get(link)
-    wait(browser, "the invitation", lambda d: d.find_elements(By.ID, "display_name"))
-    check_page(browser, "en", shots, "invitation")
-    browser.find_element(By.ID, "display_name").send_keys("Bea Boss")
-    browser.find_element(By.ID, "password").send_keys("a long enough passphrase")
-    browser.find_element(By.ID, "password_again").send_keys("a long enough passphrase")
-    browser.find_element(By.ID, "accept").click()
-    wait(browser, "the new admin's referrals", lambda d: d.current_url.endswith("/referrals"))
+    accepted(browser, link, "Bea Boss", lambda: check_page(browser, "en", shots, "invitation"))
     check_page(browser, "en", shots, "referrals-empty")
     sign_out()
 
@@ -469,14 +462,8 @@ async def test_the_e_mailed_links_pages_in_the_browser(api: Api, mailing_portal,
     check_page(browser, "en", shots, "invited-by-email")
     sign_out()
 
-    browser.get(await mailed_link(capture, address, 1))
-    wait(browser, "the invitation", lambda d: d.find_elements(By.ID, "display_name"))
-    check_page(browser, "en", shots, "invitation-e-mailed")
-    browser.find_element(By.ID, "display_name").send_keys("Mai Led")
-    browser.find_element(By.ID, "password").send_keys("a long enough passphrase")
-    browser.find_element(By.ID, "password_again").send_keys("a long enough passphrase")
-    browser.find_element(By.ID, "accept").click()
-    wait(browser, "the new member's referrals", lambda d: d.current_url.endswith("/referrals"))
+    link = await mailed_link(capture, address, 1)
+    accepted(browser, link, "Mai Led", lambda: check_page(browser, "en", shots, "invitation-e-mailed"))
     sign_out()
 
     # A sign-in link, end to end: asked for, e-mailed, opened (nothing used yet), clicked.
@@ -509,6 +496,20 @@ async def test_the_e_mailed_links_pages_in_the_browser(api: Api, mailing_portal,
     browser.find_element(By.ID, "reset").click()
     wait(browser, "signed in with the new password", lambda d: d.find_elements(By.ID, "sign-out"))
     sign_out()
+
+
+def accepted(browser, link: str, name: str, check) -> None:  # type: ignore[no-untyped-def]
+    """The invitation at `link` is opened, passes `check` and is accepted: the new member's referrals."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(link)
+    wait(browser, "the invitation", lambda d: d.find_elements(By.ID, "display_name"))
+    check()
+    browser.find_element(By.ID, "display_name").send_keys(name)
+    browser.find_element(By.ID, "password").send_keys("a long enough passphrase")
+    browser.find_element(By.ID, "password_again").send_keys("a long enough passphrase")
+    browser.find_element(By.ID, "accept").click()
+    wait(browser, "the new member's referrals", lambda d: d.current_url.endswith("/referrals"))
 
 
 async def portal_session(portal: str, email: str, password: str) -> httpx.AsyncClient:
