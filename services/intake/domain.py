@@ -333,7 +333,13 @@ class ReferralIn(BaseModel):
     skills: list[Skill] = Field(min_length=1, max_length=100)
     credentials: list[events.Credential] = Field(default_factory=list, max_length=20)
     training: events.Training | None = None
-    target_onet_soc_code: str | None = Field(default=None, description="O*NET-SOC code, e.g. 15-1252.00")
+    target_onet_soc_code: str | None = Field(
+        default=None,
+        description=(
+            "O*NET-SOC code, e.g. 15-1252.00 (15-1252 means the same), of an occupation this network routes to"
+            " (contracts/vocabulary/occupations.yaml); any other is refused with unknown_occupation."
+        ),
+    )
     target_opening_id: str | None = Field(default=None, max_length=100)
     highest_degree: events.DegreeLevel | None = Field(default=None, description="Highest degree completed, if any.")
     location: str | None = Field(default=None, max_length=200, description="Where the candidate can work (city, region).")

@@ -73,17 +73,20 @@ REFERRED: list[str] = []  # referrals the generated requests created (withdrawn 
 # Checks the document cannot state, each answered with its own error type and stated in
 # words instead: an e-mail address at a special-use domain (.test, .local, ...: `format:
 # email` allows them) and a phone number not possible in its region (the fields'
-# descriptions), and a control character or an unpaired surrogate in any text
+# descriptions), an occupation outside the network's vocabulary (target_onet_soc_code's
+# description: the vocabulary is data, not a pattern), and a control character or an unpaired surrogate in any text
 # (docs/intake.md "Error codes": intake's request models do not carry contracts.bounds'
 # TEXT_PATTERN, and no portable pattern excludes a lone surrogate). Any other refusal of a
 # schema-valid request is a finding.
-SEMANTIC_CHECKS = frozenset({"invalid_email", "invalid_phone", "invalid_character"})
+SEMANTIC_CHECKS = frozenset({"invalid_email", "invalid_phone", "unknown_occupation", "invalid_character"})
 
 
 def test_the_semantic_checks_are_stated_in_the_document() -> None:
     contact = json.loads((OPENAPI / "intake.json").read_text())["components"]["schemas"]["Contact"]["properties"]
     assert "special-use domain" in contact["email"]["description"]
     assert "possible phone number" in contact["phone"]["description"]
+    referral = json.loads((OPENAPI / "intake.json").read_text())["components"]["schemas"]["ReferralIn"]["properties"]
+    assert "unknown_occupation" in referral["target_onet_soc_code"]["description"]
 
 
 class RefusedValid(Failure):
