@@ -316,7 +316,7 @@ class Enrolled:
 
 def enrolled_of(person: str, record: records.EnrollmentRecord) -> Enrolled:
     return Enrolled(trainee_of(person, record), record.provider, record.program,
-                    tuple(dict.fromkeys(c.name for c in record.credentials)))
+                    tuple(dict.fromkeys(c.name for c in record.credentials if not c.erased)))
 
 
 # --- conversions (issue 15 item 2) ---------------------------------------------------------------

@@ -31,6 +31,7 @@ from pydantic_core import from_json, to_json
 from contracts.events import v1_pay_basis
 from services.outcomes import domain, pipeline
 from services.outcomes.records import (
+    ERASED_CREDENTIAL,
     Checkin,
     Conversion,
     Credential,
@@ -586,7 +587,8 @@ def project_enrollment(enrollment_id: str, provider: str, program: str,
         elif e.family == "training.exited":
             exited = (date.fromisoformat(d["exited_on"]), d["reason"])
         elif e.family == "credential.earned":
-            c = d["credential"]
+            # Redacted by an erasure: the credential is gone, that one was earned stays.
+            c = d.get("credential") or {"name": ERASED_CREDENTIAL}
             credentials[(c["name"], c.get("issuer"), c.get("ctdl_id"), date.fromisoformat(d["awarded_on"]))] = None
     if completed_on is not None and (exited is None or completed_on >= exited[0]):
         status = "completed"

@@ -225,6 +225,11 @@ class OpeningRecord:
     posted_at: datetime
 
 
+# The name of a credential whose details an erasure removed (plumbing.scrub strips
+# `credential`): that one was earned is kept, as every count of an erased person is.
+ERASED_CREDENTIAL = "erased"
+
+
 @dataclass(frozen=True)
 class EarnedCredentialRecord:
     """A credential a participant earned through a program (credential.earned)."""
@@ -233,6 +238,11 @@ class EarnedCredentialRecord:
     issuer: str | None
     ctdl_id: str | None
     awarded_on: date
+
+    @property
+    def erased(self) -> bool:
+        """Earned, but which credential was erased with the person: in no credential's row."""
+        return self.name == ERASED_CREDENTIAL and self.issuer is None and self.ctdl_id is None
 
 
 @dataclass(frozen=True)

@@ -64,3 +64,20 @@ def test_the_later_of_completion_and_exit_decides_the_status() -> None:
 def test_events_before_the_enrollment_still_name_the_candidate() -> None:
     r = projection.project_enrollment("e", "trainer", "prog_1", ledger(t.completed("e", "c"))).record
     assert (r.candidate_id, r.enrolled_on, r.status) == ("c", None, "completed")
+
+
+def test_an_erased_persons_credential_still_counts_as_earned_but_names_no_credential() -> None:
+    """An erasure strips `credential` from credential.earned (plumbing.scrub): projecting the
+    redacted rows again must not fail (it raised KeyError, failing the erasure in outcomes), and
+    the enrollment still earned a credential, which no credential's row may name."""
+    from plumbing import scrub
+    from services.outcomes import pipeline
+
+    evs = [projection.LedgerEvent(e.event_type, e.occurred_at, e.employer_id, scrub.strip(e.data))
+           for e in ledger(t.enrolled("e1", "c1"), t.completed("e1", "c1"), t.earned("e1", "c1"))]
+    assert "credential" not in evs[-1].data
+    r = projection.project_enrollment("e1", "trainer", "prog_1", evs).record
+    assert r.status == "completed" and [c.erased for c in r.credentials] == [True]
+    assert pipeline.trainee_of("erased:x", r).credential
+    assert pipeline.enrolled_of("erased:x", r).credentials == ()
+    assert records_json.load(records.EnrollmentRecord, json.loads(json.dumps(records_json.dump(r)))) == r

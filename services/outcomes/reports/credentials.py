@@ -148,7 +148,7 @@ class Credentials:
 def credentials_of(inputs: Inputs) -> Credentials:
     return Credentials(
         [(p.credential_name, p.credential_ctid) for p in inputs.programs if p.credential_name]
-        + [(c.name, c.ctdl_id) for e in inputs.enrollments for c in e.record.credentials]
+        + [(c.name, c.ctdl_id) for e in inputs.enrollments for c in e.record.credentials if not c.erased]
     )
 
 
@@ -272,7 +272,7 @@ def credential_outcomes(
     def keys_of(e: Enrollment) -> tuple[str, ...]:
         p = programs.get(e.record.program)
         keys = [creds.key(p.credential_name, p.credential_ctid)] if p is not None and p.credential_name else []
-        keys += [creds.key(c.name, c.ctdl_id) for c in e.record.credentials]
+        keys += [creds.key(c.name, c.ctdl_id) for c in e.record.credentials if not c.erased]
         return tuple(dict.fromkeys(keys))
 
     credentials_by_enrollment = {e.record.enrollment_id: keys_of(e) for e in mine}
@@ -297,7 +297,7 @@ def credential_outcomes(
         keys = {k for e in group for k in leads_to(e)} - named if key == SMALL_GROUPS else {key}
 
         def earned(e: Enrollment, keys: set[str] = keys) -> bool:
-            return any(creds.key(c.name, c.ctdl_id) in keys for c in e.record.credentials)
+            return any(creds.key(c.name, c.ctdl_id) in keys for c in e.record.credentials if not c.erased)
 
         leading = [
             p for p in programs.values() if p.credential_name and creds.key(p.credential_name, p.credential_ctid) == key
