@@ -518,7 +518,7 @@ random_hires = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.tuples(st.sampled_from("ABC"), st.integers(1, 25), st.integers(0, 25)), min_size=1, max_size=5),
     random_hires,
@@ -639,7 +639,7 @@ def test_without_the_rule_the_nested_attacker_recovers_the_hidden_program_so_the
     assert found[("P2", 0)] == (1, 1, 1) and found[("P2", 1)] == (4, 4, 4)  # provider A (20, 7) less P1 (15, 6)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from("ABC"), st.integers(1, 25), st.integers(0, 25)), min_size=1, max_size=5))
 def test_the_nested_attacker_recovers_nothing_from_random_releases(specs):
     programs = {f"P{n}": (provider, people, min(placed, people)) for n, (provider, people, placed) in enumerate(specs)}
@@ -724,7 +724,8 @@ def test_a_coalition_that_grew_by_a_few_people_publishes_no_people_figure():
     assert recovered(attack_two(before, first, after, second)) == {}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow  # about 30 s: one of its fixed examples makes the bounds search long
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.tuples(
