@@ -8,7 +8,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,13 +19,7 @@ from aiokafka import AIOKafkaConsumer
 
 from plumbing.kafka import partitions_of
 from plumbing.settings import DEFAULT_PORTS
-from talentloop.network import NetworkConfig
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from talentloop.network import NetworkConfig, free_port
 
 
 def isolated_network(home: Path) -> NetworkConfig:

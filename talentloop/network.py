@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,22 @@ from deploy.topics import TopicSpec, create_topics, network_specs
 from plumbing.kafka import KafkaSecurity
 from plumbing.settings import DEFAULT_PORTS
 from talentloop import credentials, launcher
+
+_PORTS_GIVEN: set[int] = set()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, and never one this process was given before: the
+    kernel may hand the same ephemeral port to two binds in a row once the first socket is closed,
+    and a network's ports are chosen one after the other (a Kafka whose client and controller
+    listeners got the same port would not start)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 CONSUMERS = ("intake", "routing", "employer_gateway", "outcomes", "support")  # each has a dead-letter topic
 

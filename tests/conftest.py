@@ -13,7 +13,6 @@ need another principal take it from tests/kafka_helpers.py.
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,14 +24,8 @@ from deploy.stack import StackInfo
 from deploy.topics import TopicSpec, create_topics
 from plumbing import db
 from talentloop import launcher, network
-from talentloop.network import NetworkConfig
+from talentloop.network import NetworkConfig, free_port
 from tests.support import containers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
