@@ -135,10 +135,18 @@ class _CarryOver(ConsumerRebalanceListener):
             self.due.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        assigned = set(assigned)
+        # aiokafka calls this from its coordinator task while its fetcher, in another task, may
+        # already reset a partition with no commit of the new group to the topic's start and
+        # hand its records to `getmany`. Paused before the first await, nothing is fetched
+        # until the carried offset is sought; left paused if the carry fails (the loop restarts).
+        self._client.pause(*assigned)
         try:
-            await self._carry(set(assigned))
+            await self._carry(assigned)
         except Exception as exc:  # noqa: BLE001 - aiokafka would only log it
             self.failed = exc
+        else:
+            self._client.resume(*assigned)
 
     async def _carry(self, assigned: set[TopicPartition]) -> None:
         if not assigned:
