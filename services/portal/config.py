@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from plumbing.settings import DEFAULT_PORTS
@@ -28,6 +28,17 @@ class PortalSettings(BaseSettings):
     public_url: str | None = Field(default=None, alias="TALENTLOOP_PORTAL_URL")
     # A local network's demo organisations and users: written there once (talentloop up sets it).
     demo_users_file: Path | None = Field(default=None, alias="TALENTLOOP_PORTAL_DEMO_USERS")
+    # One OpenID Connect provider people may sign in with (services/portal/oidc.py): off without
+    # an issuer. Its client must allow the redirect URI <portal>/sign-in/oidc/callback.
+    oidc_issuer: str | None = Field(default=None, alias="TALENTLOOP_PORTAL_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, alias="TALENTLOOP_PORTAL_OIDC_CLIENT_ID")
+    # None: a public client (PKCE alone), else client_secret_basic or _post, as the provider offers.
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="TALENTLOOP_PORTAL_OIDC_CLIENT_SECRET")
+    oidc_scopes: str = Field(default="openid email profile", alias="TALENTLOOP_PORTAL_OIDC_SCOPES")
+    # The button's words: "Sign in with <name>" (default: the issuer's host name).
+    oidc_name: str | None = Field(default=None, max_length=80, alias="TALENTLOOP_PORTAL_OIDC_NAME")
+    # False: the provider is the only way in (no password form, no password on invitations).
+    oidc_passwords: bool = Field(default=True, alias="TALENTLOOP_PORTAL_OIDC_PASSWORDS")
 
     def urls(self) -> dict[str, str]:
         if self.service_urls:
