@@ -27,22 +27,11 @@ from babel.messages.pofile import read_po
 
 from services.portal import i18n
 from talentloop import launcher, samples
+from tests.e2e import chromium  # skips the module without Chromium
+from tests.e2e.chromium import wait
 from tests.e2e.helpers import Api, opening_body, poll, referral_body, unique
 from tests.support.smtp import Capture, smtp_capture
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-)
 NORTHSIDE = "northside-tech-collective"
 FORGE = "forge-coding-bootcamp"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -55,11 +44,7 @@ var text = document.body.innerText;
 data.forEach(function (e) { e.style.display = e.dataset.display; });
 return text;
 """
-
-if not (CHROMIUM.exists() and CHROMEDRIVER.exists()) and not os.environ.get("CI"):
-    pytest.skip(
-        "no /usr/bin/chromium and chromedriver (`make chromium` installs them as root)", allow_module_level=True
-    )
+browser = chromium.browser  # the fixture
 
 
 @pytest.fixture(scope="module")
@@ -104,53 +89,6 @@ def sign_ins(api: Api) -> dict[tuple[str, str], dict[str, str]]:
     """The demo sign-ins the portal seeded, by (organisation, role)."""
     users = json.loads(launcher.portal_users_file(api.net.network.keys_file.parent).read_text())
     return {(u["tenant_id"], u["role"]): u for u in users}
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900"):
-        options.add_argument(flag)
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    options.add_experimental_option(
-        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
-    )
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    driver.downloads = downloads  # type: ignore[attr-defined]
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def wait(driver, what: str, check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    from selenium.common.exceptions import (
-        JavascriptException,
-        NoSuchElementException,
-        StaleElementReferenceException,
-        WebDriverException,
-    )
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    # A check may meet the page a click or a reload is leaving: its elements go stale, or belong
-    # to no document any more (Chromium's "unknown error"); look again rather than fail.
-    return WebDriverWait(
-        driver,
-        timeout,
-        poll_frequency=0.2,
-        ignored_exceptions=(
-            NoSuchElementException,
-            StaleElementReferenceException,
-            JavascriptException,
-            WebDriverException,
-        ),
-    ).until(lambda d: check(d), message=what)
 
 
 def english_only() -> list[str]:

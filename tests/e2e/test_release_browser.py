@@ -10,11 +10,13 @@ import json
 from pathlib import Path
 
 from talentloop.publish import write
-from tests.e2e.test_console_browser import browser  # noqa: F401  (skips the module without Chromium)
+from tests.e2e import chromium  # skips the module without Chromium
 from tests.unit.test_release import release
 
+browser = chromium.browser  # the fixture
 
-def test_the_site_opens_from_disk_with_every_table_and_the_methods_page(browser, tmp_path: Path) -> None:  # noqa: F811
+
+def test_the_site_opens_from_disk_with_every_table_and_the_methods_page(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
     site = tmp_path / "site"
