@@ -62,7 +62,7 @@ kcat:
 	    (apt-get update -qq && apt-get install -y -qq kcat >/dev/null) || echo "could not install kcat"; \
 	  else echo "kcat is not installed (apt-get install kcat): its interop test will be skipped"; fi; }
 
-# Debian's Chromium and ChromeDriver for the console's browser test (tests/e2e/test_console_browser.py),
+# Debian's Chromium and ChromeDriver for the browser tests (tests/e2e/chromium.py: the portal's and the release's),
 # installed when we may (root with apt-get) and skipped when /usr/bin/chromium is there already.
 chromium:
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
