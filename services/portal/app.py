@@ -42,6 +42,7 @@ from services.portal import (
     mail_pages,
     pages_account,
     pages_employer,
+    pages_keys,
     pages_operators,
     pages_partner,
     pages_partner_demand,
@@ -171,6 +172,7 @@ def create_app(
     app.include_router(pages_partner_demand.router)
     app.include_router(pages_employer.router)
     app.include_router(pages_operators.router)
+    app.include_router(pages_keys.router)
     app.include_router(mail_pages.router)
     return app
 

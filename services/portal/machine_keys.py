@@ -2,7 +2,8 @@
 
 Each organisation gets its own key of its own principal (`partner:<tenant id>`,
 `employer:<tenant id>`, `operator:<tenant id>`), issued by the portal into the shared key
-store (plumbing/apikeys.py) with the `read` and `write` scopes and kept in the portal's
+store (plumbing/apikeys.py) with the `read`, `write` and `webhooks` scopes (the last for the
+admins' webhook endpoints page, pages_webhooks.py) and kept in the portal's
 schema sealed with the network's master key (AES-256-GCM, the organisation's id as associated
 data, so a sealed key cannot be moved to another organisation's row). The services then
 decide tenancy exactly as for any API caller: a bug in the portal cannot show one
@@ -21,7 +22,7 @@ from plumbing import apikeys
 from services.portal import store
 from services.portal.domain import PRINCIPAL_KIND
 
-SCOPES = ("read", "write")
+SCOPES = ("read", "write", "webhooks")
 
 
 class KeyBox:

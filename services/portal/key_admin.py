@@ -1,0 +1,108 @@
+"""An organisation admin's machine keys (docs/portals.md, "API keys"): listed, issued and
+revoked in the shared key store (plumbing/apikeys.py), for the organisation's own principal
+only, so no id typed into a URL reaches another organisation's keys. The portal's own key for
+the organisation (machine_keys.py) is listed but not revoked here: it would cut the portal off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from plumbing import apikeys
+from plumbing.auth import KIND_TAGS, Kind
+from services.portal import store
+from services.portal.application import Portal, Refused
+from services.portal.domain import PRINCIPAL_KIND, Member
+from services.portal.messages import N_
+
+SCOPES = {"read": N_("Read"), "write": N_("Write"), "webhooks": N_("Webhooks")}
+KEY_STATUSES = {"active": N_("Active"), "expired": N_("Expired"), "revoked": N_("Revoked")}
+EXPIRIES = (0, 30, 90, 365)  # days a new key lives; 0: until revoked
+LABEL_MAX = 200
+MESSAGES = {
+    "bad_label": N_("Say what the key is for, in 1 to 200 characters."),
+    "bad_scopes": N_("Choose at least one permission."),
+    "bad_expiry": N_("Choose how long the key lives."),
+    "portal_key": N_("This is the key the portal itself acts with for your organisation: it cannot be revoked here."),
+    "already_revoked": N_("This key was already revoked."),
+}
+
+
+class NotOurs(Exception):
+    """Not a key of the organisation (or no key at all): the page answers 404 either way."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    kind: Kind
+    principal_id: str
+    portal_key_id: str | None  # the portal's own key for the organisation, once issued
+
+    def prefix(self, key_id: str) -> str:
+        """How the key's plaintext starts (`tl_par_key_…_`): enough to recognise it, not to use it."""
+        return f"tl_{KIND_TAGS[self.kind]}_{key_id}_"
+
+
+def _store(p: Portal) -> apikeys.ApiKeys:
+    assert p.services is not None
+    return p.services.keys.keys
+
+
+async def owner_of(p: Portal, member: Member) -> Owner:
+    org = await store.org(p.pool, member.org_id)
+    assert org is not None
+    portal_key = await p.pool.fetchval("SELECT key_id FROM org_keys WHERE org_id = $1::uuid", member.org_id)
+    return Owner(PRINCIPAL_KIND[org["kind"]], org["tenant_id"], portal_key)
+
+
+def _admin(member: Member) -> None:
+    if not member.may_manage_users:
+        raise Refused("not_allowed")
+
+
+async def keys(p: Portal, member: Member) -> tuple[Owner, list[apikeys.KeyInfo]]:
+    """The organisation's keys, newest first (never a secret: the store keeps only hashes)."""
+    _admin(member)
+    owner = await owner_of(p, member)
+    return owner, await _store(p).list(owner.kind, owner.principal_id)
+
+
+async def issue(p: Portal, member: Member, label: str, scopes: list[str], expires_in_days: int) -> apikeys.Issued:
+    """A new key of the organisation: the only copy of its plaintext is in the answer."""
+    _admin(member)
+    label = label.strip()
+    if not 1 <= len(label) <= LABEL_MAX:
+        raise Refused("bad_label")
+    chosen = sorted(set(scopes))
+    if not chosen or any(s not in SCOPES for s in chosen):
+        raise Refused("bad_scopes")
+    if expires_in_days not in EXPIRIES:
+        raise Refused("bad_expiry")
+    owner = await owner_of(p, member)
+    expires = p.clock() + timedelta(days=expires_in_days) if expires_in_days else None
+    issued = await _store(p).issue(owner.kind, owner.principal_id, chosen, label=label, expires_at=expires)
+    await store.audit(
+        p.pool,
+        "key_issued",
+        org_id=member.org_id,
+        user_id=member.user_id,
+        target=issued.info.key_id,
+        detail={"scopes": chosen, "expires_in_days": expires_in_days},
+    )
+    return issued
+
+
+async def revoke(p: Portal, member: Member, key_id: str) -> apikeys.KeyInfo:
+    _admin(member)
+    owner = await owner_of(p, member)
+    info = await _store(p).get(key_id)
+    if info is None or (info.kind, info.principal_id) != (owner.kind, owner.principal_id):
+        raise NotOurs(key_id)
+    if key_id == owner.portal_key_id:
+        raise Refused("portal_key")
+    try:
+        revoked = await _store(p).revoke(key_id)
+    except apikeys.KeyConflict:
+        raise Refused("already_revoked") from None
+    await store.audit(p.pool, "key_revoked", org_id=member.org_id, user_id=member.user_id, target=key_id)
+    return revoked
