@@ -40,12 +40,15 @@ from services.portal import (
     domain,
     i18n,
     mail_pages,
+    oidc,
     pages_account,
     pages_employer,
     pages_keys,
+    pages_oidc,
     pages_operators,
     pages_partner,
     pages_partner_demand,
+    pages_support,
     passwords,
     seed,
     store,
@@ -92,6 +95,8 @@ def create_app(
             raise RuntimeError("portal: missing TALENTLOOP_MASTER_KEY (it seals each organisation's API key)")
         i18n.load_all()
         passwords.configure(portal.argon2_time_cost, portal.argon2_memory_kib)
+        app.state.oidc = oidc.provider_of(portal)  # None without TALENTLOOP_PORTAL_OIDC_ISSUER
+        log.info("portal.oidc", issuer=app.state.oidc.settings.issuer if app.state.oidc else None)
         network_clock: clocks.Clock = clocks.system_clock
         if settings.clock_file is not None:
             network_clock = clocks.simulated(
@@ -138,6 +143,8 @@ def create_app(
                 task.cancel()
             await asyncio.gather(pruner, *app.state.upload_tasks, return_exceptions=True)
             await http.aclose()
+            if app.state.oidc is not None:
+                await app.state.oidc.http.aclose()
             await pool.close()
             log.info("service.stopped")
 
@@ -173,7 +180,9 @@ def create_app(
     app.include_router(pages_employer.router)
     app.include_router(pages_operators.router)
     app.include_router(pages_keys.router)
+    app.include_router(pages_support.router)
     app.include_router(mail_pages.router)
+    app.include_router(pages_oidc.router)
     return app
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from services.portal import application, domain, i18n, mail_links, store, web
+from services.portal import application, domain, i18n, mail_links, oidc, store, web
 from services.portal.application import Portal, RateLimited, Refused
 from services.portal.domain import Member
 from services.portal.messages import CODES, ORG_KINDS, ROLES
@@ -49,8 +49,20 @@ async def home(request: Request, who: Signed) -> Response:
 @router.get("/sign-in")
 async def sign_in_form(request: Request, next: str = "/") -> Response:
     return await web.page(
-        request, "sign_in.html", next=local_path(next), email="", error=None, mail=request.app.state.mailer.configured
+        request,
+        "sign_in.html",
+        next=local_path(next),
+        email="",
+        error=None,
+        mail=request.app.state.mailer.configured,
+        **oidc.sign_in_choices(request.app.state.oidc),
     )
+
+
+def _passwords(request: Request) -> None:
+    """With the OpenID Connect provider as the only way in, no password is taken."""
+    if not oidc.sign_in_choices(request.app.state.oidc)["passwords"]:
+        raise web.PageError(404, "not_found")
 
 
 @router.post("/sign-in")
@@ -60,6 +72,7 @@ async def sign_in(
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    _passwords(request)
     p = portal_of(request)
     address = request.client.host if request.client else "unknown"
     try:
@@ -73,6 +86,7 @@ async def sign_in(
             next=local_path(next),
             email=email,
             error=await _message(request, "rate_limited", minutes=minutes),
+            **oidc.sign_in_choices(request.app.state.oidc),
         )
         response.headers["Retry-After"] = str(max(1, int(limited.retry_after.total_seconds())))
         return response
@@ -84,6 +98,7 @@ async def sign_in(
             next=local_path(next),
             email=email,
             error=await _message(request, "bad_credentials"),
+            **oidc.sign_in_choices(request.app.state.oidc),
         )
     # A new session id for the signed-in user, the visitor's session ended (no fixation); the
     # language chosen before signing in carries over when the user has none of their own.
@@ -129,7 +144,14 @@ async def invitation_form(request: Request, token: str) -> Response:
     except Refused as refused:
         raise web.PageError(404, refused.code) from None
     return await web.page(
-        request, "invitation.html", invitation=invitation, token=token, roles=ROLES, display_name="", error=None
+        request,
+        "invitation.html",
+        invitation=invitation,
+        token=token,
+        roles=ROLES,
+        display_name="",
+        error=None,
+        **oidc.sign_in_choices(request.app.state.oidc),
     )
 
 
@@ -141,6 +163,7 @@ async def accept_invitation(
     password: Annotated[str, Form(max_length=1024)],
     password_again: Annotated[str, Form(max_length=1024)],
 ) -> Response:
+    _passwords(request)
     p = portal_of(request)
     try:
         invitation = await application.open_invitation(p, token)
@@ -161,6 +184,7 @@ async def accept_invitation(
             roles=ROLES,
             display_name=display_name,
             error=await _message(request, refused.code),
+            **oidc.sign_in_choices(request.app.state.oidc),
         )
     await web.end(request)
     await web.start(request, user_id, before.language)
