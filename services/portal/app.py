@@ -48,6 +48,7 @@ from services.portal import (
     pages_operators,
     pages_partner,
     pages_partner_demand,
+    pages_support,
     passwords,
     seed,
     store,
@@ -179,6 +180,7 @@ def create_app(
     app.include_router(pages_employer.router)
     app.include_router(pages_operators.router)
     app.include_router(pages_keys.router)
+    app.include_router(pages_support.router)
     app.include_router(mail_pages.router)
     app.include_router(pages_oidc.router)
     return app
