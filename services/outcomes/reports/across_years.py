@@ -7,13 +7,16 @@ programs and every combined row the rest ("Nested groups"), so what a reader can
 two partitions of the programs: the earlier release's blocks and this one's. A block is a named
 program, a program with nobody (a reader may know it had none), or the rest (the combined row).
 Programs joined through blocks of either release form a **component**; subtracting the releases
-gives exactly each component's increment (people now less people then) and nothing finer. So:
+gives exactly each component's increment and nothing finer: per **line** of the funnel each row
+publishes, the people now less the people then. The lines held: `enrolled` (the people) and every
+referral stage of the funnel, `referred` to `retained_90_days` (`placed` among them: a program
+named with 12 placed people in one release and 14 in the next gives the 2 placed between). So:
 
-- while some component's increment is 1 to THRESHOLD people, the programs this release names in it
+- while some component's increment in some line is 1 to THRESHOLD people, the programs this release names in it
   are not named (they join the combined row, which joins their component to the rest); a component
   without a named program takes the smallest named program of the release (fewest people, then id);
-- when nothing is named and the one component left still grew by 1 to THRESHOLD people, every
-  people figure of the release is suppressed (`whole`).
+- when nothing is named and the one component left still grew by 1 to THRESHOLD people in some
+  line, every people figure of the release is suppressed (`whole`).
 
 With several stored releases, each pair of this release and one of them is held to the rule, to a
 fixed point; the stored ones were held to it among themselves when they were made. A release made
@@ -21,8 +24,11 @@ from a later position than this one (stored first) works the same way, its peopl
 its position: the difference is then what this one lacks.
 
 The earlier release's people per program are those enrolled as of its ledger position
-(`Earlier.people`, read by `publish`); hiring by employer needs nothing of this (each year's table
-counts the hires starting in that year only: two years share no hire).
+(`Earlier.people`, read by `publish`), and per stage those of them whose referrals had reached it by
+then (`Earlier.reached`: the stages' times are the events'); hiring by employer needs nothing of
+this (each year's table counts the hires starting in that year only: two years share no hire).
+Not held: the training lines (completed, credential earned), 180-day retention, placed by
+employment type, and the outcomes' counts of placements and good jobs (docs/transparency.md).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from services.outcomes.pipeline import Enrolled
+from services.outcomes.pipeline import STAGES, Enrolled, Hire, furthest
 from services.outcomes.reports.groups import SMALL_GROUPS, suppressed_groups
 from services.outcomes.reports.suppression import THRESHOLD
 
@@ -38,12 +44,14 @@ from services.outcomes.reports.suppression import THRESHOLD
 @dataclass(frozen=True)
 class Earlier:
     """The release this one is suppressed against: its year, release.json's sha256, the programs it
-    named, and each program's people as of its ledger position."""
+    named, each program's people as of its ledger position, and per referral stage those of them
+    who had reached it (`stage_people`)."""
 
     year: int
     release_sha256: str
     named: frozenset[str]
     people: Mapping[str, frozenset[str]]
+    reached: Mapping[str, Mapping[str, frozenset[str]]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,26 @@ def program_people(enrolled: Iterable[Enrolled]) -> dict[str, frozenset[str]]:
     for e in enrolled:
         out.setdefault(e.program, set()).add(e.trainee.person_key)
     return {p: frozenset(people) for p, people in out.items()}
+
+
+def stage_people(enrolled: Iterable[Enrolled], hires: Iterable[Hire]) -> dict[str, dict[str, frozenset[str]]]:
+    """Per referral stage (STAGES), per program, its people whose referrals reached the stage, as
+    the coalition funnel counts them (cumulative, the furthest of their referrals; a 180-day
+    retention reaches every stage)."""
+    people = program_people(enrolled)
+    reach: dict[str, int] = {}
+    for h in hires:
+        index = len(STAGES) - 1 if "retained_180_days" in h.flags else furthest(h.evidence)
+        reach[h.person_key] = max(reach.get(h.person_key, 0), index)
+    return {
+        stage: {p: frozenset(k for k in ks if reach.get(k, -1) >= i) for p, ks in people.items()}
+        for i, stage in enumerate(STAGES)
+    }
+
+
+def lines(people: Mapping[str, frozenset[str]], reached: Mapping[str, Mapping[str, frozenset[str]]]) -> list:
+    """The lines held to the rule, each program -> people: enrolled, then every referral stage."""
+    return [people, *(reached.get(stage, {}) for stage in STAGES)]
 
 
 def named_programs(enrolled: list[Enrolled], forced: Iterable[str], threshold: int = THRESHOLD) -> set[str]:
@@ -100,15 +128,18 @@ def _blocks(
     return {p: p if p in named or not people.get(p) else rest for p in programs}
 
 
-def against(enrolled: list[Enrolled], earlier: Earlier | Iterable[Earlier], threshold: int = THRESHOLD) -> Against:
+def against(
+    enrolled: list[Enrolled], hires: Iterable[Hire], earlier: Earlier | Iterable[Earlier], threshold: int = THRESHOLD
+) -> Against:
     """Against one earlier release, or several (every earlier year's: each pair of this release and
-    one of them, to a fixed point)."""
+    one of them, to a fixed point). `hires`: the referrals the release's funnel counts."""
     earliers = [earlier] if isinstance(earlier, Earlier) else list(earlier)
     now = program_people(enrolled)
+    now_lines = lines(now, stage_people(enrolled, hires))
     forced: set[str] = set()
     while True:
         named = named_programs(enrolled, forced, threshold)
-        small = [c for e in earliers for c in _small_components(e, now, named, threshold)]
+        small = [c for e in earliers for c in _small_components(e, now, now_lines, named, threshold)]
         if not small:
             return Against(frozenset(forced))
         inside = {p for c in small for p in c if p in named}
@@ -121,12 +152,17 @@ def against(enrolled: list[Enrolled], earlier: Earlier | Iterable[Earlier], thre
 
 
 def _small_components(
-    earlier: Earlier, now: Mapping[str, frozenset[str]], named: set[str], threshold: int
+    earlier: Earlier, now: Mapping[str, frozenset[str]], now_lines: list, named: set[str], threshold: int
 ) -> list[frozenset[str]]:
     programs = sorted(set(now) | set(earlier.people))
     before = _blocks(programs, earlier.named, earlier.people, "\0earlier rest")
     found = components(programs, (before, _blocks(programs, named, now, "\0rest")))
-    return [c for c in found if 1 <= _increment(c, now, earlier.people) <= threshold]
+    then_lines = lines(earlier.people, earlier.reached)
+    return [
+        c
+        for c in found
+        if any(1 <= _increment(c, n, t) <= threshold for n, t in zip(now_lines, then_lines, strict=True))
+    ]
 
 
 def _increment(component: frozenset[str], now: Mapping[str, frozenset[str]], then: Mapping[str, frozenset[str]]) -> int:

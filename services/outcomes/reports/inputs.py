@@ -14,9 +14,9 @@ from decimal import Decimal
 import asyncpg
 
 from plumbing.vault import Vault
-from services.outcomes import records, records_json, store
+from services.outcomes import pipeline, records, records_json, store
 from services.outcomes.reports import DemandInputs, credentials, demand
-from services.outcomes.reports.across_years import Earlier
+from services.outcomes.reports.across_years import Earlier, program_people, stage_people
 from services.outcomes.reports.hiring import Choice, HiringInputs
 from services.outcomes.reports.supportive import Request
 from services.outcomes.reports.wioa_training import MSG_MILESTONES, Participation
@@ -155,13 +155,22 @@ async def earlier_inputs(
     conn: asyncpg.Connection, year: int, release_sha256: str, named: frozenset[str], last_event_at: str | None
 ) -> Earlier:
     """An earlier release to suppress against (reports/across_years.py), with each program's people as
-    of its ledger position: the enrollments whose training.enrolled occurred by its last event."""
+    of its ledger position (the enrollments whose training.enrolled occurred by its last event) and
+    the referral stages they had reached by then (a stage's time is its event's)."""
+    until = datetime.fromisoformat(last_event_at) if last_event_at else None
     rows = await conn.fetch(
         "SELECT program_id, person_key FROM enrollment_facts WHERE enrollment_id IN (SELECT enrollment_id FROM ledger"
         " WHERE event_type LIKE 'training.enrolled.%' AND occurred_at <= $1::timestamptz) ORDER BY enrollment_id",
-        datetime.fromisoformat(last_event_at) if last_event_at else None,
+        until,
     )
-    people: dict[str, set[str]] = {}
-    for r in rows:
-        people.setdefault(r["program_id"], set()).add(r["person_key"])
-    return Earlier(year, release_sha256, named, {p: frozenset(ks) for p, ks in people.items()})
+    enrolled = [pipeline.Enrolled(pipeline.Trainee(r["person_key"], "", False), "", r["program_id"]) for r in rows]
+    refs = await conn.fetch(
+        "SELECT person_key, record FROM referral_facts WHERE person_key = ANY($1::text[]) AND record IS NOT NULL"
+        " ORDER BY referral_id",
+        sorted({r["person_key"] for r in rows}),
+    )
+    hires = []
+    for r in refs:
+        reached = records_json.load(records.ReferralRecord, json.loads(r["record"])).reached
+        hires.append(pipeline.Hire(r["person_key"], frozenset(s for s, t in reached.items() if t <= until)))
+    return Earlier(year, release_sha256, named, program_people(enrolled), stage_people(enrolled, hires))

@@ -91,7 +91,7 @@ def public_reports(
     reports.DemandInputs) under the N-employer rule, as every reader gets it; the year's hiring by the
     employers who opted in, of consenting candidates (`hiring`)."""
     earliers = [] if earlier is None else [earlier] if isinstance(earlier, Earlier) else earlier
-    rule = against(training[0], earliers) if earliers else Against()
+    rule = against(training[0], training[1], earliers) if earliers else Against()
     # Every people figure suppressed: a threshold no group reaches.
     threshold = THRESHOLD if not rule.whole else len(training[0]) + len(programs.enrollments) + THRESHOLD
     nameable = covered_by_named_programs(training[0], rule.forced)
