@@ -1,0 +1,161 @@
+"""An organisation admin's webhook endpoints (docs/portals.md, "Webhook endpoints";
+docs/webhooks.md): listed, added (the signing secret shown once), given a new secret and
+removed at each service that notifies the organisation, through that service's webhooks API
+with the organisation's own key, so another organisation's endpoint ids answer 404 here
+exactly as there. The portal keeps no endpoint and no secret."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.portal import store
+from services.portal.application import Portal, Refused, segment
+from services.portal.domain import Member
+from services.portal.employing import problem_message
+from services.portal.messages import N_
+from services.portal.services_client import Answer
+
+ENDPOINTS = "/v1/webhooks/endpoints"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A service that sends the organisation notifications, and what it sends."""
+
+    service: str
+    title: str
+    events: dict[str, str]  # event type -> what it tells, in words
+
+
+# The event types are the services' own (a test keeps them equal to what each service sends).
+GATEWAY = Channel(
+    "employer_gateway",
+    N_("What happens to the referrals routed to you"),
+    {
+        "referral.routed": N_("A referral entered your inbox"),
+        "referral.withdrawn": N_("The partner withdrew a referral you have in progress"),
+        "referral.updated": N_("The partner changed a candidate's profile"),
+        "referral.stale": N_("A reminder: a referral waits for your answer"),
+    },
+)
+OUTCOMES = Channel(
+    "outcomes",
+    N_("What happens to your referrals and requests"),
+    {
+        "referral.status_changed.v1": N_("Every change of your referrals' statuses, with why"),
+        "participant.status_changed.v1": N_("Your participants' statuses (training providers)"),
+        "service.status_changed.v1": N_("Every change of your supportive-service requests' statuses"),
+    },
+)
+SUPPORT = Channel(
+    "support",
+    N_("Requests addressed to you as a service provider"),
+    {
+        "service.requested": N_("A request was addressed to you"),
+        "service.cancelled": N_("Its requester withdrew a request addressed to you"),
+        "service.stale": N_("A reminder: a request waits on you"),
+    },
+)
+MESSAGES = {
+    "no_webhooks_scope": N_(
+        "The portal's key for your organisation may not manage webhooks. Ask the coalition's operators."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Listed:
+    channel: Channel
+    endpoints: list[dict[str, Any]] | None  # None: the service refused the portal's key
+
+
+@dataclass(frozen=True)
+class Added:
+    endpoint_id: str | None
+    secret: str | None = None
+    problem: str | None = None  # the service's refusal, as a line
+
+
+def channels(member: Member) -> tuple[Channel, ...]:
+    """Where the organisation has endpoints; admins only (endpoints and secrets are the
+    organisation's integration, as its API keys are)."""
+    if not member.may_manage_users:
+        raise Refused("not_allowed")
+    if member.org_kind == "employer":
+        return (GATEWAY,)
+    if member.refers:
+        return (OUTCOMES, SUPPORT)
+    raise Refused("not_allowed")  # operators are told nothing by webhooks
+
+
+def channel(member: Member, service: str) -> Channel:
+    found = next((c for c in channels(member) if c.service == service), None)
+    if found is None:
+        raise LookupError(service)
+    return found
+
+
+async def _call(p: Portal, member: Member, service: str, method: str, path: str, **kwargs: Any) -> Answer:
+    assert p.services is not None
+    return await p.services.call(member, service, method, path, **kwargs)
+
+
+async def listed(p: Portal, member: Member) -> list[Listed]:
+    found = []
+    for c in channels(member):
+        answer = await _call(p, member, c.service, "GET", ENDPOINTS)
+        if answer.status == 403:
+            found.append(Listed(c, None))
+            continue
+        if answer.status != 200:
+            raise Refused("service_refused")
+        found.append(Listed(c, answer.json()))
+    return found
+
+
+async def add(p: Portal, member: Member, service: str, url: str, event_types: list[str]) -> Added:
+    c = channel(member, service)
+    chosen = [t for t in c.events if t in event_types]  # in the page's order; none: all
+    answer = await _call(p, member, service, "POST", ENDPOINTS, json={"url": url.strip(), "event_types": chosen})
+    if answer.status == 201:
+        doc = answer.json()
+        await _audit(p, member, "webhook_added", doc["endpoint_id"], service, answer)
+        return Added(doc["endpoint_id"], doc["secret"])
+    if answer.status in (403, 422):
+        return Added(None, problem=problem_message(answer.json()))
+    raise Refused("service_refused")
+
+
+async def rotate(p: Portal, member: Member, service: str, endpoint_id: str) -> str:
+    """A new signing secret (shown once; the old one signs beside it for the grace period)."""
+    channel(member, service)
+    answer = await _call(p, member, service, "POST", f"{ENDPOINTS}/{segment(endpoint_id)}/rotate-secret")
+    if answer.status == 404:
+        raise LookupError(endpoint_id)
+    if answer.status != 200:
+        raise Refused("service_refused")
+    await _audit(p, member, "webhook_secret_rotated", endpoint_id, service, answer)
+    return answer.json()["secret"]
+
+
+async def remove(p: Portal, member: Member, service: str, endpoint_id: str) -> None:
+    channel(member, service)
+    answer = await _call(p, member, service, "DELETE", f"{ENDPOINTS}/{segment(endpoint_id)}")
+    if answer.status == 404:
+        raise LookupError(endpoint_id)
+    if answer.status != 204:
+        raise Refused("service_refused")
+    await _audit(p, member, "webhook_removed", endpoint_id, service, answer)
+
+
+async def _audit(p: Portal, member: Member, action: str, endpoint_id: str, service: str, answer: Answer) -> None:
+    await store.audit(
+        p.pool,
+        action,
+        org_id=member.org_id,
+        user_id=member.user_id,
+        target=endpoint_id,
+        correlation_id=answer.correlation_id,
+        detail={"service": service},
+    )
