@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from authlib.common.security import generate_token
 from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.integrations.base_client import OAuthError
 from joserfc import jwt
@@ -70,7 +71,7 @@ class ProviderSettings:
             if not portal.oidc_passwords:
                 raise ValueError("TALENTLOOP_PORTAL_OIDC_PASSWORDS=false needs TALENTLOOP_PORTAL_OIDC_ISSUER")
             return None
-        issuer = portal.oidc_issuer.rstrip("/")
+        issuer = portal.oidc_issuer  # exactly as the provider writes it (Auth0's ends with a slash)
         if not portal.oidc_client_id:
             raise ValueError("TALENTLOOP_PORTAL_OIDC_ISSUER needs TALENTLOOP_PORTAL_OIDC_CLIENT_ID")
         if "openid" not in portal.oidc_scopes.split():
@@ -92,8 +93,8 @@ def secure_url(url: str, what: str) -> str:
 
 
 @dataclass(frozen=True)
-class Request:
-    """What the callback needs to finish a sign-in this module started."""
+class Started:
+    """An authorization request: where to send the browser, and what the callback will need."""
 
     url: str  # where to send the browser
     state: str
@@ -133,7 +134,7 @@ class Provider:
         now = time.monotonic()
         if self._metadata is not None and now - self._metadata[0] < METADATA_TTL_S:
             return self._metadata[1]
-        doc = await self._get_json(f"{self.settings.issuer}/.well-known/openid-configuration")
+        doc = await self._get_json(f"{self.settings.issuer.rstrip('/')}/.well-known/openid-configuration")
         if doc.get("issuer") != self.settings.issuer:
             raise ProviderError("unreachable", f"discovery names issuer {doc.get('issuer')!r}")
         try:
@@ -177,11 +178,9 @@ class Provider:
             follow_redirects=False,
         )
 
-    async def start(self, redirect_uri: str, language: str | None = None) -> Request:
+    async def start(self, redirect_uri: str, language: str | None = None) -> Started:
         """A new authorization request: fresh state, nonce and PKCE verifier (Authlib's
-        generator, 48 random characters each), the URL with the S256 challenge."""
-        from authlib.common.security import generate_token
-
+        generator: 48 and 64 random characters), the URL with the S256 challenge."""
         meta = await self.metadata()
         state, nonce, verifier = generate_token(48), generate_token(48), generate_token(64)
         extra = {"ui_locales": language} if language else {}
@@ -189,7 +188,7 @@ class Provider:
             url, _ = client.create_authorization_url(
                 meta["authorization_endpoint"], state=state, code_verifier=verifier, nonce=nonce, **extra
             )
-        return Request(url, state, nonce, verifier)
+        return Started(url, state, nonce, verifier)
 
     async def finish(self, redirect_uri: str, code: str, code_verifier: str, nonce: str) -> dict[str, Any]:
         """The code exchanged (with the PKCE verifier) and the ID token's claims, verified."""

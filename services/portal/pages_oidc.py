@@ -47,11 +47,9 @@ def _redirect_uri(request: Request) -> str:
     return base_url(request).rstrip("/") + CALLBACK_PATH
 
 
-async def _refused(request: Request, refused: OidcRefused, provider: Provider) -> Response:
+async def _refused(request: Request, refused: OidcRefused) -> Response:
     status = STATUS.get(refused.code, 403)
-    response = await web.page(
-        request, "oidc_refused.html", status=status, reason=refused.code, email=refused.email, provider=provider
-    )
+    response = await web.page(request, "oidc_refused.html", status=status, reason=refused.code, email=refused.email)
     if status == 503:
         response.headers["Retry-After"] = "30"
     return response
@@ -76,7 +74,7 @@ async def start(
             session.language,
         )
     except OidcRefused as refused:
-        return await _refused(request, refused, provider)
+        return await _refused(request, refused)
     return web.redirect(request, url)
 
 
@@ -104,7 +102,7 @@ async def callback(request: Request) -> Response:
         response.headers["Retry-After"] = str(seconds)
         return response
     except OidcRefused as refused:
-        return await _refused(request, refused, provider)
+        return await _refused(request, refused)
     # As every other sign-in: the visitor's session ended, a new id, the language kept, audited.
     await _signed_in(request, {"user_id": signed.user_id, "org_id": signed.org_id}, "oidc")
     return web.redirect(request, local_path(next_path))

@@ -18,7 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from services.portal import application
+from services.portal import application, oidc
+from services.portal.config import PortalSettings
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, Person, Provider, oidc_provider
 from tests.support.portal import Browser, fresh_schema, member, running_portal
 
@@ -304,3 +305,42 @@ async def test_the_button_is_there_only_with_a_provider_and_passwords_can_be_tur
         async with Browser(app) as browser:
             unreachable = await browser.http.get("/sign-in/oidc")
             assert unreachable.status_code == 503 and reason(unreachable) == "unreachable"
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ({"TALENTLOOP_PORTAL_OIDC_ISSUER": "https://id.example.org"}, "CLIENT_ID"),
+        (
+            {
+                "TALENTLOOP_PORTAL_OIDC_ISSUER": "https://id.example.org",
+                "TALENTLOOP_PORTAL_OIDC_CLIENT_ID": "c",
+                "TALENTLOOP_PORTAL_OIDC_SCOPES": "email profile",
+            },
+            "openid",
+        ),
+        ({"TALENTLOOP_PORTAL_OIDC_ISSUER": "http://id.example.org", "TALENTLOOP_PORTAL_OIDC_CLIENT_ID": "c"}, "https"),
+        ({"TALENTLOOP_PORTAL_OIDC_PASSWORDS": "false"}, "needs TALENTLOOP_PORTAL_OIDC_ISSUER"),
+    ],
+    ids=["no-client-id", "no-openid-scope", "plain-http", "passwords-off-without-provider"],
+)
+def test_a_half_done_configuration_stops_the_portal_at_start(settings: dict[str, str], says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        oidc.ProviderSettings.of(PortalSettings(**settings))
+
+
+def test_the_settings_name_the_button_after_the_issuer_by_default() -> None:
+    found = oidc.ProviderSettings.of(
+        PortalSettings(
+            TALENTLOOP_PORTAL_OIDC_ISSUER="https://id.example.org/realms/coalition/",
+            TALENTLOOP_PORTAL_OIDC_CLIENT_ID="portal",
+        )
+    )
+    assert found is not None
+    assert (found.issuer, found.name, found.client_secret, found.passwords) == (
+        "https://id.example.org/realms/coalition/",  # as written: the ID tokens' iss must equal it
+        "id.example.org",
+        None,
+        True,
+    )
+    assert oidc.ProviderSettings.of(PortalSettings()) is None
