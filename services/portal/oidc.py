@@ -191,7 +191,9 @@ class Provider:
         return Started(url, state, nonce, verifier)
 
     async def finish(self, redirect_uri: str, code: str, code_verifier: str, nonce: str) -> dict[str, Any]:
-        """The code exchanged (with the PKCE verifier) and the ID token's claims, verified."""
+        """The code exchanged (with the PKCE verifier) and the ID token's claims, verified; when
+        the ID token names no e-mail address, the UserInfo endpoint's (OIDC Core 5.3), taken only
+        for the same subject."""
         meta = await self.metadata()
         try:
             async with await self._client(redirect_uri) as client:
@@ -202,14 +204,30 @@ class Provider:
                     code_verifier=code_verifier,
                     redirect_uri=redirect_uri,
                 )
+                id_token = token.get("id_token")
+                if not isinstance(id_token, str):
+                    raise ProviderError("refused", "the token endpoint gave no ID token")
+                claims = await self.verify(id_token, nonce)
+                if "email" not in claims and meta.get("userinfo_endpoint"):
+                    claims.update(await self._userinfo(client, str(meta["userinfo_endpoint"]), claims["sub"]))
         except OAuthError as exc:
             raise ProviderError("refused", f"token endpoint: {exc.error}") from None
         except (httpx.HTTPError, ValueError) as exc:  # ValueError: an answer that is not JSON (a 5xx page)
             raise ProviderError("unreachable", f"token endpoint: {exc!r}") from None
-        id_token = token.get("id_token")
-        if not isinstance(id_token, str):
-            raise ProviderError("refused", "the token endpoint gave no ID token")
-        return await self.verify(id_token, nonce)
+        return claims
+
+    @staticmethod
+    async def _userinfo(client: AsyncOAuth2Client, url: str, subject: str) -> dict[str, Any]:
+        """The person's e-mail and names from the UserInfo endpoint (the client sends the access
+        token it was just given); nothing when it speaks of another subject, or not in JSON."""
+        secure_url(url, "userinfo_endpoint")
+        answer = await client.get(url, headers={"Accept": "application/json"})
+        if answer.status_code != 200 or not answer.headers.get("content-type", "").startswith("application/json"):
+            return {}
+        info = answer.json()
+        if not isinstance(info, dict) or info.get("sub") != subject:
+            return {}
+        return {k: info[k] for k in ("email", "email_verified", "name", "given_name", "family_name") if k in info}
 
     async def verify(self, id_token: str, nonce: str) -> dict[str, Any]:
         """The ID token's claims once its signature (the provider's JWKS; a kid not there reads

@@ -204,6 +204,20 @@ async def test_an_address_the_provider_does_not_vouch_for_or_without_an_account_
     assert [r["email"] for r in counted] == [user["email"], "nobody@elsewhere.example.org", user["email"], ""]
 
 
+async def test_an_address_only_the_userinfo_endpoint_gives_is_taken_for_the_same_subject(portal, idp) -> None:  # type: ignore[no-untyped-def]
+    app = portal
+    user = await member(app.state.pool, "partner", "theta-org", "staff")
+    idp.person = Person("theta-sub", user["email"])
+    idp.faults.update({"email_in_userinfo": True, "userinfo_sub": "someone-else"})
+    async with Browser(app) as browser:
+        other = await sign_in_with_provider(browser)
+        assert other.status_code == 403 and reason(other) == "unverified"  # another subject's address: none
+        del idp.faults["userinfo_sub"]
+        signed = await sign_in_with_provider(browser)
+        assert signed.status_code == 303 and (await browser.http.get("/team")).status_code == 403  # signed in, staff
+    assert await audit(app, "signed_in") == [{"user_id": user["user_id"], "by": "oidc"}]
+
+
 async def test_an_invitation_accepted_with_the_provider_creates_the_linked_account(portal, idp) -> None:  # type: ignore[no-untyped-def]
     app = portal
     p = app.state.portal_app

@@ -6,7 +6,8 @@ Authlib's RFC 7636 code, over real HTTP (uvicorn in a thread).
 
 The person who signs in at the provider is `provider.person` (no login page: the test says who
 they are). `provider.faults` bends the next ID tokens the ways a bad or hostile provider would:
-another audience, an issuer, a nonce, expired, signed by a key not in the JWKS (same kid)."""
+another audience, an issuer, a nonce, expired, signed by a key not in the JWKS (same kid); or
+leaves the e-mail address to the UserInfo endpoint (which may speak of another subject)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ class Provider:
     key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "k1"}))
     foreign: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": "k1"}))
     codes: dict[str, Grant] = field(default_factory=dict)
+    access: dict[str, Person] = field(default_factory=dict)  # access token -> whom it is for (UserInfo)
     token_requests: int = 0
 
     def id_token(self, grant: Grant) -> str:
@@ -72,10 +74,10 @@ class Provider:
             "iat": now - 7200 if self.faults.get("expired") else now,
             "exp": now - 3600 if self.faults.get("expired") else now + 300,
             "nonce": self.faults.get("nonce", grant.nonce),
-            "email": grant.person.email,
-            "email_verified": grant.person.email_verified,
-            "name": grant.person.name,
         }
+        if not self.faults.get("email_in_userinfo"):  # else only the UserInfo endpoint tells the address
+            claims |= {"email": grant.person.email, "email_verified": grant.person.email_verified}
+            claims["name"] = grant.person.name
         key = self.foreign if self.faults.get("foreign_key") else self.key
         return jwt.encode({"alg": "RS256", "kid": "k1"}, claims, key)
 
@@ -88,6 +90,7 @@ class Provider:
                 "authorization_endpoint": f"{self.issuer}/authorize",
                 "token_endpoint": f"{self.issuer}/token",
                 "jwks_uri": f"{self.issuer}/jwks",
+                "userinfo_endpoint": f"{self.issuer}/userinfo",
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
@@ -136,12 +139,27 @@ class Provider:
             or create_s256_code_challenge(str(form.get("code_verifier", ""))) != grant.challenge
         ):
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
+        access_token = secrets.token_urlsafe(24)
+        self.access[access_token] = grant.person
         return JSONResponse(
             {
-                "access_token": secrets.token_urlsafe(24),
+                "access_token": access_token,
                 "token_type": "Bearer",
                 "expires_in": 300,
                 "id_token": self.id_token(grant),
+            }
+        )
+
+    async def userinfo(self, request: Request) -> Response:
+        person = self.access.get(request.headers.get("authorization", "").removeprefix("Bearer "))
+        if person is None:
+            return JSONResponse({"error": "invalid_token"}, status_code=401)
+        return JSONResponse(
+            {
+                "sub": self.faults.get("userinfo_sub", person.sub),
+                "email": person.email,
+                "email_verified": person.email_verified,
+                "name": person.name,
             }
         )
 
@@ -152,6 +170,7 @@ class Provider:
                 Route("/jwks", self.jwks),
                 Route("/authorize", self.authorize),
                 Route("/token", self.token, methods=["POST"]),
+                Route("/userinfo", self.userinfo),
             ]
         )
 
