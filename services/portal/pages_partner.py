@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from plumbing.logging import get_logger
-from services.portal import application, i18n, present, store, web
+from services.portal import application, i18n, present, referral_names, store, web
 from services.portal.application import ReferralForm, Refused
 from services.portal.domain import Member
 from services.portal.messages import CODES, STATUSES, UPLOAD_STATUSES
@@ -24,6 +24,7 @@ from services.portal.pages_account import Signed, portal_of
 
 log = get_logger(__name__)
 router = APIRouter(include_in_schema=False, dependencies=[Depends(web.verify_csrf)])
+PAGE_SIZE = 50  # referrals a page of My referrals shows, each name read from intake
 
 
 def _referring(who: Member, write: bool = False) -> None:
@@ -39,18 +40,26 @@ async def _gettext(request: Request) -> i18n.Gettext:
 
 
 @router.get("/referrals")
-async def referrals(request: Request, who: Signed, status: str = "", referred: str = "") -> Response:
+async def referrals(request: Request, who: Signed, status: str = "", referred: str = "", page: int = 1) -> Response:
     _referring(who)
-    items = await application.my_referrals(portal_of(request), who)
+    p = portal_of(request)
+    items = await application.my_referrals(p, who)
     _ = await _gettext(request)
     counts = Counter(i["status"] for i in items)
-    shown = [i for i in items if not status or i["status"] == status or (status == "waiting" and i["waiting"])]
+    matching = [i for i in items if not status or i["status"] == status or (status == "waiting" and i["waiting"])]
+    pages = max(1, -(-len(matching) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    shown = matching[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    named = await referral_names.names(p, who, [i["referral_id"] for i in shown])
     for item in shown:
         item["why"] = present.reason(item["detail"], _, item["status"])
+        item["name"] = named.get(item["referral_id"])
     return await web.page(
         request,
         "referrals.html",
         items=shown,
+        page=page,
+        pages=pages,
         total=len(items),
         waiting=sum(1 for i in items if i["waiting"]),
         counts=[(s, counts[s]) for s in STATUSES if counts[s]],
