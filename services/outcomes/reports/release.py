@@ -30,7 +30,7 @@ from typing import Any
 from services.outcomes.pipeline import Enrolled, Hire
 from services.outcomes.reports.across_years import Against, Earlier, against, named_programs
 from services.outcomes.reports.coalition import coalition_funnel
-from services.outcomes.reports.credentials import FIGURES, Inputs, credential_outcomes
+from services.outcomes.reports.credentials import FIGURES, Inputs, credential_outcomes, credentials_of
 from services.outcomes.reports.demand import board
 from services.outcomes.reports.good_jobs import GoodJobPolicy
 from services.outcomes.reports.hiring import DIMENSIONS as HIRING_DIMENSIONS
@@ -91,17 +91,68 @@ def public_reports(
     reports.DemandInputs) under the N-employer rule, as every reader gets it; the year's hiring by the
     employers who opted in, of consenting candidates (`hiring`)."""
     earliers = [] if earlier is None else [earlier] if isinstance(earlier, Earlier) else earlier
+    training, programs, tainted = erased_credentials_unnamed(training, programs)
     rule = against(training[0], training[1], earliers) if earliers else Against()
     # Every people figure suppressed: a threshold no group reaches.
     threshold = THRESHOLD if not rule.whole else len(training[0]) + len(programs.enrollments) + THRESHOLD
     nameable = covered_by_named_programs(training[0], rule.forced)
+
+    def credential_nameable(label: str, people: Set[str]) -> bool:
+        return label not in tainted and nameable(label, people)
+
     return {
-        "pipeline": coalition_funnel(training[0], training[1], threshold, nameable),
-        "credentials": credential_outcomes(programs, policy, None, threshold, THRESHOLD + 1, nameable),
+        "pipeline": coalition_funnel(training[0], training[1], threshold, credential_nameable),
+        "credentials": credential_outcomes(programs, policy, None, threshold, THRESHOLD + 1, credential_nameable),
         "demand": board(demand.openings, demand.forecasts, demand.standards, min_employers),
         "hiring": hiring_by_employer(hiring or HiringInputs(), THRESHOLD),
         "earlier": earliers,
     }
+
+
+# An earned credential erased with its earner (records.EarnedCredentialRecord.erased): earned, but
+# which one is gone. The release counts it as a credential of its own that is never named.
+ERASED_NAME, ERASED_CTID = "\0", "\0erased"
+
+
+def erased_credentials_unnamed(
+    training: tuple[list[Enrolled], list[Hire]], programs: Inputs
+) -> tuple[tuple[list[Enrolled], list[Hire]], Inputs, frozenset[str]]:
+    """The release's inputs with every erased earned credential counted as a credential never named
+    (ERASED_NAME, ERASED_CTID), and the credential outcomes' keys of the credentials any of their
+    earners' enrollments lead to (`tainted`: never named either). So the credentials a past year's
+    release named before such an erasure go to the combined row made again, where the erased one is
+    still counted as earned: the figures stay, only which credential is gone (docs/transparency.md,
+    "A past year")."""
+    gone = {
+        (e.person_key, e.record.program) for e in programs.enrollments if any(c.erased for c in e.record.credentials)
+    }
+    if not gone:
+        return training, programs, frozenset()
+    enrolled = [
+        replace(e, credentials=(*e.credentials, ERASED_NAME)) if (e.trainee.person_key, e.program) in gone else e
+        for e in training[0]
+    ]
+    enrollments = tuple(
+        replace(
+            e,
+            record=replace(
+                e.record,
+                credentials=tuple(
+                    replace(c, name=ERASED_NAME, ctdl_id=ERASED_CTID) if c.erased else c for c in e.record.credentials
+                ),
+            ),
+        )
+        for e in programs.enrollments
+    )
+    inputs = replace(programs, enrollments=enrollments)
+    creds, leading = credentials_of(inputs), {p.program_id: p for p in inputs.programs if p.credential_name}
+    tainted = {ERASED_NAME}  # the funnel's label of it
+    for e in inputs.enrollments:
+        if (e.person_key, e.record.program) in gone:
+            tainted |= {creds.key(c.name, c.ctdl_id) for c in e.record.credentials}
+            if (p := leading.get(e.record.program)) is not None:
+                tainted.add(creds.key(p.credential_name, p.credential_ctid))
+    return (enrolled, training[1]), inputs, frozenset(tainted)
 
 
 def covered_by_named_programs(enrolled: list[Enrolled], forced: frozenset[str] = frozenset()) -> Nameable:
