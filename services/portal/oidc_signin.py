@@ -135,7 +135,9 @@ async def _complete(
         or not domain.same_token(flow["session_sha256"].hex(), domain.token_hash(session_token).hex())
         or flow["expires_at"] <= p.clock()
     ):
-        raise OidcRefused("state")
+        # A refusal at the provider signs nobody in whatever its state (some providers drop the
+        # state from an error): say that, rather than that the sign-in was not started here.
+        raise OidcRefused("denied" if "error" in params else "state")
     if "error" in params or not params.get("code"):
         raise OidcRefused("denied")
     try:
