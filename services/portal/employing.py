@@ -7,8 +7,9 @@ the gateway's problem details as they are."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -35,11 +36,13 @@ Form = Mapping[str, Any]  # the submitted form: field -> str, and `benefit` -> l
 
 
 class Invalid(Exception):
-    """A form the portal can already tell is incomplete: `code` is a message id (messages.CODES)."""
+    """A form the portal can already tell is incomplete: `code` is a message id (messages.CODES,
+    or PROBLEMS below), `field` the form's field to mark, when there is one."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, field: str | None = None) -> None:
         super().__init__(code)
         self.code = code
+        self.field = field
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -97,7 +100,7 @@ def _field(form: Form, name: str, required: bool = True) -> str | None:
     value = value.strip() if isinstance(value, str) else ""
     if not value:
         if required:
-            raise Invalid("required")
+            raise Invalid("required", name)
         return None
     return value
 
@@ -105,7 +108,7 @@ def _field(form: Form, name: str, required: bool = True) -> str | None:
 def _choice(form: Form, name: str, choices: Mapping[str, str]) -> str:
     value = _field(form, name)
     if value not in choices:
-        raise Invalid("required")
+        raise Invalid("required", name)
     return value
 
 
@@ -115,7 +118,7 @@ def _when(form: Form, tz: ZoneInfo) -> str:
     try:
         local = datetime.fromisoformat(value or "")
     except ValueError:
-        raise Invalid("bad_time") from None
+        raise Invalid("bad_time", "scheduled_for") from None
     return (local if local.tzinfo else local.replace(tzinfo=tz)).isoformat()
 
 
@@ -278,6 +281,7 @@ class Done:
     status: int = 200
     correlation_id: str | None = None
     answer: Any = None
+    details: Mapping[str, Any] = field(default_factory=dict)  # the problem detail as the gateway sent it
 
 
 async def act(p: Portal, member: Member, referral_id: str, step_name: str, form: Form) -> Done:
@@ -302,7 +306,8 @@ async def _send(
     if answer.status == 404:
         raise Refused("not_found")
     if answer.status >= 400:
-        return Done(problem_message(answer.json() if _is_json(answer.response) else {}), answer.status)
+        problem = answer.json() if _is_json(answer.response) else {}
+        return Done(problem_message(problem), answer.status, details=problem)
     await store.audit(
         p.pool,
         "employer_step",
@@ -319,6 +324,50 @@ async def _send(
 
 CLOSE_REASONS = ("closed", "filled")
 
+# The gateway's vocabularies for a posting (contracts/events.py DegreeLevel) and the portal's own
+# problems with the opening's form (messages.CODES has the ones the other forms share).
+DEGREES = {
+    "associate": N_("Associate degree"),
+    "bachelor": N_("Bachelor's degree"),
+    "master": N_("Master's degree"),
+    "doctorate": N_("Doctorate"),
+}
+SCHEDULES = {
+    "predictable": N_("Predictable: regular hours known ahead"),
+    "variable": N_("Variable: hours change from week to week"),
+}
+PROBLEMS = {
+    "bad_hours": N_("Enter a number of hours, such as 37.5."),
+    "nothing_changed": N_("Nothing was changed."),
+    "schedule_details": N_("Choose whether the schedule is predictable or variable, or leave its details empty."),
+}
+# A posting's fields as the opening's form names them; the gateway's field names (its problem
+# details' `errors[].field`, such as `wage.amount`) map onto them to mark the field.
+POSTING_FIELDS = (
+    "title",
+    "onet_soc_code",
+    "required_skills",
+    "preferred_skills",
+    "capacity",
+    "wage_amount",
+    "wage_unit",
+    "unpaid",
+    "location",
+    "remote",
+    "employment_type",
+    "apprenticeship_registered",
+    "engagement_hours",
+    "degree_required",
+    "required_credentials",
+    "schedule",
+    "advance_notice_days",
+    "min_hours_per_week",
+    "max_hours_per_week",
+    "benefit",
+    "benefits_other",
+)
+SCHEDULE_DETAILS = ("advance_notice_days", "min_hours_per_week", "max_hours_per_week")
+
 
 async def openings(p: Portal, member: Member) -> list[dict[str, Any]]:
     """The organisation's openings as the gateway keeps them, open ones first, newest first."""
@@ -330,41 +379,179 @@ async def openings(p: Portal, member: Member) -> list[dict[str, Any]]:
     return sorted(items, key=lambda o: o["state"] != "open")
 
 
-def _skills(form: Form, name: str) -> list[str]:
+def _list(form: Form, name: str) -> list[str]:
     return [s.strip() for s in (_field(form, name, required=False) or "").split(",") if s.strip()]
 
 
-def _capacity(form: Form) -> int:
+def _number(form: Form, name: str, kind: Callable[[str], Any], code: str, required: bool = False) -> Any:
+    value = _field(form, name, required=required)
+    if value is None:
+        return None
     try:
-        return int(_field(form, "capacity") or "")
+        return kind(value)
     except ValueError:
-        raise Invalid("bad_number") from None
+        raise Invalid(code, name) from None
 
 
-def new_opening(form: Form) -> dict[str, Any]:
-    """The gateway's OpeningIn from the posting form."""
-    required = _skills(form, "required_skills")
+def _optional(form: Form, name: str, choices: Mapping[str, str]) -> str | None:
+    return None if _field(form, name, required=False) is None else _choice(form, name, choices)
+
+
+def posting(form: Form, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The whole posting the opening's form describes (the gateway's OpeningIn), "not said" as
+    None. The form cannot show what `current` keeps beside it (the wage's currency, credentials'
+    CTDL ids), which is kept."""
+    required = _list(form, "required_skills")
     if not required:
-        raise Invalid("required")
+        raise Invalid("required", "required_skills")
+    unpaid = form.get("unpaid") == "yes"
+    wage: dict[str, Any] = {
+        "amount": _field(form, "wage_amount", required=not unpaid) or "0",
+        "unit": _choice(form, "wage_unit", WAGE_UNITS),
+    }
+    if current is not None:
+        wage["currency"] = current["wage"].get("currency", "USD")
+    kept = {c["name"]: c.get("ctdl_id") for c in (current or {}).get("required_credentials") or []}
+    registered = _optional(form, "apprenticeship_registered", YES_NO)
     return {
         "title": _field(form, "title"),
         "onet_soc_code": _field(form, "onet_soc_code"),
         "required_skills": required,
-        "preferred_skills": _skills(form, "preferred_skills"),
-        "capacity": _capacity(form),
-        "wage": {"amount": _field(form, "wage_amount"), "unit": _choice(form, "wage_unit", WAGE_UNITS)},
+        "preferred_skills": _list(form, "preferred_skills"),
+        "capacity": _number(form, "capacity", int, "bad_number", required=True),
+        "wage": wage,
+        "paid": not unpaid,
         "location": _field(form, "location"),
         "remote": form.get("remote") == "yes",
+        "employment_type": _optional(form, "employment_type", EMPLOYMENT_KINDS),
+        "apprenticeship_registered": None if registered is None else registered == "yes",
+        "engagement_hours": _number(form, "engagement_hours", int, "bad_number"),
+        "degree_required": _optional(form, "degree_required", DEGREES),
+        "required_credentials": [{"name": n, "ctdl_id": kept.get(n)} for n in _list(form, "required_credentials")],
+        "schedule": _schedule(form),
+        "benefits": _benefits(form),
     }
 
 
-def opening_changes(form: Form) -> dict[str, Any]:
-    """The gateway's OpeningPatch: the title and the capacity, as the form gives them."""
-    changes: dict[str, Any] = {"capacity": _capacity(form)}
-    title = _field(form, "title", required=False)
-    if title is not None:
-        changes["title"] = title
+def _schedule(form: Form) -> dict[str, Any] | None:
+    details = {
+        "advance_notice_days": _number(form, "advance_notice_days", int, "bad_number"),
+        "min_hours_per_week": _number(form, "min_hours_per_week", float, "bad_hours"),
+        "max_hours_per_week": _number(form, "max_hours_per_week", float, "bad_hours"),
+    }
+    kind = _optional(form, "schedule", SCHEDULES)
+    if kind is None:
+        if any(v is not None for v in details.values()):
+            raise Invalid("schedule_details", "schedule")
+        return None
+    return {"predictable": kind == "predictable", "variable_hours": kind == "variable", **details}
+
+
+def _benefits(form: Form) -> dict[str, Any] | None:
+    """The benefits ticked (and others, in a few words each); none at all: not said."""
+    chosen, other = form.get("benefit") or [], _list(form, "benefits_other")
+    if not chosen and not other:
+        return None
+    return {**{name: name in chosen for name in BENEFITS}, "other": other}
+
+
+def new_opening(form: Form) -> dict[str, Any]:
+    """The gateway's OpeningIn from the posting form, without what is not said (its defaults)."""
+    return {k: v for k, v in posting(form).items() if v is not None and v != []}
+
+
+def opening_changes(current: Mapping[str, Any], form: Form) -> dict[str, Any]:
+    """The gateway's OpeningPatch: the fields whose value the form changes (null: no longer
+    said). Invalid("nothing_changed") when it changes none."""
+    wanted = posting(form, current)
+    changes = {k: v for k, v in wanted.items() if _comparable(k, v) != _comparable(k, current.get(k))}
+    if not changes:
+        raise Invalid("nothing_changed")
     return changes
+
+
+def _comparable(name: str, value: Any) -> Any:
+    """A posting's field as the form and the gateway may both write it: an amount as a number,
+    hours as floats, no benefits as none said."""
+    if value is None:
+        return None
+    if name == "wage":
+        return (Decimal(str(value["amount"])), value["unit"], value.get("currency", "USD"))
+    if name == "schedule":
+        hours = ("min_hours_per_week", "max_hours_per_week")
+        return {
+            k: (None if value.get(k) is None else float(value[k])) if k in hours else value.get(k)
+            for k in ("predictable", "variable_hours", "advance_notice_days", *hours)
+        }
+    if name == "benefits":
+        said = {k: v for k, v in value.items() if v}
+        return said or None
+    if name == "required_credentials":
+        return [(c["name"], c.get("ctdl_id")) for c in value]
+    return value
+
+
+def form_values(opening: Mapping[str, Any]) -> dict[str, Any]:
+    """The opening's form filled in with the opening as it is (the inverse of `posting`)."""
+    schedule = opening.get("schedule") or {}
+    benefits = opening.get("benefits") or {}
+    registered = opening.get("apprenticeship_registered")
+    return {
+        "title": opening["title"],
+        "onet_soc_code": opening["onet_soc_code"],
+        "required_skills": ", ".join(opening["required_skills"]),
+        "preferred_skills": ", ".join(opening.get("preferred_skills") or []),
+        "capacity": str(opening["capacity"]),
+        "wage_amount": str(opening["wage"]["amount"]),
+        "wage_unit": opening["wage"]["unit"],
+        "unpaid": "" if opening.get("paid", True) else "yes",
+        "location": opening["location"],
+        "remote": "yes" if opening.get("remote") else "",
+        "employment_type": opening.get("employment_type") or "",
+        "apprenticeship_registered": "" if registered is None else ("yes" if registered else "no"),
+        "engagement_hours": _text(opening.get("engagement_hours")),
+        "degree_required": opening.get("degree_required") or "",
+        "required_credentials": ", ".join(c["name"] for c in opening.get("required_credentials") or []),
+        "schedule": "" if not schedule else ("predictable" if schedule.get("predictable") else "variable"),
+        **{k: _text(schedule.get(k)) for k in SCHEDULE_DETAILS},
+        "benefit": [k for k in BENEFITS if benefits.get(k)],
+        "benefits_other": ", ".join(benefits.get("other") or []),
+    }
+
+
+def _text(value: Any) -> str:
+    """A number as the form shows it: 20.0 as 20, none as empty."""
+    if value is None:
+        return ""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def form_field(gateway_field: str) -> str | None:
+    """The opening form's field for a field the gateway names in a problem (`wage.amount`,
+    `schedule.max_hours_per_week`, `required_skills.2`), None when the form has none."""
+    head, _, rest = gateway_field.partition(".")
+    if head == "wage":
+        return "wage_unit" if rest.startswith("unit") else "wage_amount"
+    if head == "schedule":
+        detail = rest.partition(".")[0]
+        return detail if detail in SCHEDULE_DETAILS else "schedule"
+    if head == "benefits":
+        return "benefits_other" if rest.startswith("other") else "benefit"
+    if head == "paid":
+        return "unpaid"
+    return head if head in POSTING_FIELDS else None
+
+
+def marked(problem: Mapping[str, Any]) -> dict[str, str]:
+    """The opening form's fields a gateway's problem detail is about, each with its message."""
+    fields: dict[str, str] = {}
+    for error in problem.get("errors") or []:
+        name = form_field(str(error.get("field", ""))) if isinstance(error, dict) else None
+        if name is not None and name not in fields:
+            fields[name] = str(error.get("message", ""))
+    if str(problem.get("type", "")).endswith("capacity-below-routed"):
+        fields.setdefault("capacity", str(problem.get("detail", "")))
+    return fields
 
 
 async def post_opening(p: Portal, member: Member, form: Form) -> Done:
@@ -372,14 +559,20 @@ async def post_opening(p: Portal, member: Member, form: Form) -> Done:
 
 
 async def change_opening(p: Portal, member: Member, opening_id: str, form: Form) -> Done:
+    """Change an opening to what its form says: only the fields that differ from the opening as
+    the gateway has it now are sent (PATCH), so what the form cannot show stays as it is."""
+    current = next((o for o in await openings(p, member) if o["opening_id"] == opening_id), None)
+    if current is None:
+        raise Refused("not_found")
     path = f"/v1/openings/{segment(opening_id)}"
-    return await _send(p, member, "PATCH", path, opening_changes(form), form, opening_id, {"step": "change_opening"})
+    changes = opening_changes(current, form)
+    return await _send(p, member, "PATCH", path, changes, form, opening_id, {"step": "change_opening"})
 
 
 async def close_opening(p: Portal, member: Member, opening_id: str, form: Form) -> Done:
     reason = _field(form, "reason")
     if reason not in CLOSE_REASONS:
-        raise Invalid("required")
+        raise Invalid("required", "reason")
     path = f"/v1/openings/{segment(opening_id)}/close"
     return await _send(p, member, "POST", path, {"reason": reason}, form, opening_id, {"step": "close_opening"})
 

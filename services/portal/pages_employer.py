@@ -122,6 +122,9 @@ async def _openings_page(request: Request, who: Member, status: int = 200, **con
         status=status,
         openings=await employing.openings(portal_of(request), who),
         form_id=uuid.uuid4().hex,
+        form_values=employing.form_values,
+        degrees=employing.DEGREES,
+        schedules=employing.SCHEDULES,
         **VOCABULARIES,
         **context,
     )
@@ -149,18 +152,33 @@ async def close_opening(request: Request, who: Signed, opening_id: str) -> Respo
 
 
 async def _change(request: Request, who: Member, opening_id: str | None, change: Any) -> Response:
-    """Post, change or close an opening; back to the list, or the list with the problem."""
+    """Post, change or close an opening; back to the list, or the list with the form as it was
+    sent, its problem on top and at the fields it is about."""
     _employing(who, write=True)
     form = await _form(request)
     p = portal_of(request)
+    # A posting's form that failed is shown again as it was sent; closing has no fields to keep.
+    kept = change is not employing.close_opening
     try:
         done = await (change(p, who, form) if opening_id is None else change(p, who, opening_id, form))
     except employing.Invalid as invalid:
         _ = i18n.gettext_for((await web.visitor(request)).language)
-        return await _openings_page(request, who, 422, problem=_(messages.CODES[invalid.code]))
+        message = _({**messages.CODES, **employing.PROBLEMS}[invalid.code])
+        fields = {invalid.field: message} if invalid.field else {}
+        failed = _failed(opening_id, form, fields) if kept else None
+        return await _openings_page(request, who, 422, problem=message, failed=failed)
     except Refused as refused:
         raise web.PageError(404 if refused.code == "not_found" else 502, refused.code) from None
     if done.problem is not None:
-        return await _openings_page(request, who, done.status, problem=done.problem)
+        failed = _failed(opening_id, form, employing.marked(done.details), english=True) if kept else None
+        return await _openings_page(request, who, done.status, problem=done.problem, failed=failed)
     changed = opening_id or (done.answer or {}).get("opening_id", "")
     return web.redirect(request, f"/openings?done={changed}")
+
+
+def _failed(
+    opening_id: str | None, form: dict[str, Any], fields: dict[str, str], english: bool = False
+) -> dict[str, Any]:
+    """Which form failed (an opening's id, or `new`), what it said, and its fields' problems
+    (`english`: the gateway's words, which are not translated)."""
+    return {"opening": opening_id or "new", "sent": form, "fields": fields, "english": english}

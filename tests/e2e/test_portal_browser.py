@@ -25,7 +25,7 @@ import httpx
 import pytest
 from babel.messages.pofile import read_po
 
-from services.portal import i18n
+from services.portal import i18n, present
 from talentloop import launcher, samples
 from tests.e2e import chromium  # skips the module without Chromium
 from tests.e2e.chromium import wait
@@ -556,16 +556,16 @@ async def test_a_file_intake_refuses_fails_with_its_reason_and_stays_the_organis
 CIVIC = "civic-data-labs"
 
 
-async def routed_to_civic(api: Api) -> tuple[str, str, dict[str, Any]]:
+async def routed_to_civic(api: Api) -> tuple[str, str, dict[str, Any], str]:
     """A referral from the nonprofit, whose person shares their contact details, routed to a new
-    opening of Civic Data Labs (a skill nobody else has): its skill, id and intake's body."""
+    opening of Civic Data Labs (a skill nobody else has): its skill, id, intake's body and the opening."""
     skill = unique("portal-employer")
     opening_id = await api.open_opening(CIVIC, opening_body([skill]))
     body = referral_body([skill])
     body["consent"]["share_contact"] = True
     referral_id = await api.refer(NORTHSIDE, body)
     await api.wait_in_inbox(CIVIC, referral_id, opening_id)
-    return skill, referral_id, body
+    return skill, referral_id, body, opening_id
 
 
 async def _post_form(client: httpx.AsyncClient, page_path: str, action: str, data: dict[str, Any]) -> httpx.Response:
@@ -584,7 +584,7 @@ async def test_an_employer_takes_a_referral_from_acknowledgement_to_placement(ap
     acknowledges, schedules, records the outcome, offers and places it, each by a form; a step
     out of order shows the gateway's problem; the partner's page says hired; another employer
     gets 404 for it, reading and acting."""
-    skill, referral_id, body = await routed_to_civic(api)
+    skill, referral_id, body, _ = await routed_to_civic(api)
     users = sign_ins(api)
     civic = await portal_session(portal, **_creds(users[(CIVIC, "admin")]))
     other = await portal_session(portal, **_creds(users[("harborview-health", "admin")]))
@@ -659,8 +659,8 @@ async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separa
     is hired as an employee (the form then goes: one conversion an employment) and later leaves;
     a separation dated before the start shows the gateway's problem. Another employer gets 404
     recording a turned-down offer; the audit has each step."""
-    _, turned_down, _ = await routed_to_civic(api)
-    _, converted, _ = await routed_to_civic(api)
+    _, turned_down, _, _ = await routed_to_civic(api)
+    _, converted, _, _ = await routed_to_civic(api)
     users = sign_ins(api)
     civic = await portal_session(portal, **_creds(users[(CIVIC, "admin")]))
     other = await portal_session(portal, **_creds(users[("harborview-health", "admin")]))
@@ -738,54 +738,158 @@ async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separa
     assert retained["promoted"] is True and retained["still_employed"] is True
 
 
-async def test_an_employers_pages_in_the_browser(api: Api, portal: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """The employer's list and referral pages pass every page's checks (axe-core, 360 px, no
-    message key, no English on the Spanish pages) with the forms on them; the admin
-    acknowledges with one click and the page says so."""
+def unfold(driver, form: str):  # type: ignore[no-untyped-def]
+    """Open the folded form `form` (its summary clicked, as a person would); the form."""
     from selenium.webdriver.common.by import By
 
-    _, referral_id, body = await routed_to_civic(api)
-    admin = sign_ins(api)[(CIVIC, "admin")]
+    found = driver.find_element(By.ID, form)
+    driver.execute_script("return arguments[0].closest('details').querySelector('summary')", found).click()
+    wait(driver, f"{form} unfolded", lambda d: d.find_element(By.ID, form).is_displayed())
+    return found
+
+
+def fill(driver, values: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    """Type into text fields, choose in lists, tick boxes (by their ids). Dates and times are set
+    as their value: what a date picker types depends on the browser's locale."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    for field, value in values.items():
+        element = driver.find_element(By.ID, field)
+        kind = element.get_attribute("type")
+        if element.tag_name == "select":
+            Select(element).select_by_value(value)
+        elif kind == "checkbox":
+            if element.is_selected() != (value == "yes"):
+                element.click()
+        elif kind in ("date", "datetime-local"):
+            driver.execute_script("arguments[0].value = arguments[1]", element, value)
+        else:
+            element.clear()
+            element.send_keys(value)
+
+
+def in_language(driver, language: str) -> None:  # type: ignore[no-untyped-def]
+    """The signed-in user's language (it is kept on the user: the tests give English back)."""
+    from selenium.webdriver.common.by import By
+
+    if driver.find_element(By.TAG_NAME, "html").get_attribute("lang") != language:
+        driver.find_element(By.ID, f"language-{language}").click()
+        wait(driver, language, lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == language)
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+async def test_an_employer_takes_a_referral_to_placement_in_the_browser(
+    api: Api, portal: str, browser, language: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The employer's admin, in the browser: finds the partner's referral in the list, sees why
+    and the consented contact, acknowledges, schedules an interview, records its outcome, makes an
+    offer and reports the hire, each by its button; changes the opening's pay, kind of job,
+    skills and schedule (the gateway's refusal of a schedule shown at its field first); then the
+    partner sees the referral hired, with why and every step. Every employer page passes the
+    page checks (axe-core, 360 px, no English on the Spanish ones), with its forms unfolded."""
+    from selenium.webdriver.common.by import By
+
+    skill, referral_id, body, opening_id = await routed_to_civic(api)
+    users = sign_ins(api)
     shots = screenshots(tmp_path)
-    browser.get(f"{portal}/sign-in")
-    browser.find_element(By.ID, "email").send_keys(admin["email"])
-    browser.find_element(By.ID, "password").send_keys(admin["password"])
-    browser.find_element(By.ID, "sign-in").click()
-    wait(
-        browser,
-        "the routed referrals",
-        lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-referral='{referral_id}']"),
-    )
-    check_page(browser, "en", shots, "routed")
-    browser.find_element(By.CSS_SELECTOR, f"a[href='/routed/{referral_id}']").click()
-    wait(browser, "the referral's page", lambda d: d.find_elements(By.ID, "do-acknowledge"))
-    assert body["candidate"]["email"] in browser.find_element(By.ID, "contact").text
-    check_page(browser, "en", shots, "routed-referral")
-    browser.find_element(By.ID, "do-acknowledge").click()
-    wait(
-        browser, "acknowledged", lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "acknowledged"
-    )
-    assert browser.find_elements(By.ID, "notice") and browser.find_elements(By.ID, "form-schedule")
-    check_page(browser, "en", shots, "routed-acknowledged")
-    browser.get(f"{portal}/openings")
-    wait(browser, "the openings", lambda d: d.find_elements(By.ID, "post-opening"))
-    check_page(browser, "en", shots, "openings")
-    browser.get(f"{portal}/routed/{referral_id}")
-    wait(browser, "the referral again", lambda d: d.find_elements(By.ID, "status"))
-    browser.find_element(By.ID, "language-es").click()
+    say = i18n.gettext_for(language)
+    page = f"/routed/{referral_id}"
+
+    def step(name: str, state: str, values: dict[str, str], form: str = "") -> None:
+        form = form or f"form-{name}"
+        if values:
+            unfold(browser, form)
+            fill(browser, values)
+        browser.find_element(By.CSS_SELECTOR, f"#{form} button[type=submit]").click()
+        wait(browser, f"{name} done", lambda d: d.current_url.endswith(f"{page}?done={name}"))
+        assert browser.find_element(By.ID, "status").get_attribute("data-state") == state, name
+        assert browser.find_elements(By.ID, "notice") and not browser.find_elements(By.ID, "error"), name
+
+    signed_in(browser, portal, users[(CIVIC, "admin")])
     try:
-        wait(browser, "in Spanish", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "es")
-        check_page(browser, "es", shots, "routed-acknowledged")
+        in_language(browser, language)
         browser.get(f"{portal}/routed")
-        wait(browser, "the list in Spanish", lambda d: d.find_elements(By.ID, "routed"))
-        check_page(browser, "es", shots, "routed")
+        row = wait(
+            browser, "the routed list", lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-referral='{referral_id}']")
+        )
+        assert row[0].get_attribute("data-state") == "routed"
+        check_page(browser, language, shots, "routed")
+        row[0].find_element(By.CSS_SELECTOR, f"a[href='{page}']").click()
+        wait(browser, "the referral's page", lambda d: d.find_elements(By.ID, "do-acknowledge"))
+        assert body["candidate"]["email"] in browser.find_element(By.ID, "contact").text
+        assert skill in browser.find_element(By.TAG_NAME, "main").text and browser.find_elements(By.ID, "due")
+        open_forms(browser)
+        check_page(browser, language, shots, "routed-referral")
+
+        step("acknowledge", "acknowledged", {})
+        when = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT10:00")
+        step("schedule", "interviewing", {"schedule-when": when, "schedule-mode": "video"})
+        step("outcome", "interviewing", {"outcome-1-outcome": "advanced"}, form="form-outcome-1")
+        start = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+        for kind, state in (("offer", "offered"), ("placement", "placed")):
+            terms = {"job_title": "Data analyst", "onet_soc_code": "15-2051.00", "employment_type": "full_time"}
+            terms |= {"start_date": start, "wage_amount": "31.50", "wage_unit": "hour", "hours_per_week": "40"}
+            terms |= {"schedule": "predictable", "benefit-health": "yes"}
+            step(kind, state, {f"{kind}-{k}": v for k, v in terms.items()})
+        assert browser.find_elements(By.ID, "employment") and browser.find_elements(By.ID, "form-retention")
+        open_forms(browser)
+        check_page(browser, language, shots, "routed-placed")
+
+        # The opening the referral came by: its other fields changed by its form.
         browser.get(f"{portal}/openings")
-        wait(browser, "the openings in Spanish", lambda d: d.find_elements(By.ID, "post-opening"))
-        check_page(browser, "es", shots, "openings")
+        section = f"section[data-opening='{opening_id}']"
+        n = wait(browser, "the opening", lambda d: d.find_element(By.CSS_SELECTOR, f"{section} form[id^=change-]"))
+        form = n.get_attribute("id")
+        unfold(browser, form)
+        fill(
+            browser,
+            {
+                f"{form}-wage_amount": "33.50",
+                f"{form}-employment_type": "full_time",
+                f"{form}-preferred_skills": "Tableau",
+                f"{form}-schedule": "predictable",
+                f"{form}-min_hours_per_week": "30",
+                f"{form}-max_hours_per_week": "20",
+                f"{form}-benefit-dental": "yes",
+            },
+        )
+        browser.find_element(By.ID, f"do-{form}").click()
+        # The gateway refuses fewer hours at most than at least: its words at the field, the form as sent.
+        wait(browser, "the refusal", lambda d: d.find_elements(By.ID, f"{form}-max_hours_per_week-problem"))
+        assert browser.find_element(By.ID, f"{form}-max_hours_per_week").get_attribute("aria-invalid") == "true"
+        assert browser.find_element(By.ID, f"{form}-wage_amount").get_attribute("value") == "33.50"
+        check_page(browser, language, shots, "openings-problem")
+        fill(browser, {f"{form}-max_hours_per_week": "40"})
+        browser.find_element(By.ID, f"do-{form}").click()
+        wait(browser, "the opening changed", lambda d: d.current_url.endswith(f"/openings?done={opening_id}"))
+        changed = browser.find_element(By.CSS_SELECTOR, section)
+        assert changed.find_element(By.CSS_SELECTOR, "[data-wage]").get_attribute("data-wage") == "33.50"
+        assert "Tableau" in changed.text and say("Full time") in changed.text
+        check_page(browser, language, shots, "openings")
     finally:
-        # The language is the user's: give the demo admin back English for the other tests.
-        browser.find_element(By.ID, "language-en").click()
-        wait(browser, "in English", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
+        in_language(browser, "en")
+    browser.find_element(By.ID, "sign-out").click()
+    wait(browser, "signed out", lambda d: "/sign-in" in d.current_url)
+
+    # The partner sees it hired, why, and each step the employer took.
+    signed_in(browser, portal, users[(NORTHSIDE, "admin")])
+    try:
+        in_language(browser, language)
+        steps = ("referral.acknowledged", "interview.scheduled", "interview.completed", "offer.extended")
+        labels = [say(present.EVENTS[e]) for e in (*steps, "placement.reported")]
+
+        def hired(d):  # type: ignore[no-untyped-def]
+            d.get(f"{portal}/referrals/{referral_id}")
+            done = d.find_element(By.ID, "status").get_attribute("data-status") == "hired"
+            return done and all(label in d.find_element(By.CSS_SELECTOR, "ol.timeline").text for label in labels)
+
+        wait(browser, "the partner's page to say hired with every step", hired, timeout=60)
+        main = browser.find_element(By.TAG_NAME, "main").text
+        assert say(i18n_status("hired")) in main and "Data analyst" in main and start in main
+        check_page(browser, language, shots, "referral-hired")
+    finally:
+        in_language(browser, "en")
 
 
 async def test_the_demand_board_and_our_funnel_in_the_browser(api: Api, portal: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -831,7 +935,7 @@ async def test_an_employers_later_forms_in_the_browser(api: Api, portal: str, br
     above walk them)."""
     from selenium.webdriver.common.by import By
 
-    _, referral_id, _ = await routed_to_civic(api)
+    _, referral_id, _, _ = await routed_to_civic(api)
     admin = sign_ins(api)[(CIVIC, "admin")]
     shots = screenshots(tmp_path)
     page = f"/routed/{referral_id}"
@@ -881,43 +985,65 @@ async def test_an_employers_later_forms_in_the_browser(api: Api, portal: str, br
 
 async def test_an_employer_posts_changes_and_closes_an_opening(api: Api, portal: str) -> None:
     """Over plain HTTP on the running network: the employer's admin posts an opening by the
-    form, raises its capacity and closes it as filled; the gateway's refusal shows on the page;
-    another employer gets 404 changing it and does not see it."""
+    form, changes its capacity and its other fields and closes it as filled; the gateway's refusal
+    and the portal's own show on the page, at their field; another employer gets 404 changing or
+    closing it and does not see it."""
     users = sign_ins(api)
     civic = await portal_session(portal, **_creds(users[(CIVIC, "admin")]))
     other = await portal_session(portal, **_creds(users[("harborview-health", "admin")]))
     title = f"Portal opening {uuid.uuid4().hex[:6]}"
+    opening = {
+        "title": title,
+        "onet_soc_code": "15-1252.00",
+        "required_skills": unique("portal-opening"),
+        "capacity": "2",
+        "wage_amount": "30.00",
+        "wage_unit": "hour",
+        "location": "Bronx, NY",
+        "employment_type": "internship",
+    }
     try:
-        posted = await _post_form(
-            civic,
-            "/openings",
-            "/openings",
-            {
-                "title": title,
-                "onet_soc_code": "15-1252.00",
-                "required_skills": unique("portal-opening"),
-                "capacity": "2",
-                "wage_amount": "30.00",
-                "wage_unit": "hour",
-                "location": "Bronx, NY",
-            },
-        )
+        posted = await _post_form(civic, "/openings", "/openings", opening)
         assert posted.status_code == 303, posted.text[:800]
         opening_id = posted.headers["location"].rsplit("=", 1)[1]
         listed = await civic.get(posted.headers["location"])
         assert (
             f'data-opening="{opening_id}" data-state="open" data-capacity="2"' in listed.text and title in listed.text
         )
-        changed = await _post_form(
-            civic, "/openings", f"/openings/{opening_id}/change", {"title": title, "capacity": "4"}
-        )
+        change = f"/openings/{opening_id}/change"
+        changed = await _post_form(civic, "/openings", change, {**opening, "capacity": "4"})
         assert changed.status_code == 303, changed.text[:800]
         assert f'data-opening="{opening_id}" data-state="open" data-capacity="4"' in (await civic.get("/openings")).text
-        refused = await _post_form(civic, "/openings", f"/openings/{opening_id}/change", {"capacity": "0"})
+        # Every other field the gateway lets an employer change, by the same form.
+        more = {**opening, "capacity": "4", "employment_type": "micro_internship", "engagement_hours": "80"}
+        more |= {"unpaid": "yes", "wage_amount": "", "remote": "yes", "degree_required": "associate"}
+        more |= {"required_credentials": "OSHA 10", "schedule": "variable", "max_hours_per_week": "15"}
+        more |= {"benefit": ["tuition"], "benefits_other": "Mentoring", "preferred_skills": "Excel"}
+        assert (await _post_form(civic, "/openings", change, more)).status_code == 303
+        r = await api.http.get(api.url("employer_gateway", "/v1/openings"), headers=api.net.auth(f"employer:{CIVIC}"))
+        now = next(o for o in r.json() if o["opening_id"] == opening_id)
+        assert (now["employment_type"], now["engagement_hours"], now["paid"], now["remote"]) == (
+            "micro_internship",
+            80,
+            False,
+            True,
+        )
+        assert now["degree_required"] == "associate" and [c["name"] for c in now["required_credentials"]] == ["OSHA 10"]
+        assert now["schedule"]["variable_hours"] is True and now["schedule"]["max_hours_per_week"] == 15
+        assert now["benefits"]["tuition"] is True and now["benefits"]["other"] == ["Mentoring"]
+        assert now["preferred_skills"] == ["Excel"] and now["title"] == title
+        refused = await _post_form(civic, "/openings", change, {**more, "capacity": "0"})  # the gateway's 422
         assert refused.status_code == 422 and 'id="problem"' in refused.text
-        assert (
-            await _post_form(other, "/openings", f"/openings/{opening_id}/close", {"reason": "filled"})
-        ).status_code == 404
+        assert re.search(r'id="change-\d+-capacity-problem" lang="en"', refused.text)
+        same = await _post_form(civic, "/openings", change, more)  # the portal's own, before the gateway
+        assert same.status_code == 422 and "Nothing was changed." in same.text
+        loose = await _post_form(civic, "/openings", change, {**more, "schedule": ""})
+        assert loose.status_code == 422 and re.search(r'id="change-\d+-schedule-problem">', loose.text)
+        for action, data in (
+            (change, {**more, "capacity": "3"}),
+            (f"/openings/{opening_id}/close", {"reason": "filled"}),
+        ):
+            assert (await _post_form(other, "/openings", action, data)).status_code == 404, action
         assert opening_id not in (await other.get("/openings")).text
         closed = await _post_form(civic, "/openings", f"/openings/{opening_id}/close", {"reason": "filled"})
         assert closed.status_code == 303, closed.text[:800]

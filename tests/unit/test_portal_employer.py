@@ -11,8 +11,9 @@ import pytest
 
 from contracts.events import CONVERTS_FROM, CONVERTS_TO, OfferDeclineReason, SeparationReason
 from plumbing.business_days import BusinessDays
+from services.employer_gateway.api import OpeningIn, OpeningPatch
 from services.employer_gateway.domain import ALLOWED
-from services.portal import domain, employing
+from services.portal import domain, employing, messages
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -209,29 +210,159 @@ def test_the_steps_offered_are_the_gateways() -> None:
         assert offered == {s.value for s in ALLOWED[action]}, step
 
 
-def test_an_opening_from_the_posting_form_and_its_changes() -> None:
-    form = {
-        "title": "Data analyst",
-        "onet_soc_code": "15-2051.00",
-        "required_skills": "SQL, Python ,",
-        "preferred_skills": "",
-        "capacity": "3",
-        "wage_amount": "31.50",
-        "wage_unit": "hour",
-        "location": "Bronx, NY",
-    }
-    assert employing.new_opening(form) == {
+FORM = {
+    "title": "Data analyst",
+    "onet_soc_code": "15-2051.00",
+    "required_skills": "SQL, Python ,",
+    "preferred_skills": "",
+    "capacity": "3",
+    "wage_amount": "31.50",
+    "wage_unit": "hour",
+    "location": "Bronx, NY",
+}
+
+
+def test_an_opening_from_the_posting_form() -> None:
+    assert employing.new_opening(FORM) == {
         "title": "Data analyst",
         "onet_soc_code": "15-2051.00",
         "required_skills": ["SQL", "Python"],
-        "preferred_skills": [],
         "capacity": 3,
         "wage": {"amount": "31.50", "unit": "hour"},
+        "paid": True,
         "location": "Bronx, NY",
         "remote": False,
     }
-    assert employing.opening_changes({"capacity": "5", "title": " "}) == {"capacity": 5}
-    for bad, code in (({**form, "capacity": "three"}, "bad_number"), ({**form, "required_skills": " , "}, "required")):
-        with pytest.raises(employing.Invalid) as refused:
-            employing.new_opening(bad)
-        assert refused.value.code == code
+    every = {
+        **FORM,
+        "employment_type": "apprenticeship",
+        "apprenticeship_registered": "yes",
+        "degree_required": "associate",
+        "required_credentials": "CompTIA A+, OSHA 10",
+        "schedule": "variable",
+        "min_hours_per_week": "20",
+        "max_hours_per_week": "37.5",
+        "advance_notice_days": "14",
+        "benefit": ["health", "tuition"],
+        "benefits_other": "Transit pass",
+        "remote": "yes",
+    }
+    posted = employing.new_opening(every)
+    assert posted["employment_type"] == "apprenticeship" and posted["apprenticeship_registered"] is True
+    assert posted["degree_required"] == "associate" and posted["remote"] is True
+    assert posted["required_credentials"] == [
+        {"name": "CompTIA A+", "ctdl_id": None},
+        {"name": "OSHA 10", "ctdl_id": None},
+    ]
+    assert posted["schedule"] == {
+        "predictable": False,
+        "variable_hours": True,
+        "advance_notice_days": 14,
+        "min_hours_per_week": 20.0,
+        "max_hours_per_week": 37.5,
+    }
+    assert posted["benefits"]["health"] and posted["benefits"]["tuition"] and not posted["benefits"]["dental"]
+    assert posted["benefits"]["other"] == ["Transit pass"]
+    unpaid = employing.new_opening({**FORM, "wage_amount": "", "unpaid": "yes"})
+    assert unpaid["wage"]["amount"] == "0" and unpaid["paid"] is False
+    for body in (posted, unpaid):
+        OpeningIn.model_validate(body)  # the gateway takes them as they are
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "field"),
+    [
+        ({"capacity": "three"}, "bad_number", "capacity"),
+        ({"required_skills": " , "}, "required", "required_skills"),
+        ({"wage_amount": ""}, "required", "wage_amount"),
+        ({"title": " "}, "required", "title"),
+        ({"employment_type": "gig"}, "required", "employment_type"),
+        ({"max_hours_per_week": "forty"}, "bad_hours", "max_hours_per_week"),
+        ({"engagement_hours": "1.5"}, "bad_number", "engagement_hours"),
+        ({"min_hours_per_week": "10"}, "schedule_details", "schedule"),
+    ],
+)
+def test_an_incomplete_posting_is_refused_at_its_field(change: dict, code: str, field: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(employing.Invalid) as refused:
+        employing.new_opening({**FORM, **change})
+    assert (refused.value.code, refused.value.field) == (code, field)
+    assert code in {**employing.PROBLEMS, **messages.CODES}
+
+
+def test_an_openings_changes_are_the_fields_its_form_changes() -> None:
+    opening = {
+        **employing.new_opening(FORM),
+        "opening_id": "op_1",
+        "preferred_skills": [],
+        "wage": {"amount": "31.50", "unit": "hour", "currency": "CAD"},
+        "required_credentials": [{"name": "OSHA 10", "ctdl_id": "ce-123"}],
+        "degree_required": None,
+        "employment_type": "full_time",
+        "apprenticeship_registered": None,
+        "engagement_hours": None,
+        "schedule": {
+            "predictable": True,
+            "variable_hours": False,
+            "advance_notice_days": 7,
+            "min_hours_per_week": 40.0,
+            "max_hours_per_week": None,
+        },
+        "benefits": {
+            "health": False,
+            "dental": False,
+            "vision": False,
+            "paid_leave": False,
+            "retirement": False,
+            "tuition": False,
+            "childcare": False,
+            "other": [],
+        },
+        "state": "open",
+    }
+    shown = employing.form_values(opening)
+    assert shown["wage_amount"] == "31.50" and shown["min_hours_per_week"] == "40" and shown["benefit"] == []
+    with pytest.raises(employing.Invalid) as unchanged:  # the form as shown changes nothing
+        employing.opening_changes(opening, shown)
+    assert unchanged.value.code == "nothing_changed"
+    edited = {**shown, "wage_amount": "33", "employment_type": "", "preferred_skills": "Tableau", "benefit": ["dental"]}
+    edited |= {
+        "required_credentials": "OSHA 10, CPR",
+        "schedule": "",
+        "advance_notice_days": "",
+        "min_hours_per_week": "",
+    }
+    changes = employing.opening_changes(opening, edited)
+    assert changes == {
+        "wage": {"amount": "33", "unit": "hour", "currency": "CAD"},  # the currency the form does not show, kept
+        "preferred_skills": ["Tableau"],
+        "employment_type": None,  # no longer said
+        "required_credentials": [{"name": "OSHA 10", "ctdl_id": "ce-123"}, {"name": "CPR", "ctdl_id": None}],
+        "schedule": None,
+        "benefits": {**{k: k == "dental" for k in messages.BENEFITS}, "other": []},
+    }
+    assert OpeningPatch.model_validate(changes).model_fields_set == set(changes)  # the gateway takes it
+
+
+def test_the_gateways_problem_marks_the_form_fields() -> None:
+    problem = {
+        "type": "about:blank",
+        "errors": [
+            {"field": "wage.amount", "message": "an amount has at most two decimals"},
+            {"field": "schedule.max_hours_per_week", "message": "max_hours_per_week is below min_hours_per_week"},
+            {"field": "paid", "message": "paid false needs wage.amount 0"},
+            {"field": "required_skills.2", "message": "too long"},
+            {"field": "", "message": "nothing to update"},
+        ],
+    }
+    assert employing.marked(problem) == {
+        "wage_amount": "an amount has at most two decimals",
+        "max_hours_per_week": "max_hours_per_week is below min_hours_per_week",
+        "unpaid": "paid false needs wage.amount 0",
+        "required_skills": "too long",
+    }
+    below = {"type": "https://talentloop.example.org/problems/capacity-below-routed", "detail": "3 routed"}
+    assert employing.marked(below) == {"capacity": "3 routed"}
+    assert (
+        employing.form_field("benefits.other.0") == "benefits_other"
+        and employing.form_field("wage.unit") == "wage_unit"
+    )
