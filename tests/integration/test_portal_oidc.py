@@ -204,6 +204,21 @@ async def test_an_address_the_provider_does_not_vouch_for_or_without_an_account_
     assert [r["email"] for r in counted] == [user["email"], "nobody@elsewhere.example.org", user["email"], ""]
 
 
+async def test_the_button_and_the_refusals_speak_spanish(portal, idp) -> None:  # type: ignore[no-untyped-def]
+    app = portal
+    async with Browser(app) as browser:
+        await browser.post("/language", {"language": "es", "next": "/sign-in"}, "/sign-in")
+        page = await browser.http.get("/sign-in")
+        assert "Iniciar sesión con Coalition SSO" in page.text and "O con su dirección de correo" in page.text
+        idp.person = Person("kappa-sub", "nadie@kappa-org.example.org")
+        unknown = await sign_in_with_provider(browser)
+        assert unknown.status_code == 403 and reason(unknown) == "no_account"
+        assert "Ninguna cuenta del portal tiene la dirección nadie@kappa-org.example.org" in unknown.text
+        assert "No se pudo iniciar la sesión" in unknown.text
+        # The provider is asked to speak the page's language too.
+        assert parse_qs(urlsplit(await to_provider(browser)).query)["ui_locales"] == ["es"]
+
+
 async def test_an_address_only_the_userinfo_endpoint_gives_is_taken_for_the_same_subject(portal, idp) -> None:  # type: ignore[no-untyped-def]
     app = portal
     user = await member(app.state.pool, "partner", "theta-org", "staff")
