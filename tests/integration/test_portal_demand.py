@@ -13,7 +13,6 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -25,26 +24,14 @@ from services.outcomes.app import DEFINITION as OUTCOMES
 from tests.integration.test_demand_board_store import STANDARDS, at, forecast, posted
 from tests.integration.test_outcomes_ledger import apply, envelopes
 from tests.integration.test_withdraw_update_erase import T0, TEST_VAULT, consumer_for, make_pool  # noqa: F401
-from tests.support.portal import Browser, fresh_schema, member, running_portal
+from tests.support.portal import Browser, ToService, fresh_schema, member, running_portal
 
 pytestmark = pytest.mark.integration
 
 
-class ToOutcomes(httpx.AsyncBaseTransport):
-    """The portal's calls to `http://outcomes` go to outcomes' API in this process (set once the
-    portal's pool, and so the key store it issues the organisation's key into, exists)."""
-
-    def __init__(self) -> None:
-        self.app: FastAPI | None = None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert self.app is not None and request.url.host == "outcomes", request.url
-        return await httpx.ASGITransport(app=self.app).handle_async_request(request)
-
-
 @contextlib.asynccontextmanager
 async def portal_and_outcomes(stack: Any, outcomes_pool: Any) -> AsyncIterator[FastAPI]:
-    to_outcomes = ToOutcomes()
+    to_outcomes = ToService("outcomes")
     async with (
         fresh_schema(stack.database_url) as schema,
         running_portal(

@@ -23,22 +23,10 @@ from services.console import api as console_api
 from services.portal import store
 from tests.integration import test_outbox_operations as outbox_tests
 from tests.integration.test_outbox_operations import Outboxes, enqueue, park_by_hand, too_large
-from tests.support.portal import Browser, fresh_schema, member, running_portal
+from tests.support.portal import Browser, ToService, fresh_schema, member, running_portal
 
 pytestmark = pytest.mark.integration
 outboxes = outbox_tests.outboxes  # the fixture: two services' fresh outbox schemas
-
-
-class ToConsole(httpx.AsyncBaseTransport):
-    """The portal's calls to `http://console` go to the console's API in this process; the app
-    is set once the portal's pool (and so the key store it issues the operators' key into) exists."""
-
-    def __init__(self) -> None:
-        self.app: FastAPI | None = None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert self.app is not None and request.url.host == "console", request.url
-        return await httpx.ASGITransport(app=self.app).handle_async_request(request)
 
 
 @contextlib.asynccontextmanager
@@ -59,7 +47,7 @@ async def portal_calling(stack: Any, console: httpx.AsyncBaseTransport) -> Async
 
 @contextlib.asynccontextmanager
 async def portal_and_console(stack: Any, boxes: Outboxes) -> AsyncIterator[FastAPI]:
-    to_console = ToConsole()
+    to_console = ToService("console")
     async with portal_calling(stack, to_console) as portal:
         console = FastAPI()
         problems.install(console)

@@ -23,6 +23,20 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "correct horse battery staple"
 
 
+class ToService(httpx.AsyncBaseTransport):
+    """The portal's calls to `http://<host>` go to that service's API app in this process; the
+    app is set once the portal's pool (and so the key store it issues the organisation's key
+    into) exists."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.app: FastAPI | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert self.app is not None and request.url.host == self.host, request.url
+        return await httpx.ASGITransport(app=self.app).handle_async_request(request)
+
+
 @contextlib.asynccontextmanager
 async def running_portal(
     database_url: str,
