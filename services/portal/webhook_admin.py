@@ -129,24 +129,27 @@ async def add(p: Portal, member: Member, service: str, url: str, event_types: li
 
 async def rotate(p: Portal, member: Member, service: str, endpoint_id: str) -> str:
     """A new signing secret (shown once; the old one signs beside it for the grace period)."""
-    channel(member, service)
-    answer = await _call(p, member, service, "POST", f"{ENDPOINTS}/{segment(endpoint_id)}/rotate-secret")
-    if answer.status == 404:
-        raise LookupError(endpoint_id)
-    if answer.status != 200:
-        raise Refused("service_refused")
+    answer = await _on_endpoint(p, member, service, endpoint_id, "POST", "/rotate-secret", 200)
     await _audit(p, member, "webhook_secret_rotated", endpoint_id, service, answer)
     return answer.json()["secret"]
 
 
 async def remove(p: Portal, member: Member, service: str, endpoint_id: str) -> None:
+    answer = await _on_endpoint(p, member, service, endpoint_id, "DELETE", "", 204)
+    await _audit(p, member, "webhook_removed", endpoint_id, service, answer)
+
+
+async def _on_endpoint(
+    p: Portal, member: Member, service: str, endpoint_id: str, method: str, suffix: str, done: int
+) -> Answer:
+    """An action on one endpoint; LookupError when it is not the organisation's (the service's 404)."""
     channel(member, service)
-    answer = await _call(p, member, service, "DELETE", f"{ENDPOINTS}/{segment(endpoint_id)}")
+    answer = await _call(p, member, service, method, f"{ENDPOINTS}/{segment(endpoint_id)}{suffix}")
     if answer.status == 404:
         raise LookupError(endpoint_id)
-    if answer.status != 204:
+    if answer.status != done:
         raise Refused("service_refused")
-    await _audit(p, member, "webhook_removed", endpoint_id, service, answer)
+    return answer
 
 
 async def _audit(p: Portal, member: Member, action: str, endpoint_id: str, service: str, answer: Answer) -> None:
