@@ -79,29 +79,32 @@ async def begin(
     return started.url
 
 
-async def complete(
-    p: Portal,
-    provider: Provider,
-    session_token: str | None,
-    redirect_uri: str,
-    params: dict[str, str],
-    address: str,
-    language: str | None,
-) -> tuple[SignedIn, str]:
-    """The user the provider's answer (the callback's query `params`) signs in, and where to go
-    after. RateLimited while the client's address (or, once known, the account) has failed too
-    often; OidcRefused otherwise, recorded as a failed sign-in."""
+@dataclass(frozen=True)
+class Callback:
+    """The provider's answer as the browser brought it back."""
+
+    session_token: str | None  # the browser's session (its cookie), if any
+    redirect_uri: str
+    params: dict[str, str]  # the callback's query: code, state, error
+    address: str  # the client's, for the sign-in limit
+    language: str | None
+
+
+async def complete(p: Portal, provider: Provider, back: Callback) -> tuple[SignedIn, str]:
+    """The user the provider's answer signs in, and where to go after. RateLimited while the
+    client's address (or, once known, the account) has failed too often; OidcRefused
+    otherwise, recorded as a failed sign-in."""
     now = p.clock()
-    _, here = await store.failures(p.pool, "", address, now - p.limit.window)
+    _, here = await store.failures(p.pool, "", back.address, now - p.limit.window)
     wait = p.limit.retry_after([], here, now)  # the address first: the account is not known yet
     if wait is not None:
         raise RateLimited(wait)
     try:
-        return await _complete(p, provider, session_token, redirect_uri, params, address, language)
+        return await _complete(p, provider, back)
     except OidcRefused as refused:
         if refused.counts:
             email = refused.email.strip().lower()[:254]
-            await store.record_failure(p.pool, email, address, p.clock())
+            await store.record_failure(p.pool, email, back.address, p.clock())
             user = refused.user
             await store.audit(
                 p.pool,
@@ -113,15 +116,8 @@ async def complete(
         raise
 
 
-async def _complete(
-    p: Portal,
-    provider: Provider,
-    session_token: str | None,
-    redirect_uri: str,
-    params: dict[str, str],
-    address: str,
-    language: str | None,
-) -> tuple[SignedIn, str]:
+async def _complete(p: Portal, provider: Provider, back: Callback) -> tuple[SignedIn, str]:
+    params, session_token = back.params, back.session_token
     flow = await p.pool.fetchrow(
         "DELETE FROM oidc_flows WHERE state_sha256 = $1 RETURNING session_sha256, nonce, code_verifier, next_path,"
         " invitation_sha256, expires_at",
@@ -141,7 +137,7 @@ async def _complete(
     if "error" in params or not params.get("code"):
         raise OidcRefused("denied")
     try:
-        claims = await provider.finish(redirect_uri, params["code"], flow["code_verifier"], flow["nonce"])
+        claims = await provider.finish(back.redirect_uri, params["code"], flow["code_verifier"], flow["nonce"])
     except ProviderError as exc:
         log.warning("portal.oidc_refused", code=exc.code, detail=exc.detail[:300])  # why, for the operator
         unreachable = exc.code == "unreachable"
@@ -149,10 +145,10 @@ async def _complete(
     email = verified_email(claims)
     if email is None:
         raise OidcRefused("unverified", email=str(claims.get("email") or ""))
-    await not_held(p, email.lower(), address)  # the account's own limit, as a password sign-in's
+    await not_held(p, email.lower(), back.address)  # the account's own limit, as a password sign-in's
     issuer, subject = provider.settings.issuer, str(claims["sub"])
     if flow["invitation_sha256"] is not None:
-        user_id, org_id = await _accept(p, flow["invitation_sha256"], issuer, subject, claims, email, language)
+        user_id, org_id = await _accept(p, flow["invitation_sha256"], issuer, subject, claims, email, back.language)
         return SignedIn(user_id, org_id, True), "/"
     user = await store.user_by_email(p.pool, email)
     if user is None or user["disabled_at"] is not None:

@@ -85,15 +85,14 @@ async def callback(request: Request) -> Response:
     session = await web.load(request)
     address = request.client.host if request.client else "unknown"
     try:
-        signed, next_path = await oidc_signin.complete(
-            _portal(request),
-            provider,
+        back = oidc_signin.Callback(
             session.token if session else None,
             _redirect_uri(request),
             params,
             address,
             session.language if session else None,
         )
+        signed, next_path = await oidc_signin.complete(_portal(request), provider, back)
     except RateLimited as limited:
         seconds = max(1, int(limited.retry_after.total_seconds()))
         response = await web.page(
