@@ -27,6 +27,7 @@ from services.employer_gateway.grouped import ActionGroups
 from tests.integration.test_gateway_lifecycle import employer_events
 from tests.integration.test_gateway_openings import gateway_pool  # noqa: F401  (fixture)
 from tests.integration.test_withdraw_update_erase import deliver, gateway_app, routed
+from tests.support.queries import noting_queries
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +49,10 @@ async def test_concurrent_actions_share_transactions_and_each_gets_its_own_answe
     async with gateway_app(gateway_pool) as http:
         assert (await http.post(f"/v1/referrals/{ids[0]}/acknowledge")).status_code == 200  # acknowledged already
         calls = [http.post(f"/v1/referrals/{r}/acknowledge", headers={"Idempotency-Key": f"k-{r}"}) for r in ids[1:]]
-        calls += [http.post(f"/v1/referrals/{ids[0]}/acknowledge", headers={"Idempotency-Key": f"again-{i}"})
-                  for i in range(3)]
+        calls += [
+            http.post(f"/v1/referrals/{ids[0]}/acknowledge", headers={"Idempotency-Key": f"again-{i}"})
+            for i in range(3)
+        ]
         calls += [http.post(f"/v1/referrals/ref_nobody_{i}/acknowledge") for i in range(3)]
         answers = await asyncio.gather(*calls)
 
@@ -66,7 +69,8 @@ async def test_concurrent_actions_share_transactions_and_each_gets_its_own_answe
         assert all(events[a.json()["event"]["id"]].subject == a.json()["referral_id"] for a in ok)
         # Fewer transactions than actions: the referrals' rows were written by shared ones.
         writers = await gateway_pool.fetchval(
-            "SELECT count(DISTINCT xmin::text) FROM referrals WHERE referral_id = ANY($1)", ids[1:])
+            "SELECT count(DISTINCT xmin::text) FROM referrals WHERE referral_id = ANY($1)", ids[1:]
+        )
         assert writers < 39
 
         # A replay answers from the stored response; a refused request's key was released
@@ -89,18 +93,23 @@ async def test_an_action_that_fails_fails_alone_and_releases_its_key(gateway_poo
             raise RuntimeError("the database would refuse this one")
         return referral.acknowledge()
 
-    results = await asyncio.gather(*[
-        groups.act(who, r, decide, "test", status=200, key=f"k-{r}", payload={"r": r}) for r in ids
-    ], return_exceptions=True)
+    results = await asyncio.gather(
+        *[groups.act(who, r, decide, "test", status=200, key=f"k-{r}", payload={"r": r}) for r in ids],
+        return_exceptions=True,
+    )
     assert isinstance(results[5], RuntimeError)
     assert all(not isinstance(a, Exception) and a.status == 200 for i, a in enumerate(results) if i != 5)
     states = dict(await gateway_pool.fetch("SELECT referral_id, state FROM referrals WHERE referral_id = ANY($1)", ids))
     assert states == {r: "routed" if r == bad else "acknowledged" for r in ids}
-    keys = {r["key"]: r["status_code"] for r in await gateway_pool.fetch("SELECT key, status_code FROM idempotency_keys")}
+    keys = {
+        r["key"]: r["status_code"] for r in await gateway_pool.fetch("SELECT key, status_code FROM idempotency_keys")
+    }
     assert keys == {f"k-{r}": 200 for r in ids if r != bad}  # the failed one's released, the others' answered
     assert len(await employer_events(gateway_pool)) == 11
     # Its retry goes through.
-    retry = await groups.act(who, bad, lambda r: r.acknowledge(), "test", status=200, key=f"k-{bad}", payload={"r": bad})
+    retry = await groups.act(
+        who, bad, lambda r: r.acknowledge(), "test", status=200, key=f"k-{bad}", payload={"r": bad}
+    )
     assert retry.status == 200 and retry.body["state"] == "acknowledged"
 
 
@@ -125,9 +134,14 @@ async def test_actions_on_one_referral_in_one_group_apply_one_after_the_other(ga
     assert results[2].extra["current_state"] == "interviewing"
     row = await gateway_pool.fetchrow("SELECT state, xmin::text AS tx FROM referrals WHERE referral_id = $1", r_id)
     assert row["state"] == "interviewing"
-    interview = await gateway_pool.fetchrow("SELECT xmin::text AS tx, mode FROM interviews WHERE referral_id = $1", r_id)
+    interview = await gateway_pool.fetchrow(
+        "SELECT xmin::text AS tx, mode FROM interviews WHERE referral_id = $1", r_id
+    )
     assert interview["mode"] == "video" and interview["tx"] == row["tx"]  # one transaction stored both
-    assert [e.type for e in await employer_events(gateway_pool)] == ["referral.acknowledged.v1", "interview.scheduled.v1"]
+    assert [e.type for e in await employer_events(gateway_pool)] == [
+        "referral.acknowledged.v1",
+        "interview.scheduled.v1",
+    ]
 
 
 async def test_a_groups_events_are_one_outbox_statement_each_with_its_requests_trace(
@@ -139,20 +153,9 @@ async def test_a_groups_events_are_one_outbox_statement_each_with_its_requests_t
     groups = ActionGroups(gateway_pool, Deps.of(GATEWAY.name), window_s=0.05, connections=1)
     who = Principal("employer", "emp1")
     outbox_inserts: list[str] = []
-    act_many = application.act_many
-
-    async def counting(ctx, actions):  # type: ignore[no-untyped-def]
-        def seen(record) -> None:  # type: ignore[no-untyped-def]
-            if "INSERT INTO outbox" in record.query:
-                outbox_inserts.append(record.query)
-
-        ctx.conn.add_query_logger(seen)
-        try:
-            return await act_many(ctx, actions)
-        finally:
-            ctx.conn.remove_query_logger(seen)
-
-    monkeypatch.setattr(application, "act_many", counting)
+    monkeypatch.setattr(
+        application, "act_many", noting_queries(application.act_many, "INSERT INTO outbox", outbox_inserts)
+    )
     when = datetime(2027, 1, 5, 15, tzinfo=UTC)
 
     async def traced(n: int, r_id: str, decide):  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ from plumbing.vault import Vault
 from services.intake import application, domain, store
 from services.intake.application import Submission
 from services.intake.grouped import Answer, ReferralGroups
+from tests.support.queries import noting_queries
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(store.__file__).parent / "migrations"
@@ -68,13 +69,16 @@ async def spy(pool) -> Spy:  # type: ignore[no-untyped-def]
     await db.migrate(pool, MIGRATIONS)
     async with pool.acquire() as conn:
         await Vault.ensure_schema(conn)
-    return Spy(Deps(source_of("intake"), Settings(TALENTLOOP_PSEUDONYM_KEY="group-secret"), vault=Vault(os.urandom(32))))
+    return Spy(
+        Deps(source_of("intake"), Settings(TALENTLOOP_PSEUDONYM_KEY="group-secret"), vault=Vault(os.urandom(32)))
+    )
 
 
 async def answer(group: ReferralGroups, who: Principal, referral: domain.ReferralIn, key: str | None = None):  # type: ignore[no-untyped-def]
     try:
-        return await group.submit(who, Submission(who.id, referral, "api", "corr-" + (key or "none")), key,
-                                  referral.model_dump(mode="json"))
+        return await group.submit(
+            who, Submission(who.id, referral, "api", "corr-" + (key or "none")), key, referral.model_dump(mode="json")
+        )
     except Problem as problem:
         return problem
 
@@ -106,7 +110,8 @@ async def test_a_failing_request_fails_alone(pool, spy):
     answers = await asyncio.gather(*(answer(group, PARTNER, r) for r in referrals), return_exceptions=True)
     assert [type(a).__name__ for a in answers] == ["Answer"] * 7 + ["ValueError"]
     stored = await pool.fetchval(
-        "SELECT count(*) FROM referrals WHERE referral_id = ANY($1::text[])", [a.body["referral_id"] for a in answers[:7]]
+        "SELECT count(*) FROM referrals WHERE referral_id = ANY($1::text[])",
+        [a.body["referral_id"] for a in answers[:7]],
     )
     assert stored == 7
 
@@ -125,8 +130,9 @@ async def test_idempotency_keys_are_claimed_replayed_and_released(pool, spy):
     assert isinstance(changed, Problem) and changed.slug == "idempotency-key-reused"
     other = await answer(group, OTHER, referral, key)
     assert isinstance(other, Answer) and other.status == 201 and other.body["referral_id"] != first.body["referral_id"]
-    stored = await pool.fetchrow("SELECT status_code, response FROM idempotency_keys WHERE key = $1 AND principal = $2",
-                                 key, PARTNER.ref)
+    stored = await pool.fetchrow(
+        "SELECT status_code, response FROM idempotency_keys WHERE key = $1 AND principal = $2", key, PARTNER.ref
+    )
     assert stored["status_code"] == 201 and json.loads(stored["response"]) == first.body
 
     # A request that does not succeed (a duplicate; a failure) releases its key for a retry.
@@ -153,20 +159,7 @@ async def test_a_busy_queue_is_applied_in_few_groups(pool, spy):
 
 async def test_a_groups_events_are_one_outbox_statement_each_with_its_requests_trace(pool, spy):
     outbox_inserts: list[str] = []
-    submit_all = spy.submit_all
-
-    async def counting(ctx, items):  # type: ignore[no-untyped-def]
-        def seen(record) -> None:  # type: ignore[no-untyped-def]
-            if "INSERT INTO outbox" in record.query:
-                outbox_inserts.append(record.query)
-
-        ctx.conn.add_query_logger(seen)
-        try:
-            return await submit_all(ctx, items)
-        finally:
-            ctx.conn.remove_query_logger(seen)
-
-    spy.submit_all = counting  # type: ignore[method-assign]
+    spy.submit_all = noting_queries(spy.submit_all, "INSERT INTO outbox", outbox_inserts)  # type: ignore[method-assign]
     group = spy.groups(pool, window_s=0.05, connections=1)
     traces = [(f"00-{i:032x}-{i:016x}-01", f"k=v{i}" if i % 2 else None) for i in range(1, 6)]
     submissions = [Submission(PARTNER.id, person(unique()), "api", f"corr-{n}", t) for n, t in enumerate(traces)]
