@@ -1,7 +1,9 @@
 """Hiring by employer with demographics in the annual release (issue 16 item 5), on real PostgreSQL
 and Kafka: employers' publication choices and consenting candidates' sealed demographics go through
 the topics into outcomes; the release counts only the employer that opted in for the year (its last
-choice), only consenting hires, and gives the same bytes after `talentloop outcomes rebuild`."""
+choice), only consenting hires, and gives the same bytes after `talentloop outcomes rebuild`; once one
+of the year's hires is erased, no count of the table is published (made again, the year would
+otherwise differ from the stored release by the erased person's hire)."""
 
 from __future__ import annotations
 
@@ -15,11 +17,15 @@ import pytest
 from contracts import events
 from plumbing.vault import Vault, new_master_key, parse_master_key
 from services.outcomes import rebuild
+from services.outcomes.reports import inputs
+from services.outcomes.reports.hiring import hiring_by_employer
 from talentloop import publish as release
 from tests.integration.test_outcomes_rebuild import env, live_hash, publish, schemas, topics  # noqa: F401
 from tests.integration.test_outcomes_store import lifecycle
+from tests.integration.test_release_across_years import apply
 from tests.integration.test_release_store import POLICY
 from tests.integration.test_withdraw_update_erase import CONSENT
+from tests.support import training_events as training
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +115,20 @@ async def test_hiring_by_employer_counts_the_opted_in_employer_and_survives_a_re
     finally:
         await without_vault.close()
     assert table(nobody)[(a, "gender", "total")] == "0"  # demographics unreadable: nobody counted
+
+    # One of A's hires erased: counted nowhere, and every count of the table suppressed (A's 12 less
+    # the 11 of the same year made again would give the erased person's hire and categories)
+    pool = await asyncpg.create_pool(
+        stack.database_url, min_size=1, max_size=1, server_settings={"search_path": schemas[0]}
+    )
+    try:
+        await apply(pool, [env(training.erased(f"cand_{tag}_1", [f"ref_{tag}_1"], []), 300)])
+        async with pool.acquire() as conn:
+            erased = await release.release_files(conn, 2026, POLICY, 3, vault)
+            unruled = hiring_by_employer(await inputs.hiring_inputs(conn, vault, 2026))  # the control
+    finally:
+        await pool.close()
+    assert {v for v in table(erased).values()} == {"suppressed"}
+    assert {k[0] for k in table(erased)} == {a, ""}
+    totals = {r["employer_id"]: r["hires"] for r in unruled["tables"]["gender"] if r["category"] == "total"}
+    assert totals[a] == 11  # 12 in the release made before the erasure: the 1 by subtraction

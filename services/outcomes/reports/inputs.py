@@ -132,7 +132,8 @@ def _standards(s: dict, published_at) -> demand.Standards:  # type: ignore[no-un
 async def hiring_inputs(conn: asyncpg.Connection, vault: Vault | None, year: int) -> HiringInputs:
     """What hiring by employer counts (docs/transparency.md, "Hiring by employer"): the employers'
     last publication choices for the year (outcomes migration 016) and every placed referral with
-    sealed demographics, opened with `vault` where the candidate consented (none without a vault)."""
+    sealed demographics, opened with `vault` where the candidate consented (none without a vault), and
+    every placed referral of an erased person (never counted: the release needs to know of them)."""
     choices = await conn.fetch(
         "SELECT employer_id, year, opted_in, employer_name FROM publication_choices WHERE year = $1"
         " ORDER BY employer_id",
@@ -140,8 +141,9 @@ async def hiring_inputs(conn: asyncpg.Connection, vault: Vault | None, year: int
     )
     rows = await conn.fetch(
         "SELECT record, candidate_id, demographics_sealed, person_key FROM referral_facts"
-        " WHERE record IS NOT NULL AND demographics_sealed IS NOT NULL"
-        " AND jsonb_typeof(record -> 'placement') = 'object' ORDER BY referral_id"
+        " WHERE record IS NOT NULL AND (demographics_sealed IS NOT NULL OR person_key LIKE $1 || '%')"
+        " AND jsonb_typeof(record -> 'placement') = 'object' ORDER BY referral_id",
+        pipeline.ERASED_PREFIX,
     )
     keys = await store.demographics_keys(conn, vault, rows) if vault is not None else {}
     return HiringInputs(

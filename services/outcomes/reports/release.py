@@ -27,14 +27,14 @@ from collections.abc import Callable, Set
 from dataclasses import dataclass, replace
 from typing import Any
 
-from services.outcomes.pipeline import Enrolled, Hire
+from services.outcomes.pipeline import ERASED_PREFIX, Enrolled, Hire
 from services.outcomes.reports.across_years import Against, Earlier, against, named_programs
 from services.outcomes.reports.coalition import coalition_funnel
 from services.outcomes.reports.credentials import FIGURES, Inputs, credential_outcomes, credentials_of
 from services.outcomes.reports.demand import board
 from services.outcomes.reports.good_jobs import GoodJobPolicy
 from services.outcomes.reports.hiring import DIMENSIONS as HIRING_DIMENSIONS
-from services.outcomes.reports.hiring import HiringInputs, hiring_by_employer
+from services.outcomes.reports.hiring import HiringInputs, hiring_by_employer, published_employers
 from services.outcomes.reports.release_dictionary import entry
 from services.outcomes.reports.render import CREDENTIAL_COLUMNS, PROGRAM_COLUMNS, SUPPRESSED_CSV, cell
 from services.outcomes.reports.suppression import THRESHOLD
@@ -104,7 +104,7 @@ def public_reports(
         "pipeline": coalition_funnel(training[0], training[1], threshold, credential_nameable),
         "credentials": credential_outcomes(programs, policy, None, threshold, THRESHOLD + 1, credential_nameable),
         "demand": board(demand.openings, demand.forecasts, demand.standards, min_employers),
-        "hiring": hiring_by_employer(hiring or HiringInputs(), THRESHOLD),
+        "hiring": hiring_report(hiring or HiringInputs()),
         "earlier": earliers,
     }
 
@@ -153,6 +153,24 @@ def erased_credentials_unnamed(
             if (p := leading.get(e.record.program)) is not None:
                 tainted.add(creds.key(p.credential_name, p.credential_ctid))
     return (enrolled, training[1]), inputs, frozenset(tainted)
+
+
+def hiring_report(hiring: HiringInputs) -> dict[str, Any]:
+    """Hiring by employer, every count suppressed (0 too) when a hire of the year at a published
+    employer is of a person erased since: counted nowhere (their demographics no longer open), it
+    would make the year's release made again differ from the one stored before the erasure by that
+    person's hire, in their categories (docs/transparency.md, "A past year")."""
+    report = hiring_by_employer(hiring, THRESHOLD)
+    published = {e for e, _ in published_employers(hiring.choices, hiring.year)}
+    if not any(
+        (r.person_key or "").startswith(ERASED_PREFIX)
+        and r.placement is not None
+        and r.placement.employer_id in published
+        and r.placement.start_date.year == hiring.year
+        for r in hiring.records
+    ):
+        return report
+    return {**report, "tables": {d: [{**r, "hires": None} for r in rows] for d, rows in report["tables"].items()}}
 
 
 def covered_by_named_programs(enrolled: list[Enrolled], forced: frozenset[str] = frozenset()) -> Nameable:
