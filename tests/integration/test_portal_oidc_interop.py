@@ -15,7 +15,8 @@ from oidc_provider_mock import User, run_server_in_thread
 
 from tests.support.portal import Browser, fresh_schema, member, running_portal
 
-pytestmark = pytest.mark.integration
+# The mock uses Authlib's older provider API, which Authlib warns about on every token it issues.
+pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning")]
 PORTAL = "http://portal"
 
 
