@@ -452,9 +452,10 @@ def _methods(year: int, position: Position, min_employers: int, earliers: list[E
     across = (
         f"""<p id="across-years">Suppressed against the release of {listed}: every release counts
 everyone up to its ledger position, so the rows two releases both publish give, by subtraction, the
-people who joined in between; no group named here lets that subtraction give a group of 1 to
+people who joined in between, and those who reached a stage of the funnel in between (referred to
+retained 90 days: placed, for one); no group named here lets that subtraction give a group of 1 to
 {THRESHOLD} people (groups that would are combined, and if the whole coalition grew by 1 to
-{THRESHOLD} people every people figure is suppressed).</p>"""
+{THRESHOLD} people in one of these every people figure is suppressed).</p>"""
         if earliers
         else '<p id="across-years">No release of an earlier year was stored when this one was made.</p>'
     )
@@ -487,7 +488,12 @@ group of 1 to {THRESHOLD} people is never named alone; the small groups are comb
 line is shown only when what it counts comes from at least {min_employers} employers; what is left
 out is counted in the table demand_withheld. No employer is named in a demand count.</p>
 <p>A provider or a credential is named only when its people are exactly those of the programs named
-within it, so that no named row less others gives a smaller group.</p>
+within it, so that no named row less others gives a smaller group. A credential earned by a person
+since erased is counted as earned, in the combined row: which credential it was is erased with the
+person, and a credential that person's enrollment leads to is not named.</p>
+<p id="erased-hires">Hiring by employer publishes no count (every one "suppressed") when one of the
+year's hires at a published employer is of a person erased since: the erased person's hire is counted
+nowhere, and the table made again would otherwise differ by it from the one published before.</p>
 {across}
 <h2>Not published</h2>
 <p id="not-published">{p(NOT_PUBLISHED)}</p>

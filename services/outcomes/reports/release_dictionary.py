@@ -12,14 +12,17 @@ from services.outcomes.reports.suppression import THRESHOLD
 
 GROUPS = (
     f"suppressed with its whole row when the row's group counts 1 to {THRESHOLD} people; groups of"
-    f" {THRESHOLD} people or fewer are combined into one row (never named alone)"
+    f" {THRESHOLD} people or fewer are combined into one row (never named alone), and so is a group whose"
+    f" difference with a release stored before would be 1 to {THRESHOLD} people enrolled or reaching a"
+    " stage, or a credential one of whose earners' credential was erased (the methods page)"
 )
 WAGES = f"{GROUPS}; empty when {THRESHOLD} placements or fewer have a wage"
 EMPLOYERS = "shown only when what it counts comes from at least N employers (the release's N, on the methods page)"
 NONE = "none: published as given"
 CELLS = (
     f"'suppressed' when it counts 1 to {THRESHOLD} hires, and where another count must be hidden so that"
-    " none can be worked out from the others (complementary suppression over the four dimensions together)"
+    " none can be worked out from the others (complementary suppression over the four dimensions together);"
+    " every count, 0 too, when one of the year's hires is of a person erased since"
 )
 PUBLIC = "none: the employer published it under its name"
 
