@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from services.portal import application, oidc
+from services.portal import application, oidc, store, web
 from services.portal.config import PortalSettings
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, Person, Provider, oidc_provider
 from tests.support.portal import Browser, fresh_schema, member, running_portal
@@ -202,6 +202,13 @@ async def test_an_address_the_provider_does_not_vouch_for_or_without_an_account_
     assert failed[2]["user_id"] == user["user_id"]
     counted = await app.state.pool.fetch("SELECT email FROM signin_failures ORDER BY failure_id")
     assert [r["email"] for r in counted] == [user["email"], "nobody@elsewhere.example.org", user["email"], ""]
+    # An account whose access was taken away is no account to sign in to, with the provider too.
+    await store.disable_user(app.state.pool, user["user_id"], web.now())
+    idp.deny = False
+    idp.person = Person("delta-sub", user["email"])
+    async with Browser(app) as browser:
+        gone = await sign_in_with_provider(browser)
+        assert gone.status_code == 403 and reason(gone) == "no_account"
 
 
 async def test_the_button_and_the_refusals_speak_spanish(portal, idp) -> None:  # type: ignore[no-untyped-def]
