@@ -14,7 +14,7 @@ from plumbing.auth import InvalidKey
 from tests.support.portal import Browser, fresh_schema, member, running_portal
 
 pytestmark = pytest.mark.integration
-NEW_KEY = re.compile(r'id="new-key" value="(tl_par_key_[0-9a-f]{20}_[^"]+)"')
+NEW_KEY = re.compile(r'id="new-key"[^>]*>(tl_par_key_[0-9a-f]{20}_[^<]+)</textarea>')
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from tests.integration.portal_services import portal_beside, service_app
 from tests.support.portal import Browser, member
 
 pytestmark = pytest.mark.integration
-SECRET = re.compile(r'id="secret" value="([^"]+)"')
+SECRET = re.compile(r'id="secret"[^>]*>([^<]+)</textarea>')
 MIGRATION = Path(webhook_admin.__file__).parent / "migrations" / "004_org_keys_webhooks.sql"
 HOOK = "http://127.0.0.1:9/talentloop"  # loopback http: allowed by these services' destinations
 
