@@ -1,9 +1,11 @@
 """Placements gained between two releases held to the across-years rule (issue 16; docs/transparency.md,
 "Across years"): a program named in both releases with 12 placed people, then 14, gives by
 subtraction the 2 placed in between, a group of 2 people, though nobody joined it. The rule holds
-every referral stage of the funnel as it holds the people enrolled."""
+every referral stage and training line of the funnel as it holds the people enrolled."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -59,6 +61,24 @@ def test_every_stage_is_held_and_a_gain_of_none_or_more_than_ten_is_not():
     assert against(more_now[0], more_now[1], grown) == Against()
     # every referral stage counted, referred to retained_90_days: the dataset's placed reach all of placed's
     stages = stage_people(*now)
-    assert list(stages) == list(across_years.STAGES)
+    assert list(stages) == list(across_years.STAGES_HELD)
     assert len(stages["referred"]["P1"]) == len(stages["placed"]["P1"]) == 14
     assert stages["retained_90_days"]["P1"] == frozenset()
+
+
+def test_credentials_earned_between_the_releases_are_held_too():
+    """The training lines: the same 15 people, 12 with the credential then 15 (3 earned in between)."""
+    now = dataset(BEFORE)[0]
+    then = [
+        replace(e, trainee=replace(e.trainee, status="in_training", credential=False))
+        if e.program == "P1" and int(e.trainee.person_key.split("-")[1]) >= 12
+        else e
+        for e in now[0]
+    ]
+    earlier = across_years.Earlier(
+        2025, "e" * 64, frozenset({"P1", "P2"}), program_people(then), stage_people(then, now[1])
+    )
+    assert len(earlier.reached["credential_earned"]["P1"]) == 12
+    assert against(now[0], now[1], earlier).forced == {"P1", "P2"}
+    same = across_years.Earlier(2025, "e" * 64, frozenset({"P1", "P2"}), program_people(then), stage_people(*now))
+    assert against(now[0], now[1], same) == Against()

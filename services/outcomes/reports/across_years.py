@@ -8,9 +8,10 @@ two partitions of the programs: the earlier release's blocks and this one's. A b
 program, a program with nobody (a reader may know it had none), or the rest (the combined row).
 Programs joined through blocks of either release form a **component**; subtracting the releases
 gives exactly each component's increment and nothing finer: per **line** of the funnel each row
-publishes, the people now less the people then. The lines held: `enrolled` (the people) and every
-referral stage of the funnel, `referred` to `retained_90_days` (`placed` among them: a program
-named with 12 placed people in one release and 14 in the next gives the 2 placed between). So:
+publishes, the people now less the people then. The lines held: `enrolled` (the people), the
+training lines (completed, credential earned, completions recorded) and every referral stage of the
+funnel, `referred` to `retained_90_days` (`placed` among them: a program named with 12 placed people
+in one release and 14 in the next gives the 2 placed between). So:
 
 - while some component's increment in some line is 1 to THRESHOLD people, the programs this release names in it
   are not named (they join the combined row, which joins their component to the rest); a component
@@ -24,11 +25,11 @@ from a later position than this one (stored first) works the same way, its peopl
 its position: the difference is then what this one lacks.
 
 The earlier release's people per program are those enrolled as of its ledger position
-(`Earlier.people`, read by `publish`), and per stage those of them whose referrals had reached it by
-then (`Earlier.reached`: the stages' times are the events'); hiring by employer needs nothing of
-this (each year's table counts the hires starting in that year only: two years share no hire).
-Not held: the training lines (completed, credential earned), 180-day retention, placed by
-employment type, and the outcomes' counts of placements and good jobs (docs/transparency.md).
+(`Earlier.people`, read by `publish`), and per line those of them in it by then (`Earlier.reached`:
+from the events' times); hiring by employer needs nothing of this (each year's table counts the
+hires starting in that year only: two years share no hire). Not held: 180-day retention (a flag
+without a time), placed by employment type, and the outcomes' figures that are not people
+(placements, good jobs; docs/transparency.md).
 """
 
 from __future__ import annotations
@@ -36,16 +37,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from services.outcomes.pipeline import STAGES, Enrolled, Hire, furthest
+from services.outcomes.pipeline import COMPLETIONS_RECORDED, STAGES, Enrolled, Hire, furthest
 from services.outcomes.reports.groups import SMALL_GROUPS, suppressed_groups
 from services.outcomes.reports.suppression import THRESHOLD
+
+# The funnel's lines held besides the people enrolled: its training lines, then its referral stages.
+TRAINING_LINES = ("completed_training", "credential_earned", COMPLETIONS_RECORDED)
+STAGES_HELD = (*TRAINING_LINES, *STAGES)
 
 
 @dataclass(frozen=True)
 class Earlier:
     """The release this one is suppressed against: its year, release.json's sha256, the programs it
-    named, each program's people as of its ledger position, and per referral stage those of them
-    who had reached it (`stage_people`)."""
+    named, each program's people as of its ledger position, and per line of STAGES_HELD those of
+    them in it then (`stage_people`)."""
 
     year: int
     release_sha256: str
@@ -70,23 +75,35 @@ def program_people(enrolled: Iterable[Enrolled]) -> dict[str, frozenset[str]]:
 
 
 def stage_people(enrolled: Iterable[Enrolled], hires: Iterable[Hire]) -> dict[str, dict[str, frozenset[str]]]:
-    """Per referral stage (STAGES), per program, its people whose referrals reached the stage, as
-    the coalition funnel counts them (cumulative, the furthest of their referrals; a 180-day
-    retention reaches every stage)."""
+    """Per line of the funnel after `enrolled` (STAGES_HELD), per program, its people in the line, as
+    the coalition funnel counts them: the training lines over their enrollments in the program (a
+    credential earned counts as completed training); the referral stages cumulative, the furthest of
+    their referrals (a 180-day retention reaches every stage)."""
+    enrolled = list(enrolled)
     people = program_people(enrolled)
+    trained: dict[str, dict[str, set[str]]] = {line: {} for line in TRAINING_LINES}
+    for e in enrolled:
+        t = e.trainee
+        completed = t.status == "completed"
+        for line, held in zip(TRAINING_LINES, (completed or t.credential, t.credential, completed), strict=True):
+            if held:
+                trained[line].setdefault(e.program, set()).add(t.person_key)
     reach: dict[str, int] = {}
     for h in hires:
         index = len(STAGES) - 1 if "retained_180_days" in h.flags else furthest(h.evidence)
         reach[h.person_key] = max(reach.get(h.person_key, 0), index)
     return {
-        stage: {p: frozenset(k for k in ks if reach.get(k, -1) >= i) for p, ks in people.items()}
-        for i, stage in enumerate(STAGES)
+        **{line: {p: frozenset(ks) for p, ks in trained[line].items()} for line in TRAINING_LINES},
+        **{
+            stage: {p: frozenset(k for k in ks if reach.get(k, -1) >= i) for p, ks in people.items()}
+            for i, stage in enumerate(STAGES)
+        },
     }
 
 
 def lines(people: Mapping[str, frozenset[str]], reached: Mapping[str, Mapping[str, frozenset[str]]]) -> list:
-    """The lines held to the rule, each program -> people: enrolled, then every referral stage."""
-    return [people, *(reached.get(stage, {}) for stage in STAGES)]
+    """The lines held to the rule, each program -> people: enrolled, then every other (STAGES_HELD)."""
+    return [people, *(reached.get(line, {}) for line in STAGES_HELD)]
 
 
 def named_programs(enrolled: list[Enrolled], forced: Iterable[str], threshold: int = THRESHOLD) -> set[str]:

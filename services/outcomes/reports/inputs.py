@@ -153,19 +153,34 @@ async def hiring_inputs(conn: asyncpg.Connection, vault: Vault | None, year: int
     )
 
 
+# Whether an enrollment's event of a type occurred by the position's last event ($1).
+EVENT_BY = (
+    "EXISTS (SELECT 1 FROM ledger l WHERE l.enrollment_id = f.enrollment_id AND l.event_type LIKE '{}'"
+    " AND l.occurred_at <= $1::timestamptz)"
+)
+
+
 async def earlier_inputs(
     conn: asyncpg.Connection, year: int, release_sha256: str, named: frozenset[str], last_event_at: str | None
 ) -> Earlier:
     """An earlier release to suppress against (reports/across_years.py), with each program's people as
-    of its ledger position (the enrollments whose training.enrolled occurred by its last event) and
-    the referral stages they had reached by then (a stage's time is its event's)."""
+    of its ledger position (the enrollments whose training.enrolled occurred by its last event), whether
+    each had completed or earned a credential by then, and the referral stages they had reached by
+    then (a stage's time is its event's)."""
     until = datetime.fromisoformat(last_event_at) if last_event_at else None
     rows = await conn.fetch(
-        "SELECT program_id, person_key FROM enrollment_facts WHERE enrollment_id IN (SELECT enrollment_id FROM ledger"
-        " WHERE event_type LIKE 'training.enrolled.%' AND occurred_at <= $1::timestamptz) ORDER BY enrollment_id",
+        f"SELECT f.program_id, f.person_key, {EVENT_BY.format('training.completed.%')} AS completed,"
+        f" {EVENT_BY.format('credential.earned.%')} AS earned"
+        " FROM enrollment_facts f WHERE f.enrollment_id IN (SELECT enrollment_id FROM ledger"
+        " WHERE event_type LIKE 'training.enrolled.%' AND occurred_at <= $1::timestamptz) ORDER BY f.enrollment_id",
         until,
     )
-    enrolled = [pipeline.Enrolled(pipeline.Trainee(r["person_key"], "", False), "", r["program_id"]) for r in rows]
+    enrolled = [
+        pipeline.Enrolled(
+            pipeline.Trainee(r["person_key"], "completed" if r["completed"] else "", r["earned"]), "", r["program_id"]
+        )
+        for r in rows
+    ]
     refs = await conn.fetch(
         "SELECT person_key, record FROM referral_facts WHERE person_key = ANY($1::text[]) AND record IS NOT NULL"
         " ORDER BY referral_id",
