@@ -33,12 +33,6 @@ def placed(tag: str, program: str, numbers: range, hours: float) -> list:
     ]
 
 
-def placed_by_program(files: dict[str, bytes]) -> dict[str, int | str]:
-    table = json.loads(files["tables/program_outcomes.json"])
-    program, count = table["columns"].index("program"), table["columns"].index("placed")
-    return {r[program]: r[count] for r in table["rows"]}
-
-
 async def test_placements_gained_since_the_stored_release_are_held_to_the_rule(stack, schemas, tmp_path):  # noqa: F811
     tag = uuid.uuid4().hex[:6]
     x, y = f"prog_x_{tag}", f"prog_y_{tag}"
@@ -53,7 +47,7 @@ async def test_placements_gained_since_the_stored_release_are_held_to_the_rule(s
             + placed(tag, x, range(12), YEAR_BEFORE + 2),
         )
         before, _ = await release.publish(stack.database_url, schemas[0], 2025, tmp_path / "y2025", POLICY, 3)
-        assert placed_by_program(before) == {x: 12, y: 0}
+        assert programs(before, "placed") == {x: 12, y: 0}
         # 2026: two more of x's people placed, nobody joins x; twelve join y, all placed (else the
         # coalition's placed grew by 2 and the rule suppresses every people figure)
         await apply(
@@ -74,4 +68,4 @@ async def test_placements_gained_since_the_stored_release_are_held_to_the_rule(s
     finally:
         await conn.close()
     assert programs(alone) == {x: 15, y: 26}
-    assert placed_by_program(alone) == {x: 14, y: 12}  # x's 14 - 12: the two placed in 2026
+    assert programs(alone, "placed") == {x: 14, y: 12}  # x's 14 - 12: the two placed in 2026
