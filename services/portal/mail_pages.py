@@ -5,13 +5,13 @@ token, uses the link."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from plumbing.mail import Mailer
-from services.portal import mail_links, store, web
+from services.portal import mail_links, web
 from services.portal.application import Portal, RateLimited, Refused
 from services.portal.messages import CODES
 from services.portal.pages_account import local_path
@@ -109,7 +109,7 @@ async def use_sign_in_link(request: Request, token: str, next: Annotated[str, Fo
         user = await mail_links.sign_in_by_link(p, token)
     except Refused:
         raise web.PageError(404, "link_invalid") from None
-    await _signed_in(request, user, "email_link")
+    await web.sign_in_as(request, str(user["user_id"]), str(user["org_id"]), "email_link")
     return web.redirect(request, local_path(next))
 
 
@@ -137,15 +137,5 @@ async def reset(
             raise web.PageError(404, "link_invalid") from None
         error = await _message(request, refused.code)
         return await web.page(request, "mail_reset.html", status=422, token=token, error=error)
-    await _signed_in(request, user, "password_reset")
+    await web.sign_in_as(request, str(user["user_id"]), str(user["org_id"]), "password_reset")
     return web.redirect(request, "/")
-
-
-async def _signed_in(request: Request, user: Any, by: str) -> None:
-    """A new session id for the user (no fixation), the visitor's ended, its language kept."""
-    before = await web.load(request)
-    await web.end(request)
-    await web.start(request, str(user["user_id"]), before.language if before else None)
-    await store.audit(
-        _portal(request).pool, "signed_in", org_id=str(user["org_id"]), user_id=str(user["user_id"]), detail={"by": by}
-    )

@@ -100,12 +100,7 @@ async def sign_in(
             error=await _message(request, "bad_credentials"),
             **oidc.sign_in_choices(request.app.state.oidc),
         )
-    # A new session id for the signed-in user, the visitor's session ended (no fixation); the
-    # language chosen before signing in carries over when the user has none of their own.
-    before = await web.load(request)
-    await web.end(request)
-    await web.start(request, user["user_id"], before.language if before else None)
-    await store.audit(p.pool, "signed_in", org_id=user["org_id"], user_id=user["user_id"])
+    await web.sign_in_as(request, user["user_id"], user["org_id"])
     return web.redirect(request, local_path(next))
 
 
@@ -186,9 +181,7 @@ async def accept_invitation(
             error=await _message(request, refused.code),
             **oidc.sign_in_choices(request.app.state.oidc),
         )
-    await web.end(request)
-    await web.start(request, user_id, before.language)
-    await store.audit(p.pool, "signed_in", org_id=invitation["org_id"], user_id=user_id)
+    await web.sign_in_as(request, user_id, invitation["org_id"])
     return web.redirect(request, "/")
 
 

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from services.portal import oidc_signin, web
 from services.portal.application import Portal, RateLimited
-from services.portal.mail_pages import _signed_in, base_url
+from services.portal.mail_pages import base_url
 from services.portal.oidc import CALLBACK_PATH, Provider
 from services.portal.oidc_signin import OidcRefused
 from services.portal.pages_account import local_path
@@ -102,6 +102,5 @@ async def callback(request: Request) -> Response:
         return response
     except OidcRefused as refused:
         return await _refused(request, refused)
-    # As every other sign-in: the visitor's session ended, a new id, the language kept, audited.
-    await _signed_in(request, {"user_id": signed.user_id, "org_id": signed.org_id}, "oidc")
+    await web.sign_in_as(request, signed.user_id, signed.org_id, "oidc")  # as every other way in
     return web.redirect(request, local_path(next_path))

@@ -4,7 +4,8 @@ A session id is a random token in the `talentloop_portal` cookie (HttpOnly, Same
 Secure when the request is https, which behind a proxy it is only when the proxy is trusted:
 TALENTLOOP_FORWARDED_ALLOW_IPS, plumbing/service.trust_forwarded); PostgreSQL keeps its hash,
 its user (none for a visitor on the sign-in form), its CSRF token and language, so a restart
-logs nobody out. Signing in replaces the session with a new id (no fixation).
+logs nobody out. Signing in replaces the session with a new id (no fixation): `sign_in_as`,
+the one place every way in makes its session.
 
 Every state-changing request (anything but GET/HEAD/OPTIONS) must carry the session's CSRF
 token (form field `csrf_token`, or header `X-CSRF-Token`): `verify_csrf` is a dependency of
@@ -104,6 +105,19 @@ async def start(request: Request, user_id: str | None, language: str | None) -> 
     request.cookies[COOKIE] = token  # Starlette parses the cookies once, into this dict
     session = await load(request)
     assert session is not None
+    return session
+
+
+async def sign_in_as(request: Request, user_id: str, org_id: str, by: str | None = None) -> WebSession:
+    """Sign the user in on this browser, however they proved who they are (a password, an
+    invitation, an e-mailed link, the OpenID Connect provider): the visitor's session ended and
+    a new id issued (no fixation), the language chosen before signing in kept when the user has
+    none of their own, and `signed_in` audited (`detail.by` the way in, but for a password)."""
+    before = await load(request)
+    await end(request)
+    session = await start(request, user_id, before.language if before else None)
+    detail = {"by": by} if by else None
+    await store.audit(request.app.state.pool, "signed_in", org_id=org_id, user_id=user_id, detail=detail)
     return session
 
 
