@@ -14,7 +14,7 @@ from plumbing.mail import Mailer
 from services.portal import mail_links, web
 from services.portal.application import Portal, RateLimited, Refused
 from services.portal.messages import CODES
-from services.portal.pages_account import local_path
+from services.portal.pages_account import links_by_mail, local_path
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(web.verify_csrf)])
 
@@ -26,9 +26,12 @@ def _portal(request: Request) -> Portal:
 
 
 def mailer_of(request: Request) -> Mailer:
+    """The mailer, when the links exist at all (pages_account.links_by_mail): without SMTP
+    settings, or with the OpenID Connect provider as the only way in, every page here is 404,
+    a link sent before included."""
+    if not links_by_mail(request):
+        raise web.PageError(404, "not_found")
     mailer: Mailer = request.app.state.mailer
-    if not mailer.configured:
-        raise web.PageError(404, "not_found")  # no e-mail, no e-mailed links
     return mailer
 
 

@@ -46,22 +46,41 @@ async def home(request: Request, who: Signed) -> Response:
     return await web.page(request, "home.html", roles=ROLES)
 
 
-@router.get("/sign-in")
-async def sign_in_form(request: Request, next: str = "/") -> Response:
+def passwords_on(request: Request) -> bool:
+    """False when the OpenID Connect provider is the only way in (TALENTLOOP_PORTAL_OIDC_PASSWORDS)."""
+    return bool(oidc.sign_in_choices(request.app.state.oidc)["passwords"])
+
+
+def links_by_mail(request: Request) -> bool:
+    """Whether the e-mailed sign-in and new-password links exist: with SMTP settings, and not
+    while the provider is the only way in (a link is no password, but it is a way in the
+    provider does not govern: docs/portals.md, "Links by e-mail")."""
+    return bool(request.app.state.mailer.configured) and passwords_on(request)
+
+
+async def _sign_in_page(
+    request: Request, next: str, status: int = 200, email: str = "", error: str | None = None
+) -> Response:
     return await web.page(
         request,
         "sign_in.html",
+        status=status,
         next=local_path(next),
-        email="",
-        error=None,
-        mail=request.app.state.mailer.configured,
+        email=email,
+        error=error,
+        mail=links_by_mail(request),
         **oidc.sign_in_choices(request.app.state.oidc),
     )
 
 
+@router.get("/sign-in")
+async def sign_in_form(request: Request, next: str = "/") -> Response:
+    return await _sign_in_page(request, next)
+
+
 def _passwords(request: Request) -> None:
     """With the OpenID Connect provider as the only way in, no password is taken."""
-    if not oidc.sign_in_choices(request.app.state.oidc)["passwords"]:
+    if not passwords_on(request):
         raise web.PageError(404, "not_found")
 
 
@@ -79,27 +98,12 @@ async def sign_in(
         user = await application.sign_in(p, email, password, address)
     except RateLimited as limited:
         minutes = max(1, round(limited.retry_after.total_seconds() / 60))
-        response = await web.page(
-            request,
-            "sign_in.html",
-            status=429,
-            next=local_path(next),
-            email=email,
-            error=await _message(request, "rate_limited", minutes=minutes),
-            **oidc.sign_in_choices(request.app.state.oidc),
-        )
+        error = await _message(request, "rate_limited", minutes=minutes)
+        response = await _sign_in_page(request, next, 429, email, error)
         response.headers["Retry-After"] = str(max(1, int(limited.retry_after.total_seconds())))
         return response
-    if user is None:
-        return await web.page(
-            request,
-            "sign_in.html",
-            status=401,
-            next=local_path(next),
-            email=email,
-            error=await _message(request, "bad_credentials"),
-            **oidc.sign_in_choices(request.app.state.oidc),
-        )
+    if user is None:  # the links by e-mail offered here too: a forgotten password is why, often
+        return await _sign_in_page(request, next, 401, email, await _message(request, "bad_credentials"))
     await web.sign_in_as(request, user["user_id"], user["org_id"])
     return web.redirect(request, local_path(next))
 

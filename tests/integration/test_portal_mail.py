@@ -135,7 +135,8 @@ async def test_a_new_password_by_link_ends_every_session_and_the_old_password(po
     async with Browser(app, cookie=old_session) as stale:
         assert (await stale.http.get("/referrals")).status_code == 303  # signed out everywhere
     async with Browser(app) as browser:
-        assert (await browser.sign_in(user["email"])).status_code == 401
+        wrong = await browser.sign_in(user["email"])
+        assert wrong.status_code == 401 and 'href="/password/forgot"' in wrong.text  # offered when it is needed
         assert (await browser.sign_in(user["email"], "a brand new passphrase")).status_code == 303
     assert "password_reset" in await actions(app, user["user_id"])
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from services.portal import application, oidc, store, web
+from services.portal import application, mail_links, oidc, store, web
 from services.portal.config import PortalSettings
 from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, Person, Provider, oidc_provider
 from tests.support.portal import Browser, fresh_schema, member, running_portal
@@ -315,13 +315,39 @@ async def test_the_button_is_there_only_with_a_provider_and_passwords_can_be_tur
             assert "oidc" not in (await browser.http.get(f"/invitations/{token}")).text
             assert (await browser.http.get("/sign-in/oidc")).status_code == 404
             assert (await browser.http.get("/sign-in/oidc/callback?state=x&code=y")).status_code == 404
-    only = oidc_settings(idp, TALENTLOOP_PORTAL_OIDC_PASSWORDS="false")
+    # The provider as the only way in, with SMTP settings (nothing listens: nothing may be sent).
+    only = oidc_settings(
+        idp,
+        TALENTLOOP_PORTAL_OIDC_PASSWORDS="false",
+        TALENTLOOP_SMTP_HOST="127.0.0.1",
+        TALENTLOOP_SMTP_PORT="9",
+        TALENTLOOP_SMTP_SECURITY="none",
+        TALENTLOOP_MAIL_FROM="portal@talentloop.example.org",
+    )
     async with fresh_schema(stack.database_url) as schema, running_portal(stack.database_url, schema, **only) as app:
         admin = await member(app.state.pool, "partner", "eta-org", "admin")
         token = await application.invite(app.state.portal_app, None, admin["org_id"], "x@eta-org.example.org", "staff")
+        # Links made before passwords were turned off (or asked for by a forged request) lead nowhere either.
+        links = [
+            await mail_links.request_link(
+                app.state.portal_app, app.state.mailer, purpose, admin["email"], "10.2.0.1", PORTAL, "en"
+            )
+            for purpose in ("sign_in", "reset")
+        ]
         async with Browser(app) as browser:
             page = await browser.http.get("/sign-in")
             assert 'id="oidc-sign-in"' in page.text and 'id="password"' not in page.text
+            assert 'id="email-link"' not in page.text and 'id="forgot"' not in page.text
+            for path in ("/sign-in/email", "/password/forgot"):
+                assert (await browser.http.get(path)).status_code == 404
+                assert (await browser.post(path, {"email": admin["email"]}, "/sign-in")).status_code == 404
+            for mail in links:
+                assert mail is not None
+                link = mail.text.split(PORTAL, 1)[1].split()[0]
+                assert (await browser.http.get(link)).status_code == 404
+                used = {"password": "a long enough password", "password_again": "a long enough password"}
+                assert (await browser.post(link, used, "/sign-in")).status_code == 404
+            assert (await browser.http.get("/")).headers["location"].startswith("/sign-in")  # nobody signed in
             refused = await browser.post(
                 "/sign-in", {"email": admin["email"], "password": admin["password"]}, "/sign-in"
             )
@@ -335,6 +361,7 @@ async def test_the_button_is_there_only_with_a_provider_and_passwords_can_be_tur
                 "/sign-in",
             )
             assert no_password.status_code == 404
+        assert await audit(app, "signed_in") == [] and await audit(app, "password_reset") == []
     # A provider that cannot be reached: a page saying so, not a 500.
     down = oidc_settings(idp, TALENTLOOP_PORTAL_OIDC_ISSUER="http://127.0.0.1:9")
     async with fresh_schema(stack.database_url) as schema, running_portal(stack.database_url, schema, **down) as app:
