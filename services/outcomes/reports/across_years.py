@@ -26,8 +26,9 @@ its position: the difference is then what this one lacks.
 
 The earlier release's people per program are those enrolled as of its ledger position
 (`Earlier.people`, read by `publish`), and per line those of them in it by then (`Earlier.reached`:
-from the events' times); hiring by employer needs nothing of this (each year's table counts the
-hires starting in that year only: two years share no hire). Not held: 180-day retention (a flag
+from the events' times). Hiring by employer is not held to this: each year's table counts the hires
+starting in that year only, so two years share no hire (two releases of the same year from two
+positions do: docs/transparency.md, "What is left"). Not held either: 180-day retention (a flag
 without a time), placed by employment type, and the outcomes' figures that are not people
 (placements, good jobs; docs/transparency.md).
 """
