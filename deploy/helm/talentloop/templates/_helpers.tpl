@@ -90,6 +90,38 @@ env:
   {{- end }}
 {{- end -}}
 
+{{/* A service's OpenID Connect provider (`services.<name>.oidc`: the portal's), as its
+TALENTLOOP_PORTAL_OIDC_* settings; refused here, as the portal would refuse it at start, when
+half done. Nothing without an issuer. */}}
+{{- define "talentloop.oidcEnv" -}}
+{{- $oidc := .oidc -}}
+{{- if $oidc.issuer -}}
+- name: TALENTLOOP_PORTAL_OIDC_ISSUER
+  value: {{ $oidc.issuer | quote }}
+- name: TALENTLOOP_PORTAL_OIDC_CLIENT_ID
+  value: {{ required "services.portal.oidc.clientId is required with an issuer" $oidc.clientId | quote }}
+{{- with $oidc.scopes }}
+- name: TALENTLOOP_PORTAL_OIDC_SCOPES
+  value: {{ . | quote }}
+{{- end }}
+{{- with $oidc.name }}
+- name: TALENTLOOP_PORTAL_OIDC_NAME
+  value: {{ . | quote }}
+{{- end }}
+- name: TALENTLOOP_PORTAL_OIDC_PASSWORDS
+  value: {{ ne (toString $oidc.passwords) "false" | quote }}
+# The client's secret, when the provider gave one (a public client has none: PKCE alone).
+- name: TALENTLOOP_PORTAL_OIDC_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.secrets.name }}
+      key: TALENTLOOP_PORTAL_OIDC_CLIENT_SECRET
+      optional: true
+{{- else if eq (toString $oidc.passwords) "false" }}
+{{- fail "services.portal.oidc.passwords: false needs services.portal.oidc.issuer (nobody could sign in)" }}
+{{- end }}
+{{- end -}}
+
 {{/* "true" unless the service's values say `kafka: false` (a web application). */}}
 {{- define "talentloop.usesKafka" -}}
 {{- $spec := index .Values.services .service | default dict -}}
