@@ -54,8 +54,8 @@ service with py-spy meanwhile and reports the functions most often on top of its
 the rebuild's processes, in its passes and hashing, into DIR/rebuild.txt).
 
 Then it runs `services.outcomes.rebuild.rebuild` (replay of every topic from offset 0 into a
-fresh schema, `--rebuild-workers` processes, default one per CPU, no notifications) in this
-process and compares the content hashes of the live and rebuilt ledger and projections. CPU
+fresh schema, `--rebuild-workers` processes, by default one per CPU and per 250,000 records,
+`rebuild.default_workers`; no notifications) in this process and compares the content hashes of the live and rebuilt ledger and projections. CPU
 seconds of the rebuild (this process and its workers), PostgreSQL and Kafka are measured over
 its passes (not the hashing), and per event.
 
@@ -841,7 +841,7 @@ def main() -> None:
         "rebuild_events_per_s": round(rebuilt.per_second, 1) if rebuilt else None,
         "rebuild_skipped": dict(rebuilt.skipped) if rebuilt else None,
         "rebuild_passes_seconds": {k: round(v, 2) for k, v in rebuilt.passes.items()} if rebuilt else None,
-        "rebuild_workers": args.rebuild_workers or os.cpu_count(),
+        "rebuild_workers": rebuilt.workers if rebuilt else None,
         "rebuild_cpu_seconds": {"outcomes": round(rebuilt.cpu_seconds, 1), **rebuild_cpu} if rebuilt else None,
         "rebuild_cpu_us_per_event": {k: round(1e6 * v / max(1, rebuilt.events)) for k, v in
                                      {"outcomes": rebuilt.cpu_seconds, **rebuild_cpu}.items()} if rebuilt else None,

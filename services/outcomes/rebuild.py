@@ -10,7 +10,8 @@ refused before anything is dropped (`LogTruncated`): its replay could only repor
 
 It is built for speed, in passes, with the live code at each step:
 
-1. Load: the partitions are shared among worker processes (one per CPU by default), each
+1. Load: the partitions are shared among worker processes (one per CPU by default, one per
+   `RECORDS_PER_WORKER` records at most: `default_workers`), each
    reading its own from offset 0 and appending every event about a referral to the ledger
    by COPY, `batch` records per transaction (`handlers.batch_handler(live=False,
    project=False)`), into a ledger whose indexes are built afterwards (sorting once is
@@ -127,6 +128,7 @@ class Result:
     passes: dict[str, float] = field(default_factory=dict)  # seconds per pass
     # CPU seconds of this process and its worker processes over the passes (not the hashing)
     cpu_seconds: float = 0.0
+    workers: int = 1  # processes of the load and projection passes
 
     @property
     def per_second(self) -> float:
@@ -572,6 +574,18 @@ def _parse(value: bytes | None, result: Result) -> tuple[Envelope, Payload] | No
         return None
 
 
+# Records a worker process should have to be worth starting: a spawned worker imports the
+# service anew (about 1.5 s of CPU, eleventh session), as much as loading some 50,000 records
+# costs, so below a few times that one process loads and projects sooner and for much less CPU.
+RECORDS_PER_WORKER = 250_000
+
+
+def default_workers(records: int, cpus: int) -> int:
+    """Processes for a rebuild of `records` records (the topics' end offsets, summed): one per
+    CPU at most, and one per `RECORDS_PER_WORKER` records (in this process below that)."""
+    return max(1, min(cpus, records // RECORDS_PER_WORKER))
+
+
 def _cpu_of_process_and_children() -> float:
     """User and system seconds of this process and of its children that ended (the workers,
     once the pool has shut down)."""
@@ -584,17 +598,19 @@ async def rebuild(
     topics: Sequence[str] | None = None, workers: int | None = None,
     replayed: Callable[[], object] | None = None,
 ) -> Result:
-    """Rebuild into `schema` (`workers` processes, one per CPU by default) and compare the
+    """Rebuild into `schema` (`workers` processes; by default one per CPU, fewer for a short
+    history: `default_workers`) and compare the
     hashes with the live schema's. `replayed` is called once the passes are done, before the
     hashing (a benchmark reads its meters there). LogTruncated when a topic's log no longer
     starts at offset 0."""
     result = Result(schema)
-    await end_offsets(bootstrap, list(topics or [t.name for t in DEFINITION.consumes]))  # refused before anything is dropped
+    # Refused before anything is dropped.
+    ends = await end_offsets(bootstrap, list(topics or [t.name for t in DEFINITION.consumes]))
+    workers = result.workers = workers or default_workers(sum(ends.values()), os.cpu_count() or 1)
     pool = await fresh_schema(database_url, schema)
     try:
         started, cpu = time.monotonic(), _cpu_of_process_and_children()
-        await replay(bootstrap, pool, result, batch, topics, database_url=database_url,
-                     workers=workers or os.cpu_count() or 1)
+        await replay(bootstrap, pool, result, batch, topics, database_url=database_url, workers=workers)
         result.seconds = time.monotonic() - started
         result.cpu_seconds = _cpu_of_process_and_children() - cpu
         if replayed is not None:
