@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -55,14 +55,16 @@ async def store_release(conn: asyncpg.Connection, files: dict[str, bytes]) -> bo
 @dataclass(frozen=True)
 class Stored:
     """A stored release a new one is suppressed against: its year, release.json's sha256, the
-    programs it named (its program_outcomes table) and its ledger position (the last event's time,
-    the sha256 of the event ids)."""
+    programs it named (its program_outcomes table), its ledger position (the last event's time,
+    the sha256 of the event ids) and the people its pipeline table shows per line and program row
+    (`published`: across_years.Earlier.published; what a reader subtracts, late events or not)."""
 
     year: int
     release_sha256: str
     named_programs: frozenset[str]
     last_event_at: str | None
     event_ids_sha256: str
+    published: Mapping[str, Mapping[str, int]] | None = None
 
 
 async def stored_releases(conn: asyncpg.Connection) -> list[Stored]:
@@ -74,12 +76,7 @@ async def stored_releases(conn: asyncpg.Connection) -> list[Stored]:
         return []
     out = []
     for row in rows:
-        table = json.loads(
-            await conn.fetchval(
-                "SELECT content FROM release_files WHERE release_sha256 = $1 AND path = 'tables/program_outcomes.json'",
-                row["release_sha256"],
-            )
-        )
+        table = await _table(conn, row["release_sha256"], "program_outcomes")
         column = table["columns"].index("program")
         position = json.loads(row["ledger_position"])
         out.append(
@@ -89,8 +86,29 @@ async def stored_releases(conn: asyncpg.Connection) -> list[Stored]:
                 frozenset(r[column] for r in table["rows"]) - {SMALL_GROUPS},
                 position["last_event_at"],
                 position["event_ids_sha256"],
+                program_rows(await _table(conn, row["release_sha256"], "pipeline")),
             )
         )
+    return out
+
+
+async def _table(conn: asyncpg.Connection, release_sha256: str, name: str) -> dict:
+    content = await conn.fetchval(
+        "SELECT content FROM release_files WHERE release_sha256 = $1 AND path = $2",
+        release_sha256,
+        f"tables/{name}.json",
+    )
+    return json.loads(content)
+
+
+def program_rows(pipeline: dict) -> dict[str, dict[str, int]]:
+    """The people a release's pipeline table shows per line and row of its program dimension (a
+    program or the combined row); a suppressed figure is left out."""
+    c = {name: i for i, name in enumerate(pipeline["columns"])}
+    out: dict[str, dict[str, int]] = {}
+    for r in pipeline["rows"]:
+        if r[c["dimension"]] == "program" and isinstance(r[c["people"]], int):
+            out.setdefault(r[c["line"]], {})[r[c["group"]]] = r[c["people"]]
     return out
 
 

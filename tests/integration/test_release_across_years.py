@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 
 import asyncpg
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from contracts import Envelope
 from services.outcomes import rebuild
 from services.outcomes.handlers import batch_handler
+from services.outcomes.public_api import stored_releases
 from services.outcomes.reports.groups import SMALL_GROUPS
 from talentloop import publish as release
 from tests.integration.test_outcomes_rebuild import env, schemas  # noqa: F401
@@ -81,3 +83,42 @@ async def test_the_2026_release_is_suppressed_against_the_stored_2025_release(st
     finally:
         await conn.close()
     assert programs(alone) == {x: 18, y: 26}  # 18 - 15: the three who joined x, a group of 3
+
+
+async def test_a_late_event_of_the_stored_year_is_held_against_what_that_release_published(stack, schemas, tmp_path):  # noqa: F811
+    """An enrollment that occurred in 2025 before the 2025 release's last event but arrived after it
+    was published: the 2025 release named x with 15, the ledger now says x had 16 by then. Held to
+    what 2025 published, the 2026 release does not name x with 16; held to the ledger read again, it
+    would (16 - 15: that one person)."""
+    tag = uuid.uuid4().hex[:6]
+    x, y = f"prog_x_{tag}", f"prog_y_{tag}"
+    schemas.append(f"rel_late_{tag}")
+    pool = await rebuild.fresh_schema(stack.database_url, schemas[0])
+    try:
+        await apply(
+            pool,
+            [env(training.program(x), YEAR_BEFORE), env(training.program(y), YEAR_BEFORE)]
+            + people(tag, x, range(15), YEAR_BEFORE + 1)
+            + people(tag, y, range(14), YEAR_BEFORE + 1),
+        )
+        before, _ = await release.publish(stack.database_url, schemas[0], 2025, tmp_path / "y2025", POLICY, 3)
+        assert programs(before) == {x: 15, y: 14}
+        # late: occurred before the 2025 release's last event (y's enrollments), recorded after it
+        await apply(pool, people(tag, x, range(15, 16), YEAR_BEFORE))  # at YEAR_BEFORE + 15 minutes
+        await apply(pool, people(tag, y, range(14, 26), 1))  # 2026: twelve join y
+    finally:
+        await pool.close()
+
+    after, _ = await release.publish(stack.database_url, schemas[0], 2026, tmp_path / "y2026", POLICY, 3)
+    assert programs(after) == {SMALL_GROUPS: 42}  # x's 16 - 15 = 1: x not named, y joins it (else the row is x's)
+
+    conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": schemas[0]})
+    try:
+        stored = await stored_releases(conn)
+        assert stored[0].published["enrolled"] == {x: 15, y: 14}  # what the 2025 release showed
+        # the control: its figures read again from the ledger, as before the fix
+        ledger_only = [replace(s, published=None) for s in stored[:1]]
+        alone = await release.release_files(conn, 2026, POLICY, 3, earlier=ledger_only)
+    finally:
+        await conn.close()
+    assert programs(alone) == {x: 16, y: 26}  # 16 - 15: the late one, recovered

@@ -7,6 +7,7 @@ demand board counts (`demand_inputs`); what hiring by employer counts (`hiring_i
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -161,12 +162,18 @@ EVENT_BY = (
 
 
 async def earlier_inputs(
-    conn: asyncpg.Connection, year: int, release_sha256: str, named: frozenset[str], last_event_at: str | None
+    conn: asyncpg.Connection,
+    year: int,
+    release_sha256: str,
+    named: frozenset[str],
+    last_event_at: str | None,
+    published: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Earlier:
     """An earlier release to suppress against (reports/across_years.py), with each program's people as
     of its ledger position (the enrollments whose training.enrolled occurred by its last event), whether
     each had completed or earned a credential by then, and the referral stages they had reached by
-    then (a stage's time is its event's)."""
+    then (a stage's time is its event's): its blocks, and its figures where it `published` none
+    (across_years: the figures it published count, a late event is not in them)."""
     until = datetime.fromisoformat(last_event_at) if last_event_at else None
     rows = await conn.fetch(
         f"SELECT f.program_id, f.person_key, {EVENT_BY.format('training.completed.%')} AS completed,"
@@ -190,4 +197,4 @@ async def earlier_inputs(
     for r in refs:
         reached = records_json.load(records.ReferralRecord, json.loads(r["record"])).reached
         hires.append(pipeline.Hire(r["person_key"], frozenset(s for s, t in reached.items() if t <= until)))
-    return Earlier(year, release_sha256, named, program_people(enrolled), stage_people(enrolled, hires))
+    return Earlier(year, release_sha256, named, program_people(enrolled), stage_people(enrolled, hires), published)
