@@ -574,10 +574,12 @@ def _parse(value: bytes | None, result: Result) -> tuple[Envelope, Payload] | No
         return None
 
 
-# Records a worker process should have to be worth starting: a spawned worker imports the
-# service anew (about 1.5 s of CPU, eleventh session), as much as loading some 50,000 records
-# costs, so below a few times that one process loads and projects sooner and for much less CPU.
-RECORDS_PER_WORKER = 250_000
+# Records a worker process should have to be worth starting. A spawned worker imports the
+# service anew, about 1.6 s of CPU (eleventh session), and a record costs about 35 us to load:
+# on two idle cores two workers finish N records in 1.6 s + N x 35 us / 2, one process in
+# N x 35 us, the same wall time at about 90,000 records. Below that one process is as quick
+# and spares the starts' CPU (about 30 us an event of a 100,000-event rebuild).
+RECORDS_PER_WORKER = 100_000
 
 
 def default_workers(records: int, cpus: int) -> int:
