@@ -76,7 +76,9 @@ async def release_files(
         demand = await inputs.demand_inputs(conn)
         hiring = await inputs.hiring_inputs(conn, vault, year)
         against = [
-            await inputs.earlier_inputs(conn, e.year, e.release_sha256, e.named_programs, e.last_event_at, e.published)
+            await inputs.earlier_inputs(
+                conn, e.year, e.release_sha256, e.named_programs, e.last_event_at, e.published, e.hiring
+            )
             for e in stored_before(earlier or [], year, where)
             if e.event_ids_sha256 != where.event_ids_sha256
         ]

@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from plumbing import problems
 from plumbing.service import pool_of
 from services.outcomes.reports.groups import SMALL_GROUPS
+from services.outcomes.reports.release import hiring_cells
 
 MANIFEST = "release.json"
 
@@ -65,6 +66,7 @@ class Stored:
     last_event_at: str | None
     event_ids_sha256: str
     published: Mapping[str, Mapping[str, int]] | None = None
+    hiring: Mapping[tuple[str, str, str], int | str] | None = None
 
 
 async def stored_releases(conn: asyncpg.Connection) -> list[Stored]:
@@ -76,6 +78,7 @@ async def stored_releases(conn: asyncpg.Connection) -> list[Stored]:
         return []
     out = []
     for row in rows:
+        hiring = await _table(conn, row["release_sha256"], "hiring_by_employer")
         table = await _table(conn, row["release_sha256"], "program_outcomes")
         column = table["columns"].index("program")
         position = json.loads(row["ledger_position"])
@@ -87,6 +90,7 @@ async def stored_releases(conn: asyncpg.Connection) -> list[Stored]:
                 position["last_event_at"],
                 position["event_ids_sha256"],
                 program_rows(await _table(conn, row["release_sha256"], "pipeline")),
+                hiring_cells(hiring["columns"], hiring["rows"]),
             )
         )
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 
 import asyncpg
@@ -17,6 +18,7 @@ import pytest
 from contracts import events
 from plumbing.vault import Vault, new_master_key, parse_master_key
 from services.outcomes import rebuild
+from services.outcomes.public_api import program_rows
 from services.outcomes.reports import inputs
 from services.outcomes.reports.hiring import hiring_by_employer
 from talentloop import publish as release
@@ -132,3 +134,56 @@ async def test_hiring_by_employer_counts_the_opted_in_employer_and_survives_a_re
     assert {k[0] for k in table(erased)} == {a, ""}
     totals = {r["employer_id"]: r["hires"] for r in unruled["tables"]["gender"] if r["category"] == "total"}
     assert totals[a] == 11  # 12 in the release made before the erasure: the 1 by subtraction
+
+
+async def test_a_year_made_again_after_a_late_placement_is_held_to_its_stored_release(stack, schemas, tmp_path):  # noqa: F811
+    """2026 published with A's 11 hires (every hire's person enrolled in one program), then one more
+    placement at A reported late (it occurred before the release's last event) and 2026 published
+    again from the later position: its hiring table differs from the stored one's, so no count of it
+    is shown (12 less 11 would give the late hire and their categories), and the program that gained
+    the one placed person is not named (its placed line would give them); against nothing, both
+    come out."""
+    vault = Vault(parse_master_key(new_master_key()))
+    tag = uuid.uuid4().hex[:6]
+    pool = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await Vault.ensure_schema(conn)
+        found = await hires(vault, pool, tag)
+    finally:
+        await pool.close()
+    each = len(found) // 16
+    late, on_time = found[11 * each : 12 * each], found[: 11 * each] + found[12 * each :]
+    x, a = f"prog_h_{tag}", f"emp_a_{tag}"
+    schemas.append(f"hire_late_{tag}")
+    pool = await rebuild.fresh_schema(stack.database_url, schemas[0])
+    try:
+        await apply(
+            pool,
+            [env(training.program(x), -3)]
+            + [env(training.enrolled(f"enr_{tag}_{n}", f"cand_{tag}_{n}", x), -2) for n in range(16)]
+            + on_time
+            + [choice(a, True, 200)],  # B (three hires) not published
+        )
+        first, _ = await release.publish(stack.database_url, schemas[0], 2026, tmp_path / "a", POLICY, 3, vault=vault)
+        await apply(pool, late)
+    finally:
+        await pool.close()
+    assert table(first)[(a, "gender", "total")] == "11"
+    placed_before = funnel(first)["placed"][x]
+
+    again, _ = await release.publish(stack.database_url, schemas[0], 2026, tmp_path / "b", POLICY, 3, vault=vault)
+    assert {v for v in table(again).values()} == {"suppressed"}
+    assert not any(x in rows for rows in funnel(again).values())
+
+    conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": schemas[0]})
+    try:
+        alone = await release.release_files(conn, 2026, POLICY, 3, vault)  # the control: against nothing
+    finally:
+        await conn.close()
+    assert table(alone)[(a, "gender", "total")] == "12"  # 12 - 11: the late hire
+    assert funnel(alone)["placed"][x] - placed_before == 1
+
+
+def funnel(files: dict[str, bytes]) -> dict[str, dict[str, int]]:
+    return program_rows(json.loads(files["tables/pipeline.json"]))

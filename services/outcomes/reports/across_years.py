@@ -34,7 +34,7 @@ of its ledger position (`Earlier.people`, read by `publish`) and per line those 
 then (`Earlier.reached`: from the events' times), which is also how its blocks are found (a program
 with nobody then is a block of its own). Hiring by employer is not held to this: each year's table counts the hires
 starting in that year only, so two years share no hire (two releases of the same year from two
-positions do: docs/transparency.md, "What is left"). Not held either: 180-day retention (a flag
+positions do: release.hiring_report suppresses a table that differs from the stored one). Not held either: 180-day retention (a flag
 without a time), placed by employment type, and the outcomes' figures that are not people
 (placements, good jobs; docs/transparency.md).
 """
@@ -61,7 +61,9 @@ class Earlier:
     named, each program's people as of its ledger position, per line of STAGES_HELD those of them in
     it then (`stage_people`), and what it published (`published`: per line of LINES_HELD, per row of
     its pipeline table's program dimension, a program or SMALL_GROUPS, the people shown; None when
-    its tables are not at hand, and the figures are then all read from `people` and `reached`)."""
+    its tables are not at hand, and the figures are then all read from `people` and `reached`), and
+    its hiring_by_employer table (`hiring`: (employer_id, dimension, category) -> hires as shown,
+    a number or "suppressed"; release.hiring_report holds a release of the same year to it)."""
 
     year: int
     release_sha256: str
@@ -69,6 +71,7 @@ class Earlier:
     people: Mapping[str, frozenset[str]]
     reached: Mapping[str, Mapping[str, frozenset[str]]]
     published: Mapping[str, Mapping[str, int]] | None = None
+    hiring: Mapping[tuple[str, str, str], int | str] | None = None
 
 
 @dataclass(frozen=True)

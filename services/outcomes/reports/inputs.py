@@ -50,8 +50,14 @@ async def training_participations(conn: asyncpg.Connection, partner_id: str | No
         partner_id,
         sorted(MSG_MILESTONES),
     )
-    return [Participation(r["person_key"], records_json.load(records.EnrollmentRecord, json.loads(r["record"])),
-                          tuple(sorted(set(r["gains_on"])))) for r in rows]
+    return [
+        Participation(
+            r["person_key"],
+            records_json.load(records.EnrollmentRecord, json.loads(r["record"])),
+            tuple(sorted(set(r["gains_on"]))),
+        )
+        for r in rows
+    ]
 
 
 async def credential_inputs(conn: asyncpg.Connection) -> credentials.Inputs:
@@ -60,16 +66,22 @@ async def credential_inputs(conn: asyncpg.Connection) -> credentials.Inputs:
     every program as last registered or updated, every enrollment with its person_key, and every
     referral of an enrolled person with its person_key. Call it inside one repeatable-read
     transaction so the three agree."""
-    programs = [_program(json.loads(r["program"])) for r in await conn.fetch(
-        "SELECT program FROM programs ORDER BY program_id")]
-    enrollments = [credentials.Enrollment(r["person_key"], records_json.load(records.EnrollmentRecord,
-                                                                             json.loads(r["record"])))
-                   for r in await conn.fetch("SELECT person_key, record FROM enrollment_facts ORDER BY enrollment_id")]
+    programs = [
+        _program(json.loads(r["program"])) for r in await conn.fetch("SELECT program FROM programs ORDER BY program_id")
+    ]
+    enrollments = [
+        credentials.Enrollment(r["person_key"], records_json.load(records.EnrollmentRecord, json.loads(r["record"])))
+        for r in await conn.fetch("SELECT person_key, record FROM enrollment_facts ORDER BY enrollment_id")
+    ]
     rows = await conn.fetch(
         "SELECT person_key, record FROM referral_facts WHERE record IS NOT NULL AND person_key = ANY($1::text[])"
-        " ORDER BY referral_id", sorted({e.person_key for e in enrollments}))
-    referrals = [replace(records_json.load(records.ReferralRecord, json.loads(r["record"])), person_key=r["person_key"])
-                 for r in rows]
+        " ORDER BY referral_id",
+        sorted({e.person_key for e in enrollments}),
+    )
+    referrals = [
+        replace(records_json.load(records.ReferralRecord, json.loads(r["record"])), person_key=r["person_key"])
+        for r in rows
+    ]
     return credentials.Inputs(tuple(programs), tuple(enrollments), tuple(referrals))
 
 
@@ -78,9 +90,15 @@ def _program(data: dict) -> credentials.Program:
     credential = data.get("credential") or {}
     cost = data.get("cost_to_participant") or {}
     return credentials.Program(
-        data["program_id"], data["partner_id"], data["name"], credential.get("name"), credential.get("ctdl_id"),
+        data["program_id"],
+        data["partner_id"],
+        data["name"],
+        credential.get("name"),
+        credential.get("ctdl_id"),
         tuple(data.get("onet_soc_codes") or ()),
-        Decimal(str(cost["amount"])) if cost.get("amount") is not None else None, cost.get("currency") or "USD")
+        Decimal(str(cost["amount"])) if cost.get("amount") is not None else None,
+        cost.get("currency") or "USD",
+    )
 
 
 async def demand_inputs(conn: asyncpg.Connection | asyncpg.Pool) -> DemandInputs:
@@ -90,10 +108,13 @@ async def demand_inputs(conn: asyncpg.Connection | asyncpg.Pool) -> DemandInputs
         "SELECT opening_id, employer_id, posting FROM openings WHERE state = 'open' AND posting IS NOT NULL"
         " ORDER BY opening_id"
     )
-    forecasts = await conn.fetch("SELECT forecast, declared_at FROM demand_forecasts ORDER BY employer_id,"
-                                 " onet_soc_code, employment_type, horizon_months")
-    published = await conn.fetch("SELECT standards, published_at FROM hiring_standards ORDER BY employer_id,"
-                                 " onet_soc_code, opening_id")
+    forecasts = await conn.fetch(
+        "SELECT forecast, declared_at FROM demand_forecasts ORDER BY employer_id,"
+        " onet_soc_code, employment_type, horizon_months"
+    )
+    published = await conn.fetch(
+        "SELECT standards, published_at FROM hiring_standards ORDER BY employer_id, onet_soc_code, opening_id"
+    )
     return DemandInputs(
         tuple(_open_opening(r["opening_id"], r["employer_id"], json.loads(r["posting"])) for r in openings),
         tuple(_forecast(json.loads(r["forecast"]), r["declared_at"]) for r in forecasts),
@@ -108,25 +129,48 @@ def _credentials(items: list[dict]) -> tuple[demand.Credential, ...]:
 def _open_opening(opening_id: str, employer_id: str, p: dict) -> demand.OpenOpening:
     wage = p["wage"]
     return demand.OpenOpening(
-        opening_id, employer_id, p["onet_soc_code"], p.get("employment_type"), p["capacity"],
-        tuple(p.get("required_skills", [])), tuple(p.get("preferred_skills", [])),
-        _credentials(p.get("required_credentials", [])), p.get("paid", True), Decimal(str(wage["amount"])),
-        wage["unit"], wage.get("currency", "USD"), p.get("title", ""),
+        opening_id,
+        employer_id,
+        p["onet_soc_code"],
+        p.get("employment_type"),
+        p["capacity"],
+        tuple(p.get("required_skills", [])),
+        tuple(p.get("preferred_skills", [])),
+        _credentials(p.get("required_credentials", [])),
+        p.get("paid", True),
+        Decimal(str(wage["amount"])),
+        wage["unit"],
+        wage.get("currency", "USD"),
+        p.get("title", ""),
     )
 
 
 def _forecast(f: dict, declared_at) -> demand.Forecast:  # type: ignore[no-untyped-def]
     return demand.Forecast(
-        f["employer_id"], f["onet_soc_code"], f["employment_type"], f["horizon_months"], f["slots_expected"],
-        tuple(f.get("skills", [])), _credentials(f.get("credentials", [])), declared_at,
+        f["employer_id"],
+        f["onet_soc_code"],
+        f["employment_type"],
+        f["horizon_months"],
+        f["slots_expected"],
+        tuple(f.get("skills", [])),
+        _credentials(f.get("credentials", [])),
+        declared_at,
     )
 
 
 def _standards(s: dict, published_at) -> demand.Standards:  # type: ignore[no-untyped-def]
     return demand.Standards(
-        s["employer_id"], s["employer_name"], s["onet_soc_code"], tuple(s["stages"]), s["interview_format"],
-        s["portfolio_expected"], s["assessment_expected"], s["degree_requirement_dropped"],
-        _credentials(s.get("accepted_equivalents", [])), published_at, s.get("opening_id"),
+        s["employer_id"],
+        s["employer_name"],
+        s["onet_soc_code"],
+        tuple(s["stages"]),
+        s["interview_format"],
+        s["portfolio_expected"],
+        s["assessment_expected"],
+        s["degree_requirement_dropped"],
+        _credentials(s.get("accepted_equivalents", [])),
+        published_at,
+        s.get("opening_id"),
     )
 
 
@@ -168,12 +212,14 @@ async def earlier_inputs(
     named: frozenset[str],
     last_event_at: str | None,
     published: Mapping[str, Mapping[str, int]] | None = None,
+    hiring: Mapping[tuple[str, str, str], int | str] | None = None,
 ) -> Earlier:
     """An earlier release to suppress against (reports/across_years.py), with each program's people as
     of its ledger position (the enrollments whose training.enrolled occurred by its last event), whether
     each had completed or earned a credential by then, and the referral stages they had reached by
     then (a stage's time is its event's): its blocks, and its figures where it `published` none
-    (across_years: the figures it published count, a late event is not in them)."""
+    (across_years: the figures it published count, a late event is not in them); its `hiring` table
+    as published (release.hiring_report)."""
     until = datetime.fromisoformat(last_event_at) if last_event_at else None
     rows = await conn.fetch(
         f"SELECT f.program_id, f.person_key, {EVENT_BY.format('training.completed.%')} AS completed,"
@@ -197,4 +243,6 @@ async def earlier_inputs(
     for r in refs:
         reached = records_json.load(records.ReferralRecord, json.loads(r["record"])).reached
         hires.append(pipeline.Hire(r["person_key"], frozenset(s for s, t in reached.items() if t <= until)))
-    return Earlier(year, release_sha256, named, program_people(enrolled), stage_people(enrolled, hires), published)
+    return Earlier(
+        year, release_sha256, named, program_people(enrolled), stage_people(enrolled, hires), published, hiring
+    )

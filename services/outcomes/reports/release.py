@@ -23,7 +23,7 @@ import hashlib
 import html
 import io
 import json
-from collections.abc import Callable, Set
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -104,7 +104,7 @@ def public_reports(
         "pipeline": coalition_funnel(training[0], training[1], threshold, credential_nameable),
         "credentials": credential_outcomes(programs, policy, None, threshold, THRESHOLD + 1, credential_nameable),
         "demand": board(demand.openings, demand.forecasts, demand.standards, min_employers),
-        "hiring": hiring_report(hiring or HiringInputs()),
+        "hiring": hiring_report(hiring or HiringInputs(), earliers),
         "earlier": earliers,
     }
 
@@ -155,14 +155,19 @@ def erased_credentials_unnamed(
     return (enrolled, training[1]), inputs, frozenset(tainted)
 
 
-def hiring_report(hiring: HiringInputs) -> dict[str, Any]:
+def hiring_report(hiring: HiringInputs, earliers: Iterable[Earlier] = ()) -> dict[str, Any]:
     """Hiring by employer, every count suppressed (0 too) when a hire of the year at a published
     employer is of a person erased since: counted nowhere (their demographics no longer open), it
     would make the year's release made again differ from the one stored before the erasure by that
-    person's hire, in their categories (docs/transparency.md, "A past year")."""
+    person's hire, in their categories (docs/transparency.md, "A past year"). The same when a
+    release of the same year from another ledger position (in `earliers`) published a table that
+    differs in any cell from this one: a hire reported late, or an employer's late choice, would
+    come out by subtraction (docs/transparency.md, "Hiring by employer")."""
     report = hiring_by_employer(hiring, THRESHOLD)
     published = {e for e, _ in published_employers(hiring.choices, hiring.year)}
-    if not any(
+    table = _hiring(report)
+    shown = hiring_cells(table.columns, table.rows)
+    if not any(e.year == hiring.year and e.hiring is not None and e.hiring != shown for e in earliers) and not any(
         (r.person_key or "").startswith(ERASED_PREFIX)
         and r.placement is not None
         and r.placement.employer_id in published
@@ -362,6 +367,12 @@ def _hiring(h: dict) -> Table:
             for r in h["tables"][d]
         ),
     )
+
+
+def hiring_cells(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str, str], Any]:
+    """A hiring_by_employer table's cells: (employer_id, dimension, category) -> hires as shown."""
+    c = {name: i for i, name in enumerate(columns)}
+    return {(r[c["employer_id"]], r[c["dimension"]], r[c["category"]]): r[c["hires"]] for r in rows}
 
 
 def _number(value: Any) -> Any:
