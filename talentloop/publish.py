@@ -6,8 +6,8 @@ inputs agree), computes the coalition funnel, the credential and program outcome
 hiring by employer with demographics (opened with the network's master key, as the outcomes
 service's reports are) as a non-operator reads them (the release is public), and writes
 `services.outcomes.reports.release.build`'s files into DIR. The same run stores the release in
-the schema it read (`public_api.store_release`): the outcomes service serves the last one stored
-in its own without a key (docs/transparency.md, "Public endpoints").
+the schema it read (`public_api.store_release`): the outcomes service serves, of the newest year
+stored in its own, the last one, without a key (docs/transparency.md, "Public endpoints").
 
 The projections are the ledger's state now, not at some earlier time. So a year whose ledger
 already holds later events is published from a scratch schema replayed from the ledger's events

@@ -31,7 +31,7 @@ MANIFEST = "release.json"
 
 
 async def store_release(conn: asyncpg.Connection, files: dict[str, bytes]) -> bool:
-    """Keep a release (every file, release.json included) as the last one; False when this very
+    """Keep a release (every file, release.json included); False when this very
     release (the same release.json) is already stored, which changes nothing."""
     manifest = json.loads(files[MANIFEST])
     key = hashlib.sha256(files[MANIFEST]).hexdigest()
@@ -117,11 +117,12 @@ def program_rows(pipeline: dict) -> dict[str, dict[str, int]]:
 
 
 async def last_file(conn: asyncpg.Connection, path: str) -> asyncpg.Record | None:
-    """A file of the last release (the one stored last): its sha256 and bytes; None when nothing
-    was published or the last release has no such file."""
+    """A file of the last release: of the newest year published, the one stored last (a past year
+    made again afterwards is stored, not served: a visitor asks for the newest year); its sha256 and
+    bytes; None when nothing was published or the last release has no such file."""
     return await conn.fetchrow(
-        "SELECT f.sha256, f.content FROM release_files f"
-        " WHERE f.path = $1 AND f.release_sha256 = (SELECT release_sha256 FROM releases ORDER BY stored_seq DESC LIMIT 1)",
+        "SELECT f.sha256, f.content FROM release_files f WHERE f.path = $1 AND f.release_sha256 ="
+        " (SELECT release_sha256 FROM releases ORDER BY year DESC, stored_seq DESC LIMIT 1)",
         path,
     )
 
@@ -249,7 +250,8 @@ async def _serve(request: Request, path: str) -> Response:
     "/release",
     summary="The last published annual release's release.json (no key)",
     description="The year, the ledger position it was made from, the tables and every file's sha256, of the release "
-    '`talentloop publish` stored last (docs/transparency.md, "Public endpoints"). No key; rate-limited per client.',
+    '`talentloop publish` stored last of the newest year published (docs/transparency.md, "Public endpoints").'
+    " No key; rate-limited per client.",
     responses=RESPONSES,
     response_class=Response,
 )

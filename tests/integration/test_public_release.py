@@ -98,6 +98,31 @@ async def test_what_publish_wrote_is_served_byte_for_byte_without_a_key(stack, m
         assert (await stored(pool))[0] == 2
 
 
+async def test_the_newest_year_is_served_when_a_past_year_is_published_after_it(stack, make_pool, tmp_path):  # noqa: F811
+    """2026 published, then 2025 made again (a past year): stored, but /public/release stays 2026's;
+    2026 from a later position then replaces it."""
+    consumer = await consumer_for(make_pool, OUTCOMES)
+    pool, schema = consumer.pool, await consumer.pool.fetchval("SELECT current_schema()")
+    year_before = -24 * 400  # in 2025 (T0 is in November 2026)
+    for env in (training(t.program(), year_before), training(t.enrolled("enr_1", "cand_a"), year_before + 1)):
+        await apply(consumer, env)
+    await apply(consumer, training(t.enrolled("enr_2", "cand_b"), 1))
+
+    async def year(y: int, out: str) -> bytes:
+        files, _ = await release.publish(stack.database_url, schema, y, tmp_path / out, POLICY, 3)
+        return files["release.json"]
+
+    async with public_client(pool) as anyone:
+        newest = await year(YEAR, "y2026")
+        past = await year(YEAR - 1, "y2025")  # stored after 2026
+        assert await stored(pool) == (2, await pool.fetchval("SELECT count(*) FROM release_files"))
+        served = await anyone.get("/public/release")
+        assert served.content == newest != past
+        await apply(consumer, training(t.enrolled("enr_3", "cand_c"), 2))
+        moved = await year(YEAR, "y2026")
+        assert (await anyone.get("/public/release")).content == moved != newest
+
+
 async def test_a_client_past_its_burst_gets_429_with_retry_after(stack, make_pool):  # noqa: F811
     pool = await make_pool(OUTCOMES.migrations)
     clock = [0.0]
