@@ -504,7 +504,10 @@ since erased is counted as earned, in the combined row: which credential it was 
 person, and a credential that person's enrollment leads to is not named.</p>
 <p id="erased-hires">Hiring by employer publishes no count (every one "suppressed") when one of the
 year's hires at a published employer is of a person erased since: the erased person's hire is counted
-nowhere, and the table made again would otherwise differ by it from the one published before.</p>
+nowhere, and the table made again would otherwise differ by it from the one published before. The
+same when a release of {year} made from another ledger position was published before this one and
+its table differs from this one's in any cell (a placement reported late, an employer's late
+choice): a hire counted in one and not the other would come out by subtraction.</p>
 {across}
 <h2>Not published</h2>
 <p id="not-published">{p(NOT_PUBLISHED)}</p>
