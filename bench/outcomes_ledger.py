@@ -54,7 +54,7 @@ service with py-spy meanwhile and reports the functions most often on top of its
 the rebuild's processes, in its passes and hashing, into DIR/rebuild.txt).
 
 Then it runs `services.outcomes.rebuild.rebuild` (replay of every topic from offset 0 into a
-fresh schema, `--rebuild-workers` processes, by default one per CPU and per 100,000 records,
+fresh schema, `--rebuild-workers` processes, by default one per CPU and per 40,000 records,
 `rebuild.default_workers`; no notifications) in this process and compares the content hashes of the live and rebuilt ledger and projections. CPU
 seconds of the rebuild (this process and its workers), PostgreSQL and Kafka are measured over
 its passes (not the hashing), and per event.

@@ -575,11 +575,12 @@ def _parse(value: bytes | None, result: Result) -> tuple[Envelope, Payload] | No
 
 
 # Records a worker process should have to be worth starting. A spawned worker imports the
-# service anew, about 1.6 s of CPU (eleventh session), and a record costs about 35 us to load:
-# on two idle cores two workers finish N records in 1.6 s + N x 35 us / 2, one process in
-# N x 35 us, the same wall time at about 90,000 records. Below that one process is as quick
-# and spares the starts' CPU (about 30 us an event of a 100,000-event rebuild).
-RECORDS_PER_WORKER = 100_000
+# service anew, about 1.6 s of CPU (eleventh session), what loading some 45,000 records costs
+# (about 35 us each): a rebuild of fewer records than two workers' worth runs in this process,
+# sparing the starts (about 30 us an event of a 100,000-event rebuild, 90 of a 30,000-event one).
+# Not fewer workers than that at 100,000 events: one process there took 10-15 % less CPU but
+# 1.5 times as long on the shared machine (docs/performance.md, eleventh session).
+RECORDS_PER_WORKER = 40_000
 
 
 def default_workers(records: int, cpus: int) -> int:
