@@ -90,24 +90,27 @@ async def stored_releases(conn: asyncpg.Connection) -> list[Stored]:
                 position["last_event_at"],
                 position["event_ids_sha256"],
                 program_rows(await _table(conn, row["release_sha256"], "pipeline")),
-                hiring_cells(hiring["columns"], hiring["rows"]),
+                # none in a release stored before hiring by employer was published: nothing to hold to
+                hiring_cells(hiring["columns"], hiring["rows"]) if hiring else None,
             )
         )
     return out
 
 
-async def _table(conn: asyncpg.Connection, release_sha256: str, name: str) -> dict:
+async def _table(conn: asyncpg.Connection, release_sha256: str, name: str) -> dict | None:
     content = await conn.fetchval(
         "SELECT content FROM release_files WHERE release_sha256 = $1 AND path = $2",
         release_sha256,
         f"tables/{name}.json",
     )
-    return json.loads(content)
+    return json.loads(content) if content is not None else None
 
 
-def program_rows(pipeline: dict) -> dict[str, dict[str, int]]:
+def program_rows(pipeline: dict | None) -> dict[str, dict[str, int]] | None:
     """The people a release's pipeline table shows per line and row of its program dimension (a
     program or the combined row); a suppressed figure is left out."""
+    if pipeline is None:
+        return None
     c = {name: i for i, name in enumerate(pipeline["columns"])}
     out: dict[str, dict[str, int]] = {}
     for r in pipeline["rows"]:
