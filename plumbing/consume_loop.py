@@ -57,6 +57,8 @@ BATCH = 500
 # (Kafka's and aiokafka's defaults; settings `consumer_fetch_*`, docs/performance.md).
 FETCH_MAX_WAIT_MS = 500
 FETCH_MIN_BYTES = 1
+# The carry-over at an assignment: beyond this the broker is taken as away and the client restarted.
+CARRY_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -121,11 +123,17 @@ class _CarryOver(ConsumerRebalanceListener):
     what the partition's old per-topic group (`topic_group`) committed, and have it committed
     for the new group (`due`, by the loop, which owns the commits).
 
-    An error here (the broker away) is kept in `failed`: the loop restarts its client rather
-    than fetch from the partitions' start."""
+    Partitions the group is known to have a commit for (`known`, kept by the loop across its
+    clients) are left alone: after the first start that is every partition, so a rebalance in
+    a broker's failover costs no lookup. The others are looked up with the consumer's own
+    coordinator, and only the fresh ones among them with the old groups (the admin client),
+    within `CARRY_TIMEOUT_S`. An error or a timeout here (the broker away) is kept in `failed`:
+    the loop restarts its client rather than fetch from the partitions' start."""
 
-    def __init__(self, loop: ConsumeLoop, client: AIOKafkaConsumer, admin: AIOKafkaAdminClient) -> None:
-        self._loop, self._client, self._admin = loop, client, admin
+    def __init__(
+        self, loop: ConsumeLoop, client: AIOKafkaConsumer, admin: AIOKafkaAdminClient, known: set[TopicPartition]
+    ) -> None:
+        self._loop, self._client, self._admin, self._known = loop, client, admin, known
         self._old: dict[str, dict[TopicPartition, int]] = {}  # per topic, read once per client
         self.due: dict[TopicPartition, int] = {}
         self.failed: Exception | None = None
@@ -135,28 +143,31 @@ class _CarryOver(ConsumerRebalanceListener):
             self.due.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        assigned = set(assigned)
+        unknown = set(assigned) - self._known
+        if not unknown:
+            return
         # aiokafka calls this from its coordinator task while its fetcher, in another task, may
         # already reset a partition with no commit of the new group to the topic's start and
         # hand its records to `getmany`. Paused before the first await, nothing is fetched
         # until the carried offset is sought; left paused if the carry fails (the loop restarts).
-        self._client.pause(*assigned)
+        self._client.pause(*unknown)
         try:
-            await self._carry(assigned)
+            async with asyncio.timeout(CARRY_TIMEOUT_S):
+                await self._carry(unknown)
         except Exception as exc:  # noqa: BLE001 - aiokafka would only log it
             self.failed = exc
         else:
-            self._client.resume(*assigned)
+            self._client.resume(*unknown)
 
-    async def _carry(self, assigned: set[TopicPartition]) -> None:
-        if not assigned:
-            return
-        mine = await self._admin.list_consumer_group_offsets(self._loop.group_id)
-        fresh = {tp for tp in assigned if (m := mine.get(tp)) is None or m.offset < 0}
+    async def _carry(self, unknown: set[TopicPartition]) -> None:
+        ordered = sorted(unknown, key=lambda t: (t.topic, t.partition))
+        mine = await asyncio.gather(*(self._client.committed(tp) for tp in ordered))
+        fresh = [tp for tp, offset in zip(ordered, mine, strict=True) if offset is None or offset < 0]
+        self._known.update(tp for tp, offset in zip(ordered, mine, strict=True) if offset is not None and offset >= 0)
         for topic in sorted({tp.topic for tp in fresh} - set(self._old)):
             old = await self._admin.list_consumer_group_offsets(topic_group(self._loop.consumer.name, topic))
             self._old[topic] = {tp: m.offset for tp, m in old.items() if tp.topic == topic and m.offset >= 0}
-        for tp in sorted(fresh, key=lambda t: (t.topic, t.partition)):
+        for tp in fresh:
             offset = self._old[tp.topic].get(tp)
             if offset is not None:
                 self._client.seek(tp, offset)
@@ -201,6 +212,7 @@ class ConsumeLoop:
         self.together = bool(getattr(handler, ACROSS_TOPICS, False))
         self.started = asyncio.Event()  # set once the group has its first assignment
         self._next: dict[TopicPartition, int] = {}  # per partition: the offset after the last applied
+        self._known: set[TopicPartition] = set()  # partitions the group has a commit for (`_CarryOver`)
 
     async def run(self) -> None:
         while True:
@@ -218,7 +230,7 @@ class ConsumeLoop:
             admin = AIOKafkaAdminClient(**options, client_id=f"talentloop-{self.consumer.name}-offsets")
             try:
                 await admin.start()
-                carry = _CarryOver(self, client, admin)
+                carry = _CarryOver(self, client, admin, self._known)
                 client.subscribe(list(self.topics), listener=carry)
                 await client.start()
                 await self._consume(client, carry)
@@ -289,6 +301,7 @@ class ConsumeLoop:
         for attempt in range(3):
             try:
                 await client.commit(offsets)
+                self._known.update(offsets)
                 return
             except (CommitFailedError, IllegalStateError) as exc:  # a partition moved to another member
                 log.info("consumer.commit_superseded", group=self.group_id, error=describe(exc, 300))
