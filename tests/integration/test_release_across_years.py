@@ -48,8 +48,8 @@ def programs(files: dict[str, bytes], figure: str = "participants") -> dict[str,
     return {r[program]: r[count] for r in table["rows"]}
 
 
-async def test_the_2026_release_is_suppressed_against_the_stored_2025_release(stack, schemas, tmp_path):  # noqa: F811
-    tag = uuid.uuid4().hex[:6]
+async def published_2025(stack, schemas, tmp_path, tag: str) -> tuple[asyncpg.Pool, dict[str, bytes]]:  # type: ignore[no-untyped-def]  # noqa: F811
+    """A fresh schema where x (15 people) and y (14) are published as 2025's release; its pool, the files."""
     x, y = f"prog_x_{tag}", f"prog_y_{tag}"
     schemas.append(f"rel_years_{tag}")
     pool = await rebuild.fresh_schema(stack.database_url, schemas[0])
@@ -61,7 +61,18 @@ async def test_the_2026_release_is_suppressed_against_the_stored_2025_release(st
             + people(tag, y, range(14), YEAR_BEFORE + 1),
         )
         before, _ = await release.publish(stack.database_url, schemas[0], 2025, tmp_path / "y2025", POLICY, 3)
-        assert programs(before) == {x: 15, y: 14}
+    except BaseException:
+        await pool.close()
+        raise
+    assert programs(before) == {x: 15, y: 14}
+    return pool, before
+
+
+async def test_the_2026_release_is_suppressed_against_the_stored_2025_release(stack, schemas, tmp_path):  # noqa: F811
+    tag = uuid.uuid4().hex[:6]
+    x, y = f"prog_x_{tag}", f"prog_y_{tag}"
+    pool, before = await published_2025(stack, schemas, tmp_path, tag)
+    try:
         # 2026: three people join x, twelve join y
         await apply(pool, people(tag, x, range(15, 18), 1) + people(tag, y, range(14, 26), 1))
     finally:
@@ -92,17 +103,8 @@ async def test_a_late_event_of_the_stored_year_is_held_against_what_that_release
     would (16 - 15: that one person)."""
     tag = uuid.uuid4().hex[:6]
     x, y = f"prog_x_{tag}", f"prog_y_{tag}"
-    schemas.append(f"rel_late_{tag}")
-    pool = await rebuild.fresh_schema(stack.database_url, schemas[0])
+    pool, before = await published_2025(stack, schemas, tmp_path, tag)
     try:
-        await apply(
-            pool,
-            [env(training.program(x), YEAR_BEFORE), env(training.program(y), YEAR_BEFORE)]
-            + people(tag, x, range(15), YEAR_BEFORE + 1)
-            + people(tag, y, range(14), YEAR_BEFORE + 1),
-        )
-        before, _ = await release.publish(stack.database_url, schemas[0], 2025, tmp_path / "y2025", POLICY, 3)
-        assert programs(before) == {x: 15, y: 14}
         # late: occurred before the 2025 release's last event (y's enrollments), recorded after it
         await apply(pool, people(tag, x, range(15, 16), YEAR_BEFORE))  # at YEAR_BEFORE + 15 minutes
         await apply(pool, people(tag, y, range(14, 26), 1))  # 2026: twelve join y

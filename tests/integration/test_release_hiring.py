@@ -63,21 +63,25 @@ async def hires(vault: Vault, pool: asyncpg.Pool, tag: str) -> list:
     return out
 
 
+async def sealed_hires(stack, vault: Vault, tag: str) -> list:  # type: ignore[no-untyped-def]
+    """`hires`, their demographics sealed with keys the vault keeps."""
+    pool = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await Vault.ensure_schema(conn)
+        return await hires(vault, pool, tag)
+    finally:
+        await pool.close()
+
+
 def table(files: dict[str, bytes]) -> dict[tuple[str, str, str], str]:
     found = csv.DictReader(io.StringIO(files["tables/hiring_by_employer.csv"].decode()))
     return {(r["employer_id"], r["dimension"], r["category"]): r["hires"] for r in found}
 
 
 async def test_hiring_by_employer_counts_the_opted_in_employer_and_survives_a_rebuild(stack, topics, schemas):  # noqa: F811
-    vault = Vault(parse_master_key(new_master_key()))
-    tag = uuid.uuid4().hex[:6]
-    pool = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            await Vault.ensure_schema(conn)
-        found = await hires(vault, pool, tag)
-    finally:
-        await pool.close()
+    vault, tag = Vault(parse_master_key(new_master_key())), uuid.uuid4().hex[:6]
+    found = await sealed_hires(stack, vault, tag)
     # A opts in, out, then in again (the last counts); B opts out after opting in.
     found += [
         choice(f"emp_a_{tag}", True, 200),
@@ -143,15 +147,8 @@ async def test_a_year_made_again_after_a_late_placement_is_held_to_its_stored_re
     is shown (12 less 11 would give the late hire and their categories), and the program that gained
     the one placed person is not named (its placed line would give them); against nothing, both
     come out."""
-    vault = Vault(parse_master_key(new_master_key()))
-    tag = uuid.uuid4().hex[:6]
-    pool = await asyncpg.create_pool(stack.database_url, min_size=1, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            await Vault.ensure_schema(conn)
-        found = await hires(vault, pool, tag)
-    finally:
-        await pool.close()
+    vault, tag = Vault(parse_master_key(new_master_key())), uuid.uuid4().hex[:6]
+    found = await sealed_hires(stack, vault, tag)
     each = len(found) // 16
     late, on_time = found[11 * each : 12 * each], found[: 11 * each] + found[12 * each :]
     x, a = f"prog_h_{tag}", f"emp_a_{tag}"
