@@ -82,3 +82,17 @@ def test_credentials_earned_between_the_releases_are_held_too():
     assert against(now[0], now[1], earlier).forced == {"P1", "P2"}
     same = across_years.Earlier(2025, "e" * 64, frozenset({"P1", "P2"}), program_people(then), stage_people(*now))
     assert against(now[0], now[1], same) == Against()
+
+
+def test_a_late_placement_is_held_to_what_the_stored_release_published():
+    """Two placements in P1 that occurred before the stored release's last event but arrived after it:
+    the ledger read again says P1 had 14 placed then (as now), the stored release showed 12. Held to
+    what it published, P1 is not named; held to the ledger, nothing changed and it would be (14 - 12)."""
+    then, now = dataset(BEFORE)[0], dataset(AFTER)[0]
+    ledger = across_years.Earlier(2025, "e" * 64, frozenset({"P1", "P2"}), program_people(then[0]), stage_people(*now))
+    assert against(now[0], now[1], ledger) == Against()
+    shown = replace(ledger, published={"placed": {"P1": 12, "P2": 3}, "enrolled": {"P1": 15, "P2": 14}})
+    assert against(now[0], now[1], shown).forced == {"P1", "P2"}
+    # published as the ledger reads it (no late event): nothing changed, named
+    unchanged = replace(ledger, published={"placed": {"P1": 14, "P2": 3}})
+    assert against(now[0], now[1], unchanged) == Against()
