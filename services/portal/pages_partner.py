@@ -27,11 +27,6 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(web.verify_csr
 PAGE_SIZE = 50  # referrals a page of My referrals shows, each name read from intake
 
 
-def _referring(who: Member, write: bool = False) -> None:
-    if not who.refers or (write and not who.may_write):
-        raise web.PageError(403, "not_allowed")
-
-
 async def _gettext(request: Request) -> i18n.Gettext:
     return i18n.gettext_for((await web.visitor(request)).language)
 
@@ -41,7 +36,7 @@ async def _gettext(request: Request) -> i18n.Gettext:
 
 @router.get("/referrals")
 async def referrals(request: Request, who: Signed, status: str = "", referred: str = "", page: int = 1) -> Response:
-    _referring(who)
+    web.require_referring(who)
     p = portal_of(request)
     items = await application.my_referrals(p, who)
     _ = await _gettext(request)
@@ -71,7 +66,7 @@ async def referrals(request: Request, who: Signed, status: str = "", referred: s
 
 @router.get("/referrals/{referral_id}")
 async def referral(request: Request, who: Signed, referral_id: str) -> Response:
-    _referring(who)
+    web.require_referring(who)
     timeline = await application.referral_timeline(portal_of(request), who, referral_id)
     if timeline is None:
         raise web.PageError(404, "not_found")
@@ -116,7 +111,7 @@ async def _refer_page(request: Request, form: dict[str, Any], status: int = 200,
 
 @router.get("/refer")
 async def refer_form(request: Request, who: Signed) -> Response:
-    _referring(who, write=True)
+    web.require_referring(who, write=True)
     return await _refer_page(request, EMPTY_FORM)
 
 
@@ -137,7 +132,7 @@ async def refer(
     notify_candidate: Annotated[bool, Form()] = False,
     preferred_language: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    _referring(who, write=True)
+    web.require_referring(who, write=True)
     form = ReferralForm(
         given_name,
         family_name,
@@ -196,13 +191,13 @@ async def _uploads_page(request: Request, who: Member, error: str | None = None,
 
 @router.get("/uploads")
 async def uploads(request: Request, who: Signed) -> Response:
-    _referring(who, write=True)
+    web.require_referring(who, write=True)
     return await _uploads_page(request, who)
 
 
 @router.post("/uploads")
 async def upload(request: Request, who: Signed, file: UploadFile | None = None) -> Response:
-    _referring(who, write=True)
+    web.require_referring(who, write=True)
     if file is None or not file.filename:
         _ = await _gettext(request)
         return await _uploads_page(request, who, _(CODES["no_file"]), 422)
@@ -252,7 +247,7 @@ async def _upload_row(request: Request, who: Member, upload_id: str) -> Any:
 
 @router.get("/uploads/{upload_id}")
 async def upload_page(request: Request, who: Signed, upload_id: str) -> Response:
-    _referring(who)
+    web.require_referring(who)
     row = await _upload_row(request, who, upload_id)
     percent = round(100 * row["bytes_read"] / row["bytes_total"]) if row["bytes_total"] else 0
     return await web.page(request, "upload.html", upload=row, percent=percent, upload_statuses=UPLOAD_STATUSES)
@@ -260,7 +255,7 @@ async def upload_page(request: Request, who: Signed, upload_id: str) -> Response
 
 @router.get("/uploads/{upload_id}/progress")
 async def upload_progress(request: Request, who: Signed, upload_id: str) -> Response:
-    _referring(who)
+    web.require_referring(who)
     row = await _upload_row(request, who, upload_id)
     keys = ("status", "bytes_total", "bytes_read", "rows", "accepted", "duplicates", "rejected")
     return web.respond(request, JSONResponse({k: row[k] for k in keys}))
@@ -268,7 +263,7 @@ async def upload_progress(request: Request, who: Signed, upload_id: str) -> Resp
 
 @router.get("/uploads/{upload_id}/errors.csv")
 async def upload_errors(request: Request, who: Signed, upload_id: str) -> Response:
-    _referring(who)
+    web.require_referring(who)
     row = await _upload_row(request, who, upload_id)
     if row["import_id"] is None:
         raise web.PageError(404, "not_found")

@@ -34,11 +34,6 @@ INTERVIEW_FORMATS = {"remote": N_("Remote"), "in_person": N_("In person"), "hybr
 KINDS = {**EMPLOYMENT_KINDS, "not_said": N_("Not said")}
 
 
-def _referring(who: Member) -> None:
-    if not who.refers:
-        raise web.PageError(403, "not_allowed")
-
-
 async def _outcomes(request: Request, who: Member, path: str) -> dict[str, Any]:
     """Outcomes' answer to the organisation's key; a refusal is the error page (502)."""
     p = portal_of(request)
@@ -52,7 +47,7 @@ async def _outcomes(request: Request, who: Member, path: str) -> dict[str, Any]:
 
 @router.get("/demand")
 async def demand(request: Request, who: Signed) -> Response:
-    _referring(who)
+    web.require_referring(who)
     board = await _outcomes(request, who, "/v1/demand")
     return await web.page(
         request,
@@ -67,6 +62,6 @@ async def demand(request: Request, who: Signed) -> Response:
 
 @router.get("/funnel")
 async def funnel(request: Request, who: Signed) -> Response:
-    _referring(who)
+    web.require_referring(who)
     counts = await _outcomes(request, who, "/v1/funnel")
     return await web.page(request, "partner_funnel.html", funnel=counts, stages=STAGES)

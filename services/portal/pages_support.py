@@ -25,10 +25,6 @@ WORDS = {
 }
 
 
-def _refused(refused: Refused) -> web.PageError:
-    return web.PageError(403 if refused.code == "not_allowed" else 502, refused.code)
-
-
 async def _list_page(
     request: Request, who: Member, form: dict[str, Any], status: int = 200, **context: Any
 ) -> Response:
@@ -37,7 +33,7 @@ async def _list_page(
         items = await support_requests.requests(p, who)
         providers = await support_requests.providers(p, who)
     except Refused as refused:
-        raise _refused(refused) from None
+        raise web.refusal_page(refused.code) from None
     names = {d["provider_id"]: d["name"] for d in providers}
     context.setdefault("problems", {})
     return await web.page(
@@ -80,8 +76,7 @@ async def ask(
     amount: Annotated[str, Form(max_length=40)] = "",
     currency: Annotated[str, Form(max_length=10)] = "USD",
 ) -> Response:
-    if not who.refers or not who.may_write:
-        raise web.PageError(403, "not_allowed")
+    web.require_referring(who, write=True)
     form = ServiceRequestForm(referral_id, provider_id, service_type, reason, amount, currency, form_id)
     values = {
         k: getattr(form, k) for k in ("referral_id", "provider_id", "service_type", "reason", "amount", "currency")
@@ -92,7 +87,7 @@ async def ask(
     try:
         asked = await support_requests.ask(portal_of(request), who, form)
     except Refused as refused:
-        raise _refused(refused) from None
+        raise web.refusal_page(refused.code) from None
     if asked.request_id is None:
         return await _list_page(request, who, values, 422, refusal=asked.problem, service_problem=asked.service_problem)
     return web.redirect(request, f"/support/{asked.request_id}?asked=1")
@@ -104,7 +99,7 @@ async def _request_page(request: Request, who: Member, request_id: str, status: 
         found = await support_requests.one(p, who, request_id)
         providers = await support_requests.providers(p, who)
     except Refused as refused:
-        raise _refused(refused) from None
+        raise web.refusal_page(refused.code) from None
     if found is None:
         raise web.PageError(404, "not_found")
     return await web.page(
@@ -133,8 +128,7 @@ async def cancel(
     form_id: Annotated[str, Form(max_length=64)],
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    if not who.refers or not who.may_write:
-        raise web.PageError(403, "not_allowed")
+    web.require_referring(who, write=True)
     if not 1 <= len(reason.strip()) <= support_requests.REASON_MAX:
         _ = i18n.gettext_for((await web.visitor(request)).language)
         return await _request_page(request, who, request_id, 422, problem=_(support_requests.MESSAGES["bad_reason"]))
@@ -143,7 +137,7 @@ async def cancel(
     except LookupError:
         raise web.PageError(404, "not_found") from None
     except Refused as refused:
-        raise _refused(refused) from None
+        raise web.refusal_page(refused.code) from None
     if refusal is not None:
         return await _request_page(request, who, request_id, 409, problem=refusal)
     return web.redirect(request, f"/support/{request_id}")

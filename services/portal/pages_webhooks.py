@@ -19,15 +19,11 @@ from services.portal.pages_account import Signed, portal_of
 router = APIRouter(include_in_schema=False, dependencies=[Depends(web.verify_csrf)])
 
 
-def _refused(refused: Refused) -> web.PageError:
-    return web.PageError(403 if refused.code == "not_allowed" else 502, refused.code)
-
-
 async def _page(request: Request, who: Member, status: int = 200, **context: Any) -> Response:
     try:
         sections = await webhook_admin.listed(portal_of(request), who)
     except Refused as refused:
-        raise _refused(refused) from None
+        raise web.refusal_page(refused.code) from None
     return await web.page(
         request, "webhooks.html", status=status, sections=sections, messages=webhook_admin.MESSAGES, **context
     )
@@ -51,7 +47,7 @@ async def add(
     except LookupError:
         raise web.PageError(404, "not_found") from None
     except Refused as refused:
-        raise _refused(refused) from None
+        raise web.refusal_page(refused.code) from None
     if added.endpoint_id is None:
         return await _page(request, who, 422, problem=added.problem, failed_service=service, url=url)
     return await _page(request, who, 201, secret=added.secret, secret_for=added.endpoint_id)
@@ -64,7 +60,7 @@ async def rotate(request: Request, who: Signed, service: str, endpoint_id: str) 
     except LookupError:
         raise web.PageError(404, "not_found") from None
     except Refused as refused:
-        raise _refused(refused) from None
+        raise web.refusal_page(refused.code) from None
     return await _page(request, who, secret=secret, secret_for=endpoint_id, rotated=True)
 
 
@@ -75,5 +71,5 @@ async def remove(request: Request, who: Signed, service: str, endpoint_id: str) 
     except LookupError:
         raise web.PageError(404, "not_found") from None
     except Refused as refused:
-        raise _refused(refused) from None
+        raise web.refusal_page(refused.code) from None
     return web.redirect(request, f"/webhooks?removed={endpoint_id}")

@@ -67,6 +67,19 @@ class PageError(Exception):
         self.headers = headers or {}
 
 
+def require_referring(who: Member, write: bool = False) -> None:
+    """A referring organisation's page (partners, training providers): 403 to any other, and
+    to a read-only user for a form (`write`)."""
+    if not who.refers or (write and not who.may_write):
+        raise PageError(403, "not_allowed")
+
+
+def refusal_page(code: str) -> PageError:
+    """A use case's refusal (`application.Refused.code`) as the page: 403 when the rules say
+    no, else 502 (a service refused the organisation's key's call)."""
+    return PageError(403 if code == "not_allowed" else 502, code)
+
+
 def _cookie_token(request: Request) -> str | None:
     return request.cookies.get(COOKIE) or None
 
