@@ -10,66 +10,46 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import shutil
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from babel.messages.pofile import read_po
 
 from services.portal import i18n, present
 from talentloop import launcher, samples
-from tests.e2e import chromium  # skips the module without Chromium
+from tests.e2e import portal_pages  # skips the module without Chromium
 from tests.e2e.chromium import wait
-from tests.e2e.helpers import Api, opening_body, poll, referral_body, unique
-from tests.support.smtp import Capture, smtp_capture
+from tests.e2e.helpers import Api, poll, referral_body, unique
+from tests.e2e.portal_pages import (
+    CIVIC,
+    CSRF,
+    FORGE,
+    NORTHSIDE,
+    accepted,
+    check_page,
+    creds,
+    fill,
+    i18n_status,
+    in_language,
+    mailed_link,
+    open_forms,
+    portal_session,
+    post_form,
+    routed_to_civic,
+    screenshots,
+    sign_ins,
+    signed_in,
+    unfold,
+)
 
-NORTHSIDE = "northside-tech-collective"
-FORGE = "forge-coding-bootcamp"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-# The page's text without what it shows of people's data (names, the adapter's column names),
-# which the templates mark translate="no": that is nobody's message to translate.
-TEXT_BUT_DATA = """
-var data = Array.prototype.slice.call(document.querySelectorAll('[translate=no]'));
-data.forEach(function (e) { e.dataset.display = e.style.display; e.style.display = 'none'; });
-var text = document.body.innerText;
-data.forEach(function (e) { e.style.display = e.dataset.display; });
-return text;
-"""
-browser = chromium.browser  # the fixture
-
-
-@pytest.fixture(scope="module")
-def portal(running_network, network_config) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The portal as `talentloop up` starts it (talentloop.launcher), on the running network: the
-    test network runs only the services, so tests about every service's Kafka principal hold."""
-    from tests.conftest import free_port
-
-    service = launcher.ServiceProcess("portal", free_port(), network_config.home)
-    launcher.start(service, portal_env(running_network, network_config))
-    try:
-        launcher.wait_healthy([service])
-        yield service.url
-    finally:
-        launcher.stop(service)
-
-
-def portal_env(running_network, network_config) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    net = running_network.network
-    return {
-        "DATABASE_URL": net.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": net.bootstrap,
-        "TALENTLOOP_MASTER_KEY": launcher.master_key(network_config.home),
-        "TALENTLOOP_SERVICE_URLS": json.dumps(net.urls),
-    }
+browser = portal_pages.browser  # the fixtures
+portal = portal_pages.portal
+mailing_portal = portal_pages.mailing_portal
 
 
 def test_the_portal_runs_without_kafka_credentials(portal: str, network_config) -> None:  # type: ignore[no-untyped-def]
@@ -77,74 +57,6 @@ def test_the_portal_runs_without_kafka_credentials(portal: str, network_config) 
     assert pid is not None and httpx.get(f"{portal}/health").json()["status"] == "ok"
     env = Path(f"/proc/{pid}/environ").read_text().split("\0")
     assert not [line for line in env if line.startswith("KAFKA_SASL_")]  # not the super-user's, nor any
-
-
-def screenshots(tmp_path: Path) -> Path:
-    """Where the pages' screenshots go: the test's temporary folder, or
-    TALENTLOOP_PORTAL_SCREENSHOTS (docs/portals/ keeps a few, made so)."""
-    return Path(os.environ.get("TALENTLOOP_PORTAL_SCREENSHOTS") or tmp_path / "screenshots")
-
-
-def sign_ins(api: Api) -> dict[tuple[str, str], dict[str, str]]:
-    """The demo sign-ins the portal seeded, by (organisation, role)."""
-    users = json.loads(launcher.portal_users_file(api.net.network.keys_file.parent).read_text())
-    return {(u["tenant_id"], u["role"]): u for u in users}
-
-
-def english_only() -> list[str]:
-    """Messages whose Spanish differs from the English, without placeholders: none may show on
-    a Spanish page (the untranslated-message check)."""
-    with (i18n.LOCALES / "es" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-        catalogue = read_po(fh)
-    return [m.id for m in catalogue if m.id and m.string != m.id and "%(" not in m.id and len(m.id) > 3]
-
-
-AXE = Path(__file__).parents[2] / "tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-RUN_AXE = """
-var done = arguments[arguments.length - 1];
-axe.run(document, {resultTypes: ['violations']}).then(function (r) {
-  done(r.violations.map(function (v) {
-    return {id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(function (n) { return n.target.join(' '); })};
-  }));
-}).catch(function (e) { done([{id: 'axe-failed', impact: 'critical', help: String(e), nodes: []}]); });
-"""
-
-
-def accessible(driver, name: str) -> None:  # type: ignore[no-untyped-def]
-    """axe-core (tools/axe, `make tools`) finds no serious or critical violation on the page."""
-    if not AXE.exists():
-        if os.environ.get("CI"):
-            pytest.fail("tools/axe is not installed: `make tools` should have installed it")
-        return  # a developer without npm: the rest of the page's checks still run
-    driver.set_script_timeout(30)
-    driver.execute_script(AXE.read_text())
-    violations = driver.execute_async_script(RUN_AXE)
-    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
-    assert not serious, f"{name}: {serious}"
-
-
-def check_page(driver, language: str, shots: Path, name: str) -> None:  # type: ignore[no-untyped-def]
-    """The page is in `language`, shows no message key or placeholder, no English message on a
-    Spanish page, has no serious or critical accessibility violation (axe-core) and fits 360 px
-    without scrolling sideways; screenshots at 1280 and 360 px."""
-    from selenium.webdriver.common.by import By
-
-    assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == language
-    text = driver.execute_script(TEXT_BUT_DATA)
-    assert "%(" not in text and "{{" not in text and "Traceback" not in text, name
-    if language == "es":
-        leaked = [m for m in english_only() if re.search(rf"(?<!\w){re.escape(m)}(?!\w)", text)]
-        assert not leaked, f"{name}: untranslated {leaked}"
-    accessible(driver, f"{name} ({language})")
-    shots.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(shots / f"{name}-{language}-1280.png"))
-    driver.set_window_size(360, 800)
-    try:
-        width = driver.execute_script("return document.documentElement.scrollWidth")
-        assert width <= 360, f"{name} is {width} px wide at 360 px"
-        driver.save_screenshot(str(shots / f"{name}-{language}-360.png"))
-    finally:
-        driver.set_window_size(1280, 900)
 
 
 def bad_row_csv(run: str) -> tuple[str, list[dict[str, str]]]:
@@ -249,12 +161,6 @@ async def walk(api: Api, portal: str, browser, language: str, tmp_path: Path) ->
     wait(browser, "the sign-in page again", lambda d: "/sign-in" in d.current_url)
 
 
-def i18n_status(status: str) -> str:
-    from services.portal.messages import STATUSES
-
-    return STATUSES[status]
-
-
 @pytest.mark.parametrize("language", ["en", "es"])
 async def test_a_partner_refers_uploads_and_sees_the_status(
     api: Api, portal: str, browser, language: str, tmp_path: Path
@@ -311,59 +217,6 @@ async def test_the_admin_and_operator_pages(api: Api, portal: str, browser, tmp_
     assert wait(browser, "not for employers", lambda d: d.find_elements(By.ID, "error"))
     check_page(browser, "en", shots, "error")
     sign_out()
-
-
-@pytest.fixture
-def mailing_portal(portal: str, running_network, network_config, tmp_path: Path) -> Iterator[tuple[str, Capture]]:  # type: ignore[no-untyped-def]
-    """A second portal process on the running network's database with SMTP settings (an aiosmtpd
-    capture on 127.0.0.1), so the e-mailed links' pages exist: the module's portal has none, and its
-    tests read invitation links off the page. Its own state folder (pid, log) holds a copy of the
-    demo sign-ins, so that it seeds nothing new; `portal` started first has run the migrations."""
-    from tests.conftest import free_port
-
-    state = tmp_path / "mailing-portal"
-    state.mkdir()
-    shutil.copy(launcher.portal_users_file(network_config.home), launcher.portal_users_file(state))
-    service = launcher.ServiceProcess("portal", free_port(), state)
-    with smtp_capture() as capture:
-        launcher.start(
-            service,
-            {
-                **portal_env(running_network, network_config),
-                "TALENTLOOP_SMTP_HOST": "127.0.0.1",
-                "TALENTLOOP_SMTP_PORT": str(capture.port),
-                "TALENTLOOP_SMTP_SECURITY": "none",
-                "TALENTLOOP_MAIL_FROM": "portal@talentloop.example.org",
-                "TALENTLOOP_PORTAL_URL": service.url,
-            },
-        )
-        try:
-            launcher.wait_healthy([service])
-            yield service.url, capture
-        finally:
-            launcher.stop(service)
-
-
-def signed_in(browser, portal: str, user: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    """`user` signs in with their password on the sign-in page."""
-    from selenium.webdriver.common.by import By
-
-    browser.get(f"{portal}/sign-in")
-    browser.find_element(By.ID, "email").send_keys(user["email"])
-    browser.find_element(By.ID, "password").send_keys(user["password"])
-    browser.find_element(By.ID, "sign-in").click()
-    wait(browser, "signed in", lambda d: "/sign-in" not in d.current_url)
-
-
-async def mailed_link(capture: Capture, address: str, n: int) -> str:
-    """The link in the `n`th e-mail to `address`."""
-
-    async def arrived() -> EmailMessage | None:
-        got = capture.to(address)
-        return got[n - 1] if len(got) >= n else None
-
-    mail = await poll(f"e-mail {n} to {address}", arrived, timeout=20.0)
-    return re.search(r"https?://\S+", mail.get_content()).group(0)
 
 
 async def test_the_e_mailed_links_pages_in_the_browser(api: Api, mailing_portal, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -436,29 +289,6 @@ async def test_the_e_mailed_links_pages_in_the_browser(api: Api, mailing_portal,
     sign_out()
 
 
-def accepted(browser, link: str, name: str, check) -> None:  # type: ignore[no-untyped-def]
-    """The invitation at `link` is opened, passes `check` and is accepted: the new member's referrals."""
-    from selenium.webdriver.common.by import By
-
-    browser.get(link)
-    wait(browser, "the invitation", lambda d: d.find_elements(By.ID, "display_name"))
-    check()
-    browser.find_element(By.ID, "display_name").send_keys(name)
-    browser.find_element(By.ID, "password").send_keys("a long enough passphrase")
-    browser.find_element(By.ID, "password_again").send_keys("a long enough passphrase")
-    browser.find_element(By.ID, "accept").click()
-    wait(browser, "the new member's referrals", lambda d: d.current_url.endswith("/referrals"))
-
-
-async def portal_session(portal: str, email: str, password: str) -> httpx.AsyncClient:
-    client = httpx.AsyncClient(base_url=portal, timeout=30.0)
-    page = await client.get("/sign-in")
-    token = CSRF.search(page.text).group(1)
-    r = await client.post("/sign-in", data={"email": email, "password": password, "csrf_token": token})
-    assert r.status_code == 303, r.text
-    return client
-
-
 async def test_another_organisations_referral_is_not_found(api: Api, two_partners) -> None:  # type: ignore[no-untyped-def]
     northside, forge = two_partners
     users = sign_ins(api)
@@ -516,17 +346,13 @@ async def test_another_organisations_referral_is_not_found(api: Api, two_partner
 async def two_partners(api: Api, portal: str):  # type: ignore[no-untyped-def]
     """The nonprofit's and the bootcamp's admins, signed in over plain HTTP."""
     users = sign_ins(api)
-    northside = await portal_session(portal, **_creds(users[(NORTHSIDE, "admin")]))
-    forge = await portal_session(portal, **_creds(users[("forge-coding-bootcamp", "admin")]))
+    northside = await portal_session(portal, **creds(users[(NORTHSIDE, "admin")]))
+    forge = await portal_session(portal, **creds(users[("forge-coding-bootcamp", "admin")]))
     try:
         yield northside, forge
     finally:
         await northside.aclose()
         await forge.aclose()
-
-
-def _creds(user: dict[str, str]) -> dict[str, str]:
-    return {"email": user["email"], "password": user["password"]}
 
 
 async def test_a_file_intake_refuses_fails_with_its_reason_and_stays_the_organisations(two_partners) -> None:  # type: ignore[no-untyped-def]
@@ -553,30 +379,6 @@ async def test_a_file_intake_refuses_fails_with_its_reason_and_stays_the_organis
 
 # --- the employer's screens ----------------------------------------------------------------------
 
-CIVIC = "civic-data-labs"
-
-
-async def routed_to_civic(api: Api) -> tuple[str, str, dict[str, Any], str]:
-    """A referral from the nonprofit, whose person shares their contact details, routed to a new
-    opening of Civic Data Labs (a skill nobody else has): its skill, id, intake's body and the opening."""
-    skill = unique("portal-employer")
-    opening_id = await api.open_opening(CIVIC, opening_body([skill]))
-    body = referral_body([skill])
-    body["consent"]["share_contact"] = True
-    referral_id = await api.refer(NORTHSIDE, body)
-    await api.wait_in_inbox(CIVIC, referral_id, opening_id)
-    return skill, referral_id, body, opening_id
-
-
-async def _post_form(client: httpx.AsyncClient, page_path: str, action: str, data: dict[str, Any]) -> httpx.Response:
-    """Post one of a page's forms as the browser would: with the page's CSRF token and form id."""
-    page = await client.get(page_path)
-    assert page.status_code == 200, page.text[:500]
-    token = CSRF.search(page.text).group(1)
-    form_id = re.search(r'name="form_id" value="([^"]+)"', page.text)
-    extra = {"form_id": form_id.group(1)} if form_id else {}
-    return await client.post(action, data={"csrf_token": token, **extra, **data})
-
 
 async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separation(api: Api, portal: str) -> None:
     """Over plain HTTP on the running network, by the referral page's forms: an offer the
@@ -588,8 +390,8 @@ async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separa
     _, turned_down, _, _ = await routed_to_civic(api)
     _, converted, _, _ = await routed_to_civic(api)
     users = sign_ins(api)
-    civic = await portal_session(portal, **_creds(users[(CIVIC, "admin")]))
-    other = await portal_session(portal, **_creds(users[("harborview-health", "admin")]))
+    civic = await portal_session(portal, **creds(users[(CIVIC, "admin")]))
+    other = await portal_session(portal, **creds(users[("harborview-health", "admin")]))
     today = datetime.now(UTC).date()
     start, yesterday = (today - timedelta(days=40)).isoformat(), (today - timedelta(days=1)).isoformat()
     terms = {"job_title": "Data intern", "onet_soc_code": "15-2051.00", "start_date": start}
@@ -597,7 +399,7 @@ async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separa
 
     async def step(referral_id: str, name: str, data: dict[str, Any], state: str) -> str:
         page = f"/routed/{referral_id}"
-        r = await _post_form(civic, page, f"{page}/{name}", data)
+        r = await post_form(civic, page, f"{page}/{name}", data)
         assert r.status_code == 303, (name, r.status_code, r.text[:800])
         after = (await civic.get(r.headers["location"])).text
         assert f'data-state="{state}"' in after and 'id="notice"' in after, name
@@ -608,7 +410,7 @@ async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separa
         offered = await step(turned_down, "offer", {**terms, **paid, "employment_type": "internship"}, "offered")
         offer_id = re.search(r'data-offer="([^"]+)"', offered).group(1)
         assert 'id="form-offer_declined-1"' in offered
-        theirs = await _post_form(
+        theirs = await post_form(
             other, "/routed", f"/routed/{turned_down}/offer_declined", {"offer_id": offer_id, "reason": "schedule"}
         )
         assert theirs.status_code == 404
@@ -628,9 +430,7 @@ async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separa
         after = await step(converted, "conversion", conversion, "placed")
         assert 'id="converted"' in after and 'id="form-conversion"' not in after
         page = f"/routed/{converted}"
-        early = await _post_form(
-            civic, page, f"{page}/separation", {"separated_on": "2020-01-01", "reason": "resigned"}
-        )
+        early = await post_form(civic, page, f"{page}/separation", {"separated_on": "2020-01-01", "reason": "resigned"})
         assert early.status_code == 409 and 'id="problem"' in early.text and "before the start date" in early.text
         left = await step(converted, "separation", {"separated_on": yesterday, "reason": "resigned"}, "separated")
         assert 'id="separated"' in left
@@ -662,46 +462,6 @@ async def test_an_employer_records_a_turned_down_offer_a_conversion_and_a_separa
     (retained,) = [e["data"] for e in events if e["type"].startswith("retention.checked")]
     assert retained["wage"]["amount"] in (23, "23", "23.00") and retained["hours_per_week"] == 25
     assert retained["promoted"] is True and retained["still_employed"] is True
-
-
-def unfold(driver, form: str):  # type: ignore[no-untyped-def]
-    """Open the folded form `form` (its summary clicked, as a person would); the form."""
-    from selenium.webdriver.common.by import By
-
-    found = driver.find_element(By.ID, form)
-    driver.execute_script("return arguments[0].closest('details').querySelector('summary')", found).click()
-    wait(driver, f"{form} unfolded", lambda d: d.find_element(By.ID, form).is_displayed())
-    return found
-
-
-def fill(driver, values: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    """Type into text fields, choose in lists, tick boxes (by their ids). Dates and times are set
-    as their value: what a date picker types depends on the browser's locale."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
-
-    for field, value in values.items():
-        element = driver.find_element(By.ID, field)
-        kind = element.get_attribute("type")
-        if element.tag_name == "select":
-            Select(element).select_by_value(value)
-        elif kind == "checkbox":
-            if element.is_selected() != (value == "yes"):
-                element.click()
-        elif kind in ("date", "datetime-local"):
-            driver.execute_script("arguments[0].value = arguments[1]", element, value)
-        else:
-            element.clear()
-            element.send_keys(value)
-
-
-def in_language(driver, language: str) -> None:  # type: ignore[no-untyped-def]
-    """The signed-in user's language (it is kept on the user: the tests give English back)."""
-    from selenium.webdriver.common.by import By
-
-    if driver.find_element(By.TAG_NAME, "html").get_attribute("lang") != language:
-        driver.find_element(By.ID, f"language-{language}").click()
-        wait(driver, language, lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == language)
 
 
 @pytest.mark.parametrize("language", ["en", "es"])
@@ -825,14 +585,14 @@ async def placed_as_the_gateway_and_the_audit_say(api: Api, portal: str, referra
     on the page and changes nothing; another employer gets 404 reading and acting and does not
     list it; the audit has each step with the acting user's correlation id."""
     users = sign_ins(api)
-    civic = await portal_session(portal, **_creds(users[(CIVIC, "admin")]))
-    other = await portal_session(portal, **_creds(users[("harborview-health", "admin")]))
+    civic = await portal_session(portal, **creds(users[(CIVIC, "admin")]))
+    other = await portal_session(portal, **creds(users[("harborview-health", "admin")]))
     page = f"/routed/{referral_id}"
     try:
-        late = await _post_form(civic, page, f"{page}/acknowledge", {})
+        late = await post_form(civic, page, f"{page}/acknowledge", {})
         assert late.status_code == 409 and 'id="problem"' in late.text and 'data-state="placed"' in late.text
         assert (await other.get(page)).status_code == 404
-        assert (await _post_form(other, "/routed", f"{page}/decline", {"reason": "no_capacity"})).status_code == 404
+        assert (await post_form(other, "/routed", f"{page}/decline", {"reason": "no_capacity"})).status_code == 404
         assert referral_id not in (await other.get("/routed")).text
     finally:
         await civic.aclose()
@@ -880,11 +640,6 @@ async def test_the_demand_board_and_our_funnel_in_the_browser(api: Api, portal: 
             wait(browser, "in English", lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en")
 
 
-def open_forms(driver) -> None:  # type: ignore[no-untyped-def]
-    """Unfold every step's form, so that axe-core, the 360 px check and the Spanish check see them."""
-    driver.execute_script("document.querySelectorAll('details').forEach(function (d) { d.open = true; });")
-
-
 async def test_an_employers_later_forms_in_the_browser(api: Api, portal: str, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The referral page's later forms pass every page's checks, unfolded, in English and
     Spanish: an interview's (outcome, reschedule, cancel), an offered referral's (the offer
@@ -900,11 +655,11 @@ async def test_an_employers_later_forms_in_the_browser(api: Api, portal: str, br
     start = (datetime.now(UTC).date() - timedelta(days=40)).isoformat()
     terms = {"job_title": "Data intern", "onet_soc_code": "15-2051.00", "start_date": start}
     terms |= {"employment_type": "internship", "wage_amount": "21", "wage_unit": "hour", "hours_per_week": "20"}
-    civic = await portal_session(portal, **_creds(admin))
+    civic = await portal_session(portal, **creds(admin))
     try:
 
         async def take(name: str, data: dict[str, Any]) -> None:
-            assert (await _post_form(civic, page, f"{page}/{name}", data)).status_code == 303, name
+            assert (await post_form(civic, page, f"{page}/{name}", data)).status_code == 303, name
 
         await take("acknowledge", {})
         when = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT10:00")
@@ -947,8 +702,8 @@ async def test_an_employer_posts_changes_and_closes_an_opening(api: Api, portal:
     and the portal's own show on the page, at their field; another employer gets 404 changing or
     closing it and does not see it."""
     users = sign_ins(api)
-    civic = await portal_session(portal, **_creds(users[(CIVIC, "admin")]))
-    other = await portal_session(portal, **_creds(users[("harborview-health", "admin")]))
+    civic = await portal_session(portal, **creds(users[(CIVIC, "admin")]))
+    other = await portal_session(portal, **creds(users[("harborview-health", "admin")]))
     title = f"Portal opening {uuid.uuid4().hex[:6]}"
     opening = {
         "title": title,
@@ -961,7 +716,7 @@ async def test_an_employer_posts_changes_and_closes_an_opening(api: Api, portal:
         "employment_type": "internship",
     }
     try:
-        posted = await _post_form(civic, "/openings", "/openings", opening)
+        posted = await post_form(civic, "/openings", "/openings", opening)
         assert posted.status_code == 303, posted.text[:800]
         opening_id = posted.headers["location"].rsplit("=", 1)[1]
         listed = await civic.get(posted.headers["location"])
@@ -969,7 +724,7 @@ async def test_an_employer_posts_changes_and_closes_an_opening(api: Api, portal:
             f'data-opening="{opening_id}" data-state="open" data-capacity="2"' in listed.text and title in listed.text
         )
         change = f"/openings/{opening_id}/change"
-        changed = await _post_form(civic, "/openings", change, {**opening, "capacity": "4"})
+        changed = await post_form(civic, "/openings", change, {**opening, "capacity": "4"})
         assert changed.status_code == 303, changed.text[:800]
         assert f'data-opening="{opening_id}" data-state="open" data-capacity="4"' in (await civic.get("/openings")).text
         # Every other field the gateway lets an employer change, by the same form.
@@ -977,7 +732,7 @@ async def test_an_employer_posts_changes_and_closes_an_opening(api: Api, portal:
         more |= {"unpaid": "yes", "wage_amount": "", "remote": "yes", "degree_required": "associate"}
         more |= {"required_credentials": "OSHA 10", "schedule": "variable", "max_hours_per_week": "15"}
         more |= {"benefit": ["tuition"], "benefits_other": "Mentoring", "preferred_skills": "Excel"}
-        assert (await _post_form(civic, "/openings", change, more)).status_code == 303
+        assert (await post_form(civic, "/openings", change, more)).status_code == 303
         r = await api.http.get(api.url("employer_gateway", "/v1/openings"), headers=api.net.auth(f"employer:{CIVIC}"))
         now = next(o for o in r.json() if o["opening_id"] == opening_id)
         assert (now["employment_type"], now["engagement_hours"], now["paid"], now["remote"]) == (
@@ -990,20 +745,20 @@ async def test_an_employer_posts_changes_and_closes_an_opening(api: Api, portal:
         assert now["schedule"]["variable_hours"] is True and now["schedule"]["max_hours_per_week"] == 15
         assert now["benefits"]["tuition"] is True and now["benefits"]["other"] == ["Mentoring"]
         assert now["preferred_skills"] == ["Excel"] and now["title"] == title
-        refused = await _post_form(civic, "/openings", change, {**more, "capacity": "0"})  # the gateway's 422
+        refused = await post_form(civic, "/openings", change, {**more, "capacity": "0"})  # the gateway's 422
         assert refused.status_code == 422 and 'id="problem"' in refused.text
         assert re.search(r'id="change-\d+-capacity-problem" lang="en"', refused.text)
-        same = await _post_form(civic, "/openings", change, more)  # the portal's own, before the gateway
+        same = await post_form(civic, "/openings", change, more)  # the portal's own, before the gateway
         assert same.status_code == 422 and "Nothing was changed." in same.text
-        loose = await _post_form(civic, "/openings", change, {**more, "schedule": ""})
+        loose = await post_form(civic, "/openings", change, {**more, "schedule": ""})
         assert loose.status_code == 422 and re.search(r'id="change-\d+-schedule-problem">', loose.text)
         for action, data in (
             (change, {**more, "capacity": "3"}),
             (f"/openings/{opening_id}/close", {"reason": "filled"}),
         ):
-            assert (await _post_form(other, "/openings", action, data)).status_code == 404, action
+            assert (await post_form(other, "/openings", action, data)).status_code == 404, action
         assert opening_id not in (await other.get("/openings")).text
-        closed = await _post_form(civic, "/openings", f"/openings/{opening_id}/close", {"reason": "filled"})
+        closed = await post_form(civic, "/openings", f"/openings/{opening_id}/close", {"reason": "filled"})
         assert closed.status_code == 303, closed.text[:800]
         after = (await civic.get("/openings")).text
         assert (
