@@ -1,10 +1,13 @@
-"""An organisation admin's machine keys (docs/portals.md, "API keys"): listed, issued and
-revoked in the shared key store (plumbing/apikeys.py), for the organisation's own principal
+"""An organisation admin's machine keys (docs/portals.md, "API keys"): listed, issued, rotated
+and revoked in the shared key store (plumbing/apikeys.py), for the organisation's own principal
 only, so no id typed into a URL reaches another organisation's keys. The portal's own key for
-the organisation (machine_keys.py) is listed but not revoked here: it would cut the portal off."""
+the organisation (machine_keys.py) is listed but neither revoked nor rotated here: revoking it
+would cut the portal off, and every portal process keeps the key it opened, so a rotation would
+cut them off when the old key's grace ends."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,6 +21,8 @@ from services.portal.messages import N_
 SCOPES = {"read": N_("Read"), "write": N_("Write"), "webhooks": N_("Webhooks")}
 KEY_STATUSES = {"active": N_("Active"), "expired": N_("Expired"), "revoked": N_("Revoked")}
 EXPIRIES = (0, 30, 90, 365)  # days a new key lives; 0: until revoked
+# How long a rotated key keeps working beside its successor, in hours; 0: revoked at once.
+GRACES = {0: N_("At once"), 24: N_("After 24 hours"), 168: N_("After 7 days")}
 LABEL_MAX = 200
 MESSAGES = {
     "bad_label": N_("Say what the key is for, in 1 to 200 characters."),
@@ -25,6 +30,11 @@ MESSAGES = {
     "bad_expiry": N_("Choose how long the key lives."),
     "portal_key": N_("This is the key the portal itself acts with for your organisation: it cannot be revoked here."),
     "already_revoked": N_("This key was already revoked."),
+    "portal_key_rotation": N_(
+        "This is the key the portal itself acts with for your organisation: it cannot be rotated here."
+    ),
+    "not_rotatable": N_("Only an active key not rotated before can be rotated. Make a new key instead."),
+    "bad_grace": N_("Choose when the old key stops working."),
 }
 
 
@@ -92,14 +102,48 @@ async def issue(p: Portal, member: Member, label: str, scopes: list[str], expire
     return issued
 
 
-async def revoke(p: Portal, member: Member, key_id: str) -> apikeys.KeyInfo:
+async def _ours(p: Portal, member: Member, key_id: str, portal_key_refusal: str) -> None:
+    """NotOurs unless the key is the organisation's; Refused when it is the portal's own."""
     _admin(member)
     owner = await owner_of(p, member)
     info = await _store(p).get(key_id)
     if info is None or (info.kind, info.principal_id) != (owner.kind, owner.principal_id):
         raise NotOurs(key_id)
     if key_id == owner.portal_key_id:
-        raise Refused("portal_key")
+        raise Refused(portal_key_refusal)
+
+
+async def rotate(p: Portal, member: Member, key_id: str, grace_hours: int) -> tuple[apikeys.Issued, apikeys.KeyInfo]:
+    """A successor with the same label, permissions and lifetime (plumbing/apikeys.py `rotate`:
+    the lifetime counts again from now); the old key keeps working `grace_hours` beside it
+    (never past its own expiry), or is revoked at once. The new key's plaintext is in the answer
+    only; the old key as it is now beside it."""
+    if grace_hours not in GRACES:
+        _admin(member)
+        raise Refused("bad_grace")
+    await _ours(p, member, key_id, "portal_key_rotation")
+    keys = _store(p)
+    try:
+        new, old = await keys.rotate(key_id, grace_s=grace_hours * 3600)
+    except apikeys.KeyConflict:
+        raise Refused("not_rotatable") from None
+    if not grace_hours:
+        # Expired as of now already; revoked too, so the list and the services say so.
+        with contextlib.suppress(apikeys.KeyConflict):  # revoked meanwhile by another admin
+            old = await keys.revoke(key_id)
+    await store.audit(
+        p.pool,
+        "key_rotated",
+        org_id=member.org_id,
+        user_id=member.user_id,
+        target=key_id,
+        detail={"new_key": new.info.key_id, "grace_hours": grace_hours},
+    )
+    return new, old
+
+
+async def revoke(p: Portal, member: Member, key_id: str) -> apikeys.KeyInfo:
+    await _ours(p, member, key_id, "portal_key")
     try:
         revoked = await _store(p).revoke(key_id)
     except apikeys.KeyConflict:

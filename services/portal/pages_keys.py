@@ -1,5 +1,6 @@
 """API keys for an organisation's machines, managed by its admins (docs/portals.md, "API keys"):
-the list (never a secret), a new key shown once, revoking one. Staff and read-only users get
+the list (never a secret), a new key shown once, rotating one (its successor shown once),
+revoking one. Staff and read-only users get
 403; another organisation's key id answers 404, as a missing one does."""
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ async def _page(request: Request, who: Member, status: int = 200, **context: Any
         scopes=key_admin.SCOPES,
         key_statuses=key_admin.KEY_STATUSES,
         expiries=key_admin.EXPIRIES,
+        graces=key_admin.GRACES,
+        now=now,
         **context,
     )
 
@@ -63,6 +66,24 @@ async def issue(
             raise web.PageError(403, "not_allowed") from None
         return await _page(request, who, 422, error=await _refused(request, refused.code), label=label[:200])
     return await _page(request, who, 201, new_key=issued.key, new_key_id=issued.info.key_id)
+
+
+@router.post("/keys/{key_id}/rotate")
+async def rotate(
+    request: Request, who: Signed, key_id: str, grace_hours: Annotated[int, Form(ge=-1, le=10_000)] = -1
+) -> Response:
+    try:
+        new, old = await key_admin.rotate(portal_of(request), who, key_id[:100], grace_hours)
+    except key_admin.NotOurs:
+        raise web.PageError(404, "not_found") from None
+    except Refused as refused:
+        if refused.code == "not_allowed":
+            raise web.PageError(403, "not_allowed") from None
+        status = 422 if refused.code == "bad_grace" else 409
+        return await _page(request, who, status, error=await _refused(request, refused.code))
+    return await _page(
+        request, who, 201, new_key=new.key, new_key_id=new.info.key_id, rotated=old.key_id, old_ends=old.expires_at
+    )
 
 
 @router.post("/keys/{key_id}/revoke")

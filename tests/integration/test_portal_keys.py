@@ -1,11 +1,13 @@
 """An organisation admin's API keys in the portal on real PostgreSQL (docs/portals.md, "API
-keys"): made (the key shown once, then only its prefix), listed with their permissions, used
-and revoked in the shared key store the services authenticate with; the portal's own key not
-revocable; staff and read-only users refused; another organisation's key 404; CSRF required."""
+keys"): made (the key shown once, then only its prefix), listed with their permissions, used,
+rotated (the old key kept for the grace chosen, or revoked at once) and revoked in the shared
+key store the services authenticate with; the portal's own key neither revocable nor
+rotatable; staff and read-only users refused; another organisation's key 404; CSRF required."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -125,12 +127,91 @@ async def test_staff_and_read_only_users_neither_see_nor_make_nor_revoke_keys(st
                 assert page.status_code == 403 and 'href="/keys"' not in page.text  # nor in the menu
                 made = await browser.post("/keys", {"label": "x", "scopes": "read"}, "/sign-in")
                 gone = await browser.post(f"/keys/{issued.info.key_id}/revoke", {}, "/sign-in")
-                assert (made.status_code, gone.status_code) == (403, 403), role
+                turned = await browser.post(f"/keys/{issued.info.key_id}/rotate", {"grace_hours": "0"}, "/sign-in")
+                assert (made.status_code, gone.status_code, turned.status_code) == (403, 403, 403), role
         assert [k.key_id for k in await store.list("employer", "keys-gamma")] == [issued.info.key_id]
         assert (await store.authenticate(issued.key)).id == "keys-gamma"
         async with Browser(app) as browser:
             await browser.sign_in(admin["email"])
             assert 'href="/keys" aria-current="page"' in (await browser.http.get("/keys")).text
+
+
+async def test_an_admin_rotates_a_key_keeping_the_old_one_for_the_grace_chosen_or_not_at_all(stack, schema) -> None:  # type: ignore[no-untyped-def]
+    async with running_portal(stack.database_url, schema) as app:
+        pool = app.state.pool
+        admin = await member(pool, "partner", "keys-delta", "admin")
+        other = await member(pool, "partner", "keys-epsilon", "admin")
+        store = apikeys.ApiKeys(pool, cache_s=0)
+        portal_key = await app.state.portal_app.services.keys.key_for(admin["org_id"])
+        async with Browser(app) as browser:
+            await browser.sign_in(admin["email"])
+            made = await browser.post(
+                "/keys", {"label": "nightly export", "scopes": ["read", "write"], "expires_in_days": "90"}, "/keys"
+            )
+            old_key = NEW_KEY.search(made.text).group(1)  # type: ignore[union-attr]
+            old_id = apikeys_id(old_key)
+            listed = (await browser.http.get("/keys")).text
+            assert f'id="rotate-{old_id}"' in listed and f'id="rotate-{apikeys_id(portal_key)}"' not in listed
+
+            no_token = await browser.http.post(f"/keys/{old_id}/rotate", data={"grace_hours": "24"})
+            assert no_token.status_code == 403
+            bad = await browser.post(f"/keys/{old_id}/rotate", {"grace_hours": "5"}, "/keys")
+            assert bad.status_code == 422 and "when the old key stops working" in bad.text
+            assert len(await store.list("partner", "keys-delta")) == 2  # nothing made
+
+            rotated = await browser.post(f"/keys/{old_id}/rotate", {"grace_hours": "24"}, "/keys")
+            assert rotated.status_code == 201, rotated.text[:500]
+            new_key = NEW_KEY.search(rotated.text).group(1)  # type: ignore[union-attr]
+            assert (
+                'id="rotated"' in rotated.text and f"replaces key {old_id}, which keeps working until" in rotated.text
+            )
+            new, old = await store.authenticate(new_key), await store.authenticate(old_key)  # both work, for now
+            assert (new.kind, new.id, sorted(new.scopes)) == ("partner", "keys-delta", ["read", "write"])
+            assert old.key_id == old_id
+            new_info, old_info = await store.get(new.key_id), await store.get(old_id)
+            assert new_info and old_info and new_info.label == "nightly export" and old_info.replaced_by == new.key_id
+            lifetime = new_info.expires_at - new_info.created_at  # type: ignore[operator]
+            assert abs(lifetime - timedelta(days=90)) < timedelta(minutes=1)  # counted again from now
+            grace = old_info.expires_at - new_info.created_at  # type: ignore[operator]
+            assert timedelta(hours=23) < grace <= timedelta(hours=24)
+            shown = (await browser.http.get("/keys")).text
+            assert new_key not in shown and f"Replaced by {new.key_id}" in shown
+            assert f'id="rotate-{old_id}"' not in shown and f'id="rotate-{new.key_id}"' in shown
+            again = await browser.post(f"/keys/{old_id}/rotate", {"grace_hours": "24"}, "/keys")
+            assert again.status_code == 409 and "not rotated before" in again.text
+
+            # At once: the old key is revoked with the answer, the new one works.
+            at_once = await browser.post(f"/keys/{new.key_id}/rotate", {"grace_hours": "0"}, "/keys")
+            assert at_once.status_code == 201 and "which was revoked" in at_once.text
+            newest = NEW_KEY.search(at_once.text).group(1)  # type: ignore[union-attr]
+            with pytest.raises(InvalidKey, match="revoked"):
+                await store.authenticate(new_key)
+            assert (await store.authenticate(newest)).scopes == frozenset({"read", "write"})
+            shown = (await browser.http.get("/keys")).text
+            assert f'<tr data-key="{new.key_id}" data-status="revoked">' in shown
+
+            # The portal's own key stays as it is; another organisation's key is not found.
+            kept = await browser.post(f"/keys/{apikeys_id(portal_key)}/rotate", {"grace_hours": "0"}, "/keys")
+            assert kept.status_code == 409 and "cannot be rotated here" in kept.text
+            assert (await store.get(apikeys_id(portal_key))).replaced_by is None  # type: ignore[union-attr]
+            theirs = await store.issue("partner", "keys-epsilon", ["read"], label="theirs")
+            for foreign in (theirs.info.key_id, "key_00000000000000000000"):
+                r = await browser.post(f"/keys/{foreign}/rotate", {"grace_hours": "24"}, "/keys")
+                assert r.status_code == 404, foreign
+            assert (await store.get(theirs.info.key_id)).replaced_by is None  # type: ignore[union-attr]
+            assert len(await store.list("partner", "keys-epsilon")) == 1 and other
+
+            await browser.post("/language", {"language": "es", "next": "/keys"}, "/keys")
+            spanish = (await browser.http.get("/keys")).text
+            assert "Rotar la clave" in spanish and f"Sustituida por {new.key_id}" in spanish
+
+        audit = await pool.fetch(
+            "SELECT action, target, detail FROM audit WHERE user_id = $1::uuid AND action = 'key_rotated'"
+            " ORDER BY audit_id",
+            admin["user_id"],
+        )
+        assert [(a["action"], a["target"]) for a in audit] == [("key_rotated", old_id), ("key_rotated", new.key_id)]
+        assert '"grace_hours": 24' in audit[0]["detail"] and new.key_id in audit[0]["detail"]
 
 
 def apikeys_id(key: str) -> str:
