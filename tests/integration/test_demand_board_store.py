@@ -90,7 +90,7 @@ async def test_the_board_route_equals_the_pure_board_and_withholds_small_cells(m
         at(forecast("emp3", 2), 6),
         at(forecast("emp1", 4), 7),  # older than emp1's forecast of hour 10, arriving after it: changes nothing
         at(STANDARDS, 8),
-        at(STANDARDS.model_copy(update={"opening_id": "o1", "stages": ["work_sample"]}), 9),  # o1's own (1.1)
+        at(STANDARDS.model_validate(STANDARDS.model_dump() | {"opening_id": "o1", "stages": ["work_sample"]}), 9),  # o1's own (1.1)
         at(STANDARDS.model_copy(update={"opening_id": "o5", "employer_id": "emp4"}), 9),  # o5 is filled
     ]
     for env in story:
