@@ -49,6 +49,7 @@ from services.portal import (
     pages_partner,
     pages_partner_demand,
     pages_support,
+    pages_support_provider,
     pages_webhooks,
     passwords,
     seed,
@@ -182,6 +183,7 @@ def create_app(
     app.include_router(pages_operators.router)
     app.include_router(pages_keys.router)
     app.include_router(pages_support.router)
+    app.include_router(pages_support_provider.router)
     app.include_router(pages_webhooks.router)
     app.include_router(mail_pages.router)
     app.include_router(pages_oidc.router)

@@ -23,6 +23,9 @@ DEMO_ORGS = (
     ("employer", "civic-data-labs", "Civic Data Labs"),
     ("employer", "harborview-health", "Harborview Health"),
     ("employer", "bluewave-fintech", "Bluewave Fintech"),
+    # The demo's community organisation (talentloop/demo_plan.py SERVICE_PROVIDER): the requests
+    # the demo's participants make are addressed to it.
+    ("service_provider", "eastside-community-services", "Eastside Community Services"),
 )
 EXTRA = {"northside-tech-collective": (("staff", "Sam Ortiz"), ("read_only", "Rita Chen"))}
 
@@ -51,12 +54,19 @@ def _password() -> str:
 
 
 def users_file(path: Path) -> list[dict[str, Any]]:
-    """The demo users with their passwords, made once."""
+    """The demo users with their passwords, made once; a demo user added to DEMO_ORGS since the
+    file was written is added to it (the others keep theirs)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(json.dumps(demo_users(), indent=2))
-    return json.loads(path.read_text())
+    users = json.loads(path.read_text())
+    known = {u["email"] for u in users}
+    missing = [u for u in demo_users() if u["email"] not in known]
+    if missing:
+        users += missing
+        path.write_text(json.dumps(users, indent=2))
+    return users
 
 
 async def seed(pool: asyncpg.Pool, path: Path) -> int:
