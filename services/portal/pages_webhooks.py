@@ -1,18 +1,20 @@
 """Webhook endpoints, managed by an organisation's admins (docs/portals.md, "Webhook
 endpoints"): one section per service that notifies the organisation, its endpoints, adding one
-(the signing secret shown once), a new secret, removing one. Staff and read-only users get
-403; another organisation's endpoint id (or a service that does not notify the organisation)
-answers 404."""
+(the signing secret shown once), a new secret, pausing, resuming and removing one; each
+service's delivery log, one delivery with its attempts, and redelivering it. Staff and
+read-only users get 403; another organisation's endpoint or delivery id (or a service that does
+not notify the organisation) answers 404."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from services.portal import web, webhook_admin
-from services.portal.application import Refused
+from services.portal.application import Refused, segment
 from services.portal.domain import Member
 from services.portal.pages_account import Signed, portal_of
 
@@ -30,8 +32,8 @@ async def _page(request: Request, who: Member, status: int = 200, **context: Any
 
 
 @router.get("/webhooks")
-async def webhooks(request: Request, who: Signed, removed: str = "") -> Response:
-    return await _page(request, who, removed=removed[:100])
+async def webhooks(request: Request, who: Signed, removed: str = "", paused: str = "", resumed: str = "") -> Response:
+    return await _page(request, who, removed=removed[:100], paused=paused[:100], resumed=resumed[:100])
 
 
 @router.post("/webhooks/{service}/endpoints")
@@ -73,3 +75,67 @@ async def remove(request: Request, who: Signed, service: str, endpoint_id: str) 
     except Refused as refused:
         raise web.refusal_page(refused.code) from None
     return web.redirect(request, f"/webhooks?removed={endpoint_id}")
+
+
+async def _switch(request: Request, who: Member, service: str, endpoint_id: str, active: bool) -> Response:
+    try:
+        await webhook_admin.switch(portal_of(request), who, service, endpoint_id, active)
+    except LookupError:
+        raise web.PageError(404, "not_found") from None
+    except Refused as refused:
+        raise web.refusal_page(refused.code) from None
+    return web.redirect(request, f"/webhooks?{'resumed' if active else 'paused'}={segment(endpoint_id)}")
+
+
+@router.post("/webhooks/{service}/endpoints/{endpoint_id}/pause")
+async def pause(request: Request, who: Signed, service: str, endpoint_id: str) -> Response:
+    return await _switch(request, who, service, endpoint_id, False)
+
+
+@router.post("/webhooks/{service}/endpoints/{endpoint_id}/resume")
+async def resume(request: Request, who: Signed, service: str, endpoint_id: str) -> Response:
+    return await _switch(request, who, service, endpoint_id, True)
+
+
+@router.get("/webhooks/{service}/deliveries")
+async def log(request: Request, who: Signed, service: str, status: str = "", after: str = "") -> Response:
+    try:
+        found = await webhook_admin.log(portal_of(request), who, service, status, after)
+    except LookupError:
+        raise web.PageError(404, "not_found") from None
+    except Refused as refused:
+        raise web.refusal_page(refused.code) from None
+    chosen = status if status in webhook_admin.DELIVERY_STATUSES else ""
+    return await web.page(
+        request, "webhook_log.html", log=found, chosen=chosen, after=after, statuses=webhook_admin.DELIVERY_STATUSES
+    )
+
+
+@router.get("/webhooks/{service}/deliveries/{delivery_id}")
+async def delivery(request: Request, who: Signed, service: str, delivery_id: str, redelivered: str = "") -> Response:
+    try:
+        channel, found = await webhook_admin.delivery(portal_of(request), who, service, delivery_id)
+    except LookupError:
+        raise web.PageError(404, "not_found") from None
+    except Refused as refused:
+        raise web.refusal_page(refused.code) from None
+    return await web.page(
+        request,
+        "webhook_delivery.html",
+        channel=channel,
+        delivery=found,
+        body=json.dumps(found["body"], indent=2, ensure_ascii=False),
+        redelivered=bool(redelivered),
+        statuses=webhook_admin.DELIVERY_STATUSES,
+    )
+
+
+@router.post("/webhooks/{service}/deliveries/{delivery_id}/redeliver")
+async def redeliver(request: Request, who: Signed, service: str, delivery_id: str) -> Response:
+    try:
+        await webhook_admin.redeliver(portal_of(request), who, service, delivery_id)
+    except LookupError:
+        raise web.PageError(404, "not_found") from None
+    except Refused as refused:
+        raise web.refusal_page(refused.code) from None
+    return web.redirect(request, f"/webhooks/{service}/deliveries/{segment(delivery_id)}?redelivered=1")

@@ -1,8 +1,9 @@
 """An organisation admin's webhook endpoints (docs/portals.md, "Webhook endpoints";
-docs/webhooks.md): listed, added (the signing secret shown once), given a new secret and
-removed at each service that notifies the organisation, through that service's webhooks API
-with the organisation's own key, so another organisation's endpoint ids answer 404 here
-exactly as there. The portal keeps no endpoint and no secret."""
+docs/webhooks.md): listed, added (the signing secret shown once), given a new secret, paused,
+resumed and removed at each service that notifies the organisation, and their delivery log, one
+delivery with its attempts, and a redelivery, through that service's webhooks API with the
+organisation's own key, so another organisation's endpoint and delivery ids answer 404 here
+exactly as there. The portal keeps no endpoint, no secret and no delivery."""
 
 from __future__ import annotations
 
@@ -10,13 +11,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.portal import store
-from services.portal.application import Portal, Refused, segment
+from services.portal.application import Portal, Refused, one_of_ours, segment
 from services.portal.domain import Member
 from services.portal.employing import problem_message
 from services.portal.messages import N_
 from services.portal.services_client import Answer
 
 ENDPOINTS = "/v1/webhooks/endpoints"
+DELIVERIES = "/v1/webhooks/deliveries"
+LOG_PAGE = 50  # deliveries a page of the log
+DELIVERY_STATUSES = {
+    "pending": N_("Waiting to be sent"),
+    "delivered": N_("Delivered: your endpoint accepted it"),
+    "failed": N_("Failed: no more tries"),
+}
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,16 @@ MESSAGES = {
 class Listed:
     channel: Channel
     endpoints: list[dict[str, Any]] | None  # None: the service refused the portal's key
+
+
+@dataclass(frozen=True)
+class Log:
+    """One page of a service's delivery log for the organisation."""
+
+    channel: Channel
+    items: list[dict[str, Any]]  # newest first within the page
+    next_after: str | None  # the service's cursor to the next page, if there is one
+    urls: dict[str, str]  # endpoint id -> its address
 
 
 @dataclass(frozen=True)
@@ -139,17 +157,69 @@ async def remove(p: Portal, member: Member, service: str, endpoint_id: str) -> N
     await _audit(p, member, "webhook_removed", endpoint_id, service, answer)
 
 
+async def switch(p: Portal, member: Member, service: str, endpoint_id: str, active: bool) -> None:
+    """Pause an endpoint (what is queued for it waits, spending no tries; what happens meanwhile
+    is not queued for it) or resume it: the service's PATCH `active`."""
+    answer = await _on_endpoint(p, member, service, endpoint_id, "PATCH", "", 200, json={"active": active})
+    await _audit(p, member, "webhook_resumed" if active else "webhook_paused", endpoint_id, service, answer)
+
+
 async def _on_endpoint(
-    p: Portal, member: Member, service: str, endpoint_id: str, method: str, suffix: str, done: int
+    p: Portal, member: Member, service: str, endpoint_id: str, method: str, suffix: str, done: int, **kwargs: Any
 ) -> Answer:
     """An action on one endpoint; LookupError when it is not the organisation's (the service's 404)."""
     channel(member, service)
-    answer = await _call(p, member, service, method, f"{ENDPOINTS}/{segment(endpoint_id)}{suffix}")
+    answer = await _call(p, member, service, method, f"{ENDPOINTS}/{segment(endpoint_id)}{suffix}", **kwargs)
     if answer.status == 404:
         raise LookupError(endpoint_id)
     if answer.status != done:
         raise Refused("service_refused")
     return answer
+
+
+async def _urls(p: Portal, member: Member, service: str) -> dict[str, str]:
+    answer = await _call(p, member, service, "GET", ENDPOINTS)
+    if answer.status != 200:
+        raise Refused("service_refused")
+    return {e["endpoint_id"]: e["url"] for e in answer.json()}
+
+
+async def log(p: Portal, member: Member, service: str, status: str | None, after: str | None) -> Log:
+    """A page of the service's delivery log (`status`: one of DELIVERY_STATUSES, else all). The
+    service pages by delivery id, not by time: each page is shown newest first."""
+    c = channel(member, service)
+    params: dict[str, Any] = {"limit": LOG_PAGE}
+    if status in DELIVERY_STATUSES:
+        params["status"] = status
+    if after:
+        params["after"] = after[:200]
+    answer = await _call(p, member, service, "GET", DELIVERIES, params=params)
+    if answer.status != 200:
+        raise Refused("service_refused")
+    page = answer.json()
+    items = sorted(page["items"], key=lambda d: (d["created_at"], d["delivery_id"]), reverse=True)
+    return Log(c, items, page.get("next_after"), await _urls(p, member, service))
+
+
+async def delivery(p: Portal, member: Member, service: str, delivery_id: str) -> tuple[Channel, dict[str, Any]]:
+    """One delivery with its body and every attempt, and its endpoint's address (`url`, None
+    when it was removed meanwhile); LookupError when it is not the organisation's."""
+    c = channel(member, service)
+    found = await one_of_ours(p, member, service, f"{DELIVERIES}/{segment(delivery_id)}")
+    if found is None:
+        raise LookupError(delivery_id)
+    return c, {**found, "url": (await _urls(p, member, service)).get(found["endpoint_id"])}
+
+
+async def redeliver(p: Portal, member: Member, service: str, delivery_id: str) -> None:
+    """Send it again now with a fresh budget of tries (delivered or failed alike)."""
+    channel(member, service)
+    answer = await _call(p, member, service, "POST", f"{DELIVERIES}/{segment(delivery_id)}/redeliver")
+    if answer.status == 404:
+        raise LookupError(delivery_id)
+    if answer.status != 200:
+        raise Refused("service_refused")
+    await _audit(p, member, "webhook_redelivered", delivery_id, service, answer)
 
 
 async def _audit(p: Portal, member: Member, action: str, endpoint_id: str, service: str, answer: Answer) -> None:

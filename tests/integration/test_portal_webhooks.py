@@ -4,10 +4,15 @@ own routers over schemas of their own), with the key the portal issues each orga
 admin adds an endpoint (the secret shown once), gives it a new secret and removes it; CSRF
 required; another organisation's endpoint is 404 and stays; staff get 403; an employer
 manages its endpoints at the gateway only; a portal key issued before the webhooks scope gets
-it from migration 004; in Spanish."""
+it from migration 004; in Spanish. With outcomes' dispatcher sending to a receiver on
+127.0.0.1: the delivery log, one delivery's attempts, a failed delivery redelivered, an
+endpoint paused and resumed; another organisation's delivery 404."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import html
 import os
 import re
 import uuid
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 
 from plumbing import apikeys, db, webhooks
 from plumbing.destinations import Destinations
@@ -26,6 +32,7 @@ from services.outcomes.app import CLOSED_LOOPS
 from services.portal import webhook_admin
 from services.support.domain import PROVIDER_NOTIFICATIONS
 from tests.integration.portal_services import portal_beside, service_app
+from tests.integration.test_webhooks import receiver, until  # noqa: F401  (a fixture)
 from tests.support.portal import Browser, member
 
 pytestmark = pytest.mark.integration
@@ -57,7 +64,9 @@ async def pools(stack) -> AsyncIterator[dict[str, asyncpg.Pool]]:  # type: ignor
         await conn.close()
 
 
-async def test_admins_manage_their_endpoints_at_each_service(stack, pools) -> None:  # type: ignore[no-untyped-def]
+@contextlib.asynccontextmanager
+async def portal_and_services(stack, pools, box: webhooks.SecretBox) -> AsyncIterator[FastAPI]:  # type: ignore[no-untyped-def]
+    """The portal calling the webhooks API of outcomes, support and the gateway in this process."""
     routers = {
         "outcomes": router_for("partner", list(webhook_admin.OUTCOMES.events)),
         "support": router_for("partner", PROVIDER_NOTIFICATIONS),
@@ -71,9 +80,14 @@ async def test_admins_manage_their_endpoints_at_each_service(stack, pools) -> No
                 apikeys.ApiKeys(app.state.pool, cache_s=0),
                 pool=pools[service],
                 settings=Settings(),
-                webhook_box=webhooks.SecretBox(os.urandom(32)),
+                webhook_box=box,
                 destinations=Destinations(allow_loopback_http=True),
             )
+        yield app
+
+
+async def test_admins_manage_their_endpoints_at_each_service(stack, pools) -> None:  # type: ignore[no-untyped-def]
+    async with portal_and_services(stack, pools, webhooks.SecretBox(os.urandom(32))) as app:
         pool = app.state.pool
         admin = await member(pool, "partner", "wh-alpha", "admin")
         staff = await member(pool, "partner", "wh-alpha", "staff")
@@ -170,3 +184,122 @@ async def test_admins_manage_their_endpoints_at_each_service(stack, pools) -> No
             ("webhook_secret_rotated", endpoint_id),
             ("webhook_removed", endpoint_id),
         ]
+
+
+# Two tries, quickly: a failing endpoint's delivery fails within a second.
+POLICY = webhooks.Policy(timeout_s=2, base_s=0.05, cap_s=0.1, max_attempts=2, poll_s=0.05, allow_loopback_http=True)
+
+
+async def test_the_delivery_log_a_failed_delivery_redelivered_and_an_endpoint_paused(stack, pools, receiver) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    box = webhooks.SecretBox(os.urandom(32))
+    outcomes = pools["outcomes"]
+    async with portal_and_services(stack, pools, box) as app:
+        pool = app.state.pool
+        admin = await member(pool, "partner", "wh-gamma", "admin")
+        stranger = await member(pool, "partner", "wh-delta", "admin")
+        receiver.scripts["/hook"] = [503]
+        async with Browser(app) as browser, Browser(app) as theirs:
+            await browser.sign_in(admin["email"])
+            await theirs.sign_in(stranger["email"])
+            added = await browser.post("/webhooks/outcomes/endpoints", {"url": receiver.base + "/hook"}, "/webhooks")
+            secret = SECRET.search(added.text).group(1)  # type: ignore[union-attr]
+            endpoint_id = await outcomes.fetchval("SELECT endpoint_id FROM webhook_endpoints")
+            empty = await browser.http.get("/webhooks/outcomes/deliveries")
+            assert empty.status_code == 200 and 'id="empty"' in empty.text
+
+            async with outcomes.acquire() as conn:  # as outcomes queues a closed loop's change
+                [delivery_id] = await webhooks.enqueue(
+                    conn,
+                    "partner:wh-gamma",
+                    event_id=uuid.uuid4(),
+                    event_type="referral.status_changed.v1",
+                    subject="ref_hooked",
+                    data={"referral_id": "ref_hooked", "status": "hired"},
+                )
+            dispatcher = asyncio.create_task(webhooks.Dispatcher(outcomes, box, POLICY).run())
+            try:
+                await until("the delivery to fail", lambda: _status_is(outcomes, delivery_id, "failed"))
+                log = await browser.http.get("/webhooks/outcomes/deliveries")
+                row = re.search(rf'<tr data-delivery="{delivery_id}" data-status="failed">.*?</tr>', log.text, re.S)
+                assert log.status_code == 200 and row, log.text[:1000]
+                assert "referral.status_changed.v1" in row.group(0) and receiver.base + "/hook" in row.group(0)
+                assert "HTTP 503" in row.group(0) and "<td>2</td>" in row.group(0)  # two tries
+                failed_only = (await browser.http.get("/webhooks/outcomes/deliveries?status=failed")).text
+                delivered_only = (await browser.http.get("/webhooks/outcomes/deliveries?status=delivered")).text
+                assert delivery_id in failed_only and delivery_id not in delivered_only
+                one = await browser.http.get(f"/webhooks/outcomes/deliveries/{delivery_id}")
+                assert one.status_code == 200 and '"referral_id": "ref_hooked"' in html.unescape(one.text)
+                assert one.text.count('<tr data-answer="503">') == 2
+
+                # Another organisation: not in its log, 404 reading it and redelivering it.
+                assert delivery_id not in (await theirs.http.get("/webhooks/outcomes/deliveries")).text
+                assert (await theirs.http.get(f"/webhooks/outcomes/deliveries/{delivery_id}")).status_code == 404
+                r = await theirs.post(f"/webhooks/outcomes/deliveries/{delivery_id}/redeliver", {}, "/webhooks")
+                assert r.status_code == 404
+                assert (await browser.http.get("/webhooks/employer_gateway/deliveries")).status_code == 404
+                no_token = await browser.http.post(f"/webhooks/outcomes/deliveries/{delivery_id}/redeliver", data={})
+                assert no_token.status_code == 403
+                assert await _status_is(outcomes, delivery_id, "failed")
+
+                receiver.scripts["/hook"] = [200]
+                sent = await browser.post(
+                    f"/webhooks/outcomes/deliveries/{delivery_id}/redeliver",
+                    {},
+                    f"/webhooks/outcomes/deliveries/{delivery_id}",
+                )
+                assert sent.status_code == 303
+                assert sent.headers["location"] == f"/webhooks/outcomes/deliveries/{delivery_id}?redelivered=1"
+                await until("the redelivery", lambda: _status_is(outcomes, delivery_id, "delivered"))
+            finally:
+                dispatcher.cancel()
+            shown = (await browser.http.get(sent.headers["location"])).text
+            assert 'id="notice"' in shown and 'data-status="delivered"' in shown
+            assert '<tr data-answer="200">' in shown and "answered 200" in shown  # the accepting answer's start
+            got = receiver.got("/hook")
+            assert len(got) == 3
+            for _, headers, body in got:
+                webhooks.verify(secret, headers, body)  # signed with the secret the portal showed once
+
+            # Paused: nothing new is queued for it until it is resumed; another organisation cannot.
+            assert (
+                await theirs.post(f"/webhooks/outcomes/endpoints/{endpoint_id}/pause", {}, "/webhooks")
+            ).status_code == 404
+            paused = await browser.post(f"/webhooks/outcomes/endpoints/{endpoint_id}/pause", {}, "/webhooks")
+            assert paused.status_code == 303 and paused.headers["location"] == f"/webhooks?paused={endpoint_id}"
+            page = (await browser.http.get(paused.headers["location"])).text
+            assert f'data-endpoint="{endpoint_id}" data-active="no"' in page and f"/{endpoint_id}/resume" in page
+            async with outcomes.acquire() as conn:
+                none = await webhooks.enqueue(
+                    conn,
+                    "partner:wh-gamma",
+                    event_id=uuid.uuid4(),
+                    event_type="referral.status_changed.v1",
+                    subject="ref_later",
+                    data={"referral_id": "ref_later"},
+                )
+            assert none == []
+            resumed = await browser.post(f"/webhooks/outcomes/endpoints/{endpoint_id}/resume", {}, "/webhooks")
+            assert resumed.status_code == 303
+            assert await outcomes.fetchval("SELECT active FROM webhook_endpoints WHERE endpoint_id = $1", endpoint_id)
+
+            await browser.post("/language", {"language": "es", "next": "/webhooks"}, "/webhooks")
+            spanish = (await browser.http.get(f"/webhooks/outcomes/deliveries/{delivery_id}")).text
+            assert "Enviarla de nuevo" in spanish and "Entregada: su destino la aceptó" in spanish
+
+        audit = await pool.fetch(
+            "SELECT action, target FROM audit WHERE user_id = $1::uuid AND action LIKE 'webhook_%' ORDER BY audit_id",
+            admin["user_id"],
+        )
+        assert [(a["action"], a["target"]) for a in audit] == [
+            ("webhook_added", endpoint_id),
+            ("webhook_redelivered", delivery_id),
+            ("webhook_paused", endpoint_id),
+            ("webhook_resumed", endpoint_id),
+        ]
+
+
+async def _status_is(pool: asyncpg.Pool, delivery_id: str, status: str) -> bool | None:
+    return (
+        await pool.fetchval("SELECT status FROM webhook_deliveries WHERE delivery_id = $1", delivery_id) == status
+        or None
+    )
