@@ -8,6 +8,7 @@ other kinds of organisation 403; Spanish; the audit names the user by id."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -221,3 +222,17 @@ def test_the_decline_reasons_are_the_contracts() -> None:
 
     assert set(support_provider.DECLINE_REASONS) == {r.value for r in events.ServiceDeclineReason}
     assert set(support_provider.STATES) == {"requested", "accepted", "delivered", "declined", "cancelled"}
+
+
+def test_a_demo_user_added_since_is_added_to_an_existing_sign_ins_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from services.portal import seed
+
+    path = tmp_path / "portal-users.json"
+    before = [u for u in seed.demo_users() if u["tenant_id"] != "eastside-community-services"]
+    path.write_text(json.dumps(before))
+    path.chmod(0o600)
+    users = seed.users_file(path)
+    assert users[: len(before)] == before  # the passwords people were given are kept
+    assert [u["email"] for u in users[len(before) :]] == ["admin@eastside-community-services.example.org"]
+    assert json.loads(path.read_text()) == users and path.stat().st_mode & 0o777 == 0o600
+    assert seed.users_file(path) == users  # once
