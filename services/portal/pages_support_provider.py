@@ -6,7 +6,9 @@ without the forms (403 if they post anyway, before the service is asked)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -28,11 +30,21 @@ WORDS = {
 ENDED = ("delivered", "declined", "cancelled")
 
 
-def _allowed(who: Member, write: bool = False) -> None:
+@contextlib.contextmanager
+def _as_pages() -> Iterator[None]:
+    """A use case's refusal as the page (403, or 502 when the service refused), a request not
+    addressed to the organisation as 404."""
     try:
-        support_provider.require(who, write)
+        yield
     except Refused as refused:
         raise web.refusal_page(refused.code) from None
+    except LookupError:
+        raise web.PageError(404, "not_found") from None
+
+
+def _allowed(who: Member, write: bool = False) -> None:
+    with _as_pages():
+        support_provider.require(who, write)
 
 
 @router.get("/provider/requests")
@@ -41,11 +53,9 @@ async def requests(request: Request, who: Signed, state: str = "", after: str = 
     p = portal_of(request)
     chosen = state if state in ENDED else None  # else the open ones, whole
     cursor = int(after) if chosen and after.isdigit() and len(after) < 19 else None
-    try:
+    with _as_pages():
         items, next_after = await support_provider.addressed(p, who, chosen, cursor)
         entry = await support_provider.entry(p, who)
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     return await web.page(
         request,
         "support_provider.html",
@@ -62,10 +72,8 @@ async def requests(request: Request, who: Signed, state: str = "", after: str = 
 
 async def _request_page(request: Request, who: Member, request_id: str, status: int = 200, **context: Any) -> Response:
     p = portal_of(request)
-    try:
+    with _as_pages():
         found = await support_provider.one(p, who, request_id)
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     if found is None:
         raise web.PageError(404, "not_found")
     today = p.network_clock().astimezone(p.calendar.tz).date()  # the day in the network's business time zone
@@ -112,22 +120,16 @@ async def answer(
         values = {"step": step, "reason_code": reason_code, "detail": detail, "delivered_on": delivered_on}
         values |= {"amount": amount, "currency": currency}
         return await _request_page(request, who, request_id, 422, problems=problems, form=values)
-    try:
+    with _as_pages():
         refusal = await support_provider.answer(portal_of(request), who, request_id, form)
-    except LookupError:
-        raise web.PageError(404, "not_found") from None
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     if refusal is not None:
         return await _request_page(request, who, request_id, refusal[0], problem=refusal[1])
     return web.redirect(request, f"/provider/requests/{request_id}?done={step}")
 
 
 async def _entry_page(request: Request, who: Member, status: int = 200, **context: Any) -> Response:
-    try:
+    with _as_pages():
         entry = await support_provider.entry(portal_of(request), who)
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     form = context.pop("form", None) or {
         "name": entry["name"] if entry else (await web.visitor(request)).user.get("org_name") or "",
         "service_types": entry["service_types"] if entry else [],
@@ -165,10 +167,8 @@ async def enter(
     values = {"name": name, "service_types": list(service_types)}
     if problems:
         return await _entry_page(request, who, 422, problems=problems, form=values)
-    try:
+    with _as_pages():
         refusal = await support_provider.enter(portal_of(request), who, form)
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     if refusal is not None:
         return await _entry_page(request, who, 422, problem=refusal, form=values)
     return web.redirect(request, "/provider/entry?saved=1")
