@@ -4,11 +4,11 @@
 
 Starts a fresh local stack and the intake service alone in a temporary state directory and
 sends `--rate` referrals/s (TalentLoop's own JSON, distinct people) for `--seconds` on a
-fixed schedule (open loop, like bench/pipeline.py's offered load: 16 clients, at most
-`--in-flight` requests out at once, the rest waiting at the client). Measures the rate intake
+fixed schedule (open loop, like bench/pipeline.py's offered load: `--in-flight` connections,
+a request out on each at most, the rest waiting at the client). Measures the rate intake
 answered, the answer time from each request's scheduled time (client queue included) and
-from when it went out, the CPU seconds of intake, PostgreSQL and Kafka per request, intake's
-peak RSS and the machine's load; writes bench/results/intake_api_load.json (`--out`).
+from when it went out, the CPU seconds of intake, PostgreSQL, Kafka and the benchmark's own
+client per request, intake's peak RSS and the machine's load; writes bench/results/intake_api_load.json (`--out`).
 `--profile DIR` samples intake with py-spy.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import sys
 import tempfile
@@ -25,13 +24,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
+import uvloop
 
 from talentloop import credentials, network
 
 # Run as a script (`python bench/intake_api_load.py`) bench/ is on sys.path, the repository root (where
 # `bench` is a package) maybe not: put it there, so the imports read one way either way.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import lean_http  # noqa: E402
 from bench.common import (  # noqa: E402
     CpuMeter,
     PeakRss,
@@ -44,7 +44,7 @@ from bench.common import (  # noqa: E402
     stack_pids,
     write_results,
 )
-from bench.pipeline import API_PARTNER, CLIENTS, referral_body  # noqa: E402
+from bench.pipeline import API_PARTNER, referral_body  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "intake_api_load.json"
 
@@ -59,13 +59,9 @@ async def offer(url: str, key: str, rate: float, seconds: float, in_flight: int,
     errors: Counter[str] = Counter()
     skipped = 0
     slots = asyncio.Semaphore(in_flight)
-    async with contextlib.AsyncExitStack() as stack:
-        per_client = max(1, in_flight // CLIENTS)
-        clients = [
-            await stack.enter_async_context(httpx.AsyncClient(
-                timeout=60.0, limits=httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)))
-            for _ in range(CLIENTS)
-        ]
+    # A connection a request in flight (bench/lean_http.py): httpx cost the benchmark about a
+    # millisecond of CPU a request, on the two cores intake runs on.
+    async with lean_http.Pool(url, in_flight, timeout=60.0) as client:
         t0 = time.monotonic()
         hard_deadline = t0 + seconds + deadline_s
 
@@ -77,8 +73,8 @@ async def offer(url: str, key: str, rate: float, seconds: float, in_flight: int,
                     skipped += 1
                     return
                 try:
-                    r = await clients[i % CLIENTS].post(f"{url}/v1/referrals", content=bodies[i], headers=headers)
-                except httpx.HTTPError as exc:
+                    r = await client.request("POST", "/v1/referrals", content=bodies[i], headers=headers)
+                except lean_http.HttpError as exc:
                     errors[type(exc).__name__] += 1
                     return
             answered = time.monotonic()
@@ -129,10 +125,11 @@ def main() -> None:
             intake = next(s for s in cfg.services() if s.name == "intake")
             rss = PeakRss(intake.pid())
             rss.start()
-            cpu = CpuMeter({"intake": intake.pid(), **stack_pids(cfg)})
+            cpu = CpuMeter({"intake": intake.pid(), **stack_pids(cfg), "bench": os.getpid()}, own_only=("bench",))
             spy = py_spy(args.profile, intake.pid(), "intake") if args.profile else None
             cpu.mark()
-            result = asyncio.run(offer(net.urls["intake"], key, args.rate, args.seconds, args.in_flight, args.deadline))
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # as the services run
+                result = runner.run(offer(net.urls["intake"], key, args.rate, args.seconds, args.in_flight, args.deadline))
             cpu_s = cpu.since_mark()
             if spy is not None:
                 spy.send_signal(2)  # py-spy writes its output on SIGINT

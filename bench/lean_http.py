@@ -79,10 +79,12 @@ class Client:
         url: str,
         *,
         json: Any = None,
+        content: bytes | None = None,
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
     ) -> Response:
-        """`url` is the base plus a path (as httpx takes it) or a path alone."""
+        """`url` is the base plus a path (as httpx takes it) or a path alone; the body is `json`
+        (encoded here) or `content` (bytes sent as they are, their Content-Type in `headers`)."""
         if url.startswith("http://"):
             parts = urlsplit(url)
             path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -90,7 +92,10 @@ class Client:
             path = url
         if params:
             path += "?" + urlencode(params)
-        body = b"" if json is None else jsonlib.dumps(json, separators=(",", ":")).encode()
+        if json is not None:
+            body = jsonlib.dumps(json, separators=(",", ":")).encode()
+        else:
+            body = content or b""
         head = [f"{method} {path} HTTP/1.1".encode(), b"Host: " + self.authority]
         for name, value in (headers or {}).items():
             head.append(f"{name}: {value}".encode())
@@ -140,3 +145,36 @@ class Client:
                 return b"".join(parts)
             parts.append(await self._reader.readexactly(size))
             await self._reader.readexactly(2)
+
+
+class Pool:
+    """`size` keep-alive connections to `base`, each carrying one request at a time: a request
+    takes an idle connection (waiting for one when all are out) and gives it back after its
+    answer. What an open-loop load needs from httpx's pool, without its cost (httpcore scans
+    every connection and queued request on each change)."""
+
+    def __init__(self, base: str, size: int, timeout: float = 30.0) -> None:
+        if size < 1:
+            raise ValueError("a pool needs at least one connection")
+        self._idle: asyncio.LifoQueue[Client] = asyncio.LifoQueue()
+        self._clients = [Client(base, timeout) for _ in range(size)]
+        for client in self._clients:
+            self._idle.put_nowait(client)
+
+    async def __aenter__(self) -> Pool:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> Response:
+        """As `Client.request`, on whichever connection is idle."""
+        client = await self._idle.get()
+        try:
+            return await client.request(method, url, **kwargs)
+        finally:
+            self._idle.put_nowait(client)

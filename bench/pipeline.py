@@ -93,6 +93,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import psutil
+import uvloop
 from aiokafka import AIOKafkaConsumer
 
 from contracts import events, topics, vocabulary
@@ -103,6 +104,7 @@ from talentloop import credentials, importer, network, samples
 # Run as a script (`python bench/pipeline.py`) bench/ is on sys.path, the repository root (where
 # `bench` is a package) maybe not: put it there, so the imports read one way either way.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import lean_http  # noqa: E402
 from bench.common import (  # noqa: E402
     BackendCpu,
     CpuMeter,
@@ -125,7 +127,9 @@ CSV_PARTNER = "riverbend-community-college"  # the registrar CSV's adapter
 API_PARTNER = "forge-coding-bootcamp"  # the offered load's referrals, in TalentLoop's own JSON
 DECISION_TYPES = [events.ReferralRoutedV1.event_type, events.ReferralUnmatchedV1.event_type]
 RAW_TOPIC = "bench.raw-round-trip"
-CLIENTS, IN_FLIGHT = 16, 64  # the offered load's HTTP clients and how many requests they have out at once
+IN_FLIGHT = 64  # the offered load's connections, a request out on each at most
+PATH = "/v1/referrals"
+LEDGER_POLL_S, SWEEP_S = 0.05, 2.0  # the offered load's looks for new decisions, and for missed ones
 LOCATIONS = ("Springfield, IL", "Riverbend, OR", "Harbor City, CA", "Lakeside, MN", "Capital City, TX")
 SMALL = {
     "referrals": 300, "openings": 50, "offered_rate": 100.0, "offered_seconds": 3.0, "raw_records": 5000,
@@ -756,7 +760,6 @@ async def offered_load(
     total = max(1, int(rate * seconds))
     given_at = datetime.now(UTC) - timedelta(days=1)
     bodies = [referral_body(i, given_at) for i in range(total)]
-    url = f"{net.urls['intake']}/v1/referrals"
     headers = {"Authorization": f"Bearer {partner_key}", "Content-Type": "application/json"}
     sent: dict[str, tuple[float, float, float]] = {}  # referral id -> (scheduled, sent, answered), monotonic
     api_ms: list[float] = []
@@ -764,37 +767,47 @@ async def offered_load(
     first_errors: list[str] = []
     lag_ms: list[float] = []  # how late each request was sent after its scheduled time (client-side queue)
     skipped = 0  # requests not sent at all: their time came after the deadline
-    conn = await asyncpg.connect(net.database_url)
+    conn = await asyncpg.connect(net.database_url, server_settings={"application_name": "bench"})
     arrived: dict[str, float] = {}
     stop = asyncio.Event()
 
     async def watch() -> None:
+        # The decisions recorded since the last look, by the ledger's sequence: a look costs
+        # the rows that are new. (Asking for every referral still waiting, as before, cost
+        # PostgreSQL more with each one waiting: under a backlog about half its CPU of the
+        # offered load, which then counted as the product's.) The ledger's writer applies one
+        # batch at a time, so a row with a lower seq is not committed after a higher one was
+        # seen; the sweep each SWEEP_S asks for the ones still waiting, should one be.
+        seen = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM outcomes.ledger")
+        sweep_at = time.monotonic() + SWEEP_S
         while not stop.is_set():
-            waiting = [rid for rid in sent if rid not in arrived]
-            if waiting:
-                rows = await conn.fetch(
-                    "SELECT DISTINCT referral_id FROM outcomes.ledger WHERE referral_id = ANY($1::text[])"
-                    " AND event_type = ANY($2::text[])", waiting, DECISION_TYPES,
-                )
-                now = time.monotonic()
-                for r in rows:
-                    arrived.setdefault(r["referral_id"], now)
+            rows = await conn.fetch(
+                "SELECT seq, referral_id FROM outcomes.ledger WHERE seq > $1 AND event_type = ANY($2::text[])"
+                " ORDER BY seq", seen, DECISION_TYPES,
+            )
+            now = time.monotonic()
+            for r in rows:
+                arrived.setdefault(r["referral_id"], now)
+            if rows:
+                seen = rows[-1]["seq"]
+            if now >= sweep_at:
+                sweep_at = now + SWEEP_S
+                waiting = [rid for rid in sent if rid not in arrived]
+                if waiting:
+                    for r in await conn.fetch(
+                        "SELECT DISTINCT referral_id FROM outcomes.ledger WHERE referral_id = ANY($1::text[])"
+                        " AND event_type = ANY($2::text[])", waiting, DECISION_TYPES,
+                    ):
+                        arrived.setdefault(r["referral_id"], now)
             try:
-                await asyncio.wait_for(stop.wait(), 0.05)
+                await asyncio.wait_for(stop.wait(), LEDGER_POLL_S)
             except TimeoutError:
                 pass
 
-    # Requests beyond IN_FLIGHT wait here, not in httpx: httpcore scans every queued request of
-    # a pool on each change, so thousands queued in one client cost the client more CPU than the
-    # service spends. Several small clients, like several partners' systems.
+    # Requests beyond IN_FLIGHT wait here, not in the client: a connection carries one request
+    # at a time (bench/lean_http.py: httpx spent about 1 ms of the benchmark's CPU a request).
     in_flight = asyncio.Semaphore(IN_FLIGHT)
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(httpx.AsyncClient(
-                timeout=60.0, limits=httpx.Limits(max_connections=IN_FLIGHT // CLIENTS, max_keepalive_connections=IN_FLIGHT // CLIENTS),
-            ))
-            for _ in range(CLIENTS)
-        ]
+    async with lean_http.Pool(net.urls["intake"], IN_FLIGHT, timeout=60.0) as client:
         hard_deadline = time.monotonic() + seconds + drain
 
         async def one(i: int, scheduled: float) -> None:
@@ -806,8 +819,8 @@ async def offered_load(
                     return
                 lag_ms.append((t - scheduled) * 1000)
                 try:
-                    r = await clients[i % CLIENTS].post(url, content=bodies[i], headers=headers)
-                except httpx.HTTPError as exc:
+                    r = await client.request("POST", PATH, content=bodies[i], headers=headers)
+                except lean_http.HttpError as exc:
                     errors[type(exc).__name__] += 1
                     return
             answered = time.monotonic()
@@ -835,16 +848,17 @@ async def offered_load(
         await open_loop(total, rate, t0, one)
         submit_s = time.monotonic() - t0
         deadline = time.monotonic() + drain
-        while len(arrived) < len(sent) and time.monotonic() < deadline:
+        while any(rid not in arrived for rid in sent) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         # From the first request to the last decision in the ledger (or the drain's end).
         cpu_s = cpu.since_mark() if cpu else None
         stop.set()
         await watcher
-        statements = None
+        statements = by_client = None
         if backends:
             backends.stop()
             await sampling
+            by_client = backends.since_mark()
             statements = await statement_profile(conn, max(1, len(sent)), backends.query_clients)
     await conn.close()
     profile = await profiler.stop() if profiler else None
@@ -872,7 +886,7 @@ async def offered_load(
         "errors": dict(errors),
         "first_errors": first_errors,
         "not_sent": skipped,
-        "clients": f"{CLIENTS} clients, {IN_FLIGHT} requests in flight at most",
+        "clients": f"{IN_FLIGHT} connections, a request in flight on each at most",
         "submit_seconds": round(submit_s, 2),
         "achieved_per_s": round(len(sent) / submit_s, 1),  # accepted referrals per second of submitting
         "arrived_in_ledger": sum(1 for rid in sent if rid in arrived),
@@ -882,12 +896,15 @@ async def offered_load(
         "sent_to_ledger_ms": pct(from_sent),
         "api_answer_ms": pct(api_ms),
         "client_queue_ms": pct(lag_ms),
-        "ledger_poll_ms": 50,
+        "ledger_poll_ms": int(LEDGER_POLL_S * 1000),
         # Each process's CPU from the first request until every decision was in the ledger, and
         # per accepted referral: what a referral costs on the single-request path (compare the
         # pipeline stage's `cpu_ms_per_referral`, a CSV's rows in batches).
         **({"cpu_seconds": cpu_s, "cpu_ms_per_referral": {
             k: round(v * 1000 / max(1, len(sent)), 2) for k, v in cpu_s.items()}} if cpu_s else {}),
+        # PostgreSQL's share by whose connection it served ("bench": the look for decisions)
+        **({"postgres_cpu_ms_per_referral_by_client": {
+            k: round(1000 * v / max(1, len(sent)), 3) for k, v in by_client.items()}} if by_client else {}),
         **({"pg_statements": statements} if statements else {}),
         **({"profile": profile} if profile else {}),
     }
@@ -1007,11 +1024,13 @@ def main() -> None:
                   + ", ".join(f"{k} {v['seconds']} s" for k, v in measured["stages"].items()), flush=True)
 
             print(f"offered load: {args.offered_rate}/s for {args.offered_seconds} s ...", flush=True)
-            latency = asyncio.run(offered_load(
-                net, keys[f"partner:{API_PARTNER}"], args.offered_rate, args.offered_seconds, args.drain,
-                Profiler(args.profile / "offered", pids, net.database_url) if args.profile else None, cpu,
-                args.pg_statements,
-            ))
+            # On uvloop, as the services run: the client's CPU is the benchmark's, kept small.
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                latency = runner.run(offered_load(
+                    net, keys[f"partner:{API_PARTNER}"], args.offered_rate, args.offered_seconds, args.drain,
+                    Profiler(args.profile / "offered", pids, net.database_url) if args.profile else None, cpu,
+                    args.pg_statements,
+                ))
             for r in rss.values():
                 r.running = False
             result = {"openings_setup": openings, "raw": raw, "pipeline": measured, "offered_load": latency}
