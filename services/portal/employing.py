@@ -147,10 +147,18 @@ def _job(form: Form, kinds: Mapping[str, str], start: str) -> dict[str, Any]:
     }
     chosen = form.get("benefit") or []
     body["benefits"] = {name: name in chosen for name in BENEFITS}
-    schedule = _field(form, "schedule", required=False)
+    schedule = _schedule_kind(form)
     if schedule is not None:
-        body["schedule"] = {"predictable": schedule == "predictable", "variable_hours": schedule == "variable"}
+        body["schedule"] = schedule
     return body
+
+
+def _schedule_kind(form: Form) -> dict[str, Any] | None:
+    """Whether the hours are predictable or variable, where the form says."""
+    schedule = _optional(form, "schedule", SCHEDULES)
+    if schedule is None:
+        return None
+    return {"predictable": schedule == "predictable", "variable_hours": schedule == "variable"}
 
 
 def _pay(form: Form) -> dict[str, Any]:
@@ -166,20 +174,24 @@ def _pay(form: Form) -> dict[str, Any]:
 
 
 def _retention(form: Form, tz: ZoneInfo) -> dict[str, Any]:
-    """A check-in, with what changed since the hire where the form says: the wage and hours now,
-    a new job title, whether they were promoted (left blank: not said, the gateway keeps none)."""
+    """A check-in, with what the job is by now where the form says: the wage and how it is paid,
+    the hours, a new job title, whether they were promoted, the schedule and the benefits (each
+    left blank: not said, and the gateway keeps none; benefits are said when one is ticked or
+    named)."""
     body: dict[str, Any] = {
         "milestone_days": int(_choice(form, "milestone_days", MILESTONES)),
         "still_employed": _choice(form, "still_employed", YES_NO) == "yes",
         "checked_on": _field(form, "checked_on"),
         **_pay(form),
     }
-    title = _field(form, "job_title", required=False)
-    if title is not None:
-        body["job_title"] = title
-    if _field(form, "promoted", required=False) is not None:
-        body["promoted"] = _choice(form, "promoted", YES_NO) == "yes"
-    return body
+    said = {
+        "job_title": _field(form, "job_title", required=False),
+        "promoted": None if (promoted := _optional(form, "promoted", YES_NO)) is None else promoted == "yes",
+        "pay_basis": _optional(form, "pay_basis", PAY_BASES),
+        "schedule": _schedule_kind(form),
+        "benefits": _benefits(form),
+    }
+    return {**body, **{k: v for k, v in said.items() if v is not None}}
 
 
 def _ending(reasons: Mapping[str, str], day: str | None = None) -> Callable[[Form, ZoneInfo], dict[str, Any]]:
@@ -208,6 +220,14 @@ SEPARATION_REASONS = {
     "laid_off": N_("Laid off"),
     "contract_ended": N_("The contract ended"),
     "other": N_("Another reason"),
+}
+# How a job is paid (contracts/events.py PayBasis), which a check-in may say changed.
+PAY_BASES = {
+    "hourly": N_("By the hour"),
+    "salary": N_("A salary"),
+    "stipend": N_("A stipend"),
+    "project_fee": N_("A fee for the project"),
+    "unpaid": N_("Unpaid"),
 }
 CONVERTS_FROM = ("internship", "micro_internship", "apprenticeship")
 CONVERTS_TO = {k: v for k, v in EMPLOYMENT_KINDS.items() if k in ("full_time", "part_time")}

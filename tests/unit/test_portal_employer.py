@@ -5,13 +5,14 @@ referral goes stale, and the steps each state offers matching the gateway's own 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from contracts.events import CONVERTS_FROM, CONVERTS_TO, OfferDeclineReason, SeparationReason
+from contracts.events import CONVERTS_FROM, CONVERTS_TO, OfferDeclineReason, PayBasis, SeparationReason
 from plumbing.business_days import BusinessDays
-from services.employer_gateway.api import OpeningIn, OpeningPatch
+from services.employer_gateway.api import OpeningIn, OpeningPatch, RetentionIn
 from services.employer_gateway.domain import ALLOWED
 from services.portal import domain, employing, messages
 
@@ -106,6 +107,38 @@ def test_a_retention_check_in_with_what_changed() -> None:
         "promoted": True,
     }
     assert body("retention", {**check_in, "promoted": "no"})["promoted"] is False  # type: ignore[index]
+    # How the job is by now: paid by salary, a variable schedule, its benefits (named ones too).
+    now = {
+        "pay_basis": "salary",
+        "wage_amount": "62000",
+        "wage_unit": "year",
+        "schedule": "variable",
+        "benefit": ["health", "tuition"],
+        "benefits_other": "transit pass, gym",
+    }
+    sent = body("retention", {**check_in, **now})
+    assert sent is not None and sent["pay_basis"] == "salary" and sent["wage"] == {"amount": "62000", "unit": "year"}
+    assert sent["schedule"] == {"predictable": False, "variable_hours": True}
+    assert [k for k, v in sent["benefits"].items() if v is True] == ["health", "tuition"]
+    assert sent["benefits"]["other"] == ["transit pass", "gym"]
+    taken = RetentionIn.model_validate(sent)  # the gateway's check-in takes it as it is
+    assert (taken.pay_basis, taken.schedule.variable_hours, taken.benefits.tuition) == ("salary", True, True)  # type: ignore[union-attr]
+    unpaid = body("retention", {**check_in, "pay_basis": "unpaid", "schedule": "predictable", "benefit": []})
+    assert unpaid == {
+        **body("retention", check_in),
+        "pay_basis": "unpaid",
+        "schedule": {"predictable": True, "variable_hours": False},
+    }  # type: ignore[dict-item]
+    assert RetentionIn.model_validate(unpaid).wage is None
+
+
+def test_the_check_in_form_offers_the_gateways_pay_bases_and_the_schedules() -> None:
+    assert set(employing.PAY_BASES) == {b.value for b in PayBasis}
+    template = (Path(employing.__file__).parent / "templates" / "routed_referral.html").read_text()
+    form = template[template.index('id="retention-pay_basis"') : template.index('id="retention-benefits_other"')]
+    for vocabulary in (employing.PAY_BASES, employing.SCHEDULES):
+        for value, words in vocabulary.items():
+            assert f'<option value="{value}">{{{{ _("{words}") }}}}</option>' in form, value
 
 
 def test_a_conversion_is_offered_once_and_only_for_work_that_converts() -> None:
@@ -142,6 +175,16 @@ def test_the_reasons_offered_are_the_contracts() -> None:
         (
             "retention",
             {"milestone_days": "30", "still_employed": "yes", "checked_on": "2027-01-01", "promoted": "maybe"},
+            "required",
+        ),
+        (
+            "retention",
+            {"milestone_days": "30", "still_employed": "yes", "checked_on": "2027-01-01", "pay_basis": "weekly"},
+            "required",
+        ),
+        (
+            "retention",
+            {"milestone_days": "30", "still_employed": "yes", "checked_on": "2027-01-01", "schedule": "sometimes"},
             "required",
         ),
         ("separation", {"reason": "resigned"}, "required"),
