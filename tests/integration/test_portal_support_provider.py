@@ -41,10 +41,10 @@ def state_of(page: httpx.Response) -> str:
     return found.group(1)
 
 
-async def test_a_provider_enters_the_directory_and_answers_its_requests(stack, pool) -> None:  # type: ignore[no-untyped-def]
+async def test_a_provider_enters_the_directory_and_answers_its_requests(stack, pool, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     await db.migrate(pool, SUPPORT.migrations)
     world = World(pool)
-    for n in (1, 2, 3):
+    for n in (1, 2, 3, 4):
         await world.deliver(referral(f"ref_pp_{n}", "pp-asker", f"cand-pp{n}"))
     async with portal_beside(stack, "support") as (app, transport), world.client("pp-asker") as requester:
         transport.apps["support"] = service_app(
@@ -172,6 +172,18 @@ async def test_a_provider_enters_the_directory_and_answers_its_requests(stack, p
             for state, expected in (("delivered", ride), ("declined", care), ("cancelled", late)):
                 listed_page = await browser.http.get(f"/provider/requests?state={state}")
                 assert re.findall(r'<tr data-request="([^"]+)"', listed_page.text) == [expected], state
+            # An ended state a page at a time, the next from the last one's cursor (a page of one here).
+            fourth = await ask(requester, "ref_pp_4", "childcare", "Childcare on Saturdays")
+            r = await requester.post(f"/v1/service-requests/{fourth}/cancel", json={"reason": "Not needed"})
+            assert r.status_code == 200
+            monkeypatch.setattr(support_provider, "PAGE", 1)
+            seen, path, pages = [], "/provider/requests?state=cancelled", 0
+            while path:
+                paged, pages = await browser.http.get(path), pages + 1
+                seen += re.findall(r'<tr data-request="([^"]+)"', paged.text)
+                later = re.search(r'href="([^"]+)" id="later"', paged.text)
+                path = later.group(1).replace("&amp;", "&") if later else ""
+            assert (seen, pages) == ([late, fourth], 3)
 
             await browser.post("/language", {"language": "es", "next": "/provider/requests"}, "/provider/requests")
             spanish = (await browser.http.get(f"/provider/requests/{care}")).text
