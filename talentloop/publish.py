@@ -28,6 +28,7 @@ from plumbing.vault import Vault
 from services.outcomes import as_of, store
 from services.outcomes.public_api import Stored, store_release, stored_releases
 from services.outcomes.reports import GoodJobPolicy, inputs
+from services.outcomes.reports.across_years import Held
 from services.outcomes.reports.release import Position, build, public_reports
 
 
@@ -65,10 +66,24 @@ async def release_files(
     vault: Vault | None = None,
     earlier: list[Stored] | None = None,
 ) -> dict[str, bytes]:
-    """The release's files from the schema `conn` reads, in one snapshot. `vault` opens consenting
-    candidates' demographics for hiring by employer (without it, no hire is counted there); the
-    release is suppressed against `earlier` (releases stored before), but those made from this very
-    ledger position (the same events: the same release, or one of another year)."""
+    """The release's files from the schema `conn` reads, in one snapshot (`computed`)."""
+    return (await computed(conn, year, policy, min_employers, vault, earlier))[0]
+
+
+async def computed(
+    conn: asyncpg.Connection,
+    year: int,
+    policy: GoodJobPolicy,
+    min_employers: int,
+    vault: Vault | None = None,
+    earlier: list[Stored] | None = None,
+) -> tuple[dict[str, bytes], Held]:
+    """The release's files from the schema `conn` reads, in one snapshot, and what it computed for
+    its program blocks (stored with it, not a file). `vault` opens consenting candidates'
+    demographics for hiring by employer (without it, no hire is counted there); the release is
+    suppressed against `earlier` (releases stored before: `stored_before`), and held unlisted to
+    those made from this very ledger position (the same events: only an erasure since can have moved
+    a figure of theirs)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         where = await position(conn, year)
         enrolled, hires = await store.pipeline_report_inputs(conn)
@@ -77,13 +92,12 @@ async def release_files(
         hiring = await inputs.hiring_inputs(conn, vault, year)
         against = [
             await inputs.earlier_inputs(
-                conn, e.year, e.release_sha256, e.named_programs, e.last_event_at, e.published, e.hiring
+                conn, e.year, e.release_sha256, e.named_programs, e.last_event_at, e.published, e.hiring, e.held, listed
             )
-            for e in stored_before(earlier or [], year, where)
-            if e.event_ids_sha256 != where.event_ids_sha256
+            for e, listed in held_against(earlier or [], year, where)
         ]
     reports = public_reports((enrolled, hires), programs, demand, policy, min_employers, hiring, against)
-    return build(year, where, reports, min_employers)
+    return build(year, where, reports, min_employers), reports["held"]
 
 
 def stored_before(earlier: list[Stored], year: int, where: Position) -> list[Stored]:
@@ -94,6 +108,17 @@ def stored_before(earlier: list[Stored], year: int, where: Position) -> list[Sto
         if e.year == year and e.event_ids_sha256 == where.event_ids_sha256:
             return earlier[:i]
     return earlier
+
+
+def held_against(earlier: list[Stored], year: int, where: Position) -> list[tuple[Stored, bool]]:
+    """The stored releases this one is held to, each with whether release.json lists it: those it is
+    suppressed against (`stored_before`), listed, but those made from this very ledger position; and
+    those, of any year, unlisted (the same events, so the same figures unless an erasure since moved
+    one: holding to them changes nothing else, and listing them would make the same events give other
+    bytes)."""
+    here = where.event_ids_sha256
+    listed = [(e, True) for e in stored_before(earlier, year, where) if e.event_ids_sha256 != here]
+    return listed + [(e, False) for e in earlier if e.event_ids_sha256 == here]
 
 
 async def has_later_events(conn: asyncpg.Connection, year: int) -> bool:
@@ -132,17 +157,16 @@ async def past_release_files(
     min_employers: int,
     vault: Vault | None,
     earlier: list[Stored],
-) -> dict[str, bytes]:
-    """`release_files` of a year the ledger of `schema` has moved past: computed from a scratch
-    schema (`{schema}_as_of`) replayed from the events that occurred by the year's end, then
-    dropped."""
+) -> tuple[dict[str, bytes], Held]:
+    """`computed` of a year the ledger of `schema` has moved past: from a scratch schema
+    (`{schema}_as_of`) replayed from the events that occurred by the year's end, then dropped."""
     scratch = f"{schema}_as_of"
     try:
         if not await as_of.replay_until(database_url, schema, scratch, year_end(year)):
             raise NotPublishable(f"the ledger holds no event that occurred by the end of {year}")
         conn = await asyncpg.connect(database_url, server_settings={"search_path": scratch})
         try:
-            return await release_files(conn, year, policy, min_employers, vault, earlier)
+            return await computed(conn, year, policy, min_employers, vault, earlier)
         finally:
             await conn.close()
     finally:
@@ -177,17 +201,18 @@ async def publish(
     try:
         later = await has_later_events(conn, year)
         if not later:
-            files = await release_files(conn, year, policy, min_employers, vault, earlier)
+            files, held = await computed(conn, year, policy, min_employers, vault, earlier)
     finally:
         await conn.close()
     if later:  # a past year: from the ledger replayed to the year's end
-        files = await past_release_files(database_url, schema, year, policy, min_employers, vault, earlier)
+        files, held = await past_release_files(database_url, schema, year, policy, min_employers, vault, earlier)
     conn = await asyncpg.connect(database_url, server_settings={"search_path": serve_schema})
     try:
-        await store_release(conn, files)
-    except asyncpg.UndefinedTableError:
+        await store_release(conn, files, held)
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):
         raise NotPublishable(
-            f"the schema {serve_schema} has no releases table (migration 015): start the outcomes service once"
+            f"the schema {serve_schema} has no releases table as migrations 015 and 018 make it: start the"
+            " outcomes service once"
         ) from None
     finally:
         await conn.close()

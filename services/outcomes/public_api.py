@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from plumbing import problems
 from plumbing.service import pool_of
+from services.outcomes.reports.across_years import OUTCOME_LINES, Held
 from services.outcomes.reports.groups import SMALL_GROUPS
 from services.outcomes.reports.release import hiring_cells
 
@@ -30,18 +31,20 @@ MANIFEST = "release.json"
 # --- storing and reading releases -------------------------------------------------------------
 
 
-async def store_release(conn: asyncpg.Connection, files: dict[str, bytes]) -> bool:
-    """Keep a release (every file, release.json included); False when this very
-    release (the same release.json) is already stored, which changes nothing."""
+async def store_release(conn: asyncpg.Connection, files: dict[str, bytes], held: Held | None = None) -> bool:
+    """Keep a release (every file, release.json included) and what it computed for its program
+    blocks (`held`, not a file: migration 018); False when this very release (the same
+    release.json) is already stored, which changes nothing."""
     manifest = json.loads(files[MANIFEST])
     key = hashlib.sha256(files[MANIFEST]).hexdigest()
     async with conn.transaction():
         stored = await conn.fetchval(
-            "INSERT INTO releases (release_sha256, year, ledger_position) VALUES ($1, $2, $3::jsonb)"
+            "INSERT INTO releases (release_sha256, year, ledger_position, held) VALUES ($1, $2, $3::jsonb, $4::jsonb)"
             " ON CONFLICT (release_sha256) DO NOTHING RETURNING true",
             key,
             manifest["year"],
             json.dumps(manifest["ledger_position"]),
+            json.dumps(held.as_dict(), sort_keys=True) if held is not None else None,
         )
         if not stored:
             return False
@@ -58,7 +61,9 @@ class Stored:
     """A stored release a new one is suppressed against: its year, release.json's sha256, the
     programs it named (its program_outcomes table), its ledger position (the last event's time,
     the sha256 of the event ids) and the people its pipeline table shows per line and program row
-    (`published`: across_years.Earlier.published; what a reader subtracts, late events or not)."""
+    (`published`: across_years.Earlier.published; what a reader subtracts, late events or not), with
+    the program outcomes' counts, and what it computed for its program blocks (`held`: None for a
+    release stored before migration 018)."""
 
     year: int
     release_sha256: str
@@ -67,13 +72,14 @@ class Stored:
     event_ids_sha256: str
     published: Mapping[str, Mapping[str, int]] | None = None
     hiring: Mapping[tuple[str, str, str], int | str] | None = None
+    held: Held | None = None
 
 
 async def stored_releases(conn: asyncpg.Connection) -> list[Stored]:
     """Every stored release (of any year), in the order stored; none when the schema has no
     releases table."""
     try:
-        rows = await conn.fetch("SELECT release_sha256, year, ledger_position FROM releases ORDER BY stored_seq")
+        rows = await conn.fetch("SELECT release_sha256, year, ledger_position, held FROM releases ORDER BY stored_seq")
     except asyncpg.UndefinedTableError:
         return []
     out = []
@@ -89,9 +95,10 @@ async def stored_releases(conn: asyncpg.Connection) -> list[Stored]:
                 frozenset(r[column] for r in table["rows"]) - {SMALL_GROUPS},
                 position["last_event_at"],
                 position["event_ids_sha256"],
-                program_rows(await _table(conn, row["release_sha256"], "pipeline")),
+                program_rows(await _table(conn, row["release_sha256"], "pipeline"), table),
                 # none in a release stored before hiring by employer was published: nothing to hold to
                 hiring_cells(hiring["columns"], hiring["rows"]) if hiring else None,
+                _held(json.loads(row["held"])) if row["held"] is not None else None,
             )
         )
     return out
@@ -106,9 +113,14 @@ async def _table(conn: asyncpg.Connection, release_sha256: str, name: str) -> di
     return json.loads(content) if content is not None else None
 
 
-def program_rows(pipeline: dict | None) -> dict[str, dict[str, int]] | None:
-    """The people a release's pipeline table shows per line and row of its program dimension (a
-    program or the combined row); a suppressed figure is left out."""
+def _held(data: dict) -> Held:
+    return Held(data["blocks"], data["figures"])
+
+
+def program_rows(pipeline: dict | None, outcomes: dict | None = None) -> dict[str, dict[str, int]] | None:
+    """The figures a release shows per line and row of its program dimension (a program or the
+    combined row): every line of its pipeline table, and the program outcomes' counts that are not
+    the funnel's (across_years.OUTCOME_LINES); a suppressed figure is left out."""
     if pipeline is None:
         return None
     c = {name: i for i, name in enumerate(pipeline["columns"])}
@@ -116,6 +128,12 @@ def program_rows(pipeline: dict | None) -> dict[str, dict[str, int]] | None:
     for r in pipeline["rows"]:
         if r[c["dimension"]] == "program" and isinstance(r[c["people"]], int):
             out.setdefault(r[c["line"]], {})[r[c["group"]]] = r[c["people"]]
+    if outcomes is not None:
+        c = {name: i for i, name in enumerate(outcomes["columns"])}
+        for r in outcomes["rows"]:
+            for line in OUTCOME_LINES:
+                if isinstance(r[c[line]], int):
+                    out.setdefault(line, {})[r[c["program"]]] = r[c[line]]
     return out
 
 

@@ -23,7 +23,7 @@ AFTER = {"P1": ("A", 15, 14), "P2": ("B", 26, 3)}
 
 def held_to_people_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """The rule switched off for the stages: only the people enrolled are held."""
-    monkeypatch.setattr(across_years, "lines", lambda people, reached: [people])
+    monkeypatch.setattr(across_years, "lines", lambda people, reached: {"enrolled": people})
 
 
 def test_without_the_stages_held_the_placements_gained_come_back_so_the_test_can_fail(monkeypatch):

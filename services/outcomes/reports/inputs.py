@@ -17,7 +17,7 @@ import asyncpg
 from plumbing.vault import Vault
 from services.outcomes import pipeline, records, records_json, store
 from services.outcomes.reports import DemandInputs, credentials, demand
-from services.outcomes.reports.across_years import Earlier, program_people, stage_people
+from services.outcomes.reports.across_years import LEDGER_LINES, Earlier, Held, program_people, stage_people
 from services.outcomes.reports.hiring import Choice, HiringInputs
 from services.outcomes.reports.supportive import Request
 from services.outcomes.reports.wioa_training import MSG_MILESTONES, Participation
@@ -213,13 +213,18 @@ async def earlier_inputs(
     last_event_at: str | None,
     published: Mapping[str, Mapping[str, int]] | None = None,
     hiring: Mapping[tuple[str, str, str], int | str] | None = None,
+    held: Held | None = None,
+    listed: bool = True,
 ) -> Earlier:
     """An earlier release to suppress against (reports/across_years.py), with each program's people as
     of its ledger position (the enrollments whose training.enrolled occurred by its last event), whether
     each had completed or earned a credential by then, and the referral stages they had reached by
     then (a stage's time is its event's): its blocks, and its figures where it `published` none
     (across_years: the figures it published count, a late event is not in them); its `hiring` table
-    as published (release.hiring_report)."""
+    as published (release.hiring_report). A release stored with what it computed (`held`, migration
+    018) is held to that, and the ledger is not read; `listed`: across_years.Earlier.listed."""
+    if held is not None:
+        return Earlier(year, release_sha256, named, {}, {}, published, hiring, held, listed)
     until = datetime.fromisoformat(last_event_at) if last_event_at else None
     rows = await conn.fetch(
         f"SELECT f.program_id, f.person_key, {EVENT_BY.format('training.completed.%')} AS completed,"
@@ -243,6 +248,5 @@ async def earlier_inputs(
     for r in refs:
         reached = records_json.load(records.ReferralRecord, json.loads(r["record"])).reached
         hires.append(pipeline.Hire(r["person_key"], frozenset(s for s, t in reached.items() if t <= until)))
-    return Earlier(
-        year, release_sha256, named, program_people(enrolled), stage_people(enrolled, hires), published, hiring
-    )
+    reached = {line: v for line, v in stage_people(enrolled, hires).items() if line in LEDGER_LINES}
+    return Earlier(year, release_sha256, named, program_people(enrolled), reached, published, hiring, None, listed)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from services.outcomes.pipeline import ERASED_PREFIX, Enrolled, Hire
-from services.outcomes.reports.across_years import Against, Earlier, against, named_programs
+from services.outcomes.reports.across_years import Against, Earlier, against, held, named_programs, outcome_sets
 from services.outcomes.reports.coalition import coalition_funnel
 from services.outcomes.reports.credentials import FIGURES, Inputs, credential_outcomes, credentials_of
 from services.outcomes.reports.demand import board
@@ -87,12 +87,14 @@ def public_reports(
     program outcomes over every participant (every referral of theirs: no provider's view), suppressed
     by groups as a partner's report is (wage medians only over more than THRESHOLD placements), a
     provider or credential named only as a union of named programs, and against the `earlier` years'
-    releases when there are some (reports/across_years.py); the demand board (`demand`:
+    releases when there are some (reports/across_years.py; `held`: what it computed for its program
+    blocks, for `publish` to store with it); the demand board (`demand`:
     reports.DemandInputs) under the N-employer rule, as every reader gets it; the year's hiring by the
     employers who opted in, of consenting candidates (`hiring`)."""
     earliers = [] if earlier is None else [earlier] if isinstance(earlier, Earlier) else earlier
     training, programs, tainted = erased_credentials_unnamed(training, programs)
-    rule = against(training[0], training[1], earliers) if earliers else Against()
+    outcomes = outcome_sets(programs, policy)
+    rule = against(training[0], training[1], earliers, THRESHOLD, outcomes) if earliers else Against()
     # Every people figure suppressed: a threshold no group reaches.
     threshold = THRESHOLD if not rule.whole else len(training[0]) + len(programs.enrollments) + THRESHOLD
     nameable = covered_by_named_programs(training[0], rule.forced)
@@ -106,6 +108,9 @@ def public_reports(
         "demand": board(demand.openings, demand.forecasts, demand.standards, min_employers),
         "hiring": hiring_report(hiring or HiringInputs(), earliers),
         "earlier": earliers,
+        # what the release computed for its program blocks, published or not: stored with it (not a
+        # file) for the releases after it to be held to (across_years.Held)
+        "held": held(training[0], training[1], outcomes, named_programs(training[0], rule.forced, threshold)),
     }
 
 
@@ -451,11 +456,17 @@ def dictionary(found: list[Table]) -> list[tuple[str, str, str, str, str]]:
 
 
 def _against(earliers: list[Earlier]) -> list[dict[str, Any]]:
-    return [{"year": e.year, "release_sha256": e.release_sha256} for e in sorted(earliers, key=lambda e: e.year)]
+    """The releases release.json lists: not those of this very ledger position (the same events, held
+    to only for what an erasure may have moved: listing them would make the same events give other
+    bytes)."""
+    return [
+        {"year": e.year, "release_sha256": e.release_sha256} for e in sorted(earliers, key=lambda e: e.year) if e.listed
+    ]
 
 
 def _methods(year: int, position: Position, min_employers: int, earliers: list[Earlier]) -> str:
     p = html.escape
+    earliers = [e for e in earliers if e.listed]
     listed = ", ".join(
         f"{e.year} (release.json sha256 <code>{p(e.release_sha256)}</code>)"
         for e in sorted(earliers, key=lambda e: e.year)
