@@ -475,9 +475,11 @@ def _methods(year: int, position: Position, min_employers: int, earliers: list[E
         f"""<p id="across-years">Suppressed against the release of {listed}: every release counts
 everyone up to its ledger position, so the rows two releases both publish give, by subtraction, the
 people who joined in between, and those who reached a line of the funnel in between (completed
-training, earned a credential, referred to retained 90 days: placed, for one); no group named here lets that subtraction give a group of 1 to
-{THRESHOLD} people (groups that would are combined, and if the whole coalition grew by 1 to
-{THRESHOLD} people in one of these every people figure is suppressed).</p>"""
+training, earned a credential, referred to retained 180 days: placed, for one; placed by employment
+type), and the program outcomes' other counts (people still in training, placements, good jobs
+assessed, good jobs); no group named here lets that subtraction give a group of 1 to {THRESHOLD}
+people or placements (groups that would are combined, and if the whole coalition grew by 1 to
+{THRESHOLD} in one of these every people figure is suppressed).</p>"""
         if earliers
         else '<p id="across-years">No release of an earlier year was stored when this one was made.</p>'
     )

@@ -13,8 +13,9 @@ from services.outcomes.reports.suppression import THRESHOLD
 GROUPS = (
     f"suppressed with its whole row when the row's group counts 1 to {THRESHOLD} people; groups of"
     f" {THRESHOLD} people or fewer are combined into one row (never named alone), and so is a group whose"
-    f" difference with a release stored before would be 1 to {THRESHOLD} people enrolled or reaching a"
-    " stage, or a credential one of whose earners' credential was erased (the methods page)"
+    f" difference with a release stored before would be 1 to {THRESHOLD} in a count of the row (people"
+    " enrolled or reaching a line, placements, good jobs), or a credential one of whose earners' credential"
+    " was erased (the methods page)"
 )
 WAGES = f"{GROUPS}; empty when {THRESHOLD} placements or fewer have a wage"
 EMPLOYERS = "shown only when what it counts comes from at least N employers (the release's N, on the methods page)"
