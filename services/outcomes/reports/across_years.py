@@ -249,19 +249,16 @@ def _blocks(
 def held(enrolled: list[Enrolled], hires: Iterable[Hire], outcomes: Mapping, named: Iterable[str]) -> Held:
     """What the release computed for its blocks (`named`: the programs it names), to be stored with it."""
     now = program_people(enrolled)
-    blocks = _blocks(sorted(now), frozenset(named), now, SMALL_GROUPS)
+    kept = frozenset(named)
+    members: dict[str, list[str]] = {}
+    for p in sorted(now):
+        members.setdefault(p if p in kept else SMALL_GROUPS, []).append(p)
     now_lines = lines(now, {**stage_people(enrolled, hires), **outcomes})
-    return Held(
-        {p: b for p, b in blocks.items() if now.get(p)},
-        {
-            line: {label: n for label in sorted(set(blocks.values())) if (n := _size(line_sets, blocks, label))}
-            for line, line_sets in now_lines.items()
-        },
-    )
-
-
-def _size(sets: Mapping[str, frozenset[str]], blocks: Mapping[str, str], label: str) -> int:
-    return len(frozenset().union(*(sets.get(p, frozenset()) for p, b in blocks.items() if b == label)))
+    figures: dict[str, dict[str, int]] = {}
+    for line, sets in now_lines.items():
+        sizes = {label: len(frozenset().union(*(sets.get(p, ()) for p in ps))) for label, ps in sorted(members.items())}
+        figures[line] = {label: n for label, n in sizes.items() if n}
+    return Held({p: label for label, ps in members.items() for p in ps}, figures)
 
 
 def against(
