@@ -35,6 +35,8 @@ async def _message(request: Request, code: str, **values: object) -> str:
 
 @router.get("/")
 async def home(request: Request, who: Signed) -> Response:
+    if who.org_kind == "service_provider":  # it may refer too, but its own work is the requests addressed to it
+        return web.redirect(request, "/provider/requests")
     if who.refers:
         return web.redirect(request, "/referrals")
     if who.may_manage_organisations:

@@ -66,6 +66,8 @@ async def test_a_provider_enters_the_directory_and_answers_its_requests(stack, p
         employer = await member(db_, "employer", "pp-employer", "admin")
         async with Browser(app) as browser:
             await browser.sign_in(staff["email"])
+            home = await browser.http.get("/")  # a provider starts at the requests addressed to it
+            assert home.status_code == 303 and home.headers["location"] == "/provider/requests"
             first = await browser.http.get("/provider/requests")
             assert first.status_code == 200 and 'id="not-in-directory"' in first.text
             assert 'href="/provider/requests" aria-current="page"' in first.text
