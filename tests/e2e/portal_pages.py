@@ -17,6 +17,7 @@ Importing this module skips the importing test module when Chromium is missing (
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -59,6 +60,15 @@ axe.run(document, {resultTypes: ['violations']}).then(function (r) {
     return {id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(function (n) { return n.target.join(' '); })};
   }));
 }).catch(function (e) { done([{id: 'axe-failed', impact: 'critical', help: String(e), nodes: []}]); });
+"""
+# What reaches past the window's right edge (the deepest elements first: the ones to fix).
+STICKING_OUT = """
+return Array.prototype.slice.call(document.querySelectorAll('body *')).reverse().filter(function (e) {
+  return e.getBoundingClientRect().right > window.innerWidth + 1;
+}).slice(0, 5).map(function (e) {
+  return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + ' ' + Math.round(e.getBoundingClientRect().right) + ' px: '
+    + (e.innerText || '').slice(0, 60);
+});
 """
 browser = chromium.browser  # the fixture, for the modules that import it from here
 
@@ -140,12 +150,26 @@ def screenshots(tmp_path: Path) -> Path:
     return Path(os.environ.get("TALENTLOOP_PORTAL_SCREENSHOTS") or tmp_path / "screenshots")
 
 
-def english_only() -> list[str]:
+@functools.cache
+def english_only() -> tuple[str, ...]:
     """Messages whose Spanish differs from the English, without placeholders: none may show on
-    a Spanish page (the untranslated-message check)."""
+    a Spanish page (the untranslated-message check). Read once a run."""
     with (i18n.LOCALES / "es" / "LC_MESSAGES" / "messages.po").open("rb") as fh:
         catalogue = read_po(fh)
-    return [m.id for m in catalogue if m.id and m.string != m.id and "%(" not in m.id and len(m.id) > 3]
+    return tuple(m.id for m in catalogue if m.id and m.string != m.id and "%(" not in m.id and len(m.id) > 3)
+
+
+@functools.cache
+def _any_english() -> re.Pattern[str]:
+    longest_first = sorted(english_only(), key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, longest_first)) + r")(?!\w)")
+
+
+def untranslated(text: str) -> list[str]:
+    """The English messages in `text` (one scan of the text first: a page in Spanish has none)."""
+    if not _any_english().search(text):
+        return []
+    return [m for m in english_only() if re.search(rf"(?<!\w){re.escape(m)}(?!\w)", text)]
 
 
 def accessible(driver, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -171,7 +195,7 @@ def check_page(driver, language: str, shots: Path, name: str) -> None:  # type: 
     text = driver.execute_script(TEXT_BUT_DATA)
     assert "%(" not in text and "{{" not in text and "Traceback" not in text, name
     if language == "es":
-        leaked = [m for m in english_only() if re.search(rf"(?<!\w){re.escape(m)}(?!\w)", text)]
+        leaked = untranslated(text)
         assert not leaked, f"{name}: untranslated {leaked}"
     accessible(driver, f"{name} ({language})")
     shots.mkdir(parents=True, exist_ok=True)
@@ -179,7 +203,7 @@ def check_page(driver, language: str, shots: Path, name: str) -> None:  # type: 
     driver.set_window_size(360, 800)
     try:
         width = driver.execute_script("return document.documentElement.scrollWidth")
-        assert width <= 360, f"{name} is {width} px wide at 360 px"
+        assert width <= 360, f"{name} is {width} px wide at 360 px: {driver.execute_script(STICKING_OUT)}"
         driver.save_screenshot(str(shots / f"{name}-{language}-360.png"))
     finally:
         driver.set_window_size(1280, 900)
@@ -294,7 +318,8 @@ def unfold(driver, form: str):  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
     found = driver.find_element(By.ID, form)
-    driver.execute_script("return arguments[0].closest('details').querySelector('summary')", found).click()
+    if not found.is_displayed():  # (open_forms may have unfolded it: a click would fold it)
+        driver.execute_script("return arguments[0].closest('details').querySelector('summary')", found).click()
     wait(driver, f"{form} unfolded", lambda d: d.find_element(By.ID, form).is_displayed())
     return found
 
@@ -318,6 +343,33 @@ def fill(driver, values: dict[str, str]) -> None:  # type: ignore[no-untyped-def
         else:
             element.clear()
             element.send_keys(value)
+
+
+def click_through(driver, element) -> None:  # type: ignore[no-untyped-def]
+    """Click `element` (a form's button, a link) and wait for the page it leads to: the old page
+    gone, not merely the address (a step taken twice leads to the same address)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+
+    before = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    wait(driver, "the next page", expected_conditions.staleness_of(before))
+
+
+def step_clicked(driver, page: str, name: str, state: str, values: dict[str, str], form: str = "") -> None:  # type: ignore[no-untyped-def]
+    """One lifecycle step on an employer's referral page (`page`, its path): the step's form
+    (`form`, else form-`name`) unfolded and filled (`values` by field id) as a person would, its
+    button clicked; the page it leads back to says done, with the referral in `state`."""
+    from selenium.webdriver.common.by import By
+
+    form = form or f"form-{name}"
+    if values:
+        unfold(driver, form)
+        fill(driver, values)
+    click_through(driver, driver.find_element(By.CSS_SELECTOR, f"#{form} button[type=submit]"))
+    wait(driver, f"{name} done", lambda d: d.current_url.endswith(f"{page}?done={name}"))
+    assert driver.find_element(By.ID, "status").get_attribute("data-state") == state, name
+    assert driver.find_elements(By.ID, "notice") and not driver.find_elements(By.ID, "error"), name
 
 
 # --- the network's data -------------------------------------------------------------------------
