@@ -7,7 +7,9 @@ not notify the organisation) answers 404."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -21,11 +23,21 @@ from services.portal.pages_account import Signed, portal_of
 router = APIRouter(include_in_schema=False, dependencies=[Depends(web.verify_csrf)])
 
 
-async def _page(request: Request, who: Member, status: int = 200, **context: Any) -> Response:
+@contextlib.contextmanager
+def _answered() -> Iterator[None]:
+    """A use case's refusals as pages: not the organisation's (or no such service for it) 404,
+    the rules' 403, a service's refusal 502."""
     try:
-        sections = await webhook_admin.listed(portal_of(request), who)
+        yield
+    except LookupError:
+        raise web.PageError(404, "not_found") from None
     except Refused as refused:
         raise web.refusal_page(refused.code) from None
+
+
+async def _page(request: Request, who: Member, status: int = 200, **context: Any) -> Response:
+    with _answered():
+        sections = await webhook_admin.listed(portal_of(request), who)
     return await web.page(
         request, "webhooks.html", status=status, sections=sections, messages=webhook_admin.MESSAGES, **context
     )
@@ -44,12 +56,8 @@ async def add(
     url: Annotated[str, Form(max_length=2000)] = "",
     event_types: Annotated[list[str], Form(max_length=20)] = [],  # noqa: B006 - FastAPI copies a form's default
 ) -> Response:
-    try:
+    with _answered():
         added = await webhook_admin.add(portal_of(request), who, service, url, event_types)
-    except LookupError:
-        raise web.PageError(404, "not_found") from None
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     if added.endpoint_id is None:
         return await _page(request, who, 422, problem=added.problem, failed_service=service, url=url)
     return await _page(request, who, 201, secret=added.secret, secret_for=added.endpoint_id)
@@ -57,33 +65,21 @@ async def add(
 
 @router.post("/webhooks/{service}/endpoints/{endpoint_id}/rotate-secret")
 async def rotate(request: Request, who: Signed, service: str, endpoint_id: str) -> Response:
-    try:
+    with _answered():
         secret = await webhook_admin.rotate(portal_of(request), who, service, endpoint_id)
-    except LookupError:
-        raise web.PageError(404, "not_found") from None
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     return await _page(request, who, secret=secret, secret_for=endpoint_id, rotated=True)
 
 
 @router.post("/webhooks/{service}/endpoints/{endpoint_id}/remove")
 async def remove(request: Request, who: Signed, service: str, endpoint_id: str) -> Response:
-    try:
+    with _answered():
         await webhook_admin.remove(portal_of(request), who, service, endpoint_id)
-    except LookupError:
-        raise web.PageError(404, "not_found") from None
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     return web.redirect(request, f"/webhooks?removed={endpoint_id}")
 
 
 async def _switch(request: Request, who: Member, service: str, endpoint_id: str, active: bool) -> Response:
-    try:
+    with _answered():
         await webhook_admin.switch(portal_of(request), who, service, endpoint_id, active)
-    except LookupError:
-        raise web.PageError(404, "not_found") from None
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     return web.redirect(request, f"/webhooks?{'resumed' if active else 'paused'}={segment(endpoint_id)}")
 
 
@@ -99,12 +95,8 @@ async def resume(request: Request, who: Signed, service: str, endpoint_id: str) 
 
 @router.get("/webhooks/{service}/deliveries")
 async def log(request: Request, who: Signed, service: str, status: str = "", after: str = "") -> Response:
-    try:
+    with _answered():
         found = await webhook_admin.log(portal_of(request), who, service, status, after)
-    except LookupError:
-        raise web.PageError(404, "not_found") from None
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     chosen = status if status in webhook_admin.DELIVERY_STATUSES else ""
     return await web.page(
         request, "webhook_log.html", log=found, chosen=chosen, after=after, statuses=webhook_admin.DELIVERY_STATUSES
@@ -113,12 +105,8 @@ async def log(request: Request, who: Signed, service: str, status: str = "", aft
 
 @router.get("/webhooks/{service}/deliveries/{delivery_id}")
 async def delivery(request: Request, who: Signed, service: str, delivery_id: str, redelivered: str = "") -> Response:
-    try:
+    with _answered():
         channel, found = await webhook_admin.delivery(portal_of(request), who, service, delivery_id)
-    except LookupError:
-        raise web.PageError(404, "not_found") from None
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     return await web.page(
         request,
         "webhook_delivery.html",
@@ -132,10 +120,6 @@ async def delivery(request: Request, who: Signed, service: str, delivery_id: str
 
 @router.post("/webhooks/{service}/deliveries/{delivery_id}/redeliver")
 async def redeliver(request: Request, who: Signed, service: str, delivery_id: str) -> Response:
-    try:
+    with _answered():
         await webhook_admin.redeliver(portal_of(request), who, service, delivery_id)
-    except LookupError:
-        raise web.PageError(404, "not_found") from None
-    except Refused as refused:
-        raise web.refusal_page(refused.code) from None
     return web.redirect(request, f"/webhooks/{service}/deliveries/{segment(delivery_id)}?redelivered=1")

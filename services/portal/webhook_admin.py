@@ -167,11 +167,16 @@ async def switch(p: Portal, member: Member, service: str, endpoint_id: str, acti
 async def _on_endpoint(
     p: Portal, member: Member, service: str, endpoint_id: str, method: str, suffix: str, done: int, **kwargs: Any
 ) -> Answer:
-    """An action on one endpoint; LookupError when it is not the organisation's (the service's 404)."""
+    return await _on(p, member, service, method, f"{ENDPOINTS}/{segment(endpoint_id)}{suffix}", done, **kwargs)
+
+
+async def _on(p: Portal, member: Member, service: str, method: str, path: str, done: int, **kwargs: Any) -> Answer:
+    """An action on one endpoint or delivery; LookupError when it is not the organisation's (the
+    service's 404), Refused when the service answers anything but `done`."""
     channel(member, service)
-    answer = await _call(p, member, service, method, f"{ENDPOINTS}/{segment(endpoint_id)}{suffix}", **kwargs)
+    answer = await _call(p, member, service, method, path, **kwargs)
     if answer.status == 404:
-        raise LookupError(endpoint_id)
+        raise LookupError(path)
     if answer.status != done:
         raise Refused("service_refused")
     return answer
@@ -213,12 +218,7 @@ async def delivery(p: Portal, member: Member, service: str, delivery_id: str) ->
 
 async def redeliver(p: Portal, member: Member, service: str, delivery_id: str) -> None:
     """Send it again now with a fresh budget of tries (delivered or failed alike)."""
-    channel(member, service)
-    answer = await _call(p, member, service, "POST", f"{DELIVERIES}/{segment(delivery_id)}/redeliver")
-    if answer.status == 404:
-        raise LookupError(delivery_id)
-    if answer.status != 200:
-        raise Refused("service_refused")
+    answer = await _on(p, member, service, "POST", f"{DELIVERIES}/{segment(delivery_id)}/redeliver", 200)
     await _audit(p, member, "webhook_redelivered", delivery_id, service, answer)
 
 
