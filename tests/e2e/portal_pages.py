@@ -13,6 +13,9 @@ module's names), as chromium.browser is taken:
     browser = portal_pages.browser  # the fixtures
     portal = portal_pages.portal
 
+or defines its own module-scoped `portal` with `portal_process` and more settings (one portal
+process a module: test_portal_browser_pages.py's has an OpenID Connect provider).
+
 Importing this module skips the importing test module when Chromium is missing (tests/e2e/chromium.py)."""
 
 from __future__ import annotations
@@ -80,10 +83,24 @@ browser = chromium.browser  # the fixture, for the modules that import it from h
 def portal(running_network, network_config) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The portal as `talentloop up` starts it (talentloop.launcher), on the running network: the
     test network runs only the services, so tests about every service's Kafka principal hold."""
+    with portal_process(running_network, network_config) as url:
+        yield url
+
+
+@contextmanager
+def portal_process(running_network, network_config, state: Path | None = None, settings=None) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A portal process on the running network until the block ends; its address. With `state`,
+    a folder of its own (pid, log) holding a copy of the demo sign-ins, so that it seeds nothing
+    new, beside the module's portal (started first: its migrations); else the network's, as the
+    module's portal. `settings(url)`: more of its environment, given its address."""
     from tests.conftest import free_port
 
-    service = launcher.ServiceProcess("portal", free_port(), network_config.home)
-    launcher.start(service, portal_env(running_network, network_config))
+    if state is not None:
+        state.mkdir(parents=True, exist_ok=True)
+        shutil.copy(launcher.portal_users_file(network_config.home), launcher.portal_users_file(state))
+    service = launcher.ServiceProcess("portal", free_port(), state or network_config.home)
+    more = settings(service.url) if settings else {}
+    launcher.start(service, {**portal_env(running_network, network_config), **more})
     try:
         launcher.wait_healthy([service])
         yield service.url
@@ -105,10 +122,10 @@ def portal_env(running_network, network_config) -> dict[str, str]:  # type: igno
 def mailing_portal(portal: str, running_network, network_config, tmp_path: Path) -> Iterator[tuple[str, Capture]]:  # type: ignore[no-untyped-def]
     """A second portal process on the running network's database with SMTP settings (an aiosmtpd
     capture on 127.0.0.1), so the e-mailed links' pages exist: the module's portal has none, and its
-    tests read invitation links off the page. Its own state folder (pid, log) holds a copy of the
-    demo sign-ins, so that it seeds nothing new; `portal` started first has run the migrations."""
-    with smtp_capture() as capture:
-        with another_portal(
+    tests read invitation links off the page."""
+    with (
+        smtp_capture() as capture,
+        portal_process(
             running_network,
             network_config,
             tmp_path / "mailing-portal",
@@ -119,26 +136,9 @@ def mailing_portal(portal: str, running_network, network_config, tmp_path: Path)
                 "TALENTLOOP_MAIL_FROM": "portal@talentloop.example.org",
                 "TALENTLOOP_PORTAL_URL": url,
             },
-        ) as url:
-            yield url, capture
-
-
-@contextmanager
-def another_portal(running_network, network_config, state: Path, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A portal process beside the module's, on the same database, with more settings
-    (`settings(url)`, given its address); its state folder `state` holds a copy of the demo
-    sign-ins so that it seeds nothing new. Start the module's `portal` first (its migrations)."""
-    from tests.conftest import free_port
-
-    state.mkdir(parents=True, exist_ok=True)
-    shutil.copy(launcher.portal_users_file(network_config.home), launcher.portal_users_file(state))
-    service = launcher.ServiceProcess("portal", free_port(), state)
-    launcher.start(service, {**portal_env(running_network, network_config), **settings(service.url)})
-    try:
-        launcher.wait_healthy([service])
-        yield service.url
-    finally:
-        launcher.stop(service)
+        ) as url,
+    ):
+        yield url, capture
 
 
 # --- the checks every page passes -----------------------------------------------------------------

@@ -6,7 +6,8 @@ axe-core, 360 px, no English on a Spanish page, screenshots): an organisation ad
 removed); a partner asking a provider for a supportive service and following the request as the
 provider accepts it, then withdrawing it; signing in with an OpenID Connect provider
 (oidc-provider-mock, as tests/integration/test_portal_oidc_interop.py starts it): an invitation
-accepted through the provider, the sign-in page's button, the round trip, and the refusal page."""
+accepted through the provider, the sign-in page's button, the round trip, and the refusal page (the
+module's one portal process has the provider configured, beside passwords)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ from tests.e2e.chromium import wait
 from tests.e2e.helpers import OPERATOR, Api, poll, referral_body, unique
 from tests.e2e.portal_pages import (
     NORTHSIDE,
-    another_portal,
     check_page,
     creds,
     in_language,
+    portal_process,
     portal_session,
     post_form,
     screenshots,
@@ -35,10 +36,14 @@ from tests.e2e.portal_pages import (
     signed_in,
 )
 
-# The mock uses Authlib's older provider API, which Authlib warns about on every token it issues.
-pytestmark = pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning")
-browser = portal_pages.browser  # the fixtures
-portal = portal_pages.portal
+# The mock uses Authlib's older provider API and its JOSE and httpx modules, which Authlib warns
+# about on import and on every token it issues.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:authlib.jose module is deprecated"),
+    pytest.mark.filterwarnings("ignore:The httpx module is deprecated"),
+]
+browser = portal_pages.browser  # the fixture; the module's portal is below
 # A public address, so the services take it (their rule refuses loopback and private ones, and
 # this machine resolves no names); the endpoint is sent only `service.stale` of requests addressed
 # to the nonprofit as a provider, which it is not, and is removed by the test: nothing is sent.
@@ -258,17 +263,17 @@ async def asked_followed_and_withdrawn(  # type: ignore[no-untyped-def]
 # --- signing in with an OpenID Connect provider --------------------------------------------------
 
 
-@pytest.fixture
-def invited(api: Api) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def invited() -> dict[str, str]:
     """An address for each language, to be invited to the nonprofit."""
     return {language: f"oidc-{language}-{uuid.uuid4().hex[:8]}@{NORTHSIDE}.example.org" for language in ("en", "es")}
 
 
-@pytest.fixture
-def oidc_portal(portal: str, running_network, network_config, invited, tmp_path: Path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A portal process beside the module's, signing in with oidc-provider-mock (its own discovery,
-    keys and RS256 ID tokens, on loopback http), which knows the invited people (verified) and one
-    whose address it has not verified."""
+@pytest.fixture(scope="module")
+def portal(running_network, network_config, invited) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The module's portal signs in with oidc-provider-mock too (its own discovery, keys and RS256
+    ID tokens, on loopback http), which knows the invited people (verified) and one whose address
+    it has not verified: one portal process for every test of the module (passwords still work)."""
     from oidc_provider_mock import User, run_server_in_thread
 
     users = [
@@ -278,11 +283,10 @@ def oidc_portal(portal: str, running_network, network_config, invited, tmp_path:
     users.append(User(sub="unverified", claims={"email": invited["en"], "email_verified": False}))
     with (
         run_server_in_thread(user_claims=users, require_nonce=True) as server,
-        another_portal(
+        portal_process(
             running_network,
             network_config,
-            tmp_path / "oidc-portal",
-            lambda url: {
+            settings=lambda url: {
                 "TALENTLOOP_PORTAL_URL": url,
                 "TALENTLOOP_PORTAL_OIDC_ISSUER": f"http://localhost:{server.server_port}",
                 "TALENTLOOP_PORTAL_OIDC_CLIENT_ID": "talentloop-portal",
@@ -309,7 +313,7 @@ async def an_invitation(portal: str, admin: dict[str, str], email: str) -> str:
 
 
 async def test_signing_in_with_an_openid_connect_provider_in_the_browser(  # type: ignore[no-untyped-def]
-    api: Api, portal: str, oidc_portal: str, invited, browser, tmp_path: Path
+    api: Api, portal: str, invited, browser, tmp_path: Path
 ) -> None:
     """In each language, with a provider configured beside passwords: an invitation accepted with
     the provider (its page's button, the provider's own form, back signed in), then the sign-in
@@ -329,12 +333,12 @@ async def test_signing_in_with_an_openid_connect_provider_in_the_browser(  # typ
             browser.find_element(By.CSS_SELECTOR, "button[value=deny]").click()
         else:
             browser.find_element(By.CSS_SELECTOR, f"button[name=sub][value='{sub}']").click()
-        wait(browser, "back at the portal", lambda d: d.current_url.startswith(oidc_portal))
+        wait(browser, "back at the portal", lambda d: d.current_url.startswith(portal))
 
     for language, link in links.items():
-        browser.get(f"{oidc_portal}/sign-in")
+        browser.get(f"{portal}/sign-in")
         in_language(browser, language)
-        browser.get(f"{oidc_portal}{link}")
+        browser.get(f"{portal}{link}")
         accept = wait(browser, "the invitation", lambda d: d.find_elements(By.ID, "oidc-accept"))[0]
         assert "Coalition ID" in accept.text
         check_page(browser, language, shots, "invitation-oidc")
