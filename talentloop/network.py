@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,18 +29,28 @@ from talentloop import credentials, launcher
 _PORTS_GIVEN: set[int] = set()
 
 
+# Listening ports are chosen below the kernel's ephemeral range (32768-60999 on Linux): a port
+# the kernel picked for `bind(0)` may be handed to a client's outgoing connection in the moment
+# before the service binds it ("address already in use"); ports here never are.
+LISTEN_PORTS = range(20_000, 32_768)
+_PICK = random.SystemRandom()  # not the global generator, which tests may seed
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on now, and never one this process was given before: the
-    kernel may hand the same ephemeral port to two binds in a row once the first socket is closed,
-    and a network's ports are chosen one after the other (a Kafka whose client and controller
-    listeners got the same port would not start)."""
+    """A loopback port nothing listens on now, outside the ephemeral range, and never one this
+    process was given before (a network's ports are chosen one after the other: a Kafka whose
+    client and controller listeners got the same port would not start)."""
     while True:
+        port = _PICK.choice(LISTEN_PORTS)
+        if port in _PORTS_GIVEN:
+            continue
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _PORTS_GIVEN:
-            _PORTS_GIVEN.add(port)
-            return port
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken by a listener (another test run's) or a connection
+        _PORTS_GIVEN.add(port)
+        return port
 
 CONSUMERS = ("intake", "routing", "employer_gateway", "outcomes", "support")  # each has a dead-letter topic
 

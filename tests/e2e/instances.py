@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,14 +21,8 @@ import httpx
 
 from deploy.processes import pid_alive, remember_child, tail, terminate
 from talentloop import launcher
-from talentloop.network import NetworkConfig
+from talentloop.network import NetworkConfig, free_port
 from tests.e2e.helpers import RunningNetwork
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -18,7 +18,6 @@ import contextlib
 import csv
 import io
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -31,6 +30,7 @@ import pytest
 from contracts import Envelope, topics
 from services.intake import domain
 from talentloop import samples
+from talentloop.network import free_port
 from tests.kafka_helpers import read_topic
 from tests.support.intake_app import RIVERBEND, intake_app
 
@@ -177,9 +177,7 @@ async def test_a_real_server_answers_413_that_clients_can_read(intake):
     an endless chunked body is not read much past the limit."""
     import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(intake.app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
     serving = asyncio.create_task(server.serve())
     try:

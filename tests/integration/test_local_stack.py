@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -22,21 +21,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from deploy.stack import LocalStack
 from deploy.topics import TopicSpec, create_topics
 from plumbing.kafka import client_options
+from talentloop.network import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    return [free_port() for _ in range(n)]
 
 
 def _gone(pid: int) -> bool:

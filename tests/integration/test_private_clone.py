@@ -9,7 +9,6 @@ import asyncio
 import os
 import pwd
 import shutil
-import socket
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -21,16 +20,11 @@ import pytest
 from deploy import postgres_local
 from deploy.postgres_local import PG_SYSTEM_USER, LocalPostgres, LocalPostgresError
 from deploy.processes import cmdline
+from talentloop.network import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 AS_ROOT = os.geteuid() == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _mode(path: Path) -> int:
@@ -73,7 +67,7 @@ async def _connect(url: str) -> asyncpg.Connection:
 async def test_postgres_runs_from_a_private_clone_and_keeps_its_data(private_dir: Path, private_wheel: Path) -> None:
     assert _mode(private_dir) == 0o700
     state = private_dir / "clone" / ".talentloop"
-    port = _free_port()
+    port = free_port()
     watched = _modes_above(private_dir, private_wheel / "pginstall" / "bin", LocalPostgres.runtime_root.parent)
     pg = LocalPostgres(state, port=port)
     try:
@@ -125,8 +119,8 @@ async def test_postgres_runs_from_a_private_clone_and_keeps_its_data(private_dir
 
 @pytest.mark.skipif(not AS_ROOT, reason="data is relocated only when running as root")
 async def test_data_of_a_removed_state_dir_is_collected(private_dir: Path) -> None:
-    first = LocalPostgres(private_dir / "a" / ".talentloop", port=_free_port())
-    second = LocalPostgres(private_dir / "b" / ".talentloop", port=_free_port())
+    first = LocalPostgres(private_dir / "a" / ".talentloop", port=free_port())
+    second = LocalPostgres(private_dir / "b" / ".talentloop", port=free_port())
     try:
         await asyncio.to_thread(first.start)
         orphan = first.data_dir.parent
@@ -152,7 +146,7 @@ def test_a_runtime_folder_others_can_write_is_refused(private_dir: Path) -> None
     shared = Path(tempfile.mkdtemp(prefix="tl-runtime-"))
     try:
         shared.chmod(0o777)  # our own test folder: anybody could plant binaries here
-        pg = LocalPostgres(private_dir / ".talentloop", port=_free_port())
+        pg = LocalPostgres(private_dir / ".talentloop", port=free_port())
         pg.runtime_root = shared
         with pytest.raises(LocalPostgresError, match="writable only by it"):
             pg.start(timeout=20)

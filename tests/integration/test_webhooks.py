@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import time
 import uuid
 from dataclasses import replace
@@ -20,6 +19,7 @@ import uvicorn
 
 from plumbing import db, webhooks
 from plumbing.destinations import Destinations
+from talentloop.network import free_port
 
 pytestmark = pytest.mark.integration
 # The receivers listen on loopback: the development setting lets plain http reach them.
@@ -73,9 +73,7 @@ class Receiver:
 
 @pytest.fixture
 async def receiver():  # type: ignore[no-untyped-def]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     app = Receiver()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
