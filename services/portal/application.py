@@ -16,7 +16,7 @@ import asyncpg
 from plumbing.business_days import BusinessDays
 from services.portal import domain, passwords, store
 from services.portal.domain import Member, Role
-from services.portal.services_client import Services
+from services.portal.services_client import Answer, Services
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,99}$")
@@ -229,6 +229,24 @@ async def one_of_ours(p: Portal, member: Member, service: str, path: str) -> dic
     if answer.status != 200:
         raise Refused("service_refused")
     return answer.json()
+
+
+async def audit_answer(
+    p: Portal, member: Member, action: str, target: str, answer: Answer, detail: dict[str, Any] | None = None
+) -> None:
+    """Record that a service took `action` for the member, with the call's correlation id. Once:
+    an answer replayed for an Idempotency-Key (the same form sent twice) was recorded the first time."""
+    if answer.response.headers.get("Idempotent-Replayed") == "true":
+        return
+    await store.audit(
+        p.pool,
+        action,
+        org_id=member.org_id,
+        user_id=member.user_id,
+        target=target,
+        correlation_id=answer.correlation_id,
+        detail=detail,
+    )
 
 
 def segment(value: str) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from services.portal import domain, store
-from services.portal.application import Portal, Refused, one_of_ours, segment
+from services.portal import domain
+from services.portal.application import Portal, Refused, audit_answer, one_of_ours, segment
 from services.portal.domain import Member
 from services.portal.messages import (
     BENEFITS,
@@ -328,15 +328,7 @@ async def _send(
     if answer.status >= 400:
         problem = answer.json() if _is_json(answer.response) else {}
         return Done(problem_message(problem), answer.status, details=problem)
-    await store.audit(
-        p.pool,
-        "employer_step",
-        org_id=member.org_id,
-        user_id=member.user_id,
-        target=target,
-        correlation_id=answer.correlation_id,
-        detail=what,
-    )
+    await audit_answer(p, member, "employer_step", target, answer, what)
     return Done(None, answer.status, answer.correlation_id, answer.json() if _is_json(answer.response) else None)
 
 

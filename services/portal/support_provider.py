@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from services.portal import store
-from services.portal.application import Portal, Refused, one_of_ours, segment
+from services.portal.application import Portal, Refused, audit_answer, one_of_ours, segment
 from services.portal.domain import Member
 from services.portal.employing import problem_message
 from services.portal.messages import N_
@@ -137,7 +137,7 @@ async def enter(p: Portal, member: Member, form: EntryForm) -> str | None:
     if answer.status in (200, 201):
         doc = answer.json()
         event = (doc.get("event") or {}).get("type")
-        await _audit(p, member, "provider_entry_saved", doc["provider_id"], answer, {"event": event})
+        await audit_answer(p, member, "provider_entry_saved", doc["provider_id"], answer, {"event": event})
         return None
     if answer.status in (409, 422):
         return problem_message(answer.json())
@@ -218,7 +218,7 @@ async def answer(p: Portal, member: Member, request_id: str, form: Answering) ->
         raise LookupError(request_id)
     if done.status == 200:
         detail = {"reason_code": form.reason_code} if form.step == "decline" else None
-        await _audit(p, member, STEPS[form.step], request_id, done, detail)
+        await audit_answer(p, member, STEPS[form.step], request_id, done, detail)
         return None
     if done.status in (409, 422):
         return done.status, problem_message(done.json())
@@ -229,20 +229,4 @@ async def _post(p: Portal, member: Member, path: str, body: dict[str, Any] | Non
     assert p.services is not None
     return await p.services.call(
         member, "support", "POST", path, json=body, headers={"Idempotency-Key": f"portal-{form_id}"[:200]}
-    )
-
-
-async def _audit(
-    p: Portal, member: Member, action: str, target: str, answer: Answer, detail: dict[str, Any] | None = None
-) -> None:
-    if answer.response.headers.get("Idempotent-Replayed") == "true":
-        return  # the same form sent twice: done (and audited) once
-    await store.audit(
-        p.pool,
-        action,
-        org_id=member.org_id,
-        user_id=member.user_id,
-        target=target,
-        correlation_id=answer.correlation_id,
-        detail=detail,
     )

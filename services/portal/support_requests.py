@@ -10,12 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from services.portal import store
-from services.portal.application import Portal, Refused, one_of_ours, segment
+from services.portal.application import Portal, Refused, audit_answer, one_of_ours, segment
 from services.portal.domain import Member
 from services.portal.employing import problem_message
 from services.portal.messages import N_
-from services.portal.services_client import Answer
 
 REQUESTS_MAX = 2000  # what the list reads from the support service at most (4 pages of 500)
 AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
@@ -165,7 +163,7 @@ async def ask(p: Portal, member: Member, form: ServiceRequestForm) -> Asked:
     )
     doc = answer.json()
     if answer.status in (200, 201):
-        await _audit(p, member, "service_requested", doc["request_id"], answer)
+        await audit_answer(p, member, "service_requested", doc["request_id"], answer)
         return Asked(doc["request_id"])
     if answer.status == 404 and "referral" in str(doc.get("detail", "")).lower():
         return Asked(None, "unknown_referral")
@@ -192,21 +190,8 @@ async def cancel(p: Portal, member: Member, request_id: str, reason: str, form_i
     if answer.status == 404:
         raise LookupError(request_id)
     if answer.status == 200:
-        await _audit(p, member, "service_cancelled", request_id, answer)
+        await audit_answer(p, member, "service_cancelled", request_id, answer)
         return None
     if answer.status in (409, 422):
         return problem_message(answer.json())
     raise Refused("service_refused")
-
-
-async def _audit(p: Portal, member: Member, action: str, request_id: str, answer: Answer) -> None:
-    if answer.response.headers.get("Idempotent-Replayed") == "true":
-        return  # the same form sent twice: done (and audited) once
-    await store.audit(
-        p.pool,
-        action,
-        org_id=member.org_id,
-        user_id=member.user_id,
-        target=request_id,
-        correlation_id=answer.correlation_id,
-    )

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.portal import store
-from services.portal.application import Portal, Refused, one_of_ours, segment
+from services.portal.application import Portal, Refused, audit_answer, one_of_ours, segment
 from services.portal.domain import Member
 from services.portal.employing import problem_message
 from services.portal.messages import N_
@@ -138,7 +137,7 @@ async def add(p: Portal, member: Member, service: str, url: str, event_types: li
     answer = await _call(p, member, service, "POST", ENDPOINTS, json={"url": url.strip(), "event_types": chosen})
     if answer.status == 201:
         doc = answer.json()
-        await _audit(p, member, "webhook_added", doc["endpoint_id"], service, answer)
+        await audit_answer(p, member, "webhook_added", doc["endpoint_id"], answer, {"service": service})
         return Added(doc["endpoint_id"], doc["secret"])
     if answer.status in (403, 422):
         return Added(None, problem=problem_message(answer.json()))
@@ -148,20 +147,22 @@ async def add(p: Portal, member: Member, service: str, url: str, event_types: li
 async def rotate(p: Portal, member: Member, service: str, endpoint_id: str) -> str:
     """A new signing secret (shown once; the old one signs beside it for the grace period)."""
     answer = await _on_endpoint(p, member, service, endpoint_id, "POST", "/rotate-secret", 200)
-    await _audit(p, member, "webhook_secret_rotated", endpoint_id, service, answer)
+    await audit_answer(p, member, "webhook_secret_rotated", endpoint_id, answer, {"service": service})
     return answer.json()["secret"]
 
 
 async def remove(p: Portal, member: Member, service: str, endpoint_id: str) -> None:
     answer = await _on_endpoint(p, member, service, endpoint_id, "DELETE", "", 204)
-    await _audit(p, member, "webhook_removed", endpoint_id, service, answer)
+    await audit_answer(p, member, "webhook_removed", endpoint_id, answer, {"service": service})
 
 
 async def switch(p: Portal, member: Member, service: str, endpoint_id: str, active: bool) -> None:
     """Pause an endpoint (what is queued for it waits, spending no tries; what happens meanwhile
     is not queued for it) or resume it: the service's PATCH `active`."""
     answer = await _on_endpoint(p, member, service, endpoint_id, "PATCH", "", 200, json={"active": active})
-    await _audit(p, member, "webhook_resumed" if active else "webhook_paused", endpoint_id, service, answer)
+    await audit_answer(
+        p, member, "webhook_resumed" if active else "webhook_paused", endpoint_id, answer, {"service": service}
+    )
 
 
 async def _on_endpoint(
@@ -219,16 +220,4 @@ async def delivery(p: Portal, member: Member, service: str, delivery_id: str) ->
 async def redeliver(p: Portal, member: Member, service: str, delivery_id: str) -> None:
     """Send it again now with a fresh budget of tries (delivered or failed alike)."""
     answer = await _on(p, member, service, "POST", f"{DELIVERIES}/{segment(delivery_id)}/redeliver", 200)
-    await _audit(p, member, "webhook_redelivered", delivery_id, service, answer)
-
-
-async def _audit(p: Portal, member: Member, action: str, endpoint_id: str, service: str, answer: Answer) -> None:
-    await store.audit(
-        p.pool,
-        action,
-        org_id=member.org_id,
-        user_id=member.user_id,
-        target=endpoint_id,
-        correlation_id=answer.correlation_id,
-        detail={"service": service},
-    )
+    await audit_answer(p, member, "webhook_redelivered", delivery_id, answer, {"service": service})
