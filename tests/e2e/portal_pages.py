@@ -172,6 +172,11 @@ def untranslated(text: str) -> list[str]:
     return [m for m in english_only() if re.search(rf"(?<!\w){re.escape(m)}(?!\w)", text)]
 
 
+@functools.cache
+def _axe_source() -> str:
+    return AXE.read_text()
+
+
 def accessible(driver, name: str) -> None:  # type: ignore[no-untyped-def]
     """axe-core (tools/axe, `make tools`) finds no serious or critical violation on the page."""
     if not AXE.exists():
@@ -179,7 +184,7 @@ def accessible(driver, name: str) -> None:  # type: ignore[no-untyped-def]
             pytest.fail("tools/axe is not installed: `make tools` should have installed it")
         return  # a developer without npm: the rest of the page's checks still run
     driver.set_script_timeout(30)
-    driver.execute_script(AXE.read_text())
+    driver.execute_script(_axe_source())
     violations = driver.execute_async_script(RUN_AXE)
     serious = [v for v in violations if v["impact"] in ("serious", "critical")]
     assert not serious, f"{name}: {serious}"

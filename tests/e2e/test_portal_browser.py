@@ -7,6 +7,7 @@ Over plain HTTP: another organisation's referral and upload ids answer 404."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -556,8 +557,7 @@ async def test_an_employers_later_steps_clicked_in_the_browser(api: Api, portal:
     gateway's referrals, its retention event and the audit then have each step."""
     from selenium.webdriver.common.by import By
 
-    _, placed, _, _ = await routed_to_civic(api)
-    _, turned_down, _, _ = await routed_to_civic(api)
+    (_, placed, _, _), (_, turned_down, _, _) = await asyncio.gather(routed_to_civic(api), routed_to_civic(api))
     users = sign_ins(api)
     shots = screenshots(tmp_path)
     today = datetime.now(UTC).date()

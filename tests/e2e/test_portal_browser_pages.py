@@ -11,6 +11,7 @@ module's one portal process has the provider configured, beside passwords)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Iterator
@@ -197,8 +198,7 @@ async def test_a_partner_asks_for_a_supportive_service_and_follows_it_in_the_bro
     shots = screenshots(tmp_path)
     provider, provider_auth = await a_provider(api)
     referrals = {language: await api.refer(NORTHSIDE, referral_body([unique()])) for language in ("en", "es")}
-    for referral_id in referrals.values():
-        await known_to_support(api, referral_id)
+    await asyncio.gather(*(known_to_support(api, referral_id) for referral_id in referrals.values()))
     signed_in(browser, portal, sign_ins(api)[(NORTHSIDE, "staff")])
     try:
         for language, referral_id in referrals.items():
