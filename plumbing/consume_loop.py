@@ -24,11 +24,22 @@ offsets: when a partition is assigned for which the loop's group has committed n
 loop starts at the old group's offset and commits it, so the first start of the new group
 neither re-reads the topics' retention nor skips anything (`_CarryOver`).
 
-On an infrastructure fault (`InfrastructureFault`: PostgreSQL or Kafka away) the loop seeks
+A consumer whose batch handler is marked `lanes(n)` (outcomes) applies up to n batches at
+once, in n lanes of one client: lane i fetches, applies and commits only the partitions whose
+number modulo n is i, one batch after the other, as the one lane of any other consumer does.
+So a partition is in one batch at a time and its order holds; each lane's commit names its own
+partitions only, after its own batch returned, so no commit names an offset not applied. A key
+has the same partition number on every topic of the same partition count, so a key's events
+of several topics stay in one lane. Why: a batch is a chain of round trips (the process
+deriving, then PostgreSQL executing, then the process again), and one batch at a time left the
+process idle while PostgreSQL worked and PostgreSQL idle while the process derived
+(docs/performance.md, twelfth session); two lanes overlap the two.
+
+On an infrastructure fault (`InfrastructureFault`: PostgreSQL or Kafka away) the lane seeks
 every partition it has not finished back to the first record it has not applied, waits with
 capped doubling backoff, and fetches again: for as long as it takes. The backoff cap stays
 far below `max.poll.interval.ms`, so the process keeps its partitions while it waits. Its
-state (paused, why, since when, lag per topic) is on `/health` and `/metrics`.
+state (paused while any lane is, why, since when, lag per topic) is on `/health` and `/metrics`.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -104,7 +116,28 @@ def across_topics(handler: Callable[..., object]) -> Callable[..., object]:
     return handler
 
 
+# What a batch handler that may run in several transactions of one process at once is marked with.
+LANES = "consume_lanes"
+
+
+def lanes(n: int) -> Callable[[H], H]:
+    """Mark a batch handler as safe to apply `n` batches at once in one process (it locks what
+    it touches in one order, as several instances of its service need anyway): its loop then
+    runs `n` lanes, each over the partitions whose number modulo `n` is the lane's."""
+    if n < 1:
+        raise ValueError("a consume loop has at least one lane")
+
+    def mark(handler: H) -> H:
+        setattr(handler, LANES, n)
+        return handler
+
+    return mark
+
+
 Fetched = list[tuple[TopicPartition, list[object]]]
+H = TypeVar("H", bound=Callable[..., object])
+# The pause of a client restart (no lane's): the first batch applied after it ends it.
+_RESTART = -1
 
 
 def split_by_topic(pending: Fetched, together: bool) -> list[Fetched]:
@@ -206,10 +239,12 @@ class ConsumeLoop:
         self._fetch = {"fetch_max_wait_ms": fetch_max_wait_ms, "fetch_min_bytes": fetch_min_bytes}
         self._backoff_s = backoff_s
         self._backoff_cap_s = backoff_cap_s
-        self._delay = backoff_s
         self.state = LoopState(self.topics, self.group_id)
         handler = getattr(consumer, "batch_handler", None)
         self.together = bool(getattr(handler, ACROSS_TOPICS, False))
+        self.lanes = int(getattr(handler, LANES, 1))
+        self._delay = dict.fromkeys(range(_RESTART, self.lanes), backoff_s)  # per lane
+        self._paused: set[int] = set()  # lanes (or _RESTART) in a fault, not recovered yet
         self.started = asyncio.Event()  # set once the group has its first assignment
         self._next: dict[TopicPartition, int] = {}  # per partition: the offset after the last applied
         self._known: set[TopicPartition] = set()  # partitions the group has a commit for (`_CarryOver`)
@@ -240,7 +275,7 @@ class ConsumeLoop:
                 # The broker away at start, the client giving up, or a bug: a new client
                 # starts from the committed offsets, so nothing unapplied is skipped.
                 log.error("consumer.restarting", group=self.group_id, error=describe(exc, 1000))
-                await self._fault(f"consumer restarted: {describe(exc)}")
+                await self._fault(_RESTART, f"consumer restarted: {describe(exc)}")
             finally:
                 with contextlib.suppress(Exception):
                     await client.stop()
@@ -248,22 +283,57 @@ class ConsumeLoop:
                     await admin.close()
 
     async def _consume(self, client: AIOKafkaConsumer, carry: _CarryOver) -> None:
+        if self.lanes == 1:
+            await self._lane(client, carry, 0)
+            return
+        # Lanes never end but by an exception: the first one's ends them all and restarts the client.
+        tasks = [
+            asyncio.create_task(self._lane(client, carry, n), name=f"{self.group_id}-lane-{n}")
+            for n in range(self.lanes)
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _partitions(self, client: AIOKafkaConsumer, lane: int) -> list[TopicPartition] | None:
+        """What `lane` fetches: every partition (an empty list, for aiokafka) with one lane,
+        else the assigned ones of its number; None when it has none (it must not fetch then:
+        no partitions is all of them to aiokafka)."""
+        if self.lanes == 1:
+            return []
+        mine = [tp for tp in client.assignment() if tp.partition % self.lanes == lane]
+        return mine or None
+
+    async def _lane(self, client: AIOKafkaConsumer, carry: _CarryOver, lane: int) -> None:
         while True:
-            fetched = await client.getmany(timeout_ms=self._poll_ms, max_records=self._max_records)
+            mine = self._partitions(client, lane)
+            if mine is None:
+                self._paused.discard(lane)  # nothing of this lane's is left to wait for
+                await asyncio.sleep(self._poll_ms / 1000)
+                fetched = {}
+            else:
+                fetched = await client.getmany(*mine, timeout_ms=self._poll_ms, max_records=self._max_records)
             if carry.failed is not None:
                 # Positions of the new group's partitions may be the topics' start: never apply that.
                 raise InfrastructureFault(f"carrying the old groups' offsets over failed: {describe(carry.failed)}")
             if client.assignment():
                 self.started.set()
             pending = [(tp, records) for tp, records in fetched.items() if records]
-            if carry.due:
-                due, carry.due = carry.due, {}
-                await self._commit(client, {tp: n for tp, n in due.items() if tp not in fetched})
+            due = [tp for tp in carry.due if tp.partition % self.lanes == lane]
+            if due:
+                # Not for a partition whose records came now: their commit comes after them.
+                offsets = {tp: carry.due.pop(tp) for tp in due}
+                await self._commit(client, {tp: n for tp, n in offsets.items() if tp not in fetched})
             if pending:
-                await self._apply(client, pending)
+                await self._apply(client, pending, lane)
             self._update_lag(client)
 
-    async def _apply(self, client: AIOKafkaConsumer, pending: Fetched) -> None:
+    async def _apply(self, client: AIOKafkaConsumer, pending: Fetched, lane: int = 0) -> None:
         applied: dict[TopicPartition, int] = {}
         parts = split_by_topic(pending, self.together)
         for n, part in enumerate(parts):
@@ -280,9 +350,9 @@ class ConsumeLoop:
                 # again once the fault is waited out; the parts applied before are committed.
                 self._rewind(client, [p for later in parts[n:] for p in later])
                 await self._done(client, applied)
-                await self._fault(str(fault))
+                await self._fault(lane, str(fault))
                 return
-            self._recovered()
+            self._recovered(lane)
             applied.update({tp: raw[-1].offset + 1 for tp, raw in part})  # type: ignore[attr-defined]
         await self._done(client, applied)
 
@@ -317,7 +387,8 @@ class ConsumeLoop:
             except (IllegalStateError, KafkaError, AssertionError):
                 pass  # no longer ours: its next owner starts from the committed offset
 
-    async def _fault(self, reason: str) -> None:
+    async def _fault(self, lane: int, reason: str) -> None:
+        self._paused.add(lane)
         if self.state.paused_since is None:
             self.state.paused_since = time.monotonic()
             log.warning("consumer.paused", group=self.group_id, reason=reason[:500])
@@ -326,17 +397,20 @@ class ConsumeLoop:
         for topic in self.topics:
             metrics.consumer_fault(self.consumer.name, topic)
             metrics.consumer_state(self.consumer.name, topic, True, self.state.lag_of(topic))
-        await asyncio.sleep(self._delay)
-        self._delay = min(self._delay * 2, self._backoff_cap_s)
+        await asyncio.sleep(self._delay[lane])
+        self._delay[lane] = min(self._delay[lane] * 2, self._backoff_cap_s)
 
-    def _recovered(self) -> None:
-        if self.state.paused_since is not None:
+    def _recovered(self, lane: int) -> None:
+        """`lane` applied a batch (or has no partitions): its fault, and a restart's, are over;
+        the loop is paused while another lane is still in one."""
+        self._paused -= {lane, _RESTART}
+        self._delay[lane] = self._backoff_s
+        if self.state.paused_since is not None and not self._paused:
             log.info(
                 "consumer.resumed", group=self.group_id, paused_s=round(time.monotonic() - self.state.paused_since, 1)
             )
             self.state.paused_since = None
             self.state.reason = None
-        self._delay = self._backoff_s
 
     def _update_lag(self, client: AIOKafkaConsumer) -> None:
         lag: dict[TopicPartition, int] = {}

@@ -7,6 +7,9 @@ order, because an erasure changes how the events after it are stored).
 A batch may hold the events of all of outcomes' topics (`plumbing.consume_loop.across_topics`):
 a process's consume loops have the fetches that wait for a transaction applied together in
 the next one, so a referral with events on several topics at the same moment is derived once.
+Two batches are applied at once (`plumbing.consume_loop.lanes`): `application` locks what it
+touches in one order, as two instances need anyway, and while one batch waits for PostgreSQL
+the other is derived (docs/performance.md, twelfth session).
 
 A rebuild (`services/outcomes/rebuild.py`) runs the same code with `live=False`: the same
 ledger and projections, but no notification is sent again; its first pass appends with
@@ -20,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from contracts import Envelope, events, latest_type
 from contracts.events import Payload
 from contracts.registry import latest_types
-from plumbing.consume_loop import across_topics
+from plumbing.consume_loop import across_topics, lanes
 from plumbing.consumer import BatchHandler, Handler
 from plumbing.context import Context
 from services.outcomes import application, domain, store
@@ -56,6 +59,8 @@ _DEMAND_TYPES = frozenset(DEMAND_EVENTS)
 # programs, training, service and demand events.
 APPLIED_AFTER_LOAD = _PROGRAM_TYPES | _TRAINING_TYPES | _SERVICE_PROVIDER_TYPES | _SERVICE_TYPES | _DEMAND_TYPES
 _OWN_PATH = APPLIED_AFTER_LOAD | _OPENING_TYPES
+# Batches a process applies at once: one deriving while the other waits for PostgreSQL.
+LANES = 2
 
 
 def handlers(*, live: bool) -> dict[str, Handler]:
@@ -124,7 +129,7 @@ def batch_handler(*, live: bool, project: bool = True) -> BatchHandler:
         if about or training or services:
             await application.record_about_referrals(ctx, about, live, training, services)
 
-    return across_topics(ingest) if project else load
+    return lanes(LANES)(across_topics(ingest)) if project else load
 
 
 HANDLERS = handlers(live=True)
