@@ -111,6 +111,35 @@ async def test_a_batch_decides_as_one_by_one_does(make_pool, seed):
     assert dict(await batched.pool.fetch("SELECT opening_id, routed_count FROM openings")) == slots
 
 
+async def test_batches_of_one_partner_each_decide_as_one_by_one_does(make_pool):
+    """A batch reads only its own partners' held slots (the fair share asks the deciding
+    candidate's partner's alone): batches each of one partner, while the others hold slots in
+    the same young openings, decide as one decision per transaction does."""
+    openings, referrals = scenario(3, n_openings=12, n_referrals=120)
+    # runs of ten referrals of one partner: p0, p1, p2, p0, ...
+    referrals = [r.model_copy(update={"partner_id": f"p{(i // 10) % 3}"}) for i, r in enumerate(referrals)]
+    one_by_one = EventConsumer("routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers)  # type: ignore[arg-type]
+    applied: list[int] = []
+    batched = EventConsumer(  # type: ignore[arg-type]
+        "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers,
+        batch_handler=counting(batch_handler_for(store.Postings()), applied),
+    )
+    opening_records = records(openings)
+    referral_records = records(referrals, start=len(openings))
+    for record in opening_records + referral_records:
+        assert await one_by_one.process(record) == "applied"
+    assert (await batched.process_batch(opening_records))["applied"] == len(openings)
+    for start in range(0, len(referral_records), 10):
+        chunk = referral_records[start : start + 10]
+        assert (await batched.process_batch(chunk))["applied"] == len(chunk)
+
+    assert applied == [len(openings)] + [10] * 12  # each batch whole, one partner each
+    expected, published = await outcome_of(one_by_one)
+    assert await outcome_of(batched) == (expected, published)
+    assert 0 < sum(1 for r in expected if r[1] == "routed") < len(referrals)
+    assert sum(n for (_, _, data), n in published.items() if "fair share" in data) > 0  # the holds were met
+
+
 async def test_a_referral_submitted_twice_in_one_batch_is_decided_once(make_pool):
     openings, referrals = scenario(4, n_openings=5, n_referrals=3)
     batched = EventConsumer(  # type: ignore[arg-type]
