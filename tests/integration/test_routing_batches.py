@@ -81,9 +81,10 @@ def counting(handler, applied: list[int]):  # type: ignore[no-untyped-def]
     return batch_handler
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_a_batch_decides_as_one_by_one_does(make_pool, seed):
-    openings, referrals = scenario(seed)
+async def decided_alone_and_posted(make_pool, openings: list, referrals: list):  # type: ignore[no-untyped-def]
+    """Two routing consumers on fresh schemas: one has applied every record alone, the other
+    the openings in one batch (its referrals left to the test). Returns both, the sizes of
+    the batches the second applied whole, and the referrals' records."""
     one_by_one = EventConsumer("routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers)  # type: ignore[arg-type]
     applied: list[int] = []
     batched = EventConsumer(  # type: ignore[arg-type]
@@ -95,6 +96,13 @@ async def test_a_batch_decides_as_one_by_one_does(make_pool, seed):
     for record in opening_records + referral_records:
         assert await one_by_one.process(record) == "applied"
     assert (await batched.process_batch(opening_records))["applied"] == len(openings)
+    return one_by_one, batched, applied, referral_records
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_batch_decides_as_one_by_one_does(make_pool, seed):
+    openings, referrals = scenario(seed)
+    one_by_one, batched, applied, referral_records = await decided_alone_and_posted(make_pool, openings, referrals)
     # Several batches of uneven size, each one transaction.
     for chunk in (referral_records[:7], referral_records[7:100], referral_records[100:]):
         assert (await batched.process_batch(chunk))["applied"] == len(chunk)
@@ -118,17 +126,7 @@ async def test_batches_of_one_partner_each_decide_as_one_by_one_does(make_pool):
     openings, referrals = scenario(3, n_openings=12, n_referrals=120)
     # runs of ten referrals of one partner: p0, p1, p2, p0, ...
     referrals = [r.model_copy(update={"partner_id": f"p{(i // 10) % 3}"}) for i, r in enumerate(referrals)]
-    one_by_one = EventConsumer("routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers)  # type: ignore[arg-type]
-    applied: list[int] = []
-    batched = EventConsumer(  # type: ignore[arg-type]
-        "routing", await make_pool(ROUTING.migrations), None, handlers=ROUTING.handlers,
-        batch_handler=counting(batch_handler_for(store.Postings()), applied),
-    )
-    opening_records = records(openings)
-    referral_records = records(referrals, start=len(openings))
-    for record in opening_records + referral_records:
-        assert await one_by_one.process(record) == "applied"
-    assert (await batched.process_batch(opening_records))["applied"] == len(openings)
+    one_by_one, batched, applied, referral_records = await decided_alone_and_posted(make_pool, openings, referrals)
     for start in range(0, len(referral_records), 10):
         chunk = referral_records[start : start + 10]
         assert (await batched.process_batch(chunk))["applied"] == len(chunk)
