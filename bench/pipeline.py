@@ -37,8 +37,9 @@ One run, in a temporary state directory on free ports (bench/common.isolated_net
    trip is that rate over the round trip's records/s.
 4. Offered load: `--offered-rate` referrals/s for `--offered-seconds`, each through
    `POST /v1/referrals` (TalentLoop's own JSON, another partner) on a fixed schedule (open
-   loop: a slow answer does not delay the next request), and the time each referral's decision
-   event appears in outcomes.ledger (polled every 50 ms, by referral id). Latency p50/p90/p99/max
+   loop: a slow answer does not delay the next request; 64 connections, a request in flight on
+   each), and the time each referral's decision event appears in outcomes.ledger (the decisions
+   recorded since the last look, every 50 ms, by the ledger's seq). Latency p50/p90/p99/max
    from the request's scheduled time (what a partner waits for under that load), and from the
    moment it was sent; the API's own answer times; the rate achieved.
 
