@@ -291,15 +291,26 @@ def delivery_view(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def list_deliveries(
-    pool: asyncpg.Pool, owner: str, status: str | None, after: str | None, limit: int
+    pool: asyncpg.Pool,
+    owner: str,
+    status: str | None,
+    after: str | None,
+    limit: int,
+    endpoint_id: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The owner's deliveries, newest first (by when they were queued; ids break ties), from the
+    one after `after` (a delivery id of the page before: a cursor that holds while new ones come)."""
     rows = await pool.fetch(
-        "SELECT * FROM webhook_deliveries WHERE owner = $1 AND ($2::text IS NULL OR status = $2)"
-        " AND delivery_id > coalesce($3, '') ORDER BY delivery_id LIMIT $4",
+        "SELECT * FROM webhook_deliveries d WHERE owner = $1 AND ($2::text IS NULL OR status = $2)"
+        " AND ($5::text IS NULL OR endpoint_id = $5)"
+        " AND ($3::text IS NULL OR (created_at, delivery_id) < ("
+        "   SELECT created_at, delivery_id FROM webhook_deliveries WHERE owner = $1 AND delivery_id = $3))"
+        " ORDER BY created_at DESC, delivery_id DESC LIMIT $4",
         owner,
         status,
         after,
         limit,
+        endpoint_id,
     )
     return [delivery_view(r) for r in rows]
 

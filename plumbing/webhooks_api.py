@@ -154,7 +154,7 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
         view, secret = found
         return {**view, "secret": secret}
 
-    @router.get("/deliveries", summary="The delivery log (paged)", responses=ERRORS)
+    @router.get("/deliveries", summary="The delivery log, newest first (paged)", responses=ERRORS)
     async def deliveries(
         request: Request,
         who: Caller,
@@ -163,8 +163,9 @@ def router_for(kind: Kind, events_sent: list[str]) -> APIRouter:
             str | None, Query(max_length=200, description="The last delivery id of the previous page")
         ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        endpoint_id: Annotated[str | None, Query(max_length=200, description="Only this endpoint's")] = None,
     ) -> dict[str, Any]:
-        items = await webhooks.list_deliveries(pool_of(request), owner(who), status, after, limit)
+        items = await webhooks.list_deliveries(pool_of(request), owner(who), status, after, limit, endpoint_id)
         return {"items": items, "next_after": items[-1]["delivery_id"] if len(items) == limit else None}
 
     @router.get("/deliveries/{delivery_id}", summary="One delivery: its body and every attempt", responses=ERRORS)

@@ -94,12 +94,20 @@ async def resume(request: Request, who: Signed, service: str, endpoint_id: str) 
 
 
 @router.get("/webhooks/{service}/deliveries")
-async def log(request: Request, who: Signed, service: str, status: str = "", after: str = "") -> Response:
+async def log(
+    request: Request, who: Signed, service: str, status: str = "", after: str = "", endpoint: str = ""
+) -> Response:
     with _answered():
-        found = await webhook_admin.log(portal_of(request), who, service, status, after)
+        found = await webhook_admin.log(portal_of(request), who, service, status, after, endpoint)
     chosen = status if status in webhook_admin.DELIVERY_STATUSES else ""
     return await web.page(
-        request, "webhook_log.html", log=found, chosen=chosen, after=after, statuses=webhook_admin.DELIVERY_STATUSES
+        request,
+        "webhook_log.html",
+        log=found,
+        chosen=chosen,
+        after=after,
+        endpoint=endpoint[:200],
+        statuses=webhook_admin.DELIVERY_STATUSES,
     )
 
 

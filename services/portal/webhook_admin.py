@@ -190,21 +190,24 @@ async def _urls(p: Portal, member: Member, service: str) -> dict[str, str]:
     return {e["endpoint_id"]: e["url"] for e in answer.json()}
 
 
-async def log(p: Portal, member: Member, service: str, status: str | None, after: str | None) -> Log:
-    """A page of the service's delivery log (`status`: one of DELIVERY_STATUSES, else all). The
-    service pages by delivery id, not by time: each page is shown newest first."""
+async def log(
+    p: Portal, member: Member, service: str, status: str | None, after: str | None, endpoint: str | None = None
+) -> Log:
+    """A page of the service's delivery log, newest first (`status`: one of DELIVERY_STATUSES,
+    else all; `endpoint`: only that endpoint's, one of the organisation's at the service)."""
     c = channel(member, service)
     params: dict[str, Any] = {"limit": LOG_PAGE}
     if status in DELIVERY_STATUSES:
         params["status"] = status
     if after:
         params["after"] = after[:200]
+    if endpoint:
+        params["endpoint_id"] = endpoint[:200]
     answer = await _call(p, member, service, "GET", DELIVERIES, params=params)
     if answer.status != 200:
         raise Refused("service_refused")
     page = answer.json()
-    items = sorted(page["items"], key=lambda d: (d["created_at"], d["delivery_id"]), reverse=True)
-    return Log(c, items, page.get("next_after"), await _urls(p, member, service))
+    return Log(c, page["items"], page.get("next_after"), await _urls(p, member, service))
 
 
 async def delivery(p: Portal, member: Member, service: str, delivery_id: str) -> tuple[Channel, dict[str, Any]]:

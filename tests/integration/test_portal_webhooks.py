@@ -227,6 +227,15 @@ async def test_the_delivery_log_a_failed_delivery_redelivered_and_an_endpoint_pa
                 failed_only = (await browser.http.get("/webhooks/outcomes/deliveries?status=failed")).text
                 delivered_only = (await browser.http.get("/webhooks/outcomes/deliveries?status=delivered")).text
                 assert delivery_id in failed_only and delivery_id not in delivered_only
+                # One endpoint's log, from its row on the endpoints' page.
+                listed = (await browser.http.get("/webhooks")).text
+                its_log = f"/webhooks/outcomes/deliveries?endpoint={endpoint_id}"
+                assert f'href="{its_log}"' in listed
+                only_its = (await browser.http.get(its_log)).text
+                assert delivery_id in only_its and 'id="only-endpoint"' in only_its
+                assert f"status=failed&amp;endpoint={endpoint_id}" in only_its  # the filter kept by status
+                others = (await browser.http.get("/webhooks/outcomes/deliveries?endpoint=whe_someone_elses")).text
+                assert delivery_id not in others and 'id="empty"' in others
                 one = await browser.http.get(f"/webhooks/outcomes/deliveries/{delivery_id}")
                 assert one.status_code == 200 and '"referral_id": "ref_hooked"' in html.unescape(one.text)
                 assert one.text.count('<tr data-answer="503">') == 2

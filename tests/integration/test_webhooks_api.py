@@ -191,6 +191,34 @@ async def test_rotation_returns_a_new_secret_and_keeps_the_old_one_for_the_grace
     assert 590 <= row["grace"].total_seconds() <= 600  # TALENTLOOP_WEBHOOK_ROTATION_GRACE_S
 
 
+async def test_the_delivery_log_is_newest_first_and_filters_by_endpoint(gw_pool):  # type: ignore[no-untyped-def]
+    """Newest first by when a delivery was queued, pages that hold while new ones come, and one
+    endpoint's deliveries on their own."""
+    async with client(gw_pool, Principal("employer", "emp3")) as http:
+        endpoints = [
+            (await http.post("/v1/webhooks/endpoints", json={"url": f"https://{h}/h"})).json()["endpoint_id"]
+            for h in ("ats.example.com", "a.example.com")
+        ]
+        ids = await queue(gw_pool, "employer:emp3", n=3)  # each to both endpoints: 6 deliveries
+        assert len(ids) == 6
+        for age, delivery_id in enumerate(ids):  # the first queued the oldest
+            await gw_pool.execute(
+                "UPDATE webhook_deliveries SET created_at = now() - make_interval(mins => $1) WHERE delivery_id = $2",
+                len(ids) - age,
+                delivery_id,
+            )
+        first = (await http.get("/v1/webhooks/deliveries", params={"limit": 4})).json()
+        assert [d["delivery_id"] for d in first["items"]] == ids[::-1][:4]
+        newer = await queue(gw_pool, "employer:emp3", n=1)  # comes while the log is read
+        rest = (await http.get("/v1/webhooks/deliveries", params={"limit": 4, "after": first["next_after"]})).json()
+        assert [d["delivery_id"] for d in rest["items"]] == ids[::-1][4:] and rest["next_after"] is None
+        assert [d["delivery_id"] for d in (await http.get("/v1/webhooks/deliveries")).json()["items"][:2]] == sorted(
+            newer, reverse=True
+        )
+        only_b = (await http.get("/v1/webhooks/deliveries", params={"endpoint_id": endpoints[1]})).json()["items"]
+        assert len(only_b) == 4 and {d["endpoint_id"] for d in only_b} == {endpoints[1]}
+
+
 async def test_the_delivery_log_pages_filters_and_a_failed_delivery_is_redelivered(gw_pool):  # type: ignore[no-untyped-def]
     async with client(gw_pool, Principal("employer", "emp1")) as http:
         endpoint_id = (await http.post("/v1/webhooks/endpoints", json={"url": "https://a.example.com/h"})).json()[
