@@ -14,18 +14,16 @@ import uuid
 import asyncpg
 import pytest
 
-from services.outcomes import rebuild
 from services.outcomes.public_api import stored_releases
 from services.outcomes.reports import across_years
 from services.outcomes.reports.groups import SMALL_GROUPS
 from talentloop import publish as release
 from tests.integration.test_outcomes_rebuild import env, schemas  # noqa: F401
 from tests.integration.test_outcomes_store import lifecycle
-from tests.integration.test_release_across_years import YEAR_BEFORE, apply, people, programs
-from tests.integration.test_release_placed import placed
+from tests.integration.test_release_across_years import apply, people, programs
+from tests.integration.test_release_placed import placed, published_placed_2025
 from tests.integration.test_release_store import POLICY
 from tests.integration.test_withdraw_update_erase import routed, submitted
-from tests.support import training_events as training
 
 pytestmark = pytest.mark.integration
 
@@ -43,17 +41,8 @@ def placed_again(tag: str, program: str, numbers: range, hours: float) -> list:
 async def test_placements_gained_by_the_same_people_are_held_to_the_rule(stack, schemas, tmp_path, monkeypatch):  # noqa: F811
     tag = uuid.uuid4().hex[:6]
     x, y = f"prog_x_{tag}", f"prog_y_{tag}"
-    schemas.append(f"rel_lines_{tag}")
-    pool = await rebuild.fresh_schema(stack.database_url, schemas[0])
+    pool, before = await published_placed_2025(stack, schemas, tmp_path, tag)
     try:
-        await apply(
-            pool,
-            [env(training.program(x), YEAR_BEFORE), env(training.program(y), YEAR_BEFORE)]
-            + people(tag, x, range(15), YEAR_BEFORE + 1)
-            + people(tag, y, range(14), YEAR_BEFORE + 1)
-            + placed(tag, x, range(12), YEAR_BEFORE + 2),
-        )
-        before, _ = await release.publish(stack.database_url, schemas[0], 2025, tmp_path / "y2025", POLICY, 3)
         assert programs(before, "placements") == {x: 12, y: 0}
         held = json.loads(await pool.fetchval("SELECT held FROM releases"))  # what it computed, stored with it
         assert held["figures"]["placements"] == {x: 12} and held["blocks"] == {x: x, y: y}

@@ -33,8 +33,9 @@ def placed(tag: str, program: str, numbers: range, hours: float) -> list:
     ]
 
 
-async def test_placements_gained_since_the_stored_release_are_held_to_the_rule(stack, schemas, tmp_path):  # noqa: F811
-    tag = uuid.uuid4().hex[:6]
+async def published_placed_2025(stack, schemas, tmp_path, tag: str) -> tuple[asyncpg.Pool, dict[str, bytes]]:  # type: ignore[no-untyped-def]  # noqa: F811
+    """A fresh schema where x (15 people, 12 of them placed) and y (14) are published as 2025's release;
+    its pool, the files."""
     x, y = f"prog_x_{tag}", f"prog_y_{tag}"
     schemas.append(f"rel_placed_{tag}")
     pool = await rebuild.fresh_schema(stack.database_url, schemas[0])
@@ -47,7 +48,18 @@ async def test_placements_gained_since_the_stored_release_are_held_to_the_rule(s
             + placed(tag, x, range(12), YEAR_BEFORE + 2),
         )
         before, _ = await release.publish(stack.database_url, schemas[0], 2025, tmp_path / "y2025", POLICY, 3)
-        assert programs(before, "placed") == {x: 12, y: 0}
+    except BaseException:
+        await pool.close()
+        raise
+    assert programs(before, "placed") == {x: 12, y: 0}
+    return pool, before
+
+
+async def test_placements_gained_since_the_stored_release_are_held_to_the_rule(stack, schemas, tmp_path):  # noqa: F811
+    tag = uuid.uuid4().hex[:6]
+    x, y = f"prog_x_{tag}", f"prog_y_{tag}"
+    pool, _ = await published_placed_2025(stack, schemas, tmp_path, tag)
+    try:
         # 2026: two more of x's people placed, nobody joins x; twelve join y, all placed (else the
         # coalition's placed grew by 2 and the rule suppresses every people figure)
         await apply(
