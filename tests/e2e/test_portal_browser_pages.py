@@ -26,6 +26,7 @@ from tests.e2e.helpers import OPERATOR, Api, poll, referral_body, unique
 from tests.e2e.portal_pages import (
     NORTHSIDE,
     check_page,
+    click_through,
     creds,
     in_language,
     portal_process,
@@ -52,15 +53,13 @@ HOOK = "https://93.184.215.14/talentloop-portal-test"
 
 
 def nav(browser, path: str) -> None:  # type: ignore[no-untyped-def]
-    """The menu's link to `path`, clicked; the page it leads to marked as the current one."""
+    """The menu's link to `path`, clicked (the page may be one under `path`, whose link is marked
+    current already: the new page is waited for, not the mark); the page it leads to is marked."""
     from selenium.webdriver.common.by import By
 
-    browser.find_element(By.CSS_SELECTOR, f"nav a[href='{path}']").click()
-    wait(
-        browser,
-        path,
-        lambda d: d.find_element(By.CSS_SELECTOR, "nav [aria-current=page]").get_attribute("href").endswith(path),
-    )
+    click_through(browser, browser.find_element(By.CSS_SELECTOR, f"nav a[href='{path}']"))
+    current = browser.find_element(By.CSS_SELECTOR, "nav [aria-current=page]").get_attribute("href")
+    assert current.endswith(path), current
 
 
 async def test_an_admins_api_keys_and_webhook_endpoints_in_the_browser(
