@@ -38,7 +38,14 @@ class ReferralGroups:
     ) -> None:
         self._deps = deps
         self._submit_all = submit_all
-        self._groups: GroupCommit[Submission] = GroupCommit(pool, self._apply_many, "intake", **tuning)
+        # One flush at a time: what queues meanwhile makes the next group larger. Against two
+        # at once, on the two shared cores, intake alone answered more requests (263-365 against
+        # 163-192 a second of 400 offered) at less CPU a request (intake 0.85-0.91 ms against
+        # 1.00-1.02, PostgreSQL 0.19-0.20 against 0.23-0.25, Kafka 0.28-0.31 against 0.38-0.40:
+        # fewer groups, fewer relay rounds) and a lower p99 (docs/performance.md, twelfth session).
+        self._groups: GroupCommit[Submission] = GroupCommit(
+            pool, self._apply_many, "intake", **{"connections": 1, **tuning}
+        )
 
     async def submit(self, who: Principal, submission: Submission, key: str | None, payload: Any) -> Answer:
         """This request's answer, or raises its Problem (409, 422) or its fault."""

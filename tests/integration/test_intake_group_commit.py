@@ -83,6 +83,18 @@ async def answer(group: ReferralGroups, who: Principal, referral: domain.Referra
         return problem
 
 
+async def test_by_default_one_group_is_applied_at_a_time_and_every_request_answered_once(pool, spy):
+    group = spy.groups(pool)  # intake's own tuning: one flush at a time (grouped.py)
+    assert group._groups.connections == 1
+    referrals = [person(unique()) for _ in range(40)]
+    answers = await asyncio.gather(*(answer(group, PARTNER, r) for r in referrals))
+    assert all(isinstance(a, Answer) and a.status == 201 for a in answers)
+    assert sum(spy.calls) == 40  # each request in exactly one group
+    ids = {a.body["referral_id"] for a in answers}
+    assert len(ids) == 40
+    assert await pool.fetchval("SELECT count(*) FROM referrals WHERE referral_id = ANY($1::text[])", list(ids)) == 40
+
+
 async def test_concurrent_requests_share_one_transaction_and_get_their_own_answers(pool, spy):
     group = spy.groups(pool, window_s=0.05, connections=1)
     twice = unique()
