@@ -55,3 +55,23 @@ async def portal_beside(stack: Any, *services: str) -> AsyncIterator[tuple[FastA
         ) as portal,
     ):
         yield portal, transport
+
+
+def support_service(portal: FastAPI, world: Any, pool: Any) -> FastAPI:
+    """The support service's routes in process beside `portal`, on `pool`, with the test world
+    of tests/integration/test_support_requests.py (its clock, settings, stale rule and box)."""
+    from plumbing.destinations import Destinations
+    from services.support.app import DEFINITION as SUPPORT
+    from tests.integration.test_support_requests import BOX, RULE
+
+    return service_app(
+        "support",
+        SUPPORT.routers,
+        apikeys.ApiKeys(portal.state.pool, cache_s=0),
+        pool=pool,
+        deps=world.deps,
+        stale_rule=RULE,
+        settings=world.deps.settings,
+        webhook_box=BOX,
+        destinations=Destinations(allow_loopback_http=True),
+    )

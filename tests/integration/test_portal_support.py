@@ -11,11 +11,10 @@ import re
 
 import pytest
 
-from plumbing import apikeys, db
-from plumbing.destinations import Destinations
+from plumbing import db
 from services.support.app import DEFINITION as SUPPORT
-from tests.integration.portal_services import portal_beside, service_app
-from tests.integration.test_support_requests import BOX, RULE, World, referral
+from tests.integration.portal_services import portal_beside, support_service
+from tests.integration.test_support_requests import World, referral
 from tests.support.portal import Browser, member
 
 pytestmark = pytest.mark.integration
@@ -32,17 +31,7 @@ async def test_a_partner_asks_for_a_service_follows_it_and_withdraws_it(stack, p
         assert (await provider.post("/v1/service-provider", json=entry)).status_code == 201
 
         async with portal_beside(stack, "support") as (app, transport):
-            transport.apps["support"] = service_app(
-                "support",
-                SUPPORT.routers,
-                apikeys.ApiKeys(app.state.pool, cache_s=0),
-                pool=pool,
-                deps=world.deps,
-                stale_rule=RULE,
-                settings=world.deps.settings,
-                webhook_box=BOX,
-                destinations=Destinations(allow_loopback_http=True),
-            )
+            transport.apps["support"] = support_service(app, world, pool)
             staff = await member(app.state.pool, "partner", "sup-alpha", "staff")
             reader = await member(app.state.pool, "partner", "sup-alpha", "read_only")
             other = await member(app.state.pool, "partner", "sup-beta", "admin")

@@ -14,12 +14,11 @@ import re
 import httpx
 import pytest
 
-from plumbing import apikeys, db
-from plumbing.destinations import Destinations
+from plumbing import db
 from services.portal import support_provider
 from services.support.app import DEFINITION as SUPPORT
-from tests.integration.portal_services import portal_beside, service_app
-from tests.integration.test_support_requests import BOX, RULE, World, referral
+from tests.integration.portal_services import portal_beside, support_service
+from tests.integration.test_support_requests import World, referral
 from tests.support.portal import Browser, member
 
 pytestmark = pytest.mark.integration
@@ -47,17 +46,7 @@ async def test_a_provider_enters_the_directory_and_answers_its_requests(stack, p
     for n in (1, 2, 3, 4):
         await world.deliver(referral(f"ref_pp_{n}", "pp-asker", f"cand-pp{n}"))
     async with portal_beside(stack, "support") as (app, transport), world.client("pp-asker") as requester:
-        transport.apps["support"] = service_app(
-            "support",
-            SUPPORT.routers,
-            apikeys.ApiKeys(app.state.pool, cache_s=0),
-            pool=pool,
-            deps=world.deps,
-            stale_rule=RULE,
-            settings=world.deps.settings,
-            webhook_box=BOX,
-            destinations=Destinations(allow_loopback_http=True),
-        )
+        transport.apps["support"] = support_service(app, world, pool)
         db_ = app.state.pool
         staff = await member(db_, "service_provider", "pp-rides", "staff")
         reader = await member(db_, "service_provider", "pp-rides", "read_only")
