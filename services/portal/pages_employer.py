@@ -37,6 +37,9 @@ VOCABULARIES = {
     "converts_to": employing.CONVERTS_TO,
     "converts": employing.converts,
     "opening_states": messages.OPENING_STATES,
+    "degrees": employing.DEGREES,
+    "schedules": employing.SCHEDULES,
+    "pay_bases": employing.PAY_BASES,
 }
 
 
@@ -123,8 +126,6 @@ async def _openings_page(request: Request, who: Member, status: int = 200, **con
         openings=await employing.openings(portal_of(request), who),
         form_id=uuid.uuid4().hex,
         form_values=employing.form_values,
-        degrees=employing.DEGREES,
-        schedules=employing.SCHEDULES,
         **VOCABULARIES,
         **context,
     )

@@ -4,17 +4,20 @@ referral goes stale, and the steps each state offers matching the gateway's own 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
-from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi.responses import Response
 
 from contracts.events import CONVERTS_FROM, CONVERTS_TO, OfferDeclineReason, PayBasis, SeparationReason
 from plumbing.business_days import BusinessDays
 from services.employer_gateway.api import OpeningIn, OpeningPatch, RetentionIn
 from services.employer_gateway.domain import ALLOWED
-from services.portal import domain, employing, messages
+from services.portal import domain, employing, i18n, messages, pages_employer, web
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -132,13 +135,97 @@ def test_a_retention_check_in_with_what_changed() -> None:
     assert RetentionIn.model_validate(unpaid).wage is None
 
 
-def test_the_check_in_form_offers_the_gateways_pay_bases_and_the_schedules() -> None:
+def options(html: str, select_id: str) -> dict[str, str]:
+    """A rendered `<select>`'s options: value -> words (but "not said", the empty value)."""
+    found = re.search(rf'<select id="{select_id}"[^>]*>(.*?)</select>', html, re.S)
+    assert found is not None, select_id
+    return {v: w for v, w in re.findall(r'<option value="([^"]*)">([^<]*)</option>', found.group(1)) if v}
+
+
+def rendered(template: str, language: str = "en", **context: Any) -> str:
+    """An employer's page as `web.page` renders it, with the pages' shared vocabularies."""
+    return web.TEMPLATES.get_template(template).render(
+        _=i18n.gettext_for(language),
+        lang=language,
+        member=domain.Member("u1", "o1", "employer", "staff"),
+        user=None,
+        csrf_token="x",
+        path="/",
+        form_id="f",
+        **pages_employer.VOCABULARIES,
+        **context,
+    )
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_the_forms_offer_the_gateways_pay_bases_and_the_schedules(language: str) -> None:
     assert set(employing.PAY_BASES) == {b.value for b in PayBasis}
-    template = (Path(employing.__file__).parent / "templates" / "routed_referral.html").read_text()
-    form = template[template.index('id="retention-pay_basis"') : template.index('id="retention-benefits_other"')]
-    for vocabulary in (employing.PAY_BASES, employing.SCHEDULES):
-        for value, words in vocabulary.items():
-            assert f'<option value="{value}">{{{{ _("{words}") }}}}</option>' in form, value
+    _ = i18n.gettext_for(language)
+    words = {
+        name: {k: _(v) for k, v in vocabulary.items()}
+        for name, vocabulary in [("pay_bases", employing.PAY_BASES), ("schedules", employing.SCHEDULES)]
+    }
+    referral = {
+        "referral_id": "ref_1",
+        "state": "placed",
+        "score": 0.5,
+        "matched_skills": [],
+        "missing_skills": [],
+        "employment": {"start_date": "2027-01-04"},
+    }
+    placed = rendered("routed_referral.html", language, referral=referral)
+    assert options(placed, "retention-pay_basis") == words["pay_bases"]
+    assert options(placed, "retention-schedule") == words["schedules"]
+    hiring = rendered("routed_referral.html", language, referral={**referral, "state": "acknowledged"})
+    assert options(hiring, "offer-schedule") == options(hiring, "placement-schedule") == words["schedules"]
+    posting = rendered("openings.html", language, openings=[], form_values=employing.form_values)
+    assert options(posting, "opening-schedule") == words["schedules"]
+
+
+async def test_each_employer_page_passes_each_name_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pages pass names of their own beside the shared VOCABULARIES: a name in both is a
+    TypeError at the call, a 500 (the openings page once had `schedules` twice). So each page is
+    called here, its template rendered with what it passed."""
+    referral = {
+        "referral_id": "ref_1",
+        "state": "placed",
+        "score": 0.5,
+        "matched_skills": [],
+        "missing_skills": [],
+        "employment": {"start_date": "2027-01-04"},
+        "due": None,
+        "overdue": False,
+        "updated_at": "2027-01-04T10:00:00+00:00",
+    }
+    shown: dict[str, str] = {}
+    who = domain.Member("u1", "o1", "employer", "staff")
+
+    async def page(request: Any, template: str, status: int = 200, **context: Any) -> Response:
+        shown[template] = web.TEMPLATES.get_template(template).render(
+            _=i18n.gettext_for("en"), member=who, user=None, csrf_token="x", path="/", lang="en", **context
+        )
+        return Response(shown[template], status)
+
+    async def routed(p: Any, who: Any) -> list[dict[str, Any]]:
+        return [referral]
+
+    async def one(p: Any, who: Any, referral_id: str) -> dict[str, Any]:
+        return referral
+
+    async def openings(p: Any, who: Any) -> list[dict[str, Any]]:
+        return []
+
+    monkeypatch.setattr(web, "page", page)
+    monkeypatch.setattr(employing, "routed", routed)
+    monkeypatch.setattr(employing, "one", one)
+    monkeypatch.setattr(employing, "openings", openings)
+    request: Any = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(portal_app=None)))
+    await pages_employer.routed(request, who)
+    await pages_employer.referral(request, who, "ref_1")
+    await pages_employer._openings_page(request, who, problem="p", failed=None)
+    assert set(shown) == {"routed.html", "routed_referral.html", "openings.html"}
+    assert 'data-referral="ref_1"' in shown["routed.html"] and 'id="form-retention"' in shown["routed_referral.html"]
+    assert 'id="post-opening"' in shown["openings.html"]
 
 
 def test_a_conversion_is_offered_once_and_only_for_work_that_converts() -> None:
