@@ -22,6 +22,7 @@ from plumbing.service import context_of, correlation_id, deps_of, pool_of
 from services.intake import application, csv_import, domain, inbound, mapping, store
 from services.intake.application import Conflict, NotFound, Submission
 from services.intake.grouped import ReferralGroups
+from services.intake.submit_route import SubmitRoute
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
 problems.name_validation_error("consent_required", "consent-required", "Consent required")
@@ -117,13 +118,6 @@ def _group(request: Request) -> ReferralGroups:
     return group
 
 
-@router.post(
-    "/referrals",
-    status_code=201,
-    response_model=ReferralAccepted,
-    summary="Refer a candidate (TalentLoop's own JSON shape)",
-    responses=problems.responses(400, 401, 403, 409, 422),
-)
 async def submit_referral(
     body: domain.ReferralIn, request: Request, who: Caller, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -132,6 +126,20 @@ async def submit_referral(
     # The payload an Idempotency-Key is checked against; without a key, nothing to dump.
     payload = body.model_dump(mode="json") if idempotency_key is not None else None
     return await _submit_one(request, who, body, "api", idempotency_key, payload)
+
+
+# Declared as the decorator would (the OpenAPI document is FastAPI's), handled by SubmitRoute:
+# the common request without FastAPI's dependency solving (submit_route.py).
+router.add_api_route(
+    "/referrals",
+    submit_referral,
+    methods=["POST"],
+    status_code=201,
+    response_model=ReferralAccepted,
+    summary="Refer a candidate (TalentLoop's own JSON shape)",
+    responses=problems.responses(400, 401, 403, 409, 422),
+    route_class_override=SubmitRoute,
+)
 
 
 def _publishable(request: Request, referral: domain.ReferralIn | domain.Profile) -> None:
