@@ -193,23 +193,11 @@ async def accept(p: Portal, token: str, display_name: str, password: str, langua
 async def my_referrals(p: Portal, member: Member) -> list[dict[str, Any]]:
     """The organisation's referrals as outcomes tells them (the closed loop), each with
     `waiting` when it waits for an answer longer than the network's stale limit."""
-    assert p.services is not None
-    items: list[dict[str, Any]] = []
-    after: str | None = None
     now = p.network_clock()
-    while len(items) < REFERRALS_MAX:
-        params: dict[str, Any] = {"limit": 500, **({"after": after} if after else {})}
-        answer = await p.services.call(member, "outcomes", "GET", "/v1/partner/referrals", params=params)
-        if answer.status != 200:
-            raise Refused("service_refused")
-        page = answer.json()
-        for item in page["items"]:
-            updated = datetime.fromisoformat(item["updated_at"])
-            item["waiting"] = domain.waiting_too_long(item["status"], updated, now, p.calendar, p.stale_business_days)
-            items.append(item)
-        after = page.get("next_after")
-        if not after:
-            break
+    items = await paged(p, member, "outcomes", "/v1/partner/referrals", REFERRALS_MAX)
+    for item in items:
+        updated = datetime.fromisoformat(item["updated_at"])
+        item["waiting"] = domain.waiting_too_long(item["status"], updated, now, p.calendar, p.stale_business_days)
     items.sort(key=lambda i: i["updated_at"], reverse=True)
     return items
 
@@ -247,6 +235,49 @@ async def audit_answer(
         correlation_id=answer.correlation_id,
         detail=detail,
     )
+
+
+PAGE_LIMIT = 500  # the most items a service's list gives in one page
+
+
+async def paged(
+    p: Portal,
+    member: Member,
+    service: str,
+    path: str,
+    at_most: int,
+    params: dict[str, Any] | None = None,
+    after: Any = None,
+) -> list[dict[str, Any]]:
+    """A service's list as the organisation's key reads it, a page at a time from `after` (the
+    services' `{"items": [...], "next_after": cursor}`, the cursor None after the last page) until
+    its end or `at_most` items; Refused("service_refused") when the service refuses."""
+    assert p.services is not None
+    items: list[dict[str, Any]] = []
+    while len(items) < at_most:
+        query = {**(params or {}), "limit": min(PAGE_LIMIT, at_most - len(items))}
+        if after is not None:
+            query["after"] = after
+        answer = await p.services.call(member, service, "GET", path, params=query)
+        if answer.status != 200:
+            raise Refused("service_refused")
+        page = answer.json()
+        items.extend(page["items"])
+        after = page.get("next_after")
+        if after is None:
+            break
+    return items
+
+
+async def send_once(
+    p: Portal, member: Member, service: str, method: str, path: str, body: Any, form_id: str | None
+) -> Answer:
+    """A change at a service for the organisation, with the form's own id in its Idempotency-Key,
+    so the same form sent twice (a double click) acts once. The caller reads the answer: what a
+    refusal means differs from one form to the next."""
+    assert p.services is not None
+    headers = {"Idempotency-Key": f"portal-{form_id}"[:200]} if form_id else {}
+    return await p.services.call(member, service, method, path, json=body, headers=headers)
 
 
 def segment(value: str) -> str:
@@ -320,17 +351,9 @@ class Referred:
 
 
 async def refer(p: Portal, member: Member, org_name: str, form: ReferralForm) -> Referred:
-    assert p.services is not None
     if not member.may_write or not member.refers:
         raise Refused("not_allowed")
-    answer = await p.services.call(
-        member,
-        "intake",
-        "POST",
-        "/v1/referrals",
-        json=form.body(org_name, p.clock()),
-        headers={"Idempotency-Key": f"portal-{form.form_id}"[:200]},
-    )
+    answer = await send_once(p, member, "intake", "POST", "/v1/referrals", form.body(org_name, p.clock()), form.form_id)
     doc = answer.json()
     if answer.status in (200, 201):
         await store.audit(

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from services.portal import domain
-from services.portal.application import Portal, Refused, audit_answer, one_of_ours, segment
+from services.portal.application import Portal, Refused, audit_answer, one_of_ours, paged, segment, send_once
 from services.portal.domain import Member
 from services.portal.messages import (
     BENEFITS,
@@ -51,21 +51,10 @@ class Invalid(Exception):
 async def routed(p: Portal, member: Member) -> list[dict[str, Any]]:
     """Every referral routed to the organisation (the gateway's inbox, in pages of 500), each with
     `due` (when it goes stale unanswered) and `overdue`; those due soonest first, then the newest."""
-    assert p.services is not None
-    items: list[dict[str, Any]] = []
-    after: int | None = None
     now = p.network_clock()
-    while len(items) < ROUTED_MAX:
-        params: dict[str, Any] = {"limit": 500, **({"after": after} if after is not None else {})}
-        answer = await p.services.call(member, "employer_gateway", "GET", "/v1/referrals", params=params)
-        if answer.status != 200:
-            raise Refused("service_refused")
-        page = answer.json()
-        for item in page["items"]:
-            items.append(_with_due(p, item, now))
-        after = page.get("next_after")
-        if after is None:
-            break
+    items = await paged(p, member, "employer_gateway", "/v1/referrals", ROUTED_MAX)
+    for item in items:
+        _with_due(p, item, now)
     items.sort(key=lambda i: i["updated_at"], reverse=True)
     items.sort(key=lambda i: i["due"] or "~")  # stable: the due ones first, by deadline
     return items
@@ -307,7 +296,6 @@ class Done:
 async def act(p: Portal, member: Member, referral_id: str, step_name: str, form: Form) -> Done:
     """Take one lifecycle step on a referral routed to the organisation. The form's own id is the
     Idempotency-Key, so a double click acts once."""
-    assert p.services is not None
     step = STEPS[step_name]
     path = f"/v1/referrals/{segment(referral_id)}/{step.path(form)}"
     body = step.body(form, p.calendar.tz)
@@ -319,10 +307,7 @@ async def _send(
 ) -> Done:
     """One change at the gateway, with the form's own id as its Idempotency-Key (a double click
     acts once); audited as `employer_step` when the gateway took it."""
-    assert p.services is not None
-    key = _field(form, "form_id", required=False)
-    headers = {"Idempotency-Key": key[:64]} if key else {}
-    answer = await p.services.call(member, "employer_gateway", method, path, json=body, headers=headers)
+    answer = await send_once(p, member, "employer_gateway", method, path, body, _field(form, "form_id", required=False))
     if answer.status == 404:
         raise Refused("not_found")
     if answer.status >= 400:

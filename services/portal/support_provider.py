@@ -13,11 +13,10 @@ from datetime import date
 from typing import Any
 
 from services.portal import store
-from services.portal.application import Portal, Refused, audit_answer, one_of_ours, segment
+from services.portal.application import Portal, Refused, audit_answer, one_of_ours, paged, segment, send_once
 from services.portal.domain import Member
 from services.portal.employing import problem_message
 from services.portal.messages import N_
-from services.portal.services_client import Answer
 from services.portal.support_requests import AMOUNT, CURRENCY, OPEN_STATES, SERVICE_TYPES
 
 OPEN_MAX = 2000  # the open requests the list reads at most (4 pages of 500)
@@ -133,7 +132,7 @@ async def entry(p: Portal, member: Member) -> dict[str, Any] | None:
 async def enter(p: Portal, member: Member, form: EntryForm) -> str | None:
     """Enter the directory or change the entry: None when done, else the service's refusal as a line."""
     require(member, write=True)
-    answer = await _post(p, member, "/v1/service-provider", form.body(), form.form_id)
+    answer = await send_once(p, member, "support", "POST", "/v1/service-provider", form.body(), form.form_id)
     if answer.status in (200, 201):
         doc = answer.json()
         event = (doc.get("event") or {}).get("type")
@@ -154,31 +153,15 @@ async def addressed(
     if state is None:
         items: list[dict[str, Any]] = []
         for open_state in OPEN_STATES:
-            items.extend(await _read(p, member, open_state, None, OPEN_MAX - len(items), whole=True))
+            items.extend(await _read(p, member, open_state, None, OPEN_MAX - len(items)))
         items.sort(key=lambda r: (r["due_at"] or "9999", r["cursor"]))
         return items, None
-    page = await _read(p, member, state, after, PAGE, whole=False)
+    page = await _read(p, member, state, after, PAGE)
     return page, (page[-1]["cursor"] if len(page) == PAGE else None)
 
 
-async def _read(
-    p: Portal, member: Member, state: str, after: int | None, at_most: int, *, whole: bool
-) -> list[dict[str, Any]]:
-    assert p.services is not None
-    items: list[dict[str, Any]] = []
-    while len(items) < at_most:
-        params: dict[str, Any] = {"status": state, "limit": min(500, at_most - len(items))}
-        if after is not None:
-            params["after"] = after
-        answer = await p.services.call(member, "support", "GET", "/v1/service-provider/requests", params=params)
-        if answer.status != 200:
-            raise Refused("service_refused")
-        page = answer.json()
-        items.extend(page["items"])
-        after = page.get("next_after")
-        if after is None or not whole:
-            break
-    return items
+async def _read(p: Portal, member: Member, state: str, after: int | None, at_most: int) -> list[dict[str, Any]]:
+    return await paged(p, member, "support", "/v1/service-provider/requests", at_most, {"status": state}, after)
 
 
 async def one(p: Portal, member: Member, request_id: str) -> dict[str, Any] | None:
@@ -213,7 +196,8 @@ async def answer(p: Portal, member: Member, request_id: str, form: Answering) ->
         raise LookupError(form.step)
     if await one(p, member, request_id) is None:
         raise LookupError(request_id)
-    done = await _post(p, member, f"/v1/service-requests/{segment(request_id)}/{form.step}", form.body(), form.form_id)
+    path = f"/v1/service-requests/{segment(request_id)}/{form.step}"
+    done = await send_once(p, member, "support", "POST", path, form.body(), form.form_id)
     if done.status == 404:
         raise LookupError(request_id)
     if done.status == 200:
@@ -223,10 +207,3 @@ async def answer(p: Portal, member: Member, request_id: str, form: Answering) ->
     if done.status in (409, 422):
         return done.status, problem_message(done.json())
     raise Refused("service_refused")
-
-
-async def _post(p: Portal, member: Member, path: str, body: dict[str, Any] | None, form_id: str) -> Answer:
-    assert p.services is not None
-    return await p.services.call(
-        member, "support", "POST", path, json=body, headers={"Idempotency-Key": f"portal-{form_id}"[:200]}
-    )

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from services.portal.application import Portal, Refused, audit_answer, one_of_ours, segment
+from services.portal.application import Portal, Refused, audit_answer, one_of_ours, paged, segment, send_once
 from services.portal.domain import Member
 from services.portal.employing import problem_message
 from services.portal.messages import N_
@@ -124,19 +124,7 @@ async def providers(p: Portal, member: Member) -> list[dict[str, Any]]:
 async def requests(p: Portal, member: Member) -> list[dict[str, Any]]:
     """The organisation's requests, newest first, as the support service holds them now."""
     _requester(member)
-    assert p.services is not None
-    items: list[dict[str, Any]] = []
-    after: int | None = None
-    while len(items) < REQUESTS_MAX:
-        params: dict[str, Any] = {"limit": 500, **({"after": after} if after is not None else {})}
-        answer = await p.services.call(member, "support", "GET", "/v1/service-requests", params=params)
-        if answer.status != 200:
-            raise Refused("service_refused")
-        page = answer.json()
-        items.extend(page["items"])
-        after = page.get("next_after")
-        if after is None:
-            break
+    items = await paged(p, member, "support", "/v1/service-requests", REQUESTS_MAX)
     items.sort(key=lambda r: r["cursor"], reverse=True)
     return items
 
@@ -152,15 +140,7 @@ async def one(p: Portal, member: Member, request_id: str) -> dict[str, Any] | No
 
 async def ask(p: Portal, member: Member, form: ServiceRequestForm) -> Asked:
     _requester(member, write=True)
-    assert p.services is not None
-    answer = await p.services.call(
-        member,
-        "support",
-        "POST",
-        "/v1/service-requests",
-        json=form.body(),
-        headers={"Idempotency-Key": f"portal-{form.form_id}"[:200]},
-    )
+    answer = await send_once(p, member, "support", "POST", "/v1/service-requests", form.body(), form.form_id)
     doc = answer.json()
     if answer.status in (200, 201):
         await audit_answer(p, member, "service_requested", doc["request_id"], answer)
@@ -178,15 +158,8 @@ async def cancel(p: Portal, member: Member, request_id: str, reason: str, form_i
     _requester(member, write=True)
     if await one(p, member, request_id) is None:
         raise LookupError(request_id)
-    assert p.services is not None
-    answer = await p.services.call(
-        member,
-        "support",
-        "POST",
-        f"/v1/service-requests/{segment(request_id)}/cancel",
-        json={"reason": reason.strip()[:REASON_MAX]},
-        headers={"Idempotency-Key": f"portal-{form_id}"[:200]},
-    )
+    path = f"/v1/service-requests/{segment(request_id)}/cancel"
+    answer = await send_once(p, member, "support", "POST", path, {"reason": reason.strip()[:REASON_MAX]}, form_id)
     if answer.status == 404:
         raise LookupError(request_id)
     if answer.status == 200:
