@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from services.portal import store
+from services.portal import money, store
 from services.portal.application import Portal, Refused, audit_answer, one_of_ours, paged, segment, send_once
 from services.portal.domain import Member
 from services.portal.employing import problem_message
 from services.portal.messages import N_
-from services.portal.support_requests import AMOUNT, CURRENCY, OPEN_STATES, SERVICE_TYPES
+from services.portal.support_requests import OPEN_STATES, SERVICE_TYPES
 
 OPEN_MAX = 2000  # the open requests the list reads at most (4 pages of 500)
 PAGE = 100  # an ended state's requests, a page at a time (the service lists oldest first)
@@ -48,8 +48,7 @@ MESSAGES = {
     "bad_reason_code": N_("Choose why you decline it."),
     "bad_detail": N_("Say why in a few words (up to 1,000 characters): the reason 'another reason' needs them."),
     "bad_date": N_("Enter the day it was delivered."),
-    "bad_amount": N_("Enter an amount such as 120.50, or leave it empty."),
-    "bad_currency": N_("Enter a currency code of three capital letters, such as USD."),
+    **money.MESSAGES,
     "not_in_directory": N_(
         "Your organisation is not in the directory yet: requesters cannot ask you until you enter it."
     ),
@@ -102,18 +101,15 @@ class Answering:
                 date.fromisoformat(self.delivered_on.strip())
             except ValueError:
                 found["delivered_on"] = "bad_date"
-            if self.amount.strip() and not AMOUNT.fullmatch(self.amount.strip()):
-                found["amount"] = "bad_amount"
-            if self.amount.strip() and not CURRENCY.fullmatch(self.currency.strip()):
-                found["currency"] = "bad_currency"
+            found.update(money.problems(self.amount, self.currency))
         return found
 
     def body(self) -> dict[str, Any] | None:
         if self.step == "decline":
             return {"reason_code": self.reason_code, **({"detail": self.detail.strip()} if self.detail.strip() else {})}
         if self.step == "deliver":
-            money = {"amount": self.amount.strip(), "currency": self.currency.strip()} if self.amount.strip() else None
-            return {"delivered_on": self.delivered_on.strip(), **({"value": money} if money else {})}
+            value = money.body(self.amount, self.currency)
+            return {"delivered_on": self.delivered_on.strip(), **({"value": value} if value else {})}
         return None
 
 

@@ -10,14 +10,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from services.portal import money
 from services.portal.application import Portal, Refused, audit_answer, one_of_ours, paged, segment, send_once
 from services.portal.domain import Member
 from services.portal.employing import problem_message
 from services.portal.messages import N_
 
 REQUESTS_MAX = 2000  # what the list reads from the support service at most (4 pages of 500)
-AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
 REASON_MAX = 500
 
 SERVICE_TYPES = {
@@ -51,8 +50,7 @@ MESSAGES = {
     "bad_provider": N_("Choose a provider."),
     "bad_service_type": N_("Choose the kind of support."),
     "bad_reason": N_("Say why the person needs it, in 1 to 500 characters."),
-    "bad_amount": N_("Enter an amount such as 120.50, or leave it empty."),
-    "bad_currency": N_("Enter a currency code of three capital letters, such as USD."),
+    **money.MESSAGES,
     "unknown_referral": N_(
         "The support service does not know this referral as yours. A referral made a moment ago takes a few "
         "seconds to reach it: try again shortly."
@@ -81,10 +79,7 @@ class ServiceRequestForm:
             found["service_type"] = "bad_service_type"
         if not 1 <= len(self.reason.strip()) <= REASON_MAX:
             found["reason"] = "bad_reason"
-        if self.amount.strip() and not AMOUNT.fullmatch(self.amount.strip()):
-            found["amount"] = "bad_amount"
-        if self.amount.strip() and not CURRENCY.fullmatch(self.currency.strip()):
-            found["currency"] = "bad_currency"
+        found.update(money.problems(self.amount, self.currency))
         return found
 
     def body(self) -> dict[str, Any]:
@@ -94,8 +89,9 @@ class ServiceRequestForm:
             "referral_id": self.referral_id.strip(),
             "reason": self.reason.strip(),
         }
-        if self.amount.strip():
-            body["amount_requested"] = {"amount": self.amount.strip(), "currency": self.currency.strip()}
+        asked = money.body(self.amount, self.currency)
+        if asked is not None:
+            body["amount_requested"] = asked
         return body
 
 
