@@ -58,18 +58,6 @@ async def position(conn: asyncpg.Connection, year: int) -> Position:
     return Position(events, last.astimezone(UTC).isoformat() if last else None, digest.hexdigest())
 
 
-async def release_files(
-    conn: asyncpg.Connection,
-    year: int,
-    policy: GoodJobPolicy,
-    min_employers: int,
-    vault: Vault | None = None,
-    earlier: list[Stored] | None = None,
-) -> dict[str, bytes]:
-    """The release's files from the schema `conn` reads, in one snapshot (`computed`)."""
-    return (await computed(conn, year, policy, min_employers, vault, earlier))[0]
-
-
 async def computed(
     conn: asyncpg.Connection,
     year: int,

@@ -90,7 +90,7 @@ async def test_the_2026_release_is_suppressed_against_the_stored_2025_release(st
 
     conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": schemas[0]})
     try:
-        alone = await release.release_files(conn, 2026, POLICY, 3)  # not against 2025: the control
+        alone = (await release.computed(conn, 2026, POLICY, 3))[0]  # not against 2025: the control
     finally:
         await conn.close()
     assert programs(alone) == {x: 18, y: 26}  # 18 - 15: the three who joined x, a group of 3
@@ -120,10 +120,10 @@ async def test_a_late_event_of_the_stored_year_is_held_against_what_that_release
         assert stored[0].published["enrolled"] == {x: 15, y: 14}  # what the 2025 release showed
         # what it computed, stored with it, says 15 too: held to that alone x is not named either
         computed_only = [replace(s, published=None) for s in stored[:1]]
-        assert programs(await release.release_files(conn, 2026, POLICY, 3, earlier=computed_only)) == {SMALL_GROUPS: 42}
+        assert programs((await release.computed(conn, 2026, POLICY, 3, earlier=computed_only))[0]) == {SMALL_GROUPS: 42}
         # the control: its figures read again from the ledger, as before the fix
         ledger_only = [replace(s, published=None, held=None) for s in stored[:1]]
-        alone = await release.release_files(conn, 2026, POLICY, 3, earlier=ledger_only)
+        alone = (await release.computed(conn, 2026, POLICY, 3, earlier=ledger_only))[0]
     finally:
         await conn.close()
     assert programs(alone) == {x: 16, y: 26}  # 16 - 15: the late one, recovered

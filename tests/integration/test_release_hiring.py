@@ -103,7 +103,7 @@ async def test_hiring_by_employer_counts_the_opted_in_employer_and_survives_a_re
     async def files_of(schema: str) -> dict[str, bytes]:
         conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": schema})
         try:
-            return await release.release_files(conn, 2026, POLICY, 3, vault)
+            return (await release.computed(conn, 2026, POLICY, 3, vault))[0]
         finally:
             await conn.close()
 
@@ -117,7 +117,7 @@ async def test_hiring_by_employer_counts_the_opted_in_employer_and_survives_a_re
     assert cells[(a, "race_ethnicity", "white")] == "12"
     without_vault = await asyncpg.connect(stack.database_url, server_settings={"search_path": schemas[0]})
     try:
-        nobody = await release.release_files(without_vault, 2026, POLICY, 3)
+        nobody = (await release.computed(without_vault, 2026, POLICY, 3))[0]
     finally:
         await without_vault.close()
     assert table(nobody)[(a, "gender", "total")] == "0"  # demographics unreadable: nobody counted
@@ -130,7 +130,7 @@ async def test_hiring_by_employer_counts_the_opted_in_employer_and_survives_a_re
     try:
         await apply(pool, [env(training.erased(f"cand_{tag}_1", [f"ref_{tag}_1"], []), 300)])
         async with pool.acquire() as conn:
-            erased = await release.release_files(conn, 2026, POLICY, 3, vault)
+            erased = (await release.computed(conn, 2026, POLICY, 3, vault))[0]
             unruled = hiring_by_employer(await inputs.hiring_inputs(conn, vault, 2026))  # the control
     finally:
         await pool.close()
@@ -175,7 +175,7 @@ async def test_a_year_made_again_after_a_late_placement_is_held_to_its_stored_re
 
     conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": schemas[0]})
     try:
-        alone = await release.release_files(conn, 2026, POLICY, 3, vault)  # the control: against nothing
+        alone = (await release.computed(conn, 2026, POLICY, 3, vault))[0]  # the control: against nothing
     finally:
         await conn.close()
     assert table(alone)[(a, "gender", "total")] == "12"  # 12 - 11: the late hire

@@ -61,7 +61,7 @@ async def test_placements_gained_by_the_same_people_are_held_to_the_rule(stack, 
     monkeypatch.setattr(across_years, "LINES_HELD", ("enrolled", *across_years.TRAINING_LINES, *across_years.STAGES))
     conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": schemas[0]})
     try:
-        old = await release.release_files(conn, 2026, POLICY, 3, earlier=(await stored_releases(conn))[:1])
+        old = (await release.computed(conn, 2026, POLICY, 3, earlier=(await stored_releases(conn))[:1]))[0]
     finally:
         await conn.close()
     assert programs(old) == {x: 15, y: 26}

@@ -76,7 +76,7 @@ async def test_placements_gained_since_the_stored_release_are_held_to_the_rule(s
 
     conn = await asyncpg.connect(stack.database_url, server_settings={"search_path": schemas[0]})
     try:
-        alone = await release.release_files(conn, 2026, POLICY, 3)  # not against 2025: the control
+        alone = (await release.computed(conn, 2026, POLICY, 3))[0]  # not against 2025: the control
     finally:
         await conn.close()
     assert programs(alone) == {x: 15, y: 26}

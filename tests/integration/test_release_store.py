@@ -45,7 +45,7 @@ def found(tag: str) -> list:
 async def files_of(database_url: str, schema: str, year: int = 2026) -> dict[str, bytes]:
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
-        return await release.release_files(conn, year, POLICY, 3)
+        return (await release.computed(conn, year, POLICY, 3))[0]
     finally:
         await conn.close()
 
