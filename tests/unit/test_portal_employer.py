@@ -135,6 +135,20 @@ def test_a_retention_check_in_with_what_changed() -> None:
     assert RetentionIn.model_validate(unpaid).wage is None
 
 
+# A placed referral as the gateway's list and page give it (with the portal's deadline).
+PLACED = {
+    "referral_id": "ref_1",
+    "state": "placed",
+    "score": 0.5,
+    "matched_skills": [],
+    "missing_skills": [],
+    "employment": {"start_date": "2027-01-04"},
+    "due": None,
+    "overdue": False,
+    "updated_at": "2027-01-04T10:00:00+00:00",
+}
+
+
 def options(html: str, select_id: str) -> dict[str, str]:
     """A rendered `<select>`'s options: value -> words (but "not said", the empty value)."""
     found = re.search(rf'<select id="{select_id}"[^>]*>(.*?)</select>', html, re.S)
@@ -165,14 +179,7 @@ def test_the_forms_offer_the_gateways_pay_bases_and_the_schedules(language: str)
         name: {k: _(v) for k, v in vocabulary.items()}
         for name, vocabulary in [("pay_bases", employing.PAY_BASES), ("schedules", employing.SCHEDULES)]
     }
-    referral = {
-        "referral_id": "ref_1",
-        "state": "placed",
-        "score": 0.5,
-        "matched_skills": [],
-        "missing_skills": [],
-        "employment": {"start_date": "2027-01-04"},
-    }
+    referral = PLACED
     placed = rendered("routed_referral.html", language, referral=referral)
     assert options(placed, "retention-pay_basis") == words["pay_bases"]
     assert options(placed, "retention-schedule") == words["schedules"]
@@ -186,17 +193,7 @@ async def test_each_employer_page_passes_each_name_once(monkeypatch: pytest.Monk
     """The pages pass names of their own beside the shared VOCABULARIES: a name in both is a
     TypeError at the call, a 500 (the openings page once had `schedules` twice). So each page is
     called here, its template rendered with what it passed."""
-    referral = {
-        "referral_id": "ref_1",
-        "state": "placed",
-        "score": 0.5,
-        "matched_skills": [],
-        "missing_skills": [],
-        "employment": {"start_date": "2027-01-04"},
-        "due": None,
-        "overdue": False,
-        "updated_at": "2027-01-04T10:00:00+00:00",
-    }
+    referral = dict(PLACED)
     shown: dict[str, str] = {}
     who = domain.Member("u1", "o1", "employer", "staff")
 
