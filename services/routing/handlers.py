@@ -90,9 +90,9 @@ def collector_paused() -> Iterator[None]:
     JSON) live until its events are written and almost none is in a cycle: reference counting
     frees them then. Collections during the batch only walked them, again in each older
     generation they were promoted to (bench/routing.py, 10,000 decisions: about 1.1 s of
-    collections in 4.6 s of routing's CPU; 0.3 s with this and `app.YOUNG_THRESHOLD`, the rest
-    outside the handler: decoding, the relay). What the batch leaves in cycles is collected
-    after it. Counted, so batches applied at once turn it on only when the last one ends."""
+    collections in 4.6 s of routing's CPU; 0.3 s with this and `app.YOUNG_THRESHOLD`: the first
+    batch's settle of the new index, and collections outside the handler while decoding and in
+    the relay). What the batch leaves in cycles is collected after it. Counted, so batches applied at once turn it on only when the last one ends."""
     if _Pauses.count == 0:
         _Pauses.resume = gc.isenabled()
         gc.disable()
