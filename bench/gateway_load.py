@@ -1,7 +1,7 @@
 """Benchmark: concurrent employers' calls against the employer gateway on the real stack.
 
     .venv/bin/python bench/gateway_load.py [--referrals 2000] [--concurrency 32] [--seed 7] [--timeout 900]
-        [--raw-seconds 15] [--client lean|httpx] [--without-uvloop] [--profile DIR]
+        [--raw-seconds 15] [--client lean|httpx] [--without-uvloop] [--profile DIR] [--pg-statements]
         [--out bench/results/gateway_load.json]
 
 Starts a fresh local stack (Kafka, PostgreSQL) and only the employer gateway in a temporary
@@ -53,6 +53,11 @@ itself, since on a shared machine requests/s is mostly the share the stack got).
 `--profile DIR` samples the gateway with py-spy and PostgreSQL's `pg_stat_activity`
 (bench/pipeline.py's `Profiler`) while seeding and under the load, raw stacks in DIR and
 summaries in the results (`seeding.profile`, `profile`).
+`--pg-statements` loads pg_stat_statements into the fresh stack's PostgreSQL (a restart,
+before the gateway starts), resets it when the load starts and ranks the statements run during
+the load (`pg_statements`: calls and execution ms per request, the client of each: the
+gateway's pool, the benchmark), with PostgreSQL's CPU during the load by client
+(`postgres_cpu_ms_per_request_by_client`); the statements of the seeding are not in it.
 `--without-uvloop` starts the gateway and the bare app unable to
 import uvloop and httptools (uvicorn then runs asyncio's loop and h11), to measure what
 `uvicorn[standard]` brings; `server_stack` says which loop and parser the servers ran.
@@ -93,14 +98,17 @@ from talentloop import credentials, network
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import lean_http  # noqa: E402
 from bench.common import (  # noqa: E402
+    BackendCpu,
     CpuMeter,
     PeakRss,
+    enable_pg_stat_statements,
     free_port,
     isolated_network,
     machine,
     percentile,
     read_from_start,
     stack_pids,
+    statement_profile,
 )
 from bench.pipeline import Profiler  # noqa: E402
 
@@ -657,6 +665,11 @@ async def run(
             if load_profile:
                 load_profile.start()
             relay0 = (await http.get(f"{base}/health")).json()["published"]
+            backends = BackendCpu(net.database_url, query_ids=True) if args.pg_statements else None
+            if backends:
+                await conn.execute("SELECT pg_stat_statements_reset()")
+                await backends.mark()
+                sampling = asyncio.create_task(backends.run())
             print(f"load: {args.concurrency} clients, {len(work)} referrals ...")
             w0 = time.monotonic()
             task = asyncio.create_task(
@@ -679,6 +692,14 @@ async def run(
             client_cpu = sum(me.cpu_times()[:2]) - me0
             cpu_by_process = cpu.since_mark()
             load_profiled = await load_profile.stop() if load_profile else None
+            if backends:
+                backends.stop()
+                await sampling
+                requests_so_far = max(1, sum(len(v) for v in rec.latencies.values()))
+                out["postgres_cpu_ms_per_request_by_client"] = {
+                    k: round(1000 * v / requests_so_far, 3) for k, v in backends.since_mark().items()
+                }
+                out["pg_statements"] = await statement_profile(conn, requests_so_far, backends.query_clients)
             machine1 = psutil.cpu_times()
             busy = sum(machine1) - machine1.idle - sum(machine0) + machine0.idle
             machine_busy = busy / (sum(machine1) - sum(machine0))
@@ -828,6 +849,11 @@ def main() -> None:
         default=None,
         help="py-spy the gateway (and sample pg_stat_activity) while seeding and under the load; raw stacks in DIR",
     )
+    parser.add_argument(
+        "--pg-statements",
+        action="store_true",
+        help="load pg_stat_statements (restarts the fresh stack's PostgreSQL) and rank the load's statements",
+    )
     args = parser.parse_args()
     if not 1 <= args.referrals <= MAX_REFERRALS:
         parser.error(f"--referrals must be 1 to {MAX_REFERRALS}")
@@ -849,6 +875,8 @@ def main() -> None:
         print(f"servers run {stack_used}")
         cfg = isolated_network(home)
         try:
+            if args.pg_statements:  # loaded (a restart) before the gateway connects
+                enable_pg_stat_statements(cfg, network.up(cfg, only=()).database_url)
             net = network.up(cfg, only=("employer_gateway",))
             print(f"stack and employer gateway up in {net.timings['total_s']} s")
             keys = credentials.load_keys(home)
@@ -911,6 +939,14 @@ def main() -> None:
             f"gateway/raw {result['gateway_to_raw']}; {stack_used}; load average "
             f"{result['load_avg']['start'][0]} -> {result['load_avg']['end'][0]}"
         )
+    if (statements := result.get("pg_statements")) is not None:
+        calls = sum(agg["calls"] for agg in statements["by_service"].values())
+        print(
+            f"statements during the load: {calls / statements['per']:.2f} a request; PostgreSQL CPU ms a request by"
+            f" client {result['postgres_cpu_ms_per_request_by_client']}; the largest:"
+        )
+        for s in statements["top"][:8]:
+            print(f"  {s['exec_ms_per']:.4f} ms, {s['calls_per']:.3f} calls ({s['service']}): {s['statement'][:100]}")
     if result["errors"] or not result["events_match_accepted"]:
         why = []
         if result["errors"]:
