@@ -1,0 +1,94 @@
+"""The CSV import's batches overlap in the database (the next one's transaction starts while
+the one before it records its counts and commits), on real PostgreSQL: the later of two rows
+of one person is still the duplicate, across batch boundaries, and every count, error line
+and progress step comes in file order."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.intake import csv_import, mapping, store
+from talentloop import samples
+from tests.integration import intake_world
+from tests.integration.intake_world import tag
+
+pytestmark = pytest.mark.integration
+intake = intake_world.intake  # the fixture: intake's dependencies on a migrated schema
+ADAPTERS = Path(__file__).parents[2] / "deploy" / "adapters"
+PARTNER = "riverbend-community-college"
+
+
+async def test_overlapping_batches_keep_the_later_row_the_duplicate_and_file_order(pool, intake, monkeypatch):
+    run = tag()
+    people = [samples.person(n, run=run) for n in range(5)]
+
+    def row(n: int, student_id: str | None = None) -> dict[str, str]:
+        r = samples.riverbend_row(people[n], run=run)
+        if student_id:  # the same person under another reference: a duplicate by person and target
+            r["STUDENT_ID"] = student_id.upper()
+        return r
+
+    # Batches of two (spreadsheet rows 2-3, 4-5, 6-7, 8-9): each repeat is in a later batch
+    # than its first row, the next batch or the one after.
+    rows = [row(0), row(1), row(0), row(2), row(1, f"X{run}"), row(3), row(2), row(4)]
+    content = samples.csv_text(list(rows[0]), rows).encode()
+    batches = (len(rows) + 1) // 2
+
+    # Each batch but the last records its counts (and so commits) only once the next batch's
+    # transaction has reached its first statement: the overlap is forced, not left to timing.
+    # The next batch then waits there for the person's lock, and sees the commit.
+    started, recorded = 0, 0
+    next_started = [asyncio.Event() for _ in range(batches + 1)]
+    real_resolve, real_record = store.resolve_candidates, store.record_import_batch
+
+    async def resolve_candidates(conn: Any, identities: list[list[str]]) -> list[str]:
+        nonlocal started
+        started += 1
+        next_started[started - 1].set()
+        return await real_resolve(conn, identities)
+
+    async def record_import_batch(conn: Any, *args: Any) -> None:
+        nonlocal recorded
+        recorded += 1
+        if recorded < batches:
+            await asyncio.wait_for(next_started[recorded].wait(), 30)
+        await real_record(conn, *args)
+
+    monkeypatch.setattr(store, "resolve_candidates", resolve_candidates)
+    monkeypatch.setattr(store, "record_import_batch", record_import_batch)
+
+    adapter = mapping.load_all(ADAPTERS)[(PARTNER, "csv", "referral")]
+    import_id = f"imp_{run}"
+    assert await store.start_import(pool, import_id, PARTNER, "overlap.csv", run, None) is not None
+    progress = csv_import.Progress(import_id, len(content))
+    steps = []
+    async for step in csv_import.run(pool, intake, adapter, io.BytesIO(content), progress, correlation_id="t", batch=2):
+        steps.append((step.rows, step.accepted, step.duplicates, step.rejected))
+
+    assert started == batches  # every batch's transaction ran once (no retries)
+    assert steps == [(2, 2, 0, 0), (4, 3, 1, 0), (6, 4, 2, 0), (8, 5, 3, 0)]
+    accepted = {
+        r["external_id"]: r["referral_id"]
+        for r in await pool.fetch(
+            "SELECT external_id, referral_id FROM referrals WHERE partner_id = $1 AND external_id LIKE $2",
+            PARTNER,
+            f"%{run.upper()}%",
+        )
+    }
+    assert sorted(accepted) == sorted(row(n)["STUDENT_ID"] for n in range(5))  # the first row of each person
+    errors = [(e["row_number"], e["code"], e["referral_id"]) for e in await store.import_errors(pool, import_id)]
+    first = [accepted[row(n)["STUDENT_ID"]] for n in range(3)]
+    assert errors == [
+        (4, "duplicate-referral", first[0]),
+        (6, "duplicate-referral", first[1]),
+        (8, "duplicate-referral", first[2]),
+    ]
+    summary = await pool.fetchrow(
+        "SELECT rows, accepted, duplicates, rejected FROM imports WHERE import_id = $1", import_id
+    )
+    assert tuple(summary) == (8, 5, 3, 0)
