@@ -193,17 +193,6 @@ def _translate(adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]]
     return good, bad, len(batch)
 
 
-@dataclass
-class _Stored:
-    """A committed batch's counts, and the unknown skills of its accepted rows."""
-
-    size: int
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: set[int] = field(default_factory=set)
-    unknown_skills: list[list[str]] = field(default_factory=list)
-
-
 async def run(
     pool: asyncpg.Pool,
     deps: Deps,
@@ -215,14 +204,10 @@ async def run(
     batch: int = BATCH,
     max_row_bytes: int = MAX_ROW_BYTES,
 ) -> AsyncIterator[Progress]:
-    """Import the file; yields progress after every committed batch, in file order.
+    """Import the file; yields progress after every committed batch.
 
-    Three batches overlap, none waiting for another's CPU: the next one is mapped and
-    validated in a thread; the current one's transaction starts as soon as the one before
-    it holds all its locks (its rows are submitted), while that one records its counts and
-    commits. Each batch commits only after the one before it did, and one that shares a
-    person or an external id with it waits for that commit and sees it (the locks every
-    intake transaction takes): the later row is the duplicate, as when they took turns.
+    Mapping and validation (CPU) of the next batch run in a thread while the database
+    stores the current one, so the two overlap instead of taking turns.
     """
     rows = _rows(file, adapter, max_row_bytes)
     broken: list[ImportRefused] = []  # a row that cannot be read ends the file after the rows before it
@@ -236,95 +221,48 @@ async def run(
             broken.append(exc)
         return asyncio.ensure_future(asyncio.to_thread(_translate, adapter, chunk, deps.clock())) if chunk else None
 
-    previous: asyncio.Task[_Stored] | None = None  # the batch before, until it has committed
-    current: asyncio.Task[_Stored] | None = None
     upcoming = next_batch()
-    try:
-        while upcoming is not None:
-            good, bad, size = await upcoming
-            upcoming = next_batch()
-            submitted = asyncio.Event()
-            current = asyncio.create_task(
-                _store(pool, deps, adapter, progress.import_id, (good, bad, size), correlation_id, submitted, previous)
-            )
-            if previous is not None:
-                _count(progress, await previous, file)
-                yield progress
-            await submitted.wait()  # the next batch starts when this one holds its locks (or failed)
-            previous, current = current, None
-        if previous is not None:
-            _count(progress, await previous, file)
-            previous = None
-            yield progress
-    finally:
-        # The client went away or a batch failed: what is not committed is rolled back.
-        pending = [t for t in (current, previous) if t is not None and not t.done()]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-    if broken:
-        raise broken[0]
-
-
-def _count(progress: Progress, stored: _Stored, file: IO[bytes]) -> None:
-    progress.rows += stored.size
-    progress.accepted += stored.accepted
-    progress.duplicates += stored.duplicates
-    progress.rejected += len(stored.rejected)
-    for skills in stored.unknown_skills:
-        progress.count_unknown(skills)
-    progress.bytes_read = min(progress.bytes_total, _position(file))
-
-
-async def _store(
-    pool: asyncpg.Pool,
-    deps: Deps,
-    adapter: mapping.Adapter,
-    import_id: str,
-    translated: tuple[list[tuple[int, Any]], list[tuple[int, mapping.FieldError]], int],
-    correlation_id: str,
-    submitted: asyncio.Event,
-    previous: asyncio.Task[_Stored] | None,
-) -> _Stored:
-    """One batch in its own transaction, committed only after `previous` committed (its
-    failure fails this one too, rolled back: an import ends at its first failed batch)."""
-    good, bad, size = translated
-    stored = _Stored(size, rejected={n for n, _ in bad})
-    errors = [(n, e.field, e.code, e.message, None) for n, e in bad]
-    try:
+    while upcoming is not None:
+        good, bad, size = await upcoming
+        upcoming = next_batch()
+        errors = [(n, e.field, e.code, e.message, None) for n, e in bad]
         async with pool.acquire() as conn, conn.transaction():
             results = await _submit(deps.bind(conn), adapter, good, correlation_id)
-            # Every lock the rows take is held now, by the transaction itself (no savepoint
-            # left to undo and give them back), until it commits: the next batch may start.
-            submitted.set()
+            accepted = duplicates = 0
+            rejected = {n for n, _ in bad}
             for (number, _), result in zip(good, results, strict=True):
                 if isinstance(result, Accepted):
-                    stored.accepted += 1
-                    stored.unknown_skills.append(result.unknown_skills)
+                    accepted += 1
+                    progress.count_unknown(result.unknown_skills)
                 elif isinstance(result, application.TrainingReported):
                     # A row that adds nothing to what was reported (the same file again) is
                     # a duplicate: it published nothing.
                     if result.events:
-                        stored.accepted += 1
+                        accepted += 1
                     else:
-                        stored.duplicates += 1
+                        duplicates += 1
                 elif isinstance(result, application.TrainingProblem):
-                    stored.rejected.add(number)
+                    rejected.add(number)
                     errors.append((number, adapter.source_of(".".join(result.loc)), result.code, result.message, None))
                 elif isinstance(result, mapping.FieldError):
-                    stored.rejected.add(number)
+                    rejected.add(number)
                     errors.append((number, result.field, result.code, result.message, None))
                 else:
-                    stored.duplicates += 1
+                    duplicates += 1
                     errors.append((number, "", result.code, result.message, result.existing_referral_id))
-            if previous is not None:
-                await previous
             await store.record_import_batch(
-                conn, import_id, size, stored.accepted, stored.duplicates, len(stored.rejected), errors
+                conn, progress.import_id, size, accepted, duplicates, len(rejected), errors
             )
-        return stored
-    finally:
-        submitted.set()
+        progress.rows += size
+        progress.accepted += accepted
+        progress.duplicates += duplicates
+        progress.rejected += len(rejected)
+        progress.bytes_read = min(progress.bytes_total, _position(file))
+        yield progress
+        if broken and upcoming is None:
+            break
+    if broken:
+        raise broken[0]
 
 
 # What a row itself can make the database or the event refuse, whatever validation let
