@@ -19,23 +19,50 @@ from __future__ import annotations
 
 import inspect
 import json
+import typing
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import fastapi.routing
+from annotated_types import MaxLen, MinLen
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from plumbing.auth import principal
+from plumbing.idempotency import IdempotencyKey
+
+try:  # Starlette's own body limit (FastAPI's max_body_size); releases before it never set it
+    from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+except ImportError:  # pragma: no cover - the locked Starlette has it
+    MAX_BODY_SIZE_SCOPE_KEY = "starlette.max_body_size"
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 # What the endpoint takes, by name; anything else and the fast path would call it wrongly.
 _PARAMETERS = ("body", "request", "who", "idempotency_key")
-# The `Idempotency-Key` header's bounds (plumbing.idempotency.IdempotencyKey); outside them,
-# FastAPI's handler gives the 422.
-_KEY_LENGTH = range(1, 256)
+
+
+def _key_lengths() -> range:
+    """The `Idempotency-Key` header's bounds as the header declares them (outside them
+    FastAPI's handler gives the 422), so the fast path cannot drift from the declaration."""
+    lengths = {type(m): m for m in typing.get_args(IdempotencyKey)[1].metadata}
+    return range(lengths[MinLen].min_length, lengths[MaxLen].max_length + 1)
+
+
+_KEY_LENGTH = _key_lengths()
+
+
+def _only_the_caller(route: APIRoute) -> None:
+    """Refuse a route whose handler would solve more than the caller (`principal`): a
+    dependency added on the route, its router or where the router is included (a rate limit,
+    a tenant guard) would never run on the fast path."""
+    context = getattr(fastapi.routing, "_effective_route_context_var", None)
+    effective = context.get() if context is not None else None
+    solved = effective if effective is not None and effective.original_route is route else route
+    calls = [d.call for d in solved.dependant.dependencies]
+    if calls != [principal]:
+        raise TypeError(f"SubmitRoute solves only the caller (principal), not {calls}")
 
 
 class SubmitRoute(APIRoute):
@@ -45,6 +72,7 @@ class SubmitRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         full = super().get_route_handler()
+        _only_the_caller(self)
         endpoint = self.endpoint
         names = tuple(inspect.signature(endpoint).parameters)
         if sorted(names) != sorted(_PARAMETERS):

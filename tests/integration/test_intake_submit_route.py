@@ -7,16 +7,19 @@ answered without FastAPI's handler.
 
 from __future__ import annotations
 
+import json
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import fastapi
 import fastapi.routing
 import httpx
 import pytest
 
+from services.intake import api
 from tests.support.intake_app import RIVERBEND, intake_app
 
 pytestmark = pytest.mark.integration
@@ -83,9 +86,9 @@ def _cases(keys: dict[str, str]) -> dict[str, Callable[[Send], Awaitable[list[ht
             await send(json=referral(), headers=key),
         ]
 
-    def raw(content: bytes, **headers: str) -> Callable[[Send], Awaitable[list[httpx.Response]]]:
-        async def case(send: Send) -> list[httpx.Response]:
-            return [await send(content=content, headers=headers)]
+    def raw(content: bytes | Callable[[], bytes], **headers: str) -> Callable[[Send], Awaitable[list[httpx.Response]]]:
+        async def case(send: Send) -> list[httpx.Response]:  # a callable: a new body each send
+            return [await send(content=content() if callable(content) else content, headers=headers)]
 
         return case
 
@@ -105,6 +108,7 @@ def _cases(keys: dict[str, str]) -> dict[str, Callable[[Send], Awaitable[list[ht
         "skill beyond the contract": lambda send: one(send, body=referral(skills=["Python", "s" * 201])),
         "control character": lambda send: one(send, body=referral(location="Chicago\x00")),
         "empty key": lambda send: one(send, headers={"Idempotency-Key": ""}),
+        "longest key": lambda send: one(send, headers={"Idempotency-Key": uuid.uuid4().hex.ljust(255, "k")}),
         "long key": lambda send: one(send, headers={"Idempotency-Key": "k" * 256}),
         "bad key and bad body": lambda send: one(
             send, body={"skills": 1}, headers={"Authorization": "", "Idempotency-Key": "k" * 256}
@@ -114,7 +118,30 @@ def _cases(keys: dict[str, str]) -> dict[str, Callable[[Send], Awaitable[list[ht
         "empty body": raw(b"", **{"content-type": "application/json", **auth}),
         "not UTF-8": raw(b'{"a": "\xff"}', **{"content-type": "application/json", **auth}),
         "another content type": raw(b"{}", **{"content-type": "text/plain", **auth}),
+        "JSON with a charset": raw(
+            lambda: json.dumps(referral()).encode(), **{"content-type": "application/json; charset=utf-8", **auth}
+        ),
+        "body beyond the limit": raw(
+            json.dumps(referral(notes="n" * 1_100_000)).encode(), **{"content-type": "application/json", **auth}
+        ),
     }
+
+
+# The requests whose body validates: SubmitRoute answers them itself, whatever the answer.
+OWN_PATH = {
+    "accepted",
+    "duplicate",
+    "idempotent replay and reuse",
+    "no key",
+    "unknown key",
+    "employer",
+    "read scope only",
+    "future consent",
+    "control character",
+    "longest key",
+}
+# Refused while the body is read (413), before either path validates it.
+READING = {"body beyond the limit"}
 
 
 def _seen(r: httpx.Response) -> tuple[int, str, Any, dict[str, str]]:
@@ -159,11 +186,27 @@ async def test_each_request_is_answered_as_fastapi_answers_it(intake, keys, monk
             app.dependency_overrides.clear()
         assert own == theirs, name
         assert handled == len(theirs), name  # FastAPI's handler did answer the second time
-        if name in ("accepted", "duplicate", "future consent", "control character"):
+        if name in OWN_PATH:
             assert own_handled == 0, f"{name}: answered without FastAPI's handler"
+        elif name not in READING:
+            assert own_handled == len(own), f"{name}: left to FastAPI's handler"
     # The answers themselves (so the comparison compared something).
     assert [s for s, *_ in [_seen(r) for r in await _cases(keys)["idempotent replay and reuse"](send)]] == [
         201,
         201,
         422,
     ]
+
+
+async def test_a_route_that_solves_more_than_the_caller_is_refused():
+    """A dependency where the router is included (a rate limit, a tenant guard) would never run
+    on the fast path: the route refuses to be built with one rather than skip it."""
+
+    def gate() -> None:
+        return None
+
+    app = fastapi.FastAPI()
+    app.include_router(api.router, dependencies=[fastapi.Depends(gate)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
+        with pytest.raises(TypeError, match="only the caller"):
+            await client.post("/v1/referrals", json=referral())
