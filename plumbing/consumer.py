@@ -72,6 +72,16 @@ class Poison(Exception):
         self.extra = tuple(extra)
 
 
+def _undecodable(exc: Exception) -> tuple[str, str, int, Sequence[tuple[str, bytes]]]:
+    """The dead letter's reason, error type, attempts and extra headers for a record whose
+    decoding raised `exc`."""
+    if isinstance(exc, Poison):
+        return exc.reason, exc.error_type, 1, exc.extra
+    if isinstance(exc, ContractError):
+        return f"contract: {exc}", "ContractError", 1, ()
+    return f"undecodable: {describe(exc)}", type(exc).__name__, 1, ()
+
+
 @dataclass(frozen=True)
 class Record:
     """What we need of a Kafka record, whichever client fetched it."""
@@ -136,26 +146,13 @@ class RecordConsumer:
         outcomes: Counter[str] = Counter()
         items: list[Item] = []
         for record, decoded in zip(records, self._decode_all(records), strict=True):
-            try:
-                if isinstance(decoded, Exception):
-                    raise decoded
-                item = decoded
-            except Poison as poison:
-                await self.dead_letter(record, poison.reason, poison.error_type, 1, poison.extra)
+            if isinstance(decoded, Exception):  # whatever decoding raised, the record is poison
+                await self.dead_letter(record, *_undecodable(decoded))
                 self._tally(outcomes, record, self.record_type, "dead_lettered")
-                continue
-            except ContractError as exc:
-                await self.dead_letter(record, f"contract: {exc}", "ContractError", 1)
-                self._tally(outcomes, record, self.record_type, "dead_lettered")
-                continue
-            except Exception as exc:  # noqa: BLE001 - whatever decoding raises, the record is poison
-                await self.dead_letter(record, f"undecodable: {describe(exc)}", type(exc).__name__, 1)
-                self._tally(outcomes, record, self.record_type, "dead_lettered")
-                continue
-            if item is None:
+            elif decoded is None:
                 self._tally(outcomes, record, self.record_type, "ignored")
             else:
-                items.append(item)
+                items.append(decoded)
         await self._apply_splitting(items, outcomes)
         return outcomes
 
@@ -176,7 +173,8 @@ class RecordConsumer:
                 try:
                     decoded.append(self.decode(record))
                 except Exception as exc:  # noqa: BLE001 - classified by process_batch
-                    decoded.append(exc)
+                    # Without its traceback, whose frames hold the whole batch until a collection.
+                    decoded.append(exc.with_traceback(None))
             return decoded
         finally:
             if paused:

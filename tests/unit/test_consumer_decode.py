@@ -73,3 +73,15 @@ async def test_a_collector_that_was_off_stays_off() -> None:
     finally:
         gc.enable()
     assert probe.collector_on == [False, False] and len(probe.letters) == 1
+
+
+async def test_a_poison_record_does_not_keep_its_batch_alive() -> None:
+    """What decoding raised is kept without its traceback: its frames would hold every decoded
+    item (and the raw records) of the batch until the next collection."""
+    probe = Probe()
+    batch = records(b"ok1", b"poison", b"deep")
+    decoded = probe._decode_all(batch)
+    assert [type(d).__name__ for d in decoded] == ["Item", "Poison", "RecursionError"]
+    assert all(d.__traceback__ is None for d in decoded if isinstance(d, Exception))
+    await probe.process_batch(batch)
+    assert [n for n, *_ in probe.letters] == [1, 2]
