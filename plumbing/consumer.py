@@ -27,7 +27,6 @@ to fit and headers say so and carry the SHA-256 and length of the original.
 from __future__ import annotations
 
 import asyncio
-import gc
 import hashlib
 import time
 import uuid
@@ -45,7 +44,7 @@ from opentelemetry.trace import Status, StatusCode
 from contracts import ContractError, Envelope, latest_type, payload_of
 from contracts.events import Payload
 from contracts.topics import HEADER_ALLOWANCE_BYTES, MAX_MESSAGE_BYTES, dead_letter_topic
-from plumbing import inbox, metrics, tracing
+from plumbing import heap, inbox, metrics, tracing
 from plumbing.context import Context, Deps
 from plumbing.faults import InfrastructureFault, describe, is_infrastructure
 from plumbing.logging import bind_context, get_logger, unbind_context
@@ -164,21 +163,15 @@ class RecordConsumer:
         decoded so far again, for nothing: in support, half of the decoding's CPU
         (docs/performance.md). What the batch made is looked at once, by the first collection
         after it. Decoding is pure (no I/O, no await), so nothing else runs meanwhile."""
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()
-        try:
-            decoded: list[Item | None | Exception] = []
+        decoded: list[Item | None | Exception] = []
+        with heap.paused():
             for record in records:
                 try:
                     decoded.append(self.decode(record))
                 except Exception as exc:  # noqa: BLE001 - classified by process_batch
                     # Without its traceback, whose frames hold the whole batch until a collection.
                     decoded.append(exc.with_traceback(None))
-            return decoded
-        finally:
-            if paused:
-                gc.enable()
+        return decoded
 
     async def _apply_splitting(self, items: list[Item], outcomes: Counter[str]) -> None:
         if not items:

@@ -9,7 +9,9 @@ counting; only the cycle finder stops walking them."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
 
 def settle(young_threshold: int | None = None) -> None:
@@ -24,3 +26,32 @@ def settle(young_threshold: int | None = None) -> None:
     if young_threshold is not None:
         _, middle, old = gc.get_threshold()
         gc.set_threshold(young_threshold, middle, old)
+
+
+class _Pauses:
+    """How many pauses hold now, and whether the collector was on before the first."""
+
+    count = 0
+    resume = False
+
+
+@contextlib.contextmanager
+def paused() -> Iterator[None]:
+    """The cyclic collector off for the block, on again after it (also when it fails), unless it
+    was off before. For work that allocates many objects that live until it ends and are almost
+    never in a cycle (a batch decoded, a batch applied): collections meanwhile only walk them
+    again, in each older generation they were promoted to, and reference counting frees them
+    afterwards; what the block leaves in cycles is collected after it. Counted, so pauses that
+    overlap (a batch decoded while another is applied, across awaits) turn it on only when the
+    last one ends. Measured in docs/performance.md (thirteenth session: routing's batches,
+    the consumer's decoding)."""
+    if _Pauses.count == 0:
+        _Pauses.resume = gc.isenabled()
+        gc.disable()
+    _Pauses.count += 1
+    try:
+        yield
+    finally:
+        _Pauses.count -= 1
+        if _Pauses.count == 0 and _Pauses.resume:
+            gc.enable()

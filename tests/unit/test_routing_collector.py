@@ -1,5 +1,5 @@
 """Routing's batches run with the cyclic collector paused, and leave it as they found it
-(`handlers.collector_paused`): on after a batch, also one that failed; off if it was off."""
+(`plumbing.heap.paused`): on after a batch, also one that failed; off if it was off."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts import events
+from plumbing import heap
 from services.routing import handlers
 
 pytestmark = pytest.mark.unit
@@ -27,8 +28,7 @@ def collector_on():  # type: ignore[no-untyped-def]
     was = gc.isenabled()
     gc.enable()
     yield
-    if not was:
-        gc.disable()
+    (gc.enable if was else gc.disable)()  # as it was before, whatever the test left
 
 
 def run_batch(monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> list[bool]:
@@ -64,7 +64,7 @@ def test_a_collector_that_was_off_stays_off(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_overlapping_batches_resume_it_when_the_last_one_ends() -> None:
-    first, second = handlers.collector_paused(), handlers.collector_paused()
+    first, second = heap.paused(), heap.paused()
     first.__enter__()
     second.__enter__()
     first.__exit__(None, None, None)
