@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 
+from contracts.events import AMOUNT_PATTERN
 from services.portal.messages import N_
 
-AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")  # up to 999,999,999.99, a point for the decimals
+AMOUNT = re.compile(AMOUNT_PATTERN)  # the contracts' own: up to 9,999,999,999.99, ASCII digits, a point
 CURRENCY = re.compile(r"^[A-Z]{3}$")  # ISO 4217's form: three capital letters
 MESSAGES = {
     "bad_amount": N_("Enter an amount such as 120.50, or leave it empty."),

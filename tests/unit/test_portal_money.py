@@ -18,11 +18,12 @@ CASES = [
     ("  ", "usd", {}),  # no amount: its currency is not read
     ("120.50", "USD", {}),
     ("0", "EUR", {}),
-    ("999999999.99", "USD", {}),
+    ("9999999999.99", "USD", {}),  # the contracts' largest amount
     ("1,20", "USD", {"amount": "bad_amount"}),
     ("1.205", "USD", {"amount": "bad_amount"}),
     ("-3", "USD", {"amount": "bad_amount"}),
-    ("1000000000", "USD", {"amount": "bad_amount"}),
+    ("10000000000", "USD", {"amount": "bad_amount"}),
+    ("\u0661\u0662", "USD", {"amount": "bad_amount"}),  # digits, but not the ASCII ones the contracts take
     ("12", "usd", {"currency": "bad_currency"}),
     ("12", "", {"currency": "bad_currency"}),
     ("x", "US", {"amount": "bad_amount", "currency": "bad_currency"}),
