@@ -21,6 +21,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from plumbing.auth import parse_key
 from tests.e2e import portal_pages  # skips the module without Chromium
 from tests.e2e.chromium import wait
 from tests.e2e.helpers import OPERATOR, Api, poll, referral_body, unique
@@ -95,7 +96,7 @@ async def a_key_made_and_revoked(api: Api, portal: str, browser, language: str, 
     assert await service_answers(api, key) == 200
     browser.get(f"{portal}/keys")
     wait(browser, "the keys again", lambda d: d.find_elements(By.CSS_SELECTOR, f"tr[data-key='{key_id}']"))
-    assert key.rsplit("_", 1)[1] not in browser.page_source  # the secret is shown once only
+    assert parse_key(key).secret not in browser.page_source  # the secret is shown once only
     browser.find_element(By.CSS_SELECTOR, f"tr[data-key='{key_id}'] form[action$='/revoke'] button").click()
     wait(browser, "revoked", lambda d: d.find_elements(By.ID, "notice"))
     revoked = browser.find_element(By.CSS_SELECTOR, f"tr[data-key='{key_id}']")
