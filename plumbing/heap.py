@@ -13,6 +13,14 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
+# The young generation's threshold every service settles with after start-up (default 700): a
+# batch's or a request's objects live until it ends and almost none are in cycles, so young
+# collections walked and promoted them only for the older ones to walk them again. Measured
+# per service in docs/performance.md: outcomes (bench/pipeline.py at 30,000 referrals, db39e29:
+# about 2,900 objects found in some 4,000 collections), the gateway and intake (the collector
+# 10 % and 9 % of a native profile) and routing (about a fifth of its CPU in bench/routing.py).
+SERVICE_YOUNG_THRESHOLD = 10_000
+
 
 def settle(young_threshold: int | None = None) -> None:
     """Collect what is garbage now (what an earlier `settle` froze and was let go since

@@ -26,13 +26,7 @@ async def on_start(rt: Runtime) -> None:
     rt.tasks.append(
         asyncio.create_task(stale.run(rt.pool, rt.deps, calendar, rt.settings.stale_sweep_s), name="gateway-stale")
     )
-    heap.settle(YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
-
-
-# As outcomes' (services/outcomes/app.py): a request's and a group's objects live until they are
-# answered, almost none in cycles. With the default 700 and the heap not frozen, the collector
-# was 10 % of the gateway's native profile under bench/gateway_load.py (docs/performance.md).
-YOUNG_THRESHOLD = 10_000
+    heap.settle(heap.SERVICE_YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
 
 
 DEFINITION = ServiceDefinition(

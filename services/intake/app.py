@@ -45,9 +45,7 @@ async def on_start(rt: Runtime) -> None:
     rt.app.state.group_commit = ReferralGroups(rt.pool, rt.deps)
     rt.app.state.adapters = adapters
     notify_consumer.start(rt)  # e-mails to candidates about their referral (docs/intake.md)
-    # Start-up is done: what it made lives as long as the process. As outcomes' and the gateway's
-    # (young generation every 10,000 allocations): the collector was 9 % of a native profile (docs/performance.md).
-    heap.settle(10_000)
+    heap.settle(heap.SERVICE_YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
     topics = inbound.inbound_topics(adapters)
     if not topics:
         return

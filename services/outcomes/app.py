@@ -26,7 +26,7 @@ async def on_start(rt: Runtime) -> None:
     # Rows projected before the projection last changed (projection.VERSION), projected again
     # while the service runs: until then the funnel's new lines do not count them.
     rt.tasks.append(asyncio.create_task(_reproject(rt), name="outcomes-reproject"))
-    heap.settle(YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
+    heap.settle(heap.SERVICE_YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
 
 
 async def _reproject(rt: Runtime) -> None:
@@ -37,12 +37,6 @@ async def _reproject(rt: Runtime) -> None:
         return
     if n:
         log.info("outcomes.reprojected", referrals=n, version=projection.VERSION)
-
-
-# Collect the young generation every 10,000 allocations, not 700: a batch's objects live until
-# it ends and almost none are in cycles (bench/pipeline.py at 30,000 referrals, db39e29: about
-# 2,900 objects found in some 4,000 collections).
-YOUNG_THRESHOLD = 10_000
 
 
 # What partners hear (docs/outcomes.md "The closed loops"): of their referrals, of their

@@ -14,14 +14,7 @@ from services.routing.handlers import HANDLERS, batch_handler_for
 
 async def on_start(rt: Runtime) -> None:
     rt.tasks.append(asyncio.create_task(sweeper.run(rt.pool, rt.deps, rt.settings.reroute_sweep_s), name="routing-hold-sweeper"))
-    heap.settle(YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
-
-
-# As the gateway's and outcomes' (services/outcomes/app.py): with the default 700 a batch's
-# objects, alive until its events are written, were walked by the young collections and promoted
-# into the older ones, each walking them again (about a fifth of routing's CPU in bench/routing.py
-# at e202613 went to collections; docs/routing.md, "Speed").
-YOUNG_THRESHOLD = 10_000
+    heap.settle(heap.SERVICE_YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
 
 
 DEFINITION = ServiceDefinition(

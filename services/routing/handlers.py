@@ -61,7 +61,7 @@ def batch_handler_for(postings: store.Postings) -> BatchHandler:
         # The collector off while the batch applies (plumbing.heap.paused): a batch's objects
         # (submissions, decisions, events, their JSON) live until its events are written, and
         # collections meanwhile were about a fifth of routing's CPU (bench/routing.py, 10,000
-        # decisions: 1.1 s of 4.6 s; 0.3 s with this and `app.YOUNG_THRESHOLD`).
+        # decisions: 1.1 s of 4.6 s; 0.3 s with this and `heap.SERVICE_YOUNG_THRESHOLD`).
         with heap.paused():
             for env, payload in items:
                 if isinstance(payload, events.ReferralSubmittedV2):
