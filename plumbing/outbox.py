@@ -115,9 +115,9 @@ WITH state AS MATERIALIZED (
 )
 SELECT s.floor, s.releases, s.xmin, c.* FROM state s LEFT JOIN LATERAL (
     SELECT * FROM (
-        ({_CLAIMABLE.format(where='id > $2')} ORDER BY id LIMIT $1)
+        ({_CLAIMABLE.format(where="id > $2")} ORDER BY id LIMIT $1)
         UNION ALL
-        ({_CLAIMABLE.format(where='id = ANY($3::bigint[])')})
+        ({_CLAIMABLE.format(where="id = ANY($3::bigint[])")})
     ) u ORDER BY id LIMIT $1
 ) c ON true
 ORDER BY c.id
@@ -134,6 +134,15 @@ SELECT last, CASE WHEN last >= 0 THEN pg_current_xact_id()::text::bigint END AS 
 
 # The leader raises the floor only if no release came in since it read the state.
 RAISE_FLOOR = "UPDATE outbox_relay SET floor = $1 WHERE releases = $2 AND floor < $1"
+
+# Rows published: heap-only (013). With the floor raised in the same statement (its own
+# transaction, as the mark and the floor were one): the rows are marked first, then the relay's
+# state (the count waits for the mark), the order a release locks them in.
+MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
+MARK_RAISING_FLOOR = f"""
+WITH marked AS ({MARK} RETURNING 1)
+UPDATE outbox_relay SET floor = $2 WHERE releases = $3 AND floor < $2 AND (SELECT count(*) FROM marked) >= 0
+"""
 
 # The relay's connection plans its statements once, for any parameters, and only as walks of
 # an index in its order. No index leaves published rows out (013_outbox_heap_only_mark.sql), so
@@ -362,7 +371,9 @@ async def parked(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 100) -> l
         await conn.execute("SET LOCAL enable_seqscan = off")  # as in backlog_and_age
         rows = await conn.fetch(_PARKED, limit)
     return [
-        ParkedRow(r["id"], r["event_id"], r["topic"], r["key"], r["size"], r["parked_at"], r["park_reason"], r["waiting"])
+        ParkedRow(
+            r["id"], r["event_id"], r["topic"], r["key"], r["size"], r["parked_at"], r["park_reason"], r["waiting"]
+        )
         for r in rows
     ]
 
@@ -370,9 +381,7 @@ async def parked(conn: asyncpg.Connection | asyncpg.Pool, limit: int = 100) -> l
 async def release(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> int:
     """Let the relay try parked rows again (after the cause was fixed, e.g. a topic's limit
     raised). Returns how many were released."""
-    return await conn.fetchval(
-        _RELEASING.format(change="parked_at = NULL, park_reason = NULL"), ids
-    )
+    return await conn.fetchval(_RELEASING.format(change="parked_at = NULL, park_reason = NULL"), ids)
 
 
 async def discard(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int], by: str) -> int:
@@ -529,13 +538,25 @@ class OutboxRelay:
                 fault = fault or result
             else:
                 refused[r["id"]] = describe(result)
-        async with conn.transaction():
-            if published:
-                await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", published)
-            for row_id, reason in refused.items():
-                await conn.execute("UPDATE outbox SET parked_at = now(), park_reason = $2 WHERE id = $1", row_id, reason)
-            if fault is None:
-                await self._settle(conn, view, rows, floor, store=True)
+        if refused or fault is not None:
+            async with conn.transaction():
+                if published:
+                    await conn.execute(MARK, published)
+                for row_id, reason in refused.items():
+                    await conn.execute(
+                        "UPDATE outbox SET parked_at = now(), park_reason = $2 WHERE id = $1", row_id, reason
+                    )
+                if fault is None:
+                    await self._settle(conn, view, rows, floor, store=True)
+        else:
+            # The common round: the mark and the floor it raises in one statement, which is its
+            # own transaction (one round trip where BEGIN, the mark, the floor and COMMIT were four).
+            raised = self._advance(view, rows, floor, store=True)
+            if raised is None:
+                await conn.execute(MARK, published)
+            else:
+                await conn.execute(MARK_RAISING_FLOOR, published, raised, view.releases)
+                self._stored(view, raised)
         self._count(rows, published, refused)
         if fault is not None:
             raise fault
@@ -546,6 +567,20 @@ class OutboxRelay:
     ) -> None:
         """After a claim whose rows were all dealt with: move the cursor past them, remember
         the ids below it not seen, raise the floor (stored with the mark, or now and then)."""
+        raised = self._advance(view, rows, floor, store=store)
+        if raised is not None:
+            await conn.execute(RAISE_FLOOR, raised, view.releases)
+            self._stored(view, raised)
+
+    @staticmethod
+    def _stored(view: _View, floor: int) -> None:
+        view.stored_floor = floor
+        view.stored_at = time.monotonic()
+
+    @staticmethod
+    def _advance(view: _View, rows: list[asyncpg.Record], floor: int, *, store: bool) -> int | None:
+        """`_settle`'s view moved on; returns the floor to store now, if any (the caller stores
+        it in the same transaction as the mark, and then notes it with `_stored`)."""
         top = max(view.cursor, rows[-1]["id"]) if rows else view.cursor
         view.top = max(view.top, top)
         seen = [r["id"] for r in rows]
@@ -565,9 +600,8 @@ class OutboxRelay:
             if floor > min(view.gaps, default=floor):
                 view.gaps = {g for g in view.gaps if g > floor}
         if floor > view.stored_floor and (store or time.monotonic() - view.stored_at >= STORE_FLOOR_S):
-            await conn.execute(RAISE_FLOOR, floor, view.releases)
-            view.stored_floor = floor
-            view.stored_at = time.monotonic()
+            return floor
+        return None
 
     def _count(self, rows: list[asyncpg.Record], published: list[int], refused: dict[int, str]) -> None:
         self.published += len(published)
