@@ -438,6 +438,23 @@ async def claim_decided(
 _FINGERPRINT = "coalesce(sum(hashint8(posting_version)), 0)"
 
 
+# The batch's partners' held slots in young openings with a slot left ($1: posted after, $2: partners).
+_HELD = (
+    "SELECT h.opening_id, h.partner_id, h.n FROM held_slots h JOIN openings o USING (opening_id)"
+    " WHERE o.state = 'open' AND o.posted_at > $1 AND o.routed_count < o.capacity"
+    " AND h.partner_id = ANY($2::text[])"
+)
+# The open openings' fingerprint and slots, and `_HELD` as arrays, in one row.
+_CATALOGUE = f"""
+SELECT c.*, h.* FROM (
+    SELECT count(*) AS n, {_FINGERPRINT} AS version, array_agg(opening_id) AS ids,
+        array_agg(capacity) AS capacity, array_agg(routed_count) AS routed FROM openings WHERE state = 'open'
+) c, (
+    SELECT array_agg(opening_id) AS held_ids, array_agg(partner_id) AS held_partners, array_agg(n) AS held_n
+    FROM ({_HELD}) held
+) h
+"""
+
 SETTLE_EVERY_S = 300.0  # the most often a new index is moved out of the collector's way (`plumbing.heap.settle`)
 
 
@@ -464,30 +481,27 @@ class Postings:
         """Every open opening with its slots now, read without locks; and the (capacity, routed
         count) each was seen with, for `take_slots` to check. (A batch's candidates together
         share a required skill with nearly every opening, so all are read.)"""
-        row = await conn.fetchrow(
-            f"SELECT count(*) AS n, {_FINGERPRINT} AS version, array_agg(opening_id) AS ids,"
-            " array_agg(capacity) AS capacity, array_agg(routed_count) AS routed FROM openings WHERE state = 'open'"
-        )
-        ids, capacity, routed = row["ids"] or [], row["capacity"] or [], row["routed"] or []
-        if self._index is None or self._fingerprint != (row["n"], int(row["version"])):
-            ids, capacity, routed = await self._reindex(conn)
         # Partners' held slots matter only while an opening is young (the fair-share hold) and
         # has a slot left (a decision passes over a full opening before asking whose slots it
         # holds), and only the deciding candidate's partner's (`decide_in`, `domain.held_back`):
         # the batch's partners', not every partner's (the single-request path's small batches
         # read about 760 rows each for the CSV's partner at 5,000 openings). The counts are kept
         # per opening and partner as decisions change (migration 006), so this reads a row per
-        # partner there, not every decision holding a slot.
-        held = await conn.fetch(
-            "SELECT h.opening_id, h.partner_id, h.n FROM held_slots h JOIN openings o USING (opening_id)"
-            " WHERE o.state = 'open' AND o.posted_at > $1 AND o.routed_count < o.capacity"
-            " AND h.partner_id = ANY($2::text[])",
-            earliest - FAIR_SHARE_HOLD,
-            sorted({c.partner_id or "" for c in candidates}),  # '': a decision without one (held_slots)
-        )
+        # partner there, not every decision holding a slot. Read with the fingerprint and the
+        # slots, in one statement (one snapshot, one round trip a batch where there were two).
+        earliest_posted = earliest - FAIR_SHARE_HOLD
+        partners = sorted({c.partner_id or "" for c in candidates})  # '': a decision without one (held_slots)
+        row = await conn.fetchrow(_CATALOGUE, earliest_posted, partners)
+        ids, capacity, routed = row["ids"] or [], row["capacity"] or [], row["routed"] or []
+        held = zip(row["held_ids"] or [], row["held_partners"] or [], row["held_n"] or [], strict=True)
+        if self._index is None or self._fingerprint != (row["n"], int(row["version"])):
+            ids, capacity, routed = await self._reindex(conn)
+            # The held slots read after the slots, as a decision is counted in both: one that
+            # committed in between then shows in the held counts (the fair share stays safe).
+            held = map(tuple, await conn.fetch(_HELD, earliest_posted, partners))
         taken: dict[str, dict[str, int]] = {}
-        for h in held:
-            taken.setdefault(h["opening_id"], {})[h["partner_id"]] = h["n"]
+        for opening_id, partner_id, n in held:
+            taken.setdefault(opening_id, {})[partner_id] = n
         assert self._index is not None
         remaining = dict(zip(ids, map(operator.sub, capacity, routed), strict=True))
         seen = dict(zip(ids, zip(capacity, routed, strict=True), strict=True))
