@@ -4,7 +4,12 @@ before the decision). Glue only: each event type is one use case of `application
 
 `batch_handler` applies a consumer's batch in record order: each run of consecutive
 `referral.routed` or `referral.submitted` events (the bulk of the traffic) set-based, every
-other event through its own handler, so the order of facts is kept.
+other event through its own handler, so the order of facts is kept. A batch may hold the
+events of all the gateway's topics (`plumbing.consume_loop.across_topics`): a fetch is one
+transaction, not one per topic (under single requests a fetch holds a few submissions and a
+few decisions). Across topics the events of a referral arrive in any order, and each use
+case copes (a decision before its submission, a withdrawal before the decision), so applying
+two topics' records in one transaction, each partition's in order, changes nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from contracts import Envelope, events
+from plumbing.consume_loop import across_topics
 from plumbing.context import Context
 from services.employer_gateway import application
 from services.employer_gateway.application import EMPLOYER_NOTIFICATIONS
@@ -33,6 +39,7 @@ SET_BASED: dict[type[events.Payload], Callable[[Context, Run], Awaitable[None]]]
 }
 
 
+@across_topics
 async def batch_handler(ctx: Context, items: Run) -> None:
     kind: type[events.Payload] | None = None
     run: Run = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contracts import Envelope, events
 from plumbing import heap
+from plumbing.consume_loop import across_topics
 from plumbing.consumer import BatchHandler
 from plumbing.context import Context
 from services.routing import application, store
@@ -54,7 +55,11 @@ async def on_candidate_erased(ctx: Context, env: Envelope, event: events.Candida
 def batch_handler_for(postings: store.Postings) -> BatchHandler:
     """A batch in record order: each run of consecutive submissions set-based
     (`application.decide_first_many`), anything else through its own handler, so the order of
-    facts is kept. `postings` caches the openings' postings of one database schema."""
+    facts is kept. `postings` caches the openings' postings of one database schema. A batch
+    may hold the events of all routing's topics (`plumbing.consume_loop.across_topics`: a
+    fetch is one transaction, not one per topic); across topics events arrive in any order
+    anyway (an opening's change, a referral's, an employer's action), so each partition's
+    records in order is all the order there is to keep."""
 
     async def batch_handler(ctx: Context, items: list[tuple[Envelope, events.Payload]]) -> None:
         run: list[application.Submission] = []
@@ -74,7 +79,7 @@ def batch_handler_for(postings: store.Postings) -> BatchHandler:
             if run:
                 await application.decide_first_many(ctx, run, postings)
 
-    return batch_handler
+    return across_topics(batch_handler)
 
 
 HANDLERS = {
