@@ -15,8 +15,8 @@ a process, whatever the number of its topics: a loop per topic cost every servic
 poll, heartbeats and a group of its own per topic (about 20 in the stack: 15-19 % of a core
 idle, 4-7 % of the broker's), and under a trickle every topic's fetch was a batch of a few
 records paying a transaction of its own. A consumer whose batch handler takes events of any
-of its topics together (marked `across_topics`: outcomes) applies a fetch in one
-transaction; any other applies it a topic at a time, in consecutive transactions (a
+of its topics together (marked `across_topics`: outcomes, routing, the gateway) applies a
+fetch in one transaction; any other applies it a topic at a time, in consecutive transactions (a
 partition belongs to one topic, so its order holds either way).
 
 The per-topic groups the services used before (`contracts.topics.topic_group`) had committed
