@@ -17,7 +17,7 @@ import asyncpg
 
 from contracts import Envelope
 from contracts.events import Payload
-from contracts.registry import Envelopes, encode
+from contracts.registry import Encoded, Envelopes, encode
 from plumbing import clock as clocks
 from plumbing import outbox
 from plumbing.settings import Settings
@@ -112,6 +112,11 @@ class Context:
         straight from the payloads (`contracts.registry.encode`), and most callers never read
         the envelopes back.
         """
+        return Envelopes(await self.emit_written(events))
+
+    async def emit_written(self, events: list[Outgoing]) -> Sequence[Encoded]:
+        """`emit_many`, answering the records as written: for a caller that stores a payload
+        too, `value[data_at:-1]` is its JSON (when `data_at` is not 0), written once."""
         source = self.deps.source
         # The service's clock, not the system's: a use case run with a fixed or simulated
         # clock dates its events by it (a demo's year, a test's business-day deadline).
@@ -131,4 +136,4 @@ class Context:
         if encoded:
             traces = [e.trace for e in events] if any(e.trace is not None for e in events) else None
             await outbox.enqueue_encoded(self.conn, encoded, traces)
-        return Envelopes(encoded)
+        return encoded
