@@ -3,7 +3,9 @@
 `running_network` starts intake, routing, employer_gateway, outcomes, support and the console with
 `talentloop.network.up` (the same code as `talentloop up`) on top of the session `stack`
 fixture, whose teardown (`network.discard`) stops the services, then kills the stack and deletes its data.
-Every test collected under tests/e2e is marked `e2e`.
+Every test collected under tests/e2e is marked `e2e`. The tests whose script runs as a process of its
+own (`own_process` mark: the benchmarks, the three-broker fault suite) start it once the session has
+collected, in the background, and run at the session's end (tests/e2e/own_processes.py).
 """
 
 from __future__ import annotations
@@ -23,15 +25,32 @@ from plumbing.settings import Settings
 from talentloop import network
 from talentloop.credentials import load_keys
 from talentloop.network import NetworkConfig
+from tests.e2e import own_processes
 from tests.e2e.helpers import VERSIONS, Api, RunningNetwork
 
 E2E_DIR = Path(__file__).parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", own_processes.MARK_DOC)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if E2E_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.e2e)
+    own_processes.last(items)  # their scripts run in the background meanwhile
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the selected tests' own processes (tests/e2e/own_processes.py), one after the other."""
+    if not session.config.option.collectonly:
+        own_processes.SESSION.start(session.items)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    own_processes.SESSION.close()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -39,6 +58,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("e2e interop client versions")
         for name, version in VERSIONS.items():
             terminalreporter.write_line(f"{name}: {version}")
+
+
+own_process = own_processes.own_process  # the fixture
 
 
 @pytest.fixture(scope="session")

@@ -5,19 +5,17 @@ figure. The full-size runs are by hand (docs/performance.md)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.e2e.benchmarks import run_bench
+from tests.e2e.own_processes import Finished
 
 
 @pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.timeout(900)  # a stack of its own; the 2-core machine may be shared by other test runs
-def test_csv_import_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
-    out = tmp_path / "intake_import.json"
-    r = run_bench("intake_import.py", "--rows", "300", out=out)
+@pytest.mark.own_process("bench/intake_import.py", "--rows", "300", out="intake_import.json")
+def test_csv_import_benchmark_at_a_tiny_size(own_process: Finished) -> None:
+    r = own_process.results()
     assert r["rows"] == 300 and r["accepted"] == 300 and r["rejected"] == 0 and r["duplicates"] == 0
     assert r["events_published"] >= 300
     assert r["rows_per_s"] > 0 and r["import_rows_per_s"] >= r["rows_per_s"]
@@ -28,9 +26,9 @@ def test_csv_import_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
-def test_api_load_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
-    out = tmp_path / "intake_api_load.json"
-    r = run_bench("intake_api_load.py", "--rate", "50", "--seconds", "2", out=out)
+@pytest.mark.own_process("bench/intake_api_load.py", "--rate", "50", "--seconds", "2", out="intake_api_load.json")
+def test_api_load_benchmark_at_a_tiny_size(own_process: Finished) -> None:
+    r = own_process.results()
     assert r["offered"] == 100 and r["accepted"] == 100 and r["errors"] == {} and r["not_sent"] == 0
     assert r["answered_per_s"] > 0
     latency = r["answer_ms_from_sent"]

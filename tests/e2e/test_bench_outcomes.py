@@ -5,11 +5,9 @@ hand (docs/outcomes.md)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.e2e.benchmarks import run_bench
+from tests.e2e.own_processes import Finished
 
 REFERRALS = 150
 
@@ -17,9 +15,20 @@ REFERRALS = 150
 @pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.timeout(900)  # a stack of its own; the 2-core machine may be shared by other test runs
-def test_outcomes_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
-    out = tmp_path / "outcomes_ledger.json"
-    r = run_bench("outcomes_ledger.py", "--referrals", str(REFERRALS), "--raw-rows", "500", "--rebuild-workers", "2", "--timeout", "600", out=out)
+@pytest.mark.own_process(
+    "bench/outcomes_ledger.py",
+    "--referrals",
+    str(REFERRALS),
+    "--raw-rows",
+    "500",
+    "--rebuild-workers",
+    "2",
+    "--timeout",
+    "600",
+    out="outcomes_ledger.json",
+)
+def test_outcomes_benchmark_at_a_tiny_size(own_process: Finished) -> None:
+    r = own_process.results()
     events = r["events_published"]
     assert r["complete"] is True and r["hashes_equal"] is True and events > 5 * REFERRALS
     assert r["ingest_ledger_rows"] == events and r["ingest_events_per_s"] > 0

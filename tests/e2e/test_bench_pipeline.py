@@ -4,11 +4,9 @@ figure with a sane value. The full-size run is by hand (docs/performance.md)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.e2e.benchmarks import run_bench
+from tests.e2e.own_processes import Finished
 
 SERVICES = ("intake", "routing", "employer_gateway", "outcomes")
 REFERRALS, OPENINGS, RATE, SECONDS = 300, 50, 100, 3
@@ -17,9 +15,21 @@ REFERRALS, OPENINGS, RATE, SECONDS = 300, 50, 100, 3
 @pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.timeout(900)  # a stack of its own; the 2-core machine may be shared by other test runs
-def test_pipeline_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
-    out = tmp_path / "pipeline.json"
-    r = run_bench("pipeline.py", "--small", "--referrals", str(REFERRALS), "--openings", str(OPENINGS), "--offered-rate", str(RATE), "--offered-seconds", str(SECONDS), out=out)
+@pytest.mark.own_process(
+    "bench/pipeline.py",
+    "--small",
+    "--referrals",
+    str(REFERRALS),
+    "--openings",
+    str(OPENINGS),
+    "--offered-rate",
+    str(RATE),
+    "--offered-seconds",
+    str(SECONDS),
+    out="pipeline.json",
+)
+def test_pipeline_benchmark_at_a_tiny_size(own_process: Finished) -> None:
+    r = own_process.results()
     assert r["complete"] is True and "failure" not in r
     assert (r["referrals"], r["openings"]) == (REFERRALS, OPENINGS)
 
@@ -62,7 +72,9 @@ def test_pipeline_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
     assert lat["arrived_in_ledger"] == lat["accepted"]
     for key in ("submit_to_ledger_ms", "sent_to_ledger_ms", "api_answer_ms"):
         assert 0 < lat[key]["p50"] <= lat[key]["p99"] <= lat[key]["max"], key
-    assert lat["submit_to_ledger_ms"]["p50"] >= lat["sent_to_ledger_ms"]["p50"]  # a request is sent at or after its time
+    assert (
+        lat["submit_to_ledger_ms"]["p50"] >= lat["sent_to_ledger_ms"]["p50"]
+    )  # a request is sent at or after its time
     # the single-request path's CPU, apart from the pipeline stage's
     assert set(lat["cpu_ms_per_referral"]) == set(p["cpu_seconds"]) and all(lat["cpu_seconds"][s] > 0 for s in SERVICES)
 

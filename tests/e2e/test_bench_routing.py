@@ -5,11 +5,9 @@ routing, PostgreSQL and Kafka is there, and that decisions went in set-based bat
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tests.e2e.benchmarks import run_bench
+from tests.e2e.own_processes import Finished
 
 REFERRALS, OPENINGS = 300, 100
 
@@ -17,12 +15,23 @@ REFERRALS, OPENINGS = 300, 100
 @pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.timeout(900)  # a stack of its own; the 2-core machine may be shared by other test runs
-def test_routing_benchmark_at_a_tiny_size(tmp_path: Path) -> None:
-    out = tmp_path / "routing.json"
-    r = run_bench("routing.py", "--referrals", str(REFERRALS), "--openings", str(OPENINGS), "--timeout", "600", out=out)
+@pytest.mark.own_process(
+    "bench/routing.py",
+    "--referrals",
+    str(REFERRALS),
+    "--openings",
+    str(OPENINGS),
+    "--timeout",
+    "600",
+    out="routing.json",
+)
+def test_routing_benchmark_at_a_tiny_size(own_process: Finished) -> None:
+    r = own_process.results()
     assert r["complete"] is True and r["decided"] == REFERRALS == r["routed"] + r["unmatched"]
     assert 0 < r["routed"] and r["deadletters"] == 0 and r["referrals_decided_per_s"] > 0
-    assert r["database"]["decisions"] == {k: v for k, v in (("routed", r["routed"]), ("unmatched", r["unmatched"])) if v}
+    assert r["database"]["decisions"] == {
+        k: v for k, v in (("routed", r["routed"]), ("unmatched", r["unmatched"])) if v
+    }
     assert r["database"]["slots_taken"] == r["routed"]  # every routed decision holds one slot
     assert set(r["cpu_ms_per_decision"]) == {"routing", "postgres", "kafka"}
     assert all(v > 0 for v in r["cpu_ms_per_decision"].values())

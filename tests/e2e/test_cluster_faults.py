@@ -5,45 +5,35 @@ no unclean election, acks=all) while the leader of talentloop.referrals' partiti
 outcomes instance are killed mid-batch; then the same input on a clean single broker.
 
 It runs as its own process (it points KAFKA_BOOTSTRAP_SERVERS at the cluster, which this
-session's own stack must not see); the finalizer stops whatever it started should it fail or
-time out. Its figures (the time to recover after each fault) are printed and kept in the
-test's temporary directory (cluster_faults.json).
+session's own stack must not see), started early in the background (tests/e2e/own_processes.py);
+the fixture's teardown stops whatever it started should it fail or time out. Its figures (the
+time to recover after each fault) are printed and kept in the test's temporary directory
+(cluster_faults.json).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bench import cluster_faults
+from tests.e2e.own_processes import Finished
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(660)]
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "faults"
-    yield folder
-    cluster_faults.discard(folder)  # brokers, PostgreSQL and services of a run that did not end itself
-
-
-def test_three_broker_faults_lose_nothing_and_duplicate_nothing(home: Path, tmp_path: Path) -> None:
-    out = tmp_path / "cluster_faults.json"
-    proc = subprocess.run(
-        [sys.executable, "bench/cluster_faults.py", "--small", "--home", str(home), "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.exists(), f"no result (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+@pytest.mark.own_process(
+    "bench/cluster_faults.py",
+    "--small",
+    out="cluster_faults.json",
+    home=True,
+    timeout=600,
+    discard=cluster_faults.discard,
+)
+def test_three_broker_faults_lose_nothing_and_duplicate_nothing(own_process: Finished) -> None:
+    proc, out = own_process, own_process.out
+    assert out.exists(), f"no result (exit {proc.returncode}):\n{proc.tail('stderr')}"
     result = json.loads(out.read_text())
     faulted, clean = result["faulted"], result["clean"]
     print(
@@ -54,7 +44,7 @@ def test_three_broker_faults_lose_nothing_and_duplicate_nothing(home: Path, tmp_
         ),
     )
     assert result["problems"] == [], result["problems"]
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.returncode == 0, proc.tail("stderr")
     assert faulted["referrals"] == clean["referrals"] > 0
     assert faulted["lost"] == faulted["duplicated_in_ledger"] == faulted["created_twice"] == 0
     assert faulted["routed"] == faulted["in_gateway"] == faulted["referrals"]
