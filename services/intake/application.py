@@ -26,6 +26,7 @@ from datetime import datetime
 import asyncpg
 
 from contracts import events
+from contracts.registry import Encoded
 from plumbing import scrub
 from plumbing.context import Context, Outgoing
 from plumbing.vault import CandidateKey
@@ -170,11 +171,19 @@ async def submit_all(ctx: Context, items: list[Submission]) -> list[Accepted | D
             by_external[ext] = (referral_id, known_as)
         by_triple[triple] = referral_id
         results.append(Accepted(referral_id, candidate_id, known_as, domain.unknown_skills(row.submission.skills)))
-    await store.insert_referrals(conn, [r for r, _, _ in new])
     at = ctx.now()
-    # One outbox statement for the group, each row with its request's trace context.
-    await ctx.emit_many([Outgoing(row.submission, cid, time=at, trace=trace) for row, cid, trace in new])
+    # One outbox statement for the group, each row with its request's trace context; the
+    # referrals' rows keep the events' payloads as the outbox wrote them (written once).
+    written = await ctx.emit_written([Outgoing(row.submission, cid, time=at, trace=trace) for row, cid, trace in new])
+    await store.insert_referrals(conn, [r for r, _, _ in new], [_payload_json(e) for e in written])
     return results
+
+
+def _payload_json(encoded: Encoded) -> str:
+    """The event's payload as its record value holds it (written anew when it cannot say where)."""
+    if encoded.data_at:
+        return encoded.value[encoded.data_at : -1].decode()
+    return encoded.payload.model_dump_json()
 
 
 def _duplicate(
