@@ -185,7 +185,10 @@ def _translate(adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]]
         if row.pop("\0extra", None):
             bad.append((number, mapping.FieldError(field="", code="too-many-cells", message="more cells than columns")))
             continue
-        referral, errors = mapping.record_from(adapter, row, now=now)
+        # Cells decoded as UTF-8 (strictly: no lone surrogate) and free of control characters
+        # make a referral the contract check need not look at character by character again.
+        storable = domain.CONTROL_CHARACTER.search("".join(row.values())) is None
+        referral, errors = mapping.record_from(adapter, row, now=now, storable=storable)
         if referral is None:
             bad.extend((number, e) for e in errors)
         else:

@@ -51,6 +51,9 @@ DEFAULT_PHONE_REGION = "US"
 # else takes the full validator, with its explanation.
 _PLAIN_EMAIL = re.compile(r"[a-z0-9_%+=-]+(?:\.[a-z0-9_%+=-]+)*@((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63})")
 _SPECIAL_USE = tuple(SPECIAL_USE_DOMAIN_NAMES)
+# The last labels of the special-use names: a domain ending in none of them (nearly every one)
+# is none of them, known without comparing it with each name.
+_SPECIAL_USE_LAST = frozenset(d.rsplit(".", 1)[-1] for d in _SPECIAL_USE)
 
 
 def _plain_email(text: str) -> str | None:
@@ -61,7 +64,10 @@ def _plain_email(text: str) -> str | None:
     if m is None or low.index("@") > 64:
         return None
     domain = m.group(1)
-    if "--" in domain or any(domain == d or domain.endswith("." + d) for d in _SPECIAL_USE):
+    if "--" in domain or (
+        domain.rsplit(".", 1)[-1] in _SPECIAL_USE_LAST
+        and any(domain == d or domain.endswith("." + d) for d in _SPECIAL_USE)
+    ):
         return None  # IDNA labels (xn--) and reserved names: the full validator decides
     return low
 
@@ -401,19 +407,23 @@ def _published() -> type[BaseModel]:
     )
 
 
-def refused(referral: ReferralIn | Profile, now: datetime) -> list[dict[str, Any]]:
+def refused(referral: ReferralIn | Profile, now: datetime, *, storable: bool = False) -> list[dict[str, Any]]:
     """Why a valid referral (or profile change) cannot be accepted at `now`: consent given in
     the future, or `unpublishable`; pydantic-shaped errors, empty when it can."""
     found: list[dict[str, Any]] = []
     consent = getattr(referral, "consent", None)
     if consent is not None and consent.given_at > now:
         found.append({"loc": ("consent", "given_at"), "msg": "consent cannot be given in the future", "type": "future_date"})
-    return found + unpublishable(referral)
+    return found + unpublishable(referral, storable=storable)
 
 
-def unpublishable(referral: ReferralIn | Profile) -> list[dict[str, Any]]:
+def unpublishable(referral: ReferralIn | Profile, *, storable: bool = False) -> list[dict[str, Any]]:
     """Why the referral (or a profile change) cannot be published or stored: pydantic-shaped
     errors (`loc`, `msg`, `type`) located in the referral, empty when it can.
+
+    `storable`: the caller knows every text the referral was made from is `storable_text`
+    (a CSV row's cells, `csv_import._translate`), so its characters are not looked at again:
+    validation and the mapping make no character that cannot be stored from ones that can.
 
     `referral` as its validation made it (`validate_referral`, or the API's validation of
     the body): its credentials and training are instances of the contract's own models
@@ -442,7 +452,7 @@ def unpublishable(referral: ReferralIn | Profile) -> list[dict[str, Any]]:
             # Dumped, so the contract's bounds are checked (instances would be trusted).
             value = [c.model_dump() for c in value] if isinstance(value, list) else value.model_dump()
         values[name] = value
-    bad = [] if _storable(referral) else list(_bad_characters(referral.model_dump(), ()))
+    bad = [] if storable or _storable(referral) else list(_bad_characters(referral.model_dump(), ()))
     found.extend({"loc": loc, "msg": BAD_CHARACTER, "type": "invalid_character"} for loc in bad)
     if not values:  # every value was one the contract accepted before
         return found
@@ -504,7 +514,12 @@ BAD_CHARACTER = "contains a character that cannot be stored (a control character
 # and the contracts refuse the rest in text (contracts/bounds.py); a lone surrogate (JSON's
 # "\ud800" decodes to one) cannot be encoded as UTF-8. Each would fail the transaction, or
 # the event, after validation said yes.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def storable_text(text: str) -> bool:
+    """No character in the text that `unpublishable` refuses."""
+    return CONTROL_CHARACTER.search(text) is None and not _unencodable(text)
 
 
 def _storable(referral: BaseModel) -> bool:
@@ -521,7 +536,7 @@ def _storable(referral: BaseModel) -> bool:
 
 def _bad_characters(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
     if isinstance(value, str):
-        if _CONTROL.search(value) or _unencodable(value):
+        if CONTROL_CHARACTER.search(value) or _unencodable(value):
             yield loc
     elif isinstance(value, dict):
         for key, item in value.items():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -247,6 +247,15 @@ class Adapter(BaseModel):
              else _Step(target, rule, kind_of(target, self.record), self.format == "csv", self._zone))  # type: ignore[arg-type]
             for target, rule in self.fields.items()
         ]
+        self._literals_storable = all(
+            _storable_literal(v) for r in self.fields.values() for v in _literals(r)
+        )
+
+    @property
+    def literals_storable(self) -> bool:
+        """Every value the mapping itself gives (`const`, `default`, `map`) is
+        `domain.storable_text` (or not text): a referral mapped from storable records is."""
+        return self._literals_storable
 
     def target_table(self) -> tuple[dict[str, Kind], dict[str, Kind]]:
         """The fields a record of this adapter's kind has, and those of one of its credentials."""
@@ -275,6 +284,20 @@ class Adapter(BaseModel):
                 inner = " | ".join(rule.fields[m.group(2)].sources())
                 return f"{rule.each}[{m.group(1)}].{inner}"
         return target
+
+
+def _literals(rule: Rule) -> Iterator[Any]:
+    """The values a rule gives of its own (not the record's), its credentials' rules' too."""
+    for value in (rule.const, rule.default, *(rule.map or {}).values()):
+        yield from value if isinstance(value, list) else [value]
+    for inner in (rule.fields or {}).values():
+        yield from _literals(inner)
+
+
+def _storable_literal(value: Any) -> bool:
+    if isinstance(value, str):
+        return domain.storable_text(value)
+    return value is None or isinstance(value, bool | int | float)
 
 
 def _check_values(target: str, kind: Kind, rule: Rule) -> None:
@@ -585,16 +608,17 @@ def _control_pattern(err: Any) -> bool:
 
 
 def to_referral(
-    adapter: Adapter | None, doc: dict[str, Any], *, now: datetime | None = None
+    adapter: Adapter | None, doc: dict[str, Any], *, now: datetime | None = None, storable: bool = False
 ) -> tuple[domain.ReferralIn | None, list[FieldError]]:
     """Validate the referral, then check it can be accepted at `now` (the service passes its
-    clock; None is the system's) and its event built and stored (the contract's bounds)."""
+    clock; None is the system's) and its event built and stored (the contract's bounds);
+    `storable`: see `referral_from`."""
     region = adapter.phone_region if adapter else domain.DEFAULT_PHONE_REGION
     try:
         referral = domain.validate_referral(doc, region)
     except ValidationError as exc:
         return None, validation_errors(adapter, exc.errors(include_url=False, include_input=False))
-    refused = domain.refused(referral, now or datetime.now(UTC))
+    refused = domain.refused(referral, now or datetime.now(UTC), storable=storable)
     if refused:
         return None, validation_errors(adapter, refused)
     return referral, []
@@ -606,27 +630,31 @@ def _unreadable(field: str, exc: BaseException, target: str | None = None) -> Fi
 
 
 def referral_from(
-    adapter: Adapter, record: Any, *, now: datetime | None = None
+    adapter: Adapter, record: Any, *, now: datetime | None = None, storable: bool = False
 ) -> tuple[domain.ReferralIn | None, list[FieldError]]:
     """Map and validate one partner record: the referral, or every error found in it.
+
+    `storable`: the caller has checked that every text of the record is
+    `domain.storable_text`; with the adapter's own values (`Adapter.literals_storable`) that
+    is all a referral mapped from it is made of, so its characters are not looked at again.
 
     Never raises: whatever a record provokes (an impossible date, a 5,000-digit number,
     nesting deep enough for RecursionError) is an error of that record, so the entry path
     (a CSV batch, the partner's Kafka partition) carries on with the next one.
     """
     try:
-        return _referral_from(adapter, record, now)
+        return _referral_from(adapter, record, now, storable and adapter.literals_storable)
     except Exception as exc:  # a mapping bug must not stop a partner's feed either
         return None, [_unreadable("", exc)]
 
 
 def _referral_from(
-    adapter: Adapter, record: Any, now: datetime | None
+    adapter: Adapter, record: Any, now: datetime | None, storable: bool
 ) -> tuple[domain.ReferralIn | None, list[FieldError]]:
     doc, errors = translate(adapter, record)
     if not isinstance(record, dict):
         return None, errors  # not-an-object; every field "missing" besides would only repeat it
-    referral, invalid = to_referral(adapter, doc, now=now)
+    referral, invalid = to_referral(adapter, doc, now=now, storable=storable)
     return (referral if not errors else None), errors + _without_consequences(errors, invalid)
 
 
@@ -642,12 +670,12 @@ def _without_consequences(errors: list[FieldError], invalid: list[FieldError]) -
 
 
 def record_from(
-    adapter: Adapter, record: Any, *, now: datetime | None = None
+    adapter: Adapter, record: Any, *, now: datetime | None = None, storable: bool = False
 ) -> tuple[domain.ReferralIn | training.TrainingRecordIn | None, list[FieldError]]:
     """One record mapped by what its adapter reads (`Adapter.record`): a referral or an enrollment."""
     if adapter.record == "training":
         return training_from(adapter, record, now=now)
-    return referral_from(adapter, record, now=now)
+    return referral_from(adapter, record, now=now, storable=storable)
 
 
 def training_from(
