@@ -11,10 +11,12 @@ module's names), as chromium.browser is taken:
     from tests.e2e.portal_pages import check_page, signed_in, ...
 
     browser = portal_pages.browser  # the fixtures
+    module_chromium = portal_pages.module_chromium
     portal = portal_pages.portal
 
-or defines its own module-scoped `portal` with `portal_process` and more settings (one portal
-process a module: test_portal_browser_pages.py's has an OpenID Connect provider).
+(one Chromium a module, fresh for each test), or defines its own module-scoped `portal` with
+`portal_process` and more settings (one portal process a module: test_portal_browser_pages.py's
+has an OpenID Connect provider).
 
 Importing this module skips the importing test module when Chromium is missing (tests/e2e/chromium.py)."""
 
@@ -73,7 +75,8 @@ return Array.prototype.slice.call(document.querySelectorAll('body *')).reverse()
     + (e.innerText || '').slice(0, 60);
 });
 """
-browser = chromium.browser  # the fixture, for the modules that import it from here
+browser = chromium.browser  # the fixtures, for the modules that import them from here
+module_chromium = chromium.module_chromium
 
 
 # --- the portal process ---------------------------------------------------------------------------

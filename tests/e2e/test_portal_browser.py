@@ -52,6 +52,7 @@ from tests.e2e.portal_pages import (
 )
 
 browser = portal_pages.browser  # the fixtures
+module_chromium = portal_pages.module_chromium
 portal = portal_pages.portal
 mailing_portal = portal_pages.mailing_portal
 

@@ -39,6 +39,7 @@ from tests.e2e.portal_pages import (
 )
 
 browser = portal_pages.browser  # the fixtures
+module_chromium = portal_pages.module_chromium
 portal = portal_pages.portal
 # A public address, so outcomes takes it (this machine resolves no names). The endpoint is paused
 # before anything is queued for it, and a paused endpoint's deliveries wait: nothing is sent.

@@ -42,7 +42,8 @@ from tests.e2e.portal_pages import (
 
 # The mock uses Authlib's older provider API, which Authlib warns about on every token it issues.
 pytestmark = pytest.mark.filterwarnings("ignore:get_jwt_config:DeprecationWarning")
-browser = portal_pages.browser  # the fixture; the module's portal is below
+browser = portal_pages.browser  # the fixtures; the module's portal is below
+module_chromium = portal_pages.module_chromium
 # A public address, so the services take it (their rule refuses loopback and private ones, and
 # this machine resolves no names); the endpoint is sent only `service.stale` of requests addressed
 # to the nonprofit as a provider, which it is not, and is removed by the test: nothing is sent.

@@ -33,6 +33,7 @@ from tests.e2e.test_support_path import TRAINER, enroll
 
 EASTSIDE = "eastside-community-services"  # the demo's provider (talentloop/demo_plan.py), seeded in the portal
 browser = portal_pages.browser  # the fixtures
+module_chromium = portal_pages.module_chromium
 portal = portal_pages.portal
 
 

@@ -13,7 +13,8 @@ from talentloop.publish import write
 from tests.e2e import chromium  # skips the module without Chromium
 from tests.unit.test_release import release
 
-browser = chromium.browser  # the fixture
+browser = chromium.browser  # the fixtures
+module_chromium = chromium.module_chromium
 
 
 def test_the_site_opens_from_disk_with_every_table_and_the_methods_page(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
