@@ -45,7 +45,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the selected tests' own processes (tests/e2e/own_processes.py), one after the other."""
-    if not session.config.option.collectonly:
+    option = session.config.option
+    if not (option.collectonly or option.setupplan):  # runs no test: starts nothing
         own_processes.SESSION.start(session.items)
 
 
