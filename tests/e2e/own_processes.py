@@ -82,6 +82,8 @@ class Run:
     timeout: float
     discard: Callable[[Path], None] | None
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="talentloop-own-process-")))
+    closing: threading.Event = field(default_factory=threading.Event)  # the session's: start nothing more
+    lock: threading.Lock = field(default_factory=threading.Lock)
     future: Future[Finished] | None = None
     proc: subprocess.Popen[bytes] | None = None
 
@@ -96,7 +98,10 @@ class Run:
         argv = self.argv()
         started = time.monotonic()
         with (self.folder / "stdout").open("wb") as out, (self.folder / "stderr").open("wb") as err:
-            self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=err)
+            with self.lock:
+                if self.closing.is_set():
+                    raise RuntimeError("the session ended before this script started")
+                self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=err)
             timed_out = False
             try:
                 code = self.proc.wait(self.timeout)
@@ -132,6 +137,7 @@ class OwnProcesses:
         self._runs: dict[str, Run] = {}
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="own-process")
         self._lock = threading.Lock()
+        self._closing = threading.Event()
 
     def run_for(self, item: pytest.Item) -> Run:
         """The run of `item`'s script, started (queued) if it was not."""
@@ -145,6 +151,7 @@ class OwnProcesses:
                 run = Run(
                     script, tuple(args), kw["out"], kw.get("home", False), kw.get("timeout", 840.0), kw.get("discard")
                 )
+                run.closing, run.lock = self._closing, self._lock
                 run.future = self._pool.submit(run.execute)
                 self._runs[item.nodeid] = run
             return run
@@ -161,10 +168,11 @@ class OwnProcesses:
 
     def close(self) -> None:
         """Stop what still runs or waits (the session ended before its test), discard, remove the folders."""
+        with self._lock:
+            self._closing.set()  # a script not started by now never starts
         for run in self._runs.values():
             assert run.future is not None
             run.future.cancel()
-        for run in self._runs.values():
             if run.proc is not None and run.proc.poll() is None:
                 run.stop()
         self._pool.shutdown(wait=True)
