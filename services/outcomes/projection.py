@@ -19,8 +19,10 @@ back from jsonb as another number).
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable
+import operator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -61,8 +63,23 @@ class LedgerEvent:
     # The type without its version, found once: `project` asks for it again and again.
     family: str = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        self.family = self.event_type.rsplit(".", 1)[0]
+    # Written out (dataclasses keeps an __init__ the class defines): the one dataclasses writes
+    # then calls __post_init__, a second call for every event read or kept.
+    def __init__(self, event_type: str, occurred_at: datetime, employer_id: str | None, data: dict[str, Any],
+                 partner_id: str | None = None) -> None:
+        self.event_type = event_type
+        self.occurred_at = occurred_at
+        self.employer_id = employer_id
+        self.data = data
+        self.partner_id = partner_id
+        family = _FAMILY.get(event_type)
+        if family is None:
+            family = _FAMILY[event_type] = event_type.rsplit(".", 1)[0]
+        self.family = family
+
+
+# event type -> its family (a few dozen types; every event read or kept makes a LedgerEvent)
+_FAMILY: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,27 @@ def _facts(events: list[LedgerEvent], names: list[str | None]) -> list[domain.Fa
     return sorted(out, key=_fact_order)
 
 
+def _facts_and_derived(events: list[LedgerEvent],
+                        names: list[str | None]) -> tuple[list[domain.Fact], domain.Derived]:
+    """`_facts` and `domain.derive` of them, remembered by each event's (fact name, employer,
+    attempt): both are pure functions of those, which are few values shared by many referrals,
+    and every projection derives them again. The attempt's type is in the key (1 and True are
+    equal keys, not equal facts). What it returns is only read: the referrals with the same
+    facts share it."""
+    key = tuple((name, e.employer_id, attempt := e.data.get("attempt"), type(attempt))
+                for e, name in zip(events, names, strict=True) if name is not None)
+    try:
+        return _derived_of(key)
+    except TypeError:  # an unhashable value in odd data: made, not remembered
+        return _derived_of.__wrapped__(key)
+
+
+@functools.lru_cache(maxsize=16_384)
+def _derived_of(key: tuple[tuple[str, str | None, Any, type], ...]) -> tuple[list[domain.Fact], domain.Derived]:
+    facts = sorted({domain.scoped(name, employer, attempt) for name, employer, attempt, _ in key}, key=_fact_order)
+    return facts, domain.derive(facts)
+
+
 def _fact_order(f: domain.Fact) -> tuple[str, str, int]:
     return f.name, f.employer_id or "", f.attempt or 0
 
@@ -124,8 +162,8 @@ def _ordered(events: Iterable[LedgerEvent]) -> list[LedgerEvent]:
 in_order = _ordered
 
 
-def _time_and_type(e: LedgerEvent) -> tuple[datetime, str]:
-    return e.occurred_at, e.event_type
+# An event's (time, type), read in C: every projection orders its events by it.
+_time_and_type: Callable[[LedgerEvent], tuple[datetime, str]] = operator.attrgetter("occurred_at", "event_type")
 
 
 def _content(e: LedgerEvent) -> str:
@@ -134,13 +172,8 @@ def _content(e: LedgerEvent) -> str:
 
 def has_ties(events: Iterable[LedgerEvent]) -> bool:
     """Whether two events share their time and type (their order then depends on their data)."""
-    seen = set()
-    for e in events:
-        key = _time_and_type(e)
-        if key in seen:
-            return True
-        seen.add(key)
-    return False
+    keys = list(map(_time_and_type, events))
+    return len(set(keys)) != len(keys)
 
 
 def _latest(events: list[LedgerEvent], *families: str, employer: str | None = None) -> LedgerEvent | None:
@@ -190,22 +223,24 @@ def jsonb_exact(value: Any) -> bool:
     1e-5, from 1e16) comes back as a plain decimal (an int, if it has no fraction), and -0.0
     as 0.0. Everything else JSON holds comes back equal (objects maybe in another key order,
     which `project` does not look at). The bounds here are narrower than pydantic's, to be safe."""
-    # A walk with a stack, not a recursion of generators: every new event's data goes through here.
+    # A walk with a stack, not a recursion of generators: every new event's data goes through
+    # here. Anything but a float, dict, list or tuple (str, int, bool, None) comes back as it is.
+    kind = type(value)
+    if kind is float:
+        return _float_exact(value)
+    if kind is not dict and kind is not list and kind is not tuple:
+        return True
     todo = [value]
     while todo:
         item = todo.pop()
-        kind = type(item)
-        if kind is float:
-            if not _float_exact(item):
-                return False
-        elif kind is dict:
-            todo.extend(v for v in item.values() if type(v) in _WALKED)
-        elif kind is list or kind is tuple:
-            todo.extend(v for v in item if type(v) in _WALKED)
+        for v in item.values() if type(item) is dict else item:
+            kind = type(v)
+            if kind is float:
+                if not _float_exact(v):
+                    return False
+            elif kind is dict or kind is list or kind is tuple:
+                todo.append(v)
     return True
-
-
-_WALKED = frozenset({float, dict, list, tuple})  # anything else (str, int, bool, None) comes back as it is
 
 
 def _float_exact(value: float) -> bool:
@@ -241,11 +276,16 @@ def _utc(at: datetime) -> datetime:
     return at if at.tzinfo is UTC else at.astimezone(UTC)
 
 
+_FACT_OF_FAMILY = domain.FACT_OF_FAMILY
+_CHECKIN = "retention.checked"  # the one family whose fact depends on the data (`domain.fact_of_family`)
+
+
 def project(referral_id: str, events: Iterable[LedgerEvent]) -> Projection:
     ordered = _ordered(events)
-    names = [domain.fact_of_family(e.family, e.data) for e in ordered]
-    facts = _facts(ordered, names)
-    derived = domain.derive(facts)
+    # `domain.fact_of_family`, whose data matters for a check-in only, without a call an event.
+    names = [_FACT_OF_FAMILY.get(e.family) if e.family != _CHECKIN else domain.fact_of_family(e.family, e.data)
+             for e in ordered]
+    facts, derived = _facts_and_derived(ordered, names)
     submitted = _latest(ordered, "referral.submitted")
     profile = _latest(ordered, "referral.submitted", "referral.updated")
     placement_event = _latest(ordered, "placement.reported")

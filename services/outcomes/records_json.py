@@ -33,12 +33,7 @@ def _how(value: Any) -> Callable[[Any], Any]:
         fields = dataclasses.fields(value)
         names = tuple(f.name for f in fields)
         optional = tuple(f.name for f in fields if f.metadata.get(records.OMITTED_WHEN_EMPTY))
-        # Most fields hold a str, number, bool or None, which dump returns as they are: those are
-        # taken without the call (a placement has some 30 fields, dumped at every projection).
-        if not optional:
-            return lambda v: {name: x if type(x := getattr(v, name)) in _AS_IS else dump(x) for name in names}
-        return lambda v: {name: x if type(x) in _AS_IS else dump(x) for name in names
-                          if (x := getattr(v, name)) is not None and x != () or name not in optional}
+        return _dataclass_dumper(type(value).__name__, names, frozenset(optional))
     if isinstance(value, (datetime, date)):
         return isoformat
     if isinstance(value, Decimal):
@@ -48,6 +43,26 @@ def _how(value: Any) -> Callable[[Any], Any]:
     if isinstance(value, dict):
         return lambda v: {str(k): dump(x) for k, x in v.items()}
     return _same
+
+
+def _dataclass_dumper(kind: str, names: tuple[str, ...], optional: frozenset[str]) -> Callable[[Any], Any]:
+    """A function that dumps a dataclass of these fields (in this order, those in `optional`
+    left out while None or empty), written for the type as dataclasses writes `__init__`: each
+    field read by name, not in a loop of getattr calls (a record has some 30 fields, a placement
+    as many, dumped at every projection). Most fields hold a str, number, bool or None, which
+    dump returns as they are: those are taken without the call."""
+    lines = [f"def dump_{kind}(v):", "    d = {}"]
+    for name in names:
+        lines.append(f"    x = v.{name}")
+        indent = "    "
+        if name in optional:
+            lines.append("    if x is not None and x != ():")
+            indent = "        "
+        lines.append(f"{indent}d[{name!r}] = x if type(x) in _AS_IS else dump(x)")
+    lines.append("    return d")
+    scope: dict[str, Any] = {"_AS_IS": _AS_IS, "dump": dump}
+    exec("\n".join(lines), scope)  # noqa: S102 - the code is made from the dataclass's own field names
+    return scope[f"dump_{kind}"]
 
 
 def _same(value: Any) -> Any:

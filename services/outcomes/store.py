@@ -553,7 +553,8 @@ def as_ledger_event(env: Envelope) -> projection.LedgerEvent:
 
 def compact_event(env: Envelope) -> projection.LedgerEvent:
     """`projection.compact(as_ledger_event(env))`, made at once (one object per event, not two)."""
-    return projection.LedgerEvent(env.type, env.time.astimezone(UTC), env.employerid,
+    at = env.time
+    return projection.LedgerEvent(env.type, at if at.tzinfo is UTC else at.astimezone(UTC), env.employerid,
                                   projection.compact_data(env.data), env.partnerid)
 
 
