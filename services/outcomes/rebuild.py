@@ -59,7 +59,7 @@ from contracts import Envelope, events, payload_of
 from contracts.envelope import describe_exception
 from contracts.events import Payload
 from contracts.registry import latest_type
-from plumbing import db
+from plumbing import db, heap
 from plumbing.consumer import BatchHandler
 from plumbing.context import Deps
 from plumbing.faults import is_infrastructure
@@ -324,20 +324,23 @@ async def load(bootstrap: str, pool: asyncpg.Pool, ends: dict[TopicPartition, in
         while todo:
             fetched = await consumer.getmany(*todo, timeout_ms=500, max_records=batch)
             items = []
-            for tp, records in fetched.items():
-                for r in records:
-                    if r.offset >= ends[tp]:
-                        continue
-                    item = _parse(r.value, tally)
-                    if item is None:
-                        continue
-                    if type(item[1]) in _LATER_TYPES:
-                        out.later.append((r.topic, r.partition, r.offset, r.value))
-                    elif item[0].id.int in seen:
-                        tally.skipped[REPEATED] += 1
-                    else:
-                        seen.add(item[0].id.int)
-                        items.append(item)
+            # Decoding is pure and its objects live until the batch is written, none in a cycle:
+            # collections meanwhile only walked them again (plumbing.heap.paused).
+            with heap.paused():
+                for tp, records in fetched.items():
+                    for r in records:
+                        if r.offset >= ends[tp]:
+                            continue
+                        item = _parse(r.value, tally)
+                        if item is None:
+                            continue
+                        if type(item[1]) in _LATER_TYPES:
+                            out.later.append((r.topic, r.partition, r.offset, r.value))
+                        elif item[0].id.int in seen:
+                            tally.skipped[REPEATED] += 1
+                        else:
+                            seen.add(item[0].id.int)
+                            items.append(item)
             if writing is not None:
                 out.events += await writing
             writing = asyncio.create_task(_apply(pool, ingest, items, tally, fast=True))
@@ -357,6 +360,7 @@ async def load(bootstrap: str, pool: asyncpg.Pool, ends: dict[TopicPartition, in
 def _load_in_process(bootstrap: str, database_url: str, schema: str, ends: dict[TopicPartition, int],
                      batch: int) -> Loaded:
     async def run() -> Loaded:
+        heap.settle(heap.SERVICE_YOUNG_THRESHOLD)  # a worker's imports live as long as it: out of the collector's way
         pool = await db.create_pool(database_url, schema, max_size=2)
         try:
             return await load(bootstrap, pool, ends, batch)
@@ -482,6 +486,7 @@ async def _copy_facts(pool: asyncpg.Pool, rows: list[tuple[object, ...]]) -> Non
 
 def _project_in_process(database_url: str, schema: str, low: str | None, high: str | None) -> list[str]:
     async def run() -> list[str]:
+        heap.settle(heap.SERVICE_YOUNG_THRESHOLD)
         pool = await db.create_pool(database_url, schema, max_size=2)
         try:
             return await project_range(pool, low, high)
