@@ -6,9 +6,7 @@ message `nack()` seeks back only the first record's partition while `ack()` comm
 assigned partition's position, so a failed batch spanning partitions silently skipped the
 records of the others. Here what one fetch returned (up to `BATCH` records, from any of the
 loop's partitions) is applied and the only commit is `commit({tp: last applied offset + 1,
-...})` for exactly the partitions applied, after `process_batch` returned; a lane commits at
-most every `COMMIT_EVERY_S` (what it applies meanwhile joins the next commit), and before its
-partitions are revoked or its client stops. Within a batch each
+...})` for exactly the partitions applied, after `process_batch` returned. Within a batch each
 partition's records keep their order. FastStream still describes every channel in the
 AsyncAPI documents (`plumbing/subscriber.py`).
 
@@ -73,14 +71,6 @@ FETCH_MAX_WAIT_MS = 500
 FETCH_MIN_BYTES = 1
 # The carry-over at an assignment: beyond this the broker is taken as away and the client restarted.
 CARRY_TIMEOUT_S = 30.0
-# A lane commits what it applied at most this often (what is applied meanwhile joins the next
-# commit). Under single requests each batch of a few records paid an offset commit, a request
-# the broker writes to its offsets topic, at every hop. What is applied and not committed yet
-# comes again after a crash and is a duplicate to the inbox; at a revocation, a stop or a
-# restart of the client it is committed first.
-COMMIT_EVERY_S = 0.1
-# How long a stop or a revocation waits for those commits.
-FLUSH_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -182,10 +172,8 @@ class _CarryOver(ConsumerRebalanceListener):
         self.failed: Exception | None = None
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        revoked = set(revoked)
         for tp in revoked:
             self.due.pop(tp, None)
-        await self._loop.flush(self._client, revoked)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         unknown = set(assigned) - self._known
@@ -238,7 +226,6 @@ class ConsumeLoop:
         backoff_s: float = 0.5,
         backoff_cap_s: float = 4.0,
         security: KafkaSecurity | None = None,
-        commit_every_s: float = COMMIT_EVERY_S,
     ) -> None:
         if isinstance(topics, str) or not topics:
             raise ValueError("a consume loop takes a non-empty list of topics")
@@ -261,9 +248,6 @@ class ConsumeLoop:
         self.started = asyncio.Event()  # set once the group has its first assignment
         self._next: dict[TopicPartition, int] = {}  # per partition: the offset after the last applied
         self._known: set[TopicPartition] = set()  # partitions the group has a commit for (`_CarryOver`)
-        self._commit_every_s = commit_every_s
-        self._uncommitted: dict[TopicPartition, int] = {}  # applied, not committed yet (`COMMIT_EVERY_S`)
-        self._committed_at = dict.fromkeys(range(self.lanes), 0.0)  # per lane, monotonic
 
     async def run(self) -> None:
         while True:
@@ -293,7 +277,6 @@ class ConsumeLoop:
                 log.error("consumer.restarting", group=self.group_id, error=describe(exc, 1000))
                 await self._fault(_RESTART, f"consumer restarted: {describe(exc)}")
             finally:
-                await self.flush(client)
                 with contextlib.suppress(Exception):
                     await client.stop()
                 with contextlib.suppress(Exception):
@@ -348,7 +331,6 @@ class ConsumeLoop:
                 await self._commit(client, {tp: n for tp, n in offsets.items() if tp not in fetched})
             if pending:
                 await self._apply(client, pending, lane)
-            await self._commit_due(client, lane)
             self._update_lag(client)
 
     async def _apply(self, client: AIOKafkaConsumer, pending: Fetched, lane: int = 0) -> None:
@@ -378,31 +360,7 @@ class ConsumeLoop:
         if applied:
             self.state.batches += 1
             self._next.update(applied)
-            self._uncommitted.update(applied)
-
-    def _mine(self, lane: int) -> dict[TopicPartition, int]:
-        return {tp: n for tp, n in self._uncommitted.items() if tp.partition % self.lanes == lane}
-
-    async def _commit_due(self, client: AIOKafkaConsumer, lane: int) -> None:
-        """Commit what `lane` applied, if its last commit was `COMMIT_EVERY_S` ago."""
-        if time.monotonic() - self._committed_at[lane] < self._commit_every_s:
-            return
-        offsets = self._mine(lane)
-        if offsets:
-            self._committed_at[lane] = time.monotonic()
-            for tp in offsets:
-                del self._uncommitted[tp]
-            await self._commit(client, offsets)
-
-    async def flush(self, client: AIOKafkaConsumer, partitions: Iterable[TopicPartition] | None = None) -> None:
-        """Commit now what was applied and not committed yet (of `partitions`, or all): before
-        they are revoked, or the client stops. Bounded: what it cannot commit comes again."""
-        wanted = set(self._uncommitted) if partitions is None else set(partitions) & set(self._uncommitted)
-        offsets = {tp: self._uncommitted.pop(tp) for tp in wanted}
-        if offsets:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(FLUSH_TIMEOUT_S):
-                    await self._commit(client, offsets)
+            await self._commit(client, applied)
 
     async def _commit(self, client: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         """Commit exactly `offsets`. A commit that fails after the effect is harmless (the

@@ -35,9 +35,7 @@ inboxes make that harmless.
   row while one waits.
 - **A commit wakes its own process's relay; the leader polls for the rest, no NOTIFY.** A
   transaction that wrote outbox rows wakes the relays of its process once it has committed
-  (`_CommitWatch`: never before, so a woken relay finds the rows), and the relay looks at once,
-  or, if its last round began less than `GATHER_S` (20 ms) ago, once that much has passed, so
-  the commits of that window go out in one round.
+  (`_CommitWatch`: never before, so a woken relay finds the rows), and the relay looks at once.
   A wake that comes while the relay publishes is kept for its next look (the event is cleared
   before a claim, not when it goes to sleep). Rows written by another process (another
   instance of the service, an operator's release) wake nobody here: the leader finds them by
@@ -95,11 +93,6 @@ log = get_logger(__name__)
 MAX_PROBES = 64  # probes kept waiting for their transactions (a long one holds them all)
 MAX_GAPS = 5_000  # unseen ids below the cursor probed one by one; beyond, claim from the floor
 STORE_FLOOR_S = 1.0  # an idle leader stores a raised floor at most this often
-# A woken leader's round starts at least this long after the round before began. Under single
-# requests every commit woke a round of a few rows, and each round is a claim, a produce
-# request and a mark, and downstream a fetch, a transaction and an offset commit per hop: the
-# rows of the commits that come within this window go out together (a full batch goes on at once).
-GATHER_S = 0.02
 
 # A row the relay may publish: unpublished, not parked, no parked row of its key before it.
 # A parked row is unpublished until discarded (012_outbox_parked_keys_by_discard.sql): asked
@@ -451,7 +444,6 @@ class OutboxRelay:
         service: str | None = None,
         idle_poll_s: float = 0.5,
         probe_s: float = 0.2,
-        gather_s: float = GATHER_S,
     ) -> None:
         self._pool = pool
         self._service = service  # the metrics label; by default the schema the pool uses
@@ -461,7 +453,6 @@ class OutboxRelay:
         self._idle_poll_s = idle_poll_s  # the leader's looks for new rows
         self._wake = asyncio.Event()
         self._probe_s = probe_s  # how often the leader asks which ids may still be in flight
-        self._gather_s = gather_s  # a woken round starts at least this long after the one before
         self._view: _View | None = None
         self.published = 0
         self.parked = 0
@@ -664,14 +655,9 @@ class OutboxRelay:
                     # it from here on may not be in this claim's snapshot, and its wake, kept,
                     # makes the next look come at once.
                     self._wake.clear()
-                    started = time.monotonic()
                     if await self.publish_once(conn) >= self._batch:
                         continue
                     await self._sleep(self._idle_poll_s)
-                    # Woken: the commits that come meanwhile join this round (`GATHER_S`).
-                    rest = self._gather_s - (time.monotonic() - started)
-                    if rest > 0:
-                        await asyncio.sleep(rest)
             finally:
                 if not conn.is_closed():
                     await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", f"outbox relay {schema}")
