@@ -16,7 +16,8 @@ It is built for speed, in passes, with the live code at each step:
    by COPY, `batch` records per transaction (`handlers.batch_handler(live=False,
    project=False)`), into a ledger whose indexes are built afterwards (sorting once is
    cheaper than keeping them up to date row by row). An event seen twice is kept once.
-   Openings and erasures are set aside.
+   Openings and erasures are set aside. A fetch is decoded with the cyclic collector paused
+   and a worker's imports are frozen out of its way (`plumbing.heap`), as in the services.
 2. The indexes are built (and an event two workers both appended kept once).
 3. Openings and erasures are applied in their partitions' order through the live handler
    (`batch_handler(live=False)`): an erasure redacts the rows loaded before it, as live, so
