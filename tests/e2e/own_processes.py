@@ -157,6 +157,8 @@ class OwnProcesses:
             return run
 
     def start(self, items: list[pytest.Item]) -> None:
+        if not EARLY:
+            return
         for item in items:
             if item.get_closest_marker(MARK):
                 self.run_for(item)
@@ -184,11 +186,17 @@ class OwnProcesses:
 
 
 SESSION = OwnProcesses()
+# TALENTLOOP_TEST_OWN_PROCESSES=in-place: each script starts when its test runs, where it stands (as
+# before this module), to compare the two on a machine or to read a failing script's run alone.
+EARLY = os.environ.get("TALENTLOOP_TEST_OWN_PROCESSES", "early") != "in-place"
 
 
 def last(items: list[pytest.Item]) -> None:
     """Move the tests of scripts run early to the session's end, keeping their order."""
-    items[:] = [i for i in items if not i.get_closest_marker(MARK)] + [i for i in items if i.get_closest_marker(MARK)]
+    if EARLY:
+        items[:] = [i for i in items if not i.get_closest_marker(MARK)] + [
+            i for i in items if i.get_closest_marker(MARK)
+        ]
 
 
 @pytest.fixture
