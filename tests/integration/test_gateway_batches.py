@@ -205,7 +205,7 @@ async def test_the_consume_loop_on_kafka_applies_batches_as_one_by_one(make_pool
         await producer.stop()
 
     one_by_one = await prepared(make_pool, batched=False)
-    for r in recs:  # in per-topic order, as the loop applies a topic at a time
+    for r in recs:  # in per-topic order: a batch keeps each partition's records in order, whatever its topics
         await one_by_one.process(r)
     applied: list[int] = []
     batched = await prepared(make_pool, batched=True, applied=applied)
