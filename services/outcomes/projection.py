@@ -107,9 +107,13 @@ def facts_of(events: Iterable[LedgerEvent]) -> list[domain.Fact]:
 
 def _facts(events: list[LedgerEvent], names: list[str | None]) -> list[domain.Fact]:
     """The events' facts (`names`: each event's fact name, or None), each once, in a fixed order."""
-    out = {domain.scoped(name, e.employer_id, e.data.get("attempt")) for e, name in zip(events, names, strict=True)
-           if name is not None}
-    return sorted(out, key=_fact_order)
+    return _scoped_in_order((name, e.employer_id, e.data.get("attempt"))
+                            for e, name in zip(events, names, strict=True) if name is not None)
+
+
+def _scoped_in_order(scopes: Iterable[tuple[str, str | None, Any]]) -> list[domain.Fact]:
+    """Each (fact name, employer, attempt) as its fact, each once, in a fixed order."""
+    return sorted({domain.scoped(name, employer, attempt) for name, employer, attempt in scopes}, key=_fact_order)
 
 
 def _facts_and_derived(events: list[LedgerEvent],
@@ -129,7 +133,7 @@ def _facts_and_derived(events: list[LedgerEvent],
 
 @functools.lru_cache(maxsize=16_384)
 def _derived_of(key: tuple[tuple[str, str | None, Any, type], ...]) -> tuple[list[domain.Fact], domain.Derived]:
-    facts = sorted({domain.scoped(name, employer, attempt) for name, employer, attempt, _ in key}, key=_fact_order)
+    facts = _scoped_in_order((name, employer, attempt) for name, employer, attempt, _ in key)
     return facts, domain.derive(facts)
 
 
