@@ -13,6 +13,13 @@ logs can name them), with an exporter chosen by `TALENTLOOP_TRACE_EXPORT`: unset
 exports nothing, `log` writes each finished span as one JSON log line, `otlp` sends OTLP/HTTP
 to `OTEL_EXPORTER_OTLP_ENDPOINT` (needs the `otlp` extra). Setting `OTEL_EXPORTER_OTLP_ENDPOINT`
 alone also selects `otlp`.
+
+While the provider has no span processor (no exporter: the default) nothing can see a span
+but its ids, so the server and consumer spans are then made as the SDK would make their ids
+(the same trace id, new span id, sampler's flags and trace state) without recording anything
+(`_unrecorded`): the SDK's span, its attributes and its end were about a sixth of intake's
+CPU a request outside the database (docs/performance.md, fifteenth session). A processor
+added later (a test's in-memory exporter) sees every span started after it.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from plumbing.logging import get_logger
@@ -83,6 +90,46 @@ def tracer() -> trace.Tracer:
     return _tracer[1]
 
 
+def _recorded(current: TracerProvider) -> bool:
+    """Whether a span of `current` would reach a span processor (an exporter, a test's memory)."""
+    processors = getattr(getattr(current, "_active_span_processor", None), "_span_processors", None)
+    return processors is None or bool(processors)  # unknown internals: record, as the SDK would
+
+
+def _unrecorded(
+    sdk: trace.Tracer, name: str, context: otel_context.Context, kind: SpanKind, attributes: dict[str, Any]
+) -> trace.Span:
+    """The span the SDK's `start_span` would make, as a span that records nothing: its ids, its
+    sampler's decision and trace state, the random-trace-id flag, by the SDK's own steps."""
+    parent = trace.get_current_span(context).get_span_context()
+    ids = sdk.id_generator  # type: ignore[attr-defined]
+    trace_id = parent.trace_id if parent.is_valid else ids.generate_trace_id()
+    sampled = sdk.sampler.should_sample(context, trace_id, name, kind, attributes, ())  # type: ignore[attr-defined]
+    flags = TraceFlags.SAMPLED if sampled.decision.is_sampled() else TraceFlags.DEFAULT
+    if ids.is_trace_id_random() if not parent.is_valid else parent.trace_flags.random_trace_id:
+        flags |= TraceFlags.RANDOM_TRACE_ID
+    own = SpanContext(
+        trace_id,
+        ids.generate_span_id(),
+        is_remote=False,
+        trace_flags=TraceFlags(flags),
+        trace_state=sampled.trace_state,
+    )
+    return NonRecordingSpan(own)
+
+
+def _start(
+    name: str, context: otel_context.Context, kind: SpanKind, attributes: dict[str, Any], end_on_exit: bool = True
+) -> Any:
+    """A context manager: the span `name` as the current span (recorded only if anything would see it)."""
+    sdk = tracer()
+    if _recorded(provider()):
+        return sdk.start_as_current_span(
+            name, context=context, kind=kind, attributes=attributes, end_on_exit=end_on_exit
+        )
+    return trace.use_span(_unrecorded(sdk, name, context, kind, attributes), end_on_exit=False)
+
+
 def ids_of(span: trace.Span) -> tuple[str, str] | None:
     """(trace id, span id) of `span` as lowercase hex, or None for an invalid (no-op) span."""
     ctx = span.get_span_context()
@@ -129,11 +176,11 @@ def context_from_http(headers: Mapping[str, str]) -> otel_context.Context:
 
 def consumer_span(topic: str, headers: Sequence[tuple[str, bytes]], consumer: str) -> Any:
     """A context manager: the consumer span for one record, child of the span that emitted it."""
-    return tracer().start_as_current_span(
+    return _start(
         f"process {topic}",
-        context=context_from_headers(headers),
-        kind=SpanKind.CONSUMER,
-        attributes={"messaging.system": "kafka", "messaging.destination.name": topic, "talentloop.consumer": consumer},
+        context_from_headers(headers),
+        SpanKind.CONSUMER,
+        {"messaging.system": "kafka", "messaging.destination.name": topic, "talentloop.consumer": consumer},
     )
 
 
@@ -142,12 +189,12 @@ def server_span(method: str, headers: Mapping[str, str], service: str, *, end_on
 
     `end_on_exit=False`: the caller ends it (plumbing/correlate.py ends it when the response
     starts, while the request's code goes on in its context)."""
-    return tracer().start_as_current_span(
+    return _start(
         method,
-        context=context_from_http(headers),
-        kind=SpanKind.SERVER,
-        attributes={"http.request.method": method, "talentloop.service": service},
-        end_on_exit=end_on_exit,
+        context_from_http(headers),
+        SpanKind.SERVER,
+        {"http.request.method": method, "talentloop.service": service},
+        end_on_exit,
     )
 
 
