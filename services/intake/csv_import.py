@@ -14,22 +14,33 @@ import codecs
 import csv
 import hashlib
 import io
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
 import asyncpg
 
+from contracts import vocabulary
 from plumbing.context import Context, Deps
 from plumbing.logging import get_logger
-from services.intake import application, domain, mapping, store
+from services.intake import application, domain, mapping, store, training
 from services.intake.application import Accepted
 
 log = get_logger(__name__)
 
 BATCH = 500
+# A file larger than this is mapped and validated in the worker process (`WORKER`), its
+# batches in the thread until the worker has started: a smaller one (about 3,000 registrar
+# rows) is over before a worker would pay for its start.
+WORKER_FROM_BYTES = 1 << 20
 MAX_ROW_BYTES = 1 << 20  # the service passes TALENTLOOP_MAX_JSON_BODY_BYTES: a row is one referral
 # Distinct unknown skills counted per import: past twice this, the least frequent are
 # dropped, so a file of a million distinct misspellings cannot grow the counter without
@@ -196,6 +207,132 @@ def _translate(adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]]
     return good, bad, len(batch)
 
 
+Translated = tuple[list[tuple[int, Any]], list[tuple[int, mapping.FieldError]], int]
+
+
+# --- mapping and validating in a worker process ---------------------------------------------
+#
+# The mapping and validation of a batch (about half of intake's CPU a row) hold the GIL, so
+# in a thread they take turns with the event loop that stores the batch before. In a process
+# of their own they run on the other core meanwhile. What comes back must cost the event loop
+# far less than the work did: a validated record pickled (pydantic models) costs about as
+# much as making it, its JSON validated again (`_unpacked`) about a third of it. Validation
+# gives the same model from its own JSON (it normalizes to values it accepts as they are:
+# tests/unit/test_csv_worker.py), and a record whose JSON it would refuse is mapped again in
+# the event loop's process, so the answer never depends on which process mapped a row.
+
+
+def _translate_packed(adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]], now: datetime | None) -> tuple[
+    list[tuple[int, bytes | None]], list[tuple[int, mapping.FieldError]], int
+]:
+    """`_translate` in the worker process: each good record as its JSON (None: not writable)."""
+    good, bad, size = _translate(adapter, batch, now)
+    packed: list[tuple[int, bytes | None]] = []
+    for number, record in good:
+        try:
+            packed.append((number, type(record).__pydantic_serializer__.to_json(record)))
+        except ValueError:  # a lone surrogate, say: the event loop's process maps the row itself
+            packed.append((number, None))
+    return packed, bad, size
+
+
+def _unpacked(
+    adapter: mapping.Adapter,
+    batch: list[tuple[int, dict[str, str]]],
+    packed: tuple[list[tuple[int, bytes | None]], list[tuple[int, mapping.FieldError]], int],
+    now: datetime | None,
+) -> Translated:
+    """The worker's answer as `_translate`'s: each record validated again from its JSON."""
+    written, bad, size = packed
+    model = training.TrainingRecordIn if adapter.record == "training" else domain.ReferralIn
+    context = {"phone_region": adapter.phone_region}
+    rows = dict(batch)
+    good: list[tuple[int, Any]] = []
+    for number, value in written:
+        try:
+            if value is None:
+                raise ValueError(value)
+            good.append((number, model.model_validate_json(value, context=context)))
+        except ValueError:  # ValidationError too: never expected, but then the row decides here
+            again, errors, _ = _translate(adapter, [(number, dict(rows[number]))], now)
+            good += again
+            bad += errors
+    good.sort(key=lambda g: g[0])
+    bad.sort(key=lambda b: b[0])
+    return good, bad, size
+
+
+class _Worker:
+    """One process, started by the first large import and kept for the next ones, that maps
+    and validates batches (`_translate_packed`). Until it has started, and should it die,
+    batches are mapped in a thread as before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._started: Future[None] | None = None
+
+    def start(self) -> Future[None]:
+        with self._lock:
+            if self._pool is None or self._started is None:
+                self._pool = ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn"), initializer=_end_with_parent
+                )
+                self._started = self._pool.submit(_started)
+            return self._started
+
+    def ready(self) -> ProcessPoolExecutor | None:
+        """The worker's pool once its process has started, else None."""
+        started = self._started
+        if started is None or not started.done() or started.cancelled() or started.exception() is not None:
+            return None
+        return self._pool
+
+    def broken(self, pool: ProcessPoolExecutor) -> None:
+        """The process died: the next large import starts another."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool, self._started = None, None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _end_with_parent() -> None:
+    """In the worker: exit when the service's process has ended, however it ended (the
+    worker's queue never says so: the worker holds both of its ends)."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+
+        def watch() -> None:
+            multiprocessing.connection.wait([parent.sentinel])
+            os._exit(0)
+
+        threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def _started() -> None:
+    """Run first in the worker: its imports done and the vocabularies loaded, it is ready."""
+    vocabulary.skills()
+    vocabulary.occupations()
+
+
+WORKER = _Worker()
+
+
+async def _translated(
+    adapter: mapping.Adapter, batch: list[tuple[int, dict[str, str]]], now: datetime, in_worker: bool
+) -> Translated:
+    pool = WORKER.ready() if in_worker else None
+    if pool is not None:
+        try:
+            packed = await asyncio.wrap_future(pool.submit(_translate_packed, adapter, batch, now))
+        except BrokenProcessPool:
+            log.warning("import.worker_lost")
+            WORKER.broken(pool)
+        else:
+            return _unpacked(adapter, batch, packed, now)
+    return await asyncio.to_thread(_translate, adapter, batch, now)
+
+
 async def run(
     pool: asyncpg.Pool,
     deps: Deps,
@@ -209,10 +346,14 @@ async def run(
 ) -> AsyncIterator[Progress]:
     """Import the file; yields progress after every committed batch.
 
-    Mapping and validation (CPU) of the next batch run in a thread while the database
-    stores the current one, so the two overlap instead of taking turns.
+    Mapping and validation (CPU) of the next batch run while the database stores the current
+    one: in a worker process for a file over `WORKER_FROM_BYTES` (on the other core), else in
+    a thread.
     """
     rows = _rows(file, adapter, max_row_bytes)
+    in_worker = progress.bytes_total > WORKER_FROM_BYTES
+    if in_worker:
+        WORKER.start()
     broken: list[ImportRefused] = []  # a row that cannot be read ends the file after the rows before it
 
     def next_batch() -> asyncio.Future[tuple[list, list, int]] | None:
@@ -222,7 +363,7 @@ async def run(
                 chunk.append(row)
         except ImportRefused as exc:
             broken.append(exc)
-        return asyncio.ensure_future(asyncio.to_thread(_translate, adapter, chunk, deps.clock())) if chunk else None
+        return asyncio.ensure_future(_translated(adapter, chunk, deps.clock(), in_worker)) if chunk else None
 
     upcoming = next_batch()
     while upcoming is not None:

@@ -20,7 +20,9 @@ def test_csv_import_benchmark_at_a_tiny_size(own_process: Finished) -> None:
     assert r["events_published"] >= 300
     assert r["rows_per_s"] > 0 and r["import_rows_per_s"] >= r["rows_per_s"]
     assert r["intake_peak_rss_mb"] > 0
-    assert set(r["cpu_ms_per_row"]) >= {"intake", "postgres", "kafka"} and r["cpu_ms_per_row"]["intake"] > 0
+    assert set(r["cpu_ms_per_row"]) >= {"intake", "intake_process", "postgres", "kafka"}
+    assert r["cpu_ms_per_row"]["intake"] >= r["cpu_ms_per_row"]["intake_process"] > 0  # with its worker, and alone
+    assert all(us > 0 for us in r["yardstick_translate_us_per_row"])
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import's batches overlapped")."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -25,7 +26,13 @@ ADAPTERS = Path(__file__).parents[2] / "deploy" / "adapters"
 PARTNER = "riverbend-community-college"
 
 
-async def test_the_later_row_is_the_duplicate_across_batches_and_all_comes_in_file_order(pool, intake):
+@pytest.mark.parametrize("in_worker", [False, True], ids=["thread", "worker"])
+async def test_the_later_row_is_the_duplicate_across_batches_and_all_comes_in_file_order(
+    pool, intake, monkeypatch, in_worker
+):
+    if in_worker:  # mapped in the worker process, as a large file is (`csv_import.WORKER_FROM_BYTES`)
+        monkeypatch.setattr(csv_import, "WORKER_FROM_BYTES", 0)
+        await asyncio.wrap_future(csv_import.WORKER.start())
     run = tag()
     people = [samples.person(n, run=run) for n in range(5)]
 
