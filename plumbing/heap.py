@@ -63,3 +63,25 @@ def paused() -> Iterator[None]:
         _Pauses.count -= 1
         if _Pauses.count == 0 and _Pauses.resume:
             gc.enable()
+
+
+class Sweeps:
+    """Full collections by hand, one every `every` units of work, for a long pass run with the
+    collector paused (`paused`) throughout: the pass's batches die by reference counting, and
+    what little they leave in cycles is found at the next sweep instead of piling up.
+
+    Pausing around each batch alone is not enough when the batch outlives the pause (a fetch
+    decoded, then written while the next is read): the first allocation after the pause runs
+    a young collection over the whole batch, which is alive and is walked for nothing (the
+    rebuild's load pass: a third of its decoding's samples, docs/performance.md fifteenth
+    session). A sweep between batches walks only what is alive then."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self._since = 0
+
+    def done(self, units: int) -> None:
+        self._since += units
+        if self._since >= self.every:
+            self._since = 0
+            gc.collect()

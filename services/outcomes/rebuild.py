@@ -73,6 +73,9 @@ from services.outcomes.handlers import APPLIED_AFTER_LOAD, HANDLERS, OPENING_EVE
 log = get_logger(__name__)
 
 BATCH = 5000  # records per transaction of the first pass
+# Records (or ledger events) between the full collections of a pass run with the collector
+# paused (plumbing.heap.Sweeps): a collection walks the batches alive then, some 20-50 ms.
+SWEEP_EVERY = 50_000
 FETCH_BYTES = 8 * 2**20  # per partition and fetch: more than one record of the largest size
 
 # Why records were skipped: the reasons the live consumer dead-letters them for.
@@ -317,22 +320,27 @@ async def load(bootstrap: str, pool: asyncpg.Pool, ends: dict[TopicPartition, in
     await consumer.start()
     writing: asyncio.Task[int] | None = None
     tally = Result("")
+    sweeps = heap.Sweeps(SWEEP_EVERY)
+    # The collector paused for the whole pass, a full collection between batches every
+    # SWEEP_EVERY records (plumbing.heap.Sweeps: why not around each fetch alone).
     try:
-        todo = {tp for tp, end in ends.items() if end > 0}
-        consumer.assign(sorted(todo))
-        if todo:
-            await consumer.seek_to_beginning(*todo)
-        while todo:
-            fetched = await consumer.getmany(*todo, timeout_ms=500, max_records=batch)
-            items = _decode(fetched, ends, tally, seen, out.later)
+        with heap.paused():
+            todo = {tp for tp, end in ends.items() if end > 0}
+            consumer.assign(sorted(todo))
+            if todo:
+                await consumer.seek_to_beginning(*todo)
+            while todo:
+                fetched = await consumer.getmany(*todo, timeout_ms=500, max_records=batch)
+                items = _decode(fetched, ends, tally, seen, out.later)
+                if writing is not None:
+                    out.events += await writing
+                    sweeps.done(len(items))  # the batch written is gone; the one decoded lives
+                writing = asyncio.create_task(_apply(pool, ingest, items, tally, fast=True))
+                for tp in list(todo):
+                    if await consumer.position(tp) >= ends[tp]:
+                        todo.discard(tp)
             if writing is not None:
                 out.events += await writing
-            writing = asyncio.create_task(_apply(pool, ingest, items, tally, fast=True))
-            for tp in list(todo):
-                if await consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
-        if writing is not None:
-            out.events += await writing
     finally:
         if writing is not None and not writing.done():
             writing.cancel()
@@ -460,27 +468,33 @@ async def project_range(pool: asyncpg.Pool, low: str | None, high: str | None) -
     events, written by COPY. Returns the referrals whose projection failed."""
     failing: list[str] = []
     rows: list[tuple[object, ...]] = []
-    async with pool.acquire() as conn:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            current, found = None, []
-            async for r in conn.cursor(
-                "SELECT referral_id, event_type, occurred_at, employer_id, partner_id, envelope -> 'data' AS data"
-                " FROM ledger WHERE referral_id IS NOT NULL"
-                " AND ($1::text IS NULL OR referral_id >= $1) AND ($2::text IS NULL OR referral_id < $2)"
-                " ORDER BY referral_id", low, high, prefetch=5000,
-            ):
-                if r["referral_id"] != current:
-                    if found:
-                        _project_into(rows, failing, current, found)  # type: ignore[arg-type]
-                    current, found = r["referral_id"], []
-                found.append(projection.LedgerEvent(r["event_type"], r["occurred_at"], r["employer_id"],
-                                                    store.ledger_data(r["data"]), r["partner_id"]))
-                if len(rows) >= BATCH:
-                    await _copy_facts(pool, rows)
-                    rows = []
-            if found:
-                _project_into(rows, failing, current, found)  # type: ignore[arg-type]
-    await _copy_facts(pool, rows)
+    sweeps, read = heap.Sweeps(SWEEP_EVERY), 0
+    # As the load pass: the collector paused throughout, a sweep between batches.
+    with heap.paused():
+        async with pool.acquire() as conn:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                current, found = None, []
+                async for r in conn.cursor(
+                    "SELECT referral_id, event_type, occurred_at, employer_id, partner_id, envelope -> 'data' AS data"
+                    " FROM ledger WHERE referral_id IS NOT NULL"
+                    " AND ($1::text IS NULL OR referral_id >= $1) AND ($2::text IS NULL OR referral_id < $2)"
+                    " ORDER BY referral_id", low, high, prefetch=5000,
+                ):
+                    read += 1
+                    if r["referral_id"] != current:
+                        if found:
+                            _project_into(rows, failing, current, found)  # type: ignore[arg-type]
+                        current, found = r["referral_id"], []
+                    found.append(projection.LedgerEvent(r["event_type"], r["occurred_at"], r["employer_id"],
+                                                        store.ledger_data(r["data"]), r["partner_id"]))
+                    if len(rows) >= BATCH:
+                        await _copy_facts(pool, rows)
+                        rows = []
+                        sweeps.done(read)
+                        read = 0
+                if found:
+                    _project_into(rows, failing, current, found)  # type: ignore[arg-type]
+        await _copy_facts(pool, rows)
     return failing
 
 

@@ -50,3 +50,22 @@ def test_a_young_threshold_is_set_and_later_cycles_are_still_found():
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_sweeps_collect_once_every_so_many_units_while_the_collector_is_paused():
+    sweeps = heap.Sweeps(every=10)
+    with heap.paused():
+        garbage = Cycle()
+        gone = weakref.ref(garbage)
+        del garbage
+        sweeps.done(6)
+        assert gone() is not None  # paused, and not yet `every` units: left for later
+        sweeps.done(4)
+        assert gone() is None  # the tenth unit: a full collection found it
+        again = Cycle()
+        later = weakref.ref(again)
+        del again
+        sweeps.done(9)
+        assert later() is not None  # counted anew from the last sweep
+        assert not gc.isenabled()
+    assert gc.isenabled()
