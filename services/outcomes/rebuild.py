@@ -16,8 +16,9 @@ It is built for speed, in passes, with the live code at each step:
    by COPY, `batch` records per transaction (`handlers.batch_handler(live=False,
    project=False)`), into a ledger whose indexes are built afterwards (sorting once is
    cheaper than keeping them up to date row by row). An event seen twice is kept once.
-   Openings and erasures are set aside. A fetch is decoded with the cyclic collector paused
-   and a worker's imports are frozen out of its way (`plumbing.heap`), as in the services.
+   Openings and erasures are set aside. The pass runs with the cyclic collector paused, a
+   full collection every `SWEEP_EVERY` records (`plumbing.heap.Sweeps`), and a worker's imports
+   are frozen out of its way (`plumbing.heap.settle`), as in the services.
 2. The indexes are built (and an event two workers both appended kept once).
 3. Openings and erasures are applied in their partitions' order through the live handler
    (`batch_handler(live=False)`): an erasure redacts the rows loaded before it, as live, so
@@ -26,6 +27,7 @@ It is built for speed, in passes, with the live code at each step:
    counted once (its repeat among the skipped, as the load's repeats are).
 4. Every referral is projected once from all its ledger events, the workers taking ranges of
    referral ids, as `store.reproject_many` derives them; projections are written by COPY.
+   The collector is paused as in the first pass.
    Their compact events are not kept (`inputs_complete` false): the live service reads the
    ledger for such a referral, should this schema ever serve.
 
