@@ -56,7 +56,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from contracts.topics import MAX_MESSAGE_BYTES, consumer_group, topic_group
-from plumbing import metrics
+from plumbing import heap, metrics
 from plumbing.consumer import Record, RecordConsumer
 from plumbing.faults import InfrastructureFault, describe
 from plumbing.kafka import KafkaSecurity, client_options
@@ -334,6 +334,17 @@ class ConsumeLoop:
             self._update_lag(client)
 
     async def _apply(self, client: AIOKafkaConsumer, pending: Fetched, lane: int = 0) -> None:
+        """`pending` applied and committed with the cyclic collector paused throughout
+        (`heap.paused`). The consumer pauses it while it decodes and the handlers while they
+        apply, but a pause that ends while the batch is still alive hands the whole batch to
+        the next young collection, which walks it (and promotes it, to be walked again) for
+        nothing: the batch dies by reference counting when this returns, before the pause
+        ends, and the collector's count of young objects falls with it, so no collection
+        walks it (docs/performance.md, fifteenth session)."""
+        with heap.paused():
+            await self._apply_parts(client, pending, lane)
+
+    async def _apply_parts(self, client: AIOKafkaConsumer, pending: Fetched, lane: int) -> None:
         applied: dict[TopicPartition, int] = {}
         parts = split_by_topic(pending, self.together)
         for n, part in enumerate(parts):

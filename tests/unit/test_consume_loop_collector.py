@@ -1,0 +1,62 @@
+"""The consume loop keeps the cyclic collector paused for the whole of a batch (decoding,
+applying, committing), and on again after it, so no young collection walks a batch that is
+still alive (plumbing/consume_loop.py `_apply`)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from types import SimpleNamespace
+
+from aiokafka import TopicPartition
+
+from plumbing import heap
+from plumbing.consume_loop import ConsumeLoop
+
+TP = TopicPartition("t", 0)
+
+
+class Consumer:
+    name = "collector"
+    batch_handler = None
+
+    def __init__(self) -> None:
+        self.seen: list[bool] = []
+
+    async def process_batch(self, records: list[object]) -> None:
+        with heap.paused():  # as the consumer's decoding pauses it: an inner pause ends here
+            self.kept = [{"n": i, "parts": [i, str(i)]} for i in range(20_000)]  # a batch's objects
+        self.seen.append(gc.isenabled())  # after the inner pause, mid-batch
+        await asyncio.sleep(0)  # a statement's round trip: other tasks run meanwhile
+        self.seen.append(gc.isenabled())
+        del self.kept
+
+
+class Client:
+    def __init__(self) -> None:
+        self.commits: list[tuple[dict[TopicPartition, int], bool]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append((offsets, gc.isenabled()))
+
+
+def test_the_collector_is_off_for_the_whole_batch_and_on_after_it():
+    consumer, client = Consumer(), Client()
+    loop = ConsumeLoop(consumer, ["t"], "localhost:1")  # type: ignore[arg-type]
+    record = SimpleNamespace(topic="t", partition=0, offset=7, key=b"k", value=b"v", headers=())
+    assert gc.isenabled()
+    walked = []  # collections that ran while the batch's objects were alive
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start" and hasattr(consumer, "kept"):
+            walked.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        asyncio.run(loop._apply(client, [(TP, [record])]))  # type: ignore[arg-type]
+    finally:
+        gc.callbacks.remove(count)
+    assert consumer.seen == [False, False]
+    assert client.commits == [({TP: 8}, False)]
+    assert gc.isenabled()
+    assert walked == []  # 40,000 containers alive across the inner pause's end: never walked
