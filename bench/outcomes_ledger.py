@@ -2,7 +2,8 @@
 beside the raw limits of the same broker and database.
 
     .venv/bin/python bench/outcomes_ledger.py [--referrals 102000] [--seed 7] [--timeout 7200]
-        [--raw-rows 200000] [--rebuild-workers N] [--profile DIR] [--pg-statements] [--out FILE]
+        [--raw-rows 200000] [--rebuild-workers N] [--outcomes-processes N] [--profile DIR]
+        [--pg-statements] [--out FILE]
 
 Starts a fresh local stack (Kafka, PostgreSQL) in a temporary state directory, first with no
 service at all. Generates a seeded lifecycle for `--referrals` referrals, about 9.9 events
@@ -36,15 +37,21 @@ the publish rate is reported on its own. Then, on the idle stack, the raw limits
 - Decoding: `Envelope.from_bytes` and `payload_of` (what every consumer does to every record
   before it applies it), on one core, on a sample of 20,000 records: records/s.
 
-Only then is the outcomes service started (`talentloop.network.up(cfg, only=("outcomes",))`);
-the ingest clock runs from that call until `SELECT count(*) FROM outcomes.ledger` equals the
-events published. Progress is polled every second with `max(seq)` (an index lookup; a 1 s
-`count(*)` over a 1 GB heap would steal a core from the service on a small machine) and the
-exact count is taken once `max(seq)` reaches the target; every 10 s it prints the consumer
-groups' lag per topic. CPU seconds of the service, PostgreSQL and Kafka are measured over the
+Only then is the outcomes service started (`talentloop.network.up(cfg, only=("outcomes",))`),
+with `--outcomes-processes N` (default 1) N - 1 more processes of it started just before, on
+the same database and broker and in its one consumer group, so the group spreads the
+partitions over them (`outcomes_partitions_by_process`: each member's partitions per topic,
+at the ingest's end; `outcomes_consumer_counts`: each process's records applied); the ingest
+clock runs from that call until `SELECT count(*) FROM outcomes.ledger` equals the events
+published (`ingest_events_per_s`; `ingest_events_per_s_from_first_row` leaves out the start,
+the group's join and the first fetch). Progress is polled every second with `max(seq)` (an
+index lookup; a 1 s `count(*)` over a 1 GB heap would steal a core from the service on a small
+machine) and the exact count is taken once `max(seq)` reaches the target; every 10 s it prints
+the consumer group's lag per topic. CPU seconds of the service (all its processes: "outcomes";
+each one's in `outcomes_cpu_seconds_by_process`), PostgreSQL and Kafka are measured over the
 ingest, and per event. pg_stat_activity is sampled every 100 ms meanwhile: what the service's
 backends wait for, and the share of them waiting for a referral's advisory lock (a referral's
-events come on three topics, applied by three consume loops). After the ingest, per table of
+events come on several topics; two lanes of a process, or two processes, may apply them). After the ingest, per table of
 outcomes' schema: rows inserted, updated (heap-only) and deleted, dead rows, and autovacuum's
 vacuums and analyzes with their time (pg_stat_user_tables), and PostgreSQL's CPU seconds by
 client (the service's backends, autovacuum workers, ...; sampled every second, so a short
@@ -90,18 +97,19 @@ from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
-import psutil
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts import build, events, payload_of, topics, vocabulary
 from contracts.envelope import Envelope
+from deploy.processes import pid_alive, remember_child, terminate
 from plumbing import db
-from plumbing.kafka import CONTENT_TYPE_HEADER, client_options, new_producer, partitions_of
+from plumbing.kafka import CONTENT_TYPE_HEADER, KafkaSecurity, client_options, new_producer, partitions_of
 from services.outcomes import store
 from services.outcomes.app import DEFINITION
 from services.outcomes.rebuild import rebuild
-from talentloop import credentials, network
+from talentloop import credentials, launcher, network
 
 # Run as a script (`python bench/outcomes_ledger.py`) bench/ is on sys.path, the repository root (where
 # `bench` is a package) maybe not: put it there, so the imports read one way either way.
@@ -476,6 +484,71 @@ def raw_decode(values: list[bytes]) -> dict:
     return {"records": len(values), "cpu_seconds": round(seconds, 2), "records_per_cpu_s": round(len(values) / seconds, 1)}
 
 
+class MoreOutcomes:
+    """`--outcomes-processes N`: N - 1 outcomes processes beside the network's own, on the same
+    database and broker and in its one consumer group (`topics.consumer_group("outcomes")`), each
+    on a port of its own; this benchmark's children (no pid file the network reads), stopped by
+    their pid at its end. Started just before the network's own, on the ingest's clock: the first
+    member to join holds every partition until the others join, a rebalance a few seconds in (a
+    batch applied but not yet committed then is read again by its new owner and found in the
+    ledger: counted `duplicate`)."""
+
+    def __init__(self, cfg: network.NetworkConfig, net: network.Network, extra: int, logs: Path) -> None:
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": net.bootstrap,
+            "DATABASE_URL": net.database_url,
+            "TALENTLOOP_PSEUDONYM_KEY": launcher.pseudonym_key(cfg.home),
+            "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
+            "TALENTLOOP_SERVICE_URLS": json.dumps({s.name: s.url for s in cfg.services()}),
+            **(own.env() if (own := net.kafka_principals.get("outcomes")) else {}),
+        }
+        logs.mkdir(parents=True, exist_ok=True)
+        self.ports = [network.free_port() for _ in range(extra)]
+        self.procs: list[subprocess.Popen[bytes]] = []
+        for port in self.ports:
+            with (logs / f"outcomes-{port}.log").open("ab") as log:
+                proc = subprocess.Popen([sys.executable, "-m", "services.outcomes.main"],
+                                        env={**env, "TALENTLOOP_HTTP_PORT": str(port)}, stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            remember_child(proc)
+            self.procs.append(proc)
+
+    def health(self) -> list[dict | None]:
+        out = []
+        for port in self.ports:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2.0)
+                out.append(r.json() if r.status_code == 200 else None)
+            except httpx.HTTPError:
+                out.append(None)
+        return out
+
+    def wait_healthy(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while None in self.health():
+            if any(not pid_alive(p.pid) for p in self.procs) or time.monotonic() > deadline:
+                raise RuntimeError(f"an extra outcomes process did not start (logs: outcomes-<port>.log in {self.ports})")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if pid_alive(proc.pid):
+                terminate(proc.pid, 20.0)
+
+
+def group_assignment(bootstrap: str) -> list[dict[str, int]]:
+    """The outcomes group's members' partitions, per topic (librdkafka's describe: aiokafka's
+    cannot decode a Kafka 4 broker's answer), one dict per member."""
+    from confluent_kafka.admin import AdminClient  # noqa: PLC0415 - only with several processes
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, **KafkaSecurity.from_env().librdkafka()})
+    group = topics.consumer_group("outcomes")
+    found = admin.describe_consumer_groups([group], request_timeout=10)[group].result()
+    return [dict(sorted(Counter(tp.topic.removeprefix("talentloop.") for tp in m.assignment.topic_partitions).items()))
+            for m in found.members if m.assignment]
+
+
 IDLE = ("EpollSelector.select", "Condition.wait", "_worker", "Event.wait", "SimpleQueue.get")
 ROOT = str(Path(__file__).resolve().parent.parent) + "/"
 
@@ -602,26 +675,31 @@ class Activity:
         }
 
 
-async def wait_ingest(url: str, bootstrap: str, target: int, t0: float, deadline: float) -> tuple[bool, float, int, dict]:
-    """Poll until the ledger holds `target` rows; (complete, seconds since t0, ledger rows)."""
+async def wait_ingest(url: str, bootstrap: str, target: int, t0: float,
+                      deadline: float) -> tuple[bool, float, int, dict, float | None]:
+    """Poll until the ledger holds `target` rows; (complete, seconds since t0, ledger rows, what
+    PostgreSQL's backends did, seconds since t0 until the ledger held a first row: the start,
+    the group's join and the first fetch, a fixed cost that the rate over a small history shows)."""
     conn = await asyncpg.connect(url)
     lag = Lag(bootstrap)
     await lag.start()
     activity = Activity(url)
     activity.start()
     try:
-        last_lag, last_count, rows, last = 0.0, 0.0, 0, (t0, 0)
+        last_lag, last_count, rows, last, first = 0.0, 0.0, 0, (t0, 0), None
         while time.monotonic() < deadline:
             now = time.monotonic()
             try:
                 top = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM outcomes.ledger")
             except asyncpg.UndefinedTableError:
                 top = 0  # the service has not migrated yet
+            if top and first is None:
+                first = now - t0
             if top >= target and now - last_count >= 5:
                 last_count = now
                 rows = await conn.fetchval("SELECT count(*) FROM outcomes.ledger")
                 if rows >= target:
-                    return True, time.monotonic() - t0, rows, await activity.stop()
+                    return True, time.monotonic() - t0, rows, await activity.stop(), first
             if now - last_lag >= 10:
                 rate = (top - last[1]) / (now - last[0]) if now > last[0] else 0
                 last_lag, last = now, (now, top)
@@ -630,7 +708,7 @@ async def wait_ingest(url: str, bootstrap: str, target: int, t0: float, deadline
                       f" left per topic {left}", flush=True)
             await asyncio.sleep(1.0)
         rows = await conn.fetchval("SELECT count(*) FROM outcomes.ledger")
-        return rows >= target, time.monotonic() - t0, rows, await activity.stop()
+        return rows >= target, time.monotonic() - t0, rows, await activity.stop(), first
     finally:
         await activity.stop()
         await lag.stop()
@@ -638,7 +716,7 @@ async def wait_ingest(url: str, bootstrap: str, target: int, t0: float, deadline
 
 
 async def measured_ingest(url: str, bootstrap: str, target: int, t0: float, deadline: float,
-                          pg_statements: bool) -> tuple[tuple[bool, float, int, dict], dict, dict | None]:
+                          pg_statements: bool) -> tuple[tuple[bool, float, int, dict, float | None], dict, dict | None]:
     """`wait_ingest`, with PostgreSQL's CPU seconds by client over it (the service's
     backends, autovacuum, ...) and, with `pg_statements`, its statements ranked."""
     backends = BackendCpu(url, query_ids=pg_statements)
@@ -721,6 +799,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=7200, help="seconds for ingest and rebuild together")
     parser.add_argument("--raw-rows", type=int, default=200_000, help="rows for the raw COPY (at most the events)")
     parser.add_argument("--rebuild-workers", type=int, default=None, help="processes for the rebuild (default: CPUs)")
+    parser.add_argument("--outcomes-processes", type=int, default=1,
+                        help="outcomes processes in its one consumer group for the ingest (default 1)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the service during the ingest into DIR")
     parser.add_argument("--pg-statements", action="store_true",
                         help="load pg_stat_statements (restarts the fresh stack's PostgreSQL) and rank the ingest's statements")
@@ -764,23 +844,35 @@ def main() -> None:
                 asyncio.run(reset_statements(net.database_url))
             t0 = time.monotonic()
             deadline = t0 + args.timeout
+            more = MoreOutcomes(cfg, net, args.outcomes_processes - 1, Path(tmp) / "logs")
             network.up(cfg, only=("outcomes",))
+            more.wait_healthy()
             healthy_s = time.monotonic() - t0
-            print(f"outcomes started, healthy after {healthy_s:.1f} s; ingesting", flush=True)
-            proc = psutil.Process(outcomes.pid())
-            rss = PeakRss(proc.pid)
-            rss.start()
-            cpu = CpuMeter({**stack_pids(cfg), "outcomes": proc.pid}, own_only=("outcomes",))
+            print(f"{args.outcomes_processes} outcomes process(es) started, healthy after {healthy_s:.1f} s;"
+                  " ingesting", flush=True)
+            # Each process by its name ("outcomes", then "outcomes-2", ...); "outcomes" in the
+            # figures below is all of them together.
+            pids = {"outcomes": outcomes.pid(), **{f"outcomes-{i + 2}": p.pid for i, p in enumerate(more.procs)}}
+            rsses = {name: PeakRss(pid) for name, pid in pids.items()}
+            for rss in rsses.values():
+                rss.start()
+            cpu = CpuMeter({**stack_pids(cfg), **pids}, own_only=tuple(pids))
             cpu.mark()
-            spy = Spy(args.profile, proc.pid) if args.profile else None
-            (ingested, ingest_s, rows, activity), pg_clients, statements = asyncio.run(
+            spies = {name: Spy(args.profile, pid, name) for name, pid in pids.items()} if args.profile else {}
+            (ingested, ingest_s, rows, activity, first_row_s), pg_clients, statements = asyncio.run(
                 measured_ingest(net.database_url, net.bootstrap, n, t0, deadline, args.pg_statements))
             ingest_cpu = cpu.since_mark()
-            profile = spy.stop() if spy else None
-            service_cpu = ingest_cpu["outcomes"]
-            rss.running = False
-            rss.join()
+            assignment = group_assignment(net.bootstrap) if more.procs else None
+            profiles = {name: spy.stop() for name, spy in spies.items()}
+            profile = profiles.get("outcomes")
+            by_process = {name: ingest_cpu.pop(name) for name in pids}
+            ingest_cpu["outcomes"] = service_cpu = round(sum(by_process.values()), 2)
+            for rss in rsses.values():
+                rss.running = False
+                rss.join()
             health = outcomes.healthy() or {}
+            counts = [health.get("consumer"), *[(h or {}).get("consumer") for h in more.health()]]
+            more.stop()
             print(f"ingest {'complete' if ingested else 'INCOMPLETE'}: {rows} of {n} ledger rows in {ingest_s:.1f} s"
                   f" ({rows / ingest_s:.0f} events/s)", flush=True)
             tables = asyncio.run(table_activity(net.database_url))  # before the rebuild adds its own
@@ -805,6 +897,8 @@ def main() -> None:
                     rebuild_profile = rebuild_spy.stop() if rebuild_spy else None
             db = asyncio.run(sizes(net.database_url))
         finally:
+            if "more" in locals():
+                more.stop()
             network.discard(cfg)
 
     complete = ingested and rebuilt is not None
@@ -821,6 +915,10 @@ def main() -> None:
         "raw": raw,
         "ingest_seconds": round(ingest_s, 2),
         "ingest_events_per_s": round(rows / ingest_s, 1),
+        # From the ledger's first row to its last (polled each second): the rate without the start.
+        "ingest_first_row_seconds": round(first_row_s, 1) if first_row_s is not None else None,
+        "ingest_events_per_s_from_first_row": round(rows / (ingest_s - first_row_s), 1)
+        if first_row_s is not None and ingest_s > first_row_s else None,
         "ingest_share_of_raw_kafka_read": round(rows / ingest_s / raw["kafka_consume"]["records_per_s"], 3),
         "ingest_share_of_raw_copy": round(rows / ingest_s / raw["postgres_copy"]["rows_per_s"], 3),
         "ingest_ledger_rows": rows,
@@ -832,10 +930,17 @@ def main() -> None:
         "ingest_postgres_cpu_us_per_event_by_client": {k: round(1e6 * v / max(1, rows)) for k, v in pg_clients.items()},
         **({"ingest_pg_statements": statements} if statements else {}),
         "outcomes_healthy_after_s": round(healthy_s, 2),
+        "outcomes_processes": args.outcomes_processes,
         "outcomes_cpu_seconds": round(service_cpu, 1),
+        "outcomes_cpu_seconds_by_process": by_process,
         "outcomes_profile": profile,
-        "outcomes_consumer_counts": health.get("consumer"),
-        "outcomes_peak_rss_mb": round(rss.peak / 2**20, 1),
+        **({"outcomes_profiles_of_other_processes": {k: v for k, v in profiles.items() if k != "outcomes"}}
+           if len(profiles) > 1 else {}),
+        "outcomes_consumer_counts": counts[0] if len(counts) == 1 else counts,
+        **({"outcomes_partitions_by_process": assignment} if assignment is not None else {}),
+        "outcomes_peak_rss_mb": round(rsses["outcomes"].peak / 2**20, 1),
+        **({"outcomes_peak_rss_mb_by_process": {k: round(v.peak / 2**20, 1) for k, v in rsses.items()}}
+           if len(rsses) > 1 else {}),
         "rebuild_seconds": round(rebuilt.seconds, 2) if rebuilt else None,
         "rebuild_events": rebuilt.events if rebuilt else None,
         "rebuild_events_per_s": round(rebuilt.per_second, 1) if rebuilt else None,
