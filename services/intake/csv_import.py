@@ -246,19 +246,20 @@ def _unpacked(
     written, bad, size = packed
     model = training.TrainingRecordIn if adapter.record == "training" else domain.ReferralIn
     context = {"phone_region": adapter.phone_region}
-    rows = dict(batch)
     good: list[tuple[int, Any]] = []
+    again: list[int] = []
     for number, value in written:
         try:
             if value is None:
                 raise ValueError(value)
             good.append((number, model.model_validate_json(value, context=context)))
         except ValueError:  # ValidationError too: never expected, but then the row decides here
-            again, errors, _ = _translate(adapter, [(number, dict(rows[number]))], now)
-            good += again
-            bad += errors
-    good.sort(key=lambda g: g[0])
-    bad.sort(key=lambda b: b[0])
+            again.append(number)
+    if again:
+        rows = dict(batch)
+        mapped, errors, _ = _translate(adapter, [(n, dict(rows[n])) for n in again], now)
+        good = sorted(good + mapped, key=lambda g: g[0])
+        bad = sorted(bad + errors, key=lambda b: b[0])
     return good, bad, size
 
 
