@@ -10,6 +10,13 @@ answered, the answer time from each request's scheduled time (client queue inclu
 from when it went out, the CPU seconds of intake, PostgreSQL, Kafka and the benchmark's own
 client per request, intake's peak RSS and the machine's load; writes bench/results/intake_api_load.json (`--out`).
 `--profile DIR` samples intake with py-spy.
+
+The yardstick beside it (`--bare-seconds`, 0 for none): the same offer, bodies and client for
+that long against a bare ASGI app under uvicorn on the same database (bench/raw_http_db.py:
+no framework, the body read, one `SELECT 1`, a small JSON answer), right after intake's run.
+Its CPU a request is what this machine charges at this moment for the HTTP round trip alone;
+`intake_to_bare_cpu` (intake's CPU a request over the bare app's) compares runs taken at
+different loads better than either number alone.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,9 +32,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import uvloop
 
 from talentloop import credentials, network
+from talentloop.network import free_port
 
 # Run as a script (`python bench/intake_api_load.py`) bench/ is on sys.path, the repository root (where
 # `bench` is a package) maybe not: put it there, so the imports read one way either way.
@@ -47,9 +57,12 @@ from bench.common import (  # noqa: E402
 from bench.pipeline import API_PARTNER, referral_body  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "intake_api_load.json"
+BARE_APP = Path(__file__).parent / "raw_http_db.py"
 
 
-async def offer(url: str, key: str, rate: float, seconds: float, in_flight: int, deadline_s: float) -> dict:
+async def offer(
+    url: str, key: str, rate: float, seconds: float, in_flight: int, deadline_s: float, status: int = 201
+) -> dict:
     total = max(1, int(rate * seconds))
     given_at = datetime.now(UTC) - timedelta(days=1)
     bodies = [referral_body(i, given_at) for i in range(total)]
@@ -78,7 +91,7 @@ async def offer(url: str, key: str, rate: float, seconds: float, in_flight: int,
                     errors[type(exc).__name__] += 1
                     return
             answered = time.monotonic()
-            if r.status_code != 201:
+            if r.status_code != status:
                 errors[str(r.status_code)] += 1
                 return
             from_scheduled.append((answered - scheduled) * 1000)
@@ -105,6 +118,44 @@ async def offer(url: str, key: str, rate: float, seconds: float, in_flight: int,
     }
 
 
+async def bare_app(database_url: str, rate: float, seconds: float, in_flight: int) -> dict:
+    """The yardstick (module docstring): the same offer against bench/raw_http_db.py's bare app."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(BARE_APP), str(port), database_url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                async with lean_http.Client(url, timeout=2.0) as probe:
+                    await probe.request("POST", "/v1/referrals", content=b"{}")
+                break
+            except (lean_http.HttpError, OSError):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the bare app exited: {proc.stderr.read().decode()[-2000:]}") from None  # type: ignore[union-attr]
+                await asyncio.sleep(0.1)
+        server = psutil.Process(proc.pid)
+        cpu0 = sum(server.cpu_times()[:2])
+        result = await offer(url, "bare", rate, seconds, in_flight, deadline_s=30.0, status=200)
+        cpu = sum(server.cpu_times()[:2]) - cpu0
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return {
+        "what": "bare ASGI app under uvicorn (bench/raw_http_db.py): the body read, one SELECT 1; same offer and client",
+        **{k: result[k] for k in ("offered_per_s", "accepted", "errors", "seconds", "answered_per_s")},
+        "cpu_ms_per_request": round(1000 * cpu / max(1, result["accepted"]), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=500.0)
@@ -113,6 +164,9 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds after the schedule before giving up")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--profile", type=Path, help="py-spy intake during the load; raw stacks in this folder")
+    parser.add_argument(
+        "--bare-seconds", type=float, default=5.0, help="seconds of the same offer against a bare app after (0: none)"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()
 
@@ -129,31 +183,49 @@ def main() -> None:
             spy = py_spy(args.profile, intake.pid(), "intake") if args.profile else None
             cpu.mark()
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # as the services run
-                result = runner.run(offer(net.urls["intake"], key, args.rate, args.seconds, args.in_flight, args.deadline))
-            cpu_s = cpu.since_mark()
-            if spy is not None:
-                spy.send_signal(2)  # py-spy writes its output on SIGINT
-                spy.wait(timeout=60)
-            rss.running = False
-            rss.join()
+                result = runner.run(
+                    offer(net.urls["intake"], key, args.rate, args.seconds, args.in_flight, args.deadline)
+                )
+                cpu_s = cpu.since_mark()
+                if spy is not None:
+                    spy.send_signal(2)  # py-spy writes its output on SIGINT
+                    spy.wait(timeout=60)
+                rss.running = False
+                rss.join()
+                bare = None
+                if args.bare_seconds > 0:
+                    bare = runner.run(bare_app(net.database_url, args.rate, args.bare_seconds, args.in_flight))
         finally:
             network.discard(cfg)
 
     accepted = max(1, result["accepted"])
-    result.update({
-        "benchmark": "intake POST /v1/referrals under an offered load",
-        "in_flight": args.in_flight,
-        "cpu_seconds": cpu_s,
-        "cpu_ms_per_request": {k: round(1000 * v / accepted, 3) for k, v in cpu_s.items()},
-        "intake_peak_rss_mb": round(rss.peak / 2**20, 1),
-        "machine": machine(),
-        "load_before": [round(x, 2) for x in load_before],
-        "source": source_tree(),
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    })
+    result.update(
+        {
+            "benchmark": "intake POST /v1/referrals under an offered load",
+            "in_flight": args.in_flight,
+            "cpu_seconds": cpu_s,
+            "cpu_ms_per_request": {k: round(1000 * v / accepted, 3) for k, v in cpu_s.items()},
+            "intake_peak_rss_mb": round(rss.peak / 2**20, 1),
+            **(
+                {
+                    "bare_app": bare,
+                    "intake_to_bare_cpu": round(1000 * cpu_s["intake"] / accepted / bare["cpu_ms_per_request"], 2),
+                }
+                if bare and bare["cpu_ms_per_request"] > 0
+                else {}
+            ),
+            "machine": machine(),
+            "load_before": [round(x, 2) for x in load_before],
+            "source": source_tree(),
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
     write_results(result, args.out, args.profile, "intake")
-    print(f"{result['answered_per_s']}/s answered of {args.rate}/s offered; answer p99 "
-          f"{result['answer_ms_from_scheduled']['p99']} ms from schedule; written to {args.out}")
+    print(
+        f"{result['answered_per_s']}/s answered of {args.rate}/s offered; answer p99 "
+        f"{result['answer_ms_from_scheduled']['p99']} ms from schedule; intake {result['cpu_ms_per_request']['intake']}"
+        f" ms of CPU a request, the bare app {(bare or {}).get('cpu_ms_per_request')}; written to {args.out}"
+    )
 
 
 if __name__ == "__main__":

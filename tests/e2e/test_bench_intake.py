@@ -28,7 +28,9 @@ def test_csv_import_benchmark_at_a_tiny_size(own_process: Finished) -> None:
 @pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.timeout(900)
-@pytest.mark.own_process("bench/intake_api_load.py", "--rate", "50", "--seconds", "2", out="intake_api_load.json")
+@pytest.mark.own_process(
+    "bench/intake_api_load.py", "--rate", "50", "--seconds", "2", "--bare-seconds", "1", out="intake_api_load.json"
+)
 def test_api_load_benchmark_at_a_tiny_size(own_process: Finished) -> None:
     r = own_process.results()
     assert r["offered"] == 100 and r["accepted"] == 100 and r["errors"] == {} and r["not_sent"] == 0
@@ -37,3 +39,5 @@ def test_api_load_benchmark_at_a_tiny_size(own_process: Finished) -> None:
     assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
     assert r["cpu_ms_per_request"]["intake"] > 0 and "postgres" in r["cpu_ms_per_request"]
     assert r["intake_peak_rss_mb"] > 0
+    assert r["bare_app"]["accepted"] == 50 and r["bare_app"]["errors"] == {} and r["bare_app"]["cpu_ms_per_request"] > 0
+    assert r["intake_to_bare_cpu"] > 0
