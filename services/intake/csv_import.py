@@ -348,11 +348,11 @@ async def run(
     """Import the file; yields progress after every committed batch.
 
     Mapping and validation (CPU) of the next batch run while the database stores the current
-    one: in a worker process for a file over `WORKER_FROM_BYTES` (on the other core), else in
-    a thread.
+    one: in a worker process for a file over `WORKER_FROM_BYTES` (on the other core) unless
+    the setting `csv_worker` is off, else in a thread.
     """
     rows = _rows(file, adapter, max_row_bytes)
-    in_worker = progress.bytes_total > WORKER_FROM_BYTES
+    in_worker = deps.settings.csv_worker and progress.bytes_total > WORKER_FROM_BYTES
     if in_worker:
         WORKER.start()
     broken: list[ImportRefused] = []  # a row that cannot be read ends the file after the rows before it

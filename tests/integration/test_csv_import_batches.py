@@ -10,6 +10,7 @@ import's batches overlapped")."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 from pathlib import Path
 
@@ -30,9 +31,17 @@ PARTNER = "riverbend-community-college"
 async def test_the_later_row_is_the_duplicate_across_batches_and_all_comes_in_file_order(
     pool, intake, monkeypatch, in_worker
 ):
-    if in_worker:  # mapped in the worker process, as a large file is (`csv_import.WORKER_FROM_BYTES`)
-        monkeypatch.setattr(csv_import, "WORKER_FROM_BYTES", 0)
+    # A file this small counts as large here, so the setting alone decides where it is mapped.
+    monkeypatch.setattr(csv_import, "WORKER_FROM_BYTES", 0)
+    if in_worker:  # mapped in the worker process, as a large file is
         await asyncio.wrap_future(csv_import.WORKER.start())
+    else:  # TALENTLOOP_CSV_WORKER=false: in the thread, the worker never started
+        intake = dataclasses.replace(intake, settings=intake.settings.model_copy(update={"csv_worker": False}))
+
+        def refused() -> None:
+            raise AssertionError("the worker was started with the setting off")
+
+        monkeypatch.setattr(csv_import.WORKER, "start", refused)
     run = tag()
     people = [samples.person(n, run=run) for n in range(5)]
 
