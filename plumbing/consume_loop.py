@@ -340,11 +340,16 @@ class ConsumeLoop:
         the next young collection, which walks it (and promotes it, to be walked again) for
         nothing: the batch dies by reference counting when this returns, before the pause
         ends, and the collector's count of young objects falls with it, so no collection
-        walks it (docs/performance.md, fifteenth session)."""
+        walks it (docs/performance.md, fifteenth session). A fault's backoff is waited out
+        after the pause: an outage can last long, and the rest of the process (its API) keeps
+        its collector meanwhile."""
         with heap.paused():
-            await self._apply_parts(client, pending, lane)
+            fault = await self._apply_parts(client, pending, lane)
+        if fault is not None:
+            await self._fault(lane, fault)
 
-    async def _apply_parts(self, client: AIOKafkaConsumer, pending: Fetched, lane: int) -> None:
+    async def _apply_parts(self, client: AIOKafkaConsumer, pending: Fetched, lane: int) -> str | None:
+        """Apply and commit `pending` part by part; the infrastructure fault that stopped it, if any."""
         applied: dict[TopicPartition, int] = {}
         parts = split_by_topic(pending, self.together)
         for n, part in enumerate(parts):
@@ -361,11 +366,11 @@ class ConsumeLoop:
                 # again once the fault is waited out; the parts applied before are committed.
                 self._rewind(client, [p for later in parts[n:] for p in later])
                 await self._done(client, applied)
-                await self._fault(lane, str(fault))
-                return
+                return str(fault)
             self._recovered(lane)
             applied.update({tp: raw[-1].offset + 1 for tp, raw in part})  # type: ignore[attr-defined]
         await self._done(client, applied)
+        return None
 
     async def _done(self, client: AIOKafkaConsumer, applied: dict[TopicPartition, int]) -> None:
         if applied:

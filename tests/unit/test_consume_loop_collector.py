@@ -12,6 +12,7 @@ from aiokafka import TopicPartition
 
 from plumbing import heap
 from plumbing.consume_loop import ConsumeLoop
+from plumbing.faults import InfrastructureFault
 
 TP = TopicPartition("t", 0)
 
@@ -60,3 +61,23 @@ def test_the_collector_is_off_for_the_whole_batch_and_on_after_it():
     assert client.commits == [({TP: 8}, False)]
     assert gc.isenabled()
     assert walked == []  # 40,000 containers alive across the inner pause's end: never walked
+
+
+def test_a_faults_backoff_is_waited_out_with_the_collector_on():
+    class Failing(Consumer):
+        async def process_batch(self, records: list[object]) -> None:
+            raise InfrastructureFault("database away")
+
+    loop = ConsumeLoop(Failing(), ["t"], "localhost:1")  # type: ignore[arg-type]
+    during: list[bool] = []
+
+    async def backoff(lane: int, reason: str) -> None:
+        during.append(gc.isenabled())
+
+    loop._fault = backoff  # type: ignore[method-assign]
+    record = SimpleNamespace(topic="t", partition=0, offset=7, key=b"k", value=b"v", headers=())
+    client = Client()
+    client.seek = lambda tp, offset: None  # type: ignore[attr-defined]
+    asyncio.run(loop._apply(client, [(TP, [record])]))  # type: ignore[arg-type]
+    assert during == [True]  # the pause ended before the backoff began
+    assert client.commits == []  # nothing applied, nothing committed
