@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -136,6 +137,11 @@ def lanes(n: int) -> Callable[[H], H]:
 
 Fetched = list[tuple[TopicPartition, list[object]]]
 H = TypeVar("H", bound=Callable[..., object])
+# Batches that may end with the collector still off (another lane holding its pause) before a
+# young collection runs by hand (`ConsumeLoop._collect_if_held`): it walks the batches alive then,
+# so not after every one.
+YOUNG_COLLECTION_AFTER_HELD = 64
+
 # The pause of a client restart (no lane's): the first batch applied after it ends it.
 _RESTART = -1
 
@@ -245,6 +251,7 @@ class ConsumeLoop:
         self.lanes = int(getattr(handler, LANES, 1))
         self._delay = dict.fromkeys(range(_RESTART, self.lanes), backoff_s)  # per lane
         self._paused: set[int] = set()  # lanes (or _RESTART) in a fault, not recovered yet
+        self._held = 0  # batches ended with the collector still off since it last ran (_collect_if_held)
         self.started = asyncio.Event()  # set once the group has its first assignment
         self._next: dict[TopicPartition, int] = {}  # per partition: the offset after the last applied
         self._known: set[TopicPartition] = set()  # partitions the group has a commit for (`_CarryOver`)
@@ -345,8 +352,24 @@ class ConsumeLoop:
         its collector meanwhile."""
         with heap.paused():
             fault = await self._apply_parts(client, pending, lane)
+        self._collect_if_held()
         if fault is not None:
             await self._fault(lane, fault)
+
+    def _collect_if_held(self) -> None:
+        """A young collection by hand after every `YOUNG_COLLECTION_AFTER_HELD` batches that
+        ended with the collector still off (another lane's batch holding the pause). Lanes
+        that always overlap (outcomes' two under a backlog: one applies while the other awaits
+        a statement) would otherwise keep it off for as long as the backlog lasts, and what
+        their batches left in cycles would pile up. Since the collector last ran every new
+        object is young, so a young collection finds all of those cycles."""
+        if gc.isenabled():
+            self._held = 0
+            return
+        self._held += 1
+        if self._held >= YOUNG_COLLECTION_AFTER_HELD:
+            self._held = 0
+            gc.collect(0)
 
     async def _apply_parts(self, client: AIOKafkaConsumer, pending: Fetched, lane: int) -> str | None:
         """Apply and commit `pending` part by part; the infrastructure fault that stopped it, if any."""

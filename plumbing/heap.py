@@ -37,21 +37,10 @@ def settle(young_threshold: int | None = None) -> None:
 
 
 class _Pauses:
-    """How many pauses hold now, whether the collector was on before the first, and how many
-    pauses have ended while another still held since the collector last ran."""
+    """How many pauses hold now, and whether the collector was on before the first."""
 
     count = 0
     resume = False
-    ended_inside = 0
-
-
-# Pauses that overlap without a gap (two lanes of outcomes' consume loop under a backlog: one
-# applies while the other awaits a statement) could keep the collector off for as long as the
-# backlog lasts, and whatever their batches left in cycles would pile up. After this many
-# pauses have ended inside another, a young collection runs by hand: since the collector last
-# ran every new object is still young, so it finds all of those cycles, and walks the batches
-# alive then only once every so many batches.
-YOUNG_COLLECTION_AFTER_OVERLAPS = 64
 
 
 @contextlib.contextmanager
@@ -72,15 +61,8 @@ def paused() -> Iterator[None]:
         yield
     finally:
         _Pauses.count -= 1
-        if _Pauses.count == 0:
-            _Pauses.ended_inside = 0
-            if _Pauses.resume:
-                gc.enable()
-        elif _Pauses.resume:
-            _Pauses.ended_inside += 1
-            if _Pauses.ended_inside >= YOUNG_COLLECTION_AFTER_OVERLAPS:
-                _Pauses.ended_inside = 0
-                gc.collect(0)
+        if _Pauses.count == 0 and _Pauses.resume:
+            gc.enable()
 
 
 class Sweeps:

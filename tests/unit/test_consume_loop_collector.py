@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from types import SimpleNamespace
 
 from aiokafka import TopicPartition
 
 from plumbing import heap
-from plumbing.consume_loop import ConsumeLoop
+from plumbing.consume_loop import YOUNG_COLLECTION_AFTER_HELD, ConsumeLoop
 from plumbing.faults import InfrastructureFault
 
 TP = TopicPartition("t", 0)
@@ -81,3 +82,30 @@ def test_a_faults_backoff_is_waited_out_with_the_collector_on():
     asyncio.run(loop._apply(client, [(TP, [record])]))  # type: ignore[arg-type]
     assert during == [True]  # the pause ended before the backoff began
     assert client.commits == []  # nothing applied, nothing committed
+
+
+def test_batches_that_end_while_another_lane_holds_the_pause_still_have_their_cycles_collected():
+    """Outcomes' two lanes under a backlog: one lane's batch always holds the pause while the
+    other's ends, so the collector would never come on again by itself."""
+
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    left: list[weakref.ref] = []
+
+    class Leaving(Consumer):
+        async def process_batch(self, records: list[object]) -> None:
+            garbage = Cycle()  # what a batch leaves in a cycle (a caught exception's traceback)
+            left.append(weakref.ref(garbage))
+
+    loop = ConsumeLoop(Leaving(), ["t"], "localhost:1")  # type: ignore[arg-type]
+    record = SimpleNamespace(topic="t", partition=0, offset=7, key=b"k", value=b"v", headers=())
+    with heap.paused():  # the other lane's batch, held throughout
+        for n in range(YOUNG_COLLECTION_AFTER_HELD):
+            asyncio.run(loop._apply(Client(), [(TP, [record])]))  # type: ignore[arg-type]
+            assert not gc.isenabled()
+            if n < YOUNG_COLLECTION_AFTER_HELD - 1:
+                assert left[0]() is not None  # not yet: no collection while the pause holds
+        assert all(ref() is None for ref in left)  # the last batch's end collected every one
+    assert gc.isenabled()

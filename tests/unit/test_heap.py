@@ -69,23 +69,3 @@ def test_sweeps_collect_once_every_so_many_units_while_the_collector_is_paused()
         assert later() is not None  # counted anew from the last sweep
         assert not gc.isenabled()
     assert gc.isenabled()
-
-
-def test_pauses_that_always_overlap_still_collect_their_cycles_every_so_many_ends():
-    """Two lanes under a backlog: one pause always holds while the other's ends."""
-    outer = heap.paused()
-    outer.__enter__()  # the other lane's batch, held throughout
-    try:
-        kept = []
-        for n in range(heap.YOUNG_COLLECTION_AFTER_OVERLAPS):
-            with heap.paused():
-                garbage = Cycle()
-                kept.append(weakref.ref(garbage))
-                del garbage
-            assert not gc.isenabled()
-            if n < heap.YOUNG_COLLECTION_AFTER_OVERLAPS - 1:
-                assert kept[0]() is not None  # not yet: no collection while a pause holds
-        assert all(ref() is None for ref in kept)  # the last end collected every one of them
-    finally:
-        outer.__exit__(None, None, None)
-    assert gc.isenabled()
