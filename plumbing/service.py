@@ -26,7 +26,7 @@ from faststream.specification.asyncapi import AsyncAPI
 from contracts import messages
 from contracts.events import Payload
 from contracts.topics import Topic, consumer_group
-from plumbing import apikeys, clock, db, keys_api, metrics, outbox, problems, retention, subscriber, tracing
+from plumbing import apikeys, clock, db, heap, keys_api, metrics, outbox, problems, retention, subscriber, tracing
 from plumbing.body_limits import install as limit_bodies
 from plumbing.consume_loop import ConsumeLoop
 from plumbing.consumer import BatchHandler, EventConsumer, Handler, RecordConsumer
@@ -216,6 +216,11 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         app.state.consumer = consumer
         if definition.on_start is not None:
             await definition.on_start(runtime)
+        # Start-up is done: what it made lives as long as the process, out of the collector's
+        # walks from now on (plumbing/heap.py); every service, the ones without their own
+        # start-up too (support's full collections were 43-72 % of its CPU under a trickle,
+        # docs/performance.md fifteenth session).
+        heap.settle(heap.SERVICE_YOUNG_THRESHOLD)
         app.state.loops = runtime.loops
         loop_tasks = [
             asyncio.create_task(loop.run(), name=f"{definition.name}-consume-{loop.group_id}") for loop in runtime.loops

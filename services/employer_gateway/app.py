@@ -5,7 +5,7 @@ from pathlib import Path
 
 from contracts import topics
 from contracts.registry import emitted_by
-from plumbing import heap, webhooks
+from plumbing import webhooks
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.webhooks_api import router_for
 from services.employer_gateway import stale
@@ -26,7 +26,6 @@ async def on_start(rt: Runtime) -> None:
     rt.tasks.append(
         asyncio.create_task(stale.run(rt.pool, rt.deps, calendar, rt.settings.stale_sweep_s), name="gateway-stale")
     )
-    heap.settle(heap.SERVICE_YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
 
 
 DEFINITION = ServiceDefinition(

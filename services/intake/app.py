@@ -11,7 +11,7 @@ from faststream.kafka import KafkaBroker
 from contracts import events, vocabulary
 from contracts.topics import default_partitions
 from deploy.topics import TopicSpec, create_topics
-from plumbing import heap, subscriber
+from plumbing import subscriber
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.settings import Settings
 from services.intake import inbound, mapping, notify_consumer, store
@@ -45,7 +45,6 @@ async def on_start(rt: Runtime) -> None:
     rt.app.state.group_commit = ReferralGroups(rt.pool, rt.deps)
     rt.app.state.adapters = adapters
     notify_consumer.start(rt)  # e-mails to candidates about their referral (docs/intake.md)
-    heap.settle(heap.SERVICE_YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
     topics = inbound.inbound_topics(adapters)
     if not topics:
         return

@@ -5,7 +5,7 @@ import asyncio
 from pathlib import Path
 
 from contracts import events, topics
-from plumbing import heap, inbox, webhooks
+from plumbing import inbox, webhooks
 from plumbing.logging import get_logger
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from plumbing.webhooks_api import router_for
@@ -26,7 +26,6 @@ async def on_start(rt: Runtime) -> None:
     # Rows projected before the projection last changed (projection.VERSION), projected again
     # while the service runs: until then the funnel's new lines do not count them.
     rt.tasks.append(asyncio.create_task(_reproject(rt), name="outcomes-reproject"))
-    heap.settle(heap.SERVICE_YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
 
 
 async def _reproject(rt: Runtime) -> None:

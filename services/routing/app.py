@@ -5,7 +5,6 @@ import asyncio
 from pathlib import Path
 
 from contracts import events, topics
-from plumbing import heap
 from plumbing.service import Runtime, ServiceDefinition, asyncapi_app
 from services.routing import store, sweeper
 from services.routing.api import router
@@ -14,7 +13,6 @@ from services.routing.handlers import HANDLERS, batch_handler_for
 
 async def on_start(rt: Runtime) -> None:
     rt.tasks.append(asyncio.create_task(sweeper.run(rt.pool, rt.deps, rt.settings.reroute_sweep_s), name="routing-hold-sweeper"))
-    heap.settle(heap.SERVICE_YOUNG_THRESHOLD)  # start-up is done: what it made lives as long as the process
 
 
 DEFINITION = ServiceDefinition(
