@@ -128,9 +128,11 @@ class Settings(BaseSettings):
     # below 1 MiB, and a CSV row may be no larger than a JSON body.
     max_json_body_bytes: int = Field(default=1 << 20, ge=1024, alias="TALENTLOOP_MAX_JSON_BODY_BYTES")
     max_csv_body_bytes: int = Field(default=100 << 20, ge=1024, alias="TALENTLOOP_MAX_CSV_BODY_BYTES")
-    # Intake maps and validates a CSV over 1 MiB in a worker process (services/intake/csv_import.py):
-    # off, in a thread of the service, as smaller files are (less CPU in all, more in the service's).
-    csv_worker: bool = Field(default=True, alias="TALENTLOOP_CSV_WORKER")
+    # Whether intake maps and validates a CSV over 1 MiB in a worker process (services/intake/csv_import.py)
+    # rather than in a thread of the service. Off by default: on the 2-core machine it made the import
+    # 4-10 % faster on its own for 25 % more CPU a row in all, a loss wherever no core is idle (the whole
+    # pipeline); on where a core is free while intake writes (docs/performance.md, fifteenth session).
+    csv_worker: bool = Field(default=False, alias="TALENTLOOP_CSV_WORKER")
 
     def port_for(self, service: str) -> int:
         return self.http_port or DEFAULT_PORTS[service]

@@ -21,7 +21,9 @@ def test_csv_import_benchmark_at_a_tiny_size(own_process: Finished) -> None:
     assert r["rows_per_s"] > 0 and r["import_rows_per_s"] >= r["rows_per_s"]
     assert r["intake_peak_rss_mb"] > 0
     assert set(r["cpu_ms_per_row"]) >= {"intake", "intake_process", "postgres", "kafka"}
-    assert r["cpu_ms_per_row"]["intake"] >= r["cpu_ms_per_row"]["intake_process"] > 0  # with its worker, and alone
+    # With its worker, and alone; read a moment apart, so alone may be a kernel tick (10 ms) ahead.
+    tick_ms_per_row = 2 * 10.0 / r["rows"]
+    assert r["cpu_ms_per_row"]["intake"] + tick_ms_per_row >= r["cpu_ms_per_row"]["intake_process"] > 0
     assert all(us > 0 for us in r["yardstick_translate_us_per_row"])
 
 

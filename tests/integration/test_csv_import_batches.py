@@ -33,7 +33,8 @@ async def test_the_later_row_is_the_duplicate_across_batches_and_all_comes_in_fi
 ):
     # A file this small counts as large here, so the setting alone decides where it is mapped.
     monkeypatch.setattr(csv_import, "WORKER_FROM_BYTES", 0)
-    if in_worker:  # mapped in the worker process, as a large file is
+    if in_worker:  # TALENTLOOP_CSV_WORKER=true: mapped in the worker process, as a large file is
+        intake = dataclasses.replace(intake, settings=intake.settings.model_copy(update={"csv_worker": True}))
         await asyncio.wrap_future(csv_import.WORKER.start())
     else:  # TALENTLOOP_CSV_WORKER=false: in the thread, the worker never started
         intake = dataclasses.replace(intake, settings=intake.settings.model_copy(update={"csv_worker": False}))
