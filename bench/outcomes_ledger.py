@@ -109,7 +109,7 @@ from plumbing.kafka import CONTENT_TYPE_HEADER, KafkaSecurity, client_options, n
 from services.outcomes import store
 from services.outcomes.app import DEFINITION
 from services.outcomes.rebuild import rebuild
-from talentloop import credentials, launcher, network
+from talentloop import credentials, network
 
 # Run as a script (`python bench/outcomes_ledger.py`) bench/ is on sys.path, the repository root (where
 # `bench` is a package) maybe not: put it there, so the imports read one way either way.
@@ -496,11 +496,7 @@ class MoreOutcomes:
     def __init__(self, cfg: network.NetworkConfig, net: network.Network, extra: int, logs: Path) -> None:
         env = {
             **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": net.bootstrap,
-            "DATABASE_URL": net.database_url,
-            "TALENTLOOP_PSEUDONYM_KEY": launcher.pseudonym_key(cfg.home),
-            "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
-            "TALENTLOOP_SERVICE_URLS": json.dumps({s.name: s.url for s in cfg.services()}),
+            **network.service_env(cfg, net.bootstrap, net.database_url),
             **(own.env() if (own := net.kafka_principals.get("outcomes")) else {}),
         }
         logs.mkdir(parents=True, exist_ok=True)

@@ -173,6 +173,19 @@ class Network:
 CLOCK_SWEEP_S = "0.25"
 
 
+def service_env(cfg: NetworkConfig, bootstrap: str, database_url: str) -> dict[str, str]:
+    """What every service process of the network is started with, beside its own Kafka
+    principal's settings and a clock (`up`; a test's or a benchmark's extra instances)."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DATABASE_URL": database_url,
+        "TALENTLOOP_PSEUDONYM_KEY": launcher.pseudonym_key(cfg.home),
+        "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
+        # For the console: the services it asks for health, the funnel and reports.
+        "TALENTLOOP_SERVICE_URLS": json.dumps({s.name: s.url for s in cfg.services()}),
+    }
+
+
 def clock_env(clock_file: Path | None) -> dict[str, str]:
     """What the services get for a simulated clock (plumbing/clock.py): the file, and sweepers
     that keep up with it (unless TALENTLOOP_*_SWEEP_S say otherwise)."""
@@ -204,15 +217,7 @@ def up(cfg: NetworkConfig, only: tuple[str, ...] | None = None, clock_file: Path
     principals = provision_principals(cfg, stack.bootstrap)
     keys_file = credentials.ensure(cfg.home)
     asyncio.run(credentials.seed(stack.database_url, cfg.home))  # hashed, once; a later `up` changes nothing
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
-        "DATABASE_URL": stack.database_url,
-        "TALENTLOOP_PSEUDONYM_KEY": launcher.pseudonym_key(cfg.home),
-        "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
-        # For the console: the services it asks for health, the funnel and reports.
-        "TALENTLOOP_SERVICE_URLS": json.dumps({s.name: s.url for s in cfg.services()}),
-        **clock_env(clock_file),
-    }
+    env = {**service_env(cfg, stack.bootstrap, stack.database_url), **clock_env(clock_file)}
     services = [s for s in cfg.services() if only is None or s.name in only]
     if clock_file is not None:
         for service in services:

@@ -8,7 +8,6 @@ a pid file the network would read), stopped by their pid when the test is done.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,8 +19,8 @@ from pathlib import Path
 import httpx
 
 from deploy.processes import pid_alive, remember_child, tail, terminate
-from talentloop import launcher
 from talentloop.network import NetworkConfig, free_port
+from talentloop.network import service_env as network_env
 from tests.e2e.helpers import RunningNetwork
 
 
@@ -48,14 +47,7 @@ def service_env(cfg: NetworkConfig, net: RunningNetwork, service: str | None = N
     principal included (TALENTLOOP_ADAPTERS and the rest come from this process's
     environment, as they do for the network's own services)."""
     own = net.network.kafka_principals.get(service) if service else None
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": net.bootstrap,
-        "DATABASE_URL": net.network.database_url,
-        "TALENTLOOP_PSEUDONYM_KEY": launcher.pseudonym_key(cfg.home),
-        "TALENTLOOP_MASTER_KEY": launcher.master_key(cfg.home),
-        "TALENTLOOP_SERVICE_URLS": json.dumps({s.name: s.url for s in cfg.services()}),
-        **(own.env() if own else {}),
-    }
+    return {**network_env(cfg, net.bootstrap, net.network.database_url), **(own.env() if own else {})}
 
 
 def start(cfg: NetworkConfig, net: RunningNetwork, service: str, log_dir: Path) -> Instance:
