@@ -4,6 +4,7 @@ a topic read from its start, and percentiles."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import psutil
@@ -20,6 +22,45 @@ from aiokafka import AIOKafkaConsumer
 from plumbing.kafka import partitions_of
 from plumbing.settings import DEFAULT_PORTS
 from talentloop.network import NetworkConfig, free_port
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    script: Path,
+    database_url: str,
+    probe: Callable[[str], Awaitable[object]],
+    refused: tuple[type[BaseException], ...],
+) -> AsyncIterator[tuple[str, psutil.Process]]:
+    """A bare app (`python script PORT DATABASE_URL`, the benchmarks' yardstick) for the block:
+    its URL once `probe(url)` is answered without one of `refused`, and its process (its CPU).
+    Stopped when the block ends."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(port), database_url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                await probe(url)
+                break
+            except refused:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the bare app exited: {proc.stderr.read().decode()[-2000:]}") from None  # type: ignore[union-attr]
+                await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError(f"the bare app did not answer on {url} within 30 s")
+        yield url, psutil.Process(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def isolated_network(home: Path) -> NetworkConfig:

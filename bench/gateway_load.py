@@ -102,11 +102,11 @@ from bench.common import (  # noqa: E402
     CpuMeter,
     PeakRss,
     enable_pg_stat_statements,
-    free_port,
     isolated_network,
     machine,
     percentile,
     read_from_start,
+    serving,
     stack_pids,
     statement_profile,
 )
@@ -470,35 +470,15 @@ async def raw_load(
 
 async def raw_limit(database_url: str, concurrency: int, seconds: float, kind: str) -> dict:
     """The bare app under the same clients, and asyncpg's round trips (see the module's docstring)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(RAW_SERVER), str(port), database_url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+
+    async def probe(base: str) -> None:
         async with httpx.AsyncClient(timeout=2.0) as http:
-            for _ in range(300):
-                try:
-                    await http.post(f"{base}/v1/raw", json={})
-                    break
-                except httpx.HTTPError:
-                    if proc.poll() is not None:
-                        raise RuntimeError(f"the bare app exited: {proc.stderr.read().decode()[-2000:]}") from None
-                    await asyncio.sleep(0.1)
-        server = psutil.Process(proc.pid)
+            await http.post(f"{base}/v1/raw", json={})
+
+    async with serving(RAW_SERVER, database_url, probe, (httpx.HTTPError,)) as (base, server):
         cpu0 = sum(server.cpu_times()[:2])
         latencies, errors, wall = await raw_load(base, concurrency, seconds, terms(random.Random(0)), kind)
         cpu = sum(server.cpu_times()[:2]) - cpu0
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     return {
         "what": "bare ASGI app under uvicorn, one SELECT 1 per request on an asyncpg pool of 10, same clients",
         "requests": len(latencies),

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,11 +31,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psutil
 import uvloop
 
 from talentloop import credentials, network
-from talentloop.network import free_port
 
 # Run as a script (`python bench/intake_api_load.py`) bench/ is on sys.path, the repository root (where
 # `bench` is a package) maybe not: put it there, so the imports read one way either way.
@@ -50,6 +47,7 @@ from bench.common import (  # noqa: E402
     open_loop,
     percentile,
     py_spy,
+    serving,
     source_tree,
     stack_pids,
     write_results,
@@ -120,35 +118,15 @@ async def offer(
 
 async def bare_app(database_url: str, rate: float, seconds: float, in_flight: int) -> dict:
     """The yardstick (module docstring): the same offer against bench/raw_http_db.py's bare app."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(BARE_APP), str(port), database_url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                async with lean_http.Client(url, timeout=2.0) as probe:
-                    await probe.request("POST", "/v1/referrals", content=b"{}")
-                break
-            except (lean_http.HttpError, OSError):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the bare app exited: {proc.stderr.read().decode()[-2000:]}") from None  # type: ignore[union-attr]
-                await asyncio.sleep(0.1)
-        server = psutil.Process(proc.pid)
+
+    async def probe(url: str) -> None:
+        async with lean_http.Client(url, timeout=2.0) as client:
+            await client.request("POST", "/v1/referrals", content=b"{}")
+
+    async with serving(BARE_APP, database_url, probe, (lean_http.HttpError, OSError)) as (url, server):
         cpu0 = sum(server.cpu_times()[:2])
         result = await offer(url, "bare", rate, seconds, in_flight, deadline_s=30.0, status=200)
         cpu = sum(server.cpu_times()[:2]) - cpu0
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     return {
         "what": "bare ASGI app under uvicorn (bench/raw_http_db.py): the body read, one SELECT 1; same offer and client",
         **{k: result[k] for k in ("offered_per_s", "accepted", "errors", "seconds", "answered_per_s")},
